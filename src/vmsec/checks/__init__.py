@@ -1,0 +1,1 @@
+"""Checks: the check-author API, the catalogue and check modules by topic."""

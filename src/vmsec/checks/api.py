@@ -1,0 +1,214 @@
+"""The check-author API: the ``@check`` decorator, result constructors and the environment.
+
+A check is a plain function. Its first parameter's type says its scope (``Host``, ``Domain``,
+``Network`` or ``Inventory``); the second, optional, is the :class:`Environment`. It yields
+results — :func:`ok`, :func:`fail`, :func:`unknown` — each naming the subject it is about and stating
+what was observed. Yielding nothing means "not applicable". The docstring holds the rationale,
+then a ``Remediation:`` section.
+
+The decorator only records metadata on the function; :mod:`vmsec.checks.catalog` collects checks
+from an explicit list of modules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from vmsec.facts import Domain, Host, Inventory, Network
+from vmsec.findings import Evidence, Severity, Status, Target
+
+__all__ = [
+    "CHECK_ATTR", "CONTROL_TAGS", "CheckSpec", "Environment", "FactMissing", "Result", "Scope",
+    "Severity", "Tag", "check", "ev", "fail", "need", "ok", "unknown",
+]
+
+
+class Tag(StrEnum):
+    """The security control a check serves (every check has at least one)."""
+
+    ISOLATION = "isolation"
+    PATCHING = "patching"
+    ACCESS_CONTROL = "access-control"
+    CONFIGURATION = "configuration"
+    ENCRYPTION = "encryption"
+    AUDIT = "audit"
+
+
+CONTROL_TAGS = frozenset(t.value for t in Tag)
+
+
+class Scope(StrEnum):
+    HOST = "host"
+    DOMAIN = "domain"
+    NETWORK = "network"
+    INVENTORY = "inventory"  # cross-target checks (shared disks between VMs, …); results name targets
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    status: Status
+    subject: str
+    message: str
+    evidence: tuple[Evidence, ...] = ()
+    severity: Severity | None = None  # overrides the check's severity for this result
+    target: Target | None = None  # only inventory-scope checks set it
+
+
+def ev(source: str, locator: str = "", value: object = None) -> Evidence:
+    """Build an :class:`Evidence`; ``value`` is rendered as text (None stays None)."""
+    if value is None:
+        return Evidence(source, locator, None)
+    if isinstance(value, tuple | list):
+        return Evidence(source, locator, ", ".join(str(v) for v in value))
+    return Evidence(source, locator, str(value))
+
+
+def ok(subject: str, message: str, *evidence: Evidence, target: Target | None = None) -> Result:
+    return Result(Status.PASS, subject, message, evidence, None, target)
+
+
+def fail(subject: str, message: str, *evidence: Evidence, severity: Severity | None = None,
+         target: Target | None = None) -> Result:
+    return Result(Status.FAIL, subject, message, evidence, severity, target)
+
+
+def unknown(subject: str, reason: str, *evidence: Evidence, target: Target | None = None) -> Result:
+    return Result(Status.UNKNOWN, subject, reason, evidence, None, target)
+
+
+class FactMissing(Exception):  # noqa: N818 - a signal to the engine, not an error
+    """Raised by :func:`need` inside a check: the engine turns it into one UNKNOWN result."""
+
+    def __init__(self, reason: str, subject: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.subject = subject
+
+
+T = TypeVar("T")
+
+
+def need(value: T | None, reason: str, subject: str | None = None) -> T:
+    """Return ``value``, or stop the check with UNKNOWN and ``reason`` when it is ``None``."""
+    if value is None:
+        raise FactMissing(reason, subject)
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Environment:
+    """What a check may consult beyond its subject: the host it runs on, the whole inventory, and
+    the profile's parameters."""
+
+    inventory: Inventory
+    host: Host | None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    multi_tenant: bool = True
+
+    def param(self, name: str, default: T) -> T:
+        value = self.params.get(name, default)
+        return value  # type: ignore[no-any-return]
+
+
+CheckFunc = Callable[..., Iterator[Result]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckSpec:
+    id: str
+    title: str
+    severity: Severity
+    tags: tuple[str, ...]
+    references: tuple[str, ...]
+    scope: Scope
+    func: CheckFunc
+    rationale: str
+    remediation: str
+    takes_env: bool
+    module: str
+
+    @property
+    def control_tags(self) -> tuple[str, ...]:
+        return tuple(t for t in self.tags if t in CONTROL_TAGS)
+
+
+CHECK_ATTR = "__vmsec_check__"
+_ID_RE = re.compile(r"^VMS-[A-Z]+-\d{3}$")
+_SCOPES: Mapping[Any, Scope] = {Host: Scope.HOST, Domain: Scope.DOMAIN, Network: Scope.NETWORK,
+                                Inventory: Scope.INVENTORY}
+_SCOPE_NAMES = {"Host": Scope.HOST, "Domain": Scope.DOMAIN, "Network": Scope.NETWORK,
+                "Inventory": Scope.INVENTORY}
+
+
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    id: str
+    title: str
+    severity: Severity
+    tags: tuple[str, ...]
+    references: tuple[str, ...]
+
+
+F = TypeVar("F", bound=CheckFunc)
+
+
+def check(id: str, *, title: str, severity: Severity, tags: tuple[str, ...],  # noqa: A002
+          references: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Declare a check. Only records metadata on the function; validation happens in the catalog."""
+
+    def record(func: F) -> F:
+        setattr(func, CHECK_ATTR, _Declared(id, title, severity, tuple(tags), tuple(references)))
+        return func
+
+    return record
+
+
+def build_spec(func: CheckFunc) -> CheckSpec:
+    """Turn a decorated function into a validated :class:`CheckSpec` (called by the catalog)."""
+    from vmsec.errors import CheckDefinitionError
+
+    declared: _Declared = getattr(func, CHECK_ATTR)
+    where = f"{func.__module__}.{func.__qualname__}"
+    if not _ID_RE.match(declared.id):
+        raise CheckDefinitionError(f"{where}: check id {declared.id!r} is not like VMS-DOM-012")
+    if not any(t in CONTROL_TAGS for t in declared.tags):
+        raise CheckDefinitionError(f"{where}: tags must include one of {sorted(CONTROL_TAGS)}")
+    params = list(func.__code__.co_varnames[: func.__code__.co_argcount])
+    annotations = func.__annotations__
+    if not params or len(params) > 2:
+        raise CheckDefinitionError(f"{where}: a check takes (subject) or (subject, env)")
+    first = annotations.get(params[0])
+    scope = _SCOPES.get(first) if not isinstance(first, str) else _SCOPE_NAMES.get(first)
+    if scope is None:
+        raise CheckDefinitionError(f"{where}: first parameter must be Host, Domain, Network or Inventory")
+    doc = (func.__doc__ or "").strip()
+    if not doc:
+        raise CheckDefinitionError(f"{where}: a check needs a docstring (rationale + Remediation:)")
+    rationale, _, remediation = doc.partition("Remediation:")
+    if not remediation.strip():
+        raise CheckDefinitionError(f"{where}: docstring lacks a 'Remediation:' section")
+    return CheckSpec(
+        id=declared.id, title=declared.title, severity=declared.severity, tags=declared.tags,
+        references=declared.references, scope=scope, func=func,
+        rationale=_dedent(rationale), remediation=_dedent(remediation),
+        takes_env=len(params) == 2, module=func.__module__,
+    )
+
+
+def _dedent(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines()]
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for line in lines:
+        if line:
+            current.append(line)
+        elif current:
+            paragraphs.append(" ".join(current))
+            current = []
+    if current:
+        paragraphs.append(" ".join(current))
+    return "\n\n".join(paragraphs)

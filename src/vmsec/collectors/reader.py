@@ -1,0 +1,261 @@
+"""The Reader: the one place where vmsec touches a target's files.
+
+A target (a host root, later a guest root or disk image) may be hostile. Every read goes through a
+:class:`Reader`, which enforces the rules:
+
+- paths are resolved inside the target's root: absolute symlinks are target-absolute, ``..`` stops
+  at the root, so nothing resolves outside it;
+- resolution walks one component at a time with ``openat``-style directory descriptors and
+  ``O_NOFOLLOW``, so a component swapped for a symlink mid-walk cannot redirect it;
+- symlink chains are bounded (loops end with ELOOP);
+- only regular files are opened for reading (never FIFOs, sockets or device nodes), non-blocking;
+- every read is capped; directory listings are capped;
+- nothing is ever opened for writing.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import os
+import stat as st
+from collections import deque
+from collections.abc import Iterator
+from typing import Protocol
+
+from vmsec.errors import ReadError
+from vmsec.facts import FileKind, FileStat
+
+DEFAULT_READ_LIMIT = 4 * 1024 * 1024  # 4 MiB: far above any configuration file
+DEFAULT_LIST_LIMIT = 10_000
+MAX_SYMLINK_HOPS = 40  # as Linux's own MAXSYMLINKS
+
+
+class Reader(Protocol):
+    """Read-only, bounded access to one target's files by target-absolute path."""
+
+    @property
+    def label(self) -> str: ...
+
+    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes: ...
+
+    def read_text(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> str: ...
+
+    def stat(self, path: str, follow: bool = True) -> FileStat: ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]: ...
+
+    def readlink(self, path: str) -> str: ...
+
+    def glob(self, pattern: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]: ...
+
+
+def _split(path: str) -> list[str]:
+    return [p for p in path.split("/") if p not in ("", ".")]
+
+
+class RootReader:
+    """A :class:`Reader` over a directory tree on this machine: ``/`` for the running host, or a
+    copied host or guest root. Paths given to it are always absolute *inside* the root."""
+
+    def __init__(self, root: str) -> None:
+        real = os.path.realpath(root)
+        if not os.path.isdir(real):
+            raise ReadError(root, "not a directory")
+        self._root = real
+        self._names: dict[str, dict[int, str]] = {}
+
+    @property
+    def label(self) -> str:
+        return self._root
+
+    @property
+    def root(self) -> str:
+        return self._root
+
+    # --- resolution -------------------------------------------------------------------------
+
+    def _walk(self, path: str, follow_last: bool) -> tuple[int, str, os.stat_result]:
+        """Resolve ``path`` inside the root. Returns (parent dir fd, final name, lstat of final).
+
+        The caller owns the returned fd. For the root itself the name is "." and the fd the root.
+        """
+        parts = deque(_split(path))
+        root_fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        stack = [root_fd]
+        hops = 0
+        try:
+            if not parts:
+                dup = os.dup(root_fd)
+                return dup, ".", os.stat(".", dir_fd=dup, follow_symlinks=False)
+            while parts:
+                comp = parts.popleft()
+                if comp == "..":
+                    if len(stack) > 1:
+                        os.close(stack.pop())
+                    if not parts:  # "a/.." names the directory reached so far
+                        parts.append(".")
+                    continue
+                info = os.stat(comp, dir_fd=stack[-1], follow_symlinks=False)
+                last = not parts
+                if st.S_ISLNK(info.st_mode) and (follow_last or not last):
+                    hops += 1
+                    if hops > MAX_SYMLINK_HOPS:
+                        raise OSError(errno.ELOOP, "too many levels of symbolic links")
+                    target = os.readlink(comp, dir_fd=stack[-1])
+                    if target.startswith("/"):
+                        while len(stack) > 1:
+                            os.close(stack.pop())
+                    parts.extendleft(reversed(_split(target)))
+                    if not parts:  # link to "/" (or ".")
+                        parts.append(".")
+                    continue
+                if last:
+                    return os.dup(stack[-1]), comp, info
+                if not st.S_ISDIR(info.st_mode):
+                    raise OSError(errno.ENOTDIR, "not a directory")
+                fd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             dir_fd=stack[-1])
+                stack.append(fd)
+            raise OSError(errno.ENOENT, "empty path")  # pragma: no cover - loop always returns
+        finally:
+            for fd in stack:
+                os.close(fd)
+
+    def _error(self, path: str, exc: OSError) -> ReadError:
+        reason = exc.strerror or str(exc)
+        return ReadError(path, reason)
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        try:
+            parent, name, info = self._walk(path, follow_last=True)
+        except OSError as exc:
+            raise self._error(path, exc) from exc
+        try:
+            if name == "." or not st.S_ISREG(info.st_mode):
+                kind = FileKind.from_mode(info.st_mode)
+                raise ReadError(path, f"not a regular file ({kind}); not opened")
+            if info.st_size > limit:
+                raise ReadError(path, f"file is {info.st_size} bytes, over the {limit}-byte limit")
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                             dir_fd=parent)
+            except OSError as exc:
+                raise self._error(path, exc) from exc
+            try:
+                now = os.fstat(fd)
+                if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino) or not st.S_ISREG(now.st_mode):
+                    raise ReadError(path, "file changed while it was being opened")
+                chunks: list[bytes] = []
+                total = 0
+                while True:
+                    chunk = os.read(fd, min(65536, limit + 1 - total))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    total += len(chunk)
+                    if total > limit:
+                        raise ReadError(path, f"file is over the {limit}-byte limit")
+                return b"".join(chunks)
+            except OSError as exc:
+                raise self._error(path, exc) from exc
+            finally:
+                os.close(fd)
+        finally:
+            os.close(parent)
+
+    def read_text(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> str:
+        """Decode as UTF-8; undecodable bytes become U+FFFD rather than failing the read."""
+        return self.read_bytes(path, limit).decode("utf-8", "replace")
+
+    def stat(self, path: str, follow: bool = True) -> FileStat:
+        try:
+            parent, name, info = self._walk(path, follow_last=follow)
+            os.close(parent)
+        except FileNotFoundError:
+            return FileStat(path=path, exists=False)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return FileStat(path=path, exists=False)
+            return FileStat(path=path, exists=None, error=exc.strerror or str(exc))
+        return FileStat(path=path, exists=True, kind=FileKind.from_mode(info.st_mode),
+                        mode=st.S_IMODE(info.st_mode), uid=info.st_uid, gid=info.st_gid,
+                        owner=self._lookup("/etc/passwd", info.st_uid),
+                        group=self._lookup("/etc/group", info.st_gid),
+                        size=info.st_size, mtime=info.st_mtime)
+
+    def exists(self, path: str) -> bool:
+        return bool(self.stat(path).exists)
+
+    def readlink(self, path: str) -> str:
+        try:
+            parent, name, info = self._walk(path, follow_last=False)
+        except OSError as exc:
+            raise self._error(path, exc) from exc
+        try:
+            if not st.S_ISLNK(info.st_mode):
+                raise ReadError(path, "not a symbolic link")
+            return os.readlink(name, dir_fd=parent)
+        finally:
+            os.close(parent)
+
+    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
+        """Names in a directory, sorted; at most ``limit`` (a larger directory raises ReadError)."""
+        return sorted(self._iterdir(path, limit))
+
+    def _iterdir(self, path: str, limit: int) -> Iterator[str]:
+        try:
+            parent, name, info = self._walk(path, follow_last=True)
+        except OSError as exc:
+            raise self._error(path, exc) from exc
+        try:
+            if not st.S_ISDIR(info.st_mode):
+                raise ReadError(path, "not a directory")
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        except OSError as exc:
+            os.close(parent)
+            raise self._error(path, exc) from exc
+        os.close(parent)
+        names: list[str] = []
+        try:
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    names.append(entry.name)
+                    if len(names) > limit:
+                        raise ReadError(path, f"directory has more than {limit} entries")
+        finally:
+            os.close(fd)
+        return iter(names)
+
+    def glob(self, pattern: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
+        """Expand a pattern whose wildcards are in the last component only (``/etc/libvirt/qemu/*.xml``)."""
+        directory, _, name_pattern = pattern.rpartition("/")
+        directory = directory or "/"
+        try:
+            names = self.listdir(directory, limit)
+        except ReadError as exc:
+            if "No such file" in exc.reason or "Not a directory" in exc.reason:
+                return []
+            raise
+        return [f"{directory.rstrip('/')}/{n}" for n in names if fnmatch.fnmatchcase(n, name_pattern)]
+
+    # --- owner names from the target's own account database -----------------------------------
+
+    def _lookup(self, dbfile: str, ident: int) -> str | None:
+        table = self._names.get(dbfile)
+        if table is None:
+            table = {}
+            try:
+                text = self.read_text(dbfile, limit=8 * 1024 * 1024)
+            except ReadError:
+                text = ""
+            for line in text.splitlines()[:200_000]:
+                fields = line.split(":")
+                if len(fields) >= 3 and fields[2].isdigit():
+                    table.setdefault(int(fields[2]), fields[0])
+            self._names[dbfile] = table
+        return table.get(ident)

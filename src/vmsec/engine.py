@@ -1,0 +1,123 @@
+"""The engine: runs checks over an inventory and turns results into findings.
+
+Failures are isolated: a check that raises becomes one ERROR finding (with a short trace) and the
+scan goes on; a check that needed a missing fact (:func:`vmsec.checks.api.need`) becomes UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from vmsec.checks.api import CheckSpec, Environment, FactMissing, Result, Scope
+from vmsec.checks.catalog import Catalog
+from vmsec.facts import Domain, Host, Inventory, Network
+from vmsec.findings import Finding, Status, Target, TargetKind
+from vmsec.profiles import Profile, default_profile
+
+ProgressHook = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanResult:
+    inventory: Inventory
+    findings: tuple[Finding, ...]
+    profile: str
+    started_at: datetime
+    finished_at: datetime
+    checks_run: int
+    targets: tuple[Target, ...] = field(default=())
+
+    @property
+    def complete(self) -> bool:
+        """False when an input could not be read or a check crashed."""
+        return not self.inventory.errors and not any(f.status is Status.ERROR for f in self.findings)
+
+
+def host_target(host: Host | None) -> Target:
+    return Target(TargetKind.HOST, host.name if host else "unknown-host")
+
+
+def domain_target(dom: Domain, host: Host | None) -> Target:
+    return Target(TargetKind.DOMAIN, dom.name, host.name if host else None)
+
+
+def network_target(net: Network, host: Host | None) -> Target:
+    return Target(TargetKind.NETWORK, net.name, host.name if host else None)
+
+
+def run_checks(inventory: Inventory, catalog: Catalog, profile: Profile | None = None,
+               progress: ProgressHook | None = None,
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> ScanResult:
+    """Evaluate every applicable check of ``catalog`` on every target of ``inventory``."""
+    profile = profile or default_profile()
+    started = clock()
+    env = Environment(inventory=inventory, host=inventory.host, params=profile.params,
+                      multi_tenant=profile.multi_tenant)
+    checks = [c for c in catalog.checks if c.id not in profile.disabled]
+    host = inventory.host
+    findings: list[Finding] = []
+    targets: list[Target] = []
+
+    def run_scope(scope: Scope, subject: object, target: Target) -> None:
+        for spec in checks:
+            if spec.scope is scope:
+                findings.extend(_evaluate(spec, subject, env, target, profile))
+
+    if host is not None:
+        target = host_target(host)
+        targets.append(target)
+        if progress:
+            progress(f"host {host.name}")
+        run_scope(Scope.HOST, host, target)
+    for dom in inventory.domains:
+        target = domain_target(dom, host)
+        targets.append(target)
+        if progress:
+            progress(f"domain {dom.name}")
+        run_scope(Scope.DOMAIN, dom, target)
+    for net in inventory.networks:
+        target = network_target(net, host)
+        targets.append(target)
+        run_scope(Scope.NETWORK, net, target)
+    run_scope(Scope.INVENTORY, inventory, host_target(host))
+    return ScanResult(inventory=inventory, findings=tuple(findings), profile=profile.name,
+                      started_at=started, finished_at=clock(), checks_run=len(checks),
+                      targets=tuple(targets))
+
+
+def _evaluate(spec: CheckSpec, subject: object, env: Environment, target: Target,
+              profile: Profile) -> Iterator[Finding]:
+    severity = profile.severity_for(spec.id, spec.severity)
+    try:
+        results: Iterable[Result] = (spec.func(subject, env) if spec.takes_env else spec.func(subject))
+        # Materialise inside the try: a generator raises only when iterated.
+        collected = list(results)
+    except FactMissing as missing:
+        yield _finding(spec, Result(Status.UNKNOWN, missing.subject or _default_subject(target),
+                                    missing.reason), target, severity, profile)
+        return
+    except Exception as exc:  # noqa: BLE001 - a crashing check must not end the scan
+        trace = "".join(traceback.format_exception(exc, limit=-3)).strip()
+        yield Finding(check_id=spec.id, title=spec.title, status=Status.ERROR, severity=severity,
+                      target=target, subject=_default_subject(target),
+                      message=f"check crashed: {type(exc).__name__}: {exc}", tags=spec.tags,
+                      remediation=spec.remediation, detail=trace[-2000:])
+        return
+    for result in collected:
+        yield _finding(spec, result, result.target or target, severity, profile)
+
+
+def _default_subject(target: Target) -> str:
+    return f"{target.kind} {target.name}"
+
+
+def _finding(spec: CheckSpec, result: Result, target: Target, severity: object,
+             profile: Profile) -> Finding:
+    sev = profile.severity_for(spec.id, result.severity) if result.severity else severity
+    return Finding(check_id=spec.id, title=spec.title, status=result.status,
+                   severity=sev,  # type: ignore[arg-type]
+                   target=target, subject=result.subject, message=result.message,
+                   evidence=result.evidence, tags=spec.tags, remediation=spec.remediation)

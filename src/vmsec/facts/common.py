@@ -1,0 +1,151 @@
+"""Facts shared by every target kind: file metadata, configuration settings and collection notes.
+
+Facts are data: frozen dataclasses with no I/O. Unknown is ``None``, never ``False``.
+"""
+
+from __future__ import annotations
+
+import stat as _stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class FileKind(StrEnum):
+    FILE = "file"
+    DIRECTORY = "directory"
+    SYMLINK = "symlink"
+    SOCKET = "socket"
+    CHAR_DEVICE = "char-device"
+    BLOCK_DEVICE = "block-device"
+    FIFO = "fifo"
+    OTHER = "other"
+
+    @classmethod
+    def from_mode(cls, mode: int) -> FileKind:
+        for test, kind in (
+            (_stat.S_ISREG, cls.FILE),
+            (_stat.S_ISDIR, cls.DIRECTORY),
+            (_stat.S_ISLNK, cls.SYMLINK),
+            (_stat.S_ISSOCK, cls.SOCKET),
+            (_stat.S_ISCHR, cls.CHAR_DEVICE),
+            (_stat.S_ISBLK, cls.BLOCK_DEVICE),
+            (_stat.S_ISFIFO, cls.FIFO),
+        ):
+            if test(mode):
+                return kind
+        return cls.OTHER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileStat:
+    """Metadata of one path on the target, as seen from inside the target's root.
+
+    ``exists`` is ``None`` when the path could not be examined at all (then ``error`` says why).
+    """
+
+    path: str
+    exists: bool | None
+    kind: FileKind | None = None
+    mode: int | None = None  # permission bits only (st_mode & 0o7777)
+    uid: int | None = None
+    gid: int | None = None
+    owner: str | None = None  # resolved through the target's own /etc/passwd
+    group: str | None = None
+    size: int | None = None
+    mtime: float | None = None
+    error: str | None = None
+
+    @property
+    def world_readable(self) -> bool | None:
+        return None if self.mode is None else bool(self.mode & 0o004)
+
+    @property
+    def world_writable(self) -> bool | None:
+        return None if self.mode is None else bool(self.mode & 0o002)
+
+    @property
+    def group_writable(self) -> bool | None:
+        return None if self.mode is None else bool(self.mode & 0o020)
+
+    @property
+    def mode_text(self) -> str:
+        return "unknown" if self.mode is None else f"{self.mode:04o}"
+
+
+# A value in libvirt's configuration syntax (virConf): a string, an integer or a list of strings.
+ConfValue = str | int | tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Setting:
+    """The effective value of one configuration key, with where it came from."""
+
+    key: str
+    value: ConfValue | None  # None: not set and no documented default
+    explicit: bool  # True when the file sets it; False when the documented default applies
+    path: str
+    line: int | None = None
+
+    @property
+    def origin(self) -> str:
+        if self.explicit:
+            return f"{self.path}:{self.line}" if self.line else self.path
+        return f"{self.path} (default)"
+
+    def as_bool(self) -> bool | None:
+        """libvirt treats integer 0/1 as booleans; anything else is not a boolean."""
+        if isinstance(self.value, int):
+            return self.value != 0
+        return None
+
+    def as_str(self) -> str | None:
+        return self.value if isinstance(self.value, str) else None
+
+    def as_list(self) -> tuple[str, ...] | None:
+        return self.value if isinstance(self.value, tuple) else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigFile:
+    """A libvirt-syntax configuration file (libvirtd.conf, virtqemud.conf, qemu.conf …) plus the
+    defaults libvirt documents for it, so that a missing key reads as libvirt would apply it.
+
+    ``present`` is ``None`` when it could not be told whether the file exists; ``error`` is set when
+    the file exists but could not be read or parsed. In both cases :meth:`setting` returns ``None``
+    (unknown) rather than the default.
+    """
+
+    path: str
+    present: bool | None
+    values: Mapping[str, ConfValue] = field(default_factory=dict)
+    lines: Mapping[str, int] = field(default_factory=dict)
+    defaults: Mapping[str, ConfValue] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def readable(self) -> bool:
+        return self.present is not None and self.error is None
+
+    def setting(self, key: str) -> Setting | None:
+        """Effective setting for ``key``, or ``None`` when the file could not be read."""
+        if not self.readable:
+            return None
+        if key in self.values:
+            return Setting(key=key, value=self.values[key], explicit=True, path=self.path,
+                           line=self.lines.get(key))
+        return Setting(key=key, value=self.defaults.get(key), explicit=False, path=self.path)
+
+    def is_set(self, key: str) -> bool:
+        return key in self.values
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollectionRecord:
+    """What a collector tried to read and how that went: errors are results, never only log lines."""
+
+    source: str  # a path, a URI or a fact name
+    what: str  # short description: "qemu.conf", "domain XML", "cpu vulnerabilities"
+    ok: bool
+    reason: str | None = None
+    duration_s: float | None = None

@@ -1,0 +1,141 @@
+"""Facts about a hypervisor host: hardware isolation features, kernel state, the libvirt daemons and
+their configuration, and the installed virtualization stack.
+
+Every field that could not be read is ``None`` (unknown); an empty tuple means "read, and none".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from vmsec.facts.common import ConfigFile, FileStat
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CpuInfo:
+    vendor: str | None  # "GenuineIntel", "AuthenticAMD", …
+    model_name: str | None
+    flags: frozenset[str]  # flags of the first processor in /proc/cpuinfo
+    logical_cpus: int | None
+
+    @property
+    def hardware_virtualization(self) -> bool:
+        return "vmx" in self.flags or "svm" in self.flags
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HypervisorDetection:
+    """Whether this host is itself a virtual machine, and how that was concluded."""
+
+    is_virtual: bool | None
+    hypervisor: str | None = None  # "kvm", "xen", "vmware", "microsoft", …
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IommuInfo:
+    dmar_table: bool | None  # /sys/firmware/acpi/tables/DMAR (Intel VT-d)
+    ivrs_table: bool | None  # /sys/firmware/acpi/tables/IVRS (AMD-Vi)
+    group_count: int | None  # entries in /sys/kernel/iommu_groups
+    iommu_devices: tuple[str, ...] | None  # /sys/class/iommu/*
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SocketUnit:
+    """A systemd socket unit of a libvirt daemon (socket activation overrides listen_* keys)."""
+
+    name: str  # "libvirtd-tcp.socket"
+    path: str | None  # the unit file that defines it (vendor or /etc override)
+    enabled: bool | None  # a wants/ symlink exists in an enabled target
+    listen_streams: tuple[str, ...] = ()
+    socket_mode: int | None = None
+    socket_group: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolkitRule:
+    path: str
+    mentions_libvirt: bool
+    grants_without_auth: bool  # returns polkit.Result.YES for a libvirt action
+    excerpt: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstalledPackage:
+    name: str
+    version: str
+    source: str | None = None  # source package name where the package manager records it
+    manager: str = "dpkg"  # dpkg | rpm | apk
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsFile:
+    """A TLS key or certificate a daemon is configured to use."""
+
+    role: str  # "libvirtd server key", "qemu vnc server key", …
+    stat: FileStat
+    not_after: str | None = None  # ISO date of certificate expiry, when parsed
+    key_bits: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Host:
+    name: str
+    root: str  # "/" for the running system, else the copied root directory
+    live: bool  # True when /proc and /sys describe this host (not a copied root)
+    kernel_release: str | None = None
+    kernel_cmdline: tuple[str, ...] | None = None
+    cpu: CpuInfo | None = None
+    virtualization: HypervisorDetection = field(
+        default_factory=lambda: HypervisorDetection(is_virtual=None))
+    kvm_device: FileStat | None = None
+    device_nodes: tuple[FileStat, ...] = ()  # /dev/kvm, /dev/vhost-net, /dev/vfio/vfio
+    # Loaded kernel modules' parameters: {"kvm": {"nx_huge_pages": "auto"}, "kvm_intel": {...}}.
+    # A module that is not loaded is absent; None means /sys/module could not be read.
+    module_params: Mapping[str, Mapping[str, str]] | None = None
+    iommu: IommuInfo | None = None
+    # /sys/devices/system/cpu/vulnerabilities/<name> -> text; None when the directory was unreadable.
+    cpu_vulnerabilities: Mapping[str, str] | None = None
+    smt_control: str | None = None  # on | off | forceoff | notsupported | notimplemented
+    ksm_run: str | None = None  # 0 | 1 | 2
+    lockdown: str | None = None  # the bracketed mode of /sys/kernel/security/lockdown
+    secure_boot: bool | None = None
+    tpm_present: bool | None = None
+    swaps: tuple[str, ...] | None = None  # device/file names in /proc/swaps
+    auditd_running: bool | None = None
+    # Daemon configuration files, with libvirt's documented defaults applied for missing keys.
+    libvirtd_conf: ConfigFile | None = None
+    virtqemud_conf: ConfigFile | None = None
+    virtproxyd_conf: ConfigFile | None = None
+    qemu_conf: ConfigFile | None = None
+    # Which daemon layout is installed: "monolithic" (libvirtd), "modular" (virtqemud …), or None.
+    daemon_mode: str | None = None
+    sasl_configs: Mapping[str, Mapping[str, str]] | None = None  # "libvirt" -> {"mech_list": "..."}
+    sockets: tuple[FileStat, ...] = ()  # /run/libvirt/*-sock* as they exist now
+    socket_units: tuple[SocketUnit, ...] | None = None
+    polkit_rules: tuple[PolkitRule, ...] | None = None
+    groups: Mapping[str, tuple[str, ...]] | None = None  # /etc/group: group -> members
+    sensitive_paths: tuple[FileStat, ...] = ()  # libvirt config, secrets, hooks, dump dirs, images
+    tls_files: tuple[TlsFile, ...] = ()
+    # The virtualization stack as installed: qemu, libvirt, the kernel image, firmware, virtiofsd.
+    packages: tuple[InstalledPackage, ...] | None = None
+    qemu_version: str | None = None
+    libvirt_version: str | None = None
+
+    def module_param(self, module: str, param: str) -> str | None:
+        if self.module_params is None:
+            return None
+        return self.module_params.get(module, {}).get(param)
+
+    @property
+    def daemon_confs(self) -> tuple[ConfigFile, ...]:
+        """The configuration files of the daemons that accept client connections."""
+        return tuple(c for c in (self.libvirtd_conf, self.virtqemud_conf, self.virtproxyd_conf)
+                     if c is not None)
+
+    def path_stat(self, path: str) -> FileStat | None:
+        for st in (*self.sensitive_paths, *self.device_nodes, *self.sockets):
+            if st.path == path:
+                return st
+        return None

@@ -1,0 +1,32 @@
+"""The inventory: everything one scan collected, handed to the engine as a whole."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vmsec.facts.common import CollectionRecord
+from vmsec.facts.domain import Domain
+from vmsec.facts.host import Host
+from vmsec.facts.network import Network, NwFilter, Secret, StoragePool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inventory:
+    host: Host | None = None  # None when only offline XML was given, without a host root
+    domains: tuple[Domain, ...] = ()
+    networks: tuple[Network, ...] = ()
+    nwfilters: tuple[NwFilter, ...] | None = None  # None: the defined filters are unknown
+    pools: tuple[StoragePool, ...] = ()
+    secrets: tuple[Secret, ...] | None = None  # None: secrets could not be listed
+    records: tuple[CollectionRecord, ...] = ()
+    source: str = ""  # what was scanned: "host /", "libvirt qemu:///system", "xml …"
+
+    @property
+    def errors(self) -> tuple[CollectionRecord, ...]:
+        return tuple(r for r in self.records if not r.ok)
+
+    def network(self, name: str) -> Network | None:
+        for net in self.networks:
+            if net.name == name:
+                return net
+        return None

@@ -1,0 +1,92 @@
+"""Findings: the outcome of a check (or, later, of the vulnerability matcher) on one subject.
+
+A finding's fingerprint is stable across scans for the same check, target and subject, so history,
+waivers and SARIF can say "new", "fixed" or "still open".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    UNKNOWN = "UNKNOWN"
+    ERROR = "ERROR"
+    WAIVED = "WAIVED"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Higher is worse: critical 4 … info 0."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.CRITICAL: 4, Severity.HIGH: 3, Severity.MEDIUM: 2, Severity.LOW: 1,
+                  Severity.INFO: 0}
+
+
+class TargetKind(StrEnum):
+    HOST = "host"
+    DOMAIN = "domain"
+    NETWORK = "network"
+    GUEST = "guest"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    kind: TargetKind
+    name: str
+    host: str | None = None  # the hypervisor host this target belongs to, when known
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One observed fact: where it was read (file, URI, sysfs path), which element or key, its value."""
+
+    source: str
+    locator: str = ""
+    value: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"source": self.source, "locator": self.locator, "value": self.value}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    check_id: str
+    title: str
+    status: Status
+    severity: Severity
+    target: Target
+    subject: str
+    message: str
+    evidence: tuple[Evidence, ...] = ()
+    tags: tuple[str, ...] = ()
+    remediation: str = ""
+    vulnerability: Mapping[str, Any] | None = None
+    detail: str | None = None  # e.g. the traceback of an ERROR
+    fingerprint: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.fingerprint:
+            object.__setattr__(self, "fingerprint",
+                               fingerprint(self.check_id, self.target, self.subject))
+
+
+def fingerprint(check_id: str, target: Target, subject: str) -> str:
+    """Stable identity of a finding: check, target and subject — never the message or status."""
+    raw = "\x1f".join((check_id, target.kind, target.host or "", target.name, subject))
+    return hashlib.blake2b(raw.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()

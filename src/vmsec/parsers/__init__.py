@@ -1,0 +1,1 @@
+"""Parsers: pure text -> facts, shared by every transport."""

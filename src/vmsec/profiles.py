@@ -1,0 +1,93 @@
+"""Profiles: how strict a scan is. The default assumes a multi-tenant host (guests do not trust each
+other or the operator of another guest); ``single-tenant`` relaxes checks whose risk only exists
+between mutually untrusted guests. A profile is a TOML file: built-in ones ship in
+``vmsec/data/profiles``; ``--profile PATH`` loads a custom one.
+
+```toml
+name = "single-tenant"
+description = "..."
+multi_tenant = false
+disabled = ["VMS-DOM-035"]
+[severity]
+VMS-HOST-013 = "low"
+[params]
+cert_expiry_warning_days = 30
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from vmsec.errors import ConfigError
+from vmsec.findings import Severity
+
+DEFAULT_PROFILE = "multi-tenant"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    name: str
+    description: str = ""
+    multi_tenant: bool = True
+    severity: Mapping[str, Severity] = field(default_factory=dict)
+    disabled: frozenset[str] = frozenset()
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def severity_for(self, check_id: str, default: Severity) -> Severity:
+        return self.severity.get(check_id, default)
+
+
+def builtin_profiles() -> tuple[str, ...]:
+    folder = resources.files("vmsec") / "data" / "profiles"
+    return tuple(sorted(p.name.removesuffix(".toml") for p in folder.iterdir()
+                        if p.name.endswith(".toml")))
+
+
+@cache
+def default_profile() -> Profile:
+    return load_profile(DEFAULT_PROFILE)
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """Load a built-in profile by name, or a TOML file by path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"profile {name_or_path}: {exc.strerror or exc}") from exc
+        return parse_profile(text, str(path))
+    resource = resources.files("vmsec") / "data" / "profiles" / f"{name_or_path}.toml"
+    if not resource.is_file():
+        raise ConfigError(f"unknown profile {name_or_path!r}; built-in: {', '.join(builtin_profiles())}")
+    return parse_profile(resource.read_text(encoding="utf-8"), name_or_path)
+
+
+def parse_profile(text: str, origin: str) -> Profile:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"profile {origin}: {exc}") from exc
+    try:
+        severity = {str(k).upper(): Severity(str(v).lower())
+                    for k, v in dict(data.get("severity", {})).items()}
+    except ValueError as exc:
+        raise ConfigError(f"profile {origin}: {exc}") from exc
+    disabled = data.get("disabled", [])
+    if not isinstance(disabled, list) or not all(isinstance(d, str) for d in disabled):
+        raise ConfigError(f"profile {origin}: 'disabled' must be a list of check ids")
+    params = data.get("params", {})
+    if not isinstance(params, dict):
+        raise ConfigError(f"profile {origin}: [params] must be a table")
+    return Profile(
+        name=str(data.get("name", origin)), description=str(data.get("description", "")),
+        multi_tenant=bool(data.get("multi_tenant", True)), severity=severity,
+        disabled=frozenset(d.upper() for d in disabled), params=params,
+    )

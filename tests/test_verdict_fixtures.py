@@ -1,0 +1,59 @@
+"""Every fixture under tests/data/checks/<CHECK-ID>/ is named for the verdict it must produce.
+
+``NAME.PASS.xml`` (domain/network XML, no host context) or ``NAME.PASS/`` (a host root directory).
+Exactly one check — the one the folder is named after — runs on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vmsec.checks.catalog import default_catalog
+from vmsec.collectors.host import collect_host_inventory
+from vmsec.collectors.xml import collect_xml
+from vmsec.engine import run_checks
+from vmsec.findings import Status
+
+CHECKS_DIR = Path(__file__).parent / "data" / "checks"
+VERDICTS = {"PASS", "FAIL", "UNKNOWN"}
+
+
+def _fixtures() -> list[tuple[str, Path, str]]:
+    found = []
+    for check_dir in sorted(p for p in CHECKS_DIR.iterdir() if p.is_dir()):
+        for fixture in sorted(check_dir.iterdir()):
+            stem = fixture.name.removesuffix(".xml")
+            verdict = stem.rsplit(".", 1)[-1]
+            if verdict in VERDICTS:
+                found.append((check_dir.name, fixture, verdict))
+    return found
+
+
+FIXTURES = _fixtures()
+
+
+@pytest.mark.parametrize(("check_id", "fixture", "verdict"), FIXTURES,
+                         ids=[f"{c}/{f.name}" for c, f, _ in FIXTURES])
+def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: str) -> None:
+    catalog = default_catalog().select(ids=[check_id])
+    assert catalog.checks, f"no check named {check_id}"
+    if fixture.is_dir():
+        inventory = collect_host_inventory(str(fixture))
+    else:
+        inventory = collect_xml([str(fixture)])
+    assert not inventory.errors, [e.reason for e in inventory.errors]
+    statuses = [f.status for f in run_checks(inventory, catalog).findings]
+    assert Status.ERROR not in statuses
+    assert Status(verdict) in statuses, f"{fixture.name}: expected {verdict}, got {statuses}"
+    if verdict != "FAIL":
+        assert Status.FAIL not in statuses, f"{fixture.name}: expected no FAIL, got {statuses}"
+
+
+def test_every_check_has_pass_and_fail_fixtures() -> None:
+    have: dict[str, set[str]] = {}
+    for check_id, _, verdict in FIXTURES:
+        have.setdefault(check_id, set()).add(verdict)
+    missing = [c.id for c in default_catalog().checks if not {"PASS", "FAIL"} <= have.get(c.id, set())]
+    assert not missing, f"checks without both PASS and FAIL fixtures: {missing}"
