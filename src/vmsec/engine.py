@@ -99,7 +99,7 @@ def _evaluate(spec: CheckSpec, subject: object, env: Environment, target: Target
         yield _finding(spec, Result(Status.UNKNOWN, missing.subject or _default_subject(target),
                                     missing.reason), target, severity, profile)
         return
-    except Exception as exc:  # noqa: BLE001 - a crashing check must not end the scan
+    except Exception as exc:
         trace = "".join(traceback.format_exception(exc, limit=-3)).strip()
         yield Finding(check_id=spec.id, title=spec.title, status=Status.ERROR, severity=severity,
                       target=target, subject=_default_subject(target),

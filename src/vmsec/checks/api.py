@@ -80,7 +80,7 @@ def unknown(subject: str, reason: str, *evidence: Evidence, target: Target | Non
     return Result(Status.UNKNOWN, subject, reason, evidence, None, target)
 
 
-class FactMissing(Exception):  # noqa: N818 - a signal to the engine, not an error
+class FactMissing(Exception):
     """Raised by :func:`need` inside a check: the engine turns it into one UNKNOWN result."""
 
     def __init__(self, reason: str, subject: str | None = None) -> None:
@@ -156,7 +156,7 @@ class _Declared:
 F = TypeVar("F", bound=CheckFunc)
 
 
-def check(id: str, *, title: str, severity: Severity, tags: tuple[str, ...],  # noqa: A002
+def check(id: str, *, title: str, severity: Severity, tags: tuple[str, ...],
           references: tuple[str, ...] = ()) -> Callable[[F], F]:
     """Declare a check. Only records metadata on the function; validation happens in the catalog."""
 

@@ -174,7 +174,7 @@ class RootReader:
 
     def stat(self, path: str, follow: bool = True) -> FileStat:
         try:
-            parent, name, info = self._walk(path, follow_last=follow)
+            parent, _name, info = self._walk(path, follow_last=follow)
             os.close(parent)
         except FileNotFoundError:
             return FileStat(path=path, exists=False)

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test command: install every apt and pip dependency the tests use, then lint, type-check and test.
+# Usage: bash scripts/test.sh [extra pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+# python3-*/gcc/pkg-config/libvirt-dev: the venv and the libvirt-python build.
+# libvirt-daemon(-driver-qemu), qemu-system-x86, qemu-utils: the real libvirt QEMU driver (embedded
+# mode, TCG) that the end-to-end tests start; libvirt-clients for virsh in tests.
+apt-get install -y -q --no-install-recommends \
+  python3 python3-venv python3-dev gcc pkg-config libvirt-dev \
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils >/dev/null
+# libvirt's embedded QEMU driver expects its default unprivileged user to exist.
+getent passwd libvirt-qemu >/dev/null || useradd -r -U -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+[ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev,libvirt]'
+.venv/bin/ruff check src tests benchmarks
+.venv/bin/mypy
+exec .venv/bin/pytest "$@"

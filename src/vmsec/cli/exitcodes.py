@@ -1,0 +1,6 @@
+"""Exit codes, named in one place (documented in docs/cli.md)."""
+
+OK = 0  # scan complete and nothing at or above --fail-on
+FINDINGS = 1  # at least one FAIL finding at or above --fail-on
+USAGE = 2  # bad arguments, options, profile or configuration
+INCOMPLETE = 3  # the scan could not run or could not read everything (an input or a check failed)

@@ -1,0 +1,107 @@
+"""The terminal report: grouped host → VMs → networks, failures first, counts by severity.
+
+Written with rich to the given stream; colour only when that stream is a terminal.
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from vmsec.checks.catalog import Catalog
+from vmsec.engine import ScanResult
+from vmsec.findings import Finding, Severity, Status, Target, TargetKind
+from vmsec.report.summary import failed_severity_counts, group_by_target, status_counts
+
+SEVERITY_STYLE = {Severity.CRITICAL: "bold white on red", Severity.HIGH: "bold red",
+                  Severity.MEDIUM: "yellow", Severity.LOW: "cyan", Severity.INFO: "dim"}
+STATUS_STYLE = {Status.FAIL: "bold red", Status.ERROR: "bold magenta", Status.UNKNOWN: "yellow",
+                Status.WAIVED: "blue", Status.PASS: "green"}
+KIND_LABEL = {TargetKind.HOST: "Host", TargetKind.DOMAIN: "VM", TargetKind.NETWORK: "Network",
+              TargetKind.GUEST: "Guest"}
+SHOWN = (Status.FAIL, Status.ERROR, Status.UNKNOWN, Status.WAIVED)
+
+
+def severity_counts_text(findings: list[Finding]) -> Text:
+    counts = failed_severity_counts(findings)
+    text = Text()
+    for sev in Severity:
+        n = counts[sev.value]
+        if n:
+            if text:
+                text.append("  ")
+            text.append(f"{n} {sev.value}", style=SEVERITY_STYLE[sev])
+    if not text:
+        text.append("no failures", style="green")
+    return text
+
+
+def _target_heading(scan: ScanResult, target: Target) -> str:
+    label = f"{KIND_LABEL.get(target.kind, target.kind)} {target.name}"
+    inv = scan.inventory
+    if target.kind is TargetKind.HOST and inv.host and inv.host.name == target.name:
+        h = inv.host
+        bits = [f"root {h.root}"]
+        if h.virtualization.is_virtual:
+            bits.append(f"itself a VM ({h.virtualization.hypervisor or 'unknown hypervisor'})")
+        if h.qemu_version:
+            bits.append(f"qemu {h.qemu_version}")
+        if h.libvirt_version:
+            bits.append(f"libvirt {h.libvirt_version}")
+        return f"{label} [{', '.join(bits)}]"
+    if target.kind is TargetKind.DOMAIN:
+        for d in inv.domains:
+            if d.name == target.name and d.state:
+                return f"{label} [{d.state}]"
+    return label
+
+
+def render(scan: ScanResult, catalog: Catalog, out: TextIO, *, show_pass: bool = False) -> None:
+    console = Console(file=out, width=140 if not out.isatty() else None, highlight=False,
+                      soft_wrap=False)
+    console.print(Text(f"vmsec scan: {scan.inventory.source}  (profile {scan.profile})", style="bold"))
+    for target, findings in group_by_target(scan.findings, scan.targets):
+        indent = "" if target.kind is TargetKind.HOST else "  "
+        heading = Text(indent + "▸ " + _target_heading(scan, target) + "  ", style="bold")
+        heading.append_text(severity_counts_text(findings))
+        counts = status_counts(findings)
+        heading.append(f"   ({counts['PASS']} passed, {counts['UNKNOWN']} unknown)", style="dim")
+        console.print()
+        console.print(heading)
+        shown = [f for f in findings if f.status in SHOWN or (show_pass and f.status is Status.PASS)]
+        if not shown:
+            continue
+        table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1), expand=False)
+        table.add_column(width=len(indent) + 1)
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_column(ratio=1)
+        for f in shown:
+            table.add_row("", Text(f.status.value, style=STATUS_STYLE[f.status]),
+                          Text(f.severity.value, style=SEVERITY_STYLE[f.severity]),
+                          Text(f.check_id, style="dim"),
+                          Text.from_markup(f"[bold]{escape(f.title)}[/] — {escape(f.subject)}: "
+                                           f"{escape(f.message)}"))
+        console.print(table)
+    errors = scan.inventory.errors
+    if errors:
+        console.print()
+        console.print(Text(f"Inputs that could not be read ({len(errors)}):", style="bold yellow"))
+        for rec in errors[:50]:
+            console.print(Text(f"  {rec.source}: {rec.what}: {rec.reason}"))
+        if len(errors) > 50:
+            console.print(Text(f"  … and {len(errors) - 50} more (see --format json)"))
+    console.print()
+    total = Text("Total: ", style="bold")
+    total.append_text(severity_counts_text(list(scan.findings)))
+    counts = status_counts(scan.findings)
+    total.append(f"   {counts['PASS']} passed, {counts['UNKNOWN']} unknown, {counts['ERROR']} errors",
+                 style="dim")
+    if not scan.complete:
+        total.append("   (scan incomplete)", style="bold yellow")
+    console.print(total)

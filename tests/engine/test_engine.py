@@ -1,0 +1,152 @@
+"""The engine isolates failures: a crashing check is one ERROR finding, a missing fact is UNKNOWN."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterator
+
+import pytest
+
+from vmsec.checks.api import Environment, Result, Severity, Tag, build_spec, check, fail, need, ok
+from vmsec.checks.catalog import Catalog, load_catalog
+from vmsec.engine import run_checks
+from vmsec.errors import CheckDefinitionError
+from vmsec.facts import Domain, Host, Inventory
+from vmsec.findings import Status, TargetKind
+from vmsec.profiles import Profile
+
+
+@check("VMS-TST-001", title="Always fine", severity=Severity.LOW, tags=(Tag.CONFIGURATION,))
+def always_ok(dom: Domain) -> Iterator[Result]:
+    """A test check.
+
+    Remediation: none needed.
+    """
+    yield ok("domain", f"{dom.name} is fine")
+
+
+@check("VMS-TST-002", title="Crashes", severity=Severity.HIGH, tags=(Tag.ISOLATION,))
+def crashes(dom: Domain) -> Iterator[Result]:
+    """A check with a bug.
+
+    Remediation: fix the check.
+    """
+    raise ZeroDivisionError("boom")
+    yield  # pragma: no cover
+
+
+@check("VMS-TST-003", title="Needs the host", severity=Severity.MEDIUM, tags=(Tag.ISOLATION,))
+def needs_host(dom: Domain, env: Environment) -> Iterator[Result]:
+    """Needs host facts.
+
+    Remediation: scan with a host.
+    """
+    host = need(env.host, "no host facts were collected")
+    yield fail("x", f"host {host.name}", severity=Severity.CRITICAL)
+
+
+def _catalog(*funcs: object) -> Catalog:
+    return Catalog(tuple(build_spec(f) for f in funcs))  # type: ignore[arg-type]
+
+
+def test_crash_becomes_error_and_the_scan_goes_on() -> None:
+    inv = Inventory(domains=(Domain(name="a", origin="a.xml"), Domain(name="b", origin="b.xml")))
+    result = run_checks(inv, _catalog(always_ok, crashes))
+    by_status = sorted((f.target.name, f.check_id, f.status) for f in result.findings)
+    assert by_status == [("a", "VMS-TST-001", Status.PASS), ("a", "VMS-TST-002", Status.ERROR),
+                         ("b", "VMS-TST-001", Status.PASS), ("b", "VMS-TST-002", Status.ERROR)]
+    error = next(f for f in result.findings if f.status is Status.ERROR)
+    assert "ZeroDivisionError: boom" in error.message
+    assert error.detail and "ZeroDivisionError" in error.detail
+    assert not result.complete
+
+
+def test_missing_fact_becomes_unknown_with_the_reason() -> None:
+    inv = Inventory(domains=(Domain(name="a", origin="a.xml"),))
+    (finding,) = run_checks(inv, _catalog(needs_host)).findings
+    assert finding.status is Status.UNKNOWN
+    assert finding.message == "no host facts were collected"
+    assert finding.target.kind is TargetKind.DOMAIN
+
+
+def test_result_severity_escalates_and_profile_overrides() -> None:
+    host = Host(name="hv1", root="/", live=False)
+    inv = Inventory(host=host, domains=(Domain(name="a", origin="a.xml"),))
+    (escalated,) = run_checks(inv, _catalog(needs_host)).findings
+    assert escalated.severity is Severity.CRITICAL
+    relaxed = Profile(name="p", severity={"VMS-TST-003": Severity.LOW})
+    (finding,) = run_checks(inv, _catalog(needs_host), relaxed).findings
+    assert finding.severity is Severity.LOW
+    disabled = Profile(name="p", disabled=frozenset({"VMS-TST-003"}))
+    assert run_checks(inv, _catalog(needs_host), disabled).findings == ()
+
+
+def test_fingerprint_is_stable_and_ignores_message() -> None:
+    inv = Inventory(domains=(Domain(name="a", origin="a.xml"),))
+    first = run_checks(inv, _catalog(always_ok)).findings[0]
+    second = run_checks(inv, _catalog(always_ok)).findings[0]
+    assert first.fingerprint == second.fingerprint
+    assert len(first.fingerprint) == 32
+    other = run_checks(Inventory(domains=(Domain(name="b", origin="a.xml"),)), _catalog(always_ok))
+    assert other.findings[0].fingerprint != first.fingerprint
+
+
+@pytest.mark.parametrize(("declare", "problem"), [
+    (dict(id="DOM-1", tags=(Tag.ISOLATION,)), "is not like"),
+    (dict(id="VMS-DOM-001", tags=("console",)), "tags must include"),
+])
+def test_bad_declarations_are_refused(declare: dict[str, object], problem: str) -> None:
+    def f(dom: Domain) -> Iterator[Result]:
+        """Doc.
+
+        Remediation: x.
+        """
+        yield ok("a", "b")
+
+    decorated = check(title="t", severity=Severity.LOW, **declare)(f)  # type: ignore[arg-type]
+    with pytest.raises(CheckDefinitionError, match=problem):
+        build_spec(decorated)
+
+
+def test_docstring_needs_remediation() -> None:
+    @check("VMS-DOM-999", title="t", severity=Severity.LOW, tags=(Tag.ISOLATION,))
+    def f(dom: Domain) -> Iterator[Result]:
+        """Only a rationale."""
+        yield ok("a", "b")
+
+    with pytest.raises(CheckDefinitionError, match="Remediation"):
+        build_spec(f)
+
+
+def test_duplicate_ids_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    # Two modules declaring the same id.
+    mod = types.ModuleType("vmsec_test_fake_checks")
+
+    @check("VMS-TST-001", title="first", severity=Severity.LOW, tags=(Tag.AUDIT,))
+    def first(dom: Domain) -> Iterator[Result]:
+        """First.
+
+        Remediation: x.
+        """
+        yield ok("a", "b")
+
+    first.__module__ = mod.__name__
+    mod.first = first  # type: ignore[attr-defined]
+    mod2 = types.ModuleType("vmsec_test_fake_checks2")
+
+    @check("VMS-TST-001", title="dup", severity=Severity.LOW, tags=(Tag.AUDIT,))
+    def dup(dom: Domain) -> Iterator[Result]:
+        """Dup.
+
+        Remediation: x.
+        """
+        yield ok("a", "b")
+
+    dup.__module__ = mod2.__name__
+    mod2.dup = dup  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, mod.__name__, mod)
+    monkeypatch.setitem(sys.modules, mod2.__name__, mod2)
+    with pytest.raises(CheckDefinitionError, match="declared twice"):
+        load_catalog([mod.__name__, mod2.__name__])
