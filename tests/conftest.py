@@ -1,0 +1,35 @@
+"""Shared test options: ``--update-golden`` rewrites golden files instead of comparing with them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+LIBVIRT_CORPUS = SHARED / "data" / "libvirt-9.0.0"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite golden files")
+
+
+@pytest.fixture()
+def golden(request: pytest.FixtureRequest) -> Any:
+    """``golden(path, data)``: compare JSON-able ``data`` with the golden file, or rewrite it."""
+    update = request.config.getoption("--update-golden")
+
+    def compare(name: str, data: Any) -> None:
+        path = Path(__file__).parent / "golden" / name
+        text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        if update or not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            if not update:
+                pytest.fail(f"golden file {path} did not exist; written now — review and commit it")
+        assert json.loads(path.read_text(encoding="utf-8")) == json.loads(text), (
+            f"{name} differs from the golden file; rerun with --update-golden if intended")
+
+    return compare

@@ -1,0 +1,36 @@
+"""The check catalogue is reviewed data: a snapshot makes every metadata change visible."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vmsec.checks.api import CONTROL_TAGS, Scope
+from vmsec.checks.catalog import CHECK_MODULES, default_catalog
+
+
+def test_catalogue_snapshot(golden: Any) -> None:
+    golden("catalog.json", [
+        {"id": c.id, "title": c.title, "severity": c.severity.value, "scope": c.scope.value,
+         "tags": list(c.tags), "module": c.module}
+        for c in default_catalog().checks
+    ])
+
+
+def test_catalogue_size_and_coverage() -> None:
+    checks = default_catalog().checks
+    assert len(checks) >= 80
+    scopes = {c.scope for c in checks}
+    assert {Scope.HOST, Scope.DOMAIN, Scope.NETWORK, Scope.INVENTORY} <= scopes
+    for control in CONTROL_TAGS - {"patching"}:
+        assert any(control in c.tags for c in checks), f"no check serves {control}"
+
+
+def test_every_check_is_documented() -> None:
+    for c in default_catalog().checks:
+        assert c.rationale and c.remediation, c.id
+        assert c.title[0].isupper(), c.id
+
+
+def test_every_module_contributes_checks() -> None:
+    modules = {c.module for c in default_catalog().checks}
+    assert set(CHECK_MODULES) == modules
