@@ -182,6 +182,9 @@ class Filesystem:
     readonly: bool = False
     binary_path: str | None = None  # virtiofsd binary
     idmap: bool = False
+    # <source socket=…>: virtiofs served by an externally started virtiofsd; the shared directory
+    # is then not in the XML.
+    source_socket: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -273,6 +273,8 @@ def _disk(el: Element, locator: str) -> tuple[Disk, bool]:
             elif tag == "seclabel":
                 # One relabel='no' among several per-model labels is what matters.
                 value = _bool(child.get("relabel"))
+                if value is None and _bool(child.get("labelskip")):
+                    value = False  # labelskip='yes': libvirt did not relabel this image
                 if value is False:
                     relabel = False
                 elif value is True and relabel is None:
@@ -467,13 +469,14 @@ def _chardev(el: Element, element: str, locator: str) -> Chardev:
 
 
 def _filesystem(el: Element, locator: str) -> Filesystem:
-    driver_type = source_dir = source_name = target_dir = binary_path = None
+    driver_type = source_dir = source_name = source_socket = target_dir = binary_path = None
     readonly = idmap = False
     for child in el:
         tag = child.tag
         if tag == "source":
-            source_dir = child.get("dir") or child.get("file") or child.get("dev") or child.get("socket")
+            source_dir = child.get("dir") or child.get("file") or child.get("dev")
             source_name = child.get("name")
+            source_socket = child.get("socket")  # an externally started virtiofsd
         elif tag == "target":
             target_dir = child.get("dir")
         elif tag == "driver":
@@ -487,7 +490,7 @@ def _filesystem(el: Element, locator: str) -> Filesystem:
     return Filesystem(
         locator=locator, type=el.get("type") or "mount", accessmode=el.get("accessmode"),
         driver_type=driver_type, source_dir=source_dir, source_name=source_name, target_dir=target_dir,
-        readonly=readonly, binary_path=binary_path, idmap=idmap,
+        readonly=readonly, binary_path=binary_path, idmap=idmap, source_socket=source_socket,
     )
 
 
@@ -674,15 +677,11 @@ def parse_domain(data: bytes | str | Element, origin: str, *, secure: bool = Tru
     simple: list[SimpleDevice] = []
 
     for section in root:
-        tag = section.tag
-        if not isinstance(tag, str):  # comments and processing instructions
-            continue
+        tag = section.tag  # the default TreeBuilder drops comments and PIs
         if tag == "devices":
             counts: dict[str, int] = {}
             for dev in section:
                 dtag = dev.tag
-                if not isinstance(dtag, str):
-                    continue
                 n = counts[dtag] = counts.get(dtag, 0) + 1
                 loc = f"devices/{dtag}[{n}]"
                 if dtag == "disk":
@@ -815,7 +814,7 @@ def parse_domain(data: bytes | str | Element, origin: str, *, secure: bool = Tru
                         if sub.tag == LIBOSINFO_NS + "os":
                             libosinfo_id = sub.get("id")
                             break
-        elif tag.startswith(QEMU_NS):
+        elif isinstance(tag, str) and tag.startswith(QEMU_NS):  # a comment's tag is a function
             q_seen = True
             local = tag[len(QEMU_NS):]
             if local == "commandline":
