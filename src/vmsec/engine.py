@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from vmsec.checks.api import CheckSpec, Environment, FactMissing, Result, Scope
 from vmsec.checks.catalog import Catalog
 from vmsec.facts import Domain, Host, Inventory, Network
-from vmsec.findings import Finding, Status, Target, TargetKind
+from vmsec.findings import Finding, Severity, Status, Target, TargetKind
 from vmsec.profiles import Profile, default_profile
 
 ProgressHook = Callable[[str], None]
@@ -57,14 +57,17 @@ def run_checks(inventory: Inventory, catalog: Catalog, profile: Profile | None =
     env = Environment(inventory=inventory, host=inventory.host, params=profile.params,
                       multi_tenant=profile.multi_tenant)
     checks = [c for c in catalog.checks if c.id not in profile.disabled]
+    by_scope: dict[Scope, list[CheckSpec]] = {scope: [] for scope in Scope}
+    for spec in checks:
+        by_scope[spec.scope].append(spec)
+    severities = {spec.id: profile.severity_for(spec.id, spec.severity) for spec in checks}
     host = inventory.host
     findings: list[Finding] = []
     targets: list[Target] = []
 
     def run_scope(scope: Scope, subject: object, target: Target) -> None:
-        for spec in checks:
-            if spec.scope is scope:
-                findings.extend(_evaluate(spec, subject, env, target, profile))
+        for spec in by_scope[scope]:
+            findings.extend(_evaluate(spec, subject, env, target, profile, severities[spec.id]))
 
     if host is not None:
         target = host_target(host)
@@ -89,8 +92,7 @@ def run_checks(inventory: Inventory, catalog: Catalog, profile: Profile | None =
 
 
 def _evaluate(spec: CheckSpec, subject: object, env: Environment, target: Target,
-              profile: Profile) -> Iterator[Finding]:
-    severity = profile.severity_for(spec.id, spec.severity)
+              profile: Profile, severity: Severity) -> Iterator[Finding]:
     try:
         results: Iterable[Result] = (spec.func(subject, env) if spec.takes_env else spec.func(subject))
         # Materialise inside the try: a generator raises only when iterated.
@@ -114,10 +116,9 @@ def _default_subject(target: Target) -> str:
     return f"{target.kind} {target.name}"
 
 
-def _finding(spec: CheckSpec, result: Result, target: Target, severity: object,
+def _finding(spec: CheckSpec, result: Result, target: Target, severity: Severity,
              profile: Profile) -> Finding:
     sev = profile.severity_for(spec.id, result.severity) if result.severity else severity
-    return Finding(check_id=spec.id, title=spec.title, status=result.status,
-                   severity=sev,  # type: ignore[arg-type]
+    return Finding(check_id=spec.id, title=spec.title, status=result.status, severity=sev,
                    target=target, subject=result.subject, message=result.message,
                    evidence=result.evidence, tags=spec.tags, remediation=spec.remediation)

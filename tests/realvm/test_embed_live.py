@@ -22,6 +22,7 @@ from vmsec.findings import Status
 
 pytestmark = pytest.mark.realvm
 
+# QEMU's VNC password is DES-based: libvirt refuses one longer than 8 characters.
 DOMAIN_XML = """\
 <domain type='qemu'>
   <name>vmsec-embed-live</name>
@@ -29,13 +30,13 @@ DOMAIN_XML = """\
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
   <devices>
-    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1' passwd='vmsec-test'/>
+    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1' passwd='vmsecpw1'/>
   </devices>
 </domain>
 """
 
-VNC_LISTEN_CHECK = "VMS-DOM-020"  # console listens on loopback/UNIX socket only
-TCG_CHECK = "VMS-HOST-001"  # hardware-accelerated virtualization (domain type kvm, not qemu)
+VNC_LISTEN_CHECK = "VMS-DOM-020"  # VNC listens only on loopback or a UNIX socket
+TCG_CHECK = "VMS-DOM-009"  # the VM uses KVM, not TCG emulation (domain type qemu)
 
 
 def _rfb_banner(port: int) -> bytes:

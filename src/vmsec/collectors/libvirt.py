@@ -161,10 +161,12 @@ class _Collection:
             objects = list(getattr(self.conn, method)())
         except self.libvirt.libvirtError as exc:
             if self.unsupported(exc):
-                reason = f"the {self.driver} driver cannot list {kind}: {_error_text(exc)}"
+                # A driver without this API is a fact about the source, not an unreadable input:
+                # the checks that need these objects say UNKNOWN; the scan is still complete.
+                self.note(self.uri, kind, True,
+                          f"the {self.driver} driver cannot list {kind}: {_error_text(exc)}", started)
             else:
-                reason = f"listing {kind} failed: {_error_text(exc)}"
-            self.note(self.uri, kind, False, reason, started)
+                self.note(self.uri, kind, False, f"listing {kind} failed: {_error_text(exc)}", started)
             return None
         if len(objects) > MAX_OBJECTS:
             self.note(self.uri, kind, False,
@@ -230,7 +232,8 @@ def _domain_xml(run: _Collection, dom: Any, origin: str) -> tuple[str, bool]:
                 raise
             # A read-only connection may not see passwords: say so once, then read without.
             run.secure = False
-            run.note(run.uri, "domain XML (secure flag)", False,
+            # Not an incomplete scan: password checks report UNKNOWN with this reason instead.
+            run.note(run.uri, "domain XML (secure flag)", True,
                      "the connection may not read secure XML (read-only?); console passwords are "
                      f"hidden: {_error_text(exc)}")
     return _checked_xml(dom.XMLDesc(0), origin), False
