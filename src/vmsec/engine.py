@@ -7,7 +7,7 @@ scan goes on; a check that needed a missing fact (:func:`vmsec.checks.api.need`)
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -66,8 +66,24 @@ def run_checks(inventory: Inventory, catalog: Catalog, profile: Profile | None =
     targets: list[Target] = []
 
     def run_scope(scope: Scope, subject: object, target: Target) -> None:
+        # The hot loop of large scans (thousands of domains × ~100 checks): kept flat on purpose.
+        append = findings.append
         for spec in by_scope[scope]:
-            findings.extend(_evaluate(spec, subject, env, target, profile, severities[spec.id]))
+            severity = severities[spec.id]
+            try:
+                # Materialise inside the try: a generator raises only when iterated.
+                results = list(spec.func(subject, env) if spec.takes_env else spec.func(subject))
+            except FactMissing as missing:
+                results = [Result(Status.UNKNOWN, missing.subject or _default_subject(target),
+                                  missing.reason)]
+            except Exception as exc:  # a crashing check must not end the scan
+                append(_error_finding(spec, exc, target, severity))
+                continue
+            for r in results:
+                sev = severity if r.severity is None else profile.severity_for(spec.id, r.severity)
+                append(Finding(check_id=spec.id, title=spec.title, status=r.status, severity=sev,
+                               target=r.target or target, subject=r.subject, message=r.message,
+                               evidence=r.evidence, tags=spec.tags, remediation=spec.remediation))
 
     if host is not None:
         target = host_target(host)
@@ -91,34 +107,13 @@ def run_checks(inventory: Inventory, catalog: Catalog, profile: Profile | None =
                       targets=tuple(targets))
 
 
-def _evaluate(spec: CheckSpec, subject: object, env: Environment, target: Target,
-              profile: Profile, severity: Severity) -> Iterator[Finding]:
-    try:
-        results: Iterable[Result] = (spec.func(subject, env) if spec.takes_env else spec.func(subject))
-        # Materialise inside the try: a generator raises only when iterated.
-        collected = list(results)
-    except FactMissing as missing:
-        yield _finding(spec, Result(Status.UNKNOWN, missing.subject or _default_subject(target),
-                                    missing.reason), target, severity, profile)
-        return
-    except Exception as exc:
-        trace = "".join(traceback.format_exception(exc, limit=-3)).strip()
-        yield Finding(check_id=spec.id, title=spec.title, status=Status.ERROR, severity=severity,
-                      target=target, subject=_default_subject(target),
-                      message=f"check crashed: {type(exc).__name__}: {exc}", tags=spec.tags,
-                      remediation=spec.remediation, detail=trace[-2000:])
-        return
-    for result in collected:
-        yield _finding(spec, result, result.target or target, severity, profile)
+def _error_finding(spec: CheckSpec, exc: Exception, target: Target, severity: Severity) -> Finding:
+    trace = "".join(traceback.format_exception(exc, limit=-3)).strip()
+    return Finding(check_id=spec.id, title=spec.title, status=Status.ERROR, severity=severity,
+                   target=target, subject=_default_subject(target),
+                   message=f"check crashed: {type(exc).__name__}: {exc}", tags=spec.tags,
+                   remediation=spec.remediation, detail=trace[-2000:])
 
 
 def _default_subject(target: Target) -> str:
     return f"{target.kind} {target.name}"
-
-
-def _finding(spec: CheckSpec, result: Result, target: Target, severity: Severity,
-             profile: Profile) -> Finding:
-    sev = profile.severity_for(spec.id, result.severity) if result.severity else severity
-    return Finding(check_id=spec.id, title=spec.title, status=result.status, severity=sev,
-                   target=target, subject=result.subject, message=result.message,
-                   evidence=result.evidence, tags=spec.tags, remediation=spec.remediation)
