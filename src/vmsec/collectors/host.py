@@ -1,0 +1,863 @@
+"""The ``host`` collector: a hypervisor host's facts, read from its root directory.
+
+For the running system the root is ``/`` and ``live`` is true: /proc and /sys describe this kernel.
+For a copied root, files under ``<root>/proc`` and ``<root>/sys`` are used when they were captured;
+a fact whose directory was not captured is ``None`` (unknown), never "absent".
+
+Every file is read through a :class:`~vmsec.collectors.reader.Reader`, which keeps reads inside the
+root, opens only regular files (a FIFO planted as /proc/cpuinfo cannot hang the scan) and caps sizes.
+A file that is missing is a fact (absent); a file that exists but cannot be read or parsed makes its
+fact ``None`` and adds a failed :class:`CollectionRecord` naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import re
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from vmsec.collectors.reader import Reader, RootReader
+from vmsec.errors import ReadError, SourceUnavailable
+from vmsec.facts import (
+    CollectionRecord,
+    ConfigFile,
+    ConfValue,
+    CpuInfo,
+    Domain,
+    FileStat,
+    Host,
+    HypervisorDetection,
+    InstalledPackage,
+    Inventory,
+    IommuInfo,
+    Network,
+    NwFilter,
+    PolkitRule,
+    Secret,
+    SocketUnit,
+    StoragePool,
+    TlsFile,
+)
+from vmsec.parsers.dpkg_status import parse_dpkg_status
+from vmsec.parsers.libvirt_conf import MAX_CONF_BYTES, ConfParseError, parse_conf
+from vmsec.parsers.libvirt_defaults import DAEMON_CONF_DEFAULTS, effective_defaults, qemu_conf_defaults
+from vmsec.parsers.libvirt_xml import parse_libvirt_document
+from vmsec.parsers.safexml import DEFAULT_MAX_BYTES as MAX_XML_BYTES
+from vmsec.parsers.systemd_unit import parse_unit, socket_settings
+
+SMALL = 64 * 1024  # one sysfs/procfs value, a hostname, a comm
+MAX_TEXT = 4 * 1024 * 1024
+MAX_DPKG_STATUS = 64 * 1024 * 1024
+MAX_PROCESSES = 100_000
+MAX_MODULE_PARAMS = 500
+MAX_VULNERABILITY_FILES = 200
+MAX_POLKIT_FILES = 1_000
+MAX_SENSITIVE_PATHS = 5_000
+MAX_OBJECTS = 10_000  # libvirt XML files per kind
+
+KVM_MODULES = ("kvm", "kvm_intel", "kvm_amd", "kvm_pvm", "vfio", "vfio_iommu_type1")
+DEVICE_NODES = ("/dev/kvm", "/dev/vhost-net", "/dev/vfio/vfio")
+SECURE_BOOT_VAR = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+SOCKET_UNIT_PATTERNS = ("libvirtd*.socket", "virtqemud*.socket", "virtproxyd*.socket")
+DAEMON_SOCKET_PATTERNS = ("libvirt-sock", "libvirt-sock-ro", "libvirt-admin-sock", "virtqemud-sock*",
+                          "virtqemud-admin-sock", "virtproxyd-sock*", "virtproxyd-admin-sock")
+POLKIT_DIRS = ("/etc/polkit-1/rules.d", "/usr/share/polkit-1/rules.d")
+SBIN_DIRS = ("/usr/sbin", "/usr/bin", "/sbin")
+QEMU_TLS_SERVICES = ("vnc", "spice", "migrate", "chardev", "nbd", "backup")
+STACK_PREFIXES = ("qemu-system", "libvirt-daemon", "linux-image-", "xen-", "swtpm")
+STACK_NAMES = frozenset({"qemu-kvm", "qemu-utils", "libvirt0", "ovmf", "seabios", "virtiofsd"})
+
+# DMI vendor/product text → hypervisor name. Microsoft needs its "Virtual Machine" product name,
+# since Surface hardware has the same vendor string.
+_DMI_HYPERVISORS = (
+    ("QEMU", "qemu"), ("KVM", "kvm"), ("VMware", "vmware"), ("VirtualBox", "virtualbox"),
+    ("innotek", "virtualbox"), ("Xen", "xen"), ("Amazon EC2", "amazon"), ("Google Compute Engine", "google"),
+    ("Parallels", "parallels"), ("OpenStack", "openstack"), ("Bochs", "bochs"), ("BHYVE", "bhyve"),
+    ("Microsoft Corporation Virtual Machine", "microsoft"),
+)
+_CLOCKSOURCE_HYPERVISORS = (("kvm-clock", "kvm"), ("hyperv_clocksource", "microsoft"), ("xen", "xen"))
+_X86_VENDORS = frozenset({"GenuineIntel", "AuthenticAMD", "HygonGenuine", "CentaurHauls", "Shanghai"})
+
+
+# --- reading helpers ------------------------------------------------------------------------------
+
+
+class _Absent:
+    """A file that does not exist: a fact, not an error."""
+
+
+ABSENT = _Absent()
+
+
+class _Collection:
+    def __init__(self, reader: Reader, live: bool) -> None:
+        self.reader = reader
+        self.live = live
+        self.records: list[CollectionRecord] = []
+
+    def fail(self, source: str, what: str, reason: str) -> None:
+        self.records.append(CollectionRecord(source=source, what=what, ok=False, reason=reason))
+
+    def read(self, path: str, what: str, limit: int = SMALL) -> str | _Absent | None:
+        """The file's text, ABSENT when it does not exist, or None (recorded) when it cannot be read."""
+        try:
+            return self.reader.read_text(path, limit)
+        except ReadError as exc:
+            st = self.reader.stat(path)
+            if st.exists is False:
+                return ABSENT
+            self.fail(path, what, exc.reason)
+            return None
+
+    def value(self, path: str, what: str) -> str | None:
+        """A one-line sysfs/procfs value, stripped; None when absent or unreadable."""
+        text = self.read(path, what)
+        return text.strip() if isinstance(text, str) else None
+
+    def exists(self, path: str, what: str, follow: bool = True) -> bool | None:
+        st = self.reader.stat(path, follow=follow)
+        if st.exists is None:
+            self.fail(path, what, st.error or "could not be examined")
+        return st.exists
+
+    def listdir(self, path: str, what: str, limit: int = 10_000) -> list[str] | _Absent | None:
+        try:
+            return self.reader.listdir(path, limit)
+        except ReadError as exc:
+            if self.reader.stat(path).exists is False:
+                return ABSENT
+            self.fail(path, what, exc.reason)
+            return None
+
+    def absence_known(self, anchor: str) -> bool:
+        """Whether a missing file under ``anchor`` means "absent": always on the live host; on a copied
+        root only when ``anchor`` (a /proc or /sys directory) was captured."""
+        return self.live or self.reader.stat(anchor).exists is True
+
+
+# --- configuration files --------------------------------------------------------------------------
+
+
+def load_config_file(reader: Reader, path: str, defaults: Mapping[str, ConfValue]) -> ConfigFile:
+    """Read and parse one libvirt configuration file.
+
+    Missing → ``present=False`` and the defaults apply, exactly as libvirt does. Existing but
+    unreadable or unparsable → ``error`` set, and :meth:`ConfigFile.setting` answers ``None``.
+    """
+    try:
+        text = reader.read_text(path, MAX_CONF_BYTES)
+    except ReadError as exc:
+        st = reader.stat(path)
+        if st.exists is False:
+            return ConfigFile(path=path, present=False, defaults=effective_defaults(defaults, {}))
+        return ConfigFile(path=path, present=st.exists, defaults=defaults,
+                          error=exc.reason if st.exists else (st.error or exc.reason))
+    try:
+        values, lines = parse_conf(text, path)
+    except ConfParseError as exc:
+        return ConfigFile(path=path, present=True, defaults=defaults, error=f"line {exc.line}: {exc.reason}")
+    return ConfigFile(path=path, present=True, values=values, lines=lines,
+                      defaults=effective_defaults(defaults, values))
+
+
+# --- kernel and hardware --------------------------------------------------------------------------
+
+
+def _parse_cpuinfo(text: str) -> CpuInfo:
+    first: dict[str, str] = {}
+    count = 0
+    in_first = True
+    for line in text.splitlines():
+        if not line.strip():
+            if first:
+                in_first = False
+            continue
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "processor":
+            count += 1
+        if in_first:
+            first.setdefault(key, value.strip())
+    flags = first.get("flags") or first.get("Features") or ""
+    return CpuInfo(vendor=first.get("vendor_id") or first.get("CPU implementer"),
+                   model_name=first.get("model name") or first.get("Model name"),
+                   flags=frozenset(flags.split()), logical_cpus=count or None)
+
+
+_CMDLINE_WORD = re.compile(r'(?:[^\s"]+|"[^"]*")+')
+
+
+def _split_cmdline(text: str) -> tuple[str, ...]:
+    return tuple(_CMDLINE_WORD.findall(text))
+
+
+def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", text) if p)
+
+
+def _kernel_from_packages(packages: Iterable[InstalledPackage]) -> str | None:
+    releases = [p.name.removeprefix("linux-image-") for p in packages
+                if p.name.startswith("linux-image-") and p.name[12:13].isdigit()]
+    releases = [r.removesuffix("-unsigned") for r in releases]
+    return max(releases, key=_natural_key) if releases else None
+
+
+def _collect_cpu(c: _Collection) -> CpuInfo | None:
+    text = c.read("/proc/cpuinfo", "cpu information", MAX_TEXT)
+    if not isinstance(text, str):
+        return None
+    return _parse_cpuinfo(text)
+
+
+def _detect_hypervisor(c: _Collection, cpu: CpuInfo | None) -> HypervisorDetection:
+    evidence: list[str] = []
+    names: list[str] = []
+    if cpu is not None and "hypervisor" in cpu.flags:
+        evidence.append("/proc/cpuinfo: the 'hypervisor' CPU flag is set")
+    hv_type = c.value("/sys/hypervisor/type", "hypervisor type")
+    if hv_type:
+        evidence.append(f"/sys/hypervisor/type: {hv_type}")
+        names.append(hv_type.lower())
+    vendor = c.value("/sys/class/dmi/id/sys_vendor", "DMI system vendor")
+    product = c.value("/sys/class/dmi/id/product_name", "DMI product name")
+    dmi = f"{vendor or ''} {product or ''}".strip()
+    for needle, name in _DMI_HYPERVISORS:
+        if dmi and needle in dmi:
+            evidence.append(f"/sys/class/dmi/id: {dmi}")
+            names.append(name)
+            break
+    clocks = c.value("/sys/devices/system/clocksource/clocksource0/available_clocksource", "clock sources")
+    for needle, name in _CLOCKSOURCE_HYPERVISORS:
+        if clocks and needle in clocks.split():
+            evidence.append(f"clocksource: {needle} is available")
+            names.append(name)
+            break
+    if evidence:
+        return HypervisorDetection(is_virtual=True, hypervisor=names[0] if names else None,
+                                   evidence=tuple(evidence))
+    # Every mainstream x86 hypervisor sets the CPUID hypervisor bit, so its absence is conclusive there.
+    if cpu is not None and cpu.vendor in _X86_VENDORS:
+        return HypervisorDetection(is_virtual=False, evidence=("/proc/cpuinfo: no 'hypervisor' CPU flag",))
+    if vendor:
+        return HypervisorDetection(is_virtual=False, evidence=(f"/sys/class/dmi/id: {dmi}",))
+    return HypervisorDetection(is_virtual=None)
+
+
+def _collect_module_params(c: _Collection) -> dict[str, dict[str, str]] | None:
+    if not c.live and c.reader.stat("/sys/module").exists is not True:
+        return None
+    result: dict[str, dict[str, str]] = {}
+    for module in KVM_MODULES:
+        base = f"/sys/module/{module}"
+        names = c.listdir(f"{base}/parameters", f"{module} module parameters", MAX_MODULE_PARAMS)
+        if names is None:
+            return None
+        if isinstance(names, _Absent):
+            if c.reader.stat(base).exists:
+                result[module] = {}  # loaded, no parameters
+            continue
+        params: dict[str, str] = {}
+        for name in names:
+            path = f"{base}/parameters/{name}"
+            try:
+                params[name] = c.reader.read_text(path, SMALL).strip()
+            except ReadError as exc:
+                st = c.reader.stat(path)
+                if st.mode is not None and not st.mode & 0o444:
+                    continue  # a write-only parameter has no value to read
+                c.fail(path, "module parameter", exc.reason)
+        result[module] = params
+    return result
+
+
+def _collect_iommu(c: _Collection) -> IommuInfo | None:
+    dmar = ivrs = None
+    tables = "/sys/firmware/acpi/tables"
+    st = c.reader.stat(tables)
+    if st.exists:
+        dmar = c.exists(f"{tables}/DMAR", "ACPI DMAR table")
+        ivrs = c.exists(f"{tables}/IVRS", "ACPI IVRS table")
+    elif st.exists is False and c.absence_known("/sys/firmware"):
+        dmar = ivrs = False  # no ACPI tables at all: no VT-d / AMD-Vi table either
+    groups = c.listdir("/sys/kernel/iommu_groups", "IOMMU groups")
+    group_count = (len(groups) if isinstance(groups, list)
+                   else 0 if isinstance(groups, _Absent) and c.live else None)
+    units = c.listdir("/sys/class/iommu", "IOMMU units")
+    devices = (tuple(units) if isinstance(units, list)
+               else () if isinstance(units, _Absent) and c.live else None)
+    if dmar is None and ivrs is None and group_count is None and devices is None:
+        return None
+    return IommuInfo(dmar_table=dmar, ivrs_table=ivrs, group_count=group_count, iommu_devices=devices)
+
+
+def _collect_vulnerabilities(c: _Collection) -> dict[str, str] | None:
+    base = "/sys/devices/system/cpu/vulnerabilities"
+    names = c.listdir(base, "CPU vulnerabilities", MAX_VULNERABILITY_FILES)
+    if not isinstance(names, list):
+        return None
+    result: dict[str, str] = {}
+    for name in names:
+        text = c.read(f"{base}/{name}", "CPU vulnerability")
+        if text is None:
+            return None
+        if isinstance(text, str):
+            result[name] = text.strip()
+    return result
+
+
+def _bracketed(text: str | None) -> str | None:
+    if text is None:
+        return None
+    match = re.search(r"\[([^\]]+)\]", text)
+    return match.group(1) if match else None
+
+
+def _collect_lockdown(c: _Collection) -> str | None:
+    text = c.read("/sys/kernel/security/lockdown", "kernel lockdown")
+    if isinstance(text, str):
+        return _bracketed(text)
+    if text is None:
+        return None
+    # No lockdown file: with securityfs mounted, the kernel has no lockdown LSM (mode "none").
+    entries = c.listdir("/sys/kernel/security", "securityfs")
+    return "none" if isinstance(entries, list) and entries else None
+
+
+def _collect_secure_boot(c: _Collection) -> bool | None:
+    efi = c.reader.stat("/sys/firmware/efi")
+    if efi.exists is False:
+        return False if c.absence_known("/sys/firmware") else None  # no EFI: no Secure Boot
+    if efi.exists is None:
+        return None
+    try:
+        data = c.reader.read_bytes(SECURE_BOOT_VAR, SMALL)
+    except ReadError as exc:
+        var = c.reader.stat(SECURE_BOOT_VAR)
+        if var.exists is False and c.reader.stat("/sys/firmware/efi/efivars").exists:
+            return False  # firmware without the variable: Secure Boot is not enabled
+        c.fail(SECURE_BOOT_VAR, "Secure Boot EFI variable", exc.reason)
+        return None
+    return data[-1:] == b"\x01" if len(data) >= 5 else None
+
+
+def _collect_tpm(c: _Collection) -> bool | None:
+    present = c.exists("/sys/class/tpm/tpm0", "TPM device")
+    if present is False and not c.absence_known("/sys/class"):
+        return None
+    return present
+
+
+def _collect_swaps(c: _Collection) -> tuple[str, ...] | None:
+    text = c.read("/proc/swaps", "active swap", MAX_TEXT)
+    if not isinstance(text, str):
+        return None
+    names = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if fields:
+            # /proc/swaps escapes blanks in names as octal (\040)
+            names.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[0]))
+    return tuple(names)
+
+
+def _collect_auditd(c: _Collection) -> bool | None:
+    if not c.live:
+        return None
+    entries = c.listdir("/proc", "process list", MAX_PROCESSES)
+    if not isinstance(entries, list):
+        return None
+    for pid in entries:
+        if not pid.isdigit():
+            continue
+        try:
+            if c.reader.read_text(f"/proc/{pid}/comm", 64).strip() == "auditd":
+                return True
+        except ReadError:
+            continue  # the process ended while the list was read
+    return False
+
+
+def _collect_kernel_release(c: _Collection, packages: tuple[InstalledPackage, ...] | None) -> str | None:
+    text = c.read("/proc/sys/kernel/osrelease", "kernel release")
+    if isinstance(text, str) and text.strip():
+        return text.strip()
+    if packages is not None:
+        return _kernel_from_packages(packages)
+    return None
+
+
+def _collect_hostname(c: _Collection) -> str:
+    text = c.read("/etc/hostname", "hostname")
+    if isinstance(text, str):
+        for line in text.splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                return line.strip()[:255]
+    if c.live:
+        return socket.gethostname()
+    return c.reader.label
+
+
+# --- accounts, distribution, packages -------------------------------------------------------------
+
+
+def _parse_colon_db(text: str) -> list[list[str]]:
+    return [line.split(":") for line in text.splitlines()[:200_000] if line and not line.startswith("#")]
+
+
+def _collect_groups(c: _Collection) -> dict[str, tuple[str, ...]] | None:
+    text = c.read("/etc/group", "groups", MAX_TEXT)
+    if text is None:
+        return None
+    if isinstance(text, _Absent):
+        return {}
+    groups: dict[str, tuple[str, ...]] = {}
+    for fields in _parse_colon_db(text):
+        if len(fields) >= 4:
+            groups[fields[0]] = tuple(m.strip() for m in fields[3].split(",") if m.strip())
+    return groups
+
+
+def _collect_accounts(c: _Collection) -> set[str] | None:
+    text = c.read("/etc/passwd", "user accounts", MAX_TEXT)
+    if text is None:
+        return None
+    if isinstance(text, _Absent):
+        return set()
+    return {fields[0] for fields in _parse_colon_db(text)}
+
+
+def _distro_ids(c: _Collection) -> tuple[str, ...]:
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        text = c.read(path, "os-release")
+        if not isinstance(text, str):
+            continue
+        fields: dict[str, str] = {}
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                fields[key.strip()] = value.strip().strip("\"'")
+        return tuple(i for i in (fields.get("ID", ""), *fields.get("ID_LIKE", "").split()) if i)
+    return ()
+
+
+def _collect_packages(c: _Collection) -> tuple[InstalledPackage, ...] | None:
+    """Every installed dpkg package; None for hosts without a dpkg database (rpm/apk: not yet)."""
+    path = "/var/lib/dpkg/status"
+    text = c.read(path, "dpkg status", MAX_DPKG_STATUS)
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_dpkg_status(text, path)
+    except ReadError as exc:
+        c.fail(path, "dpkg status", exc.reason)
+        return None
+
+
+def _is_stack_package(name: str) -> bool:
+    return name in STACK_NAMES or name.startswith(STACK_PREFIXES)
+
+
+def _version_of(packages: Iterable[InstalledPackage], *candidates: str) -> str | None:
+    by_name = {p.name: p.version for p in packages}
+    for pattern in candidates:
+        for name in sorted(by_name):
+            if fnmatch.fnmatchcase(name, pattern):
+                return by_name[name]
+    return None
+
+
+# --- libvirt --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Installed:
+    libvirt: bool
+    libvirtd: bool
+    virtqemud: bool
+    virtproxyd: bool
+
+
+def _daemon_installed(c: _Collection, daemon: str, unit_names: Iterable[str]) -> bool:
+    if any(c.reader.stat(f"{d}/{daemon}").exists for d in SBIN_DIRS):
+        return True
+    if c.reader.stat(f"/etc/libvirt/{daemon}.conf").exists:
+        return True
+    return any(name.startswith(f"{daemon}") for name in unit_names)
+
+
+def _detect_installed(c: _Collection, packages: tuple[InstalledPackage, ...] | None,
+                      unit_names: Iterable[str]) -> _Installed:
+    names = list(unit_names)
+    libvirtd = _daemon_installed(c, "libvirtd", names)
+    virtqemud = _daemon_installed(c, "virtqemud", names)
+    virtproxyd = _daemon_installed(c, "virtproxyd", names)
+    libvirt = (libvirtd or virtqemud or virtproxyd or bool(c.reader.stat("/etc/libvirt").exists)
+               or any(p.name.startswith("libvirt-daemon") for p in packages or ()))
+    return _Installed(libvirt=libvirt, libvirtd=libvirtd, virtqemud=virtqemud, virtproxyd=virtproxyd)
+
+
+def _load_conf(c: _Collection, path: str, defaults: Mapping[str, ConfValue], what: str) -> ConfigFile:
+    conf = load_config_file(c.reader, path, defaults)
+    if conf.error is not None:
+        c.fail(path, what, conf.error)
+    elif conf.present:
+        c.records.append(CollectionRecord(source=path, what=what, ok=True))
+    return conf
+
+
+def _parse_sasl(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in text.splitlines()[:10_000]:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            out.setdefault(key.strip(), value.strip())
+    return out
+
+
+def _collect_sasl(c: _Collection) -> dict[str, dict[str, str]] | None:
+    result: dict[str, dict[str, str]] = {}
+    for name in ("libvirt", "qemu"):
+        text = c.read(f"/etc/sasl2/{name}.conf", "SASL configuration")
+        if text is None:
+            return None
+        if isinstance(text, str):
+            result[name] = _parse_sasl(text)
+    return result
+
+
+def _collect_sockets(c: _Collection, directory: str) -> tuple[FileStat, ...]:
+    names = c.listdir(directory, "libvirt socket directory")
+    if not isinstance(names, list):
+        return ()
+    return tuple(c.reader.stat(f"{directory}/{n}", follow=False) for n in names
+                 if any(fnmatch.fnmatchcase(n, p) for p in DAEMON_SOCKET_PATTERNS))
+
+
+def _socket_unit_names(c: _Collection) -> list[str] | None:
+    names: set[str] = set()
+    for directory in UNIT_DIRS:
+        entries = c.listdir(directory, "systemd units")
+        if entries is None:
+            return None
+        if isinstance(entries, list):
+            names.update(n for n in entries if any(fnmatch.fnmatchcase(n, p) for p in SOCKET_UNIT_PATTERNS))
+    return sorted(names)
+
+
+def _enabled_units(c: _Collection) -> set[str] | None:
+    entries = c.listdir("/etc/systemd/system", "systemd units")
+    if entries is None:
+        return None
+    enabled: set[str] = set()
+    for entry in entries if isinstance(entries, list) else ():
+        if entry.endswith((".wants", ".requires")):
+            wanted = c.listdir(f"/etc/systemd/system/{entry}", "systemd wants")
+            if wanted is None:
+                return None
+            if isinstance(wanted, list):
+                enabled.update(wanted)
+    return enabled
+
+
+def _collect_socket_unit(c: _Collection, name: str, enabled: set[str] | None) -> SocketUnit:
+    unit_path: str | None = None
+    for directory in UNIT_DIRS:
+        if c.reader.stat(f"{directory}/{name}", follow=False).exists:
+            unit_path = f"{directory}/{name}"
+            break
+    if unit_path is not None:
+        try:
+            if c.reader.readlink(unit_path) == "/dev/null":
+                return SocketUnit(name=name, path=unit_path, enabled=False)  # masked
+        except ReadError:
+            pass  # not a symlink
+    files = []
+    if unit_path is not None:
+        text = c.read(unit_path, "systemd socket unit")
+        if isinstance(text, str):
+            files.append(parse_unit(text))
+    dropins: dict[str, str] = {}
+    for directory in UNIT_DIRS:
+        listed = c.listdir(f"{directory}/{name}.d", "systemd drop-ins", 1_000)
+        for conf in listed if isinstance(listed, list) else ():
+            if conf.endswith(".conf"):
+                dropins.setdefault(conf, f"{directory}/{name}.d/{conf}")  # /etc masks /usr
+    for conf in sorted(dropins):
+        text = c.read(dropins[conf], "systemd drop-in")
+        if isinstance(text, str):
+            files.append(parse_unit(text))
+    settings = socket_settings(files)
+    return SocketUnit(name=name, path=unit_path, enabled=None if enabled is None else name in enabled,
+                      listen_streams=settings.listen_streams, socket_mode=settings.socket_mode,
+                      socket_group=settings.socket_group)
+
+
+_GRANT_YES = "polkit.Result.YES"
+
+
+def _excerpt(text: str, needle: str) -> str:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if needle in line:
+            return "\n".join(lines[max(0, i - 2):i + 3])[:400]
+    return ""
+
+
+def _collect_polkit(c: _Collection) -> tuple[PolkitRule, ...] | None:
+    rules: list[PolkitRule] = []
+    for directory in POLKIT_DIRS:
+        names = c.listdir(directory, "polkit rules", MAX_POLKIT_FILES)
+        if names is None:
+            return None
+        for name in names if isinstance(names, list) else ():
+            if not name.endswith(".rules"):
+                continue
+            path = f"{directory}/{name}"
+            text = c.read(path, "polkit rule", 1024 * 1024)
+            if not isinstance(text, str):
+                continue
+            mentions = "org.libvirt" in text
+            # A rule granting YES without testing action.id grants libvirt's actions too.
+            grants = _GRANT_YES in text and (mentions or "action.id" not in text)
+            if mentions or grants:
+                rules.append(PolkitRule(path=path, mentions_libvirt=mentions, grants_without_auth=grants,
+                                        excerpt=_excerpt(text, "org.libvirt" if mentions else _GRANT_YES)))
+    return tuple(rules)
+
+
+def _glob(c: _Collection, pattern: str, what: str, limit: int = MAX_OBJECTS) -> list[str]:
+    try:
+        return c.reader.glob(pattern, limit)
+    except ReadError as exc:
+        c.fail(pattern, what, exc.reason)
+        return []
+
+
+def _collect_sensitive_paths(c: _Collection, qemu_conf: ConfigFile | None) -> tuple[FileStat, ...]:
+    paths: list[str] = ["/etc/libvirt"]
+    paths += _glob(c, "/etc/libvirt/*.conf", "libvirt configuration")
+    paths += ["/etc/libvirt/qemu"]
+    paths += _glob(c, "/etc/libvirt/qemu/*.xml", "domain definitions")
+    paths += ["/etc/libvirt/qemu/networks", "/etc/libvirt/secrets"]
+    paths += _glob(c, "/etc/libvirt/secrets/*", "libvirt secrets")
+    paths += ["/etc/libvirt/storage", "/etc/libvirt/hooks"]
+    for hook in _glob(c, "/etc/libvirt/hooks/*", "libvirt hooks"):
+        paths.append(hook)
+        if hook.endswith(".d"):
+            paths += _glob(c, f"{hook}/*", "libvirt hooks")
+    paths += [f"/var/lib/libvirt/qemu/{d}" for d in ("dump", "save", "snapshot", "ram", "nvram")]
+    paths.append("/var/lib/libvirt/images")
+    if qemu_conf is not None:
+        dump = qemu_conf.setting("auto_dump_path")
+        if dump is not None and isinstance(dump.value, str):
+            paths.append(dump.value)
+        ram = qemu_conf.setting("memory_backing_dir")
+        if ram is not None and isinstance(ram.value, str):
+            paths.append(ram.value)
+            if ram.explicit:  # libvirt keeps guest RAM files in <dir>/libvirt/qemu
+                paths.append(f"{ram.value.rstrip('/')}/libvirt/qemu")
+    unique = list(dict.fromkeys(paths))[:MAX_SENSITIVE_PATHS]
+    return tuple(c.reader.stat(p) for p in unique)
+
+
+def _collect_tls_files(c: _Collection, daemon_confs: Iterable[tuple[str, ConfigFile | None]],
+                       qemu_conf: ConfigFile | None) -> tuple[TlsFile, ...]:
+    files: dict[str, TlsFile] = {}
+
+    def add(role: str, path: str) -> None:
+        if path and path not in files:
+            files[path] = TlsFile(role=role, stat=c.reader.stat(path))
+
+    for daemon, conf in daemon_confs:
+        if conf is None:
+            continue
+        for key, role in (("key_file", "server key"), ("cert_file", "server certificate"),
+                          ("ca_file", "CA certificate"), ("crl_file", "certificate revocation list")):
+            setting = conf.setting(key)
+            if setting is not None and isinstance(setting.value, str):
+                add(f"{daemon} {role}", setting.value)
+    if qemu_conf is None:
+        return tuple(files.values())
+    default_dir = qemu_conf.setting("default_tls_x509_cert_dir")
+    dirs = [("default", default_dir.value if default_dir and isinstance(default_dir.value, str)
+             else "/etc/pki/qemu")]
+    for service in QEMU_TLS_SERVICES:
+        explicit = qemu_conf.setting(f"{service}_tls_x509_cert_dir")
+        dirs.append((service, explicit.value if explicit and isinstance(explicit.value, str)
+                     else f"/etc/pki/libvirt-{service}"))
+    for service, directory in dirs:
+        if service == "default":
+            for name in ("server-key.pem", "server-cert.pem", "ca-cert.pem"):
+                add(f"qemu {service} {name}", f"{directory}/{name}")
+        for path in _glob(c, f"{directory}/*.pem", "QEMU TLS files", 100):
+            add(f"qemu {service} {path.rsplit('/', 1)[-1]}", path)
+    return tuple(files.values())
+
+
+# --- the host -------------------------------------------------------------------------------------
+
+
+def collect_host(reader: Reader, *, live: bool) -> tuple[Host, list[CollectionRecord]]:
+    """Collect every :class:`Host` fact from ``reader``'s root. ``live``: the root is this running system."""
+    c = _Collection(reader, live)
+    started = time.monotonic()
+
+    all_packages = _collect_packages(c)
+    cpu = _collect_cpu(c)
+    cmdline = c.read("/proc/cmdline", "kernel command line")
+    device_nodes = tuple(reader.stat(p) for p in DEVICE_NODES)
+    ksm = c.value("/sys/kernel/mm/ksm/run", "KSM state")
+    smt = c.value("/sys/devices/system/cpu/smt/control", "SMT control")
+
+    unit_names = _socket_unit_names(c)
+    installed = _detect_installed(c, all_packages, unit_names or ())
+    groups = _collect_groups(c)
+    accounts = _collect_accounts(c)
+
+    libvirtd_conf = virtqemud_conf = virtproxyd_conf = qemu_conf = None
+    if installed.libvirtd:
+        libvirtd_conf = _load_conf(c, "/etc/libvirt/libvirtd.conf", DAEMON_CONF_DEFAULTS, "libvirtd.conf")
+    if installed.virtqemud:
+        virtqemud_conf = _load_conf(c, "/etc/libvirt/virtqemud.conf", DAEMON_CONF_DEFAULTS, "virtqemud.conf")
+    if installed.virtproxyd:
+        virtproxyd_conf = _load_conf(c, "/etc/libvirt/virtproxyd.conf", DAEMON_CONF_DEFAULTS,
+                                     "virtproxyd.conf")
+    if installed.libvirt:
+        defaults = qemu_conf_defaults(_distro_ids(c), accounts=accounts,
+                                      groups=None if groups is None else groups.keys())
+        qemu_conf = _load_conf(c, "/etc/libvirt/qemu.conf", defaults, "qemu.conf")
+    daemon_mode = "modular" if installed.virtqemud else "monolithic" if installed.libvirtd else None
+
+    sock_dirs: list[str] = []
+    for conf in (virtqemud_conf, libvirtd_conf, virtproxyd_conf):
+        setting = conf.setting("unix_sock_dir") if conf is not None else None
+        if setting is not None and isinstance(setting.value, str):
+            sock_dirs.append(setting.value)
+    sockets: tuple[FileStat, ...] = ()
+    for directory in dict.fromkeys(sock_dirs or ["/run/libvirt"]):
+        sockets += _collect_sockets(c, directory)
+
+    socket_units: tuple[SocketUnit, ...] | None = None
+    if unit_names is not None:
+        enabled = _enabled_units(c)
+        socket_units = tuple(_collect_socket_unit(c, n, enabled) for n in unit_names)
+
+    packages = None if all_packages is None else tuple(p for p in all_packages if _is_stack_package(p.name))
+    host = Host(
+        name=_collect_hostname(c),
+        root=reader.label,
+        live=live,
+        kernel_release=_collect_kernel_release(c, all_packages),
+        kernel_cmdline=_split_cmdline(cmdline) if isinstance(cmdline, str) else None,
+        cpu=cpu,
+        virtualization=_detect_hypervisor(c, cpu),
+        kvm_device=device_nodes[0],
+        device_nodes=device_nodes,
+        module_params=_collect_module_params(c),
+        iommu=_collect_iommu(c),
+        cpu_vulnerabilities=_collect_vulnerabilities(c),
+        smt_control=smt,
+        ksm_run=ksm,
+        lockdown=_collect_lockdown(c),
+        secure_boot=_collect_secure_boot(c),
+        tpm_present=_collect_tpm(c),
+        swaps=_collect_swaps(c),
+        auditd_running=_collect_auditd(c),
+        libvirtd_conf=libvirtd_conf,
+        virtqemud_conf=virtqemud_conf,
+        virtproxyd_conf=virtproxyd_conf,
+        qemu_conf=qemu_conf,
+        daemon_mode=daemon_mode,
+        sasl_configs=_collect_sasl(c),
+        sockets=sockets,
+        socket_units=socket_units,
+        polkit_rules=_collect_polkit(c),
+        groups=groups,
+        sensitive_paths=_collect_sensitive_paths(c, qemu_conf),
+        tls_files=_collect_tls_files(c, (("libvirtd", libvirtd_conf), ("virtproxyd", virtproxyd_conf)),
+                                     qemu_conf),
+        packages=packages,
+        qemu_version=_version_of(packages or (), "qemu-system-x86", "qemu-system-arm", "qemu-system-[a-z]*",
+                                 "qemu-kvm", "qemu-system-common", "qemu-utils"),
+        libvirt_version=_version_of(packages or (), "libvirt-daemon", "libvirt-daemon-system", "libvirt0"),
+    )
+    c.records.append(CollectionRecord(source=reader.label, what="host facts", ok=True,
+                                      duration_s=round(time.monotonic() - started, 4)))
+    return host, c.records
+
+
+# --- the inventory: host facts plus libvirt's on-disk objects -------------------------------------
+
+
+def _read_objects(c: _Collection, pattern: str, what: str) -> list[object]:
+    objects: list[object] = []
+    for path in _glob(c, pattern, what):
+        try:
+            data = c.reader.read_bytes(path, MAX_XML_BYTES)
+            obj = parse_libvirt_document(data, path)
+        except ReadError as exc:
+            c.fail(path, what, exc.reason)
+            continue
+        c.records.append(CollectionRecord(source=path, what=what, ok=True))
+        objects.append(obj)
+    return objects
+
+
+def _autostart_names(c: _Collection, directory: str) -> set[str]:
+    names = c.listdir(directory, "autostart links")
+    return {n.removesuffix(".xml") for n in names} if isinstance(names, list) else set()
+
+
+def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] | None = None) -> Inventory:
+    """Host facts of ``root`` plus the libvirt objects defined on its disk (/etc/libvirt/…)."""
+    tell = progress or (lambda _msg: None)
+    try:
+        reader = RootReader(root)
+    except ReadError as exc:
+        raise SourceUnavailable(f"{root}: {exc.reason}") from exc
+    live = reader.root == "/"
+    tell(f"host facts of {reader.root}")
+    host, records = collect_host(reader, live=live)
+    c = _Collection(reader, live)
+    c.records = records
+
+    tell("libvirt definitions in /etc/libvirt")
+    found: list[object] = []
+    for pattern, what in (("/etc/libvirt/qemu/*.xml", "domain XML"),
+                          ("/etc/libvirt/qemu/networks/*.xml", "network XML"),
+                          ("/etc/libvirt/nwfilter/*.xml", "network filter XML"),
+                          ("/etc/libvirt/storage/*.xml", "storage pool XML"),
+                          ("/etc/libvirt/secrets/*.xml", "secret XML")):
+        found += _read_objects(c, pattern, what)
+
+    dom_autostart = _autostart_names(c, "/etc/libvirt/qemu/autostart")
+    net_autostart = _autostart_names(c, "/etc/libvirt/qemu/networks/autostart")
+    domains = [dataclasses.replace(o, persistent=True, autostart=o.name in dom_autostart)
+               for o in found if isinstance(o, Domain)]
+    networks = [dataclasses.replace(o, autostart=o.name in net_autostart)
+                for o in found if isinstance(o, Network)]
+    filters = [o for o in found if isinstance(o, NwFilter)]
+    pools = [o for o in found if isinstance(o, StoragePool)]
+    secrets = [o for o in found if isinstance(o, Secret)]
+
+    libvirt_present = host.qemu_conf is not None or host.daemon_mode is not None
+    nwfilters: tuple[NwFilter, ...] | None = tuple(filters)
+    if not filters and not reader.stat("/etc/libvirt/nwfilter").exists and not libvirt_present:
+        nwfilters = None
+    secret_facts: tuple[Secret, ...] | None = tuple(secrets)
+    if not secrets and not reader.stat("/etc/libvirt/secrets").exists and not libvirt_present:
+        secret_facts = None
+    return Inventory(host=host, domains=tuple(domains), networks=tuple(networks), nwfilters=nwfilters,
+                     pools=tuple(pools), secrets=secret_facts, records=tuple(c.records),
+                     source=f"host {reader.root}")
+
+
+__all__ = ["collect_host", "collect_host_inventory", "load_config_file"]

@@ -1,0 +1,212 @@
+"""libvirt's configuration-file syntax (virConf), as ``src/util/virconf.c`` parses it.
+
+Used for libvirtd.conf, virtqemud.conf, virtproxyd.conf and qemu.conf. The grammar, read from
+virconf.c:
+
+- a statement is ``name = value``, ended by a newline, ``;`` or the end of the file; a ``#``
+  comment may follow the value; blank lines and ``#`` lines are skipped;
+- a name starts with an ASCII letter and goes on with letters, digits and ``_``;
+- a value is a string in ``"..."`` or ``'...'`` (no escapes, no newline inside), a string in
+  triple double quotes (may span lines), a signed integer (``-``/``+`` then digits), or a list
+  ``[ v, v, ... ]`` that may span lines and may end with a trailing comma. Comments are *not*
+  allowed inside a list;
+- a key given twice: virConfGetValue walks the entries from the top and returns the **first**
+  match, so the first assignment is what the daemon uses and later duplicates are ignored. This
+  parser does the same and reports the line of that first assignment.
+
+libvirt reads every list setting with virConfGetValueStringList, which rejects a list holding
+anything but strings; such a list (or a nested list) is reported here as an error, since the daemon
+would refuse the file. Integers longer than 19 digits overflow in libvirt; they are rejected here.
+"""
+
+from __future__ import annotations
+
+from vmsec.errors import ReadError
+from vmsec.facts import ConfValue
+
+MAX_CONF_BYTES = 1024 * 1024
+MAX_CONF_KEYS = 10_000
+MAX_INT_DIGITS = 19
+
+_BLANK = " \t"
+_EOL = "\n\r"
+
+
+class ConfParseError(ReadError):
+    """A libvirt configuration file that libvirt itself would refuse to parse."""
+
+    def __init__(self, path: str, line: int, reason: str) -> None:
+        super().__init__(f"{path}:{line}", reason)
+        self.path = path
+        self.line = line
+
+
+class _Parser:
+    def __init__(self, text: str, path: str) -> None:
+        self.text = text
+        self.path = path
+        self.pos = 0
+        self.end = len(text)
+        self.line = 1
+
+    def error(self, reason: str) -> ConfParseError:
+        return ConfParseError(self.path, self.line, reason)
+
+    def cur(self) -> str:
+        # virconf.c reads the terminating NUL at the end; "" plays that part here.
+        return self.text[self.pos] if self.pos < self.end else ""
+
+    def skip_blanks(self) -> None:
+        while self.pos < self.end and self.text[self.pos] in _BLANK:
+            self.pos += 1
+
+    def skip_blanks_and_eol(self) -> None:
+        while self.pos < self.end and self.text[self.pos] in " \t\n\r":
+            if self.text[self.pos] == "\n":
+                self.line += 1
+            self.pos += 1
+
+    def skip_to_eol(self) -> None:
+        while self.pos < self.end and self.text[self.pos] not in _EOL:
+            self.pos += 1
+
+    def name(self) -> str:
+        self.skip_blanks()
+        start = self.pos
+        char = self.cur()
+        if not (char.isascii() and char.isalpha()):
+            raise self.error("expecting a name")
+        while self.pos < self.end and (self.text[self.pos].isascii()
+                                       and (self.text[self.pos].isalnum() or self.text[self.pos] == "_")):
+            self.pos += 1
+        return self.text[start:self.pos]
+
+    def string(self) -> str:
+        char = self.cur()
+        if char == '"' and self.pos + 6 < self.end and self.text.startswith('"""', self.pos):
+            self.pos += 3
+            close = self.text.find('"""', self.pos)
+            if close < 0:
+                self.line += self.text.count("\n", self.pos)
+                self.pos = self.end
+                raise self.error("unterminated string")
+            value = self.text[self.pos:close]
+            self.line += value.count("\n")
+            self.pos = close + 3
+            return value
+        self.pos += 1
+        start = self.pos
+        while self.pos < self.end and self.text[self.pos] != char and self.text[self.pos] not in _EOL:
+            self.pos += 1
+        if self.cur() != char:
+            raise self.error("unterminated string")
+        value = self.text[start:self.pos]
+        self.pos += 1
+        return value
+
+    def number(self) -> int:
+        negative = self.cur() == "-"
+        if self.cur() in "+-":
+            self.pos += 1
+        start = self.pos
+        while self.pos < self.end and self.text[self.pos] in "0123456789":
+            self.pos += 1
+        digits = self.text[start:self.pos]
+        if not digits:
+            raise self.error("unterminated number")
+        if len(digits) > MAX_INT_DIGITS:
+            raise self.error(f"number with {len(digits)} digits is out of range")
+        return -int(digits) if negative else int(digits)
+
+    def scalar(self, key: str, in_list: bool) -> str | int:
+        self.skip_blanks()
+        char = self.cur()
+        if char == "":
+            raise self.error("expecting a value")
+        if char in "\"'":
+            return self.string()
+        if char == "[":
+            raise self.error(f"'{key}': a list inside a list; libvirt expects a list of strings")
+        if char.isdigit() or char in "+-":
+            number = self.number()
+            if in_list:
+                raise self.error(f"'{key}': a number inside a list; libvirt expects a list of strings")
+            return number
+        raise self.error("expecting a value")
+
+    def value(self, key: str) -> ConfValue:
+        self.skip_blanks()
+        if self.cur() != "[":
+            return self.scalar(key, in_list=False)
+        self.pos += 1
+        items: list[str] = []
+        self.skip_blanks_and_eol()
+        if self.pos < self.end and self.cur() != "]":
+            items.append(str(self.scalar(key, in_list=True)))
+            self.skip_blanks_and_eol()
+        while self.pos < self.end and self.cur() != "]":
+            if self.cur() != ",":
+                raise self.error("expecting a separator in list")
+            self.pos += 1
+            self.skip_blanks_and_eol()
+            if self.cur() == "]":
+                break
+            items.append(str(self.scalar(key, in_list=True)))
+            self.skip_blanks_and_eol()
+        if self.cur() != "]":
+            raise self.error("list is not closed with ]")
+        self.pos += 1
+        return tuple(items)
+
+    def separator(self) -> None:
+        self.skip_blanks()
+        if self.pos >= self.end:
+            return
+        char = self.cur()
+        if char in _EOL:
+            self.skip_blanks_and_eol()
+        elif char == ";":
+            self.pos += 1
+            self.skip_blanks_and_eol()
+        else:
+            raise self.error("expecting a separator")
+
+    def parse(self) -> tuple[dict[str, ConfValue], dict[str, int]]:
+        values: dict[str, ConfValue] = {}
+        lines: dict[str, int] = {}
+        assignments = 0
+        while self.pos < self.end:
+            self.skip_blanks_and_eol()
+            if self.cur() == "#":
+                self.skip_to_eol()
+            else:
+                line = self.line
+                key = self.name()
+                self.skip_blanks()
+                if self.cur() != "=":
+                    raise self.error("expecting an assignment")
+                self.pos += 1
+                value = self.value(key)
+                self.skip_blanks()
+                if self.cur() == "#":
+                    self.skip_to_eol()
+                assignments += 1
+                if assignments > MAX_CONF_KEYS:
+                    raise self.error(f"more than {MAX_CONF_KEYS} settings")
+                if key not in values:  # the first assignment wins, as in virConfGetValue
+                    values[key] = value
+                    lines[key] = line
+            self.separator()
+        return values, lines
+
+
+def parse_conf(text: str, path: str) -> tuple[dict[str, ConfValue], dict[str, int]]:
+    """Parse a libvirt configuration file: (key → value, key → line of that value).
+
+    Raises :class:`ConfParseError` naming ``path`` and the line for anything libvirt would refuse,
+    and for files over 1 MiB or with more than 10,000 settings.
+    """
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_CONF_BYTES:
+        raise ConfParseError(path, 1, f"file is {size} bytes, over the {MAX_CONF_BYTES}-byte limit")
+    return _Parser(text, path).parse()

@@ -1,0 +1,433 @@
+"""The host collector on real directory trees: checked-in host roots, roots built per test, hostile
+roots, and this machine's own root."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from vmsec.collectors.host import collect_host, collect_host_inventory, load_config_file
+from vmsec.collectors.reader import RootReader
+from vmsec.errors import SourceUnavailable
+from vmsec.facts import ConfigFile, FileKind, Host, Inventory
+from vmsec.parsers.libvirt_defaults import DAEMON_CONF_DEFAULTS, QEMU_CONF_DEFAULTS
+from vmsec.parsers.systemd_unit import parse_unit, socket_settings
+
+HOSTS = Path(__file__).resolve().parents[1] / "data" / "hosts"
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "libvirt-9.0.0" / "tests"
+
+
+def write(root: Path, rel: str, text: str = "", mode: int | None = None) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    if mode is not None:
+        path.chmod(mode)
+    return path
+
+
+def symlink(root: Path, rel: str, target: str) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(target)
+
+
+def libvirt_root(tmp_path: Path, qemu_conf: str | None = None, distro: str = "debian") -> Path:
+    """A copied root with the monolithic daemon installed and, optionally, a qemu.conf."""
+    root = tmp_path / "root"
+    write(root, "etc/os-release", f"ID={distro}\n")
+    write(root, "usr/sbin/libvirtd")
+    (root / "etc/libvirt").mkdir(parents=True, exist_ok=True)
+    if qemu_conf is not None:
+        write(root, "etc/libvirt/qemu.conf", qemu_conf)
+    return root
+
+
+def host_of(root: Path, live: bool = False) -> tuple[Host, list[str]]:
+    host, records = collect_host(RootReader(str(root)), live=live)
+    return host, [f"{r.source}: {r.reason}" for r in records if not r.ok]
+
+
+def conf(value: ConfigFile | None) -> ConfigFile:
+    assert value is not None
+    return value
+
+
+# --- checked-in roots -----------------------------------------------------------------------------
+
+
+def test_debian_root_with_defaults_and_a_proc_sys_snapshot() -> None:
+    inv = collect_host_inventory(str(HOSTS / "debian12-defaults"))
+    host = inv.host
+    assert host is not None and not inv.errors
+    assert (host.name, host.live) == ("hv1", False)
+    assert inv.source == f"host {HOSTS / 'debian12-defaults'}"
+    assert host.kernel_release == "6.1.0-18-amd64"
+    assert host.kernel_cmdline is not None and "intel_iommu=on" in host.kernel_cmdline
+    assert host.cpu is not None and host.cpu.logical_cpus == 2 and host.cpu.hardware_virtualization
+    assert host.virtualization.is_virtual is False
+    assert host.module_params == {"kvm": {"nx_huge_pages": "Y"},
+                                  "kvm_intel": {"nested": "Y", "vmentry_l1d_flush": "cond"}}
+    assert host.iommu is not None
+    assert (host.iommu.dmar_table, host.iommu.ivrs_table, host.iommu.group_count) == (True, False, 2)
+    assert host.cpu_vulnerabilities is not None and set(host.cpu_vulnerabilities) == {"meltdown", "l1tf",
+                                                                                      "spectre_v2"}
+    assert (host.smt_control, host.ksm_run, host.lockdown) == ("on", "1", "integrity")
+    assert host.secure_boot is False  # sys/firmware was captured and has no efi/
+    assert host.tpm_present is False
+    assert host.swaps == ("/dev/dm-1", "/swap file")
+    assert host.auditd_running is None  # not a live system
+    assert host.daemon_mode == "monolithic"
+    assert host.virtqemud_conf is None and host.virtproxyd_conf is None
+    qemu = conf(host.qemu_conf)
+    assert qemu.present is False and qemu.error is None
+    user = qemu.setting("user")
+    assert user is not None and (user.value, user.explicit) == ("libvirt-qemu", False)
+    assert qemu.setting("vnc_listen") is not None and qemu.setting("vnc_listen").value == "127.0.0.1"  # type: ignore[union-attr]
+    swtpm = qemu.setting("swtpm_user")
+    assert swtpm is not None and swtpm.value == "root"  # no "tss" account in this root
+    assert conf(host.libvirtd_conf).setting("auth_tcp").value == "sasl"  # type: ignore[union-attr]
+    assert host.groups is not None and host.groups["libvirt"] == ("alice", "bob")
+    assert host.packages is not None
+    assert {p.name for p in host.packages} == {"libvirt-daemon", "libvirt0", "qemu-system-x86",
+                                               "linux-image-6.1.0-18-amd64"}
+    assert (host.qemu_version, host.libvirt_version) == ("1:7.2+dfsg-7+deb12u3", "9.0.0-4")
+    assert inv.nwfilters == () and inv.secrets == ()  # libvirt is installed: listed, none
+
+
+def test_modular_root_with_explicit_settings_and_objects() -> None:
+    inv = collect_host_inventory(str(HOSTS / "modular-hardened"))
+    host = inv.host
+    assert host is not None
+    assert host.name == "hv2.example.com"
+    assert host.daemon_mode == "modular"
+    assert host.libvirtd_conf is None
+    # No /proc or /sys captured: every kernel fact is unknown, never "absent".
+    assert (host.cpu, host.kernel_cmdline, host.module_params, host.iommu, host.cpu_vulnerabilities) == (
+        None, None, None, None, None)
+    assert (host.secure_boot, host.tpm_present, host.swaps, host.lockdown) == (None, None, None, None)
+    assert host.virtualization.is_virtual is None
+    qemu = conf(host.qemu_conf)
+    assert qemu.setting("security_driver").as_list() == ("selinux",)  # type: ignore[union-attr]
+    listen = qemu.setting("vnc_listen")
+    assert listen is not None and (listen.value, listen.explicit, listen.origin) == (
+        "0.0.0.0", True, "/etc/libvirt/qemu.conf:6")
+    # default_tls_x509_verify = 1 becomes the VNC verify default
+    verify = qemu.setting("vnc_tls_x509_verify")
+    assert verify is not None and (verify.value, verify.explicit) == (1, False)
+    assert qemu.setting("user").value == "qemu"  # type: ignore[union-attr]
+    assert qemu.setting("swtpm_user").value == "tss"  # type: ignore[union-attr]
+    assert conf(host.virtqemud_conf).setting("audit_level").value == 2  # type: ignore[union-attr]
+    proxy = conf(host.virtproxyd_conf)
+    assert proxy.setting("tls_allowed_dn_list").as_list() == ("C=GB,O=Example,CN=admin*",)  # type: ignore[union-attr]
+    units = {u.name: u for u in host.socket_units or ()}
+    assert set(units) == {"virtqemud.socket", "virtproxyd-tls.socket"}
+    qemud = units["virtqemud.socket"]
+    assert (qemud.socket_mode, qemud.socket_group, qemud.enabled) == (0o660, "libvirt", False)
+    assert units["virtproxyd-tls.socket"].socket_mode == 0o666  # systemd's default
+    assert host.sasl_configs == {"libvirt": {"mech_list": "gssapi", "keytab": "/etc/libvirt/krb5.tab"}}
+    assert host.polkit_rules is not None and len(host.polkit_rules) == 1
+    rule = host.polkit_rules[0]
+    assert rule.mentions_libvirt and rule.grants_without_auth and "org.libvirt.unix.manage" in rule.excerpt
+    paths = {s.path for s in host.sensitive_paths if s.exists}
+    assert {"/etc/libvirt/hooks/qemu", "/etc/libvirt/hooks/qemu.d/10-log",
+            "/etc/libvirt/secrets/usage-vtpm.xml", "/etc/libvirt/qemu/graphics-vnc-sasl.xml"} <= paths
+    assert host.path_stat("/srv/guest-ram/libvirt/qemu") is not None  # explicit memory_backing_dir
+    tls = {t.stat.path: t for t in host.tls_files}
+    assert tls["/etc/pki/libvirt/private/proxykey.pem"].role == "virtproxyd server key"
+    assert tls["/etc/pki/qemu/server-key.pem"].stat.exists is True
+    assert tls["/etc/pki/libvirt-vnc/server-cert.pem"].role == "qemu vnc server-cert.pem"
+    # libvirt objects on disk; the broken domain XML is recorded and the rest still read
+    assert [d.name for d in inv.domains] == ["QEMUGuest1"]
+    assert inv.domains[0].persistent is True and inv.domains[0].autostart is False
+    assert [n.name for n in inv.networks] == ["default"]
+    assert inv.nwfilters is not None and len(inv.nwfilters) == 1
+    assert len(inv.pools) == 1 and inv.secrets is not None and len(inv.secrets) == 1
+    assert [e.source for e in inv.errors] == ["/etc/libvirt/qemu/broken.xml"]
+    assert "not well-formed" in (inv.errors[0].reason or "")
+
+
+def test_unparsable_qemu_conf_makes_every_setting_unknown() -> None:
+    inv = collect_host_inventory(str(HOSTS / "broken-qemu-conf"))
+    host = inv.host
+    assert host is not None
+    qemu = conf(host.qemu_conf)
+    assert qemu.present is True and qemu.error == "line 3: expecting a value"
+    assert qemu.setting("user") is None and qemu.setting("vnc_listen") is None
+    assert [(e.source, e.what) for e in inv.errors] == [("/etc/libvirt/qemu.conf", "qemu.conf")]
+    daemon = conf(host.libvirtd_conf)
+    assert daemon.setting("auth_tcp").value == "none"  # type: ignore[union-attr]
+
+
+# --- roots built per test -------------------------------------------------------------------------
+
+
+def test_empty_root_is_not_a_libvirt_host(tmp_path: Path) -> None:
+    inv = collect_host_inventory(str(tmp_path))
+    host = inv.host
+    assert host is not None and not inv.errors
+    assert (host.libvirtd_conf, host.virtqemud_conf, host.virtproxyd_conf, host.qemu_conf) == (
+        None, None, None, None)
+    assert host.daemon_mode is None and host.packages is None and host.tls_files == ()
+    assert inv.nwfilters is None and inv.secrets is None
+    assert host.name == str(tmp_path)
+    assert host.kvm_device is not None and host.kvm_device.exists is False
+
+
+def test_explicit_values_defaults_and_first_duplicate(tmp_path: Path) -> None:
+    root = libvirt_root(tmp_path, 'user = "+0"\nseccomp_sandbox = 0\nuser = "qemu"\n')
+    host, failures = host_of(root)
+    assert not failures
+    qemu = conf(host.qemu_conf)
+    assert qemu.setting("user").value == "+0"  # type: ignore[union-attr]
+    sandbox = qemu.setting("seccomp_sandbox")
+    assert sandbox is not None and sandbox.as_bool() is False and sandbox.line == 2
+    namespaces = qemu.setting("namespaces")
+    assert namespaces is not None and (namespaces.value, namespaces.explicit) == (("mount",), False)
+    assert qemu.setting("vnc_password") is not None and qemu.setting("vnc_password").value is None  # type: ignore[union-attr]
+
+
+def test_unknown_distribution_leaves_the_qemu_user_unknown(tmp_path: Path) -> None:
+    host, _ = host_of(libvirt_root(tmp_path, distro="plan9"))
+    user = conf(host.qemu_conf).setting("user")
+    assert user is not None and user.value is None and not user.explicit
+
+
+def test_directory_named_qemu_conf_is_an_error_not_defaults(tmp_path: Path) -> None:
+    root = libvirt_root(tmp_path)
+    (root / "etc/libvirt/qemu.conf").mkdir()
+    host, failures = host_of(root)
+    qemu = conf(host.qemu_conf)
+    assert qemu.present is True and qemu.error is not None and "not a regular file" in qemu.error
+    assert qemu.setting("user") is None
+    assert any("/etc/libvirt/qemu.conf" in f for f in failures)
+
+
+def test_garbage_libvirtd_conf(tmp_path: Path) -> None:
+    root = libvirt_root(tmp_path)
+    write(root, "etc/libvirt/libvirtd.conf", "\x00\x01binary garbage\n")
+    host, failures = host_of(root)
+    daemon = conf(host.libvirtd_conf)
+    assert daemon.error == "line 1: expecting a name" and daemon.setting("listen_tcp") is None
+    assert failures == ["/etc/libvirt/libvirtd.conf: line 1: expecting a name"]
+
+
+def test_load_config_file_directly(tmp_path: Path) -> None:
+    write(tmp_path, "etc/libvirt/libvirtd.conf", 'auth_unix_rw = "none"\n')
+    reader = RootReader(str(tmp_path))
+    daemon = load_config_file(reader, "/etc/libvirt/libvirtd.conf", DAEMON_CONF_DEFAULTS)
+    assert daemon.setting("unix_sock_rw_perms").value == "0700"  # type: ignore[union-attr]
+    missing = load_config_file(reader, "/etc/libvirt/qemu.conf", QEMU_CONF_DEFAULTS)
+    assert missing.present is False and missing.setting("vnc_tls").value == 0  # type: ignore[union-attr]
+    write(tmp_path, "etc/libvirt/big.conf", "#" * (1024 * 1024 + 10))
+    big = load_config_file(reader, "/etc/libvirt/big.conf", QEMU_CONF_DEFAULTS)
+    assert big.present is True and big.error is not None and "limit" in big.error
+
+
+# --- hostile roots --------------------------------------------------------------------------------
+
+
+def test_symlinks_never_leave_the_root(tmp_path: Path) -> None:
+    outside = write(tmp_path, "outside/qemu.conf", 'user = "leaked"\n')
+    root = libvirt_root(tmp_path)
+    symlink(root, "etc/libvirt/qemu.conf", "/etc/shadow")  # the scanner's own /etc/shadow
+    symlink(root, "etc/libvirt/libvirtd.conf", "../../../outside/qemu.conf")
+    symlink(root, "etc/libvirt/virtqemud.conf", str(outside))
+    write(root, "usr/sbin/virtqemud")
+    host, _ = host_of(root)
+    for cfg in (host.qemu_conf, host.libvirtd_conf, host.virtqemud_conf):
+        loaded = conf(cfg)
+        assert loaded.values == {} and loaded.present is False  # dangling inside the root
+    assert conf(host.libvirtd_conf).setting("user") is not None
+    assert conf(host.libvirtd_conf).setting("user").value != "leaked"  # type: ignore[union-attr]
+
+
+def test_symlink_inside_the_root_is_followed_there(tmp_path: Path) -> None:
+    root = libvirt_root(tmp_path)
+    write(root, "srv/conf/qemu.conf", 'user = "inside"\n')
+    symlink(root, "etc/libvirt/qemu.conf", "/srv/conf/qemu.conf")
+    host, _ = host_of(root)
+    assert conf(host.qemu_conf).setting("user").value == "inside"  # type: ignore[union-attr]
+
+
+def test_fifo_and_device_files_do_not_hang_the_scan(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "proc").mkdir(parents=True)
+    os.mkfifo(root / "proc/cpuinfo")
+    os.mkfifo(root / "proc/cmdline")
+    write(root, "usr/sbin/libvirtd")
+    (root / "etc/libvirt").mkdir(parents=True)
+    os.mkfifo(root / "etc/libvirt/qemu.conf")
+    symlink(root, "etc/hostname", "/dev/zero")  # resolves inside the root: absent
+    result: list[tuple[Host, list[str]]] = []
+    worker = threading.Thread(target=lambda: result.append(host_of(root)), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "collect_host blocked on a FIFO"
+    host, failures = result[0]
+    assert host.cpu is None and host.kernel_cmdline is None
+    assert conf(host.qemu_conf).error is not None and conf(host.qemu_conf).setting("user") is None
+    assert any(f.startswith("/proc/cpuinfo:") and "fifo" in f for f in failures)
+
+
+def test_hostile_xml_is_recorded_and_the_scan_goes_on(tmp_path: Path) -> None:
+    root = libvirt_root(tmp_path)
+    write(root, "etc/libvirt/qemu/bomb.xml",
+          '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
+          "<domain type='kvm'><name>&b;</name></domain>")
+    write(root, "etc/libvirt/qemu/net-in-wrong-dir.xml", "<network><name>n</name></network>")
+    shutil.copy(CORPUS / "qemuxml2argvdata/graphics-vnc-sasl.xml", root / "etc/libvirt/qemu/vm.xml")
+    os.mkfifo(root / "etc/libvirt/qemu/fifo.xml")
+    symlink(root, "etc/libvirt/qemu/autostart/QEMUGuest1.xml", "/etc/libvirt/qemu/vm.xml")
+    inv = collect_host_inventory(str(root))
+    assert [(d.name, d.autostart) for d in inv.domains] == [("QEMUGuest1", True)]
+    assert [n.name for n in inv.networks] == ["n"]
+    failed = sorted(e.source for e in inv.errors)
+    assert failed == ["/etc/libvirt/qemu/bomb.xml", "/etc/libvirt/qemu/fifo.xml"]
+
+
+def test_root_that_is_not_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(SourceUnavailable):
+        collect_host_inventory(str(write(tmp_path, "file")))
+
+
+# --- systemd, polkit, sockets, packages -----------------------------------------------------------
+
+
+def test_socket_units_drop_ins_enablement_and_masking(tmp_path: Path) -> None:
+    root = libvirt_root(tmp_path)
+    write(root, "lib/systemd/system/libvirtd.socket",
+          "[Socket]\nListenStream=/run/libvirt/libvirt-sock\nSocketMode=0666\n")
+    write(root, "lib/systemd/system/libvirtd-tcp.socket", "[Socket]\nListenStream=16509\n")
+    write(root, "lib/systemd/system/libvirtd-admin.socket", "[Socket]\nListenStream=/run/x\n")
+    write(root, "etc/systemd/system/libvirtd.socket.d/10-first.conf", "[Socket]\nSocketMode=0600\n")
+    write(root, "etc/systemd/system/libvirtd.socket.d/20-second.conf",
+          "[Socket]\nListenStream=\nListenStream=/run/libvirt/other-sock\nSocketMode=bogus\n")
+    write(root, "lib/systemd/system/libvirtd.socket.d/10-first.conf", "[Socket]\nSocketMode=0777\n")
+    symlink(root, "etc/systemd/system/sockets.target.wants/libvirtd-tcp.socket",
+            "/lib/systemd/system/libvirtd-tcp.socket")
+    symlink(root, "etc/systemd/system/libvirtd-admin.socket", "/dev/null")
+    host, failures = host_of(root)
+    assert not failures
+    units = {u.name: u for u in host.socket_units or ()}
+    main = units["libvirtd.socket"]
+    # /etc's 10-first.conf masks /lib's; the empty ListenStream= resets; an invalid mode is ignored
+    assert (main.listen_streams, main.socket_mode) == (("/run/libvirt/other-sock",), 0o600)
+    assert main.enabled is False
+    assert units["libvirtd-tcp.socket"].enabled is True
+    masked = units["libvirtd-admin.socket"]
+    assert masked.enabled is False and masked.listen_streams == ()
+
+
+def test_unit_parser_continuations_and_comments() -> None:
+    files = [parse_unit("[Socket]\n# ListenStream=/nope\n; also a comment\nListenStream=/a \\\n  /b\n"
+                        "[Install]\nListenStream=/not-socket\n")]
+    assert socket_settings(files).listen_streams == ("/a  /b",)
+
+
+def test_polkit_blanket_grant(tmp_path: Path) -> None:
+    root = libvirt_root(tmp_path)
+    write(root, "usr/share/polkit-1/rules.d/10-wheel.rules",
+          'polkit.addRule(function(action, subject) {\n  if (subject.isInGroup("wheel")) {\n'
+          "    return polkit.Result.YES;\n  }\n});\n")
+    write(root, "etc/polkit-1/rules.d/20-other.rules",
+          'polkit.addRule(function(action, subject) {\n  if (action.id == "org.example.x") '
+          "{ return polkit.Result.YES; }\n});\n")
+    host, _ = host_of(root)
+    assert host.polkit_rules is not None
+    assert [(r.path, r.mentions_libvirt, r.grants_without_auth) for r in host.polkit_rules] == [
+        ("/usr/share/polkit-1/rules.d/10-wheel.rules", False, True)]
+
+
+def test_daemon_sockets_are_stat_ed_without_following(tmp_path: Path) -> None:
+    root = libvirt_root(tmp_path)
+    write(root, "etc/libvirt/libvirtd.conf", 'unix_sock_dir = "/var/run/lv"\n')
+    write(root, "var/run/lv/libvirt-sock", mode=0o666)
+    symlink(root, "var/run/lv/libvirt-sock-ro", "/etc/passwd")
+    write(root, "var/run/lv/unrelated")
+    host, _ = host_of(root)
+    found = {s.path: s for s in host.sockets}
+    assert set(found) == {"/var/run/lv/libvirt-sock", "/var/run/lv/libvirt-sock-ro"}
+    assert found["/var/run/lv/libvirt-sock"].mode == 0o666
+    assert found["/var/run/lv/libvirt-sock-ro"].kind is FileKind.SYMLINK
+
+
+def test_efi_secure_boot_variable(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    var = "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+    (root / var).parent.mkdir(parents=True)
+    (root / var).write_bytes(b"\x06\x00\x00\x00\x01")
+    assert host_of(root)[0].secure_boot is True
+    (root / var).write_bytes(b"\x06\x00\x00\x00\x00")
+    assert host_of(root)[0].secure_boot is False
+    (root / var).unlink()
+    assert host_of(root)[0].secure_boot is False  # efivars readable, no SecureBoot variable
+    shutil.rmtree(root / "sys/firmware/efi")
+    assert host_of(root)[0].secure_boot is False  # firmware captured, no EFI at all
+    shutil.rmtree(root / "sys/firmware")
+    assert host_of(root)[0].secure_boot is None  # not captured
+
+
+def test_kernel_release_from_the_newest_installed_image(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    stanzas = "".join(f"Package: {name}\nStatus: install ok installed\nVersion: 1\n\n" for name in (
+        "linux-image-6.1.0-9-amd64", "linux-image-6.1.0-18-amd64", "linux-image-amd64",
+        "linux-image-5.10.0-28-amd64"))
+    write(root, "var/lib/dpkg/status", stanzas)
+    host, _ = host_of(root)
+    assert host.kernel_release == "6.1.0-18-amd64"
+
+
+# --- this machine ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live() -> Inventory:
+    return collect_host_inventory("/")
+
+
+def test_live_host_matches_what_this_machine_has(live: Inventory) -> None:
+    host = live.host
+    assert host is not None and host.live and host.root == "/"
+    assert not live.errors, [(e.source, e.reason) for e in live.errors]
+    assert host.kernel_release == os.uname().release
+    cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    first = cpuinfo.split("\n\n")[0]
+    flags = next(line.split(":", 1)[1].split() for line in first.splitlines() if line.startswith("flags"))
+    assert host.cpu is not None and host.cpu.flags == frozenset(flags)
+    assert host.cpu.logical_cpus == sum(1 for line in cpuinfo.splitlines() if line.startswith("processor"))
+    assert host.cpu.logical_cpus == os.cpu_count()
+    vulns = "/sys/devices/system/cpu/vulnerabilities"
+    assert host.cpu_vulnerabilities is not None and len(host.cpu_vulnerabilities) == len(os.listdir(vulns))
+    assert host.cpu_vulnerabilities["meltdown"] == Path(vulns, "meltdown").read_text().strip()
+    assert host.kernel_cmdline == tuple(Path("/proc/cmdline").read_text().split())
+    if "hypervisor" in flags:
+        assert host.virtualization.is_virtual is True
+    assert host.kvm_device is not None and host.kvm_device.exists == os.path.exists("/dev/kvm")
+    for module in ("kvm", "kvm_intel", "kvm_amd", "kvm_pvm"):
+        assert (module in (host.module_params or {})) == os.path.isdir(f"/sys/module/{module}")
+    assert host.swaps == tuple(line.split()[0] for line in Path("/proc/swaps").read_text().splitlines()[1:])
+    assert host.auditd_running is False or host.auditd_running is True
+    assert host.name == (Path("/etc/hostname").read_text().strip() or os.uname().nodename)
+
+
+def test_live_host_libvirt_stack(live: Inventory) -> None:
+    host = live.host
+    assert host is not None
+    assert host.daemon_mode == ("modular" if os.path.exists("/usr/sbin/virtqemud") else "monolithic")
+    version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libvirt-daemon"],
+                             capture_output=True, text=True, check=True).stdout
+    assert host.libvirt_version == version
+    qemu_version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "qemu-system-x86"],
+                                  capture_output=True, text=True, check=True).stdout
+    assert host.qemu_version == qemu_version
+    qemu = conf(host.qemu_conf)
+    assert qemu.present == os.path.exists("/etc/libvirt/qemu.conf")
+    if not qemu.present:  # Debian's build default, since this machine has no qemu.conf
+        assert qemu.setting("user").value == "libvirt-qemu"  # type: ignore[union-attr]
+    assert host.path_stat("/etc/libvirt") is not None and host.path_stat("/etc/libvirt").exists  # type: ignore[union-attr]
