@@ -31,7 +31,8 @@ def main() -> None:
         times.append(time.perf_counter() - start)
         if proc.returncode not in (0, 1, 3):
             sys.exit(f"vmsec failed: {proc.stderr.decode()}")
-    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}")
     print(f"command: {' '.join(cmd)}")
     print(f"runs: {args.runs}  median {statistics.median(times):.3f} s  min {min(times):.3f} s  "
           f"max {max(times):.3f} s  (goal ≤ 1 s)")

@@ -2,10 +2,16 @@
 
 ``NAME.PASS.xml`` (domain/network XML, no host context) or ``NAME.PASS/`` (a host root directory).
 Exactly one check — the one the folder is named after — runs on it.
+
+git keeps neither file modes (beyond +x) nor owners, so a host-root fixture may have a sibling
+``NAME.PASS.modes`` file: lines ``PATH MODE [UID [GID]]`` applied to a copy of the root before the
+scan (``/etc/pki/libvirt/private/serverkey.pem 0600 0 0``).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -36,11 +42,12 @@ FIXTURES = _fixtures()
 
 @pytest.mark.parametrize(("check_id", "fixture", "verdict"), FIXTURES,
                          ids=[f"{c}/{f.name}" for c, f, _ in FIXTURES])
-def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: str) -> None:
+def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: str,
+                                         tmp_path: Path) -> None:
     catalog = default_catalog().select(ids=[check_id])
     assert catalog.checks, f"no check named {check_id}"
     if fixture.is_dir():
-        inventory = collect_host_inventory(str(fixture))
+        inventory = collect_host_inventory(str(_with_modes(fixture, tmp_path)))
     else:
         inventory = collect_xml([str(fixture)])
     assert not inventory.errors, [e.reason for e in inventory.errors]
@@ -49,6 +56,24 @@ def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: 
     assert Status(verdict) in statuses, f"{fixture.name}: expected {verdict}, got {statuses}"
     if verdict != "FAIL":
         assert Status.FAIL not in statuses, f"{fixture.name}: expected no FAIL, got {statuses}"
+
+
+def _with_modes(fixture: Path, tmp_path: Path) -> Path:
+    modes = fixture.with_name(fixture.name + ".modes")
+    if not modes.exists():
+        return fixture
+    root = tmp_path / "root"
+    shutil.copytree(fixture, root, symlinks=True)
+    for line in modes.read_text().splitlines():
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        target = root / fields[0].lstrip("/")
+        os.chmod(target, int(fields[1], 8), follow_symlinks=False)
+        if len(fields) > 2:
+            os.chown(target, int(fields[2]), int(fields[3]) if len(fields) > 3 else -1,
+                     follow_symlinks=False)
+    return root
 
 
 def test_every_check_has_pass_and_fail_fixtures() -> None:

@@ -125,9 +125,9 @@ def test_check_selection_and_bad_profile() -> None:
 
 
 def test_single_tenant_profile_relaxes_cross_tenant_checks() -> None:
-    host_root = next(p for p in sorted((CHECKS / "VMS-HOST-013").iterdir()) if p.name.endswith(".FAIL"))
-    a = report(run("scan", "host", "--root", str(host_root), "--format", "json", "--check", "VMS-HOST-013"))
-    b = report(run("scan", "host", "--root", str(host_root), "--format", "json", "--check", "VMS-HOST-013",
+    host_root = next(p for p in sorted((CHECKS / "VMS-HOST-011").iterdir()) if p.name.endswith(".FAIL"))
+    a = report(run("scan", "host", "--root", str(host_root), "--format", "json", "--check", "VMS-HOST-011"))
+    b = report(run("scan", "host", "--root", str(host_root), "--format", "json", "--check", "VMS-HOST-011",
                    "--profile", "single-tenant"))
     sev_a = {f["severity"] for f in a["findings"] if f["status"] == "FAIL"}
     sev_b = {f["severity"] for f in b["findings"] if f["status"] == "FAIL"}

@@ -41,7 +41,8 @@ def test_dotdot_and_relative_links_stop_at_the_root(root: Path) -> None:
     assert reader.read_text("/../../../etc/hostname") == "inside\n"
 
 
-def test_directory_symlink_pointing_outside_is_confined(root: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_directory_symlink_pointing_outside_is_confined(root: Path,
+                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
     outside = tmp_path_factory.mktemp("outside")
     (outside / "secret").write_text("host secret")
     os.symlink(str(outside), root / "etc" / "dirlink")
@@ -91,7 +92,8 @@ def test_listing_is_bounded(root: Path) -> None:
     assert len(reader.listdir("/etc/sudoers.d")) == 50
     with pytest.raises(ReadError, match="more than 10 entries"):
         reader.listdir("/etc/sudoers.d", limit=10)
-    assert reader.glob("/etc/sudoers.d/f1*") == ["/etc/sudoers.d/f1"] + [f"/etc/sudoers.d/f{i}" for i in range(10, 20)]
+    expected = ["/etc/sudoers.d/f1"] + [f"/etc/sudoers.d/f{i}" for i in range(10, 20)]
+    assert reader.glob("/etc/sudoers.d/f1*") == expected
 
 
 def test_owner_names_come_from_the_roots_own_passwd(root: Path) -> None:

@@ -19,12 +19,13 @@ _REF_FORMATDOMAIN = "https://libvirt.org/formatdomain.html#filesystems"
 
 # Paths whose exposure to a guest hands it the host: sharing one of them, a directory that contains
 # one of them (`/var` contains /var/lib/libvirt) or — for _INSIDE — anything below them is critical.
-_INSIDE = frozenset({
-    "/etc", "/root", "/proc", "/sys", "/dev", "/boot", "/run", "/var/run",
-    "/var/lib/libvirt", "/var/lib/docker", "/var/lib/containerd", "/var/lib/kubelet",
-    "/var/lib/containers",
-})
-_EXACT = _INSIDE | {"/home", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/var/lib", "/var/log"}
+_INSIDE_ORDERED = (
+    "/etc", "/root", "/var/lib/libvirt", "/run", "/var/run", "/proc", "/sys", "/dev", "/boot",
+    "/var/lib/docker", "/var/lib/containerd", "/var/lib/containers", "/var/lib/kubelet",
+)
+_EXACT_ORDERED = (*_INSIDE_ORDERED, "/home", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/var/log",
+                  "/var/lib")
+_INSIDE = frozenset(_INSIDE_ORDERED)
 # Control sockets of other managers: a guest that can reach them can start host containers.
 _SOCKET_NAMES = frozenset({"docker.sock", "containerd.sock", "podman.sock", "libvirt-sock",
                            "virtqemud-sock", "crio.sock"})
@@ -32,8 +33,8 @@ _SOCKET_NAMES = frozenset({"docker.sock", "containerd.sock", "podman.sock", "lib
 
 def host_source(fs: Filesystem) -> str | None:
     """The host directory a filesystem exposes, or None when it is not a host-directory share."""
-    if fs.type not in ("mount", "bind"):
-        return None
+    if fs.type not in ("mount", "bind") or fs.source_socket:
+        return None  # an external virtiofsd's socket: the directory it serves is not in the XML
     return fs.source_dir or None
 
 
@@ -63,12 +64,13 @@ def sensitive_reason(path: str) -> str | None:
         return "it is the host's root directory"
     if posixpath.basename(path) in _SOCKET_NAMES or path.endswith(".sock"):
         return "it is a control socket of a host service"
-    for sensitive in sorted(_EXACT):
-        if path == sensitive:
-            return f"it is the host's {sensitive}"
-        if _is_within(sensitive, path):
-            return f"it contains the host's {sensitive}"
-    for sensitive in sorted(_INSIDE):
+    if path in _EXACT_ORDERED:
+        return f"it is the host's {path}"
+    contained = [s for s in _EXACT_ORDERED if _is_within(s, path)]
+    if contained:
+        more = f" and {len(contained) - 3} more" if len(contained) > 3 else ""
+        return f"it contains the host's {', '.join(contained[:3])}{more}"
+    for sensitive in _INSIDE_ORDERED:
         if _is_within(path, sensitive):
             return f"it lies inside the host's {sensitive}"
     return None

@@ -1,0 +1,239 @@
+"""CPU side channels between guests and the host: speculative-execution mitigations, SMT, the L1D
+flush on VM entry, iTLB multihit, VMSCAPE, and memory deduplication (KSM)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.facts import Host
+
+_VULN_DIR = "/sys/devices/system/cpu/vulnerabilities"
+_HW_VULN = "https://docs.kernel.org/admin-guide/hw-vuln/index.html"
+_L1TF = "https://docs.kernel.org/admin-guide/hw-vuln/l1tf.html"
+_MULTIHIT = "https://docs.kernel.org/admin-guide/hw-vuln/multihit.html"
+_VMSCAPE = "https://docs.kernel.org/admin-guide/hw-vuln/vmscape.html"
+_KSM = "https://docs.kernel.org/admin-guide/mm/ksm.html"
+
+# "BHI: Vulnerable" inside an otherwise mitigated spectre_v2 line; "SMT vulnerable" is VMS-HOST-007's.
+_PART_VULNERABLE = re.compile(r"(?:^|[;,]\s*)([A-Za-z0-9_ /-]+):\s*Vulnerable", re.IGNORECASE)
+
+
+def _unreadable_vulns(subject: str) -> Result:
+    return unknown(subject, f"{_VULN_DIR} could not be read")
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@check("VMS-HOST-006", title="The kernel mitigates the CPU's speculative-execution vulnerabilities",
+       severity=Severity.HIGH, tags=(Tag.PATCHING, Tag.ISOLATION, "cpu", "side-channel"),
+       references=(_HW_VULN,))
+def cpu_vulnerabilities(host: Host) -> Iterator[Result]:
+    """The kernel reports, per known CPU vulnerability, whether this CPU is affected and which
+    mitigation is active. An unmitigated one (Spectre, L1TF, MDS, Retbleed, GDS, …) can let a guest
+    read host or other guests' memory. `mitigations=off` disables them all.
+
+    Remediation: Update the kernel and the CPU microcode (intel-microcode / amd64-microcode), and
+    remove `mitigations=off` and per-vulnerability `=off` switches from the kernel command line.
+    """
+    cmdline = host.kernel_cmdline
+    if cmdline is None:
+        yield unknown("kernel cmdline mitigations", "/proc/cmdline could not be read")
+    elif "mitigations=off" in cmdline:
+        yield fail("kernel cmdline mitigations", "the kernel command line sets mitigations=off: "
+                   "every speculative-execution mitigation is disabled",
+                   ev("/proc/cmdline", "mitigations", "off"))
+    else:
+        yield ok("kernel cmdline mitigations", "the kernel command line does not set mitigations=off",
+                 ev("/proc/cmdline", "mitigations", None))
+    vulns = host.cpu_vulnerabilities
+    if vulns is None:
+        yield _unreadable_vulns("cpu vulnerabilities")
+        return
+    for name in sorted(vulns):
+        text = vulns[name].strip()
+        subject = f"cpu vulnerability {name}"
+        where = ev(f"{_VULN_DIR}/{name}", name, _short(text))
+        partial = [m.group(1).strip() for m in _PART_VULNERABLE.finditer(text)]
+        if text.startswith("Vulnerable"):
+            yield fail(subject, f"{name}: {_short(text)}", where)
+        elif text.startswith("Mitigation") and partial:
+            yield fail(subject, f"{name} is mitigated only in part ({', '.join(partial)}: "
+                       f"Vulnerable): {_short(text)}", where)
+        elif text == "Not affected" or text.startswith("Mitigation"):
+            yield ok(subject, f"{name}: {_short(text)}", where)
+        else:
+            yield unknown(subject, f"{name} reports an unrecognised state: {_short(text) or '(empty)'}",
+                          where)
+
+
+@check("VMS-HOST-007", title="SMT is off where the CPU is SMT-vulnerable",
+       severity=Severity.HIGH, tags=(Tag.ISOLATION, "cpu", "side-channel", "smt"),
+       references=(_L1TF, _HW_VULN))
+def smt_vulnerable(host: Host) -> Iterator[Result]:
+    """With simultaneous multithreading on, two guests' vCPUs can run on sibling threads of one core
+    and share its L1 cache and buffers. On CPUs the kernel reports as "SMT vulnerable" (L1TF, MDS,
+    MMIO stale data) a guest can then read its sibling's data. This matters when guests do not trust
+    each other.
+
+    Remediation: Boot with `nosmt` (or `mitigations=auto,nosmt`), or set `sched_core = "vcpus"` in
+    qemu.conf so that different VMs never share a core (VMS-QEMU-010).
+    """
+    if host.smt_control is None:
+        yield unknown("smt", "/sys/devices/system/cpu/smt/control could not be read")
+        return
+    control = host.smt_control.strip()
+    where = ev("/sys/devices/system/cpu/smt/control", "control", control)
+    if control != "on":
+        yield ok("smt", f"SMT control is {control!r}: sibling threads are not in use", where)
+        return
+    if host.cpu_vulnerabilities is None:
+        yield _unreadable_vulns("smt")
+        return
+    smt_vuln = sorted(n for n, t in host.cpu_vulnerabilities.items() if "smt vulnerable" in t.lower())
+    if smt_vuln:
+        yield fail("smt", f"SMT is on and the kernel reports \"SMT vulnerable\" for "
+                   f"{', '.join(smt_vuln)}: guests on sibling threads can read each other's data",
+                   where, *(ev(f"{_VULN_DIR}/{n}", n, _short(host.cpu_vulnerabilities[n]))
+                            for n in smt_vuln[:4]))
+    else:
+        yield ok("smt", "SMT is on, but no vulnerability file reports \"SMT vulnerable\"", where)
+
+
+@check("VMS-HOST-008", title="KVM flushes the L1 data cache on VM entry",
+       severity=Severity.HIGH, tags=(Tag.ISOLATION, "cpu", "side-channel", "l1tf"),
+       references=(_L1TF,))
+def l1d_flush(host: Host) -> Iterator[Result]:
+    """On CPUs affected by L1TF, KVM flushes the L1 data cache before entering a guest
+    (`vmentry_l1d_flush=cond` by default). `never` lets a guest read host and other guests' data that
+    is still in L1D.
+
+    Remediation: Remove `kvm_intel.vmentry_l1d_flush=never` (use `cond` or `always`).
+    """
+    if host.module_params is None:
+        yield unknown("kvm_intel vmentry_l1d_flush", "/sys/module could not be read")
+        return
+    value = host.module_param("kvm_intel", "vmentry_l1d_flush")
+    if value is None:
+        return  # kvm_intel is not loaded (AMD or no KVM): L1TF does not apply through it
+    value = value.strip()
+    where = ev("/sys/module/kvm_intel/parameters/vmentry_l1d_flush", "vmentry_l1d_flush", value)
+    l1tf = (host.cpu_vulnerabilities or {}).get("l1tf")
+    if value != "never":
+        yield ok("kvm_intel vmentry_l1d_flush", f"vmentry_l1d_flush = {value}", where)
+    elif l1tf is not None and l1tf.strip() == "Not affected":
+        yield ok("kvm_intel vmentry_l1d_flush", "vmentry_l1d_flush = never, but the CPU is not "
+                 "affected by L1TF", where, ev(f"{_VULN_DIR}/l1tf", "l1tf", l1tf.strip()))
+    elif l1tf is None:
+        yield unknown("kvm_intel vmentry_l1d_flush", "vmentry_l1d_flush = never, and whether the CPU "
+                      "is affected by L1TF could not be read", where)
+    else:
+        yield fail("kvm_intel vmentry_l1d_flush", "vmentry_l1d_flush = never on an L1TF-affected "
+                   "CPU: a guest can read host and other guests' data left in L1D", where,
+                   ev(f"{_VULN_DIR}/l1tf", "l1tf", _short(l1tf.strip())))
+
+
+@check("VMS-HOST-009", title="KVM mitigates iTLB multihit (nx_huge_pages)",
+       severity=Severity.MEDIUM, tags=(Tag.ISOLATION, "cpu", "dos"),
+       references=(_MULTIHIT,))
+def itlb_multihit(host: Host) -> Iterator[Result]:
+    """On affected Intel CPUs a guest can trigger a machine check, crashing the host, unless KVM
+    marks huge pages non-executable (`kvm.nx_huge_pages`). The kernel then reports itlb_multihit as
+    "KVM: Mitigation: Split huge pages"; "KVM: Vulnerable" means the mitigation is off.
+
+    Remediation: Set `kvm.nx_huge_pages=auto` (the default) or `force`.
+    """
+    if host.module_params is None:
+        yield unknown("kvm nx_huge_pages", "/sys/module could not be read")
+        return
+    nx = host.module_param("kvm", "nx_huge_pages")
+    if nx is None:
+        return  # kvm is not loaded: no guest runs with hardware virtualization
+    where = ev("/sys/module/kvm/parameters/nx_huge_pages", "nx_huge_pages", nx.strip())
+    if host.cpu_vulnerabilities is None:
+        yield _unreadable_vulns("kvm nx_huge_pages")
+        return
+    text = host.cpu_vulnerabilities.get("itlb_multihit")
+    if text is None:
+        yield unknown("kvm nx_huge_pages", "the kernel does not report itlb_multihit", where)
+        return
+    vuln = ev(f"{_VULN_DIR}/itlb_multihit", "itlb_multihit", text.strip())
+    if "kvm: vulnerable" in text.lower():
+        yield fail("kvm nx_huge_pages", f"nx_huge_pages = {nx.strip()} and itlb_multihit reports "
+                   f"\"{text.strip()}\": a guest can crash the host with a machine check", where, vuln)
+    else:
+        yield ok("kvm nx_huge_pages", f"itlb_multihit: {text.strip()}", where, vuln)
+
+
+@check("VMS-HOST-010", title="The kernel mitigates VMSCAPE (CVE-2025-40300)",
+       severity=Severity.HIGH, tags=(Tag.PATCHING, Tag.ISOLATION, "cpu", "side-channel"),
+       references=(_VMSCAPE, "https://www.cve.org/CVERecord?id=CVE-2025-40300"))
+def vmscape(host: Host) -> Iterator[Result]:
+    """VMSCAPE lets a guest poison branch prediction for the host's userspace (QEMU), which can leak
+    host memory. Kernels with the fix issue an IBPB on VM exit and report
+    vulnerabilities/vmscape; an x86 kernel without that file predates the fix.
+
+    Remediation: Update the kernel to a release with the VMSCAPE fix; remove `vmscape=off` from the
+    kernel command line.
+    """
+    cmdline = host.kernel_cmdline or ()
+    if "vmscape=off" in cmdline:
+        yield fail("vmscape", "the kernel command line sets vmscape=off",
+                   ev("/proc/cmdline", "vmscape", "off"))
+        return
+    if host.cpu_vulnerabilities is None:
+        yield _unreadable_vulns("vmscape")
+        return
+    text = host.cpu_vulnerabilities.get("vmscape")
+    if text is not None:
+        where = ev(f"{_VULN_DIR}/vmscape", "vmscape", text.strip())
+        if text.strip().startswith("Vulnerable"):
+            yield fail("vmscape", f"vmscape: {text.strip()}", where)
+        elif text.strip() == "Not affected" or text.strip().startswith("Mitigation"):
+            yield ok("vmscape", f"vmscape: {text.strip()}", where)
+        else:
+            yield unknown("vmscape", f"vmscape reports an unrecognised state: {text.strip()}", where)
+        return
+    vendor = host.cpu.vendor if host.cpu else None
+    if vendor in ("GenuineIntel", "AuthenticAMD", "HygonGenuine"):
+        yield fail("vmscape", f"the kernel does not report vmscape on this {vendor} CPU: it "
+                   "predates the VMSCAPE fix", ev(f"{_VULN_DIR}/vmscape", "exists", False))
+    else:
+        yield unknown("vmscape", "the kernel does not report vmscape, and the CPU vendor "
+                      f"({vendor or 'unknown'}) does not say whether it is affected",
+                      ev(f"{_VULN_DIR}/vmscape", "exists", False))
+
+
+@check("VMS-HOST-011", title="Memory deduplication (KSM) does not merge guests' memory",
+       severity=Severity.MEDIUM, tags=(Tag.ISOLATION, "memory", "side-channel", "ksm"),
+       references=(_KSM, "https://www.cve.org/CVERecord?id=CVE-2015-2877"))
+def ksm_merging(host: Host, env: Environment) -> Iterator[Result]:
+    """KSM merges identical memory pages across VMs. Write timing then reveals whether another guest
+    holds a given page (CVE-2015-2877), and shared pages help Rowhammer-style attacks. A domain can
+    opt out with `<memoryBacking><nosharepages/>`.
+
+    Remediation: `echo 2 > /sys/kernel/mm/ksm/run` (unmerge) and disable ksmtuned/ksm services, or
+    add `<nosharepages/>` to every domain's `<memoryBacking>`.
+    """
+    if host.ksm_run is None:
+        yield unknown("ksm", "/sys/kernel/mm/ksm/run could not be read")
+        return
+    run = host.ksm_run.strip()
+    where = ev("/sys/kernel/mm/ksm/run", "run", run)
+    if run != "1":
+        yield ok("ksm", f"KSM is not merging (run = {run})", where)
+        return
+    sharing = sorted(d.name for d in env.inventory.domains if not d.memory.nosharepages)
+    if env.inventory.domains and not sharing:
+        yield ok("ksm", f"KSM is running, but all {len(env.inventory.domains)} domains opt out with "
+                 "<nosharepages/>", where)
+    elif sharing:
+        shown = ", ".join(sharing[:8]) + (" …" if len(sharing) > 8 else "")
+        yield fail("ksm", f"KSM is running (run = 1) and domains without <nosharepages/> can share "
+                   f"pages: {shown}", where)
+    else:
+        yield fail("ksm", "KSM is running (run = 1): any guest started without <nosharepages/> "
+                   "has its pages merged with other guests'", where)
