@@ -1,0 +1,44 @@
+"""Write docs/checks.md from the check catalogue (the same source as `vmsec checks explain`).
+
+Run: .venv/bin/python scripts/gen_checks_doc.py   (tests/test_docs.py fails when it is stale)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from vmsec.checks.catalog import default_catalog
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "checks.md"
+AREAS = {"HOST": "Host platform and isolation", "DMN": "libvirt daemons (management plane)",
+         "QEMU": "QEMU driver (qemu.conf)", "DOM": "Domain XML, per VM", "NET": "Virtual networks",
+         "STO": "Storage pools and secrets"}
+
+
+def render() -> str:
+    checks = default_catalog().checks
+    lines = ["# Check catalogue", "",
+             f"{len(checks)} checks. Generated from the code by `scripts/gen_checks_doc.py`; "
+             "`vmsec checks explain ID` shows the same text. Severities are those of the default "
+             "multi-tenant profile; `single-tenant` relaxes the cross-tenant ones "
+             "(`src/vmsec/data/profiles/single-tenant.toml`).", ""]
+    for area, heading in AREAS.items():
+        mine = [c for c in checks if c.id.split("-")[1] == area]
+        if not mine:
+            continue
+        lines += [f"## {heading}", "", "| ID | Severity | Tags | Title |", "|---|---|---|---|"]
+        lines += [f"| [{c.id}](#{c.id.lower()}) | {c.severity.value} | {', '.join(c.tags)} | {c.title} |"
+                  for c in mine]
+        lines.append("")
+        for c in mine:
+            lines += [f"### {c.id}", "", f"**{c.title}** — {c.severity.value}, scope {c.scope.value}", "",
+                      c.rationale, "", f"*Remediation:* {c.remediation}", ""]
+            if c.references:
+                lines += [f"- {ref}" for ref in c.references] + [""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    DOC.write_text(render(), encoding="utf-8")
+    sys.stdout.write(f"wrote {DOC}\n")

@@ -1,0 +1,17 @@
+"""Documentation generated from code stays in step with it."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_checks_doc_is_current() -> None:
+    spec = importlib.util.spec_from_file_location("gen_checks_doc", ROOT / "scripts" / "gen_checks_doc.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (ROOT / "docs" / "checks.md").read_text(encoding="utf-8") == module.render(), (
+        "docs/checks.md is stale: run .venv/bin/python scripts/gen_checks_doc.py")
