@@ -36,7 +36,7 @@ def _best(rounds: int, run: Callable[[], None]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="repeat each measurement, keep the best")
+    parser.add_argument("--rounds", type=int, default=15, help="repeat each measurement, keep the best")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     args = parser.parse_args(argv)
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from vmsec.facts import Domain, Host, Inventory, Network
 from vmsec.findings import Evidence, Severity, Status, Target
@@ -48,8 +48,9 @@ class Scope(StrEnum):
     INVENTORY = "inventory"  # cross-target checks (shared disks between VMs, …); results name targets
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+class Result(NamedTuple):
+    """What a check observed about one subject. (A NamedTuple: immutable and cheap to build.)"""
+
     status: Status
     subject: str
     message: str
@@ -60,8 +61,8 @@ class Result:
 
 def ev(source: str, locator: str = "", value: object = None) -> Evidence:
     """Build an :class:`Evidence`; ``value`` is rendered as text (None stays None)."""
-    if value is None:
-        return Evidence(source, locator, None)
+    if value is None or value.__class__ is str:
+        return Evidence(source, locator, value)
     if isinstance(value, tuple | list):
         return Evidence(source, locator, ", ".join(str(v) for v in value))
     return Evidence(source, locator, str(value))
