@@ -11,31 +11,14 @@ live XML of a running VM already holds the effective listen address.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from vmsec.checks.addresses import is_loopback
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.domain.confinement import user_writable_dir
 from vmsec.facts import Chardev, Domain, Graphics, PasswordState, Setting
 from vmsec.findings import Evidence
-
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
-
-
-def is_loopback(address: str) -> bool:
-    """True for 127.0.0.0/8, ::1 (and its IPv4-mapped form) and the usual localhost names.
-    Any other name may resolve to anything, so it counts as non-loopback."""
-    text = address.strip().strip("[]").lower()
-    if text in _LOOPBACK_NAMES:
-        return True
-    try:
-        ip = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped.is_loopback
-    return ip.is_loopback
 
 
 def _setting(env: Environment, key: str) -> Setting | None:

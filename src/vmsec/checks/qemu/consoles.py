@@ -3,10 +3,10 @@ passwords. Domain XML can override these per VM; the domain console checks judge
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterator
 
+from vmsec.checks.addresses import is_loopback
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.daemon.remote import sev, show, unreadable, where
 from vmsec.checks.qemu.confinement import QEMU_CONF_DOC, settings
@@ -15,25 +15,6 @@ from vmsec.findings import Evidence
 
 VNC_SECURITY = "https://www.qemu.org/docs/master/system/vnc-security.html"
 _LOOPBACK_DEFAULT = "127.0.0.1"
-
-
-def is_loopback(address: str) -> bool:
-    """127.0.0.0/8, ::1 and localhost. Other names cannot be resolved here, so count as remote."""
-    addr = address.strip().strip("[]").lower()
-    if addr == "localhost" or addr.startswith("localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(addr).is_loopback
-    except ValueError:
-        return False
-
-
-def is_wildcard(address: str) -> bool:
-    addr = address.strip().strip("[]")
-    try:
-        return ipaddress.ip_address(addr).is_unspecified
-    except ValueError:
-        return False
 
 
 def effective_verify(conf: ConfigFile, key: str, builtin: bool) -> tuple[bool | None, Evidence, str]:

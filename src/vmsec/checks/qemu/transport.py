@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from vmsec.checks.addresses import is_loopback, is_wildcard
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.daemon.remote import sev, show, unreadable, where
 from vmsec.checks.qemu.confinement import QEMU_CONF_DOC, QEMU_SECURITY, settings
-from vmsec.checks.qemu.consoles import effective_verify, is_loopback, is_wildcard
+from vmsec.checks.qemu.consoles import effective_verify
 from vmsec.facts import Host
 
 _SECUREUSAGE = "https://libvirt.org/kbase/secureusage.html"
