@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from vmsec.checks.api import CheckSpec, Environment, FactMissing, Result, Scope
 from vmsec.checks.catalog import Catalog
-from vmsec.facts import Domain, Host, Inventory, Network
+from vmsec.facts import Domain, Guest, Host, Inventory, Network
 from vmsec.findings import Finding, Severity, Status, Target, TargetKind
 from vmsec.profiles import Profile, default_profile
 
@@ -42,6 +42,10 @@ def host_target(host: Host | None) -> Target:
 
 def domain_target(dom: Domain, host: Host | None) -> Target:
     return Target(TargetKind.DOMAIN, dom.name, host.name if host else None)
+
+
+def guest_target(guest: Guest, host: Host | None) -> Target:
+    return Target(TargetKind.GUEST, guest.name, host.name if host else None)
 
 
 def network_target(net: Network, host: Host | None) -> Target:
@@ -97,6 +101,15 @@ def run_checks(inventory: Inventory, catalog: Catalog, profile: Profile | None =
         if progress:
             progress(f"domain {dom.name}")
         run_scope(Scope.DOMAIN, dom, target)
+    if inventory.host_os is not None:
+        # The hypervisor's own OS (SSH, accounts, sudo) is part of the management plane.
+        run_scope(Scope.GUEST, inventory.host_os, host_target(host))
+    for guest in inventory.guests:
+        target = guest_target(guest, host)
+        targets.append(target)
+        if progress:
+            progress(f"guest {guest.name}")
+        run_scope(Scope.GUEST, guest, target)
     for net in inventory.networks:
         target = network_target(net, host)
         targets.append(target)

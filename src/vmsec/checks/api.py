@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple, TypeVar
 
-from vmsec.facts import Domain, Host, Inventory, Network
+from vmsec.facts import Domain, Guest, Host, Inventory, Network
 from vmsec.findings import Evidence, Severity, Status, Target
 
 __all__ = [
@@ -45,6 +45,7 @@ class Scope(StrEnum):
     HOST = "host"
     DOMAIN = "domain"
     NETWORK = "network"
+    GUEST = "guest"  # an OS root: each guest, and the hypervisor host's own OS
     INVENTORY = "inventory"  # cross-target checks (shared disks between VMs, …); results name targets
 
 
@@ -140,9 +141,9 @@ class CheckSpec:
 CHECK_ATTR = "__vmsec_check__"
 _ID_RE = re.compile(r"^VMS-[A-Z]+-\d{3}$")
 _SCOPES: Mapping[Any, Scope] = {Host: Scope.HOST, Domain: Scope.DOMAIN, Network: Scope.NETWORK,
-                                Inventory: Scope.INVENTORY}
+                                Guest: Scope.GUEST, Inventory: Scope.INVENTORY}
 _SCOPE_NAMES = {"Host": Scope.HOST, "Domain": Scope.DOMAIN, "Network": Scope.NETWORK,
-                "Inventory": Scope.INVENTORY}
+                "Guest": Scope.GUEST, "Inventory": Scope.INVENTORY}
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,7 @@ def build_spec(func: CheckFunc) -> CheckSpec:
     first = annotations.get(params[0])
     scope = _SCOPES.get(first) if not isinstance(first, str) else _SCOPE_NAMES.get(first)
     if scope is None:
-        raise CheckDefinitionError(f"{where}: first parameter must be Host, Domain, Network or Inventory")
+        raise CheckDefinitionError(f"{where}: first parameter must be Host, Domain, Network, Guest or Inventory")
     doc = (func.__doc__ or "").strip()
     if not doc:
         raise CheckDefinitionError(f"{where}: a check needs a docstring (rationale + Remediation:)")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from vmsec.facts.common import CollectionRecord
 from vmsec.facts.domain import Domain
+from vmsec.facts.guest import Guest
 from vmsec.facts.host import Host
 from vmsec.facts.network import Network, NwFilter, Secret, StoragePool
 
@@ -18,6 +19,8 @@ class Inventory:
     nwfilters: tuple[NwFilter, ...] | None = None  # None: the defined filters are unknown
     pools: tuple[StoragePool, ...] = ()
     secrets: tuple[Secret, ...] | None = None  # None: secrets could not be listed
+    guests: tuple[Guest, ...] = ()  # guest OSes read offline (images, root directories)
+    host_os: Guest | None = None  # the hypervisor host's own OS, audited with the same OS checks
     records: tuple[CollectionRecord, ...] = ()
     source: str = ""  # what was scanned: "host /", "libvirt qemu:///system", "xml …"
 

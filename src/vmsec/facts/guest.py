@@ -1,0 +1,287 @@
+"""Facts about a guest operating system (or the hypervisor host's own OS), read offline from its
+root filesystem or disk image.
+
+The same facts describe any Linux root — a guest disk, a copied root, or the host's "/" — so the OS
+checks run unchanged on guests and on the hypervisor host. Unknown is ``None``; an empty tuple means
+"read, and none". Each fact keeps where it came from (``origin``: path and line) for evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from vmsec.facts.host import InstalledPackage
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OsRelease:
+    id: str | None  # debian, ubuntu, rhel, almalinux, rocky, alpine, …
+    id_like: tuple[str, ...] = ()
+    version_id: str | None = None
+    version_codename: str | None = None
+    name: str | None = None
+    pretty_name: str | None = None
+    origin: str = "/etc/os-release"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Account:
+    name: str
+    uid: int | None
+    gid: int | None
+    home: str | None = None
+    shell: str | None = None
+    gecos: str | None = None
+    origin: str = "/etc/passwd"
+
+    @property
+    def can_login(self) -> bool | None:
+        """False for the usual no-login shells; None when the shell is unknown."""
+        if self.shell is None:
+            return None
+        return not self.shell.endswith(("/nologin", "/false", "/sync", "/halt", "/shutdown"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShadowEntry:
+    name: str
+    # yescrypt | gost-yescrypt | scrypt | sha512 | sha256 | bcrypt | md5 | des | unknown;
+    # None when there is no hash (empty, locked or disabled: see the flags)
+    hash_algorithm: str | None
+    empty: bool  # the password field is empty: login without a password
+    locked: bool  # "!" / "!!" prefix, or "*": no password login
+    last_change: int | None = None  # days since 1970-01-01
+    max_days: int | None = None
+    origin: str = "/etc/shadow"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Group:
+    name: str
+    gid: int | None
+    members: tuple[str, ...] = ()
+    origin: str = "/etc/group"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PamLine:
+    type: str  # auth | account | password | session (leading '-' stripped)
+    control: str  # required | requisite | sufficient | optional | include | substack | [value=action …]
+    module: str  # pam_unix.so, or the included file for include/@include
+    args: tuple[str, ...] = ()
+    origin: str = ""  # path:line
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PamStack:
+    """One PAM service file (/etc/pam.d/sshd …) with its includes expanded in order (bounded)."""
+
+    service: str
+    path: str
+    lines: tuple[PamLine, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SudoRule:
+    users: tuple[str, ...]  # user names, %group, aliases, ALL
+    hosts: tuple[str, ...]
+    runas: tuple[str, ...]
+    commands: tuple[str, ...]
+    nopasswd: bool = False
+    origin: str = ""  # path:line
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sudoers:
+    rules: tuple[SudoRule, ...] = ()
+    # (scope, setting) per Defaults entry: scope "" for plain Defaults, ":user", "@host", ">runas", "!cmd"
+    defaults: tuple[tuple[str, str], ...] = ()
+    files: tuple[str, ...] = ()  # every file read, in order (main file, includes, includedir)
+    errors: tuple[str, ...] = ()  # files that could not be read or parsed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SshdMatch:
+    criteria: tuple[tuple[str, str], ...]  # (("user", "backup"), ("address", "10.0.0.0/8"))
+    settings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SshdConfig:
+    """The OpenSSH server's effective configuration, resolved as sshd does: Include expanded where
+    it appears, the first value of a keyword wins, compiled-in defaults for the installed version
+    (and distro patches) fill what the files omit. Keywords are lower-case.
+    """
+
+    version: str | None  # OpenSSH version ("9.2p1") when known from the package database
+    settings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # global effective values
+    origins: Mapping[str, str] = field(default_factory=dict)  # keyword -> "path:line" or "default"
+    matches: tuple[SshdMatch, ...] = ()
+    files: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    def value(self, keyword: str) -> str | None:
+        values = self.settings.get(keyword.lower())
+        return " ".join(values) if values else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthorizedKey:
+    user: str
+    path: str
+    key_type: str | None  # ssh-rsa, ssh-ed25519, ecdsa-sha2-nistp256, ssh-dss, sk-…
+    bits: int | None = None
+    comment: str | None = None
+    options: tuple[str, ...] = ()
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Service:
+    name: str  # unit or service name: ssh.service, telnet (inetd)
+    manager: str  # systemd | inetd | xinetd | sysv | openrc
+    enabled: bool | None
+    origin: str = ""  # the wants/ symlink, inetd.conf line, …
+    exec_start: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackageRepo:
+    manager: str  # apt | yum | dnf | zypper | apk
+    uri: str
+    origin: str  # path:line or path [section]
+    suite: str | None = None
+    components: tuple[str, ...] = ()
+    enabled: bool = True
+    signed: bool | None = None  # signed-by / gpgcheck=1 / apk keys; None: cannot tell
+    trusted: bool = False  # apt [trusted=yes]: signatures ignored
+    gpgcheck: bool | None = None  # yum/dnf: gpgcheck
+    repo_gpgcheck: bool | None = None
+
+    @property
+    def transport_encrypted(self) -> bool:
+        return self.uri.startswith(("https://", "file:", "cdrom:"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AutoUpdates:
+    mechanism: str | None  # unattended-upgrades | dnf-automatic | yum-cron | apk-cron | None
+    enabled: bool | None
+    security_only: bool | None = None
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MountEntry:
+    device: str
+    mountpoint: str
+    fstype: str
+    options: tuple[str, ...] = ()
+    origin: str = "/etc/fstab"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CryptEntry:
+    name: str
+    device: str
+    keyfile: str | None
+    options: tuple[str, ...] = ()
+    origin: str = "/etc/crypttab"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SysctlValue:
+    value: str
+    origin: str  # path:line of the file whose setting wins (last one read, as systemd-sysctl)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditSetup:
+    auditd_installed: bool | None
+    auditd_enabled: bool | None
+    rules: tuple[str, ...] = ()  # rule lines from /etc/audit/rules.d/*.rules and audit.rules
+    remote_logging: tuple[str, ...] = ()  # evidence of off-host logging: rsyslog @@host, audisp-remote …
+    journald_storage: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FirewallSetup:
+    # Each mechanism that is installed/configured and whether it is enabled at boot.
+    mechanisms: Mapping[str, bool | None] = field(default_factory=dict)  # nftables/iptables/ufw/firewalld
+    default_input_policy: str | None = None  # accept | drop | reject, where the config says
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloudInitSetup:
+    present: bool
+    ssh_pwauth: bool | None = None
+    disable_root: bool | None = None
+    plaintext_passwords: tuple[str, ...] = ()  # users/places with a plaintext password (never the value)
+    origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuestAgentSetup:
+    installed: bool
+    enabled: bool | None = None
+    blocked_rpcs: tuple[str, ...] = ()
+    allowed_rpcs: tuple[str, ...] | None = None  # None: no allow-list
+    origin: str = ""
+
+    @property
+    def guest_exec_allowed(self) -> bool | None:
+        if not self.installed:
+            return False
+        if self.allowed_rpcs is not None:
+            return "guest-exec" in self.allowed_rpcs
+        return "guest-exec" not in self.blocked_rpcs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiskAtRest:
+    """How the guest's disk is protected at rest, as seen from outside."""
+
+    scheme: str | None  # qcow2-luks | luks | luks-in-guest | none; None: unknown
+    unlocked: bool = False  # contents were read with an operator-supplied key
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Guest:
+    """One operating system root, as read offline."""
+
+    name: str  # domain name, image file name or root directory
+    origin: str  # image path, root directory, or "URI#domain disk"
+    domain: str | None = None  # the libvirt domain it belongs to, when known
+    consistency_note: str | None = None  # e.g. "read from the disk of a running VM"
+    os: OsRelease | None = None
+    packages: tuple[InstalledPackage, ...] | None = None
+    accounts: tuple[Account, ...] | None = None
+    groups: tuple[Group, ...] | None = None
+    shadow: tuple[ShadowEntry, ...] | None = None
+    pam: tuple[PamStack, ...] | None = None
+    login_defs: Mapping[str, str] | None = None
+    sudoers: Sudoers | None = None
+    sshd: SshdConfig | None = None  # None: unknown; no OpenSSH server installed → sshd_installed False
+    sshd_installed: bool | None = None
+    authorized_keys: tuple[AuthorizedKey, ...] | None = None
+    services: tuple[Service, ...] | None = None
+    repos: tuple[PackageRepo, ...] | None = None
+    auto_updates: AutoUpdates | None = None
+    fstab: tuple[MountEntry, ...] | None = None
+    crypttab: tuple[CryptEntry, ...] | None = None
+    sysctl: Mapping[str, SysctlValue] | None = None
+    audit: AuditSetup | None = None
+    firewall: FirewallSetup | None = None
+    cloud_init: CloudInitSetup | None = None
+    guest_agent: GuestAgentSetup | None = None
+    disk: DiskAtRest | None = None
+
+    def account(self, name: str) -> Account | None:
+        for a in self.accounts or ():
+            if a.name == name:
+                return a
+        return None
