@@ -58,7 +58,9 @@ def run_checks(inventory: Inventory, catalog: Catalog, profile: Profile | None =
     """Evaluate every applicable check of ``catalog`` on every target of ``inventory``."""
     profile = profile or default_profile()
     started = clock()
-    env = Environment(inventory=inventory, host=inventory.host, params=profile.params,
+    # Checks are pure: the date they judge against (end of life, expiry) comes in as a parameter.
+    params = {"today": started.date().isoformat(), **profile.params}
+    env = Environment(inventory=inventory, host=inventory.host, params=params,
                       multi_tenant=profile.multi_tenant)
     checks = [c for c in catalog.checks if c.id not in profile.disabled]
     by_scope: dict[Scope, list[CheckSpec]] = {scope: [] for scope in Scope}

@@ -150,3 +150,24 @@ def test_duplicate_ids_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, mod2.__name__, mod2)
     with pytest.raises(CheckDefinitionError, match="declared twice"):
         load_catalog([mod.__name__, mod2.__name__])
+
+
+@check("VMS-TST-004", title="Knows the date", severity=Severity.LOW, tags=(Tag.PATCHING,))
+def knows_today(dom: Domain, env: Environment) -> Iterator[Result]:
+    """Reads the scan date.
+
+    Remediation: none.
+    """
+    yield ok("date", str(env.params["today"]))
+
+
+def test_scan_date_is_a_parameter_from_the_injected_clock() -> None:
+    from datetime import UTC, datetime
+
+    inv = Inventory(domains=(Domain(name="a", origin="a.xml"),))
+    clock = lambda: datetime(2031, 5, 4, 12, 0, tzinfo=UTC)  # noqa: E731
+    (finding,) = run_checks(inv, _catalog(knows_today), clock=clock).findings
+    assert finding.message == "2031-05-04"
+    fixed = Profile(name="p", params={"today": "2020-01-01"})
+    (finding,) = run_checks(inv, _catalog(knows_today), fixed, clock=clock).findings
+    assert finding.message == "2020-01-01"
