@@ -5,12 +5,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null
+# Keep package installs from starting services (sshd, postgresql): tests start their own.
+created_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  created_policy=1
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 # python3-*/gcc/pkg-config/libvirt-dev: the venv and the libvirt-python build.
 # libvirt-daemon(-driver-qemu), qemu-system-x86, qemu-utils: the real libvirt QEMU driver (embedded
-# mode, TCG) that the end-to-end tests start; libvirt-clients for virsh in tests.
+# mode, TCG) that the end-to-end tests start, and qemu-img for images.
+# openssh-server: `sshd -T` is the oracle for vmsec's sshd_config resolver.
+# debootstrap, fdisk, e2fsprogs, xfsprogs: the real Debian 12 guest images the image tests build.
+# postgresql: the store tests run against a real server they start themselves.
+# chromium: the HTML report is tested in headless Chromium through Playwright.
 apt-get install -y -q --no-install-recommends \
   python3 python3-venv python3-dev gcc pkg-config libvirt-dev \
-  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils >/dev/null
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils \
+  openssh-server debootstrap fdisk e2fsprogs xfsprogs postgresql chromium ca-certificates >/dev/null
+if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 # libvirt's embedded QEMU driver expects its default unprivileged user to exist.
 getent passwd libvirt-qemu >/dev/null || useradd -r -U -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv

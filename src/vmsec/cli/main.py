@@ -80,11 +80,37 @@ def scan_host(root: str, **opts: Any) -> None:
 @click.argument("uri", default="qemu:///system")
 @click.option("--host/--no-host", "include_host", default=None,
               help="Also audit the local host (default: yes for local qemu:/// URIs).")
+@click.option("--guests", is_flag=True,
+              help="Also audit each domain's guest OS offline from its file-backed disks.")
+@click.option("--key-file", type=click.Path(dir_okay=False, exists=True),
+              help="Passphrase file for encrypted guest disks (never guessed).")
 @scan_options
-def scan_libvirt(uri: str, include_host: bool | None, **opts: Any) -> None:
+def scan_libvirt(uri: str, include_host: bool | None, guests: bool, key_file: str | None,
+                 **opts: Any) -> None:
     """Audit every domain, network, filter, pool and secret of a libvirt connection URI."""
+    extra: dict[str, Any] = {"guests": True, "key_file": key_file} if guests else {}
     _run_scan(lambda progress: get_collector("libvirt")(uri, include_host=include_host,
-                                                        progress=progress), **opts)
+                                                        progress=progress, **extra), **opts)
+
+
+@scan.command("rootfs")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@scan_options
+def scan_rootfs(paths: tuple[str, ...], **opts: Any) -> None:
+    """Audit guest root filesystem directories offline (read-only, confined to each root)."""
+    _run_scan(lambda progress: get_collector("rootfs")(list(paths), progress=progress), **opts)
+
+
+@scan.command("image")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--key-file", type=click.Path(dir_okay=False, exists=True),
+              help="Passphrase file for an encrypted image (qcow2 LUKS or LUKS inside the guest).")
+@scan_options
+def scan_image(paths: tuple[str, ...], key_file: str | None, **opts: Any) -> None:
+    """Audit VM disk images offline (qcow2 with backing chains, raw, vmdk; GPT/MBR, LVM, ext4, xfs),
+    strictly read-only, without mounting."""
+    _run_scan(lambda progress: get_collector("image")(list(paths), key_file=key_file,
+                                                      progress=progress), **opts)
 
 
 @scan.command("xml")

@@ -16,6 +16,8 @@ COLLECTORS: Mapping[str, str] = {
     "host": "vmsec.collectors.host:collect_host_inventory",
     "libvirt": "vmsec.collectors.libvirt:collect_libvirt",
     "xml": "vmsec.collectors.xml:collect_xml",
+    "rootfs": "vmsec.collectors.rootfs:collect_rootfs",
+    "image": "vmsec.collectors.image:collect_images",
 }
 
 
