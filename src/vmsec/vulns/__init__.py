@@ -1,0 +1,1 @@
+"""Vulnerability intelligence: version ordering, advisory feeds, the local database and the matcher."""
