@@ -186,7 +186,8 @@ def build_spec(func: CheckFunc) -> CheckSpec:
     first = annotations.get(params[0])
     scope = _SCOPES.get(first) if not isinstance(first, str) else _SCOPE_NAMES.get(first)
     if scope is None:
-        raise CheckDefinitionError(f"{where}: first parameter must be Host, Domain, Network, Guest or Inventory")
+        raise CheckDefinitionError(
+            f"{where}: first parameter must be Host, Domain, Network, Guest or Inventory")
     doc = (func.__doc__ or "").strip()
     if not doc:
         raise CheckDefinitionError(f"{where}: a check needs a docstring (rationale + Remediation:)")
