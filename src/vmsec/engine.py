@@ -89,7 +89,8 @@ def run_checks(inventory: Inventory, catalog: Catalog, profile: Profile | None =
                 sev = severity if r.severity is None else profile.severity_for(spec.id, r.severity)
                 append(Finding(check_id=spec.id, title=spec.title, status=r.status, severity=sev,
                                target=r.target or target, subject=r.subject, message=r.message,
-                               evidence=r.evidence, tags=spec.tags, remediation=spec.remediation))
+                               evidence=r.evidence, tags=spec.tags + r.tags if r.tags else spec.tags,
+                               remediation=spec.remediation, vulnerability=r.vulnerability))
 
     if host is not None:
         target = host_target(host)

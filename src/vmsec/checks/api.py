@@ -58,6 +58,8 @@ class Result(NamedTuple):
     evidence: tuple[Evidence, ...] = ()
     severity: Severity | None = None  # overrides the check's severity for this result
     target: Target | None = None  # only inventory-scope checks set it
+    vulnerability: Mapping[str, Any] | None = None  # advisory details, for vulnerability findings
+    tags: tuple[str, ...] = ()  # extra tags for this result (e.g. "vm-escape-surface")
 
 
 def ev(source: str, locator: str = "", value: object = None) -> Evidence:
@@ -74,8 +76,9 @@ def ok(subject: str, message: str, *evidence: Evidence, target: Target | None = 
 
 
 def fail(subject: str, message: str, *evidence: Evidence, severity: Severity | None = None,
-         target: Target | None = None) -> Result:
-    return Result(Status.FAIL, subject, message, evidence, severity, target)
+         target: Target | None = None, vulnerability: Mapping[str, Any] | None = None,
+         tags: tuple[str, ...] = ()) -> Result:
+    return Result(Status.FAIL, subject, message, evidence, severity, target, vulnerability, tags)
 
 
 def unknown(subject: str, reason: str, *evidence: Evidence, target: Target | None = None) -> Result:

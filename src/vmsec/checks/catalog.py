@@ -37,6 +37,15 @@ CHECK_MODULES: tuple[str, ...] = (
     "vmsec.checks.domain.confidential",
     "vmsec.checks.network.virtual_networks",
     "vmsec.checks.network.storage",
+    "vmsec.checks.guest.patching",
+    "vmsec.checks.guest.services",
+    "vmsec.checks.guest.kernel_params",
+    "vmsec.checks.guest.logging",
+    "vmsec.checks.guest.firewall",
+    "vmsec.checks.guest.encryption",
+    "vmsec.checks.guest.mounts",
+    "vmsec.checks.guest.provisioning",
+    "vmsec.checks.vulns.packages",
 )
 
 

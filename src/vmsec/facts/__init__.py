@@ -65,6 +65,7 @@ from vmsec.facts.host import (
 )
 from vmsec.facts.inventory import Inventory
 from vmsec.facts.network import Network, NetworkIp, NwFilter, Secret, StoragePool
+from vmsec.facts.vulnerability import VulnMatch, VulnReport
 
 __all__ = [
     "Account",
@@ -135,4 +136,6 @@ __all__ = [
     "SysctlValue",
     "TlsFile",
     "Tpm",
+    "VulnMatch",
+    "VulnReport",
 ]

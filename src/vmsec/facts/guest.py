@@ -8,10 +8,13 @@ checks run unchanged on guests and on the hypervisor host. Unknown is ``None``; 
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vmsec.facts.host import InstalledPackage
+from vmsec.facts.vulnerability import VulnReport
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,6 +128,106 @@ class SshdConfig:
     def value(self, keyword: str) -> str | None:
         values = self.settings.get(keyword.lower())
         return " ".join(values) if values else None
+
+    def for_connection(self, user: str | None, host: str | None = None, address: str | None = None,
+                       *, groups: tuple[str, ...] | None = None, local_address: str | None = None,
+                       local_port: int | None = None, rdomain: str | None = None,
+                       ) -> Mapping[str, tuple[str, ...]]:
+        """The settings sshd applies to one connection (as ``sshd -T -C user=…,host=…,addr=…``).
+
+        Every Match block whose criteria all hold re-applies its keywords: the first matching
+        block wins per keyword, except AllowUsers/DenyUsers/AllowGroups/DenyGroups/AcceptEnv,
+        which collect over all matching blocks; the result replaces the global value. A criterion
+        whose input is not given (``None``; ``groups`` for Match Group) does not match.
+        """
+        applied: dict[str, tuple[str, ...]] = {}
+        for block in self.matches:
+            if not _sshd_block_matches(block.criteria, user=user, host=host, address=address,
+                                       groups=groups, local_address=local_address,
+                                       local_port=local_port, rdomain=rdomain):
+                continue
+            for keyword, values in block.settings.items():
+                if keyword in _SSHD_MATCH_COLLECT:
+                    applied[keyword] = applied.get(keyword, ()) + values
+                elif keyword not in applied:
+                    applied[keyword] = values
+        return {**self.settings, **applied}
+
+
+_SSHD_MATCH_COLLECT = frozenset({"allowusers", "denyusers", "allowgroups", "denygroups", "acceptenv"})
+
+
+def _sshd_pattern(text: str, pattern: str) -> bool:
+    """OpenSSH ``match_pattern``: ``*`` and ``?`` only, whole string."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, text, re.DOTALL) is not None
+
+
+def _sshd_pattern_list(text: str, patterns: str, lower: bool = False) -> int:
+    """OpenSSH ``match_pattern_list``: 1 positive match, 0 none, -1 a negated pattern matched."""
+    positive = 0
+    for pattern in patterns.split(","):
+        negated = pattern.startswith("!")
+        pattern = pattern[1:] if negated else pattern
+        if _sshd_pattern(text, pattern.lower() if lower else pattern):
+            if negated:
+                return -1
+            positive = 1
+    return positive
+
+
+def _sshd_addr_list(address: str, patterns: str) -> bool:
+    """OpenSSH ``addr_match_list``: CIDR entries, else wildcard patterns; a negated hit refuses."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    result = False
+    for entry in patterns.split(","):
+        negated = entry.startswith("!")
+        entry = entry[1:] if negated else entry
+        _, slash, mask = entry.partition("/")
+        try:
+            if slash and not mask.isdigit():
+                raise ValueError(entry)  # "a/255.0.0.0" is no CIDR to sshd: a wildcard pattern
+            net = ipaddress.ip_network(entry, strict=True)
+        except ValueError:
+            hit = _sshd_pattern(address, entry)
+        else:
+            hit = net.version == ip.version and ip in net
+        if hit:
+            if negated:
+                return False
+            result = True
+    return result
+
+
+def _sshd_block_matches(criteria: tuple[tuple[str, str], ...], *, user: str | None, host: str | None,
+                        address: str | None, groups: tuple[str, ...] | None,
+                        local_address: str | None, local_port: int | None, rdomain: str | None) -> bool:
+    for name, arg in criteria:
+        if name == "all":
+            continue
+        if name == "user":
+            ok = user is not None and _sshd_pattern_list(user, arg) == 1
+        elif name == "group":
+            results = [_sshd_pattern_list(g, arg) for g in groups or ()]
+            ok = user is not None and -1 not in results and 1 in results
+        elif name == "host":
+            ok = host is not None and _sshd_pattern_list(host.lower(), arg, lower=True) == 1
+        elif name == "address":
+            ok = address is not None and _sshd_addr_list(address, arg)
+        elif name == "localaddress":
+            ok = local_address is not None and _sshd_addr_list(local_address, arg)
+        elif name == "localport":
+            ok = local_port is not None and arg.isdigit() and int(arg) == local_port
+        elif name == "rdomain":
+            ok = rdomain is not None and _sshd_pattern_list(rdomain, arg) == 1
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -279,6 +382,9 @@ class Guest:
     cloud_init: CloudInitSetup | None = None
     guest_agent: GuestAgentSetup | None = None
     disk: DiskAtRest | None = None
+    # Known vulnerabilities of the installed packages; None: matching did not run.
+    vulnerabilities: VulnReport | None = None
+    running_kernel: str | None = None  # uname -r, where the root is the running system
 
     def account(self, name: str) -> Account | None:
         for a in self.accounts or ():

@@ -67,6 +67,10 @@ class InstalledPackage:
     version: str
     source: str | None = None  # source package name where the package manager records it
     manager: str = "dpkg"  # dpkg | rpm | apk
+    # The source package's version when it differs from the binary's (dpkg "Source: name (version)",
+    # binNMUs, epochs only on the binary); None means "same as version".
+    source_version: str | None = None
+    arch: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,8 +3,9 @@
 A stanza is a block of ``Field: value`` lines (continuation lines start with a space or tab), and
 stanzas are separated by blank lines. A package is installed when the third word of ``Status:`` is
 ``installed`` — whatever the selection is (``install``, ``hold``, or ``deinstall`` for a package
-marked for removal that is still on disk). ``Source:`` may be ``name`` or ``name (version)``; the
-name is kept.
+marked for removal that is still on disk). ``Source:`` may be ``name`` or ``name (version)``; both
+are kept: advisories are filed against the source package and its version (binNMUs and binary-only
+epochs make the binary version differ).
 """
 
 from __future__ import annotations
@@ -32,8 +33,13 @@ def _package(fields: dict[str, str], origin: str) -> InstalledPackage | None:
     version = fields.get("version")
     if len(status) != 3 or status[2] != "installed" or not name or not version:
         return None
-    source = fields.get("source", "").split(" ", 1)[0] or None
-    return InstalledPackage(name=name, version=version, source=source, manager="dpkg")
+    source_field = fields.get("source", "")
+    source = source_field.split(" ", 1)[0] or None
+    source_version = None
+    if "(" in source_field and source_field.endswith(")"):
+        source_version = source_field[source_field.index("(") + 1:-1].strip() or None
+    return InstalledPackage(name=name, version=version, source=source, manager="dpkg",
+                            source_version=source_version, arch=fields.get("architecture") or None)
 
 
 def parse_dpkg_status(text: str, origin: str) -> tuple[InstalledPackage, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from vmsec.errors import VmsecError
 
@@ -32,8 +33,8 @@ def _sign(n: int) -> int:
 # --- dpkg -------------------------------------------------------------------------------------
 
 _STRTOL = re.compile(r"[+-]?[0-9]+")
-_DPKG_UPSTREAM_EXTRA = frozenset(".-+~:")
-_DPKG_REVISION_EXTRA = frozenset(".+~")
+_DPKG_UPSTREAM_OK = re.compile(r"[A-Za-z0-9.+~:-]*")
+_DPKG_REVISION_OK = re.compile(r"[A-Za-z0-9.+~]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +79,9 @@ class DebianVersion:
         warning = None
         if not (upstream[0].isascii() and upstream[0].isdigit()):
             warning = "version number does not start with digit"
-        elif any(not (c.isascii() and c.isalnum()) and c not in _DPKG_UPSTREAM_EXTRA for c in upstream):
+        elif not _DPKG_UPSTREAM_OK.fullmatch(upstream):
             warning = "invalid character in version number"
-        elif any(not (c.isascii() and c.isalnum()) and c not in _DPKG_REVISION_EXTRA for c in revision):
+        elif not _DPKG_REVISION_OK.fullmatch(revision):
             warning = "invalid character in revision number"
         return cls(epoch, upstream, revision, warning)
 
@@ -125,10 +126,16 @@ def _dpkg_verrevcmp(a: str, b: str) -> int:
     return 0
 
 
+@lru_cache(maxsize=65536)
+def _parse_deb(text: str) -> DebianVersion:
+    # A scan compares the same installed and fixed versions many times.
+    return DebianVersion.parse(text)
+
+
 def dpkg_compare(a: str | DebianVersion, b: str | DebianVersion) -> int:
     """-1, 0 or 1 as ``dpkg --compare-versions a lt|eq|gt b``."""
-    va = a if isinstance(a, DebianVersion) else DebianVersion.parse(a)
-    vb = b if isinstance(b, DebianVersion) else DebianVersion.parse(b)
+    va = a if isinstance(a, DebianVersion) else _parse_deb(a)
+    vb = b if isinstance(b, DebianVersion) else _parse_deb(b)
     if va.epoch != vb.epoch:
         return _sign(va.epoch - vb.epoch)
     return (_sign(_dpkg_verrevcmp(va.upstream, vb.upstream))

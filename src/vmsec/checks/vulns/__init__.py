@@ -1,0 +1,1 @@
+"""Vulnerability checks: known advisories against installed packages."""

@@ -1,0 +1,249 @@
+"""The local advisory database: SQLite, in the user's cache directory by default.
+
+Imports are atomic: the new database is built in a temporary file beside the old one (starting
+from a copy of it), then swapped in with ``os.replace``; a failed or interrupted import never leaves
+a broken database behind. Each feed file is a *source*; importing a source again replaces its rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+from vmsec.errors import AdvisorySourceError
+from vmsec.vulns.model import AffectedPackage, EpssScore, FixState, KevEntry
+
+SCHEMA_VERSION = "1"
+STALE_AFTER_DAYS = 7
+MAX_FEED_BYTES = 2 * 1024**3
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+  name TEXT PRIMARY KEY, kind TEXT NOT NULL, origin TEXT NOT NULL, sha256 TEXT NOT NULL,
+  imported_at TEXT NOT NULL, records INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS affected (
+  source TEXT NOT NULL, vuln_id TEXT NOT NULL, ecosystem TEXT NOT NULL, package TEXT NOT NULL,
+  state TEXT NOT NULL, introduced TEXT, fixed TEXT, last_affected TEXT, severity TEXT,
+  minor INTEGER NOT NULL DEFAULT 0, note TEXT, summary TEXT, aliases TEXT NOT NULL DEFAULT '',
+  feed TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS affected_pkg ON affected (ecosystem, package);
+CREATE INDEX IF NOT EXISTS affected_feed ON affected (source);
+CREATE TABLE IF NOT EXISTS kev (
+  cve TEXT PRIMARY KEY, date_added TEXT, due_date TEXT, vendor TEXT, product TEXT, name TEXT,
+  ransomware TEXT, source TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS epss (
+  cve TEXT PRIMARY KEY, score REAL NOT NULL, percentile REAL NOT NULL, model_version TEXT,
+  score_date TEXT, source TEXT NOT NULL);
+"""
+
+
+def default_db_path() -> Path:
+    return Path(user_cache_dir("vmsec")) / "vulndb.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    name: str
+    kind: str
+    origin: str
+    sha256: str
+    imported_at: str
+    records: int
+
+    def age_days(self, now: datetime) -> float:
+        return (now - datetime.fromisoformat(self.imported_at)).total_seconds() / 86400
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """One feed file, recognised and parsed (lazily, by the iterators)."""
+
+    name: str  # source name in the database, e.g. "osv:Debian", "debian-tracker", "kev"
+    kind: str  # osv | debian-tracker | alpine-secdb | kev | epss
+    affected: Iterable[AffectedPackage] = ()
+    kev: Iterable[KevEntry] = ()
+    epss: Iterable[EpssScore] = ()
+
+
+def recognise(name: str, data: bytes) -> ParsedFeed:
+    """Decide which feed a file is from its name and content (the same files as downloaded)."""
+    from vmsec.vulns.feeds import alpine_secdb, debian_tracker, epss, kev, osv
+
+    base = os.path.basename(name)
+    lowered = base.lower()
+    if data[:2] == b"PK":
+        stem = lowered.removesuffix(".zip").removesuffix("-all").removesuffix("all").rstrip("-_/")
+        return ParsedFeed(f"osv:{stem or base}", "osv", affected=osv.parse_zip(data, name))
+    if data[:2] == b"\x1f\x8b" or lowered.endswith((".csv", ".csv.gz")):
+        if lowered.startswith("known_exploited") or b"cveID" in data[:4096]:
+            import gzip
+
+            return ParsedFeed("kev", "kev", kev=kev.parse_kev(gzip.decompress(data), name))
+        return ParsedFeed("epss", "epss", epss=epss.parse_epss(data, name))
+    head = data[:65536].lstrip()
+    if not head.startswith(b"{"):
+        raise AdvisorySourceError(f"{name}: not a recognised feed (OSV zip/JSON, Debian tracker JSON, "
+                                  "Alpine secdb JSON, KEV JSON or EPSS CSV)")
+    if b'"vulnerabilities"' in head and b'"catalogVersion"' in head:
+        return ParsedFeed("kev", "kev", kev=kev.parse_kev(data, name))
+    if b'"distroversion"' in head and b'"packages"' in head:
+        stem = lowered.removesuffix(".json")
+        return ParsedFeed(f"alpine-secdb:{stem}", "alpine-secdb",
+                          affected=alpine_secdb.parse_secdb(data, name))
+    if b'"affected"' in head and b'"id"' in head and b'"releases"' not in head:
+        return ParsedFeed(f"osv:{lowered.removesuffix('.json')}", "osv", affected=osv.parse_json(data, name))
+    return ParsedFeed("debian-tracker", "debian-tracker", affected=debian_tracker.parse_tracker(data, name))
+
+
+class AdvisoryDB:
+    """Read access for the matcher. Open with :func:`open_db`."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+        self._ecosystems: set[str] | None = None
+        self._sources: list[SourceInfo] | None = None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def sources(self) -> list[SourceInfo]:
+        if self._sources is None:  # the database is read-only while open: cache per connection
+            rows = self._conn.execute("SELECT name, kind, origin, sha256, imported_at, records FROM sources "
+                                      "ORDER BY name").fetchall()
+            self._sources = [SourceInfo(*row) for row in rows]
+        return self._sources
+
+    def ecosystems(self) -> set[str]:
+        if self._ecosystems is None:
+            self._ecosystems = {row[0] for row in self._conn.execute("SELECT DISTINCT ecosystem FROM affected")}
+        return self._ecosystems
+
+    def affected(self, ecosystem: str, packages: Sequence[str]) -> Iterator[AffectedPackage]:
+        """Every record for these package names in this ecosystem (chunked IN queries)."""
+        names = sorted(set(packages))
+        for i in range(0, len(names), 500):
+            chunk = names[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                "SELECT source, vuln_id, ecosystem, package, state, introduced, fixed, last_affected, "
+                "severity, minor, note, summary, aliases FROM affected "
+                f"WHERE ecosystem = ? AND package IN ({marks})",
+                (ecosystem, *chunk))
+            for r in rows:
+                yield AffectedPackage(source=r[0], vuln_id=r[1], ecosystem=r[2], package=r[3],
+                                      state=FixState(r[4]), introduced=r[5], fixed=r[6], last_affected=r[7],
+                                      severity=r[8], minor=bool(r[9]), note=r[10], summary=r[11],
+                                      aliases=tuple(a for a in r[12].split(" ") if a))
+
+    def kev(self, cves: Iterable[str]) -> dict[str, KevEntry]:
+        out: dict[str, KevEntry] = {}
+        for cve in set(cves):
+            row = self._conn.execute("SELECT cve, date_added, due_date, vendor, product, name, ransomware "
+                                     "FROM kev WHERE cve = ?", (cve,)).fetchone()
+            if row:
+                out[cve] = KevEntry(cve=row[0], date_added=row[1], due_date=row[2], vendor=row[3],
+                                    product=row[4], name=row[5], ransomware=row[6])
+        return out
+
+    def epss(self, cves: Iterable[str]) -> dict[str, EpssScore]:
+        out: dict[str, EpssScore] = {}
+        for cve in set(cves):
+            row = self._conn.execute("SELECT cve, score, percentile, model_version, score_date FROM epss "
+                                     "WHERE cve = ?", (cve,)).fetchone()
+            if row:
+                out[cve] = EpssScore(cve=row[0], score=row[1], percentile=row[2], model_version=row[3],
+                                     score_date=row[4])
+        return out
+
+
+def open_db(path: str | Path | None = None) -> AdvisoryDB | None:
+    """Open the database read-only; None when it does not exist (the scan then says UNKNOWN)."""
+    db_path = Path(path) if path else default_db_path()
+    if not db_path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise AdvisorySourceError(f"{db_path}: not a vmsec advisory database: {exc}") from exc
+    if not version or version[0] != SCHEMA_VERSION:
+        conn.close()
+        raise AdvisorySourceError(f"{db_path}: schema version {version[0] if version else '?'}, expected "
+                                  f"{SCHEMA_VERSION}: run 'vmsec db update' or 'vmsec db import' again")
+    return AdvisoryDB(db_path, conn)
+
+
+def import_feeds(files: Sequence[tuple[str, bytes]], path: str | Path | None = None, *,
+                 now: datetime | None = None) -> list[SourceInfo]:
+    """Import (name, bytes) feed files into the database atomically; returns the imported sources."""
+    db_path = Path(path) if path else default_db_path()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    fd, tmp_name = tempfile.mkstemp(prefix=".vulndb-", suffix=".tmp", dir=db_path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    imported: list[SourceInfo] = []
+    try:
+        if db_path.is_file():
+            shutil.copyfile(db_path, tmp)
+        conn = sqlite3.connect(tmp)
+        try:
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            for name, data in files:
+                if len(data) > MAX_FEED_BYTES:
+                    raise AdvisorySourceError(f"{name}: {len(data)} bytes, over the {MAX_FEED_BYTES} limit")
+                feed = recognise(name, data)
+                count = _load(conn, feed)
+                if count == 0:
+                    raise AdvisorySourceError(f"{name}: no records found; refusing to replace {feed.name}")
+                info = SourceInfo(feed.name, feed.kind, name, hashlib.sha256(data).hexdigest(), stamp, count)
+                conn.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?)",
+                             (info.name, info.kind, info.origin, info.sha256, info.imported_at, info.records))
+                imported.append(info)
+            conn.commit()
+            conn.execute("VACUUM")
+        finally:
+            conn.close()
+        os.replace(tmp, db_path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return imported
+
+
+def _load(conn: sqlite3.Connection, feed: ParsedFeed) -> int:
+    conn.execute("DELETE FROM affected WHERE source = ?", (feed.name,))
+    conn.execute("DELETE FROM kev WHERE source = ?", (feed.name,))
+    conn.execute("DELETE FROM epss WHERE source = ?", (feed.name,))
+    count = 0
+    batch: list[tuple[object, ...]] = []
+    for a in feed.affected:
+        batch.append((feed.name, a.vuln_id, a.ecosystem, a.package, a.state.value, a.introduced, a.fixed,
+                      a.last_affected, a.severity, int(a.minor), a.note, a.summary, " ".join(a.aliases),
+                      a.source))
+        if len(batch) >= 5000:
+            conn.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+            count += len(batch)
+            batch.clear()
+    if batch:
+        conn.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+        count += len(batch)
+    kev_rows = [(k.cve, k.date_added, k.due_date, k.vendor, k.product, k.name, k.ransomware, feed.name)
+                for k in feed.kev]
+    conn.executemany("INSERT OR REPLACE INTO kev VALUES (?,?,?,?,?,?,?,?)", kev_rows)
+    epss_rows = [(e.cve, e.score, e.percentile, e.model_version, e.score_date, feed.name) for e in feed.epss]
+    conn.executemany("INSERT OR REPLACE INTO epss VALUES (?,?,?,?,?,?)", epss_rows)
+    return count + len(kev_rows) + len(epss_rows)

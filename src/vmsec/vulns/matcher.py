@@ -1,0 +1,230 @@
+"""Match an OS root's installed packages against the advisory database, as the distribution does.
+
+Rules (each has a test built from real records): the ecosystem is the exact release ("Debian:12",
+"Alpine:v3.20", "AlmaLinux:9"); Debian, Ubuntu and Alpine advisories are keyed by *source* package
+and compared with the *source* version; RHEL-family advisories use binary names; only kernel images
+count for the kernel source (never headers, libc-dev, kbuild, tools), and only the running one when
+it is known; not-affected records and "under investigation" are not findings; the Debian tracker is
+preferred over OSV for the same package and vulnerability; duplicates across feeds merge by id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from vmsec.facts import Guest, InstalledPackage, OsRelease, VulnMatch, VulnReport
+from vmsec.facts.inventory import Inventory
+from vmsec.vulns.db import STALE_AFTER_DAYS, AdvisoryDB
+from vmsec.vulns.model import AffectedPackage, FixState
+from vmsec.vulns.versions import InvalidVersion, apk_compare, dpkg_compare, rpm_compare
+
+NO_DB_REASON = ("no vulnerability database: run 'vmsec db update' (or 'vmsec db import FILES' on an "
+                "air-gapped host); vulnerability results are UNKNOWN, not zero")
+
+# Sources whose binaries include the kernel image, and the binaries of them that are not the kernel.
+KERNEL_SOURCES = frozenset({"linux", "linux-signed-amd64", "linux-signed-arm64", "linux-signed-i386",
+                            "linux-hwe", "kernel"})
+_NOT_KERNEL_PREFIXES = ("linux-headers-", "linux-libc-dev", "linux-kbuild-", "linux-perf", "linux-tools",
+                        "linux-source", "linux-doc", "linux-compiler", "linux-cpupower", "libcpupower",
+                        "bpftool", "usbip", "hyperv-daemons", "kernel-headers", "kernel-tools",
+                        "kernel-devel", "kernel-doc", "kernel-srpm-macros", "kernel-abi-stablelists")
+_STATE_ORDER = {FixState.FIXED: 0, FixState.UNFIXED: 1, FixState.FIX_DEFERRED: 2,
+                FixState.WILL_NOT_FIX: 3, FixState.END_OF_LIFE: 4}
+
+
+def ecosystem_for(os: OsRelease | None) -> tuple[str | None, str | None]:
+    """(ecosystem, reason when unknown) for an os-release."""
+    if os is None or not os.id:
+        return None, "the OS release could not be read"
+    version = os.version_id or ""
+    ident = os.id.lower()
+    major = version.split(".")[0]
+    if ident == "debian":
+        return (f"Debian:{major}", None) if major.isdigit() else (None, "Debian testing/unstable has no "
+                                                                   "release-specific advisory data")
+    if ident == "ubuntu" and version:
+        year, _, month = version.partition(".")
+        lts = month == "04" and year.isdigit() and int(year) % 2 == 0
+        return (f"Ubuntu:{version}:LTS" if lts else f"Ubuntu:{version}"), None
+    if ident == "alpine" and version:
+        parts = version.split(".")
+        return (f"Alpine:v{parts[0]}.{parts[1]}", None) if len(parts) >= 2 else (None, "no Alpine branch")
+    if ident == "almalinux" and major:
+        return f"AlmaLinux:{major}", None
+    if ident == "rocky" and major:
+        return f"Rocky Linux:{major}", None
+    return None, f"no advisory source is supported for {os.pretty_name or ident} {version}".strip()
+
+
+def _comparator(ecosystem: str) -> Callable[[str, str], int]:
+    if ecosystem.startswith(("Debian", "Ubuntu")):
+        return dpkg_compare
+    if ecosystem.startswith("Alpine"):
+        return apk_compare
+    return rpm_compare
+
+
+@dataclass(slots=True)
+class _Installed:
+    key: str  # the name advisories use
+    version: str
+    binaries: list[str] = field(default_factory=list)
+
+
+def _group(packages: Iterable[InstalledPackage], ecosystem: str, running_kernel: str | None,
+           cmp: Callable[[str, str], int], skipped: list[str]) -> dict[str, _Installed]:
+    by_source = not ecosystem.startswith(("AlmaLinux", "Rocky", "Red Hat"))
+    groups: dict[str, _Installed] = {}
+    kernels: list[tuple[str, str, str]] = []  # (key, version, binary)
+    for p in packages:
+        source = (p.source or p.name) if by_source else p.name
+        version = (p.source_version or p.version) if by_source else p.version
+        if source in KERNEL_SOURCES or p.name.startswith(("linux-image-", "kernel-core")):
+            if p.name.startswith(_NOT_KERNEL_PREFIXES):
+                skipped.append(f"{p.name}: built from the kernel source but is not the kernel")
+                continue
+            if by_source and source.startswith("linux-signed"):
+                # The signed image's source is a wrapper; the tracker files kernel CVEs under "linux",
+                # with the binary's version (6.1.115-1, not the wrapper's 6.1.115+1).
+                source, version = "linux", p.version
+            kernels.append((source, version, p.name))
+            continue
+        entry = groups.get(source)
+        if entry is None:
+            groups[source] = _Installed(source, version, [p.name])
+        else:
+            entry.binaries.append(p.name)
+    if kernels:
+        running = [k for k in kernels if running_kernel and running_kernel in k[2]]
+        if running:
+            chosen = running[0]
+        else:
+            # Offline: several kernels may be installed; the newest is the one that boots by default.
+            chosen = kernels[0]
+            for k in kernels[1:]:
+                try:
+                    if cmp(k[1], chosen[1]) > 0:
+                        chosen = k
+                except InvalidVersion:
+                    continue
+        for k in kernels:
+            if k is not chosen and k[1] != chosen[1]:
+                skipped.append(f"{k[2]} {k[1]}: not the kernel that runs ({chosen[2]} {chosen[1]})")
+        binaries = [k[2] for k in kernels if k[1] == chosen[1]]
+        groups.setdefault(chosen[0], _Installed(chosen[0], chosen[1], [])).binaries.extend(binaries)
+    return groups
+
+
+def _affects(rec: AffectedPackage, installed: str, cmp: Callable[[str, str], int]) -> bool:
+    if rec.introduced and cmp(installed, rec.introduced) < 0:
+        return False
+    if rec.state is FixState.FIXED:
+        return rec.fixed is not None and cmp(installed, rec.fixed) < 0
+    if rec.last_affected:
+        return cmp(installed, rec.last_affected) <= 0
+    return True
+
+
+def match_packages(db: AdvisoryDB, os: OsRelease | None, packages: tuple[InstalledPackage, ...] | None,
+                   *, running_kernel: str | None = None, now: datetime | None = None) -> VulnReport:
+    ecosystem, reason = ecosystem_for(os)
+    if ecosystem is None:
+        return VulnReport(ecosystem=None, unknown_reason=reason, database=str(db.path))
+    if packages is None:
+        return VulnReport(ecosystem=ecosystem, unknown_reason="the installed packages could not be read",
+                          database=str(db.path))
+    if ecosystem not in db.ecosystems():
+        return VulnReport(ecosystem=ecosystem, database=str(db.path),
+                          unknown_reason=f"the vulnerability database holds no advisories for {ecosystem}: "
+                          "import its feed")
+    skipped: list[str] = []
+    cmp = _comparator(ecosystem)
+    groups = _group(packages, ecosystem, running_kernel, cmp, skipped)
+    records = sorted(db.affected(ecosystem, list(groups)),
+                     key=lambda r: (r.package, not r.source.startswith("debian-tracker"),
+                                    _STATE_ORDER.get(r.state, 9), r.vuln_id))
+    matches: dict[tuple[str, str], VulnMatch] = {}
+    seen_ids: dict[str, set[str]] = {}
+    for rec in records:
+        inst = groups[rec.package]
+        ids = set(rec.ids)
+        known = seen_ids.setdefault(rec.package, set())
+        if ids & known:
+            # Same vulnerability already judged from a preferred record (tracker over OSV,
+            # a fixed record over an open one): merge ids, do not count twice.
+            key = next(((rec.package, i) for i in ids if (rec.package, i) in matches), None)
+            if key is not None:
+                m = matches[key]
+                matches[key] = replace(m, aliases=tuple(sorted(set(m.aliases) | (ids - {m.vuln_id}))),
+                                       feeds=tuple(sorted(set(m.feeds) | {rec.source})))
+            known |= ids
+            continue
+        known |= ids
+        if rec.state in (FixState.NOT_AFFECTED, FixState.UNDER_INVESTIGATION):
+            continue
+        try:
+            hit = _affects(rec, inst.version, cmp)
+        except InvalidVersion as exc:
+            skipped.append(f"{rec.package} {rec.vuln_id}: {exc}")
+            continue
+        if not hit:
+            continue
+        primary = rec.cves[0] if rec.cves else rec.vuln_id
+        matches[(rec.package, primary)] = VulnMatch(
+            vuln_id=primary, aliases=tuple(sorted(ids - {primary})), source_package=rec.package,
+            packages=tuple(sorted(inst.binaries)), installed_version=inst.version,
+            fixed_version=rec.fixed, state=rec.state.value, ecosystem=ecosystem,
+            severity=_severity(rec), minor=rec.minor, note=rec.note, summary=rec.summary,
+            feeds=(rec.source,))
+    found = list(matches.values())
+    cves = [m.vuln_id for m in found if m.vuln_id.startswith("CVE-")]
+    kev, epss = db.kev(cves), db.epss(cves)
+    enriched = []
+    for m in found:
+        k, e = kev.get(m.vuln_id), epss.get(m.vuln_id)
+        enriched.append(replace(m, kev_date_added=k.date_added if k else None,
+                                kev_ransomware=k.ransomware if k else None,
+                                epss=e.score if e else None, epss_percentile=e.percentile if e else None))
+    sources = db.sources()
+    now = now or datetime.now(UTC)
+    age = min((s.age_days(now) for s in sources), default=None)
+    return VulnReport(ecosystem=ecosystem, matches=tuple(sorted(enriched, key=lambda m: (m.source_package,
+                                                                                       m.vuln_id))),
+                      packages_checked=len(packages), database=str(db.path),
+                      data_age_days=round(age, 2) if age is not None else None, skipped=tuple(skipped))
+
+
+def _severity(rec: AffectedPackage) -> str | None:
+    if rec.severity:
+        return rec.severity.lower()
+    if rec.summary and ":" in rec.summary:  # AlmaLinux/Rocky: "Important: openssh security update"
+        head = rec.summary.split(":", 1)[0].strip().lower()
+        if head in ("critical", "important", "moderate", "low"):
+            return head
+    return None
+
+
+def match_inventory(inventory: Inventory, db: AdvisoryDB | None, *, now: datetime | None = None) -> Inventory:
+    """Attach a VulnReport to every OS root of the inventory (guests and the host's own OS)."""
+
+    def one(guest: Guest) -> Guest:
+        if db is None:
+            return replace(guest, vulnerabilities=VulnReport(ecosystem=ecosystem_for(guest.os)[0],
+                                                             unknown_reason=NO_DB_REASON))
+        return replace(guest, vulnerabilities=match_packages(db, guest.os, guest.packages,
+                                                             running_kernel=guest.running_kernel, now=now))
+
+    host_os = one(inventory.host_os) if inventory.host_os is not None else None
+    return replace(inventory, guests=tuple(one(g) for g in inventory.guests), host_os=host_os)
+
+
+def is_stale(report: VulnReport) -> bool:
+    return report.data_age_days is not None and report.data_age_days > STALE_AFTER_DAYS
+
+
+SEVERITY_MAP: Mapping[str, str] = {
+    "critical": "critical", "high": "high", "important": "high", "medium": "medium", "moderate": "medium",
+    "low": "low", "negligible": "info", "unimportant": "info",
+}
