@@ -55,6 +55,8 @@ def scan_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Run only these checks (repeatable; 'VMS-DOM-*' selects a prefix)."),
         click.option("--show-pass", is_flag=True, help="List passed checks in the terminal report too."),
         click.option("--quiet", "-q", is_flag=True, help="No progress display on standard error."),
+        click.option("--db", "db_path", type=click.Path(dir_okay=False),
+                     help="Vulnerability database for package matching (default: the user cache)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -129,7 +131,7 @@ def scan_xml(paths: tuple[str, ...], host_root: str | None, passwords_hidden: bo
 
 def _run_scan(collect: Callable[[Callable[[str], None] | None], Inventory], *, fmt: str,
               output: str | None, fail_on: str | None, profile: str, check_ids: tuple[str, ...],
-              show_pass: bool, quiet: bool) -> None:
+              show_pass: bool, quiet: bool, db_path: str | None) -> None:
     try:
         prof = load_profile(profile)
         catalog = default_catalog().select(ids=check_ids) if check_ids else default_catalog()
@@ -138,6 +140,9 @@ def _run_scan(collect: Callable[[Callable[[str], None] | None], Inventory], *, f
         started = datetime.now(UTC)
         with _progress(enabled=not quiet) as progress:
             inventory = collect(progress)
+            if inventory.host_os is not None or inventory.guests:
+                progress("matching packages against advisories")
+                inventory = _match_vulnerabilities(inventory, db_path)
             progress("evaluating checks")
             result = run_checks(inventory, catalog, prof)
         result = dataclasses.replace(result, started_at=started)
@@ -149,6 +154,19 @@ def _run_scan(collect: Callable[[Callable[[str], None] | None], Inventory], *, f
         _die(str(exc), exitcodes.INCOMPLETE)
     _write_report(result, catalog, fmt, output, show_pass)
     sys.exit(_exit_code(result, fail_on))
+
+
+def _match_vulnerabilities(inventory: Inventory, db_path: str | None) -> Inventory:
+    """Attach vulnerability reports; without a database they say UNKNOWN (never "0 CVEs")."""
+    from vmsec.vulns.db import open_db
+    from vmsec.vulns.matcher import match_inventory
+
+    db = open_db(db_path)
+    try:
+        return match_inventory(inventory, db)
+    finally:
+        if db is not None:
+            db.close()
 
 
 def _exit_code(result: ScanResult, fail_on: str | None) -> int:
@@ -254,6 +272,15 @@ def _check_dict(c: Any) -> dict[str, Any]:
     return {"id": c.id, "title": c.title, "severity": c.severity.value, "scope": c.scope.value,
             "tags": list(c.tags), "references": list(c.references), "rationale": c.rationale,
             "remediation": c.remediation}
+
+
+def _register() -> None:
+    from vmsec.cli.db_commands import db_group
+
+    cli.add_command(db_group)
+
+
+_register()
 
 
 def main() -> None:
