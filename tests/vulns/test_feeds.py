@@ -185,3 +185,13 @@ def test_kev_and_epss() -> None:
     assert len(kev) == 1404 and any(k.cve == "CVE-2021-3156" for k in kev)
     epss = list(parse_epss((DATA / "epss" / "epss_format_example.csv").read_bytes()))
     assert epss and epss[0].model_version == "v2023.03.01" and 0 <= epss[0].score <= 1
+
+
+def test_tracker_fix_not_yet_in_the_suite_is_unfixed() -> None:
+    data = {"pkg": {"CVE-9": {"releases": {"bookworm": {
+        "status": "resolved", "fixed_version": "1.2-1+deb12u1", "repositories": {"bookworm": "1.2-1"}}}}}}
+    (rec,) = parse_tracker(data)
+    assert rec.state is FixState.UNFIXED and rec.note and "not yet released" in rec.note
+    data["pkg"]["CVE-9"]["releases"]["bookworm"]["repositories"]["bookworm-security"] = "1.2-1+deb12u1"
+    (rec,) = parse_tracker(data)
+    assert rec.state is FixState.FIXED and rec.fixed == "1.2-1+deb12u1"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from vmsec.cli import exitcodes
 from vmsec.errors import AdvisorySourceError
@@ -38,6 +39,56 @@ def db_import(files: tuple[str, ...], db_path: str | None) -> None:
     for info in imported:
         click.echo(f"{info.name}: {info.records} records from {info.origin}")
     click.echo(f"database: {db_path or default_db_path()}")
+
+
+@db_group.command("update")
+@DB_OPTION
+@click.option("--feed", "feeds", multiple=True, metavar="NAME",
+              help="Only these feeds (repeatable); see 'vmsec db feeds'.")
+@click.option("--mirror", metavar="URL", help="Download every feed as URL/<feed name> (a local mirror).")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per request.")
+@click.option("--retries", type=int, default=3, show_default=True)
+def db_update(db_path: str | None, feeds: tuple[str, ...], mirror: str | None, timeout: float,
+              retries: int) -> None:
+    """Download the advisory feeds, verify them and swap the database atomically. A failed update
+    leaves the existing database untouched."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from vmsec.vulns.update import FEEDS, update
+
+    unknown = [f for f in feeds if f not in FEEDS]
+    if unknown:
+        click.echo(f"vmsec: error: unknown feed(s) {', '.join(unknown)}; known: {', '.join(FEEDS)}", err=True)
+        sys.exit(exitcodes.USAGE)
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  console=Console(stderr=True), transient=True,
+                  disable=not Console(stderr=True).is_terminal) as bar:
+        tasks: dict[str, object] = {}
+
+        def hook(name: str, got: int, total: int | None) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=got, total=total)  # type: ignore[arg-type]
+
+        try:
+            imported = update(db_path, feeds=list(feeds) or None, mirror=mirror, timeout=timeout,
+                              retries=retries, progress=hook)
+        except AdvisorySourceError as exc:
+            click.echo(f"vmsec: error: {exc}", err=True)
+            click.echo("vmsec: the database was left unchanged", err=True)
+            sys.exit(exitcodes.INCOMPLETE)
+    for info in imported:
+        click.echo(f"{info.name}: {info.records} records")
+    click.echo(f"database: {db_path or default_db_path()}")
+
+
+@db_group.command("feeds")
+def db_feeds() -> None:
+    """List the feeds `db update` downloads."""
+    from vmsec.vulns.update import FEEDS
+
+    for feed in FEEDS.values():
+        click.echo(f"{feed.name:<40} {feed.url}")
 
 
 @db_group.command("status")

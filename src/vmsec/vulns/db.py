@@ -127,7 +127,8 @@ class AdvisoryDB:
 
     def ecosystems(self) -> set[str]:
         if self._ecosystems is None:
-            self._ecosystems = {row[0] for row in self._conn.execute("SELECT DISTINCT ecosystem FROM affected")}
+            rows = self._conn.execute("SELECT DISTINCT ecosystem FROM affected")
+            self._ecosystems = {row[0] for row in rows}
         return self._ecosystems
 
     def affected(self, ecosystem: str, packages: Sequence[str]) -> Iterator[AffectedPackage]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from vmsec.errors import AdvisorySourceError
 from vmsec.vulns.model import AffectedPackage, FixState
+from vmsec.vulns.versions import InvalidVersion, dpkg_compare
 
 SOURCE = "debian-tracker"
 
@@ -68,12 +69,30 @@ def parse_tracker(data: bytes | str | Mapping[str, Any],
                     continue
                 state, minor, note = _state(release)
                 fixed = release.get("fixed_version") if state is FixState.FIXED else None
+                if fixed and not _released(str(fixed), release.get("repositories")):
+                    # A fix the suite does not carry yet is not a fix (trivy-db #380).
+                    state, note = FixState.UNFIXED, f"fixed in {fixed}, not yet released for {codename}"
+                    fixed = None
                 yield AffectedPackage(
                     source=SOURCE, vuln_id=str(vuln_id), ecosystem=ecosystem, package=str(package),
                     state=state, fixed=str(fixed) if fixed else None,
                     severity=_urgency(release.get("urgency")), minor=minor, note=note,
                     summary=str(description)[:500] if description else None,
                 )
+
+
+def _released(fixed: str, repositories: object) -> bool:
+    """True when some pocket of the release (bookworm, bookworm-security …) carries ``fixed`` or newer.
+    Without repository data the tracker's word is taken."""
+    if not isinstance(repositories, Mapping) or not repositories:
+        return True
+    for version in repositories.values():
+        try:
+            if dpkg_compare(str(version), fixed) >= 0:
+                return True
+        except InvalidVersion:
+            continue
+    return False
 
 
 def _urgency(value: object) -> str | None:
