@@ -1,0 +1,60 @@
+"""/etc/fstab and /etc/crypttab.
+
+Fields are separated by blanks; a blank inside a field is written ``\\040`` (octal escapes are
+decoded). fstab: device, mount point, type, options (``defaults`` when missing), dump, pass.
+crypttab: name, device, key file (``none``/``-``/missing: a passphrase is asked), options.
+These facts come from one file each: when it exists but cannot be read, :class:`ReadError` is raised
+(the fact is unknown); a malformed line is appended to ``errors`` and skipped.
+"""
+
+from __future__ import annotations
+
+import re
+
+from vmsec.collectors.reader import Reader
+from vmsec.facts import CryptEntry, MountEntry
+from vmsec.parsers.system._common import Errors, lines, note, read_required
+
+MAX_ENTRIES = 10_000
+_OCTAL = re.compile(r"\\([0-7]{3})")
+
+
+def _unescape(field: str) -> str:
+    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
+
+
+def _fields(path: str, text: str, minimum: int, errors: Errors | None) -> list[tuple[int, list[str]]]:
+    out: list[tuple[int, list[str]]] = []
+    for number, line in lines(text):
+        if not line or line.startswith("#"):
+            continue
+        fields = [_unescape(f) for f in line.split()]
+        if len(fields) < minimum or "\x00" in line or "\ufffd" in line:
+            note(errors, f"{path}:{number}", f"malformed line ({len(fields)} fields)")
+            continue
+        out.append((number, fields))
+        if len(out) >= MAX_ENTRIES:
+            note(errors, path, f"more than {MAX_ENTRIES} entries; the rest is ignored")
+            break
+    return out
+
+
+def read_fstab(reader: Reader, *, errors: Errors | None = None) -> tuple[MountEntry, ...]:
+    """The entries of /etc/fstab; () when there is no fstab."""
+    text = read_required(reader, "/etc/fstab")
+    return tuple(
+        MountEntry(device=f[0], mountpoint=f[1], fstype=f[2],
+                   options=tuple(o for o in (f[3] if len(f) > 3 else "defaults").split(",") if o),
+                   origin=f"/etc/fstab:{n}")
+        for n, f in _fields("/etc/fstab", text or "", 3, errors))
+
+
+def read_crypttab(reader: Reader, *, errors: Errors | None = None) -> tuple[CryptEntry, ...]:
+    """The entries of /etc/crypttab; () when there is none."""
+    text = read_required(reader, "/etc/crypttab")
+    return tuple(
+        CryptEntry(name=f[0], device=f[1],
+                   keyfile=f[2] if len(f) > 2 and f[2] not in ("none", "-") else None,
+                   options=tuple(o for o in (f[3] if len(f) > 3 else "").split(",") if o),
+                   origin=f"/etc/crypttab:{n}")
+        for n, f in _fields("/etc/crypttab", text or "", 2, errors))

@@ -1,0 +1,216 @@
+"""Which services a root starts at boot: systemd, inetd, xinetd, SysV rc links and OpenRC.
+
+systemd: a unit is enabled when a ``*.wants/`` or ``*.requires/`` directory links it, in
+/etc/systemd/system (the administrator's ``systemctl enable``) or in the vendor unit directories
+(static wants shipped by packages). A unit file in /etc/systemd/system that is a symlink to /dev/null
+is masked: never started, whatever links it. Presets are not state and are not read. The unit's
+``ExecStart`` comes from the first unit file found in systemd's search order and its drop-ins
+(``<unit>.d/*.conf``; an empty ``ExecStart=`` resets the list). A wants/ link whose unit file exists
+nowhere is reported with ``enabled=None``: the link is there but nothing can be started from it.
+
+A unit that no link names is not listed: absence from the result means "not enabled".
+
+inetd and xinetd entries say that the super-server would start the service; whether the
+super-server itself is enabled is its own entry.
+"""
+
+from __future__ import annotations
+
+import re
+
+from vmsec.collectors.reader import Reader
+from vmsec.errors import ReadError
+from vmsec.facts import FileKind, Service
+from vmsec.parsers.system._common import Errors, is_symlink, lines, link_target, list_dir, read_optional
+from vmsec.parsers.systemd_unit import parse_unit
+
+ETC_UNITS = "/etc/systemd/system"
+UNIT_DIRS = (ETC_UNITS, "/run/systemd/system", "/usr/local/lib/systemd/system",
+             "/usr/lib/systemd/system", "/lib/systemd/system")
+VENDOR_UNIT_DIRS = ("/usr/lib/systemd/system", "/lib/systemd/system")
+UNIT_SUFFIXES = (".service", ".socket", ".timer", ".path", ".target", ".mount", ".automount",
+                 ".swap", ".slice", ".scope", ".device")
+MAX_DROPINS = 64
+MAX_SERVICES = 20_000
+_RC_DIRS = ("/etc/rc1.d", "/etc/rc2.d", "/etc/rc3.d", "/etc/rc4.d", "/etc/rc5.d", "/etc/rcS.d")
+_RC_START = re.compile(r"^S\d{2}(.+)$")
+_XINETD_SERVICE = re.compile(r"^(?:service\s+(\S+)|(defaults)\b)")
+
+
+def _unit_file(reader: Reader, name: str) -> str | None:
+    """The unit file systemd would load for ``name`` (template instances fall back to ``x@.service``)."""
+    candidates = [name]
+    prefix, at, rest = name.partition("@")
+    if at and not rest.startswith("."):
+        candidates.append(f"{prefix}@{rest[rest.rfind('.'):]}")
+    for candidate in candidates:
+        for directory in UNIT_DIRS:
+            path = f"{directory}/{candidate}"
+            if reader.stat(path).kind == FileKind.FILE:
+                return path
+    return None
+
+
+def _exec_start(reader: Reader, name: str, unit_path: str, errors: Errors | None) -> str | None:
+    texts: list[tuple[str, str]] = []
+    text = read_optional(reader, unit_path, errors)
+    if text is not None:
+        texts.append((unit_path, text))
+    dropins: dict[str, str] = {}
+    for directory in reversed(UNIT_DIRS):  # earlier directories override same-named drop-ins
+        dropdir = f"{directory}/{name}.d"
+        for entry in list_dir(reader, dropdir, errors, limit=MAX_DROPINS)[:MAX_DROPINS]:
+            if entry.endswith(".conf"):
+                dropins[entry] = f"{dropdir}/{entry}"
+    for entry in sorted(dropins):
+        dropin_text = read_optional(reader, dropins[entry], errors)
+        if dropin_text is not None:
+            texts.append((dropins[entry], dropin_text))
+    commands: list[str] = []
+    for _path, body in texts:
+        for section, key, value in parse_unit(body):
+            if section == "Service" and key == "ExecStart":
+                if value:
+                    commands.append(value)
+                else:
+                    commands.clear()
+    return "; ".join(commands) if commands else None
+
+
+def _systemd(reader: Reader, errors: Errors | None) -> dict[str, Service]:
+    found: dict[str, Service] = {}
+    for directory in (ETC_UNITS, *VENDOR_UNIT_DIRS):
+        for entry in list_dir(reader, directory, errors):
+            if not entry.endswith((".wants", ".requires")):
+                continue
+            wants = f"{directory}/{entry}"
+            if reader.stat(wants).kind != FileKind.DIRECTORY:
+                continue
+            for unit in list_dir(reader, wants, errors):
+                if unit in found or not unit.endswith(UNIT_SUFFIXES) or len(found) >= MAX_SERVICES:
+                    continue
+                link = f"{wants}/{unit}"
+                target = link_target(reader, link)
+                if target == "/dev/null":
+                    found[unit] = Service(name=unit, manager="systemd", enabled=False, origin=link)
+                    continue
+                unit_path = _unit_file(reader, unit)
+                if unit_path is None and reader.stat(link).kind == FileKind.FILE:
+                    unit_path = link  # a linked unit file living outside the search path
+                if unit_path is None:
+                    found[unit] = Service(name=unit, manager="systemd", enabled=None,
+                                          origin=f"{link} -> {target} (unit file not found)")
+                    continue
+                found[unit] = Service(name=unit, manager="systemd", enabled=True, origin=link,
+                                      exec_start=_exec_start(reader, unit, unit_path, errors))
+    for entry in list_dir(reader, ETC_UNITS, errors):
+        if not entry.endswith(UNIT_SUFFIXES):
+            continue
+        path = f"{ETC_UNITS}/{entry}"
+        if is_symlink(reader, path) and link_target(reader, path) == "/dev/null":
+            found[entry] = Service(name=entry, manager="systemd", enabled=False,
+                                   origin=f"{path} -> /dev/null")
+    return found
+
+
+def _inetd(reader: Reader, errors: Errors | None) -> list[Service]:
+    text = read_optional(reader, "/etc/inetd.conf", errors)
+    out: list[Service] = []
+    for number, line in lines(text or ""):
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split()
+        if len(fields) < 6:
+            if errors is not None:
+                errors.append(ReadError(f"/etc/inetd.conf:{number}", "not an inetd service line"))
+            continue
+        out.append(Service(name=fields[0], manager="inetd", enabled=True,
+                           origin=f"/etc/inetd.conf:{number}", exec_start=" ".join(fields[5:])))
+    return out
+
+
+def _xinetd_blocks(text: str) -> list[tuple[str, dict[str, str], int]]:
+    blocks: list[tuple[str, dict[str, str], int]] = []
+    current: tuple[str, dict[str, str], int] | None = None
+    pending: tuple[str, int] | None = None
+    for number, line in lines(text):
+        if not line or line.startswith("#"):
+            continue
+        match = _XINETD_SERVICE.match(line)
+        if match and current is None:
+            pending = (match.group(1) or match.group(2), number)
+            if "{" in line:
+                current, pending = (pending[0], {}, pending[1]), None
+            continue
+        if line.startswith("{") and pending is not None:
+            current, pending = (pending[0], {}, pending[1]), None
+            continue
+        if line.startswith("}"):
+            if current is not None:
+                blocks.append(current)
+            current = None
+            continue
+        if current is not None:
+            key, sep, value = line.partition("=")
+            if sep:
+                current[1][key.strip().rstrip("+-").strip().lower()] = value.strip()
+    return blocks
+
+
+def _xinetd(reader: Reader, errors: Errors | None) -> list[Service]:
+    disabled: set[str] = set()
+    main = read_optional(reader, "/etc/xinetd.conf", errors) or ""
+    for name, attrs, _line in _xinetd_blocks(main):
+        if name == "defaults":
+            disabled.update(attrs.get("disabled", "").split())
+    out: list[Service] = []
+    for entry in list_dir(reader, "/etc/xinetd.d", errors):
+        if entry.startswith(".") or entry.endswith("~") or "." in entry:
+            continue  # xinetd's includedir skips names with a dot or ending in ~
+        path = f"/etc/xinetd.d/{entry}"
+        text = read_optional(reader, path, errors)
+        if text is None:
+            continue
+        for name, attrs, number in _xinetd_blocks(text):
+            if name == "defaults":
+                continue
+            off = attrs.get("disable", "no").lower() == "yes" or name in disabled
+            command = " ".join(v for v in (attrs.get("server"), attrs.get("server_args")) if v) or None
+            out.append(Service(name=name, manager="xinetd", enabled=not off,
+                               origin=f"{path}:{number}", exec_start=command))
+    return out
+
+
+def _sysv(reader: Reader, errors: Errors | None) -> list[Service]:
+    seen: dict[str, Service] = {}
+    for directory in _RC_DIRS:
+        for entry in list_dir(reader, directory, errors):
+            match = _RC_START.match(entry)
+            if match and match.group(1) not in seen:
+                seen[match.group(1)] = Service(name=match.group(1), manager="sysv", enabled=True,
+                                               origin=f"{directory}/{entry}")
+    return list(seen.values())
+
+
+def _openrc(reader: Reader, errors: Errors | None) -> list[Service]:
+    seen: dict[str, Service] = {}
+    for level in list_dir(reader, "/etc/runlevels", errors):
+        if level == "shutdown":
+            continue
+        directory = f"/etc/runlevels/{level}"
+        for entry in list_dir(reader, directory, errors):
+            if entry not in seen:
+                seen[entry] = Service(name=entry, manager="openrc", enabled=True,
+                                      origin=f"{directory}/{entry}")
+    return list(seen.values())
+
+
+def read_services(reader: Reader, *, errors: Errors | None = None) -> tuple[Service, ...]:
+    """Services enabled (or masked) at boot, from every service manager found in the root.
+
+    Problems (an unreadable unit file, a directory over the listing cap) are appended to ``errors``
+    and the rest is still read.
+    """
+    systemd = _systemd(reader, errors)
+    return (*systemd.values(), *_inetd(reader, errors), *_xinetd(reader, errors),
+            *_sysv(reader, errors), *_openrc(reader, errors))

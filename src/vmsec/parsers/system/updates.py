@@ -1,0 +1,157 @@
+"""Whether a root installs updates by itself: unattended-upgrades, dnf-automatic, yum-cron, apk in cron.
+
+unattended-upgrades runs from apt-daily-upgrade.timer when ``APT::Periodic::Update-Package-Lists``
+and ``APT::Periodic::Unattended-Upgrade`` are non-zero (apt.conf.d/20auto-upgrades); it is
+security-only when every ``Unattended-Upgrade::Origins-Pattern`` / ``Allowed-Origins`` entry names a
+security archive. dnf-automatic applies updates when ``dnf-automatic-install.timer`` is enabled, or
+``dnf-automatic.timer`` with ``apply_updates = yes`` in /etc/dnf/automatic.conf; ``upgrade_type =
+security`` limits it. yum-cron: the service enabled and ``apply_updates = yes``. Alpine: an
+``apk upgrade`` in root's crontab or /etc/periodic.
+
+When the package list is known and none of these is installed, automatic updates are off
+(``enabled=False``); when it is unknown and no configuration is found, they are unknown (``None``).
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+
+from vmsec.collectors.reader import Reader
+from vmsec.facts import AutoUpdates, InstalledPackage
+from vmsec.parsers.system._common import Errors, lines, list_dir, masked, note, read_optional, truthy
+from vmsec.parsers.system.aptconf import read_apt_config
+
+_WANTS_DIRS = ("/etc/systemd/system/timers.target.wants", "/etc/systemd/system/multi-user.target.wants",
+               "/etc/systemd/system/default.target.wants")
+_APK_UPGRADE = re.compile(r"\bapk\b[^\n]*\bupgrade\b")
+_SECURITY = re.compile(r"security", re.IGNORECASE)
+
+
+def _installed(packages: tuple[InstalledPackage, ...] | None, names: tuple[str, ...]) -> bool | None:
+    if packages is None:
+        return None
+    return any(p.name in names for p in packages)
+
+
+def _wanted(reader: Reader, unit: str) -> str | None:
+    """The wants/ link enabling ``unit`` (None when not enabled, or masked in /etc)."""
+    if masked(reader, f"/etc/systemd/system/{unit}"):
+        return None
+    for directory in _WANTS_DIRS:
+        path = f"{directory}/{unit}"
+        if reader.stat(path, follow=False).exists and not masked(reader, path):
+            return path
+    return None
+
+
+def _interval_on(value: tuple[str, str] | None) -> bool:
+    """An APT::Periodic interval is on when it is "always" or a positive number (of days, or with
+    an s/m/h/d unit)."""
+    if value is None:
+        return False
+    text = value[0].strip().lower()
+    if text == "always":
+        return True
+    number = text.rstrip("smhd")
+    return number.isdigit() and int(number) > 0
+
+
+def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
+                errors: Errors | None) -> AutoUpdates | None:
+    installed = _installed(packages, ("unattended-upgrades",))
+    if installed is False:
+        return None
+    if installed is None and not reader.exists("/usr/bin/unattended-upgrade"):
+        return None
+    config = read_apt_config(reader, errors)
+    lists = config.get("APT::Periodic::Update-Package-Lists")
+    upgrade = config.get("APT::Periodic::Unattended-Upgrade")
+    timer_masked = masked(reader, "/etc/systemd/system/apt-daily-upgrade.timer")
+    enabled = _interval_on(lists) and _interval_on(upgrade) and not timer_masked
+    patterns = [*config.items("Unattended-Upgrade::Origins-Pattern"),
+                *config.items("Unattended-Upgrade::Allowed-Origins")]
+    security_only = all(_SECURITY.search(p) for p, _o in patterns) if patterns else None
+    origin = upgrade[1] if upgrade else (lists[1] if lists else "/etc/apt/apt.conf.d")
+    if timer_masked:
+        origin += "; /etc/systemd/system/apt-daily-upgrade.timer -> /dev/null"
+    return AutoUpdates(mechanism="unattended-upgrades", enabled=enabled, security_only=security_only,
+                       origin=origin)
+
+
+def _ini_section(reader: Reader, path: str, section: str, errors: Errors | None) -> dict[str, str] | None:
+    text = read_optional(reader, path, errors)
+    if text is None:
+        return None
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    try:
+        parser.read_string(text, source=path)
+    except configparser.Error as exc:
+        note(errors, path, f"not an INI file: {str(exc).splitlines()[0]}")
+        return {}
+    return dict(parser[section]) if parser.has_section(section) else {}
+
+
+def _dnf_automatic(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
+                   errors: Errors | None) -> AutoUpdates | None:
+    installed = _installed(packages, ("dnf-automatic", "dnf5-plugin-automatic"))
+    conf_path = "/etc/dnf/automatic.conf"
+    if not reader.exists(conf_path) and reader.exists("/etc/dnf/dnf5-plugins/automatic.conf"):
+        conf_path = "/etc/dnf/dnf5-plugins/automatic.conf"
+    if installed is False or (installed is None and not reader.exists(conf_path)):
+        return None
+    commands = _ini_section(reader, conf_path, "commands", errors) or {}
+    apply = truthy(commands.get("apply_updates", "no")) is True
+    upgrade_type = commands.get("upgrade_type", "default").strip().lower()
+    install_timer = _wanted(reader, "dnf-automatic-install.timer") or _wanted(reader, "dnf5-automatic.timer")
+    timer = _wanted(reader, "dnf-automatic.timer")
+    enabled = bool(install_timer) or (bool(timer) and apply)
+    origin = install_timer or timer or conf_path
+    return AutoUpdates(mechanism="dnf-automatic", enabled=enabled,
+                       security_only=upgrade_type == "security", origin=origin)
+
+
+def _yum_cron(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
+              errors: Errors | None) -> AutoUpdates | None:
+    installed = _installed(packages, ("yum-cron",))
+    path = "/etc/yum/yum-cron.conf"
+    if installed is False or (installed is None and not reader.exists(path)):
+        return None
+    commands = _ini_section(reader, path, "commands", errors) or {}
+    rc_links = [f"/etc/rc3.d/{n}" for n in list_dir(reader, "/etc/rc3.d", errors)
+                if n.startswith("S") and n.endswith("yum-cron")]
+    service = _wanted(reader, "yum-cron.service") or (rc_links[0] if rc_links else None)
+    apply = truthy(commands.get("apply_updates", "no")) is True
+    return AutoUpdates(mechanism="yum-cron", enabled=bool(service) and apply,
+                       security_only=commands.get("update_cmd", "default").strip().startswith("security"),
+                       origin=service or path)
+
+
+def _apk_cron(reader: Reader, errors: Errors | None) -> AutoUpdates | None:
+    if not reader.exists("/etc/apk/repositories"):
+        return None
+    candidates = ["/etc/crontabs/root"]
+    for period in ("15min", "hourly", "daily", "weekly", "monthly"):
+        directory = f"/etc/periodic/{period}"
+        candidates += [f"{directory}/{n}" for n in list_dir(reader, directory, errors)]
+    for path in candidates:
+        text = read_optional(reader, path, errors)
+        for number, line in lines(text or ""):
+            if line and not line.startswith("#") and _APK_UPGRADE.search(line):
+                return AutoUpdates(mechanism="apk-cron", enabled=True, origin=f"{path}:{number}")
+    return None
+
+
+def read_auto_updates(reader: Reader, packages: tuple[InstalledPackage, ...] | None, *,
+                      errors: Errors | None = None) -> AutoUpdates:
+    """The automatic-update mechanism found (an enabled one first) and whether it installs updates."""
+    found = [a for a in (_unattended(reader, packages, errors), _dnf_automatic(reader, packages, errors),
+                         _yum_cron(reader, packages, errors), _apk_cron(reader, errors)) if a is not None]
+    for auto in found:
+        if auto.enabled:
+            return auto
+    if found:
+        return found[0]
+    if packages is None:
+        return AutoUpdates(mechanism=None, enabled=None, origin="package list unknown")
+    return AutoUpdates(mechanism=None, enabled=False, origin="no automatic-update package installed")

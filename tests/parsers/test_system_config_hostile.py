@@ -1,0 +1,174 @@
+"""Hostile roots: every system-configuration parser reads what it can, records what it cannot,
+never follows a link out of the root, and stays bounded."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from vmsec.collectors.reader import RootReader
+from vmsec.errors import ReadError
+from vmsec.parsers.system_config import (
+    read_audit,
+    read_auto_updates,
+    read_crypttab,
+    read_firewall,
+    read_fstab,
+    read_repos,
+    read_services,
+    read_sysctl,
+)
+
+GARBAGE = bytes(range(256)) * 64 + b"\n[main\x00]\n=\n{{{{\n" + b"\xff\xfe" * 1000
+
+
+def test_fifo_as_repo_file_is_recorded_and_others_still_read(tmp_path: Path) -> None:
+    (tmp_path / "etc/yum.repos.d").mkdir(parents=True)
+    os.mkfifo(tmp_path / "etc/yum.repos.d/evil.repo")
+    (tmp_path / "etc/yum.repos.d/ok.repo").write_text("[ok]\nbaseurl=https://ok.example/\ngpgcheck=1\n")
+    errors: list[ReadError] = []
+    started = time.monotonic()
+    repos = read_repos(RootReader(str(tmp_path)), errors=errors)
+    assert time.monotonic() - started < 5  # a FIFO is never opened, so nothing blocks
+    assert [r.uri for r in repos] == ["https://ok.example/"]
+    assert [(e.source, e.reason) for e in errors] == [
+        ("/etc/yum.repos.d/evil.repo", "not a regular file (fifo); not opened")
+    ]
+
+
+def test_symlinks_out_of_the_root_resolve_inside_it(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.conf").write_text("kernel.escaped = 1\n")
+    (outside / "sources.list").write_text("deb [trusted=yes] http://outside.example/ x main\n")
+    root = tmp_path / "root"
+    (root / "etc/sysctl.d").mkdir(parents=True)
+    (root / "etc/apt").mkdir(parents=True)
+    # absolute and relative links that would leave the root on the host
+    os.symlink(str(outside / "secret.conf"), root / "etc/sysctl.d/10-abs.conf")
+    os.symlink("../../../../../../outside/secret.conf", root / "etc/sysctl.d/20-rel.conf")
+    os.symlink(str(outside / "sources.list"), root / "etc/apt/sources.list")
+    errors: list[ReadError] = []
+    reader = RootReader(str(root))
+    assert read_sysctl(reader, errors=errors) == {}
+    assert read_repos(reader, errors=errors) == ()
+    # the absolute link resolves to <root>/tmp/…/secret.conf, which does not exist: absent, not an error
+    assert [e.source for e in errors] == []
+
+
+def test_fifo_fstab_symlink_loop_and_garbage(tmp_path: Path) -> None:
+    (tmp_path / "etc/sysctl.d").mkdir(parents=True)
+    os.symlink("loop-b.conf", tmp_path / "etc/sysctl.d/loop-a.conf")
+    os.symlink("loop-a.conf", tmp_path / "etc/sysctl.d/loop-b.conf")
+    (tmp_path / "etc/sysctl.d/50-garbage.conf").write_bytes(GARBAGE)
+    (tmp_path / "etc/sysctl.d/60-good.conf").write_text("kernel.kptr_restrict = 2\n")
+    (tmp_path / "etc/crypttab").write_bytes(GARBAGE)
+    errors: list[ReadError] = []
+    reader = RootReader(str(tmp_path))
+    values = read_sysctl(reader, errors=errors)
+    assert values["kernel.kptr_restrict"].value == "2"
+    reasons = {e.source: e.reason for e in errors}
+    assert "symbolic links" in reasons["/etc/sysctl.d/loop-a.conf"]
+    assert any(source.startswith("/etc/sysctl.d/50-garbage.conf:") for source in reasons)
+    crypt_errors: list[ReadError] = []
+    assert read_crypttab(reader, errors=crypt_errors) == ()
+    assert crypt_errors and all(e.source.startswith("/etc/crypttab:") for e in crypt_errors)
+
+
+def test_fifty_thousand_files_in_sysctl_d_are_bounded_and_recorded(tmp_path: Path) -> None:
+    crowded = tmp_path / "etc/sysctl.d"
+    crowded.mkdir(parents=True)
+    for n in range(50_000):
+        (crowded / f"{n:05d}.conf").touch()
+    (tmp_path / "usr/lib/sysctl.d").mkdir(parents=True)
+    (tmp_path / "usr/lib/sysctl.d/99-vendor.conf").write_text("fs.suid_dumpable = 0\n")
+    errors: list[ReadError] = []
+    started = time.monotonic()
+    values = read_sysctl(RootReader(str(tmp_path)), errors=errors)
+    assert time.monotonic() - started < 2  # the listing stops at the cap (measured: ~7 ms)
+    assert values["fs.suid_dumpable"].value == "0"  # the other directories are still read
+    assert [(e.source, e.reason) for e in errors] == [
+        ("/etc/sysctl.d", "directory has more than 4096 entries")
+    ]
+
+
+def test_oversized_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "etc/apt").mkdir(parents=True)
+    with (tmp_path / "etc/apt/sources.list").open("wb") as handle:
+        handle.truncate(2 * 1024 * 1024)  # sparse: 2 MiB over the 1 MiB cap
+    errors: list[ReadError] = []
+    assert read_repos(RootReader(str(tmp_path)), errors=errors) == ()
+    assert [e.source for e in errors] == ["/etc/apt/sources.list"]
+    assert "over the" in errors[0].reason
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "etc/apt/sources.list",
+        "etc/apt/sources.list.d/x.sources",
+        "etc/apt/apt.conf.d/50x",
+        "etc/yum.repos.d/x.repo",
+        "etc/dnf/dnf.conf",
+        "etc/apk/repositories",
+        "etc/inetd.conf",
+        "etc/xinetd.d/x",
+        "etc/fstab",
+        "etc/audit/rules.d/x.rules",
+        "etc/rsyslog.conf",
+        "etc/syslog-ng/syslog-ng.conf",
+        "etc/nftables.conf",
+        "etc/iptables/rules.v4",
+        "etc/ufw/ufw.conf",
+        "etc/firewalld/firewalld.conf",
+        "etc/firewalld/zones/public.xml",
+        "lib/systemd/system/x.service",
+        "etc/dnf/automatic.conf",
+    ],
+)
+def test_binary_garbage_never_crashes(tmp_path: Path, rel: str) -> None:
+    path = tmp_path / rel
+    path.parent.mkdir(parents=True)
+    path.write_bytes(GARBAGE)
+    (tmp_path / "usr/lib/firewalld").mkdir(parents=True)
+    os.makedirs(tmp_path / "etc/systemd/system/multi-user.target.wants", exist_ok=True)
+    os.symlink(
+        "/lib/systemd/system/x.service", tmp_path / "etc/systemd/system/multi-user.target.wants/x.service"
+    )
+    reader = RootReader(str(tmp_path))
+    errors: list[ReadError] = []
+    services = read_services(reader, errors=errors)
+    read_repos(reader, errors=errors)
+    read_auto_updates(reader, None, errors=errors)
+    read_fstab(reader, errors=errors)
+    read_sysctl(reader, errors=errors)
+    read_audit(reader, services, errors=errors)
+    read_firewall(reader, services, errors=errors)
+    assert all(isinstance(e, ReadError) for e in errors)
+
+
+def test_unreadable_dnf_conf_leaves_the_gpgcheck_default_unknown(tmp_path: Path) -> None:
+    (tmp_path / "etc/dnf").mkdir(parents=True)
+    os.mkfifo(tmp_path / "etc/dnf/dnf.conf")
+    (tmp_path / "etc/yum.repos.d").mkdir(parents=True)
+    (tmp_path / "etc/yum.repos.d/a.repo").write_text(
+        "[a]\nbaseurl=https://a.example/\n[b]\nbaseurl=https://b/\ngpgcheck=0\n")
+    errors: list[ReadError] = []
+    repos = read_repos(RootReader(str(tmp_path)), errors=errors)
+    assert [(r.uri, r.gpgcheck) for r in repos] == [("https://a.example/", None), ("https://b/", False)]
+    assert [e.source for e in errors] == ["/etc/dnf/dnf.conf"]
+    assert [r.gpgcheck for r in read_repos(RootReader(str(tmp_path)))] == [None, False]  # without a sink too
+
+
+def test_nftables_include_cycle_is_bounded(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/nftables.conf").write_text(
+        'include "/etc/nftables.conf"\n'
+        "table inet f { chain i { type filter hook input priority 0; policy drop; } }\n")
+    errors: list[ReadError] = []
+    fw = read_firewall(RootReader(str(tmp_path)), (), errors=errors)
+    assert fw.default_input_policy == "drop"
+    assert [e.reason for e in errors] == ["more than 64 included files; the rest is ignored"]
