@@ -186,3 +186,23 @@ def test_kev_listed_is_critical(db: AdvisoryDB) -> None:
     looney = [f for f in scan.findings if f.subject == "CVE-2023-4911 glibc"]
     assert looney and looney[0].severity is Severity.CRITICAL
     assert looney[0].vulnerability and looney[0].vulnerability["kev"]
+
+
+def test_shared_advisory_ids_do_not_merge_different_cves(db: AdvisoryDB) -> None:
+    # Pre-2025 merged OSV records list cross-distro advisories (USN-6824-1, SUSE-SU-2024:0786-1) that
+    # cover several CVEs; identity must come from the CVE, or unfixed CVEs silently disappear.
+    report = match_packages(db, DEBIAN12, (deb("libgif7", "5.2.1-2.5", "giflib"),))
+    found = {m.vuln_id for m in report.matches}
+    assert {"CVE-2021-40633", "CVE-2022-28506", "CVE-2023-39742"} <= found
+
+
+def test_whole_status_agrees_with_debsecan_reference_figure(db: AdvisoryDB) -> None:
+    # vulndata.md §B.2: debsecan-style source matching on this status gives 238 open (CVE, source)
+    # pairs, 31 of which come from kernel headers/tools (linux-libc-dev, linux-perf), not a kernel.
+    from vmsec.parsers.dpkg_status import parse_dpkg_status
+
+    pkgs = parse_dpkg_status((DATA / "installed" / "debian12-dpkg-status.trimmed").read_text(), "status")
+    report = match_packages(db, DEBIAN12, pkgs)
+    pairs = {(m.vuln_id, m.source_package) for m in report.matches}
+    assert not [p for p in pairs if p[1] == "linux"]
+    assert len(pairs) == 238 - 31  # benchmarks/compare_debsecan.py shows the same split, pair by pair

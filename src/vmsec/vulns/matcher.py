@@ -146,22 +146,23 @@ def match_packages(db: AdvisoryDB, os: OsRelease | None, packages: tuple[Install
                      key=lambda r: (r.package, not r.source.startswith("debian-tracker"),
                                     _STATE_ORDER.get(r.state, 9), r.vuln_id))
     matches: dict[tuple[str, str], VulnMatch] = {}
-    seen_ids: dict[str, set[str]] = {}
+    judged: set[tuple[str, str]] = set()
     for rec in records:
         inst = groups[rec.package]
-        ids = set(rec.ids)
-        known = seen_ids.setdefault(rec.package, set())
-        if ids & known:
-            # Same vulnerability already judged from a preferred record (tracker over OSV,
-            # a fixed record over an open one): merge ids, do not count twice.
-            key = next(((rec.package, i) for i in ids if (rec.package, i) in matches), None)
-            if key is not None:
+        # A vulnerability is identified by its CVE(s); advisory ids (DSA, USN, SUSE-SU …) are shared by
+        # many CVEs in merged records, so they never decide identity — they only travel as aliases.
+        identity = rec.cves or (rec.vuln_id,)
+        others = tuple(sorted(set(rec.ids) - set(identity)))
+        for cve in identity:
+            key = (rec.package, cve)
+            if key in matches:  # judged from a preferred record: merge, do not count twice
                 m = matches[key]
-                matches[key] = replace(m, aliases=tuple(sorted(set(m.aliases) | (ids - {m.vuln_id}))),
+                matches[key] = replace(m, aliases=tuple(sorted(set(m.aliases) | set(others))),
                                        feeds=tuple(sorted(set(m.feeds) | {rec.source})))
-            known |= ids
+        pending = [c for c in identity if (rec.package, c) not in judged]
+        if not pending:
             continue
-        known |= ids
+        judged.update((rec.package, c) for c in pending)
         if rec.state in (FixState.NOT_AFFECTED, FixState.UNDER_INVESTIGATION):
             continue
         try:
@@ -171,13 +172,13 @@ def match_packages(db: AdvisoryDB, os: OsRelease | None, packages: tuple[Install
             continue
         if not hit:
             continue
-        primary = rec.cves[0] if rec.cves else rec.vuln_id
-        matches[(rec.package, primary)] = VulnMatch(
-            vuln_id=primary, aliases=tuple(sorted(ids - {primary})), source_package=rec.package,
-            packages=tuple(sorted(inst.binaries)), installed_version=inst.version,
-            fixed_version=rec.fixed, state=rec.state.value, ecosystem=ecosystem,
-            severity=_severity(rec), minor=rec.minor, note=rec.note, summary=rec.summary,
-            feeds=(rec.source,))
+        for cve in pending:
+            matches[(rec.package, cve)] = VulnMatch(
+                vuln_id=cve, aliases=others, source_package=rec.package,
+                packages=tuple(sorted(inst.binaries)), installed_version=inst.version,
+                fixed_version=rec.fixed, state=rec.state.value, ecosystem=ecosystem,
+                severity=_severity(rec), minor=rec.minor, note=rec.note, summary=rec.summary,
+                feeds=(rec.source,))
     found = list(matches.values())
     cves = [m.vuln_id for m in found if m.vuln_id.startswith("CVE-")]
     kev, epss = db.kev(cves), db.epss(cves)

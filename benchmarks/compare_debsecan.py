@@ -1,0 +1,117 @@
+"""vmsec's matcher side by side with debsecan (Debian's own scanner), on the same dpkg status and the
+same advisories: timing, and every disagreement with the reason.
+
+The advisories (the real OSV Debian subset and tracker records in ../shared/data/vuln) are imported into
+a vmsec database, then written out in debsecan's offline feed format (``VERSION 1``, zlib) for suite
+bookworm, so both tools judge identical data. Requires Debian's debsecan (apt) and its system Python.
+
+Run: .venv/bin/python benchmarks/compare_debsecan.py
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+import zlib
+from collections import defaultdict
+from pathlib import Path
+
+from vmsec.facts import OsRelease
+from vmsec.parsers.dpkg_status import parse_dpkg_status
+from vmsec.vulns.db import import_feeds, open_db
+from vmsec.vulns.matcher import match_packages
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vuln"
+STATUS = DATA / "installed" / "debian12-dpkg-status.trimmed"
+URGENCY = {"low": "L", "medium": "M", "high": "H"}
+
+
+def debsecan_feed(db_file: Path) -> bytes:
+    """Debian:12 rows of the vmsec database as a debsecan VERSION 1 feed."""
+    conn = sqlite3.connect(db_file)
+    rows = conn.execute("SELECT vuln_id, package, state, fixed, severity, aliases FROM affected "
+                        "WHERE ecosystem = 'Debian:12' AND state IN ('fixed', 'unfixed', 'fix_deferred', "
+                        "'will_not_fix', 'end_of_life')").fetchall()
+    names: dict[str, int] = {}
+    vulns: list[str] = []
+    for vuln_id, package, state, fixed, severity, _aliases in rows:
+        index = names.setdefault(vuln_id, len(names))
+        flags = "S" + URGENCY.get((severity or "").lower(), " ") + "?" + ("F" if state == "fixed" else " ")
+        vulns.append(f"{package},{index},{flags},{fixed if state == 'fixed' else ''},")
+    text = "VERSION 1\n" + "".join(f"{n},,\n" for n in names) + "\n" + "\n".join(vulns) + "\n\n\n"
+    return zlib.compress(text.encode())
+
+
+def aliases(db_file: Path) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = defaultdict(set)
+    for vuln_id, alias_text in sqlite3.connect(db_file).execute("SELECT vuln_id, aliases FROM affected"):
+        ids = {vuln_id, *alias_text.split()}
+        cves = {i for i in ids if i.startswith("CVE-")}
+        out[vuln_id] |= cves or {vuln_id}
+    return out
+
+
+def main() -> None:
+    if shutil.which("debsecan") is None:
+        raise SystemExit("debsecan is not installed: apt-get install debsecan")
+    work = Path(tempfile.mkdtemp(prefix="vmsec-debsecan-"))
+    db_file = work / "v.sqlite"
+    import_feeds([(str(DATA / "osv" / "Debian-subset-all.zip"), (DATA / "osv" / "Debian-subset-all.zip").read_bytes()),
+                  (str(DATA / "debian-tracker" / "bookworm_tracker_excerpt_RECONSTRUCTED.json"),
+                   (DATA / "debian-tracker" / "bookworm_tracker_excerpt_RECONSTRUCTED.json").read_bytes())],
+                 db_file)
+    feed_dir = work / "feed"
+    feed_dir.mkdir()
+    (feed_dir / "bookworm").write_bytes(debsecan_feed(db_file))
+
+    start = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/debsecan", "--suite", "bookworm", "--source", f"file://{feed_dir}/",
+                           "--status", str(STATUS), "--format", "detail", "--history", str(work / "hist")],
+                          capture_output=True, text=True, check=True)
+    debsecan_s = time.perf_counter() - start
+    ids = aliases(db_file)
+    theirs: set[tuple[str, str]] = set()
+    current = None
+    for line in proc.stdout.splitlines():
+        m = re.match(r"^(\S+)", line)
+        if m and not line.startswith(" "):
+            current = m.group(1)
+        src = re.search(r"installed: \S+ \S+\s*$", line)
+        pkg = re.search(r"\(source package (\S+) version", line) or re.search(r"installed: (\S+) ", line)
+        if (current and pkg and src is not None) or (current and pkg and "installed:" in line):
+            name = pkg.group(1)
+            for cve in ids.get(current, {current}):
+                theirs.add((cve, name))
+
+    db = open_db(db_file)
+    assert db is not None
+    packages = parse_dpkg_status(STATUS.read_text(), str(STATUS))
+    start = time.perf_counter()
+    report = match_packages(db, OsRelease(id="debian", version_id="12"), packages)
+    vmsec_s = time.perf_counter() - start
+    binaries = {p.name: (p.source or p.name) for p in packages}
+    theirs_src = {(cve, binaries.get(name, name)) for cve, name in theirs}
+    ours = {(m.vuln_id, m.source_package) for m in report.matches}
+    ours |= {(a, m.source_package) for m in report.matches for a in m.aliases if a.startswith("CVE-")}
+
+    print(f"status: {STATUS.name} ({len(packages)} packages); advisories: OSV Debian subset + tracker excerpt")
+    print(f"debsecan: {debsecan_s * 1000:.0f} ms (whole process), {len(theirs_src)} (CVE, source) pairs")
+    print(f"vmsec:    {vmsec_s * 1000:.1f} ms (match, warm DB), {len({(m.vuln_id, m.source_package) for m in report.matches})} "
+          f"findings; ratio {debsecan_s / vmsec_s:.0f}x")
+    only_theirs = sorted(theirs_src - ours)
+    only_ours = sorted(ours - theirs_src)
+    print(f"only debsecan: {len(only_theirs)}")
+    for cve, src in only_theirs[:40]:
+        why = "kernel headers/tools, not the kernel" if src == "linux" else "see record"
+        print(f"  {cve} {src}: {why}")
+    print(f"only vmsec: {len(only_ours)}")
+    for cve, src in only_ours[:40]:
+        print(f"  {cve} {src}")
+
+
+if __name__ == "__main__":
+    main()
