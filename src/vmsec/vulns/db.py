@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from platformdirs import user_cache_dir
 
@@ -46,6 +47,9 @@ CREATE TABLE IF NOT EXISTS epss (
   cve TEXT PRIMARY KEY, score REAL NOT NULL, percentile REAL NOT NULL, model_version TEXT,
   score_date TEXT, source TEXT NOT NULL);
 """
+
+
+_STATES = {state.value: state for state in FixState}
 
 
 def default_db_path() -> Path:
@@ -143,30 +147,27 @@ class AdvisoryDB:
                 f"WHERE ecosystem = ? AND package IN ({marks})",
                 (ecosystem, *chunk))
             for r in rows:
-                yield AffectedPackage(source=r[0], vuln_id=r[1], ecosystem=r[2], package=r[3],
-                                      state=FixState(r[4]), introduced=r[5], fixed=r[6], last_affected=r[7],
-                                      severity=r[8], minor=bool(r[9]), note=r[10], summary=r[11],
-                                      aliases=tuple(a for a in r[12].split(" ") if a))
+                yield AffectedPackage(r[0], r[1], r[2], r[3], _STATES[r[4]],
+                                      tuple(r[12].split()) if r[12] else (), r[5], r[6], r[7], r[8],
+                                      bool(r[9]), r[10], r[11])
 
     def kev(self, cves: Iterable[str]) -> dict[str, KevEntry]:
-        out: dict[str, KevEntry] = {}
-        for cve in set(cves):
-            row = self._conn.execute("SELECT cve, date_added, due_date, vendor, product, name, ransomware "
-                                     "FROM kev WHERE cve = ?", (cve,)).fetchone()
-            if row:
-                out[cve] = KevEntry(cve=row[0], date_added=row[1], due_date=row[2], vendor=row[3],
-                                    product=row[4], name=row[5], ransomware=row[6])
-        return out
+        return {row[0]: KevEntry(cve=row[0], date_added=row[1], due_date=row[2], vendor=row[3],
+                                 product=row[4], name=row[5], ransomware=row[6])
+                for row in self._rows("SELECT cve, date_added, due_date, vendor, product, name, ransomware "
+                                      "FROM kev WHERE cve IN ({})", cves)}
 
     def epss(self, cves: Iterable[str]) -> dict[str, EpssScore]:
-        out: dict[str, EpssScore] = {}
-        for cve in set(cves):
-            row = self._conn.execute("SELECT cve, score, percentile, model_version, score_date FROM epss "
-                                     "WHERE cve = ?", (cve,)).fetchone()
-            if row:
-                out[cve] = EpssScore(cve=row[0], score=row[1], percentile=row[2], model_version=row[3],
-                                     score_date=row[4])
-        return out
+        return {row[0]: EpssScore(cve=row[0], score=row[1], percentile=row[2], model_version=row[3],
+                                  score_date=row[4])
+                for row in self._rows("SELECT cve, score, percentile, model_version, score_date FROM epss "
+                                      "WHERE cve IN ({})", cves)}
+
+    def _rows(self, query: str, keys: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+        ordered = sorted(set(keys))
+        for i in range(0, len(ordered), 500):
+            chunk = ordered[i:i + 500]
+            yield from self._conn.execute(query.format(",".join("?" * len(chunk))), chunk)
 
 
 def open_db(path: str | Path | None = None) -> AdvisoryDB | None:

@@ -9,6 +9,7 @@ states kept apart instead of collapsed (unfixed is not won't-fix is not not-affe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 from enum import StrEnum
 
 
@@ -22,8 +23,9 @@ class FixState(StrEnum):
     END_OF_LIFE = "end_of_life"  # the package is out of security support
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AffectedPackage:
+class AffectedPackage(NamedTuple):
+    """(A NamedTuple: tens of thousands are built per scan; build it with keywords.)"""
+
     source: str  # feed: debian-tracker, osv, alpine-secdb
     vuln_id: str  # CVE-2024-6387, DSA-5724-1, ALSA-2024:4312, TEMP-…
     ecosystem: str  # OSV-style: "Debian:12", "Alpine:v3.20", "AlmaLinux:9", "Rocky Linux:9"

@@ -134,6 +134,18 @@ def _parse_deb(text: str) -> DebianVersion:
 
 def dpkg_compare(a: str | DebianVersion, b: str | DebianVersion) -> int:
     """-1, 0 or 1 as ``dpkg --compare-versions a lt|eq|gt b``."""
+    if isinstance(a, str) and isinstance(b, str):
+        return _dpkg_compare_cached(a, b)
+    return _dpkg_compare(a, b)
+
+
+@lru_cache(maxsize=262144)
+def _dpkg_compare_cached(a: str, b: str) -> int:
+    # Scans of many similar guests compare the same (installed, fixed) pairs over and over.
+    return _dpkg_compare(a, b)
+
+
+def _dpkg_compare(a: str | DebianVersion, b: str | DebianVersion) -> int:
     va = a if isinstance(a, DebianVersion) else _parse_deb(a)
     vb = b if isinstance(b, DebianVersion) else _parse_deb(b)
     if va.epoch != vb.epoch:
