@@ -1,0 +1,458 @@
+"""Patch delivery: whether the OS still gets security fixes (end of life), whether its package
+sources are signature-verified, whether a security repository is configured, and whether updates
+install themselves.
+
+End-of-life dates are data shipped with vmsec (``vmsec/data/eol``); the date they are compared
+against is the scan's ``today`` parameter, so the check stays a pure function.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from urllib.parse import urlsplit
+
+from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.facts import Guest
+from vmsec.facts.guest import OsRelease, PackageRepo
+
+_APT = "apt"
+_RPM_MANAGERS = frozenset({"yum", "dnf", "zypper"})
+
+
+def _repo_subject(repo: PackageRepo) -> str:
+    suite = f" {repo.suite}" if repo.suite else ""
+    return f"{repo.manager} {repo.uri}{suite}"
+
+
+def _enabled(guest: Guest) -> tuple[PackageRepo, ...] | None:
+    if guest.repos is None:
+        return None
+    return tuple(r for r in guest.repos if r.enabled)
+
+
+def _plain_transport(repo: PackageRepo) -> bool:
+    scheme = repo.uri.split(":", 1)[0].lower()
+    return scheme.rsplit("+", 1)[-1] in ("http", "ftp")  # also mirror+http, tor+http
+
+
+def _verifies_packages(repo: PackageRepo) -> bool | None:
+    """Whether the package manager checks signatures for this source (None: cannot tell)."""
+    if repo.manager == _APT:
+        # apt checks the signed Release file unless trusted=yes or an allow-insecure switch
+        return not repo.trusted and repo.signed is not False
+    if repo.manager in _RPM_MANAGERS:
+        return repo.gpgcheck
+    if repo.manager == "apk":
+        return True  # apk refuses unsigned indexes unless run with --allow-untrusted
+    return repo.signed
+
+
+# --- signatures -------------------------------------------------------------------------------
+
+
+@check("VMS-GST-070", title="APT sources keep signature verification on",
+       severity=Severity.CRITICAL, tags=(Tag.PATCHING, "apt", "supply-chain"),
+       references=("https://manpages.debian.org/bookworm/apt/sources.list.5.en.html",
+                   "https://wiki.debian.org/DebianRepository/UseThirdParty"))
+def apt_sources_verified(guest: Guest) -> Iterator[Result]:
+    """`[trusted=yes]` (deb822 `Trusted: yes`) tells APT to install packages from a source whose
+    Release file is unsigned or signed by an unknown key. Anyone who can answer for that source — a
+    mirror, a proxy, anyone on the path of a plain-HTTP URL — can then run code as root at the next
+    upgrade.
+
+    Remediation: Remove `trusted=yes`; fetch the vendor's key into /etc/apt/keyrings/ and name it
+    with `signed-by=` on that source only.
+    """
+    repos = _enabled(guest)
+    if repos is None:
+        yield unknown("apt sources", "the package sources could not be read")
+        return
+    apt = [r for r in repos if r.manager == _APT]
+    if not apt:
+        return
+    for repo in apt:
+        where = ev(repo.origin, "trusted", "yes" if repo.trusted else "no")
+        subject = _repo_subject(repo)
+        if not repo.trusted and repo.signed is False:
+            yield fail(subject, "unsigned repository data is accepted (allow-insecure or an APT "
+                       "Allow*Insecure* switch)", where, severity=Severity.HIGH)
+        elif not repo.trusted:
+            yield ok(subject, "signatures are verified (no trusted=yes)", where)
+        elif _plain_transport(repo):
+            yield fail(subject, f"trusted=yes over {repo.uri.split(':', 1)[0]}: anyone on the network "
+                       "path can substitute packages", where, severity=Severity.CRITICAL)
+        elif repo.transport_encrypted and not repo.uri.startswith("https://"):
+            yield fail(subject, "trusted=yes on a local source (file:/cdrom:): its contents are "
+                       "installed unverified", where, severity=Severity.MEDIUM)
+        else:
+            yield fail(subject, "trusted=yes: packages from this source are installed without a "
+                       "signature check", where, severity=Severity.HIGH)
+
+
+@check("VMS-GST-071", title="Package signatures are verified for yum/dnf repositories (gpgcheck)",
+       severity=Severity.HIGH, tags=(Tag.PATCHING, "dnf", "yum", "supply-chain"),
+       references=("https://dnf.readthedocs.io/en/latest/conf_ref.html",))
+def rpm_gpgcheck(guest: Guest) -> Iterator[Result]:
+    """With `gpgcheck=0` dnf/yum install RPMs whose signatures are not checked: a compromised
+    mirror or, for `http://` URLs, anyone on the path can run code as root at the next update. dnf's
+    own default when nothing sets `gpgcheck` is off; distributions rely on `[main] gpgcheck=1`.
+
+    Remediation: Set `gpgcheck=1` in `[main]` of /etc/dnf/dnf.conf (or /etc/yum.conf) and remove
+    `gpgcheck=0` from every repository; give each repository its `gpgkey=`.
+    """
+    repos = _enabled(guest)
+    if repos is None:
+        yield unknown("rpm repositories", "the package sources could not be read")
+        return
+    for repo in repos:
+        if repo.manager not in _RPM_MANAGERS:
+            continue
+        subject = _repo_subject(repo)
+        where = ev(repo.origin, "gpgcheck", None if repo.gpgcheck is None else int(repo.gpgcheck))
+        if repo.gpgcheck is None:
+            yield unknown(subject, "the effective gpgcheck value could not be determined", where)
+        elif repo.gpgcheck:
+            yield ok(subject, "gpgcheck=1: package signatures are verified", where)
+        elif _plain_transport(repo):
+            yield fail(subject, "gpgcheck=0 on a plain-HTTP repository: packages can be replaced in "
+                       "transit", where, severity=Severity.CRITICAL)
+        else:
+            yield fail(subject, "gpgcheck=0: package signatures are not verified", where)
+
+
+@check("VMS-GST-072", title="Repository metadata signatures are verified for yum/dnf (repo_gpgcheck)",
+       severity=Severity.LOW, tags=(Tag.PATCHING, "dnf", "yum", "supply-chain"),
+       references=("https://dnf.readthedocs.io/en/latest/conf_ref.html",))
+def rpm_repo_gpgcheck(guest: Guest) -> Iterator[Result]:
+    """`repo_gpgcheck=1` makes dnf verify the signature of the repository metadata, so a mirror
+    cannot hold back security updates or offer stale package sets. Not every repository signs its
+    metadata; where it does, turning it on costs nothing.
+
+    Remediation: Set `repo_gpgcheck=1` for repositories that sign `repomd.xml`.
+    """
+    repos = _enabled(guest)
+    if repos is None:
+        yield unknown("rpm repositories", "the package sources could not be read")
+        return
+    for repo in repos:
+        if repo.manager not in _RPM_MANAGERS:
+            continue
+        subject = _repo_subject(repo)
+        value = None if repo.repo_gpgcheck is None else int(repo.repo_gpgcheck)
+        where = ev(repo.origin, "repo_gpgcheck", value)
+        if repo.repo_gpgcheck is None:
+            yield unknown(subject, "the effective repo_gpgcheck value could not be determined", where)
+        elif repo.repo_gpgcheck:
+            yield ok(subject, "repo_gpgcheck=1: repository metadata signatures are verified", where)
+        else:
+            yield fail(subject, "repo_gpgcheck=0: repository metadata is not signature-checked", where)
+
+
+@check("VMS-GST-073", title="Repositories on plain HTTP are signature-verified",
+       severity=Severity.HIGH, tags=(Tag.PATCHING, "supply-chain", "transport"),
+       references=("https://wiki.debian.org/SecureApt",))
+def plain_http_verified(guest: Guest) -> Iterator[Result]:
+    """Plain HTTP is fine for package sources only because the packages are signed: the signature,
+    not the transport, proves where they came from. A plain-HTTP source whose signatures are not
+    checked lets anyone on the network path install code as root.
+
+    Remediation: Turn signature verification back on for the source (remove `trusted=yes`, set
+    `gpgcheck=1`), and prefer `https://` mirrors.
+    """
+    repos = _enabled(guest)
+    if repos is None:
+        yield unknown("package sources", "the package sources could not be read")
+        return
+    for repo in repos:
+        if not _plain_transport(repo):
+            continue
+        subject = _repo_subject(repo)
+        verified = _verifies_packages(repo)
+        where = ev(repo.origin, "uri", repo.uri)
+        if verified is None:
+            yield unknown(subject, "plain-HTTP source; whether its signatures are checked could not be "
+                          "determined", where)
+        elif verified:
+            yield ok(subject, "plain-HTTP source, but its packages are signature-verified", where)
+        else:
+            yield fail(subject, "plain-HTTP source without signature verification", where,
+                       severity=Severity.CRITICAL)
+
+
+# Hosts of the distributions' own mirrors and CDNs; anything else is a third-party source.
+_DISTRO_HOSTS = (
+    "debian.org", "ubuntu.com", "canonical.com", "launchpad.net", "redhat.com", "centos.org",
+    "fedoraproject.org", "almalinux.org", "rockylinux.org", "alpinelinux.org", "opensuse.org",
+    "suse.com", "oracle.com",
+)
+
+
+def _third_party(repo: PackageRepo) -> bool | None:
+    if repo.uri.startswith(("file:", "cdrom:")):
+        return False
+    host = urlsplit(repo.uri).hostname
+    if not host:
+        return None
+    host = host.lower()
+    return not any(host == d or host.endswith("." + d) for d in _DISTRO_HOSTS)
+
+
+@check("VMS-GST-074", title="Only the distribution's own package repositories are enabled",
+       severity=Severity.INFO, tags=(Tag.PATCHING, "supply-chain", "inventory"),
+       references=("https://wiki.debian.org/DontBreakDebian",))
+def third_party_repos(guest: Guest) -> Iterator[Result]:
+    """Every enabled repository is trusted to run code as root at each update. Third-party
+    repositories (vendors, PPAs, local mirrors) widen that trust; list them so that each one is a
+    decision. A local mirror of the distribution shows here too.
+
+    Remediation: Remove repositories that are no longer needed; pin (APT preferences, dnf
+    `includepkgs=`) the ones that stay to the packages they are for.
+    """
+    repos = _enabled(guest)
+    if repos is None:
+        yield unknown("package sources", "the package sources could not be read")
+        return
+    foreign = []
+    for repo in repos:
+        third = _third_party(repo)
+        if third:
+            foreign.append(repo)
+            yield fail(_repo_subject(repo), f"third-party repository enabled: {repo.uri}",
+                       ev(repo.origin, "uri", repo.uri))
+    if repos and not foreign:
+        yield ok("package sources", f"all {len(repos)} enabled repositories are distribution mirrors",
+                 *(ev(r.origin, "uri", r.uri) for r in repos[:5]))
+
+
+def _security_suites(os: OsRelease) -> tuple[str, ...] | None:
+    codename = os.version_codename
+    if not codename:
+        return None
+    return (f"{codename}-security", f"{codename}/updates")  # the latter: Debian ≤ 10
+
+
+@check("VMS-GST-075", title="A security update repository is configured",
+       severity=Severity.HIGH, tags=(Tag.PATCHING, "apt"),
+       references=("https://www.debian.org/security/",
+                   "https://ubuntu.com/security/notices"))
+def security_repo(guest: Guest) -> Iterator[Result]:
+    """Debian and Ubuntu publish security fixes in a separate suite (`bookworm-security`,
+    `noble-security`). Without it the system only sees fixes that reach a point release, weeks or
+    months late.
+
+    Remediation: Add the security suite, e.g. `deb https://security.debian.org/debian-security
+    bookworm-security main` (Ubuntu: `<codename>-security` on security.ubuntu.com).
+    """
+    if guest.os is None or guest.os.id is None:
+        yield unknown("security repository", "the OS release could not be read")
+        return
+    if guest.os.id not in ("debian", "ubuntu"):
+        return
+    repos = _enabled(guest)
+    if repos is None:
+        yield unknown("security repository", "the package sources could not be read")
+        return
+    suites = _security_suites(guest.os)
+    if suites is None:
+        yield unknown("security repository", f"{guest.os.id} without VERSION_CODENAME in "
+                      f"{guest.os.origin}: the security suite's name is unknown")
+        return
+    apt = [r for r in repos if r.manager == _APT]
+    for repo in apt:
+        if repo.suite in suites:
+            yield ok("security repository", f"{repo.suite} is configured", ev(repo.origin, "suite",
+                                                                                repo.suite))
+            return
+    where = ev(guest.os.origin, "VERSION_CODENAME", guest.os.version_codename)
+    yield fail("security repository", f"no {suites[0]} suite among {len(apt)} enabled APT sources",
+               where, *(ev(r.origin, "suite", r.suite) for r in apt[:5]))
+
+
+@check("VMS-GST-076", title="Security updates install automatically",
+       severity=Severity.MEDIUM, tags=(Tag.PATCHING, "unattended-upgrades", "dnf-automatic"),
+       references=("https://wiki.debian.org/UnattendedUpgrades",
+                   "https://dnf.readthedocs.io/en/latest/automatic.html"))
+def automatic_updates(guest: Guest) -> Iterator[Result]:
+    """When installing security fixes waits for a person, the exposure window is as long as that
+    person's backlog. unattended-upgrades (Debian/Ubuntu) and dnf-automatic (RHEL family) apply
+    them daily.
+
+    Remediation: Debian/Ubuntu: install unattended-upgrades and set
+    `APT::Periodic::Unattended-Upgrade "1";` (`dpkg-reconfigure -plow unattended-upgrades`). RHEL
+    family: install dnf-automatic, set `apply_updates = yes` (`upgrade_type = security`) and enable
+    `dnf-automatic.timer`.
+    """
+    auto = guest.auto_updates
+    if auto is None:
+        yield unknown("automatic updates", "the automatic-update configuration could not be read")
+        return
+    where = ev(auto.origin or "(none)", auto.mechanism or "", auto.enabled)
+    if auto.mechanism is None and auto.enabled is None:
+        yield unknown("automatic updates", "no automatic-update configuration was found, and the "
+                      "installed packages are unknown", where)
+    elif auto.mechanism is None:
+        yield fail("automatic updates", "no automatic-update mechanism (unattended-upgrades, "
+                   "dnf-automatic, yum-cron) is installed", where)
+    elif auto.enabled is None:
+        yield unknown("automatic updates", f"{auto.mechanism} is installed; whether it is enabled "
+                      "could not be determined", where)
+    elif not auto.enabled:
+        yield fail("automatic updates", f"{auto.mechanism} is installed but not enabled", where)
+    else:
+        scope = " (security updates only)" if auto.security_only else ""
+        yield ok("automatic updates", f"{auto.mechanism} applies updates automatically{scope}", where)
+
+
+# --- end of life -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupportWindow:
+    """One release's support dates (None: none published)."""
+
+    distro: str
+    version: str
+    codename: str
+    released: dt.date | None
+    eol: dt.date | None  # end of the vendor's standard security support
+    extended: tuple[tuple[str, dt.date], ...] = ()  # ("Debian LTS", date), ("Ubuntu Pro ESM", …)
+    source: str = ""
+
+
+def _date(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    text = (resources.files("vmsec") / "data" / "eol" / name).read_text(encoding="utf-8")
+    return list(csv.DictReader(text.splitlines()))
+
+
+@cache
+def support_table() -> Mapping[tuple[str, str], SupportWindow]:
+    """The shipped end-of-life table, keyed by (os-release ID, version or codename)."""
+    table: dict[tuple[str, str], SupportWindow] = {}
+    for row in _rows("debian.csv"):
+        ext = tuple((label, d) for label, key in (("Debian LTS", "eol-lts"), ("Debian ELTS (paid)",
+                                                                              "eol-elts"))
+                    if (d := _date(row.get(key))) is not None)
+        win = SupportWindow(distro="debian", version=row["version"], codename=row["series"],
+                            released=_date(row["release"]), eol=_date(row["eol"]), extended=ext,
+                            source="distro-info-data debian.csv")
+        table[("debian", row["series"])] = win
+        if row["version"]:
+            table[("debian", row["version"])] = win
+    for row in _rows("ubuntu.csv"):
+        std = max((d for d in (_date(row["eol"]), _date(row.get("eol-server"))) if d), default=None)
+        ext = tuple((label, d) for label, key in (("Ubuntu Pro ESM", "eol-esm"),
+                                                  ("Ubuntu Pro Legacy", "eol-legacy"))
+                    if (d := _date(row.get(key))) is not None)
+        version = row["version"].removesuffix(" LTS")
+        win = SupportWindow(distro="ubuntu", version=version, codename=row["series"],
+                            released=_date(row["release"]), eol=std, extended=ext,
+                            source="distro-info-data ubuntu.csv")
+        table[("ubuntu", row["series"])] = win
+        table[("ubuntu", version)] = win
+    for row in _rows("other.csv"):
+        label = "RHEL Extended Life Cycle Support (paid)" if row["id"] == "rhel" else "CentOS Stream"
+        ext = tuple((label, d) for d in (_date(row["eol-extended"]),) if d is not None)
+        table[(row["id"], row["version"])] = SupportWindow(
+            distro=row["id"], version=row["version"], codename="", released=_date(row["release"]),
+            eol=_date(row["eol"]), extended=ext, source=row["source"])
+    return table
+
+
+def find_release(os: OsRelease) -> SupportWindow | None:
+    """The support window for an os-release, or None when vmsec has no data for it."""
+    table = support_table()
+    distro = (os.id or "").lower()
+    candidates: list[str] = []
+    if os.version_id:
+        v = os.version_id.strip()
+        if distro in ("debian", "rhel", "centos", "almalinux", "rocky"):
+            candidates.append(v.split(".")[0])
+        elif distro == "alpine":
+            candidates.append(".".join(v.split(".")[:2]))
+        candidates.append(v)
+    if os.version_codename:
+        candidates.append(os.version_codename.lower())
+    for key in candidates:
+        win = table.get((distro, key))
+        if win is not None:
+            return win
+    return None
+
+
+def _today(env: Environment) -> dt.date | None:
+    raw = env.params.get("today")
+    if isinstance(raw, dt.date):
+        return raw
+    if isinstance(raw, str):
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            return None
+    return None
+
+
+@check("VMS-GST-077", title="The OS release still receives security updates",
+       severity=Severity.HIGH, tags=(Tag.PATCHING, "end-of-life"),
+       references=("https://wiki.debian.org/DebianReleases",
+                   "https://ubuntu.com/about/release-cycle",
+                   "https://access.redhat.com/support/policy/updates/errata",
+                   "https://alpinelinux.org/releases/"))
+def release_supported(guest: Guest, env: Environment) -> Iterator[Result]:
+    """After a release's end of life its vendor publishes no more security fixes: every later
+    vulnerability stays open, and vulnerability scanners stop reporting them because the
+    advisories no longer name the release. Extended programmes (Debian LTS, Ubuntu Pro ESM, RHEL
+    ELS) keep a subset patched, some for a fee.
+
+    Remediation: Upgrade to a supported release; meanwhile enrol in the extended-support
+    programme (Debian LTS is automatic through `<codename>-security`; Ubuntu needs `pro attach`).
+    """
+    os = guest.os
+    if os is None or os.id is None:
+        yield unknown("os release", "the OS release (/etc/os-release) could not be read")
+        return
+    today = _today(env)
+    if today is None:
+        yield unknown("os release", "no scan date (parameter 'today') to compare end-of-life dates with")
+        return
+    name = os.pretty_name or f"{os.id} {os.version_id or os.version_codename or ''}".strip()
+    win = find_release(os)
+    where = ev(os.origin, "VERSION_ID", os.version_id or os.version_codename)
+    if win is None:
+        yield unknown("os release", f"vmsec has no support dates for {name}", where)
+        return
+    data = ev(f"vmsec/data/eol ({win.source})", f"{win.distro} {win.version or win.codename}",
+              f"eol {win.eol}" if win.eol else "no eol date")
+    if win.eol is None:
+        if win.released is None or win.released > today:
+            yield fail("os release", f"{name} is a development release (testing/unstable): it has no "
+                       "security support commitment", where, data, severity=Severity.LOW)
+        else:
+            yield ok("os release", f"{name} is supported; no end-of-life date is published", where, data)
+        return
+    if today <= win.eol:
+        days = (win.eol - today).days
+        yield ok("os release", f"{name} is supported until {win.eol} ({days} days left)", where, data)
+        return
+    remaining = [(label, d) for label, d in win.extended if d >= today]
+    if not remaining:
+        yield fail("os release", f"{name} reached end of life on {win.eol}: no security updates "
+                   "are published any more", where, data)
+        return
+    label, until = remaining[0]
+    if label == "Debian LTS":
+        sev = Severity.INFO  # free, community-run, same archive: still patched
+    elif "ESM" in label or "Stream" in label:
+        sev = Severity.LOW
+    else:
+        sev = Severity.MEDIUM  # paid programmes: patched only with a contract
+    yield fail("os release", f"{name}: standard security support ended on {win.eol}; only "
+               f"{label} remains, until {until}", where, data, severity=sev)
