@@ -206,3 +206,31 @@ def test_whole_status_agrees_with_debsecan_reference_figure(db: AdvisoryDB) -> N
     pairs = {(m.vuln_id, m.source_package) for m in report.matches}
     assert not [p for p in pairs if p[1] == "linux"]
     assert len(pairs) == 238 - 31  # benchmarks/compare_debsecan.py shows the same split, pair by pair
+
+
+def test_same_cve_id_in_two_ecosystem_dumps_is_keyed_by_ecosystem(db: AdvisoryDB) -> None:
+    # Pitfall 20: pre-2025 OSV dumps carry a record named CVE-2024-6387 in both Debian and Alpine.
+    debian = match_packages(db, DEBIAN12, (deb("openssh-server", "1:9.2p1-2+deb12u2", "openssh"),))
+    alpine = match_packages(
+        db,
+        OsRelease(id="alpine", version_id="3.20.0"),
+        (InstalledPackage(name="openssh", version="9.7_p1-r3", source="openssh", manager="apk"),),
+    )
+    assert {m.ecosystem for m in debian.matches} == {"Debian:12"}
+    assert {m.ecosystem for m in alpine.matches} == {"Alpine:v3.20"}
+
+
+def test_alpine_zero_key_means_not_affected(db: AdvisoryDB) -> None:
+    from vmsec.vulns.feeds.alpine_secdb import parse_secdb
+
+    zero = [
+        r for r in parse_secdb((DATA / "alpine-secdb" / "v3.20-main.json").read_bytes()) if r.fixed is None
+    ]
+    assert zero  # secfixes "0": listed as not affected, never as "fixed in version 0"
+    rec = zero[0]
+    report = match_packages(
+        db,
+        OsRelease(id="alpine", version_id="3.20.0"),
+        (InstalledPackage(name=rec.package, version="0.0.1-r0", source=rec.package, manager="apk"),),
+    )
+    assert rec.vuln_id not in {m.vuln_id for m in report.matches if m.source_package == rec.package}

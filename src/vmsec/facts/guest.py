@@ -141,6 +141,7 @@ class SshdConfig:
         whose input is not given (``None``; ``groups`` for Match Group) does not match.
         """
         applied: dict[str, tuple[str, ...]] = {}
+        collected: dict[str, list[str]] = {}
         for block in self.matches:
             if not _sshd_block_matches(block.criteria, user=user, host=host, address=address,
                                        groups=groups, local_address=local_address,
@@ -148,9 +149,10 @@ class SshdConfig:
                 continue
             for keyword, values in block.settings.items():
                 if keyword in _SSHD_MATCH_COLLECT:
-                    applied[keyword] = applied.get(keyword, ()) + values
+                    collected.setdefault(keyword, []).extend(values)
                 elif keyword not in applied:
                     applied[keyword] = values
+        applied.update({k: tuple(v) for k, v in collected.items() if v})
         return {**self.settings, **applied}
 
 
