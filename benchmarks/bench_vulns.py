@@ -38,25 +38,30 @@ def synthetic_tracker(records: int, packages: list[str]) -> bytes:
     for i in range(records):
         pkg = rng.choice(packages)
         status = rng.choice(["resolved", "resolved", "open", "open", "undetermined"])
-        release: dict[str, object] = {"status": status, "urgency": rng.choice(["low", "medium", "unimportant",
-                                                                              "not yet assigned"]),
-                                      "repositories": {"bookworm": "1.0-1"}}
+        release: dict[str, object] = {
+            "status": status,
+            "urgency": rng.choice(["low", "medium", "unimportant", "not yet assigned"]),
+            "repositories": {"bookworm": "1.0-1"},
+        }
         if status == "resolved":
             release["fixed_version"] = rng.choice(["0", f"{rng.randint(0, 9)}.{rng.randint(0, 20)}-1"])
         elif rng.random() < 0.3:
             release["nodsa"] = "Minor issue"
         doc.setdefault(pkg, {})[f"CVE-{2000 + i % 26}-{100000 + i}"] = {
             "description": "synthetic record for the scale benchmark",
-            "releases": {"bookworm": release, "trixie": dict(release)}}
+            "releases": {"bookworm": release, "trixie": dict(release)},
+        }
     return json.dumps(doc).encode()
 
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="vmsec-bench-vulns-"))
     db_file = work / "v.sqlite"
-    feeds = [DATA / "osv" / "Debian-subset-all.zip",
-             DATA / "debian-tracker" / "bookworm_tracker_excerpt_RECONSTRUCTED.json",
-             DATA / "kev" / "known_exploited_vulnerabilities.json.gz"]
+    feeds = [
+        DATA / "osv" / "Debian-subset-all.zip",
+        DATA / "debian-tracker" / "bookworm_tracker_excerpt_RECONSTRUCTED.json",
+        DATA / "kev" / "known_exploited_vulnerabilities.json.gz",
+    ]
     import_feeds([(str(f), f.read_bytes()) for f in feeds], db_file)
     packages = parse_dpkg_status(STATUS.read_text(), str(STATUS))
     db = open_db(db_file)
@@ -74,8 +79,20 @@ def main() -> None:
     (root / "etc" / "os-release").write_text('ID=debian\nVERSION_ID="12"\n')
     (root / "var" / "lib" / "dpkg").mkdir(parents=True)
     shutil.copy(STATUS, root / "var" / "lib" / "dpkg" / "status")
-    cmd = [VMSEC, "scan", "host", "--root", str(root), "--db", str(db_file), "--check", "VMS-VULN-*",
-           "--format", "json", "--quiet"]
+    cmd = [
+        VMSEC,
+        "scan",
+        "host",
+        "--root",
+        str(root),
+        "--db",
+        str(db_file),
+        "--check",
+        "VMS-VULN-*",
+        "--format",
+        "json",
+        "--quiet",
+    ]
     cold = []
     for _ in range(5):
         start = time.perf_counter()
@@ -94,14 +111,23 @@ def main() -> None:
     big_report = match_packages(big_open, debian12, packages)
     big_match = time.perf_counter() - start
 
-    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(f"warm match, {len(packages)} packages, {len(report.matches)} findings: median "
-          f"{statistics.median(warm) * 1000:.1f} ms, min {min(warm) * 1000:.1f} ms (goal <= 20 ms)")
-    print(f"cold CLI (start + DB open + match + checks): median {statistics.median(cold):.3f} s, "
-          f"min {min(cold):.3f} s (goal <= 0.5 s)")
-    print(f"scale: synthetic tracker feed, 45,000 CVE records x 2 releases = {info[0].records:,} rows, "
-          f"{len(big) / 1e6:.1f} MB JSON: import {import_s:.1f} s, DB {big_db.stat().st_size / 1e6:.1f} MB; "
-          f"match against it {big_match * 1000:.0f} ms ({len(big_report.matches)} findings)")
+    print(
+        f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        f"warm match, {len(packages)} packages, {len(report.matches)} findings: median "
+        f"{statistics.median(warm) * 1000:.1f} ms, min {min(warm) * 1000:.1f} ms (goal <= 20 ms)"
+    )
+    print(
+        f"cold CLI (start + DB open + match + checks): median {statistics.median(cold):.3f} s, "
+        f"min {min(cold):.3f} s (goal <= 0.5 s)"
+    )
+    print(
+        f"scale: synthetic tracker feed, 45,000 CVE records x 2 releases = {info[0].records:,} rows, "
+        f"{len(big) / 1e6:.1f} MB JSON: import {import_s:.1f} s, DB {big_db.stat().st_size / 1e6:.1f} MB; "
+        f"match against it {big_match * 1000:.0f} ms ({len(big_report.matches)} findings)"
+    )
 
 
 if __name__ == "__main__":
