@@ -18,6 +18,12 @@ Renderer = Callable[[ScanResult, Catalog, TextIO], None]
 FORMATS: Mapping[str, str] = {
     "terminal": "vmsec.report.terminal:render",
     "json": "vmsec.report.json_report:render",
+    "sarif": "vmsec.report.sarif:render",
+    "csv": "vmsec.report.csv_report:render",
+    "junit": "vmsec.report.junit:render",
+    "markdown": "vmsec.report.markdown:render",
+    "html": "vmsec.report.html:render",
+    "cyclonedx": "vmsec.report.cyclonedx:render",
 }
 
 

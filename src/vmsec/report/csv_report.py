@@ -1,0 +1,51 @@
+"""CSV: one row per finding, for spreadsheets and ad-hoc filtering.
+
+RFC 4180 through the csv module (CRLF line ends, quoting where needed). Guests control many of the
+strings, so a cell that a spreadsheet would read as a formula (it starts with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return) gets a leading apostrophe (the OWASP "CSV injection" advice).
+Column order is part of the contract: see ``COLUMNS`` and docs/report-formats.md.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import TextIO
+
+from vmsec.checks.catalog import Catalog
+from vmsec.engine import ScanResult
+from vmsec.findings import Evidence, Finding
+from vmsec.report.summary import sort_findings
+
+COLUMNS = ("target_kind", "target_host", "target", "check_id", "title", "status", "severity", "subject",
+           "message", "evidence", "remediation", "tags", "vulnerability_id", "fingerprint")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: str) -> str:
+    """Make ``value`` inert in spreadsheet software: formulas become text."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _evidence(items: tuple[Evidence, ...]) -> str:
+    parts = []
+    for e in items:
+        text = e.source + (f" [{e.locator}]" if e.locator else "")
+        if e.value is not None:
+            text += f" = {e.value}"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def row(f: Finding) -> list[str]:
+    vuln_id = str(f.vulnerability.get("id", "")) if f.vulnerability is not None else ""
+    cells = [f.target.kind.value, f.target.host or "", f.target.name, f.check_id, f.title, f.status.value,
+             f.severity.value, f.subject, f.message, _evidence(f.evidence), f.remediation,
+             " ".join(str(t) for t in f.tags), vuln_id, f.fingerprint]
+    return [neutralise(c) for c in cells]
+
+
+def render(scan: ScanResult, catalog: Catalog, out: TextIO) -> None:
+    writer = csv.writer(out, dialect="excel", lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for f in sort_findings(scan.findings):
+        writer.writerow(row(f))
