@@ -15,6 +15,7 @@ from rich.text import Text
 from vmsec.checks.catalog import Catalog
 from vmsec.engine import ScanResult
 from vmsec.findings import Finding, Severity, Status, Target, TargetKind
+from vmsec.report.exposure import by_domain, exposure
 from vmsec.report.summary import failed_severity_counts, group_by_target, status_counts
 
 SEVERITY_STYLE = {Severity.CRITICAL: "bold white on red", Severity.HIGH: "bold red",
@@ -60,18 +61,42 @@ def _target_heading(scan: ScanResult, target: Target) -> str:
     return label
 
 
+def _vm_ordered(scan: ScanResult, groups: list[tuple[Target, list[Finding]]]
+                ) -> list[tuple[Target, list[Finding]]]:
+    """Host first, then each VM followed by its guest OS, then guests without a VM, then networks."""
+    guest_of = {g.name: g.domain for g in scan.inventory.guests if g.domain}
+    guests = {t.name: (t, f) for t, f in groups if t.kind is TargetKind.GUEST}
+    ordered: list[tuple[Target, list[Finding]]] = []
+    for target, findings in groups:
+        if target.kind is TargetKind.GUEST:
+            continue
+        ordered.append((target, findings))
+        if target.kind is TargetKind.DOMAIN:
+            ordered.extend(guests.pop(name) for name, dom in list(guest_of.items())
+                           if dom == target.name and name in guests)
+    rest = [g for g in guests.values()]
+    networks = [g for g in ordered if g[0].kind is TargetKind.NETWORK]
+    return [g for g in ordered if g[0].kind is not TargetKind.NETWORK] + rest + networks
+
+
 def render(scan: ScanResult, catalog: Catalog, out: TextIO, *, show_pass: bool = False) -> None:
     console = Console(file=out, width=140 if not out.isatty() else None, highlight=False,
                       soft_wrap=False)
     console.print(Text(f"vmsec scan: {scan.inventory.source}  (profile {scan.profile})", style="bold"))
-    for target, findings in group_by_target(scan.findings, scan.targets):
-        indent = "" if target.kind is TargetKind.HOST else "  "
+    views = by_domain(exposure(scan))
+    for target, findings in _vm_ordered(scan, group_by_target(scan.findings, scan.targets)):
+        indent = {TargetKind.HOST: "", TargetKind.GUEST: "    "}.get(target.kind, "  ")
         heading = Text(indent + "▸ " + _target_heading(scan, target) + "  ", style="bold")
         heading.append_text(severity_counts_text(findings))
         counts = status_counts(findings)
         heading.append(f"   ({counts['PASS']} passed, {counts['UNKNOWN']} unknown)", style="dim")
         console.print()
         console.print(heading)
+        view = views.get(target.name) if target.kind is TargetKind.DOMAIN else None
+        if view is not None and view.items:
+            why = Text(indent + "  why exposed: ", style="bold")
+            why.append(view.headline(3), style=SEVERITY_STYLE.get(view.items[0].severity, ""))
+            console.print(why)
         shown = [f for f in findings if f.status in SHOWN or (show_pass and f.status is Status.PASS)]
         if not shown:
             continue
