@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from vmsec.collectors.guest import collect_guest
 from vmsec.collectors.reader import Reader, RootReader
 from vmsec.errors import ReadError, SourceUnavailable
 from vmsec.facts import (
@@ -829,6 +830,19 @@ def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] |
     c = _Collection(reader, live)
     c.records = records
 
+    # The same OS checks as on guests run on the host's own OS — when the root is an OS root at all
+    # (a copied root holding only libvirt's files has no os-release: nothing to audit there).
+    host_os = None
+    if any(reader.stat(p).exists is not False for p in ("/etc/os-release", "/usr/lib/os-release")):
+        tell(f"OS facts of {reader.root}")
+        host_os, os_records = collect_guest(reader, name=host.name, origin=reader.root)
+        if live:  # the root is the running system: its kernel is the one running
+            host_os = dataclasses.replace(host_os, running_kernel=host.kernel_release)
+        c.records.extend(dataclasses.replace(r, what=f"host OS: {r.what}") for r in os_records)
+    else:
+        c.records.append(CollectionRecord(source=reader.root, what="host OS facts", ok=True,
+                                          reason="no os-release: not an OS root; not collected"))
+
     tell("libvirt definitions in /etc/libvirt")
     found: list[object] = []
     for pattern, what in (("/etc/libvirt/qemu/*.xml", "domain XML"),
@@ -856,7 +870,7 @@ def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] |
     if not secrets and not reader.stat("/etc/libvirt/secrets").exists and not libvirt_present:
         secret_facts = None
     return Inventory(host=host, domains=tuple(domains), networks=tuple(networks), nwfilters=nwfilters,
-                     pools=tuple(pools), secrets=secret_facts, records=tuple(c.records),
+                     pools=tuple(pools), secrets=secret_facts, host_os=host_os, records=tuple(c.records),
                      source=f"host {reader.root}")
 
 

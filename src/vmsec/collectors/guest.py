@@ -1,0 +1,212 @@
+"""The guest collector: one :class:`Guest` from one Linux root, whatever transport reads it.
+
+``collect_guest`` calls, for every :class:`Guest` field, the parser that reads it through the
+:class:`~vmsec.collectors.reader.Reader` it is given — a root directory (the ``rootfs`` collector, the
+host's own ``/``), later a disk image. Each parser either returns its fact or raises
+:class:`~vmsec.errors.ReadError`; a raise makes that field ``None`` (unknown) and adds a failed
+:class:`CollectionRecord` naming the input and the reason, and collection goes on with the next
+field. Problems that do not make a whole fact unknown (an include loop in PAM, one unreadable file in
+sudoers.d) are recorded too, while the fact keeps what could be read.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from vmsec.collectors.reader import Reader
+from vmsec.errors import ReadError
+from vmsec.facts import CollectionRecord, Guest, InstalledPackage, OsRelease
+from vmsec.parsers import accounts as accounts_parser
+from vmsec.parsers import system_config as sc
+from vmsec.parsers.apk_db import read_apk_db
+from vmsec.parsers.authorized_keys import DEFAULT_FILES as DEFAULT_KEY_FILES
+from vmsec.parsers.authorized_keys import read_authorized_keys
+from vmsec.parsers.cloud_init import read_cloud_init
+from vmsec.parsers.dpkg_status import parse_dpkg_status
+from vmsec.parsers.guest_agent import read_guest_agent
+from vmsec.parsers.os_release import read_os_release
+from vmsec.parsers.pam import read_pam
+from vmsec.parsers.rpm_db import read_rpm_db
+from vmsec.parsers.sshd_config import read_sshd_config
+from vmsec.parsers.sudoers import read_sudoers
+
+T = TypeVar("T")
+
+DPKG_STATUS = "/var/lib/dpkg/status"
+MAX_DPKG_STATUS = 64 * 1024 * 1024
+SSHD_PACKAGES = ("openssh-server", "openssh-server-pam", "openssh-sshd")
+SSHD_BINARIES = ("/usr/sbin/sshd", "/usr/bin/sshd", "/usr/local/sbin/sshd")
+
+
+class _Collection:
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.records: list[CollectionRecord] = []
+
+    def fail(self, source: str, what: str, reason: str) -> None:
+        self.records.append(CollectionRecord(source=source, what=what, ok=False, reason=reason))
+
+    def notes(self, what: str, notes: Sequence[str | ReadError]) -> None:
+        for note in notes:
+            if isinstance(note, ReadError):
+                self.fail(note.source, what, note.reason)
+            else:
+                source, _, reason = note.partition(": ")
+                self.fail(source, what, reason or note)
+
+    def step(self, what: str, source: str, read: Callable[[], T]) -> T | None:
+        """Run one parser; a ReadError (or a parser bug on hostile input) → None and a failed record."""
+        try:
+            return read()
+        except ReadError as exc:
+            self.fail(exc.source, what, exc.reason)
+        except Exception as exc:  # an unexpected parser failure must not end the whole guest
+            self.fail(source, what, f"parser failed: {type(exc).__name__}: {exc}")
+        return None
+
+
+# --- packages -----------------------------------------------------------------------------------
+
+
+def _read_dpkg(reader: Reader) -> tuple[InstalledPackage, ...] | None:
+    try:
+        text = reader.read_text(DPKG_STATUS, MAX_DPKG_STATUS)
+    except ReadError:
+        if reader.stat(DPKG_STATUS).exists is False:
+            return None
+        raise
+    return parse_dpkg_status(text, DPKG_STATUS)
+
+
+def read_packages(reader: Reader) -> tuple[InstalledPackage, ...]:
+    """Installed packages from every package database in the root (dpkg, rpm, apk).
+
+    Raises :class:`ReadError` when a database exists but cannot be read (the package list would be
+    incomplete) or when the root has no package database at all (the list is unknown, not empty).
+    """
+    found: list[InstalledPackage] = []
+    any_db = False
+    for read in (_read_dpkg, read_rpm_db, read_apk_db):
+        packages = read(reader)
+        if packages is not None:
+            any_db = True
+            found.extend(packages)
+    if not any_db:
+        raise ReadError("/var/lib/dpkg/status", "no dpkg, rpm or apk package database in this root")
+    return tuple(found)
+
+
+def upstream_version(version: str, manager: str) -> str:
+    """The upstream part of a package version: ``1:9.2p1-2+deb12u3`` → ``9.2p1``,
+    ``8.7p1-38.el9`` → ``8.7p1``, ``9.7_p1-r4`` (apk) → ``9.7p1``."""
+    version = re.sub(r"^\d+:", "", version)
+    if manager == "apk":
+        version = re.sub(r"-r\d+$", "", version).replace("_p", "p")
+    elif "-" in version:
+        version = version.rsplit("-", 1)[0]
+    return version
+
+
+def _sshd_package(packages: Sequence[InstalledPackage] | None) -> InstalledPackage | None:
+    for name in SSHD_PACKAGES:
+        for package in packages or ():
+            if package.name == name:
+                return package
+    return None
+
+
+def _sshd_installed(reader: Reader, packages: Sequence[InstalledPackage] | None) -> bool | None:
+    if _sshd_package(packages) is not None:
+        return True
+    if any(reader.stat(b).exists for b in SSHD_BINARIES):
+        return True
+    if packages is not None or reader.stat("/etc/ssh/sshd_config").exists is False:
+        return False  # no package, no binary, and (with the packages unknown) no configuration either
+    return None
+
+
+# --- the guest ----------------------------------------------------------------------------------
+
+
+def collect_guest(reader: Reader, *, name: str, origin: str,
+                  domain: str | None = None) -> tuple[Guest, list[CollectionRecord]]:
+    """Every :class:`Guest` fact of the root ``reader`` reads, and the record of what could not be read."""
+    c = _Collection(reader)
+    started = time.monotonic()
+
+    os_release: OsRelease | None = c.step("os-release", "/etc/os-release", lambda: read_os_release(reader))
+    packages = c.step("installed packages", DPKG_STATUS, lambda: read_packages(reader))
+
+    passwd = c.step("user accounts", "/etc/passwd", lambda: accounts_parser.read_passwd(reader))
+    accounts = passwd[0] if passwd is not None else None
+    shadow_file = c.step("password hashes", "/etc/shadow", lambda: accounts_parser.read_shadow(reader))
+    # unshadowed password fields of /etc/passwd join the shadow entries (their origin says where)
+    shadow = None if shadow_file is None else shadow_file + (passwd[1] if passwd is not None else ())
+    groups = c.step("groups", "/etc/group", lambda: accounts_parser.read_group(reader))
+    login_defs = c.step("login.defs", "/etc/login.defs", lambda: accounts_parser.read_login_defs(reader))
+
+    pam_notes: list[str] = []
+    pam = c.step("PAM configuration", "/etc/pam.d", lambda: read_pam(reader, pam_notes))
+    c.notes("PAM configuration", pam_notes)
+
+    sudoers = c.step("sudoers", "/etc/sudoers", lambda: read_sudoers(reader))
+    if sudoers is not None:
+        c.notes("sudoers", sudoers.errors)
+
+    sshd_installed = _sshd_installed(reader, packages)
+    sshd = None
+    if sshd_installed is not False:
+        package = _sshd_package(packages)
+        version = upstream_version(package.version, package.manager) if package else None
+        distro = os_release.id if os_release else None
+        sshd = c.step("sshd configuration", "/etc/ssh/sshd_config",
+                      lambda: read_sshd_config(reader, version=version, distro=distro))
+        if sshd is not None:
+            c.notes("sshd configuration", sshd.errors)
+
+    key_notes: list[str] = []
+    authorized_keys = None
+    key_files = (sshd.settings.get("authorizedkeysfile") if sshd is not None else None) or DEFAULT_KEY_FILES
+    if accounts is not None:
+        known_accounts = accounts
+        authorized_keys = c.step("authorized keys", "authorized_keys",
+                                 lambda: read_authorized_keys(reader, known_accounts, key_files,
+                                                              notes=key_notes))
+        c.notes("authorized keys", key_notes)
+    else:
+        c.fail("/etc/passwd", "authorized keys", "account homes unknown, so are their authorized_keys")
+
+    errors: list[ReadError] = []
+    services = c.step("services", "/etc/systemd/system", lambda: sc.read_services(reader, errors=errors))
+    repos = c.step("package repositories", "/etc/apt", lambda: sc.read_repos(reader, errors=errors))
+    auto_updates = c.step("automatic updates", "/etc/apt/apt.conf.d",
+                          lambda: sc.read_auto_updates(reader, packages, errors=errors))
+    fstab = c.step("fstab", "/etc/fstab", lambda: sc.read_fstab(reader, errors=errors))
+    crypttab = c.step("crypttab", "/etc/crypttab", lambda: sc.read_crypttab(reader, errors=errors))
+    sysctl = c.step("sysctl settings", "/etc/sysctl.d", lambda: sc.read_sysctl(reader, errors=errors))
+    audit = c.step("audit and logging", "/etc/audit", lambda: sc.read_audit(reader, services, errors=errors))
+    firewall = c.step("firewall", "/etc", lambda: sc.read_firewall(reader, services, errors=errors))
+    c.notes("system configuration", errors)
+
+    ci_notes: list[str] = []
+    cloud_init = c.step("cloud-init", "/etc/cloud/cloud.cfg", lambda: read_cloud_init(reader, ci_notes))
+    c.notes("cloud-init user data", ci_notes)
+    guest_agent = c.step("qemu-guest-agent", "/etc/qemu/qemu-ga.conf",
+                         lambda: read_guest_agent(reader, packages))
+
+    guest = Guest(
+        name=name, origin=origin, domain=domain, os=os_release, packages=packages,
+        accounts=accounts, groups=groups, shadow=shadow, pam=pam, login_defs=login_defs, sudoers=sudoers,
+        sshd=sshd, sshd_installed=sshd_installed, authorized_keys=authorized_keys, services=services,
+        repos=repos, auto_updates=auto_updates, fstab=fstab, crypttab=crypttab, sysctl=sysctl, audit=audit,
+        firewall=firewall, cloud_init=cloud_init, guest_agent=guest_agent,
+    )
+    c.records.append(CollectionRecord(source=origin, what="guest OS facts", ok=True,
+                                      duration_s=round(time.monotonic() - started, 4)))
+    return guest, c.records
+
+
+__all__ = ["collect_guest", "read_packages", "upstream_version"]

@@ -1,0 +1,43 @@
+"""The ``rootfs`` collector: guest operating systems read from root directories on this machine
+(an extracted image, a mounted snapshot, a container root), one :class:`Guest` per directory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from vmsec.collectors.guest import collect_guest
+from vmsec.collectors.reader import RootReader
+from vmsec.errors import ReadError, SourceUnavailable
+from vmsec.facts import CollectionRecord, Guest, Inventory
+
+
+def collect_rootfs(paths: Sequence[str], *, progress: Callable[[str], None] | None = None) -> Inventory:
+    """One :class:`Guest` per root directory in ``paths``, named after the directory.
+
+    A path that is not a directory is recorded and skipped; when none is usable the source as a whole
+    is unavailable (:class:`SourceUnavailable`).
+    """
+    tell = progress or (lambda _msg: None)
+    guests: list[Guest] = []
+    records: list[CollectionRecord] = []
+    for path in paths:
+        try:
+            reader = RootReader(path)
+        except ReadError as exc:
+            records.append(CollectionRecord(source=path, what="guest root directory", ok=False,
+                                            reason=exc.reason))
+            continue
+        name = os.path.basename(reader.root.rstrip("/")) or reader.root
+        tell(f"guest OS facts of {reader.root}")
+        guest, guest_records = collect_guest(reader, name=name, origin=reader.root)
+        guests.append(guest)
+        records.extend(guest_records)
+    if not guests:
+        reasons = "; ".join(f"{r.source}: {r.reason}" for r in records) or "no paths given"
+        raise SourceUnavailable(f"no usable root directory ({reasons})")
+    return Inventory(guests=tuple(guests), records=tuple(records),
+                     source="rootfs " + " ".join(g.origin for g in guests))
+
+
+__all__ = ["collect_rootfs"]

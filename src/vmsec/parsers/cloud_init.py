@@ -1,0 +1,230 @@
+"""cloud-init configuration → :class:`CloudInitSetup`.
+
+Sources, in the order cloud-init applies them (later wins): /etc/cloud/cloud.cfg, then
+/etc/cloud/cloud.cfg.d/*.cfg in lexical order (merged recursively: mappings merge key by key, other
+values are replaced), then the user data stored on the instance (/var/lib/cloud/instance/user-data.txt,
+/var/lib/cloud/instances/*/user-data.txt, NoCloud seeds), whose ``#cloud-config`` parts (plain or in
+a MIME multipart message) override the files. YAML is read with PyYAML's ``safe_load`` (no tags,
+no objects), each file capped at 512 KiB, and walks over the result are bounded.
+
+Plaintext passwords are reported by *place* (file and key, with the user's name), never by value.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from vmsec.errors import ReadError
+from vmsec.facts import CloudInitSetup
+
+if TYPE_CHECKING:
+    from vmsec.collectors.reader import Reader
+
+CONFIG = "/etc/cloud/cloud.cfg"
+CONFIG_DIR = "/etc/cloud/cloud.cfg.d"
+USER_DATA = ("/var/lib/cloud/instance/user-data.txt", "/var/lib/cloud/instance/vendor-data.txt")
+USER_DATA_GLOBS = ("/var/lib/cloud/instances/*", "/var/lib/cloud/seed/*")
+MAX_BYTES = 512 * 1024
+MAX_FILES = 200
+MAX_MERGE_STEPS = 100_000
+MAX_MIME_PARTS = 100
+_HASH = re.compile(r"^\$[0-9a-z]+\$")
+
+
+class CloudConfigError(ValueError):
+    """A cloud-config document is not valid YAML, not a mapping, or too large to walk."""
+
+
+def load_cloud_config(text: str) -> dict[str, Any]:
+    """One ``#cloud-config`` YAML document as a mapping (an empty document → ``{}``)."""
+    try:
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CloudConfigError(f"not valid YAML: {first}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CloudConfigError(f"top level is a {type(data).__name__}, not a mapping")
+    return data
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any],
+          budget: list[int] | None = None) -> dict[str, Any]:
+    """Recursive merge (``override`` wins), bounded: YAML aliases can make a small file a huge tree."""
+    budget = budget if budget is not None else [MAX_MERGE_STEPS]
+    out = dict(base)
+    for key, value in override.items():
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise CloudConfigError(f"more than {MAX_MERGE_STEPS} keys to merge")
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            out[key] = merge(old, value, budget)
+        else:
+            out[key] = value
+    return out
+
+
+def _as_bool(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "yes", "on", "1"):
+            return True
+        if lowered in ("false", "no", "off", "0"):
+            return False
+    return None  # "unchanged" or anything else: cloud-init leaves the setting alone
+
+
+def _looks_hashed(value: object) -> bool:
+    return isinstance(value, str) and bool(_HASH.match(value))
+
+
+def plaintext_password_places(config: Mapping[str, Any], origin: str) -> list[str]:
+    """Where ``config`` holds a plaintext password: ``origin: key (user)`` strings, never the value."""
+    places: list[str] = []
+    if isinstance(config.get("password"), (str, int)) and not _looks_hashed(config.get("password")):
+        places.append(f"{origin}: password (default user)")
+    chpasswd = config.get("chpasswd")
+    if isinstance(chpasswd, dict):
+        listed = chpasswd.get("list")
+        entries: list[str] = []
+        if isinstance(listed, str):
+            entries = listed.splitlines()
+        elif isinstance(listed, list):
+            entries = [e for e in listed if isinstance(e, str)]
+        for entry in entries[:1000]:
+            user, sep, password = entry.partition(":")
+            password = password.strip()
+            if sep and password and password not in ("R", "RANDOM") and not _looks_hashed(password):
+                places.append(f"{origin}: chpasswd.list ({user.strip()})")
+        users = chpasswd.get("users")
+        for item in users[:1000] if isinstance(users, list) else ():
+            if not isinstance(item, dict) or "password" not in item:
+                continue
+            kind = str(item.get("type", "hash")).lower()
+            if kind == "text" or (kind == "hash" and not _looks_hashed(item.get("password"))):
+                places.append(f"{origin}: chpasswd.users ({item.get('name', '?')})")
+    users = config.get("users")
+    for item in users[:1000] if isinstance(users, list) else ():
+        if not isinstance(item, dict):
+            continue
+        name = item.get("name", "?")
+        if item.get("plain_text_passwd") not in (None, ""):
+            places.append(f"{origin}: users[].plain_text_passwd ({name})")
+        if item.get("passwd") not in (None, "") and not _looks_hashed(item.get("passwd")):
+            places.append(f"{origin}: users[].passwd is not a crypt hash ({name})")
+    return places
+
+
+def cloud_config_parts(text: str) -> list[str]:
+    """The ``#cloud-config`` documents in one user-data text: the text itself, or the parts of a
+    MIME multipart message whose content type is text/cloud-config."""
+    stripped = text.lstrip()
+    if stripped.startswith("#cloud-config"):
+        return [text]
+    if stripped[:200].lower().startswith(("content-type:", "mime-version:")):
+        message = email.message_from_string(text, policy=email.policy.compat32)
+        parts: list[str] = []
+        for count, part in enumerate(message.walk()):
+            if count > MAX_MIME_PARTS:
+                break
+            if part.is_multipart():
+                continue
+            payload = part.get_payload(decode=True)
+            if not isinstance(payload, bytes):
+                continue
+            body = payload.decode("utf-8", "replace")
+            if part.get_content_type() == "text/cloud-config" or body.lstrip().startswith("#cloud-config"):
+                parts.append(body)
+        return parts
+    return []
+
+
+def _read_optional(reader: Reader, path: str) -> str | None:
+    try:
+        return reader.read_text(path, MAX_BYTES)
+    except ReadError:
+        if reader.stat(path).exists is False:
+            return None
+        raise
+
+
+def _user_data_paths(reader: Reader) -> list[str]:
+    paths: list[str] = list(USER_DATA)
+    for pattern in USER_DATA_GLOBS:
+        try:
+            for directory in reader.glob(pattern, MAX_FILES)[:MAX_FILES]:
+                paths += [f"{directory}/{n}" for n in ("user-data.txt", "vendor-data.txt", "user-data")]
+        except ReadError:
+            continue
+    return list(dict.fromkeys(paths))
+
+
+def read_cloud_init(reader: Reader, notes: list[str] | None = None) -> CloudInitSetup:
+    """cloud-init's effective settings in ``reader``'s root. ``present`` is False when there is no
+    /etc/cloud/cloud.cfg. A configuration file that cannot be read or parsed raises :class:`ReadError`
+    (its settings might be the ones that matter); unreadable user data is noted and skipped."""
+    text = _read_optional(reader, CONFIG)
+    if text is None:
+        return CloudInitSetup(present=False)
+    sources: list[tuple[str, str]] = [(CONFIG, text)]
+    try:
+        names = reader.listdir(CONFIG_DIR, MAX_FILES)
+    except ReadError as exc:
+        if reader.stat(CONFIG_DIR).exists is not False:
+            raise ReadError(CONFIG_DIR, exc.reason) from exc
+        names = []
+    for name in names:
+        if name.endswith(".cfg"):
+            path = f"{CONFIG_DIR}/{name}"
+            part = _read_optional(reader, path)
+            if part is not None:
+                sources.append((path, part))
+    merged: dict[str, Any] = {}
+    budget = [MAX_MERGE_STEPS]
+    origins: list[str] = []
+    places: list[str] = []
+    for path, body in sources:
+        try:
+            config = load_cloud_config(body)
+            merged = merge(merged, config, budget)
+        except CloudConfigError as exc:
+            raise ReadError(path, str(exc)) from exc
+        origins.append(path)
+        places += plaintext_password_places(config, path)
+    seen: set[str] = set()
+    for path in _user_data_paths(reader):
+        try:
+            user_data = _read_optional(reader, path)
+        except ReadError as exc:
+            if notes is not None:
+                notes.append(f"{path}: {exc.reason}")
+            continue
+        if user_data is None or user_data in seen:
+            continue  # /var/lib/cloud/instance is a link to the current instances/<id>: read once
+        seen.add(user_data)
+        for index, document in enumerate(cloud_config_parts(user_data)):
+            where = path if index == 0 else f"{path} (part {index + 1})"
+            try:
+                config = load_cloud_config(document)
+                merged = merge(merged, config, budget)
+            except CloudConfigError as exc:
+                if notes is not None:
+                    notes.append(f"{where}: {exc}")
+                continue
+            origins.append(where)
+            places += plaintext_password_places(config, where)
+    # disable_root defaults to true in cloud-init; ssh_pwauth unset leaves sshd's own setting alone.
+    disable_root = _as_bool(merged["disable_root"]) if "disable_root" in merged else True
+    return CloudInitSetup(present=True, ssh_pwauth=_as_bool(merged.get("ssh_pwauth")),
+                          disable_root=disable_root, plaintext_passwords=tuple(dict.fromkeys(places)),
+                          origins=tuple(origins))

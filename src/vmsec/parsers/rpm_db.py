@@ -1,0 +1,162 @@
+"""The rpm package database → installed packages.
+
+rpm ≥ 4.16 keeps its database in SQLite (``/var/lib/rpm/rpmdb.sqlite``; Fedora ≥ 36 and openSUSE in
+``/usr/lib/sysimage/rpm``): table ``Packages(hnum, blob)``, one rpm header per row. The bytes are read
+through the :class:`Reader` (bounded, never following a symlink out of the root), written to a private
+temporary copy, and opened read-only with the stdlib ``sqlite3``; the guest's own file is never opened
+by SQLite. A query that runs too long is interrupted.
+
+A header blob (rpm's ``headerImport`` format, big-endian) is: index count ``il``, data size ``dl``,
+``il`` entries of (tag, type, offset, count), then ``dl`` bytes of data. Only NAME (1000), VERSION
+(1001), RELEASE (1002), EPOCH (1003) and SOURCERPM (1044) are read. The older BerkeleyDB
+(``Packages``) and ndb (``Packages.db``) formats are not read: the packages are then unknown.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+import tempfile
+import time
+from typing import TYPE_CHECKING
+
+from vmsec.errors import ReadError
+from vmsec.facts import InstalledPackage
+
+if TYPE_CHECKING:
+    from vmsec.collectors.reader import Reader
+
+DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
+MAX_DB_BYTES = 256 * 1024 * 1024
+MAX_HEADER_BYTES = 64 * 1024 * 1024
+MAX_PACKAGES = 200_000
+QUERY_SECONDS = 30.0
+
+TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_SOURCERPM = 1000, 1001, 1002, 1003, 1044
+TYPE_INT32, TYPE_STRING, TYPE_I18NSTRING = 4, 6, 9
+_WANTED = {TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_SOURCERPM}
+
+
+class HeaderError(ValueError):
+    """An rpm header blob is malformed."""
+
+
+def parse_header(blob: bytes) -> dict[int, str | int]:
+    """The few tags vmsec needs from one rpm header blob."""
+    if len(blob) < 8:
+        raise HeaderError("shorter than the 8-byte preamble")
+    il, dl = struct.unpack_from(">II", blob, 0)
+    start = 8 + 16 * il
+    if il > 0xFFFF or dl > MAX_HEADER_BYTES or start + dl > len(blob):
+        raise HeaderError(f"index count {il} / data size {dl} do not fit a {len(blob)}-byte blob")
+    data = blob[start:start + dl]
+    tags: dict[int, str | int] = {}
+    for i in range(il):
+        tag, kind, offset, count = struct.unpack_from(">iIiI", blob, 8 + 16 * i)
+        if tag not in _WANTED:
+            continue
+        if offset < 0 or offset >= len(data):
+            raise HeaderError(f"tag {tag} points outside the data")
+        if kind in (TYPE_STRING, TYPE_I18NSTRING):
+            end = data.find(b"\x00", offset)
+            if end < 0:
+                raise HeaderError(f"tag {tag} string is not terminated")
+            tags[tag] = data[offset:end].decode("utf-8", "replace")
+        elif kind == TYPE_INT32 and count >= 1 and offset + 4 <= len(data):
+            tags[tag] = struct.unpack_from(">I", data, offset)[0]
+    return tags
+
+
+def _source_name(srpm: str) -> str | None:
+    """``openssh-8.7p1-38.el9.src.rpm`` → ``openssh`` (name-version-release.arch.rpm)."""
+    stem = srpm.removesuffix(".rpm").rsplit(".", 1)[0]
+    parts = stem.rsplit("-", 2)
+    return parts[0] if len(parts) == 3 and parts[0] else None
+
+
+def package_from_header(tags: dict[int, str | int]) -> InstalledPackage | None:
+    """An :class:`InstalledPackage` with version ``[epoch:]version-release``; None for gpg-pubkey
+    pseudo-packages and headers without a name or version."""
+    name, version, release = tags.get(TAG_NAME), tags.get(TAG_VERSION), tags.get(TAG_RELEASE)
+    if not isinstance(name, str) or not isinstance(version, str) or not name or name == "gpg-pubkey":
+        return None
+    evr = f"{version}-{release}" if isinstance(release, str) and release else version
+    epoch = tags.get(TAG_EPOCH)
+    if isinstance(epoch, int):
+        evr = f"{epoch}:{evr}"
+    srpm = tags.get(TAG_SOURCERPM)
+    source = _source_name(srpm) if isinstance(srpm, str) else None
+    return InstalledPackage(name=name, version=evr, source=source, manager="rpm")
+
+
+def parse_rpmdb_sqlite(path: str, origin: str) -> tuple[InstalledPackage, ...]:
+    """Packages in an rpmdb.sqlite file on this machine (a private copy), opened read-only."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error as exc:
+        raise ReadError(origin, f"not an SQLite database: {exc}") from exc
+    deadline = time.monotonic() + QUERY_SECONDS
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    packages: list[InstalledPackage] = []
+    bad = 0
+    try:
+        conn.execute("PRAGMA query_only = 1")
+        conn.execute("PRAGMA trusted_schema = 0")
+        rows = conn.execute("SELECT blob FROM Packages ORDER BY hnum")
+        for count, (blob,) in enumerate(rows):
+            if count >= MAX_PACKAGES:
+                raise ReadError(origin, f"more than {MAX_PACKAGES} packages")
+            if not isinstance(blob, bytes):
+                bad += 1
+                continue
+            try:
+                package = package_from_header(parse_header(blob))
+            except HeaderError:
+                bad += 1
+                continue
+            if package is not None:
+                packages.append(package)
+    except sqlite3.Error as exc:
+        reason = "query interrupted after 30 s" if time.monotonic() > deadline else str(exc)
+        raise ReadError(origin, f"rpm database cannot be read: {reason}") from exc
+    finally:
+        conn.close()
+    if bad and not packages:
+        raise ReadError(origin, f"none of {bad} package headers could be decoded")
+    return tuple(packages)
+
+
+def read_rpm_db(reader: Reader) -> tuple[InstalledPackage, ...] | None:
+    """Packages of the rpm database, or None when the root has no rpm database.
+
+    Raises :class:`ReadError` for a database that exists but cannot be read, including the BerkeleyDB
+    and ndb formats (the packages are then unknown, not "none").
+    """
+    for directory in DIRS:
+        path = f"{directory}/rpmdb.sqlite"
+        try:
+            data = reader.read_bytes(path, MAX_DB_BYTES)
+        except ReadError:
+            if reader.stat(path).exists is False:
+                continue
+            raise
+        wal: bytes | None = None
+        try:
+            wal = reader.read_bytes(f"{path}-wal", MAX_DB_BYTES)
+        except ReadError:
+            wal = None
+        with tempfile.TemporaryDirectory(prefix="vmsec-rpmdb-") as tmp:
+            copy = os.path.join(tmp, "rpmdb.sqlite")
+            with open(copy, "wb") as out:
+                out.write(data)
+            if wal:
+                with open(f"{copy}-wal", "wb") as out:
+                    out.write(wal)
+            return parse_rpmdb_sqlite(copy, path)
+    for directory in DIRS:
+        for name, kind in (("Packages", "BerkeleyDB"), ("Packages.db", "ndb")):
+            path = f"{directory}/{name}"
+            if reader.stat(path).exists:
+                raise ReadError(path, f"{kind} rpm database: not supported (rpm ≥ 4.16 SQLite databases are)")
+    return None

@@ -1,0 +1,375 @@
+"""/etc/sudoers and the files it includes → :class:`Sudoers`.
+
+What is understood (sudoers(5)):
+
+- ``#include``/``@include file`` (a relative name is relative to the including file's directory) and
+  ``#includedir``/``@includedir dir`` (files whose name has no ``.`` and does not end in ``~``, in
+  lexical order); ``#`` starts a comment unless it begins one of those directives or a ``#uid`` user;
+- a backslash at the end of a line continues it;
+- ``Defaults``, ``Defaults:user``, ``Defaults@host``, ``Defaults>runas``, ``Defaults!cmnd`` lines;
+- ``User_Alias``, ``Runas_Alias``, ``Host_Alias``, ``Cmnd_Alias``/``Cmd_Alias`` definitions, expanded
+  (bounded) in the rules so that ``NOPASSWD`` and ``ALL`` are visible through aliases;
+- user specifications ``users hosts = (runas) TAG: cmnd, … [: hosts = …]``; tags carry over to the
+  following commands of the same list, as sudo does. One :class:`SudoRule` is made per run of
+  commands sharing the same run-as list and NOPASSWD state.
+
+Everything is bounded: include depth 8, at most 1,000 files, an include directory with more than
+1,000 entries is an error (never listed in full), and a loop is detected and reported.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from vmsec.errors import ReadError
+from vmsec.facts import Sudoers, SudoRule
+
+if TYPE_CHECKING:
+    from vmsec.collectors.reader import Reader
+
+MAX_FILES = 1_000
+MAX_DIR_ENTRIES = 1_000
+MAX_DEPTH = 8
+MAX_FILE_BYTES = 1024 * 1024
+MAX_ERRORS_PER_FILE = 20
+MAX_ALIAS_DEPTH = 16
+MAX_EXPANDED = 1_000
+
+ALIAS_KINDS = {"User_Alias": "user", "Runas_Alias": "runas", "Host_Alias": "host",
+               "Cmnd_Alias": "cmnd", "Cmd_Alias": "cmnd"}
+TAGS = frozenset({"NOPASSWD", "PASSWD", "NOEXEC", "EXEC", "SETENV", "NOSETENV", "LOG_INPUT", "NOLOG_INPUT",
+                  "LOG_OUTPUT", "NOLOG_OUTPUT", "MAIL", "NOMAIL", "FOLLOW", "NOFOLLOW", "INTERCEPT",
+                  "NOINTERCEPT"})
+OPTIONS = ("ROLE=", "TYPE=", "TIMEOUT=", "NOTBEFORE=", "NOTAFTER=", "CWD=", "CHROOT=", "APPARMOR_PROFILE=",
+           "PRIVS=", "LIMITPRIVS=")
+_INCLUDE = re.compile(r"^[#@](include|includedir)\s+(.+)$")
+_ALIAS_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_DEFAULTS = re.compile(r"^Defaults([:@>!])?(\S*)\s*(.*)$")
+_HOST_RUN = re.compile(r"^\s*[^\s=():]+(\s*,\s*[^\s=():]+)*\s*=")
+_WORD = re.compile(r'(?:"[^"]*"|[^\s"])+')
+_OPERATOR = re.compile(r"\s*([+-]?=)\s*")
+
+
+def _strip_comment(line: str) -> str:
+    """Drop a trailing ``# comment`` (not ``#123`` uids, not inside quotes)."""
+    quoted = False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            quoted = not quoted
+        elif (ch == "#" and not quoted and not line[i + 1:i + 2].isdigit()
+              and (i == 0 or line[i - 1] in " \t,")):
+            return line[:i].rstrip()
+    return line
+
+
+def _split_list(text: str) -> list[str]:
+    """Split a sudoers comma list, honouring backslash-escaped commas and quoted strings."""
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
+    escaped = False
+    for ch in text:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\":
+            current.append(ch)
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+            current.append(ch)
+        elif ch == "," and not quoted:
+            items.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    items.append("".join(current).strip())
+    return [i for i in items if i]
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` outside parentheses, quotes and backslash escapes."""
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
+    quoted = escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")" and depth:
+            depth -= 1
+        elif not quoted and not depth and ch == sep:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    users: tuple[str, ...]
+    hosts: tuple[str, ...]
+    runas: tuple[str, ...]
+    commands: tuple[str, ...]
+    nopasswd: bool
+    origin: str
+
+
+@dataclass
+class _Parse:
+    reader: Reader | None
+    files: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    defaults: list[tuple[str, str]] = field(default_factory=list)
+    aliases: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    specs: list[_Spec] = field(default_factory=list)
+    limit_hit: bool = False
+
+    # --- files ------------------------------------------------------------------------------
+
+    def read_file(self, path: str, chain: tuple[str, ...], required: bool) -> None:
+        if path in chain:
+            self.errors.append(f"{path}: include loop ({' → '.join((*chain, path))}); not read again")
+            return
+        if len(chain) >= MAX_DEPTH:
+            self.errors.append(f"{path}: includes nested deeper than {MAX_DEPTH}; not read")
+            return
+        if len(self.files) >= MAX_FILES:
+            if not self.limit_hit:
+                self.errors.append(f"{path}: more than {MAX_FILES} sudoers files; the rest were not read")
+                self.limit_hit = True
+            return
+        if self.reader is None:
+            self.errors.append(f"{path}: included; not followed when parsing a single text")
+            return
+        try:
+            data = self.reader.read_bytes(path, MAX_FILE_BYTES)
+        except ReadError as exc:
+            if not required and self.reader.stat(path).exists is False:
+                self.errors.append(f"{path}: included but does not exist")
+                return
+            self.errors.append(f"{path}: {exc.reason}")
+            return
+        self.files.append(path)
+        if b"\x00" in data:
+            self.errors.append(f"{path}: binary data (NUL bytes), not a sudoers file; sudo refuses it")
+            return
+        self.parse_text(data.decode("utf-8", "replace"), path, (*chain, path))
+
+    def read_dir(self, directory: str, chain: tuple[str, ...]) -> None:
+        if self.reader is None:
+            self.errors.append(f"{directory}: include directory; not followed when parsing a single text")
+            return
+        try:
+            names = self.reader.listdir(directory, MAX_DIR_ENTRIES)
+        except ReadError as exc:
+            if self.reader.stat(directory).exists is False:
+                return  # sudo ignores a missing include directory
+            self.errors.append(f"{directory}: {exc.reason}; its files were not read")
+            return
+        for name in names:
+            if "." in name or name.endswith("~"):
+                continue
+            path = f"{directory.rstrip('/')}/{name}"
+            info = self.reader.stat(path)
+            if info.kind is not None and info.kind != "file":
+                self.errors.append(f"{path}: {info.kind}, not a regular file; sudo skips it")
+                continue
+            self.read_file(path, chain, required=True)
+
+    # --- lines ------------------------------------------------------------------------------
+
+    def parse_text(self, text: str, path: str, chain: tuple[str, ...]) -> None:
+        directory = path.rsplit("/", 1)[0] or "/"
+        bad = 0
+        pending = ""
+        start = 0
+        for number, raw in enumerate(text.splitlines(), 1):
+            if not pending:
+                start = number
+            line = raw.strip()
+            include = _INCLUDE.match(line) if not pending else None
+            if include:
+                target = include.group(2).strip().strip('"')
+                if not target.startswith("/"):
+                    target = f"{directory}/{target}"
+                if include.group(1) == "include":
+                    self.read_file(target, chain, required=False)
+                else:
+                    self.read_dir(target, chain)
+                continue
+            if line.startswith("#") and not line[1:2].isdigit():
+                line = ""  # a comment (the include directives were handled above)
+            line = _strip_comment(line)
+            if line.endswith("\\"):
+                pending += line[:-1] + " "
+                continue
+            line = (pending + line).strip()
+            pending = ""
+            if not line:
+                continue
+            problem = self.parse_line(line, f"{path}:{start}")
+            if problem:
+                bad += 1
+                if bad <= MAX_ERRORS_PER_FILE:
+                    self.errors.append(f"{path}:{start}: {problem}")
+        if bad > MAX_ERRORS_PER_FILE:
+            self.errors.append(f"{path}: {bad - MAX_ERRORS_PER_FILE} more lines could not be parsed")
+
+    def parse_line(self, line: str, origin: str) -> str | None:
+        """Parse one logical line; returns a description of the problem, or None."""
+        first = line.split(None, 1)[0]
+        if first.startswith("Defaults"):
+            match = _DEFAULTS.match(line)
+            if not match:
+                return "malformed Defaults line"
+            scope = f"{match.group(1)}{match.group(2)}" if match.group(1) else ""
+            for setting in _split_list(match.group(3)):
+                self.defaults.append((scope, _OPERATOR.sub(r"\1", setting, count=1)))
+            return None
+        if first in ALIAS_KINDS:
+            return self.parse_alias(ALIAS_KINDS[first], line[len(first):])
+        return self.parse_spec(line, origin)
+
+    def parse_alias(self, kind: str, text: str) -> str | None:
+        for definition in _split_top(text, ":"):
+            name, sep, members = definition.partition("=")
+            name = name.strip()
+            if not sep or not _ALIAS_NAME.match(name):
+                return f"malformed {kind} alias definition"
+            self.aliases[(kind, name)] = _split_list(members)
+        return None
+
+    def parse_spec(self, line: str, origin: str) -> str | None:
+        # "user host = cmd : host2 = cmd2": a ":" also ends every tag (NOPASSWD:), so a part starts a
+        # new host run only when it reads "hosts =" and the part before it does not end in a tag.
+        groups: list[str] = []
+        for part in _split_top(line, ":"):
+            previous = groups[-1].split()[-1:] if groups else []
+            if groups and ((previous and previous[0] in TAGS) or not _HOST_RUN.match(part)):
+                groups[-1] += ":" + part
+            else:
+                groups.append(part)
+        head = groups[0]
+        left, sep, right = head.partition("=")
+        if not sep:
+            return "not a Defaults, alias or user specification line"
+        left = re.sub(r"\s*,\s*", ",", left.strip())
+        words = _WORD.findall(left)
+        if len(words) != 2:
+            return "a user specification needs users, hosts and '='"
+        users = tuple(_split_list(words[0]))
+        host_runs = [(tuple(_split_list(words[1])), right)]
+        for extra in groups[1:]:
+            host_text, _, cmnds = extra.partition("=")
+            host_runs.append((tuple(_split_list(host_text)), cmnds))
+        for hosts, cmnds in host_runs:
+            problem = self.parse_cmnds(users, hosts, cmnds, origin)
+            if problem:
+                return problem
+        return None
+
+    def parse_cmnds(self, users: tuple[str, ...], hosts: tuple[str, ...], text: str,
+                    origin: str) -> str | None:
+        runas: tuple[str, ...] = ("root",)
+        nopasswd = False
+        run: list[str] = []
+        key: tuple[tuple[str, ...], bool] | None = None
+        for item in _split_list(text):
+            rest = item
+            if rest.startswith("("):
+                close = rest.find(")")
+                if close < 0:
+                    return "unclosed run-as list"
+                inner = rest[1:close]
+                user_part = inner.split(":", 1)[0]
+                runas = tuple(_split_list(user_part)) or ("root",)
+                rest = rest[close + 1:].strip()
+            while True:
+                word, colon, after = rest.partition(":")
+                word = word.strip()
+                if colon and word in TAGS:
+                    if word == "NOPASSWD":
+                        nopasswd = True
+                    elif word == "PASSWD":
+                        nopasswd = False
+                    rest = after.strip()
+                    continue
+                if rest.startswith(OPTIONS):
+                    rest = rest.split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""
+                    continue
+                break
+            if not rest:
+                return "a command list entry without a command"
+            current = (runas, nopasswd)
+            if key is not None and current != key and run:
+                self.specs.append(_Spec(users, hosts, key[0], tuple(run), key[1], origin))
+                run = []
+            key = current
+            run.append(rest)
+        if key is not None and run:
+            self.specs.append(_Spec(users, hosts, key[0], tuple(run), key[1], origin))
+        return None
+
+    # --- aliases ----------------------------------------------------------------------------
+
+    def expand(self, kind: str, items: tuple[str, ...]) -> tuple[str, ...]:
+        out: list[str] = []
+
+        def walk(item: str, negate: bool, depth: int) -> None:
+            if len(out) >= MAX_EXPANDED:
+                return
+            neg = negate
+            name = item
+            while name.startswith("!"):
+                neg = not neg
+                name = name[1:].strip()
+            members = self.aliases.get((kind, name))
+            if members is None or depth >= MAX_ALIAS_DEPTH:
+                out.append(("!" if neg else "") + name)
+                return
+            for member in members:
+                walk(member, neg, depth + 1)
+
+        for item in items:
+            walk(item, False, 0)
+        return tuple(dict.fromkeys(out))
+
+
+    def result(self) -> Sudoers:
+        rules = tuple(
+            SudoRule(users=self.expand("user", s.users), hosts=self.expand("host", s.hosts),
+                     runas=self.expand("runas", s.runas), commands=self.expand("cmnd", s.commands),
+                     nopasswd=s.nopasswd, origin=s.origin)
+            for s in self.specs)
+        return Sudoers(rules=rules, defaults=tuple(self.defaults), files=tuple(self.files),
+                       errors=tuple(self.errors))
+
+
+def read_sudoers(reader: Reader, path: str = "/etc/sudoers") -> Sudoers:
+    """The sudoers policy of ``reader``'s root. A missing /etc/sudoers gives an empty :class:`Sudoers`
+    (no files read: sudo is not configured); every file that could not be read or parsed is named in
+    ``errors`` rather than raised, so the rest of the policy stays visible."""
+    if reader.stat(path).exists is False:
+        return Sudoers()
+    parse = _Parse(reader)
+    parse.read_file(path, (), required=True)
+    return parse.result()
+
+
+def parse_sudoers(text: str, origin: str) -> Sudoers:
+    """Parse one sudoers text without following includes (each one is reported in ``errors``)."""
+    parse = _Parse(None)
+    parse.files.append(origin)
+    parse.parse_text(text, origin, (origin,))
+    return parse.result()

@@ -1,0 +1,42 @@
+"""The rootfs collector: one Guest per root directory; bad paths recorded, none usable → unavailable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vmsec.collectors import get_collector
+from vmsec.collectors.rootfs import collect_rootfs
+from vmsec.errors import SourceUnavailable
+
+GUESTS = Path(__file__).resolve().parents[1] / "data" / "guests"
+
+
+def test_three_roots_three_guests() -> None:
+    messages: list[str] = []
+    paths = [str(GUESTS / n) for n in ("debian12", "alma9", "alpine320")]
+    inventory = collect_rootfs(paths, progress=messages.append)
+    assert [g.name for g in inventory.guests] == ["debian12", "alma9", "alpine320"]
+    assert [g.os.id if g.os else None for g in inventory.guests] == ["debian", "almalinux", "alpine"]
+    assert inventory.source.startswith("rootfs ") and str(GUESTS / "alma9") in inventory.source
+    assert inventory.errors == ()
+    assert len(messages) == 3
+    assert inventory.host is None and inventory.domains == ()
+
+
+def test_bad_path_is_recorded_and_skipped(tmp_path: Path) -> None:
+    inventory = collect_rootfs([str(tmp_path / "missing"), str(GUESTS / "alpine320")])
+    assert [g.name for g in inventory.guests] == ["alpine320"]
+    assert [(r.source, r.ok) for r in inventory.errors][:1] == [(str(tmp_path / "missing"), False)]
+
+
+def test_no_usable_root(tmp_path: Path) -> None:
+    file = tmp_path / "file"
+    file.write_text("")
+    with pytest.raises(SourceUnavailable, match="not a directory"):
+        collect_rootfs([str(file)])
+
+
+def test_registered_as_a_collector() -> None:
+    assert get_collector("rootfs") is collect_rootfs

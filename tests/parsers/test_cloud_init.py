@@ -1,0 +1,120 @@
+"""cloud-init: cloud.cfg + cloud.cfg.d merged in order, user data on top, plaintext passwords named by
+place (never by value), and hostile YAML refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vmsec.collectors.reader import RootReader
+from vmsec.errors import ReadError
+from vmsec.parsers.cloud_init import (
+    CloudConfigError,
+    cloud_config_parts,
+    load_cloud_config,
+    merge,
+    plaintext_password_places,
+    read_cloud_init,
+)
+
+GUESTS = Path(__file__).resolve().parents[1] / "data" / "guests"
+
+
+def ci_root(root: Path, files: dict[str, str]) -> RootReader:
+    for name, text in files.items():
+        path = root / name.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return RootReader(str(root))
+
+
+def test_checked_in_debian_root() -> None:
+    setup = read_cloud_init(RootReader(str(GUESTS / "debian12")))
+    assert setup.present is True
+    assert setup.ssh_pwauth is True  # cloud.cfg says false; 50-lab.cfg (later) says true; README ignored
+    assert setup.disable_root is True
+    assert setup.origins[:2] == ("/etc/cloud/cloud.cfg", "/etc/cloud/cloud.cfg.d/50-lab.cfg")
+    # the instance link and instances/<id> hold the same user data: read once
+    assert len(setup.plaintext_passwords) == 1
+    assert setup.plaintext_passwords[0].endswith("user-data.txt: chpasswd.users (alice)")
+    assert "Winter2024" not in repr(setup)
+
+
+def test_absent_cloud_init(tmp_path: Path) -> None:
+    assert read_cloud_init(RootReader(str(tmp_path))).present is False
+
+
+def test_merge_is_recursive_and_later_wins() -> None:
+    merged = merge({"a": {"x": 1, "y": 2}, "l": [1]}, {"a": {"y": 3}, "l": [2]})
+    assert merged == {"a": {"x": 1, "y": 3}, "l": [2]}
+
+
+@pytest.mark.parametrize(("config", "places"), [
+    ({"password": "passw0rd"}, ["f: password (default user)"]),
+    ({"password": "$6$salt$hash"}, []),
+    ({"chpasswd": {"list": "root:secret\nbob:RANDOM\ncarl:$y$j9T$a$b\n"}}, ["f: chpasswd.list (root)"]),
+    ({"chpasswd": {"list": ["eve:pw"]}}, ["f: chpasswd.list (eve)"]),
+    ({"chpasswd": {"users": [{"name": "a", "password": "x", "type": "text"},
+                             {"name": "b", "password": "$6$s$h"},
+                             {"name": "c", "type": "RANDOM"}]}}, ["f: chpasswd.users (a)"]),
+    ({"users": ["default", {"name": "u", "plain_text_passwd": "pw"}, {"name": "v", "passwd": "$6$s$h"},
+                {"name": "w", "passwd": "notahash"}]},
+     ["f: users[].plain_text_passwd (u)", "f: users[].passwd is not a crypt hash (w)"]),
+])
+def test_plaintext_password_places(config: dict[str, object], places: list[str]) -> None:
+    assert plaintext_password_places(config, "f") == places
+
+
+def test_user_data_overrides_files_and_mime_parts_are_read(tmp_path: Path) -> None:
+    mime = ('Content-Type: multipart/mixed; boundary="XX"\nMIME-Version: 1.0\n\n--XX\n'
+            'Content-Type: text/cloud-config; charset="us-ascii"\n\n#cloud-config\nssh_pwauth: false\n'
+            "disable_root: false\npassword: hunter2\n--XX\nContent-Type: text/x-shellscript\n\n#!/bin/sh\n"
+            "echo hi\n--XX--\n")
+    reader = ci_root(tmp_path, {"/etc/cloud/cloud.cfg": "ssh_pwauth: true\n",
+                                "/var/lib/cloud/instances/i-1/user-data.txt": mime})
+    setup = read_cloud_init(reader)
+    assert (setup.ssh_pwauth, setup.disable_root) == (False, False)
+    assert setup.plaintext_passwords == (
+        "/var/lib/cloud/instances/i-1/user-data.txt: password (default user)",)
+
+
+def test_unchanged_pwauth_is_unknown() -> None:
+    assert load_cloud_config("ssh_pwauth: unchanged\n") == {"ssh_pwauth": "unchanged"}
+
+
+def test_shell_user_data_has_no_cloud_config() -> None:
+    assert cloud_config_parts("#!/bin/sh\necho hi\n") == []
+
+
+def test_invalid_yaml_in_a_config_file_is_an_error(tmp_path: Path) -> None:
+    reader = ci_root(tmp_path, {"/etc/cloud/cloud.cfg": "a: [unclosed\n"})
+    with pytest.raises(ReadError, match=r"cloud\.cfg: not valid YAML"):
+        read_cloud_init(reader)
+
+
+def test_python_tags_are_refused() -> None:
+    with pytest.raises(CloudConfigError):
+        load_cloud_config("x: !!python/object/apply:os.system ['true']\n")
+
+
+def test_alias_bomb_is_bounded(tmp_path: Path) -> None:
+    lines = ["a0: &a0 {k: v}"]
+    for i in range(1, 30):
+        lines.append(f"a{i}: &a{i} {{x: *a{i - 1}, y: *a{i - 1}}}")
+    reader = ci_root(tmp_path, {"/etc/cloud/cloud.cfg": "ssh_pwauth: true\n",
+                                "/etc/cloud/cloud.cfg.d/90-bomb.cfg": "\n".join(lines) + "\n",
+                                "/etc/cloud/cloud.cfg.d/95-bomb.cfg": "\n".join(lines) + "\n"})
+    with pytest.raises(ReadError, match="more than"):
+        read_cloud_init(reader)
+
+
+def test_unreadable_user_data_is_noted(tmp_path: Path) -> None:
+    reader = ci_root(tmp_path, {"/etc/cloud/cloud.cfg": "disable_root: true\n"})
+    (tmp_path / "var/lib/cloud/instance").mkdir(parents=True)
+    import os
+    os.mkfifo(tmp_path / "var/lib/cloud/instance/user-data.txt")
+    notes: list[str] = []
+    setup = read_cloud_init(reader, notes)
+    assert setup.disable_root is True
+    assert notes and notes[0].startswith("/var/lib/cloud/instance/user-data.txt: not a regular file")

@@ -1,0 +1,118 @@
+"""PAM stacks: line syntax, include/substack/@include expansion in order, loops and depth bounded,
+hostile files (a FIFO service file) refused rather than hanging."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from vmsec.collectors.reader import RootReader
+from vmsec.errors import ReadError
+from vmsec.parsers.pam import MAX_DEPTH, parse_pam_file, read_pam, read_pam_stack
+
+GUESTS = Path(__file__).resolve().parents[1] / "data" / "guests"
+
+
+def pam_root(tmp_path: Path, files: dict[str, str]) -> RootReader:
+    for name, text in files.items():
+        path = tmp_path / "etc/pam.d" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return RootReader(str(tmp_path))
+
+
+def test_line_syntax() -> None:
+    text = ("#%PAM-1.0\n"
+            "auth [success=1 default=ignore] pam_unix.so nullok # trailing comment\n"
+            "-session optional pam_systemd.so\n"
+            "password requisite pam_pwquality.so \\\n   retry=3 minlen=14\n"
+            "auth required pam_exec.so [arg with spaces] quiet\n"
+            "bogus required pam_x.so\n"
+            "auth required\n")
+    lines, problems = parse_pam_file(text)
+    assert [(raw.type, raw.control, raw.module, raw.args, raw.line) for raw in lines] == [
+        ("auth", "[success=1 default=ignore]", "pam_unix.so", ("nullok",), 2),
+        ("session", "optional", "pam_systemd.so", (), 3),
+        ("password", "requisite", "pam_pwquality.so", ("retry=3", "minlen=14"), 4),
+        ("auth", "required", "pam_exec.so", ("[arg with spaces]", "quiet"), 6),
+    ]
+    assert problems == ("line 7: unknown type 'bogus'", "line 8: fewer than three fields")
+
+
+def test_debian_at_include_expands_in_place() -> None:
+    stack = read_pam_stack(RootReader(str(GUESTS / "debian12")), "sshd")
+    assert stack is not None
+    summary = [(line.type, line.module) for line in stack.lines]
+    # the @include line, then the included lines, then the next line of sshd
+    assert summary[:5] == [("@include", "common-auth"), ("auth", "pam_unix.so"), ("auth", "pam_deny.so"),
+                           ("auth", "pam_permit.so"), ("account", "pam_nologin.so")]
+    unix = stack.lines[1]
+    assert unix.args == ("nullok",) and unix.origin == "/etc/pam.d/common-auth:2"
+    assert ("password", "pam_unix.so") in summary
+    assert summary[-1] == ("password", "pam_permit.so")
+
+
+def test_rhel_substack_and_include_take_only_their_type() -> None:
+    notes: list[str] = []
+    stacks = {s.service: s for s in read_pam(RootReader(str(GUESTS / "alma9")), notes)}
+    sshd = stacks["sshd"]
+    auth = [(line.control, line.module) for line in sshd.lines if line.type == "auth"]
+    assert auth[0] == ("substack", "password-auth")
+    assert ("required", "pam_faillock.so") in auth and ("sufficient", "pam_unix.so") in auth
+    # "auth include postlogin": postlogin has only session lines, so nothing but the include line
+    assert auth[-1] == ("include", "postlogin")
+    # password-auth is a symlink into /etc/authselect: followed inside the root
+    faillock = next(line for line in sshd.lines if line.module == "pam_faillock.so")
+    assert faillock.origin == "/etc/pam.d/password-auth:3"
+    assert notes == []
+
+
+def test_include_loop_is_noted_and_bounded(tmp_path: Path) -> None:
+    reader = pam_root(tmp_path, {
+        "sshd": "@include common-auth\naccount required pam_unix.so\n",
+        "common-auth": "auth required pam_unix.so\n@include sshd\n",
+    })
+    notes: list[str] = []
+    stacks = {s.service: s for s in read_pam(reader, notes)}
+    modules = [line.module for line in stacks["sshd"].lines]
+    assert modules == ["common-auth", "pam_unix.so", "sshd", "pam_unix.so"]
+    assert any("include loop" in n for n in notes)
+
+
+def test_include_depth_is_bounded(tmp_path: Path) -> None:
+    files = {f"s{i}": f"auth include s{i + 1}\nauth required pam_s{i}.so\n" for i in range(20)}
+    notes: list[str] = []
+    stack = {s.service: s for s in read_pam(pam_root(tmp_path, files), notes)}["s0"]
+    reached = [line.module for line in stack.lines if line.module.startswith("pam_s")]
+    assert len(reached) == MAX_DEPTH
+    assert any(f"deeper than {MAX_DEPTH}" in n for n in notes)
+
+
+def test_missing_include_is_noted(tmp_path: Path) -> None:
+    notes: list[str] = []
+    stacks = read_pam(pam_root(tmp_path, {"login": "auth include nowhere\n"}), notes)
+    assert [line.module for line in stacks[0].lines] == ["nowhere"]
+    assert notes == ["/etc/pam.d/login:1: included file 'nowhere' does not exist"]
+
+
+@pytest.mark.timeout(10)
+def test_fifo_service_file_is_refused_not_read(tmp_path: Path) -> None:
+    reader = pam_root(tmp_path, {"login": "auth required pam_unix.so\n"})
+    os.mkfifo(tmp_path / "etc/pam.d/sshd")
+    with pytest.raises(ReadError, match="fifo"):
+        read_pam(reader)
+
+
+def test_no_pam_directory_is_no_pam(tmp_path: Path) -> None:
+    assert read_pam(RootReader(str(tmp_path))) == ()
+
+
+def test_vendor_directory_is_used_when_etc_has_no_file(tmp_path: Path) -> None:
+    (tmp_path / "usr/lib/pam.d").mkdir(parents=True)
+    (tmp_path / "usr/lib/pam.d/sshd").write_text("auth include common-auth\n")
+    (tmp_path / "usr/lib/pam.d/common-auth").write_text("auth required pam_unix.so\n")
+    stacks = {s.service: s for s in read_pam(RootReader(str(tmp_path)))}
+    assert stacks["sshd"].path == "/usr/lib/pam.d/sshd"
+    assert [line.module for line in stacks["sshd"].lines] == ["common-auth", "pam_unix.so"]
