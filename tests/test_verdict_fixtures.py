@@ -6,12 +6,17 @@ Exactly one check — the one the folder is named after — runs on it.
 git keeps neither file modes (beyond +x) nor owners, so a host-root fixture may have a sibling
 ``NAME.PASS.modes`` file: lines ``PATH MODE [UID [GID]]`` applied to a copy of the root before the
 scan (``/etc/pki/libvirt/private/serverkey.pem 0600 0 0``).
+
+Vulnerability checks need advisory data: a sibling ``NAME.PASS.feeds/`` directory holds feed files
+(real records) imported into a fresh database for that fixture; an optional ``imported-at`` file in
+it sets the import date. Without one, matching runs with no database (and says UNKNOWN).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +26,8 @@ from vmsec.collectors.host import collect_host_inventory
 from vmsec.collectors.xml import collect_xml
 from vmsec.engine import run_checks
 from vmsec.findings import Status
+from vmsec.vulns.db import AdvisoryDB, import_feeds, open_db
+from vmsec.vulns.matcher import match_inventory
 
 CHECKS_DIR = Path(__file__).parent / "data" / "checks"
 VERDICTS = {"PASS", "FAIL", "UNKNOWN"}
@@ -48,6 +55,7 @@ def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: 
     assert catalog.checks, f"no check named {check_id}"
     if fixture.is_dir():
         inventory = collect_host_inventory(str(_with_modes(fixture, tmp_path)))
+        inventory = match_inventory(inventory, _feeds_db(fixture, tmp_path))
     else:
         inventory = collect_xml([str(fixture)])
     assert not inventory.errors, [e.reason for e in inventory.errors]
@@ -56,6 +64,17 @@ def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: 
     assert Status(verdict) in statuses, f"{fixture.name}: expected {verdict}, got {statuses}"
     if verdict != "FAIL":
         assert Status.FAIL not in statuses, f"{fixture.name}: expected no FAIL, got {statuses}"
+
+
+def _feeds_db(fixture: Path, tmp_path: Path) -> AdvisoryDB | None:
+    feeds = fixture.with_name(fixture.name + ".feeds")
+    if not feeds.is_dir():
+        return None
+    stamp = feeds / "imported-at"
+    now = datetime.fromisoformat(stamp.read_text().strip()) if stamp.exists() else None
+    files = [(str(f), f.read_bytes()) for f in sorted(feeds.iterdir()) if f.name != "imported-at"]
+    import_feeds(files, tmp_path / "vulndb.sqlite", now=now)
+    return open_db(tmp_path / "vulndb.sqlite")
 
 
 def _with_modes(fixture: Path, tmp_path: Path) -> Path:

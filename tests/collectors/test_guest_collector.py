@@ -109,7 +109,9 @@ def test_hostile_root_is_bounded_and_every_failure_recorded(hostile_root: Path) 
     guest, records = collect_guest(RootReader(str(hostile_root)), name="hostile", origin=str(hostile_root))
     assert time.monotonic() - started < 5
     failed = {(r.source, r.what): r.reason or "" for r in records if not r.ok}
-    assert guest.shadow is None and "/etc/shadow" in {s for s, _ in failed}
+    # the symlink to the scanner's /etc/shadow resolves inside the root, where nothing is: absent
+    assert guest.shadow is None
+    assert any(r.source == "/etc/shadow" and (r.reason or "").startswith("absent") for r in records)
     assert "SCANNERSECRET" not in repr(guest) and "sentinel" not in repr(guest)
     assert guest.accounts is None and "limit" in failed[("/etc/passwd", "user accounts")]
     assert guest.authorized_keys is None
@@ -150,7 +152,10 @@ def test_host_inventory_carries_the_host_os(tmp_path: Path) -> None:
     (root / "etc/shadow").unlink()
     inventory = collect_host_inventory(str(root))
     assert inventory.host_os is not None and inventory.host_os.shadow is None
-    assert [(r.source, r.what) for r in inventory.errors] == [("/etc/shadow", "host OS: password hashes")]
+    # a missing file is a fact (unknown hashes), not an unreadable input: the scan stays complete
+    assert not inventory.errors
+    assert [(r.source, r.what, r.ok) for r in inventory.records if r.source == "/etc/shadow"] == [
+        ("/etc/shadow", "host OS: password hashes", True)]
 
 
 def test_live_host_os_knows_its_running_kernel() -> None:

@@ -49,6 +49,11 @@ class _Collection:
     def fail(self, source: str, what: str, reason: str) -> None:
         self.records.append(CollectionRecord(source=source, what=what, ok=False, reason=reason))
 
+    def unknown(self, source: str, what: str, reason: str) -> None:
+        """A fact that stays unknown although nothing failed to read (the file is simply not there):
+        recorded, and its checks say UNKNOWN, but the scan is not incomplete."""
+        self.records.append(CollectionRecord(source=source, what=what, ok=True, reason=reason))
+
     def notes(self, what: str, notes: Sequence[str | ReadError]) -> None:
         for note in notes:
             if isinstance(note, ReadError):
@@ -62,7 +67,10 @@ class _Collection:
         try:
             return read()
         except ReadError as exc:
-            self.fail(exc.source, what, exc.reason)
+            if self.reader.stat(exc.source).exists is False or exc.reason.startswith("no dpkg, rpm or apk"):
+                self.unknown(exc.source, what, f"absent: {exc.reason}")
+            else:
+                self.fail(exc.source, what, exc.reason)
         except Exception as exc:  # an unexpected parser failure must not end the whole guest
             self.fail(source, what, f"parser failed: {type(exc).__name__}: {exc}")
         return None
@@ -177,7 +185,7 @@ def collect_guest(reader: Reader, *, name: str, origin: str,
                                                               notes=key_notes))
         c.notes("authorized keys", key_notes)
     else:
-        c.fail("/etc/passwd", "authorized keys", "account homes unknown, so are their authorized_keys")
+        c.unknown("/etc/passwd", "authorized keys", "account homes unknown, so are their authorized_keys")
 
     errors: list[ReadError] = []
     services = c.step("services", "/etc/systemd/system", lambda: sc.read_services(reader, errors=errors))
