@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from vmsec.facts import (
     CollectionRecord,
     CpuInfo,
     Domain,
+    Guest,
     Host,
     Inventory,
     Network,
@@ -89,13 +91,16 @@ def _error_text(exc: BaseException) -> str:
 
 
 def collect_libvirt(uri: str = "qemu:///system", *, include_host: bool | None = None,
-                    progress: ProgressHook | None = None) -> Inventory:
+                    progress: ProgressHook | None = None, guests: bool = False,
+                    key_file: str | None = None) -> Inventory:
     """Connect to ``uri`` and collect an :class:`Inventory` from it.
 
     The connection is opened read-write when allowed (needed to see whether console passwords are
     set), else read-only. ``include_host`` reads host facts from this machine's ``/``; it defaults
     to True for a local ``qemu:///system`` or ``qemu:///session`` URI. Otherwise the host is
-    described from the libvirt API alone.
+    described from the libvirt API alone. ``guests`` also reads each domain's guest OS offline from
+    its file-backed disk images (see :func:`_collect_guests`), decrypting LUKS ones with
+    ``key_file`` (a passphrase file) when given.
 
     Raises :class:`SourceUnavailable` when libvirt-python is missing or the URI cannot be opened.
     """
@@ -110,7 +115,8 @@ def collect_libvirt(uri: str = "qemu:///system", *, include_host: bool | None = 
             detail = rw if rw == ro else f"{rw}; read-only: {ro}"
             raise SourceUnavailable(f"cannot connect to libvirt at {uri}: {detail}") from ro_exc
     try:
-        return collect_from_connection(conn, uri, include_host=include_host, progress=progress)
+        return collect_from_connection(conn, uri, include_host=include_host, progress=progress,
+                                       guests=guests, key_file=key_file)
     finally:
         # Closing a broken connection must not hide the inventory.
         with contextlib.suppress(libvirt.libvirtError):
@@ -195,7 +201,8 @@ def _checked_xml(xml: str, origin: str) -> str:
 
 
 def collect_from_connection(conn: Any, uri: str, *, include_host: bool | None = None,
-                            progress: ProgressHook | None = None) -> Inventory:
+                            progress: ProgressHook | None = None, guests: bool = False,
+                            key_file: str | None = None) -> Inventory:
     """Collect an :class:`Inventory` over an already open libvirt connection (``virConnect``).
 
     ``uri`` names the source in facts and records. The caller keeps ownership of ``conn``.
@@ -209,11 +216,12 @@ def collect_from_connection(conn: Any, uri: str, *, include_host: bool | None = 
     nwfilters = _collect_nwfilters(run)
     pools = _collect_pools(run)
     secrets = _collect_secrets(run)
+    guest_oses = _collect_guests(run, domains, key_file) if guests else []
     run.note(uri, "libvirt inventory", True,
              f"{len(domains)} domains, {len(networks)} networks, {len(pools)} pools", started)
     return Inventory(host=host, domains=tuple(domains), networks=tuple(networks), nwfilters=nwfilters,
-                     pools=tuple(pools), secrets=secrets, records=tuple(run.records),
-                     source=f"libvirt {uri}")
+                     pools=tuple(pools), secrets=secrets, guests=tuple(guest_oses),
+                     records=tuple(run.records), source=f"libvirt {uri}")
 
 
 # --- domains --------------------------------------------------------------------------------------
@@ -287,6 +295,50 @@ def _object_name(run: _Collection, obj: Any) -> str:
             return str(obj.UUIDString())
         except run.libvirt.libvirtError:
             return "?"
+
+
+# --- guest operating systems from the domains' disk images -------------------------------------
+
+RUNNING_NOTE = "read from the disk of a running VM; contents may be inconsistent"
+_ACTIVE_STATES = frozenset({"running", "blocked", "paused", "pmsuspended"})
+
+
+def _collect_guests(run: _Collection, domains: list[Domain], key_file: str | None) -> list[Guest]:
+    """One :class:`Guest` per domain whose file-backed disks hold a readable OS (or are encrypted).
+
+    Each ``type='file'`` disk (not a CD-ROM) is opened read-only with the image collector, in XML
+    order; the first that yields an OS wins. Backing files are followed only inside the disk's own
+    directory and the directories of the backing files libvirt itself lists. A running domain's
+    disk is read all the same, with a consistency note on the guest. Failures are records.
+    """
+    from vmsec.collectors.image import guest_from_image
+
+    found: list[Guest] = []
+    for domain in domains:
+        running = domain.state in _ACTIVE_STATES
+        fallback: Guest | None = None
+        chosen: Guest | None = None
+        for disk in domain.disks:
+            if disk.type != "file" or disk.device != "disk" or not disk.source_file:
+                continue
+            path = disk.source_file
+            origin = f"{run.uri}#{domain.name} {path}"
+            allowed = [os.path.dirname(b.source) for b in disk.backing_chain or ()
+                       if b.source and b.source.startswith("/")]
+            run.tell(f"guest disk {path} of {domain.name}")
+            with run.guarded(path, f"guest disk image of {domain.name}"):
+                guest, records = guest_from_image(path, name=domain.name, domain=domain.name,
+                                                  key_file=key_file, allowed_dirs=allowed)
+                run.records.extend(records)
+                guest = dataclasses.replace(guest, origin=origin,
+                                            consistency_note=RUNNING_NOTE if running else None)
+                if guest.os is not None or guest.accounts is not None:
+                    chosen = guest
+                    break
+                fallback = fallback or guest
+        if chosen or fallback:
+            found.append(chosen or fallback)  # type: ignore[arg-type]
+    return found
 
 
 # --- networks, filters, pools, secrets ----------------------------------------------------------

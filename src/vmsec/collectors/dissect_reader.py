@@ -1,0 +1,252 @@
+"""A :class:`~vmsec.collectors.reader.Reader` over a guest filesystem inside a disk image.
+
+The image is never mounted: dissect.target parses the partition table, LVM and the ext4/xfs
+structures in user space, and this reader walks the resulting filesystem view with the same rules
+as :class:`~vmsec.collectors.reader.RootReader`:
+
+- paths resolve inside the guest: absolute symlinks are guest-absolute, ``..`` stops at the guest
+  root. The walk is done here, one component at a time, on symlink-free prefixes, so dissect is
+  never asked to follow a guest symlink itself;
+- symlink chains are bounded (:data:`MAX_SYMLINK_HOPS`; loops end with "too many levels");
+- only regular files are opened; reads and directory listings are capped;
+- nothing is written (dissect reads the image through a read-only file handle).
+
+A corrupt filesystem structure raises inside dissect with any exception type; every one of them
+becomes a :class:`~vmsec.errors.ReadError` naming the path, so the guest collector records it and
+moves on.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import os
+import stat as st
+from collections import deque
+from typing import Any
+
+from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, MAX_SYMLINK_HOPS
+from vmsec.errors import ReadError
+from vmsec.facts import FileKind, FileStat
+
+_CHUNK = 65536
+
+
+def _split(path: str) -> list[str]:
+    return [p for p in path.split("/") if p not in ("", ".")]
+
+
+def _join(parts: list[str]) -> str:
+    return "/" + "/".join(parts)
+
+
+class DissectReader:
+    """Read-only, bounded access to one guest filesystem view (a dissect ``Filesystem``, usually
+    ``Target.fs`` with the guest's own mounts). ``label`` names it in errors ("disk.qcow2")."""
+
+    def __init__(self, fs: Any, label: str) -> None:
+        self._fs = fs
+        self._label = label
+        self._names: dict[str, dict[int, str]] = {}
+
+    @property
+    def label(self) -> str:
+        return self._label
+
+    # --- resolution -------------------------------------------------------------------------
+
+    def _get(self, resolved: list[str]) -> Any:
+        """The entry at a symlink-free path (dissect then follows nothing)."""
+        try:
+            return self._fs.get(_join(resolved))
+        except (FileNotFoundError, KeyError) as exc:
+            raise OSError(errno.ENOENT, os.strerror(errno.ENOENT)) from exc
+        except NotADirectoryError as exc:
+            raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)) from exc
+        except OSError:
+            raise
+        except Exception as exc:  # a corrupt inode, directory block or extent tree
+            raise OSError(errno.EIO, f"filesystem error: {type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _lstat(entry: Any) -> Any:
+        try:
+            return entry.lstat()
+        except OSError:
+            raise
+        except Exception as exc:
+            raise OSError(errno.EIO, f"filesystem error: {type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _readlink(entry: Any) -> str:
+        try:
+            return str(entry.readlink())
+        except Exception as exc:
+            raise OSError(errno.EIO, f"unreadable symbolic link: {type(exc).__name__}: {exc}") from exc
+
+    def _walk(self, path: str, follow_last: bool) -> tuple[str, Any, Any]:
+        """Resolve ``path`` in the guest: (resolved path, entry, lstat of the entry)."""
+        parts = deque(_split(path))
+        resolved: list[str] = []
+        hops = 0
+        if not parts:
+            entry = self._get(resolved)
+            return "/", entry, self._lstat(entry)
+        while parts:
+            comp = parts.popleft()
+            if comp == "..":
+                if resolved:
+                    resolved.pop()
+                if not parts:
+                    parts.append(".")
+                continue
+            if comp == ".":  # only appended above, to name the directory reached so far
+                entry = self._get(resolved)
+                return _join(resolved), entry, self._lstat(entry)
+            candidate = [*resolved, comp]
+            entry = self._get(candidate)
+            info = self._lstat(entry)
+            last = not parts
+            if st.S_ISLNK(info.st_mode) and (follow_last or not last):
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise OSError(errno.ELOOP, "too many levels of symbolic links")
+                target = self._readlink(entry)
+                if target.startswith("/"):
+                    resolved = []
+                parts.extendleft(reversed(_split(target)))
+                if not parts:
+                    parts.append(".")
+                continue
+            if last:
+                return _join(candidate), entry, info
+            if not st.S_ISDIR(info.st_mode):
+                raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+            resolved = candidate
+        raise OSError(errno.ENOENT, "empty path")  # pragma: no cover - the loop always returns
+
+    @staticmethod
+    def _error(path: str, exc: OSError) -> ReadError:
+        return ReadError(path, exc.strerror or str(exc))
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        try:
+            _resolved, entry, info = self._walk(path, follow_last=True)
+        except OSError as exc:
+            raise self._error(path, exc) from exc
+        if not st.S_ISREG(info.st_mode):
+            kind = FileKind.from_mode(info.st_mode)
+            raise ReadError(path, f"not a regular file ({kind}); not opened")
+        if info.st_size > limit:
+            raise ReadError(path, f"file is {info.st_size} bytes, over the {limit}-byte limit")
+        try:
+            fh = entry.open()
+        except Exception as exc:
+            raise ReadError(path, f"cannot open: {type(exc).__name__}: {exc}") from exc
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            while True:
+                chunk = fh.read(min(_CHUNK, limit + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > limit:
+                    raise ReadError(path, f"file is over the {limit}-byte limit")
+        except ReadError:
+            raise
+        except Exception as exc:  # a corrupt extent map or a truncated image
+            raise ReadError(path, f"read failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            close = getattr(fh, "close", None)
+            if callable(close):
+                close()
+        return b"".join(chunks)
+
+    def read_text(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> str:
+        """Decode as UTF-8; undecodable bytes become U+FFFD rather than failing the read."""
+        return self.read_bytes(path, limit).decode("utf-8", "replace")
+
+    def stat(self, path: str, follow: bool = True) -> FileStat:
+        try:
+            _resolved, _entry, info = self._walk(path, follow_last=follow)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return FileStat(path=path, exists=False)
+            return FileStat(path=path, exists=None, error=exc.strerror or str(exc))
+        uid = int(info.st_uid) if info.st_uid is not None else None
+        gid = int(info.st_gid) if info.st_gid is not None else None
+        return FileStat(path=path, exists=True, kind=FileKind.from_mode(info.st_mode),
+                        mode=st.S_IMODE(info.st_mode), uid=uid, gid=gid,
+                        owner=None if uid is None else self._lookup("/etc/passwd", uid),
+                        group=None if gid is None else self._lookup("/etc/group", gid),
+                        size=int(info.st_size), mtime=float(info.st_mtime))
+
+    def exists(self, path: str) -> bool:
+        return bool(self.stat(path).exists)
+
+    def readlink(self, path: str) -> str:
+        try:
+            _resolved, entry, info = self._walk(path, follow_last=False)
+            if not st.S_ISLNK(info.st_mode):
+                raise ReadError(path, "not a symbolic link")
+            return self._readlink(entry)
+        except OSError as exc:
+            raise self._error(path, exc) from exc
+
+    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
+        """Names in a directory, sorted; at most ``limit`` (a larger directory raises ReadError)."""
+        try:
+            _resolved, entry, info = self._walk(path, follow_last=True)
+        except OSError as exc:
+            raise self._error(path, exc) from exc
+        if not st.S_ISDIR(info.st_mode):
+            raise ReadError(path, os.strerror(errno.ENOTDIR))
+        names: list[str] = []
+        try:
+            for name in entry.iterdir():
+                if name in (".", ".."):
+                    continue
+                names.append(str(name))
+                if len(names) > limit:
+                    raise ReadError(path, f"directory has more than {limit} entries")
+        except ReadError:
+            raise
+        except Exception as exc:
+            raise ReadError(path, f"cannot list: {type(exc).__name__}: {exc}") from exc
+        return sorted(names)
+
+    def glob(self, pattern: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
+        """Expand a pattern whose wildcards are in the last component only (``/etc/sudoers.d/*``)."""
+        directory, _, name_pattern = pattern.rpartition("/")
+        directory = directory or "/"
+        try:
+            names = self.listdir(directory, limit)
+        except ReadError as exc:
+            if "No such file" in exc.reason or "Not a directory" in exc.reason:
+                return []
+            raise
+        return [f"{directory.rstrip('/')}/{n}" for n in names if fnmatch.fnmatchcase(n, name_pattern)]
+
+    # --- owner names from the guest's own account database ------------------------------------
+
+    def _lookup(self, dbfile: str, ident: int) -> str | None:
+        table = self._names.get(dbfile)
+        if table is None:
+            table = {}
+            try:
+                text = self.read_text(dbfile, limit=8 * 1024 * 1024)
+            except ReadError:
+                text = ""
+            for line in text.splitlines()[:200_000]:
+                fields = line.split(":")
+                if len(fields) >= 3 and fields[2].isdigit():
+                    table.setdefault(int(fields[2]), fields[0])
+            self._names[dbfile] = table
+        return table.get(ident)
+
+
+__all__ = ["DissectReader"]

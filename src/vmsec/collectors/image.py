@@ -1,0 +1,566 @@
+"""The ``image`` collector: guest operating systems read offline from VM disk images.
+
+Images are never mounted, attached or written. Every image file is opened ``O_RDONLY`` by this
+module and handed to dissect.target as a file object; dissect parses the qcow2/VMDK container, the
+partition table (MBR/GPT), LVM and the ext4/xfs filesystem in user space, and
+:class:`~vmsec.collectors.dissect_reader.DissectReader` confines every guest path inside it.
+
+A disk image is hostile input, and so are the file names it records:
+
+- a qcow2 backing file is resolved as qemu does (relative to the image's directory, or as recorded
+  when absolute), but only followed when it is a regular file inside an allowed directory (the
+  top image's own directory, plus the caller's ``allowed_dirs``): a backing file naming the host's
+  ``/etc/shadow`` or a device is refused with a clear error and never opened;
+- backing chains are bounded (:data:`MAX_CHAIN`) and loops are detected by inode;
+- external qcow2 data files and VMDK descriptors with separate extents are refused (they name more
+  host files);
+- header fields are range-checked before use, so a corrupt image is an error naming it.
+
+Encryption at rest is read from outside: the qcow2 header's ``crypt_method`` (big-endian u32 at
+offset 32: 0 none, 1 AES, 2 LUKS), confirmed by ``qemu-img info``; a LUKS header at offset 0
+(``LUKS\\xba\\xbe``, scheme ``luks``); a LUKS header at the start of a partition inside the guest
+(``luks-in-guest``). Without a key the contents are not audited, which is recorded as a fact, not an
+error. Keys are never guessed. With an operator-supplied key file (the passphrase exactly, as
+``cryptsetup --key-file``):
+
+- a LUKS qcow2 is decrypted by ``qemu-img convert`` into a private temporary file (mode 0600 in a
+  0700 directory, unlinked as soon as it is opened) and read from there;
+- LUKS1/LUKS2 volumes (the whole disk or a partition) are unlocked in memory by dissect.fve; the
+  passphrase sits in dissect's keychain only while that disk is being opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import stat as st
+import struct
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from vmsec.collectors.dissect_reader import DissectReader
+from vmsec.collectors.reader import Reader
+from vmsec.errors import ReadError, SourceUnavailable
+from vmsec.facts import CollectionRecord, DiskAtRest, Guest, Inventory
+
+QCOW2_MAGIC = b"QFI\xfb"
+LUKS_MAGIC = b"LUKS\xba\xbe"
+VMDK_SPARSE_MAGIC = b"KDMV"
+VMDK_DESCRIPTOR = b"# Disk DescriptorFile"
+MAX_CHAIN = 16  # backing files per image; real chains are a handful deep
+MAX_BACKING_NAME = 1023  # qemu's own limit on the backing file name
+QEMU_IMG_TIMEOUT_S = 60
+DECRYPT_TIMEOUT_S = 1800
+QCOW2_CRYPT = {0: "none", 1: "aes", 2: "luks"}
+_INCOMPAT_EXTERNAL_DATA = 1 << 2
+_EXT_BACKING_FORMAT = 0xE2792ACA
+_EXT_DATA_FILE = 0x44415441
+MAX_KEY_FILE = 64 * 1024
+NOT_AUDITED = "contents not audited: the disk is encrypted and no key was given"
+
+ProgressHook = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Qcow2Header:
+    version: int
+    size: int
+    cluster_bits: int
+    crypt_method: int
+    backing_file: str | None
+    backing_format: str | None
+    external_data_file: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One file of a backing chain, top first."""
+
+    path: str
+    format: str  # qcow2 | raw | vmdk
+    header: Qcow2Header | None = None
+
+
+# --- headers --------------------------------------------------------------------------------------
+
+
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    return os.pread(fd, size, offset)
+
+
+def parse_qcow2_header(fd: int, path: str) -> Qcow2Header:
+    """Read and range-check a qcow2 header (and its extensions) from an open image."""
+    file_size = os.fstat(fd).st_size
+    head = _pread(fd, 104, 0)
+    if len(head) < 72 or head[:4] != QCOW2_MAGIC:
+        raise ReadError(path, "corrupt qcow2 image: header is truncated or lacks the magic")
+    version, backing_off, backing_len, cluster_bits, size, crypt = struct.unpack_from(">IQIIQI", head, 4)
+    if version not in (2, 3):
+        raise ReadError(path, f"corrupt qcow2 image: unsupported version {version}")
+    if not 9 <= cluster_bits <= 21:
+        raise ReadError(path, f"corrupt qcow2 image: cluster_bits {cluster_bits} out of range")
+    cluster = 1 << cluster_bits
+    if crypt not in QCOW2_CRYPT:
+        raise ReadError(path, f"corrupt qcow2 image: unknown crypt_method {crypt}")
+    incompatible = 0
+    header_len = 72
+    if version == 3:
+        if len(head) < 104:
+            raise ReadError(path, "corrupt qcow2 image: version 3 header is truncated")
+        (incompatible,) = struct.unpack_from(">Q", head, 72)
+        (header_len,) = struct.unpack_from(">I", head, 100)
+        if not 104 <= header_len <= cluster:
+            raise ReadError(path, f"corrupt qcow2 image: header length {header_len} out of range")
+    backing: str | None = None
+    if backing_off:
+        if backing_len == 0 or backing_len > MAX_BACKING_NAME:
+            raise ReadError(path, f"corrupt qcow2 image: backing file name length {backing_len}")
+        if backing_off + backing_len > min(cluster, file_size):
+            raise ReadError(path, "corrupt qcow2 image: backing file name lies outside the header cluster")
+        raw_name = _pread(fd, backing_len, backing_off)
+        if len(raw_name) != backing_len or b"\x00" in raw_name:
+            raise ReadError(path, "corrupt qcow2 image: unreadable backing file name")
+        backing = raw_name.decode("utf-8", "replace")
+    backing_format = None
+    external_data = bool(incompatible & _INCOMPAT_EXTERNAL_DATA)
+    # Header extensions: between the header and the end of the first cluster (or the backing name).
+    end = min(cluster, file_size, backing_off or cluster)
+    offset = header_len
+    for _ in range(256):
+        if offset + 8 > end:
+            break
+        ext_type, ext_len = struct.unpack(">II", _pread(fd, 8, offset))
+        if ext_type == 0:
+            break
+        if offset + 8 + ext_len > end:
+            raise ReadError(path, "corrupt qcow2 image: header extension runs past the header")
+        if ext_type == _EXT_BACKING_FORMAT:
+            backing_format = _pread(fd, ext_len, offset + 8).decode("ascii", "replace").strip("\x00")
+        elif ext_type == _EXT_DATA_FILE:
+            external_data = True
+        offset += 8 + ((ext_len + 7) & ~7)
+    return Qcow2Header(version=version, size=size, cluster_bits=cluster_bits, crypt_method=crypt,
+                       backing_file=backing, backing_format=backing_format,
+                       external_data_file=external_data)
+
+
+def _probe_format(fd: int) -> str:
+    head = _pread(fd, 32, 0)
+    if head.startswith(QCOW2_MAGIC):
+        return "qcow2"
+    if head.startswith(VMDK_SPARSE_MAGIC):
+        return "vmdk"
+    if head.startswith(VMDK_DESCRIPTOR):
+        return "vmdk-descriptor"
+    return "raw"
+
+
+# --- opening files and backing chains ---------------------------------------------------------------
+
+
+def _open_regular(path: str, shown: str) -> int:
+    """Open ``path`` read-only; refuse anything but a regular file (never a FIFO or device)."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise ReadError(shown, exc.strerror or str(exc)) from exc
+    if not st.S_ISREG(info.st_mode):
+        raise ReadError(shown, "not a regular file; refused")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ReadError(shown, exc.strerror or str(exc)) from exc
+    now = os.fstat(fd)
+    if not st.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
+        os.close(fd)
+        raise ReadError(shown, "file changed while it was being opened")
+    return fd
+
+
+def _inside(path: str, directories: Sequence[str]) -> bool:
+    return any(os.path.commonpath([path, d]) == d for d in directories)
+
+
+def resolve_backing(image: str, name: str, allowed_dirs: Sequence[str]) -> str:
+    """The backing file ``name`` recorded in ``image``, resolved as qemu does and checked.
+
+    Raises ReadError (naming the image) when it leaves the allowed directories or is no regular file.
+    """
+    if "://" in name or name.startswith(("json:", "nbd:", "rbd:", "iscsi:", "gluster:")):
+        raise ReadError(image, f"backing file {name!r} is not a local file; refused")
+    candidate = name if name.startswith("/") else os.path.join(os.path.dirname(image), name)
+    real = os.path.realpath(candidate)
+    if not _inside(real, allowed_dirs):
+        raise ReadError(image, f"backing file {name!r} resolves to {real}, outside the allowed "
+                               f"directories ({', '.join(allowed_dirs)}); refused, not read")
+    try:
+        info = os.stat(real)
+    except OSError as exc:
+        raise ReadError(image, f"backing file {name!r}: {exc.strerror or exc}") from exc
+    if not st.S_ISREG(info.st_mode):
+        raise ReadError(image, f"backing file {name!r} is not a regular file; refused")
+    return real
+
+
+def backing_chain(path: str, allowed_dirs: Sequence[str] = ()) -> list[Layer]:
+    """The image and its backing files, top first, each checked (see :func:`resolve_backing`)."""
+    top = os.path.realpath(path)
+    allowed = sorted({os.path.dirname(top), *(os.path.realpath(d) for d in allowed_dirs)})
+    layers: list[Layer] = []
+    seen: set[tuple[int, int]] = set()
+    current = top
+    forced_format: str | None = None
+    while True:
+        if len(layers) >= MAX_CHAIN:
+            raise ReadError(path, f"backing chain is longer than {MAX_CHAIN} files")
+        fd = _open_regular(current, path if current == top else current)
+        try:
+            info = os.fstat(fd)
+            if (info.st_dev, info.st_ino) in seen:
+                raise ReadError(path, f"backing chain loops back to {current}")
+            seen.add((info.st_dev, info.st_ino))
+            fmt = forced_format or _probe_format(fd)
+            header = parse_qcow2_header(fd, current) if fmt == "qcow2" else None
+        finally:
+            os.close(fd)
+        if fmt == "vmdk-descriptor":
+            raise ReadError(current, "VMDK descriptor files with separate extents are not supported")
+        if fmt not in ("qcow2", "raw", "vmdk"):
+            raise ReadError(current, f"backing format {fmt!r} is not supported")
+        layers.append(Layer(path=current, format=fmt, header=header))
+        if header is None or header.backing_file is None:
+            return layers
+        if header.external_data_file:
+            raise ReadError(current, "qcow2 images with an external data file are not supported")
+        forced_format = header.backing_format or None
+        current = resolve_backing(current, header.backing_file, allowed)
+
+
+def _file_object(path: str) -> BinaryIO:
+    fd = _open_regular(path, path)
+    fh = os.fdopen(fd, "rb", buffering=0)
+    # No name: dissect resolves files named inside an image (VMDK parents) relative to a handle's
+    # name. Without one it cannot open anything this module has not checked.
+    fh.name = None
+    return fh
+
+
+def _open_vmdk(fh: BinaryIO, path: str) -> Any:
+    from dissect.hypervisor.disk.vmdk import VMDK, SparseDisk
+
+    try:
+        sparse = SparseDisk(fh)
+    except Exception as exc:
+        raise ReadError(path, f"corrupt VMDK image: {type(exc).__name__}: {exc}") from exc
+    descriptor = getattr(sparse, "descriptor", None)
+    parent = descriptor.attr.get("parentCID", "ffffffff") if descriptor is not None else "ffffffff"
+    if parent != "ffffffff":
+        raise ReadError(path, "VMDK images with a parent (delta disks) are not supported")
+    fh.seek(0)
+    return VMDK(fh)
+
+
+def _open_stream(layers: Sequence[Layer]) -> Any:
+    """A read-only stream of the guest disk, built bottom-up from already checked layers."""
+    from dissect.hypervisor.disk.qcow2 import QCow2
+
+    lower: Any = None
+    for layer in reversed(layers):
+        fh = _file_object(layer.path)
+        if layer.format == "raw":
+            lower = fh
+        elif layer.format == "vmdk":
+            lower = _open_vmdk(fh, layer.path)
+        else:
+            image = QCow2(fh, allow_no_backing_file=True)
+            if lower is not None:
+                # Set here rather than passed in, so dissect never sniffs or opens a backing file.
+                image.backing_file = lower
+            lower = image.open()
+    return lower
+
+
+# --- qemu-img ------------------------------------------------------------------------------------
+
+
+def qemu_img_info(path: str) -> dict[str, Any] | None:
+    """``qemu-img info`` of the top image only (never its backing chain), or None when unavailable.
+
+    ``-U`` (force share) lets it read the image of a running VM without taking its lock.
+    """
+    exe = shutil.which("qemu-img")
+    if exe is None:
+        return None
+    try:
+        done = subprocess.run([exe, "info", "-U", "--output=json", path], capture_output=True,
+                              timeout=QEMU_IMG_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    try:
+        data = json.loads(done.stdout[:1_000_000])
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _decrypt_to_temp(image_opts: str, key_file: str, shown: str) -> BinaryIO:
+    """``qemu-img convert`` the decrypted image into a private temp file; return it open, unlinked."""
+    exe = shutil.which("qemu-img")
+    if exe is None:
+        raise ReadError(shown, "qemu-img is needed to decrypt the image and is not installed")
+    key = os.path.realpath(key_file)
+    if not os.path.isfile(key):
+        raise ReadError(key_file, "key file is not a regular file")
+    workdir = tempfile.mkdtemp(prefix="vmsec-decrypt-")  # mode 0700
+    out = os.path.join(workdir, "disk.raw")
+    try:
+        done = subprocess.run(
+            [exe, "convert", "--object", f"secret,id=vmseckey,file={key},format=raw",
+             "--image-opts", image_opts, "-O", "raw", out],
+            capture_output=True, timeout=DECRYPT_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise ReadError(shown, "could not decrypt with the given key: "
+                                   + (message[-1] if message else f"qemu-img exit {done.returncode}"))
+        os.chmod(out, 0o600)
+        return _file_object(out)
+    except subprocess.TimeoutExpired as exc:
+        raise ReadError(shown, "decryption took too long") from exc
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # the open file lives on until it is closed
+
+
+def _opt_path(path: str) -> str:
+    return path.replace(",", ",,")  # qemu option syntax escapes commas by doubling
+
+
+# --- one image --------------------------------------------------------------------------------------
+
+
+def _luks_volumes(target: Any) -> tuple[list[int], bool]:
+    """Offsets of the LUKS volumes among the volumes dissect found, and whether one was unlocked."""
+    offsets: list[int] = []
+    unlocked = False
+    for volume in list(target.volumes)[:256]:
+        if getattr(getattr(volume, "vs", None), "__type__", None) == "luks":
+            unlocked = True  # the decrypted view dissect added for an unlocked LUKS volume
+            continue
+        try:
+            volume.seek(0)
+            if volume.read(6) == LUKS_MAGIC:
+                offsets.append(int(getattr(volume, "offset", 0) or 0))
+        except Exception:  # an unreadable partition is simply not a LUKS volume we can see
+            continue
+    return offsets, unlocked
+
+
+def _has_os(reader: Reader) -> bool:
+    return any(reader.exists(p) for p in ("/etc/os-release", "/usr/lib/os-release", "/etc/passwd"))
+
+
+def _read_passphrase(key_file: str) -> str:
+    """The key file's content exactly (as ``cryptsetup --key-file``: a trailing newline is part of it)."""
+    try:
+        fd = _open_regular(key_file, key_file)
+    except ReadError as exc:
+        raise ReadError(key_file, f"key file: {exc.reason}") from exc
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(MAX_KEY_FILE + 1)
+    if len(data) > MAX_KEY_FILE:
+        raise ReadError(key_file, f"key file is over {MAX_KEY_FILE} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReadError(key_file, "key file is not UTF-8 text") from exc
+
+
+def _target_from_stream(stream: Any, shown: str, passphrase: str | None) -> Any:
+    """dissect's view of the disk; LUKS volumes are unlocked with ``passphrase`` when given."""
+    import logging
+
+    from dissect.target import Target
+    from dissect.target.containers.raw import RawContainer
+    from dissect.target.helpers import keychain
+
+    # dissect logs every unrecognised partition and failed unlock; what matters becomes a record.
+    logging.getLogger("dissect").setLevel(logging.CRITICAL)
+    key = None
+    if passphrase is not None:
+        # dissect's keychain is process-global: the key is there only while this disk is opened.
+        key = keychain.Key(keychain.KeyType.PASSPHRASE, passphrase, "luks", None, False)
+        keychain.KEYCHAIN.append(key)
+    try:
+        try:
+            # Linux first: naming the OS plugin skips dissect's discovery of every OS plugin (about
+            # 1.5 s of imports); a disk it does not fit gets the generic detection below.
+            from dissect.target.plugins.os.unix.linux._os import LinuxPlugin
+
+            stream.seek(0)
+            target = Target(shown)
+            target.disks.add(RawContainer(stream))
+            target._os_plugin = LinuxPlugin
+            target.apply()
+            if not _has_os(DissectReader(target.fs, shown)):
+                raise LookupError("no Linux root at /")
+        except Exception:
+            stream.seek(0)
+            target = Target(shown)
+            target.disks.add(RawContainer(stream))
+            target.apply()
+    except Exception as exc:
+        raise ReadError(shown, f"cannot read the disk: {type(exc).__name__}: {exc}") from exc
+    finally:
+        if key is not None:
+            with contextlib.suppress(ValueError):
+                keychain.KEYCHAIN.remove(key)
+    return target
+
+
+def _not_audited(path: str, records: list[CollectionRecord], reason: str = NOT_AUDITED) -> None:
+    records.append(CollectionRecord(source=path, what="guest contents", ok=True, reason=reason))
+
+
+def open_guest_image(path: str, key_file: str | None = None, *, allowed_dirs: Sequence[str] = (),
+                     ) -> tuple[Reader | None, DiskAtRest, list[CollectionRecord]]:
+    """Open one disk image read-only: a reader over its guest root (None when the contents cannot
+    be read, e.g. encrypted without a key), how the disk is protected at rest, and records.
+
+    Raises :class:`ReadError` naming the image when it is missing, corrupt, refers to files it may
+    not (backing files outside ``allowed_dirs`` and the image's own directory), or cannot be
+    decrypted with the given key.
+    """
+    records: list[CollectionRecord] = []
+    layers = backing_chain(path, allowed_dirs)
+    top = layers[0]
+    crypt = top.header.crypt_method if top.header else 0
+    info = qemu_img_info(top.path) if top.format == "qcow2" else None
+    detail = ""
+    if info is not None and info.get("encrypted"):
+        encrypt = (info.get("format-specific") or {}).get("data", {}).get("encrypt") or {}
+        fmt = encrypt.get("format") if isinstance(encrypt, dict) else None
+        detail = f"qemu-img: encrypted ({fmt or 'unknown format'})"
+        if crypt == 0:
+            crypt = 2 if fmt == "luks" else 1
+    passphrase = _read_passphrase(key_file) if key_file is not None else None
+    if crypt:
+        scheme = f"qcow2-{QCOW2_CRYPT[crypt]}"
+        detail = detail or f"qcow2 header crypt_method {crypt} ({QCOW2_CRYPT[crypt]})"
+        if key_file is None or crypt != 2:
+            if key_file is not None:
+                records.append(CollectionRecord(source=path, what="disk decryption", ok=False,
+                                                reason="legacy qcow2 AES encryption cannot be decrypted"))
+            _not_audited(path, records)
+            return None, DiskAtRest(scheme=scheme, detail=detail), records
+        opts = f"driver=qcow2,file.filename={_opt_path(top.path)},encrypt.key-secret=vmseckey"
+        stream: Any = _decrypt_to_temp(opts, key_file, path)
+        disk = DiskAtRest(scheme=scheme, unlocked=True, detail=detail)
+    else:
+        try:
+            stream = _open_stream(layers)
+            stream.seek(0)
+            magic = stream.read(6)
+        except ReadError:
+            raise
+        except Exception as exc:  # dissect on a corrupt or truncated container
+            raise ReadError(path, f"corrupt or truncated {top.format} image: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+        if magic == LUKS_MAGIC:
+            disk = DiskAtRest(scheme="luks", detail="LUKS header at the start of the disk")
+            if passphrase is None:
+                _not_audited(path, records)
+                return None, disk, records
+        else:
+            disk = DiskAtRest(scheme="none", detail=f"{top.format} image, no encryption found")
+    stream.seek(0)
+    target = _target_from_stream(stream, path, passphrase)
+    reader = DissectReader(target.fs, path)
+    luks, unlocked = _luks_volumes(target)
+    if disk.scheme == "luks":
+        if not unlocked:
+            raise ReadError(path, "could not unlock the LUKS volume with the given key")
+        disk = dataclasses.replace(disk, unlocked=True)
+    elif luks:
+        where = ", ".join(f"offset {o}" for o in luks)
+        disk = DiskAtRest(scheme="luks-in-guest", unlocked=unlocked,
+                          detail=f"LUKS volume(s) inside the guest disk at {where}")
+        if passphrase is None:
+            _not_audited(path, records)
+        elif not unlocked:
+            records.append(CollectionRecord(source=path, what="disk decryption", ok=False,
+                                            reason="could not unlock the LUKS volume(s) inside the "
+                                                   "guest with the given key"))
+    if not _has_os(reader):
+        if disk.scheme == "luks-in-guest" and not unlocked:
+            return None, disk, records
+        kinds = ", ".join(type(f).__name__ for f in target.filesystems) or "none"
+        raise ReadError(path, f"no Linux root filesystem found on the disk (filesystems: {kinds})")
+    return reader, disk, records
+
+
+# --- the collector ---------------------------------------------------------------------------------
+
+
+def guest_from_image(path: str, *, name: str, key_file: str | None = None, domain: str | None = None,
+                     allowed_dirs: Sequence[str] = ()) -> tuple[Guest, list[CollectionRecord]]:
+    """One :class:`Guest` from one image; raises ReadError when the image cannot be used at all."""
+    from vmsec.collectors.guest import collect_guest
+
+    reader, disk, records = open_guest_image(path, key_file, allowed_dirs=allowed_dirs)
+    if reader is None:
+        return Guest(name=name, origin=path, domain=domain, disk=disk), records
+    guest, guest_records = collect_guest(reader, name=name, origin=path, domain=domain)
+    # Guest paths alone would not say which image they came from.
+    named = [dataclasses.replace(r, source=f"{path}:{r.source}") if r.source.startswith("/") else r
+             for r in guest_records]
+    return dataclasses.replace(guest, disk=disk), records + named
+
+
+def collect_images(paths: Sequence[str], *, key_file: str | None = None,
+                   progress: ProgressHook | None = None) -> Inventory:
+    """One :class:`Guest` per disk image in ``paths`` (qcow2, raw, VMDK), read offline.
+
+    An image that cannot be used (missing, corrupt, refused backing file) becomes a failed record
+    naming it and the scan goes on; when no image is usable the source is unavailable.
+    """
+    tell = progress or (lambda _msg: None)
+    guests: list[Guest] = []
+    records: list[CollectionRecord] = []
+    for path in paths:
+        started = time.monotonic()
+        tell(f"disk image {path}")
+        name = os.path.basename(path.rstrip("/")) or path
+        try:
+            guest, guest_records = guest_from_image(path, name=name, key_file=key_file)
+        except ReadError as exc:
+            records.append(CollectionRecord(source=path, what="disk image", ok=False,
+                                            reason=str(exc) if exc.source != path else exc.reason,
+                                            duration_s=round(time.monotonic() - started, 6)))
+            continue
+        except Exception as exc:  # a dissect failure on hostile bytes must not end the scan
+            records.append(CollectionRecord(source=path, what="disk image", ok=False,
+                                            reason=f"unreadable image: {type(exc).__name__}: {exc}",
+                                            duration_s=round(time.monotonic() - started, 6)))
+            continue
+        guests.append(guest)
+        records.extend(guest_records)
+        records.append(CollectionRecord(source=path, what="disk image", ok=True,
+                                        reason=f"disk at rest: {guest.disk.scheme if guest.disk else '?'}",
+                                        duration_s=round(time.monotonic() - started, 6)))
+    if not guests:
+        reasons = "; ".join(f"{r.source}: {r.reason}" for r in records) or "no images given"
+        raise SourceUnavailable(f"no usable disk image ({reasons})")
+    return Inventory(guests=tuple(guests), records=tuple(records),
+                     source="image " + " ".join(paths))
+
+
+__all__ = ["backing_chain", "collect_images", "guest_from_image", "open_guest_image",
+           "parse_qcow2_header", "qemu_img_info", "resolve_backing"]
