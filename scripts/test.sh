@@ -24,7 +24,7 @@ fi
 apt-get install -y -q --no-install-recommends \
   python3 python3-venv python3-dev gcc pkg-config libvirt-dev \
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils \
-  openssh-server debootstrap fdisk e2fsprogs xfsprogs postgresql chromium ca-certificates \
+  openssh-server debootstrap fdisk e2fsprogs xfsprogs postgresql chromium ca-certificates tar coreutils \
   python3-rpm dpkg systemd util-linux debsecan >/dev/null
 if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 # libvirt's embedded QEMU driver expects its default unprivileged user to exist.
