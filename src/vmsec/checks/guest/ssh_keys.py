@@ -1,0 +1,203 @@
+"""Keys that open SSH logins: the public keys in each account's authorized_keys files.
+
+Each key is one subject (``path:line``). Keys are judged only where an OpenSSH server is installed.
+Host keys are not part of the facts yet and are not judged here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok
+from vmsec.checks.guest.ssh import SSHD_DOC, reachable, sshd_of
+from vmsec.facts import AuthorizedKey, Guest
+
+KEYS_DOC = "https://man.openbsd.org/sshd#AUTHORIZED_KEYS_FILE_FORMAT"
+
+
+def _keys(guest: Guest) -> tuple[AuthorizedKey, ...] | None:
+    """The keys, None when SSH does not apply (no server); UNKNOWN when they could not be read."""
+    if guest.sshd_installed is False:
+        return None
+    return need(guest.authorized_keys, "the accounts' authorized_keys files could not be read")
+
+
+def _subject(key: AuthorizedKey) -> str:
+    return f"{key.path}:{key.line}" if key.line is not None else key.path
+
+
+def _where(key: AuthorizedKey) -> str:
+    return _subject(key)
+
+
+def _by_file(keys: tuple[AuthorizedKey, ...]) -> dict[str, list[AuthorizedKey]]:
+    files: dict[str, list[AuthorizedKey]] = {}
+    for key in keys:
+        files.setdefault(key.path, []).append(key)
+    return files
+
+
+def _describe(key: AuthorizedKey) -> str:
+    size = f" {key.bits}-bit" if key.bits else ""
+    who = f" ({key.comment})" if key.comment else ""
+    return f"{key.key_type}{size} key for {key.user}{who}"
+
+
+@check("VMS-GST-030", title="No DSA keys authorize SSH logins", severity=Severity.HIGH,
+       tags=(Tag.ENCRYPTION, Tag.ACCESS_CONTROL, "ssh", "keys"), references=(KEYS_DOC,))
+def dsa_keys(guest: Guest, env: Environment) -> Iterator[Result]:
+    """DSA (`ssh-dss`) keys are limited to 1024 bits and 80-bit security, and a DSA signature made
+    with a weak random number leaks the private key. OpenSSH disabled DSA in 7.0 and removed it in
+    10.0; a DSA key in authorized_keys is a credential that should have been replaced long ago.
+
+    Remediation: Replace the key with an Ed25519 (or RSA ≥ 3072-bit) key and remove the `ssh-dss`
+    line.
+    """
+    keys = _keys(guest)
+    if keys is None:
+        return
+    for path, file_keys in _by_file(keys).items():
+        bad = [k for k in file_keys if (k.key_type or "").startswith("ssh-dss")]
+        for k in bad:
+            yield fail(_subject(k), f"{_describe(k)} in {_where(k)}",
+                       ev(k.path, f"line {k.line}", k.key_type))
+        if not bad:
+            yield ok(path, f"no DSA key among the {len(file_keys)} key(s) in {path}", ev(path))
+
+
+@check("VMS-GST-031", title="RSA keys authorizing SSH logins have at least 2048 bits",
+       severity=Severity.HIGH, tags=(Tag.ENCRYPTION, Tag.ACCESS_CONTROL, "ssh", "keys"),
+       references=(KEYS_DOC, "https://www.keylength.com/en/4/"))
+def rsa_key_size(guest: Guest, env: Environment) -> Iterator[Result]:
+    """RSA keys shorter than 2048 bits are within reach of factoring (1024-bit: nation-state today);
+    NIST recommends 3072 bits for use beyond 2030. The minimum is the profile parameter
+    `ssh_rsa_min_bits` (default 2048); keys below 3072 bits are named in the passing message.
+
+    Remediation: Replace short RSA keys with Ed25519 or RSA 3072/4096-bit keys.
+    """
+    minimum = int(env.param("ssh_rsa_min_bits", 2048))
+    keys = _keys(guest)
+    if keys is None:
+        return
+    for k in keys:
+        if not (k.key_type or "").startswith(("ssh-rsa", "rsa-sha2")):
+            continue
+        where = ev(k.path, f"line {k.line}", f"{k.key_type} {k.bits} bits")
+        if k.bits is None:
+            yield fail(_subject(k), f"RSA key for {k.user} in {_where(k)} could not be decoded, so its "
+                       "size is unknown", where, severity=Severity.INFO)
+        elif k.bits < minimum:
+            yield fail(_subject(k), f"{_describe(k)} in {_where(k)}: fewer than {minimum} bits", where)
+        elif k.bits < 3072:
+            yield ok(_subject(k), f"{_describe(k)} in {_where(k)}: at least {minimum} bits "
+                     "(3072 recommended)", where)
+        else:
+            yield ok(_subject(k), f"{_describe(k)} in {_where(k)}", where)
+
+
+@check("VMS-GST-032", title="No SSH keys log in as root while root login is allowed",
+       severity=Severity.MEDIUM, tags=(Tag.ACCESS_CONTROL, "ssh", "keys"), references=(SSHD_DOC,))
+def root_keys(guest: Guest, env: Environment) -> Iterator[Result]:
+    """A key in root's authorized_keys gives unattributable root access: the logs show only "root".
+    With `PermitRootLogin prohibit-password` (the default) such keys work. `forced-commands-only`
+    accepts only keys restricted by `command=`.
+
+    Remediation: Give administrators their own accounts and keys and use sudo; set
+    `PermitRootLogin no`, or restrict automation keys with `command="…",restrict`.
+    """
+    keys = _keys(guest)
+    cfg = sshd_of(guest)
+    if keys is None or cfg is None:
+        return
+    values = [r for r in reachable(cfg, "permitrootlogin", "root", guest) if r.value is not None]
+    for k in keys:
+        if k.user != "root" or k.key_type is None:
+            continue
+        allowed = [r for r in values if r.value != "no" and not (
+            r.value == "forced-commands-only" and any(o.lower().startswith("command=") for o in k.options))]
+        where = ev(k.path, f"line {k.line}", k.key_type)
+        forced = [o for o in k.options if o.lower().startswith("command=")]
+        if forced:
+            yield ok(_subject(k), f"{_describe(k)} in {_where(k)} is limited to a forced command "
+                     f"({forced[0][:80]})", where)
+        elif not values:
+            yield fail(_subject(k), f"{_describe(k)} in {_where(k)}; whether root may log in is unknown "
+                       "(PermitRootLogin unset and OpenSSH version unknown)", where, severity=Severity.LOW)
+        elif allowed:
+            r = allowed[0]
+            yield fail(_subject(k), f"{_describe(k)} in {_where(k)} and PermitRootLogin {r.value} {r.where}",
+                       where, r.evidence("permitrootlogin"))
+        else:
+            yield ok(_subject(k), f"{_describe(k)} in {_where(k)}, but root cannot log in over SSH "
+                     "(PermitRootLogin no)", where)
+
+
+_RESTRICTING = ("from=", "restrict", "command=", "permitopen=", "permitlisten=")
+
+
+@check("VMS-GST-033", title="SSH keys are restricted by source address or command",
+       severity=Severity.INFO, tags=(Tag.ACCESS_CONTROL, "ssh", "keys"), references=(KEYS_DOC,))
+def unrestricted_keys(guest: Guest, env: Environment) -> Iterator[Result]:
+    """A stolen private key works from anywhere. `from="10.0.0.0/8"` limits where a key may be used;
+    `restrict` and `command=` limit what it may do — worthwhile for automation and root keys.
+
+    Remediation: Prefix keys with `from="<admin network>"` and, for automation, `restrict,command="…"`.
+    """
+    keys = _keys(guest)
+    if keys is None:
+        return
+    for k in keys:
+        if k.key_type is None:
+            continue
+        where = ev(k.path, f"line {k.line}", ",".join(k.options) or "(no options)")
+        opts = [o for o in k.options if o.lower().startswith(_RESTRICTING)]
+        if any(o.lower().replace(" ", "") in ('from="*"', "from=*") for o in opts):
+            yield fail(_subject(k), f"{_describe(k)} in {_where(k)} has from=\"*\": any source", where)
+        elif opts:
+            yield ok(_subject(k), f"{_describe(k)} in {_where(k)} is restricted: {', '.join(opts)}", where)
+        else:
+            yield fail(_subject(k), f"{_describe(k)} in {_where(k)} works from any address, for any "
+                       "command", where)
+
+
+@check("VMS-GST-034", title="No keys are kept in the legacy authorized_keys2 file",
+       severity=Severity.LOW, tags=(Tag.ACCESS_CONTROL, "ssh", "keys"), references=(SSHD_DOC,))
+def authorized_keys2(guest: Guest, env: Environment) -> Iterator[Result]:
+    """`~/.ssh/authorized_keys2` has been deprecated since OpenSSH 3.0 but is still read by the
+    default `AuthorizedKeysFile`; keys hidden there are easily missed in reviews (and are a known
+    persistence trick).
+
+    Remediation: Move wanted keys to `authorized_keys`, delete `authorized_keys2`, and set
+    `AuthorizedKeysFile .ssh/authorized_keys`.
+    """
+    keys = _keys(guest)
+    if keys is None:
+        return
+    files = _by_file(keys)
+    legacy = {p: ks for p, ks in files.items() if p.endswith("/authorized_keys2")}
+    for path, ks in legacy.items():
+        yield fail(path, f"{len(ks)} key(s) in {path}: " + "; ".join(_describe(k) for k in ks[:5]),
+                   ev(path, "", len(ks)))
+    if not legacy and files:
+        yield ok("authorized_keys2", f"no keys in authorized_keys2 files ({len(files)} key file(s) read)",
+                 ev(next(iter(files))))
+
+
+@check("VMS-GST-035", title="Every authorized_keys line is a valid key", severity=Severity.INFO,
+       tags=(Tag.CONFIGURATION, "ssh", "keys"), references=(KEYS_DOC,))
+def garbled_keys(guest: Guest, env: Environment) -> Iterator[Result]:
+    """A line that cannot be decoded as a public key is ignored by sshd, but it may be a broken key
+    someone relies on, or a sign of tampering; either way it deserves a look.
+
+    Remediation: Fix or delete the line.
+    """
+    keys = _keys(guest)
+    if keys is None:
+        return
+    for path, file_keys in _by_file(keys).items():
+        bad = [k for k in file_keys if k.key_type is None]
+        for k in bad:
+            yield fail(_subject(k), f"line {k.line} of {k.path} is not a public key sshd can use",
+                       ev(k.path, f"line {k.line}"))
+        if not bad:
+            yield ok(path, f"all {len(file_keys)} line(s) of {path} are public keys", ev(path))

@@ -1,0 +1,102 @@
+"""sudo checks (VMS-GST-065…069) on sudoers policies built here (aliases already expanded)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from vmsec.checks.api import Environment, FactMissing, Result
+from vmsec.checks.guest import sudo
+from vmsec.facts import Guest, InstalledPackage, Inventory, Sudoers, SudoRule
+from vmsec.findings import Severity, Status
+
+P, F, U = Status.PASS, Status.FAIL, Status.UNKNOWN
+
+
+def rule(users: str, commands: str = "ALL", runas: str = "ALL", nopasswd: bool = False,
+         origin: str = "/etc/sudoers:20") -> SudoRule:
+    return SudoRule(users=tuple(users.split(",")), hosts=("ALL",),
+                    runas=tuple(runas.split(",")) if runas else (),
+                    commands=tuple(commands.split(",")), nopasswd=nopasswd, origin=origin)
+
+
+def policy(*rules: SudoRule, defaults: tuple[tuple[str, str], ...] = ()) -> Sudoers:
+    return Sudoers(rules=rules, defaults=defaults, files=("/etc/sudoers",))
+
+
+def run(func: Callable[..., Iterator[Result]], s: Sudoers | None,
+        sudo_version: str | None = None) -> list[Result]:
+    packages = (InstalledPackage(name="sudo", version=sudo_version),) if sudo_version else ()
+    g = Guest(name="t", origin="/srv/root", sudoers=s, packages=packages)
+    try:
+        return list(func(g, Environment(inventory=Inventory(guests=(g,)), host=None)))
+    except FactMissing as e:
+        return [Result(U, e.subject or "", e.reason)]
+
+
+def st(results: list[Result]) -> list[Status]:
+    return [r.status for r in results]
+
+
+@pytest.mark.parametrize("func", [sudo.nopasswd_all, sudo.broad_all, sudo.authentication, sudo.use_pty,
+                                  sudo.sudo_logging])
+def test_unknown_and_absent(func: Callable[..., Iterator[Result]]) -> None:
+    assert st(run(func, None)) == [U]
+    assert run(func, Sudoers()) == []  # no /etc/sudoers: sudo not configured
+
+
+@pytest.mark.parametrize(("r", "expected", "severity"), [
+    (rule("%sudo"), P, None),
+    (rule("debian", nopasswd=True), F, None),
+    (rule("ALL", nopasswd=True), F, Severity.CRITICAL),
+    (rule("%users", nopasswd=True, runas=""), F, Severity.CRITICAL),
+    (rule("deploy", "/usr/bin/systemctl restart app", nopasswd=True), P, None),
+    (rule("deploy", nopasswd=True, runas="www-data"), P, None),
+])
+def test_nopasswd_all(r: SudoRule, expected: Status, severity: Severity | None) -> None:
+    results = run(sudo.nopasswd_all, policy(r))
+    assert st(results) == [expected] and results[0].severity is severity
+
+
+def test_broad_all() -> None:
+    assert st(run(sudo.broad_all, policy(rule("%sudo"), rule("ALL", origin="/etc/sudoers.d/x:1")))) == [F]
+    assert st(run(sudo.broad_all, policy(rule("%sudo"), rule("%users", "/usr/bin/uptime")))) == [P]
+
+
+@pytest.mark.parametrize(("defaults", "expected", "severity"), [
+    ((("", "env_reset"),), [P], [None]),
+    ((("", "!authenticate"),), [F], [None]),
+    (((":ADMINS", "!authenticate"),), [F], [None]),
+    ((("", "authenticate"),), [P], [None]),
+    ((("", "targetpw"), ("", "rootpw")), [F, F], [Severity.MEDIUM, Severity.MEDIUM]),
+    ((("", "!rootpw"),), [P], [None]),
+])
+def test_authentication(defaults: tuple[tuple[str, str], ...], expected: list[Status],
+                        severity: list[Severity | None]) -> None:
+    results = run(sudo.authentication, policy(defaults=defaults))
+    assert st(results) == expected and [r.severity for r in results] == severity
+
+
+@pytest.mark.parametrize(("defaults", "version", "expected"), [
+    ((("", "use_pty"),), None, P),
+    ((("", "use_pty"), ("", "!use_pty")), None, F),
+    ((), "1.9.13p3-1", F),
+    ((), "1.9.15p5-3", P),
+    ((), None, F),
+    (((":alice", "use_pty"),), "1.9.5p2", F),  # only for alice
+])
+def test_use_pty(defaults: tuple[tuple[str, str], ...], version: str | None, expected: Status) -> None:
+    assert st(run(sudo.use_pty, policy(defaults=defaults), version)) == [expected]
+
+
+@pytest.mark.parametrize(("defaults", "expected", "severity"), [
+    ((("", 'logfile="/var/log/sudo.log"'),), P, None),
+    ((("", "log_output"),), P, None),
+    ((), F, None),
+    ((("", "!syslog"),), F, Severity.MEDIUM),
+])
+def test_sudo_logging(defaults: tuple[tuple[str, str], ...], expected: Status,
+                      severity: Severity | None) -> None:
+    results = run(sudo.sudo_logging, policy(defaults=defaults))
+    assert st(results) == [expected] and results[0].severity is severity
