@@ -13,7 +13,8 @@ from vmsec.checks.catalog import default_catalog
 DOC = Path(__file__).resolve().parents[1] / "docs" / "checks.md"
 AREAS = {"HOST": "Host platform and isolation", "DMN": "libvirt daemons (management plane)",
          "QEMU": "QEMU driver (qemu.conf)", "DOM": "Domain XML, per VM", "NET": "Virtual networks",
-         "STO": "Storage pools and secrets"}
+         "STO": "Storage pools and secrets", "GST": "Guest operating systems (and the host's own OS)",
+         "VULN": "Known vulnerabilities in installed packages"}
 
 
 def render() -> str:
