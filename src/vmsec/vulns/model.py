@@ -9,8 +9,8 @@ states kept apart instead of collapsed (unfixed is not won't-fix is not not-affe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class FixState(StrEnum):
