@@ -32,6 +32,6 @@ getent passwd libvirt-qemu >/dev/null || useradd -r -U -d /var/lib/libvirt -s /u
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev,libvirt]'
-.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff check src tests benchmarks scripts
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"
