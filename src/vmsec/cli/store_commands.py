@@ -1,0 +1,241 @@
+"""``vmsec history``, ``vmsec diff`` and ``vmsec report``: the scan history kept by the findings
+store, and :func:`store_scan`, which the scan commands call to keep each scan.
+
+The lead registers the commands on the ``cli`` group (``cli.add_command(history)`` …).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from vmsec.checks.catalog import default_catalog
+from vmsec.cli import exitcodes
+from vmsec.engine import ScanResult
+from vmsec.errors import StoreError
+from vmsec.findings import Severity, Status
+from vmsec.report import FORMATS, get_renderer
+from vmsec.store import Diff, DiffEntry, ScanSummary, Store, UnknownScan, open_store
+from vmsec.store.store import redact, resolve_url
+
+_MAX_CELL = 300
+
+
+def _die(message: str, code: int) -> None:
+    click.echo(f"vmsec: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _plain(value: str, limit: int = _MAX_CELL) -> str:
+    """Stored text came from scanned machines: no control characters reach the terminal."""
+    if not value.isprintable():
+        value = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else "?" for c in value)
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def store_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--store", "store_url", metavar="URL", default=None,
+                        help="Findings store URL (default: $VMSEC_STORE, else SQLite in the user data "
+                             "directory); e.g. postgresql+psycopg://user@host/vmsec.")(func)
+
+
+def _open(url: str | None) -> Store:
+    try:
+        return open_store(url)
+    except StoreError as exc:
+        _die(str(exc), exitcodes.INCOMPLETE)
+        raise AssertionError("unreachable") from exc
+
+
+def store_scan(result: ScanResult, url: str | None, enabled: bool) -> int | None:
+    """Keep ``result`` in the store (unless ``enabled`` is false); return its scan id.
+
+    A store that cannot be written is a warning on standard error, not the end of the scan: the
+    report is still written. ``None`` means the scan was not stored.
+    """
+    if not enabled:
+        return None
+    try:
+        with open_store(url) as store:
+            scan_id = store.save(result)
+    except StoreError as exc:
+        click.echo(f"vmsec: warning: the scan was not stored: {exc}", err=True)
+        return None
+    return scan_id
+
+
+# --- history ----------------------------------------------------------------------------------
+
+
+def summary_dict(s: ScanSummary) -> dict[str, Any]:
+    return {
+        "id": s.id, "started_at": s.started_at.isoformat(),
+        "finished_at": s.finished_at.isoformat() if s.finished_at else None,
+        "source": s.source, "profile": s.profile, "state": s.state, "complete": s.complete,
+        "tool_version": s.tool_version, "checks_run": s.checks_run,
+        "targets": {"stored": s.targets_stored, "expected": s.targets_expected},
+        "findings": {"stored": s.findings_stored, "expected": s.findings_expected},
+        "by_status": dict(s.by_status), "failed_by_severity": dict(s.failed_by_severity),
+    }
+
+
+@click.command("history")
+@store_option
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000),
+              help="Show this many most recent scans.")
+@click.option("--format", "fmt", type=click.Choice(["terminal", "json"]), default="terminal",
+              show_default=True)
+def history(store_url: str | None, limit: int, fmt: str) -> None:
+    """List stored scans, newest first, with their finding counts."""
+    with _open(store_url) as store:
+        try:
+            summaries = store.scans(limit)
+        except StoreError as exc:
+            _die(str(exc), exitcodes.INCOMPLETE)
+    if fmt == "json":
+        click.echo(json.dumps({"store": redact(resolve_url(store_url)),
+                               "scans": [summary_dict(s) for s in summaries]}, indent=2))
+        return
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped: no 80-column squeeze
+        console = Console(highlight=False, width=200)
+    if not summaries:
+        console.print(Text(f"no scans stored in {redact(resolve_url(store_url))}"))
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("ID", "Started (UTC)", "Source", "Profile", "State", "Findings", "FAIL",
+                "crit/high/med/low", "UNKNOWN", "ERROR", "WAIVED"):
+        table.add_column(col)
+    for s in summaries:
+        sev = s.failed_by_severity
+        state = s.state
+        if state == "interrupted":
+            state += f" ({s.targets_stored}/{s.targets_expected} targets)"
+        table.add_row(str(s.id), s.started_at.strftime("%Y-%m-%d %H:%M:%S"), Text(_plain(s.source, 60)),
+                      Text(_plain(s.profile, 30)),
+                      Text(state, style="green" if s.complete else "yellow"),
+                      str(s.findings_stored), str(s.by_status.get("FAIL", 0)),
+                      "/".join(str(sev.get(x, 0)) for x in ("critical", "high", "medium", "low")),
+                      str(s.by_status.get("UNKNOWN", 0)), str(s.by_status.get("ERROR", 0)),
+                      str(s.by_status.get("WAIVED", 0)))
+    console.print(table)
+
+
+# --- diff -------------------------------------------------------------------------------------
+
+_CATEGORIES = (("new", "new"), ("fixed", "fixed"), ("still_open", "still open"),
+               ("unknown", "unknown transitions"))
+
+
+def _status(s: Status | None) -> str | None:
+    return s.value if s is not None else None
+
+
+def _entry_dict(e: DiffEntry) -> dict[str, Any]:
+    return {"fingerprint": e.fingerprint, "check_id": e.check_id, "severity": e.severity.value,
+            "subject": e.subject, "before": _status(e.before), "after": _status(e.after),
+            "message": e.message}
+
+
+def diff_dict(d: Diff) -> dict[str, Any]:
+    return {
+        "a": d.a, "b": d.b,
+        "summary": {**{key: d.count(key) for key, _ in _CATEGORIES}, "unchanged": d.unchanged},
+        "targets": [
+            {"kind": t.target.kind.value, "name": t.target.name, "host": t.target.host,
+             "in_a": t.in_a, "in_b": t.in_b,
+             **{key: [_entry_dict(e) for e in getattr(t, key)] for key, _ in _CATEGORIES}}
+            for t in d.targets],
+    }
+
+
+def _render_diff(d: Diff, out: TextIO, show_open: bool) -> None:
+    console = Console(file=out, highlight=False, soft_wrap=True)
+    console.print(Text(f"scan #{d.a} → scan #{d.b}: " + ", ".join(
+        f"{d.count(key)} {label}" for key, label in _CATEGORIES), style="bold"))
+    for t in d.targets:
+        if not t.changed and not (show_open and t.still_open):
+            continue
+        where = f"{t.target.kind.value} {t.target.name}" + (f" @ {t.target.host}" if t.target.host else "")
+        note = "" if t.in_a and t.in_b else (" (new target)" if t.in_b else f" (not in scan #{d.b})")
+        console.print(Text(f"\n{_plain(where)}{note}: {len(t.new)} new, {len(t.fixed)} fixed, "
+                           f"{len(t.still_open)} still open, {len(t.unknown)} unknown", style="bold"))
+        for key, label in _CATEGORIES:
+            if key == "still_open" and not show_open:
+                continue
+            for e in getattr(t, key):
+                change = f"{_status(e.before) or '—'} → {_status(e.after) or '—'}"
+                console.print(Text(f"  {label:<10} {e.severity.value:<8} {e.check_id} {_plain(e.subject, 80)}"
+                                   f" [{change}]: {_plain(e.message)}"))
+
+
+@click.command("diff")
+@click.argument("a")
+@click.argument("b")
+@store_option
+@click.option("--format", "fmt", type=click.Choice(["terminal", "json"]), default="terminal",
+              show_default=True)
+@click.option("--show-open", is_flag=True, help="List the still-open findings too (terminal format).")
+def diff(a: str, b: str, store_url: str | None, fmt: str, show_open: bool) -> None:
+    """What changed from scan A to scan B: new, fixed and still-open findings per target.
+
+    A and B are scan ids from 'vmsec history', or 'latest' and 'previous'.
+    """
+    with _open(store_url) as store:
+        try:
+            result = store.diff(store.resolve(a), store.resolve(b))
+        except StoreError as exc:
+            _die(str(exc), exitcodes.USAGE if isinstance(exc, UnknownScan) else exitcodes.INCOMPLETE)
+            return
+    if fmt == "json":
+        click.echo(json.dumps(diff_dict(result), indent=2, ensure_ascii=False))
+    else:
+        _render_diff(result, sys.stdout, show_open)
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+@click.command("report")
+@click.argument("scan_ref", metavar="SCAN")
+@store_option
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="terminal", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
+              help="Write the report to this file instead of standard output.")
+@click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default=None,
+              help="Exit 1 when a FAIL finding has this severity or worse (as the scan would).")
+def report(scan_ref: str, store_url: str | None, fmt: str, output: str | None, fail_on: str | None) -> None:
+    """Re-render a stored scan (an id, 'latest' or 'previous') in any report format.
+
+    Exits as the scan did: 3 when it was incomplete (or its storing was interrupted), 1 with
+    --fail-on and a FAIL at or above that severity, else 0.
+    """
+    with _open(store_url) as store:
+        try:
+            scan = store.load(store.resolve(scan_ref))
+        except StoreError as exc:
+            _die(str(exc), exitcodes.USAGE if isinstance(exc, UnknownScan) else exitcodes.INCOMPLETE)
+            return
+    renderer = get_renderer(fmt)
+    catalog = default_catalog()
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                renderer(scan, catalog, fh)
+        except OSError as exc:
+            _die(f"cannot write {output}: {exc.strerror or exc}", exitcodes.USAGE)
+        click.echo(f"report written to {output}", err=True)
+    else:
+        renderer(scan, catalog, sys.stdout)
+    if fail_on is not None:
+        threshold = Severity(fail_on).rank
+        if any(f.status is Status.FAIL and f.severity.rank >= threshold for f in scan.findings):
+            sys.exit(exitcodes.FINDINGS)
+    sys.exit(exitcodes.OK if scan.complete else exitcodes.INCOMPLETE)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the findings store, applied by :func:`vmsec.store.open_store`."""

@@ -1,0 +1,416 @@
+"""The findings store: every scan kept, listed, re-loaded and compared (SQLAlchemy Core).
+
+A scan is written so that a crash leaves the store consistent: the scan row first (status
+``running``), then one transaction per target with all its findings, then the final status. A writer
+killed half-way leaves the targets it finished and a scan still marked ``running``, which history
+reports as interrupted (incomplete), never as a clean scan.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import platformdirs
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Connection, RowMapping, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from vmsec import __version__
+from vmsec.engine import ScanResult
+from vmsec.errors import StoreError
+from vmsec.facts import Inventory
+from vmsec.facts.common import CollectionRecord
+from vmsec.findings import Evidence, Finding, Severity, Status, Target, TargetKind
+from vmsec.store import schema
+from vmsec.store.diff import Diff, DiffRow, compute_diff
+
+ENV_VAR = "VMSEC_STORE"
+_STATUS = {s.value: s for s in Status}
+_SEVERITY = {s.value: s for s in Severity}
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class UnknownScan(StoreError):
+    """The scan id or reference names no stored scan (a usage error, not a broken store)."""
+
+
+def default_store_url() -> str:
+    """SQLite in the user's data directory (``…/vmsec/history.sqlite``)."""
+    path = Path(platformdirs.user_data_dir("vmsec", appauthor=False)) / "history.sqlite"
+    return f"sqlite:///{path}"
+
+
+def resolve_url(url: str | None) -> str:
+    """An explicit URL, else ``$VMSEC_STORE``, else the default SQLite file."""
+    return url or os.environ.get(ENV_VAR) or default_store_url()
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid store URL>"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanSummary:
+    """One stored scan, with counts, as ``vmsec history`` lists it."""
+
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    source: str
+    profile: str
+    status: str  # complete | incomplete | running (being written, or the writer died)
+    tool_version: str
+    checks_run: int
+    targets_expected: int
+    targets_stored: int
+    findings_expected: int
+    findings_stored: int
+    by_status: Mapping[str, int] = field(default_factory=dict)
+    failed_by_severity: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"
+
+    @property
+    def state(self) -> str:
+        """complete | incomplete | interrupted (the writer stopped before the end)."""
+        return "interrupted" if self.status == "running" else self.status
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite keeps no time zone: everything is stored in UTC and read back as UTC.
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL and no UTF-8 can hold lone surrogates (undecodable guest
+    bytes): both are escaped visibly rather than failing the write."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\\x00")
+    if not value.isascii():
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def _opt_text(value: str | None) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _target_details(result: ScanResult, target: Target) -> dict[str, Any]:
+    """A few identifying facts of a target, kept because the facts themselves are not stored."""
+    inv = result.inventory
+    if target.kind is TargetKind.HOST and inv.host is not None and inv.host.name == target.name:
+        h = inv.host
+        return {"root": h.root, "live": h.live, "kernel_release": h.kernel_release,
+                "qemu_version": h.qemu_version, "libvirt_version": h.libvirt_version}
+    if target.kind is TargetKind.DOMAIN:
+        for d in inv.domains:
+            if d.name == target.name:
+                return {"origin": d.origin, "uuid": d.uuid, "virt_type": d.virt_type}
+    return {}
+
+
+class Store:
+    """An open findings store. Use :func:`open_store`; close it (or use ``with``) when done."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self._engine = engine
+        self.url = redact(url)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object | TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _tx(self, what: str) -> Iterator[Connection]:
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{self.url}: {what} failed: {exc.__class__.__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def save(self, result: ScanResult) -> int:
+        """Store ``result``; return its scan id."""
+        groups: dict[Target, list[tuple[int, Finding]]] = {t: [] for t in result.targets}
+        listed = set(result.targets)
+        remediation: dict[str, str] = {}
+        for seq, f in enumerate(result.findings):
+            groups.setdefault(f.target, []).append((seq, f))
+            remediation.setdefault(f.check_id, f.remediation)
+        with self._tx("storing the scan") as conn:
+            scan_id = int(conn.execute(insert(schema.scans).values(
+                started_at=result.started_at.astimezone(UTC),
+                finished_at=result.finished_at.astimezone(UTC),
+                stored_at=datetime.now(UTC), source=_text(result.inventory.source),
+                profile=_text(result.profile), checks_run=result.checks_run, status="running",
+                complete=False, tool_version=__version__, targets_expected=len(groups),
+                findings_expected=len(result.findings))).inserted_primary_key[0])  # type: ignore[index]
+            if result.inventory.records:
+                conn.execute(insert(schema.collection_records), [
+                    {"scan_id": scan_id, "source": _text(r.source), "what": _text(r.what), "ok": r.ok,
+                     "reason": _opt_text(r.reason), "duration_s": r.duration_s}
+                    for r in result.inventory.records])
+            if remediation:
+                conn.execute(insert(schema.scan_checks), [
+                    {"scan_id": scan_id, "check_id": cid, "remediation": _text(text)}
+                    for cid, text in remediation.items()])
+        for position, (target, found) in enumerate(groups.items()):
+            with self._tx(f"storing target {target.kind}:{target.name}") as conn:
+                target_id = int(conn.execute(insert(schema.targets).values(
+                    scan_id=scan_id, position=position, kind=target.kind.value, name=_text(target.name),
+                    host=_opt_text(target.host), listed=target in listed,
+                    details=_target_details(result, target))).inserted_primary_key[0])  # type: ignore[index]
+                if found:
+                    conn.execute(insert(schema.findings), [self._finding_row(scan_id, target_id, seq, f)
+                                                           for seq, f in found])
+        with self._tx("finishing the scan") as conn:
+            conn.execute(update(schema.scans).where(schema.scans.c.id == scan_id).values(
+                status="complete" if result.complete else "incomplete", complete=result.complete))
+        return scan_id
+
+    @staticmethod
+    def _finding_row(scan_id: int, target_id: int, seq: int, f: Finding) -> dict[str, Any]:
+        return {
+            "scan_id": scan_id, "target_id": target_id, "seq": seq, "fingerprint": f.fingerprint,
+            "check_id": _text(f.check_id), "title": _text(f.title), "status": f.status.value,
+            "severity": f.severity.value, "subject": _text(f.subject), "message": _text(f.message),
+            "evidence": [e.as_dict() for e in f.evidence], "tags": list(f.tags),
+            "vulnerability": dict(f.vulnerability) if f.vulnerability is not None else None,
+            "detail": _opt_text(f.detail),
+        }
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def scans(self, limit: int = 20) -> list[ScanSummary]:
+        """The most recent ``limit`` scans, newest first, with their counts."""
+        s = schema.scans
+        with self._tx("listing scans") as conn:
+            rows = conn.execute(select(s).order_by(s.c.id.desc()).limit(limit)).mappings().all()
+            return self._summaries(conn, rows)
+
+    def summary(self, scan_id: int) -> ScanSummary:
+        s = schema.scans
+        with self._tx("reading a scan") as conn:
+            rows = conn.execute(select(s).where(s.c.id == scan_id)).mappings().all()
+            if not rows:
+                raise UnknownScan(f"{self.url}: no scan #{scan_id}")
+            return self._summaries(conn, rows)[0]
+
+    def _summaries(self, conn: Connection, rows: Sequence[RowMapping]) -> list[ScanSummary]:
+        ids = [r["id"] for r in rows]
+        if not ids:
+            return []
+        f, t = schema.findings, schema.targets
+        counts: dict[int, dict[tuple[str, str], int]] = {i: {} for i in ids}
+        for scan_id, status, severity, n in conn.execute(
+                select(f.c.scan_id, f.c.status, f.c.severity, func.count())
+                .where(f.c.scan_id.in_(ids)).group_by(f.c.scan_id, f.c.status, f.c.severity)):
+            counts[scan_id][(status, severity)] = n
+        stored_targets: dict[int, int] = {row[0]: row[1] for row in conn.execute(
+            select(t.c.scan_id, func.count()).where(t.c.scan_id.in_(ids)).group_by(t.c.scan_id))}
+        out = []
+        for r in rows:
+            c = counts[r["id"]]
+            by_status: dict[str, int] = {}
+            failed: dict[str, int] = {sev.value: 0 for sev in Severity}
+            for (status, severity), n in c.items():
+                by_status[status] = by_status.get(status, 0) + n
+                if status == Status.FAIL.value:
+                    failed[severity] = failed.get(severity, 0) + n
+            out.append(ScanSummary(
+                id=r["id"], started_at=_utc(r["started_at"]) or r["started_at"],
+                finished_at=_utc(r["finished_at"]), source=r["source"], profile=r["profile"],
+                status=r["status"], tool_version=r["tool_version"], checks_run=r["checks_run"],
+                targets_expected=r["targets_expected"], targets_stored=stored_targets.get(r["id"], 0),
+                findings_expected=r["findings_expected"], findings_stored=sum(c.values()),
+                by_status={k.value: by_status.get(k.value, 0) for k in Status}, failed_by_severity=failed))
+        return out
+
+    def resolve(self, ref: str) -> int:
+        """A scan id from ``ref``: a number, ``latest`` or ``previous`` (the one before latest)."""
+        s = schema.scans
+        if ref.isdigit():
+            scan_id = int(ref)
+            with self._tx("reading a scan") as conn:
+                if conn.execute(select(s.c.id).where(s.c.id == scan_id)).first() is None:
+                    raise UnknownScan(f"{self.url}: no scan #{scan_id}")
+            return scan_id
+        offsets = {"latest": 0, "previous": 1}
+        if ref not in offsets:
+            raise UnknownScan(f"not a scan id: {ref!r} (a number, 'latest' or 'previous')")
+        with self._tx("reading a scan") as conn:
+            row = conn.execute(select(s.c.id).order_by(s.c.id.desc()).offset(offsets[ref]).limit(1)).first()
+        if row is None:
+            raise UnknownScan(f"{self.url}: no {ref} scan (the store holds "
+                             f"{'no' if ref == 'latest' else 'fewer than two'} scans)")
+        return int(row[0])
+
+    def load(self, scan_id: int) -> ScanResult:
+        """Rebuild a stored scan for the reporters: findings, targets, collection records and source.
+
+        The collected facts are not stored, so the rebuilt inventory has no host, domains or guests;
+        a scan whose writer stopped half-way carries a failed collection record saying so.
+        """
+        summary = self.summary(scan_id)
+        s, t, f = schema.scans, schema.targets, schema.findings
+        rec, chk = schema.collection_records, schema.scan_checks
+        with self._tx("loading a scan") as conn:
+            scan = conn.execute(select(s).where(s.c.id == scan_id)).mappings().one()
+            target_rows = conn.execute(select(t).where(t.c.scan_id == scan_id)
+                                       .order_by(t.c.position)).mappings().all()
+            remediation = {row[0]: row[1] for row in conn.execute(
+                select(chk.c.check_id, chk.c.remediation).where(chk.c.scan_id == scan_id))}
+            records = [CollectionRecord(source=r.source, what=r.what, ok=r.ok, reason=r.reason,
+                                        duration_s=r.duration_s)
+                       for r in conn.execute(select(rec).where(rec.c.scan_id == scan_id)
+                                             .order_by(rec.c.id))]
+            by_id = {r["id"]: Target(TargetKind(r["kind"]), r["name"], r["host"]) for r in target_rows}
+            findings = tuple(
+                Finding(check_id=r.check_id, title=r.title, status=_STATUS[r.status],
+                        severity=_SEVERITY[r.severity], target=by_id[r.target_id], subject=r.subject,
+                        message=r.message,
+                        evidence=tuple(Evidence(e["source"], e.get("locator", ""), e.get("value"))
+                                       for e in r.evidence),
+                        tags=tuple(r.tags), remediation=remediation.get(r.check_id, ""),
+                        vulnerability=r.vulnerability, detail=r.detail)
+                for r in conn.execute(select(f).where(f.c.scan_id == scan_id).order_by(f.c.seq)).all())
+        if summary.status == "running":
+            records.append(CollectionRecord(
+                source=f"store scan #{scan_id}", what="stored scan", ok=False,
+                reason=(f"the scan was interrupted while being stored: {summary.targets_stored} of "
+                        f"{summary.targets_expected} targets and {summary.findings_stored} of "
+                        f"{summary.findings_expected} findings were saved")))
+        started = _utc(scan["started_at"]) or datetime.now(UTC)
+        return ScanResult(
+            inventory=Inventory(records=tuple(records), source=scan["source"]),
+            findings=findings, profile=scan["profile"], started_at=started,
+            finished_at=_utc(scan["finished_at"]) or started, checks_run=scan["checks_run"],
+            targets=tuple(by_id[r["id"]] for r in target_rows if r["listed"]))
+
+    def _diff_rows(self, conn: Connection, scan_id: int) -> tuple[list[DiffRow], list[Target]]:
+        t, f = schema.targets, schema.findings
+        targets = {r.id: Target(TargetKind(r.kind), r.name, r.host) for r in conn.execute(
+            select(t.c.id, t.c.kind, t.c.name, t.c.host).where(t.c.scan_id == scan_id)
+            .order_by(t.c.position))}
+        status, severity = _STATUS.__getitem__, _SEVERITY.__getitem__  # faster than Enum(value)
+        # A diff entry always takes its words from a side that is not PASS: PASS rows (most of a
+        # real scan) are fetched without their text.
+        fetched = conn.execute(select(f.c.fingerprint, f.c.target_id, f.c.check_id, f.c.severity,
+                                      f.c.status, f.c.subject, f.c.message)
+                               .where(f.c.scan_id == scan_id, f.c.status != Status.PASS.value)).all()
+        rows = [DiffRow(fp, targets[tid], cid, severity(sev), status(st), subj, msg)
+                for fp, tid, cid, sev, st, subj, msg in fetched]
+        passed = conn.execute(select(f.c.fingerprint, f.c.target_id)
+                              .where(f.c.scan_id == scan_id, f.c.status == Status.PASS.value)).all()
+        p, info = Status.PASS, Severity.INFO
+        rows += [DiffRow(fp, targets[tid], "", info, p, "", "") for fp, tid in passed]
+        return rows, list(targets.values())
+
+    def diff(self, a: int, b: int) -> Diff:
+        """What changed from scan ``a`` to scan ``b`` (see :mod:`vmsec.store.diff`)."""
+        for scan_id in (a, b):
+            self.summary(scan_id)  # a clear error for an unknown id
+        # Hundreds of thousands of small tuples: the cyclic GC would rescan them again and again
+        # (a third of the time); nothing here makes reference cycles.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            with self._tx("comparing scans") as conn:
+                a_rows, a_targets = self._diff_rows(conn, a)
+                b_rows, b_targets = self._diff_rows(conn, b)
+            return compute_diff(a, a_rows, a_targets, b, b_rows, b_targets)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+
+def _alembic_config(conn: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if conn is not None:
+        cfg.attributes["connection"] = conn
+    return cfg
+
+
+def migrate(engine: Engine, url: str) -> None:
+    """Bring the store's schema to this vmsec's head revision (no-op when it is there)."""
+    script = ScriptDirectory.from_config(_alembic_config())
+    heads = set(script.get_heads())
+    try:
+        with engine.begin() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            if current in heads:
+                return
+            if current is not None:
+                try:
+                    script.get_revision(current)
+                except CommandError as exc:
+                    raise StoreError(f"{redact(url)}: the store is at schema revision {current}, "
+                                     "unknown to this vmsec (written by a newer version?)") from exc
+            command.upgrade(_alembic_config(conn), "head")
+    except SQLAlchemyError as exc:
+        raise StoreError(f"{redact(url)}: cannot migrate the store: {exc.__class__.__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")  # readers (history) never block the writer
+    cur.execute("PRAGMA synchronous=NORMAL")  # consistent after a crash; durable enough for WAL
+    cur.execute("PRAGMA wal_autocheckpoint=10000")  # fewer checkpoint fsyncs while writing a scan
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def open_store(url: str | None = None) -> Store:
+    """Open (creating and migrating as needed) the store at ``url`` — see :func:`resolve_url`."""
+    url = resolve_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"not a database URL: {redact(url)}") from exc
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(parsed)
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            # Like SQLite's synchronous=NORMAL: a commit does not wait for its WAL flush. An OS
+            # crash may lose the last transactions (a scan then shows as interrupted), never
+            # consistency; one transaction per target would otherwise cost one fsync per target.
+            args = {"options": "-c synchronous_commit=off"} if parsed.get_driver_name() == "psycopg" else {}
+            engine = create_engine(parsed, pool_pre_ping=True, connect_args=args)
+    except (SQLAlchemyError, ImportError, OSError) as exc:
+        raise StoreError(f"cannot open the store {redact(url)}: {exc}") from exc
+    migrate(engine, url)
+    return Store(engine, url)

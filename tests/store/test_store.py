@@ -1,0 +1,224 @@
+"""The findings store on SQLite and on a real PostgreSQL server: round trips, history, migrations,
+hostile text and a writer killed half-way."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, func, select, text
+from store_synth import HOST, T0, finding, scan
+
+from vmsec.checks.catalog import default_catalog
+from vmsec.collectors.xml import collect_xml
+from vmsec.engine import ScanResult, run_checks
+from vmsec.errors import StoreError
+from vmsec.facts.common import CollectionRecord
+from vmsec.findings import Severity, Status, Target, TargetKind
+from vmsec.report import FORMATS, get_renderer
+from vmsec.report.json_report import build_document
+from vmsec.store import UnknownScan, default_store_url, open_store, resolve_url, schema
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKS = ROOT / "tests" / "data" / "checks"
+WEB = Target(TargetKind.DOMAIN, "web01", "hv1")
+
+
+@pytest.fixture(scope="module")
+def real_scan() -> ScanResult:
+    """The real verdict fixtures collected and checked by the real engine."""
+    files = sorted(str(p) for p in CHECKS.glob("VMS-DOM-*/*.xml"))
+    assert len(files) > 50
+    return run_checks(collect_xml(files), default_catalog(), clock=lambda: T0)
+
+
+def _doc_without_details(result: ScanResult) -> dict[str, object]:
+    doc = build_document(result)
+    for t in doc["targets"]:
+        t["details"] = {}  # facts are not stored: the rebuilt scan cannot describe targets
+    return doc
+
+
+def test_a_real_scan_round_trips(store_url: str, real_scan: ScanResult) -> None:
+    with open_store(store_url) as store:
+        scan_id = store.save(real_scan)
+        loaded = store.load(scan_id)
+    assert loaded.findings == real_scan.findings
+    # equal targets (two XML files defining one domain name) are one stored target
+    assert loaded.targets == tuple(dict.fromkeys(real_scan.targets))
+    assert loaded.inventory.records == real_scan.inventory.records
+    assert loaded.complete == real_scan.complete
+    assert (loaded.started_at, loaded.finished_at) == (real_scan.started_at, real_scan.finished_at)
+    deduplicated = dataclasses.replace(real_scan, targets=tuple(dict.fromkeys(real_scan.targets)))
+    assert _doc_without_details(loaded) == _doc_without_details(deduplicated)
+
+
+def test_every_reporter_renders_a_stored_scan(store_url: str, real_scan: ScanResult) -> None:
+    with open_store(store_url) as store:
+        loaded = store.load(store.save(real_scan))
+    catalog = default_catalog()
+    for name in FORMATS:
+        out = io.StringIO()
+        get_renderer(name)(loaded, catalog, out)
+        assert len(out.getvalue()) > 200, name
+    sarif = io.StringIO()
+    get_renderer("sarif")(loaded, catalog, sarif)
+    fails = sum(f.status is Status.FAIL for f in loaded.findings)
+    assert fails > 0
+    results = json.loads(sarif.getvalue())["runs"][0]["results"]
+    assert sum(r.get("kind", "fail") == "fail" for r in results) >= fails
+
+
+def test_history_lists_scans_newest_first_with_counts(store_url: str) -> None:
+    first = scan([finding("VMS-DOM-020", WEB, "vnc", Status.FAIL, Severity.CRITICAL),
+                  finding("VMS-DOM-021", WEB, "vnc", Status.PASS)], [HOST, WEB], source="first")
+    second = scan([finding("VMS-DOM-020", WEB, "vnc", Status.FAIL, Severity.HIGH),
+                   finding("VMS-DOM-021", WEB, "vnc", Status.UNKNOWN),
+                   finding("VMS-HOST-004", HOST, "iommu", Status.ERROR)], [HOST, WEB], source="second",
+                  records=(CollectionRecord(source="/etc/libvirt/qemu.conf", what="qemu.conf", ok=False,
+                                            reason="permission denied"),))
+    with open_store(store_url) as store:
+        a, b = store.save(first), store.save(second)
+        summaries = store.scans(10)
+        assert [s.id for s in summaries] == [b, a]
+        assert [s.id for s in store.scans(1)] == [b]
+        new, old = summaries
+        assert (old.source, old.state, old.complete) == ("first", "complete", True)
+        assert old.by_status["FAIL"] == 1 and old.by_status["PASS"] == 1
+        assert old.failed_by_severity["critical"] == 1
+        assert (new.state, new.complete) == ("incomplete", False)
+        assert new.by_status["UNKNOWN"] == 1 and new.by_status["ERROR"] == 1
+        assert new.failed_by_severity["high"] == 1 and new.failed_by_severity["critical"] == 0
+        assert (new.targets_stored, new.targets_expected) == (2, 2)
+        assert new.started_at == T0
+        assert store.resolve("latest") == b and store.resolve("previous") == a
+        assert store.resolve(str(a)) == a
+        for bad in ("999", "yesterday", "-1"):
+            with pytest.raises(UnknownScan):
+                store.resolve(bad)
+        assert store.load(b).inventory.errors[0].reason == "permission denied"
+
+
+def test_resolve_on_an_empty_store_says_so(store_url: str) -> None:
+    with open_store(store_url) as store, pytest.raises(UnknownScan, match="no latest scan"):
+        store.resolve("latest")
+
+
+def test_hostile_text_is_stored_not_refused(store_url: str) -> None:
+    nul = "bad\x00name"
+    undecodable = b"caf\xe9".decode("utf-8", "surrogateescape")
+    target = Target(TargetKind.GUEST, "g\x00uest", "hv1")
+    result = scan([finding("VMS-GST-001", target, nul, Status.FAIL, message=undecodable,
+                           vulnerability={"id": "CVE-1", "note": "nul\x00 and " + undecodable}),
+                   finding("VMS-GST-002", target, "<script>'; DROP TABLE findings;--", Status.PASS)],
+                  [target])
+    with open_store(store_url) as store:
+        loaded = store.load(store.save(result))
+        bad, sqlish = loaded.findings
+        assert bad.subject == "bad\\x00name" and bad.message == "caf\\udce9"
+        assert bad.target.name == "g\\x00uest"
+        assert sqlish.subject == "<script>'; DROP TABLE findings;--"
+        # the stored fingerprint is the original one, so history still matches the finding
+        assert store.diff(1, 1).count("still_open") == 1
+
+
+def test_migrations_build_exactly_the_declared_schema(store_url: str) -> None:
+    open_store(store_url).close()
+    open_store(store_url).close()  # a second open finds the head revision and does nothing
+    engine = create_engine(store_url)
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn)
+        assert ctx.get_current_revision() == "0001"
+        assert compare_metadata(ctx, schema.metadata) == []
+    engine.dispose()
+
+
+def test_a_store_from_a_newer_vmsec_is_refused(store_url: str) -> None:
+    open_store(store_url).close()
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(StoreError, match="revision 9999"):
+        open_store(store_url)
+
+
+def test_bad_urls_are_store_errors(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="not a database URL"):
+        open_store("not a url")
+    with pytest.raises(StoreError):
+        open_store(f"postgresql+psycopg://nobody:secret@/x?host={tmp_path}&port=1")
+    try:
+        open_store(f"postgresql+psycopg://nobody:secret@/x?host={tmp_path}&port=1")
+    except StoreError as exc:
+        assert "secret" not in str(exc)
+
+
+def test_url_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("VMSEC_STORE", raising=False)
+    assert default_store_url() == f"sqlite:///{tmp_path / 'xdg' / 'vmsec' / 'history.sqlite'}"
+    assert resolve_url(None) == default_store_url()
+    monkeypatch.setenv("VMSEC_STORE", "sqlite:////elsewhere.sqlite")
+    assert resolve_url(None) == "sqlite:////elsewhere.sqlite"
+    assert resolve_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    monkeypatch.setenv("VMSEC_STORE", f"sqlite:///{tmp_path / 'env.sqlite'}")
+    with open_store(None) as store:
+        store.save(scan([], [HOST]))
+    assert (tmp_path / "env.sqlite").exists()
+
+
+def test_a_writer_killed_half_way_leaves_an_interrupted_scan(store_url: str) -> None:
+    with open_store(store_url) as store:
+        before = store.save(scan([finding("VMS-DOM-020", WEB, "vnc", Status.FAIL)], [WEB]))
+    writer = subprocess.Popen([sys.executable, str(Path(__file__).with_name("store_synth.py")), store_url,
+                               "3000", "40"], env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    engine = create_engine(store_url)
+    try:
+        deadline = time.monotonic() + 120
+        stored = 0
+        while time.monotonic() < deadline and writer.poll() is None:
+            with engine.connect() as conn:
+                stored = conn.execute(select(func.count()).select_from(schema.targets)
+                                      .where(schema.targets.c.scan_id > before)).scalar_one()
+            if stored >= 50:
+                break
+            time.sleep(0.05)
+        assert writer.poll() is None, "the writer finished before it could be killed; make the scan bigger"
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(30)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+        engine.dispose()
+    assert stored >= 50
+    with open_store(store_url) as store:
+        latest = store.scans(1)[0]
+        assert latest.id > before
+        assert latest.state == "interrupted" and not latest.complete
+        assert 50 <= latest.targets_stored < latest.targets_expected == 3000
+        # one transaction per target: every stored target has all of its 40 findings
+        assert latest.findings_stored == 40 * latest.targets_stored
+        loaded = store.load(latest.id)
+        assert not loaded.complete
+        assert "interrupted while being stored" in (loaded.inventory.errors[-1].reason or "")
+        # the store is still usable: the earlier scan is intact and a new one can be written
+        assert store.load(before).findings[0].subject == "vnc"
+        again = store.save(scan([finding("VMS-DOM-020", WEB, "vnc", Status.PASS)], [WEB]))
+        assert store.diff(before, again).count("fixed") == 1
+    if store_url.startswith("sqlite"):
+        engine = create_engine(store_url)
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"
+            assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+        engine.dispose()
