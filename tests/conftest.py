@@ -16,6 +16,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite golden files")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_store(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Scans store by default: keep every test's (and its subprocesses') history out of the user's."""
+    import os
+
+    path = tmp_path_factory.mktemp("store") / "history.sqlite"
+    os.environ.setdefault("VMSEC_STORE", f"sqlite:///{path}")
+
+
 @pytest.fixture()
 def golden(request: pytest.FixtureRequest) -> Any:
     """``golden(path, data)``: compare JSON-able ``data`` with the golden file, or rewrite it."""

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 from rich.console import Console
@@ -25,6 +25,9 @@ from vmsec.findings import Severity, Status
 from vmsec.profiles import DEFAULT_PROFILE, builtin_profiles, load_profile
 from vmsec.report import FORMATS, get_renderer
 
+if TYPE_CHECKING:
+    from vmsec.waivers import Waiver
+
 SEVERITY_CHOICES = [s.value for s in Severity]
 
 
@@ -39,6 +42,12 @@ def cli() -> None:
 
 
 # --- scan -------------------------------------------------------------------------------------
+
+
+def _frameworks() -> list[str]:
+    from vmsec.compliance import available
+
+    return list(available())
 
 
 def scan_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -57,6 +66,14 @@ def scan_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--quiet", "-q", is_flag=True, help="No progress display on standard error."),
         click.option("--db", "db_path", type=click.Path(dir_okay=False),
                      help="Vulnerability database for package matching (default: the user cache)."),
+        click.option("--waivers", "waivers_path", type=click.Path(dir_okay=False, exists=True),
+                     help="Accepted risks (TOML or YAML): matching FAILs become WAIVED until they expire."),
+        click.option("--store", "store_url", metavar="URL", default=None,
+                     help="Findings store URL (default: $VMSEC_STORE, else SQLite in the user data dir)."),
+        click.option("--no-store", is_flag=True, help="Do not keep this scan in the findings store."),
+        click.option("--compliance", type=click.Choice(_frameworks()), default=None,
+                     help="Show the result per requirement of this compliance framework "
+                          "(formats terminal, json, markdown)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -131,8 +148,18 @@ def scan_xml(paths: tuple[str, ...], host_root: str | None, passwords_hidden: bo
 
 def _run_scan(collect: Callable[[Callable[[str], None] | None], Inventory], *, fmt: str,
               output: str | None, fail_on: str | None, profile: str, check_ids: tuple[str, ...],
-              show_pass: bool, quiet: bool, db_path: str | None) -> None:
+              show_pass: bool, quiet: bool, db_path: str | None, waivers_path: str | None,
+              store_url: str | None, no_store: bool, compliance: str | None) -> None:
     try:
+        if compliance:
+            from vmsec.report.compliance import compliance_format
+
+            compliance_format(fmt)
+        waivers: tuple[Waiver, ...] = ()
+        if waivers_path:
+            from vmsec.waivers import load_waivers
+
+            waivers = load_waivers(waivers_path)
         prof = load_profile(profile)
         catalog = default_catalog().select(ids=check_ids) if check_ids else default_catalog()
         if check_ids and not catalog.checks:
@@ -146,13 +173,21 @@ def _run_scan(collect: Callable[[Callable[[str], None] | None], Inventory], *, f
             progress("evaluating checks")
             result = run_checks(inventory, catalog, prof)
         result = dataclasses.replace(result, started_at=started)
+        if waivers:
+            from vmsec.waivers import apply_waivers
+
+            result = dataclasses.replace(result, findings=apply_waivers(result.findings, waivers,
+                                                                        started.date()))
     except ConfigError as exc:
         _die(str(exc), exitcodes.USAGE)
     except SourceUnavailable as exc:
         _die(str(exc), exitcodes.INCOMPLETE)
     except VmsecError as exc:
         _die(str(exc), exitcodes.INCOMPLETE)
-    _write_report(result, catalog, fmt, output, show_pass)
+    from vmsec.cli.store_commands import store_scan
+
+    store_scan(result, store_url, not no_store)
+    _write_report(result, catalog, fmt, output, show_pass, compliance)
     sys.exit(_exit_code(result, fail_on))
 
 
@@ -178,9 +213,13 @@ def _exit_code(result: ScanResult, fail_on: str | None) -> int:
 
 
 def _write_report(result: ScanResult, catalog: Catalog, fmt: str, output: str | None,
-                  show_pass: bool) -> None:
+                  show_pass: bool, compliance: str | None = None) -> None:
     def emit(out: TextIO) -> None:
-        if fmt == "terminal":
+        if compliance:
+            from vmsec.report.compliance import render_compliance
+
+            render_compliance(result, catalog, compliance, out, fmt)
+        elif fmt == "terminal":
             from vmsec.report.terminal import render
 
             render(result, catalog, out, show_pass=show_pass)
@@ -276,8 +315,12 @@ def _check_dict(c: Any) -> dict[str, Any]:
 
 def _register() -> None:
     from vmsec.cli.db_commands import db_group
+    from vmsec.cli.store_commands import diff, history, report
 
     cli.add_command(db_group)
+    cli.add_command(history)
+    cli.add_command(diff)
+    cli.add_command(report)
 
 
 _register()
