@@ -222,3 +222,14 @@ def test_a_writer_killed_half_way_leaves_an_interrupted_scan(store_url: str) -> 
             assert conn.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"
             assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
         engine.dispose()
+
+
+def test_fast_path_revision_is_the_migrations_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from vmsec.store.store import HEAD_REVISION, MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert set(ScriptDirectory.from_config(cfg).get_heads()) == {HEAD_REVISION}

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import click
 from rich.console import Console
@@ -31,7 +31,32 @@ if TYPE_CHECKING:
 SEVERITY_CHOICES = [s.value for s in Severity]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A command group whose sub-commands are imported only when they run: `vmsec scan` must not pay
+    for importing the store, SQLAlchemy and alembic (a third of a second) before it starts."""
+
+    lazy: ClassVar[dict[str, str]] = {
+        "db": "vmsec.cli.db_commands:db_group",
+        "history": "vmsec.cli.store_commands:history",
+        "diff": "vmsec.cli.store_commands:diff",
+        "report": "vmsec.cli.store_commands:report",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            import importlib
+
+            module, _, attr = self.lazy[cmd_name].partition(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="vmsec")
 def cli() -> None:
     """vmsec — which of my VMs can be broken into or broken out of, and why.
@@ -184,9 +209,10 @@ def _run_scan(collect: Callable[[Callable[[str], None] | None], Inventory], *, f
         _die(str(exc), exitcodes.INCOMPLETE)
     except VmsecError as exc:
         _die(str(exc), exitcodes.INCOMPLETE)
-    from vmsec.cli.store_commands import store_scan
+    if not no_store:
+        from vmsec.cli.store_commands import store_scan  # SQLAlchemy is imported only to store
 
-    store_scan(result, store_url, not no_store)
+        store_scan(result, store_url, True)
     _write_report(result, catalog, fmt, output, show_pass, compliance)
     sys.exit(_exit_code(result, fail_on))
 
@@ -311,19 +337,6 @@ def _check_dict(c: Any) -> dict[str, Any]:
     return {"id": c.id, "title": c.title, "severity": c.severity.value, "scope": c.scope.value,
             "tags": list(c.tags), "references": list(c.references), "rationale": c.rationale,
             "remediation": c.remediation}
-
-
-def _register() -> None:
-    from vmsec.cli.db_commands import db_group
-    from vmsec.cli.store_commands import diff, history, report
-
-    cli.add_command(db_group)
-    cli.add_command(history)
-    cli.add_command(diff)
-    cli.add_command(report)
-
-
-_register()
 
 
 def main() -> None:
