@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -82,3 +83,13 @@ def test_compliance_view_from_a_scan() -> None:
         "scan", "xml", _fixture("VMS-DOM-047", "FAIL"), "--compliance", "disa-vmm-srg", "--format", "sarif"
     )
     assert wrong.returncode == 2
+
+
+def test_report_of_a_stored_scan_as_a_compliance_view(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'h.sqlite'}"
+    assert run("scan", "xml", _fixture("VMS-DOM-047", "FAIL"), "--store", store, "--quiet").returncode == 0
+    proc = run("report", "latest", "--store", store, "--compliance", "disa-vmm-srg", "--format", "markdown")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"V\\?-207412", proc.stdout)  # Markdown may escape the hyphen
+    bad = run("report", "latest", "--store", store, "--compliance", "disa-vmm-srg", "--format", "csv")
+    assert bad.returncode == 2

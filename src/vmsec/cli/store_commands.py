@@ -16,12 +16,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from vmsec.checks.catalog import default_catalog
+from vmsec.checks.catalog import Catalog, default_catalog
 from vmsec.cli import exitcodes
 from vmsec.engine import ScanResult
-from vmsec.errors import StoreError
+from vmsec.errors import ConfigError, StoreError
 from vmsec.findings import Severity, Status
-from vmsec.report import FORMATS, get_renderer
+from vmsec.report import FORMATS, Renderer, get_renderer
+from vmsec.report.compliance import compliance_format, compliance_option, render_compliance
 from vmsec.store import Diff, DiffEntry, ScanSummary, Store, UnknownScan, open_store
 from vmsec.store.store import redact, resolve_url
 
@@ -203,6 +204,10 @@ def diff(a: str, b: str, store_url: str | None, fmt: str, show_open: bool) -> No
 # --- report -----------------------------------------------------------------------------------
 
 
+def _render_compliance(scan: ScanResult, catalog: Catalog, out: TextIO, name: str, fmt: str) -> None:
+    render_compliance(scan, catalog, name, out, fmt)
+
+
 @click.command("report")
 @click.argument("scan_ref", metavar="SCAN")
 @store_option
@@ -211,7 +216,9 @@ def diff(a: str, b: str, store_url: str | None, fmt: str, show_open: bool) -> No
               help="Write the report to this file instead of standard output.")
 @click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default=None,
               help="Exit 1 when a FAIL finding has this severity or worse (as the scan would).")
-def report(scan_ref: str, store_url: str | None, fmt: str, output: str | None, fail_on: str | None) -> None:
+@compliance_option
+def report(scan_ref: str, store_url: str | None, fmt: str, output: str | None, fail_on: str | None,
+           compliance: str | None) -> None:
     """Re-render a stored scan (an id, 'latest' or 'previous') in any report format.
 
     Exits as the scan did: 3 when it was incomplete (or its storing was interrupted), 1 with
@@ -223,7 +230,13 @@ def report(scan_ref: str, store_url: str | None, fmt: str, output: str | None, f
         except StoreError as exc:
             _die(str(exc), exitcodes.USAGE if isinstance(exc, UnknownScan) else exitcodes.INCOMPLETE)
             return
-    renderer = get_renderer(fmt)
+    renderer: Renderer = get_renderer(fmt) if not compliance else (
+        lambda scan, catalog, out: _render_compliance(scan, catalog, out, compliance, fmt))
+    if compliance:
+        try:
+            compliance_format(fmt)
+        except ConfigError as exc:
+            _die(str(exc), exitcodes.USAGE)
     catalog = default_catalog()
     if output:
         try:
