@@ -234,3 +234,13 @@ def test_alpine_zero_key_means_not_affected(db: AdvisoryDB) -> None:
         (InstalledPackage(name=rec.package, version="0.0.1-r0", source=rec.package, manager="apk"),),
     )
     assert rec.vuln_id not in {m.vuln_id for m in report.matches if m.source_package == rec.package}
+
+
+def test_backports_are_judged_as_the_next_releases_package(db: AdvisoryDB) -> None:
+    # Pitfall 16 with real records: CVE-2021-20255 is open in bookworm's qemu but fixed in trixie's
+    # 1:8.1.0+ds-1; a bookworm-backports build of that (…~bpo12+1) is not vulnerable.
+    stable = match_packages(db, DEBIAN12, (deb("qemu-system-x86", "1:7.2+dfsg-7+deb12u7", "qemu"),))
+    assert ("qemu", "CVE-2021-20255") in _by_id(stable)
+    backport = match_packages(db, DEBIAN12, (deb("qemu-system-x86", "1:8.1.0+ds-1~bpo12+1", "qemu"),))
+    assert ("qemu", "CVE-2021-20255") not in _by_id(backport)
+    assert {m.ecosystem for m in backport.matches} <= {"Debian:13"}

@@ -10,6 +10,7 @@ preferred over OSV for the same package and vulnerability; duplicates across fee
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -142,9 +143,55 @@ def match_packages(db: AdvisoryDB, os: OsRelease | None, packages: tuple[Install
     skipped: list[str] = []
     cmp = _comparator(ecosystem)
     groups = _group(packages, ecosystem, running_kernel, cmp, skipped)
-    records = sorted(db.affected(ecosystem, list(groups)),
-                     key=lambda r: (r.package, not r.source.startswith("debian-tracker"),
-                                    _STATE_ORDER.get(r.state, 9), r.vuln_id))
+    # Debian backports (1.2-3~bpo12+1) are rebuilt from the next release's package (1.2-3): judge them
+    # as that package against that release's data — against their own release's data an issue open
+    # in stable but fixed in the backport would be reported (vulndata.md §B pitfall 16).
+    backports: dict[str, _Installed] = {}
+    next_release = _next_debian(ecosystem)
+    if next_release is not None:
+        for name in [n for n, g in groups.items() if _BPO.search(g.version)]:
+            g = groups.pop(name)
+            backports[name] = _Installed(g.key, _BPO.sub("", g.version), g.binaries)
+        if backports and next_release not in db.ecosystems():
+            skipped.extend(f"{n} {g.version}: a backport; {next_release} data is needed to judge it"
+                           for n, g in backports.items())
+            backports = {}
+    matches = _judge(db.affected(ecosystem, list(groups)), groups, cmp, ecosystem, skipped)
+    if backports and next_release is not None:
+        matches.update(_judge(db.affected(next_release, list(backports)), backports, cmp, next_release,
+                              skipped))
+    found = list(matches.values())
+    cves = [m.vuln_id for m in found if m.vuln_id.startswith("CVE-")]
+    kev, epss = db.kev(cves), db.epss(cves)
+    enriched = []
+    for m in found:
+        k, e = kev.get(m.vuln_id), epss.get(m.vuln_id)
+        enriched.append(replace(m, kev_date_added=k.date_added if k else None,
+                                kev_ransomware=k.ransomware if k else None,
+                                epss=e.score if e else None, epss_percentile=e.percentile if e else None))
+    sources = db.sources()
+    now = now or datetime.now(UTC)
+    age = min((s.age_days(now) for s in sources), default=None)
+    return VulnReport(ecosystem=ecosystem, matches=tuple(sorted(enriched, key=lambda m: (m.source_package,
+                                                                                       m.vuln_id))),
+                      packages_checked=len(packages), database=str(db.path),
+                      data_age_days=round(age, 2) if age is not None else None, skipped=tuple(skipped))
+
+
+_BPO = re.compile(r"~bpo\d+\+\d+$")
+
+
+def _next_debian(ecosystem: str) -> str | None:
+    if ecosystem.startswith("Debian:") and ecosystem[7:].isdigit():
+        return f"Debian:{int(ecosystem[7:]) + 1}"
+    return None
+
+
+def _judge(found: Iterable[AffectedPackage], groups: Mapping[str, _Installed], cmp: Callable[[str, str], int],
+           ecosystem: str, skipped: list[str]) -> dict[tuple[str, str], VulnMatch]:
+    """Judge every record against the installed version of its package."""
+    records = sorted(found, key=lambda r: (r.package, not r.source.startswith("debian-tracker"),
+                                           _STATE_ORDER.get(r.state, 9), r.vuln_id))
     matches: dict[tuple[str, str], VulnMatch] = {}
     judged: set[tuple[str, str]] = set()
     for rec in records:
@@ -179,22 +226,7 @@ def match_packages(db: AdvisoryDB, os: OsRelease | None, packages: tuple[Install
                 fixed_version=rec.fixed, state=rec.state.value, ecosystem=ecosystem,
                 severity=_severity(rec), minor=rec.minor, note=rec.note, summary=rec.summary,
                 feeds=(rec.source,))
-    found = list(matches.values())
-    cves = [m.vuln_id for m in found if m.vuln_id.startswith("CVE-")]
-    kev, epss = db.kev(cves), db.epss(cves)
-    enriched = []
-    for m in found:
-        k, e = kev.get(m.vuln_id), epss.get(m.vuln_id)
-        enriched.append(replace(m, kev_date_added=k.date_added if k else None,
-                                kev_ransomware=k.ransomware if k else None,
-                                epss=e.score if e else None, epss_percentile=e.percentile if e else None))
-    sources = db.sources()
-    now = now or datetime.now(UTC)
-    age = min((s.age_days(now) for s in sources), default=None)
-    return VulnReport(ecosystem=ecosystem, matches=tuple(sorted(enriched, key=lambda m: (m.source_package,
-                                                                                       m.vuln_id))),
-                      packages_checked=len(packages), database=str(db.path),
-                      data_age_days=round(age, 2) if age is not None else None, skipped=tuple(skipped))
+    return matches
 
 
 def _severity(rec: AffectedPackage) -> str | None:
