@@ -19,13 +19,12 @@ moves on.
 from __future__ import annotations
 
 import errno
-import fnmatch
 import os
 import stat as st
 from collections import deque
 from typing import Any
 
-from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, MAX_SYMLINK_HOPS
+from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, MAX_SYMLINK_HOPS, ReaderBase
 from vmsec.errors import ReadError
 from vmsec.facts import FileKind, FileStat
 
@@ -40,7 +39,7 @@ def _join(parts: list[str]) -> str:
     return "/" + "/".join(parts)
 
 
-class DissectReader:
+class DissectReader(ReaderBase):
     """Read-only, bounded access to one guest filesystem view (a dissect ``Filesystem``, usually
     ``Target.fs`` with the guest's own mounts). ``label`` names it in errors ("disk.qcow2")."""
 
@@ -166,10 +165,6 @@ class DissectReader:
                 close()
         return b"".join(chunks)
 
-    def read_text(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> str:
-        """Decode as UTF-8; undecodable bytes become U+FFFD rather than failing the read."""
-        return self.read_bytes(path, limit).decode("utf-8", "replace")
-
     def stat(self, path: str, follow: bool = True) -> FileStat:
         try:
             _resolved, _entry, info = self._walk(path, follow_last=follow)
@@ -184,9 +179,6 @@ class DissectReader:
                         owner=None if uid is None else self._lookup("/etc/passwd", uid),
                         group=None if gid is None else self._lookup("/etc/group", gid),
                         size=int(info.st_size), mtime=float(info.st_mtime))
-
-    def exists(self, path: str) -> bool:
-        return bool(self.stat(path).exists)
 
     def readlink(self, path: str) -> str:
         try:
@@ -218,35 +210,6 @@ class DissectReader:
         except Exception as exc:
             raise ReadError(path, f"cannot list: {type(exc).__name__}: {exc}") from exc
         return sorted(names)
-
-    def glob(self, pattern: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
-        """Expand a pattern whose wildcards are in the last component only (``/etc/sudoers.d/*``)."""
-        directory, _, name_pattern = pattern.rpartition("/")
-        directory = directory or "/"
-        try:
-            names = self.listdir(directory, limit)
-        except ReadError as exc:
-            if "No such file" in exc.reason or "Not a directory" in exc.reason:
-                return []
-            raise
-        return [f"{directory.rstrip('/')}/{n}" for n in names if fnmatch.fnmatchcase(n, name_pattern)]
-
-    # --- owner names from the guest's own account database ------------------------------------
-
-    def _lookup(self, dbfile: str, ident: int) -> str | None:
-        table = self._names.get(dbfile)
-        if table is None:
-            table = {}
-            try:
-                text = self.read_text(dbfile, limit=8 * 1024 * 1024)
-            except ReadError:
-                text = ""
-            for line in text.splitlines()[:200_000]:
-                fields = line.split(":")
-                if len(fields) >= 3 and fields[2].isdigit():
-                    table.setdefault(int(fields[2]), fields[0])
-            self._names[dbfile] = table
-        return table.get(ident)
 
 
 __all__ = ["DissectReader"]

@@ -56,7 +56,60 @@ def _split(path: str) -> list[str]:
     return [p for p in path.split("/") if p not in ("", ".")]
 
 
-class RootReader:
+class ReaderBase:
+    """What every Reader implementation shares: text decoding, existence, last-component globbing and
+    owner names from the target's own account database. Subclasses provide read_bytes, stat and
+    listdir, and set ``self._names = {}``."""
+
+    _names: dict[str, dict[int, str]]
+
+    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        raise NotImplementedError
+
+    def stat(self, path: str, follow: bool = True) -> FileStat:
+        raise NotImplementedError
+
+    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
+        raise NotImplementedError
+
+    def read_text(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> str:
+        """Decode as UTF-8; undecodable bytes become U+FFFD rather than failing the read."""
+        return self.read_bytes(path, limit).decode("utf-8", "replace")
+
+    def exists(self, path: str) -> bool:
+        return bool(self.stat(path).exists)
+
+    def glob(self, pattern: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
+        """Expand a pattern whose wildcards are in the last component only (``/etc/libvirt/qemu/*.xml``)."""
+        directory, _, name_pattern = pattern.rpartition("/")
+        directory = directory or "/"
+        try:
+            names = self.listdir(directory, limit)
+        except ReadError as exc:
+            if "No such file" in exc.reason or "Not a directory" in exc.reason:
+                return []
+            raise
+        return [f"{directory.rstrip('/')}/{n}" for n in names if fnmatch.fnmatchcase(n, name_pattern)]
+
+    # --- owner names from the target's own account database -----------------------------------
+
+    def _lookup(self, dbfile: str, ident: int) -> str | None:
+        table = self._names.get(dbfile)
+        if table is None:
+            table = {}
+            try:
+                text = self.read_text(dbfile, limit=8 * 1024 * 1024)
+            except ReadError:
+                text = ""
+            for line in text.splitlines()[:200_000]:
+                fields = line.split(":")
+                if len(fields) >= 3 and fields[2].isdigit():
+                    table.setdefault(int(fields[2]), fields[0])
+            self._names[dbfile] = table
+        return table.get(ident)
+
+
+class RootReader(ReaderBase):
     """A :class:`Reader` over a directory tree on this machine: ``/`` for the running host, or a
     copied host or guest root. Paths given to it are always absolute *inside* the root."""
 
@@ -168,10 +221,6 @@ class RootReader:
         finally:
             os.close(parent)
 
-    def read_text(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> str:
-        """Decode as UTF-8; undecodable bytes become U+FFFD rather than failing the read."""
-        return self.read_bytes(path, limit).decode("utf-8", "replace")
-
     def stat(self, path: str, follow: bool = True) -> FileStat:
         try:
             parent, _name, info = self._walk(path, follow_last=follow)
@@ -187,9 +236,6 @@ class RootReader:
                         owner=self._lookup("/etc/passwd", info.st_uid),
                         group=self._lookup("/etc/group", info.st_gid),
                         size=info.st_size, mtime=info.st_mtime)
-
-    def exists(self, path: str) -> bool:
-        return bool(self.stat(path).exists)
 
     def readlink(self, path: str) -> str:
         try:
@@ -230,32 +276,3 @@ class RootReader:
         finally:
             os.close(fd)
         return iter(names)
-
-    def glob(self, pattern: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
-        """Expand a pattern whose wildcards are in the last component only (``/etc/libvirt/qemu/*.xml``)."""
-        directory, _, name_pattern = pattern.rpartition("/")
-        directory = directory or "/"
-        try:
-            names = self.listdir(directory, limit)
-        except ReadError as exc:
-            if "No such file" in exc.reason or "Not a directory" in exc.reason:
-                return []
-            raise
-        return [f"{directory.rstrip('/')}/{n}" for n in names if fnmatch.fnmatchcase(n, name_pattern)]
-
-    # --- owner names from the target's own account database -----------------------------------
-
-    def _lookup(self, dbfile: str, ident: int) -> str | None:
-        table = self._names.get(dbfile)
-        if table is None:
-            table = {}
-            try:
-                text = self.read_text(dbfile, limit=8 * 1024 * 1024)
-            except ReadError:
-                text = ""
-            for line in text.splitlines()[:200_000]:
-                fields = line.split(":")
-                if len(fields) >= 3 and fields[2].isdigit():
-                    table.setdefault(int(fields[2]), fields[0])
-            self._names[dbfile] = table
-        return table.get(ident)
