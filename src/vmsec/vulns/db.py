@@ -22,7 +22,7 @@ from typing import Any
 from platformdirs import user_cache_dir
 
 from vmsec.errors import AdvisorySourceError
-from vmsec.vulns.model import AffectedPackage, EpssScore, FixState, KevEntry
+from vmsec.vulns.model import AffectedPackage, EpssScore, FixState, KevEntry, ParsedFeed
 
 SCHEMA_VERSION = "1"
 STALE_AFTER_DAYS = 7
@@ -69,45 +69,19 @@ class SourceInfo:
         return (now - datetime.fromisoformat(self.imported_at)).total_seconds() / 86400
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedFeed:
-    """One feed file, recognised and parsed (lazily, by the iterators)."""
-
-    name: str  # source name in the database, e.g. "osv:Debian", "debian-tracker", "kev"
-    kind: str  # osv | debian-tracker | alpine-secdb | kev | epss
-    affected: Iterable[AffectedPackage] = ()
-    kev: Iterable[KevEntry] = ()
-    epss: Iterable[EpssScore] = ()
-
-
 def recognise(name: str, data: bytes) -> ParsedFeed:
-    """Decide which feed a file is from its name and content (the same files as downloaded)."""
-    from vmsec.vulns.feeds import alpine_secdb, debian_tracker, epss, kev, osv
+    """Decide which feed a file is from its name and content (the same files as downloaded): the
+    first feed module in :data:`vmsec.vulns.feeds.FEED_MODULES` that claims it parses it."""
+    import importlib
 
-    base = os.path.basename(name)
-    lowered = base.lower()
-    if data[:2] == b"PK":
-        stem = lowered.removesuffix(".zip").removesuffix("-all").removesuffix("all").rstrip("-_/")
-        return ParsedFeed(f"osv:{stem or base}", "osv", affected=osv.parse_zip(data, name))
-    if data[:2] == b"\x1f\x8b" or lowered.endswith((".csv", ".csv.gz")):
-        if lowered.startswith("known_exploited") or b"cveID" in data[:4096]:
-            import gzip
+    from vmsec.vulns.feeds import FEED_MODULES
 
-            return ParsedFeed("kev", "kev", kev=kev.parse_kev(gzip.decompress(data), name))
-        return ParsedFeed("epss", "epss", epss=epss.parse_epss(data, name))
-    head = data[:65536].lstrip()
-    if not head.startswith(b"{"):
-        raise AdvisorySourceError(f"{name}: not a recognised feed (OSV zip/JSON, Debian tracker JSON, "
-                                  "Alpine secdb JSON, KEV JSON or EPSS CSV)")
-    if b'"vulnerabilities"' in head and b'"catalogVersion"' in head:
-        return ParsedFeed("kev", "kev", kev=kev.parse_kev(data, name))
-    if b'"distroversion"' in head and b'"packages"' in head:
-        stem = lowered.removesuffix(".json")
-        return ParsedFeed(f"alpine-secdb:{stem}", "alpine-secdb",
-                          affected=alpine_secdb.parse_secdb(data, name))
-    if b'"affected"' in head and b'"id"' in head and b'"releases"' not in head:
-        return ParsedFeed(f"osv:{lowered.removesuffix('.json')}", "osv", affected=osv.parse_json(data, name))
-    return ParsedFeed("debian-tracker", "debian-tracker", affected=debian_tracker.parse_tracker(data, name))
+    for module_name in FEED_MODULES:
+        parsed = importlib.import_module(module_name).recognise(name, data)
+        if parsed is not None:
+            return parsed  # type: ignore[no-any-return]
+    raise AdvisorySourceError(f"{name}: not a recognised feed (OSV zip/JSON, Debian tracker JSON, "
+                              "Alpine secdb JSON, KEV JSON or EPSS CSV)")
 
 
 class AdvisoryDB:

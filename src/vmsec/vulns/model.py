@@ -8,6 +8,7 @@ states kept apart instead of collapsed (unfixed is not won't-fix is not not-affe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
@@ -69,3 +70,14 @@ class EpssScore:
     percentile: float
     model_version: str | None = None
     score_date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """One feed file, recognised and parsed (lazily, by the iterators)."""
+
+    name: str  # source name in the database, e.g. "osv:debian", "debian-tracker", "kev"
+    kind: str  # osv | debian-tracker | alpine-secdb | kev | epss
+    affected: Iterable[AffectedPackage] = ()
+    kev: Iterable[KevEntry] = ()
+    epss: Iterable[EpssScore] = ()

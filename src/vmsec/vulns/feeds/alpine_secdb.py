@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from vmsec.errors import AdvisorySourceError
-from vmsec.vulns.model import AffectedPackage, FixState
+from vmsec.vulns.model import AffectedPackage, FixState, ParsedFeed
 
 SOURCE = "alpine-secdb"
 
@@ -45,3 +45,11 @@ def parse_secdb(data: bytes | str, origin: str = "secdb") -> Iterator[AffectedPa
                     package=str(pkg["name"]), state=state,
                     fixed=str(version) if state is FixState.FIXED else None,
                 )
+
+
+def recognise(name: str, data: bytes) -> ParsedFeed | None:
+    head = data[:65536].lstrip()
+    if head.startswith(b"{") and b'"distroversion"' in head and b'"packages"' in head:
+        stem = name.rsplit("/", 1)[-1].lower().removesuffix(".json")
+        return ParsedFeed(f"alpine-secdb:{stem}", "alpine-secdb", affected=parse_secdb(data, name))
+    return None

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from vmsec.errors import AdvisorySourceError
-from vmsec.vulns.model import AffectedPackage, FixState
+from vmsec.vulns.model import AffectedPackage, FixState, ParsedFeed
 from vmsec.vulns.versions import InvalidVersion, dpkg_compare
 
 SOURCE = "debian-tracker"
@@ -100,3 +100,10 @@ def _urgency(value: object) -> str | None:
     if not value or value == "not yet assigned":
         return None
     return str(value).rstrip("*")
+
+
+def recognise(name: str, data: bytes) -> ParsedFeed | None:
+    """The tracker JSON: an object of source packages (checked last: it is the most generic shape)."""
+    if data[:65536].lstrip().startswith(b"{"):
+        return ParsedFeed(SOURCE, SOURCE, affected=parse_tracker(data, name))
+    return None

@@ -9,7 +9,7 @@ import io
 from collections.abc import Iterator
 
 from vmsec.errors import AdvisorySourceError
-from vmsec.vulns.model import EpssScore
+from vmsec.vulns.model import EpssScore, ParsedFeed
 
 
 def parse_epss(data: bytes, origin: str = "epss") -> Iterator[EpssScore]:
@@ -38,3 +38,14 @@ def parse_epss(data: bytes, origin: str = "epss") -> Iterator[EpssScore]:
                             model_version=model, score_date=score_date)
         except (TypeError, ValueError):
             continue
+
+
+def recognise(name: str, data: bytes) -> ParsedFeed | None:
+    """EPSS scores: a CSV (or gzip CSV) whose name says epss or whose header is cve,epss,percentile."""
+    lowered = name.rsplit("/", 1)[-1].lower()
+    head = data[:4096]
+    if data[:2] == b"\x1f\x8b" and "epss" in lowered:
+        return ParsedFeed("epss", "epss", epss=parse_epss(data, name))
+    if b"cve,epss,percentile" in head or (lowered.endswith((".csv", ".csv.gz")) and "epss" in lowered):
+        return ParsedFeed("epss", "epss", epss=parse_epss(data, name))
+    return None

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from vmsec.errors import AdvisorySourceError
-from vmsec.vulns.model import AffectedPackage, FixState
+from vmsec.vulns.model import AffectedPackage, FixState, ParsedFeed
 
 SOURCE = "osv"
 MAX_RECORD_BYTES = 8 * 1024 * 1024  # one OSV record; the largest real ones are ~1 MB
@@ -133,3 +133,15 @@ def parse_zip(data: bytes, origin: str) -> Iterator[AffectedPackage]:
             if len(raw) > MAX_RECORD_BYTES:
                 raise AdvisorySourceError(f"{origin}: {member.filename} expands past its stated size")
             yield from parse_json(raw, f"{origin}:{member.filename}")
+
+
+def recognise(name: str, data: bytes) -> ParsedFeed | None:
+    """An OSV ``all.zip`` dump, or a single OSV record (JSON with ``id`` and ``affected``)."""
+    lowered = name.rsplit("/", 1)[-1].lower()
+    if data[:2] == b"PK":
+        stem = lowered.removesuffix(".zip").removesuffix("-all").removesuffix("all").rstrip("-_/")
+        return ParsedFeed(f"osv:{stem or lowered}", "osv", affected=parse_zip(data, name))
+    head = data[:65536].lstrip()
+    if head.startswith(b"{") and b'"affected"' in head and b'"id"' in head and b'"releases"' not in head:
+        return ParsedFeed(f"osv:{lowered.removesuffix('.json')}", "osv", affected=parse_json(data, name))
+    return None
