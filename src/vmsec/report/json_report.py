@@ -50,6 +50,14 @@ def _target_details(scan: ScanResult, target: Target) -> dict[str, Any]:
             if d.name == target.name:
                 return {"origin": d.origin, "uuid": d.uuid, "virt_type": d.virt_type, "state": d.state,
                         "persistent": d.persistent, "autostart": d.autostart}
+    if target.kind is TargetKind.GUEST:
+        for g in inv.guests:
+            if g.name == target.name:
+                return {"origin": g.origin, "domain": g.domain,
+                        "os": g.os.pretty_name or g.os.id if g.os else None,
+                        "packages": len(g.packages) if g.packages is not None else None,
+                        "disk_encryption": g.disk.scheme if g.disk else None,
+                        "consistency_note": g.consistency_note}
     if target.kind is TargetKind.NETWORK:
         for n in inv.networks:
             if n.name == target.name:

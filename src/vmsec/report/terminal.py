@@ -58,6 +58,15 @@ def _target_heading(scan: ScanResult, target: Target) -> str:
         for d in inv.domains:
             if d.name == target.name and d.state:
                 return f"{label} [{d.state}]"
+    if target.kind is TargetKind.GUEST:
+        for g in inv.guests:
+            if g.name == target.name:
+                bits = [g.os.pretty_name or g.os.id or "unknown OS" if g.os else "OS unknown"]
+                if g.disk and g.disk.scheme:
+                    bits.append(f"disk: {g.disk.scheme}")
+                if g.consistency_note:
+                    bits.append(g.consistency_note)
+                return f"{label} [{'; '.join(bits)}]"
     return label
 
 
@@ -84,8 +93,11 @@ def render(scan: ScanResult, catalog: Catalog, out: TextIO, *, show_pass: bool =
                       soft_wrap=False)
     console.print(Text(f"vmsec scan: {scan.inventory.source}  (profile {scan.profile})", style="bold"))
     views = by_domain(exposure(scan))
+    nested = {g.name for g in scan.inventory.guests if g.domain}
     for target, findings in _vm_ordered(scan, group_by_target(scan.findings, scan.targets)):
-        indent = {TargetKind.HOST: "", TargetKind.GUEST: "    "}.get(target.kind, "  ")
+        indent = "" if target.kind is TargetKind.HOST else "  "
+        if target.kind is TargetKind.GUEST and target.name in nested:
+            indent = "    "  # the guest OS of the VM printed just above
         heading = Text(indent + "▸ " + _target_heading(scan, target) + "  ", style="bold")
         heading.append_text(severity_counts_text(findings))
         counts = status_counts(findings)
