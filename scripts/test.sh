@@ -17,6 +17,7 @@ fi
 # mode, TCG) that the end-to-end tests start, and qemu-img for images.
 # openssh-server: `sshd -T` is the oracle for vmsec's sshd_config resolver.
 # debootstrap, fdisk, e2fsprogs, xfsprogs: the real Debian 12 guest images the image tests build.
+# lvm2: pvcreate/vgcreate/lvcreate write the LVM guest image (tests/images/build_lvm_image.sh).
 # postgresql: the store tests run against a real server they start themselves.
 # chromium: the HTML report is tested in headless Chromium through Playwright.
 # python3-rpm (system Python) and dpkg: the oracles for the rpm and dpkg version comparators.
@@ -25,7 +26,7 @@ fi
 apt-get install -y -q --no-install-recommends \
   python3 python3-venv python3-dev gcc pkg-config libvirt-dev \
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils \
-  openssh-server debootstrap fdisk e2fsprogs xfsprogs postgresql chromium ca-certificates tar coreutils \
+  openssh-server debootstrap fdisk e2fsprogs xfsprogs lvm2 postgresql chromium ca-certificates tar coreutils \
   python3-rpm dpkg systemd util-linux debsecan openscap-scanner openscap-utils ssg-debian ssg-debderived >/dev/null
 if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 # libvirt's embedded QEMU driver expects its default unprivileged user to exist.

@@ -22,6 +22,8 @@
 #   hostile-fs.ext4      64 MiB ext4: a 10 GiB sparse /etc/passwd, /etc/shadow -> /../../../etc/shadow,
 #                        a symlink loop, a FIFO
 #   hostile-*.qcow2      corrupt header, backing file /etc/shadow, backing loop, truncated image
+#   disk-lvm.qcow2       GPT disk, LVM PV, LV "root" holding fs.ext4: built afterwards by
+#                        build_lvm_image.sh (needs lvm2 and a loop device; see there)
 set -eu
 
 ROOTFS_VERSION="debian12-minbase-ssh-sudo-v1"

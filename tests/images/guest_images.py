@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BUILD_SCRIPT = Path(__file__).resolve().parent / "build_images.sh"
+LVM_SCRIPT = Path(__file__).resolve().parent / "build_lvm_image.sh"
 PASSPHRASE = "vmsec-test"
 
 
@@ -40,6 +41,22 @@ def build_guest_images() -> GuestImages:
     if done.returncode != 0:
         raise ImageBuildError(f"{BUILD_SCRIPT} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
     return GuestImages(Path(done.stdout.strip().splitlines()[-1]))
+
+
+@functools.cache
+def build_lvm_image() -> Path:
+    """``disk-lvm.qcow2`` (GPT, LVM PV, VG with LV ``root`` holding fs.ext4), built once next to the
+    other images by build_lvm_image.sh. Raises ImageBuildError with its message when it cannot be
+    built here (no root, no loop devices, lvm2 missing): the fixture turns that into a failure."""
+    images = build_guest_images()
+    try:
+        done = subprocess.run(["sh", str(LVM_SCRIPT), str(images.dir)], capture_output=True,
+                              text=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ImageBuildError(f"{LVM_SCRIPT} could not run: {exc}") from exc
+    if done.returncode != 0:
+        raise ImageBuildError(f"{LVM_SCRIPT} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return images["disk-lvm.qcow2"]
 
 
 def make_ext4(root: Path, out: Path, size: str = "32M") -> Path:
