@@ -40,8 +40,19 @@ def host_target(host: Host | None) -> Target:
     return Target(TargetKind.HOST, host.name if host else "unknown-host")
 
 
-def domain_target(dom: Domain, host: Host | None) -> Target:
-    return Target(TargetKind.DOMAIN, dom.name, host.name if host else None)
+def domain_target(dom: Domain, host: Host | None, ambiguous: frozenset[str] = frozenset()) -> Target:
+    """The domain's target. Offline XML sets can hold several domains with one name (libvirt's own
+    corpus names most of them QEMUGuest1): those are told apart by where they were read."""
+    name = f"{dom.name} ({dom.origin})" if dom.name in ambiguous else dom.name
+    return Target(TargetKind.DOMAIN, name, host.name if host else None)
+
+
+def ambiguous_domain_names(inventory: Inventory) -> frozenset[str]:
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for dom in inventory.domains:
+        (repeated if dom.name in seen else seen).add(dom.name)
+    return frozenset(repeated)
 
 
 def guest_target(guest: Guest, host: Host | None) -> Target:
@@ -60,8 +71,9 @@ def run_checks(inventory: Inventory, catalog: Catalog, profile: Profile | None =
     started = clock()
     # Checks are pure: the date they judge against (end of life, expiry) comes in as a parameter.
     params = {"today": started.date().isoformat(), **profile.params}
+    ambiguous = ambiguous_domain_names(inventory)
     env = Environment(inventory=inventory, host=inventory.host, params=params,
-                      multi_tenant=profile.multi_tenant)
+                      multi_tenant=profile.multi_tenant, ambiguous_names=ambiguous)
     checks = [c for c in catalog.checks if c.id not in profile.disabled]
     by_scope: dict[Scope, list[CheckSpec]] = {scope: [] for scope in Scope}
     for spec in checks:
@@ -99,7 +111,7 @@ def run_checks(inventory: Inventory, catalog: Catalog, profile: Profile | None =
             progress(f"host {host.name}")
         run_scope(Scope.HOST, host, target)
     for dom in inventory.domains:
-        target = domain_target(dom, host)
+        target = domain_target(dom, host, ambiguous)
         targets.append(target)
         if progress:
             progress(f"domain {dom.name}")

@@ -53,8 +53,12 @@ def test_crash_becomes_error_and_the_scan_goes_on() -> None:
     inv = Inventory(domains=(Domain(name="a", origin="a.xml"), Domain(name="b", origin="b.xml")))
     result = run_checks(inv, _catalog(always_ok, crashes))
     by_status = sorted((f.target.name, f.check_id, f.status) for f in result.findings)
-    assert by_status == [("a", "VMS-TST-001", Status.PASS), ("a", "VMS-TST-002", Status.ERROR),
-                         ("b", "VMS-TST-001", Status.PASS), ("b", "VMS-TST-002", Status.ERROR)]
+    assert by_status == [
+        ("a", "VMS-TST-001", Status.PASS),
+        ("a", "VMS-TST-002", Status.ERROR),
+        ("b", "VMS-TST-001", Status.PASS),
+        ("b", "VMS-TST-002", Status.ERROR),
+    ]
     error = next(f for f in result.findings if f.status is Status.ERROR)
     assert "ZeroDivisionError: boom" in error.message
     assert error.detail and "ZeroDivisionError" in error.detail
@@ -91,10 +95,13 @@ def test_fingerprint_is_stable_and_ignores_message() -> None:
     assert other.findings[0].fingerprint != first.fingerprint
 
 
-@pytest.mark.parametrize(("declare", "problem"), [
-    (dict(id="DOM-1", tags=(Tag.ISOLATION,)), "is not like"),
-    (dict(id="VMS-DOM-001", tags=("console",)), "tags must include"),
-])
+@pytest.mark.parametrize(
+    ("declare", "problem"),
+    [
+        (dict(id="DOM-1", tags=(Tag.ISOLATION,)), "is not like"),
+        (dict(id="VMS-DOM-001", tags=("console",)), "tags must include"),
+    ],
+)
 def test_bad_declarations_are_refused(declare: dict[str, object], problem: str) -> None:
     def f(dom: Domain) -> Iterator[Result]:
         """Doc.
@@ -171,3 +178,17 @@ def test_scan_date_is_a_parameter_from_the_injected_clock() -> None:
     fixed = Profile(name="p", params={"today": "2020-01-01"})
     (finding,) = run_checks(inv, _catalog(knows_today), fixed, clock=clock).findings
     assert finding.message == "2020-01-01"
+
+
+def test_same_named_domains_from_different_files_are_different_targets() -> None:
+    inv = Inventory(
+        domains=(
+            Domain(name="QEMUGuest1", origin="a.xml"),
+            Domain(name="QEMUGuest1", origin="b.xml"),
+            Domain(name="solo", origin="c.xml"),
+        )
+    )
+    result = run_checks(inv, _catalog(always_ok))
+    names = sorted(f.target.name for f in result.findings)
+    assert names == ["QEMUGuest1 (a.xml)", "QEMUGuest1 (b.xml)", "solo"]
+    assert len({f.fingerprint for f in result.findings}) == 3

@@ -113,6 +113,8 @@ class Environment:
     host: Host | None
     params: Mapping[str, Any] = field(default_factory=dict)
     multi_tenant: bool = True
+    # Domain names that more than one domain of the inventory carries (see engine.domain_target).
+    ambiguous_names: frozenset[str] = frozenset()
 
     def param(self, name: str, default: T) -> T:
         value = self.params.get(name, default)

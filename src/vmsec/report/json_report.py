@@ -67,9 +67,12 @@ def _target_details(scan: ScanResult, target: Target) -> dict[str, Any]:
 
 def build_document(scan: ScanResult) -> dict[str, Any]:
     findings = sort_findings(scan.findings)
+    by_target: dict[Target, list[Finding]] = {}
+    for f in findings:  # one pass: a scan can have thousands of targets and 100k findings
+        by_target.setdefault(f.target, []).append(f)
     targets = []
     for t in scan.targets:
-        mine = [f for f in findings if f.target == t]
+        mine = by_target.get(t, [])
         targets.append({"kind": t.kind.value, "name": t.name, "host": t.host,
                         "details": _target_details(scan, t),
                         "summary": {"by_status": status_counts(mine),

@@ -193,7 +193,7 @@ def labels_unique_across_vms(inv: Inventory, env: Environment) -> Iterator[Resul
     for (model, key), members in sorted(keyed.items()):
         names = sorted({d.name for d, _ in members})
         for dom, label in members:
-            target = domain_target(dom, env.host)
+            target = domain_target(dom, env.host, env.ambiguous_names)
             where = ev(dom.origin, label.locator + "/label", label.label)
             subject = f"seclabel {label.locator}"
             others = [n for n in names if n != dom.name]

@@ -149,7 +149,7 @@ def no_shared_writable_disk(inv: Inventory, env: Environment) -> Iterator[Result
         writer_names = {dom.name for dom, _ in writers}
         deliberate = all(disk.shareable for _, disk in writers)
         for dom, disk in group:
-            target = domain_target(dom, env.host)
+            target = domain_target(dom, env.host, env.ambiguous_names)
             where = ev(dom.origin, _source_locator(disk), disk.source)
             others = sorted(names - {dom.name})
             mode = "read-only" if _read_only(disk) else "writable"
