@@ -47,6 +47,12 @@ def domain_target(dom: Domain, host: Host | None, ambiguous: frozenset[str] = fr
     return Target(TargetKind.DOMAIN, name, host.name if host else None)
 
 
+def domains_by_target(inventory: Inventory) -> dict[Target, Domain]:
+    """Each domain under the target its findings carry (reporters look details up with it)."""
+    ambiguous = ambiguous_domain_names(inventory)
+    return {domain_target(d, inventory.host, ambiguous): d for d in inventory.domains}
+
+
 def ambiguous_domain_names(inventory: Inventory) -> frozenset[str]:
     seen: set[str] = set()
     repeated: set[str] = set()

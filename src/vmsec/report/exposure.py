@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from vmsec.engine import ScanResult
+from vmsec.engine import ScanResult, domains_by_target
 from vmsec.facts import Domain
 from vmsec.findings import Finding, Severity, Status, Target, TargetKind
 
@@ -87,7 +87,7 @@ def exposure(scan: ScanResult) -> list[VmExposure]:
     host_items = _host_items(f for t, fs in by_target.items() if t.kind is TargetKind.HOST for f in fs)
     host_fails = {f.check_id for t, fs in by_target.items() if t.kind is TargetKind.HOST
                   for f in fs if f.status is Status.FAIL}
-    domains = {d.name: d for d in scan.inventory.domains}
+    domains = {t.name: d for t, d in domains_by_target(scan.inventory).items()}
     guests = {g.domain: g.name for g in scan.inventory.guests if g.domain}
     guest_targets = {t.name: t for t in by_target if t.kind is TargetKind.GUEST}
     guest_targets.update({t.name: t for t in scan.targets if t.kind is TargetKind.GUEST})

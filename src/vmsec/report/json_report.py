@@ -10,7 +10,8 @@ from typing import Any, TextIO
 
 from vmsec import __version__
 from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
+from vmsec.engine import ScanResult, domains_by_target
+from vmsec.facts import Domain
 from vmsec.findings import Finding, Target, TargetKind
 from vmsec.report.summary import failed_severity_counts, sort_findings, status_counts
 
@@ -35,7 +36,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
-def _target_details(scan: ScanResult, target: Target) -> dict[str, Any]:
+def _target_details(scan: ScanResult, target: Target, domains: dict[Target, Domain]) -> dict[str, Any]:
     inv = scan.inventory
     if target.kind is TargetKind.HOST and inv.host is not None and inv.host.name == target.name:
         h = inv.host
@@ -46,9 +47,9 @@ def _target_details(scan: ScanResult, target: Target) -> dict[str, Any]:
             "daemon_mode": h.daemon_mode,
         }
     if target.kind is TargetKind.DOMAIN:
-        for d in inv.domains:
-            if d.name == target.name:
-                return {"origin": d.origin, "uuid": d.uuid, "virt_type": d.virt_type, "state": d.state,
+        d = domains.get(target)
+        if d is not None:
+            return {"origin": d.origin, "uuid": d.uuid, "virt_type": d.virt_type, "state": d.state,
                         "persistent": d.persistent, "autostart": d.autostart}
     if target.kind is TargetKind.GUEST:
         for g in inv.guests:
@@ -70,11 +71,12 @@ def build_document(scan: ScanResult) -> dict[str, Any]:
     by_target: dict[Target, list[Finding]] = {}
     for f in findings:  # one pass: a scan can have thousands of targets and 100k findings
         by_target.setdefault(f.target, []).append(f)
+    domains = domains_by_target(scan.inventory)
     targets = []
     for t in scan.targets:
         mine = by_target.get(t, [])
         targets.append({"kind": t.kind.value, "name": t.name, "host": t.host,
-                        "details": _target_details(scan, t),
+                        "details": _target_details(scan, t, domains),
                         "summary": {"by_status": status_counts(mine),
                                     "failed_by_severity": failed_severity_counts(mine)}})
     return {

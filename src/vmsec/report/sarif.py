@@ -26,7 +26,7 @@ from urllib.parse import quote
 from vmsec import __version__
 from vmsec.checks.api import CheckSpec
 from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
+from vmsec.engine import ScanResult, domains_by_target
 from vmsec.findings import Finding, Severity, Status, Target
 from vmsec.report.summary import sort_findings
 
@@ -100,7 +100,7 @@ def _target_fqn(t: Target) -> str:
 
 class _Locator:
     def __init__(self, scan: ScanResult) -> None:
-        self.origins = {d.name: d.origin for d in scan.inventory.domains}
+        self.origins = {t.name: d.origin for t, d in domains_by_target(scan.inventory).items()}
 
     def locations(self, f: Finding) -> list[dict[str, Any]]:
         files = []

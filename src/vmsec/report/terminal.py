@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
+from vmsec.engine import ScanResult, domains_by_target
+from vmsec.facts import Domain
 from vmsec.findings import Finding, Severity, Status, Target, TargetKind
 from vmsec.report.exposure import by_domain, exposure
 from vmsec.report.summary import failed_severity_counts, group_by_target, status_counts
@@ -41,7 +42,7 @@ def severity_counts_text(findings: list[Finding]) -> Text:
     return text
 
 
-def _target_heading(scan: ScanResult, target: Target) -> str:
+def _target_heading(scan: ScanResult, target: Target, domains: dict[Target, Domain]) -> str:
     label = f"{KIND_LABEL.get(target.kind, target.kind)} {target.name}"
     inv = scan.inventory
     if target.kind is TargetKind.HOST and inv.host and inv.host.name == target.name:
@@ -55,9 +56,9 @@ def _target_heading(scan: ScanResult, target: Target) -> str:
             bits.append(f"libvirt {h.libvirt_version}")
         return f"{label} [{', '.join(bits)}]"
     if target.kind is TargetKind.DOMAIN:
-        for d in inv.domains:
-            if d.name == target.name and d.state:
-                return f"{label} [{d.state}]"
+        dom = domains.get(target)
+        if dom is not None and dom.state:
+            return f"{label} [{dom.state}]"
     if target.kind is TargetKind.GUEST:
         for g in inv.guests:
             if g.name == target.name:
@@ -94,11 +95,12 @@ def render(scan: ScanResult, catalog: Catalog, out: TextIO, *, show_pass: bool =
     console.print(Text(f"vmsec scan: {scan.inventory.source}  (profile {scan.profile})", style="bold"))
     views = by_domain(exposure(scan))
     nested = {g.name for g in scan.inventory.guests if g.domain}
+    domains = domains_by_target(scan.inventory)
     for target, findings in _vm_ordered(scan, group_by_target(scan.findings, scan.targets)):
         indent = "" if target.kind is TargetKind.HOST else "  "
         if target.kind is TargetKind.GUEST and target.name in nested:
             indent = "    "  # the guest OS of the VM printed just above
-        heading = Text(indent + "▸ " + _target_heading(scan, target) + "  ", style="bold")
+        heading = Text(indent + "▸ " + _target_heading(scan, target, domains) + "  ", style="bold")
         heading.append_text(severity_counts_text(findings))
         counts = status_counts(findings)
         heading.append(f"   ({counts['PASS']} passed, {counts['UNKNOWN']} unknown)", style="dim")
