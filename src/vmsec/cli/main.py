@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from vmsec import __version__
 from vmsec.checks.catalog import Catalog, default_catalog
@@ -24,6 +25,7 @@ from vmsec.facts import Inventory
 from vmsec.findings import Severity, Status
 from vmsec.profiles import DEFAULT_PROFILE, builtin_profiles, load_profile
 from vmsec.report import FORMATS, get_renderer
+from vmsec.report.terminal import plain
 
 if TYPE_CHECKING:
     from vmsec.waivers import Waiver
@@ -276,7 +278,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[str], None]]:
         def update(message: str) -> None:
             now = time.monotonic()
             if now - last[0] > 0.05:  # repainting per domain would cost more than the scan
-                status.update(message)
+                status.update(Text(plain(message)))  # a domain name: no markup, no escapes
                 last[0] = now
 
         yield update

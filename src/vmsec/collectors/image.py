@@ -234,11 +234,13 @@ def backing_chain(path: str, allowed_dirs: Sequence[str] = ()) -> list[Layer]:
             raise ReadError(current, "VMDK descriptor files with separate extents are not supported")
         if fmt not in ("qcow2", "raw", "vmdk"):
             raise ReadError(current, f"backing format {fmt!r} is not supported")
+        if header is not None and header.external_data_file:
+            # Checked before anything else opens the image: qemu-img (and qemu) would open the data
+            # file the header names — any host path — even for an image without a backing file.
+            raise ReadError(current, "qcow2 images with an external data file are not supported")
         layers.append(Layer(path=current, format=fmt, header=header))
         if header is None or header.backing_file is None:
             return layers
-        if header.external_data_file:
-            raise ReadError(current, "qcow2 images with an external data file are not supported")
         forced_format = header.backing_format or None
         current = resolve_backing(current, header.backing_file, allowed)
 

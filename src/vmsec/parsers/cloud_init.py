@@ -33,6 +33,7 @@ USER_DATA_GLOBS = ("/var/lib/cloud/instances/*", "/var/lib/cloud/seed/*")
 MAX_BYTES = 512 * 1024
 MAX_FILES = 200
 MAX_MERGE_STEPS = 100_000
+MAX_MERGE_DEPTH = 64  # far deeper than any real cloud-config; aliases can make a mapping contain itself
 MAX_MIME_PARTS = 100
 _HASH = re.compile(r"^\$[0-9a-z]+\$")
 
@@ -56,9 +57,12 @@ def load_cloud_config(text: str) -> dict[str, Any]:
 
 
 def merge(base: Mapping[str, Any], override: Mapping[str, Any],
-          budget: list[int] | None = None) -> dict[str, Any]:
-    """Recursive merge (``override`` wins), bounded: YAML aliases can make a small file a huge tree."""
+          budget: list[int] | None = None, depth: int = 0) -> dict[str, Any]:
+    """Recursive merge (``override`` wins), bounded: YAML aliases can make a small file a huge tree
+    (or a mapping that contains itself)."""
     budget = budget if budget is not None else [MAX_MERGE_STEPS]
+    if depth > MAX_MERGE_DEPTH:
+        raise CloudConfigError(f"mappings nested more than {MAX_MERGE_DEPTH} deep to merge")
     out = dict(base)
     for key, value in override.items():
         budget[0] -= 1
@@ -66,7 +70,7 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any],
             raise CloudConfigError(f"more than {MAX_MERGE_STEPS} keys to merge")
         old = out.get(key)
         if isinstance(old, dict) and isinstance(value, dict):
-            out[key] = merge(old, value, budget)
+            out[key] = merge(old, value, budget, depth + 1)
         else:
             out[key] = value
     return out
@@ -86,6 +90,16 @@ def _as_bool(value: object) -> bool | None:
 
 def _looks_hashed(value: object) -> bool:
     return isinstance(value, str) and bool(_HASH.match(value))
+
+
+def _label(value: object) -> str:
+    """A user name or type for a message. Never ``str()`` of a list or mapping: YAML aliases make a tiny
+    file a tree with billions of leaves, cheap to hold but not to turn into text."""
+    if isinstance(value, bool | int | float):
+        value = str(value)
+    if not isinstance(value, str):
+        return "?"
+    return value if len(value) <= 100 else value[:99] + "…"
 
 
 def plaintext_password_places(config: Mapping[str, Any], origin: str) -> list[str]:
@@ -110,14 +124,14 @@ def plaintext_password_places(config: Mapping[str, Any], origin: str) -> list[st
         for item in users[:1000] if isinstance(users, list) else ():
             if not isinstance(item, dict) or "password" not in item:
                 continue
-            kind = str(item.get("type", "hash")).lower()
+            kind = _label(item.get("type", "hash")).lower()
             if kind == "text" or (kind == "hash" and not _looks_hashed(item.get("password"))):
-                places.append(f"{origin}: chpasswd.users ({item.get('name', '?')})")
+                places.append(f"{origin}: chpasswd.users ({_label(item.get('name', '?'))})")
     users = config.get("users")
     for item in users[:1000] if isinstance(users, list) else ():
         if not isinstance(item, dict):
             continue
-        name = item.get("name", "?")
+        name = _label(item.get("name", "?"))
         if item.get("plain_text_passwd") not in (None, ""):
             places.append(f"{origin}: users[].plain_text_passwd ({name})")
         if item.get("passwd") not in (None, "") and not _looks_hashed(item.get("passwd")):

@@ -33,6 +33,7 @@ from vmsec.engine import ScanResult
 from vmsec.errors import ConfigError
 from vmsec.findings import Finding, Status
 from vmsec.report.markdown import KIND_LABEL, md_escape
+from vmsec.report.terminal import plain
 
 COMPLIANCE_FORMATS: tuple[str, ...] = ("terminal", "json", "markdown")
 MAX_SOURCE = 160  # characters of the scan's source description shown in the text views
@@ -110,7 +111,7 @@ def render_terminal(result: ComplianceResult, scan: ScanResult, catalog: Catalog
     console = Console(file=out, width=140 if not out.isatty() else None, highlight=False, soft_wrap=False)
     fw = result.framework
     console.print(Text(f"{fw.title} — {fw.version}", style="bold"))
-    console.print(Text(f"scan of {_source(scan)} (profile {scan.profile})", style="dim"))
+    console.print(Text(plain(f"scan of {_source(scan)} (profile {scan.profile})"), style="dim"))
     table = Table(show_lines=False, header_style="bold")
     table.add_column("Requirement", no_wrap=True)
     table.add_column("Title", ratio=3)
@@ -139,8 +140,8 @@ def render_terminal(result: ComplianceResult, scan: ScanResult, catalog: Catalog
         console.print()
         console.print(Text(f"{r.requirement.id}  {r.requirement.title}", style=_STYLE[r.status]))
         for f in bad[:MAX_EVIDENCE]:
-            row = Text(f"  {f.status.value:<7} {f.check_id}  {_target(f)}: ")
-            row.append(Text(f"{f.subject}: {f.message}"))
+            row = Text(plain(f"  {f.status.value:<7} {f.check_id}  {_target(f)}: "))
+            row.append(Text(plain(f"{f.subject}: {f.message}")))
             console.print(row)
         if len(bad) > MAX_EVIDENCE:
             console.print(Text(f"  … {len(bad) - MAX_EVIDENCE} more", style="dim"))

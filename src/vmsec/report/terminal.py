@@ -28,6 +28,16 @@ KIND_LABEL = {TargetKind.HOST: "Host", TargetKind.DOMAIN: "VM", TargetKind.NETWO
 SHOWN = (Status.FAIL, Status.ERROR, Status.UNKNOWN, Status.WAIVED)
 
 
+def plain(value: object) -> str:
+    """Scanned machines control these strings: no control character (ESC, CSI, BEL …) reaches the
+    terminal; each is shown as a visible ``\\xNN`` escape instead."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+                   for c in text)
+
+
 def severity_counts_text(findings: list[Finding]) -> Text:
     counts = failed_severity_counts(findings)
     text = Text()
@@ -54,11 +64,11 @@ def _target_heading(scan: ScanResult, target: Target, domains: dict[Target, Doma
             bits.append(f"qemu {h.qemu_version}")
         if h.libvirt_version:
             bits.append(f"libvirt {h.libvirt_version}")
-        return f"{label} [{', '.join(bits)}]"
+        return plain(f"{label} [{', '.join(bits)}]")
     if target.kind is TargetKind.DOMAIN:
         dom = domains.get(target)
         if dom is not None and dom.state:
-            return f"{label} [{dom.state}]"
+            return plain(f"{label} [{dom.state}]")
     if target.kind is TargetKind.GUEST:
         for g in inv.guests:
             if g.name == target.name:
@@ -67,8 +77,8 @@ def _target_heading(scan: ScanResult, target: Target, domains: dict[Target, Doma
                     bits.append(f"disk: {g.disk.scheme}")
                 if g.consistency_note:
                     bits.append(g.consistency_note)
-                return f"{label} [{'; '.join(bits)}]"
-    return label
+                return plain(f"{label} [{'; '.join(bits)}]")
+    return plain(label)
 
 
 def _vm_ordered(scan: ScanResult, groups: list[tuple[Target, list[Finding]]]
@@ -92,7 +102,7 @@ def _vm_ordered(scan: ScanResult, groups: list[tuple[Target, list[Finding]]]
 def render(scan: ScanResult, catalog: Catalog, out: TextIO, *, show_pass: bool = False) -> None:
     console = Console(file=out, width=140 if not out.isatty() else None, highlight=False,
                       soft_wrap=False)
-    console.print(Text(f"vmsec scan: {scan.inventory.source}  (profile {scan.profile})", style="bold"))
+    console.print(Text(plain(f"vmsec scan: {scan.inventory.source}  (profile {scan.profile})"), style="bold"))
     views = by_domain(exposure(scan))
     nested = {g.name for g in scan.inventory.guests if g.domain}
     domains = domains_by_target(scan.inventory)
@@ -109,7 +119,7 @@ def render(scan: ScanResult, catalog: Catalog, out: TextIO, *, show_pass: bool =
         view = views.get(target.name) if target.kind is TargetKind.DOMAIN else None
         if view is not None and view.items:
             why = Text(indent + "  why exposed: ", style="bold")
-            why.append(view.headline(3), style=SEVERITY_STYLE.get(view.items[0].severity, ""))
+            why.append(plain(view.headline(3)), style=SEVERITY_STYLE.get(view.items[0].severity, ""))
             console.print(why)
         shown = [f for f in findings if f.status in SHOWN or (show_pass and f.status is Status.PASS)]
         if not shown:
@@ -123,16 +133,16 @@ def render(scan: ScanResult, catalog: Catalog, out: TextIO, *, show_pass: bool =
         for f in shown:
             table.add_row("", Text(f.status.value, style=STATUS_STYLE[f.status]),
                           Text(f.severity.value, style=SEVERITY_STYLE[f.severity]),
-                          Text(f.check_id, style="dim"),
-                          Text.from_markup(f"[bold]{escape(f.title)}[/] — {escape(f.subject)}: "
-                                           f"{escape(f.message)}"))
+                          Text(plain(f.check_id), style="dim"),
+                          Text.from_markup(f"[bold]{escape(plain(f.title))}[/] — {escape(plain(f.subject))}: "
+                                           f"{escape(plain(f.message))}"))
         console.print(table)
     errors = scan.inventory.errors
     if errors:
         console.print()
         console.print(Text(f"Inputs that could not be read ({len(errors)}):", style="bold yellow"))
         for rec in errors[:50]:
-            console.print(Text(f"  {rec.source}: {rec.what}: {rec.reason}"))
+            console.print(Text(plain(f"  {rec.source}: {rec.what}: {rec.reason}")))
         if len(errors) > 50:
             console.print(Text(f"  … and {len(errors) - 50} more (see --format json)"))
     console.print()

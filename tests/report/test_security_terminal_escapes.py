@@ -1,0 +1,57 @@
+"""A hostile guest must not inject terminal escape sequences into the terminal report."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import pytest
+from report_scans import WEB, render_text
+from rich.console import Console
+
+from vmsec.checks.catalog import Catalog
+from vmsec.engine import ScanResult
+from vmsec.facts.common import CollectionRecord
+from vmsec.findings import Finding, Status
+
+HOSTILE = "\x1b[2J\x1b]0;owned\x07\x9b31m[bold]x[/bold]\x1b[1A"
+
+
+def test_terminal_report_has_no_escape_sequences(sample_scan: ScanResult, catalog: Catalog) -> None:
+    spec = catalog.by_id["VMS-DOM-020"]
+    hostile = Finding(check_id=spec.id, title=spec.title, status=Status.FAIL, severity=spec.severity,
+                      target=WEB, subject=HOSTILE, message=HOSTILE, tags=spec.tags,
+                      remediation=spec.remediation)
+    inventory = dataclasses.replace(
+        sample_scan.inventory, source=HOSTILE,
+        records=(CollectionRecord(source=HOSTILE, what=HOSTILE, ok=False, reason=HOSTILE),))
+    scan = dataclasses.replace(sample_scan, inventory=inventory, findings=(*sample_scan.findings, hostile))
+    text = render_text("terminal", scan, catalog)
+    assert "\x1b" not in text and "\x9b" not in text and "\x07" not in text
+    assert "[bold]x[/bold]" in text  # shown literally, not interpreted as markup
+
+
+def test_compliance_terminal_has_no_escape_sequences(sample_scan: ScanResult, catalog: Catalog) -> None:
+    from vmsec.compliance.frameworks import available, evaluate, load_framework
+    from vmsec.report.compliance import render_terminal
+
+    findings = tuple(f._replace(subject=HOSTILE, message=HOSTILE) for f in sample_scan.findings)
+    inventory = dataclasses.replace(sample_scan.inventory, source=HOSTILE)
+    scan = dataclasses.replace(sample_scan, inventory=inventory, findings=findings)
+    for name in available():
+        fw = load_framework(name)
+        out = io.StringIO()
+        render_terminal(evaluate(fw, scan), scan, catalog, out)
+        assert "\x1b" not in out.getvalue() and "\x9b" not in out.getvalue()
+
+
+def test_progress_line_shows_domain_names_literally(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vmsec.cli.main as cli_main
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli_main, "Console", lambda **_kw: Console(file=buf, force_terminal=True,
+                                                                   color_system=None))
+    with cli_main._progress(True) as update:
+        update("domain " + HOSTILE)
+    text = buf.getvalue()
+    assert "\x1b]0;owned" not in text and "\x1b[2J" not in text and "\x9b" not in text
