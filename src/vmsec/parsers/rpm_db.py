@@ -97,6 +97,8 @@ def parse_rpmdb_sqlite(path: str, origin: str) -> tuple[InstalledPackage, ...]:
     except sqlite3.Error as exc:
         raise ReadError(origin, f"not an SQLite database: {exc}") from exc
     deadline = time.monotonic() + QUERY_SECONDS
+    # A hostile database (views, huge blobs) must not make SQLite build values of up to 1 GB.
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 64 * 1024 * 1024)
     conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
     packages: list[InstalledPackage] = []
     bad = 0
