@@ -706,12 +706,14 @@ def _collect_tls_files(c: _Collection, daemon_confs: Iterable[tuple[str, ConfigF
 # --- the host -------------------------------------------------------------------------------------
 
 
-def collect_host(reader: Reader, *, live: bool) -> tuple[Host, list[CollectionRecord]]:
-    """Collect every :class:`Host` fact from ``reader``'s root. ``live``: the root is this running system."""
+def collect_host(reader: Reader, *, live: bool,
+                 packages: tuple[InstalledPackage, ...] | None = None) -> tuple[Host, list[CollectionRecord]]:
+    """Collect every :class:`Host` fact from ``reader``'s root. ``live``: the root is this running system.
+    ``packages``: the root's installed packages when the caller has read them already (any manager)."""
     c = _Collection(reader, live)
     started = time.monotonic()
 
-    all_packages = _collect_packages(c)
+    all_packages = packages if packages is not None else _collect_packages(c)
     cpu = _collect_cpu(c)
     cmdline = c.read("/proc/cmdline", "kernel command line")
     device_nodes = tuple(reader.stat(p) for p in DEVICE_NODES)
@@ -825,19 +827,23 @@ def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] |
     except ReadError as exc:
         raise SourceUnavailable(f"{root}: {exc.reason}") from exc
     live = reader.root == "/"
-    tell(f"host facts of {reader.root}")
-    host, records = collect_host(reader, live=live)
-    c = _Collection(reader, live)
-    c.records = records
-
     # The same OS checks as on guests run on the host's own OS — when the root is an OS root at all
-    # (a copied root holding only libvirt's files has no os-release: nothing to audit there).
+    # (a copied root holding only libvirt's files has no os-release: nothing to audit there). Its
+    # package list (dpkg, rpm or apk) also gives the host its virtualization stack: read once.
     host_os = None
+    os_records: list[CollectionRecord] = []
     if any(reader.stat(p).exists is not False for p in ("/etc/os-release", "/usr/lib/os-release")):
         tell(f"OS facts of {reader.root}")
-        host_os, os_records = collect_guest(reader, name=host.name, origin=reader.root)
-        if live:  # the root is the running system: its kernel is the one running
-            host_os = dataclasses.replace(host_os, running_kernel=host.kernel_release)
+        host_os, os_records = collect_guest(reader, name=reader.root, origin=reader.root)
+    tell(f"host facts of {reader.root}")
+    host, records = collect_host(reader, live=live,
+                                 packages=host_os.packages if host_os is not None else None)
+    c = _Collection(reader, live)
+    c.records = records
+    if host_os is not None:
+        # the root is the running system when live: its kernel is the one running
+        host_os = dataclasses.replace(host_os, name=host.name,
+                                      running_kernel=host.kernel_release if live else None)
         c.records.extend(dataclasses.replace(r, what=f"host OS: {r.what}") for r in os_records)
     else:
         c.records.append(CollectionRecord(source=reader.root, what="host OS facts", ok=True,
