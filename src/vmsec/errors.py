@@ -1,7 +1,18 @@
 """One error tree for vmsec. Foreign exceptions are translated at the boundary that meets them;
-only the CLI turns these into messages and exit codes."""
+only the CLI turns these into messages and exit codes.
+
+Read failures carry an :class:`~vmsec.facts.ErrorKind`: callers decide "absent" versus "unreadable"
+on that value, never on the wording of the message.
+"""
 
 from __future__ import annotations
+
+from vmsec.facts.common import CollectionRecord, ErrorKind, kind_of_errno
+
+__all__ = [
+    "AdvisorySourceError", "CheckDefinitionError", "CollectorError", "ConfigError", "ErrorKind",
+    "ParseError", "ReadError", "SourceUnavailable", "StoreError", "VmsecError",
+]
 
 
 class VmsecError(Exception):
@@ -19,14 +30,46 @@ class CollectorError(VmsecError):
 class SourceUnavailable(CollectorError):
     """A whole source cannot be used (libvirt-python missing, URI unreachable, root not a directory)."""
 
+    def __init__(self, message: str, kind: ErrorKind = ErrorKind.IO) -> None:
+        super().__init__(message)
+        self.kind = kind
+
 
 class ReadError(CollectorError):
-    """One input could not be read or parsed; the scan goes on without it."""
+    """One input could not be read or parsed; the scan goes on without it.
 
-    def __init__(self, source: str, reason: str) -> None:
+    ``kind`` says why (absent, denied, too large …); ``reason`` is the human sentence.
+    """
+
+    def __init__(self, source: str, reason: str, kind: ErrorKind = ErrorKind.IO) -> None:
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+        self.kind = kind
+
+    @classmethod
+    def from_os(cls, source: str, exc: OSError, reason: str | None = None) -> ReadError:
+        """The ReadError for a failed system call on ``source``, its kind taken from the errno."""
+        return cls(source, reason or exc.strerror or str(exc), kind_of_errno(exc.errno))
+
+    @property
+    def absent(self) -> bool:
+        """True when the input does not exist (rather than existing and being unreadable)."""
+        return self.kind.absent
+
+    def record(self, what: str, source: str | None = None) -> CollectionRecord:
+        """This failure as a collection record (errors are results)."""
+        return CollectionRecord(source=source or self.source, what=what, ok=False, reason=self.reason,
+                                kind=self.kind)
+
+
+class ParseError(ReadError):
+    """The input was read but is not valid for its format. ``line`` is 1-based, when known."""
+
+    def __init__(self, source: str, reason: str, line: int | None = None) -> None:
+        super().__init__(source if line is None else f"{source}:{line}", reason, ErrorKind.INVALID)
+        self.path = source
+        self.line = line
 
 
 class CheckDefinitionError(VmsecError):

@@ -1,6 +1,15 @@
 """Facts: frozen data describing what collectors observed. No I/O, no imports from other stages."""
 
-from vmsec.facts.common import CollectionRecord, ConfigFile, ConfValue, FileKind, FileStat, Setting
+from vmsec.facts.common import (
+    CollectionRecord,
+    ConfigFile,
+    ConfValue,
+    ErrorKind,
+    FileKind,
+    FileStat,
+    Setting,
+    kind_of_errno,
+)
 from vmsec.facts.domain import (
     BackingStore,
     Chardev,
@@ -87,6 +96,7 @@ __all__ = [
     "DiskAtRest",
     "DiskEncryption",
     "Domain",
+    "ErrorKind",
     "FileKind",
     "FileStat",
     "Filesystem",
@@ -138,4 +148,5 @@ __all__ = [
     "Tpm",
     "VulnMatch",
     "VulnReport",
+    "kind_of_errno",
 ]

@@ -5,6 +5,7 @@ Facts are data: frozen dataclasses with no I/O. Unknown is ``None``, never ``Fal
 
 from __future__ import annotations
 
+import errno as _errno
 import stat as _stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -140,6 +141,45 @@ class ConfigFile:
         return key in self.values
 
 
+class ErrorKind(StrEnum):
+    """Why something could not be read: decided on this value, never on the wording of a message.
+
+    Derived from the errno of the failed system call where there is one (:func:`kind_of_errno`).
+    """
+
+    ABSENT = "absent"  # ENOENT: the path does not exist (often a fact, not a failure)
+    NOT_A_DIRECTORY = "not-a-directory"  # ENOTDIR: a component of the path is not a directory
+    NOT_REGULAR = "not-regular"  # a FIFO, socket, device or directory where a file was expected
+    TOO_LARGE = "too-large"  # over vmsec's cap for this kind of input (files, entries, records)
+    DENIED = "denied"  # EACCES / EPERM
+    LOOP = "loop"  # ELOOP: too many symbolic links, or an include cycle
+    CHANGED = "changed"  # the file changed while it was being opened or read
+    INVALID = "invalid"  # read, but not valid for its format (a parse error)
+    UNSUPPORTED = "unsupported"  # a format or variant vmsec does not read
+    TIMEOUT = "timeout"  # the source did not answer in time
+    UNREACHABLE = "unreachable"  # a remote source could not be connected to
+    IO = "io-error"  # any other failure
+
+    @property
+    def absent(self) -> bool:
+        """True when the error only says that the path does not exist (ENOENT or ENOTDIR)."""
+        return self in (ErrorKind.ABSENT, ErrorKind.NOT_A_DIRECTORY)
+
+
+_ERRNO_KINDS = {
+    _errno.ENOENT: ErrorKind.ABSENT, _errno.ENOTDIR: ErrorKind.NOT_A_DIRECTORY,
+    _errno.EISDIR: ErrorKind.NOT_REGULAR, _errno.EACCES: ErrorKind.DENIED, _errno.EPERM: ErrorKind.DENIED,
+    _errno.ELOOP: ErrorKind.LOOP, _errno.EFBIG: ErrorKind.TOO_LARGE, _errno.ETIMEDOUT: ErrorKind.TIMEOUT,
+    _errno.ECONNREFUSED: ErrorKind.UNREACHABLE, _errno.EHOSTUNREACH: ErrorKind.UNREACHABLE,
+    _errno.ENETUNREACH: ErrorKind.UNREACHABLE, _errno.ENXIO: ErrorKind.NOT_REGULAR,
+}
+
+
+def kind_of_errno(code: int | None) -> ErrorKind:
+    """The :class:`ErrorKind` for an ``errno`` value (IO for anything not listed)."""
+    return _ERRNO_KINDS.get(code or 0, ErrorKind.IO)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CollectionRecord:
     """What a collector tried to read and how that went: errors are results, never only log lines."""
@@ -149,3 +189,4 @@ class CollectionRecord:
     ok: bool
     reason: str | None = None
     duration_s: float | None = None
+    kind: ErrorKind | None = None  # why it failed (None for a success, or an unclassified note)

@@ -15,7 +15,7 @@ from vmsec.errors import ReadError
 from vmsec.facts import Account, Group, ShadowEntry
 
 if TYPE_CHECKING:
-    from vmsec.collectors.reader import Reader
+    from vmsec.reading import Reader
 
 MAX_BYTES = 8 * 1024 * 1024  # a passwd file with ~100k accounts; larger is refused unread
 MAX_LINES = 200_000

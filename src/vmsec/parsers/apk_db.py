@@ -12,7 +12,7 @@ from vmsec.errors import ReadError
 from vmsec.facts import InstalledPackage
 
 if TYPE_CHECKING:
-    from vmsec.collectors.reader import Reader
+    from vmsec.reading import Reader
 
 PATHS = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")
 MAX_BYTES = 64 * 1024 * 1024

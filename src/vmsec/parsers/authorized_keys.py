@@ -20,7 +20,7 @@ from vmsec.errors import ReadError
 from vmsec.facts import Account, AuthorizedKey
 
 if TYPE_CHECKING:
-    from vmsec.collectors.reader import Reader
+    from vmsec.reading import Reader
 
 DEFAULT_FILES = (".ssh/authorized_keys", ".ssh/authorized_keys2")
 MAX_FILE_BYTES = 1024 * 1024

@@ -24,7 +24,7 @@ from vmsec.errors import ReadError
 from vmsec.facts import CloudInitSetup
 
 if TYPE_CHECKING:
-    from vmsec.collectors.reader import Reader
+    from vmsec.reading import Reader
 
 CONFIG = "/etc/cloud/cloud.cfg"
 CONFIG_DIR = "/etc/cloud/cloud.cfg.d"

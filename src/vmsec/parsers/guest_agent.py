@@ -28,7 +28,7 @@ from vmsec.facts import GuestAgentSetup, InstalledPackage
 from vmsec.parsers.systemd_unit import parse_unit
 
 if TYPE_CHECKING:
-    from vmsec.collectors.reader import Reader
+    from vmsec.reading import Reader
 
 PACKAGE_NAMES = frozenset({"qemu-guest-agent", "qemu-ga"})
 BINARIES = ("/usr/bin/qemu-ga", "/usr/sbin/qemu-ga", "/usr/local/bin/qemu-ga")

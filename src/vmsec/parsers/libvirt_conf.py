@@ -21,7 +21,7 @@ would refuse the file. Integers longer than 19 digits overflow in libvirt; they 
 
 from __future__ import annotations
 
-from vmsec.errors import ReadError
+from vmsec.errors import ParseError
 from vmsec.facts import ConfValue
 
 MAX_CONF_BYTES = 1024 * 1024
@@ -32,13 +32,11 @@ _BLANK = " \t"
 _EOL = "\n\r"
 
 
-class ConfParseError(ReadError):
+class ConfParseError(ParseError):
     """A libvirt configuration file that libvirt itself would refuse to parse."""
 
     def __init__(self, path: str, line: int, reason: str) -> None:
-        super().__init__(f"{path}:{line}", reason)
-        self.path = path
-        self.line = line
+        super().__init__(path, reason, line)
 
 
 class _Parser:

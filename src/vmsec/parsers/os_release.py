@@ -13,7 +13,7 @@ from vmsec.errors import ReadError
 from vmsec.facts import OsRelease
 
 if TYPE_CHECKING:
-    from vmsec.collectors.reader import Reader
+    from vmsec.reading import Reader
 
 PATHS = ("/etc/os-release", "/usr/lib/os-release")
 MAX_BYTES = 64 * 1024

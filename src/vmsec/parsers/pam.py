@@ -19,7 +19,7 @@ from vmsec.errors import ReadError
 from vmsec.facts import PamLine, PamStack
 
 if TYPE_CHECKING:
-    from vmsec.collectors.reader import Reader
+    from vmsec.reading import Reader
 
 PAM_DIRS = ("/etc/pam.d", "/usr/lib/pam.d")
 MAX_DEPTH = 8

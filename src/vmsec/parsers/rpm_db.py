@@ -25,7 +25,7 @@ from vmsec.errors import ReadError
 from vmsec.facts import InstalledPackage
 
 if TYPE_CHECKING:
-    from vmsec.collectors.reader import Reader
+    from vmsec.reading import Reader
 
 DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 MAX_DB_BYTES = 256 * 1024 * 1024

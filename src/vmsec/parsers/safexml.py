@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import re
 from typing import NoReturn
-from xml.etree.ElementTree import Element, ParseError, XMLParser
+from xml.etree.ElementTree import Element, XMLParser
+from xml.etree.ElementTree import ParseError as EtParseError
 from xml.parsers import expat
 
 import defusedxml.ElementTree as defused_et
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ParseError
 
 MIB = 1024 * 1024
 DEFAULT_MAX_BYTES = 8 * MIB
@@ -39,8 +40,12 @@ _ENCODING_DECL = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 ENTITY_REASON = "entity declarations are refused (possible entity-expansion attack)"
 
 
-class XmlError(ReadError):
+class XmlError(ParseError):
     """An XML input was refused or is not well-formed; ``reason`` says which rule or what error."""
+
+    def __init__(self, source: str, reason: str, kind: ErrorKind = ErrorKind.INVALID) -> None:
+        super().__init__(source, reason)
+        self.kind = kind
 
 
 def _size_limit_text(limit: int) -> str:
@@ -78,9 +83,11 @@ class _Guard:
         self.depth += 1
         self.elements += 1
         if self.depth > MAX_DEPTH:
-            raise XmlError(self.origin, f"elements are nested deeper than {MAX_DEPTH} levels")
+            raise XmlError(self.origin, f"elements are nested deeper than {MAX_DEPTH} levels",
+                           ErrorKind.TOO_LARGE)
         if self.elements > MAX_ELEMENTS:
-            raise XmlError(self.origin, f"document has more than {MAX_ELEMENTS} elements")
+            raise XmlError(self.origin, f"document has more than {MAX_ELEMENTS} elements",
+                           ErrorKind.TOO_LARGE)
 
     def end(self, _name: str) -> None:
         self.depth -= 1
@@ -124,7 +131,7 @@ def _not_well_formed(origin: str, message: str, line: int, column: int) -> NoRet
     raise XmlError(origin, f"not well-formed XML: line {line}, column {column + 1}: {message}")
 
 
-def _from_parse_error(origin: str, exc: ParseError) -> NoReturn:
+def _from_parse_error(origin: str, exc: EtParseError) -> NoReturn:
     line, column = exc.position
     message = str(exc).rsplit(": line ", 1)[0]
     _not_well_formed(origin, message, line, column)
@@ -148,7 +155,8 @@ def parse_xml(data: bytes | str, origin: str, *, max_bytes: int = DEFAULT_MAX_BY
         many_tags = data.count(b"<") > MAX_DEPTH
         blank = not data.strip()
     if size > max_bytes:
-        raise XmlError(origin, f"document is {size} bytes, over the {_size_limit_text(max_bytes)} limit")
+        raise XmlError(origin, f"document is {size} bytes, over the {_size_limit_text(max_bytes)} limit",
+                       ErrorKind.TOO_LARGE)
     if blank:
         raise XmlError(origin, "empty document (no XML element)")
     # Depth can only exceed MAX_DEPTH if there are more '<' than that; in plain documents every '<'
@@ -163,7 +171,7 @@ def parse_xml(data: bytes | str, origin: str, *, max_bytes: int = DEFAULT_MAX_BY
         else:
             root = defused_et.fromstring(data, forbid_dtd=False, forbid_entities=True,
                                          forbid_external=True)
-    except ParseError as exc:
+    except EtParseError as exc:
         _from_parse_error(origin, exc)
     except (EntitiesForbidden, ExternalReferenceForbidden, DTDForbidden) as exc:
         # The pre-pass refuses these first; this is the second line of defence.

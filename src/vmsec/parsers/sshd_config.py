@@ -41,11 +41,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from vmsec.collectors.reader import Reader
 from vmsec.errors import ReadError
 from vmsec.facts import FileKind
 from vmsec.facts.guest import SshdConfig, SshdMatch
 from vmsec.parsers.sshd_defaults import compiled_defaults, parse_version, supported_algorithms
+from vmsec.reading import Reader
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 16  # SERVCONF_MAX_DEPTH
@@ -511,7 +511,7 @@ def _glob(reader: Reader, pattern: str, errors: list[str]) -> list[str]:
             try:
                 names = reader.listdir(base or "/", limit=4096)
             except ReadError as exc:
-                if "No such file" not in exc.reason and "Not a directory" not in exc.reason:
+                if not exc.absent:
                     errors.append(f"{base or '/'}: {exc.reason} (Include {pattern})")
                 continue
             for name in names:

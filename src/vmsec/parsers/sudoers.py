@@ -27,7 +27,7 @@ from vmsec.errors import ReadError
 from vmsec.facts import Sudoers, SudoRule
 
 if TYPE_CHECKING:
-    from vmsec.collectors.reader import Reader
+    from vmsec.reading import Reader
 
 MAX_FILES = 1_000
 MAX_DIR_ENTRIES = 1_000

@@ -1,7 +1,7 @@
 """A Linux root's system configuration → guest facts: services, package sources, automatic
 updates, mounts and encryption, sysctl, audit/logging and firewall.
 
-Every function reads through a :class:`~vmsec.collectors.reader.Reader` (confined to the root,
+Every function reads through a :class:`~vmsec.reading.Reader` (confined to the root,
 size-capped, bounded listings) and takes a keyword-only ``errors`` list: each input that could not
 be read or parsed is appended to it as a :class:`~vmsec.errors.ReadError` naming the input, and the
 rest is still read. A fact built with errors may be incomplete; the collector records them.

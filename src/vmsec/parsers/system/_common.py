@@ -1,6 +1,6 @@
 """Bounded, error-recording file access shared by the system-configuration parsers.
 
-Every function here reads through a :class:`~vmsec.collectors.reader.Reader`. A file that does not
+Every function here reads through a :class:`~vmsec.reading.Reader`. A file that does not
 exist is simply absent; any other failure (a FIFO, a file over the cap, a symlink loop, a directory
 with too many entries) is appended to the caller's ``errors`` list as a :class:`ReadError` naming the
 input, and the caller goes on without it.
@@ -8,9 +8,9 @@ input, and the caller goes on without it.
 
 from __future__ import annotations
 
-from vmsec.collectors.reader import Reader
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FileKind
+from vmsec.reading import Reader
 
 CONFIG_LIMIT = 1024 * 1024  # one configuration file: 1 MiB is far above any real one
 DIR_LIMIT = 4096  # entries in one configuration directory (sysctl.d, yum.repos.d, …)
@@ -18,17 +18,14 @@ MAX_LINES = 20_000  # lines looked at in one file
 
 Errors = list[ReadError]
 
-_ABSENT_REASONS = ("No such file", "Not a directory")
-
-
 def absent(exc: ReadError) -> bool:
     """True when the error only says that the path does not exist."""
-    return exc.reason.startswith(_ABSENT_REASONS)
+    return exc.absent
 
 
-def note(errors: Errors | None, source: str, reason: str) -> None:
+def note(errors: Errors | None, source: str, reason: str, kind: ErrorKind = ErrorKind.INVALID) -> None:
     if errors is not None:
-        errors.append(ReadError(source, reason))
+        errors.append(ReadError(source, reason, kind))
 
 
 def read_optional(reader: Reader, path: str, errors: Errors | None,

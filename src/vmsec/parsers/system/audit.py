@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from vmsec.collectors.reader import Reader
 from vmsec.facts import AuditSetup, FileKind, Service
 from vmsec.parsers.system._common import Errors, lines, list_dir, read_optional
 from vmsec.parsers.systemd_unit import parse_unit
+from vmsec.reading import Reader
 
 MAX_RULES = 20_000
 MAX_EVIDENCE = 100

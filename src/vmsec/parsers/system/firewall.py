@@ -19,11 +19,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from vmsec.collectors.reader import Reader
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FirewallSetup, Service
 from vmsec.parsers.safexml import parse_xml
 from vmsec.parsers.system._common import Errors, lines, note, read_optional
+from vmsec.reading import Reader
 
 MAX_INCLUDES = 64
 _NFT_CONFIGS = ("/etc/nftables.conf", "/etc/sysconfig/nftables.conf", "/etc/nftables.nft")
@@ -63,7 +63,8 @@ def _nft_text(reader: Reader, path: str, errors: Errors | None, budget: list[int
         for included in paths:
             budget[0] -= 1
             if budget[0] < 0:
-                note(errors, path, f"more than {MAX_INCLUDES} included files; the rest is ignored")
+                note(errors, path, f"more than {MAX_INCLUDES} included files; the rest is ignored",
+                     ErrorKind.TOO_LARGE)
                 return "\n".join(parts)
             parts.append(_nft_text(reader, included, errors, budget))
     return "\n".join(parts)

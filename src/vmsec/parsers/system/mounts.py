@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 
-from vmsec.collectors.reader import Reader
+from vmsec.errors import ErrorKind
 from vmsec.facts import CryptEntry, MountEntry
 from vmsec.parsers.system._common import Errors, lines, note, read_required
+from vmsec.reading import Reader
 
 MAX_ENTRIES = 10_000
 _OCTAL = re.compile(r"\\([0-7]{3})")
@@ -34,7 +35,7 @@ def _fields(path: str, text: str, minimum: int, errors: Errors | None) -> list[t
             continue
         out.append((number, fields))
         if len(out) >= MAX_ENTRIES:
-            note(errors, path, f"more than {MAX_ENTRIES} entries; the rest is ignored")
+            note(errors, path, f"more than {MAX_ENTRIES} entries; the rest is ignored", ErrorKind.TOO_LARGE)
             break
     return out
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import configparser
 import re
 
-from vmsec.collectors.reader import Reader
 from vmsec.facts import PackageRepo
 from vmsec.parsers.system._common import Errors, lines, list_dir, note, read_optional, truthy
 from vmsec.parsers.system.aptconf import AptConfig, read_apt_config
+from vmsec.reading import Reader
 
 MAX_REPOS = 5_000
 _ONE_LINE = re.compile(r"^(deb|deb-src)\s+(?:\[([^\]]*)\]\s+)?(\S+)\s*(.*)$")

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 
-from vmsec.collectors.reader import Reader
 from vmsec.errors import ReadError
 from vmsec.facts import FileKind, Service
 from vmsec.parsers.system._common import Errors, is_symlink, lines, link_target, list_dir, read_optional
 from vmsec.parsers.systemd_unit import parse_unit
+from vmsec.reading import Reader
 
 ETC_UNITS = "/etc/systemd/system"
 UNIT_DIRS = (ETC_UNITS, "/run/systemd/system", "/usr/local/lib/systemd/system",

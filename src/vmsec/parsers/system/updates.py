@@ -17,10 +17,10 @@ from __future__ import annotations
 import configparser
 import re
 
-from vmsec.collectors.reader import Reader
 from vmsec.facts import AutoUpdates, InstalledPackage
 from vmsec.parsers.system._common import Errors, lines, list_dir, masked, note, read_optional, truthy
 from vmsec.parsers.system.aptconf import read_apt_config
+from vmsec.reading import Reader
 
 _WANTS_DIRS = ("/etc/systemd/system/timers.target.wants", "/etc/systemd/system/multi-user.target.wants",
                "/etc/systemd/system/default.target.wants")
