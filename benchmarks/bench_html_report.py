@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vmsec.checks.catalog import default_catalog
-from vmsec.engine import ScanResult
 from vmsec.facts import Domain, Guest, Inventory
 from vmsec.findings import Evidence, Finding, Severity, Status, Target, TargetKind
 from vmsec.report.html import render
+from vmsec.results import ScanResult
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
@@ -65,8 +65,9 @@ def synthetic(vms: int, per_vm: int) -> ScanResult:
                 tags=("patching",), remediation=f"Upgrade pkg{i} to 1.0-2.",
                 vulnerability={"id": cve, "package": f"pkg{i}", "kev": i == 0 and v % 10 == 0}))
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    return ScanResult(inventory=Inventory(domains=tuple(domains), guests=tuple(guests), source="synthetic"),
-                      findings=tuple(findings), profile="default", started_at=start, finished_at=start,
+    return ScanResult.from_inventory(
+        inventory=Inventory(domains=tuple(domains), guests=tuple(guests), source="synthetic"),
+        findings=tuple(findings), profile="default", started_at=start, finished_at=start,
                       checks_run=len(catalog.checks), targets=tuple(targets))
 
 

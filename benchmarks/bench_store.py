@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vmsec.engine import ScanResult
 from vmsec.facts import Inventory
 from vmsec.findings import Evidence, Finding, Severity, Status, Target, TargetKind
+from vmsec.results import ScanResult
 from vmsec.store import open_store
 
 STATUSES = (Status.FAIL, Status.PASS, Status.PASS, Status.PASS, Status.UNKNOWN)
@@ -50,7 +50,7 @@ def synthetic_scan(n_findings: int, n_targets: int, variant: int) -> ScanResult:
                                    "unsafe"),),
                 tags=("storage", "integrity"), remediation=f"Set cache='none' on disk {j % 7}."))
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
-    return ScanResult(inventory=Inventory(source="synthetic"), findings=tuple(findings),
+    return ScanResult.from_inventory(inventory=Inventory(source="synthetic"), findings=tuple(findings),
                       profile="multi-tenant", started_at=t0, finished_at=t0, checks_run=per,
                       targets=tuple(targets))
 

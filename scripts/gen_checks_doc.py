@@ -1,6 +1,7 @@
-"""Write docs/checks.md from the check catalogue (the same source as `vmsec checks explain`).
+"""Write docs/checks.md and src/vmsec/data/catalog.json (the metadata `vmsec checks list|explain` and
+the reporters read without importing a check) from the check catalogue.
 
-Run: .venv/bin/python scripts/gen_checks_doc.py   (tests/test_docs.py fails when it is stale)
+Run: .venv/bin/python scripts/gen_checks_doc.py   (tests/test_docs.py fails when either is stale)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from vmsec.checks.catalog import default_catalog
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "checks.md"
+CATALOG_JSON = Path(__file__).resolve().parents[1] / "src" / "vmsec" / "data" / "catalog.json"
 AREAS = {"HOST": "Host platform and isolation", "DMN": "libvirt daemons (management plane)",
          "QEMU": "QEMU driver (qemu.conf)", "DOM": "Domain XML, per VM", "NET": "Virtual networks",
          "STO": "Storage pools and secrets", "GST": "Guest operating systems (and the host's own OS)",
@@ -40,6 +42,11 @@ def render() -> str:
     return "\n".join(lines)
 
 
+def render_catalog_json() -> str:
+    return default_catalog().index().to_json()
+
+
 if __name__ == "__main__":
     DOC.write_text(render(), encoding="utf-8")
-    sys.stdout.write(f"wrote {DOC}\n")
+    CATALOG_JSON.write_text(render_catalog_json(), encoding="utf-8")
+    sys.stdout.write(f"wrote {DOC} and {CATALOG_JSON}\n")

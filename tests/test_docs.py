@@ -15,3 +15,18 @@ def test_checks_doc_is_current() -> None:
     spec.loader.exec_module(module)
     assert (ROOT / "docs" / "checks.md").read_text(encoding="utf-8") == module.render(), (
         "docs/checks.md is stale: run .venv/bin/python scripts/gen_checks_doc.py")
+
+
+def test_packaged_catalog_metadata_is_current() -> None:
+    """Reporters and `vmsec checks` read the shipped metadata instead of importing checks: it must be
+    exactly what the check modules declare."""
+    import json
+
+    from vmsec.checkinfo import CheckIndex, CheckInfo
+    from vmsec.checks.catalog import default_catalog
+
+    shipped = (ROOT / "src" / "vmsec" / "data" / "catalog.json").read_text(encoding="utf-8")
+    live = default_catalog().index()
+    assert shipped == live.to_json(), (
+        "src/vmsec/data/catalog.json is stale: run .venv/bin/python scripts/gen_checks_doc.py")
+    assert CheckIndex(CheckInfo.from_dict(d) for d in json.loads(shipped)).checks == live.checks

@@ -1,98 +1,60 @@
-"""The engine: runs checks over an inventory and turns results into findings.
+"""The engine: runs checks over an inventory and turns their results into findings.
 
 Failures are isolated: a check that raises becomes one ERROR finding (with a short trace) and the
 scan goes on; a check that needed a missing fact (:func:`vmsec.checks.api.need`) becomes UNKNOWN.
+
+:func:`evaluate` yields the findings one target at a time, in report order (host, domains, guests,
+networks, each by name), every target exactly once: inventory-scope checks run first and their
+results join the batch of the target they name. Callers can therefore stream a huge scan to the
+store and a report without holding its findings.
 """
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from vmsec.checks.api import CheckSpec, Environment, FactMissing, Result, Scope
 from vmsec.checks.catalog import Catalog
 from vmsec.facts import Domain, Guest, Host, Inventory, Network
-from vmsec.findings import Finding, Severity, Status, Target, TargetKind
+from vmsec.findings import Finding, Severity, Status, Target
 from vmsec.profiles import Profile, default_profile
+from vmsec.results import ScanResult, TargetBatch, ambiguous_domain_names, host_target, inventory_targets
 
-ProgressHook = Callable[[str], None]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScanResult:
-    inventory: Inventory
-    findings: tuple[Finding, ...]
-    profile: str
-    started_at: datetime
-    finished_at: datetime
-    checks_run: int
-    targets: tuple[Target, ...] = field(default=())
-
-    @property
-    def complete(self) -> bool:
-        """False when an input could not be read or a check crashed."""
-        return not self.inventory.errors and not any(f.status is Status.ERROR for f in self.findings)
+_SCOPE_OF = {Host: Scope.HOST, Domain: Scope.DOMAIN, Guest: Scope.GUEST, Network: Scope.NETWORK}
 
 
-def host_target(host: Host | None) -> Target:
-    return Target(TargetKind.HOST, host.name if host else "unknown-host")
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
-def domain_target(dom: Domain, host: Host | None, ambiguous: frozenset[str] = frozenset()) -> Target:
-    """The domain's target. Offline XML sets can hold several domains with one name (libvirt's own
-    corpus names most of them QEMUGuest1): those are told apart by where they were read."""
-    name = f"{dom.name} ({dom.origin})" if dom.name in ambiguous else dom.name
-    return Target(TargetKind.DOMAIN, name, host.name if host else None)
+class Evaluation:
+    """Checks of one catalogue and profile, ready to run over inventories."""
 
+    def __init__(self, catalog: Catalog, profile: Profile | None = None, *,
+                 today: str | None = None) -> None:
+        self.profile = profile or default_profile()
+        self.checks = [c for c in catalog.checks if c.id not in self.profile.disabled]
+        self.by_scope: dict[Scope, list[CheckSpec]] = {scope: [] for scope in Scope}
+        for spec in self.checks:
+            self.by_scope[spec.scope].append(spec)
+        self.severities = {spec.id: self.profile.severity_for(spec.id, spec.severity) for spec in self.checks}
+        # Checks are pure: the date they judge against (end of life, expiry) comes in as a parameter.
+        self.params = {"today": today or _now().date().isoformat(), **self.profile.params}
 
-def domains_by_target(inventory: Inventory) -> dict[Target, Domain]:
-    """Each domain under the target its findings carry (reporters look details up with it)."""
-    ambiguous = ambiguous_domain_names(inventory)
-    return {domain_target(d, inventory.host, ambiguous): d for d in inventory.domains}
+    def environment(self, inventory: Inventory) -> Environment:
+        return Environment(inventory=inventory, host=inventory.host, params=self.params,
+                           multi_tenant=self.profile.multi_tenant,
+                           ambiguous_names=ambiguous_domain_names(inventory))
 
-
-def ambiguous_domain_names(inventory: Inventory) -> frozenset[str]:
-    seen: set[str] = set()
-    repeated: set[str] = set()
-    for dom in inventory.domains:
-        (repeated if dom.name in seen else seen).add(dom.name)
-    return frozenset(repeated)
-
-
-def guest_target(guest: Guest, host: Host | None) -> Target:
-    return Target(TargetKind.GUEST, guest.name, host.name if host else None)
-
-
-def network_target(net: Network, host: Host | None) -> Target:
-    return Target(TargetKind.NETWORK, net.name, host.name if host else None)
-
-
-def run_checks(inventory: Inventory, catalog: Catalog, profile: Profile | None = None,
-               progress: ProgressHook | None = None,
-               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> ScanResult:
-    """Evaluate every applicable check of ``catalog`` on every target of ``inventory``."""
-    profile = profile or default_profile()
-    started = clock()
-    # Checks are pure: the date they judge against (end of life, expiry) comes in as a parameter.
-    params = {"today": started.date().isoformat(), **profile.params}
-    ambiguous = ambiguous_domain_names(inventory)
-    env = Environment(inventory=inventory, host=inventory.host, params=params,
-                      multi_tenant=profile.multi_tenant, ambiguous_names=ambiguous)
-    checks = [c for c in catalog.checks if c.id not in profile.disabled]
-    by_scope: dict[Scope, list[CheckSpec]] = {scope: [] for scope in Scope}
-    for spec in checks:
-        by_scope[spec.scope].append(spec)
-    severities = {spec.id: profile.severity_for(spec.id, spec.severity) for spec in checks}
-    host = inventory.host
-    findings: list[Finding] = []
-    targets: list[Target] = []
-
-    def run_scope(scope: Scope, subject: object, target: Target) -> None:
+    def run_scope(self, scope: Scope, subject: object, target: Target, env: Environment,
+                  out: list[Finding]) -> None:
         # The hot loop of large scans (thousands of domains × ~100 checks): kept flat on purpose.
-        append = findings.append
-        for spec in by_scope[scope]:
+        append = out.append
+        severities = self.severities
+        profile = self.profile
+        for spec in self.by_scope[scope]:
             severity = severities[spec.id]
             try:
                 # Materialise inside the try: a generator raises only when iterated.
@@ -110,35 +72,53 @@ def run_checks(inventory: Inventory, catalog: Catalog, profile: Profile | None =
                                evidence=r.evidence, tags=spec.tags + r.tags if r.tags else spec.tags,
                                remediation=spec.remediation, vulnerability=r.vulnerability))
 
-    if host is not None:
-        target = host_target(host)
-        targets.append(target)
-        if progress:
-            progress(f"host {host.name}")
-        run_scope(Scope.HOST, host, target)
-    for dom in inventory.domains:
-        target = domain_target(dom, host, ambiguous)
-        targets.append(target)
-        if progress:
-            progress(f"domain {dom.name}")
-        run_scope(Scope.DOMAIN, dom, target)
-    if inventory.host_os is not None:
-        # The hypervisor's own OS (SSH, accounts, sudo) is part of the management plane.
-        run_scope(Scope.GUEST, inventory.host_os, host_target(host))
-    for guest in inventory.guests:
-        target = guest_target(guest, host)
-        targets.append(target)
-        if progress:
-            progress(f"guest {guest.name}")
-        run_scope(Scope.GUEST, guest, target)
-    for net in inventory.networks:
-        target = network_target(net, host)
-        targets.append(target)
-        run_scope(Scope.NETWORK, net, target)
-    run_scope(Scope.INVENTORY, inventory, host_target(host))
-    return ScanResult(inventory=inventory, findings=tuple(findings), profile=profile.name,
-                      started_at=started, finished_at=clock(), checks_run=len(checks),
-                      targets=tuple(targets))
+    def evaluate(self, inventory: Inventory,
+                 progress: Callable[[str], None] | None = None) -> Iterator[TargetBatch]:
+        """The findings of every target of ``inventory``, one batch per target, in report order."""
+        env = self.environment(inventory)
+        host = inventory.host
+        cross: list[Finding] = []
+        self.run_scope(Scope.INVENTORY, inventory, host_target(host), env, cross)
+        pending: dict[Target, list[Finding]] = {}
+        for f in cross:
+            pending.setdefault(f.target, []).append(f)
+        for target, fact in inventory_targets(inventory):
+            if progress is not None:
+                progress(f"{target.kind} {target.name}")
+            found: list[Finding] = []
+            self.run_scope(_SCOPE_OF[type(fact)], fact, target, env, found)
+            if isinstance(fact, Host) and inventory.host_os is not None:
+                # The hypervisor's own OS (SSH, accounts, sudo) is part of the management plane.
+                self.run_scope(Scope.GUEST, inventory.host_os, target, env, found)
+            found += pending.pop(target, ())
+            yield TargetBatch(target, found)
+        if host is None and (inventory.host_os is not None or pending.get(host_target(None))):
+            found = []
+            if inventory.host_os is not None:
+                self.run_scope(Scope.GUEST, inventory.host_os, host_target(None), env, found)
+            found += pending.pop(host_target(None), ())
+            yield TargetBatch(host_target(None), found)
+        # Results an inventory check attributed to a target outside the inventory (rare): kept.
+        for target, found in pending.items():
+            yield TargetBatch(target, found)
+
+
+def run_checks(inventory: Inventory, catalog: Catalog, profile: Profile | None = None,
+               progress: Callable[[str], None] | None = None,
+               clock: Callable[[], datetime] = _now) -> ScanResult:
+    """Evaluate every applicable check of ``catalog`` on every target of ``inventory``, keeping every
+    finding in memory. (The whole pipeline, with collection, matching and sinks, is
+    :func:`vmsec.pipeline.scan`.)"""
+    started = clock()
+    evaluation = Evaluation(catalog, profile, today=started.date().isoformat())
+    findings: list[Finding] = []
+    targets: list[Target] = []
+    for batch in evaluation.evaluate(inventory, progress):
+        targets.append(batch.target)
+        findings += batch.findings
+    return ScanResult.from_inventory(inventory, tuple(findings), profile=evaluation.profile.name,
+                                     started_at=started, finished_at=clock(),
+                                     checks_run=len(evaluation.checks), targets=tuple(targets))
 
 
 def _error_finding(spec: CheckSpec, exc: Exception, target: Target, severity: Severity) -> Finding:
@@ -151,3 +131,6 @@ def _error_finding(spec: CheckSpec, exc: Exception, target: Target, severity: Se
 
 def _default_subject(target: Target) -> str:
     return f"{target.kind} {target.name}"
+
+
+__all__ = ["Evaluation", "run_checks"]

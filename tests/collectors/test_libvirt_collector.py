@@ -18,10 +18,11 @@ import pytest
 
 from vmsec.checks.catalog import default_catalog
 from vmsec.collectors.libvirt import collect_from_connection, collect_libvirt, is_local_host_uri
-from vmsec.engine import ScanResult, run_checks
+from vmsec.engine import run_checks
 from vmsec.errors import SourceUnavailable
 from vmsec.facts import Domain, Inventory, PasswordState
 from vmsec.findings import Status
+from vmsec.results import ScanResult
 
 libvirt = pytest.importorskip("libvirt", reason="libvirt-python is part of the dev environment")
 

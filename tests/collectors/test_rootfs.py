@@ -38,5 +38,17 @@ def test_no_usable_root(tmp_path: Path) -> None:
         collect_rootfs([str(file)])
 
 
-def test_registered_as_a_collector() -> None:
-    assert get_collector("rootfs") is collect_rootfs
+def test_registered_as_a_collector(tmp_path: Path) -> None:
+    """The registry maps the spec kind to the module's collector interface, which reads the spec."""
+    from vmsec.collectors import CollectContext
+    from vmsec.collectors.rootfs import collect
+    from vmsec.specs import RootfsSpec
+
+    assert get_collector("rootfs") is collect
+    root = tmp_path / "guest"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "os-release").write_text("ID=debian\nVERSION_ID=12\n")
+    messages: list[str] = []
+    inventory = collect(RootfsSpec(paths=(str(root),)), CollectContext(progress=messages.append))
+    assert [g.name for g in inventory.guests] == ["guest"]
+    assert messages, "the collector reports progress through its context"

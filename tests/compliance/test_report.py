@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from vmsec.checks.catalog import Catalog, default_catalog
 from vmsec.collectors.host import collect_host_inventory
 from vmsec.collectors.rootfs import collect_rootfs
-from vmsec.engine import ScanResult, run_checks
+from vmsec.engine import run_checks
 from vmsec.errors import ConfigError
 from vmsec.findings import Status
 from vmsec.report.compliance import (
@@ -24,6 +24,7 @@ from vmsec.report.compliance import (
     render_compliance,
 )
 from vmsec.report.markdown import md_escape
+from vmsec.results import ScanResult
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
@@ -51,7 +52,7 @@ def host_scan(catalog: Catalog) -> ScanResult:
 
 def render(scan: ScanResult, catalog: Catalog, name: str, fmt: str) -> str:
     out = io.StringIO()
-    render_compliance(scan, catalog, name, out, fmt)
+    render_compliance(scan, catalog.index(), name, out, fmt)
     return out.getvalue()
 
 
@@ -118,7 +119,7 @@ def test_hostile_finding_text_stays_inert_in_markdown(guest_scan: ScanResult, ca
     """Guest-controlled text (subjects, messages) cannot inject Markdown rows or headings."""
     evil = guest_scan.findings[0]._replace(check_id="VMS-GST-095", status=Status.FAIL,
                                            subject="x\n## pwned | <script>", message="a|b\r\n# h")
-    scan = ScanResult(inventory=guest_scan.inventory, profile=guest_scan.profile,
+    scan = ScanResult.from_inventory(inventory=guest_scan.inventory, profile=guest_scan.profile,
                       started_at=guest_scan.started_at, finished_at=guest_scan.finished_at,
                       checks_run=guest_scan.checks_run, findings=(evil,))
     text = render(scan, catalog, "cis-debian-12", "markdown")

@@ -9,7 +9,8 @@ from report_scans import CHECKS, ROOT, STARTED, build_sample_scan
 
 from vmsec.checks.catalog import Catalog, default_catalog
 from vmsec.collectors.xml import collect_xml
-from vmsec.engine import ScanResult, run_checks
+from vmsec.engine import run_checks
+from vmsec.results import ScanResult
 
 
 @pytest.fixture(scope="session")

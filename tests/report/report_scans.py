@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
 from vmsec.facts import Domain, Guest, Inventory
 from vmsec.facts.common import CollectionRecord
 from vmsec.facts.domain import Hostdev
 from vmsec.findings import Evidence, Finding, Severity, Status, Target, TargetKind
-from vmsec.report import get_renderer
+from vmsec.report import make_reporter
+from vmsec.results import ScanResult
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKS = ROOT / "tests" / "data" / "checks"
@@ -88,6 +88,9 @@ def build_sample_scan(catalog: Catalog) -> ScanResult:
         _f(c, "VMS-DOM-006", Status.FAIL, EVIL, FORMULA, MD_HOSTILE + " \x07bell"),
         _f(c, "VMS-DOM-071", Status.FAIL, GPU, "hostdev[1] 0000:06:12.5",
            "PCI device 0000:06:12.5 is assigned"),
+        _f(c, "VMS-DOM-070", Status.FAIL, GPU, "hostdev devices/hostdev[1]",
+           "0000:06:12.5 is assigned while the kernel IOMMU is off (no IOMMU groups)",
+           Evidence("/sys/kernel/iommu_groups", "count", "0")),
         _f(c, "VMS-DOM-029", Status.UNKNOWN, GPU, "channel",
            "the domain XML was read without the secure flag"),
         _vuln(c, "VMS-VULN-001", "CVE-2023-4911", "libc6", Severity.CRITICAL, True),
@@ -109,14 +112,15 @@ def build_sample_scan(catalog: Catalog) -> ScanResult:
                                   reason="permission denied"),),
         source="host hv1",
     )
-    return ScanResult(inventory=inventory, findings=findings, profile="default", started_at=STARTED,
+    return ScanResult.from_inventory(inventory=inventory, findings=findings, profile="default",
+                                     started_at=STARTED,
                       finished_at=FINISHED, checks_run=42,
                       targets=(HOST, WEB, EVIL, GPU, WEB_GUEST, NET))
 
 
 def render_text(fmt: str, scan: ScanResult, catalog: Catalog) -> str:
     out = io.StringIO(newline="")
-    get_renderer(fmt)(scan, catalog, out)
+    make_reporter(fmt).render(scan, catalog.index(), out)
     return out.getvalue()
 
 
@@ -144,5 +148,6 @@ def synthetic_scan(catalog: Catalog, vms: int, per_vm: int) -> ScanResult:
                                     tags=spec.tags, remediation=spec.remediation))
     inventory = Inventory(domains=tuple(Domain(name=t.name, origin=f"/etc/libvirt/qemu/{t.name}.xml")
                                         for t in targets[1:]), source="synthetic")
-    return ScanResult(inventory=inventory, findings=tuple(findings), profile="default", started_at=STARTED,
+    return ScanResult.from_inventory(inventory=inventory, findings=tuple(findings), profile="default",
+                                     started_at=STARTED,
                       finished_at=FINISHED, checks_run=len(domain_checks), targets=tuple(targets))

@@ -10,9 +10,9 @@ import pytest
 from report_scans import FORMULA, XSS, golden_catalog, render_text
 
 from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
 from vmsec.report.csv_report import COLUMNS, neutralise
 from vmsec.report.summary import sort_findings
+from vmsec.results import ScanResult
 
 
 def _rows(text: str) -> list[dict[str, str]]:

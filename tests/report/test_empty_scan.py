@@ -9,11 +9,11 @@ import pytest
 from report_scans import FINISHED, STARTED, render_text
 
 from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
 from vmsec.facts import Inventory
 from vmsec.report.exposure import exposure
+from vmsec.results import ScanResult
 
-EMPTY = ScanResult(inventory=Inventory(source="xml (none)"), findings=(), profile="default",
+EMPTY = ScanResult.from_inventory(inventory=Inventory(source="xml (none)"), findings=(), profile="default",
                    started_at=STARTED, finished_at=FINISHED, checks_run=0)
 
 

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 from report_scans import GPU, XSS
 
-from vmsec.engine import ScanResult
 from vmsec.findings import Finding, Severity, Status
 from vmsec.report.exposure import MAX_ITEMS, Source, by_domain, exposure
+from vmsec.results import ScanResult
 
 
 def test_every_domain_has_a_view_worst_first(sample_scan: ScanResult) -> None:
@@ -40,21 +40,26 @@ def test_web01_combines_its_own_guest_host_and_plane(sample_scan: ScanResult) ->
     assert len(web.items) == 7 and web.headline(2).endswith("; and 5 more")
 
 
-def test_iommu_missing_with_pci_passthrough_is_stated(sample_scan: ScanResult) -> None:
+def test_host_and_vm_correlation_leads_the_vm(sample_scan: ScanResult) -> None:
+    """VMS-DOM-070 judges the host's IOMMU with the VM's passthrough (a check tagged correlation);
+    the exposure view shows its finding first, as a host + VM item."""
     gpu = by_domain(exposure(sample_scan))["gpu-box"]
     first = gpu.items[0]
     assert first.source is Source.CORRELATION and first.severity is Severity.CRITICAL
-    assert first.sentence == "the host lacks an IOMMU while the VM has PCI passthrough (0000:06:12.5)"
+    assert first.sentence == "0000:06:12.5 is assigned while the kernel IOMMU is off (no IOMMU groups)"
+    assert first.check_ids == ("VMS-DOM-070",)
     assert gpu.unknown == 1
     # web01 has no PCI device: no such sentence there.
     assert not any(i.source is Source.CORRELATION for i in by_domain(exposure(sample_scan))["web01"].items)
 
 
-def test_iommu_sentence_needs_the_host_failure(sample_scan: ScanResult) -> None:
-    findings = tuple(f for f in sample_scan.findings if f.check_id != "VMS-HOST-004")
+def test_the_reporter_does_not_judge(sample_scan: ScanResult) -> None:
+    """Without the correlation finding there is no correlation sentence, whatever the host's failures
+    (judgement lives in checks only, so it is stored, diffed and waived)."""
+    findings = tuple(f for f in sample_scan.findings if f.check_id != "VMS-DOM-070")
     gpu = by_domain(exposure(replace(sample_scan, findings=findings)))["gpu-box"]
     assert not any(i.source is Source.CORRELATION for i in gpu.items)
-    assert gpu.worst is Severity.CRITICAL  # still the libvirt TCP listener
+    assert gpu.worst is Severity.CRITICAL  # still the host's own IOMMU failure and the TCP listener
 
 
 def test_many_subjects_of_one_check_are_one_sentence_and_items_are_bounded(sample_scan: ScanResult) -> None:

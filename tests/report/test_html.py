@@ -20,9 +20,9 @@ from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 from report_scans import XSS, golden_catalog, render_text, synthetic_scan
 
 from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
 from vmsec.findings import Status
 from vmsec.report.html import embed_json
+from vmsec.results import ScanResult
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -113,7 +113,7 @@ def test_counts_filters_and_drill_down(browser: Browser, sample_file: Path, samp
     assert _rows(page) == counts[Status.FAIL] < not_pass
     assert page.locator("#list .badge.UNKNOWN").count() == 0
     page.select_option("#f-severity", "critical")
-    assert _rows(page) == 3 and page.text_content("#shown-count") == "3"
+    assert _rows(page) == 4 and page.text_content("#shown-count") == "4"
     page.select_option("#f-severity", "")
     page.select_option("#f-status", "")
     assert _rows(page) == total
@@ -132,10 +132,10 @@ def test_counts_filters_and_drill_down(browser: Browser, sample_file: Path, samp
     assert _rows(page) == counts[Status.WAIVED] == 1
     # A VM card: the exposure summary is there; its findings render when opened.
     gpu = page.locator("details.vm", has=page.locator(".name", has_text="gpu-box"))
-    assert "the host lacks an IOMMU while the VM has PCI passthrough" in (gpu.text_content() or "")
+    assert "0000:06:12.5 is assigned while the kernel IOMMU is off" in (gpu.text_content() or "")
     assert gpu.locator(".drill .finding").count() == 0
     gpu.locator("summary").click()
-    expect(gpu.locator(".drill .finding")).to_have_count(2)  # the toggle event renders them
+    expect(gpu.locator(".drill .finding")).to_have_count(3)  # the toggle event renders them
     detail = gpu.locator(".drill .finding").first
     detail.locator("summary").click()
     text = detail.text_content() or ""

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from report_scans import FORMULA, XSS, golden_catalog, render_text
 
 from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
 from vmsec.findings import Status
+from vmsec.results import ScanResult
 
 
 def test_structure_and_counts(sample_scan: ScanResult, catalog: Catalog) -> None:

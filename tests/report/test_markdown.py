@@ -8,16 +8,16 @@ import pytest
 from report_scans import golden_catalog, render_text
 
 from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
 from vmsec.report.markdown import md_escape
+from vmsec.results import ScanResult
 
 
 def test_sections_and_summary(sample_scan: ScanResult, catalog: Catalog) -> None:
     text = render_text("markdown", sample_scan, catalog)
     assert text.startswith("# vmsec report: host hv1\n")
-    assert "| critical | 3 |\n| high | 6 |\n| medium | 2 |\n| low | 1 |\n| info | 0 |\n" in text
+    assert "| critical | 4 |\n| high | 6 |\n| medium | 2 |\n| low | 1 |\n| info | 0 |\n" in text
     assert "## Exposure per VM" in text
-    assert "| gpu\\-box | critical | the host lacks an IOMMU while the VM has PCI passthrough" in text
+    assert "| gpu\\-box | critical | 0000:06:12\\.5 is assigned while the kernel IOMMU is off" in text
     assert "## VM web01\n" in text and "## Guest OS web01\\-disk\n" in text
     web = text.split("## VM web01\n")[1].split("\n## ")[0]
     assert "#### FAIL · high · VMS\\-DOM\\-021" in web

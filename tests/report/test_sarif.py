@@ -12,8 +12,8 @@ import pytest
 from report_scans import SARIF_SCHEMA, XSS, golden_catalog, render_text
 
 from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
 from vmsec.findings import Status
+from vmsec.results import ScanResult
 
 
 def _validate(doc: dict[str, Any]) -> None:

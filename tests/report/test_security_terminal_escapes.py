@@ -10,9 +10,9 @@ from report_scans import WEB, render_text
 from rich.console import Console
 
 from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
 from vmsec.facts.common import CollectionRecord
 from vmsec.findings import Finding, Status
+from vmsec.results import ScanResult
 
 HOSTILE = "\x1b[2J\x1b]0;owned\x07\x9b31m[bold]x[/bold]\x1b[1A"
 
@@ -36,12 +36,11 @@ def test_compliance_terminal_has_no_escape_sequences(sample_scan: ScanResult, ca
     from vmsec.report.compliance import render_terminal
 
     findings = tuple(f._replace(subject=HOSTILE, message=HOSTILE) for f in sample_scan.findings)
-    inventory = dataclasses.replace(sample_scan.inventory, source=HOSTILE)
-    scan = dataclasses.replace(sample_scan, inventory=inventory, findings=findings)
+    scan = dataclasses.replace(sample_scan, source=HOSTILE, findings=findings)
     for name in available():
         fw = load_framework(name)
         out = io.StringIO()
-        render_terminal(evaluate(fw, scan), scan, catalog, out)
+        render_terminal(evaluate(fw, scan), scan, catalog.index(), out)
         assert "\x1b" not in out.getvalue() and "\x9b" not in out.getvalue()
 
 
@@ -49,9 +48,9 @@ def test_progress_line_shows_domain_names_literally(monkeypatch: pytest.MonkeyPa
     import vmsec.cli.main as cli_main
 
     buf = io.StringIO()
-    monkeypatch.setattr(cli_main, "Console", lambda **_kw: Console(file=buf, force_terminal=True,
-                                                                   color_system=None))
-    with cli_main._progress(True) as update:
+    console = Console(file=buf, force_terminal=True, color_system=None)
+    with cli_main._progress(True, console) as update:
+        assert update is not None
         update("domain " + HOSTILE)
     text = buf.getvalue()
     assert "\x1b]0;owned" not in text and "\x1b[2J" not in text and "\x9b" not in text

@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 
-from vmsec.engine import ScanResult
 from vmsec.facts import Inventory
 from vmsec.facts.common import CollectionRecord
 from vmsec.findings import Evidence, Finding, Severity, Status, Target, TargetKind
+from vmsec.results import ScanResult
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 HOST = Target(TargetKind.HOST, "hv1")
@@ -26,7 +26,8 @@ def finding(check_id: str, target: Target, subject: str, status: Status,
 
 def scan(findings: list[Finding], targets: list[Target], *, source: str = "host /",
          records: tuple[CollectionRecord, ...] = (), started: datetime = T0) -> ScanResult:
-    return ScanResult(inventory=Inventory(records=records, source=source), findings=tuple(findings),
+    return ScanResult.from_inventory(inventory=Inventory(records=records, source=source),
+                                     findings=tuple(findings),
                       profile="multi-tenant", started_at=started, finished_at=started.replace(second=7),
                       checks_run=42, targets=tuple(targets))
 

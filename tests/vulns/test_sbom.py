@@ -37,7 +37,7 @@ def test_sbom_of_host_and_guest_with_vulnerabilities(tmp_path: Path) -> None:
     fixed_clock = lambda: datetime(2026, 11, 27, 12, tzinfo=UTC)  # noqa: E731
     scan = run_checks(inv, default_catalog().select(ids=["VMS-VULN-*"]), clock=fixed_clock)
     out = io.StringIO()
-    render(scan, default_catalog(), out)
+    render(scan, default_catalog().index(), out)
     text = out.getvalue()
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
     validate(text)  # the library's strict validator, as vmsec exposes it
@@ -51,5 +51,5 @@ def test_sbom_of_host_and_guest_with_vulnerabilities(tmp_path: Path) -> None:
     assert doc["vulnerabilities"] and all(v["affects"] for v in doc["vulnerabilities"])
     # Deterministic: the same scan renders byte-identically.
     again = io.StringIO()
-    render(scan, default_catalog(), again)
+    render(scan, default_catalog().index(), again)
     assert again.getvalue() == text

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple, TypeVar
 
+from vmsec.checkinfo import CheckInfo
 from vmsec.facts import Domain, Guest, Host, Inventory, Network
 from vmsec.findings import Evidence, Severity, Status, Target
 
@@ -141,6 +142,13 @@ class CheckSpec:
     @property
     def control_tags(self) -> tuple[str, ...]:
         return tuple(t for t in self.tags if t in CONTROL_TAGS)
+
+    @property
+    def info(self) -> CheckInfo:
+        """This check's metadata, without the function (what reporters receive)."""
+        return CheckInfo(id=self.id, title=self.title, severity=self.severity, scope=self.scope.value,
+                         tags=self.tags, references=self.references, rationale=self.rationale,
+                         remediation=self.remediation, module=self.module)
 
 
 CHECK_ATTR = "__vmsec_check__"

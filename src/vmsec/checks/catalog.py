@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
+from vmsec.checkinfo import CheckIndex
 from vmsec.checks.api import CHECK_ATTR, CheckSpec, Scope, build_spec
 from vmsec.errors import CheckDefinitionError
 
@@ -64,6 +65,10 @@ class Catalog:
 
     def get(self, check_id: str) -> CheckSpec | None:
         return self.by_id.get(check_id.upper())
+
+    def index(self) -> CheckIndex:
+        """The checks' metadata (what reporters receive)."""
+        return CheckIndex(c.info for c in self.checks)
 
     def of_scope(self, scope: Scope) -> tuple[CheckSpec, ...]:
         return tuple(c for c in self.checks if c.scope is scope)

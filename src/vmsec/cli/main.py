@@ -1,41 +1,34 @@
-"""``vmsec`` command line."""
+"""``vmsec`` command line: parse arguments, build target specs and options, call
+:func:`vmsec.pipeline.scan`, render, and map the outcome to an exit code. Nothing else.
+
+Start-up is kept small: sub-commands and everything they need are imported when they run, so
+``vmsec --version`` and ``vmsec checks list`` never import the checks, the facts or the store.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from vmsec import __version__
-from vmsec.checks.catalog import Catalog, default_catalog
 from vmsec.cli import exitcodes
-from vmsec.collectors import get_collector
-from vmsec.engine import ScanResult, run_checks
-from vmsec.errors import ConfigError, SourceUnavailable, VmsecError
-from vmsec.facts import Inventory
-from vmsec.findings import Severity, Status
-from vmsec.profiles import DEFAULT_PROFILE, builtin_profiles, load_profile
-from vmsec.report import FORMATS, get_renderer
-from vmsec.report.terminal import plain
 
 if TYPE_CHECKING:
-    from vmsec.waivers import Waiver
+    from vmsec.results import ScanResult
+    from vmsec.specs import TargetSpec
 
-SEVERITY_CHOICES = [s.value for s in Severity]
+SEVERITY_CHOICES = ["critical", "high", "medium", "low", "info"]
+FORMAT_CHOICES = ["csv", "cyclonedx", "html", "json", "junit", "markdown", "sarif", "terminal"]
+DEFAULT_PROFILE = "multi-tenant"
 
 
 class LazyGroup(click.Group):
     """A command group whose sub-commands are imported only when they run: `vmsec scan` must not pay
-    for importing the store, SQLAlchemy and alembic (a third of a second) before it starts."""
+    for importing the store, SQLAlchemy and alembic before it starts."""
 
     lazy: ClassVar[dict[str, str]] = {
         "db": "vmsec.cli.db_commands:db_group",
@@ -77,16 +70,38 @@ def _frameworks() -> list[str]:
     return list(available())
 
 
+class _LazyChoice(click.Choice):  # type: ignore[type-arg]
+    """A choice list computed when first needed (the compliance frameworks: a directory listing that
+    `vmsec --version` should not pay for)."""
+
+    def __init__(self, load: Callable[[], list[str]]) -> None:
+        self._load = load
+        super().__init__([])
+
+    def _loaded(self) -> None:
+        if not self.choices:
+            self.choices = tuple(self._load())
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        self._loaded()
+        return super().convert(value, param, ctx)
+
+    def get_metavar(self, param: click.Parameter, *args: Any) -> str | None:
+        self._loaded()
+        metavar: str | None = super().get_metavar(param, *args)
+        return metavar
+
+
 def scan_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="terminal",
+        click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="terminal",
                      show_default=True, help="Report format."),
         click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
                      help="Write the report to this file instead of standard output."),
         click.option("--fail-on", type=click.Choice(SEVERITY_CHOICES), default=None,
                      help="Exit 1 when a FAIL finding has this severity or worse."),
         click.option("--profile", default=DEFAULT_PROFILE, show_default=True,
-                     help=f"Built-in profile ({', '.join(builtin_profiles())}) or a TOML file."),
+                     help="Built-in profile (multi-tenant, single-tenant) or a TOML file."),
         click.option("--check", "check_ids", multiple=True, metavar="ID",
                      help="Run only these checks (repeatable; 'VMS-DOM-*' selects a prefix)."),
         click.option("--show-pass", is_flag=True, help="List passed checks in the terminal report too."),
@@ -98,7 +113,7 @@ def scan_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--store", "store_url", metavar="URL", default=None,
                      help="Findings store URL (default: $VMSEC_STORE, else SQLite in the user data dir)."),
         click.option("--no-store", is_flag=True, help="Do not keep this scan in the findings store."),
-        click.option("--compliance", type=click.Choice(_frameworks()), default=None,
+        click.option("--compliance", type=_LazyChoice(_frameworks), default=None,
                      help="Show the result per requirement of this compliance framework "
                           "(formats terminal, json, markdown)."),
     ]
@@ -109,7 +124,7 @@ def scan_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @cli.group()
 def scan() -> None:
-    """Scan a host, a libvirt connection, or domain XML files."""
+    """Scan a host, a libvirt connection, domain XML files, guest roots or disk images."""
 
 
 @scan.command("host")
@@ -119,7 +134,9 @@ def scan() -> None:
 def scan_host(root: str, **opts: Any) -> None:
     """Audit this hypervisor host (or a copy of its root): isolation, daemons, qemu.conf, and the
     VMs defined in its /etc/libvirt."""
-    _run_scan(lambda progress: get_collector("host")(root, progress=progress), **opts)
+    from vmsec.specs import HostSpec
+
+    _run_scan([HostSpec(root=root)], **opts)
 
 
 @scan.command("libvirt")
@@ -134,9 +151,10 @@ def scan_host(root: str, **opts: Any) -> None:
 def scan_libvirt(uri: str, include_host: bool | None, guests: bool, key_file: str | None,
                  **opts: Any) -> None:
     """Audit every domain, network, filter, pool and secret of a libvirt connection URI."""
-    extra: dict[str, Any] = {"guests": True, "key_file": key_file} if guests else {}
-    _run_scan(lambda progress: get_collector("libvirt")(uri, include_host=include_host,
-                                                        progress=progress, **extra), **opts)
+    from vmsec.specs import LibvirtSpec
+
+    _run_scan([LibvirtSpec(uri=uri, include_host=include_host, guests="disk" if guests else None,
+                           key_file=key_file)], **opts)
 
 
 @scan.command("rootfs")
@@ -144,7 +162,9 @@ def scan_libvirt(uri: str, include_host: bool | None, guests: bool, key_file: st
 @scan_options
 def scan_rootfs(paths: tuple[str, ...], **opts: Any) -> None:
     """Audit guest root filesystem directories offline (read-only, confined to each root)."""
-    _run_scan(lambda progress: get_collector("rootfs")(list(paths), progress=progress), **opts)
+    from vmsec.specs import RootfsSpec
+
+    _run_scan([RootfsSpec(paths=paths)], **opts)
 
 
 @scan.command("image")
@@ -155,8 +175,9 @@ def scan_rootfs(paths: tuple[str, ...], **opts: Any) -> None:
 def scan_image(paths: tuple[str, ...], key_file: str | None, **opts: Any) -> None:
     """Audit VM disk images offline (qcow2 with backing chains, raw, vmdk; GPT/MBR, LVM, ext4, xfs),
     strictly read-only, without mounting."""
-    _run_scan(lambda progress: get_collector("image")(list(paths), key_file=key_file,
-                                                      progress=progress), **opts)
+    from vmsec.specs import ImageSpec
+
+    _run_scan([ImageSpec(paths=paths, key_file=key_file)], **opts)
 
 
 @scan.command("xml")
@@ -168,110 +189,130 @@ def scan_image(paths: tuple[str, ...], key_file: str | None, **opts: Any) -> Non
 @scan_options
 def scan_xml(paths: tuple[str, ...], host_root: str | None, passwords_hidden: bool, **opts: Any) -> None:
     """Audit offline domain, network, nwfilter, pool and secret XML files or directories."""
-    _run_scan(lambda progress: get_collector("xml")(list(paths), host_root=host_root,
-                                                    secure=not passwords_hidden, progress=progress),
-              **opts)
+    from vmsec.specs import XmlSpec
+
+    _run_scan([XmlSpec(paths=paths, host_root=host_root, secure=not passwords_hidden)], **opts)
 
 
-def _run_scan(collect: Callable[[Callable[[str], None] | None], Inventory], *, fmt: str,
-              output: str | None, fail_on: str | None, profile: str, check_ids: tuple[str, ...],
-              show_pass: bool, quiet: bool, db_path: str | None, waivers_path: str | None,
-              store_url: str | None, no_store: bool, compliance: str | None) -> None:
+def _run_scan(specs: list[TargetSpec], *, fmt: str, output: str | None, fail_on: str | None, profile: str,
+              check_ids: tuple[str, ...], show_pass: bool, quiet: bool, db_path: str | None,
+              waivers_path: str | None, store_url: str | None, no_store: bool,
+              compliance: str | None) -> None:
+    from vmsec.errors import ConfigError, SourceUnavailable, VmsecError
+    from vmsec.pipeline import ScanOptions
+    from vmsec.pipeline import scan as run
+    from vmsec.report import ReportOptions, make_reporter
+
     try:
         if compliance:
             from vmsec.report.compliance import compliance_format
 
             compliance_format(fmt)
-        waivers: tuple[Waiver, ...] = ()
+        waivers: tuple[Any, ...] = ()
         if waivers_path:
             from vmsec.waivers import load_waivers
 
             waivers = load_waivers(waivers_path)
-        prof = load_profile(profile)
-        catalog = default_catalog().select(ids=check_ids) if check_ids else default_catalog()
-        if check_ids and not catalog.checks:
-            raise ConfigError(f"no check matches {', '.join(check_ids)}")
-        started = datetime.now(UTC)
-        with _progress(enabled=not quiet) as progress:
-            inventory = collect(progress)
-            if inventory.host_os is not None or inventory.guests:
-                progress("matching packages against advisories")
-                inventory = _match_vulnerabilities(inventory, db_path)
-            progress("evaluating checks")
-            result = run_checks(inventory, catalog, prof)
-        result = dataclasses.replace(result, started_at=started)
-        if waivers:
-            from vmsec.waivers import apply_waivers
+        stored_url = None
+        if not no_store:
+            from vmsec.store.store import resolve_url
 
-            result = dataclasses.replace(result, findings=apply_waivers(result.findings, waivers,
-                                                                        started.date()))
+            stored_url = resolve_url(store_url)
+        reporter = make_reporter(fmt, ReportOptions(show_pass=show_pass))
+        with _report_stream(output) as out, _progress(enabled=not quiet) as progress:
+            # A reporter that can write as the scan runs (JSON) does, and then nothing keeps the
+            # findings: memory stays flat however large the scan.
+            streaming = not compliance and hasattr(reporter, "stream")
+            sink = _DeferredStream(reporter, out) if streaming else None
+            options = ScanOptions(profile=profile, checks=check_ids, waivers=waivers, advisory_db=db_path,
+                                  store_url=stored_url, sinks=(sink,) if sink else (),
+                                  keep_findings=not streaming, progress=progress)
+            result = run(specs, options)
+            if result.store_error:
+                click.echo(f"vmsec: warning: the scan was not stored: {result.store_error}", err=True)
+            if not streaming:
+                _render(result, fmt, compliance, reporter, out)
     except ConfigError as exc:
         _die(str(exc), exitcodes.USAGE)
     except SourceUnavailable as exc:
         _die(str(exc), exitcodes.INCOMPLETE)
     except VmsecError as exc:
         _die(str(exc), exitcodes.INCOMPLETE)
-    if not no_store:
-        from vmsec.cli.store_commands import store_scan  # SQLAlchemy is imported only to store
-
-        store_scan(result, store_url, True)
-    _write_report(result, catalog, fmt, output, show_pass, compliance)
+    if output:
+        click.echo(f"report written to {output}", err=True)
     sys.exit(_exit_code(result, fail_on))
 
 
-def _match_vulnerabilities(inventory: Inventory, db_path: str | None) -> Inventory:
-    """Attach vulnerability reports; without a database they say UNKNOWN (never "0 CVEs")."""
-    from vmsec.vulns.db import open_db
-    from vmsec.vulns.matcher import match_inventory
+class _DeferredStream:
+    """Wraps a streaming reporter's sink: created at ``begin`` (when the scan header is known)."""
 
-    db = open_db(db_path)
+    def __init__(self, reporter: Any, out: TextIO) -> None:
+        self.reporter = reporter
+        self.out = out
+        self.sink: Any = None
+
+    def begin(self, header: Any) -> None:
+        self.sink = self.reporter.stream(header, self.out)
+        self.sink.begin(header)
+
+    def add(self, batch: Any, details: Any, os: Any) -> None:
+        self.sink.add(batch, details, os)
+
+    def end(self, result: Any) -> None:
+        self.sink.end(result)
+
+
+def _render(result: ScanResult, fmt: str, compliance: str | None, reporter: Any, out: TextIO) -> None:
+    from vmsec.checkinfo import packaged_index
+
+    if compliance:
+        from vmsec.report.compliance import render_compliance
+
+        render_compliance(result, packaged_index(), compliance, out, fmt)
+    else:
+        reporter.render(result, packaged_index(), out)
+
+
+@contextmanager
+def _report_stream(output: str | None) -> Iterator[TextIO]:
+    """Standard output, or the ``--output`` file — opened before the scan starts, so an unwritable
+    path fails at once instead of after a long scan."""
+    if not output:
+        yield sys.stdout
+        return
     try:
-        return match_inventory(inventory, db)
-    finally:
-        if db is not None:
-            db.close()
+        fh = open(output, "w", encoding="utf-8")  # noqa: SIM115 - closed below, after the scan
+    except OSError as exc:
+        _die(f"cannot write {output}: {exc.strerror or exc}", exitcodes.USAGE)
+        raise AssertionError("unreachable") from exc
+    with fh:
+        yield fh
 
 
 def _exit_code(result: ScanResult, fail_on: str | None) -> int:
     if fail_on is not None:
-        threshold = Severity(fail_on).rank
-        if any(f.status is Status.FAIL and f.severity.rank >= threshold for f in result.findings):
+        order = SEVERITY_CHOICES
+        worse_or_equal = order[: order.index(fail_on) + 1]
+        if any(result.counts.failed_by_severity.get(sev, 0) for sev in worse_or_equal):
             return exitcodes.FINDINGS
     return exitcodes.OK if result.complete else exitcodes.INCOMPLETE
 
 
-def _write_report(result: ScanResult, catalog: Catalog, fmt: str, output: str | None,
-                  show_pass: bool, compliance: str | None = None) -> None:
-    def emit(out: TextIO) -> None:
-        if compliance:
-            from vmsec.report.compliance import render_compliance
-
-            render_compliance(result, catalog, compliance, out, fmt)
-        elif fmt == "terminal":
-            from vmsec.report.terminal import render
-
-            render(result, catalog, out, show_pass=show_pass)
-        else:
-            get_renderer(fmt)(result, catalog, out)
-
-    if output:
-        try:
-            with open(output, "w", encoding="utf-8") as fh:
-                emit(fh)
-        except OSError as exc:
-            _die(f"cannot write {output}: {exc.strerror or exc}", exitcodes.USAGE)
-        click.echo(f"report written to {output}", err=True)
-    else:
-        emit(sys.stdout)
-
-
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str], None]]:
-    """A status line on standard error, only when it is a terminal: never mixed with the report."""
-    console = Console(stderr=True)
-    if not enabled or not console.is_terminal:
-        yield lambda _msg: None
+def _progress(enabled: bool, console: Any = None) -> Iterator[Callable[[str], None] | None]:
+    """A status line on standard error, only when it is a terminal: never mixed with the report.
+    (``console``: a rich Console to draw on instead of standard error, for tests.)"""
+    if not enabled or (console is None and not sys.stderr.isatty()):
+        yield None
         return
+    import time
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from vmsec.report.terminal import plain
+
+    console = console or Console(stderr=True)
     with console.status("collecting…") as status:
         last = [0.0]
 
@@ -303,31 +344,35 @@ def checks() -> None:
 @click.option("--tag", "tags", multiple=True, help="Only checks with this tag (repeatable).")
 def checks_list(fmt: str, tags: tuple[str, ...]) -> None:
     """List every check with its id, severity, tags and title."""
-    catalog = default_catalog().select(tags=tags or None)
-    if fmt == "json":
-        click.echo(json.dumps([_check_dict(c) for c in catalog.checks], indent=2))
-        return
-    from rich.table import Table
+    from vmsec.checkinfo import packaged_index
 
-    table = Table(box=None, header_style="bold")
-    for col in ("ID", "Severity", "Scope", "Tags", "Title"):
-        table.add_column(col)
-    for c in catalog.checks:
-        table.add_row(c.id, c.severity.value, c.scope.value, ", ".join(c.tags), c.title)
-    Console(highlight=False).print(table)
-    click.echo(f"{len(catalog.checks)} checks")
+    index = packaged_index().select(tags=tags or None)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps([_check_dict(c) for c in index.checks], indent=2))
+        return
+    rows = [(c.id, c.severity.value, c.scope, ", ".join(c.tags), c.title) for c in index.checks]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(("ID", "Severity", "Scope"))]
+    out = [f"{'ID':<{widths[0]}}  {'Severity':<{widths[1]}}  {'Scope':<{widths[2]}}  Title  [tags]"]
+    out += [f"{i:<{widths[0]}}  {s:<{widths[1]}}  {sc:<{widths[2]}}  {title}  [{tags_text}]"
+            for i, s, sc, tags_text, title in rows]
+    click.echo("\n".join(out))
+    click.echo(f"{len(rows)} checks")
 
 
 @checks.command("explain")
 @click.argument("check_id")
 def checks_explain(check_id: str) -> None:
     """Show a check's rationale, remediation and references."""
-    spec = default_catalog().get(check_id)
+    from vmsec.checkinfo import packaged_index
+
+    spec = packaged_index().lookup(check_id)
     if spec is None:
         _die(f"unknown check {check_id!r} (see 'vmsec checks list')", exitcodes.USAGE)
         return
     click.echo(f"{spec.id}  {spec.title}")
-    click.echo(f"Severity: {spec.severity.value}   Scope: {spec.scope.value}   Tags: {', '.join(spec.tags)}")
+    click.echo(f"Severity: {spec.severity.value}   Scope: {spec.scope}   Tags: {', '.join(spec.tags)}")
     click.echo(f"\nWhy it matters\n{spec.rationale}\n\nRemediation\n{spec.remediation}")
     if spec.references:
         click.echo("\nReferences")
@@ -336,10 +381,14 @@ def checks_explain(check_id: str) -> None:
 
 
 def _check_dict(c: Any) -> dict[str, Any]:
-    return {"id": c.id, "title": c.title, "severity": c.severity.value, "scope": c.scope.value,
+    return {"id": c.id, "title": c.title, "severity": c.severity.value, "scope": c.scope,
             "tags": list(c.tags), "references": list(c.references), "rationale": c.rationale,
             "remediation": c.remediation}
 
 
 def main() -> None:
     cli(prog_name="vmsec")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,13 +16,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from vmsec.checks.catalog import Catalog, default_catalog
+from vmsec.checkinfo import packaged_index
 from vmsec.cli import exitcodes
-from vmsec.engine import ScanResult
 from vmsec.errors import ConfigError, StoreError
 from vmsec.findings import Severity, Status
-from vmsec.report import FORMATS, Renderer, get_renderer
+from vmsec.report import FORMATS, ReportOptions, make_reporter
 from vmsec.report.compliance import compliance_format, compliance_option, render_compliance
+from vmsec.results import ScanResult
 from vmsec.store import Diff, DiffEntry, ScanSummary, Store, UnknownScan, open_store
 from vmsec.store.store import redact, resolve_url
 
@@ -56,10 +56,11 @@ def _open(url: str | None) -> Store:
 
 
 def store_scan(result: ScanResult, url: str | None, enabled: bool) -> int | None:
-    """Keep ``result`` in the store (unless ``enabled`` is false); return its scan id.
+    """Keep a finished ``result`` in the store (unless ``enabled`` is false); return its scan id.
 
     A store that cannot be written is a warning on standard error, not the end of the scan: the
-    report is still written. ``None`` means the scan was not stored.
+    report is still written. ``None`` means the scan was not stored. (Scans run by the CLI stream
+    into the store through the pipeline instead.)
     """
     if not enabled:
         return None
@@ -204,10 +205,6 @@ def diff(a: str, b: str, store_url: str | None, fmt: str, show_open: bool) -> No
 # --- report -----------------------------------------------------------------------------------
 
 
-def _render_compliance(scan: ScanResult, catalog: Catalog, out: TextIO, name: str, fmt: str) -> None:
-    render_compliance(scan, catalog, name, out, fmt)
-
-
 @click.command("report")
 @click.argument("scan_ref", metavar="SCAN")
 @store_option
@@ -230,23 +227,28 @@ def report(scan_ref: str, store_url: str | None, fmt: str, output: str | None, f
         except StoreError as exc:
             _die(str(exc), exitcodes.USAGE if isinstance(exc, UnknownScan) else exitcodes.INCOMPLETE)
             return
-    renderer: Renderer = get_renderer(fmt) if not compliance else (
-        lambda scan, catalog, out: _render_compliance(scan, catalog, out, compliance, fmt))
     if compliance:
         try:
             compliance_format(fmt)
         except ConfigError as exc:
             _die(str(exc), exitcodes.USAGE)
-    catalog = default_catalog()
+    checks = packaged_index()
+
+    def emit(out: TextIO) -> None:
+        if compliance:
+            render_compliance(scan, checks, compliance, out, fmt)
+        else:
+            make_reporter(fmt, ReportOptions()).render(scan, checks, out)
+
     if output:
         try:
             with open(output, "w", encoding="utf-8") as fh:
-                renderer(scan, catalog, fh)
+                emit(fh)
         except OSError as exc:
             _die(f"cannot write {output}: {exc.strerror or exc}", exitcodes.USAGE)
         click.echo(f"report written to {output}", err=True)
     else:
-        renderer(scan, catalog, sys.stdout)
+        emit(sys.stdout)
     if fail_on is not None:
         threshold = Severity(fail_on).rank
         if any(f.status is Status.FAIL and f.severity.rank >= threshold for f in scan.findings):

@@ -1,29 +1,77 @@
 """Collectors: transports that read a target and turn what they read into facts.
 
-Listed in one explicit mapping; each is imported only when used, so optional heavy dependencies
-(libvirt-python) are needed only by the collector that uses them.
+Each collector implements one small interface — a function ``collect(spec, context) -> Inventory``
+for its kind of :class:`~vmsec.specs.TargetSpec` — and is listed once in :data:`COLLECTORS`. Each is
+imported only when used, so optional heavy dependencies (libvirt-python, dissect.target, asyncssh)
+are needed only by the collector that uses them; a missing one is a clear
+:class:`~vmsec.errors.SourceUnavailable`.
 """
 
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable, Mapping
-from typing import cast
+from dataclasses import dataclass
+from typing import Protocol, cast
 
+from vmsec.errors import ErrorKind, SourceUnavailable
 from vmsec.facts import Inventory
+from vmsec.specs import TargetSpec
 
+ProgressHook = Callable[[str], None]
+
+# kind → "module:function". Adding a transport touches this line and its own module.
 COLLECTORS: Mapping[str, str] = {
-    "host": "vmsec.collectors.host:collect_host_inventory",
-    "libvirt": "vmsec.collectors.libvirt:collect_libvirt",
-    "xml": "vmsec.collectors.xml:collect_xml",
-    "rootfs": "vmsec.collectors.rootfs:collect_rootfs",
-    "image": "vmsec.collectors.image:collect_images",
+    "host": "vmsec.collectors.host:collect",
+    "libvirt": "vmsec.collectors.libvirt:collect",
+    "xml": "vmsec.collectors.xml:collect",
+    "rootfs": "vmsec.collectors.rootfs:collect",
+    "image": "vmsec.collectors.image:collect",
 }
 
 
-def get_collector(name: str) -> Callable[..., Inventory]:
-    module_name, _, attr = COLLECTORS[name].partition(":")
+@dataclass(frozen=True, slots=True)
+class CollectContext:
+    """What a collector gets beside its spec: where to report progress, and its deadline.
+
+    Collectors call :meth:`step` between units of work (a file, a domain, a guest): it reports
+    progress and raises :class:`SourceUnavailable` (kind TIMEOUT) once the deadline has passed, so a
+    slow or hanging target costs at most its timeout and the scan goes on with the next one.
+    """
+
+    progress: ProgressHook | None = None
+    deadline: float | None = None  # time.monotonic() value
+
+    def step(self, message: str) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise SourceUnavailable(f"timed out (at: {message})", ErrorKind.TIMEOUT)
+        if self.progress is not None:
+            self.progress(message)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (None: no deadline)."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+
+class Collector(Protocol):
+    def __call__(self, spec: TargetSpec, context: CollectContext, /) -> Inventory: ...
+
+
+def get_collector(kind: str) -> Collector:
+    """The collector for a spec kind."""
+    try:
+        target = COLLECTORS[kind]
+    except KeyError:
+        raise SourceUnavailable(f"no collector for targets of kind {kind!r}") from None
+    module_name, _, attr = target.partition(":")
     module = importlib.import_module(module_name)
-    return cast(Callable[..., Inventory], getattr(module, attr))
+    return cast(Collector, getattr(module, attr))
 
 
+def collect(spec: TargetSpec, context: CollectContext | None = None) -> Inventory:
+    """Collect the inventory of one target spec."""
+    return get_collector(spec.kind)(spec, context or CollectContext())
+
+
+__all__ = ["COLLECTORS", "CollectContext", "Collector", "ProgressHook", "collect", "get_collector"]

@@ -126,7 +126,7 @@ class DissectReader(ReaderBase):
 
     @staticmethod
     def _error(path: str, exc: OSError) -> ReadError:
-        return ReadError(path, exc.strerror or str(exc))
+        return ReadError.from_os(path, exc)
 
     # --- reading ----------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from vmsec.collectors.reader import Reader
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import CollectionRecord, Guest, InstalledPackage, OsRelease
 from vmsec.parsers import accounts as accounts_parser
 from vmsec.parsers import system_config as sc
@@ -67,7 +67,7 @@ class _Collection:
         try:
             return read()
         except ReadError as exc:
-            if self.reader.stat(exc.source).exists is False or exc.reason.startswith("no dpkg, rpm or apk"):
+            if exc.absent or self.reader.stat(exc.source).exists is False:
                 self.unknown(exc.source, what, f"absent: {exc.reason}")
             else:
                 self.fail(exc.source, what, exc.reason)
@@ -103,7 +103,8 @@ def read_packages(reader: Reader) -> tuple[InstalledPackage, ...]:
             any_db = True
             found.extend(packages)
     if not any_db:
-        raise ReadError("/var/lib/dpkg/status", "no dpkg, rpm or apk package database in this root")
+        raise ReadError("/var/lib/dpkg/status", "no dpkg, rpm or apk package database in this root",
+                        ErrorKind.ABSENT)
     return tuple(found)
 
 

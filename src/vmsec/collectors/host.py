@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vmsec.collectors.guest import collect_guest
 from vmsec.collectors.reader import Reader, RootReader
@@ -49,6 +50,10 @@ from vmsec.parsers.libvirt_defaults import DAEMON_CONF_DEFAULTS, effective_defau
 from vmsec.parsers.libvirt_xml import parse_libvirt_document
 from vmsec.parsers.safexml import DEFAULT_MAX_BYTES as MAX_XML_BYTES
 from vmsec.parsers.systemd_unit import parse_unit, socket_settings
+
+if TYPE_CHECKING:
+    from vmsec.collectors import CollectContext
+    from vmsec.specs import HostSpec
 
 SMALL = 64 * 1024  # one sysfs/procfs value, a hostname, a comm
 MAX_TEXT = 4 * 1024 * 1024
@@ -878,6 +883,11 @@ def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] |
     return Inventory(host=host, domains=tuple(domains), networks=tuple(networks), nwfilters=nwfilters,
                      pools=tuple(pools), secrets=secret_facts, host_os=host_os, records=tuple(c.records),
                      source=f"host {reader.root}")
+
+
+def collect(spec: HostSpec, context: CollectContext) -> Inventory:
+    """The collector interface (``vmsec.collectors``): a host by its root."""
+    return collect_host_inventory(spec.root, progress=context.step)
 
 
 __all__ = ["collect_host", "collect_host_inventory", "load_config_file"]

@@ -43,12 +43,16 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vmsec.collectors.dissect_reader import DissectReader
 from vmsec.collectors.reader import Reader
 from vmsec.errors import ReadError, SourceUnavailable
 from vmsec.facts import CollectionRecord, DiskAtRest, Guest, Inventory
+
+if TYPE_CHECKING:
+    from vmsec.collectors import CollectContext
+    from vmsec.specs import ImageSpec
 
 QCOW2_MAGIC = b"QFI\xfb"
 LUKS_MAGIC = b"LUKS\xba\xbe"
@@ -170,13 +174,13 @@ def _open_regular(path: str, shown: str) -> int:
     try:
         info = os.stat(path)
     except OSError as exc:
-        raise ReadError(shown, exc.strerror or str(exc)) from exc
+        raise ReadError.from_os(shown, exc) from exc
     if not st.S_ISREG(info.st_mode):
         raise ReadError(shown, "not a regular file; refused")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise ReadError(shown, exc.strerror or str(exc)) from exc
+        raise ReadError.from_os(shown, exc) from exc
     now = os.fstat(fd)
     if not st.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
         os.close(fd)
@@ -203,7 +207,7 @@ def resolve_backing(image: str, name: str, allowed_dirs: Sequence[str]) -> str:
     try:
         info = os.stat(real)
     except OSError as exc:
-        raise ReadError(image, f"backing file {name!r}: {exc.strerror or exc}") from exc
+        raise ReadError.from_os(image, exc, f"backing file {name!r}: {exc.strerror or exc}") from exc
     if not st.S_ISREG(info.st_mode):
         raise ReadError(image, f"backing file {name!r} is not a regular file; refused")
     return real
@@ -562,6 +566,11 @@ def collect_images(paths: Sequence[str], *, key_file: str | None = None,
         raise SourceUnavailable(f"no usable disk image ({reasons})")
     return Inventory(guests=tuple(guests), records=tuple(records),
                      source="image " + " ".join(paths))
+
+
+def collect(spec: ImageSpec, context: CollectContext) -> Inventory:
+    """The collector interface (``vmsec.collectors``): disk images, offline."""
+    return collect_images(list(spec.paths), key_file=spec.key_file, progress=context.step)
 
 
 __all__ = ["backing_chain", "collect_images", "guest_from_image", "open_guest_image",

@@ -23,7 +23,7 @@ import os
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmsec.errors import SourceUnavailable, VmsecError
 from vmsec.facts import (
@@ -38,6 +38,10 @@ from vmsec.facts import (
     Secret,
     StoragePool,
 )
+
+if TYPE_CHECKING:
+    from vmsec.collectors import CollectContext
+    from vmsec.specs import LibvirtSpec
 
 ProgressHook = Callable[[str], None]
 
@@ -517,3 +521,9 @@ def _cpu_from_capabilities(xml: str, origin: str, logical_cpus: int | None) -> C
         return None
     return CpuInfo(vendor=(cpu.findtext("vendor") or None), model_name=(cpu.findtext("model") or None),
                    flags=flags, logical_cpus=logical_cpus)
+
+
+def collect(spec: LibvirtSpec, context: CollectContext) -> Inventory:
+    """The collector interface (``vmsec.collectors``): a libvirt connection URI."""
+    return collect_libvirt(spec.uri, include_host=spec.include_host, progress=context.step,
+                           guests=spec.guests is not None, key_file=spec.key_file)

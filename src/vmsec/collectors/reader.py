@@ -1,7 +1,8 @@
-"""The Reader: the one place where vmsec touches a target's files.
+"""Readers over local directory trees: the one place where vmsec touches a local target's files.
 
-A target (a host root, later a guest root or disk image) may be hostile. Every read goes through a
-:class:`Reader`, which enforces the rules:
+The protocol is :class:`vmsec.reading.Reader`; this module holds what implementations share
+(:class:`ReaderBase`) and the one over a local root (:class:`RootReader`). A target (a host root, a
+guest root) may be hostile; :class:`RootReader` enforces the rules:
 
 - paths are resolved inside the target's root: absolute symlinks are target-absolute, ``..`` stops
   at the root, so nothing resolves outside it;
@@ -21,35 +22,13 @@ import os
 import stat as st
 from collections import deque
 from collections.abc import Iterator
-from typing import Protocol
 
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FileKind, FileStat
+from vmsec.reading import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, MAX_SYMLINK_HOPS, Reader
 
-DEFAULT_READ_LIMIT = 4 * 1024 * 1024  # 4 MiB: far above any configuration file
-DEFAULT_LIST_LIMIT = 10_000
-MAX_SYMLINK_HOPS = 40  # as Linux's own MAXSYMLINKS
-
-
-class Reader(Protocol):
-    """Read-only, bounded access to one target's files by target-absolute path."""
-
-    @property
-    def label(self) -> str: ...
-
-    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes: ...
-
-    def read_text(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> str: ...
-
-    def stat(self, path: str, follow: bool = True) -> FileStat: ...
-
-    def exists(self, path: str) -> bool: ...
-
-    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]: ...
-
-    def readlink(self, path: str) -> str: ...
-
-    def glob(self, pattern: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]: ...
+__all__ = ["DEFAULT_LIST_LIMIT", "DEFAULT_READ_LIMIT", "MAX_SYMLINK_HOPS", "Reader", "ReaderBase",
+           "RootReader"]
 
 
 def _split(path: str) -> list[str]:
@@ -86,7 +65,7 @@ class ReaderBase:
         try:
             names = self.listdir(directory, limit)
         except ReadError as exc:
-            if "No such file" in exc.reason or "Not a directory" in exc.reason:
+            if exc.absent:
                 return []
             raise
         return [f"{directory.rstrip('/')}/{n}" for n in names if fnmatch.fnmatchcase(n, name_pattern)]
@@ -116,7 +95,7 @@ class RootReader(ReaderBase):
     def __init__(self, root: str) -> None:
         real = os.path.realpath(root)
         if not os.path.isdir(real):
-            raise ReadError(root, "not a directory")
+            raise ReadError(root, "not a directory", ErrorKind.NOT_A_DIRECTORY)
         self._root = real
         self._names: dict[str, dict[int, str]] = {}
 
@@ -178,8 +157,7 @@ class RootReader(ReaderBase):
                 os.close(fd)
 
     def _error(self, path: str, exc: OSError) -> ReadError:
-        reason = exc.strerror or str(exc)
-        return ReadError(path, reason)
+        return ReadError.from_os(path, exc)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -191,9 +169,10 @@ class RootReader(ReaderBase):
         try:
             if name == "." or not st.S_ISREG(info.st_mode):
                 kind = FileKind.from_mode(info.st_mode)
-                raise ReadError(path, f"not a regular file ({kind}); not opened")
+                raise ReadError(path, f"not a regular file ({kind}); not opened", ErrorKind.NOT_REGULAR)
             if info.st_size > limit:
-                raise ReadError(path, f"file is {info.st_size} bytes, over the {limit}-byte limit")
+                raise ReadError(path, f"file is {info.st_size} bytes, over the {limit}-byte limit",
+                                ErrorKind.TOO_LARGE)
             try:
                 fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
                              dir_fd=parent)
@@ -202,7 +181,7 @@ class RootReader(ReaderBase):
             try:
                 now = os.fstat(fd)
                 if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino) or not st.S_ISREG(now.st_mode):
-                    raise ReadError(path, "file changed while it was being opened")
+                    raise ReadError(path, "file changed while it was being opened", ErrorKind.CHANGED)
                 chunks: list[bytes] = []
                 total = 0
                 while True:
@@ -212,7 +191,7 @@ class RootReader(ReaderBase):
                     chunks.append(chunk)
                     total += len(chunk)
                     if total > limit:
-                        raise ReadError(path, f"file is over the {limit}-byte limit")
+                        raise ReadError(path, f"file is over the {limit}-byte limit", ErrorKind.TOO_LARGE)
                 return b"".join(chunks)
             except OSError as exc:
                 raise self._error(path, exc) from exc
@@ -244,7 +223,7 @@ class RootReader(ReaderBase):
             raise self._error(path, exc) from exc
         try:
             if not st.S_ISLNK(info.st_mode):
-                raise ReadError(path, "not a symbolic link")
+                raise ReadError(path, "not a symbolic link", ErrorKind.NOT_REGULAR)
             return os.readlink(name, dir_fd=parent)
         finally:
             os.close(parent)
@@ -260,7 +239,7 @@ class RootReader(ReaderBase):
             raise self._error(path, exc) from exc
         try:
             if not st.S_ISDIR(info.st_mode):
-                raise ReadError(path, "not a directory")
+                raise ReadError(path, "not a directory", ErrorKind.NOT_A_DIRECTORY)
             fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
         except OSError as exc:
             os.close(parent)
@@ -272,7 +251,7 @@ class RootReader(ReaderBase):
                 for entry in entries:
                     names.append(entry.name)
                     if len(names) > limit:
-                        raise ReadError(path, f"directory has more than {limit} entries")
+                        raise ReadError(path, f"directory has more than {limit} entries", ErrorKind.TOO_LARGE)
         finally:
             os.close(fd)
         return iter(names)

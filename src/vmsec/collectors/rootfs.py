@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from vmsec.collectors.guest import collect_guest
 from vmsec.collectors.reader import RootReader
 from vmsec.errors import ReadError, SourceUnavailable
 from vmsec.facts import CollectionRecord, Guest, Inventory
+
+if TYPE_CHECKING:
+    from vmsec.collectors import CollectContext
+    from vmsec.specs import RootfsSpec
 
 
 def collect_rootfs(paths: Sequence[str], *, progress: Callable[[str], None] | None = None) -> Inventory:
@@ -38,6 +43,11 @@ def collect_rootfs(paths: Sequence[str], *, progress: Callable[[str], None] | No
         raise SourceUnavailable(f"no usable root directory ({reasons})")
     return Inventory(guests=tuple(guests), records=tuple(records),
                      source="rootfs " + " ".join(g.origin for g in guests))
+
+
+def collect(spec: RootfsSpec, context: CollectContext) -> Inventory:
+    """The collector interface (``vmsec.collectors``): guest root directories."""
+    return collect_rootfs(list(spec.paths), progress=context.step)
 
 
 __all__ = ["collect_rootfs"]

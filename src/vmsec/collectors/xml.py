@@ -12,11 +12,16 @@ import itertools
 import os
 import stat as st
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import CollectionRecord, Domain, Host, Inventory, Network, NwFilter, Secret, StoragePool
 from vmsec.parsers.libvirt_xml import parse_libvirt_document
 from vmsec.parsers.safexml import DEFAULT_MAX_BYTES
+
+if TYPE_CHECKING:
+    from vmsec.collectors import CollectContext
+    from vmsec.specs import XmlSpec
 
 MAX_FILE_BYTES = DEFAULT_MAX_BYTES
 MAX_WALK_DEPTH = 6
@@ -29,20 +34,21 @@ def read_regular_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
     try:
         info = os.stat(path)
     except OSError as exc:
-        raise ReadError(path, exc.strerror or str(exc)) from exc
+        raise ReadError.from_os(path, exc) from exc
     if not st.S_ISREG(info.st_mode):
         kind = "directory" if st.S_ISDIR(info.st_mode) else "special file"
-        raise ReadError(path, f"not a regular file ({kind}); not opened")
+        raise ReadError(path, f"not a regular file ({kind}); not opened", ErrorKind.NOT_REGULAR)
     if info.st_size > limit:
-        raise ReadError(path, f"file is {info.st_size} bytes, over the {limit // (1024 * 1024)} MiB limit")
+        raise ReadError(path, f"file is {info.st_size} bytes, over the {limit // (1024 * 1024)} MiB limit",
+                        ErrorKind.TOO_LARGE)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise ReadError(path, exc.strerror or str(exc)) from exc
+        raise ReadError.from_os(path, exc) from exc
     try:
         now = os.fstat(fd)
         if not st.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
-            raise ReadError(path, "file changed while it was being opened")
+            raise ReadError(path, "file changed while it was being opened", ErrorKind.CHANGED)
         chunks: list[bytes] = []
         total = 0
         while True:
@@ -52,10 +58,11 @@ def read_regular_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
-                raise ReadError(path, f"file grew over the {limit // (1024 * 1024)} MiB limit while read")
+                raise ReadError(path, f"file grew over the {limit // (1024 * 1024)} MiB limit while read",
+                                ErrorKind.TOO_LARGE)
         return b"".join(chunks)
     except OSError as exc:
-        raise ReadError(path, exc.strerror or str(exc)) from exc
+        raise ReadError.from_os(path, exc) from exc
     finally:
         os.close(fd)
 
@@ -91,8 +98,7 @@ class _Walk:
             try:
                 is_dir = st.S_ISDIR(os.stat(path).st_mode)
             except OSError as exc:
-                self.records.append(CollectionRecord(source=path, what=WHAT, ok=False,
-                                                     reason=exc.strerror or str(exc)))
+                self.records.append(ReadError.from_os(path, exc).record(WHAT))
                 continue
             if is_dir:
                 yield from self._walk(path)
@@ -117,8 +123,7 @@ class _Walk:
                     # Bounded: a directory with millions of entries cannot exhaust memory.
                     entries = sorted(itertools.islice(it, self.max_files + 1), key=lambda e: e.name)
             except OSError as exc:
-                self.records.append(CollectionRecord(source=directory, what="XML directory", ok=False,
-                                                     reason=exc.strerror or str(exc)))
+                self.records.append(ReadError.from_os(directory, exc).record("XML directory"))
                 continue
             subdirs: list[str] = []
             for entry in entries:
@@ -173,7 +178,7 @@ def collect_xml(paths: Sequence[str], *, host_root: str | None = None, secure: b
         try:
             obj = parse_libvirt_document(read_regular_file(path), path, secure=secure)
         except ReadError as exc:
-            records.append(CollectionRecord(source=path, what=WHAT, ok=False, reason=exc.reason))
+            records.append(exc.record(WHAT, path))
             continue
         if isinstance(obj, Domain):
             domains.append(obj)
@@ -206,3 +211,8 @@ def collect_xml(paths: Sequence[str], *, host_root: str | None = None, secure: b
         secrets=tuple(secrets) if secrets else None, records=tuple(records),
         source="xml " + " ".join(paths),
     )
+
+
+def collect(spec: XmlSpec, context: CollectContext) -> Inventory:
+    """The collector interface (``vmsec.collectors``): offline libvirt XML files."""
+    return collect_xml(list(spec.paths), host_root=spec.host_root, secure=spec.secure, progress=context.step)

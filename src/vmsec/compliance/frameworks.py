@@ -17,10 +17,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
+from vmsec.checkinfo import CheckIndex
 from vmsec.errors import ConfigError
 from vmsec.findings import Finding, Status
+from vmsec.results import ScanResult
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _CHECK_ID = re.compile(r"^VMS-[A-Z]+-[0-9]{3}$")
@@ -186,9 +186,9 @@ def _text(table: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
-def unknown_checks(framework: Framework, catalog: Catalog) -> list[str]:
+def unknown_checks(framework: Framework, checks: CheckIndex) -> list[str]:
     """Check ids the framework maps that the catalogue does not have (a stale or mistyped mapping)."""
-    known = catalog.by_id
+    known = checks
     return sorted(c for c in framework.check_ids if c not in known)
 
 

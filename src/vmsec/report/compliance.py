@@ -1,6 +1,6 @@
 """The compliance view of a scan: one row per framework requirement, its status and its evidence.
 
-``render_compliance(scan, catalog, framework_name, out, fmt)`` writes it as a rich terminal table, JSON
+``render_compliance(scan, checks, framework_name, out, fmt)`` writes it as a rich terminal table, JSON
 or Markdown. For the CLI: :func:`compliance_option` is the click option ``--compliance NAME`` and
 :func:`compliance_format` maps the report ``--format`` onto the view's formats.
 """
@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vmsec import __version__
-from vmsec.checks.catalog import Catalog
+from vmsec.checkinfo import CheckIndex
 from vmsec.compliance.frameworks import (
     STATUS_ORDER,
     ComplianceResult,
@@ -29,11 +29,11 @@ from vmsec.compliance.frameworks import (
     load_framework,
     unknown_checks,
 )
-from vmsec.engine import ScanResult
 from vmsec.errors import ConfigError
 from vmsec.findings import Finding, Status
 from vmsec.report.markdown import KIND_LABEL, md_escape
 from vmsec.report.terminal import plain
+from vmsec.results import ScanResult
 
 COMPLIANCE_FORMATS: tuple[str, ...] = ("terminal", "json", "markdown")
 MAX_SOURCE = 160  # characters of the scan's source description shown in the text views
@@ -60,13 +60,13 @@ def compliance_format(report_format: str) -> str:
     return report_format
 
 
-def render_compliance(scan: ScanResult, catalog: Catalog, framework_name: str, out: TextIO,
+def render_compliance(scan: ScanResult, checks: CheckIndex, framework_name: str, out: TextIO,
                       fmt: str = "terminal") -> ComplianceResult:
     """Evaluate ``framework_name`` on ``scan`` and write the view to ``out``; returns the result."""
     fmt = compliance_format(fmt)
     result = evaluate(load_framework(framework_name), scan)
     {"terminal": render_terminal, "json": render_json, "markdown": render_markdown}[fmt](
-        result, scan, catalog, out)
+        result, scan, checks, out)
     return result
 
 
@@ -82,7 +82,7 @@ def _summary(r: RequirementResult) -> str:
 
 
 def _source(scan: ScanResult) -> str:
-    source = scan.inventory.source
+    source = scan.source
     return source if len(source) <= MAX_SOURCE else source[:MAX_SOURCE - 1] + "…"
 
 
@@ -100,14 +100,14 @@ def _coverage_sentence(result: ComplianceResult) -> str:
             f"{c.assessed} of those {c.mapped} were assessed by this scan ({c.assessed_ratio:.0%}).")
 
 
-def _stale_note(result: ComplianceResult, catalog: Catalog) -> str | None:
-    stale = unknown_checks(result.framework, catalog)
+def _stale_note(result: ComplianceResult, checks: CheckIndex) -> str | None:
+    stale = unknown_checks(result.framework, checks)
     return f"Mapped checks missing from the catalogue: {', '.join(stale)}." if stale else None
 
 
 # --- terminal -------------------------------------------------------------------------------------
 
-def render_terminal(result: ComplianceResult, scan: ScanResult, catalog: Catalog, out: TextIO) -> None:
+def render_terminal(result: ComplianceResult, scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
     console = Console(file=out, width=140 if not out.isatty() else None, highlight=False, soft_wrap=False)
     fw = result.framework
     console.print(Text(f"{fw.title} — {fw.version}", style="bold"))
@@ -130,7 +130,7 @@ def render_terminal(result: ComplianceResult, scan: ScanResult, catalog: Catalog
         line.append("   ")
     console.print(line)
     console.print(_coverage_sentence(result))
-    stale = _stale_note(result, catalog)
+    stale = _stale_note(result, checks)
     if stale:
         console.print(Text(stale, style="yellow"))
     for r in result.requirements:
@@ -156,7 +156,7 @@ def build_document(result: ComplianceResult, scan: ScanResult) -> dict[str, Any]
         "tool": {"name": "vmsec", "version": __version__},
         "framework": {"name": fw.name, "title": fw.title, "version": fw.version, "url": fw.url,
                       "scope": fw.scope},
-        "scan": {"source": scan.inventory.source, "profile": scan.profile,
+        "scan": {"source": scan.source, "profile": scan.profile,
                  "started_at": scan.started_at.isoformat(), "finished_at": scan.finished_at.isoformat()},
         "coverage": {"requirements": c.total, "mapped": c.mapped, "assessed": c.assessed,
                      "mapped_ratio": round(c.mapped_ratio, 4), "assessed_ratio": round(c.assessed_ratio, 4)},
@@ -175,9 +175,9 @@ def build_document(result: ComplianceResult, scan: ScanResult) -> dict[str, Any]
     }
 
 
-def render_json(result: ComplianceResult, scan: ScanResult, catalog: Catalog, out: TextIO) -> None:
+def render_json(result: ComplianceResult, scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
     doc = build_document(result, scan)
-    stale = unknown_checks(result.framework, catalog)
+    stale = unknown_checks(result.framework, checks)
     if stale:
         doc["unknown_checks"] = stale
     json.dump(doc, out, indent=2, ensure_ascii=False)
@@ -186,7 +186,7 @@ def render_json(result: ComplianceResult, scan: ScanResult, catalog: Catalog, ou
 
 # --- Markdown -------------------------------------------------------------------------------------
 
-def render_markdown(result: ComplianceResult, scan: ScanResult, catalog: Catalog, out: TextIO) -> None:
+def render_markdown(result: ComplianceResult, scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
     fw = result.framework
     w = out.write
     w(f"# Compliance: {md_escape(fw.title)}\n\n")
@@ -195,7 +195,7 @@ def render_markdown(result: ComplianceResult, scan: ScanResult, catalog: Catalog
     w(f"- Scan: {md_escape(_source(scan))}, profile {md_escape(scan.profile)}, "
       f"{scan.started_at.isoformat()}\n")
     w(f"- Coverage: {_coverage_sentence(result)}\n")
-    stale = _stale_note(result, catalog)
+    stale = _stale_note(result, checks)
     if stale:
         w(f"- {md_escape(stale)}\n")
     w("\n| Status | Requirements |\n|---|---:|\n")
@@ -207,8 +207,8 @@ def render_markdown(result: ComplianceResult, scan: ScanResult, catalog: Catalog
       "|---|---|---|---|---|---|\n")
     for r in result.requirements:
         req = r.requirement
-        checks = ", ".join(f"`{c}`" for c in req.checks) or "—"
-        w(f"| {md_escape(req.id)} | {md_escape(req.title)} | {'yes' if req.verified else 'no'} | {checks} | "
+        mapped = ", ".join(f"`{c}`" for c in req.checks) or "—"
+        w(f"| {md_escape(req.id)} | {md_escape(req.title)} | {'yes' if req.verified else 'no'} | {mapped} | "
           f"**{r.status.value}** | {md_escape(_summary(r))} |\n")
     shown = [r for r in result.requirements if any(f.status in _NOT_PASS for f in r.findings)]
     if shown:

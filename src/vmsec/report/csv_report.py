@@ -11,10 +11,11 @@ from __future__ import annotations
 import csv
 from typing import TextIO
 
-from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
+from vmsec.checkinfo import CheckIndex
 from vmsec.findings import Evidence, Finding
+from vmsec.report import ReportOptions
 from vmsec.report.summary import sort_findings
+from vmsec.results import ScanResult
 
 COLUMNS = ("target_kind", "target_host", "target", "check_id", "title", "status", "severity", "subject",
            "message", "evidence", "remediation", "tags", "vulnerability_id", "fingerprint")
@@ -44,8 +45,18 @@ def row(f: Finding) -> list[str]:
     return [neutralise(c) for c in cells]
 
 
-def render(scan: ScanResult, catalog: Catalog, out: TextIO) -> None:
+def render(scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
     writer = csv.writer(out, dialect="excel", lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for f in sort_findings(scan.findings):
         writer.writerow(row(f))
+
+
+class CsvReporter:
+    """``--format csv``."""
+
+    def __init__(self, options: ReportOptions | None = None) -> None:
+        self.options = options or ReportOptions()
+
+    def render(self, scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
+        render(scan, checks, out)

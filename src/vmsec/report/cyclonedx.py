@@ -29,11 +29,12 @@ from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
 from vmsec import __version__
-from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
+from vmsec.checkinfo import CheckIndex
 from vmsec.errors import VmsecError
-from vmsec.facts import Guest, InstalledPackage
 from vmsec.findings import Finding, TargetKind
+from vmsec.report import ReportOptions
+from vmsec.results import Component as Package
+from vmsec.results import OsInventory, ScanResult
 
 _PURL_TYPE = {"dpkg": "deb", "rpm": "rpm", "apk": "apk"}
 _SEVERITY = {"critical": VulnerabilitySeverity.CRITICAL, "high": VulnerabilitySeverity.HIGH,
@@ -41,24 +42,26 @@ _SEVERITY = {"critical": VulnerabilitySeverity.CRITICAL, "high": VulnerabilitySe
              "info": VulnerabilitySeverity.INFO}
 
 
-def _roots(scan: ScanResult) -> Iterator[tuple[str, str, Guest]]:
-    inv = scan.inventory
-    if inv.host_os is not None:
-        yield "host", inv.host.name if inv.host else inv.host_os.name, inv.host_os
-    for guest in inv.guests:
-        yield "guest", guest.name, guest
+def _roots(scan: ScanResult) -> Iterator[tuple[str, str, OsInventory]]:
+    """Every OS root the scan read: the host's own OS, then each guest (in target order)."""
+    for target, os in scan.os_inventories.items():
+        if target.kind is TargetKind.HOST:
+            yield "host", target.name, os
+    for target, os in scan.os_inventories.items():
+        if target.kind is TargetKind.GUEST:
+            yield "guest", target.name, os
 
 
-def _purl(pkg: InstalledPackage, guest: Guest) -> PackageURL | None:
+def _purl(pkg: Package, os: OsInventory) -> PackageURL | None:
     kind = _PURL_TYPE.get(pkg.manager)
     if kind is None:
         return None
-    os_id = (guest.os.id or "").lower() if guest.os else ""
+    os_id = (os.os_id or "").lower()
     qualifiers: dict[str, str] = {}
     if pkg.arch:
         qualifiers["arch"] = pkg.arch
-    if guest.os and guest.os.version_id:
-        qualifiers["distro"] = f"{os_id}-{guest.os.version_id}"
+    if os.version_id:
+        qualifiers["distro"] = f"{os_id}-{os.version_id}"
     if pkg.source and pkg.source != pkg.name:
         qualifiers["upstream"] = pkg.source
     return PackageURL(type=kind, namespace=os_id or None, name=pkg.name, version=pkg.version,
@@ -66,25 +69,23 @@ def _purl(pkg: InstalledPackage, guest: Guest) -> PackageURL | None:
 
 
 def build_bom(scan: ScanResult) -> Bom:
-    seed = f"{scan.inventory.source}|{scan.started_at.isoformat()}"
+    seed = f"{scan.source}|{scan.started_at.isoformat()}"
     bom = Bom(serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"vmsec:{seed}"))
     bom.metadata.timestamp = scan.started_at
     bom.metadata.tools.tools.add(Tool(vendor="vmsec", name="vmsec", version=__version__))
     refs: dict[tuple[str, str, str], list[str]] = {}  # (kind, name, binary) -> bom refs
-    for kind, name, guest in _roots(scan):
+    for kind, name, os_info in _roots(scan):
         children = []
-        for pkg in guest.packages or ():
+        for pkg in os_info.packages:
             ref = f"{kind}:{name}:{pkg.manager}:{pkg.name}@{pkg.version}:{pkg.arch or ''}"
             props = [Property(name="vmsec:source_package", value=pkg.source)] if pkg.source else []
             children.append(Component(type=ComponentType.LIBRARY, name=pkg.name, version=pkg.version,
-                                      purl=_purl(pkg, guest), bom_ref=ref, properties=props))
+                                      purl=_purl(pkg, os_info), bom_ref=ref, properties=props))
             refs.setdefault((kind, name, pkg.name), []).append(ref)
-        os_info = guest.os
         bom.components.add(Component(
             type=ComponentType.OPERATING_SYSTEM, bom_ref=f"{kind}:{name}",
-            name=(os_info.id if os_info and os_info.id else "unknown-os"),
-            version=os_info.version_id if os_info else None,
-            description=f"{kind} {name}: {os_info.pretty_name if os_info and os_info.pretty_name else 'OS'}",
+            name=os_info.os_id or "unknown-os", version=os_info.version_id,
+            description=f"{kind} {name}: {os_info.pretty_name or 'OS'}",
             components=children, properties=[Property(name="vmsec:target", value=f"{kind}:{name}")]))
     for finding in scan.findings:
         vuln = _vulnerability(finding, refs)
@@ -119,6 +120,16 @@ def validate(text: str) -> None:
         raise VmsecError(f"the CycloneDX document did not validate: {error}")
 
 
-def render(scan: ScanResult, catalog: Catalog, out: TextIO) -> None:
+def render(scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
     out.write(JsonV1Dot6(build_bom(scan)).output_as_string(indent=2))
     out.write("\n")
+
+
+class CycloneDxReporter:
+    """``--format cyclonedx``."""
+
+    def __init__(self, options: ReportOptions | None = None) -> None:
+        self.options = options or ReportOptions()
+
+    def render(self, scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
+        render(scan, checks, out)

@@ -4,8 +4,9 @@ For each domain, :func:`exposure` gathers the failures that put it at risk — t
 failures, the management plane's, the domain's own configuration, its guest OS and the guest's
 known vulnerabilities — and turns them into short plain sentences ranked by severity. A few
 correlations are stated explicitly because neither finding says them alone: "the host lacks an
-IOMMU while the VM has PCI passthrough". Known-exploited (CISA KEV) vulnerabilities rank as critical
-here whatever their advisory severity; the findings themselves keep theirs.
+IOMMU while the VM has PCI passthrough" — those are checks that read the host's facts beside the
+VM's (tagged ``correlation``, e.g. VMS-DOM-070), so they are stored, diffed and waived like any other
+finding of the VM and shown here first. Nothing here judges: severities are the findings' own.
 
 The sentences are plain text built from finding messages, which may carry strings a hostile guest
 chose: every renderer escapes them for its own format.
@@ -18,9 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from vmsec.engine import ScanResult, domains_by_target
-from vmsec.facts import Domain
 from vmsec.findings import Finding, Severity, Status, Target, TargetKind
+from vmsec.results import ScanResult
 
 MAX_ITEMS = 12  # per VM; the rest are counted in ``VmExposure.more``
 
@@ -37,8 +37,7 @@ class Source(StrEnum):
 
 
 _SOURCE_RANK = {s: i for i, s in enumerate(Source)}
-_IOMMU_CHECKS = ("VMS-HOST-003", "VMS-HOST-004")
-_VFIO_UNSAFE = "VMS-HOST-005"
+_CORRELATION = "correlation"  # the tag of checks that judge host facts and VM configuration together
 
 
 _PREFIX = {Source.HOST_ISOLATION: "host: ", Source.MANAGEMENT: "management plane: ", Source.GUEST: "guest: "}
@@ -85,10 +84,8 @@ def exposure(scan: ScanResult) -> list[VmExposure]:
     for f in scan.findings:
         by_target[f.target].append(f)
     host_items = _host_items(f for t, fs in by_target.items() if t.kind is TargetKind.HOST for f in fs)
-    host_fails = {f.check_id for t, fs in by_target.items() if t.kind is TargetKind.HOST
-                  for f in fs if f.status is Status.FAIL}
-    domains = {t.name: d for t, d in domains_by_target(scan.inventory).items()}
-    guests = {g.domain: g.name for g in scan.inventory.guests if g.domain}
+    guests = {str(details["domain"]): t.name for t, details in scan.details.items()
+              if t.kind is TargetKind.GUEST and details.get("domain")}
     guest_targets = {t.name: t for t in by_target if t.kind is TargetKind.GUEST}
     guest_targets.update({t.name: t for t in scan.targets if t.kind is TargetKind.GUEST})
     seen: set[str] = set()
@@ -102,8 +99,8 @@ def exposure(scan: ScanResult) -> list[VmExposure]:
         guest_name = guests.get(target.name)
         guest_t = guest_targets.get(guest_name) if guest_name else None
         guest_f = by_target.get(guest_t, []) if guest_t else []
-        items = [*_correlations(domains.get(target.name), host_fails),
-                 *_grouped(own, Source.DOMAIN),
+        items = [*_grouped([f for f in own if _CORRELATION not in f.tags], Source.DOMAIN),
+                 *_grouped([f for f in own if _CORRELATION in f.tags], Source.CORRELATION),
                  *_grouped([f for f in guest_f if f.vulnerability is None], Source.GUEST),
                  *_vulnerability_items(guest_f, "in the guest", Source.VULNERABILITY),
                  *host_items]
@@ -145,31 +142,6 @@ def _host_items(findings: Iterable[Finding]) -> list[ExposureItem]:
                                   Source.MANAGEMENT)]
 
 
-def _pci_devices(dom: Domain) -> list[str]:
-    devices = [h.address or h.locator for h in dom.hostdevs if h.mode == "subsystem" and h.type == "pci"]
-    devices += [i.hostdev_address or i.locator for i in dom.interfaces if i.type == "hostdev"]
-    return devices
-
-
-def _correlations(dom: Domain | None, host_fails: set[str]) -> list[ExposureItem]:
-    if dom is None:
-        return []
-    items = []
-    pci = _pci_devices(dom)
-    if pci:
-        shown = ", ".join(pci[:3]) + (f" and {len(pci) - 3} more" if len(pci) > 3 else "")
-        lacking = tuple(c for c in _IOMMU_CHECKS if c in host_fails)
-        if lacking:
-            items.append(ExposureItem(Severity.CRITICAL, Source.CORRELATION,
-                                      f"the host lacks an IOMMU while the VM has PCI passthrough ({shown})",
-                                      lacking))
-        if _VFIO_UNSAFE in host_fails:
-            items.append(ExposureItem(Severity.CRITICAL, Source.CORRELATION,
-                                      "the host allows unsafe VFIO interrupts while the VM has PCI "
-                                      f"passthrough ({shown})", (_VFIO_UNSAFE,)))
-    return items
-
-
 def _vulnerability_items(findings: Iterable[Finding], where: str, source: Source) -> list[ExposureItem]:
     """Vulnerabilities summed up: the KEV-listed ones named, the rest counted."""
     vulns = [f for f in findings if f.status is Status.FAIL and f.vulnerability is not None]
@@ -180,8 +152,8 @@ def _vulnerability_items(findings: Iterable[Finding], where: str, source: Source
     if kev:
         named = sorted({_vuln_name(f) for f in kev})
         shown = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
-        # Exploited in the wild: ranked as critical whatever the advisory's own severity (CISA BOD 22-01).
-        items.append(ExposureItem(Severity.CRITICAL, source,
+        worst_kev = max((f.severity for f in kev), key=lambda s: s.rank)  # VMS-VULN-* rate KEV critical
+        items.append(ExposureItem(worst_kev, source,
                                   f"{len(named)} KEV-listed (exploited in the wild) "
                                   f"vulnerabilit{'y' if len(named) == 1 else 'ies'} {where}: {shown}",
                                   tuple(sorted({f.check_id for f in kev}))))

@@ -22,11 +22,12 @@ from html import escape
 from typing import Any, TextIO
 
 from vmsec import __version__
-from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
+from vmsec.checkinfo import CheckIndex
 from vmsec.findings import Finding, Severity, Status, Target, TargetKind
+from vmsec.report import ReportOptions
 from vmsec.report.exposure import VmExposure, exposure
 from vmsec.report.summary import failed_severity_counts, sort_findings, status_counts
+from vmsec.results import ScanResult
 
 SEVERITIES = tuple(Severity)  # critical … info
 STATUSES = (Status.FAIL, Status.ERROR, Status.UNKNOWN, Status.WAIVED, Status.PASS)
@@ -50,11 +51,11 @@ def embed_json(data: Any) -> str:
 
 # --- data for the script ----------------------------------------------------------------------------
 
-def build_data(scan: ScanResult, catalog: Catalog, findings: Sequence[Finding],
+def build_data(scan: ScanResult, checks: CheckIndex, findings: Sequence[Finding],
                views: Sequence[VmExposure]) -> dict[str, Any]:
     check_index: dict[str, int] = {}
-    checks: list[list[Any]] = []
-    specs = catalog.by_id
+    rows_of_checks: list[list[Any]] = []
+    specs = checks
     targets: list[Target] = []
     target_index: dict[Target, int] = {}
 
@@ -73,12 +74,13 @@ def build_data(scan: ScanResult, catalog: Catalog, findings: Sequence[Finding],
         ci = check_index.get(f.check_id)
         if ci is None:
             spec = specs.get(f.check_id)
-            ci = check_index[f.check_id] = len(checks)
+            ci = check_index[f.check_id] = len(rows_of_checks)
             if spec is not None:
-                checks.append([spec.id, spec.title, spec.rationale, spec.remediation, list(spec.references)])
+                rows_of_checks.append([spec.id, spec.title, spec.rationale, spec.remediation,
+                                       list(spec.references)])
             else:
-                checks.append([f.check_id, f.title, "", f.remediation, []])
-        remediation = None if f.remediation == checks[ci][3] else f.remediation
+                rows_of_checks.append([f.check_id, f.title, "", f.remediation, []])
+        remediation = None if f.remediation == rows_of_checks[ci][3] else f.remediation
         rows.append([ci, st_i[f.status], sev_i[f.severity], target_id(f.target), f.subject, f.message,
                      [[ev.source, ev.locator, ev.value] for ev in f.evidence], remediation, f.detail])
     guest_by_name = {t.name: target_index[t] for t in targets if t.kind is TargetKind.GUEST}
@@ -88,7 +90,7 @@ def build_data(scan: ScanResult, catalog: Catalog, findings: Sequence[Finding],
         "severities": [s.value for s in SEVERITIES],
         "statuses": [s.value for s in STATUSES],
         "kinds": {k.value: KIND_LABEL[k] for k in TargetKind},
-        "checks": checks,
+        "checks": rows_of_checks,
         "targets": [[t.kind.value, t.name, t.host] for t in targets],
         "findings": rows,
         "vms": vms,
@@ -123,17 +125,15 @@ def _sev_badges(counts: dict[str, int]) -> str:
 
 def _host_cards(scan: ScanResult, groups: dict[Target, list[Finding]], index: dict[Target, int]) -> str:
     cards = []
-    host = scan.inventory.host
     for t in (t for t in index if t.kind is TargetKind.HOST):
         fs = groups.get(t, [])
         facts = []
-        if host is not None and host.name == t.name:
-            for label, value in (("kernel", host.kernel_release), ("QEMU", host.qemu_version),
-                                 ("libvirt", host.libvirt_version), ("root", host.root),
-                                 ("itself a VM", host.virtualization.hypervisor
-                                  if host.virtualization.is_virtual else None)):
-                if value:
-                    facts.append(f"<span>{e(label)} <b>{e(value)}</b></span>")
+        d = scan.details.get(t) or {}
+        for label, value in (("kernel", d.get("kernel_release")), ("QEMU", d.get("qemu_version")),
+                             ("libvirt", d.get("libvirt_version")), ("root", d.get("root")),
+                             ("itself a VM", d.get("hypervisor") if d.get("is_virtual") else None)):
+            if value:
+                facts.append(f"<span>{e(label)} <b>{e(value)}</b></span>")
         c = status_counts(fs)
         cards.append(
             f'<details class="card target" data-target="{index[t]}"><summary><span class="kind">Host</span> '
@@ -195,7 +195,7 @@ def _kind_table(groups: dict[Target, list[Finding]]) -> str:
 
 
 def _collection_errors(scan: ScanResult) -> str:
-    errors = scan.inventory.errors
+    errors = scan.errors
     if not errors:
         return ""
     items = "".join(f"<li><code>{e(r.source)}</code> {e(r.what)}: {e(r.reason or 'unknown reason')}</li>"
@@ -205,10 +205,10 @@ def _collection_errors(scan: ScanResult) -> str:
             f'<p>Checks that needed them report UNKNOWN, never PASS.</p><ul>{items}{more}</ul></section>')
 
 
-def render(scan: ScanResult, catalog: Catalog, out: TextIO) -> None:
+def render(scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
     findings = sort_findings(scan.findings)
     views = exposure(scan)
-    data = build_data(scan, catalog, findings, views)
+    data = build_data(scan, checks, findings, views)
     targets = [Target(TargetKind(k), n, h) for k, n, h in data["targets"]]
     index = {t: i for i, t in enumerate(targets)}
     groups: dict[Target, list[Finding]] = defaultdict(list)
@@ -219,7 +219,7 @@ def render(scan: ScanResult, catalog: Catalog, out: TextIO) -> None:
     script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
     csp = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
            f"script-src 'sha256-{script_hash}'; base-uri 'none'; form-action 'none'")
-    title = f"vmsec report — {scan.inventory.source or 'scan'}"
+    title = f"vmsec report — {scan.source or 'scan'}"
     complete = ('<span class="badge ok">complete</span>' if scan.complete
                 else '<span class="badge sev-high">incomplete: some inputs or checks failed</span>')
     summary_cards = "".join(
@@ -232,7 +232,7 @@ def render(scan: ScanResult, catalog: Catalog, out: TextIO) -> None:
         f'<meta http-equiv="Content-Security-Policy" content="{e(csp)}">'
         f'<meta name="generator" content="vmsec {e(__version__)}">'
         f"<title>{e(title)}</title><style>{CSS}</style></head><body>"
-        f'<header><h1>vmsec report</h1><p class="scan"><span>{e(scan.inventory.source or "scan")}</span> '
+        f'<header><h1>vmsec report</h1><p class="scan"><span>{e(scan.source or "scan")}</span> '
         f"<span>profile <b>{e(scan.profile)}</b></span> "
         f'<span>started <time datetime="{e(scan.started_at.isoformat())}">'
         f'{e(scan.started_at.strftime("%Y-%m-%d %H:%M:%S %Z"))}</time></span> '
@@ -429,3 +429,13 @@ document.querySelectorAll("#status-counts .stat").forEach(function(s){s.addEvent
 apply();
 })();
 """
+
+
+class HtmlReporter:
+    """``--format html``."""
+
+    def __init__(self, options: ReportOptions | None = None) -> None:
+        self.options = options or ReportOptions()
+
+    def render(self, scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
+        render(scan, checks, out)

@@ -12,10 +12,11 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
-from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
+from vmsec.checkinfo import CheckIndex
 from vmsec.findings import Finding, Status
+from vmsec.report import ReportOptions
 from vmsec.report.summary import group_by_target
+from vmsec.results import ScanResult
 
 _NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -69,9 +70,19 @@ def build_tree(scan: ScanResult) -> ET.Element:
     return root
 
 
-def render(scan: ScanResult, catalog: Catalog, out: TextIO) -> None:
+def render(scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
     root = build_tree(scan)
     ET.indent(root)
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     out.write(ET.tostring(root, encoding="unicode"))
     out.write("\n")
+
+
+class JunitReporter:
+    """``--format junit``."""
+
+    def __init__(self, options: ReportOptions | None = None) -> None:
+        self.options = options or ReportOptions()
+
+    def render(self, scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
+        render(scan, checks, out)

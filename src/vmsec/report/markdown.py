@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from typing import TextIO
 
-from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult
+from vmsec.checkinfo import CheckIndex
 from vmsec.findings import Finding, Severity, Status, TargetKind
+from vmsec.report import ReportOptions
 from vmsec.report.exposure import exposure
 from vmsec.report.summary import failed_severity_counts, group_by_target, status_counts
+from vmsec.results import ScanResult
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~&])")
 _BREAK = re.compile(r"[\r\n\t\x0b\x0c\u2028\u2029]+")
@@ -48,9 +49,9 @@ def _finding(f: Finding, out: TextIO) -> None:
     out.write("\n")
 
 
-def render(scan: ScanResult, catalog: Catalog, out: TextIO) -> None:
+def render(scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
     findings = list(scan.findings)
-    out.write(f"# vmsec report: {md_escape(scan.inventory.source or 'scan')}\n\n")
+    out.write(f"# vmsec report: {md_escape(scan.source or 'scan')}\n\n")
     out.write(f"Profile **{md_escape(scan.profile)}**, started {scan.started_at.isoformat()}, "
               f"{scan.checks_run} checks"
               + ("" if scan.complete else ", **scan incomplete**") + ".\n\n")
@@ -76,9 +77,19 @@ def render(scan: ScanResult, catalog: Catalog, out: TextIO) -> None:
                   f"{c['WAIVED']} waived.\n\n")
         for f in shown:
             _finding(f, out)
-    if scan.inventory.errors:
+    if scan.errors:
         out.write("## Inputs that could not be read\n\n")
-        for rec in scan.inventory.errors[:200]:
+        for rec in scan.errors[:200]:
             reason = rec.reason or "unknown reason"
             out.write(f"- {md_escape(rec.source)}: {md_escape(rec.what)}: {md_escape(reason)}\n")
         out.write("\n")
+
+
+class MarkdownReporter:
+    """``--format markdown``."""
+
+    def __init__(self, options: ReportOptions | None = None) -> None:
+        self.options = options or ReportOptions()
+
+    def render(self, scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
+        render(scan, checks, out)

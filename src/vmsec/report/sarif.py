@@ -24,11 +24,11 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from vmsec import __version__
-from vmsec.checks.api import CheckSpec
-from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult, domains_by_target
-from vmsec.findings import Finding, Severity, Status, Target
+from vmsec.checkinfo import CheckIndex, CheckInfo
+from vmsec.findings import Finding, Severity, Status, Target, TargetKind
+from vmsec.report import ReportOptions
 from vmsec.report.summary import sort_findings
+from vmsec.results import ScanResult
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SECURITY_SEVERITY = {Severity.CRITICAL: "9.5", Severity.HIGH: "8.0", Severity.MEDIUM: "5.5",
@@ -54,7 +54,7 @@ def _help(spec_remediation: str, references: Sequence[str]) -> dict[str, str]:
     return {"text": text, "markdown": markdown}
 
 
-def rule_for_spec(spec: CheckSpec) -> dict[str, Any]:
+def rule_for_spec(spec: CheckInfo) -> dict[str, Any]:
     rule: dict[str, Any] = {
         "id": spec.id,
         "name": "".join(w.capitalize() for w in spec.id.split("-")),
@@ -64,7 +64,7 @@ def rule_for_spec(spec: CheckSpec) -> dict[str, Any]:
         "defaultConfiguration": {"level": LEVEL[spec.severity]},
         "properties": {"tags": sorted({str(t) for t in spec.tags} | {"security"}),
                        "security-severity": SECURITY_SEVERITY[spec.severity],
-                       "scope": spec.scope.value},
+                       "scope": spec.scope},
     }
     urls = [r for r in spec.references if r.startswith("https://")]
     if urls:
@@ -100,7 +100,8 @@ def _target_fqn(t: Target) -> str:
 
 class _Locator:
     def __init__(self, scan: ScanResult) -> None:
-        self.origins = {t.name: d.origin for t, d in domains_by_target(scan.inventory).items()}
+        self.origins = {t.name: str(d["origin"]) for t, d in scan.details.items()
+                        if t.kind is TargetKind.DOMAIN and d.get("origin")}
 
     def locations(self, f: Finding) -> list[dict[str, Any]]:
         files = []
@@ -139,9 +140,9 @@ def _properties(f: Finding) -> dict[str, Any]:
     return props
 
 
-def build_document(scan: ScanResult, catalog: Catalog) -> dict[str, Any]:
+def build_document(scan: ScanResult, checks: CheckIndex) -> dict[str, Any]:
     findings = sort_findings(scan.findings)
-    rules = [rule_for_spec(s) for s in catalog.checks]
+    rules = [rule_for_spec(s) for s in checks.checks]
     index = {r["id"]: i for i, r in enumerate(rules)}
     extra: dict[str, Finding] = {}
     for f in findings:
@@ -177,7 +178,7 @@ def build_document(scan: ScanResult, catalog: Catalog) -> dict[str, Any]:
             if f.status is Status.ERROR and f.detail:
                 note["properties"]["trace"] = f.detail
             notifications.append(note)
-    for rec in scan.inventory.errors:
+    for rec in scan.errors:
         reason = rec.reason or "unknown reason"
         notifications.append({"level": "error",
                               "message": {"text": f"could not read {rec.what}: {reason}"},
@@ -188,7 +189,7 @@ def build_document(scan: ScanResult, catalog: Catalog) -> dict[str, Any]:
         "runs": [{
             "tool": {"driver": {"name": "vmsec", "version": __version__, "semanticVersion": __version__,
                                 "rules": rules}},
-            "automationDetails": {"id": f"vmsec/{scan.profile}/{scan.inventory.source}"},
+            "automationDetails": {"id": f"vmsec/{scan.profile}/{scan.source}"},
             "originalUriBaseIds": {TARGET_BASE: {
                 "description": {"text": "Audited targets without a file of their own: "
                                         "host/NAME, domain/NAME, guest/NAME, network/NAME"}}},
@@ -200,12 +201,22 @@ def build_document(scan: ScanResult, catalog: Catalog) -> dict[str, Any]:
                 "toolConfigurationNotifications": [],
             }],
             "results": results,
-            "properties": {"source": scan.inventory.source, "profile": scan.profile,
+            "properties": {"source": scan.source, "profile": scan.profile,
                            "checksRun": scan.checks_run},
         }],
     }
 
 
-def render(scan: ScanResult, catalog: Catalog, out: TextIO) -> None:
-    json.dump(build_document(scan, catalog), out, indent=2, ensure_ascii=False)
+def render(scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
+    json.dump(build_document(scan, checks), out, indent=2, ensure_ascii=False)
     out.write("\n")
+
+
+class SarifReporter:
+    """``--format sarif``."""
+
+    def __init__(self, options: ReportOptions | None = None) -> None:
+        self.options = options or ReportOptions()
+
+    def render(self, scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
+        render(scan, checks, out)

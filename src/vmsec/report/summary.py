@@ -19,6 +19,13 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
                                            f.subject))
 
 
+def batch_order(findings: Iterable[Finding]) -> list[Finding]:
+    """One target's findings in report order: failures first, worst first, then id and subject."""
+    status_rank, fail = _STATUS_RANK, Status.FAIL
+    return sorted(findings, key=lambda f: (status_rank[f.status] if f.status is not fail else 0,
+                                           -f.severity.rank, f.check_id, f.subject))
+
+
 def status_counts(findings: Iterable[Finding]) -> dict[str, int]:
     counts = Counter(f.status for f in findings)
     return {s.value: counts.get(s, 0) for s in Status}

@@ -12,12 +12,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from vmsec.checks.catalog import Catalog
-from vmsec.engine import ScanResult, domains_by_target
-from vmsec.facts import Domain
+from vmsec.checkinfo import CheckIndex
 from vmsec.findings import Finding, Severity, Status, Target, TargetKind
+from vmsec.report import ReportOptions
 from vmsec.report.exposure import by_domain, exposure
 from vmsec.report.summary import failed_severity_counts, group_by_target, status_counts
+from vmsec.results import ScanResult
 
 SEVERITY_STYLE = {Severity.CRITICAL: "bold white on red", Severity.HIGH: "bold red",
                   Severity.MEDIUM: "yellow", Severity.LOW: "cyan", Severity.INFO: "dim"}
@@ -52,39 +52,37 @@ def severity_counts_text(findings: list[Finding]) -> Text:
     return text
 
 
-def _target_heading(scan: ScanResult, target: Target, domains: dict[Target, Domain]) -> str:
+def _target_heading(scan: ScanResult, target: Target) -> str:
     label = f"{KIND_LABEL.get(target.kind, target.kind)} {target.name}"
-    inv = scan.inventory
-    if target.kind is TargetKind.HOST and inv.host and inv.host.name == target.name:
-        h = inv.host
-        bits = [f"root {h.root}"]
-        if h.virtualization.is_virtual:
-            bits.append(f"itself a VM ({h.virtualization.hypervisor or 'unknown hypervisor'})")
-        if h.qemu_version:
-            bits.append(f"qemu {h.qemu_version}")
-        if h.libvirt_version:
-            bits.append(f"libvirt {h.libvirt_version}")
+    d = scan.details.get(target)
+    if not d:
+        return plain(label)
+    if target.kind is TargetKind.HOST and "root" in d:
+        bits = [f"root {d['root']}"]
+        if d.get("is_virtual"):
+            bits.append(f"itself a VM ({d.get('hypervisor') or 'unknown hypervisor'})")
+        if d.get("qemu_version"):
+            bits.append(f"qemu {d['qemu_version']}")
+        if d.get("libvirt_version"):
+            bits.append(f"libvirt {d['libvirt_version']}")
         return plain(f"{label} [{', '.join(bits)}]")
-    if target.kind is TargetKind.DOMAIN:
-        dom = domains.get(target)
-        if dom is not None and dom.state:
-            return plain(f"{label} [{dom.state}]")
+    if target.kind is TargetKind.DOMAIN and d.get("state"):
+        return plain(f"{label} [{d['state']}]")
     if target.kind is TargetKind.GUEST:
-        for g in inv.guests:
-            if g.name == target.name:
-                bits = [g.os.pretty_name or g.os.id or "unknown OS" if g.os else "OS unknown"]
-                if g.disk and g.disk.scheme:
-                    bits.append(f"disk: {g.disk.scheme}")
-                if g.consistency_note:
-                    bits.append(g.consistency_note)
-                return plain(f"{label} [{'; '.join(bits)}]")
+        bits = [d.get("os") or "OS unknown"]
+        if d.get("disk_encryption"):
+            bits.append(f"disk: {d['disk_encryption']}")
+        if d.get("consistency_note"):
+            bits.append(d["consistency_note"])
+        return plain(f"{label} [{'; '.join(bits)}]")
     return plain(label)
 
 
 def _vm_ordered(scan: ScanResult, groups: list[tuple[Target, list[Finding]]]
                 ) -> list[tuple[Target, list[Finding]]]:
     """Host first, then each VM followed by its guest OS, then guests without a VM, then networks."""
-    guest_of = {g.name: g.domain for g in scan.inventory.guests if g.domain}
+    guest_of = {t.name: str(d["domain"]) for t, d in scan.details.items()
+                if t.kind is TargetKind.GUEST and d.get("domain")}
     guests = {t.name: (t, f) for t, f in groups if t.kind is TargetKind.GUEST}
     ordered: list[tuple[Target, list[Finding]]] = []
     for target, findings in groups:
@@ -99,18 +97,27 @@ def _vm_ordered(scan: ScanResult, groups: list[tuple[Target, list[Finding]]]
     return [g for g in ordered if g[0].kind is not TargetKind.NETWORK] + rest + networks
 
 
-def render(scan: ScanResult, catalog: Catalog, out: TextIO, *, show_pass: bool = False) -> None:
+class TerminalReporter:
+    """``--format terminal`` (the default)."""
+
+    def __init__(self, options: ReportOptions | None = None) -> None:
+        self.options = options or ReportOptions()
+
+    def render(self, scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
+        render(scan, out, show_pass=self.options.show_pass)
+
+
+def render(scan: ScanResult, out: TextIO, *, show_pass: bool = False) -> None:
     console = Console(file=out, width=140 if not out.isatty() else None, highlight=False,
                       soft_wrap=False)
-    console.print(Text(plain(f"vmsec scan: {scan.inventory.source}  (profile {scan.profile})"), style="bold"))
+    console.print(Text(plain(f"vmsec scan: {scan.source}  (profile {scan.profile})"), style="bold"))
     views = by_domain(exposure(scan))
-    nested = {g.name for g in scan.inventory.guests if g.domain}
-    domains = domains_by_target(scan.inventory)
+    nested = {t.name for t, d in scan.details.items() if t.kind is TargetKind.GUEST and d.get("domain")}
     for target, findings in _vm_ordered(scan, group_by_target(scan.findings, scan.targets)):
         indent = "" if target.kind is TargetKind.HOST else "  "
         if target.kind is TargetKind.GUEST and target.name in nested:
             indent = "    "  # the guest OS of the VM printed just above
-        heading = Text(indent + "▸ " + _target_heading(scan, target, domains) + "  ", style="bold")
+        heading = Text(indent + "▸ " + _target_heading(scan, target) + "  ", style="bold")
         heading.append_text(severity_counts_text(findings))
         counts = status_counts(findings)
         heading.append(f"   ({counts['PASS']} passed, {counts['UNKNOWN']} unknown)", style="dim")
@@ -137,7 +144,7 @@ def render(scan: ScanResult, catalog: Catalog, out: TextIO, *, show_pass: bool =
                           Text.from_markup(f"[bold]{escape(plain(f.title))}[/] — {escape(plain(f.subject))}: "
                                            f"{escape(plain(f.message))}"))
         console.print(table)
-    errors = scan.inventory.errors
+    errors = scan.errors
     if errors:
         console.print()
         console.print(Text(f"Inputs that could not be read ({len(errors)}):", style="bold yellow"))

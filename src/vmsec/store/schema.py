@@ -50,6 +50,8 @@ targets = Table(
     Column("host", Text, nullable=True),
     Column("listed", Boolean, nullable=False),  # in ScanResult.targets (not only referenced by findings)
     Column("details", _JSON, nullable=True),
+    # The OS root's identity and installed packages (SBOM), for guests and the host's own OS (0002).
+    Column("os", _JSON, nullable=True),
     Index("ix_targets_scan", "scan_id"),
 )
 
@@ -93,5 +95,6 @@ collection_records = Table(
     Column("ok", Boolean, nullable=False),
     Column("reason", Text, nullable=True),
     Column("duration_s", Float, nullable=True),
+    Column("kind", String(20), nullable=True),  # why it failed: an ErrorKind value (0002)
     Index("ix_collection_records_scan", "scan_id"),
 )

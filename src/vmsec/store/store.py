@@ -19,16 +19,14 @@ from types import TracebackType
 from typing import Any
 
 import platformdirs
-from sqlalchemy import Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import Connection, RowMapping, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from vmsec import __version__
-from vmsec.engine import ScanResult
-from vmsec.errors import StoreError
-from vmsec.facts import Inventory
+from vmsec.errors import ErrorKind, StoreError
 from vmsec.facts.common import CollectionRecord
 from vmsec.findings import Evidence, Finding, Severity, Status, Target, TargetKind
+from vmsec.results import Component, OsInventory, ScanCounts, ScanResult
 from vmsec.store import schema
 from vmsec.store.diff import Diff, DiffRow, compute_diff
 
@@ -90,39 +88,30 @@ class ScanSummary:
         return "interrupted" if self.status == "running" else self.status
 
 
+def _kind(value: str | None) -> ErrorKind | None:
+    try:
+        return ErrorKind(value) if value else None
+    except ValueError:
+        return ErrorKind.IO
+
+
+def _evidence(rows: Any) -> tuple[Evidence, ...]:
+    """Evidence as stored: ``[source, locator, value]`` triples (older scans: objects)."""
+    return tuple(Evidence(e[0], e[1], e[2]) if isinstance(e, list)
+                 else Evidence(e["source"], e.get("locator", ""), e.get("value")) for e in rows)
+
+
+def _os(data: Any) -> OsInventory:
+    return OsInventory(os_id=data.get("os_id"), version_id=data.get("version_id"),
+                       pretty_name=data.get("pretty_name"),
+                       packages=tuple(Component(*p) for p in data.get("packages") or ()))
+
+
 def _utc(value: datetime | None) -> datetime | None:
     # SQLite keeps no time zone: everything is stored in UTC and read back as UTC.
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _text(value: str) -> str:
-    """PostgreSQL text cannot hold NUL and no UTF-8 can hold lone surrogates (undecodable guest
-    bytes): both are escaped visibly rather than failing the write."""
-    if "\x00" in value:
-        value = value.replace("\x00", "\\x00")
-    if not value.isascii():
-        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
-    return value
-
-
-def _opt_text(value: str | None) -> str | None:
-    return None if value is None else _text(value)
-
-
-def _target_details(result: ScanResult, target: Target) -> dict[str, Any]:
-    """A few identifying facts of a target, kept because the facts themselves are not stored."""
-    inv = result.inventory
-    if target.kind is TargetKind.HOST and inv.host is not None and inv.host.name == target.name:
-        h = inv.host
-        return {"root": h.root, "live": h.live, "kernel_release": h.kernel_release,
-                "qemu_version": h.qemu_version, "libvirt_version": h.libvirt_version}
-    if target.kind is TargetKind.DOMAIN:
-        for d in inv.domains:
-            if d.name == target.name:
-                return {"origin": d.origin, "uuid": d.uuid, "virt_type": d.virt_type}
-    return {}
 
 
 class Store:
@@ -142,7 +131,8 @@ class Store:
         self._engine.dispose()
 
     @contextmanager
-    def _tx(self, what: str) -> Iterator[Connection]:
+    def transaction(self, what: str) -> Iterator[Connection]:
+        """A transaction; database errors become :class:`StoreError` naming ``what`` failed."""
         try:
             with self._engine.begin() as conn:
                 yield conn
@@ -150,70 +140,32 @@ class Store:
             raise StoreError(f"{self.url}: {what} failed: {exc.__class__.__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
 
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
     # --- writing ----------------------------------------------------------------------------
 
     def save(self, result: ScanResult) -> int:
-        """Store ``result``; return its scan id."""
-        groups: dict[Target, list[tuple[int, Finding]]] = {t: [] for t in result.targets}
-        listed = set(result.targets)
-        remediation: dict[str, str] = {}
-        for seq, f in enumerate(result.findings):
-            groups.setdefault(f.target, []).append((seq, f))
-            remediation.setdefault(f.check_id, f.remediation)
-        with self._tx("storing the scan") as conn:
-            scan_id = int(conn.execute(insert(schema.scans).values(
-                started_at=result.started_at.astimezone(UTC),
-                finished_at=result.finished_at.astimezone(UTC),
-                stored_at=datetime.now(UTC), source=_text(result.inventory.source),
-                profile=_text(result.profile), checks_run=result.checks_run, status="running",
-                complete=False, tool_version=__version__, targets_expected=len(groups),
-                findings_expected=len(result.findings))).inserted_primary_key[0])  # type: ignore[index]
-            if result.inventory.records:
-                conn.execute(insert(schema.collection_records), [
-                    {"scan_id": scan_id, "source": _text(r.source), "what": _text(r.what), "ok": r.ok,
-                     "reason": _opt_text(r.reason), "duration_s": r.duration_s}
-                    for r in result.inventory.records])
-            if remediation:
-                conn.execute(insert(schema.scan_checks), [
-                    {"scan_id": scan_id, "check_id": cid, "remediation": _text(text)}
-                    for cid, text in remediation.items()])
-        for position, (target, found) in enumerate(groups.items()):
-            with self._tx(f"storing target {target.kind}:{target.name}") as conn:
-                target_id = int(conn.execute(insert(schema.targets).values(
-                    scan_id=scan_id, position=position, kind=target.kind.value, name=_text(target.name),
-                    host=_opt_text(target.host), listed=target in listed,
-                    details=_target_details(result, target))).inserted_primary_key[0])  # type: ignore[index]
-                if found:
-                    conn.execute(insert(schema.findings), [self._finding_row(scan_id, target_id, seq, f)
-                                                           for seq, f in found])
-        with self._tx("finishing the scan") as conn:
-            conn.execute(update(schema.scans).where(schema.scans.c.id == scan_id).values(
-                status="complete" if result.complete else "incomplete", complete=result.complete))
-        return scan_id
+        """Store a finished ``result`` (its retained findings); return its scan id. Scans stream into
+        the store through :class:`vmsec.store.writer.StoreSink` instead."""
+        from vmsec.store.writer import save
 
-    @staticmethod
-    def _finding_row(scan_id: int, target_id: int, seq: int, f: Finding) -> dict[str, Any]:
-        return {
-            "scan_id": scan_id, "target_id": target_id, "seq": seq, "fingerprint": f.fingerprint,
-            "check_id": _text(f.check_id), "title": _text(f.title), "status": f.status.value,
-            "severity": f.severity.value, "subject": _text(f.subject), "message": _text(f.message),
-            "evidence": [e.as_dict() for e in f.evidence], "tags": list(f.tags),
-            "vulnerability": dict(f.vulnerability) if f.vulnerability is not None else None,
-            "detail": _opt_text(f.detail),
-        }
+        return save(self, result)
 
     # --- reading ----------------------------------------------------------------------------
 
     def scans(self, limit: int = 20) -> list[ScanSummary]:
         """The most recent ``limit`` scans, newest first, with their counts."""
         s = schema.scans
-        with self._tx("listing scans") as conn:
+        with self.transaction("listing scans") as conn:
             rows = conn.execute(select(s).order_by(s.c.id.desc()).limit(limit)).mappings().all()
             return self._summaries(conn, rows)
 
     def summary(self, scan_id: int) -> ScanSummary:
         s = schema.scans
-        with self._tx("reading a scan") as conn:
+        with self.transaction("reading a scan") as conn:
             rows = conn.execute(select(s).where(s.c.id == scan_id)).mappings().all()
             if not rows:
                 raise UnknownScan(f"{self.url}: no scan #{scan_id}")
@@ -254,14 +206,14 @@ class Store:
         s = schema.scans
         if ref.isdigit():
             scan_id = int(ref)
-            with self._tx("reading a scan") as conn:
+            with self.transaction("reading a scan") as conn:
                 if conn.execute(select(s.c.id).where(s.c.id == scan_id)).first() is None:
                     raise UnknownScan(f"{self.url}: no scan #{scan_id}")
             return scan_id
         offsets = {"latest": 0, "previous": 1}
         if ref not in offsets:
             raise UnknownScan(f"not a scan id: {ref!r} (a number, 'latest' or 'previous')")
-        with self._tx("reading a scan") as conn:
+        with self.transaction("reading a scan") as conn:
             row = conn.execute(select(s.c.id).order_by(s.c.id.desc()).offset(offsets[ref]).limit(1)).first()
         if row is None:
             raise UnknownScan(f"{self.url}: no {ref} scan (the store holds "
@@ -269,46 +221,46 @@ class Store:
         return int(row[0])
 
     def load(self, scan_id: int) -> ScanResult:
-        """Rebuild a stored scan for the reporters: findings, targets, collection records and source.
-
-        The collected facts are not stored, so the rebuilt inventory has no host, domains or guests;
-        a scan whose writer stopped half-way carries a failed collection record saying so.
-        """
+        """Rebuild a stored scan for the reporters: findings, targets with their details and OS
+        inventories, collection records and source — everything a reporter reads, so a stored scan
+        renders as it did live. A scan whose writer stopped half-way carries a failed collection
+        record saying so."""
         summary = self.summary(scan_id)
         s, t, f = schema.scans, schema.targets, schema.findings
         rec, chk = schema.collection_records, schema.scan_checks
-        with self._tx("loading a scan") as conn:
+        with self.transaction("loading a scan") as conn:
             scan = conn.execute(select(s).where(s.c.id == scan_id)).mappings().one()
             target_rows = conn.execute(select(t).where(t.c.scan_id == scan_id)
                                        .order_by(t.c.position)).mappings().all()
             remediation = {row[0]: row[1] for row in conn.execute(
                 select(chk.c.check_id, chk.c.remediation).where(chk.c.scan_id == scan_id))}
             records = [CollectionRecord(source=r.source, what=r.what, ok=r.ok, reason=r.reason,
-                                        duration_s=r.duration_s)
+                                        duration_s=r.duration_s, kind=_kind(r.kind))
                        for r in conn.execute(select(rec).where(rec.c.scan_id == scan_id)
                                              .order_by(rec.c.id))]
             by_id = {r["id"]: Target(TargetKind(r["kind"]), r["name"], r["host"]) for r in target_rows}
             findings = tuple(
                 Finding(check_id=r.check_id, title=r.title, status=_STATUS[r.status],
                         severity=_SEVERITY[r.severity], target=by_id[r.target_id], subject=r.subject,
-                        message=r.message,
-                        evidence=tuple(Evidence(e["source"], e.get("locator", ""), e.get("value"))
-                                       for e in r.evidence),
+                        message=r.message, evidence=_evidence(r.evidence),
                         tags=tuple(r.tags), remediation=remediation.get(r.check_id, ""),
                         vulnerability=r.vulnerability, detail=r.detail)
                 for r in conn.execute(select(f).where(f.c.scan_id == scan_id).order_by(f.c.seq)).all())
         if summary.status == "running":
+            expected = (f" of {summary.findings_expected}" if summary.findings_expected else "")
             records.append(CollectionRecord(
                 source=f"store scan #{scan_id}", what="stored scan", ok=False,
-                reason=(f"the scan was interrupted while being stored: {summary.targets_stored} of "
-                        f"{summary.targets_expected} targets and {summary.findings_stored} of "
-                        f"{summary.findings_expected} findings were saved")))
+                reason=(f"the scan was interrupted while being stored: {summary.targets_stored} targets "
+                        f"and {summary.findings_stored}{expected} findings were saved")))
         started = _utc(scan["started_at"]) or datetime.now(UTC)
+        targets = tuple(by_id[r["id"]] for r in target_rows if r["listed"])
         return ScanResult(
-            inventory=Inventory(records=tuple(records), source=scan["source"]),
-            findings=findings, profile=scan["profile"], started_at=started,
+            source=scan["source"], profile=scan["profile"], started_at=started,
             finished_at=_utc(scan["finished_at"]) or started, checks_run=scan["checks_run"],
-            targets=tuple(by_id[r["id"]] for r in target_rows if r["listed"]))
+            findings=findings, targets=targets,
+            details={by_id[r["id"]]: r["details"] or {} for r in target_rows},
+            os_inventories={by_id[r["id"]]: _os(r["os"]) for r in target_rows if r["os"]},
+            records=tuple(records), counts=ScanCounts.of(findings), scan_id=scan_id)
 
     def _diff_rows(self, conn: Connection, scan_id: int) -> tuple[list[DiffRow], list[Target]]:
         t, f = schema.targets, schema.findings
@@ -338,7 +290,7 @@ class Store:
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            with self._tx("comparing scans") as conn:
+            with self.transaction("comparing scans") as conn:
                 a_rows, a_targets = self._diff_rows(conn, a)
                 b_rows, b_targets = self._diff_rows(conn, b)
             return compute_diff(a, a_rows, a_targets, b, b_rows, b_targets)
@@ -350,7 +302,7 @@ class Store:
 # The newest migration shipped in vmsec/store/migrations/versions (a test keeps the two in step).
 # A store already at this revision is opened without importing alembic — a third of a second that
 # every scan would otherwise pay.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 def _alembic_config(conn: Connection | None = None) -> Any:

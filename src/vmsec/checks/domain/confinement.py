@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
-from vmsec.engine import domain_target
 from vmsec.facts import Domain, Inventory, SecLabel
+from vmsec.results import domain_target
 
 __all__ = ["USER_WRITABLE_DIRS", "user_writable_dir"]
 

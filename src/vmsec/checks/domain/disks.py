@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.domain.filesystems import normalise
-from vmsec.engine import domain_target
 from vmsec.facts import BackingStore, Disk, Domain, Inventory
+from vmsec.results import domain_target
 
 _REF_QEMU_SEC = "https://www.qemu.org/docs/master/system/security.html"
 _REF_SECUSE = "https://libvirt.org/kbase/secureusage.html"

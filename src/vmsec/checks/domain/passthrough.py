@@ -33,7 +33,7 @@ def _pci_devices(dom: Domain) -> list[_PciDevice]:
 
 
 @check("VMS-DOM-070", title="Assigned PCI devices are DMA-isolated (VFIO with an active IOMMU)",
-       severity=Severity.CRITICAL, tags=(Tag.ISOLATION, "passthrough"),
+       severity=Severity.CRITICAL, tags=(Tag.ISOLATION, "passthrough", "correlation"),
        references=("https://docs.kernel.org/driver-api/vfio.html",
                    "https://docs.openstack.org/security-guide/compute/hardening-the-virtualization-layers.html"))
 def pci_passthrough_isolated(dom: Domain, env: Environment) -> Iterator[Result]:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.domain.filesystems import normalise
-from vmsec.engine import host_target
 from vmsec.facts import Disk, Domain, Inventory, StoragePool
+from vmsec.results import host_target
 
 _REF_STORAGE = "https://libvirt.org/formatstorage.html"
 _REF_SECRET = "https://libvirt.org/formatsecret.html"

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.domain.networking import bypasses_nwfilter
-from vmsec.engine import host_target
 from vmsec.facts import Inventory, Network
+from vmsec.results import host_target
 
 _REF_NETWORK = "https://libvirt.org/formatnetwork.html"
 _REF_NWFILTER = "https://libvirt.org/formatnwfilter.html"

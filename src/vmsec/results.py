@@ -1,0 +1,241 @@
+"""What a scan produced, as data: :class:`ScanResult`, the targets findings are about, and what
+reporters and the store need to know about each target.
+
+No I/O and no judgement here. Reporters read a :class:`ScanResult` only through the fields below —
+never the collected facts — so a scan re-rendered from the store is the same report as the live one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from vmsec.facts import CollectionRecord, Domain, Guest, Host, Inventory, Network
+from vmsec.findings import Finding, Severity, Status, Target, TargetKind
+
+__all__ = [
+    "Component", "OsInventory", "ScanCounts", "ScanResult", "TargetBatch", "ambiguous_domain_names",
+    "describe_inventory", "domain_target", "domains_by_target", "guest_target", "host_target",
+    "inventory_targets", "network_target", "target_details",
+]
+
+
+# --- targets ------------------------------------------------------------------------------------
+
+
+def host_target(host: Host | None) -> Target:
+    return Target(TargetKind.HOST, host.name if host else "unknown-host")
+
+
+def domain_target(dom: Domain, host: Host | None, ambiguous: frozenset[str] = frozenset()) -> Target:
+    """The domain's target. Offline XML sets can hold several domains with one name (libvirt's own
+    corpus names most of them QEMUGuest1): those are told apart by where they were read."""
+    name = f"{dom.name} ({dom.origin})" if dom.name in ambiguous else dom.name
+    return Target(TargetKind.DOMAIN, name, host.name if host else None)
+
+
+def guest_target(guest: Guest, host: Host | None) -> Target:
+    return Target(TargetKind.GUEST, guest.name, host.name if host else None)
+
+
+def network_target(net: Network, host: Host | None) -> Target:
+    return Target(TargetKind.NETWORK, net.name, host.name if host else None)
+
+
+def ambiguous_domain_names(inventory: Inventory) -> frozenset[str]:
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for dom in inventory.domains:
+        (repeated if dom.name in seen else seen).add(dom.name)
+    return frozenset(repeated)
+
+
+def domains_by_target(inventory: Inventory) -> dict[Target, Domain]:
+    """Each domain under the target its findings carry."""
+    ambiguous = ambiguous_domain_names(inventory)
+    return {domain_target(d, inventory.host, ambiguous): d for d in inventory.domains}
+
+
+def inventory_targets(inventory: Inventory) -> list[tuple[Target, object]]:
+    """Every target of an inventory with the fact it stands for, in report order: the host, then
+    domains, guests and networks, each by name (so streamed output needs no global re-sort)."""
+    host = inventory.host
+    ambiguous = ambiguous_domain_names(inventory)
+    out: list[tuple[Target, object]] = []
+    if host is not None:
+        out.append((host_target(host), host))
+    out += sorted(((domain_target(d, host, ambiguous), d) for d in inventory.domains),
+                  key=lambda pair: pair[0].name)
+    out += sorted(((guest_target(g, host), g) for g in inventory.guests), key=lambda pair: pair[0].name)
+    out += sorted(((network_target(n, host), n) for n in inventory.networks), key=lambda pair: pair[0].name)
+    return out
+
+
+# --- what is kept about each target --------------------------------------------------------------
+
+
+class Component(NamedTuple):
+    """One installed package of an OS root, for the SBOM."""
+
+    manager: str  # dpkg | rpm | apk
+    name: str
+    version: str
+    arch: str | None = None
+    source: str | None = None  # source package, when it differs or is known
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OsInventory:
+    """An OS root's identity and installed packages (the host's own OS, or a guest's)."""
+
+    os_id: str | None = None
+    version_id: str | None = None
+    pretty_name: str | None = None
+    packages: tuple[Component, ...] = ()
+
+
+def target_details(target: Target, fact: object) -> dict[str, Any]:
+    """A few identifying facts of a target, JSON-able: shown by reporters and kept by the store."""
+    if isinstance(fact, Host):
+        return {
+            "root": fact.root, "live": fact.live, "kernel_release": fact.kernel_release,
+            "is_virtual": fact.virtualization.is_virtual, "hypervisor": fact.virtualization.hypervisor,
+            "qemu_version": fact.qemu_version, "libvirt_version": fact.libvirt_version,
+            "daemon_mode": fact.daemon_mode,
+        }
+    if isinstance(fact, Domain):
+        return {"origin": fact.origin, "uuid": fact.uuid, "virt_type": fact.virt_type, "state": fact.state,
+                "persistent": fact.persistent, "autostart": fact.autostart}
+    if isinstance(fact, Guest):
+        return {"origin": fact.origin, "domain": fact.domain,
+                "os": fact.os.pretty_name or fact.os.id if fact.os else None,
+                "packages": len(fact.packages) if fact.packages is not None else None,
+                "disk_encryption": fact.disk.scheme if fact.disk else None,
+                "consistency_note": fact.consistency_note}
+    if isinstance(fact, Network):
+        return {"origin": fact.origin, "forward_mode": fact.forward_mode, "active": fact.active}
+    return {}
+
+
+def describe_inventory(inventory: Inventory
+                       ) -> tuple[dict[Target, dict[str, Any]], dict[Target, OsInventory]]:
+    """Details and OS inventories (SBOM) of an inventory's targets."""
+    details: dict[Target, dict[str, Any]] = {}
+    oses: dict[Target, OsInventory] = {}
+    if inventory.host_os is not None:
+        oses[host_target(inventory.host)] = os_inventory(inventory.host_os)
+    for target, fact in inventory_targets(inventory):
+        details[target] = target_details(target, fact)
+        if isinstance(fact, Guest):
+            oses[target] = os_inventory(fact)
+    return details, oses
+
+
+def os_inventory(guest: Guest) -> OsInventory:
+    os = guest.os
+    return OsInventory(
+        os_id=os.id if os else None, version_id=os.version_id if os else None,
+        pretty_name=os.pretty_name if os else None,
+        packages=tuple(Component(p.manager, p.name, p.version, p.arch, p.source)
+                       for p in guest.packages or ()))
+
+
+# --- findings, batched per target -----------------------------------------------------------------
+
+
+class TargetBatch(NamedTuple):
+    """All findings of one target, as the engine emits them (in report order, each target once)."""
+
+    target: Target
+    findings: list[Finding]
+
+
+@dataclass(slots=True)
+class ScanCounts:
+    """Totals kept while findings stream past (so a report's summary needs no second pass)."""
+
+    by_status: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in Status})
+    failed_by_severity: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in Severity})
+    findings: int = 0
+
+    def add(self, findings: Iterable[Finding]) -> None:
+        by_status, failed = self.by_status, self.failed_by_severity
+        fail = Status.FAIL
+        n = 0
+        for f in findings:
+            n += 1
+            by_status[f.status.value] += 1
+            if f.status is fail:
+                failed[f.severity.value] += 1
+        self.findings += n
+
+    @classmethod
+    def of(cls, findings: Iterable[Finding]) -> ScanCounts:
+        counts = cls()
+        counts.add(findings)
+        return counts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanResult:
+    """One scan: its findings (in report order: per target, each target's findings together), the
+    targets with what is known about them, and what could not be read.
+
+    ``findings`` is empty when the scan streamed its findings to sinks without keeping them
+    (``retained`` is then False); ``counts`` always holds the totals.
+    """
+
+    source: str
+    profile: str
+    started_at: datetime
+    finished_at: datetime
+    checks_run: int
+    findings: Sequence[Finding] = ()
+    targets: tuple[Target, ...] = ()
+    details: Mapping[Target, Mapping[str, Any]] = field(default_factory=dict)
+    os_inventories: Mapping[Target, OsInventory] = field(default_factory=dict)
+    records: tuple[CollectionRecord, ...] = ()
+    counts: ScanCounts = field(default_factory=ScanCounts)
+    retained: bool = True
+    scan_id: int | None = None  # set when the scan is in a findings store
+    store_error: str | None = None  # why the scan could not be stored (it was asked to be)
+    inventory: Inventory | None = None  # the collected facts, for library callers; reporters never read it
+
+    @property
+    def errors(self) -> tuple[CollectionRecord, ...]:
+        """Inputs that could not be read."""
+        return tuple(r for r in self.records if not r.ok)
+
+    @property
+    def complete(self) -> bool:
+        """False when an input could not be read or a check crashed."""
+        return not self.errors and not self.counts.by_status.get(Status.ERROR.value)
+
+    def batches(self) -> Iterator[TargetBatch]:
+        """The retained findings grouped per target, in order; listed targets without findings too."""
+        groups: dict[Target, list[Finding]] = {t: [] for t in self.targets}
+        for f in self.findings:
+            group = groups.get(f.target)
+            if group is None:
+                group = groups[f.target] = []
+            group.append(f)
+        for target, found in groups.items():
+            yield TargetBatch(target, found)
+
+    def target_details(self, target: Target) -> Mapping[str, Any]:
+        return self.details.get(target, {})
+
+    @classmethod
+    def from_inventory(cls, inventory: Inventory, findings: Sequence[Finding], *, profile: str,
+                       started_at: datetime, finished_at: datetime, checks_run: int,
+                       targets: tuple[Target, ...] | None = None) -> ScanResult:
+        """A result whose target details, SBOM and records come from ``inventory`` (tests, library)."""
+        details, oses = describe_inventory(inventory)
+        if targets is None:
+            targets = tuple(t for t, _ in inventory_targets(inventory))
+        return cls(source=inventory.source, profile=profile, started_at=started_at, finished_at=finished_at,
+                   checks_run=checks_run, findings=findings, targets=targets, details=details,
+                   os_inventories=oses, records=inventory.records, counts=ScanCounts.of(findings),
+                   inventory=inventory)

@@ -1,0 +1,138 @@
+"""What to scan: one typed spec per kind of target.
+
+A spec says *what* to read, never how; each kind has one collector (``vmsec.collectors.COLLECTORS``).
+The CLI, the web service, the fleet workers and the monitor all build specs and hand them to
+:func:`vmsec.pipeline.scan`. :func:`spec_from_mapping` reads one from a fleet inventory entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Literal
+
+from vmsec.errors import ConfigError
+
+GuestMode = Literal["disk", "agent", "auto"]
+
+__all__ = [
+    "SPEC_TYPES", "GuestMode", "HostSpec", "ImageSpec", "LibvirtSpec", "RootfsSpec", "TargetSpec",
+    "XmlSpec", "spec_from_mapping",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetSpec:
+    """Base of every target spec. ``kind`` names its collector."""
+
+    kind: ClassVar[str] = ""
+
+    def describe(self) -> str:
+        """A short human label: "host /", "libvirt qemu:///system", "xml a.xml b/"."""
+        return self.kind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostSpec(TargetSpec):
+    """A hypervisor host by its root: ``/`` is the running system (live), any other directory a
+    copied root read offline."""
+
+    kind: ClassVar[str] = "host"
+    root: str = "/"
+
+    def describe(self) -> str:
+        return f"host {self.root}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LibvirtSpec(TargetSpec):
+    """A libvirt connection: every domain, network, filter, pool and secret it knows.
+
+    ``include_host`` audits the local host too (None: yes for local ``qemu:///`` URIs); ``guests``
+    audits each domain's guest OS (from its disks, through the guest agent, or the agent where it
+    answers and the disks elsewhere).
+    """
+
+    kind: ClassVar[str] = "libvirt"
+    uri: str = "qemu:///system"
+    include_host: bool | None = None
+    guests: GuestMode | None = None
+    key_file: str | None = None  # passphrase for encrypted guest disks
+    allow_guest_exec: bool = False  # the guest agent may run read-only commands (operator opt-in)
+
+    def describe(self) -> str:
+        return f"libvirt {self.uri}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class XmlSpec(TargetSpec):
+    """Offline libvirt XML files or directories, optionally with a host root for context."""
+
+    kind: ClassVar[str] = "xml"
+    paths: tuple[str, ...]
+    host_root: str | None = None
+    secure: bool = True  # the files would show passwords (on-disk configuration does)
+
+    def describe(self) -> str:
+        return "xml " + " ".join(self.paths)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RootfsSpec(TargetSpec):
+    """Guest root filesystem directories, offline."""
+
+    kind: ClassVar[str] = "rootfs"
+    paths: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "rootfs " + " ".join(self.paths)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageSpec(TargetSpec):
+    """VM disk images, offline and read-only."""
+
+    kind: ClassVar[str] = "image"
+    paths: tuple[str, ...]
+    key_file: str | None = None
+
+    def describe(self) -> str:
+        return "image " + " ".join(self.paths)
+
+
+# Every spec type by kind: a new transport (ssh, probe …) adds its spec class above, one entry here
+# and one collector in vmsec.collectors.COLLECTORS.
+SPEC_TYPES: dict[str, type[TargetSpec]] = {
+    cls.kind: cls for cls in (HostSpec, LibvirtSpec, XmlSpec, RootfsSpec, ImageSpec)
+}
+
+
+def spec_from_mapping(data: Mapping[str, Any], where: str = "target") -> TargetSpec:
+    """A spec from ``{kind: xml, paths: [...], ...}`` (a fleet inventory entry). Unknown kinds or keys
+    are a :class:`ConfigError` naming ``where``; ``path`` is accepted for ``paths``."""
+    kind = data.get("kind")
+    cls = SPEC_TYPES.get(str(kind))
+    if cls is None:
+        raise ConfigError(f"{where}: unknown kind {kind!r} (one of {', '.join(sorted(SPEC_TYPES))})")
+    allowed = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "kind":
+            continue
+        name = key.replace("-", "_")
+        if name == "path" and "paths" in allowed:
+            name, value = "paths", [value]
+        if name not in allowed:
+            raise ConfigError(f"{where}: {kind} targets have no option {key!r} "
+                              f"(known: {', '.join(sorted(allowed))})")
+        if name == "paths":
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}: {key} must be a path or a list of paths")
+            value = tuple(value)
+        values[name] = value
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
