@@ -21,8 +21,10 @@ from vmsec.facts import Domain, Inventory
 from vmsec.parsers.domain_xml import parse_domain
 from vmsec.parsers.safexml import parse_xml
 
-DEFAULT_CORPUS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "libvirt-9.0.0" / "tests"
-                  / "qemuxml2argvdata")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # datapaths: the in-repo data
+from datapaths import LIBVIRT_CORPUS
+
+DEFAULT_CORPUS = LIBVIRT_CORPUS / "qemuxml2argvdata"
 
 
 def _best(rounds: int, run: Callable[[], None]) -> float:

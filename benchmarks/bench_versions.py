@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from vmsec.vulns.versions import InvalidVersion, apk_compare, dpkg_compare, rpm_label_compare
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "data" / "vuln" / "vectors"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # datapaths: the in-repo data
+from datapaths import VULN_VECTORS as VECTORS
 
 
 def rows(name: str) -> list[list[str]]:

@@ -27,7 +27,9 @@ from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.vulns.db import import_feeds, open_db
 from vmsec.vulns.matcher import match_packages
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vuln"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # datapaths: the in-repo data
+from datapaths import VULN as DATA
+
 STATUS = DATA / "installed" / "debian12-dpkg-status.trimmed"
 VMSEC = str(Path(sys.executable).with_name("vmsec"))
 

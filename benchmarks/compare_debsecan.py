@@ -1,7 +1,7 @@
 """vmsec's matcher side by side with debsecan (Debian's own scanner), on the same dpkg status and the
 same advisories: timing, and every disagreement with the reason.
 
-The advisories (the real OSV Debian subset and tracker records in ../shared/data/vuln) are imported into
+The advisories (the real OSV Debian subset and tracker records in tests/data/vuln) are imported into
 a vmsec database, then written out in debsecan's offline feed format (``VERSION 1``, zlib) for suite
 bookworm, so both tools judge identical data. Requires Debian's debsecan (apt) and its system Python.
 
@@ -14,6 +14,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 import zlib
@@ -25,7 +26,9 @@ from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.vulns.db import import_feeds, open_db
 from vmsec.vulns.matcher import match_packages
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vuln"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # datapaths: the in-repo data
+from datapaths import VULN as DATA
+
 STATUS = DATA / "installed" / "debian12-dpkg-status.trimmed"
 URGENCY = {"low": "L", "medium": "M", "high": "H"}
 

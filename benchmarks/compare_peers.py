@@ -2,9 +2,9 @@
 
 What it does, in one run:
 
-1. takes the cached debootstrap'd Debian 12 root (``tests/images/build_images.sh`` keeps it as
-   ``${VMSEC_TEST_CACHE:-/var/cache/vmsec-tests}/debian12-minbase-ssh-sudo-v1.tar``; without it the
-   script runs ``debootstrap`` itself, about 40 s) and unpacks a copy into a temporary directory;
+1. takes the cached debootstrap'd Debian 12 root (``tests/images/build_images.sh --rootfs`` names the
+   tarball under ``${VMSEC_TEST_CACHE:-/var/cache/vmsec-tests}``, running ``debootstrap`` first if it is
+   not there yet, about 40 s) and unpacks a copy into a temporary directory;
 2. plants a realistic set of misconfigurations into that copy (``PLANTED``);
 3. asks OpenSSH itself for the truth: the root's own ``/usr/sbin/sshd -T`` under ``chroot``, once per
    connection context (``-C user=...``), which resolves Include, first-value-wins and Match blocks;
@@ -41,7 +41,7 @@ from defusedxml import ElementTree as SafeET
 
 REPO = Path(__file__).resolve().parents[1]
 VMSEC = REPO / ".venv" / "bin" / "vmsec"
-ROOTFS_TAR = "debian12-minbase-ssh-sudo-v1.tar"
+BUILD_IMAGES = REPO / "tests" / "images" / "build_images.sh"
 SSG_DS = Path("/usr/share/xml/scap/ssg/content/ssg-debian11-ds.xml")
 XCCDF_NS = "{http://checklists.nist.gov/xccdf/1.2}"
 SSG_RULE = "xccdf_org.ssgproject.content_rule_"
@@ -180,26 +180,17 @@ def timed(name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> 
 
 
 def find_or_build_root(work: Path) -> tuple[Path, str]:
-    """Unpack the cached Debian 12 root (or debootstrap one) into ``work/root``."""
+    """Unpack the Debian 12 root the image tests use (``build_images.sh --rootfs``: cached, or
+    debootstrap'd first) into ``work/root``."""
     root = work / "root"
     root.mkdir()
-    tarball = Path(os.environ.get("VMSEC_TEST_CACHE", "/var/cache/vmsec-tests")) / ROOTFS_TAR
-    if tarball.is_file():
-        subprocess.run(["tar", "--numeric-owner", "-xpf", str(tarball), "-C", str(root)], check=True)
-        return root, f"cached tarball {tarball}"
-    subprocess.run(
-        [
-            "debootstrap",
-            "--variant=minbase",
-            "--include=openssh-server,sudo",
-            "bookworm",
-            str(root),
-            "http://deb.debian.org/debian",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return root, "fresh debootstrap bookworm (minbase + openssh-server, sudo)"
+    built = subprocess.run(["sh", str(BUILD_IMAGES), "--rootfs"], capture_output=True, text=True, check=False)
+    if built.returncode != 0:
+        raise RuntimeError(f"{BUILD_IMAGES} --rootfs failed (exit {built.returncode}):\n"
+                           f"{built.stderr[-4000:]}")
+    tarball = Path(built.stdout.strip().splitlines()[-1])
+    subprocess.run(["tar", "--numeric-owner", "-xpf", str(tarball), "-C", str(root)], check=True)
+    return root, f"cached tarball {tarball}"
 
 
 def sshd_truth(root: Path) -> dict[str, dict[str, str]]:

@@ -8,9 +8,6 @@ from typing import Any
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-LIBVIRT_CORPUS = SHARED / "data" / "libvirt-9.0.0"
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite golden files")

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from datapaths import LIBVIRT_CORPUS as CORPUS
 from vmsec.checks.catalog import default_catalog
 from vmsec.collectors.xml import collect_xml
 from vmsec.engine import run_checks
 from vmsec.facts import Inventory
 from vmsec.findings import Status
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "libvirt-9.0.0" / "tests"
 
 
 @pytest.fixture(scope="module")

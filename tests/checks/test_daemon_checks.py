@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from components import require
 from vmsec.checks.api import Environment, Result
 from vmsec.checks.catalog import default_catalog
 from vmsec.checks.daemon import audit, local_access, remote
@@ -391,8 +392,8 @@ def _write(root: Any, rel: str, text: str, mode: int) -> None:
 
 
 def _needs_root(expected: Status) -> None:
-    if expected is P and os.geteuid() != 0:
-        pytest.skip("a PASS needs root-owned files, and only root can create them")
+    if expected is P:
+        require(os.geteuid() == 0, "root", "a PASS needs root-owned files, and only root can create them")
 
 
 @pytest.mark.parametrize(("mode", "expected"), [(0o600, P), (0o644, F)])

@@ -4,11 +4,11 @@ updates, end of life. Facts are built in the test; each row is facts -> expected
 from __future__ import annotations
 
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from datapaths import DISTRO_EOL
 from vmsec.checks.api import Environment
 from vmsec.checks.guest import patching as p
 from vmsec.facts import Guest, Inventory
@@ -189,14 +189,11 @@ def test_compliance_refs_cover_every_check() -> None:
             assert all(isinstance(v, str) and v for v in entry.get(key, [])), check_id
 
 
-SHARED_EOL = Path(__file__).resolve().parents[3] / "shared" / "data" / "vuln" / "distro-eol"
-
-
 @pytest.mark.parametrize("name", ["debian.csv", "ubuntu.csv"])
 def test_shipped_distro_info_is_the_unmodified_upstream_file(name: str) -> None:
     """PROVENANCE.md says the distro-info-data CSVs are copied unmodified."""
     shipped = (resources.files("vmsec") / "data" / "eol" / name).read_bytes()
-    assert shipped == (SHARED_EOL / name).read_bytes()
+    assert shipped == (DISTRO_EOL / name).read_bytes()
 
 
 def test_hand_made_rows_are_consistent() -> None:

@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from datapaths import VULN as DATA
+
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "vuln"
 VMSEC = str(Path(sys.executable).with_name("vmsec"))
 
 

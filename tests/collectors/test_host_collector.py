@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from datapaths import LIBVIRT_CORPUS as CORPUS
 from vmsec.collectors.host import collect_host, collect_host_inventory, load_config_file
 from vmsec.collectors.reader import RootReader
 from vmsec.errors import SourceUnavailable
@@ -19,7 +20,6 @@ from vmsec.parsers.libvirt_defaults import DAEMON_CONF_DEFAULTS, QEMU_CONF_DEFAU
 from vmsec.parsers.systemd_unit import parse_unit, socket_settings
 
 HOSTS = Path(__file__).resolve().parents[1] / "data" / "hosts"
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "libvirt-9.0.0" / "tests"
 
 
 def libvirt_errors(inv: Inventory) -> tuple[CollectionRecord, ...]:

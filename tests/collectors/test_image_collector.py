@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from components import require_module
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "images"))
 
 from guest_images import PASSPHRASE, GuestImages, ImageBuildError, build_guest_images
@@ -237,7 +239,7 @@ def _node(tmp_path: Path, domains: list[tuple[str, list[Path], bool]], cdrom: Pa
 
 def test_libvirt_guests_reads_each_domains_disk(guest_images: GuestImages, tmp_path: Path,
                                                 key_file: str) -> None:
-    pytest.importorskip("libvirt", reason="libvirt-python is part of the dev environment")
+    require_module("libvirt", "libvirt-python (pip extra [libvirt], built against libvirt-dev)")
     from vmsec.collectors.libvirt import RUNNING_NOTE, collect_libvirt
 
     scratch = tmp_path / "scratch.raw"  # an empty data disk first: no OS, so the next disk wins

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from components import require_module
 from vmsec.checks.catalog import default_catalog
 from vmsec.collectors.libvirt import collect_from_connection, collect_libvirt, is_local_host_uri
 from vmsec.engine import run_checks
@@ -24,7 +25,7 @@ from vmsec.facts import Domain, Inventory, PasswordState
 from vmsec.findings import Status
 from vmsec.results import ScanResult
 
-libvirt = pytest.importorskip("libvirt", reason="libvirt-python is part of the dev environment")
+libvirt = require_module("libvirt", "libvirt-python (pip extra [libvirt], built against libvirt-dev)")
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "libvirt"
 NODE = DATA / "node-risky.xml"

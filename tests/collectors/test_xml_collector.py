@@ -6,10 +6,9 @@ import os
 import shutil
 from pathlib import Path
 
+from datapaths import LIBVIRT_CORPUS as CORPUS
 from vmsec.collectors.xml import MAX_FILES, MAX_WALK_DEPTH, collect_xml, walk_xml_files
 from vmsec.facts import CollectionRecord
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "libvirt-9.0.0" / "tests"
 
 
 def _copy(rel: str, dest: Path) -> Path:

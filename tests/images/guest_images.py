@@ -12,6 +12,7 @@ from pathlib import Path
 
 BUILD_SCRIPT = Path(__file__).resolve().parent / "build_images.sh"
 LVM_SCRIPT = Path(__file__).resolve().parent / "build_lvm_image.sh"
+LUKS_SCRIPT = Path(__file__).resolve().parent / "qemu_img_luks.sh"
 PASSPHRASE = "vmsec-test"
 
 

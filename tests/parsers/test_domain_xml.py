@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -12,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from datapaths import LIBVIRT_CORPUS as CORPUS
 from vmsec.errors import ReadError
 from vmsec.facts import (
     BackingStore,
@@ -29,7 +29,6 @@ from vmsec.facts import (
 from vmsec.parsers.domain_xml import parse_domain
 from vmsec.parsers.safexml import XmlError
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "libvirt-9.0.0" / "tests"
 ARGV = CORPUS / "qemuxml2argvdata"
 
 

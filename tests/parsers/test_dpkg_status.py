@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from datapaths import VULN_INSTALLED as INSTALLED
 from vmsec.errors import ReadError
 from vmsec.parsers.dpkg_status import MAX_STANZAS, parse_dpkg_status
-
-INSTALLED = Path(__file__).resolve().parents[3] / "shared" / "data" / "vuln" / "installed"
 
 
 def test_debian12_status_matches_dpkg_query() -> None:

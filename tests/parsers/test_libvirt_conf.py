@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from datapaths import LIBVIRT_CONF as CONF_DIR
 from vmsec.errors import ReadError
 from vmsec.facts import ConfValue
 from vmsec.parsers.libvirt_conf import MAX_CONF_KEYS, ConfParseError, parse_conf
@@ -22,8 +22,6 @@ from vmsec.parsers.libvirt_defaults import (
     effective_defaults,
     qemu_conf_defaults,
 )
-
-CONF_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "libvirt-9.0.0" / "conf"
 
 
 def test_values_of_every_type() -> None:
@@ -135,7 +133,7 @@ def test_rendered_settings_parse_back(settings: dict[str, ConfValue]) -> None:
     assert values == settings
 
 
-# --- the shared libvirt 9.0 configuration files ---------------------------------------------------
+# --- libvirt 9.0's own configuration files (tests/data/libvirt-9.0.0/conf) ------------------------
 
 
 def _template(name: str) -> str:

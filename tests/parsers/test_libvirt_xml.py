@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from datapaths import LIBVIRT_CORPUS as CORPUS
 from vmsec.errors import ReadError
 from vmsec.facts import Domain, Network, NetworkIp, NwFilter, Secret, StoragePool
 from vmsec.parsers.libvirt_objects import parse_network, parse_nwfilter, parse_pool, parse_secret
 from vmsec.parsers.libvirt_xml import parse_libvirt_document
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "libvirt-9.0.0" / "tests"
 
 
 def _read(rel: str) -> tuple[bytes, str]:

@@ -17,17 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from components import require
 from vmsec.collectors.reader import RootReader
 from vmsec.facts.guest import SshdConfig
 from vmsec.parsers.sshd_config import ALGORITHM_LISTS, read_sshd_config
 
 SSHD = "/usr/sbin/sshd"
 DEBIAN_STOCK = (Path(__file__).resolve().parents[1] / "data" / "sshd" / "debian12-sshd_config").read_text()
-
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(SSHD) and os.geteuid() == 0 and shutil.which("unshare")),
-    reason="needs root, unshare and openssh-server's /usr/sbin/sshd",
-)
 
 COMPARED = (
     "permitrootlogin", "passwordauthentication", "kbdinteractiveauthentication", "pubkeyauthentication",
@@ -255,6 +251,10 @@ def compare(config: SshdConfig, real: dict[str, list[str]], conn: Conn | None,
 
 @pytest.fixture(scope="module")
 def hostkey(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The host key for ``sshd -T``; every test that runs the real sshd asks for it."""
+    require(os.path.exists(SSHD), "openssh-server", f"{SSHD} is the oracle these tests compare with")
+    require(os.geteuid() == 0, "root", "sshd -T runs in a private mount namespace over /etc/ssh")
+    require(shutil.which("unshare"), "unshare (util-linux)", "it creates the private mount namespace")
     os.makedirs("/run/sshd", exist_ok=True)  # sshd -T checks its privilege-separation directory
     key = tmp_path_factory.mktemp("hostkey") / "ssh_host_ed25519_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)

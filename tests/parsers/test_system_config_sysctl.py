@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from components import require
 from vmsec.collectors.reader import RootReader
 from vmsec.errors import ReadError
 from vmsec.facts import SysctlValue
@@ -221,8 +222,10 @@ def test_matches_systemd_sysctl_cat_config(tmp_path: Path) -> None:
     and ask the real systemd-sysctl which files it applies, in which order."""
     binary = _systemd_sysctl()
     unshare = shutil.which("unshare")
-    if binary is None or unshare is None or os.geteuid() != 0 or not Path("/etc/sysctl.conf").exists():
-        pytest.skip("needs root, unshare and systemd-sysctl; the documented order is tested above")
+    require(binary, "systemd-sysctl (systemd)", "it is the oracle for the order of sysctl files")
+    require(unshare, "unshare (util-linux)", "it creates the private mount namespace")
+    require(os.geteuid() == 0, "root", "the sysctl directories are bind-mounted in a mount namespace")
+    require(Path("/etc/sysctl.conf").exists(), "/etc/sysctl.conf (procps)", "it is a bind-mount target")
     root = tmp_path / "root"
     reader = debian12_root(root)
     script = f"""set -e
@@ -241,8 +244,8 @@ exec {binary} --cat-config --no-pager
     done = subprocess.run(
         [unshare, "-m", "sh", "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
-    if done.returncode != 0 and "mount" in done.stderr:
-        pytest.skip(f"mount namespaces unavailable here: {done.stderr.strip()[:200]}")
+    require(done.returncode == 0 or "mount" not in done.stderr, "mount namespaces",
+            f"unshare -m and mount failed here: {done.stderr.strip()[:200]}")
     assert done.returncode == 0, done.stderr
     sections: list[tuple[str, list[str]]] = []
     for line in done.stdout.splitlines():

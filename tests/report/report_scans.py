@@ -22,8 +22,6 @@ from vmsec.results import ScanResult
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKS = ROOT / "tests" / "data" / "checks"
-SHARED = ROOT.parent / "shared"
-SARIF_SCHEMA = SHARED / "data" / "schemas" / "sarif-schema-2.1.0.json"
 STARTED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 FINISHED = datetime(2026, 1, 2, 3, 4, 9, 250000, tzinfo=UTC)
 XSS = "<script>alert(1)</script>"

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from report_scans import CHECKS, SARIF_SCHEMA
+from report_scans import CHECKS
 
+from datapaths import SARIF_SCHEMA
 from vmsec.report import FORMATS
 
 VMSEC = str(Path(sys.executable).with_name("vmsec"))

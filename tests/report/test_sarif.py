@@ -9,8 +9,9 @@ from typing import Any
 
 import jsonschema
 import pytest
-from report_scans import SARIF_SCHEMA, XSS, golden_catalog, render_text
+from report_scans import XSS, golden_catalog, render_text
 
+from datapaths import SARIF_SCHEMA
 from vmsec.checks.catalog import Catalog
 from vmsec.findings import Status
 from vmsec.results import ScanResult

@@ -1,4 +1,4 @@
-"""Feeds are parsed from the real records in ../shared/data/vuln, keeping every distro state."""
+"""Feeds are parsed from the real records in tests/data/vuln, keeping every distro state."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from datapaths import VULN as DATA
 from vmsec.errors import AdvisorySourceError
 from vmsec.vulns.feeds.alpine_secdb import parse_secdb
 from vmsec.vulns.feeds.debian_tracker import parse_tracker
@@ -16,8 +17,6 @@ from vmsec.vulns.feeds.epss import parse_epss
 from vmsec.vulns.feeds.kev import parse_kev
 from vmsec.vulns.feeds.osv import parse_json, parse_zip
 from vmsec.vulns.model import FixState
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "vuln"
 
 
 def _by_id(items: Any) -> dict[str, Any]:

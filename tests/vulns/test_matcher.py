@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from datapaths import VULN as DATA
 from vmsec.checks.catalog import default_catalog
 from vmsec.engine import run_checks
 from vmsec.facts import Guest, InstalledPackage, Inventory, OsRelease
@@ -13,7 +12,6 @@ from vmsec.findings import Severity, Status
 from vmsec.vulns.db import AdvisoryDB, import_feeds, open_db
 from vmsec.vulns.matcher import NO_DB_REASON, ecosystem_for, match_inventory, match_packages
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "vuln"
 DEBIAN12 = OsRelease(id="debian", version_id="12")
 
 

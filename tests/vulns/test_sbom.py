@@ -10,6 +10,7 @@ from pathlib import Path
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
+from datapaths import VULN as DATA
 from vmsec.checks.catalog import default_catalog
 from vmsec.engine import run_checks
 from vmsec.facts import Guest, Host, Inventory, OsRelease
@@ -17,8 +18,6 @@ from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.report.cyclonedx import render, validate
 from vmsec.vulns.db import import_feeds, open_db
 from vmsec.vulns.matcher import match_inventory
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "vuln"
 
 
 def test_sbom_of_host_and_guest_with_vulnerabilities(tmp_path: Path) -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from datapaths import VULN as DATA
 from vmsec.errors import AdvisorySourceError
 from vmsec.vulns.db import open_db
 from vmsec.vulns.update import update
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "vuln"
 FILES = {
     "debian-tracker.json": (
         DATA / "debian-tracker" / "bookworm_tracker_excerpt_RECONSTRUCTED.json"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gzip
 import subprocess
-from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from datapaths import VULN_VECTORS as VECTORS
 from vmsec.vulns.versions import (
     DebianVersion,
     InvalidVersion,
@@ -20,8 +20,6 @@ from vmsec.vulns.versions import (
     rpm_label_compare,
     rpmvercmp,
 )
-
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "data" / "vuln" / "vectors"
 
 
 def _rows(name: str) -> list[list[str]]:
