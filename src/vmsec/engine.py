@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from vmsec.checks.api import CheckSpec, Environment, FactMissing, Result, Scope
+from vmsec.checks.api import CheckSpec, Environment, FactMissing, NotApplicable, Result, Scope
 from vmsec.checks.catalog import Catalog
 from vmsec.facts import Domain, Guest, Host, Inventory, Network
 from vmsec.findings import Finding, Severity, Status, Target
@@ -61,7 +61,9 @@ class Evaluation:
                 results = list(spec.func(subject, env) if spec.takes_env else spec.func(subject))
             except FactMissing as missing:
                 results = [Result(Status.UNKNOWN, missing.subject or _default_subject(target),
-                                  missing.reason)]
+                                  missing.reason, missing.evidence)]
+            except NotApplicable:
+                continue
             except Exception as exc:  # a crashing check must not end the scan
                 append(_error_finding(spec, exc, target, severity))
                 continue

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from vmsec.checks.api import Environment, Result
+from vmsec.checks.api import Environment, Result, results_of
 from vmsec.checks.catalog import default_catalog
 from vmsec.checks.qemu import confinement, consoles, transport
 from vmsec.collectors.host import collect_host_inventory
@@ -66,9 +66,10 @@ def mk(c: ConfigFile | None = None, **kw: Any) -> Host:
 
 
 def run(func: Callable[..., Iterator[Result]], h: Host, doms: tuple[Domain, ...] = ()) -> list[Result]:
+    """The check's results as the engine records them (helpers may stop a check as n/a or UNKNOWN)."""
     if len(inspect.signature(func).parameters) == 2:
-        return list(func(h, Environment(inventory=Inventory(host=h, domains=doms), host=h)))
-    return list(func(h))
+        return results_of(func, h, Environment(inventory=Inventory(host=h, domains=doms), host=h))
+    return results_of(func, h)
 
 
 def statuses(results: list[Result]) -> list[Status]:

@@ -23,8 +23,23 @@ from vmsec.facts import Domain, Guest, Host, Inventory, Network
 from vmsec.findings import Evidence, Severity, Status, Target
 
 __all__ = [
-    "CHECK_ATTR", "CONTROL_TAGS", "CheckSpec", "Environment", "FactMissing", "Result", "Scope",
-    "Severity", "Tag", "check", "ev", "fail", "need", "ok", "unknown",
+    "CHECK_ATTR",
+    "CONTROL_TAGS",
+    "CheckSpec",
+    "Environment",
+    "FactMissing",
+    "NotApplicable",
+    "Result",
+    "Scope",
+    "Severity",
+    "Tag",
+    "check",
+    "ev",
+    "fail",
+    "need",
+    "ok",
+    "results_of",
+    "unknown",
 ]
 
 
@@ -87,12 +102,32 @@ def unknown(subject: str, reason: str, *evidence: Evidence, target: Target | Non
 
 
 class FactMissing(Exception):
-    """Raised by :func:`need` inside a check: the engine turns it into one UNKNOWN result."""
+    """Raised by :func:`need` (or a helper) inside a check: the engine turns it into one UNKNOWN
+    result with this reason, subject and evidence. Raise it before yielding: results a generator
+    yielded before raising are replaced by the UNKNOWN."""
 
-    def __init__(self, reason: str, subject: str | None = None) -> None:
+    def __init__(self, reason: str, subject: str | None = None, evidence: tuple[Evidence, ...] = ()) -> None:
         super().__init__(reason)
         self.reason = reason
         self.subject = subject
+        self.evidence = evidence
+
+
+class NotApplicable(Exception):
+    """Raised by a helper inside a check when the check does not apply (e.g. no qemu.conf): the
+    engine records no result, exactly as if the check had yielded nothing."""
+
+
+def results_of(func: Callable[..., Iterator[Result]], subject: object, env: Environment | None = None,
+               default_subject: str = "") -> list[Result]:
+    """Run one check function on ``subject`` as the engine does: :class:`FactMissing` becomes one
+    UNKNOWN result, :class:`NotApplicable` no result. (For tests and callers outside the engine.)"""
+    try:
+        return list(func(subject, env) if env is not None else func(subject))
+    except FactMissing as missing:
+        return [Result(Status.UNKNOWN, missing.subject or default_subject, missing.reason, missing.evidence)]
+    except NotApplicable:
+        return []
 
 
 T = TypeVar("T")

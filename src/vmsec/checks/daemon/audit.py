@@ -5,15 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vmsec.checks.api import Result, Severity, Tag, check, ev, fail, ok, unknown
-from vmsec.checks.daemon.remote import (
-    LIBVIRTD_CONF_DOC,
-    conf_name,
-    daemon_of,
-    sev,
-    show,
-    unreadable,
-    where,
-)
+from vmsec.checks.daemon.remote import LIBVIRTD_CONF_DOC
+from vmsec.checks.helpers.config import conf_name, daemon_of, sev, show, unreadable, where
 from vmsec.facts import Host
 
 _LOGGING_DOC = "https://libvirt.org/logging.html"

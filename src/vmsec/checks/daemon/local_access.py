@@ -7,19 +7,8 @@ import posixpath
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
-from vmsec.checks.daemon.remote import (
-    AUTH_DOC,
-    DAEMONS_DOC,
-    LIBVIRTD_CONF_DOC,
-    conf_name,
-    daemon_of,
-    find_unit,
-    sev,
-    show,
-    socket_mode,
-    unreadable,
-    where,
-)
+from vmsec.checks.daemon.remote import AUTH_DOC, DAEMONS_DOC, LIBVIRTD_CONF_DOC, find_unit, socket_mode
+from vmsec.checks.helpers.config import conf_name, daemon_of, sev, show, unreadable, where
 from vmsec.facts import FileKind, FileStat, Host
 
 ACL_DOC = "https://libvirt.org/acl.html"

@@ -4,18 +4,18 @@ TLS keys they use.
 A check applies to each daemon configuration present on the host: libvirtd.conf for the monolithic
 daemon, virtproxyd.conf (network listeners) and virtqemud.conf for the modular daemons. With systemd
 socket activation the ``listen_*`` and ``unix_sock_*`` keys are not honoured; the socket units are
-(``libvirtd-tcp.socket``, ``virtproxyd-tls.socket`` …). The small helpers here are shared with the
-other daemon modules.
+(``libvirtd-tcp.socket``, ``virtproxyd-tls.socket`` …). The socket-unit helpers here are shared with
+the other daemon modules; configuration-setting helpers live in :mod:`vmsec.checks.helpers.config`.
 """
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Iterator
 
 from vmsec.checks.api import Result, Severity, Tag, check, ev, fail, ok, unknown
-from vmsec.facts import ConfigFile, ConfValue, Host, Setting, SocketUnit
+from vmsec.checks.helpers.config import conf_name, daemon_of, sev, show, unreadable, where
+from vmsec.facts import ConfigFile, ConfValue, Host, SocketUnit
 from vmsec.findings import Evidence
 
 LIBVIRTD_CONF_DOC = "https://libvirt.org/remote.html"
@@ -27,47 +27,6 @@ NETWORK_DAEMONS = frozenset({"libvirtd", "virtproxyd"})
 
 
 # --- helpers shared by the daemon checks ---------------------------------------------------------
-
-def conf_name(conf: ConfigFile) -> str:
-    return posixpath.basename(conf.path)
-
-
-def daemon_of(conf: ConfigFile) -> str:
-    return conf_name(conf).removesuffix(".conf")
-
-
-def unreadable(conf: ConfigFile, subject: str) -> Result:
-    if conf.error:
-        why = conf.error
-    elif conf.present is None:
-        why = "whether it exists could not be told"
-    else:
-        why = "it could not be read"
-    return unknown(subject, f"{conf_name(conf)} could not be read: {why}", ev(conf.path))
-
-
-def sev(s: Setting) -> Evidence:
-    """Evidence for a setting: where it was set (or that the default applies), key, value."""
-    return ev(s.origin, s.key, s.value)
-
-
-def show(value: ConfValue | None) -> str:
-    """A value as it would be written in the configuration file."""
-    if value is None:
-        return "(unset)"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, tuple):
-        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
-    return str(value)
-
-
-def where(s: Setting) -> str:
-    """`(libvirtd.conf:22)` or `(libvirtd.conf default)` for messages."""
-    name = posixpath.basename(s.path)
-    return f"({name}:{s.line})" if s.explicit and s.line else (
-        f"({name})" if s.explicit else f"({name} default)")
-
 
 def find_unit(host: Host, name: str) -> SocketUnit | None:
     for unit in host.socket_units or ():

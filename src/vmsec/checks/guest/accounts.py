@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
-from vmsec.checks.guest.ssh import global_value, is_yes
+from vmsec.checks.helpers.sshd import is_yes
 from vmsec.facts import Account, Guest, ShadowEntry
+from vmsec.parsers.sshd_effective import global_value
 
 SHADOW_DOC = "https://man7.org/linux/man-pages/man5/shadow.5.html"
 CRYPT_DOC = "https://man7.org/linux/man-pages/man5/crypt.5.html"

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok
-from vmsec.checks.guest.ssh import reachable, sshd_of
+from vmsec.checks.helpers.sshd import sshd_of
 from vmsec.facts import Guest, PamLine, PamStack
+from vmsec.parsers.sshd_effective import reachable
 
 PAM_DOC = "https://www.man7.org/linux/man-pages/man8/pam.8.html"
 MFA_MODULES = ("pam_google_authenticator.so", "pam_u2f.so", "pam_oath.so", "pam_duo.so",

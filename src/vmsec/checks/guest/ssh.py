@@ -13,278 +13,25 @@ The helpers here are shared by the other OS-access modules (keys, PAM).
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 
-from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
-from vmsec.facts import Guest, SshdConfig, SshdMatch
-from vmsec.findings import Evidence
+from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.sshd import is_yes, setting_results, sshd_of
+from vmsec.facts import Guest
+from vmsec.parsers.sshd_effective import (
+    DEFAULT,
+    global_value,
+    is_default,
+    keyword_name,
+    lookup,
+    reachable,
+    split_list,
+    sshd_version,
+)
 
 SSHD_DOC = "https://man.openbsd.org/sshd_config"
 CIS_DOC = "https://www.cisecurity.org/benchmark/debian_linux"
-
-# --- helpers shared by the OS access checks --------------------------------------------------------
-
-# Keywords as written in sshd_config, for messages (the facts keep them lower-case).
-_NAMES = {k.lower(): k for k in (
-    "PermitRootLogin", "PasswordAuthentication", "PermitEmptyPasswords", "KbdInteractiveAuthentication",
-    "ChallengeResponseAuthentication", "UsePAM", "Ciphers", "MACs", "KexAlgorithms",
-    "HostKeyAlgorithms", "PubkeyAcceptedAlgorithms", "PubkeyAcceptedKeyTypes", "CASignatureAlgorithms",
-    "Protocol", "X11Forwarding", "MaxAuthTries", "LoginGraceTime", "LogLevel", "PermitUserEnvironment",
-    "HostbasedAuthentication", "IgnoreRhosts", "AllowUsers", "AllowGroups", "DenyUsers", "DenyGroups",
-    "ClientAliveInterval", "ClientAliveCountMax", "Banner", "AllowTcpForwarding", "GatewayPorts",
-    "PermitTunnel", "AllowAgentForwarding", "DisableForwarding", "GSSAPIAuthentication",
-    "KerberosAuthentication", "AuthenticationMethods", "AuthorizedKeysFile", "MaxStartups",
-    "MaxSessions", "StrictModes",
-)}
-
-# Aliases sshd accepts for a keyword; the facts may keep either spelling.
-_ALIASES = {
-    "kbdinteractiveauthentication": ("challengeresponseauthentication",),
-    "pubkeyacceptedalgorithms": ("pubkeyacceptedkeytypes",),
-}
-
-# Compiled-in defaults that have not changed in any OpenSSH release still in use (≥ 7.4), used when
-# the collector could not fill a keyword. Version-dependent ones are handled by `_default`.
-_STABLE_DEFAULTS = {
-    "passwordauthentication": "yes", "permitemptypasswords": "no", "kbdinteractiveauthentication": "yes",
-    "usepam": "no", "x11forwarding": "no", "maxauthtries": "6", "logingracetime": "120",
-    "ignorerhosts": "yes", "hostbasedauthentication": "no", "allowtcpforwarding": "yes",
-    "allowagentforwarding": "yes", "gatewayports": "no", "permittunnel": "no", "disableforwarding": "no",
-    "permituserenvironment": "no", "loglevel": "INFO", "clientaliveinterval": "0",
-    "clientalivecountmax": "3", "banner": "none", "gssapiauthentication": "no",
-    "kerberosauthentication": "no", "authenticationmethods": "any", "strictmodes": "yes",
-    "authorizedkeysfile": ".ssh/authorized_keys .ssh/authorized_keys2",
-}
-
-DEFAULT = "compiled-in default"
-
-
-def is_default(origin: str | None) -> bool:
-    """Does an origin say the value is a compiled-in default (the collector writes "default (…)")?"""
-    return not origin or origin.startswith(("default", DEFAULT))
-
-
-def keyword_name(keyword: str) -> str:
-    return _NAMES.get(keyword.lower(), keyword)
-
-
-def sshd_version(cfg: SshdConfig) -> tuple[int, int] | None:
-    """(major, minor) of the OpenSSH version, or None when unknown."""
-    m = re.match(r"\s*(?:\d+:)?(\d+)\.(\d+)", cfg.version or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def sshd_of(guest: Guest) -> SshdConfig | None:
-    """The server configuration; None when no OpenSSH server is installed (the check does not apply).
-
-    Stops the check with UNKNOWN when installation or configuration could not be told.
-    """
-    if guest.sshd_installed is False:
-        return None
-    if guest.sshd is None:
-        if guest.sshd_installed is None:
-            need(None, "whether an OpenSSH server is installed could not be told")
-        need(None, "the OpenSSH server is installed but its configuration could not be read")
-    return guest.sshd
-
-
-@dataclass(frozen=True, slots=True)
-class Reach:
-    """A value of a keyword that some connections get."""
-
-    value: str
-    origin: str  # "path:line" or DEFAULT
-    match: SshdMatch | None = None  # None: the global value
-    universal: bool = True  # every connection (global, or a Match block matching everything)
-    user: str | None = None  # the user whose connections were considered, if any
-
-    @property
-    def where(self) -> str:
-        if self.match is None:
-            return f"globally ({self.origin})"
-        block = f"`Match {criteria_text(self.match)}` at {self.match.origin or self.origin}"
-        if self.universal:
-            return f"for every connection{' as ' + self.user if self.user else ''}, by {block}"
-        return f"for connections matching {block}"
-
-    @property
-    def suffix(self) -> str:
-        """Subject suffix: "" for the global value, " [Match …]" for a Match block."""
-        return "" if self.match is None else f" [Match {criteria_text(self.match)}]"
-
-    def evidence(self, keyword: str) -> Evidence:
-        return ev(self.match.origin if self.match and self.match.origin else self.origin,
-                  keyword_name(keyword), self.value)
-
-
-def criteria_text(m: SshdMatch) -> str:
-    return " ".join(f"{k.capitalize()} {v}".rstrip() if k != "all" else "All" for k, v in m.criteria)
-
-
-def _lookup(settings: Mapping[str, tuple[str, ...]], keyword: str) -> tuple[str, ...] | None:
-    for kw in (keyword, *_ALIASES.get(keyword, ())):
-        values = settings.get(kw)
-        if values:
-            return tuple(values)
-    return None
-
-
-def _default(cfg: SshdConfig, keyword: str) -> str | None:
-    if keyword == "permitrootlogin":
-        version = sshd_version(cfg)
-        if version is None:
-            return None
-        return "prohibit-password" if version >= (7, 0) else "yes"
-    return _STABLE_DEFAULTS.get(keyword)
-
-
-def global_value(cfg: SshdConfig, keyword: str) -> Reach | None:
-    """The global effective value, or None when neither the files nor a known default give one."""
-    keyword = keyword.lower()
-    values = _lookup(cfg.settings, keyword)
-    if values is not None:
-        origin = next((cfg.origins[k] for k in (keyword, *_ALIASES.get(keyword, ())) if k in cfg.origins),
-                      "")
-        return Reach(" ".join(values), DEFAULT if is_default(origin) else origin)
-    default = _default(cfg, keyword)
-    return Reach(default, DEFAULT) if default is not None else None
-
-
-def _split(value: str) -> list[str]:
-    return [p for p in re.split(r"[,\s]+", value) if p]
-
-
-def _pattern_match(patterns: str, subject: str) -> bool | None:
-    """OpenSSH pattern-list semantics: a matching negated pattern refuses, else any positive match."""
-    positive = False
-    for pat in patterns.split(","):
-        negated = pat.startswith("!")
-        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pat.lstrip("!"))
-        if re.fullmatch(regex, subject, re.DOTALL):
-            if negated:
-                return False
-            positive = True
-    return positive
-
-
-def _universal_criterion(key: str, value: str) -> bool:
-    """Does this criterion match every connection?"""
-    if key == "all":
-        return True
-    pats = _split(value)
-    if not pats or any(p.startswith("!") for p in pats):
-        return False
-    if key in ("address", "localaddress"):
-        for p in pats:
-            if p == "*":
-                return True
-            try:
-                if ipaddress.ip_network(p, strict=False).prefixlen == 0:
-                    return True
-            except ValueError:
-                continue
-        return False
-    if key in ("user", "host", "localport", "rdomain"):
-        return "*" in pats
-    return False  # group: membership varies by user
-
-
-def _groups_of(guest: Guest | None, user: str) -> set[str] | None:
-    if guest is None or guest.groups is None:
-        return None
-    account = guest.account(user)
-    names = {g.name for g in guest.groups if user in g.members}
-    if account is not None and account.gid is not None:
-        names |= {g.name for g in guest.groups if g.gid == account.gid}
-    return names
-
-
-def _may_apply(m: SshdMatch, user: str | None, guest: Guest | None) -> tuple[bool, bool]:
-    """(may apply, applies to every connection [of that user])."""
-    universal = True
-    for key, value in m.criteria:
-        key = key.lower()
-        if user is not None and key == "user":
-            if not _pattern_match(value, user):
-                return False, False
-            continue
-        if user is not None and key == "group":
-            groups = _groups_of(guest, user)
-            if groups is None:
-                universal = False
-                continue
-            if not any(_pattern_match(value, g) for g in groups):
-                return False, False
-            continue
-        if not _universal_criterion(key, value):
-            universal = False
-    return True, universal
-
-
-def reachable(cfg: SshdConfig, keyword: str, user: str | None = None,
-              guest: Guest | None = None) -> list[Reach]:
-    """Every value of ``keyword`` some connection gets: the global value (unless a catch-all Match
-    block replaces it), then each Match block that sets it and is not shadowed by an earlier
-    catch-all block (the first matching block wins per keyword). With ``user``, only connections as
-    that user are considered (its User/Group criteria are evaluated)."""
-    keyword = keyword.lower()
-    found: list[Reach] = []
-    shadowed = False
-    for m in cfg.matches:
-        values = _lookup(m.settings, keyword)
-        if values is None:
-            continue
-        applies, universal = _may_apply(m, user, guest)
-        if not applies:
-            continue
-        found.append(Reach(" ".join(values), m.origin or "", m, universal, user))
-        if universal:
-            shadowed = True
-            break
-    g = global_value(cfg, keyword)
-    if not shadowed and g is not None:
-        found.insert(0, g)
-    return found
-
-
-def setting_results(guest: Guest, keyword: str, subject: str, bad: Callable[[str], str | None],
-                    good: str, narrow: Severity | None = None,
-                    user: str | None = None) -> Iterator[Result]:
-    """One result per reachable value: FAIL with ``bad(value)``'s reason, else OK for the global
-    value. ``narrow`` is the severity for a finding limited to some connections."""
-    cfg = sshd_of(guest)
-    if cfg is None:
-        return
-    reaches = reachable(cfg, keyword, user, guest)
-    if not any(r.universal for r in reaches):  # no global value, no catch-all Match block
-        yield unknown(subject, f"the effective {keyword_name(keyword)} is unknown: it is not set and "
-                      "the OpenSSH version (which decides its default) is unknown", ev(guest.origin))
-    for i, r in enumerate(reaches):
-        reason = bad(r.value)
-        if reason is not None:
-            yield fail(subject + r.suffix, f"{keyword_name(keyword)} {r.value} {r.where}: {reason}",
-                       r.evidence(keyword), severity=None if r.universal else narrow)
-        elif i == 0 and r.universal:  # what most connections get; narrower good values need no result
-            yield ok(subject + r.suffix, f"{keyword_name(keyword)} {r.value} {r.where}: {good}",
-                     r.evidence(keyword))
-
-
-def is_yes(value: str) -> bool:
-    return value.strip().lower() == "yes"
-
-
-def usable_password(guest: Guest, name: str) -> bool | None:
-    """Does the account have a password one can log in with (not empty, not locked)?"""
-    if guest.shadow is None:
-        return None
-    for entry in guest.shadow:
-        if entry.name == name:
-            return not entry.locked and not entry.empty and entry.hash_algorithm is not None
-    return False
-
 
 # --- authentication --------------------------------------------------------------------------------
 
@@ -403,7 +150,7 @@ def _algorithms(value: str) -> tuple[str, list[str]]:
     """(modifier, names) of an algorithm list: "+aes128-cbc" → ("+", ["aes128-cbc"])."""
     value = value.strip()
     modifier = value[0] if value[:1] in ("+", "-", "^") else ""
-    return modifier, _split(value[1:] if modifier else value)
+    return modifier, split_list(value[1:] if modifier else value)
 
 
 def _list_results(guest: Guest, keywords: tuple[str, ...], subject: str,
@@ -422,13 +169,13 @@ def _list_results(guest: Guest, keywords: tuple[str, ...], subject: str,
         subj = f"{subject} {name}" if len(keywords) > 1 else subject
         version = sshd_version(cfg)
         configured_at = cfg.origins.get(keyword)
-        if _lookup(cfg.settings, keyword) is None and not is_default(configured_at):
+        if lookup(cfg.settings, keyword) is None and not is_default(configured_at):
             yield unknown(subj, f"{name} is set at {configured_at} but the list it gives could not be "
                           "resolved (a pattern, or a change to a default list unknown for OpenSSH "
                           f"{cfg.version or '(unknown version)'})", ev(configured_at or guest.origin, name))
             continue
         if reach is None or reach.origin == DEFAULT:
-            listed = _lookup(cfg.settings, keyword)
+            listed = lookup(cfg.settings, keyword)
             if listed is not None:  # the collector filled the version's default list
                 found = [(a, w) for a in _algorithms(" ".join(listed))[1]
                          if (w := weak(a)) and not explicit_only(a)]
@@ -579,13 +326,13 @@ def protocol_1(guest: Guest, env: Environment) -> Iterator[Result]:
     cfg = sshd_of(guest)
     if cfg is None:
         return
-    values = _lookup(cfg.settings, "protocol")
+    values = lookup(cfg.settings, "protocol")
     if values is None or is_default(cfg.origins.get("protocol")):
         yield ok("sshd Protocol", "no Protocol line: only protocol 2 is served", ev(DEFAULT, "Protocol"))
         return
     r = global_value(cfg, "protocol")
     assert r is not None
-    if "1" not in _split(r.value):
+    if "1" not in split_list(r.value):
         yield ok("sshd Protocol", f"Protocol {r.value} {r.where}: only protocol 2", r.evidence("protocol"))
         return
     version = sshd_version(cfg)
@@ -709,7 +456,7 @@ def allow_list(guest: Guest, env: Environment) -> Iterator[Result]:
     if cfg is None:
         return
     set_by = [(k, v) for k in ("allowusers", "allowgroups", "denyusers", "denygroups")
-              if (v := _lookup(cfg.settings, k)) is not None
+              if (v := lookup(cfg.settings, k)) is not None
               and not is_default(cfg.origins.get(k))]
     if set_by:
         k, v = set_by[0]

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok
-from vmsec.checks.guest.ssh import SSHD_DOC, reachable, sshd_of
+from vmsec.checks.guest.ssh import SSHD_DOC
+from vmsec.checks.helpers.sshd import sshd_of
 from vmsec.facts import AuthorizedKey, Guest
+from vmsec.parsers.sshd_effective import reachable
 
 KEYS_DOC = "https://man.openbsd.org/sshd#AUTHORIZED_KEYS_FILE_FORMAT"
 

@@ -11,20 +11,12 @@ import fnmatch
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
-from vmsec.checks.daemon.remote import sev, show, unreadable, where
+from vmsec.checks.helpers.config import qemu_conf, qemu_settings, sev, show, unreadable, where
 from vmsec.facts import ConfigFile, Host, Setting
 
 QEMU_CONF_DOC = "https://libvirt.org/drvqemu.html"
 PASSTHRU_DOC = "https://libvirt.org/kbase/qemu-passthrough-security.html"
 QEMU_SECURITY = "https://www.qemu.org/docs/master/system/security.html"
-
-
-def settings(conf: ConfigFile, *keys: str) -> tuple[Setting, ...] | None:
-    """The effective settings for ``keys``, or ``None`` when qemu.conf could not be read."""
-    found = tuple(conf.setting(k) for k in keys)
-    if any(s is None for s in found):
-        return None
-    return tuple(s for s in found if s is not None)
 
 
 def flag(s: Setting) -> bool | None:
@@ -56,9 +48,7 @@ def qemu_not_root(host: Host) -> Iterator[Result]:
     Remediation: Remove `user = "root"` / `group = "root"` from qemu.conf so that the distribution's
     unprivileged account (qemu, libvirt-qemu) applies.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
+    conf = qemu_conf(host)
     for key, severity in (("user", Severity.CRITICAL), ("group", Severity.HIGH)):
         subject = f"qemu.conf {key}"
         s = conf.setting(key)
@@ -97,14 +87,8 @@ def security_driver(host: Host, env: Environment) -> Iterator[Result]:
     Remediation: Remove `security_driver = "none"` (or set "selinux" / "apparmor") and keep the host's
     SELinux enforcing or AppArmor enabled.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
     subject = "qemu.conf security_driver"
-    s = conf.setting("security_driver")
-    if s is None:
-        yield unreadable(conf, subject)
-        return
+    (s,) = qemu_settings(host, "security_driver", subject=subject)
     drivers = s.as_list() if isinstance(s.value, tuple) else ((s.as_str(),) if s.as_str() else ())
     if s.explicit and (not drivers or set(drivers) <= {"none"}):
         yield fail(subject, f"security_driver = {show(s.value)} {where(s)}: QEMU processes run "
@@ -139,9 +123,7 @@ def confined_by_default(host: Host) -> Iterator[Result]:
 
     Remediation: Keep `security_default_confined = 1` and set `security_require_confined = 1`.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
+    conf = qemu_conf(host)
     for key, good, severity, harm in (
             ("security_default_confined", True, Severity.HIGH,
              "new VMs start without an SELinux/AppArmor label"),
@@ -236,14 +218,8 @@ def cgroup_device_acl(host: Host) -> Iterator[Result]:
     Remediation: Restore the default `cgroup_device_acl`; give devices to a single VM through its
     XML (disk, hostdev) instead; keep "devices" in `cgroup_controllers` (or leave it unset).
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
-    got = settings(conf, "cgroup_device_acl", "cgroup_controllers")
-    if got is None:
-        yield unreadable(conf, "qemu.conf cgroup_device_acl")
-        return
-    acl, controllers = got
+    acl, controllers = qemu_settings(host, "cgroup_device_acl", "cgroup_controllers",
+                                     subject="qemu.conf cgroup_device_acl")
     entries = acl.as_list()
     subject = "qemu.conf cgroup_device_acl"
     if not acl.explicit or entries is None:
@@ -282,9 +258,7 @@ def dynamic_ownership(host: Host) -> Iterator[Result]:
 
     Remediation: Keep `dynamic_ownership = 1` and `remember_owner = 1` (the defaults).
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
+    conf = qemu_conf(host)
     for key, severity, harm in (
             ("dynamic_ownership", Severity.MEDIUM,
              "images must be made readable by the QEMU user permanently, for every VM"),
@@ -311,9 +285,7 @@ def legacy_unsafe_keys(host: Host) -> Iterator[Result]:
 
     Remediation: Delete both keys from qemu.conf; give every disk an explicit format.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
+    conf = qemu_conf(host)
     if not conf.readable:
         yield unreadable(conf, "qemu.conf legacy keys")
         return
@@ -411,9 +383,7 @@ def swtpm_user(host: Host, env: Environment) -> Iterator[Result]:
 
     Remediation: Remove `swtpm_user = "root"` / `swtpm_group = "root"` (the default is tss).
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
+    conf = qemu_conf(host)
     emulated = any(t.backend_type == "emulator" for d in env.inventory.domains for t in d.tpms)
     for key in ("swtpm_user", "swtpm_group"):
         subject = f"qemu.conf {key}"
@@ -449,14 +419,7 @@ def guest_core_dumps(host: Host, env: Environment) -> Iterator[Result]:
     Remediation: Keep `dump_guest_core = 0` and leave `max_core` unset; remove `dumpCore='on'` from
     domain XML.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
-    got = settings(conf, "dump_guest_core", "max_core")
-    if got is None:
-        yield unreadable(conf, "qemu.conf dump_guest_core")
-        return
-    dump, max_core = got
+    dump, max_core = qemu_settings(host, "dump_guest_core", "max_core", subject="qemu.conf dump_guest_core")
     limit = _core_limit(max_core)
     subject = "qemu.conf dump_guest_core"
     if dump.value == 1 and limit is not None:
@@ -502,9 +465,7 @@ def memory_dirs_private(host: Host) -> Iterator[Result]:
     Remediation: `chmod 0700` these directories (owned by root or the QEMU user) and `0600` the files
     in them; keep them on encrypted storage.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
+    conf = qemu_conf(host)
     if not conf.readable:  # the default directories are still checked below
         yield unreadable(conf, "qemu.conf auto_dump_path")
     dirs = _memory_dirs(conf)
@@ -532,14 +493,8 @@ def developer_overrides(host: Host) -> Iterator[Result]:
 
     Remediation: Remove `capability_filters` and `deprecation_behavior` from qemu.conf.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
-    got = settings(conf, "capability_filters", "deprecation_behavior")
-    if got is None:
-        yield unreadable(conf, "qemu.conf capability_filters")
-        return
-    filters, deprecation = got
+    filters, deprecation = qemu_settings(host, "capability_filters", "deprecation_behavior",
+                                         subject="qemu.conf capability_filters")
     if filters.explicit and filters.as_list():
         yield fail("qemu.conf capability_filters", f"capability_filters = {show(filters.value)} "
                    f"{where(filters)}: QEMU capabilities are hidden from libvirt", sev(filters))

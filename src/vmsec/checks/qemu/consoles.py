@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 from vmsec.checks.addresses import is_loopback
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
-from vmsec.checks.daemon.remote import sev, show, unreadable, where
-from vmsec.checks.qemu.confinement import QEMU_CONF_DOC, settings
+from vmsec.checks.helpers.config import qemu_conf, qemu_settings, sev, show, where
+from vmsec.checks.qemu.confinement import QEMU_CONF_DOC
 from vmsec.facts import ConfigFile, Host, PasswordState, Setting
 from vmsec.findings import Evidence
 
@@ -64,15 +64,9 @@ def vnc_listen_tls(host: Host) -> Iterator[Result]:
     reach consoles through SSH or a proxy; if it must listen publicly, set `vnc_tls = 1` and
     `vnc_tls_x509_verify = 1`.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
     subject = "qemu.conf vnc_listen"
-    got = settings(conf, "vnc_listen", "vnc_auto_unix_socket", "vnc_tls")
-    if got is None:
-        yield unreadable(conf, subject)
-        return
-    listen, auto, tls = got
+    conf = qemu_conf(host)
+    listen, auto, tls = qemu_settings(host, "vnc_listen", "vnc_auto_unix_socket", "vnc_tls", subject=subject)
     address = listen_address(listen)
     if address is None:
         yield _not_an_address(subject, listen)
@@ -115,15 +109,9 @@ def vnc_default_auth(host: Host, env: Environment) -> Iterator[Result]:
     Remediation: Keep VNC on loopback; otherwise set `vnc_tls = 1` with x509 verification, and
     `vnc_sasl = 1` (GSSAPI) or at least `vnc_password`.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
     subject = "qemu.conf vnc authentication"
-    got = settings(conf, "vnc_listen", "vnc_auto_unix_socket", "vnc_password", "vnc_sasl", "vnc_tls")
-    if got is None:
-        yield unreadable(conf, subject)
-        return
-    listen, auto, password, sasl, tls = got
+    listen, auto, password, sasl, tls = qemu_settings(host, "vnc_listen", "vnc_auto_unix_socket",
+                                                      "vnc_password", "vnc_sasl", "vnc_tls", subject=subject)
     address = listen_address(listen)
     if address is None:
         yield _not_an_address(subject, listen)
@@ -172,16 +160,10 @@ def spice_listen(host: Host) -> Iterator[Result]:
     Remediation: Keep `spice_listen = "127.0.0.1"` (the default) or `spice_auto_unix_socket = 1`;
     otherwise set `spice_tls = 1` and `spice_sasl = 1` or `spice_password`.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
     subject = "qemu.conf spice_listen"
-    got = settings(conf, "spice_listen", "spice_auto_unix_socket", "spice_tls", "spice_password",
-                   "spice_sasl")
-    if got is None:
-        yield unreadable(conf, subject)
-        return
-    listen, auto, tls, password, sasl = got
+    listen, auto, tls, password, sasl = qemu_settings(host, "spice_listen", "spice_auto_unix_socket",
+                                                      "spice_tls", "spice_password", "spice_sasl",
+                                                      subject=subject)
     address = listen_address(listen)
     if address is None:
         yield _not_an_address(subject, listen)

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 from vmsec.checks.addresses import is_loopback, is_wildcard
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
-from vmsec.checks.daemon.remote import sev, show, unreadable, where
-from vmsec.checks.qemu.confinement import QEMU_CONF_DOC, QEMU_SECURITY, settings
+from vmsec.checks.helpers.config import qemu_conf, qemu_settings, sev, show, unreadable, where
+from vmsec.checks.qemu.confinement import QEMU_CONF_DOC, QEMU_SECURITY
 from vmsec.checks.qemu.consoles import effective_verify
 from vmsec.facts import Host
 
@@ -26,14 +26,8 @@ def tls_x509_verify(host: Host) -> Iterator[Result]:
 
     Remediation: Set `default_tls_x509_verify = 1` and remove `*_tls_x509_verify = 0` overrides.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
-    got = settings(conf, "vnc_tls", "chardev_tls")
-    if got is None:
-        yield unreadable(conf, "qemu.conf tls_x509_verify")
-        return
-    vnc_tls, chardev_tls = got
+    conf = qemu_conf(host)
+    vnc_tls, chardev_tls = qemu_settings(host, "vnc_tls", "chardev_tls", subject="qemu.conf tls_x509_verify")
     for service, enabled, builtin in (("vnc", vnc_tls.as_bool(), False),
                                       ("chardev", chardev_tls.as_bool(), True),
                                       ("backup", True, True)):
@@ -67,9 +61,7 @@ def chardev_tls(host: Host, env: Environment) -> Iterator[Result]:
     Remediation: Set `chardev_tls = 1` (with `chardev_tls_x509_verify = 1`), or use UNIX-socket or pty
     chardevs.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
+    conf = qemu_conf(host)
     s = conf.setting("chardev_tls")
     for name, origin, locator, tls, source_host in _tcp_chardevs(env):
         subject = f"domain {name} {locator}"
@@ -108,9 +100,7 @@ def nbd_tls(host: Host, env: Environment) -> Iterator[Result]:
     Remediation: Set `nbd_tls = 1` and configure the NBD server with TLS; or reach it over a UNIX
     socket.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
+    conf = qemu_conf(host)
     s = conf.setting("nbd_tls")
     for dom in env.inventory.domains:
         for disk in dom.disks:
@@ -150,9 +140,7 @@ def migrate_tls_force(host: Host) -> Iterator[Result]:
     Remediation: Set up migration certificates and `migrate_tls_force = 1`; or tunnel migrations
     (`--tunnelled` over TLS/SSH).
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
+    conf = qemu_conf(host)
     subject = "qemu.conf migrate_tls_force"
     s = conf.setting("migrate_tls_force")
     if s is None:
@@ -174,9 +162,7 @@ def migrate_tls_verify(host: Host) -> Iterator[Result]:
 
     Remediation: Remove `migrate_tls_x509_verify = 0` and `default_tls_x509_verify = 0`.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
+    conf = qemu_conf(host)
     subject = "qemu.conf migrate_tls_x509_verify"
     verify, verify_ev, text = effective_verify(conf, "migrate_tls_x509_verify", True)
     if not conf.readable:
@@ -200,14 +186,8 @@ def migration_address(host: Host) -> Iterator[Result]:
     Remediation: Set `migration_address` to this host's address on a dedicated migration network (and
     `migration_host` to match); firewall the port range.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
     subject = "qemu.conf migration_address"
-    s = conf.setting("migration_address")
-    if s is None:
-        yield unreadable(conf, subject)
-        return
+    (s,) = qemu_settings(host, "migration_address", subject=subject)
     address = "0.0.0.0" if s.value is None else s.as_str()
     if address is None:
         yield unknown(subject, f"migration_address = {show(s.value)} {where(s)} is not an address",
@@ -230,14 +210,8 @@ def mac_filter(host: Host, env: Environment) -> Iterator[Result]:
     Remediation: Attach `<filterref filter='clean-traffic'/>` to guest interfaces (preferred), or set
     `mac_filter = 1` in qemu.conf.
     """
-    conf = host.qemu_conf
-    if conf is None:
-        return
     subject = "qemu.conf mac_filter"
-    s = conf.setting("mac_filter")
-    if s is None:
-        yield unreadable(conf, subject)
-        return
+    (s,) = qemu_settings(host, "mac_filter", subject=subject)
     if s.as_bool():
         yield ok(subject, f"mac_filter = 1 {where(s)}", sev(s))
         return
