@@ -45,7 +45,7 @@ def test_compliance_terminal_has_no_escape_sequences(sample_scan: ScanResult, ca
 
 
 def test_progress_line_shows_domain_names_literally(monkeypatch: pytest.MonkeyPatch) -> None:
-    import vmsec.cli.main as cli_main
+    import vmsec.cli.scan_commands as cli_main
 
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=True, color_system=None)
