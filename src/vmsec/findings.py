@@ -43,6 +43,7 @@ class TargetKind(StrEnum):
     DOMAIN = "domain"
     NETWORK = "network"
     GUEST = "guest"
+    ENDPOINT = "endpoint"  # a network listener (address:port/protocol) seen by a probe
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ collected facts, not for its millions of findings.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,8 +24,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from vmsec.checkinfo import CheckIndex
-from vmsec.collectors import CollectContext, collect
-from vmsec.errors import ConfigError, SourceUnavailable, StoreError
+from vmsec.collectors import CollectContext, collect, get_async_collector
+from vmsec.errors import ConfigError, ErrorKind, SourceUnavailable, StoreError
 from vmsec.facts import CollectionRecord, Inventory
 from vmsec.findings import Finding, Target
 from vmsec.profiles import DEFAULT_PROFILE, Profile, load_profile
@@ -93,6 +94,8 @@ class ScanOptions:
     sinks: Sequence[FindingSink] = ()  # further receivers (a streaming report, a web socket …)
     keep_findings: bool = True  # False: findings only go to sinks (huge scans)
     timeout: float | None = None  # seconds per target spec (collection), None: no limit
+    concurrency: int = 8  # target specs collected at once (SSH guests, fleet targets)
+    group_limit: int = 4  # … of which at most this many share a ``spec.group`` (their hypervisor)
     progress: ProgressHook | None = None  # "n/N target: what" messages
     on_stage: Callable[[str, str], None] | None = None  # (stage, target spec description)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -162,29 +165,7 @@ def scan(targets: Sequence[TargetSpec], options: ScanOptions | None = None) -> S
     stage = options.on_stage or (lambda _stage, _what: None)
 
     # 1. Collect every target first: a target that cannot be read at all is known before storing.
-    inventories: list[Inventory] = []
-    records: list[CollectionRecord] = []
-    failures: list[SourceUnavailable] = []
-    for n, spec in enumerate(targets, start=1):
-        what = spec.describe()
-        stage("collect", what)
-        context = CollectContext(
-            progress=_prefixed(options.progress, f"{n}/{len(targets)} " if len(targets) > 1 else ""),
-            deadline=time.monotonic() + options.timeout if options.timeout else None)
-        began = time.monotonic()
-        try:
-            inventory = collect(spec, context)
-        except SourceUnavailable as exc:
-            failures.append(exc)
-            records.append(CollectionRecord(source=what, what=f"{spec.kind} target", ok=False,
-                                            reason=str(exc), kind=exc.kind,
-                                            duration_s=round(time.monotonic() - began, 6)))
-            continue
-        if inventory.host_os is not None or inventory.guests:
-            stage("match", what)
-            inventory = _match(inventory, options.advisory_db)
-        inventories.append(inventory)
-        records += inventory.records
+    inventories, records, failures = _collect_all(targets, options, stage)
     if not inventories:
         raise failures[0]
 
@@ -273,6 +254,90 @@ def scan(targets: Sequence[TargetSpec], options: ScanOptions | None = None) -> S
     finally:
         if store is not None:
             store.close()
+
+
+def _collect_one(spec: TargetSpec, n: int, total: int, options: ScanOptions,
+                 stage: Callable[[str, str], None]) -> Inventory | SourceUnavailable:
+    """Collect one spec (and match its packages); a failure is returned, not raised."""
+    what = spec.describe()
+    stage("collect", what)
+    context = CollectContext(
+        progress=_prefixed(options.progress, f"{n}/{total} " if total > 1 else ""),
+        deadline=time.monotonic() + options.timeout if options.timeout else None)
+    try:
+        inventory = collect(spec, context)
+    except SourceUnavailable as exc:
+        return exc
+    if inventory.host_os is not None or inventory.guests:
+        stage("match", what)
+        inventory = _match(inventory, options.advisory_db)
+    return inventory
+
+
+async def _collect_one_async(spec: TargetSpec, n: int, total: int, options: ScanOptions,
+                             stage: Callable[[str, str], None]) -> Inventory | SourceUnavailable:
+    """Like :func:`_collect_one`, awaiting a collector's ``collect_async`` when it has one (SSH) and
+    running synchronous collectors in a worker thread; the per-target timeout bounds both."""
+    collector = get_async_collector(spec.kind)
+    if collector is None:
+        return await asyncio.to_thread(_collect_one, spec, n, total, options, stage)
+    what = spec.describe()
+    stage("collect", what)
+    context = CollectContext(
+        progress=_prefixed(options.progress, f"{n}/{total} "),
+        deadline=time.monotonic() + options.timeout if options.timeout else None)
+    try:
+        inventory = await asyncio.wait_for(collector(spec, context), options.timeout)
+    except SourceUnavailable as exc:
+        return exc
+    except TimeoutError:
+        return SourceUnavailable(f"timed out after {options.timeout:g} s", ErrorKind.TIMEOUT)
+    if inventory.host_os is not None or inventory.guests:
+        stage("match", what)
+        inventory = await asyncio.to_thread(_match, inventory, options.advisory_db)
+    return inventory
+
+
+def _collect_all(targets: Sequence[TargetSpec], options: ScanOptions, stage: Callable[[str, str], None]
+                 ) -> tuple[list[Inventory], list[CollectionRecord], list[SourceUnavailable]]:
+    """Every spec's inventory, in spec order. Several specs are collected concurrently (at most
+    ``options.concurrency`` at once, and at most ``options.group_limit`` per ``spec.group``, so 50
+    guests of one hypervisor do not overload it); one spec is collected in this thread."""
+    total = len(targets)
+    began = time.monotonic()
+    if total == 1 or options.concurrency <= 1:
+        outcomes = [_collect_one(spec, n, total, options, stage) for n, spec in enumerate(targets, start=1)]
+    else:
+        outcomes = asyncio.run(_gather(targets, options, stage))
+    inventories: list[Inventory] = []
+    records: list[CollectionRecord] = []
+    failures: list[SourceUnavailable] = []
+    for spec, outcome in zip(targets, outcomes, strict=True):
+        if isinstance(outcome, SourceUnavailable):
+            failures.append(outcome)
+            records.append(CollectionRecord(source=spec.describe(), what=f"{spec.kind} target", ok=False,
+                                            reason=str(outcome), kind=outcome.kind,
+                                            duration_s=round(time.monotonic() - began, 6)))
+        else:
+            inventories.append(outcome)
+            records += outcome.records
+    return inventories, records, failures
+
+
+async def _gather(targets: Sequence[TargetSpec], options: ScanOptions,
+                  stage: Callable[[str, str], None]) -> list[Inventory | SourceUnavailable]:
+    everyone = asyncio.Semaphore(options.concurrency)
+    groups: dict[str, asyncio.Semaphore] = {}
+
+    async def one(n: int, spec: TargetSpec) -> Inventory | SourceUnavailable:
+        group = groups.setdefault(spec.group, asyncio.Semaphore(options.group_limit)) if spec.group else None
+        async with everyone:
+            if group is None:
+                return await _collect_one_async(spec, n, len(targets), options, stage)
+            async with group:
+                return await _collect_one_async(spec, n, len(targets), options, stage)
+
+    return list(await asyncio.gather(*(one(n, spec) for n, spec in enumerate(targets, start=1))))
 
 
 def _prefixed(progress: ProgressHook | None, prefix: str) -> ProgressHook | None:

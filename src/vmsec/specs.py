@@ -16,8 +16,8 @@ from vmsec.errors import ConfigError
 GuestMode = Literal["disk", "agent", "auto"]
 
 __all__ = [
-    "SPEC_TYPES", "GuestMode", "HostSpec", "ImageSpec", "LibvirtSpec", "RootfsSpec", "TargetSpec",
-    "XmlSpec", "spec_from_mapping",
+    "SPEC_TYPES", "GuestMode", "HostSpec", "ImageSpec", "LibvirtSpec", "ProbeSpec", "RootfsSpec", "SshSpec",
+    "TargetSpec", "XmlSpec", "spec_from_mapping",
 ]
 
 
@@ -26,6 +26,9 @@ class TargetSpec:
     """Base of every target spec. ``kind`` names its collector."""
 
     kind: ClassVar[str] = ""
+    # Targets of one group (the hypervisor a guest runs on) are collected at most
+    # ScanOptions.group_limit at a time, so a scan does not overload one host.
+    group: str | None = None
 
     def describe(self) -> str:
         """A short human label: "host /", "libvirt qemu:///system", "xml a.xml b/"."""
@@ -100,10 +103,50 @@ class ImageSpec(TargetSpec):
         return "image " + " ".join(self.paths)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SshSpec(TargetSpec):
+    """A running guest (or host) audited over SSH, agentless and read-only. ``group`` names the
+    hypervisor it runs on, when known. Host keys are verified against ``known_hosts`` (a mismatch is
+    refused; an unknown key is accepted only with ``accept_new``)."""
+
+    kind: ClassVar[str] = "ssh"
+    host: str
+    user: str | None = None
+    port: int = 22
+    identity: str | None = None  # private key file; None: the SSH agent / default keys
+    known_hosts: str | None = None  # None: ~/.ssh/known_hosts
+    accept_new: bool = False
+    sudo: bool = False  # run the documented read-only allow-list through sudo -n
+
+    def describe(self) -> str:
+        user = f"{self.user}@" if self.user else ""
+        port = f":{self.port}" if self.port != 22 else ""
+        return f"ssh {user}{self.host}{port}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeSpec(TargetSpec):
+    """Listeners looked at from the network (handshakes only, never a login). ``targets`` are hosts,
+    addresses or CIDRs; ``ports`` the ports to try (None: those the configuration predicts, or the
+    default console/management set); non-loopback addresses only within ``scope``."""
+
+    kind: ClassVar[str] = "probe"
+    targets: tuple[str, ...]
+    ports: tuple[int, ...] | None = None
+    scope: tuple[str, ...] = ()
+    from_scan: str | None = None  # a stored scan whose configuration predicts the listeners
+    from_libvirt: str | None = None  # a libvirt URI whose configuration predicts the listeners
+    timeout: float = 3.0  # per connection
+    concurrency: int = 500  # sockets open at once
+
+    def describe(self) -> str:
+        return "probe " + " ".join(self.targets)
+
+
 # Every spec type by kind: a new transport (ssh, probe …) adds its spec class above, one entry here
 # and one collector in vmsec.collectors.COLLECTORS.
 SPEC_TYPES: dict[str, type[TargetSpec]] = {
-    cls.kind: cls for cls in (HostSpec, LibvirtSpec, XmlSpec, RootfsSpec, ImageSpec)
+    cls.kind: cls for cls in (HostSpec, LibvirtSpec, XmlSpec, RootfsSpec, ImageSpec, SshSpec, ProbeSpec)
 }
 
 

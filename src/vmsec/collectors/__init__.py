@@ -1,7 +1,9 @@
 """Collectors: transports that read a target and turn what they read into facts.
 
 Each collector implements one small interface — a function ``collect(spec, context) -> Inventory``
-for its kind of :class:`~vmsec.specs.TargetSpec` — and is listed once in :data:`COLLECTORS`. Each is
+for its kind of :class:`~vmsec.specs.TargetSpec` — and is listed once in :data:`COLLECTORS`. A
+network transport may also offer ``async def collect_async(spec, context)``: the pipeline then runs
+many targets of that kind on one event loop instead of one thread each. Each is
 imported only when used, so optional heavy dependencies (libvirt-python, dissect.target, asyncssh)
 are needed only by the collector that uses them; a missing one is a clear
 :class:`~vmsec.errors.SourceUnavailable`.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, cast
 
@@ -69,9 +71,19 @@ def get_collector(kind: str) -> Collector:
     return cast(Collector, getattr(module, attr))
 
 
+def get_async_collector(kind: str) -> Callable[[TargetSpec, CollectContext], Awaitable[Inventory]] | None:
+    """The collector module's ``collect_async`` when it has one (network transports: many targets
+    share one event loop), else None (the pipeline runs ``collect`` in a worker thread)."""
+    module_name, _, _attr = COLLECTORS[kind].partition(":")
+    module = importlib.import_module(module_name)
+    found = getattr(module, "collect_async", None)
+    return cast(Callable[[TargetSpec, CollectContext], Awaitable[Inventory]] | None, found)
+
+
 def collect(spec: TargetSpec, context: CollectContext | None = None) -> Inventory:
     """Collect the inventory of one target spec."""
     return get_collector(spec.kind)(spec, context or CollectContext())
 
 
-__all__ = ["COLLECTORS", "CollectContext", "Collector", "ProgressHook", "collect", "get_collector"]
+__all__ = ["COLLECTORS", "CollectContext", "Collector", "ProgressHook", "collect", "get_async_collector",
+           "get_collector"]

@@ -36,7 +36,7 @@ SEV_COLOR = {Severity.CRITICAL: "#8b0000", Severity.HIGH: "#d9480f", Severity.ME
 STATUS_COLOR = {Status.FAIL: "#c92a2a", Status.ERROR: "#862e9c", Status.UNKNOWN: "#e67700",
                 Status.WAIVED: "#1971c2", Status.PASS: "#2b8a3e"}
 KIND_LABEL = {TargetKind.HOST: "Host", TargetKind.DOMAIN: "VM", TargetKind.GUEST: "Guest OS",
-              TargetKind.NETWORK: "Network"}
+              TargetKind.NETWORK: "Network", TargetKind.ENDPOINT: "Endpoint"}
 
 
 def e(text: object) -> str:

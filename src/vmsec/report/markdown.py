@@ -21,7 +21,7 @@ _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~&])")
 _BREAK = re.compile(r"[\r\n\t\x0b\x0c\u2028\u2029]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # C0 and C1 (CSI, OSC) controls
 KIND_LABEL = {TargetKind.HOST: "Host", TargetKind.DOMAIN: "VM", TargetKind.GUEST: "Guest OS",
-              TargetKind.NETWORK: "Network"}
+              TargetKind.NETWORK: "Network", TargetKind.ENDPOINT: "Endpoint"}
 SHOWN = (Status.FAIL, Status.ERROR, Status.WAIVED)
 
 

@@ -9,7 +9,8 @@ from vmsec.findings import Finding, Severity, Status, Target, TargetKind
 
 STATUS_ORDER = (Status.FAIL, Status.ERROR, Status.UNKNOWN, Status.WAIVED, Status.PASS)
 _STATUS_RANK = {s: i for i, s in enumerate(STATUS_ORDER)}
-_KIND_RANK = {TargetKind.HOST: 0, TargetKind.DOMAIN: 1, TargetKind.GUEST: 2, TargetKind.NETWORK: 3}
+_KIND_RANK = {TargetKind.HOST: 0, TargetKind.DOMAIN: 1, TargetKind.GUEST: 2, TargetKind.NETWORK: 3,
+              TargetKind.ENDPOINT: 4}
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

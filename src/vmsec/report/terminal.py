@@ -24,7 +24,7 @@ SEVERITY_STYLE = {Severity.CRITICAL: "bold white on red", Severity.HIGH: "bold r
 STATUS_STYLE = {Status.FAIL: "bold red", Status.ERROR: "bold magenta", Status.UNKNOWN: "yellow",
                 Status.WAIVED: "blue", Status.PASS: "green"}
 KIND_LABEL = {TargetKind.HOST: "Host", TargetKind.DOMAIN: "VM", TargetKind.NETWORK: "Network",
-              TargetKind.GUEST: "Guest"}
+              TargetKind.GUEST: "Guest", TargetKind.ENDPOINT: "Endpoint"}
 SHOWN = (Status.FAIL, Status.ERROR, Status.UNKNOWN, Status.WAIVED)
 
 
