@@ -133,6 +133,13 @@ class _Memory:
         pass
 
 
+def _matchable(inventory: Inventory) -> bool:
+    """Whether the inventory holds anything advisories are matched against: OS roots, or running QEMU
+    processes (the vulnerabilities fixed since each started)."""
+    runtime = inventory.host.runtime if inventory.host is not None else None
+    return inventory.host_os is not None or bool(inventory.guests) or bool(runtime and runtime.qemu)
+
+
 def _match(inventory: Inventory, db_path: str | None) -> Inventory:
     """Attach vulnerability reports; without a database they say UNKNOWN (never "0 CVEs")."""
     from vmsec.vulns.db import open_db
@@ -268,7 +275,7 @@ def _collect_one(spec: TargetSpec, n: int, total: int, options: ScanOptions,
         inventory = collect(spec, context)
     except SourceUnavailable as exc:
         return exc
-    if inventory.host_os is not None or inventory.guests:
+    if _matchable(inventory):
         stage("match", what)
         inventory = _match(inventory, options.advisory_db)
     return inventory
@@ -292,7 +299,7 @@ async def _collect_one_async(spec: TargetSpec, n: int, total: int, options: Scan
         return exc
     except TimeoutError:
         return SourceUnavailable(f"timed out after {options.timeout:g} s", ErrorKind.TIMEOUT)
-    if inventory.host_os is not None or inventory.guests:
+    if _matchable(inventory):
         stage("match", what)
         inventory = await asyncio.to_thread(_match, inventory, options.advisory_db)
     return inventory

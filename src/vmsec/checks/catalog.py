@@ -52,6 +52,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "vmsec.checks.guest.mounts",
     "vmsec.checks.guest.provisioning",
     "vmsec.checks.vulns.packages",
+    "vmsec.checks.live.running",
 )
 
 

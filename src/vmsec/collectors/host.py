@@ -39,9 +39,11 @@ from vmsec.facts import (
     Network,
     NwFilter,
     PolkitRule,
+    RuntimeState,
     Secret,
     SocketUnit,
     StoragePool,
+    SysctlValue,
     TlsFile,
 )
 from vmsec.parsers.dpkg_status import parse_dpkg_status
@@ -711,14 +713,43 @@ def _collect_tls_files(c: _Collection, daemon_confs: Iterable[tuple[str, ConfigF
 # --- the host -------------------------------------------------------------------------------------
 
 
+OFFLINE_NOTE = ("offline root: what runs (sysctl values in the kernel, mounts, processes, listening sockets, "
+                "the LSM mode) is not collected; verdicts follow the configuration files, as at next boot")
+
+
+def live_runtime(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
+                 config_sysctl: Mapping[str, SysctlValue] | None = None,
+                 progress: Callable[[str], None] | None = None,
+                 ) -> tuple[RuntimeState, list[CollectionRecord]]:
+    """The runtime state of the system ``reader``'s root is. Only the host vmsec runs on (root ``/``)
+    is asked over its own D-Bus system bus; no runtime fact of this machine is used for another root."""
+    from vmsec.collectors.runtime import collect_runtime
+    from vmsec.collectors.systemd_dbus import SYSTEM_BUS
+
+    this_machine = reader.label == "/"
+    return collect_runtime(reader, source="/proc and /sys of the running host" if this_machine
+                           else f"/proc and /sys under {reader.label}", packages=packages,
+                           config_sysctl=config_sysctl, system_bus=SYSTEM_BUS if this_machine else None,
+                           local_time=this_machine, progress=progress)
+
+
 def collect_host(reader: Reader, *, live: bool,
-                 packages: tuple[InstalledPackage, ...] | None = None) -> tuple[Host, list[CollectionRecord]]:
+                 packages: tuple[InstalledPackage, ...] | None = None,
+                 runtime: RuntimeState | None = None) -> tuple[Host, list[CollectionRecord]]:
     """Collect every :class:`Host` fact from ``reader``'s root. ``live``: the root is this running system.
-    ``packages``: the root's installed packages when the caller has read them already (any manager)."""
+    ``packages``: the root's installed packages when the caller has read them already (any manager).
+    ``runtime``: the running system's state when the caller has read it already (live only)."""
     c = _Collection(reader, live)
     started = time.monotonic()
 
     all_packages = packages if packages is not None else _collect_packages(c)
+    if live and runtime is None:
+        runtime, runtime_records = live_runtime(reader, all_packages)
+        c.records += runtime_records
+    elif not live:
+        runtime = None
+        c.records.append(CollectionRecord(source=reader.label, what="runtime state", ok=True,
+                                          reason=OFFLINE_NOTE))
     cpu = _collect_cpu(c)
     cmdline = c.read("/proc/cmdline", "kernel command line")
     device_nodes = tuple(reader.stat(p) for p in DEVICE_NODES)
@@ -796,6 +827,7 @@ def collect_host(reader: Reader, *, live: bool,
         qemu_version=_version_of(packages or (), "qemu-system-x86", "qemu-system-arm", "qemu-system-[a-z]*",
                                  "qemu-kvm", "qemu-system-common", "qemu-utils"),
         libvirt_version=_version_of(packages or (), "libvirt-daemon", "libvirt-daemon-system", "libvirt0"),
+        runtime=runtime,
     )
     c.records.append(CollectionRecord(source=reader.label, what="host facts", ok=True,
                                       duration_s=round(time.monotonic() - started, 4)))
@@ -840,15 +872,22 @@ def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] |
     if any(reader.stat(p).exists is not False for p in ("/etc/os-release", "/usr/lib/os-release")):
         tell(f"OS facts of {reader.root}")
         host_os, os_records = collect_guest(reader, name=reader.root, origin=reader.root)
+    runtime = None
+    runtime_records: list[CollectionRecord] = []
+    if live:
+        tell("what runs: /proc and /sys")
+        runtime, runtime_records = live_runtime(
+            reader, host_os.packages if host_os is not None else None,
+            host_os.sysctl if host_os is not None else None, progress)
     tell(f"host facts of {reader.root}")
     host, records = collect_host(reader, live=live,
-                                 packages=host_os.packages if host_os is not None else None)
+                                 packages=host_os.packages if host_os is not None else None, runtime=runtime)
     c = _Collection(reader, live)
-    c.records = records
+    c.records = runtime_records + records
     if host_os is not None:
         # the root is the running system when live: its kernel is the one running
         host_os = dataclasses.replace(host_os, name=host.name,
-                                      running_kernel=host.kernel_release if live else None)
+                                      running_kernel=host.kernel_release if live else None, runtime=runtime)
         c.records.extend(dataclasses.replace(r, what=f"host OS: {r.what}") for r in os_records)
     else:
         c.records.append(CollectionRecord(source=reader.root, what="host OS facts", ok=True,

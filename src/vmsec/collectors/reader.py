@@ -224,7 +224,10 @@ class RootReader(ReaderBase):
         try:
             if not st.S_ISLNK(info.st_mode):
                 raise ReadError(path, "not a symbolic link", ErrorKind.NOT_REGULAR)
-            return os.readlink(name, dir_fd=parent)
+            try:
+                return os.readlink(name, dir_fd=parent)
+            except OSError as exc:  # /proc/PID/exe of another user's process: EACCES
+                raise self._error(path, exc) from exc
         finally:
             os.close(parent)
 

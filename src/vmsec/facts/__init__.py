@@ -74,6 +74,16 @@ from vmsec.facts.host import (
 )
 from vmsec.facts.inventory import Inventory
 from vmsec.facts.network import Network, NetworkIp, NwFilter, Secret, StoragePool
+from vmsec.facts.runtime import (
+    KernelState,
+    Listener,
+    LsmState,
+    MountPoint,
+    ProcessInfo,
+    QemuProcess,
+    RunningService,
+    RuntimeState,
+)
 from vmsec.facts.vulnerability import VulnMatch, VulnReport
 
 __all__ = [
@@ -113,10 +123,14 @@ __all__ = [
     "Interface",
     "Inventory",
     "IommuInfo",
+    "KernelState",
     "LaunchSecurity",
     "Listen",
+    "Listener",
+    "LsmState",
     "MemoryConfig",
     "MountEntry",
+    "MountPoint",
     "Network",
     "NetworkIp",
     "NwFilter",
@@ -126,10 +140,14 @@ __all__ = [
     "PamStack",
     "PasswordState",
     "PolkitRule",
+    "ProcessInfo",
     "QemuPassthrough",
+    "QemuProcess",
     "RedirFilterRule",
     "Redirdev",
     "Rng",
+    "RunningService",
+    "RuntimeState",
     "SecLabel",
     "Secret",
     "Service",

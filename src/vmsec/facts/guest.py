@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vmsec.facts.host import InstalledPackage
+from vmsec.facts.runtime import RuntimeState
 from vmsec.facts.vulnerability import VulnReport
 
 
@@ -300,6 +301,10 @@ class CryptEntry:
 class SysctlValue:
     value: str
     origin: str  # path:line of the file whose setting wins (last one read, as systemd-sysctl)
+    # A value read from the running kernel (/proc/sys) carries what the configuration files set for the
+    # next boot when that differs (None: the same, or not configured).
+    configured: SysctlValue | None = None
+    runtime: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -387,6 +392,9 @@ class Guest:
     # Known vulnerabilities of the installed packages; None: matching did not run.
     vulnerabilities: VulnReport | None = None
     running_kernel: str | None = None  # uname -r, where the root is the running system
+    # What runs now (sysctl values, mounts, processes, sockets …): only for a running system — the
+    # live host, a guest over SSH or through its agent; None for roots and images read offline.
+    runtime: RuntimeState | None = None
 
     def account(self, name: str) -> Account | None:
         for a in self.accounts or ():

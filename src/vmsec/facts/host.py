@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vmsec.facts.common import ConfigFile, FileStat
+from vmsec.facts.runtime import RuntimeState
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,6 +127,9 @@ class Host:
     packages: tuple[InstalledPackage, ...] | None = None
     qemu_version: str | None = None
     libvirt_version: str | None = None
+    # What runs now (live host only): processes, listening sockets, QEMU processes by domain, the LSM
+    # stack, sysctl values. None for a copied root (offline) or a host seen only through libvirt's API.
+    runtime: RuntimeState | None = None
 
     def module_param(self, module: str, param: str) -> str | None:
         if self.module_params is None:

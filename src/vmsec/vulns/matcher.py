@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from vmsec.facts import Guest, InstalledPackage, OsRelease, VulnMatch, VulnReport
+from vmsec.facts import Guest, InstalledPackage, OsRelease, QemuProcess, VulnMatch, VulnReport
 from vmsec.facts.inventory import Inventory
 from vmsec.vulns.db import STALE_AFTER_DAYS, AdvisoryDB
 from vmsec.vulns.model import AffectedPackage, FixState
@@ -250,7 +250,44 @@ def match_inventory(inventory: Inventory, db: AdvisoryDB | None, *, now: datetim
                                                              running_kernel=guest.running_kernel, now=now))
 
     host_os = one(inventory.host_os) if inventory.host_os is not None else None
-    return replace(inventory, guests=tuple(one(g) for g in inventory.guests), host_os=host_os)
+    host = inventory.host
+    if host is not None and host.runtime is not None and host.runtime.qemu:
+        qemu = tuple(fixed_since(q, db, host_os.os if host_os is not None else None, host.packages, now=now)
+                     for q in host.runtime.qemu)
+        host = replace(host, runtime=replace(host.runtime, qemu=qemu))
+    return replace(inventory, guests=tuple(one(g) for g in inventory.guests), host_os=host_os, host=host)
+
+
+def fixed_since(q: QemuProcess, db: AdvisoryDB | None, os: OsRelease | None,
+                packages: tuple[InstalledPackage, ...] | None, *, now: datetime | None = None) -> QemuProcess:
+    """The vulnerabilities fixed between the QEMU version a running VM started with and the installed
+    one: matched at the old version, not at the new."""
+    if not q.stale:
+        return q
+    reason = None
+    if db is None:
+        reason = NO_DB_REASON
+    elif q.running_version is None or q.installed_version is None or q.package is None:
+        reason = "the QEMU version it started with is unknown (no dpkg log entry for it)"
+    elif q.running_version == q.installed_version:
+        return replace(q, fixed_since=(), fixed_since_reason=None)
+    if reason is not None:
+        return replace(q, fixed_since=None, fixed_since_reason=reason)
+    assert db is not None and q.running_version is not None and q.installed_version is not None
+    installed = next((p for p in packages or () if p.name == q.package), None)
+    source = installed.source if installed is not None and installed.source else q.package
+
+    def at(version: str) -> VulnReport:
+        package = InstalledPackage(name=q.package or "", version=version, source=source,
+                                   manager=installed.manager if installed else "dpkg")
+        return match_packages(db, os, (package,), now=now)
+
+    old, new = at(q.running_version), at(q.installed_version)
+    if old.unknown_reason:
+        return replace(q, fixed_since=None, fixed_since_reason=old.unknown_reason)
+    still = {m.vuln_id for m in new.matches}
+    return replace(q, fixed_since=tuple(m for m in old.matches if m.vuln_id not in still),
+                   fixed_since_reason=None)
 
 
 def is_stale(report: VulnReport) -> bool:

@@ -3,7 +3,9 @@ redirects, source routing, forwarding, SYN cookies) and kernel self-protection (
 log restriction, ptrace scope, link protection, core dumps of setuid programs, BPF).
 
 The facts hold the value that wins across /etc, /run and /usr/lib sysctl.d and /etc/sysctl.conf,
-as systemd-sysctl applies them. A key no file sets keeps the kernel's default. Where that default
+as systemd-sysctl applies them. On a running system (the live host, a guest over SSH or its agent)
+the kernel's own value in /proc/sys decides instead, and a configured value that differs is shown
+as what changes at next boot. A key no file sets keeps the kernel's default. Where that default
 is fixed in the kernel source it is used (and said so); where it depends on the kernel's build
 configuration or on distribution patches (dmesg_restrict, Yama, unprivileged BPF) the result is
 UNKNOWN: an offline root does not show which kernel will boot it.
@@ -17,16 +19,42 @@ from collections.abc import Callable, Iterator, Mapping
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.facts import Guest
 from vmsec.facts.guest import SysctlValue
+from vmsec.findings import Evidence
 
 _SYSCTL_DOC = "https://docs.kernel.org/admin-guide/sysctl/kernel.html"
 _NET_DOC = "https://docs.kernel.org/networking/ip-sysctl.html"
 
 
 def _normalised(guest: Guest) -> Mapping[str, SysctlValue] | None:
-    if guest.sysctl is None:
+    """The values that hold: on a running system the kernel's own (/proc/sys), each carrying the
+    configured value when that differs (it changes at next boot); offline, the configuration's."""
+    runtime = guest.runtime.sysctl if guest.runtime is not None else None
+    if guest.sysctl is None and runtime is None:
         return None
     # "-key" (ignore errors) and "/" separators are both valid sysctl.d spellings.
-    return {_key(k): v for k, v in guest.sysctl.items()}
+    configured = {_key(k): v for k, v in (guest.sysctl or {}).items()}
+    if runtime is None:
+        return configured
+    merged = dict(configured)
+    for key, value in runtime.items():
+        boot = _lookup(configured, key)
+        differs = boot is not None and boot.value.split() != value.split()
+        merged[key] = SysctlValue(value=value, origin=_proc_path(key), runtime=True,
+                                  configured=boot if differs else None)
+    return merged
+
+
+def _proc_path(key: str) -> str:
+    return "/proc/sys/" + "/".join(part.replace("/", ".") for part in key.split("."))
+
+
+def _at_boot(setting: SysctlValue) -> tuple[str, tuple[Evidence, ...]]:
+    """A note and evidence when the configuration sets another value than the kernel holds now."""
+    boot = setting.configured
+    if boot is None:
+        return "", ()
+    return (f"; {boot.origin} sets {boot.value}: that changes at next boot",
+            (ev(boot.origin, "configured", boot.value),))
 
 
 def _key(key: str) -> str:
@@ -64,8 +92,12 @@ def _judge(guest: Guest, keys: tuple[str, ...], good: Callable[[int], bool], *,
     if values is None:
         yield unknown(keys[0], "the sysctl configuration could not be read")
         return
+    running = guest.runtime.sysctl if guest.runtime is not None else None
     for key in keys:
         setting = _lookup(values, key)
+        if running is not None and (setting is None or not setting.runtime):
+            yield unknown(key, f"the running kernel has no {key} ({_proc_path(key)} does not exist)")
+            continue
         if setting is None:
             if default is None:
                 yield unknown(key, f"{key} is not set in sysctl.d; its value then depends on the "
@@ -78,13 +110,15 @@ def _judge(guest: Guest, keys: tuple[str, ...], good: Callable[[int], bool], *,
                 yield fail(key, f"{key} not set; the kernel default {default} applies: {bad}", where)
             continue
         where = ev(setting.origin, key, setting.value)
+        note, boot = _at_boot(setting)
+        now = " in the running kernel" if setting.runtime else ""
         number = _int(setting.value)
         if number is None:
             yield unknown(key, f"{key} = {setting.value!r} is not a number", where)
         elif good(number):
-            yield ok(key, f"{key} = {number}", where)
+            yield ok(key, f"{key} = {number}{now}{note}", where, *boot)
         else:
-            yield fail(key, f"{key} = {number}: {bad}", where)
+            yield fail(key, f"{key} = {number}{now}: {bad}{note}", where, *boot)
 
 
 @check("VMS-GST-095", title="Reverse-path filtering is on", severity=Severity.LOW,
@@ -185,17 +219,18 @@ def ip_forward(guest: Guest, env: Environment) -> Iterator[Result]:
             yield ok(key, f"{key} not set; the kernel default 0 applies", ev("(kernel default)", key, 0))
             continue
         where = ev(setting.origin, key, setting.value)
+        note, boot = _at_boot(setting)
         number = _int(setting.value)
         if number is None:
             yield unknown(key, f"{key} = {setting.value!r} is not a number", where)
         elif number == 0:
-            yield ok(key, f"{key} = 0", where)
+            yield ok(key, f"{key} = 0{note}", where, *boot)
         elif on_host:
             yield ok(key, f"{key} = {number}: expected on a hypervisor host that routes the virtual "
-                     f"networks {', '.join(routed)}", where)
+                     f"networks {', '.join(routed)}{note}", where, *boot)
         else:
-            yield fail(key, f"{key} = {number}: the system forwards packets between its networks",
-                       where)
+            yield fail(key, f"{key} = {number}: the system forwards packets between its networks{note}",
+                       where, *boot)
 
 
 @check("VMS-GST-100", title="TCP SYN cookies are on", severity=Severity.LOW,

@@ -39,6 +39,21 @@ def auditd_enabled(guest: Guest) -> Iterator[Result]:
         yield unknown("auditd", "the audit configuration could not be read")
         return
     where = ev("auditd.service", "installed/enabled", f"{audit.auditd_installed}/{audit.auditd_enabled}")
+    runtime = guest.runtime
+    if runtime is not None and runtime.services is not None:
+        running = runtime.running("auditd")
+        now = ev(runtime.source, "auditd", "running" if running else "not running")
+        if running:
+            yield ok("auditd", "auditd runs now", where, now)
+        elif audit.auditd_installed and audit.auditd_enabled:
+            yield fail("auditd", "auditd is enabled at boot but does not run now: no audit trail is kept",
+                       where, now)
+        elif audit.auditd_installed:
+            yield fail("auditd", "auditd is installed but neither enabled nor running", where, now)
+        else:
+            yield fail("auditd", "auditd is not installed and does not run: no kernel audit trail is kept",
+                       where, now)
+        return
     if audit.auditd_installed is None:
         yield unknown("auditd", "whether auditd is installed could not be determined", where)
     elif not audit.auditd_installed:
@@ -216,6 +231,30 @@ def persistent_logs(guest: Guest) -> Iterator[Result]:
               if s.enabled and s.name.removesuffix(".service").lower() in _SYSLOG_DAEMONS]
     storage = (audit.journald_storage or "").strip().lower() or None
     where = ev("/etc/systemd/journald.conf", "Storage", audit.journald_storage)
+    runtime = guest.runtime
+    if runtime is not None and runtime.services is not None:
+        # What runs decides: a configured journald keeps nothing when it is not running.
+        daemons = runtime.running(*_SYSLOG_DAEMONS, "rsyslogd", "syslog-ng", "systemd-journald")
+        syslogd = [d for d in daemons if "journald" not in d.name]
+        journald = [d for d in daemons if "journald" in d.name]
+        if syslogd:
+            yield ok("persistent logs", f"{syslogd[0].name} runs and writes logs to disk", where,
+                     ev(runtime.source, syslogd[0].name, syslogd[0].state))
+        elif journald and storage == "persistent":
+            yield ok("persistent logs", "journald runs with Storage=persistent", where,
+                     ev(runtime.source, journald[0].name, journald[0].state))
+        elif journald and storage in ("volatile", "none"):
+            yield fail("persistent logs", f"journald runs with Storage={storage} and no syslog daemon "
+                       "runs: logs are lost at reboot", where,
+                       ev(runtime.source, journald[0].name, "running"))
+        elif journald:
+            yield unknown("persistent logs", f"journald runs with Storage={storage or 'auto'}: persistent "
+                          "only if /var/log/journal exists, and no syslog daemon runs", where)
+        else:
+            yield fail("persistent logs", "neither journald nor a syslog daemon runs: nothing is logged "
+                       f"to disk ({runtime.services_source})", where,
+                       ev(runtime.source, "logging daemons", "none running"))
+        return
     if storage == "persistent":
         yield ok("persistent logs", "journald Storage=persistent", where)
     elif syslog:

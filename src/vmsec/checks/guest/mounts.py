@@ -1,4 +1,9 @@
-"""Mount options of shared scratch space (/tmp, /dev/shm) and a separate file system for logs."""
+"""Mount options of shared scratch space (/tmp, /dev/shm) and a separate file system for logs.
+
+On a running system the kernel's mount table (/proc/self/mountinfo) decides — what is mounted now,
+with the options it has now — and /etc/fstab is shown where it differs (it applies at next boot).
+Offline, /etc/fstab decides.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from collections.abc import Iterator
 from vmsec.checks.api import Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.facts import Guest
 from vmsec.facts.guest import MountEntry
+from vmsec.facts.runtime import MountPoint, RuntimeState
+from vmsec.findings import Evidence
 
 _WANTED = ("nodev", "nosuid", "noexec")
 _FSTAB = "https://man7.org/linux/man-pages/man5/fstab.5.html"
@@ -20,14 +27,29 @@ def _entry(guest: Guest, mountpoint: str) -> MountEntry | None:
     return found
 
 
-def _options(m: MountEntry, label: str) -> Iterator[Result]:
+def _options(m: MountEntry | MountPoint, label: str, boot: MountEntry | None = None) -> Iterator[Result]:
     mountpoint = m.mountpoint
     missing = [o for o in _WANTED if o not in m.options]
     where = ev(m.origin, mountpoint, ",".join(m.options) or "defaults")
+    note = ""
+    extra: tuple[Evidence, ...] = ()
+    if isinstance(m, MountPoint) and boot is not None:
+        boot_missing = [o for o in _WANTED if o not in boot.options]
+        if boot_missing != missing:
+            how = f"without {', '.join(boot_missing)}" if boot_missing else f"with {','.join(_WANTED)}"
+            note = f"; /etc/fstab mounts it {how}: that changes at next boot"
+            extra = (ev(boot.origin, mountpoint, ",".join(boot.options) or "defaults"),)
+    now = " now" if isinstance(m, MountPoint) else ""
     if missing:
-        yield fail(label, f"{mountpoint} is mounted without {', '.join(missing)}", where)
+        yield fail(label, f"{mountpoint} is mounted{now} without {', '.join(missing)}{note}", where, *extra)
     else:
-        yield ok(label, f"{mountpoint} is mounted nodev,nosuid,noexec", where)
+        yield ok(label, f"{mountpoint} is mounted{now} nodev,nosuid,noexec{note}", where, *extra)
+
+
+def _mounted(guest: Guest) -> RuntimeState | None:
+    """The running system's state when its mount table was read (else None: judge fstab)."""
+    runtime = guest.runtime
+    return runtime if runtime is not None and runtime.mounts is not None else None
 
 
 @check("VMS-GST-127", title="The /tmp file system is mounted nodev, nosuid, noexec", severity=Severity.LOW,
@@ -40,6 +62,15 @@ def tmp_options(guest: Guest) -> Iterator[Result]:
     Remediation: Mount /tmp separately (`tmpfs /tmp tmpfs nodev,nosuid,noexec,mode=1777 0 0`, or
     enable tmp.mount with a drop-in adding noexec).
     """
+    runtime = _mounted(guest)
+    if runtime is not None:
+        now = runtime.mount("/tmp")
+        if now is not None:
+            yield from _options(now, "/tmp", _entry(guest, "/tmp"))
+        else:
+            yield fail("/tmp", "/tmp is not a separate file system in the running system: nodev, nosuid and "
+                       "noexec cannot apply", ev("/proc/self/mountinfo", "/tmp", "not a mount point"))
+        return
     if guest.fstab is None:
         yield unknown("/tmp", "/etc/fstab could not be read")
         return
@@ -64,6 +95,24 @@ def shm_options(guest: Guest) -> Iterator[Result]:
 
     Remediation: `tmpfs /dev/shm tmpfs nodev,nosuid,noexec 0 0` in /etc/fstab.
     """
+    runtime = _mounted(guest)
+    if runtime is not None:
+        now = runtime.mount("/dev/shm")
+        if now is not None:
+            yield from _options(now, "/dev/shm", _entry(guest, "/dev/shm"))
+            return
+        holder = runtime.mount_of("/dev/shm")
+        if holder is None:
+            yield unknown("/dev/shm", "no mount in the running system holds /dev/shm")
+            return
+        missing = [o for o in _WANTED if o not in holder.options]
+        where = ev(holder.origin, holder.mountpoint, ",".join(holder.options))
+        if missing:
+            yield fail("/dev/shm", f"/dev/shm is no mount of its own: it is on {holder.mountpoint}, "
+                       f"mounted without {', '.join(missing)}", where)
+        else:
+            yield ok("/dev/shm", f"/dev/shm is on {holder.mountpoint}, mounted nodev,nosuid,noexec", where)
+        return
     if guest.fstab is None:
         yield unknown("/dev/shm", "/etc/fstab could not be read")
         return
@@ -84,6 +133,16 @@ def separate_var_log(guest: Guest) -> Iterator[Result]:
     Remediation: Give /var/log (and /var/log/audit) their own file system, mounted
     nodev,nosuid,noexec.
     """
+    runtime = _mounted(guest)
+    if runtime is not None:
+        now = runtime.mount("/var/log") or runtime.mount("/var")
+        if now is not None:
+            yield ok("/var/log", f"{now.mountpoint} is a separate file system in the running system "
+                     f"({now.fstype})", ev(now.origin, now.mountpoint, now.source))
+        else:
+            yield fail("/var/log", "/var/log shares the root file system in the running system",
+                       ev("/proc/self/mountinfo", "/var/log", "not a mount point"))
+        return
     if guest.fstab is None:
         yield unknown("/var/log", "/etc/fstab could not be read")
         return

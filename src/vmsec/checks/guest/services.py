@@ -4,7 +4,9 @@ graphical login on a server.
 
 A service counts as running when it is enabled at boot (a systemd wants/ link or socket, an inetd
 line, an xinetd entry with ``disable = no``, a SysV or OpenRC runlevel link). One that is installed
-but not enabled passes, with a note.
+but not enabled passes, with a note. On a running system (the live host, a guest over SSH) a
+service that runs now — an active systemd unit, or a process of that name — fails too, enabled or
+not.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable, Iterator
 from vmsec.checks.api import Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.facts import Guest
 from vmsec.facts.guest import Service
+from vmsec.facts.runtime import RunningService
 
 
 def _base(name: str) -> str:
@@ -25,12 +28,28 @@ def _base(name: str) -> str:
     return base.removeprefix("in.")
 
 
+def _running(guest: Guest, names: frozenset[str], only: Callable[[str], bool]) -> list[RunningService]:
+    runtime = guest.runtime
+    if runtime is None or runtime.services is None:
+        return []
+    return [s for s in runtime.services if _base(s.name) in names and only(s.name)]
+
+
 def _judge(guest: Guest, label: str, names: frozenset[str], bad: str,
            severity: Severity | None = None,
-           only: Callable[[Service], bool] = lambda s: True) -> Iterator[Result]:
-    """One result per matching service, or one PASS when none is present."""
+           only: Callable[[Service], bool] = lambda s: True,
+           only_running: Callable[[str], bool] = lambda name: True) -> Iterator[Result]:
+    """One result per matching service (enabled at boot, or running now), or one PASS when none is."""
+    running = _running(guest, names, only_running)
+    for proc in running:
+        how = (f"pid {proc.pid}, in the process table" if proc.source == "process"
+               else f"systemd unit {proc.state}")
+        yield fail(f"running {proc.name}", f"{proc.name} runs now ({how}): {bad}",
+                   ev(guest.runtime.source if guest.runtime else "runtime", proc.name, proc.state),
+                   severity=severity)
     if guest.services is None:
-        yield unknown(label, "the enabled services could not be read")
+        if not running:
+            yield unknown(label, "the enabled services could not be read")
         return
     found: list[Service] = [s for s in guest.services if _base(s.name) in names and only(s)]
     for svc in found:
@@ -45,8 +64,12 @@ def _judge(guest: Guest, label: str, names: frozenset[str], bad: str,
                        severity=severity)
         else:
             yield ok(subject, f"{svc.name} is installed but not enabled", where)
-    if not found:
-        yield ok(label, f"no {label} service among {len(guest.services)} services")
+    if not found and not running:
+        now = ""
+        if guest.runtime is not None and guest.runtime.services is not None:
+            now = (f" and none among the {len(guest.runtime.services)} running "
+                   f"({guest.runtime.services_source})")
+        yield ok(label, f"no {label} service among {len(guest.services)} services{now}")
 
 
 _TELNET = frozenset({"telnet", "telnetd", "utelnetd", "telnetd-ssl"})
@@ -86,8 +109,10 @@ def r_services(guest: Guest) -> Iterator[Result]:
     def is_r(s: Service) -> bool:
         return s.manager in ("inetd", "xinetd") or _base(s.name) not in {"login", "exec", "shell"}
 
+    # A running /bin/login is the console login, not rlogin.
     yield from _judge(guest, "r-services", _R_SERVICES,
-                      "host-based trust or cleartext passwords give remote login", only=is_r)
+                      "host-based trust or cleartext passwords give remote login", only=is_r,
+                      only_running=lambda name: _base(name) not in {"login", "exec", "shell"})
 
 
 _TFTP = frozenset({"tftp", "tftpd", "tftpd-hpa", "atftpd", "atftp"})

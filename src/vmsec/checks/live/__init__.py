@@ -1,0 +1,1 @@
+"""Checks of what runs: the live host and running guests (runtime facts)."""

@@ -1,0 +1,336 @@
+"""What runs: the host's mandatory access control as the kernel enforces it, reboots and restarts that
+security updates are still waiting for, VMs whose QEMU predates its last upgrade, and listeners that
+are open now — libvirt's TCP port, each VM's console and device ports, tied to their domains.
+
+These checks judge :class:`~vmsec.facts.RuntimeState` facts, which exist only for a running system
+(``scan host`` on ``/``, a guest over SSH or through its agent). For a copied root or a disk image
+they do not apply (nothing runs there), except the host's LSM mode, which stays UNKNOWN offline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+
+from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.facts import Domain, Guest, Host, Listener, QemuProcess
+from vmsec.facts.domain import PasswordState
+
+_NEEDRESTART = "https://github.com/liske/needrestart/blob/master/README.md"
+MAX_REPORTED = 50  # per check and target: the rest is summarised
+
+
+def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", text) if p)
+
+
+@check("VMS-LIVE-001", title="The host enforces AppArmor or SELinux", severity=Severity.HIGH,
+       tags=(Tag.ISOLATION, "lsm", "apparmor", "selinux", "svirt"),
+       references=("https://libvirt.org/drvqemu.html#security-driver",
+                   "https://docs.kernel.org/admin-guide/LSM/index.html"))
+def host_mac_enforcing(host: Host) -> Iterator[Result]:
+    """sVirt — libvirt's per-VM AppArmor profile or SELinux label — is what keeps a compromised QEMU
+    from opening other VMs' disks and sockets. It works only when the host kernel runs AppArmor or
+    SELinux in enforcing mode: in complain/permissive mode, or without either LSM, the profiles and
+    labels log violations and stop nothing. The mode is a fact of the running kernel
+    (/sys/kernel/security/lsm, /sys/fs/selinux/enforce, AppArmor's parameters), not of a file.
+
+    Remediation: Boot with AppArmor (`apparmor=1 security=apparmor`, Debian/Ubuntu's default) or
+    SELinux enforcing (`SELINUX=enforcing` in /etc/selinux/config, RHEL's default), and keep
+    `security_driver` in qemu.conf at its default.
+    """
+    runtime = host.runtime
+    if runtime is None:
+        yield unknown("LSM", "offline root: the LSM mode is a property of the running kernel, not of files")
+        return
+    lsm = runtime.lsm
+    if lsm is None:
+        yield unknown("LSM", runtime.reason("lsm"))
+        return
+    where = tuple(ev(line.partition(": ")[0], "", line.partition(": ")[2]) for line in lsm.evidence)
+    if lsm.selinux == "enforcing":
+        yield ok("SELinux", "SELinux is enforcing", *where)
+        return
+    if lsm.apparmor == "enforce" and (lsm.apparmor_profiles is None or lsm.apparmor_profiles.get("enforce")):
+        count = f" ({lsm.apparmor_profiles['enforce']} profiles in enforce mode)" if lsm.apparmor_profiles \
+            else ""
+        yield ok("AppArmor", f"AppArmor is enforcing{count}", *where)
+        return
+    if lsm.selinux == "permissive":
+        yield fail("SELinux", "SELinux is permissive: sVirt labels are logged, not enforced", *where)
+    elif lsm.apparmor in ("complain", "enforce"):
+        yield fail("AppArmor", "AppArmor is on but confines nothing in enforce mode: sVirt profiles are "
+                   "not enforced", *where)
+    elif lsm.apparmor == "disabled" and lsm.selinux == "disabled":
+        stack = ",".join(lsm.stack) if lsm.stack else "no AppArmor, no SELinux"
+        yield fail("LSM", f"neither AppArmor nor SELinux runs ({stack}): sVirt cannot confine QEMU", *where)
+    else:
+        yield unknown("LSM", f"AppArmor: {lsm.apparmor or 'unknown'}, SELinux: {lsm.selinux or 'unknown'}",
+                      *where)
+
+
+@check("VMS-LIVE-002", title="The running kernel is the newest installed one", severity=Severity.MEDIUM,
+       tags=(Tag.PATCHING, "kernel", "reboot"), references=(_NEEDRESTART,))
+def kernel_current(guest: Guest) -> Iterator[Result]:
+    """A kernel update protects nothing until the system reboots into it: the vulnerable kernel keeps
+    running, however current the package list looks. A hypervisor's kernel is the KVM half of every
+    VM's isolation.
+
+    Remediation: Reboot into the newest kernel (migrate or shut down the VMs first), or live-patch.
+    """
+    runtime = guest.runtime
+    if runtime is None or runtime.kernel is None:
+        return  # offline: nothing runs
+    kernel = runtime.kernel
+    running = kernel.running
+    if running is None:
+        yield unknown("kernel", "the running kernel release could not be read")
+        return
+    where = ev("/proc/sys/kernel/osrelease", "running", running)
+    if kernel.reboot_required_file:
+        yield fail("kernel", f"the system asks for a reboot (/run/reboot-required) while running {running}",
+                   where, ev("/run/reboot-required", "", "present"))
+        return
+    if not kernel.installed:
+        yield unknown("kernel", f"runs {running}; no installed kernel image is visible (a container, or a "
+                      "kernel booted from outside this root)", where)
+        return
+    newest = kernel.newest or running
+    if running not in kernel.installed:
+        yield fail("kernel", f"runs {running}, which is no longer installed; newest installed: {newest}",
+                   where, ev("/boot, packages", "installed", kernel.installed))
+    elif _natural_key(newest) > _natural_key(running):
+        yield fail("kernel", f"runs {running}; {newest} is installed: reboot to apply it", where,
+                   ev("/boot, packages", "newest", newest))
+    elif kernel.running_build and kernel.installed_build and kernel.installed_build != kernel.running_build:
+        yield fail("kernel", f"runs build {kernel.running_build} of {running}; build "
+                   f"{kernel.installed_build} is installed: reboot to apply it", where,
+                   ev("/proc/version", "build", kernel.running_build))
+    else:
+        yield ok("kernel", f"runs {running}, the newest installed kernel", where)
+
+
+def _is_qemu(name: str) -> bool:
+    return name.startswith("qemu-system-") or name == "qemu-kvm"
+
+
+@check("VMS-LIVE-003", title="No process runs replaced binaries or libraries", severity=Severity.MEDIUM,
+       tags=(Tag.PATCHING, "restart", "needrestart"), references=(_NEEDRESTART,))
+def restart_needed(guest: Guest) -> Iterator[Result]:
+    """An upgrade replaces files on disk; processes started before it keep the old code mapped — a
+    patched OpenSSL does not protect a daemon that still runs the vulnerable copy. The kernel marks
+    such mappings "(deleted)" in /proc/PID/maps, which is what needrestart reads. (QEMU processes
+    are judged per VM by VMS-LIVE-004.)
+
+    Remediation: Restart the services named (`needrestart -r a`, or `systemctl restart UNIT`); for a
+    process started by hand, restart it.
+    """
+    runtime = guest.runtime
+    if runtime is None:
+        return
+    if runtime.processes is None:
+        yield unknown("processes", runtime.reason("processes"))
+        return
+    stale = []
+    unreadable = 0
+    for proc in runtime.processes:
+        name = proc.exe.rsplit("/", 1)[-1] if proc.exe else proc.comm
+        if _is_qemu(name):
+            continue
+        files = tuple(proc.stale_files or ())
+        if proc.exe_deleted and proc.exe:
+            files = (proc.exe, *files)
+        if files:
+            stale.append((proc, name, files))
+        elif proc.stale_files is None:
+            unreadable += 1
+    for proc, name, files in stale[:MAX_REPORTED]:
+        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        yield fail(f"pid {proc.pid} {name}", f"{name} (pid {proc.pid}) still runs replaced code: {shown}",
+                   ev(f"/proc/{proc.pid}/maps", "(deleted)", ", ".join(files[:10])))
+    if len(stale) > MAX_REPORTED:
+        yield fail("processes", f"{len(stale) - MAX_REPORTED} more processes run replaced code",
+                   ev("/proc/*/maps", "(deleted)", len(stale)))
+    if not stale:
+        if unreadable:
+            yield unknown("processes", f"no examined process runs replaced code, but {unreadable} processes' "
+                          "memory maps could not be read (not root?)")
+        else:
+            yield ok("processes", f"none of {len(runtime.processes)} processes runs replaced code",
+                     ev("/proc/*/maps", "(deleted)", "none"))
+
+
+def _when(stamp: float | None) -> str:
+    if stamp is None:
+        return "at an unknown time"
+    return dt.datetime.fromtimestamp(stamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _qemu_subject(q: QemuProcess) -> str:
+    return f"domain {q.domain} (pid {q.pid})" if q.domain else f"QEMU pid {q.pid}"
+
+
+def _fixed_since(q: QemuProcess) -> tuple[str, Severity | None]:
+    if q.fixed_since is None:
+        return (f"; the vulnerabilities fixed since cannot be listed: {q.fixed_since_reason}"
+                if q.fixed_since_reason else ""), None
+    if not q.fixed_since:
+        return "; no known vulnerability was fixed between the two versions", None
+    ids = ", ".join(m.vuln_id for m in q.fixed_since[:8])
+    more = f" and {len(q.fixed_since) - 8} more" if len(q.fixed_since) > 8 else ""
+    return f"; fixed since: {ids}{more}", Severity.CRITICAL if any(
+        (m.severity or "").lower() in ("critical", "high", "important") for m in q.fixed_since) else None
+
+
+@check("VMS-LIVE-004", title="Every running VM's QEMU is the installed, patched QEMU", severity=Severity.HIGH,
+       tags=(Tag.PATCHING, Tag.ISOLATION, "qemu", "restart", "vm-escape-surface"),
+       references=(_NEEDRESTART, "https://www.qemu.org/docs/master/system/security.html"))
+def qemu_current(host: Host) -> Iterator[Result]:
+    """QEMU is the process a guest attacks to escape. A QEMU update replaces the binary on disk, but a
+    VM keeps running the QEMU it was started with until it is restarted or migrated: the host looks
+    patched while every old VM is still exposed. The kernel marks the replaced binary and libraries
+    "(deleted)"; the dpkg log says which version each VM started with, and the advisory data which
+    vulnerabilities were fixed since.
+
+    Remediation: Restart or live-migrate each VM named (`virsh shutdown` + `virsh start`, or `virsh
+    migrate --live` to a patched host and back): a reboot from inside the guest keeps the same QEMU.
+    """
+    runtime = host.runtime
+    if runtime is None:
+        return
+    if runtime.qemu is None:
+        yield unknown("QEMU processes", runtime.reason("qemu"))
+        return
+    if not runtime.qemu:
+        yield ok("QEMU processes", "no QEMU process runs", ev(runtime.source, "qemu-system-*", "none"))
+        return
+    for q in runtime.qemu:
+        subject = _qemu_subject(q)
+        files = q.stale_files or ()
+        version = ""
+        if q.running_version and q.installed_version and q.running_version != q.installed_version:
+            version = f" (started with {q.package} {q.running_version}; {q.installed_version} is installed)"
+        where = [ev(f"/proc/{q.pid}/exe", "binary", q.exe or "unknown")]
+        if q.running_version_origin:
+            where.append(ev("/var/log/dpkg.log", "version at start", q.running_version_origin))
+        if files or q.exe_deleted:
+            note, severity = _fixed_since(q)
+            shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+            where.append(ev(f"/proc/{q.pid}/maps", "(deleted)", ", ".join(files[:10])))
+            yield fail(subject, f"{subject} started {_when(q.started_at)} and still runs replaced code: "
+                       f"{shown}{version}{note}", *where, severity=severity)
+        elif q.exe_deleted is None and q.stale_files is None:
+            yield unknown(subject, f"{subject}: its binary and memory map could not be read", *where)
+        else:
+            yield ok(subject, f"{subject} runs the installed QEMU binary and libraries", *where)
+
+
+_LIBVIRT_DAEMONS = frozenset({"libvirtd", "virtproxyd"})
+
+
+def _tls_ports(host: Host) -> set[int]:
+    ports = set()
+    for conf in host.daemon_confs:
+        setting = conf.setting("tls_port")
+        value = setting.value if setting is not None else None
+        if isinstance(value, str) and value.isdigit():
+            ports.add(int(value))
+        elif isinstance(value, int):
+            ports.add(value)
+    return ports or {16514}
+
+
+def _tcp(listeners: tuple[Listener, ...] | None) -> list[Listener]:
+    return [lst for lst in listeners or () if lst.protocol in ("tcp", "tcp6")]
+
+
+@check("VMS-LIVE-005", title="No libvirt daemon listens for plain TCP from the network",
+       severity=Severity.HIGH,
+       tags=(Tag.ACCESS_CONTROL, Tag.ENCRYPTION, "libvirtd", "tcp", "listener"),
+       references=("https://libvirt.org/remote.html#transports",))
+def libvirt_tcp_listener(host: Host) -> Iterator[Result]:
+    """libvirt's plain TCP transport (port 16509) is unencrypted: whatever authenticates on it, the
+    management traffic — domain XML, console passwords, migration streams — crosses the network in
+    clear. Configuration says what the daemon would do; the socket table says what it does now, for
+    whichever daemon (or socket unit) holds the port.
+
+    Remediation: `listen_tcp = 0` in libvirtd.conf and disable libvirtd-tcp.socket; use TLS (16514)
+    or SSH tunnels (`qemu+ssh://`).
+    """
+    runtime = host.runtime
+    if runtime is None:
+        return
+    if runtime.listeners is None:
+        yield unknown("libvirt TCP", runtime.reason("listeners"))
+        return
+    tls = _tls_ports(host)
+    daemon = [lst for lst in _tcp(runtime.listeners) if _LIBVIRT_DAEMONS & set(lst.processes)]
+    if not daemon:
+        yield ok("libvirt TCP", "no libvirt daemon holds a TCP listener",
+                 ev("/proc/net/tcp", "libvirtd/virtproxyd", "no listener"))
+        return
+    for lst in daemon:
+        who = "/".join(lst.processes)
+        where = ev(f"/proc/net/{lst.protocol}", f"pid {','.join(map(str, lst.pids))} {who}", lst.endpoint)
+        if lst.port in tls:
+            yield ok(f"{who} {lst.endpoint}", f"{who} listens on {lst.endpoint} with TLS", where)
+        elif lst.loopback_only:
+            yield ok(f"{who} {lst.endpoint}", f"{who} listens for plain TCP on {lst.endpoint}: loopback only",
+                     where)
+        else:
+            yield fail(f"{who} {lst.endpoint}", f"{who} listens for plain, unencrypted TCP on {lst.endpoint}",
+                       where)
+
+
+def _device_of(port: int | None, domain: Domain | None) -> tuple[str, bool | None]:
+    """What a QEMU port is for, from the domain's configuration, and whether it needs a password."""
+    if domain is None or port is None:
+        return "a port", None
+    for g in domain.graphics:
+        if port in (g.port, g.tls_port):
+            secured = g.password is PasswordState.SET or bool(g.auth) or port == g.tls_port
+            return f"the {g.type.upper()} console", secured
+        if port == g.websocket:
+            return f"the {g.type.upper()} websocket", g.password is PasswordState.SET or bool(g.auth)
+    return "a port", None
+
+
+@check("VMS-LIVE-006", title="Running VMs expose consoles and device ports only on loopback",
+       severity=Severity.MEDIUM, tags=(Tag.ACCESS_CONTROL, "console", "vnc", "spice", "listener"),
+       references=("https://libvirt.org/formatdomain.html#graphical-framebuffers",))
+def qemu_listeners(host: Host, env: Environment) -> Iterator[Result]:
+    """Each QEMU process listens for its VNC/SPICE consoles, websockets, TCP character devices and
+    incoming migrations. The domain XML says what should listen; the socket table says what does,
+    for each running VM (named by its ``-name guest=``): a console bound to every address reaches
+    whoever reaches the host, and without a password it is the guest's keyboard and screen.
+
+    Remediation: Bind consoles to 127.0.0.1 (`<listen type='address' address='127.0.0.1'/>`, or
+    `vnc_listen`/`spice_listen` in qemu.conf) and reach them over SSH or TLS; set passwords or SASL.
+    """
+    runtime = host.runtime
+    if runtime is None:
+        return
+    if runtime.qemu is None or runtime.listeners is None:
+        yield unknown("QEMU listeners", runtime.reason("qemu" if runtime.qemu is None else "listeners"))
+        return
+    domains = {d.name: d for d in env.inventory.domains}
+    for q in runtime.qemu:
+        subject = _qemu_subject(q)
+        exposed = [lst for lst in _tcp(q.listeners) if not lst.loopback_only]
+        for lst in exposed:
+            what, secured = _device_of(lst.port, domains.get(q.domain or ""))
+            where = ev(f"/proc/net/{lst.protocol}", f"pid {q.pid}", lst.endpoint)
+            if secured is False:
+                yield fail(subject, f"{what} of {subject} listens on {lst.endpoint} without a password",
+                           where, severity=Severity.CRITICAL)
+            else:
+                yield fail(subject, f"{what} of {subject} listens on {lst.endpoint}, beyond loopback", where)
+        if not exposed:
+            shown = ", ".join(lst.endpoint for lst in _tcp(q.listeners)) or "no TCP port"
+            yield ok(subject, f"{subject} listens on loopback only ({shown})",
+                     ev("/proc/net/tcp", f"pid {q.pid}", shown))
+
+
+__all__ = ["host_mac_enforcing", "kernel_current", "libvirt_tcp_listener", "qemu_current", "qemu_listeners",
+           "restart_needed"]
