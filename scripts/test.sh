@@ -23,13 +23,15 @@ fi
 # chromium: the HTML report is tested in headless Chromium through Playwright.
 # python3-rpm (system Python) and dpkg: the oracles for the rpm and dpkg version comparators.
 # systemd, util-linux: `systemd-sysctl --cat-config` in a private mount namespace is the oracle for sysctl order;
-# procps: its /etc/sysctl.conf is one of the files that test bind-mounts.
+# procps: its /etc/sysctl.conf is one of the files that test bind-mounts; its sysctl is the oracle for the
+# live host's /proc/sys values. dbus: the real dbus-daemon a private systemd (PID 1 of a namespace)
+# answers ListUnits on, for the live host's D-Bus path.
 # debsecan: Debian's own scanner as an oracle for the matcher; openscap-*/ssg-*: the peer comparison test.
 apt-get install -y -q --no-install-recommends \
   python3 python3-venv python3-dev gcc pkg-config libvirt-dev \
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils \
   openssh-server debootstrap fdisk e2fsprogs xfsprogs cryptsetup-bin lvm2 postgresql chromium \
-  ca-certificates tar coreutils python3-rpm dpkg systemd util-linux procps debsecan \
+  ca-certificates tar coreutils python3-rpm dpkg systemd dbus util-linux procps debsecan \
   openscap-scanner openscap-utils ssg-debian ssg-debderived >/dev/null
 if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 # libvirt's embedded QEMU driver expects its default unprivileged user to exist.

@@ -1,6 +1,7 @@
 """Every fixture under tests/data/checks/<CHECK-ID>/ is named for the verdict it must produce.
 
-``NAME.PASS.xml`` (domain/network XML, no host context) or ``NAME.PASS/`` (a host root directory).
+``NAME.PASS.xml`` (domain/network XML, no host context) or ``NAME.PASS/`` (a host root directory; with a
+``.vmsec-live`` file in it, read as a running system whose proc/ and sys/ trees stand for the kernel's).
 Exactly one check — the one the folder is named after — runs on it.
 
 git keeps neither file modes (beyond +x) nor owners, so a host-root fixture may have a sibling
@@ -31,6 +32,7 @@ from vmsec.vulns.matcher import match_inventory
 
 CHECKS_DIR = Path(__file__).parent / "data" / "checks"
 VERDICTS = {"PASS", "FAIL", "UNKNOWN"}
+LIVE_MARKER = ".vmsec-live"
 
 
 def _fixtures() -> list[tuple[str, Path, str]]:
@@ -54,7 +56,10 @@ def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: 
     catalog = default_catalog().select(ids=[check_id])
     assert catalog.checks, f"no check named {check_id}"
     if fixture.is_dir():
-        inventory = collect_host_inventory(str(_with_modes(fixture, tmp_path)))
+        # A root holding a .vmsec-live marker is read as a running system: its proc/ and sys/ trees
+        # stand for the kernel's (runtime checks).
+        live = (fixture / LIVE_MARKER).exists()
+        inventory = collect_host_inventory(str(_with_modes(fixture, tmp_path)), live=live)
         inventory = match_inventory(inventory, _feeds_db(fixture, tmp_path))
     else:
         inventory = collect_xml([str(fixture)])

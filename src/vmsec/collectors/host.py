@@ -856,14 +856,20 @@ def _autostart_names(c: _Collection, directory: str) -> set[str]:
     return {n.removesuffix(".xml") for n in names} if isinstance(names, list) else set()
 
 
-def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] | None = None) -> Inventory:
-    """Host facts of ``root`` plus the libvirt objects defined on its disk (/etc/libvirt/…)."""
+def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] | None = None,
+                           live: bool | None = None) -> Inventory:
+    """Host facts of ``root`` plus the libvirt objects defined on its disk (/etc/libvirt/…).
+
+    ``live`` (default: the root is ``/``) reads what runs from the root's /proc and /sys. A library
+    caller may set it for a captured root (a forensic capture holding /proc and /sys trees); the
+    running machine's D-Bus is only ever asked about ``/`` itself.
+    """
     tell = progress or (lambda _msg: None)
     try:
         reader = RootReader(root)
     except ReadError as exc:
         raise SourceUnavailable(f"{root}: {exc.reason}") from exc
-    live = reader.root == "/"
+    live = reader.root == "/" if live is None else live
     # The same OS checks as on guests run on the host's own OS — when the root is an OS root at all
     # (a copied root holding only libvirt's files has no os-release: nothing to audit there). Its
     # package list (dpkg, rpm or apk) also gives the host its virtualization stack: read once.

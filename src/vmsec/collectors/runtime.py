@@ -680,7 +680,7 @@ def collect_runtime(reader: Reader, *, source: str, packages: Sequence[Installed
     kernel = _read_kernel(reader, packages)
     qemu = None
     if procs is not None:
-        events = _read_dpkg_log(reader, None if local_time else timezone_of(reader)) \
+        events = _read_dpkg_log(reader, None if local_time else timezone_of(reader) or dt.UTC) \
             if any("qemu" in p.info.comm or "qemu" in (p.info.exe or "") for p in procs.values()) else []
         qemu = _qemu_processes(procs, listeners, packages, events)
     else:
