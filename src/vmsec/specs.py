@@ -117,6 +117,7 @@ class SshSpec(TargetSpec):
     known_hosts: str | None = None  # None: ~/.ssh/known_hosts
     accept_new: bool = False
     sudo: bool = False  # run the documented read-only allow-list through sudo -n
+    name: str | None = None  # the target's name in reports (an inventory alias); None: host[:port]
 
     def describe(self) -> str:
         user = f"{self.user}@" if self.user else ""

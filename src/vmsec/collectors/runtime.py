@@ -273,6 +273,8 @@ def _read_processes(reader: Reader, boot_time: float | None, records: list[Colle
             return None, exc.reason
         return None, f"/proc could not be listed: {exc.reason}"
     pids = sorted(int(e) for e in entries if e.isdigit())[:MAX_PROCESSES]
+    if not pids and "self" not in entries:
+        return None, "/proc holds no process table (procfs is not mounted there)"
     procs: dict[int, _Proc] = {}
     fd_links = 0
     denied = 0
