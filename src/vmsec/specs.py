@@ -122,7 +122,8 @@ class SshSpec(TargetSpec):
     def describe(self) -> str:
         user = f"{self.user}@" if self.user else ""
         port = f":{self.port}" if self.port != 22 else ""
-        return f"ssh {user}{self.host}{port}"
+        named = f" ({self.name})" if self.name else ""
+        return f"ssh {user}{self.host}{port}{named}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

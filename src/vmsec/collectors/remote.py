@@ -540,11 +540,13 @@ class RemoteFS:
                 path, reason = match.group(1).rstrip("/") or "/", match.group(2)
                 failed[path] = ReadError(path, reason, _error_kind(reason))
         for path, error in failed.items():
-            if error.absent and path not in seen:
+            if seen.get(path) is FileKind.DIRECTORY:
+                self.lists.setdefault(path, error)  # examined, but its entries could not be read
+            elif error.absent:
                 self.stats.setdefault((path, True), FileStat(path=path, exists=False))
                 self.lists.setdefault(path, error)
-            elif seen.get(path) is FileKind.DIRECTORY:
-                self.lists.setdefault(path, error)  # listed but its entries could not be read
+            else:  # a symlink loop, a denied component: what the path leads to cannot be examined
+                self.stats.setdefault((path, True), FileStat(path=path, exists=None, error=error.reason))
         # A directory find descended into (a starting point, or one level below a deep one) is listed
         # completely, unless find said otherwise.
         for path, seen_kind in seen.items():
@@ -603,9 +605,12 @@ class RemoteFS:
         wanted = [p for p in paths if not any(c in p for c in "\t\n'")]
         if not wanted:
             return
+        # head bounds each file; the "." it is followed by only when it succeeded tells an empty file
+        # from one that could not be read (another user's /proc/PID/maps).
         script = ("LC_ALL=C; for f in " + " ".join(shlex.quote(p) for p in wanted) + "; do "
-                  "if [ -f \"$f\" ] && x=$(base64 -w0 -- \"$f\" 2>/dev/null); "
-                  "then printf '%s\\t%s\\n' \"$f\" \"$x\"; "
+                  "if [ -f \"$f\" ]; then printf '%s\\t' \"$f\"; "
+                  f"{{ head -c {PROC_FILE_LIMIT + 1} -- \"$f\" 2>/dev/null && printf .; }} | base64 -w0; "
+                  "printf '\\n'; "
                   "elif [ -e \"$f\" ]; then printf '%s\\t!\\n' \"$f\"; "
                   "else printf '%s\\t-\\n' \"$f\"; fi; done")
         out, _err, _status = await self.run(script, limit=MAX_LISTING_OUTPUT)
@@ -624,7 +629,13 @@ class RemoteFS:
                     data = base64.b64decode(value, validate=True)
                 except (binascii.Error, ValueError):
                     continue
-                if len(data) <= PROC_FILE_LIMIT:
+                if not data.endswith(b"."):
+                    continue  # not readable here: SFTP (then sudo) will say why
+                data = data[:-1]
+                if len(data) > PROC_FILE_LIMIT:
+                    self.reads[path] = _Read(None, ReadError(path, f"file is over the {PROC_FILE_LIMIT}-byte "
+                                                             "limit", ErrorKind.TOO_LARGE), PROC_FILE_LIMIT)
+                else:
                     self.reads[path] = _Read(data, None, PROC_FILE_LIMIT)
 
     async def batch(self, ops: Iterable[Awaitable[Any]]) -> None:

@@ -173,12 +173,14 @@ async def _connect(asyncssh: Any, spec: SshSpec, timeout: float) -> tuple[Any, _
         return matched
 
     options: dict[str, Any] = {
-        "port": spec.port, "username": spec.user, "known_hosts": trusted,
+        "port": spec.port, "known_hosts": trusted,
         "client_factory": _client_factory(asyncssh, spec, path, verdict),
         "password_auth": False, "kbdint_auth": False, "gss_auth": False,  # keys only, never a password
         "connect_timeout": min(timeout, CONNECT_TIMEOUT), "login_timeout": min(timeout, CONNECT_TIMEOUT),
         "keepalive_interval": 15,
     }
+    if spec.user:
+        options["username"] = spec.user
     if spec.identity:
         options["client_keys"] = [os.path.expanduser(spec.identity)]
     where = target_label(spec)
@@ -381,7 +383,17 @@ def _collect_sync(reader: Any, spec: SshSpec, name: str, origin: str, label: str
 
 
 async def collect_async(spec: SshSpec, context: CollectContext) -> Inventory:
-    """The collector interface for many targets on one event loop (``vmsec.collectors``)."""
+    """The collector interface for many targets on one event loop (``vmsec.collectors``). Any failure
+    of the target is a :class:`SourceUnavailable` naming it: the other targets go on."""
+    try:
+        return await _collect(spec, context)
+    except (SourceUnavailable, asyncio.CancelledError):
+        raise
+    except Exception as exc:  # a guest must not end the scan, whatever it answers
+        raise SourceUnavailable(f"{target_label(spec)}: {type(exc).__name__}: {exc}", ErrorKind.IO) from exc
+
+
+async def _collect(spec: SshSpec, context: CollectContext) -> Inventory:
     from vmsec.collectors.remote import RemoteFS, SshReader
 
     asyncssh = _import()
