@@ -15,7 +15,8 @@ fi
 # python3-*/gcc/pkg-config/libvirt-dev: the venv and the libvirt-python build.
 # libvirt-daemon(-driver-qemu), qemu-system-x86, qemu-utils: the real libvirt QEMU driver (embedded
 # mode, TCG) that the end-to-end tests start, and qemu-img for images.
-# openssh-server: `sshd -T` is the oracle for vmsec's sshd_config resolver.
+# openssh-server: `sshd -T` is the oracle for vmsec's sshd_config resolver, and the private servers on
+# loopback that `vmsec scan ssh` is tested against; sudo: the allow-listed reads over SSH (--sudo).
 # debootstrap, fdisk, e2fsprogs, xfsprogs: the real Debian 12 guest images the image tests build;
 # cryptsetup-bin: their raw LUKS volumes, formatted with a fixed PBKDF2 count (qemu-img benchmarks).
 # lvm2: pvcreate/vgcreate/lvcreate write the LVM guest image (tests/images/build_lvm_image.sh).
@@ -30,7 +31,7 @@ fi
 apt-get install -y -q --no-install-recommends \
   python3 python3-venv python3-dev gcc pkg-config libvirt-dev \
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils \
-  openssh-server debootstrap fdisk e2fsprogs xfsprogs cryptsetup-bin lvm2 postgresql chromium \
+  openssh-server sudo debootstrap fdisk e2fsprogs xfsprogs cryptsetup-bin lvm2 postgresql chromium \
   ca-certificates tar coreutils python3-rpm dpkg systemd dbus util-linux procps debsecan \
   openscap-scanner openscap-utils ssg-debian ssg-debderived >/dev/null
 if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi

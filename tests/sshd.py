@@ -11,6 +11,7 @@ mounts over /etc files, a sudoers rule …). Nothing outside the namespace chang
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -95,10 +96,8 @@ class SshServer:
     def stop(self) -> None:
         pid_file = self.work / "sshd.pid"
         if pid_file.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -38,7 +38,8 @@ def test_each_bad_target_is_one_record_and_the_scan_goes_on(
             "good": debian_guest.spec(name="good"),
             "unreachable": debian_guest.spec(port=closed, name="unreachable"),
             "refused": debian_guest.spec(identity=str(stranger), name="refused"),
-            "changed-key": debian_guest.spec(known_hosts=str(other_host), accept_new=True, name="changed-key"),
+            "changed-key": debian_guest.spec(known_hosts=str(other_host), accept_new=True,
+                                             name="changed-key"),
             "unknown-key": debian_guest.spec(known_hosts=str(empty_known), name="unknown-key"),
             "hanging": hanging.spec(name="hanging"),
         }
@@ -50,7 +51,8 @@ def test_each_bad_target_is_one_record_and_the_scan_goes_on(
     assert [g.name for g in result.inventory.guests] == ["good"]  # type: ignore[union-attr]
     failed = _failures(result)
     by_name = {name: failed[spec.describe()] for name, spec in targets.items() if name != "good"}
-    assert by_name["unreachable"][0] is ErrorKind.UNREACHABLE and "cannot connect" in by_name["unreachable"][1]
+    kind, reason = by_name["unreachable"]
+    assert kind is ErrorKind.UNREACHABLE and "cannot connect" in reason
     assert by_name["refused"][0] is ErrorKind.DENIED and "authentication refused" in by_name["refused"][1]
     kind, reason = by_name["changed-key"]
     assert kind is ErrorKind.DENIED and "does not match" in reason  # --accept-new never overrides a mismatch
@@ -65,7 +67,8 @@ def test_accept_new_records_an_unknown_host_key(debian_guest: sshd.SshServer, tm
     known = tmp_path / "known_hosts"
     result = scan([debian_guest.spec(known_hosts=str(known), accept_new=True)], ScanOptions())
     assert result.inventory.guests  # type: ignore[union-attr]
-    assert known.read_text().strip() == f"[127.0.0.1]:{debian_guest.port} {debian_guest.host_key.rsplit(' ', 1)[0]}"
+    key = debian_guest.host_key.rsplit(" ", 1)[0]  # without its comment
+    assert known.read_text().strip() == f"[127.0.0.1]:{debian_guest.port} {key}"
     assert any("accepted and recorded" in (r.reason or "") for r in result.records)
     # the next scan trusts it without --accept-new
     assert scan([debian_guest.spec(known_hosts=str(known))], ScanOptions()).inventory.guests  # type: ignore[union-attr]
@@ -75,7 +78,8 @@ def test_when_every_target_fails_the_scan_says_why(ssh_ready: None, tmp_path: Pa
     from vmsec.specs import SshSpec
 
     with pytest.raises(SourceUnavailable, match="cannot connect"):
-        scan([SshSpec(host="127.0.0.1", port=sshd.free_port(), known_hosts=str(tmp_path / "kh"))], ScanOptions())
+        scan([SshSpec(host="127.0.0.1", port=sshd.free_port(), known_hosts=str(tmp_path / "kh"))],
+             ScanOptions())
 
 
 @pytest.fixture
@@ -103,7 +107,8 @@ def test_a_hostile_guest_is_read_within_bounds(hostile_guest: sshd.SshServer) ->
     elapsed = time.monotonic() - started
     [guest] = result.inventory.guests  # type: ignore[union-attr]
     assert guest.os is not None and guest.packages  # what is sane is still read
-    assert guest.accounts is None and guest.login_defs is None and guest.shadow is None  # unknown, never empty
+    # unknown, never empty
+    assert guest.accounts is None and guest.login_defs is None and guest.shadow is None
     failed = {r.source: r for r in result.records if not r.ok}
     assert "over the" in (failed["/etc/passwd"].reason or "")  # refused by size, never streamed
     assert "not a regular file" in (failed["/etc/login.defs"].reason or "")

@@ -46,8 +46,8 @@ def test_a_guest_over_ssh_has_the_facts_of_its_root(debian_guest: sshd.SshServer
     assert _differences(guest, local) == {}
     # the guest's whole filesystem is the target: read in three batches of commands, hardly anything else
     session = _session(result)
-    match = re.search(r"read in (\d+) batches of commands \((\d+) commands, (\d+) SFTP requests\) and (\d+) single",
-                      session)
+    match = re.search(r"read in (\d+) batches of commands \((\d+) commands, (\d+) SFTP requests\) "
+                      r"and (\d+) single", session)
     assert match, session
     batches, commands, _requests, singles = map(int, match.groups())
     assert batches == 3 and commands <= 6 and singles <= 3, session

@@ -284,7 +284,7 @@ class RemoteFS:
         except ReadError as exc:
             if exc.absent:
                 found = FileStat(path=path, exists=False)
-            elif exc.kind is ErrorKind.DENIED and self.sudo:
+            elif exc.kind is ErrorKind.DENIED and self._sudo_may(path):
                 found = await self._sudo_stat(path)
             else:
                 found = FileStat(path=path, exists=None, error=exc.reason)
@@ -314,7 +314,7 @@ class RemoteFS:
         try:
             return _Read(await self._sftp_read(path, limit, info.size), None, limit)
         except ReadError as exc:
-            if exc.kind is ErrorKind.DENIED and self.sudo:
+            if exc.kind is ErrorKind.DENIED and self._sudo_may(path):
                 try:
                     return _Read(await self._sudo("read", path, limit), None, limit)
                 except ReadError as sudo_exc:
@@ -374,7 +374,7 @@ class RemoteFS:
         try:
             await self._call(path, scan)
         except ReadError as exc:
-            if exc.kind is ErrorKind.DENIED and self.sudo:
+            if exc.kind is ErrorKind.DENIED and self._sudo_may(path):
                 try:
                     out = await self._sudo("list", path, MAX_SUDO_OUTPUT)
                 except ReadError as sudo_exc:
@@ -395,7 +395,7 @@ class RemoteFS:
                 cached = _dec(await self._call(path, lambda s: s.readlink(_enc(path))))
             except ReadError as exc:
                 cached = exc
-                if exc.kind is ErrorKind.DENIED and self.sudo:
+                if exc.kind is ErrorKind.DENIED and self._sudo_may(path):
                     try:
                         cached = _dec((await self._sudo("readlink", path, 64 * 1024)).rstrip(b"\n"))
                     except ReadError as sudo_exc:
@@ -450,8 +450,17 @@ class RemoteFS:
             raise ReadError(self.label, f"command failed: {getattr(exc, 'reason', None) or exc}",
                             ErrorKind.IO) from exc
 
+    def _sudo_may(self, path: str) -> bool:
+        """Whether a refused read of ``path`` is retried through sudo: when allowed, and not for the
+        process table (/proc/PID/…: a command per process; other users' processes stay unknown unless
+        the login is root)."""
+        return self.sudo and not (path.startswith("/proc/") and path[6:7].isdigit())
+
     async def _sudo(self, what: str, path: str, limit: int) -> bytes:
         """Run one allow-listed read-only command through ``sudo -n`` and return its output (capped)."""
+        if not self._sudo_may(path):
+            raise ReadError(path, "permission denied (another user's process; sudo is not used for the "
+                            "process table)", ErrorKind.DENIED)
         argv = [part.replace("{path}", path) for part in SUDO_COMMANDS[what]]
         command = "sudo -n -- " + " ".join(shlex.quote(a) for a in argv)
         self.sudo_commands.append(command)
@@ -527,8 +536,11 @@ class RemoteFS:
             self._note_stat(path, found, True if path in starts and kind is not FileKind.SYMLINK else None)
             if kind is FileKind.SYMLINK:
                 link = _dec(fields[i + 1])
-                self.links.setdefault(path, link if link else ReadError(path, "the link could not be read",
-                                                                         ErrorKind.DENIED))
+                if link:
+                    self.links.setdefault(path, link)
+                elif not self._sudo_may(path):  # else the on-demand readlink retries it through sudo
+                    unreadable = ReadError(path, "the link could not be read", ErrorKind.DENIED)
+                    self.links.setdefault(path, unreadable)
             elif path not in starts:  # a start point was followed: what it is itself is unknown
                 self.links.setdefault(path, ReadError(path, "not a symbolic link", ErrorKind.NOT_REGULAR))
             if path != "/":
@@ -541,7 +553,8 @@ class RemoteFS:
                 failed[path] = ReadError(path, reason, _error_kind(reason))
         for path, error in failed.items():
             if seen.get(path) is FileKind.DIRECTORY:
-                self.lists.setdefault(path, error)  # examined, but its entries could not be read
+                if not (error.kind is ErrorKind.DENIED and self._sudo_may(path)):  # else: sudo on demand
+                    self.lists.setdefault(path, error)  # examined, but its entries could not be read
             elif error.absent:
                 self.stats.setdefault((path, True), FileStat(path=path, exists=False))
                 self.lists.setdefault(path, error)
@@ -592,7 +605,7 @@ class RemoteFS:
             if match and match.group(1) not in got:
                 path, reason = match.group(1), f"{match.group(2)}: {match.group(3)}"
                 kind = _error_kind(reason)
-                if kind is ErrorKind.DENIED and self.sudo:
+                if kind is ErrorKind.DENIED and self._sudo_may(path):
                     continue  # left to the sudo read on demand
                 if kind.absent:
                     self.stats.setdefault((path, True), FileStat(path=path, exists=False))
@@ -623,14 +636,19 @@ class RemoteFS:
                 missing = ReadError(path, "does not exist", ErrorKind.ABSENT)
                 self.reads[path] = _Read(None, missing, PROC_FILE_LIMIT)
             elif value == b"!":
-                continue  # unreadable here (another user's process): SFTP, then sudo, will say why
+                if not self._sudo_may(path):  # another user's process: say so now, no round trip later
+                    self.reads[path] = _Read(None, ReadError(path, "permission denied", ErrorKind.DENIED),
+                                             PROC_FILE_LIMIT)
             else:
                 try:
                     data = base64.b64decode(value, validate=True)
                 except (binascii.Error, ValueError):
                     continue
                 if not data.endswith(b"."):
-                    continue  # not readable here: SFTP (then sudo) will say why
+                    if not self._sudo_may(path):
+                        self.reads[path] = _Read(None, ReadError(path, "permission denied", ErrorKind.DENIED),
+                                                 PROC_FILE_LIMIT)
+                    continue
                 data = data[:-1]
                 if len(data) > PROC_FILE_LIMIT:
                     self.reads[path] = _Read(None, ReadError(path, f"file is over the {PROC_FILE_LIMIT}-byte "
