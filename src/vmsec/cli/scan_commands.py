@@ -4,7 +4,7 @@ the options, to :func:`vmsec.pipeline.scan`; rendering and the exit code are dec
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
@@ -83,7 +83,9 @@ def scan_options(func: Callable[..., Any]) -> Callable[..., Any]:
 class ScanGroup(LazyGroup):
     """``vmsec scan``: the built-in target kinds below, plus transports in their own modules."""
 
-    lazy: ClassVar[dict[str, str]] = {}
+    lazy: ClassVar[dict[str, str]] = {
+        "ssh": "vmsec.cli.ssh_commands:scan_ssh",
+    }
 
 
 @click.group(cls=ScanGroup)
@@ -161,7 +163,9 @@ def scan_xml(paths: tuple[str, ...], host_root: str | None, passwords_hidden: bo
 def _run_scan(specs: list[TargetSpec], *, fmt: str, output: str | None, fail_on: str | None, profile: str,
               check_ids: tuple[str, ...], show_pass: bool, quiet: bool, db_path: str | None,
               waivers_path: str | None, store_url: str | None, no_store: bool,
-              compliance: str | None) -> None:
+              compliance: str | None, settings: Mapping[str, Any] | None = None) -> None:
+    """Scan ``specs`` with the common options; ``settings``: further :class:`ScanOptions` fields a
+    transport sets (concurrency, group_limit, timeout)."""
     from vmsec.errors import ConfigError, SourceUnavailable, VmsecError
     from vmsec.pipeline import ScanOptions
     from vmsec.pipeline import scan as run
@@ -190,7 +194,7 @@ def _run_scan(specs: list[TargetSpec], *, fmt: str, output: str | None, fail_on:
             sink = _DeferredStream(reporter, out) if streaming else None
             options = ScanOptions(profile=profile, checks=check_ids, waivers=waivers, advisory_db=db_path,
                                   store_url=stored_url, sinks=(sink,) if sink else (),
-                                  keep_findings=not streaming, progress=progress)
+                                  keep_findings=not streaming, progress=progress, **(settings or {}))
             result = run(specs, options)
             if result.store_error:
                 click.echo(f"vmsec: warning: the scan was not stored: {result.store_error}", err=True)
