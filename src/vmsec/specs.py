@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from vmsec.errors import ConfigError
 
-GuestMode = Literal["disk", "agent", "auto"]
+GuestMode = Literal["disk", "agent", "auto", "both"]
 
 __all__ = [
     "SPEC_TYPES", "GuestMode", "HostSpec", "ImageSpec", "LibvirtSpec", "ProbeSpec", "RootfsSpec", "SshSpec",
@@ -52,8 +52,8 @@ class LibvirtSpec(TargetSpec):
     """A libvirt connection: every domain, network, filter, pool and secret it knows.
 
     ``include_host`` audits the local host too (None: yes for local ``qemu:///`` URIs); ``guests``
-    audits each domain's guest OS (from its disks, through the guest agent, or the agent where it
-    answers and the disks elsewhere).
+    audits each domain's guest OS (from its disks, through the guest agent, the agent where it
+    answers and the disks elsewhere, or both — then the two are compared).
     """
 
     kind: ClassVar[str] = "libvirt"

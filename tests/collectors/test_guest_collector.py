@@ -18,7 +18,8 @@ from vmsec.facts import Guest
 
 GUESTS = Path(__file__).resolve().parents[1] / "data" / "guests"
 # Fields no root-directory collector fills: the disk comes from the image collector, the rest later.
-NOT_FROM_A_ROOT = {"domain", "consistency_note", "disk", "vulnerabilities", "running_kernel"}
+# runtime (what runs) exists only for a running system: tests/collectors/test_runtime_collector.py
+NOT_FROM_A_ROOT = {"domain", "consistency_note", "disk", "vulnerabilities", "running_kernel", "runtime"}
 
 
 def collect(root: Path) -> tuple[Guest, list[str]]:

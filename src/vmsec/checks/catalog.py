@@ -53,6 +53,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "vmsec.checks.guest.provisioning",
     "vmsec.checks.vulns.packages",
     "vmsec.checks.live.running",
+    "vmsec.checks.live.correlation",
 )
 
 

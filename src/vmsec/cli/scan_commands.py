@@ -105,22 +105,37 @@ def scan_host(root: str, **opts: Any) -> None:
     _run_scan([HostSpec(root=root)], **opts)
 
 
+GUEST_MODES = ("disk", "agent", "auto", "both")
+
+
 @scan.command("libvirt")
 @click.argument("uri", default="qemu:///system")
 @click.option("--host/--no-host", "include_host", default=None,
               help="Also audit the local host (default: yes for local qemu:/// URIs).")
-@click.option("--guests", is_flag=True,
-              help="Also audit each domain's guest OS offline from its file-backed disks.")
+@click.option("--guests", metavar="[disk|agent|auto|both]", is_flag=False, flag_value="disk", default=None,
+              help="Also audit each domain's guest OS: from its disks (disk, the default), through its "
+                   "QEMU guest agent (agent), the agent where it answers and the disks elsewhere (auto), "
+                   "or both, compared.")
+@click.option("--allow-guest-exec", is_flag=True,
+              help="Let the guest agent run the read-only allow-list (find, stat, readlink) through "
+                   "guest-exec, for directory listings; off by default.")
 @click.option("--key-file", type=click.Path(dir_okay=False, exists=True),
               help="Passphrase file for encrypted guest disks (never guessed).")
 @scan_options
-def scan_libvirt(uri: str, include_host: bool | None, guests: bool, key_file: str | None,
-                 **opts: Any) -> None:
+def scan_libvirt(uri: str, include_host: bool | None, guests: str | None, allow_guest_exec: bool,
+                 key_file: str | None, **opts: Any) -> None:
     """Audit every domain, network, filter, pool and secret of a libvirt connection URI."""
-    from vmsec.specs import LibvirtSpec
+    from vmsec.specs import GuestMode, LibvirtSpec
 
-    _run_scan([LibvirtSpec(uri=uri, include_host=include_host, guests="disk" if guests else None,
-                           key_file=key_file)], **opts)
+    if guests is not None and guests not in GUEST_MODES:
+        # `--guests URI` (the flag alone, then the URI): the word after --guests is no mode.
+        if uri != "qemu:///system":
+            raise click.BadParameter(f"{guests!r} is not one of {', '.join(GUEST_MODES)}",
+                                     param_hint="--guests")
+        uri, guests = guests, "disk"
+    mode: GuestMode | None = guests  # type: ignore[assignment]  # checked against GUEST_MODES above
+    _run_scan([LibvirtSpec(uri=uri, include_host=include_host, guests=mode, key_file=key_file,
+                           allow_guest_exec=allow_guest_exec)], **opts)
 
 
 @scan.command("rootfs")

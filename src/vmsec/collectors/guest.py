@@ -46,8 +46,8 @@ class _Collection:
         self.reader = reader
         self.records: list[CollectionRecord] = []
 
-    def fail(self, source: str, what: str, reason: str) -> None:
-        self.records.append(CollectionRecord(source=source, what=what, ok=False, reason=reason))
+    def fail(self, source: str, what: str, reason: str, kind: ErrorKind | None = None) -> None:
+        self.records.append(CollectionRecord(source=source, what=what, ok=False, reason=reason, kind=kind))
 
     def unknown(self, source: str, what: str, reason: str) -> None:
         """A fact that stays unknown although nothing failed to read (the file is simply not there):
@@ -57,7 +57,7 @@ class _Collection:
     def notes(self, what: str, notes: Sequence[str | ReadError]) -> None:
         for note in notes:
             if isinstance(note, ReadError):
-                self.fail(note.source, what, note.reason)
+                self.fail(note.source, what, note.reason, note.kind)
             else:
                 source, _, reason = note.partition(": ")
                 self.fail(source, what, reason or note)
@@ -70,7 +70,7 @@ class _Collection:
             if exc.absent or self.reader.stat(exc.source).exists is False:
                 self.unknown(exc.source, what, f"absent: {exc.reason}")
             else:
-                self.fail(exc.source, what, exc.reason)
+                self.fail(exc.source, what, exc.reason, exc.kind)
         except Exception as exc:  # an unexpected parser failure must not end the whole guest
             self.fail(source, what, f"parser failed: {type(exc).__name__}: {exc}")
         return None

@@ -95,8 +95,9 @@ def _error_text(exc: BaseException) -> str:
 
 
 def collect_libvirt(uri: str = "qemu:///system", *, include_host: bool | None = None,
-                    progress: ProgressHook | None = None, guests: bool = False,
-                    key_file: str | None = None) -> Inventory:
+                    progress: ProgressHook | None = None, guests: bool | str | None = False,
+                    key_file: str | None = None, allow_guest_exec: bool = False,
+                    deadline: float | None = None) -> Inventory:
     """Connect to ``uri`` and collect an :class:`Inventory` from it.
 
     The connection is opened read-write when allowed (needed to see whether console passwords are
@@ -120,7 +121,8 @@ def collect_libvirt(uri: str = "qemu:///system", *, include_host: bool | None = 
             raise SourceUnavailable(f"cannot connect to libvirt at {uri}: {detail}") from ro_exc
     try:
         return collect_from_connection(conn, uri, include_host=include_host, progress=progress,
-                                       guests=guests, key_file=key_file)
+                                       guests=guests, key_file=key_file, allow_guest_exec=allow_guest_exec,
+                                       deadline=deadline)
     finally:
         # Closing a broken connection must not hide the inventory.
         with contextlib.suppress(libvirt.libvirtError):
@@ -138,6 +140,8 @@ class _Collection:
         self.records: list[CollectionRecord] = []
         self.secure: bool | None = None  # decided on the first domain read
         self.driver = self._driver_name()
+        self.handles: dict[str, Any] = {}  # domain name → virDomain (the guest agent needs it)
+        self.deadline: float | None = None  # time.monotonic() value
 
     def _driver_name(self) -> str:
         try:
@@ -205,14 +209,17 @@ def _checked_xml(xml: str, origin: str) -> str:
 
 
 def collect_from_connection(conn: Any, uri: str, *, include_host: bool | None = None,
-                            progress: ProgressHook | None = None, guests: bool = False,
-                            key_file: str | None = None) -> Inventory:
+                            progress: ProgressHook | None = None, guests: bool | str | None = False,
+                            key_file: str | None = None, allow_guest_exec: bool = False,
+                            deadline: float | None = None) -> Inventory:
     """Collect an :class:`Inventory` over an already open libvirt connection (``virConnect``).
 
     ``uri`` names the source in facts and records. The caller keeps ownership of ``conn``.
     """
     libvirt = _import_libvirt()
     run = _Collection(libvirt, conn, uri, progress)
+    run.deadline = deadline
+    mode = "disk" if guests is True else guests or None
     started = time.monotonic()
     host = _collect_host(run, include_host)
     domains = _collect_domains(run)
@@ -220,7 +227,7 @@ def collect_from_connection(conn: Any, uri: str, *, include_host: bool | None = 
     nwfilters = _collect_nwfilters(run)
     pools = _collect_pools(run)
     secrets = _collect_secrets(run)
-    guest_oses = _collect_guests(run, domains, key_file) if guests else []
+    guest_oses = _collect_guests(run, domains, key_file, mode, allow_guest_exec) if mode else []
     run.note(uri, "libvirt inventory", True,
              f"{len(domains)} domains, {len(networks)} networks, {len(pools)} pools", started)
     return Inventory(host=host, domains=tuple(domains), networks=tuple(networks), nwfilters=nwfilters,
@@ -283,6 +290,7 @@ def _collect_domains(run: _Collection) -> list[Domain]:
         name = _object_name(run, dom)
         origin = f"{run.uri}#{name}"
         run.tell(f"domain {name}")
+        run.handles.setdefault(name, dom)
         with run.guarded(origin, "domain XML"):
             xml, secure = _domain_xml(run, dom, origin)
             parsed = parse_domain(xml, origin, secure=secure)
@@ -307,8 +315,62 @@ RUNNING_NOTE = "read from the disk of a running VM; contents may be inconsistent
 _ACTIVE_STATES = frozenset({"running", "blocked", "paused", "pmsuspended"})
 
 
-def _collect_guests(run: _Collection, domains: list[Domain], key_file: str | None) -> list[Guest]:
-    """One :class:`Guest` per domain whose file-backed disks hold a readable OS (or are encrypted).
+def _collect_guests(run: _Collection, domains: list[Domain], key_file: str | None, mode: str,
+                    allow_exec: bool) -> list[Guest]:
+    """Each domain's guest OS: from its disk images (``disk``), through its guest agent (``agent``),
+    the agent where it answers and the disk elsewhere (``auto``), or both (``both``: the disk guest is
+    then named "NAME (disk)", and the correlation checks compare the two)."""
+    found: list[Guest] = []
+    for domain in domains:
+        live = None
+        if mode in ("agent", "auto", "both"):
+            live = _agent_guest(run, domain, allow_exec, required=mode == "agent")
+            if live is not None:
+                found.append(live)
+        if mode == "disk" or (mode == "auto" and live is None) or mode == "both":
+            disk = _disk_guest(run, domain, key_file)
+            if disk is not None:
+                named = f"{domain.name} (disk)" if live is not None else disk.name
+                found.append(dataclasses.replace(disk, name=named))
+    return found
+
+
+def _agent_guest(run: _Collection, domain: Domain, allow_exec: bool, required: bool) -> Guest | None:
+    """The guest through its agent, or None (and a record saying why: not running, no agent channel,
+    agent not connected — a failure only when the agent was asked for explicitly)."""
+    from vmsec.collectors.agent import AGENT_CHANNEL, Agent, agent_guest
+    from vmsec.errors import ReadError
+
+    origin = f"guest agent of {domain.name}"
+    if domain.state not in _ACTIVE_STATES:
+        run.note(origin, "guest agent", True, f"domain is {domain.state or 'not running'}: no agent to ask")
+        return None
+    if not any(c.target_name == AGENT_CHANNEL for c in domain.chardevs):
+        run.note(origin, "guest agent", not required, f"no {AGENT_CHANNEL} channel in the domain's "
+                 "configuration: no guest agent")
+        return None
+    handle = run.handles.get(domain.name)
+    if handle is None:
+        return None
+    run.tell(origin)
+    started = time.monotonic()
+    agent = Agent(run.libvirt, handle, domain.name, run.deadline)
+    try:
+        agent.hello()
+        guest, records = agent_guest(agent, name=domain.name, domain=domain.name, allow_exec=allow_exec,
+                                     step=run.tell)
+    except ReadError as exc:
+        how = "" if required else "; the disk is read instead"
+        run.records.append(CollectionRecord(source=origin, what="guest agent", ok=not required,
+                                            reason=f"{exc.reason}{how}", kind=exc.kind,
+                                            duration_s=round(time.monotonic() - started, 6)))
+        return None
+    run.records.extend(records)
+    return guest
+
+
+def _disk_guest(run: _Collection, domain: Domain, key_file: str | None) -> Guest | None:
+    """The guest OS of one domain from its file-backed disks.
 
     Each ``type='file'`` disk (not a CD-ROM) is opened read-only with the image collector, in XML
     order; the first that yields an OS wins. Backing files are followed only inside the disk's own
@@ -317,32 +379,26 @@ def _collect_guests(run: _Collection, domains: list[Domain], key_file: str | Non
     """
     from vmsec.collectors.image import guest_from_image
 
-    found: list[Guest] = []
-    for domain in domains:
-        running = domain.state in _ACTIVE_STATES
-        fallback: Guest | None = None
-        chosen: Guest | None = None
-        for disk in domain.disks:
-            if disk.type != "file" or disk.device != "disk" or not disk.source_file:
-                continue
-            path = disk.source_file
-            origin = f"{run.uri}#{domain.name} {path}"
-            allowed = [os.path.dirname(b.source) for b in disk.backing_chain or ()
-                       if b.source and b.source.startswith("/")]
-            run.tell(f"guest disk {path} of {domain.name}")
-            with run.guarded(path, f"guest disk image of {domain.name}"):
-                guest, records = guest_from_image(path, name=domain.name, domain=domain.name,
-                                                  key_file=key_file, allowed_dirs=allowed)
-                run.records.extend(records)
-                guest = dataclasses.replace(guest, origin=origin,
-                                            consistency_note=RUNNING_NOTE if running else None)
-                if guest.os is not None or guest.accounts is not None:
-                    chosen = guest
-                    break
-                fallback = fallback or guest
-        if chosen or fallback:
-            found.append(chosen or fallback)  # type: ignore[arg-type]
-    return found
+    running = domain.state in _ACTIVE_STATES
+    fallback: Guest | None = None
+    for disk in domain.disks:
+        if disk.type != "file" or disk.device != "disk" or not disk.source_file:
+            continue
+        path = disk.source_file
+        origin = f"{run.uri}#{domain.name} {path}"
+        allowed = [os.path.dirname(b.source) for b in disk.backing_chain or ()
+                   if b.source and b.source.startswith("/")]
+        run.tell(f"guest disk {path} of {domain.name}")
+        with run.guarded(path, f"guest disk image of {domain.name}"):
+            guest, records = guest_from_image(path, name=domain.name, domain=domain.name,
+                                              key_file=key_file, allowed_dirs=allowed)
+            run.records.extend(records)
+            guest = dataclasses.replace(guest, origin=origin,
+                                        consistency_note=RUNNING_NOTE if running else None)
+            if guest.os is not None or guest.accounts is not None:
+                return guest
+            fallback = fallback or guest
+    return fallback
 
 
 # --- networks, filters, pools, secrets ----------------------------------------------------------
@@ -526,4 +582,5 @@ def _cpu_from_capabilities(xml: str, origin: str, logical_cpus: int | None) -> C
 def collect(spec: LibvirtSpec, context: CollectContext) -> Inventory:
     """The collector interface (``vmsec.collectors``): a libvirt connection URI."""
     return collect_libvirt(spec.uri, include_host=spec.include_host, progress=context.step,
-                           guests=spec.guests is not None, key_file=spec.key_file)
+                           guests=spec.guests, key_file=spec.key_file, allow_guest_exec=spec.allow_guest_exec,
+                           deadline=context.deadline)

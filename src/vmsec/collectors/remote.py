@@ -136,23 +136,12 @@ def answer(path: str, cached: _Read, limit: int) -> bytes:
     return cached.data
 
 
-class RemoteFS:
-    """Cached, batched, read-only access to one guest's files over an asyncssh connection."""
+class FileCache:
+    """What is known of a remote root's files: stats, reads, listings and links — errors included — and
+    the complete directory listings that answer "does not exist" without asking again. Filled by batches
+    (a ``find -printf`` listing, an archive); shared by the SSH and guest-agent transports."""
 
-    def __init__(self, conn: Any, *, label: str, sudo: bool = False,
-                 deadline: Callable[[], float | None] = lambda: None) -> None:
-        import asyncssh
-
-        self._asyncssh = asyncssh
-        self._conn = conn
-        self.label = label
-        self.sudo = sudo
-        self._deadline = deadline
-        self._slots = asyncio.Semaphore(IN_FLIGHT)
-        self._sudo_slots = asyncio.Semaphore(SUDO_IN_FLIGHT)
-        self._sftp: Any = None
-        self._sftp_error: ReadError | None = None
-        self._sftp_lock = asyncio.Lock()
+    def __init__(self) -> None:
         self.stats: dict[tuple[str, bool], FileStat] = {}
         self.reads: dict[str, _Read] = {}
         self.lists: dict[str, list[str] | ReadError] = {}
@@ -160,36 +149,10 @@ class RemoteFS:
         # Complete directory listings: a path whose parent (or any ancestor's parent) was listed without
         # it does not exist — answered without asking the guest again.
         self.complete: dict[str, frozenset[str]] = {}
-        self.batches = 0  # round trips of prefetching
-        self.singles = 0  # reads no batch anticipated (each one round trip)
-        self.requests = 0  # SFTP requests
-        self.commands = 0  # exec channels (find, tar, base64; sudo)
-        self.sudo_commands: list[str] = []  # every command run through sudo, for the record
 
-    # --- errors and deadlines ------------------------------------------------------------------
-
-    def _timeout(self) -> float | None:
-        deadline = self._deadline()
-        return None if deadline is None else max(0.001, deadline - asyncio.get_running_loop().time())
-
-    def _error(self, path: str, exc: BaseException) -> ReadError:
-        a = self._asyncssh
-        if isinstance(exc, ReadError):
-            return exc
-        if isinstance(exc, a.SFTPNoSuchFile | a.SFTPNoSuchPath | a.SFTPNotADirectory):
-            return ReadError(path, "does not exist", ErrorKind.ABSENT)
-        if isinstance(exc, a.SFTPPermissionDenied):
-            return ReadError(path, "permission denied", ErrorKind.DENIED)
-        if isinstance(exc, a.SFTPLinkLoop):
-            return ReadError(path, "too many levels of symbolic links", ErrorKind.LOOP)
-        if isinstance(exc, TimeoutError):
-            return ReadError(path, "no answer in time", ErrorKind.TIMEOUT)
-        if isinstance(exc, a.SFTPConnectionLost | a.SFTPNoConnection | a.ConnectionLost | ConnectionError):
-            return ReadError(path, f"connection lost: {exc}", ErrorKind.UNREACHABLE)
-        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-        return ReadError(path, f"SFTP: {reason}", ErrorKind.IO)
-
-    # --- what is already known -----------------------------------------------------------------
+    def _sudo_may(self, path: str) -> bool:
+        """Whether a refused read is left for a privileged retry (not cached as refused)."""
+        return False
 
     def known_absent(self, path: str, hops: int = 0) -> bool:
         """Whether a listing or stat of an ancestor already shows that ``path`` does not exist
@@ -230,6 +193,121 @@ class RemoteFS:
         ordered = sorted(set(names))
         self.lists[path] = ordered
         self.complete[path] = frozenset(ordered)
+
+    def parse_find(self, out: bytes, err: str, starts: set[str], deep: set[str],
+                    complete: Callable[[str], bool] = lambda _p: False) -> None:
+        fields = out.split(b"\0")
+        children: dict[str, list[str]] = {}
+        seen: dict[str, FileKind | None] = {}
+        for i in range(0, len(fields) - 1, 2):
+            head = _dec(fields[i]).split(" ", 6)
+            if len(head) < 7 or not head[6].startswith("/"):
+                continue
+            kind = _FIND_TYPES.get(head[0], FileKind.OTHER)
+            path = head[6].rstrip("/") or "/"
+            try:
+                found = FileStat(path=path, exists=True, kind=kind, mode=int(head[1], 8), uid=int(head[2]),
+                                 gid=int(head[3]), size=int(head[4]), mtime=float(head[5]))
+            except ValueError:
+                continue
+            seen[path] = kind
+            # find -H follows a starting point that is a symlink: what it prints for it is the target
+            # (a link record is that path met as an entry of a listed directory, or a dangling start)
+            self._note_stat(path, found, True if path in starts and kind is not FileKind.SYMLINK else None)
+            if kind is FileKind.SYMLINK:
+                link = _dec(fields[i + 1])
+                if link:
+                    self.links.setdefault(path, link)
+                elif not self._sudo_may(path):  # else the on-demand readlink retries it through sudo
+                    unreadable = ReadError(path, "the link could not be read", ErrorKind.DENIED)
+                    self.links.setdefault(path, unreadable)
+            elif path not in starts:  # a start point was followed: what it is itself is unknown
+                self.links.setdefault(path, ReadError(path, "not a symbolic link", ErrorKind.NOT_REGULAR))
+            if path != "/":
+                children.setdefault(_parent(path), []).append(path.rsplit("/", 1)[-1])
+        failed: dict[str, ReadError] = {}
+        for line in err.splitlines():
+            match = _FIND_ERROR.match(line)
+            if match:
+                path, reason = match.group(1).rstrip("/") or "/", match.group(2)
+                failed[path] = ReadError(path, reason, _error_kind(reason))
+        for path, error in failed.items():
+            if seen.get(path) is FileKind.DIRECTORY:
+                if not (error.kind is ErrorKind.DENIED and self._sudo_may(path)):  # else: sudo on demand
+                    self.lists.setdefault(path, error)  # examined, but its entries could not be read
+            elif error.absent:
+                self.stats.setdefault((path, True), FileStat(path=path, exists=False))
+                self.lists.setdefault(path, error)
+            else:  # a symlink loop, a denied component: what the path leads to cannot be examined
+                self.stats.setdefault((path, True), FileStat(path=path, exists=None, error=error.reason))
+        # A directory find descended into (a starting point, or one level below a deep one) is listed
+        # completely, unless find said otherwise.
+        for path, seen_kind in seen.items():
+            if seen_kind is not FileKind.DIRECTORY or path in failed:
+                continue
+            if path in starts or _parent(path) in deep or complete(path):
+                self._note_listing(path, children.get(path, ()))
+
+
+def find_arguments(shallow: Sequence[str], deep: Sequence[str] = ()) -> list[list[str]]:
+    """The ``find`` command lines (argv) that list ``shallow`` paths one level down and ``deep`` ones
+    two: what :meth:`FileCache.parse_find` reads."""
+    commands = []
+    if shallow:
+        commands.append(["/usr/bin/find", "-H", *shallow, "-maxdepth", "1", "-printf", _FIND_FORMAT])
+    if deep:
+        commands.append(["/usr/bin/find", "-H", *deep, "-maxdepth", "2", "-printf", _FIND_FORMAT])
+    return commands
+
+
+class RemoteFS(FileCache):
+    """Cached, batched, read-only access to one guest's files over an asyncssh connection."""
+
+    def __init__(self, conn: Any, *, label: str, sudo: bool = False,
+                 deadline: Callable[[], float | None] = lambda: None) -> None:
+        import asyncssh
+
+        self._asyncssh = asyncssh
+        self._conn = conn
+        self.label = label
+        self.sudo = sudo
+        self._deadline = deadline
+        self._slots = asyncio.Semaphore(IN_FLIGHT)
+        self._sudo_slots = asyncio.Semaphore(SUDO_IN_FLIGHT)
+        self._sftp: Any = None
+        self._sftp_error: ReadError | None = None
+        self._sftp_lock = asyncio.Lock()
+        FileCache.__init__(self)
+        self.batches = 0  # round trips of prefetching
+        self.singles = 0  # reads no batch anticipated (each one round trip)
+        self.requests = 0  # SFTP requests
+        self.commands = 0  # exec channels (find, tar, base64; sudo)
+        self.sudo_commands: list[str] = []  # every command run through sudo, for the record
+
+    # --- errors and deadlines ------------------------------------------------------------------
+
+    def _timeout(self) -> float | None:
+        deadline = self._deadline()
+        return None if deadline is None else max(0.001, deadline - asyncio.get_running_loop().time())
+
+    def _error(self, path: str, exc: BaseException) -> ReadError:
+        a = self._asyncssh
+        if isinstance(exc, ReadError):
+            return exc
+        if isinstance(exc, a.SFTPNoSuchFile | a.SFTPNoSuchPath | a.SFTPNotADirectory):
+            return ReadError(path, "does not exist", ErrorKind.ABSENT)
+        if isinstance(exc, a.SFTPPermissionDenied):
+            return ReadError(path, "permission denied", ErrorKind.DENIED)
+        if isinstance(exc, a.SFTPLinkLoop):
+            return ReadError(path, "too many levels of symbolic links", ErrorKind.LOOP)
+        if isinstance(exc, TimeoutError):
+            return ReadError(path, "no answer in time", ErrorKind.TIMEOUT)
+        if isinstance(exc, a.SFTPConnectionLost | a.SFTPNoConnection | a.ConnectionLost | ConnectionError):
+            return ReadError(path, f"connection lost: {exc}", ErrorKind.UNREACHABLE)
+        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+        return ReadError(path, f"SFTP: {reason}", ErrorKind.IO)
+
+    # --- what is already known -----------------------------------------------------------------
 
     # --- SFTP ----------------------------------------------------------------------------------
 
@@ -503,7 +581,7 @@ class RemoteFS:
         if not parts:
             return
         out, err, _status = await self.run("LC_ALL=C; export LC_ALL; " + "; ".join(parts))
-        self._parse_find(out, err, set(shallow) | set(deep), set(deep))
+        self.parse_find(out, err, set(shallow) | set(deep), set(deep))
 
     async def find_processes(self) -> None:
         """The process table in one ``find``: each /proc/PID (owner), its exe link and its descriptors
@@ -512,61 +590,7 @@ class RemoteFS:
             "LC_ALL=C; export LC_ALL; cd /proc && "
             f"find /proc/[0-9]* -maxdepth 1 \\( -name '[0-9]*' -o -name exe \\) -printf '{_FIND_FORMAT}'; "
             f"find /proc/[0-9]*/fd -maxdepth 1 -printf '{_FIND_FORMAT}'")
-        self._parse_find(out, err, set(), set(), complete=lambda p: p.endswith("/fd"))
-
-    def _parse_find(self, out: bytes, err: str, starts: set[str], deep: set[str],
-                    complete: Callable[[str], bool] = lambda _p: False) -> None:
-        fields = out.split(b"\0")
-        children: dict[str, list[str]] = {}
-        seen: dict[str, FileKind | None] = {}
-        for i in range(0, len(fields) - 1, 2):
-            head = _dec(fields[i]).split(" ", 6)
-            if len(head) < 7 or not head[6].startswith("/"):
-                continue
-            kind = _FIND_TYPES.get(head[0], FileKind.OTHER)
-            path = head[6].rstrip("/") or "/"
-            try:
-                found = FileStat(path=path, exists=True, kind=kind, mode=int(head[1], 8), uid=int(head[2]),
-                                 gid=int(head[3]), size=int(head[4]), mtime=float(head[5]))
-            except ValueError:
-                continue
-            seen[path] = kind
-            # find -H follows a starting point that is a symlink: what it prints for it is the target
-            # (a link record is that path met as an entry of a listed directory, or a dangling start)
-            self._note_stat(path, found, True if path in starts and kind is not FileKind.SYMLINK else None)
-            if kind is FileKind.SYMLINK:
-                link = _dec(fields[i + 1])
-                if link:
-                    self.links.setdefault(path, link)
-                elif not self._sudo_may(path):  # else the on-demand readlink retries it through sudo
-                    unreadable = ReadError(path, "the link could not be read", ErrorKind.DENIED)
-                    self.links.setdefault(path, unreadable)
-            elif path not in starts:  # a start point was followed: what it is itself is unknown
-                self.links.setdefault(path, ReadError(path, "not a symbolic link", ErrorKind.NOT_REGULAR))
-            if path != "/":
-                children.setdefault(_parent(path), []).append(path.rsplit("/", 1)[-1])
-        failed: dict[str, ReadError] = {}
-        for line in err.splitlines():
-            match = _FIND_ERROR.match(line)
-            if match:
-                path, reason = match.group(1).rstrip("/") or "/", match.group(2)
-                failed[path] = ReadError(path, reason, _error_kind(reason))
-        for path, error in failed.items():
-            if seen.get(path) is FileKind.DIRECTORY:
-                if not (error.kind is ErrorKind.DENIED and self._sudo_may(path)):  # else: sudo on demand
-                    self.lists.setdefault(path, error)  # examined, but its entries could not be read
-            elif error.absent:
-                self.stats.setdefault((path, True), FileStat(path=path, exists=False))
-                self.lists.setdefault(path, error)
-            else:  # a symlink loop, a denied component: what the path leads to cannot be examined
-                self.stats.setdefault((path, True), FileStat(path=path, exists=None, error=error.reason))
-        # A directory find descended into (a starting point, or one level below a deep one) is listed
-        # completely, unless find said otherwise.
-        for path, seen_kind in seen.items():
-            if seen_kind is not FileKind.DIRECTORY or path in failed:
-                continue
-            if path in starts or _parent(path) in deep or complete(path):
-                self._note_listing(path, children.get(path, ()))
+        self.parse_find(out, err, set(), set(), complete=lambda p: p.endswith("/fd"))
 
     async def archive(self, paths: Sequence[str], limits: dict[str, int]) -> None:
         """One ``tar -c`` of regular files (following links), read into the cache. A file tar could

@@ -115,7 +115,8 @@ def _read_sysctl(reader: Reader, keys: Iterable[str], records: list[CollectionRe
     try:
         reader.listdir("/proc/sys", 100)
     except ReadError as exc:
-        return None, f"/proc/sys could not be read: {exc.reason}"
+        if exc.kind is not ErrorKind.UNSUPPORTED:  # a transport that cannot list can still read the keys
+            return None, f"/proc/sys could not be read: {exc.reason}"
     values: dict[str, str] = {}
     for key in list(dict.fromkeys(keys))[:MAX_SYSCTL_KEYS]:
         if "*" in key or "?" in key or not key or key.startswith("."):
@@ -623,13 +624,14 @@ def timezone_of(reader: Reader) -> dt.tzinfo | None:
 def collect_runtime(reader: Reader, *, source: str, packages: Sequence[InstalledPackage] | None = None,
                     config_sysctl: Mapping[str, SysctlValue] | None = None,
                     system_bus: str | None = None, local_time: bool = False,
-                    progress: Callable[[str], None] | None = None,
+                    progress: Callable[[str], None] | None = None, processes: str | None = None,
                     ) -> tuple[RuntimeState, list[CollectionRecord]]:
     """Everything :class:`RuntimeState` holds, read through ``reader`` (whose root must be a running
     system). ``packages`` and ``config_sysctl``: what the root's files say (to find the newest kernel,
     the QEMU package, and which sysctl keys to compare). ``system_bus``: a D-Bus address of the
     running system's bus (only for the host vmsec runs on; never for another root). ``local_time``:
     the dpkg log is in this machine's local time (the live host); else the target's /etc/localtime.
+    ``processes``: a reason not to read the process table over this transport (then it is unknown).
     """
     tick = progress or (lambda _m: None)
     records: list[CollectionRecord] = []
@@ -654,7 +656,7 @@ def collect_runtime(reader: Reader, *, source: str, packages: Sequence[Installed
         if line.startswith("btime "):
             boot_time = float(line.split()[1]) if line.split()[1].isdigit() else None
     tick("runtime: processes")
-    procs, why = _read_processes(reader, boot_time, records, tick)
+    procs, why = (None, processes) if processes else _read_processes(reader, boot_time, records, tick)
     if why:
         reasons["processes"] = why
     tick("runtime: sockets")
