@@ -1,7 +1,8 @@
 """Every fixture under tests/data/checks/<CHECK-ID>/ is named for the verdict it must produce.
 
 ``NAME.PASS.xml`` (domain/network XML, no host context) or ``NAME.PASS/`` (a host root directory; with a
-``.vmsec-live`` file in it, read as a running system whose proc/ and sys/ trees stand for the kernel's).
+``.vmsec-live`` file in it, read as a running system whose proc/ and sys/ trees stand for the kernel's;
+with a ``.vmsec-pair`` file, its ``live/`` and ``disk/`` roots are one VM seen running and from its disk).
 Exactly one check — the one the folder is named after — runs on it.
 
 git keeps neither file modes (beyond +x) nor owners, so a host-root fixture may have a sibling
@@ -15,6 +16,7 @@ it sets the import date. Without one, matching runs with no database (and says U
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from datetime import datetime
@@ -23,9 +25,13 @@ from pathlib import Path
 import pytest
 
 from vmsec.checks.catalog import default_catalog
+from vmsec.collectors.guest import collect_guest
 from vmsec.collectors.host import collect_host_inventory
+from vmsec.collectors.reader import RootReader
+from vmsec.collectors.runtime import collect_runtime
 from vmsec.collectors.xml import collect_xml
 from vmsec.engine import run_checks
+from vmsec.facts import Inventory
 from vmsec.findings import Status
 from vmsec.vulns.db import AdvisoryDB, import_feeds, open_db
 from vmsec.vulns.matcher import match_inventory
@@ -33,6 +39,7 @@ from vmsec.vulns.matcher import match_inventory
 CHECKS_DIR = Path(__file__).parent / "data" / "checks"
 VERDICTS = {"PASS", "FAIL", "UNKNOWN"}
 LIVE_MARKER = ".vmsec-live"
+PAIR_MARKER = ".vmsec-pair"
 
 
 def _fixtures() -> list[tuple[str, Path, str]]:
@@ -55,7 +62,9 @@ def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: 
                                          tmp_path: Path) -> None:
     catalog = default_catalog().select(ids=[check_id])
     assert catalog.checks, f"no check named {check_id}"
-    if fixture.is_dir():
+    if fixture.is_dir() and (fixture / PAIR_MARKER).exists():
+        inventory = _pair(fixture)
+    elif fixture.is_dir():
         # A root holding a .vmsec-live marker is read as a running system: its proc/ and sys/ trees
         # stand for the kernel's (runtime checks).
         live = (fixture / LIVE_MARKER).exists()
@@ -69,6 +78,18 @@ def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: 
     assert Status(verdict) in statuses, f"{fixture.name}: expected {verdict}, got {statuses}"
     if verdict != "FAIL":
         assert Status.FAIL not in statuses, f"{fixture.name}: expected no FAIL, got {statuses}"
+
+
+def _pair(fixture: Path) -> Inventory:
+    """One VM seen twice: ``live/`` as the running guest (its proc/ for what runs), ``disk/`` as its
+    disk image read offline — the inventory ``scan libvirt --guests both`` builds."""
+    live, _ = collect_guest(RootReader(str(fixture / "live")), name="web01", origin="guest agent of web01",
+                            domain="web01")
+    runtime, _ = collect_runtime(RootReader(str(fixture / "live")), source="guest agent of web01",
+                                 packages=live.packages, config_sysctl=live.sysctl)
+    disk, _ = collect_guest(RootReader(str(fixture / "disk")), name="web01 (disk)", origin="web01.qcow2",
+                            domain="web01")
+    return Inventory(guests=(dataclasses.replace(live, runtime=runtime), disk), source="pair")
 
 
 def _feeds_db(fixture: Path, tmp_path: Path) -> AdvisoryDB | None:
