@@ -16,7 +16,8 @@ CATALOG_JSON = Path(__file__).resolve().parents[1] / "src" / "vmsec" / "data" / 
 AREAS = {"HOST": "Host platform and isolation", "DMN": "libvirt daemons (management plane)",
          "QEMU": "QEMU driver (qemu.conf)", "DOM": "Domain XML, per VM", "NET": "Virtual networks",
          "STO": "Storage pools and secrets", "GST": "Guest operating systems (and the host's own OS)",
-         "VULN": "Known vulnerabilities in installed packages"}
+         "VULN": "Known vulnerabilities in installed packages",
+         "LIVE": "What runs (live host and running guests: runtime facts)"}
 
 
 def render() -> str:
