@@ -31,7 +31,7 @@ class Graphics:
     locator: str
     type: str  # vnc | spice | rdp | dbus | sdl | desktop | egl-headless
     listens: tuple[Listen, ...] = ()
-    listen_attr: str | None = None  # legacy @listen
+    listen_attr: str | None = None  # legacy @listen; for a D-Bus display, its bus @address
     port: int | None = None
     autoport: bool | None = None
     tls_port: int | None = None
@@ -286,6 +286,7 @@ class FirmwareConfig:
     loader_type: str | None = None  # rom | pflash
     loader_secure: bool | None = None
     nvram: str | None = None
+    nvram_type: str | None = None  # os/nvram/@type: file | block | network (libvirt ≥ 8.5); None: a path
     secure_boot: bool | None = None  # os/firmware/feature[@name='secure-boot']/@enabled
     enrolled_keys: bool | None = None
     kernel: str | None = None

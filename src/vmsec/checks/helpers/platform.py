@@ -116,3 +116,26 @@ def effective_cpu_model(dom: Domain, arch: GuestArch) -> CpuModel | None:
                         f"{shape}: QEMU's default model for machine {machine or '?'} is not recorded")
     return CpuModel(name, True, Evidence(data.source, f"default CPU of machine {machine}", name),
                     f"{shape}: QEMU's default model {name} for machine {machine}")
+
+
+def default_nic_model(dom: Domain, arch: GuestArch) -> tuple[str | None, str]:
+    """The NIC model libvirt's QEMU driver gives an interface without ``<model>`` (libvirt 9.0
+    ``qemuDomainDefaultNetModel``): virtio on s390x, on Arm and RISC-V ``virt`` machines;
+    smc91c111 on versatilepb and lan9118 on other Arm boards; everywhere else the first of rtl8139,
+    e1000, virtio-net the emulator has — rtl8139, which every qemu-system-x86/ppc build has.
+    Returns (model or None, why)."""
+    a = arch.arch
+    machine = dom.machine or ""
+    if a is None:
+        return None, arch.how
+    if a.startswith("s390"):
+        return "virtio", f"libvirt's default NIC on {a}"
+    if a in ("aarch64", "armv7l", "armv6l"):
+        if machine == "versatilepb":
+            return "smc91c111", "libvirt's default NIC on the versatilepb board"
+        if machine.startswith("virt") or not machine:
+            return "virtio", f"libvirt's default NIC on {a} virt machines"
+        return "lan9118", f"libvirt's default NIC on the {machine} board"
+    if a.startswith("riscv") and (machine.startswith("virt") or not machine):
+        return "virtio", f"libvirt's default NIC on {a} virt machines"
+    return "rtl8139", f"libvirt's default NIC on {a} (the first of rtl8139, e1000, virtio the emulator has)"
