@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.facts import Domain, Host
+from vmsec.parsers.kernel_cmdline import parse_cmdline
 
 _QEMU_SECURITY = "https://www.qemu.org/docs/master/system/security.html"
 _VFIO_DOC = "https://docs.kernel.org/driver-api/vfio.html"
@@ -127,7 +128,7 @@ def iommu_firmware_table(host: Host, env: Environment) -> Iterator[Result]:
                    severity=Severity.HIGH if users else Severity.LOW)
 
 
-_IOMMU_OFF = ("intel_iommu=off", "amd_iommu=off", "iommu=off")
+_IOMMU_OFF = ("intel_iommu", "amd_iommu", "iommu")
 
 
 @check("VMS-HOST-004", title="The kernel IOMMU is enabled", severity=Severity.CRITICAL,
@@ -144,8 +145,12 @@ def iommu_kernel_enabled(host: Host, env: Environment) -> Iterator[Result]:
     sev = Severity.CRITICAL if users else Severity.MEDIUM
     used = (f"; domains {', '.join(users)} assign PCI devices that can then DMA into all host memory"
             if users else "")
-    cmdline = host.kernel_cmdline
-    disabled = [a for a in cmdline or () if a in _IOMMU_OFF]
+    cmdline = parse_cmdline(host.kernel_cmdline) if host.kernel_cmdline is not None else None
+    disabled = []
+    for name in _IOMMU_OFF:
+        p = cmdline.last(name) if cmdline is not None else None  # the last occurrence wins
+        if p is not None and (p.value or "").split(",")[0].strip().lower() == "off":
+            disabled.append(p.text)
     if disabled:
         yield fail("kernel iommu", f"the kernel command line disables the IOMMU "
                    f"({' '.join(disabled)}){used}", ev("/proc/cmdline", "", " ".join(disabled)),
@@ -182,13 +187,13 @@ def vfio_unsafe_modes(host: Host) -> Iterator[Result]:
     Remediation: Set both parameters to N (remove them from /etc/modprobe.d and the kernel command
     line); use hardware with interrupt remapping for passthrough.
     """
-    cmdline = host.kernel_cmdline or ()
+    cmdline = parse_cmdline(host.kernel_cmdline or ())
     for module, param, sev, harm in _VFIO_UNSAFE:
         subject = f"{module}.{param}"
-        on_cmdline = [a for a in cmdline if a.split("=", 1)[0] == subject]
-        if on_cmdline and on_cmdline[-1].partition("=")[2].lower() in _YES:
-            yield fail(subject, f"the kernel command line sets {on_cmdline[-1]}: {harm}",
-                       ev("/proc/cmdline", subject, on_cmdline[-1]), severity=sev)
+        given = cmdline.last(subject)  # "-" and "_" are the same in names; the last occurrence wins
+        if given is not None and (given.value or "").strip().lower() in _YES:
+            yield fail(subject, f"the kernel command line sets {given.text}: {harm}",
+                       ev("/proc/cmdline", subject, given.text), severity=sev)
             continue
         if host.module_params is None:
             yield unknown(subject, "/sys/module could not be read")
