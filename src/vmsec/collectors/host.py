@@ -334,6 +334,39 @@ def _collect_lockdown(c: _Collection) -> str | None:
     return "none" if isinstance(entries, list) and entries else None
 
 
+KVM_GET_API_VERSION = 0xAE00  # _IO(KVMIO, 0x00)
+
+
+def _kvm_api(c: _Collection) -> tuple[int | None, str | None]:
+    """Ask the live host's /dev/kvm for its API version: usable KVM is what the KVM API says, not what
+    the CPU flags suggest (nested or paravirtual KVM such as kvm_pvm provides /dev/kvm without
+    vmx/svm). Only on the running system; nothing is created (no VM, no vCPU)."""
+    if not c.live:
+        return None, None
+    import fcntl
+    import os
+
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        return None, f"/dev/kvm could not be opened: {exc.strerror or exc}"
+    try:
+        return fcntl.ioctl(fd, KVM_GET_API_VERSION), None
+    except OSError as exc:
+        return None, f"KVM_GET_API_VERSION failed: {exc.strerror or exc}"
+    finally:
+        os.close(fd)
+
+
+def _collect_boot_firmware(c: _Collection) -> str | None:
+    efi = c.reader.stat("/sys/firmware/efi")
+    if efi.exists:
+        return "uefi"
+    if efi.exists is False and c.absence_known("/sys/firmware"):
+        return "bios"
+    return None
+
+
 def _collect_secure_boot(c: _Collection) -> bool | None:
     efi = c.reader.stat("/sys/firmware/efi")
     if efi.exists is False:
@@ -722,6 +755,7 @@ def collect_host(reader: Reader, *, live: bool,
     cpu = _collect_cpu(c)
     cmdline = c.read("/proc/cmdline", "kernel command line")
     device_nodes = tuple(reader.stat(p) for p in DEVICE_NODES)
+    kvm_api = _kvm_api(c) if device_nodes[0].exists else (None, None)
     ksm = c.value("/sys/kernel/mm/ksm/run", "KSM state")
     smt = c.value("/sys/devices/system/cpu/smt/control", "SMT control")
 
@@ -768,6 +802,8 @@ def collect_host(reader: Reader, *, live: bool,
         cpu=cpu,
         virtualization=_detect_hypervisor(c, cpu),
         kvm_device=device_nodes[0],
+        kvm_api_version=kvm_api[0],
+        kvm_api_error=kvm_api[1],
         device_nodes=device_nodes,
         module_params=_collect_module_params(c),
         iommu=_collect_iommu(c),
@@ -776,6 +812,7 @@ def collect_host(reader: Reader, *, live: bool,
         ksm_run=ksm,
         lockdown=_collect_lockdown(c),
         secure_boot=_collect_secure_boot(c),
+        boot_firmware=_collect_boot_firmware(c),
         tpm_present=_collect_tpm(c),
         swaps=_collect_swaps(c),
         auditd_running=_collect_auditd(c),

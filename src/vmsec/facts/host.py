@@ -94,6 +94,10 @@ class Host:
     virtualization: HypervisorDetection = field(
         default_factory=lambda: HypervisorDetection(is_virtual=None))
     kvm_device: FileStat | None = None
+    # KVM_GET_API_VERSION answered by /dev/kvm (12 on every kernel since 2.6.22); None when not asked
+    # (a copied root, or /dev/kvm could not be opened — then kvm_api_error says why).
+    kvm_api_version: int | None = None
+    kvm_api_error: str | None = None
     device_nodes: tuple[FileStat, ...] = ()  # /dev/kvm, /dev/vhost-net, /dev/vfio/vfio
     # Loaded kernel modules' parameters: {"kvm": {"nx_huge_pages": "auto"}, "kvm_intel": {...}}.
     # A module that is not loaded is absent; None means /sys/module could not be read.
@@ -105,6 +109,8 @@ class Host:
     ksm_run: str | None = None  # 0 | 1 | 2
     lockdown: str | None = None  # the bracketed mode of /sys/kernel/security/lockdown
     secure_boot: bool | None = None
+    # How the host booted: "uefi" (/sys/firmware/efi exists), "bios" (it does not), None: unknown.
+    boot_firmware: str | None = None
     tpm_present: bool | None = None
     swaps: tuple[str, ...] | None = None  # device/file names in /proc/swaps
     auditd_running: bool | None = None
