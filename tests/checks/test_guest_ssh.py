@@ -356,3 +356,41 @@ def test_a_list_written_as_the_default_gets_the_default_verdict(tmp_path: Path, 
     (tmp_path / "etc/ssh/sshd_config").write_text(line + "UsePAM yes\n")
     cfg = read_sshd_config(RootReader(str(tmp_path)), version="9.2p1")
     assert st(run(ssh.macs, guest(cfg))) == [P]
+
+
+# --- class 9: a Match block is rated by who can use it --------------------------------------------
+
+def _accounts(*specs: tuple[str, str]) -> dict[str, Any]:
+    accts = tuple(Account(name=n, uid=1000 + i, gid=1000 + i, shell=shell)
+                  for i, (n, shell) in enumerate((("root", "/bin/bash"), *specs)))
+    shadow = tuple(ShadowEntry(name=a.name, hash_algorithm="yescrypt", empty=False, locked=False)
+                   for a in accts)
+    return {"accounts": accts, "shadow": shadow, "groups": ()}
+
+
+@pytest.mark.parametrize(("cfg", "facts", "expected"), [
+    # Match User nobody: nobody has no login shell; the block is not a finding (decoy).
+    (sshd(passwordauthentication="no", matches=(block("User nobody", passwordauthentication="yes"),)),
+     _accounts(("nobody", "/usr/sbin/nologin")), [P, P]),
+    (sshd(passwordauthentication="no", matches=(block("User backup", passwordauthentication="yes"),)),
+     _accounts(("backup", "/bin/bash")), [P, F]),
+    (sshd(passwordauthentication="no", allowusers="alice",
+          matches=(block("User backup", passwordauthentication="yes"),)),
+     _accounts(("backup", "/bin/bash"), ("alice", "/bin/bash")), [P, P]),
+    (sshd(passwordauthentication="no", matches=(block("User ghost", passwordauthentication="yes"),)),
+     _accounts(("backup", "/bin/bash")), [P, P]),  # no such account
+    (sshd(passwordauthentication="no", matches=(block("User backup", passwordauthentication="yes"),)),
+     {}, [P, F]),  # accounts unknown: the block may apply
+])
+def test_match_block_rated_by_who_can_use_it(cfg: SshdConfig, facts: dict[str, Any],
+                                             expected: list[Status]) -> None:
+    results = run(ssh.password_authentication, guest(cfg, **facts))
+    assert st(results) == expected
+    if expected == [P, F] and facts:
+        assert "accounts that can use it: backup" in results[1].message
+
+
+def test_root_login_not_reachable_when_allowusers_excludes_root() -> None:
+    cfg = sshd(permitrootlogin="yes", allowusers="alice")
+    results = run(ssh.root_login, guest(cfg, **_accounts(("alice", "/bin/bash"))))
+    assert st(results) == [P] and "AllowUsers alice excludes root" in results[0].message

@@ -56,7 +56,7 @@ def root_login(guest: Guest, env: Environment) -> Iterator[Result]:
             worse = Severity.CRITICAL
     for r in setting_results(guest, "permitrootlogin", "sshd PermitRootLogin",
                              lambda v: "root can log in with a password" if is_yes(v) else None,
-                             "root cannot log in with a password", user="root"):
+                             "root cannot log in with a password", user="root", credential="password"):
         if r.status.value == "FAIL" and worse is not None:
             r = r._replace(severity=worse,
                            message=r.message + " (and root's password is empty or weakly hashed)")
@@ -75,7 +75,7 @@ def password_authentication(guest: Guest, env: Environment) -> Iterator[Result]:
     """
     yield from setting_results(guest, "passwordauthentication", "sshd PasswordAuthentication",
                                lambda v: "passwords are accepted" if is_yes(v) else None,
-                               "passwords are not accepted", narrow=Severity.LOW)
+                               "passwords are not accepted", narrow=Severity.LOW, credential="password")
 
 
 @check("VMS-GST-003", title="SSH does not accept empty passwords", severity=Severity.HIGH,
@@ -89,7 +89,7 @@ def permit_empty_passwords(guest: Guest, env: Environment) -> Iterator[Result]:
     empty = [e.name for e in guest.shadow or () if e.empty]
     for r in setting_results(guest, "permitemptypasswords", "sshd PermitEmptyPasswords",
                              lambda v: "accounts with an empty password can log in" if is_yes(v) else None,
-                             "empty passwords are refused"):
+                             "empty passwords are refused", credential="password"):
         if r.status.value == "FAIL" and empty:
             r = r._replace(severity=Severity.CRITICAL,
                            message=r.message + f"; accounts with an empty password: {', '.join(empty)}")
