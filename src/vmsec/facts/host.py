@@ -55,10 +55,15 @@ class SocketUnit:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PolkitRule:
+    """What one polkit rules file decides for libvirt's actions, found by running its JavaScript
+    (vmsec.parsers.polkit_rules), never by matching its text."""
+
     path: str
-    mentions_libvirt: bool
-    grants_without_auth: bool  # returns polkit.Result.YES for a libvirt action
-    excerpt: str = ""
+    mentions_libvirt: bool  # its rules answer at least one libvirt action (first, in polkitd's order)
+    grants_without_auth: bool  # it answers polkit.Result.YES for a libvirt action to someone
+    excerpt: str = ""  # the answers, "org.libvirt.unix.manage: yes for members of group libvirt; …"
+    grants: tuple[str, ...] = ()  # "org.libvirt.unix.manage to members of group libvirt", for YES answers
+    error: str | None = None  # the file could not be evaluated (a syntax error, a time or memory limit)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
