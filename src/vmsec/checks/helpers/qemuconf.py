@@ -25,8 +25,7 @@ class QemuConf:
     def __init__(self, env: Environment) -> None:
         conf = env.host.qemu_conf if env.host is not None else None
         self._conf = conf if conf is not None and conf.readable else None
-        self._why = ("qemu.conf could not be read" if conf is not None else
-                     "qemu.conf was not read" if env.host is None else "qemu.conf was not found")
+        self._why = "qemu.conf could not be read" if conf is not None else "qemu.conf was not read"
         self.assumed: list[str] = []
 
     @property
