@@ -56,8 +56,9 @@ def run(size: int, work: Path) -> dict[str, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     # A child's peak RSS: GNU time's %M, so that earlier (smaller) runs do not mask it.
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", VMSEC, "scan", "xml", str(domains), "--format",
-                           "json", "-o", str(out), "-q"], env=env, capture_output=True, text=True, check=False)
+    command = ["/usr/bin/time", "-f", "%M", VMSEC, "scan", "xml", str(domains), "--format", "json",
+               "-o", str(out), "-q"]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1, 3):
