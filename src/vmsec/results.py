@@ -17,8 +17,8 @@ from vmsec.findings import Finding, Severity, Status, Target, TargetKind
 
 __all__ = [
     "Component", "OsInventory", "ScanCounts", "ScanResult", "TargetBatch", "ambiguous_domain_names",
-    "describe_inventory", "domain_target", "domains_by_target", "endpoint_target", "guest_target", "host_target",
-    "inventory_targets", "network_target", "target_details",
+    "describe_inventory", "domain_target", "domains_by_target", "endpoint_target", "guest_target",
+    "host_target", "inventory_targets", "network_target", "target_details",
 ]
 
 

@@ -1,7 +1,8 @@
 """The check-author API: the ``@check`` decorator, result constructors and the environment.
 
 A check is a plain function. Its first parameter's type says its scope (``Host``, ``Domain``,
-``Network``, ``Guest``, ``Endpoint`` or ``Inventory``); the second, optional, is the :class:`Environment`. It yields
+``Network``, ``Guest``, ``Endpoint`` or ``Inventory``); the second, optional, is the
+:class:`Environment`. It yields
 results — :func:`ok`, :func:`fail`, :func:`unknown` — each naming the subject it is about and stating
 what was observed. Yielding nothing means "not applicable". The docstring holds the rationale,
 then a ``Remediation:`` section.
