@@ -142,6 +142,7 @@ class ProbeSpec(TargetSpec):
     store_url: str | None = None  # the findings store ``from_scan`` is read from (None: the default)
     contact_log: str | None = None  # file that gets one line per address:port contacted (None: none)
     tls_scan: bool = True  # enumerate TLS versions and cipher suites with sslyze (the Mozilla check)
+    hints: tuple[tuple[int, str], ...] = ()  # (port, protocol) the operator says a port speaks ("5901/vnc")
 
     def describe(self) -> str:
         return "probe " + " ".join(self.targets)

@@ -15,11 +15,13 @@ from vmsec.cli.main import die
 from vmsec.cli.scan_commands import _run_scan, scan_options
 
 
-def parse_ports(text: str) -> tuple[int, ...]:
-    """``22,5900-5910,16509`` → the ports (each 1..65535)."""
+def parse_ports(text: str) -> tuple[tuple[int, ...], tuple[tuple[int, str], ...]]:
+    """``22,5900-5910,16509,7000/libvirt`` → the ports (each 1..65535) and the protocols named
+    after a slash (a port whose protocol the probe could not guess from its number)."""
     ports: list[int] = []
+    hints: list[tuple[int, str]] = []
     for part in text.split(","):
-        part = part.strip()
+        part, _, proto = part.strip().partition("/")
         if not part:
             continue
         low, sep, high = part.partition("-")
@@ -31,9 +33,11 @@ def parse_ports(text: str) -> tuple[int, ...]:
         if not (1 <= a <= b <= 65535):
             raise click.BadParameter(f"{part!r}: ports are 1..65535, ranges low-high")
         ports += range(a, b + 1)
+        if proto:
+            hints += [(p, proto.strip().lower()) for p in range(a, b + 1)]
     if not ports:
         raise click.BadParameter("no port given")
-    return tuple(dict.fromkeys(ports))
+    return tuple(dict.fromkeys(ports)), tuple(hints)
 
 
 def _default_log() -> str:
@@ -49,7 +53,8 @@ def _default_log() -> str:
 @click.command("probe")
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--ports", metavar="LIST",
-              help="Ports to try: '22,5900-5910'. Default: those the configuration predicts "
+              help="Ports to try: '22,5900-5910,7000/libvirt' (a protocol after '/' for a port whose number "
+                   "does not tell). Default: those the configuration predicts "
                    "(--from-*), else the console and management ports of a KVM host.")
 @click.option("--from-scan", "from_scan", metavar="SCAN",
               help="Predict listeners from a stored scan (an id, 'latest' or 'previous') and probe them.")
@@ -80,7 +85,7 @@ def probe(targets: tuple[str, ...], ports: str | None, from_scan: str | None, fr
     if from_scan and from_libvirt:
         die("--from-scan and --from-libvirt are alternatives: give one", exitcodes.USAGE)
     try:
-        port_list = parse_ports(ports) if ports else None
+        port_list, hints = parse_ports(ports) if ports else (None, ())
     except click.BadParameter as exc:
         die(f"--ports: {exc.message}", exitcodes.USAGE)
         return
@@ -89,6 +94,6 @@ def probe(targets: tuple[str, ...], ports: str | None, from_scan: str | None, fr
     spec = ProbeSpec(targets=targets, ports=port_list, scope=scope, from_scan=from_scan,
                      from_libvirt=from_libvirt, timeout=timeout, concurrency=concurrency,
                      rate=rate or None, store_url=opts.get("store_url"), contact_log=log,
-                     tls_scan=not no_tls_scan)
+                     tls_scan=not no_tls_scan, hints=hints)
     _run_scan([spec], **opts)
     sys.exit(exitcodes.OK)  # pragma: no cover - _run_scan exits

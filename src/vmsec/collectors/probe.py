@@ -65,8 +65,8 @@ def _configuration(spec: ProbeSpec, context: CollectContext) -> tuple[tuple[Expe
     return None, None, []
 
 
-def _attempts(addresses: list[Address], ports: tuple[int, ...],
-              expected: tuple[ExpectedListener, ...] | None) -> Iterator[Attempt]:
+def _attempts(addresses: list[Address], ports: tuple[int, ...], expected: tuple[ExpectedListener, ...] | None,
+              hints: dict[int, Proto]) -> Iterator[Attempt]:
     by_port: dict[int, ExpectedListener] = {}
     ranges: list[ExpectedListener] = []
     for e in expected or ():
@@ -82,7 +82,7 @@ def _attempts(addresses: list[Address], ports: tuple[int, ...],
             if match is not None:
                 yield Attempt(address, port, match.protocol, expected=True, tls=match.tls)
             else:
-                yield Attempt(address, port, well_known(port))
+                yield Attempt(address, port, hints.get(port) or well_known(port))
 
 
 def _ports(spec: ProbeSpec, expected: tuple[ExpectedListener, ...] | None) -> tuple[int, ...]:
@@ -122,6 +122,11 @@ async def collect_async(spec: TargetSpec, context: CollectContext) -> Inventory:
     if not addresses:
         raise ConfigError("nothing to probe: no target address")
     expected, configuration, records = await asyncio.to_thread(_configuration, spec, context)
+    try:
+        hints = {port: Proto(name) for port, name in spec.hints}
+    except ValueError as exc:
+        known = ", ".join(p.value for p in Proto)
+        raise ConfigError(f"unknown protocol in a port hint: {exc} (one of {known})") from exc
     ports = _ports(spec, expected)
     if not ports:
         raise ConfigError("nothing to probe: the configuration predicts no TCP listener and no --ports "
@@ -134,7 +139,7 @@ async def collect_async(spec: TargetSpec, context: CollectContext) -> Inventory:
         sweep = Sweep(timeout=spec.timeout, concurrency=spec.concurrency, rate=spec.rate, log=log,
                       progress=context.progress)
         context.step(f"probing {len(addresses)} address(es) × {len(ports)} port(s)")
-        endpoints = await sweep.run(_attempts(addresses, ports, expected))
+        endpoints = await sweep.run(_attempts(addresses, ports, expected, hints))
     if spec.tls_scan:
         endpoints = await _tls_scan(endpoints, spec.timeout, records)
     tally = sweep.tally

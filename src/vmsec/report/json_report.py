@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from vmsec import __version__
-from vmsec.findings import Finding
+from vmsec.findings import Finding, TargetKind
 from vmsec.report import ReportOptions
 from vmsec.report.summary import batch_order
 from vmsec.results import OsInventory, ScanCounts, ScanResult, TargetBatch
@@ -78,12 +78,20 @@ class _JsonStream:
         counts = ScanCounts.of(ordered)
         self.counts.add(ordered)
         t = batch.target
-        self.targets.append({"kind": t.kind.value, "name": t.name, "host": t.host, "details": dict(details),
+        # An endpoint target also says where it is: address, port and protocol (from its details).
+        where = ({k: details.get(k) for k in ("address", "port", "protocol")}
+                 if t.kind is TargetKind.ENDPOINT else None)
+        self.targets.append({"kind": t.kind.value, "name": t.name, "host": t.host, **(where or {}),
+                             "details": dict(details),
                              "summary": {"by_status": counts.by_status,
                                          "failed_by_severity": counts.failed_by_severity}})
         if not ordered:
             return
-        text = _dumps([finding_dict(f) for f in ordered], 1)
+        items = [finding_dict(f) for f in ordered]
+        if where is not None:
+            for item in items:
+                item["target"].update(where)
+        text = _dumps(items, 1)
         # "[\n    {...},\n    {...}\n  ]" → the items, joined to what was written before.
         body = text[1:-1].rstrip()
         self.out.write(("" if self.first else ",") + body)
