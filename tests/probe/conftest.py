@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -42,7 +43,10 @@ def wait_listening(port: int, address: str = "127.0.0.1", timeout: float = 15.0,
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc is not None and proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            log = getattr(proc, "log", None)
+            if log is not None:
+                log.seek(0)
+            out = log.read().decode(errors="replace") if log is not None else ""
             raise RuntimeError(f"process exited ({proc.returncode}) before listening on {port}: {out[-2000:]}")
         with socket.socket() as s:
             s.settimeout(0.2)
@@ -56,9 +60,13 @@ def wait_listening(port: int, address: str = "127.0.0.1", timeout: float = 15.0,
 def running(cmd: Sequence[str], ports: Sequence[int], env: dict[str, str] | None = None,
             address: str = "127.0.0.1", preexec: object = None) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``cmd``, wait until it listens on every port, stop it (by its pid) afterwards."""
-    proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    # Output goes to a file, never a pipe: a chatty server (SPICE logs every connection) would
+    # block once a pipe's buffer is full.
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, **(env or {})}, start_new_session=True,
                             preexec_fn=preexec)  # type: ignore[arg-type]
+    proc.log = log  # type: ignore[attr-defined]
     try:
         for port in ports:
             wait_listening(port, address, proc=proc)
@@ -71,8 +79,7 @@ def running(cmd: Sequence[str], ports: Sequence[int], env: dict[str, str] | None
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
-        if proc.stdout:
-            proc.stdout.close()
+        log.close()
 
 
 def need(binary: str, why: str) -> str:

@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import importlib
 import ssl
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,8 @@ def client_context(anonymous: bool = False) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    with contextlib.suppress(ValueError, ssl.SSLError):
+    with contextlib.suppress(ValueError, ssl.SSLError), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # deprecated to offer, not to observe
         ctx.minimum_version = ssl.TLSVersion.TLSv1
     with contextlib.suppress(ssl.SSLError):
         # Anonymous Diffie-Hellman for VeNCrypt's TLS* sub-types (no certificate at all).
