@@ -68,7 +68,13 @@ async def _exchange(conn: Conn, proc: int, serial: int) -> tuple[bool, bytes | s
     return parse_reply(await conn.read_exact(length - 4), proc)
 
 
-async def handshake(conn: Conn) -> LibvirtInfo:
+async def handshake(conn: Conn, tls: bool = False) -> LibvirtInfo:
+    if tls:
+        # After the TLS handshake libvirt checks the client's certificate, then sends one byte (1)
+        # to say the client may go on — or closes the connection.
+        status = await conn.read_exact(1)
+        if status != b"\x01":
+            return LibvirtInfo(error=f"the daemon refused the TLS client (status byte {status!r})")
     ok, body = await _exchange(conn, PROC_AUTH_LIST, 1)
     if not ok:
         return LibvirtInfo(error=f"the daemon refused to list authentication schemes: {body!s}")

@@ -189,7 +189,8 @@ class Sweep:
             tls = describe_session(conn)
             endpoint = replace(base, protocol=hint, tls=tls)
             if hint is Proto.LIBVIRT_TLS:
-                return await self._inside(endpoint, conn, lambda: libvirt_rpc.handshake(conn), "libvirt")
+                return await self._inside(endpoint, conn, lambda: libvirt_rpc.handshake(conn, tls=True),
+                                          "libvirt")
             if hint is Proto.SPICE_TLS:
                 return await self._inside(endpoint, conn, lambda: spice.handshake(conn), "spice")
             if hint is Proto.VNC_WEBSOCKET:
@@ -213,6 +214,10 @@ class Sweep:
         except (OSError, ConnectionError) as exc:
             tls = replace(endpoint.tls, client_cert_requested=True) if endpoint.tls else None
             return replace(endpoint, tls=tls, error=f"the server ended the TLS session: {exc}")
+        except Deadline:
+            return replace(endpoint, error=f"no complete answer inside TLS within {self.timeout:g} s")
+        except (ReplyTooLarge, ValueError, struct.error, UnicodeError) as exc:
+            return replace(endpoint, error=f"malformed reply inside TLS: {exc}")
         tls = replace(endpoint.tls, client_cert_requested=False) if endpoint.tls else None
         return replace(endpoint, tls=tls, **{field: info})
 
