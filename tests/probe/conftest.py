@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from components import require
 
+from components import require
 from vmsec.findings import Finding, Status
 from vmsec.pipeline import ScanOptions, scan
 from vmsec.results import ScanResult
@@ -47,7 +47,8 @@ def wait_listening(port: int, address: str = "127.0.0.1", timeout: float = 15.0,
             if log is not None:
                 log.seek(0)
             out = log.read().decode(errors="replace") if log is not None else ""
-            raise RuntimeError(f"process exited ({proc.returncode}) before listening on {port}: {out[-2000:]}")
+            raise RuntimeError(f"process exited ({proc.returncode}) before listening on {port}: "
+                               f"{out[-2000:]}")
         with socket.socket() as s:
             s.settimeout(0.2)
             if s.connect_ex((address, port)) == 0:
@@ -62,7 +63,7 @@ def running(cmd: Sequence[str], ports: Sequence[int], env: dict[str, str] | None
     """Start ``cmd``, wait until it listens on every port, stop it (by its pid) afterwards."""
     # Output goes to a file, never a pipe: a chatty server (SPICE logs every connection) would
     # block once a pipe's buffer is full.
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, **(env or {})}, start_new_session=True,
                             preexec_fn=preexec)  # type: ignore[arg-type]

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
 from components import require
 from conftest import Forwarder, endpoint, free_port, need, of, probe, running, statuses
-
 from vmsec.facts import Endpoint
 from vmsec.findings import Severity, Status
 
@@ -53,9 +53,14 @@ def private_libvirtd(tmp_path: Path, conf: str, ports: list[int], sasl: str | No
         yield
 
 
+def tcp_conf(port: int, auth: str) -> str:
+    return (f'listen_tls = 0\nlisten_tcp = 1\ntcp_port = "{port}"\nlisten_addr = "127.0.0.1"\n'
+            f'auth_tcp = "{auth}"\n')
+
+
 def test_libvirt_tcp_without_auth_is_critical(tmp_path: Path) -> None:
     port = free_port()
-    conf = f'listen_tls = 0\nlisten_tcp = 1\ntcp_port = "{port}"\nlisten_addr = "127.0.0.1"\nauth_tcp = "none"\n'
+    conf = tcp_conf(port, "none")
     with private_libvirtd(tmp_path, conf, [port]):
         result = probe([f"{port}/libvirt"])
     seen = endpoint(result, port)
@@ -66,7 +71,7 @@ def test_libvirt_tcp_without_auth_is_critical(tmp_path: Path) -> None:
 
 def test_libvirt_tcp_with_sasl_lists_mechanisms(tmp_path: Path) -> None:
     port = free_port()
-    conf = f'listen_tls = 0\nlisten_tcp = 1\ntcp_port = "{port}"\nlisten_addr = "127.0.0.1"\nauth_tcp = "sasl"\n'
+    conf = tcp_conf(port, "sasl")
     with private_libvirtd(tmp_path, conf, [port], sasl="mech_list: digest-md5\n"):
         result = probe([f"{port}/libvirt"])
     seen = endpoint(result, port)
@@ -128,14 +133,16 @@ def sshd(tmp_path: Path, body: str) -> Iterator[int]:
 
 def _ssh_audit(port: int) -> int:
     exe = shutil.which("ssh-audit") or str(Path(sys.executable).parent / "ssh-audit")
-    require(os.path.exists(exe), "ssh-audit", "ssh-audit is the peer oracle for SSH algorithms (pip ssh-audit)")
+    require(os.path.exists(exe), "ssh-audit",
+            "ssh-audit is the peer oracle for SSH algorithms (pip ssh-audit)")
     done = subprocess.run([exe, "-j", "--skip-rate-test", f"127.0.0.1:{port}"], capture_output=True,
                           text=True, timeout=60)
     json.loads(done.stdout)  # it did audit the server
     return done.returncode
 
 
-@pytest.mark.parametrize(("body", "want"), [(WEAK, Status.FAIL), (STRONG, Status.PASS)], ids=["weak", "strong"])
+@pytest.mark.parametrize(("body", "want"), [(WEAK, Status.FAIL), (STRONG, Status.PASS)],
+                         ids=["weak", "strong"])
 def test_ssh_algorithms_and_password_agree_with_ssh_audit(body: str, want: Status, tmp_path: Path) -> None:
     with sshd(tmp_path, body) as port:
         result = probe([f"{port}/ssh"])
@@ -190,12 +197,12 @@ def test_probe_from_stored_scan_confirms_contradicts_and_flags_unexplained(
                                                                           passwd=passwd))
     store = f"sqlite:///{tmp_path / 'store.sqlite'}"
     runner = CliRunner()
-    done = runner.invoke(cli, ["scan", "host", "--root", str(root), "--store", store, "-q", "--format", "json",
-                               "-o", str(tmp_path / "scan.json")])
+    done = runner.invoke(cli, ["scan", "host", "--root", str(root), "--store", store, "-q", "--format",
+                               "json", "-o", str(tmp_path / "scan.json")])
     assert done.exit_code in (0, 1, 3), done.output
     lv_tmp = tmp_path / "lv"
     lv_tmp.mkdir()
-    stale_conf = f'listen_tls = 0\nlisten_tcp = 1\ntcp_port = "{lv}"\nlisten_addr = "127.0.0.1"\nauth_tcp = "none"\n'
+    stale_conf = tcp_conf(lv, "none")
     with running([qemu, "-machine", "none", "-nodefaults", "-display", "none", "-S", "-object",
                   "secret,id=s0,data=pw", "-vnc", f"127.0.0.1:{p1 - 5900},password-secret=s0"], [p1]), \
             running([qemu, "-machine", "none", "-nodefaults", "-display", "none", "-S",
@@ -208,8 +215,9 @@ def test_probe_from_stored_scan_confirms_contradicts_and_flags_unexplained(
             report = tmp_path / "probe.json"
             log = tmp_path / "contacts.log"
             done = runner.invoke(cli, ["probe", "127.0.0.1", "127.0.0.2", "--from-scan", "latest",
-                                       "--store", store, "--ports", f"{p1},{p2},{p3},{lv}", "--format", "json",
-                                       "-o", str(report), "--contact-log", str(log), "-q", "--no-tls-scan"])
+                                       "--store", store, "--ports", f"{p1},{p2},{p3},{lv}", "--format",
+                                       "json", "-o", str(report), "--contact-log", str(log), "-q",
+                                       "--no-tls-scan"])
         finally:
             proxy.close()
     assert done.exit_code in (0, 1), done.output
