@@ -22,8 +22,8 @@ from vmsec.findings import Finding, Severity, Status, Target
 from vmsec.profiles import Profile, default_profile
 from vmsec.results import ScanResult, TargetBatch, ambiguous_domain_names, host_target, inventory_targets
 
-_SCOPE_OF = {Host: Scope.HOST, Domain: Scope.DOMAIN, Guest: Scope.GUEST, Network: Scope.NETWORK,
-             Endpoint: Scope.ENDPOINT}
+_SCOPE_OF: dict[type, Scope] = {Host: Scope.HOST, Domain: Scope.DOMAIN, Guest: Scope.GUEST,
+                                Network: Scope.NETWORK, Endpoint: Scope.ENDPOINT}
 
 
 def _now() -> datetime:

@@ -1,4 +1,6 @@
-"""Facts: frozen data describing what collectors observed. No I/O, no imports from other stages."""
+"""Facts: frozen data describing what collectors observed. No I/O, no imports from other stages.
+
+Facts are msgspec Structs (frozen, keyword-only); copy one with changes with :func:`evolve`."""
 
 from vmsec.facts.common import (
     CollectionRecord,
@@ -8,6 +10,7 @@ from vmsec.facts.common import (
     FileKind,
     FileStat,
     Setting,
+    evolve,
     kind_of_errno,
 )
 from vmsec.facts.domain import (
@@ -178,5 +181,6 @@ __all__ = [
     "VncInfo",
     "VulnMatch",
     "VulnReport",
+    "evolve",
     "kind_of_errno",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from vmsec.facts.common import CollectionRecord
 from vmsec.facts.domain import Domain
@@ -12,8 +12,7 @@ from vmsec.facts.host import Host
 from vmsec.facts.network import Network, NwFilter, Secret, StoragePool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Inventory:
+class Inventory(Struct, frozen=True, kw_only=True):
     host: Host | None = None  # None when only offline XML was given, without a host root
     domains: tuple[Domain, ...] = ()
     networks: tuple[Network, ...] = ()
