@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from probekit import endpoint, free_port, need, probe, qemu_display, running, statuses
 
 from components import require
-from conftest import endpoint, free_port, need, probe, qemu_display, running, statuses
 from vmsec.facts import Endpoint, Proto
 from vmsec.findings import Severity, Status
 

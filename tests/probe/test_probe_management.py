@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from probekit import Forwarder, endpoint, free_port, need, of, probe, running, statuses
 
 from components import require
-from conftest import Forwarder, endpoint, free_port, need, of, probe, running, statuses
 from vmsec.facts import Endpoint
 from vmsec.findings import Severity, Status
 

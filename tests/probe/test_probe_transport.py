@@ -14,9 +14,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from probekit import endpoint, free_port, need, probe, running, statuses
 
 from components import require, require_module
-from conftest import endpoint, free_port, need, probe, running, statuses
 from vmsec.errors import ConfigError
 from vmsec.facts import Endpoint, PortState, Proto
 from vmsec.findings import Status
