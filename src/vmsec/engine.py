@@ -4,7 +4,7 @@ Failures are isolated: a check that raises becomes one ERROR finding (with a sho
 scan goes on; a check that needed a missing fact (:func:`vmsec.checks.api.need`) becomes UNKNOWN.
 
 :func:`evaluate` yields the findings one target at a time, in report order (host, domains, guests,
-networks, each by name), every target exactly once: inventory-scope checks run first and their
+networks, each by name, then endpoints), every target exactly once: inventory-scope checks run first and their
 results join the batch of the target they name. Callers can therefore stream a huge scan to the
 store and a report without holding its findings.
 """
@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 
 from vmsec.checks.api import CheckSpec, Environment, FactMissing, NotApplicable, Result, Scope
 from vmsec.checks.catalog import Catalog
-from vmsec.facts import Domain, Guest, Host, Inventory, Network
+from vmsec.facts import Domain, Endpoint, Guest, Host, Inventory, Network
 from vmsec.findings import Finding, Severity, Status, Target
 from vmsec.profiles import Profile, default_profile
 from vmsec.results import ScanResult, TargetBatch, ambiguous_domain_names, host_target, inventory_targets
 
 _SCOPE_OF: dict[type, Scope] = {Host: Scope.HOST, Domain: Scope.DOMAIN, Guest: Scope.GUEST,
-                                Network: Scope.NETWORK}
+                                Network: Scope.NETWORK, Endpoint: Scope.ENDPOINT}
 
 
 def _now() -> datetime:

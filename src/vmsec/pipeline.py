@@ -375,5 +375,6 @@ def _merged(inventories: Sequence[Inventory]) -> Inventory:
         domains=tuple(d for inv in inventories for d in inv.domains),
         networks=tuple(n for inv in inventories for n in inv.networks),
         guests=tuple(g for inv in inventories for g in inv.guests),
+        endpoints=tuple(e for inv in inventories for e in inv.endpoints),
         records=tuple(r for inv in inventories for r in inv.records),
         source="; ".join(inv.source for inv in inventories))

@@ -131,6 +131,11 @@ class ProbeSpec(TargetSpec, frozen=True, kw_only=True):
     from_libvirt: str | None = None  # a libvirt URI whose configuration predicts the listeners
     timeout: float = 3.0  # per connection
     concurrency: int = 500  # sockets open at once
+    rate: float | None = 1000.0  # new connections per second (None: no limit)
+    store_url: str | None = None  # the findings store ``from_scan`` is read from (None: the default)
+    contact_log: str | None = None  # file that gets one line per address:port contacted (None: none)
+    tls_scan: bool = True  # enumerate TLS versions and cipher suites with sslyze (the Mozilla check)
+    hints: tuple[tuple[int, str], ...] = ()  # (port, protocol) the operator says a port speaks ("5901/vnc")
 
     def describe(self) -> str:
         return "probe " + " ".join(self.targets)

@@ -52,6 +52,9 @@ CHECK_MODULES: tuple[str, ...] = (
     "vmsec.checks.guest.mounts",
     "vmsec.checks.guest.provisioning",
     "vmsec.checks.vulns.packages",
+    "vmsec.checks.probe.consoles",
+    "vmsec.checks.probe.management",
+    "vmsec.checks.probe.transport",
 )
 
 

@@ -6,6 +6,7 @@ from msgspec import Struct
 
 from vmsec.facts.common import CollectionRecord
 from vmsec.facts.domain import Domain
+from vmsec.facts.endpoint import Endpoint, ExpectedListener, ProbeRun
 from vmsec.facts.guest import Guest
 from vmsec.facts.host import Host
 from vmsec.facts.network import Network, NwFilter, Secret, StoragePool
@@ -20,6 +21,11 @@ class Inventory(Struct, frozen=True, kw_only=True):
     secrets: tuple[Secret, ...] | None = None  # None: secrets could not be listed
     guests: tuple[Guest, ...] = ()  # guest OSes read offline (images, root directories)
     host_os: Guest | None = None  # the hypervisor host's own OS, audited with the same OS checks
+    # Listeners seen by a probe, the listeners the configuration predicts (None: no configuration
+    # was given), and how the probe ran.
+    endpoints: tuple[Endpoint, ...] = ()
+    expected: tuple[ExpectedListener, ...] | None = None
+    probe: ProbeRun | None = None
     records: tuple[CollectionRecord, ...] = ()
     source: str = ""  # what was scanned: "host /", "libvirt qemu:///system", "xml …"
 
