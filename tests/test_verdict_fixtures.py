@@ -3,7 +3,9 @@
 ``NAME.PASS.xml`` (domain/network XML, no host context) or ``NAME.PASS/`` (a host root directory; with a
 ``.vmsec-live`` file in it, read as a running system whose proc/ and sys/ trees stand for the kernel's;
 with a ``.vmsec-pair`` file, its ``live/`` and ``disk/`` roots are one VM seen running and from its disk).
-Exactly one check — the one the folder is named after — runs on it.
+Exactly one check — the one the folder is named after — runs on it. ``NAME.NA.xml`` (or ``NAME.NA/``) is
+a decoy for which the check must not apply at all: it yields no finding (e.g. vmx/svm on an aarch64
+guest).
 
 git keeps neither file modes (beyond +x) nor owners, so a host-root fixture may have a sibling
 ``NAME.PASS.modes`` file: lines ``PATH MODE [UID [GID]]`` applied to a copy of the root before the
@@ -16,7 +18,6 @@ it sets the import date. Without one, matching runs with no database (and says U
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 from datetime import datetime
@@ -31,13 +32,13 @@ from vmsec.collectors.reader import RootReader
 from vmsec.collectors.runtime import collect_runtime
 from vmsec.collectors.xml import collect_xml
 from vmsec.engine import run_checks
-from vmsec.facts import Inventory
+from vmsec.facts import Inventory, evolve
 from vmsec.findings import Status
 from vmsec.vulns.db import AdvisoryDB, import_feeds, open_db
 from vmsec.vulns.matcher import match_inventory
 
 CHECKS_DIR = Path(__file__).parent / "data" / "checks"
-VERDICTS = {"PASS", "FAIL", "UNKNOWN"}
+VERDICTS = {"PASS", "FAIL", "UNKNOWN", "NA"}
 LIVE_MARKER = ".vmsec-live"
 PAIR_MARKER = ".vmsec-pair"
 
@@ -75,6 +76,9 @@ def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: 
     assert not inventory.errors, [e.reason for e in inventory.errors]
     statuses = [f.status for f in run_checks(inventory, catalog).findings]
     assert Status.ERROR not in statuses
+    if verdict == "NA":
+        assert statuses == [], f"{fixture.name}: expected no finding (not applicable), got {statuses}"
+        return
     assert Status(verdict) in statuses, f"{fixture.name}: expected {verdict}, got {statuses}"
     if verdict != "FAIL":
         assert Status.FAIL not in statuses, f"{fixture.name}: expected no FAIL, got {statuses}"
@@ -89,7 +93,7 @@ def _pair(fixture: Path) -> Inventory:
                                  packages=live.packages, config_sysctl=live.sysctl)
     disk, _ = collect_guest(RootReader(str(fixture / "disk")), name="web01 (disk)", origin="web01.qcow2",
                             domain="web01")
-    return Inventory(guests=(dataclasses.replace(live, runtime=runtime), disk), source="pair")
+    return Inventory(guests=(evolve(live, runtime=runtime), disk), source="pair")
 
 
 def _feeds_db(fixture: Path, tmp_path: Path) -> AdvisoryDB | None:

@@ -57,10 +57,12 @@ def libvirt_module() -> Any:
     return libvirt
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def embed_uri(libvirt_module: Any) -> Iterator[str]:
-    """A fresh ``qemu:///embed`` root. It lives under /tmp with a short name because QEMU's
-    monitor socket path inside it must fit in a 108-byte sun_path."""
+    """The ``qemu:///embed`` root of this test session: libvirt's embedded driver serves one root per
+    process for the process's lifetime (opening another fails, even after closing), so every real-VM
+    test shares it; each names its own domains and destroys them. It lives under /tmp with a short name
+    because QEMU's monitor socket path inside it must fit in a 108-byte sun_path."""
     try:
         pwd.getpwnam("libvirt-qemu")
     except KeyError:

@@ -3,7 +3,7 @@
 allow-list variants — everything allowed, and guest-exec plus guest-file-* blocked (RHEL's default) —
 and a third domain whose agent never connects, for ``--guests auto`` to fall back to its disk.
 
-The guests boot concurrently, once per session (about 15-30 s under TCG).
+The guests boot concurrently, once for this module (about 15-30 s under TCG).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ BUILD = Path(__file__).resolve().parent / "build_agent_guest.sh"
 LOCKED = "guest-exec,guest-exec-status,guest-file-open,guest-file-read,guest-file-close,guest-file-write," \
          "guest-file-seek,guest-file-flush"
 PLANTED_KEY = "vmsec-agent-test"
-EMBED_QEMU_CONF = 'user = "root"\ngroup = "root"\nsecurity_driver = "none"\nstdio_handler = "file"\n'
 
 
 @dataclass
@@ -72,17 +71,15 @@ def _agent_answers(libvirt: Any, dom: Any) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def agent_guests(libvirt_module: Any) -> Iterator[AgentGuests]:
+@pytest.fixture(scope="module")
+def agent_guests(libvirt_module: Any, embed_uri: str) -> Iterator[AgentGuests]:
     libvirt = libvirt_module
     done = subprocess.run(["sh", str(BUILD)], capture_output=True, text=True, timeout=1200, check=False)
     if done.returncode != 0:
         pytest.fail(f"{BUILD} failed:\n{done.stderr[-3000:]}", pytrace=False)
     image = Path(done.stdout.strip().splitlines()[-1])
-    root = Path(tempfile.mkdtemp(prefix="vmsec-agent-", dir="/tmp"))
-    (root / "etc").mkdir()
-    (root / "etc" / "qemu.conf").write_text(EMBED_QEMU_CONF)
-    uri = f"qemu:///embed?root={root}"
+    root = Path(tempfile.mkdtemp(prefix="vmsec-agent-", dir="/tmp"))  # the guests' disks and logs
+    uri = embed_uri
     conn = libvirt.open(uri)
     doms = []
     try:

@@ -4,10 +4,10 @@ this machine audited over SSH gets the verdicts its local audit gets."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
+import msgspec
 import pytest
 
 import sshd
@@ -26,7 +26,7 @@ IDENTITY_FIELDS = {"name", "origin", "runtime", "running_kernel", "vulnerabiliti
 
 
 def _differences(a: Guest, b: Guest) -> dict[str, tuple[object, object]]:
-    return {f.name: (getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(Guest)
+    return {f.name: (getattr(a, f.name), getattr(b, f.name)) for f in msgspec.structs.fields(Guest)
             if f.name not in IDENTITY_FIELDS and getattr(a, f.name) != getattr(b, f.name)}
 
 

@@ -31,6 +31,7 @@ COLLECTORS: Mapping[str, str] = {
     "rootfs": "vmsec.collectors.rootfs:collect",
     "image": "vmsec.collectors.image:collect",
     "ssh": "vmsec.collectors.ssh:collect",
+    "probe": "vmsec.collectors.probe:collect",
 }
 
 

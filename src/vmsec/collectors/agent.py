@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -32,7 +31,16 @@ from typing import Any
 from vmsec.collectors.reader import ReaderBase
 from vmsec.collectors.remote import SUDO_COMMANDS, FileCache, find_arguments
 from vmsec.errors import ErrorKind, ReadError
-from vmsec.facts import CollectionRecord, FileKind, FileStat, Guest, KernelState, OsRelease, RuntimeState
+from vmsec.facts import (
+    CollectionRecord,
+    FileKind,
+    FileStat,
+    Guest,
+    KernelState,
+    OsRelease,
+    RuntimeState,
+    evolve,
+)
 from vmsec.reading import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT
 
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
@@ -443,7 +451,7 @@ def agent_guest(agent: Agent, *, name: str, domain: str, allow_exec: bool,
                       "every process): scan the guest over SSH for it")
         records += runtime_records
         if guest.os is None and os_claim is not None:
-            guest = dataclasses.replace(guest, os=os_claim)
+            guest = evolve(guest, os=os_claim)
     else:
         why = "the guest agent does not allow file reads (guest-file-* disabled)"
         notes.append(f"{why}: only what guest-get-osinfo reports is known; the other OS facts are unknown")
@@ -452,16 +460,16 @@ def agent_guest(agent: Agent, *, name: str, domain: str, allow_exec: bool,
             name: why for name in ("sysctl", "mounts", "lsm", "processes", "services", "listeners", "qemu")})
     if reader.listing_refused:
         unknown: dict[str, Any] = dict.fromkeys(LISTING_FACTS)
-        guest = dataclasses.replace(guest, **unknown)
+        guest = evolve(guest, **unknown)
         notes.append("directories and links cannot be read without guest-exec (not allowed): the facts built "
                      f"from them are unknown ({', '.join(LISTING_FACTS)}, the process table)")
     if runtime.kernel is not None and runtime.kernel.running is None and kernel is not None:
-        runtime = dataclasses.replace(runtime, kernel=dataclasses.replace(runtime.kernel, running=kernel))
-    guest = dataclasses.replace(guest, runtime=runtime,
+        runtime = evolve(runtime, kernel=evolve(runtime.kernel, running=kernel))
+    guest = evolve(guest, runtime=runtime,
                                 running_kernel=runtime.kernel.running if runtime.kernel else kernel)
     # What the transport cannot do is a fact about it, not a failed read: the checks say UNKNOWN with
     # the reason, and the scan is not "incomplete" because the guest's agent is locked down.
-    records = [dataclasses.replace(r, ok=True) if r.kind is ErrorKind.UNSUPPORTED else r for r in records]
+    records = [evolve(r, ok=True) if r.kind is ErrorKind.UNSUPPORTED else r for r in records]
     records.append(CollectionRecord(source=origin, what="guest agent", ok=True,
                                     reason=f"{'; '.join(notes)}; {agent.commands_sent} commands",
                                     duration_s=round(time.monotonic() - started, 4)))

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from vmsec.collectors.remote import LARGE_FILES, PREFETCH_LIMIT
 from vmsec.collectors.runtime import SYSCTL_KEYS, sysctl_path
 from vmsec.errors import ErrorKind, ReadError, SourceUnavailable
-from vmsec.facts import CollectionRecord, FileKind, FileStat, Inventory
+from vmsec.facts import CollectionRecord, FileKind, FileStat, Inventory, evolve
 
 if TYPE_CHECKING:
     from vmsec.collectors import CollectContext
@@ -377,7 +377,7 @@ def _collect_sync(reader: Any, spec: SshSpec, name: str, origin: str, label: str
     runtime, runtime_records = collect_runtime(
         reader, source=f"ssh {label}", packages=guest.packages, config_sysctl=guest.sysctl,
         system_bus=None, local_time=False)
-    guest = dataclasses.replace(guest, runtime=runtime,
+    guest = evolve(guest, runtime=runtime,
                                 running_kernel=runtime.kernel.running if runtime.kernel else None)
     return guest, [*records, *runtime_records]
 

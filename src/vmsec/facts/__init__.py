@@ -1,4 +1,6 @@
-"""Facts: frozen data describing what collectors observed. No I/O, no imports from other stages."""
+"""Facts: frozen data describing what collectors observed. No I/O, no imports from other stages.
+
+Facts are msgspec Structs (frozen, keyword-only); copy one with changes with :func:`evolve`."""
 
 from vmsec.facts.common import (
     CollectionRecord,
@@ -8,6 +10,7 @@ from vmsec.facts.common import (
     FileKind,
     FileStat,
     Setting,
+    evolve,
     kind_of_errno,
 )
 from vmsec.facts.domain import (
@@ -36,6 +39,22 @@ from vmsec.facts.domain import (
     Shmem,
     SimpleDevice,
     Tpm,
+)
+from vmsec.facts.endpoint import (
+    Certificate,
+    ConfigRef,
+    Endpoint,
+    ExpectedListener,
+    HttpInfo,
+    LibvirtInfo,
+    NbdInfo,
+    PortState,
+    ProbeRun,
+    Proto,
+    SpiceInfo,
+    SshInfo,
+    TlsInfo,
+    VncInfo,
 )
 from vmsec.facts.guest import (
     Account,
@@ -92,11 +111,13 @@ __all__ = [
     "AuthorizedKey",
     "AutoUpdates",
     "BackingStore",
+    "Certificate",
     "Chardev",
     "CloudInitSetup",
     "CollectionRecord",
     "ConfValue",
     "ConfigFile",
+    "ConfigRef",
     "Controller",
     "CpuConfig",
     "CpuFeature",
@@ -106,7 +127,9 @@ __all__ = [
     "DiskAtRest",
     "DiskEncryption",
     "Domain",
+    "Endpoint",
     "ErrorKind",
+    "ExpectedListener",
     "FileKind",
     "FileStat",
     "Filesystem",
@@ -118,6 +141,7 @@ __all__ = [
     "GuestAgentSetup",
     "Host",
     "Hostdev",
+    "HttpInfo",
     "HypervisorDetection",
     "InstalledPackage",
     "Interface",
@@ -125,12 +149,14 @@ __all__ = [
     "IommuInfo",
     "KernelState",
     "LaunchSecurity",
+    "LibvirtInfo",
     "Listen",
     "Listener",
     "LsmState",
     "MemoryConfig",
     "MountEntry",
     "MountPoint",
+    "NbdInfo",
     "Network",
     "NetworkIp",
     "NwFilter",
@@ -140,7 +166,10 @@ __all__ = [
     "PamStack",
     "PasswordState",
     "PolkitRule",
+    "PortState",
+    "ProbeRun",
     "ProcessInfo",
+    "Proto",
     "QemuPassthrough",
     "QemuProcess",
     "RedirFilterRule",
@@ -156,6 +185,8 @@ __all__ = [
     "Shmem",
     "SimpleDevice",
     "SocketUnit",
+    "SpiceInfo",
+    "SshInfo",
     "SshdConfig",
     "SshdMatch",
     "StoragePool",
@@ -163,8 +194,11 @@ __all__ = [
     "Sudoers",
     "SysctlValue",
     "TlsFile",
+    "TlsInfo",
     "Tpm",
+    "VncInfo",
     "VulnMatch",
     "VulnReport",
+    "evolve",
     "kind_of_errno",
 ]

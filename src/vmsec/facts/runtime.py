@@ -10,13 +10,13 @@ cannot list directories, so it sees no process table); ``reasons`` says why, per
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from vmsec.facts.vulnerability import VulnMatch
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MountPoint:
+class MountPoint(Struct, frozen=True, kw_only=True):
     """One line of /proc/self/mountinfo."""
 
     mountpoint: str
@@ -27,8 +27,7 @@ class MountPoint:
     origin: str = "/proc/self/mountinfo"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LsmState:
+class LsmState(Struct, frozen=True, kw_only=True):
     """The kernel's Linux Security Modules as they run.
 
     ``apparmor``: enforce | complain | disabled (None: unknown); ``selinux``: enforcing | permissive |
@@ -43,8 +42,7 @@ class LsmState:
     evidence: tuple[str, ...] = ()  # "path: value" lines the verdict rests on
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessInfo:
+class ProcessInfo(Struct, frozen=True, kw_only=True):
     """One process of the process table (kernel threads are left out)."""
 
     pid: int
@@ -60,8 +58,7 @@ class ProcessInfo:
     stale_files: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Listener:
+class Listener(Struct, frozen=True, kw_only=True):
     """A listening socket from /proc/net/{tcp,tcp6,udp,udp6,unix}, joined to its processes."""
 
     protocol: str  # tcp | tcp6 | udp | udp6 | unix
@@ -86,8 +83,7 @@ class Listener:
         return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunningService:
+class RunningService(Struct, frozen=True, kw_only=True):
     """A service that runs now: a systemd unit that is active (read over D-Bus), or a process."""
 
     name: str  # ssh.service, or a process's command name (sshd)
@@ -96,8 +92,7 @@ class RunningService:
     pid: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KernelState:
+class KernelState(Struct, frozen=True, kw_only=True):
     """The running kernel and the newest installed one (a reboot is needed when they differ)."""
 
     running: str | None  # uname -r
@@ -110,8 +105,7 @@ class KernelState:
     reboot_required_file: bool | None = None  # /var/run/reboot-required (Debian/Ubuntu)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QemuProcess:
+class QemuProcess(Struct, frozen=True, kw_only=True):
     """A running QEMU, named by the libvirt domain it emulates (``-name guest=…``)."""
 
     pid: int
@@ -139,8 +133,7 @@ class QemuProcess:
         return False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RuntimeState:
+class RuntimeState(Struct, frozen=True, kw_only=True):
     """What a running system does now. ``source`` says how it was read; ``reasons`` why a field is
     None (field name → sentence)."""
 
