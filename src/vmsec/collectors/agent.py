@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vmsec.collectors.reader import ReaderBase
-from vmsec.collectors.remote import SUDO_COMMANDS, FileCache, find_arguments
+from vmsec.collectors.remote import SUDO_COMMANDS, FileCache, find_arguments, fresh
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import (
     CollectionRecord,
@@ -251,7 +251,7 @@ class AgentReader(ReaderBase):
                                    cached[1].kind is not ErrorKind.TOO_LARGE or limit <= cached[2]):
             data, error, _ = cached
             if error is not None:
-                raise error
+                raise fresh(error)
             assert data is not None
             if len(data) > limit:
                 raise ReadError(path, f"file is over the {limit}-byte limit", ErrorKind.TOO_LARGE)
@@ -259,7 +259,7 @@ class AgentReader(ReaderBase):
         try:
             data = self._read(path, limit)
         except ReadError as exc:
-            self._reads[path] = (None, exc, limit)
+            self._reads[path] = (None, fresh(exc), limit)
             raise
         self._reads[path] = (data, None, limit)
         return data
@@ -350,7 +350,7 @@ class AgentReader(ReaderBase):
         if cached is None and self.cache.known_absent(path):
             raise ReadError(path, "does not exist", ErrorKind.ABSENT)
         if isinstance(cached, ReadError):
-            raise cached
+            raise fresh(cached)
         if cached is not None:
             if len(cached) > limit:
                 raise ReadError(path, f"directory has more than {limit} entries", ErrorKind.TOO_LARGE)
@@ -369,7 +369,7 @@ class AgentReader(ReaderBase):
         if cached is None and self.cache.known_absent(path):
             raise ReadError(path, "does not exist", ErrorKind.ABSENT)
         if isinstance(cached, ReadError):
-            raise cached
+            raise fresh(cached)
         if cached is not None:
             return cached
         return self._agent.run("readlink", path, 64 * 1024).decode("utf-8", "surrogateescape").rstrip("\n")

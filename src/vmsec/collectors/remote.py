@@ -76,6 +76,7 @@ _KINDS = {st.S_IFREG: FileKind.FILE, st.S_IFDIR: FileKind.DIRECTORY, st.S_IFLNK:
 _FIND_TYPES = {"f": FileKind.FILE, "d": FileKind.DIRECTORY, "l": FileKind.SYMLINK, "s": FileKind.SOCKET,
                "c": FileKind.CHAR_DEVICE, "b": FileKind.BLOCK_DEVICE, "p": FileKind.FIFO}
 _FIND_FORMAT = "%y %m %U %G %s %T@ %p\\0%l\\0"
+_NOT_A_LINK = ReadError("(a listed entry)", "not a symbolic link", ErrorKind.NOT_REGULAR)
 _FIND_ERROR = re.compile(r"^find: '(.*)': (.*)$")
 _TAR_ERROR = re.compile(r"^tar: (/.*?): (Cannot \w+): (.*)$")
 
@@ -121,6 +122,13 @@ class _Read:
     limit: int  # the limit the read was done with (a later larger limit may need a new read)
 
 
+def fresh(error: ReadError) -> ReadError:
+    """A new exception equal to a cached one: raising the cached instance itself would attach a
+    traceback to it, and through the frames the whole reader and its cache would outlive the scan of
+    that guest (a thousand guests' caches: a gigabyte)."""
+    return ReadError(error.source, error.reason, error.kind)
+
+
 def stale(cached: _Read, limit: int) -> bool:
     """Whether a cached read cannot answer a read with ``limit``: only when it stopped at a smaller
     limit (read data is always the whole file)."""
@@ -129,7 +137,7 @@ def stale(cached: _Read, limit: int) -> bool:
 
 def answer(path: str, cached: _Read, limit: int) -> bytes:
     if cached.error is not None:
-        raise cached.error
+        raise fresh(cached.error)
     assert cached.data is not None
     if len(cached.data) > limit:
         raise ReadError(path, f"file is over the {limit}-byte limit", ErrorKind.TOO_LARGE)
@@ -196,14 +204,16 @@ class FileCache:
 
     def parse_find(self, out: bytes, err: str, starts: set[str], deep: set[str],
                     complete: Callable[[str], bool] = lambda _p: False) -> None:
-        fields = out.split(b"\0")
+        # The hot loop of a fleet scan (hundreds of records per guest): kept flat on purpose.
+        fields = out.decode("utf-8", "surrogateescape").split("\0")
         children: dict[str, list[str]] = {}
         seen: dict[str, FileKind | None] = {}
+        stats, links, kinds, symlink = self.stats, self.links, _FIND_TYPES, FileKind.SYMLINK
         for i in range(0, len(fields) - 1, 2):
-            head = _dec(fields[i]).split(" ", 6)
-            if len(head) < 7 or not head[6].startswith("/"):
+            head = fields[i].split(" ", 6)
+            if len(head) < 7 or head[6][:1] != "/":
                 continue
-            kind = _FIND_TYPES.get(head[0], FileKind.OTHER)
+            kind = kinds.get(head[0], FileKind.OTHER)
             path = head[6].rstrip("/") or "/"
             try:
                 found = FileStat(path=path, exists=True, kind=kind, mode=int(head[1], 8), uid=int(head[2]),
@@ -211,20 +221,26 @@ class FileCache:
             except ValueError:
                 continue
             seen[path] = kind
+            start = path in starts
             # find -H follows a starting point that is a symlink: what it prints for it is the target
             # (a link record is that path met as an entry of a listed directory, or a dangling start)
-            self._note_stat(path, found, True if path in starts and kind is not FileKind.SYMLINK else None)
-            if kind is FileKind.SYMLINK:
-                link = _dec(fields[i + 1])
+            if start and kind is not symlink:
+                stats.setdefault((path, True), found)
+            else:
+                stats.setdefault((path, False), found)
+                if kind is not symlink:
+                    stats.setdefault((path, True), found)
+            if kind is symlink:
+                link = fields[i + 1]
                 if link:
-                    self.links.setdefault(path, link)
+                    links.setdefault(path, link)
                 elif not self._sudo_may(path):  # else the on-demand readlink retries it through sudo
-                    unreadable = ReadError(path, "the link could not be read", ErrorKind.DENIED)
-                    self.links.setdefault(path, unreadable)
-            elif path not in starts:  # a start point was followed: what it is itself is unknown
-                self.links.setdefault(path, ReadError(path, "not a symbolic link", ErrorKind.NOT_REGULAR))
+                    links.setdefault(path, ReadError(path, "the link could not be read", ErrorKind.DENIED))
+            elif not start:  # a start point was followed: what it is itself is unknown
+                links.setdefault(path, _NOT_A_LINK)
             if path != "/":
-                children.setdefault(_parent(path), []).append(path.rsplit("/", 1)[-1])
+                parent, _, name = path.rpartition("/")
+                children.setdefault(parent or "/", []).append(name)
         failed: dict[str, ReadError] = {}
         for line in err.splitlines():
             match = _FIND_ERROR.match(line)
@@ -396,8 +412,8 @@ class RemoteFS(FileCache):
                 try:
                     return _Read(await self._sudo("read", path, limit), None, limit)
                 except ReadError as sudo_exc:
-                    return _Read(None, sudo_exc, limit)
-            return _Read(None, exc, limit)
+                    return _Read(None, fresh(sudo_exc), limit)
+            return _Read(None, fresh(exc), limit)
 
     async def _sftp_read(self, path: str, limit: int, size: int | None) -> bytes:
         handle = await self._call(path, lambda s: s.open(_enc(path), "rb", block_size=0))
@@ -427,7 +443,7 @@ class RemoteFS(FileCache):
             cached = await self._listdir(path, limit)
             self.lists[path] = cached
         if isinstance(cached, ReadError):
-            raise cached
+            raise fresh(cached)
         if len(cached) > limit:
             raise ReadError(path, f"directory has more than {limit} entries", ErrorKind.TOO_LARGE)
         return cached
@@ -456,10 +472,10 @@ class RemoteFS(FileCache):
                 try:
                     out = await self._sudo("list", path, MAX_SUDO_OUTPUT)
                 except ReadError as sudo_exc:
-                    return sudo_exc
+                    return fresh(sudo_exc)
                 names = [_dec(n) for n in out.split(b"\0") if n]
             else:
-                return exc
+                return fresh(exc)
         if len(names) <= cap:
             self._note_listing(path, names)
         return sorted(names)
@@ -472,19 +488,19 @@ class RemoteFS(FileCache):
             try:
                 cached = _dec(await self._call(path, lambda s: s.readlink(_enc(path))))
             except ReadError as exc:
-                cached = exc
+                cached = fresh(exc)
                 if exc.kind is ErrorKind.DENIED and self._sudo_may(path):
                     try:
                         cached = _dec((await self._sudo("readlink", path, 64 * 1024)).rstrip(b"\n"))
                     except ReadError as sudo_exc:
-                        cached = sudo_exc
+                        cached = fresh(sudo_exc)
                 elif exc.kind is ErrorKind.IO:
                     info = await self.stat(path, False)
                     if info.exists and info.kind is not FileKind.SYMLINK:
                         cached = ReadError(path, "not a symbolic link", ErrorKind.NOT_REGULAR)
             self.links[path] = cached
         if isinstance(cached, ReadError):
-            raise cached
+            raise fresh(cached)
         return cached
 
     # --- commands ------------------------------------------------------------------------------
@@ -569,8 +585,10 @@ class RemoteFS(FileCache):
 
     # --- batches of commands -------------------------------------------------------------------
 
-    async def find(self, shallow: Sequence[str], deep: Sequence[str] = ()) -> None:
-        """One ``find -printf``: ``shallow`` paths with their entries, ``deep`` ones two levels down."""
+    async def find(self, shallow: Sequence[str], deep: Sequence[str] = (), processes: bool = False) -> None:
+        """One command of ``find -printf``: ``shallow`` paths with their entries, ``deep`` ones two levels
+        down, and (``processes``) the process table: each /proc/PID (owner), its exe link and its
+        descriptors (socket inodes), as this user may see them."""
         parts = []
         if shallow:
             parts.append("find -H " + " ".join(shlex.quote(p) for p in shallow)
@@ -578,19 +596,15 @@ class RemoteFS(FileCache):
         if deep:
             parts.append("find -H " + " ".join(shlex.quote(p) for p in deep)
                          + f" -maxdepth 2 -printf '{_FIND_FORMAT}'")
+        if processes:
+            parts += ["find /proc/[0-9]* -maxdepth 1 \\( -name '[0-9]*' -o -name exe \\) "
+                      f"-printf '{_FIND_FORMAT}'",
+                      f"find /proc/[0-9]*/fd -maxdepth 1 -printf '{_FIND_FORMAT}'"]
         if not parts:
             return
         out, err, _status = await self.run("LC_ALL=C; export LC_ALL; " + "; ".join(parts))
-        self.parse_find(out, err, set(shallow) | set(deep), set(deep))
-
-    async def find_processes(self) -> None:
-        """The process table in one ``find``: each /proc/PID (owner), its exe link and its descriptors
-        (socket inodes), as this user may see them."""
-        out, err, _status = await self.run(
-            "LC_ALL=C; export LC_ALL; cd /proc && "
-            f"find /proc/[0-9]* -maxdepth 1 \\( -name '[0-9]*' -o -name exe \\) -printf '{_FIND_FORMAT}'; "
-            f"find /proc/[0-9]*/fd -maxdepth 1 -printf '{_FIND_FORMAT}'")
-        self.parse_find(out, err, set(), set(), complete=lambda p: p.endswith("/fd"))
+        self.parse_find(out, err, set(shallow) | set(deep), set(deep),
+                        complete=lambda p: processes and p.startswith("/proc/") and p.endswith("/fd"))
 
     async def archive(self, paths: Sequence[str], limits: dict[str, int]) -> None:
         """One ``tar -c`` of regular files (following links), read into the cache. A file tar could
@@ -749,7 +763,7 @@ class SshReader(ReaderBase):
         if cached is None:
             cached = self._await(lambda: self._remote.listdir(path, limit), path)
         if isinstance(cached, ReadError):
-            raise cached
+            raise fresh(cached)
         if len(cached) > limit:
             raise ReadError(path, f"directory has more than {limit} entries", ErrorKind.TOO_LARGE)
         return list(cached)
@@ -760,7 +774,7 @@ class SshReader(ReaderBase):
         if cached is None:
             cached = self._await(lambda: self._remote.readlink(path), path)
         if isinstance(cached, ReadError):
-            raise cached
+            raise fresh(cached)
         return cached
 
 
