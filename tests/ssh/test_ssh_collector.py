@@ -84,3 +84,24 @@ def test_this_machine_over_ssh_is_judged_as_its_local_audit(this_machine: sshd.S
     assert ours.keys() == theirs.keys()
     same = sum(ours[k] == theirs[k] for k in theirs)
     assert same / len(theirs) >= 0.99, {k: (ours[k], theirs[k]) for k in theirs if ours[k] != theirs[k]}
+
+
+def test_guests_of_one_hypervisor_are_capped(debian_guest: sshd.SshServer) -> None:
+    """--per-hypervisor: at most group_limit guests of one hypervisor are collected at once, while the
+    scan as a whole runs them concurrently."""
+    events: list[tuple[str, str]] = []
+    specs = [debian_guest.spec(name=f"g{n}", group="hv1") for n in range(6)]
+    specs += [debian_guest.spec(name=f"h{n}", group="hv2") for n in range(2)]
+    scan(specs, ScanOptions(concurrency=64, group_limit=2,
+                            on_stage=lambda stage, what: events.append((stage, what))))
+    running: set[str] = set()
+    most = {"hv1": 0, "hv2": 0, "all": 0}
+    for stage, what in events:
+        if stage == "collect":
+            running.add(what)
+        elif stage == "match":
+            running.discard(what)
+        most["hv1"] = max(most["hv1"], sum("(g" in w for w in running))
+        most["hv2"] = max(most["hv2"], sum("(h" in w for w in running))
+        most["all"] = max(most["all"], len(running))
+    assert most["hv1"] == 2 and most["hv2"] <= 2 and most["all"] >= 3, most
