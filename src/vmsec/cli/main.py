@@ -28,6 +28,8 @@ class LazyGroup(click.Group):
         "history": "vmsec.cli.store_commands:history",
         "diff": "vmsec.cli.store_commands:diff",
         "report": "vmsec.cli.store_commands:report",
+        "fleet": "vmsec.cli.fleet_commands:fleet",
+        "worker": "vmsec.cli.worker_command:worker",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

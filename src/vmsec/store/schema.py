@@ -110,6 +110,9 @@ fleet_runs = Table(
     Column("id", Integer, primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    # Sent with every task: a worker whose store has no run with this token refuses the task (it was
+    # started with another store), instead of scanning another run's target of the same id.
+    Column("token", String(36), nullable=False),
     Column("source", Text, nullable=False),  # the inventory file, or "schedule NAME"
     Column("mode", String(20), nullable=False),  # local | celery
     Column("status", String(20), nullable=False),  # running | complete | failed (a target failed)
@@ -130,6 +133,7 @@ fleet_run_targets = Table(
     Column("hypervisor", Text, nullable=True),
     Column("hypervisor_limit", Integer, nullable=True),  # targets of this hypervisor scanned at once
     Column("groups", _JSON, nullable=False),
+    Column("timeout_s", Float, nullable=True),  # collection timeout of this target
     # queued | running | retrying | done | failed
     Column("state", String(20), nullable=False),
     Column("attempts", Integer, nullable=False),
