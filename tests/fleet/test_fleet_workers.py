@@ -4,6 +4,7 @@ status, scheduled scans, and a worker killed with SIGKILL in the middle of a run
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -12,9 +13,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from fleetdata import write_test_node, write_xml_hypervisor
 from sqlalchemy import func, select
 
+from fleetdata import write_test_node, write_xml_hypervisor
 from vmsec.store import open_store, schema
 
 VMSEC = str(Path(sys.executable).with_name("vmsec"))
@@ -73,7 +74,7 @@ def test_a_hypervisor_cap_holds_across_workers(cluster: Any, tmp_path: Path) -> 
     doc = status(cluster.store)
     spans = sorted((a["started_at"], a["finished_at"]) for t in doc["targets"] for a in t["attempt_log"])
     assert len(spans) == 4 and all(t["attempts"] == 1 for t in doc["targets"])  # waiting is no attempt
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert end <= start, f"two scans of hypervisor 'busy' overlapped: {spans}"
 
 
