@@ -30,6 +30,7 @@ class LazyGroup(click.Group):
         "report": "vmsec.cli.store_commands:report",
         "fleet": "vmsec.cli.fleet_commands:fleet",
         "worker": "vmsec.cli.worker_command:worker",
+        "monitor": "vmsec.cli.monitor_command:monitor",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

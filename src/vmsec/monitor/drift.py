@@ -1,0 +1,106 @@
+"""Semantic drift: a domain's audit compared with its previous one, finding by finding.
+
+Not "the file changed" but "web01 now fails *No host PCI device is passed through*" — each change is
+a finding whose FAIL appeared (``new``) or went away (``resolved``), named by its check and carrying
+the observed message. Pure functions over findings; no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vmsec.findings import Finding, Status, Target, TargetKind
+
+__all__ = ["AuditedTarget", "DriftChange", "audited_targets", "compare"]
+
+# What is kept of a finding that was not PASS: [check id, status, severity, title, subject, message].
+Kept = tuple[str, str, str, str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedTarget:
+    """One domain's (or its guest's) last audit: its non-PASS findings by fingerprint and a digest of
+    every finding and state (a change while the monitor was disconnected shows as a new digest)."""
+
+    kind: str  # domain | guest
+    name: str
+    uuid: str | None
+    digest: str
+    findings: Mapping[str, Kept]
+
+    def to_json(self) -> dict[str, Any]:
+        return {fp: list(kept) for fp, kept in self.findings.items()}
+
+    @classmethod
+    def from_json(cls, kind: str, name: str, uuid: str | None, digest: str,
+                  data: Mapping[str, Any]) -> AuditedTarget:
+        return cls(kind, name, uuid, digest, {fp: tuple(v) for fp, v in data.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class DriftChange:
+    """A FAIL that appeared (``new``) or disappeared (``resolved``) on a domain or guest."""
+
+    kind: str
+    name: str
+    change: str  # new | resolved
+    fingerprint: str
+    check_id: str
+    severity: str
+    title: str
+    subject: str
+    message: str
+
+    def describe(self) -> str:
+        verb = "now fails" if self.change == "new" else "no longer fails"
+        return f"{self.kind} {self.name} {verb} {self.check_id} “{self.title}”: {self.message}"
+
+
+def audited_targets(findings: Iterable[Finding], details: Mapping[Target, Mapping[str, Any]]
+                    ) -> dict[tuple[str, str], AuditedTarget]:
+    """Each domain's and guest's audit from a scan's findings (and its target details: UUID, state)."""
+    grouped: dict[tuple[str, str], list[Finding]] = {}
+    for f in findings:
+        if f.target.kind in (TargetKind.DOMAIN, TargetKind.GUEST):
+            grouped.setdefault((f.target.kind.value, f.target.name), []).append(f)
+    states: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for target, detail in details.items():
+        if target.kind in (TargetKind.DOMAIN, TargetKind.GUEST):
+            states[(target.kind.value, target.name)] = detail
+            grouped.setdefault((target.kind.value, target.name), [])
+    out: dict[tuple[str, str], AuditedTarget] = {}
+    for (kind, name), found in grouped.items():
+        state = states.get((kind, name), {})
+        digest = hashlib.sha256()
+        digest.update(repr((state.get("state"), state.get("persistent"))).encode())
+        for f in sorted(found, key=lambda f: (f.fingerprint, f.status.value)):
+            line = f"{f.fingerprint}\x1f{f.status.value}\x1f{f.message}\x1e"
+            digest.update(line.encode("utf-8", "replace"))
+        kept = {f.fingerprint: (f.check_id, f.status.value, f.severity.value, f.title, f.subject, f.message)
+                for f in found if f.status is not Status.PASS}
+        uuid = state.get("uuid")
+        out[(kind, name)] = AuditedTarget(kind, name, uuid if isinstance(uuid, str) else None,
+                                          digest.hexdigest(), kept)
+    return out
+
+
+def compare(before: AuditedTarget | None, after: AuditedTarget | None) -> list[DriftChange]:
+    """The FAILs that appeared and disappeared from ``before`` to ``after`` (either may be None: a
+    domain defined or undefined — an undefined domain's FAILs are not reported as resolved)."""
+    if after is None:
+        return []
+    old = before.findings if before is not None else {}
+    changes: list[DriftChange] = []
+    fail = Status.FAIL.value
+    for fp, (check, status, severity, title, subject, message) in after.findings.items():
+        if status == fail and (fp not in old or old[fp][1] != fail):
+            changes.append(DriftChange(after.kind, after.name, "new", fp, check, severity, title, subject,
+                                       message))
+    for fp, (check, status, severity, title, subject, message) in old.items():
+        if status == fail and (fp not in after.findings or after.findings[fp][1] != fail):
+            changes.append(DriftChange(after.kind, after.name, "resolved", fp, check, severity, title,
+                                       subject, message))
+    return changes
