@@ -121,7 +121,8 @@ class MonitorProcess:
             if found:
                 return found
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"monitor: no {what}; alerts {self.alerts}; stderr {''.join(self.stderr)[-3000:]}")
+                stderr = "".join(self.stderr)[-3000:]
+                pytest.fail(f"monitor: no {what}; alerts {self.alerts}; stderr {stderr}")
             time.sleep(0.05)
 
     def alert(self, timeout: float = 30, **match: Any) -> dict[str, Any]:
@@ -219,8 +220,10 @@ def test_domain_changes_become_alerts(libvirtd: Any, receivers: Receivers, tmp_p
         monitor.alert(kind="lifecycle", change="undefined", domain="db")
         monitor.wait(lambda: ("stopped", "destroyed") in events_of(store, "web"), 30, "the stopped event")
         names = [e for e, _ in events_of(store, "web")]
-        for expected in ("defined", "started", "graphics-connect", "graphics-initialize", "graphics-disconnect",
-                         "device-added", "device-removed", "metadata-changed", "stopped"):
+        for expected in ("defined", "started", "graphics-connect", "graphics-initialize",
+                         "graphics-disconnect",
+                         "device-added", "device-removed", "metadata-changed",
+                         "stopped"):
             assert expected in names, names
 
         # The same alerts went to the webhook (signed) and to syslog (RFC 5424).
@@ -270,7 +273,8 @@ def test_libvirtd_restart_reconnects_and_resynchronises(libvirtd: Any, receivers
         config = libvirtd.config_dir / "app.xml"
         config.write_text(config.read_text().replace("<devices>", "<devices>\n    " + HOSTDEV))
         libvirtd.start()
-        monitor.wait(lambda: any("connection restored" in a["message"] for a in monitor.alerts), 30, "reconnect")
+        monitor.wait(lambda: any("connection restored" in a["message"] for a in monitor.alerts), 30,
+                     "reconnect")
         drift = monitor.alert(kind="drift", change="new", domain="app", check_id="VMS-DOM-071")
         assert drift["data"]["found_on"] == "resynchronisation" and drift["lag_s"] is None
         missed = monitor.wait(lambda: next((a for a in monitor.alerts if "possibly missed" in a["message"]),
