@@ -7,9 +7,11 @@ never the collected facts — so a scan re-rendered from the store is the same r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from vmsec.facts import CollectionRecord, Domain, Guest, Host, Inventory, Network
@@ -142,14 +144,33 @@ def os_inventory(guest: Guest) -> OsInventory:
                        for p in guest.packages or ()))
 
 
+_STATUS_OF = attrgetter("status")
+
+
 # --- findings, batched per target -----------------------------------------------------------------
 
 
-class TargetBatch(NamedTuple):
-    """All findings of one target, as the engine emits them (in report order, each target once)."""
+class TargetBatch:
+    """All findings of one target, as the engine emits them (in report order, each target once).
 
-    target: Target
-    findings: list[Finding]
+    ``fingerprints`` are computed once per batch, for every sink that needs them (store, JSON).
+    """
+
+    __slots__ = ("_fingerprints", "findings", "target")
+
+    def __init__(self, target: Target, findings: list[Finding]) -> None:
+        self.target = target
+        self.findings = findings
+        self._fingerprints: list[str] | None = None
+
+    @property
+    def fingerprints(self) -> list[str]:
+        if self._fingerprints is None:
+            self._fingerprints = [f.fingerprint for f in self.findings]
+        return self._fingerprints
+
+    def __iter__(self) -> Iterator[object]:  # unpacking: target, findings = batch
+        return iter((self.target, self.findings))
 
 
 @dataclass(slots=True)
@@ -160,19 +181,26 @@ class ScanCounts:
     failed_by_severity: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in Severity})
     findings: int = 0
 
-    def add(self, findings: Iterable[Finding]) -> None:
+    def add(self, findings: Sequence[Finding]) -> None:
         by_status, failed = self.by_status, self.failed_by_severity
-        fail = Status.FAIL
-        n = 0
-        for f in findings:
-            n += 1
-            by_status[f.status.value] += 1
-            if f.status is fail:
-                failed[f.severity.value] += 1
-        self.findings += n
+        # Status and Severity are StrEnums: equal (and hashing equal) to their values.
+        for status, n in Counter(map(_STATUS_OF, findings)).items():
+            by_status[status] += n
+        if by_status.get("FAIL"):
+            fail = Status.FAIL
+            for sev, n in Counter(f.severity for f in findings if f.status is fail).items():
+                failed[sev] += n
+        self.findings += len(findings)
+
+    def merge(self, other: ScanCounts) -> None:
+        for key, n in other.by_status.items():
+            self.by_status[key] += n
+        for key, n in other.failed_by_severity.items():
+            self.failed_by_severity[key] += n
+        self.findings += other.findings
 
     @classmethod
-    def of(cls, findings: Iterable[Finding]) -> ScanCounts:
+    def of(cls, findings: Sequence[Finding]) -> ScanCounts:
         counts = cls()
         counts.add(findings)
         return counts

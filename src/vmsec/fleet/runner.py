@@ -83,7 +83,7 @@ class _AttemptSink:
     """The store sink of one attempt (see the module docstring)."""
 
     def __init__(self, store: Store, attempt: Attempt, on_batch: BatchHook | None) -> None:
-        self.inner = StoreSink(store)
+        self.inner = StoreSink.into(store, background=True)
         self.store = store
         self.attempt = attempt
         self.hypervisor = attempt.target.hypervisor
@@ -110,6 +110,9 @@ class _AttemptSink:
     def end(self, result: ScanResult) -> None:
         self.inner.end(result)
 
+    def close(self) -> None:
+        self.inner.close()
+
 
 def scan_run_target(store: Store, run_id: int, key: str, *, worker: str, token: str | None = None,
                     advisory_db: str | None = None, on_batch: BatchHook | None = None,
@@ -132,16 +135,20 @@ def scan_run_target(store: Store, run_id: int, key: str, *, worker: str, token: 
         result = scan([spec], ScanOptions(
             profile=options.profile, checks=options.checks, advisory_db=advisory_db, sinks=(sink,),
             keep_findings=False, timeout=target.timeout_s or default_timeout))
-    except ConfigError as exc:  # the entry or the run's options are wrong: trying again cannot help
+    except ConfigError as exc:
+        sink.close()  # the entry or the run's options are wrong: trying again cannot help
         return _failed(store, attempt, str(exc), final=True, began=began)
     except StoreError:
+        sink.close()
         raise
     except Exception as exc:  # unreachable, timed out, a collector crash: tried again with backoff
+        sink.close()
         reason = str(exc) or type(exc).__name__
         if not isinstance(exc, OSError | ValueError) and type(exc).__module__ != "vmsec.errors":
             reason = f"{type(exc).__name__}: {reason}"
         final = attempt.number >= options.attempts
         return _failed(store, attempt, reason, final=final, began=began)
+    sink.close()
     duration = time.monotonic() - began
     if sink.scan_id is None:  # pragma: no cover - the pipeline always begins its sinks
         return _failed(store, attempt, "the scan was not stored", final=True, began=began)
