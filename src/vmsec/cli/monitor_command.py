@@ -62,7 +62,7 @@ def monitor(uris: tuple[str, ...], store_url: str | None, profile: str, include_
     from vmsec.monitor.monitor import Monitor, MonitorOptions
     from vmsec.profiles import load_profile
     from vmsec.store import open_store
-    from vmsec.store.store import resolve_url
+    from vmsec.store.location import resolve_url
 
     try:
         import libvirt  # noqa: F401

@@ -41,7 +41,7 @@ def worker(broker: str, store_url: str | None, concurrency: int, task_timeout: f
     from vmsec.errors import ConfigError, StoreError
     from vmsec.fleet.tasks import WorkerSettings, run_worker
     from vmsec.store import open_store
-    from vmsec.store.store import resolve_url
+    from vmsec.store.location import resolve_url
 
     url = resolve_url(store_url)
     settings = WorkerSettings(store_url=url, task_timeout=task_timeout,

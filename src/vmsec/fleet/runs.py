@@ -181,7 +181,7 @@ def create_run(store: Store, targets: Iterable[Any], *, source: str, mode: str,
         run_id = int(conn.execute(insert(fr).values(
             created_at=created, finished_at=None, token=token, source=clean_text(source), mode=mode,
             status="running", schedule=schedule, group_name=group, options=options.to_json(),
-            targets_total=len(targets))).inserted_primary_key[0])  # type: ignore[index]
+            targets_total=len(targets))).inserted_primary_key[0])
         conn.execute(insert(frt), [
             {"run_id": run_id, "target_key": t.key, "position": n, "kind": t.spec.kind,
              "spec": dict(t.mapping), "timeout_s": t.timeout,
@@ -291,7 +291,7 @@ def start_attempt(store: Store, run_id: int, key: str, *, worker: str, token: st
         attempt_id = int(conn.execute(insert(fa).values(
             run_target_id=target.id, attempt=number, worker=clean_text(worker), scan_id=None,
             started_at=started, finished_at=None, outcome=RUNNING, reason=None)
-        ).inserted_primary_key[0])  # type: ignore[index]
+        ).inserted_primary_key[0])
     return Attempt(id=attempt_id, number=number, target=_target_row(row), run=run)
 
 
@@ -348,7 +348,7 @@ def finish_attempt(store: Store, attempt: Attempt, scan_id: int, *, counts: Scan
             conn.execute(update(fa).where(fa.c.id == attempt.id).values(
                 outcome="superseded", finished_at=finished,
                 reason="another attempt of this target finished first"))
-    return won
+    return bool(won)
 
 
 def fail_attempt(store: Store, attempt: Attempt, reason: str, *, final: bool,

@@ -80,7 +80,7 @@ def list_schedules(store: Store) -> list[Schedule]:
 def remove_schedule(store: Store, name: str) -> bool:
     fs = schema.fleet_schedules
     with store.transaction("removing a schedule") as conn:
-        return conn.execute(delete(fs).where(fs.c.name == name)).rowcount == 1
+        return bool(conn.execute(delete(fs).where(fs.c.name == name)).rowcount == 1)
 
 
 def claim_due(store: Store, now: datetime | None = None) -> list[Schedule]:

@@ -433,7 +433,7 @@ class Monitor:
         ids: list[int] = []
         with self.store.transaction("recording monitor events") as conn:
             for row in rows:
-                ids.append(int(conn.execute(insert(me).values(**row)).inserted_primary_key[0]))  # type: ignore[index]
+                ids.append(int(conn.execute(insert(me).values(**row)).inserted_primary_key[0]))
         if self.metrics is not None:
             for e in events:
                 self.metrics.events.labels(uri[:200], e.event).inc()
