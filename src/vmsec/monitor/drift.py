@@ -61,26 +61,34 @@ class DriftChange:
 
 def audited_targets(findings: Iterable[Finding], details: Mapping[Target, Mapping[str, Any]]
                     ) -> dict[tuple[str, str], AuditedTarget]:
-    """Each domain's and guest's audit from a scan's findings (and its target details: UUID, state)."""
-    grouped: dict[tuple[str, str], list[Finding]] = {}
+    """Each domain's and guest's audit from a scan's findings (and its target details: UUID, state).
+
+    The digest covers every finding's fingerprint, status and message in the engine's order (which is
+    deterministic for the same facts) and the domain's state: run once per audit of a whole
+    connection, so each finding's fingerprint is computed once."""
+    domain, guest, passed = TargetKind.DOMAIN, TargetKind.GUEST, Status.PASS
+    grouped: dict[tuple[str, str], list[tuple[str, Finding]]] = {}
     for f in findings:
-        if f.target.kind in (TargetKind.DOMAIN, TargetKind.GUEST):
-            grouped.setdefault((f.target.kind.value, f.target.name), []).append(f)
+        kind = f.target.kind
+        if kind is domain or kind is guest:
+            key = (kind.value, f.target.name)
+            found = grouped.get(key)
+            if found is None:
+                found = grouped[key] = []
+            found.append((f.fingerprint, f))
     states: dict[tuple[str, str], Mapping[str, Any]] = {}
     for target, detail in details.items():
-        if target.kind in (TargetKind.DOMAIN, TargetKind.GUEST):
+        if target.kind in (domain, guest):
             states[(target.kind.value, target.name)] = detail
             grouped.setdefault((target.kind.value, target.name), [])
     out: dict[tuple[str, str], AuditedTarget] = {}
-    for (kind, name), found in grouped.items():
+    for (kind, name), pairs in grouped.items():
         state = states.get((kind, name), {})
-        digest = hashlib.sha256()
-        digest.update(repr((state.get("state"), state.get("persistent"))).encode())
-        for f in sorted(found, key=lambda f: (f.fingerprint, f.status.value)):
-            line = f"{f.fingerprint}\x1f{f.status.value}\x1f{f.message}\x1e"
-            digest.update(line.encode("utf-8", "replace"))
-        kept = {f.fingerprint: (f.check_id, f.status.value, f.severity.value, f.title, f.subject, f.message)
-                for f in found if f.status is not Status.PASS}
+        digest = hashlib.sha256(repr((state.get("state"), state.get("persistent"))).encode())
+        digest.update("\x1e".join(f"{fp}\x1f{f.status}\x1f{f.message}" for fp, f in pairs)
+                      .encode("utf-8", "replace"))
+        kept = {fp: (f.check_id, f.status.value, f.severity.value, f.title, f.subject, f.message)
+                for fp, f in pairs if f.status is not passed}
         uuid = state.get("uuid")
         out[(kind, name)] = AuditedTarget(kind, name, uuid if isinstance(uuid, str) else None,
                                           digest.hexdigest(), kept)
