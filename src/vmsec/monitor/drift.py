@@ -82,15 +82,15 @@ def audited_targets(findings: Iterable[Finding], details: Mapping[Target, Mappin
             states[(target.kind.value, target.name)] = detail
             grouped.setdefault((target.kind.value, target.name), [])
     out: dict[tuple[str, str], AuditedTarget] = {}
-    for (kind, name), pairs in grouped.items():
-        state = states.get((kind, name), {})
+    for (kind_name, name), pairs in grouped.items():
+        state = states.get((kind_name, name), {})
         digest = hashlib.sha256(repr((state.get("state"), state.get("persistent"))).encode())
         digest.update("\x1e".join(f"{fp}\x1f{f.status}\x1f{f.message}" for fp, f in pairs)
                       .encode("utf-8", "replace"))
         kept = {fp: (f.check_id, f.status.value, f.severity.value, f.title, f.subject, f.message)
                 for fp, f in pairs if f.status is not passed}
         uuid = state.get("uuid")
-        out[(kind, name)] = AuditedTarget(kind, name, uuid if isinstance(uuid, str) else None,
+        out[(kind_name, name)] = AuditedTarget(kind_name, name, uuid if isinstance(uuid, str) else None,
                                           digest.hexdigest(), kept)
     return out
 
