@@ -225,11 +225,18 @@ def main() -> None:
             try:
                 _t, proc = fleet_scan(inventory, broker, store, base / "kill.json", no_wait=True)
                 run_id = int(proc.stdout.strip())
-                time.sleep(3.0)  # both workers are busy by now
                 victim = workers[0]
+                from vmsec.fleet.runs import run_status
+
+                while True:  # kill the victim while it is scanning a target
+                    with open_store(store) as s:
+                        busy = [t for t in run_status(s, run_id).targets
+                                if t.state == "running" and (t.worker or "").endswith(f":{victim.pid}")]
+                    if busy:
+                        break
+                    time.sleep(0.05)
                 os.kill(victim.pid, signal.SIGKILL)
                 killed_at = time.perf_counter()
-                from vmsec.fleet.runs import run_status
 
                 while True:
                     with open_store(store) as s:
@@ -242,9 +249,9 @@ def main() -> None:
                 stop(workers)
             done, other, findings, dupes = count(store, run_id)
             lost_attempts = sum(1 for t in status.targets if t.attempts > 1)
-            print(f"worker killed mid-run: {done} targets done, {other} lost; {findings} findings, "
-                  f"{dupes} duplicates; {lost_attempts} target(s) ran again; run finished {after:.1f} s "
-                  "after the kill")
+            print(f"worker killed mid-run (while scanning {busy[0].key}): {done} targets done, {other} lost; "
+                  f"{findings} findings, {dupes} duplicates; {lost_attempts} target(s) ran again; "
+                  f"run finished {after:.1f} s after the kill (visibility timeout 40 s)")
     finally:
         redis.terminate()
         redis.wait(10)
