@@ -14,13 +14,13 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from vmsec.facts import CollectionRecord, Domain, Guest, Host, Inventory, Network
+from vmsec.facts import CollectionRecord, Domain, Endpoint, Guest, Host, Inventory, Network
 from vmsec.findings import Finding, Severity, Status, Target, TargetKind
 
 __all__ = [
     "Component", "OsInventory", "ScanCounts", "ScanResult", "TargetBatch", "ambiguous_domain_names",
-    "describe_inventory", "domain_target", "domains_by_target", "guest_target", "host_target",
-    "inventory_targets", "network_target", "target_details",
+    "describe_inventory", "domain_target", "domains_by_target", "endpoint_target", "guest_target",
+    "host_target", "inventory_targets", "network_target", "target_details",
 ]
 
 
@@ -46,6 +46,21 @@ def network_target(net: Network, host: Host | None) -> Target:
     return Target(TargetKind.NETWORK, net.name, host.name if host else None)
 
 
+def endpoint_target(endpoint: Endpoint) -> Target:
+    """A listener seen by a probe: ``address:port``, under the host name the operator gave."""
+    return Target(TargetKind.ENDPOINT, endpoint.label, endpoint.host)
+
+
+def _endpoint_order(endpoint: Endpoint) -> tuple[int, int, str, int]:
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(endpoint.address)
+        return (ip.version, int(ip), "", endpoint.port)
+    except ValueError:
+        return (9, 0, endpoint.address, endpoint.port)
+
+
 def ambiguous_domain_names(inventory: Inventory) -> frozenset[str]:
     seen: set[str] = set()
     repeated: set[str] = set()
@@ -62,7 +77,8 @@ def domains_by_target(inventory: Inventory) -> dict[Target, Domain]:
 
 def inventory_targets(inventory: Inventory) -> list[tuple[Target, object]]:
     """Every target of an inventory with the fact it stands for, in report order: the host, then
-    domains, guests and networks, each by name (so streamed output needs no global re-sort)."""
+    domains, guests and networks, each by name, then endpoints by address and port (so streamed
+    output needs no global re-sort)."""
     host = inventory.host
     ambiguous = ambiguous_domain_names(inventory)
     out: list[tuple[Target, object]] = []
@@ -72,6 +88,7 @@ def inventory_targets(inventory: Inventory) -> list[tuple[Target, object]]:
                   key=lambda pair: pair[0].name)
     out += sorted(((guest_target(g, host), g) for g in inventory.guests), key=lambda pair: pair[0].name)
     out += sorted(((network_target(n, host), n) for n in inventory.networks), key=lambda pair: pair[0].name)
+    out += [(endpoint_target(e), e) for e in sorted(inventory.endpoints, key=_endpoint_order)]
     return out
 
 
@@ -118,6 +135,9 @@ def target_details(target: Target, fact: object) -> dict[str, Any]:
                 "consistency_note": fact.consistency_note}
     if isinstance(fact, Network):
         return {"origin": fact.origin, "forward_mode": fact.forward_mode, "active": fact.active}
+    if isinstance(fact, Endpoint):
+        return {"address": fact.address, "port": fact.port, "transport": fact.transport,
+                "protocol": fact.protocol.value, "state": fact.state.value}
     return {}
 
 
@@ -128,8 +148,15 @@ def describe_inventory(inventory: Inventory
     oses: dict[Target, OsInventory] = {}
     if inventory.host_os is not None:
         oses[host_target(inventory.host)] = os_inventory(inventory.host_os)
+    from vmsec.listeners import domain_listeners, host_listeners, listeners_details
+
     for target, fact in inventory_targets(inventory):
         details[target] = target_details(target, fact)
+        # The listeners the configuration predicts, kept so `vmsec probe --from-scan` can use them.
+        listeners = (domain_listeners(fact, inventory.host, inventory) if isinstance(fact, Domain) else
+                     host_listeners(fact, inventory) if isinstance(fact, Host) else ())
+        if listeners:
+            details[target]["listeners"] = listeners_details(listeners)
         if isinstance(fact, Guest):
             oses[target] = os_inventory(fact)
     return details, oses

@@ -31,6 +31,7 @@ class LazyGroup(click.Group):
         "fleet": "vmsec.cli.fleet_commands:fleet",
         "worker": "vmsec.cli.worker_command:worker",
         "monitor": "vmsec.cli.monitor_command:monitor",
+        "probe": "vmsec.cli.probe_commands:probe",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

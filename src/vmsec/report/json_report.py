@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from vmsec import __version__
-from vmsec.findings import Finding, Target
+from vmsec.findings import Finding, Target, TargetKind
 from vmsec.report import ReportOptions
 from vmsec.report.summary import batch_order_indices
 from vmsec.results import OsInventory, ScanCounts, ScanResult, TargetBatch
@@ -49,11 +49,12 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
-def _finding_dicts(target: Target, findings: list[Finding], fingerprints: list[str]) -> list[dict[str, Any]]:
+def _finding_dicts(target: Target, findings: list[Finding], fingerprints: list[str],
+                   where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """:func:`finding_dict` for a batch of one target's findings, built in one tight loop (the JSON
     of a large scan is mostly this): Status/Severity/TargetKind are StrEnums, which orjson writes as
     their values; the target's object is shared."""
-    shared = {"kind": target.kind, "name": target.name, "host": target.host}
+    shared = {"kind": target.kind, "name": target.name, "host": target.host, **(where or {})}
     rows: list[dict[str, Any]] = []
     append = rows.append
     for f, fingerprint in zip(findings, fingerprints, strict=True):
@@ -104,14 +105,18 @@ class _JsonStream:
         counts = ScanCounts.of(ordered)
         self.counts.merge(counts)
         t = batch.target
-        self.targets.append({"kind": t.kind.value, "name": t.name, "host": t.host, "details": dict(details),
+        # An endpoint target also says where it is: address, port and protocol (from its details).
+        where = ({k: details.get(k) for k in ("address", "port", "protocol")}
+                 if t.kind is TargetKind.ENDPOINT else None)
+        self.targets.append({"kind": t.kind.value, "name": t.name, "host": t.host, **(where or {}),
+                             "details": dict(details),
                              "summary": {"by_status": counts.by_status,
                                          "failed_by_severity": counts.failed_by_severity}})
         if not ordered:
             return
         # One finding per line: grep-able, and no re-indentation of megabytes of text.
         body = ",\n    ".join(_dumps(d, 0, indent=False)
-                               for d in _finding_dicts(t, ordered, [fingerprints[i] for i in order]))
+                               for d in _finding_dicts(t, ordered, [fingerprints[i] for i in order], where))
         self.out.write(("\n    " if self.first else ",\n    ") + body)
         self.first = False
 
