@@ -4,15 +4,20 @@ that make a task safe to run twice, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from components import require
 from datapaths import DATA
 from fleetdata import write_test_node, write_xml_hypervisor
 from vmsec.fleet.inventory import parse_inventory
@@ -33,8 +38,36 @@ def fingerprints(report: dict[str, Any]) -> Counter[tuple[str, str | None, str]]
 
 
 @pytest.fixture
-def fleet_dir(tmp_path: Path) -> Path:
-    """Two XML hypervisors (same domain names!), a test-driver hypervisor, a guest root, a host root."""
+def open_vnc() -> Iterator[int]:
+    """A QEMU display server (no machine, no CPU) offering VNC without authentication on 127.0.0.1."""
+    qemu = shutil.which("qemu-system-x86_64")
+    require(qemu, "qemu-system-x86_64", "apt-get install qemu-system-x86")
+    assert qemu is not None
+    for _ in range(20):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port > 6000:
+            break
+    proc = subprocess.Popen([qemu, "-machine", "none", "-nodefaults", "-display", "none", "-S",
+                             "-vnc", f"127.0.0.1:{port - 5900}"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def fleet_dir(tmp_path: Path, open_vnc: int) -> Path:
+    """Two XML hypervisors (same domain names!), a test-driver hypervisor, a guest root, a host root,
+    and a network probe of hv1's open console."""
     write_xml_hypervisor(tmp_path / "hv1", 6)
     write_xml_hypervisor(tmp_path / "hv2", 4)
     uri = write_test_node(tmp_path / "hv3" / "node.xml", 5)
@@ -46,11 +79,14 @@ targets:
   - {{kind: libvirt, uri: "{uri}", hypervisor: hv3, groups: [web]}}
   - {{kind: rootfs, path: {DATA / "guests" / "debian12"}, name: guest-debian12, hypervisor: hv1}}
   - {{kind: host, root: {DATA / "hosts" / "debian12-defaults"}, name: hv1-host}}
+  - {{kind: probe, targets: [127.0.0.1], ports: [{open_vnc}], tls_scan: false, name: hv1-consoles,
+     hypervisor: hv1}}
 """)
     return tmp_path
 
 
-def test_in_process_fleet_scan_reports_every_target_once(fleet_dir: Path, tmp_path: Path) -> None:
+def test_in_process_fleet_scan_reports_every_target_once(fleet_dir: Path, tmp_path: Path,
+                                                         open_vnc: int) -> None:
     store = f"sqlite:///{tmp_path / 'fleet.sqlite'}"
     proc = run("fleet", "scan", str(fleet_dir / "inventory.yaml"), "--store", store, "--format", "json",
                "--concurrency", "3")
@@ -62,8 +98,12 @@ def test_in_process_fleet_scan_reports_every_target_once(fleet_dir: Path, tmp_pa
     assert ("domain", "vm0004", "hv3") in targets and ("guest", "debian12", "hv1") in targets
     assert sum(1 for t in targets if t[0] == "domain") == 6 + 4 + 5
     assert max(fingerprints(report).values()) == 1  # no finding twice
+    # The probe found the console that answers without authentication, under its hypervisor.
+    assert [(f["status"], f["target"].get("host")) for f in report["findings"]
+            if f["check_id"] == "VMS-PRB-001" and f["target"]["name"] == f"127.0.0.1:{open_vnc}"] == \
+        [("FAIL", "hv1")]
     status = json.loads(run("fleet", "status", "--store", store, "--format", "json").stdout)
-    assert status["targets_by_state"]["done"] == 5 and status["status"] == "complete"
+    assert status["targets_by_state"]["done"] == 6 and status["status"] == "complete"
     assert all(t["attempts"] == 1 and t["scan_id"] for t in status["targets"])
 
     # The same as each target scanned on its own: the fleet calls the pipeline, it does not redo it.
