@@ -95,6 +95,23 @@ def test_vnc_websocket_without_tls_is_an_open_web_console(qemu: str, tmp_path: P
     assert statuses(result, "VMS-PRB-001", ws) == [Status.FAIL]  # the same None, through the WebSocket
 
 
+def test_tls_websocket_probed_without_configuration_is_unknown_never_pass(qemu: str, certs: Path) -> None:
+    """A WebSocket that speaks only TLS (wss), named by --ports alone, is asked in clear (the probe
+    uses TLS for a WebSocket only when the configuration says so): QEMU resets the connection, and
+    the VNC verdicts say UNKNOWN with that reason — never PASS."""
+    port, ws = free_port(), free_port()
+    args = ["-object", "secret,id=s0,data=pw", "-object",
+            f"tls-creds-x509,id=t0,dir={certs},endpoint=server,verify-peer=off",
+            "-vnc", f"127.0.0.1:{port - 5900},websocket={ws},tls-creds=t0,password-secret=s0"]
+    with running(qemu_display(qemu, *args), [port, ws]):
+        result = probe([f"{ws}/vnc-websocket"])
+    seen = endpoint(result, ws)
+    assert isinstance(seen, Endpoint) and seen.protocol is Proto.VNC_WEBSOCKET and seen.http is None
+    assert seen.error is not None
+    assert statuses(result, "VMS-PRB-001", ws) == [Status.UNKNOWN]
+    assert statuses(result, "VMS-PRB-002", ws) == [Status.UNKNOWN]
+
+
 def test_spice_plain_without_ticket_is_critical_remote(qemu: str) -> None:
     port = free_port()
     with running(qemu_display(qemu, "-spice", f"port={port},addr=127.0.0.1,disable-ticketing=on"), [port]):
