@@ -3,7 +3,8 @@
 ``NAME.PASS.xml`` (domain/network XML, no host context), ``NAME.PASS/`` (a host root directory) or
 ``NAME.PASS.json`` (what a probe recorded: endpoints, expected listeners, the probe run — decoded into
 the real fact types, see tests/probefixtures.py). Exactly one check — the one the folder is named
-after — runs on it.
+after — runs on it. ``NAME.NA.xml`` (or ``NAME.NA/``, ``NAME.NA.json``) is a decoy for which the check
+must not apply at all: it yields no finding (e.g. vmx/svm on an aarch64 guest).
 
 A sibling ``NAME.FAIL.severity`` file (one word: ``critical`` … ``info``) also fixes the severity of
 every finding with the named verdict: a check that rates the same observation lower in one context
@@ -41,7 +42,7 @@ from vmsec.vulns.db import AdvisoryDB, import_feeds, open_db
 from vmsec.vulns.matcher import match_inventory
 
 CHECKS_DIR = Path(__file__).parent / "data" / "checks"
-VERDICTS = {"PASS", "FAIL", "UNKNOWN"}
+VERDICTS = {"PASS", "FAIL", "UNKNOWN", "NA"}
 SUFFIXES = (".xml", ".json")
 
 
@@ -77,6 +78,9 @@ def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: 
     findings = run_checks(inventory, catalog).findings
     statuses = [f.status for f in findings]
     assert Status.ERROR not in statuses
+    if verdict == "NA":
+        assert statuses == [], f"{fixture.name}: expected no finding (not applicable), got {statuses}"
+        return
     assert Status(verdict) in statuses, f"{fixture.name}: expected {verdict}, got {statuses}"
     if verdict != "FAIL":
         assert Status.FAIL not in statuses, f"{fixture.name}: expected no FAIL, got {statuses}"
