@@ -101,7 +101,6 @@ class Sudoers:
     # (scope, setting) per Defaults entry: scope "" for plain Defaults, ":user", "@host", ">runas", "!cmd"
     defaults: tuple[tuple[str, str], ...] = ()
     files: tuple[str, ...] = ()  # every file read, in order (main file, includes, includedir)
-    errors: tuple[str, ...] = ()  # files that could not be read or parsed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,8 +121,7 @@ class SshdConfig:
     settings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # global effective values
     origins: Mapping[str, str] = field(default_factory=dict)  # keyword -> "path:line" or "default"
     matches: tuple[SshdMatch, ...] = ()
-    files: tuple[str, ...] = ()
-    errors: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # every file read, in order (main file, then the Include'd ones)
 
     def value(self, keyword: str) -> str | None:
         values = self.settings.get(keyword.lower())
@@ -234,13 +232,20 @@ def _sshd_block_matches(criteria: tuple[tuple[str, str], ...], *, user: str | No
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthorizedKey:
-    user: str
+    user: str  # the (first) account this key logs in as
     path: str
     key_type: str | None  # ssh-rsa, ssh-ed25519, ecdsa-sha2-nistp256, ssh-dss, sk-…
     bits: int | None = None
     comment: str | None = None
     options: tuple[str, ...] = ()
     line: int | None = None
+    # Other accounts the same file serves (a shared home directory, an AuthorizedKeysFile outside
+    # the homes): one key line, listed once, logs in as each of them.
+    also_for: tuple[str, ...] = ()
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        return (self.user, *self.also_for)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
