@@ -24,17 +24,27 @@ from typing import TypeVar
 
 from vmsec.collectors.reader import CachedReader, Reader
 from vmsec.errors import ErrorKind, Problems, ReadError
-from vmsec.facts import CollectionRecord, Guest, InstalledPackage, OsRelease
+from vmsec.facts import (
+    Account,
+    CollectionRecord,
+    FileStat,
+    Guest,
+    InstalledPackage,
+    OsRelease,
+    SshdConfig,
+    Sudoers,
+)
 from vmsec.parsers import accounts as accounts_parser
 from vmsec.parsers import system_config as sc
 from vmsec.parsers.apk_db import read_apk_db
 from vmsec.parsers.authorized_keys import DEFAULT_FILES as DEFAULT_KEY_FILES
-from vmsec.parsers.authorized_keys import read_authorized_keys
+from vmsec.parsers.authorized_keys import key_file_paths, read_authorized_keys
 from vmsec.parsers.cloud_init import read_cloud_init
 from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.parsers.guest_agent import read_guest_agent
 from vmsec.parsers.os_release import read_os_release
 from vmsec.parsers.pam import read_pam
+from vmsec.parsers.pam_module_conf import read_pam_module_configs
 from vmsec.parsers.rpm_db import read_rpm_db
 from vmsec.parsers.sshd_config import read_sshd_config
 from vmsec.parsers.sudoers import read_sudoers
@@ -148,6 +158,47 @@ def _sshd_installed(reader: Reader, packages: Sequence[InstalledPackage] | None)
     return None
 
 
+# --- credential files ------------------------------------------------------------------------------
+
+CREDENTIAL_FILES = ("/etc/passwd", "/etc/passwd-", "/etc/group", "/etc/group-", "/etc/shadow", "/etc/shadow-",
+                    "/etc/gshadow", "/etc/gshadow-")
+MAX_STAT_PATHS = 50_000
+
+
+def _ancestors(path: str, stop: str) -> list[str]:
+    """The directories sshd's StrictModes checks above ``path``: up to and including ``stop`` (the
+    home directory) when the path is under it, else up to ``/``."""
+    out: list[str] = []
+    current = path.rstrip("/")
+    while "/" in current:
+        current = current.rsplit("/", 1)[0] or "/"
+        out.append(current)
+        if current in (stop, "/"):
+            break
+    return out
+
+
+def credential_file_stats(reader: Reader, *, sshd: SshdConfig | None, sudoers: Sudoers | None,
+                          accounts: Sequence[Account] | None,
+                          key_files: Sequence[str]) -> dict[str, FileStat]:
+    """Owner and mode of the files that hold or guard credentials (see ``Guest.file_stats``)."""
+    paths: list[str] = list(CREDENTIAL_FILES)
+    paths += ["/etc/ssh", *(sshd.files if sshd is not None else ("/etc/ssh/sshd_config",))]
+    host_keys = reader.glob("/etc/ssh/ssh_host_*_key", 1000)
+    if sshd is not None:
+        host_keys += [k for k in sshd.settings.get("hostkey", ()) if k.startswith("/")]
+    paths += host_keys
+    paths += ["/etc/sudoers", *(sudoers.files if sudoers is not None else ()),
+              *(sudoers.dirs if sudoers is not None else ())]
+    for _user, home, path in key_file_paths(accounts or (), key_files):
+        if len(paths) > MAX_STAT_PATHS:
+            raise ReadError("authorized_keys", f"more than {MAX_STAT_PATHS} paths to examine",
+                            ErrorKind.TOO_LARGE)
+        if reader.stat(path).exists:
+            paths += [path, *_ancestors(path, home)]
+    return {path: reader.stat(path) for path in dict.fromkeys(paths)}
+
+
 # --- the guest ----------------------------------------------------------------------------------
 
 
@@ -170,6 +221,8 @@ def collect_guest(reader: Reader, *, name: str, origin: str,
     login_defs = c.step("login.defs", "/etc/login.defs", lambda p: accounts_parser.read_login_defs(reader))
 
     pam = c.step("PAM configuration", "/etc/pam.d", lambda p: read_pam(reader, problems=p))
+    pam_configs = c.step("PAM module configuration", "/etc/security",
+                         lambda p: read_pam_module_configs(reader, pam, problems=p))
     sudoers = c.step("sudoers", "/etc/sudoers", lambda p: read_sudoers(reader, problems=p))
 
     sshd_installed = _sshd_installed(reader, packages)
@@ -201,13 +254,18 @@ def collect_guest(reader: Reader, *, name: str, origin: str,
     audit = c.step("audit and logging", "/etc/audit", lambda p: sc.read_audit(reader, services, errors=p))
     firewall = c.step("firewall", "/etc", lambda p: sc.read_firewall(reader, services, errors=p))
 
+    file_stats = c.step("credential file permissions", "/etc",
+                        lambda p: credential_file_stats(reader, sshd=sshd, sudoers=sudoers, accounts=accounts,
+                                                        key_files=key_files))
+
     cloud_init = c.step("cloud-init", "/etc/cloud/cloud.cfg", lambda p: read_cloud_init(reader, problems=p))
     guest_agent = c.step("qemu-guest-agent", "/etc/qemu/qemu-ga.conf",
                          lambda p: read_guest_agent(reader, packages))
 
     guest = Guest(
         name=name, origin=origin, domain=domain, os=os_release, packages=packages,
-        accounts=accounts, groups=groups, shadow=shadow, pam=pam, login_defs=login_defs, sudoers=sudoers,
+        accounts=accounts, groups=groups, shadow=shadow, pam=pam, pam_module_configs=pam_configs,
+        login_defs=login_defs, sudoers=sudoers, file_stats=file_stats,
         sshd=sshd, sshd_installed=sshd_installed, authorized_keys=authorized_keys, services=services,
         repos=repos, auto_updates=auto_updates, fstab=fstab, crypttab=crypttab, sysctl=sysctl, audit=audit,
         firewall=firewall, cloud_init=cloud_init, guest_agent=guest_agent,

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from vmsec.facts.common import FileStat
 from vmsec.facts.host import InstalledPackage
 from vmsec.facts.vulnerability import VulnReport
 
@@ -86,6 +87,20 @@ class PamStack:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ModuleConfig:
+    """A PAM module's own configuration (``/etc/security/pwquality.conf`` with its ``.d`` directory,
+    ``/etc/security/faillock.conf``), merged in the order the module reads its files: the last value
+    of a key wins. A flag written without a value has the value ``""``. Arguments on the module's
+    PAM line override all of it (see :mod:`vmsec.checks.guest.pam`)."""
+
+    path: str  # the main file
+    present: bool  # whether any of its files exists (False: the module's compiled-in defaults apply)
+    values: Mapping[str, str] = field(default_factory=dict)
+    origins: Mapping[str, str] = field(default_factory=dict)  # key -> path:line
+    files: tuple[str, ...] = ()  # the files read, in the order read
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SudoRule:
     users: tuple[str, ...]  # user names, %group, aliases, ALL
     hosts: tuple[str, ...]
@@ -101,6 +116,7 @@ class Sudoers:
     # (scope, setting) per Defaults entry: scope "" for plain Defaults, ":user", "@host", ">runas", "!cmd"
     defaults: tuple[tuple[str, str], ...] = ()
     files: tuple[str, ...] = ()  # every file read, in order (main file, includes, includedir)
+    dirs: tuple[str, ...] = ()  # every include directory expanded (#includedir / @includedir)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -373,6 +389,9 @@ class Guest:
     groups: tuple[Group, ...] | None = None
     shadow: tuple[ShadowEntry, ...] | None = None
     pam: tuple[PamStack, ...] | None = None
+    # PAM modules' own configuration, by main file: /etc/security/pwquality.conf,
+    # /etc/security/faillock.conf, and any file a faillock line names with conf=
+    pam_module_configs: Mapping[str, ModuleConfig] | None = None
     login_defs: Mapping[str, str] | None = None
     sudoers: Sudoers | None = None
     sshd: SshdConfig | None = None  # None: unknown; no OpenSSH server installed → sshd_installed False
@@ -389,6 +408,11 @@ class Guest:
     cloud_init: CloudInitSetup | None = None
     guest_agent: GuestAgentSetup | None = None
     disk: DiskAtRest | None = None
+    # Owner and mode of the files that hold or guard credentials: passwd, shadow, group, gshadow and
+    # their "-" backups; sshd's configuration files and host keys; the sudoers files and include
+    # directories; every authorized_keys file with the directories sshd checks above it. Keyed by
+    # path; a path that is not in it was not looked at.
+    file_stats: Mapping[str, FileStat] | None = None
     # Known vulnerabilities of the installed packages; None: matching did not run.
     vulnerabilities: VulnReport | None = None
     running_kernel: str | None = None  # uname -r, where the root is the running system

@@ -146,6 +146,21 @@ def expand_tokens(name: str, user: str, home: str) -> str:
     return f"{home}/{path}" if home != "/" else f"/{path}"
 
 
+def key_file_paths(accounts: Iterable[Account], files: Iterable[str] = DEFAULT_FILES
+                   ) -> list[tuple[str, str, str]]:
+    """(user, home, path) of every authorized_keys file sshd would look at: each account with an
+    absolute home (and root's /root) × each AuthorizedKeysFile entry (``none`` names no file), tokens
+    expanded; at most :data:`MAX_ACCOUNTS` accounts."""
+    homes: dict[tuple[str, str], None] = {}
+    for account in accounts:
+        if account.home and account.home.startswith("/") and len(homes) < MAX_ACCOUNTS:
+            homes.setdefault((account.name, account.home.rstrip("/") or "/"))
+    if not any(user == "root" for user, _ in homes):
+        homes.setdefault(("root", "/root"))
+    names = tuple(f for f in files if f.lower() != "none")
+    return [(user, home, expand_tokens(name, user, home)) for user, home in homes for name in names]
+
+
 def read_authorized_keys(reader: Reader, accounts: Iterable[Account],
                          files: Iterable[str] = DEFAULT_FILES, *,
                          problems: Problems | None = None) -> tuple[AuthorizedKey, ...]:
@@ -160,29 +175,19 @@ def read_authorized_keys(reader: Reader, accounts: Iterable[Account],
     refuses it too; a regular file that cannot be read, or more than :data:`MAX_KEYS_TOTAL` keys in
     all, raises :class:`ReadError` (the keys are then unknown, not "none")."""
     problems = Problems() if problems is None else problems
-    homes: dict[tuple[str, str], None] = {}
-    for account in accounts:
-        if account.home and account.home.startswith("/") and len(homes) < MAX_ACCOUNTS:
-            homes.setdefault((account.name, account.home.rstrip("/") or "/"))
-    if not any(user == "root" for user, _ in homes):
-        homes.setdefault(("root", "/root"))
-    names = tuple(f for f in files if f.lower() != "none")
     # file identity -> (first path, accounts it serves, in order)
     served: dict[object, tuple[str, dict[str, None]]] = {}
-    for user, home in homes:
-        for name in names:
-            path = expand_tokens(name, user, home)
-            info = reader.stat(path)
-            if info.exists is False:
-                continue
-            if info.exists is None:
-                raise ReadError(path, info.error or "could not be examined")
-            if info.kind != "file":
-                problems.note(path, f"{info.kind}, not a regular file; sshd ignores it",
-                              ErrorKind.NOT_REGULAR)
-                continue
-            identity = info.file_id if info.file_id is not None else path
-            served.setdefault(identity, (path, {}))[1].setdefault(user)
+    for user, _home, path in key_file_paths(accounts, files):
+        info = reader.stat(path)
+        if info.exists is False:
+            continue
+        if info.exists is None:
+            raise ReadError(path, info.error or "could not be examined")
+        if info.kind != "file":
+            problems.note(path, f"{info.kind}, not a regular file; sshd ignores it", ErrorKind.NOT_REGULAR)
+            continue
+        identity = info.file_id if info.file_id is not None else path
+        served.setdefault(identity, (path, {}))[1].setdefault(user)
     found: list[AuthorizedKey] = []
     for path, users in served.values():
         text = reader.read_text(path, MAX_FILE_BYTES)

@@ -138,7 +138,7 @@ class _Parse:
     aliases: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     specs: list[_Spec] = field(default_factory=list)
     read: set[object] = field(default_factory=set)  # files parsed (by file identity)
-    dirs_done: set[str] = field(default_factory=set)  # include directories expanded
+    dirs_done: dict[str, None] = field(default_factory=dict)  # include directories expanded, in order
     dirs_active: list[str] = field(default_factory=list)  # include directories being expanded
 
     # --- files ------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ class _Parse:
             return
         if directory in self.dirs_done:
             return  # every file in it was read (or refused) already; a repeat adds nothing
-        self.dirs_done.add(directory)
+        self.dirs_done[directory] = None
         try:
             names = self.reader.listdir(directory, MAX_DIR_ENTRIES)
         except ReadError as exc:
@@ -378,7 +378,8 @@ class _Parse:
                      runas=self.expand("runas", s.runas), commands=self.expand("cmnd", s.commands),
                      nopasswd=s.nopasswd, origin=s.origin)
             for s in self.specs)
-        return Sudoers(rules=rules, defaults=tuple(self.defaults), files=tuple(self.files))
+        return Sudoers(rules=rules, defaults=tuple(self.defaults), files=tuple(self.files),
+                       dirs=tuple(self.dirs_done))
 
 
 def read_sudoers(reader: Reader, path: str = "/etc/sudoers", *, problems: Problems | None = None) -> Sudoers:
