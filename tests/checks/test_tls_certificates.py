@@ -7,18 +7,18 @@ import pytest
 
 from vmsec.checks.api import Environment, results_of
 from vmsec.checks.daemon.tls_certificates import certificate_chain, certificate_validity
-from vmsec.facts import Certificate, FileKind, FileStat, Host, Inventory, PrivateKey, TlsFile
+from vmsec.facts import FileKind, FileStat, Host, Inventory, PrivateKey, TlsFile, X509Certificate
 from vmsec.findings import Severity, Status
 
 
 def cert(not_before: str = "2024-01-01T00:00:00+00:00", not_after: str = "2100-01-01T00:00:00+00:00",
-         **kw: object) -> Certificate:
+         **kw: object) -> X509Certificate:
     fields: dict[str, object] = dict(
         subject="CN=hv1", issuer="CN=ca", not_before=not_before, not_after=not_after, key_type="rsa",
         key_bits=2048, signature_hash="sha256", is_ca=False, self_signed=False, public_key_id="aa",
         verified_by="/etc/pki/CA/cacert.pem")
     fields.update(kw)
-    return Certificate(**fields)  # type: ignore[arg-type]
+    return X509Certificate(**fields)  # type: ignore[arg-type]
 
 
 def tls(path: str, purpose: str, **kw: object) -> TlsFile:

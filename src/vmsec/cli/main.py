@@ -28,6 +28,7 @@ class LazyGroup(click.Group):
         "history": "vmsec.cli.store_commands:history",
         "diff": "vmsec.cli.store_commands:diff",
         "report": "vmsec.cli.store_commands:report",
+        "probe": "vmsec.cli.probe_commands:probe",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -12,7 +12,6 @@ fact ``None`` and adds a failed :class:`CollectionRecord` naming the file and th
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import re
 import socket
@@ -44,6 +43,7 @@ from vmsec.facts import (
     SocketUnit,
     StoragePool,
     TlsFile,
+    evolve,
 )
 from vmsec.parsers import x509
 from vmsec.parsers.dpkg_status import parse_dpkg_status
@@ -690,17 +690,17 @@ def _read_tls(c: _Collection, tls: TlsFile) -> TlsFile:
         kind = x509.pem_kind(data)
         if kind == "certificate":
             cert = x509.parse_certificate(data, tls.stat.path)
-            return dataclasses.replace(tls, certificate=cert, not_after=cert.not_after,
+            return evolve(tls, certificate=cert, not_after=cert.not_after,
                                        key_bits=cert.key_bits)
         if kind == "key":
             key = x509.parse_private_key(data, tls.stat.path)
-            return dataclasses.replace(tls, private_key=key, key_bits=key.key_bits)
+            return evolve(tls, private_key=key, key_bits=key.key_bits)
         if kind in ("dh", "crl"):
             return tls
         raise ParseError(tls.stat.path, "no PEM certificate, private key, CRL or DH parameters in it")
     except ReadError as exc:
         c.fail(exc.source, f"TLS file ({tls.role})", exc.reason)
-        return dataclasses.replace(tls, problem=exc.reason)
+        return evolve(tls, problem=exc.reason)
 
 
 def _verify_against_ca(c: _Collection, files: list[TlsFile]) -> list[TlsFile]:
@@ -717,7 +717,7 @@ def _verify_against_ca(c: _Collection, files: list[TlsFile]) -> list[TlsFile]:
             verified = x509.signed_by(cert_pem, ca_pem, tls.stat.path)
         except ReadError:
             verified = False
-        out.append(dataclasses.replace(tls, certificate=dataclasses.replace(
+        out.append(evolve(tls, certificate=evolve(
             tls.certificate, verified_by=ca.stat.path if verified else None)))
     return out
 
@@ -899,9 +899,9 @@ def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] |
     c.records = records
     if host_os is not None:
         # the root is the running system when live: its kernel is the one running
-        host_os = dataclasses.replace(host_os, name=host.name,
+        host_os = evolve(host_os, name=host.name,
                                       running_kernel=host.kernel_release if live else None)
-        c.records.extend(dataclasses.replace(r, what=f"host OS: {r.what}") for r in os_records)
+        c.records.extend(evolve(r, what=f"host OS: {r.what}") for r in os_records)
     else:
         c.records.append(CollectionRecord(source=reader.root, what="host OS facts", ok=True,
                                           reason="no os-release: not an OS root; not collected"))
@@ -917,9 +917,9 @@ def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] |
 
     dom_autostart = _autostart_names(c, "/etc/libvirt/qemu/autostart")
     net_autostart = _autostart_names(c, "/etc/libvirt/qemu/networks/autostart")
-    domains = [dataclasses.replace(o, persistent=True, autostart=o.name in dom_autostart)
+    domains = [evolve(o, persistent=True, autostart=o.name in dom_autostart)
                for o in found if isinstance(o, Domain)]
-    networks = [dataclasses.replace(o, autostart=o.name in net_autostart)
+    networks = [evolve(o, autostart=o.name in net_autostart)
                 for o in found if isinstance(o, Network)]
     filters = [o for o in found if isinstance(o, NwFilter)]
     pools = [o for o in found if isinstance(o, StoragePool)]

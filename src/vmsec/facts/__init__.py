@@ -1,4 +1,6 @@
-"""Facts: frozen data describing what collectors observed. No I/O, no imports from other stages."""
+"""Facts: frozen data describing what collectors observed. No I/O, no imports from other stages.
+
+Facts are msgspec Structs (frozen, keyword-only); copy one with changes with :func:`evolve`."""
 
 from vmsec.facts.common import (
     CollectionRecord,
@@ -8,6 +10,7 @@ from vmsec.facts.common import (
     FileKind,
     FileStat,
     Setting,
+    evolve,
     kind_of_errno,
 )
 from vmsec.facts.domain import (
@@ -37,6 +40,22 @@ from vmsec.facts.domain import (
     SimpleDevice,
     Tpm,
 )
+from vmsec.facts.endpoint import (
+    Certificate,
+    ConfigRef,
+    Endpoint,
+    ExpectedListener,
+    HttpInfo,
+    LibvirtInfo,
+    NbdInfo,
+    PortState,
+    ProbeRun,
+    Proto,
+    SpiceInfo,
+    SshInfo,
+    TlsInfo,
+    VncInfo,
+)
 from vmsec.facts.guest import (
     Account,
     AuditSetup,
@@ -64,7 +83,6 @@ from vmsec.facts.guest import (
     SysctlValue,
 )
 from vmsec.facts.host import (
-    Certificate,
     CpuInfo,
     Host,
     HypervisorDetection,
@@ -74,6 +92,7 @@ from vmsec.facts.host import (
     PrivateKey,
     SocketUnit,
     TlsFile,
+    X509Certificate,
 )
 from vmsec.facts.inventory import Inventory
 from vmsec.facts.network import Network, NetworkIp, NwFilter, Secret, StoragePool
@@ -91,6 +110,7 @@ __all__ = [
     "CollectionRecord",
     "ConfValue",
     "ConfigFile",
+    "ConfigRef",
     "Controller",
     "CpuConfig",
     "CpuFeature",
@@ -100,7 +120,9 @@ __all__ = [
     "DiskAtRest",
     "DiskEncryption",
     "Domain",
+    "Endpoint",
     "ErrorKind",
+    "ExpectedListener",
     "FileKind",
     "FileStat",
     "Filesystem",
@@ -112,16 +134,19 @@ __all__ = [
     "GuestAgentSetup",
     "Host",
     "Hostdev",
+    "HttpInfo",
     "HypervisorDetection",
     "InstalledPackage",
     "Interface",
     "Inventory",
     "IommuInfo",
     "LaunchSecurity",
+    "LibvirtInfo",
     "Listen",
     "MemoryConfig",
     "ModuleConfig",
     "MountEntry",
+    "NbdInfo",
     "Network",
     "NetworkIp",
     "NwFilter",
@@ -131,7 +156,10 @@ __all__ = [
     "PamStack",
     "PasswordState",
     "PolkitRule",
+    "PortState",
     "PrivateKey",
+    "ProbeRun",
+    "Proto",
     "QemuPassthrough",
     "RedirFilterRule",
     "Redirdev",
@@ -144,6 +172,8 @@ __all__ = [
     "Shmem",
     "SimpleDevice",
     "SocketUnit",
+    "SpiceInfo",
+    "SshInfo",
     "SshdConfig",
     "SshdMatch",
     "StoragePool",
@@ -151,8 +181,12 @@ __all__ = [
     "Sudoers",
     "SysctlValue",
     "TlsFile",
+    "TlsInfo",
     "Tpm",
+    "VncInfo",
     "VulnMatch",
     "VulnReport",
+    "X509Certificate",
+    "evolve",
     "kind_of_errno",
 ]

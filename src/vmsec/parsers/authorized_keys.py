@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import struct
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from vmsec.errors import ErrorKind, Problems, ReadError
-from vmsec.facts import Account, AuthorizedKey
+from vmsec.facts import Account, AuthorizedKey, evolve
 
 if TYPE_CHECKING:
     from vmsec.reading import Reader
@@ -195,7 +194,7 @@ def read_authorized_keys(reader: Reader, accounts: Iterable[Account],
         keys = parse_authorized_keys(text, first, path)
         if others:
             also = tuple(others)
-            keys = tuple(dataclasses.replace(k, also_for=also) for k in keys)
+            keys = tuple(evolve(k, also_for=also) for k in keys)
         found.extend(keys)
         if len(found) > MAX_KEYS_TOTAL:
             raise ReadError(path, f"more than {MAX_KEYS_TOTAL} authorized keys in all", ErrorKind.TOO_LARGE)

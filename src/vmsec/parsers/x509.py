@@ -1,4 +1,4 @@
-"""PEM files of a TLS setup → :class:`Certificate` / :class:`PrivateKey` facts, with ``cryptography``.
+"""PEM files of a TLS setup → :class:`X509Certificate` / :class:`PrivateKey` facts, with ``cryptography``.
 
 A file may hold a certificate (``BEGIN CERTIFICATE``), a private key (PKCS#8, PKCS#1 RSA, SEC1 EC,
 encrypted PKCS#8), DH parameters or a CRL. Only the first certificate or key is read; a private key
@@ -14,7 +14,7 @@ from datetime import UTC
 from typing import Any
 
 from vmsec.errors import ErrorKind, ParseError, ReadError
-from vmsec.facts.host import Certificate, PrivateKey
+from vmsec.facts.host import PrivateKey, X509Certificate
 
 MAX_PEM_BYTES = 1024 * 1024
 _KEY_MARKERS = (b"-----BEGIN PRIVATE KEY-----", b"-----BEGIN RSA PRIVATE KEY-----",
@@ -78,7 +78,7 @@ def signed_by(cert_pem: bytes, issuer_pem: bytes, origin: str = "certificate") -
     return True
 
 
-def parse_certificate(data: bytes, origin: str) -> Certificate:
+def parse_certificate(data: bytes, origin: str) -> X509Certificate:
     """The first certificate of a PEM file."""
     from cryptography import x509
 
@@ -94,7 +94,7 @@ def parse_certificate(data: bytes, origin: str) -> Certificate:
     key_type, bits = _key_facts(public)
     digest = cert.signature_hash_algorithm
     self_signed = cert.issuer == cert.subject and signed_by(data, data, origin)
-    return Certificate(
+    return X509Certificate(
         subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(),
         not_before=cert.not_valid_before_utc.astimezone(UTC).isoformat(timespec="seconds"),
         not_after=cert.not_valid_after_utc.astimezone(UTC).isoformat(timespec="seconds"),
