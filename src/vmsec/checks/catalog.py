@@ -43,6 +43,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "vmsec.checks.guest.ssh_keys",
     "vmsec.checks.guest.accounts",
     "vmsec.checks.guest.file_permissions",
+    "vmsec.checks.guest.groups",
     "vmsec.checks.guest.pam",
     "vmsec.checks.guest.sudo",
     "vmsec.checks.guest.patching",
