@@ -27,6 +27,7 @@ from vmsec.errors import ErrorKind, Problems, ReadError
 from vmsec.facts import (
     Account,
     CollectionRecord,
+    CryptEntry,
     FileStat,
     Guest,
     InstalledPackage,
@@ -179,8 +180,8 @@ def _ancestors(path: str, stop: str) -> list[str]:
 
 
 def credential_file_stats(reader: Reader, *, sshd: SshdConfig | None, sudoers: Sudoers | None,
-                          accounts: Sequence[Account] | None,
-                          key_files: Sequence[str]) -> dict[str, FileStat]:
+                          accounts: Sequence[Account] | None, key_files: Sequence[str],
+                          crypttab: Sequence[CryptEntry] | None = None) -> dict[str, FileStat]:
     """Owner and mode of the files that hold or guard credentials (see ``Guest.file_stats``)."""
     paths: list[str] = list(CREDENTIAL_FILES)
     paths += ["/etc/ssh", *(sshd.files if sshd is not None else ("/etc/ssh/sshd_config",))]
@@ -190,6 +191,8 @@ def credential_file_stats(reader: Reader, *, sshd: SshdConfig | None, sudoers: S
     paths += host_keys
     paths += ["/etc/sudoers", *(sudoers.files if sudoers is not None else ()),
               *(sudoers.dirs if sudoers is not None else ())]
+    paths += ["/etc/crypttab",
+              *(e.keyfile for e in crypttab or () if e.keyfile and e.keyfile.startswith("/"))]
     for _user, home, path in key_file_paths(accounts or (), key_files):
         if len(paths) > MAX_STAT_PATHS:
             raise ReadError("authorized_keys", f"more than {MAX_STAT_PATHS} paths to examine",
@@ -256,7 +259,7 @@ def collect_guest(reader: Reader, *, name: str, origin: str,
 
     file_stats = c.step("credential file permissions", "/etc",
                         lambda p: credential_file_stats(reader, sshd=sshd, sudoers=sudoers, accounts=accounts,
-                                                        key_files=key_files))
+                                                        key_files=key_files, crypttab=crypttab))
 
     cloud_init = c.step("cloud-init", "/etc/cloud/cloud.cfg", lambda p: read_cloud_init(reader, problems=p))
     guest_agent = c.step("qemu-guest-agent", "/etc/qemu/qemu-ga.conf",

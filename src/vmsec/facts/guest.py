@@ -387,7 +387,8 @@ class Guest(Struct, frozen=True, kw_only=True):
     disk: DiskAtRest | None = None
     # Owner and mode of the files that hold or guard credentials: passwd, shadow, group, gshadow and
     # their "-" backups; sshd's configuration files and host keys; the sudoers files and include
-    # directories; every authorized_keys file with the directories sshd checks above it. Keyed by
+    # directories; every authorized_keys file with the directories sshd checks above it; crypttab and
+    # the disk key files it names. Keyed by
     # path; a path that is not in it was not looked at.
     file_stats: Mapping[str, FileStat] | None = None
     # Known vulnerabilities of the installed packages; None: matching did not run.

@@ -309,3 +309,39 @@ def _parents(path: str, stats: dict[str, FileStat]) -> list[str]:
         if current == "/":
             break
     return out
+
+
+@check("VMS-GST-149", title="Disk encryption key files (and crypttab) are readable only by root",
+       severity=Severity.HIGH, tags=(Tag.ENCRYPTION, Tag.ACCESS_CONTROL, "disk-encryption",
+                                     "file-permissions"),
+       references=("https://man7.org/linux/man-pages/man5/crypttab.5.html",
+                   "https://gitlab.com/cryptsetup/cryptsetup/-/wikis/FrequentlyAskedQuestions"))
+def crypt_key_permissions(guest: Guest, env: Environment) -> Iterator[Result]:
+    """A key file named in /etc/crypttab unlocks the encrypted volume: whoever can read it can decrypt
+    the disk (from a copy, at leisure); whoever can write /etc/crypttab redirects what is unlocked at
+    boot. Key files should be 0400 or 0600 root; crypttab root-owned and not writable by others
+    (CIS/SSG also ask others not to read it: low).
+
+    Remediation: `chown root:root` and `chmod 0400` every key file; `chmod 0600 /etc/crypttab`.
+    """
+    stats = _stats(guest)
+    entries = need(guest.crypttab, "/etc/crypttab could not be read")
+    keys = [e.keyfile for e in entries if e.keyfile and e.keyfile.startswith("/")]
+    for st in _present(stats, ["/etc/crypttab", *dict.fromkeys(keys)]):
+        if (missing := _unexamined(st)) is not None:
+            yield missing
+            continue
+        assert st.mode is not None
+        problems = _non_root_writers(st)
+        severity = None
+        if st.path == "/etc/crypttab":
+            if not problems and st.mode & 0o004:
+                problems.append("every local user can read it")
+                severity = Severity.LOW
+        elif st.mode & 0o044:
+            problems.append("users other than root can read this key")
+        if problems:
+            yield fail(st.path, f"{st.path} is {_who(st)}: {'; '.join(problems)}", *_where(st),
+                       severity=severity)
+        else:
+            yield ok(st.path, f"{st.path} is {_who(st)}", *_where(st))
