@@ -68,6 +68,7 @@ from vmsec.facts.guest import (
     Group,
     Guest,
     GuestAgentSetup,
+    ModuleConfig,
     MountEntry,
     OsRelease,
     PackageRepo,
@@ -88,8 +89,10 @@ from vmsec.facts.host import (
     InstalledPackage,
     IommuInfo,
     PolkitRule,
+    PrivateKey,
     SocketUnit,
     TlsFile,
+    X509Certificate,
 )
 from vmsec.facts.inventory import Inventory
 from vmsec.facts.network import Network, NetworkIp, NwFilter, Secret, StoragePool
@@ -154,6 +157,7 @@ __all__ = [
     "Listener",
     "LsmState",
     "MemoryConfig",
+    "ModuleConfig",
     "MountEntry",
     "MountPoint",
     "NbdInfo",
@@ -167,6 +171,7 @@ __all__ = [
     "PasswordState",
     "PolkitRule",
     "PortState",
+    "PrivateKey",
     "ProbeRun",
     "ProcessInfo",
     "Proto",
@@ -199,6 +204,7 @@ __all__ = [
     "VncInfo",
     "VulnMatch",
     "VulnReport",
+    "X509Certificate",
     "evolve",
     "kind_of_errno",
 ]
