@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vmsec.collectors.reader import ReaderBase
-from vmsec.collectors.remote import SUDO_COMMANDS, FileCache, find_arguments, fresh
+from vmsec.collectors.remote import SUDO_COMMANDS, FileCache, find_arguments, fresh, parse_stat_line
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import (
     CollectionRecord,
@@ -316,17 +316,11 @@ class AgentReader(ReaderBase):
             return FileStat(path=path, exists=False)
         if self._exec and follow:
             try:
-                out = self._agent.run("stat", path, 4096).decode("utf-8", "replace").split()
-                raw, uid, gid = int(out[0], 16), int(out[1]), int(out[2])
-                size, mtime = int(out[3]), float(out[4])
+                text = self._agent.run("stat", path, 4096).decode("utf-8", "replace")
             except ReadError as exc:
                 return FileStat(path=path, exists=False) if exc.absent else \
                     FileStat(path=path, exists=None, error=exc.reason)
-            except (IndexError, ValueError):
-                return FileStat(path=path, exists=None, error="stat: unexpected output")
-            import stat as st
-            return FileStat(path=path, exists=True, kind=FileKind.from_mode(raw),
-                            mode=st.S_IMODE(raw), uid=uid, gid=gid, size=size, mtime=mtime)
+            return parse_stat_line(path, text)
         if not self._files:
             return FileStat(path=path, exists=None, error=self._unsupported(path, "read").reason)
         # Without a stat command: a file that opens exists (its kind and mode stay unknown).

@@ -46,7 +46,7 @@ from typing import Any
 
 from vmsec.collectors.reader import ReaderBase
 from vmsec.errors import ErrorKind, ReadError
-from vmsec.facts import FileKind, FileStat
+from vmsec.facts import FileKind, FileStat, evolve
 from vmsec.reading import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT
 
 CHUNK = 255 * 1024  # OpenSSH's sftp-server answers at most 256 KiB per read
@@ -66,7 +66,7 @@ _VIRTUAL = ("/proc/", "/sys/")  # kernel files: sizes read as 0, so never archiv
 SUDO_COMMANDS: dict[str, tuple[str, ...]] = {
     "read": ("/usr/bin/cat", "--", "{path}"),
     "list": ("/usr/bin/find", "{path}", "-mindepth", "1", "-maxdepth", "1", "-printf", "%f\\0"),
-    "stat": ("/usr/bin/stat", "-L", "-c", "%f %u %g %s %Y", "--", "{path}"),
+    "stat": ("/usr/bin/stat", "-L", "-c", "%f %u %g %s %Y %d %i", "--", "{path}"),
     "readlink": ("/usr/bin/readlink", "--", "{path}"),
 }
 
@@ -75,7 +75,7 @@ _KINDS = {st.S_IFREG: FileKind.FILE, st.S_IFDIR: FileKind.DIRECTORY, st.S_IFLNK:
           st.S_IFIFO: FileKind.FIFO}
 _FIND_TYPES = {"f": FileKind.FILE, "d": FileKind.DIRECTORY, "l": FileKind.SYMLINK, "s": FileKind.SOCKET,
                "c": FileKind.CHAR_DEVICE, "b": FileKind.BLOCK_DEVICE, "p": FileKind.FIFO}
-_FIND_FORMAT = "%y %m %U %G %s %T@ %p\\0%l\\0"
+_FIND_FORMAT = "%y %m %U %G %s %T@ %D %i %p\\0%l\\0"
 _NOT_A_LINK = ReadError("(a listed entry)", "not a symbolic link", ErrorKind.NOT_REGULAR)
 _FIND_ERROR = re.compile(r"^find: '(.*)': (.*)$")
 _TAR_ERROR = re.compile(r"^tar: (/.*?): (Cannot \w+): (.*)$")
@@ -127,6 +127,18 @@ def fresh(error: ReadError) -> ReadError:
     traceback to it, and through the frames the whole reader and its cache would outlive the scan of
     that guest (a thousand guests' caches: a gigabyte)."""
     return ReadError(error.source, error.reason, error.kind)
+
+
+def parse_stat_line(path: str, text: str) -> FileStat:
+    """The output of the allow-list's ``stat -L -c '%f %u %g %s %Y %d %i'`` as a FileStat."""
+    out = text.split()
+    try:
+        raw, uid, gid, size, mtime = int(out[0], 16), int(out[1]), int(out[2]), int(out[3]), float(out[4])
+        file_id = (int(out[5]), int(out[6])) if len(out) >= 7 else None
+    except (IndexError, ValueError):
+        return FileStat(path=path, exists=None, error="stat: unexpected output")
+    return FileStat(path=path, exists=True, kind=FileKind.from_mode(raw), mode=st.S_IMODE(raw), uid=uid,
+                    gid=gid, size=size, mtime=mtime, file_id=file_id)
 
 
 def stale(cached: _Read, limit: int) -> bool:
@@ -210,14 +222,15 @@ class FileCache:
         seen: dict[str, FileKind | None] = {}
         stats, links, kinds, symlink = self.stats, self.links, _FIND_TYPES, FileKind.SYMLINK
         for i in range(0, len(fields) - 1, 2):
-            head = fields[i].split(" ", 6)
-            if len(head) < 7 or head[6][:1] != "/":
+            head = fields[i].split(" ", 8)
+            if len(head) < 9 or head[8][:1] != "/":
                 continue
             kind = kinds.get(head[0], FileKind.OTHER)
-            path = head[6].rstrip("/") or "/"
+            path = head[8].rstrip("/") or "/"
             try:
                 found = FileStat(path=path, exists=True, kind=kind, mode=int(head[1], 8), uid=int(head[2]),
-                                 gid=int(head[3]), size=int(head[4]), mtime=float(head[5]))
+                                 gid=int(head[3]), size=int(head[4]), mtime=float(head[5]),
+                                 file_id=(int(head[6]), int(head[7])))
             except ValueError:
                 continue
             seen[path] = kind
@@ -572,16 +585,11 @@ class RemoteFS(FileCache):
 
     async def _sudo_stat(self, path: str) -> FileStat:
         try:
-            out = _dec(await self._sudo("stat", path, 4096)).split()
+            out = _dec(await self._sudo("stat", path, 4096))
         except ReadError as exc:
             return FileStat(path=path, exists=False if exc.kind is ErrorKind.ABSENT else None,
                             error=None if exc.kind is ErrorKind.ABSENT else exc.reason)
-        try:
-            raw, uid, gid, size, mtime = int(out[0], 16), int(out[1]), int(out[2]), int(out[3]), float(out[4])
-        except (IndexError, ValueError):
-            return FileStat(path=path, exists=None, error="sudo stat: unexpected output")
-        return FileStat(path=path, exists=True, kind=_KINDS.get(st.S_IFMT(raw), FileKind.OTHER),
-                        mode=st.S_IMODE(raw), uid=uid, gid=gid, size=size, mtime=mtime)
+        return parse_stat_line(path, out)
 
     # --- batches of commands -------------------------------------------------------------------
 
@@ -751,10 +759,8 @@ class SshReader(ReaderBase):
                 return FileStat(path=path, exists=False if exc.absent else None,
                                 error=None if exc.absent else exc.reason)
         if found.exists and found.owner is None and found.uid is not None:
-            found = FileStat(path=found.path, exists=found.exists, kind=found.kind, mode=found.mode,
-                             uid=found.uid, gid=found.gid, owner=self._lookup("/etc/passwd", found.uid),
-                             group=self._lookup("/etc/group", found.gid) if found.gid is not None else None,
-                             size=found.size, mtime=found.mtime, error=found.error)
+            found = evolve(found, owner=self._lookup("/etc/passwd", found.uid),
+                           group=self._lookup("/etc/group", found.gid) if found.gid is not None else None)
         return found
 
     def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
