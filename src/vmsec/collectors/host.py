@@ -48,7 +48,7 @@ from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.parsers.libvirt_conf import MAX_CONF_BYTES, ConfParseError, parse_conf
 from vmsec.parsers.libvirt_defaults import DAEMON_CONF_DEFAULTS, effective_defaults, qemu_conf_defaults
 from vmsec.parsers.libvirt_xml import parse_libvirt_document
-from vmsec.parsers.polkit_rules import evaluate_rules
+from vmsec.parsers.polkit_rules import DEFAULT_YES, evaluate_rules
 from vmsec.parsers.safexml import DEFAULT_MAX_BYTES as MAX_XML_BYTES
 from vmsec.parsers.systemd_unit import parse_unit, socket_settings
 
@@ -666,7 +666,8 @@ def _collect_polkit(c: _Collection, groups: Mapping[str, tuple[str, ...]] | None
         error = evaluation.errors.get(path)
         if not answers and error is None:
             continue
-        yes = tuple(f"{g.action} to {g.subject}" for g in answers if g.result == "yes")
+        yes = tuple(f"{g.action} to {g.subject}" for g in answers
+                    if g.result == "yes" and g.action not in DEFAULT_YES)
         excerpt = "; ".join(f"{g.action}: {g.result} for {g.subject}" for g in answers[:6])
         rules.append(PolkitRule(path=path, mentions_libvirt=bool(answers), grants_without_auth=bool(yes),
                                 excerpt=excerpt[:400], grants=yes[:20], error=error))
