@@ -33,7 +33,10 @@ Observed while building this (and asserted): a rule that returns ``true`` (not a
 error in polkitd 122's Duktape backend — it logs "fatal Duktape JS backend error" and answers no
 further question; vmsec counts that answer as "no".
 
-Cost: one run for all cases, about NN s here, most of it polkitd's 15 s runaway killer (three times).
+Cost: one module-scoped run for all 28 cases (about 1,150 pkcheck questions). The three cases that keep
+polkitd's runaway killer busy for 15 s run in their own namespaces beside the rest; this module took
+46 s as a whole process on the 2-core development VM at load average 8 (figures and the command in
+docs/performance.md; benchmarks/bench_polkit_oracle.py breaks them down).
 """
 
 from __future__ import annotations
@@ -136,7 +139,7 @@ def expected(a: Answer) -> str:
 @pytest.fixture(scope="module")
 def oracle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Outcome]]:
     why = available()
-    require(why is None, "polkitd, pkcheck, dbus-daemon and root", f"real polkitd is the oracle: {why}")
+    require(why is None, "real polkitd (packages polkitd, dbus-daemon; root)", f"it is the oracle: {why}")
     quick: list[Case] = []
     slow: list[list[Case]] = []  # each keeps polkitd's runaway killer busy for 15 s: run beside the rest
     for name in [NO_RULES, *ROOTS]:
