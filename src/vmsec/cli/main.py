@@ -28,6 +28,9 @@ class LazyGroup(click.Group):
         "history": "vmsec.cli.store_commands:history",
         "diff": "vmsec.cli.store_commands:diff",
         "report": "vmsec.cli.store_commands:report",
+        "fleet": "vmsec.cli.fleet_commands:fleet",
+        "worker": "vmsec.cli.worker_command:worker",
+        "monitor": "vmsec.cli.monitor_command:monitor",
         "probe": "vmsec.cli.probe_commands:probe",
     }
 
