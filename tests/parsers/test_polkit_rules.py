@@ -156,11 +156,16 @@ def test_a_file_cannot_change_how_vmsec_asks() -> None:
     assert answer(ev, MANAGE, "members of group ops") == ("yes", R + "20-yes.rules")
 
 
-def test_all_questions_share_one_time_budget() -> None:
-    """A rule that spins just under the per-question limit cannot multiply it by every question."""
+def test_loading_and_all_questions_share_one_time_budget() -> None:
+    """A rule that spins just under the per-question limit cannot multiply it by every question, nor
+    can many files that each loop multiply the per-file limit."""
     spin = ('polkit.addRule(function (a, s) { var end = Date.now() + 100; while (Date.now() < end) {} '
             'if (s.user == "x") return "no"; });')
     started = time.monotonic()
     ev = evaluate_rules([(R + "10-spin.rules", spin)], budget_s=0.5)
     assert time.monotonic() - started < 5
-    assert ev.error is not None and "took longer than 0.5 s" in ev.error
+    assert ev.error is not None and "took longer than 0.5 s of CPU time" in ev.error
+    started = time.monotonic()
+    ev = evaluate_rules([(R + f"{n:03}-loop.rules", "while (true) {}") for n in range(1000)], budget_s=1)
+    assert time.monotonic() - started < 60
+    assert ev.error == "loading the rules files took longer than 1 s of CPU time (1 of 1000 loaded)"

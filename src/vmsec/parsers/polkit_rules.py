@@ -1,7 +1,7 @@
 """polkit ``.rules`` files are JavaScript: evaluate them, as polkitd does, for libvirt's actions.
 
 The files are run in one sandboxed QuickJS context (the ``quickjs`` binding, with a memory limit, a
-time limit per file and per question, and a time budget for all questions), in polkitd's order: every
+time limit per file and per question, and a CPU time budget for all of it), in polkitd's order: every
 file of /etc/polkit-1/rules.d and /usr/share/polkit-1/rules.d sorted by file name, and of two files
 with the same name the one in /etc first (both run: polkitd does not let one hide the other). A
 minimal ``polkit`` object (``addRule``, ``addAdminRule``, ``Result``, ``log``; ``spawn`` refuses to
@@ -51,8 +51,8 @@ RESULTS = ("no", "yes", "auth_self", "auth_self_keep", "auth_admin", "auth_admin
 PROBE_USER = "vmsec-probe-user"
 MEMORY_LIMIT = 32 * 1024 * 1024
 TIME_LIMIT_S = 2  # CPU seconds, per file and per question
-QUESTIONS_BUDGET_S = 10.0  # CPU seconds for all questions together: bounds a rule that spins just under
-# the limit for every question
+BUDGET_S = 20.0  # CPU seconds for the whole evaluation: bounds a thousand files that each loop, or a
+# rule that spins just under the limit for every question
 MAX_PROBES = 200  # subjects asked about (groups and users named by the host and the rules)
 
 # The rules see only what polkitd's init.js gives them (``polkit``, ``Subject``, ``Action``); vmsec's own
@@ -150,14 +150,15 @@ def _order(files: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def evaluate_rules(files: Sequence[tuple[str, str]], groups: Iterable[str] = (), *,
-                   in_session: bool = True, budget_s: float = QUESTIONS_BUDGET_S) -> PolkitEvaluation:
+                   in_session: bool = True, budget_s: float = BUDGET_S) -> PolkitEvaluation:
     """Run the rules ``files`` ((path, text), any order) and ask them about libvirt's actions.
 
     ``in_session``: each probe subject is in a local, active login session on a seat (the most a rule
     can ask of a subject, so the answers show every grant); False: in no login session (a daemon, a
     cron job, or any process where systemd-logind is not running), as polkitd then passes it —
-    ``local`` and ``active`` false, ``seat`` and ``session`` null. ``budget_s``: the time all questions
-    together may take; past it the evaluation ends with an error.
+    ``local`` and ``active`` false, ``seat`` and ``session`` null. ``budget_s``: the CPU time that loading
+    the files and asking the questions may take together (QuickJS's own limits count CPU time too, so
+    a busy machine does not change the answer); past it the evaluation ends with an error.
     """
     try:
         import quickjs
@@ -172,7 +173,12 @@ def evaluate_rules(files: Sequence[tuple[str, str]], groups: Iterable[str] = (),
     errors: dict[str, str] = {}
     limited: set[str] = set()
     literals: list[str] = []
+    budget_end = time.process_time() + budget_s
     for index, (path, text) in enumerate(ordered):
+        if time.process_time() > budget_end:
+            return PolkitEvaluation({}, errors, limited=frozenset(limited),
+                                    error=f"loading the rules files took longer than {budget_s:g} s of "
+                                    f"CPU time ({index} of {len(ordered)} loaded)")
         literals.extend(_LITERAL.findall(text))
         try:
             set_file(index)
@@ -189,13 +195,12 @@ def evaluate_rules(files: Sequence[tuple[str, str]], groups: Iterable[str] = (),
     decided: dict[str, list[RuleGrant]] = {}
     answers: list[Answer] = []
     seen: set[tuple[str, str, str]] = set()
-    budget_end = time.process_time() + budget_s  # CPU time, as QuickJS's own limit: load does not count
     for action, details in LIBVIRT_ACTIONS:
         base: str | None = None
         for label, user, member_of in subjects:
             if time.process_time() > budget_end:
                 return PolkitEvaluation(decided, errors, error="the rules took longer than "
-                                        f"{budget_s:g} s to answer {len(answers)} questions",
+                                        f"{budget_s:g} s of CPU time (answered {len(answers)} questions)",
                                         answers=tuple(answers), limited=frozenset(limited))
             try:
                 raw = ask(action, ctx.parse_json(json.dumps(details)), user,
