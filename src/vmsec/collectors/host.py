@@ -642,14 +642,14 @@ def _collect_socket_unit(c: _Collection, name: str, enabled: set[str] | None) ->
 
 
 def _collect_polkit(c: _Collection, groups: Mapping[str, tuple[str, ...]] | None
-                    ) -> tuple[PolkitRule, ...] | None:
+                    ) -> tuple[tuple[PolkitRule, ...] | None, str | None]:
     """Run the host's polkit rules (JavaScript, sandboxed) and record what each file decides for
-    libvirt's actions."""
+    libvirt's actions. Returns the rules, or None and why."""
     files: list[tuple[str, str]] = []
     for directory in POLKIT_DIRS:
         names = c.listdir(directory, "polkit rules", MAX_POLKIT_FILES)
         if names is None:
-            return None
+            return None, f"{directory} could not be read"
         for name in names if isinstance(names, list) else ():
             if not name.endswith(".rules"):
                 continue
@@ -660,7 +660,7 @@ def _collect_polkit(c: _Collection, groups: Mapping[str, tuple[str, ...]] | None
     evaluation = evaluate_rules(files, sorted(groups or ()))
     if evaluation.error is not None:
         c.fail(POLKIT_DIRS[0], "polkit rules", evaluation.error)
-        return None
+        return None, f"the polkit rules could not be evaluated: {evaluation.error}"
     rules: list[PolkitRule] = []
     for path, _ in files:
         answers = evaluation.decided.get(path, [])
@@ -672,7 +672,7 @@ def _collect_polkit(c: _Collection, groups: Mapping[str, tuple[str, ...]] | None
         excerpt = "; ".join(f"{g.action}: {g.result} for {g.subject}" for g in answers[:6])
         rules.append(PolkitRule(path=path, mentions_libvirt=bool(answers), grants_without_auth=bool(yes),
                                 excerpt=excerpt[:400], grants=yes[:20], error=error))
-    return tuple(rules)
+    return tuple(rules), None
 
 
 def _glob(c: _Collection, pattern: str, what: str, limit: int = MAX_OBJECTS) -> list[str]:
@@ -846,6 +846,7 @@ def collect_host(reader: Reader, *, live: bool,
         socket_units = tuple(_collect_socket_unit(c, n, enabled) for n in unit_names)
 
     packages = None if all_packages is None else tuple(p for p in all_packages if _is_stack_package(p.name))
+    polkit_rules, polkit_error = _collect_polkit(c, groups)
     host = Host(
         name=_collect_hostname(c),
         root=reader.label,
@@ -877,7 +878,7 @@ def collect_host(reader: Reader, *, live: bool,
         sasl_configs=_collect_sasl(c),
         sockets=sockets,
         socket_units=socket_units,
-        polkit_rules=_collect_polkit(c, groups),
+        polkit_rules=polkit_rules, polkit_error=polkit_error,
         groups=groups,
         sensitive_paths=_collect_sensitive_paths(c, qemu_conf),
         tls_files=_collect_tls_files(c, (("libvirtd", libvirtd_conf), ("virtproxyd", virtproxyd_conf)),

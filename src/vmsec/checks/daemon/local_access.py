@@ -192,7 +192,7 @@ def access_control(host: Host) -> Iterator[Result]:
     if not host.daemon_confs:
         return
     if host.polkit_rules is None:
-        yield unknown("polkit rules", "the polkit rules directories could not be read")
+        yield unknown("polkit rules", host.polkit_error or "the polkit rules could not be read")
         return
     for rule in host.polkit_rules:
         subject = f"polkit rule {rule.path}"
