@@ -86,7 +86,7 @@ def test_shared_home_keys_are_listed_once_with_every_account(tmp_path: Path) -> 
 
 
 def test_cloud_init_uses_libyaml_and_a_total_parse_budget(tmp_path: Path) -> None:
-    assert cloud_init._LOADER is yaml.CSafeLoader  # the C loader: pure-Python YAML took minutes
+    assert cloud_init.yaml_loader() is yaml.CSafeLoader  # the C loader: pure-Python YAML took minutes
     root = cloud_init_dropins(tmp_path / "g", files=4, size=512 * 1024)
     with pytest.raises(ReadError) as info:
         cloud_init.read_cloud_init(RootReader(str(root)), yaml_budget=1024 * 1024)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from vmsec.collectors.guest import collect_guest
 from vmsec.collectors.reader import Reader, RootReader
-from vmsec.errors import ParseError, ReadError, SourceUnavailable
+from vmsec.errors import ErrorKind, ParseError, ReadError, SourceUnavailable
 from vmsec.facts import (
     CollectionRecord,
     ConfigFile,
@@ -52,7 +52,7 @@ from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.parsers.libvirt_conf import MAX_CONF_BYTES, ConfParseError, parse_conf
 from vmsec.parsers.libvirt_defaults import DAEMON_CONF_DEFAULTS, effective_defaults, qemu_conf_defaults
 from vmsec.parsers.libvirt_xml import parse_libvirt_document
-from vmsec.parsers.polkit_rules import evaluate_rules
+from vmsec.parsers.polkit_rules import DEFAULT_YES, evaluate_rules
 from vmsec.parsers.safexml import DEFAULT_MAX_BYTES as MAX_XML_BYTES
 from vmsec.parsers.systemd_unit import parse_unit, socket_settings
 
@@ -111,18 +111,17 @@ class _Collection:
         self.live = live
         self.records: list[CollectionRecord] = []
 
-    def fail(self, source: str, what: str, reason: str) -> None:
-        self.records.append(CollectionRecord(source=source, what=what, ok=False, reason=reason))
+    def fail(self, source: str, what: str, reason: str, kind: ErrorKind | None = None) -> None:
+        self.records.append(CollectionRecord(source=source, what=what, ok=False, reason=reason, kind=kind))
 
     def read(self, path: str, what: str, limit: int = SMALL) -> str | _Absent | None:
         """The file's text, ABSENT when it does not exist, or None (recorded) when it cannot be read."""
         try:
             return self.reader.read_text(path, limit)
         except ReadError as exc:
-            st = self.reader.stat(path)
-            if st.exists is False:
+            if exc.absent:
                 return ABSENT
-            self.fail(path, what, exc.reason)
+            self.fail(path, what, exc.reason, exc.kind)
             return None
 
     def value(self, path: str, what: str) -> str | None:
@@ -140,9 +139,9 @@ class _Collection:
         try:
             return self.reader.listdir(path, limit)
         except ReadError as exc:
-            if self.reader.stat(path).exists is False:
+            if exc.absent:
                 return ABSENT
-            self.fail(path, what, exc.reason)
+            self.fail(path, what, exc.reason, exc.kind)
             return None
 
     def absence_known(self, anchor: str) -> bool:
@@ -645,14 +644,14 @@ def _collect_socket_unit(c: _Collection, name: str, enabled: set[str] | None) ->
 
 
 def _collect_polkit(c: _Collection, groups: Mapping[str, tuple[str, ...]] | None
-                    ) -> tuple[PolkitRule, ...] | None:
+                    ) -> tuple[tuple[PolkitRule, ...] | None, str | None]:
     """Run the host's polkit rules (JavaScript, sandboxed) and record what each file decides for
-    libvirt's actions."""
+    libvirt's actions. Returns the rules, or None and why."""
     files: list[tuple[str, str]] = []
     for directory in POLKIT_DIRS:
         names = c.listdir(directory, "polkit rules", MAX_POLKIT_FILES)
         if names is None:
-            return None
+            return None, f"{directory} could not be read"
         for name in names if isinstance(names, list) else ():
             if not name.endswith(".rules"):
                 continue
@@ -663,18 +662,19 @@ def _collect_polkit(c: _Collection, groups: Mapping[str, tuple[str, ...]] | None
     evaluation = evaluate_rules(files, sorted(groups or ()))
     if evaluation.error is not None:
         c.fail(POLKIT_DIRS[0], "polkit rules", evaluation.error)
-        return None
+        return None, f"the polkit rules could not be evaluated: {evaluation.error}"
     rules: list[PolkitRule] = []
     for path, _ in files:
         answers = evaluation.decided.get(path, [])
         error = evaluation.errors.get(path)
         if not answers and error is None:
             continue
-        yes = tuple(f"{g.action} to {g.subject}" for g in answers if g.result == "yes")
+        yes = tuple(f"{g.action} to {g.subject}" for g in answers
+                    if g.result == "yes" and g.action not in DEFAULT_YES)
         excerpt = "; ".join(f"{g.action}: {g.result} for {g.subject}" for g in answers[:6])
         rules.append(PolkitRule(path=path, mentions_libvirt=bool(answers), grants_without_auth=bool(yes),
                                 excerpt=excerpt[:400], grants=yes[:20], error=error))
-    return tuple(rules)
+    return tuple(rules), None
 
 
 def _glob(c: _Collection, pattern: str, what: str, limit: int = MAX_OBJECTS) -> list[str]:
@@ -877,6 +877,7 @@ def collect_host(reader: Reader, *, live: bool,
         socket_units = tuple(_collect_socket_unit(c, n, enabled) for n in unit_names)
 
     packages = None if all_packages is None else tuple(p for p in all_packages if _is_stack_package(p.name))
+    polkit_rules, polkit_error = _collect_polkit(c, groups)
     host = Host(
         name=_collect_hostname(c),
         root=reader.label,
@@ -908,7 +909,7 @@ def collect_host(reader: Reader, *, live: bool,
         sasl_configs=_collect_sasl(c),
         sockets=sockets,
         socket_units=socket_units,
-        polkit_rules=_collect_polkit(c, groups),
+        polkit_rules=polkit_rules, polkit_error=polkit_error,
         groups=groups,
         sensitive_paths=_collect_sensitive_paths(c, qemu_conf),
         tls_files=_collect_tls_files(c, (("libvirtd", libvirtd_conf), ("virtproxyd", virtproxyd_conf)),

@@ -159,6 +159,7 @@ class Host(Struct, frozen=True, kw_only=True):
     sockets: tuple[FileStat, ...] = ()  # /run/libvirt/*-sock* as they exist now
     socket_units: tuple[SocketUnit, ...] | None = None
     polkit_rules: tuple[PolkitRule, ...] | None = None
+    polkit_error: str | None = None  # why polkit_rules is None (unreadable, or its evaluation failed)
     groups: Mapping[str, tuple[str, ...]] | None = None  # /etc/group: group -> members
     sensitive_paths: tuple[FileStat, ...] = ()  # libvirt config, secrets, hooks, dump dirs, images
     tls_files: tuple[TlsFile, ...] = ()

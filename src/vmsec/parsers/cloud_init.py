@@ -18,13 +18,9 @@ Plaintext passwords are reported by *place* (file and key, with the user's name)
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
 from vmsec.facts import CloudInitSetup
@@ -43,14 +39,22 @@ MAX_MERGE_DEPTH = 64  # far deeper than any real cloud-config; aliases can make 
 MAX_MIME_PARTS = 100
 MAX_YAML_TOTAL = 8 * 1024 * 1024  # all cloud-config YAML of one system (real ones: a few KB)
 _HASH = re.compile(r"^\$[0-9a-z]+\$")
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def yaml_loader() -> Any:
+    """libyaml's C SafeLoader when PyYAML has it (pure-Python YAML took minutes on hostile input)."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_cloud_config(text: str, origin: str = "cloud-config") -> dict[str, Any]:
     """One ``#cloud-config`` YAML document as a mapping (an empty document → ``{}``); raises
     :class:`ParseError` naming ``origin`` when it is not valid YAML or not a mapping."""
+    import yaml  # here: most systems have no cloud-init, and PyYAML is a noticeable import
+
     try:
-        data = yaml.load(text, Loader=_LOADER)
+        data = yaml.load(text, Loader=yaml_loader())
     except (yaml.YAMLError, RecursionError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ParseError(origin, f"not valid YAML: {first}") from exc
@@ -152,6 +156,9 @@ def cloud_config_parts(text: str) -> list[str]:
     if stripped.startswith("#cloud-config"):
         return [text]
     if stripped[:200].lower().startswith(("content-type:", "mime-version:")):
+        import email
+        import email.policy
+
         message = email.message_from_string(text, policy=email.policy.compat32)
         parts: list[str] = []
         for count, part in enumerate(message.walk()):
