@@ -78,6 +78,11 @@ def _own_cgroup() -> str:
 
 
 def _remove_tree(path: Path) -> None:
+    """Kill whatever still runs in the test's cgroup subtree (systemd and its units), then remove it."""
+    for procs in path.rglob("cgroup.procs"):
+        for pid in procs.read_text().split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
     for _ in range(50):
         dirs = sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
         for d in [*dirs, path]:
