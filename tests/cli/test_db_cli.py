@@ -106,3 +106,5 @@ def test_scan_without_database_says_unknown(tmp_path: Path) -> None:
     doc = json.loads(proc.stdout)
     (finding,) = doc["findings"]
     assert finding["status"] == "UNKNOWN" and "vmsec db update" in finding["message"]
+    # a --db naming no file is not silence: said once, before the scan
+    assert f"--db {tmp_path / 'none.sqlite'}: no advisory database there" in proc.stderr

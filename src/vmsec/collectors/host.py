@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from vmsec.collectors.guest import collect_guest
 from vmsec.collectors.reader import Reader, RootReader
-from vmsec.errors import ReadError, SourceUnavailable
+from vmsec.errors import ErrorKind, ReadError, SourceUnavailable
 from vmsec.facts import (
     CollectionRecord,
     ConfigFile,
@@ -824,6 +824,10 @@ def _autostart_names(c: _Collection, directory: str) -> set[str]:
     return {n.removesuffix(".xml") for n in names} if isinstance(names, list) else set()
 
 
+# A copied host root holds at least one of these; an empty or mistyped directory holds none.
+HOST_ROOT_MARKERS = ("/etc", "/proc", "/sys", "/dev", "/usr", "/var")
+
+
 def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] | None = None) -> Inventory:
     """Host facts of ``root`` plus the libvirt objects defined on its disk (/etc/libvirt/…)."""
     tell = progress or (lambda _msg: None)
@@ -832,6 +836,10 @@ def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] |
     except ReadError as exc:
         raise SourceUnavailable(f"{root}: {exc.reason}") from exc
     live = reader.root == "/"
+    if not live and not any(reader.stat(p).exists for p in HOST_ROOT_MARKERS):
+        raise SourceUnavailable(f"{reader.root}: not a host root: none of "
+                                f"{', '.join(p.lstrip('/') for p in HOST_ROOT_MARKERS)} is there "
+                                "(expected a copy of a hypervisor's / with etc/libvirt)", ErrorKind.ABSENT)
     # The same OS checks as on guests run on the host's own OS — when the root is an OS root at all
     # (a copied root holding only libvirt's files has no os-release: nothing to audit there). Its
     # package list (dpkg, rpm or apk) also gives the host its virtualization stack: read once.

@@ -11,12 +11,14 @@ from vmsec.store.store import (
            ENV_VAR,
            ScanSummary,
            Store,
+           StoreMissing,
            UnknownScan,
            default_store_url,
            open_store,
            resolve_url,
 )
 
-__all__ = ["ENV_VAR", "Diff", "DiffEntry", "ScanSummary", "Store", "TargetDiff", "UnknownScan",
+__all__ = ["ENV_VAR", "Diff", "DiffEntry", "ScanSummary", "Store", "StoreMissing", "TargetDiff",
+           "UnknownScan",
            "default_store_url",
            "open_store", "resolve_url"]

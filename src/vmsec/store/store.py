@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,16 +48,30 @@ def default_store_url() -> str:
 
 
 def resolve_url(url: str | None) -> str:
-    """An explicit URL, else ``$VMSEC_STORE``, else the default SQLite file."""
-    return url or os.environ.get(ENV_VAR) or default_store_url()
+    """An explicit URL or SQLite file path, else ``$VMSEC_STORE``, else the default SQLite file.
+
+    A value without ``://`` and not starting with ``sqlite:`` is a file path: ``history.sqlite``
+    becomes ``sqlite:////abs/path/history.sqlite``.
+    """
+    value = url or os.environ.get(ENV_VAR) or default_store_url()
+    if "://" not in value and not value.startswith("sqlite:"):
+        return f"sqlite:///{Path(value).expanduser().absolute()}"
+    return value
+
+
+_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@/\s]*@")
 
 
 def redact(url: str) -> str:
-    """The URL with its password hidden, for messages."""
+    """The URL with its password hidden, for messages (also for a URL that does not parse)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<invalid store URL>"
+    except (ArgumentError, ValueError):
+        return _PASSWORD.sub(r"\1***@", url)
+
+
+class StoreMissing(UnknownScan):
+    """A read-only command named a store that does not exist (it is never created for reading)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -358,17 +373,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def open_store(url: str | None = None) -> Store:
-    """Open (creating and migrating as needed) the store at ``url`` — see :func:`resolve_url`."""
+def open_store(url: str | None = None, *, create: bool = True) -> Store:
+    """Open (creating and migrating as needed) the store at ``url`` — see :func:`resolve_url`.
+
+    ``create=False`` (history, report, diff: commands that only read) never creates a store, a
+    database file or its directory: a store that does not exist is :class:`StoreMissing`.
+    """
     url = resolve_url(url)
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StoreError(f"not a database URL: {redact(url)}") from exc
+    except (ArgumentError, ValueError) as exc:
+        raise StoreError(f"not a database URL: {redact(url)} (give a URL such as sqlite:///PATH or "
+                         "postgresql+psycopg://user@host/db, or a file path)") from exc
     try:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                db_file = Path(parsed.database).expanduser()
+                if not create and not db_file.is_file():
+                    raise StoreMissing(f"no findings store at {db_file}: nothing has been stored there")
+                if create:
+                    db_file.parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(parsed)
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
@@ -379,5 +403,20 @@ def open_store(url: str | None = None) -> Store:
             engine = create_engine(parsed, pool_pre_ping=True, connect_args=args)
     except (SQLAlchemyError, ImportError, OSError) as exc:
         raise StoreError(f"cannot open the store {redact(url)}: {exc}") from exc
+    if not create and not _has_schema(engine, url):
+        engine.dispose()
+        raise StoreMissing(f"{redact(url)} holds no vmsec findings store: nothing has been stored there")
     migrate(engine, url)
     return Store(engine, url)
+
+
+def _has_schema(engine: Engine, url: str) -> bool:
+    """Whether the database already holds a vmsec store (its alembic version table)."""
+    from sqlalchemy import inspect
+
+    try:
+        with engine.connect() as conn:
+            return bool(inspect(conn).has_table("alembic_version"))
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open the store {redact(url)}: {exc.__class__.__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
