@@ -126,8 +126,15 @@ def describe_inventory(inventory: Inventory
     oses: dict[Target, OsInventory] = {}
     if inventory.host_os is not None:
         oses[host_target(inventory.host)] = os_inventory(inventory.host_os)
+    # Domains and networks read from a copied host root name their files inside that root
+    # (/etc/libvirt/qemu/web01.xml): keep the root, so a report can point at the real file.
+    host = inventory.host
+    root = (host.root if host is not None and inventory.source.startswith("host ") and host.root
+            and host.root.startswith("/") and host.root != "/" else None)
     for target, fact in inventory_targets(inventory):
         details[target] = target_details(target, fact)
+        if root is not None and isinstance(fact, Domain | Network):
+            details[target]["root"] = root
         if isinstance(fact, Guest):
             oses[target] = os_inventory(fact)
     return details, oses

@@ -50,13 +50,20 @@ WHY_ITEMS = 3  # sentences in a unit's "why"
 
 
 def says(subject: str, message: str) -> str:
-    """``subject: message`` — or the message alone when it already names its subject (no stutter)."""
+    """A finding as one phrase: ``subject: message`` — without repeating the subject when the
+    message already starts with it, or with its last words (subject ``qemu.conf vnc_listen``,
+    message ``vnc_listen = "0.0.0.0" …`` → ``qemu.conf vnc_listen = "0.0.0.0" …``)."""
     if not subject:
         return message
     if not message:
         return subject
-    if message[: len(subject)].lower() == subject.lower():
-        return message
+    low = message.lower()
+    words = subject.split(" ")
+    for i in range(len(words)):
+        tail = " ".join(words[i:])
+        n = len(tail)
+        if n >= 3 and low.startswith(tail.lower()) and (len(message) == n or not message[n].isalnum()):
+            return " ".join(words[:i]) + " " + message if i else message
     return f"{subject}: {message}"
 
 

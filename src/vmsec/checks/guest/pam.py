@@ -125,14 +125,14 @@ def lockout(guest: Guest, env: Environment) -> Iterator[Result]:
         active = [ln for ln in lines if "deny=0" not in ln.args]
         if active:
             ln = active[0]
-            yield ok(f"pam {stack.service}", f"{stack.service}: {_module(ln)} locks accounts after "
+            yield ok(f"pam {stack.service}", f"{_module(ln)} locks accounts after "
                      f"failures ({ln.origin})", ev(_source(ln), ln.origin, " ".join(ln.args)))
         elif lines:
             ln = lines[0]
-            yield fail(f"pam {stack.service}", f"{stack.service}: {_module(ln)} has deny=0, which never "
+            yield fail(f"pam {stack.service}", f"{_module(ln)} has deny=0, which never "
                        "locks", ev(_source(ln), ln.origin, " ".join(ln.args)))
         else:
-            yield fail(f"pam {stack.service}", f"{stack.service}: no lockout module in the auth stack; "
+            yield fail(f"pam {stack.service}", "no lockout module in the auth stack; "
                        "failed logins are unlimited", ev(stack.path, "auth"))
 
 
