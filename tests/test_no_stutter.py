@@ -18,8 +18,8 @@ import re
 from pathlib import Path
 
 import pytest
-from test_verdict_fixtures import FIXTURES, _feeds_db, _with_modes
 
+from test_verdict_fixtures import FIXTURES, _feeds_db, _with_modes
 from vmsec.checks.catalog import default_catalog
 from vmsec.collectors.host import collect_host_inventory
 from vmsec.collectors.xml import collect_xml
@@ -81,7 +81,8 @@ def test_no_report_line_repeats_its_subject(fixture_findings: list[Finding]) -> 
 
 
 @pytest.mark.parametrize(("subject", "message", "joined"), [
-    ("cpu vulnerability tsa", 'the kernel reports "Vulnerable"', 'cpu vulnerability tsa: the kernel reports "Vulnerable"'),
+    ("cpu vulnerability tsa", 'the kernel reports "Vulnerable"',
+     'cpu vulnerability tsa: the kernel reports "Vulnerable"'),
     ("net.ipv4.conf.all.rp_filter", "net.ipv4.conf.all.rp_filter not set",
      "net.ipv4.conf.all.rp_filter not set"),
     ("qemu.conf vnc_listen", 'vnc_listen = "0.0.0.0"', 'qemu.conf vnc_listen = "0.0.0.0"'),

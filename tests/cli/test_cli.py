@@ -110,7 +110,8 @@ def test_terminal_report_leads_with_the_summary_and_the_worst() -> None:
     proc = run("scan", "xml", str(fixture))
     assert proc.returncode == 0
     text = proc.stdout
-    order = [text.index(heading) for heading in ("Summary", "Most exposed", "Fix first", "HIGH - ", "MEDIUM - ")]
+    headings = ("Summary", "Most exposed", "Fix first", "HIGH - ", "MEDIUM - ")
+    order = [text.index(heading) for heading in headings]
     assert order == sorted(order)  # summary, ranking and fixes before the findings, worst severity first
     assert "FAIL 8: 1 high, 4 medium, 2 low, 1 info" in text
     assert "VMS-DOM-020" in text[: text.index("HIGH - ")]  # the high failure is in "fix first"

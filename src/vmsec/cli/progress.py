@@ -83,9 +83,12 @@ class Progress:
     def status(self) -> str:
         """The status line's text (no colour, no control characters)."""
         with self._lock:
-            elapsed = self.clock() - self.started
-            count = f"{self.done:,}/{self.expected:,} targets · " if self.expected else ""
-            return visible(f"vmsec: {_clock(elapsed)} · {count}{self.current_stage} · {self.what}")
+            return self._status_unlocked()
+
+    def _status_unlocked(self) -> str:
+        elapsed = self.clock() - self.started
+        count = f"{self.done:,}/{self.expected:,} targets · " if self.expected else ""
+        return visible(f"vmsec: {_clock(elapsed)} · {count}{self.current_stage} · {self.what}")
 
     def _paint(self, text: str) -> None:
         if len(text) > self.width - 1:
@@ -115,6 +118,9 @@ class Progress:
                 self._plain(force=False)
 
     def __enter__(self) -> Progress:
+        if self.live:
+            with self._lock:
+                self._paint(self._status_unlocked())  # at once: the scan has started
         self._thread = threading.Thread(target=self._run, name="vmsec-progress", daemon=True)
         self._thread.start()
         return self

@@ -6,8 +6,9 @@ in :attr:`ScanGroup.lazy` and reuse :func:`~vmsec.cli.options.scan_options` and 
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -180,8 +181,12 @@ def run_scan(specs: Sequence[TargetSpec], args: ScanArgs) -> None:
                                   advisory_db=args.db_path, store_url=stored_url, sinks=tuple(sinks),
                                   keep_findings=not streaming, timeout=args.timeout,
                                   progress=progress.message if progress is not None else None,
-                                  on_stage=progress.stage if progress is not None else None)
+                                  on_stage=_logged_stages(progress))
+            _log.debug("scanning %s (format %s, profile %s, store %s)", [s.describe() for s in specs],
+                       report.fmt, args.profile, stored_url and _redacted(stored_url))
             result = run(specs, options)
+            _log.debug("scan done: %d findings, %d targets, complete=%s, scan id %s", result.counts.findings,
+                       len(result.targets), result.complete, result.scan_id)
             if not streaming:
                 if progress is not None:
                     progress.stage("render")
@@ -202,6 +207,29 @@ def run_scan(specs: Sequence[TargetSpec], args: ScanArgs) -> None:
     if report.output:
         click.echo(f"report written to {report.output}", err=True)
     sys.exit(report.gate.exit_code_for(gate.failed_by_severity(result), result.complete))
+
+
+_log = logging.getLogger("vmsec.cli")
+
+
+def _redacted(url: str) -> str:
+    from vmsec.store.store import redact
+
+    return redact(url)
+
+
+def _logged_stages(progress: Progress | None) -> Callable[[str, str], None]:
+    """The pipeline's ``on_stage`` hook: the progress display, and a --debug log line per stage."""
+    import time
+
+    started = time.monotonic()
+
+    def on_stage(stage: str, what: str) -> None:
+        _log.debug("%.2f s: %s %s", time.monotonic() - started, stage, what)
+        if progress is not None:
+            progress.stage(stage, what)
+
+    return on_stage
 
 
 def _after_scan(result: ScanResult, usage: Any) -> None:

@@ -206,7 +206,7 @@ class Digest:
     waived: tuple[CheckGroup, ...]
     passed: tuple[tuple[str, str, int], ...]  # (check id, title, targets) when asked for
     not_audited: Mapping[Target, str]  # targets whose contents could not be audited, and why
-    records: tuple[CollectionRecord, ...]  # inputs that could not be read
+    records: tuple[CollectionRecord, ...]  # inputs that could not be read (not_audited ones apart)
 
     @property
     def duration_s(self) -> float:
@@ -292,6 +292,8 @@ def _arrange(b: DigestBuilder, result: ScanResult) -> Digest:
     kept = b._kept
     fails = [f for f in kept if f.status is Status.FAIL]
     not_audited = _not_audited(result.records, targets)
+    said = set(not_audited.values())
+    records = tuple(r for r in result.errors if not (r.what == "guest contents" and (r.reason or "") in said))
     unknown = [f for f in kept if f.status is Status.UNKNOWN and f.target not in not_audited]
     return Digest(
         source=result.source, profile=result.profile, started_at=result.started_at,
@@ -305,7 +307,7 @@ def _arrange(b: DigestBuilder, result: ScanResult) -> Digest:
         unknown=_per_check(unknown),
         waived=_per_check([f for f in kept if f.status is Status.WAIVED]),
         passed=tuple((cid, title, n) for cid, (title, n) in sorted(b._passed.items())),
-        not_audited=not_audited, records=result.errors)
+        not_audited=not_audited, records=records)
 
 
 def _not_audited(records: Sequence[CollectionRecord], targets: Sequence[TargetSummary]) -> dict[Target, str]:

@@ -20,6 +20,7 @@ from vmsec import __version__
 from vmsec.findings import Finding
 from vmsec.report import ReportOptions
 from vmsec.report.summary import batch_order
+from vmsec.report.text import json_text
 from vmsec.results import OsInventory, ScanCounts, ScanResult, TargetBatch
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ def _dumps(value: Any, depth: int) -> str:
         import json
 
         text = json.dumps(value, indent=2, ensure_ascii=True)
+    text = json_text(text)  # DEL/C1 controls from scanned machines as \u escapes (orjson writes them raw)
     return text.replace("\n", "\n" + "  " * depth) if depth else text
 
 

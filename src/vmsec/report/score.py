@@ -6,8 +6,9 @@ index), with a formula a reader can redo by hand (docs/report-formats.md).
   ERROR: left out, and counted apart — an audit that could not look is not a pass).
 * A check weighs by severity: critical 10, high 5, medium 3, low 1, info 0 — the worst severity
   of its failed findings when it failed, else the worst of its findings (its own severity).
-* ``score = round(100 × passed weight / (passed weight + failed weight))``; no decided check with a
-  weight: no score (``None``).
+* ``score = round(100 × passed weight / (passed weight + failed weight))``. No score (``None``)
+  when no decided check has a weight, or when more checks were undecided than decided: a guest
+  whose disk could not be read is not "100" because the one check that could look passed.
 
 Vulnerability checks (VMS-VULN-*) count like any other check: one failed check at the worst
 severity among the vulnerabilities, however many there are — the score measures hardening; the
@@ -84,7 +85,7 @@ class ScoreTally:
             else:
                 undecided += 1
         total = passed_w + failed_w
-        value = round(100 * passed_w / total) if total else None
+        value = round(100 * passed_w / total) if total and undecided <= passed + failed else None
         return Score(value, passed_w, failed_w, passed, failed, undecided)
 
 

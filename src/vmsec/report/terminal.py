@@ -199,11 +199,13 @@ def _summary(w: _Writer, d: Digest) -> None:
     else:
         n_rec, n_err = len(d.records), d.by_status.get("ERROR", 0)
         why = []
+        if d.not_audited:
+            why.append(f"{_plural(len(d.not_audited), 'target')} not audited")
         if n_rec:
             why.append(f"{_plural(n_rec, 'input')} could not be read")
         if n_err:
             why.append(f"{_plural(n_err, 'check')} crashed")
-        w.para(f"INCOMPLETE: {' and '.join(why) or 'the scan did not finish'} (listed below): "
+        w.para(f"INCOMPLETE: {', '.join(why) or 'the scan did not finish'} (details follow): "
                "what was not read is not a pass.", "  " + s("yellow", ""), "  ", prefix_len=2)
     for target, reason in d.not_audited.items():
         w.para(visible(f"NOT AUDITED: {target_label(target)}: {reason}"), "  ")
@@ -344,7 +346,7 @@ def _undecided(w: _Writer, d: Digest) -> None:
     w.line(s("yellow", "UNKNOWN") + s("bold", f" - {_n(n_unknown)} results undecided (not passes)"))
     hidden = sum(ts.by_status.get("UNKNOWN", 0) for ts in d.targets if ts.target in d.not_audited)
     if hidden:
-        w.para(f"{_n(hidden)} of them on targets whose contents were not audited (see NOT AUDITED "
+        w.para(f"{_n(hidden)} of them on targets whose contents were not audited (see the summary "
                "above).", "  ")
     for g in d.unknown:
         messages: dict[str, int] = {}
