@@ -16,6 +16,7 @@ what could not be decided, accepted risks and the inputs that could not be read.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TextIO
@@ -105,6 +106,13 @@ def wrap(text: str, width: int, prefix: str = "", cont: str | None = None,
         room = max(width - len(cont), 20)
 
 
+_SGR_RE = re.compile("\x1b\\[[0-9;]*m")
+
+
+def _visible_len(text: str) -> int:
+    return len(_SGR_RE.sub("", text)) if "\x1b" in text else len(text)
+
+
 def _kinds(counts: Mapping[TargetKind, int]) -> str:
     """``1 host, 12 VMs`` in target-kind order."""
     order = list(TargetKind)
@@ -127,8 +135,20 @@ class _Writer:
         self.s = _Style(color)
         self.lines: list[str] = []
 
-    def line(self, text: str = "") -> None:
-        self.lines.append(text)
+    def line(self, text: str = "", cont: str = "  ") -> None:
+        """One line as given — wrapped at spaces (colour codes not counted) if it is too wide."""
+        if len(text) <= self.width or _visible_len(text) <= self.width:
+            self.lines.append(text)
+            return
+        current, length = "", 0
+        for word in text.split(" "):
+            n = _visible_len(word)
+            if current and length + 1 + n > self.width:
+                self.lines.append(current)
+                current, length = cont + word, len(cont) + n
+            else:
+                current, length = (current + " " + word, length + 1 + n) if current else (word, n)
+        self.lines.append(current)
 
     def para(self, text: str, prefix: str = "", cont: str | None = None,
              prefix_len: int | None = None) -> None:
@@ -334,7 +354,7 @@ def _undecided(w: _Writer, d: Digest) -> None:
     n_error = d.by_status.get("ERROR", 0)
     if d.errors:
         w.line()
-        w.line(s("magenta", "ERROR") + s("bold", f" - {_n(n_error)} checks crashed (result unknown)"))
+        w.line(s("magenta", "ERROR") + s("bold", f" - {_plural(n_error, 'check')} crashed (result unknown)"))
         for g in d.errors:
             w.line()
             w.para(visible(g.title), s("bold", g.check_id) + "  ", "  ", prefix_len=len(g.check_id) + 2)
@@ -350,8 +370,11 @@ def _undecided(w: _Writer, d: Digest) -> None:
                "above).", "  ")
     for g in d.unknown:
         messages: dict[str, int] = {}
+        single = g.targets == 1
         for f in g.findings:
             text = says(f.subject, f.message)
+            if single:
+                text = f"{target_label(f.target)} · {text}"
             messages[text] = messages.get(text, 0) + 1
         w.para(visible(f"{g.title} ({_plural(g.targets, 'target')})"), s("bold", g.check_id) + "  ", "  ",
                prefix_len=len(g.check_id) + 2)
@@ -367,7 +390,7 @@ def _waived(w: _Writer, d: Digest) -> None:
         return
     s = w.s
     w.line()
-    w.line(s("blue", "WAIVED") + s("bold", f" - {_n(d.by_status.get('WAIVED', 0))} accepted risks"))
+    w.line(s("blue", "WAIVED") + s("bold", f" - {_plural(d.by_status.get('WAIVED', 0), 'accepted risk')}"))
     for g in d.waived:
         for f in g.findings:
             text = f"{g.check_id} {target_label(f.target)} · {says(f.subject, f.message)}"
