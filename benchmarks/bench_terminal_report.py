@@ -74,7 +74,8 @@ def in_process(runs: int) -> None:
             start = time.process_time()
             make_reporter(fmt, ReportOptions(width=80, color=False)).render(scan, index, out)
             times.append(time.process_time() - start)
-        print(f"render {fmt:<8} (finished scan, {len(scan.findings):,} findings): best {min(times):.3f} s CPU")
+        print(f"render {fmt:<8} (finished scan, {len(scan.findings):,} findings): "
+              f"best {min(times):.3f} s CPU")
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
 """Every fixture under tests/data/checks/<CHECK-ID>/ is named for the verdict it must produce.
 
 ``NAME.PASS.xml`` (domain/network XML, no host context) or ``NAME.PASS/`` (a host root directory).
-Exactly one check — the one the folder is named after — runs on it.
+Exactly one check — the one the folder is named after — runs on it. ``NAME.NA.xml`` (or ``NAME.NA/``) is
+a decoy for which the check must not apply at all: it yields no finding (e.g. vmx/svm on an aarch64
+guest).
 
 git keeps neither file modes (beyond +x) nor owners, so a host-root fixture may have a sibling
 ``NAME.PASS.modes`` file: lines ``PATH MODE [UID [GID]]`` applied to a copy of the root before the
@@ -30,7 +32,7 @@ from vmsec.vulns.db import AdvisoryDB, import_feeds, open_db
 from vmsec.vulns.matcher import match_inventory
 
 CHECKS_DIR = Path(__file__).parent / "data" / "checks"
-VERDICTS = {"PASS", "FAIL", "UNKNOWN"}
+VERDICTS = {"PASS", "FAIL", "UNKNOWN", "NA"}
 
 
 def _fixtures() -> list[tuple[str, Path, str]]:
@@ -61,6 +63,9 @@ def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: 
     assert not inventory.errors, [e.reason for e in inventory.errors]
     statuses = [f.status for f in run_checks(inventory, catalog).findings]
     assert Status.ERROR not in statuses
+    if verdict == "NA":
+        assert statuses == [], f"{fixture.name}: expected no finding (not applicable), got {statuses}"
+        return
     assert Status(verdict) in statuses, f"{fixture.name}: expected {verdict}, got {statuses}"
     if verdict != "FAIL":
         assert Status.FAIL not in statuses, f"{fixture.name}: expected no FAIL, got {statuses}"

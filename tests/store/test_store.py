@@ -29,7 +29,7 @@ from vmsec.report import FORMATS, make_reporter
 from vmsec.report.json_report import build_document
 from vmsec.results import ScanResult
 from vmsec.store import UnknownScan, default_store_url, open_store, resolve_url, schema
-from vmsec.store.store import HEAD_REVISION
+from vmsec.store.migrations import HEAD_REVISION
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKS = ROOT / "tests" / "data" / "checks"
@@ -150,7 +150,7 @@ def test_a_store_from_a_newer_vmsec_is_refused(store_url: str) -> None:
 
 def test_bad_urls_are_store_errors(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not a database URL"):
-        open_store("not a url")
+        open_store("://not a url")
     with pytest.raises(StoreError):
         open_store(f"postgresql+psycopg://nobody:secret@/x?host={tmp_path}&port=1")
     try:

@@ -25,7 +25,7 @@ def version(db_path: str | None, fmt: str) -> None:
     """The vmsec version, Python, the advisory database (its newest import and each feed's date) and
     the findings store's location."""
     from vmsec.errors import AdvisorySourceError
-    from vmsec.store.store import redact, resolve_url
+    from vmsec.store.location import redact, resolve_url
     from vmsec.vulns.db import STALE_AFTER_DAYS, default_db_path, open_db
 
     info: dict[str, Any] = {"vmsec": __version__, "python": sys.version.split()[0],

@@ -38,6 +38,7 @@ class LazyGroup(click.Group):
         "report": "vmsec.cli.store_commands:report",
         "version": "vmsec.cli.info_commands:version",
         "completion": "vmsec.cli.info_commands:completion",
+        "probe": "vmsec.cli.probe_commands:probe",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -336,10 +336,14 @@ def report_options(func: F) -> F:
 
 def scan_options(func: F) -> F:
     """The options of every ``vmsec scan …`` command: :func:`report_options` and how to scan."""
+    return scan_options_except()(func)
+
+
+def scan_options_except(*names: str) -> Callable[[F], F]:
+    """:func:`scan_options` without the options named (a command with its own ``--timeout``, say)."""
     from vmsec.profiles import DEFAULT_PROFILE
 
-    return _compose(
-        report_options,
+    options = [
         click.option("--profile", default=DEFAULT_PROFILE, show_default=True, envvar="VMSEC_PROFILE",
                      help="Built-in profile (multi-tenant, single-tenant) or a TOML file."),
         click.option("--check", "check_ids", multiple=True, metavar="ID",
@@ -356,7 +360,12 @@ def scan_options(func: F) -> F:
                      help="Do not keep this scan in the findings store."),
         click.option("--quiet", "-q", is_flag=True, envvar="VMSEC_QUIET",
                      help="No progress display on standard error."),
-    )(func)
+    ]
+    wanted = [o for o, name in zip(options, _SCAN_OPTION_NAMES, strict=True) if name not in names]
+    return _compose(report_options, *wanted)
+
+
+_SCAN_OPTION_NAMES = ("profile", "check", "db", "waivers", "timeout", "no-store", "quiet")
 
 
 _KNOWN_SHARED = frozenset({
@@ -423,7 +432,7 @@ class ScanArgs:
     @classmethod
     def pop(cls, kwargs: dict[str, Any]) -> ScanArgs:
         report = ReportArgs.pop(kwargs)
-        return cls(report=report, profile=kwargs.pop("profile"), check_ids=tuple(kwargs.pop("check_ids")),
-                   db_path=kwargs.pop("db_path"), waivers_path=kwargs.pop("waivers_path"),
-                   timeout=kwargs.pop("timeout"), no_store=bool(kwargs.pop("no_store")),
-                   quiet=bool(kwargs.pop("quiet")))
+        return cls(report=report, profile=kwargs.pop("profile"), check_ids=tuple(kwargs.pop("check_ids", ())),
+                   db_path=kwargs.pop("db_path", None), waivers_path=kwargs.pop("waivers_path", None),
+                   timeout=kwargs.pop("timeout", None), no_store=bool(kwargs.pop("no_store", False)),
+                   quiet=bool(kwargs.pop("quiet", False)))

@@ -18,13 +18,25 @@ import click
 
 from vmsec.cli import exitcodes
 from vmsec.cli.main import LazyGroup, die
-from vmsec.cli.options import ReportArgs, ScanArgs, Selection, scan_options, warn
+from vmsec.cli.options import ReportArgs, ScanArgs, Selection, scan_options, scan_options_except, warn
 
 if TYPE_CHECKING:
     from vmsec.cli.progress import Progress
     from vmsec.findings import Finding
     from vmsec.results import ScanResult, TargetBatch
     from vmsec.specs import TargetSpec
+
+__all__ = [
+    "TARGET_KINDS",
+    "ScanArgs",
+    "ScanGroup",
+    "open_report",
+    "render_result",
+    "run_scan",
+    "scan",
+    "scan_options",
+    "scan_options_except",
+]
 
 # Every target kind and what it reads, for `vmsec scan --help` (kinds registered lazily add theirs).
 TARGET_KINDS: dict[str, str] = {
@@ -159,7 +171,7 @@ def run_scan(specs: Sequence[TargetSpec], args: ScanArgs) -> None:
         _check_db(args.db_path)
         stored_url = None
         if not args.no_store:
-            from vmsec.store.store import resolve_url
+            from vmsec.store.location import resolve_url
 
             stored_url = resolve_url(report.store_url)
         reporter = make_reporter(report.fmt, ReportOptions(show_pass=report.show_pass, color=report.color))
@@ -213,7 +225,7 @@ _log = logging.getLogger("vmsec.cli")
 
 
 def _redacted(url: str) -> str:
-    from vmsec.store.store import redact
+    from vmsec.store.location import redact
 
     return redact(url)
 
@@ -386,3 +398,8 @@ def _progress(enabled: bool, stream: TextIO | None = None) -> Iterator[Progress 
     live = bool(getattr(raw, "isatty", lambda: False)())
     with Progress(raw, live=live, width=shutil.get_terminal_size((80, 24)).columns) as progress:
         yield progress
+
+
+def _run_scan(specs: Sequence[TargetSpec], **opts: Any) -> None:
+    """The former entry point (keyword arguments of :func:`scan_options`); use :func:`run_scan`."""
+    run_scan(specs, ScanArgs.pop(dict(opts)))

@@ -23,8 +23,9 @@ from vmsec.report import ReportOptions, make_reporter
 from vmsec.report.compliance import compliance_format
 from vmsec.report.text import json_text, visible
 from vmsec.results import ScanResult
-from vmsec.store import Diff, DiffEntry, ScanSummary, Store, StoreMissing, UnknownScan, open_store
-from vmsec.store.store import redact, resolve_url
+from vmsec.store.diff import Diff, DiffEntry
+from vmsec.store.location import redact, resolve_url
+from vmsec.store.store import ScanSummary, Store, StoreMissing, UnknownScan, open_store
 
 _MAX_CELL = 300
 

@@ -7,13 +7,13 @@ Every field that could not be read is ``None`` (unknown); an empty tuple means "
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from vmsec.facts.common import ConfigFile, FileStat
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CpuInfo:
+class CpuInfo(Struct, frozen=True, kw_only=True):
     vendor: str | None  # "GenuineIntel", "AuthenticAMD", …
     model_name: str | None
     flags: frozenset[str]  # flags of the first processor in /proc/cpuinfo
@@ -24,8 +24,7 @@ class CpuInfo:
         return "vmx" in self.flags or "svm" in self.flags
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HypervisorDetection:
+class HypervisorDetection(Struct, frozen=True, kw_only=True):
     """Whether this host is itself a virtual machine, and how that was concluded."""
 
     is_virtual: bool | None
@@ -33,16 +32,14 @@ class HypervisorDetection:
     evidence: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IommuInfo:
+class IommuInfo(Struct, frozen=True, kw_only=True):
     dmar_table: bool | None  # /sys/firmware/acpi/tables/DMAR (Intel VT-d)
     ivrs_table: bool | None  # /sys/firmware/acpi/tables/IVRS (AMD-Vi)
     group_count: int | None  # entries in /sys/kernel/iommu_groups
     iommu_devices: tuple[str, ...] | None  # /sys/class/iommu/*
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SocketUnit:
+class SocketUnit(Struct, frozen=True, kw_only=True):
     """A systemd socket unit of a libvirt daemon (socket activation overrides listen_* keys)."""
 
     name: str  # "libvirtd-tcp.socket"
@@ -53,16 +50,19 @@ class SocketUnit:
     socket_group: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PolkitRule:
+class PolkitRule(Struct, frozen=True, kw_only=True):
+    """What one polkit rules file decides for libvirt's actions, found by running its JavaScript
+    (vmsec.parsers.polkit_rules), never by matching its text."""
+
     path: str
-    mentions_libvirt: bool
-    grants_without_auth: bool  # returns polkit.Result.YES for a libvirt action
-    excerpt: str = ""
+    mentions_libvirt: bool  # its rules answer at least one libvirt action (first, in polkitd's order)
+    grants_without_auth: bool  # it answers polkit.Result.YES for a libvirt action to someone
+    excerpt: str = ""  # the answers, "org.libvirt.unix.manage: yes for members of group libvirt; …"
+    grants: tuple[str, ...] = ()  # "org.libvirt.unix.manage to members of group libvirt", for YES answers
+    error: str | None = None  # the file could not be evaluated (a syntax error, a time or memory limit)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InstalledPackage:
+class InstalledPackage(Struct, frozen=True, kw_only=True):
     name: str
     version: str
     source: str | None = None  # source package name where the package manager records it
@@ -73,8 +73,7 @@ class InstalledPackage:
     arch: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TlsFile:
+class TlsFile(Struct, frozen=True, kw_only=True):
     """A TLS key or certificate a daemon is configured to use."""
 
     role: str  # "libvirtd server key", "qemu vnc server key", …
@@ -83,8 +82,7 @@ class TlsFile:
     key_bits: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Host:
+class Host(Struct, frozen=True, kw_only=True):
     name: str
     root: str  # "/" for the running system, else the copied root directory
     live: bool  # True when /proc and /sys describe this host (not a copied root)
@@ -94,6 +92,10 @@ class Host:
     virtualization: HypervisorDetection = field(
         default_factory=lambda: HypervisorDetection(is_virtual=None))
     kvm_device: FileStat | None = None
+    # KVM_GET_API_VERSION answered by /dev/kvm (12 on every kernel since 2.6.22); None when not asked
+    # (a copied root, or /dev/kvm could not be opened — then kvm_api_error says why).
+    kvm_api_version: int | None = None
+    kvm_api_error: str | None = None
     device_nodes: tuple[FileStat, ...] = ()  # /dev/kvm, /dev/vhost-net, /dev/vfio/vfio
     # Loaded kernel modules' parameters: {"kvm": {"nx_huge_pages": "auto"}, "kvm_intel": {...}}.
     # A module that is not loaded is absent; None means /sys/module could not be read.
@@ -105,6 +107,8 @@ class Host:
     ksm_run: str | None = None  # 0 | 1 | 2
     lockdown: str | None = None  # the bracketed mode of /sys/kernel/security/lockdown
     secure_boot: bool | None = None
+    # How the host booted: "uefi" (/sys/firmware/efi exists), "bios" (it does not), None: unknown.
+    boot_firmware: str | None = None
     tpm_present: bool | None = None
     swaps: tuple[str, ...] | None = None  # device/file names in /proc/swaps
     auditd_running: bool | None = None

@@ -9,8 +9,6 @@ reports as interrupted (incomplete), never as a clean scan.
 from __future__ import annotations
 
 import gc
-import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +17,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import platformdirs
 from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import Connection, RowMapping, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -30,8 +27,9 @@ from vmsec.findings import Evidence, Finding, Severity, Status, Target, TargetKi
 from vmsec.results import Component, OsInventory, ScanCounts, ScanResult
 from vmsec.store import schema
 from vmsec.store.diff import Diff, DiffRow, compute_diff
+from vmsec.store.location import redact, resolve_url
+from vmsec.store.migrations import HEAD_REVISION
 
-ENV_VAR = "VMSEC_STORE"
 _STATUS = {s.value: s for s in Status}
 _SEVERITY = {s.value: s for s in Severity}
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -39,35 +37,6 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 class UnknownScan(StoreError):
     """The scan id or reference names no stored scan (a usage error, not a broken store)."""
-
-
-def default_store_url() -> str:
-    """SQLite in the user's data directory (``…/vmsec/history.sqlite``)."""
-    path = Path(platformdirs.user_data_dir("vmsec", appauthor=False)) / "history.sqlite"
-    return f"sqlite:///{path}"
-
-
-def resolve_url(url: str | None) -> str:
-    """An explicit URL or SQLite file path, else ``$VMSEC_STORE``, else the default SQLite file.
-
-    A value without ``://`` and not starting with ``sqlite:`` is a file path: ``history.sqlite``
-    becomes ``sqlite:////abs/path/history.sqlite``.
-    """
-    value = url or os.environ.get(ENV_VAR) or default_store_url()
-    if "://" not in value and not value.startswith("sqlite:"):
-        return f"sqlite:///{Path(value).expanduser().absolute()}"
-    return value
-
-
-_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@/\s]*@")
-
-
-def redact(url: str) -> str:
-    """The URL with its password hidden, for messages (also for a URL that does not parse)."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return _PASSWORD.sub(r"\1***@", url)
 
 
 class StoreMissing(UnknownScan):
@@ -154,6 +123,10 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"{self.url}: {what} failed: {exc.__class__.__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     @property
     def dialect(self) -> str:
@@ -314,10 +287,6 @@ class Store:
                 gc.enable()
 
 
-# The newest migration shipped in vmsec/store/migrations/versions (a test keeps the two in step).
-# A store already at this revision is opened without importing alembic — a third of a second that
-# every scan would otherwise pay.
-HEAD_REVISION = "0002"
 
 
 def _alembic_config(conn: Connection | None = None) -> Any:
