@@ -110,11 +110,11 @@ def test_terminal_report_leads_with_the_summary_and_the_worst() -> None:
     proc = run("scan", "xml", str(fixture))
     assert proc.returncode == 0
     text = proc.stdout
-    headings = ("Summary", "Most exposed", "Fix first", "HIGH - ", "MEDIUM - ")
+    headings = ("Summary", "Most exposed", "Fix first", "CRITICAL - ", "MEDIUM - ", "LOW - ")
     order = [text.index(heading) for heading in headings]
     assert order == sorted(order)  # summary, ranking and fixes before the findings, worst severity first
-    assert "FAIL 8: 1 high, 4 medium, 2 low, 1 info" in text
-    assert "VMS-DOM-020" in text[: text.index("HIGH - ")]  # the high failure is in "fix first"
+    assert "FAIL 8: 2 critical, 3 medium, 2 low, 1 info" in text
+    assert "VMS-DOM-020" in text[: text.index("CRITICAL - ")]  # the open console is in "fix first"
 
 
 def test_check_selection_and_bad_profile() -> None:

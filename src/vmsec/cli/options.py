@@ -86,6 +86,10 @@ def _option_names(command: click.Command) -> dict[str, str]:
     return names
 
 
+def _multiple(command: click.Command) -> set[str]:
+    return {p.name for p in command.params if isinstance(p, click.Option) and p.multiple and p.name}
+
+
 def config_defaults(data: Mapping[str, Any], path: list[str], command: click.Command,
                     origin: str) -> dict[str, Any]:
     """The defaults ``data`` (a parsed vmsec.toml) gives the command at ``path`` (``["scan", "xml"]``).
@@ -114,6 +118,8 @@ def config_defaults(data: Mapping[str, Any], path: list[str], command: click.Com
                 elif not table_name and key not in _KNOWN_SHARED:
                     warn(f"{origin}: {key!r} is not an option vmsec knows")
                 continue
+            if name in _multiple(command) and isinstance(value, str):
+                value = [value]  # `severity = "high"` for a repeatable option
             defaults[name] = value
     return defaults
 
