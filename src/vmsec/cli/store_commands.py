@@ -12,7 +12,6 @@ from typing import Any, TextIO
 
 import click
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from vmsec.cli import exitcodes
@@ -115,29 +114,27 @@ def history(store_url: str | None, limit: int, fmt: str) -> None:
         click.echo(json_text(json.dumps({"store": redact(resolve_url(store_url)),
                                          "scans": [summary_dict(s) for s in summaries]}, indent=2)))
         return
-    console = Console(highlight=False)
-    if not console.is_terminal:  # piped: no 80-column squeeze
-        console = Console(highlight=False, width=200)
     if not summaries:
-        console.print(Text(f"no scans stored in {redact(resolve_url(store_url))}"))
+        click.echo(f"no scans stored in {_plain(redact(resolve_url(store_url)))}")
         return
-    table = Table(box=None, header_style="bold")
-    for col in ("ID", "Started (UTC)", "Source", "Profile", "State", "Findings", "FAIL",
-                "crit/high/med/low", "UNKNOWN", "ERROR", "WAIVED"):
-        table.add_column(col)
+    from vmsec.report.terminal import terminal_width, wrap
+
+    width = terminal_width(sys.stdout)
+    lines: list[str] = []
     for s in summaries:
         sev = s.failed_by_severity
         state = s.state
         if state == "interrupted":
-            state += f" ({s.targets_stored}/{s.targets_expected} targets)"
-        table.add_row(str(s.id), s.started_at.strftime("%Y-%m-%d %H:%M:%S"), Text(_plain(s.source, 60)),
-                      Text(_plain(s.profile, 30)),
-                      Text(state, style="green" if s.complete else "yellow"),
-                      str(s.findings_stored), str(s.by_status.get("FAIL", 0)),
-                      "/".join(str(sev.get(x, 0)) for x in ("critical", "high", "medium", "low")),
-                      str(s.by_status.get("UNKNOWN", 0)), str(s.by_status.get("ERROR", 0)),
-                      str(s.by_status.get("WAIVED", 0)))
-    console.print(table)
+            state += f" ({s.targets_stored} of {s.targets_expected} targets stored)"
+        head = f"#{s.id}  {s.started_at.strftime('%Y-%m-%d %H:%M:%S')} UTC  {state}  "
+        lines += wrap(_plain(f"{s.source} (profile {s.profile})", 200), width, head, "    ")
+        counts = ", ".join(f"{sev.get(x, 0)} {x}" for x in ("critical", "high", "medium", "low", "info")
+                           if sev.get(x, 0))
+        fails = s.by_status.get("FAIL", 0)
+        lines += wrap(f"{s.findings_stored} findings: {fails} FAIL" + (f" ({counts})" if counts else "")
+                      + f", {s.by_status.get('UNKNOWN', 0)} UNKNOWN, {s.by_status.get('ERROR', 0)} ERROR, "
+                      f"{s.by_status.get('WAIVED', 0)} WAIVED", width, "    ")
+    click.echo("\n".join(lines))
 
 
 # --- diff -------------------------------------------------------------------------------------
