@@ -874,10 +874,6 @@ def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] |
     except ReadError as exc:
         raise SourceUnavailable(f"{root}: {exc.reason}") from exc
     live = reader.root == "/"
-    if not live and not any(reader.stat(p).exists for p in HOST_ROOT_MARKERS):
-        raise SourceUnavailable(f"{reader.root}: not a host root: none of "
-                                f"{', '.join(p.lstrip('/') for p in HOST_ROOT_MARKERS)} is there "
-                                "(expected a copy of a hypervisor's / with etc/libvirt)", ErrorKind.ABSENT)
     # The same OS checks as on guests run on the host's own OS — when the root is an OS root at all
     # (a copied root holding only libvirt's files has no os-release: nothing to audit there). Its
     # package list (dpkg, rpm or apk) also gives the host its virtualization stack: read once.
@@ -932,7 +928,21 @@ def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] |
 
 
 def collect(spec: HostSpec, context: CollectContext) -> Inventory:
-    """The collector interface (``vmsec.collectors``): a host by its root."""
+    """The collector interface (``vmsec.collectors``): a host by its root.
+
+    A root that holds nothing of a host (an empty or mistyped directory) is not a clean scan:
+    :class:`SourceUnavailable` names what was expected.
+    """
+    if spec.root != "/":
+        try:
+            reader = RootReader(spec.root)
+        except ReadError as exc:
+            raise SourceUnavailable(f"{spec.root}: {exc.reason}", exc.kind) from exc
+        if not any(reader.stat(p).exists for p in HOST_ROOT_MARKERS):
+            raise SourceUnavailable(f"{reader.root}: not a host root: none of "
+                                    f"{', '.join(p.lstrip('/') for p in HOST_ROOT_MARKERS)} is there "
+                                    "(expected a copy of a hypervisor's / with etc/libvirt)",
+                                    ErrorKind.ABSENT)
     return collect_host_inventory(spec.root, progress=context.step)
 
 
