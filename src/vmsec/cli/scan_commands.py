@@ -7,6 +7,7 @@ in :attr:`ScanGroup.lazy` and reuse :func:`~vmsec.cli.options.scan_options` and 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -380,8 +381,14 @@ def open_report(output: str | None) -> Iterator[TextIO]:
     except OSError as exc:
         die(f"cannot write {output}: {exc.strerror or exc}", exitcodes.USAGE)
         raise AssertionError("unreachable") from exc
-    with fh:
-        yield fh
+    written = False
+    try:
+        with fh:
+            yield fh
+            written = True
+    finally:
+        if not written and fh.closed and os.path.isfile(output) and os.path.getsize(output) == 0:
+            os.unlink(output)  # the scan never got to write a report: leave no empty file behind
 
 
 @contextmanager
