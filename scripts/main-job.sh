@@ -12,5 +12,6 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 fi
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[libvirt]'
+# fleet: Celery, redis-py and prometheus-client, so the README's `vmsec worker` and `vmsec monitor` work.
+.venv/bin/python -m pip install -q -e '.[libvirt,fleet]'
 exec .venv/bin/vmsec scan host "$@"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pgcluster import PgCluster, pg_cluster_session
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -20,6 +23,12 @@ def _private_store(tmp_path_factory: pytest.TempPathFactory) -> None:
 
     path = tmp_path_factory.mktemp("store") / "history.sqlite"
     os.environ.setdefault("VMSEC_STORE", f"sqlite:///{path}")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A PostgreSQL server for the whole session (tests/pgcluster.py); each test makes its databases."""
+    yield from pg_cluster_session()
 
 
 @pytest.fixture()

@@ -66,7 +66,8 @@ def test_version_shows_the_advisory_database_date(tmp_path: Path) -> None:
     doc = json.loads(run("version", "--db", str(db), "--format", "json").stdout)
     assert doc["advisory_database"]["present"] and doc["advisory_database"]["updated_at"]
     missing = run("version", "--db", str(tmp_path / "none.sqlite"))
-    assert missing.returncode == 0 and "advisory database: none at" in missing.stdout
+    assert missing.returncode == 0 and "none.sqlite: does not exist" in missing.stdout
+    assert "advisory database: none at" in run("version", env={"XDG_CACHE_HOME": str(tmp_path / "c")}).stdout
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])

@@ -24,7 +24,7 @@ SHELLS = ("bash", "zsh", "fish")
 def version(db_path: str | None, fmt: str) -> None:
     """The vmsec version, Python, the advisory database (its newest import and each feed's date) and
     the findings store's location."""
-    from vmsec.errors import AdvisorySourceError
+    from vmsec.errors import VmsecError
     from vmsec.store.location import redact, resolve_url
     from vmsec.vulns.db import STALE_AFTER_DAYS, default_db_path, open_db
 
@@ -34,7 +34,7 @@ def version(db_path: str | None, fmt: str) -> None:
     database: dict[str, Any] = {"path": path, "present": False, "updated_at": None, "sources": []}
     try:
         db = open_db(db_path)
-    except AdvisorySourceError as exc:
+    except VmsecError as exc:  # not a database, or a --db that names no file
         database["error"] = str(exc)
         db = None
     if db is not None:

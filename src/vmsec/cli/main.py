@@ -38,6 +38,9 @@ class LazyGroup(click.Group):
         "report": "vmsec.cli.store_commands:report",
         "version": "vmsec.cli.info_commands:version",
         "completion": "vmsec.cli.info_commands:completion",
+        "fleet": "vmsec.cli.fleet_commands:fleet",
+        "worker": "vmsec.cli.worker_command:worker",
+        "monitor": "vmsec.cli.monitor_command:monitor",
         "probe": "vmsec.cli.probe_commands:probe",
     }
 

@@ -169,7 +169,6 @@ def run_scan(specs: Sequence[TargetSpec], args: ScanArgs) -> None:
 
             compliance_format(report.fmt)
         waivers = _load_waivers(args.waivers_path, args.check_ids)
-        _check_db(args.db_path)
         stored_url = None
         if not args.no_store:
             from vmsec.store.location import resolve_url
@@ -271,13 +270,6 @@ def _load_waivers(path: str | None, check_ids: Sequence[str]) -> tuple[Any, ...]
         raise ConfigError("; ".join(f"{w.origin}: unknown check id {w.check!r} (see 'vmsec checks list')"
                                     for w in unknown))
     return waivers
-
-
-def _check_db(path: str | None) -> None:
-    """A ``--db`` that names no file is said at once (vulnerability results will be UNKNOWN)."""
-    if path is not None and not Path(path).is_file():
-        warn(f"--db {path}: no advisory database there; vulnerability results will be UNKNOWN "
-             f"(create it with 'vmsec db update --db {path}' or 'vmsec db import FILES --db {path}')")
 
 
 def _interrupted(exc: Any, store_url: str | None) -> None:

@@ -260,10 +260,12 @@ class StoreSink:
             raise error
 
     @classmethod
-    def into(cls, store: Store) -> StoreSink:
-        """A sink writing through an open :class:`Store`'s engine (tests, ``Store.save``)."""
+    def into(cls, store: Store, *, background: bool = False) -> StoreSink:
+        """A sink writing through an open :class:`Store`'s engine (tests, ``Store.save``, fleet workers
+        — ``background`` only on PostgreSQL, whose pooled connections may change threads)."""
         pooled = store.engine.raw_connection()
-        return cls(_Connection(pooled.driver_connection, store.dialect, store.url, closer=pooled))
+        return cls(_Connection(pooled.driver_connection, store.dialect, store.url, closer=pooled),
+                   background=background and store.dialect == "postgresql")
 
     def close(self) -> None:
         self._stop()
