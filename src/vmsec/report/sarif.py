@@ -156,6 +156,9 @@ class Locator:
         self.files: set[str] = set()  # paths known to be files (domain origins)
         host_roots = {t.name: _real_dir(d.get("root")) for t, d in scan.details.items()
                       if t.kind is TargetKind.HOST}
+        # Domains and networks of an XML scan with --host-root: their own files are real paths, the
+        # host facts they cite (qemu.conf) are inside the host's root.
+        self.host_roots: dict[str, str] = {name: root for name, root in host_roots.items() if root}
         for t, d in scan.details.items():
             origin = d.get("origin")
             if t.kind is TargetKind.HOST:
@@ -188,6 +191,8 @@ class Locator:
         seen: set[tuple[str, int | None]] = set()
         root = self._get(self.roots, f.target)
         image = self._get(self.images, f.target)
+        host_root = (self.host_roots.get(f.target.host) if root is None and f.target.host
+                     and f.target.kind in (TargetKind.DOMAIN, TargetKind.NETWORK) else None)
         for e in f.evidence:
             if "\x00" in e.source:
                 continue
@@ -200,6 +205,8 @@ class Locator:
                 place = Place(image, None, note, inner=path if not line else f"{path}:{line}")
             elif root is not None and not path.startswith(root + "/"):
                 place = Place(root + path, line, note)
+            elif host_root is not None and path not in self.files and not path.startswith(host_root + "/"):
+                place = Place(host_root + path, line, note)
             else:
                 place = Place(path, line, note)
             key = (place.path, place.line)
