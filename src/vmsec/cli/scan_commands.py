@@ -402,3 +402,5 @@ def _progress(enabled: bool, stream: TextIO | None = None) -> Iterator[Progress 
 def _run_scan(specs: Sequence[TargetSpec], **opts: Any) -> None:
     """The former entry point (keyword arguments of :func:`scan_options`); use :func:`run_scan`."""
     run_scan(specs, ScanArgs.pop(dict(opts)))
+
+_report_stream = open_report  # the former name
