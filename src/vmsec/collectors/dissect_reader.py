@@ -197,7 +197,8 @@ class DissectReader(ReaderBase):
         except OSError as exc:
             raise self._error(path, exc) from exc
         if not st.S_ISDIR(info.st_mode):
-            raise ReadError(path, os.strerror(errno.ENOTDIR), ErrorKind.NOT_A_DIRECTORY)
+            # The path exists but is no directory: not "absent" (that is ENOTDIR on the way).
+            raise ReadError(path, os.strerror(errno.ENOTDIR), ErrorKind.NOT_REGULAR)
         names: list[str] = []
         try:
             for name in entry.iterdir():

@@ -109,18 +109,17 @@ class _Collection:
         self.live = live
         self.records: list[CollectionRecord] = []
 
-    def fail(self, source: str, what: str, reason: str) -> None:
-        self.records.append(CollectionRecord(source=source, what=what, ok=False, reason=reason))
+    def fail(self, source: str, what: str, reason: str, kind: ErrorKind | None = None) -> None:
+        self.records.append(CollectionRecord(source=source, what=what, ok=False, reason=reason, kind=kind))
 
     def read(self, path: str, what: str, limit: int = SMALL) -> str | _Absent | None:
         """The file's text, ABSENT when it does not exist, or None (recorded) when it cannot be read."""
         try:
             return self.reader.read_text(path, limit)
         except ReadError as exc:
-            st = self.reader.stat(path)
-            if st.exists is False:
+            if exc.absent:
                 return ABSENT
-            self.fail(path, what, exc.reason)
+            self.fail(path, what, exc.reason, exc.kind)
             return None
 
     def value(self, path: str, what: str) -> str | None:
@@ -138,9 +137,9 @@ class _Collection:
         try:
             return self.reader.listdir(path, limit)
         except ReadError as exc:
-            if self.reader.stat(path).exists is False:
+            if exc.absent:
                 return ABSENT
-            self.fail(path, what, exc.reason)
+            self.fail(path, what, exc.reason, exc.kind)
             return None
 
     def absence_known(self, anchor: str) -> bool:

@@ -251,7 +251,8 @@ class RootReader(ReaderBase):
             raise self._error(path, exc) from exc
         try:
             if not st.S_ISDIR(info.st_mode):
-                raise ReadError(path, "not a directory", ErrorKind.NOT_A_DIRECTORY)
+                # The path exists but is no directory: not "absent" (that is ENOTDIR on the way).
+                raise ReadError(path, "not a directory", ErrorKind.NOT_REGULAR)
             fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
         except OSError as exc:
             os.close(parent)
