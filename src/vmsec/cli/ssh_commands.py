@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -9,7 +10,7 @@ import click
 
 from vmsec.cli import exitcodes
 from vmsec.cli.main import die
-from vmsec.cli.scan_commands import _run_scan, scan_options
+from vmsec.cli.scan_commands import ScanArgs, run_scan, scan_options
 
 DEFAULT_CONCURRENCY = 64
 DEFAULT_PER_HYPERVISOR = 4
@@ -49,16 +50,15 @@ def parse_target(text: str) -> tuple[str | None, str, int | None]:
 @click.option("--per-hypervisor", type=click.IntRange(1, 10_000), default=DEFAULT_PER_HYPERVISOR,
               show_default=True, help="Guests of one hypervisor scanned at once (when the inventory says "
                                       "where a guest runs).")
-@click.option("--timeout", type=click.FloatRange(1, 86_400), default=DEFAULT_TIMEOUT, show_default=True,
-              help="Seconds per target: a host that takes longer is recorded as timed out.")
 @scan_options
 def scan_ssh(targets: tuple[str, ...], inventory_path: str | None, identity: str | None,
              default_user: str | None, known_hosts: str | None, accept_new: bool, sudo: bool,
-             concurrency: int, per_hypervisor: int, timeout: float, **opts: Any) -> None:
+             concurrency: int, per_hypervisor: int, **opts: Any) -> None:
     """Audit running guests over SSH: the same OS checks as offline, plus what runs (sysctl values in
     the kernel, mounts, processes, listening sockets, the running kernel, restarts needed).
 
     Host keys are verified; authentication is by key or agent only; nothing is written on the guest.
+    --timeout is per target (default 120 s here): a host that takes longer is recorded as timed out.
     """
     from vmsec.errors import ConfigError
     from vmsec.specs import SshSpec, TargetSpec
@@ -87,5 +87,7 @@ def scan_ssh(targets: tuple[str, ...], inventory_path: str | None, identity: str
                 accept_new=accept_new, sudo=sudo or entry.sudo))
     if not specs:
         raise click.UsageError("give at least one [USER@]HOST[:PORT] or --inventory FILE")
-    _run_scan(specs, settings={"concurrency": concurrency, "group_limit": per_hypervisor,
-                                     "timeout": timeout}, **opts)
+    args = ScanArgs.pop(opts)
+    if args.timeout is None:
+        args = dataclasses.replace(args, timeout=DEFAULT_TIMEOUT)
+    run_scan(specs, args, settings={"concurrency": concurrency, "group_limit": per_hypervisor})
