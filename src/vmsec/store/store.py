@@ -141,6 +141,11 @@ class Store:
                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
 
     @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (the service keeps its own tables in the same database)."""
+        return self._engine
+
+    @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self._engine.dialect.name
@@ -302,7 +307,7 @@ class Store:
 # The newest migration shipped in vmsec/store/migrations/versions (a test keeps the two in step).
 # A store already at this revision is opened without importing alembic — a third of a second that
 # every scan would otherwise pay.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 def _alembic_config(conn: Connection | None = None) -> Any:

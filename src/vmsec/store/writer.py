@@ -75,8 +75,9 @@ def os_json(os: OsInventory | None) -> Any:
 class StoreSink:
     """Streams one scan into a :class:`Store` (see the module docstring)."""
 
-    def __init__(self, store: Store, *, owns_store: bool = False) -> None:
+    def __init__(self, store: Store, *, owns_store: bool = False, group_id: int | None = None) -> None:
         self.store = store
+        self.group_id = group_id  # the group the scan belongs to (None: the default group)
         self.scan_id: int | None = None
         self._owns = owns_store
         self._seq = 0
@@ -104,7 +105,8 @@ class StoreSink:
                 stored_at=datetime.now(UTC), source=clean_text(header.source),
                 profile=clean_text(header.profile), checks_run=header.checks_run, status="running",
                 complete=False, tool_version=__version__, targets_expected=header.targets_expected,
-                findings_expected=0)).inserted_primary_key[0])  # type: ignore[index]
+                findings_expected=0, **({} if self.group_id is None else {"group_id": self.group_id})
+                )).inserted_primary_key[0])  # type: ignore[index]
             if len(header.checks):
                 conn.execute(insert(schema.scan_checks), [
                     {"scan_id": self.scan_id, "check_id": c.id, "remediation": clean_text(c.remediation)}
