@@ -28,6 +28,10 @@ class LazyGroup(click.Group):
         "history": "vmsec.cli.store_commands:history",
         "diff": "vmsec.cli.store_commands:diff",
         "report": "vmsec.cli.store_commands:report",
+        "serve": "vmsec.cli.serve_command:serve",
+        "user": "vmsec.cli.user_commands:user",
+        "token": "vmsec.cli.token_commands:token",
+        "audit": "vmsec.cli.audit_commands:audit",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -15,7 +15,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 from vmsec.service import mfa
-from vmsec.service.core import Denied, NotFound, Principal, ServiceError, utc
+from vmsec.service.core import Denied, NotFound, Principal, ServiceError, new_id, utc
 from vmsec.service.passwords import check_password, hash_password, needs_rehash, verify_password
 from vmsec.service.roles import MFA_REQUIRED, Role
 from vmsec.store import schema
@@ -56,11 +56,18 @@ class UserInfo:
     created_at: datetime
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "role": self.role.value, "disabled": self.disabled,
-                "totp": self.totp, "webauthn_credentials": self.webauthn, "groups": list(self.groups),
-                "locked_until": self.locked_until.isoformat() if self.locked_until else None,
-                "last_login_at": self.last_login_at.isoformat() if self.last_login_at else None,
-                "created_at": self.created_at.isoformat()}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role.value,
+            "disabled": self.disabled,
+            "totp": self.totp,
+            "webauthn_credentials": self.webauthn,
+            "groups": list(self.groups),
+            "locked_until": self.locked_until.isoformat() if self.locked_until else None,
+            "last_login_at": self.last_login_at.isoformat() if self.last_login_at else None,
+            "created_at": self.created_at.isoformat(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +83,20 @@ class TokenInfo:
     last_used_at: datetime | None
 
     def as_dict(self) -> dict[str, Any]:
-        iso = lambda d: d.isoformat() if d else None  # noqa: E731
-        return {"id": self.id, "user": self.user, "name": self.name, "prefix": self.prefix,
-                "scope": self.scope, "created_at": iso(self.created_at), "expires_at": iso(self.expires_at),
-                "revoked_at": iso(self.revoked_at), "last_used_at": iso(self.last_used_at)}
+        def iso(d: datetime | None) -> str | None:
+            return d.isoformat() if d else None
+
+        return {
+            "id": self.id,
+            "user": self.user,
+            "name": self.name,
+            "prefix": self.prefix,
+            "scope": self.scope,
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at),
+            "revoked_at": iso(self.revoked_at),
+            "last_used_at": iso(self.last_used_at),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +133,7 @@ class Accounts:
         row = conn.execute(select(g.c.id).where(g.c.name == name)).first()
         if row is not None:
             return int(row[0])
-        gid = int(conn.execute(insert(g).values(name=name, description="", created_at=self.svc.now())
-                               ).inserted_primary_key[0])  # type: ignore[index]
+        gid = new_id(conn.execute(insert(g).values(name=name, description="", created_at=self.svc.now())))
         self.svc.audit.append("group.create", "success", actor, f"group:{name}", group_id=gid, conn=conn)
         return gid
 
@@ -125,8 +141,9 @@ class Accounts:
         g = schema.groups
         with self.svc.engine.connect() as conn:
             rows = conn.execute(select(g.c.id, g.c.name, g.c.description).order_by(g.c.name)).all()
-        return [{"id": r.id, "name": r.name, "description": r.description} for r in rows
-                if principal.sees(r.id)]
+        return [
+            {"id": r.id, "name": r.name, "description": r.description} for r in rows if principal.sees(r.id)
+        ]
 
     def _group_ids(self, conn: Connection, user_id: int) -> frozenset[int]:
         m = schema.memberships
@@ -154,15 +171,34 @@ class Accounts:
             for gid in group_ids:
                 if not actor.sees(gid):
                     raise Denied("you can only add users to your own groups")
-            uid = int(conn.execute(insert(u).values(
-                name=name, role=role_.value, password_hash=pw_hash, disabled=False, failed_logins=0,
-                created_at=now, password_changed_at=now)).inserted_primary_key[0])  # type: ignore[index]
+            uid = new_id(
+                conn.execute(
+                    insert(u).values(
+                        name=name,
+                        role=role_.value,
+                        password_hash=pw_hash,
+                        disabled=False,
+                        failed_logins=0,
+                        created_at=now,
+                        password_changed_at=now,
+                    )
+                )
+            )
             conn.execute(insert(schema.memberships), [{"user_id": uid, "group_id": g} for g in group_ids])
             enrolment = self._enrol(conn, uid, name, totp=role_ in MFA_REQUIRED)
-            self.svc.audit.append("user.create", "success", actor.actor, f"user:{name}",
-                                  detail={"role": role_.value, "groups": sorted(groups or ["default"]),
-                                          "totp": enrolment.otpauth_uri is not None},
-                                  remote=actor.remote, conn=conn)
+            self.svc.audit.append(
+                "user.create",
+                "success",
+                actor.actor,
+                f"user:{name}",
+                detail={
+                    "role": role_.value,
+                    "groups": sorted(groups or ["default"]),
+                    "totp": enrolment.otpauth_uri is not None,
+                },
+                remote=actor.remote,
+                conn=conn,
+            )
         return enrolment
 
     def _enrol(self, conn: Connection, uid: int, name: str, *, totp: bool) -> Enrolment:
@@ -170,14 +206,21 @@ class Accounts:
         uri = None
         if totp:
             secret = mfa.new_totp_secret()
-            conn.execute(update(schema.users).where(schema.users.c.id == uid).values(
-                totp_secret=self.svc.keys.encrypt(secret.encode(), f"totp:{uid}"), totp_last_step=None))
+            conn.execute(
+                update(schema.users)
+                .where(schema.users.c.id == uid)
+                .values(
+                    totp_secret=self.svc.keys.encrypt(secret.encode(), f"totp:{uid}"), totp_last_step=None
+                )
+            )
             uri = mfa.provisioning_uri(secret, name)
         codes = mfa.new_recovery_codes()
         rc = schema.recovery_codes
         conn.execute(delete(rc).where(rc.c.user_id == uid))
-        conn.execute(insert(rc), [{"user_id": uid, "code_hash": mfa.recovery_hash(self.svc.keys.recovery, c)}
-                                  for c in codes])
+        conn.execute(
+            insert(rc),
+            [{"user_id": uid, "code_hash": mfa.recovery_hash(self.svc.keys.recovery, c)} for c in codes],
+        )
         return Enrolment(uid, uri, tuple(codes))
 
     def _user(self, conn: Connection, name: str) -> Row[Any]:
@@ -195,19 +238,33 @@ class Accounts:
         u, m, g, w = schema.users, schema.memberships, schema.groups, schema.webauthn_credentials
         with self.svc.engine.connect() as conn:
             members: dict[int, list[tuple[int, str]]] = {}
-            for uid, gid, gname in conn.execute(select(m.c.user_id, g.c.id, g.c.name)
-                                                .join(g, g.c.id == m.c.group_id)):
+            for uid, gid, gname in conn.execute(
+                select(m.c.user_id, g.c.id, g.c.name).join(g, g.c.id == m.c.group_id)
+            ):
                 members.setdefault(uid, []).append((gid, gname))
-            keys = dict(conn.execute(select(w.c.user_id, func.count()).group_by(w.c.user_id)).all())
+            keys: dict[int, int] = dict(
+                conn.execute(select(w.c.user_id, func.count()).group_by(w.c.user_id)).all()
+            )
             rows = conn.execute(select(u).order_by(u.c.name)).all()
         out = []
         for r in rows:
             mine = members.get(r.id, [])
             if not actor.all_groups and not any(actor.sees(gid) for gid, _ in mine):
                 continue
-            out.append(UserInfo(r.id, r.name, Role(r.role), r.disabled, r.totp_secret is not None,
-                                int(keys.get(r.id, 0)), tuple(sorted(n for _, n in mine)), utc(r.locked_until),
-                                utc(r.last_login_at), utc(r.created_at) or self.svc.now()))
+            out.append(
+                UserInfo(
+                    r.id,
+                    r.name,
+                    Role(r.role),
+                    r.disabled,
+                    r.totp_secret is not None,
+                    int(keys.get(r.id, 0)),
+                    tuple(sorted(n for _, n in mine)),
+                    utc(r.locked_until),
+                    utc(r.last_login_at),
+                    utc(r.created_at) or self.svc.now(),
+                )
+            )
         return out
 
     def _visible_user(self, conn: Connection, name: str, actor: Principal) -> Row[Any]:
@@ -221,8 +278,9 @@ class Accounts:
             row = self._visible_user(conn, name, actor)
             conn.execute(update(schema.users).where(schema.users.c.id == row.id).values(disabled=True))
             self._revoke_all(conn, row.id)
-            self.svc.audit.append("user.disable", "success", actor.actor, f"user:{name}", remote=actor.remote,
-                                  conn=conn)
+            self.svc.audit.append(
+                "user.disable", "success", actor.actor, f"user:{name}", remote=actor.remote, conn=conn
+            )
 
     def reset_mfa(self, name: str, actor: Principal) -> Enrolment:
         """New TOTP secret (for roles that need one, or a user who had one) and recovery codes; WebAuthn
@@ -230,14 +288,18 @@ class Accounts:
         with self.svc.engine.begin() as conn:
             row = self._visible_user(conn, name, actor)
             totp = Role(row.role) in MFA_REQUIRED or row.totp_secret is not None
-            conn.execute(update(schema.users).where(schema.users.c.id == row.id).values(
-                totp_secret=None, totp_last_step=None, failed_logins=0, locked_until=None))
+            conn.execute(
+                update(schema.users)
+                .where(schema.users.c.id == row.id)
+                .values(totp_secret=None, totp_last_step=None, failed_logins=0, locked_until=None)
+            )
             wc = schema.webauthn_credentials
             conn.execute(delete(wc).where(wc.c.user_id == row.id))
             enrolment = self._enrol(conn, row.id, name, totp=totp)
             self._revoke_all(conn, row.id)
-            self.svc.audit.append("mfa.reset", "success", actor.actor, f"user:{name}", remote=actor.remote,
-                                  conn=conn)
+            self.svc.audit.append(
+                "mfa.reset", "success", actor.actor, f"user:{name}", remote=actor.remote, conn=conn
+            )
         return enrolment
 
     def change_password(self, user_id: int, new: str, actor: Principal) -> None:
@@ -246,26 +308,43 @@ class Accounts:
             problem = check_password(new, (row.name,))
             if problem:
                 raise ServiceError(problem)
-            conn.execute(update(schema.users).where(schema.users.c.id == user_id).values(
-                password_hash=hash_password(new), password_changed_at=self.svc.now()))
-            self.svc.audit.append("user.password", "success", actor.actor, f"user:{row.name}",
-                                  remote=actor.remote, conn=conn)
+            conn.execute(
+                update(schema.users)
+                .where(schema.users.c.id == user_id)
+                .values(password_hash=hash_password(new), password_changed_at=self.svc.now())
+            )
+            self.svc.audit.append(
+                "user.password", "success", actor.actor, f"user:{row.name}", remote=actor.remote, conn=conn
+            )
 
     def enrol_totp(self, user_id: int, actor: Principal) -> Enrolment:
         """(Re-)enrol TOTP for oneself — only within the re-authentication window (the web layer checks)."""
         with self.svc.engine.begin() as conn:
             row = conn.execute(select(schema.users).where(schema.users.c.id == user_id)).one()
             enrolment = self._enrol(conn, user_id, row.name, totp=True)
-            self.svc.audit.append("mfa.enrol", "success", actor.actor, f"user:{row.name}",
-                                  detail={"factor": "totp"}, remote=actor.remote, conn=conn)
+            self.svc.audit.append(
+                "mfa.enrol",
+                "success",
+                actor.actor,
+                f"user:{row.name}",
+                detail={"factor": "totp"},
+                remote=actor.remote,
+                conn=conn,
+            )
         return enrolment
 
     def new_recovery_codes(self, user_id: int, actor: Principal) -> tuple[str, ...]:
         with self.svc.engine.begin() as conn:
             row = conn.execute(select(schema.users).where(schema.users.c.id == user_id)).one()
             enrolment = self._enrol(conn, user_id, row.name, totp=False)
-            self.svc.audit.append("mfa.recovery_codes", "success", actor.actor, f"user:{row.name}",
-                                  remote=actor.remote, conn=conn)
+            self.svc.audit.append(
+                "mfa.recovery_codes",
+                "success",
+                actor.actor,
+                f"user:{row.name}",
+                remote=actor.remote,
+                conn=conn,
+            )
         return enrolment.recovery_codes
 
     # --- signing in ---------------------------------------------------------------------------
@@ -280,12 +359,20 @@ class Accounts:
             factor = 2 ** min(n // cfg.lockout_threshold - 1, 6)
             until = self.svc.now() + min(cfg.lockout_duration * factor, timedelta(days=1))
             values["locked_until"] = until
-            self.svc.audit.append("login.lockout", "failure", f"user:{row.name}", f"user:{row.name}",
-                                  detail={"failures": n, "until": until.isoformat()}, remote=remote, conn=conn)
+            self.svc.audit.append(
+                "login.lockout",
+                "failure",
+                f"user:{row.name}",
+                f"user:{row.name}",
+                detail={"failures": n, "until": until.isoformat()},
+                remote=remote,
+                conn=conn,
+            )
         conn.execute(update(schema.users).where(schema.users.c.id == row.id).values(**values))
 
-    def login_password(self, name: str, password: str, remote: str | None, user_agent: str | None
-                       ) -> LoginResult:
+    def login_password(
+        self, name: str, password: str, remote: str | None, user_agent: str | None
+    ) -> LoginResult:
         generic = LoginResult(False, message="Wrong user name or password, or the account is locked.")
         name = name.strip()[:100]
         now = self.svc.now()
@@ -294,54 +381,117 @@ class Accounts:
             row = conn.execute(select(u).where(u.c.name == name)).first() if NAME_RE.match(name) else None
             if row is None:
                 verify_password(None, password)  # the same time as a known account
-                self.svc.audit.append("login.password", "failure", f"anonymous:{name}", f"user:{name}",
-                                      detail={"reason": "unknown user"}, remote=remote, conn=conn)
+                self.svc.audit.append(
+                    "login.password",
+                    "failure",
+                    f"anonymous:{name}",
+                    f"user:{name}",
+                    detail={"reason": "unknown user"},
+                    remote=remote,
+                    conn=conn,
+                )
                 return generic
             locked = utc(row.locked_until)
             if row.disabled or (locked is not None and locked > now):
                 verify_password(None, password)
                 reason = "disabled" if row.disabled else "locked"
-                self.svc.audit.append("login.password", "failure", f"user:{name}", f"user:{name}",
-                                      detail={"reason": reason}, remote=remote, conn=conn)
+                self.svc.audit.append(
+                    "login.password",
+                    "failure",
+                    f"user:{name}",
+                    f"user:{name}",
+                    detail={"reason": reason},
+                    remote=remote,
+                    conn=conn,
+                )
                 return generic
             if not verify_password(row.password_hash, password):
                 self._fail(conn, row, "password", remote)
-                self.svc.audit.append("login.password", "failure", f"user:{name}", f"user:{name}",
-                                      detail={"reason": "wrong password"}, remote=remote, conn=conn)
+                self.svc.audit.append(
+                    "login.password",
+                    "failure",
+                    f"user:{name}",
+                    f"user:{name}",
+                    detail={"reason": "wrong password"},
+                    remote=remote,
+                    conn=conn,
+                )
                 return generic
             if needs_rehash(row.password_hash):
                 conn.execute(update(u).where(u.c.id == row.id).values(password_hash=hash_password(password)))
-            has_webauthn = conn.execute(select(func.count()).select_from(schema.webauthn_credentials).where(
-                schema.webauthn_credentials.c.user_id == row.id)).scalar_one() > 0
+            has_webauthn = (
+                conn.execute(
+                    select(func.count())
+                    .select_from(schema.webauthn_credentials)
+                    .where(schema.webauthn_credentials.c.user_id == row.id)
+                ).scalar_one()
+                > 0
+            )
             second = row.totp_secret is not None or has_webauthn
             if Role(row.role) in MFA_REQUIRED and not second:
-                self.svc.audit.append("login.password", "failure", f"user:{name}", f"user:{name}",
-                                      detail={"reason": "MFA required but not enrolled"}, remote=remote,
-                                      conn=conn)
-                return LoginResult(False, message="This account must use a second factor and has none: "
-                                                  "ask an administrator to reset its MFA.")
+                self.svc.audit.append(
+                    "login.password",
+                    "failure",
+                    f"user:{name}",
+                    f"user:{name}",
+                    detail={"reason": "MFA required but not enrolled"},
+                    remote=remote,
+                    conn=conn,
+                )
+                return LoginResult(
+                    False,
+                    message="This account must use a second factor and has none: "
+                    "ask an administrator to reset its MFA.",
+                )
             stage = "mfa" if second else "full"
             token = self._new_session(conn, row.id, stage, remote, user_agent)
-            self.svc.audit.append("login.password", "success", f"user:{name}", f"user:{name}",
-                                  detail={"next": stage}, remote=remote, conn=conn)
+            self.svc.audit.append(
+                "login.password",
+                "success",
+                f"user:{name}",
+                f"user:{name}",
+                detail={"next": stage},
+                remote=remote,
+                conn=conn,
+            )
             if stage == "full":
                 self._signed_in(conn, row.id)
         return LoginResult(True, token, stage)
 
     def _signed_in(self, conn: Connection, user_id: int) -> None:
-        conn.execute(update(schema.users).where(schema.users.c.id == user_id).values(
-            failed_logins=0, locked_until=None, last_login_at=self.svc.now()))
+        conn.execute(
+            update(schema.users)
+            .where(schema.users.c.id == user_id)
+            .values(failed_logins=0, locked_until=None, last_login_at=self.svc.now())
+        )
 
-    def _new_session(self, conn: Connection, user_id: int, stage: str, remote: str | None,
-                     user_agent: str | None, created: datetime | None = None) -> str:
+    def _new_session(
+        self,
+        conn: Connection,
+        user_id: int,
+        stage: str,
+        remote: str | None,
+        user_agent: str | None,
+        created: datetime | None = None,
+    ) -> str:
         cfg, now = self.svc.config, self.svc.now()
         token = secrets.token_urlsafe(32)  # 256 bits
         start = created or now
         expires = start + cfg.absolute_timeout if stage == "full" else now + cfg.mfa_timeout
-        conn.execute(insert(schema.sessions).values(
-            id=token_hash(token), user_id=user_id, created_at=start, last_seen_at=now, expires_at=expires,
-            stage=stage, csrf_token=secrets.token_urlsafe(32), reauth_at=now if stage == "full" else None,
-            remote=(remote or "")[:100] or None, user_agent=(user_agent or "")[:300] or None))
+        conn.execute(
+            insert(schema.sessions).values(
+                id=token_hash(token),
+                user_id=user_id,
+                created_at=start,
+                last_seen_at=now,
+                expires_at=expires,
+                stage=stage,
+                csrf_token=secrets.token_urlsafe(32),
+                reauth_at=now if stage == "full" else None,
+                remote=(remote or "")[:100] or None,
+                user_agent=(user_agent or "")[:300] or None,
+            )
+        )
         return token
 
     def second_factor(self, token: str, code: str, remote: str | None, user_agent: str | None) -> LoginResult:
@@ -351,7 +501,12 @@ class Accounts:
         now = self.svc.now()
         with self.svc.engine.begin() as conn:
             sess = conn.execute(select(s).where(s.c.id == token_hash(token))).first()
-            if sess is None or sess.stage != "mfa" or sess.revoked_at is not None or utc(sess.expires_at) <= now:
+            if (
+                sess is None
+                or sess.stage != "mfa"
+                or sess.revoked_at is not None
+                or utc(sess.expires_at) <= now
+            ):
                 return LoginResult(False, message="The sign-in has expired: start again.")
             row = conn.execute(select(u).where(u.c.id == sess.user_id)).one()
             locked = utc(row.locked_until)
@@ -362,15 +517,28 @@ class Accounts:
             if factor is None:
                 self._fail(conn, row, "mfa", remote)
                 replay = self._is_replay(row, code, now)
-                self.svc.audit.append("mfa.verify", "failure", f"user:{row.name}", f"user:{row.name}",
-                                      detail={"reason": "replayed code" if replay else "wrong code"},
-                                      remote=remote, conn=conn)
+                self.svc.audit.append(
+                    "mfa.verify",
+                    "failure",
+                    f"user:{row.name}",
+                    f"user:{row.name}",
+                    detail={"reason": "replayed code" if replay else "wrong code"},
+                    remote=remote,
+                    conn=conn,
+                )
                 return LoginResult(False, message="That code was not accepted (each code works once).")
             conn.execute(delete(s).where(s.c.id == sess.id))
             new = self._new_session(conn, row.id, "full", remote, user_agent)
             self._signed_in(conn, row.id)
-            self.svc.audit.append("mfa.verify", "success", f"user:{row.name}", f"user:{row.name}",
-                                  detail={"factor": factor}, remote=remote, conn=conn)
+            self.svc.audit.append(
+                "mfa.verify",
+                "success",
+                f"user:{row.name}",
+                f"user:{row.name}",
+                detail={"factor": factor},
+                remote=remote,
+                conn=conn,
+            )
         return LoginResult(True, new, "full")
 
     def webauthn_passed(self, token: str, remote: str | None, user_agent: str | None) -> LoginResult:
@@ -384,8 +552,15 @@ class Accounts:
             new = self._new_session(conn, sess.user_id, "full", remote, user_agent)
             self._signed_in(conn, sess.user_id)
             name = conn.execute(select(schema.users.c.name).where(schema.users.c.id == sess.user_id)).scalar()
-            self.svc.audit.append("mfa.verify", "success", f"user:{name}", f"user:{name}",
-                                  detail={"factor": "webauthn"}, remote=remote, conn=conn)
+            self.svc.audit.append(
+                "mfa.verify",
+                "success",
+                f"user:{name}",
+                f"user:{name}",
+                detail={"factor": "webauthn"},
+                remote=remote,
+                conn=conn,
+            )
         return LoginResult(True, new, "full")
 
     def _check_code(self, conn: Connection, row: Row[Any], code: str, now: datetime) -> str | None:
@@ -395,14 +570,20 @@ class Accounts:
             step = mfa.matching_step(secret, code, now, row.totp_last_step)
             if step is not None:
                 # Conditional: two requests with the same code cannot both win.
-                won = conn.execute(update(u).where(u.c.id == row.id, or_(
-                    u.c.totp_last_step.is_(None), u.c.totp_last_step < step)).values(totp_last_step=step))
+                won = conn.execute(
+                    update(u)
+                    .where(u.c.id == row.id, or_(u.c.totp_last_step.is_(None), u.c.totp_last_step < step))
+                    .values(totp_last_step=step)
+                )
                 return "totp" if won.rowcount == 1 else None
         if mfa.looks_like_recovery_code(code):
             rc = schema.recovery_codes
             digest = mfa.recovery_hash(self.svc.keys.recovery, code)
-            used = conn.execute(update(rc).where(rc.c.user_id == row.id, rc.c.code_hash == digest,
-                                                 rc.c.used_at.is_(None)).values(used_at=now))
+            used = conn.execute(
+                update(rc)
+                .where(rc.c.user_id == row.id, rc.c.code_hash == digest, rc.c.used_at.is_(None))
+                .values(used_at=now)
+            )
             if used.rowcount == 1:
                 return "recovery-code"
         return None
@@ -425,12 +606,24 @@ class Accounts:
                 ok = self._check_code(conn, row, code or "", now) is not None
             if not ok:
                 self._fail(conn, row, "reauth", info.principal.remote)
-                self.svc.audit.append("login.reauth", "failure", info.principal.actor, f"user:{row.name}",
-                                      remote=info.principal.remote, conn=conn)
+                self.svc.audit.append(
+                    "login.reauth",
+                    "failure",
+                    info.principal.actor,
+                    f"user:{row.name}",
+                    remote=info.principal.remote,
+                    conn=conn,
+                )
                 return False
             conn.execute(update(s).where(s.c.id == token_hash(token)).values(reauth_at=now))
-            self.svc.audit.append("login.reauth", "success", info.principal.actor, f"user:{row.name}",
-                                  remote=info.principal.remote, conn=conn)
+            self.svc.audit.append(
+                "login.reauth",
+                "success",
+                info.principal.actor,
+                f"user:{row.name}",
+                remote=info.principal.remote,
+                conn=conn,
+            )
         return True
 
     # --- sessions -----------------------------------------------------------------------------
@@ -443,8 +636,11 @@ class Accounts:
         s, u = schema.sessions, schema.users
         now, cfg = self.svc.now(), self.svc.config
         with self.svc.engine.connect() as conn:
-            row = conn.execute(select(s, u.c.name, u.c.role, u.c.disabled).join(u, u.c.id == s.c.user_id)
-                               .where(s.c.id == token_hash(token))).first()
+            row = conn.execute(
+                select(s, u.c.name, u.c.role, u.c.disabled)
+                .join(u, u.c.id == s.c.user_id)
+                .where(s.c.id == token_hash(token))
+            ).first()
             if row is None or row.revoked_at is not None or row.disabled:
                 return None
             seen = utc(row.last_seen_at) or now
@@ -454,10 +650,18 @@ class Accounts:
             if now - seen > _TOUCH_EVERY:
                 conn.execute(update(s).where(s.c.id == row.id).values(last_seen_at=now))
                 conn.commit()
-        principal = Principal(user_id=row.user_id, name=row.name, role=Role(row.role), groups=groups,
-                              via="session", session_id=row.id, remote=remote)
-        return SessionInfo(principal, row.stage, row.csrf_token, utc(row.created_at) or now,
-                           utc(row.reauth_at), row.user_id)
+        principal = Principal(
+            user_id=row.user_id,
+            name=row.name,
+            role=Role(row.role),
+            groups=groups,
+            via="session",
+            session_id=row.id,
+            remote=remote,
+        )
+        return SessionInfo(
+            principal, row.stage, row.csrf_token, utc(row.created_at) or now, utc(row.reauth_at), row.user_id
+        )
 
     def logout(self, token: str, remote: str | None) -> None:
         s = schema.sessions
@@ -467,19 +671,33 @@ class Accounts:
                 return
             conn.execute(update(s).where(s.c.id == row.id).values(revoked_at=self.svc.now()))
             name = conn.execute(select(schema.users.c.name).where(schema.users.c.id == row.user_id)).scalar()
-            self.svc.audit.append("logout", "success", f"user:{name}", f"user:{name}", remote=remote, conn=conn)
+            self.svc.audit.append(
+                "logout", "success", f"user:{name}", f"user:{name}", remote=remote, conn=conn
+            )
 
     def _revoke_all(self, conn: Connection, user_id: int) -> int:
         s = schema.sessions
-        return int(conn.execute(update(s).where(s.c.user_id == user_id, s.c.revoked_at.is_(None))
-                                .values(revoked_at=self.svc.now())).rowcount)
+        return int(
+            conn.execute(
+                update(s)
+                .where(s.c.user_id == user_id, s.c.revoked_at.is_(None))
+                .values(revoked_at=self.svc.now())
+            ).rowcount
+        )
 
     def revoke_sessions(self, name: str, actor: Principal) -> int:
         with self.svc.engine.begin() as conn:
             row = self._visible_user(conn, name, actor)
             n = self._revoke_all(conn, row.id)
-            self.svc.audit.append("session.revoke", "success", actor.actor, f"user:{name}",
-                                  detail={"sessions": n}, remote=actor.remote, conn=conn)
+            self.svc.audit.append(
+                "session.revoke",
+                "success",
+                actor.actor,
+                f"user:{name}",
+                detail={"sessions": n},
+                remote=actor.remote,
+                conn=conn,
+            )
         return n
 
     def list_sessions(self, actor: Principal) -> list[dict[str, Any]]:
@@ -487,18 +705,31 @@ class Accounts:
         now = self.svc.now()
         visible = {i.name for i in self.list_users(actor)}
         with self.svc.engine.connect() as conn:
-            rows = conn.execute(select(s.c.created_at, s.c.last_seen_at, s.c.expires_at, s.c.stage, s.c.remote,
-                                       u.c.name).join(u, u.c.id == s.c.user_id)
-                                .where(s.c.revoked_at.is_(None), s.c.expires_at > now)
-                                .order_by(s.c.created_at.desc()).limit(500)).all()
-        return [{"user": r.name, "created_at": utc(r.created_at), "last_seen_at": utc(r.last_seen_at),
-                 "expires_at": utc(r.expires_at), "stage": r.stage, "remote": r.remote}
-                for r in rows if r.name in visible]
+            rows = conn.execute(
+                select(s.c.created_at, s.c.last_seen_at, s.c.expires_at, s.c.stage, s.c.remote, u.c.name)
+                .join(u, u.c.id == s.c.user_id)
+                .where(s.c.revoked_at.is_(None), s.c.expires_at > now)
+                .order_by(s.c.created_at.desc())
+                .limit(500)
+            ).all()
+        return [
+            {
+                "user": r.name,
+                "created_at": utc(r.created_at),
+                "last_seen_at": utc(r.last_seen_at),
+                "expires_at": utc(r.expires_at),
+                "stage": r.stage,
+                "remote": r.remote,
+            }
+            for r in rows
+            if r.name in visible
+        ]
 
     # --- API tokens ---------------------------------------------------------------------------
 
-    def create_token(self, user: str, scope: str, days: int | None, name: str, actor: Principal
-                     ) -> tuple[str, TokenInfo]:
+    def create_token(
+        self, user: str, scope: str, days: int | None, name: str, actor: Principal
+    ) -> tuple[str, TokenInfo]:
         """A new token for ``user``: 32 random bytes, returned once; only its SHA-256 is kept."""
         cfg = self.svc.config
         if scope not in SCOPES:
@@ -514,13 +745,31 @@ class Accounts:
             row = self._visible_user(conn, user, actor)
             if row.disabled:
                 raise ServiceError(f"user {user!r} is disabled")
-            tid = int(conn.execute(insert(t).values(
-                user_id=row.id, name=name, token_hash=token_hash(token), prefix=token[:12], scope=scope,
-                created_at=now, expires_at=now + timedelta(days=days))).inserted_primary_key[0])  # type: ignore[index]
-            self.svc.audit.append("token.create", "success", actor.actor, f"token:{tid}",
-                                  detail={"user": user, "scope": scope, "days": days, "name": name},
-                                  remote=actor.remote, conn=conn)
-        return token, TokenInfo(tid, user, name, token[:12], scope, now, now + timedelta(days=days), None, None)
+            tid = new_id(
+                conn.execute(
+                    insert(t).values(
+                        user_id=row.id,
+                        name=name,
+                        token_hash=token_hash(token),
+                        prefix=token[:12],
+                        scope=scope,
+                        created_at=now,
+                        expires_at=now + timedelta(days=days),
+                    )
+                )
+            )
+            self.svc.audit.append(
+                "token.create",
+                "success",
+                actor.actor,
+                f"token:{tid}",
+                detail={"user": user, "scope": scope, "days": days, "name": name},
+                remote=actor.remote,
+                conn=conn,
+            )
+        return token, TokenInfo(
+            tid, user, name, token[:12], scope, now, now + timedelta(days=days), None, None
+        )
 
     def list_tokens(self, actor: Principal, user: str | None = None) -> list[TokenInfo]:
         t, u = schema.api_tokens, schema.users
@@ -530,22 +779,45 @@ class Accounts:
             query = query.where(u.c.name == user)
         with self.svc.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [TokenInfo(r.id, r.user, r.name, r.prefix, r.scope, utc(r.created_at) or self.svc.now(),
-                          utc(r.expires_at) or self.svc.now(), utc(r.revoked_at), utc(r.last_used_at))
-                for r in rows if r.user in visible]
+        return [
+            TokenInfo(
+                r.id,
+                r.user,
+                r.name,
+                r.prefix,
+                r.scope,
+                utc(r.created_at) or self.svc.now(),
+                utc(r.expires_at) or self.svc.now(),
+                utc(r.revoked_at),
+                utc(r.last_used_at),
+            )
+            for r in rows
+            if r.user in visible
+        ]
 
     def revoke_token(self, token_id: int, actor: Principal) -> None:
         t, u = schema.api_tokens, schema.users
         with self.svc.engine.begin() as conn:
-            row = conn.execute(select(t.c.id, u.c.name).join(u, u.c.id == t.c.user_id)
-                               .where(t.c.id == token_id)).first()
+            row = conn.execute(
+                select(t.c.id, u.c.name).join(u, u.c.id == t.c.user_id).where(t.c.id == token_id)
+            ).first()
             if row is None:
                 raise NotFound(f"no token {token_id}")
             self._visible_user(conn, row.name, actor)
-            conn.execute(update(t).where(t.c.id == token_id, t.c.revoked_at.is_(None))
-                         .values(revoked_at=self.svc.now()))
-            self.svc.audit.append("token.revoke", "success", actor.actor, f"token:{token_id}",
-                                  detail={"user": row.name}, remote=actor.remote, conn=conn)
+            conn.execute(
+                update(t)
+                .where(t.c.id == token_id, t.c.revoked_at.is_(None))
+                .values(revoked_at=self.svc.now())
+            )
+            self.svc.audit.append(
+                "token.revoke",
+                "success",
+                actor.actor,
+                f"token:{token_id}",
+                detail={"user": row.name},
+                remote=actor.remote,
+                conn=conn,
+            )
 
     def token_principal(self, token: str, remote: str | None) -> Principal | None:
         """The principal of a valid token (known, not revoked, not expired, user enabled), else None —
@@ -556,12 +828,26 @@ class Accounts:
         t, u = schema.api_tokens, schema.users
         now = self.svc.now()
         with self.svc.engine.connect() as conn:
-            row = conn.execute(select(t.c.id, t.c.user_id, t.c.scope, t.c.expires_at, t.c.revoked_at,
-                                      t.c.last_used_at, t.c.token_hash, u.c.name, u.c.role, u.c.disabled)
-                               .join(u, u.c.id == t.c.user_id).where(t.c.token_hash == token_hash(token))).first()
+            row = conn.execute(
+                select(
+                    t.c.id,
+                    t.c.user_id,
+                    t.c.scope,
+                    t.c.expires_at,
+                    t.c.revoked_at,
+                    t.c.last_used_at,
+                    t.c.token_hash,
+                    u.c.name,
+                    u.c.role,
+                    u.c.disabled,
+                )
+                .join(u, u.c.id == t.c.user_id)
+                .where(t.c.token_hash == token_hash(token))
+            ).first()
             if row is None or not hmac.compare_digest(row.token_hash, token_hash(token)):
-                reason = "unknown"
-            elif row.revoked_at is not None:
+                self._token_rejected(token, "unknown", remote)
+                return None
+            if row.revoked_at is not None:
                 reason = "revoked"
             elif (utc(row.expires_at) or now) <= now:
                 reason = "expired"
@@ -578,12 +864,28 @@ class Accounts:
             if used is None or now - used > _TOUCH_EVERY:
                 conn.execute(update(t).where(t.c.id == row.id).values(last_used_at=now))
                 conn.commit()
-        return Principal(user_id=row.user_id, name=row.name, role=Role(row.role), groups=groups, via="token",
-                         scope=row.scope, token_id=row.id, remote=remote)
+        return Principal(
+            user_id=row.user_id,
+            name=row.name,
+            role=Role(row.role),
+            groups=groups,
+            via="token",
+            scope=row.scope,
+            token_id=row.id,
+            remote=remote,
+        )
 
-    def _token_rejected(self, token: str, reason: str, remote: str | None, token_id: int | None = None) -> None:
-        self.svc.audit.append("token.auth", "failure", "anonymous", f"token:{token_id}" if token_id else
-                              f"token:{token[:12]}…", detail={"reason": reason}, remote=remote)
+    def _token_rejected(
+        self, token: str, reason: str, remote: str | None, token_id: int | None = None
+    ) -> None:
+        self.svc.audit.append(
+            "token.auth",
+            "failure",
+            "anonymous",
+            f"token:{token_id}" if token_id else f"token:{token[:12]}…",
+            detail={"reason": reason},
+            remote=remote,
+        )
 
     # --- WebAuthn credentials --------------------------------------------------------------------
 
@@ -592,27 +894,47 @@ class Accounts:
         with self.svc.engine.connect() as conn:
             return list(conn.execute(select(w).where(w.c.user_id == user_id).order_by(w.c.id)).all())
 
-    def add_webauthn(self, user_id: int, credential_id: str, public_key: str, sign_count: int, name: str,
-                     actor: Principal) -> None:
+    def add_webauthn(
+        self, user_id: int, credential_id: str, public_key: str, sign_count: int, name: str, actor: Principal
+    ) -> None:
         with self.svc.engine.begin() as conn:
-            conn.execute(insert(schema.webauthn_credentials).values(
-                user_id=user_id, credential_id=credential_id, public_key=public_key, sign_count=sign_count,
-                name=name[:100] or "security key", created_at=self.svc.now()))
-            self.svc.audit.append("mfa.enrol", "success", actor.actor, f"user:{actor.name}",
-                                  detail={"factor": "webauthn", "name": name[:100]}, remote=actor.remote,
-                                  conn=conn)
+            conn.execute(
+                insert(schema.webauthn_credentials).values(
+                    user_id=user_id,
+                    credential_id=credential_id,
+                    public_key=public_key,
+                    sign_count=sign_count,
+                    name=name[:100] or "security key",
+                    created_at=self.svc.now(),
+                )
+            )
+            self.svc.audit.append(
+                "mfa.enrol",
+                "success",
+                actor.actor,
+                f"user:{actor.name}",
+                detail={"factor": "webauthn", "name": name[:100]},
+                remote=actor.remote,
+                conn=conn,
+            )
 
     def webauthn_used(self, credential_row_id: int, sign_count: int) -> None:
         w = schema.webauthn_credentials
         with self.svc.engine.begin() as conn:
-            conn.execute(update(w).where(w.c.id == credential_row_id).values(
-                sign_count=sign_count, last_used_at=self.svc.now()))
+            conn.execute(
+                update(w)
+                .where(w.c.id == credential_row_id)
+                .values(sign_count=sign_count, last_used_at=self.svc.now())
+            )
 
     def pending_user(self, token: str) -> int | None:
         s = schema.sessions
         with self.svc.engine.connect() as conn:
-            row = conn.execute(select(s.c.user_id, s.c.stage, s.c.expires_at).where(
-                and_(s.c.id == token_hash(token), s.c.revoked_at.is_(None)))).first()
+            row = conn.execute(
+                select(s.c.user_id, s.c.stage, s.c.expires_at).where(
+                    and_(s.c.id == token_hash(token), s.c.revoked_at.is_(None))
+                )
+            ).first()
         if row is None or row.stage != "mfa" or (utc(row.expires_at) or self.svc.now()) <= self.svc.now():
             return None
         return int(row.user_id)

@@ -51,11 +51,22 @@ def _ts(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def canonical(entry_id: int, ts: datetime, actor: str, action: str, outcome: str, target: str,
-              group_id: int | None, remote: str | None, detail: str, prev_hash: str) -> bytes:
+def canonical(
+    entry_id: int,
+    ts: datetime,
+    actor: str,
+    action: str,
+    outcome: str,
+    target: str,
+    group_id: int | None,
+    remote: str | None,
+    detail: str,
+    prev_hash: str,
+) -> bytes:
     """The bytes an entry's HMAC covers (a JSON array: unambiguous field boundaries)."""
-    return orjson.dumps([entry_id, _ts(ts), actor, action, outcome, target, group_id, remote, detail,
-                         prev_hash])
+    return orjson.dumps(
+        [entry_id, _ts(ts), actor, action, outcome, target, group_id, remote, detail, prev_hash]
+    )
 
 
 def entry_mac(key: bytes, data: bytes) -> str:
@@ -83,17 +94,33 @@ class AuditEntry:
 class AuditLog:
     """Appends entries to the chain (see the module docstring)."""
 
-    def __init__(self, engine: Engine, keys: ServiceKeys, *, clock: Callable[[], datetime] | None = None,
-                 forwarder: SyslogForwarder | None = None, checkpoint_every: int = CHECKPOINT_EVERY) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        keys: ServiceKeys,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        forwarder: SyslogForwarder | None = None,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+    ) -> None:
         self._engine = engine
         self._key = keys.audit
         self._clock = clock or (lambda: datetime.now(UTC))
         self.forwarder = forwarder
         self.checkpoint_every = checkpoint_every
 
-    def append(self, action: str, outcome: str, actor: str, target: str = "", *,
-               detail: Mapping[str, Any] | None = None, group_id: int | None = None,
-               remote: str | None = None, conn: Connection | None = None) -> int:
+    def append(
+        self,
+        action: str,
+        outcome: str,
+        actor: str,
+        target: str = "",
+        *,
+        detail: Mapping[str, Any] | None = None,
+        group_id: int | None = None,
+        remote: str | None = None,
+        conn: Connection | None = None,
+    ) -> int:
         """Append one entry (in ``conn``'s transaction when given, so it commits with the change it
         records) and return its id."""
         if conn is not None:
@@ -105,8 +132,17 @@ class AuditLog:
             self.forwarder.send(entry)
         return entry.id
 
-    def _append(self, conn: Connection, action: str, outcome: str, actor: str, target: str,
-                detail: Mapping[str, Any] | None, group_id: int | None, remote: str | None) -> AuditEntry:
+    def _append(
+        self,
+        conn: Connection,
+        action: str,
+        outcome: str,
+        actor: str,
+        target: str,
+        detail: Mapping[str, Any] | None,
+        group_id: int | None,
+        remote: str | None,
+    ) -> AuditEntry:
         head = schema.audit_head
         # Taking the head's row lock first (an UPDATE) serialises appenders on PostgreSQL and takes
         # SQLite's write lock, so two writers never read the same head.
@@ -118,16 +154,34 @@ class AuditLog:
         target = _clean(target, 2000)
         remote = _clean(remote, 100) if remote is not None else None
         detail_text = orjson.dumps(dict(detail or {}), option=orjson.OPT_SORT_KEYS, default=str).decode()
-        digest = entry_mac(self._key, canonical(seq, ts, actor, action, outcome, target, group_id, remote,
-                                                detail_text, prev))
-        conn.execute(insert(schema.audit_log).values(
-            id=seq, ts=ts, actor=actor, action=action, outcome=outcome, target=target, group_id=group_id,
-            remote=remote, detail=detail_text, prev_hash=prev, hash=digest))
+        digest = entry_mac(
+            self._key, canonical(seq, ts, actor, action, outcome, target, group_id, remote, detail_text, prev)
+        )
+        conn.execute(
+            insert(schema.audit_log).values(
+                id=seq,
+                ts=ts,
+                actor=actor,
+                action=action,
+                outcome=outcome,
+                target=target,
+                group_id=group_id,
+                remote=remote,
+                detail=detail_text,
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
         conn.execute(update(head).where(head.c.id == 1).values(hash=digest))
         if seq % self.checkpoint_every == 0:
-            conn.execute(insert(schema.audit_checkpoints).values(
-                entry_id=seq, ts=ts, hash=digest, mac=checkpoint_mac(self._key, seq, digest)))
-        return AuditEntry(seq, ts, actor, action, outcome, target, group_id, remote, dict(detail or {}), digest)
+            conn.execute(
+                insert(schema.audit_checkpoints).values(
+                    entry_id=seq, ts=ts, hash=digest, mac=checkpoint_mac(self._key, seq, digest)
+                )
+            )
+        return AuditEntry(
+            seq, ts, actor, action, outcome, target, group_id, remote, dict(detail or {}), digest
+        )
 
 
 # --- verification ------------------------------------------------------------------------------
@@ -143,8 +197,10 @@ class Verification:
 
     def message(self) -> str:
         if self.ok:
-            return (f"audit log intact: {self.entries} entries, {self.checkpoints} checkpoints, "
-                    "chain and checkpoints verified")
+            return (
+                f"audit log intact: {self.entries} entries, {self.checkpoints} checkpoints, "
+                "chain and checkpoints verified"
+            )
         return f"audit log broken at entry {self.broken_at}: {self.reason}"
 
 
@@ -156,49 +212,103 @@ def verify(engine: Engine, keys: ServiceKeys, *, batch: int = 20_000) -> Verific
         head_row = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
         checkpoints = {r.entry_id: r for r in conn.execute(select(cp_table))}
         expected_id, prev, n = 1, GENESIS, 0
-        cols = (log.c.id, log.c.ts, log.c.actor, log.c.action, log.c.outcome, log.c.target, log.c.group_id,
-                log.c.remote, log.c.detail, log.c.prev_hash, log.c.hash)
+        cols = (
+            log.c.id,
+            log.c.ts,
+            log.c.actor,
+            log.c.action,
+            log.c.outcome,
+            log.c.target,
+            log.c.group_id,
+            log.c.remote,
+            log.c.detail,
+            log.c.prev_hash,
+            log.c.hash,
+        )
         last = 0
         while True:
             # Keyset batches: bounded memory, and one query per batch on either database.
             rows = conn.execute(select(*cols).where(log.c.id > last).order_by(log.c.id).limit(batch)).all()
             if not rows:
                 break
-            for (entry_id, ts, actor, action, outcome, target, group_id, remote, detail,
-                 prev_hash, digest) in rows:
+            for (
+                entry_id,
+                ts,
+                actor,
+                action,
+                outcome,
+                target,
+                group_id,
+                remote,
+                detail,
+                prev_hash,
+                digest,
+            ) in rows:
                 if entry_id != expected_id:
                     missing = expected_id if entry_id > expected_id else entry_id
-                    return Verification(False, n, len(checkpoints), missing,
-                                        f"entry {expected_id} is missing (deleted), next is {entry_id}")
+                    return Verification(
+                        False,
+                        n,
+                        len(checkpoints),
+                        missing,
+                        f"entry {expected_id} is missing (deleted), next is {entry_id}",
+                    )
                 if prev_hash != prev:
-                    return Verification(False, n, len(checkpoints), entry_id,
-                                        "its previous-hash does not link to the entry before it "
-                                        "(entries reordered, inserted or deleted)")
-                data = canonical(entry_id, ts, actor, action, outcome, target, group_id, remote, detail,
-                                 prev_hash)
+                    return Verification(
+                        False,
+                        n,
+                        len(checkpoints),
+                        entry_id,
+                        "its previous-hash does not link to the entry before it "
+                        "(entries reordered, inserted or deleted)",
+                    )
+                data = canonical(
+                    entry_id, ts, actor, action, outcome, target, group_id, remote, detail, prev_hash
+                )
                 if not hmac.compare_digest(entry_mac(key, data), digest):
-                    return Verification(False, n, len(checkpoints), entry_id,
-                                        "its contents do not match its hash (altered, or another key)")
+                    return Verification(
+                        False,
+                        n,
+                        len(checkpoints),
+                        entry_id,
+                        "its contents do not match its hash (altered, or another key)",
+                    )
                 cp = checkpoints.get(entry_id)
-                if cp is not None and (cp.hash != digest or not hmac.compare_digest(
-                        checkpoint_mac(key, entry_id, cp.hash), cp.mac)):
-                    return Verification(False, n, len(checkpoints), entry_id,
-                                        "the checkpoint at this entry does not match the chain")
+                if cp is not None and (
+                    cp.hash != digest
+                    or not hmac.compare_digest(checkpoint_mac(key, entry_id, cp.hash), cp.mac)
+                ):
+                    return Verification(
+                        False,
+                        n,
+                        len(checkpoints),
+                        entry_id,
+                        "the checkpoint at this entry does not match the chain",
+                    )
                 prev, expected_id, n = digest, expected_id + 1, n + 1
             last = rows[-1][0]
     last_id = expected_id - 1
     beyond = sorted(i for i in checkpoints if i > last_id)
     if beyond:
-        return Verification(False, n, len(checkpoints), last_id + 1,
-                            f"entries {last_id + 1}…{beyond[-1]} are missing: a checkpoint names entry "
-                            f"{beyond[-1]}")
+        return Verification(
+            False,
+            n,
+            len(checkpoints),
+            last_id + 1,
+            f"entries {last_id + 1}…{beyond[-1]} are missing: a checkpoint names entry {beyond[-1]}",
+        )
     if head_row is not None and (head_row.seq != last_id or head_row.hash != prev):
         if head_row.seq > last_id:
-            return Verification(False, n, len(checkpoints), last_id + 1,
-                                f"entries {last_id + 1}…{head_row.seq} are missing (the log's head is "
-                                f"at {head_row.seq})")
-        return Verification(False, n, len(checkpoints), head_row.seq or 1,
-                            "the log's head does not match its last entry")
+            return Verification(
+                False,
+                n,
+                len(checkpoints),
+                last_id + 1,
+                f"entries {last_id + 1}…{head_row.seq} are missing (the log's head is at {head_row.seq})",
+            )
+        return Verification(
+            False, n, len(checkpoints), head_row.seq or 1, "the log's head does not match its last entry"
+        )
     return Verification(True, n, len(checkpoints))
 
 
@@ -217,9 +327,16 @@ def format_rfc5424(entry: AuditEntry, hostname: str | None = None, app: str = "v
     """One entry as an RFC 5424 message: the audit fields as structured data, the detail as MSG."""
     pri = _FACILITY_AUTHPRIV * 8 + _SEVERITY.get(entry.outcome, 5)
     host = (hostname or socket.gethostname() or "-")[:255].replace(" ", "_")
-    params = {"seq": str(entry.id), "action": entry.action, "outcome": entry.outcome, "actor": entry.actor,
-              "target": entry.target, "group": "" if entry.group_id is None else str(entry.group_id),
-              "remote": entry.remote or "", "hash": entry.hash}
+    params = {
+        "seq": str(entry.id),
+        "action": entry.action,
+        "outcome": entry.outcome,
+        "actor": entry.actor,
+        "target": entry.target,
+        "group": "" if entry.group_id is None else str(entry.group_id),
+        "remote": entry.remote or "",
+        "hash": entry.hash,
+    }
     sd = "[" + _SD_ID + "".join(f' {k}="{_sd_escape(v)}"' for k, v in params.items()) + "]"
     msg = orjson.dumps(dict(entry.detail), option=orjson.OPT_SORT_KEYS, default=str).decode()
     header = f"<{pri}>1 {_ts(entry.ts)} {host} {app} {os.getpid()} audit {sd} "
@@ -234,8 +351,9 @@ class SyslogForwarder:
     def __init__(self, address: str) -> None:
         scheme, _, rest = address.partition("://")
         if scheme not in ("udp", "tcp", "unix") or not rest:
-            raise ValueError(f"syslog address must be udp://HOST:PORT, tcp://HOST:PORT or unix://PATH: "
-                             f"{address!r}")
+            raise ValueError(
+                f"syslog address must be udp://HOST:PORT, tcp://HOST:PORT or unix://PATH: {address!r}"
+            )
         self.scheme = scheme
         if scheme == "unix":
             self.target: Any = rest

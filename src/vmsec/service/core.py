@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, overload
 
 from sqlalchemy import Engine
 
@@ -85,15 +86,23 @@ def cli_principal() -> Principal:
 class Service:
     """One open service: store, key, audit log, clock and configuration (thread-safe to share)."""
 
-    def __init__(self, store: Store, keys: ServiceKeys, *, config: ServiceConfig | None = None,
-                 clock: Callable[[], datetime] | None = None, syslog: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keys: ServiceKeys,
+        *,
+        config: ServiceConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
+        syslog: str | None = None,
+    ) -> None:
         self.store = store
         self.engine: Engine = store.engine
         self.keys = keys
         self.config = config or ServiceConfig()
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.audit = AuditLog(self.engine, keys, clock=self.now,
-                              forwarder=SyslogForwarder(syslog) if syslog else None)
+        self.audit = AuditLog(
+            self.engine, keys, clock=self.now, forwarder=SyslogForwarder(syslog) if syslog else None
+        )
         from vmsec.service.accounts import Accounts
         from vmsec.service.operations import Operations
         from vmsec.service.queries import Queries
@@ -110,12 +119,24 @@ class Service:
         self.store.close()
 
     @classmethod
-    def open(cls, store_url: str | None = None, key_file: str | None = None, **kwargs: object) -> Service:
-        return cls(open_store(store_url), ServiceKeys.load(key_file), **kwargs)  # type: ignore[arg-type]
+    def open(
+        cls, store_url: str | None = None, key_file: str | None = None, *, pool_size: int = 20, **kwargs: Any
+    ) -> Service:
+        keys = ServiceKeys.load(key_file)
+        return cls(open_store(store_url, pool_size=pool_size), keys, **kwargs)
 
 
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
 def utc(value: datetime | None) -> datetime | None:
     """SQLite keeps no time zone: values are stored in UTC and read back naive."""
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def new_id(result: Any) -> int:
+    """The primary key of the row an INSERT added."""
+    return int(result.inserted_primary_key[0])

@@ -13,5 +13,7 @@ def need(module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise ConfigError(f"the vmsec service needs {module.split('.')[0]}: "
-                          "install vmsec with the 'service' extra (pip install 'vmsec[service]')") from exc
+        raise ConfigError(
+            f"the vmsec service needs {module.split('.')[0]}: "
+            "install vmsec with the 'service' extra (pip install 'vmsec[service]')"
+        ) from exc

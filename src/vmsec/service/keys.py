@@ -55,8 +55,9 @@ class ServiceKeys:
             fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:
             if not create:
-                raise ConfigError(f"no service key at {p} (start 'vmsec serve' once, or give --key-file)"
-                                  ) from None
+                raise ConfigError(
+                    f"no service key at {p} (start 'vmsec serve' once, or give --key-file)"
+                ) from None
             return cls._create(p)
         except OSError as exc:
             raise ConfigError(f"cannot read the service key {p}: {exc.strerror or exc}") from exc
@@ -65,8 +66,10 @@ class ServiceKeys:
             if not stat.S_ISREG(st.st_mode):
                 raise ConfigError(f"the service key {p} is not a regular file")
             if st.st_mode & 0o077:
-                raise ConfigError(f"the service key {p} is readable by others (mode "
-                                  f"{stat.S_IMODE(st.st_mode):o}): chmod 600 it")
+                raise ConfigError(
+                    f"the service key {p} is readable by others (mode "
+                    f"{stat.S_IMODE(st.st_mode):o}): chmod 600 it"
+                )
             text = fh.read(1024).decode("ascii", "replace").strip()
         try:
             master = bytes.fromhex(text)
@@ -107,6 +110,8 @@ class ServiceKeys:
         try:
             result: bytes = aead.AESGCM(self._encryption).decrypt(raw[:12], raw[12:], context.encode())
         except exceptions.InvalidTag as exc:
-            raise ConfigError("an encrypted value does not decrypt with this service key "
-                              "(wrong key file, or the value was altered)") from exc
+            raise ConfigError(
+                "an encrypted value does not decrypt with this service key "
+                "(wrong key file, or the value was altered)"
+            ) from exc
         return result

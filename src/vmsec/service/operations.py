@@ -17,7 +17,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vmsec.errors import VmsecError
-from vmsec.service.core import Denied, NotFound, Principal, ServiceError, utc
+from vmsec.service.core import Denied, NotFound, Principal, ServiceError, new_id, utc
 from vmsec.service.roles import Permission
 from vmsec.store import schema
 
@@ -38,7 +38,9 @@ def _require(principal: Principal, permission: Permission) -> None:
 class Operations:
     def __init__(self, service: Service) -> None:
         self.svc = service
-        self._pool = ThreadPoolExecutor(max_workers=service.config.scan_workers, thread_name_prefix="vmsec-scan")
+        self._pool = ThreadPoolExecutor(
+            max_workers=service.config.scan_workers, thread_name_prefix="vmsec-scan"
+        )
         self._futures: dict[int, Future[None]] = {}
         self._lock = threading.Lock()
 
@@ -67,15 +69,41 @@ class Operations:
         with self.svc.engine.connect() as conn:
             rows = conn.execute(query.limit(1000)).all()
         today = self.svc.now().date()
-        return [{"id": r.id, "group": r.group, "group_id": r.group_id, "check": r.check_id,
-                 "vulnerability": r.vulnerability, "target": r.target, "subject": r.subject, "reason": r.reason,
-                 "owner": r.owner, "expires": r.expires.isoformat(), "expired": r.expires < today,
-                 "status": r.status, "proposed_by": r.proposed_by, "proposed_at": utc(r.proposed_at),
-                 "decided_by": r.decided_by, "decided_at": utc(r.decided_at)} for r in rows]
+        return [
+            {
+                "id": r.id,
+                "group": r.group,
+                "group_id": r.group_id,
+                "check": r.check_id,
+                "vulnerability": r.vulnerability,
+                "target": r.target,
+                "subject": r.subject,
+                "reason": r.reason,
+                "owner": r.owner,
+                "expires": r.expires.isoformat(),
+                "expired": r.expires < today,
+                "status": r.status,
+                "proposed_by": r.proposed_by,
+                "proposed_at": utc(r.proposed_at),
+                "decided_by": r.decided_by,
+                "decided_at": utc(r.decided_at),
+            }
+            for r in rows
+        ]
 
-    def propose_waiver(self, principal: Principal, *, group: int | str, check: str | None,
-                       vulnerability: str | None, target: str, subject: str | None, reason: str, owner: str,
-                       expires: date) -> int:
+    def propose_waiver(
+        self,
+        principal: Principal,
+        *,
+        group: int | str,
+        check: str | None,
+        vulnerability: str | None,
+        target: str,
+        subject: str | None,
+        reason: str,
+        owner: str,
+        expires: date,
+    ) -> int:
         _require(principal, Permission.WAIVER_PROPOSE)
         gid = self._group(principal, group)
         if bool(check) == bool(vulnerability):
@@ -86,16 +114,39 @@ class Operations:
         if not today <= expires <= today + timedelta(days=MAX_WAIVER_DAYS):
             raise ServiceError(f"a waiver expires between today and {MAX_WAIVER_DAYS} days from now")
         with self.svc.engine.begin() as conn:
-            wid = int(conn.execute(insert(schema.waivers).values(
-                group_id=gid, check_id=(check or "").strip()[:200] or None,
-                vulnerability=(vulnerability or "").strip()[:200] or None, target=target.strip()[:500],
-                subject=(subject or "").strip()[:500] or None, reason=reason.strip()[:4000],
-                owner=owner.strip()[:200], expires=expires, status="proposed", proposed_by=principal.name,
-                proposed_at=self.svc.now())).inserted_primary_key[0])  # type: ignore[index]
-            self.svc.audit.append("waiver.propose", "success", principal.actor, f"waiver:{wid}", group_id=gid,
-                                  detail={"check": check, "vulnerability": vulnerability, "target": target,
-                                          "expires": expires.isoformat(), "owner": owner},
-                                  remote=principal.remote, conn=conn)
+            wid = new_id(
+                conn.execute(
+                    insert(schema.waivers).values(
+                        group_id=gid,
+                        check_id=(check or "").strip()[:200] or None,
+                        vulnerability=(vulnerability or "").strip()[:200] or None,
+                        target=target.strip()[:500],
+                        subject=(subject or "").strip()[:500] or None,
+                        reason=reason.strip()[:4000],
+                        owner=owner.strip()[:200],
+                        expires=expires,
+                        status="proposed",
+                        proposed_by=principal.name,
+                        proposed_at=self.svc.now(),
+                    )
+                )
+            )
+            self.svc.audit.append(
+                "waiver.propose",
+                "success",
+                principal.actor,
+                f"waiver:{wid}",
+                group_id=gid,
+                detail={
+                    "check": check,
+                    "vulnerability": vulnerability,
+                    "target": target,
+                    "expires": expires.isoformat(),
+                    "owner": owner,
+                },
+                remote=principal.remote,
+                conn=conn,
+            )
         return wid
 
     def decide_waiver(self, principal: Principal, waiver_id: int, approve: bool) -> None:
@@ -108,11 +159,20 @@ class Operations:
             if row.status != "proposed":
                 raise ServiceError(f"waiver {waiver_id} is already {row.status}")
             status = "approved" if approve else "rejected"
-            conn.execute(update(w).where(w.c.id == waiver_id).values(
-                status=status, decided_by=principal.name, decided_at=self.svc.now()))
-            self.svc.audit.append(f"waiver.{'approve' if approve else 'reject'}", "success", principal.actor,
-                                  f"waiver:{waiver_id}", group_id=row.group_id, remote=principal.remote,
-                                  conn=conn)
+            conn.execute(
+                update(w)
+                .where(w.c.id == waiver_id)
+                .values(status=status, decided_by=principal.name, decided_at=self.svc.now())
+            )
+            self.svc.audit.append(
+                f"waiver.{'approve' if approve else 'reject'}",
+                "success",
+                principal.actor,
+                f"waiver:{waiver_id}",
+                group_id=row.group_id,
+                remote=principal.remote,
+                conn=conn,
+            )
 
     def active_waivers(self, group_id: int) -> tuple[Waiver, ...]:
         """The group's approved waivers, as vmsec.waivers applies them (expired ones too: a finding then
@@ -122,9 +182,19 @@ class Operations:
         w = schema.waivers
         with self.svc.engine.connect() as conn:
             rows = conn.execute(select(w).where(w.c.group_id == group_id, w.c.status == "approved")).all()
-        return tuple(Waiver(check=r.check_id, vulnerability=r.vulnerability, target=r.target, subject=r.subject,
-                            reason=r.reason, who=r.owner, expires=r.expires, origin=f"service waiver {r.id}")
-                     for r in rows)
+        return tuple(
+            Waiver(
+                check=r.check_id,
+                vulnerability=r.vulnerability,
+                target=r.target,
+                subject=r.subject,
+                reason=r.reason,
+                who=r.owner,
+                expires=r.expires,
+                origin=f"service waiver {r.id}",
+            )
+            for r in rows
+        )
 
     # --- credentials ----------------------------------------------------------------------------
 
@@ -132,14 +202,35 @@ class Operations:
         _require(principal, Permission.ADMIN)
         c, g = schema.scan_credentials, schema.groups
         with self.svc.engine.connect() as conn:
-            rows = conn.execute(select(c.c.id, c.c.name, c.c.kind, c.c.group_id, c.c.created_by, c.c.created_at,
-                                       g.c.name.label("group")).join(g, g.c.id == c.c.group_id)
-                                .order_by(c.c.id)).all()
-        return [{"id": r.id, "name": r.name, "kind": r.kind, "group": r.group, "created_by": r.created_by,
-                 "created_at": utc(r.created_at)} for r in rows if principal.sees(r.group_id)]
+            rows = conn.execute(
+                select(
+                    c.c.id,
+                    c.c.name,
+                    c.c.kind,
+                    c.c.group_id,
+                    c.c.created_by,
+                    c.c.created_at,
+                    g.c.name.label("group"),
+                )
+                .join(g, g.c.id == c.c.group_id)
+                .order_by(c.c.id)
+            ).all()
+        return [
+            {
+                "id": r.id,
+                "name": r.name,
+                "kind": r.kind,
+                "group": r.group,
+                "created_by": r.created_by,
+                "created_at": utc(r.created_at),
+            }
+            for r in rows
+            if principal.sees(r.group_id)
+        ]
 
-    def add_credential(self, principal: Principal, *, group: int | str, name: str, kind: str,
-                       secret: bytes) -> int:
+    def add_credential(
+        self, principal: Principal, *, group: int | str, name: str, kind: str, secret: bytes
+    ) -> int:
         _require(principal, Permission.ADMIN)
         gid = self._group(principal, group)
         if kind not in CREDENTIAL_KINDS:
@@ -152,14 +243,33 @@ class Operations:
         c = schema.scan_credentials
         try:
             with self.svc.engine.begin() as conn:
-                cid = int(conn.execute(insert(c).values(
-                    group_id=gid, name=name, kind=kind, ciphertext="", created_by=principal.name,
-                    created_at=self.svc.now())).inserted_primary_key[0])  # type: ignore[index]
-                conn.execute(update(c).where(c.c.id == cid).values(
-                    ciphertext=self.svc.keys.encrypt(secret, f"credential:{cid}")))
-                self.svc.audit.append("credential.create", "success", principal.actor, f"credential:{cid}",
-                                      group_id=gid, detail={"name": name, "kind": kind}, remote=principal.remote,
-                                      conn=conn)
+                cid = new_id(
+                    conn.execute(
+                        insert(c).values(
+                            group_id=gid,
+                            name=name,
+                            kind=kind,
+                            ciphertext="",
+                            created_by=principal.name,
+                            created_at=self.svc.now(),
+                        )
+                    )
+                )
+                conn.execute(
+                    update(c)
+                    .where(c.c.id == cid)
+                    .values(ciphertext=self.svc.keys.encrypt(secret, f"credential:{cid}"))
+                )
+                self.svc.audit.append(
+                    "credential.create",
+                    "success",
+                    principal.actor,
+                    f"credential:{cid}",
+                    group_id=gid,
+                    detail={"name": name, "kind": kind},
+                    remote=principal.remote,
+                    conn=conn,
+                )
         except IntegrityError as exc:
             raise ServiceError(f"the group already has a credential named {name!r}") from exc
         return cid
@@ -172,8 +282,15 @@ class Operations:
             if row is None or not principal.sees(row.group_id):
                 raise NotFound(f"no credential {credential_id}")
             conn.execute(delete(c).where(c.c.id == credential_id))
-            self.svc.audit.append("credential.delete", "success", principal.actor, f"credential:{credential_id}",
-                                  group_id=row.group_id, remote=principal.remote, conn=conn)
+            self.svc.audit.append(
+                "credential.delete",
+                "success",
+                principal.actor,
+                f"credential:{credential_id}",
+                group_id=row.group_id,
+                remote=principal.remote,
+                conn=conn,
+            )
 
     # --- scan targets ---------------------------------------------------------------------------
 
@@ -181,14 +298,33 @@ class Operations:
         _require(principal, Permission.READ)
         t, g = schema.scan_targets, schema.groups
         with self.svc.engine.connect() as conn:
-            rows = conn.execute(select(t, g.c.name.label("group")).join(g, g.c.id == t.c.group_id)
-                                .order_by(t.c.name)).all()
-        return [{"id": r.id, "name": r.name, "group": r.group, "group_id": r.group_id, "spec": r.spec,
-                 "credential_id": r.credential_id, "created_by": r.created_by, "created_at": utc(r.created_at)}
-                for r in rows if principal.sees(r.group_id)]
+            rows = conn.execute(
+                select(t, g.c.name.label("group")).join(g, g.c.id == t.c.group_id).order_by(t.c.name)
+            ).all()
+        return [
+            {
+                "id": r.id,
+                "name": r.name,
+                "group": r.group,
+                "group_id": r.group_id,
+                "spec": r.spec,
+                "credential_id": r.credential_id,
+                "created_by": r.created_by,
+                "created_at": utc(r.created_at),
+            }
+            for r in rows
+            if principal.sees(r.group_id)
+        ]
 
-    def add_target(self, principal: Principal, *, group: int | str, name: str, spec: dict[str, Any],
-                   credential_id: int | None = None) -> int:
+    def add_target(
+        self,
+        principal: Principal,
+        *,
+        group: int | str,
+        name: str,
+        spec: dict[str, Any],
+        credential_id: int | None = None,
+    ) -> int:
         _require(principal, Permission.ADMIN)
         from vmsec.specs import spec_from_mapping
 
@@ -208,11 +344,28 @@ class Operations:
                     cred = conn.execute(select(c.c.group_id).where(c.c.id == credential_id)).first()
                     if cred is None or cred.group_id != gid:
                         raise NotFound(f"no credential {credential_id} in this group")
-                tid = int(conn.execute(insert(t).values(
-                    group_id=gid, name=name, spec=dict(spec), credential_id=credential_id,
-                    created_by=principal.name, created_at=self.svc.now())).inserted_primary_key[0])  # type: ignore[index]
-                self.svc.audit.append("target.create", "success", principal.actor, f"target:{tid}", group_id=gid,
-                                      detail={"name": name, "spec": spec}, remote=principal.remote, conn=conn)
+                tid = new_id(
+                    conn.execute(
+                        insert(t).values(
+                            group_id=gid,
+                            name=name,
+                            spec=dict(spec),
+                            credential_id=credential_id,
+                            created_by=principal.name,
+                            created_at=self.svc.now(),
+                        )
+                    )
+                )
+                self.svc.audit.append(
+                    "target.create",
+                    "success",
+                    principal.actor,
+                    f"target:{tid}",
+                    group_id=gid,
+                    detail={"name": name, "spec": spec},
+                    remote=principal.remote,
+                    conn=conn,
+                )
         except IntegrityError as exc:
             raise ServiceError(f"the group already has a target named {name!r}") from exc
         return tid
@@ -225,8 +378,15 @@ class Operations:
             if row is None or not principal.sees(row.group_id):
                 raise NotFound(f"no target {target_id}")
             conn.execute(delete(t).where(t.c.id == target_id))
-            self.svc.audit.append("target.delete", "success", principal.actor, f"target:{target_id}",
-                                  group_id=row.group_id, remote=principal.remote, conn=conn)
+            self.svc.audit.append(
+                "target.delete",
+                "success",
+                principal.actor,
+                f"target:{target_id}",
+                group_id=row.group_id,
+                remote=principal.remote,
+                conn=conn,
+            )
 
     # --- scans ----------------------------------------------------------------------------------
 
@@ -238,12 +398,27 @@ class Operations:
             row = conn.execute(select(t).where(t.c.id == target_id)).first()
             if row is None or not principal.sees(row.group_id):
                 raise NotFound(f"no target {target_id}")
-            job_id = int(conn.execute(insert(j).values(
-                group_id=row.group_id, target_id=target_id, requested_by=principal.name,
-                requested_at=self.svc.now(), status="queued")).inserted_primary_key[0])  # type: ignore[index]
-            self.svc.audit.append("scan.start", "success", principal.actor, f"job:{job_id}", group_id=row.group_id,
-                                  detail={"target": row.name, "spec": row.spec}, remote=principal.remote,
-                                  conn=conn)
+            job_id = new_id(
+                conn.execute(
+                    insert(j).values(
+                        group_id=row.group_id,
+                        target_id=target_id,
+                        requested_by=principal.name,
+                        requested_at=self.svc.now(),
+                        status="queued",
+                    )
+                )
+            )
+            self.svc.audit.append(
+                "scan.start",
+                "success",
+                principal.actor,
+                f"job:{job_id}",
+                group_id=row.group_id,
+                detail={"target": row.name, "spec": row.spec},
+                remote=principal.remote,
+                conn=conn,
+            )
         with self._lock:
             self._futures[job_id] = self._pool.submit(self._run, job_id)
         return job_id
@@ -264,9 +439,14 @@ class Operations:
         with self.svc.engine.begin() as conn:
             job = conn.execute(select(j).where(j.c.id == job_id)).one()
             target = conn.execute(select(t).where(t.c.id == job.target_id)).first()
-            cred = (conn.execute(select(c).where(c.c.id == target.credential_id)).first()
-                    if target is not None and target.credential_id is not None else None)
-            conn.execute(update(j).where(j.c.id == job_id).values(status="running", started_at=self.svc.now()))
+            cred = (
+                conn.execute(select(c).where(c.c.id == target.credential_id)).first()
+                if target is not None and target.credential_id is not None
+                else None
+            )
+            conn.execute(
+                update(j).where(j.c.id == job_id).values(status="running", started_at=self.svc.now())
+            )
         workdir = tempfile.mkdtemp(prefix="vmsec-scan-")
         sink: StoreSink | None = None
         try:
@@ -281,9 +461,12 @@ class Operations:
                 field = "identity" if cred.kind == "ssh-key" else "key_file"
                 if not hasattr(spec, field):
                     raise ServiceError(f"a {cred.kind} credential does not fit a {spec.kind} target")
-                spec = replace(spec, **{field: path})  # type: ignore[type-var]
+                spec = replace(spec, **{field: path})
             sink = StoreSink(self.svc.store, group_id=job.group_id)
-            scan([spec], ScanOptions(sinks=[sink], keep_findings=False, waivers=self.active_waivers(job.group_id)))
+            scan(
+                [spec],
+                ScanOptions(sinks=[sink], keep_findings=False, waivers=self.active_waivers(job.group_id)),
+            )
             status, error = "done", None
         except (VmsecError, OSError, ValueError) as exc:
             status, error = "failed", f"{exc.__class__.__name__}: {exc}"[:2000]
@@ -293,19 +476,32 @@ class Operations:
             shutil.rmtree(workdir, ignore_errors=True)
         scan_id = sink.scan_id if sink is not None else None
         with self.svc.engine.begin() as conn:
-            conn.execute(update(j).where(j.c.id == job_id).values(
-                status=status, error=error, scan_id=scan_id, finished_at=self.svc.now()))
-            self.svc.audit.append("scan.finish", "success" if status == "done" else "failure",
-                                  f"job:{job_id}", f"scan:{scan_id}" if scan_id else f"job:{job_id}",
-                                  group_id=job.group_id, detail={"error": error} if error else {}, conn=conn)
+            conn.execute(
+                update(j)
+                .where(j.c.id == job_id)
+                .values(status=status, error=error, scan_id=scan_id, finished_at=self.svc.now())
+            )
+            self.svc.audit.append(
+                "scan.finish",
+                "success" if status == "done" else "failure",
+                f"job:{job_id}",
+                f"scan:{scan_id}" if scan_id else f"job:{job_id}",
+                group_id=job.group_id,
+                detail={"error": error} if error else {},
+                conn=conn,
+            )
         if scan_id is not None:
             self.svc.queries.ensure_stats([scan_id])
 
     def list_jobs(self, principal: Principal, limit: int = 100) -> list[dict[str, Any]]:
         _require(principal, Permission.READ)
         j, t = schema.scan_jobs, schema.scan_targets
-        query = (select(j, t.c.name.label("target")).outerjoin(t, t.c.id == j.c.target_id)
-                 .order_by(j.c.id.desc()).limit(limit))
+        query = (
+            select(j, t.c.name.label("target"))
+            .outerjoin(t, t.c.id == j.c.target_id)
+            .order_by(j.c.id.desc())
+            .limit(limit)
+        )
         if not principal.all_groups:
             query = query.where(j.c.group_id.in_(sorted(principal.groups)))
         with self.svc.engine.connect() as conn:
@@ -316,15 +512,27 @@ class Operations:
         _require(principal, Permission.READ)
         j, t = schema.scan_jobs, schema.scan_targets
         with self.svc.engine.connect() as conn:
-            row = conn.execute(select(j, t.c.name.label("target")).outerjoin(t, t.c.id == j.c.target_id)
-                               .where(j.c.id == job_id)).first()
+            row = conn.execute(
+                select(j, t.c.name.label("target"))
+                .outerjoin(t, t.c.id == j.c.target_id)
+                .where(j.c.id == job_id)
+            ).first()
         if row is None or not principal.sees(row.group_id):
             raise NotFound(f"no job {job_id}")
         return self._job(row)
 
     @staticmethod
     def _job(r: Any) -> dict[str, Any]:
-        return {"id": r.id, "group_id": r.group_id, "target_id": r.target_id, "target": r.target,
-                "requested_by": r.requested_by, "requested_at": utc(r.requested_at),
-                "started_at": utc(r.started_at), "finished_at": utc(r.finished_at), "status": r.status,
-                "scan_id": r.scan_id, "error": r.error}
+        return {
+            "id": r.id,
+            "group_id": r.group_id,
+            "target_id": r.target_id,
+            "target": r.target,
+            "requested_by": r.requested_by,
+            "requested_at": utc(r.requested_at),
+            "started_at": utc(r.started_at),
+            "finished_at": utc(r.finished_at),
+            "status": r.status,
+            "scan_id": r.scan_id,
+            "error": r.error,
+        }

@@ -16,16 +16,21 @@ from vmsec.service.deps import need
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
-_SEQUENCES = ("0123456789012345678901234567890", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
-              "qwertyuiopasdfghjklzxcvbnmqwertyuiop", "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p")
+_SEQUENCES = (
+    "0123456789012345678901234567890",
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
+    "qwertyuiopasdfghjklzxcvbnmqwertyuiop",
+    "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+)
 
 
 @cache
 def common_passwords() -> frozenset[str]:
     """The shipped list, lower-cased."""
     data = (resources.files("vmsec") / "data" / "common-passwords.txt.gz").read_bytes()
-    return frozenset(line.strip().lower() for line in gzip.decompress(data).decode("utf-8").splitlines()
-                     if line.strip())
+    return frozenset(
+        line.strip().lower() for line in gzip.decompress(data).decode("utf-8").splitlines() if line.strip()
+    )
 
 
 def normalise(password: str) -> str:
@@ -73,8 +78,9 @@ def check_password(password: str, context: tuple[str, ...] = ()) -> str | None:
 def _hasher() -> Any:
     argon2 = need("argon2")
     # OWASP's argon2id minimum (m=19 MiB, t=2, p=1): about 25 ms per hash on this class of machine.
-    return argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16,
-                                 type=argon2.Type.ID)
+    return argon2.PasswordHasher(
+        time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16, type=argon2.Type.ID
+    )
 
 
 def hash_password(password: str) -> str:

@@ -33,8 +33,17 @@ if TYPE_CHECKING:
 SEVERITIES = tuple(s.value for s in Severity)
 STATUSES = tuple(s.value for s in Status)
 MAX_PAGE = 500
-_STAT_COLUMNS = ("fail_critical", "fail_high", "fail_medium", "fail_low", "fail_info", "unknown", "error",
-                 "waived", "passed")
+_STAT_COLUMNS = (
+    "fail_critical",
+    "fail_high",
+    "fail_medium",
+    "fail_low",
+    "fail_info",
+    "unknown",
+    "error",
+    "waived",
+    "passed",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,10 +74,20 @@ class FindingFilter:
 
 
 def _finding_dict(r: Any) -> dict[str, Any]:
-    return {"id": r.id, "scan_id": r.scan_id, "scan_started_at": utc(r.started_at), "group_id": r.group_id,
-            "target": {"id": r.target_id, "kind": r.kind, "name": r.name, "host": r.host},
-            "check_id": r.check_id, "title": r.title, "status": r.status, "severity": r.severity,
-            "subject": r.subject, "message": r.message, "fingerprint": r.fingerprint}
+    return {
+        "id": r.id,
+        "scan_id": r.scan_id,
+        "scan_started_at": utc(r.started_at),
+        "group_id": r.group_id,
+        "target": {"id": r.target_id, "kind": r.kind, "name": r.name, "host": r.host},
+        "check_id": r.check_id,
+        "title": r.title,
+        "status": r.status,
+        "severity": r.severity,
+        "subject": r.subject,
+        "message": r.message,
+        "fingerprint": r.fingerprint,
+    }
 
 
 def _like_escape(text: str) -> str:
@@ -106,21 +125,44 @@ class Queries:
         s, st, f, t = schema.scans, schema.scan_stats, schema.findings, schema.targets
         with self.svc.engine.connect() as conn:
             done = {r[0] for r in conn.execute(select(st.c.scan_id).where(st.c.scan_id.in_(ids)))}
-            todo = [r[0] for r in conn.execute(select(s.c.id).where(s.c.id.in_([i for i in ids if i not in done]),
-                                                                   s.c.status != "running"))]
+            todo = [
+                r[0]
+                for r in conn.execute(
+                    select(s.c.id).where(
+                        s.c.id.in_([i for i in ids if i not in done]), s.c.status != "running"
+                    )
+                )
+            ]
         for scan_id in todo:
             fail = f.c.status == Status.FAIL.value
             sums = [func.sum(case((and_(fail, f.c.severity == sev), 1), else_=0)) for sev in SEVERITIES]
-            sums += [func.sum(case((f.c.status == status, 1), else_=0))
-                     for status in ("UNKNOWN", "ERROR", "WAIVED", "PASS")]
+            sums += [
+                func.sum(case((f.c.status == status, 1), else_=0))
+                for status in ("UNKNOWN", "ERROR", "WAIVED", "PASS")
+            ]
             try:
                 with self.svc.engine.begin() as conn:
-                    counts = {r[0]: r[1:] for r in conn.execute(
-                        select(f.c.target_id, *sums).where(f.c.scan_id == scan_id).group_by(f.c.target_id))}
+                    counts = {
+                        r[0]: r[1:]
+                        for r in conn.execute(
+                            select(f.c.target_id, *sums).where(f.c.scan_id == scan_id).group_by(f.c.target_id)
+                        )
+                    }
                     targets = [r[0] for r in conn.execute(select(t.c.id).where(t.c.scan_id == scan_id))]
-                    rows = [{"target_id": tid, "scan_id": scan_id,
-                             **dict(zip(_STAT_COLUMNS, (int(v or 0) for v in counts.get(tid, (0,) * 9)),
-                                        strict=True))} for tid in targets]
+                    rows = [
+                        {
+                            "target_id": tid,
+                            "scan_id": scan_id,
+                            **dict(
+                                zip(
+                                    _STAT_COLUMNS,
+                                    (int(v or 0) for v in counts.get(tid, (0,) * 9)),
+                                    strict=True,
+                                )
+                            ),
+                        }
+                        for tid in targets
+                    ]
                     if rows:
                         conn.execute(insert(schema.target_stats), rows)
                     conn.execute(insert(st).values(scan_id=scan_id, computed_at=self.svc.now()))
@@ -129,11 +171,18 @@ class Queries:
 
     # --- scans ------------------------------------------------------------------------------------
 
-    def scans(self, principal: Principal, *, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
+    def scans(
+        self, principal: Principal, *, limit: int = 50, before: int | None = None
+    ) -> list[dict[str, Any]]:
         s, g, ts = schema.scans, schema.groups, schema.target_stats
         limit = max(1, min(limit, MAX_PAGE))
-        query = (select(s, g.c.name.label("group")).join(g, g.c.id == s.c.group_id)
-                 .where(self.in_groups(principal, s.c.group_id)).order_by(s.c.id.desc()).limit(limit))
+        query = (
+            select(s, g.c.name.label("group"))
+            .join(g, g.c.id == s.c.group_id)
+            .where(self.in_groups(principal, s.c.group_id))
+            .order_by(s.c.id.desc())
+            .limit(limit)
+        )
         if before is not None:
             query = query.where(s.c.id < before)
         with self.svc.engine.connect() as conn:
@@ -141,18 +190,42 @@ class Queries:
         self.ensure_stats(r.id for r in rows)
         ids = [r.id for r in rows]
         with self.svc.engine.connect() as conn:
-            totals = {r[0]: r[1:] for r in conn.execute(
-                select(ts.c.scan_id, func.count(), *(func.sum(getattr(ts.c, c)) for c in _STAT_COLUMNS))
-                .where(ts.c.scan_id.in_(ids)).group_by(ts.c.scan_id))} if ids else {}
+            totals = (
+                {
+                    r[0]: r[1:]
+                    for r in conn.execute(
+                        select(
+                            ts.c.scan_id, func.count(), *(func.sum(getattr(ts.c, c)) for c in _STAT_COLUMNS)
+                        )
+                        .where(ts.c.scan_id.in_(ids))
+                        .group_by(ts.c.scan_id)
+                    )
+                }
+                if ids
+                else {}
+            )
         return [self._scan_dict(r, totals.get(r.id)) for r in rows]
 
     @staticmethod
     def _scan_dict(r: Any, totals: Sequence[Any] | None) -> dict[str, Any]:
-        counts = dict(zip(("targets", *_STAT_COLUMNS), (int(v or 0) for v in totals), strict=True)) if totals else None
-        return {"id": r.id, "group": r.group, "group_id": r.group_id, "source": r.source, "profile": r.profile,
-                "started_at": utc(r.started_at), "finished_at": utc(r.finished_at),
-                "state": "interrupted" if r.status == "running" else r.status, "checks_run": r.checks_run,
-                "tool_version": r.tool_version, "counts": counts}
+        counts = (
+            dict(zip(("targets", *_STAT_COLUMNS), (int(v or 0) for v in totals), strict=True))
+            if totals
+            else None
+        )
+        return {
+            "id": r.id,
+            "group": r.group,
+            "group_id": r.group_id,
+            "source": r.source,
+            "profile": r.profile,
+            "started_at": utc(r.started_at),
+            "finished_at": utc(r.finished_at),
+            "state": "interrupted" if r.status == "running" else r.status,
+            "checks_run": r.checks_run,
+            "tool_version": r.tool_version,
+            "counts": counts,
+        }
 
     def scan(self, principal: Principal, scan_id: int) -> dict[str, Any]:
         g, t, ts, rec = schema.groups, schema.targets, schema.target_stats, schema.collection_records
@@ -161,21 +234,41 @@ class Queries:
             group = conn.execute(select(g.c.name).where(g.c.id == row.group_id)).scalar()
         self.ensure_stats([scan_id])
         with self.svc.engine.connect() as conn:
-            targets = conn.execute(select(t.c.id, t.c.kind, t.c.name, t.c.host, *(getattr(ts.c, c) for c in
-                                                                                   _STAT_COLUMNS))
-                                   .outerjoin(ts, ts.c.target_id == t.c.id).where(t.c.scan_id == scan_id)
-                                   .order_by(t.c.position).limit(5000)).all()
-            records = conn.execute(select(rec.c.source, rec.c.what, rec.c.ok, rec.c.reason, rec.c.kind)
-                                   .where(rec.c.scan_id == scan_id, rec.c.ok == false())
-                                   .order_by(rec.c.id).limit(1000)).all()
-            previous = conn.execute(select(func.max(schema.scans.c.id)).where(
-                schema.scans.c.id < scan_id, schema.scans.c.group_id == row.group_id,
-                schema.scans.c.source == row.source)).scalar()
+            targets = conn.execute(
+                select(t.c.id, t.c.kind, t.c.name, t.c.host, *(getattr(ts.c, c) for c in _STAT_COLUMNS))
+                .outerjoin(ts, ts.c.target_id == t.c.id)
+                .where(t.c.scan_id == scan_id)
+                .order_by(t.c.position)
+                .limit(5000)
+            ).all()
+            records = conn.execute(
+                select(rec.c.source, rec.c.what, rec.c.ok, rec.c.reason, rec.c.kind)
+                .where(rec.c.scan_id == scan_id, rec.c.ok == false())
+                .order_by(rec.c.id)
+                .limit(1000)
+            ).all()
+            previous = conn.execute(
+                select(func.max(schema.scans.c.id)).where(
+                    schema.scans.c.id < scan_id,
+                    schema.scans.c.group_id == row.group_id,
+                    schema.scans.c.source == row.source,
+                )
+            ).scalar()
         totals = [len(targets)] + [sum(int(getattr(x, c) or 0) for x in targets) for c in _STAT_COLUMNS]
         out = self._scan_dict(_WithGroup(row, group), totals)
-        out["targets"] = [{"id": x.id, "kind": x.kind, "name": x.name, "host": x.host,
-                           "counts": {c: int(getattr(x, c) or 0) for c in _STAT_COLUMNS}} for x in targets]
-        out["errors"] = [{"source": r.source, "what": r.what, "reason": r.reason, "kind": r.kind} for r in records]
+        out["targets"] = [
+            {
+                "id": x.id,
+                "kind": x.kind,
+                "name": x.name,
+                "host": x.host,
+                "counts": {c: int(getattr(x, c) or 0) for c in _STAT_COLUMNS},
+            }
+            for x in targets
+        ]
+        out["errors"] = [
+            {"source": r.source, "what": r.what, "reason": r.reason, "kind": r.kind} for r in records
+        ]
         out["previous"] = previous
         return out
 
@@ -193,17 +286,35 @@ class Queries:
 
     # --- findings ---------------------------------------------------------------------------------
 
-    def findings(self, principal: Principal, flt: FindingFilter, *, cursor: int | None = None,
-                 limit: int = 50) -> tuple[list[dict[str, Any]], int | None]:
+    def findings(
+        self, principal: Principal, flt: FindingFilter, *, cursor: int | None = None, limit: int = 50
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """One page of findings, newest first, and the cursor of the next page (None: last page)."""
         flt.validate()
         limit = max(1, min(limit, MAX_PAGE))
         f, t, s = schema.findings, schema.targets, schema.scans
-        query = (select(f.c.id, f.c.scan_id, f.c.target_id, f.c.check_id, f.c.title, f.c.status, f.c.severity,
-                        f.c.subject, f.c.message, f.c.fingerprint, t.c.kind, t.c.name, t.c.host,
-                        s.c.started_at, s.c.group_id)
-                 .join(t, t.c.id == f.c.target_id).join(s, s.c.id == f.c.scan_id)
-                 .where(self.in_groups(principal, s.c.group_id)))
+        query = (
+            select(
+                f.c.id,
+                f.c.scan_id,
+                f.c.target_id,
+                f.c.check_id,
+                f.c.title,
+                f.c.status,
+                f.c.severity,
+                f.c.subject,
+                f.c.message,
+                f.c.fingerprint,
+                t.c.kind,
+                t.c.name,
+                t.c.host,
+                s.c.started_at,
+                s.c.group_id,
+            )
+            .join(t, t.c.id == f.c.target_id)
+            .join(s, s.c.id == f.c.scan_id)
+            .where(self.in_groups(principal, s.c.group_id))
+        )
         if cursor is not None:
             query = query.where(f.c.id < cursor)
         if flt.severity:
@@ -238,9 +349,13 @@ class Queries:
             query = query.where(f.c.scan_id.in_(sq))
         if flt.q:
             pattern = "%" + _like_escape(flt.q.strip()) + "%"
-            query = query.where(or_(f.c.subject.ilike(pattern, escape="\\"),
-                                    f.c.message.ilike(pattern, escape="\\"),
-                                    f.c.check_id.ilike(pattern, escape="\\")))
+            query = query.where(
+                or_(
+                    f.c.subject.ilike(pattern, escape="\\"),
+                    f.c.message.ilike(pattern, escape="\\"),
+                    f.c.check_id.ilike(pattern, escape="\\"),
+                )
+            )
         query = query.order_by(f.c.id.desc()).limit(limit + 1)
         with self.svc.engine.connect() as conn:
             rows = conn.execute(query).all()
@@ -251,16 +366,25 @@ class Queries:
     def finding(self, principal: Principal, finding_id: int) -> dict[str, Any]:
         f, t, s, chk = schema.findings, schema.targets, schema.scans, schema.scan_checks
         with self.svc.engine.connect() as conn:
-            r = conn.execute(select(f, t.c.kind, t.c.name, t.c.host, s.c.started_at, s.c.group_id)
-                             .join(t, t.c.id == f.c.target_id).join(s, s.c.id == f.c.scan_id)
-                             .where(f.c.id == finding_id)).first()
+            r = conn.execute(
+                select(f, t.c.kind, t.c.name, t.c.host, s.c.started_at, s.c.group_id)
+                .join(t, t.c.id == f.c.target_id)
+                .join(s, s.c.id == f.c.scan_id)
+                .where(f.c.id == finding_id)
+            ).first()
             if r is None or not principal.sees(r.group_id):
                 raise NotFound(f"no finding {finding_id}")
-            remediation = conn.execute(select(chk.c.remediation).where(
-                chk.c.scan_id == r.scan_id, chk.c.check_id == r.check_id)).scalar()
+            remediation = conn.execute(
+                select(chk.c.remediation).where(chk.c.scan_id == r.scan_id, chk.c.check_id == r.check_id)
+            ).scalar()
         out = _finding_dict(r)
-        out.update(evidence=[e.as_dict() for e in _evidence(r.evidence)], tags=list(r.tags),
-                   vulnerability=r.vulnerability, detail=r.detail, remediation=remediation or "")
+        out.update(
+            evidence=[e.as_dict() for e in _evidence(r.evidence)],
+            tags=list(r.tags),
+            vulnerability=r.vulnerability,
+            detail=r.detail,
+            remediation=remediation or "",
+        )
         return out
 
     # --- fleet, hosts, VMs ------------------------------------------------------------------------
@@ -268,35 +392,70 @@ class Queries:
     def _latest(self, principal: Principal, kinds: Sequence[str]) -> Any:
         """Subquery: the newest stored row of every target (kind, name, host) in the caller's groups."""
         t, s = schema.targets, schema.scans
-        return (select(func.max(t.c.id).label("id")).join(s, s.c.id == t.c.scan_id)
-                .where(self.in_groups(principal, s.c.group_id), s.c.status != "running", t.c.kind.in_(kinds))
-                .group_by(t.c.kind, t.c.name, t.c.host).subquery())
+        return (
+            select(func.max(t.c.id).label("id"))
+            .join(s, s.c.id == t.c.scan_id)
+            .where(self.in_groups(principal, s.c.group_id), s.c.status != "running", t.c.kind.in_(kinds))
+            .group_by(t.c.kind, t.c.name, t.c.host)
+            .subquery()
+        )
 
     def _pending_scans(self, principal: Principal) -> None:
         s, st = schema.scans, schema.scan_stats
         with self.svc.engine.connect() as conn:
-            missing = [r[0] for r in conn.execute(
-                select(s.c.id).outerjoin(st, st.c.scan_id == s.c.id)
-                .where(st.c.scan_id.is_(None), s.c.status != "running", self.in_groups(principal, s.c.group_id)))]
+            missing = [
+                r[0]
+                for r in conn.execute(
+                    select(s.c.id)
+                    .outerjoin(st, st.c.scan_id == s.c.id)
+                    .where(
+                        st.c.scan_id.is_(None),
+                        s.c.status != "running",
+                        self.in_groups(principal, s.c.group_id),
+                    )
+                )
+            ]
         self.ensure_stats(missing)
 
-    def _ranked(self, principal: Principal, kinds: Sequence[str], *, host: str | None = None,
-                limit: int = 100) -> tuple[list[dict[str, Any]], int]:
+    def _ranked(
+        self, principal: Principal, kinds: Sequence[str], *, host: str | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], int]:
         t, s, ts = schema.targets, schema.scans, schema.target_stats
         latest = self._latest(principal, kinds)
-        base = (select(t.c.id, t.c.kind, t.c.name, t.c.host, t.c.scan_id, s.c.started_at, s.c.group_id,
-                       *(getattr(ts.c, c) for c in _STAT_COLUMNS))
-                .join(latest, latest.c.id == t.c.id).join(s, s.c.id == t.c.scan_id)
-                .join(ts, ts.c.target_id == t.c.id))
+        base = (
+            select(
+                t.c.id,
+                t.c.kind,
+                t.c.name,
+                t.c.host,
+                t.c.scan_id,
+                s.c.started_at,
+                s.c.group_id,
+                *(getattr(ts.c, c) for c in _STAT_COLUMNS),
+            )
+            .join(latest, latest.c.id == t.c.id)
+            .join(s, s.c.id == t.c.scan_id)
+            .join(ts, ts.c.target_id == t.c.id)
+        )
         if host is not None:
             base = base.where(t.c.host == host)
         order = [getattr(ts.c, c).desc() for c in ("fail_critical", "fail_high", "fail_medium", "fail_low")]
         with self.svc.engine.connect() as conn:
             rows = conn.execute(base.order_by(*order, ts.c.unknown.desc(), t.c.name).limit(limit)).all()
             total = conn.execute(select(func.count()).select_from(latest)).scalar_one()
-        return [{"id": r.id, "kind": r.kind, "name": r.name, "host": r.host, "scan_id": r.scan_id,
-                 "scanned_at": utc(r.started_at), "group_id": r.group_id,
-                 "counts": {c: int(getattr(r, c)) for c in _STAT_COLUMNS}} for r in rows], int(total)
+        return [
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "name": r.name,
+                "host": r.host,
+                "scan_id": r.scan_id,
+                "scanned_at": utc(r.started_at),
+                "group_id": r.group_id,
+                "counts": {c: int(getattr(r, c)) for c in _STAT_COLUMNS},
+            }
+            for r in rows
+        ], int(total)
 
     def fleet(self, principal: Principal, limit: int = 100) -> dict[str, Any]:
         """Hosts and VMs, most exposed first (FAIL counts by severity, then UNKNOWN)."""
@@ -315,21 +474,40 @@ class Queries:
 
     def _target_row(self, conn: Connection, principal: Principal, target_id: int, kind: str) -> Any:
         t, s = schema.targets, schema.scans
-        row = conn.execute(select(t, s.c.group_id, s.c.started_at).join(s, s.c.id == t.c.scan_id)
-                           .where(t.c.id == target_id, t.c.kind == kind)).first()
+        row = conn.execute(
+            select(t, s.c.group_id, s.c.started_at)
+            .join(s, s.c.id == t.c.scan_id)
+            .where(t.c.id == target_id, t.c.kind == kind)
+        ).first()
         if row is None or not principal.sees(row.group_id):
             raise NotFound(f"no {'VM' if kind == 'domain' else kind} {target_id}")
         return row
 
-    def _findings_of(self, conn: Connection, target_ids: Sequence[int], by_id: dict[int, Target]) -> list[Finding]:
+    def _findings_of(
+        self, conn: Connection, target_ids: Sequence[int], by_id: dict[int, Target]
+    ) -> list[Finding]:
         f = schema.findings
         if not target_ids:
             return []
-        rows = conn.execute(select(f).where(f.c.target_id.in_(target_ids)).order_by(f.c.seq).limit(20_000)).all()
-        return [Finding(check_id=r.check_id, title=r.title, status=Status(r.status), severity=Severity(r.severity),
-                        target=by_id[r.target_id], subject=r.subject, message=r.message,
-                        evidence=_evidence(r.evidence), tags=tuple(r.tags), vulnerability=r.vulnerability,
-                        detail=r.detail) for r in rows]
+        rows = conn.execute(
+            select(f).where(f.c.target_id.in_(target_ids)).order_by(f.c.seq).limit(20_000)
+        ).all()
+        return [
+            Finding(
+                check_id=r.check_id,
+                title=r.title,
+                status=Status(r.status),
+                severity=Severity(r.severity),
+                target=by_id[r.target_id],
+                subject=r.subject,
+                message=r.message,
+                evidence=_evidence(r.evidence),
+                tags=tuple(r.tags),
+                vulnerability=r.vulnerability,
+                detail=r.detail,
+            )
+            for r in rows
+        ]
 
     def host(self, principal: Principal, target_id: int) -> dict[str, Any]:
         """A host target: its own findings (isolation, management plane) and its VMs ranked."""
@@ -338,11 +516,18 @@ class Queries:
             target = Target(TargetKind.HOST, row.name, row.host)
             findings = self._findings_of(conn, [row.id], {row.id: target})
         vms = self.vms(principal, host=row.name)
-        return {"id": row.id, "name": row.name, "scan_id": row.scan_id, "scanned_at": utc(row.started_at),
-                "details": row.details or {}, "group_id": row.group_id,
-                "isolation": [f for f in findings if "isolation" in f.tags],
-                "management": [f for f in findings if "isolation" not in f.tags],
-                "counts": ScanCounts.of(findings), "vms": vms}
+        return {
+            "id": row.id,
+            "name": row.name,
+            "scan_id": row.scan_id,
+            "scanned_at": utc(row.started_at),
+            "details": row.details or {},
+            "group_id": row.group_id,
+            "isolation": [f for f in findings if "isolation" in f.tags],
+            "management": [f for f in findings if "isolation" not in f.tags],
+            "counts": ScanCounts.of(findings),
+            "vms": vms,
+        }
 
     def vm(self, principal: Principal, target_id: int) -> dict[str, Any]:
         """A VM as one page: its exposure (vmsec.report.exposure), joining its host's isolation and
@@ -352,14 +537,23 @@ class Queries:
         t = schema.targets
         with self.svc.engine.connect() as conn:
             row = self._target_row(conn, principal, target_id, "domain")
-            related = conn.execute(select(t).where(t.c.scan_id == row.scan_id, or_(
-                and_(t.c.kind == "host", t.c.name == row.host),
-                and_(t.c.kind == "guest", t.c.host == row.host, t.c.name == row.name),
-                and_(t.c.kind == "endpoint", t.c.host == row.name)))).all()
+            related = list(
+                conn.execute(
+                    select(t).where(
+                        t.c.scan_id == row.scan_id,
+                        or_(
+                            and_(t.c.kind == "host", t.c.name == row.host),
+                            and_(t.c.kind == "guest", t.c.host == row.host, t.c.name == row.name),
+                            and_(t.c.kind == "endpoint", t.c.host == row.name),
+                        ),
+                    )
+                ).all()
+            )
             if not any(r.kind == "guest" for r in related):
                 # a guest read from the domain's disks names its domain in its details
-                for r in conn.execute(select(t).where(t.c.scan_id == row.scan_id, t.c.kind == "guest")
-                                      .limit(10_000)):
+                for r in conn.execute(
+                    select(t).where(t.c.scan_id == row.scan_id, t.c.kind == "guest").limit(10_000)
+                ):
                     if (r.details or {}).get("domain") == row.name:
                         related.append(r)
                         break
@@ -368,12 +562,25 @@ class Queries:
         details = {by_id[r.id]: r.details or {} for r in [row, *related]}
         dom = by_id[row.id]
         started = utc(row.started_at) or self.svc.now()
-        scan = ScanResult(source="", profile="", started_at=started, finished_at=started, checks_run=0,
-                          findings=findings, targets=tuple(by_id.values()), details=details,
-                          counts=ScanCounts.of(findings))
+        scan = ScanResult(
+            source="",
+            profile="",
+            started_at=started,
+            finished_at=started,
+            checks_run=0,
+            findings=findings,
+            targets=tuple(by_id.values()),
+            details=details,
+            counts=ScanCounts.of(findings),
+        )
         view = next((v for v in exposure(scan) if v.domain == dom.name), None)
-        sections: dict[str, list[Finding]] = {"host isolation": [], "management plane": [],
-                                              "VM configuration (domain XML)": [], "guest OS": [], "probe": []}
+        sections: dict[str, list[Finding]] = {
+            "host isolation": [],
+            "management plane": [],
+            "VM configuration (domain XML)": [],
+            "guest OS": [],
+            "probe": [],
+        }
         for f in findings:
             if f.target == dom:
                 sections["VM configuration (domain XML)"].append(f)
@@ -384,14 +591,25 @@ class Queries:
             else:
                 sections["probe"].append(f)
         host_id = next((r.id for r in related if r.kind == "host"), None)
-        return {"id": row.id, "name": row.name, "host": row.host, "host_id": host_id, "scan_id": row.scan_id,
-                "scanned_at": started, "details": row.details or {}, "group_id": row.group_id,
-                "exposure": view, "sections": sections, "counts": ScanCounts.of(findings)}
+        return {
+            "id": row.id,
+            "name": row.name,
+            "host": row.host,
+            "host_id": host_id,
+            "scan_id": row.scan_id,
+            "scanned_at": started,
+            "details": row.details or {},
+            "group_id": row.group_id,
+            "exposure": view,
+            "sections": sections,
+            "counts": ScanCounts.of(findings),
+        }
 
     # --- audit log --------------------------------------------------------------------------------
 
-    def audit(self, principal: Principal, *, cursor: int | None = None, limit: int = 100,
-              action: str | None = None) -> tuple[list[dict[str, Any]], int | None]:
+    def audit(
+        self, principal: Principal, *, cursor: int | None = None, limit: int = 100, action: str | None = None
+    ) -> tuple[list[dict[str, Any]], int | None]:
         a = schema.audit_log
         limit = max(1, min(limit, MAX_PAGE))
         query = select(a).order_by(a.c.id.desc()).limit(limit + 1)
@@ -405,9 +623,21 @@ class Queries:
             rows = conn.execute(query).all()
         more = len(rows) > limit
         rows = rows[:limit]
-        return [{"id": r.id, "ts": utc(r.ts), "actor": r.actor, "action": r.action, "outcome": r.outcome,
-                 "target": r.target, "group_id": r.group_id, "remote": r.remote,
-                 "detail": orjson.loads(r.detail), "hash": r.hash} for r in rows], (rows[-1].id if more else None)
+        return [
+            {
+                "id": r.id,
+                "ts": utc(r.ts),
+                "actor": r.actor,
+                "action": r.action,
+                "outcome": r.outcome,
+                "target": r.target,
+                "group_id": r.group_id,
+                "remote": r.remote,
+                "detail": orjson.loads(r.detail),
+                "hash": r.hash,
+            }
+            for r in rows
+        ], (rows[-1].id if more else None)
 
 
 class _WithGroup:

@@ -363,25 +363,27 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def open_store(url: str | None = None) -> Store:
-    """Open (creating and migrating as needed) the store at ``url`` — see :func:`resolve_url`."""
+def open_store(url: str | None = None, *, pool_size: int | None = None) -> Store:
+    """Open (creating and migrating as needed) the store at ``url`` — see :func:`resolve_url`.
+    ``pool_size``: connections kept open (the service serves many requests at once)."""
     url = resolve_url(url)
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise StoreError(f"not a database URL: {redact(url)}") from exc
+    pool: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size} if pool_size else {}
     try:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(parsed)
+            engine = create_engine(parsed, **pool)
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             # Like SQLite's synchronous=NORMAL: a commit does not wait for its WAL flush. An OS
             # crash may lose the last transactions (a scan then shows as interrupted), never
             # consistency; one transaction per target would otherwise cost one fsync per target.
             args = {"options": "-c synchronous_commit=off"} if parsed.get_driver_name() == "psycopg" else {}
-            engine = create_engine(parsed, pool_pre_ping=True, connect_args=args)
+            engine = create_engine(parsed, pool_pre_ping=True, connect_args=args, **pool)
     except (SQLAlchemyError, ImportError, OSError) as exc:
         raise StoreError(f"cannot open the store {redact(url)}: {exc}") from exc
     migrate(engine, url)

@@ -80,14 +80,26 @@ class TokenIn(BaseModel):
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
-    return {"check_id": f.check_id, "title": f.title, "status": f.status.value, "severity": f.severity.value,
-            "target": {"kind": f.target.kind.value, "name": f.target.name, "host": f.target.host},
-            "subject": f.subject, "message": f.message, "evidence": [e.as_dict() for e in f.evidence],
-            "tags": list(f.tags), "fingerprint": f.fingerprint}
+    return {
+        "check_id": f.check_id,
+        "title": f.title,
+        "status": f.status.value,
+        "severity": f.severity.value,
+        "target": {"kind": f.target.kind.value, "name": f.target.name, "host": f.target.host},
+        "subject": f.subject,
+        "message": f.message,
+        "evidence": [e.as_dict() for e in f.evidence],
+        "tags": list(f.tags),
+        "fingerprint": f.fingerprint,
+    }
 
 
 def counts_dict(c: ScanCounts) -> dict[str, Any]:
-    return {"findings": c.findings, "by_status": dict(c.by_status), "failed_by_severity": dict(c.failed_by_severity)}
+    return {
+        "findings": c.findings,
+        "by_status": dict(c.by_status),
+        "failed_by_severity": dict(c.failed_by_severity),
+    }
 
 
 def diff_dict(d: Diff) -> dict[str, Any]:
@@ -102,11 +114,17 @@ def _svc(request: Request) -> Service:
 
 
 def create_api(service: Service) -> FastAPI:
-    api = FastAPI(title="vmsec API", version=__version__, openapi_url="/openapi.json", docs_url=None,
-                  redoc_url=None, dependencies=[Depends(api_principal)],
-                  servers=[{"url": "/api/v1"}],
-                  description="Every request needs `Authorization: Bearer <token>` (`vmsec token create`). "
-                              "Each operation names the permission it needs in `x-vmsec-permission`.")
+    api = FastAPI(
+        title="vmsec API",
+        version=__version__,
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(api_principal)],
+        servers=[{"url": "/api/v1"}],
+        description="Every request needs `Authorization: Bearer <token>` (`vmsec token create`). "
+        "Each operation names the permission it needs in `x-vmsec-permission`.",
+    )
     api.state.service = service
 
     @api.exception_handler(NotFound)
@@ -125,9 +143,13 @@ def create_api(service: Service) -> FastAPI:
 
     @api.get("/me", **needs(P.SELF))
     def me(principal: Me) -> dict[str, Any]:
-        return {"name": principal.name, "role": principal.role.value, "scope": principal.scope,
-                "groups": sorted(principal.groups),
-                "permissions": sorted(p.value for p in P if principal.can(p))}
+        return {
+            "name": principal.name,
+            "role": principal.role.value,
+            "scope": principal.scope,
+            "groups": sorted(principal.groups),
+            "permissions": sorted(p.value for p in P if principal.can(p)),
+        }
 
     @api.get("/groups", **needs(P.READ))
     def groups(request: Request, principal: Me) -> list[dict[str, Any]]:
@@ -136,8 +158,12 @@ def create_api(service: Service) -> FastAPI:
     # --- scans -----------------------------------------------------------------------------------
 
     @api.get("/scans", **needs(P.READ))
-    def list_scans(request: Request, principal: Me, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                   before: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+    def list_scans(
+        request: Request,
+        principal: Me,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        before: Annotated[int | None, Query(ge=1)] = None,
+    ) -> dict[str, Any]:
         rows = _svc(request).queries.scans(principal, limit=limit, before=before)
         return {"scans": rows, "next": rows[-1]["id"] if len(rows) == limit else None}
 
@@ -156,9 +182,12 @@ def create_api(service: Service) -> FastAPI:
         return diff_dict(_svc(request).queries.diff(principal, scan_id, other_id))
 
     @api.get("/scans/{scan_id}/report", **needs(P.EXPORT))
-    def export_scan(request: Request, principal: Me, scan_id: PathId,
-                    format: Literal["json", "sarif", "csv", "markdown", "junit", "html", "cyclonedx"] = "json"
-                    ) -> Response:
+    def export_scan(
+        request: Request,
+        principal: Me,
+        scan_id: PathId,
+        format: Literal["json", "sarif", "csv", "markdown", "junit", "html", "cyclonedx"] = "json",
+    ) -> Response:
         from vmsec.checkinfo import packaged_index
         from vmsec.report import ReportOptions, make_reporter
 
@@ -166,13 +195,28 @@ def create_api(service: Service) -> FastAPI:
         scan = svc.queries.load_scan(principal, scan_id)
         out = io.StringIO()
         make_reporter(format, ReportOptions()).render(scan, packaged_index(), out)
-        svc.audit.append("scan.export", "success", principal.actor, f"scan:{scan_id}",
-                         detail={"format": format}, remote=principal.remote)
-        media = {"json": "application/json", "sarif": "application/sarif+json", "csv": "text/csv",
-                 "markdown": "text/markdown", "junit": "application/xml", "html": "text/html",
-                 "cyclonedx": "application/json"}[format]
-        return Response(out.getvalue(), media_type=media + "; charset=utf-8",
-                        headers={"content-disposition": f'attachment; filename="vmsec-scan-{scan_id}.{format}"'})
+        svc.audit.append(
+            "scan.export",
+            "success",
+            principal.actor,
+            f"scan:{scan_id}",
+            detail={"format": format},
+            remote=principal.remote,
+        )
+        media = {
+            "json": "application/json",
+            "sarif": "application/sarif+json",
+            "csv": "text/csv",
+            "markdown": "text/markdown",
+            "junit": "application/xml",
+            "html": "text/html",
+            "cyclonedx": "application/json",
+        }[format]
+        return Response(
+            out.getvalue(),
+            media_type=media + "; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="vmsec-scan-{scan_id}.{format}"'},
+        )
 
     @api.get("/jobs", **needs(P.READ))
     def list_jobs(request: Request, principal: Me) -> list[dict[str, Any]]:
@@ -186,20 +230,33 @@ def create_api(service: Service) -> FastAPI:
 
     @api.get("/findings", **needs(P.READ))
     def list_findings(
-            request: Request, principal: Me,
-            severity: Annotated[list[Severity] | None, Query()] = None,
-            status: Annotated[list[StatusT] | None, Query()] = None,
-            check: Annotated[str | None, Query(max_length=200)] = None,
-            target: Annotated[str | None, Query(max_length=300)] = None,
-            kind: Kind | None = None,
-            host: Annotated[str | None, Query(max_length=300)] = None,
-            scan_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-            since: datetime | None = None, until: datetime | None = None,
-            q: Annotated[str | None, Query(max_length=300)] = None,
-            cursor: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-            limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
-        flt = FindingFilter(severity=tuple(severity or ()), status=tuple(status or ()), check=check, target=target,
-                            kind=kind, host=host, scan_id=scan_id, since=since, until=until, q=q)
+        request: Request,
+        principal: Me,
+        severity: Annotated[list[Severity] | None, Query()] = None,
+        status: Annotated[list[StatusT] | None, Query()] = None,
+        check: Annotated[str | None, Query(max_length=200)] = None,
+        target: Annotated[str | None, Query(max_length=300)] = None,
+        kind: Kind | None = None,
+        host: Annotated[str | None, Query(max_length=300)] = None,
+        scan_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        q: Annotated[str | None, Query(max_length=300)] = None,
+        cursor: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> dict[str, Any]:
+        flt = FindingFilter(
+            severity=tuple(severity or ()),
+            status=tuple(status or ()),
+            check=check,
+            target=target,
+            kind=kind,
+            host=host,
+            scan_id=scan_id,
+            since=since,
+            until=until,
+            q=q,
+        )
         rows, nxt = _svc(request).queries.findings(principal, flt, cursor=cursor, limit=limit)
         return {"findings": rows, "next_cursor": nxt}
 
@@ -210,46 +267,78 @@ def create_api(service: Service) -> FastAPI:
     # --- hosts and VMs ---------------------------------------------------------------------------
 
     @api.get("/hosts", **needs(P.READ))
-    def list_hosts(request: Request, principal: Me,
-                   limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
+    def list_hosts(
+        request: Request, principal: Me, limit: Annotated[int, Query(ge=1, le=5000)] = 500
+    ) -> list[dict[str, Any]]:
         return _svc(request).queries.hosts(principal, limit=limit)
 
     @api.get("/hosts/{host_id}", **needs(P.READ))
     def show_host(request: Request, principal: Me, host_id: PathId) -> dict[str, Any]:
         h = _svc(request).queries.host(principal, host_id)
-        return {**h, "isolation": [finding_dict(f) for f in h["isolation"]],
-                "management": [finding_dict(f) for f in h["management"]], "counts": counts_dict(h["counts"])}
+        return {
+            **h,
+            "isolation": [finding_dict(f) for f in h["isolation"]],
+            "management": [finding_dict(f) for f in h["management"]],
+            "counts": counts_dict(h["counts"]),
+        }
 
     @api.get("/vms", **needs(P.READ))
-    def list_vms(request: Request, principal: Me, host: Annotated[str | None, Query(max_length=300)] = None,
-                 limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
+    def list_vms(
+        request: Request,
+        principal: Me,
+        host: Annotated[str | None, Query(max_length=300)] = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    ) -> list[dict[str, Any]]:
         return _svc(request).queries.vms(principal, limit=limit, host=host)
 
     @api.get("/vms/{vm_id}", **needs(P.READ))
     def show_vm(request: Request, principal: Me, vm_id: PathId) -> dict[str, Any]:
         v = _svc(request).queries.vm(principal, vm_id)
         view = v["exposure"]
-        return {**v, "counts": counts_dict(v["counts"]),
-                "exposure": None if view is None else {
-                    "worst": view.worst.value if view.worst else None, "headline": view.headline(),
-                    "items": [{"severity": i.severity.value, "source": i.source.value, "text": i.sentence,
-                               "checks": list(i.check_ids)} for i in view.items],
-                    "more": view.more, "unknown": view.unknown},
-                "sections": {k: [finding_dict(f) for f in fs] for k, fs in v["sections"].items()}}
+        return {
+            **v,
+            "counts": counts_dict(v["counts"]),
+            "exposure": None
+            if view is None
+            else {
+                "worst": view.worst.value if view.worst else None,
+                "headline": view.headline(),
+                "items": [
+                    {
+                        "severity": i.severity.value,
+                        "source": i.source.value,
+                        "text": i.sentence,
+                        "checks": list(i.check_ids),
+                    }
+                    for i in view.items
+                ],
+                "more": view.more,
+                "unknown": view.unknown,
+            },
+            "sections": {k: [finding_dict(f) for f in fs] for k, fs in v["sections"].items()},
+        }
 
     # --- waivers ---------------------------------------------------------------------------------
 
     @api.get("/waivers", **needs(P.READ))
-    def list_waivers(request: Request, principal: Me,
-                     status: Literal["proposed", "approved", "rejected"] | None = None) -> list[dict[str, Any]]:
+    def list_waivers(
+        request: Request, principal: Me, status: Literal["proposed", "approved", "rejected"] | None = None
+    ) -> list[dict[str, Any]]:
         return _svc(request).ops.list_waivers(principal, status)
 
     @api.post("/waivers", status_code=201, **needs(P.WAIVER_PROPOSE))
     def propose_waiver(request: Request, principal: Me, body: WaiverIn) -> dict[str, Any]:
-        wid = _svc(request).ops.propose_waiver(principal, group=body.group, check=body.check,
-                                               vulnerability=body.vulnerability, target=body.target,
-                                               subject=body.subject, reason=body.reason, owner=body.owner,
-                                               expires=body.expires)
+        wid = _svc(request).ops.propose_waiver(
+            principal,
+            group=body.group,
+            check=body.check,
+            vulnerability=body.vulnerability,
+            target=body.target,
+            subject=body.subject,
+            reason=body.reason,
+            owner=body.owner,
+            expires=body.expires,
+        )
         return {"id": wid, "status": "proposed"}
 
     @api.post("/waivers/{waiver_id}/approve", **needs(P.WAIVER_APPROVE))
@@ -270,8 +359,9 @@ def create_api(service: Service) -> FastAPI:
 
     @api.post("/targets", status_code=201, **needs(P.ADMIN))
     def add_target(request: Request, principal: Me, body: TargetIn) -> dict[str, Any]:
-        tid = _svc(request).ops.add_target(principal, group=body.group, name=body.name, spec=body.spec,
-                                           credential_id=body.credential_id)
+        tid = _svc(request).ops.add_target(
+            principal, group=body.group, name=body.name, spec=body.spec, credential_id=body.credential_id
+        )
         return {"id": tid}
 
     @api.delete("/targets/{target_id}", status_code=204, **needs(P.ADMIN))
@@ -285,8 +375,9 @@ def create_api(service: Service) -> FastAPI:
 
     @api.post("/credentials", status_code=201, **needs(P.ADMIN))
     def add_credential(request: Request, principal: Me, body: CredentialIn) -> dict[str, Any]:
-        cid = _svc(request).ops.add_credential(principal, group=body.group, name=body.name, kind=body.kind,
-                                               secret=body.secret.encode())
+        cid = _svc(request).ops.add_credential(
+            principal, group=body.group, name=body.name, kind=body.kind, secret=body.secret.encode()
+        )
         return {"id": cid}
 
     @api.delete("/credentials/{credential_id}", status_code=204, **needs(P.ADMIN))
@@ -325,8 +416,9 @@ def create_api(service: Service) -> FastAPI:
 
     @api.post("/tokens", status_code=201, **needs(P.ADMIN))
     def create_token(request: Request, principal: Me, body: TokenIn) -> dict[str, Any]:
-        token, info = _svc(request).accounts.create_token(body.user, body.scope, body.expires_days, body.name,
-                                                          principal)
+        token, info = _svc(request).accounts.create_token(
+            body.user, body.scope, body.expires_days, body.name, principal
+        )
         return {**info.as_dict(), "token": token}
 
     @api.delete("/tokens/{token_id}", status_code=204, **needs(P.ADMIN))
@@ -337,9 +429,13 @@ def create_api(service: Service) -> FastAPI:
     # --- audit log -------------------------------------------------------------------------------
 
     @api.get("/audit", **needs(P.AUDIT))
-    def audit_log(request: Request, principal: Me, cursor: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-                  limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                  action: Annotated[str | None, Query(max_length=50)] = None) -> dict[str, Any]:
+    def audit_log(
+        request: Request,
+        principal: Me,
+        cursor: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        action: Annotated[str | None, Query(max_length=50)] = None,
+    ) -> dict[str, Any]:
         rows, nxt = _svc(request).queries.audit(principal, cursor=cursor, limit=limit, action=action)
         return {"entries": rows, "next_cursor": nxt}
 

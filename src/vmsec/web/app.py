@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,9 +19,26 @@ from vmsec.web.api import create_api
 from vmsec.web.pages import create_pages, render, see_other
 from vmsec.web.security import CsrfRejected, LoginRequired, SecurityHeaders
 
+THREADS = 64  # requests served at once (handlers are synchronous: they run in worker threads)
+
+
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    import anyio.to_thread
+
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+    yield
+
 
 def create_app(service: Service) -> FastAPI:
-    app = FastAPI(title="vmsec", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="vmsec",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=_lifespan,
+    )
     app.state.service = service
     public, pages = create_pages(service)
     app.include_router(public)

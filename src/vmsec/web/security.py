@@ -56,9 +56,18 @@ def remote(request: Request) -> str | None:
 
 
 def _deny(svc: Service, request: Request, principal: Principal, permission: Permission | None) -> None:
-    svc.audit.append("permission.denied", "denied", principal.actor, f"{request.method} {request.url.path}",
-                     detail={"needs": permission.value if permission else "undeclared",
-                             "role": principal.role.value, "scope": principal.scope}, remote=principal.remote)
+    svc.audit.append(
+        "permission.denied",
+        "denied",
+        principal.actor,
+        f"{request.method} {request.url.path}",
+        detail={
+            "needs": permission.value if permission else "undeclared",
+            "role": principal.role.value,
+            "scope": principal.scope,
+        },
+        remote=principal.remote,
+    )
 
 
 def authorize(svc: Service, request: Request, principal: Principal) -> Principal:
@@ -79,8 +88,11 @@ def api_principal(request: Request) -> Principal:
         raise HTTPException(401, "a Bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     principal = svc.accounts.token_principal(token.strip(), remote(request))
     if principal is None:
-        raise HTTPException(401, "the token is not valid (unknown, expired or revoked)",
-                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        raise HTTPException(
+            401,
+            "the token is not valid (unknown, expired or revoked)",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     return authorize(svc, request, principal)
 
 
@@ -110,8 +122,13 @@ async def page_principal(request: Request) -> Principal:
             value = form.get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
         if not csrf_equal(sent, info.csrf) or not same_origin(request):
-            svc.audit.append("csrf.rejected", "denied", info.principal.actor, f"{request.method} {request.url.path}",
-                             remote=info.principal.remote)
+            svc.audit.append(
+                "csrf.rejected",
+                "denied",
+                info.principal.actor,
+                f"{request.method} {request.url.path}",
+                remote=info.principal.remote,
+            )
             raise CsrfRejected()
     request.state.session = info
     return authorize(svc, request, info.principal)
@@ -152,8 +169,10 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 class SecurityHeaders:

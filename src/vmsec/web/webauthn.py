@@ -56,8 +56,9 @@ async def _json(request: Request) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def add_webauthn_routes(svc: Service, public: APIRouter, pages: APIRouter,
-                        render: Callable[..., Response]) -> None:
+def add_webauthn_routes(
+    svc: Service, public: APIRouter, pages: APIRouter, render: Callable[..., Response]
+) -> None:
     challenges = Challenges()
     cfg = svc.config
 
@@ -70,12 +71,20 @@ def add_webauthn_routes(svc: Service, public: APIRouter, pages: APIRouter,
             return JSONResponse({"detail": "re-authenticate first"}, status_code=403)
         existing = svc.accounts.webauthn_credentials(info.user_id)
         options = wa.generate_registration_options(
-            rp_id=cfg.rp_id, rp_name="vmsec", user_name=info.principal.name,
+            rp_id=cfg.rp_id,
+            rp_name="vmsec",
+            user_name=info.principal.name,
             user_id=str(info.user_id).encode(),
-            exclude_credentials=[structs.PublicKeyCredentialDescriptor(
-                id=need("webauthn.helpers").base64url_to_bytes(c.credential_id)) for c in existing],
+            exclude_credentials=[
+                structs.PublicKeyCredentialDescriptor(
+                    id=need("webauthn.helpers").base64url_to_bytes(c.credential_id)
+                )
+                for c in existing
+            ],
             authenticator_selection=structs.AuthenticatorSelectionCriteria(
-                user_verification=structs.UserVerificationRequirement.PREFERRED))
+                user_verification=structs.UserVerificationRequirement.PREFERRED
+            ),
+        )
         challenges.put("reg:" + (info.principal.session_id or ""), options.challenge)
         return Response(wa.options_to_json(options), media_type="application/json")
 
@@ -90,15 +99,29 @@ def add_webauthn_routes(svc: Service, public: APIRouter, pages: APIRouter,
             return JSONResponse({"detail": "no registration in progress"}, status_code=400)
         try:
             verified = wa.verify_registration_response(
-                credential=data.get("credential"), expected_challenge=challenge, expected_rp_id=cfg.rp_id,
-                expected_origin=cfg.origin)
+                credential=data.get("credential"),
+                expected_challenge=challenge,
+                expected_rp_id=cfg.rp_id,
+                expected_origin=cfg.origin,
+            )
         except Exception as exc:  # py_webauthn raises several types for a bad attestation
-            svc.audit.append("mfa.enrol", "failure", info.principal.actor, f"user:{info.principal.name}",
-                             detail={"factor": "webauthn", "reason": str(exc)[:200]}, remote=info.principal.remote)
+            svc.audit.append(
+                "mfa.enrol",
+                "failure",
+                info.principal.actor,
+                f"user:{info.principal.name}",
+                detail={"factor": "webauthn", "reason": str(exc)[:200]},
+                remote=info.principal.remote,
+            )
             return JSONResponse({"detail": "the authenticator's response was not accepted"}, status_code=400)
-        svc.accounts.add_webauthn(info.user_id, helpers.bytes_to_base64url(verified.credential_id),
-                                  helpers.bytes_to_base64url(verified.credential_public_key),
-                                  verified.sign_count, str(data.get("name") or "security key"), info.principal)
+        svc.accounts.add_webauthn(
+            info.user_id,
+            helpers.bytes_to_base64url(verified.credential_id),
+            helpers.bytes_to_base64url(verified.credential_public_key),
+            verified.sign_count,
+            str(data.get("name") or "security key"),
+            info.principal,
+        )
         return JSONResponse({"ok": True})
 
     def pending(request: Request) -> SessionInfo | None:
@@ -119,10 +142,14 @@ def add_webauthn_routes(svc: Service, public: APIRouter, pages: APIRouter,
             return JSONResponse({"detail": "no sign-in in progress"}, status_code=403)
         creds = svc.accounts.webauthn_credentials(info.user_id)
         options = wa.generate_authentication_options(
-            rp_id=cfg.rp_id, challenge=secrets.token_bytes(32),
-            allow_credentials=[structs.PublicKeyCredentialDescriptor(id=helpers.base64url_to_bytes(c.credential_id))
-                               for c in creds],
-            user_verification=structs.UserVerificationRequirement.PREFERRED)
+            rp_id=cfg.rp_id,
+            challenge=secrets.token_bytes(32),
+            allow_credentials=[
+                structs.PublicKeyCredentialDescriptor(id=helpers.base64url_to_bytes(c.credential_id))
+                for c in creds
+            ],
+            user_verification=structs.UserVerificationRequirement.PREFERRED,
+        )
         challenges.put("auth:" + token_hash(request.cookies.get(SESSION_COOKIE) or ""), options.challenge)
         return Response(wa.options_to_json(options), media_type="application/json")
 
@@ -138,25 +165,43 @@ def add_webauthn_routes(svc: Service, public: APIRouter, pages: APIRouter,
             return JSONResponse({"detail": "no sign-in in progress"}, status_code=403)
         credential = data.get("credential")
         cred_id = credential.get("id") if isinstance(credential, dict) else None
-        row = next((c for c in svc.accounts.webauthn_credentials(info.user_id) if c.credential_id == cred_id), None)
+        row = next(
+            (c for c in svc.accounts.webauthn_credentials(info.user_id) if c.credential_id == cred_id), None
+        )
         try:
             if row is None:
                 raise ValueError("unknown credential")
             verified = wa.verify_authentication_response(
-                credential=credential, expected_challenge=challenge, expected_rp_id=cfg.rp_id,
-                expected_origin=cfg.origin, credential_public_key=helpers.base64url_to_bytes(row.public_key),
-                credential_current_sign_count=row.sign_count)
+                credential=credential,
+                expected_challenge=challenge,
+                expected_rp_id=cfg.rp_id,
+                expected_origin=cfg.origin,
+                credential_public_key=helpers.base64url_to_bytes(row.public_key),
+                credential_current_sign_count=row.sign_count,
+            )
         except Exception as exc:  # a bad signature, a cloned authenticator (sign count), a wrong origin …
-            svc.audit.append("mfa.verify", "failure", info.principal.actor, f"user:{info.principal.name}",
-                             detail={"factor": "webauthn", "reason": str(exc)[:200]}, remote=info.principal.remote)
+            svc.audit.append(
+                "mfa.verify",
+                "failure",
+                info.principal.actor,
+                f"user:{info.principal.name}",
+                detail={"factor": "webauthn", "reason": str(exc)[:200]},
+                remote=info.principal.remote,
+            )
             return JSONResponse({"detail": "the authenticator's response was not accepted"}, status_code=401)
         svc.accounts.webauthn_used(row.id, verified.new_sign_count)
         result = svc.accounts.webauthn_passed(token, remote(request), request.headers.get("user-agent"))
         if not result.ok or result.token is None:
             return JSONResponse({"detail": result.message}, status_code=401)
         response = JSONResponse({"ok": True})
-        response.set_cookie(SESSION_COOKIE, result.token, httponly=True, secure=cfg.secure_cookies,
-                            samesite="strict", path="/")
+        response.set_cookie(
+            SESSION_COOKIE,
+            result.token,
+            httponly=True,
+            secure=cfg.secure_cookies,
+            samesite="strict",
+            path="/",
+        )
         return response
 
     _ = render

@@ -32,8 +32,17 @@ def upgrade() -> None:
         sa.Column("description", sa.Text, nullable=False, server_default=""),
         _ts("created_at"),
     )
-    op.bulk_insert(groups, [{"id": 1, "name": "default", "description": "scans stored by the CLI",
-                             "created_at": datetime.now(UTC)}])
+    op.bulk_insert(
+        groups,
+        [
+            {
+                "id": 1,
+                "name": "default",
+                "description": "scans stored by the CLI",
+                "created_at": datetime.now(UTC),
+            }
+        ],
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute("SELECT setval(pg_get_serial_sequence('groups', 'id'), 1)")
     with op.batch_alter_table("scans") as batch:
@@ -180,8 +189,12 @@ def upgrade() -> None:
         sa.Column("group_id", sa.Integer, sa.ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("spec", sa.JSON, nullable=False),
-        sa.Column("credential_id", sa.Integer, sa.ForeignKey("scan_credentials.id", ondelete="SET NULL"),
-                  nullable=True),
+        sa.Column(
+            "credential_id",
+            sa.Integer,
+            sa.ForeignKey("scan_credentials.id", ondelete="SET NULL"),
+            nullable=True,
+        ),
         sa.Column("created_by", sa.String(100), nullable=False),
         _ts("created_at"),
         sa.UniqueConstraint("group_id", "name", name="uq_scan_targets_group_name"),
@@ -190,8 +203,9 @@ def upgrade() -> None:
         "scan_jobs",
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("group_id", sa.Integer, sa.ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("target_id", sa.Integer, sa.ForeignKey("scan_targets.id", ondelete="SET NULL"),
-                  nullable=True),
+        sa.Column(
+            "target_id", sa.Integer, sa.ForeignKey("scan_targets.id", ondelete="SET NULL"), nullable=True
+        ),
         sa.Column("requested_by", sa.String(100), nullable=False),
         _ts("requested_at"),
         _ts("started_at", True),
@@ -205,9 +219,20 @@ def upgrade() -> None:
         "target_stats",
         sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("scan_id", sa.Integer, sa.ForeignKey("scans.id", ondelete="CASCADE"), nullable=False),
-        *(sa.Column(name, sa.Integer, nullable=False) for name in (
-            "fail_critical", "fail_high", "fail_medium", "fail_low", "fail_info", "unknown", "error",
-            "waived", "passed")),
+        *(
+            sa.Column(name, sa.Integer, nullable=False)
+            for name in (
+                "fail_critical",
+                "fail_high",
+                "fail_medium",
+                "fail_low",
+                "fail_info",
+                "unknown",
+                "error",
+                "waived",
+                "passed",
+            )
+        ),
     )
     op.create_index("ix_target_stats_scan", "target_stats", ["scan_id"])
     op.create_table(
@@ -218,12 +243,30 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("scan_stats", "target_stats", "scan_jobs", "scan_targets", "scan_credentials", "waivers",
-                  "audit_checkpoints", "audit_head", "audit_log", "api_tokens", "sessions",
-                  "webauthn_credentials", "recovery_codes", "memberships", "users"):
+    for table in (
+        "scan_stats",
+        "target_stats",
+        "scan_jobs",
+        "scan_targets",
+        "scan_credentials",
+        "waivers",
+        "audit_checkpoints",
+        "audit_head",
+        "audit_log",
+        "api_tokens",
+        "sessions",
+        "webauthn_credentials",
+        "recovery_codes",
+        "memberships",
+        "users",
+    ):
         op.drop_table(table)
-    for index in ("ix_findings_check_id", "ix_findings_severity_id", "ix_findings_status_severity_id",
-                  "ix_findings_target_id"):
+    for index in (
+        "ix_findings_check_id",
+        "ix_findings_severity_id",
+        "ix_findings_status_severity_id",
+        "ix_findings_target_id",
+    ):
         op.drop_index(index, "findings")
     op.create_index("ix_findings_target", "findings", ["target_id"])
     with op.batch_alter_table("scans") as batch:
