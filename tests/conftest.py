@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pgcluster import PgCluster, _pg_bin
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,3 +44,16 @@ def golden(request: pytest.FixtureRequest) -> Any:
             f"{name} differs from the golden file; rerun with --update-golden if intended")
 
     return compare
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    bindir = _pg_bin()
+    base = Path(tempfile.mkdtemp(prefix="vmsec-pg-"))
+    cluster = PgCluster(base, bindir)
+    try:
+        cluster.start()
+        yield cluster
+        cluster.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

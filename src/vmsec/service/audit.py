@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from vmsec.service.keys import ServiceKeys
@@ -132,6 +132,19 @@ class AuditLog:
             self.forwarder.send(entry)
         return entry.id
 
+    @staticmethod
+    def _users_group(conn: Connection, target: str, detail: Mapping[str, Any] | None) -> int | None:
+        """Entries about a user (sign-ins, MFA, accounts, tokens) belong to the user's first group, so
+        that group's auditors see them; other entries without a group are visible from the host only."""
+        name = target[5:] if target.startswith("user:") else (detail or {}).get("user")
+        if not isinstance(name, str) or not name:
+            return None
+        u, m = schema.users, schema.memberships
+        value = conn.execute(
+            select(func.min(m.c.group_id)).join(u, u.c.id == m.c.user_id).where(u.c.name == name)
+        ).scalar()
+        return int(value) if value is not None else None
+
     def _append(
         self,
         conn: Connection,
@@ -144,6 +157,8 @@ class AuditLog:
         remote: str | None,
     ) -> AuditEntry:
         head = schema.audit_head
+        if group_id is None:
+            group_id = self._users_group(conn, target, detail)
         # Taking the head's row lock first (an UPDATE) serialises appenders on PostgreSQL and takes
         # SQLite's write lock, so two writers never read the same head.
         conn.execute(update(head).where(head.c.id == 1).values(seq=head.c.seq + 1))

@@ -28,7 +28,7 @@ def provisioning_uri(secret: str, account: str) -> str:
 
 
 def current_code(secret: str, when: datetime) -> str:
-    return str(need("pyotp").TOTP(secret, interval=STEP).at(when))
+    return str(need("pyotp").TOTP(secret, interval=STEP).at(int(when.timestamp())))
 
 
 def matching_step(secret: str, code: str, when: datetime, last_step: int | None) -> int | None:

@@ -613,8 +613,7 @@ class Queries:
         a = schema.audit_log
         limit = max(1, min(limit, MAX_PAGE))
         query = select(a).order_by(a.c.id.desc()).limit(limit + 1)
-        if principal.role.value != "admin" and not principal.all_groups:
-            query = query.where(self.in_groups(principal, a.c.group_id))
+        query = query.where(self.in_groups(principal, a.c.group_id))
         if cursor is not None:
             query = query.where(a.c.id < cursor)
         if action:

@@ -34,12 +34,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 # Roles that must sign in with a second factor (TOTP, or a WebAuthn authenticator).
 MFA_REQUIRED = frozenset({Role.OPERATOR, Role.ADMIN})
 
-# What a token of scope "read" may be used for (a "write" token: whatever its user's role allows).
-READ_SCOPE = frozenset({Permission.SELF, Permission.READ, Permission.EXPORT, Permission.AUDIT})
+# What a token of scope "read" may never be used for (and the API lets it make GET requests only);
+# a "write" token may do whatever its user's role allows.
+WRITE_ONLY = frozenset({Permission.SCAN, Permission.WAIVER_PROPOSE, Permission.WAIVER_APPROVE})
 
 
 def allowed(role: Role, permission: Permission, scope: str | None = None) -> bool:
     """Whether ``role`` (through a token of ``scope``, if any) has ``permission``."""
     if permission not in ROLE_PERMISSIONS[role]:
         return False
-    return scope != "read" or permission in READ_SCOPE
+    return scope != "read" or permission not in WRITE_ONLY

@@ -210,8 +210,9 @@ class StoreSink:
                             copy.write_row(row)
 
 
-def save(store: Store, result: ScanResult) -> int:
-    """Store a finished :class:`ScanResult` (its retained findings) and return the scan id."""
+def save(store: Store, result: ScanResult, *, group_id: int | None = None) -> int:
+    """Store a finished :class:`ScanResult` (its retained findings) and return the scan id; in group
+    ``group_id`` (None: the default group)."""
     from vmsec.checkinfo import CheckIndex
     from vmsec.pipeline import ScanHeader
 
@@ -219,7 +220,7 @@ def save(store: Store, result: ScanResult) -> int:
     for f in result.findings:
         if f.check_id not in checks:
             checks[f.check_id] = f.remediation
-    sink = StoreSink(store)
+    sink = StoreSink(store, group_id=group_id)
     sink.begin(ScanHeader(source=result.source, profile=result.profile, started_at=result.started_at,
                           checks_run=result.checks_run, checks=CheckIndex(()),
                           targets_expected=len(set(result.targets) | {f.target for f in result.findings})))

@@ -66,13 +66,15 @@ def _deny(svc: Service, request: Request, principal: Principal, permission: Perm
             "role": principal.role.value,
             "scope": principal.scope,
         },
+        group_id=min(principal.groups) if principal.groups else None,
         remote=principal.remote,
     )
 
 
 def authorize(svc: Service, request: Request, principal: Principal) -> Principal:
     permission = route_permission(request)
-    if permission is None or not principal.can(permission):
+    read_only = principal.scope == "read" and request.method not in SAFE_METHODS
+    if permission is None or read_only or not principal.can(permission):
         _deny(svc, request, principal, permission)
         raise HTTPException(403, "your role or token does not allow this")
     request.state.principal = principal
