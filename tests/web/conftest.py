@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from datapaths import DATA
-from pgcluster import PgCluster
 from world import World, build_world
 
 from components import require_module
+from datapaths import DATA
+from pgcluster import PgCluster
 
 require_module("fastapi", "FastAPI (the 'service' extra)")
 

@@ -99,8 +99,15 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/account/webauthn"): ALL,
     ("POST", "/logout"): ALL,
 }
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/login/mfa"), ("POST", "/login/mfa"),
-          ("GET", "/healthz"), ("POST", "/login/webauthn/options"), ("POST", "/login/webauthn")}
+PUBLIC = {
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("GET", "/login/mfa"),
+    ("POST", "/login/mfa"),
+    ("GET", "/healthz"),
+    ("POST", "/login/webauthn/options"),
+    ("POST", "/login/webauthn"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +124,12 @@ def openapi(client: TestClient) -> dict[str, Any]:
 
 
 def operations(doc: dict[str, Any]) -> list[tuple[str, str]]:
-    return sorted((method.upper(), path) for path, item in doc["paths"].items() for method in item
-                  if method in ("get", "post", "put", "patch", "delete"))
+    return sorted(
+        (method.upper(), path)
+        for path, item in doc["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    )
 
 
 # --- building a request for an operation ----------------------------------------------------------
@@ -129,14 +140,23 @@ def fresh(world: World, kind: str, color: str) -> Any:
     admin = world.principal(f"admin-{color}")
     svc = world.svc
     if kind == "target_id":
-        return svc.ops.add_target(admin, group=color, name=world.unique("t"),
-                                  spec={"kind": "xml", "paths": ["/nonexistent"]})
+        return svc.ops.add_target(
+            admin, group=color, name=world.unique("t"), spec={"kind": "xml", "paths": ["/nonexistent"]}
+        )
     if kind == "credential_id":
         return svc.ops.add_credential(admin, group=color, name=world.unique("c"), kind="ssh-key", secret=b"k")
     if kind == "waiver_id":
-        return svc.ops.propose_waiver(admin, group=color, check="VMS-DOM-020", vulnerability=None,
-                                      target="domain:*", subject=None, reason="r", owner="o",
-                                      expires=(T0 + timedelta(days=5)).date())
+        return svc.ops.propose_waiver(
+            admin,
+            group=color,
+            check="VMS-DOM-020",
+            vulnerability=None,
+            target="domain:*",
+            subject=None,
+            reason="r",
+            owner="o",
+            expires=(T0 + timedelta(days=5)).date(),
+        )
     if kind == "token_id":
         return svc.accounts.create_token(f"viewer-{color}", "read", 1, "victim", cli_principal())[1].id
     if kind == "name":
@@ -147,11 +167,16 @@ def fresh(world: World, kind: str, color: str) -> Any:
 
 
 def path_value(world: World, name: str, color: str, method: str) -> Any:
-    if name in ("target_id", "credential_id", "waiver_id", "token_id", "name") and (
-            method != "GET"):
+    if name in ("target_id", "credential_id", "waiver_id", "token_id", "name") and (method != "GET"):
         return fresh(world, name, color)
-    stable = {"scan_id": "scan", "other_id": "scan0", "job_id": "job", "finding_id": "finding",
-              "host_id": "host", "vm_id": "vm"}
+    stable = {
+        "scan_id": "scan",
+        "other_id": "scan0",
+        "job_id": "job",
+        "finding_id": "finding",
+        "host_id": "host",
+        "vm_id": "vm",
+    }
     return world.ids[f"{stable[name]}-{color}"]
 
 
@@ -161,19 +186,39 @@ def body(world: World, method: str, path: str, color: str) -> dict[str, Any] | N
     expires = (T0 + timedelta(days=10)).date().isoformat()
     return {
         "/scans": {"target_id": world.ids[f"target-{color}"]},
-        "/waivers": {"group": color, "check": "VMS-DOM-012", "target": "domain:vm-*", "reason": "lab",
-                     "owner": "ops", "expires": expires},
-        "/targets": {"group": color, "name": world.unique("target"),
-                     "spec": {"kind": "xml", "paths": ["/nonexistent"]}},
-        "/credentials": {"group": color, "name": world.unique("cred"), "kind": "luks-passphrase",
-                         "secret": "passphrase"},
+        "/waivers": {
+            "group": color,
+            "check": "VMS-DOM-012",
+            "target": "domain:vm-*",
+            "reason": "lab",
+            "owner": "ops",
+            "expires": expires,
+        },
+        "/targets": {
+            "group": color,
+            "name": world.unique("target"),
+            "spec": {"kind": "xml", "paths": ["/nonexistent"]},
+        },
+        "/credentials": {
+            "group": color,
+            "name": world.unique("cred"),
+            "kind": "luks-passphrase",
+            "secret": "passphrase",
+        },
         "/users": {"name": world.unique("user"), "role": "viewer", "password": PASSWORD, "groups": [color]},
         "/tokens": {"user": f"viewer-{color}", "scope": "read", "expires_days": 3},
     }.get(path)
 
 
-def call(client: TestClient, world: World, method: str, path: str, token: str | None, color: str = "red",
-         prefix: str = "/api/v1") -> Any:
+def call(
+    client: TestClient,
+    world: World,
+    method: str,
+    path: str,
+    token: str | None,
+    color: str = "red",
+    prefix: str = "/api/v1",
+) -> Any:
     url = re.sub(r"\{(\w+)\}", lambda m: str(path_value(world, m.group(1), color, method)), path)
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     return client.request(method, prefix + url, headers=headers, json=body(world, method, path, color))
@@ -216,12 +261,16 @@ def test_read_only_tokens_only_read(client: TestClient, world: World, openapi: d
 
 
 @pytest.mark.parametrize("kind", ["anonymous", "expired", "revoked", "forged", "malformed", "disabled"])
-def test_no_operation_without_a_valid_token(client: TestClient, world: World, openapi: dict[str, Any],
-                                            kind: str) -> None:
+def test_no_operation_without_a_valid_token(
+    client: TestClient, world: World, openapi: dict[str, Any], kind: str
+) -> None:
     token = None if kind == "anonymous" else world.tokens[kind]
     for method, path in operations(openapi):
-        r = client.request(method, "/api/v1" + re.sub(r"\{\w+\}", "1", path),
-                           headers={"Authorization": f"Bearer {token}"} if token else {})
+        r = client.request(
+            method,
+            "/api/v1" + re.sub(r"\{\w+\}", "1", path),
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+        )
         assert r.status_code == 401, f"{kind} {method} {path}: {r.status_code}"
         assert "bearer" in r.headers.get("www-authenticate", "").lower()
 
@@ -237,20 +286,40 @@ def test_cross_group_objects_are_not_found(client: TestClient, world: World, ope
         if r.status_code != 404:
             failures.append(f"{method} {path} on blue: {r.status_code} {r.text[:200]}")
     # a diff mixing a visible and an invisible scan
-    r = client.get(f"/api/v1/scans/{world.ids['scan-red']}/diff/{world.ids['scan-blue']}",
-                   headers={"Authorization": f"Bearer {world.tokens['admin']}"})
+    r = client.get(
+        f"/api/v1/scans/{world.ids['scan-red']}/diff/{world.ids['scan-blue']}",
+        headers={"Authorization": f"Bearer {world.tokens['admin']}"},
+    )
     if r.status_code != 404:
         failures.append(f"diff red/blue: {r.status_code}")
     # a new user can only be put into one's own groups
-    r = client.post("/api/v1/users", headers={"Authorization": f"Bearer {world.tokens['admin']}"},
-                    json={"name": world.unique("x"), "role": "viewer", "password": PASSWORD, "groups": ["blue"]})
+    r = client.post(
+        "/api/v1/users",
+        headers={"Authorization": f"Bearer {world.tokens['admin']}"},
+        json={"name": world.unique("x"), "role": "viewer", "password": PASSWORD, "groups": ["blue"]},
+    )
     if r.status_code != 403:
         failures.append(f"user into blue: {r.status_code}")
     assert not failures, "\n".join(failures)
 
 
-LISTS = ["/scans", "/findings", "/hosts", "/vms", "/waivers", "/targets", "/jobs", "/groups", "/users",
-         "/tokens", "/credentials", "/audit", "/findings?q=blue", "/findings?host=hv-blue", "/vms?host=hv-blue"]
+LISTS = [
+    "/scans",
+    "/findings",
+    "/hosts",
+    "/vms",
+    "/waivers",
+    "/targets",
+    "/jobs",
+    "/groups",
+    "/users",
+    "/tokens",
+    "/credentials",
+    "/audit",
+    "/findings?q=blue",
+    "/findings?host=hv-blue",
+    "/vms?host=hv-blue",
+]
 
 
 def test_lists_search_and_exports_stay_within_the_group(client: TestClient, world: World) -> None:
@@ -266,8 +335,10 @@ def test_lists_search_and_exports_stay_within_the_group(client: TestClient, worl
     auditor = {"Authorization": f"Bearer {world.tokens['auditor']}"}
     export = client.get(f"/api/v1/scans/{world.ids['scan-red']}/report?format=json", headers=auditor)
     assert export.status_code == 200 and "vm-red-1" in export.text and "blue" not in export.text
-    assert client.get(f"/api/v1/scans/{world.ids['scan-blue']}/report?format=csv",
-                      headers=auditor).status_code == 404
+    assert (
+        client.get(f"/api/v1/scans/{world.ids['scan-blue']}/report?format=csv", headers=auditor).status_code
+        == 404
+    )
     blue = {"Authorization": f"Bearer {world.tokens['viewer-blue']}"}
     assert "vm-red" not in client.get("/api/v1/findings?limit=500", headers=blue).text
 
@@ -308,14 +379,17 @@ def sign_in(world: World, name: str) -> TestClient:
     page = c.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf is not None
-    r = c.post("/login", data={"username": name, "password": PASSWORD, "csrf": csrf.group(1)},
-               follow_redirects=False)
+    r = c.post(
+        "/login", data={"username": name, "password": PASSWORD, "csrf": csrf.group(1)}, follow_redirects=False
+    )
     assert r.status_code == 303, r.text
     if r.headers["location"].startswith("/login/mfa"):
         page = c.get("/login/mfa")
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert csrf is not None
-        r = c.post("/login/mfa", data={"code": world.code(name), "csrf": csrf.group(1)}, follow_redirects=False)
+        r = c.post(
+            "/login/mfa", data={"code": world.code(name), "csrf": csrf.group(1)}, follow_redirects=False
+        )
         assert r.status_code == 303, f"{name}: {r.status_code}"
     return c
 
@@ -335,7 +409,9 @@ def test_every_page_for_every_role(client: TestClient, world: World) -> None:
         for method, path in page_routes(client):
             if (method, path) in PUBLIC or path == "/logout":
                 continue
-            url = re.sub(r"\{(\w+)\}", lambda m: str(path_value(world, m.group(1), "red", method)), path)
+            url = re.sub(
+                r"\{(\w+)\}", lambda m, method=method: str(path_value(world, m.group(1), "red", method)), path
+            )
             allowed = role in PAGES[(method, path)]
             if method == "GET":
                 r = c.get(url, follow_redirects=False)
@@ -352,7 +428,9 @@ def test_every_page_for_every_role(client: TestClient, world: World) -> None:
             if role == "viewer":
                 a = anonymous.request(method, url, follow_redirects=False)
                 expect = 303 if method == "GET" else 401
-                if a.status_code != expect or (method == "GET" and not a.headers["location"].startswith("/login")):
+                if a.status_code != expect or (
+                    method == "GET" and not a.headers["location"].startswith("/login")
+                ):
                     failures.append(f"anonymous {method} {path}: {a.status_code}")
     assert not failures, "\n".join(failures)
 
@@ -366,8 +444,12 @@ def test_pages_refuse_a_missing_or_wrong_csrf_token(world: World) -> None:
     assert len(world.svc.accounts.list_tokens(cli_principal())) == len(before)
     csrf = _page_csrf(c)
     # the right token from another origin is refused as well
-    r = c.post("/tokens", data={"csrf": csrf, "user": "viewer-red", "scope": "read"},
-               headers={"origin": "https://evil.example"}, follow_redirects=False)
+    r = c.post(
+        "/tokens",
+        data={"csrf": csrf, "user": "viewer-red", "scope": "read"},
+        headers={"origin": "https://evil.example"},
+        follow_redirects=False,
+    )
     assert r.status_code == 403
 
 

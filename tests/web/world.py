@@ -40,29 +40,81 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-def finding(check: str, target: Target, subject: str, status: Status, severity: Severity,
-            message: str, tags: tuple[str, ...] = ()) -> Finding:
-    return Finding(check_id=check, title=f"{check} holds", status=status, severity=severity, target=target,
-                   subject=subject, message=message,
-                   evidence=(Evidence(f"/etc/libvirt/qemu/{target.name}.xml", "devices/graphics[1]", "0.0.0.0"),),
-                   tags=tags, remediation=f"Fix {check}.")
+def finding(
+    check: str,
+    target: Target,
+    subject: str,
+    status: Status,
+    severity: Severity,
+    message: str,
+    tags: tuple[str, ...] = (),
+) -> Finding:
+    return Finding(
+        check_id=check,
+        title=f"{check} holds",
+        status=status,
+        severity=severity,
+        target=target,
+        subject=subject,
+        message=message,
+        evidence=(Evidence(f"/etc/libvirt/qemu/{target.name}.xml", "devices/graphics[1]", "0.0.0.0"),),
+        tags=tags,
+        remediation=f"Fix {check}.",
+    )
 
 
 def fleet_scan(color: str, started: datetime, n_vms: int = 2) -> ScanResult:
     host = Target(TargetKind.HOST, f"hv-{color}")
     vms = [Target(TargetKind.DOMAIN, f"vm-{color}-{i}", host.name) for i in range(1, n_vms + 1)]
-    fs = [finding("VMS-HOST-001", host, "cpu", Status.FAIL, Severity.HIGH, f"hv-{color} has no IOMMU",
-                  ("isolation",)),
-          finding("VMS-DMN-001", host, "libvirtd", Status.FAIL, Severity.CRITICAL,
-                  f"libvirtd on hv-{color} listens on TCP without authentication")]
+    fs = [
+        finding(
+            "VMS-HOST-001",
+            host,
+            "cpu",
+            Status.FAIL,
+            Severity.HIGH,
+            f"hv-{color} has no IOMMU",
+            ("isolation",),
+        ),
+        finding(
+            "VMS-DMN-001",
+            host,
+            "libvirtd",
+            Status.FAIL,
+            Severity.CRITICAL,
+            f"libvirtd on hv-{color} listens on TCP without authentication",
+        ),
+    ]
     for i, vm in enumerate(vms):
-        fs.append(finding("VMS-DOM-012", vm, "graphics[1]", Status.FAIL if i == 0 else Status.PASS,
-                          Severity.HIGH, f"VNC of {vm.name} on 0.0.0.0:5901 accepts unauthenticated clients"))
-        fs.append(finding("VMS-DOM-020", vm, "graphics[1]", Status.UNKNOWN, Severity.MEDIUM,
-                          f"listen address of {vm.name} unknown"))
-    return ScanResult.from_inventory(Inventory(source=f"xml /srv/{color}"), tuple(fs), profile="multi-tenant",
-                                     started_at=started, finished_at=started + timedelta(seconds=3),
-                                     checks_run=3, targets=(host, *vms))
+        fs.append(
+            finding(
+                "VMS-DOM-012",
+                vm,
+                "graphics[1]",
+                Status.FAIL if i == 0 else Status.PASS,
+                Severity.HIGH,
+                f"VNC of {vm.name} on 0.0.0.0:5901 accepts unauthenticated clients",
+            )
+        )
+        fs.append(
+            finding(
+                "VMS-DOM-020",
+                vm,
+                "graphics[1]",
+                Status.UNKNOWN,
+                Severity.MEDIUM,
+                f"listen address of {vm.name} unknown",
+            )
+        )
+    return ScanResult.from_inventory(
+        Inventory(source=f"xml /srv/{color}"),
+        tuple(fs),
+        profile="multi-tenant",
+        started_at=started,
+        finished_at=started + timedelta(seconds=3),
+        checks_run=3,
+        targets=(host, *vms),
+    )
 
 
 @dataclass
@@ -97,8 +149,7 @@ class World:
 def build_world(store_url: str, key_path: Path, xml_target: Path) -> World:
     clock = Clock()
     store = open_store(store_url)
-    svc = Service(store, ServiceKeys.load(key_path), clock=clock,
-                  config=ServiceConfig(secure_cookies=True))
+    svc = Service(store, ServiceKeys.load(key_path), clock=clock, config=ServiceConfig(secure_cookies=True))
     cli = cli_principal()
     groups: dict[str, int] = {}
     with svc.engine.begin() as conn:
@@ -125,8 +176,11 @@ def build_world(store_url: str, key_path: Path, xml_target: Path) -> World:
     world.tokens["viewer-blue"] = svc.accounts.create_token("viewer-blue", "read", 30, "matrix", cli)[0]
     expired, info = svc.accounts.create_token("admin-red", "write", 1, "expired", cli)
     with svc.engine.begin() as conn:
-        conn.execute(update(schema.api_tokens).where(schema.api_tokens.c.id == info.id)
-                     .values(expires_at=T0 - timedelta(days=1)))
+        conn.execute(
+            update(schema.api_tokens)
+            .where(schema.api_tokens.c.id == info.id)
+            .values(expires_at=T0 - timedelta(days=1))
+        )
     world.tokens["expired"] = expired
     revoked, info = svc.accounts.create_token("admin-red", "write", 30, "revoked", cli)
     svc.accounts.revoke_token(info.id, cli)
@@ -139,19 +193,32 @@ def build_world(store_url: str, key_path: Path, xml_target: Path) -> World:
     for color, offsets in (("red", (0, 1)), ("blue", (0,))):
         scans = []
         for days in offsets:
-            scans.append(save(store, fleet_scan(color, T0 - timedelta(days=2 - days)), group_id=groups[color]))
+            scans.append(
+                save(store, fleet_scan(color, T0 - timedelta(days=2 - days)), group_id=groups[color])
+            )
         world.ids[f"scan-{color}"] = scans[-1]
         world.ids[f"scan0-{color}"] = scans[0]
     svc.queries.ensure_stats([world.ids["scan-red"], world.ids["scan0-red"], world.ids["scan-blue"]])
     for color in ("red", "blue"):
         admin = world.principal(f"admin-{color}")
-        cred = svc.ops.add_credential(admin, group=color, name="luks", kind="luks-passphrase", secret=b"s3cret pass")
+        cred = svc.ops.add_credential(
+            admin, group=color, name="luks", kind="luks-passphrase", secret=b"s3cret pass"
+        )
         world.ids[f"credential-{color}"] = cred
         world.ids[f"target-{color}"] = svc.ops.add_target(
-            admin, group=color, name=f"xml-{color}", spec={"kind": "xml", "paths": [str(xml_target)]})
+            admin, group=color, name=f"xml-{color}", spec={"kind": "xml", "paths": [str(xml_target)]}
+        )
         world.ids[f"waiver-{color}"] = svc.ops.propose_waiver(
-            admin, group=color, check="VMS-DOM-012", vulnerability=None, target=f"domain:vm-{color}-*",
-            subject=None, reason="lab network", owner="ops", expires=(T0 + timedelta(days=30)).date())
+            admin,
+            group=color,
+            check="VMS-DOM-012",
+            vulnerability=None,
+            target=f"domain:vm-{color}-*",
+            subject=None,
+            reason="lab network",
+            owner="ops",
+            expires=(T0 + timedelta(days=30)).date(),
+        )
         f, _ = svc.queries.findings(admin, _filter(scan_id=world.ids[f"scan-{color}"]), limit=1)
         world.ids[f"finding-{color}"] = f[0]["id"]
         fleet = svc.queries.fleet(admin)
@@ -160,9 +227,18 @@ def build_world(store_url: str, key_path: Path, xml_target: Path) -> World:
         with svc.engine.begin() as conn:
             from sqlalchemy import insert
 
-            world.ids[f"job-{color}"] = int(conn.execute(insert(schema.scan_jobs).values(
-                group_id=groups[color], target_id=world.ids[f"target-{color}"], requested_by="seed",
-                requested_at=T0, status="done", scan_id=world.ids[f"scan-{color}"])).inserted_primary_key[0])
+            world.ids[f"job-{color}"] = int(
+                conn.execute(
+                    insert(schema.scan_jobs).values(
+                        group_id=groups[color],
+                        target_id=world.ids[f"target-{color}"],
+                        requested_by="seed",
+                        requested_at=T0,
+                        status="done",
+                        scan_id=world.ids[f"scan-{color}"],
+                    )
+                ).inserted_primary_key[0]
+            )
     return world
 
 
