@@ -162,7 +162,7 @@ def create_api(service: Service) -> FastAPI:
         request: Request,
         principal: Me,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        before: Annotated[int | None, Query(ge=1)] = None,
+        before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     ) -> dict[str, Any]:
         rows = _svc(request).queries.scans(principal, limit=limit, before=before)
         return {"scans": rows, "next": rows[-1]["id"] if len(rows) == limit else None}
