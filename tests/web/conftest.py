@@ -6,15 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from world import World, build_world
+from world import XML_TARGET, World, build_world
 
 from components import require_module
-from datapaths import DATA
 from pgcluster import PgCluster
 
 require_module("fastapi", "FastAPI (the 'service' extra)")
-
-XML_TARGET = DATA / "checks" / "VMS-DOM-020" / "vnc-no-address.UNKNOWN.xml"
 
 
 def _url(backend: str, tmp: Path, request: pytest.FixtureRequest) -> str:

@@ -269,3 +269,28 @@ def test_user_and_token_commands(tmp_path: Path) -> None:
     assert r.returncode == 2 and "no user named" in r.stderr
     r = _cli("audit", "verify", env=env)
     assert r.returncode == 0 and "intact" in r.stdout
+
+
+def test_sign_in_attempts_are_throttled_per_address(fresh_world: World) -> None:
+    import dataclasses
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from vmsec.web.app import create_app
+
+    w = fresh_world
+    w.svc.config = dataclasses.replace(w.svc.config, login_rate=3)
+    c = TestClient(create_app(w.svc), base_url="https://testserver")
+    codes = []
+    for _ in range(4):
+        page = c.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        r = c.post(
+            "/login", data={"username": "viewer-red", "password": "wrong password!", "csrf": csrf.group(1)}
+        )
+        codes.append(r.status_code)
+    assert codes == [401, 401, 401, 429]
+    entries, _ = w.svc.queries.audit(cli_principal(), action="login.throttled", limit=1)
+    assert entries and entries[0]["outcome"] == "denied"

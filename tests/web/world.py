@@ -23,6 +23,10 @@ from vmsec.store import open_store, schema
 from vmsec.store.writer import save
 
 PASSWORD = "correct horse battery staple"
+# A real domain XML for the scans the service starts (the pipeline runs on it).
+XML_TARGET = (
+    Path(__file__).resolve().parents[1] / "data" / "checks" / "VMS-DOM-020" / "vnc-no-address.UNKNOWN.xml"
+)
 ROLES = ("viewer", "auditor", "operator", "admin")
 T0 = datetime(2026, 6, 1, 9, 0, 0, tzinfo=UTC)
 
@@ -149,7 +153,12 @@ class World:
 def build_world(store_url: str, key_path: Path, xml_target: Path) -> World:
     clock = Clock()
     store = open_store(store_url)
-    svc = Service(store, ServiceKeys.load(key_path), clock=clock, config=ServiceConfig(secure_cookies=True))
+    svc = Service(
+        store,
+        ServiceKeys.load(key_path),
+        clock=clock,
+        config=ServiceConfig(secure_cookies=True, login_rate=1000),
+    )
     cli = cli_principal()
     groups: dict[str, int] = {}
     with svc.engine.begin() as conn:

@@ -35,6 +35,7 @@ class ServiceConfig:
     absolute_timeout: timedelta = timedelta(hours=8)
     mfa_timeout: timedelta = timedelta(minutes=5)  # to enter the second factor after the password
     reauth_window: timedelta = timedelta(minutes=5)  # a re-authentication allows MFA changes this long
+    login_rate: int = 20  # sign-in attempts per minute per address and per account name (then 429)
     lockout_threshold: int = 5  # consecutive failures before the account locks
     lockout_duration: timedelta = timedelta(minutes=15)  # doubled for each further threshold reached
     token_default_days: int = 90

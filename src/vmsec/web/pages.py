@@ -105,7 +105,7 @@ def _safe_next(value: str | None) -> str:
 def create_pages(svc: Service) -> tuple[APIRouter, APIRouter]:
     public = APIRouter(include_in_schema=False)
     pages = APIRouter(include_in_schema=False, dependencies=[Depends(page_principal)])
-    throttle = Throttle(limit=20, window=60.0)
+    throttle = Throttle(limit=svc.config.login_rate, window=60.0)
 
     # --- signing in (public) ----------------------------------------------------------------------
 
@@ -357,7 +357,7 @@ def create_pages(svc: Service) -> tuple[APIRouter, APIRouter]:
             "waivers.html",
             waivers=svc.ops.list_waivers(principal),
             groups=svc.accounts.groups(principal),
-            today=date.today().isoformat(),
+            today=svc.now().date().isoformat(),
         )
 
     @pages.post("/waivers", **needs(P.WAIVER_PROPOSE))
