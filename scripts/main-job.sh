@@ -12,5 +12,6 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 fi
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[libvirt]'
+# service: vmsec serve (dashboard, API); postgresql: a PostgreSQL store by URL.
+.venv/bin/python -m pip install -q -e '.[libvirt,service,postgresql]'
 exec .venv/bin/vmsec scan host "$@"
