@@ -24,19 +24,22 @@ fi
 # python3-rpm (system Python) and dpkg: the oracles for the rpm and dpkg version comparators.
 # systemd, util-linux: `systemd-sysctl --cat-config` in a private mount namespace is the oracle for sysctl order;
 # procps: its /etc/sysctl.conf is one of the files that test bind-mounts.
+# nmap: its vnc-info script is the oracle for the VNC probe; nftables, iproute2: a private network
+# namespace with a DROP rule gives the probe a filtered port; sasl2-bin: SASL for the VNC/libvirt listeners.
 # debsecan: Debian's own scanner as an oracle for the matcher; openscap-*/ssg-*: the peer comparison test.
 apt-get install -y -q --no-install-recommends \
   python3 python3-venv python3-dev gcc pkg-config libvirt-dev \
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils \
   openssh-server debootstrap fdisk e2fsprogs xfsprogs cryptsetup-bin lvm2 postgresql chromium \
   ca-certificates tar coreutils python3-rpm dpkg systemd util-linux procps debsecan \
-  openscap-scanner openscap-utils ssg-debian ssg-debderived >/dev/null
+  openscap-scanner openscap-utils ssg-debian ssg-debderived nmap nftables iproute2 sasl2-bin \
+  libsasl2-modules openssl >/dev/null
 if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 # libvirt's embedded QEMU driver expects its default unprivileged user to exist.
 getent passwd libvirt-qemu >/dev/null || useradd -r -U -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev,libvirt,postgresql,service]'
+.venv/bin/python -m pip install -q -e '.[dev,libvirt,postgresql,probe,service]'
 .venv/bin/ruff check src tests benchmarks scripts
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"

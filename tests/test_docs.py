@@ -30,3 +30,13 @@ def test_packaged_catalog_metadata_is_current() -> None:
     assert shipped == live.to_json(), (
         "src/vmsec/data/catalog.json is stale: run .venv/bin/python scripts/gen_checks_doc.py")
     assert CheckIndex(CheckInfo.from_dict(d) for d in json.loads(shipped)).checks == live.checks
+
+
+def test_writing_checks_example_is_the_real_check() -> None:
+    """The example in docs/writing-checks.md is quoted verbatim from the code, so it cannot go stale."""
+    doc = (ROOT / "docs" / "writing-checks.md").read_text(encoding="utf-8")
+    example = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    first, _, body = example.partition("\n")
+    assert first.startswith("# src/vmsec/checks/")
+    source = (ROOT / first[2:].split()[0]).read_text(encoding="utf-8")
+    assert body.strip() and body in source

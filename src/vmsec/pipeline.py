@@ -15,7 +15,6 @@ collected facts, not for its millions of findings.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -107,13 +106,16 @@ def _profile(value: str | Profile) -> Profile:
 
 
 def _catalog(options: ScanOptions) -> Catalog:
-    from vmsec.checks.catalog import default_catalog
+    from vmsec.checks.catalog import default_catalog, selected_catalog
 
-    catalog = options.catalog or default_catalog()
-    if options.checks:
-        catalog = catalog.select(ids=options.checks)
-        if not catalog.checks:
-            raise ConfigError(f"no check matches {', '.join(options.checks)}")
+    if options.catalog is not None:
+        catalog = options.catalog.select(ids=options.checks) if options.checks else options.catalog
+    elif options.checks:
+        catalog = selected_catalog(options.checks)  # imports only the modules holding those checks
+    else:
+        catalog = default_catalog()
+    if options.checks and not catalog.checks:
+        raise ConfigError(f"no check matches {', '.join(options.checks)}")
     return catalog
 
 
@@ -278,6 +280,8 @@ async def _collect_one_async(spec: TargetSpec, n: int, total: int, options: Scan
                              stage: Callable[[str, str], None]) -> Inventory | SourceUnavailable:
     """Like :func:`_collect_one`, awaiting a collector's ``collect_async`` when it has one (SSH) and
     running synchronous collectors in a worker thread; the per-target timeout bounds both."""
+    import asyncio
+
     collector = get_async_collector(spec.kind)
     if collector is None:
         return await asyncio.to_thread(_collect_one, spec, n, total, options, stage)
@@ -308,6 +312,8 @@ def _collect_all(targets: Sequence[TargetSpec], options: ScanOptions, stage: Cal
     if total == 1 or options.concurrency <= 1:
         outcomes = [_collect_one(spec, n, total, options, stage) for n, spec in enumerate(targets, start=1)]
     else:
+        import asyncio  # here: importing asyncio costs a single-target scan 10 % of its start-up
+
         outcomes = asyncio.run(_gather(targets, options, stage))
     inventories: list[Inventory] = []
     records: list[CollectionRecord] = []
@@ -326,6 +332,8 @@ def _collect_all(targets: Sequence[TargetSpec], options: ScanOptions, stage: Cal
 
 async def _gather(targets: Sequence[TargetSpec], options: ScanOptions,
                   stage: Callable[[str, str], None]) -> list[Inventory | SourceUnavailable]:
+    import asyncio
+
     everyone = asyncio.Semaphore(options.concurrency)
     groups: dict[str, asyncio.Semaphore] = {}
 
@@ -367,5 +375,6 @@ def _merged(inventories: Sequence[Inventory]) -> Inventory:
         domains=tuple(d for inv in inventories for d in inv.domains),
         networks=tuple(n for inv in inventories for n in inv.networks),
         guests=tuple(g for inv in inventories for g in inv.guests),
+        endpoints=tuple(e for inv in inventories for e in inv.endpoints),
         records=tuple(r for inv in inventories for r in inv.records),
         source="; ".join(inv.source for inv in inventories))

@@ -7,18 +7,20 @@ never the collected facts — so a scan re-rendered from the store is the same r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, NamedTuple
 
-from vmsec.facts import CollectionRecord, Domain, Guest, Host, Inventory, Network
+from vmsec.facts import CollectionRecord, Domain, Endpoint, Guest, Host, Inventory, Network
 from vmsec.findings import Finding, Severity, Status, Target, TargetKind
 
 __all__ = [
     "Component", "OsInventory", "ScanCounts", "ScanResult", "TargetBatch", "ambiguous_domain_names",
-    "describe_inventory", "domain_target", "domains_by_target", "guest_target", "host_target",
-    "inventory_targets", "network_target", "target_details",
+    "describe_inventory", "domain_target", "domains_by_target", "endpoint_target", "guest_target",
+    "host_target", "inventory_targets", "network_target", "target_details",
 ]
 
 
@@ -44,6 +46,21 @@ def network_target(net: Network, host: Host | None) -> Target:
     return Target(TargetKind.NETWORK, net.name, host.name if host else None)
 
 
+def endpoint_target(endpoint: Endpoint) -> Target:
+    """A listener seen by a probe: ``address:port``, under the host name the operator gave."""
+    return Target(TargetKind.ENDPOINT, endpoint.label, endpoint.host)
+
+
+def _endpoint_order(endpoint: Endpoint) -> tuple[int, int, str, int]:
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(endpoint.address)
+        return (ip.version, int(ip), "", endpoint.port)
+    except ValueError:
+        return (9, 0, endpoint.address, endpoint.port)
+
+
 def ambiguous_domain_names(inventory: Inventory) -> frozenset[str]:
     seen: set[str] = set()
     repeated: set[str] = set()
@@ -60,7 +77,8 @@ def domains_by_target(inventory: Inventory) -> dict[Target, Domain]:
 
 def inventory_targets(inventory: Inventory) -> list[tuple[Target, object]]:
     """Every target of an inventory with the fact it stands for, in report order: the host, then
-    domains, guests and networks, each by name (so streamed output needs no global re-sort)."""
+    domains, guests and networks, each by name, then endpoints by address and port (so streamed
+    output needs no global re-sort)."""
     host = inventory.host
     ambiguous = ambiguous_domain_names(inventory)
     out: list[tuple[Target, object]] = []
@@ -70,6 +88,7 @@ def inventory_targets(inventory: Inventory) -> list[tuple[Target, object]]:
                   key=lambda pair: pair[0].name)
     out += sorted(((guest_target(g, host), g) for g in inventory.guests), key=lambda pair: pair[0].name)
     out += sorted(((network_target(n, host), n) for n in inventory.networks), key=lambda pair: pair[0].name)
+    out += [(endpoint_target(e), e) for e in sorted(inventory.endpoints, key=_endpoint_order)]
     return out
 
 
@@ -116,6 +135,9 @@ def target_details(target: Target, fact: object) -> dict[str, Any]:
                 "consistency_note": fact.consistency_note}
     if isinstance(fact, Network):
         return {"origin": fact.origin, "forward_mode": fact.forward_mode, "active": fact.active}
+    if isinstance(fact, Endpoint):
+        return {"address": fact.address, "port": fact.port, "transport": fact.transport,
+                "protocol": fact.protocol.value, "state": fact.state.value}
     return {}
 
 
@@ -126,8 +148,15 @@ def describe_inventory(inventory: Inventory
     oses: dict[Target, OsInventory] = {}
     if inventory.host_os is not None:
         oses[host_target(inventory.host)] = os_inventory(inventory.host_os)
+    from vmsec.listeners import domain_listeners, host_listeners, listeners_details
+
     for target, fact in inventory_targets(inventory):
         details[target] = target_details(target, fact)
+        # The listeners the configuration predicts, kept so `vmsec probe --from-scan` can use them.
+        listeners = (domain_listeners(fact, inventory.host, inventory) if isinstance(fact, Domain) else
+                     host_listeners(fact, inventory) if isinstance(fact, Host) else ())
+        if listeners:
+            details[target]["listeners"] = listeners_details(listeners)
         if isinstance(fact, Guest):
             oses[target] = os_inventory(fact)
     return details, oses
@@ -142,14 +171,33 @@ def os_inventory(guest: Guest) -> OsInventory:
                        for p in guest.packages or ()))
 
 
+_STATUS_OF = attrgetter("status")
+
+
 # --- findings, batched per target -----------------------------------------------------------------
 
 
-class TargetBatch(NamedTuple):
-    """All findings of one target, as the engine emits them (in report order, each target once)."""
+class TargetBatch:
+    """All findings of one target, as the engine emits them (in report order, each target once).
 
-    target: Target
-    findings: list[Finding]
+    ``fingerprints`` are computed once per batch, for every sink that needs them (store, JSON).
+    """
+
+    __slots__ = ("_fingerprints", "findings", "target")
+
+    def __init__(self, target: Target, findings: list[Finding]) -> None:
+        self.target = target
+        self.findings = findings
+        self._fingerprints: list[str] | None = None
+
+    @property
+    def fingerprints(self) -> list[str]:
+        if self._fingerprints is None:
+            self._fingerprints = [f.fingerprint for f in self.findings]
+        return self._fingerprints
+
+    def __iter__(self) -> Iterator[object]:  # unpacking: target, findings = batch
+        return iter((self.target, self.findings))
 
 
 @dataclass(slots=True)
@@ -160,19 +208,26 @@ class ScanCounts:
     failed_by_severity: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in Severity})
     findings: int = 0
 
-    def add(self, findings: Iterable[Finding]) -> None:
+    def add(self, findings: Sequence[Finding]) -> None:
         by_status, failed = self.by_status, self.failed_by_severity
-        fail = Status.FAIL
-        n = 0
-        for f in findings:
-            n += 1
-            by_status[f.status.value] += 1
-            if f.status is fail:
-                failed[f.severity.value] += 1
-        self.findings += n
+        # Status and Severity are StrEnums: equal (and hashing equal) to their values.
+        for status, n in Counter(map(_STATUS_OF, findings)).items():
+            by_status[status] += n
+        if by_status.get("FAIL"):
+            fail = Status.FAIL
+            for sev, n in Counter(f.severity for f in findings if f.status is fail).items():
+                failed[sev] += n
+        self.findings += len(findings)
+
+    def merge(self, other: ScanCounts) -> None:
+        for key, n in other.by_status.items():
+            self.by_status[key] += n
+        for key, n in other.failed_by_severity.items():
+            self.failed_by_severity[key] += n
+        self.findings += other.findings
 
     @classmethod
-    def of(cls, findings: Iterable[Finding]) -> ScanCounts:
+    def of(cls, findings: Sequence[Finding]) -> ScanCounts:
         counts = cls()
         counts.add(findings)
         return counts

@@ -8,8 +8,9 @@ The CLI, the web service, the fleet workers and the monitor all build specs and 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
+
+from msgspec import Struct, structs
 
 from vmsec.errors import ConfigError
 
@@ -21,8 +22,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TargetSpec:
+class TargetSpec(Struct, frozen=True, kw_only=True):
     """Base of every target spec. ``kind`` names its collector."""
 
     kind: ClassVar[str] = ""
@@ -35,8 +35,7 @@ class TargetSpec:
         return self.kind
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HostSpec(TargetSpec):
+class HostSpec(TargetSpec, frozen=True, kw_only=True):
     """A hypervisor host by its root: ``/`` is the running system (live), any other directory a
     copied root read offline."""
 
@@ -47,8 +46,7 @@ class HostSpec(TargetSpec):
         return f"host {self.root}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LibvirtSpec(TargetSpec):
+class LibvirtSpec(TargetSpec, frozen=True, kw_only=True):
     """A libvirt connection: every domain, network, filter, pool and secret it knows.
 
     ``include_host`` audits the local host too (None: yes for local ``qemu:///`` URIs); ``guests``
@@ -67,8 +65,7 @@ class LibvirtSpec(TargetSpec):
         return f"libvirt {self.uri}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class XmlSpec(TargetSpec):
+class XmlSpec(TargetSpec, frozen=True, kw_only=True):
     """Offline libvirt XML files or directories, optionally with a host root for context."""
 
     kind: ClassVar[str] = "xml"
@@ -80,8 +77,7 @@ class XmlSpec(TargetSpec):
         return "xml " + " ".join(self.paths)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RootfsSpec(TargetSpec):
+class RootfsSpec(TargetSpec, frozen=True, kw_only=True):
     """Guest root filesystem directories, offline."""
 
     kind: ClassVar[str] = "rootfs"
@@ -91,8 +87,7 @@ class RootfsSpec(TargetSpec):
         return "rootfs " + " ".join(self.paths)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ImageSpec(TargetSpec):
+class ImageSpec(TargetSpec, frozen=True, kw_only=True):
     """VM disk images, offline and read-only."""
 
     kind: ClassVar[str] = "image"
@@ -103,8 +98,7 @@ class ImageSpec(TargetSpec):
         return "image " + " ".join(self.paths)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SshSpec(TargetSpec):
+class SshSpec(TargetSpec, frozen=True, kw_only=True):
     """A running guest (or host) audited over SSH, agentless and read-only. ``group`` names the
     hypervisor it runs on, when known. Host keys are verified against ``known_hosts`` (a mismatch is
     refused; an unknown key is accepted only with ``accept_new``)."""
@@ -124,8 +118,7 @@ class SshSpec(TargetSpec):
         return f"ssh {user}{self.host}{port}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProbeSpec(TargetSpec):
+class ProbeSpec(TargetSpec, frozen=True, kw_only=True):
     """Listeners looked at from the network (handshakes only, never a login). ``targets`` are hosts,
     addresses or CIDRs; ``ports`` the ports to try (None: those the configuration predicts, or the
     default console/management set); non-loopback addresses only within ``scope``."""
@@ -138,6 +131,11 @@ class ProbeSpec(TargetSpec):
     from_libvirt: str | None = None  # a libvirt URI whose configuration predicts the listeners
     timeout: float = 3.0  # per connection
     concurrency: int = 500  # sockets open at once
+    rate: float | None = 1000.0  # new connections per second (None: no limit)
+    store_url: str | None = None  # the findings store ``from_scan`` is read from (None: the default)
+    contact_log: str | None = None  # file that gets one line per address:port contacted (None: none)
+    tls_scan: bool = True  # enumerate TLS versions and cipher suites with sslyze (the Mozilla check)
+    hints: tuple[tuple[int, str], ...] = ()  # (port, protocol) the operator says a port speaks ("5901/vnc")
 
     def describe(self) -> str:
         return "probe " + " ".join(self.targets)
@@ -157,7 +155,7 @@ def spec_from_mapping(data: Mapping[str, Any], where: str = "target") -> TargetS
     cls = SPEC_TYPES.get(str(kind))
     if cls is None:
         raise ConfigError(f"{where}: unknown kind {kind!r} (one of {', '.join(sorted(SPEC_TYPES))})")
-    allowed = {f.name: f for f in fields(cls)}
+    allowed = {f.name: f for f in structs.fields(cls)}
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key == "kind":

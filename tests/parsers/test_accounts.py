@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from vmsec.collectors.reader import RootReader
@@ -52,7 +52,7 @@ def test_shadow_entries_never_hold_the_hash() -> None:
     assert [(e.name, e.hash_algorithm, e.empty, e.max_days) for e in entries] == [
         ("alice", "sha512", False, 90), ("bob", None, True, None)]
     assert all(secret not in str(v) and "VERYSECRET" not in str(v)
-               for e in entries for v in dataclasses.astuple(e))
+               for e in entries for v in msgspec.structs.astuple(e))
     assert entries[0].origin == "/etc/shadow:1"
 
 

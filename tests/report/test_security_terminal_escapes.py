@@ -22,10 +22,9 @@ def test_terminal_report_has_no_escape_sequences(sample_scan: ScanResult, catalo
     hostile = Finding(check_id=spec.id, title=spec.title, status=Status.FAIL, severity=spec.severity,
                       target=WEB, subject=HOSTILE, message=HOSTILE, tags=spec.tags,
                       remediation=spec.remediation)
-    inventory = dataclasses.replace(
-        sample_scan.inventory, source=HOSTILE,
+    scan = dataclasses.replace(
+        sample_scan, source=HOSTILE, findings=(*sample_scan.findings, hostile),
         records=(CollectionRecord(source=HOSTILE, what=HOSTILE, ok=False, reason=HOSTILE),))
-    scan = dataclasses.replace(sample_scan, inventory=inventory, findings=(*sample_scan.findings, hostile))
     text = render_text("terminal", scan, catalog)
     assert "\x1b" not in text and "\x9b" not in text and "\x07" not in text
     assert "[bold]x[/bold]" in text  # shown literally, not interpreted as markup

@@ -29,7 +29,7 @@ from vmsec.report import FORMATS, make_reporter
 from vmsec.report.json_report import build_document
 from vmsec.results import ScanResult
 from vmsec.store import UnknownScan, default_store_url, open_store, resolve_url, schema
-from vmsec.store.store import HEAD_REVISION
+from vmsec.store.migrations import HEAD_REVISION
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKS = ROOT / "tests" / "data" / "checks"

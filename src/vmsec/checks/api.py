@@ -1,7 +1,8 @@
 """The check-author API: the ``@check`` decorator, result constructors and the environment.
 
 A check is a plain function. Its first parameter's type says its scope (``Host``, ``Domain``,
-``Network`` or ``Inventory``); the second, optional, is the :class:`Environment`. It yields
+``Network``, ``Guest``, ``Endpoint`` or ``Inventory``); the second, optional, is the
+:class:`Environment`. It yields
 results — :func:`ok`, :func:`fail`, :func:`unknown` — each naming the subject it is about and stating
 what was observed. Yielding nothing means "not applicable". The docstring holds the rationale,
 then a ``Remediation:`` section.
@@ -19,7 +20,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple, TypeVar
 
 from vmsec.checkinfo import CheckInfo
-from vmsec.facts import Domain, Guest, Host, Inventory, Network
+from vmsec.facts import Domain, Endpoint, Guest, Host, Inventory, Network
 from vmsec.findings import Evidence, Severity, Status, Target
 
 __all__ = [
@@ -62,6 +63,7 @@ class Scope(StrEnum):
     DOMAIN = "domain"
     NETWORK = "network"
     GUEST = "guest"  # an OS root: each guest, and the hypervisor host's own OS
+    ENDPOINT = "endpoint"  # a listener seen by a probe (vmsec probe)
     INVENTORY = "inventory"  # cross-target checks (shared disks between VMs, …); results name targets
 
 
@@ -189,9 +191,9 @@ class CheckSpec:
 CHECK_ATTR = "__vmsec_check__"
 _ID_RE = re.compile(r"^VMS-[A-Z]+-\d{3}$")
 _SCOPES: Mapping[Any, Scope] = {Host: Scope.HOST, Domain: Scope.DOMAIN, Network: Scope.NETWORK,
-                                Guest: Scope.GUEST, Inventory: Scope.INVENTORY}
+                                Guest: Scope.GUEST, Endpoint: Scope.ENDPOINT, Inventory: Scope.INVENTORY}
 _SCOPE_NAMES = {"Host": Scope.HOST, "Domain": Scope.DOMAIN, "Network": Scope.NETWORK,
-                "Guest": Scope.GUEST, "Inventory": Scope.INVENTORY}
+                "Guest": Scope.GUEST, "Endpoint": Scope.ENDPOINT, "Inventory": Scope.INVENTORY}
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +237,7 @@ def build_spec(func: CheckFunc) -> CheckSpec:
     scope = _SCOPES.get(first) if not isinstance(first, str) else _SCOPE_NAMES.get(first)
     if scope is None:
         raise CheckDefinitionError(
-            f"{where}: first parameter must be Host, Domain, Network, Guest or Inventory")
+            f"{where}: first parameter must be Host, Domain, Network, Guest, Endpoint or Inventory")
     doc = (func.__doc__ or "").strip()
     if not doc:
         raise CheckDefinitionError(f"{where}: a check needs a docstring (rationale + Remediation:)")

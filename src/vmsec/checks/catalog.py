@@ -52,6 +52,9 @@ CHECK_MODULES: tuple[str, ...] = (
     "vmsec.checks.guest.mounts",
     "vmsec.checks.guest.provisioning",
     "vmsec.checks.vulns.packages",
+    "vmsec.checks.probe.consoles",
+    "vmsec.checks.probe.management",
+    "vmsec.checks.probe.transport",
 )
 
 
@@ -105,3 +108,16 @@ def load_catalog(modules: Iterable[str] = CHECK_MODULES) -> Catalog:
 @cache
 def default_catalog() -> Catalog:
     return load_catalog()
+
+
+def selected_catalog(ids: Iterable[str]) -> Catalog:
+    """The checks named by ``ids`` (``VMS-DOM-*`` selects a prefix), importing only the modules that
+    hold them (found in the shipped metadata, vmsec/data/catalog.json): ``--check VMS-VULN-*`` need
+    not import the other thirty-odd check modules and the facts and parsers they use."""
+    from vmsec.checkinfo import packaged_index
+
+    wanted = packaged_index().select(ids=ids)
+    modules = {info.module for info in wanted.checks}
+    if not modules <= set(CHECK_MODULES):  # the metadata is stale: fall back to every module
+        return default_catalog().select(ids=ids)
+    return load_catalog([m for m in CHECK_MODULES if m in modules]).select(ids=ids)

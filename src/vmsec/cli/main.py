@@ -32,6 +32,7 @@ class LazyGroup(click.Group):
         "user": "vmsec.cli.user_commands:user",
         "token": "vmsec.cli.token_commands:token",
         "audit": "vmsec.cli.audit_commands:audit",
+        "probe": "vmsec.cli.probe_commands:probe",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

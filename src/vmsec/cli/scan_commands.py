@@ -179,7 +179,7 @@ def _run_scan(specs: list[TargetSpec], *, fmt: str, output: str | None, fail_on:
             waivers = load_waivers(waivers_path)
         stored_url = None
         if not no_store:
-            from vmsec.store.store import resolve_url
+            from vmsec.store.location import resolve_url
 
             stored_url = resolve_url(store_url)
         reporter = make_reporter(fmt, ReportOptions(show_pass=show_pass))

@@ -23,8 +23,9 @@ from vmsec.findings import Severity, Status
 from vmsec.report import FORMATS, ReportOptions, make_reporter
 from vmsec.report.compliance import compliance_format, compliance_option, render_compliance
 from vmsec.results import ScanResult
-from vmsec.store import Diff, DiffEntry, ScanSummary, Store, UnknownScan, open_store
-from vmsec.store.store import redact, resolve_url
+from vmsec.store.diff import Diff, DiffEntry
+from vmsec.store.location import redact, resolve_url
+from vmsec.store.store import ScanSummary, Store, UnknownScan, open_store
 
 _MAX_CELL = 300
 

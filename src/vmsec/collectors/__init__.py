@@ -30,6 +30,7 @@ COLLECTORS: Mapping[str, str] = {
     "xml": "vmsec.collectors.xml:collect",
     "rootfs": "vmsec.collectors.rootfs:collect",
     "image": "vmsec.collectors.image:collect",
+    "probe": "vmsec.collectors.probe:collect",
 }
 
 

@@ -12,7 +12,6 @@ fact ``None`` and adds a failed :class:`CollectionRecord` naming the file and th
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import re
 import socket
@@ -43,6 +42,7 @@ from vmsec.facts import (
     SocketUnit,
     StoragePool,
     TlsFile,
+    evolve,
 )
 from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.parsers.libvirt_conf import MAX_CONF_BYTES, ConfParseError, parse_conf
@@ -847,9 +847,9 @@ def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] |
     c.records = records
     if host_os is not None:
         # the root is the running system when live: its kernel is the one running
-        host_os = dataclasses.replace(host_os, name=host.name,
+        host_os = evolve(host_os, name=host.name,
                                       running_kernel=host.kernel_release if live else None)
-        c.records.extend(dataclasses.replace(r, what=f"host OS: {r.what}") for r in os_records)
+        c.records.extend(evolve(r, what=f"host OS: {r.what}") for r in os_records)
     else:
         c.records.append(CollectionRecord(source=reader.root, what="host OS facts", ok=True,
                                           reason="no os-release: not an OS root; not collected"))
@@ -865,9 +865,9 @@ def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] |
 
     dom_autostart = _autostart_names(c, "/etc/libvirt/qemu/autostart")
     net_autostart = _autostart_names(c, "/etc/libvirt/qemu/networks/autostart")
-    domains = [dataclasses.replace(o, persistent=True, autostart=o.name in dom_autostart)
+    domains = [evolve(o, persistent=True, autostart=o.name in dom_autostart)
                for o in found if isinstance(o, Domain)]
-    networks = [dataclasses.replace(o, autostart=o.name in net_autostart)
+    networks = [evolve(o, autostart=o.name in net_autostart)
                 for o in found if isinstance(o, Network)]
     filters = [o for o in found if isinstance(o, NwFilter)]
     pools = [o for o in found if isinstance(o, StoragePool)]

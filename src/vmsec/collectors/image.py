@@ -32,7 +32,6 @@ error. Keys are never guessed. With an operator-supplied key file (the passphras
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import shutil
@@ -48,7 +47,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from vmsec.collectors.dissect_reader import DissectReader
 from vmsec.collectors.reader import Reader
 from vmsec.errors import ReadError, SourceUnavailable
-from vmsec.facts import CollectionRecord, DiskAtRest, Guest, Inventory
+from vmsec.facts import CollectionRecord, DiskAtRest, Guest, Inventory, evolve
 
 if TYPE_CHECKING:
     from vmsec.collectors import CollectContext
@@ -493,7 +492,7 @@ def open_guest_image(path: str, key_file: str | None = None, *, allowed_dirs: Se
     if disk.scheme == "luks":
         if not unlocked:
             raise ReadError(path, "could not unlock the LUKS volume with the given key")
-        disk = dataclasses.replace(disk, unlocked=True)
+        disk = evolve(disk, unlocked=True)
     elif luks:
         where = ", ".join(f"offset {o}" for o in luks)
         disk = DiskAtRest(scheme="luks-in-guest", unlocked=unlocked,
@@ -525,9 +524,9 @@ def guest_from_image(path: str, *, name: str, key_file: str | None = None, domai
         return Guest(name=name, origin=path, domain=domain, disk=disk), records
     guest, guest_records = collect_guest(reader, name=name, origin=path, domain=domain)
     # Guest paths alone would not say which image they came from.
-    named = [dataclasses.replace(r, source=f"{path}:{r.source}") if r.source.startswith("/") else r
+    named = [evolve(r, source=f"{path}:{r.source}") if r.source.startswith("/") else r
              for r in guest_records]
-    return dataclasses.replace(guest, disk=disk), records + named
+    return evolve(guest, disk=disk), records + named
 
 
 def collect_images(paths: Sequence[str], *, key_file: str | None = None,

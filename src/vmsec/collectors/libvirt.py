@@ -18,7 +18,6 @@ libvirt-python is optional and imported only inside the functions here.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import time
 import urllib.parse
@@ -37,6 +36,7 @@ from vmsec.facts import (
     NwFilter,
     Secret,
     StoragePool,
+    evolve,
 )
 
 if TYPE_CHECKING:
@@ -286,7 +286,7 @@ def _collect_domains(run: _Collection) -> list[Domain]:
         with run.guarded(origin, "domain XML"):
             xml, secure = _domain_xml(run, dom, origin)
             parsed = parse_domain(xml, origin, secure=secure)
-            domains.append(dataclasses.replace(parsed, **_live_state(run, dom, origin)))
+            domains.append(evolve(parsed, **_live_state(run, dom, origin)))
     run.note(run.uri, "domains", True, f"{len(domains)} of {len(found)} read", started)
     return domains
 
@@ -334,7 +334,7 @@ def _collect_guests(run: _Collection, domains: list[Domain], key_file: str | Non
                 guest, records = guest_from_image(path, name=domain.name, domain=domain.name,
                                                   key_file=key_file, allowed_dirs=allowed)
                 run.records.extend(records)
-                guest = dataclasses.replace(guest, origin=origin,
+                guest = evolve(guest, origin=origin,
                                             consistency_note=RUNNING_NOTE if running else None)
                 if guest.os is not None or guest.accounts is not None:
                     chosen = guest
@@ -369,7 +369,7 @@ def _collect_networks(run: _Collection) -> list[Network]:
         run.tell(f"network {name}")
         with run.guarded(origin, "network XML"):
             parsed = parse_network(_checked_xml(net.XMLDesc(0), origin), origin)
-            networks.append(dataclasses.replace(
+            networks.append(evolve(
                 parsed, active=_flag(run, net.isActive, origin, "network active"),
                 autostart=_flag(run, net.autostart, origin, "network autostart")))
     return networks
@@ -407,7 +407,7 @@ def _collect_pools(run: _Collection) -> list[StoragePool]:
         origin = f"{run.uri}#pool/{name}"
         with run.guarded(origin, "storage pool XML"):
             parsed = parse_pool(_checked_xml(pool.XMLDesc(0), origin), origin)
-            pools.append(dataclasses.replace(
+            pools.append(evolve(
                 parsed, active=_flag(run, pool.isActive, origin, "storage pool active")))
     return pools
 
@@ -456,7 +456,7 @@ def _collect_host(run: _Collection, include_host: bool | None) -> Host:
     host, records = collect_host(RootReader("/"), live=True)
     run.records.extend(records)
     # Versions the host files did not reveal may still be known to the daemon.
-    return dataclasses.replace(
+    return evolve(
         host,
         libvirt_version=host.libvirt_version or api_host.libvirt_version,
         qemu_version=host.qemu_version or api_host.qemu_version)

@@ -77,11 +77,17 @@ class _Walk:
         self.count = 0
         self.too_deep = 0
         self.truncated = False
-        self.seen: set[str] = set()
+        self.seen: set[object] = set()
 
-    def _emit(self, path: str, real: str | None = None) -> Iterator[str]:
-        # Keyed by the resolved path: a file named twice, or linked to (autostart/), is read once.
-        key = real or os.path.realpath(path)
+    def _emit(self, path: str, key: object = None) -> Iterator[str]:
+        # Keyed by the file's identity (device, inode): a file named twice, or linked to (autostart/),
+        # is read once. realpath() per file cost an lstat per path component.
+        if key is None:
+            try:
+                info = os.stat(path)
+                key = (info.st_dev, info.st_ino)
+            except OSError:
+                key = os.path.realpath(path)
         if key in self.seen:
             return
         if self.count >= self.max_files:
@@ -126,6 +132,10 @@ class _Walk:
                 self.records.append(ReadError.from_os(directory, exc).record("XML directory"))
                 continue
             subdirs: list[str] = []
+            try:
+                device = os.stat(directory).st_dev
+            except OSError:
+                device = None
             for entry in entries:
                 try:
                     is_dir = entry.is_dir(follow_symlinks=False)
@@ -134,14 +144,18 @@ class _Walk:
                 if is_dir:
                     subdirs.append(entry.path)
                 elif entry.name.endswith(".xml"):
-                    real = os.path.realpath(entry.path)
-                    if entry.is_symlink() and os.path.commonpath([real_top, real]) != real_top:
-                        # A copied tree must not pull in files of the machine running the scan.
-                        self.records.append(CollectionRecord(
-                            source=entry.path, what=WHAT, ok=False,
-                            reason=f"symbolic link to {real}, outside {top}; not followed"))
-                        continue
-                    yield from self._emit(entry.path, real)
+                    if entry.is_symlink():
+                        real = os.path.realpath(entry.path)
+                        if os.path.commonpath([real_top, real]) != real_top:
+                            # A copied tree must not pull in files of the machine running the scan.
+                            self.records.append(CollectionRecord(
+                                source=entry.path, what=WHAT, ok=False,
+                                reason=f"symbolic link to {real}, outside {top}; not followed"))
+                            continue
+                        yield from self._emit(entry.path)
+                    else:
+                        key = (device, entry.inode()) if device is not None else None
+                        yield from self._emit(entry.path, key)
             if depth >= self.max_depth:
                 self.too_deep += len(subdirs)
                 continue

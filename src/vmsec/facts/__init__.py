@@ -1,4 +1,6 @@
-"""Facts: frozen data describing what collectors observed. No I/O, no imports from other stages."""
+"""Facts: frozen data describing what collectors observed. No I/O, no imports from other stages.
+
+Facts are msgspec Structs (frozen, keyword-only); copy one with changes with :func:`evolve`."""
 
 from vmsec.facts.common import (
     CollectionRecord,
@@ -8,6 +10,7 @@ from vmsec.facts.common import (
     FileKind,
     FileStat,
     Setting,
+    evolve,
     kind_of_errno,
 )
 from vmsec.facts.domain import (
@@ -36,6 +39,22 @@ from vmsec.facts.domain import (
     Shmem,
     SimpleDevice,
     Tpm,
+)
+from vmsec.facts.endpoint import (
+    Certificate,
+    ConfigRef,
+    Endpoint,
+    ExpectedListener,
+    HttpInfo,
+    LibvirtInfo,
+    NbdInfo,
+    PortState,
+    ProbeRun,
+    Proto,
+    SpiceInfo,
+    SshInfo,
+    TlsInfo,
+    VncInfo,
 )
 from vmsec.facts.guest import (
     Account,
@@ -82,11 +101,13 @@ __all__ = [
     "AuthorizedKey",
     "AutoUpdates",
     "BackingStore",
+    "Certificate",
     "Chardev",
     "CloudInitSetup",
     "CollectionRecord",
     "ConfValue",
     "ConfigFile",
+    "ConfigRef",
     "Controller",
     "CpuConfig",
     "CpuFeature",
@@ -96,7 +117,9 @@ __all__ = [
     "DiskAtRest",
     "DiskEncryption",
     "Domain",
+    "Endpoint",
     "ErrorKind",
+    "ExpectedListener",
     "FileKind",
     "FileStat",
     "Filesystem",
@@ -108,15 +131,18 @@ __all__ = [
     "GuestAgentSetup",
     "Host",
     "Hostdev",
+    "HttpInfo",
     "HypervisorDetection",
     "InstalledPackage",
     "Interface",
     "Inventory",
     "IommuInfo",
     "LaunchSecurity",
+    "LibvirtInfo",
     "Listen",
     "MemoryConfig",
     "MountEntry",
+    "NbdInfo",
     "Network",
     "NetworkIp",
     "NwFilter",
@@ -126,6 +152,9 @@ __all__ = [
     "PamStack",
     "PasswordState",
     "PolkitRule",
+    "PortState",
+    "ProbeRun",
+    "Proto",
     "QemuPassthrough",
     "RedirFilterRule",
     "Redirdev",
@@ -138,6 +167,8 @@ __all__ = [
     "Shmem",
     "SimpleDevice",
     "SocketUnit",
+    "SpiceInfo",
+    "SshInfo",
     "SshdConfig",
     "SshdMatch",
     "StoragePool",
@@ -145,8 +176,11 @@ __all__ = [
     "Sudoers",
     "SysctlValue",
     "TlsFile",
+    "TlsInfo",
     "Tpm",
+    "VncInfo",
     "VulnMatch",
     "VulnReport",
+    "evolve",
     "kind_of_errno",
 ]

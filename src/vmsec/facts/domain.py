@@ -7,8 +7,9 @@ checks decide what libvirt's default for an omitted attribute means.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from msgspec import Struct
 
 
 class PasswordState(StrEnum):
@@ -18,16 +19,14 @@ class PasswordState(StrEnum):
     HIDDEN = "hidden"  # no passwd attribute, but the XML was read without the secure flag
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Listen:
+class Listen(Struct, frozen=True, kw_only=True):
     type: str  # address | network | socket | none
     address: str | None = None
     network: str | None = None
     socket: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Graphics:
+class Graphics(Struct, frozen=True, kw_only=True):
     locator: str
     type: str  # vnc | spice | rdp | dbus | sdl | desktop | egl-headless
     listens: tuple[Listen, ...] = ()
@@ -46,16 +45,14 @@ class Graphics:
     p2p: bool | None = None  # dbus
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BackingStore:
+class BackingStore(Struct, frozen=True, kw_only=True):
     type: str | None
     format: str | None
     source: str | None
     terminated: bool = False  # an empty <backingStore/>: libvirt told there is no backing file
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DiskEncryption:
+class DiskEncryption(Struct, frozen=True, kw_only=True):
     format: str | None  # luks | luks2 | luks-any | qcow | default
     engine: str | None = None
     secret_uuid: str | None = None
@@ -63,8 +60,7 @@ class DiskEncryption:
     placement: str = "disk"  # "disk" (<disk><encryption>) or "source" (<source><encryption>)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Disk:
+class Disk(Struct, frozen=True, kw_only=True):
     locator: str
     type: str | None  # file | block | network | volume | dir | nvme | vhostuser
     device: str  # disk | cdrom | floppy | lun
@@ -107,16 +103,14 @@ class Disk:
         return None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Controller:
+class Controller(Struct, frozen=True, kw_only=True):
     locator: str
     type: str
     model: str | None = None
     index: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Interface:
+class Interface(Struct, frozen=True, kw_only=True):
     locator: str
     type: str  # network | bridge | direct | hostdev | user | ethernet | vhostuser | …
     mac: str | None = None
@@ -136,8 +130,7 @@ class Interface:
     hostdev_address: str | None = None  # interface type='hostdev' PCI address
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Hostdev:
+class Hostdev(Struct, frozen=True, kw_only=True):
     locator: str
     mode: str  # subsystem | capabilities
     type: str  # pci | usb | scsi | scsi_host | mdev | storage | misc | net
@@ -152,8 +145,7 @@ class Hostdev:
     rawio: bool | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Redirdev:
+class Redirdev(Struct, frozen=True, kw_only=True):
     locator: str
     bus: str
     type: str  # spicevmc | tcp
@@ -161,8 +153,7 @@ class Redirdev:
     port: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RedirFilterRule:
+class RedirFilterRule(Struct, frozen=True, kw_only=True):
     allow: bool
     usb_class: str | None = None
     vendor: str | None = None
@@ -170,8 +161,7 @@ class RedirFilterRule:
     version: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Filesystem:
+class Filesystem(Struct, frozen=True, kw_only=True):
     locator: str
     type: str  # mount | template | file | block | ram | bind
     accessmode: str | None = None  # passthrough (default) | mapped | squash
@@ -187,8 +177,7 @@ class Filesystem:
     source_socket: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Chardev:
+class Chardev(Struct, frozen=True, kw_only=True):
     locator: str
     element: str  # serial | console | channel | parallel
     type: str  # pty | file | unix | tcp | udp | dev | pipe | spicevmc | spiceport | null | …
@@ -202,8 +191,7 @@ class Chardev:
     target_name: str | None = None  # org.qemu.guest_agent.0, …
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Tpm:
+class Tpm(Struct, frozen=True, kw_only=True):
     locator: str
     model: str | None
     backend_type: str  # passthrough | emulator | external
@@ -212,8 +200,7 @@ class Tpm:
     device_path: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rng:
+class Rng(Struct, frozen=True, kw_only=True):
     locator: str
     model: str | None
     backend_model: str | None  # random | egd | builtin
@@ -221,8 +208,7 @@ class Rng:
     source: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Shmem:
+class Shmem(Struct, frozen=True, kw_only=True):
     locator: str
     name: str
     model: str | None = None  # ivshmem | ivshmem-plain | ivshmem-doorbell
@@ -230,8 +216,7 @@ class Shmem:
     size: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SimpleDevice:
+class SimpleDevice(Struct, frozen=True, kw_only=True):
     """A device where only presence, model and bus matter for security (sound, video, input, …)."""
 
     locator: str
@@ -243,8 +228,7 @@ class SimpleDevice:
     extra: tuple[tuple[str, str], ...] = ()  # autodeflate, freePageReporting, …
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SecLabel:
+class SecLabel(Struct, frozen=True, kw_only=True):
     locator: str
     type: str | None  # dynamic | static | none
     model: str | None  # selinux | apparmor | dac | None (default driver)
@@ -255,21 +239,18 @@ class SecLabel:
     labelskip: bool | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CpuFeature:
+class CpuFeature(Struct, frozen=True, kw_only=True):
     name: str
     policy: str | None  # force | require | optional | disable | forbid
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CpuConfig:
+class CpuConfig(Struct, frozen=True, kw_only=True):
     mode: str | None  # custom | host-model | host-passthrough | maximum
     model: str | None = None
     features: tuple[CpuFeature, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MemoryConfig:
+class MemoryConfig(Struct, frozen=True, kw_only=True):
     dump_core: bool | None = None  # <memory dumpCore='on|off'>
     nosharepages: bool = False
     locked: bool = False
@@ -279,8 +260,7 @@ class MemoryConfig:
     hard_limit: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FirmwareConfig:
+class FirmwareConfig(Struct, frozen=True, kw_only=True):
     firmware: str | None = None  # os/@firmware: efi | bios
     loader: str | None = None
     loader_type: str | None = None  # rom | pflash
@@ -294,15 +274,13 @@ class FirmwareConfig:
     smm: bool | None = None  # features/smm/@state
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LaunchSecurity:
+class LaunchSecurity(Struct, frozen=True, kw_only=True):
     type: str  # sev | sev-snp | tdx | s390-pv
     policy: int | None = None
     policy_text: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QemuPassthrough:
+class QemuPassthrough(Struct, frozen=True, kw_only=True):
     """The ``qemu:`` namespace: options libvirt passes to QEMU without understanding them."""
 
     args: tuple[str, ...] = ()
@@ -312,8 +290,7 @@ class QemuPassthrough:
     deprecation: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Domain:
+class Domain(Struct, frozen=True, kw_only=True):
     name: str
     origin: str  # file path, or "URI#domain"
     uuid: str | None = None

@@ -11,14 +11,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from vmsec.facts.host import InstalledPackage
 from vmsec.facts.vulnerability import VulnReport
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OsRelease:
+class OsRelease(Struct, frozen=True, kw_only=True):
     id: str | None  # debian, ubuntu, rhel, almalinux, rocky, alpine, …
     id_like: tuple[str, ...] = ()
     version_id: str | None = None
@@ -28,8 +28,7 @@ class OsRelease:
     origin: str = "/etc/os-release"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Account:
+class Account(Struct, frozen=True, kw_only=True):
     name: str
     uid: int | None
     gid: int | None
@@ -46,8 +45,7 @@ class Account:
         return not self.shell.endswith(("/nologin", "/false", "/sync", "/halt", "/shutdown"))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ShadowEntry:
+class ShadowEntry(Struct, frozen=True, kw_only=True):
     name: str
     # yescrypt | gost-yescrypt | scrypt | sha512 | sha256 | bcrypt | md5 | des | unknown;
     # None when there is no hash (empty, locked or disabled: see the flags)
@@ -59,16 +57,14 @@ class ShadowEntry:
     origin: str = "/etc/shadow"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Group:
+class Group(Struct, frozen=True, kw_only=True):
     name: str
     gid: int | None
     members: tuple[str, ...] = ()
     origin: str = "/etc/group"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PamLine:
+class PamLine(Struct, frozen=True, kw_only=True):
     type: str  # auth | account | password | session (leading '-' stripped)
     control: str  # required | requisite | sufficient | optional | include | substack | [value=action …]
     module: str  # pam_unix.so, or the included file for include/@include
@@ -76,8 +72,7 @@ class PamLine:
     origin: str = ""  # path:line
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PamStack:
+class PamStack(Struct, frozen=True, kw_only=True):
     """One PAM service file (/etc/pam.d/sshd …) with its includes expanded in order (bounded)."""
 
     service: str
@@ -85,8 +80,7 @@ class PamStack:
     lines: tuple[PamLine, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SudoRule:
+class SudoRule(Struct, frozen=True, kw_only=True):
     users: tuple[str, ...]  # user names, %group, aliases, ALL
     hosts: tuple[str, ...]
     runas: tuple[str, ...]
@@ -95,8 +89,7 @@ class SudoRule:
     origin: str = ""  # path:line
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Sudoers:
+class Sudoers(Struct, frozen=True, kw_only=True):
     rules: tuple[SudoRule, ...] = ()
     # (scope, setting) per Defaults entry: scope "" for plain Defaults, ":user", "@host", ">runas", "!cmd"
     defaults: tuple[tuple[str, str], ...] = ()
@@ -104,15 +97,13 @@ class Sudoers:
     errors: tuple[str, ...] = ()  # files that could not be read or parsed
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SshdMatch:
+class SshdMatch(Struct, frozen=True, kw_only=True):
     criteria: tuple[tuple[str, str], ...]  # (("user", "backup"), ("address", "10.0.0.0/8"))
     settings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     origin: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SshdConfig:
+class SshdConfig(Struct, frozen=True, kw_only=True):
     """The OpenSSH server's effective configuration, resolved as sshd does: Include expanded where
     it appears, the first value of a keyword wins, compiled-in defaults for the installed version
     (and distro patches) fill what the files omit. Keywords are lower-case.
@@ -232,8 +223,7 @@ def _sshd_block_matches(criteria: tuple[tuple[str, str], ...], *, user: str | No
     return True
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuthorizedKey:
+class AuthorizedKey(Struct, frozen=True, kw_only=True):
     user: str
     path: str
     key_type: str | None  # ssh-rsa, ssh-ed25519, ecdsa-sha2-nistp256, ssh-dss, sk-…
@@ -243,8 +233,7 @@ class AuthorizedKey:
     line: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Service:
+class Service(Struct, frozen=True, kw_only=True):
     name: str  # unit or service name: ssh.service, telnet (inetd)
     manager: str  # systemd | inetd | xinetd | sysv | openrc
     enabled: bool | None
@@ -252,8 +241,7 @@ class Service:
     exec_start: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PackageRepo:
+class PackageRepo(Struct, frozen=True, kw_only=True):
     manager: str  # apt | yum | dnf | zypper | apk
     uri: str
     origin: str  # path:line or path [section]
@@ -270,16 +258,14 @@ class PackageRepo:
         return self.uri.startswith(("https://", "file:", "cdrom:"))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AutoUpdates:
+class AutoUpdates(Struct, frozen=True, kw_only=True):
     mechanism: str | None  # unattended-upgrades | dnf-automatic | yum-cron | apk-cron | None
     enabled: bool | None
     security_only: bool | None = None
     origin: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MountEntry:
+class MountEntry(Struct, frozen=True, kw_only=True):
     device: str
     mountpoint: str
     fstype: str
@@ -287,8 +273,7 @@ class MountEntry:
     origin: str = "/etc/fstab"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CryptEntry:
+class CryptEntry(Struct, frozen=True, kw_only=True):
     name: str
     device: str
     keyfile: str | None
@@ -296,14 +281,12 @@ class CryptEntry:
     origin: str = "/etc/crypttab"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SysctlValue:
+class SysctlValue(Struct, frozen=True, kw_only=True):
     value: str
     origin: str  # path:line of the file whose setting wins (last one read, as systemd-sysctl)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuditSetup:
+class AuditSetup(Struct, frozen=True, kw_only=True):
     auditd_installed: bool | None
     auditd_enabled: bool | None
     rules: tuple[str, ...] = ()  # rule lines from /etc/audit/rules.d/*.rules and audit.rules
@@ -311,16 +294,14 @@ class AuditSetup:
     journald_storage: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FirewallSetup:
+class FirewallSetup(Struct, frozen=True, kw_only=True):
     # Each mechanism that is installed/configured and whether it is enabled at boot.
     mechanisms: Mapping[str, bool | None] = field(default_factory=dict)  # nftables/iptables/ufw/firewalld
     default_input_policy: str | None = None  # accept | drop | reject, where the config says
     origin: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CloudInitSetup:
+class CloudInitSetup(Struct, frozen=True, kw_only=True):
     present: bool
     ssh_pwauth: bool | None = None
     disable_root: bool | None = None
@@ -328,8 +309,7 @@ class CloudInitSetup:
     origins: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GuestAgentSetup:
+class GuestAgentSetup(Struct, frozen=True, kw_only=True):
     installed: bool
     enabled: bool | None = None
     blocked_rpcs: tuple[str, ...] = ()
@@ -345,8 +325,7 @@ class GuestAgentSetup:
         return "guest-exec" not in self.blocked_rpcs
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DiskAtRest:
+class DiskAtRest(Struct, frozen=True, kw_only=True):
     """How the guest's disk is protected at rest, as seen from outside."""
 
     scheme: str | None  # qcow2-luks | luks | luks-in-guest | none; None: unknown
@@ -354,8 +333,7 @@ class DiskAtRest:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Guest:
+class Guest(Struct, frozen=True, kw_only=True):
     """One operating system root, as read offline."""
 
     name: str  # domain name, image file name or root directory

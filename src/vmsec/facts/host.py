@@ -7,13 +7,13 @@ Every field that could not be read is ``None`` (unknown); an empty tuple means "
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from vmsec.facts.common import ConfigFile, FileStat
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CpuInfo:
+class CpuInfo(Struct, frozen=True, kw_only=True):
     vendor: str | None  # "GenuineIntel", "AuthenticAMD", …
     model_name: str | None
     flags: frozenset[str]  # flags of the first processor in /proc/cpuinfo
@@ -24,8 +24,7 @@ class CpuInfo:
         return "vmx" in self.flags or "svm" in self.flags
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HypervisorDetection:
+class HypervisorDetection(Struct, frozen=True, kw_only=True):
     """Whether this host is itself a virtual machine, and how that was concluded."""
 
     is_virtual: bool | None
@@ -33,16 +32,14 @@ class HypervisorDetection:
     evidence: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IommuInfo:
+class IommuInfo(Struct, frozen=True, kw_only=True):
     dmar_table: bool | None  # /sys/firmware/acpi/tables/DMAR (Intel VT-d)
     ivrs_table: bool | None  # /sys/firmware/acpi/tables/IVRS (AMD-Vi)
     group_count: int | None  # entries in /sys/kernel/iommu_groups
     iommu_devices: tuple[str, ...] | None  # /sys/class/iommu/*
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SocketUnit:
+class SocketUnit(Struct, frozen=True, kw_only=True):
     """A systemd socket unit of a libvirt daemon (socket activation overrides listen_* keys)."""
 
     name: str  # "libvirtd-tcp.socket"
@@ -53,16 +50,14 @@ class SocketUnit:
     socket_group: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PolkitRule:
+class PolkitRule(Struct, frozen=True, kw_only=True):
     path: str
     mentions_libvirt: bool
     grants_without_auth: bool  # returns polkit.Result.YES for a libvirt action
     excerpt: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InstalledPackage:
+class InstalledPackage(Struct, frozen=True, kw_only=True):
     name: str
     version: str
     source: str | None = None  # source package name where the package manager records it
@@ -73,8 +68,7 @@ class InstalledPackage:
     arch: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TlsFile:
+class TlsFile(Struct, frozen=True, kw_only=True):
     """A TLS key or certificate a daemon is configured to use."""
 
     role: str  # "libvirtd server key", "qemu vnc server key", …
@@ -83,8 +77,7 @@ class TlsFile:
     key_bits: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Host:
+class Host(Struct, frozen=True, kw_only=True):
     name: str
     root: str  # "/" for the running system, else the copied root directory
     live: bool  # True when /proc and /sys describe this host (not a copied root)

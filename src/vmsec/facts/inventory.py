@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from vmsec.facts.common import CollectionRecord
 from vmsec.facts.domain import Domain
+from vmsec.facts.endpoint import Endpoint, ExpectedListener, ProbeRun
 from vmsec.facts.guest import Guest
 from vmsec.facts.host import Host
 from vmsec.facts.network import Network, NwFilter, Secret, StoragePool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Inventory:
+class Inventory(Struct, frozen=True, kw_only=True):
     host: Host | None = None  # None when only offline XML was given, without a host root
     domains: tuple[Domain, ...] = ()
     networks: tuple[Network, ...] = ()
@@ -21,6 +21,11 @@ class Inventory:
     secrets: tuple[Secret, ...] | None = None  # None: secrets could not be listed
     guests: tuple[Guest, ...] = ()  # guest OSes read offline (images, root directories)
     host_os: Guest | None = None  # the hypervisor host's own OS, audited with the same OS checks
+    # Listeners seen by a probe, the listeners the configuration predicts (None: no configuration
+    # was given), and how the probe ran.
+    endpoints: tuple[Endpoint, ...] = ()
+    expected: tuple[ExpectedListener, ...] | None = None
+    probe: ProbeRun | None = None
     records: tuple[CollectionRecord, ...] = ()
     source: str = ""  # what was scanned: "host /", "libvirt qemu:///system", "xml …"
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NetworkIp:
+class NetworkIp(Struct, frozen=True, kw_only=True):
     address: str | None
     prefix: str | None = None
     family: str | None = None
     dhcp: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Network:
+class Network(Struct, frozen=True, kw_only=True):
     name: str
     origin: str
     uuid: str | None = None
@@ -29,8 +27,7 @@ class Network:
     autostart: bool | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NwFilter:
+class NwFilter(Struct, frozen=True, kw_only=True):
     name: str
     origin: str
     uuid: str | None = None
@@ -39,8 +36,7 @@ class NwFilter:
     rule_count: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoragePool:
+class StoragePool(Struct, frozen=True, kw_only=True):
     name: str
     origin: str
     type: str | None
@@ -54,8 +50,7 @@ class StoragePool:
     active: bool | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Secret:
+class Secret(Struct, frozen=True, kw_only=True):
     """A libvirt secret's metadata. The value is never read."""
 
     uuid: str | None

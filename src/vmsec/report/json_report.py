@@ -2,11 +2,11 @@
 
 Stable: fields are added, never renamed or removed, within a ``schema_version`` major.
 
-The document is written as the scan runs (:meth:`JsonReporter.stream`): findings first, one target
-after another, then what is only known at the end (targets with their counts, collection errors,
-the summary and the scan's times). Rendering a finished scan replays the same stream, so both give
-the same bytes. Serialisation is orjson's (C): the pure-Python ``json`` encoder was three quarters
-of a large scan's time.
+The document is written as the scan runs (:meth:`JsonReporter.stream`): findings first (one per
+line), one target after another, then what is only known at the end (targets with their counts,
+collection errors, the summary and the scan's times). Rendering a finished scan replays the same
+stream, so both give the same bytes. Serialisation is orjson's (C): the pure-Python ``json``
+encoder was three quarters of a large scan's time.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from vmsec import __version__
-from vmsec.findings import Finding
+from vmsec.findings import Finding, Target, TargetKind
 from vmsec.report import ReportOptions
-from vmsec.report.summary import batch_order
+from vmsec.report.summary import batch_order_indices
 from vmsec.results import OsInventory, ScanCounts, ScanResult, TargetBatch
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ _INDENT = orjson.OPT_INDENT_2
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
+    """One finding as the JSON contract spells it (docs/json-report.md)."""
     return {
         "check_id": f.check_id,
         "title": f.title,
@@ -48,14 +49,38 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
-def _dumps(value: Any, depth: int) -> str:
-    """``value`` as indented JSON text for a position ``depth`` levels deep in the document."""
+def _finding_dicts(target: Target, findings: list[Finding], fingerprints: list[str],
+                   where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """:func:`finding_dict` for a batch of one target's findings, built in one tight loop (the JSON
+    of a large scan is mostly this): Status/Severity/TargetKind are StrEnums, which orjson writes as
+    their values; the target's object is shared."""
+    shared = {"kind": target.kind, "name": target.name, "host": target.host, **(where or {})}
+    rows: list[dict[str, Any]] = []
+    append = rows.append
+    for f, fingerprint in zip(findings, fingerprints, strict=True):
+        (check_id, title, status, severity, f_target, subject, message, evidence, tags, remediation,
+         vulnerability, detail) = f
+        append({
+            "check_id": check_id, "title": title, "status": status, "severity": severity,
+            "target": shared if f_target == target else {"kind": f_target.kind, "name": f_target.name,
+                                                          "host": f_target.host},
+            "subject": subject, "message": message,
+            "evidence": [{"source": e[0], "locator": e[1], "value": e[2]} for e in evidence],
+            "tags": tags, "remediation": remediation, "fingerprint": fingerprint,
+            "vulnerability": vulnerability, "detail": detail,
+        })
+    return rows
+
+
+def _dumps(value: Any, depth: int, *, indent: bool = True) -> str:
+    """``value`` as JSON text (indented for a position ``depth`` levels deep, or on one line)."""
     try:
-        text = orjson.dumps(value, option=_INDENT).decode("utf-8")
+        text = orjson.dumps(value, option=_INDENT if indent else 0).decode("utf-8")
     except TypeError:  # lone surrogates from undecodable guest bytes: escaped, never fatal
         import json
 
-        text = json.dumps(value, indent=2, ensure_ascii=True)
+        text = json.dumps(value, indent=2 if indent else None, ensure_ascii=True,
+                          separators=None if indent else (",", ":"))
     return text.replace("\n", "\n" + "  " * depth) if depth else text
 
 
@@ -74,19 +99,25 @@ class _JsonStream:
         self.out.write(f'{{\n  "schema_version": "{SCHEMA_VERSION}",\n  "tool": {tool},\n  "findings": [')
 
     def add(self, batch: TargetBatch, details: Mapping[str, Any], os: OsInventory | None) -> None:
-        ordered = batch_order(batch.findings)
+        order = batch_order_indices(batch.findings)
+        ordered = [batch.findings[i] for i in order]
+        fingerprints = batch.fingerprints
         counts = ScanCounts.of(ordered)
-        self.counts.add(ordered)
+        self.counts.merge(counts)
         t = batch.target
-        self.targets.append({"kind": t.kind.value, "name": t.name, "host": t.host, "details": dict(details),
+        # An endpoint target also says where it is: address, port and protocol (from its details).
+        where = ({k: details.get(k) for k in ("address", "port", "protocol")}
+                 if t.kind is TargetKind.ENDPOINT else None)
+        self.targets.append({"kind": t.kind.value, "name": t.name, "host": t.host, **(where or {}),
+                             "details": dict(details),
                              "summary": {"by_status": counts.by_status,
                                          "failed_by_severity": counts.failed_by_severity}})
         if not ordered:
             return
-        text = _dumps([finding_dict(f) for f in ordered], 1)
-        # "[\n    {...},\n    {...}\n  ]" → the items, joined to what was written before.
-        body = text[1:-1].rstrip()
-        self.out.write(("" if self.first else ",") + body)
+        # One finding per line: grep-able, and no re-indentation of megabytes of text.
+        body = ",\n    ".join(_dumps(d, 0, indent=False)
+                               for d in _finding_dicts(t, ordered, [fingerprints[i] for i in order], where))
+        self.out.write(("\n    " if self.first else ",\n    ") + body)
         self.first = False
 
     def end(self, result: ScanResult) -> None:

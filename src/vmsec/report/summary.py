@@ -9,6 +9,7 @@ from vmsec.findings import Finding, Severity, Status, Target, TargetKind
 
 STATUS_ORDER = (Status.FAIL, Status.ERROR, Status.UNKNOWN, Status.WAIVED, Status.PASS)
 _STATUS_RANK = {s: i for i, s in enumerate(STATUS_ORDER)}
+_SEVERITY_RANK = {s: s.rank for s in Severity}
 _KIND_RANK = {TargetKind.HOST: 0, TargetKind.DOMAIN: 1, TargetKind.GUEST: 2, TargetKind.NETWORK: 3,
               TargetKind.ENDPOINT: 4}
 
@@ -20,11 +21,17 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
                                            f.subject))
 
 
-def batch_order(findings: Iterable[Finding]) -> list[Finding]:
+def batch_order(findings: Sequence[Finding]) -> list[Finding]:
     """One target's findings in report order: failures first, worst first, then id and subject."""
-    status_rank, fail = _STATUS_RANK, Status.FAIL
-    return sorted(findings, key=lambda f: (status_rank[f.status] if f.status is not fail else 0,
-                                           -f.severity.rank, f.check_id, f.subject))
+    return [findings[i] for i in batch_order_indices(findings)]
+
+
+def batch_order_indices(findings: Sequence[Finding]) -> list[int]:
+    """The positions of :func:`batch_order` (so values computed per finding can follow the order)."""
+    status_rank, severity_rank = _STATUS_RANK, _SEVERITY_RANK
+    return sorted(range(len(findings)), key=lambda i: (status_rank[findings[i].status],
+                                                      -severity_rank[findings[i].severity],
+                                                      findings[i].check_id, findings[i].subject))
 
 
 def status_counts(findings: Iterable[Finding]) -> dict[str, int]:

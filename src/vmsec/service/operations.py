@@ -462,7 +462,7 @@ class Operations:
                 if not hasattr(spec, field):
                     raise ServiceError(f"a {cred.kind} credential does not fit a {spec.kind} target")
                 spec = replace(spec, **{field: path})
-            sink = StoreSink(self.svc.store, group_id=job.group_id)
+            sink = StoreSink.into(self.svc.store, group_id=job.group_id)
             scan(
                 [spec],
                 ScanOptions(sinks=[sink], keep_findings=False, waivers=self.active_waivers(job.group_id)),
@@ -474,6 +474,8 @@ class Operations:
             status, error = "failed", f"internal error: {exc.__class__.__name__}: {exc}"[:2000]
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+            if sink is not None:
+                sink.close()
         scan_id = sink.scan_id if sink is not None else None
         with self.svc.engine.begin() as conn:
             conn.execute(

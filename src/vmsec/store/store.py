@@ -9,7 +9,6 @@ reports as interrupted (incomplete), never as a clean scan.
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import platformdirs
 from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import Connection, RowMapping, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -29,8 +27,9 @@ from vmsec.findings import Evidence, Finding, Severity, Status, Target, TargetKi
 from vmsec.results import Component, OsInventory, ScanCounts, ScanResult
 from vmsec.store import schema
 from vmsec.store.diff import Diff, DiffRow, compute_diff
+from vmsec.store.location import redact, resolve_url
+from vmsec.store.migrations import HEAD_REVISION
 
-ENV_VAR = "VMSEC_STORE"
 _STATUS = {s.value: s for s in Status}
 _SEVERITY = {s.value: s for s in Severity}
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -38,25 +37,6 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 class UnknownScan(StoreError):
     """The scan id or reference names no stored scan (a usage error, not a broken store)."""
-
-
-def default_store_url() -> str:
-    """SQLite in the user's data directory (``…/vmsec/history.sqlite``)."""
-    path = Path(platformdirs.user_data_dir("vmsec", appauthor=False)) / "history.sqlite"
-    return f"sqlite:///{path}"
-
-
-def resolve_url(url: str | None) -> str:
-    """An explicit URL, else ``$VMSEC_STORE``, else the default SQLite file."""
-    return url or os.environ.get(ENV_VAR) or default_store_url()
-
-
-def redact(url: str) -> str:
-    """The URL with its password hidden, for messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<invalid store URL>"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,7 +122,6 @@ class Store:
 
     @property
     def engine(self) -> Engine:
-        """The SQLAlchemy engine (the service keeps its own tables in the same database)."""
         return self._engine
 
     @property
@@ -304,10 +283,6 @@ class Store:
                 gc.enable()
 
 
-# The newest migration shipped in vmsec/store/migrations/versions (a test keeps the two in step).
-# A store already at this revision is opened without importing alembic — a third of a second that
-# every scan would otherwise pay.
-HEAD_REVISION = "0003"
 
 
 def _alembic_config(conn: Connection | None = None) -> Any:

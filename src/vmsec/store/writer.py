@@ -1,39 +1,46 @@
 """Writing a scan into the store as it is produced (a :class:`~vmsec.pipeline.FindingSink`).
 
 The scan row goes in first (status ``running``); targets and their findings follow in groups of a
-few thousand findings, one transaction per group; the final status last. A writer killed half-way
-leaves whole targets and a scan still marked ``running``, which history reports as interrupted —
-never a clean scan.
+few thousand findings, one transaction per group (a target is never split); the final status last.
+A writer killed half-way leaves whole targets and a scan still marked ``running``, which history
+reports as interrupted — never a clean scan.
 
-Bulk paths, because a fleet scan writes millions of rows: SQLite gets ``executemany`` of plain
-tuples on the DBAPI connection (no per-row SQLAlchemy work); PostgreSQL gets ``COPY … FROM STDIN``
-through psycopg, with target ids reserved from their sequence in one round trip.
+Speed: a fleet scan writes millions of rows, and the default store is on for every CLI scan. The
+writer talks to the database driver directly (``sqlite3`` or psycopg), not through SQLAlchemy:
+importing SQLAlchemy alone costs more than storing a thousand-domain scan. SQLite gets
+``executemany`` of plain tuples; PostgreSQL gets ``COPY … FROM STDIN`` with target ids reserved
+from their sequence in one round trip. SQLAlchemy and alembic are imported only when the store must
+be created or migrated first (:func:`vmsec.store.store.open_store`). Values are written exactly as
+the SQLAlchemy schema reads them back (``store/schema.py``): SQLite datetimes as naive UTC text,
+booleans as 0/1, JSON as text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import json
+import queue
+import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 import orjson
-from sqlalchemy import insert, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from vmsec import __version__
 from vmsec.errors import StoreError
-from vmsec.findings import Finding
 from vmsec.results import OsInventory, ScanResult, TargetBatch
-from vmsec.store import schema
-from vmsec.store.store import Store, open_store
 
 if TYPE_CHECKING:
     from vmsec.pipeline import ScanHeader
+    from vmsec.store.store import Store
 
 GROUP_FINDINGS = 5_000  # findings per transaction (targets are never split)
 
 _FINDING_COLUMNS = ("scan_id", "target_id", "seq", "fingerprint", "check_id", "title", "status", "severity",
                     "subject", "message", "evidence", "tags", "vulnerability", "detail")
+_TARGET_COLUMNS = ("scan_id", "position", "kind", "name", "host", "listed", "details", "os")
 
 
 def clean_text(value: str) -> str:
@@ -50,17 +57,11 @@ def clean_text(value: str) -> str:
     return value
 
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode("utf-8")
-
-
 def _json_text(value: Any) -> str:
-    """JSON for values that may hold hostile strings (lone surrogates are escaped, not fatal)."""
+    """JSON text for values that may hold hostile strings (lone surrogates are escaped, not fatal)."""
     try:
         return orjson.dumps(value).decode("utf-8")
     except TypeError:
-        import json
-
         return json.dumps(value, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace"
                                                                          ).decode("utf-8")
 
@@ -72,45 +73,236 @@ def os_json(os: OsInventory | None) -> Any:
             "packages": [list(p) for p in os.packages]}
 
 
-class StoreSink:
-    """Streams one scan into a :class:`Store` (see the module docstring)."""
+# --- the database connection ------------------------------------------------------------------------
 
-    def __init__(self, store: Store, *, owns_store: bool = False, group_id: int | None = None) -> None:
-        self.store = store
-        self.group_id = group_id  # the group the scan belongs to (None: the default group)
+
+class _Connection:
+    """A DBAPI connection of either supported database, with the few statements the writer needs."""
+
+    def __init__(self, raw: Any, dialect: str, url: str, closer: Any = None) -> None:
+        self.raw = raw
+        self.dialect = dialect
+        self.url = url
+        self.closer = closer or raw  # what close() closes (a pooled connection returns to its pool)
+        self.mark = "?" if dialect == "sqlite" else "%s"
+
+    def timestamp(self, value: datetime) -> Any:
+        utc = value.astimezone(UTC)
+        # SQLAlchemy's SQLite DateTime: naive UTC text with microseconds; PostgreSQL: timestamptz.
+        return utc.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if self.dialect == "sqlite" else utc
+
+    def flag(self, value: bool) -> Any:
+        return int(value) if self.dialect == "sqlite" else value
+
+    def insert(self, table: str, values: Mapping[str, Any]) -> int:
+        columns = ", ".join(values)
+        marks = ", ".join([self.mark] * len(values))
+        cur = self.raw.cursor()
+        try:
+            cur.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id",
+                        tuple(values.values()))
+            return int(cur.fetchone()[0])
+        finally:
+            cur.close()
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        cur = self.raw.cursor()
+        try:
+            cur.execute(sql.replace("?", self.mark), params)
+        finally:
+            cur.close()
+
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            cur = self.raw.cursor()
+            try:
+                cur.executemany(sql.replace("?", self.mark), rows)
+            finally:
+                cur.close()
+
+    def commit(self) -> None:
+        self.raw.commit()
+
+    def rollback(self) -> None:
+        with contextlib.suppress(Exception):  # a broken connection: nothing left to roll back
+            self.raw.rollback()
+
+    def close(self) -> None:
+        self.closer.close()
+
+
+def _connect_sqlite(path: str) -> Any:
+    import sqlite3
+
+    # check_same_thread off: the sink's background writer thread uses the connection it opened.
+    conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
+    for pragma in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "wal_autocheckpoint=10000",
+                   "busy_timeout=10000"):  # as store.py's SQLAlchemy engine sets them
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
+def _connect(url: str) -> _Connection | None:
+    """A direct connection to an existing store already at this vmsec's schema revision, or None when
+    the store must first be created or migrated (or the URL is not one the writer speaks)."""
+    from vmsec.store.migrations import HEAD_REVISION
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.partition("+")
+    if scheme[0] == "sqlite":
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        path = unquote(path.split("?", 1)[0])
+        if not path or path == ":memory:":
+            return None
+        import os
+
+        if not os.path.exists(path):
+            return None
+        raw = _connect_sqlite(path)
+        dialect = "sqlite"
+    elif scheme[0] in ("postgresql", "postgres") and scheme[2] in ("", "psycopg"):
+        try:
+            import psycopg
+        except ImportError:
+            return None
+        try:
+            raw = psycopg.connect(parts._replace(scheme="postgresql").geturl(), autocommit=False,
+                                  options="-c synchronous_commit=off")
+        except psycopg.Error:
+            return None
+        dialect = "postgresql"
+    else:
+        return None
+    conn = _Connection(raw, dialect, url)
+    try:
+        cur = raw.cursor()
+        cur.execute("SELECT version_num FROM alembic_version")
+        row = cur.fetchone()
+        cur.close()
+    except Exception:
+        conn.rollback()
+        conn.close()
+        return None
+    conn.rollback()
+    if row is None or row[0] != HEAD_REVISION:
+        conn.close()
+        return None
+    return conn
+
+
+def connect_for_writing(url: str | None) -> _Connection:
+    """The store at ``url`` (see :func:`vmsec.store.store.resolve_url`), created or migrated first
+    when needed, as a direct driver connection."""
+    from vmsec.store.location import redact, resolve_url
+
+    url = resolve_url(url)
+    conn = _connect(url)
+    if conn is None:
+        from vmsec.store.store import open_store
+
+        open_store(url).close()  # creates and migrates (SQLAlchemy + alembic), or raises StoreError
+        conn = _connect(url)
+    if conn is None:
+        raise StoreError(f"cannot write to the store {redact(url)}: only SQLite and PostgreSQL (psycopg) "
+                         "stores are supported")
+    return conn
+
+
+# --- the sink -----------------------------------------------------------------------------------------
+
+
+_Group = list[tuple[TargetBatch, Mapping[str, Any], OsInventory | None]]
+
+
+class StoreSink:
+    """Streams one scan into the store (see the module docstring).
+
+    With ``background=True`` groups are written by a thread of their own while the scan goes on: the
+    database driver works without the GIL, so on a machine with two cores storing costs the scan
+    little wall time. At most two groups wait (memory stays bounded); a write error surfaces at the
+    next ``add`` or at ``end``.
+    """
+
+    def __init__(self, conn: _Connection, *, background: bool = False, group_id: int | None = None) -> None:
+        self.conn = conn
+        self.group_id = group_id  # the group (tenant) the scan belongs to; None: the default group
         self.scan_id: int | None = None
-        self._owns = owns_store
         self._seq = 0
         self._position = 0
         self._targets_stored = 0
-        self._pending: list[tuple[TargetBatch, Mapping[str, Any], OsInventory | None]] = []
+        self._pending: _Group = []
         self._pending_findings = 0
-        self._pg = store.dialect == "postgresql"
-        self._target_ids: dict[tuple[str, str, str | None], int] = {}
+        self._queue: queue.Queue[_Group | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=2)
+            self._thread = threading.Thread(target=self._drain, name="vmsec-store-writer", daemon=True)
 
     @classmethod
     def open(cls, url: str | None) -> StoreSink:
-        return cls(open_store(url), owns_store=True)
+        return cls(connect_for_writing(url), background=True)
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while True:
+            group = self._queue.get()
+            if group is None:
+                return
+            if self._error is None:
+                try:
+                    self._write(group)
+                except BaseException as exc:  # handed to the scan's thread at the next add/end
+                    self._error = exc
+
+    def _raise_pending_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    @classmethod
+    def into(cls, store: Store, *, group_id: int | None = None) -> StoreSink:
+        """A sink writing through an open :class:`Store`'s engine (tests, ``Store.save``, the service)."""
+        pooled = store.engine.raw_connection()
+        return cls(_Connection(pooled.driver_connection, store.dialect, store.url, closer=pooled),
+                   group_id=group_id)
 
     def close(self) -> None:
-        if self._owns:
-            self.store.close()
+        self._stop()
+        self.conn.close()
+
+    def _stop(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            assert self._queue is not None
+            self._queue.put(None)
+            self._thread.join()
+
+    def _fail(self, what: str, exc: Exception) -> StoreError:
+        from vmsec.store.location import redact
+
+        self.conn.rollback()
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return StoreError(f"{redact(self.conn.url)}: {what} failed: {exc.__class__.__name__}: {first}")
 
     # --- the sink protocol -------------------------------------------------------------------
 
     def begin(self, header: ScanHeader) -> None:
-        with self.store.transaction("storing the scan") as conn:
-            self.scan_id = int(conn.execute(insert(schema.scans).values(
-                started_at=header.started_at.astimezone(UTC), finished_at=None,
-                stored_at=datetime.now(UTC), source=clean_text(header.source),
-                profile=clean_text(header.profile), checks_run=header.checks_run, status="running",
-                complete=False, tool_version=__version__, targets_expected=header.targets_expected,
-                findings_expected=0, **({} if self.group_id is None else {"group_id": self.group_id})
-                )).inserted_primary_key[0])  # type: ignore[index]
-            if len(header.checks):
-                conn.execute(insert(schema.scan_checks), [
-                    {"scan_id": self.scan_id, "check_id": c.id, "remediation": clean_text(c.remediation)}
-                    for c in header.checks.checks])
+        c = self.conn
+        try:
+            self.scan_id = c.insert("scans", {
+                "started_at": c.timestamp(header.started_at), "finished_at": None,
+                "stored_at": c.timestamp(datetime.now(UTC)), "source": clean_text(header.source),
+                "profile": clean_text(header.profile), "checks_run": header.checks_run, "status": "running",
+                "complete": c.flag(False), "tool_version": __version__,
+                "targets_expected": header.targets_expected, "findings_expected": 0,
+                **({} if self.group_id is None else {"group_id": self.group_id})})
+            c.executemany("INSERT INTO scan_checks (scan_id, check_id, remediation) VALUES (?, ?, ?)",
+                          [(self.scan_id, ci.id, clean_text(ci.remediation)) for ci in header.checks.checks])
+            c.commit()
+        except Exception as exc:
+            raise self._fail("storing the scan", exc) from exc
+        if self._thread is not None:
+            self._thread.start()
 
     def add(self, batch: TargetBatch, details: Mapping[str, Any], os: OsInventory | None) -> None:
         self._pending.append((batch, details, os))
@@ -120,36 +312,45 @@ class StoreSink:
 
     def end(self, result: ScanResult) -> None:
         self.flush()
-        assert self.scan_id is not None
-        with self.store.transaction("finishing the scan") as conn:
-            if result.records:
-                conn.execute(insert(schema.collection_records), [
-                    {"scan_id": self.scan_id, "source": clean_text(r.source), "what": clean_text(r.what),
-                     "ok": r.ok, "reason": None if r.reason is None else clean_text(r.reason),
-                     "duration_s": r.duration_s, "kind": r.kind.value if r.kind else None}
-                    for r in result.records])
-            conn.execute(update(schema.scans).where(schema.scans.c.id == self.scan_id).values(
-                finished_at=result.finished_at.astimezone(UTC),
-                status="complete" if result.complete else "incomplete", complete=result.complete,
-                targets_expected=self._targets_stored, findings_expected=self._seq))
+        self._stop()
+        self._raise_pending_error()
+        c = self.conn
+        try:
+            c.executemany(
+                "INSERT INTO collection_records (scan_id, source, what, ok, reason, duration_s, kind) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(self.scan_id, clean_text(r.source), clean_text(r.what), c.flag(r.ok),
+                  None if r.reason is None else clean_text(r.reason), r.duration_s,
+                  r.kind.value if r.kind else None) for r in result.records])
+            c.execute("UPDATE scans SET finished_at = ?, status = ?, complete = ?, targets_expected = ?, "
+                      "findings_expected = ? WHERE id = ?",
+                      (c.timestamp(result.finished_at), "complete" if result.complete else "incomplete",
+                       c.flag(result.complete), self._targets_stored, self._seq, self.scan_id))
+            c.commit()
+        except Exception as exc:
+            raise self._fail("finishing the scan", exc) from exc
 
     # --- writing groups ------------------------------------------------------------------------
 
     def flush(self) -> None:
+        self._raise_pending_error()
         if not self._pending:
             return
         group, self._pending, self._pending_findings = self._pending, [], 0
+        if self._queue is not None and self._thread is not None and self._thread.is_alive():
+            self._queue.put(group)
+        else:
+            self._write(group)
+
+    def _write(self, group: _Group) -> None:
         try:
-            if self._pg:
+            if self.conn.dialect == "postgresql":
                 self._write_pg(group)
             else:
                 self._write_sqlite(group)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"{self.store.url}: storing findings failed: {exc.__class__.__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
-        except Exception as exc:  # a DBAPI error raised outside SQLAlchemy (raw cursor, COPY)
-            raise StoreError(f"{self.store.url}: storing findings failed: {exc.__class__.__name__}: "
-                             f"{exc}") from exc
+            self.conn.commit()
+        except Exception as exc:
+            raise self._fail("storing findings", exc) from exc
         self._targets_stored += len(group)
 
     def _target_row(self, batch: TargetBatch, details: Mapping[str, Any], os: OsInventory | None
@@ -158,82 +359,84 @@ class StoreSink:
         position = self._position
         self._position += 1
         return (self.scan_id, position, t.kind.value, clean_text(t.name),
-                None if t.host is None else clean_text(t.host), True, _json_text(dict(details)),
-                None if os is None else _json_text(os_json(os)))
+                None if t.host is None else clean_text(t.host), self.conn.flag(True),
+                _json_text(dict(details)), None if os is None else _json_text(os_json(os)))
 
-    def _finding_rows(self, target_id: int, findings: Iterable[Finding]) -> list[tuple[Any, ...]]:
-        rows = []
+    def _finding_rows(self, target_id: int, batch: TargetBatch) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        append = rows.append
         scan_id = self.scan_id
         seq = self._seq
-        for f in findings:
-            v = f.vulnerability
-            rows.append((
-                scan_id, target_id, seq, f.fingerprint, f.check_id, clean_text(f.title), f.status.value,
-                f.severity.value, clean_text(f.subject), clean_text(f.message),
-                _json_text([[e.source, e.locator, e.value] for e in f.evidence]) if f.evidence else "[]",
-                _json(list(f.tags)), None if v is None else _json_text(dict(v)),
-                None if f.detail is None else clean_text(f.detail)))
+        tags_json: dict[tuple[str, ...], str] = {}  # one check's tags: the same tuple every time
+        for f, fingerprint in zip(batch.findings, batch.fingerprints, strict=True):
+            (check_id, title, status, severity, _t, subject, message, evidence, tags, _rem,
+             vulnerability, detail) = f
+            tag_text = tags_json.get(tags)
+            if tag_text is None:
+                tag_text = tags_json[tags] = orjson.dumps(tags).decode()
+            append((  # Status and Severity are StrEnums: both drivers bind them as their text
+                scan_id, target_id, seq, fingerprint, check_id, clean_text(title), status,
+                severity, clean_text(subject), clean_text(message),
+                _json_text([(e[0], e[1], e[2]) for e in evidence]) if evidence else "[]",
+                tag_text, None if vulnerability is None else _json_text(dict(vulnerability)),
+                None if detail is None else clean_text(detail)))
             seq += 1
         self._seq = seq
         return rows
 
     def _write_sqlite(self, group: list[tuple[TargetBatch, Mapping[str, Any], OsInventory | None]]) -> None:
-        with self.store.transaction("storing findings") as conn:
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
-                rows: list[tuple[Any, ...]] = []
-                for batch, details, os in group:
-                    cursor.execute("INSERT INTO targets (scan_id, position, kind, name, host, listed, "
-                                   "details, os) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                   self._target_row(batch, details, os))
-                    rows += self._finding_rows(int(cursor.lastrowid), batch.findings)
-                cursor.executemany(
-                    f"INSERT INTO findings ({', '.join(_FINDING_COLUMNS)}) VALUES "
-                    f"({', '.join('?' * len(_FINDING_COLUMNS))})", rows)
-            finally:
-                cursor.close()
+        cursor = self.conn.raw.cursor()
+        try:
+            rows: list[tuple[Any, ...]] = []
+            for batch, details, os in group:
+                cursor.execute(f"INSERT INTO targets ({', '.join(_TARGET_COLUMNS)}) "
+                               f"VALUES ({', '.join('?' * len(_TARGET_COLUMNS))})",
+                               self._target_row(batch, details, os))
+                rows += self._finding_rows(int(cursor.lastrowid), batch)
+            cursor.executemany(f"INSERT INTO findings ({', '.join(_FINDING_COLUMNS)}) "
+                               f"VALUES ({', '.join('?' * len(_FINDING_COLUMNS))})", rows)
+        finally:
+            cursor.close()
 
     def _write_pg(self, group: list[tuple[TargetBatch, Mapping[str, Any], OsInventory | None]]) -> None:
-        with self.store.transaction("storing findings") as conn:
-            raw = conn.connection.driver_connection
-            with raw.cursor() as cur:  # type: ignore[union-attr]
-                cur.execute("SELECT nextval(pg_get_serial_sequence('targets', 'id')) "
-                            "FROM generate_series(1, %s)", (len(group),))
-                ids = [row[0] for row in cur.fetchall()]
-                with cur.copy("COPY targets (id, scan_id, position, kind, name, host, listed, details, os) "
-                              "FROM STDIN") as copy:
-                    for target_id, (batch, details, os) in zip(ids, group, strict=True):
-                        copy.write_row((target_id, *self._target_row(batch, details, os)))
-                with cur.copy(f"COPY findings ({', '.join(_FINDING_COLUMNS)}) FROM STDIN") as copy:
-                    for target_id, (batch, _details, _os) in zip(ids, group, strict=True):
-                        for row in self._finding_rows(target_id, batch.findings):
-                            copy.write_row(row)
+        with self.conn.raw.cursor() as cur:
+            cur.execute("SELECT nextval(pg_get_serial_sequence('targets', 'id')) "
+                        "FROM generate_series(1, %s)", (len(group),))
+            ids = [row[0] for row in cur.fetchall()]
+            with cur.copy(f"COPY targets (id, {', '.join(_TARGET_COLUMNS)}) FROM STDIN") as copy:
+                for target_id, (batch, details, os) in zip(ids, group, strict=True):
+                    copy.write_row((target_id, *self._target_row(batch, details, os)))
+            with cur.copy(f"COPY findings ({', '.join(_FINDING_COLUMNS)}) FROM STDIN") as copy:
+                for target_id, (batch, _details, _os) in zip(ids, group, strict=True):
+                    for row in self._finding_rows(target_id, batch):
+                        copy.write_row(row)
 
 
 def save(store: Store, result: ScanResult, *, group_id: int | None = None) -> int:
     """Store a finished :class:`ScanResult` (its retained findings) and return the scan id; in group
     ``group_id`` (None: the default group)."""
-    from vmsec.checkinfo import CheckIndex
+    from vmsec.checkinfo import CheckIndex, CheckInfo
+    from vmsec.findings import Severity
     from vmsec.pipeline import ScanHeader
 
-    checks: dict[str, Any] = {}
+    remediation: dict[str, str] = {}
     for f in result.findings:
-        if f.check_id not in checks:
-            checks[f.check_id] = f.remediation
-    sink = StoreSink(store, group_id=group_id)
-    sink.begin(ScanHeader(source=result.source, profile=result.profile, started_at=result.started_at,
-                          checks_run=result.checks_run, checks=CheckIndex(()),
-                          targets_expected=len(set(result.targets) | {f.target for f in result.findings})))
+        remediation.setdefault(f.check_id, f.remediation)
+    checks = CheckIndex(CheckInfo(id=cid, title="", severity=Severity.INFO, scope="", tags=(), references=(),
+                                  rationale="", remediation=text, module="")
+                        for cid, text in remediation.items())
+    sink = StoreSink.into(store, group_id=group_id)
+    try:
+        sink.begin(ScanHeader(source=result.source, profile=result.profile, started_at=result.started_at,
+                              checks_run=result.checks_run, checks=checks,
+                              targets_expected=len({*result.targets, *(f.target for f in result.findings)})))
+        for batch in result.batches():
+            sink.add(batch, result.details.get(batch.target, {}), result.os_inventories.get(batch.target))
+        sink.end(result)
+    finally:
+        sink.close()
     assert sink.scan_id is not None
-    if checks:
-        with store.transaction("storing the scan") as conn:
-            conn.execute(insert(schema.scan_checks), [
-                {"scan_id": sink.scan_id, "check_id": cid, "remediation": clean_text(text)}
-                for cid, text in checks.items()])
-    for batch in result.batches():
-        sink.add(batch, result.details.get(batch.target, {}), result.os_inventories.get(batch.target))
-    sink.end(result)
     return sink.scan_id
 
 
-__all__ = ["GROUP_FINDINGS", "StoreSink", "clean_text", "save"]
+__all__ = ["GROUP_FINDINGS", "StoreSink", "clean_text", "connect_for_writing", "save"]

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from vmsec.facts import Guest, InstalledPackage, OsRelease, VulnMatch, VulnReport
+from vmsec.facts import Guest, InstalledPackage, OsRelease, VulnMatch, VulnReport, evolve
 from vmsec.facts.inventory import Inventory
 from vmsec.vulns.db import STALE_AFTER_DAYS, AdvisoryDB
 from vmsec.vulns.model import AffectedPackage, FixState
@@ -166,7 +166,7 @@ def match_packages(db: AdvisoryDB, os: OsRelease | None, packages: tuple[Install
     enriched = []
     for m in found:
         k, e = kev.get(m.vuln_id), epss.get(m.vuln_id)
-        enriched.append(replace(m, kev_date_added=k.date_added if k else None,
+        enriched.append(evolve(m, kev_date_added=k.date_added if k else None,
                                 kev_ransomware=k.ransomware if k else None,
                                 epss=e.score if e else None, epss_percentile=e.percentile if e else None))
     sources = db.sources()
@@ -204,7 +204,7 @@ def _judge(found: Iterable[AffectedPackage], groups: Mapping[str, _Installed], c
             key = (rec.package, cve)
             if key in matches:  # judged from a preferred record: merge, do not count twice
                 m = matches[key]
-                matches[key] = replace(m, aliases=tuple(sorted(set(m.aliases) | set(others))),
+                matches[key] = evolve(m, aliases=tuple(sorted(set(m.aliases) | set(others))),
                                        feeds=tuple(sorted(set(m.feeds) | {rec.source})))
         pending = [c for c in identity if (rec.package, c) not in judged]
         if not pending:
@@ -244,13 +244,13 @@ def match_inventory(inventory: Inventory, db: AdvisoryDB | None, *, now: datetim
 
     def one(guest: Guest) -> Guest:
         if db is None:
-            return replace(guest, vulnerabilities=VulnReport(ecosystem=ecosystem_for(guest.os)[0],
+            return evolve(guest, vulnerabilities=VulnReport(ecosystem=ecosystem_for(guest.os)[0],
                                                              unknown_reason=NO_DB_REASON))
-        return replace(guest, vulnerabilities=match_packages(db, guest.os, guest.packages,
+        return evolve(guest, vulnerabilities=match_packages(db, guest.os, guest.packages,
                                                              running_kernel=guest.running_kernel, now=now))
 
     host_os = one(inventory.host_os) if inventory.host_os is not None else None
-    return replace(inventory, guests=tuple(one(g) for g in inventory.guests), host_os=host_os)
+    return evolve(inventory, guests=tuple(one(g) for g in inventory.guests), host_os=host_os)
 
 
 def is_stale(report: VulnReport) -> bool:

@@ -144,15 +144,6 @@ def confined_by_default(host: Host) -> Iterator[Result]:
                        severity=severity)
 
 
-def _single(host: Host, key: str) -> Setting | Result | None:
-    """One qemu.conf setting; an UNKNOWN result when unreadable; None when there is no qemu.conf."""
-    conf = host.qemu_conf
-    if conf is None:
-        return None
-    s = conf.setting(key)
-    return unreadable(conf, f"qemu.conf {key}") if s is None else s
-
-
 @check("VMS-QEMU-004", title="QEMU runs under its seccomp sandbox", severity=Severity.HIGH,
        tags=(Tag.ISOLATION, "qemu", "seccomp"),
        references=(PASSTHRU_DOC, "https://www.qemu.org/docs/master/system/invocation.html"))
@@ -163,10 +154,7 @@ def seccomp_sandbox(host: Host) -> Iterator[Result]:
 
     Remediation: Remove `seccomp_sandbox = 0` (the default is 1).
     """
-    s = _single(host, "seccomp_sandbox")
-    if not isinstance(s, Setting):
-        yield from (s,) if s else ()
-        return
+    (s,) = qemu_settings(host, "seccomp_sandbox", subject="qemu.conf seccomp_sandbox")
     if s.value == 0:
         yield fail("qemu.conf seccomp_sandbox", f"seccomp_sandbox = 0 {where(s)}: QEMU can make "
                    "every system call, including spawning programs", sev(s))
@@ -182,10 +170,7 @@ def mount_namespace(host: Host) -> Iterator[Result]:
 
     Remediation: Remove `namespaces = []` (the default is `[ "mount" ]`).
     """
-    s = _single(host, "namespaces")
-    if not isinstance(s, Setting):
-        yield from (s,) if s else ()
-        return
+    (s,) = qemu_settings(host, "namespaces", subject="qemu.conf namespaces")
     spaces = s.as_list()
     if spaces is not None and "mount" not in spaces:
         yield fail("qemu.conf namespaces", f"namespaces = {show(s.value)} {where(s)}: QEMU sees the "
@@ -307,10 +292,7 @@ def legacy_unsafe_keys(host: Host) -> Iterator[Result]:
 
 
 def _simple_flag(host: Host, key: str, bad: object, harm: str) -> Iterator[Result]:
-    s = _single(host, key)
-    if not isinstance(s, Setting):
-        yield from (s,) if s else ()
-        return
+    (s,) = qemu_settings(host, key, subject=f"qemu.conf {key}")
     if s.value == bad:
         yield fail(f"qemu.conf {key}", f"{key} = {show(s.value)} {where(s)}: {harm}", sev(s))
     else:
@@ -341,10 +323,7 @@ def sched_core(host: Host) -> Iterator[Result]:
 
     Remediation: Set `sched_core = "vcpus"` (kernel 5.14 or later), or disable SMT.
     """
-    s = _single(host, "sched_core")
-    if not isinstance(s, Setting):
-        yield from (s,) if s else ()
-        return
+    (s,) = qemu_settings(host, "sched_core", subject="qemu.conf sched_core")
     subject = "qemu.conf sched_core"
     value = s.as_str() or "none"
     if value != "none":
@@ -419,7 +398,8 @@ def guest_core_dumps(host: Host, env: Environment) -> Iterator[Result]:
     Remediation: Keep `dump_guest_core = 0` and leave `max_core` unset; remove `dumpCore='on'` from
     domain XML.
     """
-    dump, max_core = qemu_settings(host, "dump_guest_core", "max_core", subject="qemu.conf dump_guest_core")
+    dump, max_core = qemu_settings(host, "dump_guest_core", "max_core",
+                                   subject="qemu.conf dump_guest_core")
     limit = _core_limit(max_core)
     subject = "qemu.conf dump_guest_core"
     if dump.value == 1 and limit is not None:

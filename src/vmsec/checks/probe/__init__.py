@@ -1,0 +1,1 @@
+"""Checks over what ``vmsec probe`` saw on the network (endpoint scope), tied to configuration."""
