@@ -14,7 +14,7 @@ from vmsec.errors import VmsecError
 from vmsec.service.audit import AuditLog, SyslogForwarder
 from vmsec.service.keys import ServiceKeys
 from vmsec.service.roles import Permission, Role, allowed
-from vmsec.store import Store, open_store
+from vmsec.store.store import Store, open_store
 
 
 class ServiceError(VmsecError):
