@@ -293,75 +293,86 @@ class Queries:
         flt.validate()
         limit = max(1, min(limit, MAX_PAGE))
         f, t, s = schema.findings, schema.targets, schema.scans
-        query = (
-            select(
-                f.c.id,
-                f.c.scan_id,
-                f.c.target_id,
-                f.c.check_id,
-                f.c.title,
-                f.c.status,
-                f.c.severity,
-                f.c.subject,
-                f.c.message,
-                f.c.fingerprint,
-                t.c.kind,
-                t.c.name,
-                t.c.host,
-                s.c.started_at,
-                s.c.group_id,
-            )
-            .join(t, t.c.id == f.c.target_id)
-            .join(s, s.c.id == f.c.scan_id)
-            .where(self.in_groups(principal, s.c.group_id))
-        )
-        if cursor is not None:
-            query = query.where(f.c.id < cursor)
-        if flt.severity:
-            query = query.where(f.c.severity.in_(flt.severity))
-        if flt.status:
-            query = query.where(f.c.status.in_(flt.status))
-        if flt.check:
-            if flt.check.endswith("*"):
-                query = query.where(f.c.check_id.like(_like_escape(flt.check[:-1]) + "%", escape="\\"))
-            else:
-                query = query.where(f.c.check_id == flt.check)
-        if flt.target or flt.kind or flt.host:
-            # Resolved to target ids first: the (target_id, id) index then serves the page.
-            tq = select(t.c.id)
-            if flt.target:
-                tq = tq.where(t.c.name == flt.target)
-            if flt.kind:
-                tq = tq.where(t.c.kind == flt.kind)
-            if flt.host:
-                tq = tq.where(or_(t.c.host == flt.host, and_(t.c.kind == "host", t.c.name == flt.host)))
-            if flt.scan_id is not None:
-                tq = tq.where(t.c.scan_id == flt.scan_id)
-            query = query.where(f.c.target_id.in_(tq))
-        if flt.scan_id is not None:
-            query = query.where(f.c.scan_id == flt.scan_id)
-        if flt.since is not None or flt.until is not None:
-            sq = select(s.c.id)
-            if flt.since is not None:
-                sq = sq.where(s.c.started_at >= flt.since)
-            if flt.until is not None:
-                sq = sq.where(s.c.started_at < flt.until)
-            query = query.where(f.c.scan_id.in_(sq))
-        if flt.q:
-            pattern = "%" + _like_escape(flt.q.strip()) + "%"
-            query = query.where(
-                or_(
-                    f.c.subject.ilike(pattern, escape="\\"),
-                    f.c.message.ilike(pattern, escape="\\"),
-                    f.c.check_id.ilike(pattern, escape="\\"),
-                )
-            )
-        query = query.order_by(f.c.id.desc()).limit(limit + 1)
         with self.svc.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return [_finding_dict(r) for r in rows], (rows[-1].id if more and rows else None)
+            # 1. The scans the caller may see (and that fall in the time window), as a list of ids: the
+            #    page query then reads the findings table alone, walking an index in id order.
+            scans: list[int] | None = None
+            if not principal.all_groups or flt.since is not None or flt.until is not None:
+                sq = select(s.c.id).where(self.in_groups(principal, s.c.group_id))
+                if flt.since is not None:
+                    sq = sq.where(s.c.started_at >= flt.since)
+                if flt.until is not None:
+                    sq = sq.where(s.c.started_at < flt.until)
+                scans = [r[0] for r in conn.execute(sq)]
+                if not scans:
+                    return [], None
+            query = select(f.c.id)
+            if scans is not None:
+                query = query.where(f.c.scan_id.in_(scans))
+            if cursor is not None:
+                query = query.where(f.c.id < cursor)
+            if flt.severity:
+                query = query.where(f.c.severity.in_(flt.severity))
+            if flt.status:
+                query = query.where(f.c.status.in_(flt.status))
+            if flt.check:
+                if flt.check.endswith("*"):
+                    query = query.where(f.c.check_id.like(_like_escape(flt.check[:-1]) + "%", escape="\\"))
+                else:
+                    query = query.where(f.c.check_id == flt.check)
+            if flt.target or flt.kind or flt.host:
+                # Resolved to target ids first: the (target_id, id) index then serves the page.
+                tq = select(t.c.id)
+                if flt.target:
+                    tq = tq.where(t.c.name == flt.target)
+                if flt.kind:
+                    tq = tq.where(t.c.kind == flt.kind)
+                if flt.host:
+                    tq = tq.where(or_(t.c.host == flt.host, and_(t.c.kind == "host", t.c.name == flt.host)))
+                if flt.scan_id is not None:
+                    tq = tq.where(t.c.scan_id == flt.scan_id)
+                query = query.where(f.c.target_id.in_(tq))
+            if flt.scan_id is not None:
+                query = query.where(f.c.scan_id == flt.scan_id)
+            if flt.q:
+                pattern = "%" + _like_escape(flt.q.strip()) + "%"
+                query = query.where(
+                    or_(
+                        f.c.subject.ilike(pattern, escape="\\"),
+                        f.c.message.ilike(pattern, escape="\\"),
+                        f.c.check_id.ilike(pattern, escape="\\"),
+                    )
+                )
+            ids = [r[0] for r in conn.execute(query.order_by(f.c.id.desc()).limit(limit + 1))]
+            more = len(ids) > limit
+            ids = ids[:limit]
+            if not ids:
+                return [], None
+            # 2. What the page shows about those findings.
+            rows = conn.execute(
+                select(
+                    f.c.id,
+                    f.c.scan_id,
+                    f.c.target_id,
+                    f.c.check_id,
+                    f.c.title,
+                    f.c.status,
+                    f.c.severity,
+                    f.c.subject,
+                    f.c.message,
+                    f.c.fingerprint,
+                    t.c.kind,
+                    t.c.name,
+                    t.c.host,
+                    s.c.started_at,
+                    s.c.group_id,
+                )
+                .join(t, t.c.id == f.c.target_id)
+                .join(s, s.c.id == f.c.scan_id)
+                .where(f.c.id.in_(ids))
+                .order_by(f.c.id.desc())
+            ).all()
+        return [_finding_dict(r) for r in rows], (ids[-1] if more else None)
 
     def finding(self, principal: Principal, finding_id: int) -> dict[str, Any]:
         f, t, s, chk = schema.findings, schema.targets, schema.scans, schema.scan_checks
