@@ -294,3 +294,57 @@ def test_sign_in_attempts_are_throttled_per_address(fresh_world: World) -> None:
     assert codes == [401, 401, 401, 429]
     entries, _ = w.svc.queries.audit(cli_principal(), action="login.throttled", limit=1)
     assert entries and entries[0]["outcome"] == "denied"
+
+
+def test_reauthentication_rotates_the_session(fresh_world: World) -> None:
+    w = fresh_world
+    a = w.svc.accounts
+    token = a.login_password("viewer-red", PASSWORD, None, None).token or ""
+    info = a.session(token)
+    assert info is not None
+    w.clock.advance(minutes=10)
+    assert a.reauthenticate(info, token, "wrong password!", None) is None
+    new = a.reauthenticate(info, token, PASSWORD, None)
+    assert new is not None and new != token
+    assert a.session(token) is None  # the old id is dead
+    fresh = a.session(new)
+    assert fresh is not None and fresh.reauth_at == w.clock() and fresh.created_at == info.created_at
+    # operators confirm with their second factor too
+    op = (
+        a.second_factor(
+            a.login_password("operator-red", PASSWORD, None, None).token or "",
+            w.code("operator-red"),
+            None,
+            None,
+        ).token
+        or ""
+    )
+    op_info = a.session(op)
+    assert op_info is not None and a.reauthenticate(op_info, op, PASSWORD, None) is None
+    assert a.reauthenticate(op_info, op, PASSWORD, w.code("operator-red")) is not None
+
+
+def test_password_change_needs_the_current_password(fresh_world: World) -> None:
+    w = fresh_world
+    a = w.svc.accounts
+    uid = a.user_id("viewer-red")
+    me = w.principal("viewer-red")
+    with pytest.raises(ServiceError, match="current password is wrong"):
+        a.change_password(uid, "not my password", "a brand new long passphrase", me)
+    with pytest.raises(ServiceError, match="common or breached"):
+        a.change_password(uid, PASSWORD, "password123456", me)
+    a.change_password(uid, PASSWORD, "a brand new long passphrase", me)
+    assert not a.login_password("viewer-red", PASSWORD, None, None).ok
+    assert a.login_password("viewer-red", "a brand new long passphrase", None, None).ok
+
+
+def test_users_see_and_end_their_other_sessions(fresh_world: World) -> None:
+    a = fresh_world.svc.accounts
+    first = a.login_password("viewer-red", PASSWORD, "192.0.2.1", "laptop").token or ""
+    second = a.login_password("viewer-red", PASSWORD, "192.0.2.2", "phone").token or ""
+    uid = a.user_id("viewer-red")
+    mine = a.own_sessions(uid, second)
+    assert {s["remote"] for s in mine} == {"192.0.2.1", "192.0.2.2"}
+    assert [s["current"] for s in mine if s["remote"] == "192.0.2.2"] == [True]
+    assert a.revoke_other_sessions(uid, second, fresh_world.principal("viewer-red")) == 1
+    assert a.session(first) is None and a.session(second) is not None

@@ -95,6 +95,7 @@ PAGES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/account/password"): ALL,
     ("POST", "/account/totp"): ALL,
     ("POST", "/account/recovery-codes"): ALL,
+    ("POST", "/account/sessions/revoke"): ALL,
     ("POST", "/account/webauthn/options"): ALL,
     ("POST", "/account/webauthn"): ALL,
     ("POST", "/logout"): ALL,

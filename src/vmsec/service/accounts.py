@@ -302,9 +302,22 @@ class Accounts:
             )
         return enrolment
 
-    def change_password(self, user_id: int, new: str, actor: Principal) -> None:
+    def change_password(self, user_id: int, current: str, new: str, actor: Principal) -> None:
+        """Change one's password: the current one is required, the new one must pass the policy."""
         with self.svc.engine.begin() as conn:
             row = conn.execute(select(schema.users).where(schema.users.c.id == user_id)).one()
+            if not verify_password(row.password_hash, current):
+                self._fail(conn, row, "password change", actor.remote)
+                self.svc.audit.append(
+                    "user.password",
+                    "failure",
+                    actor.actor,
+                    f"user:{row.name}",
+                    detail={"reason": "wrong current password"},
+                    remote=actor.remote,
+                    conn=conn,
+                )
+                raise ServiceError("the current password is wrong")
             problem = check_password(new, (row.name,))
             if problem:
                 raise ServiceError(problem)
@@ -594,9 +607,10 @@ class Accounts:
         secret = self.svc.keys.decrypt(row.totp_secret, f"totp:{row.id}").decode()
         return mfa.matching_step(secret, code, now, None) is not None
 
-    def reauthenticate(self, info: SessionInfo, token: str, password: str, code: str | None) -> bool:
-        """Confirm the user's password (and second factor, when they have one) again; sets the session's
-        re-authentication time, which MFA changes require."""
+    def reauthenticate(self, info: SessionInfo, token: str, password: str, code: str | None) -> str | None:
+        """Confirm the user's password (and second factor, when they have one) again. On success the
+        session is replaced by a new one (same absolute timeout) whose re-authentication time allows MFA
+        changes for a few minutes; its cookie value is returned. None: refused."""
         u, s = schema.users, schema.sessions
         now = self.svc.now()
         with self.svc.engine.begin() as conn:
@@ -614,8 +628,12 @@ class Accounts:
                     remote=info.principal.remote,
                     conn=conn,
                 )
-                return False
-            conn.execute(update(s).where(s.c.id == token_hash(token)).values(reauth_at=now))
+                return None
+            old = conn.execute(select(s).where(s.c.id == token_hash(token))).one()
+            conn.execute(delete(s).where(s.c.id == old.id))
+            new = self._new_session(
+                conn, row.id, "full", old.remote, old.user_agent, created=utc(old.created_at)
+            )
             self.svc.audit.append(
                 "login.reauth",
                 "success",
@@ -624,7 +642,7 @@ class Accounts:
                 remote=info.principal.remote,
                 conn=conn,
             )
-        return True
+        return new
 
     # --- sessions -----------------------------------------------------------------------------
 
@@ -695,6 +713,48 @@ class Accounts:
                 actor.actor,
                 f"user:{name}",
                 detail={"sessions": n},
+                remote=actor.remote,
+                conn=conn,
+            )
+        return n
+
+    def own_sessions(self, user_id: int, current: str) -> list[dict[str, Any]]:
+        """One's live sessions, the current one marked."""
+        s = schema.sessions
+        now = self.svc.now()
+        with self.svc.engine.connect() as conn:
+            rows = conn.execute(
+                select(s)
+                .where(s.c.user_id == user_id, s.c.revoked_at.is_(None), s.c.expires_at > now)
+                .order_by(s.c.created_at.desc())
+            ).all()
+        return [
+            {
+                "created_at": utc(r.created_at),
+                "last_seen_at": utc(r.last_seen_at),
+                "remote": r.remote,
+                "user_agent": r.user_agent,
+                "current": r.id == token_hash(current),
+            }
+            for r in rows
+        ]
+
+    def revoke_other_sessions(self, user_id: int, current: str, actor: Principal) -> int:
+        s = schema.sessions
+        with self.svc.engine.begin() as conn:
+            n = int(
+                conn.execute(
+                    update(s)
+                    .where(s.c.user_id == user_id, s.c.revoked_at.is_(None), s.c.id != token_hash(current))
+                    .values(revoked_at=self.svc.now())
+                ).rowcount
+            )
+            self.svc.audit.append(
+                "session.revoke",
+                "success",
+                actor.actor,
+                f"user:{actor.name}",
+                detail={"sessions": n, "own": True},
                 remote=actor.remote,
                 conn=conn,
             )

@@ -12,7 +12,7 @@ from vmsec.service.deps import need
 
 ISSUER = "vmsec"
 STEP = 30  # seconds
-WINDOW = 1  # steps accepted either side of now (clock drift)
+WINDOW = 1  # earlier steps accepted (clock drift, RFC 6238 §6); later ones never
 RECOVERY_CODES = 10
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes (0/o, 1/l/i)
 
@@ -39,18 +39,19 @@ def matching_step(secret: str, code: str, when: datetime, last_step: int | None)
         return None
     totp = need("pyotp").TOTP(secret, interval=STEP)
     now_step = int(when.timestamp()) // STEP
-    for step in range(now_step - WINDOW, now_step + WINDOW + 1):
+    for step in range(now_step, now_step - WINDOW - 1, -1):
         if hmac.compare_digest(str(totp.generate_otp(step)), code):
             return step if last_step is None or step > last_step else None
     return None
 
 
 def new_recovery_codes(n: int = RECOVERY_CODES) -> list[str]:
-    """``n`` codes of 12 characters (about 59 bits each), shown once as ``xxxx-xxxx-xxxx``."""
+    """``n`` codes of 24 characters from 31 (about 119 bits each: ASVS 6.5.2 allows a plain keyed hash
+    from 112 bits on), shown once as ``xxxxxx-xxxxxx-xxxxxx-xxxxxx``."""
     out = []
     for _ in range(n):
-        raw = "".join(secrets.choice(_ALPHABET) for _ in range(12))
-        out.append(f"{raw[:4]}-{raw[4:8]}-{raw[8:]}")
+        raw = "".join(secrets.choice(_ALPHABET) for _ in range(24))
+        out.append("-".join(raw[i : i + 6] for i in range(0, 24, 6)))
     return out
 
 
@@ -60,4 +61,4 @@ def recovery_hash(key: bytes, code: str) -> str:
 
 
 def looks_like_recovery_code(code: str) -> bool:
-    return len(code.strip().replace("-", "").replace(" ", "")) == 12
+    return len(code.strip().replace("-", "").replace(" ", "")) == 24

@@ -501,6 +501,7 @@ def create_pages(svc: Service) -> tuple[APIRouter, APIRouter]:
             request,
             "account.html",
             status_code,
+            sessions=svc.accounts.own_sessions(info.user_id, request.cookies.get(SESSION_COOKIE) or ""),
             user=me,
             reauth=recent_reauth(request),
             keys=svc.accounts.webauthn_credentials(info.user_id),
@@ -520,9 +521,12 @@ def create_pages(svc: Service) -> tuple[APIRouter, APIRouter]:
         code: Annotated[str, Form(max_length=40)] = "",
     ) -> Response:
         info: SessionInfo = request.state.session
-        if not svc.accounts.reauthenticate(info, request.cookies.get(SESSION_COOKIE) or "", password, code):
+        token = svc.accounts.reauthenticate(info, request.cookies.get(SESSION_COOKIE) or "", password, code)
+        if token is None:
             return account(request, "Re-authentication failed.", 401)
-        return see_other("/account")
+        response = see_other("/account")
+        _session_cookie(response, svc, token)  # a new session id at every authentication
+        return response
 
     def need_reauth(request: Request) -> HTMLResponse | None:
         if recent_reauth(request):
@@ -535,12 +539,12 @@ def create_pages(svc: Service) -> tuple[APIRouter, APIRouter]:
 
     @pages.post("/account/password", **needs(P.SELF))
     def change_password(
-        request: Request, principal: Me, new_password: Annotated[str, Form(max_length=1024)]
+        request: Request,
+        principal: Me,
+        current_password: Annotated[str, Form(max_length=1024)],
+        new_password: Annotated[str, Form(max_length=1024)],
     ) -> Response:
-        refused = need_reauth(request)
-        if refused is not None:
-            return refused
-        svc.accounts.change_password(request.state.session.user_id, new_password, principal)
+        svc.accounts.change_password(request.state.session.user_id, current_password, new_password, principal)
         return account(request, "Password changed.")
 
     @pages.post("/account/totp", **needs(P.SELF))
@@ -557,6 +561,16 @@ def create_pages(svc: Service) -> tuple[APIRouter, APIRouter]:
             codes=e.recovery_codes,
             back="/account",
         )
+
+    @pages.post("/account/sessions/revoke", **needs(P.SELF))
+    def revoke_own_sessions(request: Request, principal: Me) -> Response:
+        refused = need_reauth(request)
+        if refused is not None:
+            return refused
+        n = svc.accounts.revoke_other_sessions(
+            request.state.session.user_id, request.cookies.get(SESSION_COOKIE) or "", principal
+        )
+        return account(request, f"Signed out {n} other session(s).")
 
     @pages.post("/account/recovery-codes", **needs(P.SELF))
     def recovery_codes(request: Request, principal: Me) -> Response:
