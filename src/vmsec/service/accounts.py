@@ -885,11 +885,13 @@ class Accounts:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             self._token_rejected(token, "malformed", remote)
             return None
-        t, u = schema.api_tokens, schema.users
+        t, u, m = schema.api_tokens, schema.users, schema.memberships
         now = self.svc.now()
         with self.svc.engine.connect() as conn:
-            row = conn.execute(
+            # one round trip: the token, its user and the user's groups (a row per group)
+            rows = conn.execute(
                 select(
+                    m.c.group_id,
                     t.c.id,
                     t.c.user_id,
                     t.c.scope,
@@ -902,8 +904,10 @@ class Accounts:
                     u.c.disabled,
                 )
                 .join(u, u.c.id == t.c.user_id)
+                .outerjoin(m, m.c.user_id == u.c.id)
                 .where(t.c.token_hash == token_hash(token))
-            ).first()
+            ).all()
+            row = rows[0] if rows else None
             if row is None or not hmac.compare_digest(row.token_hash, token_hash(token)):
                 self._token_rejected(token, "unknown", remote)
                 return None
@@ -919,7 +923,7 @@ class Accounts:
                 conn.rollback()
                 self._token_rejected(token, reason, remote, getattr(row, "id", None))
                 return None
-            groups = self._group_ids(conn, row.user_id)
+            groups = frozenset(r.group_id for r in rows if r.group_id is not None)
             used = utc(row.last_used_at)
             if used is None or now - used > _TOUCH_EVERY:
                 conn.execute(update(t).where(t.c.id == row.id).values(last_used_at=now))

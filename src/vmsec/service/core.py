@@ -124,7 +124,7 @@ class Service:
         cls, store_url: str | None = None, key_file: str | None = None, *, pool_size: int = 20, **kwargs: Any
     ) -> Service:
         keys = ServiceKeys.load(key_file)
-        return cls(open_store(store_url, pool_size=pool_size), keys, **kwargs)
+        return cls(open_store(store_url, pool_size=pool_size, pre_ping=False), keys, **kwargs)
 
 
 @overload

@@ -9,6 +9,7 @@ computed once per finished scan (``target_stats``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,6 +98,8 @@ def _like_escape(text: str) -> str:
 class Queries:
     def __init__(self, service: Service) -> None:
         self.svc = service
+        self._fleet: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._lock = threading.Lock()
 
     # --- visibility -----------------------------------------------------------------------------
 
@@ -469,11 +472,27 @@ class Queries:
         ], int(total)
 
     def fleet(self, principal: Principal, limit: int = 100) -> dict[str, Any]:
-        """Hosts and VMs, most exposed first (FAIL counts by severity, then UNKNOWN)."""
+        """Hosts and VMs, most exposed first (FAIL counts by severity, then UNKNOWN).
+
+        It changes only when a scan finishes: kept per group set and limit until the set of scans with
+        statistics (their count and newest id) changes."""
         self._pending_scans(principal)
+        st = schema.scan_stats
+        with self.svc.engine.connect() as conn:
+            version = tuple(conn.execute(select(func.count(), func.max(st.c.scan_id))).one())
+        key = (principal.all_groups, principal.groups, limit)
+        with self._lock:
+            hit = self._fleet.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
         hosts, n_hosts = self._ranked(principal, ("host",), limit=limit)
         vms, n_vms = self._ranked(principal, ("domain",), limit=limit)
-        return {"hosts": hosts, "vms": vms, "host_count": n_hosts, "vm_count": n_vms}
+        result = {"hosts": hosts, "vms": vms, "host_count": n_hosts, "vm_count": n_vms}
+        with self._lock:
+            if len(self._fleet) > 256:
+                self._fleet.clear()
+            self._fleet[key] = (version, result)
+        return result
 
     def hosts(self, principal: Principal, limit: int = 500) -> list[dict[str, Any]]:
         self._pending_scans(principal)

@@ -338,9 +338,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def open_store(url: str | None = None, *, pool_size: int | None = None) -> Store:
+def open_store(url: str | None = None, *, pool_size: int | None = None, pre_ping: bool = True) -> Store:
     """Open (creating and migrating as needed) the store at ``url`` — see :func:`resolve_url`.
-    ``pool_size``: connections kept open (the service serves many requests at once)."""
+    ``pool_size``: connections kept open (the service serves many requests at once); ``pre_ping=False``
+    saves a round trip per checkout (connections are recycled hourly instead)."""
     url = resolve_url(url)
     try:
         parsed = make_url(url)
@@ -358,7 +359,8 @@ def open_store(url: str | None = None, *, pool_size: int | None = None) -> Store
             # crash may lose the last transactions (a scan then shows as interrupted), never
             # consistency; one transaction per target would otherwise cost one fsync per target.
             args = {"options": "-c synchronous_commit=off"} if parsed.get_driver_name() == "psycopg" else {}
-            engine = create_engine(parsed, pool_pre_ping=True, connect_args=args, **pool)
+            engine = create_engine(parsed, pool_pre_ping=pre_ping, pool_recycle=-1 if pre_ping else 3600,
+                                   connect_args=args, **pool)
     except (SQLAlchemyError, ImportError, OSError) as exc:
         raise StoreError(f"cannot open the store {redact(url)}: {exc}") from exc
     migrate(engine, url)
