@@ -21,9 +21,10 @@ import hashlib
 import hmac
 import logging
 import os
+import queue
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -229,110 +230,150 @@ class Verification:
         return f"audit log broken at entry {self.broken_at}: {self.reason}"
 
 
+def _prefetched(engine: Engine, batch: int) -> Generator[list[Any], None, None]:
+    """The log in id order, in batches read by a thread of its own on the driver's cursor (no
+    SQLAlchemy per-row work), so reading the next batch overlaps checking this one. Closing the
+    generator stops the reader."""
+    sqlite = engine.dialect.name == "sqlite"
+    sql = (
+        "SELECT id, ts, actor, action, outcome, target, group_id, remote, detail, prev_hash, hash "
+        f"FROM audit_log WHERE id > {'?' if sqlite else '%s'} ORDER BY id LIMIT {int(batch)}"
+    )
+    out: queue.Queue[list[Any] | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            raw = engine.raw_connection()
+            try:
+                last = 0
+                while not stop.is_set():
+                    cur = raw.cursor()
+                    try:
+                        cur.execute(sql, (last,))
+                        rows = list(cur.fetchall())
+                    finally:
+                        cur.close()
+                    if not rows:
+                        break
+                    last = rows[-1][0]
+                    while not stop.is_set():
+                        try:
+                            out.put(rows, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+            finally:
+                raw.close()
+            out.put(None)
+        except BaseException as exc:  # handed to the reader of the queue
+            out.put(exc)
+
+    reader = threading.Thread(target=read, name="vmsec-audit-verify", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = out.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join(10)
+
+
 def verify(engine: Engine, keys: ServiceKeys, *, batch: int = 20_000) -> Verification:
     """Walk the whole chain (see the module docstring); stops at the first broken entry."""
     key = keys.audit
-    _log, cp_table, head = schema.audit_log, schema.audit_checkpoints, schema.audit_head
+    cp_table, head = schema.audit_checkpoints, schema.audit_head
     with engine.connect() as conn:
         head_row = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
         checkpoints = {r.entry_id: r for r in conn.execute(select(cp_table))}
         expected_id, prev, n = 1, GENESIS, 0
-        last = 0
         fromiso, dumps, compare, digest_of = (
             datetime.fromisoformat,
             orjson.dumps,
             hmac.compare_digest,
             hmac.digest,
         )
-        # The driver's own cursor: a million rows without SQLAlchemy's per-row processing.
-        raw = conn.connection.driver_connection
-        mark = "?" if engine.dialect.name == "sqlite" else "%s"
-        sql = (
-            "SELECT id, ts, actor, action, outcome, target, group_id, remote, detail, prev_hash, hash "
-            f"FROM audit_log WHERE id > {mark} ORDER BY id LIMIT {int(batch)}"
-        )
-        while True:
-            # Keyset batches: bounded memory, and one query per batch on either database.
-            cur = raw.cursor()  # type: ignore[union-attr]
-            try:
-                cur.execute(sql, (last,))
-                rows = cur.fetchall()
-            finally:
-                cur.close()
-            if not rows:
-                break
-            for (
-                entry_id,
-                ts,
-                actor,
-                action,
-                outcome,
-                target,
-                group_id,
-                remote,
-                detail,
-                prev_hash,
-                digest,
-            ) in rows:
-                if entry_id != expected_id:
-                    missing = expected_id if entry_id > expected_id else entry_id
-                    return Verification(
-                        False,
-                        n,
-                        len(checkpoints),
-                        missing,
-                        f"entry {expected_id} is missing (deleted), next is {entry_id}",
+        batches = _prefetched(engine, batch)
+        try:
+            for rows in batches:
+                for (
+                    entry_id,
+                    ts,
+                    actor,
+                    action,
+                    outcome,
+                    target,
+                    group_id,
+                    remote,
+                    detail,
+                    prev_hash,
+                    digest,
+                ) in rows:
+                    if entry_id != expected_id:
+                        missing = expected_id if entry_id > expected_id else entry_id
+                        return Verification(
+                            False,
+                            n,
+                            len(checkpoints),
+                            missing,
+                            f"entry {expected_id} is missing (deleted), next is {entry_id}",
+                        )
+                    if prev_hash != prev:
+                        return Verification(
+                            False,
+                            n,
+                            len(checkpoints),
+                            entry_id,
+                            "its previous-hash does not link to the entry before it "
+                            "(entries reordered, inserted or deleted)",
+                        )
+                    # canonical() and entry_mac() inlined: this loop runs a million times
+                    if ts.__class__ is str:
+                        ts = fromiso(ts)
+                    if ts.tzinfo is None:
+                        ts = ts.replace(tzinfo=UTC)
+                    data = dumps(
+                        [
+                            entry_id,
+                            round(ts.timestamp() * 1_000_000),
+                            actor,
+                            action,
+                            outcome,
+                            target,
+                            group_id,
+                            remote,
+                            detail,
+                            prev_hash,
+                        ]
                     )
-                if prev_hash != prev:
-                    return Verification(
-                        False,
-                        n,
-                        len(checkpoints),
-                        entry_id,
-                        "its previous-hash does not link to the entry before it "
-                        "(entries reordered, inserted or deleted)",
-                    )
-                # canonical() and entry_mac() inlined: this loop runs a million times
-                if ts.__class__ is str:
-                    ts = fromiso(ts)
-                if ts.tzinfo is None:
-                    ts = ts.replace(tzinfo=UTC)
-                data = dumps(
-                    [
-                        entry_id,
-                        round(ts.timestamp() * 1_000_000),
-                        actor,
-                        action,
-                        outcome,
-                        target,
-                        group_id,
-                        remote,
-                        detail,
-                        prev_hash,
-                    ]
-                )
-                if not compare(digest_of(key, data, "sha256").hex(), digest):
-                    return Verification(
-                        False,
-                        n,
-                        len(checkpoints),
-                        entry_id,
-                        "its contents do not match its hash (altered, or another key)",
-                    )
-                cp = checkpoints.get(entry_id)
-                if cp is not None and (
-                    cp.hash != digest
-                    or not hmac.compare_digest(checkpoint_mac(key, entry_id, cp.hash), cp.mac)
-                ):
-                    return Verification(
-                        False,
-                        n,
-                        len(checkpoints),
-                        entry_id,
-                        "the checkpoint at this entry does not match the chain",
-                    )
-                prev, expected_id, n = digest, expected_id + 1, n + 1
-            last = rows[-1][0]
+                    if not compare(digest_of(key, data, "sha256").hex(), digest):
+                        return Verification(
+                            False,
+                            n,
+                            len(checkpoints),
+                            entry_id,
+                            "its contents do not match its hash (altered, or another key)",
+                        )
+                    cp = checkpoints.get(entry_id)
+                    if cp is not None and (
+                        cp.hash != digest
+                        or not hmac.compare_digest(checkpoint_mac(key, entry_id, cp.hash), cp.mac)
+                    ):
+                        return Verification(
+                            False,
+                            n,
+                            len(checkpoints),
+                            entry_id,
+                            "the checkpoint at this entry does not match the chain",
+                        )
+                    prev, expected_id, n = digest, expected_id + 1, n + 1
+        finally:
+            batches.close()
     last_id = expected_id - 1
     beyond = sorted(i for i in checkpoints if i > last_id)
     if beyond:
