@@ -25,7 +25,10 @@ def render() -> str:
              f"{len(checks)} checks. Generated from the code by `scripts/gen_checks_doc.py`; "
              "`vmsec checks explain ID` shows the same text. Severities are those of the default "
              "multi-tenant profile; `single-tenant` relaxes the cross-tenant ones "
-             "(`src/vmsec/data/profiles/single-tenant.toml`).", ""]
+             "(`src/vmsec/data/profiles/single-tenant.toml`).", "",
+             "How verdicts are reached where a fact is left to a default, to qemu.conf, to another "
+             "file or to another check — and the classes of wrong verdict that were fixed at their root "
+             "— is in [verdicts.md](verdicts.md).", ""]
     for area, heading in AREAS.items():
         mine = [c for c in checks if c.id.split("-")[1] == area]
         if not mine:

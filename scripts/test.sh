@@ -25,7 +25,8 @@ fi
 # systemd, util-linux: `systemd-sysctl --cat-config` in a private mount namespace is the oracle for sysctl order;
 # procps: its /etc/sysctl.conf is one of the files that test bind-mounts.
 # nmap: its vnc-info script is the oracle for the VNC probe; nftables, iproute2: a private network
-# namespace with a DROP rule gives the probe a filtered port; sasl2-bin: SASL for the VNC/libvirt listeners.
+# namespace with a DROP rule gives the probe a filtered port; sasl2-bin: SASL for the VNC/libvirt listeners;
+# libsasl2-modules-gssapi-mit: GSSAPI, the strong mechanism libvirt offers on a clear TCP listener.
 # debsecan: Debian's own scanner as an oracle for the matcher; openscap-*/ssg-*: the peer comparison test.
 apt-get install -y -q --no-install-recommends \
   python3 python3-venv python3-dev gcc pkg-config libvirt-dev \
@@ -33,7 +34,7 @@ apt-get install -y -q --no-install-recommends \
   openssh-server debootstrap fdisk e2fsprogs xfsprogs cryptsetup-bin lvm2 postgresql chromium \
   ca-certificates tar coreutils python3-rpm dpkg systemd util-linux procps debsecan \
   openscap-scanner openscap-utils ssg-debian ssg-debderived nmap nftables iproute2 sasl2-bin \
-  libsasl2-modules openssl >/dev/null
+  libsasl2-modules libsasl2-modules-gssapi-mit openssl >/dev/null
 if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 # libvirt's embedded QEMU driver expects its default unprivileged user to exist.
 getent passwd libvirt-qemu >/dev/null || useradd -r -U -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu

@@ -14,6 +14,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from vmsec.checks.api import CheckSpec, Environment, FactMissing, NotApplicable, Result, Scope
 from vmsec.checks.catalog import Catalog
@@ -24,6 +25,10 @@ from vmsec.results import ScanResult, TargetBatch, ambiguous_domain_names, host_
 
 _SCOPE_OF: dict[type, Scope] = {Host: Scope.HOST, Domain: Scope.DOMAIN, Guest: Scope.GUEST,
                                 Network: Scope.NETWORK, Endpoint: Scope.ENDPOINT}
+
+
+# A check as the hot loop runs it: spec, function, takes_env, id, title, tags, remediation, severity.
+_Plan = tuple[CheckSpec, Any, bool, str, str, tuple[str, ...], str, Severity]
 
 
 def _now() -> datetime:
@@ -41,6 +46,12 @@ class Evaluation:
         for spec in self.checks:
             self.by_scope[spec.scope].append(spec)
         self.severities = {spec.id: self.profile.severity_for(spec.id, spec.severity) for spec in self.checks}
+        # What the hot loop needs of each check, unpacked once (attribute lookups per call add up over
+        # a hundred checks × thousands of domains).
+        self.plans: dict[Scope, list[_Plan]] = {
+            scope: [(spec, spec.func, spec.takes_env, spec.id, spec.title, spec.tags, spec.remediation,
+                     self.severities[spec.id]) for spec in specs]
+            for scope, specs in self.by_scope.items()}
         # Checks are pure: the date they judge against (end of life, expiry) comes in as a parameter.
         self.params = {"today": today or _now().date().isoformat(), **self.profile.params}
 
@@ -55,14 +66,12 @@ class Evaluation:
         # Findings are built with tuple.__new__ (the NamedTuple's own __new__ is Python code, three
         # times slower); the field order is Finding's.
         append = out.append
-        severities = self.severities
         profile = self.profile
         new, finding = tuple.__new__, Finding
-        for spec in self.by_scope[scope]:
-            severity = severities[spec.id]
+        for spec, func, takes_env, check_id, title, tags, remediation, severity in self.plans[scope]:
             try:
                 # Materialise inside the try: a generator raises only when iterated.
-                results = list(spec.func(subject, env) if spec.takes_env else spec.func(subject))
+                results = list(func(subject, env) if takes_env else func(subject))
             except FactMissing as missing:
                 results = [Result(Status.UNKNOWN, missing.subject or _default_subject(target),
                                   missing.reason, missing.evidence)]
@@ -72,10 +81,9 @@ class Evaluation:
                 append(_error_finding(spec, exc, target, severity))
                 continue
             for status, subject_, message, evidence, r_severity, r_target, vuln, r_tags in results:
-                sev = severity if r_severity is None else profile.severity_for(spec.id, r_severity)
-                append(new(finding, (spec.id, spec.title, status, sev, r_target or target, subject_, message,
-                                     evidence, spec.tags + r_tags if r_tags else spec.tags,
-                                     spec.remediation, vuln, None)))
+                sev = severity if r_severity is None else profile.severity_for(check_id, r_severity)
+                append(new(finding, (check_id, title, status, sev, r_target or target, subject_, message,
+                                     evidence, tags + r_tags if r_tags else tags, remediation, vuln, None)))
 
     def evaluate(self, inventory: Inventory,
                  progress: Callable[[str], None] | None = None) -> Iterator[TargetBatch]:

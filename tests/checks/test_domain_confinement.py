@@ -229,10 +229,13 @@ def test_virt_type(virt: str | None, qemu: QemuPassthrough | None, expected: lis
     ("s390x", "s390-ccw-virtio-7.2", Status.PASS),
     ("mips64el", "malta", Status.FAIL),
     (None, "q35", Status.PASS),
-    ("x86_64", None, Status.UNKNOWN),
+    ("x86_64", None, Status.PASS),  # QEMU's documented default machine for x86_64 is pc
+    ("i686", None, Status.PASS),
+    ("aarch64", None, Status.UNKNOWN),  # QEMU has no default machine for aarch64
 ])
 def test_machine_type(arch: str | None, machine: str | None, expected: Status) -> None:
-    assert statuses(c.supported_machine_type, dom(virt_type="kvm", arch=arch, machine=machine)) == [expected]
+    d = dom(virt_type="kvm", arch=arch, machine=machine)
+    assert statuses(c.supported_machine_type, d, env_of(d)) == [expected]
 
 
 @pytest.mark.parametrize(("path", "expected"), [

@@ -72,11 +72,12 @@ def test_is_loopback(address: str, expected: bool) -> None:
     (vnc(listens=LOOP), None, Status.PASS, None),
     (vnc(listens=SOCK), None, Status.PASS, None),
     (vnc(listens=(Listen(type="none"),)), None, Status.PASS, None),
-    (vnc(listen_attr="0.0.0.0"), None, Status.FAIL, None),
-    (vnc(listens=ANY), None, Status.FAIL, None),
+    # Without qemu.conf its documented defaults hold (no vnc_password, vnc_sasl = 0, vnc_tls = 0).
+    (vnc(listen_attr="0.0.0.0"), None, Status.FAIL, Severity.CRITICAL),
+    (vnc(listens=ANY), None, Status.FAIL, Severity.CRITICAL),
     (vnc(listens=ANY), host(), Status.FAIL, Severity.CRITICAL),  # no password, no TLS, no SASL
     (vnc(listens=ANY, password=PasswordState.SET), host(), Status.FAIL, None),
-    (vnc(), None, Status.UNKNOWN, None),  # address comes from qemu.conf
+    (vnc(), None, Status.UNKNOWN, None),  # passes only if qemu.conf keeps vnc_listen = 127.0.0.1
     (vnc(listens=(Listen(type="address"),)), None, Status.UNKNOWN, None),
     (vnc(), host(), Status.PASS, None),  # qemu.conf default 127.0.0.1
     (vnc(), host({"vnc_listen": "0.0.0.0"}), Status.FAIL, Severity.CRITICAL),
@@ -90,7 +91,8 @@ def test_vnc_listen(g: Graphics, h: Host | None, expected: Status, severity: Sev
 
 def test_vnc_unknown_names_qemu_conf() -> None:
     [r] = run(c.vnc_listen_local, dom(vnc()), env())
-    assert r.message == "listen address comes from qemu.conf vnc_listen, which was not read"
+    assert r.status is Status.UNKNOWN
+    assert "qemu.conf was not read" in r.message and 'vnc_listen = "127.0.0.1"' in r.message
 
 
 def test_vnc_listen_network_resolved() -> None:
@@ -112,7 +114,7 @@ def test_vnc_live_network_listen_uses_its_address() -> None:
 
 @pytest.mark.parametrize(("g", "h", "expected", "severity"), [
     (vnc(listens=SOCK), None, Status.PASS, None),
-    (vnc(listens=ANY), None, Status.UNKNOWN, None),  # qemu.conf could add TLS/SASL
+    (vnc(listens=ANY), None, Status.FAIL, Severity.CRITICAL),  # under the defaults; the keys are named
     (vnc(listens=ANY), host(), Status.FAIL, Severity.CRITICAL),
     (vnc(listens=ANY, password=PasswordState.SET), host(), Status.FAIL, None),
     (vnc(listens=ANY, password=PasswordState.EMPTY), host(), Status.FAIL, Severity.CRITICAL),
@@ -126,7 +128,7 @@ def test_vnc_live_network_listen_uses_its_address() -> None:
      Status.FAIL, Severity.CRITICAL),
     (vnc(listens=LOOP), host(), Status.FAIL, Severity.MEDIUM),
     (vnc(listens=LOOP, password=PasswordState.SET), None, Status.PASS, None),
-    (vnc(listens=LOOP), None, Status.UNKNOWN, None),
+    (vnc(listens=LOOP), None, Status.FAIL, Severity.MEDIUM),
     (vnc(), host({"vnc_listen": "::"}), Status.FAIL, Severity.CRITICAL),
 ])
 def test_vnc_auth(g: Graphics, h: Host | None, expected: Status, severity: Severity | None) -> None:
@@ -146,7 +148,7 @@ def test_vnc_password_value_never_in_evidence() -> None:
     (vnc(listens=LOOP, websocket=5700), None, [Status.PASS]),
     (vnc(listens=ANY, websocket=-1), host(), [Status.FAIL]),
     (vnc(listens=ANY, websocket=5700), host({"vnc_tls": 1}), [Status.PASS]),
-    (vnc(listens=ANY, websocket=5700), None, [Status.UNKNOWN]),
+    (vnc(listens=ANY, websocket=5700), None, [Status.FAIL]),  # vnc_tls = 0 by default
     (vnc(websocket=5700), None, [Status.UNKNOWN]),
 ])
 def test_vnc_websocket(g: Graphics, h: Host | None, expected: list[Status]) -> None:
@@ -163,7 +165,7 @@ def spice(**kw: Any) -> Graphics:
     (spice(listens=ANY), host(), Status.FAIL, None),
     (spice(listens=ANY), host({"spice_password": "x"}), Status.PASS, None),
     (spice(listens=ANY), host({"spice_sasl": 1}), Status.PASS, None),
-    (spice(listens=ANY), None, Status.UNKNOWN, None),
+    (spice(listens=ANY), None, Status.FAIL, None),
     (spice(listens=LOOP), host(), Status.FAIL, Severity.MEDIUM),
     (spice(), host({"spice_listen": "0.0.0.0", "spice_auto_unix_socket": 1}), Status.PASS, None),
     (spice(), host({"spice_listen": "0.0.0.0"}), Status.FAIL, None),
@@ -180,7 +182,7 @@ def test_spice_auth(g: Graphics, h: Host | None, expected: Status, severity: Sev
      host({"spice_tls": 1}), Status.FAIL),
     (spice(listens=ANY, tls_port=5901), None, Status.FAIL),  # TLS on, but defaultMode any
     (spice(listens=ANY, autoport=True), host(), Status.FAIL),  # no TLS at all
-    (spice(listens=ANY, autoport=True), None, Status.UNKNOWN),
+    (spice(listens=ANY, autoport=True), None, Status.FAIL),  # spice_tls = 0 by default
     (spice(listens=ANY, autoport=True, default_mode="secure"), host({"spice_tls": 1}), Status.PASS),
 ])
 def test_spice_tls(g: Graphics, h: Host | None, expected: Status) -> None:
@@ -209,7 +211,7 @@ def test_spice_sharing(g: Graphics, chardevs: tuple[Chardev, ...], expected: Sta
     (vnc(type="dbus", listen_attr="tcp:host=localhost,port=1234"), None, Status.PASS),
     (vnc(type="rdp", listens=ANY), host(), Status.FAIL),
     (vnc(type="rdp", listens=ANY, password=PasswordState.SET), None, Status.PASS),
-    (vnc(type="rdp"), None, Status.UNKNOWN),
+    (vnc(type="rdp"), None, Status.FAIL),  # loopback by default, no password: any local user
     (vnc(type="rdp"), host(), Status.FAIL),  # loopback default, any local user
 ])
 def test_rdp_dbus(g: Graphics, h: Host | None, expected: Status) -> None:
@@ -227,7 +229,7 @@ def tcp(**kw: Any) -> Chardev:
 @pytest.mark.parametrize(("ch", "h", "expected", "severity"), [
     (tcp(source_mode="bind", source_host="127.0.0.1", protocol="telnet"), None, Status.PASS, None),
     (tcp(source_mode="bind", source_host="0.0.0.0", protocol="telnet", tls=False), None, Status.FAIL, None),
-    (tcp(source_mode="bind", source_host="0.0.0.0"), None, Status.UNKNOWN, None),
+    (tcp(source_mode="bind", source_host="0.0.0.0"), None, Status.FAIL, None),  # chardev_tls = 0
     (tcp(source_mode="bind", source_host="0.0.0.0"), host(), Status.FAIL, None),
     (tcp(source_mode="bind", source_host="0.0.0.0"), host({"chardev_tls": 1}), Status.PASS, None),
     (tcp(source_mode="bind", source_host="0.0.0.0"), host({"chardev_tls": 1, "chardev_tls_x509_verify": 0}),
@@ -267,3 +269,84 @@ def test_guest_agent() -> None:
                  target_name="org.qemu.guest_agent.0")
     assert [r.status for r in c.guest_agent_inventory(dom(chardevs=(ga,)))] == [Status.FAIL]
     assert [r.status for r in c.guest_agent_inventory(dom(chardevs=(AGENT,)))] == [Status.PASS]
+
+
+# ---- class 3: every listener kind reaches the same conclusion for the same exposure -------------
+
+LISTENERS: list[tuple[str, Callable[..., Iterator[Result]], Domain]] = [
+    ("vnc", c.vnc_requires_auth, dom(vnc(listens=ANY))),
+    ("vnc websocket", c.vnc_websocket_protected, dom(vnc(listens=ANY, websocket=5700))),
+    ("spice plain port", c.spice_requires_auth, dom(spice(listens=ANY))),
+    ("spice tls port", c.spice_channels_encrypted, dom(spice(listens=ANY, autoport=True))),
+    ("rdp", c.rdp_dbus_protected, dom(vnc(type="rdp", listens=ANY))),
+    ("tcp serial", c.network_chardevs_protected,
+     dom(chardevs=(tcp(source_mode="bind", source_host="0.0.0.0"),))),
+    ("tcp console", c.network_chardevs_protected,
+     dom(chardevs=(tcp(element="console", locator="devices/console[1]", source_mode="bind"),))),
+    ("tcp channel", c.network_chardevs_protected,
+     dom(chardevs=(tcp(element="channel", locator="devices/channel[1]", source_mode="bind",
+                       source_host="::"),))),
+    ("tcp parallel", c.network_chardevs_protected,
+     dom(chardevs=(tcp(element="parallel", locator="devices/parallel[1]", source_mode="bind",
+                       source_host="192.0.2.1"),))),
+]
+
+
+@pytest.mark.parametrize(("kind", "func", "d"), LISTENERS, ids=[k for k, _, _ in LISTENERS])
+def test_network_exposure_without_qemu_conf_is_reported_naming_the_key(
+        kind: str, func: Callable[..., Iterator[Result]], d: Domain) -> None:
+    """No qemu.conf: what holds under its documented defaults is stated, with the key named."""
+    [r] = run(func, d, env())
+    assert r.status is Status.FAIL, (kind, r.message)
+    assert "qemu.conf was not read" in r.message and "documented defaults" in r.message
+
+
+@pytest.mark.parametrize(("kind", "func", "d"), LISTENERS, ids=[k for k, _, _ in LISTENERS])
+def test_network_exposure_with_the_default_qemu_conf_is_the_same(
+        kind: str, func: Callable[..., Iterator[Result]], d: Domain) -> None:
+    [r] = run(func, d, env(host()))
+    assert r.status is Status.FAIL, (kind, r.message)
+    assert "qemu.conf was not read" not in r.message
+
+
+@pytest.mark.parametrize(("kind", "func", "d"), [
+    ("vnc", c.vnc_listen_local, dom(vnc())),
+    ("spice", c.spice_channels_encrypted, dom(spice())),
+    ("tcp bind with tls='yes'", c.network_chardevs_protected,
+     dom(chardevs=(tcp(source_mode="bind", source_host="0.0.0.0", tls=True),))),
+])
+def test_a_pass_resting_on_unread_defaults_is_unknown(kind: str, func: Callable[..., Iterator[Result]],
+                                                      d: Domain) -> None:
+    [r] = run(func, d, env())
+    assert r.status is Status.UNKNOWN and "qemu.conf" in r.message, (kind, r.message)
+
+
+@pytest.mark.parametrize("ch", [
+    tcp(source_mode="connect"),  # QEMU connects a socket without a host to localhost
+    tcp(type="udp", source_mode="connect"),
+    tcp(source_mode="connect", source_host="::1"),
+])
+def test_connect_without_host_is_localhost(ch: Chardev) -> None:
+    [r] = run(c.network_chardevs_protected, dom(chardevs=(ch,)), env())
+    assert r.status is Status.PASS and "loopback" in r.message
+
+
+def test_vnc_without_credentials_on_an_unknown_network_is_unauthenticated() -> None:
+    """Class 2: the listen address is unknown, but no password and no TLS/SASL is unauthenticated."""
+    g = vnc(listens=(Listen(type="network", network="public"),))
+    [listen] = run(c.vnc_listen_local, dom(g), env(host()))
+    [auth] = run(c.vnc_requires_auth, dom(g), env(host()))
+    assert listen.status is Status.UNKNOWN
+    assert auth.status is Status.FAIL and auth.severity is None and "without authentication" in auth.message
+
+
+@pytest.mark.parametrize(("address", "expected"), [
+    ("tcp:port=1234", Status.PASS),  # D-Bus: no host= is localhost
+    ("tcp:host=127.0.0.1,port=1234", Status.PASS),
+    ("tcp:host=0.0.0.0,port=1234", Status.FAIL),
+    ("tcp:host=localhost,bind=*,port=1234", Status.FAIL),
+    ("unix:path=/run/vm.sock", Status.PASS),
+])
+def test_dbus_tcp_address(address: str, expected: Status) -> None:
+    assert [r.status for r in run(c.rdp_dbus_protected, dom(vnc(type="dbus", listen_attr=address)),
+                                  env())] == [expected]

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from vmsec.checks.api import Environment, Result
+from vmsec.checks.api import Environment, Result, results_of
 from vmsec.checks.domain.confidential import (
     has_launch_security,
     no_debug_policy,
@@ -133,17 +133,27 @@ def test_confidential_balloon(d: Domain, expected: list[Status]) -> None:
     (dom(cpu=cpu("custom", "EPYC-Rome")), [Status.PASS]),
     (dom(cpu=cpu(None, "qemu64")), [Status.FAIL]),
     (dom(), [Status.FAIL]),  # no <cpu>: QEMU's qemu64
+    (dom(cpu=CpuConfig(mode=None)), [Status.FAIL]),  # <cpu> with only <topology>: the same qemu64
+    (dom(arch="i686", machine="pc"), [Status.FAIL]),  # qemu32
+    (dom(cpu=cpu("custom", "EPYC")), [Status.FAIL]),  # QEMU's plain EPYC carries no ibpb
+    (dom(cpu=cpu("custom", "EPYC-IBPB")), [Status.PASS]),
+    (dom(cpu=cpu("custom", "Cascadelake-Server")), [Status.PASS]),  # not in any hand list: QEMU's data
+    (dom(cpu=cpu("custom", "NoSuchModel")), [Status.UNKNOWN]),
     (dom(arch="aarch64"), []),
     (dom(arch="aarch64", cpu=cpu("custom", "cortex-a57")), []),
+    (dom(arch=None, emulator="/usr/bin/qemu-system-aarch64", cpu=cpu("host-passthrough")), []),
+    (dom(arch=None, machine="pseries", cpu=cpu("host-model")), []),
+    (dom(arch=None), [Status.UNKNOWN]),  # no arch, no emulator, no host: cannot tell
 ])
 def test_cpu_mitigations(d: Domain, expected: list[Status]) -> None:
-    assert statuses(cpu_mitigations(d)) == expected
+    assert statuses(results_of(cpu_mitigations, d, env(), "cpu")) == expected
 
 
 # ---- nested virtualization ------------------------------------------------------------------------
 
 NESTED_ON = host(module_params={"kvm": {}, "kvm_intel": {"nested": "Y"}})
 NESTED_OFF = host(module_params={"kvm_amd": {"nested": "0"}})
+AMD_NESTED_ON = host(module_params={"kvm": {}, "kvm_amd": {"nested": "1"}})
 NO_KVM = host(module_params={})
 
 
@@ -172,8 +182,32 @@ def test_nested(c: CpuConfig, h: Host | None, status: Status, severity: Severity
     assert (result.status, result.severity) == (status, severity)
 
 
-def test_nested_ignores_vm_without_cpu_element() -> None:
-    assert list(no_nested_virtualization(dom(), env(NESTED_ON))) == []
+@pytest.mark.parametrize(("d", "h", "status", "severity"), [
+    # No <cpu>, or a <cpu> with only <topology>: QEMU's default qemu64 carries svm (QEMU's own data).
+    (dom(machine="pc"), AMD_NESTED_ON, Status.FAIL, Severity.HIGH),
+    (dom(machine="pc", cpu=CpuConfig(mode=None)), AMD_NESTED_ON, Status.FAIL, Severity.HIGH),
+    (dom(machine="pc"), NESTED_ON, Status.PASS, None),  # an Intel host's KVM cannot give svm
+    (dom(machine="pc"), None, Status.UNKNOWN, None),
+    (dom(machine="pc", cpu=CpuConfig(mode=None)), None, Status.UNKNOWN, None),
+    (dom(machine="q35", cpu=cpu("custom", "EPYC")), AMD_NESTED_ON, Status.FAIL, Severity.HIGH),
+    (dom(machine="q35", cpu=cpu("custom", "kvm64")), AMD_NESTED_ON, Status.PASS, None),
+    (dom(machine="q35", cpu=cpu("custom", "qemu64", svm="disable")), AMD_NESTED_ON, Status.PASS, None),
+    (dom(virt_type="qemu", cpu=cpu("maximum")), AMD_NESTED_ON, Status.PASS, None),  # TCG: not KVM's code
+])
+def test_nested_judges_the_model_qemu_starts(d: Domain, h: Host | None, status: Status,
+                                             severity: Severity | None) -> None:
+    (result,) = no_nested_virtualization(d, env(h))
+    assert (result.status, result.severity) == (status, severity)
+
+
+@pytest.mark.parametrize("d", [
+    dom(arch="aarch64", cpu=cpu("host-passthrough")),
+    dom(arch="ppc64", cpu=cpu("host-model")),
+    dom(arch="s390x", cpu=cpu("host-model")),
+    dom(arch="aarch64"),
+])
+def test_nested_is_x86_only(d: Domain) -> None:
+    assert list(no_nested_virtualization(d, env(AMD_NESTED_ON))) == []
 
 
 # ---- firmware ------------------------------------------------------------------------------------

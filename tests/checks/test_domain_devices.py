@@ -42,6 +42,9 @@ def disk(**kw: Any) -> Disk:
     return Disk(**kw)
 
 
+ENV = Environment(inventory=Inventory(), host=None)
+
+
 def sev_status(results: Any) -> list[tuple[Status, Severity | None]]:
     return [(r.status, r.severity) for r in results]
 
@@ -51,7 +54,10 @@ def sev_status(results: Any) -> list[tuple[Status, Severity | None]]:
     ({"machine": "pc-i440fx-7.2", "arch": "x86_64"}, [(Status.FAIL, Severity.MEDIUM)]),
     ({"machine": "pc", "arch": "x86_64"}, [(Status.FAIL, Severity.MEDIUM)]),
     ({"machine": "virt", "arch": "aarch64"}, [(Status.PASS, None)]),
-    ({"arch": "x86_64"}, [(Status.UNKNOWN, None)]),
+    ({"arch": "x86_64"}, [(Status.FAIL, Severity.MEDIUM)]),  # no machine: QEMU's default pc (i440fx)
+    ({"arch": "i686"}, [(Status.FAIL, Severity.MEDIUM)]),
+    ({"emulator": "/usr/bin/qemu-system-x86_64"}, [(Status.FAIL, Severity.MEDIUM)]),  # arch from emulator
+    ({}, [(Status.UNKNOWN, None)]),  # no arch, no emulator, no host facts
     ({"arch": "aarch64"}, [(Status.PASS, None)]),
     ({"machine": "q35", "disks": (disk(device="floppy", target_dev="fda", target_bus="fdc"),)},
      [(Status.FAIL, None)]),
@@ -59,7 +65,7 @@ def sev_status(results: Any) -> list[tuple[Status, Severity | None]]:
      [(Status.FAIL, None)]),
 ])
 def test_floppy(kw: dict[str, Any], expected: list[tuple[Status, Severity | None]]) -> None:
-    assert sev_status(d.no_floppy(dom(**kw))) == expected
+    assert sev_status(d.no_floppy(dom(**kw), ENV)) == expected
 
 
 def nic(model: str | None, type_: str = "network") -> Interface:
@@ -73,12 +79,15 @@ def nic(model: str | None, type_: str = "network") -> Interface:
     ("x86_64", nic("e1000e"), [(Status.FAIL, None)]),
     ("x86_64", nic("pcnet"), [(Status.FAIL, None)]),
     ("x86_64", nic("some-future-nic"), [(Status.FAIL, Severity.LOW)]),
-    ("x86_64", nic(None), [(Status.UNKNOWN, None)]),
-    ("aarch64", nic(None), [(Status.PASS, None)]),
+    ("x86_64", nic(None), [(Status.FAIL, None)]),  # libvirt's default on x86: rtl8139
+    ("ppc64", nic(None), [(Status.FAIL, None)]),  # rtl8139 on pseries too
+    ("aarch64", nic(None), [(Status.PASS, None)]),  # virtio on the virt machine
+    ("s390x", nic(None), [(Status.PASS, None)]),
+    (None, nic(None), [(Status.UNKNOWN, None)]),
     ("x86_64", nic(None, "hostdev"), []),
 ])
 def test_nic_model(arch: str, iface: Interface, expected: list[tuple[Status, Severity | None]]) -> None:
-    assert sev_status(d.nic_model_virtio(dom(arch=arch, interfaces=(iface,)))) == expected
+    assert sev_status(d.nic_model_virtio(dom(arch=arch, interfaces=(iface,)), ENV)) == expected
 
 
 @pytest.mark.parametrize(("model", "expected"), [
@@ -120,14 +129,14 @@ USB_TABLET = SimpleDevice(locator="devices/input[1]", element="input", type="tab
 def test_usb_controller(machine: str, model: str | None, devices: tuple[SimpleDevice, ...],
                         expected: tuple[Status, Severity | None]) -> None:
     ctl = Controller(locator="devices/controller[1]", type="usb", model=model)
-    assert sev_status(d.usb_controller_modern(dom(machine=machine, controllers=(ctl,), devices=devices))) \
-        == [expected]
+    assert sev_status(d.usb_controller_modern(dom(machine=machine, controllers=(ctl,), devices=devices),
+                                              ENV)) == [expected]
 
 
 def test_usb_needed_by_hostdev() -> None:
     ctl = Controller(locator="devices/controller[1]", type="usb", model="qemu-xhci")
     hd = Hostdev(locator="devices/hostdev[1]", mode="subsystem", type="usb")
-    got = d.usb_controller_modern(dom(controllers=(ctl,), hostdevs=(hd,)))
+    got = d.usb_controller_modern(dom(controllers=(ctl,), hostdevs=(hd,)), ENV)
     assert [r.status for r in got] == [Status.PASS]
 
 

@@ -78,7 +78,9 @@ def test_reaches_anti_spoof_is_bounded_on_a_long_chain() -> None:
     (iface(filterref="tenant-a"), CUSTOM, (), [Status.PASS]),
     (iface(filterref="lonely"), CUSTOM, (), [Status.FAIL]),
     (iface(filterref="ghost"), CUSTOM, (), [Status.FAIL]),
-    (iface("network"), CUSTOM, (), [Status.FAIL]),
+    # A network the inventory lacks: UNKNOWN, as VMS-DOM-125 says for the same interface.
+    (iface("network"), CUSTOM, (), [Status.UNKNOWN]),
+    (iface("network", filterref="clean-traffic"), CUSTOM, (), [Status.PASS]),
     # a macvtap network: nwfilter does not apply
     (iface("network", source_network="mv"), CUSTOM,
      (Network(name="mv", origin="mv.xml", forward_mode="bridge", forward_devs=("eth0",)),), []),
@@ -169,3 +171,14 @@ def test_guestfwd(d: Domain, expected: list[Status]) -> None:
     assert statuses(results) == expected
     if expected == [Status.FAIL]:
         assert "127.0.0.1:5432" in results[0].message
+
+
+def test_unknown_network_gets_the_same_answer_in_every_check() -> None:
+    """Class 4: an interface on a network that is not in the inventory, judged by two checks."""
+    i = iface("network", source_network="tenants")
+    e = Environment(inventory=Inventory(nwfilters=CUSTOM), host=None, multi_tenant=True)
+    spoof = list(anti_spoof_filter(dom(i), e))
+    isolation = list(port_isolated(dom(i), e))
+    assert [r.status for r in spoof] == [r.status for r in isolation] == [Status.UNKNOWN]
+    assert all("network 'tenants', which is not in the scanned inventory" in r.message
+               for r in spoof + isolation)

@@ -9,7 +9,17 @@ import pytest
 
 from vmsec.checks.api import Environment, FactMissing, Result
 from vmsec.checks.guest import accounts
-from vmsec.facts import Account, Group, Guest, Inventory, PamLine, PamStack, ShadowEntry, SshdConfig
+from vmsec.facts import (
+    Account,
+    AuthorizedKey,
+    Group,
+    Guest,
+    Inventory,
+    PamLine,
+    PamStack,
+    ShadowEntry,
+    SshdConfig,
+)
 from vmsec.findings import Severity, Status
 
 P, F, U = Status.PASS, Status.FAIL, Status.UNKNOWN
@@ -165,3 +175,33 @@ def test_compliance_refs_cover_every_access_check() -> None:
         assert isinstance(entry["verified"], bool), check_id
         for key in ("cis", "cis_rhel9", "ssg", "lynis"):
             assert all(isinstance(v, str) and v for v in entry.get(key, [])), check_id
+
+
+# --- class 9: a UID-0 account with a locked password can still log in by key under UsePAM ---------
+
+def _sshd(**settings: str) -> SshdConfig:
+    return SshdConfig(version="9.2p1", settings={k: (v,) for k, v in settings.items()},
+                      origins=dict.fromkeys(settings, "/etc/ssh/sshd_config:1"))
+
+
+TOOR = acct("toor", 0, line=2)
+KEY = AuthorizedKey(user="toor", path="/root/.ssh/authorized_keys", key_type="ssh-ed25519")
+
+
+@pytest.mark.parametrize(("sshd", "lock", "expected"), [
+    (_sshd(usepam="yes", permitrootlogin="prohibit-password"), "!", (Status.FAIL, None)),  # critical
+    (_sshd(usepam="yes", permitrootlogin="no"), "!", (Status.FAIL, Severity.INFO)),
+    (_sshd(usepam="no", permitrootlogin="prohibit-password"), "!", (Status.FAIL, Severity.INFO)),
+    (_sshd(usepam="no", permitrootlogin="prohibit-password"), "*", (Status.FAIL, None)),  # '*' is no lock
+    (_sshd(usepam="yes", allowusers="alice"), "!", (Status.FAIL, Severity.INFO)),
+    (None, "!", (Status.FAIL, Severity.INFO)),
+])
+def test_locked_uid0_is_rated_by_how_it_can_log_in(sshd: SshdConfig | None, lock: str,
+                                                   expected: tuple[Status, Severity | None]) -> None:
+    entry = ShadowEntry(name="toor", hash_algorithm=None, empty=False, locked=True, lock_mark=lock)
+    g = guest((ROOT, TOOR), (entry,), sshd=sshd, sshd_installed=sshd is not None,
+              authorized_keys=(KEY,))
+    [r] = run(accounts.extra_uid0, g)
+    assert (r.status, r.severity) == expected, r.message
+    if expected == (Status.FAIL, None):
+        assert "with a key" in r.message

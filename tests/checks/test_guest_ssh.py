@@ -7,12 +7,14 @@ their origin (a file line, or "default (OpenSSH 9.2p1)" for a compiled default),
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from vmsec.checks.api import Environment, FactMissing, Result
 from vmsec.checks.guest import ssh, ssh_keys
+from vmsec.collectors.reader import RootReader
 from vmsec.facts import (
     Account,
     AuthorizedKey,
@@ -26,6 +28,8 @@ from vmsec.facts import (
     SshdMatch,
 )
 from vmsec.findings import Severity, Status
+from vmsec.parsers.sshd_config import read_sshd_config
+from vmsec.parsers.sshd_defaults import compiled_defaults
 
 P, F, U = Status.PASS, Status.FAIL, Status.UNKNOWN
 DROPIN = "/etc/ssh/sshd_config.d/50-cloud-init.conf:1"
@@ -202,7 +206,9 @@ def listed(keyword: str, value: str, origin: str = DROPIN, version: str = "9.2p1
     # set in a file but not resolvable (a pattern): unknown, not pass
     (ssh.ciphers, SshdConfig(version="9.2p1", origins={"ciphers": DROPIN}), U, None),
     (ssh.macs, listed("macs", "hmac-sha2-256-etm@openssh.com,hmac-md5"), F, None),
-    (ssh.macs, listed("macs", "umac-64-etm@openssh.com"), F, None),
+    # umac-64 is in 9.2's default list: tolerated however the list is written (class 4)
+    (ssh.macs, listed("macs", "umac-64-etm@openssh.com"), P, None),
+    (ssh.macs, listed("macs", "umac-64-etm@openssh.com", version="6.0p1"), F, None),  # default unknown
     (ssh.macs, listed("macs", "umac-64-etm@openssh.com,hmac-sha2-256", "default (OpenSSH 9.2p1)"), P, None),
     (ssh.kex, listed("kexalgorithms", "curve25519-sha256,diffie-hellman-group1-sha1"), F, None),
     (ssh.kex, listed("kexalgorithms", "curve25519-sha256,sntrup761x25519-sha512@openssh.com"), P, None),
@@ -340,3 +346,51 @@ def test_unrestricted_legacy_and_garbled_keys() -> None:
     assert st(run(ssh_keys.authorized_keys2, g)) == [F]
     assert st(run(ssh_keys.authorized_keys2, keyed(key("alice", "ssh-ed25519", 256)))) == [P]
     assert sorted(st(run(ssh_keys.garbled_keys, g))) == sorted([P, F])
+
+
+@pytest.mark.parametrize("line", ["", "MACs +hmac-sha1\n", "MACs +umac-64@openssh.com\n",
+                                  "MACs " + ",".join(compiled_defaults("9.2p1")["macs"]) + "\n"])
+def test_a_list_written_as_the_default_gets_the_default_verdict(tmp_path: Path, line: str) -> None:
+    """Class 4: `MACs +hmac-sha1` resolves to OpenSSH 9.2's own default list — same verdict as unset."""
+    (tmp_path / "etc/ssh").mkdir(parents=True)
+    (tmp_path / "etc/ssh/sshd_config").write_text(line + "UsePAM yes\n")
+    cfg = read_sshd_config(RootReader(str(tmp_path)), version="9.2p1")
+    assert st(run(ssh.macs, guest(cfg))) == [P]
+
+
+# --- class 9: a Match block is rated by who can use it --------------------------------------------
+
+def _accounts(*specs: tuple[str, str]) -> dict[str, Any]:
+    accts = tuple(Account(name=n, uid=1000 + i, gid=1000 + i, shell=shell)
+                  for i, (n, shell) in enumerate((("root", "/bin/bash"), *specs)))
+    shadow = tuple(ShadowEntry(name=a.name, hash_algorithm="yescrypt", empty=False, locked=False)
+                   for a in accts)
+    return {"accounts": accts, "shadow": shadow, "groups": ()}
+
+
+@pytest.mark.parametrize(("cfg", "facts", "expected"), [
+    # Match User nobody: nobody has no login shell; the block is not a finding (decoy).
+    (sshd(passwordauthentication="no", matches=(block("User nobody", passwordauthentication="yes"),)),
+     _accounts(("nobody", "/usr/sbin/nologin")), [P, P]),
+    (sshd(passwordauthentication="no", matches=(block("User backup", passwordauthentication="yes"),)),
+     _accounts(("backup", "/bin/bash")), [P, F]),
+    (sshd(passwordauthentication="no", allowusers="alice",
+          matches=(block("User backup", passwordauthentication="yes"),)),
+     _accounts(("backup", "/bin/bash"), ("alice", "/bin/bash")), [P, P]),
+    (sshd(passwordauthentication="no", matches=(block("User ghost", passwordauthentication="yes"),)),
+     _accounts(("backup", "/bin/bash")), [P, P]),  # no such account
+    (sshd(passwordauthentication="no", matches=(block("User backup", passwordauthentication="yes"),)),
+     {}, [P, F]),  # accounts unknown: the block may apply
+])
+def test_match_block_rated_by_who_can_use_it(cfg: SshdConfig, facts: dict[str, Any],
+                                             expected: list[Status]) -> None:
+    results = run(ssh.password_authentication, guest(cfg, **facts))
+    assert st(results) == expected
+    if expected == [P, F] and facts:
+        assert "accounts that can use it: backup" in results[1].message
+
+
+def test_root_login_not_reachable_when_allowusers_excludes_root() -> None:
+    cfg = sshd(permitrootlogin="yes", allowusers="alice")
+    results = run(ssh.root_login, guest(cfg, **_accounts(("alice", "/bin/bash"))))
+    assert st(results) == [P] and "AllowUsers alice excludes root" in results[0].message

@@ -100,3 +100,19 @@ def test_sudo_logging(defaults: tuple[tuple[str, str], ...], expected: Status,
                       severity: Severity | None) -> None:
     results = run(sudo.sudo_logging, policy(defaults=defaults))
     assert st(results) == [expected] and results[0].severity is severity
+
+
+@pytest.mark.parametrize(("defaults", "expected"), [
+    # Class 9: Defaults:user / @host / >runas / !cmnd apply to their scope.
+    ((("", "use_pty"), (":ops", "!use_pty")), [Status.PASS, Status.FAIL]),
+    (((":ops", "!use_pty"),), [Status.PASS, Status.FAIL]),  # sudo 1.9.14 default on, off for ops
+    ((("@db01", "!use_pty"),), [Status.PASS, Status.FAIL]),
+    (((">root", "!use_pty"),), [Status.PASS, Status.FAIL]),
+    (((":ops", "!use_pty"), (":ops", "use_pty")), [Status.PASS]),  # the last entry of a scope wins
+    ((("", "!use_pty"), (":ops", "use_pty")), [Status.FAIL]),  # decoy: a scoped enable is no finding
+])
+def test_use_pty_scoped_defaults(defaults: tuple[tuple[str, str], ...], expected: list[Status]) -> None:
+    results = run(sudo.use_pty, policy(defaults=defaults), sudo_version="1.9.15p5")
+    assert st(results) == expected
+    if Status.FAIL in expected and len(expected) == 2:
+        assert results[1].subject.startswith("sudo Defaults") and "!use_pty" in results[1].message

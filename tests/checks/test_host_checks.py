@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from components import require
 from vmsec.checks.api import Environment, Result
 from vmsec.checks.catalog import default_catalog
 from vmsec.checks.host import files, hardware, kernel, side_channels
-from vmsec.collectors.host import collect_host_inventory
+from vmsec.collectors.host import collect_host, collect_host_inventory
+from vmsec.collectors.reader import RootReader
 from vmsec.engine import run_checks
 from vmsec.facts import (
     CpuInfo,
@@ -78,7 +80,13 @@ NO_KVM = FileStat(path="/dev/kvm", exists=False)
 @pytest.mark.parametrize(("facts", "expected"), [
     ({"cpu": cpu("vmx", "sse"), "kvm_device": KVM}, [P, P]),
     ({"cpu": cpu("svm", vendor="AuthenticAMD"), "kvm_device": KVM}, [P, P]),
-    ({"cpu": cpu("sse"), "kvm_device": KVM}, [F, P]),
+    # No vmx/svm, but /dev/kvm is there (nested or paravirtual KVM, kvm_pvm): KVM is usable (class 6).
+    ({"cpu": cpu("sse"), "kvm_device": KVM}, [P, P]),
+    ({"cpu": cpu("sse"), "kvm_device": KVM, "kvm_api_version": 12}, [P, P]),
+    ({"cpu": cpu("sse"), "kvm_device": NO_KVM}, [F, F]),
+    ({"cpu": cpu("sse"), "kvm_device": NO_KVM, "live": False}, [U, U]),  # flags alone decide nothing
+    ({"cpu": cpu("sse"), "kvm_device": NO_KVM, "live": False, "module_params": {"vfio": {}}}, [F, F]),
+    ({"cpu": cpu("sse", vendor="ARM"), "kvm_device": KVM}, [P]),  # vmx/svm are x86 flags
     ({"cpu": cpu("vmx"), "kvm_device": NO_KVM}, [P, F]),
     ({"cpu": cpu("vmx"), "kvm_device": NO_KVM, "live": False}, [P, U]),
     ({"cpu": None, "kvm_device": None}, [U, U]),
@@ -89,7 +97,7 @@ def test_hardware_virtualization(facts: dict[str, Any], expected: list[Status]) 
 
 
 def test_hardware_virtualization_names_outer_hypervisor() -> None:
-    h = mk(cpu=cpu("sse"), kvm_device=KVM,
+    h = mk(cpu=cpu("sse"), kvm_device=NO_KVM,
            virtualization=HypervisorDetection(is_virtual=True, hypervisor="kvm"))
     result = run(hardware.hardware_virtualization, h)[0]
     assert result.status is F
@@ -379,3 +387,26 @@ def test_host015_device_node_root(tmp_path: Any, mode: int, expected: Status) ->
     assert not inventory.errors
     findings = run_checks(inventory, default_catalog().select(ids=["VMS-HOST-015"])).findings
     assert [(f.subject, f.status) for f in findings] == [("device /dev/kvm", expected)]
+
+
+# --- class 6: claims match the evidence read ---------------------------------------------------
+
+def test_legacy_bios_boot_is_said_with_its_own_evidence() -> None:
+    h = mk(boot_firmware="bios", secure_boot=False, lockdown="integrity")
+    [sb, _] = run(kernel.secure_boot_lockdown, h)
+    assert sb.status is F and "legacy BIOS" in sb.message
+    assert [e.source for e in sb.evidence] == ["/sys/firmware/efi"]  # never the efivars file not read
+
+
+def test_secure_boot_disabled_on_uefi_cites_the_variable() -> None:
+    [sb, _] = run(kernel.secure_boot_lockdown, mk(boot_firmware="uefi", secure_boot=False, lockdown="none"))
+    assert sb.status is F and any("SecureBoot-" in e.source for e in sb.evidence)
+
+
+def test_live_kvm_api_is_asked() -> None:
+    """The running host's /dev/kvm answers KVM_GET_API_VERSION (12); here it is kvm_pvm, without vmx/svm."""
+    require(os.path.exists("/dev/kvm"), "/dev/kvm", "the KVM API is the oracle for usable KVM")
+    host, _ = collect_host(RootReader("/"), live=True, packages=())
+    assert host.kvm_api_version == 12, host.kvm_api_error
+    [*_, kvm_result] = run(hardware.hardware_virtualization, host)
+    assert kvm_result.status is P and "KVM API" in kvm_result.message

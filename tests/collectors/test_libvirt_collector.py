@@ -229,7 +229,11 @@ def test_facts_the_driver_cannot_give_stay_unknown(scan: ScanResult) -> None:
     # No qemu.conf (host from the API only), no filter or secret listing: UNKNOWN, never PASS.
     for check_id in ("VMS-NET-004", "VMS-STO-003"):
         assert {f.status for f in scan.findings if f.check_id == check_id} == {Status.UNKNOWN}
-    assert _statuses(scan, "VMS-DOM-021", "db01") == [Status.UNKNOWN]
+    # db01's VNC on 0.0.0.0 without a passwd: without qemu.conf its documented defaults hold (no
+    # vnc_password, vnc_sasl = 0, vnc_tls = 0) and the finding names them (docs/verdicts.md, class 3).
+    assert _statuses(scan, "VMS-DOM-021", "db01") == [Status.FAIL]
+    [vnc] = [f for f in scan.findings if f.check_id == "VMS-DOM-021" and f.target.name == "db01"]
+    assert "qemu.conf was not read" in vnc.message and "vnc_sasl = 0" in vnc.message
     assert not [f for f in scan.findings if f.status is Status.ERROR], \
         [(f.check_id, f.message) for f in scan.findings if f.status is Status.ERROR]
 

@@ -1,11 +1,18 @@
 """Real listeners for the probe tests (imported by name as ``probekit``): QEMU displays (VNC, SPICE),
 a private libvirtd, sshd, qemu-nbd, ``openssl s_server``, plus hostile servers written here. Ports
-are chosen free at run time; every process is started by the test and stopped by its pid."""
+are chosen free at run time; every process is started by the test and stopped by its pid.
+
+With ``VMSEC_PROBE_CAPTURE=DIR`` in the environment, every probe a test runs (through :func:`probe` or
+the CLI) also writes what it recorded — endpoints, expected listeners, the probe run — to
+``DIR/<test>-<n>.json`` in the format of the probe verdict fixtures (tests/probefixtures.py): that is
+where the fixtures under tests/data/checks/VMS-PRB-*/ come from."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,13 +25,39 @@ from pathlib import Path
 
 import pytest
 
+import probefixtures
 from components import require
+from vmsec.collectors import CollectContext
+from vmsec.facts import Inventory
 from vmsec.findings import Finding, Status
 from vmsec.pipeline import ScanOptions, scan
 from vmsec.results import ScanResult
-from vmsec.specs import ProbeSpec
+from vmsec.specs import ProbeSpec, TargetSpec
 
 QEMU = "qemu-system-x86_64"
+CAPTURE = "VMSEC_PROBE_CAPTURE"
+
+
+@pytest.fixture(autouse=True)
+def capture_probe_facts(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``VMSEC_PROBE_CAPTURE=DIR``: write what each probe of the test recorded to DIR (a capture
+    tool for the verdict fixtures, not part of any assertion). Without it, nothing is replaced."""
+    folder = os.environ.get(CAPTURE)
+    if not folder:
+        return
+    import vmsec.collectors.probe as collector
+
+    original = collector.collect_async
+    numbers = itertools.count(1)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+
+    async def capturing(spec: TargetSpec, context: CollectContext) -> Inventory:
+        inventory = await original(spec, context)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / f"{name}-{next(numbers)}.json").write_text(probefixtures.dump(inventory))
+        return inventory
+
+    monkeypatch.setattr(collector, "collect_async", capturing)
 
 
 def free_port(low: int = 6000) -> int:

@@ -25,6 +25,10 @@ VNC_MATRIX: dict[str, tuple[list[str], tuple[Status | None, Status | None, Statu
                               "-object", "tls-creds-x509,id=t0,dir={certs},endpoint=server,verify-peer=on",
                               "-vnc", "127.0.0.1:{d},tls-creds=t0,password-secret=s0"],
                              (Status.PASS, Status.PASS, Status.PASS)),
+    # x509 credentials, but GnuTLS limited to TLS 1.0: the TLS inside VeNCrypt is what fails.
+    "x509-tls1.0": (["-object", "tls-creds-x509,id=t0,dir={certs},endpoint=server,verify-peer=off,"
+                     "priority=NORMAL:-VERS-ALL:+VERS-TLS1.0", "-vnc", "127.0.0.1:{d},tls-creds=t0"],
+                    (Status.PASS, Status.PASS, Status.FAIL)),
     "anon-tls": (["-object", "tls-creds-anon,id=t0,endpoint=server", "-vnc", "127.0.0.1:{d},tls-creds=t0"],
                  (Status.PASS, Status.PASS, Status.FAIL)),
     "sasl": (["-vnc", "127.0.0.1:{d},sasl=on"], (Status.PASS, Status.PASS, None)),
@@ -89,6 +93,23 @@ def test_vnc_websocket_without_tls_is_an_open_web_console(qemu: str, tmp_path: P
     assert web.http.vnc is not None and 1 in (web.http.vnc.security_types or ())
     assert statuses(result, "VMS-PRB-012", ws) == [Status.FAIL]
     assert statuses(result, "VMS-PRB-001", ws) == [Status.FAIL]  # the same None, through the WebSocket
+
+
+def test_tls_websocket_probed_without_configuration_is_unknown_never_pass(qemu: str, certs: Path) -> None:
+    """A WebSocket that speaks only TLS (wss), named by --ports alone, is asked in clear (the probe
+    uses TLS for a WebSocket only when the configuration says so): QEMU resets the connection, and
+    the VNC verdicts say UNKNOWN with that reason — never PASS."""
+    port, ws = free_port(), free_port()
+    args = ["-object", "secret,id=s0,data=pw", "-object",
+            f"tls-creds-x509,id=t0,dir={certs},endpoint=server,verify-peer=off",
+            "-vnc", f"127.0.0.1:{port - 5900},websocket={ws},tls-creds=t0,password-secret=s0"]
+    with running(qemu_display(qemu, *args), [port, ws]):
+        result = probe([f"{ws}/vnc-websocket"])
+    seen = endpoint(result, ws)
+    assert isinstance(seen, Endpoint) and seen.protocol is Proto.VNC_WEBSOCKET and seen.http is None
+    assert seen.error is not None
+    assert statuses(result, "VMS-PRB-001", ws) == [Status.UNKNOWN]
+    assert statuses(result, "VMS-PRB-002", ws) == [Status.UNKNOWN]
 
 
 def test_spice_plain_without_ticket_is_critical_remote(qemu: str) -> None:

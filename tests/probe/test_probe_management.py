@@ -69,30 +69,49 @@ def test_libvirt_tcp_without_auth_is_critical(tmp_path: Path) -> None:
     assert finding.status is Status.FAIL and finding.severity is Severity.HIGH  # critical; loopback
 
 
-def test_libvirt_tcp_with_sasl_lists_mechanisms(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("mech_list", "mechanisms", "want"), [
+    ("digest-md5", ("DIGEST-MD5",), Status.FAIL),  # only a weak mechanism on clear TCP
+    ("gssapi", ("GSSAPI",), Status.PASS),
+    ("digest-md5 gssapi", ("DIGEST-MD5", "GSSAPI"), Status.PASS),  # a strong one is offered too
+    # SCRAM has no security layer: on clear TCP libvirt asks for one (SSF >= 56) and offers nothing.
+    ("scram-sha-256", (), Status.PASS),
+], ids=["digest-md5", "gssapi", "digest-md5+gssapi", "scram"])
+def test_libvirt_tcp_with_sasl_lists_mechanisms(mech_list: str, mechanisms: tuple[str, ...], want: Status,
+                                                tmp_path: Path) -> None:
     port = free_port()
     conf = tcp_conf(port, "sasl")
-    with private_libvirtd(tmp_path, conf, [port], sasl="mech_list: digest-md5\n"):
+    with private_libvirtd(tmp_path, conf, [port], sasl=f"mech_list: {mech_list}\n"):
         result = probe([f"{port}/libvirt"])
     seen = endpoint(result, port)
     assert isinstance(seen, Endpoint) and seen.libvirt is not None and seen.libvirt.auth_types == ("sasl",)
-    assert seen.libvirt.sasl_mechanisms == ("DIGEST-MD5",)
-    assert statuses(result, "VMS-PRB-005", port) == [Status.FAIL]  # a weak mechanism on clear TCP
+    assert sorted(seen.libvirt.sasl_mechanisms or ()) == list(mechanisms)
+    assert statuses(result, "VMS-PRB-005", port) == [want]
 
 
-@pytest.mark.parametrize(("verify", "want"), [(True, Status.PASS), (False, Status.FAIL)])
-def test_libvirt_tls_client_certificate(verify: bool, want: Status, tmp_path: Path, certs: Path) -> None:
+@pytest.mark.parametrize(("verify", "auth", "want", "severity"), [
+    (True, "none", Status.PASS, None),
+    (False, "none", Status.FAIL, Severity.HIGH),  # critical: no certificate, no authentication; loopback
+    (False, "sasl", Status.FAIL, Severity.MEDIUM),  # no certificate, but SASL after the handshake
+], ids=["verify", "no-verify", "no-verify-sasl"])
+def test_libvirt_tls_client_certificate(verify: bool, auth: str, want: Status, severity: Severity | None,
+                                        tmp_path: Path, certs: Path) -> None:
     port = free_port()
     conf = (f'listen_tls = 1\nlisten_tcp = 0\ntls_port = "{port}"\nlisten_addr = "127.0.0.1"\n'
-            f'auth_tls = "none"\ntls_no_verify_certificate = {0 if verify else 1}\n'
+            f'auth_tls = "{auth}"\ntls_no_verify_certificate = {0 if verify else 1}\n'
             f'key_file = "{certs}/server-key.pem"\ncert_file = "{certs}/server-cert.pem"\n'
             f'ca_file = "{certs}/ca-cert.pem"\n')
-    with private_libvirtd(tmp_path, conf, [port]):
+    sasl = "mech_list: scram-sha-256\n" if auth == "sasl" else None
+    with private_libvirtd(tmp_path, conf, [port], sasl=sasl):
         result = probe([f"{port}/libvirt-tls"])
     seen = endpoint(result, port)
     assert isinstance(seen, Endpoint) and seen.tls is not None and seen.tls.version is not None
     assert seen.tls.client_cert_requested is verify
-    assert statuses(result, "VMS-PRB-006", port) == [want]
+    [finding] = of(result, "VMS-PRB-006", port)
+    assert finding.status is want
+    if severity is not None:
+        assert finding.severity is severity
+    if auth == "sasl":
+        assert seen.libvirt is not None and seen.libvirt.auth_types == ("sasl",)
 
 
 # --- sshd -----------------------------------------------------------------------------------------
@@ -111,6 +130,18 @@ KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sh
 Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr
 MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com
 HostKeyAlgorithms ssh-ed25519,rsa-sha2-512,rsa-sha2-256
+"""
+# sshd_config says "PasswordAuthentication yes", yet a password is only a second factor after a key:
+# a client asking with "none" is offered publickey alone.
+SECOND_FACTOR = STRONG.replace("PasswordAuthentication no", "PasswordAuthentication yes").replace(
+    "AuthenticationMethods publickey", "AuthenticationMethods publickey,password")
+# Names that look dated (Diffie-Hellman, RSA, CTR, MACs without -etm) and that ssh-audit does not fail.
+OLD_LOOKING = """PasswordAuthentication no
+KbdInteractiveAuthentication no
+KexAlgorithms diffie-hellman-group16-sha512,diffie-hellman-group18-sha512
+Ciphers aes256-ctr,aes192-ctr,aes128-ctr
+MACs hmac-sha2-512,hmac-sha2-256
+HostKeyAlgorithms rsa-sha2-512,rsa-sha2-256
 """
 
 
@@ -141,23 +172,28 @@ def _ssh_audit(port: int) -> int:
     return done.returncode
 
 
-@pytest.mark.parametrize(("body", "want"), [(WEAK, Status.FAIL), (STRONG, Status.PASS)],
-                         ids=["weak", "strong"])
-def test_ssh_algorithms_and_password_agree_with_ssh_audit(body: str, want: Status, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("body", "password", "algorithms"), [
+    (WEAK, Status.FAIL, Status.FAIL),
+    (STRONG, Status.PASS, Status.PASS),
+    (SECOND_FACTOR, Status.PASS, Status.PASS),
+    (OLD_LOOKING, Status.PASS, Status.PASS),
+], ids=["weak", "strong", "password-second-factor", "old-looking-strong"])
+def test_ssh_algorithms_and_password_agree_with_ssh_audit(body: str, password: Status, algorithms: Status,
+                                                           tmp_path: Path) -> None:
     with sshd(tmp_path, body) as port:
         result = probe([f"{port}/ssh"])
         audit_rc = _ssh_audit(port)
     seen = endpoint(result, port)
     assert isinstance(seen, Endpoint) and seen.ssh is not None and seen.ssh.kex
     assert seen.ssh.host_key_fingerprint and seen.ssh.host_key_fingerprint.startswith("SHA256:")
-    assert statuses(result, "VMS-PRB-010", port) == [want]
-    assert ("password" in (seen.ssh.auth_methods or ())) is (want is Status.FAIL)
+    assert statuses(result, "VMS-PRB-010", port) == [password]
+    assert ("password" in (seen.ssh.auth_methods or ())) is (password is Status.FAIL)
     algorithm_statuses = statuses(result, "VMS-PRB-011", port)
     assert len(algorithm_statuses) == 4
     ours_fail = Status.FAIL in algorithm_statuses
     # ssh-audit exits 3 on failures (2 on warnings only, 0 clean): the same servers fail.
     assert ours_fail is (audit_rc == 3), (algorithm_statuses, audit_rc)
-    assert ours_fail is (want is Status.FAIL)
+    assert ours_fail is (algorithms is Status.FAIL)
 
 
 # --- correlation through a stored scan --------------------------------------------------------------

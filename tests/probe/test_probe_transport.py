@@ -53,24 +53,34 @@ def test_nbd_exports_listed_without_tls(tls: bool, image: Path, certs: Path) -> 
         assert statuses(result, "VMS-PRB-008", port) == [Status.FAIL]
 
 
-@pytest.mark.parametrize(("args", "want"), [
-    (["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256", "-groups", "X25519:P-256:P-384"], Status.PASS),
-    (["-cipher", "AES128-SHA:@SECLEVEL=0", "-tls1"], Status.FAIL),
-], ids=["intermediate", "tls1.0"])
-def test_tls_endpoint_against_mozilla_intermediate(args: list[str], want: Status, certs: Path) -> None:
+INTERMEDIATE = ["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256", "-groups", "X25519:P-256:P-384"]
+
+
+@pytest.mark.parametrize(("args", "cert", "tls_scan", "want"), [
+    (INTERMEDIATE, "server", True, Status.PASS),
+    (["-cipher", "AES128-SHA:@SECLEVEL=0", "-tls1"], "server", True, Status.FAIL),
+    # Self-signed (the CA's own certificate): trust is not what the profile judges.
+    (INTERMEDIATE, "ca", True, Status.PASS),
+    # Without sslyze's enumeration the accepted versions and suites are unknown: never a PASS.
+    (INTERMEDIATE, "server", False, Status.UNKNOWN),
+], ids=["intermediate", "tls1.0", "self-signed", "no-tls-scan"])
+def test_tls_endpoint_against_mozilla_intermediate(args: list[str], cert: str, tls_scan: bool, want: Status,
+                                                   certs: Path) -> None:
     openssl = need("openssl", "openssl s_server is the TLS variant server")
     require_module("sslyze", "sslyze (pip install 'vmsec[probe]'): the TLS enumeration")
     port = free_port()
-    cmd = [openssl, "s_server", "-quiet", "-accept", f"127.0.0.1:{port}", "-cert", f"{certs}/server-cert.pem",
-           "-key", f"{certs}/server-key.pem", "-www", *args]
+    cmd = [openssl, "s_server", "-quiet", "-accept", f"127.0.0.1:{port}", "-cert", f"{certs}/{cert}-cert.pem",
+           "-key", f"{certs}/{cert}-key.pem", "-www", *args]
     with running(cmd, [port]):
-        result = probe([f"{port}/https"], tls_scan=True)
+        result = probe([f"{port}/https"], tls_scan=tls_scan)
     seen = endpoint(result, port)
-    assert isinstance(seen, Endpoint) and seen.tls is not None and seen.tls.versions is not None, seen
+    assert isinstance(seen, Endpoint) and seen.tls is not None and seen.tls.certificate is not None, seen
+    assert (seen.tls.versions is not None) is tls_scan, seen
+    assert seen.tls.certificate.self_signed is (cert == "ca")
     got = statuses(result, "VMS-PRB-007", port)
     assert got == [want], [f.message for f in result.findings if f.check_id == "VMS-PRB-007"]
     if want is Status.FAIL:
-        assert "TLSv1" in seen.tls.versions
+        assert "TLSv1" in (seen.tls.versions or ())
     # A plain web server that is not a console is not a console finding.
     assert statuses(result, "VMS-PRB-012", port) == [Status.PASS]
 

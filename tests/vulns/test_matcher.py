@@ -242,3 +242,28 @@ def test_backports_are_judged_as_the_next_releases_package(db: AdvisoryDB) -> No
     backport = match_packages(db, DEBIAN12, (deb("qemu-system-x86", "1:8.1.0+ds-1~bpo12+1", "qemu"),))
     assert ("qemu", "CVE-2021-20255") not in _by_id(backport)
     assert {m.ecosystem for m in backport.matches} <= {"Debian:13"}
+
+
+@pytest.mark.parametrize("first_fixed", [True, False])
+def test_each_binary_s_own_source_version_decides(db: AdvisoryDB, first_fixed: bool) -> None:
+    """Class 8: openssh-client held back at the vulnerable version while openssh-server was upgraded.
+    Whichever binary comes first, the lagging one is found and named, and the fixed one is not."""
+    fixed = deb("openssh-server", "1:9.2p1-2+deb12u3", "openssh")
+    held = deb("openssh-client", "1:9.2p1-2+deb12u2", "openssh")
+    pkgs = (fixed, held) if first_fixed else (held, fixed)
+    m = _by_id(match_packages(db, DEBIAN12, pkgs))[("openssh", "CVE-2024-6387")]
+    assert m.packages == ("openssh-client",)  # type: ignore[attr-defined]
+    assert m.installed_version == "1:9.2p1-2+deb12u2"  # type: ignore[attr-defined]
+    assert m.unaffected == ("openssh-server 1:9.2p1-2+deb12u3",)  # type: ignore[attr-defined]
+
+
+def test_the_finding_names_the_binaries_that_lag(db: AdvisoryDB) -> None:
+    pkgs = (deb("openssh-server", "1:9.2p1-2+deb12u3", "openssh"),
+            deb("openssh-client", "1:9.2p1-2+deb12u2", "openssh"))
+    guest = Guest(name="g", origin="/g", os=DEBIAN12, packages=pkgs)
+    inventory = match_inventory(Inventory(guests=(guest,)), db)
+    findings = run_checks(inventory, default_catalog().select(ids=["VMS-VULN-001"])).findings
+    hit = [f for f in findings if f.status is Status.FAIL and "CVE-2024-6387" in f.message]
+    assert len(hit) == 1
+    assert "(openssh-client)" in hit[0].message and "openssh-server 1:9.2p1-2+deb12u3" in hit[0].message
+    assert "only these lag" in hit[0].message

@@ -48,6 +48,7 @@ from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.parsers.libvirt_conf import MAX_CONF_BYTES, ConfParseError, parse_conf
 from vmsec.parsers.libvirt_defaults import DAEMON_CONF_DEFAULTS, effective_defaults, qemu_conf_defaults
 from vmsec.parsers.libvirt_xml import parse_libvirt_document
+from vmsec.parsers.polkit_rules import evaluate_rules
 from vmsec.parsers.safexml import DEFAULT_MAX_BYTES as MAX_XML_BYTES
 from vmsec.parsers.systemd_unit import parse_unit, socket_settings
 
@@ -334,6 +335,39 @@ def _collect_lockdown(c: _Collection) -> str | None:
     return "none" if isinstance(entries, list) and entries else None
 
 
+KVM_GET_API_VERSION = 0xAE00  # _IO(KVMIO, 0x00)
+
+
+def _kvm_api(c: _Collection) -> tuple[int | None, str | None]:
+    """Ask the live host's /dev/kvm for its API version: usable KVM is what the KVM API says, not what
+    the CPU flags suggest (nested or paravirtual KVM such as kvm_pvm provides /dev/kvm without
+    vmx/svm). Only on the running system; nothing is created (no VM, no vCPU)."""
+    if not c.live:
+        return None, None
+    import fcntl
+    import os
+
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        return None, f"/dev/kvm could not be opened: {exc.strerror or exc}"
+    try:
+        return fcntl.ioctl(fd, KVM_GET_API_VERSION), None
+    except OSError as exc:
+        return None, f"KVM_GET_API_VERSION failed: {exc.strerror or exc}"
+    finally:
+        os.close(fd)
+
+
+def _collect_boot_firmware(c: _Collection) -> str | None:
+    efi = c.reader.stat("/sys/firmware/efi")
+    if efi.exists:
+        return "uefi"
+    if efi.exists is False and c.absence_known("/sys/firmware"):
+        return "bios"
+    return None
+
+
 def _collect_secure_boot(c: _Collection) -> bool | None:
     efi = c.reader.stat("/sys/firmware/efi")
     if efi.exists is False:
@@ -606,19 +640,11 @@ def _collect_socket_unit(c: _Collection, name: str, enabled: set[str] | None) ->
                       socket_group=settings.socket_group)
 
 
-_GRANT_YES = "polkit.Result.YES"
-
-
-def _excerpt(text: str, needle: str) -> str:
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if needle in line:
-            return "\n".join(lines[max(0, i - 2):i + 3])[:400]
-    return ""
-
-
-def _collect_polkit(c: _Collection) -> tuple[PolkitRule, ...] | None:
-    rules: list[PolkitRule] = []
+def _collect_polkit(c: _Collection, groups: Mapping[str, tuple[str, ...]] | None
+                    ) -> tuple[PolkitRule, ...] | None:
+    """Run the host's polkit rules (JavaScript, sandboxed) and record what each file decides for
+    libvirt's actions."""
+    files: list[tuple[str, str]] = []
     for directory in POLKIT_DIRS:
         names = c.listdir(directory, "polkit rules", MAX_POLKIT_FILES)
         if names is None:
@@ -628,14 +654,22 @@ def _collect_polkit(c: _Collection) -> tuple[PolkitRule, ...] | None:
                 continue
             path = f"{directory}/{name}"
             text = c.read(path, "polkit rule", 1024 * 1024)
-            if not isinstance(text, str):
-                continue
-            mentions = "org.libvirt" in text
-            # A rule granting YES without testing action.id grants libvirt's actions too.
-            grants = _GRANT_YES in text and (mentions or "action.id" not in text)
-            if mentions or grants:
-                rules.append(PolkitRule(path=path, mentions_libvirt=mentions, grants_without_auth=grants,
-                                        excerpt=_excerpt(text, "org.libvirt" if mentions else _GRANT_YES)))
+            if isinstance(text, str):
+                files.append((path, text))
+    evaluation = evaluate_rules(files, sorted(groups or ()))
+    if evaluation.error is not None:
+        c.fail(POLKIT_DIRS[0], "polkit rules", evaluation.error)
+        return None
+    rules: list[PolkitRule] = []
+    for path, _ in files:
+        answers = evaluation.decided.get(path, [])
+        error = evaluation.errors.get(path)
+        if not answers and error is None:
+            continue
+        yes = tuple(f"{g.action} to {g.subject}" for g in answers if g.result == "yes")
+        excerpt = "; ".join(f"{g.action}: {g.result} for {g.subject}" for g in answers[:6])
+        rules.append(PolkitRule(path=path, mentions_libvirt=bool(answers), grants_without_auth=bool(yes),
+                                excerpt=excerpt[:400], grants=yes[:20], error=error))
     return tuple(rules)
 
 
@@ -722,6 +756,7 @@ def collect_host(reader: Reader, *, live: bool,
     cpu = _collect_cpu(c)
     cmdline = c.read("/proc/cmdline", "kernel command line")
     device_nodes = tuple(reader.stat(p) for p in DEVICE_NODES)
+    kvm_api = _kvm_api(c) if device_nodes[0].exists else (None, None)
     ksm = c.value("/sys/kernel/mm/ksm/run", "KSM state")
     smt = c.value("/sys/devices/system/cpu/smt/control", "SMT control")
 
@@ -768,6 +803,8 @@ def collect_host(reader: Reader, *, live: bool,
         cpu=cpu,
         virtualization=_detect_hypervisor(c, cpu),
         kvm_device=device_nodes[0],
+        kvm_api_version=kvm_api[0],
+        kvm_api_error=kvm_api[1],
         device_nodes=device_nodes,
         module_params=_collect_module_params(c),
         iommu=_collect_iommu(c),
@@ -776,6 +813,7 @@ def collect_host(reader: Reader, *, live: bool,
         ksm_run=ksm,
         lockdown=_collect_lockdown(c),
         secure_boot=_collect_secure_boot(c),
+        boot_firmware=_collect_boot_firmware(c),
         tpm_present=_collect_tpm(c),
         swaps=_collect_swaps(c),
         auditd_running=_collect_auditd(c),
@@ -787,7 +825,7 @@ def collect_host(reader: Reader, *, live: bool,
         sasl_configs=_collect_sasl(c),
         sockets=sockets,
         socket_units=socket_units,
-        polkit_rules=_collect_polkit(c),
+        polkit_rules=_collect_polkit(c, groups),
         groups=groups,
         sensitive_paths=_collect_sensitive_paths(c, qemu_conf),
         tls_files=_collect_tls_files(c, (("libvirtd", libvirtd_conf), ("virtproxyd", virtproxyd_conf)),

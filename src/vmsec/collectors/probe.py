@@ -15,11 +15,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import TYPE_CHECKING, TextIO
 
 from vmsec.errors import ConfigError, SourceUnavailable, StoreError, VmsecError
-from vmsec.facts import CollectionRecord, Endpoint, ExpectedListener, Inventory, ProbeRun, Proto
+from vmsec.facts import CollectionRecord, Endpoint, ExpectedListener, Inventory, ProbeRun, Proto, evolve
 from vmsec.probes.net import MAX_ATTEMPTS, Address, ContactLog, resolve_targets
 from vmsec.probes.sweep import Attempt, Sweep, well_known
 from vmsec.probes.tls import deep_scan, merge
@@ -176,7 +175,7 @@ async def _tls_scan(endpoints: list[Endpoint], timeout: float, records: list[Col
     out = []
     for e in endpoints:
         deep = found.get((e.address, e.port))
-        out.append(replace(e, tls=merge(e.tls, deep)) if deep is not None else e)
+        out.append(evolve(e, tls=merge(e.tls, deep)) if deep is not None else e)
     return out
 
 

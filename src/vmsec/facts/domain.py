@@ -30,7 +30,7 @@ class Graphics(Struct, frozen=True, kw_only=True):
     locator: str
     type: str  # vnc | spice | rdp | dbus | sdl | desktop | egl-headless
     listens: tuple[Listen, ...] = ()
-    listen_attr: str | None = None  # legacy @listen
+    listen_attr: str | None = None  # legacy @listen; for a D-Bus display, its bus @address
     port: int | None = None
     autoport: bool | None = None
     tls_port: int | None = None
@@ -266,6 +266,7 @@ class FirmwareConfig(Struct, frozen=True, kw_only=True):
     loader_type: str | None = None  # rom | pflash
     loader_secure: bool | None = None
     nvram: str | None = None
+    nvram_type: str | None = None  # os/nvram/@type: file | block | network (libvirt ≥ 8.5); None: a path
     secure_boot: bool | None = None  # os/firmware/feature[@name='secure-boot']/@enabled
     enrolled_keys: bool | None = None
     kernel: str | None = None

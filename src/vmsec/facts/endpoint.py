@@ -9,12 +9,19 @@ configuration key responsible, so checks can tie what the network shows to its c
 
 Unknown is ``None``: a handshake that did not get as far as a field leaves it ``None``, and the
 ``error`` says why.
+
+Like every fact, these are frozen msgspec Structs (copy one with changes with
+:func:`vmsec.facts.evolve`). They also refuse unknown fields when decoded
+(``msgspec.json.decode(data, type=Endpoint)``): the probe verdict fixtures
+(``tests/data/checks/VMS-PRB-*/NAME.PASS.json``) are decoded into these types, so a fixture cannot hold
+a field the facts do not have.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from msgspec import Struct
 
 
 class PortState(StrEnum):
@@ -42,8 +49,7 @@ class Proto(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Certificate:
+class Certificate(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The leaf certificate a TLS server presented."""
 
     subject: str
@@ -60,8 +66,7 @@ class Certificate:
     chain_length: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TlsInfo:
+class TlsInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A TLS server's parameters. ``version``/``cipher`` come from one ordinary handshake; the
     enumerations (``versions``, ``ciphers`` …) from a full scan (sslyze) and are ``None`` when it
     did not run or failed (``scan_error`` says why)."""
@@ -81,8 +86,7 @@ class TlsInfo:
     scan_error: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VncInfo:
+class VncInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An RFB (VNC) server's handshake: version and the security types offered (RFC 6143)."""
 
     version: str | None = None  # "RFB 003.008"
@@ -94,8 +98,7 @@ class VncInfo:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SpiceInfo:
+class SpiceInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A SPICE server's link reply for the main channel."""
 
     link_error: int | None = None  # 0 OK, 5 NEED_SECURED (TLS required), 7 PERMISSION_DENIED …
@@ -107,8 +110,7 @@ class SpiceInfo:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LibvirtInfo:
+class LibvirtInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """libvirt's RPC: the authentication schemes the daemon offers before any login."""
 
     auth_types: tuple[str, ...] | None = None  # none | sasl | polkit
@@ -116,8 +118,7 @@ class LibvirtInfo:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NbdInfo:
+class NbdInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An NBD server's newstyle negotiation."""
 
     fixed_newstyle: bool | None = None
@@ -126,8 +127,7 @@ class NbdInfo:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SshInfo:
+class SshInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An SSH server's banner and algorithm offer (its KEXINIT), and the authentication methods it
     offers to a client that asks with the ``none`` method (no credential is sent)."""
 
@@ -143,8 +143,7 @@ class SshInfo:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HttpInfo:
+class HttpInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A web listener's answer to ``GET /`` (and, for a WebSocket console, the upgrade)."""
 
     tls: bool = False
@@ -158,8 +157,7 @@ class HttpInfo:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Endpoint:
+class Endpoint(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One ``address:port`` contacted by a probe."""
 
     address: str
@@ -185,8 +183,7 @@ class Endpoint:
         return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConfigRef:
+class ConfigRef(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Where a listener comes from: a file or URI, the element or key, the value set there."""
 
     source: str
@@ -194,8 +191,7 @@ class ConfigRef:
     value: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExpectedListener:
+class ExpectedListener(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A listener the configuration predicts.
 
     ``owner_kind`` is ``domain`` (a VM's display, websocket or TLS port) or ``daemon`` (libvirtd's
@@ -222,8 +218,7 @@ class ExpectedListener:
         return self.port <= port <= (self.port_max if self.port_max is not None else self.port)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProbeRun:
+class ProbeRun(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How a probe was run: what it was allowed to contact and where its configuration came from."""
 
     targets: tuple[str, ...]

@@ -52,6 +52,9 @@ class ShadowEntry(Struct, frozen=True, kw_only=True):
     hash_algorithm: str | None
     empty: bool  # the password field is empty: login without a password
     locked: bool  # "!" / "!!" prefix, or "*": no password login
+    # How it is locked: "!" (passwd -l / usermod -L, which sshd refuses when UsePAM is off) or "*"
+    # (no password at all, which sshd does not treat as locked); None when not locked.
+    lock_mark: str | None = None
     last_change: int | None = None  # days since 1970-01-01
     max_days: int | None = None
     origin: str = "/etc/shadow"

@@ -51,10 +51,15 @@ class SocketUnit(Struct, frozen=True, kw_only=True):
 
 
 class PolkitRule(Struct, frozen=True, kw_only=True):
+    """What one polkit rules file decides for libvirt's actions, found by running its JavaScript
+    (vmsec.parsers.polkit_rules), never by matching its text."""
+
     path: str
-    mentions_libvirt: bool
-    grants_without_auth: bool  # returns polkit.Result.YES for a libvirt action
-    excerpt: str = ""
+    mentions_libvirt: bool  # its rules answer at least one libvirt action (first, in polkitd's order)
+    grants_without_auth: bool  # it answers polkit.Result.YES for a libvirt action to someone
+    excerpt: str = ""  # the answers, "org.libvirt.unix.manage: yes for members of group libvirt; …"
+    grants: tuple[str, ...] = ()  # "org.libvirt.unix.manage to members of group libvirt", for YES answers
+    error: str | None = None  # the file could not be evaluated (a syntax error, a time or memory limit)
 
 
 class InstalledPackage(Struct, frozen=True, kw_only=True):
@@ -87,6 +92,10 @@ class Host(Struct, frozen=True, kw_only=True):
     virtualization: HypervisorDetection = field(
         default_factory=lambda: HypervisorDetection(is_virtual=None))
     kvm_device: FileStat | None = None
+    # KVM_GET_API_VERSION answered by /dev/kvm (12 on every kernel since 2.6.22); None when not asked
+    # (a copied root, or /dev/kvm could not be opened — then kvm_api_error says why).
+    kvm_api_version: int | None = None
+    kvm_api_error: str | None = None
     device_nodes: tuple[FileStat, ...] = ()  # /dev/kvm, /dev/vhost-net, /dev/vfio/vfio
     # Loaded kernel modules' parameters: {"kvm": {"nx_huge_pages": "auto"}, "kvm_intel": {...}}.
     # A module that is not loaded is absent; None means /sys/module could not be read.
@@ -98,6 +107,8 @@ class Host(Struct, frozen=True, kw_only=True):
     ksm_run: str | None = None  # 0 | 1 | 2
     lockdown: str | None = None  # the bracketed mode of /sys/kernel/security/lockdown
     secure_boot: bool | None = None
+    # How the host booted: "uefi" (/sys/firmware/efi exists), "bios" (it does not), None: unknown.
+    boot_firmware: str | None = None
     tpm_present: bool | None = None
     swaps: tuple[str, ...] | None = None  # device/file names in /proc/swaps
     auditd_running: bool | None = None

@@ -72,6 +72,16 @@ def classify_hash(field: str) -> tuple[str | None, bool, bool]:
     return "unknown", False, locked
 
 
+def lock_mark(field: str) -> str | None:
+    """"!" for a field sshd's LOCKED_PASSWD_PREFIX check refuses (Linux: a leading "!"), "*" for
+    other disabled fields ("*", "*LK*", "x"), None for a usable or empty field."""
+    if field.startswith("!"):
+        return "!"
+    if field in _NO_PASSWORD or field.startswith("*"):
+        return "*"
+    return None
+
+
 def _int(text: str) -> int | None:
     text = text.strip()
     return int(text) if text.isdigit() and len(text) < 12 else None
@@ -105,7 +115,7 @@ def parse_passwd(text: str, origin: str = "/etc/passwd"
         if fields[1] != "x":
             algorithm, empty, locked = classify_hash(fields[1])
             inline.append(ShadowEntry(name=name, hash_algorithm=algorithm, empty=empty, locked=locked,
-                                      origin=where))
+                                      lock_mark=lock_mark(fields[1]) if locked else None, origin=where))
     return tuple(accounts), tuple(inline)
 
 
@@ -121,6 +131,7 @@ def parse_shadow(text: str, origin: str = "/etc/shadow") -> tuple[ShadowEntry, .
         fields += [""] * (9 - len(fields))
         algorithm, empty, locked = classify_hash(fields[1])
         entries.append(ShadowEntry(name=fields[0], hash_algorithm=algorithm, empty=empty, locked=locked,
+                                   lock_mark=lock_mark(fields[1]) if locked else None,
                                    last_change=_int(fields[2]), max_days=_int(fields[4]),
                                    origin=f"{origin}:{number}"))
     return tuple(entries)

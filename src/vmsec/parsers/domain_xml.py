@@ -320,7 +320,9 @@ def _graphics(el: Element, locator: str, secure: bool) -> Graphics:
         # Legacy @socket: libvirt turns it into a socket listen, as it does here.
         listens.append(Listen(type="socket", socket=socket))
     return Graphics(
-        locator=locator, type=el.get("type") or "", listens=tuple(listens), listen_attr=el.get("listen"),
+        locator=locator, type=el.get("type") or "", listens=tuple(listens),
+        # D-Bus displays name their bus in @address (libvirt's dbus graphics have no @listen).
+        listen_attr=el.get("listen") if el.get("type") != "dbus" else el.get("address"),
         port=_int(el.get("port")), autoport=_bool(el.get("autoport")), tls_port=_int(el.get("tlsPort")),
         websocket=_int(el.get("websocket")), password=password, passwd_valid_to=el.get("passwdValidTo"),
         default_mode=el.get("defaultMode"), channel_modes=tuple(channels), filetransfer=filetransfer,
@@ -646,7 +648,7 @@ def parse_domain(data: bytes | str | Element, origin: str, *, secure: bool = Tru
     name: str | None = None
     uuid = arch = machine = os_type = emulator = on_crash = libosinfo_id = None
     vcpus: int | None = None
-    fw_firmware = loader = loader_type = nvram = kernel = initrd = dtb = None
+    fw_firmware = loader = loader_type = nvram = nvram_type = kernel = initrd = dtb = None
     loader_secure = secure_boot = enrolled_keys = smm = None
     cpu: CpuConfig | None = None
     dump_core = None
@@ -747,6 +749,7 @@ def parse_domain(data: bytes | str | Element, origin: str, *, secure: bool = Tru
                     loader_secure = _bool(child.get("secure"))
                 elif ctag == "nvram":
                     nvram = _text(child)
+                    nvram_type = child.get("type")
                     if nvram is None:  # network/file-backed NVRAM (libvirt ≥ 8.5)
                         for sub in child:
                             if sub.tag == "source":
@@ -845,7 +848,8 @@ def parse_domain(data: bytes | str | Element, origin: str, *, secure: bool = Tru
         arch=arch, machine=machine, os_type=os_type, emulator=emulator, vcpus=vcpus, on_crash=on_crash,
         libosinfo_id=libosinfo_id,
         firmware=FirmwareConfig(firmware=fw_firmware, loader=loader, loader_type=loader_type,
-                                loader_secure=loader_secure, nvram=nvram, secure_boot=secure_boot,
+                                loader_secure=loader_secure, nvram=nvram, nvram_type=nvram_type,
+                                secure_boot=secure_boot,
                                 enrolled_keys=enrolled_keys, kernel=kernel, initrd=initrd, dtb=dtb,
                                 smm=smm),
         cpu=cpu,

@@ -5,11 +5,10 @@ challenge, never sends ClientInit or any input: the connection is closed after t
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
 import struct
 
-from vmsec.facts import TlsInfo, VncInfo
+from vmsec.facts import TlsInfo, VncInfo, evolve
 from vmsec.probes.net import Conn, Deadline, ReplyTooLarge
 from vmsec.probes.tls import client_context, describe_session
 
@@ -103,12 +102,12 @@ async def _vencrypt(conn: Conn, text: str, types: tuple[int, ...]) -> VncInfo:
     await conn.drain()
     (ok,) = await conn.read_exact(1)
     if ok != 1:
-        return dataclasses.replace(base, error=f"the server refused {subtype_name(chosen)}")
+        return evolve(base, error=f"the server refused {subtype_name(chosen)}")
     anonymous = chosen in ANON_TLS_SUBTYPES
     try:
         await conn.start_tls(client_context(anonymous=anonymous))
     except (OSError, Deadline, asyncio.IncompleteReadError) as exc:
-        return dataclasses.replace(base, tls=TlsInfo(handshake_error=str(exc) or type(exc).__name__))
+        return evolve(base, tls=TlsInfo(handshake_error=str(exc) or type(exc).__name__))
     info = describe_session(conn)
     if chosen == 260:
         # X509None: no authentication follows TLS; a server that verifies client certificates
@@ -120,5 +119,5 @@ async def _vencrypt(conn: Conn, text: str, types: tuple[int, ...]) -> VncInfo:
             required = None
         except asyncio.IncompleteReadError:
             required = True
-        info = dataclasses.replace(info, client_cert_requested=required)
-    return dataclasses.replace(base, tls=info)
+        info = evolve(info, client_cert_requested=required)
+    return evolve(base, tls=info)

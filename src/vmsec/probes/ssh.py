@@ -6,10 +6,9 @@ key and the methods come through asyncssh (the ``probe`` extra)."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import struct
 
-from vmsec.facts import SshInfo
+from vmsec.facts import SshInfo, evolve
 from vmsec.probes.net import Conn
 
 CLIENT_ID = b"SSH-2.0-vmsec_probe\r\n"
@@ -68,7 +67,7 @@ async def key_and_methods(address: str, port: int, timeout: float, info: SshInfo
     try:
         import asyncssh
     except ImportError:
-        return dataclasses.replace(info, error="asyncssh is not installed: pip install 'vmsec[probe]'")
+        return evolve(info, error="asyncssh is not installed: pip install 'vmsec[probe]'")
     key_type = fingerprint = None
     methods: tuple[str, ...] | None = None
     errors = []
@@ -85,5 +84,5 @@ async def key_and_methods(address: str, port: int, timeout: float, info: SshInfo
         methods = tuple(found)[:16]
     except (OSError, asyncssh.Error, TimeoutError, ValueError) as exc:
         errors.append(f"auth methods: {exc or type(exc).__name__}")
-    return dataclasses.replace(info, host_key_type=key_type, host_key_fingerprint=fingerprint,
+    return evolve(info, host_key_type=key_type, host_key_fingerprint=fingerprint,
                                auth_methods=methods, error="; ".join(errors) or None)

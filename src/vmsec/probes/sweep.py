@@ -13,9 +13,9 @@ import asyncio
 import struct
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from vmsec.facts import Endpoint, PortState, Proto, TlsInfo
+from vmsec.facts import Endpoint, PortState, Proto, TlsInfo, evolve
 from vmsec.probes import http, libvirt_rpc, nbd, rfb, spice, ssh
 from vmsec.probes.net import Address, ContactLog, Deadline, Pacer, ReplyTooLarge, connect
 from vmsec.probes.tls import client_context, describe_session
@@ -116,7 +116,7 @@ class Sweep:
                 setattr(self.tally, state.value, getattr(self.tally, state.value) + 1)
                 self._log(attempt, state.value, "-", began)
                 shown = attempt.hint if attempt.expected and attempt.hint else Proto.UNKNOWN
-                return replace(base, protocol=shown, duration_s=round(time.monotonic() - began, 4))
+                return evolve(base, protocol=shown, duration_s=round(time.monotonic() - began, 4))
             self.tally.open += 1
             endpoint = base
             try:
@@ -128,7 +128,7 @@ class Sweep:
             endpoint = await self._ssh_extra(attempt, endpoint)
         if endpoint.protocol in (Proto.HTTPS, Proto.VNC_WEBSOCKET) and endpoint.http is None:
             endpoint = await self._retry_plain(attempt, endpoint)
-        return replace(endpoint, duration_s=round(time.monotonic() - began, 4))
+        return evolve(endpoint, duration_s=round(time.monotonic() - began, 4))
 
     async def _identify(self, attempt: Attempt, conn: object, base: Endpoint) -> Endpoint:
         from vmsec.probes.net import Conn
@@ -136,29 +136,29 @@ class Sweep:
         assert isinstance(conn, Conn)
         hint = attempt.hint
         if hint is Proto.MIGRATION:
-            return replace(base, protocol=Proto.MIGRATION)  # connect only: nothing is sent or read
+            return evolve(base, protocol=Proto.MIGRATION)  # connect only: nothing is sent or read
         try:
             greeting = await conn.peek_banner(self.banner_wait)
             if greeting.startswith(b"RFB "):
-                return replace(base, protocol=Proto.VNC, vnc=await rfb.handshake(conn))
+                return evolve(base, protocol=Proto.VNC, vnc=await rfb.handshake(conn))
             if greeting.startswith(b"SSH-"):
-                return replace(base, protocol=Proto.SSH, ssh=await ssh.banner_and_kexinit(conn))
+                return evolve(base, protocol=Proto.SSH, ssh=await ssh.banner_and_kexinit(conn))
             if greeting.startswith(b"NBDMAGIC"):
-                return replace(base, protocol=Proto.NBD, nbd=await nbd.handshake(conn))
+                return evolve(base, protocol=Proto.NBD, nbd=await nbd.handshake(conn))
             if greeting:
-                return replace(base, protocol=Proto.UNKNOWN, banner=printable(greeting))
+                return evolve(base, protocol=Proto.UNKNOWN, banner=printable(greeting))
             return await self._silent(attempt, conn, base)
         except Deadline:
-            return replace(base, error=f"no complete answer within {self.timeout:g} s")
+            return evolve(base, error=f"no complete answer within {self.timeout:g} s")
         except ReplyTooLarge as exc:
-            return replace(base, error=f"reply too large: {exc}")
+            return evolve(base, error=f"reply too large: {exc}")
         except asyncio.IncompleteReadError:
-            return replace(base, error="the server closed the connection during the handshake")
+            return evolve(base, error="the server closed the connection during the handshake")
         except (ValueError, struct.error, UnicodeError) as exc:
-            return replace(base, error=f"malformed reply: {exc}")
+            return evolve(base, error=f"malformed reply: {exc}")
         except (OSError, ConnectionError) as exc:
             text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            return replace(base, error=f"connection error: {text}")
+            return evolve(base, error=f"connection error: {text}")
 
     async def _silent(self, attempt: Attempt, conn: object, base: Endpoint) -> Endpoint:
         from vmsec.probes.net import Conn
@@ -169,15 +169,15 @@ class Sweep:
         if hint in (Proto.VNC, Proto.SPICE):
             found = await spice.handshake(conn)
             if found.error and found.version is None:
-                return replace(base, protocol=Proto.UNKNOWN, error=f"silent; not SPICE: {found.error}")
-            return replace(base, protocol=Proto.SPICE, spice=found)
+                return evolve(base, protocol=Proto.UNKNOWN, error=f"silent; not SPICE: {found.error}")
+            return evolve(base, protocol=Proto.SPICE, spice=found)
         if hint is Proto.LIBVIRT:
-            return replace(base, protocol=Proto.LIBVIRT, libvirt=await libvirt_rpc.handshake(conn))
+            return evolve(base, protocol=Proto.LIBVIRT, libvirt=await libvirt_rpc.handshake(conn))
         if hint is Proto.HTTP:
-            return replace(base, protocol=Proto.HTTP, http=await http.get(conn, host, tls=False))
+            return evolve(base, protocol=Proto.HTTP, http=await http.get(conn, host, tls=False))
         if hint is Proto.VNC_WEBSOCKET and attempt.tls is not True:
             info = await http.websocket_vnc(conn, host, False)
-            return replace(base, protocol=Proto.VNC_WEBSOCKET, http=info)
+            return evolve(base, protocol=Proto.VNC_WEBSOCKET, http=info)
         if hint in (Proto.SPICE_TLS, Proto.LIBVIRT_TLS, Proto.HTTPS, Proto.TLS, Proto.VNC_WEBSOCKET):
             try:
                 await conn.start_tls(client_context())
@@ -185,9 +185,9 @@ class Sweep:
                 raise
             except (OSError, ConnectionError) as exc:
                 failed = TlsInfo(handshake_error=str(exc) or type(exc).__name__)
-                return replace(base, protocol=hint, tls=failed)
+                return evolve(base, protocol=hint, tls=failed)
             tls = describe_session(conn)
-            endpoint = replace(base, protocol=hint, tls=tls)
+            endpoint = evolve(base, protocol=hint, tls=tls)
             if hint is Proto.LIBVIRT_TLS:
                 return await self._inside(endpoint, conn, lambda: libvirt_rpc.handshake(conn, tls=True),
                                           "libvirt")
@@ -199,7 +199,7 @@ class Sweep:
             if hint is Proto.HTTPS:
                 return await self._inside(endpoint, conn, lambda: http.get(conn, host, True), "http")
             return endpoint
-        return replace(base, protocol=Proto.UNKNOWN,
+        return evolve(base, protocol=Proto.UNKNOWN,
                        error="open and silent; nothing was sent (protocol unknown)")
 
     async def _inside(self, endpoint: Endpoint, conn: object, run: Callable[[], object],
@@ -208,18 +208,18 @@ class Sweep:
         try:
             info = await run()  # type: ignore[misc]
         except asyncio.IncompleteReadError:
-            tls = replace(endpoint.tls, client_cert_requested=True) if endpoint.tls else None
-            return replace(endpoint, tls=tls, error="the server closed the connection after the TLS "
+            tls = evolve(endpoint.tls, client_cert_requested=True) if endpoint.tls else None
+            return evolve(endpoint, tls=tls, error="the server closed the connection after the TLS "
                                                     "handshake (a client certificate is required)")
         except (OSError, ConnectionError) as exc:
-            tls = replace(endpoint.tls, client_cert_requested=True) if endpoint.tls else None
-            return replace(endpoint, tls=tls, error=f"the server ended the TLS session: {exc}")
+            tls = evolve(endpoint.tls, client_cert_requested=True) if endpoint.tls else None
+            return evolve(endpoint, tls=tls, error=f"the server ended the TLS session: {exc}")
         except Deadline:
-            return replace(endpoint, error=f"no complete answer inside TLS within {self.timeout:g} s")
+            return evolve(endpoint, error=f"no complete answer inside TLS within {self.timeout:g} s")
         except (ReplyTooLarge, ValueError, struct.error, UnicodeError) as exc:
-            return replace(endpoint, error=f"malformed reply inside TLS: {exc}")
-        tls = replace(endpoint.tls, client_cert_requested=False) if endpoint.tls else None
-        return replace(endpoint, tls=tls, **{field: info})
+            return evolve(endpoint, error=f"malformed reply inside TLS: {exc}")
+        tls = evolve(endpoint.tls, client_cert_requested=False) if endpoint.tls else None
+        return evolve(endpoint, tls=tls, **{field: info})
 
     async def _retry_plain(self, attempt: Attempt, endpoint: Endpoint) -> Endpoint:
         """A web port that did not speak TLS: ask again in clear (a second, logged connection)."""
@@ -243,7 +243,7 @@ class Sweep:
                 conn.close()
                 self._log(attempt, "open", "http", began, conn.sent, conn.received)
         proto = Proto.VNC_WEBSOCKET if endpoint.protocol is Proto.VNC_WEBSOCKET else Proto.HTTP
-        return replace(endpoint, protocol=proto, tls=None, http=info, error=None)
+        return evolve(endpoint, protocol=proto, tls=None, http=info, error=None)
 
     async def _ssh_extra(self, attempt: Attempt, endpoint: Endpoint) -> Endpoint:
         async with self.pacer.slot():
@@ -253,4 +253,4 @@ class Sweep:
                                              endpoint.ssh)
             self._log(attempt, "open", "ssh-hostkey", began)
             self._log(attempt, "open", "ssh-auth-methods", began)
-        return replace(endpoint, ssh=info)
+        return evolve(endpoint, ssh=info)

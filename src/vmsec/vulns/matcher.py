@@ -2,10 +2,12 @@
 
 Rules (each has a test built from real records): the ecosystem is the exact release ("Debian:12",
 "Alpine:v3.20", "AlmaLinux:9"); Debian, Ubuntu and Alpine advisories are keyed by *source* package
-and compared with the *source* version; RHEL-family advisories use binary names; only kernel images
-count for the kernel source (never headers, libc-dev, kbuild, tools), and only the running one when
-it is known; not-affected records and "under investigation" are not findings; the Debian tracker is
-preferred over OSV for the same package and vulnerability; duplicates across feeds merge by id.
+and compared with the *source* version — each binary's own source version, since binaries of one
+source can lag behind each other (the finding names the binaries that lag); RHEL-family advisories
+use binary names; only kernel images count for the kernel source (never headers, libc-dev, kbuild,
+tools), and only the running one when it is known; not-affected records and "under investigation"
+are not findings; the Debian tracker is preferred over OSV for the same package and vulnerability;
+duplicates across feeds merge by id.
 """
 
 from __future__ import annotations
@@ -69,9 +71,20 @@ def _comparator(ecosystem: str) -> Callable[[str, str], int]:
 
 @dataclass(slots=True)
 class _Installed:
+    """The installed binaries of one advisory key (source package), by the version each stands at.
+
+    Binaries of one source can sit at different versions (a held package, a partial upgrade, a
+    binary-only epoch or binNMU): each version is judged on its own."""
+
     key: str  # the name advisories use
-    version: str
-    binaries: list[str] = field(default_factory=list)
+    versions: dict[str, list[str]] = field(default_factory=dict)  # version -> binaries at it
+
+    def add(self, version: str, binary: str) -> None:
+        self.versions.setdefault(version, []).append(binary)
+
+    @property
+    def binaries(self) -> list[str]:
+        return [b for bins in self.versions.values() for b in bins]
 
 
 def _group(packages: Iterable[InstalledPackage], ecosystem: str, running_kernel: str | None,
@@ -92,11 +105,7 @@ def _group(packages: Iterable[InstalledPackage], ecosystem: str, running_kernel:
                 source, version = "linux", p.version
             kernels.append((source, version, p.name))
             continue
-        entry = groups.get(source)
-        if entry is None:
-            groups[source] = _Installed(source, version, [p.name])
-        else:
-            entry.binaries.append(p.name)
+        groups.setdefault(source, _Installed(source)).add(version, p.name)
     if kernels:
         running = [k for k in kernels if running_kernel and running_kernel in k[2]]
         if running:
@@ -113,8 +122,10 @@ def _group(packages: Iterable[InstalledPackage], ecosystem: str, running_kernel:
         for k in kernels:
             if k is not chosen and k[1] != chosen[1]:
                 skipped.append(f"{k[2]} {k[1]}: not the kernel that runs ({chosen[2]} {chosen[1]})")
-        binaries = [k[2] for k in kernels if k[1] == chosen[1]]
-        groups.setdefault(chosen[0], _Installed(chosen[0], chosen[1], [])).binaries.extend(binaries)
+        entry = groups.setdefault(chosen[0], _Installed(chosen[0]))
+        for k in kernels:
+            if k[1] == chosen[1]:
+                entry.add(chosen[1], k[2])
     return groups
 
 
@@ -149,12 +160,15 @@ def match_packages(db: AdvisoryDB, os: OsRelease | None, packages: tuple[Install
     backports: dict[str, _Installed] = {}
     next_release = _next_debian(ecosystem)
     if next_release is not None:
-        for name in [n for n, g in groups.items() if _BPO.search(g.version)]:
-            g = groups.pop(name)
-            backports[name] = _Installed(g.key, _BPO.sub("", g.version), g.binaries)
+        for name, g in list(groups.items()):
+            for version in [v for v in g.versions if _BPO.search(v)]:
+                backports.setdefault(name, _Installed(g.key)).versions[_BPO.sub("", version)] = \
+                    g.versions.pop(version)
+            if not g.versions:
+                del groups[name]
         if backports and next_release not in db.ecosystems():
-            skipped.extend(f"{n} {g.version}: a backport; {next_release} data is needed to judge it"
-                           for n, g in backports.items())
+            skipped.extend(f"{n} {v}: a backport; {next_release} data is needed to judge it"
+                           for n, g in backports.items() for v in g.versions)
             backports = {}
     matches = _judge(db.affected(ecosystem, list(groups)), groups, cmp, ecosystem, skipped)
     if backports and next_release is not None:
@@ -212,17 +226,25 @@ def _judge(found: Iterable[AffectedPackage], groups: Mapping[str, _Installed], c
         judged.update((rec.package, c) for c in pending)
         if rec.state in (FixState.NOT_AFFECTED, FixState.UNDER_INVESTIGATION):
             continue
-        try:
-            hit = _affects(rec, inst.version, cmp)
-        except InvalidVersion as exc:
-            skipped.append(f"{rec.package} {rec.vuln_id}: {exc}")
+        affected: list[str] = []  # the versions (of this source's binaries) the record affects
+        for version in inst.versions:
+            try:
+                if _affects(rec, version, cmp):
+                    affected.append(version)
+            except InvalidVersion as exc:
+                skipped.append(f"{rec.package} {rec.vuln_id}: {exc}")
+        if not affected:
             continue
-        if not hit:
-            continue
+        oldest = affected[0]
+        for version in affected[1:]:
+            if cmp(version, oldest) < 0:
+                oldest = version
+        lagging = sorted(b for v in affected for b in inst.versions[v])
+        current = sorted(f"{b} {v}" for v, bins in inst.versions.items() if v not in affected for b in bins)
         for cve in pending:
             matches[(rec.package, cve)] = VulnMatch(
                 vuln_id=cve, aliases=others, source_package=rec.package,
-                packages=tuple(sorted(inst.binaries)), installed_version=inst.version,
+                packages=tuple(lagging), installed_version=oldest, unaffected=tuple(current),
                 fixed_version=rec.fixed, state=rec.state.value, ecosystem=ecosystem,
                 severity=_severity(rec), minor=rec.minor, note=rec.note, summary=rec.summary,
                 feeds=(rec.source,))

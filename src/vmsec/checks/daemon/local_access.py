@@ -165,7 +165,11 @@ def access_control(host: Host) -> Iterator[Result]:
     """Without an access-control driver (`access_drivers` unset means the "nop" driver), every client
     that may connect may do everything to every VM: there is no separation between administrators
     of different tenants. A polkit rule that returns `polkit.Result.YES` for libvirt actions grants
-    that access without any authentication.
+    that access without any authentication. The rules are JavaScript and are run, sandboxed, in
+    polkitd's order for libvirt's actions and probe subjects (any user, each group, each user the
+    rules name): a rule that grants YES for every action grants libvirt's too (high when any user
+    gets it); a comment naming `polkit.Result.YES` grants nothing; a file that cannot be evaluated is
+    UNKNOWN.
 
     Remediation: Set `access_drivers = [ "polkit" ]` and write per-domain `org.libvirt.api.*`
     rules; make broad `org.libvirt.unix.manage` rules return `AUTH_ADMIN` rather than `YES`.
@@ -189,16 +193,22 @@ def access_control(host: Host) -> Iterator[Result]:
         yield unknown("polkit rules", "the polkit rules directories could not be read")
         return
     for rule in host.polkit_rules:
+        subject = f"polkit rule {rule.path}"
+        if rule.error is not None:
+            yield unknown(subject, f"{rule.path} could not be evaluated: {rule.error}", ev(rule.path))
+            continue
         if not rule.mentions_libvirt:
             continue
-        subject = f"polkit rule {rule.path}"
-        where_ = ev(rule.path, "polkit.Result.YES", rule.excerpt or None)
+        where_ = ev(rule.path, "libvirt actions", rule.excerpt or None)
         if rule.grants_without_auth:
+            shown = "; ".join(rule.grants[:4]) + (" …" if len(rule.grants) > 4 else "")
+            everyone = any(g.endswith(" to any user") for g in rule.grants)
             yield fail(subject, f"{rule.path} grants libvirt actions without authentication "
-                       "(polkit.Result.YES)", where_)
+                       f"(polkit.Result.YES): {shown}", where_,
+                       severity=Severity.HIGH if everyone else None)
         else:
-            yield ok(subject, f"{rule.path} does not grant libvirt actions without authentication",
-                     where_)
+            yield ok(subject, f"{rule.path} answers libvirt actions without granting them outright "
+                     f"({rule.excerpt})", where_)
 
 
 _SECRET_BEARING_DIRS = ("/etc/libvirt/secrets",)

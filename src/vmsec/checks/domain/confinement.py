@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.platform import effective_machine, guest_arch
 from vmsec.facts import Domain, Inventory, SecLabel
 from vmsec.results import domain_target
 
@@ -384,6 +385,9 @@ def boot_files_protected(dom: Domain) -> Iterator[Result]:
     `/home` or another user-writable place can be replaced by a local user: code then runs in the
     guest (kernel, initrd), or in the guest firmware before any OS protection (loader, NVRAM).
 
+    A network-backed NVRAM (`<nvram type='network'>`) or a boot file given as an URL is not a host
+    path and is not judged here.
+
     Remediation: Keep boot files under root-owned directories (`/var/lib/libvirt/boot`,
     `/usr/share/OVMF`, `/var/lib/libvirt/qemu/nvram`).
     """
@@ -392,8 +396,14 @@ def boot_files_protected(dom: Domain) -> Iterator[Result]:
              ("dtb", "os/dtb", fw.dtb), ("loader", "os/loader", fw.loader), ("nvram", "os/nvram", fw.nvram))
     bad = []
     seen = []
+    remote: list[str] = []
     for what, locator, path in items:
         if not path:
+            continue
+        if (what == "nvram" and fw.nvram_type == "network") or "://" in path:
+            # A network volume (iSCSI, NBD, an URL) is not a path on this host.
+            seen.append(ev(dom.origin, locator + ("/source" if what == "nvram" else ""), path))
+            remote.append(f"{what} {path}")
             continue
         seen.append(ev(dom.origin, locator, path))
         top = user_writable_dir(path)
@@ -403,7 +413,10 @@ def boot_files_protected(dom: Domain) -> Iterator[Result]:
     if bad:
         yield fail("boot files", "; ".join(m for m, _ in bad), *(e for _, e in bad))
     else:
-        text = "boot files are in protected directories" if seen else "no boot files named"
+        text = "boot files are in protected directories" if len(seen) > len(remote) else (
+            "no boot file is a host path" if remote else "no boot files named")
+        if remote:
+            text += f" ({'; '.join(remote)} on the network, not a host path)"
         yield ok("boot files", text, *seen)
 
 
@@ -465,7 +478,7 @@ _SUPPORTED: dict[str, re.Pattern[str]] = {
 @check("VMS-DOM-010", title="The machine type is one QEMU supports for secure virtualization",
        severity=Severity.HIGH, tags=(Tag.ISOLATION, "confinement"),
        references=("https://www.qemu.org/docs/master/system/security.html",))
-def supported_machine_type(dom: Domain) -> Iterator[Result]:
+def supported_machine_type(dom: Domain, env: Environment) -> Iterator[Result]:
     """QEMU promises guest isolation only for a short list of machine types (x86: `pc`/i440fx, `q35`,
     `microvm`, Xen; arm/riscv/loongarch: `virt`; ppc64: `pseries`; s390x: `s390-ccw-virtio`).
     Boards outside that list "should not be considered to be providing guest isolation or security
@@ -473,18 +486,19 @@ def supported_machine_type(dom: Domain) -> Iterator[Result]:
 
     Remediation: Use a supported machine type (`q35` on x86, `virt` on Arm).
     """
-    machine = dom.machine
-    where = ev(dom.origin, "os/type/@machine", machine)
     if dom.virt_type is not None and dom.virt_type not in _QEMU_DRIVER_TYPES:
         return
+    guest = guest_arch(dom, env.host)
+    machine, where, phrase = effective_machine(dom, guest)
     if machine is None:
-        yield unknown("machine type", "the XML names no machine type; libvirt picks the emulator's "
-                                      "default when the domain is defined", where)
+        yield unknown("machine type", f"{phrase}, and the emulator's default for it is not known "
+                                      f"({guest.how})", where)
         return
-    arch = dom.arch
+    arch = dom.arch or guest.arch
     patterns = [_SUPPORTED[arch]] if arch in _SUPPORTED else list(_SUPPORTED.values())
     if any(p.match(machine) for p in patterns):
-        yield ok("machine type", f"machine type {machine} is supported for virtualization", where)
+        shown = phrase if dom.machine is None else f"machine type {machine}"
+        yield ok("machine type", f"{shown}: supported for virtualization", where)
     elif arch is not None and arch not in _SUPPORTED:
         yield fail("machine type", f"architecture {arch} (machine {machine}) is outside QEMU's "
                                    "virtualization use case", where, ev(dom.origin, "os/type/@arch", arch))

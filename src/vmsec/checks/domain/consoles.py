@@ -5,8 +5,12 @@ character device it applies to, and nothing when the VM has no such device. The 
 VMS-DOM-029 (guest agent channel), a presence check that also PASSes when the channel is absent.
 
 Where the XML leaves a value to qemu.conf (no listen address, no password, TLS) the check reads
-``env.host.qemu_conf``; without it the result is UNKNOWN with the key it would have needed. The
-live XML of a running VM already holds the effective listen address.
+``env.host.qemu_conf``. Without it, every listener kind follows one rule
+(:mod:`vmsec.checks.helpers.qemuconf`): an exposure found under qemu.conf's documented defaults is
+a FAIL naming the keys that could change it; a PASS that would rest only on those defaults is
+UNKNOWN, naming them. The same exposure gives the same conclusion for VNC, its WebSocket, SPICE
+(plain and TLS ports), RDP, D-Bus and TCP/UDP character devices. The live XML of a running VM
+already holds the effective listen address.
 """
 
 from __future__ import annotations
@@ -17,47 +21,22 @@ from dataclasses import dataclass
 from vmsec.checks.addresses import is_loopback
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.domain.confinement import user_writable_dir
-from vmsec.facts import Chardev, Domain, Graphics, PasswordState, Setting
+from vmsec.checks.helpers.network import network_or_reason
+from vmsec.checks.helpers.qemuconf import QemuConf
+from vmsec.facts import Chardev, Domain, Graphics, PasswordState
 from vmsec.findings import Evidence
 
 
-def _setting(env: Environment, key: str) -> Setting | None:
-    conf = env.host.qemu_conf if env.host is not None else None
-    return conf.setting(key) if conf is not None else None
-
-
-def _flag(s: Setting | None, default: bool) -> bool | None:
-    """A qemu.conf 0/1 flag: None when unread (or not an integer), the default when unset."""
-    if s is None:
-        return None
-    value = s.as_bool()
-    if value is not None:
-        return value
-    return default if s.value is None else None
-
-
-def _conf_ev(s: Setting | None, key: str) -> Evidence:
-    if s is None:
-        return ev("qemu.conf", key, None)
-    return ev(s.origin, s.key, s.value)
-
-
-def _not_read(key: str) -> str:
-    return f"this depends on qemu.conf {key}, which was not read"
-
-
-def _tls_verify(env: Environment, specific: str, default: bool) -> tuple[bool | None, Evidence]:
+def _tls_verify(conf: QemuConf, specific: str, default: bool) -> tuple[bool | None, Evidence]:
     """``<x>_tls_x509_verify``, falling back to ``default_tls_x509_verify``, then the documented
     per-service default."""
-    s = _setting(env, specific)
-    if s is None:
-        return None, _conf_ev(s, specific)
+    s = conf.get(specific)
     if s.explicit:
-        return _flag(s, default), _conf_ev(s, specific)
-    general = _setting(env, "default_tls_x509_verify")
-    if general is not None and general.explicit:
-        return _flag(general, default), _conf_ev(general, general.key)
-    return default, _conf_ev(s, specific)
+        return conf.flag(specific, default), conf.evidence(specific)
+    general = conf.get("default_tls_x509_verify")
+    if general.explicit:
+        return conf.flag(general.key, default), conf.evidence(general.key)
+    return default, conf.evidence(specific)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,23 +54,21 @@ class _Endpoint:
 _LISTEN_DEFAULT = "127.0.0.1"  # qemu.conf: vnc_listen/spice_listen default
 
 
-def _from_conf(env: Environment, proto: str) -> _Endpoint:
+def _from_conf(conf: QemuConf, proto: str) -> _Endpoint:
     listen_key = f"{proto}_listen"
     if proto in ("vnc", "spice"):
-        auto = _setting(env, f"{proto}_auto_unix_socket")
-        if _flag(auto, False):
-            return _Endpoint("socket", None, _conf_ev(auto, f"{proto}_auto_unix_socket"))
-    s = _setting(env, listen_key)
-    if s is None:
-        return _Endpoint("unknown", None, _conf_ev(s, listen_key),
-                         f"listen address comes from qemu.conf {listen_key}, which was not read")
+        auto_key = f"{proto}_auto_unix_socket"
+        if conf.flag(auto_key, False):
+            return _Endpoint("socket", None, conf.evidence(auto_key))
+    s = conf.get(listen_key)
     value = s.as_str() if s.value is not None else _LISTEN_DEFAULT
     if value is None:
-        return _Endpoint("unknown", None, _conf_ev(s, listen_key), f"qemu.conf {listen_key} is not a string")
-    return _Endpoint("address", value, ev(s.origin, s.key, value))
+        return _Endpoint("unknown", None, conf.evidence(listen_key),
+                         f"qemu.conf {listen_key} is not a string")
+    return _Endpoint("address", value, conf.evidence(listen_key))
 
 
-def _endpoints(dom: Domain, gfx: Graphics, env: Environment, proto: str) -> list[_Endpoint]:
+def _endpoints(dom: Domain, gfx: Graphics, env: Environment, conf: QemuConf, proto: str) -> list[_Endpoint]:
     """Where this display listens: each <listen>, the legacy @listen, or qemu.conf's default."""
     out: list[_Endpoint] = []
     for i, listen in enumerate(gfx.listens, start=1):
@@ -106,20 +83,20 @@ def _endpoints(dom: Domain, gfx: Graphics, env: Environment, proto: str) -> list
         elif listen.type == "network":
             out.append(_network_endpoint(dom, env, loc, listen.network))
         else:  # type='address' without an address: qemu.conf decides
-            out.append(_from_conf(env, proto))
+            out.append(_from_conf(conf, proto))
     if out:
         return out
     if gfx.listen_attr:
         where = ev(dom.origin, gfx.locator + "/@listen", gfx.listen_attr)
         return [_Endpoint("address", gfx.listen_attr, where)]
-    return [_from_conf(env, proto)]
+    return [_from_conf(conf, proto)]
 
 
 def _network_endpoint(dom: Domain, env: Environment, loc: str, name: str | None) -> _Endpoint:
     where = ev(dom.origin, loc + "/@network", name)
-    net = env.inventory.network(name) if name else None
+    net, reason = network_or_reason(env, name)
     if net is None:
-        return _Endpoint("unknown", None, where, f"listen network {name!r} is not in the scanned inventory")
+        return _Endpoint("unknown", None, where, f"the listen address comes from {reason}")
     addresses = [ip for ip in net.ips if ip.address]
     preferred = [ip for ip in addresses if ip.family in (None, "ipv4")] or addresses
     if not preferred:
@@ -146,11 +123,12 @@ def _describe(endpoints: list[_Endpoint]) -> str:
     parts = []
     for e in endpoints:
         parts.append(e.address if e.kind == "address" else ("a UNIX socket" if e.kind == "socket" else
-                                                          "no listener" if e.kind == "none" else "?"))
+                                                          "no listener" if e.kind == "none" else
+                                                          "an unknown address"))
     return ", ".join(dict.fromkeys(p or "?" for p in parts))
 
 
-def _password(dom: Domain, gfx: Graphics, env: Environment, proto: str) -> tuple[bool | None, Evidence, str]:
+def _password(dom: Domain, gfx: Graphics, conf: QemuConf, proto: str) -> tuple[bool | None, Evidence, str]:
     """Whether a password protects the display: the XML's passwd, else qemu.conf <proto>_password.
     Returns (state, evidence, reason-when-unknown)."""
     where = ev(dom.origin, gfx.locator + "/@passwd", gfx.password.value)
@@ -159,14 +137,11 @@ def _password(dom: Domain, gfx: Graphics, env: Environment, proto: str) -> tuple
     if gfx.password is PasswordState.EMPTY:
         return False, where, ""
     key = f"{proto}_password"
-    s = _setting(env, key)
-    conf_has = s is not None and s.explicit and isinstance(s.value, str)
-    if conf_has:  # qemu.conf documents that even an empty default password locks clients out
-        return True, ev(s.origin if s else "qemu.conf", key, "(set)"), ""
+    s = conf.get(key)
+    if s.explicit and isinstance(s.value, str):  # qemu.conf: even an empty default password locks clients out
+        return True, ev(s.origin, key, "(set)"), ""
     if gfx.password is PasswordState.HIDDEN:
         return None, where, "the XML was read without the secure flag, so a passwd would not show"
-    if s is None:
-        return None, _conf_ev(s, key), _not_read(key)
     return False, where, ""
 
 
@@ -178,22 +153,23 @@ class _VncAuth:
     reason: str
 
 
-def _vnc_auth(dom: Domain, gfx: Graphics, env: Environment) -> _VncAuth:
-    sasl_s = _setting(env, "vnc_sasl")
-    tls_s = _setting(env, "vnc_tls")
-    sasl = _flag(sasl_s, False)
-    tls = _flag(tls_s, False)
-    verify, verify_ev = _tls_verify(env, "vnc_tls_x509_verify", False)
+def _vnc_auth(dom: Domain, gfx: Graphics, conf: QemuConf) -> _VncAuth:
+    sasl = conf.flag("vnc_sasl", False)
+    tls = conf.flag("vnc_tls", False)
+    verify, verify_ev = _tls_verify(conf, "vnc_tls_x509_verify", False)
     if sasl or gfx.auth == "sasl" or (tls and verify):
         strong: bool | None = True
     elif sasl is None or tls is None or (tls and verify is None):
         strong = None
     else:
         strong = False
-    password, pw_ev, pw_reason = _password(dom, gfx, env, "vnc")
-    evidence = (pw_ev, _conf_ev(sasl_s, "vnc_sasl"), _conf_ev(tls_s, "vnc_tls"), verify_ev)
-    reason = pw_reason or ("" if strong is not None else _not_read("vnc_sasl/vnc_tls"))
+    password, pw_ev, pw_reason = _password(dom, gfx, conf, "vnc")
+    evidence = (pw_ev, conf.evidence("vnc_sasl"), conf.evidence("vnc_tls"), verify_ev)
+    reason = pw_reason or ("" if strong is not None else "qemu.conf vnc_sasl/vnc_tls is not 0 or 1")
     return _VncAuth(strong, password, evidence, reason)
+
+
+_EXPOSURE_SEVERITY = {"remote": Severity.CRITICAL, "local": Severity.MEDIUM, "unknown": None}
 
 
 def _graphics(dom: Domain, kind: str) -> Iterator[Graphics]:
@@ -213,20 +189,22 @@ def vnc_listen_local(dom: Domain, env: Environment) -> Iterator[Result]:
     `127.0.0.1` and reach the console through libvirt or an authenticated proxy.
     """
     for gfx in _graphics(dom, "vnc"):
+        conf = QemuConf(env)
         subject = f"vnc {gfx.locator}"
-        exposure, chosen = _exposure(_endpoints(dom, gfx, env, "vnc"))
+        exposure, chosen = _exposure(_endpoints(dom, gfx, env, conf, "vnc"))
         evidence = [e.evidence for e in chosen]
         if exposure == "remote":
-            auth = _vnc_auth(dom, gfx, env)
+            auth = _vnc_auth(dom, gfx, conf)
             if auth.strong is False and auth.password is False:
-                yield fail(subject, f"VNC listens on {_describe(chosen)} and accepts clients without "
-                                    "authentication", *evidence, *auth.evidence, severity=Severity.CRITICAL)
+                r = fail(subject, f"VNC listens on {_describe(chosen)} and accepts clients without "
+                                  "authentication", *evidence, *auth.evidence, severity=Severity.CRITICAL)
             else:
-                yield fail(subject, f"VNC listens on {_describe(chosen)}", *evidence)
+                r = fail(subject, f"VNC listens on {_describe(chosen)}", *evidence)
         elif exposure == "unknown":
-            yield unknown(subject, chosen[0].reason, *evidence)
+            r = unknown(subject, chosen[0].reason, *evidence)
         else:
-            yield ok(subject, f"VNC listens on {_describe(chosen)}", *evidence)
+            r = ok(subject, f"VNC listens on {_describe(chosen)}", *evidence)
+        yield conf.settle(r)
 
 
 @check("VMS-DOM-021", title="VNC console requires strong authentication",
@@ -243,36 +221,36 @@ def vnc_requires_auth(dom: Domain, env: Environment) -> Iterator[Result]:
     `vnc_sasl = 1` with GSSAPI); for loopback-only consoles at least a `passwd=`.
     """
     for gfx in _graphics(dom, "vnc"):
+        conf = QemuConf(env)
         subject = f"vnc {gfx.locator}"
-        exposure, chosen = _exposure(_endpoints(dom, gfx, env, "vnc"))
+        exposure, chosen = _exposure(_endpoints(dom, gfx, env, conf, "vnc"))
         listen_ev = [e.evidence for e in chosen]
+        where = _describe(chosen)
         if exposure == "socket":
-            yield ok(subject, f"VNC is only reachable through {_describe(chosen)}", *listen_ev)
+            yield conf.settle(ok(subject, f"VNC is only reachable through {where}", *listen_ev))
             continue
-        auth = _vnc_auth(dom, gfx, env)
+        listen_keys = conf.mark()
+        auth = _vnc_auth(dom, gfx, conf)
         if auth.strong:
-            yield ok(subject, "VNC requires SASL or a verified TLS client certificate", *auth.evidence)
-        elif exposure == "unknown":
-            yield unknown(subject, chosen[0].reason, *listen_ev)
+            r = ok(subject, "VNC requires SASL or a verified TLS client certificate", *auth.evidence)
+        elif auth.strong is None or auth.password is None:
+            r = unknown(subject, auth.reason, *listen_ev, *auth.evidence)
+        elif not auth.password:
+            # Unauthenticated whatever the address is: only the severity depends on it.
+            reach = {"remote": "from the network", "local": "from any local user or process",
+                     "unknown": f"on {chosen[0].reason}"}[exposure]
+            r = fail(subject, f"VNC on {where} accepts clients without authentication ({reach})",
+                     *listen_ev, *auth.evidence, severity=_EXPOSURE_SEVERITY[exposure])
         elif exposure == "local":
-            if auth.password:
-                yield ok(subject, f"VNC on {_describe(chosen)} requires a password", *listen_ev,
-                         auth.evidence[0])
-            elif auth.password is False and auth.strong is False:
-                yield fail(subject, f"VNC on {_describe(chosen)} accepts any local client without a "
-                                    "password", *listen_ev, *auth.evidence, severity=Severity.MEDIUM)
-            else:
-                yield unknown(subject, auth.reason, *listen_ev, *auth.evidence)
-        elif auth.strong is None:
-            yield unknown(subject, auth.reason, *listen_ev, *auth.evidence)
-        elif auth.password:
-            yield fail(subject, f"VNC on {_describe(chosen)} is protected only by a VNC password "
-                                "(8 characters, DES)", *listen_ev, *auth.evidence)
-        elif auth.password is False:
-            yield fail(subject, f"VNC on {_describe(chosen)} accepts clients without authentication",
-                       *listen_ev, *auth.evidence, severity=Severity.CRITICAL)
+            r = conf.settle(ok(subject, f"VNC on {where} requires a password", *listen_ev, auth.evidence[0]),
+                            only=listen_keys)
+        elif exposure == "unknown":
+            r = unknown(subject, f"VNC requires only a VNC password, enough on loopback but weak on the "
+                        f"network, and {chosen[0].reason}", *listen_ev, *auth.evidence)
         else:
-            yield unknown(subject, auth.reason, *listen_ev, *auth.evidence)
+            r = fail(subject, f"VNC on {where} is protected only by a VNC password (8 characters, DES)",
+                     *listen_ev, *auth.evidence)
+        yield conf.settle(r)
 
 
 @check("VMS-DOM-022", title="VNC WebSocket is not exposed without TLS",
@@ -289,39 +267,38 @@ def vnc_websocket_protected(dom: Domain, env: Environment) -> Iterator[Result]:
     for gfx in _graphics(dom, "vnc"):
         if gfx.websocket is None:
             continue
+        conf = QemuConf(env)
         subject = f"vnc {gfx.locator} websocket"
         ws_ev = ev(dom.origin, gfx.locator + "/@websocket", gfx.websocket)
-        exposure, chosen = _exposure(_endpoints(dom, gfx, env, "vnc"))
+        exposure, chosen = _exposure(_endpoints(dom, gfx, env, conf, "vnc"))
         listen_ev = [e.evidence for e in chosen]
+        port = "auto" if gfx.websocket == -1 else str(gfx.websocket)
+        tls = None if exposure in ("local", "socket") else conf.flag("vnc_tls", False)
         if exposure in ("local", "socket"):
-            yield ok(subject, f"WebSocket port {gfx.websocket} follows VNC onto {_describe(chosen)}",
-                     ws_ev, *listen_ev)
-            continue
-        if exposure == "unknown":
-            yield unknown(subject, chosen[0].reason, ws_ev, *listen_ev)
-            continue
-        tls_s = _setting(env, "vnc_tls")
-        tls = _flag(tls_s, False)
-        if tls:
-            yield ok(subject, "the WebSocket port requires TLS (vnc_tls=1)", ws_ev,
-                     _conf_ev(tls_s, "vnc_tls"))
+            r = ok(subject, f"WebSocket port {port} follows VNC onto {_describe(chosen)}", ws_ev, *listen_ev)
+        elif tls:
+            r = ok(subject, "the WebSocket port requires TLS (vnc_tls=1)", ws_ev, conf.evidence("vnc_tls"))
         elif tls is None:
-            yield unknown(subject, _not_read("vnc_tls"), ws_ev, *listen_ev)
+            r = unknown(subject, "qemu.conf vnc_tls is not 0 or 1", ws_ev, conf.evidence("vnc_tls"))
+        elif exposure == "unknown":
+            r = unknown(subject, f"the WebSocket port {port} has no TLS and {chosen[0].reason}", ws_ev,
+                        *listen_ev, conf.evidence("vnc_tls"))
         else:
-            port = "auto" if gfx.websocket == -1 else str(gfx.websocket)
-            yield fail(subject, f"WebSocket port {port} on {_describe(chosen)} without TLS",
-                       ws_ev, *listen_ev, _conf_ev(tls_s, "vnc_tls"))
+            r = fail(subject, f"WebSocket port {port} on {_describe(chosen)} without TLS",
+                     ws_ev, *listen_ev, conf.evidence("vnc_tls"))
+        yield conf.settle(r)
 
 
-def _spice_auth(dom: Domain, gfx: Graphics, env: Environment) -> tuple[bool | None, list[Evidence], str]:
-    sasl_s = _setting(env, "spice_sasl")
-    sasl = True if gfx.auth == "sasl" else _flag(sasl_s, False)
-    password, pw_ev, reason = _password(dom, gfx, env, "spice")
-    evidence = [pw_ev, _conf_ev(sasl_s, "spice_sasl")]
-    if sasl or password:
+def _spice_auth(dom: Domain, gfx: Graphics, conf: QemuConf) -> tuple[bool | None, list[Evidence], str]:
+    password, pw_ev, reason = _password(dom, gfx, conf, "spice")
+    if password or gfx.auth == "sasl":
+        return True, [pw_ev], ""
+    sasl = conf.flag("spice_sasl", False)
+    evidence = [pw_ev, conf.evidence("spice_sasl")]
+    if sasl:
         return True, evidence, ""
     if sasl is None:
-        return None, evidence, reason or _not_read("spice_sasl")
+        return None, evidence, "qemu.conf spice_sasl is not 0 or 1"
     if password is None:
         return None, evidence, reason
     return False, evidence, ""
@@ -340,25 +317,25 @@ def spice_requires_auth(dom: Domain, env: Environment) -> Iterator[Result]:
     `passwd=` (or qemu.conf `spice_password`) or `spice_sasl = 1`.
     """
     for gfx in _graphics(dom, "spice"):
+        conf = QemuConf(env)
         subject = f"spice {gfx.locator}"
-        exposure, chosen = _exposure(_endpoints(dom, gfx, env, "spice"))
+        exposure, chosen = _exposure(_endpoints(dom, gfx, env, conf, "spice"))
         listen_ev = [e.evidence for e in chosen]
         if exposure == "socket":
-            yield ok(subject, f"SPICE is only reachable through {_describe(chosen)}", *listen_ev)
+            yield conf.settle(ok(subject, f"SPICE is only reachable through {_describe(chosen)}", *listen_ev))
             continue
-        auth, auth_ev, reason = _spice_auth(dom, gfx, env)
+        auth, auth_ev, reason = _spice_auth(dom, gfx, conf)
         if auth:
-            yield ok(subject, "SPICE requires a password or SASL", *auth_ev)
-        elif exposure == "unknown":
-            yield unknown(subject, chosen[0].reason, *listen_ev)
+            r = ok(subject, "SPICE requires a password or SASL", *auth_ev)
         elif auth is None:
-            yield unknown(subject, reason, *listen_ev, *auth_ev)
-        elif exposure == "remote":
-            yield fail(subject, f"SPICE on {_describe(chosen)} accepts clients without authentication",
-                       *listen_ev, *auth_ev)
+            r = unknown(subject, reason, *listen_ev, *auth_ev)
         else:
-            yield fail(subject, f"SPICE on {_describe(chosen)} accepts any local client without a "
-                                "password", *listen_ev, *auth_ev, severity=Severity.MEDIUM)
+            reach = {"remote": "from the network", "local": "from any local user or process",
+                     "unknown": f"on {chosen[0].reason}"}[exposure]
+            r = fail(subject, f"SPICE on {_describe(chosen)} accepts clients without authentication "
+                     f"({reach})", *listen_ev, *auth_ev,
+                     severity={"local": Severity.MEDIUM, "unknown": Severity.HIGH}.get(exposure))
+        yield conf.settle(r)
 
 
 @check("VMS-DOM-024", title="Network-facing SPICE encrypts every channel (TLS, defaultMode='secure')",
@@ -375,37 +352,43 @@ def spice_channels_encrypted(dom: Domain, env: Environment) -> Iterator[Result]:
     `<channel mode='insecure'>`.
     """
     for gfx in _graphics(dom, "spice"):
+        conf = QemuConf(env)
         subject = f"spice {gfx.locator}"
-        exposure, chosen = _exposure(_endpoints(dom, gfx, env, "spice"))
+        exposure, chosen = _exposure(_endpoints(dom, gfx, env, conf, "spice"))
         listen_ev = [e.evidence for e in chosen]
-        if exposure in ("socket", "local"):
-            yield ok(subject, f"SPICE is only reachable through {_describe(chosen)}", *listen_ev)
-            continue
-        if exposure == "unknown":
-            yield unknown(subject, chosen[0].reason, *listen_ev)
-            continue
         mode_ev = ev(dom.origin, gfx.locator + "/@defaultMode", gfx.default_mode)
         insecure = sorted(name for name, mode in gfx.channel_modes if mode == "insecure")
         all_secure = gfx.default_mode == "secure" and not insecure
-        tls_s = _setting(env, "spice_tls")
-        if gfx.tls_port is not None:
-            tls: bool | None = True
+        if exposure in ("socket", "local"):
+            r = ok(subject, f"SPICE is only reachable through {_describe(chosen)}", *listen_ev)
+        elif all_secure:  # libvirt refuses to start secure-only SPICE without TLS
+            r = ok(subject, "every SPICE channel requires TLS (defaultMode='secure')", mode_ev)
         else:
-            flag = _flag(tls_s, False)
-            tls = flag and (gfx.autoport is not False or gfx.port is None) if flag is not None else None
-        if all_secure:  # libvirt refuses to start secure-only SPICE without TLS
-            yield ok(subject, "every SPICE channel requires TLS (defaultMode='secure')", mode_ev)
-        elif tls is False:
-            yield fail(subject, f"SPICE on {_describe(chosen)} has no TLS port: all channels are clear text",
-                       *listen_ev, _conf_ev(tls_s, "spice_tls"))
-        elif tls is None:
-            yield unknown(subject, _not_read("spice_tls"), *listen_ev, mode_ev)
-        elif insecure:
-            yield fail(subject, f"SPICE channels {', '.join(insecure)} are mode='insecure' (clear text)",
-                       *listen_ev, ev(dom.origin, gfx.locator + "/channel/@mode", insecure))
-        else:
-            yield fail(subject, f"SPICE defaultMode={gfx.default_mode or 'any'}: clients may use the "
-                                "clear-text port", *listen_ev, mode_ev)
+            if gfx.tls_port is not None:
+                tls: bool | None = True
+            else:
+                flag = conf.flag("spice_tls", False)
+                tls = flag and (gfx.autoport is not False or gfx.port is None) if flag is not None else None
+            # The plain port and the TLS port listen on the same address: one exposure.
+            where = _describe(chosen) if exposure == "remote" else chosen[0].reason
+            if tls is None:
+                r = unknown(subject, "qemu.conf spice_tls is not 0 or 1", *listen_ev, mode_ev)
+            elif exposure == "unknown" and not tls:
+                r = unknown(subject, f"SPICE has no TLS port (all channels clear text) and {where}",
+                            *listen_ev, conf.evidence("spice_tls"))
+            elif exposure == "unknown":
+                r = unknown(subject, f"SPICE clients may use the clear-text port and {where}",
+                            *listen_ev, mode_ev)
+            elif not tls:
+                r = fail(subject, f"SPICE on {where} has no TLS port: all channels are clear text",
+                         *listen_ev, conf.evidence("spice_tls"))
+            elif insecure:
+                r = fail(subject, f"SPICE channels {', '.join(insecure)} are mode='insecure' (clear text)",
+                         *listen_ev, ev(dom.origin, gfx.locator + "/channel/@mode", insecure))
+            else:
+                r = fail(subject, f"SPICE defaultMode={gfx.default_mode or 'any'}: clients may use the "
+                                  "clear-text port", *listen_ev, mode_ev)
+        yield conf.settle(r)
 
 
 def _spice_agent(dom: Domain) -> Chardev | None:
@@ -447,13 +430,14 @@ def spice_data_sharing_off(dom: Domain) -> Iterator[Result]:
             yield ok(subject, "SPICE file transfer and clipboard sharing are disabled", *evidence)
 
 
-def _dbus_address_host(address: str) -> str | None:
-    """The host= of a D-Bus TCP address (``tcp:host=0.0.0.0,port=1234``), else None."""
+def _dbus_tcp_host(address: str) -> str:
+    """The host a D-Bus ``tcp:`` address names (``tcp:host=0.0.0.0,port=1234``). The D-Bus
+    specification makes an omitted ``host`` (and ``bind``) localhost."""
+    found = {}
     for part in address.split(":", 1)[-1].split(","):
         key, _, value = part.partition("=")
-        if key.strip() == "host":
-            return value.strip()
-    return None
+        found[key.strip()] = value.strip()
+    return found.get("bind") or found.get("host") or "localhost"
 
 
 @check("VMS-DOM-026", title="RDP and D-Bus displays are not exposed without credentials",
@@ -469,33 +453,38 @@ def rdp_dbus_protected(dom: Domain, env: Environment) -> Iterator[Result]:
     """
     for gfx in dom.graphics:
         subject = f"{gfx.type} {gfx.locator}"
+        conf = QemuConf(env)
         if gfx.type == "dbus":
             address = gfx.listen_attr or ""
-            host = _dbus_address_host(address) if address.startswith("tcp:") else None
             where = ev(dom.origin, gfx.locator + "/@address", gfx.listen_attr)
-            if address.startswith("tcp:") and (host is None or not is_loopback(host)):
-                yield fail(subject, f"D-Bus display on a TCP bus address {address}", where)
+            host = _dbus_tcp_host(address) if address.startswith(("tcp:", "nonce-tcp:")) else None
+            if host is not None and not is_loopback(host):
+                r = fail(subject, f"D-Bus display on the TCP bus address {address} (host {host})", where)
+            elif host is not None:
+                r = ok(subject, f"D-Bus display on a loopback TCP bus address {address}", where)
             else:
                 how = "peer-to-peer through libvirt" if gfx.p2p else "on a local D-Bus bus"
-                yield ok(subject, f"D-Bus display is reachable only {how}", where)
+                r = ok(subject, f"D-Bus display is reachable only {how}", where)
         elif gfx.type == "rdp":
-            exposure, chosen = _exposure(_endpoints(dom, gfx, env, "rdp"))
+            exposure, chosen = _exposure(_endpoints(dom, gfx, env, conf, "rdp"))
             listen_ev = [e.evidence for e in chosen]
             if exposure == "socket":
-                yield ok(subject, f"RDP is only reachable through {_describe(chosen)}", *listen_ev)
+                yield conf.settle(ok(subject, f"RDP is only reachable through {_describe(chosen)}",
+                                     *listen_ev))
                 continue
-            password, pw_ev, reason = _password(dom, gfx, env, "rdp")
+            password, pw_ev, reason = _password(dom, gfx, conf, "rdp")
             if password:
-                yield ok(subject, "RDP requires a password", pw_ev)
-            elif exposure == "unknown":
-                yield unknown(subject, chosen[0].reason, *listen_ev)
+                r = ok(subject, "RDP requires a password", pw_ev)
             elif password is None:
-                yield unknown(subject, reason, *listen_ev, pw_ev)
-            elif exposure == "remote":
-                yield fail(subject, f"RDP on {_describe(chosen)} without credentials", *listen_ev, pw_ev)
+                r = unknown(subject, reason, *listen_ev, pw_ev)
             else:
-                yield fail(subject, f"RDP on {_describe(chosen)} accepts any local client", *listen_ev, pw_ev,
-                           severity=Severity.MEDIUM)
+                reach = {"remote": "from the network", "local": "from any local user or process",
+                         "unknown": f"on {chosen[0].reason}"}[exposure]
+                r = fail(subject, f"RDP on {_describe(chosen)} accepts clients without credentials ({reach})",
+                         *listen_ev, pw_ev, severity={"local": Severity.MEDIUM}.get(exposure))
+        else:
+            continue
+        yield conf.settle(r)
 
 
 @check("VMS-DOM-027", title="Network character devices are loopback-only or TLS-protected",
@@ -516,50 +505,53 @@ def network_chardevs_protected(dom: Domain, env: Environment) -> Iterator[Result
     for ch in dom.chardevs:
         if ch.type not in ("tcp", "udp"):
             continue
+        conf = QemuConf(env)
         subject = f"{ch.element} {ch.locator}"
-        host = ch.source_host
-        endpoint = f"{host or '*'}:{ch.source_service or '?'}"
-        where = ev(dom.origin, ch.locator + "/source/@host", host)
-        remote = host is None or not is_loopback(host)
-        if ch.type == "udp":
-            if remote:
-                yield fail(subject, f"UDP {ch.element} with {endpoint}: no authentication or encryption "
-                                    "is possible", where)
-            else:
-                yield ok(subject, f"UDP {ch.element} stays on loopback ({endpoint})", where)
-            continue
         mode = ch.source_mode or "connect"
+        # QEMU: a listening socket without a host binds every address; a connecting one without a
+        # host connects to localhost (getaddrinfo without AI_PASSIVE).
+        host = ch.source_host or ("localhost" if mode == "connect" else None)
+        endpoint = f"{host or '*'}:{ch.source_service or '?'}"
+        where = ev(dom.origin, ch.locator + "/source/@host", ch.source_host)
         mode_ev = ev(dom.origin, ch.locator + "/source/@mode", ch.source_mode)
+        remote = host is None or not is_loopback(host)
+        verb = "listens on" if mode == "bind" else "connects to"
         if not remote:
-            yield ok(subject, f"TCP {ch.element} ({mode}) stays on loopback ({endpoint})", where, mode_ev)
+            kind = "UDP" if ch.type == "udp" else f"TCP ({mode})"
+            yield ok(subject, f"{kind} {ch.element} stays on loopback ({endpoint})", where, mode_ev)
             continue
-        tls_s = _setting(env, "chardev_tls")
+        if ch.type == "udp":
+            yield fail(subject, f"UDP {ch.element} {verb} {endpoint}: no authentication or encryption "
+                                "is possible", where, mode_ev)
+            continue
         if ch.tls is not None:
             tls: bool | None = ch.tls
             tls_ev = ev(dom.origin, ch.locator + "/source/@tls", "yes" if ch.tls else "no")
         else:
-            tls, tls_ev = _flag(tls_s, False), _conf_ev(tls_s, "chardev_tls")
+            tls, tls_ev = conf.flag("chardev_tls", False), conf.evidence("chardev_tls")
         proto = f" ({ch.protocol})" if ch.protocol else ""
         if tls is None:
-            yield unknown(subject, _not_read("chardev_tls"), where, mode_ev)
+            r = unknown(subject, "qemu.conf chardev_tls is not 0 or 1", where, tls_ev)
         elif mode == "bind" and tls:
-            verify, verify_ev = _tls_verify(env, "chardev_tls_x509_verify", True)
+            verify, verify_ev = _tls_verify(conf, "chardev_tls_x509_verify", True)
             if verify:
-                yield ok(subject, f"TCP {ch.element} on {endpoint} requires TLS client certificates",
-                         where, tls_ev, verify_ev)
+                r = ok(subject, f"TCP {ch.element} on {endpoint} requires TLS client certificates",
+                       where, tls_ev, verify_ev)
             elif verify is None:
-                yield unknown(subject, "TLS is on; " + _not_read("chardev_tls_x509_verify"), where, tls_ev)
+                r = unknown(subject, "TLS is on; qemu.conf chardev_tls_x509_verify is not 0 or 1", where,
+                            tls_ev)
             else:
-                yield fail(subject, f"TCP {ch.element} listens on {endpoint} with TLS but accepts any "
-                                    "client (no certificate verification)", where, tls_ev, verify_ev)
+                r = fail(subject, f"TCP {ch.element} listens on {endpoint} with TLS but accepts any "
+                                  "client (no certificate verification)", where, tls_ev, verify_ev)
         elif mode == "bind":
-            yield fail(subject, f"TCP {ch.element}{proto} listens on {endpoint} without TLS or "
-                                "authentication", where, mode_ev, tls_ev)
+            r = fail(subject, f"TCP {ch.element}{proto} listens on {endpoint} without TLS or "
+                              "authentication", where, mode_ev, tls_ev)
         elif tls:
-            yield ok(subject, f"TCP {ch.element} connects to {endpoint} over TLS", where, tls_ev)
+            r = ok(subject, f"TCP {ch.element} connects to {endpoint} over TLS", where, tls_ev)
         else:
-            yield fail(subject, f"TCP {ch.element}{proto} connects to {endpoint} in clear text", where,
-                       mode_ev, tls_ev, severity=Severity.MEDIUM)
+            r = fail(subject, f"TCP {ch.element}{proto} connects to {endpoint} in clear text", where,
+                     mode_ev, tls_ev, severity=Severity.MEDIUM)
+        yield conf.settle(r)
 
 
 @check("VMS-DOM-028", title="Socket, file and pipe chardev paths are not in user-writable directories",

@@ -3,7 +3,7 @@ speculative-execution mitigations and nested virtualization.
 
 These are per-VM properties: each check yields one result per VM (subject ``memory``, ``cpu`` or
 the device), except where the check does not apply (VMS-DOM-142 only judges confidential VMs;
-VMS-DOM-143 only x86 guests; VMS-DOM-144 yields nothing for a VM without a ``<cpu>`` element).
+VMS-DOM-143 and VMS-DOM-144 only x86 guests, judged by QEMU's own CPU model data).
 Whether host swap is encrypted is a host check (VMS-HOST-014), not repeated per VM here.
 """
 
@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
-from vmsec.facts import CpuConfig, Domain, Host
+from vmsec.checks.api import Environment, FactMissing, Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.platform import GuestArch, effective_cpu_model, guest_arch
+from vmsec.facts import Domain, Host
 from vmsec.findings import Evidence
+from vmsec.qemu_data import x86_data
 
 _REF_MEMBACKING = "https://libvirt.org/formatdomain.html#memory-backing"
 _REF_CPU_MODELS = "https://www.qemu.org/docs/master/system/i386/cpu.html"
@@ -25,16 +27,6 @@ MITIGATION_FEATURES = frozenset({
     "spec-ctrl", "ssbd", "md-clear", "stibp", "arch-capabilities", "ibpb", "ibrs", "virt-ssbd",
     "amd-ssbd", "amd-stibp",
 })
-# QEMU's named x86 models that predate the mitigation flags; the "-IBRS"/"-IBPB" variants and newer
-# models (Cascadelake, Icelake, EPYC-Rome …) carry them.
-_PRE_MITIGATION_MODELS = frozenset({
-    "486", "pentium", "pentium2", "pentium3", "coreduo", "core2duo", "n270", "athlon", "phenom",
-    "qemu32", "qemu64", "kvm32", "kvm64", "Conroe", "Penryn", "Nehalem", "Westmere", "SandyBridge",
-    "IvyBridge", "Haswell", "Haswell-noTSX", "Broadwell", "Broadwell-noTSX", "Skylake-Client",
-    "Skylake-Server", "Opteron_G1", "Opteron_G2", "Opteron_G3", "Opteron_G4", "Opteron_G5", "EPYC",
-    "Dhyana",
-})
-_X86_ARCHES = frozenset({"x86_64", "i686", "i386"})
 _NESTED_FEATURES = frozenset({"vmx", "svm"})
 _ENABLING = frozenset({"require", "force", "optional"})
 
@@ -137,82 +129,117 @@ def confidential_no_balloon(dom: Domain) -> Iterator[Result]:
                        f"confidential VM has a {balloon.model or 'virtio'} memory balloon", where)
 
 
-def _is_x86(dom: Domain) -> bool:
-    if dom.arch is not None:
-        return dom.arch in _X86_ARCHES
-    return dom.cpu is not None and dom.cpu.model in _PRE_MITIGATION_MODELS
+def _x86_only(dom: Domain, env: Environment) -> GuestArch | None:
+    """The guest's architecture when it is x86 (the checks below apply); None when it is not (they do
+    not). Stops the check with UNKNOWN when the architecture cannot be told."""
+    arch = guest_arch(dom, env.host)
+    if arch.x86 is None:
+        raise FactMissing(f"whether this is an x86 guest cannot be told: {arch.how}", "cpu",
+                          (ev(dom.origin, "os/type/@arch", None),))
+    return arch if arch.x86 else None
 
 
 @check("VMS-DOM-143", title="The guest CPU model keeps speculative-execution mitigations",
        severity=Severity.MEDIUM, tags=(Tag.ISOLATION, "cpu", "side-channel"),
        references=(_REF_CPU_MODELS, "https://libvirt.org/formatdomain.html#cpu-model-and-topology"))
-def cpu_mitigations(dom: Domain) -> Iterator[Result]:
+def cpu_mitigations(dom: Domain, env: Environment) -> Iterator[Result]:
     """Without `spec-ctrl`, `ssbd`, `md-clear`, `stibp`, `arch-capabilities` (Intel) or `ibpb`,
     `virt-ssbd`, `amd-ssbd` (AMD), the guest kernel cannot turn on its own Spectre v2, SSB and MDS
     mitigations, and its processes can attack each other. The features are lost when the XML
-    disables them, when a custom model predates them (QEMU's plain `Haswell`, `Skylake-Client`,
-    `EPYC`, `qemu64` … rather than the `-IBRS`/`-IBPB` variants) and nothing adds them, or when the
-    VM has no `<cpu>` at all (QEMU's default x86 model is qemu64). Only x86 guests are judged.
+    disables them, or when the CPU model QEMU starts carries none of them and nothing adds them. A
+    named model is judged by what QEMU itself puts in it (QEMU's model data, shipped with vmsec:
+    plain `Haswell`, `EPYC`, `qemu64` carry none; the `-IBRS`/`-IBPB` variants and newer models do).
+    A VM without `<cpu>`, or with a `<cpu>` that only holds `<topology>`/`<numa>`, starts QEMU's
+    default model for its machine type (qemu64 on x86_64, qemu32 for i686). Only x86 guests are
+    judged; host-model and host-passthrough pass the host's features.
 
     Remediation: Use `mode='host-model'` (or host-passthrough where migration allows), or a current
     named model plus `<feature policy='require' name='spec-ctrl'/>`, `ssbd`, `md-clear` (Intel) or
     `ibpb`, `virt-ssbd` (AMD); remove `disable`/`forbid` on these features.
     """
-    if not _is_x86(dom):
+    arch = _x86_only(dom, env)
+    if arch is None:
         return
     cpu = dom.cpu
-    if cpu is None:
-        yield fail("cpu", "no <cpu> element: QEMU's default qemu64 model carries no mitigation flags",
-                   ev(dom.origin, "cpu", "absent"))
-        return
-    disabled = sorted(f.name for f in cpu.features
+    features = cpu.features if cpu is not None else ()
+    disabled = sorted(f.name for f in features
                       if f.name in MITIGATION_FEATURES and f.policy in ("disable", "forbid"))
     if disabled:
         yield fail("cpu", f"mitigation feature(s) disabled: {', '.join(disabled)}",
                    ev(dom.origin, "cpu/feature[@policy='disable' or @policy='forbid']/@name", disabled))
         return
-    mode = cpu.mode or "custom"
-    where = ev(dom.origin, "cpu/@mode", cpu.mode)
-    if mode != "custom":
-        yield ok("cpu", f"CPU mode {mode} passes the host's mitigation features", where)
+    model = effective_cpu_model(dom, arch)
+    if model is None:
+        assert cpu is not None
+        yield ok("cpu", f"CPU mode {cpu.mode} passes the host's mitigation features",
+                 ev(dom.origin, "cpu/@mode", cpu.mode))
         return
-    added = sorted(f.name for f in cpu.features
+    added = sorted(f.name for f in features
                    if f.name in MITIGATION_FEATURES and (f.policy or "require") in _ENABLING)
-    model_ev = ev(dom.origin, "cpu/model", cpu.model)
-    if cpu.model in _PRE_MITIGATION_MODELS and not added:
-        yield fail("cpu", f"custom model {cpu.model} predates spec-ctrl/ibpb and no mitigation "
-                   "feature is added", model_ev)
-    elif added:
-        yield ok("cpu", f"custom model {cpu.model or '?'} adds {', '.join(added)}", model_ev)
+    data = x86_data()
+    carried = data.model_features(model.name) if model.name else None
+    if carried is None and not added:
+        why = (f"{model.phrase} is not a model {data.name} defines" if model.name else model.phrase)
+        yield unknown("cpu", f"{why}: whether it carries mitigation flags is unknown", model.evidence)
+        return
+    present = sorted(set(added) | (MITIGATION_FEATURES & (carried or frozenset())))
+    if present:
+        via = f"; the XML adds {', '.join(added)}" if added else ""
+        yield ok("cpu", f"{model.phrase} carries {', '.join(present)}{via}", model.evidence)
     else:
-        yield ok("cpu", f"custom model {cpu.model or '?'} is not a pre-mitigation model", model_ev)
+        yield fail("cpu", f"{model.phrase} carries no mitigation flag (spec-ctrl, ssbd, ibpb …, per "
+                   f"{data.name}'s model data) and the XML adds none", model.evidence)
 
 
 def host_nested(host: Host | None) -> tuple[bool | None, Evidence | None]:
     """Whether the host's KVM module allows nested virtualization, with the parameter read."""
+    _, nested, where = _host_nesting(host)
+    return nested, where
+
+
+def _host_nesting(host: Host | None) -> tuple[str | None, bool | None, Evidence | None]:
+    """(the loaded KVM vendor module, its nested parameter, evidence)."""
     if host is None or host.module_params is None:
-        return None, None
+        return None, None, None
     for module in ("kvm_intel", "kvm_amd"):
         value = host.module_param(module, "nested")
         if value is not None:
             where = ev(f"{host.root.rstrip('/')}/sys/module/{module}/parameters/nested", "", value)
-            return value.strip().upper() in ("Y", "1"), where
-    return None, None
+            return module, value.strip().upper() in ("Y", "1"), where
+    return None, None, None
 
 
-def _nested_exposure(cpu: CpuConfig) -> tuple[str | None, bool]:
-    """How the CPU definition exposes vmx/svm: (description, needs-host-nested-to-tell)."""
-    names = {f.name: f.policy or "require" for f in cpu.features if f.name in _NESTED_FEATURES}
+_FLAG_MODULE = {"vmx": "kvm_intel", "svm": "kvm_amd"}
+
+
+def _nested_exposure(dom: Domain, arch: GuestArch) -> tuple[str | None, str, frozenset[str] | None]:
+    """How the CPU definition exposes vmx/svm: (description or None, kind, flags).
+
+    kind: "explicit" (a required feature, host-passthrough, maximum: the host's flag), "host-model"
+    (the host decides), "model" (the named or default model carries the flags listed), "none",
+    "unknown" (the model is not in QEMU's data)."""
+    cpu = dom.cpu
+    features = cpu.features if cpu is not None else ()
+    names = {f.name: f.policy or "require" for f in features if f.name in _NESTED_FEATURES}
     if any(p in ("disable", "forbid") for p in names.values()):
-        return None, False
+        return None, "none", frozenset()
     if any(p in ("require", "force") for p in names.values()):
         shown = ", ".join(f"{n} ({p})" for n, p in sorted(names.items()))
-        return f"feature {shown}", False
-    if cpu.mode in ("host-passthrough", "maximum"):
-        return f"mode {cpu.mode}", False
-    if cpu.mode == "host-model":
-        return "mode host-model", True
-    return None, False
+        return f"feature {shown}", "explicit", frozenset(names)
+    if cpu is not None and cpu.mode in ("host-passthrough", "maximum"):
+        return f"mode {cpu.mode}", "explicit", _NESTED_FEATURES
+    if cpu is not None and cpu.mode == "host-model":
+        return "mode host-model", "host-model", _NESTED_FEATURES
+    model = effective_cpu_model(dom, arch)
+    if model is None or model.name is None:
+        return model.phrase if model else "the CPU model", "unknown", None
+    carried = x86_data().model_features(model.name)
+    if carried is None:
+        return f"{model.phrase} (not a model {x86_data().name} defines)", "unknown", None
+    flags = (carried & _NESTED_FEATURES) | frozenset(n for n, p in names.items() if p == "optional")
+    if not flags:
+        return None, "none", frozenset()
+    return f"{model.phrase}, which carries {'/'.join(sorted(flags))}", "model", flags
 
 
 @check("VMS-DOM-144", title="Guests are not given nested virtualization", severity=Severity.MEDIUM,
@@ -223,35 +250,59 @@ def no_nested_virtualization(dom: Domain, env: Environment) -> Iterator[Result]:
     """A guest that sees vmx (Intel) or svm (AMD) can run its own hypervisor and drive KVM's nested
     code, a recurring source of guest-to-host escapes (CVE-2021-29657, CVE-2021-3653,
     CVE-2021-3656). host-passthrough and `maximum` expose the flag, as does a `require`/`force`
-    feature; host-model exposes it when the host enables nesting. High when the host's kvm_intel or
-    kvm_amd `nested` parameter is on; PASS when it is off, since KVM then hides the flag. A VM
-    without `<cpu>` is not judged.
+    feature; host-model exposes it when the host enables nesting. A named model exposes what QEMU
+    puts in it (QEMU's model data: `qemu64`, `EPYC`, `Opteron_G*` carry svm), and a VM without a
+    model — no `<cpu>`, or one with only `<topology>`/`<numa>` — gets QEMU's default model (qemu64 on
+    x86_64). KVM passes the flag only when the host's vendor module (kvm_intel for vmx, kvm_amd for
+    svm) has `nested` on, which is the kernel's default: High when it is on; PASS when it is off or
+    the host's vendor cannot provide the flag. vmx and svm exist only on x86: other guests are not
+    judged, nor are TCG guests (VMS-DOM-009), whose nesting is emulated without KVM.
 
-    Remediation: Add `<feature policy='disable' name='vmx'/>` (or `svm`) to the `<cpu>`, and set
-    `options kvm_intel nested=0` (or kvm_amd) on hosts that run untrusted guests.
+    Remediation: Add `<feature policy='disable' name='vmx'/>` and `<feature policy='disable'
+    name='svm'/>` to the `<cpu>`, and set `options kvm_intel nested=0` (or kvm_amd) on hosts that
+    run untrusted guests.
     """
+    arch = _x86_only(dom, env)
+    if arch is None:
+        return
+    if dom.virt_type == "qemu":
+        yield ok("cpu", "the VM runs under TCG: nested guests would be emulated by QEMU, not run by KVM's "
+                 "nested code (VMS-DOM-009 judges TCG itself)", ev(dom.origin, "@type", "qemu"))
+        return
+    how, kind, flags = _nested_exposure(dom, arch)
     cpu = dom.cpu
-    if cpu is None:
+    locator = ("cpu/@mode" if how and how.startswith("mode") else
+               "cpu/feature" if kind == "explicit" else "cpu/model")
+    where = ev(dom.origin, locator, how)
+    if kind == "none":
+        yield ok("cpu", f"the CPU definition (mode {(cpu.mode if cpu else None) or 'custom'}) does not "
+                 "expose vmx/svm", where)
         return
-    how, host_decides = _nested_exposure(cpu)
-    where = ev(dom.origin, "cpu/@mode" if how and how.startswith("mode") else "cpu/feature",
-               how or cpu.mode)
-    if how is None:
-        yield ok("cpu", f"the CPU definition (mode {cpu.mode or 'custom'}) does not expose vmx/svm",
-                 where)
+    if kind == "unknown":
+        yield unknown("cpu", f"whether {how} exposes vmx/svm is unknown", where)
         return
-    nested, nested_ev = host_nested(env.host)
-    if nested is False:
-        yield ok("cpu", f"{how} would expose vmx/svm, but the host's KVM has nesting off", where,
-                 *(e for e in (nested_ev,) if e))
+    assert flags is not None and how is not None
+    module, nested, nested_ev = _host_nesting(env.host)
+    host_ev = tuple(e for e in (nested_ev,) if e)
+    if kind == "model" and module in _FLAG_MODULE.values() and not any(_FLAG_MODULE[f] == module
+                                                                        for f in flags):
+        yield ok("cpu", f"{how}, but the host's KVM is {module}, which cannot provide "
+                 f"{'/'.join(sorted(flags))}: QEMU drops it", where, *host_ev)
+    elif nested is False:
+        yield ok("cpu", f"{how} would expose vmx/svm, but the host's KVM has nesting off", where, *host_ev)
     elif nested:
-        yield fail("cpu", f"{how} exposes vmx/svm and the host's KVM allows nesting", where,
-                   *(e for e in (nested_ev,) if e), severity=Severity.HIGH)
-    elif host_decides:
+        yield fail("cpu", f"{how} exposes vmx/svm and the host's KVM allows nesting", where, *host_ev,
+                   severity=Severity.HIGH)
+    elif kind == "host-model":
         yield unknown("cpu", f"{how} exposes vmx/svm only if the host enables nesting, which is "
                       "unknown", where)
+    elif kind == "model":
+        needs = " or ".join(f"{_FLAG_MODULE[f]} nested on (the kernel's default)" for f in sorted(flags))
+        yield unknown("cpu", f"{how}: the guest gets it on a host with {needs}; the host's KVM module "
+                      "is unknown", where)
     else:
-        yield fail("cpu", f"{how} exposes vmx/svm (the host's nested setting is unknown)", where)
+        yield fail("cpu", f"{how} exposes vmx/svm (the host's nested setting is unknown; the kernel's "
+                   "default is on)", where)
 
 
 __all__ = ["MITIGATION_FEATURES", "confidential_no_balloon", "cpu_mitigations", "host_nested",

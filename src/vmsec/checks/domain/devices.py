@@ -19,22 +19,29 @@ import re
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.platform import GuestArch, default_nic_model, effective_machine, guest_arch
 from vmsec.facts import Domain, Setting
 from vmsec.findings import Evidence
 
 _I440FX = re.compile(r"^(pc|pc-i440fx-.*|pc-[0-9.]+)$")
-_X86 = {"x86_64", "i686"}
 
 
-def _is_i440fx(dom: Domain) -> bool:
-    return dom.machine is not None and bool(_I440FX.match(dom.machine))
+def _machine(dom: Domain, env: Environment | None) -> tuple[str | None, Evidence, str, GuestArch]:
+    """The machine type QEMU builds: the XML's, else QEMU's documented default for the architecture."""
+    arch = guest_arch(dom, env.host if env is not None else None)
+    machine, where, phrase = effective_machine(dom, arch)
+    return machine, where, phrase, arch
+
+
+def _is_i440fx(machine: str | None) -> bool:
+    return machine is not None and bool(_I440FX.match(machine))
 
 
 @check("VMS-DOM-040", title="No floppy drive or floppy controller",
        severity=Severity.HIGH, tags=(Tag.ISOLATION, "device"),
        references=("https://www.cve.org/CVERecord?id=CVE-2015-3456",
                    "https://www.cve.org/CVERecord?id=CVE-2021-3507"))
-def no_floppy(dom: Domain) -> Iterator[Result]:
+def no_floppy(dom: Domain, env: Environment) -> Iterator[Result]:
     """QEMU's floppy disk controller gave us VENOM (CVE-2015-3456), a guest-to-host code execution,
     and later CVE-2021-3507. On the i440fx (`pc`) machine type the ISA floppy controller exists
     even without a floppy drive, so the guest can reach that code regardless; `q35` creates it
@@ -57,13 +64,13 @@ def no_floppy(dom: Domain) -> Iterator[Result]:
                        ev(dom.origin, ctl.locator + "/@type", ctl.type))
     if found:
         return
-    machine_ev = ev(dom.origin, "os/type/@machine", dom.machine)
-    if _is_i440fx(dom):
-        yield fail("floppy controller", f"machine type {dom.machine} (i440fx) always has an ISA floppy "
-                                        "controller", machine_ev, severity=Severity.MEDIUM)
-    elif dom.machine is None and (dom.arch is None or dom.arch in _X86):
-        yield unknown("floppy controller", "no floppy drive, but the XML names no machine type; "
-                                           "i440fx machines have a built-in floppy controller", machine_ev)
+    machine, machine_ev, phrase, arch = _machine(dom, env)
+    if _is_i440fx(machine):
+        yield fail("floppy controller", f"{phrase}: i440fx always has an ISA floppy controller", machine_ev,
+                   severity=Severity.MEDIUM)
+    elif machine is None and arch.x86 is not False:
+        yield unknown("floppy controller", f"no floppy drive, but {phrase} and {arch.how}; i440fx machines "
+                                           "have a built-in floppy controller", machine_ev)
     else:
         yield ok("floppy controller", "no floppy drive or floppy controller", machine_ev)
 
@@ -78,10 +85,12 @@ _LEGACY_NIC = {"rtl8139", "pcnet", "ne2k_pci", "ne2k_isa", "e1000", "e1000e", "e
        severity=Severity.MEDIUM, tags=(Tag.ISOLATION, "device"),
        references=("https://www.cve.org/CVERecord?id=CVE-2015-7504",
                    "https://www.cve.org/CVERecord?id=CVE-2021-20203"))
-def nic_model_virtio(dom: Domain) -> Iterator[Result]:
+def nic_model_virtio(dom: Domain, env: Environment) -> Iterator[Result]:
     """Fully emulated NICs (rtl8139, e1000, pcnet, vmxnet3, ne2k …) emulate old hardware register
     by register and have a long record of guest-to-host bugs (CVE-2015-7504 pcnet, CVE-2021-20203
-    vmxnet3). virtio-net is smaller, faster and the best-reviewed network device.
+    vmxnet3). virtio-net is smaller, faster and the best-reviewed network device. An interface
+    without `<model>` gets libvirt's default for the architecture and machine: rtl8139 on x86 and
+    ppc64, virtio on s390x and on Arm/RISC-V `virt` machines.
 
     Remediation: `<model type='virtio'/>` on every interface (all current guests have drivers).
     """
@@ -92,11 +101,14 @@ def nic_model_virtio(dom: Domain) -> Iterator[Result]:
         where = ev(dom.origin, nic.locator + "/model/@type", nic.model)
         model = nic.model
         if model is None:
-            if dom.arch is not None and dom.arch not in _X86:
-                yield ok(subject, f"no model: libvirt uses a paravirtual NIC on {dom.arch}", where)
+            default, why = default_nic_model(dom, guest_arch(dom, env.host))
+            if default is None:
+                yield unknown(subject, f"the interface names no model and libvirt's default depends on the "
+                              f"architecture: {why}", where)
+            elif _PARAVIRT_NIC.match(default):
+                yield ok(subject, f"no model: {why} is {default}, which is paravirtual", where)
             else:
-                yield unknown(subject, "the interface names no model; libvirt picks one (on x86 an "
-                                       "emulated NIC) when the domain is defined", where)
+                yield fail(subject, f"no model: {why} is {default}, a legacy emulated NIC", where)
         elif _PARAVIRT_NIC.match(model):
             yield ok(subject, f"NIC model {model} is paravirtual", where)
         elif model in _LEGACY_NIC:
@@ -177,7 +189,7 @@ def _uses_usb(dom: Domain) -> bool:
 @check("VMS-DOM-044", title="USB controllers are absent or a modern xHCI model",
        severity=Severity.MEDIUM, tags=(Tag.ISOLATION, "device"),
        references=("https://www.cve.org/CVERecord?id=CVE-2020-14364",))
-def usb_controller_modern(dom: Domain) -> Iterator[Result]:
+def usb_controller_modern(dom: Domain, env: Environment) -> Iterator[Result]:
     """USB emulation had guest-to-host bugs (CVE-2020-14364, an out-of-bounds read/write in the
     common USB code). UHCI/OHCI/EHCI models are the oldest, least maintained ones; a controller
     with no USB device behind it is surface for nothing.
@@ -200,9 +212,10 @@ def usb_controller_modern(dom: Domain) -> Iterator[Result]:
             yield fail(subject, f"USB controller {model or '(default model)'} with no USB device attached",
                        where, severity=Severity.LOW)
         elif model is None:
-            default = "piix3-uhci" if _is_i440fx(dom) else None
+            machine, _, phrase, _ = _machine(dom, env)
+            default = "piix3-uhci" if _is_i440fx(machine) else None
             if default:
-                yield fail(subject, f"no model: libvirt uses {default} on {dom.machine}", where)
+                yield fail(subject, f"no model: libvirt uses {default} on {machine} ({phrase})", where)
             else:
                 yield unknown(subject, "the USB controller names no model; libvirt picks one when the "
                                        "domain is defined", where)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from vmsec.checks.addresses import is_loopback
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.domain.filesystems import normalise
+from vmsec.checks.helpers.qemuconf import QemuConf
 from vmsec.facts import BackingStore, Disk, Domain, Inventory
 from vmsec.results import domain_target
 
@@ -249,17 +251,28 @@ def backing_files_local(dom: Domain) -> Iterator[Result]:
 
 
 def _nbd_tls(disk: Disk, env: Environment) -> bool | None:
-    """Whether an NBD disk's transport is TLS: the disk's own attribute, else qemu.conf nbd_tls."""
+    """Whether an NBD disk's transport is TLS: the disk's own attribute, else qemu.conf nbd_tls
+    (its documented default, off, when qemu.conf was not read)."""
     if disk.source_tls is not None:
         return disk.source_tls
-    if env.host is None or env.host.qemu_conf is None:
-        return None
-    setting = env.host.qemu_conf.setting("nbd_tls")
-    return None if setting is None else bool(setting.as_bool())
+    return QemuConf(env).flag("nbd_tls", False)
 
 
 def _local_sockets_only(disk: Disk) -> bool:
     return bool(disk.source_hosts) and all(h.startswith("/") for h in disk.source_hosts)
+
+
+def _host_part(endpoint: str) -> str:
+    """"[::1]:10809" -> "::1"; "nbd.example:10809" -> "nbd.example"."""
+    if endpoint.startswith("["):
+        return endpoint[1:endpoint.find("]")] if "]" in endpoint else endpoint
+    return endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint
+
+
+def _loopback_only(disk: Disk) -> bool:
+    """Every TCP host of the disk is a loopback address (the same rule as VMS-QEMU-021)."""
+    hosts = [h for h in disk.source_hosts if not h.startswith("/")]
+    return bool(hosts) and all(is_loopback(_host_part(h)) for h in hosts)
 
 
 def _pool_type(disk: Disk, inv: Inventory) -> str | None:
@@ -330,8 +343,9 @@ def network_disks_secure(dom: Domain, env: Environment) -> Iterator[Result]:
     """Guest disk traffic over NBD without TLS, iSCSI or RBD without authentication, or plain
     HTTP/FTP/TFTP, NFS, Gluster and Sheepdog can be read and altered on the network, and an
     unauthenticated target can be attached by anyone who reaches it. For NBD the disk's own `tls`
-    attribute wins; otherwise qemu.conf `nbd_tls` (default off) decides, so an NBD disk is UNKNOWN
-    without host facts. NBD over a local UNIX socket needs no TLS.
+    attribute wins; otherwise qemu.conf `nbd_tls` (default off) decides — without qemu.conf its
+    documented default holds and the finding names the key. NBD over a local UNIX socket or to a
+    loopback address needs no TLS.
 
     Remediation: `<source protocol='nbd' tls='yes'>` or `nbd_tls = 1` in qemu.conf; `<auth>` with a
     CHAP or cephx secret for iSCSI and RBD; HTTPS instead of HTTP/FTP/TFTP; replace NFS, Gluster
@@ -349,14 +363,20 @@ def network_disks_secure(dom: Domain, env: Environment) -> Iterator[Result]:
             if _local_sockets_only(disk):
                 yield ok(subject, f"NBD disk {disk.source} uses a local UNIX socket", where)
                 continue
-            tls = _nbd_tls(disk, env)
+            if _loopback_only(disk):
+                yield ok(subject, f"NBD disk {disk.source} stays on loopback "
+                         f"({', '.join(disk.source_hosts)})", where)
+                continue
+            conf = QemuConf(env)
+            tls = disk.source_tls if disk.source_tls is not None else conf.flag("nbd_tls", False)
+            tls_ev = tls_where if disk.source_tls is not None else conf.evidence("nbd_tls")
             if tls is None:
-                yield unknown(subject, f"NBD disk {disk.source} sets no tls attribute and qemu.conf "
-                              "nbd_tls could not be read", tls_where)
+                r = unknown(subject, "qemu.conf nbd_tls is not 0 or 1", tls_ev)
             elif tls:
-                yield ok(subject, f"NBD disk {disk.source} uses TLS", tls_where)
+                r = ok(subject, f"NBD disk {disk.source} uses TLS", tls_ev)
             else:
-                yield fail(subject, f"NBD disk {disk.source} runs without TLS", tls_where)
+                r = fail(subject, f"NBD disk {disk.source} runs without TLS", tls_where, tls_ev)
+            yield conf.settle(r)
         elif protocol in ("iscsi", "rbd"):
             auth_where = ev(dom.origin, disk.locator + "/source/auth", "present" if disk.auth else "absent")
             if disk.auth:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.network import network_or_reason
 from vmsec.facts import Domain, Interface, Network, NwFilter
 
 _REF_NWFILTER = "https://libvirt.org/formatnwfilter.html"
@@ -73,10 +74,12 @@ def bypasses_nwfilter(net: Network) -> bool:
     return net.forward_mode == "bridge" and net.bridge is None and bool(net.forward_devs)
 
 
-def _network_of(iface: Interface, env: Environment) -> Network | None:
-    if iface.type != "network" or not iface.source_network:
-        return None
-    return env.inventory.network(iface.source_network)
+def _network_of(iface: Interface, env: Environment) -> tuple[Network | None, str]:
+    """The network a network-type interface is on, or None and (for a network the inventory lacks)
+    the shared wording of why its definition is unknown."""
+    if iface.type != "network":
+        return None, ""
+    return network_or_reason(env, iface.source_network)
 
 
 @check("VMS-DOM-120", title="Bridged interfaces have an anti-spoofing filter", severity=Severity.MEDIUM,
@@ -87,7 +90,9 @@ def anti_spoof_filter(dom: Domain, env: Environment) -> Iterator[Result]:
     address, answer ARP for it and take over its traffic. libvirt's `clean-traffic` filter (or
     `no-mac-spoofing`, `no-ip-spoofing`, `no-arp-spoofing`) prevents this. A custom filter counts
     when it references one of them, directly or through other filters; that needs the host's
-    defined filters, so it is UNKNOWN when they could not be listed.
+    defined filters, so it is UNKNOWN when they could not be listed. An interface on a network the
+    inventory lacks is UNKNOWN without a filter, as in VMS-DOM-125: the network's definition decides
+    whether nwfilter applies (macvtap and VF networks bypass it).
 
     Remediation: Add `<filterref filter='clean-traffic'/>` (with `<parameter name='IP' …/>` where
     the address is static) to each bridge or network interface, or reference `clean-traffic` from
@@ -96,13 +101,16 @@ def anti_spoof_filter(dom: Domain, env: Environment) -> Iterator[Result]:
     for iface in dom.interfaces:
         if iface.type not in ("bridge", "network"):
             continue
-        net = _network_of(iface, env)
+        net, missing = _network_of(iface, env)
         if net is not None and bypasses_nwfilter(net):
             continue
         subject = _subject(iface)
         name = iface.filterref
         where = ev(dom.origin, iface.locator + "/filterref/@filter", name)
-        if not name:
+        if not name and missing:
+            yield unknown(subject, f"the interface has no <filterref> and is on {missing}: whether its guests"
+                          " attach through a tap device that nwfilter can guard is unknown", where)
+        elif not name:
             yield fail(subject, f"{iface.type} interface on {_source(iface)} has no <filterref>", where)
         elif name in ANTI_SPOOF_FILTERS:
             yield ok(subject, f"filter {name} blocks spoofing", where)
@@ -241,10 +249,10 @@ def port_isolated(dom: Domain, env: Environment) -> Iterator[Result]:
             yield ok(subject, "the port is isolated", where)
             continue
         if iface.port_isolated is None and iface.type == "network":
-            net = _network_of(iface, env)
+            net, missing = _network_of(iface, env)
             if net is None:
-                yield unknown(subject, f"network {iface.source_network} is not in the inventory; its "
-                              "port isolation is unknown", where)
+                yield unknown(subject, f"the interface sets no port isolation and is on {missing}: whether "
+                              "the network isolates its ports is unknown", where)
                 continue
             if bypasses_nwfilter(net):
                 continue

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
-from vmsec.checks.helpers.sshd import is_yes
+from vmsec.checks.helpers.sshd import is_yes, login_blocker
 from vmsec.facts import Account, Guest, ShadowEntry
+from vmsec.findings import Evidence
 from vmsec.parsers.sshd_effective import global_value
 
 SHADOW_DOC = "https://man7.org/linux/man-pages/man5/shadow.5.html"
@@ -47,7 +48,11 @@ def _nullok(guest: Guest) -> bool:
        tags=(Tag.ACCESS_CONTROL, "accounts"), references=(SHADOW_DOC,))
 def extra_uid0(guest: Guest, env: Environment) -> Iterator[Result]:
     """Any account with UID 0 is root, whatever its name: an extra one is a classic backdoor, easy to
-    miss in a list of users. A locked one is reported as info.
+    miss in a list of users. A locked password does not lock the account out of SSH: with
+    `UsePAM yes` sshd does not check the lock (and a `*` field is never a lock to it), so a key in
+    its authorized_keys logs in as root, unless `PermitRootLogin no` (it applies to every UID 0
+    account), AllowUsers/DenyUsers or a no-login shell stop it. Only an account that is locked
+    and cannot log in that way is reported as info.
 
     Remediation: Remove the account or give it its own UID (`usermod -u`).
     """
@@ -56,13 +61,51 @@ def extra_uid0(guest: Guest, env: Environment) -> Iterator[Result]:
     for a in extra:
         entries = _entries(guest, a.name)
         locked = bool(entries) and all(e.locked for e in entries)
-        yield fail(f"account {a.name}", f"account {a.name} has UID 0 (root's privileges)"
-                   + (" but is locked" if locked else ""), ev(a.origin, "uid", a.uid),
-                   severity=Severity.INFO if locked else None)
+        where = ev(a.origin, "uid", a.uid)
+        if not locked:
+            yield fail(f"account {a.name}", f"account {a.name} has UID 0 (root's privileges)", where)
+            continue
+        key_login, why = _key_login(guest, a.name, entries)
+        if key_login:
+            yield fail(f"account {a.name}", f"account {a.name} has UID 0 and a locked password, but can "
+                       f"still log in over SSH with a key: {why}", where, *_key_evidence(guest, a.name))
+        else:
+            yield fail(f"account {a.name}", f"account {a.name} has UID 0 (root's privileges) but is locked"
+                       + (f": {why}" if why else ""), where, severity=Severity.INFO)
     if not extra:
         root = [a.origin for a in accounts if a.uid == 0]
         yield ok("UID 0", "only root has UID 0" if root else "no account has UID 0",
                  ev(root[0] if root else "/etc/passwd", "uid", 0))
+
+
+def _key_login(guest: Guest, name: str, entries: list[ShadowEntry]) -> tuple[bool, str]:
+    """Whether a password-locked account can still log in over SSH with a key, and why (not)."""
+    cfg = guest.sshd
+    if guest.sshd_installed is False:
+        return False, "no OpenSSH server is installed"
+    if cfg is None:
+        return False, "the OpenSSH server's configuration is unknown"
+    blocked = login_blocker(guest, cfg, name)
+    if blocked:
+        return False, blocked
+    root_login = global_value(cfg, "permitrootlogin")
+    if root_login is not None and root_login.value.strip().lower() == "no":
+        return False, "PermitRootLogin no applies to every UID 0 account"
+    use_pam = global_value(cfg, "usepam")
+    pam = use_pam is not None and is_yes(use_pam.value)
+    if not pam and all(e.lock_mark == "!" for e in entries):
+        return False, "with UsePAM no, sshd refuses accounts whose password is locked with '!'"
+    how = "UsePAM yes: sshd does not check the password lock" if pam else "its '*' field is no lock to sshd"
+    keys = [k for k in guest.authorized_keys or () if k.user == name]
+    return True, how + (f"; {len(keys)} authorized key(s) present" if keys else "")
+
+
+def _key_evidence(guest: Guest, name: str) -> list[Evidence]:
+    out = [ev(k.path, "authorized key", k.key_type) for k in (guest.authorized_keys or ()) if k.user == name]
+    usepam = global_value(guest.sshd, "usepam") if guest.sshd is not None else None
+    if usepam is not None:
+        out.append(usepam.evidence("usepam"))
+    return out[:4]
 
 
 @check("VMS-GST-041", title="No account has an empty password", severity=Severity.HIGH,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.helpers.sshd import is_yes, setting_results, sshd_of
 from vmsec.facts import Guest
+from vmsec.parsers.sshd_defaults import compiled_defaults
 from vmsec.parsers.sshd_effective import (
     DEFAULT,
     global_value,
@@ -55,7 +56,7 @@ def root_login(guest: Guest, env: Environment) -> Iterator[Result]:
             worse = Severity.CRITICAL
     for r in setting_results(guest, "permitrootlogin", "sshd PermitRootLogin",
                              lambda v: "root can log in with a password" if is_yes(v) else None,
-                             "root cannot log in with a password", user="root"):
+                             "root cannot log in with a password", user="root", credential="password"):
         if r.status.value == "FAIL" and worse is not None:
             r = r._replace(severity=worse,
                            message=r.message + " (and root's password is empty or weakly hashed)")
@@ -74,7 +75,7 @@ def password_authentication(guest: Guest, env: Environment) -> Iterator[Result]:
     """
     yield from setting_results(guest, "passwordauthentication", "sshd PasswordAuthentication",
                                lambda v: "passwords are accepted" if is_yes(v) else None,
-                               "passwords are not accepted", narrow=Severity.LOW)
+                               "passwords are not accepted", narrow=Severity.LOW, credential="password")
 
 
 @check("VMS-GST-003", title="SSH does not accept empty passwords", severity=Severity.HIGH,
@@ -88,7 +89,7 @@ def permit_empty_passwords(guest: Guest, env: Environment) -> Iterator[Result]:
     empty = [e.name for e in guest.shadow or () if e.empty]
     for r in setting_results(guest, "permitemptypasswords", "sshd PermitEmptyPasswords",
                              lambda v: "accounts with an empty password can log in" if is_yes(v) else None,
-                             "empty passwords are refused"):
+                             "empty passwords are refused", credential="password"):
         if r.status.value == "FAIL" and empty:
             r = r._replace(severity=Severity.CRITICAL,
                            message=r.message + f"; accounts with an empty password: {', '.join(empty)}")
@@ -156,10 +157,10 @@ def _algorithms(value: str) -> tuple[str, list[str]]:
 def _list_results(guest: Guest, keywords: tuple[str, ...], subject: str,
                   weak: Callable[[str], str | None], min_version: tuple[int, int],
                   explicit_only: Callable[[str], bool] = lambda _a: False) -> Iterator[Result]:
-    """Judge algorithm lists: weak names in an explicit list (``+``/``^`` add to the default; ``-``
+    """Judge algorithm lists: weak names in the effective list (``+``/``^`` add to the default; ``-``
     only removes) fail; an unset list is the compiled default, fine from ``min_version`` on.
-    ``explicit_only`` names algorithms flagged only when configured, not when they come from the
-    default list."""
+    ``explicit_only`` names algorithms tolerated while the version's default list offers them —
+    however the configured list came to include them — and flagged otherwise."""
     cfg = sshd_of(guest)
     if cfg is None:
         return
@@ -200,7 +201,12 @@ def _list_results(guest: Guest, keywords: tuple[str, ...], subject: str,
             yield ok(subj, f"{name} {reach.value} only removes algorithms from the default "
                      f"{reach.where}", reach.evidence(keyword))
             continue
-        found = [(a, w) for a in names if (w := weak(a))]
+        # The verdict depends on the list offered, not on how it was written: an algorithm the
+        # version's own default list offers is tolerated (explicit_only) whether the list was left
+        # unset, written out in full, or written as "+name" that resolves to the same list.
+        default_list = set(compiled_defaults(cfg.version).get(keyword, ()))
+        found = [(a, w) for a in names if (w := weak(a))
+                 and not (explicit_only(a) and a in default_list)]
         if found:
             yield fail(subj, f"{name} {reach.where} offers " + "; ".join(f"{a} ({w})" for a, w in found),
                        reach.evidence(keyword))
@@ -257,8 +263,9 @@ def _weak_mac(a: str) -> str | None:
        tags=(Tag.ENCRYPTION, "ssh"), references=(SSHD_DOC, CIS_DOC))
 def macs(guest: Guest, env: Environment) -> Iterator[Result]:
     """Message authentication codes protect the session against tampering. MD5, RIPEMD-160,
-    96-bit truncated and 64-bit UMAC tags are weak. `umac-64` is in OpenSSH's default list and is
-    reported only when configured explicitly.
+    96-bit truncated and 64-bit UMAC tags are weak. `umac-64` is in OpenSSH's default list: it is
+    tolerated while the version's default offers it, whether the list is left unset or written (a
+    `MACs +hmac-sha1` that resolves to the default list gets the default's verdict).
 
     Remediation: Set `MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,
     umac-128-etm@openssh.com`.

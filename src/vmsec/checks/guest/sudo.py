@@ -148,14 +148,41 @@ def _sudo_version(guest: Guest) -> tuple[int, int, int] | None:
        tags=(Tag.ACCESS_CONTROL, "sudo"), references=(SUDOERS_DOC,))
 def use_pty(guest: Guest, env: Environment) -> Iterator[Result]:
     """Without `use_pty`, a command run through sudo shares the user's terminal and can push input
-    into it after sudo ends (TIOCSTI injection). sudo 1.9.14 turned it on by default. (`requiretty`
-    only refuses sudo without a terminal and is not a substitute.)
+    into it after sudo ends (TIOCSTI injection). sudo 1.9.14 turned it on by default. A scoped
+    `Defaults:user !use_pty` (or `@host`, `>runas`, `!cmnd`) turns it off for that scope and is
+    reported on its own. (`requiretty` only refuses sudo without a terminal and is not a substitute.)
 
     Remediation: Add `Defaults use_pty` to /etc/sudoers.
     """
     sudoers = _sudoers(guest)
     if sudoers is None:
         return
+    yield from _global_use_pty(guest, sudoers)
+    # Defaults:user, Defaults@host, Defaults>runas and Defaults!cmnd apply on top of the plain
+    # Defaults for their scope (sudoers(5)): a scoped !use_pty turns it off there.
+    for scope, state in _scoped_states(sudoers, "use_pty").items():
+        where = ev(sudoers.files[0], f"Defaults{scope}", "use_pty" if state else "!use_pty")
+        if state is False:
+            yield fail(f"sudo Defaults{scope} use_pty", f"Defaults{scope} !use_pty: commands run "
+                       f"{_scope_text(scope)} share the user's terminal", where)
+
+
+def _scoped_states(sudoers: Sudoers, name: str) -> dict[str, bool]:
+    """The state a boolean flag ends in for each scope that sets it (the last entry of a scope wins)."""
+    states: dict[str, bool] = {}
+    for scope, setting in _defaults(sudoers, name):
+        if scope:
+            states[scope] = not setting.strip().startswith("!")
+    return states
+
+
+def _scope_text(scope: str) -> str:
+    kind, who = scope[:1], scope[1:]
+    return {":": f"by {who}", "@": f"on host {who}", ">": f"as {who}", "!": f"for command {who}"}.get(
+        kind, f"in scope {scope}")
+
+
+def _global_use_pty(guest: Guest, sudoers: Sudoers) -> Iterator[Result]:
     state = _enabled(sudoers, "use_pty")
     version = _sudo_version(guest)
     where = ev(sudoers.files[0], "Defaults", {True: "use_pty", False: "!use_pty", None: "(unset)"}[state])

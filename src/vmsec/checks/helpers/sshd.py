@@ -6,11 +6,12 @@ How values are resolved (defaults, aliases, ``Match`` blocks) is :mod:`vmsec.par
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 from vmsec.checks.api import Result, Severity, ev, fail, need, ok, unknown
-from vmsec.facts import Guest, SshdConfig
-from vmsec.parsers.sshd_effective import keyword_name, reachable
+from vmsec.facts import Guest, SshdConfig, SshdMatch
+from vmsec.parsers.sshd_effective import criteria_text, keyword_name, lookup, reachable
 
 
 def sshd_of(guest: Guest) -> SshdConfig | None:
@@ -29,9 +30,11 @@ def sshd_of(guest: Guest) -> SshdConfig | None:
 
 def setting_results(guest: Guest, keyword: str, subject: str, bad: Callable[[str], str | None],
                     good: str, narrow: Severity | None = None,
-                    user: str | None = None) -> Iterator[Result]:
+                    user: str | None = None, credential: str = "any") -> Iterator[Result]:
     """One result per reachable value: FAIL with ``bad(value)``'s reason, else OK for the global
-    value. ``narrow`` is the severity for a finding limited to some connections."""
+    value. ``narrow`` is the severity for a finding limited to some connections. A Match block's
+    finding is rated by who can use it (:func:`match_users`): a block no account can reach is not a
+    finding. ``credential``: "password" when the setting only matters to password logins."""
     cfg = sshd_of(guest)
     if cfg is None:
         return
@@ -39,8 +42,23 @@ def setting_results(guest: Guest, keyword: str, subject: str, bad: Callable[[str
     if not any(r.universal for r in reaches):  # no global value, no catch-all Match block
         yield unknown(subject, f"the effective {keyword_name(keyword)} is unknown: it is not set and "
                       "the OpenSSH version (which decides its default) is unknown", ev(guest.origin))
+    if user is not None:
+        blocked = login_blocker(guest, cfg, user, credential)
+        if blocked is not None:
+            yield ok(subject, f"{user} cannot log in over SSH at all: {blocked}", ev(guest.origin, "", user))
+            return
     for i, r in enumerate(reaches):
         reason = bad(r.value)
+        if reason is not None and r.match is not None and not r.universal and user is None:
+            # Rate a Match block by who can actually use it.
+            users, why = match_users(guest, cfg, r.match, credential)
+            if users is not None and not users:
+                yield ok(subject + r.suffix, f"{keyword_name(keyword)} {r.value} {r.where}, but no account"
+                         f" can use it: {why}", r.evidence(keyword))
+                continue
+            if users:
+                shown = ", ".join(users[:6]) + (" …" if len(users) > 6 else "")
+                reason = f"{reason} (accounts that can use it: {shown})"
         if reason is not None:
             yield fail(subject + r.suffix, f"{keyword_name(keyword)} {r.value} {r.where}: {reason}",
                        r.evidence(keyword), severity=None if r.universal else narrow)
@@ -61,3 +79,87 @@ def usable_password(guest: Guest, name: str) -> bool | None:
         if entry.name == name:
             return not entry.locked and not entry.empty and entry.hash_algorithm is not None
     return False
+
+
+_NO_LOGIN_SHELLS = ("/nologin", "/false", "/sync", "/halt", "/shutdown")
+
+
+def _patterns_match(patterns: str, subject: str) -> bool:
+    """OpenSSH pattern lists (``*``, ``?``, ``!negation``), as sshd's match_pattern_list does."""
+    positive = False
+    for pat in patterns.replace(" ", ",").split(","):
+        if not pat:
+            continue
+        negated = pat.startswith("!")
+        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pat.lstrip("!"))
+        if re.fullmatch(regex, subject, re.DOTALL):
+            if negated:
+                return False
+            positive = True
+    return positive
+
+
+def _groups(guest: Guest, name: str) -> set[str]:
+    account = guest.account(name)
+    out = {g.name for g in guest.groups or () if name in g.members}
+    if account is not None and account.gid is not None:
+        out |= {g.name for g in guest.groups or () if g.gid == account.gid}
+    return out
+
+
+def login_blocker(guest: Guest, cfg: SshdConfig, name: str, credential: str = "any") -> str | None:
+    """Why ``name`` cannot log in over SSH (AllowUsers/AllowGroups/DenyUsers/DenyGroups, no login
+    shell, a locked password where only passwords matter or sshd refuses locked accounts), or None
+    when it can (or the facts do not say)."""
+    account = guest.account(name)
+    if guest.accounts is not None and account is None:
+        return f"there is no account {name}"
+    for keyword, deny in (("denyusers", True), ("allowusers", False)):
+        values = lookup(cfg.settings, keyword)
+        if values:
+            hit = any(_patterns_match(v.split("@", 1)[0], name) for v in values)
+            if hit == deny:
+                return f"{keyword_name(keyword)} {' '.join(values)} {'denies' if deny else 'excludes'} {name}"
+    for keyword, deny in (("denygroups", True), ("allowgroups", False)):
+        values = lookup(cfg.settings, keyword)
+        if values and guest.groups is not None:
+            groups = _groups(guest, name)
+            hit = any(_patterns_match(v, g) for v in values for g in groups)
+            if hit == deny:
+                return f"{keyword_name(keyword)} {' '.join(values)} {'denies' if deny else 'excludes'} {name}"
+    if account is not None and account.shell and account.shell.endswith(_NO_LOGIN_SHELLS):
+        return f"{name} has no login shell ({account.shell})"
+    entry = next((e for e in guest.shadow or () if e.name == name), None)
+    if entry is not None and credential == "password" and (entry.locked or entry.hash_algorithm is None) \
+            and not entry.empty:
+        return f"{name}'s password is locked or unset, so no password login is possible"
+    return None
+
+
+def match_users(guest: Guest, cfg: SshdConfig, match: SshdMatch,
+                credential: str = "any") -> tuple[list[str] | None, str]:
+    """The accounts that can log in through connections a Match block applies to, and — when none
+    can — why. None when the accounts are unknown."""
+    if guest.accounts is None:
+        return None, "the accounts are unknown"
+    users = [c[1] for c in match.criteria if c[0].lower() == "user"]
+    groups = [c[1] for c in match.criteria if c[0].lower() == "group"]
+    if groups and guest.groups is None:
+        return None, "the groups are unknown"
+    candidates = [a.name for a in guest.accounts
+                  if all(_patterns_match(u, a.name) for u in users)
+                  and all(any(_patterns_match(g, grp) for grp in _groups(guest, a.name)) for g in groups)]
+    if not candidates:
+        return [], f"no account matches `Match {criteria_text(match)}`"
+    reasons: list[str] = []
+    able: list[str] = []
+    for name in candidates:
+        why = login_blocker(guest, cfg, name, credential)
+        if why is None:
+            able.append(name)
+        else:
+            reasons.append(why)
+    if able:
+        return able, ""
+    shown = "; ".join(reasons[:4]) + (" …" if len(reasons) > 4 else "")
+    return [], shown

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.facts import Domain, Host
+from vmsec.parsers.kernel_cmdline import parse_cmdline
 
 _QEMU_SECURITY = "https://www.qemu.org/docs/master/system/security.html"
 _VFIO_DOC = "https://docs.kernel.org/driver-api/vfio.html"
@@ -39,33 +40,70 @@ def hardware_virtualization(host: Host) -> Iterator[Result]:
     security policy covers only the virtualization use case (KVM or another accelerator); under TCG
     a guest is not considered isolated, and guest-to-host bugs are not treated as security issues.
 
+    Usable KVM is judged by /dev/kvm and, on the running host, by the KVM API itself
+    (`KVM_GET_API_VERSION`), not by CPU flags alone: nested or paravirtual KVM (kvm_pvm) provides it
+    without vmx/svm, and vmx/svm are x86 flags that Arm, POWER and s390x hosts never show.
+
     Remediation: Enable VT-x/AMD-V (and VT-d/AMD-Vi) in the firmware setup and load the kvm_intel or
     kvm_amd module. On a host that is itself a VM, enable nested virtualization in the outer
     hypervisor.
     """
     note = _nested_note(host)
-    if host.cpu is None:
-        yield unknown("cpu flags", "/proc/cpuinfo could not be read")
-    else:
-        flags = sorted(host.cpu.flags & {"vmx", "svm"})
-        where = ev("/proc/cpuinfo", "flags", flags or "no vmx/svm")
-        if flags:
-            yield ok("cpu flags", f"the CPU advertises {'/'.join(flags)}{note}", where)
-        else:
-            yield fail("cpu flags", f"the CPU advertises neither vmx nor svm: guests can only run "
-                       f"under the TCG emulator{note}", where)
+    usable, kvm_result = _kvm_usable(host, note)
+    flags_result = _cpu_flags(host, usable, note)
+    if flags_result is not None:
+        yield flags_result
+    yield kvm_result
+
+
+def _kvm_usable(host: Host, note: str) -> tuple[bool | None, Result]:
+    """Whether KVM is usable, judged by /dev/kvm and, on the running host, the KVM API itself."""
     kvm = host.kvm_device
     if kvm is None or kvm.exists is None:
         why = kvm.error if kvm is not None and kvm.error else "it was not examined"
-        yield unknown("/dev/kvm", f"whether /dev/kvm exists could not be told: {why}")
-    elif kvm.exists:
-        yield ok("/dev/kvm", "/dev/kvm exists", ev(kvm.path, "exists", True))
-    elif not host.live:
-        yield unknown("/dev/kvm", "a copied host root has no device nodes, so /dev/kvm cannot be "
-                      "checked", ev(kvm.path, "exists", False))
-    else:
-        yield fail("/dev/kvm", f"/dev/kvm does not exist: the kvm module is not loaded or not "
-                   f"usable{note}", ev(kvm.path, "exists", False))
+        return None, unknown("/dev/kvm", f"whether /dev/kvm exists could not be told: {why}")
+    if kvm.exists and host.kvm_api_version is not None:
+        return True, ok("/dev/kvm", f"/dev/kvm answers the KVM API (version {host.kvm_api_version}): "
+                        "guests run with hardware virtualization", ev(kvm.path, "KVM_GET_API_VERSION",
+                                                                      host.kvm_api_version))
+    if kvm.exists and host.kvm_api_error:
+        return None, unknown("/dev/kvm", f"/dev/kvm exists, but {host.kvm_api_error}",
+                             ev(kvm.path, "exists", True))
+    if kvm.exists:
+        return True, ok("/dev/kvm", "/dev/kvm exists", ev(kvm.path, "exists", True))
+    if host.module_params is not None and "kvm" not in host.module_params:
+        return False, fail("/dev/kvm", f"the kvm module is not loaded (no /sys/module/kvm), so guests can"
+                           f" only run under the TCG emulator{note}", ev("/sys/module/kvm", "exists", False))
+    if not host.live:
+        return None, unknown("/dev/kvm", "a copied host root has no device nodes, so /dev/kvm cannot be "
+                             "checked", ev(kvm.path, "exists", False))
+    return False, fail("/dev/kvm", f"/dev/kvm does not exist: the kvm module is not loaded or not "
+                       f"usable, so guests can only run under the TCG emulator{note}",
+                       ev(kvm.path, "exists", False))
+
+
+def _cpu_flags(host: Host, usable: bool | None, note: str) -> Result | None:
+    """What the CPU flags say — never on their own a claim about KVM: nested or paravirtual KVM
+    (kvm_pvm) provides /dev/kvm without vmx/svm, and non-x86 hosts have no such flags at all."""
+    if host.cpu is None:
+        return unknown("cpu flags", "/proc/cpuinfo could not be read")
+    if host.cpu.vendor is not None and host.cpu.vendor not in _X86_VENDORS:
+        return None  # vmx/svm are x86 flags: an Arm, POWER or s390x host has other means (judged by /dev/kvm)
+    flags = sorted(host.cpu.flags & {"vmx", "svm"})
+    where = ev("/proc/cpuinfo", "flags", flags or "no vmx/svm")
+    if flags:
+        return ok("cpu flags", f"the CPU advertises {'/'.join(flags)}{note}", where)
+    if usable:
+        return ok("cpu flags", "the CPU advertises neither vmx nor svm, but KVM is usable through /dev/kvm "
+                  "(nested or paravirtual KVM)", where, ev("/dev/kvm", "usable", True))
+    if usable is False:
+        return fail("cpu flags", f"the CPU advertises neither vmx nor svm and KVM is not usable: guests can "
+                    f"only run under the TCG emulator{note}", where)
+    return unknown("cpu flags", "the CPU advertises neither vmx nor svm, but whether KVM is usable anyway "
+                   "(nested or paravirtual KVM) could not be told from /dev/kvm", where)
+
+
+_X86_VENDORS = frozenset({"GenuineIntel", "AuthenticAMD", "HygonGenuine", "CentaurHauls", "Shanghai"})
 
 
 @check("VMS-HOST-002", title="The host runs on bare metal, not inside another hypervisor",
@@ -127,7 +165,7 @@ def iommu_firmware_table(host: Host, env: Environment) -> Iterator[Result]:
                    severity=Severity.HIGH if users else Severity.LOW)
 
 
-_IOMMU_OFF = ("intel_iommu=off", "amd_iommu=off", "iommu=off")
+_IOMMU_OFF = ("intel_iommu", "amd_iommu", "iommu")
 
 
 @check("VMS-HOST-004", title="The kernel IOMMU is enabled", severity=Severity.CRITICAL,
@@ -144,8 +182,12 @@ def iommu_kernel_enabled(host: Host, env: Environment) -> Iterator[Result]:
     sev = Severity.CRITICAL if users else Severity.MEDIUM
     used = (f"; domains {', '.join(users)} assign PCI devices that can then DMA into all host memory"
             if users else "")
-    cmdline = host.kernel_cmdline
-    disabled = [a for a in cmdline or () if a in _IOMMU_OFF]
+    cmdline = parse_cmdline(host.kernel_cmdline) if host.kernel_cmdline is not None else None
+    disabled = []
+    for name in _IOMMU_OFF:
+        p = cmdline.last(name) if cmdline is not None else None  # the last occurrence wins
+        if p is not None and (p.value or "").split(",")[0].strip().lower() == "off":
+            disabled.append(p.text)
     if disabled:
         yield fail("kernel iommu", f"the kernel command line disables the IOMMU "
                    f"({' '.join(disabled)}){used}", ev("/proc/cmdline", "", " ".join(disabled)),
@@ -182,13 +224,13 @@ def vfio_unsafe_modes(host: Host) -> Iterator[Result]:
     Remediation: Set both parameters to N (remove them from /etc/modprobe.d and the kernel command
     line); use hardware with interrupt remapping for passthrough.
     """
-    cmdline = host.kernel_cmdline or ()
+    cmdline = parse_cmdline(host.kernel_cmdline or ())
     for module, param, sev, harm in _VFIO_UNSAFE:
         subject = f"{module}.{param}"
-        on_cmdline = [a for a in cmdline if a.split("=", 1)[0] == subject]
-        if on_cmdline and on_cmdline[-1].partition("=")[2].lower() in _YES:
-            yield fail(subject, f"the kernel command line sets {on_cmdline[-1]}: {harm}",
-                       ev("/proc/cmdline", subject, on_cmdline[-1]), severity=sev)
+        given = cmdline.last(subject)  # "-" and "_" are the same in names; the last occurrence wins
+        if given is not None and (given.value or "").strip().lower() in _YES:
+            yield fail(subject, f"the kernel command line sets {given.text}: {harm}",
+                       ev("/proc/cmdline", subject, given.text), severity=sev)
             continue
         if host.module_params is None:
             yield unknown(subject, "/sys/module could not be read")

@@ -54,11 +54,18 @@ def secure_boot_lockdown(host: Host) -> Iterator[Result]:
     Remediation: Enable UEFI Secure Boot, enrol the distribution's keys, and boot with
     `lockdown=integrity`.
     """
-    if host.secure_boot is None:
-        yield unknown("secure boot", "the SecureBoot EFI variable could not be read "
-                      "(a BIOS boot, or /sys/firmware/efi is not available)")
+    # Each claim cites what was read: the EFI variable's value, its absence, or the absence of EFI.
+    if host.boot_firmware == "bios":
+        yield fail("secure boot", "the host booted with legacy BIOS (no /sys/firmware/efi): there is no "
+                   "Secure Boot", ev("/sys/firmware/efi", "exists", False))
+    elif host.secure_boot is None:
+        how = " (whether the host booted with UEFI is unknown)" if host.boot_firmware is None else ""
+        yield unknown("secure boot", f"the SecureBoot EFI variable could not be read{how}")
     elif host.secure_boot:
         yield ok("secure boot", "Secure Boot is enabled", ev(_EFIVAR, "", "1"))
+    elif host.boot_firmware == "uefi" and host.secure_boot is False:
+        yield fail("secure boot", "Secure Boot is disabled (UEFI boot; the SecureBoot variable is 0 or "
+                   "absent)", ev(_EFIVAR, "", "0 or absent"), ev("/sys/firmware/efi", "exists", True))
     else:
         yield fail("secure boot", "Secure Boot is disabled", ev(_EFIVAR, "", "0"))
     if host.lockdown is None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.facts import Host
+from vmsec.parsers.kernel_cmdline import Cmdline, kernel_version, parse_cmdline
 
 _VULN_DIR = "/sys/devices/system/cpu/vulnerabilities"
 _HW_VULN = "https://docs.kernel.org/admin-guide/hw-vuln/index.html"
@@ -18,6 +19,63 @@ _KSM = "https://docs.kernel.org/admin-guide/mm/ksm.html"
 
 # "BHI: Vulnerable" inside an otherwise mitigated spectre_v2 line; "SMT vulnerable" is VMS-HOST-007's.
 _PART_VULNERABLE = re.compile(r"(?:^|[;,]\s*)([A-Za-z0-9_ /-]+):\s*Vulnerable", re.IGNORECASE)
+
+
+# Per-vulnerability switches that turn a mitigation off (kernel-parameters.txt), by parameter name:
+# flags that disable by being present, and "name=off"-style values.
+_OFF_FLAGS = ("nospectre_v1", "nospectre_v2", "nopti", "nospec_store_bypass_disable", "nospectre_bhb")
+_OFF_VALUES = {
+    "pti": ("off",), "spectre_v2": ("off",), "spectre_v2_user": ("off",), "spectre_bhi": ("off",),
+    "spec_store_bypass_disable": ("off",), "l1tf": ("off",), "mds": ("off",), "tsx_async_abort": ("off",),
+    "mmio_stale_data": ("off",), "retbleed": ("off",), "srbds": ("off",), "gather_data_sampling": ("off",),
+    "reg_file_data_sampling": ("off",), "spec_rstack_overflow": ("off",),
+    "indirect_target_selection": ("off",), "tsa": ("off",), "vmscape": ("off",),
+    "kpti": ("0", "off"), "ssbd": ("force-off",),
+}
+_GUEST_VECTORS = ("guest_host", "guest_guest")
+
+
+def cmdline_of(host: Host) -> Cmdline | None:
+    return parse_cmdline(host.kernel_cmdline) if host.kernel_cmdline is not None else None
+
+
+def _cmdline_mitigations(host: Host) -> Iterator[Result]:
+    """The kernel command line, as the kernel reads it: the last occurrence wins, nothing after
+    ``--`` counts, and ``mitigations=auto,no_guest_host`` turns off exactly what a hypervisor needs."""
+    subject = "kernel cmdline mitigations"
+    cmdline = cmdline_of(host)
+    if cmdline is None:
+        yield unknown(subject, "/proc/cmdline could not be read")
+        return
+    kernel = kernel_version(host.kernel_release)
+    m = cmdline.mitigations(kernel)
+    where = ev("/proc/cmdline", "mitigations", m.written)
+    guest = [v for v in m.disabled_vectors if v in _GUEST_VECTORS]
+    if m.mode == "off":
+        yield fail(subject, f"the kernel command line sets {m.written}: every speculative-execution "
+                   "mitigation is disabled", where, severity=Severity.CRITICAL)
+    elif guest and kernel is None:
+        yield unknown(subject, f"the kernel command line sets {m.written}, which turns off the "
+                      f"{', '.join(v.replace('_', '-') for v in guest)} mitigations on Linux 6.17 and later "
+                      "(attack-vector controls); the kernel's version is unknown", where)
+    elif guest:
+        yield fail(subject, f"the kernel command line sets {m.written}: the "
+                   f"{' and '.join(v.replace('_', '-') for v in guest)} mitigations are off, so guests can "
+                   "attack the host" + (" and each other" if "guest_guest" in guest else ""), where,
+                   severity=Severity.CRITICAL if "guest_host" in guest else None)
+    elif m.written is None:
+        yield ok(subject, "the kernel command line does not set mitigations= (the default, auto, applies)",
+                 where)
+    else:
+        note = f" ({m.ignored})" if m.ignored else ""
+        yield ok(subject, f"the kernel command line keeps guest mitigations on: {m.written}{note}", where)
+    off = [p for p in cmdline.params if p.name in _OFF_FLAGS and p.value is None]
+    off += [p for name, bad in _OFF_VALUES.items() if (p2 := cmdline.last(name)) is not None
+            for p in (p2,) if (p.value or "").split(",")[0].strip().lower() in bad]
+    if off:
+        shown = " ".join(dict.fromkeys(p.text for p in off))
+        yield fail("kernel cmdline per-vulnerability switches", f"the kernel command line turns off "
+                   f"individual mitigations: {shown}", ev("/proc/cmdline", "", shown))
 
 
 def _unreadable_vulns(subject: str) -> Result:
@@ -34,21 +92,18 @@ def _short(text: str, limit: int = 160) -> str:
 def cpu_vulnerabilities(host: Host) -> Iterator[Result]:
     """The kernel reports, per known CPU vulnerability, whether this CPU is affected and which
     mitigation is active. An unmitigated one (Spectre, L1TF, MDS, Retbleed, GDS, …) can let a guest
-    read host or other guests' memory. `mitigations=off` disables them all.
+    read host or other guests' memory. The kernel command line is read as the kernel reads it (the
+    last occurrence of a parameter wins, nothing after `--` counts): `mitigations=off` disables them
+    all, and on Linux 6.17 and later the attack-vector controls `mitigations=auto,no_guest_host`
+    (critical) and `no_guest_guest` turn off exactly the guest-to-host and guest-to-guest mitigations
+    a hypervisor needs; per-vulnerability switches (`spectre_v2=off`, `nopti`, `l1tf=off` …) are
+    listed separately.
 
     Remediation: Update the kernel and the CPU microcode (intel-microcode / amd64-microcode), and
-    remove `mitigations=off` and per-vulnerability `=off` switches from the kernel command line.
+    remove `mitigations=off`, `no_guest_host`/`no_guest_guest` and per-vulnerability `=off` switches
+    from the kernel command line.
     """
-    cmdline = host.kernel_cmdline
-    if cmdline is None:
-        yield unknown("kernel cmdline mitigations", "/proc/cmdline could not be read")
-    elif "mitigations=off" in cmdline:
-        yield fail("kernel cmdline mitigations", "the kernel command line sets mitigations=off: "
-                   "every speculative-execution mitigation is disabled",
-                   ev("/proc/cmdline", "mitigations", "off"))
-    else:
-        yield ok("kernel cmdline mitigations", "the kernel command line does not set mitigations=off",
-                 ev("/proc/cmdline", "mitigations", None))
+    yield from _cmdline_mitigations(host)
     vulns = host.cpu_vulnerabilities
     if vulns is None:
         yield _unreadable_vulns("cpu vulnerabilities")
@@ -83,7 +138,14 @@ def smt_vulnerable(host: Host) -> Iterator[Result]:
     qemu.conf so that different VMs never share a core (VMS-QEMU-010).
     """
     if host.smt_control is None:
-        yield unknown("smt", "/sys/devices/system/cpu/smt/control could not be read")
+        cmdline = cmdline_of(host)
+        nosmt = cmdline.last("nosmt") if cmdline is not None else None
+        if nosmt is not None:
+            yield ok("smt", f"/sys/devices/system/cpu/smt/control could not be read, but the kernel "
+                     f"command line sets {nosmt.text}: SMT is disabled at boot",
+                     ev("/proc/cmdline", "nosmt", nosmt.value))
+        else:
+            yield unknown("smt", "/sys/devices/system/cpu/smt/control could not be read")
         return
     control = host.smt_control.strip()
     where = ev("/sys/devices/system/cpu/smt/control", "control", control)
@@ -179,11 +241,19 @@ def vmscape(host: Host) -> Iterator[Result]:
     Remediation: Update the kernel to a release with the VMSCAPE fix; remove `vmscape=off` from the
     kernel command line.
     """
-    cmdline = host.kernel_cmdline or ()
-    if "vmscape=off" in cmdline:
-        yield fail("vmscape", "the kernel command line sets vmscape=off",
-                   ev("/proc/cmdline", "vmscape", "off"))
-        return
+    cmdline = cmdline_of(host)
+    if cmdline is not None:
+        switch = cmdline.last("vmscape")
+        m = cmdline.mitigations(kernel_version(host.kernel_release))
+        if switch is not None and (switch.value or "").strip().lower() == "off":
+            yield fail("vmscape", f"the kernel command line sets {switch.text}",
+                       ev("/proc/cmdline", "vmscape", switch.value))
+            return
+        if m.mode == "off" or "guest_host" in m.disabled_vectors:
+            yield fail("vmscape", f"the kernel command line sets {m.written}, which turns the VMSCAPE "
+                       "mitigation off with the other guest-to-host ones",
+                       ev("/proc/cmdline", "mitigations", m.written))
+            return
     if host.cpu_vulnerabilities is None:
         yield _unreadable_vulns("vmscape")
         return

@@ -122,7 +122,9 @@ def vnc_default_auth(host: Host, env: Environment) -> Iterator[Result]:
         return
     if sasl.as_bool():
         mechs = _mechanisms(host, "qemu")
-        sasl_ev = ev("/etc/sasl2/qemu.conf", "mech_list", mechs)
+        # Cite the SASL file only when it was read (a finding never cites a file not read).
+        sasl_ev = (ev("/etc/sasl2/qemu.conf", "mech_list", mechs) if mechs is not None
+                   else ev("/etc/sasl2/qemu.conf (not read or no mech_list)", "mech_list"))
         if tls.as_bool() or (mechs is not None and set(mechs) <= {"gssapi"} and mechs):
             yield ok(subject, f"vnc_sasl = 1 {where(sasl)} with "
                      f"{'TLS' if tls.as_bool() else 'GSSAPI'}", sev(sasl), sev(tls), sasl_ev)

@@ -48,7 +48,9 @@ def _tcp_chardevs(env: Environment) -> Iterator[tuple[str, str, str, bool | None
     for dom in env.inventory.domains:
         for ch in dom.chardevs:
             if ch.type == "tcp":
-                yield dom.name, dom.origin, ch.locator, ch.tls, ch.source_host
+                # QEMU connects a socket without a host to localhost; a listening one binds every address.
+                host = ch.source_host or ("localhost" if (ch.source_mode or "connect") == "connect" else None)
+                yield dom.name, dom.origin, ch.locator, ch.tls, host
 
 
 @check("VMS-QEMU-020", title="TCP character devices use TLS", severity=Severity.MEDIUM,

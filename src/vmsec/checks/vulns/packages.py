@@ -53,6 +53,7 @@ def _vulnerability(m: VulnMatch) -> dict[str, Any]:
                 if m.kev_date_added else None),
         "epss": ({"score": m.epss, "percentile": m.epss_percentile} if m.epss is not None else None),
         "feeds": list(m.feeds),
+        "unaffected_binaries": list(m.unaffected),
     }
 
 
@@ -65,6 +66,14 @@ def _context(m: VulnMatch) -> str:
     if m.note:
         bits.append(m.note)
     return f" ({'; '.join(bits)})" if bits else ""
+
+
+def _lag(m: VulnMatch) -> str:
+    """Name the binaries that lag when others of the same source are already fixed."""
+    if not m.unaffected:
+        return ""
+    shown = ", ".join(m.unaffected[:6]) + (" …" if len(m.unaffected) > 6 else "")
+    return f"; other binaries of {m.source_package} are not affected ({shown}): only these lag"
 
 
 def _tags(guest: Guest, env: Environment, m: VulnMatch) -> tuple[str, ...]:
@@ -99,7 +108,7 @@ def fixable_vulnerabilities(guest: Guest, env: Environment) -> Iterator[Result]:
     for m in fixable:
         yield fail(f"{m.vuln_id} {m.source_package}",
                    f"{m.source_package} {m.installed_version} ({', '.join(m.packages)}) is affected by "
-                   f"{m.vuln_id}; fixed in {m.fixed_version}{_context(m)}",
+                   f"{m.vuln_id}; fixed in {m.fixed_version}{_lag(m)}{_context(m)}",
                    *_evidence(report, m), severity=_severity(m), vulnerability=_vulnerability(m),
                    tags=_tags(guest, env, m))
     if not fixable:
