@@ -465,7 +465,12 @@ class Operations:
             sink = StoreSink.into(self.svc.store, group_id=job.group_id)
             scan(
                 [spec],
-                ScanOptions(sinks=[sink], keep_findings=False, waivers=self.active_waivers(job.group_id)),
+                ScanOptions(
+                    sinks=[sink],
+                    keep_findings=False,
+                    waivers=self.active_waivers(job.group_id),
+                    clock=self.svc.now,
+                ),
             )
             status, error = "done", None
         except (VmsecError, OSError, ValueError) as exc:
