@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from world import T0, World
+from world import T0, XML_TARGET, World
 
 from vmsec.service.core import NotFound
 from vmsec.service.queries import FindingFilter
@@ -77,3 +77,29 @@ def test_a_target_whose_credential_does_not_fit_fails_its_job_not_the_service(fr
     assert done["status"] == "failed" and "does not fit" in done["error"]
     entries, _ = w.svc.queries.audit(admin, action="scan.finish", limit=1)
     assert entries[0]["outcome"] == "failure"
+
+
+def test_scheduled_targets_are_scanned_when_due_and_once(fresh_world: World) -> None:
+    w = fresh_world
+    admin = w.principal("admin-red")
+    target = w.svc.ops.add_target(
+        admin, group="red", name="nightly", spec={"kind": "xml", "paths": [str(XML_TARGET)]}, every_hours=24
+    )
+    first = w.svc.ops.run_due()  # due at once
+    assert len(first) == 1 and w.svc.ops.run_due() == []  # claimed: not queued twice
+    w.svc.ops.wait(first[0], 300)
+    assert w.svc.ops.job(admin, first[0])["status"] == "done"
+    w.clock.advance(hours=23)
+    assert w.svc.ops.run_due() == []
+    w.clock.advance(hours=1, seconds=1)
+    again = w.svc.ops.run_due()
+    assert len(again) == 1
+    w.svc.ops.wait(again[0], 300)
+    listed = next(t for t in w.svc.ops.list_targets(admin) if t["id"] == target)
+    assert listed["every_hours"] == 24 and listed["next_run_at"] > w.clock()
+    entries, _ = w.svc.queries.audit(admin, action="scan.start", limit=1)
+    assert entries[0]["actor"] == "scheduler:scheduler"
+    with pytest.raises(Exception, match="every 1 to 8784 hours"):
+        w.svc.ops.add_target(
+            admin, group="red", name="never", spec={"kind": "xml", "paths": ["/x"]}, every_hours=0
+        )

@@ -7,6 +7,7 @@ import datetime as dt
 import ipaddress
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -147,7 +148,7 @@ def test_serve_with_tls_sends_hsts(tmp_path: Path) -> None:
     try:
         url = f"https://127.0.0.1:{port}"
         server.wait(url)
-        r = httpx.get(url + "/login", verify=str(cert))
+        r = httpx.get(url + "/login", verify=ssl.create_default_context(cafile=str(cert)))
         assert r.status_code == 200
         assert r.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
         assert "__Host-vmsec-login=" in r.headers["set-cookie"] and "Secure" in r.headers["set-cookie"]

@@ -41,6 +41,7 @@ class ServiceConfig:
     token_default_days: int = 90
     token_max_days: int = 365
     scan_workers: int = 1  # scans run at once, off the request threads
+    schedule_every: float = 60.0  # seconds between looks for scheduled scans that are due
     secure_cookies: bool = True
     tls: bool = False  # served over TLS (HSTS is sent)
     rp_id: str = "localhost"  # WebAuthn relying party (the host name users type)

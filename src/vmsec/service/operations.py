@@ -305,6 +305,8 @@ class Operations:
             {
                 "id": r.id,
                 "name": r.name,
+                "every_hours": r.every_hours,
+                "next_run_at": utc(r.next_run_at),
                 "group": r.group,
                 "group_id": r.group_id,
                 "spec": r.spec,
@@ -324,10 +326,15 @@ class Operations:
         name: str,
         spec: dict[str, Any],
         credential_id: int | None = None,
+        every_hours: int | None = None,
     ) -> int:
+        """A scan target of a group: a target spec, an optional stored credential, and an optional
+        schedule (scanned every ``every_hours`` hours by :meth:`run_due`; None: on demand only)."""
         _require(principal, Permission.ADMIN)
         from vmsec.specs import spec_from_mapping
 
+        if every_hours is not None and not 1 <= every_hours <= 24 * 366:
+            raise ServiceError("a schedule runs every 1 to 8784 hours")
         gid = self._group(principal, group)
         name = name.strip()[:200]
         if not name:
@@ -351,6 +358,8 @@ class Operations:
                             name=name,
                             spec=dict(spec),
                             credential_id=credential_id,
+                            every_hours=every_hours,
+                            next_run_at=self.svc.now() if every_hours else None,
                             created_by=principal.name,
                             created_at=self.svc.now(),
                         )
@@ -362,7 +371,7 @@ class Operations:
                     principal.actor,
                     f"target:{tid}",
                     group_id=gid,
-                    detail={"name": name, "spec": spec},
+                    detail={"name": name, "spec": spec, "every_hours": every_hours},
                     remote=principal.remote,
                     conn=conn,
                 )
@@ -422,6 +431,40 @@ class Operations:
         with self._lock:
             self._futures[job_id] = self._pool.submit(self._run, job_id)
         return job_id
+
+    def run_due(self) -> list[int]:
+        """Queue a scan of every scheduled target whose time has come (the service calls this every
+        minute). The next run time moves forward in the same statement that claims the target, so two
+        service processes never queue the same run twice."""
+        from vmsec.service.roles import Role
+
+        t = schema.scan_targets
+        now = self.svc.now()
+        with self.svc.engine.connect() as conn:
+            due = conn.execute(
+                select(t.c.id, t.c.every_hours, t.c.next_run_at).where(
+                    t.c.every_hours.is_not(None), t.c.next_run_at <= now
+                )
+            ).all()
+        scheduler = Principal(
+            user_id=None,
+            name="scheduler",
+            role=Role.OPERATOR,
+            groups=frozenset(),
+            via="scheduler",
+            all_groups=True,
+        )
+        jobs = []
+        for target_id, every, planned in due:
+            with self.svc.engine.begin() as conn:
+                claimed = conn.execute(
+                    update(t)
+                    .where(t.c.id == target_id, t.c.next_run_at == planned)
+                    .values(next_run_at=now + timedelta(hours=every))
+                ).rowcount
+            if claimed == 1:
+                jobs.append(self.start_scan(scheduler, target_id))
+        return jobs
 
     def wait(self, job_id: int, timeout: float | None = None) -> None:
         """Wait for a job started by this process (tests, the CLI)."""

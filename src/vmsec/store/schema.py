@@ -272,6 +272,8 @@ scan_targets = Table(
     Column("name", String(200), nullable=False),
     Column("spec", _JSON, nullable=False),  # a target spec mapping (vmsec.specs.spec_from_mapping)
     Column("credential_id", Integer, ForeignKey("scan_credentials.id", ondelete="SET NULL"), nullable=True),
+    Column("every_hours", Integer, nullable=True),  # scheduled: scanned every so many hours
+    Column("next_run_at", DateTime(timezone=True), nullable=True),
     Column("created_by", String(100), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("group_id", "name", name="uq_scan_targets_group_name"),

@@ -57,6 +57,7 @@ class TargetIn(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     spec: dict[str, Any]
     credential_id: Id | None = None
+    every_hours: Annotated[int, Field(ge=1, le=8784)] | None = None  # a schedule; None: on demand
 
 
 class CredentialIn(BaseModel):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,15 +20,33 @@ from vmsec.web.api import create_api
 from vmsec.web.pages import create_pages, render, see_other
 from vmsec.web.security import CsrfRejected, LoginRequired, SecurityHeaders
 
+_log = logging.getLogger("vmsec.web")
 THREADS = 64  # requests served at once (handlers are synchronous: they run in worker threads)
 
 
 @asynccontextmanager
-async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    import asyncio
+
     import anyio.to_thread
 
     anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
-    yield
+    service: Service = app.state.service
+
+    async def scheduler() -> None:
+        """Queue the scheduled scans that are due, every ``schedule_every`` seconds (off this loop)."""
+        while True:
+            await asyncio.sleep(service.config.schedule_every)
+            try:
+                await anyio.to_thread.run_sync(service.ops.run_due)
+            except Exception:  # a failing store must not stop the schedule: it retries next time
+                _log.exception("scheduled scans could not be queued")
+
+    task = asyncio.create_task(scheduler())
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 def create_app(service: Service) -> FastAPI:

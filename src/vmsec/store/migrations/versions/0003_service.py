@@ -1,7 +1,8 @@
 """The service (issue 13): groups and memberships, users, sessions, API tokens, recovery codes and
 WebAuthn credentials, the hash-chained audit log with its head and checkpoints, waivers with
-approval, scan targets, encrypted scan credentials and scan jobs, per-target statistics; every scan
-gets a group (1, "default", for scans stored before); indexes for the finding list at 1M rows.
+approval, scan targets (scheduled or on demand), encrypted scan credentials and scan jobs,
+per-target statistics; every scan gets a group (1, "default", for scans stored before); indexes for
+the finding list at 1M rows.
 
 Revision ID: 0003
 Revises: 0002
@@ -195,6 +196,8 @@ def upgrade() -> None:
             sa.ForeignKey("scan_credentials.id", ondelete="SET NULL"),
             nullable=True,
         ),
+        sa.Column("every_hours", sa.Integer, nullable=True),
+        _ts("next_run_at", True),
         sa.Column("created_by", sa.String(100), nullable=False),
         _ts("created_at"),
         sa.UniqueConstraint("group_id", "name", name="uq_scan_targets_group_name"),
