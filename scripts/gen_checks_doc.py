@@ -7,12 +7,14 @@ Run: .venv/bin/python scripts/gen_checks_doc.py   (tests/test_docs.py fails when
 from __future__ import annotations
 
 import sys
+import tomllib
 from pathlib import Path
 
 from vmsec.checks.catalog import default_catalog
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "checks.md"
 CATALOG_JSON = Path(__file__).resolve().parents[1] / "src" / "vmsec" / "data" / "catalog.json"
+COVERAGE = Path(__file__).resolve().parents[1] / "docs" / "reference-coverage.toml"
 AREAS = {"HOST": "Host platform and isolation", "DMN": "libvirt daemons (management plane)",
          "QEMU": "QEMU driver (qemu.conf)", "DOM": "Domain XML, per VM", "NET": "Virtual networks",
          "STO": "Storage pools and secrets", "GST": "Guest operating systems (and the host's own OS)",
@@ -42,7 +44,31 @@ def render() -> str:
                       c.rationale, "", f"*Remediation:* {c.remediation}", ""]
             if c.references:
                 lines += [f"- {ref}" for ref in c.references] + [""]
-    return "\n".join(lines)
+    return "\n".join(lines + render_coverage())
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_coverage() -> list[str]:
+    """The reference catalogues' rows: which checks implement each, and why the others are declined."""
+    rows = tomllib.loads(COVERAGE.read_text(encoding="utf-8"))["row"]
+    done = [r for r in rows if "checks" in r]
+    declined = [r for r in rows if "declined" in r]
+    lines = ["## Reference coverage", "",
+             f"vmsec's research catalogues (the guest OS catalogue and the virtualization-layer catalogue in "
+             f"its reference notes) have {len(rows)} rows: {len(done)} are implemented by the checks below, "
+             f"{len(declined)} are declined with their reason (next section). The mapping is data: "
+             "`docs/reference-coverage.toml`.", "",
+             "| Row | Title | vmsec checks | Note |", "|---|---|---|---|"]
+    lines += [f"| {r['id']} | {_cell(r['title'])} | {', '.join(r['checks'])} | {_cell(r.get('note', ''))} |"
+              for r in done]
+    lines += ["", "## Declined", "",
+              "Rows of the reference catalogues that no check implements, and why.", "",
+              "| Row | Title | Why not |", "|---|---|---|"]
+    lines += [f"| {r['id']} | {_cell(r['title'])} | {_cell(r['declined'])} |" for r in declined]
+    return [*lines, ""]
 
 
 def render_catalog_json() -> str:

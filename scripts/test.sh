@@ -24,9 +24,12 @@ fi
 # python3-rpm (system Python) and dpkg: the oracles for the rpm and dpkg version comparators.
 # systemd, util-linux: `systemd-sysctl --cat-config` in a private mount namespace is the oracle for sysctl order;
 # procps: its /etc/sysctl.conf is one of the files that test bind-mounts.
+# redis-server: the broker of the fleet tests' Celery workers (each test run starts its own on a free port).
 # nmap: its vnc-info script is the oracle for the VNC probe; nftables, iproute2: a private network
 # namespace with a DROP rule gives the probe a filtered port; sasl2-bin: SASL for the VNC/libvirt listeners;
 # libsasl2-modules-gssapi-mit: GSSAPI, the strong mechanism libvirt offers on a clear TCP listener.
+# polkitd (polkitd and pkcheck), dbus-daemon: real polkitd is the oracle for the polkit rules evaluator,
+# run in a private mount and PID namespace (unshare, setpriv: util-linux) with a private system bus.
 # debsecan: Debian's own scanner as an oracle for the matcher; openscap-*/ssg-*: the peer comparison test.
 apt-get install -y -q --no-install-recommends \
   python3 python3-venv python3-dev gcc pkg-config libvirt-dev \
@@ -34,7 +37,7 @@ apt-get install -y -q --no-install-recommends \
   openssh-server debootstrap fdisk e2fsprogs xfsprogs cryptsetup-bin lvm2 postgresql chromium \
   ca-certificates tar coreutils python3-rpm dpkg systemd util-linux procps debsecan \
   openscap-scanner openscap-utils ssg-debian ssg-debderived nmap nftables iproute2 sasl2-bin \
-  libsasl2-modules libsasl2-modules-gssapi-mit openssl >/dev/null
+  libsasl2-modules libsasl2-modules-gssapi-mit openssl redis-server polkitd dbus-daemon >/dev/null
 if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 # libvirt's embedded QEMU driver expects its default unprivileged user to exist.
 getent passwd libvirt-qemu >/dev/null || useradd -r -U -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu

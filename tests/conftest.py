@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pgcluster import PgCluster, _pg_bin
+from pgcluster import PgCluster, pg_cluster_session
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,6 +23,12 @@ def _private_store(tmp_path_factory: pytest.TempPathFactory) -> None:
 
     path = tmp_path_factory.mktemp("store") / "history.sqlite"
     os.environ.setdefault("VMSEC_STORE", f"sqlite:///{path}")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A PostgreSQL server for the whole session (tests/pgcluster.py); each test makes its databases."""
+    yield from pg_cluster_session()
 
 
 @pytest.fixture()
@@ -44,16 +48,3 @@ def golden(request: pytest.FixtureRequest) -> Any:
             f"{name} differs from the golden file; rerun with --update-golden if intended")
 
     return compare
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
-    bindir = _pg_bin()
-    base = Path(tempfile.mkdtemp(prefix="vmsec-pg-"))
-    cluster = PgCluster(base, bindir)
-    try:
-        cluster.start()
-        yield cluster
-        cluster.stop()
-    finally:
-        shutil.rmtree(base, ignore_errors=True)

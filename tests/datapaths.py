@@ -27,9 +27,14 @@ VULN_VECTORS = VULN / "vectors"
 VULN_INSTALLED = VULN / "installed"
 DISTRO_EOL = VULN / "distro-eol"
 
+# libvirt's polkit action definitions and Debian's vendor rule (LGPL-2.1-or-later), for real polkitd.
+LIBVIRT_POLKIT = DATA / "libvirt-polkit-9.0.0"
+# polkit rules fixtures: one root folder per case (etc/polkit-1/rules.d, usr/share/polkit-1/rules.d).
+POLKIT_CASES = DATA / "polkit"
+
 # Official output schemas.
 SCHEMAS = DATA / "schemas"
 SARIF_SCHEMA = SCHEMAS / "sarif-schema-2.1.0.json"
 
 # The folders copied from elsewhere: each holds PROVENANCE.md, NOTICE.md and SHA256SUMS.
-THIRD_PARTY = (LIBVIRT, VULN, SCHEMAS)
+THIRD_PARTY = (LIBVIRT, VULN, SCHEMAS, LIBVIRT_POLKIT)

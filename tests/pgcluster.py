@@ -1,9 +1,9 @@
-"""A real PostgreSQL server for the tests (the store's and the service's).
+"""A real PostgreSQL server for the tests (the store's PostgreSQL backend, the fleet's workers).
 
-The PostgreSQL cluster is created in a temporary directory, owned by the ``postgres`` user when the
-tests run as root, listening on a unix socket only; it is started once per session and stopped at
-the end. Each test gets its own database. A missing PostgreSQL fails the tests (the test command
-installs Debian's ``postgresql``): the PostgreSQL backend is a feature, not an option.
+The cluster is created in a temporary directory, owned by the ``postgres`` user when the tests run as
+root, listening on a unix socket only; the ``pg_cluster`` fixture (tests/conftest.py) starts it once
+per session and stops it at the end. A missing PostgreSQL fails the tests (the test command installs
+Debian's ``postgresql``): the PostgreSQL backend is a feature, not an option.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -69,3 +71,15 @@ class PgCluster:
         with self.admin() as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql+psycopg://postgres@/{name}?host={self.sockets}&port={self.port}"
+
+
+def pg_cluster_session() -> Iterator[PgCluster]:
+    bindir = _pg_bin()
+    base = Path(tempfile.mkdtemp(prefix="vmsec-pg-"))
+    cluster = PgCluster(base, bindir)
+    try:
+        cluster.start()
+        yield cluster
+        cluster.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

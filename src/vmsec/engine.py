@@ -35,6 +35,26 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# Results one check may give for one target. Facts are bounded by the input's size, so a real target
+# stays far below (a guest's known vulnerabilities: hundreds); a hostile one that still gets here is
+# cut, and the last result says how many were left out and how they stood.
+MAX_RESULTS_PER_CHECK = 10_000
+_ORDER = {Status.FAIL: 0, Status.ERROR: 0, Status.UNKNOWN: 1}
+
+
+def _capped(results: list[Result]) -> list[Result]:
+    """The first results, failures first, plus one summary of the rest (FAIL if any failed)."""
+    kept = sorted(results, key=lambda r: _ORDER.get(r.status, 2))[:MAX_RESULTS_PER_CHECK - 1]
+    rest = sorted(results, key=lambda r: _ORDER.get(r.status, 2))[MAX_RESULTS_PER_CHECK - 1:]
+    counts = {s: sum(1 for r in rest if r.status is s) for s in (Status.FAIL, Status.UNKNOWN, Status.PASS)}
+    status = Status.FAIL if counts[Status.FAIL] else Status.UNKNOWN if counts[Status.UNKNOWN] else Status.PASS
+    worst = next((r.severity for r in rest if r.status is Status.FAIL and r.severity is not None), None)
+    message = (f"{len(rest)} more results of this check on this target are not listed (at most "
+               f"{MAX_RESULTS_PER_CHECK} are kept): {counts[Status.FAIL]} failed, {counts[Status.UNKNOWN]} "
+               f"unknown, {counts[Status.PASS]} passed")
+    return [*kept, Result(status, "(results over the limit)", message, (), worst)]
+
+
 class Evaluation:
     """Checks of one catalogue and profile, ready to run over inventories."""
 
@@ -80,6 +100,8 @@ class Evaluation:
             except Exception as exc:  # a crashing check must not end the scan
                 append(_error_finding(spec, exc, target, severity))
                 continue
+            if len(results) > MAX_RESULTS_PER_CHECK and scope is not Scope.INVENTORY:
+                results = _capped(results)
             for status, subject_, message, evidence, r_severity, r_target, vuln, r_tags in results:
                 sev = severity if r_severity is None else profile.severity_for(check_id, r_severity)
                 append(new(finding, (check_id, title, status, sev, r_target or target, subject_, message,

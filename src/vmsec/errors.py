@@ -7,11 +7,13 @@ on that value, never on the wording of the message.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from vmsec.facts.common import CollectionRecord, ErrorKind, kind_of_errno
 
 __all__ = [
     "AdvisorySourceError", "CheckDefinitionError", "CollectorError", "ConfigError", "ErrorKind",
-    "ParseError", "ReadError", "SourceUnavailable", "StoreError", "VmsecError",
+    "ParseError", "Problems", "ReadError", "SourceUnavailable", "StoreError", "VmsecError",
 ]
 
 
@@ -70,6 +72,61 @@ class ParseError(ReadError):
         super().__init__(source if line is None else f"{source}:{line}", reason, ErrorKind.INVALID)
         self.path = source
         self.line = line
+
+
+MAX_PROBLEMS = 100
+
+
+class Problems(list[ReadError]):
+    """The in-file problems a parser met while it still returned its fact: one :class:`ReadError`
+    per problem, each with its :class:`ErrorKind` (INVALID, TOO_LARGE, LOOP, ABSENT …).
+
+    This is the one way parsers report partial failures (a whole input that cannot be read or parsed
+    is raised instead). The list is bounded: the same problem (source, kind, reason) is kept once,
+    and after ``limit`` problems the rest are only counted in ``dropped``, so a hostile input cannot
+    turn into millions of records. The collector turns each into a :class:`CollectionRecord` with
+    its kind, plus one summary record when some were dropped.
+    """
+
+    def __init__(self, limit: int = MAX_PROBLEMS) -> None:
+        super().__init__()
+        self.limit = limit
+        self.dropped = 0
+        self._seen: set[tuple[str, ErrorKind, str]] = set()
+
+    def append(self, problem: ReadError) -> None:
+        key = (problem.source, problem.kind, problem.reason)
+        if key in self._seen:
+            return
+        if len(self) >= self.limit:
+            self.dropped += 1
+            return
+        self._seen.add(key)
+        super().append(problem)
+
+    def extend(self, problems: Iterable[ReadError]) -> None:
+        for problem in problems:
+            self.append(problem)
+        if isinstance(problems, Problems):
+            self.dropped += problems.dropped
+
+    def __iadd__(self, problems: Iterable[ReadError]) -> Problems:  # type: ignore[override,misc]
+        self.extend(problems)
+        return self
+
+    def note(self, source: str, reason: str, kind: ErrorKind = ErrorKind.INVALID) -> None:
+        """Record a problem found in the text of ``source`` (``path`` or ``path:line``)."""
+        self.append(ReadError(source, reason, kind))
+
+    def records(self, what: str) -> list[CollectionRecord]:
+        """These problems as failed collection records, with one summary record for the dropped ones."""
+        out = [p.record(what) for p in self]
+        if self.dropped:
+            source = self[-1].source if self else what
+            out.append(CollectionRecord(source=source, what=what, ok=False, kind=ErrorKind.TOO_LARGE,
+                                        reason=f"{self.dropped} more problems of the same input were not "
+                                               f"recorded (at most {self.limit} are kept)"))
+        return out
 
 
 class CheckDefinitionError(VmsecError):

@@ -160,6 +160,10 @@ def scan(targets: Sequence[TargetSpec], options: ScanOptions | None = None) -> S
         raise ConfigError("nothing to scan: no target given")
     profile = _profile(options.profile)
     catalog = _catalog(options)
+    if options.advisory_db:  # a path the caller named must exist: checked before any collection
+        from vmsec.vulns.db import require_db_file
+
+        require_db_file(options.advisory_db)
     from vmsec.engine import Evaluation
 
     started = options.clock()

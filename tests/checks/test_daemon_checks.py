@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -400,8 +401,10 @@ def _needs_root(expected: Status) -> None:
 def test_dmn004_tls_key_root(tmp_path: Any, mode: int, expected: Status) -> None:
     _needs_root(expected)
     _write(tmp_path, "etc/libvirt/libvirtd.conf", "listen_tls = 1\n", 0o644)
-    _write(tmp_path, "etc/pki/libvirt/private/serverkey.pem", "-----BEGIN PRIVATE KEY-----\n", mode)
-    _write(tmp_path, "etc/pki/libvirt/servercert.pem", "-----BEGIN CERTIFICATE-----\n", 0o644)
+    pki = Path(__file__).resolve().parents[1] / "data/checks/VMS-DMN-022/ca-signed-matching-key.PASS/etc/pki"
+    _write(tmp_path, "etc/pki/libvirt/private/serverkey.pem",
+           (pki / "libvirt/private/serverkey.pem").read_text(), mode)
+    _write(tmp_path, "etc/pki/libvirt/servercert.pem", (pki / "libvirt/servercert.pem").read_text(), 0o644)
     got = _verdicts(tmp_path, "VMS-DMN-004")
     assert expected in got and (expected is F or F not in got)
 

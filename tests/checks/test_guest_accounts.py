@@ -167,7 +167,8 @@ def test_compliance_refs_cover_every_access_check() -> None:
 
     text = (resources.files("vmsec") / "data" / "compliance" / "refs" / "guest_access.toml").read_text()
     refs = tomllib.loads(text)
-    modules = {f"vmsec.checks.guest.{m}" for m in ("ssh", "ssh_keys", "accounts", "pam", "sudo")}
+    modules = {f"vmsec.checks.guest.{m}"
+               for m in ("ssh", "ssh_keys", "accounts", "pam", "sudo", "file_permissions", "groups")}
     ours = {c.id for c in default_catalog().checks if c.module in modules}
     assert ours and set(refs) == ours
     for check_id, entry in refs.items():

@@ -10,8 +10,9 @@ import pytest
 
 from vmsec.checks.api import Environment, FactMissing, Result
 from vmsec.checks.guest import pam
-from vmsec.facts import Guest, Inventory, PamLine, PamStack, ShadowEntry, SshdConfig
+from vmsec.facts import Guest, Inventory, ModuleConfig, PamLine, PamStack, ShadowEntry, SshdConfig
 from vmsec.findings import Severity, Status
+from vmsec.parsers.pam_module_conf import FAILLOCK, PWQUALITY
 
 P, F, U = Status.PASS, Status.FAIL, Status.UNKNOWN
 
@@ -36,7 +37,23 @@ DEBIAN_AUTH = ("auth [success=1 default=ignore] pam_unix.so nullok",
                "auth requisite pam_deny.so", "auth required pam_permit.so")
 
 
+# pwquality.conf and faillock.conf read, and absent: the modules' compiled-in defaults apply
+NO_CONFS = {PWQUALITY: ModuleConfig(path=PWQUALITY, present=False),
+            FAILLOCK: ModuleConfig(path=FAILLOCK, present=False)}
+
+
+def confs(**files: dict[str, str]) -> dict[str, ModuleConfig]:
+    """Module configurations with these settings, e.g. confs(pwquality={"minlen": "14"})."""
+    out = dict(NO_CONFS)
+    for name, values in files.items():
+        path = {"pwquality": PWQUALITY, "faillock": FAILLOCK}[name]
+        out[path] = ModuleConfig(path=path, present=True, values=values,
+                                 origins={k: f"{path}:{i}" for i, k in enumerate(values, 1)}, files=(path,))
+    return out
+
+
 def guest(*stacks: PamStack, sshd: SshdConfig | None = None, **facts: Any) -> Guest:
+    facts.setdefault("pam_module_configs", NO_CONFS)
     return Guest(name="t", origin="/srv/root", pam=stacks, sshd=sshd,
                  sshd_installed=sshd is not None, **facts)
 
@@ -87,6 +104,80 @@ def test_lockout_per_login_service() -> None:
     assert [(r.subject, r.status) for r in results] == [("pam sshd", P), ("pam login", F)]
     results = run(pam.lockout, guest(stack("sshd", "auth required pam_faillock.so deny=0")))
     assert st(results) == [F] and "deny=0" in results[0].message
+
+
+# --- as actually configured: pwquality.conf and faillock.conf, overridden by module arguments ---------
+
+PWQ = "password requisite pam_pwquality.so retry=3"
+FAILLOCK_LINE = "auth required pam_faillock.so preauth"
+
+
+@pytest.mark.parametrize(("spec", "files", "expected"), [
+    (PWQ, {"pwquality": {"enforcing": "0"}}, F),  # the file turns enforcement off: only warnings
+    (PWQ + " enforcing=1", {"pwquality": {"enforcing": "0"}}, P),  # the argument wins over the file
+    (PWQ, {"pwquality": {"minlen": "14"}}, P),  # decoy: a file that sets other things
+    (PWQ, {}, P),  # no file: libpwquality enforces by default
+])
+def test_password_quality_reads_pwquality_conf(spec: str, files: dict[str, dict[str, str]],
+                                               expected: Status) -> None:
+    g = guest(stack("common-password", spec), pam_module_configs=confs(**files))
+    assert st(run(pam.password_quality, g)) == [expected]
+
+
+def test_unreadable_module_configuration_is_unknown_not_pass() -> None:
+    g = guest(stack("common-password", PWQ), stack("sshd", FAILLOCK_LINE), pam_module_configs={})
+    assert st(run(pam.password_quality, g)) == [U]
+    assert st(run(pam.lockout, g)) == [U]
+    assert st(run(pam.password_min_length, g)) == [U]
+
+
+@pytest.mark.parametrize(("files", "spec_extra", "expected"), [
+    ({"faillock": {"deny": "0"}}, "", F),  # faillock.conf "deny = 0" never locks (was a PASS)
+    ({"faillock": {"deny": "0"}}, " deny=4", P),
+    ({}, "", P),  # default deny 3
+])
+def test_lockout_reads_faillock_conf(files: dict[str, dict[str, str]], spec_extra: str,
+                                     expected: Status) -> None:
+    g = guest(stack("sshd", FAILLOCK_LINE + spec_extra), pam_module_configs=confs(**files))
+    assert st(run(pam.lockout, g)) == [expected]
+
+
+@pytest.mark.parametrize(("spec", "files", "expected", "words"), [
+    (PWQ, {}, F, "accepts passwords of 8 characters"),  # libpwquality's default minlen 8
+    (PWQ, {"pwquality": {"minlen": "14"}}, P, "requires 14 characters"),
+    (PWQ + " minlen=10", {"pwquality": {"minlen": "14"}}, F, "accepts passwords of 10"),  # argument wins
+    (PWQ, {"pwquality": {"minlen": "14", "dcredit": "1", "ocredit": "2"}}, F, "less 3 for positive"),
+    (PWQ, {"pwquality": {"minlen": "14", "dcredit": "-1"}}, P, "requires 14"),  # negative credit: a rule
+    (PWQ, {"pwquality": {"minlen": "3"}}, F, "accepts passwords of 6"),  # never under 6
+    ("password requisite pam_cracklib.so", {}, F, "accepts passwords of 6"),  # 9 less 4 credits, floor 6
+    ("password requisite pam_passwdqc.so", {}, F, "accepts passwords of 7"),  # default min=…,8,7
+    ("password requisite pam_passwdqc.so min=disabled,disabled,disabled,disabled,16", {}, P, "16"),
+])
+def test_password_min_length_as_configured(spec: str, files: dict[str, dict[str, str]], expected: Status,
+                                           words: str) -> None:
+    results = run(pam.password_min_length, guest(stack("common-password", spec),
+                  pam_module_configs=confs(**files)))
+    assert st(results) == [expected] and words in results[0].message
+
+
+def test_password_min_length_is_a_profile_parameter() -> None:
+    g = guest(stack("common-password", PWQ), pam_module_configs=confs(pwquality={"minlen": "12"}))
+    env = Environment(inventory=Inventory(guests=(g,)), host=None, params={"password_min_length": 12})
+    assert [r.status for r in pam.password_min_length(g, env)] == [P]
+
+
+@pytest.mark.parametrize(("spec", "files", "expected", "words"), [
+    (FAILLOCK_LINE, {}, F, "unlock_time=600"),  # defaults: deny 3, unlock_time 600 (< 900)
+    (FAILLOCK_LINE, {"faillock": {"deny": "5", "unlock_time": "900"}}, P, "for 900 seconds"),
+    (FAILLOCK_LINE, {"faillock": {"deny": "5", "unlock_time": "0"}}, P, "until an administrator"),
+    (FAILLOCK_LINE, {"faillock": {"deny": "10", "unlock_time": "900"}}, F, "deny=10"),
+    (FAILLOCK_LINE + " unlock_time=60", {"faillock": {"unlock_time": "900"}}, F, "unlock_time=60"),
+    ("auth required pam_tally2.so deny=3 unlock_time=1200", {}, P, "for 1200 seconds"),
+])
+def test_lockout_thresholds_as_configured(spec: str, files: dict[str, dict[str, str]], expected: Status,
+                                          words: str) -> None:
+    results = run(pam.lockout_thresholds, guest(stack("sshd", spec), pam_module_configs=confs(**files)))
+    assert st(results) == [expected] and words in results[0].message
 
 
 SSHD = SshdConfig(version="9.2p1", settings={"authenticationmethods": ("any",)},

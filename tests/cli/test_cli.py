@@ -161,3 +161,18 @@ def test_unreachable_libvirt_uri_exits_3() -> None:
     assert proc.returncode == 3
     assert proc.stdout == ""
     assert "vmsec: error:" in proc.stderr
+
+
+def test_every_scan_subcommand_has_help() -> None:
+    """`--help` of every scan kind renders (a lazily listed option once crashed it)."""
+    from click.testing import CliRunner
+
+    from vmsec.cli.main import cli
+
+    runner = CliRunner()
+    names = runner.invoke(cli, ["scan", "--help"]).output
+    for kind in ("host", "libvirt", "xml", "rootfs", "image"):
+        assert kind in names
+        result = runner.invoke(cli, ["scan", kind, "--help"])
+        assert result.exit_code == 0, (kind, result.output)
+        assert "--compliance" in result.output

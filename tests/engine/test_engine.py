@@ -9,7 +9,7 @@ import pytest
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, build_spec, check, fail, need, ok
 from vmsec.checks.catalog import Catalog, load_catalog
-from vmsec.engine import run_checks
+from vmsec.engine import MAX_RESULTS_PER_CHECK, run_checks
 from vmsec.errors import CheckDefinitionError
 from vmsec.facts import Domain, Host, Inventory
 from vmsec.findings import Status, TargetKind
@@ -192,3 +192,24 @@ def test_same_named_domains_from_different_files_are_different_targets() -> None
     names = sorted(f.target.name for f in result.findings)
     assert names == ["QEMUGuest1 (a.xml)", "QEMUGuest1 (b.xml)", "solo"]
     assert len({f.fingerprint for f in result.findings}) == 3
+
+
+@check("VMS-TST-009", title="Says a lot", severity=Severity.LOW, tags=(Tag.CONFIGURATION,))
+def very_talkative(dom: Domain) -> Iterator[Result]:
+    """Yields one result per subject of a hostile fact that was not bounded.
+
+    Remediation: none needed.
+    """
+    for i in range(MAX_RESULTS_PER_CHECK + 500):
+        yield ok(f"item {i}", "fine") if i % 100 else fail(f"item {i}", "bad", severity=Severity.HIGH)
+
+
+def test_results_of_one_check_on_one_target_are_capped_with_a_summary() -> None:
+    result = run_checks(Inventory(domains=(Domain(name="a", origin="a.xml"),)), _catalog(very_talkative))
+    findings = result.findings
+    assert len(findings) == MAX_RESULTS_PER_CHECK
+    failures = (MAX_RESULTS_PER_CHECK + 500 + 99) // 100
+    assert sum(f.status is Status.FAIL for f in findings[:-1]) == failures  # failures are kept first
+    summary = findings[-1]
+    assert summary.subject == "(results over the limit)" and summary.status is Status.PASS
+    assert "501 more results" in summary.message and "0 failed" in summary.message

@@ -9,6 +9,7 @@ import struct
 from pathlib import Path
 
 from vmsec.collectors.reader import RootReader
+from vmsec.errors import ErrorKind, Problems
 from vmsec.facts import Account
 from vmsec.parsers.authorized_keys import expand_tokens, key_bits, parse_authorized_keys, read_authorized_keys
 
@@ -73,12 +74,13 @@ def test_fifo_is_skipped_with_a_note_and_symlink_out_is_not_followed(tmp_path: P
     (root / "home/b/.ssh").mkdir(parents=True)
     os.mkfifo(root / "home/a/.ssh/authorized_keys")
     (root / "home/b/.ssh/authorized_keys").symlink_to(outside)
-    notes: list[str] = []
+    notes = Problems()
     keys = read_authorized_keys(RootReader(str(root)),
                                 [Account(name="a", uid=1, gid=1, home="/home/a"),
-                                 Account(name="b", uid=2, gid=2, home="/home/b")], notes=notes)
+                                 Account(name="b", uid=2, gid=2, home="/home/b")], problems=notes)
     assert keys == ()
-    assert notes == ["/home/a/.ssh/authorized_keys: fifo, not a regular file; sshd ignores it"]
+    assert [(n.source, n.reason, n.kind) for n in notes] == [
+        ("/home/a/.ssh/authorized_keys", "fifo, not a regular file; sshd ignores it", ErrorKind.NOT_REGULAR)]
 
 
 def test_authorized_keys_file_tokens() -> None:

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from vmsec.collectors.reader import RootReader
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
 from vmsec.parsers.cloud_init import (
-    CloudConfigError,
     cloud_config_parts,
     load_cloud_config,
     merge,
@@ -94,8 +93,9 @@ def test_invalid_yaml_in_a_config_file_is_an_error(tmp_path: Path) -> None:
 
 
 def test_python_tags_are_refused() -> None:
-    with pytest.raises(CloudConfigError):
-        load_cloud_config("x: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(ParseError) as info:
+        load_cloud_config("x: !!python/object/apply:os.system ['true']\n", "/etc/cloud/cloud.cfg")
+    assert (info.value.kind, info.value.path) == (ErrorKind.INVALID, "/etc/cloud/cloud.cfg")
 
 
 def test_alias_bomb_is_bounded(tmp_path: Path) -> None:
@@ -114,7 +114,8 @@ def test_unreadable_user_data_is_noted(tmp_path: Path) -> None:
     (tmp_path / "var/lib/cloud/instance").mkdir(parents=True)
     import os
     os.mkfifo(tmp_path / "var/lib/cloud/instance/user-data.txt")
-    notes: list[str] = []
-    setup = read_cloud_init(reader, notes)
+    notes = Problems()
+    setup = read_cloud_init(reader, problems=notes)
     assert setup.disable_root is True
-    assert notes and notes[0].startswith("/var/lib/cloud/instance/user-data.txt: not a regular file")
+    assert [(n.source, n.kind) for n in notes] == [("/var/lib/cloud/instance/user-data.txt",
+                                                   ErrorKind.NOT_REGULAR)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vmsec.collectors.reader import RootReader
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, Problems, ReadError
 from vmsec.parsers.pam import MAX_DEPTH, parse_pam_file, read_pam, read_pam_stack
 
 GUESTS = Path(__file__).resolve().parents[1] / "data" / "guests"
@@ -31,14 +31,16 @@ def test_line_syntax() -> None:
             "auth required pam_exec.so [arg with spaces] quiet\n"
             "bogus required pam_x.so\n"
             "auth required\n")
-    lines, problems = parse_pam_file(text)
+    lines, problems = parse_pam_file(text, "/etc/pam.d/x")
     assert [(raw.type, raw.control, raw.module, raw.args, raw.line) for raw in lines] == [
         ("auth", "[success=1 default=ignore]", "pam_unix.so", ("nullok",), 2),
         ("session", "optional", "pam_systemd.so", (), 3),
         ("password", "requisite", "pam_pwquality.so", ("retry=3", "minlen=14"), 4),
         ("auth", "required", "pam_exec.so", ("[arg with spaces]", "quiet"), 6),
     ]
-    assert problems == ("line 7: unknown type 'bogus'", "line 8: fewer than three fields")
+    assert [(p.source, p.reason, p.kind) for p in problems] == [
+        ("/etc/pam.d/x:7", "unknown type 'bogus'", ErrorKind.INVALID),
+        ("/etc/pam.d/x:8", "fewer than three fields", ErrorKind.INVALID)]
 
 
 def test_debian_at_include_expands_in_place() -> None:
@@ -55,8 +57,8 @@ def test_debian_at_include_expands_in_place() -> None:
 
 
 def test_rhel_substack_and_include_take_only_their_type() -> None:
-    notes: list[str] = []
-    stacks = {s.service: s for s in read_pam(RootReader(str(GUESTS / "alma9")), notes)}
+    notes = Problems()
+    stacks = {s.service: s for s in read_pam(RootReader(str(GUESTS / "alma9")), problems=notes)}
     sshd = stacks["sshd"]
     auth = [(line.control, line.module) for line in sshd.lines if line.type == "auth"]
     assert auth[0] == ("substack", "password-auth")
@@ -74,27 +76,28 @@ def test_include_loop_is_noted_and_bounded(tmp_path: Path) -> None:
         "sshd": "@include common-auth\naccount required pam_unix.so\n",
         "common-auth": "auth required pam_unix.so\n@include sshd\n",
     })
-    notes: list[str] = []
-    stacks = {s.service: s for s in read_pam(reader, notes)}
+    notes = Problems()
+    stacks = {s.service: s for s in read_pam(reader, problems=notes)}
     modules = [line.module for line in stacks["sshd"].lines]
     assert modules == ["common-auth", "pam_unix.so", "sshd", "pam_unix.so"]
-    assert any("include loop" in n for n in notes)
+    assert any("include loop" in n.reason and n.kind is ErrorKind.LOOP for n in notes)
 
 
 def test_include_depth_is_bounded(tmp_path: Path) -> None:
     files = {f"s{i}": f"auth include s{i + 1}\nauth required pam_s{i}.so\n" for i in range(20)}
-    notes: list[str] = []
-    stack = {s.service: s for s in read_pam(pam_root(tmp_path, files), notes)}["s0"]
+    notes = Problems()
+    stack = {s.service: s for s in read_pam(pam_root(tmp_path, files), problems=notes)}["s0"]
     reached = [line.module for line in stack.lines if line.module.startswith("pam_s")]
     assert len(reached) == MAX_DEPTH
-    assert any(f"deeper than {MAX_DEPTH}" in n for n in notes)
+    assert any(f"deeper than {MAX_DEPTH}" in n.reason and n.kind is ErrorKind.LOOP for n in notes)
 
 
 def test_missing_include_is_noted(tmp_path: Path) -> None:
-    notes: list[str] = []
-    stacks = read_pam(pam_root(tmp_path, {"login": "auth include nowhere\n"}), notes)
+    notes = Problems()
+    stacks = read_pam(pam_root(tmp_path, {"login": "auth include nowhere\n"}), problems=notes)
     assert [line.module for line in stacks[0].lines] == ["nowhere"]
-    assert notes == ["/etc/pam.d/login:1: included file 'nowhere' does not exist"]
+    assert [(n.source, n.reason, n.kind) for n in notes] == [
+        ("/etc/pam.d/login:1", "included file 'nowhere' does not exist", ErrorKind.ABSENT)]
 
 
 @pytest.mark.timeout(10)

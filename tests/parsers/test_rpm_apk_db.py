@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from vmsec.collectors.reader import RootReader
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ParseError, ReadError
 from vmsec.parsers.apk_db import parse_apk_installed, read_apk_db
-from vmsec.parsers.rpm_db import HeaderError, parse_header, read_rpm_db
+from vmsec.parsers.rpm_db import parse_header, read_rpm_db
 
 GUESTS = Path(__file__).resolve().parents[1] / "data" / "guests"
 RPMDB = GUESTS / "alma9/var/lib/rpm/rpmdb.sqlite"
@@ -73,8 +73,9 @@ def test_sqlite_with_bad_headers_is_an_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("blob", [b"", b"\x00\x00\x00\x01\x00\x00\x00\x10", b"\x00\x01\x00\x00" * 4])
 def test_malformed_headers(blob: bytes) -> None:
-    with pytest.raises(HeaderError):
-        parse_header(blob)
+    with pytest.raises(ParseError) as info:
+        parse_header(blob, "/var/lib/rpm/rpmdb.sqlite")
+    assert info.value.kind is ErrorKind.INVALID
 
 
 def test_apk_installed() -> None:

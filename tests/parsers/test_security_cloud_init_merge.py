@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from vmsec.collectors.reader import RootReader
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, Problems, ReadError
 from vmsec.parsers.cloud_init import (
-    CloudConfigError,
     load_cloud_config,
     merge,
     plaintext_password_places,
@@ -28,8 +27,9 @@ def _root(root: Path, files: dict[str, str]) -> RootReader:
 
 
 def test_merge_of_cyclic_mappings_is_a_clear_error() -> None:
-    with pytest.raises(CloudConfigError):
+    with pytest.raises(ReadError) as info:
         merge(load_cloud_config(CYCLE), load_cloud_config(CYCLE))
+    assert info.value.kind is ErrorKind.TOO_LARGE
 
 
 def test_hostile_user_data_is_noted_and_skipped(tmp_path: Path) -> None:
@@ -37,10 +37,11 @@ def test_hostile_user_data_is_noted_and_skipped(tmp_path: Path) -> None:
         "/etc/cloud/cloud.cfg": CYCLE + "ssh_pwauth: true\n",
         "/var/lib/cloud/instance/user-data.txt": CYCLE,
     })
-    notes: list[str] = []
-    setup = read_cloud_init(reader, notes)
+    problems = Problems()
+    setup = read_cloud_init(reader, problems=problems)
     assert setup.ssh_pwauth is True  # the configuration files are still reported
-    assert any(n.startswith("/var/lib/cloud/instance/user-data.txt") for n in notes)
+    assert [(p.source, p.kind) for p in problems] == [("/var/lib/cloud/instance/user-data.txt",
+                                                       ErrorKind.TOO_LARGE)]
 
 
 def test_hostile_config_file_is_named(tmp_path: Path) -> None:

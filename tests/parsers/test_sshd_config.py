@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from vmsec.collectors.reader import RootReader
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, Problems, ReadError
 from vmsec.facts.guest import SshdConfig
 from vmsec.parsers.sshd_config import (
     MAX_DEPTH,
@@ -35,9 +37,29 @@ def make_root(tmp_path: Path, files: Mapping[str, str | bytes]) -> RootReader:
     return RootReader(str(tmp_path))
 
 
+@dataclass
+class Parsed:
+    """A configuration with the problems the parser reported beside it."""
+
+    config: SshdConfig
+    problems: Problems
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.config, name)
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        return tuple(f"{p.source}: {p.reason}" for p in self.problems)
+
+    def kinds(self) -> set[ErrorKind]:
+        return {p.kind for p in self.problems}
+
+
 def read(tmp_path: Path, files: Mapping[str, str | bytes], version: str | None = "9.2p1",
-         distro: str | None = "debian") -> SshdConfig:
-    return read_sshd_config(make_root(tmp_path, files), version=version, distro=distro)
+         distro: str | None = "debian") -> Parsed:
+    problems = Problems()
+    config = read_sshd_config(make_root(tmp_path, files), version=version, distro=distro, problems=problems)
+    return Parsed(config, problems)
 
 
 MAIN = "etc/ssh/sshd_config"
@@ -187,7 +209,7 @@ def test_binary_garbage_is_recorded_not_fatal(tmp_path: Path) -> None:
     assert any("NUL" in e for e in config.errors)
     assert config.value("permitrootlogin") == "yes"  # the valid line still counts
     assert config.value("passwordauthentication") == "yes"  # defaults still apply
-    assert len(config.errors) <= 101
+    assert len(config.errors) <= 100
 
 
 @pytest.mark.parametrize("files", [
@@ -197,6 +219,7 @@ def test_binary_garbage_is_recorded_not_fatal(tmp_path: Path) -> None:
 def test_include_loops_are_detected(tmp_path: Path, files: Mapping[str, str]) -> None:
     config = read(tmp_path, files)
     assert any("Include loop" in e for e in config.errors)
+    assert ErrorKind.LOOP in config.kinds()
 
 
 def test_include_depth_is_bounded(tmp_path: Path) -> None:
@@ -220,6 +243,7 @@ def test_oversized_file_is_recorded(tmp_path: Path) -> None:
     config = read(tmp_path, {MAIN: "Include big.conf\nPermitRootLogin no\n",
                              "etc/ssh/big.conf": "#" * (MAX_FILE_BYTES + 1)})
     assert any(e.startswith("/etc/ssh/big.conf:") and "limit" in e for e in config.errors)
+    assert config.kinds() == {ErrorKind.TOO_LARGE}
     assert config.value("permitrootlogin") == "no"
 
 
@@ -253,8 +277,9 @@ def test_unreadable_main_file_raises_so_the_config_is_unknown(tmp_path: Path, ma
 def test_fifo_include_is_not_opened(tmp_path: Path) -> None:
     make_root(tmp_path, {MAIN: "Include /etc/ssh/fifo\nPermitRootLogin no\n"})
     os.mkfifo(tmp_path / "etc/ssh/fifo")
-    config = read_sshd_config(RootReader(str(tmp_path)), version="9.2p1")
-    assert any("fifo" in e for e in config.errors)
+    problems = Problems()
+    config = read_sshd_config(RootReader(str(tmp_path)), version="9.2p1", problems=problems)
+    assert [(p.source, p.kind) for p in problems] == [("/etc/ssh/fifo", ErrorKind.NOT_REGULAR)]
     assert config.value("permitrootlogin") == "no"
 
 
@@ -266,6 +291,7 @@ def test_fifo_include_is_not_opened(tmp_path: Path) -> None:
 def test_global_keywords_inside_match_are_errors(tmp_path: Path, line: str, fragment: str) -> None:
     config = read(tmp_path, {MAIN: f"Match User bob\n{line}\n"})
     assert any(fragment in e for e in config.errors)
+    assert [(p.source, p.kind) for p in config.problems] == [("/etc/ssh/sshd_config:2", ErrorKind.INVALID)]
 
 
 def test_large_config_is_fast(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from components import require
 from vmsec.collectors.reader import RootReader
+from vmsec.errors import ErrorKind, Problems
 from vmsec.facts.guest import SshdConfig
 from vmsec.parsers.sshd_config import ALGORITHM_LISTS, read_sshd_config
 
@@ -272,8 +273,9 @@ def build_root(tmp_path: Path, files: Mapping[str, str]) -> Path:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_matches_sshd(case: Case, tmp_path: Path, hostkey: Path) -> None:
     root = build_root(tmp_path, case.files)
-    config = read_sshd_config(RootReader(str(root)), version="9.2p1", distro="debian")
-    assert config.errors == ()
+    problems = Problems()
+    config = read_sshd_config(RootReader(str(root)), version="9.2p1", distro="debian", problems=problems)
+    assert list(problems) == []
     for conn in case.conns:
         real = _run_sshd(root, hostkey, conn)
         assert compare(config, real, conn) == {}, f"connection {conn}"
@@ -308,8 +310,10 @@ INVALID = (
 def test_sshd_rejects_what_vmsec_flags(name: str, files: Mapping[str, str], tmp_path: Path,
                                        hostkey: Path) -> None:
     root = build_root(tmp_path, files)
-    config = read_sshd_config(RootReader(str(root)), version="9.2p1", distro="debian")
-    assert config.errors, name
+    problems = Problems()
+    read_sshd_config(RootReader(str(root)), version="9.2p1", distro="debian", problems=problems)
+    assert problems, name
+    assert {p.kind for p in problems} <= {ErrorKind.INVALID, ErrorKind.LOOP}, name
     script = f"mount --bind {root}/etc/ssh /etc/ssh && exec {SSHD} -T -f /etc/ssh/sshd_config -h {hostkey}"
     proc = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
                           timeout=30, check=False)

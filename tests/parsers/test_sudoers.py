@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from vmsec.collectors.reader import RootReader
+from vmsec.errors import ErrorKind, Problems
+from vmsec.facts import Sudoers
 from vmsec.parsers.sudoers import MAX_DIR_ENTRIES, parse_sudoers, read_sudoers
 
 GUESTS = Path(__file__).resolve().parents[1] / "data" / "guests"
@@ -24,6 +26,13 @@ def sudo_root(root: Path, files: dict[str, str | bytes]) -> RootReader:
         else:
             path.write_text(content)
     return RootReader(str(root))
+
+
+def read(reader: RootReader) -> tuple[Sudoers, list[str], set[ErrorKind]]:
+    """The policy, its problems as "source: reason" texts, and their kinds."""
+    problems = Problems()
+    sudoers = read_sudoers(reader, problems=problems)
+    return sudoers, [f"{p.source}: {p.reason}" for p in problems], {p.kind for p in problems}
 
 
 def rules(text: str) -> list[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool]]:
@@ -84,18 +93,20 @@ def test_multiple_host_runs() -> None:
 
 
 def test_unparsable_line_is_reported_with_its_place() -> None:
-    sudoers = parse_sudoers("root ALL=(ALL) ALL\nthis is not sudoers\n", "/etc/sudoers")
+    problems = Problems()
+    sudoers = parse_sudoers("root ALL=(ALL) ALL\nthis is not sudoers\n", "/etc/sudoers", problems=problems)
     assert len(sudoers.rules) == 1
-    assert sudoers.errors == ("/etc/sudoers:2: not a Defaults, alias or user specification line",)
+    assert [(p.source, p.reason, p.kind) for p in problems] == [
+        ("/etc/sudoers:2", "not a Defaults, alias or user specification line", ErrorKind.INVALID)]
 
 
 def test_checked_in_debian_root_reads_includedir_and_skips_dotted_names() -> None:
-    sudoers = read_sudoers(RootReader(str(GUESTS / "debian12")))
+    sudoers, errors, _ = read(RootReader(str(GUESTS / "debian12")))
     assert sudoers.files == ("/etc/sudoers", "/etc/sudoers.d/90-cloud-init-users", "/etc/sudoers.d/README")
     nopasswd = [r for r in sudoers.rules if r.nopasswd]
     assert [(r.users, r.commands, r.origin) for r in nopasswd] == [
         (("debian",), ("ALL",), "/etc/sudoers.d/90-cloud-init-users:4")]  # not old.dpkg-dist's ALL rule
-    assert sudoers.errors == ()
+    assert errors == []
 
 
 def test_checked_in_alma_root_aliases_across_files() -> None:
@@ -106,8 +117,8 @@ def test_checked_in_alma_root_aliases_across_files() -> None:
 
 
 def test_missing_sudoers_is_empty(tmp_path: Path) -> None:
-    sudoers = read_sudoers(RootReader(str(tmp_path)))
-    assert (sudoers.rules, sudoers.files, sudoers.errors) == ((), (), ())
+    sudoers, errors, _ = read(RootReader(str(tmp_path)))
+    assert (sudoers.rules, sudoers.files, errors) == ((), (), [])
 
 
 def test_relative_include_and_at_include(tmp_path: Path) -> None:
@@ -120,15 +131,16 @@ def test_relative_include_and_at_include(tmp_path: Path) -> None:
 
 def test_binary_garbage_is_an_error_not_a_crash(tmp_path: Path) -> None:
     garbage = bytes(range(256)) * 64 + os.urandom(4096)
-    sudoers = read_sudoers(sudo_root(tmp_path, {"/etc/sudoers": garbage}))
+    sudoers, errors, kinds = read(sudo_root(tmp_path, {"/etc/sudoers": garbage}))
     assert sudoers.rules == ()
-    assert sudoers.errors == ("/etc/sudoers: binary data (NUL bytes), not a sudoers file; sudo refuses it",)
+    assert errors == ["/etc/sudoers: binary data (NUL bytes), not a sudoers file; sudo refuses it"]
+    assert kinds == {ErrorKind.INVALID}
 
 
 def test_garbage_text_errors_are_capped(tmp_path: Path) -> None:
-    sudoers = read_sudoers(sudo_root(tmp_path, {"/etc/sudoers": "x\n" * 10_000}))
-    assert len(sudoers.errors) == 21
-    assert sudoers.errors[-1] == "/etc/sudoers: 9980 more lines could not be parsed"
+    _, errors, _ = read(sudo_root(tmp_path, {"/etc/sudoers": "x\n" * 10_000}))
+    assert len(errors) == 21
+    assert errors[-1] == "/etc/sudoers: 9980 more lines could not be parsed"
 
 
 def test_include_loop_is_detected(tmp_path: Path) -> None:
@@ -136,17 +148,19 @@ def test_include_loop_is_detected(tmp_path: Path) -> None:
                                   "/etc/sudoers.d/a": "a ALL=ALL\n@include /etc/sudoers.d/b\n",
                                   "/etc/sudoers.d/b": "b ALL=ALL\n@include /etc/sudoers.d/a\n"
                                                       "#include /etc/sudoers\n"})
-    sudoers = read_sudoers(reader)
+    sudoers, errors, kinds = read(reader)
     assert [r.users for r in sudoers.rules] == [("root",), ("a",), ("b",)]
-    assert sum("include loop" in e for e in sudoers.errors) == 2
+    assert sum("include loop" in e for e in errors) == 2
+    assert kinds == {ErrorKind.LOOP}
 
 
 def test_includedir_loop_through_itself(tmp_path: Path) -> None:
     reader = sudo_root(tmp_path, {"/etc/sudoers": "#includedir /etc/sudoers.d\n",
                                   "/etc/sudoers.d/self": "#includedir /etc/sudoers.d\nx ALL=ALL\n"})
-    sudoers = read_sudoers(reader)
+    sudoers, errors, kinds = read(reader)
     assert [r.users for r in sudoers.rules] == [("x",)]
-    assert any("include loop" in e for e in sudoers.errors)
+    assert any("include loop" in e for e in errors)
+    assert kinds == {ErrorKind.LOOP}
 
 
 @pytest.fixture(scope="module")
@@ -166,13 +180,14 @@ def huge_sudoers_d(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.timeout(30, func_only=True)  # creating the 100k files is not what is timed
 def test_100k_files_in_sudoers_d_is_bounded_and_fast(huge_sudoers_d: Path) -> None:
     started = time.monotonic()
-    sudoers = read_sudoers(RootReader(str(huge_sudoers_d)))
+    sudoers, errors, kinds = read(RootReader(str(huge_sudoers_d)))
     elapsed = time.monotonic() - started
     assert elapsed < 2.0, elapsed
     assert sudoers.files == ("/etc/sudoers",)
     assert [r.users for r in sudoers.rules] == [("root",)]
-    assert sudoers.errors == (f"/etc/sudoers.d: directory has more than {MAX_DIR_ENTRIES} entries; "
-                              "its files were not read",)
+    assert errors == [f"/etc/sudoers.d: directory has more than {MAX_DIR_ENTRIES} entries; "
+                      "its files were not read"]
+    assert kinds == {ErrorKind.TOO_LARGE}
 
 
 def test_symlink_out_of_the_root_is_not_followed(tmp_path: Path) -> None:
@@ -190,6 +205,7 @@ def test_non_regular_file_in_includedir_is_reported(tmp_path: Path) -> None:
     reader = sudo_root(tmp_path, {"/etc/sudoers": "#includedir /etc/sudoers.d\n",
                                   "/etc/sudoers.d/ok": "x ALL=ALL\n"})
     os.mkfifo(tmp_path / "etc/sudoers.d/pipe")
-    sudoers = read_sudoers(reader)
+    sudoers, errors, kinds = read(reader)
     assert [r.users for r in sudoers.rules] == [("x",)]
-    assert sudoers.errors == ("/etc/sudoers.d/pipe: fifo, not a regular file; sudo skips it",)
+    assert errors == ["/etc/sudoers.d/pipe: fifo, not a regular file; sudo skips it"]
+    assert kinds == {ErrorKind.NOT_REGULAR}

@@ -1,5 +1,6 @@
-"""Store backends for the tests: a SQLite file per test, and a real PostgreSQL database per test on
-the session's server (``pg_cluster``, tests/conftest.py; tests/pgcluster.py starts it)."""
+"""Store backends for the tests: a SQLite file per test, and a real PostgreSQL server (the session's
+``pg_cluster``, from tests/pgcluster.py through tests/conftest.py). Each test gets its own database.
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 
 from vmsec.cli import exitcodes
-from vmsec.errors import AdvisorySourceError
+from vmsec.errors import AdvisorySourceError, ConfigError
 from vmsec.vulns.db import STALE_AFTER_DAYS, default_db_path, import_feeds, open_db
 
 DB_OPTION = click.option("--db", "db_path", type=click.Path(dir_okay=False),
@@ -95,9 +95,14 @@ def db_feeds() -> None:
 @DB_OPTION
 @click.option("--format", "fmt", type=click.Choice(["terminal", "json"]), default="terminal")
 def db_status(db_path: str | None, fmt: str) -> None:
-    """Sources, record counts and age; warns when the data is stale. Exit 3 when there is no database."""
+    """Sources, record counts and the age of their data, by the newest date the feed's own records
+    carry (the import time only for feeds without dates); warns when the data is stale. Exit 3 when
+    there is no default database, 2 when a --db path does not exist."""
     try:
         db = open_db(db_path)
+    except ConfigError as exc:
+        click.echo(f"vmsec: error: {exc}", err=True)
+        sys.exit(exitcodes.USAGE)
     except AdvisorySourceError as exc:
         click.echo(f"vmsec: error: {exc}", err=True)
         sys.exit(exitcodes.INCOMPLETE)
@@ -111,14 +116,17 @@ def db_status(db_path: str | None, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps({"database": str(path), "sources": [
             {"name": s.name, "kind": s.kind, "origin": s.origin, "sha256": s.sha256,
-             "imported_at": s.imported_at, "records": s.records, "age_days": round(s.age_days(now), 2),
+             "imported_at": s.imported_at, "data_date": s.data_date, "dated_by": s.dated_by,
+             "records": s.records, "age_days": round(s.age_days(now), 2),
              "stale": s.age_days(now) > STALE_AFTER_DAYS} for s in sources]}, indent=2))
         return
     click.echo(f"database: {path}")
     for s in sources:
         age = s.age_days(now)
         stale = "  STALE" if age > STALE_AFTER_DAYS else ""
-        click.echo(f"  {s.name:<32} {s.records:>8} records  imported {s.imported_at} ({age:.1f} days){stale}")
+        dated = f"data of {s.data_date}" if s.data_date else "no dates in the feed: aged by import"
+        click.echo(f"  {s.name:<32} {s.records:>8} records  {dated}, imported {s.imported_at} "
+                   f"({age:.1f} days){stale}")
     if any(s.age_days(now) > STALE_AFTER_DAYS for s in sources):
         click.echo(f"warning: some sources are older than {STALE_AFTER_DAYS} days: run 'vmsec db update'",
                    err=True)

@@ -32,6 +32,9 @@ class LazyGroup(click.Group):
         "user": "vmsec.cli.user_commands:user",
         "token": "vmsec.cli.token_commands:token",
         "audit": "vmsec.cli.audit_commands:audit",
+        "fleet": "vmsec.cli.fleet_commands:fleet",
+        "worker": "vmsec.cli.worker_command:worker",
+        "monitor": "vmsec.cli.monitor_command:monitor",
         "probe": "vmsec.cli.probe_commands:probe",
     }
 

@@ -44,9 +44,9 @@ class _LazyChoice(click.Choice):  # type: ignore[type-arg]
         self._loaded()
         return super().convert(value, param, ctx)
 
-    def get_metavar(self, param: click.Parameter, *args: Any) -> str | None:
-        self._loaded()
-        metavar: str | None = super().get_metavar(param, *args)
+    def get_metavar(self, param: click.Parameter, *args: Any, **kwargs: Any) -> str | None:
+        self._loaded()  # click ≥ 8.2 passes ctx= by keyword
+        metavar: str | None = super().get_metavar(param, *args, **kwargs)
         return metavar
 
 

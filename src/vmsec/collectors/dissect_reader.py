@@ -25,7 +25,7 @@ from collections import deque
 from typing import Any
 
 from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, MAX_SYMLINK_HOPS, ReaderBase
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FileKind, FileStat
 
 _CHUNK = 65536
@@ -137,9 +137,10 @@ class DissectReader(ReaderBase):
             raise self._error(path, exc) from exc
         if not st.S_ISREG(info.st_mode):
             kind = FileKind.from_mode(info.st_mode)
-            raise ReadError(path, f"not a regular file ({kind}); not opened")
+            raise ReadError(path, f"not a regular file ({kind}); not opened", ErrorKind.NOT_REGULAR)
         if info.st_size > limit:
-            raise ReadError(path, f"file is {info.st_size} bytes, over the {limit}-byte limit")
+            raise ReadError(path, f"file is {info.st_size} bytes, over the {limit}-byte limit",
+                            ErrorKind.TOO_LARGE)
         try:
             fh = entry.open()
         except Exception as exc:
@@ -154,7 +155,7 @@ class DissectReader(ReaderBase):
                 chunks.append(chunk)
                 total += len(chunk)
                 if total > limit:
-                    raise ReadError(path, f"file is over the {limit}-byte limit")
+                    raise ReadError(path, f"file is over the {limit}-byte limit", ErrorKind.TOO_LARGE)
         except ReadError:
             raise
         except Exception as exc:  # a corrupt extent map or a truncated image
@@ -167,7 +168,7 @@ class DissectReader(ReaderBase):
 
     def stat(self, path: str, follow: bool = True) -> FileStat:
         try:
-            _resolved, _entry, info = self._walk(path, follow_last=follow)
+            resolved, _entry, info = self._walk(path, follow_last=follow)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 return FileStat(path=path, exists=False)
@@ -178,13 +179,13 @@ class DissectReader(ReaderBase):
                         mode=st.S_IMODE(info.st_mode), uid=uid, gid=gid,
                         owner=None if uid is None else self._lookup("/etc/passwd", uid),
                         group=None if gid is None else self._lookup("/etc/group", gid),
-                        size=int(info.st_size), mtime=float(info.st_mtime))
+                        size=int(info.st_size), mtime=float(info.st_mtime), file_id=resolved)
 
     def readlink(self, path: str) -> str:
         try:
             _resolved, entry, info = self._walk(path, follow_last=False)
             if not st.S_ISLNK(info.st_mode):
-                raise ReadError(path, "not a symbolic link")
+                raise ReadError(path, "not a symbolic link", ErrorKind.NOT_REGULAR)
             return self._readlink(entry)
         except OSError as exc:
             raise self._error(path, exc) from exc
@@ -196,7 +197,8 @@ class DissectReader(ReaderBase):
         except OSError as exc:
             raise self._error(path, exc) from exc
         if not st.S_ISDIR(info.st_mode):
-            raise ReadError(path, os.strerror(errno.ENOTDIR))
+            # The path exists but is no directory: not "absent" (that is ENOTDIR on the way).
+            raise ReadError(path, os.strerror(errno.ENOTDIR), ErrorKind.NOT_REGULAR)
         names: list[str] = []
         try:
             for name in entry.iterdir():
@@ -204,7 +206,7 @@ class DissectReader(ReaderBase):
                     continue
                 names.append(str(name))
                 if len(names) > limit:
-                    raise ReadError(path, f"directory has more than {limit} entries")
+                    raise ReadError(path, f"directory has more than {limit} entries", ErrorKind.TOO_LARGE)
         except ReadError:
             raise
         except Exception as exc:

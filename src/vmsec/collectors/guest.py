@@ -2,11 +2,17 @@
 
 ``collect_guest`` calls, for every :class:`Guest` field, the parser that reads it through the
 :class:`~vmsec.collectors.reader.Reader` it is given — a root directory (the ``rootfs`` collector, the
-host's own ``/``), later a disk image. Each parser either returns its fact or raises
+host's own ``/``), a disk image. Each parser either returns its fact or raises
 :class:`~vmsec.errors.ReadError`; a raise makes that field ``None`` (unknown) and adds a failed
-:class:`CollectionRecord` naming the input and the reason, and collection goes on with the next
-field. Problems that do not make a whole fact unknown (an include loop in PAM, one unreadable file in
-sudoers.d) are recorded too, while the fact keeps what could be read.
+:class:`CollectionRecord` naming the input, the reason and the error's kind, and collection goes on
+with the next field. Problems that do not make a whole fact unknown (an include loop in PAM, one
+unreadable file in sudoers.d) are handed back in one :class:`~vmsec.errors.Problems` list per source
+and recorded with their kind, while the fact keeps what could be read; at most
+:data:`~vmsec.errors.MAX_PROBLEMS` per source, then one summary record.
+
+The reader is wrapped in a :class:`~vmsec.collectors.reader.CachedReader`, so every file of the
+guest is read once per collection however many paths or parsers lead to it, and all reads of one
+guest share one budget: the work is bounded by the guest's size, never multiplied by it.
 """
 
 from __future__ import annotations
@@ -16,19 +22,30 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from vmsec.collectors.reader import Reader
-from vmsec.errors import ErrorKind, ReadError
-from vmsec.facts import CollectionRecord, Guest, InstalledPackage, OsRelease
+from vmsec.collectors.reader import CachedReader, Reader
+from vmsec.errors import ErrorKind, Problems, ReadError
+from vmsec.facts import (
+    Account,
+    CollectionRecord,
+    CryptEntry,
+    FileStat,
+    Guest,
+    InstalledPackage,
+    OsRelease,
+    SshdConfig,
+    Sudoers,
+)
 from vmsec.parsers import accounts as accounts_parser
 from vmsec.parsers import system_config as sc
 from vmsec.parsers.apk_db import read_apk_db
 from vmsec.parsers.authorized_keys import DEFAULT_FILES as DEFAULT_KEY_FILES
-from vmsec.parsers.authorized_keys import read_authorized_keys
+from vmsec.parsers.authorized_keys import key_file_paths, read_authorized_keys
 from vmsec.parsers.cloud_init import read_cloud_init
 from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.parsers.guest_agent import read_guest_agent
 from vmsec.parsers.os_release import read_os_release
 from vmsec.parsers.pam import read_pam
+from vmsec.parsers.pam_module_conf import read_pam_module_configs
 from vmsec.parsers.rpm_db import read_rpm_db
 from vmsec.parsers.sshd_config import read_sshd_config
 from vmsec.parsers.sudoers import read_sudoers
@@ -46,50 +63,55 @@ class _Collection:
         self.reader = reader
         self.records: list[CollectionRecord] = []
 
-    def fail(self, source: str, what: str, reason: str) -> None:
-        self.records.append(CollectionRecord(source=source, what=what, ok=False, reason=reason))
+    def fail(self, source: str, what: str, reason: str, kind: ErrorKind | None = None) -> None:
+        self.records.append(CollectionRecord(source=source, what=what, ok=False, reason=reason, kind=kind))
 
     def unknown(self, source: str, what: str, reason: str) -> None:
         """A fact that stays unknown although nothing failed to read (the file is simply not there):
         recorded, and its checks say UNKNOWN, but the scan is not incomplete."""
         self.records.append(CollectionRecord(source=source, what=what, ok=True, reason=reason))
 
-    def notes(self, what: str, notes: Sequence[str | ReadError]) -> None:
-        for note in notes:
-            if isinstance(note, ReadError):
-                self.fail(note.source, what, note.reason)
-            else:
-                source, _, reason = note.partition(": ")
-                self.fail(source, what, reason or note)
+    def problems(self, what: str, problems: Problems) -> None:
+        """The in-file problems of one source, each with its kind (bounded, plus one summary)."""
+        self.records.extend(problems.records(what))
 
-    def step(self, what: str, source: str, read: Callable[[], T]) -> T | None:
-        """Run one parser; a ReadError (or a parser bug on hostile input) → None and a failed record."""
+    def step(self, what: str, source: str, read: Callable[[Problems], T]) -> T | None:
+        """Run one parser with a fresh :class:`Problems` list: its problems become records; a
+        ReadError it raises (or a parser bug on hostile input) → None and a failed record."""
+        problems = Problems()
         try:
-            return read()
+            return read(problems)
         except ReadError as exc:
-            if exc.absent or self.reader.stat(exc.source).exists is False:
-                self.unknown(exc.source, what, f"absent: {exc.reason}")
+            if exc.absent:
+                self.records.append(CollectionRecord(source=exc.source, what=what, ok=True,
+                                                     reason=f"absent: {exc.reason}", kind=exc.kind))
             else:
-                self.fail(exc.source, what, exc.reason)
+                self.records.append(exc.record(what))
         except Exception as exc:  # an unexpected parser failure must not end the whole guest
-            self.fail(source, what, f"parser failed: {type(exc).__name__}: {exc}")
+            self.fail(source, what, f"parser failed: {type(exc).__name__}: {exc}", ErrorKind.INVALID)
+        finally:
+            self.problems(what, problems)
         return None
 
 
 # --- packages -----------------------------------------------------------------------------------
 
 
-def _read_dpkg(reader: Reader) -> tuple[InstalledPackage, ...] | None:
+def _read_dpkg(reader: Reader, *, problems: Problems | None = None) -> tuple[InstalledPackage, ...] | None:
     try:
         text = reader.read_text(DPKG_STATUS, MAX_DPKG_STATUS)
-    except ReadError:
-        if reader.stat(DPKG_STATUS).exists is False:
+    except ReadError as exc:
+        if exc.absent:
             return None
         raise
     return parse_dpkg_status(text, DPKG_STATUS)
 
 
-def read_packages(reader: Reader) -> tuple[InstalledPackage, ...]:
+def _read_apk(reader: Reader, *, problems: Problems | None = None) -> tuple[InstalledPackage, ...] | None:
+    return read_apk_db(reader)
+
+
+def read_packages(reader: Reader, *, problems: Problems | None = None) -> tuple[InstalledPackage, ...]:
     """Installed packages from every package database in the root (dpkg, rpm, apk).
 
     Raises :class:`ReadError` when a database exists but cannot be read (the package list would be
@@ -97,8 +119,8 @@ def read_packages(reader: Reader) -> tuple[InstalledPackage, ...]:
     """
     found: list[InstalledPackage] = []
     any_db = False
-    for read in (_read_dpkg, read_rpm_db, read_apk_db):
-        packages = read(reader)
+    for read in (_read_dpkg, read_rpm_db, _read_apk):
+        packages = read(reader, problems=problems)
         if packages is not None:
             any_db = True
             found.extend(packages)
@@ -137,33 +159,74 @@ def _sshd_installed(reader: Reader, packages: Sequence[InstalledPackage] | None)
     return None
 
 
+# --- credential files ------------------------------------------------------------------------------
+
+CREDENTIAL_FILES = ("/etc/passwd", "/etc/passwd-", "/etc/group", "/etc/group-", "/etc/shadow", "/etc/shadow-",
+                    "/etc/gshadow", "/etc/gshadow-")
+MAX_STAT_PATHS = 50_000
+
+
+def _ancestors(path: str, stop: str) -> list[str]:
+    """The directories sshd's StrictModes checks above ``path``: up to and including ``stop`` (the
+    home directory) when the path is under it, else up to ``/``."""
+    out: list[str] = []
+    current = path.rstrip("/")
+    while "/" in current:
+        current = current.rsplit("/", 1)[0] or "/"
+        out.append(current)
+        if current in (stop, "/"):
+            break
+    return out
+
+
+def credential_file_stats(reader: Reader, *, sshd: SshdConfig | None, sudoers: Sudoers | None,
+                          accounts: Sequence[Account] | None, key_files: Sequence[str],
+                          crypttab: Sequence[CryptEntry] | None = None) -> dict[str, FileStat]:
+    """Owner and mode of the files that hold or guard credentials (see ``Guest.file_stats``)."""
+    paths: list[str] = list(CREDENTIAL_FILES)
+    paths += ["/etc/ssh", *(sshd.files if sshd is not None else ("/etc/ssh/sshd_config",))]
+    host_keys = reader.glob("/etc/ssh/ssh_host_*_key", 1000)
+    if sshd is not None:
+        host_keys += [k for k in sshd.settings.get("hostkey", ()) if k.startswith("/")]
+    paths += host_keys
+    paths += ["/etc/sudoers", *(sudoers.files if sudoers is not None else ()),
+              *(sudoers.dirs if sudoers is not None else ())]
+    paths += ["/etc/crypttab",
+              *(e.keyfile for e in crypttab or () if e.keyfile and e.keyfile.startswith("/"))]
+    for _user, home, path in key_file_paths(accounts or (), key_files):
+        if len(paths) > MAX_STAT_PATHS:
+            raise ReadError("authorized_keys", f"more than {MAX_STAT_PATHS} paths to examine",
+                            ErrorKind.TOO_LARGE)
+        if reader.stat(path).exists:
+            paths += [path, *_ancestors(path, home)]
+    return {path: reader.stat(path) for path in dict.fromkeys(paths)}
+
+
 # --- the guest ----------------------------------------------------------------------------------
 
 
 def collect_guest(reader: Reader, *, name: str, origin: str,
                   domain: str | None = None) -> tuple[Guest, list[CollectionRecord]]:
     """Every :class:`Guest` fact of the root ``reader`` reads, and the record of what could not be read."""
+    reader = CachedReader(reader)
     c = _Collection(reader)
     started = time.monotonic()
 
-    os_release: OsRelease | None = c.step("os-release", "/etc/os-release", lambda: read_os_release(reader))
-    packages = c.step("installed packages", DPKG_STATUS, lambda: read_packages(reader))
+    os_release: OsRelease | None = c.step("os-release", "/etc/os-release", lambda p: read_os_release(reader))
+    packages = c.step("installed packages", DPKG_STATUS, lambda p: read_packages(reader, problems=p))
 
-    passwd = c.step("user accounts", "/etc/passwd", lambda: accounts_parser.read_passwd(reader))
+    passwd = c.step("user accounts", "/etc/passwd", lambda p: accounts_parser.read_passwd(reader))
     accounts = passwd[0] if passwd is not None else None
-    shadow_file = c.step("password hashes", "/etc/shadow", lambda: accounts_parser.read_shadow(reader))
+    shadow_file = c.step("password hashes", "/etc/shadow", lambda p: accounts_parser.read_shadow(reader))
     # unshadowed password fields of /etc/passwd join the shadow entries (their origin says where)
     shadow = None if shadow_file is None else shadow_file + (passwd[1] if passwd is not None else ())
-    groups = c.step("groups", "/etc/group", lambda: accounts_parser.read_group(reader))
-    login_defs = c.step("login.defs", "/etc/login.defs", lambda: accounts_parser.read_login_defs(reader))
+    groups = c.step("groups", "/etc/group", lambda p: accounts_parser.read_group(reader))
+    login_defs = c.step("login.defs", "/etc/login.defs", lambda p: accounts_parser.read_login_defs(reader))
 
-    pam_notes: list[str] = []
-    pam = c.step("PAM configuration", "/etc/pam.d", lambda: read_pam(reader, pam_notes))
-    c.notes("PAM configuration", pam_notes)
-
-    sudoers = c.step("sudoers", "/etc/sudoers", lambda: read_sudoers(reader))
-    if sudoers is not None:
-        c.notes("sudoers", sudoers.errors)
+    pam = c.step("PAM configuration", "/etc/pam.d", lambda p: read_pam(reader, problems=p))
+    pam_configs = c.step("PAM module configuration", "/etc/security",
+                         lambda p: read_pam_module_configs(reader, pam, problems=p))
+    sudoers = c.step("sudoers", "/etc/sudoers", lambda p: read_sudoers(reader, problems=p))
 
     sshd_installed = _sshd_installed(reader, packages)
     sshd = None
@@ -172,43 +235,40 @@ def collect_guest(reader: Reader, *, name: str, origin: str,
         version = upstream_version(package.version, package.manager) if package else None
         distro = os_release.id if os_release else None
         sshd = c.step("sshd configuration", "/etc/ssh/sshd_config",
-                      lambda: read_sshd_config(reader, version=version, distro=distro))
-        if sshd is not None:
-            c.notes("sshd configuration", sshd.errors)
+                      lambda p: read_sshd_config(reader, version=version, distro=distro, problems=p))
 
-    key_notes: list[str] = []
     authorized_keys = None
     key_files = (sshd.settings.get("authorizedkeysfile") if sshd is not None else None) or DEFAULT_KEY_FILES
     if accounts is not None:
         known_accounts = accounts
         authorized_keys = c.step("authorized keys", "authorized_keys",
-                                 lambda: read_authorized_keys(reader, known_accounts, key_files,
-                                                              notes=key_notes))
-        c.notes("authorized keys", key_notes)
+                                 lambda p: read_authorized_keys(reader, known_accounts, key_files,
+                                                                problems=p))
     else:
         c.unknown("/etc/passwd", "authorized keys", "account homes unknown, so are their authorized_keys")
 
-    errors: list[ReadError] = []
-    services = c.step("services", "/etc/systemd/system", lambda: sc.read_services(reader, errors=errors))
-    repos = c.step("package repositories", "/etc/apt", lambda: sc.read_repos(reader, errors=errors))
+    services = c.step("services", "/etc/systemd/system", lambda p: sc.read_services(reader, errors=p))
+    repos = c.step("package repositories", "/etc/apt", lambda p: sc.read_repos(reader, errors=p))
     auto_updates = c.step("automatic updates", "/etc/apt/apt.conf.d",
-                          lambda: sc.read_auto_updates(reader, packages, errors=errors))
-    fstab = c.step("fstab", "/etc/fstab", lambda: sc.read_fstab(reader, errors=errors))
-    crypttab = c.step("crypttab", "/etc/crypttab", lambda: sc.read_crypttab(reader, errors=errors))
-    sysctl = c.step("sysctl settings", "/etc/sysctl.d", lambda: sc.read_sysctl(reader, errors=errors))
-    audit = c.step("audit and logging", "/etc/audit", lambda: sc.read_audit(reader, services, errors=errors))
-    firewall = c.step("firewall", "/etc", lambda: sc.read_firewall(reader, services, errors=errors))
-    c.notes("system configuration", errors)
+                          lambda p: sc.read_auto_updates(reader, packages, errors=p))
+    fstab = c.step("fstab", "/etc/fstab", lambda p: sc.read_fstab(reader, errors=p))
+    crypttab = c.step("crypttab", "/etc/crypttab", lambda p: sc.read_crypttab(reader, errors=p))
+    sysctl = c.step("sysctl settings", "/etc/sysctl.d", lambda p: sc.read_sysctl(reader, errors=p))
+    audit = c.step("audit and logging", "/etc/audit", lambda p: sc.read_audit(reader, services, errors=p))
+    firewall = c.step("firewall", "/etc", lambda p: sc.read_firewall(reader, services, errors=p))
 
-    ci_notes: list[str] = []
-    cloud_init = c.step("cloud-init", "/etc/cloud/cloud.cfg", lambda: read_cloud_init(reader, ci_notes))
-    c.notes("cloud-init user data", ci_notes)
+    file_stats = c.step("credential file permissions", "/etc",
+                        lambda p: credential_file_stats(reader, sshd=sshd, sudoers=sudoers, accounts=accounts,
+                                                        key_files=key_files, crypttab=crypttab))
+
+    cloud_init = c.step("cloud-init", "/etc/cloud/cloud.cfg", lambda p: read_cloud_init(reader, problems=p))
     guest_agent = c.step("qemu-guest-agent", "/etc/qemu/qemu-ga.conf",
-                         lambda: read_guest_agent(reader, packages))
+                         lambda p: read_guest_agent(reader, packages))
 
     guest = Guest(
         name=name, origin=origin, domain=domain, os=os_release, packages=packages,
-        accounts=accounts, groups=groups, shadow=shadow, pam=pam, login_defs=login_defs, sudoers=sudoers,
+        accounts=accounts, groups=groups, shadow=shadow, pam=pam, pam_module_configs=pam_configs,
+        login_defs=login_defs, sudoers=sudoers, file_stats=file_stats,
         sshd=sshd, sshd_installed=sshd_installed, authorized_keys=authorized_keys, services=services,
         repos=repos, auto_updates=auto_updates, fstab=fstab, crypttab=crypttab, sysctl=sysctl, audit=audit,
         firewall=firewall, cloud_init=cloud_init, guest_agent=guest_agent,

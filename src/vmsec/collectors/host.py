@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING
 
 from vmsec.collectors.guest import collect_guest
 from vmsec.collectors.reader import Reader, RootReader
-from vmsec.errors import ReadError, SourceUnavailable
+from vmsec.errors import ErrorKind, ParseError, ReadError, SourceUnavailable
 from vmsec.facts import (
     CollectionRecord,
     ConfigFile,
     ConfValue,
     CpuInfo,
     Domain,
+    FileKind,
     FileStat,
     Host,
     HypervisorDetection,
@@ -44,11 +45,12 @@ from vmsec.facts import (
     TlsFile,
     evolve,
 )
+from vmsec.parsers import x509
 from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.parsers.libvirt_conf import MAX_CONF_BYTES, ConfParseError, parse_conf
 from vmsec.parsers.libvirt_defaults import DAEMON_CONF_DEFAULTS, effective_defaults, qemu_conf_defaults
 from vmsec.parsers.libvirt_xml import parse_libvirt_document
-from vmsec.parsers.polkit_rules import evaluate_rules
+from vmsec.parsers.polkit_rules import DEFAULT_YES, evaluate_rules
 from vmsec.parsers.safexml import DEFAULT_MAX_BYTES as MAX_XML_BYTES
 from vmsec.parsers.systemd_unit import parse_unit, socket_settings
 
@@ -107,18 +109,17 @@ class _Collection:
         self.live = live
         self.records: list[CollectionRecord] = []
 
-    def fail(self, source: str, what: str, reason: str) -> None:
-        self.records.append(CollectionRecord(source=source, what=what, ok=False, reason=reason))
+    def fail(self, source: str, what: str, reason: str, kind: ErrorKind | None = None) -> None:
+        self.records.append(CollectionRecord(source=source, what=what, ok=False, reason=reason, kind=kind))
 
     def read(self, path: str, what: str, limit: int = SMALL) -> str | _Absent | None:
         """The file's text, ABSENT when it does not exist, or None (recorded) when it cannot be read."""
         try:
             return self.reader.read_text(path, limit)
         except ReadError as exc:
-            st = self.reader.stat(path)
-            if st.exists is False:
+            if exc.absent:
                 return ABSENT
-            self.fail(path, what, exc.reason)
+            self.fail(path, what, exc.reason, exc.kind)
             return None
 
     def value(self, path: str, what: str) -> str | None:
@@ -136,9 +137,9 @@ class _Collection:
         try:
             return self.reader.listdir(path, limit)
         except ReadError as exc:
-            if self.reader.stat(path).exists is False:
+            if exc.absent:
                 return ABSENT
-            self.fail(path, what, exc.reason)
+            self.fail(path, what, exc.reason, exc.kind)
             return None
 
     def absence_known(self, anchor: str) -> bool:
@@ -641,14 +642,14 @@ def _collect_socket_unit(c: _Collection, name: str, enabled: set[str] | None) ->
 
 
 def _collect_polkit(c: _Collection, groups: Mapping[str, tuple[str, ...]] | None
-                    ) -> tuple[PolkitRule, ...] | None:
+                    ) -> tuple[tuple[PolkitRule, ...] | None, str | None]:
     """Run the host's polkit rules (JavaScript, sandboxed) and record what each file decides for
-    libvirt's actions."""
+    libvirt's actions. Returns the rules, or None and why."""
     files: list[tuple[str, str]] = []
     for directory in POLKIT_DIRS:
         names = c.listdir(directory, "polkit rules", MAX_POLKIT_FILES)
         if names is None:
-            return None
+            return None, f"{directory} could not be read"
         for name in names if isinstance(names, list) else ():
             if not name.endswith(".rules"):
                 continue
@@ -659,18 +660,19 @@ def _collect_polkit(c: _Collection, groups: Mapping[str, tuple[str, ...]] | None
     evaluation = evaluate_rules(files, sorted(groups or ()))
     if evaluation.error is not None:
         c.fail(POLKIT_DIRS[0], "polkit rules", evaluation.error)
-        return None
+        return None, f"the polkit rules could not be evaluated: {evaluation.error}"
     rules: list[PolkitRule] = []
     for path, _ in files:
         answers = evaluation.decided.get(path, [])
         error = evaluation.errors.get(path)
         if not answers and error is None:
             continue
-        yes = tuple(f"{g.action} to {g.subject}" for g in answers if g.result == "yes")
+        yes = tuple(f"{g.action} to {g.subject}" for g in answers
+                    if g.result == "yes" and g.action not in DEFAULT_YES)
         excerpt = "; ".join(f"{g.action}: {g.result} for {g.subject}" for g in answers[:6])
         rules.append(PolkitRule(path=path, mentions_libvirt=bool(answers), grants_without_auth=bool(yes),
                                 excerpt=excerpt[:400], grants=yes[:20], error=error))
-    return tuple(rules)
+    return tuple(rules), None
 
 
 def _glob(c: _Collection, pattern: str, what: str, limit: int = MAX_OBJECTS) -> list[str]:
@@ -708,38 +710,88 @@ def _collect_sensitive_paths(c: _Collection, qemu_conf: ConfigFile | None) -> tu
     return tuple(c.reader.stat(p) for p in unique)
 
 
+_QEMU_TLS_PURPOSES = {"server-key.pem": "key", "server-cert.pem": "cert", "ca-cert.pem": "ca",
+                      "ca-crl.pem": "crl", "client-key.pem": "client-key", "client-cert.pem": "client-cert",
+                      "dh-params.pem": "dh"}
+
+
+def _read_tls(c: _Collection, tls: TlsFile) -> TlsFile:
+    """The file's certificate or key facts (never the key itself), or the reason they are unknown."""
+    if not tls.stat.exists or tls.stat.kind != FileKind.FILE:
+        return tls
+    try:
+        data = c.reader.read_bytes(tls.stat.path, x509.MAX_PEM_BYTES)
+        kind = x509.pem_kind(data)
+        if kind == "certificate":
+            cert = x509.parse_certificate(data, tls.stat.path)
+            return evolve(tls, certificate=cert, not_after=cert.not_after,
+                                       key_bits=cert.key_bits)
+        if kind == "key":
+            key = x509.parse_private_key(data, tls.stat.path)
+            return evolve(tls, private_key=key, key_bits=key.key_bits)
+        if kind in ("dh", "crl"):
+            return tls
+        raise ParseError(tls.stat.path, "no PEM certificate, private key, CRL or DH parameters in it")
+    except ReadError as exc:
+        c.fail(exc.source, f"TLS file ({tls.role})", exc.reason)
+        return evolve(tls, problem=exc.reason)
+
+
+def _verify_against_ca(c: _Collection, files: list[TlsFile]) -> list[TlsFile]:
+    """Record, for each certificate of a TLS set, whether the set's CA signed it."""
+    out: list[TlsFile] = []
+    for tls in files:
+        ca = next((f for f in files if f.group == tls.group and f.purpose == "ca" and f.certificate), None)
+        if tls.certificate is None or ca is None or tls is ca:
+            out.append(tls)
+            continue
+        try:
+            cert_pem = c.reader.read_bytes(tls.stat.path, x509.MAX_PEM_BYTES)
+            ca_pem = c.reader.read_bytes(ca.stat.path, x509.MAX_PEM_BYTES)
+            verified = x509.signed_by(cert_pem, ca_pem, tls.stat.path)
+        except ReadError:
+            verified = False
+        out.append(evolve(tls, certificate=evolve(
+            tls.certificate, verified_by=ca.stat.path if verified else None)))
+    return out
+
+
 def _collect_tls_files(c: _Collection, daemon_confs: Iterable[tuple[str, ConfigFile | None]],
                        qemu_conf: ConfigFile | None) -> tuple[TlsFile, ...]:
     files: dict[str, TlsFile] = {}
 
-    def add(role: str, path: str) -> None:
+    def add(role: str, path: str, group: str, purpose: str) -> None:
         if path and path not in files:
-            files[path] = TlsFile(role=role, stat=c.reader.stat(path))
+            files[path] = TlsFile(role=role, stat=c.reader.stat(path), group=group, purpose=purpose)
 
     for daemon, conf in daemon_confs:
         if conf is None:
             continue
-        for key, role in (("key_file", "server key"), ("cert_file", "server certificate"),
-                          ("ca_file", "CA certificate"), ("crl_file", "certificate revocation list")):
+        for key, role, purpose in (("key_file", "server key", "key"),
+                                   ("cert_file", "server certificate", "cert"),
+                                   ("ca_file", "CA certificate", "ca"),
+                                   ("crl_file", "certificate revocation list", "crl")):
             setting = conf.setting(key)
             if setting is not None and isinstance(setting.value, str):
-                add(f"{daemon} {role}", setting.value)
-    if qemu_conf is None:
-        return tuple(files.values())
-    default_dir = qemu_conf.setting("default_tls_x509_cert_dir")
-    dirs = [("default", default_dir.value if default_dir and isinstance(default_dir.value, str)
-             else "/etc/pki/qemu")]
-    for service in QEMU_TLS_SERVICES:
-        explicit = qemu_conf.setting(f"{service}_tls_x509_cert_dir")
-        dirs.append((service, explicit.value if explicit and isinstance(explicit.value, str)
-                     else f"/etc/pki/libvirt-{service}"))
-    for service, directory in dirs:
-        if service == "default":
-            for name in ("server-key.pem", "server-cert.pem", "ca-cert.pem"):
-                add(f"qemu {service} {name}", f"{directory}/{name}")
-        for path in _glob(c, f"{directory}/*.pem", "QEMU TLS files", 100):
-            add(f"qemu {service} {path.rsplit('/', 1)[-1]}", path)
-    return tuple(files.values())
+                add(f"{daemon} {role}", setting.value, daemon, purpose)
+    if qemu_conf is not None:
+        default_dir = qemu_conf.setting("default_tls_x509_cert_dir")
+        dirs = [("default", default_dir.value if default_dir and isinstance(default_dir.value, str)
+                 else "/etc/pki/qemu")]
+        for service in QEMU_TLS_SERVICES:
+            explicit = qemu_conf.setting(f"{service}_tls_x509_cert_dir")
+            dirs.append((service, explicit.value if explicit and isinstance(explicit.value, str)
+                         else f"/etc/pki/libvirt-{service}"))
+        for service, directory in dirs:
+            if service == "default":
+                for name in ("server-key.pem", "server-cert.pem", "ca-cert.pem"):
+                    add(f"qemu {service} {name}", f"{directory}/{name}", f"qemu {service}",
+                        _QEMU_TLS_PURPOSES[name])
+            for path in _glob(c, f"{directory}/*.pem", "QEMU TLS files", 100):
+                name = path.rsplit("/", 1)[-1]
+                add(f"qemu {service} {name}", path, f"qemu {service}", _QEMU_TLS_PURPOSES.get(name, "other"))
+    parsed = [_read_tls(c, tls) for tls in files.values()]
+    return tuple(_verify_against_ca(c, parsed))
 
 
 # --- the host -------------------------------------------------------------------------------------
@@ -794,6 +846,7 @@ def collect_host(reader: Reader, *, live: bool,
         socket_units = tuple(_collect_socket_unit(c, n, enabled) for n in unit_names)
 
     packages = None if all_packages is None else tuple(p for p in all_packages if _is_stack_package(p.name))
+    polkit_rules, polkit_error = _collect_polkit(c, groups)
     host = Host(
         name=_collect_hostname(c),
         root=reader.label,
@@ -825,7 +878,7 @@ def collect_host(reader: Reader, *, live: bool,
         sasl_configs=_collect_sasl(c),
         sockets=sockets,
         socket_units=socket_units,
-        polkit_rules=_collect_polkit(c, groups),
+        polkit_rules=polkit_rules, polkit_error=polkit_error,
         groups=groups,
         sensitive_paths=_collect_sensitive_paths(c, qemu_conf),
         tls_files=_collect_tls_files(c, (("libvirtd", libvirtd_conf), ("virtproxyd", virtproxyd_conf)),

@@ -14,7 +14,10 @@ A disk image is hostile input, and so are the file names it records:
 - backing chains are bounded (:data:`MAX_CHAIN`) and loops are detected by inode;
 - external qcow2 data files and VMDK descriptors with separate extents are refused (they name more
   host files);
-- header fields are range-checked before use, so a corrupt image is an error naming it.
+- header fields are range-checked before use, and before anything is allocated from them (vmsec's
+  own header code and dissect's): the L1 table within QEMU's own 32 MiB limit and large enough for
+  the virtual size, the refcount table within 8 MiB, at most 65,536 snapshots, tables inside the
+  file. A corrupt image is an error naming it, never a multi-gigabyte allocation.
 
 Encryption at rest is read from outside: the qcow2 header's ``crypt_method`` (big-endian u32 at
 offset 32: 0 none, 1 AES, 2 LUKS), confirmed by ``qemu-img info``; a LUKS header at offset 0
@@ -46,7 +49,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vmsec.collectors.dissect_reader import DissectReader
 from vmsec.collectors.reader import Reader
-from vmsec.errors import ReadError, SourceUnavailable
+from vmsec.errors import ErrorKind, ReadError, SourceUnavailable
 from vmsec.facts import CollectionRecord, DiskAtRest, Guest, Inventory, evolve
 
 if TYPE_CHECKING:
@@ -65,6 +68,11 @@ QCOW2_CRYPT = {0: "none", 1: "aes", 2: "luks"}
 _INCOMPAT_EXTERNAL_DATA = 1 << 2
 _EXT_BACKING_FORMAT = 0xE2792ACA
 _EXT_DATA_FILE = 0x44415441
+_INCOMPAT_EXTENDED_L2 = 1 << 4
+# QEMU's own bounds (block/qcow2.h): an image over them does not open in QEMU either.
+QCOW_MAX_L1_BYTES = 32 * 1024 * 1024
+QCOW_MAX_REFTABLE_BYTES = 8 * 1024 * 1024
+QCOW_MAX_SNAPSHOTS = 65536
 MAX_KEY_FILE = 64 * 1024
 NOT_AUDITED = "contents not audited: the disk is encrypted and no key was given"
 
@@ -80,6 +88,8 @@ class Qcow2Header:
     backing_file: str | None
     backing_format: str | None
     external_data_file: bool
+    l1_size: int = 0  # entries of the active L1 table
+    l1_table_offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,33 +113,57 @@ def parse_qcow2_header(fd: int, path: str) -> Qcow2Header:
     file_size = os.fstat(fd).st_size
     head = _pread(fd, 104, 0)
     if len(head) < 72 or head[:4] != QCOW2_MAGIC:
-        raise ReadError(path, "corrupt qcow2 image: header is truncated or lacks the magic")
+        raise ReadError(path, "corrupt qcow2 image: header is truncated or lacks the magic",
+                        ErrorKind.INVALID)
     version, backing_off, backing_len, cluster_bits, size, crypt = struct.unpack_from(">IQIIQI", head, 4)
     if version not in (2, 3):
-        raise ReadError(path, f"corrupt qcow2 image: unsupported version {version}")
+        raise ReadError(path, f"corrupt qcow2 image: unsupported version {version}", ErrorKind.INVALID)
     if not 9 <= cluster_bits <= 21:
-        raise ReadError(path, f"corrupt qcow2 image: cluster_bits {cluster_bits} out of range")
+        raise ReadError(path, f"corrupt qcow2 image: cluster_bits {cluster_bits} out of range",
+                        ErrorKind.INVALID)
     cluster = 1 << cluster_bits
     if crypt not in QCOW2_CRYPT:
-        raise ReadError(path, f"corrupt qcow2 image: unknown crypt_method {crypt}")
+        raise ReadError(path, f"corrupt qcow2 image: unknown crypt_method {crypt}", ErrorKind.INVALID)
+    l1_size, l1_offset, refcount_offset, refcount_clusters, snapshots = struct.unpack_from(">IQQII", head, 36)
+    if l1_size * 8 > QCOW_MAX_L1_BYTES:
+        raise ReadError(path,
+                        f"corrupt qcow2 image: an L1 table of {l1_size} entries ({l1_size * 8} bytes) is "
+                        f"over QEMU's {QCOW_MAX_L1_BYTES}-byte limit", ErrorKind.INVALID)
+    if l1_size and (l1_offset % cluster or l1_offset + l1_size * 8 > file_size):
+        raise ReadError(path,
+                        f"corrupt qcow2 image: the L1 table at offset {l1_offset} is not cluster-aligned "
+                        "or runs past the end of the file", ErrorKind.INVALID)
+    if refcount_clusters > QCOW_MAX_REFTABLE_BYTES >> cluster_bits or refcount_offset % cluster:
+        raise ReadError(path, f"corrupt qcow2 image: refcount table of {refcount_clusters} clusters at "
+                        f"offset {refcount_offset} is out of range", ErrorKind.INVALID)
+    if snapshots > QCOW_MAX_SNAPSHOTS:
+        raise ReadError(path, f"corrupt qcow2 image: {snapshots} snapshots, over QEMU's limit of "
+                        f"{QCOW_MAX_SNAPSHOTS}", ErrorKind.INVALID)
     incompatible = 0
     header_len = 72
     if version == 3:
         if len(head) < 104:
-            raise ReadError(path, "corrupt qcow2 image: version 3 header is truncated")
+            raise ReadError(path, "corrupt qcow2 image: version 3 header is truncated", ErrorKind.INVALID)
         (incompatible,) = struct.unpack_from(">Q", head, 72)
         (header_len,) = struct.unpack_from(">I", head, 100)
         if not 104 <= header_len <= cluster:
-            raise ReadError(path, f"corrupt qcow2 image: header length {header_len} out of range")
+            raise ReadError(path, f"corrupt qcow2 image: header length {header_len} out of range",
+                            ErrorKind.INVALID)
+    l2_entries = cluster // (16 if incompatible & _INCOMPAT_EXTENDED_L2 else 8)
+    if -(-size // (cluster * l2_entries)) > l1_size:
+        raise ReadError(path, f"corrupt qcow2 image: an L1 table of {l1_size} entries is too small for the "
+                        f"virtual size of {size} bytes", ErrorKind.INVALID)
     backing: str | None = None
     if backing_off:
         if backing_len == 0 or backing_len > MAX_BACKING_NAME:
-            raise ReadError(path, f"corrupt qcow2 image: backing file name length {backing_len}")
+            raise ReadError(path, f"corrupt qcow2 image: backing file name length {backing_len}",
+                            ErrorKind.INVALID)
         if backing_off + backing_len > min(cluster, file_size):
-            raise ReadError(path, "corrupt qcow2 image: backing file name lies outside the header cluster")
+            raise ReadError(path, "corrupt qcow2 image: backing file name lies outside the header cluster",
+                            ErrorKind.INVALID)
         raw_name = _pread(fd, backing_len, backing_off)
         if len(raw_name) != backing_len or b"\x00" in raw_name:
-            raise ReadError(path, "corrupt qcow2 image: unreadable backing file name")
+            raise ReadError(path, "corrupt qcow2 image: unreadable backing file name", ErrorKind.INVALID)
         backing = raw_name.decode("utf-8", "replace")
     backing_format = None
     external_data = bool(incompatible & _INCOMPAT_EXTERNAL_DATA)
@@ -143,7 +177,8 @@ def parse_qcow2_header(fd: int, path: str) -> Qcow2Header:
         if ext_type == 0:
             break
         if offset + 8 + ext_len > end:
-            raise ReadError(path, "corrupt qcow2 image: header extension runs past the header")
+            raise ReadError(path, "corrupt qcow2 image: header extension runs past the header",
+                            ErrorKind.INVALID)
         if ext_type == _EXT_BACKING_FORMAT:
             backing_format = _pread(fd, ext_len, offset + 8).decode("ascii", "replace").strip("\x00")
         elif ext_type == _EXT_DATA_FILE:
@@ -151,7 +186,7 @@ def parse_qcow2_header(fd: int, path: str) -> Qcow2Header:
         offset += 8 + ((ext_len + 7) & ~7)
     return Qcow2Header(version=version, size=size, cluster_bits=cluster_bits, crypt_method=crypt,
                        backing_file=backing, backing_format=backing_format,
-                       external_data_file=external_data)
+                       external_data_file=external_data, l1_size=l1_size, l1_table_offset=l1_offset)
 
 
 def _probe_format(fd: int) -> str:
@@ -263,7 +298,7 @@ def _open_vmdk(fh: BinaryIO, path: str) -> Any:
     try:
         sparse = SparseDisk(fh)
     except Exception as exc:
-        raise ReadError(path, f"corrupt VMDK image: {type(exc).__name__}: {exc}") from exc
+        raise ReadError(path, f"corrupt VMDK image: {type(exc).__name__}: {exc}", ErrorKind.INVALID) from exc
     descriptor = getattr(sparse, "descriptor", None)
     parent = descriptor.attr.get("parentCID", "ffffffff") if descriptor is not None else "ffffffff"
     if parent != "ffffffff":

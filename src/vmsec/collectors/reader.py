@@ -20,15 +20,16 @@ import errno
 import fnmatch
 import os
 import stat as st
+import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FileKind, FileStat
 from vmsec.reading import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, MAX_SYMLINK_HOPS, Reader
 
-__all__ = ["DEFAULT_LIST_LIMIT", "DEFAULT_READ_LIMIT", "MAX_SYMLINK_HOPS", "Reader", "ReaderBase",
-           "RootReader"]
+__all__ = ["DEFAULT_LIST_LIMIT", "DEFAULT_READ_LIMIT", "MAX_SYMLINK_HOPS", "CachedReader", "Reader",
+           "ReaderBase", "RootReader"]
 
 
 def _split(path: str) -> list[str]:
@@ -72,14 +73,25 @@ class ReaderBase:
 
     # --- owner names from the target's own account database -----------------------------------
 
+    # Where the account databases are read from: this reader, or a CachedReader over it (so that
+    # /etc/passwd is read once for owner names and the account facts together).
+    _name_source: Callable[[], Reader | None] | None = None
+    _in_lookup = False  # reading an account database: stats made meanwhile have no owner names
+
     def _lookup(self, dbfile: str, ident: int) -> str | None:
         table = self._names.get(dbfile)
         if table is None:
+            if self._in_lookup:
+                return None
             table = {}
+            source = (self._name_source() if self._name_source is not None else None) or self
+            self._in_lookup = True
             try:
-                text = self.read_text(dbfile, limit=8 * 1024 * 1024)
+                text = source.read_text(dbfile, limit=8 * 1024 * 1024)
             except ReadError:
                 text = ""
+            finally:
+                self._in_lookup = False
             for line in text.splitlines()[:200_000]:
                 fields = line.split(":")
                 if len(fields) >= 3 and fields[2].isdigit():
@@ -214,7 +226,7 @@ class RootReader(ReaderBase):
                         mode=st.S_IMODE(info.st_mode), uid=info.st_uid, gid=info.st_gid,
                         owner=self._lookup("/etc/passwd", info.st_uid),
                         group=self._lookup("/etc/group", info.st_gid),
-                        size=info.st_size, mtime=info.st_mtime)
+                        size=info.st_size, mtime=info.st_mtime, file_id=(info.st_dev, info.st_ino))
 
     def readlink(self, path: str) -> str:
         try:
@@ -239,7 +251,8 @@ class RootReader(ReaderBase):
             raise self._error(path, exc) from exc
         try:
             if not st.S_ISDIR(info.st_mode):
-                raise ReadError(path, "not a directory", ErrorKind.NOT_A_DIRECTORY)
+                # The path exists but is no directory: not "absent" (that is ENOTDIR on the way).
+                raise ReadError(path, "not a directory", ErrorKind.NOT_REGULAR)
             fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
         except OSError as exc:
             os.close(parent)
@@ -255,3 +268,106 @@ class RootReader(ReaderBase):
         finally:
             os.close(fd)
         return iter(names)
+
+
+# A guest's files are read once per scan: the cache keeps small files (configuration) only.
+CACHE_FILE_LIMIT = 1024 * 1024
+CACHE_TOTAL = 64 * 1024 * 1024
+# Everything the parsers of one guest are handed, cache hits included: far above a real guest
+# (package databases are the largest inputs: dpkg status ≤ 64 MiB, rpmdb.sqlite ≤ 256 MiB).
+READ_BUDGET = 512 * 1024 * 1024
+
+
+class CachedReader(ReaderBase):
+    """A :class:`Reader` over another one that reads each file once, however many paths lead to it,
+    and bounds the total work of one collection.
+
+    - ``stat`` and ``listdir`` results are kept per path; file contents per *file* (``file_id``:
+      device and inode on a local root, the symlink-free path in an image), so a file reached
+      through a symlink, a second include or a shared home directory is read from the target once;
+      a failed read is remembered too (with its kind) and not retried, except a TOO_LARGE failure
+      when a caller allows more;
+    - only files up to :data:`CACHE_FILE_LIMIT` are kept, up to :data:`CACHE_TOTAL` in all;
+    - every byte handed out counts against ``budget`` (:data:`READ_BUDGET`), cache hits included:
+      once spent, reads fail with ``ErrorKind.TOO_LARGE`` and the facts needing them are unknown.
+    """
+
+    def __init__(self, inner: Reader, budget: int = READ_BUDGET) -> None:
+        self._inner = inner
+        if isinstance(inner, ReaderBase) and not inner._names:
+            inner._name_source = weakref.ref(self)
+        self._names: dict[str, dict[int, str]] = {}
+        self._stats: dict[tuple[str, bool], FileStat] = {}
+        self._lists: dict[str, list[str] | ReadError] = {}
+        self._data: dict[object, bytes] = {}
+        self._failed: dict[object, tuple[ReadError, int]] = {}
+        self._cached_bytes = 0
+        self.budget = budget
+        self.handed_out = 0
+        self.reads = 0  # reads that reached the target (for tests and benchmarks)
+
+    @property
+    def label(self) -> str:
+        return self._inner.label
+
+    def stat(self, path: str, follow: bool = True) -> FileStat:
+        key = (path, follow)
+        info = self._stats.get(key)
+        if info is None:
+            if len(self._stats) >= 200_000:
+                self._stats.clear()  # bounded memory; correctness does not depend on the cache
+            info = self._inner.stat(path, follow)
+            if not getattr(self._inner, "_in_lookup", False):  # complete, with owner names
+                self._stats[key] = info
+        return info
+
+    def _afford(self, path: str, size: int) -> None:
+        if self.handed_out + size > self.budget:
+            raise ReadError(path, f"not read: this system's read budget of {self.budget} bytes "
+                            "is spent (hostile input?)", ErrorKind.TOO_LARGE)
+
+    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        info = self.stat(path)
+        key: object = info.file_id if info.exists and info.file_id is not None else ("path", path)
+        data = self._data.get(key)
+        if data is None:
+            failed = self._failed.get(key)
+            if failed is not None and not (failed[0].kind is ErrorKind.TOO_LARGE and limit > failed[1]):
+                raise ReadError(path, failed[0].reason, failed[0].kind)
+            if info.size is not None and info.size <= limit:
+                self._afford(path, info.size)  # refuse before reading, not after
+            try:
+                self.reads += 1
+                data = self._inner.read_bytes(path, limit)
+            except ReadError as exc:
+                self._failed[key] = (exc, limit)
+                raise
+            if len(data) <= CACHE_FILE_LIMIT and self._cached_bytes + len(data) <= CACHE_TOTAL:
+                self._data[key] = data
+                self._cached_bytes += len(data)
+        elif len(data) > limit:
+            raise ReadError(path, f"file is {len(data)} bytes, over the {limit}-byte limit",
+                            ErrorKind.TOO_LARGE)
+        self._afford(path, len(data))
+        self.handed_out += len(data)
+        return data
+
+    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
+        cached = self._lists.get(path)
+        if isinstance(cached, ReadError) and cached.kind is ErrorKind.TOO_LARGE:
+            cached = None  # a caller allowing more entries may succeed
+        if cached is None:
+            try:
+                cached = self._inner.listdir(path, limit)
+            except ReadError as exc:
+                cached = exc
+            if len(self._lists) < 100_000:
+                self._lists[path] = cached
+        if isinstance(cached, ReadError):
+            raise ReadError(path, cached.reason, cached.kind)
+        if len(cached) > limit:
+            raise ReadError(path, f"directory has more than {limit} entries", ErrorKind.TOO_LARGE)
+        return list(cached)
+
+    def readlink(self, path: str) -> str:
+        return self._inner.readlink(path)

@@ -68,6 +68,7 @@ from vmsec.facts.guest import (
     Group,
     Guest,
     GuestAgentSetup,
+    ModuleConfig,
     MountEntry,
     OsRelease,
     PackageRepo,
@@ -88,8 +89,10 @@ from vmsec.facts.host import (
     InstalledPackage,
     IommuInfo,
     PolkitRule,
+    PrivateKey,
     SocketUnit,
     TlsFile,
+    X509Certificate,
 )
 from vmsec.facts.inventory import Inventory
 from vmsec.facts.network import Network, NetworkIp, NwFilter, Secret, StoragePool
@@ -141,6 +144,7 @@ __all__ = [
     "LibvirtInfo",
     "Listen",
     "MemoryConfig",
+    "ModuleConfig",
     "MountEntry",
     "NbdInfo",
     "Network",
@@ -153,6 +157,7 @@ __all__ = [
     "PasswordState",
     "PolkitRule",
     "PortState",
+    "PrivateKey",
     "ProbeRun",
     "Proto",
     "QemuPassthrough",
@@ -181,6 +186,7 @@ __all__ = [
     "VncInfo",
     "VulnMatch",
     "VulnReport",
+    "X509Certificate",
     "evolve",
     "kind_of_errno",
 ]

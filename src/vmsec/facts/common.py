@@ -70,6 +70,9 @@ class FileStat(Struct, frozen=True, kw_only=True):
     size: int | None = None
     mtime: float | None = None
     error: str | None = None
+    # What the path resolves to, for telling two paths to the same file apart from two files:
+    # (device, inode) on a local root, the symlink-free path inside a disk image.
+    file_id: tuple[int, int] | str | None = None
 
     @property
     def world_readable(self) -> bool | None:

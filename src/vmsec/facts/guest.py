@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from msgspec import Struct, field
 
+from vmsec.facts.common import FileStat
 from vmsec.facts.host import InstalledPackage
 from vmsec.facts.vulnerability import VulnReport
 
@@ -83,6 +84,19 @@ class PamStack(Struct, frozen=True, kw_only=True):
     lines: tuple[PamLine, ...] = ()
 
 
+class ModuleConfig(Struct, frozen=True, kw_only=True):
+    """A PAM module's own configuration (``/etc/security/pwquality.conf`` with its ``.d`` directory,
+    ``/etc/security/faillock.conf``), merged in the order the module reads its files: the last value
+    of a key wins. A flag written without a value has the value ``""``. Arguments on the module's
+    PAM line override all of it (see :mod:`vmsec.checks.guest.pam`)."""
+
+    path: str  # the main file
+    present: bool  # whether any of its files exists (False: the module's compiled-in defaults apply)
+    values: Mapping[str, str] = field(default_factory=dict)
+    origins: Mapping[str, str] = field(default_factory=dict)  # key -> path:line
+    files: tuple[str, ...] = ()  # the files read, in the order read
+
+
 class SudoRule(Struct, frozen=True, kw_only=True):
     users: tuple[str, ...]  # user names, %group, aliases, ALL
     hosts: tuple[str, ...]
@@ -97,7 +111,7 @@ class Sudoers(Struct, frozen=True, kw_only=True):
     # (scope, setting) per Defaults entry: scope "" for plain Defaults, ":user", "@host", ">runas", "!cmd"
     defaults: tuple[tuple[str, str], ...] = ()
     files: tuple[str, ...] = ()  # every file read, in order (main file, includes, includedir)
-    errors: tuple[str, ...] = ()  # files that could not be read or parsed
+    dirs: tuple[str, ...] = ()  # every include directory expanded (#includedir / @includedir)
 
 
 class SshdMatch(Struct, frozen=True, kw_only=True):
@@ -116,8 +130,7 @@ class SshdConfig(Struct, frozen=True, kw_only=True):
     settings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # global effective values
     origins: Mapping[str, str] = field(default_factory=dict)  # keyword -> "path:line" or "default"
     matches: tuple[SshdMatch, ...] = ()
-    files: tuple[str, ...] = ()
-    errors: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # every file read, in order (main file, then the Include'd ones)
 
     def value(self, keyword: str) -> str | None:
         values = self.settings.get(keyword.lower())
@@ -227,13 +240,20 @@ def _sshd_block_matches(criteria: tuple[tuple[str, str], ...], *, user: str | No
 
 
 class AuthorizedKey(Struct, frozen=True, kw_only=True):
-    user: str
+    user: str  # the (first) account this key logs in as
     path: str
     key_type: str | None  # ssh-rsa, ssh-ed25519, ecdsa-sha2-nistp256, ssh-dss, sk-…
     bits: int | None = None
     comment: str | None = None
     options: tuple[str, ...] = ()
     line: int | None = None
+    # Other accounts the same file serves (a shared home directory, an AuthorizedKeysFile outside
+    # the homes): one key line, listed once, logs in as each of them.
+    also_for: tuple[str, ...] = ()
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        return (self.user, *self.also_for)
 
 
 class Service(Struct, frozen=True, kw_only=True):
@@ -349,6 +369,9 @@ class Guest(Struct, frozen=True, kw_only=True):
     groups: tuple[Group, ...] | None = None
     shadow: tuple[ShadowEntry, ...] | None = None
     pam: tuple[PamStack, ...] | None = None
+    # PAM modules' own configuration, by main file: /etc/security/pwquality.conf,
+    # /etc/security/faillock.conf, and any file a faillock line names with conf=
+    pam_module_configs: Mapping[str, ModuleConfig] | None = None
     login_defs: Mapping[str, str] | None = None
     sudoers: Sudoers | None = None
     sshd: SshdConfig | None = None  # None: unknown; no OpenSSH server installed → sshd_installed False
@@ -365,6 +388,12 @@ class Guest(Struct, frozen=True, kw_only=True):
     cloud_init: CloudInitSetup | None = None
     guest_agent: GuestAgentSetup | None = None
     disk: DiskAtRest | None = None
+    # Owner and mode of the files that hold or guard credentials: passwd, shadow, group, gshadow and
+    # their "-" backups; sshd's configuration files and host keys; the sudoers files and include
+    # directories; every authorized_keys file with the directories sshd checks above it; crypttab and
+    # the disk key files it names. Keyed by
+    # path; a path that is not in it was not looked at.
+    file_stats: Mapping[str, FileStat] | None = None
     # Known vulnerabilities of the installed packages; None: matching did not run.
     vulnerabilities: VulnReport | None = None
     running_kernel: str | None = None  # uname -r, where the root is the running system

@@ -73,6 +73,33 @@ class InstalledPackage(Struct, frozen=True, kw_only=True):
     arch: str | None = None
 
 
+class X509Certificate(Struct, frozen=True, kw_only=True):
+    """What an X.509 certificate says (read with the ``cryptography`` library); times are UTC ISO 8601."""
+
+    subject: str  # RFC 4514
+    issuer: str
+    not_before: str
+    not_after: str
+    key_type: str  # rsa | ec | ed25519 | ed448 | dsa | other
+    key_bits: int | None
+    signature_hash: str | None  # sha256, sha1, md5 …; None for Ed25519/Ed448 (no separate hash)
+    is_ca: bool | None  # basicConstraints CA; None when the extension is absent
+    self_signed: bool  # issuer == subject and the certificate's own key verifies its signature
+    public_key_id: str  # SHA-256 of the SubjectPublicKeyInfo: pairs a certificate with its key
+    # The CA file of the same TLS set whose key verifies this certificate's signature; None when
+    # it does not verify (or there is no CA to check against: see TlsFile.group).
+    verified_by: str | None = None
+
+
+class PrivateKey(Struct, frozen=True, kw_only=True):
+    """What a private key file says, never the key itself."""
+
+    key_type: str  # rsa | ec | ed25519 | ed448 | dsa | other
+    key_bits: int | None
+    public_key_id: str | None  # None when the key is encrypted (no passphrase is ever tried)
+    encrypted: bool = False
+
+
 class TlsFile(Struct, frozen=True, kw_only=True):
     """A TLS key or certificate a daemon is configured to use."""
 
@@ -80,6 +107,14 @@ class TlsFile(Struct, frozen=True, kw_only=True):
     stat: FileStat
     not_after: str | None = None  # ISO date of certificate expiry, when parsed
     key_bits: int | None = None
+    # The TLS set the file belongs to, whose key, certificate and CA go together: "libvirtd",
+    # "virtproxyd", "qemu default", "qemu vnc" …; and its place in it: key | cert | ca | crl |
+    # client-key | client-cert | dh | other.
+    group: str = ""
+    purpose: str = ""
+    certificate: X509Certificate | None = None
+    private_key: PrivateKey | None = None
+    problem: str | None = None  # why the content could not be read or parsed (None: read, or absent)
 
 
 class Host(Struct, frozen=True, kw_only=True):
@@ -123,6 +158,7 @@ class Host(Struct, frozen=True, kw_only=True):
     sockets: tuple[FileStat, ...] = ()  # /run/libvirt/*-sock* as they exist now
     socket_units: tuple[SocketUnit, ...] | None = None
     polkit_rules: tuple[PolkitRule, ...] | None = None
+    polkit_error: str | None = None  # why polkit_rules is None (unreadable, or its evaluation failed)
     groups: Mapping[str, tuple[str, ...]] | None = None  # /etc/group: group -> members
     sensitive_paths: tuple[FileStat, ...] = ()  # libvirt config, secrets, hooks, dump dirs, images
     tls_files: tuple[TlsFile, ...] = ()

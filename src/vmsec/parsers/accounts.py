@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import Account, Group, ShadowEntry
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def _int(text: str) -> int | None:
 def _lines(text: str, origin: str) -> list[str]:
     lines = text.splitlines()
     if len(lines) > MAX_LINES:
-        raise ReadError(origin, f"more than {MAX_LINES} lines")
+        raise ReadError(origin, f"more than {MAX_LINES} lines", ErrorKind.TOO_LARGE)
     return lines
 
 
@@ -194,8 +194,8 @@ def read_login_defs(reader: Reader) -> dict[str, str]:
     cannot be read."""
     try:
         text = _read(reader, "/etc/login.defs", LOGIN_DEFS_BYTES)
-    except ReadError:
-        if reader.stat("/etc/login.defs").exists is False:
+    except ReadError as exc:
+        if exc.absent:
             return {}
         raise
     return parse_login_defs(text)

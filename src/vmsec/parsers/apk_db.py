@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import InstalledPackage
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def parse_apk_installed(text: str, origin: str) -> tuple[InstalledPackage, ...]:
             continue
         stanzas += 1
         if stanzas > MAX_STANZAS:
-            raise ReadError(origin, f"more than {MAX_STANZAS} package stanzas")
+            raise ReadError(origin, f"more than {MAX_STANZAS} package stanzas", ErrorKind.TOO_LARGE)
         if fields.get("P") and fields.get("V"):
             packages.append(InstalledPackage(name=fields["P"], version=fields["V"],
                                              source=fields.get("o") or None, manager="apk"))
@@ -47,8 +47,8 @@ def read_apk_db(reader: Reader) -> tuple[InstalledPackage, ...] | None:
     for path in PATHS:
         try:
             text = reader.read_text(path, MAX_BYTES)
-        except ReadError:
-            if reader.stat(path).exists is False:
+        except ReadError as exc:
+            if exc.absent:
                 continue
             raise
         return parse_apk_installed(text, path)

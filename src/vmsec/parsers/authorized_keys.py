@@ -16,8 +16,8 @@ import struct
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from vmsec.errors import ReadError
-from vmsec.facts import Account, AuthorizedKey
+from vmsec.errors import ErrorKind, Problems, ReadError
+from vmsec.facts import Account, AuthorizedKey, evolve
 
 if TYPE_CHECKING:
     from vmsec.reading import Reader
@@ -26,6 +26,7 @@ DEFAULT_FILES = (".ssh/authorized_keys", ".ssh/authorized_keys2")
 MAX_FILE_BYTES = 1024 * 1024
 MAX_KEYS_PER_FILE = 10_000
 MAX_ACCOUNTS = 10_000
+MAX_KEYS_TOTAL = 100_000
 KEY_PREFIXES = ("ssh-", "ecdsa-", "sk-", "rsa-sha2-")
 _CURVE_BITS = {"nistp256": 256, "nistp384": 384, "nistp521": 521}
 _FIXED_BITS = {"ssh-ed25519": 256, "sk-ssh-ed25519@openssh.com": 256, "ssh-ed448": 456}
@@ -144,14 +145,11 @@ def expand_tokens(name: str, user: str, home: str) -> str:
     return f"{home}/{path}" if home != "/" else f"/{path}"
 
 
-def read_authorized_keys(reader: Reader, accounts: Iterable[Account],
-                         files: Iterable[str] = DEFAULT_FILES,
-                         notes: list[str] | None = None) -> tuple[AuthorizedKey, ...]:
-    """Keys of every account with a home directory (and root's /root), from ``files``: sshd's
-    AuthorizedKeysFile entries (default ``.ssh/authorized_keys .ssh/authorized_keys2``) with ``%h``
-    and ``%u`` expanded and relative entries taken from the home directory; ``none`` names no file.
-    A path that is not a regular file is skipped with a note, as sshd refuses it too; a regular file
-    that cannot be read raises :class:`ReadError`."""
+def key_file_paths(accounts: Iterable[Account], files: Iterable[str] = DEFAULT_FILES
+                   ) -> list[tuple[str, str, str]]:
+    """(user, home, path) of every authorized_keys file sshd would look at: each account with an
+    absolute home (and root's /root) × each AuthorizedKeysFile entry (``none`` names no file), tokens
+    expanded; at most :data:`MAX_ACCOUNTS` accounts."""
     homes: dict[tuple[str, str], None] = {}
     for account in accounts:
         if account.home and account.home.startswith("/") and len(homes) < MAX_ACCOUNTS:
@@ -159,23 +157,45 @@ def read_authorized_keys(reader: Reader, accounts: Iterable[Account],
     if not any(user == "root" for user, _ in homes):
         homes.setdefault(("root", "/root"))
     names = tuple(f for f in files if f.lower() != "none")
+    return [(user, home, expand_tokens(name, user, home)) for user, home in homes for name in names]
+
+
+def read_authorized_keys(reader: Reader, accounts: Iterable[Account],
+                         files: Iterable[str] = DEFAULT_FILES, *,
+                         problems: Problems | None = None) -> tuple[AuthorizedKey, ...]:
+    """Keys of every account with a home directory (and root's /root), from ``files``: sshd's
+    AuthorizedKeysFile entries (default ``.ssh/authorized_keys .ssh/authorized_keys2``) with ``%h``
+    and ``%u`` expanded and relative entries taken from the home directory; ``none`` names no file.
+
+    Each file is read and parsed once, however many accounts it serves (accounts sharing a home,
+    or paths leading to the same file): its keys are listed once, with every account they log in as
+    (``AuthorizedKey.users``), so the work and the facts grow with the file, not with the accounts.
+    A path that is not a regular file is skipped and added to ``problems`` (NOT_REGULAR), as sshd
+    refuses it too; a regular file that cannot be read, or more than :data:`MAX_KEYS_TOTAL` keys in
+    all, raises :class:`ReadError` (the keys are then unknown, not "none")."""
+    problems = Problems() if problems is None else problems
+    # file identity -> (first path, accounts it serves, in order)
+    served: dict[object, tuple[str, dict[str, None]]] = {}
+    for user, _home, path in key_file_paths(accounts, files):
+        info = reader.stat(path)
+        if info.exists is False:
+            continue
+        if info.exists is None:
+            raise ReadError(path, info.error or "could not be examined")
+        if info.kind != "file":
+            problems.note(path, f"{info.kind}, not a regular file; sshd ignores it", ErrorKind.NOT_REGULAR)
+            continue
+        identity = info.file_id if info.file_id is not None else path
+        served.setdefault(identity, (path, {}))[1].setdefault(user)
     found: list[AuthorizedKey] = []
-    seen: set[tuple[str, str]] = set()
-    for user, home in homes:
-        for name in names:
-            path = expand_tokens(name, user, home)
-            if (user, path) in seen:
-                continue
-            seen.add((user, path))
-            info = reader.stat(path)
-            if info.exists is False:
-                continue
-            if info.exists is None:
-                raise ReadError(path, info.error or "could not be examined")
-            if info.kind != "file":
-                if notes is not None:
-                    notes.append(f"{path}: {info.kind}, not a regular file; sshd ignores it")
-                continue
-            text = reader.read_text(path, MAX_FILE_BYTES)
-            found.extend(parse_authorized_keys(text, user, path))
+    for path, users in served.values():
+        text = reader.read_text(path, MAX_FILE_BYTES)
+        first, *others = users
+        keys = parse_authorized_keys(text, first, path)
+        if others:
+            also = tuple(others)
+            keys = tuple(evolve(k, also_for=also) for k in keys)
+        found.extend(keys)
+        if len(found) > MAX_KEYS_TOTAL:
+            raise ReadError(path, f"more than {MAX_KEYS_TOTAL} authorized keys in all", ErrorKind.TOO_LARGE)
     return tuple(found)

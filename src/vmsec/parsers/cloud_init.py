@@ -4,23 +4,25 @@ Sources, in the order cloud-init applies them (later wins): /etc/cloud/cloud.cfg
 /etc/cloud/cloud.cfg.d/*.cfg in lexical order (merged recursively: mappings merge key by key, other
 values are replaced), then the user data stored on the instance (/var/lib/cloud/instance/user-data.txt,
 /var/lib/cloud/instances/*/user-data.txt, NoCloud seeds), whose ``#cloud-config`` parts (plain or in
-a MIME multipart message) override the files. YAML is read with PyYAML's ``safe_load`` (no tags,
-no objects), each file capped at 512 KiB, and walks over the result are bounded.
+a MIME multipart message) override the files. YAML is read with PyYAML's safe loader (no tags, no
+objects), the C-accelerated ``CSafeLoader`` where libyaml is available; each file is capped at
+512 KiB and all the YAML of one system at :data:`MAX_YAML_TOTAL` bytes (the parse budget: beyond it
+the configuration is unknown, raised as TOO_LARGE), and walks over the result are bounded.
+
+Errors: a configuration file that cannot be read or parsed raises :class:`~vmsec.errors.ReadError`
+(or :class:`~vmsec.errors.ParseError`); unreadable or invalid user data is added to the caller's
+:class:`~vmsec.errors.Problems` and skipped.
 
 Plaintext passwords are reported by *place* (file and key, with the user's name), never by value.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
 from vmsec.facts import CloudInitSetup
 
 if TYPE_CHECKING:
@@ -35,42 +37,50 @@ MAX_FILES = 200
 MAX_MERGE_STEPS = 100_000
 MAX_MERGE_DEPTH = 64  # far deeper than any real cloud-config; aliases can make a mapping contain itself
 MAX_MIME_PARTS = 100
+MAX_YAML_TOTAL = 8 * 1024 * 1024  # all cloud-config YAML of one system (real ones: a few KB)
 _HASH = re.compile(r"^\$[0-9a-z]+\$")
 
 
-class CloudConfigError(ValueError):
-    """A cloud-config document is not valid YAML, not a mapping, or too large to walk."""
+def yaml_loader() -> Any:
+    """libyaml's C SafeLoader when PyYAML has it (pure-Python YAML took minutes on hostile input)."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load_cloud_config(text: str) -> dict[str, Any]:
-    """One ``#cloud-config`` YAML document as a mapping (an empty document → ``{}``)."""
+def load_cloud_config(text: str, origin: str = "cloud-config") -> dict[str, Any]:
+    """One ``#cloud-config`` YAML document as a mapping (an empty document → ``{}``); raises
+    :class:`ParseError` naming ``origin`` when it is not valid YAML or not a mapping."""
+    import yaml  # here: most systems have no cloud-init, and PyYAML is a noticeable import
+
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=yaml_loader())
     except (yaml.YAMLError, RecursionError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CloudConfigError(f"not valid YAML: {first}") from exc
+        raise ParseError(origin, f"not valid YAML: {first}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise CloudConfigError(f"top level is a {type(data).__name__}, not a mapping")
+        raise ParseError(origin, f"top level is a {type(data).__name__}, not a mapping")
     return data
 
 
 def merge(base: Mapping[str, Any], override: Mapping[str, Any],
-          budget: list[int] | None = None, depth: int = 0) -> dict[str, Any]:
+          budget: list[int] | None = None, depth: int = 0, origin: str = "cloud-config") -> dict[str, Any]:
     """Recursive merge (``override`` wins), bounded: YAML aliases can make a small file a huge tree
-    (or a mapping that contains itself)."""
+    (or a mapping that contains itself). Over the bounds: :class:`ReadError` (TOO_LARGE)."""
     budget = budget if budget is not None else [MAX_MERGE_STEPS]
     if depth > MAX_MERGE_DEPTH:
-        raise CloudConfigError(f"mappings nested more than {MAX_MERGE_DEPTH} deep to merge")
+        raise ReadError(origin, f"mappings nested more than {MAX_MERGE_DEPTH} deep to merge",
+                        ErrorKind.TOO_LARGE)
     out = dict(base)
     for key, value in override.items():
         budget[0] -= 1
         if budget[0] < 0:
-            raise CloudConfigError(f"more than {MAX_MERGE_STEPS} keys to merge")
+            raise ReadError(origin, f"more than {MAX_MERGE_STEPS} keys to merge", ErrorKind.TOO_LARGE)
         old = out.get(key)
         if isinstance(old, dict) and isinstance(value, dict):
-            out[key] = merge(old, value, budget, depth + 1)
+            out[key] = merge(old, value, budget, depth + 1, origin)
         else:
             out[key] = value
     return out
@@ -146,6 +156,9 @@ def cloud_config_parts(text: str) -> list[str]:
     if stripped.startswith("#cloud-config"):
         return [text]
     if stripped[:200].lower().startswith(("content-type:", "mime-version:")):
+        import email
+        import email.policy
+
         message = email.message_from_string(text, policy=email.policy.compat32)
         parts: list[str] = []
         for count, part in enumerate(message.walk()):
@@ -166,10 +179,28 @@ def cloud_config_parts(text: str) -> list[str]:
 def _read_optional(reader: Reader, path: str) -> str | None:
     try:
         return reader.read_text(path, MAX_BYTES)
-    except ReadError:
-        if reader.stat(path).exists is False:
+    except ReadError as exc:
+        if exc.absent:
             return None
         raise
+
+
+class _Budget:
+    """The YAML parse budget of one system: bytes of YAML handed to the loader."""
+
+    def __init__(self, total: int = MAX_YAML_TOTAL) -> None:
+        self.left = total
+        self.total = total
+        self.spent = False
+
+    def load(self, text: str, origin: str) -> dict[str, Any]:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > self.left:
+            self.spent = True
+            raise ReadError(origin, f"not parsed: the cloud-config YAML of this system exceeds "
+                            f"{self.total // (1024 * 1024)} MiB in all (hostile input?)", ErrorKind.TOO_LARGE)
+        self.left -= size
+        return load_cloud_config(text, origin)
 
 
 def _user_data_paths(reader: Reader) -> list[str]:
@@ -183,36 +214,34 @@ def _user_data_paths(reader: Reader) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
-def read_cloud_init(reader: Reader, notes: list[str] | None = None) -> CloudInitSetup:
+def read_cloud_init(reader: Reader, *, problems: Problems | None = None,
+                    yaml_budget: int = MAX_YAML_TOTAL) -> CloudInitSetup:
     """cloud-init's effective settings in ``reader``'s root. ``present`` is False when there is no
-    /etc/cloud/cloud.cfg. A configuration file that cannot be read or parsed raises :class:`ReadError`
-    (its settings might be the ones that matter); unreadable user data is noted and skipped."""
+    /etc/cloud/cloud.cfg. A configuration file that cannot be read or parsed, or configuration over
+    the parse budget, raises :class:`ReadError` (its settings might be the ones that matter);
+    unreadable or invalid user data is added to ``problems`` and skipped, as cloud-init skips it."""
+    problems = Problems() if problems is None else problems
     text = _read_optional(reader, CONFIG)
     if text is None:
         return CloudInitSetup(present=False)
-    sources: list[tuple[str, str]] = [(CONFIG, text)]
     try:
         names = reader.listdir(CONFIG_DIR, MAX_FILES)
     except ReadError as exc:
-        if reader.stat(CONFIG_DIR).exists is not False:
-            raise ReadError(CONFIG_DIR, exc.reason) from exc
+        if not exc.absent:
+            raise
         names = []
-    for name in names:
-        if name.endswith(".cfg"):
-            path = f"{CONFIG_DIR}/{name}"
-            part = _read_optional(reader, path)
-            if part is not None:
-                sources.append((path, part))
     merged: dict[str, Any] = {}
     budget = [MAX_MERGE_STEPS]
+    loader = _Budget(yaml_budget)
     origins: list[str] = []
     places: list[str] = []
-    for path, body in sources:
-        try:
-            config = load_cloud_config(body)
-            merged = merge(merged, config, budget)
-        except CloudConfigError as exc:
-            raise ReadError(path, str(exc)) from exc
+    paths = [CONFIG] + [f"{CONFIG_DIR}/{name}" for name in names if name.endswith(".cfg")]
+    for path in paths:
+        body = text if path == CONFIG else _read_optional(reader, path)  # one at a time: bounded memory
+        if body is None:
+            continue
+        config = loader.load(body, path)
+        merged = merge(merged, config, budget, origin=path)
         origins.append(path)
         places += plaintext_password_places(config, path)
     seen: set[str] = set()
@@ -220,8 +249,7 @@ def read_cloud_init(reader: Reader, notes: list[str] | None = None) -> CloudInit
         try:
             user_data = _read_optional(reader, path)
         except ReadError as exc:
-            if notes is not None:
-                notes.append(f"{path}: {exc.reason}")
+            problems.append(exc)
             continue
         if user_data is None or user_data in seen:
             continue  # /var/lib/cloud/instance is a link to the current instances/<id>: read once
@@ -229,11 +257,12 @@ def read_cloud_init(reader: Reader, notes: list[str] | None = None) -> CloudInit
         for index, document in enumerate(cloud_config_parts(user_data)):
             where = path if index == 0 else f"{path} (part {index + 1})"
             try:
-                config = load_cloud_config(document)
-                merged = merge(merged, config, budget)
-            except CloudConfigError as exc:
-                if notes is not None:
-                    notes.append(f"{where}: {exc}")
+                config = loader.load(document, where)
+                merged = merge(merged, config, budget, origin=where)
+            except ReadError as exc:
+                if loader.spent:
+                    raise  # the parse budget is spent: what follows is unknown, not absent
+                problems.append(exc)  # invalid, or a tree too large to merge: cloud-init fails on it too
                 continue
             origins.append(where)
             places += plaintext_password_places(config, where)

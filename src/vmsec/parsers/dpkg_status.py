@@ -10,7 +10,7 @@ epochs make the binary version differ).
 
 from __future__ import annotations
 
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import InstalledPackage
 
 MAX_STANZAS = 200_000
@@ -58,7 +58,7 @@ def parse_dpkg_status(text: str, origin: str) -> tuple[InstalledPackage, ...]:
             continue
         stanzas += 1
         if stanzas > MAX_STANZAS:
-            raise ReadError(origin, f"more than {MAX_STANZAS} package stanzas")
+            raise ReadError(origin, f"more than {MAX_STANZAS} package stanzas", ErrorKind.TOO_LARGE)
         package = _package(_stanza_fields(block), origin)
         if package is not None:
             packages.append(package)

@@ -23,7 +23,7 @@ import shlex
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from vmsec.errors import ReadError
+from vmsec.errors import ParseError, ReadError
 from vmsec.facts import GuestAgentSetup, InstalledPackage
 from vmsec.parsers.systemd_unit import parse_unit
 
@@ -48,8 +48,8 @@ _VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)")
 def _read(reader: Reader, path: str) -> str | None:
     try:
         return reader.read_text(path, MAX_BYTES)
-    except ReadError:
-        if reader.stat(path).exists is False:
+    except ReadError as exc:
+        if exc.absent:
             return None
         raise
 
@@ -253,7 +253,7 @@ def _init_script_args(reader: Reader, origins: list[str]) -> list[str]:
         try:
             args += shlex.split(word)
         except ValueError as exc:
-            raise ReadError(origins[-1], f"arguments cannot be split: {exc}") from exc
+            raise ParseError(origins[-1], f"arguments cannot be split: {exc}") from exc
     return args
 
 
@@ -271,7 +271,7 @@ def read_guest_agent(reader: Reader, packages: Iterable[InstalledPackage] | None
         try:
             args = shlex.split(command)[1:]
         except ValueError as exc:
-            raise ReadError(origins[0] if origins else UNIT, f"ExecStart cannot be split: {exc}") from exc
+            raise ParseError(origins[0] if origins else UNIT, f"ExecStart cannot be split: {exc}") from exc
     elif masked is None:
         args = _init_script_args(reader, origins)
     cli_blocked, cli_allowed, config_path = parse_arguments(args)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import OsRelease
 
 if TYPE_CHECKING:
@@ -69,9 +69,9 @@ def read_os_release(reader: Reader) -> OsRelease:
     for path in PATHS:
         try:
             text = reader.read_text(path, MAX_BYTES)
-        except ReadError:
-            if reader.stat(path).exists is False:
+        except ReadError as exc:
+            if exc.absent:
                 continue
             raise
         return parse_os_release(text, path)
-    raise ReadError(PATHS[0], f"neither {' nor '.join(PATHS)} exists")
+    raise ReadError(PATHS[0], f"neither {' nor '.join(PATHS)} exists", ErrorKind.ABSENT)

@@ -6,8 +6,9 @@ means "ignore a missing module" and is dropped; ``control`` is a keyword or a br
 inserts every line of ``file``; ``type include file`` and ``type substack file`` insert the lines of
 that type only. The include line itself is kept (module = the included file) before the lines it
 brings, so a check sees both where a stack includes and what it includes. Expansion is bounded (depth
-8); an include loop or a missing included file is noted and expansion goes on without it, as PAM
-itself fails that include.
+8, 5,000 lines per stack) and every file is read and parsed once, however many stacks include it; an
+include loop (kind LOOP) or a missing included file (ABSENT) is added to the caller's
+:class:`~vmsec.errors.Problems` and expansion goes on without it, as PAM itself fails that include.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
 from vmsec.facts import PamLine, PamStack
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ MAX_DEPTH = 8
 MAX_SERVICES = 1_000
 MAX_FILE_BYTES = 256 * 1024
 MAX_LINES_PER_STACK = 5_000
+MAX_TOTAL_LINES = 200_000  # over all stacks: includes repeat shared files in every stack that uses them
 _BACKUP_SUFFIXES = ("~", ".dpkg-old", ".dpkg-dist", ".rpmnew", ".rpmsave")
 TYPES = frozenset({"auth", "account", "password", "session"})
 
@@ -62,10 +64,10 @@ def _split(text: str) -> list[str]:
     return words
 
 
-def parse_pam_file(text: str) -> tuple[tuple[RawPamLine, ...], tuple[str, ...]]:
-    """Lines of one PAM file, and descriptions of lines that could not be parsed (by line number)."""
+def parse_pam_file(text: str, path: str = "") -> tuple[tuple[RawPamLine, ...], tuple[ParseError, ...]]:
+    """Lines of one PAM file, and the lines that could not be parsed (``path:line``)."""
     lines: list[RawPamLine] = []
-    problems: list[str] = []
+    problems: list[ParseError] = []
     pending = ""
     start = 0
     for number, raw in enumerate(text.splitlines(), 1):
@@ -85,14 +87,14 @@ def parse_pam_file(text: str) -> tuple[tuple[RawPamLine, ...], tuple[str, ...]]:
                 lines.append(RawPamLine(type="@include", control="include", module=words[1], args=(),
                                         line=start))
             else:
-                problems.append(f"line {start}: @include without a file")
+                problems.append(ParseError(path, "@include without a file", start))
             continue
         if len(words) < 3:
-            problems.append(f"line {start}: fewer than three fields")
+            problems.append(ParseError(path, "fewer than three fields", start))
             continue
         kind = words[0].lstrip("-").lower()
         if kind not in TYPES:
-            problems.append(f"line {start}: unknown type {words[0]!r}")
+            problems.append(ParseError(path, f"unknown type {words[0]!r}", start))
             continue
         lines.append(RawPamLine(type=kind, control=words[1], module=words[2], args=tuple(words[3:]),
                                 line=start))
@@ -102,7 +104,7 @@ def parse_pam_file(text: str) -> tuple[tuple[RawPamLine, ...], tuple[str, ...]]:
 @dataclass
 class _Expansion:
     reader: Reader
-    notes: list[str] = field(default_factory=list)
+    problems: Problems = field(default_factory=Problems)
     cache: dict[str, tuple[RawPamLine, ...] | None] = field(default_factory=dict)
 
     def load(self, path: str) -> tuple[RawPamLine, ...] | None:
@@ -111,14 +113,13 @@ class _Expansion:
         result: tuple[RawPamLine, ...] | None
         try:
             text = self.reader.read_text(path, MAX_FILE_BYTES)
-        except ReadError:
-            if self.reader.stat(path).exists is False:
-                result = None
-            else:
+        except ReadError as exc:
+            if not exc.absent:
                 raise
+            result = None
         else:
-            result, problems = parse_pam_file(text)
-            self.notes.extend(f"{path}: {p}" for p in problems)
+            result, problems = parse_pam_file(text, path)
+            self.problems.extend(problems)
         self.cache[path] = result
         return result
 
@@ -134,13 +135,15 @@ class _Expansion:
     def expand(self, path: str, only: str | None, chain: tuple[str, ...], out: list[PamLine]) -> None:
         lines = self.load(path)
         if lines is None:
-            self.notes.append(f"{path}: included by {chain[-1] if chain else '?'} but does not exist")
+            self.problems.note(path, f"included by {chain[-1] if chain else '?'} but does not exist",
+                               ErrorKind.ABSENT)
             return
         directory = path.rsplit("/", 1)[0] or "/"
         for raw in lines:
             if len(out) >= MAX_LINES_PER_STACK:
                 top = chain[0] if chain else path
-                self.notes.append(f"{top}: more than {MAX_LINES_PER_STACK} lines; truncated")
+                self.problems.note(top, f"more than {MAX_LINES_PER_STACK} lines; truncated",
+                                   ErrorKind.TOO_LARGE)
                 return
             if only is not None and raw.type not in (only, "@include"):
                 continue
@@ -156,56 +159,57 @@ class _Expansion:
                 continue
             target = self.resolve(raw.module, directory)
             if target is None:
-                self.notes.append(f"{origin}: included file {raw.module!r} does not exist")
+                self.problems.note(origin, f"included file {raw.module!r} does not exist", ErrorKind.ABSENT)
                 continue
             if target in chain or target == path:
-                self.notes.append(f"{origin}: include loop through {target}; not expanded again")
+                self.problems.note(origin, f"include loop through {target}; not expanded again",
+                                   ErrorKind.LOOP)
                 continue
             if len(chain) + 1 >= MAX_DEPTH:
-                self.notes.append(f"{origin}: includes nested deeper than {MAX_DEPTH}; {target} not expanded")
+                self.problems.note(origin, f"includes nested deeper than {MAX_DEPTH}; {target} not expanded",
+                                   ErrorKind.LOOP)
                 continue
             self.expand(target, only if raw.type == "@include" else raw.type, (*chain, path), out)
 
 
-def read_pam_stack(reader: Reader, service: str, notes: list[str] | None = None) -> PamStack | None:
+def read_pam_stack(reader: Reader, service: str, *, problems: Problems | None = None) -> PamStack | None:
     """One service's stack with includes expanded, or None when no file for it exists.
 
     Raises :class:`ReadError` when a file that exists cannot be read (a FIFO, a device, too large):
     a stack with a hole in it would look weaker or stronger than it is.
     """
-    expansion = _Expansion(reader)
+    expansion = _Expansion(reader, Problems() if problems is None else problems)
     for directory in PAM_DIRS:
         path = f"{directory}/{service}"
         if expansion.load(path) is None:
             continue
         lines: list[PamLine] = []
         expansion.expand(path, None, (), lines)
-        if notes is not None:
-            notes.extend(expansion.notes)
         return PamStack(service=service, path=path, lines=tuple(lines))
     return None
 
 
-def read_pam(reader: Reader, notes: list[str] | None = None) -> tuple[PamStack, ...]:
+def read_pam(reader: Reader, *, problems: Problems | None = None) -> tuple[PamStack, ...]:
     """Every service in /etc/pam.d and /usr/lib/pam.d (a file in /etc/pam.d hides the vendor one).
 
     An empty tuple means the root has no PAM configuration (Alpine without linux-pam). Problems that
-    do not stop the read (include loops, missing includes, unparsable lines) are appended to ``notes``.
+    do not stop the read (include loops, missing includes, unparsable lines) are added to ``problems``.
     Raises :class:`ReadError` for a service directory or file that exists but cannot be read.
     """
     services: dict[str, None] = {}
     for directory in PAM_DIRS:
         try:
             names = reader.listdir(directory, MAX_SERVICES)
-        except ReadError:
-            if reader.stat(directory).exists is False:
+        except ReadError as exc:
+            if exc.absent:
                 continue
             raise
         for name in names:
             if not name.startswith(".") and not name.endswith(_BACKUP_SUFFIXES):
                 services.setdefault(name)
-    expansion = _Expansion(reader)
+    expansion = _Expansion(reader, Problems() if problems is None else problems)
     stacks: list[PamStack] = []
+    total = 0
     for service in services:
         for directory in PAM_DIRS:
             path = f"{directory}/{service}"
@@ -217,7 +221,9 @@ def read_pam(reader: Reader, notes: list[str] | None = None) -> tuple[PamStack, 
             lines: list[PamLine] = []
             expansion.expand(path, None, (), lines)
             stacks.append(PamStack(service=service, path=path, lines=tuple(lines)))
+            total += len(lines)
+            if total > MAX_TOTAL_LINES:
+                raise ReadError(path, f"the PAM stacks expand to more than {MAX_TOTAL_LINES} lines in all",
+                                ErrorKind.TOO_LARGE)
             break
-    if notes is not None:
-        notes.extend(dict.fromkeys(expansion.notes))
     return tuple(stacks)

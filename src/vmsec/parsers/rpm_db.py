@@ -21,7 +21,7 @@ import tempfile
 import time
 from typing import TYPE_CHECKING
 
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
 from vmsec.facts import InstalledPackage
 
 if TYPE_CHECKING:
@@ -38,18 +38,15 @@ TYPE_INT32, TYPE_STRING, TYPE_I18NSTRING = 4, 6, 9
 _WANTED = {TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_SOURCERPM}
 
 
-class HeaderError(ValueError):
-    """An rpm header blob is malformed."""
-
-
-def parse_header(blob: bytes) -> dict[int, str | int]:
-    """The few tags vmsec needs from one rpm header blob."""
+def parse_header(blob: bytes, origin: str = "rpm header") -> dict[int, str | int]:
+    """The few tags vmsec needs from one rpm header blob; :class:`ParseError` naming ``origin``
+    when it is malformed."""
     if len(blob) < 8:
-        raise HeaderError("shorter than the 8-byte preamble")
+        raise ParseError(origin, "shorter than the 8-byte preamble")
     il, dl = struct.unpack_from(">II", blob, 0)
     start = 8 + 16 * il
     if il > 0xFFFF or dl > MAX_HEADER_BYTES or start + dl > len(blob):
-        raise HeaderError(f"index count {il} / data size {dl} do not fit a {len(blob)}-byte blob")
+        raise ParseError(origin, f"index count {il} / data size {dl} do not fit a {len(blob)}-byte blob")
     data = blob[start:start + dl]
     tags: dict[int, str | int] = {}
     for i in range(il):
@@ -57,11 +54,11 @@ def parse_header(blob: bytes) -> dict[int, str | int]:
         if tag not in _WANTED:
             continue
         if offset < 0 or offset >= len(data):
-            raise HeaderError(f"tag {tag} points outside the data")
+            raise ParseError(origin, f"tag {tag} points outside the data")
         if kind in (TYPE_STRING, TYPE_I18NSTRING):
             end = data.find(b"\x00", offset)
             if end < 0:
-                raise HeaderError(f"tag {tag} string is not terminated")
+                raise ParseError(origin, f"tag {tag} string is not terminated")
             tags[tag] = data[offset:end].decode("utf-8", "replace")
         elif kind == TYPE_INT32 and count >= 1 and offset + 4 <= len(data):
             tags[tag] = struct.unpack_from(">I", data, offset)[0]
@@ -90,12 +87,14 @@ def package_from_header(tags: dict[int, str | int]) -> InstalledPackage | None:
     return InstalledPackage(name=name, version=evr, source=source, manager="rpm")
 
 
-def parse_rpmdb_sqlite(path: str, origin: str) -> tuple[InstalledPackage, ...]:
-    """Packages in an rpmdb.sqlite file on this machine (a private copy), opened read-only."""
+def parse_rpmdb_sqlite(path: str, origin: str, *,
+                       problems: Problems | None = None) -> tuple[InstalledPackage, ...]:
+    """Packages in an rpmdb.sqlite file on this machine (a private copy), opened read-only. Headers
+    that cannot be decoded are counted in ``problems``; none decodable raises :class:`ParseError`."""
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error as exc:
-        raise ReadError(origin, f"not an SQLite database: {exc}") from exc
+        raise ParseError(origin, f"not an SQLite database: {exc}") from exc
     deadline = time.monotonic() + QUERY_SECONDS
     # A hostile database (views, huge blobs) must not make SQLite build values of up to 1 GB.
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 64 * 1024 * 1024)
@@ -108,28 +107,31 @@ def parse_rpmdb_sqlite(path: str, origin: str) -> tuple[InstalledPackage, ...]:
         rows = conn.execute("SELECT blob FROM Packages ORDER BY hnum")
         for count, (blob,) in enumerate(rows):
             if count >= MAX_PACKAGES:
-                raise ReadError(origin, f"more than {MAX_PACKAGES} packages")
+                raise ReadError(origin, f"more than {MAX_PACKAGES} packages", ErrorKind.TOO_LARGE)
             if not isinstance(blob, bytes):
                 bad += 1
                 continue
             try:
-                package = package_from_header(parse_header(blob))
-            except HeaderError:
+                package = package_from_header(parse_header(blob, origin))
+            except ParseError:
                 bad += 1
                 continue
             if package is not None:
                 packages.append(package)
     except sqlite3.Error as exc:
-        reason = "query interrupted after 30 s" if time.monotonic() > deadline else str(exc)
-        raise ReadError(origin, f"rpm database cannot be read: {reason}") from exc
+        if time.monotonic() > deadline:
+            raise ReadError(origin, "rpm database query interrupted after 30 s", ErrorKind.TIMEOUT) from exc
+        raise ParseError(origin, f"rpm database cannot be read: {exc}") from exc
     finally:
         conn.close()
     if bad and not packages:
-        raise ReadError(origin, f"none of {bad} package headers could be decoded")
+        raise ParseError(origin, f"none of {bad} package headers could be decoded")
+    if bad and problems is not None:
+        problems.note(origin, f"{bad} package headers could not be decoded; those packages are missing")
     return tuple(packages)
 
 
-def read_rpm_db(reader: Reader) -> tuple[InstalledPackage, ...] | None:
+def read_rpm_db(reader: Reader, *, problems: Problems | None = None) -> tuple[InstalledPackage, ...] | None:
     """Packages of the rpm database, or None when the root has no rpm database.
 
     Raises :class:`ReadError` for a database that exists but cannot be read, including the BerkeleyDB
@@ -139,8 +141,8 @@ def read_rpm_db(reader: Reader) -> tuple[InstalledPackage, ...] | None:
         path = f"{directory}/rpmdb.sqlite"
         try:
             data = reader.read_bytes(path, MAX_DB_BYTES)
-        except ReadError:
-            if reader.stat(path).exists is False:
+        except ReadError as exc:
+            if exc.absent:
                 continue
             raise
         wal: bytes | None = None
@@ -155,10 +157,11 @@ def read_rpm_db(reader: Reader) -> tuple[InstalledPackage, ...] | None:
             if wal:
                 with open(f"{copy}-wal", "wb") as out:
                     out.write(wal)
-            return parse_rpmdb_sqlite(copy, path)
+            return parse_rpmdb_sqlite(copy, path, problems=problems)
     for directory in DIRS:
         for name, kind in (("Packages", "BerkeleyDB"), ("Packages.db", "ndb")):
             path = f"{directory}/{name}"
             if reader.stat(path).exists:
-                raise ReadError(path, f"{kind} rpm database: not supported (rpm ≥ 4.16 SQLite databases are)")
+                raise ReadError(path, f"{kind} rpm database: not supported (rpm ≥ 4.16 SQLite databases are)",
+                                ErrorKind.UNSUPPORTED)
     return None

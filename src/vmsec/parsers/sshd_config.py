@@ -16,8 +16,10 @@ Semantics follow OpenSSH's ``servconf.c`` (checked against ``sshd -T`` of OpenSS
 - keywords not set anywhere take the compiled default of the installed version
   (:mod:`vmsec.parsers.sshd_defaults`), or stay unknown when that version is not known.
 
-sshd refuses to start on any configuration error; vmsec records each one in
-``SshdConfig.errors`` (with ``path:line``), skips the line, and goes on.
+sshd refuses to start on any configuration error; vmsec adds each one to the caller's
+:class:`~vmsec.errors.Problems` (a :class:`~vmsec.errors.ParseError` naming ``path:line``), skips the
+line, and goes on. An unreadable included file is a problem with the reader's kind; the main file
+unreadable raises (the configuration is then unknown).
 
 Verified with the real sshd 9.2p1 where it refines or contradicts the catalogue's notes:
 
@@ -41,7 +43,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
 from vmsec.facts import FileKind
 from vmsec.facts.guest import SshdConfig, SshdMatch
 from vmsec.parsers.sshd_defaults import compiled_defaults, parse_version, supported_algorithms
@@ -51,7 +53,6 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 16  # SERVCONF_MAX_DEPTH
 MAX_FILES = 256
 MAX_LINES = 200_000
-MAX_ERRORS = 100
 MAX_TOTAL_BYTES = 16 * 1024 * 1024  # over all files of one configuration
 SSHDIR = "/etc/ssh"
 
@@ -200,7 +201,7 @@ class _State:
     version: tuple[int, int] | None = None
     distro: str | None = None
     supported: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
+    problems: Problems = field(default_factory=Problems)
     files: list[str] = field(default_factory=list)
     lines: int = 0
     total_bytes: int = 0
@@ -208,11 +209,8 @@ class _State:
     blocks: list[tuple[tuple[tuple[str, str], ...], _Scope, str]] = field(default_factory=list)
     subsystems: set[str] = field(default_factory=set)
 
-    def error(self, message: str) -> None:
-        if len(self.errors) < MAX_ERRORS:
-            self.errors.append(message)
-        elif len(self.errors) == MAX_ERRORS:
-            self.errors.append("further errors not recorded")
+    def error(self, error: ReadError) -> None:
+        self.problems.append(error)
 
 
 # --- tokenising ----------------------------------------------------------------------------------
@@ -496,7 +494,7 @@ def _has_magic(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def _glob(reader: Reader, pattern: str, errors: list[str]) -> list[str]:
+def _glob(reader: Reader, pattern: str, errors: list[ReadError]) -> list[str]:
     """glob(3) with flags 0 over the reader: wildcards in any component, no hidden files unless
     the component starts with a dot, sorted; a pattern without wildcards matches if it exists."""
     parts = [p for p in pattern.split("/") if p]
@@ -512,7 +510,7 @@ def _glob(reader: Reader, pattern: str, errors: list[str]) -> list[str]:
                 names = reader.listdir(base or "/", limit=4096)
             except ReadError as exc:
                 if not exc.absent:
-                    errors.append(f"{base or '/'}: {exc.reason} (Include {pattern})")
+                    errors.append(ReadError(base or "/", f"{exc.reason} (Include {pattern})", exc.kind))
                 continue
             for name in names:
                 if name.startswith(".") and not part.startswith("."):
@@ -530,7 +528,8 @@ def _glob(reader: Reader, pattern: str, errors: list[str]) -> list[str]:
 
 def _load(state: _State, path: str) -> list[str] | None:
     if len(state.files) >= MAX_FILES:
-        state.error(f"{path}: not read, more than {MAX_FILES} configuration files")
+        state.error(ReadError(path, f"not read, more than {MAX_FILES} configuration files",
+                              ErrorKind.TOO_LARGE))
         return None
     info = state.reader.stat(path)
     if info.exists and info.kind == FileKind.DIRECTORY:
@@ -538,15 +537,19 @@ def _load(state: _State, path: str) -> list[str] | None:
     try:
         data = state.reader.read_bytes(path, limit=MAX_FILE_BYTES)
     except ReadError as exc:
-        state.error(f"{path}: {exc.reason}")
+        if not state.files:
+            raise  # the main file: the configuration is unknown
+        state.error(exc)
         return None
     state.total_bytes += len(data)
     if state.total_bytes > MAX_TOTAL_BYTES:
-        state.error(f"{path}: not read, configuration files exceed {MAX_TOTAL_BYTES} bytes in total")
+        state.error(ReadError(path, f"not read, configuration files exceed {MAX_TOTAL_BYTES} bytes in total",
+                              ErrorKind.TOO_LARGE))
         return None
     state.files.append(path)
     if b"\0" in data:
-        state.error(f"{path}: contains NUL bytes (sshd refuses the file); lines with NUL skipped")
+        state.error(ReadError(path, "contains NUL bytes (sshd refuses the file); lines with NUL skipped",
+                              ErrorKind.INVALID))
     return data.decode("utf-8", "replace").split("\n")
 
 
@@ -561,7 +564,8 @@ def _parse_file(state: _State, path: str, chain: tuple[tuple[str, str], ...],
     for number, raw in enumerate(lines, start=1):
         state.lines += 1
         if state.lines > MAX_LINES:
-            state.error(f"{path}:{number}: stopped, more than {MAX_LINES} configuration lines")
+            state.error(ReadError(f"{path}:{number}", f"stopped, more than {MAX_LINES} configuration lines",
+                                  ErrorKind.TOO_LARGE))
             return
         origin = f"{path}:{number}"
         if "\0" in raw:
@@ -611,7 +615,7 @@ def _parse_file(state: _State, path: str, chain: tuple[tuple[str, str], ...],
             if in_match and keyword in MATCH_KEYWORDS:
                 _block_scope(state, _flatten(active_chain), origin).set(keyword, value, origin)
         except _Invalid as exc:
-            state.error(f"{origin}: {exc}")
+            state.error(ParseError(path, str(exc), number))
 
 
 _SSH2_LISTS = frozenset({"ciphers", "macs", "kexalgorithms"})
@@ -666,16 +670,19 @@ def _include(state: _State, path: str, number: int, args: tuple[str, ...],
     for arg in args:
         pattern = arg if arg.startswith(("/", "~")) else f"{SSHDIR}/{arg}"
         if len(stack) >= MAX_DEPTH:
-            state.error(f"{path}:{number}: too many recursive configuration includes ({pattern})")
+            state.error(ReadError(f"{path}:{number}",
+                        f"too many recursive configuration includes ({pattern})",
+                                  ErrorKind.LOOP))
             continue
-        glob_errors: list[str] = []
+        glob_errors: list[ReadError] = []
         found_paths = _glob(state.reader, pattern, glob_errors)
-        for message in glob_errors:
-            state.error(f"{path}:{number}: {message}")
+        for error in glob_errors:
+            state.error(error)
         for found in found_paths:
             if found in stack:
-                state.error(f"{path}:{number}: Include loop: {found} includes itself "
-                            f"(sshd fails with 'Too many recursive configuration includes')")
+                state.error(ReadError(f"{path}:{number}", f"Include loop: {found} includes itself "
+                                      "(sshd fails with 'Too many recursive configuration includes')",
+                                      ErrorKind.LOOP))
                 continue
             _parse_file(state, found, chain, (*stack, found))
 
@@ -720,20 +727,20 @@ def _resolve_algos(scope: dict[str, tuple[str, ...]], defaults: Mapping[str, tup
 
 
 def read_sshd_config(reader: Reader, *, version: str | None, distro: str | None = None,
-                     path: str = "/etc/ssh/sshd_config") -> SshdConfig:
+                     path: str = "/etc/ssh/sshd_config", problems: Problems | None = None) -> SshdConfig:
     """The effective sshd configuration of a target, read through ``reader``.
 
     ``version`` is the installed OpenSSH version (from the package database) and selects the
     compiled defaults; ``distro`` is the os-release id (for distribution patches). Raises
     :class:`ReadError` when the main file cannot be read (the configuration is then unknown, not
-    the compiled defaults); problems in included files and lines are recorded in ``errors``.
+    the compiled defaults); problems in included files and lines are added to ``problems``.
     """
     state = _State(reader=reader, version=parse_version(version), distro=distro,
-                   supported=supported_algorithms(version))
+                   supported=supported_algorithms(version),
+                   problems=Problems() if problems is None else problems)
     _parse_file(state, path, (), (path,))
-    if not state.files:  # no configuration at all: sshd would not start; nothing is known
-        reason = state.errors[0].removeprefix(f"{path}: ") if state.errors else "not a regular file"
-        raise ReadError(path, reason)
+    if not state.files:  # a directory: sshd reads it as an empty file, but it is no configuration
+        raise ReadError(path, "a directory, not a configuration file", ErrorKind.NOT_REGULAR)
     defaults = compiled_defaults(version, distro)
     origin_default = f"default (OpenSSH {version})"
 
@@ -758,7 +765,7 @@ def read_sshd_config(reader: Reader, *, version: str | None, distro: str | None 
         _resolve_algos(values, defaults)
         matches.append(SshdMatch(criteria=criteria, settings=values, origin=origin))
     config = SshdConfig(version=version, settings=settings, origins=origins, matches=tuple(matches),
-                        files=tuple(state.files), errors=tuple(state.errors))
+                        files=tuple(state.files))
     # "Match all" blocks apply to every connection, after the global pass: fold them in.
     always = [m for m in matches if m.criteria == (("all", ""),)]
     if always:
@@ -768,5 +775,5 @@ def read_sshd_config(reader: Reader, *, version: str | None, distro: str | None 
                 origins[keyword] = next((m.origin for m in always if keyword in m.settings),
                                         origins.get(keyword, origin_default))
         config = SshdConfig(version=version, settings=effective, origins=origins,
-                            matches=tuple(matches), files=tuple(state.files), errors=tuple(state.errors))
+                            matches=tuple(matches), files=tuple(state.files))
     return config

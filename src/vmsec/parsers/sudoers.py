@@ -13,8 +13,12 @@ What is understood (sudoers(5)):
   following commands of the same list, as sudo does. One :class:`SudoRule` is made per run of
   commands sharing the same run-as list and NOPASSWD state.
 
-Everything is bounded: include depth 8, at most 1,000 files, an include directory with more than
-1,000 entries is an error (never listed in full), and a loop is detected and reported.
+Everything is bounded by the size of the input, never multiplied by it: each file is parsed once per
+policy however many include lines or paths lead to it (a file included again is not read again: its
+lines count where it was first included), each include directory is expanded once, an include of a
+file or directory that is being read is a loop (recorded once, kind LOOP; sudo itself gives up on
+it), include depth is 8, at most 1,000 files are read, and an include directory with more than 1,000
+entries is an error (never listed in full). Problems go to one bounded :class:`Problems` list.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
 from vmsec.facts import Sudoers, SudoRule
 
 if TYPE_CHECKING:
@@ -128,64 +132,86 @@ class _Spec:
 @dataclass
 class _Parse:
     reader: Reader | None
+    problems: Problems
     files: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
     defaults: list[tuple[str, str]] = field(default_factory=list)
     aliases: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     specs: list[_Spec] = field(default_factory=list)
-    limit_hit: bool = False
+    read: set[object] = field(default_factory=set)  # files parsed (by file identity)
+    dirs_done: dict[str, None] = field(default_factory=dict)  # include directories expanded, in order
+    dirs_active: list[str] = field(default_factory=list)  # include directories being expanded
 
     # --- files ------------------------------------------------------------------------------
 
     def read_file(self, path: str, chain: tuple[str, ...], required: bool) -> None:
         if path in chain:
-            self.errors.append(f"{path}: include loop ({' → '.join((*chain, path))}); not read again")
+            self.problems.note(path, f"include loop ({' → '.join((*chain, path))}); not read again "
+                               "(sudo fails with too many levels of includes)", ErrorKind.LOOP)
             return
         if len(chain) >= MAX_DEPTH:
-            self.errors.append(f"{path}: includes nested deeper than {MAX_DEPTH}; not read")
-            return
-        if len(self.files) >= MAX_FILES:
-            if not self.limit_hit:
-                self.errors.append(f"{path}: more than {MAX_FILES} sudoers files; the rest were not read")
-                self.limit_hit = True
+            self.problems.note(path, f"includes nested deeper than {MAX_DEPTH}; not read", ErrorKind.LOOP)
             return
         if self.reader is None:
-            self.errors.append(f"{path}: included; not followed when parsing a single text")
+            self.problems.note(path, "included; not followed when parsing a single text",
+                               ErrorKind.UNSUPPORTED)
+            return
+        info = self.reader.stat(path)
+        identity = info.file_id if info.file_id is not None else path
+        if identity in self.read:
+            return  # included again: its lines were read where it was first included
+        if len(self.files) >= MAX_FILES:
+            self.problems.note(chain[0] if chain else path,
+                               f"more than {MAX_FILES} sudoers files; the rest were not read",
+                               ErrorKind.TOO_LARGE)
             return
         try:
             data = self.reader.read_bytes(path, MAX_FILE_BYTES)
         except ReadError as exc:
-            if not required and self.reader.stat(path).exists is False:
-                self.errors.append(f"{path}: included but does not exist")
-                return
-            self.errors.append(f"{path}: {exc.reason}")
+            if exc.absent and not required:
+                self.problems.note(path, "included but does not exist", ErrorKind.ABSENT)
+            else:
+                self.problems.append(exc)
             return
+        self.read.add(identity)
         self.files.append(path)
         if b"\x00" in data:
-            self.errors.append(f"{path}: binary data (NUL bytes), not a sudoers file; sudo refuses it")
+            self.problems.note(path, "binary data (NUL bytes), not a sudoers file; sudo refuses it")
             return
         self.parse_text(data.decode("utf-8", "replace"), path, (*chain, path))
 
     def read_dir(self, directory: str, chain: tuple[str, ...]) -> None:
         if self.reader is None:
-            self.errors.append(f"{directory}: include directory; not followed when parsing a single text")
+            self.problems.note(directory, "include directory; not followed when parsing a single text",
+                               ErrorKind.UNSUPPORTED)
             return
+        if directory in self.dirs_active:
+            self.problems.note(directory, f"include loop: {chain[-1] if chain else directory} includes the "
+                               "directory it is read from (sudo fails with too many levels of includes)",
+                               ErrorKind.LOOP)
+            return
+        if directory in self.dirs_done:
+            return  # every file in it was read (or refused) already; a repeat adds nothing
+        self.dirs_done[directory] = None
         try:
             names = self.reader.listdir(directory, MAX_DIR_ENTRIES)
         except ReadError as exc:
-            if self.reader.stat(directory).exists is False:
-                return  # sudo ignores a missing include directory
-            self.errors.append(f"{directory}: {exc.reason}; its files were not read")
+            if not exc.absent:  # sudo ignores a missing include directory
+                self.problems.append(ReadError(directory, f"{exc.reason}; its files were not read", exc.kind))
             return
-        for name in names:
-            if "." in name or name.endswith("~"):
-                continue
-            path = f"{directory.rstrip('/')}/{name}"
-            info = self.reader.stat(path)
-            if info.kind is not None and info.kind != "file":
-                self.errors.append(f"{path}: {info.kind}, not a regular file; sudo skips it")
-                continue
-            self.read_file(path, chain, required=True)
+        self.dirs_active.append(directory)
+        try:
+            for name in names:
+                if "." in name or name.endswith("~"):
+                    continue
+                path = f"{directory.rstrip('/')}/{name}"
+                info = self.reader.stat(path)
+                if info.kind is not None and info.kind != "file":
+                    self.problems.note(path, f"{info.kind}, not a regular file; sudo skips it",
+                                       ErrorKind.NOT_REGULAR)
+                    continue
+                self.read_file(path, chain, required=True)
+        finally:
+            self.dirs_active.pop()
 
     # --- lines ------------------------------------------------------------------------------
 
@@ -222,9 +248,9 @@ class _Parse:
             if problem:
                 bad += 1
                 if bad <= MAX_ERRORS_PER_FILE:
-                    self.errors.append(f"{path}:{start}: {problem}")
+                    self.problems.append(ParseError(path, problem, start))
         if bad > MAX_ERRORS_PER_FILE:
-            self.errors.append(f"{path}: {bad - MAX_ERRORS_PER_FILE} more lines could not be parsed")
+            self.problems.note(path, f"{bad - MAX_ERRORS_PER_FILE} more lines could not be parsed")
 
     def parse_line(self, line: str, origin: str) -> str | None:
         """Parse one logical line; returns a description of the problem, or None."""
@@ -353,23 +379,32 @@ class _Parse:
                      nopasswd=s.nopasswd, origin=s.origin)
             for s in self.specs)
         return Sudoers(rules=rules, defaults=tuple(self.defaults), files=tuple(self.files),
-                       errors=tuple(self.errors))
+                       dirs=tuple(self.dirs_done))
 
 
-def read_sudoers(reader: Reader, path: str = "/etc/sudoers") -> Sudoers:
+def read_sudoers(reader: Reader, path: str = "/etc/sudoers", *, problems: Problems | None = None) -> Sudoers:
     """The sudoers policy of ``reader``'s root. A missing /etc/sudoers gives an empty :class:`Sudoers`
-    (no files read: sudo is not configured); every file that could not be read or parsed is named in
-    ``errors`` rather than raised, so the rest of the policy stays visible."""
-    if reader.stat(path).exists is False:
+    (no files read: sudo is not configured). Raises :class:`ReadError` when /etc/sudoers exists but
+    cannot be read (the policy is then unknown); every included file that could not be read, every
+    include loop and every line that could not be parsed is added to ``problems`` instead, so the
+    rest of the policy stays visible."""
+    info = reader.stat(path)
+    if info.exists is False:
         return Sudoers()
-    parse = _Parse(reader)
-    parse.read_file(path, (), required=True)
+    parse = _Parse(reader, Problems() if problems is None else problems)
+    data = reader.read_bytes(path, MAX_FILE_BYTES)  # the main file: unreadable means unknown
+    parse.read.add(info.file_id if info.file_id is not None else path)
+    parse.files.append(path)
+    if b"\x00" in data:  # sudo refuses the whole policy: nothing is granted
+        parse.problems.note(path, "binary data (NUL bytes), not a sudoers file; sudo refuses it")
+        return parse.result()
+    parse.parse_text(data.decode("utf-8", "replace"), path, (path,))
     return parse.result()
 
 
-def parse_sudoers(text: str, origin: str) -> Sudoers:
-    """Parse one sudoers text without following includes (each one is reported in ``errors``)."""
-    parse = _Parse(None)
+def parse_sudoers(text: str, origin: str, *, problems: Problems | None = None) -> Sudoers:
+    """Parse one sudoers text without following includes (each one is added to ``problems``)."""
+    parse = _Parse(None, Problems() if problems is None else problems)
     parse.files.append(origin)
     parse.parse_text(text, origin, (origin,))
     return parse.result()

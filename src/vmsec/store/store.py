@@ -304,28 +304,65 @@ def migrate(engine: Engine, url: str) -> None:
             return
     except SQLAlchemyError:
         pass  # a new store (no version table yet): alembic creates it below
-    from alembic import command
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
-    from alembic.util.exc import CommandError
 
     script = ScriptDirectory.from_config(_alembic_config())
     heads = set(script.get_heads())
     try:
-        with engine.begin() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
-            if current in heads:
-                return
-            if current is not None:
-                try:
-                    script.get_revision(current)
-                except CommandError as exc:
-                    raise StoreError(f"{redact(url)}: the store is at schema revision {current}, "
-                                     "unknown to this vmsec (written by a newer version?)") from exc
-            command.upgrade(_alembic_config(conn), "head")
+        # Several processes (fleet workers starting together) may open a new store at once: they
+        # migrate one after the other (PostgreSQL: an advisory lock; SQLite: a lock file beside it),
+        # and each looks at the revision again once it holds the lock.
+        with _sqlite_migration_lock(engine):
+            _upgrade(engine, url, script, heads)
     except SQLAlchemyError as exc:
+        try:
+            with engine.connect() as conn:
+                if MigrationContext.configure(conn).get_current_revision() in heads:
+                    return
+        except SQLAlchemyError:
+            pass
         raise StoreError(f"{redact(url)}: cannot migrate the store: {exc.__class__.__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+
+
+_MIGRATION_LOCK = 0x766D736563  # "vmsec": the PostgreSQL advisory lock held while migrating
+
+
+@contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.migrate-lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _upgrade(engine: Engine, url: str, script: Any, heads: set[str]) -> None:
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.util.exc import CommandError
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current in heads:
+            return
+        if current is not None:
+            try:
+                script.get_revision(current)
+            except CommandError as exc:
+                raise StoreError(f"{redact(url)}: the store is at schema revision {current}, "
+                                 "unknown to this vmsec (written by a newer version?)") from exc
+        command.upgrade(_alembic_config(conn), "head")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -261,11 +261,13 @@ class StoreSink:
             raise error
 
     @classmethod
-    def into(cls, store: Store, *, group_id: int | None = None) -> StoreSink:
-        """A sink writing through an open :class:`Store`'s engine (tests, ``Store.save``, the service)."""
+    def into(cls, store: Store, *, background: bool = False, group_id: int | None = None) -> StoreSink:
+        """A sink writing through an open :class:`Store`'s engine (tests, ``Store.save``, fleet workers,
+        the service) — ``background`` only on PostgreSQL, whose pooled connections may change threads;
+        ``group_id``: the group the scan belongs to (None: the default group)."""
         pooled = store.engine.raw_connection()
         return cls(_Connection(pooled.driver_connection, store.dialect, store.url, closer=pooled),
-                   group_id=group_id)
+                   background=background and store.dialect == "postgresql", group_id=group_id)
 
     def close(self) -> None:
         self._stop()

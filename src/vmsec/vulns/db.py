@@ -2,12 +2,20 @@
 
 Imports are atomic: the new database is built in a temporary file beside the old one (starting
 from a copy of it), then swapped in with ``os.replace``; a failed or interrupted import never leaves
-a broken database behind. Each feed file is a *source*; importing a source again replaces its rows.
+a broken database behind. Imports into one database take an exclusive lock (``.vulndb.lock`` beside
+it), and the next import removes the temporary files an interrupted one (killed, power loss) left.
+Each feed file is a *source*; importing a source again replaces its rows.
+
+Each source records the newest date its own records carry (``data_date``: OSV ``modified``, KEV
+``dateAdded``, EPSS ``score_date``), so the data is aged by what the feed knew, not by when it was
+imported: a months-old file imported today is months old. Feeds without dates (the Debian tracker,
+Alpine secdb) are aged by their import time, and say so (:attr:`SourceInfo.dated_by`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -21,7 +29,7 @@ from typing import Any
 
 from platformdirs import user_cache_dir
 
-from vmsec.errors import AdvisorySourceError
+from vmsec.errors import AdvisorySourceError, ConfigError
 from vmsec.vulns.model import AffectedPackage, EpssScore, FixState, KevEntry, ParsedFeed
 
 SCHEMA_VERSION = "1"
@@ -32,7 +40,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sources (
   name TEXT PRIMARY KEY, kind TEXT NOT NULL, origin TEXT NOT NULL, sha256 TEXT NOT NULL,
-  imported_at TEXT NOT NULL, records INTEGER NOT NULL);
+  imported_at TEXT NOT NULL, records INTEGER NOT NULL, data_date TEXT);
 CREATE TABLE IF NOT EXISTS affected (
   source TEXT NOT NULL, vuln_id TEXT NOT NULL, ecosystem TEXT NOT NULL, package TEXT NOT NULL,
   state TEXT NOT NULL, introduced TEXT, fixed TEXT, last_affected TEXT, severity TEXT,
@@ -56,6 +64,11 @@ def default_db_path() -> Path:
     return Path(user_cache_dir("vmsec")) / "vulndb.sqlite"
 
 
+TEMP_PREFIX = ".vulndb-"
+TEMP_SUFFIX = ".tmp"
+LOCK_NAME = ".vulndb.lock"
+
+
 @dataclass(frozen=True, slots=True)
 class SourceInfo:
     name: str
@@ -64,9 +77,48 @@ class SourceInfo:
     sha256: str
     imported_at: str
     records: int
+    data_date: str | None = None  # the newest date the feed's own records carry (ISO 8601, UTC)
+
+    @property
+    def dated_by(self) -> str:
+        """``feed`` when the age comes from the feed's own dates, ``import`` when it has none."""
+        return "feed" if self.data_date else "import"
 
     def age_days(self, now: datetime) -> float:
-        return (now - datetime.fromisoformat(self.imported_at)).total_seconds() / 86400
+        """Age of the data: from the feed's newest record date, or the import time without one."""
+        stamp = datetime.fromisoformat(self.data_date or self.imported_at)
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=UTC)
+        return (now - stamp).total_seconds() / 86400
+
+
+def _parse_date(text: str | None) -> datetime | None:
+    """An ISO 8601 date or time from a feed (``2024-07-01``, ``2024-07-01T12:00:00.5Z``), as UTC."""
+    if not text or not isinstance(text, str):
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class _Newest:
+    """The newest date seen while loading a feed, never later than the import itself."""
+
+    def __init__(self, limit: datetime) -> None:
+        self.limit = limit
+        self.value: datetime | None = None
+
+    def see(self, text: str | None) -> None:
+        date = _parse_date(text)
+        if date is not None and (self.value is None or date > self.value):
+            self.value = date
+
+    def iso(self) -> str | None:
+        if self.value is None:
+            return None
+        return min(self.value, self.limit).isoformat(timespec="seconds")
 
 
 def recognise(name: str, data: bytes) -> ParsedFeed:
@@ -98,8 +150,10 @@ class AdvisoryDB:
 
     def sources(self) -> list[SourceInfo]:
         if self._sources is None:  # the database is read-only while open: cache per connection
-            rows = self._conn.execute("SELECT name, kind, origin, sha256, imported_at, records FROM sources "
-                                      "ORDER BY name").fetchall()
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(sources)")}
+            date = "data_date" if "data_date" in columns else "NULL"  # databases from before the column
+            rows = self._conn.execute(f"SELECT name, kind, origin, sha256, imported_at, records, {date} "
+                                      "FROM sources ORDER BY name").fetchall()
             self._sources = [SourceInfo(*row) for row in rows]
         return self._sources
 
@@ -144,10 +198,23 @@ class AdvisoryDB:
             yield from self._conn.execute(query.format(",".join("?" * len(chunk))), chunk)
 
 
+def require_db_file(path: str | Path) -> None:
+    """Raise :class:`ConfigError` naming ``path`` unless it is a file (a database path a user gave)."""
+    db_path = Path(path)
+    if not db_path.is_file():
+        what = "is a directory, not" if db_path.is_dir() else "does not exist: no"
+        raise ConfigError(f"{db_path}: {what} advisory database file (create one with "
+                          "'vmsec db update --db PATH' or 'vmsec db import --db PATH FILES')")
+
+
 def open_db(path: str | Path | None = None) -> AdvisoryDB | None:
-    """Open the database read-only; None when it does not exist (the scan then says UNKNOWN)."""
+    """Open the database read-only. Without ``path`` (the default database): None when there is none
+    yet (the scan then says UNKNOWN). A ``path`` the caller names that is not a file raises
+    :class:`ConfigError` naming it: a mistyped path is not "no database"."""
     db_path = Path(path) if path else default_db_path()
     if not db_path.is_file():
+        if path:
+            require_db_file(db_path)
         return None
     try:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
@@ -166,47 +233,91 @@ def import_feeds(files: Sequence[tuple[str, bytes]], path: str | Path | None = N
     """Import (name, bytes) feed files into the database atomically; returns the imported sources."""
     db_path = Path(path) if path else default_db_path()
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-    fd, tmp_name = tempfile.mkstemp(prefix=".vulndb-", suffix=".tmp", dir=db_path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    imported: list[SourceInfo] = []
-    try:
-        if db_path.is_file():
-            shutil.copyfile(db_path, tmp)
-        conn = sqlite3.connect(tmp)
+    when = now or datetime.now(UTC)
+    with _import_lock(db_path):
+        remove_stale_temp_files(db_path)
+        fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=db_path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         try:
-            conn.executescript(_SCHEMA)
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-            for name, data in files:
-                if len(data) > MAX_FEED_BYTES:
-                    raise AdvisorySourceError(f"{name}: {len(data)} bytes, over the {MAX_FEED_BYTES} limit")
-                feed = recognise(name, data)
-                count = _load(conn, feed)
-                if count == 0:
-                    raise AdvisorySourceError(f"{name}: no records found; refusing to replace {feed.name}")
-                info = SourceInfo(feed.name, feed.kind, name, hashlib.sha256(data).hexdigest(), stamp, count)
-                conn.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?)",
-                             (info.name, info.kind, info.origin, info.sha256, info.imported_at, info.records))
-                imported.append(info)
-            conn.commit()
-            conn.execute("VACUUM")
+            if db_path.is_file():
+                shutil.copyfile(db_path, tmp)
+            imported = _build(tmp, files, when)
+            os.replace(tmp, db_path)
         finally:
-            conn.close()
-        os.replace(tmp, db_path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+            for leftover in (tmp, Path(f"{tmp}-journal")):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
     return imported
 
 
-def _load(conn: sqlite3.Connection, feed: ParsedFeed) -> int:
+def _build(tmp: Path, files: Sequence[tuple[str, bytes]], when: datetime) -> list[SourceInfo]:
+    """Load ``files`` into the database file ``tmp`` (a copy of the current one)."""
+    stamp = when.isoformat(timespec="seconds")
+    imported: list[SourceInfo] = []
+    conn = sqlite3.connect(tmp)
+    try:
+        conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(sources)")}
+        if "data_date" not in columns:  # a database written before the column existed
+            conn.execute("ALTER TABLE sources ADD COLUMN data_date TEXT")
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        for name, data in files:
+            if len(data) > MAX_FEED_BYTES:
+                raise AdvisorySourceError(f"{name}: {len(data)} bytes, over the {MAX_FEED_BYTES} limit")
+            feed = recognise(name, data)
+            newest = _Newest(when)
+            count = _load(conn, feed, newest)
+            if count == 0:
+                raise AdvisorySourceError(f"{name}: no records found; refusing to replace {feed.name}")
+            info = SourceInfo(feed.name, feed.kind, name, hashlib.sha256(data).hexdigest(), stamp, count,
+                              newest.iso())
+            conn.execute("INSERT OR REPLACE INTO sources (name, kind, origin, sha256, imported_at, records, "
+                         "data_date) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (info.name, info.kind, info.origin, info.sha256, info.imported_at, info.records,
+                          info.data_date))
+            imported.append(info)
+        conn.commit()
+        conn.execute("VACUUM")
+    finally:
+        conn.close()
+    return imported
+
+
+@contextlib.contextmanager
+def _import_lock(db_path: Path) -> Iterator[None]:
+    """One import at a time per database: an exclusive lock on ``.vulndb.lock`` beside it."""
+    fd = os.open(db_path.parent / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise AdvisorySourceError(f"{db_path}: another import into this database is running") from exc
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def remove_stale_temp_files(db_path: Path) -> list[Path]:
+    """Remove what an interrupted import into ``db_path`` left beside it (its ``.vulndb-*.tmp`` copy
+    and SQLite journal). Call with the import lock held, so no running import loses its file."""
+    removed: list[Path] = []
+    for leftover in db_path.parent.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}*"):
+        if leftover.is_file() and not leftover.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+                removed.append(leftover)
+    return removed
+
+
+def _load(conn: sqlite3.Connection, feed: ParsedFeed, newest: _Newest) -> int:
     conn.execute("DELETE FROM affected WHERE source = ?", (feed.name,))
     conn.execute("DELETE FROM kev WHERE source = ?", (feed.name,))
     conn.execute("DELETE FROM epss WHERE source = ?", (feed.name,))
     count = 0
     batch: list[tuple[object, ...]] = []
     for a in feed.affected:
+        newest.see(a.modified or a.published)
         batch.append((feed.name, a.vuln_id, a.ecosystem, a.package, a.state.value, a.introduced, a.fixed,
                       a.last_affected, a.severity, int(a.minor), a.note, a.summary, " ".join(a.aliases),
                       a.source))
@@ -219,7 +330,11 @@ def _load(conn: sqlite3.Connection, feed: ParsedFeed) -> int:
         count += len(batch)
     kev_rows = [(k.cve, k.date_added, k.due_date, k.vendor, k.product, k.name, k.ransomware, feed.name)
                 for k in feed.kev]
+    for row in kev_rows:
+        newest.see(row[1])
     conn.executemany("INSERT OR REPLACE INTO kev VALUES (?,?,?,?,?,?,?,?)", kev_rows)
     epss_rows = [(e.cve, e.score, e.percentile, e.model_version, e.score_date, feed.name) for e in feed.epss]
+    for epss_row in epss_rows[:1]:  # one score date per file
+        newest.see(epss_row[4])
     conn.executemany("INSERT OR REPLACE INTO epss VALUES (?,?,?,?,?,?)", epss_rows)
     return count + len(kev_rows) + len(epss_rows)

@@ -165,11 +165,13 @@ def access_control(host: Host) -> Iterator[Result]:
     """Without an access-control driver (`access_drivers` unset means the "nop" driver), every client
     that may connect may do everything to every VM: there is no separation between administrators
     of different tenants. A polkit rule that returns `polkit.Result.YES` for libvirt actions grants
-    that access without any authentication. The rules are JavaScript and are run, sandboxed, in
-    polkitd's order for libvirt's actions and probe subjects (any user, each group, each user the
-    rules name): a rule that grants YES for every action grants libvirt's too (high when any user
-    gets it); a comment naming `polkit.Result.YES` grants nothing; a file that cannot be evaluated is
-    UNKNOWN.
+    that access without any authentication. The rules are JavaScript and are run, sandboxed, as
+    polkitd runs them (real polkitd is the test oracle), for libvirt's actions and probe subjects (any
+    user, each group, each user the rules name): a rule that grants YES for every action grants
+    libvirt's too (high when any user gets it); a comment naming `polkit.Result.YES` grants nothing;
+    an empty file in /etc does not mask a packaged rule of the same name (polkitd runs both); a YES
+    for an action that libvirt's defaults already allow everyone (`org.libvirt.unix.monitor`,
+    `*.getattr`) grants nothing new; a file that cannot be evaluated is UNKNOWN.
 
     Remediation: Set `access_drivers = [ "polkit" ]` and write per-domain `org.libvirt.api.*`
     rules; make broad `org.libvirt.unix.manage` rules return `AUTH_ADMIN` rather than `YES`.
@@ -190,7 +192,7 @@ def access_control(host: Host) -> Iterator[Result]:
     if not host.daemon_confs:
         return
     if host.polkit_rules is None:
-        yield unknown("polkit rules", "the polkit rules directories could not be read")
+        yield unknown("polkit rules", host.polkit_error or "the polkit rules could not be read")
         return
     for rule in host.polkit_rules:
         subject = f"polkit rule {rule.path}"

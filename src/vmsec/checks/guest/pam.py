@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok
+from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
 from vmsec.checks.helpers.sshd import sshd_of
-from vmsec.facts import Guest, PamLine, PamStack
+from vmsec.facts import Guest, ModuleConfig, PamLine, PamStack
+from vmsec.findings import Evidence
+from vmsec.parsers.pam_module_conf import FAILLOCK, PWQUALITY
 from vmsec.parsers.sshd_effective import reachable
 
 PAM_DOC = "https://www.man7.org/linux/man-pages/man8/pam.8.html"
@@ -50,6 +52,90 @@ def _stack(stacks: tuple[PamStack, ...], service: str) -> PamStack | None:
 
 def _source(line: PamLine) -> str:
     return line.origin.rsplit(":", 1)[0] if ":" in line.origin else line.origin
+
+
+# Compiled-in defaults of the modules (libpwquality pwqprivate.h; pam_cracklib.c; pam_faillock.h;
+# pam_passwdqc: min=disabled,24,11,8,7, enforce=everyone).
+PWQUALITY_DEFAULTS = {"minlen": "8", "dcredit": "0", "ucredit": "0", "lcredit": "0", "ocredit": "0",
+                      "enforcing": "1"}
+CRACKLIB_DEFAULTS = {"minlen": "9", "dcredit": "1", "ucredit": "1", "lcredit": "1", "ocredit": "1"}
+FAILLOCK_DEFAULTS = {"deny": "3", "unlock_time": "600", "fail_interval": "900"}
+PASSWDQC_MIN = "disabled,24,11,8,7"
+
+
+class Effective:
+    """The value a module uses for one option: its argument, else its configuration file, else its
+    compiled-in default; ``value`` None when that cannot be told (the file could not be read)."""
+
+    def __init__(self, value: str | None, origin: str) -> None:
+        self.value = value
+        self.origin = origin
+
+    def evidence(self, key: str) -> Evidence:
+        source = self.origin.removeprefix("the argument at ")
+        return ev(source.split(" ", 1)[0].split("'", 1)[0], key, self.value)
+
+
+def _argument(line: PamLine, key: str) -> str | None:
+    for arg in reversed(line.args):  # a later argument wins
+        name, _, value = arg.partition("=")
+        if name == key:
+            return value
+    return None
+
+
+def _conf_of(guest: Guest, line: PamLine) -> tuple[str | None, ModuleConfig | None]:
+    """(path, configuration) the module of ``line`` reads, (None, None) for modules without one;
+    configuration None when it could not be read."""
+    module = _module(line)
+    if module == "pam_pwquality.so":
+        path = PWQUALITY
+    elif module == "pam_faillock.so":
+        path = _argument(line, "conf") or FAILLOCK
+    else:
+        return None, None
+    configs = guest.pam_module_configs
+    return path, (configs.get(path) if configs is not None else None)
+
+
+def effective(guest: Guest, line: PamLine, key: str) -> Effective:
+    """The option ``key`` as the module of ``line`` resolves it (argument, file, default)."""
+    arg = _argument(line, key)
+    if arg is not None:
+        return Effective(arg, f"the argument at {line.origin}")
+    path, conf = _conf_of(guest, line)
+    defaults = {"pam_pwquality.so": PWQUALITY_DEFAULTS, "pam_cracklib.so": CRACKLIB_DEFAULTS,
+                "pam_faillock.so": FAILLOCK_DEFAULTS}.get(_module(line), {})
+    if path is not None:
+        if conf is None:
+            return Effective(None, f"{path}, which could not be read")
+        if key in conf.values:
+            return Effective(conf.values[key], conf.origins.get(key, path))
+        return Effective(defaults.get(key), f"{_module(line)}'s default ({path} does not set it)")
+    return Effective(defaults.get(key), f"{_module(line)}'s default")
+
+
+def _warns_only(guest: Guest, line: PamLine) -> str | None:
+    """Why a quality module only warns (its reason), "" when it enforces, None when unknown."""
+    module = _module(line)
+    if module == "pam_pwquality.so":
+        e = effective(guest, line, "enforcing")
+        if e.value is None:
+            return None
+        return f"enforcing={e.value} from {e.origin}" if e.value.strip() == "0" else ""
+    if module == "pam_passwdqc.so":
+        enforce = _argument(line, "enforce")
+        return f"enforce={enforce}" if enforce == "none" else ""
+    return ""  # pam_cracklib always enforces
+
+
+def _deny(guest: Guest, line: PamLine) -> Effective:
+    """Failures before the account locks; "0" for never."""
+    if _module(line) in ("pam_tally2.so", "pam_tally.so"):
+        arg = _argument(line, "deny")
+        return Effective(arg or "0",
+                         f"the argument at {line.origin}" if arg else f"{line.origin} (no deny=: no lock)")
+    return effective(guest, line, "deny")
 
 
 @check("VMS-GST-055", title="PAM does not accept empty passwords (no nullok)", severity=Severity.LOW,
@@ -92,14 +178,20 @@ def password_quality(guest: Guest, env: Environment) -> Iterator[Result]:
     if not stacks:
         return
     lines = [ln for ln in _unique(stacks, "password") if _module(ln) in QUALITY_MODULES]
-    enforcing = [ln for ln in lines if "enforcing=0" not in ln.args]
+    verdicts = [(ln, _warns_only(guest, ln)) for ln in lines]
+    enforcing = [(ln, why) for ln, why in verdicts if why == ""]
     if enforcing:
-        ln = enforcing[0]
+        ln = enforcing[0][0]
         yield ok("pam password quality", f"{_module(ln)} checks new passwords ({ln.origin})",
                  ev(_source(ln), ln.origin, " ".join(ln.args)))
+    elif any(why is None for _, why in verdicts):
+        ln = next(ln for ln, why in verdicts if why is None)
+        yield unknown("pam password quality", f"{_module(ln)} at {ln.origin} is configured in "
+                      f"{PWQUALITY}, which could not be read: whether it enforces is unknown",
+                      ev(_source(ln), ln.origin, " ".join(ln.args)))
     elif lines:
-        ln = lines[0]
-        yield fail("pam password quality", f"{_module(ln)} at {ln.origin} has enforcing=0: weak passwords "
+        ln, why = verdicts[0]
+        yield fail("pam password quality", f"{_module(ln)} at {ln.origin}: {why}, so weak passwords "
                    "are only warned about", ev(_source(ln), ln.origin, " ".join(ln.args)))
     else:
         yield fail("pam password quality", "no pam_pwquality, pam_cracklib or pam_passwdqc in any "
@@ -122,15 +214,21 @@ def lockout(guest: Guest, env: Environment) -> Iterator[Result]:
     login = [s for s in stacks if s.service in LOGIN_SERVICES] or list(stacks)
     for stack in login:
         lines = [ln for ln in stack.lines if ln.type == "auth" and _module(ln) in LOCKOUT_MODULES]
-        active = [ln for ln in lines if "deny=0" not in ln.args]
+        denies = [(ln, _deny(guest, ln)) for ln in lines]
+        active = [(ln, d) for ln, d in denies if d.value not in (None, "0")]
         if active:
-            ln = active[0]
+            ln, d = active[0]
             yield ok(f"pam {stack.service}", f"{stack.service}: {_module(ln)} locks accounts after "
-                     f"failures ({ln.origin})", ev(_source(ln), ln.origin, " ".join(ln.args)))
+                     f"{d.value} failures ({ln.origin}; deny from {d.origin})",
+                     ev(_source(ln), ln.origin, " ".join(ln.args)))
+        elif any(d.value is None for _, d in denies):
+            ln, d = next((ln, d) for ln, d in denies if d.value is None)
+            yield unknown(f"pam {stack.service}", f"{stack.service}: {_module(ln)} at {ln.origin} takes deny "
+                          f"from {d.origin}", ev(_source(ln), ln.origin, " ".join(ln.args)))
         elif lines:
-            ln = lines[0]
-            yield fail(f"pam {stack.service}", f"{stack.service}: {_module(ln)} has deny=0, which never "
-                       "locks", ev(_source(ln), ln.origin, " ".join(ln.args)))
+            ln, d = denies[0]
+            yield fail(f"pam {stack.service}", f"{stack.service}: {_module(ln)} at {ln.origin} has deny=0 "
+                       f"from {d.origin}, which never locks", ev(_source(ln), ln.origin, " ".join(ln.args)))
         else:
             yield fail(f"pam {stack.service}", f"{stack.service}: no lockout module in the auth stack; "
                        "failed logins are unlimited", ev(stack.path, "auth"))
@@ -255,3 +353,130 @@ def su_wheel(guest: Guest, env: Environment) -> Iterator[Result]:
     else:
         yield fail("pam su", "su has no required pam_wheel: any user may try root's password",
                    ev(stack.path, "auth"))
+
+
+def _min_length(guest: Guest, line: PamLine) -> tuple[int | None, str, list[Evidence]]:
+    """(the shortest password the module accepts, how that follows, evidence); None when unknown."""
+    module = _module(line)
+    if module == "pam_passwdqc.so":
+        config = _argument(line, "config")
+        if config is not None:
+            return None, f"pam_passwdqc at {line.origin} reads its limits from {config}", []
+        spec = _argument(line, "min") or PASSWDQC_MIN
+        values = [int(v) for v in spec.split(",") if v.strip().isdigit()]
+        where = ev(_source(line), line.origin, f"min={spec}")
+        if not values:
+            return None, f"pam_passwdqc min={spec} at {line.origin} cannot be read", [where]
+        given = "argument" if _argument(line, "min") else "default"
+        return min(values), f"pam_passwdqc min={spec} ({given})", [where]
+    minlen = effective(guest, line, "minlen")
+    credits = [effective(guest, line, k) for k in ("dcredit", "ucredit", "lcredit", "ocredit")]
+    known = [minlen, *credits]
+    if any(e.value is None for e in known):
+        unread = next(e for e in known if e.value is None)
+        return None, f"{module} at {line.origin} takes its settings from {unread.origin}", []
+    try:
+        length = int(str(minlen.value))
+        bonus = sum(max(0, int(str(e.value))) for e in credits)
+    except ValueError:
+        return None, f"{module} at {line.origin}: minlen or a credit is not a number", []
+    floor = 6  # both libpwquality and pam_cracklib refuse minlen below 6
+    shortest = max(floor, length - bonus)
+    how = f"minlen={length} from {minlen.origin}"
+    if bonus:
+        how += f" less {bonus} for positive character credits"
+    return shortest, how, [minlen.evidence("minlen")]
+
+
+@check("VMS-GST-146", title="New passwords must be at least 14 characters long (as configured)",
+       severity=Severity.MEDIUM, tags=(Tag.ACCESS_CONTROL, "pam", "passwords"),
+       references=("https://man7.org/linux/man-pages/man5/pwquality.conf.5.html",
+                   "https://pages.nist.gov/800-63-4/sp800-63b.html",
+                   "https://www.cisecurity.org/benchmark/debian_linux"))
+def password_min_length(guest: Guest, env: Environment) -> Iterator[Result]:
+    """Length is what makes a password hard to guess. The shortest password a quality module accepts
+    is its `minlen` — from the module's arguments, else /etc/security/pwquality.conf (whose
+    pwquality.conf.d drop-ins are read first, so the main file wins), else the compiled-in default
+    (libpwquality 8, pam_cracklib 9) — less one character per positive `dcredit`/`ucredit`/
+    `lcredit`/`ocredit` credit, and never under 6. CIS asks for 14 (the profile parameter
+    `password_min_length`). Without any quality module, VMS-GST-056 reports it.
+
+    Remediation: Set `minlen = 14` in /etc/security/pwquality.conf (and no positive credits), or
+    `minlen=14` on the pam_pwquality line; for passwdqc, `min=disabled,disabled,disabled,disabled,14`.
+    """
+    minimum = int(env.param("password_min_length", 14))
+    stacks = _stacks(guest)
+    for line in _unique(stacks, "password"):
+        if _module(line) not in QUALITY_MODULES:
+            continue
+        subject = f"pam {line.origin}"
+        shortest, how, evidence = _min_length(guest, line)
+        if shortest is None:
+            yield unknown(subject, f"the minimum password length is unknown: {how}", ev(_source(line),
+                          line.origin))
+        elif shortest < minimum:
+            yield fail(subject,
+                       f"{_module(line)} at {line.origin} accepts passwords of {shortest} characters "
+                       f"({how}); at least {minimum} wanted", *evidence)
+        else:
+            yield ok(subject, f"{_module(line)} at {line.origin} requires {shortest} characters ({how})",
+                     *evidence)
+
+
+@check("VMS-GST-147", title="Failed logins lock the account after at most 5 tries, for at least 15 minutes",
+       severity=Severity.MEDIUM, tags=(Tag.ACCESS_CONTROL, "pam"),
+       references=("https://man7.org/linux/man-pages/man5/faillock.conf.5.html",
+                   "https://www.cisecurity.org/benchmark/debian_linux"))
+def lockout_thresholds(guest: Guest, env: Environment) -> Iterator[Result]:
+    """A lockout only slows guessing if it comes soon and lasts. pam_faillock takes `deny`
+    (failures before the lock, default 3) and `unlock_time` (seconds locked, default 600) from its
+    arguments, else /etc/security/faillock.conf (or the `conf=` file), else its defaults; pam_tally2
+    from its arguments only. CIS asks for deny ≤ 5 and unlock_time 0 (until an administrator unlocks)
+    or ≥ 900 — profile parameters `lockout_max_deny` and `lockout_min_unlock_time`. `deny = 0` (never
+    locks) is VMS-GST-057's finding.
+
+    Remediation: Set `deny = 5` and `unlock_time = 900` in /etc/security/faillock.conf, and remove
+    conflicting `deny=`/`unlock_time=` arguments from the pam_faillock lines.
+    """
+    max_deny = int(env.param("lockout_max_deny", 5))
+    min_unlock = int(env.param("lockout_min_unlock_time", 900))
+    stacks = _stacks(guest)
+    for line in _unique(stacks, "auth"):
+        if _module(line) not in LOCKOUT_MODULES:
+            continue
+        subject = f"pam {line.origin}"
+        deny = _deny(guest, line)
+        unlock = Effective(_argument(line, "unlock_time"), f"the argument at {line.origin}") \
+            if _module(line) != "pam_faillock.so" else effective(guest, line, "unlock_time")
+        if deny.value is None or (unlock.value is None and _module(line) == "pam_faillock.so"):
+            unread = deny if deny.value is None else unlock
+            yield unknown(subject, f"{_module(line)} at {line.origin} takes its limits from {unread.origin}",
+                          ev(_source(line), line.origin))
+            continue
+        if deny.value == "0":
+            continue  # never locks: VMS-GST-057
+        problems = []
+        try:
+            if int(deny.value) > max_deny:
+                problems.append(f"deny={deny.value} from {deny.origin}: more than {max_deny} tries")
+        except ValueError:
+            problems.append(f"deny={deny.value!r} from {deny.origin} is not a number")
+        unlock_value = unlock.value
+        if unlock_value is not None and unlock_value != "never":
+            try:
+                seconds = int(unlock_value)
+            except ValueError:
+                problems.append(f"unlock_time={unlock_value!r} from {unlock.origin} is not a number")
+            else:
+                if 0 < seconds < min_unlock:
+                    problems.append(f"unlock_time={seconds} from {unlock.origin}: unlocked after less than "
+                                    f"{min_unlock} seconds")
+        evidence = [deny.evidence("deny")] + ([unlock.evidence("unlock_time")] if unlock.value else [])
+        if problems:
+            yield fail(subject, f"{_module(line)} at {line.origin}: {'; '.join(problems)}",
+                       *evidence)
+        else:
+            how = "until an administrator unlocks it" if unlock_value in ("0", "never") else \
+                f"for {unlock_value} seconds" if unlock_value else "until unlocked (no unlock_time)"
+            yield ok(subject, f"{_module(line)} at {line.origin} locks after {deny.value} failures, "
+                     f"{how}", *evidence)

@@ -42,7 +42,9 @@ def _by_file(keys: tuple[AuthorizedKey, ...]) -> dict[str, list[AuthorizedKey]]:
 def _describe(key: AuthorizedKey) -> str:
     size = f" {key.bits}-bit" if key.bits else ""
     who = f" ({key.comment})" if key.comment else ""
-    return f"{key.key_type}{size} key for {key.user}{who}"
+    users = key.user if not key.also_for else \
+        f"{', '.join(key.users[:3])}" + (f" and {len(key.users) - 3} more" if len(key.users) > 3 else "")
+    return f"{key.key_type}{size} key for {users}{who}"
 
 
 @check("VMS-GST-030", title="No DSA keys authorize SSH logins", severity=Severity.HIGH,
@@ -113,7 +115,7 @@ def root_keys(guest: Guest, env: Environment) -> Iterator[Result]:
         return
     values = [r for r in reachable(cfg, "permitrootlogin", "root", guest) if r.value is not None]
     for k in keys:
-        if k.user != "root" or k.key_type is None:
+        if "root" not in k.users or k.key_type is None:
             continue
         allowed = [r for r in values if r.value != "no" and not (
             r.value == "forced-commands-only" and any(o.lower().startswith("command=") for o in k.options))]

@@ -1,0 +1,61 @@
+"""Groups that are root in all but name: membership of docker, lxd, disk or libvirt gives a user
+root on the system without sudo, without a password and without a log line saying so.
+
+Facts are /etc/group (explicit members) and /etc/passwd (an account whose primary group is the
+group is a member too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok
+from vmsec.facts import Guest
+
+# group -> (why membership is root, severity)
+ROOT_EQUIVALENT: dict[str, tuple[str, Severity]] = {
+    "docker": ("the Docker socket starts a container with the host's / mounted", Severity.HIGH),
+    "lxd": ("LXD starts a privileged container with the host's / mounted", Severity.HIGH),
+    "incus-admin": ("Incus starts a privileged container with the host's / mounted", Severity.HIGH),
+    "disk": ("raw read and write access to the block devices, file systems included", Severity.HIGH),
+    "libvirt": ("libvirt's read-write socket defines a VM that attaches any host disk", Severity.HIGH),
+    "shadow": ("reading /etc/shadow: every password hash", Severity.MEDIUM),
+}
+
+
+@check("VMS-GST-148", title="No user is in a root-equivalent group (docker, lxd, disk, libvirt, shadow)",
+       severity=Severity.HIGH, tags=(Tag.ACCESS_CONTROL, "accounts", "groups"),
+       references=("https://docs.docker.com/engine/security/#docker-daemon-attack-surface",
+                   "https://wiki.debian.org/SystemGroups",
+                   "https://libvirt.org/auth.html"))
+def root_equivalent_groups(guest: Guest, env: Environment) -> Iterator[Result]:
+    """Some groups hand out root: a `docker` or `lxd` member starts a container that mounts the
+    host's root file system, a `disk` member writes the block devices under the file systems, a
+    `libvirt` member defines a VM that attaches the host's disks, a `shadow` member reads every
+    password hash (medium). Each is root without sudo's password prompt or its log. A member is
+    listed in /etc/group, or has the group as primary group in /etc/passwd.
+
+    Remediation: Remove the users from these groups (`gpasswd -d USER GROUP`); give administrators
+    sudo rules instead, and use rootless Docker or Podman for developers.
+    """
+    groups = need(guest.groups, "/etc/group could not be read")
+    accounts = need(guest.accounts, "/etc/passwd could not be read")
+    found = False
+    for group in groups:
+        if group.name not in ROOT_EQUIVALENT:
+            continue
+        found = True
+        primary = [a.name for a in accounts
+                   if group.gid is not None and a.gid == group.gid and a.name != "root"]
+        members = list(dict.fromkeys([*group.members, *primary]))
+        why, severity = ROOT_EQUIVALENT[group.name]
+        where = ev(group.origin, group.name, ",".join(group.members) or "(no members)")
+        if members:
+            shown = ", ".join(members[:10]) + (f" and {len(members) - 10} more" if len(members) > 10 else "")
+            yield fail(f"group {group.name}", f"group {group.name} has member(s) {shown}: {why}", where,
+                       severity=severity)
+        else:
+            yield ok(f"group {group.name}", f"group {group.name} has no members", where)
+    if not found:
+        yield ok("root-equivalent groups", "none of docker, lxd, incus-admin, disk, libvirt or shadow exists",
+                 ev("/etc/group"))

@@ -1,0 +1,117 @@
+"""Hostile guest roots and images that once made a scan hang or exhaust memory (issue 9).
+
+Each builder writes a few KB to a few hundred KB of guest content under ``root`` and returns the path
+to scan. They are shared by the tests (tests/test_hostile_guests.py: bounded results, records with
+their kind) and by ``benchmarks/bench_hostile.py`` (time and peak RSS of a whole scan process).
+
+Sizes are parameters so a test can use a smaller instance of the same shape; the defaults are the
+sizes the issue measured.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import struct
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+ED25519_BLOB_PREFIX = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20"
+
+
+def _base(root: Path) -> None:
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "etc/os-release").write_text('ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Hostile"\n')
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (root / "etc/shadow").write_text("root:!:19000:0:99999:7:::\n")
+    (root / "etc/group").write_text("root:x:0:\n")
+    # an OpenSSH server, so the SSH checks apply as on a real guest
+    (root / "var/lib/dpkg").mkdir(parents=True, exist_ok=True)
+    (root / "var/lib/dpkg/status").write_text(
+        "Package: openssh-server\nStatus: install ok installed\nSource: openssh\n"
+        "Version: 1:9.2p1-2+deb12u3\nArchitecture: amd64\n\n")
+    (root / "etc/ssh").mkdir(exist_ok=True)
+    (root / "etc/ssh/sshd_config").write_text("UsePAM yes\nPasswordAuthentication no\n")
+
+
+def sudoers_repeated_includedir(root: Path, repeats: int = 20_000, files: int = 200) -> Path:
+    """/etc/sudoers naming the same include directory ``repeats`` times (sudo reads it each time);
+    the directory holds ``files`` small rule files."""
+    _base(root)
+    (root / "etc/sudoers").write_text("Defaults env_reset\nroot ALL=(ALL) ALL\n"
+                                      + "@includedir /etc/sudoers.d\n" * repeats)
+    directory = root / "etc/sudoers.d"
+    directory.mkdir()
+    for i in range(files):
+        (directory / f"rule{i:04d}").write_text(f"user{i} ALL=(ALL) /usr/bin/true\n")
+    return root
+
+
+def sudoers_self_including_dir(root: Path, files: int = 1_000) -> Path:
+    """/etc/sudoers.d with ``files`` files that each include their own directory again."""
+    _base(root)
+    (root / "etc/sudoers").write_text("root ALL=(ALL) ALL\n@includedir /etc/sudoers.d\n")
+    directory = root / "etc/sudoers.d"
+    directory.mkdir()
+    for i in range(files):
+        (directory / f"loop{i:04d}").write_text("@includedir /etc/sudoers.d\n")
+    return root
+
+
+def _ed25519_line(i: int) -> str:
+    blob = ED25519_BLOB_PREFIX + i.to_bytes(32, "big")
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()} key{i}\n"
+
+
+def shared_home_authorized_keys(root: Path, accounts: int = 1_000, keys: int = 1_000) -> Path:
+    """``accounts`` accounts that share one home directory whose authorized_keys holds ``keys`` keys."""
+    _base(root)
+    lines = ["root:x:0:0:root:/root:/bin/bash\n"]
+    lines += [f"u{i}:x:{1000 + i}:{1000 + i}::/home/shared:/bin/sh\n" for i in range(accounts)]
+    (root / "etc/passwd").write_text("".join(lines))
+    ssh = root / "home/shared/.ssh"
+    ssh.mkdir(parents=True)
+    (ssh / "authorized_keys").write_text("".join(_ed25519_line(i) for i in range(keys)))
+    return root
+
+
+def cloud_init_dropins(root: Path, files: int = 200, size: int = 512 * 1024) -> Path:
+    """``files`` cloud.cfg.d drop-ins of ``size`` bytes of valid YAML each (a long list of mappings)."""
+    _base(root)
+    cloud = root / "etc/cloud"
+    (cloud / "cloud.cfg.d").mkdir(parents=True)
+    (cloud / "cloud.cfg").write_text("disable_root: true\nssh_pwauth: false\n")
+    item = "- {name: someone, groups: [adm, sudo], shell: /bin/bash, lock_passwd: true}\n"
+    body = f"write_files_{'x'}:\n" + item * (size // len(item))
+    for i in range(files):
+        (cloud / "cloud.cfg.d" / f"{i:03d}-big.cfg").write_text(body.replace("write_files_x", f"key{i}"))
+    return root
+
+
+# QEMU refuses an active L1 table over 32 MiB (block/qcow2.h QCOW_MAX_L1_SIZE).
+QEMU_MAX_L1_BYTES = 32 * 1024 * 1024
+
+
+def qcow2_inflated_l1(root: Path, l1_entries: int = 180_000_000) -> Path:
+    """A small qcow2 (made by qemu-img) whose header claims an L1 table of ``l1_entries`` entries,
+    made a sparse file large enough that the table "fits": a few hundred KB on disk."""
+    root.mkdir(parents=True, exist_ok=True)
+    image = root / "inflated-l1.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M"], check=True)
+    with open(image, "r+b") as fh:
+        head = fh.read(48)
+        (l1_offset,) = struct.unpack_from(">Q", head, 40)
+        fh.seek(36)
+        fh.write(struct.pack(">I", l1_entries))
+    os.truncate(image, l1_offset + l1_entries * 8 + 65536)  # sparse: no blocks allocated
+    return image
+
+
+CASES: dict[str, Callable[[Path], Path]] = {
+    "sudoers-repeated-includedir": sudoers_repeated_includedir,
+    "sudoers-self-including-dir": sudoers_self_including_dir,
+    "shared-home-authorized-keys": shared_home_authorized_keys,
+    "cloud-init-200-dropins": cloud_init_dropins,
+    "qcow2-inflated-l1": qcow2_inflated_l1,
+}
