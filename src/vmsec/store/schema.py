@@ -315,6 +315,8 @@ scan_stats = Table(
     "scan_stats", metadata,
     Column("scan_id", Integer, ForeignKey("scans.id", ondelete="CASCADE"), primary_key=True),
     Column("computed_at", DateTime(timezone=True), nullable=False),
+)
+
 # --- fleet runs, their targets and attempts, schedules (0004) -------------------------------------
 # A fleet run scans many targets (one scan each, on Celery workers or in-process). Each run target
 # is keyed by (run, target key): a retried or redelivered task finds its row and replaces its scan
