@@ -152,6 +152,41 @@ def test_verify_command_exit_codes(fresh_world: World, tmp_path: Path) -> None:
     assert broken.returncode == 1 and "broken at entry 5" in broken.stderr
 
 
+def test_audit_list_shows_entries_of_no_group_to_the_host(fresh_world: World, tmp_path: Path) -> None:
+    fresh_world.svc.accounts.login_password("nobody-here", "wrong password!", "192.0.2.66", None)
+    url = fresh_world.svc.store.engine.url.render_as_string(hide_password=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vmsec.cli.main",
+            "audit",
+            "list",
+            "--store",
+            url,
+            "--key-file",
+            str(tmp_path / "service.key"),
+            "--action",
+            "login.password",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=os.environ.copy(),
+    )
+    assert r.returncode == 0, r.stderr
+    import json
+
+    entries = json.loads(r.stdout)
+    assert entries[0]["actor"] == "anonymous:nobody-here" and entries[0]["group_id"] is None
+    # … which no group's auditor sees in the dashboard
+    rows, _ = fresh_world.svc.queries.audit(fresh_world.principal("admin-red"), action="login.password")
+    assert all(e["actor"] != "anonymous:nobody-here" for e in rows)
+
+
 def test_checkpoints_are_written_and_checked(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'a.sqlite'}")
     keys = ServiceKeys(b"x" * 32)
