@@ -20,7 +20,7 @@ TOML = """
 [[waiver]]
 check = "VMS-DOM-020"
 target = "domain:web-*"
-subject = "graphics*"
+subject = "vnc devices/graphics*"
 reason = "VNC is on the isolated management VLAN"
 who = "alice@example.org"
 expires = 2026-06-30
@@ -44,7 +44,7 @@ YAML = """
 waivers:
   - check: VMS-DOM-020
     target: "domain:web-*"
-    subject: "graphics*"
+    subject: "vnc devices/graphics*"
     reason: VNC is on the isolated management VLAN
     who: alice@example.org
     expires: 2026-06-30
@@ -77,7 +77,8 @@ def waiver_file(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 def test_both_formats_read_the_same(waiver_file: Path) -> None:
     waivers = load_waivers(waiver_file)
     assert [(w.check, w.vulnerability, w.target, w.subject, w.who, w.expires) for w in waivers] == [
-        ("VMS-DOM-020", None, "domain:web-*", "graphics*", "alice@example.org", date(2026, 6, 30)),
+        ("VMS-DOM-020", None, "domain:web-*", "vnc devices/graphics*", "alice@example.org",
+         date(2026, 6, 30)),
         ("VMS-DOM-040", None, "domain:*", None, "bob", date(2026, 6, 14)),
         (None, "CVE-2024-0001", "guest:web-*", None, "carol", date(2026, 12, 31)),
     ]
@@ -87,11 +88,11 @@ def test_both_formats_read_the_same(waiver_file: Path) -> None:
 def test_apply(waiver_file: Path) -> None:
     waivers = load_waivers(waiver_file)
     findings = [
-        f("VMS-DOM-020", WEB, "graphics[1] vnc"),          # waived
+        f("VMS-DOM-020", WEB, "vnc devices/graphics[1]"),          # waived
         f("VMS-DOM-020", WEB, "serial console"),            # subject does not match
-        f("VMS-DOM-020", DB, "graphics[1] vnc"),            # target does not match
-        f("VMS-DOM-020", WEB, "graphics[2] vnc", Status.PASS),  # only FAILs are waived
-        f("VMS-DOM-020", WEB, "graphics[3] vnc", Status.UNKNOWN),
+        f("VMS-DOM-020", DB, "vnc devices/graphics[1]"),            # target does not match
+        f("VMS-DOM-020", WEB, "vnc devices/graphics[2]", Status.PASS),  # only FAILs are waived
+        f("VMS-DOM-020", WEB, "vnc devices/graphics[3]", Status.UNKNOWN),
         f("VMS-DOM-040", DB, "disk fda"),                   # waiver expired yesterday
         f("VULN-X", GUEST, "openssl", vulnerability={"id": "DSA-1", "aliases": ["CVE-2024-0001"]}),
         f("VULN-Y", GUEST, "openssl", vulnerability={"id": "CVE-2024-0002", "aliases": []}),

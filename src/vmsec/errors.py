@@ -13,7 +13,8 @@ from vmsec.facts.common import CollectionRecord, ErrorKind, kind_of_errno
 
 __all__ = [
     "AdvisorySourceError", "CheckDefinitionError", "CollectorError", "ConfigError", "ErrorKind",
-    "ParseError", "Problems", "ReadError", "SourceUnavailable", "StoreError", "VmsecError",
+    "ParseError", "Problems", "ReadError", "ScanInterrupted", "SourceUnavailable", "StoreError",
+    "VmsecError",
 ]
 
 
@@ -139,3 +140,19 @@ class AdvisorySourceError(VmsecError):
 
 class StoreError(VmsecError):
     """The findings store failed."""
+
+
+class ScanInterrupted(KeyboardInterrupt):
+    """The scan was interrupted (Ctrl-C, SIGINT) — still a :class:`KeyboardInterrupt`.
+
+    ``scan_id`` is the partial scan kept in the findings store (None: nothing was stored);
+    ``targets_done`` of ``targets_expected`` targets had been handed to the sinks; ``stage`` is where
+    it stopped (collect, check …).
+    """
+
+    def __init__(self, *, scan_id: int | None, targets_done: int, targets_expected: int, stage: str) -> None:
+        super().__init__(f"interrupted during {stage}")
+        self.scan_id = scan_id
+        self.targets_done = targets_done
+        self.targets_expected = targets_expected
+        self.stage = stage

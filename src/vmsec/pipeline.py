@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from vmsec.checkinfo import CheckIndex
 from vmsec.collectors import CollectContext, collect, get_async_collector
-from vmsec.errors import ConfigError, ErrorKind, SourceUnavailable, StoreError
+from vmsec.errors import ConfigError, ErrorKind, ScanInterrupted, SourceUnavailable, StoreError
 from vmsec.facts import CollectionRecord, Inventory
 from vmsec.findings import Finding, Target
 from vmsec.profiles import DEFAULT_PROFILE, Profile, load_profile
@@ -171,7 +171,12 @@ def scan(targets: Sequence[TargetSpec], options: ScanOptions | None = None) -> S
     stage = options.on_stage or (lambda _stage, _what: None)
 
     # 1. Collect every target first: a target that cannot be read at all is known before storing.
-    inventories, records, failures = _collect_all(targets, options, stage)
+    try:
+        inventories, records, failures = _collect_all(targets, options, stage)
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, ScanInterrupted):
+            raise
+        raise ScanInterrupted(scan_id=None, targets_done=0, targets_expected=0, stage="collect") from exc
     if not inventories:
         raise failures[0]
 
@@ -217,6 +222,7 @@ def scan(targets: Sequence[TargetSpec], options: ScanOptions | None = None) -> S
             store.close()
             store = None
 
+    done = 0
     try:
         for sink in sinks:
             if sink is store:
@@ -241,6 +247,9 @@ def scan(targets: Sequence[TargetSpec], options: ScanOptions | None = None) -> S
                         to_store(lambda: sink.add(batch, target_details, os))  # noqa: B023
                     else:
                         sink.add(batch, target_details, os)
+                done += 1
+        if store is not None:
+            stage("store", source)
         result = ScanResult(
             source=source, profile=profile.name, started_at=started, finished_at=options.clock(),
             checks_run=len(evaluation.checks), findings=memory.findings if memory is not None else (),
@@ -257,6 +266,11 @@ def scan(targets: Sequence[TargetSpec], options: ScanOptions | None = None) -> S
             # The store failed while finishing: the scan was not (completely) stored.
             result = dataclasses.replace(result, scan_id=None, store_error=store_error)
         return result
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, ScanInterrupted):
+            raise
+        raise ScanInterrupted(scan_id=store.scan_id if store is not None else None, targets_done=done,
+                              targets_expected=header.targets_expected, stage="check") from exc
     finally:
         if store is not None:
             store.close()

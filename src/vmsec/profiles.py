@@ -70,11 +70,24 @@ def load_profile(name_or_path: str) -> Profile:
     return parse_profile(resource.read_text(encoding="utf-8"), name_or_path)
 
 
+_KEYS = frozenset({"name", "description", "multi_tenant", "disabled", "severity", "params"})
+
+
 def parse_profile(text: str, origin: str) -> Profile:
+    """A profile from TOML text. An unknown key (a typo such as ``disable``) or a check id the
+    catalogue does not know is a :class:`ConfigError` naming it: a profile that silently does
+    nothing would read as a clean bill of health."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"profile {origin}: {exc}") from exc
+    unknown_keys = sorted(set(data) - _KEYS)
+    if unknown_keys:
+        raise ConfigError(f"profile {origin}: unknown key(s) {', '.join(unknown_keys)} "
+                          f"(allowed: {', '.join(sorted(_KEYS))})")
+    for table in ("severity", "params"):
+        if table in data and not isinstance(data[table], dict):
+            raise ConfigError(f"profile {origin}: [{table}] must be a table")
     try:
         severity = {str(k).upper(): Severity(str(v).lower())
                     for k, v in dict(data.get("severity", {})).items()}
@@ -86,6 +99,13 @@ def parse_profile(text: str, origin: str) -> Profile:
     params = data.get("params", {})
     if not isinstance(params, dict):
         raise ConfigError(f"profile {origin}: [params] must be a table")
+    from vmsec.checkinfo import packaged_index
+
+    known = packaged_index()
+    unknown_ids = sorted({*severity, *(d.upper() for d in disabled)} - set(known))
+    if unknown_ids:
+        raise ConfigError(f"profile {origin}: unknown check id(s) {', '.join(unknown_ids)} "
+                          "(see 'vmsec checks list')")
     return Profile(
         name=str(data.get("name", origin)), description=str(data.get("description", "")),
         multi_tenant=bool(data.get("multi_tenant", True)), severity=severity,

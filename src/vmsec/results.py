@@ -150,8 +150,15 @@ def describe_inventory(inventory: Inventory
         oses[host_target(inventory.host)] = os_inventory(inventory.host_os)
     from vmsec.listeners import domain_listeners, host_listeners, listeners_details
 
+    # Domains and networks read from a copied host root name their files inside that root
+    # (/etc/libvirt/qemu/web01.xml): keep the root, so a report can point at the real file.
+    host = inventory.host
+    root = (host.root if host is not None and inventory.source.startswith("host ") and host.root
+            and host.root.startswith("/") and host.root != "/" else None)
     for target, fact in inventory_targets(inventory):
         details[target] = target_details(target, fact)
+        if root is not None and isinstance(fact, Domain | Network):
+            details[target]["root"] = root
         # The listeners the configuration predicts, kept so `vmsec probe --from-scan` can use them.
         listeners = (domain_listeners(fact, inventory.host, inventory) if isinstance(fact, Domain) else
                      host_listeners(fact, inventory) if isinstance(fact, Host) else ())

@@ -10,7 +10,7 @@ report — and leaves findings of expired waivers FAIL, saying the waiver expire
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from fnmatch import fnmatchcase
@@ -36,6 +36,11 @@ class Waiver:
     who: str
     expires: date  # the last day the waiver applies
     origin: str  # "file.toml, waiver 3"
+
+    def describe(self) -> str:
+        """``check VMS-DOM-020 on domain:web-* subject 'vnc *'`` (for messages)."""
+        what = f"check {self.check}" if self.check is not None else f"vulnerability {self.vulnerability}"
+        return f"{what} on {self.target}" + (f" subject {self.subject!r}" if self.subject is not None else "")
 
     def matches(self, f: Finding) -> bool:
         if self.check is not None:
@@ -173,3 +178,39 @@ def apply_waivers(findings: Iterable[Finding], waivers: Iterable[Waiver], today:
         else:
             out.append(f)
     return tuple(out)
+
+
+def unknown_checks(waivers: Iterable[Waiver], known: Container[str]) -> list[Waiver]:
+    """Waivers naming a check id that is not in ``known`` (a typo, or a check that does not exist)."""
+    return [w for w in waivers if w.check is not None and w.check not in known]
+
+
+class WaiverUsage:
+    """A :class:`~vmsec.pipeline.FindingSink` that notes which waivers matched a finding of the scan
+    (a current waiver turned it WAIVED, an expired one left it FAIL), so a waiver that matches
+    nothing — a mistyped target or subject pattern — can be reported instead of silently ignored."""
+
+    def __init__(self, waivers: Iterable[Waiver]) -> None:
+        self.waivers = tuple(waivers)
+        self._unused = list(self.waivers)
+
+    def begin(self, header: object) -> None:
+        pass
+
+    def add(self, batch: Any, details: object, os: object) -> None:
+        if not self._unused:
+            return
+        for f in batch.findings:
+            if f.status is Status.FAIL or f.status is Status.WAIVED:
+                self._unused = [w for w in self._unused if not w.matches(f)]
+                if not self._unused:
+                    return
+
+    def end(self, result: object) -> None:
+        pass
+
+    @property
+    def unused(self) -> tuple[Waiver, ...]:
+        """The waivers that matched no FAIL or WAIVED finding, in file order."""
+        return tuple(self._unused)
+

@@ -105,13 +105,16 @@ def test_output_file_keeps_stdout_clean(tmp_path: Path) -> None:
     jsonschema.Draft202012Validator(SCHEMA).validate(json.loads(out.read_text()))
 
 
-def test_terminal_report_groups_by_target_with_severity_counts() -> None:
+def test_terminal_report_leads_with_the_summary_and_the_worst() -> None:
     fixture = _fixture(VNC_OPEN, "FAIL")
     proc = run("scan", "xml", str(fixture))
     assert proc.returncode == 0
-    assert "▸ VM " in proc.stdout
-    assert "VMS-DOM-020" in proc.stdout
-    assert "Total:" in proc.stdout
+    text = proc.stdout
+    headings = ("Summary", "Most exposed", "Fix first", "CRITICAL - ", "MEDIUM - ", "LOW - ")
+    order = [text.index(heading) for heading in headings]
+    assert order == sorted(order)  # summary, ranking and fixes before the findings, worst severity first
+    assert "FAIL 8: 2 critical, 3 medium, 2 low, 1 info" in text
+    assert "VMS-DOM-020" in text[: text.index("CRITICAL - ")]  # the open console is in "fix first"
 
 
 def test_check_selection_and_bad_profile() -> None:

@@ -135,8 +135,10 @@ def test_luks_qcow2_without_a_key_is_reported_encrypted_not_audited(guest_images
     assert "luks" in guest.disk.detail
     assert guest.os is None and guest.accounts is None and guest.packages is None  # unknown, not empty
     [note] = [r for r in inv.records if r.what == "guest contents"]
-    assert note.ok and "not audited" in (note.reason or "") and "encrypted" in (note.reason or "")
-    assert not inv.errors
+    # Not a clean scan: one failed record says it is encrypted and how to unlock it.
+    assert not note.ok and "not audited" in (note.reason or "") and "encrypted" in (note.reason or "")
+    assert "--key-file" in (note.reason or "")
+    assert inv.errors == (note,)
 
 
 def test_luks_qcow2_with_the_key_is_decrypted_into_a_private_temp_file(
@@ -190,8 +192,13 @@ def test_luks_partition_inside_the_guest_is_unlocked_with_the_key(guest_images: 
 def test_a_wrong_key_for_a_luks_volume_is_a_clear_error(guest_images: GuestImages, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong"
     wrong.write_text("vmsec-test\n")  # the newline is part of the key, as with cryptsetup --key-file
-    with pytest.raises(ReadError, match="could not unlock the LUKS volume"):
+    with pytest.raises(ReadError, match="could not unlock the LUKS volume") as err:
         open_guest_image(str(guest_images["fs.luks"]), str(wrong))
+    assert "ends with a newline" in str(err.value)  # the likeliest mistake is named
+    wrong.write_text("vmsec-wrong")
+    with pytest.raises(ReadError, match="could not unlock the LUKS volume") as err:
+        open_guest_image(str(guest_images["fs.luks"]), str(wrong))
+    assert "newline" not in str(err.value)
     from dissect.target.helpers import keychain
 
     assert keychain.get_all_keys() == []  # the passphrase does not outlive the open

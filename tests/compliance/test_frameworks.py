@@ -113,6 +113,8 @@ _REQ = '[[requirement]]\nid = "R1"\ntitle = "t"\nsource = "s"\nverified = {v}\nc
     (_REQ.format(v="false", c='["dom-001"]'), "not check ids: dom-001"),
     (_REQ.format(v="false", c='"VMS-DOM-001"'), "'checks' must be a list"),
     ("", "no \\[\\[requirement\\]\\] entries"),
+    ("total_items = 5\n" + _REQ.format(v="true", c='["VMS-DOM-001"]'),
+     "give total_items and total_items_source together"),
     ("[[requirement\n", "not valid TOML"),
 ])
 def test_bad_framework_files_are_clear_errors_naming_the_file(body: str, message: str) -> None:
@@ -150,6 +152,30 @@ def test_guest_sysctl_fixtures_differ_exactly_on_reverse_path_filtering(catalog:
     assert before["3.3.5"] is after["3.3.5"] is ReqStatus.FAIL
     assert before["2.1.16"] is after["2.1.16"] is ReqStatus.PASS
     assert before["5.1.20"] is after["5.1.20"] is ReqStatus.NOT_ASSESSED
+
+
+@pytest.mark.parametrize(("name", "items"),
+                         [("cis-debian-12", 310), ("cis-rhel-9", 298), ("disa-vmm-srg", 190)])
+def test_coverage_counts_against_the_whole_benchmark(name: str, items: int, catalog: Catalog) -> None:
+    """The CIS files list only the items vmsec answers: "100 % mapped" would mislead. Coverage is
+    against the benchmark's own item count, shipped with where it was counted."""
+    fw = load_framework(name)
+    assert fw.total_items == items and fw.total_items_source and str(items) in fw.total_items_source
+    result = evaluate(fw, scan(collect_rootfs([str(CHECKS / "VMS-GST-095" / "weakened.FAIL")]), catalog))
+    c = result.coverage
+    assert c.benchmark_total == items and c.benchmark_ratio == c.mapped / items < 0.5
+    from vmsec.report.compliance import _coverage_sentence
+
+    assert f"of the benchmark's {items} items" in _coverage_sentence(result)
+
+
+def test_a_framework_without_a_recorded_total_says_so(catalog: Catalog) -> None:
+    from vmsec.report.compliance import _coverage_sentence
+
+    fw = load_framework("nist-800-125a-r1")
+    assert fw.total_items is None
+    result = evaluate(fw, scan(collect_rootfs([str(CHECKS / "VMS-GST-095" / "weakened.FAIL")]), catalog))
+    assert "total is not recorded" in _coverage_sentence(result)
 
 
 def test_guest_scan_coverage_and_evidence(catalog: Catalog) -> None:

@@ -214,3 +214,61 @@ def test_large_report_pages_findings(browser: Browser, catalog: Catalog, tmp_pat
     assert _rows(page) == 200
     assert page.locator("details.vm").count() == 50
     page.close()
+
+
+def test_leads_with_what_to_fix_first(browser: Browser, sample_file: Path, sample_scan: ScanResult) -> None:
+    """The first section of the report is "Fix first": worst and widest first, each with what to do."""
+    page = _open(browser, sample_file).page
+    sections = page.evaluate("[...document.querySelectorAll('main > section')].map(s => s.id)")
+    assert sections[:3] == ["fix-first", "summary", "exposed"]
+    fixes = page.locator("#fix-first li.fix")
+    assert fixes.count() >= 5
+    first = fixes.first.text_content() or ""
+    assert "critical" in first and "KEV" in first and "upgrade libc6 to 1.0-2" in first
+    ranks = page.evaluate("[...document.querySelectorAll('#fix-first .fix .badge')].map(b => b.textContent)")
+    order = ["critical", "high", "medium", "low", "info"]
+    assert [order.index(r) for r in ranks] == sorted(order.index(r) for r in ranks)
+    # Hosts and VMs ranked with a hardening score; the worst first.
+    rows = page.locator("#exposed tr.unit")
+    assert rows.count() >= 3
+    assert page.locator("#exposed tr.unit .score").first.text_content() is not None
+    assert "critical" in (rows.first.text_content() or "")  # worst first
+    page.close()
+
+
+def test_compliance_view_in_html(browser: Browser, sample_scan: ScanResult, catalog: Catalog,
+                                 tmp_path: Path) -> None:
+    """--compliance NAME --format html: coverage against the whole benchmark, one row per requirement."""
+    import io
+
+    from vmsec.report.compliance import render_compliance
+
+    out = io.StringIO()
+    render_compliance(sample_scan, catalog.index(), "disa-vmm-srg", out, "html")
+    path = tmp_path / "compliance.html"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(path.as_uri())
+    assert "of the benchmark's 190 items" in (page.text_content("#coverage") or "")
+    assert "inspec" in (page.text_content("#coverage-source") or "")
+    assert page.locator("tr.req").count() == 13
+    failed = page.locator("tr.req-fail")
+    assert failed.count() >= 1 and page.locator('[data-req-status="fail"] .n').text_content() == str(
+        failed.count())
+    assert XSS not in out.getvalue() or "&lt;script&gt;" in out.getvalue()
+    assert errors == []
+    page.close()
+
+
+def test_control_characters_are_shown_not_sent(sample_scan: ScanResult, catalog: Catalog) -> None:
+    """ESC, BEL and C1 controls from a scanned machine are visible escapes in the HTML and its data."""
+    import dataclasses
+
+    hostile = "\x1b[2J\x07\x9b31m"
+    findings = tuple(f._replace(message=hostile + f.message) for f in sample_scan.findings)
+    text = render_text("html", dataclasses.replace(sample_scan, findings=findings), catalog)
+    assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+    assert "\\x1b[2J" in text  # the static part shows it
+    assert "\\u001b[2J" in text and "\\u009b" in text  # the embedded JSON escapes it

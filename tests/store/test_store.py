@@ -150,7 +150,7 @@ def test_a_store_from_a_newer_vmsec_is_refused(store_url: str) -> None:
 
 def test_bad_urls_are_store_errors(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not a database URL"):
-        open_store("not a url")
+        open_store("://not a url")
     with pytest.raises(StoreError):
         open_store(f"postgresql+psycopg://nobody:secret@/x?host={tmp_path}&port=1")
     try:

@@ -56,6 +56,10 @@ def db_update(db_path: str | None, feeds: tuple[str, ...], mirror: str | None, t
 
     from vmsec.vulns.update import FEEDS, update
 
+    if mirror is not None and not mirror.startswith(("https://", "http://", "file://")):
+        click.echo(f"vmsec: error: --mirror {mirror}: not a URL (give https://…, http://… or file:///DIR)",
+                   err=True)
+        sys.exit(exitcodes.USAGE)
     unknown = [f for f in feeds if f not in FEEDS]
     if unknown:
         click.echo(f"vmsec: error: unknown feed(s) {', '.join(unknown)}; known: {', '.join(FEEDS)}", err=True)

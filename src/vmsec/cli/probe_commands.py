@@ -12,7 +12,7 @@ import click
 
 from vmsec.cli import exitcodes
 from vmsec.cli.main import die
-from vmsec.cli.scan_commands import _run_scan, scan_options
+from vmsec.cli.scan_commands import ScanArgs, run_scan, scan_options_except
 
 
 def parse_ports(text: str) -> tuple[tuple[int, ...], tuple[tuple[int, str], ...]]:
@@ -73,7 +73,7 @@ def _default_log() -> str:
                    "log directory, named on standard error).")
 @click.option("--no-tls-scan", is_flag=True,
               help="Do not enumerate TLS versions and cipher suites (sslyze); the handshake is still read.")
-@scan_options
+@scan_options_except("timeout")  # --timeout here is per connection
 def probe(targets: tuple[str, ...], ports: str | None, from_scan: str | None, from_libvirt: str | None,
           scope: tuple[str, ...], timeout: float, concurrency: int, rate: float, contact_log: str | None,
           no_tls_scan: bool, **opts: Any) -> None:
@@ -95,5 +95,5 @@ def probe(targets: tuple[str, ...], ports: str | None, from_scan: str | None, fr
                      from_libvirt=from_libvirt, timeout=timeout, concurrency=concurrency,
                      rate=rate or None, store_url=opts.get("store_url"), contact_log=log,
                      tls_scan=not no_tls_scan, hints=hints)
-    _run_scan([spec], **opts)
-    sys.exit(exitcodes.OK)  # pragma: no cover - _run_scan exits
+    run_scan([spec], ScanArgs.pop(opts))
+    sys.exit(exitcodes.OK)  # pragma: no cover - run_scan exits

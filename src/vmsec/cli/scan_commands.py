@@ -1,83 +1,52 @@
 """``vmsec scan …``: one sub-command per kind of target. Each builds a target spec and hands it, with
-the options, to :func:`vmsec.pipeline.scan`; rendering and the exit code are decided here."""
+the options, to :func:`run_scan`, which calls :func:`vmsec.pipeline.scan`, renders the report and
+decides the exit code. Transports in their own modules (``scan ssh``, ``scan probe``) register one line
+in :attr:`ScanGroup.lazy` and reuse :func:`~vmsec.cli.options.scan_options` and :func:`run_scan`.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import click
 
 from vmsec.cli import exitcodes
 from vmsec.cli.main import LazyGroup, die
+from vmsec.cli.options import ReportArgs, ScanArgs, Selection, scan_options, scan_options_except, warn
 
 if TYPE_CHECKING:
-    from vmsec.results import ScanResult
+    from vmsec.cli.progress import Progress
+    from vmsec.findings import Finding
+    from vmsec.results import ScanResult, TargetBatch
     from vmsec.specs import TargetSpec
 
-SEVERITY_CHOICES = ["critical", "high", "medium", "low", "info"]
-FORMAT_CHOICES = ["csv", "cyclonedx", "html", "json", "junit", "markdown", "sarif", "terminal"]
-DEFAULT_PROFILE = "multi-tenant"
+__all__ = [
+    "TARGET_KINDS",
+    "ScanArgs",
+    "ScanGroup",
+    "open_report",
+    "render_result",
+    "run_scan",
+    "scan",
+    "scan_options",
+    "scan_options_except",
+]
 
-
-def _frameworks() -> list[str]:
-    from vmsec.compliance import available
-
-    return list(available())
-
-
-class _LazyChoice(click.Choice):  # type: ignore[type-arg]
-    """A choice list computed when first needed (the compliance frameworks: a directory listing that
-    `vmsec --version` should not pay for)."""
-
-    def __init__(self, load: Callable[[], list[str]]) -> None:
-        self._load = load
-        super().__init__([])
-
-    def _loaded(self) -> None:
-        if not self.choices:
-            self.choices = tuple(self._load())
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        self._loaded()
-        return super().convert(value, param, ctx)
-
-    def get_metavar(self, param: click.Parameter, *args: Any, **kwargs: Any) -> str | None:
-        self._loaded()  # click ≥ 8.2 passes ctx= by keyword
-        metavar: str | None = super().get_metavar(param, *args, **kwargs)
-        return metavar
-
-
-def scan_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="terminal",
-                     show_default=True, help="Report format."),
-        click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
-                     help="Write the report to this file instead of standard output."),
-        click.option("--fail-on", type=click.Choice(SEVERITY_CHOICES), default=None,
-                     help="Exit 1 when a FAIL finding has this severity or worse."),
-        click.option("--profile", default=DEFAULT_PROFILE, show_default=True,
-                     help="Built-in profile (multi-tenant, single-tenant) or a TOML file."),
-        click.option("--check", "check_ids", multiple=True, metavar="ID",
-                     help="Run only these checks (repeatable; 'VMS-DOM-*' selects a prefix)."),
-        click.option("--show-pass", is_flag=True, help="List passed checks in the terminal report too."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress display on standard error."),
-        click.option("--db", "db_path", type=click.Path(dir_okay=False),
-                     help="Vulnerability database for package matching (default: the user cache)."),
-        click.option("--waivers", "waivers_path", type=click.Path(dir_okay=False, exists=True),
-                     help="Accepted risks (TOML or YAML): matching FAILs become WAIVED until they expire."),
-        click.option("--store", "store_url", metavar="URL", default=None,
-                     help="Findings store URL (default: $VMSEC_STORE, else SQLite in the user data dir)."),
-        click.option("--no-store", is_flag=True, help="Do not keep this scan in the findings store."),
-        click.option("--compliance", type=_LazyChoice(_frameworks), default=None,
-                     help="Show the result per requirement of this compliance framework "
-                          "(formats terminal, json, markdown)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+# Every target kind and what it reads, for `vmsec scan --help` (kinds registered lazily add theirs).
+TARGET_KINDS: dict[str, str] = {
+    "host": "a hypervisor host (this one, or a copied root with --root)",
+    "libvirt": "a libvirt connection URI (qemu:///system, qemu+ssh://…), optionally with --guests",
+    "xml": "offline domain, network, nwfilter, pool and secret XML files or directories",
+    "rootfs": "guest root filesystem directories",
+    "image": "VM disk images (qcow2, raw, vmdk), read-only without mounting",
+}
 
 
 class ScanGroup(LazyGroup):
@@ -85,10 +54,25 @@ class ScanGroup(LazyGroup):
 
     lazy: ClassVar[dict[str, str]] = {}
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Every target kind with what it reads (kinds registered by other modules included)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            text = TARGET_KINDS.get(name)
+            if text is None:
+                command = self.get_command(ctx, name)
+                if command is None or command.hidden:
+                    continue
+                text = command.get_short_help_str(200)
+            rows.append((name, text))
+        with formatter.section("Target kinds (vmsec scan KIND --help)"):
+            formatter.write_dl(rows)
+
 
 @click.group(cls=ScanGroup)
 def scan() -> None:
-    """Scan a host, a libvirt connection, domain XML files, guest roots or disk images."""
+    """Scan a target: a hypervisor host, a libvirt connection, domain XML, guest root directories or
+    disk images — and every transport registered (see the target kinds below)."""
 
 
 @scan.command("host")
@@ -100,7 +84,7 @@ def scan_host(root: str, **opts: Any) -> None:
     VMs defined in its /etc/libvirt."""
     from vmsec.specs import HostSpec
 
-    _run_scan([HostSpec(root=root)], **opts)
+    run_scan([HostSpec(root=root)], ScanArgs.pop(opts))
 
 
 @scan.command("libvirt")
@@ -117,8 +101,8 @@ def scan_libvirt(uri: str, include_host: bool | None, guests: bool, key_file: st
     """Audit every domain, network, filter, pool and secret of a libvirt connection URI."""
     from vmsec.specs import LibvirtSpec
 
-    _run_scan([LibvirtSpec(uri=uri, include_host=include_host, guests="disk" if guests else None,
-                           key_file=key_file)], **opts)
+    run_scan([LibvirtSpec(uri=uri, include_host=include_host, guests="disk" if guests else None,
+                          key_file=key_file)], ScanArgs.pop(opts))
 
 
 @scan.command("rootfs")
@@ -128,20 +112,21 @@ def scan_rootfs(paths: tuple[str, ...], **opts: Any) -> None:
     """Audit guest root filesystem directories offline (read-only, confined to each root)."""
     from vmsec.specs import RootfsSpec
 
-    _run_scan([RootfsSpec(paths=paths)], **opts)
+    run_scan([RootfsSpec(paths=paths)], ScanArgs.pop(opts))
 
 
 @scan.command("image")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--key-file", type=click.Path(dir_okay=False, exists=True),
-              help="Passphrase file for an encrypted image (qcow2 LUKS or LUKS inside the guest).")
+              help="Passphrase file for an encrypted image (qcow2 LUKS or LUKS inside the guest); its "
+                   "content is the passphrase exactly, a trailing newline included.")
 @scan_options
 def scan_image(paths: tuple[str, ...], key_file: str | None, **opts: Any) -> None:
     """Audit VM disk images offline (qcow2 with backing chains, raw, vmdk; GPT/MBR, LVM, ext4, xfs),
     strictly read-only, without mounting."""
     from vmsec.specs import ImageSpec
 
-    _run_scan([ImageSpec(paths=paths, key_file=key_file)], **opts)
+    run_scan([ImageSpec(paths=paths, key_file=key_file)], ScanArgs.pop(opts))
 
 
 @scan.command("xml")
@@ -155,90 +140,229 @@ def scan_xml(paths: tuple[str, ...], host_root: str | None, passwords_hidden: bo
     """Audit offline domain, network, nwfilter, pool and secret XML files or directories."""
     from vmsec.specs import XmlSpec
 
-    _run_scan([XmlSpec(paths=paths, host_root=host_root, secure=not passwords_hidden)], **opts)
+    if host_root is not None and not (Path(host_root) / "etc" / "libvirt").is_dir():
+        warn(f"--host-root {host_root} has no etc/libvirt: libvirt's defaults stand in for its qemu.conf "
+             "and daemon configuration (is it a copy of a hypervisor's root?)")
+    run_scan([XmlSpec(paths=paths, host_root=host_root, secure=not passwords_hidden)], ScanArgs.pop(opts))
 
 
-def _run_scan(specs: list[TargetSpec], *, fmt: str, output: str | None, fail_on: str | None, profile: str,
-              check_ids: tuple[str, ...], show_pass: bool, quiet: bool, db_path: str | None,
-              waivers_path: str | None, store_url: str | None, no_store: bool,
-              compliance: str | None) -> None:
-    from vmsec.errors import ConfigError, SourceUnavailable, VmsecError
+# --- running a scan -----------------------------------------------------------------------------------
+
+
+def run_scan(specs: Sequence[TargetSpec], args: ScanArgs) -> None:
+    """Scan ``specs`` as ``args`` say, write the report, and exit with the documented code.
+
+    Every ``vmsec scan`` command ends here (and transports in other modules may call it too). The
+    ``--output`` file is opened before the scan starts; ``Ctrl-C`` exits 130 naming the partial scan
+    the store kept.
+    """
+    from vmsec.errors import ConfigError, ScanInterrupted, SourceUnavailable, VmsecError
     from vmsec.pipeline import ScanOptions
     from vmsec.pipeline import scan as run
     from vmsec.report import ReportOptions, make_reporter
 
+    report = args.report
+    progress: Progress | None = None
     try:
-        if compliance:
+        if report.compliance:
             from vmsec.report.compliance import compliance_format
 
-            compliance_format(fmt)
-        waivers: tuple[Any, ...] = ()
-        if waivers_path:
-            from vmsec.waivers import load_waivers
-
-            waivers = load_waivers(waivers_path)
+            compliance_format(report.fmt)
+        waivers = _load_waivers(args.waivers_path, args.check_ids)
         stored_url = None
-        if not no_store:
+        if not args.no_store:
             from vmsec.store.location import resolve_url
 
-            stored_url = resolve_url(store_url)
-        reporter = make_reporter(fmt, ReportOptions(show_pass=show_pass))
-        with _report_stream(output) as out, _progress(enabled=not quiet) as progress:
-            # A reporter that can write as the scan runs (JSON) does, and then nothing keeps the
-            # findings: memory stays flat however large the scan.
-            streaming = not compliance and hasattr(reporter, "stream")
-            sink = _DeferredStream(reporter, out) if streaming else None
-            options = ScanOptions(profile=profile, checks=check_ids, waivers=waivers, advisory_db=db_path,
-                                  store_url=stored_url, sinks=(sink,) if sink else (),
-                                  keep_findings=not streaming, progress=progress)
+            stored_url = resolve_url(report.store_url)
+        reporter = make_reporter(report.fmt, ReportOptions(show_pass=report.show_pass, color=report.color))
+        with open_report(report.output) as out, _progress(not args.quiet) as progress:
+            # A reporter that can write as the scan runs (JSON, terminal) does; then nothing keeps
+            # every finding: memory stays flat however large the scan.
+            streaming = not report.compliance and hasattr(reporter, "stream")
+            gate = _Counting(report.selection)
+            sinks: list[Any] = [progress] if progress is not None else []
+            usage = None
+            if waivers:
+                from vmsec.waivers import WaiverUsage
+
+                usage = WaiverUsage(waivers)
+                sinks.append(usage)
+            if streaming:
+                sinks.append(_Deferred(reporter, out, gate, progress))
+            options = ScanOptions(profile=args.profile, checks=args.check_ids, waivers=waivers,
+                                  advisory_db=args.db_path, store_url=stored_url, sinks=tuple(sinks),
+                                  keep_findings=not streaming, timeout=args.timeout,
+                                  progress=progress.message if progress is not None else None,
+                                  on_stage=_logged_stages(progress))
+            _log.debug("scanning %s (format %s, profile %s, store %s)", [s.describe() for s in specs],
+                       report.fmt, args.profile, stored_url and _redacted(stored_url))
             result = run(specs, options)
-            if result.store_error:
-                click.echo(f"vmsec: warning: the scan was not stored: {result.store_error}", err=True)
+            _log.debug("scan done: %d findings, %d targets, complete=%s, scan id %s", result.counts.findings,
+                       len(result.targets), result.complete, result.scan_id)
             if not streaming:
-                _render(result, fmt, compliance, reporter, out)
+                if progress is not None:
+                    progress.stage("render")
+                    progress.stop()
+                result = gate.select(result)
+                render_result(result, reporter, report, out)
+        _after_scan(result, usage)
+    except ScanInterrupted as exc:
+        if progress is not None:
+            progress.stop()
+        _interrupted(exc, report.store_url)
     except ConfigError as exc:
         die(str(exc), exitcodes.USAGE)
     except SourceUnavailable as exc:
         die(str(exc), exitcodes.INCOMPLETE)
     except VmsecError as exc:
         die(str(exc), exitcodes.INCOMPLETE)
-    if output:
-        click.echo(f"report written to {output}", err=True)
-    sys.exit(_exit_code(result, fail_on))
+    if report.output:
+        click.echo(f"report written to {report.output}", err=True)
+    sys.exit(report.gate.exit_code_for(gate.failed_by_severity(result), result.complete))
 
 
-class _DeferredStream:
-    """Wraps a streaming reporter's sink: created at ``begin`` (when the scan header is known)."""
+_log = logging.getLogger("vmsec.cli")
 
-    def __init__(self, reporter: Any, out: TextIO) -> None:
+
+def _redacted(url: str) -> str:
+    from vmsec.store.location import redact
+
+    return redact(url)
+
+
+def _logged_stages(progress: Progress | None) -> Callable[[str, str], None]:
+    """The pipeline's ``on_stage`` hook: the progress display, and a --debug log line per stage."""
+    import time
+
+    started = time.monotonic()
+
+    def on_stage(stage: str, what: str) -> None:
+        _log.debug("%.2f s: %s %s", time.monotonic() - started, stage, what)
+        if progress is not None:
+            progress.stage(stage, what)
+
+    return on_stage
+
+
+def _after_scan(result: ScanResult, usage: Any) -> None:
+    """Warnings that concern the scan as a whole, on standard error."""
+    if result.store_error:
+        warn(f"the scan was not stored: {result.store_error}")
+    for rec in result.errors:
+        if rec.what == "guest contents":
+            warn(f"{rec.source}: {rec.reason}")
+    if usage is not None:
+        for w in usage.unused:
+            warn(f"{w.origin}: matched no failed finding of this scan ({w.describe()}): check its "
+                 "target and subject patterns")
+
+
+def _load_waivers(path: str | None, check_ids: Sequence[str]) -> tuple[Any, ...]:
+    if not path:
+        return ()
+    from vmsec.checkinfo import packaged_index
+    from vmsec.errors import ConfigError
+    from vmsec.waivers import load_waivers, unknown_checks
+
+    waivers = load_waivers(path)
+    unknown = unknown_checks(waivers, packaged_index())
+    if unknown:
+        raise ConfigError("; ".join(f"{w.origin}: unknown check id {w.check!r} (see 'vmsec checks list')"
+                                    for w in unknown))
+    return waivers
+
+
+def _interrupted(exc: Any, store_url: str | None) -> None:
+    """Ctrl-C: say what was kept, exit 130 (128 + SIGINT)."""
+    scan_id = getattr(exc, "scan_id", None)
+    if scan_id is None:
+        click.echo("vmsec: interrupted; nothing was stored", err=True)
+    else:
+        stored = f"{exc.targets_done} of {exc.targets_expected} targets"
+        try:
+            from vmsec.store import open_store
+
+            with open_store(store_url, create=False) as store:
+                summary = store.summary(scan_id)
+                stored = f"{summary.targets_stored} of {summary.targets_expected} targets"
+        except Exception:  # the store's own trouble must not hide the interruption
+            pass
+        click.echo(f"vmsec: interrupted; the partial scan #{scan_id} was stored ({stored}): "
+                   f"'vmsec report {scan_id}' shows it, 'vmsec history' marks it interrupted", err=True)
+    sys.exit(exitcodes.INTERRUPTED)
+
+
+def render_result(result: ScanResult, reporter: Any, report: ReportArgs, out: TextIO) -> None:
+    """Render a finished scan (or its compliance view) as ``report`` asks."""
+    from vmsec.checkinfo import packaged_index
+
+    if report.compliance:
+        from vmsec.report.compliance import render_compliance
+
+        render_compliance(result, packaged_index(), report.compliance, out, report.fmt)
+    else:
+        reporter.render(result, packaged_index(), out)
+
+
+class _Counting:
+    """Applies ``--severity``/``--ignore-unfixed`` and counts what is left (for the exit code)."""
+
+    def __init__(self, selection: Selection) -> None:
+        self.selection = selection
+        self.failed: dict[str, int] | None = None
+
+    def filter(self, findings: list[Finding]) -> list[Finding]:
+        wants = self.selection.wants
+        kept = [f for f in findings if wants(f)] if self.selection.active else findings
+        failed = self.failed if self.failed is not None else {}
+        self.failed = failed
+        for f in kept:
+            if f.status.value == "FAIL":
+                failed[f.severity.value] = failed.get(f.severity.value, 0) + 1
+        return kept
+
+    def select(self, result: ScanResult) -> ScanResult:
+        """A finished result with only the selected findings (and their counts)."""
+        from vmsec.results import ScanCounts
+
+        findings = self.filter(list(result.findings))
+        if not self.selection.active:
+            return result
+        return replace(result, findings=tuple(findings), counts=ScanCounts.of(findings))
+
+    def failed_by_severity(self, result: ScanResult) -> Mapping[str, int]:
+        return self.failed if self.failed is not None else result.counts.failed_by_severity
+
+
+class _Deferred:
+    """A streaming reporter's sink, created when the scan header is known; findings pass the
+    selection first; the progress display stops before the report is written."""
+
+    def __init__(self, reporter: Any, out: TextIO, gate: _Counting, progress: Progress | None) -> None:
         self.reporter = reporter
         self.out = out
+        self.gate = gate
+        self.progress = progress
         self.sink: Any = None
 
     def begin(self, header: Any) -> None:
         self.sink = self.reporter.stream(header, self.out)
         self.sink.begin(header)
 
-    def add(self, batch: Any, details: Any, os: Any) -> None:
-        self.sink.add(batch, details, os)
+    def add(self, batch: TargetBatch, details: Any, os: Any) -> None:
+        from vmsec.results import TargetBatch
 
-    def end(self, result: Any) -> None:
+        self.sink.add(TargetBatch(batch.target, self.gate.filter(batch.findings)), details, os)
+
+    def end(self, result: ScanResult) -> None:
+        if self.progress is not None:
+            self.progress.stage("render")
+            self.progress.stop()
         self.sink.end(result)
 
 
-def _render(result: ScanResult, fmt: str, compliance: str | None, reporter: Any, out: TextIO) -> None:
-    from vmsec.checkinfo import packaged_index
-
-    if compliance:
-        from vmsec.report.compliance import render_compliance
-
-        render_compliance(result, packaged_index(), compliance, out, fmt)
-    else:
-        reporter.render(result, packaged_index(), out)
-
-
 @contextmanager
-def _report_stream(output: str | None) -> Iterator[TextIO]:
+def open_report(output: str | None) -> Iterator[TextIO]:
     """Standard output, or the ``--output`` file — opened before the scan starts, so an unwritable
     path fails at once instead of after a long scan."""
     if not output:
@@ -249,41 +373,34 @@ def _report_stream(output: str | None) -> Iterator[TextIO]:
     except OSError as exc:
         die(f"cannot write {output}: {exc.strerror or exc}", exitcodes.USAGE)
         raise AssertionError("unreachable") from exc
-    with fh:
-        yield fh
-
-
-def _exit_code(result: ScanResult, fail_on: str | None) -> int:
-    if fail_on is not None:
-        order = SEVERITY_CHOICES
-        worse_or_equal = order[: order.index(fail_on) + 1]
-        if any(result.counts.failed_by_severity.get(sev, 0) for sev in worse_or_equal):
-            return exitcodes.FINDINGS
-    return exitcodes.OK if result.complete else exitcodes.INCOMPLETE
+    written = False
+    try:
+        with fh:
+            yield fh
+            written = True
+    finally:
+        if not written and fh.closed and os.path.isfile(output) and os.path.getsize(output) == 0:
+            os.unlink(output)  # the scan never got to write a report: leave no empty file behind
 
 
 @contextmanager
-def _progress(enabled: bool, console: Any = None) -> Iterator[Callable[[str], None] | None]:
-    """A status line on standard error, only when it is a terminal: never mixed with the report.
-    (``console``: a rich Console to draw on instead of standard error, for tests.)"""
-    if not enabled or (console is None and not sys.stderr.isatty()):
+def _progress(enabled: bool, stream: TextIO | None = None) -> Iterator[Progress | None]:
+    """The progress display on standard error (see :mod:`vmsec.cli.progress`); None when quiet."""
+    if not enabled:
         yield None
         return
-    import time
+    import shutil
 
-    from rich.console import Console
-    from rich.text import Text
+    from vmsec.cli.progress import Progress
 
-    from vmsec.report.terminal import plain
+    raw: TextIO = stream if stream is not None else getattr(sys.stderr, "raw", sys.stderr)
+    live = bool(getattr(raw, "isatty", lambda: False)())
+    with Progress(raw, live=live, width=shutil.get_terminal_size((80, 24)).columns) as progress:
+        yield progress
 
-    console = console or Console(stderr=True)
-    with console.status("collecting…") as status:
-        last = [0.0]
 
-        def update(message: str) -> None:
-            now = time.monotonic()
-            if now - last[0] > 0.05:  # repainting per domain would cost more than the scan
-                status.update(Text(plain(message)))  # a domain name: no markup, no escapes
-                last[0] = now
+def _run_scan(specs: Sequence[TargetSpec], **opts: Any) -> None:
+    """The former entry point (keyword arguments of :func:`scan_options`); use :func:`run_scan`."""
+    run_scan(specs, ScanArgs.pop(dict(opts)))
 
-        yield update
+_report_stream = open_report  # the former name

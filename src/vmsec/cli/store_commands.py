@@ -8,24 +8,23 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from typing import Any, TextIO
 
 import click
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from vmsec.checkinfo import packaged_index
 from vmsec.cli import exitcodes
+from vmsec.cli.options import ReportArgs, config_option, format_option, report_options, store_option
 from vmsec.errors import ConfigError, StoreError
-from vmsec.findings import Severity, Status
-from vmsec.report import FORMATS, ReportOptions, make_reporter
-from vmsec.report.compliance import compliance_format, compliance_option, render_compliance
+from vmsec.findings import Status
+from vmsec.report import ReportOptions, make_reporter
+from vmsec.report.compliance import compliance_format
+from vmsec.report.text import json_text, visible
 from vmsec.results import ScanResult
 from vmsec.store.diff import Diff, DiffEntry
 from vmsec.store.location import redact, resolve_url
-from vmsec.store.store import ScanSummary, Store, UnknownScan, open_store
+from vmsec.store.store import ScanSummary, Store, StoreMissing, UnknownScan, open_store
 
 _MAX_CELL = 300
 
@@ -37,20 +36,17 @@ def _die(message: str, code: int) -> None:
 
 def _plain(value: str, limit: int = _MAX_CELL) -> str:
     """Stored text came from scanned machines: no control characters reach the terminal."""
-    if not value.isprintable():
-        value = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else "?" for c in value)
+    value = visible(value)
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-def store_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--store", "store_url", metavar="URL", default=None,
-                        help="Findings store URL (default: $VMSEC_STORE, else SQLite in the user data "
-                             "directory); e.g. postgresql+psycopg://user@host/vmsec.")(func)
-
-
 def _open(url: str | None) -> Store:
+    """The store at ``url``, for reading: never created (a missing one is a usage error naming it)."""
     try:
-        return open_store(url)
+        return open_store(url, create=False)
+    except StoreMissing as exc:
+        _die(str(exc), exitcodes.USAGE)
+        raise AssertionError("unreachable") from exc
     except StoreError as exc:
         _die(str(exc), exitcodes.INCOMPLETE)
         raise AssertionError("unreachable") from exc
@@ -93,42 +89,52 @@ def summary_dict(s: ScanSummary) -> dict[str, Any]:
 @store_option
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000),
               help="Show this many most recent scans.")
-@click.option("--format", "fmt", type=click.Choice(["terminal", "json"]), default="terminal",
-              show_default=True)
+@format_option(["terminal", "json"])
+@config_option
 def history(store_url: str | None, limit: int, fmt: str) -> None:
-    """List stored scans, newest first, with their finding counts."""
-    with _open(store_url) as store:
+    """List stored scans, newest first, with their finding counts (never creates a store)."""
+    fmt = fmt.lower()
+    try:
+        store = open_store(store_url, create=False)
+    except StoreMissing as exc:
+        if fmt == "json":
+            click.echo(json.dumps({"store": redact(resolve_url(store_url)), "scans": []}, indent=2))
+        else:
+            click.echo(f"no scans stored: {_plain(str(exc))}")
+        return
+    except StoreError as exc:
+        _die(str(exc), exitcodes.INCOMPLETE)
+        return
+    with store:
         try:
             summaries = store.scans(limit)
         except StoreError as exc:
             _die(str(exc), exitcodes.INCOMPLETE)
     if fmt == "json":
-        click.echo(json.dumps({"store": redact(resolve_url(store_url)),
-                               "scans": [summary_dict(s) for s in summaries]}, indent=2))
+        click.echo(json_text(json.dumps({"store": redact(resolve_url(store_url)),
+                                         "scans": [summary_dict(s) for s in summaries]}, indent=2)))
         return
-    console = Console(highlight=False)
-    if not console.is_terminal:  # piped: no 80-column squeeze
-        console = Console(highlight=False, width=200)
     if not summaries:
-        console.print(Text(f"no scans stored in {redact(resolve_url(store_url))}"))
+        click.echo(f"no scans stored in {_plain(redact(resolve_url(store_url)))}")
         return
-    table = Table(box=None, header_style="bold")
-    for col in ("ID", "Started (UTC)", "Source", "Profile", "State", "Findings", "FAIL",
-                "crit/high/med/low", "UNKNOWN", "ERROR", "WAIVED"):
-        table.add_column(col)
+    from vmsec.report.terminal import terminal_width, wrap
+
+    width = terminal_width(sys.stdout)
+    lines: list[str] = []
     for s in summaries:
         sev = s.failed_by_severity
         state = s.state
         if state == "interrupted":
-            state += f" ({s.targets_stored}/{s.targets_expected} targets)"
-        table.add_row(str(s.id), s.started_at.strftime("%Y-%m-%d %H:%M:%S"), Text(_plain(s.source, 60)),
-                      Text(_plain(s.profile, 30)),
-                      Text(state, style="green" if s.complete else "yellow"),
-                      str(s.findings_stored), str(s.by_status.get("FAIL", 0)),
-                      "/".join(str(sev.get(x, 0)) for x in ("critical", "high", "medium", "low")),
-                      str(s.by_status.get("UNKNOWN", 0)), str(s.by_status.get("ERROR", 0)),
-                      str(s.by_status.get("WAIVED", 0)))
-    console.print(table)
+            state += f" ({s.targets_stored} of {s.targets_expected} targets stored)"
+        head = f"#{s.id}  {s.started_at.strftime('%Y-%m-%d %H:%M:%S')} UTC  {state}  "
+        lines += wrap(_plain(f"{s.source} (profile {s.profile})", 200), width, head, "    ")
+        counts = ", ".join(f"{sev.get(x, 0)} {x}" for x in ("critical", "high", "medium", "low", "info")
+                           if sev.get(x, 0))
+        fails = s.by_status.get("FAIL", 0)
+        lines += wrap(f"{s.findings_stored} findings: {fails} FAIL" + (f" ({counts})" if counts else "")
+                      + f", {s.by_status.get('UNKNOWN', 0)} UNKNOWN, {s.by_status.get('ERROR', 0)} ERROR, "
+                      f"{s.by_status.get('WAIVED', 0)} WAIVED", width, "    ")
+    click.echo("\n".join(lines))
 
 
 # --- diff -------------------------------------------------------------------------------------
@@ -183,9 +189,9 @@ def _render_diff(d: Diff, out: TextIO, show_open: bool) -> None:
 @click.argument("a")
 @click.argument("b")
 @store_option
-@click.option("--format", "fmt", type=click.Choice(["terminal", "json"]), default="terminal",
-              show_default=True)
+@format_option(["terminal", "json"])
 @click.option("--show-open", is_flag=True, help="List the still-open findings too (terminal format).")
+@config_option
 def diff(a: str, b: str, store_url: str | None, fmt: str, show_open: bool) -> None:
     """What changed from scan A to scan B: new, fixed and still-open findings per target.
 
@@ -197,8 +203,8 @@ def diff(a: str, b: str, store_url: str | None, fmt: str, show_open: bool) -> No
         except StoreError as exc:
             _die(str(exc), exitcodes.USAGE if isinstance(exc, UnknownScan) else exitcodes.INCOMPLETE)
             return
-    if fmt == "json":
-        click.echo(json.dumps(diff_dict(result), indent=2, ensure_ascii=False))
+    if fmt.lower() == "json":
+        click.echo(json_text(json.dumps(diff_dict(result), indent=2, ensure_ascii=False)))
     else:
         _render_diff(result, sys.stdout, show_open)
 
@@ -208,50 +214,32 @@ def diff(a: str, b: str, store_url: str | None, fmt: str, show_open: bool) -> No
 
 @click.command("report")
 @click.argument("scan_ref", metavar="SCAN")
-@store_option
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="terminal", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
-              help="Write the report to this file instead of standard output.")
-@click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default=None,
-              help="Exit 1 when a FAIL finding has this severity or worse (as the scan would).")
-@compliance_option
-def report(scan_ref: str, store_url: str | None, fmt: str, output: str | None, fail_on: str | None,
-           compliance: str | None) -> None:
-    """Re-render a stored scan (an id, 'latest' or 'previous') in any report format.
+@report_options
+def report(scan_ref: str, **opts: Any) -> None:
+    """Re-render a stored scan (an id, 'latest' or 'previous') in any report format — the same
+    report as the live scan gave. Never creates a store.
 
-    Exits as the scan did: 3 when it was incomplete (or its storing was interrupted), 1 with
-    --fail-on and a FAIL at or above that severity, else 0.
+    Exits as the scan did: 3 when it was incomplete (or its storing was interrupted), 1 (or
+    --exit-code) with --fail-on and a FAIL at or above that severity, else 0.
     """
-    with _open(store_url) as store:
+    args = ReportArgs.pop(opts)
+    with _open(args.store_url) as store:
         try:
             scan = store.load(store.resolve(scan_ref))
         except StoreError as exc:
             _die(str(exc), exitcodes.USAGE if isinstance(exc, UnknownScan) else exitcodes.INCOMPLETE)
             return
-    if compliance:
+    if args.compliance:
         try:
-            compliance_format(fmt)
+            compliance_format(args.fmt)
         except ConfigError as exc:
             _die(str(exc), exitcodes.USAGE)
-    checks = packaged_index()
+    scan = args.selection.apply(scan)
+    reporter = make_reporter(args.fmt, ReportOptions(show_pass=args.show_pass, color=args.color))
+    from vmsec.cli.scan_commands import open_report, render_result
 
-    def emit(out: TextIO) -> None:
-        if compliance:
-            render_compliance(scan, checks, compliance, out, fmt)
-        else:
-            make_reporter(fmt, ReportOptions()).render(scan, checks, out)
-
-    if output:
-        try:
-            with open(output, "w", encoding="utf-8") as fh:
-                emit(fh)
-        except OSError as exc:
-            _die(f"cannot write {output}: {exc.strerror or exc}", exitcodes.USAGE)
-        click.echo(f"report written to {output}", err=True)
-    else:
-        emit(sys.stdout)
-    if fail_on is not None:
-        threshold = Severity(fail_on).rank
-        if any(f.status is Status.FAIL and f.severity.rank >= threshold for f in scan.findings):
-            sys.exit(exitcodes.FINDINGS)
-    sys.exit(exitcodes.OK if scan.complete else exitcodes.INCOMPLETE)
+    with open_report(args.output) as out:
+        render_result(scan, reporter, args, out)
+    if args.output:
+        click.echo(f"report written to {args.output}", err=True)
+    sys.exit(args.gate.exit_code_for(scan.counts.failed_by_severity, scan.complete))

@@ -915,6 +915,10 @@ def _autostart_names(c: _Collection, directory: str) -> set[str]:
     return {n.removesuffix(".xml") for n in names} if isinstance(names, list) else set()
 
 
+# A copied host root holds at least one of these; an empty or mistyped directory holds none.
+HOST_ROOT_MARKERS = ("/etc", "/proc", "/sys", "/dev", "/usr", "/var")
+
+
 def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] | None = None) -> Inventory:
     """Host facts of ``root`` plus the libvirt objects defined on its disk (/etc/libvirt/…)."""
     tell = progress or (lambda _msg: None)
@@ -977,7 +981,21 @@ def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] |
 
 
 def collect(spec: HostSpec, context: CollectContext) -> Inventory:
-    """The collector interface (``vmsec.collectors``): a host by its root."""
+    """The collector interface (``vmsec.collectors``): a host by its root.
+
+    A root that holds nothing of a host (an empty or mistyped directory) is not a clean scan:
+    :class:`SourceUnavailable` names what was expected.
+    """
+    if spec.root != "/":
+        try:
+            reader = RootReader(spec.root)
+        except ReadError as exc:
+            raise SourceUnavailable(f"{spec.root}: {exc.reason}", exc.kind) from exc
+        if not any(reader.stat(p).exists for p in HOST_ROOT_MARKERS):
+            raise SourceUnavailable(f"{reader.root}: not a host root: none of "
+                                    f"{', '.join(p.lstrip('/') for p in HOST_ROOT_MARKERS)} is there "
+                                    "(expected a copy of a hypervisor's / with etc/libvirt)",
+                                    ErrorKind.ABSENT)
     return collect_host_inventory(spec.root, progress=context.step)
 
 

@@ -74,7 +74,8 @@ QCOW_MAX_L1_BYTES = 32 * 1024 * 1024
 QCOW_MAX_REFTABLE_BYTES = 8 * 1024 * 1024
 QCOW_MAX_SNAPSHOTS = 65536
 MAX_KEY_FILE = 64 * 1024
-NOT_AUDITED = "contents not audited: the disk is encrypted and no key was given"
+NOT_AUDITED = ("contents not audited: the disk is encrypted and no key was given "
+               "(pass --key-file FILE holding its passphrase to unlock it)")
 
 ProgressHook = Callable[[str], None]
 
@@ -370,7 +371,8 @@ def _decrypt_to_temp(image_opts: str, key_file: str, shown: str) -> BinaryIO:
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip().splitlines()
             raise ReadError(shown, "could not decrypt with the given key: "
-                                   + (message[-1] if message else f"qemu-img exit {done.returncode}"))
+                                   + (message[-1] if message else f"qemu-img exit {done.returncode}")
+                                   + _key_hint(key_file))
         os.chmod(out, 0o600)
         return _file_object(out)
     except subprocess.TimeoutExpired as exc:
@@ -466,7 +468,26 @@ def _target_from_stream(stream: Any, shown: str, passphrase: str | None) -> Any:
 
 
 def _not_audited(path: str, records: list[CollectionRecord], reason: str = NOT_AUDITED) -> None:
-    records.append(CollectionRecord(source=path, what="guest contents", ok=True, reason=reason))
+    """The guest's contents could not be audited: a failed record (the scan is incomplete, never
+    clean), said once instead of a hundred UNKNOWN results."""
+    records.append(CollectionRecord(source=path, what="guest contents", ok=False, reason=reason,
+                                    kind=ErrorKind.DENIED))
+
+
+def _key_hint(key_file: str) -> str:
+    """What to say when a key did not work: a trailing newline in the key file is part of the key."""
+    try:
+        with open(key_file, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() == 0:
+                return " (the key file is empty)"
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) == b"\n":
+                return (" (the key file ends with a newline, which is part of the passphrase, as with "
+                        "cryptsetup --key-file: write it without one, e.g. printf '%s' PASSPHRASE > FILE)")
+    except OSError:
+        pass
+    return ""
 
 
 def open_guest_image(path: str, key_file: str | None = None, *, allowed_dirs: Sequence[str] = (),
@@ -526,7 +547,8 @@ def open_guest_image(path: str, key_file: str | None = None, *, allowed_dirs: Se
     luks, unlocked = _luks_volumes(target)
     if disk.scheme == "luks":
         if not unlocked:
-            raise ReadError(path, "could not unlock the LUKS volume with the given key")
+            raise ReadError(path, "could not unlock the LUKS volume with the given key"
+                                  + _key_hint(key_file or ""))
         disk = evolve(disk, unlocked=True)
     elif luks:
         where = ", ".join(f"offset {o}" for o in luks)
@@ -537,7 +559,7 @@ def open_guest_image(path: str, key_file: str | None = None, *, allowed_dirs: Se
         elif not unlocked:
             records.append(CollectionRecord(source=path, what="disk decryption", ok=False,
                                             reason="could not unlock the LUKS volume(s) inside the "
-                                                   "guest with the given key"))
+                                                   "guest with the given key" + _key_hint(key_file or "")))
     if not _has_os(reader):
         if disk.scheme == "luks-in-guest" and not unlocked:
             return None, disk, records

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from vmsec.collectors.guest import collect_guest
 from vmsec.collectors.reader import RootReader
-from vmsec.errors import ReadError, SourceUnavailable
+from vmsec.errors import ErrorKind, ReadError, SourceUnavailable
 from vmsec.facts import CollectionRecord, Guest, Inventory
 
 if TYPE_CHECKING:
@@ -17,11 +17,15 @@ if TYPE_CHECKING:
     from vmsec.specs import RootfsSpec
 
 
+# A guest root has at least one of these (an empty or mistyped directory has none).
+OS_MARKERS = ("/etc/os-release", "/usr/lib/os-release", "/etc/passwd")
+
+
 def collect_rootfs(paths: Sequence[str], *, progress: Callable[[str], None] | None = None) -> Inventory:
     """One :class:`Guest` per root directory in ``paths``, named after the directory.
 
-    A path that is not a directory is recorded and skipped; when none is usable the source as a whole
-    is unavailable (:class:`SourceUnavailable`).
+    A path that is not a directory, or not an OS root (none of :data:`OS_MARKERS`), is recorded and
+    skipped; when none is usable the source as a whole is unavailable (:class:`SourceUnavailable`).
     """
     tell = progress or (lambda _msg: None)
     guests: list[Guest] = []
@@ -31,7 +35,12 @@ def collect_rootfs(paths: Sequence[str], *, progress: Callable[[str], None] | No
             reader = RootReader(path)
         except ReadError as exc:
             records.append(CollectionRecord(source=path, what="guest root directory", ok=False,
-                                            reason=exc.reason))
+                                            reason=exc.reason, kind=exc.kind))
+            continue
+        if not any(reader.stat(p).exists for p in OS_MARKERS):
+            records.append(CollectionRecord(
+                source=path, what="guest root directory", ok=False, kind=ErrorKind.ABSENT,
+                reason=f"not an OS root: none of {', '.join(OS_MARKERS)} is there"))
             continue
         name = os.path.basename(reader.root.rstrip("/")) or reader.root
         tell(f"guest OS facts of {reader.root}")

@@ -14,7 +14,7 @@ import stat as st
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from vmsec.errors import ErrorKind, ReadError
+from vmsec.errors import ErrorKind, ReadError, SourceUnavailable
 from vmsec.facts import CollectionRecord, Domain, Host, Inventory, Network, NwFilter, Secret, StoragePool
 from vmsec.parsers.libvirt_xml import parse_libvirt_document
 from vmsec.parsers.safexml import DEFAULT_MAX_BYTES
@@ -228,5 +228,16 @@ def collect_xml(paths: Sequence[str], *, host_root: str | None = None, secure: b
 
 
 def collect(spec: XmlSpec, context: CollectContext) -> Inventory:
-    """The collector interface (``vmsec.collectors``): offline libvirt XML files."""
-    return collect_xml(list(spec.paths), host_root=spec.host_root, secure=spec.secure, progress=context.step)
+    """The collector interface (``vmsec.collectors``): offline libvirt XML files.
+
+    Paths that hold no libvirt XML at all (an empty directory, a mistyped one) are not a clean
+    scan: :class:`SourceUnavailable` names what was expected.
+    """
+    inventory = collect_xml(list(spec.paths), host_root=spec.host_root, secure=spec.secure,
+                            progress=context.step)
+    found = (inventory.domains or inventory.networks or inventory.nwfilters or inventory.pools
+             or inventory.secrets)
+    if not found and not any(r.what == WHAT for r in inventory.records):
+        raise SourceUnavailable(f"{' '.join(spec.paths)}: no libvirt XML found (expected *.xml domain, "
+                                "network, nwfilter, storage pool or secret definitions)", ErrorKind.ABSENT)
+    return inventory

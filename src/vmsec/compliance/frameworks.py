@@ -60,6 +60,10 @@ class Framework:
     url: str
     scope: str
     requirements: tuple[Requirement, ...]
+    # The whole benchmark's item count and where it was counted (None: not recorded). The file
+    # lists only the items vmsec maps; coverage is reported against this total when it is known.
+    total_items: int | None = None
+    total_items_source: str | None = None
 
     @property
     def check_ids(self) -> frozenset[str]:
@@ -80,13 +84,22 @@ class RequirementResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Coverage:
-    total: int  # requirements in the framework
+    total: int  # requirements in the framework file
     mapped: int  # requirements with at least one mapped check
     assessed: int  # mapped requirements with at least one finding in this scan
+    benchmark_total: int | None = None  # items in the whole benchmark (None: not recorded)
+    benchmark_source: str | None = None
 
     @property
     def mapped_ratio(self) -> float:
         return self.mapped / self.total if self.total else 0.0
+
+    @property
+    def benchmark_ratio(self) -> float | None:
+        """Mapped requirements over the whole benchmark's items (None when its size is unknown)."""
+        if not self.benchmark_total:
+            return None
+        return self.mapped / self.benchmark_total
 
     @property
     def assessed_ratio(self) -> float:
@@ -174,9 +187,19 @@ def parse_framework(text: str, *, origin: str, expected_name: str | None = None)
         reqs.append(Requirement(id=rid, title=_text(entry, "title", where),
                                 source=_text(entry, "source", where), verified=verified,
                                 checks=tuple(checks), note=note))
+    total = head.get("total_items")
+    total_source = head.get("total_items_source")
+    if (total is None) != (total_source is None):
+        raise ConfigError(f"{origin}: give total_items and total_items_source together (the count and "
+                          "where it was counted)")
+    if total is not None and (not isinstance(total, int) or isinstance(total, bool) or total < len(reqs)):
+        raise ConfigError(f"{origin}: total_items must be a whole number of at least {len(reqs)} (the "
+                          "requirements listed)")
+    if total_source is not None and (not isinstance(total_source, str) or not total_source.strip()):
+        raise ConfigError(f"{origin}: total_items_source must be non-empty text")
     return Framework(name=name, title=_text(head, "title", origin), version=_text(head, "version", origin),
                      url=_text(head, "url", origin), scope=_text(head, "scope", origin),
-                     requirements=tuple(reqs))
+                     requirements=tuple(reqs), total_items=total, total_items_source=total_source)
 
 
 def _text(table: Mapping[str, Any], key: str, where: str) -> str:
@@ -227,4 +250,6 @@ def evaluate(framework: Framework, scan: ScanResult) -> ComplianceResult:
     mapped = sum(1 for r in results if r.mapped)
     assessed = sum(1 for r in results if r.mapped and r.findings)
     return ComplianceResult(framework=framework, requirements=tuple(results),
-                            coverage=Coverage(total=len(results), mapped=mapped, assessed=assessed))
+                            coverage=Coverage(total=len(results), mapped=mapped, assessed=assessed,
+                                              benchmark_total=framework.total_items,
+                                              benchmark_source=framework.total_items_source))

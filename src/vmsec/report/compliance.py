@@ -13,9 +13,6 @@ from collections.abc import Callable
 from typing import Any, TextIO, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from vmsec import __version__
 from vmsec.checkinfo import CheckIndex
@@ -31,17 +28,16 @@ from vmsec.compliance.frameworks import (
 )
 from vmsec.errors import ConfigError
 from vmsec.findings import Finding, Status
+from vmsec.report.digest import says
 from vmsec.report.markdown import KIND_LABEL, md_escape
 from vmsec.report.terminal import plain
 from vmsec.results import ScanResult
 
-COMPLIANCE_FORMATS: tuple[str, ...] = ("terminal", "json", "markdown")
+COMPLIANCE_FORMATS: tuple[str, ...] = ("terminal", "json", "markdown", "html")
 MAX_SOURCE = 160  # characters of the scan's source description shown in the text views
 MAX_EVIDENCE = 20  # findings listed per requirement in the text views (JSON lists all)
 _URL = re.compile(r"^https://[A-Za-z0-9./_#?=&%~+:-]+$")
 _NOT_PASS = (Status.FAIL, Status.ERROR, Status.UNKNOWN, Status.WAIVED)
-_STYLE = {ReqStatus.FAIL: "bold red", ReqStatus.UNKNOWN: "yellow", ReqStatus.WAIVED: "magenta",
-          ReqStatus.PASS: "green", ReqStatus.NOT_ASSESSED: "dim"}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,7 +49,7 @@ def compliance_option(func: F) -> F:
 
 
 def compliance_format(report_format: str) -> str:
-    """The compliance-view format for a report ``--format`` (terminal, json or markdown)."""
+    """The compliance-view format for a report ``--format`` (terminal, json, markdown or html)."""
     if report_format not in COMPLIANCE_FORMATS:
         raise ConfigError(f"--compliance supports the formats {', '.join(COMPLIANCE_FORMATS)}, "
                           f"not {report_format!r}")
@@ -65,7 +61,7 @@ def render_compliance(scan: ScanResult, checks: CheckIndex, framework_name: str,
     """Evaluate ``framework_name`` on ``scan`` and write the view to ``out``; returns the result."""
     fmt = compliance_format(fmt)
     result = evaluate(load_framework(framework_name), scan)
-    {"terminal": render_terminal, "json": render_json, "markdown": render_markdown}[fmt](
+    {"terminal": render_terminal, "json": render_json, "markdown": render_markdown, "html": render_html}[fmt](
         result, scan, checks, out)
     return result
 
@@ -95,9 +91,22 @@ def _target(f: Finding) -> str:
 
 
 def _coverage_sentence(result: ComplianceResult) -> str:
+    """Coverage against the whole benchmark when its size is known — never "100 %" of a list that
+    holds only the items vmsec maps."""
     c = result.coverage
-    return (f"{c.mapped} of {c.total} requirements have a mapped vmsec check ({c.mapped_ratio:.0%}); "
-            f"{c.assessed} of those {c.mapped} were assessed by this scan ({c.assessed_ratio:.0%}).")
+    assessed = f"{c.assessed} of those {c.mapped} were assessed by this scan ({c.assessed_ratio:.0%})."
+    if c.benchmark_total:
+        ratio = c.benchmark_ratio or 0.0
+        return (f"vmsec maps {c.mapped} of the benchmark's {c.benchmark_total} items ({ratio:.0%}); "
+                f"the other {c.benchmark_total - c.mapped} are not assessed by vmsec. {assessed}")
+    return (f"{c.mapped} of the {c.total} requirements listed here have a mapped vmsec check "
+            f"({c.mapped_ratio:.0%}); the framework's total is not recorded, so this is no measure of "
+            f"the whole framework. {assessed}")
+
+
+def coverage_source(result: ComplianceResult) -> str | None:
+    """Where the benchmark's item count comes from (shown beside the coverage)."""
+    return result.coverage.benchmark_source
 
 
 def _stale_note(result: ComplianceResult, checks: CheckIndex) -> str | None:
@@ -108,43 +117,66 @@ def _stale_note(result: ComplianceResult, checks: CheckIndex) -> str | None:
 # --- terminal -------------------------------------------------------------------------------------
 
 def render_terminal(result: ComplianceResult, scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
-    console = Console(file=out, width=140 if not out.isatty() else None, highlight=False, soft_wrap=False)
+    """One entry per requirement (status, id, title, then what its findings say), at the terminal's
+    (or ``$COLUMNS``) width, readable at 80 columns; lines are never padded."""
+    from vmsec.report.terminal import terminal_width, wrap
+
+    width = terminal_width(out)
+    color = _isatty(out)
+    style = _ansi if color else (lambda _s, text: text)
     fw = result.framework
-    console.print(Text(f"{fw.title} — {fw.version}", style="bold"))
-    console.print(Text(plain(f"scan of {_source(scan)} (profile {scan.profile})"), style="dim"))
-    table = Table(show_lines=False, header_style="bold")
-    table.add_column("Requirement", no_wrap=True)
-    table.add_column("Title", ratio=3)
-    table.add_column("Verified", justify="center")
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Evidence", ratio=2)
-    for r in result.requirements:
-        req = r.requirement
-        table.add_row(Text(req.id), Text(req.title), "yes" if req.verified else "no",
-                      Text(r.status.value, style=_STYLE[r.status]), Text(_summary(r)))
-    console.print(table)
+    lines: list[str] = []
+    lines += wrap(plain(f"{fw.title} — {fw.version}"), width, style("bold", ""), prefix_len=0)
+    lines += wrap(plain(f"scan of {_source(scan)} (profile {scan.profile})"), width)
+    lines.append("")
     counts = result.status_counts
-    line = Text()
-    for status in STATUS_ORDER:
-        line.append(f"{counts[status]} {status.value}", style=_STYLE[status])
-        line.append("   ")
-    console.print(line)
-    console.print(_coverage_sentence(result))
+    lines.append("   ".join(style(status.value, f"{counts[status]} {status.value}")
+                            for status in STATUS_ORDER))
+    lines += wrap(_coverage_sentence(result), width)
+    if result.coverage.benchmark_source:
+        lines += wrap(plain(f"Benchmark size: {result.coverage.benchmark_source}"), width)
     stale = _stale_note(result, checks)
     if stale:
-        console.print(Text(stale, style="yellow"))
+        lines += wrap(stale, width)
+    lines += ["", "* the requirement's id and wording were not verified in the source", ""]
     for r in result.requirements:
+        req = r.requirement
+        mark = "" if req.verified else "*"
+        head = f"{r.status.value:<12} "
+        lines += wrap(plain(f"{req.id}{mark}  {req.title}"), width, style(r.status.value, head), " " * 13,
+                      prefix_len=len(head))
+        lines += wrap(plain(_summary(r)), width, " " * 13)
         bad = [f for f in r.findings if f.status in _NOT_PASS]
-        if r.status not in (ReqStatus.FAIL, ReqStatus.UNKNOWN, ReqStatus.WAIVED) or not bad:
-            continue
-        console.print()
-        console.print(Text(f"{r.requirement.id}  {r.requirement.title}", style=_STYLE[r.status]))
-        for f in bad[:MAX_EVIDENCE]:
-            row = Text(plain(f"  {f.status.value:<7} {f.check_id}  {_target(f)}: "))
-            row.append(Text(plain(f"{f.subject}: {f.message}")))
-            console.print(row)
-        if len(bad) > MAX_EVIDENCE:
-            console.print(Text(f"  … {len(bad) - MAX_EVIDENCE} more", style="dim"))
+        if r.status in (ReqStatus.FAIL, ReqStatus.UNKNOWN, ReqStatus.WAIVED):
+            for f in bad[:MAX_EVIDENCE]:
+                text = f"{f.status.value:<7} {f.check_id}  {_target(f)}: {says(f.subject, f.message)}"
+                lines += wrap(plain(text), width, " " * 13 + "- ", " " * 15)
+            if len(bad) > MAX_EVIDENCE:
+                lines.append(" " * 13 + f"… {len(bad) - MAX_EVIDENCE} more")
+    out.write("\n".join(lines) + "\n")
+
+
+_SGR = {"bold": "1", "fail": "1;31", "unknown": "33", "waived": "35", "pass": "32", "not-assessed": "2"}
+
+
+def _ansi(style: str, text: str) -> str:
+    return f"\x1b[{_SGR[style]}m{text}\x1b[0m" if text else text
+
+
+def _isatty(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+# --- HTML -----------------------------------------------------------------------------------------
+
+def render_html(result: ComplianceResult, scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
+    """The compliance view as a page from the shared templates (report/templates/compliance.html.j2)."""
+    from vmsec.report.html import render_compliance_page
+
+    render_compliance_page(result, scan, checks, out)
 
 
 # --- JSON -----------------------------------------------------------------------------------------
@@ -159,7 +191,10 @@ def build_document(result: ComplianceResult, scan: ScanResult) -> dict[str, Any]
         "scan": {"source": scan.source, "profile": scan.profile,
                  "started_at": scan.started_at.isoformat(), "finished_at": scan.finished_at.isoformat()},
         "coverage": {"requirements": c.total, "mapped": c.mapped, "assessed": c.assessed,
-                     "mapped_ratio": round(c.mapped_ratio, 4), "assessed_ratio": round(c.assessed_ratio, 4)},
+                     "mapped_ratio": round(c.mapped_ratio, 4), "assessed_ratio": round(c.assessed_ratio, 4),
+                     "benchmark_items": c.benchmark_total, "benchmark_items_source": c.benchmark_source,
+                     "benchmark_ratio": (round(c.benchmark_ratio, 4) if c.benchmark_ratio is not None
+                                         else None)},
         "status_counts": {s.value: n for s, n in result.status_counts.items()},
         "requirements": [
             {"id": r.requirement.id, "title": r.requirement.title, "source": r.requirement.source,
@@ -195,6 +230,8 @@ def render_markdown(result: ComplianceResult, scan: ScanResult, checks: CheckInd
     w(f"- Scan: {md_escape(_source(scan))}, profile {md_escape(scan.profile)}, "
       f"{scan.started_at.isoformat()}\n")
     w(f"- Coverage: {_coverage_sentence(result)}\n")
+    if result.coverage.benchmark_source:
+        w(f"- Benchmark size: {md_escape(result.coverage.benchmark_source)}\n")
     stale = _stale_note(result, checks)
     if stale:
         w(f"- {md_escape(stale)}\n")

@@ -3,7 +3,9 @@
 RFC 4180 through the csv module (CRLF line ends, quoting where needed). Guests control many of the
 strings, so a cell that a spreadsheet would read as a formula (it starts with ``=``, ``+``, ``-``,
 ``@``, a tab or a carriage return) gets a leading apostrophe (the OWASP "CSV injection" advice).
-Column order is part of the contract: see ``COLUMNS`` and docs/report-formats.md.
+Control characters from scanned machines (ESC, BEL, C1 …; line breaks and tabs stay, quoted) are
+shown as visible ``\\xNN`` escapes. Column order is part of the contract: see ``COLUMNS`` and
+docs/report-formats.md.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from vmsec.checkinfo import CheckIndex
 from vmsec.findings import Evidence, Finding
 from vmsec.report import ReportOptions
 from vmsec.report.summary import sort_findings
+from vmsec.report.text import visible_lines
 from vmsec.results import ScanResult
 
 COLUMNS = ("target_kind", "target_host", "target", "check_id", "title", "status", "severity", "subject",
@@ -23,7 +26,10 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(value: str) -> str:
-    """Make ``value`` inert in spreadsheet software: formulas become text."""
+    """Make ``value`` inert: control characters (ESC, BEL, C1 …, not line breaks or tabs) become visible
+    escapes, and
+    formulas become text in spreadsheet software."""
+    value = visible_lines(value)
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 

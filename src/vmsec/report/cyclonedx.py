@@ -33,6 +33,7 @@ from vmsec.checkinfo import CheckIndex
 from vmsec.errors import VmsecError
 from vmsec.findings import Finding, TargetKind
 from vmsec.report import ReportOptions
+from vmsec.report.text import json_text
 from vmsec.results import Component as Package
 from vmsec.results import OsInventory, ScanResult
 
@@ -121,7 +122,7 @@ def validate(text: str) -> None:
 
 
 def render(scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
-    out.write(JsonV1Dot6(build_bom(scan)).output_as_string(indent=2))
+    out.write(json_text(JsonV1Dot6(build_bom(scan)).output_as_string(indent=2)))
     out.write("\n")
 
 

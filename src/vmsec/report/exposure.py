@@ -49,6 +49,7 @@ class ExposureItem:
     source: Source
     text: str  # what was observed, without saying where (the source says that)
     check_ids: tuple[str, ...]
+    subject: str = ""  # "TARGET|SUBJECT" of the worst finding: two checks on one subject say it once
 
     @property
     def sentence(self) -> str:
@@ -105,12 +106,31 @@ def exposure(scan: ScanResult) -> list[VmExposure]:
                  *_vulnerability_items(guest_f, "in the guest", Source.VULNERABILITY),
                  *host_items]
         items.sort(key=lambda i: (-i.severity.rank, _SOURCE_RANK[i.source], i.check_ids, i.text))
+        items = _one_per_subject(items)
         unknown = sum(1 for f in (*own, *guest_f) if f.status is Status.UNKNOWN)
         views.append(VmExposure(domain=target.name, host=target.host, guest=guest_name,
                                 items=tuple(items[:MAX_ITEMS]), more=max(0, len(items) - MAX_ITEMS),
                                 unknown=unknown))
     views.sort(key=lambda v: (-(v.worst.rank if v.worst else -1), v.domain))
     return views
+
+
+def _one_per_subject(items: list[ExposureItem]) -> list[ExposureItem]:
+    """The worst sentence per subject: VMS-DOM-020 and VMS-DOM-021 both fail on one VNC device, and
+    "why exposed" says so once (the other check ids stay on the kept item)."""
+    kept: list[ExposureItem] = []
+    index: dict[str, int] = {}
+    for item in items:
+        i = index.get(item.subject) if item.subject else None
+        if i is None:
+            if item.subject:
+                index[item.subject] = len(kept)
+            kept.append(item)
+        else:
+            first = kept[i]
+            kept[i] = ExposureItem(first.severity, first.source, first.text,
+                                   tuple(sorted({*first.check_ids, *item.check_ids})), first.subject)
+    return kept
 
 
 def _grouped(findings: Iterable[Finding], source: Source) -> list[ExposureItem]:
@@ -126,7 +146,8 @@ def _grouped(findings: Iterable[Finding], source: Source) -> list[ExposureItem]:
         sentence = first.message or first.title
         if len(fs) > 1:
             sentence += f" (and {len(fs) - 1} more like it)"
-        items.append(ExposureItem(first.severity, source, sentence, (check_id,)))
+        items.append(ExposureItem(first.severity, source, sentence, (check_id,),
+                                  f"{first.target.kind}:{first.target.name}|{first.subject}"))
     return items
 
 

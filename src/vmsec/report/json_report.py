@@ -20,6 +20,7 @@ from vmsec import __version__
 from vmsec.findings import Finding, Target, TargetKind
 from vmsec.report import ReportOptions
 from vmsec.report.summary import batch_order_indices
+from vmsec.report.text import json_text
 from vmsec.results import OsInventory, ScanCounts, ScanResult, TargetBatch
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ def _dumps(value: Any, depth: int, *, indent: bool = True) -> str:
 
         text = json.dumps(value, indent=2 if indent else None, ensure_ascii=True,
                           separators=None if indent else (",", ":"))
+    text = json_text(text)  # DEL/C1 controls from scanned machines as \u escapes (orjson writes them raw)
     return text.replace("\n", "\n" + "  " * depth) if depth else text
 
 

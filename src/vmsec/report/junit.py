@@ -18,7 +18,9 @@ from vmsec.report import ReportOptions
 from vmsec.report.summary import group_by_target
 from vmsec.results import ScanResult
 
-_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Characters XML 1.0 cannot carry, and DEL/C1 controls it can but a terminal showing the file would obey.
+_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+                      "|[\u202a-\u202e\u2066-\u2069]")  # … and bidirectional overrides
 
 
 def clean(text: str) -> str:

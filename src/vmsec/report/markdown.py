@@ -19,7 +19,7 @@ from vmsec.results import ScanResult
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~&])")
 _BREAK = re.compile(r"[\r\n\t\x0b\x0c\u2028\u2029]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # C0 and C1 (CSI, OSC) controls
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # C0, C1, bidi
 KIND_LABEL = {TargetKind.HOST: "Host", TargetKind.DOMAIN: "VM", TargetKind.GUEST: "Guest OS",
               TargetKind.NETWORK: "Network", TargetKind.ENDPOINT: "Endpoint"}
 SHOWN = (Status.FAIL, Status.ERROR, Status.WAIVED)

@@ -15,6 +15,7 @@ _EXPORTS = {
     "ENV_VAR": "vmsec.store.location", "default_store_url": "vmsec.store.location",
     "resolve_url": "vmsec.store.location",
     "ScanSummary": "vmsec.store.store", "Store": "vmsec.store.store", "UnknownScan": "vmsec.store.store",
+    "StoreMissing": "vmsec.store.store",
     "open_store": "vmsec.store.store",
 }
 

@@ -4,6 +4,7 @@ and the URL as shown in messages (password hidden). Light on purpose: no SQLAlch
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,16 +22,27 @@ def default_store_url() -> str:
 
 
 def resolve_url(url: str | None) -> str:
-    """An explicit URL, else ``$VMSEC_STORE``, else the default SQLite file."""
-    return url or os.environ.get(ENV_VAR) or default_store_url()
+    """An explicit URL or SQLite file path, else ``$VMSEC_STORE``, else the default SQLite file.
+
+    A value without ``://`` and not starting with ``sqlite:`` is a file path: ``history.sqlite``
+    becomes ``sqlite:////abs/path/history.sqlite``.
+    """
+    value = url or os.environ.get(ENV_VAR) or default_store_url()
+    if "://" not in value and not value.startswith("sqlite:"):
+        return f"sqlite:///{Path(value).expanduser().absolute()}"
+    return value
+
+
+_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@/\s]*@")
 
 
 def redact(url: str) -> str:
-    """The URL with its password hidden, for messages."""
+    """The URL with its password hidden, for messages — also a URL that does not parse, so the
+    message can still show it."""
     try:
         parts = urlsplit(url)
         if not parts.scheme:
-            return "<invalid store URL>"
+            return _PASSWORD.sub(r"\1***@", url)
         if parts.password is not None:
             user = parts.username or ""
             host = parts.hostname or ""
@@ -40,4 +52,4 @@ def redact(url: str) -> str:
             return urlunsplit(parts._replace(netloc=netloc))
         return url
     except ValueError:
-        return "<invalid store URL>"
+        return _PASSWORD.sub(r"\1***@", url)

@@ -39,6 +39,10 @@ class UnknownScan(StoreError):
     """The scan id or reference names no stored scan (a usage error, not a broken store)."""
 
 
+class StoreMissing(UnknownScan):
+    """A read-only command named a store that does not exist (it is never created for reading)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScanSummary:
     """One stored scan, with counts, as ``vmsec history`` lists it."""
@@ -375,20 +379,30 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def open_store(url: str | None = None, *, pool_size: int | None = None, pre_ping: bool = True) -> Store:
+def open_store(url: str | None = None, *, create: bool = True, pool_size: int | None = None,
+               pre_ping: bool = True) -> Store:
     """Open (creating and migrating as needed) the store at ``url`` — see :func:`resolve_url`.
+
+    ``create=False`` (history, report, diff: commands that only read) never creates a store, a
+    database file or its directory: a store that does not exist is :class:`StoreMissing`.
     ``pool_size``: connections kept open (the service serves many requests at once); ``pre_ping=False``
-    saves a round trip per checkout (connections are recycled hourly instead)."""
+    saves a round trip per checkout (connections are recycled hourly instead).
+    """
     url = resolve_url(url)
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StoreError(f"not a database URL: {redact(url)}") from exc
+    except (ArgumentError, ValueError) as exc:
+        raise StoreError(f"not a database URL: {redact(url)} (give a URL such as sqlite:///PATH or "
+                         "postgresql+psycopg://user@host/db, or a file path)") from exc
     pool: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size} if pool_size else {}
     try:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                db_file = Path(parsed.database).expanduser()
+                if not create and not db_file.is_file():
+                    raise StoreMissing(f"no findings store at {db_file}: nothing has been stored there")
+                if create:
+                    db_file.parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(parsed, **pool)
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
@@ -400,5 +414,20 @@ def open_store(url: str | None = None, *, pool_size: int | None = None, pre_ping
                                    connect_args=args, **pool)
     except (SQLAlchemyError, ImportError, OSError) as exc:
         raise StoreError(f"cannot open the store {redact(url)}: {exc}") from exc
+    if not create and not _has_schema(engine, url):
+        engine.dispose()
+        raise StoreMissing(f"{redact(url)} holds no vmsec findings store: nothing has been stored there")
     migrate(engine, url)
     return Store(engine, url)
+
+
+def _has_schema(engine: Engine, url: str) -> bool:
+    """Whether the database already holds a vmsec store (its alembic version table)."""
+    from sqlalchemy import inspect
+
+    try:
+        with engine.connect() as conn:
+            return bool(inspect(conn).has_table("alembic_version"))
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open the store {redact(url)}: {exc.__class__.__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc

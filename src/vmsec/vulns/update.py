@@ -77,6 +77,8 @@ def download(url: str, *, timeout: float = 60.0, retries: int = 3, backoff: floa
                 break  # a client error will not heal by retrying
         except (OSError, urllib.error.URLError) as exc:  # incl. timeouts and IncompleteRead
             last = str(getattr(exc, "reason", exc))
+        except ValueError as exc:  # not a URL urllib can fetch ("unknown url type"): no retry heals it
+            raise AdvisorySourceError(f"{url}: not a URL vmsec can download ({exc})") from exc
         if attempt < retries:
             time.sleep(backoff * 2 ** (attempt - 1))
     raise AdvisorySourceError(f"{url}: download failed after {retries} attempt(s): {last}")

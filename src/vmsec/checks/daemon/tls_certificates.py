@@ -115,10 +115,10 @@ def key_strength(host: Host, env: Environment) -> Iterator[Result]:
         where = ev(tls.stat.path, "key / signature",
                    f"{key_type} {bits} bits" + (f", {cert.signature_hash}" if cert is not None else ""))
         if problems:
-            yield fail(_subject(tls), f"{tls.stat.path}: {'; '.join(problems)}", where)
+            yield fail(_subject(tls), "; ".join(problems), where)  # the subject names the file
         else:
             signed = f", signed with {cert.signature_hash}" if cert and cert.signature_hash else ""
-            yield ok(_subject(tls), f"{tls.stat.path}: {key_type.upper()} {bits} bits{signed}", where)
+            yield ok(_subject(tls), f"{key_type.upper()} {bits} bits{signed}", where)
 
 
 _PAIRS = {"cert": "key", "client-cert": "client-key"}

@@ -218,19 +218,19 @@ def lockout(guest: Guest, env: Environment) -> Iterator[Result]:
         active = [(ln, d) for ln, d in denies if d.value not in (None, "0")]
         if active:
             ln, d = active[0]
-            yield ok(f"pam {stack.service}", f"{stack.service}: {_module(ln)} locks accounts after "
+            yield ok(f"pam {stack.service}", f"{_module(ln)} locks accounts after "
                      f"{d.value} failures ({ln.origin}; deny from {d.origin})",
                      ev(_source(ln), ln.origin, " ".join(ln.args)))
         elif any(d.value is None for _, d in denies):
             ln, d = next((ln, d) for ln, d in denies if d.value is None)
-            yield unknown(f"pam {stack.service}", f"{stack.service}: {_module(ln)} at {ln.origin} takes deny "
+            yield unknown(f"pam {stack.service}", f"{_module(ln)} at {ln.origin} takes deny "
                           f"from {d.origin}", ev(_source(ln), ln.origin, " ".join(ln.args)))
         elif lines:
             ln, d = denies[0]
-            yield fail(f"pam {stack.service}", f"{stack.service}: {_module(ln)} at {ln.origin} has deny=0 "
+            yield fail(f"pam {stack.service}", f"{_module(ln)} at {ln.origin} has deny=0 "
                        f"from {d.origin}, which never locks", ev(_source(ln), ln.origin, " ".join(ln.args)))
         else:
-            yield fail(f"pam {stack.service}", f"{stack.service}: no lockout module in the auth stack; "
+            yield fail(f"pam {stack.service}", "no lockout module in the auth stack; "
                        "failed logins are unlimited", ev(stack.path, "auth"))
 
 

@@ -49,10 +49,10 @@ def cloud_init_ssh_pwauth(guest: Guest) -> Iterator[Result]:
         yield ok("cloud-init ssh_pwauth", "ssh_pwauth is not set: cloud-init leaves sshd's "
                  "PasswordAuthentication alone", *_where(ci, "ssh_pwauth", None))
     elif ci.ssh_pwauth:
-        yield fail("cloud-init ssh_pwauth", "ssh_pwauth: true — cloud-init turns SSH password "
+        yield fail("cloud-init ssh_pwauth", "set to true: cloud-init turns SSH password "
                    "logins on", *_where(ci, "ssh_pwauth", "true"))
     else:
-        yield ok("cloud-init ssh_pwauth", "ssh_pwauth: false", *_where(ci, "ssh_pwauth", "false"))
+        yield ok("cloud-init ssh_pwauth", "set to false", *_where(ci, "ssh_pwauth", "false"))
 
 
 def _place(place: str) -> tuple[str, str]:
@@ -101,11 +101,11 @@ def cloud_init_disable_root(guest: Guest) -> Iterator[Result]:
             yield ci
         return
     if ci.disable_root is False:
-        yield fail("cloud-init disable_root", "disable_root: false — the SSH keys cloud-init installs "
+        yield fail("cloud-init disable_root", "set to false: the SSH keys cloud-init installs "
                    "log in directly as root", *_where(ci, "disable_root", "false"))
     else:
         value = "default (true)" if ci.disable_root is None else "true"
-        yield ok("cloud-init disable_root", f"disable_root: {value}", *_where(ci, "disable_root", value))
+        yield ok("cloud-init disable_root", f"set to {value}", *_where(ci, "disable_root", value))
 
 
 _EXEC = ("guest-exec", "guest-exec-status")

@@ -120,14 +120,14 @@ def authentication(guest: Guest, env: Environment) -> Iterator[Result]:
     for scope, setting in _defaults(sudoers, "authenticate"):
         if setting.strip().startswith("!"):
             found = True
-            yield fail(f"sudo Defaults{scope} !authenticate", f"Defaults{scope} {setting}: sudo does not "
+            yield fail(f"sudo Defaults{scope} !authenticate", "sudo does not "
                        "ask for a password" + (f" for {scope[1:]}" if scope else ""),
                        ev(sudoers.files[0], f"Defaults{scope}", setting))
     for flag in ("targetpw", "rootpw", "runaspw"):
         for scope, setting in _defaults(sudoers, flag):
             if not setting.strip().startswith("!"):
                 found = True
-                yield fail(f"sudo Defaults{scope} {flag}", f"Defaults{scope} {setting}: users type the "
+                yield fail(f"sudo Defaults{scope} {flag}", "users type the "
                            "target's (root's) password, which must be shared",
                            ev(sudoers.files[0], f"Defaults{scope}", setting), severity=Severity.MEDIUM)
     if not found:

@@ -114,12 +114,12 @@ def cpu_vulnerabilities(host: Host) -> Iterator[Result]:
         where = ev(f"{_VULN_DIR}/{name}", name, _short(text))
         partial = [m.group(1).strip() for m in _PART_VULNERABLE.finditer(text)]
         if text.startswith("Vulnerable"):
-            yield fail(subject, f"{name}: {_short(text)}", where)
+            yield fail(subject, f"the kernel reports \"{_short(text)}\"", where)
         elif text.startswith("Mitigation") and partial:
             yield fail(subject, f"{name} is mitigated only in part ({', '.join(partial)}: "
                        f"Vulnerable): {_short(text)}", where)
         elif text == "Not affected" or text.startswith("Mitigation"):
-            yield ok(subject, f"{name}: {_short(text)}", where)
+            yield ok(subject, f"the kernel reports \"{_short(text)}\"", where)
         else:
             yield unknown(subject, f"{name} reports an unrecognised state: {_short(text) or '(empty)'}",
                           where)
@@ -261,9 +261,9 @@ def vmscape(host: Host) -> Iterator[Result]:
     if text is not None:
         where = ev(f"{_VULN_DIR}/vmscape", "vmscape", text.strip())
         if text.strip().startswith("Vulnerable"):
-            yield fail("vmscape", f"vmscape: {text.strip()}", where)
+            yield fail("vmscape", f"the kernel reports \"{text.strip()}\"", where)
         elif text.strip() == "Not affected" or text.strip().startswith("Mitigation"):
-            yield ok("vmscape", f"vmscape: {text.strip()}", where)
+            yield ok("vmscape", f"the kernel reports \"{text.strip()}\"", where)
         else:
             yield unknown("vmscape", f"vmscape reports an unrecognised state: {text.strip()}", where)
         return

@@ -1,0 +1,147 @@
+"""Process behaviour: Ctrl-C exits 130 and names the partial scan kept; progress on standard error
+(n of N targets, elapsed time, the stage) is never silent for a second on a terminal; colour only on a
+terminal and never with --no-color."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import pty
+import re
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VMSEC = str(Path(sys.executable).with_name("vmsec"))
+CORPUS = ROOT / "tests" / "data" / "libvirt-9.0.0" / "tests" / "qemuxml2argvdata"  # 1,070 files
+VNC_FAIL = ROOT / "tests" / "data" / "checks" / "VMS-DOM-020" / "vnc-any.FAIL.xml"
+
+
+def _targets_stored(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2) as conn:
+            return int(conn.execute("SELECT count(*) FROM targets").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_ctrl_c_exits_130_and_names_the_partial_scan(tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite"
+    proc = subprocess.Popen([VMSEC, "scan", "xml", str(CORPUS), "--store", str(db), "-q", "--format", "json",
+                             "-o", str(tmp_path / "report.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while _targets_stored(db) == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # wait until the scan is being stored, then interrupt it
+    assert proc.poll() is None, "the scan ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    m = re.search(r"interrupted; the partial scan #(\d+) was stored \((\d+) of 1070 targets\)", err)
+    assert m is not None, err
+    history = subprocess.run([VMSEC, "history", "--store", str(db), "--format", "json"], capture_output=True,
+                             text=True, timeout=60, check=True)
+    [scan] = __import__("json").loads(history.stdout)["scans"]
+    assert scan["id"] == int(m.group(1)) and scan["state"] == "interrupted"
+    assert scan["targets"]["stored"] == int(m.group(2)) < 1070
+    assert subprocess.run([VMSEC, "report", m.group(1), "--store", str(db), "--format", "json"],
+                          capture_output=True, timeout=60, check=False).returncode == 3  # incomplete
+
+
+def test_ctrl_c_before_anything_is_stored(tmp_path: Path) -> None:
+    proc = subprocess.Popen([VMSEC, "scan", "xml", str(CORPUS), "--no-store", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.6)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:  # the machine was fast enough to finish first: nothing to interrupt
+        return
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+
+
+def _run_on_pty(args: list[str], *, stderr_pty: bool, stdout_pty: bool,
+                env: dict[str, str] | None = None) -> tuple[int, bytes, bytes, list[float]]:
+    """Run vmsec with stdout and/or stderr on a pseudo-terminal (the other stream to a file); return
+    the exit code, what the terminal and the other stream carried, and when the terminal received
+    output (seconds since start)."""
+    import tempfile
+
+    master, slave = pty.openpty()
+    with tempfile.TemporaryFile() as other:
+        proc = subprocess.Popen([VMSEC, *args], stdin=subprocess.DEVNULL,
+                                stdout=slave if stdout_pty else other,
+                                stderr=slave if stderr_pty else other,
+                                env={**os.environ, "COLUMNS": "100", **(env or {})})
+        os.close(slave)
+        started = time.monotonic()
+        tty, times = b"", []
+        while True:
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: every writer closed the terminal
+                    chunk = b""
+                if not chunk:
+                    break
+                tty += chunk
+                times.append(time.monotonic() - started)
+            elif proc.poll() is not None:
+                break
+        os.close(master)
+        code = proc.wait(timeout=60)
+        other.seek(0)
+        rest = other.read()
+    return code, tty, rest, times
+
+
+def test_progress_on_a_terminal_is_never_silent_for_a_second(tmp_path: Path) -> None:
+    code, tty, report, times = _run_on_pty(["scan", "xml", str(CORPUS), "--no-store", "--format", "json"],
+                                           stderr_pty=True, stdout_pty=False)
+    assert code == 0 and report.startswith(b"{")
+    text = tty.decode("utf-8", "replace")
+    assert re.search(r"vmsec: \d+:\d\d · [\d,]+/1,070 targets · check · ", text), text[-500:]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert times and max(gaps) < 1.0, gaps  # repainted four times a second, from the first paint on
+    assert text.endswith("\x1b[2K")  # the line is erased before the report: nothing left behind
+
+
+def test_progress_off_a_terminal_writes_plain_lines_only_for_long_work() -> None:
+    from vmsec.cli.progress import PLAIN_EVERY, Progress
+
+    now = [0.0]
+    out = io.StringIO()
+    progress = Progress(out, live=False, clock=lambda: now[0])
+    progress.message("xml a.xml")
+    assert out.getvalue() == ""  # short scans stay silent
+    now[0] = PLAIN_EVERY + 0.5
+    progress.stage("check", "xml /x")
+    progress.begin(type("H", (), {"targets_expected": 10})())
+    progress.message("domain web01")
+    assert out.getvalue().count("\n") == 1 and "0:02 · check · " in out.getvalue()
+    now[0] += PLAIN_EVERY + 0.1
+    progress.message("domain \x1b]0;owned\x07web02")
+    line = out.getvalue().splitlines()[-1]
+    assert "0/10 targets · check · domain \\x1b]0;owned\\x07web02" in line and "\x1b" not in line
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
+    code, tty, _err, _ = _run_on_pty(["scan", "xml", str(VNC_FAIL), "--no-store", "-q"],
+                                     stderr_pty=False, stdout_pty=True)
+    assert code == 0 and b"\x1b[" in tty  # severities in colour on a terminal
+    for args, env in ((["--no-color"], None), ([], {"NO_COLOR": "1"})):
+        code, tty, _err, _ = _run_on_pty(["scan", "xml", str(VNC_FAIL), "--no-store", "-q", *args],
+                                         stderr_pty=False, stdout_pty=True, env=env)
+        assert code == 0 and b"\x1b[" not in tty and b"Fix first" in tty
+    piped = subprocess.run([VMSEC, "scan", "xml", str(VNC_FAIL), "--no-store", "-q"], capture_output=True,
+                           timeout=60, check=False)
+    assert b"\x1b" not in piped.stdout
