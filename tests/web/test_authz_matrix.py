@@ -108,6 +108,7 @@ PUBLIC = {
     ("GET", "/healthz"),
     ("POST", "/login/webauthn/options"),
     ("POST", "/login/webauthn"),
+    ("GET", "/static/report.css"),  # the HTML report's stylesheet (public, like /static/*)
 }
 
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 
 from vmsec import __version__
 from vmsec.service.accounts import SessionInfo
@@ -46,8 +46,12 @@ SEV_COLOR = {
 
 
 def _env() -> Environment:
+    # The dashboard's templates, and the HTML report's (vmsec/report/templates) for the pieces both
+    # show: severity and status badges, severity counts.
     env = Environment(
-        loader=PackageLoader("vmsec.web", "templates"),
+        loader=ChoiceLoader(
+            [PackageLoader("vmsec.web", "templates"), PackageLoader("vmsec.report", "templates")]
+        ),
         autoescape=select_autoescape(["html"], default=True),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -55,6 +59,7 @@ def _env() -> Environment:
     env.globals.update(version=__version__, severities=SEVERITIES, statuses=STATUSES, P=P)
     env.filters["when"] = lambda d: d.strftime("%Y-%m-%d %H:%M") if isinstance(d, datetime) else (d or "—")
     env.filters["plain"] = _plain
+    env.filters["num"] = lambda n: f"{n:,}"  # as the report's templates use it
     return env
 
 
@@ -237,6 +242,15 @@ def create_pages(svc: Service) -> tuple[APIRouter, APIRouter]:
         response = see_other(_safe_next(next))
         _session_cookie(response, svc, result.token)
         return response
+
+    @public.get("/static/report.css")
+    def report_css() -> Response:
+        """The HTML report's stylesheet (its badges and counts), served beside the dashboard's own."""
+        from vmsec.report.html import page_assets
+
+        return Response(
+            str(page_assets()[0]), media_type="text/css", headers={"cache-control": "public, max-age=3600"}
+        )
 
     @public.get("/healthz")
     def healthz() -> dict[str, str]:
