@@ -121,8 +121,10 @@ def test_scheduled_scans_of_a_group_are_started_by_a_worker(cluster: Any, tmp_pa
 def test_a_worker_killed_mid_run_loses_no_target_and_duplicates_nothing(
         redis_server: Any, pg_url: str, workers: Any, tmp_path: Path) -> None:
     broker = f"redis://127.0.0.1:{redis_server.port}/15"
+    # Timeouts generous enough for a loaded CI machine (a 250-domain target can take several seconds
+    # there); the redelivery after the kill waits for the visibility timeout, so keep it modest.
     killed, _survivor = workers.start(2, broker=broker, store=pg_url,
-                                      args=("--task-timeout", "5", "--visibility-timeout", "8"))
+                                      args=("--task-timeout", "15", "--visibility-timeout", "20"))
     for n in range(6):
         write_xml_hypervisor(tmp_path / f"hv{n}", 250)
     entries = "\n".join(f"  - {{kind: xml, path: hv{n}, name: hv{n}}}" for n in range(6))
@@ -145,7 +147,7 @@ def test_a_worker_killed_mid_run_loses_no_target_and_duplicates_nothing(
             time.sleep(0.02)
     killed.kill()  # SIGKILL in the middle of its scan (each target takes about a second)
 
-    doc = wait_finished(pg_url, run_id, 120)
+    doc = wait_finished(pg_url, run_id, 240)
     assert doc["targets_by_state"]["done"] == 6, doc["targets_by_state"]
     victim = next(t for t in doc["targets"] if t["key"] == victim_task)
     assert victim["attempts"] >= 2
