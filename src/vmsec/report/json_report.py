@@ -73,6 +73,16 @@ def _finding_dicts(target: Target, findings: list[Finding], fingerprints: list[s
     return rows
 
 
+def _score(findings: list[Finding]) -> dict[str, Any]:
+    """The target's hardening score and what it is made of (docs/report-formats.md)."""
+    from vmsec.report.score import score_of
+
+    score = score_of(findings)
+    return {"value": score.value, "passed_checks": score.passed_checks, "failed_checks": score.failed_checks,
+            "undecided_checks": score.undecided_checks, "passed_weight": score.passed_weight,
+            "failed_weight": score.failed_weight}
+
+
 def _dumps(value: Any, depth: int, *, indent: bool = True) -> str:
     """``value`` as JSON text (indented for a position ``depth`` levels deep, or on one line)."""
     try:
@@ -113,7 +123,8 @@ class _JsonStream:
         self.targets.append({"kind": t.kind.value, "name": t.name, "host": t.host, **(where or {}),
                              "details": dict(details),
                              "summary": {"by_status": counts.by_status,
-                                         "failed_by_severity": counts.failed_by_severity}})
+                                         "failed_by_severity": counts.failed_by_severity,
+                                         "score": _score(ordered)}})
         if not ordered:
             return
         # One finding per line: grep-able, and no re-indentation of megabytes of text.
