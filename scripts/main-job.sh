@@ -12,6 +12,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 fi
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-# fleet: Celery, redis-py and prometheus-client, so the README's `vmsec worker` and `vmsec monitor` work.
-.venv/bin/python -m pip install -q -e '.[libvirt,fleet]'
+# service: vmsec serve (dashboard, API); postgresql: a PostgreSQL store by URL; fleet: Celery,
+# redis-py and prometheus-client, so the README's `vmsec worker` and `vmsec monitor` work.
+.venv/bin/python -m pip install -q -e '.[libvirt,service,postgresql,fleet]'
 exec .venv/bin/vmsec scan host "$@"

@@ -46,7 +46,7 @@ if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 getent passwd libvirt-qemu >/dev/null || useradd -r -U -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev,libvirt,postgresql,probe]'
+.venv/bin/python -m pip install -q -e '.[dev,libvirt,postgresql,probe,service]'
 .venv/bin/ruff check src tests benchmarks scripts
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"

@@ -7,6 +7,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -39,6 +41,11 @@ scans = Table(
     Column("tool_version", String(50), nullable=False),
     Column("targets_expected", Integer, nullable=False),
     Column("findings_expected", Integer, nullable=False),
+    # The group (tenant / host group) the scan belongs to (0003); 1 is "default".
+    Column("group_id", Integer, ForeignKey("groups.id", name="fk_scans_group_id_groups"), nullable=False,
+           server_default="1"),
+    Index("ix_scans_group", "group_id", "id"),
+    Index("ix_scans_started", "started_at"),
 )
 
 targets = Table(
@@ -76,7 +83,11 @@ findings = Table(
     Column("vulnerability", _JSON, nullable=True),
     Column("detail", Text, nullable=True),
     Index("ix_findings_scan_status", "scan_id", "status", "severity"),
-    Index("ix_findings_target", "target_id"),
+    # The finding list (service, issue 13): filters with keyset pagination on id, newest first.
+    Index("ix_findings_status_severity_id", "status", "severity", "id"),
+    Index("ix_findings_severity_id", "severity", "id"),
+    Index("ix_findings_check_id", "check_id", "id"),
+    Index("ix_findings_target_id", "target_id", "id"),  # replaces ix_findings_target (target_id)
 )
 
 # Check prose (remediation) is the same for every finding of a check in one scan: kept once per
@@ -99,6 +110,211 @@ collection_records = Table(
     Column("duration_s", Float, nullable=True),
     Column("kind", String(20), nullable=True),  # why it failed: an ErrorKind value (0002)
     Index("ix_collection_records_scan", "scan_id"),
+)
+
+# --- the service (0003): groups, users, sessions, tokens, audit log, waivers, targets ------------
+# Every scan belongs to a group (tenant / host group); scans written before 0003 and scans the CLI
+# writes belong to group 1, "default", which the migration creates.
+
+groups = Table(
+    "groups", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),  # viewer | auditor | operator | admin
+    Column("password_hash", Text, nullable=False),  # argon2id (PHC string)
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    # TOTP secret, AES-GCM encrypted with a key kept outside the database; None: no TOTP enrolled
+    Column("totp_secret", Text, nullable=True),
+    Column("totp_last_step", Integer, nullable=True),  # the last accepted time step (no replay)
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("password_changed_at", DateTime(timezone=True), nullable=False),
+    Column("last_login_at", DateTime(timezone=True), nullable=True),
+)
+
+memberships = Table(
+    "memberships", metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+)
+
+recovery_codes = Table(
+    "recovery_codes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("code_hash", String(64), nullable=False),  # keyed SHA-256 of a random code
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Index("ix_recovery_codes_user", "user_id"),
+)
+
+webauthn_credentials = Table(
+    "webauthn_credentials", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_id", String(1400), nullable=False, unique=True),  # base64url
+    Column("public_key", Text, nullable=False),  # base64url COSE key
+    Column("sign_count", Integer, nullable=False, server_default="0"),
+    Column("name", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Index("ix_webauthn_credentials_user", "user_id"),
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie value, never the value
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),  # the absolute timeout
+    Column("stage", String(10), nullable=False),  # mfa: password accepted, second factor due | full
+    Column("csrf_token", String(64), nullable=False),
+    Column("reauth_at", DateTime(timezone=True), nullable=True),  # last re-authentication
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("remote", String(100), nullable=True),
+    Column("user_agent", String(300), nullable=True),
+    Index("ix_sessions_user", "user_id"),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256 of the token
+    Column("prefix", String(16), nullable=False),  # the first characters, to recognise a token
+    Column("scope", String(10), nullable=False),  # read | write
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Index("ix_api_tokens_user", "user_id"),
+)
+
+# The audit log is a hash chain: each entry's HMAC covers the previous entry's hash and its own
+# sequence number, so altering, deleting or reordering entries breaks the chain (vmsec audit verify).
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # 1, 2, 3 … without gaps
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("outcome", String(20), nullable=False),  # success | failure | denied
+    Column("target", Text, nullable=False),
+    Column("group_id", Integer, nullable=True),  # the group the entry concerns (None: global)
+    Column("remote", String(100), nullable=True),
+    Column("detail", Text, nullable=False),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_group", "group_id", "id"),
+)
+
+# One row: the chain's head. Appending locks it, so concurrent writers form one chain.
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints", metadata,
+    Column("entry_id", Integer, primary_key=True, autoincrement=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("hash", String(64), nullable=False),  # the chain hash at entry_id
+    Column("mac", String(64), nullable=False),  # HMAC over (entry_id, hash): a checkpoint cannot be forged
+)
+
+waivers = Table(
+    "waivers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("check_id", String(200), nullable=True),
+    Column("vulnerability", String(200), nullable=True),
+    Column("target", String(500), nullable=False),  # fnmatch on kind:name, as in waiver files
+    Column("subject", String(500), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("expires", Date, nullable=False),
+    Column("status", String(20), nullable=False),  # proposed | approved | rejected
+    Column("proposed_by", String(100), nullable=False),
+    Column("proposed_at", DateTime(timezone=True), nullable=False),
+    Column("decided_by", String(100), nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Index("ix_waivers_group_status", "group_id", "status"),
+)
+
+scan_credentials = Table(
+    "scan_credentials", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(30), nullable=False),  # ssh-key | luks-passphrase
+    Column("ciphertext", Text, nullable=False),  # AES-GCM with a key kept outside the database
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("group_id", "name", name="uq_scan_credentials_group_name"),
+)
+
+scan_targets = Table(
+    "scan_targets", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("spec", _JSON, nullable=False),  # a target spec mapping (vmsec.specs.spec_from_mapping)
+    Column("credential_id", Integer, ForeignKey("scan_credentials.id", ondelete="SET NULL"), nullable=True),
+    Column("every_hours", Integer, nullable=True),  # scheduled: scanned every so many hours
+    Column("next_run_at", DateTime(timezone=True), nullable=True),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("group_id", "name", name="uq_scan_targets_group_name"),
+)
+
+scan_jobs = Table(
+    "scan_jobs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("target_id", Integer, ForeignKey("scan_targets.id", ondelete="SET NULL"), nullable=True),
+    Column("requested_by", String(100), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("status", String(20), nullable=False),  # queued | running | done | failed
+    Column("scan_id", Integer, ForeignKey("scans.id", ondelete="SET NULL"), nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_scan_jobs_group", "group_id", "id"),
+)
+
+# Per-target counts of a finished scan, computed once (the fleet overview ranks by them).
+target_stats = Table(
+    "target_stats", metadata,
+    Column("target_id", Integer, ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True),
+    Column("scan_id", Integer, ForeignKey("scans.id", ondelete="CASCADE"), nullable=False),
+    Column("fail_critical", Integer, nullable=False),
+    Column("fail_high", Integer, nullable=False),
+    Column("fail_medium", Integer, nullable=False),
+    Column("fail_low", Integer, nullable=False),
+    Column("fail_info", Integer, nullable=False),
+    Column("unknown", Integer, nullable=False),
+    Column("error", Integer, nullable=False),
+    Column("waived", Integer, nullable=False),
+    Column("passed", Integer, nullable=False),
+    Index("ix_target_stats_scan", "scan_id"),
+)
+
+scan_stats = Table(
+    "scan_stats", metadata,
+    Column("scan_id", Integer, ForeignKey("scans.id", ondelete="CASCADE"), primary_key=True),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
 )
 
 # --- fleet runs, their targets and attempts, schedules (0004) -------------------------------------

@@ -379,11 +379,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def open_store(url: str | None = None, *, create: bool = True) -> Store:
+def open_store(url: str | None = None, *, create: bool = True, pool_size: int | None = None,
+               pre_ping: bool = True) -> Store:
     """Open (creating and migrating as needed) the store at ``url`` — see :func:`resolve_url`.
 
     ``create=False`` (history, report, diff: commands that only read) never creates a store, a
     database file or its directory: a store that does not exist is :class:`StoreMissing`.
+    ``pool_size``: connections kept open (the service serves many requests at once); ``pre_ping=False``
+    saves a round trip per checkout (connections are recycled hourly instead).
     """
     url = resolve_url(url)
     try:
@@ -391,6 +394,7 @@ def open_store(url: str | None = None, *, create: bool = True) -> Store:
     except (ArgumentError, ValueError) as exc:
         raise StoreError(f"not a database URL: {redact(url)} (give a URL such as sqlite:///PATH or "
                          "postgresql+psycopg://user@host/db, or a file path)") from exc
+    pool: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size} if pool_size else {}
     try:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
@@ -399,14 +403,15 @@ def open_store(url: str | None = None, *, create: bool = True) -> Store:
                     raise StoreMissing(f"no findings store at {db_file}: nothing has been stored there")
                 if create:
                     db_file.parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(parsed)
+            engine = create_engine(parsed, **pool)
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             # Like SQLite's synchronous=NORMAL: a commit does not wait for its WAL flush. An OS
             # crash may lose the last transactions (a scan then shows as interrupted), never
             # consistency; one transaction per target would otherwise cost one fsync per target.
             args = {"options": "-c synchronous_commit=off"} if parsed.get_driver_name() == "psycopg" else {}
-            engine = create_engine(parsed, pool_pre_ping=True, connect_args=args)
+            engine = create_engine(parsed, pool_pre_ping=pre_ping, pool_recycle=-1 if pre_ping else 3600,
+                                   connect_args=args, **pool)
     except (SQLAlchemyError, ImportError, OSError) as exc:
         raise StoreError(f"cannot open the store {redact(url)}: {exc}") from exc
     if not create and not _has_schema(engine, url):

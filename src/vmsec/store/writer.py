@@ -223,8 +223,9 @@ class StoreSink:
     next ``add`` or at ``end``.
     """
 
-    def __init__(self, conn: _Connection, *, background: bool = False) -> None:
+    def __init__(self, conn: _Connection, *, background: bool = False, group_id: int | None = None) -> None:
         self.conn = conn
+        self.group_id = group_id  # the group (tenant) the scan belongs to; None: the default group
         self.scan_id: int | None = None
         self._seq = 0
         self._position = 0
@@ -260,12 +261,13 @@ class StoreSink:
             raise error
 
     @classmethod
-    def into(cls, store: Store, *, background: bool = False) -> StoreSink:
-        """A sink writing through an open :class:`Store`'s engine (tests, ``Store.save``, fleet workers
-        — ``background`` only on PostgreSQL, whose pooled connections may change threads)."""
+    def into(cls, store: Store, *, background: bool = False, group_id: int | None = None) -> StoreSink:
+        """A sink writing through an open :class:`Store`'s engine (tests, ``Store.save``, fleet workers,
+        the service) — ``background`` only on PostgreSQL, whose pooled connections may change threads;
+        ``group_id``: the group the scan belongs to (None: the default group)."""
         pooled = store.engine.raw_connection()
         return cls(_Connection(pooled.driver_connection, store.dialect, store.url, closer=pooled),
-                   background=background and store.dialect == "postgresql")
+                   background=background and store.dialect == "postgresql", group_id=group_id)
 
     def close(self) -> None:
         self._stop()
@@ -294,7 +296,8 @@ class StoreSink:
                 "stored_at": c.timestamp(datetime.now(UTC)), "source": clean_text(header.source),
                 "profile": clean_text(header.profile), "checks_run": header.checks_run, "status": "running",
                 "complete": c.flag(False), "tool_version": __version__,
-                "targets_expected": header.targets_expected, "findings_expected": 0})
+                "targets_expected": header.targets_expected, "findings_expected": 0,
+                **({} if self.group_id is None else {"group_id": self.group_id})})
             c.executemany("INSERT INTO scan_checks (scan_id, check_id, remediation) VALUES (?, ?, ?)",
                           [(self.scan_id, ci.id, clean_text(ci.remediation)) for ci in header.checks.checks])
             c.commit()
@@ -411,8 +414,9 @@ class StoreSink:
                         copy.write_row(row)
 
 
-def save(store: Store, result: ScanResult) -> int:
-    """Store a finished :class:`ScanResult` (its retained findings) and return the scan id."""
+def save(store: Store, result: ScanResult, *, group_id: int | None = None) -> int:
+    """Store a finished :class:`ScanResult` (its retained findings) and return the scan id; in group
+    ``group_id`` (None: the default group)."""
     from vmsec.checkinfo import CheckIndex, CheckInfo
     from vmsec.findings import Severity
     from vmsec.pipeline import ScanHeader
@@ -423,7 +427,7 @@ def save(store: Store, result: ScanResult) -> int:
     checks = CheckIndex(CheckInfo(id=cid, title="", severity=Severity.INFO, scope="", tags=(), references=(),
                                   rationale="", remediation=text, module="")
                         for cid, text in remediation.items())
-    sink = StoreSink.into(store)
+    sink = StoreSink.into(store, group_id=group_id)
     try:
         sink.begin(ScanHeader(source=result.source, profile=result.profile, started_at=result.started_at,
                               checks_run=result.checks_run, checks=checks,

@@ -2,10 +2,10 @@
 audit).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 
-Written beside revision 0003 (the web service's tables) on another branch: down_revision is "0002"
-so this branch migrates on its own; the merge re-chains it to "0003". The two touch different tables.
+Written beside revision 0003 (the web service's tables) on another branch, and re-chained after it
+when the two met. The two touch different tables.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,104 @@
+"""The web application: the dashboard at ``/``, the REST API mounted at ``/api/v1``, static files
+(the stylesheet and the WebAuthn script, shipped in the package) at ``/static``."""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vmsec import __version__
+from vmsec.service.core import Denied, NotFound, Service, ServiceError
+from vmsec.web.api import create_api
+from vmsec.web.pages import create_pages, render, see_other
+from vmsec.web.security import CsrfRejected, LoginRequired, SecurityHeaders
+
+_log = logging.getLogger("vmsec.web")
+THREADS = 64  # requests served at once (handlers are synchronous: they run in worker threads)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    import asyncio
+
+    import anyio.to_thread
+
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+    service: Service = app.state.service
+
+    async def scheduler() -> None:
+        """Queue the scheduled scans that are due, every ``schedule_every`` seconds (off this loop)."""
+        while True:
+            await asyncio.sleep(service.config.schedule_every)
+            try:
+                await anyio.to_thread.run_sync(service.ops.run_due)
+            except Exception:  # a failing store must not stop the schedule: it retries next time
+                _log.exception("scheduled scans could not be queued")
+
+    task = asyncio.create_task(scheduler())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(
+        title="vmsec",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=_lifespan,
+    )
+    app.state.service = service
+    public, pages = create_pages(service)
+    app.include_router(public)
+    app.include_router(pages)
+    app.mount("/static", StaticFiles(packages=[("vmsec.web", "static")]), name="static")
+    app.mount("/api/v1", create_api(service))
+
+    def error(request: Request, status: int, message: str) -> Response:
+        return render(request, "error.html", status, status=status, message=message)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, _exc: LoginRequired) -> Response:
+        if request.method in ("GET", "HEAD"):
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return see_other("/login?next=" + urllib.parse.quote(here))
+        return error(request, 401, "Your session has ended: sign in again.")
+
+    @app.exception_handler(CsrfRejected)
+    async def csrf_rejected(request: Request, _exc: CsrfRejected) -> Response:
+        return error(request, 403, "The form's security token was missing or wrong (CSRF): reload the page.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return error(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return error(request, 404, str(exc))
+
+    @app.exception_handler(Denied)
+    async def denied(request: Request, exc: Denied) -> Response:
+        return error(request, 403, str(exc))
+
+    @app.exception_handler(ServiceError)
+    async def refused(request: Request, exc: ServiceError) -> Response:
+        return error(request, 400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        fields = ", ".join(".".join(str(x) for x in e.get("loc", ())[1:]) for e in exc.errors()[:5])
+        return error(request, 400, f"Invalid input: {fields or 'request'}")
+
+    app.add_middleware(SecurityHeaders, tls=service.config.tls)
+    return app
