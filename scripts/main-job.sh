@@ -13,6 +13,7 @@ fi
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # service: vmsec serve (dashboard, API); postgresql: a PostgreSQL store by URL; fleet: Celery,
-# redis-py and prometheus-client, so the README's `vmsec worker` and `vmsec monitor` work.
-.venv/bin/python -m pip install -q -e '.[libvirt,service,postgresql,fleet]'
+# redis-py and prometheus-client, so the README's `vmsec worker` and `vmsec monitor` work; probe and
+# ssh: `vmsec probe` and `vmsec scan ssh`.
+.venv/bin/python -m pip install -q -e '.[libvirt,service,postgresql,fleet,probe,ssh]'
 exec .venv/bin/vmsec scan host "$@"
