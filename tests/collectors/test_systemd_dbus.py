@@ -134,7 +134,11 @@ def private_systemd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Privat
             for procs_file in procs:
                 if procs_file.exists():
                     for pid in procs_file.read_text().split():
-                        if Path(f"/proc/{pid}/comm").read_text().strip() == "systemd":
+                        try:
+                            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+                        except OSError:  # a short-lived process of the boot exited meanwhile
+                            continue
+                        if comm == "systemd":
                             systemd_pid = int(pid)
             if starter.poll() is not None:
                 pytest.fail(f"systemd did not start: {starter.stdout.read() if starter.stdout else ''!r}")
