@@ -11,6 +11,7 @@ encoder was three quarters of a large scan's time.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -20,7 +21,7 @@ from vmsec import __version__
 from vmsec.findings import Finding, Target, TargetKind
 from vmsec.report import ReportOptions
 from vmsec.report.summary import batch_order_indices
-from vmsec.report.text import json_text
+from vmsec.report.text import json_text, utf8_needs_no_escape
 from vmsec.results import OsInventory, ScanCounts, ScanResult, TargetBatch
 
 if TYPE_CHECKING:
@@ -50,18 +51,19 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
-def _finding_dicts(target: Target, findings: list[Finding], fingerprints: list[str],
-                   where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """:func:`finding_dict` for a batch of one target's findings, built in one tight loop (the JSON
-    of a large scan is mostly this): Status/Severity/TargetKind are StrEnums, which orjson writes as
-    their values; the target's object is shared."""
+def _finding_lines(target: Target, findings: list[Finding], fingerprints: list[str],
+                   where: Mapping[str, Any] | None = None) -> list[bytes]:
+    """Each finding of one target's batch as one line of JSON (UTF-8) (:func:`finding_dict`'s shape), built in
+    one tight loop: the JSON of a large scan is mostly this. Status/Severity/TargetKind are
+    StrEnums, which orjson writes as their values; the target's object is shared."""
     shared = {"kind": target.kind, "name": target.name, "host": target.host, **(where or {})}
-    rows: list[dict[str, Any]] = []
-    append = rows.append
+    lines: list[bytes] = []
+    append = lines.append
+    dumps = orjson.dumps
     for f, fingerprint in zip(findings, fingerprints, strict=True):
         (check_id, title, status, severity, f_target, subject, message, evidence, tags, remediation,
          vulnerability, detail) = f
-        append({
+        row = {
             "check_id": check_id, "title": title, "status": status, "severity": severity,
             "target": shared if f_target == target else {"kind": f_target.kind, "name": f_target.name,
                                                           "host": f_target.host},
@@ -69,8 +71,12 @@ def _finding_dicts(target: Target, findings: list[Finding], fingerprints: list[s
             "evidence": [{"source": e[0], "locator": e[1], "value": e[2]} for e in evidence],
             "tags": tags, "remediation": remediation, "fingerprint": fingerprint,
             "vulnerability": vulnerability, "detail": detail,
-        })
-    return rows
+        }
+        try:
+            append(dumps(row))
+        except TypeError:  # lone surrogates from undecodable guest bytes: escaped, never fatal
+            append(json.dumps(row, ensure_ascii=True, separators=(",", ":")).encode())
+    return lines
 
 
 def _score(findings: list[Finding]) -> dict[str, Any]:
@@ -128,8 +134,12 @@ class _JsonStream:
         if not ordered:
             return
         # One finding per line: grep-able, and no re-indentation of megabytes of text.
-        body = ",\n    ".join(_dumps(d, 0, indent=False)
-                               for d in _finding_dicts(t, ordered, [fingerprints[i] for i in order], where))
+        data = b",\n    ".join(_finding_lines(t, ordered, [fingerprints[i] for i in order], where))
+        body = data.decode("utf-8")
+        # DEL/C1 controls and bidi overrides a scanned machine chose, as \u escapes (orjson writes
+        # them raw): checked once per target on the bytes, escaped only where present.
+        if not utf8_needs_no_escape(data):
+            body = json_text(body)
         self.out.write(("\n    " if self.first else ",\n    ") + body)
         self.first = False
 

@@ -56,7 +56,7 @@ class ScoreTally:
         checks, state_of, weights = self.checks, _STATE, WEIGHTS
         for f in findings:
             state = state_of[f.status]
-            weight = weights[f.severity.value]
+            weight = weights[f.severity]  # a StrEnum: hashes and compares as its value
             entry = checks.get(f.check_id)
             if entry is None:
                 checks[f.check_id] = [state, weight]

@@ -23,6 +23,15 @@ from typing import Any, TextIO
 __all__ = ["NeutralisingStream", "json_text", "visible", "visible_lines"]
 
 _JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# In UTF-8 every character json_text escapes is DEL, starts with byte C2 (C1 controls), or is one of
+# the E2 80 A8–AE / E2 81 A6–A9 sequences (line separators, bidi overrides).
+_UTF8_BIDI = re.compile(rb"\xe2(?:\x80[\xa8-\xae]|\x81[\xa6-\xa9])")
+
+
+def utf8_needs_no_escape(data: bytes) -> bool:
+    """True when UTF-8 ``data`` holds nothing :func:`json_text` would escape: byte searches, much
+    cheaper than a regex pass over the decoded text of a large report."""
+    return b"\x7f" not in data and b"\xc2" not in data and _UTF8_BIDI.search(data) is None
 
 
 def _escape(c: str) -> str:
@@ -53,7 +62,9 @@ def json_text(text: str) -> str:
 
     Valid JSON stays valid and means the same: these characters can only occur inside strings.
     """
-    if _JSON_RAW.search(text) is None:
+    if text.isascii():  # O(1) for str; then DEL is the only character to escape (memchr, not regex)
+        return text.replace("\x7f", "\\u007f") if "\x7f" in text else text
+    if utf8_needs_no_escape(text.encode("utf-8", "surrogatepass")):
         return text
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
