@@ -283,6 +283,21 @@ def scan(targets: Sequence[TargetSpec], options: ScanOptions | None = None) -> S
             store.close()
 
 
+# Check modules whose checks judge nothing but each OS's release and installed packages.
+_PACKAGE_CHECK_MODULES = frozenset({"vmsec.checks.vulns.packages"})
+
+
+def _packages_only(options: ScanOptions) -> bool:
+    """Whether every selected check needs only OS releases and packages (``--check 'VMS-VULN-*'``):
+    the collectors then skip every other OS fact."""
+    if not options.checks or options.catalog is not None:
+        return False
+    from vmsec.checkinfo import packaged_index
+
+    chosen = packaged_index().select(ids=options.checks).checks
+    return bool(chosen) and all(c.module in _PACKAGE_CHECK_MODULES for c in chosen)
+
+
 def _collect_one(spec: TargetSpec, n: int, total: int, options: ScanOptions,
                  stage: Callable[[str, str], None]) -> Inventory | SourceUnavailable:
     """Collect one spec (and match its packages); a failure is returned, not raised."""
@@ -290,7 +305,8 @@ def _collect_one(spec: TargetSpec, n: int, total: int, options: ScanOptions,
     stage("collect", what)
     context = CollectContext(
         progress=_prefixed(options.progress, f"{n}/{total} " if total > 1 else ""),
-        deadline=time.monotonic() + options.timeout if options.timeout else None)
+        deadline=time.monotonic() + options.timeout if options.timeout else None,
+        packages_only=_packages_only(options))
     try:
         inventory = collect(spec, context)
     except SourceUnavailable as exc:

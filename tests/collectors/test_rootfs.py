@@ -52,3 +52,26 @@ def test_registered_as_a_collector(tmp_path: Path) -> None:
     inventory = collect(RootfsSpec(paths=(str(root),)), CollectContext(progress=messages.append))
     assert [g.name for g in inventory.guests] == ["guest"]
     assert messages, "the collector reports progress through its context"
+
+
+def test_a_vulnerability_only_scan_reads_only_os_and_packages(tmp_path: Path) -> None:
+    """`--check 'VMS-VULN-*'` needs each OS's release and packages only: nothing else is read (every
+    other fact stays unknown), and the vulnerability verdicts are those of a full collection."""
+    from vmsec.pipeline import ScanOptions, scan
+    from vmsec.specs import RootfsSpec
+
+    root = tmp_path / "guest"
+    (root / "etc").mkdir(parents=True)
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    (root / "etc/os-release").write_text("ID=debian\nVERSION_ID=12\n")
+    (root / "var/lib/dpkg/status").write_text(
+        "Package: openssh-server\nStatus: install ok installed\nVersion: 1:9.2p1-2\nArchitecture: amd64\n\n")
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    only = scan([RootfsSpec(paths=(str(root),))], ScanOptions(checks=("VMS-VULN-*",)))
+    full = scan([RootfsSpec(paths=(str(root),))], ScanOptions())
+    assert only.inventory is not None and full.inventory is not None
+    lean, whole = only.inventory.guests[0], full.inventory.guests[0]
+    assert lean.packages == whole.packages and lean.os == whole.os
+    assert lean.accounts is None and whole.accounts is not None  # not read, so unknown — not empty
+    vuln = {(f.check_id, f.status) for f in full.findings if f.check_id.startswith("VMS-VULN-")}
+    assert {(f.check_id, f.status) for f in only.findings} == vuln

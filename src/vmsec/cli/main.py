@@ -14,7 +14,6 @@ machine — a domain name, a qcow2 backing-file name — acts on the terminal).
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Any, ClassVar, cast
 
@@ -73,6 +72,8 @@ _DEBUG = False
 def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     global _DEBUG
     if value:
+        import logging  # here: logging is a noticeable import that only --debug needs
+
         _DEBUG = True
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                             format="vmsec: debug: %(name)s: %(message)s")

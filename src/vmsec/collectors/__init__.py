@@ -46,6 +46,9 @@ class CollectContext:
 
     progress: ProgressHook | None = None
     deadline: float | None = None  # time.monotonic() value
+    # The selected checks need only each OS's release and installed packages (a vulnerability-only
+    # scan): OS collectors may skip every other fact (they stay None, unknown).
+    packages_only: bool = False
 
     def step(self, message: str) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:

@@ -35,20 +35,10 @@ from vmsec.facts import (
     SshdConfig,
     Sudoers,
 )
-from vmsec.parsers import accounts as accounts_parser
-from vmsec.parsers import system_config as sc
 from vmsec.parsers.apk_db import read_apk_db
-from vmsec.parsers.authorized_keys import DEFAULT_FILES as DEFAULT_KEY_FILES
-from vmsec.parsers.authorized_keys import key_file_paths, read_authorized_keys
-from vmsec.parsers.cloud_init import read_cloud_init
 from vmsec.parsers.dpkg_status import parse_dpkg_status
-from vmsec.parsers.guest_agent import read_guest_agent
 from vmsec.parsers.os_release import read_os_release
-from vmsec.parsers.pam import read_pam
-from vmsec.parsers.pam_module_conf import read_pam_module_configs
 from vmsec.parsers.rpm_db import read_rpm_db
-from vmsec.parsers.sshd_config import read_sshd_config
-from vmsec.parsers.sudoers import read_sudoers
 
 T = TypeVar("T")
 
@@ -193,6 +183,8 @@ def credential_file_stats(reader: Reader, *, sshd: SshdConfig | None, sudoers: S
               *(sudoers.dirs if sudoers is not None else ())]
     paths += ["/etc/crypttab",
               *(e.keyfile for e in crypttab or () if e.keyfile and e.keyfile.startswith("/"))]
+    from vmsec.parsers.authorized_keys import key_file_paths
+
     for _user, home, path in key_file_paths(accounts or (), key_files):
         if len(paths) > MAX_STAT_PATHS:
             raise ReadError("authorized_keys", f"more than {MAX_STAT_PATHS} paths to examine",
@@ -205,15 +197,36 @@ def credential_file_stats(reader: Reader, *, sshd: SshdConfig | None, sudoers: S
 # --- the guest ----------------------------------------------------------------------------------
 
 
-def collect_guest(reader: Reader, *, name: str, origin: str,
-                  domain: str | None = None) -> tuple[Guest, list[CollectionRecord]]:
-    """Every :class:`Guest` fact of the root ``reader`` reads, and the record of what could not be read."""
+def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None = None,
+                  packages_only: bool = False) -> tuple[Guest, list[CollectionRecord]]:
+    """Every :class:`Guest` fact of the root ``reader`` reads, and the record of what could not be read.
+
+    ``packages_only``: only the OS release and the installed packages (a vulnerability-only scan, the
+    checks selected need nothing else); every other fact stays ``None``, unknown, as it should.
+    """
     reader = CachedReader(reader)
     c = _Collection(reader)
     started = time.monotonic()
 
     os_release: OsRelease | None = c.step("os-release", "/etc/os-release", lambda p: read_os_release(reader))
     packages = c.step("installed packages", DPKG_STATUS, lambda p: read_packages(reader, problems=p))
+    if packages_only:
+        c.records.append(CollectionRecord(source=origin, what="guest OS facts", ok=True,
+                                          reason="OS release and installed packages only (the selected "
+                                                 "checks need no other fact)",
+                                          duration_s=round(time.monotonic() - started, 4)))
+        return Guest(name=name, origin=origin, domain=domain, os=os_release, packages=packages), c.records
+    # The parsers of everything else, imported when a scan needs them.
+    from vmsec.parsers import accounts as accounts_parser
+    from vmsec.parsers import system_config as sc
+    from vmsec.parsers.authorized_keys import DEFAULT_FILES as DEFAULT_KEY_FILES
+    from vmsec.parsers.authorized_keys import read_authorized_keys
+    from vmsec.parsers.cloud_init import read_cloud_init
+    from vmsec.parsers.guest_agent import read_guest_agent
+    from vmsec.parsers.pam import read_pam
+    from vmsec.parsers.pam_module_conf import read_pam_module_configs
+    from vmsec.parsers.sshd_config import read_sshd_config
+    from vmsec.parsers.sudoers import read_sudoers
 
     passwd = c.step("user accounts", "/etc/passwd", lambda p: accounts_parser.read_passwd(reader))
     accounts = passwd[0] if passwd is not None else None

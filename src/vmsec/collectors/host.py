@@ -952,7 +952,7 @@ HOST_ROOT_MARKERS = ("/etc", "/proc", "/sys", "/dev", "/usr", "/var")
 
 
 def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] | None = None,
-                           live: bool | None = None) -> Inventory:
+                           live: bool | None = None, packages_only: bool = False) -> Inventory:
     """Host facts of ``root`` plus the libvirt objects defined on its disk (/etc/libvirt/…).
 
     ``live`` (default: the root is ``/``) reads what runs from the root's /proc and /sys. A library
@@ -972,7 +972,8 @@ def collect_host_inventory(root: str = "/", *, progress: Callable[[str], None] |
     os_records: list[CollectionRecord] = []
     if any(reader.stat(p).exists is not False for p in ("/etc/os-release", "/usr/lib/os-release")):
         tell(f"OS facts of {reader.root}")
-        host_os, os_records = collect_guest(reader, name=reader.root, origin=reader.root)
+        host_os, os_records = collect_guest(reader, name=reader.root, origin=reader.root,
+                                            packages_only=packages_only)
     runtime = None
     runtime_records: list[CollectionRecord] = []
     if live:
@@ -1041,7 +1042,7 @@ def collect(spec: HostSpec, context: CollectContext) -> Inventory:
                                     f"{', '.join(p.lstrip('/') for p in HOST_ROOT_MARKERS)} is there "
                                     "(expected a copy of a hypervisor's / with etc/libvirt)",
                                     ErrorKind.ABSENT)
-    return collect_host_inventory(spec.root, progress=context.step)
+    return collect_host_inventory(spec.root, progress=context.step, packages_only=context.packages_only)
 
 
 __all__ = ["collect_host", "collect_host_inventory", "load_config_file"]

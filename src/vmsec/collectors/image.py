@@ -572,14 +572,16 @@ def open_guest_image(path: str, key_file: str | None = None, *, allowed_dirs: Se
 
 
 def guest_from_image(path: str, *, name: str, key_file: str | None = None, domain: str | None = None,
-                     allowed_dirs: Sequence[str] = ()) -> tuple[Guest, list[CollectionRecord]]:
+                     allowed_dirs: Sequence[str] = (), packages_only: bool = False
+                     ) -> tuple[Guest, list[CollectionRecord]]:
     """One :class:`Guest` from one image; raises ReadError when the image cannot be used at all."""
     from vmsec.collectors.guest import collect_guest
 
     reader, disk, records = open_guest_image(path, key_file, allowed_dirs=allowed_dirs)
     if reader is None:
         return Guest(name=name, origin=path, domain=domain, disk=disk), records
-    guest, guest_records = collect_guest(reader, name=name, origin=path, domain=domain)
+    guest, guest_records = collect_guest(reader, name=name, origin=path, domain=domain,
+                                         packages_only=packages_only)
     # Guest paths alone would not say which image they came from.
     named = [evolve(r, source=f"{path}:{r.source}") if r.source.startswith("/") else r
              for r in guest_records]
@@ -587,7 +589,7 @@ def guest_from_image(path: str, *, name: str, key_file: str | None = None, domai
 
 
 def collect_images(paths: Sequence[str], *, key_file: str | None = None,
-                   progress: ProgressHook | None = None) -> Inventory:
+                   progress: ProgressHook | None = None, packages_only: bool = False) -> Inventory:
     """One :class:`Guest` per disk image in ``paths`` (qcow2, raw, VMDK), read offline.
 
     An image that cannot be used (missing, corrupt, refused backing file) becomes a failed record
@@ -601,7 +603,8 @@ def collect_images(paths: Sequence[str], *, key_file: str | None = None,
         tell(f"disk image {path}")
         name = os.path.basename(path.rstrip("/")) or path
         try:
-            guest, guest_records = guest_from_image(path, name=name, key_file=key_file)
+            guest, guest_records = guest_from_image(path, name=name, key_file=key_file,
+                                                    packages_only=packages_only)
         except ReadError as exc:
             records.append(CollectionRecord(source=path, what="disk image", ok=False,
                                             reason=str(exc) if exc.source != path else exc.reason,
@@ -626,7 +629,8 @@ def collect_images(paths: Sequence[str], *, key_file: str | None = None,
 
 def collect(spec: ImageSpec, context: CollectContext) -> Inventory:
     """The collector interface (``vmsec.collectors``): disk images, offline."""
-    return collect_images(list(spec.paths), key_file=spec.key_file, progress=context.step)
+    return collect_images(list(spec.paths), key_file=spec.key_file, progress=context.step,
+                          packages_only=context.packages_only)
 
 
 __all__ = ["backing_chain", "collect_images", "guest_from_image", "open_guest_image",

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 OS_MARKERS = ("/etc/os-release", "/usr/lib/os-release", "/etc/passwd")
 
 
-def collect_rootfs(paths: Sequence[str], *, progress: Callable[[str], None] | None = None) -> Inventory:
+def collect_rootfs(paths: Sequence[str], *, progress: Callable[[str], None] | None = None,
+                   packages_only: bool = False) -> Inventory:
     """One :class:`Guest` per root directory in ``paths``, named after the directory.
 
     A path that is not a directory, or not an OS root (none of :data:`OS_MARKERS`), is recorded and
@@ -44,7 +45,8 @@ def collect_rootfs(paths: Sequence[str], *, progress: Callable[[str], None] | No
             continue
         name = os.path.basename(reader.root.rstrip("/")) or reader.root
         tell(f"guest OS facts of {reader.root}")
-        guest, guest_records = collect_guest(reader, name=name, origin=reader.root)
+        guest, guest_records = collect_guest(reader, name=name, origin=reader.root,
+                                             packages_only=packages_only)
         guests.append(guest)
         records.extend(guest_records)
     if not guests:
@@ -56,7 +58,7 @@ def collect_rootfs(paths: Sequence[str], *, progress: Callable[[str], None] | No
 
 def collect(spec: RootfsSpec, context: CollectContext) -> Inventory:
     """The collector interface (``vmsec.collectors``): guest root directories."""
-    return collect_rootfs(list(spec.paths), progress=context.step)
+    return collect_rootfs(list(spec.paths), progress=context.step, packages_only=context.packages_only)
 
 
 __all__ = ["collect_rootfs"]
