@@ -11,6 +11,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,52 @@ def test_a_task_that_runs_twice_leaves_one_scan(store_url: str, tmp_path: Path) 
         fps = Counter(f.fingerprint for f in result.findings)
         assert fps and max(fps.values()) == 1
         assert status.run.status == "complete" and status.run.finished_at is not None
+
+
+def test_a_worker_killed_right_after_creating_its_scan_leaves_a_scan_its_attempt_names(
+        store_url: str, tmp_path: Path) -> None:
+    """The scan row and the attempt's link to it commit together: a worker that dies the moment its
+    scan exists (before any finding) leaves nothing another attempt cannot find and delete. This
+    window once left a seventh scan behind in the kill-a-worker test."""
+    from vmsec.checkinfo import CheckIndex
+    from vmsec.fleet.runner import _AttemptSink
+    from vmsec.pipeline import ScanHeader
+
+    write_xml_hypervisor(tmp_path / "hv", 2)
+    inventory = parse_inventory({"targets": [{"kind": "xml", "path": str(tmp_path / "hv"), "name": "hv"}]})
+    with open_store(store_url) as store:
+        run_row = create_run(store, inventory.targets, source="test", mode="celery", options=RunOptions())
+        dying = start_attempt(store, run_row.id, "hv", worker="dying", token=run_row.token)
+        assert dying is not None
+        sink = _AttemptSink(store, dying, None)
+        sink.begin(ScanHeader(source="test", profile="default", started_at=datetime.now(UTC),
+                                  checks_run=0, checks=CheckIndex(()), targets_expected=1))
+        sink.inner.conn.close()  # the process is gone: no add, no end, no cleanup
+        with store.transaction("look") as conn:
+            linked = conn.execute(select(schema.fleet_attempts.c.scan_id)
+                                  .where(schema.fleet_attempts.c.id == dying.id)).scalar_one()
+        assert linked == sink.scan_id and _scans(store) == 1
+
+        again = scan_run_target(store, run_row.id, "hv", worker="alive", token=run_row.token)
+        assert again.state == "done"
+        assert _scans(store) == 1  # the dead attempt's empty scan was deleted
+
+
+def test_a_failing_link_leaves_no_scan(store_url: str) -> None:
+    """If recording the scan with its attempt fails, the scan row is not committed either."""
+    from vmsec.checkinfo import CheckIndex
+    from vmsec.errors import StoreError
+    from vmsec.pipeline import ScanHeader
+    from vmsec.store.writer import StoreSink
+
+    with open_store(store_url) as store:
+        sink = StoreSink.into(store)
+        sink.on_begin.append(("UPDATE no_such_table SET x = ?", lambda scan_id: (scan_id,)))
+        with pytest.raises(StoreError, match="storing the scan"):
+            sink.begin(ScanHeader(source="test", profile="default", started_at=datetime.now(UTC),
+                                  checks_run=0, checks=CheckIndex(()), targets_expected=1))
+        sink.close()
+        assert _scans(store) == 0
 
 
 def test_a_slow_attempt_that_finishes_second_is_superseded(store_url: str, tmp_path: Path) -> None:

@@ -28,7 +28,6 @@ from vmsec.fleet.runs import (
     fail_attempt,
     finish_attempt,
     run_status,
-    set_attempt_scan,
     start_attempt,
 )
 from vmsec.pipeline import ScanHeader
@@ -89,6 +88,10 @@ class _AttemptSink:
         self.hypervisor = attempt.target.hypervisor
         self.fallback = attempt.target.key
         self.on_batch = on_batch
+        # The scan id is recorded with the attempt in the transaction that creates the scan: a worker
+        # killed at any moment leaves either no scan or one its attempt names (deleted later).
+        self.inner.on_begin.append(
+            ("UPDATE fleet_attempts SET scan_id = ? WHERE id = ?", lambda scan_id: (scan_id, attempt.id)))
 
     @property
     def scan_id(self) -> int | None:
@@ -96,8 +99,6 @@ class _AttemptSink:
 
     def begin(self, header: ScanHeader) -> None:
         self.inner.begin(header)
-        assert self.inner.scan_id is not None
-        set_attempt_scan(self.store, self.attempt, self.inner.scan_id)
 
     def add(self, batch: TargetBatch, details: Mapping[str, Any], os: OsInventory | None) -> None:
         target = qualify(batch.target, self.hypervisor, self.fallback)

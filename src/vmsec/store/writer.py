@@ -21,7 +21,7 @@ import contextlib
 import json
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -227,6 +227,9 @@ class StoreSink:
         self.conn = conn
         self.group_id = group_id  # the group (tenant) the scan belongs to; None: the default group
         self.scan_id: int | None = None
+        # Statements run in the transaction that creates the scan row, with its id: a fleet attempt
+        # records its scan there, so no crash can leave a scan that nothing points to.
+        self.on_begin: list[tuple[str, Callable[[int], tuple[Any, ...]]]] = []
         self._seq = 0
         self._position = 0
         self._targets_stored = 0
@@ -300,6 +303,8 @@ class StoreSink:
                 **({} if self.group_id is None else {"group_id": self.group_id})})
             c.executemany("INSERT INTO scan_checks (scan_id, check_id, remediation) VALUES (?, ?, ?)",
                           [(self.scan_id, ci.id, clean_text(ci.remediation)) for ci in header.checks.checks])
+            for sql, params in self.on_begin:
+                c.execute(sql, params(self.scan_id))
             c.commit()
         except Exception as exc:
             raise self._fail("storing the scan", exc) from exc
