@@ -91,6 +91,72 @@ def _finding_dict(r: Any) -> dict[str, Any]:
     }
 
 
+_PAGE_COLUMNS = (
+    schema.findings.c.id,
+    schema.findings.c.scan_id,
+    schema.scans.c.started_at,
+    schema.scans.c.group_id,
+    schema.findings.c.target_id,
+    schema.targets.c.kind,
+    schema.targets.c.name,
+    schema.targets.c.host,
+    schema.findings.c.check_id,
+    schema.findings.c.title,
+    schema.findings.c.status,
+    schema.findings.c.severity,
+    schema.findings.c.subject,
+    schema.findings.c.message,
+    schema.findings.c.fingerprint,
+)
+
+
+def _finding_dicts(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """The finding list's rows (:data:`_PAGE_COLUMNS`) as :func:`_finding_dict` gives them — by tuple
+    position, the time of each scan converted once: this runs for every row of every page."""
+    started: dict[int, datetime | None] = {}
+    out = []
+    for (
+        id_,
+        scan_id,
+        started_at,
+        group_id,
+        target_id,
+        kind,
+        name,
+        host,
+        check_id,
+        title,
+        status,
+        severity,
+        subject,
+        message,
+        fingerprint,
+    ) in rows:
+        when = started.get(scan_id, _UNSET)
+        if when is _UNSET:
+            when = started[scan_id] = utc(started_at)
+        out.append(
+            {
+                "id": id_,
+                "scan_id": scan_id,
+                "scan_started_at": when,
+                "group_id": group_id,
+                "target": {"id": target_id, "kind": kind, "name": name, "host": host},
+                "check_id": check_id,
+                "title": title,
+                "status": status,
+                "severity": severity,
+                "subject": subject,
+                "message": message,
+                "fingerprint": fingerprint,
+            }
+        )
+    return out
+
+
+_UNSET: Any = object()
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -168,7 +234,17 @@ class Queries:
                     ]
                     if rows:
                         conn.execute(insert(schema.target_stats), rows)
-                    conn.execute(insert(st).values(scan_id=scan_id, computed_at=self.svc.now()))
+                    low, high = conn.execute(
+                        select(func.min(f.c.id), func.max(f.c.id)).where(f.c.scan_id == scan_id)
+                    ).one()
+                    conn.execute(
+                        insert(st).values(
+                            scan_id=scan_id,
+                            computed_at=self.svc.now(),
+                            min_finding_id=low,
+                            max_finding_id=high,
+                        )
+                    )
             except IntegrityError:
                 pass  # another request computed them at the same time
 
@@ -295,23 +371,53 @@ class Queries:
         """One page of findings, newest first, and the cursor of the next page (None: last page)."""
         flt.validate()
         limit = max(1, min(limit, MAX_PAGE))
-        f, t, s = schema.findings, schema.targets, schema.scans
-        with self.svc.engine.connect() as conn:
-            # 1. The scans the caller may see (and that fall in the time window), as a list of ids: the
-            #    page query then reads the findings table alone, walking an index in id order.
-            scans: list[int] | None = None
-            if not principal.all_groups or flt.since is not None or flt.until is not None:
-                sq = select(s.c.id).where(self.in_groups(principal, s.c.group_id))
-                if flt.since is not None:
-                    sq = sq.where(s.c.started_at >= flt.since)
-                if flt.until is not None:
-                    sq = sq.where(s.c.started_at < flt.until)
-                scans = [r[0] for r in conn.execute(sq)]
-                if not scans:
-                    return [], None
+        f, t, s, st = schema.findings, schema.targets, schema.scans, schema.scan_stats
+        with self.svc.reader.connect() as conn:
+            # 1. The scans the caller may see (in the time window, of the scan asked for), each with the
+            #    range its finding ids occupy: the page query then reads the findings table alone,
+            #    walking an index in id order only over the part of it those scans fill.
+            sq = (
+                select(s.c.id, s.c.status, st.c.scan_id, st.c.min_finding_id, st.c.max_finding_id)
+                .outerjoin(st, st.c.scan_id == s.c.id)
+                .where(self.in_groups(principal, s.c.group_id))
+            )
+            if flt.since is not None:
+                sq = sq.where(s.c.started_at >= flt.since)
+            if flt.until is not None:
+                sq = sq.where(s.c.started_at < flt.until)
+            if flt.scan_id is not None:
+                sq = sq.where(s.c.id == flt.scan_id)
+            candidates = conn.execute(sq).all()
+            target_q = None
+            if flt.target or flt.kind or flt.host:
+                # Resolved to target ids in the page query: the (target_id, id) index then serves it;
+                # the scans those targets belong to narrow the id ranges first.
+                target_q = select(t.c.id)
+                if flt.target:
+                    target_q = target_q.where(t.c.name == flt.target)
+                if flt.kind:
+                    target_q = target_q.where(t.c.kind == flt.kind)
+                if flt.host:
+                    target_q = target_q.where(
+                        or_(t.c.host == flt.host, and_(t.c.kind == "host", t.c.name == flt.host))
+                    )
+                if flt.scan_id is not None:
+                    target_q = target_q.where(t.c.scan_id == flt.scan_id)
+                if len(candidates) > 1:
+                    scans_of_targets = {
+                        r[0] for r in conn.execute(target_q.with_only_columns(t.c.scan_id).distinct())
+                    }
+                    candidates = [c for c in candidates if c.id in scans_of_targets]
+            if not candidates:
+                return [], None
+            bounds = self._id_bounds(candidates)
+            if bounds == ():
+                return [], None  # every candidate scan is known to hold no findings
             query = select(f.c.id)
-            if scans is not None:
-                query = query.where(f.c.scan_id.in_(scans))
+            if not principal.all_groups or flt.since is not None or flt.until is not None:
+                query = query.where(f.c.scan_id.in_([c.id for c in candidates]))
+            if bounds:
+                query = query.where(f.c.id >= bounds[0], f.c.id <= bounds[1])
             if cursor is not None:
                 query = query.where(f.c.id < cursor)
             if flt.severity:
@@ -323,18 +429,8 @@ class Queries:
                     query = query.where(f.c.check_id.like(_like_escape(flt.check[:-1]) + "%", escape="\\"))
                 else:
                     query = query.where(f.c.check_id == flt.check)
-            if flt.target or flt.kind or flt.host:
-                # Resolved to target ids first: the (target_id, id) index then serves the page.
-                tq = select(t.c.id)
-                if flt.target:
-                    tq = tq.where(t.c.name == flt.target)
-                if flt.kind:
-                    tq = tq.where(t.c.kind == flt.kind)
-                if flt.host:
-                    tq = tq.where(or_(t.c.host == flt.host, and_(t.c.kind == "host", t.c.name == flt.host)))
-                if flt.scan_id is not None:
-                    tq = tq.where(t.c.scan_id == flt.scan_id)
-                query = query.where(f.c.target_id.in_(tq))
+            if target_q is not None:
+                query = query.where(f.c.target_id.in_(target_q))
             if flt.scan_id is not None:
                 query = query.where(f.c.scan_id == flt.scan_id)
             if flt.q:
@@ -346,36 +442,44 @@ class Queries:
                         f.c.check_id.ilike(pattern, escape="\\"),
                     )
                 )
-            ids = [r[0] for r in conn.execute(query.order_by(f.c.id.desc()).limit(limit + 1))]
-            more = len(ids) > limit
-            ids = ids[:limit]
-            if not ids:
-                return [], None
-            # 2. What the page shows about those findings.
+            # 2. The page (and one finding more: is there a next page?) with what it shows about each
+            #    finding, in one statement: the keyset walk is a subquery of its own, then joined.
+            page = query.order_by(f.c.id.desc()).limit(limit + 1).scalar_subquery()
             rows = conn.execute(
-                select(
-                    f.c.id,
-                    f.c.scan_id,
-                    f.c.target_id,
-                    f.c.check_id,
-                    f.c.title,
-                    f.c.status,
-                    f.c.severity,
-                    f.c.subject,
-                    f.c.message,
-                    f.c.fingerprint,
-                    t.c.kind,
-                    t.c.name,
-                    t.c.host,
-                    s.c.started_at,
-                    s.c.group_id,
-                )
+                select(*_PAGE_COLUMNS)
                 .join(t, t.c.id == f.c.target_id)
                 .join(s, s.c.id == f.c.scan_id)
-                .where(f.c.id.in_(ids))
+                .where(f.c.id.in_(page))
                 .order_by(f.c.id.desc())
             ).all()
-        return [_finding_dict(r) for r in rows], (ids[-1] if more else None)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return _finding_dicts(rows), (rows[-1][0] if more else None)
+
+    def _id_bounds(self, candidates: Sequence[Any]) -> tuple[int, int] | tuple[()] | None:
+        """The range of finding ids the candidate scans occupy: (low, high); () when they hold no
+        findings; None when a scan's range is not known (still running, or its statistics not computed
+        yet — they are computed here for a few finished scans)."""
+        missing = [c.id for c in candidates if c.scan_id is None and c.status != "running"]
+        if any(c.scan_id is None and c.status == "running" for c in candidates) or len(missing) > 20:
+            return None
+        ranges = [(c.min_finding_id, c.max_finding_id) for c in candidates if c.scan_id is not None]
+        if missing:
+            self.ensure_stats(missing)
+            st = schema.scan_stats
+            with self.svc.reader.connect() as conn:
+                got = conn.execute(
+                    select(st.c.scan_id, st.c.min_finding_id, st.c.max_finding_id).where(
+                        st.c.scan_id.in_(missing)
+                    )
+                ).all()
+            if len(got) != len(missing):
+                return None
+            ranges += [(r.min_finding_id, r.max_finding_id) for r in got]
+        known = [r for r in ranges if r[0] is not None and r[1] is not None]
+        if not known:
+            return ()
+        return min(r[0] for r in known), max(r[1] for r in known)
 
     def finding(self, principal: Principal, finding_id: int) -> dict[str, Any]:
         f, t, s, chk = schema.findings, schema.targets, schema.scans, schema.scan_checks

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vmsec import __version__
 from vmsec.service.core import Denied, NotFound, Service, ServiceError
 from vmsec.web.api import create_api
+from vmsec.web.fastpath import FindingListFastPath
 from vmsec.web.pages import create_pages, render, see_other
 from vmsec.web.security import CsrfRejected, LoginRequired, SecurityHeaders
 
@@ -100,5 +101,6 @@ def create_app(service: Service) -> FastAPI:
         fields = ", ".join(".".join(str(x) for x in e.get("loc", ())[1:]) for e in exc.errors()[:5])
         return error(request, 400, f"Invalid input: {fields or 'request'}")
 
+    app.add_middleware(FindingListFastPath, service=service)  # inside SecurityHeaders: the same headers
     app.add_middleware(SecurityHeaders, tls=service.config.tls)
     return app
