@@ -390,7 +390,9 @@ class Accounts:
     def change_password(self, user_id: int, current: str, new: str, actor: Principal) -> None:
         """Change one's password: the current one is required, the new one must pass the policy."""
         with self.svc.engine.begin() as conn:
-            row = conn.execute(select(schema.users).where(schema.users.c.id == user_id)).one()
+            row = conn.execute(
+                select(schema.users).where(schema.users.c.id == user_id).with_for_update()
+            ).one()
             if not verify_password(row.password_hash, current):
                 self._fail(conn, row, "password change", actor.remote)
                 self.svc.audit.append(
@@ -451,12 +453,20 @@ class Accounts:
         """Count a failed attempt; at every ``lockout_threshold`` failures lock the account, for twice
         as long each time (capped at a day)."""
         cfg = self.svc.config
-        n = int(row.failed_logins) + 1
-        values: dict[str, Any] = {"failed_logins": n}
+        u = schema.users
+        # Counted in the database (every worker process adds to the same count, none is lost).
+        n = int(
+            conn.execute(
+                update(u)
+                .where(u.c.id == row.id)
+                .values(failed_logins=u.c.failed_logins + 1)
+                .returning(u.c.failed_logins)
+            ).scalar_one()
+        )
         if n % cfg.lockout_threshold == 0:
             factor = 2 ** min(n // cfg.lockout_threshold - 1, 6)
             until = self.svc.now() + min(cfg.lockout_duration * factor, timedelta(days=1))
-            values["locked_until"] = until
+            conn.execute(update(u).where(u.c.id == row.id).values(locked_until=until))
             self.svc.audit.append(
                 "login.lockout",
                 "failure",
@@ -466,7 +476,6 @@ class Accounts:
                 remote=remote,
                 conn=conn,
             )
-        conn.execute(update(schema.users).where(schema.users.c.id == row.id).values(**values))
 
     def login_password(
         self, name: str, password: str, remote: str | None, user_agent: str | None
@@ -476,7 +485,13 @@ class Accounts:
         now = self.svc.now()
         u = schema.users
         with self.svc.engine.begin() as conn:
-            row = conn.execute(select(u).where(u.c.name == name)).first() if NAME_RE.match(name) else None
+            # the account's row locked first (before the audit log's head): concurrent attempts on one
+            # account take their turns, and always take the two locks in the same order
+            row = (
+                conn.execute(select(u).where(u.c.name == name).with_for_update()).first()
+                if NAME_RE.match(name)
+                else None
+            )
             if row is None:
                 verify_password(None, password)  # the same time as a known account
                 self.svc.audit.append(
@@ -606,7 +621,7 @@ class Accounts:
                 or utc(sess.expires_at) <= now
             ):
                 return LoginResult(False, message="The sign-in has expired: start again.")
-            row = conn.execute(select(u).where(u.c.id == sess.user_id)).one()
+            row = conn.execute(select(u).where(u.c.id == sess.user_id).with_for_update()).one()
             locked = utc(row.locked_until)
             if row.disabled or (locked is not None and locked > now):
                 conn.execute(delete(s).where(s.c.id == sess.id))
@@ -699,7 +714,7 @@ class Accounts:
         u, s = schema.users, schema.sessions
         now = self.svc.now()
         with self.svc.engine.begin() as conn:
-            row = conn.execute(select(u).where(u.c.id == info.user_id)).one()
+            row = conn.execute(select(u).where(u.c.id == info.user_id).with_for_update()).one()
             ok = verify_password(row.password_hash, password)
             if ok and row.totp_secret is not None:
                 ok = self._check_code(conn, row, code or "", now) is not None

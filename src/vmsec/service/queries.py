@@ -94,8 +94,6 @@ def _finding_dict(r: Any) -> dict[str, Any]:
 _PAGE_COLUMNS = (
     schema.findings.c.id,
     schema.findings.c.scan_id,
-    schema.scans.c.started_at,
-    schema.scans.c.group_id,
     schema.findings.c.target_id,
     schema.targets.c.kind,
     schema.targets.c.name,
@@ -110,16 +108,16 @@ _PAGE_COLUMNS = (
 )
 
 
-def _finding_dicts(rows: Sequence[Any]) -> list[dict[str, Any]]:
+def _finding_dicts(
+    rows: Sequence[Any], scans: dict[int, tuple[datetime | None, int]]
+) -> list[dict[str, Any]]:
     """The finding list's rows (:data:`_PAGE_COLUMNS`) as :func:`_finding_dict` gives them — by tuple
-    position, the time of each scan converted once: this runs for every row of every page."""
-    started: dict[int, datetime | None] = {}
+    position, each scan's time and group from ``scans`` (they were read with the visible scans): this
+    runs for every row of every page."""
     out = []
     for (
         id_,
         scan_id,
-        started_at,
-        group_id,
         target_id,
         kind,
         name,
@@ -132,14 +130,12 @@ def _finding_dicts(rows: Sequence[Any]) -> list[dict[str, Any]]:
         message,
         fingerprint,
     ) in rows:
-        when = started.get(scan_id, _UNSET)
-        if when is _UNSET:
-            when = started[scan_id] = utc(started_at)
+        started, group_id = scans[scan_id]
         out.append(
             {
                 "id": id_,
                 "scan_id": scan_id,
-                "scan_started_at": when,
+                "scan_started_at": started,
                 "group_id": group_id,
                 "target": {"id": target_id, "kind": kind, "name": name, "host": host},
                 "check_id": check_id,
@@ -152,9 +148,6 @@ def _finding_dicts(rows: Sequence[Any]) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-_UNSET: Any = object()
 
 
 def _like_escape(text: str) -> str:
@@ -377,7 +370,15 @@ class Queries:
             #    range its finding ids occupy: the page query then reads the findings table alone,
             #    walking an index in id order only over the part of it those scans fill.
             sq = (
-                select(s.c.id, s.c.status, st.c.scan_id, st.c.min_finding_id, st.c.max_finding_id)
+                select(
+                    s.c.id,
+                    s.c.status,
+                    s.c.group_id,
+                    s.c.started_at,
+                    st.c.scan_id,
+                    st.c.min_finding_id,
+                    st.c.max_finding_id,
+                )
                 .outerjoin(st, st.c.scan_id == s.c.id)
                 .where(self.in_groups(principal, s.c.group_id))
             )
@@ -413,9 +414,8 @@ class Queries:
             bounds = self._id_bounds(candidates)
             if bounds == ():
                 return [], None  # every candidate scan is known to hold no findings
-            query = select(f.c.id)
-            if not principal.all_groups or flt.since is not None or flt.until is not None:
-                query = query.where(f.c.scan_id.in_([c.id for c in candidates]))
+            # (also for a principal who sees every group: a scan stored since step 1 stays out)
+            query = select(f.c.id).where(f.c.scan_id.in_([c.id for c in candidates]))
             if bounds:
                 query = query.where(f.c.id >= bounds[0], f.c.id <= bounds[1])
             if cursor is not None:
@@ -448,13 +448,13 @@ class Queries:
             rows = conn.execute(
                 select(*_PAGE_COLUMNS)
                 .join(t, t.c.id == f.c.target_id)
-                .join(s, s.c.id == f.c.scan_id)
                 .where(f.c.id.in_(page))
                 .order_by(f.c.id.desc())
             ).all()
         more = len(rows) > limit
         rows = rows[:limit]
-        return _finding_dicts(rows), (rows[-1][0] if more else None)
+        scans = {c.id: (utc(c.started_at), c.group_id) for c in candidates}
+        return _finding_dicts(rows, scans), (rows[-1][0] if more else None)
 
     def _id_bounds(self, candidates: Sequence[Any]) -> tuple[int, int] | tuple[()] | None:
         """The range of finding ids the candidate scans occupy: (low, high); () when they hold no

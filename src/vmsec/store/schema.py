@@ -326,14 +326,14 @@ scan_stats = Table(
 
 # --- the service's shared state, for several worker processes (0005) ---------------------------------
 
-# One row per sign-in attempt within the throttle's window (older rows are deleted as attempts come).
+# Sign-in throttling: per key, the times of the attempts allowed within the window (at most the limit
+# of them), so every worker process counts the same attempts; a key's row goes once its window passed.
 login_throttle = Table(
     "login_throttle", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("key", String(200), nullable=False),  # "ip:ADDRESS" or "user:NAME"
-    Column("at", DateTime(timezone=True), nullable=False),
-    Index("ix_login_throttle_key", "key", "at"),
-    Index("ix_login_throttle_at", "at"),
+    Column("key", String(200), primary_key=True),  # "ip:ADDRESS" or "user:NAME"
+    Column("hits", Text, nullable=False),  # attempt times, microseconds since the epoch, space-separated
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    Index("ix_login_throttle_last_at", "last_at"),
 )
 
 # A WebAuthn challenge waiting for its answer, keyed by the (hashed) session that asked; used once.

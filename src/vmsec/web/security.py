@@ -12,9 +12,6 @@ anyone thinks about it:
 from __future__ import annotations
 
 import hmac
-import threading
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -154,28 +151,6 @@ def same_origin(request: Request) -> bool:
         return origin is None
     host = request.headers.get("host", "")
     return origin.split("://", 1)[-1].split("/", 1)[0] == host
-
-
-class Throttle:
-    """At most ``limit`` attempts per ``window`` seconds per key (remote address, account name)."""
-
-    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
-        self.limit, self.window = limit, window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            if len(self._hits) > 100_000:  # bounded memory under a flood of addresses
-                self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - self.window}
-            return True
 
 
 Scope = MutableMapping[str, Any]

@@ -25,12 +25,11 @@ def upgrade() -> None:
     op.create_index("ix_targets_host", "targets", ["host"])
     op.create_table(
         "login_throttle",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("key", sa.String(200), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("hits", sa.Text, nullable=False),
+        sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
     )
-    op.create_index("ix_login_throttle_key", "login_throttle", ["key", "at"])
-    op.create_index("ix_login_throttle_at", "login_throttle", ["at"])
+    op.create_index("ix_login_throttle_last_at", "login_throttle", ["last_at"])
     op.create_table(
         "webauthn_challenges",
         sa.Column("key", sa.String(100), primary_key=True),
@@ -53,8 +52,7 @@ def downgrade() -> None:
         batch.drop_column("max_finding_id")
         batch.drop_column("min_finding_id")
     op.drop_table("webauthn_challenges")
-    op.drop_index("ix_login_throttle_at", "login_throttle")
-    op.drop_index("ix_login_throttle_key", "login_throttle")
+    op.drop_index("ix_login_throttle_last_at", "login_throttle")
     op.drop_table("login_throttle")
     op.drop_index("ix_targets_host", "targets")
     op.drop_index("ix_targets_name", "targets")
