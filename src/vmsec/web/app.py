@@ -55,7 +55,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await anyio.to_thread.run_sync(service.close)
 
 
-def create_app(service: Service) -> FastAPI:
+def create_app(service: Service, *, fast_paths: bool = True) -> FastAPI:
+    """The application. ``fast_paths=False`` leaves out vmsec.web.fastpath (the tests compare the two)."""
     app = FastAPI(
         title="vmsec",
         version=__version__,
@@ -106,7 +107,8 @@ def create_app(service: Service) -> FastAPI:
         fields = ", ".join(".".join(str(x) for x in e.get("loc", ())[1:]) for e in exc.errors()[:5])
         return error(request, 400, f"Invalid input: {fields or 'request'}")
 
-    app.add_middleware(FindingListFastPath, service=service)  # inside SecurityHeaders: the same headers
+    if fast_paths:
+        app.add_middleware(FindingListFastPath, service=service)  # inside SecurityHeaders: its headers too
     app.add_middleware(SecurityHeaders, tls=service.config.tls)
     return app
 
