@@ -61,9 +61,10 @@ targets = Table(
     # The OS root's identity and installed packages (SBOM), for guests and the host's own OS (0002).
     Column("os", _JSON, nullable=True),
     Index("ix_targets_scan", "scan_id"),
-    # The finding list's target and host filters (0005).
+    # The finding list's target, kind and host filters (0005).
     Index("ix_targets_name", "name"),
     Index("ix_targets_host", "host"),
+    Index("ix_targets_kind_name", "kind", "name"),
 )
 
 findings = Table(

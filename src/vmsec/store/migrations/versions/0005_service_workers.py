@@ -2,7 +2,7 @@
 into the database — sign-in throttling (``login_throttle``) and pending WebAuthn challenges
 (``webauthn_challenges``). For the finding list at a million findings: each finished scan's range of
 finding ids (``scan_stats``), so a page walks only the part of the table its visible scans fill, and
-indexes on target names and hosts (its target= and host= filters).
+indexes on target names, kinds and hosts (its target=, kind= and host= filters).
 
 Revision ID: 0005
 Revises: 0004
@@ -20,9 +20,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # The finding list's target= and host= filters resolve target ids by these.
+    # The finding list's target=, kind= and host= filters resolve target ids by these.
     op.create_index("ix_targets_name", "targets", ["name"])
     op.create_index("ix_targets_host", "targets", ["host"])
+    op.create_index("ix_targets_kind_name", "targets", ["kind", "name"])
     op.create_table(
         "login_throttle",
         sa.Column("key", sa.String(200), primary_key=True),
@@ -54,5 +55,6 @@ def downgrade() -> None:
     op.drop_table("webauthn_challenges")
     op.drop_index("ix_login_throttle_last_at", "login_throttle")
     op.drop_table("login_throttle")
+    op.drop_index("ix_targets_kind_name", "targets")
     op.drop_index("ix_targets_host", "targets")
     op.drop_index("ix_targets_name", "targets")
