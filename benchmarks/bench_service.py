@@ -5,13 +5,19 @@
 - the dashboard's fleet overview page at 1M findings — goal p95 ≤ 300 ms (PostgreSQL and SQLite);
 - ``vmsec audit verify`` over 1M audit entries, as a whole process — goal ≤ 10 s.
 
-Everything runs as a user runs it: ``vmsec serve`` is a separate process (one uvicorn worker) on
-loopback, clients speak HTTP to it; ``vmsec audit verify`` is a separate process.
+Everything runs as a user runs it: ``vmsec serve`` is a separate process (``--workers N`` uvicorn
+worker processes; P5 runs once per ``--workers`` value, after ``--warmup`` unmeasured requests) on
+loopback, clients speak HTTP to it; ``vmsec audit verify`` is a separate process. The CPU each request
+costs the service's processes, PostgreSQL's backends (a cluster made here) and the clients is printed
+beside the latencies, with the load average: on a shared machine the latencies say as much about the
+other work on it as about vmsec.
 
 Run: ``.venv/bin/python benchmarks/bench_service.py [--findings 1000000] [--requests 3000]
-[--clients 50] [--audit 1000000] [--pg-url URL] [--skip-sqlite]``
+[--clients 50] [--workers 1 2] [--warmup 1000] [--audit 1000000] [--pg-url URL] [--skip-sqlite]``
 
-Without ``--pg-url`` a throw-away PostgreSQL cluster is created (see bench_store.py).
+Without ``--pg-url`` a throw-away PostgreSQL cluster is created (see bench_store.py). ``--no-fill
+--pg-url URL --key FILE`` measures a store an earlier run filled (the throw-away cluster is gone then:
+give your own).
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,7 +92,7 @@ def vmsec(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.Comple
 
 
 class Serve:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
         import socket
 
         with socket.socket() as s:
@@ -95,7 +100,7 @@ class Serve:
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen([sys.executable, "-m", "vmsec.cli.main", "serve", "--listen",
-                                      f"127.0.0.1:{self.port}"], env=env)
+                                      f"127.0.0.1:{self.port}", "--workers", str(workers)], env=env)
         for _ in range(300):
             try:
                 httpx.get(self.url + "/healthz", timeout=1)
@@ -135,56 +140,111 @@ QUERIES = [
 ]
 
 
-def finding_list_load(url: str, token: str, clients: int, requests: int, server_pid: int) -> None:
-    """``clients`` threads, each with its own keep-alive connection, each following two keyset pages of
-    a random filter; latencies of every request."""
-    lat: list[float] = []
-    lock = threading.Lock()
-    per = requests // clients
-    errors: list[str] = []
+def finding_list_load(url: str, token: str, clients: int, requests: int, server_pids: list[int], *,
+                      quiet: bool = False, postgres: int | None = None) -> None:
+    """``clients`` concurrent clients, each on its own keep-alive connection, each following two keyset
+    pages of a random filter; the latency of every request as its client sees it.
 
-    def client(seed: int) -> None:
+    The clients are coroutines on one event loop speaking plain HTTP/1.1 (a request line, the Bearer
+    header; the response read by its Content-Length): on this 2-core machine they share the CPU with the
+    server and PostgreSQL, so they must cost little — a thread per client with httpx cost 2.1 ms of CPU
+    per request, more than the server's whole budget. Their own CPU is printed beside the server's."""
+    import asyncio
+
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    lat: list[float] = []
+    errors: list[str] = []
+    per = requests // clients
+
+    async def client(seed: int) -> None:
         rnd = random.Random(seed)
-        mine = []
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
             done = 0
             while done < per:
                 q = rnd.choice(QUERIES)
                 cursor = None
                 for _page in range(2):
+                    path = "/api/v1/findings?" + q + (f"&cursor={cursor}" if cursor else "")
                     t = time.perf_counter()
-                    r = c.get("/api/v1/findings?" + q + (f"&cursor={cursor}" if cursor else ""))
-                    mine.append(time.perf_counter() - t)
+                    writer.write(f"GET {path} HTTP/1.1\r\nhost: {host}\r\n"
+                                 f"authorization: Bearer {token}\r\n\r\n".encode())
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                    body = await reader.readexactly(int(length.group(1)) if length else 0)
+                    lat.append(time.perf_counter() - t)
                     done += 1
-                    if r.status_code != 200:
-                        errors.append(f"{r.status_code} {q}")
+                    status = int(head[9:12])
+                    if status != 200:
+                        errors.append(f"{status} {q}: {body[:200]!r}")
                         break
-                    cursor = r.json()["next_cursor"]
+                    cursor = _NEXT.search(body)
+                    cursor = cursor.group(1).decode() if cursor else None
                     if cursor is None:
                         break
-        with lock:
-            lat.extend(mine)
+        finally:
+            writer.close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    server_cpu = _cpu_of(server_pid)
+    async def everyone() -> None:
+        await asyncio.gather(*(client(i) for i in range(clients)))
+
+    server_pids = _tree(server_pids)
+    server_cpu = sum(_cpu_of(pid) for pid in server_pids)
+    pg_cpu = _cpu_of(postgres, children=True) if postgres else 0.0
     own_cpu = time.process_time()
     t = time.perf_counter()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    try:
+        import uvloop
+
+        uvloop.run(everyone())
+    except ImportError:
+        asyncio.run(everyone())
     wall = time.perf_counter() - t
-    server_cpu = _cpu_of(server_pid) - server_cpu
+    server_cpu = sum(_cpu_of(pid) for pid in server_pids) - server_cpu
+    pg_cpu = (_cpu_of(postgres, children=True) - pg_cpu) if postgres else 0.0
     own_cpu = time.process_time() - own_cpu
     assert not errors, errors[:5]
+    if quiet:
+        return
     report(f"P5 finding list, {clients} concurrent clients", lat, "p95 ≤ 100 ms", wall)
-    print(f"    server process CPU {server_cpu / len(lat) * 1000:.1f} ms per request; the clients' own CPU "
-          f"{own_cpu / len(lat) * 1000:.1f} ms per request; wall {wall:.1f} s", flush=True)
+    print(f"    CPU per request: vmsec serve {server_cpu / len(lat) * 1000:.2f} ms ({len(server_pids)} "
+          f"process(es))" + (f", PostgreSQL {pg_cpu / len(lat) * 1000:.2f} ms" if postgres else "")
+          + f", the {clients} clients {own_cpu / len(lat) * 1000:.2f} ms; wall {wall:.1f} s", flush=True)
 
 
-def _cpu_of(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+_NEXT = re.compile(rb'"next_cursor":(\d+)')
+
+
+def _tree(pids: list[int]) -> list[int]:
+    """``pids`` and all their descendants (``vmsec serve --workers N`` runs N worker processes)."""
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    out, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += [child for child, ppid in parent.items() if ppid == pid]
+    return out
+
+
+def _cpu_of(pid: int, *, children: bool = False) -> float:
+    """User + system CPU seconds of a process (Linux /proc); with ``children``, of its whole tree,
+    living (its descendants now) and gone (the reaped children it accounts)."""
+    if children:
+        live = sum(_cpu_of(p) for p in _tree([pid]))
+        try:
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return live
+        return live + (int(f[13]) + int(f[14])) / os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -264,25 +324,52 @@ def audit_verify(env: dict[str, str], label: str) -> None:
           f"{r.stdout.strip()} (goal ≤ 10 s)", flush=True)
 
 
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def postmaster(url: str) -> int | None:
+    """The PID of the PostgreSQL server at a unix-socket URL of a cluster bench_store.py made, if any:
+    its backends' CPU is printed beside the service's."""
+    host = re.search(r"host=([^&]+)", url)
+    pidfile = Path(host.group(1)).parent / "data" / "postmaster.pid" if host else None
+    try:
+        return int(pidfile.read_text().split()[0]) if pidfile else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run(label: str, url: str, args: argparse.Namespace, tmp: Path) -> None:
     print(f"\n{label}: {url.split('?')[0]}", flush=True)
-    env = {**os.environ, "VMSEC_STORE": url, "VMSEC_SERVICE_KEY": str(tmp / f"{label}.key")}
-    fill(url, args.findings)
-    vmsec("user", "add", "viewer", "--role", "viewer", "--password-stdin", env=env, stdin=PASSWORD + "\n")
+    env = {**os.environ, "VMSEC_STORE": url, "VMSEC_SERVICE_KEY": str(args.key or tmp / f"{label}.key")}
+    if not args.no_fill:
+        fill(url, args.findings)
+        vmsec("user", "add", "viewer", "--role", "viewer", "--password-stdin", env=env, stdin=PASSWORD + "\n")
     token = vmsec("token", "create", "--user", "viewer", "--scope", "read", env=env).stdout.strip()
-    server = Serve(env)
-    try:
-        t = time.perf_counter()
-        httpx.get(server.url + "/api/v1/hosts", headers={"Authorization": f"Bearer {token}"}, timeout=600)
-        print(f"  first overview data (per-target counts computed once): {time.perf_counter() - t:.1f} s")
-        overview_load(server.url, "viewer", args.overview)
-        if label == "PostgreSQL" or not args.pg_only_p5:
-            finding_list_load(server.url, token, args.clients, args.requests, server.proc.pid)
-    finally:
-        server.stop()
+    for workers in args.workers:
+        server = Serve(env, workers)
+        try:
+            t = time.perf_counter()
+            httpx.get(server.url + "/api/v1/hosts", headers={"Authorization": f"Bearer {token}"}, timeout=600)
+            print(f"  vmsec serve --workers {workers}; first overview data (per-target counts computed "
+                  f"once): {time.perf_counter() - t:.1f} s", flush=True)
+            if args.overview:
+                overview_load(server.url, "viewer", args.overview)
+            if label == "PostgreSQL" or not args.pg_only_p5:
+                if args.warmup:  # each worker's connections, statement caches and prepared plans
+                    finding_list_load(server.url, token, args.clients, args.warmup, [server.proc.pid],
+                                      quiet=True)
+                print(f"  ({load()})", flush=True)
+                finding_list_load(server.url, token, args.clients, args.requests, [server.proc.pid],
+                                  postgres=postmaster(url))
+        finally:
+            server.stop()
     if args.audit:
-        audit_fill(url, tmp / f"{label}.key", args.audit)
-        audit_verify(env, label)
+        if not args.no_fill:
+            audit_fill(url, Path(env["VMSEC_SERVICE_KEY"]), args.audit)
+        print(f"  ({load()})", flush=True)
+        for _ in range(args.verify_runs):
+            audit_verify(env, label)
 
 
 def main() -> None:
@@ -295,6 +382,13 @@ def main() -> None:
     parser.add_argument("--pg-url", default=None)
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--pg-only-p5", action="store_true", default=True)
+    parser.add_argument("--workers", type=int, nargs="+", default=sorted({1, len(os.sched_getaffinity(0))}),
+                        help="vmsec serve --workers for each P5 run (default: 1 and the CPU count)")
+    parser.add_argument("--warmup", type=int, default=1000, help="unmeasured requests before each P5 run")
+    parser.add_argument("--verify-runs", type=int, default=2)
+    parser.add_argument("--no-fill", action="store_true",
+                        help="measure the store at --pg-url as it is (filled by an earlier run; give --key)")
+    parser.add_argument("--key", type=Path, default=None, help="the service key of a --no-fill store")
     args = parser.parse_args()
     print(f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory(prefix="vmsec-bench-service-") as d:

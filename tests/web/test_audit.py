@@ -10,14 +10,15 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, select, text, update
 from world import PASSWORD, World
 
-from vmsec.service.audit import AuditLog, SyslogForwarder, verify
+from vmsec.service.audit import AuditLog, SyslogForwarder, entry_mac, hmac_sha256, verify
 from vmsec.service.core import cli_principal
 from vmsec.service.keys import ServiceKeys
 from vmsec.store import open_store, schema
@@ -250,3 +251,60 @@ def test_entries_are_forwarded_to_syslog_as_rfc5424(tmp_path: Path) -> None:
     assert 'action="login.password"' in sd and 'outcome="failure"' in sd and 'seq="1"' in sd
     assert r'actor="anonymous:ev\"il\]"' in sd  # SD-PARAM escaping of " and ]
     assert m.group(6) == '{"reason":"unknown user"}'
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Engine, ServiceKeys]]:
+    """A store of its own with a short chain (3 checkpoints) of appended entries, on either backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_cluster").new_database()
+    store = open_store(url)
+    keys = ServiceKeys.load(tmp_path / "log.key")
+    log = AuditLog(store.engine, keys, checkpoint_every=10)
+    for i in range(35):
+        user = f"user:u{i}"
+        log.append("login.password", "failure", user, user, detail={"n": i}, remote="192.0.2.9")
+    yield store.engine, keys
+    store.close()
+
+
+def test_verify_streams_the_chain_on_both_backends(log_store: tuple[Engine, ServiceKeys]) -> None:
+    engine, keys = log_store
+    ok = verify(engine, keys, batch=4)  # batches that do not divide the log
+    assert ok.ok and ok.entries == 35 and ok.checkpoints == 3
+    _alter(engine)
+    broken = verify(engine, keys, batch=4)
+    assert not broken.ok and broken.broken_at == 5 and "do not match its hash" in broken.reason
+
+
+def test_a_time_the_database_does_not_convert_is_read_by_python(tmp_path: Path) -> None:
+    """SQLite times in another ISO 8601 form than SQLAlchemy writes (another tool, an older vmsec): the
+    same instant verifies, another instant does not."""
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    store = open_store(url)
+    keys = ServiceKeys.load(tmp_path / "log.key")
+    log = AuditLog(store.engine, keys, clock=lambda: datetime(2026, 6, 1, 9, 0, 0, 250000, tzinfo=UTC))
+    for i in range(6):
+        log.append("login.password", "failure", f"user:u{i}", f"user:u{i}")
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET ts = '2026-06-01T11:00:00.25+02:00' WHERE id = 3"))
+    assert verify(store.engine, keys).ok
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET ts = '2026-06-01T09:00:00.25' WHERE id = 4"))  # naive: UTC
+        conn.execute(text("UPDATE audit_log SET ts = '2026-06-01T09:00:01.25+00:00' WHERE id = 5"))
+    broken = verify(store.engine, keys)
+    assert not broken.ok and broken.broken_at == 5
+    store.close()
+
+
+def test_the_inlined_hmac_is_hmac_sha256() -> None:
+    import secrets
+
+    for key_len in (0, 1, 32, 63, 64, 65, 200):
+        key = secrets.token_bytes(key_len)
+        mac = hmac_sha256(key)
+        for n in (0, 1, 55, 56, 64, 1000):
+            data = secrets.token_bytes(n)
+            assert mac(data) == entry_mac(key, data)

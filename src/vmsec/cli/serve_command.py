@@ -7,6 +7,8 @@ Plain HTTP only on a loopback address; anywhere else ``--tls-cert`` and ``--tls-
 from __future__ import annotations
 
 import ipaddress
+import os
+from typing import Any
 
 import click
 
@@ -56,6 +58,13 @@ def is_loopback(host: str) -> bool:
     default=None,
     help="The URL users open (WebAuthn binds keys to its host); default from --listen.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Worker processes serving requests (default: the number of CPUs this process may use). They "
+    "share all state through the store's database.",
+)
 @service_options
 def serve(
     listen: str,
@@ -63,6 +72,7 @@ def serve(
     tls_key: str | None,
     syslog: str | None,
     public_url: str | None,
+    workers: int | None,
     store_url: str | None,
     key_file: str | None,
 ) -> None:
@@ -73,8 +83,11 @@ def serve(
         _die("vmsec serve needs the 'service' extra: pip install 'vmsec[service]'", exitcodes.USAGE)
     from urllib.parse import urlsplit
 
+    from vmsec.service.audit import SyslogForwarder
     from vmsec.service.core import ServiceConfig
-    from vmsec.web.app import create_app
+    from vmsec.service.keys import resolve_key_path
+    from vmsec.store.location import redact, resolve_url
+    from vmsec.web.app import SETTINGS_ENV, worker_settings
 
     host, port = parse_listen(listen)
     if bool(tls_cert) != bool(tls_key):
@@ -91,23 +104,35 @@ def serve(
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         _die(f"--public-url must be an http(s) URL: {url!r}", exitcodes.USAGE)
-    config = ServiceConfig(
-        tls=tls, rp_id=parts.hostname or "localhost", origin=f"{parts.scheme}://{parts.netloc}"
+    config: dict[str, Any] = {
+        "tls": tls,
+        "rp_id": parts.hostname or "localhost",
+        "origin": f"{parts.scheme}://{parts.netloc}",
+    }
+    if syslog is not None:
+        try:
+            SyslogForwarder(syslog)
+        except ValueError as exc:  # a bad --syslog address
+            _die(str(exc), exitcodes.USAGE)
+    n = workers or len(os.sched_getaffinity(0)) or 1
+    # Opened here once (the store created or migrated, the key read or created) so that a bad store or
+    # key is a clear error before any worker starts; each worker then opens its own.
+    resolved_store, resolved_key = resolve_url(store_url), str(resolve_key_path(key_file))
+    with open_service(resolved_store, resolved_key, config=ServiceConfig(**config)):
+        pass
+    os.environ[SETTINGS_ENV] = worker_settings(resolved_store, resolved_key, config, syslog, n)
+    processes = f"{n} worker process{'es' if n > 1 else ''}"
+    click.echo(f"vmsec: serving {url} with {processes} (store {redact(resolved_store)})", err=True)
+    uvicorn.run(
+        "vmsec.web.app:worker_app",
+        factory=True,
+        workers=n,
+        host=host,
+        port=port,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        server_header=False,
+        proxy_headers=False,
+        log_level="warning",
+        access_log=False,
     )
-    try:
-        with open_service(store_url, key_file, config=config, syslog=syslog) as svc:
-            app = create_app(svc)
-            click.echo(f"vmsec: serving {url} (store {svc.store.url})", err=True)
-            uvicorn.run(
-                app,
-                host=host,
-                port=port,
-                ssl_certfile=tls_cert,
-                ssl_keyfile=tls_key,
-                server_header=False,
-                proxy_headers=False,
-                log_level="warning",
-                access_log=False,
-            )
-    except ValueError as exc:  # a bad --syslog address
-        _die(str(exc), exitcodes.USAGE)

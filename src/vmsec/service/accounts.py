@@ -3,13 +3,18 @@ server-side sessions, API tokens. Every change and every sign-in attempt is audi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
@@ -120,9 +125,85 @@ class SessionInfo:
     user_id: int
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _changes_accounts(method: F) -> F:
+    """The method changes accounts, tokens or sessions: once it has committed (or failed), verified
+    tokens are no longer reused from the cache (a lookup still running then is not kept either)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Accounts, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._changed()
+
+    return cast(F, wrapper)
+
+
+class TokenCache:
+    """Verified API tokens, kept for a few seconds so a client's burst of requests costs one lookup.
+
+    Bounded (least recently used entries leave first) and short-lived: an entry is used for at most
+    ``ttl`` seconds after the database said the token was valid (``ServiceConfig.auth_cache_ttl``,
+    2 s). This process empties it whenever it changes any account, token or session (revocation,
+    disabling, MFA reset …), so a revocation holds at once in the process that made it; another worker
+    process of the same service sees it within ``ttl`` (docs/security.md). A token's own expiry is
+    checked at every use."""
+
+    def __init__(self, ttl: float, size: int = 4096) -> None:
+        self.ttl, self.size = ttl, size
+        self._items: OrderedDict[str, tuple[float, Principal, datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    def get(self, digest: str) -> tuple[Principal, datetime] | None:
+        if self.ttl <= 0:
+            return None
+        with self._lock:
+            item = self._items.get(digest)
+            if item is None:
+                return None
+            if time.monotonic() - item[0] > self.ttl:
+                del self._items[digest]
+                return None
+            self._items.move_to_end(digest)
+        return item[1], item[2]
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def put(
+        self, digest: str, principal: Principal, expires: datetime, stamp: float, generation: int
+    ) -> None:
+        """Keep a lookup made at monotonic time ``stamp`` — unless the cache was emptied since
+        (``generation`` moved): the lookup may predate a revocation."""
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if generation != self._generation:
+                return
+            self._items[digest] = (stamp, principal, expires)
+            self._items.move_to_end(digest)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._items.clear()
+
+
 class Accounts:
     def __init__(self, service: Service) -> None:
         self.svc = service
+        self.tokens = TokenCache(service.config.auth_cache_ttl)
+
+    def _changed(self) -> None:
+        """An account, token or session changed: no verified token is reused from the cache."""
+        self.tokens.clear()
 
     # --- groups -------------------------------------------------------------------------------
 
@@ -151,6 +232,7 @@ class Accounts:
 
     # --- users --------------------------------------------------------------------------------
 
+    @_changes_accounts
     def add_user(self, name: str, role: str, password: str, groups: list[str], actor: Principal) -> Enrolment:
         if not NAME_RE.match(name):
             raise ServiceError(f"not a user name: {name!r} (letters, digits, . _ @ -; up to 64)")
@@ -273,6 +355,7 @@ class Accounts:
             raise NotFound(f"no user named {name!r}")
         return row
 
+    @_changes_accounts
     def disable_user(self, name: str, actor: Principal) -> None:
         with self.svc.engine.begin() as conn:
             row = self._visible_user(conn, name, actor)
@@ -282,6 +365,7 @@ class Accounts:
                 "user.disable", "success", actor.actor, f"user:{name}", remote=actor.remote, conn=conn
             )
 
+    @_changes_accounts
     def reset_mfa(self, name: str, actor: Principal) -> Enrolment:
         """New TOTP secret (for roles that need one, or a user who had one) and recovery codes; WebAuthn
         credentials removed, sessions revoked. The URI and codes are shown once."""
@@ -302,10 +386,13 @@ class Accounts:
             )
         return enrolment
 
+    @_changes_accounts
     def change_password(self, user_id: int, current: str, new: str, actor: Principal) -> None:
         """Change one's password: the current one is required, the new one must pass the policy."""
         with self.svc.engine.begin() as conn:
-            row = conn.execute(select(schema.users).where(schema.users.c.id == user_id)).one()
+            row = conn.execute(
+                select(schema.users).where(schema.users.c.id == user_id).with_for_update()
+            ).one()
             if not verify_password(row.password_hash, current):
                 self._fail(conn, row, "password change", actor.remote)
                 self.svc.audit.append(
@@ -366,12 +453,20 @@ class Accounts:
         """Count a failed attempt; at every ``lockout_threshold`` failures lock the account, for twice
         as long each time (capped at a day)."""
         cfg = self.svc.config
-        n = int(row.failed_logins) + 1
-        values: dict[str, Any] = {"failed_logins": n}
+        u = schema.users
+        # Counted in the database (every worker process adds to the same count, none is lost).
+        n = int(
+            conn.execute(
+                update(u)
+                .where(u.c.id == row.id)
+                .values(failed_logins=u.c.failed_logins + 1)
+                .returning(u.c.failed_logins)
+            ).scalar_one()
+        )
         if n % cfg.lockout_threshold == 0:
             factor = 2 ** min(n // cfg.lockout_threshold - 1, 6)
             until = self.svc.now() + min(cfg.lockout_duration * factor, timedelta(days=1))
-            values["locked_until"] = until
+            conn.execute(update(u).where(u.c.id == row.id).values(locked_until=until))
             self.svc.audit.append(
                 "login.lockout",
                 "failure",
@@ -381,7 +476,6 @@ class Accounts:
                 remote=remote,
                 conn=conn,
             )
-        conn.execute(update(schema.users).where(schema.users.c.id == row.id).values(**values))
 
     def login_password(
         self, name: str, password: str, remote: str | None, user_agent: str | None
@@ -391,7 +485,13 @@ class Accounts:
         now = self.svc.now()
         u = schema.users
         with self.svc.engine.begin() as conn:
-            row = conn.execute(select(u).where(u.c.name == name)).first() if NAME_RE.match(name) else None
+            # the account's row locked first (before the audit log's head): concurrent attempts on one
+            # account take their turns, and always take the two locks in the same order
+            row = (
+                conn.execute(select(u).where(u.c.name == name).with_for_update()).first()
+                if NAME_RE.match(name)
+                else None
+            )
             if row is None:
                 verify_password(None, password)  # the same time as a known account
                 self.svc.audit.append(
@@ -521,7 +621,7 @@ class Accounts:
                 or utc(sess.expires_at) <= now
             ):
                 return LoginResult(False, message="The sign-in has expired: start again.")
-            row = conn.execute(select(u).where(u.c.id == sess.user_id)).one()
+            row = conn.execute(select(u).where(u.c.id == sess.user_id).with_for_update()).one()
             locked = utc(row.locked_until)
             if row.disabled or (locked is not None and locked > now):
                 conn.execute(delete(s).where(s.c.id == sess.id))
@@ -614,7 +714,7 @@ class Accounts:
         u, s = schema.users, schema.sessions
         now = self.svc.now()
         with self.svc.engine.begin() as conn:
-            row = conn.execute(select(u).where(u.c.id == info.user_id)).one()
+            row = conn.execute(select(u).where(u.c.id == info.user_id).with_for_update()).one()
             ok = verify_password(row.password_hash, password)
             if ok and row.totp_secret is not None:
                 ok = self._check_code(conn, row, code or "", now) is not None
@@ -681,6 +781,7 @@ class Accounts:
             principal, row.stage, row.csrf_token, utc(row.created_at) or now, utc(row.reauth_at), row.user_id
         )
 
+    @_changes_accounts
     def logout(self, token: str, remote: str | None) -> None:
         s = schema.sessions
         with self.svc.engine.begin() as conn:
@@ -703,6 +804,7 @@ class Accounts:
             ).rowcount
         )
 
+    @_changes_accounts
     def revoke_sessions(self, name: str, actor: Principal) -> int:
         with self.svc.engine.begin() as conn:
             row = self._visible_user(conn, name, actor)
@@ -739,6 +841,7 @@ class Accounts:
             for r in rows
         ]
 
+    @_changes_accounts
     def revoke_other_sessions(self, user_id: int, current: str, actor: Principal) -> int:
         s = schema.sessions
         with self.svc.engine.begin() as conn:
@@ -855,6 +958,7 @@ class Accounts:
             if r.user in visible
         ]
 
+    @_changes_accounts
     def revoke_token(self, token_id: int, actor: Principal) -> None:
         t, u = schema.api_tokens, schema.users
         with self.svc.engine.begin() as conn:
@@ -879,15 +983,33 @@ class Accounts:
                 conn=conn,
             )
 
-    def token_principal(self, token: str, remote: str | None) -> Principal | None:
+    def cached_principal(self, token: str, remote: str | None) -> Principal | None:
+        """The principal of a token verified within the last ``auth_cache_ttl`` seconds and not expired
+        since, else None (then :meth:`token_principal` asks the database). No I/O."""
+        if len(token) > 200:
+            return None
+        hit = self.tokens.get(token_hash(token))
+        if hit is None or hit[1] <= self.svc.now():
+            return None
+        principal = hit[0]
+        return principal if principal.remote == remote else replace(principal, remote=remote)
+
+    def token_principal(self, token: str, remote: str | None, *, audit: bool = True) -> Principal | None:
         """The principal of a valid token (known, not revoked, not expired, user enabled), else None —
-        the failure is audited."""
+        the failure is audited (unless ``audit`` is false: the caller then hands the request to a path
+        that asks again and audits)."""
+        cached = self.cached_principal(token, remote)
+        if cached is not None:
+            return cached
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
-            self._token_rejected(token, "malformed", remote)
+            if audit:
+                self._token_rejected(token, "malformed", remote)
             return None
         t, u, m = schema.api_tokens, schema.users, schema.memberships
         now = self.svc.now()
-        with self.svc.engine.connect() as conn:
+        digest = token_hash(token)
+        stamp, generation = time.monotonic(), self.tokens.generation
+        with self.svc.reader.connect() as conn:
             # one round trip: the token, its user and the user's groups (a row per group)
             rows = conn.execute(
                 select(
@@ -905,30 +1027,31 @@ class Accounts:
                 )
                 .join(u, u.c.id == t.c.user_id)
                 .outerjoin(m, m.c.user_id == u.c.id)
-                .where(t.c.token_hash == token_hash(token))
+                .where(t.c.token_hash == digest)
             ).all()
             row = rows[0] if rows else None
-            if row is None or not hmac.compare_digest(row.token_hash, token_hash(token)):
-                self._token_rejected(token, "unknown", remote)
+            if row is None or not hmac.compare_digest(row.token_hash, digest):
+                if audit:
+                    self._token_rejected(token, "unknown", remote)
                 return None
+            expires = utc(row.expires_at) or now
             if row.revoked_at is not None:
                 reason = "revoked"
-            elif (utc(row.expires_at) or now) <= now:
+            elif expires <= now:
                 reason = "expired"
             elif row.disabled:
                 reason = "user disabled"
             else:
                 reason = ""
             if reason:
-                conn.rollback()
-                self._token_rejected(token, reason, remote, getattr(row, "id", None))
+                if audit:
+                    self._token_rejected(token, reason, remote, getattr(row, "id", None))
                 return None
             groups = frozenset(r.group_id for r in rows if r.group_id is not None)
             used = utc(row.last_used_at)
             if used is None or now - used > _TOUCH_EVERY:
                 conn.execute(update(t).where(t.c.id == row.id).values(last_used_at=now))
-                conn.commit()
-        return Principal(
+        principal = Principal(
             user_id=row.user_id,
             name=row.name,
             role=Role(row.role),
@@ -938,6 +1061,8 @@ class Accounts:
             token_id=row.id,
             remote=remote,
         )
+        self.tokens.put(digest, principal, expires, stamp, generation)
+        return principal
 
     def _token_rejected(
         self, token: str, reason: str, remote: str | None, token_id: int | None = None

@@ -38,6 +38,9 @@ class ServiceConfig:
     login_rate: int = 20  # sign-in attempts per minute per address and per account name (then 429)
     lockout_threshold: int = 5  # consecutive failures before the account locks
     lockout_duration: timedelta = timedelta(minutes=15)  # doubled for each further threshold reached
+    # Seconds a verified API token is reused without asking the database (0: never). The process that
+    # revokes a token, disables a user … empties its cache at once; other workers see it within this.
+    auth_cache_ttl: float = 2.0
     token_default_days: int = 90
     token_max_days: int = 365
     scan_workers: int = 1  # scans run at once, off the request threads
@@ -99,6 +102,9 @@ class Service:
     ) -> None:
         self.store = store
         self.engine: Engine = store.engine
+        # Reads that need no transaction of their own (each statement sees committed data, as under
+        # READ COMMITTED anyway): no BEGIN and ROLLBACK round trips around every request's queries.
+        self.reader: Engine = store.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.keys = keys
         self.config = config or ServiceConfig()
         self.clock = clock or (lambda: datetime.now(UTC))

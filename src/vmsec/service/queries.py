@@ -10,13 +10,13 @@ computed once per finished scan (``target_stats``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import and_, case, false, func, insert, or_, select, true
+from sqlalchemy import and_, bindparam, case, false, func, insert, or_, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
@@ -91,14 +91,176 @@ def _finding_dict(r: Any) -> dict[str, Any]:
     }
 
 
+_PAGE_COLUMNS = (
+    schema.findings.c.id,
+    schema.findings.c.scan_id,
+    schema.findings.c.target_id,
+    schema.targets.c.kind,
+    schema.targets.c.name,
+    schema.targets.c.host,
+    schema.findings.c.check_id,
+    schema.findings.c.title,
+    schema.findings.c.status,
+    schema.findings.c.severity,
+    schema.findings.c.subject,
+    schema.findings.c.message,
+    schema.findings.c.fingerprint,
+)
+
+
+def _finding_dicts(
+    rows: Sequence[Any], scans: dict[int, tuple[datetime | None, int]]
+) -> list[dict[str, Any]]:
+    """The finding list's rows (:data:`_PAGE_COLUMNS`) as :func:`_finding_dict` gives them — by tuple
+    position, each scan's time and group from ``scans`` (they were read with the visible scans): this
+    runs for every row of every page."""
+    out = []
+    for (
+        id_,
+        scan_id,
+        target_id,
+        kind,
+        name,
+        host,
+        check_id,
+        title,
+        status,
+        severity,
+        subject,
+        message,
+        fingerprint,
+    ) in rows:
+        started, group_id = scans[scan_id]
+        out.append(
+            {
+                "id": id_,
+                "scan_id": scan_id,
+                "scan_started_at": started,
+                "group_id": group_id,
+                "target": {"id": target_id, "kind": kind, "name": name, "host": host},
+                "check_id": check_id,
+                "title": title,
+                "status": status,
+                "severity": severity,
+                "subject": subject,
+                "message": message,
+                "fingerprint": fingerprint,
+            }
+        )
+    return out
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class _FindingStatements:
+    """The finding list's statements, built once per shape (which filters are given) with bound
+    parameters, and reused: SQLAlchemy spends longer building a statement than running it."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, tuple[Any, ...]], Any] = {}
+
+    def _get(self, kind: str, shape: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        stmt = self._cache.get((kind, shape))
+        if stmt is None:
+            stmt = self._cache[(kind, shape)] = build()
+        return stmt
+
+    def candidates(self, shape: tuple[Any, ...]) -> Any:
+        def build() -> Any:
+            s, st = schema.scans, schema.scan_stats
+            all_groups, since, until, scan_id = shape[:4]
+            q = select(
+                s.c.id,
+                s.c.status,
+                s.c.group_id,
+                s.c.started_at,
+                st.c.scan_id,
+                st.c.min_finding_id,
+                st.c.max_finding_id,
+            ).outerjoin(st, st.c.scan_id == s.c.id)
+            if not all_groups:
+                q = q.where(s.c.group_id.in_(bindparam("groups", expanding=True)))
+            if since:
+                q = q.where(s.c.started_at >= bindparam("since", type_=s.c.started_at.type))
+            if until:
+                q = q.where(s.c.started_at < bindparam("until", type_=s.c.started_at.type))
+            if scan_id:
+                q = q.where(s.c.id == bindparam("scan_id"))
+            return q
+
+        return self._get("candidates", shape[:4], build)
+
+    @staticmethod
+    def _targets(shape: tuple[Any, ...], column: Any) -> Any:
+        t = schema.targets
+        scan_id, target, kind, host = shape[3:7]
+        q = select(column)
+        if target:
+            q = q.where(t.c.name == bindparam("target_name"))
+        if kind:
+            q = q.where(t.c.kind == bindparam("kind"))
+        if host:
+            host_name = and_(t.c.kind == "host", t.c.name == bindparam("host"))
+            q = q.where(or_(t.c.host == bindparam("host"), host_name))
+        if scan_id:
+            q = q.where(t.c.scan_id == bindparam("scan_id"))
+        return q
+
+    def target_scans(self, shape: tuple[Any, ...]) -> Any:
+        def build() -> Any:
+            return self._targets(shape, schema.targets.c.scan_id).distinct()
+
+        return self._get("targets", shape[3:7], build)
+
+    def page(self, shape: tuple[Any, ...]) -> Any:
+        def build() -> Any:
+            f, t = schema.findings, schema.targets
+            scan_id, target, kind, host = shape[3:7]
+            bounds, cursor, severity, status, check, q = shape[7:]
+            walk = select(f.c.id).where(f.c.scan_id.in_(bindparam("scans", expanding=True)))
+            if bounds:
+                walk = walk.where(f.c.id >= bindparam("low"), f.c.id <= bindparam("high"))
+            if cursor:
+                walk = walk.where(f.c.id < bindparam("cursor"))
+            if severity:
+                walk = walk.where(f.c.severity.in_(bindparam("severity", expanding=True)))
+            if status:
+                walk = walk.where(f.c.status.in_(bindparam("status", expanding=True)))
+            if check == "like":
+                walk = walk.where(f.c.check_id.like(bindparam("check"), escape="\\"))
+            elif check == "eq":
+                walk = walk.where(f.c.check_id == bindparam("check"))
+            if target or kind or host:
+                walk = walk.where(f.c.target_id.in_(self._targets(shape, t.c.id)))
+            if scan_id:
+                walk = walk.where(f.c.scan_id == bindparam("scan_id"))
+            if q:
+                pattern: Any = bindparam("pattern")
+                walk = walk.where(
+                    or_(
+                        f.c.subject.ilike(pattern, escape="\\"),
+                        f.c.message.ilike(pattern, escape="\\"),
+                        f.c.check_id.ilike(pattern, escape="\\"),
+                    )
+                )
+            page = walk.order_by(f.c.id.desc()).limit(bindparam("limit")).scalar_subquery()
+            return (
+                select(*_PAGE_COLUMNS)
+                .join(t, t.c.id == f.c.target_id)
+                .where(f.c.id.in_(page))
+                .order_by(f.c.id.desc())
+            )
+
+        return self._get("page", shape, build)
 
 
 class Queries:
     def __init__(self, service: Service) -> None:
         self.svc = service
         self._fleet: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._statements = _FindingStatements()
         self._lock = threading.Lock()
 
     # --- visibility -----------------------------------------------------------------------------
@@ -168,7 +330,17 @@ class Queries:
                     ]
                     if rows:
                         conn.execute(insert(schema.target_stats), rows)
-                    conn.execute(insert(st).values(scan_id=scan_id, computed_at=self.svc.now()))
+                    low, high = conn.execute(
+                        select(func.min(f.c.id), func.max(f.c.id)).where(f.c.scan_id == scan_id)
+                    ).one()
+                    conn.execute(
+                        insert(st).values(
+                            scan_id=scan_id,
+                            computed_at=self.svc.now(),
+                            min_finding_id=low,
+                            max_finding_id=high,
+                        )
+                    )
             except IntegrityError:
                 pass  # another request computed them at the same time
 
@@ -292,90 +464,115 @@ class Queries:
     def findings(
         self, principal: Principal, flt: FindingFilter, *, cursor: int | None = None, limit: int = 50
     ) -> tuple[list[dict[str, Any]], int | None]:
-        """One page of findings, newest first, and the cursor of the next page (None: last page)."""
+        """One page of findings, newest first, and the cursor of the next page (None: last page).
+
+        Two statements (three with a target filter), each built once per shape of filter and then
+        only bound (:class:`_FindingStatements`: building a statement cost more than running it)."""
         flt.validate()
         limit = max(1, min(limit, MAX_PAGE))
-        f, t, s = schema.findings, schema.targets, schema.scans
-        with self.svc.engine.connect() as conn:
-            # 1. The scans the caller may see (and that fall in the time window), as a list of ids: the
-            #    page query then reads the findings table alone, walking an index in id order.
-            scans: list[int] | None = None
-            if not principal.all_groups or flt.since is not None or flt.until is not None:
-                sq = select(s.c.id).where(self.in_groups(principal, s.c.group_id))
-                if flt.since is not None:
-                    sq = sq.where(s.c.started_at >= flt.since)
-                if flt.until is not None:
-                    sq = sq.where(s.c.started_at < flt.until)
-                scans = [r[0] for r in conn.execute(sq)]
-                if not scans:
-                    return [], None
-            query = select(f.c.id)
-            if scans is not None:
-                query = query.where(f.c.scan_id.in_(scans))
-            if cursor is not None:
-                query = query.where(f.c.id < cursor)
-            if flt.severity:
-                query = query.where(f.c.severity.in_(flt.severity))
-            if flt.status:
-                query = query.where(f.c.status.in_(flt.status))
-            if flt.check:
-                if flt.check.endswith("*"):
-                    query = query.where(f.c.check_id.like(_like_escape(flt.check[:-1]) + "%", escape="\\"))
-                else:
-                    query = query.where(f.c.check_id == flt.check)
-            if flt.target or flt.kind or flt.host:
-                # Resolved to target ids first: the (target_id, id) index then serves the page.
-                tq = select(t.c.id)
-                if flt.target:
-                    tq = tq.where(t.c.name == flt.target)
-                if flt.kind:
-                    tq = tq.where(t.c.kind == flt.kind)
-                if flt.host:
-                    tq = tq.where(or_(t.c.host == flt.host, and_(t.c.kind == "host", t.c.name == flt.host)))
-                if flt.scan_id is not None:
-                    tq = tq.where(t.c.scan_id == flt.scan_id)
-                query = query.where(f.c.target_id.in_(tq))
-            if flt.scan_id is not None:
-                query = query.where(f.c.scan_id == flt.scan_id)
-            if flt.q:
-                pattern = "%" + _like_escape(flt.q.strip()) + "%"
-                query = query.where(
-                    or_(
-                        f.c.subject.ilike(pattern, escape="\\"),
-                        f.c.message.ilike(pattern, escape="\\"),
-                        f.c.check_id.ilike(pattern, escape="\\"),
-                    )
-                )
-            ids = [r[0] for r in conn.execute(query.order_by(f.c.id.desc()).limit(limit + 1))]
-            more = len(ids) > limit
-            ids = ids[:limit]
-            if not ids:
+        if not principal.all_groups and not principal.groups:
+            return [], None
+        sql = self._statements
+        params: dict[str, Any] = {}
+        if not principal.all_groups:
+            params["groups"] = sorted(principal.groups)
+        if flt.since is not None:
+            params["since"] = flt.since
+        if flt.until is not None:
+            params["until"] = flt.until
+        if flt.scan_id is not None:
+            params["scan_id"] = flt.scan_id
+        target = bool(flt.target or flt.kind or flt.host)
+        if flt.target:
+            params["target_name"] = flt.target
+        if flt.kind:
+            params["kind"] = flt.kind
+        if flt.host:
+            params["host"] = flt.host
+        shape = (
+            principal.all_groups,
+            flt.since is not None,
+            flt.until is not None,
+            flt.scan_id is not None,
+            bool(flt.target),
+            bool(flt.kind),
+            bool(flt.host),
+        )
+        with self.svc.reader.connect() as conn:
+            # 1. The scans the caller may see (in the time window, of the scan asked for), each with the
+            #    range its finding ids occupy: the page query then reads the findings table alone,
+            #    walking an index in id order only over the part of it those scans fill.
+            candidates = conn.execute(sql.candidates(shape), params).all()
+            if target and len(candidates) > 1:
+                # Target ids are resolved inside the page query (the (target_id, id) index serves it);
+                # the scans those targets belong to narrow the id ranges first.
+                of_targets = {r[0] for r in conn.execute(sql.target_scans(shape), params)}
+                candidates = [c for c in candidates if c.id in of_targets]
+            if not candidates:
                 return [], None
-            # 2. What the page shows about those findings.
-            rows = conn.execute(
-                select(
-                    f.c.id,
-                    f.c.scan_id,
-                    f.c.target_id,
-                    f.c.check_id,
-                    f.c.title,
-                    f.c.status,
-                    f.c.severity,
-                    f.c.subject,
-                    f.c.message,
-                    f.c.fingerprint,
-                    t.c.kind,
-                    t.c.name,
-                    t.c.host,
-                    s.c.started_at,
-                    s.c.group_id,
-                )
-                .join(t, t.c.id == f.c.target_id)
-                .join(s, s.c.id == f.c.scan_id)
-                .where(f.c.id.in_(ids))
-                .order_by(f.c.id.desc())
-            ).all()
-        return [_finding_dict(r) for r in rows], (ids[-1] if more else None)
+            bounds = self._id_bounds(candidates)
+            if bounds == ():
+                return [], None  # every candidate scan is known to hold no findings
+            # 2. The page (and one finding more: is there a next page?) with what it shows about each
+            #    finding, in one statement: the keyset walk is a subquery of its own, then joined.
+            #    (Restricted to the candidate scans also for a principal who sees every group: a scan
+            #    stored since step 1 stays out.)
+            params["scans"] = [c.id for c in candidates]
+            if bounds:
+                params["low"], params["high"] = bounds
+            if cursor is not None:
+                params["cursor"] = cursor
+            if flt.severity:
+                params["severity"] = list(flt.severity)
+            if flt.status:
+                params["status"] = list(flt.status)
+            check = "" if not flt.check else "like" if flt.check.endswith("*") else "eq"
+            if check == "like":
+                params["check"] = _like_escape(flt.check[:-1]) + "%"  # type: ignore[index]
+            elif check == "eq":
+                params["check"] = flt.check
+            if flt.q:
+                params["pattern"] = "%" + _like_escape(flt.q.strip()) + "%"
+            params["limit"] = limit + 1
+            page_shape = (
+                *shape,
+                bool(bounds),
+                cursor is not None,
+                bool(flt.severity),
+                bool(flt.status),
+                check,
+                bool(flt.q),
+            )
+            rows = conn.execute(sql.page(page_shape), params).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        scans = {c.id: (utc(c.started_at), c.group_id) for c in candidates}
+        return _finding_dicts(rows, scans), (rows[-1][0] if more else None)
+
+    def _id_bounds(self, candidates: Sequence[Any]) -> tuple[int, int] | tuple[()] | None:
+        """The range of finding ids the candidate scans occupy: (low, high); () when they hold no
+        findings; None when a scan's range is not known (still running, or its statistics not computed
+        yet — they are computed here for a few finished scans)."""
+        missing = [c.id for c in candidates if c.scan_id is None and c.status != "running"]
+        if any(c.scan_id is None and c.status == "running" for c in candidates) or len(missing) > 20:
+            return None
+        ranges = [(c.min_finding_id, c.max_finding_id) for c in candidates if c.scan_id is not None]
+        if missing:
+            self.ensure_stats(missing)
+            st = schema.scan_stats
+            with self.svc.reader.connect() as conn:
+                got = conn.execute(
+                    select(st.c.scan_id, st.c.min_finding_id, st.c.max_finding_id).where(
+                        st.c.scan_id.in_(missing)
+                    )
+                ).all()
+            if len(got) != len(missing):
+                return None
+            ranges += [(r.min_finding_id, r.max_finding_id) for r in got]
+        known = [r for r in ranges if r[0] is not None and r[1] is not None]
+        if not known:
+            return ()
+        return min(r[0] for r in known), max(r[1] for r in known)
 
     def finding(self, principal: Principal, finding_id: int) -> dict[str, Any]:
         f, t, s, chk = schema.findings, schema.targets, schema.scans, schema.scan_checks

@@ -61,6 +61,10 @@ targets = Table(
     # The OS root's identity and installed packages (SBOM), for guests and the host's own OS (0002).
     Column("os", _JSON, nullable=True),
     Index("ix_targets_scan", "scan_id"),
+    # The finding list's target, kind and host filters (0005).
+    Index("ix_targets_name", "name"),
+    Index("ix_targets_host", "host"),
+    Index("ix_targets_kind_name", "kind", "name"),
 )
 
 findings = Table(
@@ -315,6 +319,30 @@ scan_stats = Table(
     "scan_stats", metadata,
     Column("scan_id", Integer, ForeignKey("scans.id", ondelete="CASCADE"), primary_key=True),
     Column("computed_at", DateTime(timezone=True), nullable=False),
+    # The scan's finding ids lie in [min, max] (0005; None: the scan has no findings): the finding list
+    # bounds its keyset walk by the ranges of the scans it may show.
+    Column("min_finding_id", Integer, nullable=True),
+    Column("max_finding_id", Integer, nullable=True),
+)
+
+# --- the service's shared state, for several worker processes (0005) ---------------------------------
+
+# Sign-in throttling: per key, the times of the attempts allowed within the window (at most the limit
+# of them), so every worker process counts the same attempts; a key's row goes once its window passed.
+login_throttle = Table(
+    "login_throttle", metadata,
+    Column("key", String(200), primary_key=True),  # "ip:ADDRESS" or "user:NAME"
+    Column("hits", Text, nullable=False),  # attempt times, microseconds since the epoch, space-separated
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    Index("ix_login_throttle_last_at", "last_at"),
+)
+
+# A WebAuthn challenge waiting for its answer, keyed by the (hashed) session that asked; used once.
+webauthn_challenges = Table(
+    "webauthn_challenges", metadata,
+    Column("key", String(100), primary_key=True),
+    Column("challenge", String(200), nullable=False),  # base64url
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
 # --- fleet runs, their targets and attempts, schedules (0004) -------------------------------------

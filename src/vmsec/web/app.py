@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vmsec import __version__
 from vmsec.service.core import Denied, NotFound, Service, ServiceError
 from vmsec.web.api import create_api
+from vmsec.web.fastpath import FindingListFastPath
 from vmsec.web.pages import create_pages, render, see_other
 from vmsec.web.security import CsrfRejected, LoginRequired, SecurityHeaders
 
@@ -47,9 +51,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         task.cancel()
+        if getattr(app.state, "owns_service", False):
+            await anyio.to_thread.run_sync(service.close)
 
 
-def create_app(service: Service) -> FastAPI:
+def create_app(service: Service, *, fast_paths: bool = True) -> FastAPI:
+    """The application. ``fast_paths=False`` leaves out vmsec.web.fastpath (the tests compare the two)."""
     app = FastAPI(
         title="vmsec",
         version=__version__,
@@ -100,5 +107,44 @@ def create_app(service: Service) -> FastAPI:
         fields = ", ".join(".".join(str(x) for x in e.get("loc", ())[1:]) for e in exc.errors()[:5])
         return error(request, 400, f"Invalid input: {fields or 'request'}")
 
+    if fast_paths:
+        app.add_middleware(FindingListFastPath, service=service)  # inside SecurityHeaders: its headers too
     app.add_middleware(SecurityHeaders, tls=service.config.tls)
+    return app
+
+
+# --- worker processes --------------------------------------------------------------------------------
+
+SETTINGS_ENV = "VMSEC_SERVE_SETTINGS"
+
+
+def worker_settings(
+    store_url: str, key_file: str, config: dict[str, Any], syslog: str | None, workers: int
+) -> str:
+    """What each worker process of ``vmsec serve`` needs to open the service, for :func:`worker_app`
+    (handed over in the environment: uvicorn starts its workers by importing an application factory)."""
+    return json.dumps(
+        {"store": store_url, "key_file": key_file, "config": config, "syslog": syslog, "workers": workers}
+    )
+
+
+def worker_app() -> FastAPI:
+    """The application of one worker process: its own service (engine and connection pool, token
+    cache) on the shared store. Everything the workers must agree on — sessions, lockouts, sign-in
+    throttling, WebAuthn challenges, the audit chain — is in the database (docs/security.md)."""
+    from vmsec.service.core import ServiceConfig
+
+    settings = json.loads(os.environ[SETTINGS_ENV])
+    workers = max(1, int(settings["workers"]))
+    service = Service.open(
+        settings["store"],
+        settings["key_file"],
+        # each worker's pool is a share of the single process's 20 (+20 overflow): N workers do not
+        # open N times the connections of one on a PostgreSQL server with 100 of them
+        pool_size=max(4, 20 // workers),
+        config=ServiceConfig(**settings["config"]),
+        syslog=settings["syslog"],
+    )
+    app = create_app(service)
+    app.state.owns_service = True
     return app

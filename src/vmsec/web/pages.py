@@ -22,11 +22,11 @@ from vmsec.service.accounts import SessionInfo
 from vmsec.service.core import Principal, Service, ServiceError
 from vmsec.service.queries import SEVERITIES, STATUSES, FindingFilter
 from vmsec.service.roles import Permission as P
+from vmsec.service.shared import LoginThrottle
 from vmsec.web.security import (
     LOGIN_COOKIE,
     PERMISSION,
     SESSION_COOKIE,
-    Throttle,
     csrf_equal,
     needs,
     page_principal,
@@ -110,7 +110,7 @@ def _safe_next(value: str | None) -> str:
 def create_pages(svc: Service) -> tuple[APIRouter, APIRouter]:
     public = APIRouter(include_in_schema=False)
     pages = APIRouter(include_in_schema=False, dependencies=[Depends(page_principal)])
-    throttle = Throttle(limit=svc.config.login_rate, window=60.0)
+    throttle = LoginThrottle(svc)  # in the database: every worker process counts the same attempts
 
     # --- signing in (public) ----------------------------------------------------------------------
 

@@ -12,12 +12,10 @@ anyone thinks about it:
 from __future__ import annotations
 
 import hmac
-import threading
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio.to_thread
 from fastapi import HTTPException, Request
 
 from vmsec.service.core import Principal, Service
@@ -81,21 +79,31 @@ def authorize(svc: Service, request: Request, principal: Principal) -> Principal
     return principal
 
 
-def api_principal(request: Request) -> Principal:
+async def api_principal(request: Request) -> Principal:
     """The API's one dependency (attached to the API application): a valid Bearer token whose user's
-    role and token scope allow the route's permission."""
+    role and token scope allow the route's permission. A token verified moments ago is checked without
+    leaving the event loop (:meth:`~vmsec.service.accounts.Accounts.cached_principal`); the database
+    and the audit log are reached from a worker thread."""
     svc = service(request)
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "a Bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    principal = svc.accounts.token_principal(token.strip(), remote(request))
+    token, where = token.strip(), remote(request)
+    principal = svc.accounts.cached_principal(token, where)
+    if principal is None:
+        principal = await anyio.to_thread.run_sync(svc.accounts.token_principal, token, where)
     if principal is None:
         raise HTTPException(
             401,
             "the token is not valid (unknown, expired or revoked)",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
-    return authorize(svc, request, principal)
+    permission = route_permission(request)
+    read_only = principal.scope == "read" and request.method not in SAFE_METHODS
+    if permission is None or read_only or not principal.can(permission):
+        await anyio.to_thread.run_sync(authorize, svc, request, principal)  # audits the denial, raises
+    request.state.principal = principal
+    return principal
 
 
 class LoginRequired(Exception):
@@ -143,28 +151,6 @@ def same_origin(request: Request) -> bool:
         return origin is None
     host = request.headers.get("host", "")
     return origin.split("://", 1)[-1].split("/", 1)[0] == host
-
-
-class Throttle:
-    """At most ``limit`` attempts per ``window`` seconds per key (remote address, account name)."""
-
-    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
-        self.limit, self.window = limit, window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            if len(self._hits) > 100_000:  # bounded memory under a flood of addresses
-                self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - self.window}
-            return True
 
 
 Scope = MutableMapping[str, Any]

@@ -1,15 +1,14 @@
 """WebAuthn as a second factor (py_webauthn): registering a security key or platform authenticator
 from the account page (after a re-authentication), and using it instead of a TOTP code at sign-in.
 
-Challenges live in this process's memory for five minutes, keyed by the session that asked for them
-(one uvicorn process serves the dashboard). The browser side is ``static/webauthn.js``.
+Challenges are kept in the database for five minutes (:class:`vmsec.service.shared.Challenges`), keyed
+by the session that asked for them, so the browser's answer may reach any worker process. The browser
+side is ``static/webauthn.js``.
 """
 
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,27 +19,10 @@ from vmsec.service.accounts import SessionInfo, token_hash
 from vmsec.service.core import Service
 from vmsec.service.deps import need
 from vmsec.service.roles import Permission as P
+from vmsec.service.shared import Challenges
 from vmsec.web.security import CSRF_HEADER, SESSION_COOKIE, csrf_equal, needs, remote, same_origin
 
-CHALLENGE_TTL = 300.0
 MAX_BODY = 64 * 1024
-
-
-class Challenges:
-    def __init__(self) -> None:
-        self._items: dict[str, tuple[bytes, float]] = {}
-        self._lock = threading.Lock()
-
-    def put(self, key: str, challenge: bytes) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._items = {k: v for k, v in self._items.items() if v[1] > now}
-            self._items[key] = (challenge, now + CHALLENGE_TTL)
-
-    def take(self, key: str) -> bytes | None:
-        with self._lock:
-            item = self._items.pop(key, None)
-        return item[0] if item and item[1] > time.monotonic() else None
 
 
 async def _json(request: Request) -> dict[str, Any] | None:
@@ -59,7 +41,7 @@ async def _json(request: Request) -> dict[str, Any] | None:
 def add_webauthn_routes(
     svc: Service, public: APIRouter, pages: APIRouter, render: Callable[..., Response]
 ) -> None:
-    challenges = Challenges()
+    challenges = Challenges(svc)  # in the database: the answer may reach another worker process
     cfg = svc.config
 
     @pages.post("/account/webauthn/options", **needs(P.SELF))
