@@ -371,7 +371,9 @@ class _Deferred:
     def add(self, batch: TargetBatch, details: Any, os: Any) -> None:
         from vmsec.results import TargetBatch
 
-        self.sink.add(TargetBatch(batch.target, self.gate.filter(batch.findings)), details, os)
+        kept = self.gate.filter(batch.findings)
+        # The same findings: the same batch, whose fingerprints the store's sink may have computed.
+        self.sink.add(batch if kept is batch.findings else TargetBatch(batch.target, kept), details, os)
 
     def end(self, result: ScanResult) -> None:
         if self.progress is not None:
