@@ -61,6 +61,25 @@ def _non_root_writers(st: FileStat, writer_groups: frozenset[str] = frozenset({"
     return problems
 
 
+def _secret_exposure(st: FileStat, reader_groups: frozenset[str] | tuple[str, ...],
+                     others: str = "every local user can read it") -> list[str]:
+    """What is wrong with a secret file: non-root writers, and readers beyond root and
+    ``reader_groups``."""
+    assert st.mode is not None
+    problems = _non_root_writers(st)
+    if st.mode & 0o004:
+        problems.append(others)
+    elif st.mode & 0o040 and st.gid != 0 and (st.group or "") not in reader_groups:
+        problems.append(f"group {st.group or st.gid} can read it")
+    return problems
+
+
+def _verdict(st: FileStat, problems: list[str]) -> Result:
+    if problems:
+        return fail(st.path, f"{st.path} is {_who(st)}: {'; '.join(problems)}", *_where(st))
+    return ok(st.path, f"{st.path} is {_who(st)}", *_where(st))
+
+
 def _unexamined(st: FileStat) -> Result | None:
     if st.exists is None or st.mode is None:
         return unknown(st.path, f"{st.path} could not be examined: {st.error or 'no mode'}")
@@ -85,16 +104,7 @@ def shadow_permissions(guest: Guest, env: Environment) -> Iterator[Result]:
         if (missing := _unexamined(st)) is not None:
             yield missing
             continue
-        assert st.mode is not None
-        problems = _non_root_writers(st)
-        if st.mode & 0o004:
-            problems.append("every local user can read it")
-        elif st.mode & 0o040 and st.gid != 0 and (st.group or "") not in SHADOW_GROUPS:
-            problems.append(f"group {st.group or st.gid} can read it")
-        if problems:
-            yield fail(st.path, f"{st.path} is {_who(st)}: {'; '.join(problems)}", *_where(st))
-        else:
-            yield ok(st.path, f"{st.path} is {_who(st)}", *_where(st))
+        yield _verdict(st, _secret_exposure(st, SHADOW_GROUPS))
 
 
 @check("VMS-GST-141", title="Account databases (passwd, group and their backups) are writable only by root",
@@ -112,11 +122,7 @@ def account_file_permissions(guest: Guest, env: Environment) -> Iterator[Result]
         if (missing := _unexamined(st)) is not None:
             yield missing
             continue
-        problems = _non_root_writers(st)
-        if problems:
-            yield fail(st.path, f"{st.path} is {_who(st)}: {'; '.join(problems)}", *_where(st))
-        else:
-            yield ok(st.path, f"{st.path} is {_who(st)}", *_where(st))
+        yield _verdict(st, _non_root_writers(st))
 
 
 def _host_keys(guest: Guest, stats: dict[str, FileStat]) -> list[FileStat]:
@@ -145,16 +151,8 @@ def host_key_permissions(guest: Guest, env: Environment) -> Iterator[Result]:
         if (missing := _unexamined(st)) is not None:
             yield missing
             continue
-        assert st.mode is not None
-        problems = _non_root_writers(st)
-        if st.mode & 0o004:
-            problems.append("every local user can read it (sshd refuses to load it)")
-        elif st.mode & 0o040 and st.gid != 0 and (st.group or "") not in HOST_KEY_GROUPS:
-            problems.append(f"group {st.group or st.gid} can read it")
-        if problems:
-            yield fail(st.path, f"{st.path} is {_who(st)}: {'; '.join(problems)}", *_where(st))
-        else:
-            yield ok(st.path, f"{st.path} is {_who(st)}", *_where(st))
+        yield _verdict(st, _secret_exposure(st, HOST_KEY_GROUPS,
+                                            "every local user can read it (sshd refuses to load it)"))
 
 
 @check("VMS-GST-143", title="The sshd configuration files are owned by root and not writable by others",
@@ -177,11 +175,7 @@ def sshd_config_permissions(guest: Guest, env: Environment) -> Iterator[Result]:
         if (missing := _unexamined(st)) is not None:
             yield missing
             continue
-        problems = _non_root_writers(st)
-        if problems:
-            yield fail(st.path, f"{st.path} is {_who(st)}: {'; '.join(problems)}", *_where(st))
-        else:
-            yield ok(st.path, f"{st.path} is {_who(st)}", *_where(st))
+        yield _verdict(st, _non_root_writers(st))
 
 
 def _sudo_refusal(st: FileStat) -> str | None:
