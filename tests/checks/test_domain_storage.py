@@ -351,3 +351,19 @@ def test_shared_disk_message_is_bounded_with_many_vms() -> None:
     assert len(results) == 300 and {r.status for r in results} == {Status.FAIL}
     assert max(len(r.message) for r in results) < 300
     assert "and 291 more" in results[0].message
+
+
+def test_shared_disk_messages_name_others_never_the_vm_itself() -> None:
+    # 12 writers and one reader of the same image: every message names at most 8 other VMs (never the
+    # VM the finding is about) and counts the rest.
+    writers = tuple(dom(f"vm{i:02}", disks=(disk(source_file="/i/common.img"),)) for i in range(12))
+    reader = dom("vm05r", disks=(disk(source_file="/i/common.img", readonly=True),))
+    inv = _shared_inventory(*writers, reader)
+    results = {r.target.name: r for r in no_shared_writable_disk(inv, env(inv)) if r.target}
+    first = results["vm00"].message
+    assert "also written by vm01, vm02, vm03, vm04, vm05, vm06, vm07, vm08 and 3 more" in first
+    middle = results["vm03"].message
+    assert "also written by vm00, vm01, vm02, vm04, vm05, vm06, vm07, vm08 and 3 more" in middle
+    reading = results["vm05r"].message
+    assert "also written by vm00, vm01, vm02, vm03, vm04, vm05, vm06, vm07 and 4 more" in reading
+    assert results["vm05r"].severity is None  # twelve writers: the check's high severity

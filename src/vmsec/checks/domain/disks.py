@@ -146,16 +146,18 @@ def no_shared_writable_disk(inv: Inventory, env: Environment) -> Iterator[Result
             if key is not None:
                 users.setdefault(key, []).append((dom, disk))
     for group in users.values():
+        # A source shared by thousands of VMs (a distribution ISO) must not cost thousands squared:
+        # names are sorted once per source and each VM's message shows a bounded few of the others.
         names = {dom.name for dom, _ in group}
         writers = [(dom, disk) for dom, disk in group if not _read_only(disk)]
         writer_names = {dom.name for dom, _ in writers}
+        ordered, ordered_writers = sorted(names), sorted(writer_names)
         deliberate = all(disk.shareable for _, disk in writers)
         for dom, disk in group:
             target = domain_target(dom, env.host, env.ambiguous_names)
             where = ev(dom.origin, _source_locator(disk), disk.source)
-            others = sorted(names - {dom.name})
             mode = "read-only" if _read_only(disk) else "writable"
-            if not others:
+            if len(names) == 1:
                 if not _read_only(disk):
                     yield ok(_subject(disk), f"source {disk.source} is used by no other VM", where,
                              target=target)
@@ -165,20 +167,23 @@ def no_shared_writable_disk(inv: Inventory, env: Environment) -> Iterator[Result
                          where, target=target)
             elif deliberate:
                 yield ok(_subject(disk), f"source {disk.source} is marked <shareable/> by every VM "
-                         f"that writes it ({_names(sorted(writer_names))})", where, target=target)
+                         f"that writes it ({_names(ordered_writers, len(ordered_writers))})", where,
+                         target=target)
             else:
-                other_writers = sorted(writer_names - {dom.name})
-                desc = (f"also written by {_names(other_writers)}" if other_writers
-                        else f"also used by {_names(others)}")
+                other_writers = len(writer_names) - (dom.name in writer_names)
+                desc = (f"also written by {_names(ordered_writers, other_writers, but=dom.name)}"
+                        if other_writers else f"also used by {_names(ordered, len(names) - 1, but=dom.name)}")
                 sev = None if len(writer_names) >= 2 else Severity.MEDIUM
                 yield fail(_subject(disk), f"source {disk.source} ({mode} here) is {desc} "
                            "without <shareable/>", where, severity=sev, target=target)
 
 
-def _names(names: list[str], limit: int = 8) -> str:
-    """A bounded list of VM names for a message (a shared ISO may be used by hundreds)."""
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
+def _names(ordered: list[str], count: int, *, but: str | None = None, limit: int = 8) -> str:
+    """A bounded list of VM names for a message (a shared ISO may be used by hundreds): the first
+    ``limit`` of ``ordered`` other than ``but``, of ``count`` such names in all."""
+    shown = [n for n in ordered[:limit + 1] if n != but][:limit]
+    more = f" and {count - limit} more" if count > limit else ""
+    return ", ".join(shown) + more
 
 
 def _backing_locator(disk: Disk, index: int) -> str:
