@@ -173,6 +173,15 @@ def test_shmem_names_peers() -> None:
     assert [r.status for r in d.no_shared_memory(clean, env)] == [Status.PASS]
 
 
+def test_shmem_peers_are_bounded_and_never_the_domain_itself() -> None:
+    doms = tuple(dom(name=f"vm{i:02}", shmems=(Shmem(locator="devices/shmem[1]", name="bus"),))
+                 for i in range(12))
+    env = Environment(inventory=Inventory(domains=doms), host=None)
+    [r] = d.no_shared_memory(doms[3], env)
+    assert r.status is Status.FAIL
+    assert r.message.endswith("shared with vm00, vm01, vm02, vm04, vm05, vm06, vm07, vm08 and 3 more")
+
+
 @pytest.mark.parametrize(("action", "expected"), [
     ("dump", Status.FAIL), ("reset", Status.PASS), (None, Status.PASS), ("poweroff", Status.PASS),
 ])

@@ -153,10 +153,20 @@ class Environment:
     multi_tenant: bool = True
     # Domain names that more than one domain of the inventory carries (see engine.domain_target).
     ambiguous_names: frozenset[str] = frozenset()
+    # Indexes over the whole inventory that per-domain checks build once per scan (see ``indexed``).
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def param(self, name: str, default: T) -> T:
         value = self.params.get(name, default)
         return value  # type: ignore[no-any-return]
+
+    def indexed(self, key: str, build: Callable[[Inventory], T]) -> T:
+        """``build(inventory)``, computed once per scan: a per-domain check that looks across the
+        inventory (who else uses this shared-memory name?) must not walk every domain for every
+        domain — at 100,000 domains that is ten billion steps."""
+        if key not in self._memo:
+            self._memo[key] = build(self.inventory)
+        return self._memo[key]  # type: ignore[no-any-return]
 
 
 CheckFunc = Callable[..., Iterator[Result]]

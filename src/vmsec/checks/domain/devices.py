@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.helpers.platform import GuestArch, default_nic_model, effective_machine, guest_arch
-from vmsec.facts import Domain, Setting
+from vmsec.facts import Domain, Inventory, Setting
 from vmsec.findings import Evidence
 
 _I440FX = re.compile(r"^(pc|pc-i440fx-.*|pc-[0-9.]+)$")
@@ -280,6 +280,15 @@ def no_emulated_nvme(dom: Domain) -> Iterator[Result]:
                  ev(dom.origin, "devices/controller[@type='nvme']", None))
 
 
+def _shmem_users(inventory: Inventory) -> dict[str | None, list[str]]:
+    """The names of the domains using each shared-memory object name, sorted."""
+    users: dict[str | None, set[str]] = {}
+    for d in inventory.domains:
+        for s in d.shmems:
+            users.setdefault(s.name, set()).add(d.name)
+    return {name: sorted(doms) for name, doms in users.items()}
+
+
 @check("VMS-DOM-047", title="No shared-memory (ivshmem) device",
        severity=Severity.HIGH, tags=(Tag.ISOLATION, "device"),
        references=("https://libvirt.org/formatdomain.html#shared-memory-device",))
@@ -290,10 +299,11 @@ def no_shared_memory(dom: Domain, env: Environment) -> Iterator[Result]:
 
     Remediation: Remove `<shmem>`; use mediated channels (virtio-vsock, virtio-net) between VMs.
     """
+    users = env.indexed("shmem-users", _shmem_users)
     for shm in dom.shmems:
-        peers = sorted({d.name for d in env.inventory.domains if d.name != dom.name
-                        and any(s.name == shm.name for s in d.shmems)})
-        shared = f", shared with {', '.join(peers)}" if peers else ""
+        peers = [name for name in users.get(shm.name, ()) if name != dom.name]
+        more = f" and {len(peers) - 8} more" if len(peers) > 8 else ""
+        shared = f", shared with {', '.join(peers[:8])}{more}" if peers else ""
         yield fail(f"shmem {shm.locator}", f"shared memory {shm.name!r} ({shm.model or 'ivshmem'}){shared}",
                    ev(dom.origin, shm.locator + "/@name", shm.name))
     if not dom.shmems:
