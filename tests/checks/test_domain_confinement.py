@@ -112,6 +112,16 @@ def test_same_domain_twice_is_not_sharing() -> None:
     assert statuses(c.labels_unique_across_vms, env.inventory, env) == [Status.PASS]
 
 
+def test_a_label_shared_by_many_names_a_bounded_few_others() -> None:
+    lab = "system_u:system_r:svirt_t:s0:c10,c20"
+    doms = tuple(dom(name=f"vm{i:02}", uuid=str(i), seclabels=(label("static", "selinux", label=lab),))
+                 for i in range(12))
+    env = env_of(*doms)
+    by_target = {r.target.name: r for r in c.labels_unique_across_vms(env.inventory, env) if r.target}
+    assert by_target["vm04"].message.endswith(
+        "also used by vm00, vm01, vm02, vm03, vm05, vm06, vm07, vm08 and 3 more")
+
+
 def test_shared_apparmor_profile() -> None:
     a = dom(name="a", seclabels=(label("static", "apparmor", label="shared-profile"),))
     b = dom(name="b", seclabels=(label("static", None, label="shared-profile"),))

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.helpers.platform import effective_machine, guest_arch
+from vmsec.checks.helpers.text import other_names
 from vmsec.facts import Domain, Inventory, SecLabel
 from vmsec.results import domain_target
 
@@ -192,16 +193,17 @@ def labels_unique_across_vms(inv: Inventory, env: Environment) -> Iterator[Resul
                 continue
             keyed.setdefault((model, key), []).append((dom, label))
     for (model, key), members in sorted(keyed.items()):
-        names = sorted({d.name for d, _ in members})
+        member_names = {d.name for d, _ in members}
+        names = sorted(member_names)
         for dom, label in members:
             target = domain_target(dom, env.host, env.ambiguous_names)
             where = ev(dom.origin, label.locator + "/label", label.label)
             subject = f"seclabel {label.locator}"
-            others = [n for n in names if n != dom.name]
+            others = len(member_names) - (dom.name in member_names)
             what = "MCS level" if model == "selinux" else "AppArmor label"
             if others:
-                yield fail(subject, f"{what} {key} is also used by {', '.join(others)}", where,
-                           target=target)
+                also = other_names(names, others, but=dom.name)
+                yield fail(subject, f"{what} {key} is also used by {also}", where, target=target)
             else:
                 yield ok(subject, f"{what} {key} is unique to this VM", where, target=target)
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.helpers.platform import GuestArch, default_nic_model, effective_machine, guest_arch
+from vmsec.checks.helpers.text import other_names
 from vmsec.facts import Domain, Inventory, Setting
 from vmsec.findings import Evidence
 
@@ -280,13 +281,13 @@ def no_emulated_nvme(dom: Domain) -> Iterator[Result]:
                  ev(dom.origin, "devices/controller[@type='nvme']", None))
 
 
-def _shmem_users(inventory: Inventory) -> dict[str | None, list[str]]:
-    """The names of the domains using each shared-memory object name, sorted."""
+def _shmem_users(inventory: Inventory) -> dict[str | None, tuple[list[str], frozenset[str]]]:
+    """The names of the domains using each shared-memory object name: sorted, and as a set."""
     users: dict[str | None, set[str]] = {}
     for d in inventory.domains:
         for s in d.shmems:
             users.setdefault(s.name, set()).add(d.name)
-    return {name: sorted(doms) for name, doms in users.items()}
+    return {name: (sorted(doms), frozenset(doms)) for name, doms in users.items()}
 
 
 @check("VMS-DOM-047", title="No shared-memory (ivshmem) device",
@@ -301,9 +302,9 @@ def no_shared_memory(dom: Domain, env: Environment) -> Iterator[Result]:
     """
     users = env.indexed("shmem-users", _shmem_users)
     for shm in dom.shmems:
-        peers = [name for name in users.get(shm.name, ()) if name != dom.name]
-        more = f" and {len(peers) - 8} more" if len(peers) > 8 else ""
-        shared = f", shared with {', '.join(peers[:8])}{more}" if peers else ""
+        ordered, members = users.get(shm.name, ((), frozenset()))
+        peers = len(members) - (dom.name in members)
+        shared = f", shared with {other_names(ordered, peers, but=dom.name)}" if peers else ""
         yield fail(f"shmem {shm.locator}", f"shared memory {shm.name!r} ({shm.model or 'ivshmem'}){shared}",
                    ev(dom.origin, shm.locator + "/@name", shm.name))
     if not dom.shmems:

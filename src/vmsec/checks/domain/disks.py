@@ -15,6 +15,7 @@ from vmsec.checks.addresses import is_loopback
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.domain.filesystems import normalise
 from vmsec.checks.helpers.qemuconf import QemuConf
+from vmsec.checks.helpers.text import other_names
 from vmsec.facts import BackingStore, Disk, Domain, Inventory
 from vmsec.results import domain_target
 
@@ -167,23 +168,16 @@ def no_shared_writable_disk(inv: Inventory, env: Environment) -> Iterator[Result
                          where, target=target)
             elif deliberate:
                 yield ok(_subject(disk), f"source {disk.source} is marked <shareable/> by every VM "
-                         f"that writes it ({_names(ordered_writers, len(ordered_writers))})", where,
+                         f"that writes it ({other_names(ordered_writers, len(ordered_writers))})", where,
                          target=target)
             else:
                 other_writers = len(writer_names) - (dom.name in writer_names)
-                desc = (f"also written by {_names(ordered_writers, other_writers, but=dom.name)}"
-                        if other_writers else f"also used by {_names(ordered, len(names) - 1, but=dom.name)}")
+                desc = (f"also written by {other_names(ordered_writers, other_writers, but=dom.name)}"
+                        if other_writers else
+                        f"also used by {other_names(ordered, len(names) - 1, but=dom.name)}")
                 sev = None if len(writer_names) >= 2 else Severity.MEDIUM
                 yield fail(_subject(disk), f"source {disk.source} ({mode} here) is {desc} "
                            "without <shareable/>", where, severity=sev, target=target)
-
-
-def _names(ordered: list[str], count: int, *, but: str | None = None, limit: int = 8) -> str:
-    """A bounded list of VM names for a message (a shared ISO may be used by hundreds): the first
-    ``limit`` of ``ordered`` other than ``but``, of ``count`` such names in all."""
-    shown = [n for n in ordered[:limit + 1] if n != but][:limit]
-    more = f" and {count - limit} more" if count > limit else ""
-    return ", ".join(shown) + more
 
 
 def _backing_locator(disk: Disk, index: int) -> str:
