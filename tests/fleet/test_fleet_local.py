@@ -230,6 +230,54 @@ def test_a_failing_link_leaves_no_scan(store_url: str) -> None:
         assert _scans(store) == 0
 
 
+def _finish_all_at_once(store: Any, run_id: int, attempts: list[Any], scan_ids: list[int]) -> None:
+    import threading
+
+    from vmsec.fleet.runs import finish_attempt
+    from vmsec.results import ScanCounts
+
+    barrier = threading.Barrier(len(attempts))
+    errors: list[BaseException] = []
+
+    def finish(i: int) -> None:
+        try:
+            barrier.wait()
+            finish_attempt(store, attempts[i], scan_ids[i], counts=ScanCounts.of([]), duration_s=0.1)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=finish, args=(i,)) for i in range(len(attempts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_the_last_targets_finishing_together_finish_the_run(store_url: str, tmp_path: Path) -> None:
+    """Targets finished at the same moment by different workers: the run is marked finished. (Under
+    READ COMMITTED the last two once each saw the other still running, and the run never finished —
+    seen as a 4-worker benchmark run without a finish time.)"""
+    from vmsec.facts import Inventory
+    from vmsec.results import ScanResult
+    from vmsec.store.writer import save
+
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    empty = ScanResult.from_inventory(inventory=Inventory(source="t"), findings=(), profile="default",
+                                      started_at=t0, finished_at=t0, checks_run=0, targets=())
+    for round_ in range(4):
+        inventory = parse_inventory({"targets": [
+            {"kind": "xml", "path": str(tmp_path / f"hv{i}"), "name": f"r{round_}-hv{i}"} for i in range(8)]})
+        with open_store(store_url) as store:
+            run_row = create_run(store, inventory.targets, source="test", mode="celery", options=RunOptions())
+            attempts = [start_attempt(store, run_row.id, t.key, worker=f"w{i}", token=run_row.token)
+                        for i, t in enumerate(inventory.targets)]
+            assert None not in attempts
+            _finish_all_at_once(store, run_row.id, attempts, [save(store, empty) for _ in attempts])
+            run = run_status(store, run_row.id).run
+            assert run.finished_at is not None and run.status == "complete", round_
+
+
 def test_a_slow_attempt_that_finishes_second_is_superseded(store_url: str, tmp_path: Path) -> None:
     write_xml_hypervisor(tmp_path / "hv", 2)
     inventory = parse_inventory({"targets": [{"kind": "xml", "path": str(tmp_path / "hv"), "name": "hv"}]})

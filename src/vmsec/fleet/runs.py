@@ -309,6 +309,14 @@ def _delete_scans(conn: Connection, ids: Iterable[int]) -> None:
         conn.execute(delete(schema.scans).where(schema.scans.c.id.in_(ids)))
 
 
+def _lock_run(conn: Connection, run_id: int) -> None:
+    """Serialise the transactions that finish a run's targets (PostgreSQL: the run's row, locked
+    first). Without it two last targets finishing together each saw the other still running, under
+    READ COMMITTED, and the run was never marked finished. SQLite serialises writers already."""
+    fr = schema.fleet_runs
+    conn.execute(select(fr.c.id).where(fr.c.id == run_id).with_for_update())
+
+
 def _maybe_finish_run(conn: Connection, run_id: int, now: datetime) -> None:
     frt, fr = schema.fleet_run_targets, schema.fleet_runs
     states = {state: n for state, n in conn.execute(
@@ -331,6 +339,7 @@ def finish_attempt(store: Store, attempt: Attempt, scan_id: int, *, counts: Scan
     frt, fa = schema.fleet_run_targets, schema.fleet_attempts
     finished = now or _now()
     with store.transaction("finishing a fleet target") as conn:
+        _lock_run(conn, attempt.run.id)
         won = conn.execute(
             update(frt).where(frt.c.id == attempt.target.id, frt.c.state != DONE)
             .values(state=DONE, scan_id=scan_id, finished_at=finished, duration_s=round(duration_s, 6),
@@ -359,6 +368,7 @@ def fail_attempt(store: Store, attempt: Attempt, reason: str, *, final: bool,
     finished = now or _now()
     reason = clean_text(reason)[:4000]
     with store.transaction("recording a failed fleet target") as conn:
+        _lock_run(conn, attempt.run.id)
         own = conn.execute(select(fa.c.scan_id).where(fa.c.id == attempt.id)).scalar()
         conn.execute(update(fa).where(fa.c.id == attempt.id)
                      .values(outcome=FAILED, finished_at=finished, reason=reason))
