@@ -127,6 +127,46 @@ def test_hostile_text_is_stored_not_refused(store_url: str) -> None:
         assert store.diff(1, 1).count("still_open") == 1
 
 
+def _finding_indexes(store_url: str) -> set[str]:
+    from sqlalchemy import inspect
+
+    engine = create_engine(store_url)
+    try:
+        return {i["name"] for i in inspect(engine).get_indexes("findings")}
+    finally:
+        engine.dispose()
+
+
+def test_the_finding_list_indexes_come_when_a_store_is_first_served(store_url: str) -> None:
+    """A CLI user's history pays for no index only the service uses; serving the store adds them,
+    once, even when several service processes start together."""
+    import threading
+
+    wanted = {name for name, _ in schema.FINDING_LIST_INDEXES}
+    open_store(store_url).close()
+    assert not wanted & _finding_indexes(store_url)
+    with open_store(store_url) as store:
+        store.save(scan([finding("VMS-DOM-001", HOST, "x", Status.FAIL)], [HOST]))
+        errors: list[BaseException] = []
+
+        def serve() -> None:
+            try:
+                store.ensure_finding_list_indexes()
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=serve) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        store.ensure_finding_list_indexes()  # again: nothing to do
+    assert wanted <= _finding_indexes(store_url)
+    with open_store(store_url) as store:  # a served store still opens at the head revision
+        assert len(store.scans(5)) == 1
+
+
 def test_migrations_build_exactly_the_declared_schema(store_url: str) -> None:
     open_store(store_url).close()
     open_store(store_url).close()  # a second open finds the head revision and does nothing

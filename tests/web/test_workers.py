@@ -268,3 +268,25 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid and b"spawn_main" in Path(stat.parent, "cmdline").read_bytes():
             out.append(int(stat.parent.name))
     return out
+
+
+def test_serving_a_store_gives_it_the_finding_list_indexes(tmp_path: Path) -> None:
+    """The migrations leave the finding list's indexes out (each costs every finding written); the
+    service adds them when it opens the store."""
+    from sqlalchemy import inspect
+
+    url = f"sqlite:///{tmp_path / 'service.sqlite'}"
+    wanted = {name for name, _ in schema.FINDING_LIST_INDEXES}
+
+    def indexes() -> set[str]:
+        engine = create_engine(url)
+        try:
+            return {i["name"] for i in inspect(engine).get_indexes("findings")}
+        finally:
+            engine.dispose()
+
+    open_store(url).close()
+    assert not wanted & indexes()
+    svc = Service(open_store(url), ServiceKeys.load(tmp_path / "service.key"))
+    svc.close()
+    assert wanted <= indexes()

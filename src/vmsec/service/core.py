@@ -101,6 +101,7 @@ class Service:
         syslog: str | None = None,
     ) -> None:
         self.store = store
+        store.ensure_finding_list_indexes()  # the migrations leave them to the service
         self.engine: Engine = store.engine
         # Reads that need no transaction of their own (each statement sees committed data, as under
         # READ COMMITTED anyway): no BEGIN and ROLLBACK round trips around every request's queries.

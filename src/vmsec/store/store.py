@@ -133,6 +133,29 @@ class Store:
         """``sqlite`` or ``postgresql``."""
         return self._engine.dialect.name
 
+    def ensure_finding_list_indexes(self) -> None:
+        """Create the finding list's indexes (:data:`schema.FINDING_LIST_INDEXES`) that this store
+        lacks: once, when the store is first served. On PostgreSQL an advisory lock keeps several
+        starting service processes from building the same index twice; writers wait while an index
+        is built (seconds at a million findings)."""
+        from sqlalchemy import text
+
+        from vmsec.store import schema
+
+        with self.transaction("adding the finding list's indexes") as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7628643655131017473)"))
+                present = {r[0] for r in conn.execute(text(
+                    "SELECT indexname FROM pg_indexes WHERE tablename = 'findings' "
+                    "AND schemaname = current_schema()"))}
+            else:
+                present = {r[0] for r in conn.execute(text(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'findings'"))}
+            for name, columns in schema.FINDING_LIST_INDEXES:
+                if name not in present:
+                    conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON findings "
+                                      f"({', '.join(columns)})"))
+
     # --- writing ----------------------------------------------------------------------------
 
     def save(self, result: ScanResult) -> int:
