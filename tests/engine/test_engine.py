@@ -213,3 +213,21 @@ def test_results_of_one_check_on_one_target_are_capped_with_a_summary() -> None:
     summary = findings[-1]
     assert summary.subject == "(results over the limit)" and summary.status is Status.PASS
     assert "501 more results" in summary.message and "0 failed" in summary.message
+
+
+def test_a_batch_computes_each_findings_own_fingerprint() -> None:
+    """TargetBatch hashes the target's part once; the result is make_fingerprint's, finding by finding,
+    also when findings name other targets, no host, or undecodable guest bytes."""
+    from vmsec.findings import Finding, Severity, Status, Target, TargetKind, make_fingerprint
+    from vmsec.results import TargetBatch
+
+    host = Target(TargetKind.HOST, "hv\udce9")
+    vm = Target(TargetKind.DOMAIN, "web01", "hv1")
+    same_vm = Target(TargetKind.DOMAIN, "web01", "hv1")
+    findings = [Finding(check_id=f"VMS-X-{i}", title="t", status=Status.PASS, severity=Severity.LOW,
+                        target=t, subject=s, message="m")
+                for i, (t, s) in enumerate([(vm, "a"), (same_vm, "b"), (host, "c\udcff"), (vm, ""),
+                                            (Target(TargetKind.DOMAIN, "web01", None), "a")])]
+    got = TargetBatch(vm, findings).fingerprints
+    assert got == [make_fingerprint(f.check_id, f.target, f.subject) for f in findings]
+    assert len(set(got)) == len(got)
