@@ -12,12 +12,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, func, select, text
-from store_synth import HOST, T0, finding, scan
+from store_synth import HOST, T0, big_scan, finding, scan
 
 from vmsec.checks.catalog import default_catalog
 from vmsec.collectors.xml import collect_xml
@@ -268,3 +269,16 @@ def test_fast_path_revision_is_the_migrations_head() -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     assert set(ScriptDirectory.from_config(cfg).get_heads()) == {HEAD_REVISION}
+
+
+def test_writing_through_a_pooled_connection_leaves_its_planning_as_it_was(pg_cluster: Any) -> None:
+    """The store's pooled PostgreSQL connections plan every statement for its parameters (the service
+    needs it); the writer turns that off for its own transactions only (the foreign-key checks of
+    COPY replanned per row halved the write rate), and the connection goes back to the pool as it was."""
+    url = pg_cluster.new_database()
+    with open_store(url, pool_size=1) as store:
+        big = big_scan(20, 5)
+        scan_id = store.save(big)
+        assert len(store.load(scan_id).findings) == len(big.findings)
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"
