@@ -235,6 +235,8 @@ class StoreSink:
         self._targets_stored = 0
         self._pending: _Group = []
         self._pending_findings = 0
+        self._titles: dict[str, str] = {}
+        self._tags_json: dict[tuple[str, ...], str] = {}
         self._queue: queue.Queue[_Group | None] | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -374,18 +376,34 @@ class StoreSink:
         append = rows.append
         scan_id = self.scan_id
         seq = self._seq
-        tags_json: dict[tuple[str, ...], str] = {}  # one check's tags: the same tuple every time
+        dumps = orjson.dumps
+        # A check's title and tags are the same for each of its findings: cleaned and encoded once
+        # per scan (a few hundred checks; the caches are emptied should they ever grow large).
+        titles, tags_json = self._titles, self._tags_json
+        if len(titles) > 10_000 or len(tags_json) > 10_000:
+            titles.clear()
+            tags_json.clear()
         for f, fingerprint in zip(batch.findings, batch.fingerprints, strict=True):
             (check_id, title, status, severity, _t, subject, message, evidence, tags, _rem,
              vulnerability, detail) = f
+            clean_title = titles.get(title)
+            if clean_title is None:
+                clean_title = titles[title] = clean_text(title)
             tag_text = tags_json.get(tags)
             if tag_text is None:
-                tag_text = tags_json[tags] = orjson.dumps(tags).decode()
+                tag_text = tags_json[tags] = dumps(tags).decode()
+            if evidence:
+                try:  # Evidence is a NamedTuple, which orjson leaves to ``default``
+                    evidence_text = dumps(evidence, default=tuple).decode()
+                except TypeError:  # lone surrogates from undecodable guest bytes
+                    evidence_text = _json_text([(e[0], e[1], e[2]) for e in evidence])
+            else:
+                evidence_text = "[]"
             append((  # Status and Severity are StrEnums: both drivers bind them as their text
-                scan_id, target_id, seq, fingerprint, check_id, clean_text(title), status,
-                severity, clean_text(subject), clean_text(message),
-                _json_text([(e[0], e[1], e[2]) for e in evidence]) if evidence else "[]",
-                tag_text, None if vulnerability is None else _json_text(dict(vulnerability)),
+                scan_id, target_id, seq, fingerprint, check_id, clean_title, status, severity,
+                subject if subject.isascii() and "\x00" not in subject else clean_text(subject),
+                message if message.isascii() and "\x00" not in message else clean_text(message),
+                evidence_text, tag_text, None if vulnerability is None else _json_text(dict(vulnerability)),
                 None if detail is None else clean_text(detail)))
             seq += 1
         self._seq = seq
