@@ -16,14 +16,14 @@ import pytest
 import datapaths
 from datapaths import REPO, THIRD_PARTY
 
-SCANNED = (REPO / "tests", REPO / "benchmarks")
+SCANNED = (REPO / "src", REPO / "tests", REPO / "benchmarks", REPO / "scripts")
 SKIPPED_DIRS = {"__pycache__"}
 THIS = Path(__file__).resolve()
 
 # Text that names a place outside the repository. Built from parts so that this file does not match.
 _SHARED = "sha" + "red"
 ESCAPES = (
-    (re.compile(r"\.\./" + _SHARED + r"\b"), "../shared"),
+    (re.compile(r"\.\./" + _SHARED + r"\b"), "../" + _SHARED),
     (re.compile(r"/work/"), "an absolute path into the team's work folders"),
     (re.compile(r"""["']""" + _SHARED + r"""["']\s*/\s*[\w"'(]|[\w)\]]\s*/\s*["']""" + _SHARED + r"""["']"""),
      "a path joined with the shared folder"),  # Path / "shared" / ..., not XML's mode='shared'/>
@@ -33,8 +33,8 @@ FILE_PARENTS = re.compile(r"Path\(__file__\)(?:\.resolve\(\))?\.parents\[(\d+)\]
 
 
 def _source_texts() -> list[tuple[Path, str]]:
-    """Every text file under tests/ and benchmarks/, except the copied third-party data (checked below
-    by its SHA256SUMS) and this file."""
+    """Every text file under src/, tests/, benchmarks/ and scripts/, except the copied third-party data
+    (checked below by its SHA256SUMS) and this file."""
     texts = []
     for top in SCANNED:
         for path in sorted(top.rglob("*")):

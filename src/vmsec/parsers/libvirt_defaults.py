@@ -1,7 +1,8 @@
 """The values libvirt 9.0 uses when a key is absent from qemu.conf or from a daemon's config file.
 
-Derived from libvirt 9.0's ``qemu.conf.in`` and ``libvirtd.conf.in`` (../shared/data/libvirt-9.0.0/conf),
-reading the prose, not the commented lines: many ``#key = value`` lines are examples
+Derived from libvirt 9.0's ``qemu.conf.in`` and ``libvirtd.conf.in`` (in the repository, with their
+provenance: tests/data/libvirt-9.0.0/conf), reading the prose, not the commented lines: many
+``#key = value`` lines are examples
 (``#vnc_listen = "0.0.0.0"``; the default is 127.0.0.1) or the opposite of the default
 (``#listen_tls = 0``; TLS listening is on by default). Where the prose is vague, the value is the one
 ``virQEMUDriverConfigNew`` / ``daemonConfigNew`` set for the privileged (system) daemon.
