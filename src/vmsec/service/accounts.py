@@ -477,6 +477,14 @@ class Accounts:
                 conn=conn,
             )
 
+    def _password_login_failed(
+        self, conn: Connection, actor: str, name: str, reason: str, remote: str | None
+    ) -> None:
+        self.svc.audit.append(
+            "login.password", "failure", actor, f"user:{name}", detail={"reason": reason}, remote=remote,
+            conn=conn,
+        )
+
     def login_password(
         self, name: str, password: str, remote: str | None, user_agent: str | None
     ) -> LoginResult:
@@ -494,41 +502,17 @@ class Accounts:
             )
             if row is None:
                 verify_password(None, password)  # the same time as a known account
-                self.svc.audit.append(
-                    "login.password",
-                    "failure",
-                    f"anonymous:{name}",
-                    f"user:{name}",
-                    detail={"reason": "unknown user"},
-                    remote=remote,
-                    conn=conn,
-                )
+                self._password_login_failed(conn, f"anonymous:{name}", name, "unknown user", remote)
                 return generic
             locked = utc(row.locked_until)
             if row.disabled or (locked is not None and locked > now):
                 verify_password(None, password)
                 reason = "disabled" if row.disabled else "locked"
-                self.svc.audit.append(
-                    "login.password",
-                    "failure",
-                    f"user:{name}",
-                    f"user:{name}",
-                    detail={"reason": reason},
-                    remote=remote,
-                    conn=conn,
-                )
+                self._password_login_failed(conn, f"user:{name}", name, reason, remote)
                 return generic
             if not verify_password(row.password_hash, password):
                 self._fail(conn, row, "password", remote)
-                self.svc.audit.append(
-                    "login.password",
-                    "failure",
-                    f"user:{name}",
-                    f"user:{name}",
-                    detail={"reason": "wrong password"},
-                    remote=remote,
-                    conn=conn,
-                )
+                self._password_login_failed(conn, f"user:{name}", name, "wrong password", remote)
                 return generic
             if needs_rehash(row.password_hash):
                 conn.execute(update(u).where(u.c.id == row.id).values(password_hash=hash_password(password)))
@@ -542,15 +526,8 @@ class Accounts:
             )
             second = row.totp_secret is not None or has_webauthn
             if Role(row.role) in MFA_REQUIRED and not second:
-                self.svc.audit.append(
-                    "login.password",
-                    "failure",
-                    f"user:{name}",
-                    f"user:{name}",
-                    detail={"reason": "MFA required but not enrolled"},
-                    remote=remote,
-                    conn=conn,
-                )
+                self._password_login_failed(conn, f"user:{name}", name, "MFA required but not enrolled",
+                                            remote)
                 return LoginResult(
                     False,
                     message="This account must use a second factor and has none: "
