@@ -275,18 +275,22 @@ class Operations:
         return cid
 
     def delete_credential(self, principal: Principal, credential_id: int) -> None:
+        self._delete_group_row(principal, schema.scan_credentials, credential_id, "credential")
+
+    def _delete_group_row(self, principal: Principal, table: Any, row_id: int, what: str) -> None:
+        """Delete row ``row_id`` of a per-group ``table`` (an admin of its group only) and audit it as
+        ``what.delete``; a row the caller cannot see is not found."""
         _require(principal, Permission.ADMIN)
-        c = schema.scan_credentials
         with self.svc.engine.begin() as conn:
-            row = conn.execute(select(c.c.group_id).where(c.c.id == credential_id)).first()
+            row = conn.execute(select(table.c.group_id).where(table.c.id == row_id)).first()
             if row is None or not principal.sees(row.group_id):
-                raise NotFound(f"no credential {credential_id}")
-            conn.execute(delete(c).where(c.c.id == credential_id))
+                raise NotFound(f"no {what} {row_id}")
+            conn.execute(delete(table).where(table.c.id == row_id))
             self.svc.audit.append(
-                "credential.delete",
+                f"{what}.delete",
                 "success",
                 principal.actor,
-                f"credential:{credential_id}",
+                f"{what}:{row_id}",
                 group_id=row.group_id,
                 remote=principal.remote,
                 conn=conn,
@@ -380,22 +384,7 @@ class Operations:
         return tid
 
     def delete_target(self, principal: Principal, target_id: int) -> None:
-        _require(principal, Permission.ADMIN)
-        t = schema.scan_targets
-        with self.svc.engine.begin() as conn:
-            row = conn.execute(select(t.c.group_id).where(t.c.id == target_id)).first()
-            if row is None or not principal.sees(row.group_id):
-                raise NotFound(f"no target {target_id}")
-            conn.execute(delete(t).where(t.c.id == target_id))
-            self.svc.audit.append(
-                "target.delete",
-                "success",
-                principal.actor,
-                f"target:{target_id}",
-                group_id=row.group_id,
-                remote=principal.remote,
-                conn=conn,
-            )
+        self._delete_group_row(principal, schema.scan_targets, target_id, "target")
 
     # --- scans ----------------------------------------------------------------------------------
 
