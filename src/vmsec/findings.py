@@ -7,7 +7,7 @@ waivers and SARIF can say "new", "fixed" or "still open".
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -95,3 +95,19 @@ def make_fingerprint(check_id: str, target: Target, subject: str) -> str:
     """Stable identity of a finding: check, target and subject — never the message or status."""
     raw = "\x1f".join((check_id, target.kind, target.host or "", target.name, subject))
     return hashlib.blake2b(raw.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+
+def fingerprints_of(findings: Sequence[Finding]) -> list[str]:
+    """:func:`make_fingerprint` of each finding, the target's part of the hashed text built once per
+    run of findings of one target (a batch is one target's findings) instead of once per finding."""
+    blake2b = hashlib.blake2b
+    out: list[str] = []
+    append = out.append
+    target: Target | None = None
+    middle = ""
+    for f in findings:
+        t = f[4]  # Finding is a NamedTuple: check_id, title, status, severity, target, subject, …
+        if t is not target and t != target:
+            target, middle = t, "\x1f".join(("", t.kind, t.host or "", t.name, ""))
+        append(blake2b((f[0] + middle + f[5]).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest())
+    return out

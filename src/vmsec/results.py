@@ -15,7 +15,7 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 from vmsec.facts import CollectionRecord, Domain, Endpoint, Guest, Host, Inventory, Network
-from vmsec.findings import Finding, Severity, Status, Target, TargetKind
+from vmsec.findings import Finding, Severity, Status, Target, TargetKind, fingerprints_of
 
 __all__ = [
     "Component", "OsInventory", "ScanCounts", "ScanResult", "TargetBatch", "ambiguous_domain_names",
@@ -184,24 +184,6 @@ _STATUS_OF = attrgetter("status")
 # --- findings, batched per target -----------------------------------------------------------------
 
 
-def _fingerprints(findings: list[Finding]) -> list[str]:
-    """:func:`vmsec.findings.make_fingerprint` of each finding, the target's part of the hashed text
-    built once per target instead of once per finding (a batch is one target's findings)."""
-    import hashlib
-
-    blake2b = hashlib.blake2b
-    out: list[str] = []
-    append = out.append
-    target: Target | None = None
-    middle = ""
-    for f in findings:
-        t = f[4]  # Finding is a NamedTuple: check_id, title, status, severity, target, subject, …
-        if t is not target and t != target:
-            target, middle = t, "\x1f".join(("", t.kind, t.host or "", t.name, ""))
-        append(blake2b((f[0] + middle + f[5]).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest())
-    return out
-
-
 class TargetBatch:
     """All findings of one target, as the engine emits them (in report order, each target once).
 
@@ -218,7 +200,7 @@ class TargetBatch:
     @property
     def fingerprints(self) -> list[str]:
         if self._fingerprints is None:
-            self._fingerprints = _fingerprints(self.findings)
+            self._fingerprints = fingerprints_of(self.findings)
         return self._fingerprints
 
     def __iter__(self) -> Iterator[object]:  # unpacking: target, findings = batch
