@@ -282,3 +282,63 @@ def test_writing_through_a_pooled_connection_leaves_its_planning_as_it_was(pg_cl
         assert len(store.load(scan_id).findings) == len(big.findings)
         with store.engine.connect() as conn:
             assert conn.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"
+
+
+def _sink_begin(url: str, result: ScanResult) -> Any:
+    from vmsec.checkinfo import CheckIndex
+    from vmsec.pipeline import ScanHeader
+    from vmsec.store.writer import StoreSink
+
+    sink = StoreSink.open(url)  # the CLI's writer: its own driver connection
+    sink.begin(ScanHeader(source=result.source, profile=result.profile, started_at=result.started_at,
+                          checks_run=result.checks_run, checks=CheckIndex(()),
+                          targets_expected=len(result.targets)))
+    return sink
+
+
+def test_the_writer_keeps_every_row_tied_to_its_scan_and_target(store_url: str) -> None:
+    """The SQLite writer checks its parent rows once per transaction instead of per row: what it
+    writes must still pass the database's own foreign-key check."""
+    open_store(store_url).close()
+    big = big_scan(30, 7)
+    sink = _sink_begin(store_url, big)
+    try:
+        for batch in big.batches():
+            sink.add(batch, {}, None)
+        sink.end(big)
+    finally:
+        sink.close()
+    with open_store(store_url) as store:
+        loaded = store.load(sink.scan_id)
+        assert len(loaded.findings) == 30 * 7 and loaded.complete
+        if store.dialect == "sqlite":
+            with store.engine.connect() as conn:
+                assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+
+
+def test_a_scan_deleted_while_it_is_stored_fails_the_writer_and_leaves_no_orphans(store_url: str) -> None:
+    open_store(store_url).close()
+    big = big_scan(4, 3)
+    batches = list(big.batches())
+    sink = _sink_begin(store_url, big)
+    try:
+        sink.add(batches[0], {}, None)
+        sink.flush()  # the first target is stored
+        with open_store(store_url) as store, store.transaction("deleting") as conn:
+            conn.execute(schema.scans.delete().where(schema.scans.c.id == sink.scan_id))  # cascades
+        # PostgreSQL's own foreign keys catch it; the SQLite writer's check per transaction says so
+        said = (f"scan {sink.scan_id} was deleted while it was being stored" if store_url.startswith("sqlite")
+                else "ForeignKeyViolation")
+        with pytest.raises(StoreError, match=said):
+            for batch in batches[1:]:
+                sink.add(batch, {}, None)
+            sink.end(big)
+    finally:
+        sink.close()
+    engine = create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            for table in (schema.targets, schema.findings, schema.collection_records):
+                assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0, table.name
+    finally:
+        engine.dispose()

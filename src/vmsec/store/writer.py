@@ -13,6 +13,12 @@ from their sequence in one round trip. SQLAlchemy and alembic are imported only 
 be created or migrated first (:func:`vmsec.store.store.open_store`). Values are written exactly as
 the SQLAlchemy schema reads them back (``store/schema.py``): SQLite datetimes as naive UTC text,
 booleans as 0/1, JSON as text.
+
+The writer's own SQLite connection does not enforce foreign keys: every row it writes references the
+scan row it created and the target rows it inserts in the same transaction, and checking two parent
+keys per finding cost 15 % of the write. What a check would catch — the scan deleted by someone else
+while it is being written — is checked once per transaction instead, under the write lock
+(:meth:`StoreSink._require_scan`). Deleting (and its cascades) happens on connections that enforce them.
 """
 
 from __future__ import annotations
@@ -105,10 +111,12 @@ class _Connection:
         finally:
             cur.close()
 
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
         cur = self.raw.cursor()
         try:
             cur.execute(sql.replace("?", self.mark), params)
+            return int(cur.rowcount)
         finally:
             cur.close()
 
@@ -134,10 +142,10 @@ class _Connection:
 def _connect_sqlite(path: str) -> Any:
     import sqlite3
 
-    # check_same_thread off: the sink's background writer thread uses the connection it opened.
-    conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
-    for pragma in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "wal_autocheckpoint=10000",
-                   "busy_timeout=10000"):  # as store.py's SQLAlchemy engine sets them
+    conn = sqlite3.connect(path, timeout=10)
+    # As store.py's SQLAlchemy engine sets them, but foreign_keys: see the module docstring.
+    for pragma in ("foreign_keys=OFF", "journal_mode=WAL", "synchronous=NORMAL", "wal_autocheckpoint=10000",
+                   "busy_timeout=10000"):
         conn.execute(f"PRAGMA {pragma}")
     return conn
 
@@ -246,7 +254,12 @@ class StoreSink:
 
     @classmethod
     def open(cls, url: str | None) -> StoreSink:
-        return cls(connect_for_writing(url), background=True)
+        """A sink on its own driver connection. PostgreSQL is written by a background thread (the
+        server does the work while the scan goes on); SQLite in the scan's thread: its driver releases
+        and retakes the GIL around every row, so a writer thread beside the checks cost more CPU and
+        more wall time than it saved (docs/performance.md, issue 8)."""
+        conn = connect_for_writing(url)
+        return cls(conn, background=conn.dialect == "postgresql")
 
     def _drain(self) -> None:
         assert self._queue is not None
@@ -325,17 +338,23 @@ class StoreSink:
         self._raise_pending_error()
         c = self.conn
         try:
+            # The update first: it takes the write lock, and no row means the scan was deleted meanwhile.
+            state = "complete" if result.complete else "incomplete"
+            if not c.execute("UPDATE scans SET finished_at = ?, status = ?, complete = ?, "
+                             "targets_expected = ?, findings_expected = ? WHERE id = ?",
+                             (c.timestamp(result.finished_at), state, c.flag(result.complete),
+                              self._targets_stored, self._seq, self.scan_id)):
+                raise self._deleted()
             c.executemany(
                 "INSERT INTO collection_records (scan_id, source, what, ok, reason, duration_s, kind) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(self.scan_id, clean_text(r.source), clean_text(r.what), c.flag(r.ok),
                   None if r.reason is None else clean_text(r.reason), r.duration_s,
                   r.kind.value if r.kind else None) for r in result.records])
-            c.execute("UPDATE scans SET finished_at = ?, status = ?, complete = ?, targets_expected = ?, "
-                      "findings_expected = ? WHERE id = ?",
-                      (c.timestamp(result.finished_at), "complete" if result.complete else "incomplete",
-                       c.flag(result.complete), self._targets_stored, self._seq, self.scan_id))
             c.commit()
+        except StoreError:
+            c.rollback()
+            raise
         except Exception as exc:
             raise self._fail("finishing the scan", exc) from exc
 
@@ -358,9 +377,18 @@ class StoreSink:
             else:
                 self._write_sqlite(group)
             self.conn.commit()
+        except StoreError:
+            self.conn.rollback()
+            raise
         except Exception as exc:
             raise self._fail("storing findings", exc) from exc
         self._targets_stored += len(group)
+
+    def _deleted(self) -> StoreError:
+        from vmsec.store.location import redact
+
+        return StoreError(f"{redact(self.conn.url)}: scan {self.scan_id} was deleted while it was being "
+                          "stored; its findings were not written")
 
     def _target_row(self, batch: TargetBatch, details: Mapping[str, Any], os: OsInventory | None
                     ) -> tuple[Any, ...]:
@@ -413,15 +441,23 @@ class StoreSink:
         cursor = self.conn.raw.cursor()
         try:
             rows: list[tuple[Any, ...]] = []
-            for batch, details, os in group:
+            for i, (batch, details, os) in enumerate(group):
                 cursor.execute(f"INSERT INTO targets ({', '.join(_TARGET_COLUMNS)}) "
                                f"VALUES ({', '.join('?' * len(_TARGET_COLUMNS))})",
                                self._target_row(batch, details, os))
+                if i == 0:  # the first insert took the write lock: nobody can delete the scan now
+                    self._require_scan(cursor)
                 rows += self._finding_rows(int(cursor.lastrowid), batch)
             cursor.executemany(f"INSERT INTO findings ({', '.join(_FINDING_COLUMNS)}) "
                                f"VALUES ({', '.join('?' * len(_FINDING_COLUMNS))})", rows)
         finally:
             cursor.close()
+
+    def _require_scan(self, cursor: Any) -> None:
+        """The foreign-key check the SQLite writer does not make per row, once per transaction."""
+        cursor.execute("SELECT 1 FROM scans WHERE id = ?", (self.scan_id,))
+        if cursor.fetchone() is None:
+            raise self._deleted()
 
     def _write_pg(self, group: list[tuple[TargetBatch, Mapping[str, Any], OsInventory | None]]) -> None:
         with self.conn.raw.cursor() as cur:
