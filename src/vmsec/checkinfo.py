@@ -9,13 +9,14 @@ report rendered from the store, or ``vmsec checks list``, never imports a check.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
+import orjson
+
+from vmsec import DATA_DIR
 from vmsec.findings import Severity
 
 __all__ = ["CheckIndex", "CheckInfo", "packaged_index"]
@@ -84,11 +85,13 @@ class CheckIndex(Mapping[str, CheckInfo]):
         return CheckIndex(chosen)
 
     def to_json(self) -> str:
+        import json  # the catalogue generator's; reading it back goes through orjson
+
         return json.dumps([c.as_dict() for c in self._by_id.values()], indent=1, ensure_ascii=False) + "\n"
 
 
 @cache
 def packaged_index() -> CheckIndex:
     """The catalogue's metadata as shipped with this vmsec (no check module is imported)."""
-    text = (resources.files("vmsec") / "data" / "catalog.json").read_text(encoding="utf-8")
-    return CheckIndex(CheckInfo.from_dict(d) for d in json.loads(text))
+    text = (DATA_DIR / "catalog.json").read_text(encoding="utf-8")
+    return CheckIndex(CheckInfo.from_dict(d) for d in orjson.loads(text))

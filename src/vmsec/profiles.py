@@ -21,14 +21,15 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from vmsec import DATA_DIR
 from vmsec.errors import ConfigError
 from vmsec.findings import Severity
 
 DEFAULT_PROFILE = "multi-tenant"
+BUILTIN_DIR = DATA_DIR / "profiles"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,8 +46,7 @@ class Profile:
 
 
 def builtin_profiles() -> tuple[str, ...]:
-    folder = resources.files("vmsec") / "data" / "profiles"
-    return tuple(sorted(p.name.removesuffix(".toml") for p in folder.iterdir()
+    return tuple(sorted(p.name.removesuffix(".toml") for p in BUILTIN_DIR.iterdir()
                         if p.name.endswith(".toml")))
 
 
@@ -64,7 +64,7 @@ def load_profile(name_or_path: str) -> Profile:
         except OSError as exc:
             raise ConfigError(f"profile {name_or_path}: {exc.strerror or exc}") from exc
         return parse_profile(text, str(path))
-    resource = resources.files("vmsec") / "data" / "profiles" / f"{name_or_path}.toml"
+    resource = BUILTIN_DIR / f"{name_or_path}.toml"
     if not resource.is_file():
         raise ConfigError(f"unknown profile {name_or_path!r}; built-in: {', '.join(builtin_profiles())}")
     return parse_profile(resource.read_text(encoding="utf-8"), name_or_path)

@@ -14,9 +14,10 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from types import MappingProxyType
 from typing import Any
+
+from vmsec import DATA_DIR
 
 __all__ = ["QemuX86Data", "x86_data"]
 
@@ -76,7 +77,7 @@ def _arch_key(arch: str) -> str:
 @cache
 def x86_data() -> QemuX86Data:
     """The shipped data (read once per process)."""
-    raw: dict[str, Any] = json.loads((resources.files("vmsec") / "data" / _FILE).read_text(encoding="utf-8"))
+    raw: dict[str, Any] = json.loads((DATA_DIR / _FILE).read_text(encoding="utf-8"))
     prov = raw["provenance"]
     return QemuX86Data(
         qemu_version=prov["qemu"], package=prov.get("package", ""),

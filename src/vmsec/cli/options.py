@@ -23,7 +23,6 @@ the XDG configuration directory); the built-in default. docs/cli.md documents th
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +66,8 @@ def load_config(path: Path) -> dict[str, Any]:
         raise click.UsageError(f"cannot read the configuration file {path}: {exc.strerror or exc}") from exc
     if len(raw) > MAX_CONFIG_BYTES:
         raise click.UsageError(f"{path}: configuration file larger than {MAX_CONFIG_BYTES} bytes")
+    import tomllib  # only when there is a configuration file
+
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

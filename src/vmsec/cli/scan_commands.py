@@ -6,7 +6,6 @@ in :attr:`ScanGroup.lazy` and reuse :func:`~vmsec.cli.options.scan_options` and 
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -213,10 +212,10 @@ def run_scan(specs: Sequence[TargetSpec], args: ScanArgs, settings: Mapping[str,
                                   keep_findings=not streaming, timeout=args.timeout,
                                   progress=progress.message if progress is not None else None,
                                   on_stage=_logged_stages(progress), **(settings or {}))
-            _log.debug("scanning %s (format %s, profile %s, store %s)", [s.describe() for s in specs],
+            _debug("scanning %s (format %s, profile %s, store %s)", [s.describe() for s in specs],
                        report.fmt, args.profile, stored_url and _redacted(stored_url))
             result = run(specs, options)
-            _log.debug("scan done: %d findings, %d targets, complete=%s, scan id %s", result.counts.findings,
+            _debug("scan done: %d findings, %d targets, complete=%s, scan id %s", result.counts.findings,
                        len(result.targets), result.complete, result.scan_id)
             if not streaming:
                 if progress is not None:
@@ -240,7 +239,11 @@ def run_scan(specs: Sequence[TargetSpec], args: ScanArgs, settings: Mapping[str,
     sys.exit(report.gate.exit_code_for(gate.failed_by_severity(result), result.complete))
 
 
-_log = logging.getLogger("vmsec.cli")
+def _debug(message: str, *args: object) -> None:
+    """A --debug log line. ``logging`` is imported only by --debug (cli/main.py) or by whoever embeds
+    vmsec: when it was never imported, no handler can exist and there is nothing to format."""
+    if "logging" in sys.modules:
+        sys.modules["logging"].getLogger("vmsec.cli").debug(message, *args)
 
 
 def _redacted(url: str) -> str:
@@ -256,7 +259,7 @@ def _logged_stages(progress: Progress | None) -> Callable[[str, str], None]:
     started = time.monotonic()
 
     def on_stage(stage: str, what: str) -> None:
-        _log.debug("%.2f s: %s %s", time.monotonic() - started, stage, what)
+        _debug("%.2f s: %s %s", time.monotonic() - started, stage, what)
         if progress is not None:
             progress.stage(stage, what)
 

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from importlib import resources
 from typing import Any
 
+from vmsec import DATA_DIR
 from vmsec.checkinfo import CheckIndex
 from vmsec.errors import ConfigError
 from vmsec.findings import Finding, Status
@@ -121,7 +121,7 @@ class ComplianceResult:
 
 
 def _frameworks_dir() -> Any:
-    return resources.files("vmsec") / "data" / "compliance" / "frameworks"
+    return DATA_DIR / "compliance" / "frameworks"
 
 
 def available() -> list[str]:

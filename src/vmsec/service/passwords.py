@@ -9,9 +9,9 @@ from __future__ import annotations
 import gzip
 import unicodedata
 from functools import cache
-from importlib import resources
 from typing import Any
 
+from vmsec import DATA_DIR
 from vmsec.service.deps import need
 
 MIN_LENGTH = 12
@@ -27,7 +27,7 @@ _SEQUENCES = (
 @cache
 def common_passwords() -> frozenset[str]:
     """The shipped list, lower-cased."""
-    data = (resources.files("vmsec") / "data" / "common-passwords.txt.gz").read_bytes()
+    data = (DATA_DIR / "common-passwords.txt.gz").read_bytes()
     return frozenset(
         line.strip().lower() for line in gzip.decompress(data).decode("utf-8").splitlines() if line.strip()
     )

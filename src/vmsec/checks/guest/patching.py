@@ -13,9 +13,9 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from urllib.parse import urlsplit
 
+from vmsec import DATA_DIR
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.facts import Guest
 from vmsec.facts.guest import OsRelease, PackageRepo
@@ -329,7 +329,7 @@ def _date(text: str | None) -> dt.date | None:
 
 
 def _rows(name: str) -> list[dict[str, str]]:
-    text = (resources.files("vmsec") / "data" / "eol" / name).read_text(encoding="utf-8")
+    text = (DATA_DIR / "eol" / name).read_text(encoding="utf-8")
     return list(csv.DictReader(text.splitlines()))
 
 

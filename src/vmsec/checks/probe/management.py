@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from functools import cache
-from importlib import resources
 
+from vmsec import DATA_DIR
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, fail, ok, unknown
 from vmsec.checks.probe.correlate import context, exposure, observed
 from vmsec.facts import Endpoint, PortState, Proto
@@ -26,7 +26,7 @@ WEAK_SASL = frozenset({"PLAIN", "LOGIN", "ANONYMOUS", "DIGEST-MD5", "CRAM-MD5"})
 @cache
 def ssh_fail_lists() -> dict[str, frozenset[str]]:
     """The algorithms ssh-audit fails, by KEXINIT list (data: vmsec/data/ssh-algorithms-fail.json)."""
-    text = (resources.files("vmsec") / "data" / "ssh-algorithms-fail.json").read_text(encoding="utf-8")
+    text = (DATA_DIR / "ssh-algorithms-fail.json").read_text(encoding="utf-8")
     data = json.loads(text)
     return {key: frozenset(data[key]) for key in ("kex", "host_key_algorithms", "ciphers", "macs")}
 

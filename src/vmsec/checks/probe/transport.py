@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from functools import cache
-from importlib import resources
 from typing import Any
 
+from vmsec import DATA_DIR
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.probe.correlate import (
     CONFIRMED,
@@ -32,7 +32,7 @@ _SECG = {"prime256v1": "secp256r1", "prime192v1": "secp192r1"}
 @cache
 def mozilla_intermediate() -> dict[str, Any]:
     """Mozilla's intermediate configuration (data: vmsec/data/mozilla-tls-intermediate.json)."""
-    text = (resources.files("vmsec") / "data" / "mozilla-tls-intermediate.json").read_text(encoding="utf-8")
+    text = (DATA_DIR / "mozilla-tls-intermediate.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
