@@ -174,10 +174,13 @@ class AdvisoryDB:
                 "severity, minor, note, summary, aliases FROM affected "
                 f"WHERE ecosystem = ? AND package IN ({marks})",
                 (ecosystem, *chunk))
+            # Built with tuple.__new__ (the NamedTuple's own __new__ is Python code): a guest's packages
+            # carry thousands of records. The field order is AffectedPackage's.
+            new, record, states = tuple.__new__, AffectedPackage, _STATES
             for r in rows:
-                yield AffectedPackage(r[0], r[1], r[2], r[3], _STATES[r[4]],
-                                      tuple(r[12].split()) if r[12] else (), r[5], r[6], r[7], r[8],
-                                      bool(r[9]), r[10], r[11])
+                aliases = tuple(r[12].split()) if r[12] else ()
+                yield new(record, (r[0], r[1], r[2], r[3], states[r[4]], aliases, r[5], r[6], r[7], r[8],
+                                   bool(r[9]), r[10], r[11], None, None))
 
     def kev(self, cves: Iterable[str]) -> dict[str, KevEntry]:
         return {row[0]: KevEntry(cve=row[0], date_added=row[1], due_date=row[2], vendor=row[3],

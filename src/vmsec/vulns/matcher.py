@@ -180,6 +180,9 @@ def match_packages(db: AdvisoryDB, os: OsRelease | None, packages: tuple[Install
     enriched = []
     for m in found:
         k, e = kev.get(m.vuln_id), epss.get(m.vuln_id)
+        if k is None and e is None:  # the matches' own defaults: nothing to add
+            enriched.append(m)
+            continue
         enriched.append(evolve(m, kev_date_added=k.date_added if k else None,
                                 kev_ransomware=k.ransomware if k else None,
                                 epss=e.score if e else None, epss_percentile=e.percentile if e else None))
@@ -201,30 +204,43 @@ def _next_debian(ecosystem: str) -> str | None:
     return None
 
 
+def _record_order(r: AffectedPackage) -> tuple[str, bool, int, str]:
+    """Per package: the Debian tracker's records before other feeds', fixed before open, then by id."""
+    return (r.package, not r.source.startswith("debian-tracker"), _STATE_ORDER.get(r.state, 9), r.vuln_id)
+
+
 def _judge(found: Iterable[AffectedPackage], groups: Mapping[str, _Installed], cmp: Callable[[str, str], int],
            ecosystem: str, skipped: list[str]) -> dict[tuple[str, str], VulnMatch]:
     """Judge every record against the installed version of its package."""
-    records = sorted(found, key=lambda r: (r.package, not r.source.startswith("debian-tracker"),
-                                           _STATE_ORDER.get(r.state, 9), r.vuln_id))
+    records = sorted(found, key=_record_order)
     matches: dict[tuple[str, str], VulnMatch] = {}
     judged: set[tuple[str, str]] = set()
+    # (package, affected versions) -> (lagging binaries, unaffected "binary version"s): the same for
+    # every record of a package that affects the same versions (nearly always all of them).
+    binaries: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for rec in records:
-        inst = groups[rec.package]
+        package = rec.package
+        inst = groups[package]
         # A vulnerability is identified by its CVE(s); advisory ids (DSA, USN, SUSE-SU …) are shared by
         # many CVEs in merged records, so they never decide identity — they only travel as aliases.
-        identity = rec.cves or (rec.vuln_id,)
-        others = tuple(sorted(set(rec.ids) - set(identity)))
+        if rec.aliases:
+            identity = rec.cves or (rec.vuln_id,)
+            others = tuple(sorted(set(rec.ids) - set(identity)))
+        else:  # most records (the Debian tracker's): the id is the identity, nothing else to carry
+            identity, others = (rec.vuln_id,), ()
         for cve in identity:
-            key = (rec.package, cve)
+            key = (package, cve)
             if key in matches:  # judged from a preferred record: merge, do not count twice
                 m = matches[key]
-                matches[key] = evolve(m, aliases=tuple(sorted(set(m.aliases) | set(others))),
-                                       feeds=tuple(sorted(set(m.feeds) | {rec.source})))
-        pending = [c for c in identity if (rec.package, c) not in judged]
+                merged_feeds = m.feeds if rec.source in m.feeds else tuple(sorted({*m.feeds, rec.source}))
+                if others or merged_feeds is not m.feeds:
+                    matches[key] = evolve(m, aliases=tuple(sorted(set(m.aliases) | set(others))),
+                                          feeds=merged_feeds)
+        pending = [c for c in identity if (package, c) not in judged]
         if not pending:
             continue
-        judged.update((rec.package, c) for c in pending)
-        if rec.state in (FixState.NOT_AFFECTED, FixState.UNDER_INVESTIGATION):
+        judged.update((package, c) for c in pending)
+        if rec.state is FixState.NOT_AFFECTED or rec.state is FixState.UNDER_INVESTIGATION:
             continue
         affected: list[str] = []  # the versions (of this source's binaries) the record affects
         for version in inst.versions:
@@ -232,19 +248,24 @@ def _judge(found: Iterable[AffectedPackage], groups: Mapping[str, _Installed], c
                 if _affects(rec, version, cmp):
                     affected.append(version)
             except InvalidVersion as exc:
-                skipped.append(f"{rec.package} {rec.vuln_id}: {exc}")
+                skipped.append(f"{package} {rec.vuln_id}: {exc}")
         if not affected:
             continue
         oldest = affected[0]
         for version in affected[1:]:
             if cmp(version, oldest) < 0:
                 oldest = version
-        lagging = sorted(b for v in affected for b in inst.versions[v])
-        current = sorted(f"{b} {v}" for v, bins in inst.versions.items() if v not in affected for b in bins)
+        which = (package, tuple(affected))
+        if which not in binaries:
+            versions = inst.versions
+            binaries[which] = (
+                tuple(sorted(b for v in affected for b in versions[v])),
+                tuple(sorted(f"{b} {v}" for v, bins in versions.items() if v not in affected for b in bins)))
+        lagging, current = binaries[which]
         for cve in pending:
-            matches[(rec.package, cve)] = VulnMatch(
-                vuln_id=cve, aliases=others, source_package=rec.package,
-                packages=tuple(lagging), installed_version=oldest, unaffected=tuple(current),
+            matches[(package, cve)] = VulnMatch(
+                vuln_id=cve, aliases=others, source_package=package,
+                packages=lagging, installed_version=oldest, unaffected=current,
                 fixed_version=rec.fixed, state=rec.state.value, ecosystem=ecosystem,
                 severity=_severity(rec), minor=rec.minor, note=rec.note, summary=rec.summary,
                 feeds=(rec.source,))
