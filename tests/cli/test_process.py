@@ -145,3 +145,31 @@ def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
     piped = subprocess.run([VMSEC, "scan", "xml", str(VNC_FAIL), "--no-store", "-q"], capture_output=True,
                            timeout=60, check=False)
     assert b"\x1b" not in piped.stdout
+
+
+# What an offline scan never needs: the network stack (asyncio and ssl come with the probes), the
+# store's ORM and migrations (the writer talks to the driver), logging (only --debug) and
+# importlib.resources (data files are paths). Each is milliseconds of every scan's start-up.
+_NOT_OFFLINE = ("asyncio", "ssl", "sqlalchemy", "alembic", "logging", "importlib.resources")
+
+
+def test_an_offline_scan_does_not_import_what_it_does_not_use(tmp_path: Path) -> None:
+    script = (
+        "import sys, atexit\n"
+        "listing = sys.argv[1]\n"
+        "atexit.register(lambda: print(' '.join(sorted(sys.modules)), file=open(listing, 'w')))\n"
+        "from vmsec.cli.main import main\n"
+        "sys.argv = ['vmsec', 'scan', 'xml', sys.argv[2], '--format', 'json', '-o', sys.argv[3], '-q',\n"
+        "            '--store', sys.argv[4]]\n"
+        "main()\n")
+    listing = tmp_path / "modules.txt"
+    db = tmp_path / "history.sqlite"
+    for _ in range(2):  # the first run creates and migrates the store (SQLAlchemy, alembic): a one-off
+        proc = subprocess.run([sys.executable, "-c", script, str(listing), str(VNC_FAIL),
+                               str(tmp_path / "report.json"), str(db)], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    loaded = set(listing.read_text().split())
+    assert "vmsec.checks.probe.consoles" in loaded  # the console checks ran, without their probes
+    assert sorted(m for m in _NOT_OFFLINE if m in loaded) == []
+    assert _targets_stored(db) == 2

@@ -9,20 +9,10 @@ import re
 import struct
 
 from vmsec.facts import TlsInfo, VncInfo, evolve
+from vmsec.probes.codes import ANON_TLS_SUBTYPES, subtype_name
 from vmsec.probes.net import Conn, Deadline, ReplyTooLarge
 from vmsec.probes.tls import client_context, describe_session
 
-SECURITY_TYPES = {
-    0: "Invalid", 1: "None", 2: "VNC Authentication", 5: "RA2", 6: "RA2ne", 16: "Tight", 17: "Ultra",
-    18: "TLS", 19: "VeNCrypt", 20: "SASL", 21: "MD5", 22: "xvp", 30: "Apple Remote Desktop",
-}
-VENCRYPT_SUBTYPES = {
-    256: "Plain", 257: "TLSNone", 258: "TLSVnc", 259: "TLSPlain", 260: "X509None", 261: "X509Vnc",
-    262: "X509Plain", 263: "TLSSASL", 264: "X509SASL",
-}
-# Sub-types whose TLS carries a server certificate (X509*) or is anonymous (TLS*).
-X509_SUBTYPES = frozenset({260, 261, 262, 264})
-ANON_TLS_SUBTYPES = frozenset({257, 258, 259, 263})
 _VERSION = re.compile(rb"^RFB (\d{3})\.(\d{3})\n$")
 MAX_REASON = 4096
 
@@ -30,14 +20,6 @@ MAX_REASON = 4096
 def parse_version(data: bytes) -> tuple[int, int] | None:
     m = _VERSION.match(data)
     return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def type_name(code: int) -> str:
-    return SECURITY_TYPES.get(code, f"type {code}")
-
-
-def subtype_name(code: int) -> str:
-    return VENCRYPT_SUBTYPES.get(code, f"sub-type {code}")
 
 
 async def _reason(conn: Conn) -> str:

@@ -18,11 +18,6 @@ CHANNEL_MAIN = 1
 PUBKEY_BYTES = 162
 # Common capabilities (bits): 0 PROTOCOL_AUTH_SELECTION, 1 AUTH_SPICE, 2 AUTH_SASL, 3 MINI_HEADER.
 CAP_AUTH_SELECTION, CAP_AUTH_SPICE, CAP_AUTH_SASL = 1 << 0, 1 << 1, 1 << 2
-LINK_ERRORS = {
-    0: "ok", 1: "error", 2: "invalid magic", 3: "invalid data", 4: "version mismatch",
-    5: "TLS required (need secured)", 6: "plain required (need unsecured)", 7: "permission denied",
-    8: "bad connection id", 9: "channel not available",
-}
 MAX_CAPS = 64
 
 

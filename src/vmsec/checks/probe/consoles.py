@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, fail, ok, unknown
 from vmsec.checks.probe.correlate import context, exposure, observed
 from vmsec.facts import Endpoint, PortState, Proto, VncInfo
-from vmsec.probes.rfb import ANON_TLS_SUBTYPES, X509_SUBTYPES, subtype_name, type_name
-from vmsec.probes.spice import LINK_ERRORS
+from vmsec.probes.codes import ANON_TLS_SUBTYPES, LINK_ERRORS, X509_SUBTYPES, subtype_name, type_name
 
 VNC_DOC = "https://www.rfc-editor.org/rfc/rfc6143#section-7.2"
 QEMU_VNC_DOC = "https://www.qemu.org/docs/master/system/vnc-security.html"
