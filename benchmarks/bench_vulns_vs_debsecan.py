@@ -16,6 +16,10 @@ on source packages this guest has installed (as on a real system, where a few hu
 sources carry thousands of CVEs — the kernel alone over a thousand), the rest on other sources.
 Both tools must report the same (CVE, source) pairs: the script exits 1 when they do not.
 Requires Debian's debsecan (apt).
+
+Also printed, for scale: the interpreter alone (``python -c pass``) and the interpreter importing the
+libraries every vmsec process needs before it reads anything (click, msgspec, orjson, sqlite3,
+pathlib, dataclasses, typing) — a floor no vmsec command can go below.
 """
 
 from __future__ import annotations
@@ -139,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         packages = parse_dpkg_status(STATUS.read_text(), str(STATUS)) or ()
         sources = sorted({p.source or p.name for p in packages})
         print(f"guest: {len(packages)} packages from {len(sources)} source packages (Debian 12)")
+        for what, code in (("python -c pass", "pass"),
+                           ("python importing vmsec's base libraries",
+                            "import click, msgspec, orjson, sqlite3, pathlib, dataclasses, typing")):
+            timed([sys.executable, "-c", code], env)
+            cpu, wall = min(timed([sys.executable, "-c", code], env)[:2] for _ in range(args.rounds))
+            print(f"{what}: cpu {cpu:.3f} s  wall {wall:.3f} s")
         subset = [DATA / "osv" / "Debian-subset-all.zip",
                   DATA / "debian-tracker" / "bookworm_tracker_excerpt_RECONSTRUCTED.json"]
         same = run_case("osv-subset", [(str(f), f.read_bytes()) for f in subset], work, root, args.rounds,
