@@ -242,7 +242,7 @@ def scan(targets: Sequence[TargetSpec], options: ScanOptions | None = None) -> S
             for batch in evaluation.evaluate(inventory, options.progress):
                 if apply is not None:
                     batch = TargetBatch(batch.target, list(apply(batch.findings, waivers, started.date())))
-                counts.add(batch.findings)
+                counts.merge(batch.counts)
                 all_targets.append(batch.target)
                 target_details = inv_details.get(batch.target, {})
                 os = inv_oses.get(batch.target)

@@ -187,21 +187,31 @@ _STATUS_OF = attrgetter("status")
 class TargetBatch:
     """All findings of one target, as the engine emits them (in report order, each target once).
 
-    ``fingerprints`` are computed once per batch, for every sink that needs them (store, JSON).
+    ``fingerprints`` and ``counts`` are computed once per batch, for everything that needs them (the
+    store, the JSON report, the scan's totals, the exit-code gate). A batch's findings are not changed
+    once it is made (a selection or waivers make a new batch).
     """
 
-    __slots__ = ("_fingerprints", "findings", "target")
+    __slots__ = ("_counts", "_fingerprints", "findings", "target")
 
     def __init__(self, target: Target, findings: list[Finding]) -> None:
         self.target = target
         self.findings = findings
         self._fingerprints: list[str] | None = None
+        self._counts: ScanCounts | None = None
 
     @property
     def fingerprints(self) -> list[str]:
         if self._fingerprints is None:
             self._fingerprints = fingerprints_of(self.findings)
         return self._fingerprints
+
+    @property
+    def counts(self) -> ScanCounts:
+        """The batch's findings counted (treat as read-only: it is shared)."""
+        if self._counts is None:
+            self._counts = ScanCounts.of(self.findings)
+        return self._counts
 
     def __iter__(self) -> Iterator[object]:  # unpacking: target, findings = batch
         return iter((self.target, self.findings))

@@ -19,6 +19,7 @@ import click
 from vmsec.cli import exitcodes
 from vmsec.cli.main import LazyGroup, die
 from vmsec.cli.options import ReportArgs, ScanArgs, Selection, scan_options, scan_options_except, warn
+from vmsec.findings import Status
 
 if TYPE_CHECKING:
     from vmsec.cli.progress import Progress
@@ -336,12 +337,31 @@ class _Counting:
     def filter(self, findings: list[Finding]) -> list[Finding]:
         wants = self.selection.wants
         kept = [f for f in findings if wants(f)] if self.selection.active else findings
+        self._count(kept)
+        return kept
+
+    def filter_batch(self, batch: TargetBatch) -> TargetBatch:
+        """A streamed target's batch, or a new batch of its selected findings; counted."""
+        if not self.selection.active:
+            self._count(batch.findings, batch.counts.failed_by_severity)
+            return batch
+        from vmsec.results import TargetBatch
+
+        kept = self.filter(batch.findings)
+        return batch if len(kept) == len(batch.findings) else TargetBatch(batch.target, kept)
+
+    def _count(self, kept: list[Finding], failed_by_severity: Mapping[str, int] | None = None) -> None:
         failed = self.failed if self.failed is not None else {}
         self.failed = failed
+        if failed_by_severity is not None:  # already counted (TargetBatch.counts)
+            for severity, n in failed_by_severity.items():
+                if n:
+                    failed[severity] = failed.get(severity, 0) + n
+            return
+        fail = Status.FAIL
         for f in kept:
-            if f.status.value == "FAIL":
+            if f.status is fail:
                 failed[f.severity.value] = failed.get(f.severity.value, 0) + 1
-        return kept
 
     def select(self, result: ScanResult) -> ScanResult:
         """A finished result with only the selected findings (and their counts)."""
@@ -372,11 +392,8 @@ class _Deferred:
         self.sink.begin(header)
 
     def add(self, batch: TargetBatch, details: Any, os: Any) -> None:
-        from vmsec.results import TargetBatch
-
-        kept = self.gate.filter(batch.findings)
-        # The same findings: the same batch, whose fingerprints the store's sink may have computed.
-        self.sink.add(batch if kept is batch.findings else TargetBatch(batch.target, kept), details, os)
+        # The same findings stay the same batch, whose fingerprints and counts are computed once.
+        self.sink.add(self.gate.filter_batch(batch), details, os)
 
     def end(self, result: ScanResult) -> None:
         if self.progress is not None:

@@ -120,7 +120,7 @@ class _JsonStream:
         order = batch_order_indices(batch.findings)
         ordered = [batch.findings[i] for i in order]
         fingerprints = batch.fingerprints
-        counts = ScanCounts.of(ordered)
+        counts = batch.counts  # the same findings, reordered: the same counts
         self.counts.merge(counts)
         t = batch.target
         # An endpoint target also says where it is: address, port and protocol (from its details).
