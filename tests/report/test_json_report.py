@@ -3,7 +3,15 @@ HTML reports compute it (docs/report-formats.md)."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
+
+import pytest
+
+from vmsec.checks.catalog import Catalog
 from vmsec.findings import Status, TargetKind
+from vmsec.report import make_reporter
 from vmsec.report.json_report import build_document
 from vmsec.report.score import score_of
 from vmsec.results import ScanResult
@@ -27,3 +35,27 @@ def test_a_failing_target_scores_below_a_clean_one(sample_scan: ScanResult) -> N
     assert web["summary"]["by_status"][Status.FAIL.value] > 0
     value = web["summary"]["score"]["value"]
     assert value is None or 0 <= value < 100
+
+
+def _hostile_text(scan: ScanResult) -> ScanResult:
+    """A finding whose message carries what json_text must escape (DEL, a C1 control, a bidi override)."""
+    first = scan.findings[0]._replace(message="owned\x7f\x9b\u202eevil")
+    return dataclasses.replace(scan, findings=(first, *scan.findings[1:]))
+
+
+@pytest.mark.parametrize("hostile", [False, True], ids=["plain", "with-controls"])
+def test_a_file_gets_the_same_document_as_a_text_stream(sample_scan: ScanResult, catalog: Catalog,
+                                                        hostile: bool) -> None:
+    """Findings go to a UTF-8 file's byte buffer directly (write_json_utf8), interleaved with the text
+    written around them: the bytes must be exactly what a text-only stream receives."""
+    scan = _hostile_text(sample_scan) if hostile else sample_scan
+    text = io.StringIO(newline="")
+    make_reporter("json").render(scan, catalog.index(), text)
+    raw = io.BytesIO()
+    wrapper = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    make_reporter("json").render(scan, catalog.index(), wrapper)
+    wrapper.flush()
+    assert raw.getvalue() == text.getvalue().encode("utf-8")
+    assert json.loads(raw.getvalue())["findings"][0]["fingerprint"]
+    if hostile:
+        assert "\\u007f\\u009b\\u202eevil" in text.getvalue()

@@ -21,7 +21,7 @@ from vmsec import __version__
 from vmsec.findings import Finding, Target, TargetKind
 from vmsec.report import ReportOptions
 from vmsec.report.summary import batch_order_indices
-from vmsec.report.text import json_text, utf8_needs_no_escape
+from vmsec.report.text import json_text, write_json_utf8
 from vmsec.results import OsInventory, ScanCounts, ScanResult, TargetBatch
 
 if TYPE_CHECKING:
@@ -135,12 +135,9 @@ class _JsonStream:
             return
         # One finding per line: grep-able, and no re-indentation of megabytes of text.
         data = b",\n    ".join(_finding_lines(t, ordered, [fingerprints[i] for i in order], where))
-        body = data.decode("utf-8")
         # DEL/C1 controls and bidi overrides a scanned machine chose, as \u escapes (orjson writes
         # them raw): checked once per target on the bytes, escaped only where present.
-        if not utf8_needs_no_escape(data):
-            body = json_text(body)
-        self.out.write(("\n    " if self.first else ",\n    ") + body)
+        write_json_utf8(self.out, (b"\n    " if self.first else b",\n    ") + data)
         self.first = False
 
     def end(self, result: ScanResult) -> None:
