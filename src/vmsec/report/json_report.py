@@ -65,8 +65,8 @@ def _finding_lines(target: Target, findings: list[Finding], fingerprints: list[s
          vulnerability, detail) = f
         row = {
             "check_id": check_id, "title": title, "status": status, "severity": severity,
-            "target": shared if f_target == target else {"kind": f_target.kind, "name": f_target.name,
-                                                          "host": f_target.host},
+            "target": (shared if f_target is target or f_target == target  # the engine shares the object
+                       else {"kind": f_target.kind, "name": f_target.name, "host": f_target.host}),
             "subject": subject, "message": message,
             "evidence": [{"source": e[0], "locator": e[1], "value": e[2]} for e in evidence],
             "tags": tags, "remediation": remediation, "fingerprint": fingerprint,

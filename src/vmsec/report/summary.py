@@ -29,9 +29,9 @@ def batch_order(findings: Sequence[Finding]) -> list[Finding]:
 def batch_order_indices(findings: Sequence[Finding]) -> list[int]:
     """The positions of :func:`batch_order` (so values computed per finding can follow the order)."""
     status_rank, severity_rank = _STATUS_RANK, _SEVERITY_RANK
-    return sorted(range(len(findings)), key=lambda i: (status_rank[findings[i].status],
-                                                      -severity_rank[findings[i].severity],
-                                                      findings[i].check_id, findings[i].subject))
+    # Finding is a NamedTuple: check_id, title, status, severity, target, subject, …
+    keys = [(status_rank[f[2]], -severity_rank[f[3]], f[0], f[5]) for f in findings]
+    return sorted(range(len(keys)), key=keys.__getitem__)
 
 
 def status_counts(findings: Iterable[Finding]) -> dict[str, int]:

@@ -31,7 +31,8 @@ _UTF8_BIDI = re.compile(rb"\xe2(?:\x80[\xa8-\xae]|\x81[\xa6-\xa9])")
 def utf8_needs_no_escape(data: bytes) -> bool:
     """True when UTF-8 ``data`` holds nothing :func:`json_text` would escape: byte searches, much
     cheaper than a regex pass over the decoded text of a large report."""
-    return b"\x7f" not in data and b"\xc2" not in data and _UTF8_BIDI.search(data) is None
+    return (b"\x7f" not in data and b"\xc2" not in data
+            and (b"\xe2" not in data or _UTF8_BIDI.search(data) is None))  # memchr before the regex
 
 
 def write_json_utf8(out: TextIO, data: bytes) -> None:
