@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, inspect, select, text
 from store_synth import HOST, T0, big_scan, finding, scan
 
 from vmsec.checks.catalog import default_catalog
@@ -340,5 +340,41 @@ def test_a_scan_deleted_while_it_is_stored_fails_the_writer_and_leaves_no_orphan
         with engine.connect() as conn:
             for table in (schema.targets, schema.findings, schema.collection_records):
                 assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0, table.name
+    finally:
+        engine.dispose()
+
+
+def test_revision_0007_keeps_the_data_and_deleting_a_scan_still_removes_its_findings(store_url: str) -> None:
+    """findings.scan_id loses its redundant foreign key (migration 0007): a store written before it
+    keeps every finding, reads back the same, and deleting a scan still cascades through its targets."""
+    from alembic import command
+
+    from vmsec.store.store import _alembic_config
+
+    with open_store(store_url) as store:
+        first = store.save(big_scan(3, 4))
+        second = store.save(scan([finding("VMS-DOM-020", WEB, "vnc", Status.FAIL)], [WEB]))
+        before = store.load(first)
+    engine = create_engine(store_url)
+    try:
+        def scan_id_has_a_foreign_key() -> bool:
+            with engine.connect() as conn:
+                fks = inspect(conn).get_foreign_keys("findings")
+            return any(fk["constrained_columns"] == ["scan_id"] for fk in fks)
+
+        with engine.begin() as conn:
+            command.downgrade(_alembic_config(conn), "0006")
+        assert scan_id_has_a_foreign_key()
+        with open_store(store_url) as store:  # upgrades to the head
+            assert not scan_id_has_a_foreign_key()
+            assert store.load(first).findings == before.findings
+            with store.transaction("deleting") as conn:
+                conn.execute(schema.scans.delete().where(schema.scans.c.id == first))
+            assert [s.id for s in store.scans(5)] == [second]
+        with engine.connect() as conn:
+            left = conn.execute(select(schema.findings.c.scan_id).distinct()).scalars().all()
+            assert left == [second]  # the deleted scan's findings went with its targets
+            ctx = MigrationContext.configure(conn)
+            assert compare_metadata(ctx, schema.metadata) == []
     finally:
         engine.dispose()
