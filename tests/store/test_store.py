@@ -378,3 +378,31 @@ def test_revision_0007_keeps_the_data_and_deleting_a_scan_still_removes_its_find
             assert compare_metadata(ctx, schema.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_findings_with_and_without_advisory_data_keep_their_order_and_content(store_url: str) -> None:
+    """The SQLite writer inserts rows without vulnerability and detail by a shorter statement: a scan
+    mixing both kinds reads back finding for finding, in order, and the ids follow that order."""
+    open_store(store_url).close()
+    vuln = {"id": "CVE-2024-6387", "package": "openssh-server", "fixed_version": "1:9.2p1-2+deb12u3"}
+    kinds = [{}, {"vulnerability": vuln}, {}, {}, {"detail": "Traceback …"}, {"vulnerability": vuln},
+             {"vulnerability": vuln, "detail": "both"}, {}]
+    findings = [finding(f"VMS-VULN-{i:03d}", WEB, f"subject {i}", Status.FAIL, **kind)
+                for i, kind in enumerate(kinds * 3)]
+    result = scan(findings, [WEB])
+    sink = _sink_begin(store_url, result)
+    try:
+        for batch in result.batches():
+            sink.add(batch, {}, None)
+        sink.end(result)
+    finally:
+        sink.close()
+    with open_store(store_url) as store:
+        loaded = store.load(sink.scan_id)
+        assert [(f.subject, f.vulnerability, f.detail) for f in loaded.findings] == [
+            (f.subject, f.vulnerability, f.detail) for f in findings]
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(schema.findings.c.id, schema.findings.c.seq)
+                                .where(schema.findings.c.scan_id == sink.scan_id)
+                                .order_by(schema.findings.c.id)).all()
+        assert [seq for _id, seq in rows] == sorted(seq for _id, seq in rows)
