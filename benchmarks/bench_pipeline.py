@@ -12,6 +12,11 @@ from the environment and one warm-up run fills the cache). Printed:
 - the corpus as JSON without the store, as JSON with the default SQLite store, and as the terminal
   report — and domains per CPU-second excluding start-up: ``(N - 1) / (T(corpus) - T(one domain))``;
 - the ratios the issue sets goals for: store on / off ≤ 1.5, terminal / JSON ≤ 1.5.
+
+With ``--instructions`` each command runs once under valgrind's callgrind and the figures are
+instructions executed instead of CPU seconds: deterministic, where CPU seconds on a shared VM vary by
+a third between runs (a change of a few per cent shows only this way). Needs valgrind (apt); a process
+runs about fifty times slower under it.
 """
 
 from __future__ import annotations
@@ -40,11 +45,27 @@ def cpu_of(args: list[str], env: dict[str, str], stdout: int | None = subprocess
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def instructions_of(args: list[str], env: dict[str, str]) -> float:
+    """Instructions the whole process executed (callgrind's "Collected"), in billions."""
+    proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *args], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    collected = [line for line in proc.stderr.splitlines() if "Collected :" in line]
+    if not collected:
+        raise SystemExit(f"valgrind did not report a count for {args}: {proc.stderr[-500:]}")
+    return int(collected[-1].rsplit(":", 1)[1]) / 1e9
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions under callgrind (one run each) instead of CPU seconds")
     args = parser.parse_args(argv)
+    if args.instructions and shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind: apt-get install valgrind")
+    measure, unit = (instructions_of, "billion instructions") if args.instructions else (cpu_of, "s")
+    rounds = 1 if args.instructions else args.rounds
     files = sorted(args.corpus.glob("*.xml"))
     n = len(files)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -71,17 +92,24 @@ def main(argv: list[str] | None = None) -> int:
         # Rounds go through every command in turn, so a slow spell of the machine (a VM's neighbours)
         # touches all figures alike instead of one figure's whole series: the ratios stay meaningful.
         figures = dict.fromkeys(commands, float("inf"))
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             for name, command in commands.items():
-                figures[name] = min(figures[name], cpu_of(command, env))
-    print(f"corpus: {n} domain XML files ({args.corpus}); CPU seconds, best of {args.rounds}")
-    for name, seconds in figures.items():
-        print(f"  {name:<36} {seconds:6.3f} s")
+                figures[name] = min(figures[name], measure(command, env))
+    what = "instructions, one run each" if args.instructions else f"CPU seconds, best of {rounds}"
+    print(f"corpus: {n} domain XML files ({args.corpus}); {what}")
+    for name, value in figures.items():
+        print(f"  {name:<36} {value:6.3f} {unit}")
     marginal = figures["corpus, JSON, --no-store"] - figures["one domain, JSON, --no-store"]
     marginal_stored = figures["corpus, JSON, stored (SQLite)"] - figures["one domain, JSON, stored"]
-    print(f"domains per CPU-second excluding start-up (JSON, no store): {(n - 1) / marginal:,.0f}"
-          "   (goal ≥ 5,000)")
-    print(f"domains per CPU-second excluding start-up (JSON, stored):   {(n - 1) / marginal_stored:,.0f}")
+    if args.instructions:
+        print(f"instructions per domain excluding start-up (JSON, no store): "
+              f"{marginal / (n - 1) * 1e3:,.2f} M")
+        print(f"instructions per domain excluding start-up (JSON, stored):   "
+              f"{marginal_stored / (n - 1) * 1e3:,.2f} M")
+    else:
+        print(f"domains per CPU-second excluding start-up (JSON, no store): {(n - 1) / marginal:,.0f}"
+              "   (goal ≥ 5,000)")
+        print(f"domains per CPU-second excluding start-up (JSON, stored):   {(n - 1) / marginal_stored:,.0f}")
     stored, plain = figures["corpus, JSON, stored (SQLite)"], figures["corpus, JSON, --no-store"]
     print(f"store on / off (whole process): {stored / plain:.2f}   (goal ≤ 1.5)")
     terminal = figures["corpus, terminal, --no-store"]

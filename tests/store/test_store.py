@@ -381,14 +381,16 @@ def test_revision_0007_keeps_the_data_and_deleting_a_scan_still_removes_its_find
 
 
 def test_findings_with_and_without_advisory_data_keep_their_order_and_content(store_url: str) -> None:
-    """The SQLite writer inserts rows without vulnerability and detail by a shorter statement: a scan
-    mixing both kinds reads back finding for finding, in order, and the ids follow that order."""
+    """The SQLite writer inserts rows without vulnerability and detail by a shorter statement, many rows
+    to a statement: a scan mixing both kinds reads back finding for finding, in order, and the ids
+    follow that order."""
     open_store(store_url).close()
     vuln = {"id": "CVE-2024-6387", "package": "openssh-server", "fixed_version": "1:9.2p1-2+deb12u3"}
     kinds = [{}, {"vulnerability": vuln}, {}, {}, {"detail": "Traceback …"}, {"vulnerability": vuln},
              {"vulnerability": vuln, "detail": "both"}, {}]
+    # Runs longer than one multi-row INSERT (64 rows) on both sides of the mixed part.
     findings = [finding(f"VMS-VULN-{i:03d}", WEB, f"subject {i}", Status.FAIL, **kind)
-                for i, kind in enumerate(kinds * 3)]
+                for i, kind in enumerate([{}] * 100 + kinds * 3 + [{}] * 70)]
     result = scan(findings, [WEB])
     sink = _sink_begin(store_url, result)
     try:

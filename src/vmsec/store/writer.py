@@ -7,8 +7,8 @@ reports as interrupted — never a clean scan.
 
 Speed: a fleet scan writes millions of rows, and the default store is on for every CLI scan. The
 writer talks to the database driver directly (``sqlite3`` or psycopg), not through SQLAlchemy:
-importing SQLAlchemy alone costs more than storing a thousand-domain scan. SQLite gets
-``executemany`` of plain tuples; PostgreSQL gets ``COPY … FROM STDIN`` with target ids reserved
+importing SQLAlchemy alone costs more than storing a thousand-domain scan. SQLite gets multi-row
+``INSERT``s of plain tuples; PostgreSQL gets ``COPY … FROM STDIN`` with target ids reserved
 from their sequence in one round trip. SQLAlchemy and alembic are imported only when the store must
 be created or migrated first (:func:`vmsec.store.store.open_store`). Values are written exactly as
 the SQLAlchemy schema reads them back (``store/schema.py``): SQLite datetimes as naive UTC text,
@@ -52,6 +52,7 @@ GROUP_FINDINGS = 5_000  # findings per transaction (targets are never split)
 _ROW_COLUMNS = ("target_id", "seq", "fingerprint", "check_id", "title", "status", "severity", "subject",
                 "message", "evidence", "tags", "vulnerability", "detail")
 _SPARSE = len(_ROW_COLUMNS) - 2  # the length of a row without vulnerability and detail
+_ROWS_PER_INSERT = 64  # rows per SQLite INSERT: 64 × 13 parameters stays under 999, SQLite's oldest limit
 _TARGET_COLUMNS = ("scan_id", "position", "kind", "name", "host", "listed", "details", "os")
 
 
@@ -465,12 +466,17 @@ class StoreSink:
                 rows += self._finding_rows(int(cursor.lastrowid), batch, sparse=True)
             assert self.scan_id is not None  # begin() created the scan row
             scan_id = int(self.scan_id)  # an integer the database gave this writer: safe as a literal
-            statements = {width: f"INSERT INTO findings (scan_id, {', '.join(_ROW_COLUMNS[:width])}) "
-                                 f"VALUES ({scan_id}, {', '.join('?' * width)})"
-                          for width in (_SPARSE, len(_ROW_COLUMNS))}
-            # Runs of rows of one width, in order: ids keep following the scan's order (seq).
+            # Runs of rows of one width, in order (ids keep following the scan's order, seq), written
+            # _ROWS_PER_INSERT rows to a statement: each statement executed costs the driver and
+            # SQLite a fixed amount (a GIL hand-off, a VDBE halt), which executemany pays per row.
+            chain = itertools.chain.from_iterable
             for width, run in itertools.groupby(rows, len):
-                cursor.executemany(statements[width], run)
+                values = f"({scan_id}, {', '.join('?' * width)})"
+                head = f"INSERT INTO findings (scan_id, {', '.join(_ROW_COLUMNS[:width])}) VALUES "
+                block = list(run)
+                for start in range(0, len(block), _ROWS_PER_INSERT):
+                    chunk = block[start:start + _ROWS_PER_INSERT]
+                    cursor.execute(head + ", ".join([values] * len(chunk)), tuple(chain(chunk)))
         finally:
             cursor.close()
 
