@@ -296,20 +296,27 @@ def _sink_begin(url: str, result: ScanResult) -> Any:
     return sink
 
 
+def _write_through_sink(url: str, result: ScanResult) -> int:
+    """``result`` written as the CLI writes a scan (StoreSink.open, a batch per target); its scan id."""
+    sink = _sink_begin(url, result)
+    try:
+        for batch in result.batches():
+            sink.add(batch, {}, None)
+        sink.end(result)
+    finally:
+        sink.close()
+    assert sink.scan_id is not None
+    return int(sink.scan_id)
+
+
 def test_the_writer_keeps_every_row_tied_to_its_scan_and_target(store_url: str) -> None:
     """The SQLite writer checks its parent rows once per transaction instead of per row: what it
     writes must still pass the database's own foreign-key check."""
     open_store(store_url).close()
     big = big_scan(30, 7)
-    sink = _sink_begin(store_url, big)
-    try:
-        for batch in big.batches():
-            sink.add(batch, {}, None)
-        sink.end(big)
-    finally:
-        sink.close()
+    scan_id = _write_through_sink(store_url, big)
     with open_store(store_url) as store:
-        loaded = store.load(sink.scan_id)
+        loaded = store.load(scan_id)
         assert len(loaded.findings) == 30 * 7 and loaded.complete
         if store.dialect == "sqlite":
             with store.engine.connect() as conn:
@@ -392,19 +399,13 @@ def test_findings_with_and_without_advisory_data_keep_their_order_and_content(st
     findings = [finding(f"VMS-VULN-{i:03d}", WEB, f"subject {i}", Status.FAIL, **kind)
                 for i, kind in enumerate([{}] * 100 + kinds * 3 + [{}] * 70)]
     result = scan(findings, [WEB])
-    sink = _sink_begin(store_url, result)
-    try:
-        for batch in result.batches():
-            sink.add(batch, {}, None)
-        sink.end(result)
-    finally:
-        sink.close()
+    scan_id = _write_through_sink(store_url, result)
     with open_store(store_url) as store:
-        loaded = store.load(sink.scan_id)
+        loaded = store.load(scan_id)
         assert [(f.subject, f.vulnerability, f.detail) for f in loaded.findings] == [
             (f.subject, f.vulnerability, f.detail) for f in findings]
         with store.engine.connect() as conn:
             rows = conn.execute(select(schema.findings.c.id, schema.findings.c.seq)
-                                .where(schema.findings.c.scan_id == sink.scan_id)
+                                .where(schema.findings.c.scan_id == scan_id)
                                 .order_by(schema.findings.c.id)).all()
         assert [seq for _id, seq in rows] == sorted(seq for _id, seq in rows)
