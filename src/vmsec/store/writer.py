@@ -441,14 +441,12 @@ class StoreSink:
             if not message.isascii() or "\x00" in message:
                 message = clean_text(message)
             # Status and Severity are StrEnums: both drivers bind them as their text.
-            if sparse and vulnerability is None and detail is None:
-                append((target_id, seq, fingerprint, check_id, clean_title, status, severity, subject,
-                        message, evidence_text, tag_text))
-            else:
-                append((target_id, seq, fingerprint, check_id, clean_title, status, severity, subject,
-                        message, evidence_text, tag_text,
-                        None if vulnerability is None else _json_text(dict(vulnerability)),
-                        None if detail is None else clean_text(detail)))
+            row: tuple[Any, ...] = (target_id, seq, fingerprint, check_id, clean_title, status, severity,
+                                    subject, message, evidence_text, tag_text)
+            if not sparse or vulnerability is not None or detail is not None:
+                row += (None if vulnerability is None else _json_text(dict(vulnerability)),
+                        None if detail is None else clean_text(detail))
+            append(row)
             seq += 1
         self._seq = seq
         return rows
