@@ -18,16 +18,13 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from platformdirs import user_cache_dir
+from msgspec import Struct
 
 from vmsec.errors import AdvisorySourceError, ConfigError
 from vmsec.vulns.model import AffectedPackage, EpssScore, FixState, KevEntry, ParsedFeed
@@ -61,6 +58,8 @@ _STATES = {state.value: state for state in FixState}
 
 
 def default_db_path() -> Path:
+    from platformdirs import user_cache_dir  # here: a scan given --db never needs it
+
     return Path(user_cache_dir("vmsec")) / "vulndb.sqlite"
 
 
@@ -69,8 +68,7 @@ TEMP_SUFFIX = ".tmp"
 LOCK_NAME = ".vulndb.lock"
 
 
-@dataclass(frozen=True, slots=True)
-class SourceInfo:
+class SourceInfo(Struct, frozen=True):
     name: str
     kind: str
     origin: str
@@ -237,6 +235,11 @@ def import_feeds(files: Sequence[tuple[str, bytes]], path: str | Path | None = N
     db_path = Path(path) if path else default_db_path()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     when = now or datetime.now(UTC)
+    # Imported here, not at the top: every scan that matches packages imports this module, and these
+    # two (with the compression modules shutil pulls in) cost it more than the matching of a small guest.
+    import shutil
+    import tempfile
+
     with _import_lock(db_path):
         remove_stale_temp_files(db_path)
         fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=db_path.parent)
