@@ -10,11 +10,11 @@ report rendered from the store, or ``vmsec checks list``, never imports a check.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import orjson
+from msgspec import Struct
 
 from vmsec import DATA_DIR
 from vmsec.findings import Severity
@@ -22,8 +22,7 @@ from vmsec.findings import Severity
 __all__ = ["CheckIndex", "CheckInfo", "packaged_index"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CheckInfo:
+class CheckInfo(Struct, frozen=True, kw_only=True):
     """One check's reviewed metadata."""
 
     id: str

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
+
+from msgspec import Struct
 
 
 class Status(StrEnum):
@@ -46,8 +47,7 @@ class TargetKind(StrEnum):
     ENDPOINT = "endpoint"  # a network listener (address:port/protocol) seen by a probe
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(Struct, frozen=True):
     kind: TargetKind
     name: str
     host: str | None = None  # the hypervisor host this target belongs to, when known

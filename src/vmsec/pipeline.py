@@ -15,12 +15,12 @@ collected facts, not for its millions of findings.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
+
+from msgspec import Struct, field, structs
 
 from vmsec.checkinfo import CheckIndex
 from vmsec.collectors import CollectContext, collect, get_async_collector
@@ -58,8 +58,7 @@ class ScanStage:
     RENDER = "render"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScanHeader:
+class ScanHeader(Struct, frozen=True, kw_only=True):
     """What is known when a scan starts: handed to every sink first."""
 
     source: str
@@ -81,8 +80,7 @@ class FindingSink(Protocol):
     def end(self, result: ScanResult) -> None: ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScanOptions:
+class ScanOptions(Struct, frozen=True, kw_only=True):
     """How to scan. Every field has the CLI's default except ``store_url`` (None: not stored)."""
 
     profile: str | Profile = DEFAULT_PROFILE
@@ -271,7 +269,7 @@ def scan(targets: Sequence[TargetSpec], options: ScanOptions | None = None) -> S
                 sink.end(result)
         if (store is None and result.scan_id is not None) or store_error != result.store_error:
             # The store failed while finishing: the scan was not (completely) stored.
-            result = dataclasses.replace(result, scan_id=None, store_error=store_error)
+            result = structs.replace(result, scan_id=None, store_error=store_error)
         return result
     except KeyboardInterrupt as exc:
         if isinstance(exc, ScanInterrupted):
@@ -395,8 +393,7 @@ def _prefixed(progress: ProgressHook | None, prefix: str) -> ProgressHook | None
     return lambda message: progress(prefix + message)
 
 
-@dataclass(frozen=True, slots=True)
-class _StoreFailed:
+class _StoreFailed(Struct, frozen=True):
     message: str
 
 

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from vmsec import DATA_DIR
 from vmsec.errors import ConfigError
@@ -32,8 +33,7 @@ DEFAULT_PROFILE = "multi-tenant"
 BUILTIN_DIR = DATA_DIR / "profiles"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Profile:
+class Profile(Struct, frozen=True, kw_only=True):
     name: str
     description: str = ""
     multi_tenant: bool = True

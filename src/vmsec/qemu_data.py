@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
 from typing import Any
+
+from msgspec import Struct
 
 from vmsec import DATA_DIR
 
@@ -27,8 +28,7 @@ _FILE = "qemu-cpu-models-x86_64.json"
 _FAMILIES = (re.compile(r"^(pc|q35|microvm|pc-(i440fx|q35)-.*|pc-[0-9.]+|xenfv.*)$"),)
 
 
-@dataclass(frozen=True, slots=True)
-class QemuX86Data:
+class QemuX86Data(Struct, frozen=True):
     """What one QEMU release says about its x86 CPU models and machine types."""
 
     qemu_version: str

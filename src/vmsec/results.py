@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
 from typing import Any, NamedTuple
+
+from msgspec import Struct, field
 
 from vmsec.facts import CollectionRecord, Domain, Endpoint, Guest, Host, Inventory, Network
 from vmsec.findings import Finding, Severity, Status, Target, TargetKind, fingerprints_of
@@ -105,8 +106,7 @@ class Component(NamedTuple):
     source: str | None = None  # source package, when it differs or is known
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OsInventory:
+class OsInventory(Struct, frozen=True, kw_only=True):
     """An OS root's identity and installed packages (the host's own OS, or a guest's)."""
 
     os_id: str | None = None
@@ -217,8 +217,7 @@ class TargetBatch:
         return iter((self.target, self.findings))
 
 
-@dataclass(slots=True)
-class ScanCounts:
+class ScanCounts(Struct):
     """Totals kept while findings stream past (so a report's summary needs no second pass)."""
 
     by_status: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in Status})
@@ -250,8 +249,7 @@ class ScanCounts:
         return counts
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScanResult:
+class ScanResult(Struct, frozen=True, kw_only=True):
     """One scan: its findings (in report order: per target, each target's findings together), the
     targets with what is known about them, and what could not be read.
 

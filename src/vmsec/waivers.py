@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 import yaml
+from msgspec import Struct
 
 from vmsec.errors import ConfigError
 from vmsec.findings import Evidence, Finding, Status
@@ -26,8 +26,7 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 _KEYS = frozenset({"check", "vulnerability", "target", "subject", "reason", "who", "expires"})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Waiver:
+class Waiver(Struct, frozen=True, kw_only=True):
     check: str | None  # a check id, or …
     vulnerability: str | None  # … an advisory id / alias (exactly one of the two)
     target: str  # fnmatch pattern on "kind:name"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import re
 import tomllib
@@ -11,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from msgspec import structs
 
 from vmsec.checks.catalog import Catalog, default_catalog
 from vmsec.collectors.host import collect_host_inventory
@@ -246,7 +246,7 @@ def test_openstack_coverage_on_a_domain_scan(catalog: Catalog) -> None:
 def test_waived_and_error_findings(catalog: Catalog) -> None:
     """A waiver turns a FAIL into WAIVED, an ERROR counts as unknown: neither is reported as pass."""
     base = scan(collect_rootfs([str(CHECKS / "VMS-GST-095" / "weakened.FAIL")]), catalog)
-    retag: Callable[[Status], ScanResult] = lambda st: dataclasses.replace(  # noqa: E731
+    retag: Callable[[Status], ScanResult] = lambda st: structs.replace(  # noqa: E731
         base, findings=tuple(f._replace(status=st) if f.check_id == "VMS-GST-095" else f
                              for f in base.findings))
     assert statuses("cis-debian-12", retag(Status.WAIVED))["3.3.7"] is ReqStatus.WAIVED

@@ -3,7 +3,6 @@ CSV cells, and standard error (a hostile qcow2 backing-file name in an error mes
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shutil
 import subprocess
@@ -11,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from msgspec import structs
 from report_scans import render_text
 
 from components import require
@@ -33,7 +33,7 @@ def _hostile(scan: ScanResult) -> ScanResult:
                                 **({"target": target} if f.target.kind is TargetKind.DOMAIN else {}))
                      for f in scan.findings)
     records = (CollectionRecord(source="/img/" + HOSTILE, what=HOSTILE, ok=False, reason=HOSTILE),)
-    return dataclasses.replace(scan, source=HOSTILE, profile=HOSTILE, findings=findings,
+    return structs.replace(scan, source=HOSTILE, profile=HOSTILE, findings=findings,
                                targets=(*scan.targets, target), records=records)
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+from msgspec.structs import replace
 from report_scans import GPU, XSS
 
 from vmsec.findings import Finding, Severity, Status

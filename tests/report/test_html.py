@@ -264,11 +264,11 @@ def test_compliance_view_in_html(browser: Browser, sample_scan: ScanResult, cata
 
 def test_control_characters_are_shown_not_sent(sample_scan: ScanResult, catalog: Catalog) -> None:
     """ESC, BEL and C1 controls from a scanned machine are visible escapes in the HTML and its data."""
-    import dataclasses
+    from msgspec import structs
 
     hostile = "\x1b[2J\x07\x9b31m"
     findings = tuple(f._replace(message=hostile + f.message) for f in sample_scan.findings)
-    text = render_text("html", dataclasses.replace(sample_scan, findings=findings), catalog)
+    text = render_text("html", structs.replace(sample_scan, findings=findings), catalog)
     assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
     assert "\\x1b[2J" in text  # the static part shows it
     assert "\\u001b[2J" in text and "\\u009b" in text  # the embedded JSON escapes it

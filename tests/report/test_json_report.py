@@ -3,11 +3,11 @@ HTML reports compute it (docs/report-formats.md)."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 
 import pytest
+from msgspec import structs
 
 from vmsec.checks.catalog import Catalog
 from vmsec.findings import Status, TargetKind
@@ -40,7 +40,7 @@ def test_a_failing_target_scores_below_a_clean_one(sample_scan: ScanResult) -> N
 def _hostile_text(scan: ScanResult) -> ScanResult:
     """A finding whose message carries what json_text must escape (DEL, a C1 control, a bidi override)."""
     first = scan.findings[0]._replace(message="owned\x7f\x9b\u202eevil")
-    return dataclasses.replace(scan, findings=(first, *scan.findings[1:]))
+    return structs.replace(scan, findings=(first, *scan.findings[1:]))
 
 
 @pytest.mark.parametrize("hostile", [False, True], ids=["plain", "with-controls"])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 
+from msgspec import structs
 from report_scans import WEB, render_text
 
 from vmsec.checks.catalog import Catalog
@@ -20,7 +20,7 @@ def test_terminal_report_has_no_escape_sequences(sample_scan: ScanResult, catalo
     hostile = Finding(check_id=spec.id, title=spec.title, status=Status.FAIL, severity=spec.severity,
                       target=WEB, subject=HOSTILE, message=HOSTILE, tags=spec.tags,
                       remediation=spec.remediation)
-    scan = dataclasses.replace(
+    scan = structs.replace(
         sample_scan, source=HOSTILE, findings=(*sample_scan.findings, hostile),
         records=(CollectionRecord(source=HOSTILE, what=HOSTILE, ok=False, reason=HOSTILE),))
     text = render_text("terminal", scan, catalog)
@@ -33,7 +33,7 @@ def test_compliance_terminal_has_no_escape_sequences(sample_scan: ScanResult, ca
     from vmsec.report.compliance import render_terminal
 
     findings = tuple(f._replace(subject=HOSTILE, message=HOSTILE) for f in sample_scan.findings)
-    scan = dataclasses.replace(sample_scan, source=HOSTILE, findings=findings)
+    scan = structs.replace(sample_scan, source=HOSTILE, findings=findings)
     for name in available():
         fw = load_framework(name)
         out = io.StringIO()

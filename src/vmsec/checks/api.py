@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple, TypeVar
+
+from msgspec import Struct, field
 
 from vmsec.checkinfo import CheckInfo
 from vmsec.facts import Domain, Endpoint, Guest, Host, Inventory, Network
@@ -148,8 +149,7 @@ def need(value: T | None, reason: str, subject: str | None = None) -> T:
     return value
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Environment:
+class Environment(Struct, frozen=True, kw_only=True):
     """What a check may consult beyond its subject: the host it runs on, the whole inventory, and
     the profile's parameters."""
 
@@ -160,7 +160,8 @@ class Environment:
     # Domain names that more than one domain of the inventory carries (see engine.domain_target).
     ambiguous_names: frozenset[str] = frozenset()
     # Indexes over the whole inventory that per-domain checks build once per scan (see ``indexed``).
-    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # A cache, not a fact: nothing compares environments, so it need not be kept out of ``==``.
+    _memo: dict[str, Any] = field(default_factory=dict)
 
     def param(self, name: str, default: T) -> T:
         value = self.params.get(name, default)
@@ -178,8 +179,7 @@ class Environment:
 CheckFunc = Callable[..., Iterator[Result]]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CheckSpec:
+class CheckSpec(Struct, frozen=True, kw_only=True):
     id: str
     title: str
     severity: Severity
@@ -212,8 +212,7 @@ _SCOPE_NAMES = {"Host": Scope.HOST, "Domain": Scope.DOMAIN, "Network": Scope.NET
                 "Guest": Scope.GUEST, "Endpoint": Scope.ENDPOINT, "Inventory": Scope.INVENTORY}
 
 
-@dataclass(frozen=True, slots=True)
-class _Declared:
+class _Declared(Struct, frozen=True):
     id: str
     title: str
     severity: Severity

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from functools import cache
+
+from msgspec import Struct
 
 from vmsec.checkinfo import CheckIndex
 from vmsec.checks.api import CHECK_ATTR, CheckSpec, Scope, build_spec
@@ -63,8 +64,7 @@ CHECK_MODULES: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Catalog:
+class Catalog(Struct, frozen=True):
     checks: tuple[CheckSpec, ...]
 
     @property

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from msgspec import Struct
 
 from vmsec.cli import exitcodes
 
@@ -184,8 +184,7 @@ def _severity_callback(_ctx: click.Context, _param: click.Parameter, value: Any)
     return parse_severities(value)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Selection:
+class Selection(Struct, frozen=True, kw_only=True):
     """Which findings a report shows and the gate counts: ``--severity`` and ``--ignore-unfixed``."""
 
     severities: frozenset[str] | None = None
@@ -208,7 +207,7 @@ class Selection:
         counts); the same result when nothing is filtered."""
         if not self.active:
             return result
-        from dataclasses import replace
+        from msgspec.structs import replace
 
         from vmsec.results import ScanCounts
 
@@ -216,8 +215,7 @@ class Selection:
         return replace(result, findings=findings, counts=ScanCounts.of(findings))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Gate:
+class Gate(Struct, frozen=True, kw_only=True):
     """``--fail-on SEVERITY`` and ``--exit-code N``: the exit code when a FAIL reaches the threshold."""
 
     fail_on: str | None = None
@@ -395,8 +393,7 @@ def color_wanted(no_color: bool | None) -> bool | None:
     return None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReportArgs:
+class ReportArgs(Struct, frozen=True, kw_only=True):
     """What :func:`report_options` parsed."""
 
     fmt: str = "terminal"
@@ -423,8 +420,7 @@ def _lower(value: str | None) -> str | None:
     return value.lower() if value else None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScanArgs:
+class ScanArgs(Struct, frozen=True, kw_only=True):
     """What :func:`scan_options` parsed."""
 
     report: ReportArgs

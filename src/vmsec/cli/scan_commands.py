@@ -10,11 +10,11 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import click
+from msgspec.structs import replace
 
 from vmsec.cli import exitcodes
 from vmsec.cli.main import LazyGroup, die

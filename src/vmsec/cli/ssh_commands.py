@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
 import click
+from msgspec import structs
 
 from vmsec.cli import exitcodes
 from vmsec.cli.main import die
@@ -89,5 +89,5 @@ def scan_ssh(targets: tuple[str, ...], inventory_path: str | None, identity: str
         raise click.UsageError("give at least one [USER@]HOST[:PORT] or --inventory FILE")
     args = ScanArgs.pop(opts)
     if args.timeout is None:
-        args = dataclasses.replace(args, timeout=DEFAULT_TIMEOUT)
+        args = structs.replace(args, timeout=DEFAULT_TIMEOUT)
     run_scan(specs, args, settings={"concurrency": concurrency, "group_limit": per_hypervisor})

@@ -14,8 +14,9 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Protocol, cast
+
+from msgspec import Struct
 
 from vmsec.errors import ErrorKind, SourceUnavailable
 from vmsec.facts import Inventory
@@ -35,8 +36,7 @@ COLLECTORS: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class CollectContext:
+class CollectContext(Struct, frozen=True):
     """What a collector gets beside its spec: where to report progress, and its deadline.
 
     Collectors call :meth:`step` between units of work (a file, a domain, a guest): it reports

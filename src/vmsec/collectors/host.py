@@ -17,8 +17,9 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from vmsec.collectors.guest import collect_guest
 from vmsec.collectors.reader import Reader, RootReader
@@ -517,8 +518,7 @@ def _version_of(packages: Iterable[InstalledPackage], *candidates: str) -> str |
 # --- libvirt --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Installed:
+class _Installed(Struct, frozen=True):
     libvirt: bool
     libvirtd: bool
     virtqemud: bool

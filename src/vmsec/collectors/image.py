@@ -44,8 +44,9 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
+
+from msgspec import Struct
 
 from vmsec.collectors.dissect_reader import DissectReader
 from vmsec.collectors.reader import Reader
@@ -80,8 +81,7 @@ NOT_AUDITED = ("contents not audited: the disk is encrypted and no key was given
 ProgressHook = Callable[[str], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Qcow2Header:
+class Qcow2Header(Struct, frozen=True):
     version: int
     size: int
     cluster_bits: int
@@ -93,8 +93,7 @@ class Qcow2Header:
     l1_table_offset: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Layer:
+class Layer(Struct, frozen=True):
     """One file of a backing chain, top first."""
 
     path: str

@@ -41,8 +41,9 @@ import shlex
 import stat as st
 import tarfile
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from vmsec.collectors.reader import ReaderBase
 from vmsec.errors import ErrorKind, ReadError
@@ -115,8 +116,7 @@ def _error_kind(reason: str) -> ErrorKind:
     return ErrorKind.IO
 
 
-@dataclass(slots=True)
-class _Read:
+class _Read(Struct):
     data: bytes | None
     error: ReadError | None
     limit: int  # the limit the read was done with (a later larger limit may need a new read)

@@ -29,7 +29,8 @@ import posixpath
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import (
@@ -224,8 +225,7 @@ def _read_lsm(reader: Reader) -> tuple[LsmState | None, str | None]:
 # --- processes ------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Proc:
+class _Proc(Struct):
     info: ProcessInfo
     sockets: set[int] = field(default_factory=set)
 
@@ -523,8 +523,7 @@ def domain_of(cmdline: Sequence[str]) -> str | None:
 _DPKG_EVENT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (install|upgrade) (\S+?)(?::\S+)? (\S+) (\S+)$")
 
 
-@dataclass(frozen=True, slots=True)
-class PackageEvent:
+class PackageEvent(Struct, frozen=True):
     when: float  # seconds since the epoch
     package: str
     old: str | None

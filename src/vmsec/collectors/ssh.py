@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from vmsec.collectors.remote import LARGE_FILES, PREFETCH_LIMIT
 from vmsec.collectors.runtime import SYSCTL_KEYS, sysctl_path
@@ -126,8 +127,7 @@ def _known_hosts(asyncssh: Any, path: Path) -> Any:
     return _known_cache[key]
 
 
-@dataclasses.dataclass
-class _HostKeyVerdict:
+class _HostKeyVerdict(Struct):
     known: bool = False  # known_hosts names this host (with some key)
     refused: str | None = None  # why the presented key was refused
     accepted_new: str | None = None  # the key recorded under --accept-new

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from typing import Any
+
+from msgspec import Struct
 
 from vmsec import DATA_DIR
 from vmsec.checkinfo import CheckIndex
@@ -42,8 +43,7 @@ STATUS_ORDER: tuple[ReqStatus, ...] = (ReqStatus.FAIL, ReqStatus.UNKNOWN, ReqSta
                                       ReqStatus.PASS, ReqStatus.NOT_ASSESSED)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Requirement:
+class Requirement(Struct, frozen=True, kw_only=True):
     id: str
     title: str
     source: str
@@ -52,8 +52,7 @@ class Requirement:
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Framework:
+class Framework(Struct, frozen=True, kw_only=True):
     name: str
     title: str
     version: str
@@ -70,8 +69,7 @@ class Framework:
         return frozenset(c for r in self.requirements for c in r.checks)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RequirementResult:
+class RequirementResult(Struct, frozen=True, kw_only=True):
     requirement: Requirement
     status: ReqStatus
     findings: tuple[Finding, ...]  # the evidence: every finding of a mapped check, worst first
@@ -82,8 +80,7 @@ class RequirementResult:
         return bool(self.requirement.checks)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Coverage:
+class Coverage(Struct, frozen=True, kw_only=True):
     total: int  # requirements in the framework file
     mapped: int  # requirements with at least one mapped check
     assessed: int  # mapped requirements with at least one finding in this scan
@@ -106,8 +103,7 @@ class Coverage:
         return self.assessed / self.mapped if self.mapped else 0.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ComplianceResult:
+class ComplianceResult(Struct, frozen=True, kw_only=True):
     framework: Framework
     requirements: tuple[RequirementResult, ...]
     coverage: Coverage

@@ -18,8 +18,9 @@ import re
 import shlex
 import string
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from vmsec.errors import ConfigError
 
@@ -29,8 +30,7 @@ _RANGE = re.compile(r"\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\]")
 _TRUE = frozenset({"1", "yes", "true", "on", "y"})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InventoryHost:
+class InventoryHost(Struct, frozen=True, kw_only=True):
     alias: str  # the inventory's name for it (the target's name in reports)
     host: str  # what to connect to
     port: int | None = None
@@ -41,8 +41,7 @@ class InventoryHost:
     groups: tuple[str, ...] = ()
 
 
-@dataclass
-class _Group:
+class _Group(Struct):
     hosts: dict[str, dict[str, Any]]
     vars: dict[str, Any]
     children: list[str]

@@ -15,7 +15,8 @@ kernel-parameters.txt and the handlers in the kernel source).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 __all__ = ["ATTACK_VECTORS", "Cmdline", "Mitigations", "kernel_version", "parse_cmdline"]
 
@@ -27,15 +28,13 @@ def _norm(name: str) -> str:
     return name.replace("-", "_")
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
+class Param(Struct, frozen=True):
     name: str  # normalised: "-" → "_"
     value: str | None  # None for a bare flag ("nosmt")
     text: str  # as written
 
 
-@dataclass(frozen=True, slots=True)
-class Mitigations:
+class Mitigations(Struct, frozen=True):
     """The effective ``mitigations=`` setting."""
 
     mode: str  # "auto" (the default) | "off"
@@ -45,8 +44,7 @@ class Mitigations:
     ignored: str | None = None  # why the written value has no effect on this kernel
 
 
-@dataclass(frozen=True, slots=True)
-class Cmdline:
+class Cmdline(Struct, frozen=True):
     params: tuple[Param, ...]
     init_args: tuple[str, ...]  # after "--"
 

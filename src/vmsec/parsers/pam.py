@@ -13,8 +13,9 @@ include loop (kind LOOP) or a missing included file (ABSENT) is added to the cal
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from msgspec import Struct, field
 
 from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
 from vmsec.facts import PamLine, PamStack
@@ -32,8 +33,7 @@ _BACKUP_SUFFIXES = ("~", ".dpkg-old", ".dpkg-dist", ".rpmnew", ".rpmsave")
 TYPES = frozenset({"auth", "account", "password", "session"})
 
 
-@dataclass(frozen=True, slots=True)
-class RawPamLine:
+class RawPamLine(Struct, frozen=True):
     """One line of a PAM file before include expansion."""
 
     type: str  # a PAM type, or "@include"
@@ -101,8 +101,7 @@ def parse_pam_file(text: str, path: str = "") -> tuple[tuple[RawPamLine, ...], t
     return tuple(lines), tuple(problems)
 
 
-@dataclass
-class _Expansion:
+class _Expansion(Struct):
     reader: Reader
     problems: Problems = field(default_factory=Problems)
     cache: dict[str, tuple[RawPamLine, ...] | None] = field(default_factory=dict)

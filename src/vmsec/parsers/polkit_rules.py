@@ -23,7 +23,8 @@ import json
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 __all__ = ["DEFAULT_YES", "LIBVIRT_ACTIONS", "Answer", "PolkitEvaluation", "RuleGrant", "evaluate_rules"]
 
@@ -112,15 +113,13 @@ var polkit, __vmsec = (function () {
 _LITERAL = re.compile(r"""["']([A-Za-z_][A-Za-z0-9_.-]{0,31})["']""")
 
 
-@dataclass(frozen=True, slots=True)
-class RuleGrant:
+class RuleGrant(Struct, frozen=True):
     action: str
     subject: str  # "any user", "members of group libvirt", "user alice"
     result: str  # yes | no | auth_self | auth_admin | …
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(Struct, frozen=True):
     """What the rules answered one question: ``action`` for the probe subject ``subject``."""
 
     action: str
@@ -133,8 +132,7 @@ class Answer:
     limited: bool = False  # the question ran past the time limit: unanswered
 
 
-@dataclass(frozen=True, slots=True)
-class PolkitEvaluation:
+class PolkitEvaluation(Struct, frozen=True):
     """What each rules file decides for libvirt's actions."""
 
     decided: dict[str, list[RuleGrant]]  # path -> the answers its rules gave first

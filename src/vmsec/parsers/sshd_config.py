@@ -41,7 +41,8 @@ import fnmatch
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
 from vmsec.facts import FileKind
@@ -174,8 +175,7 @@ class _Invalid(ValueError):
     """One configuration line sshd would reject."""
 
 
-@dataclass(slots=True)
-class _Scope:
+class _Scope(Struct):
     """Values set in one scope (the global pass, or one Match block), with origins."""
 
     single: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -195,8 +195,7 @@ class _Scope:
         return {**self.single, **{k: tuple(v) for k, v in self.lists.items()}}
 
 
-@dataclass(slots=True)
-class _State:
+class _State(Struct):
     reader: Reader
     version: tuple[int, int] | None = None
     distro: str | None = None

@@ -12,7 +12,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from vmsec.facts import Guest, SshdConfig, SshdMatch
 from vmsec.findings import Evidence
@@ -67,8 +68,7 @@ def sshd_version(cfg: SshdConfig) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-@dataclass(frozen=True, slots=True)
-class Reach:
+class Reach(Struct, frozen=True):
     """A value of a keyword that some connections get."""
 
     value: str

@@ -24,8 +24,9 @@ entries is an error (never listed in full). Problems go to one bounded :class:`P
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from msgspec import Struct, field
 
 from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
 from vmsec.facts import Sudoers, SudoRule
@@ -119,8 +120,7 @@ def _split_top(text: str, sep: str) -> list[str]:
     return parts
 
 
-@dataclass(frozen=True, slots=True)
-class _Spec:
+class _Spec(Struct, frozen=True):
     users: tuple[str, ...]
     hosts: tuple[str, ...]
     runas: tuple[str, ...]
@@ -129,8 +129,7 @@ class _Spec:
     origin: str
 
 
-@dataclass
-class _Parse:
+class _Parse(Struct):
     reader: Reader | None
     problems: Problems
     files: list[str] = field(default_factory=list)

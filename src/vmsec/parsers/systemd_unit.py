@@ -9,7 +9,8 @@ assignment resets the list; for a single-valued setting the last assignment wins
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 MAX_UNIT_LINES = 10_000
 DEFAULT_SOCKET_MODE = 0o666  # systemd.socket(5): "Defaults to 0666"
@@ -39,8 +40,7 @@ def parse_unit(text: str) -> Assignments:
     return tuple(out)
 
 
-@dataclass(frozen=True, slots=True)
-class SocketSettings:
+class SocketSettings(Struct, frozen=True):
     listen_streams: tuple[str, ...] = ()
     socket_mode: int | None = None
     socket_group: str | None = None

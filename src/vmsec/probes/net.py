@@ -17,8 +17,9 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import TextIO
+
+from msgspec import Struct
 
 from vmsec.errors import ConfigError
 from vmsec.facts import PortState
@@ -226,8 +227,7 @@ def is_loopback(address: str) -> bool:
     return ip.is_loopback
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
+class Address(Struct, frozen=True):
     address: str
     host: str | None  # the name the operator gave, when it was not an address
 

@@ -13,7 +13,8 @@ import asyncio
 import struct
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from vmsec.facts import Endpoint, PortState, Proto, TlsInfo, evolve
 from vmsec.probes import http, libvirt_rpc, nbd, rfb, spice, ssh
@@ -35,8 +36,7 @@ def well_known(port: int) -> Proto | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
+class Attempt(Struct, frozen=True):
     address: Address
     port: int
     hint: Proto | None = None  # from the configuration or the well-known ports
@@ -44,8 +44,7 @@ class Attempt:
     tls: bool | None = None  # the configuration says the listener requires TLS
 
 
-@dataclass(slots=True)
-class Tally:
+class Tally(Struct):
     open: int = 0
     closed: int = 0
     filtered: int = 0

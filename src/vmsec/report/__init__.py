@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TextIO, cast
+
+from msgspec import Struct
 
 if TYPE_CHECKING:
     from vmsec.checkinfo import CheckIndex
@@ -34,8 +35,7 @@ FORMATS: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReportOptions:
+class ReportOptions(Struct, frozen=True, kw_only=True):
     """Options every reporter accepts (each uses those that apply to its format)."""
 
     show_pass: bool = False  # list PASS findings too (terminal)

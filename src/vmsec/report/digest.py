@@ -24,9 +24,10 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct, field
 
 from vmsec.facts import CollectionRecord
 from vmsec.findings import Finding, Severity, Status, Target, TargetKind
@@ -104,8 +105,7 @@ def first_sentence(text: str, limit: int = 160) -> str:
 # --- the digest's parts ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TargetSummary:
+class TargetSummary(Struct, frozen=True):
     target: Target
     details: Mapping[str, Any]
     by_status: Mapping[str, int]
@@ -113,8 +113,7 @@ class TargetSummary:
     score: Score
 
 
-@dataclass(frozen=True, slots=True)
-class Unit:
+class Unit(Struct, frozen=True):
     """A host, or a VM with its guest OS (or a guest OS without a VM): what gets a score and a rank."""
 
     kind: TargetKind
@@ -133,8 +132,7 @@ class Unit:
         return f"{KIND_LABEL.get(self.kind, self.kind.value)} {self.name}"
 
 
-@dataclass(frozen=True, slots=True)
-class Fix:
+class Fix(Struct, frozen=True):
     """One thing to fix: a failed check (everywhere it failed), or a vulnerable package."""
 
     severity: Severity
@@ -148,8 +146,7 @@ class Fix:
     kinds: Mapping[TargetKind, int] = field(default_factory=dict)  # targets affected, per kind
 
 
-@dataclass(frozen=True, slots=True)
-class CheckGroup:
+class CheckGroup(Struct, frozen=True):
     """Findings of one check (one status), in target order; the check's remediation said once."""
 
     check_id: str
@@ -163,8 +160,7 @@ class CheckGroup:
         return len({f.target for f in self.findings})
 
 
-@dataclass(frozen=True, slots=True)
-class VulnGroup:
+class VulnGroup(Struct, frozen=True):
     """The vulnerabilities of one package on one target, as one entry."""
 
     target: Target
@@ -184,8 +180,7 @@ class VulnGroup:
         return sum(self.counts.values())
 
 
-@dataclass(frozen=True, slots=True)
-class Digest:
+class Digest(Struct, frozen=True):
     source: str
     profile: str
     started_at: datetime

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
+
+from msgspec import Struct
 
 from vmsec.findings import Finding, Severity, Status, Target, TargetKind
 from vmsec.results import ScanResult
@@ -43,8 +44,7 @@ _CORRELATION = "correlation"  # the tag of checks that judge host facts and VM c
 _PREFIX = {Source.HOST_ISOLATION: "host: ", Source.MANAGEMENT: "management plane: ", Source.GUEST: "guest: "}
 
 
-@dataclass(frozen=True, slots=True)
-class ExposureItem:
+class ExposureItem(Struct, frozen=True):
     severity: Severity
     source: Source
     text: str  # what was observed, without saying where (the source says that)
@@ -57,8 +57,7 @@ class ExposureItem:
         return _PREFIX.get(self.source, "") + self.text
 
 
-@dataclass(frozen=True, slots=True)
-class VmExposure:
+class VmExposure(Struct, frozen=True):
     domain: str
     host: str | None
     guest: str | None  # the guest OS target read for this domain, when there is one

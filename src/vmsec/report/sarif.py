@@ -22,11 +22,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any, TextIO
 from urllib.parse import quote
+
+from msgspec import Struct
 
 from vmsec import __version__
 from vmsec.checkinfo import CheckIndex, CheckInfo
@@ -97,8 +98,7 @@ _LINE = re.compile(r"^(?P<path>.+?):(?P<line>[1-9][0-9]{0,8})$")
 _NOTE = re.compile(r"^(?P<path>[^()]+?) \((?P<note>[^()]*)\)$")
 
 
-@dataclass(frozen=True, slots=True)
-class Place:
+class Place(Struct, frozen=True):
     """A file a finding points at: where it really is (a host root's prefix kept), a line when
     known, and a note that belongs in the message, never in the URI."""
 

@@ -18,7 +18,8 @@ vulnerability groups and their counts are beside it in every report.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from vmsec.findings import Finding, Status
 
@@ -29,8 +30,7 @@ _STATE = {Status.FAIL: _FAILED, Status.PASS: _PASSED, Status.WAIVED: _PASSED, St
           Status.ERROR: _UNDECIDED}
 
 
-@dataclass(frozen=True, slots=True)
-class Score:
+class Score(Struct, frozen=True):
     """A unit's score and the numbers it is made of."""
 
     value: int | None  # 0–100, None when no decided check has a weight

@@ -11,8 +11,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import NamedTuple
+
+from msgspec import Struct
 
 from vmsec.findings import Severity, Status, Target
 
@@ -44,8 +45,7 @@ class DiffEntry(NamedTuple):
     message: str  # scan B's words, unless B passed or did not report it: then scan A's
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TargetDiff:
+class TargetDiff(Struct, frozen=True, kw_only=True):
     target: Target
     in_a: bool
     in_b: bool
@@ -59,8 +59,7 @@ class TargetDiff:
         return bool(self.new or self.fixed or self.unknown) or self.in_a != self.in_b
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Diff:
+class Diff(Struct, frozen=True, kw_only=True):
     a: int
     b: int
     targets: tuple[TargetDiff, ...]

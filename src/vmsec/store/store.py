@@ -11,12 +11,12 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from msgspec import Struct, field
 from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import Connection, RowMapping, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -43,8 +43,7 @@ class StoreMissing(UnknownScan):
     """A read-only command named a store that does not exist (it is never created for reading)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScanSummary:
+class ScanSummary(Struct, frozen=True, kw_only=True):
     """One stored scan, with counts, as ``vmsec history`` lists it."""
 
     id: int

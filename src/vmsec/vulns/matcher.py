@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from msgspec import Struct, field
 
 from vmsec.facts import Guest, InstalledPackage, OsRelease, QemuProcess, VulnMatch, VulnReport, evolve
 from vmsec.facts.inventory import Inventory
@@ -69,8 +70,7 @@ def _comparator(ecosystem: str) -> Callable[[str, str], int]:
     return rpm_compare
 
 
-@dataclass(slots=True)
-class _Installed:
+class _Installed(Struct):
     """The installed binaries of one advisory key (source package), by the version each stands at.
 
     Binaries of one source can sit at different versions (a held package, a partial upgrade, a

@@ -9,9 +9,10 @@ states kept apart instead of collapsed (unfixed is not won't-fix is not not-affe
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
+
+from msgspec import Struct
 
 
 class FixState(StrEnum):
@@ -52,8 +53,7 @@ class AffectedPackage(NamedTuple):
         return tuple(dict.fromkeys(i for i in self.ids if i.startswith("CVE-")))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KevEntry:
+class KevEntry(Struct, frozen=True, kw_only=True):
     cve: str
     date_added: str | None
     due_date: str | None = None
@@ -63,8 +63,7 @@ class KevEntry:
     ransomware: str | None = None  # "Known" | "Unknown"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EpssScore:
+class EpssScore(Struct, frozen=True, kw_only=True):
     cve: str
     score: float
     percentile: float
@@ -72,8 +71,7 @@ class EpssScore:
     score_date: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedFeed:
+class ParsedFeed(Struct, frozen=True):
     """One feed file, recognised and parsed (lazily, by the iterators)."""
 
     name: str  # source name in the database, e.g. "osv:debian", "debian-tracker", "kev"

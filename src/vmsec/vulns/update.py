@@ -12,16 +12,16 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from vmsec import __version__
 from vmsec.errors import AdvisorySourceError
 from vmsec.vulns.db import MAX_FEED_BYTES, SourceInfo, import_feeds
 
 
-@dataclass(frozen=True, slots=True)
-class Feed:
+class Feed(Struct, frozen=True):
     name: str  # also the file name under a --mirror base URL
     url: str
 

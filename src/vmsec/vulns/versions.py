@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
+
+from msgspec import Struct
 
 from vmsec.errors import VmsecError
 
@@ -37,8 +38,7 @@ _DPKG_UPSTREAM_OK = re.compile(r"[A-Za-z0-9.+~:-]*")
 _DPKG_REVISION_OK = re.compile(r"[A-Za-z0-9.+~]*")
 
 
-@dataclass(frozen=True, slots=True)
-class DebianVersion:
+class DebianVersion(Struct, frozen=True):
     epoch: int
     upstream: str
     revision: str

@@ -16,7 +16,8 @@ already holds the effective listen address.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from vmsec.checks.addresses import is_loopback
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
@@ -39,8 +40,7 @@ def _tls_verify(conf: QemuConf, specific: str, default: bool) -> tuple[bool | No
     return default, conf.evidence(specific)
 
 
-@dataclass(frozen=True, slots=True)
-class _Endpoint:
+class _Endpoint(Struct, frozen=True):
     kind: str  # address | socket | none | unknown
     address: str | None
     evidence: Evidence
@@ -145,8 +145,7 @@ def _password(dom: Domain, gfx: Graphics, conf: QemuConf, proto: str) -> tuple[b
     return False, where, ""
 
 
-@dataclass(frozen=True, slots=True)
-class _VncAuth:
+class _VncAuth(Struct, frozen=True):
     strong: bool | None  # SASL, or TLS with client-certificate verification
     password: bool | None
     evidence: tuple[Evidence, ...]

@@ -8,7 +8,8 @@ isolation of PCI devices that *are* assigned, so it yields nothing for a VM with
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.domain.confinement import user_writable_dir
@@ -16,8 +17,7 @@ from vmsec.facts import Domain, Hostdev, RedirFilterRule
 from vmsec.findings import Evidence
 
 
-@dataclass(frozen=True, slots=True)
-class _PciDevice:
+class _PciDevice(Struct, frozen=True):
     locator: str
     address: str | None
     driver: str | None

@@ -11,9 +11,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlsplit
+
+from msgspec import Struct
 
 from vmsec import DATA_DIR
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
@@ -311,8 +312,7 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
 # --- end of life -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SupportWindow:
+class SupportWindow(Struct, frozen=True, kw_only=True):
     """One release's support dates (None: none published)."""
 
     distro: str

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from vmsec.facts import Domain, Host
 from vmsec.findings import Evidence
@@ -35,8 +36,7 @@ _KERNEL_ARCH = (("x86_64", "x86_64"), ("amd64", "x86_64"), ("aarch64", "aarch64"
                 ("ppc64le", "ppc64le"), ("ppc64el", "ppc64le"), ("s390x", "s390x"), ("riscv64", "riscv64"))
 
 
-@dataclass(frozen=True, slots=True)
-class GuestArch:
+class GuestArch(Struct, frozen=True):
     arch: str | None
     how: str  # "os/type/@arch", "emulator …", "machine type …", "host", or why it is unknown
 
@@ -89,8 +89,7 @@ def effective_machine(dom: Domain, arch: GuestArch) -> tuple[str | None, Evidenc
     return None, Evidence(dom.origin, "os/type/@machine", None), "the XML names no machine type"
 
 
-@dataclass(frozen=True, slots=True)
-class CpuModel:
+class CpuModel(Struct, frozen=True):
     """The named CPU model a custom-mode domain starts, and how that was decided."""
 
     name: str | None

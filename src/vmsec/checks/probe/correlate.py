@@ -18,7 +18,8 @@ Every endpoint check adds this to its findings (:func:`context`), so each findin
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from vmsec.checks.addresses import is_loopback, is_wildcard
 from vmsec.checks.api import Environment, Severity, ev
@@ -44,8 +45,7 @@ _COMPATIBLE: dict[Proto, frozenset[Proto]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Attribution:
+class Attribution(Struct, frozen=True):
     state: str
     listener: ExpectedListener | None
     reason: str  # why contradicted / a short phrase

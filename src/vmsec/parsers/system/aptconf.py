@@ -10,7 +10,8 @@ setting; ``#include`` is not followed). Keys compare case-insensitively. APT rea
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from vmsec.errors import ErrorKind
 from vmsec.parsers.system._common import Errors, list_dir, note, read_optional
@@ -23,8 +24,7 @@ _TOKEN = re.compile(r'"[^"]*"?|//.*|[{};]|[^\s{};"]+')
 _BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 
 
-@dataclass(slots=True)
-class AptConfig:
+class AptConfig(Struct):
     values: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (value, "path:line")
     lists: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
