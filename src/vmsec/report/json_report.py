@@ -51,32 +51,71 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
+# JSON fragments a report repeats on many lines (a check's title and status, its tags and
+# remediation), encoded once per report. Bounded: their keys come from the checks, not from the
+# scanned machines, but a cache must not grow without limit whatever feeds it.
+_Fragments = dict[tuple[Any, ...], bytes]
+_MAX_FRAGMENTS = 4096
+
+
 def _finding_lines(target: Target, findings: list[Finding], fingerprints: list[str],
-                   where: Mapping[str, Any] | None = None) -> list[bytes]:
+                   where: Mapping[str, Any] | None = None,
+                   fragments: _Fragments | None = None) -> list[bytes]:
     """Each finding of one target's batch as one line of JSON (UTF-8) (:func:`finding_dict`'s shape), built in
     one tight loop: the JSON of a large scan is mostly this. Status/Severity/TargetKind are
-    StrEnums, which orjson writes as their values; the target's object is shared."""
-    shared = {"kind": target.kind, "name": target.name, "host": target.host, **(where or {})}
+    StrEnums, which orjson writes as their values.
+
+    A line is joined from orjson-encoded pieces: what depends on the check alone (``check_id`` to
+    ``severity``, ``tags`` and ``remediation``) is encoded once per report into ``fragments``, the
+    target once per batch; only subject, message, evidence and the advisory are encoded per finding.
+    Every piece is orjson's own output, so the bytes are those of encoding the whole dict."""
+    if fragments is None:
+        fragments = {}
+    dumps = orjson.dumps
+    try:
+        shared: bytes | None = dumps({"kind": target.kind, "name": target.name, "host": target.host,
+                                      **(where or {})})
+    except TypeError:  # a name with lone surrogates: its findings take the escaping path below
+        shared = None
     lines: list[bytes] = []
     append = lines.append
-    dumps = orjson.dumps
+    join = b"".join
     for f, fingerprint in zip(findings, fingerprints, strict=True):
         (check_id, title, status, severity, f_target, subject, message, evidence, tags, remediation,
          vulnerability, detail) = f
-        row = {
-            "check_id": check_id, "title": title, "status": status, "severity": severity,
-            "target": (shared if f_target is target or f_target == target  # the engine shares the object
-                       else {"kind": f_target.kind, "name": f_target.name, "host": f_target.host}),
-            "subject": subject, "message": message,
-            "evidence": [{"source": e[0], "locator": e[1], "value": e[2]} for e in evidence],
-            "tags": tags, "remediation": remediation, "fingerprint": fingerprint,
-            "vulnerability": vulnerability, "detail": detail,
-        }
         try:
-            append(dumps(row))
+            head = fragments.get((check_id, title, status, severity))
+            if head is None:
+                head = dumps({"check_id": check_id, "title": title, "status": status,
+                              "severity": severity})[:-1] + b',"target":'
+                _remember(fragments, (check_id, title, status, severity), head)
+            tail = fragments.get((tags, remediation))
+            if tail is None:
+                tail = b"," + dumps({"tags": tags, "remediation": remediation})[1:-1] + b',"fingerprint":'
+                _remember(fragments, (tags, remediation), tail)
+            own = dumps({"subject": subject, "message": message,
+                         "evidence": [{"source": e[0], "locator": e[1], "value": e[2]} for e in evidence]})
+            end = dumps({"vulnerability": vulnerability, "detail": detail})
+            if f_target is target or f_target == target:  # the engine shares the object
+                if shared is None:
+                    raise TypeError("target name not encodable")
+                where_ = shared
+            else:
+                where_ = dumps({"kind": f_target.kind, "name": f_target.name, "host": f_target.host})
+            append(join((head, where_, b",", own[1:-1], tail, dumps(fingerprint), b",", end[1:])))
         except TypeError:  # lone surrogates from undecodable guest bytes: escaped, never fatal
+            row = finding_dict(f)
+            row["fingerprint"] = fingerprint
+            if f_target is target or f_target == target:
+                row["target"] = {**row["target"], **(where or {})}
             append(json.dumps(row, ensure_ascii=True, separators=(",", ":")).encode())
     return lines
+
+
+def _remember(fragments: _Fragments, key: tuple[Any, ...], value: bytes) -> None:
+    if len(fragments) >= _MAX_FRAGMENTS:
+        fragments.clear()
+    fragments[key] = value
 
 
 def _score(findings: list[Finding]) -> dict[str, Any]:
@@ -111,6 +150,7 @@ class _JsonStream:
         self.first = True
         self.targets: list[dict[str, Any]] = []
         self.counts = ScanCounts()
+        self.fragments: _Fragments = {}
 
     def begin(self, header: ScanHeader) -> None:
         tool = _dumps({"name": "vmsec", "version": __version__}, 1)
@@ -134,7 +174,8 @@ class _JsonStream:
         if not ordered:
             return
         # One finding per line: grep-able, and no re-indentation of megabytes of text.
-        data = b",\n    ".join(_finding_lines(t, ordered, [fingerprints[i] for i in order], where))
+        data = b",\n    ".join(_finding_lines(t, ordered, [fingerprints[i] for i in order], where,
+                                                    self.fragments))
         # DEL/C1 controls and bidi overrides a scanned machine chose, as \u escapes (orjson writes
         # them raw): checked once per target on the bytes, escaped only where present.
         write_json_utf8(self.out, (b"\n    " if self.first else b",\n    ") + data)
