@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -259,6 +258,8 @@ def import_feeds(files: Sequence[tuple[str, bytes]], path: str | Path | None = N
 
 def _build(tmp: Path, files: Sequence[tuple[str, bytes]], when: datetime) -> list[SourceInfo]:
     """Load ``files`` into the database file ``tmp`` (a copy of the current one)."""
+    import hashlib  # here: importing it loads OpenSSL, which a scan reading the database never needs
+
     stamp = when.isoformat(timespec="seconds")
     imported: list[SourceInfo] = []
     conn = sqlite3.connect(tmp)
