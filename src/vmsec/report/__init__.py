@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol, TextIO, cast
-
-from msgspec import Struct
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TextIO, cast
 
 if TYPE_CHECKING:
     from vmsec.checkinfo import CheckIndex
@@ -35,8 +33,11 @@ FORMATS: Mapping[str, str] = {
 }
 
 
-class ReportOptions(Struct, frozen=True, kw_only=True):
-    """Options every reporter accepts (each uses those that apply to its format)."""
+class ReportOptions(NamedTuple):
+    """Options every reporter accepts (each uses those that apply to its format); pass them by name.
+
+    A NamedTuple, not a Struct: every ``vmsec`` process imports this package (its standard error goes
+    through ``report.text``), and ``vmsec --version`` should not pay for importing msgspec."""
 
     show_pass: bool = False  # list PASS findings too (terminal)
     width: int | None = None  # columns (terminal); None: the terminal's, else $COLUMNS, else 80
