@@ -1,5 +1,6 @@
 """Write docs/checks.md and src/vmsec/data/catalog.json (the metadata `vmsec checks list|explain` and
-the reporters read without importing a check) from the check catalogue.
+the reporters read without importing a check) from the check catalogue, and
+src/vmsec/data/profiles/builtin.json (the built-in TOML profiles, pre-parsed) from those files.
 
 Run: .venv/bin/python scripts/gen_checks_doc.py   (tests/test_docs.py fails when either is stale)
 """
@@ -11,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 from vmsec.checks.catalog import default_catalog
+from vmsec.profiles import BUILTIN_JSON, render_builtin_json
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "checks.md"
 CATALOG_JSON = Path(__file__).resolve().parents[1] / "src" / "vmsec" / "data" / "catalog.json"
@@ -79,4 +81,5 @@ def render_catalog_json() -> str:
 if __name__ == "__main__":
     DOC.write_text(render(), encoding="utf-8")
     CATALOG_JSON.write_text(render_catalog_json(), encoding="utf-8")
-    sys.stdout.write(f"wrote {DOC} and {CATALOG_JSON}\n")
+    BUILTIN_JSON.write_text(render_builtin_json(), encoding="utf-8")
+    sys.stdout.write(f"wrote {DOC}, {CATALOG_JSON} and {BUILTIN_JSON}\n")

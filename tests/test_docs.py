@@ -32,6 +32,26 @@ def test_packaged_catalog_metadata_is_current() -> None:
     assert CheckIndex(CheckInfo.from_dict(d) for d in json.loads(shipped)).checks == live.checks
 
 
+def test_builtin_profiles_ship_pre_parsed_and_current() -> None:
+    """Scans load built-in profiles from builtin.json (no tomllib): it must hold exactly what the
+    TOML files say, and loading one by name must give the profile its TOML gives."""
+    from vmsec.profiles import (
+        BUILTIN_DIR,
+        BUILTIN_JSON,
+        builtin_profiles,
+        load_profile,
+        parse_profile,
+        render_builtin_json,
+    )
+
+    assert BUILTIN_JSON.read_text(encoding="utf-8") == render_builtin_json(), (
+        "src/vmsec/data/profiles/builtin.json is stale: run .venv/bin/python scripts/gen_checks_doc.py")
+    assert builtin_profiles() == ("multi-tenant", "single-tenant")
+    for name in builtin_profiles():
+        toml = (BUILTIN_DIR / f"{name}.toml").read_text(encoding="utf-8")
+        assert load_profile(name) == parse_profile(toml, name)
+
+
 def test_writing_checks_example_is_the_real_check() -> None:
     """The example in docs/writing-checks.md is quoted verbatim from the code, so it cannot go stale."""
     doc = (ROOT / "docs" / "writing-checks.md").read_text(encoding="utf-8")
