@@ -1,6 +1,11 @@
 """Facts: frozen data describing what collectors observed. No I/O, no imports from other stages.
 
-Facts are msgspec Structs (frozen, keyword-only); copy one with changes with :func:`evolve`."""
+Facts are msgspec Structs (frozen, keyword-only); copy one with changes with :func:`evolve`.
+
+They are declared ``gc=False``: Python's cycle collector does not track them. A fact is an immutable
+tree built bottom-up, so it cannot be part of a reference cycle, and a large scan keeps every
+domain's facts for the inventory-wide checks — the collector walking them was ≈ 10 % of a 30,000-domain
+scan. (A new fact class must keep this: never store a fact inside one of its own dicts or lists.)"""
 
 from vmsec.facts.common import (
     CollectionRecord,

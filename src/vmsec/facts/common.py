@@ -53,7 +53,7 @@ class FileKind(StrEnum):
         return cls.OTHER
 
 
-class FileStat(Struct, frozen=True, kw_only=True):
+class FileStat(Struct, frozen=True, kw_only=True, gc=False):
     """Metadata of one path on the target, as seen from inside the target's root.
 
     ``exists`` is ``None`` when the path could not be examined at all (then ``error`` says why).
@@ -95,7 +95,7 @@ class FileStat(Struct, frozen=True, kw_only=True):
 ConfValue = str | int | tuple[str, ...]
 
 
-class Setting(Struct, frozen=True, kw_only=True):
+class Setting(Struct, frozen=True, kw_only=True, gc=False):
     """The effective value of one configuration key, with where it came from."""
 
     key: str
@@ -123,7 +123,7 @@ class Setting(Struct, frozen=True, kw_only=True):
         return self.value if isinstance(self.value, tuple) else None
 
 
-class ConfigFile(Struct, frozen=True, kw_only=True):
+class ConfigFile(Struct, frozen=True, kw_only=True, gc=False):
     """A libvirt-syntax configuration file (libvirtd.conf, virtqemud.conf, qemu.conf …) plus the
     defaults libvirt documents for it, so that a missing key reads as libvirt would apply it.
 
@@ -195,7 +195,7 @@ def kind_of_errno(code: int | None) -> ErrorKind:
     return _ERRNO_KINDS.get(code or 0, ErrorKind.IO)
 
 
-class CollectionRecord(Struct, frozen=True, kw_only=True):
+class CollectionRecord(Struct, frozen=True, kw_only=True, gc=False):
     """What a collector tried to read and how that went: errors are results, never only log lines."""
 
     source: str  # a path, a URI or a fact name

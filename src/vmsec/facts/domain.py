@@ -19,14 +19,14 @@ class PasswordState(StrEnum):
     HIDDEN = "hidden"  # no passwd attribute, but the XML was read without the secure flag
 
 
-class Listen(Struct, frozen=True, kw_only=True):
+class Listen(Struct, frozen=True, kw_only=True, gc=False):
     type: str  # address | network | socket | none
     address: str | None = None
     network: str | None = None
     socket: str | None = None
 
 
-class Graphics(Struct, frozen=True, kw_only=True):
+class Graphics(Struct, frozen=True, kw_only=True, gc=False):
     locator: str
     type: str  # vnc | spice | rdp | dbus | sdl | desktop | egl-headless
     listens: tuple[Listen, ...] = ()
@@ -45,14 +45,14 @@ class Graphics(Struct, frozen=True, kw_only=True):
     p2p: bool | None = None  # dbus
 
 
-class BackingStore(Struct, frozen=True, kw_only=True):
+class BackingStore(Struct, frozen=True, kw_only=True, gc=False):
     type: str | None
     format: str | None
     source: str | None
     terminated: bool = False  # an empty <backingStore/>: libvirt told there is no backing file
 
 
-class DiskEncryption(Struct, frozen=True, kw_only=True):
+class DiskEncryption(Struct, frozen=True, kw_only=True, gc=False):
     format: str | None  # luks | luks2 | luks-any | qcow | default
     engine: str | None = None
     secret_uuid: str | None = None
@@ -60,7 +60,7 @@ class DiskEncryption(Struct, frozen=True, kw_only=True):
     placement: str = "disk"  # "disk" (<disk><encryption>) or "source" (<source><encryption>)
 
 
-class Disk(Struct, frozen=True, kw_only=True):
+class Disk(Struct, frozen=True, kw_only=True, gc=False):
     locator: str
     type: str | None  # file | block | network | volume | dir | nvme | vhostuser
     device: str  # disk | cdrom | floppy | lun
@@ -103,14 +103,14 @@ class Disk(Struct, frozen=True, kw_only=True):
         return None
 
 
-class Controller(Struct, frozen=True, kw_only=True):
+class Controller(Struct, frozen=True, kw_only=True, gc=False):
     locator: str
     type: str
     model: str | None = None
     index: str | None = None
 
 
-class Interface(Struct, frozen=True, kw_only=True):
+class Interface(Struct, frozen=True, kw_only=True, gc=False):
     locator: str
     type: str  # network | bridge | direct | hostdev | user | ethernet | vhostuser | …
     mac: str | None = None
@@ -130,7 +130,7 @@ class Interface(Struct, frozen=True, kw_only=True):
     hostdev_address: str | None = None  # interface type='hostdev' PCI address
 
 
-class Hostdev(Struct, frozen=True, kw_only=True):
+class Hostdev(Struct, frozen=True, kw_only=True, gc=False):
     locator: str
     mode: str  # subsystem | capabilities
     type: str  # pci | usb | scsi | scsi_host | mdev | storage | misc | net
@@ -145,7 +145,7 @@ class Hostdev(Struct, frozen=True, kw_only=True):
     rawio: bool | None = None
 
 
-class Redirdev(Struct, frozen=True, kw_only=True):
+class Redirdev(Struct, frozen=True, kw_only=True, gc=False):
     locator: str
     bus: str
     type: str  # spicevmc | tcp
@@ -153,7 +153,7 @@ class Redirdev(Struct, frozen=True, kw_only=True):
     port: str | None = None
 
 
-class RedirFilterRule(Struct, frozen=True, kw_only=True):
+class RedirFilterRule(Struct, frozen=True, kw_only=True, gc=False):
     allow: bool
     usb_class: str | None = None
     vendor: str | None = None
@@ -161,7 +161,7 @@ class RedirFilterRule(Struct, frozen=True, kw_only=True):
     version: str | None = None
 
 
-class Filesystem(Struct, frozen=True, kw_only=True):
+class Filesystem(Struct, frozen=True, kw_only=True, gc=False):
     locator: str
     type: str  # mount | template | file | block | ram | bind
     accessmode: str | None = None  # passthrough (default) | mapped | squash
@@ -177,7 +177,7 @@ class Filesystem(Struct, frozen=True, kw_only=True):
     source_socket: str | None = None
 
 
-class Chardev(Struct, frozen=True, kw_only=True):
+class Chardev(Struct, frozen=True, kw_only=True, gc=False):
     locator: str
     element: str  # serial | console | channel | parallel
     type: str  # pty | file | unix | tcp | udp | dev | pipe | spicevmc | spiceport | null | …
@@ -191,7 +191,7 @@ class Chardev(Struct, frozen=True, kw_only=True):
     target_name: str | None = None  # org.qemu.guest_agent.0, …
 
 
-class Tpm(Struct, frozen=True, kw_only=True):
+class Tpm(Struct, frozen=True, kw_only=True, gc=False):
     locator: str
     model: str | None
     backend_type: str  # passthrough | emulator | external
@@ -200,7 +200,7 @@ class Tpm(Struct, frozen=True, kw_only=True):
     device_path: str | None = None
 
 
-class Rng(Struct, frozen=True, kw_only=True):
+class Rng(Struct, frozen=True, kw_only=True, gc=False):
     locator: str
     model: str | None
     backend_model: str | None  # random | egd | builtin
@@ -208,7 +208,7 @@ class Rng(Struct, frozen=True, kw_only=True):
     source: str | None = None
 
 
-class Shmem(Struct, frozen=True, kw_only=True):
+class Shmem(Struct, frozen=True, kw_only=True, gc=False):
     locator: str
     name: str
     model: str | None = None  # ivshmem | ivshmem-plain | ivshmem-doorbell
@@ -216,7 +216,7 @@ class Shmem(Struct, frozen=True, kw_only=True):
     size: str | None = None
 
 
-class SimpleDevice(Struct, frozen=True, kw_only=True):
+class SimpleDevice(Struct, frozen=True, kw_only=True, gc=False):
     """A device where only presence, model and bus matter for security (sound, video, input, …)."""
 
     locator: str
@@ -228,7 +228,7 @@ class SimpleDevice(Struct, frozen=True, kw_only=True):
     extra: tuple[tuple[str, str], ...] = ()  # autodeflate, freePageReporting, …
 
 
-class SecLabel(Struct, frozen=True, kw_only=True):
+class SecLabel(Struct, frozen=True, kw_only=True, gc=False):
     locator: str
     type: str | None  # dynamic | static | none
     model: str | None  # selinux | apparmor | dac | None (default driver)
@@ -239,18 +239,18 @@ class SecLabel(Struct, frozen=True, kw_only=True):
     labelskip: bool | None = None
 
 
-class CpuFeature(Struct, frozen=True, kw_only=True):
+class CpuFeature(Struct, frozen=True, kw_only=True, gc=False):
     name: str
     policy: str | None  # force | require | optional | disable | forbid
 
 
-class CpuConfig(Struct, frozen=True, kw_only=True):
+class CpuConfig(Struct, frozen=True, kw_only=True, gc=False):
     mode: str | None  # custom | host-model | host-passthrough | maximum
     model: str | None = None
     features: tuple[CpuFeature, ...] = ()
 
 
-class MemoryConfig(Struct, frozen=True, kw_only=True):
+class MemoryConfig(Struct, frozen=True, kw_only=True, gc=False):
     dump_core: bool | None = None  # <memory dumpCore='on|off'>
     nosharepages: bool = False
     locked: bool = False
@@ -260,7 +260,7 @@ class MemoryConfig(Struct, frozen=True, kw_only=True):
     hard_limit: bool = False
 
 
-class FirmwareConfig(Struct, frozen=True, kw_only=True):
+class FirmwareConfig(Struct, frozen=True, kw_only=True, gc=False):
     firmware: str | None = None  # os/@firmware: efi | bios
     loader: str | None = None
     loader_type: str | None = None  # rom | pflash
@@ -275,13 +275,13 @@ class FirmwareConfig(Struct, frozen=True, kw_only=True):
     smm: bool | None = None  # features/smm/@state
 
 
-class LaunchSecurity(Struct, frozen=True, kw_only=True):
+class LaunchSecurity(Struct, frozen=True, kw_only=True, gc=False):
     type: str  # sev | sev-snp | tdx | s390-pv
     policy: int | None = None
     policy_text: str | None = None
 
 
-class QemuPassthrough(Struct, frozen=True, kw_only=True):
+class QemuPassthrough(Struct, frozen=True, kw_only=True, gc=False):
     """The ``qemu:`` namespace: options libvirt passes to QEMU without understanding them."""
 
     args: tuple[str, ...] = ()
@@ -291,7 +291,7 @@ class QemuPassthrough(Struct, frozen=True, kw_only=True):
     deprecation: str | None = None
 
 
-class Domain(Struct, frozen=True, kw_only=True):
+class Domain(Struct, frozen=True, kw_only=True, gc=False):
     name: str
     origin: str  # file path, or "URI#domain"
     uuid: str | None = None

@@ -49,7 +49,7 @@ class Proto(StrEnum):
     UNKNOWN = "unknown"
 
 
-class Certificate(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Certificate(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """The leaf certificate a TLS server presented."""
 
     subject: str
@@ -66,7 +66,7 @@ class Certificate(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True)
     chain_length: int | None = None
 
 
-class TlsInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class TlsInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """A TLS server's parameters. ``version``/``cipher`` come from one ordinary handshake; the
     enumerations (``versions``, ``ciphers`` …) from a full scan (sslyze) and are ``None`` when it
     did not run or failed (``scan_error`` says why)."""
@@ -86,7 +86,7 @@ class TlsInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     scan_error: str | None = None
 
 
-class VncInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class VncInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """An RFB (VNC) server's handshake: version and the security types offered (RFC 6143)."""
 
     version: str | None = None  # "RFB 003.008"
@@ -98,7 +98,7 @@ class VncInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     error: str | None = None
 
 
-class SpiceInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class SpiceInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """A SPICE server's link reply for the main channel."""
 
     link_error: int | None = None  # 0 OK, 5 NEED_SECURED (TLS required), 7 PERMISSION_DENIED …
@@ -110,7 +110,7 @@ class SpiceInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     error: str | None = None
 
 
-class LibvirtInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class LibvirtInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """libvirt's RPC: the authentication schemes the daemon offers before any login."""
 
     auth_types: tuple[str, ...] | None = None  # none | sasl | polkit
@@ -118,7 +118,7 @@ class LibvirtInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True)
     error: str | None = None
 
 
-class NbdInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class NbdInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """An NBD server's newstyle negotiation."""
 
     fixed_newstyle: bool | None = None
@@ -127,7 +127,7 @@ class NbdInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     error: str | None = None
 
 
-class SshInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class SshInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """An SSH server's banner and algorithm offer (its KEXINIT), and the authentication methods it
     offers to a client that asks with the ``none`` method (no credential is sent)."""
 
@@ -143,7 +143,7 @@ class SshInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     error: str | None = None
 
 
-class HttpInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class HttpInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """A web listener's answer to ``GET /`` (and, for a WebSocket console, the upgrade)."""
 
     tls: bool = False
@@ -157,7 +157,7 @@ class HttpInfo(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     error: str | None = None
 
 
-class Endpoint(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Endpoint(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """One ``address:port`` contacted by a probe."""
 
     address: str
@@ -183,7 +183,7 @@ class Endpoint(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
         return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
 
 
-class ConfigRef(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ConfigRef(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """Where a listener comes from: a file or URI, the element or key, the value set there."""
 
     source: str
@@ -191,7 +191,7 @@ class ConfigRef(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     value: str | None = None
 
 
-class ExpectedListener(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ExpectedListener(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """A listener the configuration predicts.
 
     ``owner_kind`` is ``domain`` (a VM's display, websocket or TLS port) or ``daemon`` (libvirtd's
@@ -218,7 +218,7 @@ class ExpectedListener(Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return self.port <= port <= (self.port_max if self.port_max is not None else self.port)
 
 
-class ProbeRun(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ProbeRun(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """How a probe was run: what it was allowed to contact and where its configuration came from."""
 
     targets: tuple[str, ...]

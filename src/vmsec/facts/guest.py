@@ -20,7 +20,7 @@ from vmsec.facts.runtime import RuntimeState
 from vmsec.facts.vulnerability import VulnReport
 
 
-class OsRelease(Struct, frozen=True, kw_only=True):
+class OsRelease(Struct, frozen=True, kw_only=True, gc=False):
     id: str | None  # debian, ubuntu, rhel, almalinux, rocky, alpine, …
     id_like: tuple[str, ...] = ()
     version_id: str | None = None
@@ -30,7 +30,7 @@ class OsRelease(Struct, frozen=True, kw_only=True):
     origin: str = "/etc/os-release"
 
 
-class Account(Struct, frozen=True, kw_only=True):
+class Account(Struct, frozen=True, kw_only=True, gc=False):
     name: str
     uid: int | None
     gid: int | None
@@ -47,7 +47,7 @@ class Account(Struct, frozen=True, kw_only=True):
         return not self.shell.endswith(("/nologin", "/false", "/sync", "/halt", "/shutdown"))
 
 
-class ShadowEntry(Struct, frozen=True, kw_only=True):
+class ShadowEntry(Struct, frozen=True, kw_only=True, gc=False):
     name: str
     # yescrypt | gost-yescrypt | scrypt | sha512 | sha256 | bcrypt | md5 | des | unknown;
     # None when there is no hash (empty, locked or disabled: see the flags)
@@ -62,14 +62,14 @@ class ShadowEntry(Struct, frozen=True, kw_only=True):
     origin: str = "/etc/shadow"
 
 
-class Group(Struct, frozen=True, kw_only=True):
+class Group(Struct, frozen=True, kw_only=True, gc=False):
     name: str
     gid: int | None
     members: tuple[str, ...] = ()
     origin: str = "/etc/group"
 
 
-class PamLine(Struct, frozen=True, kw_only=True):
+class PamLine(Struct, frozen=True, kw_only=True, gc=False):
     type: str  # auth | account | password | session (leading '-' stripped)
     control: str  # required | requisite | sufficient | optional | include | substack | [value=action …]
     module: str  # pam_unix.so, or the included file for include/@include
@@ -77,7 +77,7 @@ class PamLine(Struct, frozen=True, kw_only=True):
     origin: str = ""  # path:line
 
 
-class PamStack(Struct, frozen=True, kw_only=True):
+class PamStack(Struct, frozen=True, kw_only=True, gc=False):
     """One PAM service file (/etc/pam.d/sshd …) with its includes expanded in order (bounded)."""
 
     service: str
@@ -85,7 +85,7 @@ class PamStack(Struct, frozen=True, kw_only=True):
     lines: tuple[PamLine, ...] = ()
 
 
-class ModuleConfig(Struct, frozen=True, kw_only=True):
+class ModuleConfig(Struct, frozen=True, kw_only=True, gc=False):
     """A PAM module's own configuration (``/etc/security/pwquality.conf`` with its ``.d`` directory,
     ``/etc/security/faillock.conf``), merged in the order the module reads its files: the last value
     of a key wins. A flag written without a value has the value ``""``. Arguments on the module's
@@ -98,7 +98,7 @@ class ModuleConfig(Struct, frozen=True, kw_only=True):
     files: tuple[str, ...] = ()  # the files read, in the order read
 
 
-class SudoRule(Struct, frozen=True, kw_only=True):
+class SudoRule(Struct, frozen=True, kw_only=True, gc=False):
     users: tuple[str, ...]  # user names, %group, aliases, ALL
     hosts: tuple[str, ...]
     runas: tuple[str, ...]
@@ -107,7 +107,7 @@ class SudoRule(Struct, frozen=True, kw_only=True):
     origin: str = ""  # path:line
 
 
-class Sudoers(Struct, frozen=True, kw_only=True):
+class Sudoers(Struct, frozen=True, kw_only=True, gc=False):
     rules: tuple[SudoRule, ...] = ()
     # (scope, setting) per Defaults entry: scope "" for plain Defaults, ":user", "@host", ">runas", "!cmd"
     defaults: tuple[tuple[str, str], ...] = ()
@@ -115,13 +115,13 @@ class Sudoers(Struct, frozen=True, kw_only=True):
     dirs: tuple[str, ...] = ()  # every include directory expanded (#includedir / @includedir)
 
 
-class SshdMatch(Struct, frozen=True, kw_only=True):
+class SshdMatch(Struct, frozen=True, kw_only=True, gc=False):
     criteria: tuple[tuple[str, str], ...]  # (("user", "backup"), ("address", "10.0.0.0/8"))
     settings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     origin: str = ""
 
 
-class SshdConfig(Struct, frozen=True, kw_only=True):
+class SshdConfig(Struct, frozen=True, kw_only=True, gc=False):
     """The OpenSSH server's effective configuration, resolved as sshd does: Include expanded where
     it appears, the first value of a keyword wins, compiled-in defaults for the installed version
     (and distro patches) fill what the files omit. Keywords are lower-case.
@@ -240,7 +240,7 @@ def _sshd_block_matches(criteria: tuple[tuple[str, str], ...], *, user: str | No
     return True
 
 
-class AuthorizedKey(Struct, frozen=True, kw_only=True):
+class AuthorizedKey(Struct, frozen=True, kw_only=True, gc=False):
     user: str  # the (first) account this key logs in as
     path: str
     key_type: str | None  # ssh-rsa, ssh-ed25519, ecdsa-sha2-nistp256, ssh-dss, sk-…
@@ -257,7 +257,7 @@ class AuthorizedKey(Struct, frozen=True, kw_only=True):
         return (self.user, *self.also_for)
 
 
-class Service(Struct, frozen=True, kw_only=True):
+class Service(Struct, frozen=True, kw_only=True, gc=False):
     name: str  # unit or service name: ssh.service, telnet (inetd)
     manager: str  # systemd | inetd | xinetd | sysv | openrc
     enabled: bool | None
@@ -265,7 +265,7 @@ class Service(Struct, frozen=True, kw_only=True):
     exec_start: str | None = None
 
 
-class PackageRepo(Struct, frozen=True, kw_only=True):
+class PackageRepo(Struct, frozen=True, kw_only=True, gc=False):
     manager: str  # apt | yum | dnf | zypper | apk
     uri: str
     origin: str  # path:line or path [section]
@@ -282,14 +282,14 @@ class PackageRepo(Struct, frozen=True, kw_only=True):
         return self.uri.startswith(("https://", "file:", "cdrom:"))
 
 
-class AutoUpdates(Struct, frozen=True, kw_only=True):
+class AutoUpdates(Struct, frozen=True, kw_only=True, gc=False):
     mechanism: str | None  # unattended-upgrades | dnf-automatic | yum-cron | apk-cron | None
     enabled: bool | None
     security_only: bool | None = None
     origin: str = ""
 
 
-class MountEntry(Struct, frozen=True, kw_only=True):
+class MountEntry(Struct, frozen=True, kw_only=True, gc=False):
     device: str
     mountpoint: str
     fstype: str
@@ -297,7 +297,7 @@ class MountEntry(Struct, frozen=True, kw_only=True):
     origin: str = "/etc/fstab"
 
 
-class CryptEntry(Struct, frozen=True, kw_only=True):
+class CryptEntry(Struct, frozen=True, kw_only=True, gc=False):
     name: str
     device: str
     keyfile: str | None
@@ -305,7 +305,7 @@ class CryptEntry(Struct, frozen=True, kw_only=True):
     origin: str = "/etc/crypttab"
 
 
-class SysctlValue(Struct, frozen=True, kw_only=True):
+class SysctlValue(Struct, frozen=True, kw_only=True, gc=False):
     value: str
     origin: str  # path:line of the file whose setting wins (last one read, as systemd-sysctl)
     # A value read from the running kernel (/proc/sys) carries what the configuration files set for the
@@ -314,7 +314,7 @@ class SysctlValue(Struct, frozen=True, kw_only=True):
     runtime: bool = False
 
 
-class AuditSetup(Struct, frozen=True, kw_only=True):
+class AuditSetup(Struct, frozen=True, kw_only=True, gc=False):
     auditd_installed: bool | None
     auditd_enabled: bool | None
     rules: tuple[str, ...] = ()  # rule lines from /etc/audit/rules.d/*.rules and audit.rules
@@ -322,14 +322,14 @@ class AuditSetup(Struct, frozen=True, kw_only=True):
     journald_storage: str | None = None
 
 
-class FirewallSetup(Struct, frozen=True, kw_only=True):
+class FirewallSetup(Struct, frozen=True, kw_only=True, gc=False):
     # Each mechanism that is installed/configured and whether it is enabled at boot.
     mechanisms: Mapping[str, bool | None] = field(default_factory=dict)  # nftables/iptables/ufw/firewalld
     default_input_policy: str | None = None  # accept | drop | reject, where the config says
     origin: str = ""
 
 
-class CloudInitSetup(Struct, frozen=True, kw_only=True):
+class CloudInitSetup(Struct, frozen=True, kw_only=True, gc=False):
     present: bool
     ssh_pwauth: bool | None = None
     disable_root: bool | None = None
@@ -337,7 +337,7 @@ class CloudInitSetup(Struct, frozen=True, kw_only=True):
     origins: tuple[str, ...] = ()
 
 
-class GuestAgentSetup(Struct, frozen=True, kw_only=True):
+class GuestAgentSetup(Struct, frozen=True, kw_only=True, gc=False):
     installed: bool
     enabled: bool | None = None
     blocked_rpcs: tuple[str, ...] = ()
@@ -353,7 +353,7 @@ class GuestAgentSetup(Struct, frozen=True, kw_only=True):
         return "guest-exec" not in self.blocked_rpcs
 
 
-class DiskAtRest(Struct, frozen=True, kw_only=True):
+class DiskAtRest(Struct, frozen=True, kw_only=True, gc=False):
     """How the guest's disk is protected at rest, as seen from outside."""
 
     scheme: str | None  # qcow2-luks | luks | luks-in-guest | none; None: unknown
@@ -361,7 +361,7 @@ class DiskAtRest(Struct, frozen=True, kw_only=True):
     detail: str = ""
 
 
-class Guest(Struct, frozen=True, kw_only=True):
+class Guest(Struct, frozen=True, kw_only=True, gc=False):
     """One operating system root, as read offline."""
 
     name: str  # domain name, image file name or root directory

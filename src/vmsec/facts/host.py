@@ -14,7 +14,7 @@ from vmsec.facts.common import ConfigFile, FileStat
 from vmsec.facts.runtime import RuntimeState
 
 
-class CpuInfo(Struct, frozen=True, kw_only=True):
+class CpuInfo(Struct, frozen=True, kw_only=True, gc=False):
     vendor: str | None  # "GenuineIntel", "AuthenticAMD", …
     model_name: str | None
     flags: frozenset[str]  # flags of the first processor in /proc/cpuinfo
@@ -25,7 +25,7 @@ class CpuInfo(Struct, frozen=True, kw_only=True):
         return "vmx" in self.flags or "svm" in self.flags
 
 
-class HypervisorDetection(Struct, frozen=True, kw_only=True):
+class HypervisorDetection(Struct, frozen=True, kw_only=True, gc=False):
     """Whether this host is itself a virtual machine, and how that was concluded."""
 
     is_virtual: bool | None
@@ -33,14 +33,14 @@ class HypervisorDetection(Struct, frozen=True, kw_only=True):
     evidence: tuple[str, ...] = ()
 
 
-class IommuInfo(Struct, frozen=True, kw_only=True):
+class IommuInfo(Struct, frozen=True, kw_only=True, gc=False):
     dmar_table: bool | None  # /sys/firmware/acpi/tables/DMAR (Intel VT-d)
     ivrs_table: bool | None  # /sys/firmware/acpi/tables/IVRS (AMD-Vi)
     group_count: int | None  # entries in /sys/kernel/iommu_groups
     iommu_devices: tuple[str, ...] | None  # /sys/class/iommu/*
 
 
-class SocketUnit(Struct, frozen=True, kw_only=True):
+class SocketUnit(Struct, frozen=True, kw_only=True, gc=False):
     """A systemd socket unit of a libvirt daemon (socket activation overrides listen_* keys)."""
 
     name: str  # "libvirtd-tcp.socket"
@@ -51,7 +51,7 @@ class SocketUnit(Struct, frozen=True, kw_only=True):
     socket_group: str | None = None
 
 
-class PolkitRule(Struct, frozen=True, kw_only=True):
+class PolkitRule(Struct, frozen=True, kw_only=True, gc=False):
     """What one polkit rules file decides for libvirt's actions, found by running its JavaScript
     (vmsec.parsers.polkit_rules), never by matching its text."""
 
@@ -63,7 +63,7 @@ class PolkitRule(Struct, frozen=True, kw_only=True):
     error: str | None = None  # the file could not be evaluated (a syntax error, a time or memory limit)
 
 
-class InstalledPackage(Struct, frozen=True, kw_only=True):
+class InstalledPackage(Struct, frozen=True, kw_only=True, gc=False):
     name: str
     version: str
     source: str | None = None  # source package name where the package manager records it
@@ -74,7 +74,7 @@ class InstalledPackage(Struct, frozen=True, kw_only=True):
     arch: str | None = None
 
 
-class X509Certificate(Struct, frozen=True, kw_only=True):
+class X509Certificate(Struct, frozen=True, kw_only=True, gc=False):
     """What an X.509 certificate says (read with the ``cryptography`` library); times are UTC ISO 8601."""
 
     subject: str  # RFC 4514
@@ -92,7 +92,7 @@ class X509Certificate(Struct, frozen=True, kw_only=True):
     verified_by: str | None = None
 
 
-class PrivateKey(Struct, frozen=True, kw_only=True):
+class PrivateKey(Struct, frozen=True, kw_only=True, gc=False):
     """What a private key file says, never the key itself."""
 
     key_type: str  # rsa | ec | ed25519 | ed448 | dsa | other
@@ -101,7 +101,7 @@ class PrivateKey(Struct, frozen=True, kw_only=True):
     encrypted: bool = False
 
 
-class TlsFile(Struct, frozen=True, kw_only=True):
+class TlsFile(Struct, frozen=True, kw_only=True, gc=False):
     """A TLS key or certificate a daemon is configured to use."""
 
     role: str  # "libvirtd server key", "qemu vnc server key", …
@@ -118,7 +118,7 @@ class TlsFile(Struct, frozen=True, kw_only=True):
     problem: str | None = None  # why the content could not be read or parsed (None: read, or absent)
 
 
-class Host(Struct, frozen=True, kw_only=True):
+class Host(Struct, frozen=True, kw_only=True, gc=False):
     name: str
     root: str  # "/" for the running system, else the copied root directory
     live: bool  # True when /proc and /sys describe this host (not a copied root)

@@ -12,7 +12,7 @@ from vmsec.facts.host import Host
 from vmsec.facts.network import Network, NwFilter, Secret, StoragePool
 
 
-class Inventory(Struct, frozen=True, kw_only=True):
+class Inventory(Struct, frozen=True, kw_only=True, gc=False):
     host: Host | None = None  # None when only offline XML was given, without a host root
     domains: tuple[Domain, ...] = ()
     networks: tuple[Network, ...] = ()

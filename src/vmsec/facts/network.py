@@ -5,14 +5,14 @@ from __future__ import annotations
 from msgspec import Struct
 
 
-class NetworkIp(Struct, frozen=True, kw_only=True):
+class NetworkIp(Struct, frozen=True, kw_only=True, gc=False):
     address: str | None
     prefix: str | None = None
     family: str | None = None
     dhcp: bool = False
 
 
-class Network(Struct, frozen=True, kw_only=True):
+class Network(Struct, frozen=True, kw_only=True, gc=False):
     name: str
     origin: str
     uuid: str | None = None
@@ -27,7 +27,7 @@ class Network(Struct, frozen=True, kw_only=True):
     autostart: bool | None = None
 
 
-class NwFilter(Struct, frozen=True, kw_only=True):
+class NwFilter(Struct, frozen=True, kw_only=True, gc=False):
     name: str
     origin: str
     uuid: str | None = None
@@ -36,7 +36,7 @@ class NwFilter(Struct, frozen=True, kw_only=True):
     rule_count: int = 0
 
 
-class StoragePool(Struct, frozen=True, kw_only=True):
+class StoragePool(Struct, frozen=True, kw_only=True, gc=False):
     name: str
     origin: str
     type: str | None
@@ -50,7 +50,7 @@ class StoragePool(Struct, frozen=True, kw_only=True):
     active: bool | None = None
 
 
-class Secret(Struct, frozen=True, kw_only=True):
+class Secret(Struct, frozen=True, kw_only=True, gc=False):
     """A libvirt secret's metadata. The value is never read."""
 
     uuid: str | None

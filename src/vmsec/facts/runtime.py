@@ -16,7 +16,7 @@ from msgspec import Struct, field
 from vmsec.facts.vulnerability import VulnMatch
 
 
-class MountPoint(Struct, frozen=True, kw_only=True):
+class MountPoint(Struct, frozen=True, kw_only=True, gc=False):
     """One line of /proc/self/mountinfo."""
 
     mountpoint: str
@@ -27,7 +27,7 @@ class MountPoint(Struct, frozen=True, kw_only=True):
     origin: str = "/proc/self/mountinfo"
 
 
-class LsmState(Struct, frozen=True, kw_only=True):
+class LsmState(Struct, frozen=True, kw_only=True, gc=False):
     """The kernel's Linux Security Modules as they run.
 
     ``apparmor``: enforce | complain | disabled (None: unknown); ``selinux``: enforcing | permissive |
@@ -42,7 +42,7 @@ class LsmState(Struct, frozen=True, kw_only=True):
     evidence: tuple[str, ...] = ()  # "path: value" lines the verdict rests on
 
 
-class ProcessInfo(Struct, frozen=True, kw_only=True):
+class ProcessInfo(Struct, frozen=True, kw_only=True, gc=False):
     """One process of the process table (kernel threads are left out)."""
 
     pid: int
@@ -58,7 +58,7 @@ class ProcessInfo(Struct, frozen=True, kw_only=True):
     stale_files: tuple[str, ...] | None = None
 
 
-class Listener(Struct, frozen=True, kw_only=True):
+class Listener(Struct, frozen=True, kw_only=True, gc=False):
     """A listening socket from /proc/net/{tcp,tcp6,udp,udp6,unix}, joined to its processes."""
 
     protocol: str  # tcp | tcp6 | udp | udp6 | unix
@@ -83,7 +83,7 @@ class Listener(Struct, frozen=True, kw_only=True):
         return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
 
 
-class RunningService(Struct, frozen=True, kw_only=True):
+class RunningService(Struct, frozen=True, kw_only=True, gc=False):
     """A service that runs now: a systemd unit that is active (read over D-Bus), or a process."""
 
     name: str  # ssh.service, or a process's command name (sshd)
@@ -92,7 +92,7 @@ class RunningService(Struct, frozen=True, kw_only=True):
     pid: int | None = None
 
 
-class KernelState(Struct, frozen=True, kw_only=True):
+class KernelState(Struct, frozen=True, kw_only=True, gc=False):
     """The running kernel and the newest installed one (a reboot is needed when they differ)."""
 
     running: str | None  # uname -r
@@ -105,7 +105,7 @@ class KernelState(Struct, frozen=True, kw_only=True):
     reboot_required_file: bool | None = None  # /var/run/reboot-required (Debian/Ubuntu)
 
 
-class QemuProcess(Struct, frozen=True, kw_only=True):
+class QemuProcess(Struct, frozen=True, kw_only=True, gc=False):
     """A running QEMU, named by the libvirt domain it emulates (``-name guest=…``)."""
 
     pid: int
@@ -133,7 +133,7 @@ class QemuProcess(Struct, frozen=True, kw_only=True):
         return False
 
 
-class RuntimeState(Struct, frozen=True, kw_only=True):
+class RuntimeState(Struct, frozen=True, kw_only=True, gc=False):
     """What a running system does now. ``source`` says how it was read; ``reasons`` why a field is
     None (field name → sentence)."""
 
