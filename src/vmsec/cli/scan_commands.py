@@ -175,6 +175,7 @@ def run_scan(specs: Sequence[TargetSpec], args: ScanArgs, settings: Mapping[str,
     ``--output`` file is opened before the scan starts; ``Ctrl-C`` exits 130 naming the partial scan
     the store kept.
     """
+    from vmsec.cli.interrupts import ScanInterrupts
     from vmsec.errors import ConfigError, ScanInterrupted, SourceUnavailable, VmsecError
     from vmsec.pipeline import ScanOptions
     from vmsec.pipeline import scan as run
@@ -194,12 +195,16 @@ def run_scan(specs: Sequence[TargetSpec], args: ScanArgs, settings: Mapping[str,
 
             stored_url = resolve_url(report.store_url)
         reporter = make_reporter(report.fmt, ReportOptions(show_pass=report.show_pass, color=report.color))
-        with open_report(report.output) as out, _progress(not args.quiet) as progress:
+        with (open_report(report.output) as out, _progress(not args.quiet) as progress,
+              ScanInterrupts() as interrupts):
             # A reporter that can write as the scan runs (JSON, terminal) does; then nothing keeps
             # every finding: memory stays flat however large the scan.
             streaming = not report.compliance and hasattr(reporter, "stream")
             gate = _Counting(report.selection)
-            sinks: list[Any] = [progress] if progress is not None else []
+            # First: a Ctrl-C that a finaliser swallowed ends the scan before the next target is written.
+            sinks: list[Any] = [interrupts]
+            if progress is not None:
+                sinks.append(progress)
             usage = None
             if waivers:
                 from vmsec.waivers import WaiverUsage
