@@ -4,6 +4,7 @@ session's ``pg_cluster``)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -65,6 +66,24 @@ class RedisServer:
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
+
+
+# Redis databases handed out to brokers: one per user, never shared. Two sets of workers on one
+# database consume each other's tasks (a test's run then never finishes: another module's workers
+# took its targets and could not find its run in their store).
+_BROKER_DBS = itertools.count(1)
+
+
+def fresh_broker_db() -> int:
+    db = next(_BROKER_DBS)
+    assert db < 16, "redis-server has 16 databases: more brokers than that in one session"
+    return db
+
+
+@pytest.fixture
+def broker_url(redis_server: RedisServer) -> str:
+    """A broker on the session's redis that no other test's workers listen to."""
+    return f"redis://127.0.0.1:{redis_server.port}/{fresh_broker_db()}"
 
 
 @pytest.fixture(scope="session")
@@ -161,8 +180,7 @@ def cluster(redis_server: RedisServer, pg_cluster: Any, tmp_path_factory: pytest
     """Two workers on the session's redis and a PostgreSQL store, for a module's tests; the first also
     runs the scheduler."""
     store = str(pg_cluster.new_database())
-    db = int(time.monotonic_ns() % 15) + 1  # a Redis database of this module's own
-    broker = f"redis://127.0.0.1:{redis_server.port}/{db}"
+    broker = f"redis://127.0.0.1:{redis_server.port}/{fresh_broker_db()}"  # this module's own
     pool = WorkerPool(tmp_path_factory.mktemp("workers"))
     first = pool.start(1, broker=broker, store=store, args=("--scheduler", "0.5", "--task-timeout", "60"))
     second = pool.start(1, broker=broker, store=store, args=("--task-timeout", "60"))

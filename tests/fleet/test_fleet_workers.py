@@ -119,8 +119,8 @@ def test_scheduled_scans_of_a_group_are_started_by_a_worker(cluster: Any, tmp_pa
 
 
 def test_a_worker_killed_mid_run_loses_no_target_and_duplicates_nothing(
-        redis_server: Any, pg_url: str, workers: Any, tmp_path: Path) -> None:
-    broker = f"redis://127.0.0.1:{redis_server.port}/15"
+        broker_url: str, pg_url: str, workers: Any, tmp_path: Path) -> None:
+    broker = broker_url  # not the module's cluster's: its workers would take this run's tasks
     # Timeouts generous enough for a loaded CI machine (a 250-domain target can take several seconds
     # there); the redelivery after the kill waits for the visibility timeout, so keep it modest.
     killed, _survivor = workers.start(2, broker=broker, store=pg_url,
