@@ -19,6 +19,7 @@ from fleetdata import write_test_node, write_xml_hypervisor
 from vmsec.store import open_store, schema
 
 VMSEC = str(Path(sys.executable).with_name("vmsec"))
+DOMAINS = 1_000  # per target of the killed-worker test
 
 
 def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -121,12 +122,14 @@ def test_scheduled_scans_of_a_group_are_started_by_a_worker(cluster: Any, tmp_pa
 def test_a_worker_killed_mid_run_loses_no_target_and_duplicates_nothing(
         broker_url: str, pg_url: str, workers: Any, tmp_path: Path) -> None:
     broker = broker_url  # not the module's cluster's: its workers would take this run's tasks
-    # Timeouts generous enough for a loaded CI machine (a 250-domain target can take several seconds
+    # Targets big enough that the kill lands mid-scan: a 1,000-domain target takes ≈ 1 s here (250 took
+    # 0.2 s once scans got faster — a narrow window for the sighting below to catch).
+    # Timeouts generous enough for a loaded CI machine (a target can take several seconds
     # there); the redelivery after the kill waits for the visibility timeout, so keep it modest.
     killed, _survivor = workers.start(2, broker=broker, store=pg_url,
                                       args=("--task-timeout", "15", "--visibility-timeout", "20"))
     for n in range(6):
-        write_xml_hypervisor(tmp_path / f"hv{n}", 250)
+        write_xml_hypervisor(tmp_path / f"hv{n}", DOMAINS)
     entries = "\n".join(f"  - {{kind: xml, path: hv{n}, name: hv{n}}}" for n in range(6))
     (tmp_path / "inv.yaml").write_text(f"targets:\n{entries}\n")
     proc = run("fleet", "scan", str(tmp_path / "inv.yaml"), "--broker", broker, "--store", pg_url,
@@ -165,4 +168,4 @@ def test_a_worker_killed_mid_run_loses_no_target_and_duplicates_nothing(
     report = json.loads(run("fleet", "report", run_id, "--store", pg_url, "--format", "json").stdout)
     keys = findings_key(report)
     assert max(keys.values()) == 1
-    assert len({(n, h) for n, h, _, _ in keys}) == 6 * 250  # every domain of every target, once
+    assert len({(n, h) for n, h, _, _ in keys}) == 6 * DOMAINS  # every domain of every target, once
