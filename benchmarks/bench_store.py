@@ -84,24 +84,11 @@ def temporary_postgres() -> Iterator[str]:
 
 
 def stream(url: str, scan: ScanResult) -> int:
-    """Write ``scan`` as a scan does: batches to a StoreSink opened by URL (driver connection, background
-    writer thread). Returns the scan id."""
-    from vmsec.checkinfo import CheckIndex
-    from vmsec.pipeline import ScanHeader
+    """Write ``scan`` as a scan does: a batch per target to a StoreSink opened by URL (its own driver
+    connection; COPY from a writer thread on PostgreSQL). Returns the scan id."""
     from vmsec.store.writer import StoreSink
 
-    sink = StoreSink.open(url)
-    try:
-        sink.begin(ScanHeader(source=scan.source, profile=scan.profile, started_at=scan.started_at,
-                              checks_run=scan.checks_run, checks=CheckIndex(()),
-                              targets_expected=len(scan.targets)))
-        for batch in scan.batches():
-            sink.add(batch, {}, None)
-        sink.end(scan)
-    finally:
-        sink.close()
-    assert sink.scan_id is not None
-    return sink.scan_id
+    return StoreSink.open(url).write(scan)
 
 
 def bench(label: str, url: str, a: ScanResult, b: ScanResult) -> None:

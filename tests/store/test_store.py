@@ -298,15 +298,9 @@ def _sink_begin(url: str, result: ScanResult) -> Any:
 
 def _write_through_sink(url: str, result: ScanResult) -> int:
     """``result`` written as the CLI writes a scan (StoreSink.open, a batch per target); its scan id."""
-    sink = _sink_begin(url, result)
-    try:
-        for batch in result.batches():
-            sink.add(batch, {}, None)
-        sink.end(result)
-    finally:
-        sink.close()
-    assert sink.scan_id is not None
-    return int(sink.scan_id)
+    from vmsec.store.writer import StoreSink
+
+    return StoreSink.open(url).write(result)
 
 
 def test_the_writer_keeps_every_row_tied_to_its_scan_and_target(store_url: str) -> None:

@@ -296,6 +296,31 @@ class StoreSink:
         return cls(_Connection(pooled.driver_connection, store.dialect, store.url, closer=pooled),
                    background=background and store.dialect == "postgresql", group_id=group_id)
 
+    def write(self, result: ScanResult) -> int:
+        """Write a finished :class:`ScanResult` (its retained findings) as a scan would — begin, a
+        batch per target, end — close this sink, and return the scan id."""
+        from vmsec.checkinfo import CheckIndex, CheckInfo
+        from vmsec.findings import Severity
+        from vmsec.pipeline import ScanHeader
+
+        remediation: dict[str, str] = {}
+        for f in result.findings:
+            remediation.setdefault(f.check_id, f.remediation)
+        checks = CheckIndex(CheckInfo(id=cid, title="", severity=Severity.INFO, scope="", tags=(),
+                                      references=(), rationale="", remediation=text, module="")
+                            for cid, text in remediation.items())
+        expected = len({*result.targets, *(f.target for f in result.findings)})
+        try:
+            self.begin(ScanHeader(source=result.source, profile=result.profile, started_at=result.started_at,
+                                  checks_run=result.checks_run, checks=checks, targets_expected=expected))
+            for batch in result.batches():
+                self.add(batch, result.details.get(batch.target, {}), result.os_inventories.get(batch.target))
+            self.end(result)
+        finally:
+            self.close()
+        assert self.scan_id is not None
+        return self.scan_id
+
     def close(self) -> None:
         self._stop()
         self.conn.close()
@@ -512,28 +537,7 @@ class StoreSink:
 def save(store: Store, result: ScanResult, *, group_id: int | None = None) -> int:
     """Store a finished :class:`ScanResult` (its retained findings) and return the scan id; in group
     ``group_id`` (None: the default group)."""
-    from vmsec.checkinfo import CheckIndex, CheckInfo
-    from vmsec.findings import Severity
-    from vmsec.pipeline import ScanHeader
-
-    remediation: dict[str, str] = {}
-    for f in result.findings:
-        remediation.setdefault(f.check_id, f.remediation)
-    checks = CheckIndex(CheckInfo(id=cid, title="", severity=Severity.INFO, scope="", tags=(), references=(),
-                                  rationale="", remediation=text, module="")
-                        for cid, text in remediation.items())
-    sink = StoreSink.into(store, group_id=group_id)
-    try:
-        sink.begin(ScanHeader(source=result.source, profile=result.profile, started_at=result.started_at,
-                              checks_run=result.checks_run, checks=checks,
-                              targets_expected=len({*result.targets, *(f.target for f in result.findings)})))
-        for batch in result.batches():
-            sink.add(batch, result.details.get(batch.target, {}), result.os_inventories.get(batch.target))
-        sink.end(result)
-    finally:
-        sink.close()
-    assert sink.scan_id is not None
-    return sink.scan_id
+    return StoreSink.into(store, group_id=group_id).write(result)
 
 
 __all__ = ["GROUP_FINDINGS", "StoreSink", "clean_text", "connect_for_writing", "save"]
