@@ -348,25 +348,30 @@ class _Counting:
     def filter_batch(self, batch: TargetBatch) -> TargetBatch:
         """A streamed target's batch, or a new batch of its selected findings; counted."""
         if not self.selection.active:
-            self._count(batch.findings, batch.counts.failed_by_severity)
+            self._merge(batch.counts.failed_by_severity)  # counted once already (TargetBatch.counts)
             return batch
         from vmsec.results import TargetBatch
 
         kept = self.filter(batch.findings)
         return batch if len(kept) == len(batch.findings) else TargetBatch(batch.target, kept)
 
-    def _count(self, kept: list[Finding], failed_by_severity: Mapping[str, int] | None = None) -> None:
-        failed = self.failed if self.failed is not None else {}
-        self.failed = failed
-        if failed_by_severity is not None:  # already counted (TargetBatch.counts)
-            for severity, n in failed_by_severity.items():
-                if n:
-                    failed[severity] = failed.get(severity, 0) + n
-            return
+    def _totals(self) -> dict[str, int]:
+        if self.failed is None:
+            self.failed = {}
+        return self.failed
+
+    def _count(self, kept: list[Finding]) -> None:
+        failed = self._totals()
         fail = Status.FAIL
         for f in kept:
             if f.status is fail:
                 failed[f.severity.value] = failed.get(f.severity.value, 0) + 1
+
+    def _merge(self, failed_by_severity: Mapping[str, int]) -> None:
+        failed = self._totals()
+        for severity, n in failed_by_severity.items():
+            if n:
+                failed[severity] = failed.get(severity, 0) + n
 
     def select(self, result: ScanResult) -> ScanResult:
         """A finished result with only the selected findings (and their counts)."""
