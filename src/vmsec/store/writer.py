@@ -300,7 +300,6 @@ class StoreSink:
         """Write a finished :class:`ScanResult` (its retained findings) as a scan would — begin, a
         batch per target, end — close this sink, and return the scan id."""
         from vmsec.checkinfo import CheckIndex, CheckInfo
-        from vmsec.findings import Severity
         from vmsec.pipeline import ScanHeader
 
         remediation: dict[str, str] = {}
