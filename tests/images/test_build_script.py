@@ -97,7 +97,10 @@ def test_the_pbkdf_benchmark_failure_is_retried_and_said(tmp_path: Path) -> None
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "retrying (1/5 failed)" in done.stderr and "retrying (2/5 failed)" in done.stderr
-    assert len(calls.read_text().splitlines()) == 3
+    # one call per retry said, and one that worked (the real qemu-img after the two false failures
+    # can fail the same way at random: then a third retry, said like the others)
+    retries = done.stderr.count("retrying (")
+    assert retries >= 2 and len(calls.read_text().splitlines()) == retries + 1
     assert (tmp_path / "out.img").read_bytes()[:6] == b"LUKS\xba\xbe"  # a real LUKS header, written
 
 

@@ -238,7 +238,8 @@ _SQL = {
     "postgresql": f"SELECT id, (EXTRACT(EPOCH FROM ts) * 1000000)::bigint, {_COLUMNS} ORDER BY id",
     # SQLAlchemy keeps SQLite times as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC); any other text is read by
     # Python instead (NULL here). unixepoch() (SQLite 3.38) costs next to nothing, strftime() a third
-    # of the reading.
+    # of the reading. Both are given the whole seconds only: SQLite rounds a time to milliseconds first,
+    # so '…:59.999500' would count as the next second (a genuine entry reported as altered).
     "sqlite": "SELECT id, CASE WHEN length(ts) = 26 AND substr(ts, 20, 1) = '.' "
     "THEN {seconds} * 1000000 + CAST(substr(ts, 21, 6) AS INTEGER) END, "
     f"{_COLUMNS} ORDER BY id",
@@ -251,7 +252,10 @@ def _sql(dialect: str) -> str:
     import sqlite3
 
     new = sqlite3.sqlite_version_info >= (3, 38)
-    return _SQL["sqlite"].format(seconds="unixepoch(ts)" if new else "CAST(strftime('%s', ts) AS INTEGER)")
+    seconds = "substr(ts, 1, 19)"
+    return _SQL["sqlite"].format(
+        seconds=f"unixepoch({seconds})" if new else f"CAST(strftime('%s', {seconds}) AS INTEGER)"
+    )
 
 
 def _streamed(engine: Engine, batch: int) -> Generator[list[Any], None, None]:
