@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,3 +61,19 @@ def test_writing_checks_example_is_the_real_check() -> None:
     assert first.startswith("# src/vmsec/checks/")
     source = (ROOT / first[2:].split()[0]).read_text(encoding="utf-8")
     assert body.strip() and body in source
+
+
+def test_every_docs_file_the_project_names_exists() -> None:
+    """Comments, help texts and documents point readers to docs/…: a pointer to a missing file is a
+    dead end (the single-tenant profile pointed to a docs/profiles.md that never existed)."""
+    named: dict[str, set[str]] = {}
+    for top in ("src", "scripts", "benchmarks", "docs", "README.md"):
+        paths = [ROOT / top] if (ROOT / top).is_file() else sorted((ROOT / top).rglob("*"))
+        for path in paths:
+            if path.suffix not in {".py", ".md", ".toml", ".sh", ".txt", ".html"} or not path.is_file():
+                continue
+            for ref in re.findall(r"\bdocs/[A-Za-z0-9_.-]+\.[a-z]+\b", path.read_text(encoding="utf-8")):
+                named.setdefault(ref, set()).add(str(path.relative_to(ROOT)))
+    assert named, "the scan of the project found no docs/ references at all"
+    missing = {ref: sorted(where) for ref, where in named.items() if not (ROOT / ref).is_file()}
+    assert not missing, missing
