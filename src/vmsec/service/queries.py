@@ -56,7 +56,7 @@ class FindingFilter:
     kind: str | None = None  # host | domain | guest | network | endpoint
     host: str | None = None
     scan_id: int | None = None
-    since: datetime | None = None  # scans started at or after
+    since: datetime | None = None  # scans started at or after (a naive time is UTC)
     until: datetime | None = None  # … and before
     q: str | None = None  # words in the subject or message
 
@@ -476,10 +476,12 @@ class Queries:
         params: dict[str, Any] = {}
         if not principal.all_groups:
             params["groups"] = sorted(principal.groups)
+        # Times are compared in UTC, as they are stored: SQLite would compare a +02:00 time's wall
+        # clock with UTC's, PostgreSQL would read a naive one in its session's zone.
         if flt.since is not None:
-            params["since"] = flt.since
+            params["since"] = utc(flt.since)
         if flt.until is not None:
-            params["until"] = flt.until
+            params["until"] = utc(flt.until)
         if flt.scan_id is not None:
             params["scan_id"] = flt.scan_id
         target = bool(flt.target or flt.kind or flt.host)
