@@ -59,7 +59,7 @@ class Evaluation:
     """Checks of one catalogue and profile, ready to run over inventories."""
 
     def __init__(self, catalog: Catalog, profile: Profile | None = None, *,
-                 today: str | None = None) -> None:
+                 today: str | None = None, now: datetime | None = None) -> None:
         self.profile = profile or default_profile()
         self.checks = [c for c in catalog.checks if c.id not in self.profile.disabled]
         self.by_scope: dict[Scope, list[CheckSpec]] = {scope: [] for scope in Scope}
@@ -72,8 +72,14 @@ class Evaluation:
             scope: [(spec, spec.func, spec.takes_env, spec.id, spec.title, spec.tags, spec.remediation,
                      self.severities[spec.id]) for spec in specs]
             for scope, specs in self.by_scope.items()}
-        # Checks are pure: the date they judge against (end of life, expiry) comes in as a parameter.
-        self.params = {"today": today or _now().date().isoformat(), **self.profile.params}
+        # Checks are pure: the day they judge against (end of life) and the instant (a certificate's
+        # end) come in as parameters — the scan's start, in UTC; ``today`` alone names another day.
+        if now is None and today is None:
+            now = _now()
+        instant = {} if now is None else {"now": (now if now.tzinfo else now.replace(tzinfo=UTC))
+                                          .astimezone(UTC).isoformat()}
+        day = today or instant["now"][:10]
+        self.params = {"today": day, **instant, **self.profile.params}
 
     def environment(self, inventory: Inventory) -> Environment:
         return Environment(inventory=inventory, host=inventory.host, params=self.params,
@@ -145,7 +151,7 @@ def run_checks(inventory: Inventory, catalog: Catalog, profile: Profile | None =
     finding in memory. (The whole pipeline, with collection, matching and sinks, is
     :func:`vmsec.pipeline.scan`.)"""
     started = clock()
-    evaluation = Evaluation(catalog, profile, today=started.date().isoformat())
+    evaluation = Evaluation(catalog, profile, now=started)
     findings: list[Finding] = []
     targets: list[Target] = []
     for batch in evaluation.evaluate(inventory, progress):

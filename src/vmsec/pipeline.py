@@ -172,7 +172,7 @@ def scan(targets: Sequence[TargetSpec], options: ScanOptions | None = None) -> S
     from vmsec.engine import Evaluation
 
     started = options.clock()
-    evaluation = Evaluation(catalog, profile, today=started.date().isoformat())
+    evaluation = Evaluation(catalog, profile, now=started)
     stage = options.on_stage or (lambda _stage, _what: None)
 
     # 1. Collect every target first: a target that cannot be read at all is known before storing.

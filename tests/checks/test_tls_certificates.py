@@ -70,3 +70,47 @@ def test_missing_ca_is_unknown_and_encrypted_key_is_not_compared() -> None:
     [result] = results_of(certificate_chain, Host(name="h", root="/", live=False, tls_files=files),
                           env("2030-01-01"))
     assert result.status is Status.UNKNOWN and "no readable CA certificate" in result.message
+
+
+def at(now: str, today: str | None = None) -> Environment:
+    params = {"now": now} if today is None else {"now": now, "today": today}
+    return Environment(inventory=Inventory(), host=None, params=params)
+
+
+@pytest.mark.parametrize(("params", "status", "severity", "words"), [
+    # the scan's instant against the certificate's: hours decide within a day
+    (at("2026-12-05T12:00:00+00:00"), Status.FAIL, None, "expired on 2026-12-05 (less than a day ago)"),
+    (at("2026-12-05T07:59:59+00:00"), Status.FAIL, Severity.LOW, "in 0 days"),
+    (at("2026-12-05T09:30:00+01:30"), Status.FAIL, Severity.LOW, "in 0 days"),  # 08:00Z: the last instant
+    (at("2026-12-05T09:30:01+01:30"), Status.FAIL, None, "expired"),
+    (at("2026-12-01T19:59:59+00:00"), Status.FAIL, None, "not valid before 2026-12-01 20:00:00+00:00"),
+    (at("2026-12-01T20:00:00+00:00"), Status.FAIL, Severity.LOW, "in 3 days"),
+    # a profile's 'today' of another day is judged from that day's start, not from the scan's instant
+    (at("2026-12-05T12:00:00+00:00", today="2026-12-02"), Status.FAIL, Severity.LOW, "in 3 days"),
+])
+def test_validity_is_judged_against_the_scans_instant(params: Environment, status: Status,
+                                                      severity: Severity | None, words: str) -> None:
+    certificate = tls("/etc/pki/libvirt/servercert.pem", "cert",
+                      certificate=cert(not_before="2026-12-01T20:00:00+00:00",
+                                       not_after="2026-12-05T08:00:00+00:00"))
+    host = Host(name="h", root="/", live=False, tls_files=(certificate,))
+    [result] = results_of(certificate_validity, host, params)
+    assert (result.status, result.severity) == (status, severity), result.message
+    assert words in result.message
+
+
+def test_the_engine_gives_checks_the_scans_instant_in_utc() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from vmsec.checks.catalog import default_catalog
+    from vmsec.engine import Evaluation
+
+    catalog = default_catalog()
+    evening = datetime(2026, 12, 5, 23, 30, tzinfo=timezone(timedelta(hours=-2)))  # 01:30Z the next day
+    params = Evaluation(catalog, now=evening).params
+    assert (params["now"], params["today"]) == ("2026-12-06T01:30:00+00:00", "2026-12-06")
+    naive = Evaluation(catalog, now=datetime(2026, 12, 5, 8, 0)).params  # a naive clock is UTC
+    assert naive["now"] == "2026-12-05T08:00:00+00:00" and naive["today"] == "2026-12-05"
+    assert "now" not in Evaluation(catalog, today="2030-01-01").params  # another day, no instant
+    clock = Evaluation(catalog).params
+    assert abs(datetime.fromisoformat(clock["now"]) - datetime.now(UTC)) < timedelta(minutes=5)

@@ -55,7 +55,7 @@ def certificate_validity(host: Host, env: Environment) -> Iterator[Result]:
     libvirt TLS guide), install them with the same paths and modes, and restart the daemons; renew
     before the end date, e.g. from a timer.
     """
-    today = dt.date.fromisoformat(str(env.param("today", dt.date.today().isoformat())))
+    now = _scan_instant(env)
     warn = int(env.param("tls_expiry_warning_days", 30))
     for tls in _present(host):
         if (problem := _unreadable(tls)) is not None:
@@ -64,20 +64,45 @@ def certificate_validity(host: Host, env: Environment) -> Iterator[Result]:
         cert = tls.certificate
         if cert is None:
             continue
-        end = dt.datetime.fromisoformat(cert.not_after).date()
-        start = dt.datetime.fromisoformat(cert.not_before).date()
+        not_after, not_before = _instant(cert.not_after), _instant(cert.not_before)
+        end = not_after.date()
         where = ev(tls.stat.path, "notBefore / notAfter", f"{cert.not_before} / {cert.not_after}")
-        left = (end - today).days
-        if left < 0:
-            yield fail(_subject(tls), f"{tls.stat.path} ({cert.subject}) expired on {end} ({-left} days ago)",
+        # Instants, not days (RFC 5280: valid from notBefore through notAfter): a certificate that
+        # ended at 08:00 is expired at a scan at noon the same day.
+        if now > not_after:
+            days = (now - not_after) // _DAY
+            ago = f"{days} days ago" if days else "less than a day ago"
+            yield fail(_subject(tls), f"{tls.stat.path} ({cert.subject}) expired on {end} ({ago})", where)
+            continue
+        left = (not_after - now) // _DAY
+        if now < not_before:
+            yield fail(_subject(tls), f"{tls.stat.path} ({cert.subject}) is not valid before {not_before}",
                        where)
-        elif start > today:
-            yield fail(_subject(tls), f"{tls.stat.path} ({cert.subject}) is not valid before {start}", where)
         elif left <= warn:
             yield fail(_subject(tls), f"{tls.stat.path} ({cert.subject}) expires on {end}, in {left} days",
                        where, severity=Severity.LOW)
         else:
             yield ok(_subject(tls), f"{tls.stat.path} ({cert.subject}) is valid until {end}", where)
+
+
+_DAY = dt.timedelta(days=1)
+
+
+def _instant(text: str) -> dt.datetime:
+    """A time of the facts or parameters, as an aware UTC instant (a naive one is UTC)."""
+    value = dt.datetime.fromisoformat(text)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _scan_instant(env: Environment) -> dt.datetime:
+    """The scan's start (parameter ``now``); a ``today`` of another day (a profile judging a date to
+    come) counts from that day's start, UTC; without either, the clock."""
+    now, today = env.params.get("now"), env.params.get("today")
+    if isinstance(now, str) and (not isinstance(today, str) or now[:10] == today):
+        return _instant(now)
+    if isinstance(today, str):
+        return _instant(today)
+    return dt.datetime.now(dt.UTC)
 
 
 @check("VMS-DMN-021", title="TLS keys and certificate signatures of libvirt and QEMU are strong",
