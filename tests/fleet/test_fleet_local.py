@@ -141,6 +141,9 @@ targets:
     gone = next(t for t in status["targets"] if t["key"] == "gone")
     assert gone["state"] == "failed" and gone["attempts"] == 3 and "cannot connect" in gone["reason"]
     assert [a["outcome"] for a in gone["attempt_log"]] == ["failed"] * 3
+    for stamp in [status["created_at"], gone["started_at"], *(a[k] for a in gone["attempt_log"]
+                                                           for k in ("started_at", "finished_at"))]:
+        assert stamp.endswith("+00:00"), stamp  # every time of the document is UTC, said so
     assert status["status"] == "failed"
     assert run("fleet", "status", "latest", "--store", store).returncode == 3
 

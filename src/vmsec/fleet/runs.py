@@ -227,7 +227,9 @@ def run_status(store: Store, run_id: int, *, with_attempts: bool = False) -> Run
             for r in conn.execute(select(fa).join(frt, fa.c.run_target_id == frt.c.id)
                                   .where(frt.c.run_id == run_id).order_by(fa.c.run_target_id, fa.c.attempt)
                                   ).mappings():
-                attempts.setdefault(r["run_target_id"], []).append(dict(r))
+                attempt = dict(r)  # times in UTC like every other time of a run (SQLite's are naive)
+                attempt["started_at"], attempt["finished_at"] = _utc(r["started_at"]), _utc(r["finished_at"])
+                attempts.setdefault(r["run_target_id"], []).append(attempt)
     return RunStatus(run=run, targets=targets, attempts=attempts)
 
 
