@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ports import free_ports
+
 SSHD = "/usr/sbin/sshd"
 GUEST_MOUNT = "/mnt/vmsec-guest"
 
@@ -54,11 +56,6 @@ def available() -> str | None:
         return "sshd needs root to run with its own host key and privilege separation"
     return None
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def keygen(path: Path) -> str:
@@ -118,7 +115,7 @@ def start_sshd(work: Path, *, root: Path | None = None, overlay: Path | None = N
     client_pub = keygen(client_key)
     (work / "authorized_keys").write_text("\n".join([client_pub, *authorized]) + "\n")
     (work / "authorized_keys").chmod(0o600)
-    listen = [free_port() for _ in range(ports)]
+    listen = free_ports(ports)
     config = BASE_CONFIG.format(work=work) + "".join(f"Port {p}\n" for p in listen) + extra
     if root is not None:
         config += f"ChrootDirectory {GUEST_MOUNT}\n"

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from components import require
+from ports import free_port
 from vmsec.checks.catalog import default_catalog
 from vmsec.collectors.host import collect_host_inventory
 from vmsec.collectors.reader import RootReader
@@ -189,11 +190,6 @@ def test_listeners_are_tied_to_their_process() -> None:
         os.unlink(path)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture
 def replaced_qemu(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, int]]:
@@ -205,7 +201,7 @@ def replaced_qemu(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str
     copy = tmp_path / "qemu-system-x86_64"
     shutil.copy2(qemu, copy)
     domain = f"vmsec-stale-{os.getpid()}"
-    port = _free_port()
+    port = free_port()
     # A copy outside /usr finds neither its modules nor its data files by its own path: name them.
     env = {**os.environ, "QEMU_MODULE_DIR": "/usr/lib/x86_64-linux-gnu/qemu"}
     proc = subprocess.Popen(

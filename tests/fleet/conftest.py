@@ -21,14 +21,10 @@ from typing import Any
 import pytest
 
 from components import require, require_module
+from ports import free_port
 
 VMSEC = str(Path(sys.executable).with_name("vmsec"))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisServer:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from ports import free_port
 from vmsec.store import open_store, schema
 
 VMSEC = str(Path(sys.executable).with_name("vmsec"))
@@ -38,11 +39,6 @@ def domain_xml(name: str) -> str:
             "<graphics type='vnc' autoport='yes' listen='127.0.0.1'/><input type='tablet' bus='usb'/>"
             "</devices></domain>")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Receivers:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+import ports
 import probefixtures
 from components import require
 from vmsec.collectors import CollectContext
@@ -62,13 +63,12 @@ def capture_probe_facts(request: pytest.FixtureRequest, monkeypatch: pytest.Monk
 
 def free_port(low: int = 6000) -> int:
     """A TCP port nothing listens on (above ``low``: VNC displays are numbered from 5900)."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port > low:
-            return port
-    raise RuntimeError("no free port")
+    return ports.free_port(low)
+
+
+def free_ports(count: int, low: int = 6000) -> list[int]:
+    """``count`` distinct such ports (tests/ports.py: two single calls can repeat a port)."""
+    return ports.free_ports(count, low)
 
 
 def wait_listening(port: int, address: str = "127.0.0.1", timeout: float = 15.0,

@@ -10,8 +10,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from probekit import endpoint, free_port, of, probe, qemu_display, running, statuses
+from probekit import endpoint, free_ports, of, probe, qemu_display, running, statuses
 
+from ports import claim
 from vmsec.facts import Endpoint, PortState, Proto
 from vmsec.findings import Status
 
@@ -42,6 +43,7 @@ def migration_listener() -> Iterator[int]:
         break
     else:
         raise RuntimeError("no port L with L+1 free")
+    claim(port, port + 1)  # L+1 must stay closed: no other server of the tests may get it
     stop = threading.Event()
 
     def serve() -> None:
@@ -69,8 +71,8 @@ def test_configuration_guides_tls_websockets_and_the_migration_range(tmp_path: P
 
     from vmsec.cli.main import cli
 
-    p1, w1, p2, w2 = free_port(), free_port(), free_port(), free_port()
     with migration_listener() as low:
+        p1, w1, p2, w2 = free_ports(4)  # after the listener: L and L+1 are claimed by then
         root = tmp_path / "root"
         (root / "etc/libvirt/qemu").mkdir(parents=True)
         (root / "etc/libvirt/qemu.conf").write_text(

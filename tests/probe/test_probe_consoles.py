@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from probekit import endpoint, free_port, need, probe, qemu_display, running, statuses
+from probekit import endpoint, free_port, free_ports, need, probe, qemu_display, running, statuses
 
 from components import require
 from vmsec.facts import Endpoint, Proto
@@ -85,7 +85,7 @@ def test_nmap_vnc_info_agrees_on_none(name: str, qemu: str, certs: Path, tmp_pat
 
 
 def test_vnc_websocket_without_tls_is_an_open_web_console(qemu: str, tmp_path: Path) -> None:
-    port, ws = free_port(), free_port()
+    port, ws = free_ports(2)
     with running(qemu_display(qemu, "-vnc", f"127.0.0.1:{port - 5900},websocket={ws}"), [port, ws]):
         result = probe([port, f"{ws}/vnc-websocket"])
     web = endpoint(result, ws)
@@ -99,7 +99,7 @@ def test_tls_websocket_probed_without_configuration_is_unknown_never_pass(qemu: 
     """A WebSocket that speaks only TLS (wss), named by --ports alone, is asked in clear (the probe
     uses TLS for a WebSocket only when the configuration says so): QEMU resets the connection, and
     the VNC verdicts say UNKNOWN with that reason — never PASS."""
-    port, ws = free_port(), free_port()
+    port, ws = free_ports(2)
     args = ["-object", "secret,id=s0,data=pw", "-object",
             f"tls-creds-x509,id=t0,dir={certs},endpoint=server,verify-peer=off",
             "-vnc", f"127.0.0.1:{port - 5900},websocket={ws},tls-creds=t0,password-secret=s0"]
@@ -124,7 +124,7 @@ def test_spice_plain_without_ticket_is_critical_remote(qemu: str) -> None:
 
 
 def test_spice_ticket_on_plain_port_and_tls_port(qemu: str, certs: Path) -> None:
-    port, tls_port = free_port(), free_port()
+    port, tls_port = free_ports(2)
     args = ["-object", "secret,id=s0,data=pw", "-spice",
             f"port={port},tls-port={tls_port},addr=127.0.0.1,x509-dir={certs},password-secret=s0"]
     with running(qemu_display(qemu, *args), [port, tls_port]):
@@ -142,7 +142,7 @@ def test_spice_ticket_on_plain_port_and_tls_port(qemu: str, certs: Path) -> None
 
 
 def test_spice_secure_main_channel_refuses_plain(qemu: str, certs: Path) -> None:
-    port, tls_port = free_port(), free_port()
+    port, tls_port = free_ports(2)
     args = ["-object", "secret,id=s0,data=pw", "-spice",
             f"port={port},tls-port={tls_port},addr=127.0.0.1,x509-dir={certs},password-secret=s0,"
             "tls-channel=default"]

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from probekit import Forwarder, endpoint, free_port, need, of, probe, running, statuses
+from probekit import Forwarder, endpoint, free_port, free_ports, need, of, probe, running, statuses
 
 from components import require
 from vmsec.facts import Endpoint
@@ -221,7 +221,7 @@ def test_probe_from_stored_scan_confirms_contradicts_and_flags_unexplained(
 
     from vmsec.cli.main import cli
 
-    p1, p2, p3, lv = free_port(), free_port(), free_port(), free_port()
+    p1, p2, p3, lv = free_ports(4)
     root = tmp_path / "root"
     (root / "etc/libvirt/qemu").mkdir(parents=True)
     (root / "etc/libvirt/qemu.conf").write_text('vnc_listen = "127.0.0.1"\n')

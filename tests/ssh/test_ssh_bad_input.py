@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import sshd
+from ports import free_port
 from vmsec.errors import ErrorKind, SourceUnavailable
 from vmsec.pipeline import ScanOptions, scan
 
@@ -32,7 +33,7 @@ def test_each_bad_target_is_one_record_and_the_scan_goes_on(
                           f"{sshd.keygen(tmp_path / 'impostor_ed25519')}\n")
     empty_known = tmp_path / "empty_known_hosts"
     empty_known.write_text("")
-    closed = sshd.free_port()
+    closed = free_port()
     try:
         targets = {
             "good": debian_guest.spec(name="good"),
@@ -78,7 +79,7 @@ def test_when_every_target_fails_the_scan_says_why(ssh_ready: None, tmp_path: Pa
     from vmsec.specs import SshSpec
 
     with pytest.raises(SourceUnavailable, match="cannot connect"):
-        scan([SshSpec(host="127.0.0.1", port=sshd.free_port(), known_hosts=str(tmp_path / "kh"))],
+        scan([SshSpec(host="127.0.0.1", port=free_port(), known_hosts=str(tmp_path / "kh"))],
              ScanOptions())
 
 

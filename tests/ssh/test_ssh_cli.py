@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import sshd
+from ports import free_port
 from vmsec.cli.ssh_commands import parse_target
 
 pytestmark = pytest.mark.ssh
@@ -29,7 +30,7 @@ def test_targets_are_parsed(text: str, expected: tuple[str | None, str, int | No
 
 
 def test_scan_ssh_with_an_inventory(debian_guest: sshd.SshServer, tmp_path: Path) -> None:
-    closed = sshd.free_port()
+    closed = free_port()
     inventory = tmp_path / "hosts.ini"
     inventory.write_text(
         "[hv1]\n"

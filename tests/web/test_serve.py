@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -20,14 +19,10 @@ from world import PASSWORD
 
 from components import require_module
 from pgcluster import PgCluster
+from ports import free_port
 
 require_module("uvicorn", "uvicorn (the 'service' extra)")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path]:
