@@ -142,7 +142,7 @@ def test_lockout_after_repeated_failures_even_with_the_right_password(fresh_worl
     assert w.svc.accounts.login_password("viewer-red", PASSWORD, "192.0.2.9", None).ok
     # wrong second factors count as failures too
     for _ in range(5):
-        assert not _login_mfa(w, "admin-red", "000000")
+        assert not _login_mfa(w, "admin-red", w.wrong_code("admin-red"))
     first = w.svc.accounts.login_password("admin-red", PASSWORD, None, None)
     assert not first.ok
 

@@ -145,6 +145,13 @@ class World:
         self.clock.advance(seconds=30)
         return mfa.current_code(self.secrets[user], self.clock())
 
+    def wrong_code(self, user: str) -> str:
+        """A six-digit code that is none of the codes accepted now (a fixed "000000" is right by chance
+        once in 500,000 random secrets)."""
+        secret, now = self.secrets[user], self.clock()
+        near = {mfa.current_code(secret, now + timedelta(seconds=mfa.STEP * k)) for k in range(-3, 4)}
+        return next(c for c in (f"{d}" * 6 for d in range(10)) if c not in near)
+
     def unique(self, prefix: str) -> str:
         self.counter += 1
         return f"{prefix}-{self.counter}"
