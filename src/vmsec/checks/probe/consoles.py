@@ -245,5 +245,11 @@ def web_console_protected(endpoint: Endpoint, env: Environment) -> Iterator[Resu
     elif not http.tls:
         yield fail(subject, f"the {what} console at {endpoint.label} is served without TLS; {phrase}",
                    *seen, *evidence, severity=exposure(endpoint, Severity.HIGH))
+    elif http.websocket and (http.vnc is None or http.vnc.security_types is None):
+        # The upgrade worked but no RFB greeting came through: what the console asks for is not seen.
+        reason = (http.vnc.error if http.vnc else None) or http.error or "no RFB greeting"
+        yield unknown(subject, f"the {what} console at {scheme}://{endpoint.label} accepted the WebSocket, "
+                               f"but whether it asks for credentials could not be read ({reason}); {phrase}",
+                      *seen, *evidence)
     else:
         yield ok(subject, f"the {what} console uses TLS and asks for credentials; {phrase}", *seen, *evidence)
