@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from vmsec.checks.api import results_of
+import pytest
+
+from vmsec.checks.api import Environment, results_of
 from vmsec.checks.live.correlation import live_matches_disk
-from vmsec.facts import Guest, Inventory, OsRelease, RuntimeState
+from vmsec.checks.live.running import libvirt_tcp_listener, qemu_listeners
+from vmsec.facts import (
+    Domain,
+    Graphics,
+    Guest,
+    Host,
+    Inventory,
+    Listener,
+    OsRelease,
+    QemuProcess,
+    RuntimeState,
+)
 from vmsec.findings import Status
+
+P, F, U = Status.PASS, Status.FAIL, Status.UNKNOWN
+DENIED = "some processes' sockets were not read: /proc/PID/fd: Permission denied (31 processes)"
 
 
 def test_a_locked_agent_and_an_unreadable_disk_compare_nothing() -> None:
@@ -23,3 +39,83 @@ def test_only_guests_of_one_domain_are_paired() -> None:
     other = Guest(name="db01 (disk)", origin="db01.qcow2", domain="db01",
                   os=OsRelease(id="debian", version_id="11"))
     assert results_of(live_matches_disk, Inventory(guests=(live, other))) == []
+
+
+# --- VMS-LIVE-005/006: a socket whose holder was not seen ----------------------------------------
+
+
+def _host(*listeners: Listener, qemu: tuple[QemuProcess, ...] = (), sockets_unread: str | None = None) \
+        -> Host:
+    runtime = RuntimeState(source="test", listeners=listeners, qemu=qemu, sockets_unread=sockets_unread)
+    return Host(name="h", root="/", live=True, runtime=runtime)
+
+
+def _tcp(address: str, port: int, *holders: tuple[int, str]) -> Listener:
+    return Listener(protocol="tcp6" if ":" in address else "tcp", address=address, port=port,
+                    pids=tuple(p for p, _ in holders), processes=tuple(n for _, n in holders))
+
+
+def _qemu(listeners: tuple[Listener, ...] | None, reason: str | None = None) -> QemuProcess:
+    return QemuProcess(pid=4242, domain="vm", exe="/usr/bin/qemu-system-x86_64", exe_deleted=False,
+                       stale_files=(), started_at=None, listeners=listeners, listeners_reason=reason)
+
+
+LIBVIRTD = (300, "libvirtd")
+
+
+@pytest.mark.parametrize(("listeners", "sockets_unread", "expected"), [
+    # the reviewer's case: 0.0.0.0:16509 held by a process whose descriptors a scan as nobody cannot list
+    ((_tcp("0.0.0.0", 16509),), DENIED, [U]),
+    ((_tcp("::", 16509),), DENIED, [U]),
+    ((_tcp("0.0.0.0", 5977),), DENIED, [U]),  # tcp_port, --listen or a socket unit can pick any port
+    ((_tcp("0.0.0.0", 16509),), None, [P]),  # every process read: no process holds it (a kernel socket)
+    ((_tcp("127.0.0.1", 16509),), DENIED, [P]),  # libvirt's or not: loopback only passes
+    ((_tcp("0.0.0.0", 16514),), DENIED, [P]),  # the TLS port passes whoever holds it
+    ((_tcp("0.0.0.0", 22, (700, "sshd")),), DENIED, [P]),  # its holder was seen, and it is not libvirt
+    ((Listener(protocol="udp", address="0.0.0.0", port=16509),), DENIED, [P]),  # libvirt speaks TCP
+    # a daemon listener seen is judged as before, whatever else is unseen
+    ((_tcp("0.0.0.0", 16509, LIBVIRTD), _tcp("0.0.0.0", 5000)), DENIED, [F]),
+    ((_tcp("0.0.0.0", 16514, LIBVIRTD), _tcp("0.0.0.0", 5000)), DENIED, [P]),
+], ids=["unseen-16509", "unseen-ipv6", "unseen-any-port", "all-read-kernel-socket", "unseen-loopback",
+        "unseen-tls-port", "seen-sshd", "unseen-udp", "daemon-seen-plain", "daemon-seen-tls"])
+def test_libvirt_tcp_listener_is_unknown_when_a_listeners_holder_was_not_seen(
+        listeners: tuple[Listener, ...], sockets_unread: str | None, expected: list[Status]) -> None:
+    results = results_of(libvirt_tcp_listener, _host(*listeners, sockets_unread=sockets_unread))
+    assert [r.status for r in results] == expected
+    if expected == [U]:
+        assert listeners[0].endpoint in results[0].message and "Permission denied" in results[0].message
+
+
+def test_libvirt_tcp_listener_unknown_names_a_bounded_list_of_listeners() -> None:
+    listeners = tuple(_tcp("0.0.0.0", 6000 + n) for n in range(40))
+    [result] = results_of(libvirt_tcp_listener, _host(*listeners, sockets_unread=DENIED))
+    assert result.status is U and "0.0.0.0:6004" in result.message and "and 35 more" in result.message
+    assert "0.0.0.0:6005" not in result.message
+
+
+@pytest.mark.parametrize("reason", [
+    "/proc/4242/fd could not be listed: Permission denied (only root sees other users' descriptors)",
+    "its descriptors were not read: the scan's limit of 200000 descriptors was reached before it",
+], ids=["fd-unreadable", "fd-limit"])
+def test_qemu_listeners_is_unknown_when_its_sockets_were_not_read(reason: str) -> None:
+    """A VNC console without a password on 0.0.0.0:5977, seen by a scan that could not read QEMU's
+    descriptors: not "loopback only (no TCP port)"."""
+    dom = Domain(name="vm", origin="vm.xml",
+                 graphics=(Graphics(locator="devices/graphics[1]", type="vnc", port=5977),))
+    h = _host(_tcp("0.0.0.0", 5977), qemu=(_qemu(None, reason),), sockets_unread=DENIED)
+    [result] = results_of(qemu_listeners, h, Environment(inventory=Inventory(host=h, domains=(dom,)), host=h))
+    assert result.status is U and result.subject == "domain vm (pid 4242)"
+    assert "domain vm (pid 4242)" in result.message and reason in result.message
+
+
+@pytest.mark.parametrize(("listeners", "expected"), [
+    ((), [P]),  # its descriptors were read and hold no listener
+    ((_tcp("127.0.0.1", 5900, (4242, "qemu-system-x86_64")),), [P]),
+    ((_tcp("0.0.0.0", 5900, (4242, "qemu-system-x86_64")),), [F]),
+    (None, [U]),
+], ids=["read-none", "read-loopback", "read-any", "not-read"])
+def test_qemu_listeners_pass_only_on_sockets_that_were_read(listeners: tuple[Listener, ...] | None,
+                                                            expected: list[Status]) -> None:
+    h = _host(*(listeners or ()), qemu=(_qemu(listeners, None if listeners is not None else "not read"),))
+    results = results_of(qemu_listeners, h, Environment(inventory=Inventory(host=h), host=h))
+    assert [r.status for r in results] == expected

@@ -13,13 +13,16 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import vmsec.collectors.runtime
 from components import require
 from ports import free_port
 from vmsec.checks.catalog import default_catalog
@@ -38,6 +41,7 @@ from vmsec.collectors.runtime import (
     version_at,
 )
 from vmsec.engine import run_checks
+from vmsec.facts import Listener
 from vmsec.findings import Status
 
 # --- parsers on real kernel text -----------------------------------------------------------------
@@ -238,6 +242,7 @@ def test_qemu_running_a_replaced_binary_is_named_by_domain(
     assert q.domain == domain
     assert q.exe_deleted is True and q.exe is not None and q.exe.endswith("/qemu-system-x86_64")
     assert q.stale_files and q.exe in q.stale_files
+    assert q.listeners is not None  # root reads its descriptors
     ports = {lst.port for lst in q.listeners}
     assert port in ports and any(5900 <= p < 6000 for p in ports if p is not None)  # chardev and VNC
     findings = run_checks(inventory, default_catalog().select(ids=["VMS-LIVE-004", "VMS-LIVE-006"])).findings
@@ -248,6 +253,146 @@ def test_qemu_running_a_replaced_binary_is_named_by_domain(
     listening = [f for f in mine if f.check_id == "VMS-LIVE-006"]
     assert [f.status for f in listening] == [Status.PASS]  # loopback only, and it says which ports
     assert str(port) in listening[0].message
+
+
+def test_qemu_listeners_are_unknown_when_the_descriptor_limit_is_reached(
+        replaced_qemu: tuple[subprocess.Popen[bytes], str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy host has more descriptors than one scan reads: a QEMU past the limit was not looked at,
+    so "loopback only (no TCP port)" would be a guess."""
+    proc, domain, _port = replaced_qemu
+    monkeypatch.setattr(vmsec.collectors.runtime, "MAX_FD_LINKS", 1)
+    inventory = collect_host_inventory("/")
+    assert inventory.host is not None and inventory.host.runtime is not None
+    runtime = inventory.host.runtime
+    [q] = [q for q in runtime.qemu or () if q.pid == proc.pid]
+    assert q.listeners is None and q.listeners_reason and "limit of 1 descriptors" in q.listeners_reason
+    assert runtime.sockets_unread and "limit of 1 descriptors" in runtime.sockets_unread
+    findings = run_checks(inventory, default_catalog().select(ids=["VMS-LIVE-006"])).findings
+    mine = [f for f in findings if domain in f.subject]
+    assert [f.status for f in mine] == [Status.UNKNOWN]
+    assert f"domain {domain}" in mine[0].message and "limit of 1 descriptors" in mine[0].message
+
+
+def _process(root: Path, pid: int, cmdline: list[str], sockets: dict[int, int] | None) -> None:
+    """A /proc/PID of a host root; ``sockets`` (fd → socket inode) None: no fd directory to read."""
+    base = root / f"proc/{pid}"
+    base.mkdir(parents=True)
+    name = Path(cmdline[0]).name
+    (base / "stat").write_text(f"{pid} ({name[:15]}) S 1 {pid} {pid} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n")
+    (base / "cmdline").write_bytes(b"\0".join(w.encode() for w in cmdline) + b"\0")
+    (base / "exe").symlink_to(cmdline[0])
+    if sockets is not None:
+        (base / "fd").mkdir()
+        for fd, inode in sockets.items():
+            (base / f"fd/{fd}").symlink_to(f"socket:[{inode}]")
+
+
+def test_which_sockets_a_collection_did_not_read_is_said(tmp_path: Path) -> None:
+    """A QEMU whose /proc/PID/fd could not be listed has unknown listeners, not none; a process that
+    ended meanwhile (no fd directory) holds nothing, but one hidden by hidepid (no PID 1) might."""
+    root = tmp_path / "root"
+    (root / "proc/net").mkdir(parents=True)
+    (root / "proc/net/tcp").write_text(TCP)  # 0.0.0.0:2024 (inode 1163), 127.0.0.1:5900 (2001)
+    _process(root, 1, ["/usr/lib/systemd/systemd"], {3: 1163})
+    _process(root, 4242, ["/usr/bin/qemu-system-x86_64", "-name", "guest=vm"], None)
+    state, _ = collect_runtime(RootReader(str(root)), source="fixture")
+    [q] = state.qemu or ()
+    assert q.domain == "vm" and q.listeners is None
+    assert q.listeners_reason and q.listeners_reason.startswith("/proc/4242/fd could not be listed")
+    assert state.sockets_unread is None
+    assert [(lst.endpoint, lst.pids) for lst in _tcp_of(state.listeners)] == [("0.0.0.0:2024", (1,)),
+                                                                              ("127.0.0.1:5900", ())]
+    shutil.rmtree(root / "proc/1")
+    state, _ = collect_runtime(RootReader(str(root)), source="fixture")
+    assert state.sockets_unread and "hidepid" in state.sockets_unread
+    assert [(lst.endpoint, lst.pids) for lst in _tcp_of(state.listeners)] == [("0.0.0.0:2024", ()),
+                                                                              ("127.0.0.1:5900", ())]
+
+
+def _tcp_of(listeners: tuple[Listener, ...] | None) -> list[Listener]:
+    return [lst for lst in listeners or () if lst.protocol == "tcp"]
+
+
+@pytest.fixture
+def private_net() -> Iterator[list[str]]:
+    """A private network namespace (only its own loopback): what listens there on every address is
+    reachable from nowhere else, so the tests can listen on 0.0.0.0 and fixed ports. Yields the command
+    prefix that runs a program inside it."""
+    ip = shutil.which("ip")
+    require(ip, "iproute2", "the test listens on every address of a private network namespace")
+    require(os.geteuid() == 0, "root", "network namespaces need root")
+    assert ip is not None
+    ns = f"vmsec-runtime-{uuid.uuid4().hex[:8]}"
+    subprocess.run([ip, "netns", "add", ns], check=True)
+    try:
+        subprocess.run([ip, "-n", ns, "link", "set", "lo", "up"], check=True)
+        yield [ip, "netns", "exec", ns]
+    finally:
+        subprocess.run([ip, "netns", "del", ns], check=False)
+
+
+def _listening(pid: int, port: int) -> bool:
+    """``pid``'s network namespace has a TCP listener on ``port`` (its own /proc/PID/net/tcp)."""
+    try:
+        table = Path(f"/proc/{pid}/net/tcp").read_text()
+    except OSError:
+        return False
+    return any(lst.port == port for lst in parse_inet_table(table, "tcp"))
+
+
+def _live_findings(prefix: list[str], user: list[str], subject: str) -> dict[str, list[tuple[str, str]]]:
+    """(status, message) of VMS-LIVE-005 and of VMS-LIVE-006 about ``subject``, from ``vmsec scan host``
+    run inside the namespace as ``user`` (a setpriv prefix)."""
+    cmd = [*prefix, *user, sys.executable, "-m", "vmsec.cli.main", "scan", "host", "--no-store", "--format",
+           "json", "--check", "VMS-LIVE-005", "--check", "VMS-LIVE-006", "-q"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HOME": "/nonexistent"}, check=False)
+    assert done.returncode in (0, 3), done.stderr
+    findings = json.loads(done.stdout)["findings"]
+    return {"tcp": [(f["status"], f["message"]) for f in findings if f["check_id"] == "VMS-LIVE-005"],
+            "vnc": [(f["status"], f["message"]) for f in findings
+                    if f["check_id"] == "VMS-LIVE-006" and subject in f["subject"]]}
+
+
+def test_listeners_a_scan_cannot_tie_to_their_process_are_unknown(private_net: list[str],
+                                                                   tmp_path: Path) -> None:
+    """The reviewer's case: root's QEMU on 0.0.0.0:5977 and a libvirtd on 0.0.0.0:16509. Root sees who
+    holds them (FAIL); a scan as nobody cannot list their /proc/PID/fd and must say UNKNOWN, not
+    "loopback only" or "no libvirt daemon holds a TCP listener"."""
+    qemu = shutil.which("qemu-system-x86_64")
+    setpriv = shutil.which("setpriv")
+    require(qemu, "qemu-system-x86", "a real QEMU process is the subject")
+    require(setpriv, "util-linux", "setpriv runs the scan as an unprivileged user")
+    assert qemu is not None and setpriv is not None
+    (tmp_path / "bin").mkdir()
+    daemon = tmp_path / "bin" / "libvirtd"  # a listener the collector names libvirtd (its executable)
+    shutil.copy2(os.path.realpath(sys.executable), daemon)
+    domain = f"vmsec-unseen-{os.getpid()}"
+    started = [
+        subprocess.Popen([*private_net, str(daemon), "-c", "import socket, time; s = socket.socket(); "
+                          "s.bind(('0.0.0.0', 16509)); s.listen(); time.sleep(300)"]),
+        subprocess.Popen([*private_net, qemu, "-name", f"guest={domain}", "-machine", "none", "-nodefaults",
+                          "-display", "none", "-S", "-vnc", "0.0.0.0:77"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 30
+        while not (_listening(started[0].pid, 16509) and _listening(started[1].pid, 5977)):
+            assert all(p.poll() is None for p in started) and time.monotonic() < deadline, "no listeners"
+            time.sleep(0.1)
+        root = _live_findings(private_net, [], domain)
+        nobody = _live_findings(private_net, [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"],
+                                domain)
+    finally:
+        for p in started:
+            p.kill()
+            p.wait()
+    assert root["tcp"] == [("FAIL", "libvirtd listens for plain, unencrypted TCP on 0.0.0.0:16509")]
+    assert [s for s, _ in root["vnc"]] == ["FAIL"] and "0.0.0.0:5977" in root["vnc"][0][1]
+    [(status, message)] = nobody["tcp"]
+    assert status == "UNKNOWN" and "0.0.0.0:16509" in message and "Permission denied" in message
+    [(status, message)] = nobody["vnc"]
+    assert status == "UNKNOWN" and f"domain {domain}" in message
+    assert "/fd could not be listed: Permission denied" in message
 
 
 def test_a_process_running_a_replaced_binary_needs_a_restart(tmp_path: Path) -> None:

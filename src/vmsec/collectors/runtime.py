@@ -28,6 +28,7 @@ import io
 import posixpath
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from msgspec import Struct, field
@@ -228,6 +229,13 @@ def _read_lsm(reader: Reader) -> tuple[LsmState | None, str | None]:
 class _Proc(Struct):
     info: ProcessInfo
     sockets: set[int] = field(default_factory=set)
+    unread: str | None = None  # why its sockets were not (all) read: then `sockets` proves nothing
+
+
+class _Table(Struct):
+    procs: dict[int, _Proc]
+    # Why some processes' sockets were not read (RuntimeState.sockets_unread); None: all were.
+    sockets_unread: str | None = None
 
 
 def parse_stat(text: str) -> tuple[str, int | None, int | None]:
@@ -266,27 +274,35 @@ def _clean(text: str, limit: int = 4096) -> str:
 
 
 def _read_processes(reader: Reader, boot_time: float | None, records: list[CollectionRecord],
-                    tick: Callable[[str], None]) -> tuple[dict[int, _Proc] | None, str | None]:
+                    tick: Callable[[str], None]) -> tuple[_Table | None, str | None]:
     try:
         entries = reader.listdir("/proc", MAX_PROCESSES + 200)
     except ReadError as exc:
         if exc.kind is ErrorKind.UNSUPPORTED:
             return None, exc.reason
         return None, f"/proc could not be listed: {exc.reason}"
-    pids = sorted(int(e) for e in entries if e.isdigit())[:MAX_PROCESSES]
+    listed = sorted(int(e) for e in entries if e.isdigit())
+    pids = listed[:MAX_PROCESSES]
     if not pids and "self" not in entries:
         return None, "/proc holds no process table (procfs is not mounted there)"
     procs: dict[int, _Proc] = {}
     fd_links = 0
     denied = 0
+    # Processes whose sockets stay unknown, by cause: a listener none of the others holds may be theirs.
+    unread: Counter[str] = Counter()
+    if len(listed) > MAX_PROCESSES:
+        unread[f"beyond the limit of {MAX_PROCESSES} processes"] = len(listed) - MAX_PROCESSES
+    hidden = bool(pids) and 1 not in listed  # PID 1 always runs: /proc hides it (hidepid=invisible)
     for n, pid in enumerate(pids):
         if n % 200 == 0:
             tick(f"processes {n}/{len(pids)}")
         base = f"/proc/{pid}"
         try:
             stat_text = reader.read_text(f"{base}/stat", 4096)
-        except ReadError:
-            continue  # it ended while the table was read
+        except ReadError as exc:
+            if not exc.absent:  # listed but refused (hidepid=noaccess): it runs, unseen
+                unread[f"/proc/PID/stat: {exc.reason}"] += 1
+            continue  # else it ended while the table was read
         comm, ppid, start = parse_stat(stat_text)
         try:
             raw = reader.read_bytes(f"{base}/cmdline", MAX_CMDLINE)
@@ -320,19 +336,33 @@ def _read_processes(reader: Reader, boot_time: float | None, records: list[Colle
         proc = _Proc(info)
         procs[pid] = proc
         if fd_links >= MAX_FD_LINKS:
+            proc.unread = (f"its descriptors were not read: the scan's limit of {MAX_FD_LINKS} descriptors "
+                           "was reached before it")
+            unread[f"after the limit of {MAX_FD_LINKS} descriptors"] += 1
             continue
+        cause: str | None = None  # why its sockets stay unknown, counted once per process
         try:
             fds = reader.listdir(f"{base}/fd", MAX_FDS_PER_PROCESS)
-        except ReadError:
-            continue
+        except ReadError as exc:
+            why = exc.reason + (" (only root sees other users' descriptors)" if exc.kind is ErrorKind.DENIED
+                                else "")
+            proc.unread = f"{base}/fd could not be listed: {why}"
+            # absent: it ended while the table was read, and its sockets closed with it
+            cause = None if exc.absent else f"/proc/PID/fd: {why}"
+            fds = []
         for fd in fds:
             fd_links += 1
             try:
                 target = reader.readlink(f"{base}/fd/{fd}")
-            except ReadError:
+            except ReadError as exc:
+                if not exc.absent:  # a descriptor closed meanwhile held nothing; a refused one may
+                    proc.unread = f"{base}/fd/{fd} could not be read: {exc.reason}"
+                    cause = f"/proc/PID/fd/N: {exc.reason}"
                 continue
             if target.startswith("socket:[") and target.endswith("]") and target[8:-1].isdigit():
                 proc.sockets.add(int(target[8:-1]))
+        if cause:
+            unread[cause] += 1
     if fd_links >= MAX_FD_LINKS:
         records.append(CollectionRecord(source="/proc/*/fd", what="process sockets", ok=True,
                                         reason=f"over {MAX_FD_LINKS} descriptors: later processes' sockets "
@@ -341,7 +371,11 @@ def _read_processes(reader: Reader, boot_time: float | None, records: list[Colle
         records.append(CollectionRecord(source="/proc/*/exe", what="process table", ok=True,
                                         reason=f"{denied} processes could not be examined (permission "
                                         "denied): their binaries and sockets are unknown"))
-    return procs, None
+    causes = [f"{cause} ({n} process{'es' if n != 1 else ''})" for cause, n in unread.items()]
+    if hidden:
+        causes.insert(0, "/proc hides other users' processes from this reader (hidepid)")
+    unread_reason = "some processes' sockets were not read: " + "; ".join(causes) if causes else None
+    return _Table(procs, unread_reason), None
 
 
 # --- sockets --------------------------------------------------------------------------------------
@@ -596,13 +630,16 @@ def _qemu_processes(procs: Mapping[int, _Proc], listeners: Sequence[Listener] | 
         stale = info.stale_files
         if info.exe_deleted and info.exe:
             stale = tuple(dict.fromkeys((info.exe, *(stale or ()))))
+        # Its listeners are known only when its descriptors and the socket tables were both read.
+        unread = proc.unread if listeners is not None else "the socket tables (/proc/net) could not be read"
         found.append(QemuProcess(
             pid=info.pid, domain=domain_of(info.cmdline), exe=info.exe, exe_deleted=info.exe_deleted,
             stale_files=stale, started_at=info.started_at,
             package=package.name if package else None,
             installed_version=package.version if package else None,
             running_version=running_version, running_version_origin=origin,
-            listeners=tuple(lst for lst in listeners or () if info.pid in lst.pids)))
+            listeners=None if unread else tuple(lst for lst in listeners or () if info.pid in lst.pids),
+            listeners_reason=unread))
     return tuple(sorted(found, key=lambda q: (q.domain or "", q.pid)))
 
 
@@ -655,7 +692,8 @@ def collect_runtime(reader: Reader, *, source: str, packages: Sequence[Installed
         if line.startswith("btime "):
             boot_time = float(line.split()[1]) if line.split()[1].isdigit() else None
     tick("runtime: processes")
-    procs, why = (None, processes) if processes else _read_processes(reader, boot_time, records, tick)
+    table, why = (None, processes) if processes else _read_processes(reader, boot_time, records, tick)
+    procs = table.procs if table is not None else None
     if why:
         reasons["processes"] = why
     tick("runtime: sockets")
@@ -692,7 +730,9 @@ def collect_runtime(reader: Reader, *, source: str, packages: Sequence[Installed
         source=source, sysctl=sysctl, mounts=mounts, lsm=lsm,
         processes=tuple(p.info for p in procs.values()) if procs is not None else None,
         services=services, services_source=services_source, listeners=listeners, kernel=kernel,
-        boot_time=boot_time, qemu=qemu, reasons=reasons)
+        boot_time=boot_time, qemu=qemu, reasons=reasons,
+        # no process table: no listener's holder is known
+        sockets_unread=table.sockets_unread if table is not None else reasons["processes"])
     records.append(CollectionRecord(source=source, what="runtime state", ok=True,
                                     reason="; ".join(f"{k}: {v}" for k, v in sorted(reasons.items())) or None,
                                     duration_s=round(time.monotonic() - started, 4)))

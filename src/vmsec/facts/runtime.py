@@ -65,7 +65,9 @@ class Listener(Struct, frozen=True, kw_only=True, gc=False):
     address: str  # 0.0.0.0, ::, 127.0.0.1 …, or the UNIX socket path ("@name": abstract)
     port: int | None = None
     inode: int = 0
-    pids: tuple[int, ...] = ()  # processes holding it (empty: not visible to the reader)
+    # Processes holding it. Empty: none of the processes whose sockets were read; when some could not
+    # be read (RuntimeState.sockets_unread), its holder is unknown rather than absent.
+    pids: tuple[int, ...] = ()
     processes: tuple[str, ...] = ()  # their command names
 
     @property
@@ -118,7 +120,10 @@ class QemuProcess(Struct, frozen=True, kw_only=True, gc=False):
     installed_version: str | None = None  # that package's version now
     running_version: str | None = None  # the version installed when the process started (dpkg log)
     running_version_origin: str | None = None  # the dpkg.log line that says so
-    listeners: tuple[Listener, ...] = ()
+    # The sockets it listens on; None: its descriptors were not read (listeners_reason says why), so
+    # what it listens on is unknown — not "nothing".
+    listeners: tuple[Listener, ...] | None = ()
+    listeners_reason: str | None = None
     # Vulnerabilities fixed between the version it runs and the installed one (the matcher fills
     # this in); None: not matched (no database, or the running version is unknown).
     fixed_since: tuple[VulnMatch, ...] | None = None
@@ -148,6 +153,9 @@ class RuntimeState(Struct, frozen=True, kw_only=True, gc=False):
     kernel: KernelState | None = None
     boot_time: float | None = None  # seconds since the epoch
     qemu: tuple[QemuProcess, ...] | None = None
+    # Why some processes' sockets were not read (not root, a limit reached, hidden processes): a
+    # listener without pids may then be held by one of them. None: every listed process's were read.
+    sockets_unread: str | None = None
     reasons: Mapping[str, str] = field(default_factory=dict)
 
     def reason(self, name: str, default: str = "") -> str:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.text import other_names
 from vmsec.facts import Domain, Guest, Host, Listener, QemuProcess
 from vmsec.facts.domain import PasswordState
 
@@ -267,6 +268,16 @@ def libvirt_tcp_listener(host: Host) -> Iterator[Result]:
     tls = _tls_ports(host)
     daemon = [lst for lst in _tcp(runtime.listeners) if _LIBVIRT_DAEMONS & set(lst.processes)]
     if not daemon:
+        # tcp_port, --listen and a socket unit's ListenStream can put libvirt on any port: a listener
+        # beyond loopback whose holder was not seen may be it (on a TLS port it would pass anyway).
+        unowned = [lst for lst in _tcp(runtime.listeners)
+                   if not lst.pids and not lst.loopback_only and lst.port not in tls]
+        if unowned and runtime.sockets_unread:
+            shown = other_names([lst.endpoint for lst in unowned[:6]], len(unowned), limit=5)
+            yield unknown("libvirt TCP", f"no libvirt daemon is seen holding a TCP listener, but who holds "
+                          f"{shown} is unknown: {runtime.sockets_unread}",
+                          ev("/proc/net/tcp", "holder unknown", shown))
+            return
         yield ok("libvirt TCP", "no libvirt daemon holds a TCP listener",
                  ev("/proc/net/tcp", "libvirtd/virtproxyd", "no listener"))
         return
@@ -317,6 +328,11 @@ def qemu_listeners(host: Host, env: Environment) -> Iterator[Result]:
     domains = {d.name: d for d in env.inventory.domains}
     for q in runtime.qemu:
         subject = _qemu_subject(q)
+        if q.listeners is None:  # no socket of it was seen: "none beyond loopback" is unproven
+            yield unknown(subject, f"what {subject} listens on is unknown: "
+                          f"{q.listeners_reason or 'its descriptors were not read'}",
+                          ev(f"/proc/{q.pid}/fd", "sockets", "not read"))
+            continue
         exposed = [lst for lst in _tcp(q.listeners) if not lst.loopback_only]
         for lst in exposed:
             what, secured = _device_of(lst.port, domains.get(q.domain or ""))
