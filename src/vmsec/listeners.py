@@ -164,6 +164,8 @@ def host_listeners(host: Host, inventory: Inventory | None = None) -> tuple[Expe
                 refs.append(_ref(unit.path or unit.name, "ListenStream", ",".join(unit.listen_streams)))
                 ports = [_int(s.rsplit(":", 1)[-1]) for s in unit.listen_streams]
                 port = next((p for p in ports if p is not None), None)
+                if unit.problem is not None:  # a drop-in that was not read may move it: not predicted
+                    port, condition = None, f"its socket unit was not fully read ({unit.problem})"
             elif listen is not None and _flag(listen.value):
                 refs.append(_ref(listen.origin, listen.key, listen.value))
                 if not listen.explicit and daemon == "libvirtd":

@@ -54,9 +54,13 @@ def conf(name: str = "libvirtd.conf", readable: bool = True, **values: ConfValue
 
 
 def unit(name: str, enabled: bool | None = True, mode: int | None = None,
-         group: str | None = None) -> SocketUnit:
+         group: str | None = None, problem: str | None = None) -> SocketUnit:
     return SocketUnit(name=name, path=f"/usr/lib/systemd/system/{name}", enabled=enabled,
-                      socket_mode=mode, socket_group=group)
+                      socket_mode=mode, socket_group=group, problem=problem)
+
+
+# A drop-in that could not be read (it may set SocketMode=0666 or SocketGroup=)
+UNREAD = "/etc/systemd/system/x.socket.d/50-mode.conf could not be read"
 
 
 def mk(*confs: ConfigFile, **kw: Any) -> Host:
@@ -197,6 +201,7 @@ def test_tls_key_permissions(files: tuple[TlsFile, ...], expected: list[Status])
     (conf(auth_unix_rw="none"), (unit("libvirtd.socket", mode=0o600),), P),
     (conf(auth_unix_rw="none", unix_sock_rw_perms="rwx"), (), U),
     (conf(auth_unix_rw="none"), None, U),                                  # units unreadable
+    (conf(auth_unix_rw="none"), (unit("libvirtd.socket", mode=0o600, problem=UNREAD),), U),
     (conf(readable=False), (), U),
 ])
 def test_rw_socket_access(c: ConfigFile, units: tuple[SocketUnit, ...] | None,
@@ -230,6 +235,13 @@ def test_socket_group_members(c: ConfigFile, groups: dict[str, tuple[str, ...]] 
         assert "bob" in results[0].message
 
 
+def test_socket_group_from_unread_socket_unit_is_unknown() -> None:
+    h = mk(conf(auth_unix_rw="none"), socket_units=(unit("libvirtd.socket", mode=0o600, problem=UNREAD),),
+           groups={"virt": ("mallory",)})
+    [result] = run(local_access.socket_group_members, h)
+    assert result.status is U and UNREAD in result.message
+
+
 def test_socket_group_from_socket_unit() -> None:
     h = mk(conf(auth_unix_rw="none"), socket_units=(unit("libvirtd.socket", mode=0o660, group="virt"),),
            groups={"virt": ("mallory",)})
@@ -247,6 +259,7 @@ def test_socket_group_from_socket_unit() -> None:
     (conf(), (unit("libvirtd.socket"),), P),          # no admin unit: the daemon uses the key
     (conf(unix_sock_admin_perms="0777"), (unit("libvirtd.socket"),), F),
     (conf(readable=False), (), U),
+    (conf(), (unit("libvirtd.socket"), unit("libvirtd-admin.socket", mode=0o600, problem=UNREAD)), U),
 ])
 def test_admin_socket(c: ConfigFile, units: tuple[SocketUnit, ...], expected: Status) -> None:
     [result] = run(local_access.admin_socket_access, mk(c, socket_units=units))
@@ -263,6 +276,12 @@ def test_admin_socket(c: ConfigFile, units: tuple[SocketUnit, ...], expected: St
 def test_ro_socket(c: ConfigFile, expected: Status) -> None:
     [result] = run(local_access.ro_socket_access, mk(c))
     assert result.status is expected
+
+
+def test_ro_socket_from_unread_socket_unit_is_unknown() -> None:
+    units = (unit("libvirtd.socket"), unit("libvirtd-ro.socket", mode=0o660, problem=UNREAD))
+    [result] = run(local_access.ro_socket_access, mk(conf(), socket_units=units))
+    assert result.status is U and UNREAD in result.message
 
 
 # --- VMS-DMN-009 ------------------------------------------------------------------------------
@@ -427,3 +446,27 @@ def test_dmn011_hook_root(tmp_path: Any, mode: int, expected: Status) -> None:
     _write(tmp_path, "etc/libvirt/hooks/qemu", "#!/bin/sh\nexit 0\n", mode)
     got = _verdicts(tmp_path, "VMS-DMN-011")
     assert expected in got and (expected is F or F not in got)
+
+
+@pytest.mark.parametrize(("dropin", "expected"), [(None, U), ("[Socket]\nSocketMode=0600\n", P)])
+def test_dmn007_unread_admin_drop_in_is_unknown(tmp_path: Any, dropin: str | None, expected: Status) -> None:
+    """libvirtd is socket-activated and its admin unit has a drop-in: read (0600, a decoy) or not
+    (a FIFO stands in: the reader opens regular files only, and root reads any mode)."""
+    _write(tmp_path, "etc/libvirt/libvirtd.conf", "", 0o644)
+    _write(tmp_path, "usr/lib/systemd/system/libvirtd.socket", "[Socket]\nSocketMode=0666\n", 0o644)
+    _write(tmp_path, "usr/lib/systemd/system/libvirtd-admin.socket", "[Socket]\nSocketMode=0600\n", 0o644)
+    wants = tmp_path / "etc/systemd/system/sockets.target.wants"
+    wants.mkdir(parents=True)
+    (wants / "libvirtd.socket").symlink_to("/usr/lib/systemd/system/libvirtd.socket")
+    dropin_path = "/etc/systemd/system/libvirtd-admin.socket.d/50-mode.conf"
+    (tmp_path / dropin_path.lstrip("/")).parent.mkdir(parents=True)
+    if dropin is None:
+        os.mkfifo(tmp_path / dropin_path.lstrip("/"))
+    else:
+        (tmp_path / dropin_path.lstrip("/")).write_text(dropin)
+    inventory = collect_host_inventory(str(tmp_path))
+    assert [e.source for e in inventory.errors] == ([] if dropin else [dropin_path])
+    [finding] = run_checks(inventory, default_catalog().select(ids=["VMS-DMN-007"])).findings
+    assert finding.status is expected
+    if expected is U:
+        assert f"{dropin_path} could not be read" in finding.message

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from vmsec.checks.api import Environment
+from vmsec.checks.catalog import default_catalog
 from vmsec.checks.domain import passthrough as p
+from vmsec.collectors.host import collect_host_inventory
+from vmsec.engine import run_checks
 from vmsec.facts import (
     Chardev,
     Disk,
@@ -37,7 +42,7 @@ def pci(**kw: Any) -> Hostdev:
     return Hostdev(mode="subsystem", **kw)
 
 
-def host(groups: int | None = 12, params: Mapping[str, Mapping[str, str]] | None = None,
+def host(groups: int | None = 12, params: Mapping[str, Mapping[str, str | None]] | None = None,
          iommu: bool = True) -> Host:
     info = (IommuInfo(dmar_table=True, ivrs_table=False, group_count=groups, iommu_devices=("dmar0",))
             if iommu else None)
@@ -63,6 +68,11 @@ def run(d: Domain, h: Host | None) -> list[tuple[Status, Severity | None]]:
     (dom(hostdevs=(pci(),)), host(params={"vfio_iommu_type1": {"allow_unsafe_interrupts": "Y"}}),
      [(Status.FAIL, Severity.HIGH)]),
     (dom(hostdevs=(pci(),)), host(params={}), [(Status.PASS, None)]),  # vfio not loaded yet: defaults
+    # vfio loaded, its switch unreadable: unknown, never "off"
+    (dom(hostdevs=(pci(),)), host(params={"vfio": {"enable_unsafe_noiommu_mode": None}}),
+     [(Status.UNKNOWN, None)]),
+    (dom(hostdevs=(pci(),)), host(params={"vfio": {}, "vfio_iommu_type1": {"allow_unsafe_interrupts": None}}),
+     [(Status.UNKNOWN, None)]),
     (dom(interfaces=(Interface(locator="devices/interface[1]", type="hostdev",
                                hostdev_address="0000:3b:10.1"),)),
      host(groups=0), [(Status.FAIL, Severity.CRITICAL)]),
@@ -76,6 +86,27 @@ def test_module_params_unreadable_is_unknown() -> None:
     h = Host(name="h", root="/", live=True, module_params=None,
              iommu=IommuInfo(dmar_table=True, ivrs_table=None, group_count=3, iommu_devices=()))
     assert run(dom(hostdevs=(pci(),)), h) == [(Status.UNKNOWN, None)]
+
+
+def test_unread_vfio_switch_is_unknown_naming_it(tmp_path: Path) -> None:
+    """A host root whose vfio module is loaded but whose enable_unsafe_noiommu_mode cannot be read
+    (a FIFO stands in: the reader opens regular files only, and root reads any mode)."""
+    (tmp_path / "sys/kernel/iommu_groups/7").mkdir(parents=True)
+    (tmp_path / "sys/module/vfio/parameters").mkdir(parents=True)
+    os.mkfifo(tmp_path / "sys/module/vfio/parameters/enable_unsafe_noiommu_mode")
+    (tmp_path / "sys/module/vfio_iommu_type1/parameters").mkdir(parents=True)
+    (tmp_path / "sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts").write_text("N\n")
+    (tmp_path / "etc/libvirt/qemu").mkdir(parents=True)
+    (tmp_path / "etc/libvirt/qemu/gpu.xml").write_text(
+        "<domain type='kvm'><name>gpu</name><devices><hostdev mode='subsystem' type='pci' managed='yes'>"
+        "<source><address domain='0x0000' bus='0x06' slot='0x12' function='0x5'/></source></hostdev>"
+        "</devices></domain>")
+    inventory = collect_host_inventory(str(tmp_path))
+    assert [e.source for e in inventory.errors] == ["/sys/module/vfio/parameters/enable_unsafe_noiommu_mode"]
+    [finding] = run_checks(inventory, default_catalog().select(ids=["VMS-DOM-070"])).findings
+    assert finding.status is Status.UNKNOWN
+    assert "vfio.enable_unsafe_noiommu_mode" in finding.message
+    assert "allow_unsafe_interrupts" not in finding.message  # read: N
 
 
 @pytest.mark.parametrize(("d", "expected"), [

@@ -33,6 +33,7 @@ from vmsec.facts import (
     IommuInfo,
     MemoryConfig,
 )
+from vmsec.facts.host import BlockLayer
 from vmsec.findings import Severity, Status
 
 P, F, U = Status.PASS, Status.FAIL, Status.UNKNOWN
@@ -171,8 +172,12 @@ def test_iommu_kernel_enabled(info: IommuInfo | None, cmdline: tuple[str, ...] |
     ({}, (), []),  # vfio not loaded: nothing is assigned through it
     ({}, ("vfio_iommu_type1.allow_unsafe_interrupts=1",), [F]),
     (None, (), [U, U]),
+    # loaded, but the switch could not be read: unknown, not "not loaded"
+    ({"vfio": {"enable_unsafe_noiommu_mode": None},
+      "vfio_iommu_type1": {"allow_unsafe_interrupts": "N"}}, (), [U, P]),
+    ({"vfio": {}}, (), []),  # loaded without the parameter (no CONFIG_VFIO_NOIOMMU): no such mode
 ])
-def test_vfio_unsafe_modes(params: Mapping[str, Mapping[str, str]] | None, cmdline: tuple[str, ...],
+def test_vfio_unsafe_modes(params: Mapping[str, Mapping[str, str | None]] | None, cmdline: tuple[str, ...],
                            expected: list[Status]) -> None:
     results = run(hardware.vfio_unsafe_modes, mk(module_params=params, kernel_cmdline=cmdline))
     assert statuses(results) == expected
@@ -250,8 +255,11 @@ L1TF_AFFECTED = {"l1tf": "Mitigation: PTE Inversion; VMX: cache flushes, SMT dis
     ({"kvm_intel": {"vmentry_l1d_flush": "never"}}, None, [U]),
     ({"kvm_amd": {"nested": "1"}}, L1TF_AFFECTED, []),
     (None, L1TF_AFFECTED, [U]),
+    ({"kvm_intel": {"vmentry_l1d_flush": None}}, L1TF_AFFECTED, [U]),
+    ({"kvm_intel": {"vmentry_l1d_flush": None}}, None, [U]),
+    ({"kvm_intel": {"vmentry_l1d_flush": None}}, {"l1tf": "Not affected"}, [P]),  # never would pass too
 ])
-def test_l1d_flush(params: Mapping[str, Mapping[str, str]] | None, vulns: dict[str, str] | None,
+def test_l1d_flush(params: Mapping[str, Mapping[str, str | None]] | None, vulns: dict[str, str] | None,
                    expected: list[Status]) -> None:
     h = mk(module_params=params, cpu_vulnerabilities=vulns)
     assert statuses(run(side_channels.l1d_flush, h)) == expected
@@ -267,6 +275,21 @@ def test_itlb_multihit(nx: str, text: str | None, expected: list[Status]) -> Non
     vulns = {} if text is None else {"itlb_multihit": text}
     h = mk(module_params={"kvm": {"nx_huge_pages": nx}}, cpu_vulnerabilities=vulns)
     assert statuses(run(side_channels.itlb_multihit, h)) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("KVM: Vulnerable", [F]),
+    ("KVM: Mitigation: Split huge pages", [P]),
+    (None, [U]),
+])
+def test_itlb_multihit_unread_nx_huge_pages_is_judged_by_the_kernel(text: str | None,
+                                                                     expected: list[Status]) -> None:
+    """kvm is loaded and its nx_huge_pages unreadable: the kernel's own report decides, never "no kvm"."""
+    vulns = {} if text is None else {"itlb_multihit": text}
+    results = run(side_channels.itlb_multihit, mk(module_params={"kvm": {"nx_huge_pages": None}},
+                                                  cpu_vulnerabilities=vulns))
+    assert statuses(results) == expected
+    assert all("nx_huge_pages" not in e.source for r in results for e in r.evidence)  # not read: not cited
 
 
 def test_itlb_multihit_without_kvm_is_not_applicable() -> None:
@@ -320,8 +343,9 @@ def test_ksm(run_value: str | None, doms: tuple[Domain, ...], expected: Status) 
     ({"kvm_amd": {"nested": "0"}}, [P]),
     ({"kvm": {"nx_huge_pages": "auto"}}, []),
     (None, [U]),
+    ({"kvm_intel": {"nested": None}}, [U]),
 ])
-def test_nested(params: Mapping[str, Mapping[str, str]] | None, expected: list[Status]) -> None:
+def test_nested(params: Mapping[str, Mapping[str, str | None]] | None, expected: list[Status]) -> None:
     assert statuses(run(kernel.nested_virtualization, mk(module_params=params))) == expected
 
 
@@ -339,8 +363,6 @@ def test_secure_boot_lockdown(sb: bool | None, lockdown: str | None, expected: l
 
 @pytest.mark.parametrize(("swaps", "expected"), [
     ((), [P]),
-    (("/dev/mapper/cryptswap1",), [P]),
-    (("/dev/dm-1",), [P]),
     (("/dev/zram0",), [P]),
     (("/dev/sda2",), [F]),
     (("/swapfile",), [U]),
@@ -349,6 +371,79 @@ def test_secure_boot_lockdown(sb: bool | None, lockdown: str | None, expected: l
 ])
 def test_encrypted_swap(swaps: tuple[str, ...] | None, expected: list[Status]) -> None:
     assert statuses(run(kernel.encrypted_swap, mk(swaps=swaps))) == expected
+
+
+def dm(name: str, uuid: str | None, *below: str) -> BlockLayer:
+    return BlockLayer(name=name, dm_uuid=uuid, below=below)
+
+
+LUKS = "CRYPT-LUKS2-0f1e2d3c4b5a69788796a5b4c3d2e1f0-luks-root"
+LVM = "LVM-Jy3kQ0Xn0bY7cD1sG5WbH2hR8vT4fA6eZx9uK3mP1qL7sN5dF2gH8jK4lM6nB0vC"
+
+
+@pytest.mark.parametrize(("layers", "expected"), [
+    ((dm("dm-1", "CRYPT-PLAIN-cryptswap1"),), P),                    # crypttab's random-key swap
+    ((dm("dm-2", LVM, "dm-0"), dm("dm-0", LUKS)), P),                 # LVM on LUKS ("encrypted LVM")
+    ((dm("dm-1", LVM, "sda3"), dm("sda3", None, "sda"), dm("sda", None)), F),   # plain LVM
+    # a mirror with one leg on LUKS and one plain: the plain leg holds cleartext
+    ((dm("dm-1", LVM, "md0"), dm("md0", None, "dm-0", "sdb1"), dm("dm-0", LUKS), dm("sdb1", None)), F),
+    ((dm("dm-1", "CRYPT-INTEGRITY-swap", "sda3"), dm("sda3", None)), F),  # integrity only: no cipher
+    ((dm("dm-1", "", "sda3"), dm("sda3", None)), U),                   # a hand-made table: maybe crypt
+    ((dm("dm-1", LVM, "loop0"), dm("loop0", None)), U),                # the file may be on an encrypted fs
+    (None, U),                                                         # /sys/class/block unreadable
+])
+def test_device_mapper_swap_is_judged_by_its_layers(layers: tuple[BlockLayer, ...] | None,
+                                                    expected: Status) -> None:
+    h = mk(swaps=("/dev/dm-1",), swap_layers={"/dev/dm-1": layers})
+    [result] = run(kernel.encrypted_swap, h)
+    assert result.status is expected
+    if expected is F:
+        assert "without dm-crypt" in result.message
+
+
+def test_device_mapper_swap_without_layer_facts_is_unknown() -> None:
+    """Facts from a collector that does not read /sys/class/block: device-mapper alone proves nothing."""
+    assert statuses(run(kernel.encrypted_swap, mk(swaps=("/dev/mapper/cryptswap1",)))) == [U]
+
+
+def _block(root: Any, name: str, uuid: str | None = None, slaves: tuple[str, ...] = (),
+           disk: str | None = None) -> None:
+    """/sys/class/block/<name> as the kernel lays it out: a link into /sys/devices, a partition's
+    directory inside its disk's."""
+    where = root / "sys/devices/virtual/block" / (f"{disk}/{name}" if disk else name)
+    where.mkdir(parents=True, exist_ok=True)
+    if disk:
+        (where / "partition").write_text("3\n")
+    else:
+        (where / "slaves").mkdir()
+        for slave in slaves:
+            (where / "slaves" / slave).symlink_to(f"../../{slave}")
+    if uuid is not None:
+        (where / "dm").mkdir()
+        (where / "dm/uuid").write_text(uuid + "\n")
+        (where / "dm/name").write_text(f"{name}-name\n")
+    (root / "sys/class/block").mkdir(parents=True, exist_ok=True)
+    rel = f"{disk}/{name}" if disk else name
+    (root / "sys/class/block" / name).symlink_to(f"../../devices/virtual/block/{rel}")
+
+
+@pytest.mark.parametrize(("lower", "expected"), [(LUKS, P), (None, F)])
+def test_host014_lvm_swap_root(tmp_path: Any, lower: str | None, expected: Status) -> None:
+    """Swap on an LVM volume (dm-1) whose PV is a LUKS device on sda3, or sda3 itself."""
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/swaps").write_text("Filename\tType\tSize\tUsed\tPriority\n"
+                                         "/dev/mapper/dm-1-name\tpartition\t8388604\t0\t-2\n")
+    _block(tmp_path, "dm-1", LVM, ("dm-0",) if lower else ("sda3",))
+    if lower:
+        _block(tmp_path, "dm-0", lower, ("sda3",))
+    _block(tmp_path, "sda")
+    _block(tmp_path, "sda3", disk="sda")
+    inventory = collect_host_inventory(str(tmp_path))
+    assert not inventory.errors
+    findings = run_checks(inventory, default_catalog().select(ids=["VMS-HOST-014"])).findings
+    assert [(f.subject, f.status) for f in findings] == [("swap /dev/mapper/dm-1-name", expected)]
+    if expected is F:
+        assert "down to sda" in findings[0].message
 
 
 # --- VMS-HOST-015 -----------------------------------------------------------------------------
@@ -387,6 +482,48 @@ def test_host015_device_node_root(tmp_path: Any, mode: int, expected: Status) ->
     assert not inventory.errors
     findings = run_checks(inventory, default_catalog().select(ids=["VMS-HOST-015"])).findings
     assert [(f.subject, f.status) for f in findings] == [("device /dev/kvm", expected)]
+
+
+# A module parameter that exists but cannot be read (a FIFO stands in for it: the reader opens
+# regular files only, and root reads any mode) is never "module not loaded". The CPU is affected by
+# L1TF and iTLB multihit, so the parameter is what the verdict turns on.
+UNREAD_PARAMS = [
+    ("VMS-HOST-005", "vfio", "enable_unsafe_noiommu_mode", "vfio.enable_unsafe_noiommu_mode", U),
+    ("VMS-HOST-005", "vfio_iommu_type1", "allow_unsafe_interrupts",
+     "vfio_iommu_type1.allow_unsafe_interrupts", U),
+    ("VMS-HOST-008", "kvm_intel", "vmentry_l1d_flush", "kvm_intel vmentry_l1d_flush", U),
+    ("VMS-HOST-009", "kvm", "nx_huge_pages", "kvm nx_huge_pages", F),  # the kernel's report decides
+    ("VMS-HOST-012", "kvm_amd", "nested", "kvm_amd nested", U),
+]
+
+
+@pytest.mark.parametrize(("check_id", "module", "param", "subject", "expected"), UNREAD_PARAMS,
+                         ids=[f"{c}-{p}" for c, _, p, _, _ in UNREAD_PARAMS])
+def test_unread_module_parameter_is_unknown_not_pass(tmp_path: Any, check_id: str, module: str, param: str,
+                                                    subject: str, expected: Status) -> None:
+    params = tmp_path / "sys/module" / module / "parameters"
+    params.mkdir(parents=True)
+    os.mkfifo(params / param)
+    (tmp_path / "sys/module/kvm_intel").mkdir(exist_ok=True)  # decoy: loaded, without parameters
+    vulns = tmp_path / "sys/devices/system/cpu/vulnerabilities"
+    vulns.mkdir(parents=True)
+    (vulns / "l1tf").write_text("Mitigation: PTE Inversion; VMX: conditional cache flushes, SMT vulnerable\n")
+    (vulns / "itlb_multihit").write_text("KVM: Vulnerable\n")
+    inventory = collect_host_inventory(str(tmp_path))
+    assert [e.source for e in inventory.errors] == [f"/sys/module/{module}/parameters/{param}"]
+    findings = run_checks(inventory, default_catalog().select(ids=[check_id])).findings
+    assert [(f.subject, f.status) for f in findings] == [(subject, expected)]
+    assert f"/sys/module/{module}/parameters/{param} could not be read" in findings[0].message
+
+
+def test_module_not_loaded_is_still_not_applicable(tmp_path: Any) -> None:
+    """/sys/module captured without vfio, kvm_intel or kvm_amd: nothing is loaded to be judged."""
+    (tmp_path / "sys/module/kvm/parameters").mkdir(parents=True)
+    (tmp_path / "sys/module/kvm/parameters/nx_huge_pages").write_text("Y\n")
+    inventory = collect_host_inventory(str(tmp_path))
+    assert not inventory.errors
+    ids = ["VMS-HOST-005", "VMS-HOST-008", "VMS-HOST-012"]
+    assert run_checks(inventory, default_catalog().select(ids=ids)).findings == ()
 
 
 # --- class 6: claims match the evidence read ---------------------------------------------------

@@ -197,6 +197,16 @@ def test_swtpm_default_root_matters_when_a_domain_uses_swtpm() -> None:
     assert statuses(run(confinement.swtpm_user, mk(c), (dom,))) == [F, P]
 
 
+@pytest.mark.parametrize(("tpm", "expected"), [(True, [U, P]), (False, [P, P])])
+def test_swtpm_default_unknown_when_accounts_unreadable(tpm: bool, expected: list[Status]) -> None:
+    """/etc/passwd unreadable: swtpm_user has no default (tss or root); /etc/group read: tss."""
+    c = ConfigFile(path="/etc/libvirt/qemu.conf", present=False, defaults={"swtpm_group": "tss"})
+    tpms = (Tpm(locator="devices/tpm[1]", model="tpm-crb", backend_type="emulator"),) if tpm else ()
+    results = run(confinement.swtpm_user, mk(c), (Domain(name="vm", origin="vm.xml", tpms=tpms),))
+    assert statuses(results) == expected
+    assert "/etc/passwd could not be read" in results[0].message
+
+
 def test_legacy_probing_is_critical() -> None:
     results = run(confinement.legacy_unsafe_keys, mk(qconf(allow_disk_format_probing=1)))
     assert results[0].severity is Severity.CRITICAL
@@ -421,3 +431,21 @@ def test_qemu014_save_dir_root(tmp_path: Any, mode: int, expected: Status) -> No
     findings = run_checks(inventory, default_catalog().select(ids=["VMS-QEMU-014"])).findings
     got = {f.subject: f.status for f in findings}
     assert got["memory path /var/lib/libvirt/qemu/save"] is expected
+
+
+def test_qemu012_unreadable_passwd_is_unknown(tmp_path: Any) -> None:
+    """A host root whose /etc/passwd cannot be read (a FIFO stands in: the reader opens regular files
+    only, and root reads any mode) and whose domain uses swtpm: swtpm_user is tss or root, unknown."""
+    (tmp_path / "etc/libvirt/qemu").mkdir(parents=True)
+    (tmp_path / "etc/libvirt/qemu.conf").write_text("# defaults\n")
+    (tmp_path / "etc/group").write_text("root:x:0:\ntss:x:59:\n")
+    os.mkfifo(tmp_path / "etc/passwd")
+    (tmp_path / "etc/libvirt/qemu/vm.xml").write_text(
+        "<domain type='kvm'><name>vm</name><devices><tpm model='tpm-crb'><backend type='emulator' "
+        "version='2.0'/></tpm></devices></domain>")
+    inventory = collect_host_inventory(str(tmp_path))
+    assert [e.source for e in inventory.errors] == ["/etc/passwd"]
+    findings = run_checks(inventory, default_catalog().select(ids=["VMS-QEMU-012"])).findings
+    assert [(f.subject, f.status) for f in findings] == [("qemu.conf swtpm_user", U),
+                                                         ("qemu.conf swtpm_group", P)]
+    assert "libvirt's default is tss, or root when no tss account exists" in findings[0].message

@@ -16,6 +16,7 @@ from vmsec.collectors.host import collect_host, collect_host_inventory, load_con
 from vmsec.collectors.reader import RootReader
 from vmsec.errors import SourceUnavailable
 from vmsec.facts import CollectionRecord, ConfigFile, FileKind, Host, Inventory
+from vmsec.facts.host import BlockLayer
 from vmsec.parsers.libvirt_defaults import DAEMON_CONF_DEFAULTS, QEMU_CONF_DEFAULTS
 from vmsec.parsers.systemd_unit import parse_unit, socket_settings
 
@@ -234,6 +235,77 @@ def test_load_config_file_directly(tmp_path: Path) -> None:
     assert big.present is True and big.error is not None and "limit" in big.error
 
 
+def test_unreadable_accounts_leave_the_swtpm_default_unknown(tmp_path: Path) -> None:
+    """libvirt runs swtpm as tss when that account exists, else as root: with /etc/passwd unreadable
+    (a FIFO stands in) the default is unknown, never a value."""
+    root = libvirt_root(tmp_path)
+    os.mkfifo(root / "etc/passwd")
+    write(root, "etc/group", "root:x:0:\ntss:x:59:\n")
+    host, failures = host_of(root)
+    qemu = conf(host.qemu_conf)
+    user, group = qemu.setting("swtpm_user"), qemu.setting("swtpm_group")
+    assert user is not None and (user.value, user.explicit) == (None, False)
+    assert group is not None and group.value == "tss"
+    assert any(f.startswith("/etc/passwd:") for f in failures)
+
+
+def test_unreadable_module_parameter_is_unknown_not_absent(tmp_path: Path) -> None:
+    """A loaded module's parameter that cannot be read (a FIFO stands in) is None; a module that is
+    not loaded, or a parameter it does not have, stays absent."""
+    root = tmp_path / "root"
+    write(root, "sys/module/kvm/parameters/nx_huge_pages", "Y\n")
+    (root / "sys/module/vfio/parameters").mkdir(parents=True)
+    os.mkfifo(root / "sys/module/vfio/parameters/enable_unsafe_noiommu_mode")
+    (root / "sys/module/kvm_intel").mkdir()
+    host, failures = host_of(root)
+    assert host.module_params == {"kvm": {"nx_huge_pages": "Y"},
+                                  "vfio": {"enable_unsafe_noiommu_mode": None}, "kvm_intel": {}}
+    [failure] = failures
+    assert failure.startswith("/sys/module/vfio/parameters/enable_unsafe_noiommu_mode: ")
+    assert host.module_param_unread("vfio", "enable_unsafe_noiommu_mode")
+    assert not host.module_param_unread("kvm_amd", "nested")  # not loaded
+    assert not host.module_param_unread("kvm_intel", "nested")  # loaded, no such parameter
+    assert not host.module_param_unread("kvm", "nx_huge_pages")
+    assert host.module_param("vfio", "enable_unsafe_noiommu_mode") is None
+
+
+def test_swap_layers_follow_slaves_and_partitions(tmp_path: Path) -> None:
+    """/dev/mapper names resolve through dm/name; LVM's slaves lead to a partition, the partition to
+    its disk; nothing is read below dm-crypt; an unreadable dm/uuid (a FIFO) makes the entry unknown."""
+    root = tmp_path / "root"
+    swaps = ("/dev/mapper/vg-swap", "/dev/dm-2", "/dev/dm-3", "/dev/sdc1")
+    write(root, "proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n"
+          + "".join(f"{dev}\tpartition\t1\t0\t-2\n" for dev in swaps))
+    devices = "sys/devices/virtual/block"
+    for name, uuid in (("dm-1", "LVM-abc"), ("dm-2", "CRYPT-PLAIN-swap"), ("dm-3", None)):
+        write(root, f"{devices}/{name}/dm/name", name.replace("dm-1", "vg-swap") + "\n")
+        if uuid:
+            write(root, f"{devices}/{name}/dm/uuid", uuid + "\n")
+        symlink(root, f"sys/class/block/{name}", f"../../{devices.removeprefix('sys/')}/{name}")
+    os.mkfifo(root / devices / "dm-3/dm/uuid")
+    symlink(root, f"{devices}/dm-1/slaves/sda3", "../../sda/sda3")
+    symlink(root, f"{devices}/dm-2/slaves/sdb", "../../sdb")  # not followed: below dm-crypt
+    write(root, f"{devices}/sda/sda3/partition", "3\n")
+    (root / devices / "sda/slaves").mkdir()
+    symlink(root, "sys/class/block/sda", f"../../{devices.removeprefix('sys/')}/sda")
+    symlink(root, "sys/class/block/sda3", f"../../{devices.removeprefix('sys/')}/sda/sda3")
+    host, failures = host_of(root)
+    assert host.swap_layers == {
+        "/dev/mapper/vg-swap": (BlockLayer(name="dm-1", dm_uuid="LVM-abc", below=("sda3",)),
+                                BlockLayer(name="sda3", below=("sda",)), BlockLayer(name="sda")),
+        "/dev/dm-2": (BlockLayer(name="dm-2", dm_uuid="CRYPT-PLAIN-swap"),),
+        "/dev/dm-3": None,
+    }  # /dev/sdc1 is not device-mapper: judged by its name
+    assert [f.split(":", 1)[0] for f in failures] == ["/sys/class/block/dm-3/dm/uuid"]
+
+
+def test_swap_layers_without_captured_sys_are_unknown(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    write(root, "proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n/dev/dm-1\tpartition\t1\t0\t-2\n")
+    host, failures = host_of(root)
+    assert (host.swap_layers, failures) == ({"/dev/dm-1": None}, [])
+
+
 # --- hostile roots --------------------------------------------------------------------------------
 
 
@@ -327,6 +399,31 @@ def test_socket_units_drop_ins_enablement_and_masking(tmp_path: Path) -> None:
     assert units["libvirtd-tcp.socket"].enabled is True
     masked = units["libvirtd-admin.socket"]
     assert masked.enabled is False and masked.listen_streams == ()
+
+
+def test_unreadable_unit_files_make_the_socket_unit_unknown(tmp_path: Path) -> None:
+    """An unread drop-in may set SocketMode=0666: the unit says so instead of showing the defaults.
+    FIFOs stand in for unreadable files (the reader opens regular files only; root reads any mode)."""
+    root = libvirt_root(tmp_path)
+    write(root, "lib/systemd/system/libvirtd.socket", "[Socket]\nListenStream=/run/libvirt/libvirt-sock\n")
+    write(root, "lib/systemd/system/libvirtd-admin.socket", "[Socket]\nSocketMode=0600\n")
+    write(root, "etc/systemd/system/libvirtd-admin.socket.d/10-ok.conf", "[Socket]\nSocketGroup=adm\n")
+    os.mkfifo(root / "etc/systemd/system/libvirtd-admin.socket.d/50-mode.conf")
+    (root / "etc/systemd/system").mkdir(parents=True, exist_ok=True)
+    os.mkfifo(root / "etc/systemd/system/libvirtd-ro.socket")
+    write(root, "lib/systemd/system/libvirtd-tcp.socket", "[Socket]\nListenStream=16509\n")
+    write(root, "run/systemd/system/libvirtd-tcp.socket.d", "not a directory")
+    write(root, "lib/systemd/system/libvirtd-tls.socket", "[Socket]\nListenStream=16514\n")  # decoy
+    host, failures = host_of(root)
+    units = {u.name: u for u in host.socket_units or ()}
+    admin = units["libvirtd-admin.socket"]
+    assert admin.problem == "/etc/systemd/system/libvirtd-admin.socket.d/50-mode.conf could not be read"
+    assert (admin.socket_mode, admin.socket_group) == (0o600, "adm")  # what was read, still there
+    assert units["libvirtd-ro.socket"].problem == "/etc/systemd/system/libvirtd-ro.socket could not be read"
+    tcp = units["libvirtd-tcp.socket"]
+    assert tcp.problem == "/run/systemd/system/libvirtd-tcp.socket.d could not be listed"
+    assert units["libvirtd.socket"].problem is None and units["libvirtd-tls.socket"].problem is None
+    assert len(failures) == 3
 
 
 def test_unit_parser_continuations_and_comments() -> None:

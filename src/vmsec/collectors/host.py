@@ -13,6 +13,7 @@ fact ``None`` and adds a failed :class:`CollectionRecord` naming the file and th
 from __future__ import annotations
 
 import fnmatch
+import posixpath
 import re
 import socket
 import time
@@ -48,6 +49,7 @@ from vmsec.facts import (
     TlsFile,
     evolve,
 )
+from vmsec.facts.host import BlockLayer
 from vmsec.parsers import x509
 from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.parsers.libvirt_conf import MAX_CONF_BYTES, ConfParseError, parse_conf
@@ -259,10 +261,10 @@ def _detect_hypervisor(c: _Collection, cpu: CpuInfo | None) -> HypervisorDetecti
     return HypervisorDetection(is_virtual=None)
 
 
-def _collect_module_params(c: _Collection) -> dict[str, dict[str, str]] | None:
+def _collect_module_params(c: _Collection) -> dict[str, dict[str, str | None]] | None:
     if not c.live and c.reader.stat("/sys/module").exists is not True:
         return None
-    result: dict[str, dict[str, str]] = {}
+    result: dict[str, dict[str, str | None]] = {}
     for module in KVM_MODULES:
         base = f"/sys/module/{module}"
         names = c.listdir(f"{base}/parameters", f"{module} module parameters", MAX_MODULE_PARAMS)
@@ -272,7 +274,7 @@ def _collect_module_params(c: _Collection) -> dict[str, dict[str, str]] | None:
             if c.reader.stat(base).exists:
                 result[module] = {}  # loaded, no parameters
             continue
-        params: dict[str, str] = {}
+        params: dict[str, str | None] = {}
         for name in names:
             path = f"{base}/parameters/{name}"
             try:
@@ -282,6 +284,7 @@ def _collect_module_params(c: _Collection) -> dict[str, dict[str, str]] | None:
                 if st.mode is not None and not st.mode & 0o444:
                     continue  # a write-only parameter has no value to read
                 c.fail(path, "module parameter", exc.reason)
+                params[name] = None  # unknown, not absent: the checks must not read it as unset
         result[module] = params
     return result
 
@@ -407,6 +410,81 @@ def _collect_swaps(c: _Collection) -> tuple[str, ...] | None:
             # /proc/swaps escapes blanks in names as octal (\040)
             names.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[0]))
     return tuple(names)
+
+
+MAX_BLOCK_LAYERS = 16  # device-mapper, md and partitions stacked under one swap area
+
+
+def _dm_names(c: _Collection) -> dict[str, str] | None:
+    """/dev/mapper names -> their dm-N devices (/sys/class/block/dm-N/dm/name); None when unreadable."""
+    entries = c.listdir("/sys/class/block", "block devices")
+    if not isinstance(entries, list):
+        return None
+    names: dict[str, str] = {}
+    for entry in entries:
+        if entry.startswith("dm-"):
+            name = c.read(f"/sys/class/block/{entry}/dm/name", "device-mapper name")
+            if name is None:
+                return None
+            if isinstance(name, str):
+                names[name.strip()] = entry
+    return names
+
+
+def _block_layers(c: _Collection, top: str) -> tuple[BlockLayer, ...] | None:
+    """``top`` (a name in /sys/class/block) and every block device it stores its data on, down to
+    devices that build on nothing, and not below dm-crypt. None when any of it could not be read."""
+    layers: list[BlockLayer] = []
+    pending, seen = [top], {top}
+    while pending:
+        if len(layers) >= MAX_BLOCK_LAYERS:
+            c.fail(f"/sys/class/block/{top}", "swap device layers", f"more than {MAX_BLOCK_LAYERS} layers")
+            return None
+        name = pending.pop(0)
+        base = f"/sys/class/block/{name}"
+        if c.reader.stat(base).exists is not True:
+            return None  # not captured, or gone: no answer either way
+        uuid = c.read(f"{base}/dm/uuid", "device-mapper UUID")
+        if uuid is None:
+            return None
+        layer = BlockLayer(name=name, dm_uuid=uuid.strip() if isinstance(uuid, str) else None)
+        if not layer.dm_crypt:  # below dm-crypt lies ciphertext only
+            slaves = c.listdir(f"{base}/slaves", "block device slaves")
+            if slaves is None:
+                return None
+            below = tuple(slaves) if isinstance(slaves, list) else ()
+            if isinstance(slaves, _Absent) and c.reader.stat(f"{base}/partition").exists:
+                # a partition has no slaves/: its directory lies inside its disk's
+                try:
+                    below = (posixpath.basename(posixpath.dirname(c.reader.readlink(base))),)
+                except ReadError as exc:
+                    c.fail(base, "partition's disk", exc.reason, exc.kind)
+                    return None
+            layer = evolve(layer, below=below)
+            pending += [b for b in below if b not in seen]
+            seen.update(below)
+        layers.append(layer)
+    return tuple(layers)
+
+
+def _collect_swap_layers(c: _Collection, swaps: tuple[str, ...] | None
+                         ) -> dict[str, tuple[BlockLayer, ...] | None] | None:
+    """What each device-mapper swap area stands on (only these: a plain partition is judged by its
+    name). None when /proc/swaps was not read."""
+    if swaps is None:
+        return None
+    mapped = [s for s in swaps if s.startswith(("/dev/dm-", "/dev/mapper/"))]
+    if not mapped or not c.absence_known("/sys/class/block"):
+        return {s: None for s in mapped}
+    mapper = _dm_names(c) if any(s.startswith("/dev/mapper/") for s in mapped) else {}
+    result: dict[str, tuple[BlockLayer, ...] | None] = {}
+    for swap in mapped:
+        if swap.startswith("/dev/dm-"):
+            dm: str | None = swap.removeprefix("/dev/")
+        else:
+            dm = None if mapper is None else mapper.get(swap.removeprefix("/dev/mapper/"))
+        result[swap] = None if dm is None else _block_layers(c, dm)
+    return result
 
 
 def _collect_auditd(c: _Collection) -> bool | None:
@@ -611,15 +689,23 @@ def _enabled_units(c: _Collection) -> set[str] | None:
 
 
 def _collect_socket_unit(c: _Collection, name: str, enabled: set[str] | None) -> SocketUnit:
+    # Any file that could not be read may set SocketMode= and the like: the unit then says so
+    # (``problem``) rather than showing systemd's defaults as if they were read.
+    problems: list[str] = []
     unit_path: str | None = None
     for directory in UNIT_DIRS:
-        if c.reader.stat(f"{directory}/{name}", follow=False).exists:
+        st = c.reader.stat(f"{directory}/{name}", follow=False)
+        if st.exists is None:
+            c.fail(f"{directory}/{name}", "systemd socket unit", st.error or "could not be examined")
+            problems.append(f"{directory}/{name} could not be examined")
+        if st.exists:
             unit_path = f"{directory}/{name}"
             break
     if unit_path is not None:
         try:
             if c.reader.readlink(unit_path) == "/dev/null":
-                return SocketUnit(name=name, path=unit_path, enabled=False)  # masked
+                return SocketUnit(name=name, path=unit_path, enabled=False,  # masked
+                                  problem="; ".join(problems) or None)
         except ReadError:
             pass  # not a symlink
     files = []
@@ -627,9 +713,13 @@ def _collect_socket_unit(c: _Collection, name: str, enabled: set[str] | None) ->
         text = c.read(unit_path, "systemd socket unit")
         if isinstance(text, str):
             files.append(parse_unit(text))
+        elif text is None:
+            problems.append(f"{unit_path} could not be read")
     dropins: dict[str, str] = {}
     for directory in UNIT_DIRS:
         listed = c.listdir(f"{directory}/{name}.d", "systemd drop-ins", 1_000)
+        if listed is None:
+            problems.append(f"{directory}/{name}.d could not be listed")
         for conf in listed if isinstance(listed, list) else ():
             if conf.endswith(".conf"):
                 dropins.setdefault(conf, f"{directory}/{name}.d/{conf}")  # /etc masks /usr
@@ -637,10 +727,12 @@ def _collect_socket_unit(c: _Collection, name: str, enabled: set[str] | None) ->
         text = c.read(dropins[conf], "systemd drop-in")
         if isinstance(text, str):
             files.append(parse_unit(text))
+        elif text is None:
+            problems.append(f"{dropins[conf]} could not be read")
     settings = socket_settings(files)
     return SocketUnit(name=name, path=unit_path, enabled=None if enabled is None else name in enabled,
                       listen_streams=settings.listen_streams, socket_mode=settings.socket_mode,
-                      socket_group=settings.socket_group)
+                      socket_group=settings.socket_group, problem="; ".join(problems) or None)
 
 
 def _collect_polkit(c: _Collection, groups: Mapping[str, tuple[str, ...]] | None
@@ -841,6 +933,7 @@ def collect_host(reader: Reader, *, live: bool,
     device_nodes = tuple(reader.stat(p) for p in DEVICE_NODES)
     kvm_api = _kvm_api(c) if device_nodes[0].exists else (None, None)
     ksm = c.value("/sys/kernel/mm/ksm/run", "KSM state")
+    swaps = _collect_swaps(c)
     smt = c.value("/sys/devices/system/cpu/smt/control", "SMT control")
 
     unit_names = _socket_unit_names(c)
@@ -899,7 +992,8 @@ def collect_host(reader: Reader, *, live: bool,
         secure_boot=_collect_secure_boot(c),
         boot_firmware=_collect_boot_firmware(c),
         tpm_present=_collect_tpm(c),
-        swaps=_collect_swaps(c),
+        swaps=swaps,
+        swap_layers=_collect_swap_layers(c, swaps),
         auditd_running=_collect_auditd(c),
         libvirtd_conf=libvirtd_conf,
         virtqemud_conf=virtqemud_conf,

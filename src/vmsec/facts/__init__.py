@@ -88,6 +88,7 @@ from vmsec.facts.guest import (
     SysctlValue,
 )
 from vmsec.facts.host import (
+    BlockLayer,
     CpuInfo,
     Host,
     HypervisorDetection,
@@ -119,6 +120,7 @@ __all__ = [
     "AuthorizedKey",
     "AutoUpdates",
     "BackingStore",
+    "BlockLayer",
     "Certificate",
     "Chardev",
     "CloudInitSetup",

@@ -47,8 +47,35 @@ class SocketUnit(Struct, frozen=True, kw_only=True, gc=False):
     path: str | None  # the unit file that defines it (vendor or /etc override)
     enabled: bool | None  # a wants/ symlink exists in an enabled target
     listen_streams: tuple[str, ...] = ()
-    socket_mode: int | None = None
+    socket_mode: int | None = None  # None: not set, systemd's default 0666 applies
     socket_group: str | None = None
+    # Why the settings above are unknown: the unit file or a drop-in (or a drop-in directory) could
+    # not be read, so any of them may have set what is missing. None: every file was read.
+    problem: str | None = None
+
+
+# cryptsetup names its devices "CRYPT-<type>-[uuid-]<name>" (lib/libdevmapper.c, dm_prepare_uuid);
+# these are the types that encrypt.
+_DM_CRYPT_PREFIXES = tuple(f"CRYPT-{t}-" for t in ("LUKS1", "LUKS2", "PLAIN", "LOOPAES", "TCRYPT", "BITLK",
+                                                   "FVAULT2"))
+
+
+class BlockLayer(Struct, frozen=True, kw_only=True, gc=False):
+    """One block device a swap area stands on, as /sys/class/block/<name> describes it."""
+
+    name: str  # "dm-1", "md0", "sda3"
+    # A device-mapper device's dm/uuid, which names what made it: "CRYPT-LUKS2-…" (cryptsetup),
+    # "LVM-…", "mpath-…"; "" when it has none. None: not a device-mapper device.
+    dm_uuid: str | None = None
+    # What it stores its data on: its slaves/ (device-mapper, md), or a partition's disk. Not
+    # followed below dm-crypt (only ciphertext is there), so () there too.
+    below: tuple[str, ...] = ()
+
+    @property
+    def dm_crypt(self) -> bool:
+        """dm-crypt set up by cryptsetup ("CRYPT-<type>-…"); its integrity-only and verity devices
+        (CRYPT-INTEGRITY, CRYPT-VERITY) encrypt nothing."""
+        return (self.dm_uuid or "").startswith(_DM_CRYPT_PREFIXES)
 
 
 class PolkitRule(Struct, frozen=True, kw_only=True, gc=False):
@@ -134,8 +161,9 @@ class Host(Struct, frozen=True, kw_only=True, gc=False):
     kvm_api_error: str | None = None
     device_nodes: tuple[FileStat, ...] = ()  # /dev/kvm, /dev/vhost-net, /dev/vfio/vfio
     # Loaded kernel modules' parameters: {"kvm": {"nx_huge_pages": "auto"}, "kvm_intel": {...}}.
-    # A module that is not loaded is absent; None means /sys/module could not be read.
-    module_params: Mapping[str, Mapping[str, str]] | None = None
+    # A module that is not loaded is absent, and so is a parameter the module does not have; a
+    # parameter that exists but could not be read is None; None means /sys/module could not be read.
+    module_params: Mapping[str, Mapping[str, str | None]] | None = None
     iommu: IommuInfo | None = None
     # /sys/devices/system/cpu/vulnerabilities/<name> -> text; None when the directory was unreadable.
     cpu_vulnerabilities: Mapping[str, str] | None = None
@@ -147,6 +175,10 @@ class Host(Struct, frozen=True, kw_only=True, gc=False):
     boot_firmware: str | None = None
     tpm_present: bool | None = None
     swaps: tuple[str, ...] | None = None  # device/file names in /proc/swaps
+    # Each device-mapper swap of ``swaps`` ("/dev/dm-1", "/dev/mapper/…") -> the block devices it
+    # stands on, itself first (see BlockLayer.below). None (an entry) when that could not be read or
+    # /sys was not captured; None (the field) when /proc/swaps was not read.
+    swap_layers: Mapping[str, tuple[BlockLayer, ...] | None] | None = None
     auditd_running: bool | None = None
     # Daemon configuration files, with libvirt's documented defaults applied for missing keys.
     libvirtd_conf: ConfigFile | None = None
@@ -172,9 +204,19 @@ class Host(Struct, frozen=True, kw_only=True, gc=False):
     runtime: RuntimeState | None = None
 
     def module_param(self, module: str, param: str) -> str | None:
+        """The parameter's value; None when it is absent or unknown (see :meth:`module_param_unread`)."""
         if self.module_params is None:
             return None
         return self.module_params.get(module, {}).get(param)
+
+    def module_param_unread(self, module: str, param: str) -> bool:
+        """Whether the parameter's value is unknown: /sys/module could not be read, or the module is
+        loaded and has the parameter but it could not be read. A module that is not loaded, or a
+        parameter it does not have, is known to be absent (False)."""
+        if self.module_params is None:
+            return True
+        params = self.module_params.get(module, {})
+        return param in params and params[param] is None
 
     @property
     def daemon_confs(self) -> tuple[ConfigFile, ...]:

@@ -244,7 +244,8 @@ def qemu_conf_defaults(distro_ids: Iterable[str] = (), *, accounts: Iterable[str
     ``distro_ids``: /etc/os-release ``ID`` then the ``ID_LIKE`` entries, most specific first. The
     first one in :data:`DISTRO_QEMU_ACCOUNTS` gives ``user``/``group``; with none, both are left out
     (unknown). ``accounts``/``groups``: the host's user and group names, for the swtpm account
-    ("tss" when it exists, else root); ``None`` when they could not be read (then left out).
+    ("tss" when it exists, else root); ``None`` when they could not be read (then left out, so the
+    setting's value is ``None``: unknown, which VMS-QEMU-012 reports as such).
     """
     table = dict(QEMU_CONF_DEFAULTS)
     for distro in distro_ids:

@@ -37,10 +37,10 @@ def rw_socket_access(host: Host) -> Iterator[Result]:
             yield ok(subject, f"auth_unix_rw = {show(auth.value)} {where(auth)}: clients of the "
                      "read-write socket must authenticate", sev(auth))
             continue
-        mode, mode_ev, _ = socket_mode(host, conf, "", "unix_sock_rw_perms")
+        mode, mode_ev, _, why = socket_mode(host, conf, "", "unix_sock_rw_perms")
         if mode is None:
             yield unknown(subject, f"auth_unix_rw = \"none\" {where(auth)} and the read-write "
-                          "socket's permissions could not be told", sev(auth), mode_ev)
+                          f"socket's permissions could not be told: {why}", sev(auth), mode_ev)
         elif mode & 0o002:
             yield fail(subject, f"auth_unix_rw = \"none\" {where(auth)} and the read-write socket is "
                        f"mode {mode:04o}: any local user can manage every VM and become root",
@@ -72,9 +72,14 @@ def socket_group_members(host: Host, env: Environment) -> Iterator[Result]:
             continue
         if auth.value != "none":
             continue  # polkit (or SASL) decides, not group membership; see VMS-DMN-007
-        mode, mode_ev, activated = socket_mode(host, conf, "", "unix_sock_rw_perms")
+        mode, mode_ev, activated, why = socket_mode(host, conf, "", "unix_sock_rw_perms")
         if activated:
             unit = find_unit(host, f"{daemon_of(conf)}.socket")
+            if unit is not None and unit.problem is not None:
+                # an unread drop-in may set SocketGroup=: no group is no answer
+                yield unknown(subject, f"auth_unix_rw = \"none\" {where(auth)} and the read-write "
+                              f"socket's group could not be told: {why}", sev(auth), mode_ev)
+                continue
             group = unit.socket_group if unit else None
             group_ev = ev((unit.path or unit.name) if unit else f"{daemon_of(conf)}.socket",
                           "SocketGroup", group)
@@ -115,11 +120,11 @@ def admin_socket_access(host: Host) -> Iterator[Result]:
     """
     for conf in host.daemon_confs:
         subject = f"{conf_name(conf)} admin socket"
-        mode, mode_ev, _ = socket_mode(host, conf, "-admin", "unix_sock_admin_perms")
+        mode, mode_ev, _, why = socket_mode(host, conf, "-admin", "unix_sock_admin_perms")
         if not conf.readable:
             yield unreadable(conf, subject)
         elif mode is None:
-            yield unknown(subject, "the admin socket's permissions could not be told", mode_ev)
+            yield unknown(subject, f"the admin socket's permissions could not be told: {why}", mode_ev)
         elif mode & 0o077:
             yield fail(subject, f"the admin socket is mode {mode:04o}: users other than root can "
                        "reach the daemon's admin API", mode_ev)
@@ -144,11 +149,11 @@ def ro_socket_access(host: Host) -> Iterator[Result]:
         if auth is None:
             yield unreadable(conf, subject)
             continue
-        mode, mode_ev, _ = socket_mode(host, conf, "-ro", "unix_sock_ro_perms")
+        mode, mode_ev, _, why = socket_mode(host, conf, "-ro", "unix_sock_ro_perms")
         if auth.value not in ("none", "polkit"):
             yield ok(subject, f"auth_unix_ro = {show(auth.value)} {where(auth)}", sev(auth))
         elif mode is None:
-            yield unknown(subject, "the read-only socket's permissions could not be told",
+            yield unknown(subject, f"the read-only socket's permissions could not be told: {why}",
                           sev(auth), mode_ev)
         elif mode & 0o002:
             yield fail(subject, f"the read-only socket is mode {mode:04o} with auth_unix_ro = "

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from vmsec.checks.api import Result, Severity, Tag, check, ev, fail, ok, unknown
-from vmsec.checks.helpers.config import conf_name, daemon_of, sev, show, unreadable, where
+from vmsec.checks.helpers.config import conf_name, daemon_of, sev, show, unreadable, unreadable_reason, where
 from vmsec.facts import ConfigFile, ConfValue, Host, SocketUnit
 from vmsec.findings import Evidence
 
@@ -55,25 +56,36 @@ def parse_mode(value: ConfValue | None) -> int | None:
     return None
 
 
-def socket_mode(host: Host, conf: ConfigFile, suffix: str, key: str
-                ) -> tuple[int | None, Evidence, bool | None]:
+class SocketMode(NamedTuple):
+    mode: int | None  # None when it cannot be told (then ``why`` says why)
+    evidence: Evidence
+    activated: bool | None  # whether socket activation is in use
+    why: str = ""
+
+
+def socket_mode(host: Host, conf: ConfigFile, suffix: str, key: str) -> SocketMode:
     """The effective permissions of one of the daemon's UNIX sockets: the unit's ``SocketMode=``
     under socket activation (systemd's default is 0666), else the configuration key (also used when
-    that socket has no unit: the daemon then creates it itself). Returns the mode (None when it
-    cannot be told), evidence, and whether socket activation is in use."""
+    that socket has no unit: the daemon then creates it itself)."""
     daemon = daemon_of(conf)
     activated = socket_activated(host, daemon)
     if activated is None:  # the unit's SocketMode= would override the key: cannot tell which
-        return None, ev("systemd socket units", f"{daemon}{suffix}.socket", "(unreadable)"), None
+        return SocketMode(None, ev("systemd socket units", f"{daemon}{suffix}.socket", "(unreadable)"),
+                          None, "the systemd socket units could not be read")
     unit = find_unit(host, f"{daemon}{suffix}.socket") if activated else None
+    if unit is not None and unit.problem is not None:
+        # An unread unit file or drop-in may set SocketMode=: the default is no answer.
+        return SocketMode(None, ev(unit.path or unit.name, "SocketMode", "(unreadable)"), True, unit.problem)
     if unit is not None:
-        mode = unit.socket_mode if unit.socket_mode is not None else 0o666
-        shown = f"{mode:04o}" + ("" if unit.socket_mode is not None else " (systemd default)")
-        return mode, ev(unit.path or unit.name, "SocketMode", shown), True
+        unit_mode = unit.socket_mode if unit.socket_mode is not None else 0o666
+        shown = f"{unit_mode:04o}" + ("" if unit.socket_mode is not None else " (systemd default)")
+        return SocketMode(unit_mode, ev(unit.path or unit.name, "SocketMode", shown), True)
     s = conf.setting(key)
     if s is None:
-        return None, ev(conf.path, key), activated
-    return parse_mode(s.value), sev(s), activated
+        return SocketMode(None, ev(conf.path, key), activated, unreadable_reason(conf))
+    mode = parse_mode(s.value)
+    return SocketMode(mode, sev(s), activated,
+                      "" if mode is not None else f"{key} = {show(s.value)} is not an octal mode")
 
 
 def listener(host: Host, conf: ConfigFile, kind: str) -> tuple[bool | None, str, tuple[Evidence, ...]]:

@@ -73,6 +73,10 @@ def pci_passthrough_isolated(dom: Domain, env: Environment) -> Iterator[Result]:
         if host.module_params is None:
             missing.append("VFIO module parameters")
         else:
+            # A loaded module whose switch could not be read is unknown, not "off".
+            missing += [f"{m}.{param}" for m, param in (("vfio", "enable_unsafe_noiommu_mode"),
+                                                          ("vfio_iommu_type1", "allow_unsafe_interrupts"))
+                        if host.module_param_unread(m, param)]
             noiommu = host.module_param("vfio", "enable_unsafe_noiommu_mode")
             if noiommu is not None and noiommu.strip().upper() in ("Y", "1"):
                 problems.append(("VFIO no-IOMMU mode is enabled", Severity.CRITICAL,

@@ -236,6 +236,10 @@ def vfio_unsafe_modes(host: Host) -> Iterator[Result]:
             yield unknown(subject, "/sys/module could not be read")
             continue
         value = host.module_param(module, param)
+        if value is None and host.module_param_unread(module, param):
+            yield unknown(subject, f"{module} is loaded, but /sys/module/{module}/parameters/{param} "
+                          "could not be read", ev(f"/sys/module/{module}/parameters/{param}", param))
+            continue
         if value is None:
             continue  # the module is not loaded: nothing is assigned through it
         where = ev(f"/sys/module/{module}/parameters/{param}", param, value)

@@ -3,10 +3,12 @@ where guest memory can end up on disk (swap)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from vmsec.checks.api import Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.facts import Host
+from vmsec.findings import Evidence
 
 _YES = frozenset({"y", "1", "yes", "on"})
 
@@ -29,6 +31,10 @@ def nested_virtualization(host: Host) -> Iterator[Result]:
         return
     for module in ("kvm_intel", "kvm_amd"):
         value = host.module_param(module, "nested")
+        if value is None and host.module_param_unread(module, "nested"):
+            yield unknown(f"{module} nested", f"{module} is loaded, but /sys/module/{module}/parameters/"
+                          "nested could not be read", ev(f"/sys/module/{module}/parameters/nested", "nested"))
+            continue
         if value is None:
             continue  # module not loaded
         where = ev(f"/sys/module/{module}/parameters/nested", "nested", value.strip())
@@ -88,8 +94,9 @@ def secure_boot_lockdown(host: Host) -> Iterator[Result]:
        references=("https://libvirt.org/formatdomain.html#memory-backing",))
 def encrypted_swap(host: Host) -> Iterator[Result]:
     """Guest RAM that the host swaps out lands on disk. On a plain partition it stays there in
-    cleartext (keys, passwords) after the guest is gone. Swap on device-mapper (dm-crypt) or on zram
-    does not leave cleartext on disk.
+    cleartext (keys, passwords) after the guest is gone. Swap on dm-crypt (directly, or below LVM or
+    md) or on zram does not leave cleartext on disk; swap on plain LVM, multipath or an integrity-only
+    device does — the device-mapper layers are read from /sys to tell them apart.
 
     Remediation: Put swap on dm-crypt (a random-key `swap` entry in /etc/crypttab), use zram, or lock
     sensitive guests' memory with `<memoryBacking><locked/>`.
@@ -104,7 +111,7 @@ def encrypted_swap(host: Host) -> Iterator[Result]:
         where = ev("/proc/swaps", "Filename", dev)
         subject = f"swap {dev}"
         if dev.startswith(("/dev/mapper/", "/dev/dm-")):
-            yield ok(subject, f"swap {dev} is on a device-mapper device (as dm-crypt provides)", where)
+            yield _device_mapper_swap(host, dev, subject, where)
         elif dev.startswith("/dev/zram"):
             yield ok(subject, f"swap {dev} is compressed RAM (zram), not a disk", where)
         elif dev.startswith("/dev/"):
@@ -113,3 +120,34 @@ def encrypted_swap(host: Host) -> Iterator[Result]:
         else:
             yield unknown(subject, f"swap {dev} is a file: whether its filesystem is encrypted "
                           "could not be told", where)
+
+
+# Device-mapper UUIDs of devices known not to encrypt: LVM, multipath, kpartx partitions, and
+# cryptsetup's integrity-only and verity devices. Anything else (a hand-made dmsetup table) may be.
+_PLAIN_DM = re.compile(r"LVM-|mpath-|part\d+-|CRYPT-(INTEGRITY|VERITY)-")
+
+
+def _device_mapper_swap(host: Host, dev: str, subject: str, where: Evidence) -> Result:
+    layers = (host.swap_layers or {}).get(dev)
+    if layers is None:
+        return unknown(subject, f"swap {dev} is on device-mapper, and what it is (dm-crypt or plain "
+                       "LVM) could not be read from /sys/class/block", where)
+    shown = ev("/sys/class/block", "dm/uuid", ", ".join(
+        b.name if b.dm_uuid is None else f"{b.name} {b.dm_uuid or '(no UUID)'}" for b in layers))
+    # Encrypted when every way down to a disk passes through dm-crypt (zram is RAM, not a disk).
+    leaves = [b for b in layers if not b.dm_crypt and not b.below and not b.name.startswith("zram")]
+    if not leaves:
+        crypt = ", ".join(b.name for b in layers if b.dm_crypt)
+        how = f"written through dm-crypt ({crypt})" if crypt else "kept in compressed RAM (zram)"
+        return ok(subject, f"swap {dev} is {how}", where, shown)
+    odd = [b.name for b in layers if b.dm_uuid is not None and not b.dm_crypt
+           and not _PLAIN_DM.match(b.dm_uuid)]
+    loops = [b.name for b in leaves if b.name.startswith("loop")]
+    if odd or loops:
+        what = (f"device-mapper device {', '.join(odd)}, which cryptsetup, LVM or multipath did not make"
+                if odd else f"loop device {', '.join(loops)}, whose file may be on an encrypted filesystem")
+        return unknown(subject, f"swap {dev} stands on {what}: whether it is encrypted could not be told",
+                       where, shown)
+    return fail(subject, f"swap {dev} is on device-mapper without dm-crypt (down to "
+                f"{', '.join(b.name for b in leaves)}): swapped-out guest memory is written to disk in "
+                "cleartext", where, shown)

@@ -179,11 +179,20 @@ def l1d_flush(host: Host) -> Iterator[Result]:
         yield unknown("kvm_intel vmentry_l1d_flush", "/sys/module could not be read")
         return
     value = host.module_param("kvm_intel", "vmentry_l1d_flush")
+    l1tf = (host.cpu_vulnerabilities or {}).get("l1tf")
+    if value is None and host.module_param_unread("kvm_intel", "vmentry_l1d_flush"):
+        path = "/sys/module/kvm_intel/parameters/vmentry_l1d_flush"
+        if l1tf is not None and l1tf.strip() == "Not affected":
+            yield ok("kvm_intel vmentry_l1d_flush", f"{path} could not be read, but the CPU is not "
+                     "affected by L1TF", ev(f"{_VULN_DIR}/l1tf", "l1tf", l1tf.strip()))
+        else:
+            yield unknown("kvm_intel vmentry_l1d_flush", f"kvm_intel is loaded, but {path} could not "
+                          "be read", ev(path, "vmentry_l1d_flush"))
+        return
     if value is None:
         return  # kvm_intel is not loaded (AMD or no KVM): L1TF does not apply through it
     value = value.strip()
     where = ev("/sys/module/kvm_intel/parameters/vmentry_l1d_flush", "vmentry_l1d_flush", value)
-    l1tf = (host.cpu_vulnerabilities or {}).get("l1tf")
     if value != "never":
         yield ok("kvm_intel vmentry_l1d_flush", f"vmentry_l1d_flush = {value}", where)
     elif l1tf is not None and l1tf.strip() == "Not affected":
@@ -212,22 +221,26 @@ def itlb_multihit(host: Host) -> Iterator[Result]:
         yield unknown("kvm nx_huge_pages", "/sys/module could not be read")
         return
     nx = host.module_param("kvm", "nx_huge_pages")
-    if nx is None:
+    unread = nx is None and host.module_param_unread("kvm", "nx_huge_pages")
+    if nx is None and not unread:
         return  # kvm is not loaded: no guest runs with hardware virtualization
-    where = ev("/sys/module/kvm/parameters/nx_huge_pages", "nx_huge_pages", nx.strip())
+    # kvm is loaded; the kernel's itlb_multihit report decides, nx_huge_pages is the evidence.
+    path = "/sys/module/kvm/parameters/nx_huge_pages"
+    shown = f"nx_huge_pages = {nx.strip()}" if nx is not None else f"{path} could not be read"
+    nx_ev = (ev(path, "nx_huge_pages", nx.strip()),) if nx is not None else ()
     if host.cpu_vulnerabilities is None:
         yield _unreadable_vulns("kvm nx_huge_pages")
         return
     text = host.cpu_vulnerabilities.get("itlb_multihit")
     if text is None:
-        yield unknown("kvm nx_huge_pages", "the kernel does not report itlb_multihit", where)
+        yield unknown("kvm nx_huge_pages", f"the kernel does not report itlb_multihit ({shown})", *nx_ev)
         return
     vuln = ev(f"{_VULN_DIR}/itlb_multihit", "itlb_multihit", text.strip())
     if "kvm: vulnerable" in text.lower():
-        yield fail("kvm nx_huge_pages", f"nx_huge_pages = {nx.strip()} and itlb_multihit reports "
-                   f"\"{text.strip()}\": a guest can crash the host with a machine check", where, vuln)
+        yield fail("kvm nx_huge_pages", f"{shown} and itlb_multihit reports \"{text.strip()}\": a guest "
+                   "can crash the host with a machine check", *nx_ev, vuln)
     else:
-        yield ok("kvm nx_huge_pages", f"itlb_multihit: {text.strip()}", where, vuln)
+        yield ok("kvm nx_huge_pages", f"itlb_multihit: {text.strip()}", *nx_ev, vuln)
 
 
 @check("VMS-HOST-010", title="The kernel mitigates VMSCAPE (CVE-2025-40300)",

@@ -369,6 +369,16 @@ def swtpm_user(host: Host, env: Environment) -> Iterator[Result]:
         s = conf.setting(key)
         if s is None:
             yield unreadable(conf, subject)
+        elif s.value is None and not s.explicit:
+            # The default is left out only when the host's accounts could not be read.
+            db, kind = ("/etc/passwd", "account") if key == "swtpm_user" else ("/etc/group", "group")
+            default = f"libvirt's default is tss, or root when no tss {kind} exists; {db} could not be read"
+            if emulated:
+                yield unknown(subject, f"qemu.conf does not set {key}: {default}", sev(s), ev(db))
+            else:
+                # Even root would do no harm here, as for the known root default below.
+                yield ok(subject, f"qemu.conf does not set {key} ({default}), but no domain uses an "
+                         "emulated TPM", sev(s))
         elif _is_root(s.as_str()) and not s.explicit and not emulated:
             # libvirt falls back to root only because no "tss" account exists; nothing uses swtpm.
             yield ok(subject, f"{key} defaults to root (no tss account), but no domain uses an "
