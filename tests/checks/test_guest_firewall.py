@@ -44,3 +44,21 @@ CASES = [
                          ids=[f"{f.__name__}-{i}" for i, (f, _, _) in enumerate(CASES)])
 def test_firewall(func: Any, facts: FirewallSetup | None, expected: list[Status]) -> None:
     assert [r.status for r in func(g(facts))] == expected
+
+
+UNREAD = {"firewall": ("/etc/nftables.d: Permission denied",)}
+
+
+@pytest.mark.parametrize(("func", "setup", "expected"), [
+    (fwc.firewall_enabled, fw(nftables=True), [P]),  # enabled, and seen so
+    (fwc.firewall_enabled, fw(nftables=False), [U]),  # "none is enabled" may be wrong
+    (fwc.firewall_enabled, fw(), [U]),
+    (fwc.default_deny_input, fw("drop", nftables=True), [U]),  # an unread include may accept
+    (fwc.default_deny_input, fw("accept", nftables=True), [U]),  # or hold a dropping input chain
+    (fwc.single_firewall, fw(nftables=True), [U]),
+    (fwc.single_firewall, fw(ufw=True, firewalld=True), [F]),
+])
+def test_with_an_unread_firewall_file(func: Any, setup: FirewallSetup, expected: list[Status]) -> None:
+    results = list(func(Guest(name="vm", origin="/img", firewall=setup, unread=UNREAD)))
+    assert [r.status for r in results] == expected
+    assert all("/etc/nftables.d: Permission denied" in r.message for r in results if r.status is U)

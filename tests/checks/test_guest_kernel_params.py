@@ -10,7 +10,7 @@ import pytest
 
 from vmsec.checks.api import Environment
 from vmsec.checks.guest import kernel_params as k
-from vmsec.facts import Guest, Inventory, Network
+from vmsec.facts import Guest, Inventory, Network, evolve
 from vmsec.facts.guest import SysctlValue
 from vmsec.findings import Status
 
@@ -101,3 +101,16 @@ def test_evidence_names_the_winning_file() -> None:
     assert r.evidence[0].source == "/etc/sysctl.d/90-test.conf:1" and r.evidence[0].value == "0"
     [r] = k.kptr_restrict(g({}))
     assert "kernel default 0" in r.message
+
+
+def test_offline_with_an_unread_sysctl_file_a_good_or_unset_value_is_unknown() -> None:
+    # a later sysctl.d file that could not be read may set any key (the last one wins)
+    unread = {"sysctl": ("/etc/sysctl.d/99-local.conf: Permission denied",)}
+    guest = evolve(g({"net.ipv4.conf.all.rp_filter": "1", "net.ipv4.conf.default.rp_filter": "0",
+                      "kernel.randomize_va_space": "2"}), unread=unread)
+    assert run(k.rp_filter, guest) == [U, F]  # the 0 that was read is still a finding
+    assert run(k.randomize_va_space, guest) == [U]
+    assert run(k.send_redirects, guest) == [U, U]  # unset: the kernel default 1 may be overridden
+    assert run(k.ip_forward, guest) == [U, U]
+    [r] = k.randomize_va_space(guest)
+    assert "/etc/sysctl.d/99-local.conf: Permission denied" in r.message

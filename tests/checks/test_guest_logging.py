@@ -104,3 +104,30 @@ RSYSLOG = Service(name="rsyslog.service", manager="systemd", enabled=True)
 def test_persistent_logs(storage: str | None, services: Any, expected: Status) -> None:
     [r] = lg.persistent_logs(g(audit(journald_storage=storage), services))
     assert r.status is expected
+
+
+UNREAD = {"audit": ("/etc/audit/rules.d/99-finalize.rules: Permission denied",)}
+
+
+@pytest.mark.parametrize(("func", "a", "expected"), [
+    (lg.audit_rules_present, audit(rules=CIS_RULES), [U]),
+    (lg.audit_rules_present, audit(rules=()), [U]),  # "no rules" may be wrong
+    (lg.audit_identity, audit(rules=CIS_RULES), [U]),
+    (lg.audit_identity, audit(rules=()), [U]),
+    (lg.audit_immutable, audit(rules=CIS_RULES), [U]),
+    (lg.audit_immutable, audit(rules=("-e 1",)), [U]),  # the last file may end with -e 2
+    # a forwarding that was read is there
+    (lg.remote_logging, audit(remote_logging=("rsyslog /etc/rsyslog.conf:3: *.* @@log",)), [P]),
+    (lg.remote_logging, audit(), [U]),
+    (lg.persistent_logs, audit(journald_storage="persistent"), [U]),
+    (lg.persistent_logs, audit(journald_storage="volatile"), [U]),
+])
+def test_with_an_unread_audit_or_logging_file(func: Any, a: AuditSetup, expected: list[Status]) -> None:
+    results = list(func(Guest(name="vm", origin="/img", audit=a, services=(), unread=UNREAD)))
+    assert [r.status for r in results] == expected
+
+
+def test_auditd_not_enabled_is_unknown_when_a_service_directory_was_unread() -> None:
+    guest = Guest(name="vm", origin="/img", audit=audit(auditd_enabled=False), services=(),
+                  unread={"services": ("/etc/systemd/system/multi-user.target.wants: Permission denied",)})
+    assert [r.status for r in lg.auditd_enabled(guest)] == [U]

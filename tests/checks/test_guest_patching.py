@@ -11,7 +11,7 @@ import pytest
 from datapaths import DISTRO_EOL
 from vmsec.checks.api import Environment
 from vmsec.checks.guest import patching as p
-from vmsec.facts import Guest, Inventory
+from vmsec.facts import Guest, Inventory, evolve
 from vmsec.facts.guest import AutoUpdates, OsRelease, PackageRepo
 from vmsec.findings import Severity, Status
 
@@ -205,3 +205,34 @@ def test_hand_made_rows_are_consistent() -> None:
             assert win.eol is not None and until >= win.eol, (distro, version)
         if distro not in ("debian", "ubuntu"):
             assert win.source.startswith("https://"), (distro, version)
+
+
+APT_UNREAD = {"repos": ("/etc/apt/sources.list.d/vendor.list: Permission denied",)}
+
+
+def test_an_unread_apt_source_file_is_unknown_not_pass() -> None:
+    # the unread file may hold a trusted=yes source, or an Allow*Insecure* switch for all of them
+    guest = g(os=DEBIAN12, repos=(apt("https://deb.debian.org/debian"),), unread=APT_UNREAD)
+    for func in (p.apt_sources_verified, p.third_party_repos):
+        statuses = [r.status for r in func(guest)]
+        assert statuses and P not in statuses and U in statuses
+    # no bookworm-security among the sources read: the unread file may hold it
+    assert [r.status for r in p.security_repo(guest)] == [U]
+    # a source read with trusted=yes stays a finding
+    bad = g(os=DEBIAN12, repos=(apt("http://x.example/debian", trusted=True),), unread=APT_UNREAD)
+    assert F in [r.status for r in p.apt_sources_verified(bad)]
+
+
+def test_an_unread_apt_file_does_not_touch_rpm_repositories() -> None:
+    guest = g(repos=(dnf("https://a.example/", gpgcheck=True, signed=True),), unread=APT_UNREAD)
+    assert [r.status for r in p.rpm_gpgcheck(guest)] == [P]
+    rpm_unread = {"repos": ("/etc/yum.repos.d/vendor.repo: Permission denied",)}
+    assert [r.status for r in p.rpm_gpgcheck(evolve(guest, unread=rpm_unread))] == [U, P]
+
+
+def test_automatic_updates_with_an_unread_apt_conf_file() -> None:
+    unread = {"auto_updates": ("/etc/apt/apt.conf.d/20auto-upgrades: Permission denied",)}
+    on = AutoUpdates(mechanism="unattended-upgrades", enabled=True, origin="/etc/apt/apt.conf.d")
+    off = AutoUpdates(mechanism="unattended-upgrades", enabled=False, origin="/etc/apt/apt.conf.d")
+    assert [r.status for r in p.automatic_updates(g(auto_updates=on, unread=unread))] == [U]
+    assert [r.status for r in p.automatic_updates(g(auto_updates=off, unread=unread))] == [U]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from vmsec.checks.api import Result
 from vmsec.checks.guest import services as s
+from vmsec.collectors.guest import collect_guest
+from vmsec.collectors.reader import DEFAULT_READ_LIMIT, RootReader
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import Guest
 from vmsec.facts.guest import Service
 from vmsec.findings import Status
@@ -64,3 +68,66 @@ def test_services(func: Any, services: tuple[Service, ...] | None, expected: lis
 def test_fail_message_names_the_unit_and_manager() -> None:
     [r] = s.telnet_server(Guest(name="vm", origin="/img", services=(svc("telnet", manager="inetd"),)))
     assert "telnet" in r.message and "inetd" in r.message and r.subject == "inetd telnet"
+
+
+# --- a service manager's configuration that could not be read ----------------------------------------
+
+INETD_DENIED = {"services": ("/etc/inetd.conf: Permission denied",)}
+_CHECKS = [s.telnet_server, s.r_services, s.tftp_server, s.ftp_server, s.super_server, s.nis_services,
+           s.talk_server, s.snmp_agent, s.display_manager, s.rpcbind_without_nfs]
+
+
+@pytest.mark.parametrize("func", _CHECKS, ids=[f.__name__ for f in _CHECKS])
+@pytest.mark.parametrize("services", [BASE, (svc("telnet.socket", enabled=False),
+                                             svc("rpcbind.socket", enabled=False))])
+def test_with_an_unread_service_file_nothing_passes(func: Any, services: tuple[Service, ...]) -> None:
+    partial = Guest(name="vm", origin="/img", services=services, unread=INETD_DENIED)
+    statuses = [r.status for r in func(partial)]
+    assert statuses and P not in statuses
+    complete = [r.status for r in func(Guest(name="vm", origin="/img", services=services))]
+    assert [U if x is P else x for x in complete] == statuses  # only the passes changed
+
+
+def test_rpcbind_without_nfs_is_unknown_when_nfs_may_be_unread() -> None:
+    [r] = s.rpcbind_without_nfs(Guest(name="vm", origin="/img", services=(svc("rpcbind.service"),),
+                                      unread=INETD_DENIED))
+    assert r.status is U and "/etc/inetd.conf" in r.message
+
+
+def test_an_enabled_service_read_stays_a_fail_with_an_unread_file() -> None:
+    [r] = s.telnet_server(Guest(name="vm", origin="/img", services=(svc("telnet.socket"),),
+                                unread=INETD_DENIED))
+    assert r.status is F
+    # rpcbind enabled for an NFS server that was read: what is there is there
+    [r] = s.rpcbind_without_nfs(Guest(name="vm", origin="/img", unread=INETD_DENIED,
+                                      services=(svc("rpcbind.service"), svc("nfs-server.service"))))
+    assert r.status is P
+
+
+class DeniedReader(RootReader):
+    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened."""
+
+    def __init__(self, root: Path, *denied: str) -> None:
+        super().__init__(str(root))
+        self.denied = frozenset(denied)
+
+    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        if path in self.denied:
+            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
+        return super().read_bytes(path, limit)
+
+
+def test_an_unreadable_inetd_conf_makes_r_services_unknown(tmp_path: Path) -> None:
+    # The reviewer's case: /etc/inetd.conf (0600) starts rshd; scanned as nobody it passed "no r-services
+    # service among 0 services". The unread file is kept on the guest, and the check says UNKNOWN.
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/inetd.conf").write_text("shell stream tcp nowait root /usr/sbin/tcpd in.rshd\n")
+    guest, records = collect_guest(DeniedReader(tmp_path, "/etc/inetd.conf"), name="vm",
+                                   origin=str(tmp_path))
+    assert guest.services == ()
+    assert guest.unread == {"services": ("/etc/inetd.conf: Permission denied",)}
+    assert any(r.source == "/etc/inetd.conf" and r.kind is ErrorKind.DENIED for r in records)
+    [r] = s.r_services(guest)
+    assert r.status is U and "/etc/inetd.conf: Permission denied" in r.message
+    whole, _ = collect_guest(RootReader(str(tmp_path)), name="vm", origin=str(tmp_path))
+    assert [r.status for r in s.r_services(whole)] == [F] and whole.unread == {}

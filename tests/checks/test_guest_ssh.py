@@ -14,7 +14,8 @@ import pytest
 
 from vmsec.checks.api import Environment, FactMissing, Result
 from vmsec.checks.guest import ssh, ssh_keys
-from vmsec.collectors.reader import RootReader
+from vmsec.collectors.reader import DEFAULT_READ_LIMIT, RootReader
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import (
     Account,
     AuthorizedKey,
@@ -394,3 +395,75 @@ def test_root_login_not_reachable_when_allowusers_excludes_root() -> None:
     cfg = sshd(permitrootlogin="yes", allowusers="alice")
     results = run(ssh.root_login, guest(cfg, **_accounts(("alice", "/bin/bash"))))
     assert st(results) == [P] and "AllowUsers alice excludes root" in results[0].message
+
+
+# --- an included file that could not be read ---------------------------------------------------------
+
+CLOUD_INIT = "/etc/ssh/sshd_config.d/50-cloud-init.conf"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "checks"
+
+
+class DeniedReader(RootReader):
+    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened."""
+
+    def __init__(self, root: Path, *denied: str) -> None:
+        super().__init__(str(root))
+        self.denied = frozenset(denied)
+
+    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        if path in self.denied:
+            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
+        return super().read_bytes(path, limit)
+
+
+def unread_config(tmp_path: Path, main: str) -> SshdConfig:
+    """The reviewer's root: cloud-init's drop-in (0600) sets PermitRootLogin yes and is read by nobody."""
+    (tmp_path / "etc/ssh/sshd_config.d").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "etc/ssh/sshd_config").write_text(f"Include /etc/ssh/sshd_config.d/*.conf\n{main}")
+    (tmp_path / CLOUD_INIT.lstrip("/")).write_text("PermitRootLogin yes\nPasswordAuthentication yes\n")
+    return read_sshd_config(DeniedReader(tmp_path, CLOUD_INIT), version="9.2p1", distro="debian")
+
+
+def test_root_login_on_the_default_with_an_unread_drop_in_is_unknown(tmp_path: Path) -> None:
+    results = run(ssh.root_login, guest(unread_config(tmp_path, "")))
+    assert st(results) == [U]
+    assert f"{CLOUD_INIT}: Permission denied" in results[0].message
+    # an account that cannot log in at all cannot, whatever the unread file says
+    no_shell = (Account(name="root", uid=0, gid=0, shell="/usr/sbin/nologin"),)
+    results = run(ssh.root_login, guest(unread_config(tmp_path, ""), accounts=no_shell))
+    assert st(results) == [P] and "no login shell" in results[0].message
+
+
+def test_a_bad_default_with_an_unread_drop_in_is_unknown_but_a_bad_value_read_fails(tmp_path: Path) -> None:
+    # PasswordAuthentication yes is only the compiled-in default: the unread file may set it first
+    results = run(ssh.password_authentication, guest(unread_config(tmp_path, "")))
+    assert st(results) == [U] and CLOUD_INIT in results[0].message
+    # a value that was read is a finding: a rule that is there is there
+    cfg = unread_config(tmp_path, "PasswordAuthentication yes\n")
+    assert st(run(ssh.password_authentication, guest(cfg))) == [F]
+
+
+@pytest.mark.parametrize("func", [ssh.root_login, ssh.password_authentication, ssh.ciphers, ssh.macs,
+                                  ssh.x11_forwarding, ssh.login_grace_time, ssh.allow_list, ssh.protocol_1,
+                                  ssh.tcp_forwarding])
+def test_hardened_main_file_with_an_unread_drop_in_passes_nothing(
+        func: Callable[..., Iterator[Result]]) -> None:
+    # The drop-in is read first and wins: as root VMS-GST-001 fails on it; unread, nothing may pass.
+    root = FIXTURES / "VMS-GST-001" / "cloud-dropin-yes.FAIL"
+    cfg = read_sshd_config(DeniedReader(root, CLOUD_INIT), version="9.2p1", distro="debian")
+    root_account = Account(name="root", uid=0, gid=0, shell="/bin/bash")
+    results = run(func, guest(cfg, shadow=(), accounts=(root_account,)))
+    assert results and P not in st(results)
+    assert all(CLOUD_INIT in r.message for r in results if r.status is U)
+    read_all = read_sshd_config(RootReader(str(root)), version="9.2p1", distro="debian")
+    assert read_all.unread == ()
+
+
+def test_a_root_key_with_an_unread_drop_in_is_unknown_unless_root_is_refused(tmp_path: Path) -> None:
+    key = AuthorizedKey(user="root", path="/root/.ssh/authorized_keys", key_type="ssh-ed25519", line=1)
+    results = run(ssh_keys.root_keys, guest(unread_config(tmp_path, ""), authorized_keys=(key,)))
+    assert st(results) == [U] and CLOUD_INIT in results[0].message  # prohibit-password is only the default
+    # "PermitRootLogin no" after the Include: the unread file, read first, may say otherwise
+    refused = unread_config(tmp_path, "PermitRootLogin no\n")
+    results = run(ssh_keys.root_keys, guest(refused, authorized_keys=(key,)))
+    assert st(results) == [U]

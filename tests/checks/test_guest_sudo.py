@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
-from vmsec.checks.api import Environment, FactMissing, Result
+from vmsec.checks.api import Environment, FactMissing, Result, results_of
 from vmsec.checks.guest import sudo
+from vmsec.collectors.guest import collect_guest
+from vmsec.collectors.reader import DEFAULT_READ_LIMIT, RootReader
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import Guest, InstalledPackage, Inventory, Sudoers, SudoRule
 from vmsec.findings import Severity, Status
 
@@ -116,3 +120,73 @@ def test_use_pty_scoped_defaults(defaults: tuple[tuple[str, str], ...], expected
     assert st(results) == expected
     if Status.FAIL in expected and len(expected) == 2:
         assert results[1].subject.startswith("sudo Defaults") and "!use_pty" in results[1].message
+
+
+# --- an included file that could not be read -------------------------------------------------------
+
+UNREAD = ("/etc/sudoers.d/90-cloud-init-users: Permission denied",)
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "checks"
+
+
+def partial(*rules: SudoRule, defaults: tuple[tuple[str, str], ...] = ()) -> Sudoers:
+    """A policy whose sudoers.d file could not be read (a scan by a user who is not root)."""
+    return Sudoers(rules=rules, defaults=defaults, files=("/etc/sudoers",), unread=UNREAD)
+
+
+@pytest.mark.parametrize(("func", "defaults", "version"), [
+    (sudo.nopasswd_all, (), None),
+    (sudo.broad_all, (), None),
+    (sudo.authentication, (), None),
+    (sudo.use_pty, (("", "use_pty"),), None),  # the unread file could say !use_pty after it
+    (sudo.use_pty, (), "1.9.15"),
+    (sudo.use_pty, (), "1.9.5p2"),  # "not set" is a claim about the unread file too
+    (sudo.sudo_logging, (("", 'logfile="/var/log/sudo.log"'),), None),
+    (sudo.sudo_logging, (), None),
+])
+def test_a_policy_with_an_unread_file_is_unknown_not_pass(func: Callable[..., Iterator[Result]],
+                                                          defaults: tuple[tuple[str, str], ...],
+                                                          version: str | None) -> None:
+    results = run(func, partial(rule("%sudo"), defaults=defaults), version)
+    assert st(results) == [U]
+    assert "/etc/sudoers.d/90-cloud-init-users: Permission denied" in results[0].message
+
+
+@pytest.mark.parametrize(("func", "policy_", "expected"), [
+    (sudo.nopasswd_all, partial(rule("debian", nopasswd=True)), [F]),
+    (sudo.broad_all, partial(rule("ALL")), [F]),
+    (sudo.authentication, partial(defaults=((":alice", "!authenticate"),)), [F]),
+    (sudo.use_pty, partial(defaults=(("", "!use_pty"),)), [F]),
+])
+def test_a_rule_that_was_read_stays_a_fail(func: Callable[..., Iterator[Result]], policy_: Sudoers,
+                                           expected: list[Status]) -> None:
+    assert st(run(func, policy_)) == expected
+
+
+class DeniedReader(RootReader):
+    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened."""
+
+    def __init__(self, root: Path, *denied: str) -> None:
+        super().__init__(str(root))
+        self.denied = frozenset(denied)
+
+    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        if path in self.denied:
+            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
+        return super().read_bytes(path, limit)
+
+
+@pytest.mark.parametrize("func", [sudo.nopasswd_all, sudo.broad_all, sudo.authentication])
+def test_cloud_init_drop_in_unreadable_to_the_scanner_is_unknown(
+        func: Callable[..., Iterator[Result]]) -> None:
+    # The reviewer's case: 90-cloud-init-users (0440) grants ubuntu NOPASSWD:ALL; scanned as root it
+    # fails, scanned as nobody it passed. Now it is UNKNOWN, naming the file.
+    root = FIXTURES / "VMS-GST-065" / "cloud-init-nopasswd.FAIL"
+    guest, records = collect_guest(DeniedReader(root, "/etc/sudoers.d/90-cloud-init-users"),
+                                   name="t", origin=str(root))
+    assert any(r.source == "/etc/sudoers.d/90-cloud-init-users" and not r.ok for r in records)
+    env = Environment(inventory=Inventory(guests=(guest,)), host=None)
+    results = results_of(func, guest, env)
+    assert st(results) == [U]
+    assert "/etc/sudoers.d/90-cloud-init-users: Permission denied" in results[0].message
+    whole, _ = collect_guest(RootReader(str(root)), name="t", origin=str(root))
+    assert F in st(results_of(sudo.nopasswd_all, whole, env))  # read in full: the rule is found

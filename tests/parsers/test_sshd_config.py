@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from vmsec.collectors.reader import RootReader
+from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, RootReader
 from vmsec.errors import ErrorKind, Problems, ReadError
 from vmsec.facts.guest import SshdConfig
 from vmsec.parsers.sshd_config import (
@@ -328,3 +328,58 @@ def test_include_of_a_huge_directory_is_recorded(tmp_path: Path) -> None:
     config = read(tmp_path, files)
     assert any("more than 4096 entries" in e for e in config.errors)
     assert config.value("permitrootlogin") == "no"
+
+
+class DeniedReader(RootReader):
+    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened."""
+
+    def __init__(self, root: Path, *denied: str) -> None:
+        super().__init__(str(root))
+        self.denied = frozenset(denied)
+
+    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        if path in self.denied:
+            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
+        return super().read_bytes(path, limit)
+
+    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
+        if path in self.denied:
+            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
+        return super().listdir(path, limit)
+
+
+CLOUD = {MAIN: "Include /etc/ssh/sshd_config.d/*.conf\nX11Forwarding yes\n",
+         "etc/ssh/sshd_config.d/50-cloud-init.conf": "PermitRootLogin yes\nPasswordAuthentication yes\n"}
+
+
+def test_an_unreadable_include_is_named_in_the_fact(tmp_path: Path) -> None:
+    # cloud-init's 0600 drop-in read by a user who is not root: the compiled-in default fills in, and the
+    # fact says that a file sshd reads first was not read
+    make_root(tmp_path, CLOUD)
+    problems = Problems()
+    config = read_sshd_config(DeniedReader(tmp_path, "/etc/ssh/sshd_config.d/50-cloud-init.conf"),
+                              version="9.2p1", distro="debian", problems=problems)
+    assert config.value("permitrootlogin") == "without-password"
+    assert config.unread == ("/etc/ssh/sshd_config.d/50-cloud-init.conf: Permission denied",)
+    assert [(p.source, p.kind) for p in problems] == [
+        ("/etc/ssh/sshd_config.d/50-cloud-init.conf", ErrorKind.DENIED)]
+
+
+def test_an_include_directory_that_cannot_be_listed_is_named_in_the_fact(tmp_path: Path) -> None:
+    make_root(tmp_path, CLOUD)
+    config = read_sshd_config(DeniedReader(tmp_path, "/etc/ssh/sshd_config.d"), version="9.2p1")
+    assert config.unread == (
+        "/etc/ssh/sshd_config.d: Permission denied (Include /etc/ssh/sshd_config.d/*.conf)",)
+
+
+def test_a_fifo_include_is_unread_and_a_missing_one_is_not(tmp_path: Path) -> None:
+    make_root(tmp_path, {MAIN: "Include /etc/ssh/fifo /etc/ssh/missing.conf /etc/ssh/none.d/*.conf\n"})
+    os.mkfifo(tmp_path / "etc/ssh/fifo")
+    config = read_sshd_config(RootReader(str(tmp_path)), version="9.2p1")
+    assert config.unread == ("/etc/ssh/fifo: not a regular file (fifo); not opened",)
+
+
+def test_a_complete_configuration_has_nothing_unread(tmp_path: Path) -> None:
+    make_root(tmp_path, CLOUD)
+    config = read_sshd_config(RootReader(str(tmp_path)), version="9.2p1")
+    assert config.value("permitrootlogin") == "yes" and config.unread == ()

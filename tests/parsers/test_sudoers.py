@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vmsec.collectors.reader import RootReader
-from vmsec.errors import ErrorKind, Problems
+from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, RootReader
+from vmsec.errors import ErrorKind, Problems, ReadError
 from vmsec.facts import Sudoers
 from vmsec.parsers.sudoers import MAX_DIR_ENTRIES, parse_sudoers, read_sudoers
 
@@ -188,6 +188,7 @@ def test_100k_files_in_sudoers_d_is_bounded_and_fast(huge_sudoers_d: Path) -> No
     assert errors == [f"/etc/sudoers.d: directory has more than {MAX_DIR_ENTRIES} entries; "
                       "its files were not read"]
     assert kinds == {ErrorKind.TOO_LARGE}
+    assert sudoers.unread == tuple(errors)  # the rules in them are unknown, not absent
 
 
 def test_symlink_out_of_the_root_is_not_followed(tmp_path: Path) -> None:
@@ -209,3 +210,61 @@ def test_non_regular_file_in_includedir_is_reported(tmp_path: Path) -> None:
     assert [r.users for r in sudoers.rules] == [("x",)]
     assert errors == ["/etc/sudoers.d/pipe: fifo, not a regular file; sudo skips it"]
     assert kinds == {ErrorKind.NOT_REGULAR}
+
+
+class DeniedReader(RootReader):
+    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened."""
+
+    def __init__(self, root: Path, *denied: str) -> None:
+        super().__init__(str(root))
+        self.denied = frozenset(denied)
+
+    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        if path in self.denied:
+            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
+        return super().read_bytes(path, limit)
+
+    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
+        if path in self.denied:
+            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
+        return super().listdir(path, limit)
+
+
+def test_an_unreadable_included_file_is_named_in_the_fact(tmp_path: Path) -> None:
+    # cloud-init's 0440 drop-in, read by a user who is not root: its rule is not seen, and the fact says so
+    sudo_root(tmp_path, {"/etc/sudoers": "root ALL=(ALL) ALL\n#includedir /etc/sudoers.d\n",
+                         "/etc/sudoers.d/90-cloud-init-users": "ubuntu ALL=(ALL) NOPASSWD:ALL\n",
+                         "/etc/sudoers.d/README": "# not a policy file\n"})
+    sudoers, errors, kinds = read(DeniedReader(tmp_path, "/etc/sudoers.d/90-cloud-init-users"))
+    assert [r.users for r in sudoers.rules] == [("root",)]
+    assert sudoers.unread == ("/etc/sudoers.d/90-cloud-init-users: Permission denied",)
+    assert errors == ["/etc/sudoers.d/90-cloud-init-users: Permission denied"] and kinds == {ErrorKind.DENIED}
+
+
+@pytest.mark.parametrize(("denied", "unread"), [
+    ("/etc/sudoers.d", "/etc/sudoers.d: Permission denied; its files were not read"),
+    ("/etc/sudoers.local", "/etc/sudoers.local: Permission denied"),
+])
+def test_an_unreadable_include_directive_is_named_in_the_fact(tmp_path: Path, denied: str,
+                                                               unread: str) -> None:
+    sudo_root(tmp_path, {"/etc/sudoers": "root ALL=(ALL) ALL\n@includedir /etc/sudoers.d\n"
+                                         "@include /etc/sudoers.local\n",
+                         "/etc/sudoers.d/ops": "ops ALL=(ALL) ALL\n",
+                         "/etc/sudoers.local": "local ALL=(ALL) ALL\n"})
+    sudoers, _errors, _kinds = read(DeniedReader(tmp_path, denied))
+    assert sudoers.unread == (unread,)
+
+
+def test_what_is_absent_or_refused_by_sudo_is_not_unread(tmp_path: Path) -> None:
+    # a missing include directory or @include file, an ignored name, a FIFO sudo skips: nothing is hidden
+    reader = sudo_root(tmp_path, {"/etc/sudoers": "root ALL=(ALL) ALL\n#includedir /etc/nothing.d\n"
+                                                  "@include /etc/missing\n#includedir /etc/sudoers.d\n",
+                                  "/etc/sudoers.d/old.dpkg-old": "x ALL=(ALL) NOPASSWD: ALL\n"})
+    os.mkfifo(tmp_path / "etc/sudoers.d/pipe")
+    sudoers, _errors, _kinds = read(reader)
+    assert sudoers.unread == ()
+
+
+def test_a_single_text_with_includes_is_not_the_whole_policy() -> None:
+    sudoers = parse_sudoers("root ALL=(ALL) ALL\n#includedir /etc/sudoers.d\n", "/etc/sudoers")
+    assert sudoers.unread == ("/etc/sudoers.d: include directory; not followed when parsing a single text",)

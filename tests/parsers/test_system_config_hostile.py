@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from vmsec.collectors.reader import RootReader
-from vmsec.errors import ReadError
+from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, RootReader
+from vmsec.errors import ErrorKind, ReadError
+from vmsec.parsers.system._common import MAX_LINES, Inputs
 from vmsec.parsers.system_config import (
     read_audit,
     read_auto_updates,
@@ -172,3 +173,63 @@ def test_nftables_include_cycle_is_bounded(tmp_path: Path) -> None:
     fw = read_firewall(RootReader(str(tmp_path)), (), errors=errors)
     assert fw.default_input_policy == "drop"
     assert [e.reason for e in errors] == ["more than 64 included files; the rest is ignored"]
+
+
+class DeniedReader(RootReader):
+    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened."""
+
+    def __init__(self, root: Path, *denied: str) -> None:
+        super().__init__(str(root))
+        self.denied = frozenset(denied)
+
+    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        if path in self.denied:
+            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
+        return super().read_bytes(path, limit)
+
+    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
+        if path in self.denied:
+            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
+        return super().listdir(path, limit)
+
+
+def test_an_unreadable_input_is_kept_apart_from_an_absent_one(tmp_path: Path) -> None:
+    # /etc/inetd.conf 0600 with an rsh line, read by a user who is not root: no service is seen, and
+    # the input is named as unread — while the absent xinetd.conf, rc and runlevel directories are not
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/inetd.conf").write_text("shell stream tcp nowait root /usr/sbin/tcpd in.rshd\n")
+    inputs = Inputs()
+    assert read_services(DeniedReader(tmp_path, "/etc/inetd.conf"), errors=inputs) == ()
+    assert inputs.unread == ("/etc/inetd.conf: Permission denied",)
+    assert [(p.source, p.kind) for p in inputs] == [("/etc/inetd.conf", ErrorKind.DENIED)]
+    (tmp_path / "empty").mkdir()
+    absent = Inputs()
+    assert read_services(RootReader(str(tmp_path / "empty")), errors=absent) == ()
+    assert absent.unread == () and list(absent) == []
+
+
+def test_a_directory_that_cannot_be_listed_is_unread(tmp_path: Path) -> None:
+    (tmp_path / "etc/systemd/system/multi-user.target.wants").mkdir(parents=True)
+    inputs = Inputs()
+    read_services(DeniedReader(tmp_path, "/etc/systemd/system/multi-user.target.wants"), errors=inputs)
+    assert inputs.unread == ("/etc/systemd/system/multi-user.target.wants: Permission denied",)
+
+
+def test_lines_past_the_cap_are_unread_not_absent(tmp_path: Path) -> None:
+    # an rsh line after MAX_LINES padding lines is never looked at: that is said, not passed over
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/inetd.conf").write_text("#\n" * MAX_LINES + "shell stream tcp nowait root x in.rshd\n")
+    inputs = Inputs()
+    assert read_services(RootReader(str(tmp_path)), errors=inputs) == ()
+    assert inputs.unread == (f"/etc/inetd.conf: more than {MAX_LINES} lines; the rest was not read",)
+
+
+def test_unread_inputs_survive_a_flood_of_problems(tmp_path: Path) -> None:
+    # the problem list is capped; an unread file after 200 bad lines is still named
+    (tmp_path / "etc/apt/sources.list.d").mkdir(parents=True)
+    (tmp_path / "etc/apt/sources.list").write_text("not a source line\n" * 200)
+    (tmp_path / "etc/apt/sources.list.d/zz.list").write_text("deb [trusted=yes] http://x.example/ x main\n")
+    inputs = Inputs()
+    read_repos(DeniedReader(tmp_path, "/etc/apt/sources.list.d/zz.list"), errors=inputs)
+    assert len(inputs) == inputs.limit and inputs.dropped > 0
+    assert inputs.unread == ("/etc/apt/sources.list.d/zz.list: Permission denied",)

@@ -8,7 +8,10 @@ host's own ``/``), a disk image. Each parser either returns its fact or raises
 with the next field. Problems that do not make a whole fact unknown (an include loop in PAM, one
 unreadable file in sudoers.d) are handed back in one :class:`~vmsec.errors.Problems` list per source
 and recorded with their kind, while the fact keeps what could be read; at most
-:data:`~vmsec.errors.MAX_PROBLEMS` per source, then one summary record.
+:data:`~vmsec.errors.MAX_PROBLEMS` per source, then one summary record. An input that exists but
+could not be read also stays on the guest: ``Sudoers.unread`` and ``SshdConfig.unread`` from their
+parsers, ``Guest.unread`` for the system-configuration facts (services, repositories …), so that the
+checks say UNKNOWN rather than judge an incomplete fact as if it were whole.
 
 The reader is wrapped in a :class:`~vmsec.collectors.reader.CachedReader`, so every file of the
 guest is read once per collection however many paths or parsers lead to it, and all reads of one
@@ -20,7 +23,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from vmsec.collectors.reader import CachedReader, Reader
 from vmsec.errors import ErrorKind, Problems, ReadError
@@ -39,6 +42,9 @@ from vmsec.parsers.apk_db import read_apk_db
 from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.parsers.os_release import read_os_release
 from vmsec.parsers.rpm_db import read_rpm_db
+
+if TYPE_CHECKING:
+    from vmsec.parsers.system._common import Inputs
 
 T = TypeVar("T")
 
@@ -82,6 +88,23 @@ class _Collection:
         finally:
             self.problems(what, problems)
         return None
+
+    def system(self, field: str, what: str, source: str, read: Callable[[Inputs], T],
+               unread: dict[str, tuple[str, ...]]) -> T | None:
+        """:meth:`step` for a system-configuration parser: also keeps, in ``unread[field]``, each input
+        that exists but could not be read (the fact holds only what the others gave)."""
+        from vmsec.parsers.system._common import Inputs
+
+        def run(problems: Problems) -> T:
+            inputs = Inputs()
+            try:
+                value = read(inputs)
+            finally:
+                problems.extend(inputs)
+            if inputs.unread:
+                unread[field] = inputs.unread
+            return value
+        return self.step(what, source, run)
 
 
 # --- packages -----------------------------------------------------------------------------------
@@ -260,15 +283,22 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
     else:
         c.unknown("/etc/passwd", "authorized keys", "account homes unknown, so are their authorized_keys")
 
-    services = c.step("services", "/etc/systemd/system", lambda p: sc.read_services(reader, errors=p))
-    repos = c.step("package repositories", "/etc/apt", lambda p: sc.read_repos(reader, errors=p))
-    auto_updates = c.step("automatic updates", "/etc/apt/apt.conf.d",
-                          lambda p: sc.read_auto_updates(reader, packages, errors=p))
-    fstab = c.step("fstab", "/etc/fstab", lambda p: sc.read_fstab(reader, errors=p))
-    crypttab = c.step("crypttab", "/etc/crypttab", lambda p: sc.read_crypttab(reader, errors=p))
-    sysctl = c.step("sysctl settings", "/etc/sysctl.d", lambda p: sc.read_sysctl(reader, errors=p))
-    audit = c.step("audit and logging", "/etc/audit", lambda p: sc.read_audit(reader, services, errors=p))
-    firewall = c.step("firewall", "/etc", lambda p: sc.read_firewall(reader, services, errors=p))
+    unread: dict[str, tuple[str, ...]] = {}
+    services = c.system("services", "services", "/etc/systemd/system",
+                        lambda p: sc.read_services(reader, errors=p), unread)
+    repos = c.system("repos", "package repositories", "/etc/apt", lambda p: sc.read_repos(reader, errors=p),
+                     unread)
+    auto_updates = c.system("auto_updates", "automatic updates", "/etc/apt/apt.conf.d",
+                            lambda p: sc.read_auto_updates(reader, packages, errors=p), unread)
+    fstab = c.system("fstab", "fstab", "/etc/fstab", lambda p: sc.read_fstab(reader, errors=p), unread)
+    crypttab = c.system("crypttab", "crypttab", "/etc/crypttab", lambda p: sc.read_crypttab(reader, errors=p),
+                        unread)
+    sysctl = c.system("sysctl", "sysctl settings", "/etc/sysctl.d",
+                      lambda p: sc.read_sysctl(reader, errors=p), unread)
+    audit = c.system("audit", "audit and logging", "/etc/audit",
+                     lambda p: sc.read_audit(reader, services, errors=p), unread)
+    firewall = c.system("firewall", "firewall", "/etc",
+                        lambda p: sc.read_firewall(reader, services, errors=p), unread)
 
     file_stats = c.step("credential file permissions", "/etc",
                         lambda p: credential_file_stats(reader, sshd=sshd, sudoers=sudoers, accounts=accounts,
@@ -284,7 +314,7 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
         login_defs=login_defs, sudoers=sudoers, file_stats=file_stats,
         sshd=sshd, sshd_installed=sshd_installed, authorized_keys=authorized_keys, services=services,
         repos=repos, auto_updates=auto_updates, fstab=fstab, crypttab=crypttab, sysctl=sysctl, audit=audit,
-        firewall=firewall, cloud_init=cloud_init, guest_agent=guest_agent,
+        firewall=firewall, cloud_init=cloud_init, guest_agent=guest_agent, unread=unread,
     )
     c.records.append(CollectionRecord(source=origin, what="guest OS facts", ok=True,
                                       duration_s=round(time.monotonic() - started, 4)))

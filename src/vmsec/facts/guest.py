@@ -113,6 +113,9 @@ class Sudoers(Struct, frozen=True, kw_only=True, gc=False):
     defaults: tuple[tuple[str, str], ...] = ()
     files: tuple[str, ...] = ()  # every file read, in order (main file, includes, includedir)
     dirs: tuple[str, ...] = ()  # every include directory expanded (#includedir / @includedir)
+    # Included files and directories that exist but could not be read ("path: reason"): the policy
+    # is more than these rules and Defaults, so what it does *not* grant is unknown.
+    unread: tuple[str, ...] = ()
 
 
 class SshdMatch(Struct, frozen=True, kw_only=True, gc=False):
@@ -132,6 +135,9 @@ class SshdConfig(Struct, frozen=True, kw_only=True, gc=False):
     origins: Mapping[str, str] = field(default_factory=dict)  # keyword -> "path:line" or "default"
     matches: tuple[SshdMatch, ...] = ()
     files: tuple[str, ...] = ()  # every file read, in order (main file, then the Include'd ones)
+    # Included files that exist but could not be read ("path: reason"). Any of them could set a
+    # keyword first or hold a Match block, so a value here (or a default) may not be sshd's.
+    unread: tuple[str, ...] = ()
 
     def value(self, keyword: str) -> str | None:
         values = self.settings.get(keyword.lower())
@@ -393,6 +399,11 @@ class Guest(Struct, frozen=True, kw_only=True, gc=False):
     cloud_init: CloudInitSetup | None = None
     guest_agent: GuestAgentSetup | None = None
     disk: DiskAtRest | None = None
+    # Inputs that exist but could not be read (denied, too large, a FIFO …), by the name of the field
+    # they feed ("services", "repos", "auto_updates", "sysctl", "audit", "firewall"), each as
+    # "path: reason". Such a field holds only what the other inputs gave: it is incomplete, and
+    # what it lacks is unknown, not absent. (sudoers and sshd say so in their own ``unread``.)
+    unread: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Owner and mode of the files that hold or guard credentials: passwd, shadow, group, gshadow and
     # their "-" backups; sshd's configuration files and host keys; the sudoers files and include
     # directories; every authorized_keys file with the directories sshd checks above it; crypttab and

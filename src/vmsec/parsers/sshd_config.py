@@ -18,8 +18,10 @@ Semantics follow OpenSSH's ``servconf.c`` (checked against ``sshd -T`` of OpenSS
 
 sshd refuses to start on any configuration error; vmsec adds each one to the caller's
 :class:`~vmsec.errors.Problems` (a :class:`~vmsec.errors.ParseError` naming ``path:line``), skips the
-line, and goes on. An unreadable included file is a problem with the reader's kind; the main file
-unreadable raises (the configuration is then unknown).
+line, and goes on. An unreadable included file is a problem with the reader's kind, and is named in
+``SshdConfig.unread`` (as is an Include directory that cannot be listed, and a file left out by a cap):
+sshd reads it, and it could set any keyword first or hold a Match block, so the values vmsec sees
+are not known to be sshd's. The main file unreadable raises (the configuration is then unknown).
 
 Verified with the real sshd 9.2p1 where it refines or contradicts the catalogue's notes:
 
@@ -55,6 +57,7 @@ MAX_DEPTH = 16  # SERVCONF_MAX_DEPTH
 MAX_FILES = 256
 MAX_LINES = 200_000
 MAX_TOTAL_BYTES = 16 * 1024 * 1024  # over all files of one configuration
+MAX_UNREAD = 100  # unread files named in the fact; the rest are counted
 SSHDIR = "/etc/ssh"
 
 # Aliases -> the name sshd -T prints.
@@ -207,9 +210,24 @@ class _State(Struct):
     glob_scope: _Scope = field(default_factory=_Scope)
     blocks: list[tuple[tuple[tuple[str, str], ...], _Scope, str]] = field(default_factory=list)
     subsystems: set[str] = field(default_factory=set)
+    unread: list[str] = field(default_factory=list)  # "path: reason" of inputs sshd reads and we could not
+    unread_more: int = 0
 
     def error(self, error: ReadError) -> None:
         self.problems.append(error)
+
+    def skipped(self, error: ReadError) -> None:
+        """An input sshd would read that was not read: recorded, and the configuration is incomplete."""
+        self.error(error)
+        if len(self.unread) < MAX_UNREAD:
+            self.unread.append(f"{error.source}: {error.reason}")
+        else:
+            self.unread_more += 1
+
+    @property
+    def unread_inputs(self) -> tuple[str, ...]:
+        more = (f"… and {self.unread_more} more inputs not read",) if self.unread_more else ()
+        return (*self.unread, *more)
 
 
 # --- tokenising ----------------------------------------------------------------------------------
@@ -527,8 +545,8 @@ def _glob(reader: Reader, pattern: str, errors: list[ReadError]) -> list[str]:
 
 def _load(state: _State, path: str) -> list[str] | None:
     if len(state.files) >= MAX_FILES:
-        state.error(ReadError(path, f"not read, more than {MAX_FILES} configuration files",
-                              ErrorKind.TOO_LARGE))
+        state.skipped(ReadError(path, f"not read, more than {MAX_FILES} configuration files",
+                                ErrorKind.TOO_LARGE))
         return None
     info = state.reader.stat(path)
     if info.exists and info.kind == FileKind.DIRECTORY:
@@ -538,12 +556,12 @@ def _load(state: _State, path: str) -> list[str] | None:
     except ReadError as exc:
         if not state.files:
             raise  # the main file: the configuration is unknown
-        state.error(exc)
+        state.skipped(exc)
         return None
     state.total_bytes += len(data)
     if state.total_bytes > MAX_TOTAL_BYTES:
-        state.error(ReadError(path, f"not read, configuration files exceed {MAX_TOTAL_BYTES} bytes in total",
-                              ErrorKind.TOO_LARGE))
+        state.skipped(ReadError(path, f"not read, configuration files exceed {MAX_TOTAL_BYTES} bytes "
+                                "in total", ErrorKind.TOO_LARGE))
         return None
     state.files.append(path)
     if b"\0" in data:
@@ -563,8 +581,8 @@ def _parse_file(state: _State, path: str, chain: tuple[tuple[str, str], ...],
     for number, raw in enumerate(lines, start=1):
         state.lines += 1
         if state.lines > MAX_LINES:
-            state.error(ReadError(f"{path}:{number}", f"stopped, more than {MAX_LINES} configuration lines",
-                                  ErrorKind.TOO_LARGE))
+            state.skipped(ReadError(f"{path}:{number}", f"stopped, more than {MAX_LINES} configuration "
+                                    "lines", ErrorKind.TOO_LARGE))
             return
         origin = f"{path}:{number}"
         if "\0" in raw:
@@ -676,7 +694,7 @@ def _include(state: _State, path: str, number: int, args: tuple[str, ...],
         glob_errors: list[ReadError] = []
         found_paths = _glob(state.reader, pattern, glob_errors)
         for error in glob_errors:
-            state.error(error)
+            state.skipped(error)  # a directory that cannot be listed hides the files it holds
         for found in found_paths:
             if found in stack:
                 state.error(ReadError(f"{path}:{number}", f"Include loop: {found} includes itself "
@@ -764,7 +782,7 @@ def read_sshd_config(reader: Reader, *, version: str | None, distro: str | None 
         _resolve_algos(values, defaults)
         matches.append(SshdMatch(criteria=criteria, settings=values, origin=origin))
     config = SshdConfig(version=version, settings=settings, origins=origins, matches=tuple(matches),
-                        files=tuple(state.files))
+                        files=tuple(state.files), unread=state.unread_inputs)
     # "Match all" blocks apply to every connection, after the global pass: fold them in.
     always = [m for m in matches if m.criteria == (("all", ""),)]
     if always:
@@ -774,5 +792,5 @@ def read_sshd_config(reader: Reader, *, version: str | None, distro: str | None 
                 origins[keyword] = next((m.origin for m in always if keyword in m.settings),
                                         origins.get(keyword, origin_default))
         config = SshdConfig(version=version, settings=effective, origins=origins,
-                            matches=tuple(matches), files=tuple(state.files))
+                            matches=tuple(matches), files=tuple(state.files), unread=state.unread_inputs)
     return config

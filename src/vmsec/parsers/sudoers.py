@@ -19,6 +19,11 @@ lines count where it was first included), each include directory is expanded onc
 file or directory that is being read is a loop (recorded once, kind LOOP; sudo itself gives up on
 it), include depth is 8, at most 1,000 files are read, and an include directory with more than 1,000
 entries is an error (never listed in full). Problems go to one bounded :class:`Problems` list.
+
+An included file or directory that exists but cannot be read (permission denied, too large, over
+the file or depth cap, not followed by :func:`parse_sudoers`) is also named in ``Sudoers.unread``:
+sudo reads it, so the policy grants more than the rules seen may show, and no check may conclude
+from what is *not* there.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_ERRORS_PER_FILE = 20
 MAX_ALIAS_DEPTH = 16
 MAX_EXPANDED = 1_000
+MAX_UNREAD = 100  # unread inputs named in the fact; the rest are counted
 
 ALIAS_KINDS = {"User_Alias": "user", "Runas_Alias": "runas", "Host_Alias": "host",
                "Cmnd_Alias": "cmnd", "Cmd_Alias": "cmnd"}
@@ -139,6 +145,15 @@ class _Parse(Struct):
     read: set[object] = field(default_factory=set)  # files parsed (by file identity)
     dirs_done: dict[str, None] = field(default_factory=dict)  # include directories expanded, in order
     dirs_active: list[str] = field(default_factory=list)  # include directories being expanded
+    unread: list[str] = field(default_factory=list)  # "path: reason" of inputs sudo reads and we could not
+    unread_more: int = 0
+
+    def skipped(self, path: str, reason: str) -> None:
+        """An input sudo would read that was not read: the policy is incomplete."""
+        if len(self.unread) < MAX_UNREAD:
+            self.unread.append(f"{path}: {reason}")
+        else:
+            self.unread_more += 1
 
     # --- files ------------------------------------------------------------------------------
 
@@ -149,10 +164,12 @@ class _Parse(Struct):
             return
         if len(chain) >= MAX_DEPTH:
             self.problems.note(path, f"includes nested deeper than {MAX_DEPTH}; not read", ErrorKind.LOOP)
+            self.skipped(path, f"includes nested deeper than {MAX_DEPTH}; not read")
             return
         if self.reader is None:
             self.problems.note(path, "included; not followed when parsing a single text",
                                ErrorKind.UNSUPPORTED)
+            self.skipped(path, "included; not followed when parsing a single text")
             return
         info = self.reader.stat(path)
         identity = info.file_id if info.file_id is not None else path
@@ -162,6 +179,7 @@ class _Parse(Struct):
             self.problems.note(chain[0] if chain else path,
                                f"more than {MAX_FILES} sudoers files; the rest were not read",
                                ErrorKind.TOO_LARGE)
+            self.skipped(path, f"not read, more than {MAX_FILES} sudoers files")
             return
         try:
             data = self.reader.read_bytes(path, MAX_FILE_BYTES)
@@ -170,6 +188,7 @@ class _Parse(Struct):
                 self.problems.note(path, "included but does not exist", ErrorKind.ABSENT)
             else:
                 self.problems.append(exc)
+                self.skipped(path, exc.reason)
             return
         self.read.add(identity)
         self.files.append(path)
@@ -182,6 +201,7 @@ class _Parse(Struct):
         if self.reader is None:
             self.problems.note(directory, "include directory; not followed when parsing a single text",
                                ErrorKind.UNSUPPORTED)
+            self.skipped(directory, "include directory; not followed when parsing a single text")
             return
         if directory in self.dirs_active:
             self.problems.note(directory, f"include loop: {chain[-1] if chain else directory} includes the "
@@ -196,6 +216,7 @@ class _Parse(Struct):
         except ReadError as exc:
             if not exc.absent:  # sudo ignores a missing include directory
                 self.problems.append(ReadError(directory, f"{exc.reason}; its files were not read", exc.kind))
+                self.skipped(directory, f"{exc.reason}; its files were not read")
             return
         self.dirs_active.append(directory)
         try:
@@ -377,8 +398,9 @@ class _Parse(Struct):
                      runas=self.expand("runas", s.runas), commands=self.expand("cmnd", s.commands),
                      nopasswd=s.nopasswd, origin=s.origin)
             for s in self.specs)
+        more = (f"… and {self.unread_more} more inputs not read",) if self.unread_more else ()
         return Sudoers(rules=rules, defaults=tuple(self.defaults), files=tuple(self.files),
-                       dirs=tuple(self.dirs_done))
+                       dirs=tuple(self.dirs_done), unread=(*self.unread, *more))
 
 
 def read_sudoers(reader: Reader, path: str = "/etc/sudoers", *, problems: Problems | None = None) -> Sudoers:
@@ -386,7 +408,8 @@ def read_sudoers(reader: Reader, path: str = "/etc/sudoers", *, problems: Proble
     (no files read: sudo is not configured). Raises :class:`ReadError` when /etc/sudoers exists but
     cannot be read (the policy is then unknown); every included file that could not be read, every
     include loop and every line that could not be parsed is added to ``problems`` instead, so the
-    rest of the policy stays visible."""
+    rest of the policy stays visible — and each input that could not be read is also named in the
+    fact's ``unread``, so that the checks know the policy is incomplete."""
     info = reader.stat(path)
     if info.exists is False:
         return Sudoers()

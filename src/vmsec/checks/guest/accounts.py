@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
-from vmsec.checks.helpers.sshd import is_yes, login_blocker
+from vmsec.checks.helpers.sshd import account_blocker, is_yes, login_blocker
+from vmsec.checks.helpers.unread import unread_text
 from vmsec.facts import Account, Guest, ShadowEntry
 from vmsec.findings import Evidence
 from vmsec.parsers.sshd_effective import global_value
@@ -66,7 +67,11 @@ def extra_uid0(guest: Guest, env: Environment) -> Iterator[Result]:
             yield fail(f"account {a.name}", f"account {a.name} has UID 0 (root's privileges)", where)
             continue
         key_login, why = _key_login(guest, a.name, entries)
-        if key_login:
+        if key_login is None:
+            yield fail(f"account {a.name}", f"account {a.name} has UID 0 and a locked password; whether it "
+                       f"can still log in over SSH with a key is unknown: {why}", where,
+                       *_key_evidence(guest, a.name))
+        elif key_login:
             yield fail(f"account {a.name}", f"account {a.name} has UID 0 and a locked password, but can "
                        f"still log in over SSH with a key: {why}", where, *_key_evidence(guest, a.name))
         else:
@@ -78,16 +83,19 @@ def extra_uid0(guest: Guest, env: Environment) -> Iterator[Result]:
                  ev(root[0] if root else "/etc/passwd", "uid", 0))
 
 
-def _key_login(guest: Guest, name: str, entries: list[ShadowEntry]) -> tuple[bool, str]:
-    """Whether a password-locked account can still log in over SSH with a key, and why (not)."""
+def _key_login(guest: Guest, name: str, entries: list[ShadowEntry]) -> tuple[bool | None, str]:
+    """Whether a password-locked account can still log in over SSH with a key (None: unknown), and
+    why (not)."""
     cfg = guest.sshd
     if guest.sshd_installed is False:
         return False, "no OpenSSH server is installed"
     if cfg is None:
         return False, "the OpenSSH server's configuration is unknown"
     blocked = login_blocker(guest, cfg, name)
-    if blocked:
+    if blocked and (not cfg.unread or account_blocker(guest, name) is not None):
         return False, blocked
+    if cfg.unread:  # an unread file could set UsePAM, PermitRootLogin or Allow/Deny lists first
+        return None, f"{unread_text(cfg.unread)}: not read, so sshd's configuration is incomplete"
     root_login = global_value(cfg, "permitrootlogin")
     if root_login is not None and root_login.value.strip().lower() == "no":
         return False, "PermitRootLogin no applies to every UID 0 account"

@@ -1,10 +1,15 @@
-"""The host firewall: one framework enabled at boot, and a default-deny policy for inbound traffic."""
+"""The host firewall: one framework enabled at boot, and a default-deny policy for inbound traffic.
+
+When a firewall file or an enabled-services directory could not be read (``Guest.unread["firewall"]``,
+``["services"]``), what was seen enabled or dropping stays a PASS only if nothing unread could change
+it; "none is enabled" or "the policy is accept" is UNKNOWN, naming what was not read."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from vmsec.checks.api import Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.unread import guest_unread, not_read, ok_unless
 from vmsec.facts import Guest
 
 _REFS = ("https://wiki.nftables.org/wiki-nftables/index.php/Simple_ruleset_for_a_server",
@@ -30,11 +35,14 @@ def firewall_enabled(guest: Guest) -> Iterator[Result]:
     unclear = sorted(m for m, on in fw.mechanisms.items() if on is None)
     where = ev(fw.origin or "firewall", "mechanisms",
                ", ".join(f"{m}={on}" for m, on in sorted(fw.mechanisms.items())) or "none")
+    unread = guest_unread(guest, "firewall", "services")
     if enabled:
         yield ok("host firewall", f"{', '.join(enabled)} enabled at boot", where)
     elif unclear:
         yield unknown("host firewall", f"{', '.join(unclear)} configured; whether it is enabled at "
                       "boot could not be determined", where)
+    elif unread:  # the firewall, or the link that enables it, may be in what was not read
+        yield not_read(unread, "host firewall", "no firewall framework is enabled at boot", where)
     elif fw.mechanisms:
         yield fail("host firewall", f"{', '.join(sorted(fw.mechanisms))} installed but none is "
                    "enabled at boot", where)
@@ -60,11 +68,14 @@ def default_deny_input(guest: Guest) -> Iterator[Result]:
         return  # no firewall at all: VMS-GST-118 reports it
     policy = (fw.default_input_policy or "").strip().lower() or None
     where = ev(fw.origin or "firewall", "input policy", fw.default_input_policy)
+    unread = guest_unread(guest, "firewall")
     if policy is None:
         yield unknown("input policy", "the default input policy could not be determined from the "
                       "firewall configuration", where)
     elif policy in ("drop", "reject", "deny"):
-        yield ok("input policy", f"inbound default policy is {policy}", where)
+        yield ok_unless(unread, "input policy", f"inbound default policy is {policy}", where)
+    elif unread:  # an unread file may hold a dropping input chain
+        yield not_read(unread, "input policy", f"inbound default policy is {policy}", where)
     else:
         yield fail("input policy", f"inbound default policy is {policy}: unlisted ports are open",
                    where)
@@ -91,4 +102,5 @@ def single_firewall(guest: Guest) -> Iterator[Result]:
         yield fail("firewall frameworks", f"{len(enabled)} frameworks are enabled at boot: "
                    f"{', '.join(enabled)}", where)
     else:
-        yield ok("firewall frameworks", f"only {enabled[0]} is enabled", where)
+        yield ok_unless(guest_unread(guest, "firewall", "services"), "firewall frameworks",
+                        f"only {enabled[0]} is enabled", where)

@@ -8,7 +8,9 @@ the kernel's own value in /proc/sys decides instead, and a configured value that
 as what changes at next boot. A key no file sets keeps the kernel's default. Where that default
 is fixed in the kernel source it is used (and said so); where it depends on the kernel's build
 configuration or on distribution patches (dmesg_restrict, Yama, unprivileged BPF) the result is
-UNKNOWN: an offline root does not show which kernel will boot it.
+UNKNOWN: an offline root does not show which kernel will boot it. When a sysctl.d file or directory
+could not be read (``Guest.unread["sysctl"]``), a configured value or a default may be overridden by
+it: offline, only a bad value that is set is a finding; a good value or an unset key is UNKNOWN.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import fnmatch
 from collections.abc import Callable, Iterator, Mapping
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.unread import guest_unread, not_read, ok_unless
 from vmsec.facts import Guest
 from vmsec.facts.guest import SysctlValue
 from vmsec.findings import Evidence
@@ -93,6 +96,8 @@ def _judge(guest: Guest, keys: tuple[str, ...], good: Callable[[int], bool], *,
         yield unknown(keys[0], "the sysctl configuration could not be read")
         return
     running = guest.runtime.sysctl if guest.runtime is not None else None
+    # Offline the configuration decides, and an unread file of it may set any key (last one wins).
+    unread = guest_unread(guest, "sysctl") if running is None else ()
     for key in keys:
         setting = _lookup(values, key)
         if running is not None and (setting is None or not setting.runtime):
@@ -105,7 +110,9 @@ def _judge(guest: Guest, keys: tuple[str, ...], good: Callable[[int], bool], *,
                 continue
             where = ev("(kernel default)", key, default)
             if good(default):
-                yield ok(key, f"{key} not set; the kernel default {default} applies", where)
+                yield ok_unless(unread, key, f"{key} not set; the kernel default {default} applies", where)
+            elif unread:
+                yield not_read(unread, key, f"{key} is not set (the kernel default {default}: {bad})", where)
             else:
                 yield fail(key, f"{key} not set; the kernel default {default} applies: {bad}", where)
             continue
@@ -116,7 +123,7 @@ def _judge(guest: Guest, keys: tuple[str, ...], good: Callable[[int], bool], *,
         if number is None:
             yield unknown(key, f"{key} = {setting.value!r} is not a number", where)
         elif good(number):
-            yield ok(key, f"{key} = {number}{now}{note}", where, *boot)
+            yield ok_unless(unread, key, f"{key} = {number}{now}{note}", where, *boot)
         else:
             yield fail(key, f"{key} = {number}{now}: {bad}{note}", where, *boot)
 
@@ -213,10 +220,12 @@ def ip_forward(guest: Guest, env: Environment) -> Iterator[Result]:
     if values is None:
         yield unknown("net.ipv4.ip_forward", "the sysctl configuration could not be read")
         return
+    unread = guest_unread(guest, "sysctl") if guest.runtime is None or guest.runtime.sysctl is None else ()
     for key in ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"):
         setting = _lookup(values, key)
         if setting is None:
-            yield ok(key, f"{key} not set; the kernel default 0 applies", ev("(kernel default)", key, 0))
+            yield ok_unless(unread, key, f"{key} not set; the kernel default 0 applies",
+                            ev("(kernel default)", key, 0))
             continue
         where = ev(setting.origin, key, setting.value)
         note, boot = _at_boot(setting)
@@ -224,7 +233,7 @@ def ip_forward(guest: Guest, env: Environment) -> Iterator[Result]:
         if number is None:
             yield unknown(key, f"{key} = {setting.value!r} is not a number", where)
         elif number == 0:
-            yield ok(key, f"{key} = 0{note}", where, *boot)
+            yield ok_unless(() if setting.runtime else unread, key, f"{key} = 0{note}", where, *boot)
         elif on_host:
             yield ok(key, f"{key} = {number}: expected on a hypervisor host that routes the virtual "
                      f"networks {', '.join(routed)}{note}", where, *boot)

@@ -1,5 +1,10 @@
 """Audit and logging: the kernel audit daemon and its rules, off-host log forwarding, and logs
-that survive a reboot."""
+that survive a reboot.
+
+When a file of the audit or logging configuration could not be read (``Guest.unread["audit"]``, or
+``["services"]`` for what is enabled), a rule or a forwarding seen is still there, but "no rule
+covers …" or "nothing is forwarded" is UNKNOWN naming what was not read, and so is a PASS that a
+later file could undo (``-D``, ``-e 1``, another ``Storage=``)."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import re
 from collections.abc import Iterator
 
 from vmsec.checks.api import Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.unread import guest_unread, not_read, ok_unless
 from vmsec.facts import Guest
 from vmsec.facts.guest import AuditSetup
 from vmsec.findings import Evidence
@@ -61,6 +67,9 @@ def auditd_enabled(guest: Guest) -> Iterator[Result]:
     elif audit.auditd_enabled is None:
         yield unknown("auditd", "auditd is installed; whether it is enabled could not be determined",
                       where)
+    elif not audit.auditd_enabled and guest_unread(guest, "services"):  # the link may be in it
+        yield not_read(guest_unread(guest, "services"), "auditd", "auditd is installed but not enabled "
+                       "at boot", where)
     elif not audit.auditd_enabled:
         yield fail("auditd", "auditd is installed but not enabled at boot", where)
     else:
@@ -83,15 +92,20 @@ def audit_rules_present(guest: Guest) -> Iterator[Result]:
     if audit.auditd_installed is False:
         return  # VMS-GST-110 reports the missing daemon
     active = [r for r in audit.rules if _watch_or_syscall(r)]
+    unread = guest_unread(guest, "audit")
     if active:
-        yield ok("audit rules", f"{len(active)} watch/syscall rules are defined",
-                 *(ev(_AUDIT_RULES, "rule", r) for r in active[:3]))
+        yield ok_unless(unread, "audit rules", f"{len(active)} watch/syscall rules are defined",
+                        *(ev(_AUDIT_RULES, "rule", r) for r in active[:3]))
+    elif unread:
+        yield not_read(unread, "audit rules", f"no watch or syscall rules among {len(audit.rules)} audit "
+                       "rule lines", *_rules_evidence(audit))
     else:
         yield fail("audit rules", f"no watch or syscall rules among {len(audit.rules)} audit rule "
                    "lines", *_rules_evidence(audit))
 
 
-def _covers(audit: AuditSetup, label: str, required: tuple[tuple[str, str], ...]) -> Iterator[Result]:
+def _covers(audit: AuditSetup, label: str, required: tuple[tuple[str, str], ...],
+            unread: tuple[str, ...]) -> Iterator[Result]:
     """``required``: (what, regex) pairs; each must match some rule line."""
     if audit.auditd_installed is False:
         return
@@ -104,10 +118,12 @@ def _covers(audit: AuditSetup, label: str, required: tuple[tuple[str, str], ...]
             missing.append(what)
         else:
             hits.append(ev(_AUDIT_RULES, what, hit))
-    if missing:
+    if missing and unread:
+        yield not_read(unread, label, f"no audit rule covers {', '.join(missing)}", *hits)
+    elif missing:
         yield fail(label, f"no audit rule covers {', '.join(missing)}", *hits)
-    else:
-        yield ok(label, f"audit rules cover {', '.join(w for w, _ in required)}", *hits)
+    else:  # a later, unread file could delete them (-D)
+        yield ok_unless(unread, label, f"audit rules cover {', '.join(w for w, _ in required)}", *hits)
 
 
 def _path(p: str) -> str:
@@ -128,7 +144,7 @@ def audit_identity(guest: Guest) -> Iterator[Result]:
         return
     yield from _covers(guest.audit, "audit identity", (
         ("/etc/passwd", _path("/etc/passwd")), ("/etc/shadow", _path("/etc/shadow")),
-        ("/etc/group", _path("/etc/group"))))
+        ("/etc/group", _path("/etc/group"))), guest_unread(guest, "audit"))
 
 
 @check("VMS-GST-113", title="Audit rules watch sudo configuration", severity=Severity.LOW,
@@ -143,7 +159,8 @@ def audit_sudoers(guest: Guest) -> Iterator[Result]:
         yield unknown("audit sudoers", "the audit configuration could not be read")
         return
     yield from _covers(guest.audit, "audit sudoers", (
-        ("/etc/sudoers", _path("/etc/sudoers")), ("/etc/sudoers.d", _path("/etc/sudoers.d"))))
+        ("/etc/sudoers", _path("/etc/sudoers")), ("/etc/sudoers.d", _path("/etc/sudoers.d"))),
+        guest_unread(guest, "audit"))
 
 
 @check("VMS-GST-114", title="Audit rules record clock changes", severity=Severity.LOW,
@@ -160,7 +177,7 @@ def audit_time_change(guest: Guest) -> Iterator[Result]:
         return
     yield from _covers(guest.audit, "audit time change", (
         ("adjtimex/settimeofday/clock_settime",
-         r"-S\s+\S*(adjtimex|settimeofday|clock_settime)"),))
+         r"-S\s+\S*(adjtimex|settimeofday|clock_settime)"),), guest_unread(guest, "audit"))
 
 
 @check("VMS-GST-115", title="Audit rules are immutable until reboot", severity=Severity.LOW,
@@ -178,8 +195,13 @@ def audit_immutable(guest: Guest) -> Iterator[Result]:
     if audit.auditd_installed is False:
         return
     last = [r for r in audit.rules if re.match(r"\s*-e\s+\d", r)]
+    unread = guest_unread(guest, "audit")
     if last and re.match(r"\s*-e\s+2\b", last[-1]):
-        yield ok("audit immutable", "the audit rules end with -e 2", ev(_AUDIT_RULES, "-e", last[-1]))
+        yield ok_unless(unread, "audit immutable", "the audit rules end with -e 2",
+                        ev(_AUDIT_RULES, "-e", last[-1]))
+    elif unread:  # the last rules file may be the unread one
+        yield not_read(unread, "audit immutable", "the audit rules are not locked (-e 2)",
+                       *(ev(_AUDIT_RULES, "-e", r) for r in last[-1:]))
     else:
         yield fail("audit immutable", "the audit rules are not locked (-e 2): root can remove them "
                    "silently", *(ev(_AUDIT_RULES, "-e", r) for r in last[-1:]))
@@ -203,6 +225,9 @@ def remote_logging(guest: Guest) -> Iterator[Result]:
     if audit.remote_logging:
         yield ok("remote logging", f"logs are forwarded: {audit.remote_logging[0]}",
                  *(ev(r.split(" ", 1)[0], "forwarding", r) for r in audit.remote_logging[:3]))
+    elif guest_unread(guest, "audit"):
+        yield not_read(guest_unread(guest, "audit"), "remote logging", "no off-host log forwarding is "
+                       "configured")
     else:
         yield fail("remote logging", "no off-host log forwarding is configured (rsyslog, syslog-ng, "
                    "journal-upload, audisp-remote or a log agent)")
@@ -255,14 +280,19 @@ def persistent_logs(guest: Guest) -> Iterator[Result]:
                        f"to disk ({runtime.services_source})", where,
                        ev(runtime.source, "logging daemons", "none running"))
         return
-    if storage == "persistent":
-        yield ok("persistent logs", "journald Storage=persistent", where)
+    unread = guest_unread(guest, "audit", "services")
+    if storage == "persistent":  # a later, unread drop-in could set another Storage=
+        yield ok_unless(guest_unread(guest, "audit"), "persistent logs", "journald Storage=persistent",
+                        where)
     elif syslog:
         yield ok("persistent logs", f"{syslog[0].name} writes logs to disk", where,
                  ev(syslog[0].origin or syslog[0].manager, syslog[0].name, "enabled"))
     elif guest.services is None:
         yield unknown("persistent logs", "the enabled services (syslog daemons) could not be read",
                       where)
+    elif unread and storage in ("volatile", "none", None):
+        yield not_read(unread, "persistent logs", f"journald Storage={storage or '(no journald)'} and no "
+                       "syslog daemon is enabled", where)
     elif storage in ("volatile", "none"):
         yield fail("persistent logs", f"journald Storage={storage} and no syslog daemon is enabled: "
                    "logs are lost at reboot", where)

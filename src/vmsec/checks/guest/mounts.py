@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vmsec.checks.api import Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.unread import guest_unread, not_read
 from vmsec.facts import Guest
 from vmsec.facts.guest import MountEntry
 from vmsec.facts.runtime import MountPoint, RuntimeState
@@ -82,6 +83,8 @@ def tmp_options(guest: Guest) -> Iterator[Result]:
     if unit:
         yield unknown("/tmp", "/tmp is mounted by tmp.mount, whose options vmsec does not read",
                       ev(unit[0].origin or "tmp.mount", "tmp.mount", "enabled"))
+    elif unread := guest_unread(guest, "fstab", "services"):
+        yield not_read(unread, "/tmp", "/tmp is not a separate file system")
     else:
         yield fail("/tmp", "/tmp is not a separate file system: nodev, nosuid and noexec cannot apply")
 
@@ -119,6 +122,8 @@ def shm_options(guest: Guest) -> Iterator[Result]:
     entry = _entry(guest, "/dev/shm")
     if entry is not None:
         yield from _options(entry, "/dev/shm")
+    elif unread := guest_unread(guest, "fstab"):
+        yield not_read(unread, "/dev/shm", "/dev/shm is not in fstab")
     else:
         yield fail("/dev/shm", "/dev/shm is not in fstab: the default mount (nosuid,nodev) allows "
                    "execution")
@@ -150,5 +155,7 @@ def separate_var_log(guest: Guest) -> Iterator[Result]:
     if m is not None:
         yield ok("/var/log", f"{m.mountpoint} is a separate file system ({m.fstype})",
                  ev(m.origin, m.mountpoint, m.device))
+    elif unread := guest_unread(guest, "fstab"):
+        yield not_read(unread, "/var/log", "/var/log has no file system of its own in fstab")
     else:
         yield fail("/var/log", "/var/log shares the root file system")

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
 from vmsec.checks.helpers.sshd import sshd_of
+from vmsec.checks.helpers.unread import not_read, ok_unless
 from vmsec.facts import Guest, ModuleConfig, PamLine, PamStack
 from vmsec.findings import Evidence
 from vmsec.parsers.pam_module_conf import FAILLOCK, PWQUALITY
-from vmsec.parsers.sshd_effective import reachable
+from vmsec.parsers.sshd_effective import DEFAULT, reachable
 
 PAM_DOC = "https://www.man7.org/linux/man-pages/man8/pam.8.html"
 MFA_MODULES = ("pam_google_authenticator.so", "pam_u2f.so", "pam_oath.so", "pam_duo.so",
@@ -295,15 +296,18 @@ def authentication_methods(guest: Guest, env: Environment) -> Iterator[Result]:
         lists = r.value.split()
         single = [m for m in lists if "," not in m]
         subject = "sshd AuthenticationMethods" + r.suffix
-        if r.value.strip() == "any":
+        if cfg.unread and r.origin == DEFAULT:  # an unread file could set it
+            yield not_read(cfg.unread, subject, f"AuthenticationMethods {r.value} {r.where}",
+                           r.evidence("authenticationmethods"))
+        elif r.value.strip() == "any":
             yield fail(subject, f"AuthenticationMethods any {r.where}: one method is enough",
                        r.evidence("authenticationmethods"))
         elif single:
             yield fail(subject, f"AuthenticationMethods {r.value} {r.where}: "
                        f"{', '.join(single)} alone is enough", r.evidence("authenticationmethods"))
         else:
-            yield ok(subject, f"AuthenticationMethods {r.value} {r.where}: every login needs two methods",
-                     r.evidence("authenticationmethods"))
+            yield ok_unless(cfg.unread, subject, f"AuthenticationMethods {r.value} {r.where}: every login "
+                            "needs two methods", r.evidence("authenticationmethods"))
 
 
 @check("VMS-GST-060", title="No PAM auth stack lets anyone in (pam_permit sufficient)",

@@ -4,6 +4,10 @@ install themselves.
 
 End-of-life dates are data shipped with vmsec (``vmsec/data/eol``); the date they are compared
 against is the scan's ``today`` parameter, so the check stays a pure function.
+
+A source file or directory that could not be read (``Guest.unread["repos"]``, ``["auto_updates"]``)
+may add a source, or an APT switch that turns verification off for all of them: the sources read are
+judged, and one more result says UNKNOWN for what was not read; nothing passes "for all sources".
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from msgspec import Struct
 
 from vmsec import DATA_DIR
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.unread import guest_unread, not_read, ok_unless
 from vmsec.facts import Guest
 from vmsec.facts.guest import OsRelease, PackageRepo
 
@@ -34,6 +39,24 @@ def _enabled(guest: Guest) -> tuple[PackageRepo, ...] | None:
     if guest.repos is None:
         return None
     return tuple(r for r in guest.repos if r.enabled)
+
+
+def _unread_repos(guest: Guest, managers: str = "") -> tuple[str, ...]:
+    """The package source inputs that could not be read: all, or those of APT ("apt") or of the RPM
+    managers ("rpm": any but APT's and apk's, as dnf's reposdir may be anywhere)."""
+    unread = guest_unread(guest, "repos")
+    if managers == "apt":
+        return tuple(u for u in unread if u.startswith("/etc/apt/"))
+    if managers == "rpm":
+        return tuple(u for u in unread if not u.startswith(("/etc/apt/", "/etc/apk/")))
+    return unread
+
+
+def _unread_sources(guest: Guest, subject: str, judged: int, managers: str = "") -> Iterator[Result]:
+    """One UNKNOWN when some package source files could not be read: they may hold more sources."""
+    unread = _unread_repos(guest, managers)
+    if unread:
+        yield not_read(unread, subject, f"{judged} enabled source(s) were judged")
 
 
 def _plain_transport(repo: PackageRepo) -> bool:
@@ -74,16 +97,16 @@ def apt_sources_verified(guest: Guest) -> Iterator[Result]:
         yield unknown("apt sources", "the package sources could not be read")
         return
     apt = [r for r in repos if r.manager == _APT]
-    if not apt:
-        return
+    yield from _unread_sources(guest, "apt sources", len(apt), "apt")
+    unread = _unread_repos(guest, "apt")
     for repo in apt:
         where = ev(repo.origin, "trusted", "yes" if repo.trusted else "no")
         subject = _repo_subject(repo)
         if not repo.trusted and repo.signed is False:
             yield fail(subject, "unsigned repository data is accepted (allow-insecure or an APT "
                        "Allow*Insecure* switch)", where, severity=Severity.HIGH)
-        elif not repo.trusted:
-            yield ok(subject, "signatures are verified (no trusted=yes)", where)
+        elif not repo.trusted:  # an unread apt.conf.d file could hold an Allow*Insecure* switch
+            yield ok_unless(unread, subject, "signatures are verified (no trusted=yes)", where)
         elif _plain_transport(repo):
             yield fail(subject, f"trusted=yes over {repo.uri.split(':', 1)[0]}: anyone on the network "
                        "path can substitute packages", where, severity=Severity.CRITICAL)
@@ -110,6 +133,8 @@ def rpm_gpgcheck(guest: Guest) -> Iterator[Result]:
     if repos is None:
         yield unknown("rpm repositories", "the package sources could not be read")
         return
+    rpm = [r for r in repos if r.manager in _RPM_MANAGERS]
+    yield from _unread_sources(guest, "rpm repositories", len(rpm), "rpm")
     for repo in repos:
         if repo.manager not in _RPM_MANAGERS:
             continue
@@ -140,6 +165,8 @@ def rpm_repo_gpgcheck(guest: Guest) -> Iterator[Result]:
     if repos is None:
         yield unknown("rpm repositories", "the package sources could not be read")
         return
+    rpm = [r for r in repos if r.manager in _RPM_MANAGERS]
+    yield from _unread_sources(guest, "rpm repositories", len(rpm), "rpm")
     for repo in repos:
         if repo.manager not in _RPM_MANAGERS:
             continue
@@ -169,6 +196,8 @@ def plain_http_verified(guest: Guest) -> Iterator[Result]:
     if repos is None:
         yield unknown("package sources", "the package sources could not be read")
         return
+    yield from _unread_sources(guest, "plain-HTTP sources", len([r for r in repos if _plain_transport(r)]))
+    unread = guest_unread(guest, "repos")
     for repo in repos:
         if not _plain_transport(repo):
             continue
@@ -178,8 +207,9 @@ def plain_http_verified(guest: Guest) -> Iterator[Result]:
         if verified is None:
             yield unknown(subject, "plain-HTTP source; whether its signatures are checked could not be "
                           "determined", where)
-        elif verified:
-            yield ok(subject, "plain-HTTP source, but its packages are signature-verified", where)
+        elif verified:  # an unread apt.conf.d file could hold an Allow*Insecure* switch
+            yield ok_unless(unread, subject, "plain-HTTP source, but its packages are signature-verified",
+                            where)
         else:
             yield fail(subject, "plain-HTTP source without signature verification", where,
                        severity=Severity.CRITICAL)
@@ -226,8 +256,9 @@ def third_party_repos(guest: Guest) -> Iterator[Result]:
             yield fail(_repo_subject(repo), f"third-party repository enabled: {repo.uri}",
                        ev(repo.origin, "uri", repo.uri))
     if repos and not foreign:
-        yield ok("package sources", f"all {len(repos)} enabled repositories are distribution mirrors",
-                 *(ev(r.origin, "uri", r.uri) for r in repos[:5]))
+        yield ok_unless(guest_unread(guest, "repos"), "package sources",
+                        f"all {len(repos)} enabled repositories are distribution mirrors",
+                        *(ev(r.origin, "uri", r.uri) for r in repos[:5]))
 
 
 def _security_suites(os: OsRelease) -> tuple[str, ...] | None:
@@ -270,6 +301,11 @@ def security_repo(guest: Guest) -> Iterator[Result]:
                                                                                 repo.suite))
             return
     where = ev(guest.os.origin, "VERSION_CODENAME", guest.os.version_codename)
+    unread = _unread_repos(guest, "apt")
+    if unread:  # the suite may be in a source that was not read
+        yield not_read(unread, "security repository", f"no {suites[0]} suite among {len(apt)} enabled "
+                       "APT sources", where)
+        return
     yield fail("security repository", f"no {suites[0]} suite among {len(apt)} enabled APT sources",
                where, *(ev(r.origin, "suite", r.suite) for r in apt[:5]))
 
@@ -302,11 +338,15 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
     elif auto.enabled is None:
         yield unknown("automatic updates", f"{auto.mechanism} is installed; whether it is enabled "
                       "could not be determined", where)
+    elif not auto.enabled and guest_unread(guest, "auto_updates"):  # the unread file may enable it
+        yield not_read(guest_unread(guest, "auto_updates"), "automatic updates",
+                       f"{auto.mechanism} is installed but not enabled", where)
     elif not auto.enabled:
         yield fail("automatic updates", f"{auto.mechanism} is installed but not enabled", where)
     else:
         scope = " (security updates only)" if auto.security_only else ""
-        yield ok("automatic updates", f"{auto.mechanism} applies updates automatically{scope}", where)
+        yield ok_unless(guest_unread(guest, "auto_updates"), "automatic updates",
+                        f"{auto.mechanism} applies updates automatically{scope}", where)
 
 
 # --- end of life -------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ A service counts as running when it is enabled at boot (a systemd wants/ link or
 line, an xinetd entry with ``disable = no``, a SysV or OpenRC runlevel link). One that is installed
 but not enabled passes, with a note. On a running system (the live host, a guest over SSH) a
 service that runs now — an active systemd unit, or a process of that name — fails too, enabled or
-not.
+not. When a service manager's configuration could not be read (``Guest.unread["services"]``: an
+inetd.conf or a wants/ directory denied, too large …), a service found enabled is still a finding,
+but "none is enabled" is UNKNOWN, naming what was not read: the service may be in it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from vmsec.checks.api import Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.unread import guest_unread, not_read, ok_unless
 from vmsec.facts import Guest
 from vmsec.facts.guest import Service
 from vmsec.facts.runtime import RunningService
@@ -51,6 +54,7 @@ def _judge(guest: Guest, label: str, names: frozenset[str], bad: str,
         if not running:
             yield unknown(label, "the enabled services could not be read")
         return
+    unread = guest_unread(guest, "services")
     found: list[Service] = [s for s in guest.services if _base(s.name) in names and only(s)]
     for svc in found:
         subject = f"{svc.manager} {svc.name}"
@@ -62,14 +66,14 @@ def _judge(guest: Guest, label: str, names: frozenset[str], bad: str,
         elif svc.enabled:
             yield fail(subject, f"{svc.name} ({svc.manager}) is enabled: {bad}", where,
                        severity=severity)
-        else:
-            yield ok(subject, f"{svc.name} is installed but not enabled", where)
+        else:  # an unread wants/ directory could enable it
+            yield ok_unless(unread, subject, f"{svc.name} is installed but not enabled", where)
     if not found and not running:
         now = ""
         if guest.runtime is not None and guest.runtime.services is not None:
             now = (f" and none among the {len(guest.runtime.services)} running "
                    f"({guest.runtime.services_source})")
-        yield ok(label, f"no {label} service among {len(guest.services)} services{now}")
+        yield ok_unless(unread, label, f"no {label} service among {len(guest.services)} services{now}")
 
 
 _TELNET = frozenset({"telnet", "telnetd", "utelnetd", "telnetd-ssl"})
@@ -249,8 +253,9 @@ def rpcbind_without_nfs(guest: Guest) -> Iterator[Result]:
            {"nfs-server", "nfs-kernel-server", "nfs-client.target", "nfs-mountd", "rpc-statd",
             "ypbind", "ypserv", "nfs"}]
     rpc = [s for s in guest.services if _base(s.name) in {"rpcbind", "portmap"}]
+    unread = guest_unread(guest, "services")
     if not rpc:
-        yield ok("rpcbind", "rpcbind is not present")
+        yield ok_unless(unread, "rpcbind", "rpcbind is not present")
         return
     for svc in rpc:
         where = ev(svc.origin or svc.manager, svc.name, svc.enabled)
@@ -258,10 +263,14 @@ def rpcbind_without_nfs(guest: Guest) -> Iterator[Result]:
             yield unknown(f"{svc.manager} {svc.name}", "whether rpcbind is enabled could not be "
                           "determined", where)
         elif not svc.enabled:
-            yield ok(f"{svc.manager} {svc.name}", f"{svc.name} is installed but not enabled", where)
+            yield ok_unless(unread, f"{svc.manager} {svc.name}", f"{svc.name} is installed but not enabled",
+                            where)
         elif nfs:
             yield ok(f"{svc.manager} {svc.name}", f"{svc.name} is enabled for "
                      f"{', '.join(s.name for s in nfs)}", where)
+        elif unread:  # an NFS or NIS service may be among what was not read
+            yield not_read(unread, f"{svc.manager} {svc.name}", f"{svc.name} is enabled and no NFS or NIS "
+                           "service uses it", where)
         else:
             yield fail(f"{svc.manager} {svc.name}", f"{svc.name} is enabled and no NFS or NIS service "
                        "uses it", where)

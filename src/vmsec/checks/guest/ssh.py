@@ -6,7 +6,9 @@ the collector). A ``Match`` block changes a value for some connections only: a b
 match every connection (``Match all``, ``Match Address 0.0.0.0/0``) counts as global; any other
 block is reported as a narrower finding naming its criteria. Within Match blocks the first block
 that matches a connection wins per keyword, so a block shadowed by an earlier catch-all block that
-sets the same keyword is never applied and is not reported.
+sets the same keyword is never applied and is not reported. When a file of the configuration could
+not be read (``SshdConfig.unread``), a value the files read set badly is still a finding; a good value,
+and a bad compiled-in default, are UNKNOWN naming that file (it could set the keyword first).
 
 The helpers here are shared by the other OS-access modules (keys, PAM).
 """
@@ -16,8 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, unknown
 from vmsec.checks.helpers.sshd import is_yes, setting_results, sshd_of
+from vmsec.checks.helpers.unread import not_read, ok_unless
 from vmsec.facts import Guest
 from vmsec.parsers.sshd_defaults import compiled_defaults
 from vmsec.parsers.sshd_effective import (
@@ -180,26 +183,34 @@ def _list_results(guest: Guest, keywords: tuple[str, ...], subject: str,
             if listed is not None:  # the collector filled the version's default list
                 found = [(a, w) for a in _algorithms(" ".join(listed))[1]
                          if (w := weak(a)) and not explicit_only(a)]
-                if found:
+                if found and cfg.unread:  # an unread file could set the list
+                    yield not_read(cfg.unread, subj, f"{name} is not set; the default of OpenSSH "
+                                   f"{cfg.version} offers " + "; ".join(f"{a} ({w})" for a, w in found),
+                                   ev(DEFAULT, name, listed))
+                elif found:
                     yield fail(subj, f"the default {name} of OpenSSH {cfg.version} offers "
                                + "; ".join(f"{a} ({w})" for a, w in found), ev(DEFAULT, name, listed))
                 else:
-                    yield ok(subj, f"{name} is the compiled-in default of OpenSSH {cfg.version}, "
-                             "which has no weak algorithm", ev(DEFAULT, name, listed))
+                    yield ok_unless(cfg.unread, subj, f"{name} is the compiled-in default of OpenSSH "
+                                    f"{cfg.version}, which has no weak algorithm", ev(DEFAULT, name, listed))
             elif version is None:
                 yield unknown(subj, f"{name} is not set and the OpenSSH version, which decides the "
                               "default list, is unknown", ev(guest.origin))
+            elif version < min_version and cfg.unread:
+                yield not_read(cfg.unread, subj, f"{name} is not set and the default list of OpenSSH "
+                               f"{cfg.version} still offers legacy algorithms",
+                               ev(DEFAULT, name, cfg.version))
             elif version < min_version:
                 yield fail(subj, f"{name} is not set and the default list of OpenSSH {cfg.version} "
                            "still offers legacy algorithms", ev(DEFAULT, name, cfg.version))
             else:
-                yield ok(subj, f"{name} is the compiled-in default of OpenSSH {cfg.version}, which has "
-                         "no weak algorithm", ev(DEFAULT, name, cfg.version))
+                yield ok_unless(cfg.unread, subj, f"{name} is the compiled-in default of OpenSSH "
+                                f"{cfg.version}, which has no weak algorithm", ev(DEFAULT, name, cfg.version))
             continue
         modifier, names = _algorithms(reach.value)
         if modifier == "-":
-            yield ok(subj, f"{name} {reach.value} only removes algorithms from the default "
-                     f"{reach.where}", reach.evidence(keyword))
+            yield ok_unless(cfg.unread, subj, f"{name} {reach.value} only removes algorithms from the "
+                            f"default {reach.where}", reach.evidence(keyword))
             continue
         # The verdict depends on the list offered, not on how it was written: an algorithm the
         # version's own default list offers is tolerated (explicit_only) whether the list was left
@@ -211,7 +222,8 @@ def _list_results(guest: Guest, keywords: tuple[str, ...], subject: str,
             yield fail(subj, f"{name} {reach.where} offers " + "; ".join(f"{a} ({w})" for a, w in found),
                        reach.evidence(keyword))
         else:
-            yield ok(subj, f"{name} {reach.where} offers no weak algorithm", reach.evidence(keyword))
+            yield ok_unless(cfg.unread, subj, f"{name} {reach.where} offers no weak algorithm",
+                            reach.evidence(keyword))
 
 
 def _weak_cipher(a: str) -> str | None:
@@ -335,12 +347,14 @@ def protocol_1(guest: Guest, env: Environment) -> Iterator[Result]:
         return
     values = lookup(cfg.settings, "protocol")
     if values is None or is_default(cfg.origins.get("protocol")):
-        yield ok("sshd Protocol", "no Protocol line: only protocol 2 is served", ev(DEFAULT, "Protocol"))
+        yield ok_unless(cfg.unread, "sshd Protocol", "no Protocol line: only protocol 2 is served",
+                        ev(DEFAULT, "Protocol"))
         return
     r = global_value(cfg, "protocol")
     assert r is not None
     if "1" not in split_list(r.value):
-        yield ok("sshd Protocol", f"Protocol {r.value} {r.where}: only protocol 2", r.evidence("protocol"))
+        yield ok_unless(cfg.unread, "sshd Protocol", f"Protocol {r.value} {r.where}: only protocol 2",
+                        r.evidence("protocol"))
         return
     version = sshd_version(cfg)
     if version is None:
@@ -377,8 +391,8 @@ def _forwarding(guest: Guest, keyword: str, subject: str, what: str,
         return
     disabled = global_value(cfg, "disableforwarding")
     if disabled is not None and disabled.origin != DEFAULT and is_yes(disabled.value):
-        yield ok(subject, f"DisableForwarding yes {disabled.where}: no forwarding",
-                 disabled.evidence("disableforwarding"))
+        yield ok_unless(cfg.unread, subject, f"DisableForwarding yes {disabled.where}: no forwarding",
+                        disabled.evidence("disableforwarding"))
         return
     yield from setting_results(guest, keyword, subject,
                                lambda v: what if v.strip().lower() in bad_values else None,
@@ -443,12 +457,15 @@ def login_grace_time(guest: Guest, env: Environment) -> Iterator[Result]:
     elif seconds == 0:
         yield fail("sshd LoginGraceTime", f"LoginGraceTime {r.value} {r.where}: unauthenticated "
                    "connections are never timed out", r.evidence("logingracetime"), severity=Severity.MEDIUM)
+    elif seconds > limit and cfg.unread and r.origin == DEFAULT:  # an unread file could set it
+        yield not_read(cfg.unread, "sshd LoginGraceTime", f"LoginGraceTime {r.value} {r.where}: {seconds} s, "
+                       f"more than {limit} s", r.evidence("logingracetime"))
     elif seconds > limit:
         yield fail("sshd LoginGraceTime", f"LoginGraceTime {r.value} {r.where}: {seconds} s, more "
                    f"than {limit} s", r.evidence("logingracetime"))
     else:
-        yield ok("sshd LoginGraceTime", f"LoginGraceTime {r.value} {r.where}: {seconds} s",
-                 r.evidence("logingracetime"))
+        yield ok_unless(cfg.unread, "sshd LoginGraceTime", f"LoginGraceTime {r.value} {r.where}: {seconds} s",
+                        r.evidence("logingracetime"))
 
 
 @check("VMS-GST-013", title="SSH logins are limited to listed users or groups", severity=Severity.INFO,
@@ -467,9 +484,13 @@ def allow_list(guest: Guest, env: Environment) -> Iterator[Result]:
               and not is_default(cfg.origins.get(k))]
     if set_by:
         k, v = set_by[0]
-        yield ok("sshd AllowUsers/AllowGroups", "SSH logins are restricted: " + "; ".join(
+        yield ok_unless(cfg.unread, "sshd AllowUsers/AllowGroups", "SSH logins are restricted: " + "; ".join(
             f"{keyword_name(kw)} {' '.join(vals)}" for kw, vals in set_by),
             ev(cfg.origins[k], keyword_name(k), v))
+    elif cfg.unread:  # "none is set" would be a claim about the unread files too
+        yield not_read(cfg.unread, "sshd AllowUsers/AllowGroups", "none of AllowUsers, AllowGroups, "
+                       "DenyUsers, DenyGroups is set", ev(cfg.files[0] if cfg.files else guest.origin,
+                                                          "AllowUsers"))
     else:
         yield fail("sshd AllowUsers/AllowGroups", "none of AllowUsers, AllowGroups, DenyUsers, "
                    "DenyGroups is set: every account with a shell may log in over SSH",

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok
 from vmsec.checks.guest.ssh import SSHD_DOC
 from vmsec.checks.helpers.sshd import sshd_of
+from vmsec.checks.helpers.unread import not_read, ok_unless
 from vmsec.facts import AuthorizedKey, Guest
-from vmsec.parsers.sshd_effective import reachable
+from vmsec.parsers.sshd_effective import DEFAULT, reachable
 
 KEYS_DOC = "https://man.openbsd.org/sshd#AUTHORIZED_KEYS_FILE_FORMAT"
 
@@ -127,13 +128,17 @@ def root_keys(guest: Guest, env: Environment) -> Iterator[Result]:
         elif not values:
             yield fail(_subject(k), f"{_describe(k)} in {_where(k)}; whether root may log in is unknown "
                        "(PermitRootLogin unset and OpenSSH version unknown)", where, severity=Severity.LOW)
+        elif allowed and cfg.unread and allowed[0].origin == DEFAULT:  # an unread file could set it
+            r = allowed[0]
+            yield not_read(cfg.unread, _subject(k), f"{_describe(k)} in {_where(k)} and PermitRootLogin "
+                           f"{r.value} {r.where}", where, r.evidence("permitrootlogin"))
         elif allowed:
             r = allowed[0]
             yield fail(_subject(k), f"{_describe(k)} in {_where(k)} and PermitRootLogin {r.value} {r.where}",
                        where, r.evidence("permitrootlogin"))
         else:
-            yield ok(_subject(k), f"{_describe(k)} in {_where(k)}, but root cannot log in over SSH "
-                     "(PermitRootLogin no)", where)
+            yield ok_unless(cfg.unread, _subject(k), f"{_describe(k)} in {_where(k)}, but root cannot log "
+                            "in over SSH (PermitRootLogin no)", where)
 
 
 _RESTRICTING = ("from=", "restrict", "command=", "permitopen=", "permitlisten=")

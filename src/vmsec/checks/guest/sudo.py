@@ -2,7 +2,9 @@
 
 The policy is /etc/sudoers with its includes and include directories, aliases expanded. A system
 without /etc/sudoers (no files read) gets no sudo results. Defaults carry no line numbers in the
-facts; evidence names the main file.
+facts; evidence names the main file. An included file or directory that could not be read
+(``Sudoers.unread``) may grant anything or set any Defaults: what the files read show is still a
+finding, but no result says a thing is absent or unset — that is UNKNOWN, naming the unread input.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok
+from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need
+from vmsec.checks.helpers.unread import not_read, ok_unless
 from vmsec.facts import Guest, Sudoers, SudoRule
 
 SUDOERS_DOC = "https://www.sudo.ws/docs/man/sudoers.man/"
@@ -81,8 +84,9 @@ def nopasswd_all(guest: Guest, env: Environment) -> Iterator[Result]:
                    ev(_source(r.origin, sudoers), r.origin, _text(r)),
                    severity=Severity.CRITICAL if _broad(r) else None)
     if not bad:
-        yield ok("sudo NOPASSWD", f"no rule grants every command without a password "
-                 f"({len(sudoers.rules)} rule(s) in {len(sudoers.files)} file(s))", ev(sudoers.files[0]))
+        yield ok_unless(sudoers.unread, "sudo NOPASSWD", f"no rule grants every command without a "
+                        f"password ({len(sudoers.rules)} rule(s) in {len(sudoers.files)} file(s))",
+                        ev(sudoers.files[0]))
 
 
 @check("VMS-GST-066", title="sudo does not grant ALL to every user", severity=Severity.HIGH,
@@ -101,7 +105,8 @@ def broad_all(guest: Guest, env: Environment) -> Iterator[Result]:
         yield fail(f"sudo {r.origin}", f"{_text(r)} ({r.origin}): {', '.join(_broad(r))} may run any "
                    "command as root", ev(_source(r.origin, sudoers), r.origin, _text(r)))
     if not bad:
-        yield ok("sudo ALL", "no rule gives every user all commands", ev(sudoers.files[0]))
+        yield ok_unless(sudoers.unread, "sudo ALL", "no rule gives every user all commands",
+                        ev(sudoers.files[0]))
 
 
 @check("VMS-GST-067", title="sudo asks users for their own password", severity=Severity.HIGH,
@@ -131,8 +136,8 @@ def authentication(guest: Guest, env: Environment) -> Iterator[Result]:
                            "target's (root's) password, which must be shared",
                            ev(sudoers.files[0], f"Defaults{scope}", setting), severity=Severity.MEDIUM)
     if not found:
-        yield ok("sudo authenticate", "no Defaults line disables authentication or asks for root's "
-                 "password", ev(sudoers.files[0], "Defaults"))
+        yield ok_unless(sudoers.unread, "sudo authenticate", "no Defaults line disables authentication "
+                        "or asks for root's password", ev(sudoers.files[0], "Defaults"))
 
 
 def _sudo_version(guest: Guest) -> tuple[int, int, int] | None:
@@ -187,11 +192,14 @@ def _global_use_pty(guest: Guest, sudoers: Sudoers) -> Iterator[Result]:
     version = _sudo_version(guest)
     where = ev(sudoers.files[0], "Defaults", {True: "use_pty", False: "!use_pty", None: "(unset)"}[state])
     if state is True:
-        yield ok("sudo use_pty", "Defaults use_pty is set", where)
+        yield ok_unless(sudoers.unread, "sudo use_pty", "Defaults use_pty is set", where)
     elif state is False:
         yield fail("sudo use_pty", "Defaults !use_pty: commands share the user's terminal", where)
     elif version is not None and version >= (1, 9, 14):
-        yield ok("sudo use_pty", f"use_pty is on by default in sudo {'.'.join(map(str, version))}", where)
+        yield ok_unless(sudoers.unread, "sudo use_pty",
+                        f"use_pty is on by default in sudo {'.'.join(map(str, version))}", where)
+    elif sudoers.unread:  # "not set" would be a claim about the unread files too
+        yield not_read(sudoers.unread, "sudo use_pty", "use_pty is not set", where)
     else:
         shown = "of unknown version" if version is None else ".".join(map(str, version))
         yield fail("sudo use_pty", f"use_pty is not set, and sudo {shown} does not turn it on by "
@@ -215,7 +223,11 @@ def sudo_logging(guest: Guest, env: Environment) -> Iterator[Result]:
     syslog_off = any(scope == "" and s.strip() == "!syslog" for scope, s in sudoers.defaults)
     if logfile or output:
         shown = logfile[-1] if logfile else "log_output"
-        yield ok("sudo logging", f"sudo keeps its own log: {shown}", ev(sudoers.files[0], "Defaults", shown))
+        yield ok_unless(sudoers.unread, "sudo logging", f"sudo keeps its own log: {shown}",
+                        ev(sudoers.files[0], "Defaults", shown))
+    elif sudoers.unread:  # "no logfile" would be a claim about the unread files too
+        yield not_read(sudoers.unread, "sudo logging", "no Defaults logfile or log_output is set",
+                       ev(sudoers.files[0], "Defaults", "!syslog" if syslog_off else "(unset)"))
     elif syslog_off:
         yield fail("sudo logging", "Defaults !syslog and no logfile: sudo use is not recorded",
                    ev(sudoers.files[0], "Defaults", "!syslog"), severity=Severity.MEDIUM)

@@ -2,16 +2,22 @@
 connection can get, and small account helpers shared by the SSH, PAM, key and account checks.
 
 How values are resolved (defaults, aliases, ``Match`` blocks) is :mod:`vmsec.parsers.sshd_effective`.
+
+A configuration with files that could not be read (``SshdConfig.unread``) is judged on what was read
+for findings only: an unread file could set any keyword first or hold a Match block, so a good value,
+or a bad one that is only the compiled-in default, is UNKNOWN naming the unread files
+(:func:`complete`, :func:`setting_results`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from vmsec.checks.api import Result, Severity, ev, fail, need, ok, unknown
+from vmsec.checks.helpers.unread import not_read, ok_unless, unless_unread
 from vmsec.facts import Guest, SshdConfig, SshdMatch
-from vmsec.parsers.sshd_effective import criteria_text, keyword_name, lookup, reachable
+from vmsec.parsers.sshd_effective import DEFAULT, criteria_text, keyword_name, lookup, reachable
 
 
 def sshd_of(guest: Guest) -> SshdConfig | None:
@@ -28,13 +34,20 @@ def sshd_of(guest: Guest) -> SshdConfig | None:
     return guest.sshd
 
 
+def complete(cfg: SshdConfig, results: Iterable[Result]) -> Iterator[Result]:
+    """``results`` of a check on ``cfg``, each PASS made UNKNOWN when a file of the configuration could
+    not be read (it could set the keyword first, or hold a Match block that changes it)."""
+    return unless_unread(results, cfg.unread)
+
+
 def setting_results(guest: Guest, keyword: str, subject: str, bad: Callable[[str], str | None],
                     good: str, narrow: Severity | None = None,
                     user: str | None = None, credential: str = "any") -> Iterator[Result]:
     """One result per reachable value: FAIL with ``bad(value)``'s reason, else OK for the global
     value. ``narrow`` is the severity for a finding limited to some connections. A Match block's
     finding is rated by who can use it (:func:`match_users`): a block no account can reach is not a
-    finding. ``credential``: "password" when the setting only matters to password logins."""
+    finding. ``credential``: "password" when the setting only matters to password logins.
+    With files unread, a good value and a bad compiled-in default are UNKNOWN (see the module)."""
     cfg = sshd_of(guest)
     if cfg is None:
         return
@@ -44,7 +57,8 @@ def setting_results(guest: Guest, keyword: str, subject: str, bad: Callable[[str
                       "the OpenSSH version (which decides its default) is unknown", ev(guest.origin))
     if user is not None:
         blocked = login_blocker(guest, cfg, user, credential)
-        if blocked is not None:
+        # An account that cannot log in anyway stays so; Allow/Deny lists could be changed by an unread file.
+        if blocked is not None and (not cfg.unread or account_blocker(guest, user, credential) is not None):
             yield ok(subject, f"{user} cannot log in over SSH at all: {blocked}", ev(guest.origin, "", user))
             return
     for i, r in enumerate(reaches):
@@ -53,18 +67,21 @@ def setting_results(guest: Guest, keyword: str, subject: str, bad: Callable[[str
             # Rate a Match block by who can actually use it.
             users, why = match_users(guest, cfg, r.match, credential)
             if users is not None and not users:
-                yield ok(subject + r.suffix, f"{keyword_name(keyword)} {r.value} {r.where}, but no account"
-                         f" can use it: {why}", r.evidence(keyword))
+                yield ok_unless(cfg.unread, subject + r.suffix, f"{keyword_name(keyword)} {r.value} "
+                                f"{r.where}, but no account can use it: {why}", r.evidence(keyword))
                 continue
             if users:
                 shown = ", ".join(users[:6]) + (" …" if len(users) > 6 else "")
                 reason = f"{reason} (accounts that can use it: {shown})"
-        if reason is not None:
+        if reason is not None and cfg.unread and r.origin == DEFAULT:  # no file was seen to set it
+            yield not_read(cfg.unread, subject + r.suffix, f"{keyword_name(keyword)} {r.value} {r.where}: "
+                           f"{reason}", r.evidence(keyword))
+        elif reason is not None:
             yield fail(subject + r.suffix, f"{keyword_name(keyword)} {r.value} {r.where}: {reason}",
                        r.evidence(keyword), severity=None if r.universal else narrow)
         elif i == 0 and r.universal:  # what most connections get; narrower good values need no result
-            yield ok(subject + r.suffix, f"{keyword_name(keyword)} {r.value} {r.where}: {good}",
-                     r.evidence(keyword))
+            yield ok_unless(cfg.unread, subject + r.suffix, f"{keyword_name(keyword)} {r.value} {r.where}: "
+                            f"{good}", r.evidence(keyword))
 
 
 def is_yes(value: str) -> bool:
@@ -111,8 +128,7 @@ def login_blocker(guest: Guest, cfg: SshdConfig, name: str, credential: str = "a
     """Why ``name`` cannot log in over SSH (AllowUsers/AllowGroups/DenyUsers/DenyGroups, no login
     shell, a locked password where only passwords matter or sshd refuses locked accounts), or None
     when it can (or the facts do not say)."""
-    account = guest.account(name)
-    if guest.accounts is not None and account is None:
+    if guest.accounts is not None and guest.account(name) is None:
         return f"there is no account {name}"
     for keyword, deny in (("denyusers", True), ("allowusers", False)):
         values = lookup(cfg.settings, keyword)
@@ -127,6 +143,15 @@ def login_blocker(guest: Guest, cfg: SshdConfig, name: str, credential: str = "a
             hit = any(_patterns_match(v, g) for v in values for g in groups)
             if hit == deny:
                 return f"{keyword_name(keyword)} {' '.join(values)} {'denies' if deny else 'excludes'} {name}"
+    return account_blocker(guest, name, credential)
+
+
+def account_blocker(guest: Guest, name: str, credential: str = "any") -> str | None:
+    """Why the account itself cannot log in over SSH, whatever sshd's configuration: none, no login
+    shell, a locked or unset password where only passwords matter."""
+    account = guest.account(name)
+    if guest.accounts is not None and account is None:
+        return f"there is no account {name}"
     if account is not None and account.shell and account.shell.endswith(_NO_LOGIN_SHELLS):
         return f"{name} has no login shell ({account.shell})"
     entry = next((e for e in guest.shadow or () if e.name == name), None)

@@ -1,14 +1,17 @@
 """Bounded, error-recording file access shared by the system-configuration parsers.
 
 Every function here reads through a :class:`~vmsec.reading.Reader`. A file that does not
-exist is simply absent; any other failure (a FIFO, a file over the cap, a symlink loop, a directory
-with too many entries) is appended to the caller's ``errors`` list as a :class:`ReadError` naming the
-input, and the caller goes on without it.
+exist (ENOENT, ENOTDIR) is simply absent; any other failure (permission denied, a FIFO, a file over
+the cap, a symlink loop, a directory with too many entries, an I/O error) means the input exists
+but was not read. That is appended to the caller's ``errors`` list as an :class:`Unreadable` naming
+the input, and the caller goes on without it — but the fact it builds is then incomplete, and an
+:class:`Inputs` list keeps every such input apart (``unread``) so the collector can say so on the
+fact: what an unread file holds is unknown, never "not configured".
 """
 
 from __future__ import annotations
 
-from vmsec.errors import ErrorKind, ReadError
+from vmsec.errors import ErrorKind, Problems, ReadError
 from vmsec.facts import FileKind
 from vmsec.reading import Reader
 
@@ -16,11 +19,49 @@ CONFIG_LIMIT = 1024 * 1024  # one configuration file: 1 MiB is far above any rea
 DIR_LIMIT = 4096  # entries in one configuration directory (sysctl.d, yum.repos.d, …)
 MAX_LINES = 20_000  # lines looked at in one file
 
+MAX_UNREAD = 100  # unread inputs named per fact; the rest are counted
+
 Errors = list[ReadError]
+
+
+class Unreadable(ReadError):
+    """An input that exists (or may exist) but was not read: the fact built without it is incomplete."""
+
+
+class Inputs(Problems):
+    """The problems of one fact (bounded, as every :class:`Problems`), and apart from them every input
+    that exists but could not be read (``unread``, "path: reason"), so that a flood of bad lines
+    cannot push an unread file out of sight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._unread: dict[str, None] = {}
+        self._unread_more = 0
+
+    def append(self, problem: ReadError) -> None:
+        if isinstance(problem, Unreadable):
+            text = f"{problem.source}: {problem.reason}"
+            if len(self._unread) < MAX_UNREAD:
+                self._unread.setdefault(text)
+            elif text not in self._unread:
+                self._unread_more += 1
+        super().append(problem)
+
+    @property
+    def unread(self) -> tuple[str, ...]:
+        more = (f"… and {self._unread_more} more inputs not read",) if self._unread_more else ()
+        return (*self._unread, *more)
+
 
 def absent(exc: ReadError) -> bool:
     """True when the error only says that the path does not exist."""
     return exc.absent
+
+
+def unreadable(errors: Errors | None, exc: ReadError) -> None:
+    """Record ``exc`` as an input that was not read (see :class:`Unreadable`)."""
+    if errors is not None:
+        errors.append(exc if isinstance(exc, Unreadable) else Unreadable(exc.source, exc.reason, exc.kind))
 
 
 def note(errors: Errors | None, source: str, reason: str, kind: ErrorKind = ErrorKind.INVALID) -> None:
@@ -30,12 +71,13 @@ def note(errors: Errors | None, source: str, reason: str, kind: ErrorKind = Erro
 
 def read_optional(reader: Reader, path: str, errors: Errors | None,
                   limit: int = CONFIG_LIMIT) -> str | None:
-    """The file's text; None when it is absent (silently) or unreadable (recorded)."""
+    """The file's text; None when it is absent (silently) or unreadable (recorded as
+    :class:`Unreadable`)."""
     try:
         return reader.read_text(path, limit)
     except ReadError as exc:
-        if not absent(exc) and errors is not None:
-            errors.append(exc)
+        if not absent(exc):
+            unreadable(errors, exc)
         return None
 
 
@@ -51,12 +93,13 @@ def read_required(reader: Reader, path: str, limit: int = CONFIG_LIMIT) -> str |
 
 
 def list_dir(reader: Reader, path: str, errors: Errors | None, limit: int = DIR_LIMIT) -> list[str]:
-    """Sorted names in a directory; [] when absent (silently) or unreadable or too large (recorded)."""
+    """Sorted names in a directory; [] when absent (silently) or unreadable or too large (recorded as
+    :class:`Unreadable`: the files in it were not read)."""
     try:
         return reader.listdir(path, limit)
     except ReadError as exc:
-        if not absent(exc) and errors is not None:
-            errors.append(exc)
+        if not absent(exc):
+            unreadable(errors, exc)
         return []
 
 
@@ -77,9 +120,19 @@ def masked(reader: Reader, path: str) -> bool:
     return link_target(reader, path) == "/dev/null"
 
 
-def lines(text: str) -> list[tuple[int, str]]:
-    """(line number, stripped line) for the first MAX_LINES lines."""
-    return [(n, raw.strip()) for n, raw in enumerate(text.splitlines()[:MAX_LINES], start=1)]
+def lines(text: str, errors: Errors | None = None, path: str = "") -> list[tuple[int, str]]:
+    """(line number, stripped line) for the first MAX_LINES lines. The lines after them were not
+    read: recorded as :class:`Unreadable` (``path``) when ``errors`` is given."""
+    split = text.splitlines()
+    if len(split) > MAX_LINES:
+        unreadable(errors, ReadError(path or "(text)", f"more than {MAX_LINES} lines; the rest was not "
+                                     "read", ErrorKind.TOO_LARGE))
+    return [(n, raw.strip()) for n, raw in enumerate(split[:MAX_LINES], start=1)]
+
+
+def read_lines(reader: Reader, path: str, errors: Errors | None) -> list[tuple[int, str]]:
+    """:func:`lines` of the file; [] when it is absent or unreadable (recorded)."""
+    return lines(read_optional(reader, path, errors) or "", errors, path)
 
 
 def truthy(value: str) -> bool | None:

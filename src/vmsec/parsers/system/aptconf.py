@@ -13,8 +13,8 @@ import re
 
 from msgspec import Struct, field
 
-from vmsec.errors import ErrorKind
-from vmsec.parsers.system._common import Errors, list_dir, note, read_optional
+from vmsec.errors import ErrorKind, ReadError
+from vmsec.parsers.system._common import Errors, list_dir, note, read_optional, unreadable
 from vmsec.reading import Reader
 
 MAX_TOKENS = 200_000
@@ -60,7 +60,8 @@ def parse_apt_conf(text: str, path: str, into: AptConfig, errors: Errors | None)
     """Add one file's settings to ``into``."""
     tokens = _tokens(text)
     if len(tokens) > MAX_TOKENS:
-        note(errors, path, f"more than {MAX_TOKENS} tokens; the rest is ignored", ErrorKind.TOO_LARGE)
+        unreadable(errors, ReadError(path, f"more than {MAX_TOKENS} tokens; the rest is ignored",
+                                     ErrorKind.TOO_LARGE))
         tokens = tokens[:MAX_TOKENS]
     stack: list[str] = []
     pending: list[tuple[str, bool, str]] = []  # (token, quoted, origin) of the statement so far

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 
 from vmsec.facts import AuditSetup, FileKind, Service
-from vmsec.parsers.system._common import Errors, lines, list_dir, read_optional
+from vmsec.parsers.system._common import Errors, lines, list_dir, read_lines, read_optional
 from vmsec.parsers.systemd_unit import parse_unit
 from vmsec.reading import Reader
 
@@ -46,7 +46,7 @@ def _rules(reader: Reader, errors: Errors | None) -> tuple[str, ...]:
              if n.endswith(".rules")]
     seen: dict[str, None] = {}
     for path in [*paths, "/etc/audit/audit.rules"]:
-        for _number, line in lines(read_optional(reader, path, errors) or ""):
+        for _number, line in read_lines(reader, path, errors):
             if line and not line.startswith("#") and len(seen) < MAX_RULES:
                 seen.setdefault(line)
     return tuple(seen)
@@ -62,7 +62,7 @@ def _remote(reader: Reader, services: Sequence[Service] | None, errors: Errors |
     rsyslog = ["/etc/rsyslog.conf", *(f"/etc/rsyslog.d/{n}" for n in dropins if n.endswith(".conf"))]
     for path in rsyslog:
         text = read_optional(reader, path, errors) or ""
-        for number, line in lines(text):
+        for number, line in lines(text, errors, path):
             if line and not line.startswith("#") and _RSYSLOG_LEGACY.match(line):
                 evidence.append(f"rsyslog {path}:{number}: {line[:120]}")
         uncommented = "\n".join("" if raw.lstrip().startswith("#") else raw for raw in text.splitlines())
@@ -79,7 +79,7 @@ def _remote(reader: Reader, services: Sequence[Service] | None, errors: Errors |
             where = f"{path}:{_line_of(uncommented, match.start())}"
             evidence.append(f"syslog-ng {where}: {match.group(1)}() destination")
     for path in ("/etc/audit/plugins.d/au-remote.conf", "/etc/audisp/plugins.d/au-remote.conf"):
-        for number, line in lines(read_optional(reader, path, errors) or ""):
+        for number, line in read_lines(reader, path, errors):
             key, _sep, value = line.partition("=")
             if key.strip() == "active" and value.strip().lower() == "yes":
                 evidence.append(f"audisp-remote {path}:{number}: active = yes")
@@ -90,7 +90,7 @@ def _remote(reader: Reader, services: Sequence[Service] | None, errors: Errors |
             if section == "Upload" and key == "URL" and value:
                 url = value
         evidence.append(f"systemd-journal-upload.service enabled (URL={url or 'unset'})")
-    for number, line in lines(read_optional(reader, "/etc/conf.d/syslog", errors) or ""):
+    for number, line in read_lines(reader, "/etc/conf.d/syslog", errors):
         if line.startswith("SYSLOGD_OPTS") and _BUSYBOX_REMOTE.search(line.partition("=")[2].strip("\"'")):
             evidence.append(f"busybox syslogd /etc/conf.d/syslog:{number}: {line[:120]}")
     return evidence[:MAX_EVIDENCE]

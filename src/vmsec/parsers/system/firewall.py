@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FirewallSetup, Service
 from vmsec.parsers.safexml import parse_xml
-from vmsec.parsers.system._common import Errors, lines, note, read_optional
+from vmsec.parsers.system._common import Errors, lines, note, read_lines, read_optional, unreadable
 from vmsec.reading import Reader
 
 MAX_INCLUDES = 64
@@ -57,14 +57,13 @@ def _nft_text(reader: Reader, path: str, errors: Errors | None, budget: list[int
         try:
             paths = reader.glob(target) if any(c in target for c in "*?[") else [target]
         except ReadError as exc:
-            if errors is not None:
-                errors.append(exc)
+            unreadable(errors, exc)  # the included files were not read
             continue
         for included in paths:
             budget[0] -= 1
             if budget[0] < 0:
-                note(errors, path, f"more than {MAX_INCLUDES} included files; the rest is ignored",
-                     ErrorKind.TOO_LARGE)
+                unreadable(errors, ReadError(path, f"more than {MAX_INCLUDES} included files; the rest "
+                                             "is ignored", ErrorKind.TOO_LARGE))
                 return "\n".join(parts)
             parts.append(_nft_text(reader, included, errors, budget))
     return "\n".join(parts)
@@ -96,11 +95,11 @@ def _nft_policy(text: str) -> str | None:
     return "drop" if "drop" in policies else "accept"
 
 
-def _iptables_policy(text: str) -> str | None:
+def _iptables_policy(text: str, path: str, errors: Errors | None) -> str | None:
     table = None
     policy: str | None = None
     last_rule: str | None = None
-    for _number, line in lines(text):
+    for _number, line in lines(text, errors, path):
         if line.startswith("*"):
             table = line[1:]
         elif table == "filter" and line.startswith(":INPUT "):
@@ -119,12 +118,12 @@ def _ufw(reader: Reader, errors: Errors | None) -> tuple[bool | None, str | None
     if conf is None:
         return None
     enabled: bool | None = False
-    for _number, line in lines(conf):
+    for _number, line in lines(conf, errors, "/etc/ufw/ufw.conf"):
         key, _sep, value = line.partition("=")
         if key.strip() == "ENABLED":
             enabled = value.strip().strip("\"'").lower() == "yes"
     policy = None
-    for _number, line in lines(read_optional(reader, "/etc/default/ufw", errors) or ""):
+    for _number, line in read_lines(reader, "/etc/default/ufw", errors):
         key, _sep, value = line.partition("=")
         if key.strip() == "DEFAULT_INPUT_POLICY":
             policy = value.strip().strip("\"'").lower() or None
@@ -134,7 +133,7 @@ def _ufw(reader: Reader, errors: Errors | None) -> tuple[bool | None, str | None
 def _firewalld_policy(reader: Reader, errors: Errors | None) -> tuple[str | None, str]:
     zone = "public"
     origin = "/etc/firewalld/firewalld.conf"
-    for number, line in lines(read_optional(reader, origin, errors) or ""):
+    for number, line in read_lines(reader, origin, errors):
         key, _sep, value = line.partition("=")
         if key.strip() == "DefaultZone" and value.strip():
             zone, origin = value.strip(), f"{origin}:{number}"
@@ -185,7 +184,7 @@ def read_firewall(reader: Reader, services: Sequence[Service] | None, *,
         if text is not None:
             mechanisms["iptables"] = _enabled(services, ("netfilter-persistent.service", "iptables.service",
                                                          "iptables", "iptables-persistent"))
-            policies["iptables"] = (_iptables_policy(text), path)
+            policies["iptables"] = (_iptables_policy(text, path, errors), path)
             break
 
     order = [m for m in ("firewalld", "ufw", "nftables", "iptables") if m in mechanisms]

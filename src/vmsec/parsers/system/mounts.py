@@ -26,7 +26,7 @@ def _unescape(field: str) -> str:
 
 def _fields(path: str, text: str, minimum: int, errors: Errors | None) -> list[tuple[int, list[str]]]:
     out: list[tuple[int, list[str]]] = []
-    for number, line in lines(text):
+    for number, line in lines(text, errors, path):
         if not line or line.startswith("#"):
             continue
         fields = [_unescape(f) for f in line.split()]

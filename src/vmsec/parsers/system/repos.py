@@ -67,7 +67,7 @@ def _global_switch(config: AptConfig) -> tuple[str, str] | None:
 def _one_line(path: str, text: str, switch: tuple[str, str] | None,
               errors: Errors | None) -> list[PackageRepo]:
     out: list[PackageRepo] = []
-    for number, line in lines(text):
+    for number, line in lines(text, errors, path):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
@@ -263,7 +263,7 @@ def _apk(reader: Reader, errors: Errors | None) -> list[PackageRepo]:
     if errors is not None:
         errors += problems
     out: list[PackageRepo] = []
-    for number, line in lines(text):
+    for number, line in lines(text, errors, "/etc/apk/repositories"):
         if not line or line.startswith("#"):
             continue
         words = line.split()

@@ -18,9 +18,17 @@ from __future__ import annotations
 
 import re
 
-from vmsec.errors import ReadError
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FileKind, Service
-from vmsec.parsers.system._common import Errors, is_symlink, lines, link_target, list_dir, read_optional
+from vmsec.parsers.system._common import (
+    Errors,
+    is_symlink,
+    lines,
+    link_target,
+    list_dir,
+    read_optional,
+    unreadable,
+)
 from vmsec.parsers.systemd_unit import parse_unit
 from vmsec.reading import Reader
 
@@ -87,8 +95,12 @@ def _systemd(reader: Reader, errors: Errors | None) -> dict[str, Service]:
             if reader.stat(wants).kind != FileKind.DIRECTORY:
                 continue
             for unit in list_dir(reader, wants, errors):
-                if unit in found or not unit.endswith(UNIT_SUFFIXES) or len(found) >= MAX_SERVICES:
+                if unit in found or not unit.endswith(UNIT_SUFFIXES):
                     continue
+                if len(found) >= MAX_SERVICES:
+                    unreadable(errors, ReadError(wants, f"more than {MAX_SERVICES} units; the rest was "
+                                                 "not read", ErrorKind.TOO_LARGE))
+                    break
                 link = f"{wants}/{unit}"
                 target = link_target(reader, link)
                 if target == "/dev/null":
@@ -116,7 +128,7 @@ def _systemd(reader: Reader, errors: Errors | None) -> dict[str, Service]:
 def _inetd(reader: Reader, errors: Errors | None) -> list[Service]:
     text = read_optional(reader, "/etc/inetd.conf", errors)
     out: list[Service] = []
-    for number, line in lines(text or ""):
+    for number, line in lines(text or "", errors, "/etc/inetd.conf"):
         if not line or line.startswith("#"):
             continue
         fields = line.split()
@@ -129,11 +141,11 @@ def _inetd(reader: Reader, errors: Errors | None) -> list[Service]:
     return out
 
 
-def _xinetd_blocks(text: str) -> list[tuple[str, dict[str, str], int]]:
+def _xinetd_blocks(text: str, path: str, errors: Errors | None) -> list[tuple[str, dict[str, str], int]]:
     blocks: list[tuple[str, dict[str, str], int]] = []
     current: tuple[str, dict[str, str], int] | None = None
     pending: tuple[str, int] | None = None
-    for number, line in lines(text):
+    for number, line in lines(text, errors, path):
         if not line or line.startswith("#"):
             continue
         match = _XINETD_SERVICE.match(line)
@@ -160,7 +172,7 @@ def _xinetd_blocks(text: str) -> list[tuple[str, dict[str, str], int]]:
 def _xinetd(reader: Reader, errors: Errors | None) -> list[Service]:
     disabled: set[str] = set()
     main = read_optional(reader, "/etc/xinetd.conf", errors) or ""
-    for name, attrs, _line in _xinetd_blocks(main):
+    for name, attrs, _line in _xinetd_blocks(main, "/etc/xinetd.conf", errors):
         if name == "defaults":
             disabled.update(attrs.get("disabled", "").split())
     out: list[Service] = []
@@ -171,7 +183,7 @@ def _xinetd(reader: Reader, errors: Errors | None) -> list[Service]:
         text = read_optional(reader, path, errors)
         if text is None:
             continue
-        for name, attrs, number in _xinetd_blocks(text):
+        for name, attrs, number in _xinetd_blocks(text, path, errors):
             if name == "defaults":
                 continue
             off = attrs.get("disable", "no").lower() == "yes" or name in disabled

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import posixpath
 
-from vmsec.errors import ErrorKind
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import SysctlValue
-from vmsec.parsers.system._common import Errors, lines, link_target, list_dir, note, read_optional
+from vmsec.parsers.system._common import Errors, lines, link_target, list_dir, note, read_optional, unreadable
 from vmsec.reading import Reader
 
 SYSCTL_DIRS = ("/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d",
@@ -45,8 +45,8 @@ def sysctl_files(reader: Reader, errors: Errors | None = None) -> list[str]:
             if name.endswith(".conf") and name not in chosen:
                 chosen[name] = f"{directory}/{name}"
     if len(chosen) > MAX_FILES:
-        note(errors, "sysctl.d", f"{len(chosen)} files; only the first {MAX_FILES} by name are read",
-             ErrorKind.TOO_LARGE)
+        unreadable(errors, ReadError("sysctl.d", f"{len(chosen)} files; only the first {MAX_FILES} by name "
+                                     "are read", ErrorKind.TOO_LARGE))
     files: list[str] = []
     linked_conf = False
     for name in sorted(chosen)[:MAX_FILES]:
@@ -65,7 +65,7 @@ def sysctl_files(reader: Reader, errors: Errors | None = None) -> list[str]:
 
 def parse_sysctl(text: str, path: str, into: dict[str, SysctlValue], errors: Errors | None) -> None:
     """Apply one file's assignments to ``into``."""
-    for number, line in lines(text):
+    for number, line in lines(text, errors, path):
         if not line or line[0] in "#;":
             continue
         key, sep, value = line.partition("=")
@@ -74,7 +74,8 @@ def parse_sysctl(text: str, path: str, into: dict[str, SysctlValue], errors: Err
             note(errors, f"{path}:{number}", "not a sysctl assignment")
             continue
         if len(into) >= MAX_KEYS:
-            note(errors, path, f"more than {MAX_KEYS} keys; the rest is ignored", ErrorKind.TOO_LARGE)
+            unreadable(errors, ReadError(path, f"more than {MAX_KEYS} keys; the rest is ignored",
+                                         ErrorKind.TOO_LARGE))
             return
         into[normalize_key(key)] = SysctlValue(value=value.strip(), origin=f"{path}:{number}")
 

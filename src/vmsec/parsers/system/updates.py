@@ -136,7 +136,7 @@ def _apk_cron(reader: Reader, errors: Errors | None) -> AutoUpdates | None:
         candidates += [f"{directory}/{n}" for n in list_dir(reader, directory, errors)]
     for path in candidates:
         text = read_optional(reader, path, errors)
-        for number, line in lines(text or ""):
+        for number, line in lines(text or "", errors, path):
             if line and not line.startswith("#") and _APK_UPGRADE.search(line):
                 return AutoUpdates(mechanism="apk-cron", enabled=True, origin=f"{path}:{number}")
     return None
