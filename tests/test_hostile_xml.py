@@ -66,6 +66,13 @@ REFUSED: list[tuple[str, bytes, str]] = [
     ("wide", WIDE, "document has more than 200000 elements"),
     ("huge", HUGE, f"document is {len(HUGE)} bytes, over the 8 MiB limit"),
     ("garbage", GARBAGE, "not well-formed XML: line 1, column 1: not well-formed (invalid token)"),
+    # An encoding expat cannot decode was a ValueError/LookupError that ended the whole scan.
+    ("utf7-declared", b'<?xml version="1.0" encoding="UTF-7"?>' + GOOD,
+     "cannot decode the document: multi-byte encodings are not supported"),
+    ("shift-jis-declared", b'<?xml version="1.0" encoding="shift_jis"?>' + GOOD,
+     "cannot decode the document: multi-byte encodings are not supported"),
+    ("unknown-encoding", b'<?xml version="1.0" encoding="bogus"?>' + GOOD,
+     "cannot decode the document: unknown encoding: bogus"),
     ("empty", b"", "empty document (no XML element)"),
     ("blank", b"  \n\t\n", "empty document (no XML element)"),
 ]

@@ -124,6 +124,8 @@ def _prepass(data: bytes | str, origin: str) -> None:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
         _not_well_formed(origin, expat.ErrorString(exc.code), exc.lineno, exc.offset)
+    except (ValueError, LookupError) as exc:  # encoding="UTF-7", "shift_jis", "bogus": expat cannot
+        raise XmlError(origin, f"cannot decode the document: {exc}") from exc
 
 
 def _not_well_formed(origin: str, message: str, line: int, column: int) -> NoReturn:
