@@ -9,6 +9,7 @@ from pathlib import Path
 from datapaths import LIBVIRT_CORPUS as CORPUS
 from vmsec.collectors.xml import MAX_FILES, MAX_WALK_DEPTH, collect_xml, walk_xml_files
 from vmsec.facts import CollectionRecord
+from vmsec.facts.common import ErrorKind
 
 
 def _copy(rel: str, dest: Path) -> Path:
@@ -166,3 +167,35 @@ def test_host_root_that_is_not_a_directory_is_a_record(tmp_path: Path) -> None:
     inv = collect_xml([str(vm)], host_root=str(tmp_path / "no-such-root"))
     assert inv.host is None
     assert [(r.what, r.reason) for r in inv.errors] == [("host root", "not a directory")]
+
+
+def test_a_symlink_swapped_in_after_the_walk_is_not_followed_out_of_the_directory(tmp_path: Path) -> None:
+    """The walk refuses a symbolic link that leads out of the directory; one put in place of a walked
+    file between the walk and the read (a race an attacker with write access to the copied tree can
+    win) is refused by where the opened file lies."""
+    outside = tmp_path / "outside.xml"
+    outside.write_text("<domain type='kvm'><name>CANARY-outside</name></domain>")
+    tree = tmp_path / "copied"
+    tree.mkdir()
+    victim = tree / "vm.xml"
+    victim.write_text("<domain type='kvm'><name>inside</name></domain>")
+    (tree / "zz.xml").write_text("<domain type='kvm'><name>after</name></domain>")
+
+    def swap(what: str) -> None:  # runs after the walk yielded the file, before it is read
+        if what == f"xml {victim}":
+            victim.unlink()
+            victim.symlink_to(outside)
+
+    inv = collect_xml([str(tree)], progress=swap)
+    assert [d.name for d in inv.domains] == ["after"]  # the rest of the scan goes on
+    [refused] = [r for r in inv.errors if r.source == str(victim)]
+    assert f"opened {outside}, outside {tree}" in refused.reason and refused.kind is ErrorKind.CHANGED
+
+
+def test_a_file_named_by_the_user_may_be_a_symlink_anywhere(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "vm.xml"
+    target.parent.mkdir()
+    target.write_text("<domain type='kvm'><name>named</name></domain>")
+    link = tmp_path / "link.xml"
+    link.symlink_to(target)
+    assert [d.name for d in collect_xml([str(link)]).domains] == ["named"]

@@ -29,8 +29,11 @@ MAX_FILES = 200_000
 WHAT = "libvirt XML"
 
 
-def read_regular_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
-    """Read a local regular file of at most ``limit`` bytes, or raise ReadError naming ``path``."""
+def read_regular_file(path: str, limit: int = MAX_FILE_BYTES, *, within: str | None = None) -> bytes:
+    """Read a local regular file of at most ``limit`` bytes, or raise ReadError naming ``path``.
+
+    ``within`` (a real directory path): the file opened must lie under it — judged on the open file
+    itself, so a symbolic link swapped in after the directory walk looked cannot lead out of it."""
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -49,6 +52,8 @@ def read_regular_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
         now = os.fstat(fd)
         if not st.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
             raise ReadError(path, "file changed while it was being opened", ErrorKind.CHANGED)
+        if within is not None:
+            _require_within(path, fd, within)
         chunks: list[bytes] = []
         total = 0
         while True:
@@ -67,6 +72,18 @@ def read_regular_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
         os.close(fd)
 
 
+def _require_within(path: str, fd: int, top: str) -> None:
+    # What the kernel opened, not what the name said a moment ago (Linux: /proc/self/fd).
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError as exc:
+        raise ReadError(path, f"cannot tell where the opened file lies ({exc.strerror}); not read",
+                        ErrorKind.IO) from exc
+    if os.path.commonpath([top, real]) != top:
+        raise ReadError(path, f"opened {real}, outside {top} (a symbolic link swapped in while the "
+                              "directory was walked); not read", ErrorKind.CHANGED)
+
+
 class _Walk:
     """Expands the user's paths into XML files, recording what it could not walk."""
 
@@ -78,6 +95,8 @@ class _Walk:
         self.too_deep = 0
         self.truncated = False
         self.seen: set[object] = set()
+        # A walked file -> the real path of the directory the user named: it must be read from there.
+        self.within: dict[str, str] = {}
 
     def _emit(self, path: str, key: object = None) -> Iterator[str]:
         # Keyed by the file's identity (device, inode): a file named twice, or linked to (autostart/),
@@ -152,9 +171,11 @@ class _Walk:
                                 source=entry.path, what=WHAT, ok=False,
                                 reason=f"symbolic link to {real}, outside {top}; not followed"))
                             continue
+                        self.within[entry.path] = real_top
                         yield from self._emit(entry.path)
                     else:
                         key = (device, entry.inode()) if device is not None else None
+                        self.within[entry.path] = real_top
                         yield from self._emit(entry.path, key)
             if depth >= self.max_depth:
                 self.too_deep += len(subdirs)
@@ -186,11 +207,13 @@ def collect_xml(paths: Sequence[str], *, host_root: str | None = None, secure: b
     filters: list[NwFilter] = []
     pools: list[StoragePool] = []
     secrets: list[Secret] = []
-    for path in walk_xml_files(paths, records):
+    walk = _Walk(records, MAX_FILES, MAX_WALK_DEPTH)
+    for path in walk.files(paths):
         if progress is not None:
             progress(f"xml {path}")
         try:
-            obj = parse_libvirt_document(read_regular_file(path), path, secure=secure)
+            data = read_regular_file(path, within=walk.within.get(path))
+            obj = parse_libvirt_document(data, path, secure=secure)
         except ReadError as exc:
             records.append(exc.record(WHAT, path))
             continue
