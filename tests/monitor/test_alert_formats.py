@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import smtplib
+import unicodedata
+import urllib.request
 from datetime import UTC, datetime
+from email.message import EmailMessage
+
+import orjson
+import pytest
 
 from vmsec.findings import Finding, Severity, Status, Target, TargetKind
-from vmsec.monitor.alerts import Alert, cef_line, rfc5424_line
+from vmsec.monitor.alerts import Alert, EmailSink, StreamSink, WebhookSink, cef_line, rfc5424_line
 from vmsec.monitor.drift import audited_targets, compare
 
 HOSTILE = 'evil\n<13>1 2026-01-01T00:00:00Z forged vmsec - - - injected] "x"|y=z\\'
@@ -58,3 +66,86 @@ def test_drift_is_a_fail_that_appears_or_goes_away() -> None:
     assert compare(before[key], None) == []  # undefined: the lifecycle alert says it
     same = audited_targets([_finding("A", Status.FAIL)], {})
     assert compare(same[key], audited_targets([_finding("A", Status.FAIL)], {})[key]) == []
+
+
+# Every class of character no output may carry raw: C0/ESC, C1 (CSI), DEL, bidi (override, RLM, ALM),
+# zero-width, BOM, line/paragraph separators, and a lone surrogate (a name's undecodable byte).
+UNSAFE = "\x1b[2J\x07\x9b2J\x85\x7f\u202e\u200f\u061c\u200b\ufeff\u2028\u2029\udcff"
+_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
+
+
+def _raw(text: str) -> list[str]:
+    """The characters of those categories in ``text`` (a line break ends a JSON or e-mail line)."""
+    return sorted({f"U+{ord(c):04X}" for c in text
+                   if c != "\n" and unicodedata.category(c) in _CATEGORIES})
+
+
+def _unsafe_alert() -> Alert:
+    return alert(domain=f"vm{UNSAFE}evil", message=f"domain vm{UNSAFE}evil now fails",
+                 data={"client": f"id{UNSAFE}"})
+
+
+def _check_json(text: str) -> None:
+    assert not _raw(text), _raw(text)
+    doc = orjson.loads(text.encode("utf-8"))  # valid UTF-8, and a strict parser reads it
+    body = doc.get("alert", doc)
+    assert body["domain"] == "vm" + UNSAFE.replace("\udcff", "\\udcff") + "evil"  # escapes decode back
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_stream_sink_writes_no_raw_control_character(fmt: str) -> None:
+    out = io.StringIO()
+    StreamSink(out, fmt).send(_unsafe_alert())
+    line = out.getvalue()
+    assert line.endswith("\n") and line.count("\n") == 1
+    if fmt == "json":
+        _check_json(line)
+    assert not _raw(line) and "evil" in line
+
+
+def test_webhook_body_escapes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[bytes] = []
+
+    class Response(io.BytesIO):
+        def __enter__(self) -> Response:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    def urlopen(request: urllib.request.Request, timeout: float) -> Response:
+        assert isinstance(request.data, bytes)
+        sent.append(request.data)
+        return Response(b"ok")
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    WebhookSink("http://127.0.0.1:9/hook", b"secret").send(_unsafe_alert())
+    (body,) = sent
+    _check_json(body.decode("utf-8"))
+
+
+def test_email_body_escapes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[EmailMessage] = []
+
+    class Smtp:
+        def __init__(self, host: str, port: int, timeout: float) -> None:
+            pass
+
+        def __enter__(self) -> Smtp:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def has_extn(self, name: str) -> bool:
+            return False
+
+        def send_message(self, message: EmailMessage) -> None:
+            sent.append(message)
+
+    monkeypatch.setattr(smtplib, "SMTP", Smtp)
+    EmailSink("relay:25", "vmsec@example.org", ["ops@example.org"]).send(_unsafe_alert())
+    (message,) = sent
+    _check_json(message.get_content())
+    assert not _raw(str(message["Subject"]))
+    message.as_bytes()  # the whole message can be written

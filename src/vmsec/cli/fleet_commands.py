@@ -238,11 +238,13 @@ def fleet_status(run_ref: str, store_url: str | None, fmt: str, show_attempts: b
     failed, with attempts, worker, duration and the reason of the last failure. Exits 0 when every
     target is done, 3 when one failed or the run is not finished."""
     from vmsec.fleet.runs import run_status
+    from vmsec.report.text import json_text
 
     with _store(store_url) as store:
         status = run_status(store, _resolve(store, run_ref), with_attempts=show_attempts or fmt == "json")
     if fmt == "json":
-        click.echo(json.dumps(status_dict(status), indent=2, ensure_ascii=False))
+        # Keys, reasons and sources came from scanned machines: no control character raw.
+        click.echo(json_text(json.dumps(status_dict(status), indent=2, ensure_ascii=False)))
     else:
         _print_status(status, show_attempts, sys.stdout)
     sys.exit(exitcodes.OK if status.finished and status.by_state["failed"] == 0 else exitcodes.INCOMPLETE)

@@ -3,7 +3,8 @@ or CEF inside RFC 5424) and e-mail.
 
 Every text in an alert may come from a scanned machine (domain names, a console client's claimed
 identity, finding messages): control characters never reach a syslog line, a CEF field or the
-terminal; JSON escapes them.
+terminal; JSON (stdout, webhooks, e-mail) escapes them, and bidi and invisible characters, with the
+reports' :func:`~vmsec.report.text.json_text`.
 
 Webhook signature: ``X-Vmsec-Signature: sha256=HEX`` where HEX is HMAC-SHA256 with the shared secret
 over ``TIMESTAMP + "." + BODY`` and TIMESTAMP is the ``X-Vmsec-Timestamp`` header (Unix seconds) —
@@ -29,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TextIO
 
 from vmsec import __version__
+from vmsec.report.text import json_text
 
 log = logging.getLogger("vmsec.monitor")
 
@@ -76,6 +78,12 @@ def plain(value: str, limit: int = 2000) -> str:
     if not value.isprintable():
         value = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else "?" for c in value)
     return value[:limit]
+
+
+def _json(value: Any, indent: int | None = None) -> str:
+    """JSON with no control, bidi or invisible character raw and no lone surrogate (a webhook body
+    or an e-mail could not even be encoded): the reports' escaping."""
+    return json_text(json.dumps(value, indent=indent, ensure_ascii=False))
 
 
 # --- syslog -------------------------------------------------------------------------------------------
@@ -188,7 +196,7 @@ class WebhookSink:
         self.url, self.secret, self.timeout, self.tries = url, secret, timeout, tries
 
     def send(self, alert: Alert) -> None:
-        body = json.dumps({"vmsec": __version__, "alert": alert.to_json()}, ensure_ascii=False).encode()
+        body = _json({"vmsec": __version__, "alert": alert.to_json()}).encode()
         headers = {"Content-Type": "application/json", "User-Agent": f"vmsec/{__version__}"}
         for attempt in range(1, self.tries + 1):
             timestamp = str(int(time.time()))
@@ -229,7 +237,7 @@ class EmailSink:
         message["From"], message["To"] = self.sender, ", ".join(self.recipients)
         where = f" {plain(alert.domain, 100)}" if alert.domain else ""
         message["Subject"] = f"[vmsec {alert.severity}] {alert.kind}{where}: {plain(alert.message, 120)}"
-        message.set_content(json.dumps(alert.to_json(), indent=2, ensure_ascii=False))
+        message.set_content(_json(alert.to_json(), indent=2))
         with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
             if smtp.has_extn("starttls"):
                 smtp.starttls()
@@ -244,7 +252,7 @@ class StreamSink:
 
     def send(self, alert: Alert) -> None:
         if self.fmt == "json":
-            line = json.dumps(alert.to_json(), ensure_ascii=False)
+            line = _json(alert.to_json())
         else:
             lag = f" (+{alert.lag_s:.2f} s)" if alert.lag_s is not None else ""
             line = (f"{alert.at:%Y-%m-%d %H:%M:%S} {alert.severity:<8} {alert.kind:<10} "

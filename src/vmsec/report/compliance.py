@@ -31,6 +31,7 @@ from vmsec.findings import Finding, Status
 from vmsec.report.digest import says
 from vmsec.report.markdown import KIND_LABEL, md_escape
 from vmsec.report.terminal import plain
+from vmsec.report.text import json_text
 from vmsec.results import ScanResult
 
 COMPLIANCE_FORMATS: tuple[str, ...] = ("terminal", "json", "markdown", "html")
@@ -215,7 +216,8 @@ def render_json(result: ComplianceResult, scan: ScanResult, checks: CheckIndex, 
     stale = unknown_checks(result.framework, checks)
     if stale:
         doc["unknown_checks"] = stale
-    json.dump(doc, out, indent=2, ensure_ascii=False)
+    # Subjects and messages come from scanned machines: no control character reaches the file.
+    out.write(json_text(json.dumps(doc, indent=2, ensure_ascii=False)))
     out.write("\n")
 
 

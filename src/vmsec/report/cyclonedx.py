@@ -8,6 +8,7 @@ affected package components. Deterministic: serial number and timestamp derive f
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import TextIO
@@ -70,7 +71,8 @@ def _purl(pkg: Package, os: OsInventory) -> PackageURL | None:
 
 
 def build_bom(scan: ScanResult) -> Bom:
-    seed = f"{scan.source}|{scan.started_at.isoformat()}"
+    # uuid5 encodes strict UTF-8: a source's undecodable bytes (lone surrogates) as escapes.
+    seed = f"{scan.source}|{scan.started_at.isoformat()}".encode("utf-8", "backslashreplace").decode("utf-8")
     bom = Bom(serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"vmsec:{seed}"))
     bom.metadata.timestamp = scan.started_at
     bom.metadata.tools.tools.add(Tool(vendor="vmsec", name="vmsec", version=__version__))
@@ -122,7 +124,10 @@ def validate(text: str) -> None:
 
 
 def render(scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
-    out.write(json_text(JsonV1Dot6(build_bom(scan)).output_as_string(indent=2)))
+    text = JsonV1Dot6(build_bom(scan)).output_as_string(indent=2)  # ASCII: non-ASCII as \u escapes
+    if "\\ud" in text:  # maybe a lone surrogate's escape (a target name's undecodable bytes)
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    out.write(json_text(text))
     out.write("\n")
 
 

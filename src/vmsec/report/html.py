@@ -11,7 +11,8 @@ autoescaping Jinja2 templates (``vmsec/report/templates``) that the web dashboar
   so a report of 1,000 VMs and 100,000 findings stays usable.
 * Hostile strings: the templates autoescape every value, and control characters are shown as
   visible escapes (:func:`environment`'s ``finalize``); the JSON is embedded with ``<``, ``>``, ``&``
-  and C1 controls as ``\\u`` escapes; the script builds the DOM with ``textContent`` only.
+  and control, bidi and invisible characters as ``\\u`` escapes (lone surrogates as visible text,
+  :func:`~vmsec.report.text.json_text`); the script builds the DOM with ``textContent`` only.
 
 :func:`environment` is the template environment (loader, autoescaping, filters) for any caller —
 the web dashboard renders its pages with it and the same ``base.html.j2`` and partials.
@@ -57,7 +58,7 @@ UNITS_SHOWN = 25  # rows of the "most exposed" table
 
 def embed_json(data: Any) -> str:
     """JSON that cannot end its ``<script>`` element or open a comment, whatever strings it holds,
-    with C1 controls escaped."""
+    with control, bidi and invisible characters escaped (:func:`~vmsec.report.text.json_text`)."""
     text = json_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 

@@ -103,12 +103,12 @@ def _finding_lines(target: Target, findings: list[Finding], fingerprints: list[s
             else:
                 where_ = dumps({"kind": f_target.kind, "name": f_target.name, "host": f_target.host})
             append(join((head, where_, b",", own[1:-1], tail, dumps(fingerprint), b",", end[1:])))
-        except TypeError:  # lone surrogates from undecodable guest bytes: escaped, never fatal
+        except TypeError:  # lone surrogates from undecodable guest bytes: shown as text, never fatal
             row = finding_dict(f)
             row["fingerprint"] = fingerprint
             if f_target is target or f_target == target:
                 row["target"] = {**row["target"], **(where or {})}
-            append(json.dumps(row, ensure_ascii=True, separators=(",", ":")).encode())
+            append(json_text(json.dumps(row, ensure_ascii=False, separators=(",", ":"))).encode())
     return lines
 
 
@@ -132,12 +132,10 @@ def _dumps(value: Any, depth: int, *, indent: bool = True) -> str:
     """``value`` as JSON text (indented for a position ``depth`` levels deep, or on one line)."""
     try:
         text = orjson.dumps(value, option=_INDENT if indent else 0).decode("utf-8")
-    except TypeError:  # lone surrogates from undecodable guest bytes: escaped, never fatal
-        import json
-
-        text = json.dumps(value, indent=2 if indent else None, ensure_ascii=True,
+    except TypeError:  # lone surrogates from undecodable guest bytes: json_text shows them as text
+        text = json.dumps(value, indent=2 if indent else None, ensure_ascii=False,
                           separators=None if indent else (",", ":"))
-    text = json_text(text)  # DEL/C1 controls from scanned machines as \u escapes (orjson writes them raw)
+    text = json_text(text)  # controls, bidi and invisible characters as \u escapes (orjson writes them raw)
     return text.replace("\n", "\n" + "  " * depth) if depth else text
 
 
@@ -176,8 +174,8 @@ class _JsonStream:
         # One finding per line: grep-able, and no re-indentation of megabytes of text.
         data = b",\n    ".join(_finding_lines(t, ordered, [fingerprints[i] for i in order], where,
                                                     self.fragments))
-        # DEL/C1 controls and bidi overrides a scanned machine chose, as \u escapes (orjson writes
-        # them raw): checked once per target on the bytes, escaped only where present.
+        # Controls, bidi and invisible characters a scanned machine chose, as \u escapes (orjson
+        # writes them raw): checked once per target on the bytes, escaped only where present.
         write_json_utf8(self.out, (b"\n    " if self.first else b",\n    ") + data)
         self.first = False
 

@@ -16,11 +16,13 @@ from vmsec.checkinfo import CheckIndex
 from vmsec.findings import Finding, Status
 from vmsec.report import ReportOptions
 from vmsec.report.summary import group_by_target
+from vmsec.report.text import unsafe_class
 from vmsec.results import ScanResult
 
-# Characters XML 1.0 cannot carry, and DEL/C1 controls it can but a terminal showing the file would obey.
-_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-                      "|[\u202a-\u202e\u2066-\u2069]")  # … and bidirectional overrides
+# Characters XML 1.0 cannot carry, and those it can but no output may (DEL, C1, bidi and invisible
+# characters, U+2028/9: the table every format uses); line breaks and tabs are the text's own.
+_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|"
+                      + unsafe_class(keep="\t\n\r"))
 
 
 def clean(text: str) -> str:

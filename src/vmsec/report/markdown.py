@@ -2,7 +2,8 @@
 
 Every string that came from a scanned system is escaped (:func:`md_escape`): Markdown punctuation,
 pipes and backticks are backslash-escaped and line breaks flattened, so a hostile guest cannot break
-a table, open a code span, inject a link or HTML into the ticket.
+a table, open a code span, inject a link or HTML into the ticket; control, bidi and invisible
+characters (:data:`vmsec.report.text.UNSAFE`) become U+FFFD.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from vmsec.findings import Finding, Severity, Status, TargetKind
 from vmsec.report import ReportOptions
 from vmsec.report.exposure import exposure
 from vmsec.report.summary import failed_severity_counts, group_by_target, status_counts
+from vmsec.report.text import UNSAFE
 from vmsec.results import ScanResult
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~&])")
 _BREAK = re.compile(r"[\r\n\t\x0b\x0c\u2028\u2029]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # C0, C1, bidi
 KIND_LABEL = {TargetKind.HOST: "Host", TargetKind.DOMAIN: "VM", TargetKind.GUEST: "Guest OS",
               TargetKind.NETWORK: "Network", TargetKind.ENDPOINT: "Endpoint"}
 SHOWN = (Status.FAIL, Status.ERROR, Status.WAIVED)
@@ -27,7 +28,9 @@ SHOWN = (Status.FAIL, Status.ERROR, Status.WAIVED)
 
 def md_escape(text: str) -> str:
     """``text`` as literal inline Markdown: one line, no markup, safe in a table cell."""
-    text = _CONTROL.sub("\ufffd", _BREAK.sub(" ", text))
+    # Controls, bidi and invisible characters, lone surrogates (a file name's undecodable bytes: they
+    # would make the file unwritable) — the table every format uses.
+    text = UNSAFE.sub("\ufffd", _BREAK.sub(" ", text))
     return _SPECIAL.sub(r"\\\1", text)
 
 

@@ -126,8 +126,17 @@ def _file_uri(path: str) -> dict[str, str]:
     """An artifact location: absolute paths as ``file://`` URIs; relative ones (a scan run on
     relative paths) relative to ``%SRCROOT%`` — a URI may carry a base only when it is relative."""
     if path.startswith("/"):
-        return {"uri": "file://" + quote(str(PurePosixPath(path)), safe="/")}
-    return {"uri": quote(str(PurePosixPath(path)), safe="/"), "uriBaseId": SRCROOT}
+        return {"uri": "file://" + _quote(str(PurePosixPath(path)))}
+    return {"uri": _quote(str(PurePosixPath(path))), "uriBaseId": SRCROOT}
+
+
+def _quote(path: str) -> str:
+    """``path`` percent-encoded; a guest file name's undecodable bytes (``\\udcff``) as the bytes
+    they were (``%FF``): strict UTF-8 would refuse them and with them the whole report."""
+    try:
+        return quote(path, safe="/", errors="surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no byte decoded to: shown as its escape
+        return quote(path, safe="/", errors="backslashreplace")
 
 
 def _target_fqn(t: Target) -> str:

@@ -3,14 +3,20 @@
 Domain names, subjects, messages, evidence, file names (a qcow2 backing-file name) come from scanned
 machines. A control character in them must never act on whoever reads vmsec's output: ESC and CSI
 sequences repaint or retitle a terminal, BEL rings, C1 controls (U+0080–U+009F) are 8-bit escapes in
-some terminals, bidirectional overrides reorder what is shown. Each channel makes them inert in its
-own way:
+some terminals, bidirectional marks and overrides reorder what is shown, zero-width characters and
+the BOM hide text, U+2028/U+2029 break lines. One table, :data:`UNSAFE_RANGES` (Unicode categories
+Cc, Cf, Zl, Zp and Cs), says which characters those are for every channel; each channel makes them
+inert in its own way:
 
-* :func:`visible` — terminal text, stderr, CSV cells, Markdown: each such character becomes a visible
-  ``\\xNN`` / ``\\uNNNN`` escape.
-* :func:`json_text` — JSON documents (JSON, SARIF, CycloneDX, the HTML report's data): DEL and C1
-  controls (which JSON may carry raw) become ``\\u00NN`` escapes; C0 controls are escaped by every
-  JSON encoder already.
+* :func:`visible` — terminal text, stderr, CSV cells, the HTML text: each such character (and any
+  other non-printable one) becomes a visible ``\\xNN`` / ``\\uNNNN`` escape.
+* :func:`json_text` — JSON documents (JSON, SARIF, CycloneDX, the HTML report's data, ``diff``,
+  alerts): they become ``\\uNNNN`` escapes, so the decoded strings are unchanged; C0 controls are
+  escaped by every JSON encoder already. A lone surrogate (an undecodable byte of a guest's file
+  name, e.g. ``\\udcff`` for 0xFF) has no valid Unicode value: strict parsers (I-JSON, orjson,
+  serde_json) refuse a ``\\udcff`` escape and with it the whole report, so it becomes the visible
+  text ``\\udcff`` — what the terminal, the CSV and the store show for it.
+* Markdown and JUnit replace them with U+FFFD (:data:`UNSAFE`, :func:`unsafe_class`).
 * :class:`NeutralisingStream` — the CLI's standard error: every message, including those of click
   and of exceptions, passes through :func:`visible` line by line (newlines and tabs kept).
 """
@@ -20,19 +26,96 @@ from __future__ import annotations
 import re
 from typing import Any, TextIO
 
-__all__ = ["NeutralisingStream", "json_text", "visible", "visible_lines", "write_json_utf8"]
+__all__ = ["UNSAFE", "UNSAFE_RANGES", "NeutralisingStream", "json_text", "unsafe_class", "visible",
+           "visible_lines", "write_json_utf8"]
 
-_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-# In UTF-8 every character json_text escapes is DEL, starts with byte C2 (C1 controls), or is one of
-# the E2 80 A8–AE / E2 81 A6–A9 sequences (line separators, bidi overrides).
-_UTF8_BIDI = re.compile(rb"\xe2(?:\x80[\xa8-\xae]|\x81[\xa6-\xa9])")
+# The characters no output may carry raw (inclusive ranges): Unicode categories Cc (C0, DEL, C1), Cf
+# (bidi marks, embeddings, overrides and isolates, zero-width characters, the BOM, Arabic, Egyptian
+# and tag format characters), Zl and Zp (U+2028, U+2029) and Cs (lone surrogates). As of Unicode
+# 15.1; tests/report/test_unsafe_characters.py checks them against the running Python's unicodedata.
+UNSAFE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x0000, 0x001F), (0x007F, 0x009F), (0x00AD, 0x00AD), (0x0600, 0x0605), (0x061C, 0x061C),
+    (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890, 0x0891), (0x08E2, 0x08E2), (0x180E, 0x180E),
+    (0x200B, 0x200F), (0x2028, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F), (0xD800, 0xDFFF),
+    (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F),
+)
+_C0 = "".join(map(chr, range(0x20)))
+
+
+def _unsafe_code_points(keep: str) -> list[tuple[int, int]]:
+    """:data:`UNSAFE_RANGES` without the characters of ``keep``."""
+    out: list[tuple[int, int]] = []
+    for low, high in UNSAFE_RANGES:
+        start = low
+        for n in sorted(ord(c) for c in keep if low <= ord(c) <= high):
+            if start < n:
+                out.append((start, n - 1))
+            start = n + 1
+        if start <= high:
+            out.append((start, high))
+    return out
+
+
+def unsafe_class(keep: str = "") -> str:
+    """A regex character class of :data:`UNSAFE_RANGES` less the characters of ``keep`` (a format's
+    own layout characters, e.g. the line breaks of XML text)."""
+    return "[" + "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}"
+                         for a, b in _unsafe_code_points(keep)) + "]"
+
+
+def _utf8_pattern(sequences: list[bytes]) -> str:
+    """A regex (of ``\\xNN`` escapes) matching exactly ``sequences``, as a trie on their bytes; leads
+    with the same continuation share a class (``[\\xa0-\\xbf][\\x80-\\xbf]`` for surrogates)."""
+    groups: dict[int, list[bytes]] = {}
+    for seq in sequences:
+        groups.setdefault(seq[0], []).append(seq[1:])
+    by_rest: dict[str, list[int]] = {}
+    for lead, rests in sorted(groups.items()):
+        by_rest.setdefault(_utf8_pattern(rests) if rests != [b""] else "", []).append(lead)
+    branches = []
+    for rest, leads in by_rest.items():
+        spans: list[list[int]] = []
+        for b in leads:  # ascending: consecutive bytes as one span
+            if spans and spans[-1][1] == b - 1:
+                spans[-1][1] = b
+            else:
+                spans.append([b, b])
+        cls = "".join(f"\\x{a:02x}" if a == b else f"\\x{a:02x}-\\x{b:02x}" for a, b in spans)
+        branches.append((f"[{cls}]" if len(leads) > 1 else cls) + rest)
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+
+def _utf8_leads(keep: str) -> tuple[tuple[bytes, re.Pattern[bytes] | None], ...]:
+    """The UTF-8 (surrogates: ``surrogatepass``) of the characters :func:`unsafe_class` matches, by
+    first byte: that byte, and a regex of the sequences it starts (None: the byte alone is one)."""
+    by_lead: dict[int, list[bytes]] = {}
+    for a, b in _unsafe_code_points(keep):
+        for n in range(a, b + 1):
+            seq = chr(n).encode("utf-8", "surrogatepass")
+            by_lead.setdefault(seq[0], []).append(seq)
+    leads: list[tuple[bytes, re.Pattern[bytes] | None]] = []
+    for lead, seqs in sorted(by_lead.items()):
+        pattern = None if len(seqs[0]) == 1 else re.compile(_utf8_pattern(seqs).encode("ascii"))
+        leads.append((bytes((lead,)), pattern))
+    return tuple(leads)
+
+
+UNSAFE = re.compile(unsafe_class())
+# In serialised JSON, C0 controls are the encoder's to escape, and newlines and tabs between its
+# tokens are layout: json_text escapes the rest of the table.
+_JSON_RAW = re.compile(unsafe_class(keep=_C0))
+# The same characters in UTF-8, found on the bytes of a large report (a regex pass over its decoded
+# text cost more than writing it): a memchr per first byte, a regex starting with it only when present.
+_UTF8_LEADS = _utf8_leads(keep=_C0)
 
 
 def utf8_needs_no_escape(data: bytes) -> bool:
-    """True when UTF-8 ``data`` holds nothing :func:`json_text` would escape: byte searches, much
-    cheaper than a regex pass over the decoded text of a large report."""
-    return (b"\x7f" not in data and b"\xc2" not in data
-            and (b"\xe2" not in data or _UTF8_BIDI.search(data) is None))  # memchr before the regex
+    """True when UTF-8 ``data`` holds nothing :func:`json_text` would escape."""
+    if data.isascii():  # most reports: DEL is the only character left to find
+        return b"\x7f" not in data
+    return not any(lead in data and (pattern is None or pattern.search(data) is not None)
+                   for lead, pattern in _UTF8_LEADS)
 
 
 def write_json_utf8(out: TextIO, data: bytes) -> None:
@@ -56,7 +139,7 @@ def write_json_utf8(out: TextIO, data: bytes) -> None:
 
 def _escape(c: str) -> str:
     n = ord(c)
-    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
 
 
 def visible(value: object) -> str:
@@ -77,16 +160,28 @@ def visible_lines(text: str) -> str:
     return "".join(c if c.isprintable() or c in "\n\t" else _escape(c) for c in text)
 
 
-def json_text(text: str) -> str:
-    """Serialised JSON with DEL, C1 controls and bidirectional overrides escaped as ``\\uNNNN``.
+def _json_escape(m: re.Match[str]) -> str:
+    n = ord(m.group())
+    if 0xD800 <= n <= 0xDFFF:  # a lone surrogate: its escape is not valid Unicode, so it is shown
+        return f"\\\\u{n:04x}"
+    if n > 0xFFFF:  # JSON spells a character outside the BMP as a surrogate pair
+        n -= 0x10000
+        return f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}"
+    return f"\\u{n:04x}"
 
-    Valid JSON stays valid and means the same: these characters can only occur inside strings.
+
+def json_text(text: str) -> str:
+    """Serialised JSON with every :data:`UNSAFE_RANGES` character escaped as ``\\uNNNN``, except a
+    lone surrogate, which becomes the visible text ``\\udcNN`` (see the module's docstring).
+
+    Valid JSON stays valid: these characters can only occur inside strings. Encode with
+    ``ensure_ascii=False`` (orjson always does): an encoder's own ``\\udcNN`` escapes are not seen here.
     """
     if text.isascii():  # O(1) for str; then DEL is the only character to escape (memchr, not regex)
         return text.replace("\x7f", "\\u007f") if "\x7f" in text else text
-    if utf8_needs_no_escape(text.encode("utf-8", "surrogatepass")):
+    if utf8_needs_no_escape(text.encode("utf-8", "surrogatepass")):  # byte searches: cheaper than a regex
         return text
-    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _JSON_RAW.sub(_json_escape, text)
 
 
 class NeutralisingStream:
