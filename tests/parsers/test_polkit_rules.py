@@ -12,15 +12,23 @@ results, or a rule that throws, makes the check "not authorized"; ``polkit.Resul
 from __future__ import annotations
 
 import time
+from pathlib import Path
+
+import pytest
 
 from datapaths import POLKIT_CASES
 from polkit_oracle import rules_files
+from vmsec.parsers import polkit_rules
 from vmsec.parsers.polkit_rules import LIBVIRT_ACTIONS, PolkitEvaluation, evaluate_rules
 
 Answers = dict[str, set[tuple[str, str, str]]]
 R = "/etc/polkit-1/rules.d/"
 S = "/usr/share/polkit-1/rules.d/"
 MANAGE, MONITOR = "org.libvirt.unix.manage", "org.libvirt.unix.monitor"
+# QuickJS's regular-expression engine does not call the interrupt handler that enforces its time limit:
+# in the process that ran this, nothing could stop it (28 a's took 17 s, 36 take hours).
+BACKTRACKS = '/(a+)+$/.test("a".repeat(36) + "!")'
+OPS_YES = 'polkit.addRule(function (a, s) { if (s.isInGroup("ops")) return polkit.Result.YES; });'
 
 
 def case(name: str, groups: tuple[str, ...] = (), *, in_session: bool = True) -> PolkitEvaluation:
@@ -169,3 +177,59 @@ def test_loading_and_all_questions_share_one_time_budget() -> None:
     ev = evaluate_rules([(R + f"{n:03}-loop.rules", "while (true) {}") for n in range(1000)], budget_s=1)
     assert time.monotonic() - started < 60
     assert ev.error == "loading the rules files took longer than 1 s of CPU time (1 of 1000 loaded)"
+
+
+def children() -> set[str]:
+    """This process's child processes, zombies included."""
+    return {pid for task in Path("/proc/self/task").iterdir()
+            for pid in (task / "children").read_text().split()}
+
+
+def test_a_regular_expression_that_backtracks_is_stopped_while_loading() -> None:
+    """The sandbox that runs it is killed; another loads the other files and asks every question."""
+    before = children()
+    ev = evaluate_rules([(R + "10-regex.rules", BACKTRACKS + ";"), (R + "20-yes.rules", OPS_YES)])
+    assert ev.error is None and ev.limited == {R + "10-regex.rules"} and set(ev.errors) == ev.limited
+    assert ev.errors[R + "10-regex.rules"].startswith("ran past the 2 s limit while loading, in code that "
+                                                      "QuickJS cannot interrupt")
+    assert answer(ev, MANAGE, "members of group ops") == ("yes", R + "20-yes.rules")
+    assert not any(a.limited for a in ev.answers)
+    assert children() == before  # the killed sandbox was reaped
+
+
+def test_a_regular_expression_that_backtracks_leaves_its_question_unanswered() -> None:
+    regex = ('polkit.addRule(function (a, s) {\n'
+             '  if (a.id == "org.libvirt.unix.monitor" && s.user == "mallory") '
+             f'return {BACKTRACKS} ? "yes" : "no";\n}});')
+    ev = evaluate_rules([(R + "40-regex.rules", regex), (R + "50-ops.rules", OPS_YES)])
+    assert ev.error is None and set(ev.errors) == ev.limited == {R + "40-regex.rules"}
+    assert ev.errors[R + "40-regex.rules"] == (
+        "ran past the 2 s limit when asked about org.libvirt.unix.monitor for user mallory, in code that "
+        "QuickJS cannot interrupt (such as a regular expression that backtracks)")
+    assert [(a.action, a.subject, a.path) for a in ev.answers if a.limited] == [
+        (MONITOR, "user mallory", R + "40-regex.rules")]
+    asked = [(a.action, a.subject) for a in ev.answers]  # each question once, in a sandbox or the next
+    assert len(asked) == len(set(asked)) == len(LIBVIRT_ACTIONS) * len({a.subject for a in ev.answers})
+    assert answer(ev, MONITOR, "members of group ops") == ("yes", R + "50-ops.rules")
+
+
+def test_a_regular_expression_that_backtracks_for_every_question_runs_out_the_budget() -> None:
+    regex = f'polkit.addRule(function (a, s) {{ return {BACKTRACKS} ? "yes" : null; }});'
+    ev = evaluate_rules([(R + "10-regex.rules", regex)], budget_s=1)
+    assert ev.error == "the rules took longer than 1 s of CPU time (answered 1 questions)"
+    assert ev.limited == {R + "10-regex.rules"}
+
+
+@pytest.mark.parametrize(("code", "error"), [
+    ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "was killed by SIGKILL"),
+    ("import sys; sys.exit('no quickjs here')", "ended with exit status 1: no quickjs here"),
+    ("import time; time.sleep(60)", "took longer than 0.3 s (wall clock)"),
+])
+def test_a_sandbox_that_dies_or_stalls_is_an_evaluation_error(monkeypatch: pytest.MonkeyPatch, code: str,
+                                                               error: str) -> None:
+    monkeypatch.setattr(polkit_rules, "_SANDBOX", code)
+    monkeypatch.setattr(polkit_rules, "WALL_EXTRA_S", 0)
+    before = children()
+    ev = evaluate_rules([(R + "20-yes.rules", OPS_YES)], budget_s=0.1)
+    assert ev.error == f"the polkit rules sandbox {error}" and ev.answers == ()
+    assert children() == before

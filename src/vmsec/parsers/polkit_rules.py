@@ -1,7 +1,8 @@
 """polkit ``.rules`` files are JavaScript: evaluate them, as polkitd does, for libvirt's actions.
 
 The files are run in one sandboxed QuickJS context (the ``quickjs`` binding, with a memory limit, a
-time limit per file and per question, and a CPU time budget for all of it), in polkitd's order: every
+time limit per file and per question, and a CPU time budget for all of it) in a child process that is
+killed where QuickJS cannot stop itself (vmsec.parsers.polkit_sandbox), in polkitd's order: every
 file of /etc/polkit-1/rules.d and /usr/share/polkit-1/rules.d sorted by file name, and of two files
 with the same name the one in /etc first (both run: polkitd does not let one hide the other). A
 minimal ``polkit`` object (``addRule``, ``addAdminRule``, ``Result``, ``log``; ``spawn`` refuses to
@@ -10,9 +11,10 @@ ordinary user; a member of each group the host defines or the rules name; each u
 the rules are asked in order, as polkitd 122 asks them (its init.js ``_runRules`` and
 ``check_authorization_sync``), until one returns a truthy value: one of the six results decides; any
 other value, or a rule that throws, ends the check as "not authorized"; a rule that runs past the
-time limit leaves that question (and its file) unanswered — polkitd's runaway killer stops it after
-15 s and denies. Nothing is matched as text — a comment that says ``polkit.Result.YES`` grants
-nothing, and a rule that returns YES for every action grants libvirt's too.
+time limit (a loop, or a regular expression that backtracks) leaves that question (and its file)
+unanswered — polkitd's runaway killer stops it after 15 s and denies. Nothing is matched as text — a
+comment that says ``polkit.Result.YES`` grants nothing, and a rule that returns YES for every action
+grants libvirt's too.
 
 Real polkitd 122 and ``pkcheck`` are the oracle for all of this in tests/parsers/test_polkit_oracle.py.
 """
@@ -21,10 +23,17 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from msgspec import Struct
+
+from vmsec.parsers.polkit_sandbox import TIME_LIMIT_S
+from vmsec.parsers.polkit_sandbox import short as _short
 
 __all__ = ["DEFAULT_YES", "LIBVIRT_ACTIONS", "Answer", "PolkitEvaluation", "RuleGrant", "evaluate_rules"]
 
@@ -50,65 +59,15 @@ DEFAULT_YES = frozenset({"org.libvirt.unix.monitor", "org.libvirt.api.connect.ge
                          "org.libvirt.api.domain.getattr"})
 RESULTS = ("no", "yes", "auth_self", "auth_self_keep", "auth_admin", "auth_admin_keep")
 PROBE_USER = "vmsec-probe-user"
-MEMORY_LIMIT = 32 * 1024 * 1024
-TIME_LIMIT_S = 2  # CPU seconds, per file and per question
 BUDGET_S = 20.0  # CPU seconds for the whole evaluation: bounds a thousand files that each loop, or a
 # rule that spins just under the limit for every question
+WALL_FACTOR, WALL_EXTRA_S = 3, 5.0  # the sandboxes' wall-clock limit: the budget thrice (a busy machine)
 MAX_PROBES = 200  # subjects asked about (groups and users named by the host and the rules)
-
-# The rules see only what polkitd's init.js gives them (``polkit``, ``Subject``, ``Action``); vmsec's own
-# state lives in a closure whose functions Python holds before any rules file runs, so a file that
-# redefines globals (JSON, __vmsec, Array.prototype.indexOf) cannot change how vmsec asks or reads.
-_PRELUDE = r"""
-var polkit, __vmsec = (function () {
-  var rules = [], file = -1, current = -1, stringify = JSON.stringify;
-  var results = {"no": 1, "yes": 1, "auth_self": 1, "auth_self_keep": 1, "auth_admin": 1,
-                 "auth_admin_keep": 1};
-  var has = Function.prototype.call.bind(Object.prototype.hasOwnProperty);
-  polkit = {
-    Result: {NO: "no", YES: "yes", AUTH_SELF: "auth_self", AUTH_SELF_KEEP: "auth_self_keep",
-             AUTH_ADMIN: "auth_admin", AUTH_ADMIN_KEEP: "auth_admin_keep", NOT_HANDLED: null},
-    addRule: function (f) { rules.push([file, f]); },
-    addAdminRule: function (f) { },
-    log: function (m) { },
-    spawn: function (argv) { throw new Error("polkit.spawn is not run by vmsec"); }
-  };
-  function Subject(user, groups, session) {
-    this.pid = 4242; this.user = user; this.groups = groups;
-    this.seat = session ? "seat0" : null; this.session = session ? "c1" : null;
-    this.local = session; this.active = session;
-  }
-  Subject.prototype.isInGroup = function (g) {
-    for (var n = 0; n < this.groups.length; n++) if (this.groups[n] == g) return true;
-    return false;
-  };
-  Subject.prototype.isInNetGroup = function (g) { return false; };
-  Subject.prototype.toString = function () { return "[Subject user='" + this.user + "']"; };
-  function Action(id, details) { this.id = id; this.__d = details; }
-  Action.prototype.lookup = function (k) { return this.__d[k]; };
-  Action.prototype.toString = function () { return "[Action id='" + this.id + "']"; };
-  function ask(id, details, user, groups, session) {
-    // polkitd 122 (init.js _runRules, check_authorization_sync): the first truthy value decides; a
-    // value that is not one of the results, or an exception, makes the whole check "not authorized".
-    var a = new Action(id, details), s = new Subject(user, groups, session), r;
-    for (var i = 0; i < rules.length; i++) {
-      current = rules[i][0];
-      try {
-        r = rules[i][1](a, s);
-      } catch (e) {
-        return stringify(["no", current, "a rule threw an exception"]);
-      }
-      if (r) {
-        if (typeof r === "string" && has(results, r)) return stringify([r, current, null]);
-        return stringify(["no", current, typeof r === "string" ? "a rule returned an unknown result"
-                                                               : "a rule returned a " + typeof r]);
-      }
-    }
-    return stringify([null, -1, null]);
-  }
-  return {ask: ask, setFile: function (i) { file = i; }, current: function () { return current; }};
-})();
-"""
+# Run in a child process of this interpreter, which imports what this process imports (-I -S: no PYTHON*
+# variables, no site or .pth files: the parent's sys.path instead).
+_SANDBOX = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+            "from vmsec.parsers.polkit_sandbox import main; main()")
+_UNINTERRUPTIBLE = "in code that QuickJS cannot interrupt (such as a regular expression that backtracks)"
 
 _LITERAL = re.compile(r"""["']([A-Za-z_][A-Za-z0-9_.-]{0,31})["']""")
 
@@ -157,89 +116,155 @@ def evaluate_rules(files: Sequence[tuple[str, str]], groups: Iterable[str] = (),
     ``local`` and ``active`` false, ``seat`` and ``session`` null. ``budget_s``: the CPU time that loading
     the files and asking the questions may take together (QuickJS's own limits count CPU time too, so
     a busy machine does not change the answer); past it the evaluation ends with an error.
+
+    The files run in a child process (vmsec.parsers.polkit_sandbox), killed when a call into QuickJS
+    runs past the time limit in code that QuickJS cannot interrupt (a regular expression). That file,
+    or that question, is then left unanswered as one stopped by QuickJS's own limit is, and another
+    child loads the files again (without a file that was being loaded) and asks the next question:
+    state that rules keep between questions starts afresh there, as when polkitd reloads its rules.
     """
-    try:
-        import quickjs
-    except ImportError as exc:  # a declared dependency; a broken install is an evaluation error
-        return PolkitEvaluation({}, {}, error=f"the quickjs JavaScript engine is not installed: {exc}")
     ordered = _order(files)
-    ctx = quickjs.Context()
-    ctx.set_memory_limit(MEMORY_LIMIT)
-    ctx.set_time_limit(TIME_LIMIT_S)
-    ctx.eval(_PRELUDE)
-    ask, set_file, current_file = (ctx.eval(f"__vmsec.{name}") for name in ("ask", "setFile", "current"))
-    errors: dict[str, str] = {}
-    limited: set[str] = set()
-    literals: list[str] = []
-    budget_end = time.process_time() + budget_s
-    for index, (path, text) in enumerate(ordered):
-        if time.process_time() > budget_end:
-            return PolkitEvaluation({}, errors, limited=frozenset(limited),
-                                    error=f"loading the rules files took longer than {budget_s:g} s of "
-                                    f"CPU time ({index} of {len(ordered)} loaded)")
-        literals.extend(_LITERAL.findall(text))
-        try:
-            set_file(index)
-            ctx.eval(text)
-        except quickjs.JSException as exc:
-            errors[path] = _short(str(exc))
-            if _is_limit(str(exc)):
-                limited.add(path)
+    literals = [literal for _, text in ordered for literal in _LITERAL.findall(text)]
     group_probes = list(dict.fromkeys([*groups, *literals]))[:MAX_PROBES]
     user_probes = list(dict.fromkeys(literals))[:MAX_PROBES]
     subjects: list[tuple[str, str, list[str]]] = [("any user", PROBE_USER, [])]
     subjects += [(f"members of group {g}", PROBE_USER, [g]) for g in group_probes]
     subjects += [(f"user {u}", u, []) for u in user_probes if u != "root"]
+    questions = [(action, details, label, user, member_of)
+                 for action, details in LIBVIRT_ACTIONS for label, user, member_of in subjects]
+    errors: dict[str, str] = {}
+    limited: set[str] = set()
     decided: dict[str, list[RuleGrant]] = {}
     answers: list[Answer] = []
     seen: set[tuple[str, str, str]] = set()
-    for action, details in LIBVIRT_ACTIONS:
-        base: str | None = None
-        for label, user, member_of in subjects:
-            if time.process_time() > budget_end:
-                return PolkitEvaluation(decided, errors, error="the rules took longer than "
-                                        f"{budget_s:g} s of CPU time (answered {len(answers)} questions)",
-                                        answers=tuple(answers), limited=frozenset(limited))
-            try:
-                raw = ask(action, ctx.parse_json(json.dumps(details)), user,
-                          ctx.parse_json(json.dumps(member_of)), in_session)
-            except quickjs.JSException as exc:
-                current = current_file()
-                if not _is_limit(str(exc)) or not isinstance(current, int) or current < 0:
-                    return PolkitEvaluation(decided, errors, error=f"asking the rules about {action}: "
-                                            f"{_short(str(exc))}", answers=tuple(answers),
-                                            limited=frozenset(limited))
-                looping = ordered[current][0]
-                errors.setdefault(looping, f"ran past the {TIME_LIMIT_S} s limit when asked about {action} "
-                                  f"for {label}: {_short(str(exc).splitlines()[0], 80)}")
-                limited.add(looping)
-                answers.append(Answer(action, label, user, tuple(member_of), None, looping, limited=True))
-                continue
-            try:
-                result, file_index, note = json.loads(raw)
-            except (TypeError, ValueError) as exc:
-                return PolkitEvaluation(decided, errors, error=f"asking the rules about {action}: {exc}",
-                                        answers=tuple(answers), limited=frozenset(limited))
-            answered_by = ordered[file_index][0] if result is not None and file_index >= 0 else None
-            answers.append(Answer(action, label, user, tuple(member_of), result, answered_by, note))
-            if answered_by is None:
-                continue
-            if label == "any user":
-                base = result
-            elif result == base:
-                continue  # the same answer every user gets: reported once, for any user
-            key = (answered_by, action, label)
-            if key not in seen:
-                seen.add(key)
-                decided.setdefault(answered_by, []).append(RuleGrant(action, label, result))
-    return PolkitEvaluation(decided, errors, answers=tuple(answers), limited=frozenset(limited))
+    base: dict[str, str | None] = {}  # action -> what "any user" got
+
+    def evaluation(error: str | None = None) -> PolkitEvaluation:
+        return PolkitEvaluation(decided, errors, error=error, answers=tuple(answers),
+                                limited=frozenset(limited))
+
+    def answered(q: int, result: str | None, file: int, note: str | None) -> None:
+        action, _, label, user, member_of = questions[q]
+        answered_by = ordered[file][0] if result is not None and file >= 0 else None
+        answers.append(Answer(action, label, user, tuple(member_of), result, answered_by, note))
+        if result is None or answered_by is None:
+            return
+        if label == "any user":
+            base[action] = result
+        elif result == base.get(action):
+            return  # the same answer every user gets: reported once, for any user
+        key = (answered_by, action, label)
+        if key not in seen:
+            seen.add(key)
+            decided.setdefault(answered_by, []).append(RuleGrant(action, label, result))
+
+    def stopped(q: int, file: int, why: str) -> None:
+        action, _, label, user, member_of = questions[q]
+        looping = ordered[file][0]
+        errors.setdefault(looping, f"ran past the {TIME_LIMIT_S} s limit when asked about {action} "
+                          f"for {label}{why}")
+        limited.add(looping)
+        answers.append(Answer(action, label, user, tuple(member_of), None, looping, limited=True))
+
+    def out_of_budget(stage: str, index: int) -> PolkitEvaluation:
+        if stage == "load":
+            return PolkitEvaluation({}, errors, limited=frozenset(limited),
+                                    error=f"loading the rules files took longer than {budget_s:g} s of "
+                                    f"CPU time ({index} of {len(ordered)} loaded)")
+        return evaluation(f"the rules took longer than {budget_s:g} s of CPU time (answered {len(answers)} "
+                          "questions)")
+
+    request: dict[str, Any] = {"files": [text for _, text in ordered], "skip": [], "first": 0,
+                               "questions": [[a, d, u, g] for a, d, _, u, g in questions],
+                               "in_session": in_session}
+    spent = 0.0  # the CPU time of the children that were killed
+    wall_s = budget_s * WALL_FACTOR + WALL_EXTRA_S
+    wall_end = time.monotonic() + wall_s
+    while True:  # each child that is killed has spent more than GRACE_S of the budget, and moved on
+        request["budget"] = budget_s - spent
+        events, ended = _sandbox(request, wall_end - time.monotonic(), wall_s)
+        for event in events:
+            kind = event[0]
+            if kind == "file":
+                _, index, message, by_limit = event
+                errors.setdefault(ordered[index][0], message)  # a later child reports it again
+                if by_limit:
+                    limited.add(ordered[index][0])
+            elif kind == "answer":
+                answered(*event[1:])
+            elif kind == "limit":
+                stopped(event[1], event[2], f": {event[3]}")
+            elif kind == "fail":
+                _, q, message = event
+                return evaluation(f"asking the rules about {questions[q][0]}: {message}" if q >= 0
+                                  else f"listing the rules: {message}")
+            elif kind == "budget":
+                return out_of_budget(event[1], event[2])
+            elif kind == "unavailable":
+                return PolkitEvaluation({}, {}, error="the quickjs JavaScript engine is not installed: "
+                                        f"{event[1]}")
+            elif kind == "done":
+                return evaluation()
+        if not events or events[-1][0] != "overran":
+            return evaluation(f"the polkit rules sandbox {ended}")
+        _, stage, index, file, cpu = events[-1]
+        spent += cpu
+        if stage == "load":
+            path = ordered[index][0]
+            errors.setdefault(path, f"ran past the {TIME_LIMIT_S} s limit while loading, {_UNINTERRUPTIBLE}: "
+                              "the other files were evaluated without it")
+            limited.add(path)
+            request["skip"].append(index)
+        elif file >= 0:
+            stopped(index, file, f", {_UNINTERRUPTIBLE}")
+            request["first"] = index + 1
+            if index + 1 == len(questions):
+                return evaluation()
+        else:
+            return evaluation(f"asking the rules about {questions[index][0]}: ran past the {TIME_LIMIT_S} s "
+                              f"limit {_UNINTERRUPTIBLE}")
+        if spent > budget_s:
+            return out_of_budget(stage, index + 1 if stage == "load" else 0)
 
 
-def _is_limit(message: str) -> bool:
-    """QuickJS's time limit ("InternalError: interrupted") or memory limit ("out of memory")."""
-    return "interrupted" in message or "out of memory" in message
+def _sandbox(request: dict[str, Any], timeout_s: float, wall_s: float) -> tuple[list[list[Any]], str]:
+    """Run one child (vmsec.parsers.polkit_sandbox) to its end, within ``timeout_s`` of wall-clock time.
+    Returns the events it wrote and how it ended; a child that overruns is killed and reaped."""
+    if timeout_s <= 0:
+        return [], f"took longer than {wall_s:g} s (wall clock)"
+    try:
+        child = subprocess.Popen([sys.executable, "-I", "-S", "-c", _SANDBOX, json.dumps(sys.path)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        return [], f"could not be started: {exc}"
+    try:
+        try:
+            out, err = child.communicate(json.dumps(request).encode(), timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            out, err = child.communicate()
+            ended = f"took longer than {wall_s:g} s (wall clock)"
+        else:
+            ended = _ended(child.returncode)
+            last = err.decode(errors="replace").strip().splitlines()[-1:]
+            ended += f": {_short(last[0])}" if last else ""
+    finally:
+        if child.poll() is None:  # an exception (KeyboardInterrupt) on its way out: leave no process
+            child.kill()
+            child.wait()
+    events: list[list[Any]] = []
+    for line in out.splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            break  # a line cut short by the kill
+    return events, ended
 
 
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _ended(status: int) -> str:
+    if status >= 0:
+        return f"ended with exit status {status}"
+    try:
+        return f"was killed by {signal.Signals(-status).name}"
+    except ValueError:
+        return f"was killed by signal {-status}"
