@@ -10,8 +10,9 @@ unreadable file in sudoers.d) are handed back in one :class:`~vmsec.errors.Probl
 and recorded with their kind, while the fact keeps what could be read; at most
 :data:`~vmsec.errors.MAX_PROBLEMS` per source, then one summary record. An input that exists but
 could not be read also stays on the guest: ``Sudoers.unread`` and ``SshdConfig.unread`` from their
-parsers, ``Guest.unread`` for the system-configuration facts (services, repositories …), so that the
-checks say UNKNOWN rather than judge an incomplete fact as if it were whole.
+parsers, ``Guest.unread`` for the system-configuration facts (services, repositories …) and for the
+authorized_keys files a bound left unexamined, so that the checks say UNKNOWN rather than judge an
+incomplete fact as if it were whole.
 
 The reader is wrapped in a :class:`~vmsec.collectors.reader.CachedReader`, so every file of the
 guest is read once per collection however many paths or parsers lead to it, and all reads of one
@@ -28,7 +29,6 @@ from typing import TYPE_CHECKING, TypeVar
 from vmsec.collectors.reader import CachedReader, Reader
 from vmsec.errors import ErrorKind, Problems, ReadError
 from vmsec.facts import (
-    Account,
     CollectionRecord,
     CryptEntry,
     FileStat,
@@ -193,9 +193,10 @@ def _ancestors(path: str, stop: str) -> list[str]:
 
 
 def credential_file_stats(reader: Reader, *, sshd: SshdConfig | None, sudoers: Sudoers | None,
-                          accounts: Sequence[Account] | None, key_files: Sequence[str],
+                          key_paths: Sequence[tuple[str, str, str]],
                           crypttab: Sequence[CryptEntry] | None = None) -> dict[str, FileStat]:
-    """Owner and mode of the files that hold or guard credentials (see ``Guest.file_stats``)."""
+    """Owner and mode of the files that hold or guard credentials (see ``Guest.file_stats``);
+    ``key_paths`` are the authorized_keys paths (``key_file_paths``, built once per guest)."""
     paths: list[str] = list(CREDENTIAL_FILES)
     paths += ["/etc/ssh", *(sshd.files if sshd is not None else ("/etc/ssh/sshd_config",))]
     host_keys = reader.glob("/etc/ssh/ssh_host_*_key", 1000)
@@ -206,9 +207,7 @@ def credential_file_stats(reader: Reader, *, sshd: SshdConfig | None, sudoers: S
               *(sudoers.dirs if sudoers is not None else ())]
     paths += ["/etc/crypttab",
               *(e.keyfile for e in crypttab or () if e.keyfile and e.keyfile.startswith("/"))]
-    from vmsec.parsers.authorized_keys import key_file_paths
-
-    for _user, home, path in key_file_paths(accounts or (), key_files):
+    for _user, home, path in key_paths:
         if len(paths) > MAX_STAT_PATHS:
             raise ReadError("authorized_keys", f"more than {MAX_STAT_PATHS} paths to examine",
                             ErrorKind.TOO_LARGE)
@@ -243,7 +242,7 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
     from vmsec.parsers import accounts as accounts_parser
     from vmsec.parsers import system_config as sc
     from vmsec.parsers.authorized_keys import DEFAULT_FILES as DEFAULT_KEY_FILES
-    from vmsec.parsers.authorized_keys import read_authorized_keys
+    from vmsec.parsers.authorized_keys import key_file_paths, read_authorized_keys
     from vmsec.parsers.cloud_init import read_cloud_init
     from vmsec.parsers.guest_agent import read_guest_agent
     from vmsec.parsers.pam import read_pam
@@ -273,17 +272,25 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
         sshd = c.step("sshd configuration", "/etc/ssh/sshd_config",
                       lambda p: read_sshd_config(reader, version=version, distro=distro, problems=p))
 
-    authorized_keys = None
     key_files = (sshd.settings.get("authorizedkeysfile") if sshd is not None else None) or DEFAULT_KEY_FILES
+    # accounts × AuthorizedKeysFile entries, built once (bounded) for the keys and the permissions;
+    # what a bound leaves out is named on the guest, so the key checks cannot pass over it
+    key_cuts = Problems()
+    key_unread: list[str] = []
+    key_source = (sshd.origins.get("authorizedkeysfile") if sshd is not None else None) or "sshd_config"
+    key_paths = key_file_paths(accounts or (), key_files, source=key_source, problems=key_cuts,
+                               unread=key_unread)
+    c.problems("authorized keys", key_cuts)
+    unread: dict[str, tuple[str, ...]] = {"authorized_keys": tuple(key_unread)} if key_unread else {}
+    authorized_keys = None
     if accounts is not None:
         known_accounts = accounts
         authorized_keys = c.step("authorized keys", "authorized_keys",
                                  lambda p: read_authorized_keys(reader, known_accounts, key_files,
-                                                                problems=p))
+                                                                problems=p, paths=key_paths))
     else:
         c.unknown("/etc/passwd", "authorized keys", "account homes unknown, so are their authorized_keys")
 
-    unread: dict[str, tuple[str, ...]] = {}
     services = c.system("services", "services", "/etc/systemd/system",
                         lambda p: sc.read_services(reader, errors=p), unread)
     repos = c.system("repos", "package repositories", "/etc/apt", lambda p: sc.read_repos(reader, errors=p),
@@ -301,8 +308,8 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
                         lambda p: sc.read_firewall(reader, services, errors=p), unread)
 
     file_stats = c.step("credential file permissions", "/etc",
-                        lambda p: credential_file_stats(reader, sshd=sshd, sudoers=sudoers, accounts=accounts,
-                                                        key_files=key_files, crypttab=crypttab))
+                        lambda p: credential_file_stats(reader, sshd=sshd, sudoers=sudoers,
+                                                        key_paths=key_paths, crypttab=crypttab))
 
     cloud_init = c.step("cloud-init", "/etc/cloud/cloud.cfg", lambda p: read_cloud_init(reader, problems=p))
     guest_agent = c.step("qemu-guest-agent", "/etc/qemu/qemu-ga.conf",

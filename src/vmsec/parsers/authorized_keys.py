@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from vmsec.errors import ErrorKind, Problems, ReadError
@@ -27,6 +27,12 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_KEYS_PER_FILE = 10_000
 MAX_ACCOUNTS = 10_000
 MAX_KEYS_TOTAL = 100_000
+# AuthorizedKeysFile entries looked at: OpenSSH 5.9 to 7.6 refuse more than 256 (MAX_AUTHKEYS_FILES in
+# servconf.h); 7.7 dropped the cap, but every entry is a path per account, so more are not examined.
+MAX_KEY_FILE_ENTRIES = 256
+# Paths built per guest, each counted by its parts (text, %h, %u): 10,000 accounts × a few entries.
+MAX_KEY_PATHS = 100_000
+PATH_MAX = 4096  # sshd cannot open a longer path
 KEY_PREFIXES = ("ssh-", "ecdsa-", "sk-", "rsa-sha2-")
 _CURVE_BITS = {"nistp256": 256, "nistp384": 384, "nistp521": 521}
 _FIXED_BITS = {"ssh-ed25519": 256, "sk-ssh-ed25519@openssh.com": 256, "ssh-ed448": 456}
@@ -126,43 +132,119 @@ def parse_authorized_keys(text: str, user: str, path: str) -> tuple[AuthorizedKe
     return tuple(keys)
 
 
-def expand_tokens(name: str, user: str, home: str) -> str:
-    """An AuthorizedKeysFile entry for one user: ``%h`` home, ``%u`` user, ``%%`` a percent sign; a
-    relative path is relative to the home directory (sshd_config(5) TOKENS)."""
-    out: list[str] = []
+_HOME, _USER = 0, 1  # the %h and %u tokens in a template
+
+
+def _template(name: str) -> tuple[str | int, ...]:
+    """An AuthorizedKeysFile entry as literal text and %h/%u tokens, made once per entry so that
+    filling it in for each account costs the number of its parts, not of its characters."""
+    parts: list[str | int] = []
+    literal: list[str] = []
     i = 0
     while i < len(name):
         if name[i] == "%" and i + 1 < len(name):
             token = name[i + 1]
-            out.append({"h": home, "u": user, "%": "%"}.get(token, "%" + token))
+            if token in "hu":
+                if literal:
+                    parts.append("".join(literal))
+                    literal = []
+                parts.append(_HOME if token == "h" else _USER)
+            else:
+                literal.append("%" if token == "%" else "%" + token)
             i += 2
             continue
-        out.append(name[i])
+        literal.append(name[i])
         i += 1
-    path = "".join(out)
+    if literal:
+        parts.append("".join(literal))
+    return tuple(parts)
+
+
+def _fill(parts: tuple[str | int, ...], user: str, home: str) -> str:
+    path = "".join(p if isinstance(p, str) else home if p == _HOME else user for p in parts)
     if path.startswith("/"):
         return path
     return f"{home}/{path}" if home != "/" else f"/{path}"
 
 
-def key_file_paths(accounts: Iterable[Account], files: Iterable[str] = DEFAULT_FILES
-                   ) -> list[tuple[str, str, str]]:
+def expand_tokens(name: str, user: str, home: str) -> str:
+    """An AuthorizedKeysFile entry for one user: ``%h`` home, ``%u`` user, ``%%`` a percent sign; a
+    relative path is relative to the home directory (sshd_config(5) TOKENS)."""
+    return _fill(_template(name), user, home)
+
+
+def key_file_paths(accounts: Iterable[Account], files: Iterable[str] = DEFAULT_FILES, *,
+                   source: str = "AuthorizedKeysFile", problems: Problems | None = None,
+                   unread: list[str] | None = None) -> list[tuple[str, str, str]]:
     """(user, home, path) of every authorized_keys file sshd would look at: each account with an
     absolute home (and root's /root) × each AuthorizedKeysFile entry (``none`` names no file), tokens
-    expanded; at most :data:`MAX_ACCOUNTS` accounts."""
+    expanded.
+
+    The work is bounded by the input, not by accounts × entries: at most :data:`MAX_KEY_FILE_ENTRIES`
+    distinct entries, :data:`MAX_ACCOUNTS` accounts and :data:`MAX_KEY_PATHS` paths (whole accounts,
+    in /etc/passwd order). sshd would look at what a bound leaves out, so each cut is added to
+    ``problems`` (TOO_LARGE, named by ``source``: where AuthorizedKeysFile is set, or /etc/passwd) and
+    to ``unread`` ("source: reason"). A path longer than PATH_MAX is skipped: sshd cannot open it.
+    Compute the list once and hand it on (see :func:`read_authorized_keys`)."""
+    def cut(where: str, reason: str) -> None:
+        if problems is not None:
+            problems.note(where, reason, ErrorKind.TOO_LARGE)
+        if unread is not None:
+            unread.append(f"{where}: {reason}")
+
     homes: dict[tuple[str, str], None] = {}
+    dropped = 0
     for account in accounts:
-        if account.home and account.home.startswith("/") and len(homes) < MAX_ACCOUNTS:
-            homes.setdefault((account.name, account.home.rstrip("/") or "/"))
+        if account.home and account.home.startswith("/"):
+            if len(homes) < MAX_ACCOUNTS:
+                homes.setdefault((account.name, account.home.rstrip("/") or "/"))
+            else:
+                dropped += 1
+    if dropped:
+        cut("/etc/passwd", f"more than {MAX_ACCOUNTS} accounts with a home directory; the authorized_keys "
+            f"files of {dropped} more were not examined")
     if not any(user == "root" for user, _ in homes):
         homes.setdefault(("root", "/root"))
-    names = tuple(f for f in files if f.lower() != "none")
-    return [(user, home, expand_tokens(name, user, home)) for user, home in homes for name in names]
+    names = tuple(dict.fromkeys(f for f in files if f.lower() != "none"))
+    if len(names) > MAX_KEY_FILE_ENTRIES:
+        cut(source, f"AuthorizedKeysFile names {len(names)} files; only the first {MAX_KEY_FILE_ENTRIES} "
+            "were examined (OpenSSH before 7.7 refuses more than 256, later versions read them all)")
+        names = names[:MAX_KEY_FILE_ENTRIES]
+    templates: list[tuple[str, tuple[str | int, ...], int, int, int]] = []
+    for name in names:
+        parts = _template(name)
+        text = sum(len(p) for p in parts if isinstance(p, str))
+        n_home, n_user = parts.count(_HOME), parts.count(_USER)
+        if text + n_home + n_user > PATH_MAX:  # longer than PATH_MAX for every account
+            if problems is not None:
+                problems.note(source, f"AuthorizedKeysFile entry {name[:80]!r} gives paths longer than "
+                              f"{PATH_MAX} bytes; sshd cannot open them")
+            continue
+        templates.append((name, parts, text, n_home, n_user))
+    # Whole accounts, each with every entry; an entry costs its parts to fill in.
+    room = MAX_KEY_PATHS // max(sum(max(len(t[1]), 1) for t in templates), 1)
+    if len(homes) > room:
+        cut(source, f"{len(homes)} accounts × {len(names)} AuthorizedKeysFile entries are more than "
+            f"{MAX_KEY_PATHS} paths to build; the key files of {len(homes) - room} accounts were not "
+            "examined")
+    out: list[tuple[str, str, str]] = []
+    for user, home in list(homes)[:room]:
+        for name, parts, text, n_home, n_user in templates:
+            # measured before it is built: a long entry times a long home is never made
+            size = text + n_home * len(home) + n_user * len(user)
+            path = _fill(parts, user, home) if size <= PATH_MAX else ""
+            if not path or len(path) > PATH_MAX:
+                if problems is not None:
+                    problems.note(source, f"AuthorizedKeysFile entry {name[:80]!r} gives paths longer "
+                                  f"than {PATH_MAX} bytes; sshd cannot open them")
+                continue
+            out.append((user, home, path))
+    return out
 
 
 def read_authorized_keys(reader: Reader, accounts: Iterable[Account],
-                         files: Iterable[str] = DEFAULT_FILES, *,
-                         problems: Problems | None = None) -> tuple[AuthorizedKey, ...]:
+                         files: Iterable[str] = DEFAULT_FILES, *, problems: Problems | None = None,
+                         paths: Sequence[tuple[str, str, str]] | None = None) -> tuple[AuthorizedKey, ...]:
     """Keys of every account with a home directory (and root's /root), from ``files``: sshd's
     AuthorizedKeysFile entries (default ``.ssh/authorized_keys .ssh/authorized_keys2``) with ``%h``
     and ``%u`` expanded and relative entries taken from the home directory; ``none`` names no file.
@@ -172,11 +254,16 @@ def read_authorized_keys(reader: Reader, accounts: Iterable[Account],
     (``AuthorizedKey.users``), so the work and the facts grow with the file, not with the accounts.
     A path that is not a regular file is skipped and added to ``problems`` (NOT_REGULAR), as sshd
     refuses it too; a regular file that cannot be read, or more than :data:`MAX_KEYS_TOTAL` keys in
-    all, raises :class:`ReadError` (the keys are then unknown, not "none")."""
+    all, raises :class:`ReadError` (the keys are then unknown, not "none").
+
+    ``paths``: the :func:`key_file_paths` of ``accounts`` and ``files`` when the caller has them
+    already (the collector builds them once per guest); else they are built here."""
     problems = Problems() if problems is None else problems
+    if paths is None:
+        paths = key_file_paths(accounts, files, problems=problems)
     # file identity -> (first path, accounts it serves, in order)
     served: dict[object, tuple[str, dict[str, None]]] = {}
-    for user, _home, path in key_file_paths(accounts, files):
+    for user, _home, path in paths:
         info = reader.stat(path)
         if info.exists is False:
             continue

@@ -9,7 +9,8 @@ Semantics follow OpenSSH's ``servconf.c`` (checked against ``sshd -T`` of OpenSS
   :data:`ACCUMULATE` (each line adds) and :data:`LAST_WINS` (each line replaces);
 - ``Include`` splices the files its glob patterns match (sorted, dot-files only when the pattern
   says so, relative paths under /etc/ssh) at the place it appears; an included file cannot change
-  the includer's Match state; depth and file count are bounded and loops are reported;
+  the includer's Match state; depth and file count are bounded, all the wildcards of one
+  configuration share one budget of paths examined, and loops are reported;
 - ``Match`` starts a conditional block that runs to the next ``Match`` or the end of its file;
   ``Match all`` matches every connection (its values override the global ones, as sshd applies
   Match values after the global pass); ``Include`` inside a Match block is conditional on it;
@@ -19,7 +20,8 @@ Semantics follow OpenSSH's ``servconf.c`` (checked against ``sshd -T`` of OpenSS
 sshd refuses to start on any configuration error; vmsec adds each one to the caller's
 :class:`~vmsec.errors.Problems` (a :class:`~vmsec.errors.ParseError` naming ``path:line``), skips the
 line, and goes on. An unreadable included file is a problem with the reader's kind, and is named in
-``SshdConfig.unread`` (as is an Include directory that cannot be listed, and a file left out by a cap):
+``SshdConfig.unread`` (as is an Include directory that cannot be listed, and a file left out by a cap
+or by the wildcard budget):
 sshd reads it, and it could set any keyword first or hold a Match block, so the values vmsec sees
 are not known to be sshd's. The main file unreadable raises (the configuration is then unknown).
 
@@ -58,6 +60,11 @@ MAX_FILES = 256
 MAX_LINES = 200_000
 MAX_TOTAL_BYTES = 16 * 1024 * 1024  # over all files of one configuration
 MAX_UNREAD = 100  # unread files named in the fact; the rest are counted
+# Directory entries listed plus paths examined by all Include patterns of one configuration: each
+# level of a pattern multiplies the work by the entries of a directory (symlinks to "." make it
+# endless), so one budget bounds the whole configuration, not each pattern or line.
+MAX_GLOB_WORK = 20_000
+MAX_GLOB_LIST = 4096  # entries of one directory listed by an Include pattern
 SSHDIR = "/etc/ssh"
 
 # Aliases -> the name sshd -T prints.
@@ -210,6 +217,8 @@ class _State(Struct):
     glob_scope: _Scope = field(default_factory=_Scope)
     blocks: list[tuple[tuple[tuple[str, str], ...], _Scope, str]] = field(default_factory=list)
     subsystems: set[str] = field(default_factory=set)
+    glob_work: int = 0  # against MAX_GLOB_WORK
+    globbed: dict[str, list[str]] = field(default_factory=dict)  # Include pattern -> the files it matched
     unread: list[str] = field(default_factory=list)  # "path: reason" of inputs sshd reads and we could not
     unread_more: int = 0
 
@@ -511,36 +520,77 @@ def _has_magic(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def _glob(reader: Reader, pattern: str, errors: list[ReadError]) -> list[str]:
+def _glob(state: _State, pattern: str, origin: str) -> list[str]:
     """glob(3) with flags 0 over the reader: wildcards in any component, no hidden files unless
-    the component starts with a dot, sorted; a pattern without wildcards matches if it exists."""
+    the component starts with a dot, sorted; a pattern without wildcards matches if it exists.
+
+    The work is bounded per configuration, not per pattern: each directory entry listed and each path
+    examined counts against one budget (:data:`MAX_GLOB_WORK`), a level stops once it holds more than
+    :data:`MAX_FILES` paths, and a pattern given again is not expanded again. What a bound leaves out
+    is recorded as unread (``origin``, the Include line): sshd would read the files it hides."""
+    cached = state.globbed.get(pattern)
+    if cached is not None:
+        return cached
+    reader = state.reader
     parts = [p for p in pattern.split("/") if p]
     paths = [""]
+    spent = over = False
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
         nxt: list[str] = []
         for base in paths:
+            if spent or len(nxt) > MAX_FILES:
+                break
             if not _has_magic(part):
                 nxt.append(f"{base}/{part}")
                 continue
+            room = MAX_GLOB_WORK - state.glob_work
+            limit = min(MAX_GLOB_LIST, room)
+            if limit <= 0:
+                spent = True
+                break
             try:
-                names = reader.listdir(base or "/", limit=4096)
+                names = reader.listdir(base or "/", limit=limit)
             except ReadError as exc:
-                if not exc.absent:
-                    errors.append(ReadError(base or "/", f"{exc.reason} (Include {pattern})", exc.kind))
+                state.glob_work += 1 + (limit if exc.kind is ErrorKind.TOO_LARGE else 0)
+                if exc.kind is ErrorKind.TOO_LARGE and limit < MAX_GLOB_LIST:
+                    spent = True  # the directory is larger than what is left of the budget
+                elif not exc.absent:  # a directory that cannot be listed hides the files it holds
+                    state.skipped(ReadError(base or "/", f"{exc.reason} (Include {pattern})", exc.kind))
                 continue
+            state.glob_work += 1 + len(names)
             for name in names:
                 if name.startswith(".") and not part.startswith("."):
                     continue
-                if fnmatch.fnmatchcase(name, part):
-                    candidate = f"{base}/{name}"
-                    if last or reader.stat(candidate).kind == FileKind.DIRECTORY:
-                        nxt.append(candidate)
+                if not fnmatch.fnmatchcase(name, part):
+                    continue
+                candidate = f"{base}/{name}"
+                if not last:
+                    if state.glob_work >= MAX_GLOB_WORK:
+                        spent = True
+                        break
+                    state.glob_work += 1
+                    if reader.stat(candidate).kind != FileKind.DIRECTORY:
+                        continue
+                nxt.append(candidate)
+                if len(nxt) > MAX_FILES:  # more than can be read: the rest of the level is not listed
+                    break
+        if len(nxt) > MAX_FILES:
+            over = True
+            nxt = nxt[:MAX_FILES + 1]  # one more than is read, so that the file cap is recorded too
+        if spent:
+            paths = nxt if last else []  # directories are no files: nothing below them was matched
+            break
         paths = nxt
-        if len(paths) > MAX_FILES:
-            paths = paths[:MAX_FILES]
-    found = [p for p in paths if reader.stat(p, follow=False).exists]
-    return sorted(found)
+    state.glob_work += len(paths)
+    found = sorted(p for p in paths if reader.stat(p, follow=False).exists)
+    if spent or over:
+        why = (f"was not expanded in full (Include patterns examined more than {MAX_GLOB_WORK} paths)"
+               if spent else f"matches more than {MAX_FILES} paths")
+        state.skipped(ReadError(origin, f"Include {pattern} {why}; the files beyond were not read",
+                                ErrorKind.TOO_LARGE))
+    state.globbed[pattern] = found
+    return found
 
 
 def _load(state: _State, path: str) -> list[str] | None:
@@ -691,11 +741,7 @@ def _include(state: _State, path: str, number: int, args: tuple[str, ...],
                         f"too many recursive configuration includes ({pattern})",
                                   ErrorKind.LOOP))
             continue
-        glob_errors: list[ReadError] = []
-        found_paths = _glob(state.reader, pattern, glob_errors)
-        for error in glob_errors:
-            state.skipped(error)  # a directory that cannot be listed hides the files it holds
-        for found in found_paths:
+        for found in _glob(state, pattern, f"{path}:{number}"):
             if found in stack:
                 state.error(ReadError(f"{path}:{number}", f"Include loop: {found} includes itself "
                                       "(sshd fails with 'Too many recursive configuration includes')",

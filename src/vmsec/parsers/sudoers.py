@@ -18,12 +18,15 @@ policy however many include lines or paths lead to it (a file included again is 
 lines count where it was first included), each include directory is expanded once, an include of a
 file or directory that is being read is a loop (recorded once, kind LOOP; sudo itself gives up on
 it), include depth is 8, at most 1,000 files are read, and an include directory with more than 1,000
-entries is an error (never listed in full). Problems go to one bounded :class:`Problems` list.
+entries is an error (never listed in full). Each alias is expanded once and reused (aliases naming
+the next one ten times are not ten to the power of their nesting), nesting is at most 16, one list
+at most 1,000 names, and one budget of steps covers the whole policy. Problems go to one bounded
+:class:`Problems` list.
 
 An included file or directory that exists but cannot be read (permission denied, too large, over
-the file or depth cap, not followed by :func:`parse_sudoers`) is also named in ``Sudoers.unread``:
-sudo reads it, so the policy grants more than the rules seen may show, and no check may conclude
-from what is *not* there.
+the file or depth cap, not followed by :func:`parse_sudoers`) is also named in ``Sudoers.unread`` (as
+is a rule whose aliases a bound left unexpanded): sudo reads it, so the policy grants more than the
+rules seen may show, and no check may conclude from what is *not* there.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ MAX_DEPTH = 8
 MAX_FILE_BYTES = 1024 * 1024
 MAX_ERRORS_PER_FILE = 20
 MAX_ALIAS_DEPTH = 16
-MAX_EXPANDED = 1_000
+MAX_EXPANDED = 1_000  # names in one alias or one list of a rule, after expansion
+MAX_ALIAS_WORK = 1_000_000  # alias members visited and names copied, over the whole policy
 MAX_UNREAD = 100  # unread inputs named in the fact; the rest are counted
 
 ALIAS_KINDS = {"User_Alias": "user", "Runas_Alias": "runas", "Host_Alias": "host",
@@ -61,6 +65,7 @@ _DEFAULTS = re.compile(r"^Defaults([:@>!])?(\S*)\s*(.*)$")
 _HOST_RUN = re.compile(r"^\s*[^\s=():]+(\s*,\s*[^\s=():]+)*\s*=")
 _WORD = re.compile(r'(?:"[^"]*"|[^\s"])+')
 _OPERATOR = re.compile(r"\s*([+-]?=)\s*")
+_NEGATIONS = re.compile(r"(?:!\s*)+")
 
 
 def _strip_comment(line: str) -> str:
@@ -147,6 +152,15 @@ class _Parse(Struct):
     dirs_active: list[str] = field(default_factory=list)  # include directories being expanded
     unread: list[str] = field(default_factory=list)  # "path: reason" of inputs sudo reads and we could not
     unread_more: int = 0
+    # Aliases are expanded once each, then reused: a chain of aliases each naming the next ten times
+    # is ten names per alias, not ten to the power of its length.
+    expansions: dict[tuple[str, str], dict[str, None]] = field(default_factory=dict)
+    negations: dict[tuple[str, str], dict[str, None]] = field(default_factory=dict)
+    expanding: set[tuple[str, str]] = field(default_factory=set)  # aliases being expanded (cycles)
+    alias_work: int = 0  # members visited and names copied, against MAX_ALIAS_WORK
+    partial: dict[tuple[str, str], str] = field(default_factory=dict)  # aliases a bound cut, and why
+    cuts: int = 0
+    cut_at: dict[str, None] = field(default_factory=dict)  # rules whose expansion a bound cut
 
     def skipped(self, path: str, reason: str) -> None:
         """An input sudo would read that was not read: the policy is incomplete."""
@@ -369,34 +383,100 @@ class _Parse(Struct):
 
     # --- aliases ----------------------------------------------------------------------------
 
-    def expand(self, kind: str, items: tuple[str, ...]) -> tuple[str, ...]:
-        out: list[str] = []
-
-        def walk(item: str, negate: bool, depth: int) -> None:
-            if len(out) >= MAX_EXPANDED:
-                return
-            neg = negate
-            name = item
-            while name.startswith("!"):
-                neg = not neg
-                name = name[1:].strip()
-            members = self.aliases.get((kind, name))
-            if members is None or depth >= MAX_ALIAS_DEPTH:
-                out.append(("!" if neg else "") + name)
-                return
-            for member in members:
-                walk(member, neg, depth + 1)
-
+    def expand(self, kind: str, items: tuple[str, ...], origin: str) -> tuple[str, ...]:
+        """``items`` with their aliases replaced by the aliases' members (``!`` negates), in order,
+        each name once; at most :data:`MAX_EXPANDED` names. What a bound cuts off is unread."""
+        out: dict[str, None] = {}
         for item in items:
-            walk(item, False, 0)
-        return tuple(dict.fromkeys(out))
+            if not self._merge(out, kind, item, 0, origin):
+                self.cut(origin, f"more than {MAX_EXPANDED} names after expanding aliases; the rest "
+                         "were not examined")
+                break
+        return tuple(out)
 
+    def _merge(self, out: dict[str, None], kind: str, item: str, depth: int, origin: str) -> bool:
+        """Add the names ``item`` stands for to ``out``; False when ``out`` is full."""
+        negations = _NEGATIONS.match(item)
+        negate = negations is not None and negations.group().count("!") % 2 == 1
+        name = item[negations.end():].strip() if negations is not None else item
+        members = self._alias(kind, name, depth, origin)
+        if members is None:  # a name (or an alias left unexpanded: a cycle, a bound)
+            members = {f"!{name}" if negate else name: None}
+        elif negate:
+            members = self._negated(kind, name, members)
+        self.alias_work += len(members)
+        if len(out) + len(members) <= MAX_EXPANDED:
+            out.update(members)
+            return True
+        for member in members:
+            if len(out) >= MAX_EXPANDED and member not in out:
+                return False
+            out[member] = None
+        return True
+
+    def _alias(self, kind: str, name: str, depth: int, origin: str) -> dict[str, None] | None:
+        """The names alias ``name`` stands for, expanded once per policy however many rules and
+        aliases use it; None when ``name`` is no alias, or one being expanded (a cycle, which sudo
+        rejects), or when a bound stops the expansion (recorded as unread for ``origin``)."""
+        key = (kind, name)
+        members = self.aliases.get(key)
+        if members is None:
+            return None
+        if self.alias_work >= MAX_ALIAS_WORK:
+            self.cut(origin, f"aliases not expanded: more than {MAX_ALIAS_WORK} steps expanding aliases "
+                     "(hostile input?)")
+            return None
+        done = self.expansions.get(key)
+        if done is not None:
+            if key in self.partial:  # cut where it was expanded first: incomplete here as well
+                self.cut(origin, self.partial[key])
+            return done
+        if key in self.expanding:
+            self.problems.note(origin, f"alias {name} includes itself (sudo rejects the cycle)",
+                               ErrorKind.LOOP)
+            return None
+        if depth >= MAX_ALIAS_DEPTH:
+            self.cut(origin, f"aliases nested deeper than {MAX_ALIAS_DEPTH} ({name}) were not expanded")
+            return None
+        self.expanding.add(key)
+        cuts = self.cuts
+        out: dict[str, None] = {}
+        for member in members:
+            self.alias_work += 1
+            if not self._merge(out, kind, member, depth + 1, origin):
+                self.cut(origin, f"alias {name} stands for more than {MAX_EXPANDED} names; the rest "
+                         "were not examined")
+                break
+        self.expanding.discard(key)
+        self.expansions[key] = out
+        if self.cuts != cuts:
+            self.partial[key] = f"alias {name} was not expanded in full (see where it was first used)"
+        return out
+
+    def _negated(self, kind: str, name: str, members: dict[str, None]) -> dict[str, None]:
+        """``!alias``: each of its names negated (computed once per alias)."""
+        key = (kind, name)
+        done = self.negations.get(key)
+        if done is None:
+            self.alias_work += len(members)
+            done = {m[1:] if m.startswith("!") else f"!{m}": None for m in members}
+            self.negations[key] = done
+        return done
+
+    def cut(self, origin: str, reason: str) -> None:
+        """A bound cut the expansion of the rule at ``origin``: the rules seen are incomplete."""
+        self.cuts += 1
+        if origin not in self.cut_at:
+            self.cut_at[origin] = None
+            self.problems.note(origin, reason, ErrorKind.TOO_LARGE)
+            self.skipped(origin, reason)
 
     def result(self) -> Sudoers:
         rules = tuple(
-            SudoRule(users=self.expand("user", s.users), hosts=self.expand("host", s.hosts),
-                     runas=self.expand("runas", s.runas), commands=self.expand("cmnd", s.commands),
-                     nopasswd=s.nopasswd, origin=s.origin)
+            SudoRule(users=self.expand("user", s.users, s.origin),
+                     hosts=self.expand("host", s.hosts, s.origin),
+                     runas=self.expand("runas", s.runas, s.origin),
+                     commands=self.expand("cmnd", s.commands, s.origin), nopasswd=s.nopasswd, origin=s.origin)
             for s in self.specs)
         more = (f"… and {self.unread_more} more inputs not read",) if self.unread_more else ()
         return Sudoers(rules=rules, defaults=tuple(self.defaults), files=tuple(self.files),

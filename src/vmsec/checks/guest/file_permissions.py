@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
 from vmsec.checks.helpers.sshd import is_yes, sshd_of
+from vmsec.checks.helpers.unread import guest_unread, unread_text
 from vmsec.facts import FileStat, Guest
 from vmsec.findings import Evidence
 from vmsec.parsers.authorized_keys import DEFAULT_FILES, key_file_paths
@@ -261,8 +262,12 @@ def authorized_keys_permissions(guest: Guest, env: Environment) -> Iterator[Resu
     accounts = need(guest.accounts, "/etc/passwd could not be read, so the key files are unknown")
     users_of: dict[str, list[str]] = {}
     key_files = cfg.settings.get("authorizedkeysfile") or DEFAULT_FILES
+    # The same bounded list the collector examined (what it left out is in guest.unread).
     for user, _home, path in key_file_paths(accounts, key_files):
         users_of.setdefault(path, []).append(user)
+    keys_in: dict[str, int] = {}
+    for key in guest.authorized_keys or ():
+        keys_in[key.path] = keys_in.get(key.path, 0) + 1
     for path, user_list in users_of.items():
         st = stats.get(path)
         if st is None or st.exists is False:
@@ -282,13 +287,15 @@ def authorized_keys_permissions(guest: Guest, env: Environment) -> Iterator[Resu
         described = "; ".join(f"{s.path} is {_who(s)}: {why}" for s, why in bad)
         if strict_on:
             yield fail(path, f"{described} — sshd (StrictModes yes) ignores this key file, so its "
-                       f"{len([k for k in guest.authorized_keys or () if k.path == path])} key(s) do not "
-                       "work", *where, severity=Severity.INFO)
+                       f"{keys_in.get(path, 0)} key(s) do not work", *where, severity=Severity.INFO)
         else:
             origin = strict.where if strict is not None else ""
             yield fail(path, f"{described} — and StrictModes no {origin}: sshd accepts keys others can "
                        f"add, to log in as {users[0]}", *where, *((strict.evidence("strictmodes"),)
                                                                      if strict is not None else ()))
+    if unread := guest_unread(guest, "authorized_keys"):  # a key file others can write may be there
+        yield unknown("authorized_keys files", f"not every authorized_keys file was examined "
+                      f"({unread_text(unread)}): whether others can write those is unknown")
 
 
 def _parents(path: str, stats: dict[str, FileStat]) -> list[str]:
