@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from vmsec.checks.api import Environment, FactMissing, Result
@@ -347,6 +348,13 @@ def test_unrestricted_legacy_and_garbled_keys() -> None:
     assert st(run(ssh_keys.authorized_keys2, g)) == [F]
     assert st(run(ssh_keys.authorized_keys2, keyed(key("alice", "ssh-ed25519", 256)))) == [P]
     assert sorted(st(run(ssh_keys.garbled_keys, g))) == sorted([P, F])
+
+
+def test_no_legacy_keys_is_unknown_when_key_files_were_left_unread() -> None:
+    cut = ("/etc/ssh/sshd_config:1: AuthorizedKeysFile: 3000 entries, only the first 256 examined",)
+    g = msgspec.structs.replace(keyed(key("alice", "ssh-ed25519", 256)), unread={"authorized_keys": cut})
+    [result] = run(ssh_keys.authorized_keys2, g)
+    assert result.status is U and "only the first 256 examined" in result.message
 
 
 @pytest.mark.parametrize("line", ["", "MACs +hmac-sha1\n", "MACs +umac-64@openssh.com\n",

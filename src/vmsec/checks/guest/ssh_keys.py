@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok
 from vmsec.checks.guest.ssh import SSHD_DOC
 from vmsec.checks.helpers.sshd import sshd_of
-from vmsec.checks.helpers.unread import not_read, ok_unless
+from vmsec.checks.helpers.unread import guest_unread, not_read, ok_unless
 from vmsec.facts import AuthorizedKey, Guest
 from vmsec.parsers.sshd_effective import DEFAULT, reachable
 
@@ -188,8 +188,9 @@ def authorized_keys2(guest: Guest, env: Environment) -> Iterator[Result]:
         yield fail(path, f"{len(ks)} key(s) in {path}: " + "; ".join(_describe(k) for k in ks[:5]),
                    ev(path, "", len(ks)))
     if not legacy and files:
-        yield ok("authorized_keys2", f"no keys in authorized_keys2 files ({len(files)} key file(s) read)",
-                 ev(next(iter(files))))
+        yield ok_unless(guest_unread(guest, "authorized_keys"), "authorized_keys2",
+                        f"no keys in authorized_keys2 files ({len(files)} key file(s) read)",
+                        ev(next(iter(files))))
 
 
 @check("VMS-GST-035", title="Every authorized_keys line is a valid key", severity=Severity.INFO,
