@@ -108,10 +108,49 @@ def qcow2_inflated_l1(root: Path, l1_entries: int = 180_000_000) -> Path:
     return image
 
 
+def sshd_include_maze(root: Path, links: int = 4_000, lines: int = 10) -> Path:
+    """A directory of ``links`` symbolic links to itself and ``lines`` sshd ``Include`` wildcards
+    three levels deep through it (220 bytes of sshd_config: every level multiplies the names)."""
+    _base(root)
+    maze = root / "d"
+    maze.mkdir()
+    for i in range(links):
+        (maze / f"x{i}").symlink_to(".")
+    (root / "etc/ssh/sshd_config").write_text(
+        "".join(f"Include /d/*/*/*.c{i}\n" for i in range(lines)) + "UsePAM yes\n")
+    return root
+
+
+def authorized_keys_file_product(root: Path, accounts: int = 10_000, entries: int = 3_000) -> Path:
+    """``accounts`` accounts and an ``AuthorizedKeysFile`` of ``entries`` names (20 KB): every name is
+    a path for every account."""
+    _base(root)
+    lines = ["root:x:0:0:root:/root:/bin/bash\n"]
+    lines += [f"u{i}:x:{1000 + i}:{1000 + i}::/home/u{i}:/bin/sh\n" for i in range(accounts)]
+    (root / "etc/passwd").write_text("".join(lines))
+    names = " ".join(f".k{i}" for i in range(entries))
+    (root / "etc/ssh/sshd_config").write_text(f"AuthorizedKeysFile {names}\nUsePAM yes\n")
+    return root
+
+
+def sudoers_alias_chain(root: Path, levels: int = 10, fanout: int = 10) -> Path:
+    """``User_Alias A0 = A1 ×fanout``, A1 = A2 ×fanout … and an empty last alias: 558 bytes whose
+    naive expansion takes fanout**levels steps (a cap on the names found never triggers: there are
+    none)."""
+    _base(root)
+    aliases = [f"User_Alias A{i} = " + ",".join([f"A{i + 1}"] * fanout) for i in range(levels - 1)]
+    aliases.append(f"User_Alias A{levels - 1} =")
+    (root / "etc/sudoers").write_text("\n".join(aliases) + "\nA0 ALL=(ALL) NOPASSWD: ALL\n")
+    return root
+
+
 CASES: dict[str, Callable[[Path], Path]] = {
     "sudoers-repeated-includedir": sudoers_repeated_includedir,
     "sudoers-self-including-dir": sudoers_self_including_dir,
     "shared-home-authorized-keys": shared_home_authorized_keys,
     "cloud-init-200-dropins": cloud_init_dropins,
     "qcow2-inflated-l1": qcow2_inflated_l1,
+    "sshd-include-maze": sshd_include_maze,
+    "authorized-keys-file-product": authorized_keys_file_product,
+    "sudoers-alias-chain": sudoers_alias_chain,
 }
