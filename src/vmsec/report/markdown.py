@@ -3,7 +3,7 @@
 Every string that came from a scanned system is escaped (:func:`md_escape`): Markdown punctuation,
 pipes and backticks are backslash-escaped and line breaks flattened, so a hostile guest cannot break
 a table, open a code span, inject a link or HTML into the ticket; control, bidi and invisible
-characters (:data:`vmsec.report.text.UNSAFE`) become U+FFFD.
+characters (:func:`vmsec.report.text.unsafe_pattern`) become U+FFFD.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from vmsec.findings import Finding, Severity, Status, TargetKind
 from vmsec.report import ReportOptions
 from vmsec.report.exposure import exposure
 from vmsec.report.summary import failed_severity_counts, group_by_target, status_counts
-from vmsec.report.text import UNSAFE
+from vmsec.report.text import unsafe_pattern
 from vmsec.results import ScanResult
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~&])")
@@ -30,7 +30,7 @@ def md_escape(text: str) -> str:
     """``text`` as literal inline Markdown: one line, no markup, safe in a table cell."""
     # Controls, bidi and invisible characters, lone surrogates (a file name's undecodable bytes: they
     # would make the file unwritable) — the table every format uses.
-    text = UNSAFE.sub("\ufffd", _BREAK.sub(" ", text))
+    text = unsafe_pattern().sub("\ufffd", _BREAK.sub(" ", text))
     return _SPECIAL.sub(r"\\\1", text)
 
 

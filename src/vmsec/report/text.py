@@ -16,7 +16,7 @@ inert in its own way:
   name, e.g. ``\\udcff`` for 0xFF) has no valid Unicode value: strict parsers (I-JSON, orjson,
   serde_json) refuse a ``\\udcff`` escape and with it the whole report, so it becomes the visible
   text ``\\udcff`` — what the terminal, the CSV and the store show for it.
-* Markdown and JUnit replace them with U+FFFD (:data:`UNSAFE`, :func:`unsafe_class`).
+* Markdown and JUnit replace them with U+FFFD (:func:`unsafe_pattern`, :func:`unsafe_class`).
 * :class:`NeutralisingStream` — the CLI's standard error: every message, including those of click
   and of exceptions, passes through :func:`visible` line by line (newlines and tabs kept).
 """
@@ -24,9 +24,10 @@ inert in its own way:
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any, TextIO
 
-__all__ = ["UNSAFE", "UNSAFE_RANGES", "NeutralisingStream", "json_text", "unsafe_class", "visible",
+__all__ = ["UNSAFE_RANGES", "NeutralisingStream", "json_text", "unsafe_class", "unsafe_pattern", "visible",
            "visible_lines", "write_json_utf8"]
 
 # The characters no output may carry raw (inclusive ranges): Unicode categories Cc (C0, DEL, C1), Cf
@@ -101,13 +102,27 @@ def _utf8_leads(keep: str) -> tuple[tuple[bytes, re.Pattern[bytes] | None], ...]
     return tuple(leads)
 
 
-UNSAFE = re.compile(unsafe_class())
-# In serialised JSON, C0 controls are the encoder's to escape, and newlines and tabs between its
-# tokens are layout: json_text escapes the rest of the table.
-_JSON_RAW = re.compile(unsafe_class(keep=_C0))
-# The same characters in UTF-8, found on the bytes of a large report (a regex pass over its decoded
-# text cost more than writing it): a memchr per first byte, a regex starting with it only when present.
-_UTF8_LEADS = _utf8_leads(keep=_C0)
+# The patterns are built on first use, not at import: every vmsec process imports this module
+# (`vmsec --version` too), building them costs ≈ 30 M instructions, and ASCII text never needs them.
+@cache
+def unsafe_pattern() -> re.Pattern[str]:
+    """Any character of :data:`UNSAFE_RANGES`."""
+    return re.compile(unsafe_class())
+
+
+@cache
+def _json_raw() -> re.Pattern[str]:
+    # In serialised JSON, C0 controls are the encoder's to escape, and newlines and tabs between its
+    # tokens are layout: json_text escapes the rest of the table.
+    return re.compile(unsafe_class(keep=_C0))
+
+
+@cache
+def _json_utf8_leads() -> tuple[tuple[bytes, re.Pattern[bytes] | None], ...]:
+    # The same characters in UTF-8, found on the bytes of a large report (a regex pass over its decoded
+    # text cost more than writing it): a memchr per first byte, a regex starting with it only when
+    # present.
+    return _utf8_leads(keep=_C0)
 
 
 def utf8_needs_no_escape(data: bytes) -> bool:
@@ -115,7 +130,7 @@ def utf8_needs_no_escape(data: bytes) -> bool:
     if data.isascii():  # most reports: DEL is the only character left to find
         return b"\x7f" not in data
     return not any(lead in data and (pattern is None or pattern.search(data) is not None)
-                   for lead, pattern in _UTF8_LEADS)
+                   for lead, pattern in _json_utf8_leads())
 
 
 def write_json_utf8(out: TextIO, data: bytes) -> None:
@@ -181,7 +196,7 @@ def json_text(text: str) -> str:
         return text.replace("\x7f", "\\u007f") if "\x7f" in text else text
     if utf8_needs_no_escape(text.encode("utf-8", "surrogatepass")):  # byte searches: cheaper than a regex
         return text
-    return _JSON_RAW.sub(_json_escape, text)
+    return _json_raw().sub(_json_escape, text)
 
 
 class NeutralisingStream:
