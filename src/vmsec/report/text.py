@@ -129,8 +129,10 @@ def utf8_needs_no_escape(data: bytes) -> bool:
     """True when UTF-8 ``data`` holds nothing :func:`json_text` would escape."""
     if data.isascii():  # most reports: DEL is the only character left to find
         return b"\x7f" not in data
-    return not any(lead in data and (pattern is None or pattern.search(data) is not None)
-                   for lead, pattern in _json_utf8_leads())
+    for lead, pattern in _json_utf8_leads():
+        if lead in data and (pattern is None or pattern.search(data) is not None):
+            return False
+    return True
 
 
 def write_json_utf8(out: TextIO, data: bytes) -> None:
