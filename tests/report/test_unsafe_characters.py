@@ -94,6 +94,13 @@ def test_the_table_is_unicodes_control_format_separator_and_surrogate_characters
     assert not any(chr(n).isprintable() for n in table)  # visible() escapes all of them
 
 
+def test_the_written_out_utf8_leads_are_the_table() -> None:
+    from vmsec.report import text
+
+    derived = [(lead, None if p is None else p.pattern) for lead, p in text._utf8_leads(keep=text._C0)]
+    assert derived == list(text.JSON_UTF8_LEADS)
+
+
 def test_visible_shows_each_class_as_escapes() -> None:
     shown = visible("".join(CLASSES.values()))
     assert not _raw(shown)

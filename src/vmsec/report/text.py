@@ -117,12 +117,30 @@ def _json_raw() -> re.Pattern[str]:
     return re.compile(unsafe_class(keep=_C0))
 
 
+# The same characters in UTF-8, found on the bytes of a large report (a regex pass over its decoded
+# text cost more than writing it): a memchr per first byte, a regex starting with it only when present.
+# Written out — deriving it (_utf8_leads(keep=_C0)) encodes thousands of code points, ≈ 2 ms of every
+# scan whose report is not pure ASCII; tests/report/test_unsafe_characters.py checks it is the table.
+JSON_UTF8_LEADS: tuple[tuple[bytes, bytes | None], ...] = (
+    (b"\x7f", None),
+    (b"\xc2", rb"\xc2[\x80-\x9f\xad]"),
+    (b"\xd8", rb"\xd8[\x80-\x85\x9c]"),
+    (b"\xdb", rb"\xdb\x9d"),
+    (b"\xdc", rb"\xdc\x8f"),
+    (b"\xe0", rb"\xe0(?:\xa2[\x90-\x91]|\xa3\xa2)"),
+    (b"\xe1", rb"\xe1\xa0\x8e"),
+    (b"\xe2", rb"\xe2(?:\x80[\x8b-\x8f\xa8-\xae]|\x81[\xa0-\xa4\xa6-\xaf])"),
+    (b"\xed", rb"\xed[\xa0-\xbf][\x80-\xbf]"),
+    (b"\xef", rb"\xef(?:\xbb\xbf|\xbf[\xb9-\xbb])"),
+    (b"\xf0", rb"\xf0(?:\x91(?:\x82\xbd|\x83\x8d)|\x93\x90[\xb0-\xbf]|\x9b\xb2[\xa0-\xa3]"
+              rb"|\x9d\x85[\xb3-\xba])"),
+    (b"\xf3", rb"\xf3\xa0(?:\x80[\x81\xa0-\xbf]|\x81[\x80-\xbf])"),
+)
+
+
 @cache
 def _json_utf8_leads() -> tuple[tuple[bytes, re.Pattern[bytes] | None], ...]:
-    # The same characters in UTF-8, found on the bytes of a large report (a regex pass over its decoded
-    # text cost more than writing it): a memchr per first byte, a regex starting with it only when
-    # present.
-    return _utf8_leads(keep=_C0)
+    return tuple((lead, None if p is None else re.compile(p)) for lead, p in JSON_UTF8_LEADS)
 
 
 def utf8_needs_no_escape(data: bytes) -> bool:
