@@ -213,14 +213,27 @@ def host_listeners(host: Host, inventory: Inventory | None = None) -> tuple[Expe
         ports = [_int(p) for p in sshd.settings.get("port", ("22",))]
         origin = sshd.origins.get("port", "default")
         password = sshd.value("passwordauthentication")
-        for port in ports:
-            if port is not None:
-                out.append(ExpectedListener(
-                    protocol=Proto.SSH, port=port, address=sshd.value("listenaddress"), owner_kind="daemon",
-                    owner="sshd", auth="password" if (password or "yes").lower() == "yes" else "publickey",
-                    refs=(_ref(origin if origin != "default" else "sshd_config (default)", "Port", port),
-                          _ref(sshd.origins.get("passwordauthentication", "sshd_config (default)"),
-                               "PasswordAuthentication", password))))
+        ssh_auth = "password" if (password or "yes").lower() == "yes" else "publickey"
+
+        def sshd_refs(port: object) -> tuple[ConfigRef, ...]:
+            return (_ref(origin if origin != "default" else "sshd_config (default)", "Port", port),
+                    _ref(sshd.origins.get("passwordauthentication", "sshd_config (default)"),
+                         "PasswordAuthentication", password))
+
+        if sshd.unread:
+            # an Include that was not read may set Port, ListenAddress or PasswordAuthentication
+            # (first value wins, Port and ListenAddress add up): nothing read here is a prediction
+            more = f" and {len(sshd.unread) - 1} more" if len(sshd.unread) > 1 else ""
+            out.append(ExpectedListener(
+                protocol=Proto.SSH, port=None, address=None, owner_kind="daemon", owner="sshd",
+                condition=f"its configuration was not fully read ({sshd.unread[0]}{more})",
+                refs=sshd_refs(",".join(sshd.settings.get("port", ("22",))))))
+        else:
+            for port in ports:
+                if port is not None:
+                    out.append(ExpectedListener(
+                        protocol=Proto.SSH, port=port, address=sshd.value("listenaddress"),
+                        owner_kind="daemon", owner="sshd", auth=ssh_auth, refs=sshd_refs(port)))
     return tuple(out)
 
 

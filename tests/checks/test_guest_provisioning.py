@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from vmsec.checks.guest import provisioning as pv
+from vmsec.collectors.guest import collect_guest
+from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, RootReader
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import Guest
 from vmsec.facts.guest import CloudInitSetup, GuestAgentSetup
 from vmsec.findings import Status
@@ -86,3 +90,79 @@ def test_guest_agent_message_lists_open_rpcs() -> None:
     results = list(pv.guest_agent_exec(Guest(name="vm", origin="/img", guest_agent=facts)))
     assert "guest-exec, guest-exec-status" in results[0].message
     assert "guest-file-open" not in results[1].message and "guest-file-read" in results[1].message
+
+
+DROPDIR = "/etc/systemd/system/qemu-guest-agent.service.d"
+UNREAD = {"guest_agent": (f"{DROPDIR}: Permission denied",)}
+
+UNREAD_CASES = [
+    (pv.guest_agent_exec, agent(blocked_rpcs=ALL_BLOCKED), [U, U]),  # a drop-in may unblock them
+    (pv.guest_agent_exec, agent(enabled=True), [U, U]),  # open only by qemu-ga's default: a drop-in may block
+    (pv.guest_agent_exec, agent(allowed_rpcs=("guest-ping", "guest-file-read")), [U, F]),  # allowed: found
+    (pv.guest_agent_credentials, agent(blocked_rpcs=ALL_BLOCKED), [U]),
+    (pv.guest_agent_credentials, agent(), [U]),
+]
+
+
+@pytest.mark.parametrize(("func", "facts", "expected"), UNREAD_CASES,
+                         ids=[f"{f.__name__}-{i}" for i, (f, _, _) in enumerate(UNREAD_CASES)])
+def test_guest_agent_with_unread_inputs_is_unknown_unless_an_allow_list_read_names_the_rpc(
+        func: Any, facts: GuestAgentSetup, expected: list[Status]) -> None:
+    results = list(func(Guest(name="vm", origin="/img", guest_agent=facts, unread=UNREAD)))
+    assert [r.status for r in results] == expected
+    assert all(f"{DROPDIR}: Permission denied" in r.message for r in results if r.status is U)
+
+
+class DeniedReader(RootReader):
+    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened or listed."""
+
+    def __init__(self, root: Path, *denied: str) -> None:
+        super().__init__(str(root))
+        self.denied = frozenset(denied)
+
+    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        if path in self.denied:
+            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
+        return super().read_bytes(path, limit)
+
+    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
+        if path in self.denied:
+            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
+        return super().listdir(path, limit)
+
+
+def agent_root(base: Path, config: str) -> Path:
+    """A Debian-like guest: qemu-ga.conf as given, and a root-only drop-in that points qemu-ga at a
+    configuration that blocks nothing (the reviewer's case)."""
+    files = {"var/lib/dpkg/status": "Package: qemu-guest-agent\nStatus: install ok installed\n"
+                                    "Version: 1:7.2\n",
+             "lib/systemd/system/qemu-guest-agent.service": "[Service]\nExecStart=/usr/sbin/qemu-ga\n",
+             "etc/qemu/qemu-ga.conf": config, "etc/qemu/open.conf": "[general]\n",
+             f"{DROPDIR.lstrip('/')}/50-open.conf":
+                 "[Service]\nExecStart=\nExecStart=/usr/sbin/qemu-ga -c /etc/qemu/open.conf\n"}
+    for name, text in files.items():
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        (base / name).write_text(text)
+    return base
+
+
+def scan(reader: RootReader, base: Path) -> tuple[Guest, list[Any]]:
+    guest, _ = collect_guest(reader, name="vm", origin=str(base))
+    return guest, list(pv.guest_agent_exec(guest))
+
+
+@pytest.mark.parametrize("denied", [DROPDIR, f"{DROPDIR}/50-open.conf"])
+def test_guest_agent_dropin_unread_by_the_scanner_is_unknown(tmp_path: Path, denied: str) -> None:
+    base = agent_root(tmp_path, "[general]\nblock-rpcs=" + ";".join(ALL_BLOCKED) + "\n")
+    _, whole = scan(RootReader(str(base)), base)
+    assert [r.status for r in whole] == [F, F]  # read in full: the drop-in reopens everything
+    guest, results = scan(DeniedReader(base, denied), base)
+    assert [r.status for r in results] == [U, U]
+    assert guest.unread["guest_agent"] == (f"{denied}: Permission denied",)
+    assert all(f"{denied}: Permission denied" in r.message for r in results)
+
+
+def test_guest_agent_rpc_an_allow_list_read_names_stays_a_fail_with_a_dropin_unread(tmp_path: Path) -> None:
+    base = agent_root(tmp_path, "[general]\nallow-rpcs=guest-ping;guest-file-read\n")
+    _, results = scan(DeniedReader(base, f"{DROPDIR}/50-open.conf"), base)
+    assert [r.status for r in results] == [U, F]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from vmsec.collectors.reader import RootReader
-from vmsec.facts import InstalledPackage
+import pytest
+
+from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, RootReader
+from vmsec.errors import ErrorKind, ReadError
+from vmsec.facts import FileStat, InstalledPackage
 from vmsec.parsers.guest_agent import parse_arguments, parse_config, read_guest_agent
+from vmsec.parsers.system._common import Inputs
 
 GUESTS = Path(__file__).resolve().parents[1] / "data" / "guests"
 AGENT = (InstalledPackage(name="qemu-guest-agent", version="1:7.2", manager="dpkg"),)
@@ -87,3 +92,115 @@ def test_argument_forms() -> None:
 
 def test_config_other_sections_ignored() -> None:
     assert parse_config("[other]\nblock-rpcs=x\n[general]\nblacklist=y,z\n") == (("y", "z"), None)
+
+
+class DeniedReader(RootReader):
+    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened, listed
+    or examined."""
+
+    def __init__(self, root: Path, *denied: str) -> None:
+        super().__init__(str(root))
+        self.denied = frozenset(denied)
+
+    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        if path in self.denied:
+            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
+        return super().read_bytes(path, limit)
+
+    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
+        if path in self.denied:
+            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
+        return super().listdir(path, limit)
+
+    def stat(self, path: str, follow: bool = True) -> FileStat:
+        if path in self.denied:
+            return FileStat(path=path, exists=None, error="Permission denied")
+        return super().stat(path, follow)
+
+
+DROPDIR = "/etc/systemd/system/qemu-guest-agent.service.d"
+# qemu-ga.conf blocks everything; a root-only drop-in points qemu-ga at a configuration that blocks nothing
+UNIT = {"/lib/systemd/system/qemu-guest-agent.service": "[Service]\nExecStart=/usr/sbin/qemu-ga\n"}
+OPEN = "[Service]\nExecStart=\nExecStart=/usr/sbin/qemu-ga -c /etc/qemu/open.conf\n"
+HARDENED = {**UNIT,
+            "/etc/qemu/qemu-ga.conf": "[general]\nblock-rpcs=guest-exec;guest-file-open\n",
+            "/etc/qemu/open.conf": "[general]\n",
+            f"{DROPDIR}/50-open.conf": OPEN}
+
+
+def test_a_dropin_directory_that_cannot_be_listed_is_unread_not_absent(tmp_path: Path) -> None:
+    root(tmp_path, HARDENED)
+    assert read_guest_agent(RootReader(str(tmp_path)), AGENT).guest_exec_allowed is True  # read in full
+    inputs = Inputs()
+    setup = read_guest_agent(DeniedReader(tmp_path, DROPDIR), AGENT, errors=inputs)
+    assert setup.guest_exec_allowed is False  # what could be read: the hardened qemu-ga.conf
+    assert inputs.unread == (f"{DROPDIR}: Permission denied",)
+
+
+def test_an_unreadable_dropin_is_unread_and_the_rest_is_kept(tmp_path: Path) -> None:
+    root(tmp_path, HARDENED)
+    inputs = Inputs()
+    setup = read_guest_agent(DeniedReader(tmp_path, f"{DROPDIR}/50-open.conf"), AGENT, errors=inputs)
+    assert setup.blocked_rpcs == ("guest-exec", "guest-file-open")
+    assert inputs.unread == (f"{DROPDIR}/50-open.conf: Permission denied",)
+    assert [(p.source, p.kind) for p in inputs] == [(f"{DROPDIR}/50-open.conf", ErrorKind.DENIED)]
+
+
+def test_a_fifo_dropin_is_unread_not_opened(tmp_path: Path) -> None:
+    root(tmp_path, {k: v for k, v in HARDENED.items() if not k.startswith(DROPDIR)})
+    (tmp_path / DROPDIR.lstrip("/")).mkdir(parents=True)
+    os.mkfifo(tmp_path / DROPDIR.lstrip("/") / "50-open.conf")
+    inputs = Inputs()
+    setup = read_guest_agent(RootReader(str(tmp_path)), AGENT, errors=inputs)
+    assert setup.blocked_rpcs == ("guest-exec", "guest-file-open")
+    assert [u.split(":")[0] for u in inputs.unread] == [f"{DROPDIR}/50-open.conf"]
+
+
+def test_an_unreadable_config_file_is_unread_and_the_command_line_kept(tmp_path: Path) -> None:
+    root(tmp_path, {"/lib/systemd/system/qemu-guest-agent.service":
+                    "[Service]\nExecStart=/usr/sbin/qemu-ga -b guest-exec\n",
+                    "/etc/qemu/qemu-ga.conf": "[general]\nallow-rpcs=guest-ping\n"})
+    inputs = Inputs()
+    setup = read_guest_agent(DeniedReader(tmp_path, "/etc/qemu/qemu-ga.conf"), AGENT, errors=inputs)
+    assert (setup.blocked_rpcs, setup.allowed_rpcs) == (("guest-exec",), None)
+    assert inputs.unread == ("/etc/qemu/qemu-ga.conf: Permission denied",)
+
+
+def test_an_unexaminable_unit_file_above_the_vendor_one_is_unread(tmp_path: Path) -> None:
+    unit = "/etc/systemd/system/qemu-guest-agent.service"
+    root(tmp_path, {**HARDENED, unit: "[Service]\nExecStart=/usr/sbin/qemu-ga\n"})
+    inputs = Inputs()
+    read_guest_agent(DeniedReader(tmp_path, unit), AGENT, errors=inputs)
+    assert inputs.unread[0] == f"{unit}: Permission denied"
+
+
+def test_config_lines_past_the_cap_are_unread_not_absent(tmp_path: Path) -> None:
+    root(tmp_path, {"/etc/qemu/qemu-ga.conf": "#\n" * 5000 + "[general]\nblock-rpcs=guest-exec\n"})
+    inputs = Inputs()
+    setup = read_guest_agent(RootReader(str(tmp_path)), AGENT, errors=inputs)
+    assert setup.blocked_rpcs == ()
+    assert inputs.unread == ("/etc/qemu/qemu-ga.conf: more than 5000 lines; the rest was not read",)
+
+
+def test_a_wants_directory_that_cannot_be_listed_leaves_enabled_unknown(tmp_path: Path) -> None:
+    root(tmp_path, {**UNIT, "/etc/systemd/system/multi-user.target.wants/.keep": ""})
+    assert read_guest_agent(RootReader(str(tmp_path)), AGENT).enabled is False
+    inputs = Inputs()
+    setup = read_guest_agent(DeniedReader(tmp_path, "/etc/systemd/system"), AGENT, errors=inputs)
+    assert setup.enabled is None  # a wants link may be there
+    # recorded, but not an input of the RPC filter: whether it starts at boot does not decide 135/136
+    assert inputs.unread == ()
+    assert [(p.source, p.kind) for p in inputs] == [("/etc/systemd/system", ErrorKind.DENIED)]
+
+
+def test_a_wants_link_that_cannot_be_examined_leaves_enabled_unknown(tmp_path: Path) -> None:
+    link = "/etc/systemd/system/multi-user.target.wants/qemu-guest-agent.service"
+    root(tmp_path, UNIT, {link: "/lib/systemd/system/qemu-guest-agent.service"})
+    assert read_guest_agent(DeniedReader(tmp_path, link), AGENT).enabled is None
+
+
+def test_an_agent_binary_that_cannot_be_examined_is_not_a_missing_one(tmp_path: Path) -> None:
+    # no package database and /usr/bin/qemu-ga out of sight: "not installed" would rest on what was not seen
+    with pytest.raises(ReadError):
+        read_guest_agent(DeniedReader(tmp_path, "/usr/bin/qemu-ga"), None)
+    assert read_guest_agent(RootReader(str(tmp_path)), None).installed is False

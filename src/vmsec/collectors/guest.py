@@ -312,8 +312,8 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
                                                         key_paths=key_paths, crypttab=crypttab))
 
     cloud_init = c.step("cloud-init", "/etc/cloud/cloud.cfg", lambda p: read_cloud_init(reader, problems=p))
-    guest_agent = c.step("qemu-guest-agent", "/etc/qemu/qemu-ga.conf",
-                         lambda p: read_guest_agent(reader, packages))
+    guest_agent = c.system("guest_agent", "qemu-guest-agent", "/etc/qemu/qemu-ga.conf",
+                           lambda p: read_guest_agent(reader, packages, errors=p), unread)
 
     guest = Guest(
         name=name, origin=origin, domain=domain, os=os_release, packages=packages,

@@ -401,9 +401,10 @@ class Guest(Struct, frozen=True, kw_only=True, gc=False):
     disk: DiskAtRest | None = None
     # Inputs that exist but could not be read (denied, too large, a FIFO …), by the name of the field
     # they feed ("services", "repos", "auto_updates", "fstab", "crypttab", "sysctl", "audit",
-    # "firewall", "authorized_keys": key files past vmsec's caps on entries × accounts), each as
-    # "path: reason". Such a field holds only what the other inputs gave: it is incomplete, and
-    # what it lacks is unknown, not absent. (sudoers and sshd say so in their own ``unread``.)
+    # "firewall", "guest_agent": what decides qemu-ga's RPC filter, "authorized_keys": key files past
+    # vmsec's caps on entries × accounts), each as "path: reason". Such a field holds only what the
+    # other inputs gave: it is incomplete, and what it lacks is unknown, not absent. (sudoers and sshd
+    # say so in their own ``unread``.)
     unread: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Owner and mode of the files that hold or guard credentials: passwd, shadow, group, gshadow and
     # their "-" backups; sshd's configuration files and host keys; the sudoers files and include

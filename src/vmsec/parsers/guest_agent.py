@@ -14,6 +14,14 @@ variables of /etc/conf.d/qemu-guest-agent.
 Enabled: a systemd ``wants`` link, a udev rule that asks systemd for the unit when the virtio port
 appears (Debian and RHEL start it this way), or an OpenRC runlevel link; a unit masked to /dev/null
 is disabled.
+
+A file that exists but could not be read (permission denied, a FIFO, over the cap) is not taken for an
+absent one: each input of the RPC filter that was not read — the unit, a drop-in directory or drop-in,
+an ``EnvironmentFile=``, qemu-ga.conf, the SysV/OpenRC files — is recorded in ``errors`` as
+:class:`~vmsec.parsers.system._common.Unreadable` (the collector keeps them in
+``Guest.unread["guest_agent"]``), and the filter read without it is incomplete. Whether the agent is
+enabled does not decide its RPC filter: a place that could enable it but was not read (a ``wants/``
+listing, a udev rule, a runlevel) makes ``enabled`` None and is recorded as a plain problem.
 """
 
 from __future__ import annotations
@@ -23,9 +31,10 @@ import shlex
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from vmsec.errors import ParseError, ReadError
+from vmsec.errors import ErrorKind, ParseError, ReadError
 from vmsec.facts import GuestAgentSetup, InstalledPackage
-from vmsec.parsers.systemd_unit import parse_unit
+from vmsec.parsers.system._common import Errors, list_dir, read_optional, unreadable
+from vmsec.parsers.systemd_unit import MAX_UNIT_LINES, parse_unit
 
 if TYPE_CHECKING:
     from vmsec.reading import Reader
@@ -42,16 +51,20 @@ OPENRC_CONF = "/etc/conf.d/qemu-guest-agent"
 _VALUE_OPTIONS = ("-b", "-a", "-c", "--block-rpcs", "--blacklist", "--allow-rpcs", "--config")
 MAX_BYTES = 256 * 1024
 MAX_DIR = 2_000
+MAX_DROPINS = 100
+MAX_ENV_LINES = 2_000
+MAX_CONFIG_LINES = 5_000
 _VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)")
 
 
-def _read(reader: Reader, path: str) -> str | None:
-    try:
-        return reader.read_text(path, MAX_BYTES)
-    except ReadError as exc:
-        if exc.absent:
-            return None
-        raise
+def _read(reader: Reader, path: str, errors: Errors | None, max_lines: int) -> str | None:
+    """The file's text; None when it is absent or was not read (recorded as unread). Lines past
+    ``max_lines`` are not parsed: they are unread too, not absent."""
+    text = read_optional(reader, path, errors, MAX_BYTES)
+    if text is not None and len(text.splitlines()) > max_lines:
+        unreadable(errors, ReadError(path, f"more than {max_lines} lines; the rest was not read",
+                                     ErrorKind.TOO_LARGE))
+    return text
 
 
 def _list(value: str) -> tuple[str, ...]:
@@ -61,7 +74,7 @@ def _list(value: str) -> tuple[str, ...]:
 def parse_env_file(text: str) -> dict[str, str]:
     """``KEY=value`` lines of a shell-style environment file (quotes removed, nothing evaluated)."""
     env: dict[str, str] = {}
-    for line in text.splitlines()[:2000]:
+    for line in text.splitlines()[:MAX_ENV_LINES]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -80,7 +93,7 @@ def parse_config(text: str) -> tuple[tuple[str, ...] | None, tuple[str, ...] | N
     blocked: tuple[str, ...] | None = None
     allowed: tuple[str, ...] | None = None
     section = ""
-    for line in text.splitlines()[:5000]:
+    for line in text.splitlines()[:MAX_CONFIG_LINES]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -128,13 +141,17 @@ def parse_arguments(args: Iterable[str]) -> tuple[tuple[str, ...] | None, tuple[
     return blocked, allowed, config
 
 
-def _unit_command(reader: Reader, origins: list[str]) -> tuple[str | None, bool | None]:
+def _unit_command(reader: Reader, origins: list[str], errors: Errors | None
+                  ) -> tuple[str | None, bool | None]:
     """(effective ExecStart with variables expanded, masked?) of the unit; (None, None) without a unit."""
     files: list[str] = []
     masked = False
     for directory in UNIT_DIRS:
         path = f"{directory}/{UNIT}"
         info = reader.stat(path, follow=False)
+        if info.exists is None:  # may be there and replace (or mask) the unit files below it
+            unreadable(errors, ReadError(path, info.error or "could not be examined"))
+            continue
         if not info.exists:
             continue
         if info.kind == "symlink":
@@ -142,8 +159,8 @@ def _unit_command(reader: Reader, origins: list[str]) -> tuple[str | None, bool 
                 if reader.readlink(path) == "/dev/null":
                     masked = True
                     break
-            except ReadError:
-                pass
+            except ReadError as exc:  # a mask or an alias: which one is unknown
+                unreadable(errors, exc)
         files.append(path)
         break
     if masked:
@@ -152,18 +169,15 @@ def _unit_command(reader: Reader, origins: list[str]) -> tuple[str | None, bool 
         return None, None
     dropins: dict[str, str] = {}
     for directory in UNIT_DIRS:
-        try:
-            names = reader.listdir(f"{directory}/{UNIT}.d", 100)
-        except ReadError:
-            continue
-        for name in names:
+        dropdir = f"{directory}/{UNIT}.d"
+        for name in list_dir(reader, dropdir, errors, MAX_DROPINS):  # unlisted: its drop-ins are unread
             if name.endswith(".conf"):
-                dropins.setdefault(name, f"{directory}/{UNIT}.d/{name}")
+                dropins.setdefault(name, f"{dropdir}/{name}")
     files += [dropins[n] for n in sorted(dropins)]
     exec_start: str | None = None
     env_files: list[str] = []
     for path in files:
-        text = _read(reader, path)
+        text = _read(reader, path, errors, MAX_UNIT_LINES)
         if text is None:
             continue
         origins.append(path)
@@ -176,8 +190,8 @@ def _unit_command(reader: Reader, origins: list[str]) -> tuple[str | None, bool 
                 env_files.append(value)
     env: dict[str, str] = {}
     for name in env_files:
-        path = name.lstrip("-")
-        text = _read(reader, path)
+        path = name.lstrip("-")  # "-": a missing file is no error; an unreadable one is still unread
+        text = _read(reader, path, errors, MAX_ENV_LINES)
         if text is not None:
             origins.append(path)
             env.update(parse_env_file(text))
@@ -195,53 +209,81 @@ def expand(text: str, env: dict[str, str]) -> str:
     return _VAR.sub(value, text)
 
 
-def _enabled(reader: Reader, masked: bool | None, has_unit: bool) -> bool | None:
+def _listing(reader: Reader, path: str, limit: int, errors: Errors | None) -> list[str] | None:
+    """Names in a directory; [] when it is absent, None when it exists but could not be listed.
+
+    Recorded as a problem, not as an unread input of the RPC filter: enablement never decides it."""
+    try:
+        return reader.listdir(path, limit)
+    except ReadError as exc:
+        if exc.absent:
+            return []
+        if errors is not None:
+            errors.append(exc)
+        return None
+
+
+def _enabled(reader: Reader, masked: bool | None, has_unit: bool, errors: Errors | None) -> bool | None:
+    """True when something starts the agent at boot, False when nothing does, None when unknown —
+    including when a place that could start it was not read (then False would rest on what is
+    missing from the scan, not from the guest)."""
     if masked:
         return False
+    unread = False
+
+    def found(path: str) -> bool:
+        nonlocal unread
+        info = reader.stat(path, follow=False)
+        if info.exists is None:
+            unread = True
+            if errors is not None:
+                errors.append(ReadError(path, info.error or "could not be examined"))
+        return bool(info.exists)
+
     for directory in ("/etc/systemd/system",):
-        try:
-            entries = reader.listdir(directory, MAX_DIR)
-        except ReadError:
-            break
-        for entry in entries:
-            if entry.endswith(".wants") and reader.stat(f"{directory}/{entry}/{UNIT}", follow=False).exists:
+        entries = _listing(reader, directory, MAX_DIR, errors)
+        unread |= entries is None
+        for entry in entries or ():
+            if entry.endswith(".wants") and found(f"{directory}/{entry}/{UNIT}"):
                 return True
     for directory in UDEV_DIRS:
-        try:
-            names = reader.listdir(directory, MAX_DIR)
-        except ReadError:
-            continue
-        for name in names:
+        names = _listing(reader, directory, MAX_DIR, errors)
+        unread |= names is None
+        for name in names or ():
             if not name.endswith(".rules"):
                 continue
             try:
                 text = reader.read_text(f"{directory}/{name}", MAX_BYTES)
-            except ReadError:
+            except ReadError as exc:
+                if not exc.absent:
+                    unread = True
+                    if errors is not None:
+                        errors.append(exc)
                 continue
             if "SYSTEMD_WANTS" in text and "qemu-guest-agent" in text:
                 return True
-    try:
-        runlevels = reader.listdir("/etc/runlevels", 20)
-    except ReadError:
-        runlevels = []
-    for level in runlevels:
-        if reader.stat(f"/etc/runlevels/{level}/qemu-guest-agent", follow=False).exists:
+    runlevels = _listing(reader, "/etc/runlevels", 20, errors)
+    unread |= runlevels is None
+    for level in runlevels or ():
+        if found(f"/etc/runlevels/{level}/qemu-guest-agent"):
             return True
+    if unread:
+        return None
     if has_unit or runlevels:
         return False
     return None
 
 
-def _init_script_args(reader: Reader, origins: list[str]) -> list[str]:
+def _init_script_args(reader: Reader, origins: list[str], errors: Errors | None) -> list[str]:
     """Arguments given by a SysV (Debian ``DAEMON_ARGS``) or OpenRC (``command_args``) setup."""
     words: list[str] = []
-    text = _read(reader, SYSV_DEFAULTS)
+    text = _read(reader, SYSV_DEFAULTS, errors, MAX_ENV_LINES)
     if text is not None:
         origins.append(SYSV_DEFAULTS)
         words.append(parse_env_file(text).get("DAEMON_ARGS", ""))
-    script = _read(reader, OPENRC_SCRIPT)
+    script = _read(reader, OPENRC_SCRIPT, errors, MAX_ENV_LINES)
     if script is not None and script.startswith("#!/sbin/openrc-run"):
-        conf = _read(reader, OPENRC_CONF)
+        conf = _read(reader, OPENRC_CONF, errors, MAX_ENV_LINES)
         env = parse_env_file(conf) if conf is not None else {}
         if conf is not None:
             origins.append(OPENRC_CONF)
@@ -257,15 +299,22 @@ def _init_script_args(reader: Reader, origins: list[str]) -> list[str]:
     return args
 
 
-def read_guest_agent(reader: Reader, packages: Iterable[InstalledPackage] | None) -> GuestAgentSetup:
-    """The qemu-guest-agent setup of ``reader``'s root. Raises :class:`ReadError` when a file that
-    decides the RPC filter exists but cannot be read."""
+def read_guest_agent(reader: Reader, packages: Iterable[InstalledPackage] | None,
+                     errors: Errors | None = None) -> GuestAgentSetup:
+    """The qemu-guest-agent setup of ``reader``'s root. A file that decides the RPC filter and exists
+    but cannot be read is recorded in ``errors`` as unread (the filter built without it is
+    incomplete); a ParseError is raised when the command line cannot be split."""
     names = {p.name for p in packages} if packages is not None else set()
-    binary = next((b for b in BINARIES if reader.stat(b).exists), None)
-    if not (names & PACKAGE_NAMES) and binary is None:
-        return GuestAgentSetup(installed=False)
+    if not names & PACKAGE_NAMES:
+        stats = [reader.stat(b) for b in BINARIES]
+        if not any(st.exists for st in stats):
+            # "not installed" must not rest on a binary that could not be looked at
+            hidden = next((st for st in stats if st.exists is None), None)
+            if hidden is not None:
+                raise ReadError(hidden.path, hidden.error or "could not be examined")
+            return GuestAgentSetup(installed=False)
     origins: list[str] = []
-    command, masked = _unit_command(reader, origins)
+    command, masked = _unit_command(reader, origins, errors)
     args: list[str] = []
     if command is not None:
         try:
@@ -273,12 +322,12 @@ def read_guest_agent(reader: Reader, packages: Iterable[InstalledPackage] | None
         except ValueError as exc:
             raise ParseError(origins[0] if origins else UNIT, f"ExecStart cannot be split: {exc}") from exc
     elif masked is None:
-        args = _init_script_args(reader, origins)
+        args = _init_script_args(reader, origins, errors)
     cli_blocked, cli_allowed, config_path = parse_arguments(args)
     config_path = config_path or CONFIG
     blocked: tuple[str, ...] = ()
     allowed: tuple[str, ...] | None = None
-    text = _read(reader, config_path)
+    text = _read(reader, config_path, errors, MAX_CONFIG_LINES)
     if text is not None:
         origins.append(config_path)
         conf_blocked, allowed = parse_config(text)
@@ -287,6 +336,6 @@ def read_guest_agent(reader: Reader, packages: Iterable[InstalledPackage] | None
     blocked = tuple(dict.fromkeys(blocked + (cli_blocked or ())))
     if cli_allowed is not None:
         allowed = tuple(dict.fromkeys((allowed or ()) + cli_allowed))
-    enabled = _enabled(reader, masked, command is not None or bool(masked))
+    enabled = _enabled(reader, masked, command is not None or bool(masked), errors)
     return GuestAgentSetup(installed=True, enabled=enabled, blocked_rpcs=blocked, allowed_rpcs=allowed,
                            origin=", ".join(dict.fromkeys(origins)))

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 
 from vmsec.checks.api import Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.unread import guest_unread, not_read, ok_unless
 from vmsec.facts import Guest
 from vmsec.facts.guest import CloudInitSetup, GuestAgentSetup
 from vmsec.findings import Evidence
@@ -132,6 +133,8 @@ def _agent_results(guest: Guest, groups: tuple[tuple[str, tuple[str, ...], str],
     state = {True: "enabled at boot", False: "not enabled at boot, but udev starts it when the "
              "virtio channel appears", None: "installed"}[agent.enabled]
     origin = agent.origin or "qemu-guest-agent"
+    # A unit, drop-in, EnvironmentFile or qemu-ga.conf that was not read may block or reopen any RPC.
+    unread = guest_unread(guest, "guest_agent")
     for label, rpcs, harm in groups:
         open_ = [r for r in rpcs if _allowed(agent, r)]
         subject = f"qemu-guest-agent {label}"
@@ -139,10 +142,14 @@ def _agent_results(guest: Guest, groups: tuple[tuple[str, tuple[str, ...], str],
             where = ev(origin, "allow-rpcs" if agent.allowed_rpcs is not None else "block-rpcs",
                        agent.allowed_rpcs if agent.allowed_rpcs is not None else
                        (agent.blocked_rpcs or "(none)"))
-            yield fail(subject, f"the guest agent accepts {', '.join(open_)}: {harm} ({state})", where)
+            if unread and agent.allowed_rpcs is None:
+                # open only because nothing read blocks them (qemu-ga's default): not a finding
+                yield not_read(unread, subject, f"nothing blocks {', '.join(open_)}", where)
+            else:  # named in an allow-list that was read: a finding whatever else there is
+                yield fail(subject, f"the guest agent accepts {', '.join(open_)}: {harm} ({state})", where)
         else:
-            yield ok(subject, f"{', '.join(rpcs)} are blocked in the guest agent",
-                     ev(origin, "blocked", ", ".join(rpcs)))
+            yield ok_unless(unread, subject, f"{', '.join(rpcs)} are blocked in the guest agent",
+                            ev(origin, "blocked", ", ".join(rpcs)))
 
 
 @check("VMS-GST-135", title="The QEMU guest agent refuses command execution and file access",
