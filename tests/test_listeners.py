@@ -46,3 +46,19 @@ def test_sshd_include_not_read_leaves_port_and_address_unpredicted(tmp_path: Pat
     # kept as such in a scan's details, for `vmsec probe --from-scan`
     [back] = from_details(listeners_details([ssh]))
     assert (back.port, back.condition) == (None, ssh.condition)
+
+
+def test_listen_addresses_with_and_without_their_own_port(tmp_path: Path) -> None:
+    """`ListenAddress host:port` binds that port only; a bare address binds every Port; the address is
+    never predicted as "host:port" (it was)."""
+    make(tmp_path, "Port 22\nPort 2200\nListenAddress 10.0.0.5:2222\nListenAddress [2001:db8::1]:2223\n"
+                   "ListenAddress 192.0.2.7 rdomain mgmt\nListenAddress 2001:db8::9\n")
+    got = sorted((e.address, e.port) for e in sshd_listeners(tmp_path))  # type: ignore[attr-defined]
+    assert got == sorted([("10.0.0.5", 2222), ("2001:db8::1", 2223), ("192.0.2.7", 22), ("192.0.2.7", 2200),
+                          ("2001:db8::9", 22), ("2001:db8::9", 2200)])
+
+
+def test_no_listen_address_is_every_port_on_every_address(tmp_path: Path) -> None:
+    make(tmp_path, "Port 22\nPort 2200\n")  # sshd's own default ListenAddress: 0.0.0.0 and ::
+    got = sorted((e.address, e.port) for e in sshd_listeners(tmp_path))  # type: ignore[attr-defined]
+    assert got == [("0.0.0.0", 22), ("0.0.0.0", 2200)]  # "::" too, but one listener says every interface

@@ -229,12 +229,36 @@ def host_listeners(host: Host, inventory: Inventory | None = None) -> tuple[Expe
                 condition=f"its configuration was not fully read ({sshd.unread[0]}{more})",
                 refs=sshd_refs(",".join(sshd.settings.get("port", ("22",))))))
         else:
-            for port in ports:
-                if port is not None:
-                    out.append(ExpectedListener(
-                        protocol=Proto.SSH, port=port, address=sshd.value("listenaddress"),
-                        owner_kind="daemon", owner="sshd", auth=ssh_auth, refs=sshd_refs(port)))
+            for bound, port in sshd_sockets(sshd.settings.get("listenaddress", ()), ports):
+                out.append(ExpectedListener(
+                    protocol=Proto.SSH, port=port, address=bound,
+                    owner_kind="daemon", owner="sshd", auth=ssh_auth, refs=sshd_refs(port)))
     return tuple(out)
+
+
+def sshd_sockets(listen: Sequence[str], ports: Sequence[int | None]) -> list[tuple[str | None, int]]:
+    """(address, port) pairs sshd binds: each ``ListenAddress`` (``host``, ``host:port``,
+    ``[v6]:port``, optionally followed by ``rdomain NAME``) with its own port or else every ``Port``;
+    no ListenAddress: every Port on every address (None)."""
+    if not listen:
+        return [(None, p) for p in ports if p is not None]
+    out: list[tuple[str | None, int]] = []
+    for entry in listen:
+        words = entry.split()
+        if not words:
+            continue
+        value, own = words[0], None
+        if value.startswith("["):  # [v6] or [v6]:port
+            host, _, rest = value[1:].partition("]")
+            own = _int(rest[1:]) if rest.startswith(":") else None
+        elif value.count(":") == 1:  # host:port (a bare v6 address has more colons)
+            host, _, port_text = value.partition(":")
+            own = _int(port_text)
+        else:
+            host = value
+        out += [(host, own)] if own is not None else [(host, p) for p in ports if p is not None]
+    # 0.0.0.0 and :: both say "every interface" (sshd's default lists both): one listener per port
+    return [(a, p) for a, p in out if not (a == "::" and ("0.0.0.0", p) in out)]
 
 
 def expected_listeners(inventory: Inventory) -> tuple[ExpectedListener, ...]:
