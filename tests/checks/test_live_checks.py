@@ -6,7 +6,7 @@ import pytest
 
 from vmsec.checks.api import Environment, results_of
 from vmsec.checks.live.correlation import live_matches_disk
-from vmsec.checks.live.running import libvirt_tcp_listener, qemu_listeners
+from vmsec.checks.live.running import libvirt_tcp_listener, qemu_current, qemu_listeners, restart_needed
 from vmsec.facts import (
     Domain,
     Graphics,
@@ -15,8 +15,12 @@ from vmsec.facts import (
     Inventory,
     Listener,
     OsRelease,
+    ProcessInfo,
     QemuProcess,
+    RunningService,
     RuntimeState,
+    SocketUnit,
+    evolve,
 )
 from vmsec.findings import Status
 
@@ -119,3 +123,132 @@ def test_qemu_listeners_pass_only_on_sockets_that_were_read(listeners: tuple[Lis
     h = _host(*(listeners or ()), qemu=(_qemu(listeners, None if listeners is not None else "not read"),))
     results = results_of(qemu_listeners, h, Environment(inventory=Inventory(host=h), host=h))
     assert [r.status for r in results] == expected
+
+
+# --- "no such process runs" from an incomplete process table --------------------------------------
+
+HIDDEN = "the process table is incomplete: /proc hides other users' processes from this reader (hidepid)"
+CAPPED = "the process table is incomplete: beyond the limit of 20000 processes (12 processes)"
+
+
+def _running(qemu: tuple[QemuProcess, ...], processes_unread: str | None) -> Host:
+    runtime = RuntimeState(source="test", processes=(ProcessInfo(pid=1, comm="systemd", stale_files=()),),
+                           listeners=(), qemu=qemu, processes_unread=processes_unread)
+    return Host(name="h", root="/", live=True, runtime=runtime)
+
+
+@pytest.mark.parametrize(("processes_unread", "expected"), [
+    (None, [P]),  # every running process was read: none is a QEMU
+    (HIDDEN, [U]),  # QEMU runs as libvirt-qemu: an unprivileged scan under hidepid sees none
+    (CAPPED, [U]),  # the processes past the cap are the youngest: a VM started last among them
+], ids=["complete", "hidepid", "capped"])
+def test_qemu_current_no_qemu_seen_is_unknown_when_the_process_table_is_incomplete(
+        processes_unread: str | None, expected: list[Status]) -> None:
+    results = results_of(qemu_current, _running((), processes_unread))
+    assert [r.status for r in results] == expected
+    if expected == [U]:
+        assert results[0].subject == "QEMU processes" and processes_unread in results[0].message
+    else:
+        assert results[0].message == "no QEMU process runs"
+
+
+def test_qemu_current_judges_the_qemu_seen_and_is_unknown_about_the_others() -> None:
+    stale = QemuProcess(pid=4242, domain="vm", exe="/usr/bin/qemu-system-x86_64", exe_deleted=True,
+                        stale_files=("/usr/bin/qemu-system-x86_64",), started_at=None)
+    results = results_of(qemu_current, _running((stale,), CAPPED))
+    assert sorted((r.subject, r.status) for r in results) == [("QEMU processes", U),
+                                                               ("domain vm (pid 4242)", F)]
+    results = results_of(qemu_current, _running((_qemu(()),), None))
+    assert [(r.subject, r.status) for r in results] == [("domain vm (pid 4242)", P)]
+
+
+@pytest.mark.parametrize(("processes_unread", "expected"), [(None, [P]), (HIDDEN, [U]), (CAPPED, [U])],
+                         ids=["complete", "hidepid", "capped"])
+def test_restart_needed_none_stale_is_unknown_when_the_process_table_is_incomplete(
+        processes_unread: str | None, expected: list[Status]) -> None:
+    """Under hidepid a scan sees only its own processes, all of whose maps it reads: "none of 3
+    processes runs replaced code" would speak for the daemons it cannot see."""
+    processes = tuple(ProcessInfo(pid=pid, comm="bash", exe="/usr/bin/bash", exe_deleted=False,
+                                  stale_files=()) for pid in (700, 701, 702))
+    guest = Guest(name="g", origin="ssh g", runtime=RuntimeState(source="ssh g", processes=processes,
+                                                                 processes_unread=processes_unread))
+    results = results_of(restart_needed, guest)
+    assert [r.status for r in results] == expected
+    if processes_unread:
+        assert processes_unread in results[0].message
+
+
+@pytest.mark.parametrize(("listeners", "processes_unread", "expected"), [
+    ((_tcp("0.0.0.0", 5900),), HIDDEN, [U]),  # a hidden QEMU's VNC console looks just like this
+    ((_tcp("0.0.0.0", 5900),), None, []),  # every process seen, none a QEMU: nothing to judge
+    ((_tcp("127.0.0.1", 5900),), HIDDEN, []),  # loopback would pass whoever holds it
+    ((_tcp("0.0.0.0", 22, (700, "sshd")),), HIDDEN, []),  # its holder was seen
+], ids=["hidden-any", "complete", "hidden-loopback", "seen-holder"])
+def test_qemu_listeners_unknown_when_a_hidden_qemu_may_hold_a_listener(
+        listeners: tuple[Listener, ...], processes_unread: str | None, expected: list[Status]) -> None:
+    runtime = RuntimeState(source="test", listeners=listeners, qemu=(), processes_unread=processes_unread,
+                           sockets_unread=processes_unread)
+    h = Host(name="h", root="/", live=True, runtime=runtime)
+    results = results_of(qemu_listeners, h, Environment(inventory=Inventory(host=h), host=h))
+    assert [r.status for r in results] == expected
+    if expected:
+        assert "0.0.0.0:5900" in results[0].message and "hidepid" in results[0].message
+
+
+# --- VMS-LIVE-005: systemd holding libvirt's port (socket activation) ----------------------------
+
+SYSTEMD = (1, "systemd")
+LIBVIRTD_TCP = SocketUnit(name="libvirtd-tcp.socket", path="/usr/lib/systemd/system/libvirtd-tcp.socket",
+                          enabled=True, listen_streams=("16509",))
+VIRTPROXYD_TCP = SocketUnit(name="virtproxyd-tcp.socket", path="/etc/systemd/system/virtproxyd-tcp.socket",
+                            enabled=True, listen_streams=("0.0.0.0:16600",))
+DISABLED = SocketUnit(name="libvirtd-tcp.socket", path="/usr/lib/systemd/system/libvirtd-tcp.socket",
+                      enabled=False, listen_streams=("16509",))
+ACTIVE = (RunningService(name="libvirtd-tcp.socket", source="systemd", state="listening"),)
+
+
+def _activated(lst: Listener, units: tuple[SocketUnit, ...] | None,
+               services: tuple[RunningService, ...] | None = None) -> Host:
+    runtime = RuntimeState(source="test", listeners=(lst,), services=services,
+                           services_source="systemd" if services is not None else "process table")
+    return Host(name="h", root="/", live=True, runtime=runtime, socket_units=units)
+
+
+@pytest.mark.parametrize(("listener", "units", "services", "expected"), [
+    # libvirtd exited when idle (or never started): only systemd holds its port
+    (_tcp("::", 16509, SYSTEMD), (LIBVIRTD_TCP,), None, [F]),
+    (_tcp("0.0.0.0", 16600, SYSTEMD), (VIRTPROXYD_TCP,), None, [F]),  # a ListenStream with an address
+    (_tcp("127.0.0.1", 16509, SYSTEMD), (LIBVIRTD_TCP,), None, [P]),  # loopback only, as for the daemon
+    # started by hand, not enabled: systemd's active units say so
+    (_tcp("::", 16509, SYSTEMD), (DISABLED,), ACTIVE, [F]),
+    (_tcp("::", 16509, SYSTEMD), (DISABLED,), (), [P]),  # not active: another unit holds the port
+    (_tcp("::", 16509, SYSTEMD), (DISABLED,), None, [U]),  # not enabled, and what is active is unknown
+    (_tcp("::", 16509, SYSTEMD), (evolve(LIBVIRTD_TCP, enabled=None),), None, [U]),
+    (_tcp("::", 16509, SYSTEMD), None, None, [U]),  # socket units unknown: libvirt's default port
+    (_tcp("::", 22, SYSTEMD), None, None, [P]),  # sshd.socket and the like: not libvirt's default port
+    (_tcp("::", 16509, SYSTEMD), (), None, [P]),  # no libvirt TCP unit is installed
+    (_tcp("::", 16510, SYSTEMD), (LIBVIRTD_TCP,), None, [P]),  # the unit names another port
+    # an unread drop-in may have moved the enabled unit to this port
+    (_tcp("::", 16510, SYSTEMD), (evolve(LIBVIRTD_TCP, problem="x.conf: denied"),), None,
+     [U]),
+], ids=["enabled-unit", "address-stream", "loopback", "active-not-enabled", "inactive-not-enabled",
+        "not-enabled-unknown-active", "enabled-unknown", "units-unknown-default-port",
+        "units-unknown-other-port", "no-libvirt-unit", "other-port", "unit-not-fully-read"])
+def test_libvirt_tcp_listener_held_by_systemd_for_a_libvirt_socket_unit(
+        listener: Listener, units: tuple[SocketUnit, ...] | None, services: tuple[RunningService, ...] | None,
+        expected: list[Status]) -> None:
+    results = results_of(libvirt_tcp_listener, _activated(listener, units, services))
+    assert [r.status for r in results] == expected
+    if expected == [F]:
+        [unit] = units or ()
+        assert unit.name in results[0].message and listener.endpoint in results[0].message
+        assert any(e.source == unit.path and e.locator == "ListenStream" for e in results[0].evidence)
+    if expected == [U]:
+        assert listener.endpoint in results[0].message
+
+
+def test_libvirt_tcp_listener_held_by_systemd_and_the_daemon_is_the_daemons() -> None:
+    """Once a connection started libvirtd, it holds the socket systemd passed it: judged as before."""
+    h = _activated(_tcp("0.0.0.0", 16509, SYSTEMD, LIBVIRTD), (LIBVIRTD_TCP,))
+    assert [(r.status, r.message) for r in results_of(libvirt_tcp_listener, h)] == [
+        (F, "systemd/libvirtd listens for plain, unencrypted TCP on 0.0.0.0:16509")]

@@ -25,7 +25,9 @@ import pytest
 import vmsec.collectors.runtime
 from components import require
 from ports import free_port
+from vmsec.checks.api import results_of
 from vmsec.checks.catalog import default_catalog
+from vmsec.checks.live.running import qemu_current
 from vmsec.collectors.host import collect_host_inventory
 from vmsec.collectors.reader import RootReader
 from vmsec.collectors.runtime import (
@@ -41,8 +43,10 @@ from vmsec.collectors.runtime import (
     version_at,
 )
 from vmsec.engine import run_checks
-from vmsec.facts import Listener
+from vmsec.errors import ErrorKind, ReadError
+from vmsec.facts import Host, Listener, RuntimeState
 from vmsec.findings import Status
+from vmsec.reading import DEFAULT_READ_LIMIT
 
 # --- parsers on real kernel text -----------------------------------------------------------------
 
@@ -311,6 +315,118 @@ def test_which_sockets_a_collection_did_not_read_is_said(tmp_path: Path) -> None
 
 def _tcp_of(listeners: tuple[Listener, ...] | None) -> list[Listener]:
     return [lst for lst in listeners or () if lst.protocol == "tcp"]
+
+
+class _NoAccess(RootReader):
+    """/proc mounted with hidepid=noaccess, as an unprivileged reader sees it: other users' /proc/PID
+    are listed, but everything inside them is refused."""
+
+    def __init__(self, root: str, refused: tuple[int, ...]) -> None:
+        super().__init__(root)
+        self.refused = tuple(f"/proc/{pid}/" for pid in refused)
+
+    def _check(self, path: str) -> None:
+        if path.startswith(self.refused):
+            raise ReadError(path, "Operation not permitted", ErrorKind.DENIED)
+
+    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
+        self._check(path)
+        return super().read_bytes(path, limit)
+
+    def readlink(self, path: str) -> str:
+        self._check(path)
+        return super().readlink(path)
+
+
+QEMU = ["/usr/bin/qemu-system-x86_64", "-name", "guest=vm"]
+
+
+def _no_qemu_verdict(state: RuntimeState) -> list[tuple[Status, str]]:
+    host = Host(name="h", root="/", live=True, runtime=state)
+    return [(r.status, r.message) for r in results_of(qemu_current, host)]
+
+
+def test_a_process_table_that_lacks_processes_says_so(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QEMU that runs as libvirt-qemu is hidden from an unprivileged scan by hidepid, refused by
+    hidepid=noaccess, or cut by the process cap: "no QEMU process runs" is then unknown, not a PASS."""
+    root = tmp_path / "root"
+    (root / "proc/net").mkdir(parents=True)
+    (root / "proc/net/tcp").write_text(TCP)
+    _process(root, 1, ["/usr/lib/systemd/systemd"], {})
+    _process(root, 4242, QEMU, {})
+    state, records = collect_runtime(RootReader(str(root)), source="fixture")
+    assert state.processes_unread is None and [q.pid for q in state.qemu or ()] == [4242]
+    assert not any(r.what == "process table" for r in records)
+
+    # hidepid=invisible: PID 1 and the QEMU are not listed, only the scanning user's own shell is
+    shutil.rmtree(root / "proc/1")
+    shutil.rmtree(root / "proc/4242")
+    _process(root, 5000, ["/usr/bin/bash"], {})
+    state, records = collect_runtime(RootReader(str(root)), source="fixture")
+    assert state.qemu == () and state.processes_unread
+    assert "hidepid" in state.processes_unread and "hidepid" in (state.sockets_unread or "")
+    assert any(r.what == "process table" and "hidepid" in (r.reason or "") for r in records)
+    [(status, message)] = _no_qemu_verdict(state)
+    assert status is Status.UNKNOWN and "no QEMU process is seen" in message and "hidepid" in message
+
+    # hidepid=noaccess: listed, but its /proc/PID/stat is refused
+    shutil.rmtree(root / "proc/5000")
+    _process(root, 1, ["/usr/lib/systemd/systemd"], {})
+    _process(root, 4242, QEMU, {})
+    state, _ = collect_runtime(_NoAccess(str(root), (4242,)), source="fixture")
+    assert state.qemu == ()
+    assert state.processes_unread == ("the process table is incomplete: /proc/PID/stat: Operation not "
+                                      "permitted (1 process)")
+    assert [s for s, _ in _no_qemu_verdict(state)] == [Status.UNKNOWN]
+
+    # more processes than one scan reads: the youngest (highest PIDs) are cut
+    monkeypatch.setattr(vmsec.collectors.runtime, "MAX_PROCESSES", 1)
+    state, _ = collect_runtime(RootReader(str(root)), source="fixture")
+    assert state.qemu == ()
+    assert state.processes_unread == ("the process table is incomplete: beyond the limit of 1 processes "
+                                      "(1 process)")
+    [(status, message)] = _no_qemu_verdict(state)
+    assert status is Status.UNKNOWN and "beyond the limit of 1 processes" in message
+
+
+TCP6_LIBVIRT = """\
+  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:407D 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 51001 1 0 100 0 0 10 0
+"""  # noqa: E501 - kernel table lines
+
+
+@pytest.mark.parametrize(("enabled", "expected"), [(True, Status.FAIL), (False, Status.UNKNOWN)],
+                         ids=["enabled", "not-enabled"])
+def test_systemd_holding_libvirts_port_for_its_socket_unit_is_libvirt_listening(
+        tmp_path: Path, enabled: bool, expected: Status) -> None:
+    """Socket activation: systemd (PID 1) holds [::]:16509 for libvirtd-tcp.socket, and libvirtd runs
+    only once a client connects (and exits again when idle). Not "no libvirt daemon holds a TCP
+    listener"; a unit that is not enabled may still have been started by hand (no D-Bus here)."""
+    root = tmp_path / "root"
+    (root / "proc/net").mkdir(parents=True)
+    (root / "proc/net/tcp6").write_text(TCP6_LIBVIRT)
+    (root / "proc/stat").write_text("btime 1700000000\n")
+    _process(root, 1, ["/usr/lib/systemd/systemd"], {3: 51001})
+    (root / ".vmsec-live").write_text("")
+    units = root / "usr/lib/systemd/system"
+    units.mkdir(parents=True)
+    (units / "libvirtd-tcp.socket").write_text("[Socket]\nListenStream=16509\nService=libvirtd.service\n")
+    (root / "etc/systemd/system/sockets.target.wants").mkdir(parents=True)
+    if enabled:
+        (root / "etc/systemd/system/sockets.target.wants/libvirtd-tcp.socket").symlink_to(
+            "/usr/lib/systemd/system/libvirtd-tcp.socket")
+    inventory = collect_host_inventory(str(root), live=True)
+    assert inventory.host is not None and inventory.host.runtime is not None
+    assert inventory.host.runtime.processes_unread is None
+    findings = run_checks(inventory, default_catalog().select(ids=["VMS-LIVE-005"])).findings
+    assert [f.status for f in findings] == [expected]
+    assert "[::]:16509" in findings[0].message and "libvirtd-tcp.socket" in findings[0].message
+    if expected is Status.FAIL:
+        assert findings[0].message == ("systemd listens for plain, unencrypted TCP on [::]:16509 for "
+                                       "libvirtd-tcp.socket (libvirtd starts on the first connection)")
+        assert any(e.source == "/usr/lib/systemd/system/libvirtd-tcp.socket" and e.locator == "ListenStream"
+                   for e in findings[0].evidence)
 
 
 @pytest.fixture

@@ -234,6 +234,8 @@ class _Proc(Struct):
 
 class _Table(Struct):
     procs: dict[int, _Proc]
+    # Why running processes are missing from ``procs`` (RuntimeState.processes_unread); None: none is.
+    processes_unread: str | None = None
     # Why some processes' sockets were not read (RuntimeState.sockets_unread); None: all were.
     sockets_unread: str | None = None
 
@@ -288,10 +290,12 @@ def _read_processes(reader: Reader, boot_time: float | None, records: list[Colle
     procs: dict[int, _Proc] = {}
     fd_links = 0
     denied = 0
-    # Processes whose sockets stay unknown, by cause: a listener none of the others holds may be theirs.
+    # Processes missing from the table, by cause: a QEMU or daemon not in it may still run.
+    missing: Counter[str] = Counter()
+    # Processes in it whose sockets stay unknown, by cause: a listener none of the others holds may be theirs.
     unread: Counter[str] = Counter()
     if len(listed) > MAX_PROCESSES:
-        unread[f"beyond the limit of {MAX_PROCESSES} processes"] = len(listed) - MAX_PROCESSES
+        missing[f"beyond the limit of {MAX_PROCESSES} processes"] = len(listed) - MAX_PROCESSES
     hidden = bool(pids) and 1 not in listed  # PID 1 always runs: /proc hides it (hidepid=invisible)
     for n, pid in enumerate(pids):
         if n % 200 == 0:
@@ -301,7 +305,7 @@ def _read_processes(reader: Reader, boot_time: float | None, records: list[Colle
             stat_text = reader.read_text(f"{base}/stat", 4096)
         except ReadError as exc:
             if not exc.absent:  # listed but refused (hidepid=noaccess): it runs, unseen
-                unread[f"/proc/PID/stat: {exc.reason}"] += 1
+                missing[f"/proc/PID/stat: {exc.reason}"] += 1
             continue  # else it ended while the table was read
         comm, ppid, start = parse_stat(stat_text)
         try:
@@ -371,11 +375,17 @@ def _read_processes(reader: Reader, boot_time: float | None, records: list[Colle
         records.append(CollectionRecord(source="/proc/*/exe", what="process table", ok=True,
                                         reason=f"{denied} processes could not be examined (permission "
                                         "denied): their binaries and sockets are unknown"))
-    causes = [f"{cause} ({n} process{'es' if n != 1 else ''})" for cause, n in unread.items()]
+    absent = [f"{cause} ({n} process{'es' if n != 1 else ''})" for cause, n in missing.items()]
     if hidden:
-        causes.insert(0, "/proc hides other users' processes from this reader (hidepid)")
-    unread_reason = "some processes' sockets were not read: " + "; ".join(causes) if causes else None
-    return _Table(procs, unread_reason), None
+        absent.insert(0, "/proc hides other users' processes from this reader (hidepid)")
+    # A process missing from the table is one whose sockets were not read either.
+    causes = absent + [f"{cause} ({n} process{'es' if n != 1 else ''})" for cause, n in unread.items()]
+    processes_unread = "the process table is incomplete: " + "; ".join(absent) if absent else None
+    sockets_unread = "some processes' sockets were not read: " + "; ".join(causes) if causes else None
+    if processes_unread:
+        records.append(CollectionRecord(source="/proc", what="process table", ok=True,
+                                        reason=f"{processes_unread}: a process not in it may still run"))
+    return _Table(procs, processes_unread, sockets_unread), None
 
 
 # --- sockets --------------------------------------------------------------------------------------
@@ -731,7 +741,8 @@ def collect_runtime(reader: Reader, *, source: str, packages: Sequence[Installed
         processes=tuple(p.info for p in procs.values()) if procs is not None else None,
         services=services, services_source=services_source, listeners=listeners, kernel=kernel,
         boot_time=boot_time, qemu=qemu, reasons=reasons,
-        # no process table: no listener's holder is known
+        # no process table: no process is known to run, and no listener's holder is known
+        processes_unread=table.processes_unread if table is not None else reasons["processes"],
         sockets_unread=table.sockets_unread if table is not None else reasons["processes"])
     records.append(CollectionRecord(source=source, what="runtime state", ok=True,
                                     reason="; ".join(f"{k}: {v}" for k, v in sorted(reasons.items())) or None,

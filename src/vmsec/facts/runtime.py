@@ -153,6 +153,10 @@ class RuntimeState(Struct, frozen=True, kw_only=True, gc=False):
     kernel: KernelState | None = None
     boot_time: float | None = None  # seconds since the epoch
     qemu: tuple[QemuProcess, ...] | None = None
+    # Why the process table lacks processes that run (hidepid hides other users', /proc/PID refused
+    # them, more than the collector reads): a process that is not in it — a QEMU, a daemon — may still
+    # run. None: every running process is in it.
+    processes_unread: str | None = None
     # Why some processes' sockets were not read (not root, a limit reached, hidden processes): a
     # listener without pids may then be held by one of them. None: every listed process's were read.
     sockets_unread: str | None = None

@@ -15,8 +15,10 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.helpers.text import other_names
-from vmsec.facts import Domain, Guest, Host, Listener, QemuProcess
+from vmsec.facts import Domain, Guest, Host, Listener, QemuProcess, RuntimeState, SocketUnit
 from vmsec.facts.domain import PasswordState
+from vmsec.findings import Evidence
+from vmsec.parsers.libvirt_defaults import DAEMON_CONF_DEFAULTS
 
 _NEEDRESTART = "https://github.com/liske/needrestart/blob/master/README.md"
 MAX_REPORTED = 50  # per check and target: the rest is summarised
@@ -157,6 +159,9 @@ def restart_needed(guest: Guest) -> Iterator[Result]:
         if unreadable:
             yield unknown("processes", f"no examined process runs replaced code, but {unreadable} processes' "
                           "memory maps could not be read (not root?)")
+        elif runtime.processes_unread:  # the processes it lacks may run replaced code
+            yield unknown("processes", f"none of {len(runtime.processes)} processes seen runs replaced code, "
+                          f"but {runtime.processes_unread}", ev("/proc", "processes", "incomplete"))
         else:
             yield ok("processes", f"none of {len(runtime.processes)} processes runs replaced code",
                      ev("/proc/*/maps", "(deleted)", "none"))
@@ -204,8 +209,16 @@ def qemu_current(host: Host) -> Iterator[Result]:
         yield unknown("QEMU processes", runtime.reason("qemu"))
         return
     if not runtime.qemu:
-        yield ok("QEMU processes", "no QEMU process runs", ev(runtime.source, "qemu-system-*", "none"))
+        if runtime.processes_unread:  # QEMU runs as another user: hidepid hides exactly it
+            yield unknown("QEMU processes", f"no QEMU process is seen, but {runtime.processes_unread}",
+                          ev(runtime.source, "qemu-system-*", "none seen"))
+        else:
+            yield ok("QEMU processes", "no QEMU process runs", ev(runtime.source, "qemu-system-*", "none"))
         return
+    if runtime.processes_unread:  # the VMs seen are judged below; others may run unseen
+        yield unknown("QEMU processes", f"only the QEMU processes seen ({len(runtime.qemu)}) are judged; "
+                      f"others may run unseen: {runtime.processes_unread}",
+                      ev("/proc", "processes", "incomplete"))
     for q in runtime.qemu:
         subject = _qemu_subject(q)
         files = q.stale_files or ()
@@ -228,6 +241,11 @@ def qemu_current(host: Host) -> Iterator[Result]:
 
 
 _LIBVIRT_DAEMONS = frozenset({"libvirtd", "virtproxyd"})
+# Under socket activation systemd holds the daemons' plain TCP port for them (it starts the daemon on
+# the first connection, and libvirtd exits again when idle): the units are "{daemon}-tcp.socket", as in
+# checks/daemon/remote.py, on libvirt's tcp_port (16509) unless their ListenStream= says otherwise.
+_LIBVIRT_TCP_UNITS = frozenset(f"{d}-tcp.socket" for d in _LIBVIRT_DAEMONS)
+_DEFAULT_TCP_PORT = int(str(DAEMON_CONF_DEFAULTS["tcp_port"]))
 
 
 def _tls_ports(host: Host) -> set[int]:
@@ -244,6 +262,45 @@ def _tls_ports(host: Host) -> set[int]:
 
 def _tcp(listeners: tuple[Listener, ...] | None) -> list[Listener]:
     return [lst for lst in listeners or () if lst.protocol in ("tcp", "tcp6")]
+
+
+def _stream_port(value: str) -> int | None:
+    """The TCP port of a ListenStream= value (systemd.socket(5)): "16509", "0.0.0.0:16509",
+    "[::]:16509"; None for a UNIX socket path, an abstract name or a vsock address."""
+    if value.startswith(("/", "@", "vsock:")):
+        return None
+    port = value.rsplit(":", 1)[-1]
+    return int(port) if port.isascii() and port.isdigit() else None
+
+
+def _unit_of(host: Host, runtime: RuntimeState, lst: Listener) -> tuple[SocketUnit | None, str | None]:
+    """The libvirt TCP socket unit systemd holds ``lst`` for; else None and, when it may be one, why
+    that cannot be told (None: it is not libvirt's)."""
+    if host.socket_units is None:
+        if lst.port == _DEFAULT_TCP_PORT:
+            return None, (f"systemd holds {lst.endpoint}, libvirt's default TCP port, and the systemd socket "
+                          "units could not be read to tell for which unit")
+        return None, None
+    # systemd's active units (over D-Bus) say which unit listens now; without them, "enabled" stands in.
+    active = {s.name for s in runtime.services or ()} if runtime.services_source == "systemd" else None
+    units = [u for u in host.socket_units if u.name in _LIBVIRT_TCP_UNITS]
+    for unit in units:
+        if lst.port not in {_stream_port(v) for v in unit.listen_streams}:
+            continue
+        if active is not None:
+            if unit.name in active:
+                return unit, None
+            continue  # not active: another unit listens there
+        if unit.enabled:
+            return unit, None
+        state = "whether it is enabled could not be read" if unit.enabled is None else \
+            "it is not enabled, but may have been started without being enabled"
+        return None, (f"systemd holds {lst.endpoint}, the port {unit.name} names; {state} (systemd's "
+                      "active units could not be asked)")
+    for unit in units:  # an unread unit file or drop-in may have moved the unit to this port
+        if unit.problem and (unit.name in active if active is not None else unit.enabled is not False):
+            return None, f"systemd holds {lst.endpoint}, and {unit.name} was not fully read: {unit.problem}"
+    return None, None
 
 
 @check("VMS-LIVE-005", title="No libvirt daemon listens for plain TCP from the network",
@@ -267,7 +324,40 @@ def libvirt_tcp_listener(host: Host) -> Iterator[Result]:
         return
     tls = _tls_ports(host)
     daemon = [lst for lst in _tcp(runtime.listeners) if _LIBVIRT_DAEMONS & set(lst.processes)]
-    if not daemon:
+    # systemd holding a port for a libvirt socket unit is libvirt listening, the daemon started or not
+    activated: list[tuple[Listener, SocketUnit]] = []
+    unsure: list[tuple[Listener, str]] = []
+    for lst in _tcp(runtime.listeners):
+        if "systemd" not in lst.processes or lst in daemon:
+            continue
+        unit, why = _unit_of(host, runtime, lst)
+        if unit is not None:
+            activated.append((lst, unit))
+        elif why and not lst.loopback_only:  # loopback would pass whoever holds it
+            unsure.append((lst, why))
+    for lst, unit in activated:
+        evidence: list[Evidence] = [
+            ev(f"/proc/net/{lst.protocol}", f"pid {','.join(map(str, lst.pids))} systemd", lst.endpoint),
+            ev(unit.path or unit.name, "ListenStream", ", ".join(unit.listen_streams))]
+        if runtime.services_source == "systemd":
+            evidence.append(ev(runtime.source, unit.name, "active"))
+        else:
+            evidence.append(ev(unit.path or unit.name, "enabled", True))
+        if unit.problem:
+            evidence.append(ev(unit.path or unit.name, "not fully read", unit.problem))
+        subject = f"{unit.name} {lst.endpoint}"
+        if lst.loopback_only:
+            yield ok(subject, f"systemd listens for plain TCP on {lst.endpoint} for {unit.name}: "
+                     "loopback only", *evidence)
+        else:
+            daemon_name = unit.name.removesuffix("-tcp.socket")
+            yield fail(subject, f"systemd listens for plain, unencrypted TCP on {lst.endpoint} for "
+                       f"{unit.name} ({daemon_name} starts on the first connection)", *evidence)
+    for lst, why in unsure:
+        yield unknown(f"systemd {lst.endpoint}", f"{why}: it may be libvirt's plain TCP listener",
+                      ev(f"/proc/net/{lst.protocol}", f"pid {','.join(map(str, lst.pids))} systemd",
+                         lst.endpoint))
+    if not daemon and not activated:
         # tcp_port, --listen and a socket unit's ListenStream can put libvirt on any port: a listener
         # beyond loopback whose holder was not seen may be it (on a TLS port it would pass anyway).
         unowned = [lst for lst in _tcp(runtime.listeners)
@@ -278,8 +368,9 @@ def libvirt_tcp_listener(host: Host) -> Iterator[Result]:
                           f"{shown} is unknown: {runtime.sockets_unread}",
                           ev("/proc/net/tcp", "holder unknown", shown))
             return
-        yield ok("libvirt TCP", "no libvirt daemon holds a TCP listener",
-                 ev("/proc/net/tcp", "libvirtd/virtproxyd", "no listener"))
+        if not unsure:
+            yield ok("libvirt TCP", "no libvirt daemon holds a TCP listener",
+                     ev("/proc/net/tcp", "libvirtd/virtproxyd", "no listener"))
         return
     for lst in daemon:
         who = "/".join(lst.processes)
@@ -326,6 +417,14 @@ def qemu_listeners(host: Host, env: Environment) -> Iterator[Result]:
         yield unknown("QEMU listeners", runtime.reason("qemu" if runtime.qemu is None else "listeners"))
         return
     domains = {d.name: d for d in env.inventory.domains}
+    if runtime.processes_unread:
+        # A QEMU missing from the process table is judged by nothing below: a listener beyond loopback
+        # whose holder was not seen may be its console.
+        unowned = [lst for lst in _tcp(runtime.listeners) if not lst.pids and not lst.loopback_only]
+        if unowned:
+            shown = other_names([lst.endpoint for lst in unowned[:6]], len(unowned), limit=5)
+            yield unknown("QEMU listeners", f"a QEMU this scan cannot see may hold {shown}: "
+                          f"{runtime.processes_unread}", ev("/proc/net/tcp", "holder unknown", shown))
     for q in runtime.qemu:
         subject = _qemu_subject(q)
         if q.listeners is None:  # no socket of it was seen: "none beyond loopback" is unproven
