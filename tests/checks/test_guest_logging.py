@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
 from vmsec.checks.guest import logging as lg
 from vmsec.facts import Guest
 from vmsec.facts.guest import AuditSetup, Service
+from vmsec.facts.runtime import RunningService, RuntimeState
 from vmsec.findings import Status
 
 P, F, U = Status.PASS, Status.FAIL, Status.UNKNOWN
@@ -131,3 +133,34 @@ def test_auditd_not_enabled_is_unknown_when_a_service_directory_was_unread() -> 
     guest = Guest(name="vm", origin="/img", audit=audit(auditd_enabled=False), services=(),
                   unread={"services": ("/etc/systemd/system/multi-user.target.wants: Permission denied",)})
     assert [r.status for r in lg.auditd_enabled(guest)] == [U]
+
+
+def _seen(*running: str, hidden: str | None = "hidepid=invisible: other users' processes are hidden"
+          ) -> RuntimeState:
+    """Services read from the process table, which ``hidden`` says is incomplete (None: complete)."""
+    return RuntimeState(source="ssh admin@vm", services_source="process table", processes_unread=hidden,
+                        services=tuple(RunningService(name=n, source="process", pid=100 + i)
+                                       for i, n in enumerate(running)))
+
+
+@pytest.mark.parametrize(("runtime", "expected"), [
+    (_seen("sshd"), U),  # auditd may run among the hidden processes
+    (_seen("sshd", hidden=None), F),  # the whole table: it does not run
+    (_seen("auditd"), P),  # seen running
+])
+def test_auditd_not_in_an_incomplete_process_table_is_unknown(runtime: RuntimeState,
+                                                             expected: Status) -> None:
+    guest = msgspec.structs.replace(g(audit()), runtime=runtime)
+    assert [r.status for r in lg.auditd_enabled(guest)] == [expected]
+
+
+@pytest.mark.parametrize(("runtime", "expected"), [
+    (_seen("sshd"), U),
+    (_seen("sshd", hidden=None), F),
+    (_seen("systemd-journald"), U),  # journald with the default Storage, and a syslog daemon may be hidden
+    (_seen("rsyslogd"), P),
+])
+def test_no_logging_daemon_in_an_incomplete_process_table_is_unknown(runtime: RuntimeState,
+                                                                   expected: Status) -> None:
+    guest = msgspec.structs.replace(g(audit(journald_storage="volatile")), runtime=runtime)
+    assert [r.status for r in lg.persistent_logs(guest)] == [expected]

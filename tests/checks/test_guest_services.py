@@ -131,3 +131,19 @@ def test_an_unreadable_inetd_conf_makes_r_services_unknown(tmp_path: Path) -> No
     assert r.status is U and "/etc/inetd.conf: Permission denied" in r.message
     whole, _ = collect_guest(RootReader(str(tmp_path)), name="vm", origin=str(tmp_path))
     assert [r.status for r in s.r_services(whole)] == [F] and whole.unread == {}
+
+
+@pytest.mark.parametrize(("hidden", "expected"), [
+    ("hidepid=invisible: other users' processes are hidden", U),  # a telnetd not listed may run
+    (None, P),  # the whole table read: none runs
+])
+def test_no_telnet_in_an_incomplete_process_table_is_unknown(hidden: str | None, expected: Status) -> None:
+    from vmsec.facts.runtime import RunningService, RuntimeState
+
+    runtime = RuntimeState(source="ssh admin@vm", services_source="process table", processes_unread=hidden,
+                           services=(RunningService(name="sshd", source="process", pid=100),))
+    guest = Guest(name="vm", origin="/img", services=(svc("ssh.service"),), runtime=runtime)
+    [result] = s.telnet_server(guest)
+    assert result.status is expected
+    if hidden:
+        assert "hidepid=invisible" in result.message

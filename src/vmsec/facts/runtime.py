@@ -183,6 +183,12 @@ class RuntimeState(Struct, frozen=True, kw_only=True, gc=False):
                 best = m
         return best
 
+    @property
+    def services_unread(self) -> str | None:
+        """Why a service missing from ``services`` may still run: they came from a process table
+        that is incomplete (:attr:`processes_unread`). None: what is not listed does not run."""
+        return self.processes_unread if self.services_source == "process table" else None
+
     def running(self, *names: str) -> tuple[RunningService, ...]:
         """Running services whose name (without .service, before any @) is one of ``names``."""
         wanted = {n.lower() for n in names}

@@ -51,6 +51,9 @@ def auditd_enabled(guest: Guest) -> Iterator[Result]:
         now = ev(runtime.source, "auditd", "running" if running else "not running")
         if running:
             yield ok("auditd", "auditd runs now", where, now)
+        elif audit.auditd_installed and audit.auditd_enabled and runtime.services_unread:
+            yield unknown("auditd", f"auditd is enabled at boot and not among the running processes read, "
+                          f"but {runtime.services_unread}: whether it runs is unknown", where, now)
         elif audit.auditd_installed and audit.auditd_enabled:
             yield fail("auditd", "auditd is enabled at boot but does not run now: no audit trail is kept",
                        where, now)
@@ -268,6 +271,11 @@ def persistent_logs(guest: Guest) -> Iterator[Result]:
         elif journald and storage == "persistent":
             yield ok("persistent logs", "journald runs with Storage=persistent", where,
                      ev(runtime.source, journald[0].name, journald[0].state))
+        elif runtime.services_unread:
+            # a syslog daemon (or journald) not in the incomplete process table may run all the same
+            yield unknown("persistent logs", f"no syslog daemon is among the running processes read, but "
+                          f"{runtime.services_unread}: whether logs reach the disk is unknown", where,
+                          ev(runtime.source, "logging daemons", "incomplete"))
         elif journald and storage in ("volatile", "none"):
             yield fail("persistent logs", f"journald runs with Storage={storage} and no syslog daemon "
                        "runs: logs are lost at reboot", where,

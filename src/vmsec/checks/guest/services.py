@@ -73,6 +73,8 @@ def _judge(guest: Guest, label: str, names: frozenset[str], bad: str,
         if guest.runtime is not None and guest.runtime.services is not None:
             now = (f" and none among the {len(guest.runtime.services)} running "
                    f"({guest.runtime.services_source})")
+            if guest.runtime.services_unread:  # one not listed may run all the same
+                unread = (*unread, f"running processes ({guest.runtime.services_unread})")
         yield ok_unless(unread, label, f"no {label} service among {len(guest.services)} services{now}")
 
 
