@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from denied_reader import DeniedReader
 from vmsec.checks.guest import provisioning as pv
 from vmsec.collectors.guest import collect_guest
-from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, RootReader
-from vmsec.errors import ErrorKind, ReadError
+from vmsec.collectors.reader import RootReader
 from vmsec.facts import Guest
 from vmsec.facts.guest import CloudInitSetup, GuestAgentSetup
 from vmsec.findings import Status
@@ -112,23 +112,6 @@ def test_guest_agent_with_unread_inputs_is_unknown_unless_an_allow_list_read_nam
     assert [r.status for r in results] == expected
     assert all(f"{DROPDIR}: Permission denied" in r.message for r in results if r.status is U)
 
-
-class DeniedReader(RootReader):
-    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened or listed."""
-
-    def __init__(self, root: Path, *denied: str) -> None:
-        super().__init__(str(root))
-        self.denied = frozenset(denied)
-
-    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
-        if path in self.denied:
-            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
-        return super().read_bytes(path, limit)
-
-    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
-        if path in self.denied:
-            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
-        return super().listdir(path, limit)
 
 
 def agent_root(base: Path, config: str) -> Path:

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from denied_reader import DeniedReader
 from vmsec.checks.api import Result
 from vmsec.checks.guest import services as s
 from vmsec.collectors.guest import collect_guest
-from vmsec.collectors.reader import DEFAULT_READ_LIMIT, RootReader
-from vmsec.errors import ErrorKind, ReadError
+from vmsec.collectors.reader import RootReader
+from vmsec.errors import ErrorKind
 from vmsec.facts import Guest
 from vmsec.facts.guest import Service
 from vmsec.findings import Status
@@ -103,18 +104,6 @@ def test_an_enabled_service_read_stays_a_fail_with_an_unread_file() -> None:
                                       services=(svc("rpcbind.service"), svc("nfs-server.service"))))
     assert r.status is P
 
-
-class DeniedReader(RootReader):
-    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened."""
-
-    def __init__(self, root: Path, *denied: str) -> None:
-        super().__init__(str(root))
-        self.denied = frozenset(denied)
-
-    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
-        if path in self.denied:
-            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
-        return super().read_bytes(path, limit)
 
 
 def test_an_unreadable_inetd_conf_makes_r_services_unknown(tmp_path: Path) -> None:

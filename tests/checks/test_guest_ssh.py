@@ -13,10 +13,10 @@ from typing import Any
 import msgspec
 import pytest
 
+from denied_reader import DeniedReader
 from vmsec.checks.api import Environment, FactMissing, Result
 from vmsec.checks.guest import ssh, ssh_keys
-from vmsec.collectors.reader import DEFAULT_READ_LIMIT, RootReader
-from vmsec.errors import ErrorKind, ReadError
+from vmsec.collectors.reader import RootReader
 from vmsec.facts import (
     Account,
     AuthorizedKey,
@@ -410,18 +410,6 @@ def test_root_login_not_reachable_when_allowusers_excludes_root() -> None:
 CLOUD_INIT = "/etc/ssh/sshd_config.d/50-cloud-init.conf"
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "checks"
 
-
-class DeniedReader(RootReader):
-    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened."""
-
-    def __init__(self, root: Path, *denied: str) -> None:
-        super().__init__(str(root))
-        self.denied = frozenset(denied)
-
-    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
-        if path in self.denied:
-            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
-        return super().read_bytes(path, limit)
 
 
 def unread_config(tmp_path: Path, main: str) -> SshdConfig:

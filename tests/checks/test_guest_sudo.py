@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from denied_reader import DeniedReader
 from vmsec.checks.api import Environment, FactMissing, Result, results_of
 from vmsec.checks.guest import sudo
 from vmsec.collectors.guest import collect_guest
-from vmsec.collectors.reader import DEFAULT_READ_LIMIT, RootReader
-from vmsec.errors import ErrorKind, ReadError
+from vmsec.collectors.reader import RootReader
 from vmsec.facts import Guest, InstalledPackage, Inventory, Sudoers, SudoRule
 from vmsec.findings import Severity, Status
 
@@ -161,18 +161,6 @@ def test_a_rule_that_was_read_stays_a_fail(func: Callable[..., Iterator[Result]]
                                            expected: list[Status]) -> None:
     assert st(run(func, policy_)) == expected
 
-
-class DeniedReader(RootReader):
-    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened."""
-
-    def __init__(self, root: Path, *denied: str) -> None:
-        super().__init__(str(root))
-        self.denied = frozenset(denied)
-
-    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
-        if path in self.denied:
-            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
-        return super().read_bytes(path, limit)
 
 
 @pytest.mark.parametrize("func", [sudo.nopasswd_all, sudo.broad_all, sudo.authentication])

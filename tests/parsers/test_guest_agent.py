@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, RootReader
+import denied_reader
+from vmsec.collectors.reader import RootReader
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FileStat, InstalledPackage
 from vmsec.parsers.guest_agent import parse_arguments, parse_config, read_guest_agent
@@ -94,23 +95,8 @@ def test_config_other_sections_ignored() -> None:
     assert parse_config("[other]\nblock-rpcs=x\n[general]\nblacklist=y,z\n") == (("y", "z"), None)
 
 
-class DeniedReader(RootReader):
-    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened, listed
-    or examined."""
-
-    def __init__(self, root: Path, *denied: str) -> None:
-        super().__init__(str(root))
-        self.denied = frozenset(denied)
-
-    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
-        if path in self.denied:
-            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
-        return super().read_bytes(path, limit)
-
-    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
-        if path in self.denied:
-            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
-        return super().listdir(path, limit)
+class DeniedReader(denied_reader.DeniedReader):
+    """… and the ``denied`` paths cannot be examined either."""
 
     def stat(self, path: str, follow: bool = True) -> FileStat:
         if path in self.denied:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, RootReader
+from denied_reader import DeniedReader
+from vmsec.collectors.reader import RootReader
 from vmsec.errors import ErrorKind, Problems, ReadError
 from vmsec.facts.guest import SshdConfig
 from vmsec.parsers.sshd_config import (
@@ -329,23 +330,6 @@ def test_include_of_a_huge_directory_is_recorded(tmp_path: Path) -> None:
     assert any("more than 4096 entries" in e for e in config.errors)
     assert config.value("permitrootlogin") == "no"
 
-
-class DeniedReader(RootReader):
-    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened."""
-
-    def __init__(self, root: Path, *denied: str) -> None:
-        super().__init__(str(root))
-        self.denied = frozenset(denied)
-
-    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
-        if path in self.denied:
-            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
-        return super().read_bytes(path, limit)
-
-    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
-        if path in self.denied:
-            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
-        return super().listdir(path, limit)
 
 
 CLOUD = {MAIN: "Include /etc/ssh/sshd_config.d/*.conf\nX11Forwarding yes\n",

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, RootReader
-from vmsec.errors import ErrorKind, Problems, ReadError
+from denied_reader import DeniedReader
+from vmsec.collectors.reader import RootReader
+from vmsec.errors import ErrorKind, Problems
 from vmsec.facts import Sudoers
 from vmsec.parsers.sudoers import MAX_DIR_ENTRIES, parse_sudoers, read_sudoers
 
@@ -211,23 +212,6 @@ def test_non_regular_file_in_includedir_is_reported(tmp_path: Path) -> None:
     assert errors == ["/etc/sudoers.d/pipe: fifo, not a regular file; sudo skips it"]
     assert kinds == {ErrorKind.NOT_REGULAR}
 
-
-class DeniedReader(RootReader):
-    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened."""
-
-    def __init__(self, root: Path, *denied: str) -> None:
-        super().__init__(str(root))
-        self.denied = frozenset(denied)
-
-    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
-        if path in self.denied:
-            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
-        return super().read_bytes(path, limit)
-
-    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
-        if path in self.denied:
-            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
-        return super().listdir(path, limit)
 
 
 def test_an_unreadable_included_file_is_named_in_the_fact(tmp_path: Path) -> None:

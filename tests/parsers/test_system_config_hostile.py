@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, RootReader
+from denied_reader import DeniedReader
+from vmsec.collectors.reader import RootReader
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.parsers.system._common import MAX_LINES, Inputs
 from vmsec.parsers.system_config import (
@@ -174,23 +175,6 @@ def test_nftables_include_cycle_is_bounded(tmp_path: Path) -> None:
     assert fw.default_input_policy == "drop"
     assert [e.reason for e in errors] == ["more than 64 included files; the rest is ignored"]
 
-
-class DeniedReader(RootReader):
-    """The root as an unprivileged scan sees it: ``denied`` paths exist but cannot be opened."""
-
-    def __init__(self, root: Path, *denied: str) -> None:
-        super().__init__(str(root))
-        self.denied = frozenset(denied)
-
-    def read_bytes(self, path: str, limit: int = DEFAULT_READ_LIMIT) -> bytes:
-        if path in self.denied:
-            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
-        return super().read_bytes(path, limit)
-
-    def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
-        if path in self.denied:
-            raise ReadError(path, "Permission denied", ErrorKind.DENIED)
-        return super().listdir(path, limit)
 
 
 def test_an_unreadable_input_is_kept_apart_from_an_absent_one(tmp_path: Path) -> None:
