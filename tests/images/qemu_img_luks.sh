@@ -11,11 +11,11 @@
 # milliseconds, getrusage() may not have accounted it yet, and qemu-img fails at random — more often
 # under load. So build_images.sh writes raw LUKS volumes with cryptsetup and a fixed iteration count,
 # and uses qemu-img only for the qcow2 image with built-in LUKS, which nothing else can write. For that
-# one, this error (and only this error) is retried, a few times, saying so; any other error fails at
+# one, this error (and only this error) is retried, up to 20 times, saying so; any other error fails at
 # once with qemu-img's own message.
 set -eu
 
-ATTEMPTS="${VMSEC_LUKS_ATTEMPTS:-5}"
+ATTEMPTS="${VMSEC_LUKS_ATTEMPTS:-20}"  # each try is quick; under load several fail in a row
 BENCHMARK_BUG="Unable to get accurate CPU usage"
 
 err="$(mktemp)"
