@@ -97,8 +97,15 @@ class Finding(NamedTuple):
 
 def make_fingerprint(check_id: str, target: Target, subject: str) -> str:
     """Stable identity of a finding: check, target and subject — never the message or status."""
-    raw = "\x1f".join((check_id, target.kind, target.host or "", target.name, subject))
-    return blake2b(raw.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    return _hash("\x1f".join((check_id, target.kind, target.host or "", target.name, subject)))
+
+
+def _hash(raw: str) -> str:
+    # The text as the store keeps it (store.writer.clean_text: NUL as "\x00", a lone surrogate as
+    # "\udcff"), so that a finding re-read from the store has the fingerprint it had when it ran.
+    if "\x00" in raw:
+        raw = raw.replace("\x00", "\\x00")
+    return blake2b(raw.encode("utf-8", "backslashreplace"), digest_size=16).hexdigest()
 
 
 def fingerprints_of(findings: Sequence[Finding]) -> list[str]:
@@ -112,5 +119,8 @@ def fingerprints_of(findings: Sequence[Finding]) -> list[str]:
         t = f[4]  # Finding is a NamedTuple: check_id, title, status, severity, target, subject, …
         if t is not target and t != target:
             target, middle = t, "\x1f".join(("", t.kind, t.host or "", t.name, ""))
-        append(blake2b((f[0] + middle + f[5]).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest())
+        raw = f[0] + middle + f[5]  # _hash, inlined: this runs once per finding of every scan
+        if "\x00" in raw:
+            raw = raw.replace("\x00", "\\x00")
+        append(blake2b(raw.encode("utf-8", "backslashreplace"), digest_size=16).hexdigest())
     return out

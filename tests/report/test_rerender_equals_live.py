@@ -92,3 +92,25 @@ def test_streamed_cli_report_equals_vmsec_report(fmt: str, tmp_path: Path) -> No
     subprocess.run([vmsec, "report", "latest", "--store", str(store), "--format", fmt, "-o", str(again)],
                    env=env, check=True, capture_output=True, timeout=120)
     assert live.read_text(encoding="utf-8") == again.read_text(encoding="utf-8")
+
+
+def test_a_subject_the_store_keeps_escaped_has_the_same_fingerprint(tmp_path: Path) -> None:
+    """A guest file name with an undecodable byte (a lone surrogate in Python) is kept as the text
+    "\\udcff" by the store: the finding read back must keep the fingerprint it had when it ran (diffs,
+    waivers and `vmsec report` rely on it)."""
+    guest = tmp_path / "guest"
+    shutil.copytree(CHECKS / "VMS-GST-095" / "weakened.FAIL", guest, symlinks=True)
+    dropins = guest / "etc" / "sudoers.d"
+    dropins.mkdir(parents=True, exist_ok=True)
+    (guest / "etc" / "sudoers").write_text("#includedir /etc/sudoers.d\n")
+    (dropins / "x\udcff").write_text("root ALL=(ALL) NOPASSWD: ALL\n")  # file name byte 0xff
+    store_url = f"sqlite:///{tmp_path / 'history.sqlite'}"
+    live = scan([RootfsSpec(paths=(str(guest),))], ScanOptions(store_url=store_url))
+    assert live.scan_id is not None and live.store_error is None
+    with open_store(store_url, create=False) as store:
+        stored = store.load(live.scan_id)
+    odd = [f for f in live.findings if "\udcff" in f.subject]
+    assert odd, "the scan names the file in a subject"
+    assert {f.fingerprint for f in live.findings} == {f.fingerprint for f in stored.findings}
+    kept = {o.fingerprint for o in odd}
+    assert all("\\udcff" in f.subject for f in stored.findings if f.fingerprint in kept)
