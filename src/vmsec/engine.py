@@ -22,6 +22,7 @@ from vmsec.facts import Domain, Endpoint, Guest, Host, Inventory, Network
 from vmsec.findings import Finding, Severity, Status, Target
 from vmsec.profiles import Profile, default_profile
 from vmsec.results import ScanResult, TargetBatch, ambiguous_domain_names, host_target, inventory_targets
+from vmsec.times import as_utc
 
 _SCOPE_OF: dict[type, Scope] = {Host: Scope.HOST, Domain: Scope.DOMAIN, Guest: Scope.GUEST,
                                 Network: Scope.NETWORK, Endpoint: Scope.ENDPOINT}
@@ -76,8 +77,7 @@ class Evaluation:
         # end) come in as parameters — the scan's start, in UTC; ``today`` alone names another day.
         if now is None and today is None:
             now = _now()
-        instant = {} if now is None else {"now": (now if now.tzinfo else now.replace(tzinfo=UTC))
-                                          .astimezone(UTC).isoformat()}
+        instant = {} if now is None else {"now": as_utc(now).isoformat()}
         day = today or instant["now"][:10]
         self.params = {"today": day, **instant, **self.profile.params}
 

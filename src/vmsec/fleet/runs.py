@@ -29,6 +29,7 @@ from vmsec.findings import Finding, Target
 from vmsec.results import OsInventory, ScanCounts, ScanResult
 from vmsec.store import Store, schema
 from vmsec.store.writer import clean_text
+from vmsec.times import as_utc
 
 # Target states. Terminal: done, failed.
 QUEUED, RUNNING, RETRYING, DONE, FAILED = "queued", "running", "retrying", "done", "failed"
@@ -48,11 +49,6 @@ class UnknownRun(StoreError):
 def _now() -> datetime:
     return datetime.now(UTC)
 
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,8 +144,8 @@ class Attempt:
 
 
 def _run_row(r: RowMapping) -> RunRow:
-    return RunRow(id=r["id"], token=r["token"], created_at=_utc(r["created_at"]) or _now(),
-                  finished_at=_utc(r["finished_at"]), source=r["source"], mode=r["mode"],
+    return RunRow(id=r["id"], token=r["token"], created_at=as_utc(r["created_at"]) or _now(),
+                  finished_at=as_utc(r["finished_at"]), source=r["source"], mode=r["mode"],
                   status=r["status"], schedule=r["schedule"], group=r["group_name"],
                   options=RunOptions.from_json(r["options"] or {}), targets_total=r["targets_total"])
 
@@ -160,7 +156,7 @@ def _target_row(r: RowMapping) -> RunTarget:
                      hypervisor_limit=r["hypervisor_limit"], groups=tuple(r["groups"] or ()),
                      timeout_s=r["timeout_s"],
                      state=r["state"], attempts=r["attempts"], reason=r["reason"], scan_id=r["scan_id"],
-                     started_at=_utc(r["started_at"]), finished_at=_utc(r["finished_at"]),
+                     started_at=as_utc(r["started_at"]), finished_at=as_utc(r["finished_at"]),
                      duration_s=r["duration_s"], worker=r["worker"], counts=r["counts"])
 
 
@@ -228,7 +224,8 @@ def run_status(store: Store, run_id: int, *, with_attempts: bool = False) -> Run
                                   .where(frt.c.run_id == run_id).order_by(fa.c.run_target_id, fa.c.attempt)
                                   ).mappings():
                 attempt = dict(r)  # times in UTC like every other time of a run (SQLite's are naive)
-                attempt["started_at"], attempt["finished_at"] = _utc(r["started_at"]), _utc(r["finished_at"])
+                for key in ("started_at", "finished_at"):
+                    attempt[key] = as_utc(r[key])
                 attempts.setdefault(r["run_target_id"], []).append(attempt)
     return RunStatus(run=run, targets=targets, attempts=attempts)
 

@@ -19,12 +19,10 @@ from vmsec.errors import ConfigError
 from vmsec.fleet.inventory import FleetInventory, parse_inventory
 from vmsec.fleet.runs import RunOptions, RunRow, create_run
 from vmsec.store import Store, schema
+from vmsec.times import as_utc
 
 __all__ = ["Schedule", "add_schedule", "claim_due", "list_schedules", "remove_schedule", "start_run"]
 
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,7 +44,7 @@ class Schedule:
 
 def _schedule(r: Any) -> Schedule:
     return Schedule(name=r["name"], source=r["source"], inventory=r["inventory"], group=r["group_name"],
-                    interval_s=r["interval_s"], next_run_at=_utc(r["next_run_at"]),
+                    interval_s=r["interval_s"], next_run_at=as_utc(r["next_run_at"]),
                     last_run_id=r["last_run_id"], enabled=r["enabled"],
                     options=RunOptions.from_json(r["options"] or {}))
 

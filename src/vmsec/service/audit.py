@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 
 from vmsec.service.keys import ServiceKeys
 from vmsec.store import schema
+from vmsec.times import as_utc
 
 CHECKPOINT_EVERY = 1000
 GENESIS = "0" * 64
@@ -48,17 +49,14 @@ def _clean(value: str, limit: int = 500) -> str:
 
 
 def _ts(value: datetime) -> str:
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _micros(value: datetime | str) -> int:
     """Microseconds since the epoch, UTC (SQLite hands back naive UTC text, PostgreSQL a datetime)."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return round(value.timestamp() * 1_000_000)
+    return round(as_utc(value).timestamp() * 1_000_000)
 
 
 def canonical(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, overload
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -15,6 +15,7 @@ from vmsec.service.audit import AuditLog, SyslogForwarder
 from vmsec.service.keys import ServiceKeys
 from vmsec.service.roles import Permission, Role, allowed
 from vmsec.store.store import Store, open_store
+from vmsec.times import as_utc
 
 
 class ServiceError(VmsecError):
@@ -135,15 +136,7 @@ class Service:
         return cls(open_store(store_url, pool_size=pool_size, pre_ping=False), keys, **kwargs)
 
 
-@overload
-def utc(value: datetime) -> datetime: ...
-@overload
-def utc(value: None) -> None: ...
-def utc(value: datetime | None) -> datetime | None:
-    """SQLite keeps no time zone: values are stored in UTC and read back naive."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+utc = as_utc  # the service's name for it
 
 
 def new_id(result: Any) -> int:

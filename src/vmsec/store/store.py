@@ -29,6 +29,7 @@ from vmsec.store import schema
 from vmsec.store.diff import Diff, DiffRow, compute_diff
 from vmsec.store.location import redact, resolve_url
 from vmsec.store.migrations import HEAD_REVISION
+from vmsec.times import as_utc
 
 _STATUS = {s.value: s for s in Status}
 _SEVERITY = {s.value: s for s in Severity}
@@ -89,12 +90,6 @@ def _os(data: Any) -> OsInventory:
                        pretty_name=data.get("pretty_name"),
                        packages=tuple(Component(*p) for p in data.get("packages") or ()))
 
-
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite keeps no time zone: everything is stored in UTC and read back as UTC.
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Store:
@@ -203,8 +198,8 @@ class Store:
                 if status == Status.FAIL.value:
                     failed[severity] = failed.get(severity, 0) + n
             out.append(ScanSummary(
-                id=r["id"], started_at=_utc(r["started_at"]) or r["started_at"],
-                finished_at=_utc(r["finished_at"]), source=r["source"], profile=r["profile"],
+                id=r["id"], started_at=as_utc(r["started_at"]) or r["started_at"],
+                finished_at=as_utc(r["finished_at"]), source=r["source"], profile=r["profile"],
                 status=r["status"], tool_version=r["tool_version"], checks_run=r["checks_run"],
                 targets_expected=r["targets_expected"], targets_stored=stored_targets.get(r["id"], 0),
                 findings_expected=r["findings_expected"], findings_stored=sum(c.values()),
@@ -262,11 +257,11 @@ class Store:
                 source=f"store scan #{scan_id}", what="stored scan", ok=False,
                 reason=(f"the scan was interrupted while being stored: {summary.targets_stored} targets "
                         f"and {summary.findings_stored}{expected} findings were saved")))
-        started = _utc(scan["started_at"]) or datetime.now(UTC)
+        started = as_utc(scan["started_at"]) or datetime.now(UTC)
         targets = tuple(by_id[r["id"]] for r in target_rows if r["listed"])
         return ScanResult(
             source=scan["source"], profile=scan["profile"], started_at=started,
-            finished_at=_utc(scan["finished_at"]) or started, checks_run=scan["checks_run"],
+            finished_at=as_utc(scan["finished_at"]) or started, checks_run=scan["checks_run"],
             findings=findings, targets=targets,
             details={by_id[r["id"]]: r["details"] or {} for r in target_rows},
             os_inventories={by_id[r["id"]]: _os(r["os"]) for r in target_rows if r["os"]},

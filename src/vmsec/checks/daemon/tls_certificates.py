@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.facts import Host, TlsFile
+from vmsec.times import as_utc
 
 TLSCERTS_DOC = "https://libvirt.org/kbase/tlscerts.html"
 LIBVIRTD_CONF_DOC = "https://libvirt.org/remote.html"
@@ -90,8 +91,7 @@ _DAY = dt.timedelta(days=1)
 
 def _instant(text: str) -> dt.datetime:
     """A time of the facts or parameters, as an aware UTC instant (a naive one is UTC)."""
-    value = dt.datetime.fromisoformat(text)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return as_utc(dt.datetime.fromisoformat(text))
 
 
 def _scan_instant(env: Environment) -> dt.datetime:
