@@ -24,7 +24,7 @@ from vmsec.checks.catalog import Catalog
 from vmsec.cli.main import cli
 from vmsec.facts.common import CollectionRecord
 from vmsec.findings import Evidence, Target, TargetKind
-from vmsec.report import FORMATS, make_reporter
+from vmsec.report import FORMATS, make_reporter, text
 from vmsec.report.compliance import COMPLIANCE_FORMATS, render_compliance
 from vmsec.report.json_report import build_document
 from vmsec.report.text import UNSAFE_RANGES, json_text, unsafe_pattern, utf8_needs_no_escape, visible
@@ -94,11 +94,46 @@ def test_the_table_is_unicodes_control_format_separator_and_surrogate_characters
     assert not any(chr(n).isprintable() for n in table)  # visible() escapes all of them
 
 
-def test_the_written_out_utf8_leads_are_the_table() -> None:
-    from vmsec.report import text
+# How report/text.py's written-out JSON_UTF8_LEADS is derived from UNSAFE_RANGES (less C0).
+def _utf8_pattern(sequences: list[bytes]) -> str:
+    """A regex (of ``\\xNN`` escapes) matching exactly ``sequences``, as a trie on their bytes; leads
+    with the same continuation share a class (``[\\xa0-\\xbf][\\x80-\\xbf]`` for surrogates)."""
+    groups: dict[int, list[bytes]] = {}
+    for seq in sequences:
+        groups.setdefault(seq[0], []).append(seq[1:])
+    by_rest: dict[str, list[int]] = {}
+    for lead, rests in sorted(groups.items()):
+        by_rest.setdefault(_utf8_pattern(rests) if rests != [b""] else "", []).append(lead)
+    branches = []
+    for rest, leads in by_rest.items():
+        spans: list[list[int]] = []
+        for b in leads:  # ascending: consecutive bytes as one span
+            if spans and spans[-1][1] == b - 1:
+                spans[-1][1] = b
+            else:
+                spans.append([b, b])
+        cls = "".join(f"\\x{a:02x}" if a == b else f"\\x{a:02x}-\\x{b:02x}" for a, b in spans)
+        branches.append((f"[{cls}]" if len(leads) > 1 else cls) + rest)
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
 
-    derived = [(lead, None if p is None else p.pattern) for lead, p in text._utf8_leads(keep=text._C0)]
-    assert derived == list(text.JSON_UTF8_LEADS)
+
+def _utf8_leads(keep: str) -> tuple[tuple[bytes, bytes | None], ...]:
+    """The UTF-8 (surrogates: ``surrogatepass``) of the characters ``unsafe_class(keep)`` matches, by
+    first byte: that byte, and a regex of the sequences it starts (None: the byte alone is one)."""
+    by_lead: dict[int, list[bytes]] = {}
+    for a, b in text._unsafe_code_points(keep):
+        for n in range(a, b + 1):
+            seq = chr(n).encode("utf-8", "surrogatepass")
+            by_lead.setdefault(seq[0], []).append(seq)
+    leads: list[tuple[bytes, bytes | None]] = []
+    for lead, seqs in sorted(by_lead.items()):
+        pattern = None if len(seqs[0]) == 1 else _utf8_pattern(seqs).encode("ascii")
+        leads.append((bytes((lead,)), pattern))
+    return tuple(leads)
+
+
+def test_the_written_out_utf8_leads_are_the_table() -> None:
+    assert list(_utf8_leads(keep=text._C0)) == list(text.JSON_UTF8_LEADS)
 
 
 def test_visible_shows_each_class_as_escapes() -> None:

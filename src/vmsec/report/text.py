@@ -65,43 +65,6 @@ def unsafe_class(keep: str = "") -> str:
                          for a, b in _unsafe_code_points(keep)) + "]"
 
 
-def _utf8_pattern(sequences: list[bytes]) -> str:
-    """A regex (of ``\\xNN`` escapes) matching exactly ``sequences``, as a trie on their bytes; leads
-    with the same continuation share a class (``[\\xa0-\\xbf][\\x80-\\xbf]`` for surrogates)."""
-    groups: dict[int, list[bytes]] = {}
-    for seq in sequences:
-        groups.setdefault(seq[0], []).append(seq[1:])
-    by_rest: dict[str, list[int]] = {}
-    for lead, rests in sorted(groups.items()):
-        by_rest.setdefault(_utf8_pattern(rests) if rests != [b""] else "", []).append(lead)
-    branches = []
-    for rest, leads in by_rest.items():
-        spans: list[list[int]] = []
-        for b in leads:  # ascending: consecutive bytes as one span
-            if spans and spans[-1][1] == b - 1:
-                spans[-1][1] = b
-            else:
-                spans.append([b, b])
-        cls = "".join(f"\\x{a:02x}" if a == b else f"\\x{a:02x}-\\x{b:02x}" for a, b in spans)
-        branches.append((f"[{cls}]" if len(leads) > 1 else cls) + rest)
-    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-
-
-def _utf8_leads(keep: str) -> tuple[tuple[bytes, re.Pattern[bytes] | None], ...]:
-    """The UTF-8 (surrogates: ``surrogatepass``) of the characters :func:`unsafe_class` matches, by
-    first byte: that byte, and a regex of the sequences it starts (None: the byte alone is one)."""
-    by_lead: dict[int, list[bytes]] = {}
-    for a, b in _unsafe_code_points(keep):
-        for n in range(a, b + 1):
-            seq = chr(n).encode("utf-8", "surrogatepass")
-            by_lead.setdefault(seq[0], []).append(seq)
-    leads: list[tuple[bytes, re.Pattern[bytes] | None]] = []
-    for lead, seqs in sorted(by_lead.items()):
-        pattern = None if len(seqs[0]) == 1 else re.compile(_utf8_pattern(seqs).encode("ascii"))
-        leads.append((bytes((lead,)), pattern))
-    return tuple(leads)
-
-
 # The patterns are built on first use, not at import: every vmsec process imports this module
 # (`vmsec --version` too), building them costs ≈ 30 M instructions, and ASCII text never needs them.
 @cache
@@ -119,8 +82,8 @@ def _json_raw() -> re.Pattern[str]:
 
 # The same characters in UTF-8, found on the bytes of a large report (a regex pass over its decoded
 # text cost more than writing it): a memchr per first byte, a regex starting with it only when present.
-# Written out — deriving it (_utf8_leads(keep=_C0)) encodes thousands of code points, ≈ 2 ms of every
-# scan whose report is not pure ASCII; tests/report/test_unsafe_characters.py checks it is the table.
+# Written out — deriving it encodes thousands of code points, ≈ 2 ms of every scan whose report is
+# not pure ASCII; tests/report/test_unsafe_characters.py derives it from UNSAFE_RANGES and compares.
 JSON_UTF8_LEADS: tuple[tuple[bytes, bytes | None], ...] = (
     (b"\x7f", None),
     (b"\xc2", rb"\xc2[\x80-\x9f\xad]"),
