@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError
 
 from vmsec import __version__
 from vmsec.findings import Finding
@@ -35,6 +36,9 @@ Name = Annotated[str, Field(min_length=1, max_length=100)]
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 PathName = Annotated[str, Path(min_length=1, max_length=100)]
 PathId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+# What the store's driver refuses (PostgreSQL's text type holds no NUL character; SQLite does, and then
+# simply finds nothing) is the request's fault, not a server error: answered 400 with this.
+UNSTORABLE = "the request holds a value the store cannot keep or look up (a NUL character, say)"
 
 
 class ScanStart(BaseModel):
@@ -140,6 +144,10 @@ def create_api(service: Service) -> FastAPI:
     @api.exception_handler(ServiceError)
     async def bad(_request: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @api.exception_handler(DataError)
+    async def unstorable(_request: Request, _exc: DataError) -> JSONResponse:
+        return JSONResponse({"detail": UNSTORABLE}, status_code=400)
 
     # --- who am I, groups ------------------------------------------------------------------------
 

@@ -15,11 +15,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vmsec import __version__
 from vmsec.service.core import Denied, NotFound, Service, ServiceError
-from vmsec.web.api import create_api
+from vmsec.web.api import UNSTORABLE, create_api
 from vmsec.web.fastpath import FindingListFastPath
 from vmsec.web.pages import create_pages, render, see_other
 from vmsec.web.security import CsrfRejected, LoginRequired, SecurityHeaders
@@ -101,6 +102,10 @@ def create_app(service: Service, *, fast_paths: bool = True) -> FastAPI:
     @app.exception_handler(ServiceError)
     async def refused(request: Request, exc: ServiceError) -> Response:
         return error(request, 400, str(exc))
+
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, _exc: DataError) -> Response:
+        return error(request, 400, UNSTORABLE[0].upper() + UNSTORABLE[1:] + ".")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -79,8 +79,8 @@ def parse_query(query: bytes) -> tuple[FindingFilter, int | None, int]:
             single[name] = value
     for name, value in single.items():
         if name in _TEXT:
-            if len(value) > _TEXT[name]:
-                raise _Unusual()
+            if len(value) > _TEXT[name] or "\x00" in value:
+                raise _Unusual()  # the application answers: too long, or what the store cannot look up
         elif name in ("scan_id", "cursor", "limit"):
             if not _INT.fullmatch(value) or int(value) > 2**31 - 1:
                 raise _Unusual()

@@ -1,0 +1,63 @@
+"""A request holding a value the store cannot keep or look up — a NUL character, which PostgreSQL's text
+type refuses — is the client's error (400, saying so), never a server error; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from world import PASSWORD, World
+
+from vmsec.service.core import cli_principal
+from vmsec.web.app import create_app
+
+
+@pytest.fixture(scope="module")
+def api(world: World) -> Iterator[TestClient]:
+    token, _ = world.svc.accounts.create_token("admin-red", "write", 1, "nul-test", cli_principal())
+    with TestClient(create_app(world.svc), base_url="https://testserver",
+                    headers={"Authorization": f"Bearer {token}"}) as c:
+        yield c
+
+
+@pytest.mark.parametrize(("method", "url", "body"), [
+    ("POST", "/api/v1/targets", {"group": "\x00", "name": "n", "spec": {}}),
+    ("POST", "/api/v1/targets", {"group": "red", "name": "a\x00b", "spec": {"kind": "xml"}}),
+    ("GET", "/api/v1/findings?q=%00", None),
+    ("GET", "/api/v1/findings?check=VMS%00", None),
+    ("GET", "/api/v1/vms?host=%00", None),
+    ("POST", "/api/v1/users/%00/disable", None),
+    ("POST", "/api/v1/waivers", {"group": "red", "target": "x\x00", "reason": "r", "owner": "o"}),
+])
+def test_a_nul_in_a_request_is_a_client_error(api: TestClient, world: World, method: str, url: str,
+                                              body: dict[str, object] | None) -> None:
+    response = api.request(method, url, json=body)
+    assert response.status_code < 500, response.text
+    if response.status_code == 400 and "NUL" in response.text:
+        assert response.json()["detail"].startswith("the request holds a value the store cannot keep")
+
+
+def _csrf(page: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert m is not None
+    return m.group(1)
+
+
+def test_a_nul_at_the_sign_in_form_or_in_a_dashboard_filter_is_a_client_error(world: World) -> None:
+    c = TestClient(create_app(world.svc), base_url="https://testserver")
+    r = c.post("/login", data={"username": "admin\x00", "password": "x", "csrf": _csrf(c.get("/login").text)},
+               follow_redirects=False)
+    assert r.status_code < 500, r.text
+    r = c.post("/login", data={"username": world.principal("admin-red").name, "password": PASSWORD,
+                               "csrf": _csrf(c.get("/login").text)}, follow_redirects=False)
+    if r.headers["location"].startswith("/login/mfa"):
+        code, csrf = world.code("admin-red"), _csrf(c.get("/login/mfa").text)
+        r = c.post("/login/mfa", data={"code": code, "csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    for url in ("/findings?q=%00", "/findings?target=%00", "/findings?check=%00", "/audit?action=%00"):
+        page = c.get(url)
+        assert page.status_code < 500, (url, page.text[:300])
+        if page.status_code == 400:
+            assert "cannot keep or look up" in page.text
