@@ -163,9 +163,10 @@ def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
 # store's ORM and migrations (the writer talks to the driver), logging (only --debug),
 # importlib.resources (data files are paths), hashlib, which loads OpenSSL (fingerprints are
 # BLAKE2, built into the interpreter), and tomllib (built-in profiles ship pre-parsed; only a
-# configuration file or a custom profile needs it). Each is milliseconds of every scan's start-up.
+# configuration file or a custom profile needs it), and platformdirs (vmsec.userdirs gives the same
+# directories). Each is milliseconds of every scan's start-up.
 _NOT_OFFLINE = ("asyncio", "ssl", "sqlalchemy", "alembic", "logging", "importlib.resources", "hashlib",
-                "_hashlib", "tomllib")
+                "_hashlib", "tomllib", "platformdirs")
 
 
 def test_an_offline_scan_does_not_import_what_it_does_not_use(tmp_path: Path) -> None:

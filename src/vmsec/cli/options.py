@@ -52,9 +52,9 @@ def warn(message: str) -> None:
 
 def default_config_path() -> Path:
     """``vmsec.toml`` in the user's configuration directory (``$XDG_CONFIG_HOME/vmsec``)."""
-    import platformdirs
+    from vmsec.userdirs import user_config_dir
 
-    return Path(platformdirs.user_config_dir("vmsec", appauthor=False)) / CONFIG_NAME
+    return Path(user_config_dir()) / CONFIG_NAME
 
 
 def load_config(path: Path) -> dict[str, Any]:

@@ -43,9 +43,9 @@ def parse_ports(text: str) -> tuple[tuple[int, ...], tuple[tuple[int, str], ...]
 def _default_log() -> str:
     from pathlib import Path
 
-    from platformdirs import user_log_dir
+    from vmsec.userdirs import user_log_dir
 
-    folder = Path(user_log_dir("vmsec"))
+    folder = Path(user_log_dir())
     folder.mkdir(parents=True, exist_ok=True)
     return str(folder / time.strftime("probe-%Y%m%dT%H%M%S.log"))
 

@@ -16,16 +16,15 @@ import secrets
 import stat
 from pathlib import Path
 
-import platformdirs
-
 from vmsec.errors import ConfigError
 from vmsec.service.deps import need
+from vmsec.userdirs import user_config_dir
 
 ENV_VAR = "VMSEC_SERVICE_KEY"
 
 
 def default_key_path() -> Path:
-    return Path(platformdirs.user_config_dir("vmsec", appauthor=False)) / "service.key"
+    return Path(user_config_dir()) / "service.key"
 
 
 def resolve_key_path(path: str | None) -> Path:

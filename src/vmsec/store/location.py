@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import platformdirs
+from vmsec.userdirs import user_data_dir
 
 ENV_VAR = "VMSEC_STORE"
 
@@ -17,7 +17,7 @@ __all__ = ["ENV_VAR", "default_store_url", "redact", "resolve_url"]
 
 def default_store_url() -> str:
     """SQLite in the user's data directory (``…/vmsec/history.sqlite``)."""
-    path = Path(platformdirs.user_data_dir("vmsec", appauthor=False)) / "history.sqlite"
+    path = Path(user_data_dir()) / "history.sqlite"
     return f"sqlite:///{path}"
 
 

@@ -57,9 +57,9 @@ _STATES = {state.value: state for state in FixState}
 
 
 def default_db_path() -> Path:
-    from platformdirs import user_cache_dir  # here: a scan given --db never needs it
+    from vmsec.userdirs import user_cache_dir
 
-    return Path(user_cache_dir("vmsec")) / "vulndb.sqlite"
+    return Path(user_cache_dir()) / "vulndb.sqlite"
 
 
 TEMP_PREFIX = ".vulndb-"
