@@ -267,3 +267,11 @@ def test_the_finding_names_the_binaries_that_lag(db: AdvisoryDB) -> None:
     assert len(hit) == 1
     assert "(openssh-client)" in hit[0].message and "openssh-server 1:9.2p1-2+deb12u3" in hit[0].message
     assert "only these lag" in hit[0].message
+
+
+def test_the_database_says_which_releases_it_holds_advisories_for(db: AdvisoryDB) -> None:
+    held = db.ecosystems()
+    assert "Debian:12" in held and "Ubuntu:24.04:LTS" not in held
+    for ecosystem in [*sorted(held), "Ubuntu:24.04:LTS", "Debian:99", ""]:
+        assert db.holds(ecosystem) is (ecosystem in held)
+        assert db.holds(ecosystem) is (ecosystem in held)  # and again, answered from what it learnt

@@ -147,7 +147,7 @@ def match_packages(db: AdvisoryDB, os: OsRelease | None, packages: tuple[Install
     if packages is None:
         return VulnReport(ecosystem=ecosystem, unknown_reason="the installed packages could not be read",
                           database=str(db.path))
-    if ecosystem not in db.ecosystems():
+    if not db.holds(ecosystem):
         return VulnReport(ecosystem=ecosystem, database=str(db.path),
                           unknown_reason=f"the vulnerability database holds no advisories for {ecosystem}: "
                           "import its feed")
@@ -166,7 +166,7 @@ def match_packages(db: AdvisoryDB, os: OsRelease | None, packages: tuple[Install
                     g.versions.pop(version)
             if not g.versions:
                 del groups[name]
-        if backports and next_release not in db.ecosystems():
+        if backports and not db.holds(next_release):
             skipped.extend(f"{n} {v}: a backport; {next_release} data is needed to judge it"
                            for n, g in backports.items() for v in g.versions)
             backports = {}
