@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -61,3 +62,20 @@ def test_a_nul_at_the_sign_in_form_or_in_a_dashboard_filter_is_a_client_error(wo
         assert page.status_code < 500, (url, page.text[:300])
         if page.status_code == 400:
             assert "cannot keep or look up" in page.text
+
+
+def test_labels_and_notes_with_control_characters_are_refused_line_breaks_in_a_note_are_kept(
+        api: TestClient, world: World) -> None:
+    expires = (world.clock() + timedelta(days=30)).date().isoformat()
+    waiver = {"group": "red", "check": "VMS-DOM-020", "target": "domain:*", "owner": "ops",
+              "expires": expires}
+    bad = api.post("/api/v1/waivers", json={**waiver, "reason": "accepted\x1b[2J until the upgrade"})
+    assert bad.status_code == 400 and "the reason holds a control character" in bad.json()["detail"]
+    bad = api.post("/api/v1/waivers", json={**waiver, "owner": "ops\u0085", "reason": "r"})
+    assert bad.status_code == 400 and "the owner holds a control character" in bad.json()["detail"]
+    good = api.post("/api/v1/waivers", json={**waiver, "reason": "accepted\r\nuntil the upgrade\tin May"})
+    assert good.status_code == 201, good.text
+    stored = [w for w in api.get("/api/v1/waivers").json() if w["id"] == good.json()["id"]]
+    assert stored[0]["reason"] == "accepted\r\nuntil the upgrade\tin May"
+    bad = api.post("/api/v1/tokens", json={"user": "viewer-red", "scope": "read", "name": "ci\x07"})
+    assert bad.status_code == 400 and "the token's name holds a control character" in bad.json()["detail"]

@@ -7,7 +7,8 @@ import sys
 import click
 
 from vmsec.cli import exitcodes
-from vmsec.cli.service_options import open_service, service_options
+from vmsec.cli.service_options import TEXT, open_service, service_options
+from vmsec.report.text import json_output
 
 
 @click.group("audit")
@@ -36,7 +37,8 @@ def verify(store_url: str | None, key_file: str | None) -> None:
     "--limit", type=click.IntRange(1, 500), default=50, show_default=True, help="Newest entries to show."
 )
 @click.option(
-    "--action", default=None, metavar="ACTION", help="Only this action (login.password, token.auth …)."
+    "--action", type=TEXT, default=None, metavar="ACTION",
+    help="Only this action (login.password, token.auth …)."
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["terminal", "json"]), default="terminal", show_default=True
@@ -45,14 +47,13 @@ def verify(store_url: str | None, key_file: str | None) -> None:
 def list_(limit: int, action: str | None, fmt: str, store_url: str | None, key_file: str | None) -> None:
     """Show the newest audit entries of every group — and those of no group (sign-ins with unknown
     user names, unknown tokens), which only the host's administrator sees."""
-    import json
 
     from vmsec.service.core import cli_principal
 
     with open_service(store_url, key_file) as svc:
         entries, _ = svc.queries.audit(cli_principal(), limit=limit, action=action)
     if fmt == "json":
-        click.echo(json.dumps(entries, indent=2, default=str))
+        click.echo(json_output(entries, default=str))
         return
     for e in entries:
         click.echo(

@@ -25,9 +25,9 @@ def checks_list(fmt: str, tags: tuple[str, ...]) -> None:
 
     index = packaged_index().select(tags=tags or None)
     if fmt == "json":
-        import json
+        from vmsec.report.text import json_output
 
-        click.echo(json.dumps([_check_dict(c) for c in index.checks], indent=2))
+        click.echo(json_output([_check_dict(c) for c in index.checks]))
         return
     rows = [(c.id, c.severity.value, c.scope, ", ".join(c.tags), c.title) for c in index.checks]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(("ID", "Severity", "Scope"))]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ from rich.console import Console
 
 from vmsec.cli import exitcodes
 from vmsec.errors import AdvisorySourceError, ConfigError
+from vmsec.report.text import json_output
 from vmsec.vulns.db import STALE_AFTER_DAYS, default_db_path, import_feeds, open_db
 
 DB_OPTION = click.option("--db", "db_path", type=click.Path(dir_okay=False),
@@ -118,11 +118,11 @@ def db_status(db_path: str | None, fmt: str) -> None:
     now = datetime.now(UTC)
     sources = db.sources()
     if fmt == "json":
-        click.echo(json.dumps({"database": str(path), "sources": [
+        click.echo(json_output({"database": str(path), "sources": [
             {"name": s.name, "kind": s.kind, "origin": s.origin, "sha256": s.sha256,
              "imported_at": s.imported_at, "data_date": s.data_date, "dated_by": s.dated_by,
              "records": s.records, "age_days": round(s.age_days(now), 2),
-             "stale": s.age_days(now) > STALE_AFTER_DAYS} for s in sources]}, indent=2))
+             "stale": s.age_days(now) > STALE_AFTER_DAYS} for s in sources]}))
         return
     click.echo(f"database: {path}")
     for s in sources:

@@ -3,7 +3,6 @@ its combined report, and keep scheduled scans per group."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
@@ -238,13 +237,13 @@ def fleet_status(run_ref: str, store_url: str | None, fmt: str, show_attempts: b
     failed, with attempts, worker, duration and the reason of the last failure. Exits 0 when every
     target is done, 3 when one failed or the run is not finished."""
     from vmsec.fleet.runs import run_status
-    from vmsec.report.text import json_text
+    from vmsec.report.text import json_output
 
     with _store(store_url) as store:
         status = run_status(store, _resolve(store, run_ref), with_attempts=show_attempts or fmt == "json")
     if fmt == "json":
         # Keys, reasons and sources came from scanned machines: no control character raw.
-        click.echo(json_text(json.dumps(status_dict(status), indent=2, ensure_ascii=False)))
+        click.echo(json_output(status_dict(status)))
     else:
         _print_status(status, show_attempts, sys.stdout)
     sys.exit(exitcodes.OK if status.finished and status.by_state["failed"] == 0 else exitcodes.INCOMPLETE)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +11,7 @@ import click
 
 from vmsec import __version__
 from vmsec.cli import exitcodes
+from vmsec.report.text import json_output
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -49,7 +49,7 @@ def version(db_path: str | None, fmt: str) -> None:
                                  for s in sources])
     info["advisory_database"] = database
     if fmt.lower() == "json":
-        click.echo(json.dumps(info, indent=2))
+        click.echo(json_output(info))
         return
     click.echo(f"vmsec {__version__} (Python {info['python']})")
     if database.get("error"):

@@ -13,6 +13,28 @@ from vmsec.cli import exitcodes
 from vmsec.errors import ConfigError, StoreError
 
 
+class ServiceText(click.ParamType):  # type: ignore[type-arg]
+    """A name or label given to the service: no control character and no byte that is not UTF-8 (a
+    store cannot keep either, nor look one up) — a usage error naming the option, not a crash."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from vmsec.service.core import ServiceError, text_input
+
+        if isinstance(value, str):
+            try:
+                text_input(value, "the value", len(value))
+            except ServiceError as exc:
+                from vmsec.report.text import visible
+
+                self.fail(f"'{visible(value)}' {str(exc).removeprefix('the value ')}", param, ctx)
+        return value
+
+
+TEXT = ServiceText()
+
+
 def _die(message: str, code: int) -> None:
     click.echo(f"vmsec: error: {message}", err=True)
     sys.exit(code)

@@ -6,7 +6,6 @@ The lead registers the commands on the ``cli`` group (``cli.add_command(history)
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, TextIO
 
@@ -20,7 +19,7 @@ from vmsec.errors import ConfigError, StoreError
 from vmsec.findings import Status
 from vmsec.report import ReportOptions, make_reporter
 from vmsec.report.compliance import compliance_format
-from vmsec.report.text import json_text, visible
+from vmsec.report.text import json_output, visible
 from vmsec.results import ScanResult
 from vmsec.store.diff import Diff, DiffEntry
 from vmsec.store.location import redact, resolve_url
@@ -98,7 +97,7 @@ def history(store_url: str | None, limit: int, fmt: str) -> None:
         store = open_store(store_url, create=False)
     except StoreMissing as exc:
         if fmt == "json":
-            click.echo(json.dumps({"store": redact(resolve_url(store_url)), "scans": []}, indent=2))
+            click.echo(json_output({"store": redact(resolve_url(store_url)), "scans": []}))
         else:
             click.echo(f"no scans stored: {_plain(str(exc))}")
         return
@@ -111,8 +110,8 @@ def history(store_url: str | None, limit: int, fmt: str) -> None:
         except StoreError as exc:
             _die(str(exc), exitcodes.INCOMPLETE)
     if fmt == "json":
-        click.echo(json_text(json.dumps({"store": redact(resolve_url(store_url)),
-                                         "scans": [summary_dict(s) for s in summaries]}, indent=2)))
+        click.echo(json_output({"store": redact(resolve_url(store_url)),
+                                "scans": [summary_dict(s) for s in summaries]}))
         return
     if not summaries:
         click.echo(f"no scans stored in {_plain(redact(resolve_url(store_url)))}")
@@ -204,7 +203,7 @@ def diff(a: str, b: str, store_url: str | None, fmt: str, show_open: bool) -> No
             _die(str(exc), exitcodes.USAGE if isinstance(exc, UnknownScan) else exitcodes.INCOMPLETE)
             return
     if fmt.lower() == "json":
-        click.echo(json_text(json.dumps(diff_dict(result), indent=2, ensure_ascii=False)))
+        click.echo(json_output(diff_dict(result)))
     else:
         _render_diff(result, sys.stdout, show_open)
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from vmsec.cli.service_options import open_service, service_options
+from vmsec.cli.service_options import TEXT, open_service, service_options
+from vmsec.report.text import json_output
 
 
 @click.group("token")
@@ -15,7 +14,8 @@ def token() -> None:
 
 
 @token.command("create")
-@click.option("--user", "user_name", required=True, metavar="NAME", help="The user the token acts as.")
+@click.option("--user", "user_name", type=TEXT, required=True, metavar="NAME",
+              help="The user the token acts as.")
 @click.option(
     "--scope",
     type=click.Choice(["read", "write"]),
@@ -31,7 +31,8 @@ def token() -> None:
     metavar="DAYS",
     help="Days until the token expires.",
 )
-@click.option("--name", default="cli", show_default=True, help="A label to recognise the token by.")
+@click.option("--name", type=TEXT, default="cli", show_default=True,
+              help="A label to recognise the token by.")
 @service_options
 def create(
     user_name: str, scope: str, days: int, name: str, store_url: str | None, key_file: str | None
@@ -49,7 +50,7 @@ def create(
 
 
 @token.command("list")
-@click.option("--user", "user_name", default=None, metavar="NAME", help="Only this user's tokens.")
+@click.option("--user", "user_name", type=TEXT, default=None, metavar="NAME", help="Only this user's tokens.")
 @click.option(
     "--format", "fmt", type=click.Choice(["terminal", "json"]), default="terminal", show_default=True
 )
@@ -62,7 +63,7 @@ def list_(user_name: str | None, fmt: str, store_url: str | None, key_file: str 
         tokens = svc.accounts.list_tokens(cli_principal(), user_name)
         now = svc.now()
     if fmt == "json":
-        click.echo(json.dumps([t.as_dict() for t in tokens], indent=2))
+        click.echo(json_output([t.as_dict() for t in tokens]))
         return
     for t in tokens:
         state = "revoked" if t.revoked_at else "expired" if t.expires_at <= now else "active"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from vmsec.cli.service_options import _die, open_service, service_options
+from vmsec.cli.service_options import TEXT, _die, open_service, service_options
+from vmsec.report.text import json_output
 
 
 @click.group("user")
@@ -25,7 +25,7 @@ def _show_enrolment(uri: str | None, codes: tuple[str, ...]) -> None:
 
 
 @user.command("add")
-@click.argument("name")
+@click.argument("name", type=TEXT)
 @click.option(
     "--role",
     type=click.Choice(["viewer", "auditor", "operator", "admin"]),
@@ -42,6 +42,7 @@ def _show_enrolment(uri: str | None, codes: tuple[str, ...]) -> None:
 @click.option(
     "--group",
     "groups",
+    type=TEXT,
     multiple=True,
     metavar="GROUP",
     help="A group (tenant / host group) the user belongs to; repeatable (default: default).",
@@ -80,7 +81,7 @@ def list_(fmt: str, store_url: str | None, key_file: str | None) -> None:
     with open_service(store_url, key_file) as svc:
         users = svc.accounts.list_users(cli_principal())
     if fmt == "json":
-        click.echo(json.dumps([u.as_dict() for u in users], indent=2))
+        click.echo(json_output([u.as_dict() for u in users]))
         return
     for u in users:
         factors = "+".join(
@@ -94,7 +95,7 @@ def list_(fmt: str, store_url: str | None, key_file: str | None) -> None:
 
 
 @user.command("disable")
-@click.argument("name")
+@click.argument("name", type=TEXT)
 @service_options
 def disable(name: str, store_url: str | None, key_file: str | None) -> None:
     """Disable a user: signs them out everywhere; their tokens stop working."""
@@ -106,7 +107,7 @@ def disable(name: str, store_url: str | None, key_file: str | None) -> None:
 
 
 @user.command("reset-mfa")
-@click.argument("name")
+@click.argument("name", type=TEXT)
 @service_options
 def reset_mfa(name: str, store_url: str | None, key_file: str | None) -> None:
     """Replace a user's second factors (a lost phone): new TOTP secret and recovery codes, printed once;

@@ -24,6 +24,7 @@ inert in its own way:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 from typing import Any, TextIO
 
@@ -180,6 +181,15 @@ def json_text(text: str) -> str:
     if utf8_needs_no_escape(text.encode("utf-8", "surrogatepass")):  # byte searches: cheaper than a regex
         return text
     return _json_raw().sub(_json_escape, text)
+
+
+def json_output(value: Any, *, indent: int | None = 2, default: Callable[[Any], Any] | None = None) -> str:
+    """``value`` as JSON for a command's output: :func:`json_text` of ``json.dumps`` with
+    ``ensure_ascii=False`` — the default ``ensure_ascii=True`` writes a lone surrogate (a file name's
+    undecodable byte) as a ``\\udcNN`` escape, which strict parsers reject with the whole document."""
+    import json
+
+    return json_text(json.dumps(value, indent=indent, ensure_ascii=False, default=default))
 
 
 class NeutralisingStream:

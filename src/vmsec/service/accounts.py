@@ -20,7 +20,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 from vmsec.service import mfa
-from vmsec.service.core import Denied, NotFound, Principal, ServiceError, new_id, utc
+from vmsec.service.core import Denied, NotFound, Principal, ServiceError, new_id, text_input, utc
 from vmsec.service.passwords import check_password, hash_password, needs_rehash, verify_password
 from vmsec.service.roles import MFA_REQUIRED, Role
 from vmsec.store import schema
@@ -877,7 +877,7 @@ class Accounts:
         days = cfg.token_default_days if days is None else days
         if not 1 <= days <= cfg.token_max_days:
             raise ServiceError(f"a token expires after 1 to {cfg.token_max_days} days")
-        name = name.strip()[:100] or "token"
+        name = text_input(name, "the token's name", 100) or "token"
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self.svc.now()
         t = schema.api_tokens

@@ -17,7 +17,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vmsec.errors import VmsecError
-from vmsec.service.core import Denied, NotFound, Principal, ServiceError, new_id, utc
+from vmsec.service.core import Denied, NotFound, Principal, ServiceError, new_id, text_input, utc
 from vmsec.service.roles import Permission
 from vmsec.store import schema
 
@@ -118,12 +118,12 @@ class Operations:
                 conn.execute(
                     insert(schema.waivers).values(
                         group_id=gid,
-                        check_id=(check or "").strip()[:200] or None,
-                        vulnerability=(vulnerability or "").strip()[:200] or None,
-                        target=target.strip()[:500],
-                        subject=(subject or "").strip()[:500] or None,
-                        reason=reason.strip()[:4000],
-                        owner=owner.strip()[:200],
+                        check_id=text_input(check or "", "the check id", 200) or None,
+                        vulnerability=text_input(vulnerability or "", "the vulnerability id", 200) or None,
+                        target=text_input(target, "the target pattern", 500),
+                        subject=text_input(subject or "", "the subject pattern", 500) or None,
+                        reason=text_input(reason, "the reason", 4000, multiline=True),
+                        owner=text_input(owner, "the owner", 200),
                         expires=expires,
                         status="proposed",
                         proposed_by=principal.name,
@@ -237,7 +237,7 @@ class Operations:
             raise ServiceError(f"unknown credential kind {kind!r} (one of {', '.join(CREDENTIAL_KINDS)})")
         if not secret or len(secret) > MAX_SECRET_BYTES:
             raise ServiceError(f"a credential is 1 to {MAX_SECRET_BYTES} bytes")
-        name = name.strip()[:100]
+        name = text_input(name, "the credential's name", 100)
         if not name:
             raise ServiceError("a credential needs a name")
         c = schema.scan_credentials
@@ -340,7 +340,7 @@ class Operations:
         if every_hours is not None and not 1 <= every_hours <= 24 * 366:
             raise ServiceError("a schedule runs every 1 to 8784 hours")
         gid = self._group(principal, group)
-        name = name.strip()[:200]
+        name = text_input(name, "the target's name", 200)
         if not name:
             raise ServiceError("a target needs a name")
         try:
