@@ -3,6 +3,7 @@ name the entry."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,21 @@ def test_unknown_group_and_durations() -> None:
     assert [parse_duration(v, "x") for v in (90, "90s", "15m", "6h", "1d")] == [90, 90, 900, 21600, 86400]
     with pytest.raises(ConfigError):
         parse_duration("0s", "x")
+
+
+def test_a_path_that_is_not_utf8_is_refused_by_name_not_left_to_crash_the_run(tmp_path: Path) -> None:
+    # A run keeps its targets as JSON text in the store; creating one crashed on the lone surrogate
+    # that stands for an undecodable byte (here the directory holding the inventory).
+    odd = Path(os.fsdecode(os.fsencode(tmp_path) + b"/odd-\xff"))
+    odd.mkdir()
+    (odd / "inv.yaml").write_text("targets:\n  - {kind: xml, path: exports/hv9}\n"
+                                  "  - {kind: host, root: /srv/r}\n")
+    with pytest.raises(ConfigError, match=r"targets\[1\]\.path: '.*odd-\\\\udcff/exports/hv9' holds a byte "
+                                          r"that is not UTF-8, which a fleet run cannot keep"):
+        load_inventory(odd / "inv.yaml")
+    (odd / "inv.yaml").write_text("targets:\n  - {kind: host, root: /srv/r}\n"
+                                  "  - {kind: rootfs, paths: [/g/a]}\n")
+    assert [t.key for t in load_inventory(odd / "inv.yaml").targets] == ["host /srv/r", "rootfs /g/a"]
+    (tmp_path / "esc.yaml").write_text('targets:\n  - {kind: rootfs, paths: ["/g/a", "/g/\\udcff"]}\n')
+    with pytest.raises(ConfigError, match=r"targets\[1\]\.paths: .* holds a byte that is not UTF-8"):
+        load_inventory(tmp_path / "esc.yaml")

@@ -182,6 +182,25 @@ def _jsonable(value: Any, where: str) -> Any:
     raise ConfigError(f"{where}: {type(value).__name__} values are not supported ({value!r})")
 
 
+def _storable(value: Any, where: str) -> None:
+    """A run keeps its targets in the store as JSON text, which cannot carry a byte that is not UTF-8
+    (here a lone surrogate: a path under a directory so named, or a YAML ``\\udcff`` escape). It is
+    refused by name, not left to crash the run's creation."""
+    if isinstance(value, str):
+        if any("\ud800" <= c <= "\udfff" for c in value):
+            from vmsec.report.text import visible
+
+            raise ConfigError(f"{where}: {visible(value)!r} holds a byte that is not UTF-8, which a fleet "
+                              "run cannot keep (rename it, or scan it with 'vmsec scan')")
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item, where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key, where)
+            _storable(item, f"{where}.{key}")
+
+
 def parse_inventory(document: object, source: str = "inventory", *,
                     base_dir: Path | None = None) -> FleetInventory:
     """An inventory from its parsed YAML document (see the module docstring)."""
@@ -230,6 +249,7 @@ def parse_inventory(document: object, source: str = "inventory", *,
         where = f"{source}: targets[{n}]"
         entry = _jsonable(_mapping(raw, where), where)
         entry = _resolve_paths(entry, base_dir)
+        _storable(entry, where)
         spec_keys = {k: v for k, v in entry.items() if k not in _FLEET_KEYS}
         hypervisor = entry.get("hypervisor")
         if hypervisor is not None:
