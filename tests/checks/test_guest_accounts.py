@@ -206,3 +206,11 @@ def test_locked_uid0_is_rated_by_how_it_can_log_in(sshd: SshdConfig | None, lock
     assert (r.status, r.severity) == expected, r.message
     if expected == (Status.FAIL, None):
         assert "with a key" in r.message
+
+
+def test_a_uid_min_in_other_digits_is_no_number_and_the_default_stands() -> None:
+    # '²' and '٣' are digits to str.isdigit() but not to int(): the check crashed on a hostile login.defs.
+    for text in ("²", "٣٠٠٠"):
+        g = guest((ROOT, acct("games", 5, shell="/bin/sh"), acct("svc", 1500, shell="/bin/sh")),
+                  (sh("games"),), login_defs={"UID_MIN": text})
+        assert [r.subject for r in run(accounts.system_account_shells, g)] == ["account games"]

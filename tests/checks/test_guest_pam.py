@@ -217,3 +217,10 @@ def test_su_wheel() -> None:
     assert st(run(pam.su_wheel, guest(stack("su", "auth required pam_wheel.so use_uid")))) == [P]
     assert st(run(pam.su_wheel, guest(stack("su", "auth sufficient pam_wheel.so trust")))) == [F]
     assert run(pam.su_wheel, guest(stack("login", *DEBIAN_AUTH))) == []
+
+
+def test_passwdqc_limits_in_other_digits_cannot_be_read() -> None:
+    # '²' is a digit to str.isdigit() but not to int(): the check crashed on it.
+    results = run(pam.password_min_length, guest(stack("common-password", "password required pam_passwdqc.so "
+                                                                          "min=²,²,²,²,²")))
+    assert st(results) == [U] and "cannot be read" in results[0].message

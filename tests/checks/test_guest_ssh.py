@@ -463,3 +463,9 @@ def test_a_root_key_with_an_unread_drop_in_is_unknown_unless_root_is_refused(tmp
     refused = unread_config(tmp_path, "PermitRootLogin no\n")
     results = run(ssh_keys.root_keys, guest(refused, authorized_keys=(key,)))
     assert st(results) == [U]
+
+
+def test_a_match_localport_in_other_digits_matches_no_connection() -> None:
+    # sshd reads LocalPort with a2port(): '²²' is no port. str.isdigit() took it, int() then crashed.
+    cfg = sshd(matches=(block("LocalPort ²²", passwordauthentication="yes"),), passwordauthentication="no")
+    assert cfg.for_connection("alice", local_port=22)["passwordauthentication"] == ("no",)

@@ -236,7 +236,7 @@ def _sshd_block_matches(criteria: tuple[tuple[str, str], ...], *, user: str | No
         elif name == "localaddress":
             ok = local_address is not None and _sshd_addr_list(local_address, arg)
         elif name == "localport":
-            ok = local_port is not None and arg.isdigit() and int(arg) == local_port
+            ok = local_port is not None and arg.isascii() and arg.isdigit() and int(arg) == local_port
         elif name == "rdomain":
             ok = rdomain is not None and _sshd_pattern_list(rdomain, arg) == 1
         else:

@@ -215,7 +215,7 @@ def system_account_shells(guest: Guest, env: Environment) -> Iterator[Result]:
     accounts = _accounts(guest)
     uid_min = 1000
     raw = (guest.login_defs or {}).get("UID_MIN")
-    if raw is not None and raw.strip().isdigit():
+    if raw is not None and raw.strip().isascii() and raw.strip().isdigit():  # '²' is a digit to isdigit()
         uid_min = int(raw)
     found = False
     for a in accounts:

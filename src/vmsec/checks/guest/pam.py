@@ -367,7 +367,7 @@ def _min_length(guest: Guest, line: PamLine) -> tuple[int | None, str, list[Evid
         if config is not None:
             return None, f"pam_passwdqc at {line.origin} reads its limits from {config}", []
         spec = _argument(line, "min") or PASSWDQC_MIN
-        values = [int(v) for v in spec.split(",") if v.strip().isdigit()]
+        values = [int(v) for v in spec.split(",") if v.strip().isascii() and v.strip().isdigit()]
         where = ev(_source(line), line.origin, f"min={spec}")
         if not values:
             return None, f"pam_passwdqc min={spec} at {line.origin} cannot be read", [where]

@@ -253,7 +253,7 @@ def _tls_ports(host: Host) -> set[int]:
     for conf in host.daemon_confs:
         setting = conf.setting("tls_port")
         value = setting.value if setting is not None else None
-        if isinstance(value, str) and value.isdigit():
+        if isinstance(value, str) and value.isascii() and value.isdigit():
             ports.add(int(value))
         elif isinstance(value, int):
             ports.add(value)
