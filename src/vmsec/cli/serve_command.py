@@ -18,7 +18,8 @@ from vmsec.cli.service_options import _die, open_service, service_options
 
 def parse_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+    if not sep or not (port.isascii() and port.isdigit() and len(port) <= 5) or not 0 < int(port) < 65536 \
+            or not host:
         raise click.BadParameter(f"expected HOST:PORT, got {value!r}")
     return host.strip("[]"), int(port)
 

@@ -74,7 +74,7 @@ def list_(user_name: str | None, fmt: str, store_url: str | None, key_file: str 
 
 
 @token.command("revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=click.IntRange(1, 2**63 - 1))
 @service_options
 def revoke(token_id: int, store_url: str | None, key_file: str | None) -> None:
     """Revoke a token by its id (from 'vmsec token list')."""

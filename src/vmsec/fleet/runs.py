@@ -28,6 +28,7 @@ from vmsec.facts import CollectionRecord
 from vmsec.findings import Finding, Target
 from vmsec.results import OsInventory, ScanCounts, ScanResult
 from vmsec.store import Store, schema
+from vmsec.store.store import record_number
 from vmsec.store.writer import clean_text
 from vmsec.times import as_utc
 
@@ -193,9 +194,12 @@ def create_run(store: Store, targets: Iterable[Any], *, source: str, mode: str,
 def resolve_run(store: Store, ref: str) -> int:
     """A run id from ``ref``: a number or ``latest``."""
     fr = schema.fleet_runs
+    number = record_number(ref)
     with store.transaction("reading fleet runs") as conn:
-        if ref.isdigit():
-            found = conn.execute(select(fr.c.id).where(fr.c.id == int(ref))).first()
+        if number is not None:
+            found = conn.execute(select(fr.c.id).where(fr.c.id == number)).first()
+        elif ref.isascii() and ref.isdigit():
+            found = None  # a number no run can have
         elif ref == "latest":
             found = conn.execute(select(fr.c.id).order_by(fr.c.id.desc()).limit(1)).first()
         else:

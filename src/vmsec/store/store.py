@@ -9,6 +9,7 @@ reports as interrupted (incomplete), never as a clean scan.
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -34,6 +35,15 @@ from vmsec.times import as_utc
 _STATUS = {s.value: s for s in Status}
 _SEVERITY = {s.value: s for s in Severity}
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_NUMBER = re.compile(r"[0-9]+")  # ASCII digits: str.isdigit() also takes '²' and '١'
+
+
+def record_number(ref: str) -> int | None:
+    """``ref`` as a record's number when it is one (ASCII digits, within SQL's 64-bit INTEGER), else None
+    — a number no database can hold names no record, and must not reach its driver (OverflowError)."""
+    if not _NUMBER.fullmatch(ref) or len(ref) > 18:
+        return None
+    return int(ref)
 
 
 class UnknownScan(StoreError):
@@ -209,8 +219,10 @@ class Store:
     def resolve(self, ref: str) -> int:
         """A scan id from ``ref``: a number, ``latest`` or ``previous`` (the one before latest)."""
         s = schema.scans
-        if ref.isdigit():
-            scan_id = int(ref)
+        if _NUMBER.fullmatch(ref):
+            scan_id = record_number(ref)
+            if scan_id is None:
+                raise UnknownScan(f"{self.url}: no scan #{ref}")
             with self.transaction("reading a scan") as conn:
                 if conn.execute(select(s.c.id).where(s.c.id == scan_id)).first() is None:
                     raise UnknownScan(f"{self.url}: no scan #{scan_id}")

@@ -1,0 +1,52 @@
+"""Scan, run and token numbers a user types: ASCII digits a database can hold, else a usage error
+naming the input — '²' and '١' are digits to str.isdigit(), and a 20-digit number overflowed the
+driver ("please report this if it is a bug")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VNC_FAIL = ROOT / "tests" / "data" / "checks" / "VMS-DOM-020" / "vnc-any.FAIL.xml"
+HUGE = "9" * 20
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vmsec.cli.main", *args], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120, check=False)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("refs")
+    env = {"VMSEC_STORE": f"sqlite:///{home / 'history.sqlite'}", "VMSEC_SERVICE_KEY": str(home / "key")}
+    assert run("scan", "xml", str(VNC_FAIL), "-q", "--format", "json", "-o", str(home / "r.json"),
+               env=env).returncode in (0, 1)
+    return env
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("report", HUGE), f"no scan #{HUGE}"),
+    (("report", "²"), "not a scan id: '²'"),
+    (("report", "١"), "not a scan id: '١'"),
+    (("diff", HUGE, "latest"), f"no scan #{HUGE}"),
+    (("fleet", "status", HUGE), f"no fleet run {HUGE}"),
+    (("fleet", "status", "²"), "not a fleet run: '²'"),
+    (("token", "revoke", HUGE), f"{HUGE} is not in the range"),
+    (("serve", "--listen", "127.0.0.1:²"), "expected HOST:PORT, got '127.0.0.1:²'"),
+])
+def test_a_number_a_database_cannot_hold_is_a_usage_error(env: dict[str, str], args: tuple[str, ...],
+                                                          message: str) -> None:
+    proc = run(*args, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "report this" not in proc.stderr
+
+
+def test_a_stored_scan_is_still_found_by_its_number(env: dict[str, str]) -> None:
+    proc = run("report", "1", "--format", "json", env=env)
+    assert proc.returncode in (0, 1) and '"VMS-DOM-020"' in proc.stdout
