@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import Account, Group, ShadowEntry
+from vmsec.parsers.lines import C_SPACE, split_lines
 
 if TYPE_CHECKING:
     from vmsec.reading import Reader
@@ -83,12 +84,20 @@ def lock_mark(field: str) -> str | None:
 
 
 def _int(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if text.isdigit() and len(text) < 12 else None
+    """A numeric field as glibc's strtoul reads it: C white space, an optional sign, ASCII digits — so
+    ``+0`` and ``-0`` are UID 0 to the system (and a negative number wraps, as it does for uid_t)."""
+    match = _NUMBER.fullmatch(text)
+    if match is None or len(match.group(2)) > 11:
+        return None
+    value = int(match.group(2))
+    return (-value) % 2**32 if match.group(1) == "-" else value
+
+
+_NUMBER = re.compile("[ \t\n\v\f\r]*([+-]?)([0-9]+)")
 
 
 def _lines(text: str, origin: str) -> list[str]:
-    lines = text.splitlines()
+    lines = split_lines(text)
     if len(lines) > MAX_LINES:
         raise ReadError(origin, f"more than {MAX_LINES} lines", ErrorKind.TOO_LARGE)
     return lines
@@ -154,18 +163,20 @@ def parse_group(text: str, origin: str = "/etc/group") -> tuple[Group, ...]:
 
 
 def parse_login_defs(text: str, origin: str = "/etc/login.defs") -> dict[str, str]:
-    """``KEY value`` settings of login.defs(5); a later setting of the same key wins, as in shadow-utils.
-    Surrounding double quotes are removed."""
+    """``KEY value`` settings of login.defs(5) as shadow-utils' getdef.c reads them: trailing white space
+    trimmed, the name after leading blanks (space, tab) up to the next blank, the value after blanks and
+    double quotes up to the next double quote; a line with one field is ignored; a later setting of the
+    same key wins. (Not Python's split(): it also splits at \\v, U+0085, U+2028 …, which login keeps.)"""
     settings: dict[str, str] = {}
     for line in _lines(text, origin):
-        line = line.strip()
+        line = line.rstrip(C_SPACE).lstrip(" \t")
         if not line or line.startswith("#"):
             continue
-        parts = line.split(None, 1)
-        value = parts[1].strip() if len(parts) > 1 else ""
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = value[1:-1]
-        settings[parts[0]] = value
+        name, blank, _ = line.replace("\t", " ").partition(" ")
+        if not blank:
+            continue
+        value = line[len(name) + 1:].lstrip(' "\t').split('"', 1)[0]
+        settings[name] = value
     return settings
 
 

@@ -19,6 +19,7 @@ from msgspec import Struct, field
 
 from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
 from vmsec.facts import PamLine, PamStack
+from vmsec.parsers.lines import split_lines
 
 if TYPE_CHECKING:
     from vmsec.reading import Reader
@@ -70,7 +71,7 @@ def parse_pam_file(text: str, path: str = "") -> tuple[tuple[RawPamLine, ...], t
     problems: list[ParseError] = []
     pending = ""
     start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(split_lines(text), 1):
         if not pending:
             start = number
         stripped = raw.split("#", 1)[0].rstrip()  # Linux-PAM drops everything after '#'

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 from vmsec.errors import ParseError, Problems, ReadError
 from vmsec.facts import ModuleConfig, PamStack
+from vmsec.parsers.lines import split_lines, strip_c
 from vmsec.reading import Reader
 
 PWQUALITY = "/etc/security/pwquality.conf"
@@ -32,8 +33,8 @@ def parse_module_conf(text: str, path: str, values: dict[str, str], origins: dic
                       problems: Problems) -> None:
     """Add the settings of one file to ``values``/``origins`` (later ones win). Accepts ``name = value``,
     ``name=value``, ``name value`` and a bare ``name``."""
-    for number, raw in enumerate(text.splitlines()[:20_000], start=1):
-        line = raw.split("#", 1)[0].strip()
+    for number, raw in enumerate(split_lines(text)[:20_000], start=1):
+        line = strip_c(raw.split("#", 1)[0])
         if not line:
             continue
         match = _LINE.match(line)

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from msgspec import Struct
 
+from vmsec.parsers.lines import split_lines, strip_c
+
 MAX_UNIT_LINES = 10_000
 DEFAULT_SOCKET_MODE = 0o666  # systemd.socket(5): "Defaults to 0666"
 
@@ -23,8 +25,8 @@ def parse_unit(text: str) -> Assignments:
     out: list[tuple[str, str, str]] = []
     section = ""
     pending = ""
-    for raw in text.splitlines()[:MAX_UNIT_LINES]:
-        line = pending + raw.strip() if pending else raw.strip()
+    for raw in split_lines(text)[:MAX_UNIT_LINES]:
+        line = pending + strip_c(raw) if pending else strip_c(raw)
         pending = ""
         if line.endswith("\\"):
             pending = line[:-1] + " "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from vmsec.errors import ErrorKind, Problems, ReadError
 from vmsec.facts import FileKind
+from vmsec.parsers.lines import split_lines, strip_c
 from vmsec.reading import Reader
 
 CONFIG_LIMIT = 1024 * 1024  # one configuration file: 1 MiB is far above any real one
@@ -123,11 +124,11 @@ def masked(reader: Reader, path: str) -> bool:
 def lines(text: str, errors: Errors | None = None, path: str = "") -> list[tuple[int, str]]:
     """(line number, stripped line) for the first MAX_LINES lines. The lines after them were not
     read: recorded as :class:`Unreadable` (``path``) when ``errors`` is given."""
-    split = text.splitlines()
+    split = split_lines(text)  # as the programs read them: see vmsec.parsers.lines
     if len(split) > MAX_LINES:
         unreadable(errors, ReadError(path or "(text)", f"more than {MAX_LINES} lines; the rest was not "
                                      "read", ErrorKind.TOO_LARGE))
-    return [(n, raw.strip()) for n, raw in enumerate(split[:MAX_LINES], start=1)]
+    return [(n, strip_c(raw)) for n, raw in enumerate(split[:MAX_LINES], start=1)]
 
 
 def read_lines(reader: Reader, path: str, errors: Errors | None) -> list[tuple[int, str]]:
