@@ -80,3 +80,33 @@ def test_a_whole_scan_reads_sysctl_as_systemd_does(tmp_path: Path) -> None:
                 if f["check_id"] == "VMS-GST-099"}
     assert findings["net.ipv4.ip_forward"]["status"] == "FAIL", findings
     assert "net.ipv4.ip_forward = 1" in findings["net.ipv4.ip_forward"]["message"]
+
+
+def _scan(root: Path, check: str) -> dict[str, dict[str, str]]:
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "etc" / "os-release").write_text("ID=debian\nVERSION_ID=12\n")
+    out = root.parent / f"{root.name}.json"
+    subprocess.run([sys.executable, "-m", "vmsec.cli.main", "scan", "rootfs", str(root), "--check", check,
+                    "--no-store", "--format", "json", "-o", str(out), "-q"], check=False, timeout=120)
+    return {f["subject"]: f for f in json.loads(out.read_text())["findings"] if f["check_id"] == check}
+
+
+@pytest.mark.parametrize(("fstab", "status"), [
+    (b"/dev/sda1 / ext4 defaults 0 1\n/swapfile none swap sw 0 0\n", "FAIL"),
+    # a byte that is not UTF-8 is nothing to getmntent: the swap line still counts (it PASSed: "no swap")
+    (b"/dev/sda1 / ext4 defaults 0 1\n/swapfile none swap sw,x-note=caf\xe9 0 0\n", "FAIL"),
+    # a NUL: where the system's string ends is not sure, so the line is unread, not absent
+    (b"/dev/sda1 / ext4 defaults 0 1\n/swapfile none swap sw\x00 0 0\n", "UNKNOWN"),
+])
+def test_an_odd_byte_in_fstab_does_not_hide_the_swap_line(tmp_path: Path, fstab: bytes, status: str) -> None:
+    root = tmp_path / "guest"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "fstab").write_bytes(fstab)
+    assert [f["status"] for f in _scan(root, "VMS-GST-124").values()] == [status]
+
+
+def test_an_odd_byte_in_crypttab_does_not_hide_the_key_file(tmp_path: Path) -> None:
+    root = tmp_path / "guest"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "crypttab").write_bytes(b"cr /dev/sda2 /boot/key\xff luks\n")
+    assert [f["status"] for f in _scan(root, "VMS-GST-123").values()] == ["FAIL"]

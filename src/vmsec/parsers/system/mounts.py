@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 
-from vmsec.errors import ErrorKind
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import CryptEntry, MountEntry
-from vmsec.parsers.system._common import Errors, lines, note, read_required
+from vmsec.parsers.lines import split_c
+from vmsec.parsers.system._common import Errors, lines, note, read_required, unreadable
 from vmsec.reading import Reader
 
 MAX_ENTRIES = 10_000
@@ -29,8 +30,12 @@ def _fields(path: str, text: str, minimum: int, errors: Errors | None) -> list[t
     for number, line in lines(text, errors, path):
         if not line or line.startswith("#"):
             continue
-        fields = [_unescape(f) for f in line.split()]
-        if len(fields) < minimum or "\x00" in line or "\ufffd" in line:
+        if "\x00" in line:  # where the system's C string ends is not sure: not read, not "no entry"
+            unreadable(errors, ReadError(f"{path}:{number}", "a NUL byte in the line", ErrorKind.INVALID))
+            continue
+        # A byte that is not UTF-8 (shown as U+FFFD) is nothing to the system: the line still counts.
+        fields = [_unescape(f) for f in split_c(line)]
+        if len(fields) < minimum:
             note(errors, f"{path}:{number}", f"malformed line ({len(fields)} fields)")
             continue
         out.append((number, fields))
