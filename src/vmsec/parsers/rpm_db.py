@@ -104,8 +104,17 @@ def parse_rpmdb_sqlite(path: str, origin: str, *,
     try:
         conn.execute("PRAGMA query_only = 1")
         conn.execute("PRAGMA trusted_schema = 0")
-        rows = conn.execute("SELECT blob FROM Packages ORDER BY hnum")
-        for count, (blob,) in enumerate(rows):
+        kind = conn.execute("SELECT type FROM sqlite_master WHERE name = 'Packages'").fetchone()
+        if kind is None or kind[0] != "table":
+            # rpm writes a table. A view (a recursive one yields rows for ever, each as large as it
+            # likes) would make SQLite compute, and for ORDER BY sort to disk, what no file holds.
+            raise ParseError(origin, "rpm database has no Packages table"
+                             + (f" (Packages is a {kind[0]})" if kind is not None else ""))
+        # In the table's own order: sorting (ORDER BY hnum) spills rows to temporary files when hnum is
+        # not the rowid; the packages are put in hnum order below, at most MAX_PACKAGES of them.
+        rows = conn.execute("SELECT hnum, blob FROM Packages")
+        numbered: list[tuple[int, InstalledPackage]] = []
+        for count, (hnum, blob) in enumerate(rows):
             if count >= MAX_PACKAGES:
                 raise ReadError(origin, f"more than {MAX_PACKAGES} packages", ErrorKind.TOO_LARGE)
             if not isinstance(blob, bytes):
@@ -117,7 +126,9 @@ def parse_rpmdb_sqlite(path: str, origin: str, *,
                 bad += 1
                 continue
             if package is not None:
-                packages.append(package)
+                numbered.append((hnum if isinstance(hnum, int) else count, package))
+        numbered.sort(key=lambda item: item[0])
+        packages = [package for _, package in numbered]
     except sqlite3.Error as exc:
         if time.monotonic() > deadline:
             raise ReadError(origin, "rpm database query interrupted after 30 s", ErrorKind.TIMEOUT) from exc
