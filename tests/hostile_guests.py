@@ -144,6 +144,30 @@ def sudoers_alias_chain(root: Path, levels: int = 10, fanout: int = 10) -> Path:
     return root
 
 
+def apt_unclosed_comments(root: Path, comments: int = 40_000) -> Path:
+    """An apt.conf.d file of ``comments`` unclosed ``/*`` (120 KB): a lazy ``/\\*.*?\\*/`` scanned to
+    the end from each of them."""
+    _base(root)
+    (root / "etc/apt/apt.conf.d").mkdir(parents=True, exist_ok=True)
+    (root / "etc/apt/apt.conf.d/50hostile").write_text("/* " * comments)
+    return root
+
+
+def nft_repeated_input_hooks(root: Path, hooks: int = 4_000) -> Path:
+    """/etc/nftables.conf: one unclosed table with ``hooks`` input hook lines (92 KB); every hook was
+    walked character by character to the end of its block."""
+    _base(root)
+    (root / "etc/nftables.conf").write_text("table inet f {\n" + "type filter hook input\n" * hooks)
+    return root
+
+
+def rsyslog_many_actions(root: Path, actions: int = 49_000) -> Path:
+    """A 1 MiB /etc/rsyslog.conf of forwarding actions; each match's line was counted from the start."""
+    _base(root)
+    (root / "etc/rsyslog.conf").write_text('action(type="omfwd")\n' * actions)
+    return root
+
+
 CASES: dict[str, Callable[[Path], Path]] = {
     "sudoers-repeated-includedir": sudoers_repeated_includedir,
     "sudoers-self-including-dir": sudoers_self_including_dir,
@@ -153,4 +177,7 @@ CASES: dict[str, Callable[[Path], Path]] = {
     "sshd-include-maze": sshd_include_maze,
     "authorized-keys-file-product": authorized_keys_file_product,
     "sudoers-alias-chain": sudoers_alias_chain,
+    "apt-unclosed-comments": apt_unclosed_comments,
+    "nft-repeated-input-hooks": nft_repeated_input_hooks,
+    "rsyslog-many-actions": rsyslog_many_actions,
 }

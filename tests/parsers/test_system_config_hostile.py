@@ -220,3 +220,51 @@ def test_unread_inputs_survive_a_flood_of_problems(tmp_path: Path) -> None:
     read_repos(DeniedReader(tmp_path, "/etc/apt/sources.list.d/zz.list"), errors=inputs)
     assert len(inputs) == inputs.limit and inputs.dropped > 0
     assert inputs.unread == ("/etc/apt/sources.list.d/zz.list: Permission denied",)
+
+
+def test_apt_block_comments_keep_line_numbers_and_an_unclosed_one_runs_to_the_end() -> None:
+    # One pass over the text (a lazy /\*.*?\*/ rescanned to the end from every unclosed "/*":
+    # benchmarks/bench_hostile.py --case apt-unclosed-comments). apt ignores the rest after an
+    # unclosed comment; the old expression left it to be read as settings.
+    from vmsec.parsers.system.aptconf import AptConfig, parse_apt_conf
+
+    conf, errors = AptConfig(), []
+    parse_apt_conf('APT::Periodic::Unattended-Upgrade "1";\n/* a\nb */ APT::X "2";\n/* never closed\n'
+                   'APT::Periodic::Unattended-Upgrade "0";\n', "/etc/apt/apt.conf.d/50x", conf, errors)
+    assert conf.get("APT::Periodic::Unattended-Upgrade") == ("1", "/etc/apt/apt.conf.d/50x:1")
+    assert conf.get("APT::X") == ("2", "/etc/apt/apt.conf.d/50x:3") and errors == []
+
+
+def test_nftables_input_policies_per_chain_and_a_cap_on_hooks(tmp_path: Path) -> None:
+    from vmsec.parsers.system.firewall import MAX_BASE_CHAINS, _nft_policy
+
+    two = ("table inet f { chain a { type filter hook input priority 0; policy accept; }\n"
+           " chain b { type filter hook input priority 1; policy drop; } }")
+    assert _nft_policy(two) == "drop"
+    assert _nft_policy("table inet f { chain a { type filter hook input priority 0; } }") == "accept"
+    output_only = "table inet f { chain o { type filter hook output priority 0; policy drop; } }"
+    assert _nft_policy(output_only) is None
+    errors: list[ReadError] = []
+    many = "table inet f {\n" + "chain a { type filter hook input priority 0; policy accept; }\n" * 300
+    assert _nft_policy(many, "/etc/nftables.conf", errors) == "accept"
+    assert [(e.source, e.kind) for e in errors] == [("/etc/nftables.conf", ErrorKind.TOO_LARGE)]
+    assert f"more than {MAX_BASE_CHAINS} input hooks" in errors[0].reason
+    # a guest's whole firewall fact: what was cut is unread, so no PASS rests on it
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/nftables.conf").write_text(many)
+    inputs: list[ReadError] = []
+    assert read_firewall(RootReader(str(tmp_path)), None, errors=inputs).default_input_policy == "accept"
+    assert any(e.kind is ErrorKind.TOO_LARGE for e in inputs)
+
+
+def test_rsyslog_and_syslog_ng_destinations_name_their_lines(tmp_path: Path) -> None:
+    (tmp_path / "etc/syslog-ng").mkdir(parents=True)
+    (tmp_path / "etc/rsyslog.conf").write_text('# x\naction(type="omfwd")\n\n#action(type="omrelp")\n'
+                                               'action(type="omrelp")\n')
+    (tmp_path / "etc/syslog-ng/syslog-ng.conf").write_text("destination d { tcp(\"a\"); };\n\n"
+                                                          "destination e { udp(\"b\"); };\n")
+    audit = read_audit(RootReader(str(tmp_path)), None, errors=[])
+    assert audit.remote_logging == ('rsyslog /etc/rsyslog.conf:2: action(type="omfwd")',
+                                    'rsyslog /etc/rsyslog.conf:5: action(type="omrelp")',
+                                    "syslog-ng /etc/syslog-ng/syslog-ng.conf:1: tcp() destination",
+                                    "syslog-ng /etc/syslog-ng/syslog-ng.conf:3: udp() destination")
