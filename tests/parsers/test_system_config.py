@@ -611,3 +611,30 @@ def test_iptables_ufw_firewalld(tmp_path: Path) -> None:
 def test_no_firewall(tmp_path: Path) -> None:
     fw = read_firewall(tree(tmp_path, {"etc/hostname": "vm\n"}), ())
     assert fw.mechanisms == {} and fw.default_input_policy is None
+
+
+@pytest.mark.parametrize("line", [
+    "deb [trusted=yes]http://deb.example/debian bookworm main",  # apt needs no blank after ']'
+    "deb [arch=amd64#x trusted=yes] http://deb.example/debian bookworm main",  # '#' inside [] is no comment
+    "deb [trusted=enable] http://deb.example/debian bookworm main",  # apt's StringToBool true-words
+    "deb [trusted=with] http://deb.example/debian bookworm main",
+    "deb [trusted=2] http://deb.example/debian bookworm main",
+    "deb [ trusted=YES ] http://deb.example/debian bookworm main # a comment",
+])
+def test_apt_trusts_what_apt_trusts(tmp_path: Path, line: str) -> None:
+    # Each of these is a trusted source to apt (sourcelist.cc, StringToBool); vmsec PASSed them.
+    reader = tree(tmp_path, {"etc/apt/sources.list": line + "\n",
+                             "etc/apt/sources.list.d/b.sources": "Types: deb\nURIs: http://b.example/\n"
+                                                                 "Suites: stable\nTrusted: with\n"})
+    repos = {r.uri: r for r in read_repos(reader, errors=[])}
+    main = repos["http://deb.example/debian"]
+    assert main.trusted is True and main.suite == "bookworm"
+    assert repos["http://b.example/"].trusted is True
+
+
+def test_apt_bool_is_string_to_bool() -> None:
+    from vmsec.parsers.system.repos import apt_bool
+
+    assert [apt_bool(v) for v in ("yes", "TRUE", "with", "On", "enable", "1", "-1", "+3")] == [True] * 8
+    assert [apt_bool(v) for v in ("no", "False", "without", "OFF", "disable", "0", "00")] == [False] * 7
+    assert [apt_bool(v) for v in ("", "maybe", "y", "²", "1.0")] == [None] * 5

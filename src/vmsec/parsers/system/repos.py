@@ -21,12 +21,14 @@ import configparser
 import re
 
 from vmsec.facts import PackageRepo
+from vmsec.parsers.lines import split_lines
 from vmsec.parsers.system._common import Errors, lines, list_dir, note, read_optional, truthy
 from vmsec.parsers.system.aptconf import AptConfig, read_apt_config
 from vmsec.reading import Reader
 
 MAX_REPOS = 5_000
-_ONE_LINE = re.compile(r"^(deb|deb-src)\s+(?:\[([^\]]*)\]\s+)?(\S+)\s*(.*)$")
+# apt reads the options up to the first ']' (a '#' inside them is no comment) and needs no blank after it.
+_ONE_LINE = re.compile(r"^(deb|deb-src)\s+(?:\[([^\]]*)\]\s*)?(\S+)\s*(.*)$")
 _URL_SPLIT = re.compile(r"[\s,]+")
 _ENCRYPTED = ("https://", "file:", "cdrom:")
 _INSECURE_SWITCHES = ("apt::get::allowunauthenticated", "acquire::allowinsecurerepositories",
@@ -56,10 +58,33 @@ def _apt_repo(uri: str, suite: str | None, components: tuple[str, ...], origin: 
                        enabled=enabled, signed=signed, trusted=trusted)
 
 
+def apt_bool(value: str) -> bool | None:
+    """A boolean as apt's StringToBool reads it: a number (non-zero is true), yes/true/with/on/enable,
+    no/false/without/off/disable, in any case; anything else None (apt then keeps its default)."""
+    v = value.strip().lower()
+    if v.lstrip("+-").isascii() and v.lstrip("+-").isdigit():
+        return int(v) != 0
+    if v in ("yes", "true", "with", "on", "enable"):
+        return True
+    if v in ("no", "false", "without", "off", "disable"):
+        return False
+    return None
+
+
+def _without_comment(line: str) -> str:
+    """A one-line source without its comment: a '#' inside the [options] is part of them."""
+    start = line.find("[")
+    hash_at = line.find("#")
+    if 0 <= start < hash_at:
+        end = line.find("]", start)
+        hash_at = line.find("#", end) if end >= 0 else -1
+    return line if hash_at < 0 else line[:hash_at]
+
+
 def _global_switch(config: AptConfig) -> tuple[str, str] | None:
     for key in _INSECURE_SWITCHES:
         found = config.get(key)
-        if found is not None and truthy(found[0]):
+        if found is not None and apt_bool(found[0]):
             return key.replace("apt::get::", "APT::Get::").replace("acquire::", "Acquire::"), found[1]
     return None
 
@@ -68,7 +93,7 @@ def _one_line(path: str, text: str, switch: tuple[str, str] | None,
               errors: Errors | None) -> list[PackageRepo]:
     out: list[PackageRepo] = []
     for number, line in lines(text, errors, path):
-        line = line.split("#", 1)[0].strip()
+        line = _without_comment(line).strip()
         if not line:
             continue
         match = _ONE_LINE.match(line)
@@ -81,9 +106,9 @@ def _one_line(path: str, text: str, switch: tuple[str, str] | None,
         options = _apt_options(raw_options or "")
         words = rest.split()
         out.append(_apt_repo(uri, words[0] if words else None, tuple(words[1:]), f"{path}:{number}",
-                             trusted=truthy(options.get("trusted", "no")) is True,
+                             trusted=apt_bool(options.get("trusted", "no")) is True,
                              signed_by="signed-by" in options,
-                             insecure=truthy(options.get("allow-insecure", "no")) is True,
+                             insecure=apt_bool(options.get("allow-insecure", "no")) is True,
                              enabled=True, global_switch=switch))
     return out
 
@@ -93,7 +118,7 @@ def _deb822_stanzas(text: str) -> list[tuple[int, dict[str, str]]]:
     fields: dict[str, str] = {}
     start = 0
     last: str | None = None
-    for number, raw in enumerate(text.splitlines()[:50_000], start=1):
+    for number, raw in enumerate(split_lines(text)[:50_000], start=1):
         if raw.startswith("#"):
             continue
         if not raw.strip():
@@ -130,10 +155,10 @@ def _deb822(path: str, text: str, switch: tuple[str, str] | None, errors: Errors
         for uri in uris:
             for suite in suites:
                 out.append(_apt_repo(uri, suite, tuple(fields.get("components", "").split()), origin,
-                                     trusted=truthy(fields.get("trusted", "no")) is True,
+                                     trusted=apt_bool(fields.get("trusted", "no")) is True,
                                      signed_by=bool(fields.get("signed-by")),
-                                     insecure=truthy(fields.get("allow-insecure", "no")) is True,
-                                     enabled=truthy(fields.get("enabled", "yes")) is not False,
+                                     insecure=apt_bool(fields.get("allow-insecure", "no")) is True,
+                                     enabled=apt_bool(fields.get("enabled", "yes")) is not False,
                                      global_switch=switch))
     return out
 
