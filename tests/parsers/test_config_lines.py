@@ -110,3 +110,29 @@ def test_an_odd_byte_in_crypttab_does_not_hide_the_key_file(tmp_path: Path) -> N
     (root / "etc").mkdir(parents=True)
     (root / "etc" / "crypttab").write_bytes(b"cr /dev/sda2 /boot/key\xff luks\n")
     assert [f["status"] for f in _scan(root, "VMS-GST-123").values()] == ["FAIL"]
+
+
+@pytest.mark.parametrize(("files", "minlen", "stops"), [
+    ({"pwquality.conf": "minlen = 14\n"}, "14", False),
+    # libpwquality stops at the first line it refuses: an unknown name, an integer strtol does not
+    # read whole ('1_4' and '١٤' are numbers to Python's int()); what came before stands
+    ({"pwquality.conf": "foo = 1\nminlen = 14\n"}, None, True),
+    ({"pwquality.conf": "minlen = 1_4\n"}, None, True),
+    ({"pwquality.conf": "minlen = ١٤\n"}, None, True),
+    ({"pwquality.conf": "minlen = 12\nMinLen = 14\nbogus\nminlen = 6\n"}, "14", True),  # strcasecmp names
+    ({"pwquality.conf": "enforce_for_root\nminlen = -14\n"}, "-14", False),
+    # an error in a drop-in: the main file is not read at all
+    ({"pwquality.conf.d/10-x.conf": "minlen 16\nnope = 1\n", "pwquality.conf": "minlen = 6\n"}, "16", True),
+])
+def test_pwquality_conf_is_read_as_libpwquality_reads_it(tmp_path: Path, files: dict[str, str],
+                                                         minlen: str | None, stops: bool) -> None:
+    from vmsec.collectors.reader import RootReader
+    from vmsec.parsers.pam_module_conf import read_pwquality_conf
+
+    for name, text in files.items():
+        (tmp_path / "etc/security" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "etc/security" / name).write_text(text)
+    problems: Problems = Problems()
+    config = read_pwquality_conf(RootReader(str(tmp_path)), problems=problems)
+    assert config.values.get("minlen") == minlen
+    assert any("libpwquality stops reading" in str(p) for p in problems) is stops

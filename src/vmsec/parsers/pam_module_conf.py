@@ -3,7 +3,9 @@
 - ``/etc/security/pwquality.conf`` (libpwquality ``pwquality_read_config``): the ``*.conf`` files of
   ``/etc/security/pwquality.conf.d`` are read *first*, in ``strcmp`` order, then the main file, so
   the main file wins over a drop-in. Lines are ``name = value`` or a bare ``name`` (a flag); ``#``
-  starts a comment anywhere on a line.
+  starts a comment anywhere on a line. The library stops at the first line it refuses — a name it
+  does not know, or an integer setting whose value strtol does not read whole — and reads neither the
+  rest of that file nor the files after it (pam_pwquality only logs this): what was set before stays.
 - ``/etc/security/faillock.conf`` (Linux-PAM ``pam_faillock``; another file with ``conf=``): the same
   ``name = value`` / ``flag`` syntax, one file.
 
@@ -27,22 +29,44 @@ FAILLOCK = "/etc/security/faillock.conf"
 MAX_FILE_BYTES = 256 * 1024
 MAX_DROPINS = 256
 _LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\s*=\s*|\s+|$)(.*)$")
+# libpwquality 1.4's settings (settings.c s_map): integers, strings, and flags that take no value.
+PWQUALITY_INTEGERS = frozenset({"difok", "minlen", "dcredit", "ucredit", "lcredit", "ocredit", "minclass",
+                                "maxrepeat", "maxclassrepeat", "maxsequence", "gecoscheck", "dictcheck",
+                                "usercheck", "usersubstr", "enforcing", "retry"})
+PWQUALITY_SETTINGS = PWQUALITY_INTEGERS | {"badwords", "dictpath", "enforce_for_root", "local_users_only"}
+_STRTOL = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
 
 
 def parse_module_conf(text: str, path: str, values: dict[str, str], origins: dict[str, str],
-                      problems: Problems) -> None:
+                      problems: Problems, *, pwquality: bool = False) -> bool:
     """Add the settings of one file to ``values``/``origins`` (later ones win). Accepts ``name = value``,
-    ``name=value``, ``name value`` and a bare ``name``."""
+    ``name=value``, ``name value`` and a bare ``name``. With ``pwquality``, as libpwquality: stop at
+    the first line it refuses and return False (the files after this one are not read either)."""
     for number, raw in enumerate(split_lines(text)[:20_000], start=1):
         line = strip_c(raw.split("#", 1)[0])
         if not line:
             continue
         match = _LINE.match(line)
         if match is None:
+            if pwquality:
+                problems.append(ParseError(path, f"libpwquality stops reading at {line[:80]!r}: not a "
+                                           "setting; nothing after it is read", number))
+                return False
             problems.append(ParseError(path, f"not a 'name = value' line: {line[:80]!r}", number))
             continue
-        values[match.group(1)] = match.group(2).strip()
-        origins[match.group(1)] = f"{path}:{number}"
+        name, value = match.group(1), strip_c(match.group(2))
+        if pwquality:
+            name = name.lower()  # strcasecmp
+            if name not in PWQUALITY_SETTINGS or (name in PWQUALITY_INTEGERS and not (
+                    _STRTOL.fullmatch(value) and -2**31 < int(value) < 2**31 - 1)):
+                what = ("an unknown setting" if name not in PWQUALITY_SETTINGS
+                        else f"{value[:40]!r} is no integer")
+                problems.append(ParseError(path, f"libpwquality stops reading at {name}: {what}; nothing "
+                                           "after it is read", number))
+                return False
+        values[name] = value
+        origins[name] = f"{path}:{number}"
+    return True
 
 
 def _read(reader: Reader, path: str) -> str | None:
@@ -73,11 +97,13 @@ def read_pwquality_conf(reader: Reader, *, problems: Problems | None = None,
         text = _read(reader, drop_in)
         if text is not None:
             files.append(drop_in)
-            parse_module_conf(text, drop_in, values, origins, problems)
+            if not parse_module_conf(text, drop_in, values, origins, problems, pwquality=True):
+                return ModuleConfig(path=path, present=True, values=values, origins=origins,
+                                    files=tuple(files))
     text = _read(reader, path)
     if text is not None:
         files.append(path)
-        parse_module_conf(text, path, values, origins, problems)
+        parse_module_conf(text, path, values, origins, problems, pwquality=True)
     return ModuleConfig(path=path, present=bool(files), values=values, origins=origins, files=tuple(files))
 
 
