@@ -55,6 +55,7 @@ targets:
      r"targets\[2\]: xml targets have no option 'pth'"),
     ("targets: [{kind: xml, path: a}, {kind: xml, path: a}]", r"targets\[2\]: target .* is listed twice"),
     ("targets: [{kind: xml, path: a, hypervisor: 'a\\nb'}]", "not a usable name"),
+    ('targets: [{kind: xml, path: a, name: "plain\\n"}]', "not a usable name"),  # $ before a final \\n
     ("defaults: {attempts: 0}\ntargets: [{kind: xml, path: a}]", "positive whole number"),
     ("targets: [{kind: xml, path: a, timeout: soon}]", "not a duration"),
     ("spam: 1\ntargets: [{kind: xml, path: a}]", "unknown top-level keys spam"),

@@ -79,3 +79,11 @@ def test_labels_and_notes_with_control_characters_are_refused_line_breaks_in_a_n
     assert stored[0]["reason"] == "accepted\r\nuntil the upgrade\tin May"
     bad = api.post("/api/v1/tokens", json={"user": "viewer-red", "scope": "read", "name": "ci\x07"})
     assert bad.status_code == 400 and "the token's name holds a control character" in bad.json()["detail"]
+
+
+def test_a_user_name_with_a_trailing_line_break_is_no_user_name(api: TestClient) -> None:
+    # '^…$' with re.match took "mallory\n" ($ matches before a final newline): a forged second line in
+    # every listing of users.
+    r = api.post("/api/v1/users", json={"name": "mallory\n", "role": "viewer", "password": PASSWORD,
+                                        "groups": ["red"]})
+    assert r.status_code == 400 and "not a user name" in r.json()["detail"]

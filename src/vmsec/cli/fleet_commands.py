@@ -415,8 +415,14 @@ def schedule_list(store_url: str | None) -> None:
 @_store_option
 def schedule_remove(name: str, store_url: str | None) -> None:
     """Remove a scheduled scan."""
+    from vmsec.errors import ConfigError
+    from vmsec.fleet.inventory import schedule_name
     from vmsec.fleet.schedules import remove_schedule
 
+    try:
+        name = schedule_name(name)
+    except ConfigError as exc:
+        die(str(exc), exitcodes.USAGE)
     with _store(store_url) as store:
         if not remove_schedule(store, name):
             die(f"no schedule named {name!r}", exitcodes.USAGE)

@@ -123,13 +123,13 @@ def _frameworks_dir() -> Any:
 def available() -> list[str]:
     """Names of the built-in frameworks, sorted."""
     return sorted(p.name.removesuffix(".toml") for p in _frameworks_dir().iterdir()
-                  if p.name.endswith(".toml") and _NAME.match(p.name.removesuffix(".toml")))
+                  if p.name.endswith(".toml") and _NAME.fullmatch(p.name.removesuffix(".toml")))
 
 
 @cache
 def load_framework(name: str) -> Framework:
     """The built-in framework ``name`` (see :func:`available`); ConfigError if there is none or it is bad."""
-    if not _NAME.match(name) or name not in available():
+    if not _NAME.fullmatch(name) or name not in available():
         raise ConfigError(f"unknown compliance framework {name!r}; available: {', '.join(available())}")
     resource = _frameworks_dir() / f"{name}.toml"
     data = resource.read_bytes()

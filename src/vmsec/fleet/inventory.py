@@ -120,8 +120,11 @@ def load_inventory(path: str | os.PathLike[str]) -> FleetInventory:
     return parse_inventory(document, where, base_dir=Path(path).resolve().parent)
 
 
+MAX_DURATION = 366 * 86400  # a year and a day: longer is no schedule, and overflows the clock
+
+
 def parse_duration(value: object, where: str) -> int:
-    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"6h"`` or ``"1d"``."""
+    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"6h"`` or ``"1d"``; 1 s to :data:`MAX_DURATION`."""
     if isinstance(value, bool):
         raise ConfigError(f"{where}: not a duration: {value!r}")
     if isinstance(value, int | float):
@@ -131,8 +134,9 @@ def parse_duration(value: object, where: str) -> int:
         if not match:
             raise ConfigError(f"{where}: not a duration: {value!r} (e.g. 90s, 15m, 6h, 1d)")
         seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-    if seconds < 1:
-        raise ConfigError(f"{where}: a duration of at least 1 s is needed, not {value!r}")
+    if not 1 <= seconds <= MAX_DURATION:  # also NaN and infinity
+        raise ConfigError(f"{where}: a duration from 1 s to {MAX_DURATION // 86400} days is needed, "
+                          f"not {value!r}")
     return int(seconds)
 
 
@@ -150,8 +154,13 @@ def _mapping(value: object, where: str) -> Mapping[str, Any]:
     return value
 
 
+def schedule_name(value: str) -> str:
+    """A schedule's name: the same characters as an inventory's names (a usage error otherwise)."""
+    return _name(value, "schedule name")
+
+
 def _name(value: object, where: str) -> str:
-    if not isinstance(value, str | int) or isinstance(value, bool) or not _NAME.match(str(value)):
+    if not isinstance(value, str | int) or isinstance(value, bool) or not _NAME.fullmatch(str(value)):
         raise ConfigError(f"{where}: {value!r} is not a usable name (letters, digits, . _ - : @ / + = "
                           "and spaces, at most 200)")
     return str(value)

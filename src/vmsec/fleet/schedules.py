@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 
 from vmsec.errors import ConfigError
-from vmsec.fleet.inventory import FleetInventory, parse_inventory
+from vmsec.fleet.inventory import MAX_DURATION, FleetInventory, parse_inventory, schedule_name
 from vmsec.fleet.runs import RunOptions, RunRow, create_run
 from vmsec.store import Store, schema
 from vmsec.times import as_utc
@@ -53,6 +53,9 @@ def add_schedule(store: Store, name: str, inventory: FleetInventory, *, every_s:
                  options: RunOptions, first_at: datetime | None = None, replace: bool = False) -> Schedule:
     """Keep a schedule (``replace`` one of that name). The group must have targets."""
     inventory.select(group)  # a clear error now, not at the first run
+    name = schedule_name(name)
+    if not 1 <= every_s <= MAX_DURATION:
+        raise ConfigError(f"a schedule runs every 1 s to {MAX_DURATION // 86400} days, not {every_s} s")
     now = datetime.now(UTC)
     fs = schema.fleet_schedules
     row = {"source": inventory.source, "inventory": dict(inventory.document), "group_name": group,
@@ -91,9 +94,11 @@ def claim_due(store: Store, now: datetime | None = None) -> list[Schedule]:
         due = [_schedule(r) for r in conn.execute(
             select(fs).where(fs.c.enabled.is_(True), fs.c.next_run_at <= now)).mappings()]
     for s in due:
-        following = s.next_run_at + timedelta(seconds=s.interval_s)
+        # An interval stored before intervals were bounded must not stop every other schedule.
+        interval = timedelta(seconds=min(max(s.interval_s, 1), MAX_DURATION))
+        following = s.next_run_at + interval
         if following <= now:  # missed runs (nobody ran the scheduler) are not all made up
-            following = now + timedelta(seconds=s.interval_s)
+            following = now + interval
         with store.transaction("claiming a schedule") as conn:
             won = conn.execute(update(fs).where(fs.c.name == s.name, fs.c.next_run_at == s.next_run_at)
                                .values(next_run_at=following)).rowcount == 1

@@ -305,7 +305,7 @@ class _Parse(Struct):
         for definition in _split_top(text, ":"):
             name, sep, members = definition.partition("=")
             name = name.strip()
-            if not sep or not _ALIAS_NAME.match(name):
+            if not sep or not _ALIAS_NAME.fullmatch(name):
                 return f"malformed {kind} alias definition"
             self.aliases[(kind, name)] = _split_list(members)
         return None

@@ -208,7 +208,7 @@ class Accounts:
     # --- groups -------------------------------------------------------------------------------
 
     def ensure_group(self, name: str, conn: Connection, actor: str = "system") -> int:
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             raise ServiceError(f"not a group name: {name!r} (letters, digits, . _ @ -; up to 64)")
         g = schema.groups
         row = conn.execute(select(g.c.id).where(g.c.name == name)).first()
@@ -234,7 +234,7 @@ class Accounts:
 
     @_changes_accounts
     def add_user(self, name: str, role: str, password: str, groups: list[str], actor: Principal) -> Enrolment:
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             raise ServiceError(f"not a user name: {name!r} (letters, digits, . _ @ -; up to 64)")
         try:
             role_ = Role(role)
@@ -497,7 +497,7 @@ class Accounts:
             # account take their turns, and always take the two locks in the same order
             row = (
                 conn.execute(select(u).where(u.c.name == name).with_for_update()).first()
-                if NAME_RE.match(name)
+                if NAME_RE.fullmatch(name)
                 else None
             )
             if row is None:

@@ -372,7 +372,7 @@ def emulator_packaged(dom: Domain) -> Iterator[Result]:
     elif not norm.startswith(_EMULATOR_DIRS):
         yield fail("emulator", f"emulator {path} is outside the distribution's QEMU paths", where,
                    severity=Severity.MEDIUM)
-    elif not _EMULATOR_NAME.match(name) and not norm.startswith(("/nix/store/", "/run/current-system/")):
+    elif not _EMULATOR_NAME.fullmatch(name) and not norm.startswith(("/nix/store/", "/run/current-system/")):
         yield fail("emulator", f"emulator {path} is not a QEMU binary name", where,
                    severity=Severity.MEDIUM)
     else:

@@ -122,7 +122,7 @@ def read_apt_config(reader: Reader, errors: Errors | None) -> AptConfig:
     """/etc/apt/apt.conf.d/* in name order, then /etc/apt/apt.conf."""
     config = AptConfig()
     paths = [f"/etc/apt/apt.conf.d/{name}" for name in list_dir(reader, "/etc/apt/apt.conf.d", errors)
-             if _PART_NAME.match(name) and ("." not in name or name.endswith(".conf"))]
+             if _PART_NAME.fullmatch(name) and ("." not in name or name.endswith(".conf"))]
     for path in [*paths, "/etc/apt/apt.conf"]:
         text = read_optional(reader, path, errors)
         if text is not None:
