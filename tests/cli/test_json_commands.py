@@ -91,3 +91,22 @@ def test_service_commands_refuse_names_a_store_cannot_keep_with_a_usage_error(tm
         assert b"holds a control character or a byte that is not UTF-8" in proc.stderr
         assert b"\x1b" not in proc.stderr and b"\xff" not in proc.stderr
     assert [t["name"] for t in orjson.loads(vmsec("token", "list", "--format", "json", env=env))] == []
+
+
+def test_feed_file_names_reach_no_listing_raw_and_an_undecodable_one_imports(tmp_path: Path) -> None:
+    # The source's name and origin come from the file name: a terminal escape in it reached `db import`,
+    # `db status` and `version` raw (OSC, screen clear); a byte that is not UTF-8 crashed the import.
+    feed = (VULN / "alpine-secdb" / "v3.20-main.json").read_bytes()
+    db = os.fsencode(tmp_path) + b"/v.sqlite"
+    for stem in (b"feeds-\x1b]0;pwned\x07\x1b[2J", b"epss\xff\xe2\x80\xae"):
+        path = os.fsencode(tmp_path) + b"/" + stem + b".json"
+        with open(path, "wb") as fh:
+            fh.write(feed)
+        out = vmsec("db", "import", "--db", db, path)
+        assert b"\x1b" not in out and b"\x07" not in out and b"\xff" not in out and b"\xe2\x80\xae" not in out
+    for args in (("db", "status", "--db", db), ("version", "--db", db)):
+        out = vmsec(*args)
+        assert b"\x1b" not in out and b"\x07" not in out and b"\xe2\x80\xae" not in out, out
+        assert b"\\x1b]0;pwned\\x07" in out  # shown, escaped
+    status = strict(vmsec("db", "status", "--db", db, "--format", "json"))
+    assert isinstance(status, dict) and len(status["sources"]) >= 1

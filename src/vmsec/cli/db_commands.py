@@ -11,7 +11,7 @@ from rich.console import Console
 
 from vmsec.cli import exitcodes
 from vmsec.errors import AdvisorySourceError, ConfigError
-from vmsec.report.text import json_output
+from vmsec.report.text import json_output, visible
 from vmsec.vulns.db import STALE_AFTER_DAYS, default_db_path, import_feeds, open_db
 
 DB_OPTION = click.option("--db", "db_path", type=click.Path(dir_okay=False),
@@ -37,8 +37,8 @@ def db_import(files: tuple[str, ...], db_path: str | None) -> None:
         click.echo("vmsec: the database was left unchanged", err=True)
         sys.exit(exitcodes.USAGE if isinstance(exc, OSError) else exitcodes.INCOMPLETE)
     for info in imported:
-        click.echo(f"{info.name}: {info.records} records from {info.origin}")
-    click.echo(f"database: {db_path or default_db_path()}")
+        click.echo(f"{visible(info.name)}: {info.records} records from {visible(info.origin)}")
+    click.echo(f"database: {visible(db_path or default_db_path())}")
 
 
 @db_group.command("update")
@@ -82,8 +82,8 @@ def db_update(db_path: str | None, feeds: tuple[str, ...], mirror: str | None, t
             click.echo("vmsec: the database was left unchanged", err=True)
             sys.exit(exitcodes.INCOMPLETE)
     for info in imported:
-        click.echo(f"{info.name}: {info.records} records")
-    click.echo(f"database: {db_path or default_db_path()}")
+        click.echo(f"{visible(info.name)}: {info.records} records")
+    click.echo(f"database: {visible(db_path or default_db_path())}")
 
 
 @db_group.command("feeds")
@@ -124,12 +124,12 @@ def db_status(db_path: str | None, fmt: str) -> None:
              "records": s.records, "age_days": round(s.age_days(now), 2),
              "stale": s.age_days(now) > STALE_AFTER_DAYS} for s in sources]}))
         return
-    click.echo(f"database: {path}")
+    click.echo(f"database: {visible(path)}")
     for s in sources:
         age = s.age_days(now)
         stale = "  STALE" if age > STALE_AFTER_DAYS else ""
         dated = f"data of {s.data_date}" if s.data_date else "no dates in the feed: aged by import"
-        click.echo(f"  {s.name:<32} {s.records:>8} records  {dated}, imported {s.imported_at} "
+        click.echo(f"  {visible(s.name):<32} {s.records:>8} records  {dated}, imported {s.imported_at} "
                    f"({age:.1f} days){stale}")
     if any(s.age_days(now) > STALE_AFTER_DAYS for s in sources):
         click.echo(f"warning: some sources are older than {STALE_AFTER_DAYS} days: run 'vmsec db update'",

@@ -11,7 +11,7 @@ import click
 
 from vmsec import __version__
 from vmsec.cli import exitcodes
-from vmsec.report.text import json_output
+from vmsec.report.text import json_output, visible
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -53,15 +53,16 @@ def version(db_path: str | None, fmt: str) -> None:
         return
     click.echo(f"vmsec {__version__} (Python {info['python']})")
     if database.get("error"):
-        click.echo(f"advisory database: {path}: {database['error']}")
+        click.echo(f"advisory database: {visible(path)}: {visible(database['error'])}")
     elif not database["present"]:
-        click.echo(f"advisory database: none at {path} (run 'vmsec db update' or 'vmsec db import FILES')")
+        click.echo(f"advisory database: none at {visible(path)} "
+                   "(run 'vmsec db update' or 'vmsec db import FILES')")
     else:
         stale = "; STALE: run 'vmsec db update'" if database.get("stale") else ""
-        click.echo(f"advisory database: {path}, updated {database['updated_at']}{stale}")
+        click.echo(f"advisory database: {visible(path)}, updated {database['updated_at']}{stale}")
         for s in database["sources"]:
-            click.echo(f"  {s['name']}: {s['records']:,} records, imported {s['imported_at']}")
-    click.echo(f"findings store: {info['store']}")
+            click.echo(f"  {visible(s['name'])}: {s['records']:,} records, imported {s['imported_at']}")
+    click.echo(f"findings store: {visible(info['store'])}")
 
 
 @click.command("completion")

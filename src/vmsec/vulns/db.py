@@ -23,9 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from msgspec import Struct
+from msgspec import Struct, structs
 
 from vmsec.errors import AdvisorySourceError, ConfigError
+from vmsec.report.text import visible
 from vmsec.vulns.model import AffectedPackage, EpssScore, FixState, KevEntry, ParsedFeed
 
 SCHEMA_VERSION = "1"
@@ -284,12 +285,17 @@ def _build(tmp: Path, files: Sequence[tuple[str, bytes]], when: datetime) -> lis
             if len(data) > MAX_FEED_BYTES:
                 raise AdvisorySourceError(f"{name}: {len(data)} bytes, over the {MAX_FEED_BYTES} limit")
             feed = recognise(name, data)
+            if not feed.name.isprintable():
+                # A source's name can come from its file's name: kept as visible text (an undecodable
+                # byte cannot be stored — the import crashed on it —, a control character must not
+                # reach a listing).
+                feed = structs.replace(feed, name=visible(feed.name))
             newest = _Newest(when)
             count = _load(conn, feed, newest)
             if count == 0:
                 raise AdvisorySourceError(f"{name}: no records found; refusing to replace {feed.name}")
-            info = SourceInfo(feed.name, feed.kind, name, hashlib.sha256(data).hexdigest(), stamp, count,
-                              newest.iso())
+            info = SourceInfo(feed.name, feed.kind, visible(name), hashlib.sha256(data).hexdigest(), stamp,
+                              count, newest.iso())
             conn.execute("INSERT OR REPLACE INTO sources (name, kind, origin, sha256, imported_at, records, "
                          "data_date) VALUES (?, ?, ?, ?, ?, ?, ?)",
                          (info.name, info.kind, info.origin, info.sha256, info.imported_at, info.records,
