@@ -110,3 +110,10 @@ def test_feed_file_names_reach_no_listing_raw_and_an_undecodable_one_imports(tmp
         assert b"\\x1b]0;pwned\\x07" in out  # shown, escaped
     status = strict(vmsec("db", "status", "--db", db, "--format", "json"))
     assert isinstance(status, dict) and len(status["sources"]) >= 1
+
+
+def test_a_service_name_longer_than_its_limit_is_a_usage_error(tmp_path: Path) -> None:
+    env: dict[str, str | bytes] = {"VMSEC_STORE": f"sqlite:///{tmp_path / 's.sqlite'}",
+                                   "VMSEC_SERVICE_KEY": str(tmp_path / "key")}
+    proc = run("token", "list", "--user", "x" * 100_000, env=env)
+    assert proc.returncode == 2 and b"longer than 200 characters" in proc.stderr

@@ -87,3 +87,14 @@ def test_a_user_name_with_a_trailing_line_break_is_no_user_name(api: TestClient)
     r = api.post("/api/v1/users", json={"name": "mallory\n", "role": "viewer", "password": PASSWORD,
                                         "groups": ["red"]})
     assert r.status_code == 400 and "not a user name" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("name", ["evil\u202egnp.exe", "a\u200bb", "x\u2028y", "\ufeffbom", "\u2066iso"])
+def test_bidi_zero_width_and_separators_are_refused_in_names(api: TestClient, name: str) -> None:
+    r = api.post("/api/v1/tokens", json={"user": "viewer-red", "scope": "read", "name": name})
+    assert r.status_code == 400 and "the token's name holds a control character" in r.json()["detail"]
+
+
+def test_a_no_break_space_is_a_space(api: TestClient) -> None:
+    r = api.post("/api/v1/tokens", json={"user": "viewer-red", "scope": "read", "name": "ci\u00a0runner"})
+    assert r.status_code == 201, r.text

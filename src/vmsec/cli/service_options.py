@@ -19,10 +19,15 @@ class ServiceText(click.ParamType):  # type: ignore[type-arg]
 
     name = "text"
 
+    def __init__(self, limit: int = 200) -> None:
+        self.limit = limit
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         from vmsec.service.core import ServiceError, text_input
 
         if isinstance(value, str):
+            if len(value) > self.limit:
+                self.fail(f"longer than {self.limit} characters", param, ctx)
             try:
                 text_input(value, "the value", len(value))
             except ServiceError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from vmsec.cli.service_options import TEXT, open_service, service_options
-from vmsec.report.text import json_output
+from vmsec.report.text import json_output, visible
 
 
 @click.group("token")
@@ -69,7 +69,7 @@ def list_(user_name: str | None, fmt: str, store_url: str | None, key_file: str 
         state = "revoked" if t.revoked_at else "expired" if t.expires_at <= now else "active"
         click.echo(
             f"{t.id:>5} {t.user:<20} {t.scope:<5} {t.prefix}… {state:<8} expires {t.expires_at:%Y-%m-%d} "
-            f"{t.name}"
+            f"{visible(t.name)}"
         )
 
 

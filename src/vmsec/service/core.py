@@ -3,7 +3,7 @@ log, and who is asking (:class:`Principal`)."""
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,17 +23,19 @@ class ServiceError(VmsecError):
     """A request the service refuses (bad input, conflict): the message is safe to show."""
 
 
-# What a label or a note may not hold: control characters (a line break only in multi-line notes) and
-# lone surrogates (a byte that was not UTF-8 on a command line), which neither SQLite's nor PostgreSQL's
-# driver can store, and NUL, which PostgreSQL's text type refuses.
-_NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_NOT_NOTE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")  # tab, CR, LF pass
+# What a label or a note may not hold: lone surrogates (a byte that was not UTF-8 on a command line)
+# and NUL, which the stores' drivers cannot keep, and every other character str.isprintable() refuses —
+# controls, format characters (bidi overrides, zero-width), line and paragraph separators, unassigned
+# code points — which would reach every later listing. Spaces (a no-break space) pass; a note keeps its
+# tabs and line breaks.
+_NOTE_SPACE = str.maketrans("", "", "\t\r\n")
 
 
 def text_input(value: str, what: str, limit: int, *, multiline: bool = False) -> str:
     """``value`` without surrounding white space, cut to ``limit`` characters; :class:`ServiceError`
-    naming ``what`` when it holds a control character or a byte that was not UTF-8."""
-    if (_NOT_NOTE if multiline else _NOT_TEXT).search(value):
+    naming ``what`` when it holds a control or format character or a byte that was not UTF-8."""
+    text = value.translate(_NOTE_SPACE) if multiline else value
+    if not text.isprintable() and not all(c.isprintable() or unicodedata.category(c) == "Zs" for c in text):
         raise ServiceError(f"{what} holds a control character or a byte that is not UTF-8")
     return value.strip()[:limit]
 
