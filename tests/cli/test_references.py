@@ -50,3 +50,26 @@ def test_a_number_a_database_cannot_hold_is_a_usage_error(env: dict[str, str], a
 def test_a_stored_scan_is_still_found_by_its_number(env: dict[str, str]) -> None:
     proc = run("report", "1", "--format", "json", env=env)
     assert proc.returncode in (0, 1) and '"VMS-DOM-020"' in proc.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("fleet", "scan", "INV", "--retry-delay", "inf"), "--retry-delay"),
+    (("fleet", "scan", "INV", "--retry-delay", "1e300"), "--retry-delay"),
+    (("fleet", "scan", "INV", "--wait-timeout", "nan"), "'nan' is not a number"),
+    (("scan", "xml", str(VNC_FAIL), "--timeout", "nan"), "'nan' is not a number"),
+    (("probe", "127.0.0.1", "--timeout", "nan"), "'nan' is not a number"),
+    (("db", "update", "--timeout", "inf"), "--timeout"),
+    (("db", "update", "--timeout", "0"), "--timeout"),
+    (("db", "update", "--retries", "0"), "--retries"),
+    (("serve", "--listen", "127.0.0.1:18080", "--public-url", "http://[::1"),
+     "--public-url must be an http(s) URL"),
+])
+def test_numbers_and_urls_out_of_range_are_usage_errors(env: dict[str, str], args: tuple[str, ...],
+                                                        message: str) -> None:
+    # Each crashed (OverflowError, ValueError), waited for ever (NaN) or, for db update, did nothing and
+    # blamed the URL.
+    inventory = Path(env["VMSEC_STORE"].removeprefix("sqlite:///")).with_name("inv.yaml")
+    inventory.write_text(f"targets: [{{kind: xml, path: {VNC_FAIL}}}]\n")
+    proc = run(*(str(inventory) if a == "INV" else a for a in args), env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "report this" not in proc.stderr

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from vmsec.cli import exitcodes
+from vmsec.cli.options import Seconds
 from vmsec.errors import AdvisorySourceError, ConfigError
 from vmsec.report.text import json_output, visible
 from vmsec.vulns.db import STALE_AFTER_DAYS, default_db_path, import_feeds, open_db
@@ -46,8 +47,10 @@ def db_import(files: tuple[str, ...], db_path: str | None) -> None:
 @click.option("--feed", "feeds", multiple=True, metavar="NAME",
               help="Only these feeds (repeatable); see 'vmsec db feeds'.")
 @click.option("--mirror", metavar="URL", help="Download every feed as URL/<feed name> (a local mirror).")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per request.")
-@click.option("--retries", type=int, default=3, show_default=True)
+@click.option("--timeout", type=Seconds(0, 3600, min_open=True), default=60.0,
+              show_default=True, help="Seconds per request.")
+@click.option("--retries", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="Attempts per feed.")
 def db_update(db_path: str | None, feeds: tuple[str, ...], mirror: str | None, timeout: float,
               retries: int) -> None:
     """Download the advisory feeds, verify them and swap the database atomically. A failed update

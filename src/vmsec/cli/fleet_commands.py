@@ -11,6 +11,7 @@ import click
 
 from vmsec.cli import exitcodes
 from vmsec.cli.main import die
+from vmsec.cli.options import Seconds
 
 if TYPE_CHECKING:
     from vmsec.fleet.runs import RunStatus
@@ -62,7 +63,8 @@ def fleet() -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
               help="Write the report to this file instead of standard output.")
 @click.option("--no-wait", is_flag=True, help="With --broker: print the run number and return at once.")
-@click.option("--wait-timeout", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+@click.option("--wait-timeout", type=Seconds(1, 366 * 86400), default=None,
+              metavar="SECONDS",
               help="Stop waiting for the workers after this long (exit 3; the run goes on).")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True,
               help="In-process: targets scanned at once.")
@@ -71,7 +73,7 @@ def fleet() -> None:
 @click.option("--check", "check_ids", multiple=True, metavar="ID", help="Run only these checks (repeatable).")
 @click.option("--attempts", type=click.IntRange(1, 20), default=None,
               help="Tries per target before it is marked failed (default: the inventory's, else 3).")
-@click.option("--retry-delay", type=click.FloatRange(min=0), default=2.0, show_default=True,
+@click.option("--retry-delay", type=Seconds(0, 86400), default=2.0, show_default=True,
               metavar="SECONDS", help="Wait before the second try; doubled for each further try.")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False),
               help="In-process: vulnerability database for package matching (default: the user cache).")

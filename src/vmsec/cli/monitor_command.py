@@ -13,6 +13,7 @@ import click
 
 from vmsec.cli import exitcodes
 from vmsec.cli.main import die
+from vmsec.cli.options import Seconds
 
 
 @click.command("monitor")
@@ -38,9 +39,9 @@ from vmsec.cli.main import die
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
               help="Serve Prometheus metrics on this port (/metrics; 0: any free port, printed).")
 @click.option("--metrics-address", default="127.0.0.1", show_default=True)
-@click.option("--debounce", type=click.FloatRange(0, 5), default=0.25, show_default=True, metavar="SECONDS",
+@click.option("--debounce", type=Seconds(0, 5), default=0.25, show_default=True, metavar="SECONDS",
               help="Wait this long for a burst of events to end before re-auditing.")
-@click.option("--reconnect-max", type=click.FloatRange(0.5, 25), default=5.0, show_default=True,
+@click.option("--reconnect-max", type=Seconds(0.5, 25), default=5.0, show_default=True,
               metavar="SECONDS", help="Longest wait between reconnection tries.")
 @click.option("--keep-scans", is_flag=True,
               help="Keep every audit in the findings store too (history, diff).")

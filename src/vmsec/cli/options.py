@@ -322,6 +322,20 @@ class LazyChoice(click.Choice):  # type: ignore[type-arg]
         return completions
 
 
+class Seconds(click.FloatRange):
+    """A number of seconds within a range — and a number: click's FloatRange lets NaN through (every
+    comparison with it is false), and a NaN timeout waits for ever or overflows the clock."""
+
+    def __init__(self, min: float, max: float | None = None, *, min_open: bool = False) -> None:
+        super().__init__(min=min, max=max, min_open=min_open)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number: float = super().convert(value, param, ctx)
+        if number != number:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
+
+
 def compliance_option(func: F) -> F:
     return click.option("--compliance", type=LazyChoice(_frameworks), default=None, envvar="VMSEC_COMPLIANCE",
                         help="Show the result per requirement of this compliance framework "
@@ -357,7 +371,7 @@ def scan_options_except(*names: str) -> Callable[[F], F]:
                      help="Vulnerability database for package matching (default: the user cache)."),
         click.option("--waivers", "waivers_path", type=click.Path(dir_okay=False), envvar="VMSEC_WAIVERS",
                      help="Accepted risks (TOML or YAML): matching FAILs become WAIVED until they expire."),
-        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+        click.option("--timeout", type=Seconds(0, 7 * 86400, min_open=True), default=None,
                      envvar="VMSEC_TIMEOUT", metavar="SECONDS",
                      help="Give up on a target (one spec: a host, an image, a connection) after this long; "
                           "the scan goes on with the others."),

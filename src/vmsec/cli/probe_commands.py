@@ -12,6 +12,7 @@ import click
 
 from vmsec.cli import exitcodes
 from vmsec.cli.main import die
+from vmsec.cli.options import Seconds
 from vmsec.cli.scan_commands import ScanArgs, run_scan, scan_options_except
 
 
@@ -62,11 +63,11 @@ def _default_log() -> str:
               help="Predict listeners from this libvirt connection's configuration and probe them.")
 @click.option("--scope", multiple=True, metavar="CIDR",
               help="Networks non-loopback targets must lie in (repeatable). Loopback needs none.")
-@click.option("--timeout", type=click.FloatRange(0.05, 120), default=3.0, show_default=True,
+@click.option("--timeout", type=Seconds(0.05, 120), default=3.0, show_default=True,
               help="Seconds per connection (connect, then the handshake).")
 @click.option("--concurrency", type=click.IntRange(1, 5000), default=500, show_default=True,
               help="Sockets open at once.")
-@click.option("--rate", type=click.FloatRange(0, None), default=1000.0, show_default=True,
+@click.option("--rate", type=Seconds(0, 1e9), default=1000.0, show_default=True,
               help="New connections per second (0: no limit).")
 @click.option("--contact-log", type=click.Path(dir_okay=False), default=None,
               help="Append one line per address:port contacted here (default: a new file in the user "

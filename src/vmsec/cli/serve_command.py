@@ -102,8 +102,12 @@ def serve(
         )
     scheme = "https" if tls else "http"
     url = public_url or f"{scheme}://{'localhost' if is_loopback(host) else host}:{port}"
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # 'http://[::1' and other URLs that do not parse
+        hostname = None
+    if hostname is None or parts.scheme not in ("http", "https"):
         _die(f"--public-url must be an http(s) URL: {url!r}", exitcodes.USAGE)
     config: dict[str, Any] = {
         "tls": tls,

@@ -6,6 +6,7 @@ import click
 
 from vmsec.cli import exitcodes
 from vmsec.cli.main import die
+from vmsec.cli.options import Seconds
 
 
 @click.command("worker")
@@ -15,12 +16,12 @@ from vmsec.cli.main import die
                    "store as 'vmsec fleet scan' — PostgreSQL when workers run on several machines.")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Tasks at once: 1 runs them in this process; more start prefork children.")
-@click.option("--task-timeout", type=click.FloatRange(min=1), default=900.0, show_default=True,
+@click.option("--task-timeout", type=Seconds(1, 7 * 86400), default=900.0, show_default=True,
               metavar="SECONDS", help="Collection timeout per target (its scan then fails and is retried).")
-@click.option("--visibility-timeout", type=click.FloatRange(min=2), default=None, metavar="SECONDS",
+@click.option("--visibility-timeout", type=Seconds(2, 7 * 86400), default=None, metavar="SECONDS",
               help="How long a task may stay unacknowledged before Redis hands it to another worker "
                    "(default: task timeout × 1.5 + 60; must be longer than the task timeout).")
-@click.option("--scheduler", "scheduler_every", type=click.FloatRange(min=0.2), default=None,
+@click.option("--scheduler", "scheduler_every", type=Seconds(0.2, 86400), default=None,
               metavar="SECONDS", help="Also start the scheduled scans that are due, checking this often.")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
               help="Serve Prometheus metrics on this port (/metrics).")
