@@ -73,3 +73,29 @@ def test_numbers_and_urls_out_of_range_are_usage_errors(env: dict[str, str], arg
     proc = run(*(str(inventory) if a == "INV" else a for a in args), env=env)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "report this" not in proc.stderr
+
+
+def test_a_broker_url_that_does_not_parse_stores_no_run(env: dict[str, str]) -> None:
+    inventory = Path(env["VMSEC_STORE"].removeprefix("sqlite:///")).with_name("inv.yaml")
+    inventory.write_text(f"targets: [{{kind: xml, path: {VNC_FAIL}}}]\n")
+    before = run("fleet", "runs", env=env).stdout
+    for broker in ("redis://u:secret@[::1/0", "redis://127.0.0.1:99999/0", "not a url"):
+        proc = run("fleet", "scan", str(inventory), "--broker", broker, "--no-wait", env=env)
+        assert proc.returncode == 2, proc.stderr
+        assert "--broker" in proc.stderr and "not a URL" in proc.stderr and "secret" not in proc.stderr
+    assert run("fleet", "runs", env=env).stdout == before
+
+
+def test_a_broker_that_does_not_answer_is_named_and_the_run_can_be_resumed(env: dict[str, str]) -> None:
+    inventory = Path(env["VMSEC_STORE"].removeprefix("sqlite:///")).with_name("inv.yaml")
+    inventory.write_text(f"targets: [{{kind: xml, path: {VNC_FAIL}}}]\n")
+    proc = run("fleet", "scan", str(inventory), "--broker", "redis://127.0.0.1:1/0", "--no-wait", env=env)
+    assert proc.returncode == 3, proc.stderr
+    assert "cannot send the tasks to redis://127.0.0.1:1/0" in proc.stderr and "sent to" not in proc.stderr
+    number = proc.stderr.split("fleet run #", 1)[1].split(":", 1)[0]
+    assert f"'vmsec fleet resume {number} --broker URL'" in proc.stderr
+    proc = run("fleet", "resume", number, "--broker", "redis://127.0.0.1:1/0", env=env)
+    assert proc.returncode == 3, proc.stderr
+    assert "cannot send the tasks to redis://127.0.0.1:1/0" in proc.stderr
+    proc = run("fleet", "resume", number, "--broker", "redis://[::1", env=env)
+    assert proc.returncode == 2 and "not a URL" in proc.stderr

@@ -110,7 +110,7 @@ def fleet_scan(inventory: str, group: str | None, broker: str | None, store_url:
         if broker:
             from vmsec.fleet.tasks import make_app
 
-            app = make_app(broker)
+            app = make_app(_broker_url(broker))
     except ConfigError as exc:
         die(str(exc), exitcodes.USAGE)
         return
@@ -123,15 +123,17 @@ def fleet_scan(inventory: str, group: str | None, broker: str | None, store_url:
         with store:
             run = create_run(store, fleet_inventory.targets, source=inventory,
                              mode="celery" if broker else "local", options=options, group=group)
-            say(f"fleet run #{run.id}: {describe_targets(fleet_inventory.targets)}"
-                + (f" sent to {_redacted(broker)}" if broker else ""))
+            say(f"fleet run #{run.id}: {describe_targets(fleet_inventory.targets)}")
             if app is not None:
                 from vmsec.fleet.tasks import send_run
 
                 try:
                     send_run(app, run, [t.key for t in fleet_inventory.targets])
                 except Exception as exc:  # kombu/redis connection errors have no common base here
-                    die(f"cannot send the tasks to {_redacted(broker or '')}: {exc}", exitcodes.INCOMPLETE)
+                    die(f"cannot send the tasks to {_redacted(broker or '')}: {exc} (the run is kept: "
+                        f"'vmsec fleet resume {run.id} --broker URL' sends them when the broker answers)",
+                        exitcodes.INCOMPLETE)
+                say(f"fleet run #{run.id}: sent to {_redacted(broker or '')}")
                 if no_wait:
                     click.echo(run.id)
                     sys.exit(exitcodes.OK)
@@ -154,12 +156,26 @@ def fleet_scan(inventory: str, group: str | None, broker: str | None, store_url:
 
 
 def _redacted(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
+    """The URL for a message: password hidden (also in a URL that does not parse), shown as text."""
+    from vmsec.report.text import visible
+    from vmsec.store.location import redact
 
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
+    return visible(redact(url))
+
+
+def _broker_url(url: str) -> str:
+    """``url``, or :class:`ConfigError` when it does not parse (before anything is stored or sent)."""
+    from urllib.parse import urlsplit
+
+    from vmsec.errors import ConfigError
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number or out of range
+    except ValueError as exc:
+        raise ConfigError(f"--broker {_redacted(url)}: not a URL ({exc})") from exc
+    if not parts.scheme or not (parts.hostname or parts.path):
+        raise ConfigError(f"--broker {_redacted(url)}: not a URL (e.g. redis://127.0.0.1:6379/0)")
     return url
 
 
@@ -349,9 +365,13 @@ def fleet_resume(run_ref: str, broker: str, store_url: str | None) -> None:
         status = run_status(store, _resolve(store, run_ref))
     keys = [t.key for t in status.targets if not t.terminal]
     try:
-        send_run(make_app(broker), status.run, keys)
+        app = make_app(_broker_url(broker))
     except ConfigError as exc:
         die(str(exc), exitcodes.USAGE)
+    try:
+        send_run(app, status.run, keys)
+    except Exception as exc:  # kombu/redis connection errors have no common base here
+        die(f"cannot send the tasks to {_redacted(broker)}: {exc}", exitcodes.INCOMPLETE)
     click.echo(f"fleet run #{status.run.id}: {len(keys)} unfinished targets sent again", err=True)
 
 
