@@ -119,3 +119,27 @@ def test_unreadable_user_data_is_noted(tmp_path: Path) -> None:
     assert setup.disable_root is True
     assert [(n.source, n.kind) for n in notes] == [("/var/lib/cloud/instance/user-data.txt",
                                                    ErrorKind.NOT_REGULAR)]
+
+
+@pytest.mark.parametrize("body", ["#cloud-config\nx: 2001-13-45\n", "#cloud-config\nx: " + "9" * 5000 + "\n"])
+def test_user_data_python_cannot_hold_is_an_error_naming_the_user_data(tmp_path: Path, body: str) -> None:
+    # A date that does not exist or an integer of thousands of digits raised ValueError: the whole
+    # cloud-init fact became UNKNOWN, blamed on /etc/cloud/cloud.cfg.
+    reader = ci_root(tmp_path, {"/etc/cloud/cloud.cfg": "ssh_pwauth: false\n",
+                                "/var/lib/cloud/instance/user-data.txt": body})
+    problems = Problems()
+    setup = read_cloud_init(reader, problems=problems)
+    assert setup.ssh_pwauth is False and setup.origins == ("/etc/cloud/cloud.cfg",)
+    assert [p.source for p in problems] == ["/var/lib/cloud/instance/user-data.txt"]
+    assert "not valid YAML" in problems[0].reason
+
+
+def test_mime_nested_deeper_than_email_walks_is_an_error_naming_the_user_data(tmp_path: Path) -> None:
+    nested = "".join(f'Content-Type: multipart/mixed; boundary="B{i}"\n\n--B{i}\n' for i in range(2000))
+    reader = ci_root(tmp_path, {"/etc/cloud/cloud.cfg": "ssh_pwauth: false\n",
+                                "/var/lib/cloud/instance/user-data.txt": "MIME-Version: 1.0\n" + nested})
+    problems = Problems()
+    setup = read_cloud_init(reader, problems=problems)
+    assert setup.ssh_pwauth is False
+    assert [(p.source, p.reason) for p in problems] == [
+        ("/var/lib/cloud/instance/user-data.txt", "MIME multipart nested too deeply to read")]

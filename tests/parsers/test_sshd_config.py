@@ -367,3 +367,14 @@ def test_a_complete_configuration_has_nothing_unread(tmp_path: Path) -> None:
     make_root(tmp_path, CLOUD)
     config = read_sshd_config(RootReader(str(tmp_path)), version="9.2p1")
     assert config.value("permitrootlogin") == "yes" and config.unread == ()
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "٣", "²", "1" * 13])
+def test_a_number_sshd_refuses_is_an_error_on_its_line_not_a_crash(tmp_path: Path, value: str) -> None:
+    # int() of 5,000 digits raised ValueError and the whole configuration became UNKNOWN without a
+    # line; '٣' was 3 to \d and int(), no number to sshd.
+    parsed = read(tmp_path, {MAIN: f"PermitRootLogin no\nMaxAuthTries {value}\nLoginGraceTime {value}\n"
+                                   f"Port {value}\n"})
+    assert parsed.config is not None and parsed.config.value("permitrootlogin") == "no"
+    lines = sorted(e.split(": ", 1)[0] for e in parsed.errors)
+    assert lines == [f"/{MAIN}:2", f"/{MAIN}:3", f"/{MAIN}:4"], parsed.errors

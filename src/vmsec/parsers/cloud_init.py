@@ -55,7 +55,9 @@ def load_cloud_config(text: str, origin: str = "cloud-config") -> dict[str, Any]
 
     try:
         data = yaml.load(text, Loader=yaml_loader())
-    except (yaml.YAMLError, RecursionError) as exc:
+    except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as exc:
+        # ValueError: a value YAML types but Python cannot hold (a date 2001-13-45, an integer of
+        # thousands of digits) — cloud-init's safe_load fails on the document too.
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ParseError(origin, f"not valid YAML: {first}") from exc
     if data is None:
@@ -254,7 +256,12 @@ def read_cloud_init(reader: Reader, *, problems: Problems | None = None,
         if user_data is None or user_data in seen:
             continue  # /var/lib/cloud/instance is a link to the current instances/<id>: read once
         seen.add(user_data)
-        for index, document in enumerate(cloud_config_parts(user_data)):
+        try:
+            documents = cloud_config_parts(user_data)
+        except RecursionError:  # MIME parts nested deeper than the email package can walk
+            problems.append(ParseError(path, "MIME multipart nested too deeply to read"))
+            continue
+        for index, document in enumerate(documents):
             where = path if index == 0 else f"{path} (part {index + 1})"
             try:
                 config = loader.load(document, where)

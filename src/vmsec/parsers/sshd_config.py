@@ -177,7 +177,8 @@ _LOG_LEVELS = {"QUIET": "QUIET", "FATAL": "FATAL", "ERROR": "ERROR", "INFO": "IN
                "VERBOSE": "VERBOSE", "DEBUG": "DEBUG", "DEBUG1": "DEBUG", "DEBUG2": "DEBUG2",
                "DEBUG3": "DEBUG3"}
 _MATCH_CRITERIA = frozenset({"user", "group", "host", "address", "localaddress", "localport", "rdomain"})
-_TIME_RE = re.compile(r"(\d+)([sSmMhHdDwW]?)")
+# ASCII digits, few of them: \d also takes '٣', and int() of 5,000 digits fails.
+_TIME_RE = re.compile(r"([0-9]{1,12})([sSmMhHdDwW]?)")
 _TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -311,7 +312,7 @@ def _convtime(text: str) -> int:
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) <= 65535:
+    if not (text.isascii() and text.isdigit() and len(text) <= 5) or not 0 < int(text) <= 65535:
         raise _Invalid(f"bad port number {text!r}")
     return int(text)
 
@@ -341,7 +342,7 @@ def normalise(keyword: str, args: tuple[str, ...]) -> tuple[str, ...]:
         return (str(_convtime(_one(keyword, args))),)
     if keyword in _INTS:
         value = _one(keyword, args)
-        if not re.fullmatch(r"\+?\d+", value) or int(value) > 2**31 - 1:
+        if not re.fullmatch(r"\+?[0-9]{1,12}", value) or int(value) > 2**31 - 1:
             raise _Invalid(f"{keyword} integer value {value!r} invalid")
         return (str(int(value)),)
     if keyword == "loglevel":
