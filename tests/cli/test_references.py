@@ -99,3 +99,10 @@ def test_a_broker_that_does_not_answer_is_named_and_the_run_can_be_resumed(env: 
     assert "cannot send the tasks to redis://127.0.0.1:1/0" in proc.stderr
     proc = run("fleet", "resume", number, "--broker", "redis://[::1", env=env)
     assert proc.returncode == 2 and "not a URL" in proc.stderr
+
+
+def test_monitor_refuses_a_uri_libvirt_cannot_be_given(env: dict[str, str]) -> None:
+    # A URI with a byte that is not UTF-8 was retried for ever ("cannot connect"), never refused.
+    proc = subprocess.run([sys.executable, "-m", "vmsec.cli.main", "monitor", b"test:///\xff"],
+                          capture_output=True, env={**os.environ, **env}, timeout=60, check=False)
+    assert proc.returncode == 2 and b"not a libvirt URI" in proc.stderr, proc.stderr

@@ -65,6 +65,12 @@ def monitor(uris: tuple[str, ...], store_url: str | None, profile: str, include_
     from vmsec.store import open_store
     from vmsec.store.location import resolve_url
 
+    for uri in uris:
+        if not uri.isprintable():  # libvirt cannot be handed it: it would be retried for ever
+            from vmsec.report.text import visible
+
+            die(f"{visible(uri)}: not a libvirt URI (a control character or a byte that is not UTF-8)",
+                exitcodes.USAGE)
     try:
         import libvirt  # noqa: F401
     except ImportError:
