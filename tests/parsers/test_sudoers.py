@@ -4,6 +4,7 @@ include loops, a 100,000-file sudoers.d (bounded and fast), symlinks out of the 
 from __future__ import annotations
 
 import os
+import random
 import time
 from pathlib import Path
 
@@ -131,11 +132,13 @@ def test_relative_include_and_at_include(tmp_path: Path) -> None:
 
 
 def test_binary_garbage_is_an_error_not_a_crash(tmp_path: Path) -> None:
-    garbage = bytes(range(256)) * 64 + os.urandom(4096)
+    # sudo 1.9 reads a file with NUL bytes line by line (a NUL in a comment is nothing): every line
+    # vmsec cannot parse is an error naming it, and unread, so no check PASSes on what is left.
+    garbage = bytes(range(256)) * 64 + random.Random(9).randbytes(4096)
     sudoers, errors, kinds = read(sudo_root(tmp_path, {"/etc/sudoers": garbage}))
-    assert sudoers.rules == ()
-    assert errors == ["/etc/sudoers: binary data (NUL bytes), not a sudoers file; sudo refuses it"]
-    assert kinds == {ErrorKind.INVALID}
+    assert not any(r.nopasswd for r in sudoers.rules)  # (a garbage line may look like a rule)
+    assert errors and all(e.startswith("/etc/sudoers:") for e in errors)
+    assert kinds == {ErrorKind.INVALID} and sudoers.unread
 
 
 def test_garbage_text_errors_are_capped(tmp_path: Path) -> None:

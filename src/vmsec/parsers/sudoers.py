@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING
 from msgspec import Struct, field
 
 from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
-from vmsec.facts import Sudoers, SudoRule
+from vmsec.facts import FileStat, Sudoers, SudoRule
+from vmsec.parsers.lines import split_lines, strip_c
 
 if TYPE_CHECKING:
     from vmsec.reading import Reader
@@ -59,23 +60,60 @@ TAGS = frozenset({"NOPASSWD", "PASSWD", "NOEXEC", "EXEC", "SETENV", "NOSETENV", 
                   "NOINTERCEPT"})
 OPTIONS = ("ROLE=", "TYPE=", "TIMEOUT=", "NOTBEFORE=", "NOTAFTER=", "CWD=", "CHROOT=", "APPARMOR_PROFILE=",
            "PRIVS=", "LIMITPRIVS=")
+# A command's options (blanks around '=' allowed, as sudo's grammar has them) and digests.
+_OPTION = re.compile(r"(?:ROLE|TYPE|TIMEOUT|NOTBEFORE|NOTAFTER|CWD|CHROOT|APPARMOR_PROFILE|PRIVS|LIMITPRIVS)"
+                     r"\s*=\s*(?:\S+)\s*")
+DIGESTS = frozenset({"sha224", "sha256", "sha384", "sha512"})
+_DIGEST = re.compile(r"(?:sha224|sha256|sha384|sha512)\s*:\s*[A-Za-z0-9+/=]+\s*")
 _INCLUDE = re.compile(r"^[#@](include|includedir)\s+(.+)$")
 _ALIAS_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_DEFAULTS = re.compile(r"^Defaults([:@>!])?(\S*)\s*(.*)$")
+# "Defaults", then a scope (:users @hosts >runas !commands) whose comma list may have blanks around
+# its commas and after the scope character, then the settings.
+_DEFAULTS = re.compile(r'^Defaults(?:([:@>!])\s*((?:"[^"]*"|[^\s,"])+(?:\s*,\s*(?:"[^"]*"|[^\s,"])+)*))?'
+                       r'(?:\s+(.*))?$')
 _HOST_RUN = re.compile(r"^\s*[^\s=():]+(\s*,\s*[^\s=():]+)*\s*=")
 _WORD = re.compile(r'(?:"[^"]*"|[^\s"])+')
 _OPERATOR = re.compile(r"\s*([+-]?=)\s*")
 _NEGATIONS = re.compile(r"(?:!\s*)+")
 
 
+def sudo_refusal(st: FileStat) -> str | None:
+    """Why sudo itself refuses a sudoers file or include directory (sudo_secure_path: owner uid 0,
+    not world-writable, not group-writable unless the group is gid 0), or None; its rules are then
+    not in force."""
+    if st.mode is None:
+        return None
+    if st.uid not in (0, None):
+        return f"it is owned by {st.owner or st.uid}, not root"
+    if st.mode & 0o002:
+        return "every local user can write it"
+    if st.mode & 0o020 and st.gid != 0:
+        return f"group {st.group or st.gid} can write it"
+    return None
+
+
+def _uid_mark(text: str, i: int) -> bool:
+    """Whether the ``#`` at ``text[i]`` starts a uid (``#0``, ``#-1``) rather than a comment."""
+    after = text[i + 1:i + 3]
+    return after[:1] in _DIGITS or (after[:1] == "-" and after[1:2] in _DIGITS)
+
+
+_DIGITS = frozenset("0123456789")
+_LIST_COMMA = re.compile(r"\s*,\s*")
+
+
 def _strip_comment(line: str) -> str:
-    """Drop a trailing ``# comment`` (not ``#123`` uids, not inside quotes)."""
-    quoted = False
+    """Drop a ``# comment`` as sudo's lexer does: a ``#`` outside quotes and not escaped starts one
+    wherever it stands (``ALL#x`` is ``ALL``), unless it starts a uid (``#0``, ``#-1``)."""
+    quoted = escaped = False
     for i, ch in enumerate(line):
-        if ch == '"':
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
             quoted = not quoted
-        elif (ch == "#" and not quoted and not line[i + 1:i + 2].isdigit()
-              and (i == 0 or line[i - 1] in " \t,")):
+        elif ch == "#" and not quoted and not _uid_mark(line, i):
             return line[:i].rstrip()
     return line
 
@@ -101,6 +139,31 @@ def _split_list(text: str) -> list[str]:
             current = []
         else:
             current.append(ch)
+    items.append("".join(current).strip())
+    return [i for i in items if i]
+
+
+def _split_commands(text: str) -> list[str]:
+    """A rule's command list split at its commas as sudo does: not inside a run-as list
+    ``(root, alice)``, not escaped (``\\,``); a double quote is an ordinary character here."""
+    items: list[str] = []
+    current: list[str] = []
+    depth = 0
+    escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+        elif ch == "," and not depth:
+            items.append("".join(current).strip())
+            current = []
+            continue
+        current.append(ch)
     items.append("".join(current).strip())
     return [i for i in items if i]
 
@@ -189,6 +252,13 @@ class _Parse(Struct):
         identity = info.file_id if info.file_id is not None else path
         if identity in self.read:
             return  # included again: its lines were read where it was first included
+        refused = sudo_refusal(info)
+        if refused is not None:  # sudo ignores it: its rules and Defaults are not in force (VMS-GST-144)
+            self.read.add(identity)
+            self.files.append(path)
+            self.problems.note(path, f"{refused}; sudo ignores it, so its rules are not read",
+                               ErrorKind.INVALID)
+            return
         if len(self.files) >= MAX_FILES:
             self.problems.note(chain[0] if chain else path,
                                f"more than {MAX_FILES} sudoers files; the rest were not read",
@@ -206,9 +276,6 @@ class _Parse(Struct):
             return
         self.read.add(identity)
         self.files.append(path)
-        if b"\x00" in data:
-            self.problems.note(path, "binary data (NUL bytes), not a sudoers file; sudo refuses it")
-            return
         self.parse_text(data.decode("utf-8", "replace"), path, (*chain, path))
 
     def read_dir(self, directory: str, chain: tuple[str, ...]) -> None:
@@ -225,6 +292,11 @@ class _Parse(Struct):
         if directory in self.dirs_done:
             return  # every file in it was read (or refused) already; a repeat adds nothing
         self.dirs_done[directory] = None
+        refused = sudo_refusal(self.reader.stat(directory))
+        if refused is not None:
+            self.problems.note(directory, f"{refused}; sudo ignores the directory, so its files are not read",
+                               ErrorKind.INVALID)
+            return
         try:
             names = self.reader.listdir(directory, MAX_DIR_ENTRIES)
         except ReadError as exc:
@@ -250,63 +322,94 @@ class _Parse(Struct):
     # --- lines ------------------------------------------------------------------------------
 
     def parse_text(self, text: str, path: str, chain: tuple[str, ...]) -> None:
+        """The lines of one file as sudo's lexer reads them: a line ends at \\n only, blanks are C's,
+        ``#include`` is a directive only at the start of its line (``@include`` also after blanks).
+
+        A line sudo would apply but vmsec cannot parse makes the policy incomplete: it is recorded
+        as unread, so no check PASSes on the rest alone."""
         directory = path.rsplit("/", 1)[0] or "/"
         bad = 0
         pending = ""
         start = 0
-        for number, raw in enumerate(text.splitlines(), 1):
+        for number, raw in enumerate(split_lines(text), 1):
             if not pending:
                 start = number
-            line = raw.strip()
-            include = _INCLUDE.match(line) if not pending else None
+            line = strip_c(raw)
+            include = (_INCLUDE.match(line) if not pending and (raw.startswith("#") or line.startswith("@"))
+                       else None)
             if include:
-                target = include.group(2).strip().strip('"')
-                if not target.startswith("/"):
-                    target = f"{directory}/{target}"
-                if include.group(1) == "include":
-                    self.read_file(target, chain, required=False)
-                else:
-                    self.read_dir(target, chain)
+                self.include(include.group(1), include.group(2), directory, path, number, chain)
                 continue
-            if line.startswith("#") and not line[1:2].isdigit():
+            if line.startswith("#") and not _uid_mark(line, 0):
                 line = ""  # a comment (the include directives were handled above)
             line = _strip_comment(line)
             if line.endswith("\\"):
                 pending += line[:-1] + " "
                 continue
-            line = (pending + line).strip()
+            line = strip_c(pending + line)
             pending = ""
             if not line:
                 continue
-            problem = self.parse_line(line, f"{path}:{start}")
+            problem = "a NUL byte in the line" if "\x00" in line else self.parse_line(line, f"{path}:{start}")
             if problem:
                 bad += 1
+                self.skipped(f"{path}:{start}", f"not parsed ({problem})")
                 if bad <= MAX_ERRORS_PER_FILE:
                     self.problems.append(ParseError(path, problem, start))
+        if pending:  # sudo: a continuation at the end of a file is a syntax error, the policy refused
+            self.problems.append(ParseError(path, "the last line ends in a backslash: sudo refuses this "
+                                            "policy", start))
+            self.skipped(f"{path}:{start}", "a continuation at the end of the file (a syntax error to sudo)")
         if bad > MAX_ERRORS_PER_FILE:
             self.problems.note(path, f"{bad - MAX_ERRORS_PER_FILE} more lines could not be parsed")
+
+    def include(self, kind: str, text: str, directory: str, path: str, number: int,
+                chain: tuple[str, ...]) -> None:
+        """``#include``/``@include`` and ``…dir``: the path as sudo reads it — quoted or with
+        backslash-escaped blanks, a trailing comment dropped; ``%h`` (the host name) cannot be resolved
+        offline, so such a file is unread."""
+        target = _strip_comment(text).strip()
+        if target.startswith('"') and target.endswith('"') and len(target) > 1:
+            target = target[1:-1]
+        target = re.sub(r"\\(.)", r"\1", target)
+        if "%h" in target.replace("%%", ""):
+            self.problems.note(f"{path}:{number}", f"includes {target}, named after the host name (%h); "
+                               "not read", ErrorKind.UNSUPPORTED)
+            self.skipped(f"{path}:{number}", f"includes {target} (%h: the host name); not read")
+            return
+        target = target.replace("%%", "%")
+        if not target.startswith("/"):
+            target = f"{directory}/{target}"
+        if kind == "include":
+            self.read_file(target, chain, required=False)
+        else:
+            self.read_dir(target, chain)
 
     def parse_line(self, line: str, origin: str) -> str | None:
         """Parse one logical line; returns a description of the problem, or None."""
         first = line.split(None, 1)[0]
-        if first.startswith("Defaults"):
+        if first.startswith("Defaults") and line[8:9] in ("", " ", "\t", ":", "@", ">", "!"):
             match = _DEFAULTS.match(line)
             if not match:
                 return "malformed Defaults line"
-            scope = f"{match.group(1)}{match.group(2)}" if match.group(1) else ""
-            for setting in _split_list(match.group(3)):
+            scope = match.group(1) + _LIST_COMMA.sub(",", match.group(2)) if match.group(1) else ""
+            for setting in _split_list(match.group(3) or ""):
                 self.defaults.append((scope, _OPERATOR.sub(r"\1", setting, count=1)))
             return None
         if first in ALIAS_KINDS:
-            return self.parse_alias(ALIAS_KINDS[first], line[len(first):])
+            return self.parse_alias(ALIAS_KINDS[first], line[len(first):], origin)
         return self.parse_spec(line, origin)
 
-    def parse_alias(self, kind: str, text: str) -> str | None:
+    def parse_alias(self, kind: str, text: str, origin: str) -> str | None:
         for definition in _split_top(text, ":"):
             name, sep, members = definition.partition("=")
             name = name.strip()
             if not sep or not _ALIAS_NAME.fullmatch(name):
                 return f"malformed {kind} alias definition"
+            if (kind, name) in self.aliases:  # sudo: 'Alias "C" already defined'; the first one stands
+                self.problems.append(ParseError(origin, f"{kind} alias {name} already defined; the first "
+                                                "definition stands, as in sudo"))
+                continue
             self.aliases[(kind, name)] = _split_list(members)
         return None
 
@@ -316,7 +419,9 @@ class _Parse(Struct):
         groups: list[str] = []
         for part in _split_top(line, ":"):
             previous = groups[-1].split()[-1:] if groups else []
-            if groups and ((previous and previous[0] in TAGS) or not _HOST_RUN.match(part)):
+            # a tag (NOPASSWD:) or a digest (sha256:base64, whose '=' padding looks like "hosts =")
+            if groups and ((previous and (previous[0] in TAGS or previous[0] in DIGESTS))
+                           or not _HOST_RUN.match(part)):
                 groups[-1] += ":" + part
             else:
                 groups.append(part)
@@ -324,7 +429,7 @@ class _Parse(Struct):
         left, sep, right = head.partition("=")
         if not sep:
             return "not a Defaults, alias or user specification line"
-        left = re.sub(r"\s*,\s*", ",", left.strip())
+        left = re.sub(r"!\s+", "!", re.sub(r"\s*,\s*", ",", left.strip()))  # "ALL, ! alice" is a list
         words = _WORD.findall(left)
         if len(words) != 2:
             return "a user specification needs users, hosts and '='"
@@ -345,7 +450,7 @@ class _Parse(Struct):
         nopasswd = False
         run: list[str] = []
         key: tuple[tuple[str, ...], bool] | None = None
-        for item in _split_list(text):
+        for item in _split_commands(text):
             rest = item
             if rest.startswith("("):
                 close = rest.find(")")
@@ -365,8 +470,9 @@ class _Parse(Struct):
                         nopasswd = False
                     rest = after.strip()
                     continue
-                if rest.startswith(OPTIONS):
-                    rest = rest.split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""
+                option = _OPTION.match(rest) or _DIGEST.match(rest)
+                if option:
+                    rest = rest[option.end():]
                     continue
                 break
             if not rest:
@@ -497,9 +603,11 @@ def read_sudoers(reader: Reader, path: str = "/etc/sudoers", *, problems: Proble
     data = reader.read_bytes(path, MAX_FILE_BYTES)  # the main file: unreadable means unknown
     parse.read.add(info.file_id if info.file_id is not None else path)
     parse.files.append(path)
-    if b"\x00" in data:  # sudo refuses the whole policy: nothing is granted
-        parse.problems.note(path, "binary data (NUL bytes), not a sudoers file; sudo refuses it")
+    refused = sudo_refusal(info)
+    if refused is not None:  # sudo refuses the whole policy: nothing is granted (VMS-GST-144 says so)
+        parse.problems.note(path, f"{refused}; sudo refuses it, so no rule is in force", ErrorKind.INVALID)
         return parse.result()
+    # A NUL byte: sudo 1.9 reads the file (a NUL in a comment is nothing); a line with one is unread.
     parse.parse_text(data.decode("utf-8", "replace"), path, (path,))
     return parse.result()
 

@@ -19,6 +19,7 @@ from vmsec.facts import FileStat, Guest
 from vmsec.findings import Evidence
 from vmsec.parsers.authorized_keys import DEFAULT_FILES, key_file_paths
 from vmsec.parsers.sshd_effective import global_value
+from vmsec.parsers.sudoers import sudo_refusal
 
 CIS_DEBIAN = "https://www.cisecurity.org/benchmark/debian_linux"
 SSHD_DOC = "https://man.openbsd.org/sshd_config"
@@ -179,19 +180,6 @@ def sshd_config_permissions(guest: Guest, env: Environment) -> Iterator[Result]:
         yield _verdict(st, _non_root_writers(st))
 
 
-def _sudo_refusal(st: FileStat) -> str | None:
-    """Why sudo itself refuses the file (sudo_secure_path: owner uid 0, not world-writable, not
-    group-writable unless the group is gid 0), or None."""
-    assert st.mode is not None
-    if st.uid not in (0, None):
-        return f"it is owned by {st.owner or st.uid}, not root"
-    if st.mode & 0o002:
-        return "every local user can write it"
-    if st.mode & 0o020 and st.gid != 0:
-        return f"group {st.group or st.gid} can write it"
-    return None
-
-
 @check("VMS-GST-144",
        title="The sudoers files and include directories are owned by root and writable only by root",
        severity=Severity.MEDIUM, tags=(Tag.ACCESS_CONTROL, "sudo", "file-permissions"),
@@ -216,7 +204,7 @@ def sudoers_permissions(guest: Guest, env: Environment) -> Iterator[Result]:
             yield missing
             continue
         assert st.mode is not None
-        refused = _sudo_refusal(st)
+        refused = sudo_refusal(st)
         is_file = st.kind == "file"
         if refused is not None:
             yield fail(st.path, f"{st.path} is {_who(st)}: {refused}; sudo refuses it, so its rules are not "

@@ -20,6 +20,8 @@ SUDOERS_DOC = "https://www.sudo.ws/docs/man/sudoers.man/"
 # Principals that mean "every user", or nearly (the users group holds every regular account).
 BROAD = frozenset({"all", "%users", "%everyone", "%domain users", "%domain\\ users", "%staff"})
 ROOT_RUNAS = frozenset({"all", "root", "all:all", "root:root", "#0"})
+# uid 0 however written (#00), and a group root is in (%root, %#0): sudo runs the command as root.
+_ROOT_RUNAS_FORMS = re.compile(r"#0+|%(?:root|#0+)")
 
 
 def _sudoers(guest: Guest) -> Sudoers | None:
@@ -32,7 +34,8 @@ def _all_commands(rule: SudoRule) -> bool:
 
 
 def _as_root(rule: SudoRule) -> bool:
-    return not rule.runas or any(r.strip().lower() in ROOT_RUNAS for r in rule.runas)
+    return not rule.runas or any(r.strip().lower() in ROOT_RUNAS or _ROOT_RUNAS_FORMS.fullmatch(r.strip())
+                                 for r in rule.runas)
 
 
 def _broad(rule: SudoRule) -> list[str]:
