@@ -252,12 +252,11 @@ class _Parse(Struct):
         identity = info.file_id if info.file_id is not None else path
         if identity in self.read:
             return  # included again: its lines were read where it was first included
-        refused = sudo_refusal(info)
-        if refused is not None:  # sudo ignores it: its rules and Defaults are not in force (VMS-GST-144)
+        if sudo_refusal(info) is not None:
+            # sudo ignores it: its rules and Defaults are not in force. Not a collection problem — it
+            # was examined; VMS-GST-144 names it from Sudoers.files.
             self.read.add(identity)
             self.files.append(path)
-            self.problems.note(path, f"{refused}; sudo ignores it, so its rules are not read",
-                               ErrorKind.INVALID)
             return
         if len(self.files) >= MAX_FILES:
             self.problems.note(chain[0] if chain else path,
@@ -292,11 +291,8 @@ class _Parse(Struct):
         if directory in self.dirs_done:
             return  # every file in it was read (or refused) already; a repeat adds nothing
         self.dirs_done[directory] = None
-        refused = sudo_refusal(self.reader.stat(directory))
-        if refused is not None:
-            self.problems.note(directory, f"{refused}; sudo ignores the directory, so its files are not read",
-                               ErrorKind.INVALID)
-            return
+        if sudo_refusal(self.reader.stat(directory)) is not None:
+            return  # sudo ignores the directory and every file in it (VMS-GST-144 names it)
         try:
             names = self.reader.listdir(directory, MAX_DIR_ENTRIES)
         except ReadError as exc:
@@ -603,9 +599,7 @@ def read_sudoers(reader: Reader, path: str = "/etc/sudoers", *, problems: Proble
     data = reader.read_bytes(path, MAX_FILE_BYTES)  # the main file: unreadable means unknown
     parse.read.add(info.file_id if info.file_id is not None else path)
     parse.files.append(path)
-    refused = sudo_refusal(info)
-    if refused is not None:  # sudo refuses the whole policy: nothing is granted (VMS-GST-144 says so)
-        parse.problems.note(path, f"{refused}; sudo refuses it, so no rule is in force", ErrorKind.INVALID)
+    if sudo_refusal(info) is not None:  # sudo refuses the whole policy: nothing is granted (VMS-GST-144)
         return parse.result()
     # A NUL byte: sudo 1.9 reads the file (a NUL in a comment is nothing); a line with one is unread.
     parse.parse_text(data.decode("utf-8", "replace"), path, (path,))
