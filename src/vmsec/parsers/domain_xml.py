@@ -7,6 +7,8 @@ for every domain of every scan and the corpus has thousands of files. Attributes
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from xml.etree.ElementTree import Element
 
 from vmsec.errors import ReadError
@@ -53,6 +55,14 @@ _CPUTUNE_LIMITS = frozenset({
 })
 
 _CHARDEV_ELEMENTS = frozenset({"serial", "console", "channel", "parallel"})
+# Children libvirt reads every time (the others: the first of each name, see _first_children).
+_PLURAL_GRAPHICS = frozenset({"listen", "channel"})
+_PLURAL_CPU = frozenset({"feature", "numa", "cache"})
+_PLURAL_SOURCE = frozenset({"host", "seclabel"})  # a disk source's hosts; one seclabel per model
+_PLURAL_CHARDEV = frozenset({"source"})  # udp: a bind and a connect source
+# Top-level elements libvirt reads once: a second <name>, <os>, <memory>, <cpu> … is nothing to it.
+_SINGULAR_SECTIONS = frozenset({"name", "uuid", "vcpu", "os", "features", "cpu", "memory", "memoryBacking",
+                                "memtune", "cputune", "blkiotune", "on_crash", "launchSecurity", "metadata"})
 
 
 # --- small value helpers -------------------------------------------------------------------------
@@ -107,10 +117,42 @@ def _c_int(value: str | None) -> int | None:
 
 
 def _text(el: Element | None) -> str | None:
-    if el is None or el.text is None:
+    """The element's text as libvirt reads it (XPath ``string()``: every descendant's text, so a child
+    element cannot cut ``<label><x/>+0:+0</label>`` short)."""
+    if el is None:
         return None
-    text = el.text.strip()
-    return text or None
+    text = (el.text or "") if len(el) == 0 else "".join(el.itertext())
+    return text.strip() or None
+
+
+def _first_children(el: Element, plural: frozenset[str] = frozenset()) -> Iterator[Element]:
+    """The children of ``el`` libvirt reads: a child it reads once (``virXPathNode``, ``./x[1]``) is
+    the *first* of its name in document order — a second ``<source>`` or ``<label>`` is nothing to
+    it —, a child in ``plural`` (``<listen>``, ``<feature>``) every time."""
+    seen: set[str] = set()
+    for child in el:
+        tag = child.tag
+        if tag in seen and tag not in plural:
+            continue
+        seen.add(tag)
+        yield child
+
+
+# A prefixed attribute (not a namespace declaration): libxml2's xmlGetProp, which libvirt uses,
+# ignores namespaces — x:listen='0.0.0.0' is @listen to libvirt — and takes the first in document
+# order; ElementTree keeps it apart as '{urn}listen'. Only documents that have one are rewritten.
+_PREFIXED_ATTRIBUTE = re.compile(rb"\s(?!xmlns:)[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*\s*=")
+
+
+def _unqualify_attributes(root: Element) -> None:
+    for el in root.iter():
+        attrib = el.attrib
+        if any(key[0] == "{" for key in attrib):
+            plain: dict[str, str] = {}
+            for key, value in attrib.items():  # document order
+                plain.setdefault(key.rsplit("}", 1)[-1], value)
+            attrib.clear()
+            attrib.update(plain)
 
 
 def _pci_address(el: Element | None) -> str | None:
@@ -192,7 +234,7 @@ def _backing_chain(el: Element | None) -> tuple[BackingStore, ...] | None:
     current: Element | None = el
     while current is not None and len(chain) < MAX_BACKING_DEPTH:
         src = fmt = nested = None
-        for child in current:
+        for child in _first_children(current):
             tag = child.tag
             if tag == "source":
                 src = child
@@ -217,7 +259,7 @@ def _disk(el: Element, locator: str) -> tuple[Disk, bool]:
     driver_name = driver_type = target_dev = target_bus = None
     readonly = shareable = transient = auth = iotune = False
     encryption: DiskEncryption | None = None
-    for child in el:
+    for child in _first_children(el):
         tag = child.tag
         if tag == "source":
             if src is None:
@@ -242,7 +284,7 @@ def _disk(el: Element, locator: str) -> tuple[Disk, bool]:
         elif tag == "backingStore":
             backing = child
         elif tag == "iotune":
-            iotune = len(child) > 0
+            iotune = any(_text(limit) for limit in child)  # an empty <iotune> or <foo/> limits nothing
 
     source_file = source_dev = source_dir = protocol = name = pool = volume = None
     hosts: list[str] = []
@@ -259,7 +301,7 @@ def _disk(el: Element, locator: str) -> tuple[Disk, bool]:
         path = src.get("path")  # vhostuser socket
         if path:
             hosts.append(path)
-        for child in src:
+        for child in _first_children(src, _PLURAL_SOURCE):
             tag = child.tag
             if tag == "host":
                 host = _host_text(child)
@@ -302,10 +344,13 @@ def _graphics(el: Element, locator: str, secure: bool) -> Graphics:
     listens: list[Listen] = []
     channels: list[tuple[str, str]] = []
     filetransfer = copypaste = None
-    for child in el:
+    for child in _first_children(el, _PLURAL_GRAPHICS):
         tag = child.tag
         if tag == "listen":
-            listens.append(Listen(type=child.get("type") or "", address=child.get("address"),
+            ltype = child.get("type") or ""
+            # A network listen takes its address from the network: libvirt drops an @address written
+            # beside it from the inactive XML, so the tenant's address says nothing.
+            listens.append(Listen(type=ltype, address=child.get("address") if ltype != "network" else None,
                                   network=child.get("network"), socket=child.get("socket")))
         elif tag == "channel":
             cname, cmode = child.get("name"), child.get("mode")
@@ -315,6 +360,10 @@ def _graphics(el: Element, locator: str, secure: bool) -> Graphics:
             filetransfer = _bool(child.get("enable"))
         elif tag == "clipboard":
             copypaste = _bool(child.get("copypaste"))
+    listen_attr = el.get("listen")
+    if listen_attr and listens and listens[0].type == "address" and listens[0].address is None:
+        # libvirt copies @listen into the first address listen that names none.
+        listens[0] = Listen(type="address", address=listen_attr)
     socket = el.get("socket")
     if socket and not any(item.type == "socket" for item in listens):
         # Legacy @socket: libvirt turns it into a socket listen, as it does here.
@@ -326,7 +375,8 @@ def _graphics(el: Element, locator: str, secure: bool) -> Graphics:
         port=_int(el.get("port")), autoport=_bool(el.get("autoport")), tls_port=_int(el.get("tlsPort")),
         websocket=_int(el.get("websocket")), password=password, passwd_valid_to=el.get("passwdValidTo"),
         default_mode=el.get("defaultMode"), channel_modes=tuple(channels), filetransfer=filetransfer,
-        copypaste=copypaste, auth=el.get("auth"), p2p=_bool(el.get("p2p")),
+        # No @auth: libvirt has no such attribute (it drops it); SASL is qemu.conf's vnc_sasl/spice_sasl.
+        copypaste=copypaste, auth=None, p2p=_bool(el.get("p2p")),
     )
 
 
@@ -334,7 +384,7 @@ def _interface(el: Element, locator: str) -> Interface:
     mac = model = network = bridge = dev = mode = filterref = None
     port_isolated = backend = script = downscript = virtualport = hostdev_address = None
     params: list[tuple[str, str]] = []
-    for child in el:
+    for child in _first_children(el):
         tag = child.tag
         if tag == "source":
             network = child.get("network")
@@ -378,12 +428,12 @@ def _hostdev_address(htype: str, src: Element | None) -> str | None:
     if src is None:
         return None
     if htype == "pci":
-        for child in src:
+        for child in _first_children(src):
             if child.tag == "address":
                 return _pci_address(child)
         return None
     vendor = product = address = adapter = text = None
-    for child in src:
+    for child in _first_children(src):
         tag = child.tag
         if tag == "vendor":
             vendor = _usb_id(child.get("id"))
@@ -423,7 +473,7 @@ def _hostdev(el: Element, locator: str) -> Hostdev:
     driver = rom_file = None
     rom_bar = rom_enabled = None
     readonly = False
-    for child in el:
+    for child in _first_children(el):
         tag = child.tag
         if tag == "source":
             src = child
@@ -445,7 +495,7 @@ def _hostdev(el: Element, locator: str) -> Hostdev:
 def _chardev(el: Element, element: str, locator: str) -> Chardev:
     source: Element | None = None
     protocol = target_type = target_name = None
-    for child in el:
+    for child in _first_children(el, _PLURAL_CHARDEV):
         tag = child.tag
         if tag == "source":
             # udp has a bind and a connect source: the listening one is the exposure.
@@ -473,7 +523,7 @@ def _chardev(el: Element, element: str, locator: str) -> Chardev:
 def _filesystem(el: Element, locator: str) -> Filesystem:
     driver_type = source_dir = source_name = source_socket = target_dir = binary_path = None
     readonly = idmap = False
-    for child in el:
+    for child in _first_children(el):
         tag = child.tag
         if tag == "source":
             source_dir = child.get("dir") or child.get("file") or child.get("dev")
@@ -488,7 +538,7 @@ def _filesystem(el: Element, locator: str) -> Filesystem:
         elif tag == "binary":
             binary_path = child.get("path")
         elif tag == "idmap":
-            idmap = True
+            idmap = idmap or any(m.tag in ("uid", "gid") for m in child)  # <idmap/> maps nothing
     return Filesystem(
         locator=locator, type=el.get("type") or "mount", accessmode=el.get("accessmode"),
         driver_type=driver_type, source_dir=source_dir, source_name=source_name, target_dir=target_dir,
@@ -499,7 +549,7 @@ def _filesystem(el: Element, locator: str) -> Filesystem:
 def _tpm(el: Element, locator: str) -> Tpm:
     backend_type = ""
     version = secret = path = None
-    for child in el:
+    for child in _first_children(el):
         if child.tag != "backend":
             continue
         backend_type = child.get("type") or ""
@@ -517,7 +567,7 @@ def _tpm(el: Element, locator: str) -> Tpm:
 
 def _rng(el: Element, locator: str) -> Rng:
     backend_model = backend_type = source = None
-    for child in el:
+    for child in _first_children(el):
         if child.tag != "backend":
             continue
         backend_model = child.get("model")
@@ -535,7 +585,7 @@ def _rng(el: Element, locator: str) -> Rng:
 
 def _shmem(el: Element, locator: str) -> Shmem:
     model = server = size = None
-    for child in el:
+    for child in _first_children(el):
         tag = child.tag
         if tag == "model":
             model = child.get("type")
@@ -553,7 +603,7 @@ def _simple(el: Element, tag: str, locator: str) -> SimpleDevice:
     dtype = el.get("type")
     extra: tuple[tuple[str, str], ...] = ()
     if tag == "video":
-        for child in el:
+        for child in _first_children(el):
             if child.tag == "model":
                 model = child.get("type")
                 break
@@ -563,19 +613,19 @@ def _simple(el: Element, tag: str, locator: str) -> SimpleDevice:
     elif tag == "memballoon":
         extra = _extra(el, "autodeflate", "freePageReporting")
     elif tag == "iommu":
-        for child in el:
+        for child in _first_children(el):
             if child.tag == "driver":
                 extra = _extra(child, "intremap", "caching_mode", "eim", "iotlb", "aw_bits")
                 break
     elif tag == "vsock":
-        for child in el:
+        for child in _first_children(el):
             if child.tag == "cid":
                 extra = _extra(child, "auto", "address")
                 break
     elif tag == "memory":
         extra = _extra(el, "access", "discard")
     elif tag == "input":
-        for child in el:
+        for child in _first_children(el):
             if child.tag == "source":
                 extra = _extra(child, "evdev", "dev")
                 break
@@ -593,7 +643,7 @@ _SIMPLE_DEVICES = frozenset({
 
 def _seclabel(el: Element, locator: str) -> SecLabel:
     label = baselabel = imagelabel = None
-    for child in el:
+    for child in _first_children(el):
         tag = child.tag
         if tag == "label":
             label = _text(child)
@@ -609,7 +659,7 @@ def _seclabel(el: Element, locator: str) -> SecLabel:
 def _cpu(el: Element) -> CpuConfig:
     model = None
     features: list[CpuFeature] = []
-    for child in el:
+    for child in _first_children(el, _PLURAL_CPU):
         tag = child.tag
         if tag == "model":
             model = _text(child)
@@ -642,6 +692,9 @@ def parse_domain(data: bytes | str | Element, origin: str, *, secure: bool = Tru
     Raises :class:`vmsec.errors.ReadError` (or its subclass XmlError) naming ``origin``.
     """
     root = data if isinstance(data, Element) else parse_xml(data, origin)
+    if isinstance(data, Element) or _PREFIXED_ATTRIBUTE.search(
+            data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")):
+        _unqualify_attributes(root)
     if root.tag != "domain":
         raise ReadError(origin, f"not a domain document (root element <{root.tag}>)")
 
@@ -678,8 +731,13 @@ def parse_domain(data: bytes | str | Element, origin: str, *, secure: bool = Tru
     shmems: list[Shmem] = []
     simple: list[SimpleDevice] = []
 
+    seen_sections: set[str] = set()
     for section in root:
         tag = section.tag  # the default TreeBuilder drops comments and PIs
+        if tag in _SINGULAR_SECTIONS:
+            if tag in seen_sections:
+                continue  # libvirt reads the first
+            seen_sections.add(tag)
         if tag == "devices":
             counts: dict[str, int] = {}
             for dev in section:
@@ -704,7 +762,8 @@ def parse_domain(data: bytes | str | Element, origin: str, *, secure: bool = Tru
                 elif dtag == "hostdev":
                     hostdevs.append(_hostdev(dev, loc))
                 elif dtag == "emulator":
-                    emulator = _text(dev)
+                    if emulator is None:  # libvirt reads the first
+                        emulator = _text(dev)
                 elif dtag == "filesystem":
                     filesystems.append(_filesystem(dev, loc))
                 elif dtag == "redirdev":
@@ -734,10 +793,10 @@ def parse_domain(data: bytes | str | Element, origin: str, *, secure: bool = Tru
         elif tag == "uuid":
             uuid = _text(section)
         elif tag == "vcpu":
-            vcpus = _int(section.text)
+            vcpus = _int(_text(section))
         elif tag == "os":
             fw_firmware = section.get("firmware")
-            for child in section:
+            for child in _first_children(section):
                 ctag = child.tag
                 if ctag == "type":
                     arch = child.get("arch")
@@ -770,7 +829,7 @@ def parse_domain(data: bytes | str | Element, origin: str, *, secure: bool = Tru
                             elif fname == "enrolled-keys":
                                 enrolled_keys = _bool(feature.get("enabled"))
         elif tag == "features":
-            for child in section:
+            for child in _first_children(section):
                 if child.tag == "smm":
                     # <smm/> with no state means on, as libvirt reads it.
                     state = child.get("state")
@@ -780,7 +839,7 @@ def parse_domain(data: bytes | str | Element, origin: str, *, secure: bool = Tru
         elif tag == "memory":
             dump_core = _bool(section.get("dumpCore"))
         elif tag == "memoryBacking":
-            for child in section:
+            for child in _first_children(section):
                 ctag = child.tag
                 if ctag == "nosharepages":
                     nosharepages = True
@@ -795,9 +854,10 @@ def parse_domain(data: bytes | str | Element, origin: str, *, secure: bool = Tru
         elif tag == "memtune":
             hard_limit = any(child.tag == "hard_limit" for child in section)
         elif tag == "cputune":
-            cputune_limits = any(child.tag in _CPUTUNE_LIMITS for child in section)
+            cputune_limits = any(child.tag in _CPUTUNE_LIMITS and _text(child) for child in section)
         elif tag == "blkiotune":
-            blkiotune = len(section) > 0
+            # a setting, not an empty element: <blkiotune><x/></blkiotune> limits nothing
+            blkiotune = any(_text(child) or len(child) > 0 for child in section)
         elif tag == "seclabel":
             seclabels.append(_seclabel(section, f"seclabel[{len(seclabels) + 1}]"))
         elif tag == "on_crash":
