@@ -146,30 +146,11 @@ def _split_list(text: str) -> list[str]:
 def _split_commands(text: str) -> list[str]:
     """A rule's command list split at its commas as sudo does: not inside a run-as list
     ``(root, alice)``, not escaped (``\\,``); a double quote is an ordinary character here."""
-    items: list[str] = []
-    current: list[str] = []
-    depth = 0
-    escaped = False
-    for ch in text:
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")" and depth:
-            depth -= 1
-        elif ch == "," and not depth:
-            items.append("".join(current).strip())
-            current = []
-            continue
-        current.append(ch)
-    items.append("".join(current).strip())
-    return [i for i in items if i]
+    return [part.strip() for part in _split_top(text, ",", quotes=False) if part.strip()]
 
 
-def _split_top(text: str, sep: str) -> list[str]:
-    """Split on ``sep`` outside parentheses, quotes and backslash escapes."""
+def _split_top(text: str, sep: str, *, quotes: bool = True) -> list[str]:
+    """Split on ``sep`` outside parentheses, backslash escapes and (with ``quotes``) double quotes."""
     parts: list[str] = []
     current: list[str] = []
     depth = 0
@@ -179,7 +160,7 @@ def _split_top(text: str, sep: str) -> list[str]:
             escaped = False
         elif ch == "\\":
             escaped = True
-        elif ch == '"':
+        elif ch == '"' and quotes:
             quoted = not quoted
         elif not quoted and ch == "(":
             depth += 1
