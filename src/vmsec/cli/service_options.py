@@ -23,17 +23,15 @@ class ServiceText(click.ParamType):  # type: ignore[type-arg]
         self.limit = limit
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from vmsec.service.core import ServiceError, text_input
+        from vmsec.service.core import NOT_TEXT, is_text
 
         if isinstance(value, str):
             if len(value) > self.limit:
                 self.fail(f"longer than {self.limit} characters", param, ctx)
-            try:
-                text_input(value, "the value", len(value))
-            except ServiceError as exc:
+            if not is_text(value):
                 from vmsec.report.text import visible
 
-                self.fail(f"'{visible(value)}' {str(exc).removeprefix('the value ')}", param, ctx)
+                self.fail(f"'{visible(value)}' {NOT_TEXT}", param, ctx)
         return value
 
 

@@ -31,12 +31,20 @@ class ServiceError(VmsecError):
 _NOTE_SPACE = str.maketrans("", "", "\t\r\n")
 
 
+NOT_TEXT = "holds a control character or a byte that is not UTF-8"
+
+
+def is_text(value: str, *, multiline: bool = False) -> bool:
+    """Whether ``value`` may be a label (or, ``multiline``, a note): see above."""
+    text = value.translate(_NOTE_SPACE) if multiline else value
+    return text.isprintable() or all(c.isprintable() or unicodedata.category(c) == "Zs" for c in text)
+
+
 def text_input(value: str, what: str, limit: int, *, multiline: bool = False) -> str:
     """``value`` without surrounding white space, cut to ``limit`` characters; :class:`ServiceError`
-    naming ``what`` when it holds a control or format character or a byte that was not UTF-8."""
-    text = value.translate(_NOTE_SPACE) if multiline else value
-    if not text.isprintable() and not all(c.isprintable() or unicodedata.category(c) == "Zs" for c in text):
-        raise ServiceError(f"{what} holds a control character or a byte that is not UTF-8")
+    naming ``what`` when it is not :func:`is_text`."""
+    if not is_text(value, multiline=multiline):
+        raise ServiceError(f"{what} {NOT_TEXT}")
     return value.strip()[:limit]
 
 
