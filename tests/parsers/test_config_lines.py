@@ -7,13 +7,11 @@ ran them as whole scans: VMS-GST-099 on sysctl, VMS-GST-047 on login.defs, VMS-G
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from scan_findings import scan_findings
 from vmsec.errors import Problems
 from vmsec.parsers.accounts import parse_login_defs, parse_passwd
 from vmsec.parsers.lines import split_c, split_lines, strip_c
@@ -72,12 +70,7 @@ def test_a_whole_scan_reads_sysctl_as_systemd_does(tmp_path: Path) -> None:
     (root / "etc" / "os-release").write_text("ID=debian\nVERSION_ID=12\n")
     sysctl = "net.ipv4.ip_forward = 1\n# note\x0cnet.ipv4.ip_forward = 0\n"
     (root / "etc" / "sysctl.conf").write_text(sysctl)
-    out = tmp_path / "r.json"
-    subprocess.run([sys.executable, "-m", "vmsec.cli.main", "scan", "rootfs", str(root), "--check",
-                    "VMS-GST-099", "--no-store", "--format", "json", "-o", str(out), "-q"],
-                   check=False, timeout=120)
-    findings = {f["subject"]: f for f in json.loads(out.read_text())["findings"]
-                if f["check_id"] == "VMS-GST-099"}
+    findings = {f["subject"]: f for f in scan_findings("rootfs", root, "VMS-GST-099")}
     assert findings["net.ipv4.ip_forward"]["status"] == "FAIL", findings
     assert "net.ipv4.ip_forward = 1" in findings["net.ipv4.ip_forward"]["message"]
 
@@ -85,10 +78,7 @@ def test_a_whole_scan_reads_sysctl_as_systemd_does(tmp_path: Path) -> None:
 def _scan(root: Path, check: str) -> dict[str, dict[str, str]]:
     (root / "etc").mkdir(parents=True, exist_ok=True)
     (root / "etc" / "os-release").write_text("ID=debian\nVERSION_ID=12\n")
-    out = root.parent / f"{root.name}.json"
-    subprocess.run([sys.executable, "-m", "vmsec.cli.main", "scan", "rootfs", str(root), "--check", check,
-                    "--no-store", "--format", "json", "-o", str(out), "-q"], check=False, timeout=120)
-    return {f["subject"]: f for f in json.loads(out.read_text())["findings"] if f["check_id"] == check}
+    return {f["subject"]: f for f in scan_findings("rootfs", root, check)}
 
 
 @pytest.mark.parametrize(("fstab", "status"), [

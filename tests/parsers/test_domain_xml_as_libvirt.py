@@ -11,13 +11,11 @@ XML: the raw one PASSed where libvirt's reading FAILs.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from scan_findings import scan_findings
 from vmsec.facts import Domain
 from vmsec.parsers.domain_xml import parse_domain
 
@@ -107,8 +105,5 @@ def test_whole_scans_fail_what_libvirt_exposes(tmp_path: Path, graphics: str, ch
     xml.write_text("<domain type='kvm' xmlns:x='urn:x'><name>vm</name><memory>1048576</memory>"
                    "<os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>"
                    f"<devices>{graphics}</devices></domain>")
-    out = tmp_path / "r.json"
-    subprocess.run([sys.executable, "-m", "vmsec.cli.main", "scan", "xml", str(xml), "--check", check,
-                    "--no-store", "--format", "json", "-o", str(out), "-q"], check=False, timeout=120)
-    statuses = [f["status"] for f in json.loads(out.read_text())["findings"] if f["check_id"] == check]
+    statuses = [f["status"] for f in scan_findings("xml", xml, check)]
     assert "FAIL" in statuses, statuses

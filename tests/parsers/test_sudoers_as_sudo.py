@@ -6,14 +6,12 @@ rest alone (UNKNOWN)."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from scan_findings import scan_findings
 from vmsec.collectors.reader import RootReader
 from vmsec.errors import Problems
 from vmsec.facts import Sudoers
@@ -128,10 +126,5 @@ def test_run_as_forms_that_reach_root_fail_the_nopasswd_check(tmp_path: Path, ru
     (root / "etc/os-release").write_text("ID=debian\nVERSION_ID=12\n")
     (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/bash\nbob:x:1000:1000::/home/bob:/bin/bash\n")
     (root / "etc/sudoers").write_text(f"bob ALL=({runas}) NOPASSWD: ALL\n")
-    out = tmp_path / "r.json"
-    subprocess.run([sys.executable, "-m", "vmsec.cli.main", "scan", "rootfs", str(root), "--check",
-                    "VMS-GST-065", "--no-store", "--format", "json", "-o", str(out), "-q"], check=False,
-                   timeout=120)
-    findings = json.loads(out.read_text())["findings"]
-    statuses = [f["status"] for f in findings if f["check_id"] == "VMS-GST-065"]
+    statuses = [f["status"] for f in scan_findings("rootfs", root, "VMS-GST-065")]
     assert "FAIL" in statuses, statuses
