@@ -191,3 +191,50 @@ def test_an_offline_scan_does_not_import_what_it_does_not_use(tmp_path: Path) ->
     assert "vmsec.checks.probe.consoles" in loaded  # the console checks ran, without their probes
     assert sorted(m for m in _NOT_OFFLINE if m in loaded) == []
     assert _targets_stored(db) == 2
+
+
+def _with_reader_gone(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run ``args`` with standard output a pipe whose reader has already gone (``| head`` after it
+    exited): every write to it fails with EPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(args, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120,
+                              check=False, env=env)
+    finally:
+        os.close(write_end)
+    return proc.returncode, proc.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["--version"],
+    ["checks", "list"],
+    ["scan", "xml", str(VNC_FAIL), "--no-store", "--format", "json"],  # streamed as the scan runs
+    ["scan", "xml", str(VNC_FAIL), "--no-store", "--format", "terminal"],
+    ["scan", "xml", str(VNC_FAIL), "--no-store", "--format", "sarif"],  # written after the scan
+    # A report smaller than the output buffer: the write fails only when vmsec flushes it on exit.
+    ["scan", "xml", str(VNC_FAIL), "--no-store", "--format", "json", "--check", "VMS-DOM-020"],
+], ids=["version", "checks-list", "scan-json", "scan-terminal", "scan-sarif", "scan-small-report"])
+def test_a_reader_that_went_away_ends_vmsec_quietly_with_141(args: list[str]) -> None:
+    # docs/cli.md: 141, never 1 — a CI gate reads 1 as "FAIL findings at or above --fail-on".
+    code, err = _with_reader_gone([VMSEC, *args])
+    assert (code, err) == (141, "")
+
+
+def test_a_broken_pipe_that_is_not_standard_output_is_an_error_not_141(tmp_path: Path) -> None:
+    # A connection that breaks (a guest's SSH session, a database socket) is a failure to report,
+    # not a reader that went away: standard output here is a file that takes every write.
+    driver = tmp_path / "driver.py"
+    driver.write_text(
+        "import sys\n"
+        "import vmsec.cli.check_commands as commands\n"
+        "def broken(*args, **kwargs):\n"
+        "    raise BrokenPipeError(32, 'Broken pipe')\n"
+        "commands.checks.commands['list'].callback = broken\n"
+        "from vmsec.cli.main import main\n"
+        "main(['checks', 'list'])\n")
+    with (tmp_path / "out.txt").open("w") as out:
+        proc = subprocess.run([sys.executable, str(driver)], stdout=out, stderr=subprocess.PIPE, text=True,
+                              timeout=60, check=False)
+    assert proc.returncode == 3
+    assert proc.stderr.startswith("vmsec: error: Broken pipe"), proc.stderr

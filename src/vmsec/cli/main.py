@@ -23,6 +23,15 @@ from vmsec import __version__
 from vmsec.cli import exitcodes
 
 
+class _PipeBroke(Exception):
+    """A :class:`BrokenPipeError` that left a command. Not an ``OSError``: click turns any EPIPE that
+    leaves a command into a silent exit 1 — the code of "FAIL findings at or above --fail-on"."""
+
+    def __init__(self, error: BrokenPipeError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class LazyGroup(click.Group):
     """A command group whose sub-commands are imported only when they run: `vmsec scan` must not pay
     for importing the store, SQLAlchemy and alembic before it starts. Each command lives in its own
@@ -58,6 +67,19 @@ class LazyGroup(click.Group):
             command: click.Command = getattr(importlib.import_module(module), attr)
             return command
         return super().get_command(ctx, cmd_name)
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:  # eager options (--version, --help) write here
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError as exc:
+            raise _PipeBroke(exc) from exc
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise _PipeBroke(exc) from exc
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not args and self.no_args_is_help and not ctx.resilient_parsing:
@@ -129,9 +151,14 @@ def main(args: list[str] | None = None) -> None:
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("vmsec: interrupted", err=True)
         code = exitcodes.INTERRUPTED
-    except BrokenPipeError:
-        _quiet_stdout()
-        code = 141  # 128 + SIGPIPE, as a shell reports a reader that went away (`| head`)
+    except (BrokenPipeError, _PipeBroke) as exc:
+        error = exc.error if isinstance(exc, _PipeBroke) else exc
+        if _stdout_reader_gone():
+            _quiet_stdout()
+            code = exitcodes.READER_GONE
+        else:  # another pipe or socket broke (a guest's SSH session, a database): a failure to report
+            click.echo(f"vmsec: error: {_describe(error)}", err=True)
+            code = exitcodes.INCOMPLETE
     except Exception as exc:  # the last line of defence: a message, never a traceback
         if _DEBUG:
             import traceback
@@ -145,7 +172,7 @@ def main(args: list[str] | None = None) -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         _quiet_stdout()
-        code = 141
+        code = exitcodes.READER_GONE
     sys.exit(code if isinstance(code, int) else exitcodes.OK)
 
 
@@ -154,6 +181,18 @@ def _describe(exc: BaseException) -> str:
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe or socket whose reader has gone (poll says POLLERR/POLLHUP)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), 0)  # errors and hang-ups are always reported
+        return any(events & (select.POLLERR | select.POLLHUP) for _fd, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no file descriptor (closed, or replaced in-process)
+        return False
 
 
 def _quiet_stdout() -> None:
