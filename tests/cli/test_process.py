@@ -238,3 +238,19 @@ def test_a_broken_pipe_that_is_not_standard_output_is_an_error_not_141(tmp_path:
                               timeout=60, check=False)
     assert proc.returncode == 3
     assert proc.stderr.startswith("vmsec: error: Broken pipe"), proc.stderr
+
+
+def test_a_command_that_exits_with_a_message_prints_it_and_exits_1(tmp_path: Path) -> None:
+    # main() ends every command itself (one last flush of standard output, one exit path): a
+    # sys.exit("message") keeps Python's meaning — the message on standard error, status 1.
+    driver = tmp_path / "driver.py"
+    driver.write_text(
+        "import vmsec.cli.check_commands as commands\n"
+        "def leave(*args, **kwargs):\n"
+        "    raise SystemExit('the reason, in words')\n"
+        "commands.checks.commands['list'].callback = leave\n"
+        "from vmsec.cli.main import main\n"
+        "main(['checks', 'list'])\n")
+    proc = subprocess.run([sys.executable, str(driver)], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert (proc.returncode, proc.stderr) == (1, "the reason, in words\n")

@@ -145,6 +145,11 @@ def main(args: list[str] | None = None) -> None:
         code: Any = cli.main(args=args, prog_name="vmsec", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
+    except SystemExit as exc:  # a command's own sys.exit(code) (every scan): ends below like the rest
+        code = exc.code
+        if code is not None and not isinstance(code, int):
+            click.echo(code, err=True)  # as Python itself would: the message, status 1
+            code = 1
     except click.ClickException as exc:
         exc.show(file=cast(Any, sys.stderr))
         code = exc.exit_code
@@ -173,6 +178,14 @@ def main(args: list[str] | None = None) -> None:
     except BrokenPipeError:
         _quiet_stdout()
         code = exitcodes.READER_GONE
+    # The interpreter's last act would be a garbage collection walking every object the command made
+    # (≈ 9 ms of a 70 ms vulnerability scan) only to free memory the process is about to give back.
+    # Frozen objects are skipped; everything else still happens — reference-count cleanup, atexit
+    # handlers, waiting for threads. Given up: finalising unreachable cycles still alive at exit, so
+    # files and connections are closed explicitly, never left to the collector.
+    import gc
+
+    gc.freeze()
     sys.exit(code if isinstance(code, int) else exitcodes.OK)
 
 
