@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import os
 import pty
 import re
@@ -191,6 +192,39 @@ def test_an_offline_scan_does_not_import_what_it_does_not_use(tmp_path: Path) ->
     assert "vmsec.checks.probe.consoles" in loaded  # the console checks ran, without their probes
     assert sorted(m for m in _NOT_OFFLINE if m in loaded) == []
     assert _targets_stored(db) == 2
+
+
+def test_a_vulnerability_scan_does_not_import_what_it_does_not_use(tmp_path: Path) -> None:
+    # The whole-process vulnerability scan is timed against debsecan (benchmarks/): what it imports
+    # and never uses is start-up a user pays on every scan.
+    from vmsec.vulns.db import import_feeds
+
+    data = ROOT / "tests" / "data" / "vuln"
+    root = tmp_path / "guest"
+    (root / "etc").mkdir(parents=True)
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    (root / "etc/os-release").write_text('NAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n')
+    (root / "var/lib/dpkg/status").write_bytes((data / "installed/debian12-dpkg-status.trimmed").read_bytes())
+    db = tmp_path / "advisories.sqlite"
+    feed = data / "osv" / "Debian-subset-all.zip"
+    import_feeds([(feed.name, feed.read_bytes())], db)
+    script = (
+        "import sys, atexit\n"
+        "listing = sys.argv[1]\n"
+        "atexit.register(lambda: print(' '.join(sorted(sys.modules)), file=open(listing, 'w')))\n"
+        "from vmsec.cli.main import main\n"
+        "sys.argv = ['vmsec', 'scan', 'rootfs', sys.argv[2], '--check', 'VMS-VULN-001',\n"
+        "            '--check', 'VMS-VULN-002', '--db', sys.argv[3], '--no-store', '--format', 'json']\n"
+        "main()\n")
+    listing = tmp_path / "modules.txt"
+    proc = subprocess.run([sys.executable, "-c", script, str(listing), str(root), str(db)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")})
+    assert proc.returncode == 0, proc.stderr
+    failed = [f for f in json.loads(proc.stdout)["findings"] if f["status"] == "FAIL"]
+    assert len(failed) > 100  # the advisories were matched: this is the scan that is timed
+    loaded = set(listing.read_text().split())
+    assert sorted(m for m in (*_NOT_OFFLINE, "tempfile", "shutil", "bz2", "lzma") if m in loaded) == []
 
 
 def _with_reader_gone(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:

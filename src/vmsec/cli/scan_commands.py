@@ -473,13 +473,16 @@ def _progress(enabled: bool, stream: TextIO | None = None) -> Iterator[Progress 
     if not enabled:
         yield None
         return
-    import shutil
-
     from vmsec.cli.progress import Progress
 
     raw: TextIO = stream if stream is not None else getattr(sys.stderr, "raw", sys.stderr)
     live = bool(getattr(raw, "isatty", lambda: False)())
-    with Progress(raw, live=live, width=shutil.get_terminal_size((80, 24)).columns) as progress:
+    width = 80  # only a live display is cut to the terminal's width
+    if live:
+        import shutil  # here: ≈ 1 ms of start-up, with the compression modules it imports
+
+        width = shutil.get_terminal_size((80, 24)).columns
+    with Progress(raw, live=live, width=width) as progress:
         yield progress
 
 
