@@ -152,6 +152,16 @@ def test_iommu_firmware_table(info: IommuInfo | None, doms: tuple[Domain, ...], 
     (iommu(groups=12), ("quiet", "iommu=off"), (PCI_VM,), F, Severity.CRITICAL),
     (iommu(groups=None), ("quiet",), (), U, None),
     (None, None, (), U, None),
+    # x86 iommu_setup(): "off" sets no_iommu, which no later iommu= or intel_iommu= clears.
+    (iommu(groups=12), ("intel_iommu=on", "iommu=off", "iommu=pt"), (PCI_VM,), F, Severity.CRITICAL),
+    (iommu(groups=12), ("iommu=pt,off",), (PCI_VM,), F, Severity.CRITICAL),
+    # intel_iommu_setup() walks its comma list: the last on/off wins, over every occurrence.
+    (iommu(groups=12), ("intel_iommu=sm_on,off",), (PCI_VM,), F, Severity.CRITICAL),
+    (iommu(groups=12), ("intel_iommu=off", "intel_iommu=on"), (PCI_VM,), P, None),
+    # amd_iommu=off is sticky (amd_iommu_disabled is never reset).
+    (iommu(groups=12), ("amd_iommu=off", "amd_iommu=force_isolation"), (PCI_VM,), F, Severity.CRITICAL),
+    # The kernel compares bytes: "OFF" is an option it does not know, not off.
+    (iommu(groups=12), ("iommu=OFF",), (PCI_VM,), P, None),
 ])
 def test_iommu_kernel_enabled(info: IommuInfo | None, cmdline: tuple[str, ...] | None,
                               doms: tuple[Domain, ...], expected: Status,
@@ -176,6 +186,13 @@ def test_iommu_kernel_enabled(info: IommuInfo | None, cmdline: tuple[str, ...] |
     ({"vfio": {"enable_unsafe_noiommu_mode": None},
       "vfio_iommu_type1": {"allow_unsafe_interrupts": "N"}}, (), [U, P]),
     ({"vfio": {}}, (), []),  # loaded without the parameter (no CONFIG_VFIO_NOIOMMU): no such mode
+    # param_set_bool(): a bare flag is "1"; kstrtobool() takes y/t/1/on in any case as true ...
+    ({}, ("vfio.enable_unsafe_noiommu_mode",), [F]),
+    ({}, ("vfio.enable_unsafe_noiommu_mode=true", "vfio_iommu_type1.allow_unsafe_interrupts=T"), [F, F]),
+    # ... and refuses what it cannot read, keeping the value an earlier occurrence set.
+    ({}, ("vfio_iommu_type1.allow_unsafe_interrupts=1", "vfio_iommu_type1.allow_unsafe_interrupts=maybe"),
+     [F]),
+    ({}, ("vfio_iommu_type1.allow_unsafe_interrupts=1", "vfio_iommu_type1.allow_unsafe_interrupts=n"), []),
 ])
 def test_vfio_unsafe_modes(params: Mapping[str, Mapping[str, str | None]] | None, cmdline: tuple[str, ...],
                            expected: list[Status]) -> None:
@@ -220,6 +237,16 @@ def test_cpu_vulnerabilities_one_result_per_file() -> None:
     (("quiet", "mitigations=off"), {}, [F]),
     (None, {"meltdown": "Not affected"}, [U, P]),
     (("quiet",), None, [P, U]),
+    # arm64 kpti= is kstrtobool(): n, no, false, 0 and off all turn it off.
+    (("kpti=n",), {}, [P, F]),
+    (("kpti=false",), {}, [P, F]),
+    # nospectre_v1 is an early_param: its handler runs whatever the value.
+    (("nospectre_v1=1",), {}, [P, F]),
+    # x86 looks nospectre_v2, nopti, spectre_v2= … up in the raw line (arch/x86/lib/cmdline.c): "--"
+    # and quotes mean nothing there, so these still turn the mitigations off.
+    (("quiet", "--", "nospectre_v2"), {}, [P, F]),
+    (('dyndbg="x nopti y"',), {}, [P, F]),
+    (("--", "spectre_v2=off"), {}, [P, F]),
 ])
 def test_cpu_vulnerabilities_cmdline_and_unreadable(cmdline: tuple[str, ...] | None,
                                                    vulns: dict[str, str] | None,
@@ -241,6 +268,15 @@ def test_cpu_vulnerabilities_cmdline_and_unreadable(cmdline: tuple[str, ...] | N
 def test_smt_vulnerable(smt: str | None, vulns: dict[str, str] | None, expected: Status) -> None:
     [result] = run(side_channels.smt_vulnerable, mk(smt_control=smt, cpu_vulnerabilities=vulns))
     assert result.status is expected
+
+
+def test_nosmt_on_the_command_line_does_not_stand_in_for_an_unread_smt_control() -> None:
+    # Without smt/control the kernel may lack CONFIG_HOTPLUG_SMT, where "nosmt" is not even a
+    # parameter (kernel/cpu.c): the flag proves nothing about the siblings.
+    h = mk(smt_control=None, cpu_vulnerabilities={}, kernel_cmdline=("quiet", "nosmt"))
+    [result] = run(side_channels.smt_vulnerable, h)
+    assert result.status is U
+    assert "nosmt" in result.message
 
 
 # --- VMS-HOST-008 / 009 -----------------------------------------------------------------------

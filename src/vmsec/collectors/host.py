@@ -52,6 +52,7 @@ from vmsec.facts import (
 from vmsec.facts.host import BlockLayer
 from vmsec.parsers import x509
 from vmsec.parsers.dpkg_status import parse_dpkg_status
+from vmsec.parsers.kernel_cmdline import split_cmdline
 from vmsec.parsers.libvirt_conf import MAX_CONF_BYTES, ConfParseError, parse_conf
 from vmsec.parsers.libvirt_defaults import DAEMON_CONF_DEFAULTS, effective_defaults, qemu_conf_defaults
 from vmsec.parsers.libvirt_xml import parse_libvirt_document
@@ -121,6 +122,16 @@ class _Collection:
         """The file's text, ABSENT when it does not exist, or None (recorded) when it cannot be read."""
         try:
             return self.reader.read_text(path, limit)
+        except ReadError as exc:
+            if exc.absent:
+                return ABSENT
+            self.fail(path, what, exc.reason, exc.kind)
+            return None
+
+    def read_bytes(self, path: str, what: str, limit: int = SMALL) -> bytes | _Absent | None:
+        """The file's bytes, ABSENT when it does not exist, or None (recorded) when it cannot be read."""
+        try:
+            return self.reader.read_bytes(path, limit)
         except ReadError as exc:
             if exc.absent:
                 return ABSENT
@@ -200,13 +211,6 @@ def _parse_cpuinfo(text: str) -> CpuInfo:
     return CpuInfo(vendor=first.get("vendor_id") or first.get("CPU implementer"),
                    model_name=first.get("model name") or first.get("Model name"),
                    flags=frozenset(flags.split()), logical_cpus=count or None)
-
-
-_CMDLINE_WORD = re.compile(r'(?:[^\s"]+|"[^"]*")+')
-
-
-def _split_cmdline(text: str) -> tuple[str, ...]:
-    return tuple(_CMDLINE_WORD.findall(text))
 
 
 def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
@@ -929,7 +933,7 @@ def collect_host(reader: Reader, *, live: bool,
         c.records.append(CollectionRecord(source=reader.label, what="runtime state", ok=True,
                                           reason=OFFLINE_NOTE))
     cpu = _collect_cpu(c)
-    cmdline = c.read("/proc/cmdline", "kernel command line")
+    cmdline = c.read_bytes("/proc/cmdline", "kernel command line")
     device_nodes = tuple(reader.stat(p) for p in DEVICE_NODES)
     kvm_api = _kvm_api(c) if device_nodes[0].exists else (None, None)
     ksm = c.value("/sys/kernel/mm/ksm/run", "KSM state")
@@ -976,7 +980,7 @@ def collect_host(reader: Reader, *, live: bool,
         root=reader.label,
         live=live,
         kernel_release=_collect_kernel_release(c, all_packages),
-        kernel_cmdline=_split_cmdline(cmdline) if isinstance(cmdline, str) else None,
+        kernel_cmdline=split_cmdline(cmdline) if isinstance(cmdline, bytes) else None,
         cpu=cpu,
         virtualization=_detect_hypervisor(c, cpu),
         kvm_device=device_nodes[0],

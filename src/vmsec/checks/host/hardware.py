@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.facts import Domain, Host
-from vmsec.parsers.kernel_cmdline import parse_cmdline
+from vmsec.parsers.kernel_cmdline import Cmdline, kstrtobool, parse_cmdline
 
 _QEMU_SECURITY = "https://www.qemu.org/docs/master/system/security.html"
 _VFIO_DOC = "https://docs.kernel.org/driver-api/vfio.html"
@@ -165,7 +165,26 @@ def iommu_firmware_table(host: Host, env: Environment) -> Iterator[Result]:
                    severity=Severity.HIGH if users else Severity.LOW)
 
 
-_IOMMU_OFF = ("intel_iommu", "amd_iommu", "iommu")
+def _options(value: str | None) -> list[str]:
+    """A handler's comma-separated options, as its ``strcspn(str, ",")`` loop walks them."""
+    return [o for o in (value or "").split(",") if o]
+
+
+def _iommu_disabled_by(cmdline: Cmdline) -> list[str]:
+    """The parameters that leave the kernel without an IOMMU, as their handlers read them: options match
+    by prefix (``strncmp``) and case. ``iommu=off`` (arch/x86/kernel/pci-dma.c, ``no_iommu``) and
+    ``amd_iommu=off`` (``amd_iommu_disabled``) are never undone; ``intel_iommu=`` (``dmar_disabled``)
+    is on or off as its last ``on``/``off`` option says, over every occurrence."""
+    disabled = [p.text for name in ("iommu", "amd_iommu") for p in cmdline.every(name)
+                if any(o.startswith("off") for o in _options(p.value))]
+    intel: str | None = None
+    for p in cmdline.every("intel_iommu"):
+        for option in _options(p.value):
+            if option.startswith("on"):
+                intel = None
+            elif option.startswith("off"):
+                intel = p.text
+    return [*disabled, intel] if intel is not None else disabled
 
 
 @check("VMS-HOST-004", title="The kernel IOMMU is enabled", severity=Severity.CRITICAL,
@@ -183,11 +202,7 @@ def iommu_kernel_enabled(host: Host, env: Environment) -> Iterator[Result]:
     used = (f"; domains {', '.join(users)} assign PCI devices that can then DMA into all host memory"
             if users else "")
     cmdline = parse_cmdline(host.kernel_cmdline) if host.kernel_cmdline is not None else None
-    disabled = []
-    for name in _IOMMU_OFF:
-        p = cmdline.last(name) if cmdline is not None else None  # the last occurrence wins
-        if p is not None and (p.value or "").split(",")[0].strip().lower() == "off":
-            disabled.append(p.text)
+    disabled = _iommu_disabled_by(cmdline) if cmdline is not None else []
     if disabled:
         yield fail("kernel iommu", f"the kernel command line disables the IOMMU "
                    f"({' '.join(disabled)}){used}", ev("/proc/cmdline", "", " ".join(disabled)),
@@ -227,8 +242,12 @@ def vfio_unsafe_modes(host: Host) -> Iterator[Result]:
     cmdline = parse_cmdline(host.kernel_cmdline or ())
     for module, param, sev, harm in _VFIO_UNSAFE:
         subject = f"{module}.{param}"
-        given = cmdline.last(subject)  # "-" and "_" are the same in names; the last occurrence wins
-        if given is not None and (given.value or "").strip().lower() in _YES:
+        given = None  # param_set_bool() for each occurrence ("-" and "_" alike); a refused value keeps
+        for p in cmdline.every(subject):  # the earlier one
+            setting = kstrtobool(p.value)
+            if setting is not None:
+                given = p if setting else None
+        if given is not None:
             yield fail(subject, f"the kernel command line sets {given.text}: {harm}",
                        ev("/proc/cmdline", subject, given.text), severity=sev)
             continue

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.facts import Host
-from vmsec.parsers.kernel_cmdline import Cmdline, kernel_version, parse_cmdline
+from vmsec.parsers.kernel_cmdline import Cmdline, kernel_version, kstrtobool, parse_cmdline
 
 _VULN_DIR = "/sys/devices/system/cpu/vulnerabilities"
 _HW_VULN = "https://docs.kernel.org/admin-guide/hw-vuln/index.html"
@@ -30,8 +30,9 @@ _OFF_VALUES = {
     "mmio_stale_data": ("off",), "retbleed": ("off",), "srbds": ("off",), "gather_data_sampling": ("off",),
     "reg_file_data_sampling": ("off",), "spec_rstack_overflow": ("off",),
     "indirect_target_selection": ("off",), "tsa": ("off",), "vmscape": ("off",),
-    "kpti": ("0", "off"), "ssbd": ("force-off",),
+    "ssbd": ("force-off",),
 }
+# arm64 ``kpti=`` is read with kstrtobool(): any false value turns page-table isolation off.
 _GUEST_VECTORS = ("guest_host", "guest_guest")
 
 
@@ -69,13 +70,38 @@ def _cmdline_mitigations(host: Host) -> Iterator[Result]:
     else:
         note = f" ({m.ignored})" if m.ignored else ""
         yield ok(subject, f"the kernel command line keeps guest mitigations on: {m.written}{note}", where)
-    off = [p for p in cmdline.params if p.name in _OFF_FLAGS and p.value is None]
-    off += [p for name, bad in _OFF_VALUES.items() if (p2 := cmdline.last(name)) is not None
+    # The flags are early parameters: their handlers run whatever value follows (nospectre_v1=1).
+    off = [p.text for p in cmdline.params if p.name in _OFF_FLAGS]
+    off += [p.text for name, bad in _OFF_VALUES.items() if (p2 := cmdline.last(name)) is not None
             for p in (p2,) if (p.value or "").split(",")[0].strip().lower() in bad]
+    kpti = cmdline.last("kpti")
+    if kpti is not None and kstrtobool(kpti.value) is False:
+        off.append(kpti.text)
+    off += _x86_raw_switches(cmdline)
     if off:
-        shown = " ".join(dict.fromkeys(p.text for p in off))
+        shown = " ".join(dict.fromkeys(off))
         yield fail("kernel cmdline per-vulnerability switches", f"the kernel command line turns off "
                    f"individual mitigations: {shown}", ev("/proc/cmdline", "", shown))
+
+
+# x86 reads these through arch/x86/lib/cmdline.c, in the raw line: words end at any byte up to the
+# space, quotes and "--" mean nothing, names match byte for byte, and the last "name=" wins.
+_X86_RAW_FLAGS = frozenset({"nospectre_v2", "nopti", "nospec_store_bypass_disable"})
+_X86_RAW_OFF = {"spectre_v2": "off", "spectre_v2_user": "off", "pti": "off",
+                "spec_store_bypass_disable": "off"}
+_X86_WORD_END = re.compile(r"[\x00-\x20]+")
+
+
+def _x86_raw_switches(cmdline: Cmdline) -> list[str]:
+    words = [w for token in (*(p.text for p in cmdline.params), *cmdline.init_args)
+             for w in _X86_WORD_END.split(token) if w]
+    found = [w for w in words if w in _X86_RAW_FLAGS]
+    last: dict[str, str] = {}
+    for w in words:
+        name, sep, value = w.partition("=")
+        if sep and name in _X86_RAW_OFF:
+            last[name] = value
+    return found + [f"{name}={value}" for name, value in last.items() if value == _X86_RAW_OFF[name]]
 
 
 def _unreadable_vulns(subject: str) -> Result:
@@ -138,14 +164,13 @@ def smt_vulnerable(host: Host) -> Iterator[Result]:
     qemu.conf so that different VMs never share a core (VMS-QEMU-010).
     """
     if host.smt_control is None:
+        # "nosmt" on the command line proves nothing alone: a kernel without CONFIG_HOTPLUG_SMT has no
+        # smt/control and no "nosmt" parameter either (kernel/cpu.c), and keeps its siblings on.
         cmdline = cmdline_of(host)
         nosmt = cmdline.last("nosmt") if cmdline is not None else None
-        if nosmt is not None:
-            yield ok("smt", f"/sys/devices/system/cpu/smt/control could not be read, but the kernel "
-                     f"command line sets {nosmt.text}: SMT is disabled at boot",
-                     ev("/proc/cmdline", "nosmt", nosmt.value))
-        else:
-            yield unknown("smt", "/sys/devices/system/cpu/smt/control could not be read")
+        also = (f" (the kernel command line sets {nosmt.text}, which only a kernel with SMT control "
+                "obeys)") if nosmt is not None else ""
+        yield unknown("smt", f"/sys/devices/system/cpu/smt/control could not be read{also}")
         return
     control = host.smt_control.strip()
     where = ev("/sys/devices/system/cpu/smt/control", "control", control)
