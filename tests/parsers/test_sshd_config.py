@@ -206,8 +206,7 @@ def test_included_match_block_ends_with_its_file(tmp_path: Path) -> None:
 def test_binary_garbage_is_recorded_not_fatal(tmp_path: Path) -> None:
     garbage = bytes(range(1, 256)) * 40 + b"\nPermitRootLogin yes\n\xff\xfe\x00\x01junk\n"
     config = read(tmp_path, {MAIN: garbage})
-    assert config.errors  # bad lines and the NUL byte are reported
-    assert any("NUL" in e for e in config.errors)
+    assert config.errors  # bad lines are reported (a NUL is no error: sshd joins the next line on)
     assert config.value("permitrootlogin") == "yes"  # the valid line still counts
     assert config.value("passwordauthentication") == "yes"  # defaults still apply
     assert len(config.errors) <= 100

@@ -57,7 +57,7 @@ class Conn:
 @dataclass(frozen=True)
 class Case:
     name: str
-    files: Mapping[str, str]  # path under /etc/ssh -> text
+    files: Mapping[str, str | bytes]  # path under /etc/ssh -> text (bytes: written as they are)
     conns: tuple[Conn | None, ...] = (None,)  # None: plain sshd -T (global values)
     expect: Mapping[str, str] = field(default_factory=dict)  # keyword -> value, per first conn
 
@@ -202,6 +202,25 @@ CASES = (
                          "HostKeyAlgorithms -ecdsa*\nCASignatureAlgorithms ^ssh-rsa\n"
                          "Match User legacy\n    PubkeyAcceptedAlgorithms ssh-rsa\n"},
          conns=(None, Conn("legacy"))),
+    # strdelim(): the keyword loses its quotes, and an empty first token ("=", '""', a blank) gives way
+    # to the next word — a line vmsec dropped while sshd obeyed it.
+    Case("quoted-keyword-and-leading-equals",
+         {"sshd_config": '"PermitRootLogin" yes\n=PasswordAuthentication yes\n= X11Forwarding yes\n'
+                         '"" MaxAuthTries 4\n"Include" /etc/ssh/sshd_config.d/*.conf\n',
+          "sshd_config.d/50.conf": "PubkeyAuthentication no\n"},
+         expect={"permitrootlogin": "yes", "passwordauthentication": "yes", "x11forwarding": "yes",
+                 "maxauthtries": "4", "pubkeyauthentication": "no"}),
+    # A keyword whose quote never closes is no keyword: sshd passes over the line without a word.
+    Case("unclosed-quote-in-keyword",
+         {"sshd_config": '"PermitRootLogin yes\nPermitRootLogin no\n'}, expect={"permitrootlogin": "no"}),
+    # load_server_config() copies a line up to its first NUL and loses its newline: the next line
+    # joins it (here, the comment), in the main file and in an included one alike.
+    Case("nul-joins-the-next-line",
+         {"sshd_config": b"# note\x00\nPermitRootLogin no\nPermitRootLogin yes\n"
+                         b"Include /etc/ssh/sshd_config.d/*.conf\n",
+          "sshd_config.d/a.conf": b"#\x00\nPasswordAuthentication no\nPasswordAuthentication yes\n"
+                                  b"X11Forwarding \x00\n   yes\n"},
+         expect={"permitrootlogin": "yes", "passwordauthentication": "yes", "x11forwarding": "yes"}),
     Case("authorizedkeysfile-and-methods",
          {"sshd_config": "AuthorizedKeysFile /etc/keys/%u .ssh/ak\nAuthorizedKeysFile none\n"
                          "AuthenticationMethods publickey,password\nAddressFamily inet\n"}),
@@ -262,11 +281,11 @@ def hostkey(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return key
 
 
-def build_root(tmp_path: Path, files: Mapping[str, str]) -> Path:
+def build_root(tmp_path: Path, files: Mapping[str, str | bytes]) -> Path:
     for rel, text in files.items():
         target = tmp_path / "etc" / "ssh" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
+        target.write_bytes(text if isinstance(text, bytes) else text.encode())
     return tmp_path
 
 
@@ -303,6 +322,7 @@ INVALID = (
     ("unknown-mac", {"sshd_config": "MACs +hmac-sha1,hmac-bogus\n"}),
     ("kex-wildcard-prepend", {"sshd_config": "KexAlgorithms ^diffie-hellman-group*-sha1\n"}),
     ("match-all-combined", {"sshd_config": "Match all User bob\n    X11Forwarding yes\n"}),
+    ("quote-glued-to-keyword", {"sshd_config": 'PermitRootLogin"no"\n'}),
 )
 
 

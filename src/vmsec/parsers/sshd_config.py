@@ -242,23 +242,42 @@ class _State(Struct):
 
 # --- tokenising ----------------------------------------------------------------------------------
 
+_WHITESPACE = " \t\r\n"
+
+
+def _strdelim(text: str) -> tuple[str | None, str | None]:
+    """OpenSSH ``strdelim()`` (misc.c, with ``=`` as a delimiter): (token, rest). The token ends at
+    whitespace, ``=`` or a quote; a quote opens a quoted token (``(None, None)`` when it never closes);
+    one ``=`` and the blanks around it are skipped. ``rest`` is None when nothing follows."""
+    end = next((i for i, c in enumerate(text) if c in ' \t\r\n"='), -1)
+    if end < 0:
+        return text, None
+    if text[end] == '"':
+        unquoted = text[:end] + text[end + 1:]
+        close = unquoted.find('"', end)
+        if close < 0:
+            return None, None
+        return unquoted[:close], unquoted[close + 1:].lstrip(_WHITESPACE)
+    rest = text[end + 1:].lstrip(_WHITESPACE)
+    if text[end] != "=" and rest.startswith("="):
+        rest = rest[1:].lstrip(_WHITESPACE)
+    return text[:end], rest
+
+
 def split_keyword(line: str) -> tuple[str, str] | None:
-    """(keyword, rest) as sshd's ``strdelim`` splits them; None for blank and comment lines."""
+    """(keyword, rest) as sshd's ``process_server_config_line`` takes them with ``strdelim``; None for
+    lines sshd passes over (blank, comment, an unclosed quote in the keyword). An empty first token
+    (a leading blank, ``=`` or ``""``) gives way to the next: ``"PermitRootLogin" yes`` and
+    ``=PermitRootLogin yes`` are settings."""
     text = line.lstrip(" \t\r").rstrip(" \t\r\n\f")
-    if not text or text.startswith("#"):
+    if not text:
         return None
-    match = re.match(r'[^ \t\r\n"=]*', text)
-    keyword = match.group(0) if match else ""
-    rest = text[len(keyword):]
-    if rest.startswith("="):
-        rest = rest[1:].lstrip(" \t\r\n")
-    else:
-        rest = rest.lstrip(" \t\r\n")
-        if rest.startswith("="):
-            rest = rest[1:].lstrip(" \t\r\n")
-    if not keyword:
-        raise _Invalid("missing keyword")
-    return keyword, rest
+    keyword, rest = _strdelim(text)
+    if keyword == "" and rest is not None:
+        keyword, rest = _strdelim(rest)
+    if not keyword or keyword.startswith("#"):
+        return None
+    return keyword, rest or ""
 
 
 def split_args(text: str) -> tuple[str, ...]:
@@ -616,8 +635,12 @@ def _load(state: _State, path: str) -> list[str] | None:
         return None
     state.files.append(path)
     if b"\0" in data:
-        state.error(ReadError(path, "contains NUL bytes (sshd refuses the file); lines with NUL skipped",
-                              ErrorKind.INVALID))
+        # servconf.c load_server_config(): each line is copied up to its first NUL, its newline lost
+        # with the rest, so the next line joins it ("# note\0\nPermitRootLogin no" is one comment).
+        # Each line loses its leading blanks first (strspn(line, " \t\r")), the joined one too.
+        lines = [line.lstrip(b" \t\r") for line in data.split(b"\n")]
+        data = b"".join(line.split(b"\0", 1)[0] if b"\0" in line else line + b"\n" for line in lines[:-1])
+        data += lines[-1].split(b"\0", 1)[0]
     return data.decode("utf-8", "replace").split("\n")
 
 
