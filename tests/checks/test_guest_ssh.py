@@ -98,7 +98,9 @@ def test_root_login_default_depends_on_version() -> None:
 @pytest.mark.parametrize(("matches", "expected", "severities"), [
     ((), [P], [None]),
     # a catch-all block replaces the global value for everyone
-    ((block("Address 0.0.0.0/0", passwordauthentication="yes"),), [F], [None]),
+    ((block("Address 0.0.0.0/0,::/0", passwordauthentication="yes"),), [F], [None]),
+    # 0.0.0.0/0 is every IPv4 client only: sshd listens on IPv6 too (AddressFamily any)
+    ((block("Address 0.0.0.0/0", passwordauthentication="yes"),), [P, F], [None, Severity.LOW]),
     ((block("All", passwordauthentication="yes"),), [F], [None]),
     # a narrower block: a finding limited to some connections, lower severity
     ((block("User backup", passwordauthentication="yes"),), [P, F], [None, Severity.LOW]),
@@ -119,6 +121,15 @@ def test_password_authentication_match_blocks(matches: tuple[SshdMatch, ...], ex
     for r in results:
         if r.status is F and r.severity is Severity.LOW:
             assert "Match" in r.subject and "for connections matching" in r.message
+
+
+def test_root_login_is_open_to_ipv6_clients_behind_an_ipv4_catch_all() -> None:
+    # sshd -T -C addr=2001:db8::1 says "permitrootlogin yes": the block never applies to IPv6.
+    cfg = sshd(permitrootlogin="yes", matches=(block("Address 0.0.0.0/0", permitrootlogin="no"),))
+    assert st(run(ssh.root_login, guest(cfg, accounts=ROOT_SHELL))) == [F]
+    inet = sshd(permitrootlogin="yes", addressfamily="inet",
+                matches=(block("Address 0.0.0.0/0", permitrootlogin="no"),))
+    assert st(run(ssh.root_login, guest(inet, accounts=ROOT_SHELL))) == [P]
 
 
 def test_password_authentication_default_is_yes() -> None:
@@ -403,6 +414,40 @@ def test_root_login_not_reachable_when_allowusers_excludes_root() -> None:
     cfg = sshd(permitrootlogin="yes", allowusers="alice")
     results = run(ssh.root_login, guest(cfg, **_accounts(("alice", "/bin/bash"))))
     assert st(results) == [P] and "AllowUsers alice excludes root" in results[0].message
+
+
+ROOT_SHELL = (Account(name="root", uid=0, gid=0, shell="/bin/bash"),
+              Account(name="alice", uid=1000, gid=1000, shell="/bin/bash"))
+
+
+@pytest.mark.parametrize(("cfg", "expected"), [
+    # allowed_user(): each DenyUsers/AllowUsers word is one pattern (match_user), no list, no "!":
+    # "alice,root" denies a user named "alice,root" — nobody here. Checked with a real sshd login.
+    (sshd(permitrootlogin="yes", denyusers="alice,root"), [F]),
+    (sshd(permitrootlogin="yes", denyusers="!alice"), [F]),
+    (sshd(permitrootlogin="yes", denyusers="alice root"), [P]),
+    # user@host denies root only from that host: root still logs in from the others.
+    (sshd(permitrootlogin="yes", denyusers="root@10.0.0.1"), [F]),
+    (sshd(permitrootlogin="yes", denyusers="root@*"), [P]),
+    (sshd(permitrootlogin="yes", allowusers="alice root@10.0.0.1"), [F]),
+    # A Match block's DenyUsers replaces the global list for its connections (copy_set_server_options).
+    (sshd(permitrootlogin="yes", denyusers="root",
+          matches=(block("Address 10.0.0.0/8", denyusers="nobody"),)), [F]),
+    (sshd(permitrootlogin="yes", denyusers="root", matches=(block("User alice", denyusers="nobody"),)), [P]),
+])
+def test_root_login_blocked_only_when_sshd_blocks_it(cfg: SshdConfig, expected: list[Status]) -> None:
+    assert st(run(ssh.root_login, guest(cfg, accounts=ROOT_SHELL))) == expected
+
+
+def test_a_hostile_match_user_pattern_is_judged_not_hung() -> None:
+    # "*a*a…*b" against a 64-character account name: a regular expression made of it backtracks for
+    # hours; sshd's own matcher (and vmsec's) answers at once.
+    long_name = "a" * 64
+    cfg = sshd(passwordauthentication="no",
+               matches=(block("User " + "*a" * 20 + "*b", passwordauthentication="yes"),))
+    accounts = (Account(name=long_name, uid=1000, gid=1000, shell="/bin/bash"),)
+    results = run(ssh.password_authentication, guest(cfg, accounts=accounts))
+    assert st(results) == [P, P]  # the block reaches no account: the name does not end in "b"
 
 
 # --- an included file that could not be read ---------------------------------------------------------

@@ -9,7 +9,6 @@ checks run unchanged on guests and on the hypervisor host. Unknown is ``None``; 
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 
 from msgspec import Struct, field
@@ -18,6 +17,7 @@ from vmsec.facts.common import FileStat
 from vmsec.facts.host import InstalledPackage
 from vmsec.facts.runtime import RuntimeState
 from vmsec.facts.vulnerability import VulnReport
+from vmsec.parsers.sshd_pattern import match_pattern, match_pattern_list
 
 
 class OsRelease(Struct, frozen=True, kw_only=True, gc=False):
@@ -173,25 +173,6 @@ class SshdConfig(Struct, frozen=True, kw_only=True, gc=False):
 _SSHD_MATCH_COLLECT = frozenset({"allowusers", "denyusers", "allowgroups", "denygroups", "acceptenv"})
 
 
-def _sshd_pattern(text: str, pattern: str) -> bool:
-    """OpenSSH ``match_pattern``: ``*`` and ``?`` only, whole string."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, text, re.DOTALL) is not None
-
-
-def _sshd_pattern_list(text: str, patterns: str, lower: bool = False) -> int:
-    """OpenSSH ``match_pattern_list``: 1 positive match, 0 none, -1 a negated pattern matched."""
-    positive = 0
-    for pattern in patterns.split(","):
-        negated = pattern.startswith("!")
-        pattern = pattern[1:] if negated else pattern
-        if _sshd_pattern(text, pattern.lower() if lower else pattern):
-            if negated:
-                return -1
-            positive = 1
-    return positive
-
-
 def _sshd_addr_list(address: str, patterns: str) -> bool:
     """OpenSSH ``addr_match_list``: CIDR entries, else wildcard patterns; a negated hit refuses."""
     try:
@@ -208,7 +189,7 @@ def _sshd_addr_list(address: str, patterns: str) -> bool:
                 raise ValueError(entry)  # "a/255.0.0.0" is no CIDR to sshd: a wildcard pattern
             net = ipaddress.ip_network(entry, strict=True)
         except ValueError:
-            hit = _sshd_pattern(address, entry)
+            hit = match_pattern(address, entry)
         else:
             hit = net.version == ip.version and ip in net
         if hit:
@@ -225,12 +206,12 @@ def _sshd_block_matches(criteria: tuple[tuple[str, str], ...], *, user: str | No
         if name == "all":
             continue
         if name == "user":
-            ok = user is not None and _sshd_pattern_list(user, arg) == 1
+            ok = user is not None and match_pattern_list(user, arg) == 1
         elif name == "group":
-            results = [_sshd_pattern_list(g, arg) for g in groups or ()]
+            results = [match_pattern_list(g, arg) for g in groups or ()]
             ok = user is not None and -1 not in results and 1 in results
         elif name == "host":
-            ok = host is not None and _sshd_pattern_list(host.lower(), arg, lower=True) == 1
+            ok = host is not None and match_pattern_list(host.lower(), arg, lower=True) == 1
         elif name == "address":
             ok = address is not None and _sshd_addr_list(address, arg)
         elif name == "localaddress":
@@ -238,7 +219,7 @@ def _sshd_block_matches(criteria: tuple[tuple[str, str], ...], *, user: str | No
         elif name == "localport":
             ok = local_port is not None and arg.isascii() and arg.isdigit() and int(arg) == local_port
         elif name == "rdomain":
-            ok = rdomain is not None and _sshd_pattern_list(rdomain, arg) == 1
+            ok = rdomain is not None and match_pattern_list(rdomain, arg) == 1
         else:
             ok = False
         if not ok:

@@ -17,6 +17,7 @@ from msgspec import Struct
 
 from vmsec.facts import Guest, SshdConfig, SshdMatch
 from vmsec.findings import Evidence
+from vmsec.parsers.sshd_pattern import match_pattern_list
 
 # Keywords as written in sshd_config, for messages (the facts keep them lower-case).
 _NAMES = {k.lower(): k for k in (
@@ -135,20 +136,12 @@ def split_list(value: str) -> list[str]:
     return [p for p in re.split(r"[,\s]+", value) if p]
 
 
-def _pattern_match(patterns: str, subject: str) -> bool | None:
+def _pattern_match(patterns: str, subject: str) -> bool:
     """OpenSSH pattern-list semantics: a matching negated pattern refuses, else any positive match."""
-    positive = False
-    for pat in patterns.split(","):
-        negated = pat.startswith("!")
-        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pat.lstrip("!"))
-        if re.fullmatch(regex, subject, re.DOTALL):
-            if negated:
-                return False
-            positive = True
-    return positive
+    return match_pattern_list(subject, patterns) > 0
 
 
-def _universal_criterion(key: str, value: str) -> bool:
+def _universal_criterion(key: str, value: str, families: frozenset[int]) -> bool:
     """Does this criterion match every connection?"""
     if key == "all":
         return True
@@ -156,18 +149,27 @@ def _universal_criterion(key: str, value: str) -> bool:
     if not pats or any(p.startswith("!") for p in pats):
         return False
     if key in ("address", "localaddress"):
+        if "*" in pats:
+            return True
+        # 0.0.0.0/0 is every IPv4 connection only: sshd listens on IPv6 too unless AddressFamily inet.
+        covered = set()
         for p in pats:
-            if p == "*":
-                return True
             try:
-                if ipaddress.ip_network(p, strict=False).prefixlen == 0:
-                    return True
+                net = ipaddress.ip_network(p, strict=False)
             except ValueError:
                 continue
-        return False
+            if net.prefixlen == 0:
+                covered.add(net.version)
+        return covered >= families
     if key in ("user", "host", "localport", "rdomain"):
         return "*" in pats
     return False  # group: membership varies by user
+
+
+def address_families(cfg: SshdConfig | None) -> frozenset[int]:
+    """The IP versions sshd accepts connections on (AddressFamily; ``any`` by default)."""
+    family = (cfg.value("addressfamily") or "any").lower() if cfg is not None else "any"
+    return {"inet": frozenset({4}), "inet6": frozenset({6})}.get(family, frozenset({4, 6}))
 
 
 def _groups_of(guest: Guest | None, user: str) -> set[str] | None:
@@ -180,8 +182,10 @@ def _groups_of(guest: Guest | None, user: str) -> set[str] | None:
     return names
 
 
-def _may_apply(m: SshdMatch, user: str | None, guest: Guest | None) -> tuple[bool, bool]:
-    """(may apply, applies to every connection [of that user])."""
+def may_apply(m: SshdMatch, user: str | None, guest: Guest | None,
+              families: frozenset[int] = frozenset({4, 6})) -> tuple[bool, bool]:
+    """(may apply, applies to every connection [of that user]); ``families``: the IP versions sshd
+    listens on (:func:`address_families`)."""
     universal = True
     for key, value in m.criteria:
         key = key.lower()
@@ -197,7 +201,7 @@ def _may_apply(m: SshdMatch, user: str | None, guest: Guest | None) -> tuple[boo
             if not any(_pattern_match(value, g) for g in groups):
                 return False, False
             continue
-        if not _universal_criterion(key, value):
+        if not _universal_criterion(key, value, families):
             universal = False
     return True, universal
 
@@ -215,7 +219,7 @@ def reachable(cfg: SshdConfig, keyword: str, user: str | None = None,
         values = lookup(m.settings, keyword)
         if values is None:
             continue
-        applies, universal = _may_apply(m, user, guest)
+        applies, universal = may_apply(m, user, guest, address_families(cfg))
         if not applies:
             continue
         found.append(Reach(" ".join(values), m.origin or "", m, universal, user))

@@ -11,13 +11,13 @@ or a bad one that is only the compiled-in default, is UNKNOWN naming the unread 
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from vmsec.checks.api import Result, Severity, ev, fail, need, ok, unknown
 from vmsec.checks.helpers.unread import not_read, ok_unless, unless_unread
 from vmsec.facts import Guest, SshdConfig, SshdMatch
-from vmsec.parsers.sshd_effective import DEFAULT, criteria_text, keyword_name, lookup, reachable
+from vmsec.parsers.sshd_effective import DEFAULT, criteria_text, keyword_name, lookup, may_apply, reachable
+from vmsec.parsers.sshd_pattern import match_pattern, match_pattern_list
 
 
 def sshd_of(guest: Guest) -> SshdConfig | None:
@@ -102,18 +102,8 @@ _NO_LOGIN_SHELLS = ("/nologin", "/false", "/sync", "/halt", "/shutdown")
 
 
 def _patterns_match(patterns: str, subject: str) -> bool:
-    """OpenSSH pattern lists (``*``, ``?``, ``!negation``), as sshd's match_pattern_list does."""
-    positive = False
-    for pat in patterns.replace(" ", ",").split(","):
-        if not pat:
-            continue
-        negated = pat.startswith("!")
-        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pat.lstrip("!"))
-        if re.fullmatch(regex, subject, re.DOTALL):
-            if negated:
-                return False
-            positive = True
-    return positive
+    """A Match criterion's pattern list (``*``, ``?``, ``!negation``), as sshd's match_pattern_list."""
+    return match_pattern_list(subject, patterns.replace(" ", ",")) > 0
 
 
 def _groups(guest: Guest, name: str) -> set[str]:
@@ -124,26 +114,61 @@ def _groups(guest: Guest, name: str) -> set[str]:
     return out
 
 
+_ACCESS_LISTS = ("denyusers", "allowusers", "denygroups", "allowgroups")
+
+
 def login_blocker(guest: Guest, cfg: SshdConfig, name: str, credential: str = "any") -> str | None:
     """Why ``name`` cannot log in over SSH (AllowUsers/AllowGroups/DenyUsers/DenyGroups, no login
     shell, a locked password where only passwords matter or sshd refuses locked accounts), or None
-    when it can (or the facts do not say)."""
+    when it can (or the facts do not say).
+
+    The lists block only what they block on every connection: a Match block that may apply to
+    ``name`` replaces them for its connections (servconf.c copy_set_server_options), so each such
+    block is judged too, and a ``user@host`` entry denies from that host only."""
     if guest.accounts is not None and guest.account(name) is None:
         return f"there is no account {name}"
+    contexts = [cfg.settings]
+    for block in cfg.matches:
+        lists = {k: v for k, v in block.settings.items() if k in _ACCESS_LISTS}
+        if lists and may_apply(block, name, guest)[0]:
+            contexts.append({**cfg.settings, **lists})
+    why = None
+    for settings in contexts:
+        why = _lists_block(guest, settings, name)
+        if why is None:
+            break
+    return why or account_blocker(guest, name, credential)
+
+
+def _lists_block(guest: Guest, settings: Mapping[str, tuple[str, ...]], name: str) -> str | None:
+    """Why sshd's allowed_user() refuses ``name`` on every connection under these lists, or None.
+    Each entry is one pattern (match_user, ga_match): no comma lists, no negation."""
     for keyword, deny in (("denyusers", True), ("allowusers", False)):
-        values = lookup(cfg.settings, keyword)
+        values = lookup(settings, keyword)
         if values:
-            hit = any(_patterns_match(v.split("@", 1)[0], name) for v in values)
+            if deny:
+                hit = any(_user_entry(v, name, every_host=True) for v in values)
+            else:
+                hit = any(_user_entry(v, name, every_host=False) for v in values)
             if hit == deny:
                 return f"{keyword_name(keyword)} {' '.join(values)} {'denies' if deny else 'excludes'} {name}"
     for keyword, deny in (("denygroups", True), ("allowgroups", False)):
-        values = lookup(cfg.settings, keyword)
+        values = lookup(settings, keyword)
         if values and guest.groups is not None:
             groups = _groups(guest, name)
-            hit = any(_patterns_match(v, g) for v in values for g in groups)
+            hit = any(match_pattern(g, v) for v in values for g in groups)
             if hit == deny:
                 return f"{keyword_name(keyword)} {' '.join(values)} {'denies' if deny else 'excludes'} {name}"
-    return account_blocker(guest, name, credential)
+    return None
+
+
+def _user_entry(entry: str, name: str, *, every_host: bool) -> bool:
+    """Does a DenyUsers/AllowUsers entry (``pattern`` or ``pattern@host``, split at the last ``@``)
+    match ``name`` — on every connection (``every_host``) or on some?"""
+    user, at, host = entry.rpartition("@") if "@" in entry else (entry, "", "")
+    if not match_pattern(name, user):
+        return False
+    return not at or not every_host or host == "*"
 
 
 def account_blocker(guest: Guest, name: str, credential: str = "any") -> str | None:
