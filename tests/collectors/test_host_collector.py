@@ -227,7 +227,7 @@ def test_load_config_file_directly(tmp_path: Path) -> None:
     write(tmp_path, "etc/libvirt/libvirtd.conf", 'auth_unix_rw = "none"\n')
     reader = RootReader(str(tmp_path))
     daemon = load_config_file(reader, "/etc/libvirt/libvirtd.conf", DAEMON_CONF_DEFAULTS)
-    assert daemon.setting("unix_sock_rw_perms").value == "0700"  # type: ignore[union-attr]
+    assert daemon.setting("unix_sock_rw_perms").value == "0777"  # type: ignore[union-attr]  # not narrowed
     missing = load_config_file(reader, "/etc/libvirt/qemu.conf", QEMU_CONF_DEFAULTS)
     assert missing.present is False and missing.setting("vnc_tls").value == 0  # type: ignore[union-attr]
     write(tmp_path, "etc/libvirt/big.conf", "#" * (1024 * 1024 + 10))

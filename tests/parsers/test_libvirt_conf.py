@@ -240,12 +240,18 @@ def test_tls_verify_inherits_default_tls_x509_verify() -> None:
     assert effective_defaults(QEMU_CONF_DEFAULTS, {})["vnc_tls_x509_verify"] == 0
 
 
-def test_rw_socket_perms_follow_the_rw_auth_scheme() -> None:
+def test_rw_socket_perms_widen_for_polkit_and_never_narrow() -> None:
     def rw_perms(auth: str) -> ConfValue:
         return effective_defaults(DAEMON_CONF_DEFAULTS, {"auth_unix_rw": auth})["unix_sock_rw_perms"]
 
-    assert rw_perms("none") == "0700"
+    # daemonConfigNew() sets the mode from the compiled-in auth (polkit: 0777) before the file is read;
+    # the file's auth_unix_rw only ever widens it. A real libvirtd 9.0 with just auth_unix_rw = "none"
+    # made its read-write socket srwxrwxrwx, and any local user managed every VM.
+    assert rw_perms("none") == "0777"
+    assert rw_perms("sasl") == "0777"
     assert rw_perms("polkit") == "0777"
+    assert effective_defaults({**DAEMON_CONF_DEFAULTS, "unix_sock_rw_perms": "0700"},
+                              {"auth_unix_rw": "polkit"})["unix_sock_rw_perms"] == "0777"
     # qemu.conf has no such key, so nothing is added to its table
     assert "unix_sock_rw_perms" not in effective_defaults(QEMU_CONF_DEFAULTS, {"auth_unix_rw": "none"})
 

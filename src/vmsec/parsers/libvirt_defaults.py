@@ -20,8 +20,10 @@ Some defaults depend on the host, not on libvirt:
   the value is ``None`` (unknown) rather than guessing root, which would be a false critical finding.
 - ``swtpm_user``/``swtpm_group``: "tss" when that account exists on the host, else root.
 - the ``*_tls_x509_verify`` keys of VNC, chardev, migration and backup inherit
-  ``default_tls_x509_verify`` when that is set; ``unix_sock_rw_perms`` is 0777 only while
-  ``auth_unix_rw`` is polkit. :func:`effective_defaults` applies both rules to a parsed file.
+  ``default_tls_x509_verify`` when that is set; ``unix_sock_rw_perms`` is 0777 when
+  ``auth_unix_rw`` is polkit, and otherwise the build's default — which a polkit build sets to 0777
+  from its compiled-in auth before reading the file: ``auth_unix_rw = "none"`` does not narrow it.
+  :func:`effective_defaults` applies both rules to a parsed file.
 """
 
 from __future__ import annotations
@@ -274,7 +276,9 @@ def effective_defaults(defaults: Mapping[str, ConfValue],
         for key in _INHERITS_VERIFY:
             table[key] = verify
     rw_auth = values.get("auth_unix_rw")
-    if isinstance(rw_auth, str) and "unix_sock_rw_perms" in defaults:
-        # daemonConfigNew: world-accessible only when polkit authorises each client.
-        table["unix_sock_rw_perms"] = "0777" if rw_auth == "polkit" else "0700"
+    if rw_auth == "polkit" and "unix_sock_rw_perms" in defaults:
+        # daemonConfigLoadOptions widens the mode for polkit and never narrows it: the default comes
+        # from the compiled-in auth (daemonConfigNew, before the file is read), so a polkit build keeps
+        # 0777 with auth_unix_rw = "none" too.
+        table["unix_sock_rw_perms"] = "0777"
     return MappingProxyType(table)
