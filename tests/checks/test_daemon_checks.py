@@ -235,6 +235,29 @@ def test_socket_group_members(c: ConfigFile, groups: dict[str, tuple[str, ...]] 
         assert "bob" in results[0].message
 
 
+@pytest.mark.parametrize("group", ["1000", "+1000", "+01000"])
+def test_a_numeric_socket_group_is_the_group_with_that_id(group: str) -> None:
+    # virGetGroupID: a name no group has is a gid (strtoul), "+" forces one: a real libvirtd 9.0 gave
+    # "24", "+24" and "cdrom" the same socket group.
+    h = mk(conf(auth_unix_rw="none", unix_sock_group=group), groups={"libvirt": ("alice", "bob")},
+           group_ids={"libvirt": 1000, "root": 0})
+    [result] = run(local_access.socket_group_members, h)
+    assert result.status is F and "bob" in result.message and "libvirt" in result.message
+
+
+def test_a_numeric_socket_group_without_a_group_entry_is_unknown() -> None:
+    h = mk(conf(auth_unix_rw="none", unix_sock_group="4242"), groups={"libvirt": ("bob",)},
+           group_ids={"libvirt": 1000})
+    [result] = run(local_access.socket_group_members, h)
+    assert result.status is U
+
+
+def test_socket_group_root_by_number_is_root() -> None:
+    h = mk(conf(auth_unix_rw="none", unix_sock_group="0"), groups={"root": ()}, group_ids={"root": 0})
+    [result] = run(local_access.socket_group_members, h)
+    assert result.status is P
+
+
 def test_socket_group_from_unread_socket_unit_is_unknown() -> None:
     h = mk(conf(auth_unix_rw="none"), socket_units=(unit("libvirtd.socket", mode=0o600, problem=UNREAD),),
            groups={"virt": ("mallory",)})

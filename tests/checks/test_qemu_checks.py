@@ -107,6 +107,11 @@ def pkg(manager: str) -> InstalledPackage:
 @pytest.mark.parametrize(("c", "packages", "expected"), [
     (qconf(user="root", group="root"), None, [F, F]),
     (qconf(user="+0"), None, [F, U]),
+    # virGetUserID/virGetGroupID: a name no account has is read as a number (strtoul, base 10), and
+    # a leading "+" forces one: "0", "00", "+0000" are root to libvirt (checked with qemu:///embed).
+    (qconf(user="0", group="0"), None, [F, F]),
+    (qconf(user="00", group="+0000"), None, [F, F]),
+    (qconf(user="1000", group="+1000"), None, [P, P]),
     (qconf(user="libvirt-qemu", group="kvm"), None, [P, P]),
     (qconf(), (pkg("dpkg"),), [P, P]),
     (qconf(), (pkg("rpm"),), [P, P]),

@@ -536,3 +536,16 @@ def test_live_host_libvirt_stack(live: Inventory) -> None:
     if not qemu.present:  # Debian's build default, since this machine has no qemu.conf
         assert qemu.setting("user").value == "libvirt-qemu"  # type: ignore[union-attr]
     assert host.path_stat("/etc/libvirt") is not None and host.path_stat("/etc/libvirt").exists  # type: ignore[union-attr]
+
+
+def test_group_members_include_the_accounts_whose_primary_group_it_is(tmp_path: Path) -> None:
+    # /etc/group lists supplementary members only: alice's primary group (passwd's gid) is libvirt,
+    # so she opens a socket of group libvirt as well as bob does — and carol, whose gid glibc's
+    # strtoul() reads as 120 too.
+    root = libvirt_root(tmp_path)
+    write(root, "etc/passwd", "root:x:0:0::/root:/bin/bash\nalice:x:1000:120::/home/alice:/bin/bash\n"
+                              "carol:x:1001:+120::/home/carol:/bin/bash\n")
+    write(root, "etc/group", "root:x:0:\nlibvirt:x:120:bob\n")
+    host, _ = host_of(root)
+    assert host.groups is not None and set(host.groups["libvirt"]) == {"alice", "bob", "carol"}
+    assert host.group_ids == {"root": 0, "libvirt": 120}

@@ -26,6 +26,7 @@ from vmsec.collectors.guest import collect_guest
 from vmsec.collectors.reader import Reader, RootReader
 from vmsec.errors import ErrorKind, ParseError, ReadError, SourceUnavailable
 from vmsec.facts import (
+    Account,
     CollectionRecord,
     ConfigFile,
     ConfValue,
@@ -51,6 +52,7 @@ from vmsec.facts import (
 )
 from vmsec.facts.host import BlockLayer
 from vmsec.parsers import x509
+from vmsec.parsers.accounts import parse_group, parse_passwd
 from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.parsers.kernel_cmdline import split_cmdline
 from vmsec.parsers.libvirt_conf import MAX_CONF_BYTES, ConfParseError, parse_conf
@@ -535,26 +537,43 @@ def _parse_colon_db(text: str) -> list[list[str]]:
     return [line.split(":") for line in text.splitlines()[:200_000] if line and not line.startswith("#")]
 
 
-def _collect_groups(c: _Collection) -> dict[str, tuple[str, ...]] | None:
+def _collect_groups(c: _Collection, accounts: tuple[Account, ...] | None
+                    ) -> tuple[dict[str, tuple[str, ...]], dict[str, int]] | None:
+    """Every group's members — /etc/group's list and the accounts whose primary group it is (passwd's
+    gid; unknown when /etc/passwd was not read) — and every group's id, as the system reads them."""
     text = c.read("/etc/group", "groups", MAX_TEXT)
     if text is None:
         return None
     if isinstance(text, _Absent):
-        return {}
-    groups: dict[str, tuple[str, ...]] = {}
-    for fields in _parse_colon_db(text):
-        if len(fields) >= 4:
-            groups[fields[0]] = tuple(m.strip() for m in fields[3].split(",") if m.strip())
-    return groups
+        return {}, {}
+    try:
+        entries = parse_group(text)
+    except ReadError as exc:
+        c.fail(exc.source, "groups", exc.reason, exc.kind)
+        return None
+    members: dict[str, tuple[str, ...]] = {}
+    ids: dict[str, int] = {}
+    for g in entries:
+        if g.name in members:
+            continue  # getgrnam() answers with the first entry of a name
+        primary = tuple(a.name for a in accounts or () if g.gid is not None and a.gid == g.gid)
+        members[g.name] = tuple(dict.fromkeys((*g.members, *primary)))
+        if g.gid is not None:
+            ids[g.name] = g.gid
+    return members, ids
 
 
-def _collect_accounts(c: _Collection) -> set[str] | None:
+def _collect_accounts(c: _Collection) -> tuple[Account, ...] | None:
     text = c.read("/etc/passwd", "user accounts", MAX_TEXT)
     if text is None:
         return None
     if isinstance(text, _Absent):
-        return set()
-    return {fields[0] for fields in _parse_colon_db(text)}
+        return ()
+    try:
+        return parse_passwd(text)[0]
+    except ReadError as exc:
+        c.fail(exc.source, "user accounts", exc.reason, exc.kind)
+        return None
 
 
 def _distro_ids(c: _Collection) -> tuple[str, ...]:
@@ -942,8 +961,9 @@ def collect_host(reader: Reader, *, live: bool,
 
     unit_names = _socket_unit_names(c)
     installed = _detect_installed(c, all_packages, unit_names or ())
-    groups = _collect_groups(c)
     accounts = _collect_accounts(c)
+    group_table = _collect_groups(c, accounts)
+    groups, group_ids = group_table if group_table is not None else (None, None)
 
     libvirtd_conf = virtqemud_conf = virtproxyd_conf = qemu_conf = None
     if installed.libvirtd:
@@ -954,7 +974,8 @@ def collect_host(reader: Reader, *, live: bool,
         virtproxyd_conf = _load_conf(c, "/etc/libvirt/virtproxyd.conf", DAEMON_CONF_DEFAULTS,
                                      "virtproxyd.conf")
     if installed.libvirt:
-        defaults = qemu_conf_defaults(_distro_ids(c), accounts=accounts,
+        defaults = qemu_conf_defaults(_distro_ids(c), accounts=None if accounts is None else
+                                      [a.name for a in accounts],
                                       groups=None if groups is None else groups.keys())
         qemu_conf = _load_conf(c, "/etc/libvirt/qemu.conf", defaults, "qemu.conf")
     daemon_mode = "modular" if installed.virtqemud else "monolithic" if installed.libvirtd else None
@@ -1009,6 +1030,7 @@ def collect_host(reader: Reader, *, live: bool,
         socket_units=socket_units,
         polkit_rules=polkit_rules, polkit_error=polkit_error,
         groups=groups,
+        group_ids=group_ids,
         sensitive_paths=_collect_sensitive_paths(c, qemu_conf),
         tls_files=_collect_tls_files(c, (("libvirtd", libvirtd_conf), ("virtproxyd", virtproxyd_conf)),
                                      qemu_conf),

@@ -192,7 +192,9 @@ class Host(Struct, frozen=True, kw_only=True, gc=False):
     socket_units: tuple[SocketUnit, ...] | None = None
     polkit_rules: tuple[PolkitRule, ...] | None = None
     polkit_error: str | None = None  # why polkit_rules is None (unreadable, or its evaluation failed)
-    groups: Mapping[str, tuple[str, ...]] | None = None  # /etc/group: group -> members
+    # /etc/group: group -> members (its list, and the accounts whose primary group it is)
+    groups: Mapping[str, tuple[str, ...]] | None = None
+    group_ids: Mapping[str, int] | None = None  # /etc/group: group -> gid
     sensitive_paths: tuple[FileStat, ...] = ()  # libvirt config, secrets, hooks, dump dirs, images
     tls_files: tuple[TlsFile, ...] = ()
     # The virtualization stack as installed: qemu, libvirt, the kernel image, firmware, virtiofsd.

@@ -16,7 +16,8 @@ virconf.c:
 
 libvirt reads every list setting with virConfGetValueStringList, which rejects a list holding
 anything but strings; such a list (or a nested list) is reported here as an error, since the daemon
-would refuse the file. Integers longer than 19 digits overflow in libvirt; they are rejected here.
+would refuse the file. A string ends at a NUL (libvirt copies it with ``g_strndup``). Integers are
+computed as libvirt computes them, in a 64-bit integer that wraps (``18446744073709551617`` is 1).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from vmsec.facts import ConfValue
 
 MAX_CONF_BYTES = 1024 * 1024
 MAX_CONF_KEYS = 10_000
-MAX_INT_DIGITS = 19
+_WRAP = 2**64
 
 _BLANK = " \t"
 _EOL = "\n\r"
@@ -91,7 +92,7 @@ class _Parser:
             value = self.text[self.pos:close]
             self.line += value.count("\n")
             self.pos = close + 3
-            return value
+            return value.split("\0", 1)[0]  # g_strndup stops at a NUL
         self.pos += 1
         start = self.pos
         while self.pos < self.end and self.text[self.pos] != char and self.text[self.pos] not in _EOL:
@@ -100,7 +101,7 @@ class _Parser:
             raise self.error("unterminated string")
         value = self.text[start:self.pos]
         self.pos += 1
-        return value
+        return value.split("\0", 1)[0]  # g_strndup stops at a NUL
 
     def number(self) -> int:
         negative = self.cur() == "-"
@@ -112,9 +113,16 @@ class _Parser:
         digits = self.text[start:self.pos]
         if not digits:
             raise self.error("unterminated number")
-        if len(digits) > MAX_INT_DIGITS:
-            raise self.error(f"number with {len(digits)} digits is out of range")
-        return -int(digits) if negative else int(digits)
+        # virConfParseLong: l = l * 10 + digit in a long long, unchecked — it wraps modulo 2^64 (chunks
+        # of 18 digits: int() of a long digit string is quadratic, and refused past 4,300 digits).
+        value = 0
+        for i in range(0, len(digits), 18):
+            chunk = digits[i:i + 18]
+            value = (value * 10 ** len(chunk) + int(chunk)) % _WRAP
+        if negative:  # a signed value (VIR_CONF_LLONG): -l as two's complement
+            value = (-value) % _WRAP
+            return value - _WRAP if value >= _WRAP // 2 else value
+        return value  # VIR_CONF_ULLONG: (unsigned long long) l
 
     def scalar(self, key: str, in_list: bool) -> str | int:
         self.skip_blanks()

@@ -4,6 +4,7 @@ driver and polkit rules, and the files that configure libvirt or run as root on 
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
@@ -87,6 +88,7 @@ def socket_group_members(host: Host, env: Environment) -> Iterator[Result]:
             s = conf.setting("unix_sock_group")
             group = s.as_str() if s else None
             group_ev = ev(s.origin if s else conf.path, "unix_sock_group", group)
+        group = _group_name(host, group)
         if not group or group == "root" or (mode is not None and not mode & 0o060):
             yield ok(subject, f"the read-write socket is not opened to a non-root group "
                      f"(group {group or 'root'}, mode {'unknown' if mode is None else f'{mode:04o}'})",
@@ -95,6 +97,10 @@ def socket_group_members(host: Host, env: Environment) -> Iterator[Result]:
         if host.groups is None:
             yield unknown(subject, f"the read-write socket is opened to group {group}, and "
                           "/etc/group could not be read", group_ev, mode_ev)
+            continue
+        if group not in host.groups:
+            yield unknown(subject, f"the read-write socket is opened to group {group}, which /etc/group "
+                          "does not name: who is in it is unknown", group_ev, mode_ev)
             continue
         members = host.groups.get(group, ())
         others = sorted(m for m in members if m not in admins)
@@ -106,6 +112,24 @@ def socket_group_members(host: Host, env: Environment) -> Iterator[Result]:
         else:
             yield ok(subject, f"group {group} has no members beyond the accepted administrators",
                      group_ev, group_members)
+
+
+def _group_name(host: Host, group: str | None) -> str | None:
+    """The group libvirt gives the socket (virGetGroupID): a group of that name, else — and always
+    after a "+" — the group whose id is the number strtoul() reads ("1000", "+1000"). A number no
+    group has stays as written (unknown members)."""
+    if group is None or (not group.startswith("+") and host.groups is not None and group in host.groups):
+        return group
+    match = re.fullmatch(r"[ \t\n\v\f\r]*\+?([0-9]+)", group[1:] if group.startswith("+") else group)
+    if match is None or host.group_ids is None:
+        return group
+    digits = match.group(1).lstrip("0") or "0"
+    if len(digits) > 10 or int(digits) >= 2**32:
+        return group  # no gid_t: libvirt refuses it
+    gid = int(digits)
+    if gid == 0:
+        return "root"
+    return next((name for name, number in host.group_ids.items() if number == gid), group)
 
 
 @check("VMS-DMN-007", title="The daemon admin socket is accessible to root only",

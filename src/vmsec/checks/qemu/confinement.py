@@ -8,6 +8,7 @@ checks then yield nothing. A ``ConfigFile`` whose settings cannot be read gives 
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
@@ -24,7 +25,15 @@ def flag(s: Setting) -> bool | None:
 
 
 def _is_root(value: str | None) -> bool:
-    return value is not None and value.strip() in ("root", "+0")
+    """Whether libvirt's virGetUserID/virGetGroupID give id 0 for ``value``: the name root, or — for a
+    name no account has, and always after a "+" — a number as strtoul() reads it ("0", "00", "+000",
+    " 0", "-0"). Another name that is id 0 on the host (a second root account) is not seen here."""
+    if value is None:
+        return False
+    if value == "root":
+        return True
+    number = value[1:] if value.startswith("+") else value
+    return re.fullmatch(r"[ \t\n\v\f\r]*[+-]?0+", number) is not None
 
 
 def _build_default_user(host: Host) -> str | None:
