@@ -439,6 +439,24 @@ def test_root_login_blocked_only_when_sshd_blocks_it(cfg: SshdConfig, expected: 
     assert st(run(ssh.root_login, guest(cfg, accounts=ROOT_SHELL))) == expected
 
 
+def test_disableforwarding_covers_only_the_connections_it_reaches() -> None:
+    # sshd -T -C user=alice: "disableforwarding no", "x11forwarding yes" — the global yes is undone
+    # for alice's connections, so X11 forwarding is not off everywhere.
+    cfg = sshd(disableforwarding="yes", x11forwarding="yes",
+               matches=(block("User alice", disableforwarding="no"),))
+    assert F in st(run(ssh.x11_forwarding, guest(cfg)))
+    assert st(run(ssh.x11_forwarding, guest(sshd(disableforwarding="yes", x11forwarding="yes")))) == [P]
+
+
+def test_disableforwarding_does_not_cover_tunnels() -> None:
+    # sshd_config(5) of OpenSSH 9.2: DisableForwarding covers X11, agent, TCP and StreamLocal; tun
+    # devices are PermitTunnel's alone (serverloop.c server_request_tun checks permit_tun only).
+    cfg = sshd(disableforwarding="yes", permittunnel="yes")
+    results = run(ssh.tcp_forwarding, guest(cfg))
+    assert [r.status for r in results if "PermitTunnel" in r.subject] == [F]
+    assert all(r.status is P for r in results if "PermitTunnel" not in r.subject)
+
+
 def test_a_hostile_match_user_pattern_is_judged_not_hung() -> None:
     # "*a*a…*b" against a 64-character account name: a regular expression made of it backtracks for
     # hours; sshd's own matcher (and vmsec's) answers at once.

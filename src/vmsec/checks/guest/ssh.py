@@ -385,12 +385,16 @@ def x11_forwarding(guest: Guest, env: Environment) -> Iterator[Result]:
 
 
 def _forwarding(guest: Guest, keyword: str, subject: str, what: str,
-                bad_values: tuple[str, ...] = ("yes",)) -> Iterator[Result]:
+                bad_values: tuple[str, ...] = ("yes",), *, disable_covers: bool = True) -> Iterator[Result]:
+    """``disable_covers``: DisableForwarding turns this kind of forwarding off (not tun devices)."""
     cfg = sshd_of(guest)
     if cfg is None:
         return
-    disabled = global_value(cfg, "disableforwarding")
-    if disabled is not None and disabled.origin != DEFAULT and is_yes(disabled.value):
+    # DisableForwarding yes settles it only where every connection gets it: a Match block that sets
+    # it to no gives its connections the forwarding keywords back.
+    reaches = reachable(cfg, "disableforwarding") if disable_covers else []
+    disabled = next((r for r in reaches if r.universal and r.origin != DEFAULT), None)
+    if disabled is not None and all(is_yes(r.value) for r in reaches):
         yield ok_unless(cfg.unread, subject, f"DisableForwarding yes {disabled.where}: no forwarding",
                         disabled.evidence("disableforwarding"))
         return
@@ -543,7 +547,7 @@ def tcp_forwarding(guest: Guest, env: Environment) -> Iterator[Result]:
                          "forwarded ports listen for other hosts", ("yes", "clientspecified")):
         yield r._replace(severity=Severity.MEDIUM) if r.status.value == "FAIL" and r.severity is None else r
     yield from _forwarding(guest, "permittunnel", "sshd PermitTunnel", "tun devices are forwarded",
-                           ("yes", "point-to-point", "ethernet"))
+                           ("yes", "point-to-point", "ethernet"), disable_covers=False)
 
 
 @check("VMS-GST-017", title="SSH agent forwarding is disabled", severity=Severity.LOW,
