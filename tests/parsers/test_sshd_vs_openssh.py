@@ -210,6 +210,26 @@ CASES = (
           "sshd_config.d/50.conf": "PubkeyAuthentication no\n"},
          expect={"permitrootlogin": "yes", "passwordauthentication": "yes", "x11forwarding": "yes",
                  "maxauthtries": "4", "pubkeyauthentication": "no"}),
+    # Numbers are strtonum()/strtol() (misc.c atoi_err, convtime, a2port): C blanks and a sign before the
+    # digits, and in a time every unit's number has its own ("1m+0"). vmsec refused these lines and
+    # took the next, weaker ones.
+    Case("numbers-and-times-as-strtol-reads-them",
+         {"sshd_config": "MaxAuthTries \v99\nMaxAuthTries 3\nLoginGraceTime +600\nLoginGraceTime 30\n"
+                         "ClientAliveInterval +0\nClientAliveInterval 300\nMaxSessions -0\nMaxSessions 4\n"
+                         "Port +2222\nPort 22\nClientAliveCountMax \f7\n"
+                         "Match LocalPort +22\n    PasswordAuthentication no\n"},
+         conns=(Conn("a", lport=22), Conn("a", lport=2222)),  # plain -T refuses LocalPort
+         expect={"maxauthtries": "99", "logingracetime": "600", "clientaliveinterval": "0",
+                 "maxsessions": "0"}),
+    Case("time-units-with-signs",
+         {"sshd_config": "LoginGraceTime 1m+0\nLoginGraceTime 30\nClientAliveInterval -0\n"},
+         expect={"logingracetime": "60", "clientaliveinterval": "0"}),
+    # ciphers_valid()/mac_valid()/kex_names_valid() stop at the first empty name, and
+    # kex_assemble_names() skips empty ones: these weak lists are accepted, not "Bad … spec".
+    Case("empty-algorithm-elements",
+         {"sshd_config": "Ciphers aes128-cbc,\nKexAlgorithms ,diffie-hellman-group1-sha1\nMACs hmac-md5,\n"},
+         expect={"ciphers": "aes128-cbc", "kexalgorithms": "diffie-hellman-group1-sha1", "macs": "hmac-md5"}),
+    Case("prepend-with-an-empty-element", {"sshd_config": "Ciphers ^aes128-cbc,,3des-cbc\n"}),
     # A keyword whose quote never closes is no keyword: sshd passes over the line without a word.
     Case("unclosed-quote-in-keyword",
          {"sshd_config": '"PermitRootLogin yes\nPermitRootLogin no\n'}, expect={"permitrootlogin": "no"}),
@@ -323,6 +343,11 @@ INVALID = (
     ("kex-wildcard-prepend", {"sshd_config": "KexAlgorithms ^diffie-hellman-group*-sha1\n"}),
     ("match-all-combined", {"sshd_config": "Match all User bob\n    X11Forwarding yes\n"}),
     ("quote-glued-to-keyword", {"sshd_config": 'PermitRootLogin"no"\n'}),
+    ("negative-time", {"sshd_config": "LoginGraceTime -5\n"}),
+    ("only-empty-cipher-names", {"sshd_config": "Ciphers ,\n"}),
+    ("append-nothing", {"sshd_config": "Ciphers +\n"}),
+    ("port-zero-with-sign", {"sshd_config": "Port -0\n"}),
+    ("int-with-trailing-garbage", {"sshd_config": "MaxAuthTries 3x\n"}),
 )
 
 

@@ -52,6 +52,7 @@ from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
 from vmsec.facts import FileKind
 from vmsec.facts.guest import SshdConfig, SshdMatch
 from vmsec.parsers.sshd_defaults import compiled_defaults, parse_version, supported_algorithms
+from vmsec.parsers.sshd_pattern import match_pattern_list
 from vmsec.reading import Reader
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -177,9 +178,29 @@ _LOG_LEVELS = {"QUIET": "QUIET", "FATAL": "FATAL", "ERROR": "ERROR", "INFO": "IN
                "VERBOSE": "VERBOSE", "DEBUG": "DEBUG", "DEBUG1": "DEBUG", "DEBUG2": "DEBUG2",
                "DEBUG3": "DEBUG3"}
 _MATCH_CRITERIA = frozenset({"user", "group", "host", "address", "localaddress", "localport", "rdomain"})
-# ASCII digits, few of them: \d also takes '٣', and int() of 5,000 digits fails.
-_TIME_RE = re.compile(r"([0-9]{1,12})([sSmMhHdDwW]?)")
+# strtol()/strtoll() in base 10: C blanks, an optional sign, ASCII digits (\d also takes '٣').
+_STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
 _TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_INT_MAX = 2**31 - 1
+
+
+def _strtol(text: str, pos: int = 0) -> tuple[int, int] | None:
+    """(value, end) of the number strtol() reads at ``pos``, None when it reads none. A value past
+    the range comes back as 2^63 (strtol saturates; every caller then refuses it)."""
+    match = _STRTOL.match(text, pos)
+    if match is None:
+        return None
+    digits = match.group(2).lstrip("0") or "0"
+    value = int(digits) if len(digits) <= 18 else 2**63
+    return (-value if match.group(1) == "-" else value), match.end()
+
+
+def _strtonum(text: str, low: int, high: int) -> int | None:
+    """OpenBSD strtonum(): the whole text one number within [low, high], else None."""
+    read = _strtol(text)
+    if read is None or read[1] != len(text) or not low <= read[0] <= high:
+        return None
+    return read[0]
 
 
 class _Invalid(ValueError):
@@ -316,24 +337,34 @@ def split_args(text: str) -> tuple[str, ...]:
 # --- values ----------------------------------------------------------------------------------------
 
 def _convtime(text: str) -> int:
+    """misc.c convtime(): numbers (strtol, each with its own blanks and sign, none negative), each
+    followed by a unit or the end; the total fits an int."""
     if not text:
         raise _Invalid("missing time value")
     total, pos = 0, 0
     while pos < len(text):
-        match = _TIME_RE.match(text, pos)
-        if match is None:
+        read = _strtol(text, pos)
+        if read is None or read[0] < 0:
             raise _Invalid(f"invalid time value {text!r}")
-        total += int(match.group(1)) * _TIME_UNITS[match.group(2).lower()]
-        pos = match.end()
-    if total > 2**31 - 1:
-        raise _Invalid(f"time value {text!r} too large")
+        secs, pos = read
+        unit = text[pos:pos + 1]
+        if unit and unit.lower() not in "smhdw":
+            raise _Invalid(f"invalid time value {text!r}")
+        pos += len(unit)
+        multiplier = _TIME_UNITS[unit.lower()]
+        if secs > _INT_MAX // multiplier or total > _INT_MAX - secs * multiplier:
+            raise _Invalid(f"time value {text!r} too large")
+        total += secs * multiplier
     return total
 
 
 def _port(text: str) -> int:
-    if not (text.isascii() and text.isdigit() and len(text) <= 5) or not 0 < int(text) <= 65535:
+    """misc.c a2port(): strtonum(0, 65535), and a port of 0 is refused. (A service name, which sshd
+    looks up in /etc/services, is refused here.)"""
+    port = _strtonum(text, 0, 65535)
+    if not port:
         raise _Invalid(f"bad port number {text!r}")
-    return int(text)
+    return port
 
 
 def _one(keyword: str, args: tuple[str, ...]) -> str:
@@ -361,9 +392,10 @@ def normalise(keyword: str, args: tuple[str, ...]) -> tuple[str, ...]:
         return (str(_convtime(_one(keyword, args))),)
     if keyword in _INTS:
         value = _one(keyword, args)
-        if not re.fullmatch(r"\+?[0-9]{1,12}", value) or int(value) > 2**31 - 1:
+        number = _strtonum(value, 0, _INT_MAX)  # atoi_err()
+        if number is None:
             raise _Invalid(f"{keyword} integer value {value!r} invalid")
-        return (str(int(value)),)
+        return (str(number),)
     if keyword == "loglevel":
         value = _one(keyword, args).upper()
         if value not in _LOG_LEVELS:
@@ -453,14 +485,8 @@ def resolve_algorithms(spec: str, default: tuple[str, ...] | None) -> tuple[str,
 
 
 def _pattern_list(name: str, patterns: list[str]) -> bool:
-    hit = False
-    for pattern in patterns:
-        negated = pattern.startswith("!")
-        if fnmatch.fnmatchcase(name, pattern[1:] if negated else pattern):
-            if negated:
-                return False
-            hit = True
-    return hit
+    """match_filter_denylist(): does the list match ``name`` (a negated match keeps it)?"""
+    return match_pattern_list(name, ",".join(patterns)) == 1
 
 
 # --- Match lines -------------------------------------------------------------------------------------
@@ -529,7 +555,7 @@ def parse_match(args: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
         if lower in ("address", "localaddress"):
             _check_addr_list(arg)
         if lower == "localport":
-            _port(arg)
+            arg = str(_port(arg))  # a2port(): "+22" is port 22
         out.append((lower, arg))
     return tuple(out)
 
@@ -717,10 +743,16 @@ def _check_algorithms(state: _State, keyword: str, word: str, spec: str) -> None
     implements (checked where the version's list is recorded)."""
     if keyword not in _SSH2_LISTS or spec.startswith("-"):
         return
-    names = (spec[1:] if spec[:1] in "+^" else spec).split(",")
+    body = spec[1:] if spec[:1] in "+^" else spec
+    if not body:
+        raise _Invalid(f"Bad {word} spec {spec!r} (no name)")
+    if body == spec and not any(body.split(",")):  # kex_assemble_names(): an empty list is an error
+        raise _Invalid(f"Bad {word} spec {spec!r} (no name)")
+    # ciphers_valid(), mac_valid() and kex_names_valid() check names up to the first empty one only.
+    names = body.split(",")
+    names = names[:names.index("")] if "" in names else names
     supported = state.supported.get(keyword)
-    bad = [n for n in names
-           if not n or "*" in n or "?" in n or (supported is not None and n not in supported)]
+    bad = [n for n in names if "*" in n or "?" in n or (supported is not None and n not in supported)]
     if bad:
         raise _Invalid(f"Bad {word} spec {spec!r} ({', '.join(repr(b) for b in bad)})")
 
