@@ -230,6 +230,15 @@ CASES = (
          {"sshd_config": "Ciphers aes128-cbc,\nKexAlgorithms ,diffie-hellman-group1-sha1\nMACs hmac-md5,\n"},
          expect={"ciphers": "aes128-cbc", "kexalgorithms": "diffie-hellman-group1-sha1", "macs": "hmac-md5"}),
     Case("prepend-with-an-empty-element", {"sshd_config": "Ciphers ^aes128-cbc,,3des-cbc\n"}),
+    # Include patterns are glob(3)'s: [[:digit:]] classes and backslash escapes work, and the files are
+    # read in the C locale's byte order (U+E000, EE 80 80, before an undecodable FF).
+    Case("include-glob-classes-escapes-and-byte-order",
+         {"sshd_config": "Include /etc/ssh/sshd_config.d/[[:digit:]]*.conf\nInclude /etc/ssh/o/5\\0-*.conf\n"
+                         "Include /etc/ssh/u/*.conf\nPasswordAuthentication no\nPermitRootLogin no\n",
+          "sshd_config.d/50-cloud-init.conf": "PasswordAuthentication yes\n",
+          "o/50-x.conf": "PermitRootLogin yes\n",
+          "u/\ue000.conf": "X11Forwarding yes\n", "u/\udcff.conf": "X11Forwarding no\n"},
+         expect={"passwordauthentication": "yes", "permitrootlogin": "yes", "x11forwarding": "yes"}),
     # A keyword whose quote never closes is no keyword: sshd passes over the line without a word.
     Case("unclosed-quote-in-keyword",
          {"sshd_config": '"PermitRootLogin yes\nPermitRootLogin no\n'}, expect={"permitrootlogin": "no"}),

@@ -41,7 +41,6 @@ Verified with the real sshd 9.2p1 where it refines or contradicts the catalogue'
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -51,6 +50,7 @@ from msgspec import Struct, field
 from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
 from vmsec.facts import FileKind
 from vmsec.facts.guest import SshdConfig, SshdMatch
+from vmsec.parsers.glob_pattern import glob_sort_key, has_magic, match_component, unescape
 from vmsec.parsers.sshd_defaults import compiled_defaults, parse_version, supported_algorithms
 from vmsec.parsers.sshd_pattern import match_pattern_list
 from vmsec.reading import Reader
@@ -562,10 +562,6 @@ def parse_match(args: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 # --- files and includes ---------------------------------------------------------------------------
 
-def _has_magic(text: str) -> bool:
-    return any(c in text for c in "*?[")
-
-
 def _glob(state: _State, pattern: str, origin: str) -> list[str]:
     """glob(3) with flags 0 over the reader: wildcards in any component, no hidden files unless
     the component starts with a dot, sorted; a pattern without wildcards matches if it exists.
@@ -587,8 +583,8 @@ def _glob(state: _State, pattern: str, origin: str) -> list[str]:
         for base in paths:
             if spent or len(nxt) > MAX_FILES:
                 break
-            if not _has_magic(part):
-                nxt.append(f"{base}/{part}")
+            if not has_magic(part):
+                nxt.append(f"{base}/{unescape(part)}")
                 continue
             room = MAX_GLOB_WORK - state.glob_work
             limit = min(MAX_GLOB_LIST, room)
@@ -606,9 +602,7 @@ def _glob(state: _State, pattern: str, origin: str) -> list[str]:
                 continue
             state.glob_work += 1 + len(names)
             for name in names:
-                if name.startswith(".") and not part.startswith("."):
-                    continue
-                if not fnmatch.fnmatchcase(name, part):
+                if not match_component(name, part):  # glibc's fnmatch, leading dots included
                     continue
                 candidate = f"{base}/{name}"
                 if not last:
@@ -629,7 +623,7 @@ def _glob(state: _State, pattern: str, origin: str) -> list[str]:
             break
         paths = nxt
     state.glob_work += len(paths)
-    found = sorted(p for p in paths if reader.stat(p, follow=False).exists)
+    found = sorted((p for p in paths if reader.stat(p, follow=False).exists), key=glob_sort_key)
     if spent or over:
         why = (f"was not expanded in full (Include patterns examined more than {MAX_GLOB_WORK} paths)"
                if spent else f"matches more than {MAX_FILES} paths")
