@@ -239,6 +239,10 @@ CASES = (
           "o/50-x.conf": "PermitRootLogin yes\n",
           "u/\ue000.conf": "X11Forwarding yes\n", "u/\udcff.conf": "X11Forwarding no\n"},
          expect={"passwordauthentication": "yes", "permitrootlogin": "yes", "x11forwarding": "yes"}),
+    # A Match line is read one strdelim() word at a time: x"y" is the user xy.
+    Case("match-user-with-a-quote-inside",
+         {"sshd_config": 'Match User x"y"\n    PasswordAuthentication no\n'},
+         conns=(None, Conn("xy"), Conn("x"))),
     # A keyword whose quote never closes is no keyword: sshd passes over the line without a word.
     Case("unclosed-quote-in-keyword",
          {"sshd_config": '"PermitRootLogin yes\nPermitRootLogin no\n'}, expect={"permitrootlogin": "no"}),
@@ -355,6 +359,8 @@ INVALID = (
     ("negative-time", {"sshd_config": "LoginGraceTime -5\n"}),
     ("only-empty-cipher-names", {"sshd_config": "Ciphers ,\n"}),
     ("append-nothing", {"sshd_config": "Ciphers +\n"}),
+    ("match-user-empty", {"sshd_config": 'Match User ""\n    PasswordAuthentication no\n'}),
+    ("match-user-comment", {"sshd_config": "Match User #x\n    PasswordAuthentication no\n"}),
     ("port-zero-with-sign", {"sshd_config": "Port -0\n"}),
     ("int-with-trailing-garbage", {"sshd_config": "MaxAuthTries 3x\n"}),
 )

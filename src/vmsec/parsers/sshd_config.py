@@ -512,26 +512,24 @@ def _check_addr_list(arg: str) -> None:
 
 
 def strdelim_tokens(text: str) -> tuple[str, ...]:
-    """Words as OpenSSH's ``strdelim`` splits a Match line: blanks or one ``=`` separate, a
-    ``"…"`` word is unquoted, a word starting with ``#`` ends the line."""
+    """The words of a Match line as servconf.c ``match_cfg_line`` takes them, one ``strdelim`` at a
+    time: a criterion word that is empty, unquotable or a ``#`` comment ends the line; the word after
+    a criterion is its pattern, whatever it is (an empty or comment one is then refused)."""
     out: list[str] = []
-    rest = text.strip(" \t\r\n")
+    rest: str | None = text.strip(" \t\r\n")
     while rest:
-        if rest.startswith('"'):
-            end = rest.find('"', 1)
-            if end < 0:
-                raise _Invalid("invalid quotes")
-            word, rest = rest[1:end], rest[end + 1:]
-        else:
-            match = re.match(r'[^ \t\r\n"=]*', rest)
-            word = match.group(0) if match else ""
-            rest = rest[len(word):]
-            if word.startswith("#"):
-                break
-        out.append(word)
-        rest = rest.lstrip(" \t\r\n")
-        if rest.startswith("="):
-            rest = rest[1:].lstrip(" \t\r\n")
+        attrib, rest = _strdelim(rest)
+        if not attrib or attrib.startswith("#"):
+            break
+        out.append(attrib)
+        if rest is None:
+            break
+        if attrib.lower() == "all":
+            continue
+        arg, rest = _strdelim(rest)
+        if arg is None:
+            raise _Invalid("invalid quotes")
+        out.append(arg)
     return tuple(out)
 
 
@@ -547,6 +545,8 @@ def parse_match(args: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
         raise _Invalid(f"missing Match criteria for {args[-1]}")
     out: list[tuple[str, str]] = []
     for name, arg in zip(args[::2], args[1::2], strict=True):
+        if not arg or arg.startswith("#"):
+            raise _Invalid(f"missing Match criteria for {name}")
         lower = name.lower()
         if lower == "all":
             raise _Invalid("'all' cannot be combined with other Match attributes")
