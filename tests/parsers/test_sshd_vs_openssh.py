@@ -243,6 +243,10 @@ CASES = (
     Case("match-user-with-a-quote-inside",
          {"sshd_config": 'Match User x"y"\n    PasswordAuthentication no\n'},
          conns=(None, Conn("xy"), Conn("x"))),
+    Case("authentication-method-lists",
+         {"sshd_config": "AuthenticationMethods publickey,keyboard-interactive:pam hostbased,gssapi-with-mic\n"
+                         "Match User ops\n    AuthenticationMethods password\n"},
+         conns=(None, Conn("ops"))),
     # A keyword whose quote never closes is no keyword: sshd passes over the line without a word.
     Case("unclosed-quote-in-keyword",
          {"sshd_config": '"PermitRootLogin yes\nPermitRootLogin no\n'}, expect={"permitrootlogin": "no"}),
@@ -359,6 +363,10 @@ INVALID = (
     ("negative-time", {"sshd_config": "LoginGraceTime -5\n"}),
     ("only-empty-cipher-names", {"sshd_config": "Ciphers ,\n"}),
     ("append-nothing", {"sshd_config": "Ciphers +\n"}),
+    # auth2_methods_valid(): every method of every list is one sshd implements (a submethod after ":").
+    ("authmethods-unknown", {"sshd_config": "AuthenticationMethods publickey,bogus\n"}),
+    ("authmethods-trailing-comma", {"sshd_config": "AuthenticationMethods publickey,\n"}),
+    ("authmethods-any-in-capitals", {"sshd_config": "AuthenticationMethods ANY\n"}),
     ("match-user-empty", {"sshd_config": 'Match User ""\n    PasswordAuthentication no\n'}),
     ("match-user-comment", {"sshd_config": "Match User #x\n    PasswordAuthentication no\n"}),
     ("port-zero-with-sign", {"sshd_config": "Port -0\n"}),

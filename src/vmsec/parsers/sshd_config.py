@@ -172,6 +172,9 @@ _FLAGS = frozenset({
     "gssapikeyexchange", "gssapistorecredentialsonrekey",
 })
 _TIMES = frozenset({"logingracetime", "clientaliveinterval"})
+# auth2.c authmethods[] (Debian builds GSSAPI in): the names AuthenticationMethods may use.
+_AUTH_METHODS = frozenset({"none", "publickey", "gssapi-with-mic", "password", "keyboard-interactive",
+                           "hostbased"})
 _INTS = frozenset({"maxauthtries", "maxsessions", "clientalivecountmax", "x11displayoffset",
                    "requiredrsasize"})
 _LOG_LEVELS = {"QUIET": "QUIET", "FATAL": "FATAL", "ERROR": "ERROR", "INFO": "INFO",
@@ -449,8 +452,14 @@ def normalise(keyword: str, args: tuple[str, ...]) -> tuple[str, ...]:
     if keyword in ("hostkey", "hostcertificate", "pidfile", "xauthlocation", "modulifile"):
         return (_one(keyword, args),)
     if keyword == "authenticationmethods":
+        if not args:
+            raise _Invalid("no AuthenticationMethods specified")
         if "any" in args and len(args) > 1:
             raise _Invalid('"any" must appear alone in AuthenticationMethods')
+        for arg in args:
+            # auth2_methods_valid(): each method (before a ":submethod") one sshd implements
+            if arg != "any" and any(m.split(":", 1)[0] not in _AUTH_METHODS for m in arg.split(",")):
+                raise _Invalid(f"invalid AuthenticationMethods method list {arg!r}")
         return args
     if not args:
         raise _Invalid(f"{keyword} missing argument")
