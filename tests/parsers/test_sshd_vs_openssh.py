@@ -244,8 +244,8 @@ CASES = (
          {"sshd_config": 'Match User x"y"\n    PasswordAuthentication no\n'},
          conns=(None, Conn("xy"), Conn("x"))),
     Case("authentication-method-lists",
-         {"sshd_config": "AuthenticationMethods publickey,keyboard-interactive:pam hostbased,gssapi-with-mic\n"
-                         "Match User ops\n    AuthenticationMethods password\n"},
+         {"sshd_config": "AuthenticationMethods publickey,keyboard-interactive:pam "
+                         "hostbased,gssapi-with-mic\nMatch User ops\n    AuthenticationMethods password\n"},
          conns=(None, Conn("ops"))),
     # A keyword whose quote never closes is no keyword: sshd passes over the line without a word.
     Case("unclosed-quote-in-keyword",
