@@ -118,8 +118,10 @@ def _short(text: str, limit: int = 160) -> str:
 def cpu_vulnerabilities(host: Host) -> Iterator[Result]:
     """The kernel reports, per known CPU vulnerability, whether this CPU is affected and which
     mitigation is active. An unmitigated one (Spectre, L1TF, MDS, Retbleed, GDS, …) can let a guest
-    read host or other guests' memory. The kernel command line is read as the kernel reads it (the
-    last occurrence of a parameter wins, nothing after `--` counts): `mitigations=off` disables them
+    read host or other guests' memory. The kernel command line is read as the kernel reads it (words
+    cut as the kernel cuts them, nothing after `--` counts, a repeated parameter as its handler
+    takes it — an earlier `mitigations=off` survives a later value the kernel rejects, and since
+    6.17 a vector once turned off stays off): `mitigations=off` disables them
     all, and on Linux 6.17 and later the attack-vector controls `mitigations=auto,no_guest_host`
     (critical) and `no_guest_guest` turn off exactly the guest-to-host and guest-to-guest mitigations
     a hypervisor needs; per-vulnerability switches (`spectre_v2=off`, `nopti`, `l1tf=off` …) are
