@@ -296,3 +296,18 @@ def test_swtpm_account_depends_on_tss() -> None:
     without = qemu_conf_defaults(("debian",), accounts={"root"}, groups={"root"})
     assert (without["swtpm_user"], without["swtpm_group"]) == ("root", "root")
     assert "swtpm_user" not in qemu_conf_defaults(("debian",), accounts=None, groups=None)
+
+
+@pytest.mark.parametrize("name", ["qemu.conf", "libvirtd.conf"])
+def test_every_documented_example_is_a_value_libvirt_loads(name: str) -> None:
+    """The loaders' type table (parsers/libvirt_loaders.py) against libvirt's own examples: each
+    ``#key = value`` of the shipped file, uncommented, is a value libvirt accepts."""
+    from vmsec.parsers.libvirt_loaders import DAEMON_CONF_TYPES, QEMU_CONF_TYPES, refusal
+
+    # (meson fills @default_auth@ with the build's auth: polkit on Debian)
+    examples = _commented_examples(_template(name).replace("@default_auth@", "polkit"))
+    refused = {key: why for key, value in examples.items()
+               if (why := refusal({key: value}, {key: 1}, name)) is not None}
+    assert refused == {}
+    types = QEMU_CONF_TYPES if name == "qemu.conf" else DAEMON_CONF_TYPES
+    assert len(set(examples) & set(types)) > 40  # the table covers what the file documents

@@ -57,6 +57,7 @@ from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.parsers.kernel_cmdline import split_cmdline
 from vmsec.parsers.libvirt_conf import MAX_CONF_BYTES, ConfParseError, parse_conf
 from vmsec.parsers.libvirt_defaults import DAEMON_CONF_DEFAULTS, effective_defaults, qemu_conf_defaults
+from vmsec.parsers.libvirt_loaders import refusal
 from vmsec.parsers.libvirt_xml import parse_libvirt_document
 from vmsec.parsers.polkit_rules import DEFAULT_YES, evaluate_rules
 from vmsec.parsers.safexml import DEFAULT_MAX_BYTES as MAX_XML_BYTES
@@ -187,6 +188,9 @@ def load_config_file(reader: Reader, path: str, defaults: Mapping[str, ConfValue
         values, lines = parse_conf(text, path)
     except ConfParseError as exc:
         return ConfigFile(path=path, present=True, defaults=defaults, error=f"line {exc.line}: {exc.reason}")
+    refused = refusal(values, lines, posixpath.basename(path))
+    if refused is not None:  # the daemon does not start with it: its settings decide nothing
+        return ConfigFile(path=path, present=True, defaults=defaults, error=refused)
     return ConfigFile(path=path, present=True, values=values, lines=lines,
                       defaults=effective_defaults(defaults, values))
 
