@@ -594,3 +594,16 @@ def test_a_file_libvirt_loads_is_not_an_error(tmp_path: Path, name: str, text: s
     defaults = QEMU_CONF_DEFAULTS if name == "qemu.conf" else DAEMON_CONF_DEFAULTS
     conf = load_config_file(RootReader(str(tmp_path)), f"/etc/libvirt/{name}", defaults)
     assert conf.error is None
+
+
+def test_vfio_noiommu_groups_are_not_iommu_groups(tmp_path: Path) -> None:
+    # VFIO's no-IOMMU mode makes groups of its own (drivers/vfio/group.c names them "vfio-noiommu"):
+    # they prove no IOMMU, and a host with only those does not use one.
+    root = libvirt_root(tmp_path)
+    write(root, "sys/kernel/iommu_groups/0/name", "vfio-noiommu\n")
+    write(root, "sys/kernel/iommu_groups/1/name", "vfio-noiommu\n")
+    host, _ = host_of(root)
+    assert host.iommu is not None and host.iommu.group_count == 0
+    write(root, "sys/kernel/iommu_groups/2/type", "DMA\n")  # a real group has no name
+    host, _ = host_of(root)
+    assert host.iommu is not None and host.iommu.group_count == 1

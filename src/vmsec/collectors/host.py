@@ -299,6 +299,9 @@ def _collect_module_params(c: _Collection) -> dict[str, dict[str, str | None]] |
     return result
 
 
+MAX_IOMMU_GROUPS_NAMED = 4096  # groups whose name is read (a host has tens to hundreds)
+
+
 def _collect_iommu(c: _Collection) -> IommuInfo | None:
     dmar = ivrs = None
     tables = "/sys/firmware/acpi/tables"
@@ -309,7 +312,7 @@ def _collect_iommu(c: _Collection) -> IommuInfo | None:
     elif st.exists is False and c.absence_known("/sys/firmware"):
         dmar = ivrs = False  # no ACPI tables at all: no VT-d / AMD-Vi table either
     groups = c.listdir("/sys/kernel/iommu_groups", "IOMMU groups")
-    group_count = (len(groups) if isinstance(groups, list)
+    group_count = (_real_iommu_groups(c, groups) if isinstance(groups, list)
                    else 0 if isinstance(groups, _Absent) and c.live else None)
     units = c.listdir("/sys/class/iommu", "IOMMU units")
     devices = (tuple(units) if isinstance(units, list)
@@ -317,6 +320,18 @@ def _collect_iommu(c: _Collection) -> IommuInfo | None:
     if dmar is None and ivrs is None and group_count is None and devices is None:
         return None
     return IommuInfo(dmar_table=dmar, ivrs_table=ivrs, group_count=group_count, iommu_devices=devices)
+
+
+def _real_iommu_groups(c: _Collection, groups: list[str]) -> int | None:
+    """The groups an IOMMU made: VFIO's no-IOMMU mode adds groups named "vfio-noiommu", which only
+    say that no IOMMU protects the device. None when a group's name could not be read."""
+    count = 0
+    for group in groups[:MAX_IOMMU_GROUPS_NAMED]:
+        name = c.read(f"/sys/kernel/iommu_groups/{group}/name", "IOMMU group name")
+        if name is None:
+            return None
+        count += not (isinstance(name, str) and name.strip() == "vfio-noiommu")
+    return count + max(0, len(groups) - MAX_IOMMU_GROUPS_NAMED)
 
 
 def _collect_vulnerabilities(c: _Collection) -> dict[str, str] | None:
