@@ -292,3 +292,113 @@ def test_mbr_partitioned_disk_is_read(guest_images: GuestImages, tmp_path: Path)
     reader, disk_at_rest, _records = open_guest_image(str(disk))
     assert reader is not None and disk_at_rest.scheme == "none"
     assert reader.read_text("/etc/hostname") == "vmsec-test-guest\n"
+
+
+# --- what QEMU does with a chain, a header, a magic (a review against qemu-img, 2026-12-06) ----------
+
+LUKS_SCRIPT = str(Path(__file__).resolve().parents[1] / "images" / "qemu_img_luks.sh")
+
+
+def _luks_top(directory: Path, backing: str, backing_format: str) -> Path:
+    """A qcow2 with built-in LUKS over ``backing`` (the test passphrase)."""
+    top = directory / "top.qcow2"
+    subprocess.run(["sh", LUKS_SCRIPT, "create", "-q", "-f", "qcow2", "-b", backing, "-F", backing_format,
+                    "--object", f"secret,id=s,data={PASSPHRASE}",
+                    "-o", "encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10", str(top)],
+                   check=True)
+    return top
+
+
+def test_a_key_never_lets_qemu_img_follow_a_chain_vmsec_did_not_check(guest_images: GuestImages,
+                                                                     tmp_path: Path, key_file: str) -> None:
+    # A VMDK descriptor below an encrypted top names an extent outside the scanned directory: QEMU
+    # would read it (and an nbd:// one would be a network connection) when vmsec decrypts the top.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.link(guest_images["fs.ext4"], outside / "fs.ext4")
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "base.vmdk").write_text(
+        '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\n'
+        f'RW 1048576 FLAT "{outside / "fs.ext4"}" 0\n')
+    top = _luks_top(images, "base.vmdk", "vmdk")
+    with pytest.raises(ReadError, match="VMDK descriptor"):
+        open_guest_image(str(top), key_file)
+
+
+def test_a_backing_file_qemu_would_probe_as_another_format_is_refused(guest_images: GuestImages,
+                                                                     tmp_path: Path) -> None:
+    # Without a recorded backing format QEMU probes the file: a QED image is followed as QED (to its
+    # own backing file, anywhere), not read as raw as vmsec did.
+    base = tmp_path / "base.qed"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qed", str(base), "64M"], check=True)
+    top = tmp_path / "top.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qed", "-F", "qed", str(top)],
+                   check=True)
+    data = bytearray(top.read_bytes())
+    at = data.find(b"\xe2\x79\x2a\xca")  # the backing-format header extension: now an unknown one
+    data[at:at + 4] = b"jjjj"
+    top.write_bytes(bytes(data))
+    with pytest.raises(ReadError, match="qed"):
+        open_guest_image(str(top))
+
+
+def test_an_encrypted_top_over_a_plain_backing_file_is_not_encrypted_at_rest(
+        guest_images: GuestImages, tmp_path: Path, key_file: str) -> None:
+    os.link(guest_images["disk.qcow2"], tmp_path / "base.qcow2")
+    top = _luks_top(tmp_path, "base.qcow2", "qcow2")
+    _reader, disk, _records = open_guest_image(str(top))
+    assert disk.scheme == "none" and "base.qcow2" in disk.detail
+    # With the key, the chain vmsec checked is the one QEMU decrypts (the guest lives in the base).
+    reader, disk, _records = open_guest_image(str(top), key_file)
+    assert disk.scheme == "none"
+    assert reader is not None and reader.read_text("/etc/hostname") == "vmsec-test-guest\n"
+
+
+def test_six_bytes_of_luks_magic_are_not_a_luks_volume(guest_images: GuestImages, tmp_path: Path) -> None:
+    # cryptsetup: "not a valid LUKS device". Judged encrypted (and its contents skipped) before, the
+    # disk is now no LUKS volume: dissect still takes the magic for one, so the scan says it found no
+    # root file system — an error naming the image, never "encrypted at rest".
+    fake = tmp_path / "fake.raw"
+    subprocess.run(["cp", "--sparse=always", str(guest_images["fs.ext4"]), str(fake)], check=True)
+    with fake.open("r+b") as fh:
+        fh.write(b"LUKS\xba\xbe")
+    with pytest.raises(ReadError, match="no Linux root filesystem"):
+        open_guest_image(str(fake))
+    real = guest_images["fs.luks"]
+    _reader, disk, _records = open_guest_image(str(real))
+    assert disk.scheme == "luks"  # a real LUKS2 header still is one
+
+
+def test_a_luks_partition_beside_a_plain_root_is_not_an_encrypted_disk(guest_images: GuestImages,
+                                                                      tmp_path: Path) -> None:
+    # Without a key the root file system was read: it is not the LUKS volume's.
+    disk_path = tmp_path / "mixed.raw"
+    fs = guest_images["fs.ext4"]
+    size_mib = fs.stat().st_size // 2**20
+    subprocess.run(["truncate", "-s", f"{size_mib + 64}M", str(disk_path)], check=True)
+    script = f"label: gpt\nstart=2048, size={size_mib * 2048}\nsize=40960\n"
+    subprocess.run(["sfdisk", "-q", str(disk_path)], input=script.encode(), check=True)
+    subprocess.run(["dd", f"if={fs}", f"of={disk_path}", "bs=1M", "seek=1", "conv=notrunc,sparse",
+                    "status=none"], check=True)
+    subprocess.run(["dd", f"if={guest_images['fs.luks']}", f"of={disk_path}", "bs=1M", "count=16",
+                    f"seek={1 + size_mib}", "conv=notrunc,sparse", "status=none"], check=True)
+    reader, disk, records = open_guest_image(str(disk_path))
+    assert disk.scheme == "none" and "not encrypted" in disk.detail
+    assert reader is not None and reader.read_text("/etc/hostname") == "vmsec-test-guest\n"
+    assert not any("not audited" in (r.reason or "") for r in records)
+
+
+@pytest.mark.parametrize(("offset", "value", "why"), [
+    (32, (2).to_bytes(4, "big"), "LUKS header"),  # "Missing CRYPTO header for crypt method 2"
+    (72, (1 << 7).to_bytes(8, "big"), "incompatible feature"),  # "Unsupported qcow2 feature(s)"
+])
+def test_a_qcow2_header_qemu_refuses_is_refused(tmp_path: Path, offset: int, value: bytes, why: str) -> None:
+    image = tmp_path / "bad.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M"], check=True)
+    with image.open("r+b") as fh:
+        fh.seek(offset)
+        fh.write(value)
+    assert subprocess.run(["qemu-img", "check", str(image)], capture_output=True).returncode != 0
+    with pytest.raises(ReadError, match=why):
+        open_guest_image(str(image))

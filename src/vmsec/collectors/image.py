@@ -70,6 +70,11 @@ _INCOMPAT_EXTERNAL_DATA = 1 << 2
 _EXT_BACKING_FORMAT = 0xE2792ACA
 _EXT_DATA_FILE = 0x44415441
 _INCOMPAT_EXTENDED_L2 = 1 << 4
+_INCOMPAT_KNOWN = 0x1F  # dirty, corrupt, external data file, compression type, extended L2 (QEMU 7.2)
+_EXT_CRYPTO_HEADER = 0x0537BE77
+# Extensions read from the header cluster (QEMU reads them all; a real image has a handful). Past this
+# bound the image is refused, never judged on the ones read.
+MAX_HEADER_EXTENSIONS = 4096
 # QEMU's own bounds (block/qcow2.h): an image over them does not open in QEMU either.
 QCOW_MAX_L1_BYTES = 32 * 1024 * 1024
 QCOW_MAX_REFTABLE_BYTES = 8 * 1024 * 1024
@@ -153,6 +158,10 @@ def parse_qcow2_header(fd: int, path: str) -> Qcow2Header:
     if -(-size // (cluster * l2_entries)) > l1_size:
         raise ReadError(path, f"corrupt qcow2 image: an L1 table of {l1_size} entries is too small for the "
                         f"virtual size of {size} bytes", ErrorKind.INVALID)
+    unknown_bits = incompatible & ~_INCOMPAT_KNOWN
+    if unknown_bits:
+        raise ReadError(path, f"unsupported qcow2 incompatible feature bits {unknown_bits:#x} (QEMU "
+                        "refuses to open the image)", ErrorKind.INVALID)
     backing: str | None = None
     if backing_off:
         if backing_len == 0 or backing_len > MAX_BACKING_NAME:
@@ -170,7 +179,8 @@ def parse_qcow2_header(fd: int, path: str) -> Qcow2Header:
     # Header extensions: between the header and the end of the first cluster (or the backing name).
     end = min(cluster, file_size, backing_off or cluster)
     offset = header_len
-    for _ in range(256):
+    crypto_header = False
+    for _ in range(MAX_HEADER_EXTENSIONS):
         if offset + 8 > end:
             break
         ext_type, ext_len = struct.unpack(">II", _pread(fd, 8, offset))
@@ -183,21 +193,102 @@ def parse_qcow2_header(fd: int, path: str) -> Qcow2Header:
             backing_format = _pread(fd, ext_len, offset + 8).decode("ascii", "replace").strip("\x00")
         elif ext_type == _EXT_DATA_FILE:
             external_data = True
+        elif ext_type == _EXT_CRYPTO_HEADER:
+            crypto_header = True
         offset += 8 + ((ext_len + 7) & ~7)
+    else:
+        raise ReadError(path, f"more than {MAX_HEADER_EXTENSIONS} qcow2 header extensions; not read",
+                        ErrorKind.TOO_LARGE)
+    if crypt == 2 and not crypto_header:
+        raise ReadError(path, "qcow2 image says LUKS encryption but has no LUKS header extension "
+                        "(QEMU refuses to open it)", ErrorKind.INVALID)
     return Qcow2Header(version=version, size=size, cluster_bits=cluster_bits, crypt_method=crypt,
                        backing_file=backing, backing_format=backing_format,
                        external_data_file=external_data, l1_size=l1_size, l1_table_offset=l1_offset)
 
 
+# Formats QEMU detects by their first bytes (block/*.c probe functions) that vmsec does not read: a
+# backing file without a recorded format is probed by QEMU, and one of these is followed as itself
+# (QED, for one, to its own backing file anywhere), never read as raw.
+_OTHER_FORMATS = ((b"QED\x00", "qed"), (b"vhdxfile", "vhdx"), (b"conectix", "vpc"), (b"COWD", "vmdk3"),
+                  (b"WithoutFreeSpace", "parallels"), (b"WithouFreSpacExt", "parallels"),
+                  (b"Bochs Virtual HD Image", "bochs"), (b"#!/bin/sh\n#V2.0 Format\n", "cloop"))
+_VDI_SIGNATURE = b"\x7f\x10\xda\xbe"  # at offset 0x40, little-endian 0xbeda107f
+
+
 def _probe_format(fd: int) -> str:
-    head = _pread(fd, 32, 0)
+    """The format QEMU's probe would give the file (the first 2,048 bytes, as bdrv_probe_all)."""
+    head = _pread(fd, 2048, 0)
     if head.startswith(QCOW2_MAGIC):
-        return "qcow2"
+        return "qcow2" if head[4:8] in (b"\x00\x00\x00\x02", b"\x00\x00\x00\x03") else "qcow"
     if head.startswith(VMDK_SPARSE_MAGIC):
         return "vmdk"
-    if head.startswith(VMDK_DESCRIPTOR):
+    if _vmdk_descriptor(head):
         return "vmdk-descriptor"
+    if head[0x40:0x44] == _VDI_SIGNATURE:
+        return "vdi"
+    for magic, name in _OTHER_FORMATS:
+        if head.startswith(magic):
+            return name
     return "raw"
+
+
+def _vmdk_descriptor(head: bytes) -> bool:
+    """block/vmdk.c vmdk_probe() on text: comment and blank lines, then "version=1|2|3"."""
+    if head.startswith(VMDK_DESCRIPTOR):
+        return True
+    i = 0
+    while i < len(head):
+        if head[i:i + 1] == b"#":
+            end = head.find(b"\n", i)
+            i = len(head) if end < 0 else end + 1
+            continue
+        if head[i:i + 1] == b" ":
+            while i < len(head) and head[i:i + 1] == b" ":
+                i += 1
+            if head[i:i + 1] == b"\r":
+                i += 1
+            if head[i:i + 1] != b"\n":
+                return False
+            i += 1
+            continue
+        return any(head.startswith(f"version={v}{eol}".encode(), i) for v in "123" for eol in ("\n", "\r\n"))
+    return False
+
+
+_LUKS2_SIZES = frozenset(1 << n for n in range(14, 23))  # 16 KiB … 4 MiB (cryptsetup's hdr_size values)
+
+
+def luks_header(read: Callable[[int], bytes]) -> bool:
+    """Whether the bytes ``read(n)`` returns from the volume's start are a LUKS header cryptsetup would
+    open, not just its six-byte magic: LUKS1 with sane cipher, hash and key size; LUKS2 with a
+    header size it allows and a SHA-256 checksum that matches."""
+    head = read(4096)
+    if len(head) < 592 or head[:6] != LUKS_MAGIC:
+        return False
+    version = int.from_bytes(head[6:8], "big")
+    if version == 1:
+        names = (head[8:40], head[40:72], head[72:104])  # cipher name, cipher mode, hash spec
+        key_bytes, iterations = int.from_bytes(head[108:112], "big"), int.from_bytes(head[164:168], "big")
+        return (all(_c_name(n) for n in names) and key_bytes in (16, 24, 32, 48, 64) and iterations > 0)
+    if version != 2:
+        return False
+    import hashlib  # here: it loads OpenSSL, which only LUKS2 volumes need
+
+    size = int.from_bytes(head[8:16], "big")
+    if size not in _LUKS2_SIZES or head[72:104].split(b"\0", 1)[0] != b"sha256":
+        return False
+    area = bytearray(head + read(size - len(head)))
+    if len(area) != size:
+        return False
+    stored = bytes(area[448:448 + 32])
+    area[448:512] = bytes(64)
+    return hashlib.sha256(area).digest() == stored
+
+
+def _c_name(field: bytes) -> bool:
+    name = field.split(b"\0", 1)[0]
+    return bool(name) and name.isascii() and name.decode().isprintable()
 
 
 # --- opening files and backing chains ---------------------------------------------------------------
@@ -264,14 +355,22 @@ def backing_chain(path: str, allowed_dirs: Sequence[str] = ()) -> list[Layer]:
             if (info.st_dev, info.st_ino) in seen:
                 raise ReadError(path, f"backing chain loops back to {current}")
             seen.add((info.st_dev, info.st_ino))
-            fmt = forced_format or _probe_format(fd)
+            probed = _probe_format(fd)
+            fmt = forced_format or probed
+            if forced_format == "vmdk" and probed == "vmdk-descriptor":
+                fmt = probed  # a text descriptor names extent files of its own: refused below
+            elif forced_format in ("qcow2", "vmdk") and probed != forced_format:
+                raise ReadError(current, f"recorded as a {forced_format} backing file, but it is not one "
+                                "(QEMU refuses it)", ErrorKind.INVALID)
             header = parse_qcow2_header(fd, current) if fmt == "qcow2" else None
         finally:
             os.close(fd)
         if fmt == "vmdk-descriptor":
-            raise ReadError(current, "VMDK descriptor files with separate extents are not supported")
+            raise ReadError(current, "VMDK descriptor files with separate extents are not supported "
+                            "(QEMU would open the extent files it names, anywhere)")
         if fmt not in ("qcow2", "raw", "vmdk"):
-            raise ReadError(current, f"backing format {fmt!r} is not supported")
+            raise ReadError(current, f"{fmt} images are not supported: QEMU reads it as {fmt}, with any "
+                            "backing file it names; not followed")
         if header is not None and header.external_data_file:
             # Checked before anything else opens the image: qemu-img (and qemu) would open the data
             # file the header names — any host path — even for an image without a backing file.
@@ -352,8 +451,26 @@ def qemu_img_info(path: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _decrypt_to_temp(image_opts: str, key_file: str, shown: str) -> BinaryIO:
-    """``qemu-img convert`` the decrypted image into a private temp file; return it open, unlinked."""
+def _chain_spec(layers: Sequence[Layer]) -> str:
+    """The whole backing chain as QEMU must open it, spelled out (``json:``): every file vmsec checked,
+    with the format it found, and no backing below the last. QEMU then probes nothing and follows no
+    name of its own — not a VMDK extent, not an nbd:// server, not a host file. No file locks either:
+    the image of a running VM stays usable while it is read (as ``qemu-img info -U``)."""
+    node: dict[str, Any] | None = None
+    for layer in reversed(layers):
+        spec: dict[str, Any] = {"driver": layer.format,
+                                "file": {"driver": "file", "filename": layer.path, "locking": "off"}}
+        if layer.format in ("qcow2", "vmdk"):
+            spec["backing"] = node
+        if layer.header is not None and layer.header.crypt_method == 2:
+            spec["encrypt"] = {"format": "luks", "key-secret": "vmseckey"}
+        node = spec
+    return "json:" + json.dumps(node)
+
+
+def _decrypt_to_temp(source: str, key_file: str, shown: str) -> BinaryIO:
+    """``qemu-img convert`` the decrypted image into a private temp file; return it open, unlinked.
+    ``source``: the chain as :func:`_chain_spec` spells it."""
     exe = shutil.which("qemu-img")
     if exe is None:
         raise ReadError(shown, "qemu-img is needed to decrypt the image and is not installed")
@@ -364,8 +481,8 @@ def _decrypt_to_temp(image_opts: str, key_file: str, shown: str) -> BinaryIO:
     out = os.path.join(workdir, "disk.raw")
     try:
         done = subprocess.run(
-            [exe, "convert", "--object", f"secret,id=vmseckey,file={key},format=raw",
-             "--image-opts", image_opts, "-O", "raw", out],
+            [exe, "convert", "-U", "--object", f"secret,id=vmseckey,file={_opt_path(key)},format=raw",
+             source, "-O", "raw", out],
             capture_output=True, timeout=DECRYPT_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -397,7 +514,7 @@ def _luks_volumes(target: Any) -> tuple[list[int], bool]:
             continue
         try:
             volume.seek(0)
-            if volume.read(6) == LUKS_MAGIC:
+            if luks_header(volume.read):
                 offsets.append(int(getattr(volume, "offset", 0) or 0))
         except Exception:  # an unreadable partition is simply not a LUKS volume we can see
             continue
@@ -511,29 +628,34 @@ def open_guest_image(path: str, key_file: str | None = None, *, allowed_dirs: Se
         if crypt == 0:
             crypt = 2 if fmt == "luks" else 1
     passphrase = _read_passphrase(key_file) if key_file is not None else None
+    plain = [layer.path for layer in layers[1:] if not (layer.header and layer.header.crypt_method)]
     if crypt:
         scheme = f"qcow2-{QCOW2_CRYPT[crypt]}"
         detail = detail or f"qcow2 header crypt_method {crypt} ({QCOW2_CRYPT[crypt]})"
+        if plain:  # the clusters the top never wrote are read from there, in the clear
+            scheme = "none"
+            detail = (f"the top image is encrypted ({detail}), but its backing file "
+                      f"{os.path.basename(plain[0])} is not: the data it holds is readable by whoever "
+                      "copies it")
         if key_file is None or crypt != 2:
             if key_file is not None:
                 records.append(CollectionRecord(source=path, what="disk decryption", ok=False,
                                                 reason="legacy qcow2 AES encryption cannot be decrypted"))
             _not_audited(path, records)
             return None, DiskAtRest(scheme=scheme, detail=detail), records
-        opts = f"driver=qcow2,file.filename={_opt_path(top.path)},encrypt.key-secret=vmseckey"
-        stream: Any = _decrypt_to_temp(opts, key_file, path)
+        stream: Any = _decrypt_to_temp(_chain_spec(layers), key_file, path)
         disk = DiskAtRest(scheme=scheme, unlocked=True, detail=detail)
     else:
         try:
             stream = _open_stream(layers)
             stream.seek(0)
-            magic = stream.read(6)
+            is_luks = luks_header(stream.read)
         except ReadError:
             raise
         except Exception as exc:  # dissect on a corrupt or truncated container
             raise ReadError(path, f"corrupt or truncated {top.format} image: "
                                   f"{type(exc).__name__}: {exc}") from exc
-        if magic == LUKS_MAGIC:
+        if is_luks:
             disk = DiskAtRest(scheme="luks", detail="LUKS header at the start of the disk")
             if passphrase is None:
                 _not_audited(path, records)
@@ -549,6 +671,11 @@ def open_guest_image(path: str, key_file: str | None = None, *, allowed_dirs: Se
             raise ReadError(path, "could not unlock the LUKS volume with the given key"
                                   + _key_hint(key_file or ""))
         disk = evolve(disk, unlocked=True)
+    elif luks and passphrase is None and _has_os(reader):
+        # The root file system was read without a key: it is not on the LUKS volume(s).
+        where = ", ".join(f"offset {o}" for o in luks)
+        disk = DiskAtRest(scheme="none", detail=f"the root file system is not encrypted (LUKS volume(s) "
+                          f"elsewhere on the disk, at {where})")
     elif luks:
         where = ", ".join(f"offset {o}" for o in luks)
         disk = DiskAtRest(scheme="luks-in-guest", unlocked=unlocked,
