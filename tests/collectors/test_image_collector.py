@@ -402,3 +402,21 @@ def test_a_qcow2_header_qemu_refuses_is_refused(tmp_path: Path, offset: int, val
     assert subprocess.run(["qemu-img", "check", str(image)], capture_output=True).returncode != 0
     with pytest.raises(ReadError, match=why):
         open_guest_image(str(image))
+
+
+def test_a_relative_backing_file_is_found_where_qemu_finds_it(guest_images: GuestImages,
+                                                             tmp_path: Path) -> None:
+    # QEMU joins a relative backing name to the directory of the image *as named*: a symlinked top
+    # (scan/top.qcow2 -> store/real.qcow2) takes scan/base.img, not store/base.img.
+    store, scan = tmp_path / "store", tmp_path / "scan"
+    store.mkdir()
+    scan.mkdir()
+    (store / "base.img").write_bytes(bytes(4096))  # what vmsec read before: another file
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.img", "-F", "raw",
+                    str(store / "real.qcow2"), "512M"], check=True)
+    (scan / "top.qcow2").symlink_to(store / "real.qcow2")
+    os.link(guest_images["fs.ext4"], scan / "base.img")
+    from vmsec.collectors.image import backing_chain
+
+    chain = backing_chain(str(scan / "top.qcow2"))  # the directory it was named in is allowed
+    assert [os.path.basename(os.path.dirname(layer.path)) for layer in chain] == ["store", "scan"]

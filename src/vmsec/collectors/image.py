@@ -317,14 +317,16 @@ def _inside(path: str, directories: Sequence[str]) -> bool:
     return any(os.path.commonpath([path, d]) == d for d in directories)
 
 
-def resolve_backing(image: str, name: str, allowed_dirs: Sequence[str]) -> str:
+def resolve_backing(image: str, name: str, allowed_dirs: Sequence[str], named: str | None = None) -> str:
     """The backing file ``name`` recorded in ``image``, resolved as qemu does and checked.
 
-    Raises ReadError (naming the image) when it leaves the allowed directories or is no regular file.
+    ``named``: the image's file name as QEMU has it (the path it was given, not the one symlinks lead
+    to): a relative ``name`` is joined to its directory. Raises ReadError (naming the image) when the
+    backing file leaves the allowed directories or is no regular file.
     """
     if "://" in name or name.startswith(("json:", "nbd:", "rbd:", "iscsi:", "gluster:")):
         raise ReadError(image, f"backing file {name!r} is not a local file; refused")
-    candidate = name if name.startswith("/") else os.path.join(os.path.dirname(image), name)
+    candidate = name if name.startswith("/") else os.path.join(os.path.dirname(named or image), name)
     real = os.path.realpath(candidate)
     if not _inside(real, allowed_dirs):
         raise ReadError(image, f"backing file {name!r} resolves to {real}, outside the allowed "
@@ -341,10 +343,12 @@ def resolve_backing(image: str, name: str, allowed_dirs: Sequence[str]) -> str:
 def backing_chain(path: str, allowed_dirs: Sequence[str] = ()) -> list[Layer]:
     """The image and its backing files, top first, each checked (see :func:`resolve_backing`)."""
     top = os.path.realpath(path)
-    allowed = sorted({os.path.dirname(top), *(os.path.realpath(d) for d in allowed_dirs)})
+    allowed = sorted({os.path.dirname(top), os.path.realpath(os.path.dirname(os.path.abspath(path))),
+                      *(os.path.realpath(d) for d in allowed_dirs)})
     layers: list[Layer] = []
     seen: set[tuple[int, int]] = set()
     current = top
+    named = os.path.abspath(path)  # the name QEMU joins a relative backing name to
     forced_format: str | None = None
     while True:
         if len(layers) >= MAX_CHAIN:
@@ -379,7 +383,10 @@ def backing_chain(path: str, allowed_dirs: Sequence[str] = ()) -> list[Layer]:
         if header is None or header.backing_file is None:
             return layers
         forced_format = header.backing_format or None
-        current = resolve_backing(current, header.backing_file, allowed)
+        backing = header.backing_file
+        next_named = backing if backing.startswith("/") else os.path.join(os.path.dirname(named), backing)
+        current = resolve_backing(current, backing, allowed, named)
+        named = next_named
 
 
 def _file_object(path: str) -> BinaryIO:
