@@ -36,11 +36,61 @@ def test_line_syntax() -> None:
         ("auth", "[success=1 default=ignore]", "pam_unix.so", ("nullok",), 2),
         ("session", "optional", "pam_systemd.so", (), 3),
         ("password", "requisite", "pam_pwquality.so", ("retry=3", "minlen=14"), 4),
-        ("auth", "required", "pam_exec.so", ("[arg with spaces]", "quiet"), 6),
+        ("auth", "required", "pam_exec.so", ("arg with spaces", "quiet"), 6),
     ]
     assert [(p.source, p.reason, p.kind) for p in problems] == [
         ("/etc/pam.d/x:7", "unknown type 'bogus'", ErrorKind.INVALID),
         ("/etc/pam.d/x:8", "fewer than three fields", ErrorKind.INVALID)]
+
+
+_LONG = "auth optional pam_mark.so "
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # _pam_assemble_line(): a blank or comment line after a trailing backslash does not end the line —
+    # the MFA line below is pam_unix's arguments, not a module (checked with libpam 1.5.2).
+    ("auth required pam_unix.so \\\n\nauth required pam_google_authenticator.so\n",
+     [("auth", "required", "pam_unix.so", ("auth", "required", "pam_google_authenticator.so"))]),
+    ("auth required pam_unix.so \\\n# the second factor:\nauth required pam_oath.so\n",
+     [("auth", "required", "pam_unix.so", ("auth", "required", "pam_oath.so"))]),
+    # a '#' ends the line before any backslash is looked for
+    ("auth optional pam_mark.so \\ # see below\nauth sufficient pam_permit.so\n",
+     [("auth", "optional", "pam_mark.so", ("\\",)), ("auth", "sufficient", "pam_permit.so", ())]),
+    # only space, tab and newline are passed over looking back for the backslash; only they split words
+    ("auth optional pam_mark.so \\\x0c\nauth sufficient pam_permit.so\n",
+     [("auth", "optional", "pam_mark.so", ("\\\x0c",)), ("auth", "sufficient", "pam_permit.so", ())]),
+    # fgets() into 1,024 bytes: a longer physical line is two PAM lines
+    (_LONG + "x" * (1023 - len(_LONG)) + "auth sufficient pam_permit.so\n",
+     [("auth", "optional", "pam_mark.so", ("x" * (1023 - len(_LONG)),)),
+      ("auth", "sufficient", "pam_permit.so", ())]),
+    # keywords compare with strcasecmp()
+    ("auth SUFFICIENT pam_permit.so\nAuth Required pam_deny.so\n",
+     [("auth", "sufficient", "pam_permit.so", ()), ("auth", "required", "pam_deny.so", ())]),
+    ("@INCLUDE common-auth\nauth Substack other\n",
+     [("@include", "include", "common-auth", ()), ("auth", "substack", "other", ())]),
+    # _pam_StrTok(): "[…]" loses its brackets and ends at the first "]"; "\\]" is "]"
+    ("auth required pam_unix.so [nullok] [a[b] [x\\]y]\n",
+     [("auth", "required", "pam_unix.so", ("nullok", "a[b", "x]y"))]),
+    ("auth [success = done default=ignore] pam_permit.so\n",
+     [("auth", "[success = done default=ignore]", "pam_permit.so", ())]),
+])
+def test_lines_are_read_as_libpam_reads_them(text: str, expected: list[tuple[str, str, str, tuple[str, ...]]]
+                                             ) -> None:
+    lines, _problems = parse_pam_file(text, "/etc/pam.d/x")
+    assert [(raw.type, raw.control, raw.module, raw.args) for raw in lines] == expected
+
+
+def test_an_include_is_looked_up_in_etc_pam_d_first_whoever_includes_it(tmp_path: Path) -> None:
+    # pam_handlers.c: "include name" is /etc/pam.d/name, then the vendor directory — not the
+    # directory of the file that includes it.
+    for rel, text in {"usr/lib/pam.d/sshd": "auth include zz\n",
+                      "usr/lib/pam.d/zz": "auth required pam_google_authenticator.so\n",
+                      "etc/pam.d/zz": "auth required pam_unix.so\n"}.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    stack = read_pam_stack(RootReader(str(tmp_path)), "sshd")
+    assert stack is not None
+    assert [line.module for line in stack.lines] == ["zz", "pam_unix.so"]
 
 
 def test_debian_at_include_expands_in_place() -> None:

@@ -2,7 +2,11 @@
 
 Line syntax (pam.conf(5)): ``[-]type control module-path [args…]``; a leading ``-`` on the type
 means "ignore a missing module" and is dropped; ``control`` is a keyword or a bracketed
-``[value=action …]`` list; arguments may be bracketed to hold spaces. ``@include file`` (Debian)
+``[value=action …]`` list; arguments may be bracketed to hold spaces. Lines are read as libpam 1.5
+reads them (pam_handlers.c ``_pam_assemble_line``, pam_misc.c ``_pam_StrTok``; each rule has a test
+checked against the real library): a 1,024-byte buffer, a continuation that passes over blank and
+comment lines, a ``#`` that ends the line before any backslash, words split at space, tab and
+newline only, ``[…]`` words without their brackets, keywords in any case. ``@include file`` (Debian)
 inserts every line of ``file``; ``type include file`` and ``type substack file`` insert the lines of
 that type only. The include line itself is kept (module = the included file) before the lines it
 brings, so a check sees both where a stack includes and what it includes. Expansion is bounded (depth
@@ -19,7 +23,6 @@ from msgspec import Struct, field
 
 from vmsec.errors import ErrorKind, ParseError, Problems, ReadError
 from vmsec.facts import PamLine, PamStack
-from vmsec.parsers.lines import split_lines
 
 if TYPE_CHECKING:
     from vmsec.reading import Reader
@@ -44,46 +47,108 @@ class RawPamLine(Struct, frozen=True):
     line: int
 
 
-def _split(text: str) -> list[str]:
-    """Split on whitespace, keeping ``[ … ]`` groups (with their spaces) as one word."""
-    words: list[str] = []
-    current: list[str] = []
-    depth = 0
-    for ch in text:
-        if ch == "[":
-            depth += 1
-        elif ch == "]" and depth:
-            depth -= 1
-        if ch.isspace() and not depth:
-            if current:
-                words.append("".join(current))
-                current = []
+_BUF_SIZE = 1024  # pam_handlers.c BUF_SIZE: one assembled line, continuations included
+_LEADING = " \n\t"  # strspn(p, " \n\t"): what a blank line is made of
+_TRAILING = " \t\n"  # passed over looking back for a continuation backslash
+_DELIMITERS = frozenset(" \n\t")  # _pam_StrTok's format: nothing else separates words
+
+
+class _Overflow(Exception):
+    """An assembled line outgrew libpam's buffer: libpam stops reading the file (PAM_ABORT)."""
+
+
+def _assemble(text: str) -> list[tuple[int, str]]:
+    """(first line number, line) as _pam_assemble_line() builds them: fgets() into a 1,024-byte
+    buffer (a longer physical line is two lines), blank and comment-only lines skipped — also in the
+    middle of a continuation —, a line cut at its first "#" with no continuation looked for, and a
+    trailing backslash (after spaces, tabs and newlines only) joining the next line."""
+    out: list[tuple[int, str]] = []
+    pos, n, number = 0, len(text), 1
+    while pos < n:
+        parts: list[str] = []
+        used = 0  # where fgets() writes next in the buffer (p - buffer)
+        start = number
+        while True:
+            room = _BUF_SIZE - used - 1
+            if room <= 0:
+                raise _Overflow
+            if pos >= n:
+                if parts:  # an incomplete read: libpam returns -1 and aborts
+                    raise _Overflow
+                return out
+            end = text.find("\n", pos, pos + room)
+            chunk = text[pos:end + 1] if end >= 0 else text[pos:pos + room]
+            pos += len(chunk)
+            number += chunk.count("\n")
+            if not parts:
+                start = number - chunk.count("\n")
+            lead = len(chunk) - len(chunk.lstrip(_LEADING))
+            body = chunk[lead:]
+            if not body or body.startswith("#"):
+                continue  # nothing in this line: p does not move
+            if "#" in body:
+                parts.append(body[:body.index("#")])
+                break
+            trimmed = body.rstrip(_TRAILING)
+            if trimmed.endswith("\\"):
+                parts.append(trimmed[:-1] + " ")
+                used += lead + len(trimmed)  # the buffer now ends just after the replaced backslash
+                continue
+            parts.append(body)
+            break
+        out.append((start, "".join(parts)))
+    return out
+
+
+def _words(line: str) -> list[tuple[str, bool]]:
+    """The words of a line as _pam_StrTok() takes them: separated by space, tab or newline; a word
+    opening with "[" runs to the first "]" (which ends it even mid-word) and loses its brackets, a
+    "\\]" inside standing for "]". Each word comes with whether it was bracketed."""
+    words: list[tuple[str, bool]] = []
+    i, n = 0, len(line)
+    while i < n:
+        while i < n and line[i] in _DELIMITERS:
+            i += 1
+        if i >= n:
+            break
+        if line[i] == "[":
+            i += 1
+            word: list[str] = []
+            while i < n and line[i] != "]":
+                if line[i] == "\\" and line[i + 1:i + 2] == "]":
+                    i += 1
+                word.append(line[i])
+                i += 1
+            words.append(("".join(word), True))
+            i += 1  # past the "]" (or the end)
             continue
-        current.append(ch)
-    if current:
-        words.append("".join(current))
+        start = i
+        while i < n and line[i] not in _DELIMITERS:
+            i += 1
+        words.append((line[start:i], False))
     return words
 
 
+_CONTROL_WORDS = frozenset({"required", "requisite", "sufficient", "optional", "include", "substack"})
+
+
 def parse_pam_file(text: str, path: str = "") -> tuple[tuple[RawPamLine, ...], tuple[ParseError, ...]]:
-    """Lines of one PAM file, and the lines that could not be parsed (``path:line``)."""
+    """Lines of one PAM file, and the lines that could not be parsed (``path:line``), as Linux-PAM
+    1.5 reads them (pam_handlers.c ``_pam_parse_conf_file``: keywords without regard to case)."""
     lines: list[RawPamLine] = []
     problems: list[ParseError] = []
-    pending = ""
-    start = 0
-    for number, raw in enumerate(split_lines(text), 1):
-        if not pending:
-            start = number
-        stripped = raw.split("#", 1)[0].rstrip()  # Linux-PAM drops everything after '#'
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
+    try:
+        assembled = _assemble(text)
+    except _Overflow:
+        problems.append(ParseError(path, f"a line longer than {_BUF_SIZE - 1} bytes with its continuations: "
+                                   "libpam stops reading the file there"))
+        assembled = []
+    for start, line in assembled:
+        tokens = _words(line)
+        words = [word for word, _ in tokens]
+        if not words:
             continue
-        line = (pending + stripped).strip()
-        pending = ""
-        if not line:
-            continue
-        words = _split(line)
-        if words[0] == "@include":
+        if words[0].lower() == "@include":
             if len(words) >= 2:
                 lines.append(RawPamLine(type="@include", control="include", module=words[1], args=(),
                                         line=start))
@@ -93,11 +158,14 @@ def parse_pam_file(text: str, path: str = "") -> tuple[tuple[RawPamLine, ...], t
         if len(words) < 3:
             problems.append(ParseError(path, "fewer than three fields", start))
             continue
-        kind = words[0].lstrip("-").lower()
+        kind = words[0].removeprefix("-").lower()
         if kind not in TYPES:
             problems.append(ParseError(path, f"unknown type {words[0]!r}", start))
             continue
-        lines.append(RawPamLine(type=kind, control=words[1], module=words[2], args=tuple(words[3:]),
+        control = words[1].lower() if words[1].lower() in _CONTROL_WORDS else words[1]
+        if tokens[1][1]:
+            control = f"[{words[1]}]"  # a value=action list (its brackets were taken off)
+        lines.append(RawPamLine(type=kind, control=control, module=words[2], args=tuple(words[3:]),
                                 line=start))
     return tuple(lines), tuple(problems)
 
@@ -123,10 +191,12 @@ class _Expansion(Struct):
         self.cache[path] = result
         return result
 
-    def resolve(self, name: str, directory: str) -> str | None:
+    def resolve(self, name: str) -> str | None:
+        """pam_handlers.c: an absolute name as it is, else /etc/pam.d/name, then the vendor directory
+        (never the directory of the file that includes it)."""
         if name.startswith("/"):
             return name
-        for base in (directory, *PAM_DIRS):
+        for base in PAM_DIRS:
             candidate = f"{base}/{name}"
             if self.reader.stat(candidate).exists:
                 return candidate
@@ -138,7 +208,6 @@ class _Expansion(Struct):
             self.problems.note(path, f"included by {chain[-1] if chain else '?'} but does not exist",
                                ErrorKind.ABSENT)
             return
-        directory = path.rsplit("/", 1)[0] or "/"
         for raw in lines:
             if len(out) >= MAX_LINES_PER_STACK:
                 top = chain[0] if chain else path
@@ -157,7 +226,7 @@ class _Expansion(Struct):
                                    origin=origin))
             if not include:
                 continue
-            target = self.resolve(raw.module, directory)
+            target = self.resolve(raw.module)
             if target is None:
                 self.problems.note(origin, f"included file {raw.module!r} does not exist", ErrorKind.ABSENT)
                 continue
