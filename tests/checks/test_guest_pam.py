@@ -224,3 +224,39 @@ def test_passwdqc_limits_in_other_digits_cannot_be_read() -> None:
     results = run(pam.password_min_length, guest(stack("common-password", "password required pam_passwdqc.so "
                                                                           "min=²,²,²,²,²")))
     assert st(results) == [U] and "cannot be read" in results[0].message
+
+
+# --- module arguments as each module reads them (libpam 1.5.2, libpwquality 1.4.5; checked live) ------
+
+@pytest.mark.parametrize("arg", ["nullok", "nullokx", "nullok=0", "nullok_secure"])
+def test_pam_unix_takes_its_options_by_prefix(arg: str) -> None:
+    # support.c _set_ctrl: strncmp(arg, token, strlen(token)) — all of these enable nullok.
+    g = guest(stack("common-auth", f"auth required pam_unix.so {arg}"))
+    assert st(run(pam.nullok, g)) == [F]
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    (PWQ + " ENFORCING=0", F),  # option names without regard to case (strcasecmp)
+    (PWQ + " enforcing=00", F),  # values through strtol
+    (PWQ + " enforcing=0 enforcing=1x", F),  # a value libpwquality refuses leaves the earlier one
+])
+def test_pwquality_options_as_libpwquality_reads_them(spec: str, expected: Status) -> None:
+    g = guest(stack("common-password", spec), pam_module_configs=confs())
+    assert st(run(pam.password_quality, g)) == [expected]
+
+
+def test_pwquality_minlen_it_refuses_is_not_the_minimum() -> None:
+    # "minlen=1_4" is no number to strtol (Python's int() says 14): libpwquality keeps the file's 8.
+    g = guest(stack("common-password", "password requisite pam_pwquality.so minlen=1_4"),
+              pam_module_configs=confs(pwquality={"minlen": "8"}))
+    assert st(run(pam.password_min_length, g)) == [F]
+    upper = guest(stack("common-password", "password requisite pam_pwquality.so MINLEN=8"),
+                  pam_module_configs=confs(pwquality={"minlen": "14"}))
+    assert st(run(pam.password_min_length, upper)) == [F]
+
+
+@pytest.mark.parametrize("deny", ["00", "0x5", "65536", "+0", "-65536"])
+def test_faillock_deny_as_sscanf_reads_it(deny: str) -> None:
+    # pam_faillock.c: sscanf("%hu") — these are all 0 to it, and deny 0 never locks.
+    g = guest(stack("sshd", f"auth required pam_faillock.so preauth deny={deny}"), pam_module_configs=confs())
+    assert st(run(pam.lockout, g)) == [F]

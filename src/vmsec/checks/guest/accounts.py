@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
+from vmsec.checks.helpers.pam import unix_nullok
 from vmsec.checks.helpers.sshd import account_blocker, is_yes, login_blocker
 from vmsec.checks.helpers.unread import unread_text
 from vmsec.facts import Account, Guest, ShadowEntry
@@ -41,7 +42,7 @@ def _usable(entry: ShadowEntry) -> bool:
 
 
 def _nullok(guest: Guest) -> bool:
-    return any(line.module.endswith("pam_unix.so") and "nullok" in line.args
+    return any(line.module.endswith("pam_unix.so") and unix_nullok(line)
                for stack in guest.pam or () for line in stack.lines if line.type == "auth")
 
 

@@ -8,9 +8,11 @@ A system without PAM (an empty tuple: Alpine without linux-pam) gets no PAM resu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
+from vmsec.checks.helpers.pam import unix_nullok
 from vmsec.checks.helpers.sshd import sshd_of
 from vmsec.checks.helpers.unread import not_read, ok_unless
 from vmsec.facts import Guest, ModuleConfig, PamLine, PamStack
@@ -78,11 +80,52 @@ class Effective:
 
 
 def _argument(line: PamLine, key: str) -> str | None:
-    for arg in reversed(line.args):  # a later argument wins
+    """The module's own reading of its option ``key`` over the line's arguments, in order (a later
+    one wins, one the module refuses leaves the earlier): libpwquality compares names without regard
+    to case and reads numbers with strtol(); pam_faillock reads its numbers with sscanf("%u")."""
+    module = _module(line)
+    found: str | None = None
+    for arg in line.args:
         name, _, value = arg.partition("=")
-        if name == key:
-            return value
-    return None
+        if not (name == key or (module == "pam_pwquality.so" and name.lower() == key)):
+            continue
+        read = module_value(module, key, value)
+        if read is not None:
+            found = read
+    return found
+
+
+_C_BLANKS = " \t\n\v\f\r"
+_PWQUALITY_NUMBERS = frozenset({"difok", "minlen", "dcredit", "ucredit", "lcredit", "ocredit", "minclass",
+                                "maxrepeat", "maxsequence", "maxclassrepeat", "gecoscheck", "dictcheck",
+                                "usercheck", "usersubstr", "enforcing", "retry"})
+# pam_faillock.c: sscanf() into an unsigned short (deny) or an unsigned int (the times)
+_FAILLOCK_NUMBERS = {"deny": 16, "unlock_time": 32, "fail_interval": 32, "root_unlock_time": 32}
+_NUMBER = re.compile(r"([+-]?)([0-9]+)")
+
+
+def module_value(module: str, key: str, value: str) -> str | None:
+    """``value`` as the module reads it (a number normalised to its decimal digits), None when the
+    module refuses it."""
+    if module == "pam_pwquality.so" and key in _PWQUALITY_NUMBERS:
+        match = _NUMBER.fullmatch(value.lstrip(_C_BLANKS))  # strtol(), the whole value
+        if match is None or len(match.group(2).lstrip("0")) > 18:
+            return None
+        return str(int(match.group(1) + match.group(2)))
+    if module == "pam_faillock.so" and key in _FAILLOCK_NUMBERS:
+        if key != "deny" and value == "never":
+            return "0"
+        match = _NUMBER.match(value.lstrip(_C_BLANKS))  # sscanf("%u"): a prefix is enough
+        if match is None:
+            return None
+        bits = _FAILLOCK_NUMBERS[key]
+        digits = match.group(2).lstrip("0") or "0"
+        number = int(digits) if len(digits) <= 20 else 2**64 - 1  # strtoul saturates
+        number = min(number, 2**64 - 1)
+        if match.group(1) == "-":
+            number = -number % 2**64
+        return str(number % 2**bits)
+    return value
 
 
 def _conf_of(guest: Guest, line: PamLine) -> tuple[str | None, ModuleConfig | None]:
@@ -111,7 +154,9 @@ def effective(guest: Guest, line: PamLine, key: str) -> Effective:
         if conf is None:
             return Effective(None, f"{path}, which could not be read")
         if key in conf.values:
-            return Effective(conf.values[key], conf.origins.get(key, path))
+            value = module_value(_module(line), key, conf.values[key])
+            if value is not None:
+                return Effective(value, conf.origins.get(key, path))
         return Effective(defaults.get(key), f"{_module(line)}'s default ({path} does not set it)")
     return Effective(defaults.get(key), f"{_module(line)}'s default")
 
@@ -154,7 +199,7 @@ def nullok(guest: Guest, env: Environment) -> Iterator[Result]:
         return
     empty = [e.name for e in guest.shadow or () if e.empty]
     lines = [ln for ln in _unique(stacks, "auth") if _module(ln) == "pam_unix.so"]
-    bad = [ln for ln in lines if "nullok" in ln.args]
+    bad = [ln for ln in lines if unix_nullok(ln)]
     for ln in bad:
         extra = f"; accounts with an empty password: {', '.join(empty)}" if empty else ""
         yield fail(f"pam {ln.origin}", f"pam_unix accepts empty passwords (nullok) at {ln.origin}{extra}",
@@ -262,14 +307,14 @@ def sshd_pam_mfa(guest: Guest, env: Environment) -> Iterator[Result]:
                    ev("/etc/pam.d/sshd"))
         return
     lines = _mfa_lines(stack)
-    strong = [ln for ln in lines if ln.control in ("required", "requisite") and "nullok" not in ln.args]
+    strong = [ln for ln in lines if ln.control in ("required", "requisite") and not unix_nullok(ln)]
     if strong:
         ln = strong[0]
         yield ok("pam sshd", f"{_module(ln)} is required for SSH logins ({ln.origin})",
                  ev(_source(ln), ln.origin, f"{ln.control} {' '.join(ln.args)}"))
     elif lines:
         ln = lines[0]
-        why = "nullok lets users without a secret skip it" if "nullok" in ln.args else \
+        why = "nullok lets users without a secret skip it" if unix_nullok(ln) else \
             f"its control '{ln.control}' does not require it"
         yield fail("pam sshd", f"{_module(ln)} at {ln.origin} can be bypassed: {why}",
                    ev(_source(ln), ln.origin, f"{ln.control} {' '.join(ln.args)}"),
