@@ -260,3 +260,60 @@ def test_faillock_deny_as_sscanf_reads_it(deny: str) -> None:
     # pam_faillock.c: sscanf("%hu") — these are all 0 to it, and deny 0 never locks.
     g = guest(stack("sshd", f"auth required pam_faillock.so preauth deny={deny}"), pam_module_configs=confs())
     assert st(run(pam.lockout, g)) == [F]
+
+
+# --- the stack run as libpam runs it (pam_dispatch.c; each case succeeded in libpam 1.5.2) ------------
+
+MFA_LINE = "auth required pam_google_authenticator.so"
+
+
+@pytest.mark.parametrize("specs", [
+    ("auth [default=done] pam_permit.so", "auth required pam_unix.so"),
+    ("auth [success = done default=ignore] pam_permit.so", "auth required pam_unix.so"),
+    ("auth [success=2 default=ignore] pam_permit.so", "auth required pam_unix.so", MFA_LINE,
+     "auth required pam_permit.so"),
+    ("auth optional pam_permit.so",),  # nothing else decides: the stack is positive
+])
+def test_a_stack_that_lets_anyone_in_is_a_bypass(specs: tuple[str, ...]) -> None:
+    results = run(pam.auth_bypass, guest(stack("sshd", *specs)))
+    assert F in st(results), results
+
+
+@pytest.mark.parametrize("specs", [
+    DEBIAN_AUTH,
+    ("auth required pam_env.so", "auth required pam_faildelay.so delay=2000000",
+     "auth [default=1 ignore=ignore success=ok] pam_usertype.so isregular",
+     "auth [default=1 ignore=ignore success=ok] pam_localuser.so", "auth sufficient pam_unix.so nullok",
+     "auth [default=1 ignore=ignore success=ok] pam_usertype.so isregular",
+     "auth sufficient pam_sss.so forward_pass", "auth required pam_deny.so"),  # RHEL 9 system-auth
+    ("auth sufficient pam_rootok.so", "auth required pam_unix.so"),  # su: root only
+])
+def test_distribution_stacks_are_no_bypass(specs: tuple[str, ...]) -> None:
+    assert st(run(pam.auth_bypass, guest(stack("su", *specs)))) == [P]
+
+
+def _ssh_guest(*stacks: PamStack) -> Guest:
+    return guest(*stacks, sshd=SshdConfig(version="9.2p1", settings={"usepam": ("yes",)}))
+
+
+@pytest.mark.parametrize("specs", [
+    ("auth sufficient pam_unix.so", MFA_LINE),  # the password ends the stack before the factor
+    ("auth [success=1 default=ignore] pam_unix.so", MFA_LINE, "auth required pam_permit.so"),
+])
+def test_a_second_factor_a_password_skips_is_not_required(specs: tuple[str, ...]) -> None:
+    results = run(pam.sshd_pam_mfa, _ssh_guest(stack("sshd", *specs)))
+    assert st(results) == [F] and "skip" in results[0].message
+
+
+def test_include_runs_at_the_callers_level_and_substack_below_it() -> None:
+    # include: common's "sufficient" success ends the whole stack, the factor never runs; substack:
+    # it ends only the substack, and the factor still runs.
+    common = [PamLine(type="auth", control="sufficient", module="pam_unix.so", origin="c:1"),
+              PamLine(type="auth", control="required", module="pam_deny.so", origin="c:2")]
+    for control, level, expected in (("include", 0, F), ("substack", 1, P)):
+        lines = (PamLine(type="auth", control=control, module="common", origin="s:1"),
+                 *(PamLine(type=ln.type, control=ln.control, module=ln.module, origin=ln.origin, level=level)
+                   for ln in common),
+                 PamLine(type="auth", control="required", module="pam_google_authenticator.so", origin="s:2"))
+        g = _ssh_guest(PamStack(service="sshd", path="/etc/pam.d/sshd", lines=lines))
+        assert st(run(pam.sshd_pam_mfa, g)) == [expected], control

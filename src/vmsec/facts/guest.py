@@ -75,6 +75,7 @@ class PamLine(Struct, frozen=True, kw_only=True, gc=False):
     module: str  # pam_unix.so, or the included file for include/@include
     args: tuple[str, ...] = ()
     origin: str = ""  # path:line
+    level: int = 0  # substack nesting (libpam's stack_level): 0 in the service file and what it includes
 
 
 class PamStack(Struct, frozen=True, kw_only=True, gc=False):

@@ -202,7 +202,8 @@ class _Expansion(Struct):
                 return candidate
         return None
 
-    def expand(self, path: str, only: str | None, chain: tuple[str, ...], out: list[PamLine]) -> None:
+    def expand(self, path: str, only: str | None, chain: tuple[str, ...], out: list[PamLine],
+               level: int = 0) -> None:
         lines = self.load(path)
         if lines is None:
             self.problems.note(path, f"included by {chain[-1] if chain else '?'} but does not exist",
@@ -220,10 +221,10 @@ class _Expansion(Struct):
             include = raw.type == "@include" or raw.control in ("include", "substack")
             if raw.type == "@include":
                 out.append(PamLine(type=only or "@include", control="include", module=raw.module,
-                                   origin=origin))
+                                   origin=origin, level=level))
             else:
                 out.append(PamLine(type=raw.type, control=raw.control, module=raw.module, args=raw.args,
-                                   origin=origin))
+                                   origin=origin, level=level))
             if not include:
                 continue
             target = self.resolve(raw.module)
@@ -238,7 +239,9 @@ class _Expansion(Struct):
                 self.problems.note(origin, f"includes nested deeper than {MAX_DEPTH}; {target} not expanded",
                                    ErrorKind.LOOP)
                 continue
-            self.expand(target, only if raw.type == "@include" else raw.type, (*chain, path), out)
+            # A substack's lines run one level down (done/die end the substack, not the stack).
+            self.expand(target, only if raw.type == "@include" else raw.type, (*chain, path), out,
+                        level + (raw.control == "substack"))
 
 
 def read_pam_stack(reader: Reader, service: str, *, problems: Problems | None = None) -> PamStack | None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
 from vmsec.checks.helpers.pam import unix_nullok
+from vmsec.checks.helpers.pam_flow import succeeds
 from vmsec.checks.helpers.sshd import sshd_of
 from vmsec.checks.helpers.unread import not_read, ok_unless
 from vmsec.facts import Guest, ModuleConfig, PamLine, PamStack
@@ -291,7 +292,8 @@ def _mfa_lines(stack: PamStack) -> list[PamLine]:
 def sshd_pam_mfa(guest: Guest, env: Environment) -> Iterator[Result]:
     """An OTP or FIDO module in the sshd PAM stack (pam_google_authenticator, pam_u2f, pam_oath,
     pam_duo, pam_yubico) makes a stolen password or key insufficient. A module marked `optional` or
-    `sufficient`, or given `nullok` (users without a secret skip it), does not enforce anything.
+    `sufficient`, or given `nullok` (users without a secret skip it), does not enforce anything; nor
+    does a required one that the stack, run as libpam runs it, lets a password alone skip.
 
     Remediation: Add the module as `auth required` to /etc/pam.d/sshd, without `nullok`, and set
     `AuthenticationMethods publickey,keyboard-interactive` (see VMS-GST-059).
@@ -308,7 +310,13 @@ def sshd_pam_mfa(guest: Guest, env: Environment) -> Iterator[Result]:
         return
     lines = _mfa_lines(stack)
     strong = [ln for ln in lines if ln.control in ("required", "requisite") and not unix_nullok(ln)]
-    if strong:
+    if strong and succeeds(stack.lines, password=True, factor=False, factors=frozenset(MFA_MODULES)):
+        ln = strong[0]
+        yield fail("pam sshd", f"{_module(ln)} at {ln.origin} is required, but a password alone gets through "
+                   "the sshd auth stack as libpam runs it: an earlier line (sufficient, done, a jump, or "
+                   "an include that ends the stack) lets logins skip it",
+                   ev(_source(ln), ln.origin, f"{ln.control} {' '.join(ln.args)}"), severity=Severity.MEDIUM)
+    elif strong:
         ln = strong[0]
         yield ok("pam sshd", f"{_module(ln)} is required for SSH logins ({ln.origin})",
                  ev(_source(ln), ln.origin, f"{ln.control} {' '.join(ln.args)}"))
@@ -360,7 +368,9 @@ def authentication_methods(guest: Guest, env: Environment) -> Iterator[Result]:
 def auth_bypass(guest: Guest, env: Environment) -> Iterator[Result]:
     """`auth sufficient pam_permit.so` ends the auth stack with success before any password is
     checked: every login through that service needs no credential. It is a known backdoor (a
-    `required` pam_permit after the real modules, as Debian ships, is harmless).
+    `required` pam_permit after the real modules, as Debian ships, is harmless). Each stack is also
+    run as libpam runs it — controls like `[default=done]`, jumps over the password module, an
+    `include` whose `done` ends the caller's stack — for someone with no credential at all.
 
     Remediation: Restore the distribution's PAM files (`pam-auth-update --force`, `authselect
     select … --force`) and find out who changed them.
@@ -374,8 +384,15 @@ def auth_bypass(guest: Guest, env: Environment) -> Iterator[Result]:
     for ln in bad:
         yield fail(f"pam {ln.origin}", f"auth {ln.control} pam_permit.so at {ln.origin}: authentication "
                    "succeeds without a credential", ev(_source(ln), ln.origin, ln.control))
-    if not bad and lines:
-        yield ok("pam pam_permit", f"no auth line ends the stack with pam_permit ({len(lines)} checked)",
+    open_stacks = [] if bad else [stack for stack in stacks
+                                  if succeeds(stack.lines, password=False, factor=False) is True]
+    for stack in open_stacks:
+        yield fail(f"pam {stack.service}", f"the {stack.service} auth stack succeeds without any credential "
+                   "as libpam runs it (its controls, jumps and includes let a login through on pam_permit "
+                   "or with nothing failing)", ev(stack.path, "auth"))
+    if not bad and not open_stacks and lines:
+        yield ok("pam pam_permit", f"no auth line ends the stack with pam_permit, and no auth stack lets a "
+                 f"login through without a credential as libpam runs it ({len(lines)} lines checked)",
                  ev("/etc/pam.d", "auth"))
 
 
