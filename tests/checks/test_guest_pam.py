@@ -98,18 +98,23 @@ def test_password_quality(spec: str, expected: Status) -> None:
 
 
 def test_lockout_per_login_service() -> None:
-    g = guest(stack("sshd", "auth required pam_faillock.so preauth", *DEBIAN_AUTH),
+    g = guest(stack("sshd", "auth required pam_faillock.so preauth", *DEBIAN_AUTH,
+                    "auth [default=die] pam_faillock.so authfail"),
               stack("login", *DEBIAN_AUTH), stack("cron", "account required pam_unix.so"))
     results = run(pam.lockout, g)
     assert [(r.subject, r.status) for r in results] == [("pam sshd", P), ("pam login", F)]
-    results = run(pam.lockout, guest(stack("sshd", "auth required pam_faillock.so deny=0")))
+    # preauth only reads the tally: with no authfail line nothing is counted (checked with libpam:
+    # six failures, no lock)
+    results = run(pam.lockout, guest(stack("sshd", "auth required pam_faillock.so preauth", *DEBIAN_AUTH)))
+    assert st(results) == [F] and "authfail" in results[0].message
+    results = run(pam.lockout, guest(stack("sshd", "auth required pam_faillock.so authfail deny=0")))
     assert st(results) == [F] and "deny=0" in results[0].message
 
 
 # --- as actually configured: pwquality.conf and faillock.conf, overridden by module arguments ---------
 
 PWQ = "password requisite pam_pwquality.so retry=3"
-FAILLOCK_LINE = "auth required pam_faillock.so preauth"
+FAILLOCK_LINE = "auth required pam_faillock.so authfail"
 
 
 @pytest.mark.parametrize(("spec", "files", "expected"), [
@@ -258,7 +263,8 @@ def test_pwquality_minlen_it_refuses_is_not_the_minimum() -> None:
 @pytest.mark.parametrize("deny", ["00", "0x5", "65536", "+0", "-65536"])
 def test_faillock_deny_as_sscanf_reads_it(deny: str) -> None:
     # pam_faillock.c: sscanf("%hu") — these are all 0 to it, and deny 0 never locks.
-    g = guest(stack("sshd", f"auth required pam_faillock.so preauth deny={deny}"), pam_module_configs=confs())
+    g = guest(stack("sshd", f"auth required pam_faillock.so authfail deny={deny}"),
+              pam_module_configs=confs())
     assert st(run(pam.lockout, g)) == [F]
 
 

@@ -261,6 +261,12 @@ def lockout(guest: Guest, env: Environment) -> Iterator[Result]:
     login = [s for s in stacks if s.service in LOGIN_SERVICES] or list(stacks)
     for stack in login:
         lines = [ln for ln in stack.lines if ln.type == "auth" and _module(ln) in LOCKOUT_MODULES]
+        if lines and not _records_failures(lines):
+            ln = lines[0]
+            yield fail(f"pam {stack.service}", f"pam_faillock at {ln.origin} only checks the tally (no "
+                       "'authfail' line records a failure), so no account ever locks",
+                       ev(_source(ln), ln.origin, " ".join(ln.args)))
+            continue
         denies = [(ln, _deny(guest, ln)) for ln in lines]
         active = [(ln, d) for ln, d in denies if d.value not in (None, "0")]
         if active:
@@ -279,6 +285,12 @@ def lockout(guest: Guest, env: Environment) -> Iterator[Result]:
         else:
             yield fail(f"pam {stack.service}", "no lockout module in the auth stack; "
                        "failed logins are unlimited", ev(stack.path, "auth"))
+
+
+def _records_failures(lines: list[PamLine]) -> bool:
+    """Whether the lockout lines count failures: pam_tally2 always; pam_faillock only in its
+    'authfail' mode (pam_faillock.c: preauth only reads the tally, authsucc clears it)."""
+    return any(_module(ln) != "pam_faillock.so" or "authfail" in ln.args for ln in lines)
 
 
 def _mfa_lines(stack: PamStack) -> list[PamLine]:
@@ -507,9 +519,14 @@ def lockout_thresholds(guest: Guest, env: Environment) -> Iterator[Result]:
     max_deny = int(env.param("lockout_max_deny", 5))
     min_unlock = int(env.param("lockout_min_unlock_time", 900))
     stacks = _stacks(guest)
+    recording = any(_records_failures([ln for ln in stack.lines if ln.type == "auth"
+                                       and _module(ln) == "pam_faillock.so"] or [])
+                    for stack in stacks)
     for line in _unique(stacks, "auth"):
         if _module(line) not in LOCKOUT_MODULES:
             continue
+        if _module(line) == "pam_faillock.so" and not recording:
+            continue  # nothing is ever counted: VMS-GST-057
         subject = f"pam {line.origin}"
         deny = _deny(guest, line)
         unlock = Effective(_argument(line, "unlock_time"), f"the argument at {line.origin}") \
