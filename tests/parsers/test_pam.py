@@ -169,3 +169,20 @@ def test_vendor_directory_is_used_when_etc_has_no_file(tmp_path: Path) -> None:
     stacks = {s.service: s for s in read_pam(RootReader(str(tmp_path)))}
     assert stacks["sshd"].path == "/usr/lib/pam.d/sshd"
     assert [line.module for line in stacks["sshd"].lines] == ["common-auth", "pam_unix.so"]
+
+
+def test_pam_conf_is_read_when_there_is_no_pam_d(tmp_path: Path) -> None:
+    # pam_handlers.c: without /etc/pam.d libpam reads /etc/pam.conf, whose first field names the
+    # service ("other" for the rest); a pam_permit there is a backdoor like any other.
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/pam.conf").write_text(
+        "# service type control module\nsshd auth sufficient pam_permit.so\nSSHD auth required pam_unix.so\n"
+        "other auth required pam_deny.so\nlogin  auth  include  other\n")
+    stacks = {s.service: s for s in read_pam(RootReader(str(tmp_path)))}
+    assert set(stacks) == {"sshd", "other", "login"}
+    assert [(ln.control, ln.module) for ln in stacks["sshd"].lines] == [
+        ("sufficient", "pam_permit.so"), ("required", "pam_unix.so")]
+    assert stacks["sshd"].path == "/etc/pam.conf"
+    assert stacks["sshd"].lines[0].origin == "/etc/pam.conf:2"
+    (tmp_path / "etc/pam.d").mkdir()  # with the directory, pam.conf is not read at all
+    assert read_pam(RootReader(str(tmp_path))) == ()

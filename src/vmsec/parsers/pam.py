@@ -137,37 +137,80 @@ def parse_pam_file(text: str, path: str = "") -> tuple[tuple[RawPamLine, ...], t
     1.5 reads them (pam_handlers.c ``_pam_parse_conf_file``: keywords without regard to case)."""
     lines: list[RawPamLine] = []
     problems: list[ParseError] = []
+    for start, line in _assembled(text, path, problems):
+        raw = _raw_line(_words(line), start, path, problems)
+        if raw is not None:
+            lines.append(raw)
+    return tuple(lines), tuple(problems)
+
+
+def _assembled(text: str, path: str, problems: list[ParseError]) -> list[tuple[int, str]]:
     try:
-        assembled = _assemble(text)
+        return _assemble(text)
     except _Overflow:
         problems.append(ParseError(path, f"a line longer than {_BUF_SIZE - 1} bytes with its continuations: "
                                    "libpam stops reading the file there"))
-        assembled = []
-    for start, line in assembled:
+        return []
+
+
+def _raw_line(tokens: list[tuple[str, bool]], start: int, path: str, problems: list[ParseError]
+              ) -> RawPamLine | None:
+    """One assembled line's words as a PAM line (None for a blank or bad one, noted in ``problems``)."""
+    words = [word for word, _ in tokens]
+    if not words:
+        return None
+    if words[0].lower() == "@include":
+        if len(words) >= 2:
+            return RawPamLine(type="@include", control="include", module=words[1], args=(), line=start)
+        problems.append(ParseError(path, "@include without a file", start))
+        return None
+    if len(words) < 3:
+        problems.append(ParseError(path, "fewer than three fields", start))
+        return None
+    kind = words[0].removeprefix("-").lower()
+    if kind not in TYPES:
+        problems.append(ParseError(path, f"unknown type {words[0]!r}", start))
+        return None
+    control = words[1].lower() if words[1].lower() in _CONTROL_WORDS else words[1]
+    if tokens[1][1]:
+        control = f"[{words[1]}]"  # a value=action list (its brackets were taken off)
+    return RawPamLine(type=kind, control=control, module=words[2], args=tuple(words[3:]), line=start)
+
+
+PAM_CONF = "/etc/pam.conf"
+
+
+def _pam_conf_stacks(expansion: _Expansion, text: str) -> list[PamStack]:
+    """/etc/pam.conf's services (its first field, without regard to case), each with its includes
+    expanded as a pam.d file's would be."""
+    problems: list[ParseError] = []
+    by_service: dict[str, list[RawPamLine]] = {}
+    for start, line in _assembled(text, PAM_CONF, problems):
         tokens = _words(line)
-        words = [word for word, _ in tokens]
-        if not words:
+        if len(tokens) < 2:
             continue
-        if words[0].lower() == "@include":
-            if len(words) >= 2:
-                lines.append(RawPamLine(type="@include", control="include", module=words[1], args=(),
-                                        line=start))
-            else:
-                problems.append(ParseError(path, "@include without a file", start))
-            continue
-        if len(words) < 3:
-            problems.append(ParseError(path, "fewer than three fields", start))
-            continue
-        kind = words[0].removeprefix("-").lower()
-        if kind not in TYPES:
-            problems.append(ParseError(path, f"unknown type {words[0]!r}", start))
-            continue
-        control = words[1].lower() if words[1].lower() in _CONTROL_WORDS else words[1]
-        if tokens[1][1]:
-            control = f"[{words[1]}]"  # a value=action list (its brackets were taken off)
-        lines.append(RawPamLine(type=kind, control=control, module=words[2], args=tuple(words[3:]),
-                                line=start))
-    return tuple(lines), tuple(problems)
+        raw = _raw_line(tokens[1:], start, PAM_CONF, problems)
+        if raw is not None:
+            by_service.setdefault(tokens[0][0].lower(), []).append(raw)
+    expansion.problems.extend(problems)
+    stacks: list[PamStack] = []
+    for service, raws in by_service.items():
+        out: list[PamLine] = []
+        for raw in raws:
+            origin = f"{PAM_CONF}:{raw.line}"
+            include = raw.type == "@include" or raw.control in ("include", "substack")
+            out.append(PamLine(type=raw.type, control=raw.control, module=raw.module, args=raw.args,
+                               origin=origin))
+            if include:
+                target = expansion.resolve(raw.module)
+                if target is None:
+                    expansion.problems.note(origin, f"included file {raw.module!r} does not exist",
+                                            ErrorKind.ABSENT)
+                    continue
+                expansion.expand(target, None if raw.type == "@include" else raw.type, (PAM_CONF,), out,
+                                 int(raw.control == "substack"))
+        stacks.append(PamStack(service=service, path=PAM_CONF, lines=tuple(out)))
+    return stacks
 
 
 class _Expansion(Struct):
@@ -269,6 +312,7 @@ def read_pam(reader: Reader, *, problems: Problems | None = None) -> tuple[PamSt
     Raises :class:`ReadError` for a service directory or file that exists but cannot be read.
     """
     services: dict[str, None] = {}
+    directories = 0
     for directory in PAM_DIRS:
         try:
             names = reader.listdir(directory, MAX_SERVICES)
@@ -276,10 +320,19 @@ def read_pam(reader: Reader, *, problems: Problems | None = None) -> tuple[PamSt
             if exc.absent:
                 continue
             raise
+        directories += 1
         for name in names:
             if not name.startswith(".") and not name.endswith(_BACKUP_SUFFIXES):
                 services.setdefault(name)
     expansion = _Expansion(reader, Problems() if problems is None else problems)
+    if not directories:  # no pam.d at all: libpam reads /etc/pam.conf
+        try:
+            text = reader.read_text(PAM_CONF, MAX_FILE_BYTES)
+        except ReadError as exc:
+            if exc.absent:
+                return ()
+            raise
+        return tuple(_pam_conf_stacks(expansion, text))
     stacks: list[PamStack] = []
     total = 0
     for service in services:
