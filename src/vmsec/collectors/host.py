@@ -122,14 +122,10 @@ class _Collection:
         self.records.append(CollectionRecord(source=source, what=what, ok=False, reason=reason, kind=kind))
 
     def read(self, path: str, what: str, limit: int = SMALL) -> str | _Absent | None:
-        """The file's text, ABSENT when it does not exist, or None (recorded) when it cannot be read."""
-        try:
-            return self.reader.read_text(path, limit)
-        except ReadError as exc:
-            if exc.absent:
-                return ABSENT
-            self.fail(path, what, exc.reason, exc.kind)
-            return None
+        """The file's text (undecodable bytes as U+FFFD, as ``Reader.read_text``), ABSENT when it does
+        not exist, or None (recorded) when it cannot be read."""
+        data = self.read_bytes(path, what, limit)
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
 
     def read_bytes(self, path: str, what: str, limit: int = SMALL) -> bytes | _Absent | None:
         """The file's bytes, ABSENT when it does not exist, or None (recorded) when it cannot be read."""
