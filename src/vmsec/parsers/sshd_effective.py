@@ -166,6 +166,21 @@ def _universal_criterion(key: str, value: str, families: frozenset[int]) -> bool
     return False  # group: membership varies by user
 
 
+def family_wide(m: SshdMatch) -> bool:
+    """Whether the block applies to every connection of at least one IP version (``Match Address
+    0.0.0.0/0``): not every connection, so the global value still reaches the others, but no narrow
+    exception either — a finding on it is rated like a global one."""
+    for key, value in m.criteria:
+        key = key.lower()
+        if key in ("address", "localaddress"):
+            if not _universal_criterion(key, value, frozenset({4})) and \
+                    not _universal_criterion(key, value, frozenset({6})):
+                return False
+        elif not _universal_criterion(key, value, frozenset({4, 6})):
+            return False
+    return True
+
+
 def address_families(cfg: SshdConfig | None) -> frozenset[int]:
     """The IP versions sshd accepts connections on (AddressFamily; ``any`` by default)."""
     family = (cfg.value("addressfamily") or "any").lower() if cfg is not None else "any"

@@ -16,7 +16,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from vmsec.checks.api import Result, Severity, ev, fail, need, ok, unknown
 from vmsec.checks.helpers.unread import not_read, ok_unless, unless_unread
 from vmsec.facts import Guest, SshdConfig, SshdMatch
-from vmsec.parsers.sshd_effective import DEFAULT, criteria_text, keyword_name, lookup, may_apply, reachable
+from vmsec.parsers.sshd_effective import (
+    DEFAULT,
+    criteria_text,
+    family_wide,
+    keyword_name,
+    lookup,
+    may_apply,
+    reachable,
+)
 from vmsec.parsers.sshd_pattern import match_pattern, match_pattern_list
 
 
@@ -78,7 +86,8 @@ def setting_results(guest: Guest, keyword: str, subject: str, bad: Callable[[str
                            f"{reason}", r.evidence(keyword))
         elif reason is not None:
             yield fail(subject + r.suffix, f"{keyword_name(keyword)} {r.value} {r.where}: {reason}",
-                       r.evidence(keyword), severity=None if r.universal else narrow)
+                       r.evidence(keyword),
+                       severity=None if r.universal or (r.match and family_wide(r.match)) else narrow)
         elif i == 0 and r.universal:  # what most connections get; narrower good values need no result
             yield ok_unless(cfg.unread, subject + r.suffix, f"{keyword_name(keyword)} {r.value} {r.where}: "
                             f"{good}", r.evidence(keyword))
