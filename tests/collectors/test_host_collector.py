@@ -587,6 +587,7 @@ def test_a_file_libvirt_refuses_is_an_error_naming_the_key(tmp_path: Path, name:
     ("qemu.conf", 'max_core = 0\nnamespaces = []\ncgroup_device_acl = [ "/dev/null" ]\n'
                   'unknown_key = [ "x" ]\n'),
     ("qemu.conf", "clear_emulator_capabilities = 0\n"),  # libvirt 9.0 does not read it
+    ("qemu.conf", 'zz = [ 1, [ "a" ] ]\nuser = "root"\n'),  # a key libvirt never reads: no error
     ("libvirtd.conf", 'listen_tcp = 0\nauth_tcp = "sasl"\nunix_sock_rw_perms = "0770"\nmax_workers = 20\n'),
 ])
 def test_a_file_libvirt_loads_is_not_an_error(tmp_path: Path, name: str, text: str) -> None:

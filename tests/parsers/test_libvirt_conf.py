@@ -311,3 +311,15 @@ def test_every_documented_example_is_a_value_libvirt_loads(name: str) -> None:
     assert refused == {}
     types = QEMU_CONF_TYPES if name == "qemu.conf" else DAEMON_CONF_TYPES
     assert len(set(examples) & set(types)) > 40  # the table covers what the file documents
+
+
+def test_a_list_of_anything_under_a_key_libvirt_never_reads_is_no_error() -> None:
+    # virconf.c parses nested lists and numbers in lists; only virConfGetValueStringList refuses them,
+    # for the keys libvirt reads. A real libvirtd 9.0 loaded 'zz = [ 1 ]' and 'zz = [ [ "a" ] ]'.
+    text = 'zz = [ 1, [ "a", [ 2 ] ] ]\nuser = "root"\n'
+    values, lines = parse_conf(text, "qemu.conf", reads=frozenset({"user", "namespaces"}))
+    assert values == {"user": "root"} and lines == {"user": 2}
+    with pytest.raises(ConfParseError, match="list of strings"):
+        parse_conf('namespaces = [ 1 ]\n', "qemu.conf", reads=frozenset({"namespaces"}))
+    with pytest.raises(ConfParseError, match="nested"):
+        parse_conf("zz = " + "[" * 100 + "]" * 100 + "\n", "qemu.conf", reads=frozenset())

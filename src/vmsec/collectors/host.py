@@ -57,7 +57,7 @@ from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.parsers.kernel_cmdline import split_cmdline
 from vmsec.parsers.libvirt_conf import MAX_CONF_BYTES, ConfParseError, parse_conf
 from vmsec.parsers.libvirt_defaults import DAEMON_CONF_DEFAULTS, effective_defaults, qemu_conf_defaults
-from vmsec.parsers.libvirt_loaders import refusal
+from vmsec.parsers.libvirt_loaders import keys_read, refusal
 from vmsec.parsers.libvirt_xml import parse_libvirt_document
 from vmsec.parsers.polkit_rules import DEFAULT_YES, evaluate_rules
 from vmsec.parsers.safexml import DEFAULT_MAX_BYTES as MAX_XML_BYTES
@@ -181,7 +181,7 @@ def load_config_file(reader: Reader, path: str, defaults: Mapping[str, ConfValue
         return ConfigFile(path=path, present=st.exists, defaults=defaults,
                           error=exc.reason if st.exists else (st.error or exc.reason))
     try:
-        values, lines = parse_conf(text, path)
+        values, lines = parse_conf(text, path, reads=keys_read(posixpath.basename(path)))
     except ConfParseError as exc:
         return ConfigFile(path=path, present=True, defaults=defaults, error=f"line {exc.line}: {exc.reason}")
     refused = refusal(values, lines, posixpath.basename(path))

@@ -22,6 +22,8 @@ computed as libvirt computes them, in a 64-bit integer that wraps (``18446744073
 
 from __future__ import annotations
 
+from typing import Any
+
 from vmsec.errors import ParseError
 from vmsec.facts import ConfValue
 
@@ -40,13 +42,17 @@ class ConfParseError(ParseError):
         super().__init__(path, reason, line)
 
 
+MAX_LIST_DEPTH = 64  # lists in lists (virconf.c recurses without a bound; real files have none)
+
+
 class _Parser:
-    def __init__(self, text: str, path: str) -> None:
+    def __init__(self, text: str, path: str, reads: frozenset[str] | None = None) -> None:
         self.text = text
         self.path = path
         self.pos = 0
         self.end = len(text)
         self.line = 1
+        self.reads = reads  # the keys libvirt reads (None: every key counts)
 
     def error(self, reason: str) -> ConfParseError:
         return ConfParseError(self.path, self.line, reason)
@@ -124,7 +130,8 @@ class _Parser:
             return value - _WRAP if value >= _WRAP // 2 else value
         return value  # VIR_CONF_ULLONG: (unsigned long long) l
 
-    def scalar(self, key: str, in_list: bool) -> str | int:
+    def any_value(self, depth: int) -> str | int | list[Any]:
+        """One value as virConfParseValue reads it: a string, a number, or a list of values."""
         self.skip_blanks()
         char = self.cur()
         if char == "":
@@ -132,23 +139,19 @@ class _Parser:
         if char in "\"'":
             return self.string()
         if char == "[":
-            raise self.error(f"'{key}': a list inside a list; libvirt expects a list of strings")
+            if depth >= MAX_LIST_DEPTH:
+                raise self.error(f"lists nested deeper than {MAX_LIST_DEPTH}")
+            return self.list_value(depth + 1)
         if char.isdigit() or char in "+-":
-            number = self.number()
-            if in_list:
-                raise self.error(f"'{key}': a number inside a list; libvirt expects a list of strings")
-            return number
+            return self.number()
         raise self.error("expecting a value")
 
-    def value(self, key: str) -> ConfValue:
-        self.skip_blanks()
-        if self.cur() != "[":
-            return self.scalar(key, in_list=False)
-        self.pos += 1
-        items: list[str] = []
+    def list_value(self, depth: int) -> list[Any]:
+        self.pos += 1  # "["
+        items: list[Any] = []
         self.skip_blanks_and_eol()
         if self.pos < self.end and self.cur() != "]":
-            items.append(str(self.scalar(key, in_list=True)))
+            items.append(self.any_value(depth))
             self.skip_blanks_and_eol()
         while self.pos < self.end and self.cur() != "]":
             if self.cur() != ",":
@@ -157,12 +160,25 @@ class _Parser:
             self.skip_blanks_and_eol()
             if self.cur() == "]":
                 break
-            items.append(str(self.scalar(key, in_list=True)))
+            items.append(self.any_value(depth))
             self.skip_blanks_and_eol()
         if self.cur() != "]":
             raise self.error("list is not closed with ]")
         self.pos += 1
-        return tuple(items)
+        return items
+
+    def value(self, key: str) -> ConfValue | None:
+        """The value of ``key``; None for a list libvirt would refuse under a key it never reads."""
+        value = self.any_value(0)
+        if not isinstance(value, list):
+            return value
+        if all(isinstance(item, str) for item in value):
+            return tuple(value)
+        if self.reads is not None and key not in self.reads:
+            return None  # virConfGetValueStringList is never asked for it
+        nested = any(isinstance(item, list) for item in value)
+        what = "a list inside a list" if nested else "a number inside a list"
+        raise self.error(f"'{key}': {what}; libvirt expects a list of strings")
 
     def separator(self) -> None:
         self.skip_blanks()
@@ -199,20 +215,22 @@ class _Parser:
                 assignments += 1
                 if assignments > MAX_CONF_KEYS:
                     raise self.error(f"more than {MAX_CONF_KEYS} settings")
-                if key not in values:  # the first assignment wins, as in virConfGetValue
+                if key not in values and value is not None:  # the first assignment wins (virConfGetValue)
                     values[key] = value
                     lines[key] = line
             self.separator()
         return values, lines
 
 
-def parse_conf(text: str, path: str) -> tuple[dict[str, ConfValue], dict[str, int]]:
+def parse_conf(text: str, path: str, *, reads: frozenset[str] | None = None
+               ) -> tuple[dict[str, ConfValue], dict[str, int]]:
     """Parse a libvirt configuration file: (key → value, key → line of that value).
 
     Raises :class:`ConfParseError` naming ``path`` and the line for anything libvirt would refuse,
-    and for files over 1 MiB or with more than 10,000 settings.
+    and for files over 1 MiB or with more than 10,000 settings. ``reads``: the keys libvirt reads; a
+    list of numbers or lists under another key is left out (libvirt never asks for it), not an error.
     """
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_CONF_BYTES:
         raise ConfParseError(path, 1, f"file is {size} bytes, over the {MAX_CONF_BYTES}-byte limit")
-    return _Parser(text, path).parse()
+    return _Parser(text, path, reads).parse()

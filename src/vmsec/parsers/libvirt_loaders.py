@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from vmsec.facts import ConfValue
 
-__all__ = ["refusal"]
+__all__ = ["keys_read", "refusal"]
 
 _BOOL, _UINT, _INT, _STR, _LIST, _STR_OR_LIST, _STR_OR_ULLONG = (
     "a boolean (0 or 1)", "an unsigned integer", "an integer", "a string", "a list of strings",
@@ -95,6 +95,11 @@ def _wrong(kind: str, key: str, value: ConfValue) -> bool:
     if kind == _STR_OR_LIST:
         return isinstance(value, int)
     return isinstance(value, str) and value != "unlimited"  # max_core
+
+
+def keys_read(file_name: str) -> frozenset[str]:
+    """The keys libvirt's loader reads from this file (qemu.conf, or a daemon's)."""
+    return frozenset(QEMU_CONF_TYPES if file_name == "qemu.conf" else DAEMON_CONF_TYPES)
 
 
 def refusal(values: Mapping[str, ConfValue], lines: Mapping[str, int], file_name: str) -> str | None:
