@@ -548,6 +548,34 @@ def _read_passphrase(key_file: str) -> str:
         raise ReadError(key_file, "key file is not UTF-8 text") from exc
 
 
+class _WithoutFakeMagic:
+    """The disk as the kernel and QEMU see it, except that six bytes of LUKS magic heading no LUKS
+    header cryptsetup would open read as zeros: dissect takes the magic alone for a LUKS volume and
+    reads nothing behind it, so a guest could hide its file system behind six bytes."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        start = self._stream.tell()
+        data: bytes = self._stream.read(size)
+        if start < len(LUKS_MAGIC) and data:
+            cut = min(len(LUKS_MAGIC) - start, len(data))
+            data = bytes(cut) + data[cut:]
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self._stream.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self._stream.tell())
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("readinto", "read1", "readinto1"):  # only read() masks: refuse the others
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
 def _target_from_stream(stream: Any, shown: str, passphrase: str | None) -> Any:
     """dissect's view of the disk; LUKS volumes are unlocked with ``passphrase`` when given."""
     import logging
@@ -662,6 +690,10 @@ def open_guest_image(path: str, key_file: str | None = None, *, allowed_dirs: Se
         except Exception as exc:  # dissect on a corrupt or truncated container
             raise ReadError(path, f"corrupt or truncated {top.format} image: "
                                   f"{type(exc).__name__}: {exc}") from exc
+        if not is_luks:
+            stream.seek(0)
+            if stream.read(6) == LUKS_MAGIC:  # the magic without a header cryptsetup would open
+                stream = _WithoutFakeMagic(stream)
         if is_luks:
             disk = DiskAtRest(scheme="luks", detail="LUKS header at the start of the disk")
             if passphrase is None:
