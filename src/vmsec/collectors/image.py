@@ -77,6 +77,9 @@ _EXT_CRYPTO_HEADER = 0x0537BE77
 MAX_HEADER_EXTENSIONS = 4096
 # QEMU's own bounds (block/qcow2.h): an image over them does not open in QEMU either.
 QCOW_MAX_L1_BYTES = 32 * 1024 * 1024
+# L1 entries over a whole chain: QEMU's bound for one image (32 MiB of table). A 10 TiB image has 10k;
+# a chain of sparse exabyte images has millions per layer, each read (and kept) for nothing.
+MAX_CHAIN_L1_ENTRIES = QCOW_MAX_L1_BYTES // 8
 QCOW_MAX_REFTABLE_BYTES = 8 * 1024 * 1024
 QCOW_MAX_SNAPSHOTS = 65536
 MAX_KEY_FILE = 64 * 1024
@@ -380,6 +383,10 @@ def backing_chain(path: str, allowed_dirs: Sequence[str] = ()) -> list[Layer]:
             # file the header names — any host path — even for an image without a backing file.
             raise ReadError(current, "qcow2 images with an external data file are not supported")
         layers.append(Layer(path=current, format=fmt, header=header))
+        if sum(layer.header.l1_size for layer in layers if layer.header) > MAX_CHAIN_L1_ENTRIES:
+            raise ReadError(path, f"the backing chain's L1 tables hold more than {MAX_CHAIN_L1_ENTRIES} "
+                            "entries (what QEMU allows one image): larger than vmsec reads",
+                            ErrorKind.TOO_LARGE)
         if header is None or header.backing_file is None:
             return layers
         forced_format = header.backing_format or None
