@@ -168,6 +168,21 @@ def rsyslog_many_actions(root: Path, actions: int = 49_000) -> Path:
     return root
 
 
+def qcow2_sparse_exabyte_chain(root: Path, depth: int = 16) -> Path:
+    """A chain of ``depth`` sparse qcow2 images of 1 EiB each with 2 MiB clusters: a few KiB on disk,
+    a 16 MiB L1 table per layer (each layer within QEMU's own limits)."""
+    root.mkdir(parents=True, exist_ok=True)
+    previous: Path | None = None
+    for n in range(depth):
+        image = root / f"c{n}.qcow2"
+        backing = ["-b", previous.name, "-F", "qcow2"] if previous is not None else []
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=2M", *backing,
+                        str(image), "1E"], check=True)
+        previous = image
+    assert previous is not None
+    return previous
+
+
 CASES: dict[str, Callable[[Path], Path]] = {
     "sudoers-repeated-includedir": sudoers_repeated_includedir,
     "sudoers-self-including-dir": sudoers_self_including_dir,
@@ -180,4 +195,5 @@ CASES: dict[str, Callable[[Path], Path]] = {
     "apt-unclosed-comments": apt_unclosed_comments,
     "nft-repeated-input-hooks": nft_repeated_input_hooks,
     "rsyslog-many-actions": rsyslog_many_actions,
+    "qcow2-sparse-exabyte-chain": qcow2_sparse_exabyte_chain,
 }
