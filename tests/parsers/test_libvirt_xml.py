@@ -117,3 +117,44 @@ def test_objects_without_names(xml: str, reason: str) -> None:
     with pytest.raises(ReadError) as err:
         parse_libvirt_document(xml, "x.xml")
     assert err.value.reason == reason
+
+
+# --- network and nwfilter XML as libvirt 9.0 reads it (test:///default and a private libvirtd) -------
+
+@pytest.mark.parametrize(("xml", "mode", "isolated", "trust"), [
+    # a child libvirt reads once is the first of its name (virXPathNode "./forward[1]")
+    ("<network><name>n</name><forward mode='open'/><forward mode='nat'/></network>", "open", None, None),
+    ("<network><name>n</name><forward mode='nat'/><forward mode='vepa'><interface dev='eth0'/></forward>"
+     "</network>", "nat", None, None),
+    ("<network><name>n</name><port isolated='no'/><port isolated='yes'/></network>", None, False, None),
+    # xmlGetProp matches an attribute whatever its namespace, the first in the document
+    ("<network xmlns:x='urn:x' x:trustGuestRxFilters='yes'><name>n</name></network>", None, None, True),
+    ("<network xmlns:x='urn:x'><name>n</name><port x:isolated='no' isolated='yes'/></network>",
+     None, False, None),
+])
+def test_network_read_as_libvirt_reads_it(xml: str, mode: str | None, isolated: bool | None,
+                                          trust: bool | None) -> None:
+    net = parse_network(xml, "n.xml")
+    assert (net.forward_mode, net.port_isolated, net.trust_guest_rx_filters) == (mode, isolated, trust)
+
+
+@pytest.mark.parametrize(("xml", "reason"), [
+    ("<network><name>n</name><forward mode='OPEN'/></network>", "forward mode"),
+    ("<network><name>n</name><forward mode=' open'/></network>", "forward mode"),
+    ("<network><name>n</name><port isolated='true'/></network>", "isolated"),
+    ("<filter name='f' chain='root'><rule action='bogus' direction='in'/></filter>", "action"),
+    ("<filter name='f' chain='root'><rule action='accept' direction='in' priority='-2000'/></filter>",
+     "priority"),
+    ("<filter name='f' chain='root'><filterref/></filter>", "filterref"),
+    ("<filter name='f' chain='root'><filterref filter='f'/></filter>", "itself"),
+])
+def test_documents_libvirt_refuses_are_refused(xml: str, reason: str) -> None:
+    parse = parse_network if xml.startswith("<network") else parse_nwfilter
+    with pytest.raises(ReadError, match=reason):
+        parse(xml, "x.xml")
+
+
+def test_nwfilter_reference_with_a_namespaced_attribute() -> None:
+    f = parse_nwfilter("<filter name='custom' chain='root' xmlns:x='urn:x'>"
+                       "<filterref x:filter='allow-all' filter='clean-traffic'/></filter>", "f.xml")
+    assert f.references == ("allow-all",)

@@ -10,15 +10,33 @@ from xml.etree.ElementTree import Element
 
 from vmsec.errors import ReadError
 from vmsec.facts import Network, NetworkIp, NwFilter, Secret, StoragePool
-from vmsec.parsers.domain_xml import _bool, _pci_address, _text
+from vmsec.parsers.domain_xml import (
+    _PREFIXED_ATTRIBUTE,
+    _bool,
+    _c_int,
+    _first_children,
+    _pci_address,
+    _text,
+    _unqualify_attributes,
+)
 from vmsec.parsers.safexml import parse_xml
 
 # Pool types whose storage is reached over the network: the pool type names the protocol.
 _NETWORK_POOLS = frozenset({"iscsi", "iscsi-direct", "rbd", "gluster", "sheepdog", "vstorage"})
 
 
+# libvirt's network forward modes (virNetworkForwardType), compared as written
+_FORWARD_MODES = frozenset({"nat", "route", "open", "bridge", "private", "vepa", "passthrough", "hostdev"})
+_RULE_ACTIONS = frozenset({"drop", "accept", "reject", "return", "continue"})
+
+
 def _root(data: bytes | str | Element, origin: str, expected: str) -> Element:
+    """The document's root, read as libvirt reads it: an attribute by its local name whatever its
+    namespace (libxml2's xmlGetProp, the first in the document)."""
     root = data if isinstance(data, Element) else parse_xml(data, origin)
+    if isinstance(data, Element) or _PREFIXED_ATTRIBUTE.search(
+            data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")):
+        _unqualify_attributes(root)
     if root.tag != expected:
         raise ReadError(origin, f"not a {expected} document (root element <{root.tag}>)")
     return root
@@ -43,6 +61,9 @@ def _prefix_from_netmask(netmask: str) -> str:
     return str(ones) if bits == "1" * ones + "0" * (32 - ones) else netmask
 
 
+_NETWORK_PLURAL = frozenset({"ip", "route", "portgroup", "dns", "mac", "vlan"})
+
+
 def parse_network(data: bytes | str | Element, origin: str) -> Network:
     root = _root(data, origin, "network")
     name = _name(root, origin)
@@ -50,15 +71,20 @@ def parse_network(data: bytes | str | Element, origin: str) -> Network:
     port_isolated = None
     devs: list[str] = []
     ips: list[NetworkIp] = []
-    for child in root:
+    # libvirt reads one <forward>, <port>, <bridge> … (the first of each); every <ip>, <route> …
+    for child in _first_children(root, _NETWORK_PLURAL):
         tag = child.tag
         if tag == "uuid":
             uuid = _text(child)
         elif tag == "bridge":
             bridge = child.get("name")
         elif tag == "forward":
-            # A <forward/> without a mode is NAT, as libvirt reads it.
-            forward_mode = child.get("mode") or "nat"
+            # A <forward/> without a mode is NAT, as libvirt reads it; a mode it does not know is an
+            # error (virNetworkForwardTypeFromString, case and blanks included).
+            mode = child.get("mode")
+            if mode is not None and mode not in _FORWARD_MODES:
+                raise ReadError(origin, f"unknown forward mode {mode!r}: libvirt refuses the network")
+            forward_mode = mode or "nat"
             if child.get("dev"):
                 devs.append(child.get("dev") or "")
             for sub in child:
@@ -79,7 +105,11 @@ def parse_network(data: bytes | str | Element, origin: str) -> Network:
             ips.append(NetworkIp(address=child.get("address"), prefix=prefix, family=child.get("family"),
                                  dhcp=dhcp))
         elif tag == "port":
-            port_isolated = _bool(child.get("isolated"))
+            isolated = child.get("isolated")
+            if isolated is not None and isolated not in ("yes", "no"):
+                raise ReadError(origin, f"invalid value {isolated!r} for <port isolated>: libvirt refuses "
+                                "the network")
+            port_isolated = _bool(isolated)
         elif tag == "virtualport":
             virtualport = child.get("type")
     return Network(name=name, origin=origin, uuid=uuid, forward_mode=forward_mode, forward_devs=tuple(devs),
@@ -100,10 +130,21 @@ def parse_nwfilter(data: bytes | str | Element, origin: str) -> NwFilter:
         tag = child.tag
         if tag == "rule":
             rules += 1
+            action, priority = child.get("action"), child.get("priority")
+            if action not in _RULE_ACTIONS:
+                raise ReadError(origin, f"rule action {action!r}: libvirt refuses the filter")
+            number = _c_int(priority) if priority is not None else 0
+            if number is None or not -1000 <= number <= 1000:
+                raise ReadError(origin, f"rule priority {priority!r} outside -1000…1000: libvirt refuses "
+                                "the filter")
         elif tag == "filterref":
             ref = child.get("filter")
-            if ref:
-                refs.append(ref)
+            if not ref:
+                raise ReadError(origin, "<filterref> without a filter: libvirt refuses the filter")
+            if ref == name:
+                raise ReadError(origin, f"<filterref filter='{ref}'> refers to the filter itself: libvirt "
+                                "refuses it (a loop)")
+            refs.append(ref)
         elif tag == "uuid":
             uuid = _text(child)
     return NwFilter(name=name, origin=origin, uuid=uuid, chain=root.get("chain"), references=tuple(refs),
