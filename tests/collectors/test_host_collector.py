@@ -18,7 +18,7 @@ from vmsec.errors import SourceUnavailable
 from vmsec.facts import CollectionRecord, ConfigFile, FileKind, Host, Inventory
 from vmsec.facts.host import BlockLayer
 from vmsec.parsers.libvirt_defaults import DAEMON_CONF_DEFAULTS, QEMU_CONF_DEFAULTS
-from vmsec.parsers.systemd_unit import parse_unit, socket_settings
+from vmsec.parsers.systemd_unit import parse_unit, read_unit, socket_settings
 
 HOSTS = Path(__file__).resolve().parents[1] / "data" / "hosts"
 
@@ -429,7 +429,8 @@ def test_unreadable_unit_files_make_the_socket_unit_unknown(tmp_path: Path) -> N
 def test_unit_parser_continuations_and_comments() -> None:
     files = [parse_unit("[Socket]\n# ListenStream=/nope\n; also a comment\nListenStream=/a \\\n  /b\n"
                         "[Install]\nListenStream=/not-socket\n")]
-    assert socket_settings(files).listen_streams == ("/a  /b",)
+    # systemd replaces the backslash with a space and appends the next line as it is
+    assert socket_settings(files).listen_streams == ("/a    /b",)
 
 
 def test_polkit_blanket_grant(tmp_path: Path) -> None:
@@ -608,3 +609,83 @@ def test_vfio_noiommu_groups_are_not_iommu_groups(tmp_path: Path) -> None:
     write(root, "sys/kernel/iommu_groups/2/type", "DMA\n")  # a real group has no name
     host, _ = host_of(root)
     assert host.iommu is not None and host.iommu.group_count == 1
+
+
+# --- systemd as systemd 252 reads units (checked with `systemd --test --system`) ---------------------
+
+@pytest.mark.parametrize(("dropin", "mode"), [
+    ("[Socket]\nSocketMode=0666\n[ Socket ]\nSocketMode=0600\n", 0o666),  # " Socket " is no section
+    ("[Socket]\nSocketMode=0666\n\fSocketMode=0600\n", 0o666),  # only " \t\n\r" are blanks
+    ("[Socket]\nSocketMode=0666\nSocketMode=0600\v\n", 0o666),
+    ("[Socket]\n# harden \\\nSocketMode=0666\n", 0o666),  # a comment line is never a continuation
+    ("[Unit]\nDescription=admin \\\\\n[Socket]\nSocketMode=0666\n", 0o666),  # an escaped backslash
+    ("\ufeff[Socket]\nSocketMode=0666\n", 0o666),  # the BOM is skipped
+    ("[Socket]\nListenStream=/a \\\n# a comment inside\n /b\nSocketMode=0666\n", 0o666),
+])
+def test_unit_lines_as_systemd_reads_them(dropin: str, mode: int) -> None:
+    assignments, error = read_unit(dropin.encode())
+    assert error is None
+    assert socket_settings([read_unit(b"[Socket]\nSocketMode=0600\n")[0], assignments]).socket_mode == mode
+
+
+def test_a_unit_line_that_is_not_utf8_stops_the_file() -> None:
+    # config_parse(): parse_line() fails on it — the file is read up to there (a unit that fails so
+    # does not load at all).
+    assignments, error = read_unit(b"[Socket]\nSocketMode=0666\nDescription=caf\xe9\nSocketMode=0600\n")
+    assert error is not None and "UTF-8" in error
+    assert socket_settings([assignments]).socket_mode == 0o666
+
+
+@pytest.mark.parametrize(("files", "links", "expected"), [
+    # enabled from /run, /usr/lib or /usr/local/lib wants directories, or a Wants= in a drop-in
+    ({"usr/lib/systemd/system/libvirtd-tcp.socket": "[Socket]\nListenStream=16509\n"},
+     {"run/systemd/system/sockets.target.wants/libvirtd-tcp.socket":
+      "/usr/lib/systemd/system/libvirtd-tcp.socket"},
+     True),
+    ({"usr/lib/systemd/system/libvirtd-tcp.socket": "[Socket]\nListenStream=16509\n"},
+     {"usr/lib/systemd/system/sockets.target.wants/libvirtd-tcp.socket": "../libvirtd-tcp.socket"}, True),
+    ({"usr/local/lib/systemd/system/libvirtd-tcp.socket": "[Socket]\nListenStream=16509\n"},
+     {"etc/systemd/system/sockets.target.wants/libvirtd-tcp.socket":
+      "/usr/local/lib/systemd/system/libvirtd-tcp.socket"}, True),
+    ({"usr/lib/systemd/system/libvirtd-tcp.socket": "[Socket]\nListenStream=16509\n",
+      "etc/systemd/system/sockets.target.d/x.conf": "[Unit]\nWants=libvirtd-tcp.socket\n"}, {}, True),
+    ({"usr/lib/systemd/system/libvirtd-tcp.socket": "[Socket]\nListenStream=16509\n"}, {}, False),
+])
+def test_socket_units_enabled_as_systemd_starts_them(tmp_path: Path, files: dict[str, str],
+                                                     links: dict[str, str], expected: bool) -> None:
+    root = libvirt_root(tmp_path)
+    for rel, text in files.items():
+        write(root, rel, text)
+    for rel, target in links.items():
+        symlink(root, rel, target)
+    host, _ = host_of(root)
+    units = {u.name: u for u in host.socket_units or ()}
+    assert units["libvirtd-tcp.socket"].enabled is expected
+
+
+@pytest.mark.parametrize("mask", ["empty", "relative"])
+def test_masked_socket_units(tmp_path: Path, mask: str) -> None:
+    root = libvirt_root(tmp_path)
+    write(root, "usr/lib/systemd/system/libvirtd.socket", "[Socket]\nSocketMode=0600\n")
+    if mask == "empty":
+        write(root, "etc/systemd/system/libvirtd.socket", "")
+    else:
+        symlink(root, "etc/systemd/system/libvirtd.socket", "../../../dev/null")
+    host, _ = host_of(root)
+    units = {u.name: u for u in host.socket_units or ()}
+    assert units["libvirtd.socket"].enabled is False and units["libvirtd.socket"].listen_streams == ()
+
+
+@pytest.mark.parametrize(("dropin", "mode"), [
+    ("etc/systemd/system/libvirtd-.socket.d/50-x.conf", 0o666),  # a prefix drop-in
+    ("etc/systemd/system/socket.d/50-x.conf", 0o666),  # every socket unit's
+    ("etc/systemd/system.control/libvirtd-admin.socket.d/50-x.conf", 0o666),
+    ("etc/systemd/system/libvirtd-admin.socket.d/.50-x.conf", 0o600),  # hidden: not read
+])
+def test_socket_drop_ins_where_systemd_finds_them(tmp_path: Path, dropin: str, mode: int) -> None:
+    root = libvirt_root(tmp_path)
+    write(root, "usr/lib/systemd/system/libvirtd-admin.socket", "[Socket]\nSocketMode=0600\n")
+    write(root, dropin, "[Socket]\nSocketMode=0666\n")
+    host, _ = host_of(root)
+    units = {u.name: u for u in host.socket_units or ()}
+    assert units["libvirtd-admin.socket"].socket_mode == mode

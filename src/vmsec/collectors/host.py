@@ -17,7 +17,7 @@ import posixpath
 import re
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from msgspec import Struct
@@ -61,7 +61,7 @@ from vmsec.parsers.libvirt_loaders import keys_read, refusal
 from vmsec.parsers.libvirt_xml import parse_libvirt_document
 from vmsec.parsers.polkit_rules import DEFAULT_YES, evaluate_rules
 from vmsec.parsers.safexml import DEFAULT_MAX_BYTES as MAX_XML_BYTES
-from vmsec.parsers.systemd_unit import parse_unit, socket_settings
+from vmsec.parsers.systemd_unit import read_unit, socket_settings
 
 if TYPE_CHECKING:
     from vmsec.collectors import CollectContext
@@ -80,7 +80,16 @@ MAX_OBJECTS = 10_000  # libvirt XML files per kind
 KVM_MODULES = ("kvm", "kvm_intel", "kvm_amd", "kvm_pvm", "vfio", "vfio_iommu_type1")
 DEVICE_NODES = ("/dev/kvm", "/dev/vhost-net", "/dev/vfio/vfio")
 SECURE_BOOT_VAR = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
-UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+# systemd's system unit search path, most important first (systemd-analyze unit-paths, systemd 252).
+UNIT_DIRS = ("/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient",
+             "/run/systemd/generator.early", "/etc/systemd/system", "/etc/systemd/system.attached",
+             "/run/systemd/system", "/run/systemd/system.attached", "/run/systemd/generator",
+             "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system",
+             "/run/systemd/generator.late")
+_HIDDEN_OR_BACKUP = (".", "~")  # conf_files_list() skips hidden files; backups end in "~" or as below
+_BACKUP_SUFFIXES = (".rpmnew", ".rpmsave", ".rpmorig", ".dpkg-old", ".dpkg-new", ".dpkg-tmp", ".dpkg-dist",
+                    ".dpkg-bak", ".dpkg-backup", ".dpkg-remove", ".ucf-new", ".ucf-old", ".ucf-dist", ".swp",
+                    ".bak", ".old", ".new")
 SOCKET_UNIT_PATTERNS = ("libvirtd*.socket", "virtqemud*.socket", "virtproxyd*.socket")
 DAEMON_SOCKET_PATTERNS = ("libvirt-sock", "libvirt-sock-ro", "libvirt-admin-sock", "virtqemud-sock*",
                           "virtqemud-admin-sock", "virtproxyd-sock*", "virtproxyd-admin-sock")
@@ -712,18 +721,71 @@ def _socket_unit_names(c: _Collection) -> list[str] | None:
 
 
 def _enabled_units(c: _Collection) -> set[str] | None:
-    entries = c.listdir("/etc/systemd/system", "systemd units")
-    if entries is None:
-        return None
+    """The units something pulls in at boot: every ``*.wants``/``*.requires`` directory of the unit
+    search path, and ``Wants=``/``Requires=`` in a target's drop-ins (``sockets.target.d``)."""
     enabled: set[str] = set()
-    for entry in entries if isinstance(entries, list) else ():
-        if entry.endswith((".wants", ".requires")):
-            wanted = c.listdir(f"/etc/systemd/system/{entry}", "systemd wants")
-            if wanted is None:
-                return None
-            if isinstance(wanted, list):
-                enabled.update(wanted)
+    for directory in UNIT_DIRS:
+        entries = c.listdir(directory, "systemd units")
+        if entries is None:
+            return None
+        for entry in entries if isinstance(entries, list) else ():
+            if entry.endswith((".wants", ".requires")):
+                wanted = c.listdir(f"{directory}/{entry}", "systemd wants")
+                if wanted is None:
+                    return None
+                if isinstance(wanted, list):
+                    enabled.update(wanted)
+            elif entry.endswith(".target.d"):
+                for conf in _dropin_files(c, [f"{directory}/{entry}"], []):
+                    data = c.read_bytes(conf, "systemd drop-in")
+                    if data is None:
+                        return None
+                    if isinstance(data, bytes):
+                        for section, key, value in read_unit(data)[0]:
+                            if section == "Unit" and key in ("Wants", "Requires"):
+                                enabled.update(value.split())
     return enabled
+
+
+def _dropin_files(c: _Collection, directories: Sequence[str], problems: list[str]) -> list[str]:
+    """The ``*.conf`` drop-ins of these directories (most important first) as systemd applies them:
+    a file name given in an earlier directory hides the later ones, hidden and backup files are
+    skipped, and the rest are read in file-name order."""
+    found: dict[str, str] = {}
+    for directory in directories:
+        listed = c.listdir(directory, "systemd drop-ins", 1_000)
+        if listed is None:
+            problems.append(f"{directory} could not be listed")
+        for conf in listed if isinstance(listed, list) else ():
+            if conf.endswith(".conf") and not conf.startswith(_HIDDEN_OR_BACKUP) and \
+                    not conf.endswith(_BACKUP_SUFFIXES):
+                found.setdefault(conf, f"{directory}/{conf}")
+    return [found[conf] for conf in sorted(found)]
+
+
+def _dropin_dirs(name: str) -> list[str]:
+    """Where systemd looks for a unit's drop-ins: ``name.d``, then each prefix at a dash
+    (``libvirtd-.socket.d`` for ``libvirtd-admin.socket``), then the type's (``socket.d``), in every
+    directory of the search path."""
+    stem, _, kind = name.rpartition(".")
+    names = [f"{name}.d"]
+    parts = stem.split("-")
+    names += [f"{'-'.join(parts[:i])}-.{kind}.d" for i in range(len(parts) - 1, 0, -1)]
+    names.append(f"{kind}.d")
+    return [f"{directory}/{dropin}" for dropin in names for directory in UNIT_DIRS]
+
+
+def _masked(c: _Collection, path: str) -> bool:
+    """An empty unit file, or a link to /dev/null (absolute or relative), masks the unit."""
+    try:
+        target = c.reader.readlink(path)
+    except ReadError:
+        target = None
+    if target is not None:
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        return resolved == "/dev/null"
+    info = c.reader.stat(path)
+    return info.kind == FileKind.FILE and info.size == 0
 
 
 def _collect_socket_unit(c: _Collection, name: str, enabled: set[str] | None) -> SocketUnit:
@@ -739,34 +801,29 @@ def _collect_socket_unit(c: _Collection, name: str, enabled: set[str] | None) ->
         if st.exists:
             unit_path = f"{directory}/{name}"
             break
-    if unit_path is not None:
-        try:
-            if c.reader.readlink(unit_path) == "/dev/null":
-                return SocketUnit(name=name, path=unit_path, enabled=False,  # masked
-                                  problem="; ".join(problems) or None)
-        except ReadError:
-            pass  # not a symlink
+    if unit_path is not None and _masked(c, unit_path):
+        return SocketUnit(name=name, path=unit_path, enabled=False, problem="; ".join(problems) or None)
     files = []
     if unit_path is not None:
-        text = c.read(unit_path, "systemd socket unit")
-        if isinstance(text, str):
-            files.append(parse_unit(text))
-        elif text is None:
+        data = c.read_bytes(unit_path, "systemd socket unit")
+        if isinstance(data, bytes):
+            assignments, error = read_unit(data)
+            if error is not None:  # the unit fails to load: systemd starts nothing from it
+                c.fail(unit_path, "systemd socket unit", f"{error}: the unit does not load")
+                return SocketUnit(name=name, path=unit_path, enabled=False,
+                                  problem="; ".join(problems) or None)
+            files.append(assignments)
+        elif data is None:
             problems.append(f"{unit_path} could not be read")
-    dropins: dict[str, str] = {}
-    for directory in UNIT_DIRS:
-        listed = c.listdir(f"{directory}/{name}.d", "systemd drop-ins", 1_000)
-        if listed is None:
-            problems.append(f"{directory}/{name}.d could not be listed")
-        for conf in listed if isinstance(listed, list) else ():
-            if conf.endswith(".conf"):
-                dropins.setdefault(conf, f"{directory}/{name}.d/{conf}")  # /etc masks /usr
-    for conf in sorted(dropins):
-        text = c.read(dropins[conf], "systemd drop-in")
-        if isinstance(text, str):
-            files.append(parse_unit(text))
-        elif text is None:
-            problems.append(f"{dropins[conf]} could not be read")
+    for path in _dropin_files(c, _dropin_dirs(name), problems):
+        data = c.read_bytes(path, "systemd drop-in")
+        if isinstance(data, bytes):
+            assignments, error = read_unit(data)
+            files.append(assignments)  # what systemd read before it stopped
+            if error is not None:
+                c.fail(path, "systemd drop-in", error)
+        elif data is None:
+            problems.append(f"{path} could not be read")
     settings = socket_settings(files)
     return SocketUnit(name=name, path=unit_path, enabled=None if enabled is None else name in enabled,
                       listen_streams=settings.listen_streams, socket_mode=settings.socket_mode,

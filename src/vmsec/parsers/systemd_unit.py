@@ -1,9 +1,14 @@
 """A minimal systemd unit-file reader, enough for the ``[Socket]`` section of libvirt's socket units.
 
-systemd syntax: ``[Section]`` headers, ``Key=Value`` assignments, ``#``/``;`` comment lines, and a
-trailing backslash continuing a line. Files are applied in order (the unit, then its drop-ins in
-file-name order): for a list setting such as ``ListenStream=`` each assignment appends and an empty
-assignment resets the list; for a single-valued setting the last assignment wins.
+Lines are read as systemd 252 reads them (shared/conf-parser.c ``config_parse``/``parse_line``): a
+UTF-8 byte order mark is skipped; a line whose first non-blank character is ``#`` or ``;`` is a
+comment — never a continuation, and passed over inside one —; a backslash that ends a line and is
+not itself escaped joins the next line; blanks are space, tab, newline and carriage return only;
+``[Section]`` is the whole text between the brackets (``[ Socket ]`` is no ``Socket``); a line that
+is not UTF-8, a section header without ``]`` or a line over 1 MiB make systemd stop reading the file
+(:func:`read_unit` returns what came before and the reason). Files are applied in order (the unit,
+then its drop-ins in file-name order): for a list setting such as ``ListenStream=`` each assignment
+appends and an empty assignment resets the list; for a single-valued setting the last wins.
 """
 
 from __future__ import annotations
@@ -12,34 +17,69 @@ from collections.abc import Sequence
 
 from msgspec import Struct
 
-from vmsec.parsers.lines import split_lines, strip_c
-
 MAX_UNIT_LINES = 10_000
+MAX_LINE_BYTES = 1024 * 1024  # LONG_LINE_MAX
 DEFAULT_SOCKET_MODE = 0o666  # systemd.socket(5): "Defaults to 0666"
+_BLANKS = " \t\n\r"  # WHITESPACE in systemd's string-util.h
+_BOM = "\ufeff"
 
 Assignments = tuple[tuple[str, str, str], ...]  # (section, key, value) in file order
 
 
-def parse_unit(text: str) -> Assignments:
-    """The assignments of one unit file or drop-in, in order. Bounded to 10,000 lines."""
+def _ends_in_continuation(line: str) -> bool:
+    escaped = False
+    for ch in line:
+        escaped = not escaped if ch == "\\" else False
+    return escaped
+
+
+def read_unit(data: bytes | str) -> tuple[Assignments, str | None]:
+    """The assignments of one unit file or drop-in, in order, and why systemd stops reading it
+    (None when it reads it all). Bounded to 10,000 lines: past them the file is not read (a reason)."""
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
+    physical = raw.split(b"\n")
+    if len(physical) > MAX_UNIT_LINES + 1:
+        physical, error = physical[:MAX_UNIT_LINES], f"more than {MAX_UNIT_LINES} lines: the rest not read"
+    else:
+        error = None
     out: list[tuple[str, str, str]] = []
     section = ""
-    pending = ""
-    for raw in split_lines(text)[:MAX_UNIT_LINES]:
-        line = pending + strip_c(raw) if pending else strip_c(raw)
-        pending = ""
-        if line.endswith("\\"):
-            pending = line[:-1] + " "
+    continuation: str | None = None
+    for number, chunk in enumerate(physical, 1):
+        if len(chunk) > MAX_LINE_BYTES:
+            return tuple(out), f"line {number} is longer than {MAX_LINE_BYTES} bytes"
+        try:
+            line = chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            return tuple(out), f"line {number} is not valid UTF-8 (systemd stops reading the file)"
+        if number == 1 and line.startswith(_BOM):
+            line = line[1:]
+        stripped = line.lstrip(_BLANKS)
+        if stripped[:1] in ("#", ";") and stripped:
+            continue  # a comment, also inside a continuation
+        if continuation is not None:
+            line = continuation + line
+        if _ends_in_continuation(line):
+            continuation = line[:-1] + " "
             continue
-        if not line or line[0] in "#;":
+        continuation = None
+        text = line.strip(_BLANKS)
+        if not text:
             continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1].strip()
+        if text.startswith("["):
+            if not text.endswith("]"):
+                return tuple(out), f"line {number}: invalid section header {text!r} (systemd stops reading)"
+            section = text[1:-1]
             continue
-        key, sep, value = line.partition("=")
-        if sep:
-            out.append((section, key.strip(), value.strip()))
-    return tuple(out)
+        key, sep, value = text.partition("=")
+        if sep and key:
+            out.append((section, key.strip(_BLANKS), value.strip(_BLANKS)))
+    return tuple(out), error
+
+
+def parse_unit(text: bytes | str) -> Assignments:
+    """The assignments systemd reads from one unit file or drop-in (see :func:`read_unit`)."""
+    return read_unit(text)[0]
 
 
 class SocketSettings(Struct, frozen=True):
