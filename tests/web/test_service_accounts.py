@@ -348,3 +348,25 @@ def test_users_see_and_end_their_other_sessions(fresh_world: World) -> None:
     assert [s["current"] for s in mine if s["remote"] == "192.0.2.2"] == [True]
     assert a.revoke_other_sessions(uid, second, fresh_world.principal("viewer-red")) == 1
     assert a.session(first) is None and a.session(second) is not None
+
+
+def test_an_admin_manages_only_users_all_of_whose_groups_it_administers(fresh_world: World) -> None:
+    # A user in red and blue is not red's to manage: a token for it would carry blue, a reset of its
+    # MFA would hand its second factor over, disabling it would lock blue's admin out.
+    svc = fresh_world.svc
+    cli = cli_principal()
+    svc.accounts.add_user("both", "admin", PASSWORD, ["red", "blue"], cli)
+    red = fresh_world.principal("admin-red")
+    from vmsec.service.core import NotFound
+
+    for attempt in (lambda: svc.accounts.create_token("both", "write", 1, "x", red),
+                    lambda: svc.accounts.reset_mfa("both", red),
+                    lambda: svc.accounts.disable_user("both", red),
+                    lambda: svc.accounts.revoke_sessions("both", red)):
+        with pytest.raises(NotFound):
+            attempt()
+    # red's own users stay red's to manage
+    svc.accounts.add_user("red-only", "viewer", PASSWORD, ["red"], cli)
+    token, _info = svc.accounts.create_token("red-only", "read", 1, "x", red)
+    assert token
+    svc.accounts.disable_user("red-only", red)

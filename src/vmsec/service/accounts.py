@@ -355,10 +355,21 @@ class Accounts:
             raise NotFound(f"no user named {name!r}")
         return row
 
+    def _managed_user(self, conn: Connection, name: str, actor: Principal) -> Row[Any]:
+        """A user ``actor`` may act on: one all of whose groups it sees (or itself). Sharing one
+        group is not enough — a token for the user carries all its groups, a reset of its MFA hands
+        its second factor over —, and a user outside them is not named (NotFound, as unseen ones)."""
+        row = self._visible_user(conn, name, actor)
+        if actor.all_groups or row.id == actor.user_id:
+            return row
+        if not all(actor.sees(g) for g in self._group_ids(conn, row.id)):
+            raise NotFound(f"no user named {name!r}")
+        return row
+
     @_changes_accounts
     def disable_user(self, name: str, actor: Principal) -> None:
         with self.svc.engine.begin() as conn:
-            row = self._visible_user(conn, name, actor)
+            row = self._managed_user(conn, name, actor)
             conn.execute(update(schema.users).where(schema.users.c.id == row.id).values(disabled=True))
             self._revoke_all(conn, row.id)
             self.svc.audit.append(
@@ -370,7 +381,7 @@ class Accounts:
         """New TOTP secret (for roles that need one, or a user who had one) and recovery codes; WebAuthn
         credentials removed, sessions revoked. The URI and codes are shown once."""
         with self.svc.engine.begin() as conn:
-            row = self._visible_user(conn, name, actor)
+            row = self._managed_user(conn, name, actor)
             totp = Role(row.role) in MFA_REQUIRED or row.totp_secret is not None
             conn.execute(
                 update(schema.users)
@@ -784,7 +795,7 @@ class Accounts:
     @_changes_accounts
     def revoke_sessions(self, name: str, actor: Principal) -> int:
         with self.svc.engine.begin() as conn:
-            row = self._visible_user(conn, name, actor)
+            row = self._managed_user(conn, name, actor)
             n = self._revoke_all(conn, row.id)
             self.svc.audit.append(
                 "session.revoke",
@@ -882,7 +893,7 @@ class Accounts:
         now = self.svc.now()
         t = schema.api_tokens
         with self.svc.engine.begin() as conn:
-            row = self._visible_user(conn, user, actor)
+            row = self._managed_user(conn, user, actor)
             if row.disabled:
                 raise ServiceError(f"user {user!r} is disabled")
             tid = new_id(
