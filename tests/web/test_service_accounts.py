@@ -370,3 +370,39 @@ def test_an_admin_manages_only_users_all_of_whose_groups_it_administers(fresh_wo
     token, _info = svc.accounts.create_token("red-only", "read", 1, "x", red)
     assert token
     svc.accounts.disable_user("red-only", red)
+
+
+def test_password_guesses_through_a_session_are_counted_locked_and_audited(fresh_world: World) -> None:
+    # A stolen session must not be a way to guess the password without limit: a wrong current
+    # password counts towards the lockout and is audited, and a locked account is refused by the
+    # password change and the re-authentication alike (as by the sign-in form).
+    w = fresh_world
+    a = w.svc.accounts
+    uid = a.user_id("viewer-red")
+    me = w.principal("viewer-red")
+    token = a.login_password("viewer-red", PASSWORD, None, None).token or ""
+    info = a.session(token)
+    assert info is not None
+    threshold = w.svc.config.lockout_threshold
+    for _ in range(threshold):
+        with pytest.raises(ServiceError, match="current password is wrong"):
+            a.change_password(uid, "not my password", "a brand new long passphrase", me)
+    with w.svc.engine.connect() as conn:
+        row = conn.execute(select(schema.users).where(schema.users.c.id == uid)).one()
+        log = schema.audit_log
+        failures = conn.execute(select(log).where(log.c.action == "user.password")).all()
+    assert row.failed_logins == threshold and row.locked_until is not None
+    assert len(failures) == threshold
+    with pytest.raises(ServiceError, match="current password is wrong"):  # locked: the right one too
+        a.change_password(uid, PASSWORD, "a brand new long passphrase", me)
+    assert a.reauthenticate(info, token, PASSWORD, None) is None
+
+
+def test_a_password_change_ends_the_other_sessions(fresh_world: World) -> None:
+    a = fresh_world.svc.accounts
+    first = a.login_password("viewer-red", PASSWORD, None, None).token or ""
+    second = a.login_password("viewer-red", PASSWORD, None, None).token or ""
+    info = a.session(second)
+    assert info is not None
+    a.change_password(a.user_id("viewer-red"), PASSWORD, "a brand new long passphrase", info.principal)
+    assert a.session(first) is None and a.session(second) is not None

@@ -400,22 +400,31 @@ class Accounts:
     @_changes_accounts
     def change_password(self, user_id: int, current: str, new: str, actor: Principal) -> None:
         """Change one's password: the current one is required, the new one must pass the policy."""
+        refused: str | None = None
         with self.svc.engine.begin() as conn:
             row = conn.execute(
                 select(schema.users).where(schema.users.c.id == user_id).with_for_update()
             ).one()
-            if not verify_password(row.password_hash, current):
-                self._fail(conn, row, "password change", actor.remote)
+            locked = utc(row.locked_until)
+            if locked is not None and locked > self.svc.now():
+                verify_password(None, current)  # the same time and answer as a wrong password
+                refused = "account locked"
+            elif not verify_password(row.password_hash, current):
+                self._fail(conn, row, "password change", actor.remote)  # a guess counts, as at sign-in
+                refused = "wrong current password"
+            if refused is not None:
                 self.svc.audit.append(
                     "user.password",
                     "failure",
                     actor.actor,
                     f"user:{row.name}",
-                    detail={"reason": "wrong current password"},
+                    detail={"reason": refused},
                     remote=actor.remote,
                     conn=conn,
                 )
-                raise ServiceError("the current password is wrong")
+        if refused is not None:  # raised after the commit: the count and the audit entry stay
+            raise ServiceError("the current password is wrong")
+        with self.svc.engine.begin() as conn:
             problem = check_password(new, (row.name,))
             if problem:
                 raise ServiceError(problem)
@@ -424,8 +433,19 @@ class Accounts:
                 .where(schema.users.c.id == user_id)
                 .values(password_hash=hash_password(new), password_changed_at=self.svc.now())
             )
+            # Whoever else holds a session of this account (the reason to change a password) is out.
+            s = schema.sessions
+            ended = int(
+                conn.execute(
+                    update(s)
+                    .where(s.c.user_id == user_id, s.c.revoked_at.is_(None),
+                           s.c.id != (actor.session_id or ""))
+                    .values(revoked_at=self.svc.now())
+                ).rowcount
+            )
             self.svc.audit.append(
-                "user.password", "success", actor.actor, f"user:{row.name}", remote=actor.remote, conn=conn
+                "user.password", "success", actor.actor, f"user:{row.name}",
+                detail={"other_sessions_ended": ended}, remote=actor.remote, conn=conn,
             )
 
     def enrol_totp(self, user_id: int, actor: Principal) -> Enrolment:
@@ -475,7 +495,7 @@ class Accounts:
             ).scalar_one()
         )
         if n % cfg.lockout_threshold == 0:
-            factor = 2 ** min(n // cfg.lockout_threshold - 1, 6)
+            factor = 2 ** min(n // cfg.lockout_threshold - 1, 7)  # 15 min … 32 h, capped at a day
             until = self.svc.now() + min(cfg.lockout_duration * factor, timedelta(days=1))
             conn.execute(update(u).where(u.c.id == row.id).values(locked_until=until))
             self.svc.audit.append(
@@ -703,6 +723,14 @@ class Accounts:
         now = self.svc.now()
         with self.svc.engine.begin() as conn:
             row = conn.execute(select(u).where(u.c.id == info.user_id).with_for_update()).one()
+            locked = utc(row.locked_until)
+            if locked is not None and locked > now:  # refused while locked, as at sign-in
+                verify_password(None, password)
+                self.svc.audit.append(
+                    "login.reauth", "failure", info.principal.actor, f"user:{row.name}",
+                    detail={"reason": "locked"}, remote=info.principal.remote, conn=conn,
+                )
+                return None
             ok = verify_password(row.password_hash, password)
             if ok and row.totp_secret is not None:
                 ok = self._check_code(conn, row, code or "", now) is not None
