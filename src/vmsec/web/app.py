@@ -23,7 +23,7 @@ from vmsec.service.core import Denied, NotFound, Service, ServiceError
 from vmsec.web.api import UNSTORABLE, create_api
 from vmsec.web.fastpath import FindingListFastPath
 from vmsec.web.pages import create_pages, render, see_other
-from vmsec.web.security import CsrfRejected, LoginRequired, SecurityHeaders
+from vmsec.web.security import BodyLimit, CsrfRejected, LoginRequired, SecurityHeaders
 
 _log = logging.getLogger("vmsec.web")
 THREADS = 64  # requests served at once (handlers are synchronous: they run in worker threads)
@@ -114,6 +114,7 @@ def create_app(service: Service, *, fast_paths: bool = True) -> FastAPI:
 
     if fast_paths:
         app.add_middleware(FindingListFastPath, service=service)  # inside SecurityHeaders: its headers too
+    app.add_middleware(BodyLimit)  # before anything reads a body (the fast path reads none)
     app.add_middleware(SecurityHeaders, tls=service.config.tls)
     return app
 
