@@ -147,6 +147,8 @@ def test_network_read_as_libvirt_reads_it(xml: str, mode: str | None, isolated: 
      "priority"),
     ("<filter name='f' chain='root'><filterref/></filter>", "filterref"),
     ("<filter name='f' chain='root'><filterref filter='f'/></filter>", "itself"),
+    # virNWFilterDefParseXML: a chain is a known one, or one of them with a "-suffix"
+    ("<filter name='f' chain='bogus'><rule action='accept' direction='in'/></filter>", "chain"),
 ])
 def test_documents_libvirt_refuses_are_refused(xml: str, reason: str) -> None:
     parse = parse_network if xml.startswith("<network") else parse_nwfilter

@@ -28,6 +28,7 @@ _NETWORK_POOLS = frozenset({"iscsi", "iscsi-direct", "rbd", "gluster", "sheepdog
 # libvirt's network forward modes (virNetworkForwardType), compared as written
 _FORWARD_MODES = frozenset({"nat", "route", "open", "bridge", "private", "vepa", "passthrough", "hostdev"})
 _RULE_ACTIONS = frozenset({"drop", "accept", "reject", "return", "continue"})
+_CHAINS = ("root", "mac", "vlan", "stp", "arp", "rarp", "ipv4", "ipv6")  # virNWFilterChainSuffix
 
 
 def _root(data: bytes | str | Element, origin: str, expected: str) -> Element:
@@ -123,6 +124,9 @@ def parse_nwfilter(data: bytes | str | Element, origin: str) -> NwFilter:
     name = root.get("name")
     if not name:
         raise ReadError(origin, "<filter> has no name attribute")
+    chain = root.get("chain")
+    if chain is not None and not (chain in _CHAINS or chain.startswith(tuple(f"{c}-" for c in _CHAINS))):
+        raise ReadError(origin, f"invalid chain name {chain!r}: libvirt refuses the filter")
     uuid = None
     refs: list[str] = []
     rules = 0
@@ -147,7 +151,7 @@ def parse_nwfilter(data: bytes | str | Element, origin: str) -> NwFilter:
             refs.append(ref)
         elif tag == "uuid":
             uuid = _text(child)
-    return NwFilter(name=name, origin=origin, uuid=uuid, chain=root.get("chain"), references=tuple(refs),
+    return NwFilter(name=name, origin=origin, uuid=uuid, chain=chain, references=tuple(refs),
                     rule_count=rules)
 
 
