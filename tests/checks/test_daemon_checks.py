@@ -493,3 +493,16 @@ def test_dmn007_unread_admin_drop_in_is_unknown(tmp_path: Any, dropin: str | Non
     assert finding.status is expected
     if expected is U:
         assert f"{dropin_path} could not be read" in finding.message
+
+
+def test_socket_group_members_unknown_without_the_account_database() -> None:
+    # /etc/passwd unreadable: the accounts whose primary group it is are unknown, so "no members beyond
+    # the administrators" is not known either.
+    h = mk(conf(auth_unix_rw="none", unix_sock_group="libvirt"), groups={"libvirt": ()},
+           group_ids={"libvirt": 120}, group_members_partial=True)
+    [result] = run(local_access.socket_group_members, h)
+    assert result.status is U and "/etc/passwd" in result.message
+    h = mk(conf(auth_unix_rw="none", unix_sock_group="libvirt"), groups={"libvirt": ("bob",)},
+           group_ids={"libvirt": 120}, group_members_partial=True)
+    [result] = run(local_access.socket_group_members, h)
+    assert result.status is F  # a member known is enough to fail

@@ -689,3 +689,13 @@ def test_socket_drop_ins_where_systemd_finds_them(tmp_path: Path, dropin: str, m
     host, _ = host_of(root)
     units = {u.name: u for u in host.socket_units or ()}
     assert units["libvirtd-admin.socket"].socket_mode == mode
+
+
+def test_group_members_are_partial_without_the_account_database(tmp_path: Path) -> None:
+    root = libvirt_root(tmp_path)
+    write(root, "etc/group", "root:x:0:\nlibvirt:x:120:bob\n")
+    (root / "etc/passwd").unlink(missing_ok=True)
+    os.mkfifo(root / "etc/passwd")  # exists, cannot be read
+    host, _ = host_of(root)
+    assert host.groups is not None and host.groups["libvirt"] == ("bob",)
+    assert host.group_members_partial is True

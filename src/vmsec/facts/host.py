@@ -195,6 +195,8 @@ class Host(Struct, frozen=True, kw_only=True, gc=False):
     # /etc/group: group -> members (its list, and the accounts whose primary group it is)
     groups: Mapping[str, tuple[str, ...]] | None = None
     group_ids: Mapping[str, int] | None = None  # /etc/group: group -> gid
+    # /etc/passwd could not be read: ``groups`` lacks the accounts whose primary group each is
+    group_members_partial: bool = False
     sensitive_paths: tuple[FileStat, ...] = ()  # libvirt config, secrets, hooks, dump dirs, images
     tls_files: tuple[TlsFile, ...] = ()
     # The virtualization stack as installed: qemu, libvirt, the kernel image, firmware, virtiofsd.

@@ -105,6 +105,11 @@ def socket_group_members(host: Host, env: Environment) -> Iterator[Result]:
         members = host.groups.get(group, ())
         others = sorted(m for m in members if m not in admins)
         group_members = ev("/etc/group", group, members or "(no members)")
+        if not others and host.group_members_partial:
+            yield unknown(subject, f"the read-write socket is opened to group {group}; /etc/passwd could not "
+                          "be read, so the accounts whose primary group it is are unknown", group_ev, mode_ev,
+                          group_members)
+            continue
         if others:
             yield fail(subject, f"group {group} can manage every VM (auth_unix_rw = \"none\"); its "
                        f"members {', '.join(others)} are root-equivalent on this host",
