@@ -17,6 +17,7 @@ include loop (kind LOOP) or a missing included file (ABSENT) is added to the cal
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from msgspec import Struct, field
@@ -196,19 +197,7 @@ def _pam_conf_stacks(expansion: _Expansion, text: str) -> list[PamStack]:
     stacks: list[PamStack] = []
     for service, raws in by_service.items():
         out: list[PamLine] = []
-        for raw in raws:
-            origin = f"{PAM_CONF}:{raw.line}"
-            include = raw.type == "@include" or raw.control in ("include", "substack")
-            out.append(PamLine(type=raw.type, control=raw.control, module=raw.module, args=raw.args,
-                               origin=origin))
-            if include:
-                target = expansion.resolve(raw.module)
-                if target is None:
-                    expansion.problems.note(origin, f"included file {raw.module!r} does not exist",
-                                            ErrorKind.ABSENT)
-                    continue
-                expansion.expand(target, None if raw.type == "@include" else raw.type, (PAM_CONF,), out,
-                                 int(raw.control == "substack"))
+        expansion.expand_lines(PAM_CONF, raws, None, (), out)
         stacks.append(PamStack(service=service, path=PAM_CONF, lines=tuple(out)))
     return stacks
 
@@ -252,6 +241,11 @@ class _Expansion(Struct):
             self.problems.note(path, f"included by {chain[-1] if chain else '?'} but does not exist",
                                ErrorKind.ABSENT)
             return
+        self.expand_lines(path, lines, only, chain, out, level)
+
+    def expand_lines(self, path: str, lines: Sequence[RawPamLine], only: str | None, chain: tuple[str, ...],
+                     out: list[PamLine], level: int = 0) -> None:
+        """``lines`` of ``path`` (a pam.d file, or one service of /etc/pam.conf), includes expanded."""
         for raw in lines:
             if len(out) >= MAX_LINES_PER_STACK:
                 top = chain[0] if chain else path
