@@ -144,6 +144,16 @@ def _first_children(el: Element, plural: frozenset[str] = frozenset()) -> Iterat
 _PREFIXED_ATTRIBUTE = re.compile(rb"\s(?!xmlns:)[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*\s*=")
 
 
+def parse_as_libvirt(data: bytes | str | Element, origin: str) -> Element:
+    """A libvirt XML document's root with attributes by local name, as libvirt reads them (the
+    rewrite only where a prefixed attribute occurs: one regular expression decides)."""
+    root = data if isinstance(data, Element) else parse_xml(data, origin)
+    if isinstance(data, Element) or _PREFIXED_ATTRIBUTE.search(
+            data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")):
+        _unqualify_attributes(root)
+    return root
+
+
 def _unqualify_attributes(root: Element) -> None:
     for el in root.iter():
         attrib = el.attrib
@@ -691,10 +701,7 @@ def parse_domain(data: bytes | str | Element, origin: str, *, secure: bool = Tru
     file, or ``VIR_DOMAIN_XML_SECURE``); without it an absent ``passwd`` is HIDDEN, not ABSENT.
     Raises :class:`vmsec.errors.ReadError` (or its subclass XmlError) naming ``origin``.
     """
-    root = data if isinstance(data, Element) else parse_xml(data, origin)
-    if isinstance(data, Element) or _PREFIXED_ATTRIBUTE.search(
-            data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")):
-        _unqualify_attributes(root)
+    root = parse_as_libvirt(data, origin)
     if root.tag != "domain":
         raise ReadError(origin, f"not a domain document (root element <{root.tag}>)")
 

@@ -10,16 +10,7 @@ from xml.etree.ElementTree import Element
 
 from vmsec.errors import ReadError
 from vmsec.facts import Network, NetworkIp, NwFilter, Secret, StoragePool
-from vmsec.parsers.domain_xml import (
-    _PREFIXED_ATTRIBUTE,
-    _bool,
-    _c_int,
-    _first_children,
-    _pci_address,
-    _text,
-    _unqualify_attributes,
-)
-from vmsec.parsers.safexml import parse_xml
+from vmsec.parsers.domain_xml import _bool, _c_int, _first_children, _pci_address, _text, parse_as_libvirt
 
 # Pool types whose storage is reached over the network: the pool type names the protocol.
 _NETWORK_POOLS = frozenset({"iscsi", "iscsi-direct", "rbd", "gluster", "sheepdog", "vstorage"})
@@ -34,10 +25,7 @@ _CHAINS = ("root", "mac", "vlan", "stp", "arp", "rarp", "ipv4", "ipv6")  # virNW
 def _root(data: bytes | str | Element, origin: str, expected: str) -> Element:
     """The document's root, read as libvirt reads it: an attribute by its local name whatever its
     namespace (libxml2's xmlGetProp, the first in the document)."""
-    root = data if isinstance(data, Element) else parse_xml(data, origin)
-    if isinstance(data, Element) or _PREFIXED_ATTRIBUTE.search(
-            data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")):
-        _unqualify_attributes(root)
+    root = parse_as_libvirt(data, origin)
     if root.tag != expected:
         raise ReadError(origin, f"not a {expected} document (root element <{root.tag}>)")
     return root
