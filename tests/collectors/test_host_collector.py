@@ -699,3 +699,13 @@ def test_group_members_are_partial_without_the_account_database(tmp_path: Path) 
     host, _ = host_of(root)
     assert host.groups is not None and host.groups["libvirt"] == ("bob",)
     assert host.group_members_partial is True
+
+
+def test_an_unlistable_target_drop_in_directory_leaves_enablement_unknown(tmp_path: Path) -> None:
+    # sockets.target.d could hold Wants=libvirtd-tcp.socket: not listed, enablement is not known.
+    root = libvirt_root(tmp_path)
+    write(root, "usr/lib/systemd/system/libvirtd-tcp.socket", "[Socket]\nListenStream=16509\n")
+    write(root, "etc/systemd/system/sockets.target.d", "not a directory")
+    host, _ = host_of(root)
+    units = {u.name: u for u in host.socket_units or ()}
+    assert units["libvirtd-tcp.socket"].enabled is None

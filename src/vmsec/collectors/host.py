@@ -736,7 +736,11 @@ def _enabled_units(c: _Collection) -> set[str] | None:
                 if isinstance(wanted, list):
                     enabled.update(wanted)
             elif entry.endswith(".target.d"):
-                for conf in _dropin_files(c, [f"{directory}/{entry}"], []):
+                unlisted: list[str] = []
+                confs = _dropin_files(c, [f"{directory}/{entry}"], unlisted)
+                if unlisted:  # a Wants= there could start any unit
+                    return None
+                for conf in confs:
                     data = c.read_bytes(conf, "systemd drop-in")
                     if data is None:
                         return None
