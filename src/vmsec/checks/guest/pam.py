@@ -121,8 +121,7 @@ def module_value(module: str, key: str, value: str) -> str | None:
             return None
         bits = _FAILLOCK_NUMBERS[key]
         digits = match.group(2).lstrip("0") or "0"
-        number = int(digits) if len(digits) <= 20 else 2**64 - 1  # strtoul saturates
-        number = min(number, 2**64 - 1)
+        number = min(int(digits[:21]), 2**64 - 1)  # strtoul saturates
         if match.group(1) == "-":
             number = -number % 2**64
         return str(number % 2**bits)

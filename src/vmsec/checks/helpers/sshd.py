@@ -155,10 +155,8 @@ def _lists_block(guest: Guest, settings: Mapping[str, tuple[str, ...]], name: st
     for keyword, deny in (("denyusers", True), ("allowusers", False)):
         values = lookup(settings, keyword)
         if values:
-            if deny:
-                hit = any(_user_entry(v, name, every_host=True) for v in values)
-            else:
-                hit = any(_user_entry(v, name, every_host=False) for v in values)
+            # a deny must hold on every connection; an allow lets in from any host it names
+            hit = any(_user_entry(v, name, every_host=deny) for v in values)
             if hit == deny:
                 return f"{keyword_name(keyword)} {' '.join(values)} {'denies' if deny else 'excludes'} {name}"
     for keyword, deny in (("denygroups", True), ("allowgroups", False)):
