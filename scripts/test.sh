@@ -42,6 +42,13 @@ apt-get install -y -q --no-install-recommends \
   openscap-scanner openscap-utils ssg-debian ssg-debderived nmap nftables iproute2 sasl2-bin \
   libsasl2-modules libsasl2-modules-gssapi-mit openssl redis-server polkitd dbus-daemon >/dev/null
 if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
+# qemu-guest-agent: `qemu-ga -D` (the configuration it would run with) is the oracle for the guest agent's
+# RPC filter. Unpacked into .cache, not installed: the package would add a unit to this machine.
+if [ ! -x .cache/qemu-ga/root/usr/sbin/qemu-ga ]; then
+  rm -rf .cache/qemu-ga && mkdir -p .cache/qemu-ga
+  (cd .cache/qemu-ga && apt-get download -q qemu-guest-agent >/dev/null 2>&1 \
+     && dpkg -x qemu-guest-agent_*.deb root && rm -f qemu-guest-agent_*.deb)
+fi
 # libvirt's embedded QEMU driver expects its default unprivileged user to exist.
 getent passwd libvirt-qemu >/dev/null || useradd -r -U -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv

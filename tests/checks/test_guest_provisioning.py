@@ -118,7 +118,7 @@ def agent_root(base: Path, config: str) -> Path:
     """A Debian-like guest: qemu-ga.conf as given, and a root-only drop-in that points qemu-ga at a
     configuration that blocks nothing (the reviewer's case)."""
     files = {"var/lib/dpkg/status": "Package: qemu-guest-agent\nStatus: install ok installed\n"
-                                    "Version: 1:7.2\n",
+                                    "Version: 1:10.0.2+ds-2\n",  # 9.1 and later: -c and allow-rpcs
              "lib/systemd/system/qemu-guest-agent.service": "[Service]\nExecStart=/usr/sbin/qemu-ga\n",
              "etc/qemu/qemu-ga.conf": config, "etc/qemu/open.conf": "[general]\n",
              f"{DROPDIR.lstrip('/')}/50-open.conf":
@@ -136,7 +136,7 @@ def scan(reader: RootReader, base: Path) -> tuple[Guest, list[Any]]:
 
 @pytest.mark.parametrize("denied", [DROPDIR, f"{DROPDIR}/50-open.conf"])
 def test_guest_agent_dropin_unread_by_the_scanner_is_unknown(tmp_path: Path, denied: str) -> None:
-    base = agent_root(tmp_path, "[general]\nblock-rpcs=" + ";".join(ALL_BLOCKED) + "\n")
+    base = agent_root(tmp_path, "[general]\nblock-rpcs=" + ",".join(ALL_BLOCKED) + "\n")
     _, whole = scan(RootReader(str(base)), base)
     assert [r.status for r in whole] == [F, F]  # read in full: the drop-in reopens everything
     guest, results = scan(DeniedReader(base, denied), base)
@@ -146,6 +146,6 @@ def test_guest_agent_dropin_unread_by_the_scanner_is_unknown(tmp_path: Path, den
 
 
 def test_guest_agent_rpc_an_allow_list_read_names_stays_a_fail_with_a_dropin_unread(tmp_path: Path) -> None:
-    base = agent_root(tmp_path, "[general]\nallow-rpcs=guest-ping;guest-file-read\n")
+    base = agent_root(tmp_path, "[general]\nallow-rpcs=guest-ping,guest-file-read\n")
     _, results = scan(DeniedReader(base, f"{DROPDIR}/50-open.conf"), base)
     assert [r.status for r in results] == [U, F]

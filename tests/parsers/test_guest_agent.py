@@ -16,6 +16,8 @@ from vmsec.parsers.system._common import Inputs
 
 GUESTS = Path(__file__).resolve().parents[1] / "data" / "guests"
 AGENT = (InstalledPackage(name="qemu-guest-agent", version="1:7.2", manager="dpkg"),)
+# 10.0: -c and allow-rpcs exist
+AGENT10 = (InstalledPackage(name="qemu-guest-agent", version="1:10.0.2+ds-2", manager="dpkg"),)
 
 
 def root(base: Path, files: dict[str, str], links: dict[str, str] | None = None) -> RootReader:
@@ -62,8 +64,8 @@ def test_binary_without_package_database(tmp_path: Path) -> None:
 
 
 def test_config_file_lists_and_allow_list(tmp_path: Path) -> None:
-    reader = root(tmp_path, {"/etc/qemu/qemu-ga.conf": "[general]\nallow-rpcs=guest-ping;guest-info;\n"})
-    setup = read_guest_agent(reader, AGENT)
+    reader = root(tmp_path, {"/etc/qemu/qemu-ga.conf": "[general]\nallow-rpcs=guest-ping,guest-info\n"})
+    setup = read_guest_agent(reader, AGENT10)
     assert setup.allowed_rpcs == ("guest-ping", "guest-info")
     assert setup.guest_exec_allowed is False
 
@@ -88,11 +90,14 @@ def test_masked_unit_is_disabled(tmp_path: Path) -> None:
 def test_argument_forms() -> None:
     assert parse_arguments(["--block-rpcs=a,b", "-b", "c", "-ad", "--allow-rpcs", "e", "-c", "/x.conf"]) == (
         ("a", "b", "c"), ("d", "e"), "/x.conf")
-    assert parse_arguments(["--blacklist=guest-exec", "-m", "virtio-serial"]) == (("guest-exec",), None, None)
+    assert parse_arguments(["--blacklist=guest-exec", "-m", "virtio-serial"], "1:7.2") == (
+        ("guest-exec",), None, None)
+    with pytest.raises(ValueError, match="no option --blacklist"):  # removed in 9.1
+        parse_arguments(["--blacklist=guest-exec"])
 
 
 def test_config_other_sections_ignored() -> None:
-    assert parse_config("[other]\nblock-rpcs=x\n[general]\nblacklist=y,z\n") == (("y", "z"), None)
+    assert parse_config("[other]\nblock-rpcs=x\n[general]\nblacklist=y,z\n").general == {"blacklist": "y,z"}
 
 
 class DeniedReader(denied_reader.DeniedReader):
@@ -109,16 +114,16 @@ DROPDIR = "/etc/systemd/system/qemu-guest-agent.service.d"
 UNIT = {"/lib/systemd/system/qemu-guest-agent.service": "[Service]\nExecStart=/usr/sbin/qemu-ga\n"}
 OPEN = "[Service]\nExecStart=\nExecStart=/usr/sbin/qemu-ga -c /etc/qemu/open.conf\n"
 HARDENED = {**UNIT,
-            "/etc/qemu/qemu-ga.conf": "[general]\nblock-rpcs=guest-exec;guest-file-open\n",
+            "/etc/qemu/qemu-ga.conf": "[general]\nblock-rpcs=guest-exec,guest-file-open\n",
             "/etc/qemu/open.conf": "[general]\n",
             f"{DROPDIR}/50-open.conf": OPEN}
 
 
 def test_a_dropin_directory_that_cannot_be_listed_is_unread_not_absent(tmp_path: Path) -> None:
     root(tmp_path, HARDENED)
-    assert read_guest_agent(RootReader(str(tmp_path)), AGENT).guest_exec_allowed is True  # read in full
+    assert read_guest_agent(RootReader(str(tmp_path)), AGENT10).guest_exec_allowed is True  # read in full
     inputs = Inputs()
-    setup = read_guest_agent(DeniedReader(tmp_path, DROPDIR), AGENT, errors=inputs)
+    setup = read_guest_agent(DeniedReader(tmp_path, DROPDIR), AGENT10, errors=inputs)
     assert setup.guest_exec_allowed is False  # what could be read: the hardened qemu-ga.conf
     assert inputs.unread == (f"{DROPDIR}: Permission denied",)
 
@@ -126,7 +131,7 @@ def test_a_dropin_directory_that_cannot_be_listed_is_unread_not_absent(tmp_path:
 def test_an_unreadable_dropin_is_unread_and_the_rest_is_kept(tmp_path: Path) -> None:
     root(tmp_path, HARDENED)
     inputs = Inputs()
-    setup = read_guest_agent(DeniedReader(tmp_path, f"{DROPDIR}/50-open.conf"), AGENT, errors=inputs)
+    setup = read_guest_agent(DeniedReader(tmp_path, f"{DROPDIR}/50-open.conf"), AGENT10, errors=inputs)
     assert setup.blocked_rpcs == ("guest-exec", "guest-file-open")
     assert inputs.unread == (f"{DROPDIR}/50-open.conf: Permission denied",)
     assert [(p.source, p.kind) for p in inputs] == [(f"{DROPDIR}/50-open.conf", ErrorKind.DENIED)]

@@ -331,14 +331,22 @@ class GuestAgentSetup(Struct, frozen=True, kw_only=True, gc=False):
     blocked_rpcs: tuple[str, ...] = ()
     allowed_rpcs: tuple[str, ...] | None = None  # None: no allow-list
     origin: str = ""
+    # Why qemu-ga would exit at start with this setup (an option or a configuration file it refuses):
+    # its RPC filter is then not judged. None: it starts.
+    refused: str | None = None
+
+    def accepts(self, rpc: str) -> bool:
+        """Whether qemu-ga answers ``rpc``: named in the allow-list (when there is one) and not blocked —
+        qemu-ga applies both lists."""
+        return (self.allowed_rpcs is None or rpc in self.allowed_rpcs) and rpc not in self.blocked_rpcs
 
     @property
     def guest_exec_allowed(self) -> bool | None:
         if not self.installed:
             return False
-        if self.allowed_rpcs is not None:
-            return "guest-exec" in self.allowed_rpcs
-        return "guest-exec" not in self.blocked_rpcs
+        if self.refused is not None:
+            return None
+        return self.accepts("guest-exec")
 
 
 class DiskAtRest(Struct, frozen=True, kw_only=True, gc=False):

@@ -1,15 +1,20 @@
 """qemu-guest-agent → :class:`GuestAgentSetup`: is it installed, does it start, which RPCs are filtered.
 
 qemu-ga takes its RPC filters from its configuration file (``[general]`` ``block-rpcs``, older
-``blacklist``, and ``allow-rpcs`` on QEMU ≥ 8.1; GKeyFile lists, ``;``-separated — commas are
-accepted too) and from its command line (``-b/--block-rpcs``, ``--blacklist``, ``-a/--allow-rpcs``,
-``-c/--config``), command-line lists being appended to the file's. The command line is the
-effective ``ExecStart=`` of
+``blacklist``, and ``allow-rpcs`` on QEMU ≥ 8.1, each read as one GKeyFile string and split at commas
+only — ``guest-exec;guest-file-open`` or ``guest-exec, guest-file-open`` name RPCs that do not exist)
+and from its command line (``-b/--block-rpcs``, ``--blacklist``, ``-a/--allow-rpcs``, ``-c/--config``,
+read by GNU getopt), command-line lists being appended to the file's. Which keys and options exist
+depends on the release (see ``_RELEASES``): the installed package's version decides, and without one
+an RPC counts as blocked only when every release would block it. A command line or configuration
+file the release refuses makes qemu-ga exit at start: ``refused`` says why. The configuration file is
+``-c``'s, else the service environment's ``QGA_CONF``, else /etc/qemu/qemu-ga.conf. The command line is
+the effective ``ExecStart=`` of
 ``qemu-guest-agent.service`` (unit, then drop-ins; an empty ``ExecStart=`` resets) with ``$VAR`` /
-``${VAR}`` expanded from its ``EnvironmentFile=``s (RHEL: /etc/sysconfig/qemu-ga with
-``FILTER_RPC_ARGS`` or ``BLACKLIST_RPC``); without a systemd unit, the SysV defaults file
-(/etc/default/qemu-guest-agent ``DAEMON_ARGS``) or the OpenRC script's ``command_args`` with the
-variables of /etc/conf.d/qemu-guest-agent.
+``${VAR}`` expanded as systemd does from ``Environment=`` and its ``EnvironmentFile=``s (RHEL:
+/etc/sysconfig/qemu-ga with ``FILTER_RPC_ARGS`` or ``BLACKLIST_RPC``); without a systemd unit, the
+SysV defaults file (/etc/default/qemu-guest-agent ``DAEMON_ARGS``) or the OpenRC script's
+``command_args`` with the variables of /etc/conf.d/qemu-guest-agent.
 
 Enabled: a systemd ``wants`` link, a udev rule that asks systemd for the unit when the virtio port
 appears (Debian and RHEL start it this way), or an OpenRC runlevel link; a unit masked to /dev/null
@@ -28,8 +33,8 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, NamedTuple
 
 from vmsec.errors import ErrorKind, ParseError, ReadError
 from vmsec.facts import GuestAgentSetup, InstalledPackage
@@ -48,7 +53,6 @@ CONFIG = "/etc/qemu/qemu-ga.conf"
 SYSV_DEFAULTS = "/etc/default/qemu-guest-agent"  # Debian's SysV script: DAEMON_ARGS
 OPENRC_SCRIPT = "/etc/init.d/qemu-guest-agent"  # Alpine: command_args=, with /etc/conf.d variables
 OPENRC_CONF = "/etc/conf.d/qemu-guest-agent"
-_VALUE_OPTIONS = ("-b", "-a", "-c", "--block-rpcs", "--blacklist", "--allow-rpcs", "--config")
 MAX_BYTES = 256 * 1024
 MAX_DIR = 2_000
 MAX_DROPINS = 100
@@ -65,10 +69,6 @@ def _read(reader: Reader, path: str, errors: Errors | None, max_lines: int) -> s
         unreadable(errors, ReadError(path, f"more than {max_lines} lines; the rest was not read",
                                      ErrorKind.TOO_LARGE))
     return text
-
-
-def _list(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in re.split(r"[;,]", value) if v.strip())
 
 
 def parse_env_file(text: str) -> dict[str, str]:
@@ -88,62 +88,231 @@ def parse_env_file(text: str) -> dict[str, str]:
     return env
 
 
-def parse_config(text: str) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
-    """(blocked, allowed) RPC lists from the ``[general]`` group of qemu-ga.conf; None where unset."""
-    blocked: tuple[str, ...] | None = None
-    allowed: tuple[str, ...] | None = None
-    section = ""
-    for line in text.splitlines()[:MAX_CONFIG_LINES]:
-        line = line.strip()
+# What each qemu-ga release reads (QEMU's docs/about/deprecated.rst and removed-features.rst, and
+# qga/main.c): 7.2 added the ``block-rpcs`` key and ``--block-rpcs`` (a ``blacklist`` key, when present,
+# still wins over ``block-rpcs`` until 9.1 removed it and ``--blacklist``); 8.1 added ``allow-rpcs`` and
+# ``-a``; 9.1 added ``-c/--config``. Checked against Debian's qemu-ga 7.2 and 10.0 with ``-D``.
+class _Release(NamedTuple):
+    name: str
+    since: tuple[int, int]
+    short: str  # getopt's optstring
+    long: dict[str, tuple[int, str]]  # --name: (0 no argument / 1 required / 2 optional, short letter)
+    keys: tuple[str, ...]  # block-list keys of [general], the first one present wins
+
+
+_LONG_COMMON = {"help": (0, "h"), "version": (0, "V"), "dump-conf": (0, "D"), "logfile": (1, "l"),
+                "pidfile": (1, "f"), "fsfreeze-hook": (2, "F"), "verbose": (0, "v"), "method": (1, "m"),
+                "path": (1, "p"), "daemonize": (0, "d"), "statedir": (1, "t"), "retry-path": (0, "r")}
+_RELEASES = (
+    _Release("before 7.2", (0, 0), "hVvdm:p:l:f:F::b:s:t:Dr", {**_LONG_COMMON, "blacklist": (1, "b")},
+             ("blacklist",)),
+    _Release("7.2 to 8.0", (7, 2), "hVvdm:p:l:f:F::b:s:t:Dr",
+             {**_LONG_COMMON, "block-rpcs": (1, "b"), "blacklist": (1, "b")}, ("blacklist", "block-rpcs")),
+    _Release("8.1 to 9.0", (8, 1), "hVvdm:p:l:f:F::b:a:s:t:Dr",
+             {**_LONG_COMMON, "block-rpcs": (1, "b"), "blacklist": (1, "b"), "allow-rpcs": (1, "a")},
+             ("blacklist", "block-rpcs")),
+    _Release("9.1 and later", (9, 1), "hVvdc:m:p:l:f:F::b:a:s:t:Dr",
+             {**_LONG_COMMON, "block-rpcs": (1, "b"), "allow-rpcs": (1, "a"), "config": (1, "c")},
+             ("block-rpcs",)),
+)
+_VERSION = re.compile(r"(?:\d+:)?(\d+)\.(\d+)")
+
+
+def _releases(version: str | None) -> tuple[_Release, ...]:
+    """The releases ``version`` (a package version: ``1:7.2+dfsg-7``, ``8.2.0``) may be; all of them when
+    it is unknown (the filter is then what every one of them would apply, see :func:`_merge`)."""
+    m = _VERSION.match(version or "")
+    if m is None:
+        return _RELEASES
+    number = (int(m.group(1)), int(m.group(2)))
+    return (next(r for r in reversed(_RELEASES) if number >= r.since),)
+
+
+def _split(value: str) -> tuple[str, ...]:
+    """An RPC list as qemu-ga splits it: at commas only, nothing trimmed — ``guest-exec;guest-file-open``
+    and `` guest-exec`` name no RPC, so they block nothing (g_strsplit, then exact comparison)."""
+    return tuple(value.split(",")) if value else ()  # g_strsplit("") is no element at all
+
+
+_ESCAPES = {"s": " ", "n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
+class KeyFile(NamedTuple):
+    """The ``[general]`` group of qemu-ga.conf as GLib's GKeyFile reads it: each key's last raw value,
+    or the error for which GKeyFile refuses the whole file (qemu-ga then exits at start)."""
+
+    general: dict[str, str]
+    error: str | None = None
+
+
+def parse_config(text: str) -> KeyFile:
+    """qemu-ga.conf as GKeyFile (GLib 2.74) parses it: a line is blank, a comment (``#``), a group
+    (``[name]``, only blanks after the ``]``) or ``key=value`` (the key's trailing and the value's
+    leading white space dropped, the value's trailing white space kept); a key before any group or any
+    other line makes the file unloadable. A repeated group continues, a repeated key replaces."""
+    general: dict[str, str] = {}
+    group: str | None = None
+    for number, raw in enumerate(text.split("\n")[:MAX_CONFIG_LINES], start=1):
+        line = raw.removesuffix("\r").lstrip(" \t\n\v\f\r")
         if not line or line.startswith("#"):
             continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1].strip()
+        if line.startswith("["):
+            close = line.find("]")
+            if close > 0 and not line[close + 1:].strip(" \t"):
+                name = line[1:close]
+                if not name or "[" in name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+                    return KeyFile(general, f"line {number}: invalid group name")
+                group = name
+                continue
+        if "=" in line and not line.startswith("="):
+            key, _, value = line.partition("=")
+            key = key.rstrip(" \t\n\v\f\r")
+            if group is None:
+                return KeyFile(general, "the file does not start with a group")
+            if not key or key.startswith(" ") or "]" in key.split("[", 1)[0]:
+                return KeyFile(general, f"line {number}: invalid key name")
+            if group == "general":
+                general[key] = value.lstrip(" \t\n\v\f\r")
             continue
-        key, sep, value = line.partition("=")
-        if not sep or section != "general":
-            continue
-        key = key.strip()
-        if key in ("block-rpcs", "blacklist"):
-            blocked = (blocked or ()) + _list(value)
-        elif key == "allow-rpcs":
-            allowed = (allowed or ()) + _list(value)
-    return blocked, allowed
+        return KeyFile(general, f"line {number} is not a key-value pair, group, or comment")
+    return KeyFile(general)
 
 
-def parse_arguments(args: Iterable[str]) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None, str | None]:
-    """(blocked, allowed, config path) from qemu-ga's command-line arguments."""
-    blocked: tuple[str, ...] | None = None
-    allowed: tuple[str, ...] | None = None
-    config: str | None = None
-    words = list(args)
+def _string(keyfile: KeyFile, key: str) -> str | None:
+    r"""``g_key_file_get_string``: the value with GKeyFile's escapes (``\s \n \t \r \\``) resolved; a
+    ValueError for any other escape or for bytes that are not UTF-8 (qemu-ga then exits at start)."""
+    raw = keyfile.general.get(key)
+    if raw is None:
+        return None
+    if "\ufffd" in raw:
+        raise ValueError(f"{key}: the value is not UTF-8")
+    out: list[str] = []
     i = 0
-    while i < len(words):
-        word = words[i]
-        value: str | None = None
-        name = word
-        if word.startswith("--") and "=" in word:
-            name, value = word.split("=", 1)
-        elif word in _VALUE_OPTIONS and i + 1 < len(words):
-            value = words[i + 1]
-            i += 1
-        elif word.startswith(("-b", "-a", "-c")) and len(word) > 2 and not word.startswith("--"):
-            name, value = word[:2], word[2:]
-        i += 1
-        if value is None:
+    while i < len(raw):
+        c = raw[i]
+        if c == "\\":
+            nxt = raw[i + 1:i + 2]
+            if nxt not in _ESCAPES:
+                raise ValueError(f"{key}: the value has an invalid escape sequence")
+            out.append(_ESCAPES[nxt])
+            i += 2
             continue
-        if name in ("-b", "--block-rpcs", "--blacklist"):
-            blocked = (blocked or ()) + _list(value)
-        elif name in ("-a", "--allow-rpcs"):
-            allowed = (allowed or ()) + _list(value)
-        elif name in ("-c", "--config"):
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+class _Options(NamedTuple):
+    blocked: tuple[str, ...] | None
+    allowed: tuple[str, ...] | None
+    config: str | None  # -c/--config (9.1 and later)
+    refused: str | None  # why qemu-ga exits instead of starting
+
+
+def _getopt(args: list[str], release: _Release) -> _Options:
+    """qemu-ga's command line through GNU getopt_long, as ``release`` defines its options: short options
+    clustered (``-vbguest-exec``), long ones abbreviated to any unambiguous prefix (``--block=``), the
+    words after ``--`` not options, other words passed over (getopt permutes them)."""
+    blocked: list[str] | None = None
+    allowed: list[str] | None = None
+    config: str | None = None
+    # optstring: a letter, then ":" for a required argument or "::" for an optional one
+    takes = {m.group(1): len(m.group(2)) for m in re.finditer(r"([^:])(:{0,2})", release.short)}
+    i = 0
+
+    def option(letter: str, value: str | None) -> str | None:
+        nonlocal blocked, allowed, config
+        if letter in "hVD":
+            return {"h": "-h prints help", "V": "-V prints the version", "D": "-D prints the configuration"
+                    }[letter] + " and exits"
+        if letter == "b" and value is not None:
+            if value in ("help", "?"):
+                return "-b help lists the RPCs and exits"
+            blocked = (blocked or []) + list(_split(value))
+        elif letter == "a" and value is not None:
+            allowed = (allowed or []) + list(_split(value))
+        elif letter == "c":
             config = value
-    return blocked, allowed, config
+        return None
+
+    while i < len(args):
+        word = args[i]
+        i += 1
+        if word == "--":
+            break
+        if word.startswith("--"):
+            name, eq, value = word[2:].partition("=")
+            if name in release.long:
+                matches = [name]
+            else:
+                matches = [n for n in release.long if n.startswith(name)]
+                if len({release.long[n] for n in matches}) > 1:
+                    return _Options(None, None, None, f"qemu-ga {release.name} refuses the ambiguous option "
+                                    f"--{name}")
+            if not matches:
+                return _Options(None, None, None, f"qemu-ga {release.name} has no option --{name}")
+            has_arg, letter = release.long[matches[0]]
+            if has_arg == 0 and eq:
+                return _Options(None, None, None, f"qemu-ga {release.name}: --{matches[0]} takes no value")
+            if has_arg == 1 and not eq:
+                if i >= len(args):
+                    return _Options(None, None, None, f"qemu-ga {release.name}: --{matches[0]} needs a value")
+                value = args[i]
+                i += 1
+            stop = option(letter, value if has_arg else None)
+            if stop:
+                return _Options(None, None, None, stop)
+            continue
+        if not word.startswith("-") or word == "-":
+            continue  # not an option: getopt moves it to the end, qemu-ga ignores it
+        j = 1
+        while j < len(word):
+            letter = word[j]
+            j += 1
+            if letter not in takes:
+                return _Options(None, None, None, f"qemu-ga {release.name} has no option -{letter}")
+            arg: str | None = None
+            if takes[letter] == 1:  # required: the rest of this word, else the next word
+                if j < len(word):
+                    arg = word[j:]
+                elif i < len(args):
+                    arg = args[i]
+                    i += 1
+                else:
+                    return _Options(None, None, None, f"qemu-ga {release.name}: -{letter} needs a value")
+                j = len(word)
+            elif takes[letter] == 2:  # optional: only the rest of this word
+                arg = word[j:] or None
+                j = len(word)
+            stop = option(letter, arg)
+            if stop:
+                return _Options(None, None, None, stop)
+    return _Options(tuple(blocked) if blocked is not None else None,
+                    tuple(allowed) if allowed is not None else None, config, None)
+
+
+def parse_arguments(args: Iterable[str], version: str | None = None
+                    ) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None, str | None]:
+    """(blocked, allowed, config path) from qemu-ga's command-line arguments, read as the newest release
+    (or the one ``version`` names) reads them; ValueError when that release refuses them."""
+    options = _getopt(list(args), _releases(version)[-1])
+    if options.refused:
+        raise ValueError(options.refused)
+    return options.blocked, options.allowed, options.config
+
+
+class _Command(NamedTuple):
+    """The unit's effective command line: qemu-ga's arguments (variables expanded) and the service's
+    environment (``QGA_CONF`` names another configuration file)."""
+
+    args: list[str]
+    env: dict[str, str]
 
 
 def _unit_command(reader: Reader, origins: list[str], errors: Errors | None
-                  ) -> tuple[str | None, bool | None]:
-    """(effective ExecStart with variables expanded, masked?) of the unit; (None, None) without a unit."""
+                  ) -> tuple[_Command | None, bool | None]:
+    """(effective ExecStart, masked?) of the unit; (None, None) without a unit, (None, False) without
+    an ExecStart."""
     files: list[str] = []
     masked = False
     for directory in UNIT_DIRS:
@@ -176,6 +345,7 @@ def _unit_command(reader: Reader, origins: list[str], errors: Errors | None
     files += [dropins[n] for n in sorted(dropins)]
     exec_start: str | None = None
     env_files: list[str] = []
+    env: dict[str, str] = {}
     for path in files:
         text = _read(reader, path, errors, MAX_UNIT_LINES)
         if text is None:
@@ -186,9 +356,19 @@ def _unit_command(reader: Reader, origins: list[str], errors: Errors | None
                 continue
             if key == "ExecStart":
                 exec_start = value or None
-            elif key == "EnvironmentFile" and value:
-                env_files.append(value)
-    env: dict[str, str] = {}
+            elif key == "EnvironmentFile":
+                if value:
+                    env_files.append(value)
+                else:
+                    env_files.clear()  # an empty assignment resets the list
+            elif key == "Environment":
+                if not value:
+                    env.clear()
+                for word in _unquoted(value):
+                    name, sep, setting = word.partition("=")
+                    if sep and name.isidentifier():
+                        env[name] = setting
+    # EnvironmentFile= is read after Environment=, whatever their order: its settings win.
     for name in env_files:
         path = name.lstrip("-")  # "-": a missing file is no error; an unreadable one is still unread
         text = _read(reader, path, errors, MAX_ENV_LINES)
@@ -197,8 +377,38 @@ def _unit_command(reader: Reader, origins: list[str], errors: Errors | None
             env.update(parse_env_file(text))
     if exec_start is None:
         return None, False
-    command = exec_start.lstrip("-@:+!")
-    return expand(command, env), False
+    prefix = exec_start[:len(exec_start) - len(exec_start.lstrip("-@:+!"))]
+    try:
+        words = shlex.split(exec_start[len(prefix):])
+    except ValueError as exc:
+        raise ParseError(origins[0], f"ExecStart cannot be split: {exc}") from exc
+    # "@": the second word is argv[0], not an argument (systemd.service(5)).
+    args = words[2:] if "@" in prefix else words[1:]
+    return _Command(_systemd_expand(args, env), env), False
+
+
+def _unquoted(value: str) -> list[str]:
+    try:
+        return shlex.split(value)
+    except ValueError:
+        return value.split()
+
+
+_BRACED = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _systemd_expand(words: list[str], env: dict[str, str]) -> list[str]:
+    """Variables in ExecStart= as systemd substitutes them (systemd.service(5), "Command lines"): a
+    word that is ``$NAME`` becomes the value split at white space — zero or more arguments; ``${NAME}``
+    anywhere in a word becomes the value as it is, white space and all, inside that one argument; a
+    ``$NAME`` inside a longer word stays as written; ``$$`` is ``$``."""
+    out: list[str] = []
+    for word in words:
+        if word.startswith("$") and word[1:2] not in ("{", "$"):
+            out += _unquoted(env.get(word[1:], ""))
+            continue
+        out.append(_BRACED.sub(lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), ""), word))
+    return out
 
 
 def expand(text: str, env: dict[str, str]) -> str:
@@ -315,27 +525,81 @@ def read_guest_agent(reader: Reader, packages: Iterable[InstalledPackage] | None
             return GuestAgentSetup(installed=False)
     origins: list[str] = []
     command, masked = _unit_command(reader, origins, errors)
+    env: dict[str, str] = {}
     args: list[str] = []
     if command is not None:
-        try:
-            args = shlex.split(command)[1:]
-        except ValueError as exc:
-            raise ParseError(origins[0] if origins else UNIT, f"ExecStart cannot be split: {exc}") from exc
+        args, env = command.args, command.env
     elif masked is None:
         args = _init_script_args(reader, origins, errors)
-    cli_blocked, cli_allowed, config_path = parse_arguments(args)
-    config_path = config_path or CONFIG
+    version = next((p.version for p in packages or () if p.name in PACKAGE_NAMES), None)
+    configs: dict[str, KeyFile | str | None] = {}
+
+    def config(path: str) -> KeyFile | str | None:
+        """The file parsed; ``"absent"`` when there is none; None when it exists but was not read."""
+        if path not in configs:
+            text = _read(reader, path, errors, MAX_CONFIG_LINES)
+            if text is not None:
+                origins.append(path)
+                configs[path] = parse_config(text)
+            else:
+                configs[path] = "absent" if reader.stat(path).exists is False else None
+        return configs[path]
+
+    filters = [_filter(release, args, env, config) for release in _releases(version)]
+    enabled = _enabled(reader, masked, command is not None or bool(masked), errors)
+    blocked, allowed, refused = _merge(filters)
+    return GuestAgentSetup(installed=True, enabled=enabled, blocked_rpcs=blocked, allowed_rpcs=allowed,
+                           refused=refused, origin=", ".join(dict.fromkeys(origins)))
+
+
+class _Filter(NamedTuple):
+    blocked: tuple[str, ...]
+    allowed: tuple[str, ...] | None
+    refused: str | None = None
+
+
+def _filter(release: _Release, args: list[str], env: dict[str, str],
+            config: Callable[[str], KeyFile | str | None]) -> _Filter:
+    """The RPC filter ``release`` of qemu-ga applies: the configuration file's lists, then the command
+    line's appended to them."""
+    options = _getopt(args, release)
+    if options.refused:
+        return _Filter((), None, options.refused)
+    path = options.config or env.get("QGA_CONF") or CONFIG
+    keyfile = config(path)
     blocked: tuple[str, ...] = ()
     allowed: tuple[str, ...] | None = None
-    text = _read(reader, config_path, errors, MAX_CONFIG_LINES)
-    if text is not None:
-        origins.append(config_path)
-        conf_blocked, allowed = parse_config(text)
-        blocked = conf_blocked or ()
-    # qemu-ga appends command-line lists to those of the configuration file.
-    blocked = tuple(dict.fromkeys(blocked + (cli_blocked or ())))
-    if cli_allowed is not None:
-        allowed = tuple(dict.fromkeys((allowed or ()) + cli_allowed))
-    enabled = _enabled(reader, masked, command is not None or bool(masked), errors)
-    return GuestAgentSetup(installed=True, enabled=enabled, blocked_rpcs=blocked, allowed_rpcs=allowed,
-                           origin=", ".join(dict.fromkeys(origins)))
+    if keyfile == "absent" and options.config is not None:  # named on the command line: required
+        return _Filter((), None, f"qemu-ga {release.name} exits: the configuration file {path} named by -c "
+                       "does not exist")
+    if isinstance(keyfile, KeyFile):
+        if keyfile.error:
+            return _Filter((), None, f"qemu-ga refuses {path}: {keyfile.error}")
+        try:
+            key = next((k for k in release.keys if k in keyfile.general), None)
+            value = _string(keyfile, key) if key is not None else None
+            if value is not None:
+                blocked = _split(value)
+            if "allow-rpcs" in release.long:
+                value = _string(keyfile, "allow-rpcs")
+                if value is not None:
+                    allowed = _split(value)
+        except ValueError as exc:
+            return _Filter((), None, f"qemu-ga refuses {path}: {exc}")
+    blocked = tuple(dict.fromkeys(blocked + (options.blocked or ())))
+    if options.allowed is not None:
+        allowed = tuple(dict.fromkeys((allowed or ()) + options.allowed))
+    return _Filter(blocked, allowed)
+
+
+def _merge(filters: list[_Filter]) -> tuple[tuple[str, ...], tuple[str, ...] | None, str | None]:
+    """One filter for the releases the installed qemu-ga may be: an RPC is blocked only when every
+    release that starts blocks it, and allowed when any allows it; refused only when none starts."""
+    running = [f for f in filters if f.refused is None]
+    if not running:
+        return (), None, "; ".join(dict.fromkeys(f.refused or "" for f in filters))
+    blocked = tuple(r for r in running[0].blocked if all(r in f.blocked for f in running[1:]))
+    allowed: tuple[str, ...] | None = None
+    if all(f.allowed is not None for f in running):
+        allowed = tuple(dict.fromkeys(r for f in running for r in f.allowed or ()))
+    return blocked, allowed, None

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from vmsec.checks.api import Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.helpers.unread import guest_unread, not_read, ok_unless
 from vmsec.facts import Guest
-from vmsec.facts.guest import CloudInitSetup, GuestAgentSetup
+from vmsec.facts.guest import CloudInitSetup
 from vmsec.findings import Evidence
 
 _CLOUD_DOC = "https://cloudinit.readthedocs.io/en/latest/reference/modules.html"
@@ -114,12 +114,6 @@ _FILE = ("guest-file-open", "guest-file-read", "guest-file-write", "guest-file-c
 _CREDS = ("guest-set-user-password", "guest-ssh-add-authorized-keys")
 
 
-def _allowed(agent: GuestAgentSetup, rpc: str) -> bool:
-    if agent.allowed_rpcs is not None:
-        return rpc in agent.allowed_rpcs
-    return rpc not in agent.blocked_rpcs
-
-
 def _agent_results(guest: Guest, groups: tuple[tuple[str, tuple[str, ...], str], ...]
                    ) -> Iterator[Result]:
     agent = guest.guest_agent
@@ -133,10 +127,17 @@ def _agent_results(guest: Guest, groups: tuple[tuple[str, tuple[str, ...], str],
     state = {True: "enabled at boot", False: "not enabled at boot, but udev starts it when the "
              "virtio channel appears", None: "installed"}[agent.enabled]
     origin = agent.origin or "qemu-guest-agent"
+    if agent.refused is not None:
+        # It does not start as configured, so nothing is reachable now — but vmsec's reading of which
+        # options and files qemu-ga refuses is not the agent itself: not a PASS.
+        for label, _rpcs, _harm in groups:
+            yield unknown(f"qemu-guest-agent {label}", f"{agent.refused}: the agent would not start with "
+                          "this setup, so its RPC filter is not judged", ev(origin, "refused", agent.refused))
+        return
     # A unit, drop-in, EnvironmentFile or qemu-ga.conf that was not read may block or reopen any RPC.
     unread = guest_unread(guest, "guest_agent")
     for label, rpcs, harm in groups:
-        open_ = [r for r in rpcs if _allowed(agent, r)]
+        open_ = [r for r in rpcs if agent.accepts(r)]
         subject = f"qemu-guest-agent {label}"
         if open_:
             where = ev(origin, "allow-rpcs" if agent.allowed_rpcs is not None else "block-rpcs",
