@@ -86,7 +86,8 @@ def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: 
         inventory = probefixtures.load(fixture)
     else:
         inventory = collect_xml([str(fixture)])
-    assert not inventory.errors, [e.reason for e in inventory.errors]
+    if verdict != "UNKNOWN":  # an UNKNOWN fixture may be one because a file could not be read
+        assert not inventory.errors, [e.reason for e in inventory.errors]
     findings = run_checks(inventory, catalog).findings
     statuses = [f.status for f in findings]
     assert Status.ERROR not in statuses

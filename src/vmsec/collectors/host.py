@@ -942,8 +942,9 @@ def _verify_against_ca(c: _Collection, files: list[TlsFile]) -> list[TlsFile]:
             cert_pem = c.reader.read_bytes(tls.stat.path, x509.MAX_PEM_BYTES)
             ca_pem = c.reader.read_bytes(ca.stat.path, x509.MAX_PEM_BYTES)
             verified = x509.signed_by(cert_pem, ca_pem, tls.stat.path)
-        except ReadError:
-            verified = False
+        except ReadError as exc:  # not read, or a signature that cannot be checked: unknown, not "no"
+            out.append(evolve(tls, certificate=evolve(tls.certificate, verify_error=exc.reason)))
+            continue
         out.append(evolve(tls, certificate=evolve(
             tls.certificate, verified_by=ca.stat.path if verified else None)))
     return out

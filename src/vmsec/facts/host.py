@@ -117,6 +117,9 @@ class X509Certificate(Struct, frozen=True, kw_only=True, gc=False):
     # The CA file of the same TLS set whose key verifies this certificate's signature; None when
     # it does not verify (or there is no CA to check against: see TlsFile.group).
     verified_by: str | None = None
+    # Why the signature could not be checked against that CA (an algorithm ``cryptography`` does not
+    # support): then neither verified_by nor "not issued by it" is known.
+    verify_error: str | None = None
 
 
 class PrivateKey(Struct, frozen=True, kw_only=True, gc=False):

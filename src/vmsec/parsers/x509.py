@@ -66,20 +66,38 @@ def _load_certificate(data: bytes, origin: str) -> Any:
 
 def signed_by(cert_pem: bytes, issuer_pem: bytes, origin: str = "certificate") -> bool:
     """Whether the certificate's signature verifies with the issuer certificate's public key (and the
-    issuer name matches)."""
-    from cryptography.exceptions import InvalidSignature
+    issuer name matches). A signature or key ``cryptography`` cannot check (MD4, SM2, explicit curve
+    parameters …) raises :class:`ReadError` (UNSUPPORTED) naming ``origin``: neither yes nor no."""
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
     cert = _load_certificate(cert_pem, origin)
     issuer = _load_certificate(issuer_pem, origin)
+    if cert.issuer != issuer.subject:
+        return False
     try:
         cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
+    except InvalidSignature:
         return False
+    except (UnsupportedAlgorithm, ValueError, TypeError) as exc:
+        raise ReadError(origin, f"its signature cannot be checked: {type(exc).__name__}: {exc}",
+                        ErrorKind.UNSUPPORTED) from exc
     return True
 
 
 def parse_certificate(data: bytes, origin: str) -> X509Certificate:
-    """The first certificate of a PEM file."""
+    """The first certificate of a PEM file. Whatever ``cryptography`` cannot read in it (an unknown
+    signature algorithm or curve, a name that is not valid UTF-8) raises :class:`ReadError` naming
+    ``origin`` — one certificate never ends the scan."""
+    try:
+        return _parse_certificate(data, origin)
+    except ReadError:
+        raise
+    except Exception as exc:  # cryptography: UnsupportedAlgorithm, ValueError from a lazily parsed field
+        raise ReadError(origin, f"unsupported certificate: {type(exc).__name__}: {exc}",
+                        ErrorKind.UNSUPPORTED) from exc
+
+
+def _parse_certificate(data: bytes, origin: str) -> X509Certificate:
     from cryptography import x509
 
     cert = _load_certificate(data, origin)
@@ -93,7 +111,10 @@ def parse_certificate(data: bytes, origin: str) -> X509Certificate:
     public = cert.public_key()
     key_type, bits = _key_facts(public)
     digest = cert.signature_hash_algorithm
-    self_signed = cert.issuer == cert.subject and signed_by(data, data, origin)
+    try:
+        self_signed = cert.issuer == cert.subject and signed_by(data, data, origin)
+    except ReadError:  # a self-signature that cannot be checked: it names itself as issuer all the same
+        self_signed = True
     return X509Certificate(
         subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(),
         not_before=cert.not_valid_before_utc.astimezone(UTC).isoformat(timespec="seconds"),

@@ -156,9 +156,11 @@ def certificate_chain(host: Host, env: Environment) -> Iterator[Result]:
     """Clients verify the server (and the server its clients) against the CA file configured beside
     the certificate. A self-signed server certificate, or one from another CA, can only be accepted
     by trusting that one certificate by hand or by turning verification off — and then any
-    certificate would do. A CA file whose certificate is not a CA (basicConstraints CA:FALSE) is
-    refused by GnuTLS. A certificate whose private key is not the one configured beside it cannot be
-    used at all: the TLS listener fails.
+    certificate would do. A CA file whose certificate is not a CA (basicConstraints CA:FALSE, or no
+    basicConstraints at all) is refused by libvirt and QEMU, as is a server or client certificate
+    that says CA:TRUE. A certificate whose private key is not the one configured beside it, or whose
+    key is encrypted (libvirt and QEMU take no passphrase), cannot be used at all: the TLS listener
+    fails. A signature `cryptography` cannot check (MD4, SM2, explicit curve parameters) is UNKNOWN.
 
     Remediation: Issue the server and client certificates from the site CA (`certtool
     --generate-certificate --load-ca-certificate cacert.pem`), install the CA certificate as
@@ -180,6 +182,9 @@ def certificate_chain(host: Host, env: Environment) -> Iterator[Result]:
             if cert.is_ca is False:
                 yield fail(subject, f"{tls.stat.path} is configured as the CA but is not a CA certificate "
                            "(basicConstraints CA:FALSE)", where)
+            elif cert.is_ca is None:  # virNetTLSContextCheckCertBasicConstraints: refused, as by QEMU
+                yield fail(subject, f"{tls.stat.path} is configured as the CA but has no basicConstraints "
+                           "extension: libvirt and QEMU refuse it as a CA", where)
             else:
                 yield ok(subject, f"{tls.stat.path} is a CA certificate ({cert.subject})", where)
             continue
@@ -191,17 +196,26 @@ def certificate_chain(host: Host, env: Environment) -> Iterator[Result]:
             yield unknown(subject, f"no readable CA certificate is configured for {tls.group} to check "
                           f"{tls.stat.path} against", where)
             continue
-        elif cert.verified_by is None:
+        elif cert.verified_by is None and cert.verify_error is None:
             problems.append(f"it is not issued by the configured CA {ca.stat.path} (its issuer is "
                             f"{cert.issuer})")
+        if cert.is_ca:  # libvirt refuses a CA certificate as its own or a client's certificate
+            problems.append("its basicConstraints say CA:TRUE (libvirt refuses a CA certificate here)")
         key = next((f for f in files if f.group == tls.group and f.purpose == _PAIRS[tls.purpose]), None)
         key_where = []
-        if key is not None and key.private_key is not None and key.private_key.public_key_id is not None:
+        if key is not None and key.private_key is not None and key.private_key.encrypted:
+            key_where.append(ev(key.stat.path, "private key", "encrypted"))
+            problems.append(f"its private key {key.stat.path} is encrypted: libvirt and QEMU cannot load it "
+                            "(they take no passphrase)")
+        elif key is not None and key.private_key is not None and key.private_key.public_key_id is not None:
             key_where.append(ev(key.stat.path, "public key", key.private_key.public_key_id[:16]))
             if key.private_key.public_key_id != cert.public_key_id:
                 problems.append(f"its public key does not match the private key {key.stat.path}")
         if problems:
             yield fail(subject, f"{tls.stat.path} ({cert.subject}): {'; '.join(problems)}", where, *key_where)
+        elif cert.verify_error is not None and ca is not None:
+            yield unknown(subject, f"whether {ca.stat.path} issued {tls.stat.path} is unknown: "
+                          f"{cert.verify_error}", where, *key_where)
         else:
             issuer = ca.stat.path if ca is not None else "the CA"
             pair = f" and matches {key.stat.path}" if key_where and key is not None else ""
