@@ -214,3 +214,9 @@ def test_a_uid_min_in_other_digits_is_no_number_and_the_default_stands() -> None
         g = guest((ROOT, acct("games", 5, shell="/bin/sh"), acct("svc", 1500, shell="/bin/sh")),
                   (sh("games"),), login_defs={"UID_MIN": text})
         assert [r.subject for r in run(accounts.system_account_shells, g)] == ["account games"]
+
+
+@pytest.mark.parametrize(("raw", "value"), [("0x1388", 5000), ("010", 8), (" 2000 ", 2000), ("+500", 500),
+                                            ("1_000", 1000), ("", 1000), ("99999999999", 1000)])
+def test_login_defs_numbers_as_getdef_num_reads_them(raw: str, value: int) -> None:
+    assert accounts._getdef_num(raw, 1000) == value  # strtol base 0 (useradd -R allocated 5000 for 0x1388)

@@ -74,9 +74,45 @@ def test_passwd_accounts_and_unshadowed_fields() -> None:
     ]
 
 
-def test_non_numeric_ids_are_unknown() -> None:
-    accounts, _ = parse_passwd("x:x:abc:0::/:/bin/sh\n")
-    assert accounts[0].uid is None and accounts[0].gid == 0
+def test_a_line_whose_ids_glibc_refuses_is_no_account() -> None:
+    # nss_files' INT_FIELD: no digits, or anything after them, rejects the whole line (getent finds nothing)
+    accounts, _ = parse_passwd("x:x:abc:0::/:/bin/sh\ny:x:0x:0::/:/bin/sh\nz:x:1:\n")
+    assert accounts == ()
+
+
+# Each line as glibc 2.36 reads it: `getent passwd NAME` and `id NAME` in a mount namespace over the
+# planted file, and `su NAME` (a review, 2026-12-06).
+@pytest.mark.parametrize(("line", "name", "uid", "gid", "shell"), [
+    ("evil:x:0:0::/root", "evil", 0, 0, "/bin/sh"),  # 6 fields: the shell is empty, which is /bin/sh
+    ("evil::0:0", "evil", 0, 0, "/bin/sh"),  # 4 fields are an entry
+    ("evil:x:000000000000:000000000000:x:/root:/bin/bash", "evil", 0, 0, "/bin/bash"),  # zeros are free
+    ("bob:x:1001:000000000000999:x:/home/bob:/bin/sh", "bob", 1001, 999, "/bin/sh"),
+    ("  toor:x:0:0::/root:/bin/bash", "toor", 0, 0, "/bin/bash"),  # white space before an entry skipped
+    ("x:x:-4294967296:5::/:/bin/sh", "x", 0xFFFFFFFF, 5, "/bin/sh"),  # not 0: strtou32 saturates
+    ("x:x:99999999999999999999999:5::/:/bin/sh", "x", 0xFFFFFFFF, 5, "/bin/sh"),
+    ("a:x:7:7:g:/h:/bin/sh:extra", "a", 7, 7, "/bin/sh:extra"),  # the shell is the rest of the line
+])
+def test_passwd_entries_as_glibc_reads_them(line: str, name: str, uid: int, gid: int, shell: str) -> None:
+    [account], _ = parse_passwd(line + "\n")
+    assert (account.name, account.uid, account.gid, account.shell) == (name, uid, gid, shell)
+
+
+def test_comments_after_white_space_are_comments() -> None:
+    assert parse_passwd("   # comment:x:0:0::/:/bin/sh\n\t#x:x:0:0::/:/bin/sh\n") == ((), ())
+
+
+def test_shadow_names_and_numbers_as_glibc_reads_them() -> None:
+    [first, second] = parse_shadow(" toor::19000:0:99999:7:::\nu:!:19000:0:00000000000090:7:::\n")
+    assert (first.name, first.empty) == ("toor", True)  # getent shadow toor: the first, blank skipped
+    assert second.max_days == 90
+    [wrapped] = parse_shadow("w:!:19000:0:-4294967031:7:::\n")
+    assert wrapped.max_days is None  # (int)strtou32: -1, "no maximum" to chage -l
+
+
+def test_group_members_keep_trailing_blanks_and_nis_lines_count() -> None:
+    groups = parse_group("dev:x:50:dave ,x\n disk:x:6:bob\n+sh:x:42:carol\n")
+    assert [(g.name, g.gid, g.members) for g in groups] == [
+        ("dev", 50, ("dave ", "x")), ("disk", 6, ("bob",)), ("+sh", 42, ("carol",))]
 
 
 def test_groups_with_members() -> None:

@@ -83,14 +83,43 @@ def lock_mark(field: str) -> str | None:
     return None
 
 
-def _int(text: str) -> int | None:
-    """A numeric field as glibc's strtoul reads it: C white space, an optional sign, ASCII digits — so
-    ``+0`` and ``-0`` are UID 0 to the system (and a negative number wraps, as it does for uid_t)."""
-    match = _NUMBER.fullmatch(text)
-    if match is None or len(match.group(2)) > 11:
+_C_SPACE = " \t\n\v\f\r"
+_ULONG_MAX = 2**64 - 1
+_U32_MAX = 0xFFFFFFFF
+
+
+def _strtou32(text: str) -> tuple[int, str] | None:
+    """glibc nss_files' ``strtou32`` (files-parse.c): ``strtoul`` — C white space, a sign, ASCII digits,
+    a negative number wrapped in 64 bits, past ULONG_MAX saturated — then anything above 32 bits
+    saturated to 0xffffffff, as on 32-bit systems. (value, rest of the text), or None without digits.
+    Leading zeros are free: ``000000000000`` is 0, however many there are."""
+    match = _NUMBER.match(text)
+    if match is None:
         return None
-    value = int(match.group(2))
-    return (-value) % 2**32 if match.group(1) == "-" else value
+    digits = match.group(2).lstrip("0") or "0"
+    value = int(digits) if len(digits) <= 20 else _ULONG_MAX + 1
+    if value > _ULONG_MAX:
+        value = _ULONG_MAX  # ERANGE: the sign no longer matters
+    elif match.group(1) == "-":
+        value = (-value) % 2**64
+    return min(value, _U32_MAX), text[match.end():]
+
+
+def _int(text: str) -> int | None:
+    """A whole numeric field as nss_files' INT_FIELD reads it (``+0``, `` 0``, ``00…0`` are 0; a
+    negative number is 0xffffffff unless it is ``-0``); None when glibc refuses it (no digits, or
+    anything after them)."""
+    parsed = _strtou32(text)
+    return parsed[0] if parsed is not None and not parsed[1] else None
+
+
+def _shadow_int(text: str) -> int | None:
+    """A shadow(5) number as files-spwd.c converts it (``(long)(int)`` of strtou32): empty or negative
+    (``-1``, a wrapped value) is "not set", None."""
+    value = _int(text)
+    if value is None or value > 0x7FFFFFFF:
+        return None
+    return value
 
 
 _NUMBER = re.compile("[ \t\n\v\f\r]*([+-]?)([0-9]+)")
@@ -103,24 +132,42 @@ def _lines(text: str, origin: str) -> list[str]:
     return lines
 
 
+def _records(text: str, origin: str) -> list[tuple[int, str]]:
+    """(line number, line) of the entries nss_files reads: white space before an entry skipped (`` root``
+    is root), blank lines and lines starting with ``#`` after it ignored."""
+    out = []
+    for number, line in enumerate(_lines(text, origin), 1):
+        line = line.lstrip(_C_SPACE)
+        if line and not line.startswith("#"):
+            out.append((number, line))
+    return out
+
+
 def parse_passwd(text: str, origin: str = "/etc/passwd"
                  ) -> tuple[tuple[Account, ...], tuple[ShadowEntry, ...]]:
-    """Accounts in passwd(5) text, and a :class:`ShadowEntry` for each password field that is not ``x``.
+    """Accounts in passwd(5) text as glibc's files-pwd.c parses them, and a :class:`ShadowEntry` for
+    each password field that is not ``x``.
 
-    NIS compat lines (``+``/``-``) and lines with fewer than 7 fields are skipped.
+    Four fields make an entry (name, password, UID, GID; a UID or GID glibc's INT_FIELD refuses drops
+    the line); a missing GECOS or home is empty and the shell is the rest of the line — empty means
+    /bin/sh to login and su. NIS compat lines (``+``/``-``) are never matched by name or UID, so skipped.
     """
     accounts: list[Account] = []
     inline: list[ShadowEntry] = []
-    for number, line in enumerate(_lines(text, origin), 1):
-        if not line.strip() or line.startswith(("#", "+", "-")):
+    for number, line in _records(text, origin):
+        if line.startswith(("+", "-")):
             continue
-        fields = line.split(":")
-        if len(fields) < 7 or not fields[0]:
+        fields = line.split(":", 6)
+        if len(fields) < 4 or not fields[0]:
             continue
+        uid, gid = _int(fields[2]), _int(fields[3])
+        if uid is None or gid is None:
+            continue
+        fields += [""] * (7 - len(fields))
         name = fields[0]
         where = f"{origin}:{number}"
-        accounts.append(Account(name=name, uid=_int(fields[2]), gid=_int(fields[3]), gecos=fields[4] or None,
-                                home=fields[5] or None, shell=fields[6].strip() or None, origin=where))
+        accounts.append(Account(name=name, uid=uid, gid=gid, gecos=fields[4] or None, home=fields[5] or None,
+                                shell=fields[6] or "/bin/sh", origin=where))
         if fields[1] != "x":
             algorithm, empty, locked = classify_hash(fields[1])
             inline.append(ShadowEntry(name=name, hash_algorithm=algorithm, empty=empty, locked=locked,
@@ -131,8 +178,8 @@ def parse_passwd(text: str, origin: str = "/etc/passwd"
 def parse_shadow(text: str, origin: str = "/etc/shadow") -> tuple[ShadowEntry, ...]:
     """Entries of shadow(5) text: the hash's algorithm and state, never the hash."""
     entries: list[ShadowEntry] = []
-    for number, line in enumerate(_lines(text, origin), 1):
-        if not line.strip() or line.startswith(("#", "+", "-")):
+    for number, line in _records(text, origin):
+        if line.startswith(("+", "-")):
             continue
         fields = line.split(":")
         if len(fields) < 2 or not fields[0]:
@@ -141,23 +188,27 @@ def parse_shadow(text: str, origin: str = "/etc/shadow") -> tuple[ShadowEntry, .
         algorithm, empty, locked = classify_hash(fields[1])
         entries.append(ShadowEntry(name=fields[0], hash_algorithm=algorithm, empty=empty, locked=locked,
                                    lock_mark=lock_mark(fields[1]) if locked else None,
-                                   last_change=_int(fields[2]), max_days=_int(fields[4]),
+                                   last_change=_shadow_int(fields[2]), max_days=_shadow_int(fields[4]),
                                    origin=f"{origin}:{number}"))
     return tuple(entries)
 
 
 def parse_group(text: str, origin: str = "/etc/group") -> tuple[Group, ...]:
-    """Groups in group(5) text with their listed members (primary-group members are not listed there)."""
+    """Groups in group(5) text as glibc's files-grp.c parses them, with their listed members
+    (primary-group members are not listed there): a member is what lies between commas with the white
+    space before it skipped — not after it (``dave ,x`` does not make dave a member). NIS compat lines
+    (``+name``) are kept: no lookup by name finds them, but the members they list get their GID."""
     groups: list[Group] = []
-    for number, line in enumerate(_lines(text, origin), 1):
-        if not line.strip() or line.startswith(("#", "+", "-")):
-            continue
-        fields = line.split(":")
+    for number, line in _records(text, origin):
+        fields = line.split(":", 3)
         if len(fields) < 3 or not fields[0]:
             continue
+        gid = _int(fields[2])
+        if gid is None and not fields[0].startswith(("+", "-")):
+            continue
         members = fields[3] if len(fields) > 3 else ""
-        groups.append(Group(name=fields[0], gid=_int(fields[2]),
-                            members=tuple(m.strip() for m in members.split(",") if m.strip()),
+        groups.append(Group(name=fields[0], gid=gid,
+                            members=tuple(m for m in (e.lstrip(_C_SPACE) for e in members.split(",")) if m),
                             origin=f"{origin}:{number}"))
     return tuple(groups)
 

@@ -7,6 +7,7 @@ never kept, only their algorithm and state.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
@@ -23,6 +24,27 @@ LOGIN_DEFS_DOC = "https://man7.org/linux/man-pages/man5/login.defs.5.html"
 
 # Accounts RHEL gives primary group 0 by design (CIS exempts them).
 _GID0_EXEMPT = frozenset({"root", "sync", "shutdown", "halt", "operator"})
+
+
+def _getdef_num(raw: str | None, default: int) -> int:
+    """A login.defs number as shadow-utils' getdef_num reads it: strtol with base 0 (``0x1388`` is
+    5000, ``010`` is 8), the whole value, fitting an int; otherwise the default."""
+    text = (raw or "").strip(" \t\n\v\f\r")
+    sign = -1 if text.startswith("-") else 1
+    body = text.lstrip("+-") if text[:1] in "+-" else text
+    try:
+        if re.fullmatch(r"0[xX][0-9a-fA-F]+", body):
+            value = int(body, 16)
+        elif re.fullmatch(r"0[0-7]*", body):
+            value = int(body, 8)
+        elif re.fullmatch(r"[1-9][0-9]{0,18}", body):
+            value = int(body)
+        else:
+            return default
+    except ValueError:
+        return default
+    value *= sign
+    return value if -(2**31) <= value < 2**31 else default
 
 
 def _accounts(guest: Guest) -> tuple[Account, ...]:
@@ -214,13 +236,12 @@ def system_account_shells(guest: Guest, env: Environment) -> Iterator[Result]:
     Remediation: `usermod -s /usr/sbin/nologin -L ACCOUNT`.
     """
     accounts = _accounts(guest)
-    uid_min = 1000
-    raw = (guest.login_defs or {}).get("UID_MIN")
-    if raw is not None and raw.strip().isascii() and raw.strip().isdigit():  # '²' is a digit to isdigit()
-        uid_min = int(raw)
+    uid_min = _getdef_num((guest.login_defs or {}).get("UID_MIN"), 1000)
     found = False
     for a in accounts:
-        if a.uid is None or a.uid == 0 or a.uid >= uid_min or a.name in _GID0_EXEMPT:
+        # No exemption by name: halt, sync or shutdown with their own programs as shell cannot log in
+        # (can_login), and an "operator" with bash can.
+        if a.uid is None or a.uid == 0 or a.uid >= uid_min:
             continue
         if a.can_login is None:
             yield unknown(f"account {a.name}", f"account {a.name}'s shell is unknown", ev(a.origin, "shell"))

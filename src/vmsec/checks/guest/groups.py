@@ -1,8 +1,9 @@
 """Groups that are root in all but name: membership of docker, lxd, disk or libvirt gives a user
 root on the system without sudo, without a password and without a log line saying so.
 
-Facts are /etc/group (explicit members) and /etc/passwd (an account whose primary group is the
-group is a member too).
+Facts are /etc/group (explicit members, of every line with the group's GID) and /etc/passwd (an
+account whose primary group is the group is a member too). /etc/gshadow is not read: its group
+administrators can add themselves with gpasswd.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok
-from vmsec.facts import Guest
+from vmsec.facts import Group, Guest
 
 # group -> (why membership is root, severity)
 ROOT_EQUIVALENT: dict[str, tuple[str, Severity]] = {
@@ -40,22 +41,27 @@ def root_equivalent_groups(guest: Guest, env: Environment) -> Iterator[Result]:
     """
     groups = need(guest.groups, "/etc/group could not be read")
     accounts = need(guest.accounts, "/etc/passwd could not be read")
-    found = False
+    # The group is its GID: the kernel and `id` know no names. Every /etc/group line with that GID
+    # lists members of it — an alias under another name, a duplicate, a NIS "+name" line alike.
+    named: dict[str, Group] = {}
     for group in groups:
-        if group.name not in ROOT_EQUIVALENT:
-            continue
-        found = True
+        if group.name in ROOT_EQUIVALENT and group.name not in named:  # getgrnam: the first line
+            named[group.name] = group
+    for name, group in named.items():
+        same = [g for g in groups if g is group or (group.gid is not None and g.gid == group.gid)]
+        listed = [m for g in same for m in g.members]
         primary = [a.name for a in accounts
                    if group.gid is not None and a.gid == group.gid and a.name != "root"]
-        members = list(dict.fromkeys([*group.members, *primary]))
-        why, severity = ROOT_EQUIVALENT[group.name]
-        where = ev(group.origin, group.name, ",".join(group.members) or "(no members)")
+        members = list(dict.fromkeys([*listed, *primary]))
+        why, severity = ROOT_EQUIVALENT[name]
+        where = [ev(g.origin, g.name, ",".join(g.members) or "(no members)") for g in same[:4]]
+        gid = f" (GID {group.gid})" if group.gid is not None else ""
         if members:
             shown = ", ".join(members[:10]) + (f" and {len(members) - 10} more" if len(members) > 10 else "")
-            yield fail(f"group {group.name}", f"group {group.name} has member(s) {shown}: {why}", where,
+            yield fail(f"group {name}", f"group {name}{gid} has member(s) {shown}: {why}", *where,
                        severity=severity)
         else:
-            yield ok(f"group {group.name}", f"group {group.name} has no members", where)
-    if not found:
+            yield ok(f"group {name}", f"group {name}{gid} has no members", *where)
+    if not named:
         yield ok("root-equivalent groups", "none of docker, lxd, incus-admin, disk, libvirt or shadow exists",
                  ev("/etc/group"))
