@@ -268,3 +268,14 @@ def test_rsyslog_and_syslog_ng_destinations_name_their_lines(tmp_path: Path) -> 
                                     'rsyslog /etc/rsyslog.conf:5: action(type="omrelp")',
                                     "syslog-ng /etc/syslog-ng/syslog-ng.conf:1: tcp() destination",
                                     "syslog-ng /etc/syslog-ng/syslog-ng.conf:3: udp() destination")
+
+
+def test_fstab_entries_past_the_cap_are_unread_not_absent(tmp_path: Path) -> None:
+    # a /tmp line after 10,000 others: findmnt reads it; vmsec stops, and must say what it left unread
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/fstab").write_text("/dev/vda1 /srv ext4 defaults 0 0\n" * 10_001
+                                        + "tmpfs /tmp tmpfs nodev,nosuid,noexec 0 0\n")
+    inputs = Inputs()
+    entries = read_fstab(RootReader(str(tmp_path)), errors=inputs)
+    assert len(entries) == 10_000
+    assert inputs.unread == ("/etc/fstab: more than 10000 entries; the rest was not read",)

@@ -21,21 +21,45 @@ _FSTAB = "https://man7.org/linux/man-pages/man5/fstab.5.html"
 
 
 def _entry(guest: Guest, mountpoint: str) -> MountEntry | None:
-    found = None
-    for m in guest.fstab or ():
-        if m.mountpoint.rstrip("/") == mountpoint and m.fstype != "swap":
-            found = m  # the last line for a mount point wins, as mount -a stacks them
-    return found
+    """The fstab line that mounts ``mountpoint`` at boot. ``noauto`` lines are not mounted at boot. Of
+    several lines, systemd-fstab-generator makes the unit from the first and refuses the others; a
+    SysV ``mount -a`` mounts them all, the last on top: when the first and last differ, the one
+    missing more of nodev/nosuid/noexec is judged (either may be what a guest boots with)."""
+    found = [m for m in guest.fstab or () if m.mountpoint.rstrip("/") == mountpoint and m.fstype != "swap"
+             and "noauto" not in m.options]
+    if not found:
+        return None
+    first, last = found[0], found[-1]
+    return first if len(missing_options(first.options)) >= len(missing_options(last.options)) else last
+
+
+def missing_options(options: tuple[str, ...]) -> list[str]:
+    """Which of nodev, nosuid, noexec an fstab option list leaves off, read in order as libmount
+    applies them: a later ``exec``/``dev``/``suid`` undoes an earlier ``no…``; ``user``/``users``
+    imply all three and ``owner``/``group`` nodev and nosuid (mount(8)), a later option overriding
+    them; ``defaults`` changes none of them."""
+    state = dict.fromkeys(_WANTED, False)
+    for option in options:
+        if option in state:
+            state[option] = True
+        elif option in ("dev", "suid", "exec"):
+            state["no" + option] = False
+        elif option in ("user", "users"):
+            state = dict.fromkeys(_WANTED, True)
+        elif option in ("owner", "group"):
+            state["nodev"] = state["nosuid"] = True
+    return [o for o in _WANTED if not state[o]]
 
 
 def _options(m: MountEntry | MountPoint, label: str, boot: MountEntry | None = None) -> Iterator[Result]:
     mountpoint = m.mountpoint
-    missing = [o for o in _WANTED if o not in m.options]
+    missing = missing_options(m.options) if isinstance(m, MountEntry) else [o for o in _WANTED
+                                                                             if o not in m.options]
     where = ev(m.origin, mountpoint, ",".join(m.options) or "defaults")
     note = ""
     extra: tuple[Evidence, ...] = ()
     if isinstance(m, MountPoint) and boot is not None:
-        boot_missing = [o for o in _WANTED if o not in boot.options]
+        boot_missing = missing_options(boot.options)
         if boot_missing != missing:
             how = f"without {', '.join(boot_missing)}" if boot_missing else f"with {','.join(_WANTED)}"
             note = f"; /etc/fstab mounts it {how}: that changes at next boot"
@@ -152,7 +176,11 @@ def separate_var_log(guest: Guest) -> Iterator[Result]:
         yield unknown("/var/log", "/etc/fstab could not be read")
         return
     m = _entry(guest, "/var/log") or _entry(guest, "/var")
-    if m is not None:
+    if m is not None and ("bind" in m.options or "rbind" in m.options):
+        # a bind mount shows a directory of a file system that is already mounted: no space of its own
+        yield fail("/var/log", f"{m.mountpoint} is a bind mount of {m.device}, not a file system of its own",
+                   ev(m.origin, m.mountpoint, ",".join(m.options)))
+    elif m is not None:
         yield ok("/var/log", f"{m.mountpoint} is a separate file system ({m.fstype})",
                  ev(m.origin, m.mountpoint, m.device))
     elif unread := guest_unread(guest, "fstab"):

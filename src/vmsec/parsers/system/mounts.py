@@ -25,6 +25,16 @@ def _unescape(field: str) -> str:
     return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
 
 
+_FSTAB_BLANKS = re.compile("[ \t\r\n]+")
+
+
+def _split_fstab(line: str) -> list[str]:
+    """libmount splits fstab fields at blanks (space, tab) only: a \\v or \\f is part of a field
+    (``noexec\\v0`` is one unknown option, and mount fails on it)."""
+    stripped = line.strip(" \t\r\n")
+    return _FSTAB_BLANKS.split(stripped) if stripped else []
+
+
 def _fields(path: str, text: str, minimum: int, errors: Errors | None) -> list[tuple[int, list[str]]]:
     out: list[tuple[int, list[str]]] = []
     for number, line in lines(text, errors, path):
@@ -34,13 +44,15 @@ def _fields(path: str, text: str, minimum: int, errors: Errors | None) -> list[t
             unreadable(errors, ReadError(f"{path}:{number}", "a NUL byte in the line", ErrorKind.INVALID))
             continue
         # A byte that is not UTF-8 (shown as U+FFFD) is nothing to the system: the line still counts.
-        fields = [_unescape(f) for f in split_c(line)]
+        fields = [_unescape(f) for f in (_split_fstab(line) if path == "/etc/fstab" else split_c(line))]
         if len(fields) < minimum:
             note(errors, f"{path}:{number}", f"malformed line ({len(fields)} fields)")
             continue
         out.append((number, fields))
         if len(out) >= MAX_ENTRIES:
-            note(errors, path, f"more than {MAX_ENTRIES} entries; the rest is ignored", ErrorKind.TOO_LARGE)
+            # the rest is unread, not absent: a /tmp line after it may change every verdict
+            unreadable(errors, ReadError(path, f"more than {MAX_ENTRIES} entries; the rest was not read",
+                                         ErrorKind.TOO_LARGE))
             break
     return out
 
