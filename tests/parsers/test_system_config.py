@@ -587,7 +587,9 @@ def test_iptables_ufw_firewalld(tmp_path: Path) -> None:
     assert fw.default_input_policy == "drop" and fw.origin == "ufw: /etc/default/ufw"
     (tmp_path / "etc/ufw/ufw.conf").write_text("ENABLED=no\n")
     fw = read_firewall(reader, enabled("ufw.service", "netfilter-persistent.service"))
-    assert fw.mechanisms["ufw"] is False and fw.origin == "iptables: /etc/iptables/rules.v4"
+    # rules.v4 drops, but there is no rules.v6: IPv6 comes in unfiltered
+    assert fw.mechanisms["ufw"] is False and fw.origin == "iptables: /etc/iptables/rules.v6"
+    assert fw.default_input_policy == "accept" and "IPv6 is not filtered" in fw.policy_note
 
     firewalld = tree(
         tmp_path / "fd",

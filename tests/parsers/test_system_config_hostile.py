@@ -240,13 +240,13 @@ def test_nftables_input_policies_per_chain_and_a_cap_on_hooks(tmp_path: Path) ->
 
     two = ("table inet f { chain a { type filter hook input priority 0; policy accept; }\n"
            " chain b { type filter hook input priority 1; policy drop; } }")
-    assert _nft_policy(two) == "drop"
-    assert _nft_policy("table inet f { chain a { type filter hook input priority 0; } }") == "accept"
+    assert _nft_policy(two)[0] == "drop"
+    assert _nft_policy("table inet f { chain a { type filter hook input priority 0; } }")[0] == "accept"
     output_only = "table inet f { chain o { type filter hook output priority 0; policy drop; } }"
-    assert _nft_policy(output_only) is None
+    assert _nft_policy(output_only)[0] is None
     errors: list[ReadError] = []
     many = "table inet f {\n" + "chain a { type filter hook input priority 0; policy accept; }\n" * 300
-    assert _nft_policy(many, "/etc/nftables.conf", errors) == "accept"
+    assert _nft_policy(many, "/etc/nftables.conf", errors)[0] == "accept"
     assert [(e.source, e.kind) for e in errors] == [("/etc/nftables.conf", ErrorKind.TOO_LARGE)]
     assert f"more than {MAX_BASE_CHAINS} input hooks" in errors[0].reason
     # a guest's whole firewall fact: what was cut is unread, so no PASS rests on it
@@ -279,3 +279,85 @@ def test_fstab_entries_past_the_cap_are_unread_not_absent(tmp_path: Path) -> Non
     entries = read_fstab(RootReader(str(tmp_path)), errors=inputs)
     assert len(entries) == 10_000
     assert inputs.unread == ("/etc/fstab: more than 10000 entries; the rest was not read",)
+
+
+# Each ruleset loaded with the real nft 1.0.6 in a private network namespace and probed over loopback
+# (a review, 2026-12-06): what passes inbound IPv4 and IPv6.
+INPUT = "chain input { type filter hook input priority 0; policy drop; %s }"
+
+
+@pytest.mark.parametrize(("ruleset", "policy"), [
+    ("table inet f { " + INPUT % "" + " }", "drop"),
+    ("table ip f { " + INPUT % "" + " }", "accept"),  # IPv6 open
+    ("table ip6 f { " + INPUT % "" + " }", "accept"),  # IPv4 open
+    ("table ip f { " + INPUT % "" + " }\ntable ip6 g { " + INPUT % "" + " }", "drop"),
+    ("table bridge f { " + INPUT % "" + " }", None),  # no chain sees IP on the input hook
+    ("table inet f { " + INPUT % "tcp dport 22 accept\naccept" + " }", "accept"),  # a bare accept
+    ("table inet f { " + INPUT % "ct state established accept\ncounter accept" + " }", "accept"),
+    ("table inet f { " + INPUT % "jump allow" + " chain allow { accept } }", None),
+    ("table inet f { flags dormant; " + INPUT % "" + " }", None),
+    ("table inet f { " + INPUT % "" + " }\ndelete table inet f", None),
+    ("table inet f { " + INPUT % "" + " }\nadd chain inet f input { policy accept; }", None),
+    ('table inet f { chain input { type filter hook output priority 0; policy accept; '
+     'tcp dport 22 accept comment "type filter hook input policy drop" } }', None),
+    ("table inet f { chain input { type filter hook input priority 0; policy accept; drop } }", "drop"),
+])
+def test_nftables_input_hook_as_nft_loads_it(ruleset: str, policy: str | None) -> None:
+    from vmsec.parsers.system.firewall import _nft_policy
+
+    assert _nft_policy(ruleset)[0] == policy
+
+
+def test_a_missing_nft_include_loads_nothing(tmp_path: Path) -> None:
+    (tmp_path / "etc/nftables.d").mkdir(parents=True)
+    (tmp_path / "etc/nftables.conf").write_text(
+        'include "/etc/nftables.d/local.nft"\ntable inet f { ' + INPUT % "" + " }\n")
+    fw = read_firewall(RootReader(str(tmp_path)), ())
+    assert fw.default_input_policy == "accept" and "does not exist" in fw.policy_note
+    # a relative include is looked up under /etc (nft's include path), not beside the including file
+    (tmp_path / "etc/nftables.d/local.nft").write_text('include "nftables.d/b.nft"\n')
+    (tmp_path / "etc/nftables.d/b.nft").write_text("\n")
+    assert read_firewall(RootReader(str(tmp_path)), ()).default_input_policy == "drop"
+
+
+# iptables-restore 1.8.9 in a private network namespace, probed over loopback (the same review).
+V4_DROP = "*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n"
+
+
+@pytest.mark.parametrize(("v4", "v6", "policy"), [
+    (V4_DROP, V4_DROP, "drop"),
+    (V4_DROP, None, "accept"),  # no rules.v6: IPv6 unfiltered
+    (V4_DROP, V4_DROP.replace("DROP [", "ACCEPT ["), "accept"),
+    (V4_DROP.replace("COMMIT\n", ""), V4_DROP, "accept"),  # refused without COMMIT: nothing loaded
+    (V4_DROP.replace("COMMIT", "-A INPUT -j ACCEPT\nCOMMIT"), V4_DROP, "accept"),
+    ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n", V4_DROP,
+     "accept"),  # a conditional last DROP is no default
+    ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j DROP\nCOMMIT\n", V4_DROP, "drop"),
+    ("*filter\n:INPUT drop [0:0]\nCOMMIT\n", V4_DROP, "accept"),  # "Bad policy name": refused
+])
+def test_iptables_persistent_as_iptables_restore_loads_it(tmp_path: Path, v4: str, v6: str | None,
+                                                         policy: str) -> None:
+    (tmp_path / "etc/iptables").mkdir(parents=True)
+    (tmp_path / "etc/iptables/rules.v4").write_text(v4)
+    if v6 is not None:
+        (tmp_path / "etc/iptables/rules.v6").write_text(v6)
+    assert read_firewall(RootReader(str(tmp_path)), ()).default_input_policy == policy
+
+
+# /lib/ufw/ufw-init start in a private network namespace (the same review).
+@pytest.mark.parametrize(("ufw_conf", "default", "enabled", "policy"), [
+    ("ENABLED=yes\n", 'DEFAULT_INPUT_POLICY="DROP"\n', True, "drop"),
+    ('ENABLED=yes\nDEFAULT_INPUT_POLICY="ACCEPT"\n', 'DEFAULT_INPUT_POLICY="DROP"\n', True, "accept"),
+    ("ENABLED=Yes\n", 'DEFAULT_INPUT_POLICY="DROP"\n', False, "drop"),  # only yes/YES start it
+    ("ENABLED=yes\n", 'DEFAULT_INPUT_POLICY="drop"\n', True, "accept"),  # refused by iptables-restore
+    ("ENABLED=yes\n", "DEFAULT_INPUT_POLICY=DROP  # deny\n", True, "drop"),  # sh drops the comment
+])
+def test_ufw_as_ufw_init_reads_it(tmp_path: Path, ufw_conf: str, default: str, enabled: bool,
+                                  policy: str) -> None:
+    (tmp_path / "etc/ufw").mkdir(parents=True)
+    (tmp_path / "etc/default").mkdir(parents=True)
+    (tmp_path / "etc/ufw/ufw.conf").write_text(ufw_conf)
+    (tmp_path / "etc/default/ufw").write_text(default)
+    from vmsec.parsers.system.firewall import _ufw
+
+    assert _ufw(RootReader(str(tmp_path)), None)[:2] == (enabled, policy)  # type: ignore[index]

@@ -315,6 +315,7 @@ class FirewallSetup(Struct, frozen=True, kw_only=True, gc=False):
     mechanisms: Mapping[str, bool | None] = field(default_factory=dict)  # nftables/iptables/ufw/firewalld
     default_input_policy: str | None = None  # accept | drop | reject, where the config says
     origin: str = ""
+    policy_note: str = ""  # why the policy is what it is, or why it is unknown (an IPv6 hole, …)
 
 
 class CloudInitSetup(Struct, frozen=True, kw_only=True, gc=False):

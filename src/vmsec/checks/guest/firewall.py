@@ -55,7 +55,11 @@ def firewall_enabled(guest: Guest) -> Iterator[Result]:
        tags=(Tag.ISOLATION, "firewall", "network"), references=_REFS)
 def default_deny_input(guest: Guest) -> Iterator[Result]:
     """A firewall whose input policy is accept only blocks what someone remembered to list; a
-    default-deny policy blocks whatever nobody thought of, such as a debug port left open.
+    default-deny policy blocks whatever nobody thought of, such as a debug port left open. Both IPv4
+    and IPv6 must be denied (an `ip` table or a rules.v4 alone leaves IPv6 open); a ruleset the loader
+    refuses (a missing nft include, an iptables table without COMMIT, a lower-case ufw policy) loads
+    nothing; an unconditional accept rule undoes the policy; what vmsec cannot follow (a jump, a
+    dormant or later-changed table) is UNKNOWN.
 
     Remediation: nftables `type filter hook input priority 0; policy drop;` with explicit accepts;
     ufw `default deny incoming`; firewalld a zone whose target is not ACCEPT.
@@ -69,15 +73,16 @@ def default_deny_input(guest: Guest) -> Iterator[Result]:
     policy = (fw.default_input_policy or "").strip().lower() or None
     where = ev(fw.origin or "firewall", "input policy", fw.default_input_policy)
     unread = guest_unread(guest, "firewall")
+    note = f" ({fw.policy_note})" if fw.policy_note else ""
     if policy is None:
         yield unknown("input policy", "the default input policy could not be determined from the "
-                      "firewall configuration", where)
+                      f"firewall configuration{note}", where)
     elif policy in ("drop", "reject", "deny"):
         yield ok_unless(unread, "input policy", f"inbound default policy is {policy}", where)
     elif unread:  # an unread file may hold a dropping input chain
-        yield not_read(unread, "input policy", f"inbound default policy is {policy}", where)
+        yield not_read(unread, "input policy", f"inbound default policy is {policy}{note}", where)
     else:
-        yield fail("input policy", f"inbound default policy is {policy}: unlisted ports are open",
+        yield fail("input policy", f"inbound default policy is {policy}{note}: unlisted ports are open",
                    where)
 
 

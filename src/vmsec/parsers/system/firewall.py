@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import shlex
 from collections.abc import Sequence
 
 from vmsec.errors import ErrorKind, ReadError
@@ -48,16 +49,24 @@ def _enabled(services: Sequence[Service] | None, names: tuple[str, ...]) -> bool
     return None if None in states else False
 
 
-def _nft_text(reader: Reader, path: str, errors: Errors | None, budget: list[int]) -> str:
-    """The file with its includes inlined (globs in the last path component; bounded)."""
-    text = read_optional(reader, path, errors)
-    if text is None:
+def _nft_text(reader: Reader, path: str, errors: Errors | None, budget: list[int],
+              missing: list[str] | None = None) -> str:
+    """The file with its includes inlined (globs in the last path component; bounded). A relative
+    include is looked up in nft's include path, /etc — not beside the including file; an include
+    without wildcards that does not exist is added to ``missing`` (nft then refuses the whole file)."""
+    try:
+        text = reader.read_text(path)
+    except ReadError as exc:
+        if exc.absent and missing is not None and budget[0] < MAX_INCLUDES:
+            missing.append(path)
+        elif not exc.absent:
+            unreadable(errors, exc)
         return ""
     parts = [_strip_comments(text)]
     for match in _NFT_INCLUDE.finditer(parts[0]):
         target = match.group(1)
         if not target.startswith("/"):
-            target = f"{path.rpartition('/')[0]}/{target}"
+            target = f"/etc/{target}"
         try:
             paths = reader.glob(target) if any(c in target for c in "*?[") else [target]
         except ReadError as exc:
@@ -69,7 +78,7 @@ def _nft_text(reader: Reader, path: str, errors: Errors | None, budget: list[int
                 unreadable(errors, ReadError(path, f"more than {MAX_INCLUDES} included files; the rest "
                                              "is ignored", ErrorKind.TOO_LARGE))
                 return "\n".join(parts)
-            parts.append(_nft_text(reader, included, errors, budget))
+            parts.append(_nft_text(reader, included, errors, budget, missing))
     return "\n".join(parts)
 
 
@@ -77,12 +86,46 @@ def _strip_comments(text: str) -> str:
     return "\n".join(re.sub(r'#.*$', "", raw) if '"' not in raw else raw for raw in split_lines(text))
 
 
-def _nft_policy(text: str, path: str = "", errors: Errors | None = None) -> str | None:
-    """Policy of the input base chains: drop if any drops, accept if all accept, None if none.
+_NFT_TABLE = re.compile(r"\btable\s+(?:(ip|ip6|inet|arp|bridge|netdev)\s+)?[\w.$-]+\s*\{")
+_NFT_UNSURE = re.compile(r"\bflags\s+dormant\b|\bdelete\s+(?:table|chain)\b|\b(?:add|create)\s+chain\b"
+                         r"|\bpolicy\s+\$")
+_NFT_STRING = re.compile(r'"[^"\n]*"')
+_NFT_STATEMENTS = re.compile(r"[;\n]")
+
+
+def _nft_chain(body: str) -> str | None:
+    """What an input base chain does to a packet no earlier rule decided: its policy, unless an
+    unconditional ``accept`` or ``drop``/``reject`` statement decides first; None when a ``jump``/``goto``
+    hands packets to another chain (which may accept them all)."""
+    policy = _NFT_POLICY.search(body)
+    verdict = policy.group(1) if policy else "accept"
+    for statement in _NFT_STATEMENTS.split(body):
+        words = statement.split()
+        if not words or words[0] in ("type", "policy", "comment"):
+            continue
+        if words[0] in ("jump", "goto"):
+            return None
+        if words == ["accept"] or words == ["counter", "accept"]:
+            return "accept"
+        if words in (["drop"], ["reject"], ["counter", "drop"], ["counter", "reject"]):
+            return "drop"
+    return verdict
+
+
+def _nft_policy(text: str, path: str = "", errors: Errors | None = None) -> tuple[str | None, str]:
+    """(policy, why) of the input hook for inbound IPv4 and IPv6: ``drop`` only when, for both, some
+    input base chain of a table that sees them (inet, or ip and ip6) drops what its rules do not accept
+    — a packet must pass every base chain on the hook; ``accept`` when no chain drops one of them; None
+    when the text cannot decide it (a dormant or deleted table, a chain added or redefined later, a
+    policy from a variable, a jump). Quoted strings (comments) are not read as statements.
 
     Linear in the text: the braces are matched in one pass, each chain is judged once, and at most
     MAX_BASE_CHAINS hooks are looked at (a real ruleset has a few; the rest is recorded as not read).
     Walking from each hook to its closing brace had made 92 KB of repeated hooks take 18 s."""
+    text = _NFT_STRING.sub('""', text)
+    unsure = _NFT_UNSURE.search(text)
+    if unsure is not None:
+        return None, f"'{unsure.group()}' changes the ruleset in a way vmsec does not follow"
     opens: list[int] = []
     closing: dict[int, int] = {}
     stack: list[int] = []
@@ -92,8 +135,10 @@ def _nft_policy(text: str, path: str = "", errors: Errors | None = None) -> str 
             stack.append(brace.start())
         elif stack:
             closing[stack.pop()] = brace.start()
-    judged: dict[int, str] = {}
-    policies: list[str] = []
+    tables = [(m.end() - 1, m.group(1) or "ip") for m in _NFT_TABLE.finditer(text)]
+    table_starts = [start for start, _family in tables]
+    judged: dict[int, str | None] = {}
+    seen: dict[str, list[str | None]] = {"v4": [], "v6": []}
     for n, hook in enumerate(_NFT_INPUT_HOOK.finditer(text)):
         if n == MAX_BASE_CHAINS:
             unreadable(errors, ReadError(path, f"more than {MAX_BASE_CHAINS} input hooks; the rest were not "
@@ -101,48 +146,95 @@ def _nft_policy(text: str, path: str = "", errors: Errors | None = None) -> str 
             break
         index = bisect.bisect_left(opens, hook.start()) - 1
         start = opens[index] if index >= 0 else 0
+        t = bisect.bisect_left(table_starts, start) - 1
+        while t >= 0 and closing.get(table_starts[t], len(text)) < start:
+            t -= 1  # the table block that encloses this chain
+        family = tables[t][1] if t >= 0 else "ip"
         if start not in judged:
-            policy = _NFT_POLICY.search(text, start, closing.get(start, len(text)))
-            judged[start] = policy.group(1) if policy else "accept"
-        policies.append(judged[start])
-    if not policies:
-        return None
-    return "drop" if "drop" in policies else "accept"
+            judged[start] = _nft_chain(text[start + 1:closing.get(start, len(text))])
+        for stack_name, families in (("v4", ("inet", "ip")), ("v6", ("inet", "ip6"))):
+            if family in families:
+                seen[stack_name].append(judged[start])
+    if not seen["v4"] and not seen["v6"]:
+        return None, "no input chain filters IPv4 or IPv6"
+    covered = {k: "drop" in v for k, v in seen.items()}
+    if all(covered.values()):
+        return "drop", ""
+    if any(None in seen[k] for k in seen if not covered[k]):
+        return None, "an input chain hands packets to another chain (jump/goto)"
+    open_ = [{"v4": "IPv4", "v6": "IPv6"}[k] for k in seen if not covered[k]]
+    return "accept", f"no input chain drops {' or '.join(open_)} by default"
 
 
-def _iptables_policy(text: str, path: str, errors: Errors | None) -> str | None:
+def _iptables_policy(text: str, path: str, errors: Errors | None) -> tuple[str | None, str]:
+    """(policy, why) of the filter table's INPUT chain as iptables-restore loads the file: a policy
+    other than ACCEPT/DROP, or a table without its COMMIT, makes it refuse the whole file (nothing is
+    loaded: ACCEPT); the first unconditional ``-A INPUT -j ACCEPT``/``DROP``/``REJECT`` decides before
+    the policy does."""
     table = None
     policy: str | None = None
-    last_rule: str | None = None
+    rules: list[list[str]] = []
+    filter_seen = filter_committed = False
     for _number, line in lines(text, errors, path):
         if line.startswith("*"):
-            table = line[1:]
+            table = line[1:].strip()
+            filter_seen |= table == "filter"
+        elif line.strip() == "COMMIT":
+            filter_committed |= table == "filter"
+            table = None
         elif table == "filter" and line.startswith(":INPUT "):
-            policy = line.split()[1].lower()
+            word = line.split()[1] if len(line.split()) > 1 else ""
+            if word not in ("ACCEPT", "DROP"):
+                return "accept", (f"iptables-restore refuses {path}: bad INPUT policy {word!r}; nothing "
+                                  "is loaded")
+            policy = word.lower()
         elif table == "filter" and line.startswith("-A INPUT "):
-            last_rule = line
-    if policy == "accept" and last_rule is not None:
-        target = re.search(r"\s-j\s+(DROP|REJECT)\s*(?:$|--)", last_rule)
-        if target and " -s " not in last_rule and " -p " not in last_rule and " -i " not in last_rule:
-            return target.group(1).lower()
-    return policy
+            rules.append(line.split()[2:])
+    if filter_seen and not filter_committed:
+        return "accept", f"iptables-restore refuses {path}: the filter table has no COMMIT; nothing is loaded"
+    for words in rules:
+        if words == ["-j", "ACCEPT"]:
+            return "accept", f"{path}: an unconditional -A INPUT -j ACCEPT"
+        if words in (["-j", "DROP"], ["-j", "REJECT"]):
+            return "drop", ""
+    return policy, ""
 
 
-def _ufw(reader: Reader, errors: Errors | None) -> tuple[bool | None, str | None] | None:
+_IP6T_FILES = {"/etc/iptables/rules.v4": "/etc/iptables/rules.v6",
+               "/etc/sysconfig/iptables": "/etc/sysconfig/ip6tables"}
+
+
+def _shell_value(value: str) -> str:
+    """A ``KEY=value`` line's value as sh reads it for these files: quotes removed, a ``#`` comment
+    after blanks dropped."""
+    try:
+        words = shlex.split(value, comments=True)
+    except ValueError:
+        return value.strip()
+    return words[0] if words else ""
+
+
+def _ufw(reader: Reader, errors: Errors | None) -> tuple[bool | None, str | None, str] | None:
+    """(enabled, input policy, origin of the policy) as ufw-init reads them: it sources
+    /etc/default/ufw and then /etc/ufw/ufw.conf (a setting there wins), starts only for ENABLED=yes or
+    YES, and hands the policy to iptables-restore, which refuses anything but ACCEPT, DROP or REJECT
+    in capitals (then no rule is loaded: accept)."""
     conf = read_optional(reader, "/etc/ufw/ufw.conf", errors)
     if conf is None:
         return None
-    enabled: bool | None = False
-    for _number, line in lines(conf, errors, "/etc/ufw/ufw.conf"):
-        key, _sep, value = line.partition("=")
-        if key.strip() == "ENABLED":
-            enabled = value.strip().strip("\"'").lower() == "yes"
-    policy = None
-    for _number, line in read_lines(reader, "/etc/default/ufw", errors):
-        key, _sep, value = line.partition("=")
-        if key.strip() == "DEFAULT_INPUT_POLICY":
-            policy = value.strip().strip("\"'").lower() or None
-    return enabled, policy
+    settings: dict[str, tuple[str, str]] = {}
+    default = read_optional(reader, "/etc/default/ufw", errors)
+    for path, text in (("/etc/default/ufw", default), ("/etc/ufw/ufw.conf", conf)):
+        for _number, line in lines(text or "", errors, path):
+            key, sep, value = line.partition("=")
+            if sep and key.strip() in ("ENABLED", "DEFAULT_INPUT_POLICY"):
+                settings[key.strip()] = (_shell_value(value), path)
+    enabled = settings.get("ENABLED", ("no", ""))[0] in ("yes", "YES")
+    raw, origin = settings.get("DEFAULT_INPUT_POLICY", ("", "/etc/default/ufw"))
+    if not raw:
+        return enabled, None, origin
+    policy = raw.lower() if raw in ("ACCEPT", "DROP", "REJECT") else "accept"
+    return enabled, policy, origin
 
 
 def _firewalld_policy(reader: Reader, errors: Errors | None) -> tuple[str | None, str]:
@@ -177,6 +269,7 @@ def read_firewall(reader: Reader, services: Sequence[Service] | None, *,
     """The firewall frameworks set up to load at boot and the default inbound policy."""
     mechanisms: dict[str, bool | None] = {}
     policies: dict[str, tuple[str | None, str]] = {}
+    notes: dict[str, str] = {}
 
     if reader.exists("/usr/lib/firewalld") or reader.exists("/etc/firewalld/firewalld.conf"):
         mechanisms["firewalld"] = _enabled(services, ("firewalld.service", "firewalld"))
@@ -186,13 +279,20 @@ def read_firewall(reader: Reader, services: Sequence[Service] | None, *,
     if ufw is not None:
         service = _enabled(services, ("ufw.service", "ufw"))
         mechanisms["ufw"] = False if service is False or ufw[0] is False else ufw[0] and service
-        policies["ufw"] = (ufw[1], "/etc/default/ufw")
+        policies["ufw"] = (ufw[1], ufw[2])
 
     for path in _NFT_CONFIGS:
         if reader.exists(path):
             mechanisms["nftables"] = _enabled(services, ("nftables.service", "nftables"))
-            ruleset = _nft_text(reader, path, errors, [MAX_INCLUDES])
-            policies["nftables"] = (_nft_policy(ruleset, path, errors), path)
+            missing: list[str] = []
+            ruleset = _nft_text(reader, path, errors, [MAX_INCLUDES], missing)
+            if missing:  # nft -f fails on it: nothing of the file is loaded at boot
+                policies["nftables"] = ("accept", path)
+                notes["nftables"] = (f"nft refuses {path}: the included {missing[0]} does not exist, so no "
+                                     "rule is loaded")
+            else:
+                nft_policy, notes["nftables"] = _nft_policy(ruleset, path, errors)
+                policies["nftables"] = (nft_policy, path)
             break
 
     for path in _IPT_FILES:
@@ -200,11 +300,27 @@ def read_firewall(reader: Reader, services: Sequence[Service] | None, *,
         if text is not None:
             mechanisms["iptables"] = _enabled(services, ("netfilter-persistent.service", "iptables.service",
                                                          "iptables", "iptables-persistent"))
-            policies["iptables"] = (_iptables_policy(text, path, errors), path)
+            v4, why = _iptables_policy(text, path, errors)
+            v6: str | None
+            v6_path = _IP6T_FILES.get(path)
+            v6_text = read_optional(reader, v6_path, errors) if v6_path else None
+            if v6_path is not None and v6_text is None:
+                v6, v6_why = "accept", f"no {v6_path}: IPv6 is not filtered"
+            elif v6_path is not None and v6_text is not None:
+                v6, v6_why = _iptables_policy(v6_text, v6_path, errors)
+            else:
+                v6, v6_why = v4, ""
+            if v4 == "drop" and v6 == "drop":
+                policies["iptables"], notes["iptables"] = ("drop", path), ""
+            elif v4 == "drop" and v6 is not None:
+                policies["iptables"], notes["iptables"] = (v6, v6_path or path), f"IPv4 drops; {v6_why}"
+            else:
+                policies["iptables"], notes["iptables"] = (v4, path), why
             break
 
     order = [m for m in ("firewalld", "ufw", "nftables", "iptables") if m in mechanisms]
     chosen = next((m for m in order if mechanisms[m]), order[0] if order else None)
     policy, origin = policies.get(chosen, (None, "")) if chosen else (None, "")
     return FirewallSetup(mechanisms=mechanisms, default_input_policy=policy,
-                         origin=f"{chosen}: {origin}" if chosen else "")
+                         origin=f"{chosen}: {origin}" if chosen else "",
+                         policy_note=notes.get(chosen, "") if chosen else "")
