@@ -305,7 +305,9 @@ class SysctlValue(Struct, frozen=True, kw_only=True, gc=False):
 class AuditSetup(Struct, frozen=True, kw_only=True, gc=False):
     auditd_installed: bool | None
     auditd_enabled: bool | None
-    rules: tuple[str, ...] = ()  # rule lines from /etc/audit/rules.d/*.rules and audit.rules
+    rules: tuple[str, ...] = ()  # the rule lines auditctl loads at boot (augenrules' or audit.rules)
+    # The line auditctl refuses, with its file: it loads nothing from there on (a final -e 2 included).
+    load_error: str | None = None
     remote_logging: tuple[str, ...] = ()  # evidence of off-host logging: rsyslog @@host, audisp-remote …
     journald_storage: str | None = None
 

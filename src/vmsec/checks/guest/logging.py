@@ -114,19 +114,32 @@ def _covers(audit: AuditSetup, label: str, required: tuple[tuple[str, str], ...]
         return
     missing = []
     hits = []
+    recording = [r for r in audit.rules if _records(r)]
     for what, pattern in required:
         rx = re.compile(pattern)
-        hit = next((r for r in audit.rules if rx.search(r)), None)
+        hit = next((r for r in recording if rx.search(r)), None)
         if hit is None:
             missing.append(what)
         else:
             hits.append(ev(_AUDIT_RULES, what, hit))
+    refused = f" ({audit.load_error})" if audit.load_error else ""
     if missing and unread:
-        yield not_read(unread, label, f"no audit rule covers {', '.join(missing)}", *hits)
+        yield not_read(unread, label, f"no audit rule covers {', '.join(missing)}{refused}", *hits)
     elif missing:
-        yield fail(label, f"no audit rule covers {', '.join(missing)}", *hits)
+        yield fail(label, f"no audit rule covers {', '.join(missing)}{refused}", *hits)
     else:  # a later, unread file could delete them (-D)
         yield ok_unless(unread, label, f"audit rules cover {', '.join(w for w, _ in required)}", *hits)
+
+
+def _records(rule: str) -> bool:
+    """Whether a loaded rule writes records: not a ``never`` action, and a watch's permissions
+    (``-p``, all of rwxa when absent) include writes or attribute changes."""
+    if re.search(r"(^|\s)-[aA]\s*(\S*\bnever\b)", rule):
+        return False
+    perms = re.search(r"(^|\s)-p\s*([rwxa]+)", rule)
+    if perms is not None and re.match(r"\s*-w\s", rule):
+        return bool(set(perms.group(2)) & {"w", "a"})
+    return True
 
 
 def _path(p: str) -> str:
@@ -206,8 +219,9 @@ def audit_immutable(guest: Guest) -> Iterator[Result]:
         yield not_read(unread, "audit immutable", "the audit rules are not locked (-e 2)",
                        *(ev(_AUDIT_RULES, "-e", r) for r in last[-1:]))
     else:
-        yield fail("audit immutable", "the audit rules are not locked (-e 2): root can remove them "
-                   "silently", *(ev(_AUDIT_RULES, "-e", r) for r in last[-1:]))
+        refused = f" ({audit.load_error})" if audit.load_error else ""
+        yield fail("audit immutable", f"the audit rules are not locked (-e 2){refused}: root can remove "
+                   "them silently", *(ev(_AUDIT_RULES, "-e", r) for r in last[-1:]))
 
 
 @check("VMS-GST-116", title="Logs are forwarded off the system", severity=Severity.MEDIUM,

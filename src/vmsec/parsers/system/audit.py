@@ -1,12 +1,13 @@
 """Audit and logging: auditd, its rules, off-host log forwarding and journald storage.
 
-Rules: augenrules compiles /etc/audit/rules.d/*.rules (name order) into /etc/audit/audit.rules;
-both are read and the lines kept once, rules.d first. Off-host forwarding evidence: rsyslog
-(``*.* @host`` UDP, ``@@host`` TCP, ``:omfwd:``, ``action(type="omfwd"|"omrelp" …)``), syslog-ng
-(a ``destination`` with ``network()``, ``tcp()``, ``udp()`` or ``syslog()``), the audit remote plugin
-(``active = yes``), systemd-journal-upload enabled, busybox syslogd ``-R host``. journald: the last
-``Storage=`` of journald.conf and its drop-ins; ``auto`` (the default) is reported as what it means
-here: ``persistent`` when /var/log/journal exists, else ``volatile``. None when journald is absent.
+Rules: what auditctl loads at boot — augenrules' compilation of /etc/audit/rules.d (see
+:func:`_rules`), or /etc/audit/audit.rules where auditd.service loads that file itself. Off-host
+forwarding evidence: rsyslog (``*.* @host`` UDP, ``@@host`` TCP, ``:omfwd:``,
+``action(type="omfwd"|"omrelp" …)``), syslog-ng (a ``destination`` with ``network()``, ``tcp()``,
+``udp()`` or ``syslog()``), the audit remote plugin (``active = yes``), systemd-journal-upload
+enabled, busybox syslogd ``-R host``. journald: the last ``Storage=`` of journald.conf and its
+drop-ins; ``auto`` (the default) is reported as what it means here: ``persistent`` when
+/var/log/journal exists, else ``volatile``. None when journald is absent.
 """
 
 from __future__ import annotations
@@ -42,15 +43,81 @@ def _enabled(services: Sequence[Service] | None, names: tuple[str, ...]) -> bool
     return None if None in states else False
 
 
-def _rules(reader: Reader, errors: Errors | None) -> tuple[str, ...]:
-    paths = [f"/etc/audit/rules.d/{n}" for n in list_dir(reader, "/etc/audit/rules.d", errors)
-             if n.endswith(".rules")]
-    seen: dict[str, None] = {}
-    for path in [*paths, "/etc/audit/audit.rules"]:
-        for _number, line in read_lines(reader, path, errors):
-            if line and not line.startswith("#") and len(seen) < MAX_RULES:
-                seen.setdefault(line)
-    return tuple(seen)
+_UNIT_FILES = ("/etc/systemd/system/auditd.service", "/usr/lib/systemd/system/auditd.service",
+               "/lib/systemd/system/auditd.service")
+_MOVED = re.compile(r"\s*(-e|-D|-f|-b|--backlog_wait_time)(?:\s|$)")
+
+
+def _version_key(name: str) -> list[tuple[int, int | str]]:
+    """``ls -v`` order, near enough: digit runs compare as numbers (``99-x`` before ``100-y``)."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.findall(r"\d+|\D+", name)]
+
+
+def _raw_lines(reader: Reader, path: str, errors: Errors | None) -> list[str]:
+    """The file's lines as augenrules' awk and auditctl see them: split at \\n only, nothing
+    stripped — a carriage return stays and auditctl refuses it."""
+    text = read_optional(reader, path, errors)
+    return split_lines(text)[:MAX_RULES] if text else []
+
+
+def _augenrules(reader: Reader, errors: Errors | None) -> list[tuple[str, str]]:
+    """(rule, file) as augenrules (audit 3.0) writes audit.rules: the rules.d files ``ls -1v`` lists
+    (no dotfiles) ending in ``.rules``, comments and blank lines dropped, the last ``-D``, ``-b``,
+    ``--backlog_wait_time`` and ``-f`` first, the other rules in order, the last ``-e`` at the end."""
+    names = [n for n in list_dir(reader, "/etc/audit/rules.d", errors)
+             if n.endswith(".rules") and not n.startswith(".")]
+    moved: dict[str, tuple[str, str]] = {}
+    rules: list[tuple[str, str]] = []
+    for name in sorted(names, key=_version_key):
+        path = f"/etc/audit/rules.d/{name}"
+        for line in _raw_lines(reader, path, errors):
+            if not line or re.match(r"\s*#", line):
+                continue
+            option = _MOVED.match(line)
+            if option is not None:
+                moved[option.group(1)] = (line, path)
+            elif len(rules) < MAX_RULES:
+                rules.append((line, path))
+    head = [moved[k] for k in ("-D", "-b", "--backlog_wait_time", "-f") if k in moved]
+    return head + rules + ([moved["-e"]] if "-e" in moved else [])
+
+
+def _uses_augenrules(reader: Reader, errors: Errors | None) -> bool:
+    """Whether auditd.service loads its rules with augenrules (Debian, RHEL 8+) rather than
+    ``auditctl -R /etc/audit/audit.rules``; without a readable unit, whether rules.d holds rules."""
+    for path in _UNIT_FILES:
+        text = read_optional(reader, path, errors)
+        if text is None:
+            continue
+        starts = [v for section, key, v in parse_unit(text)
+                  if section == "Service" and key == "ExecStartPost"]
+        return any("augenrules" in v for v in starts) or not any("auditctl" in v for v in starts)
+    return any(n.endswith(".rules") for n in list_dir(reader, "/etc/audit/rules.d", errors))
+
+
+def _rules(reader: Reader, errors: Errors | None) -> tuple[tuple[str, ...], str | None]:
+    """The rules auditctl loads at boot: augenrules' audit.rules compiled from rules.d (a hand-written
+    /etc/audit/audit.rules is overwritten then, so not read), or audit.rules itself. auditctl stops at
+    the first line it refuses — an inline ``#`` comment, a carriage return — and loads nothing after
+    it, the final ``-e`` included (the refused line is returned beside the rules); ``-W`` removes an
+    earlier watch of the same path."""
+    if _uses_augenrules(reader, errors):
+        source = _augenrules(reader, errors)
+    else:
+        path = "/etc/audit/audit.rules"
+        source = [(line, path) for line in _raw_lines(reader, path, errors)
+                  if line.strip() and not re.match(r"\s*#", line)][:MAX_RULES]
+    loaded: list[str] = []
+    for line, path in source:
+        words = line.split()
+        if "\r" in line or not words or not words[0].startswith("-") \
+                or any(w.startswith("#") for w in words[1:]):
+            return tuple(loaded), f"{path}: auditctl refuses {line[:80]!r} and loads nothing after it"
+        if words[0] == "-W" and len(words) > 1:
+            loaded = [r for r in loaded if not re.match(rf"\s*-w\s+{re.escape(words[1])}(\s|$)", r)]
+            continue
+        loaded.append(line)
+    return tuple(loaded), None
 
 
 def _line_counter(text: str) -> Callable[[int], int]:
@@ -138,6 +205,7 @@ def read_audit(reader: Reader, services: Sequence[Service] | None, *,
     """
     installed = any(reader.exists(p) for p in ("/usr/sbin/auditd", "/sbin/auditd"))
     enabled = _enabled(services, ("auditd.service", "auditd")) if installed else False
-    return AuditSetup(auditd_installed=installed, auditd_enabled=enabled, rules=_rules(reader, errors),
+    rules, load_error = _rules(reader, errors)
+    return AuditSetup(auditd_installed=installed, auditd_enabled=enabled, rules=rules, load_error=load_error,
                       remote_logging=tuple(_remote(reader, services, errors)),
                       journald_storage=_journald_storage(reader, errors))
