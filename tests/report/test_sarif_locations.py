@@ -94,3 +94,21 @@ def test_path_and_line_evidence_gives_a_region_and_guest_roots_their_prefix() ->
     assert regions, "no PATH:LINE evidence became a region"
     for uri, region in regions:
         assert uri.startswith(f"file://{fixture}/") and region["startLine"] >= 1
+
+
+def test_every_result_has_a_physical_location_for_code_scanning(tmp_path: Path) -> None:
+    # GitHub code scanning refuses the whole upload when one result has no artifact location
+    # ("locationFromSarifResult: expected artifact location"): compiled-in defaults, kernel settings
+    # and a missing /tmp line have no file of their own, so they point at the scanned root.
+    root = tmp_path / "min root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/os-release").write_text('ID=debian\nVERSION_ID="12"\n')
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (root / "etc/ssh").mkdir()
+    (root / "etc/ssh/sshd_config").write_text("PasswordAuthentication no\n")
+    doc = sarif("scan", "rootfs", str(root))
+    results = doc["runs"][0]["results"]
+    assert results and all(any("physicalLocation" in loc for loc in r["locations"]) for r in results)
+    found = [unquote(u) for u in uris(doc)]
+    assert f"file://{root}/" in found  # the root itself, as a directory
+    assert not any(f"{root}{root}" in u for u in found)  # evidence naming the root is not doubled

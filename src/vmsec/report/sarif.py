@@ -125,9 +125,10 @@ def split_source(source: str) -> tuple[str, int | None, str | None]:
 def _file_uri(path: str) -> dict[str, str]:
     """An artifact location: absolute paths as ``file://`` URIs; relative ones (a scan run on
     relative paths) relative to ``%SRCROOT%`` — a URI may carry a base only when it is relative."""
+    slash = "/" if path.endswith("/") and path != "/" else ""  # a directory keeps its trailing slash
     if path.startswith("/"):
-        return {"uri": "file://" + _quote(str(PurePosixPath(path)))}
-    return {"uri": _quote(str(PurePosixPath(path))), "uriBaseId": SRCROOT}
+        return {"uri": "file://" + _quote(str(PurePosixPath(path))) + slash}
+    return {"uri": _quote(str(PurePosixPath(path))) + slash, "uriBaseId": SRCROOT}
 
 
 def _quote(path: str) -> str:
@@ -212,7 +213,7 @@ class Locator:
                 place = Place(path, line, note)  # a domain file given as a relative path
             elif image is not None:
                 place = Place(image, None, note, inner=path if not line else f"{path}:{line}")
-            elif root is not None and not path.startswith(root + "/"):
+            elif root is not None and path != root and not path.startswith(root + "/"):
                 place = Place(root + path, line, note)
             elif host_root is not None and path not in self.files and not path.startswith(host_root + "/"):
                 place = Place(host_root + path, line, note)
@@ -226,6 +227,15 @@ class Locator:
         if not out and origin is not None:
             path = root + origin if root is not None and origin.startswith("/") else origin
             out.append(Place(path))
+        if not out:
+            # Nothing the evidence names is a file (a compiled-in default, a kernel setting, a probe's
+            # answer): the target itself — its image, its root directory, the host's "/", or for a
+            # target that is no file at all a relative name — since code scanning (GitHub) refuses a
+            # result without a physical location.
+            host = self.host_roots.get(f.target.name) if f.target.kind is TargetKind.HOST else None
+            directory = root or host or ("" if f.target.kind is TargetKind.HOST else None)
+            fallback = image or (directory + "/" if directory is not None else None)
+            out.append(Place(fallback) if fallback else Place(f"{f.target.kind.value}/{f.target.name}"))
         return out[:5]
 
     def locations(self, f: Finding) -> list[dict[str, Any]]:
@@ -234,8 +244,6 @@ class Locator:
                    {"name": f.subject, "fullyQualifiedName": f"{_target_fqn(f.target)}/{f.subject}",
                     "kind": "object"}]
         places = self.places(f)
-        if not places:
-            return [{"logicalLocations": logical}]
         out: list[dict[str, Any]] = []
         for i, place in enumerate(places):
             physical: dict[str, Any] = {"artifactLocation": _file_uri(place.path)}
