@@ -288,3 +288,16 @@ def test_a_command_that_exits_with_a_message_prints_it_and_exits_1(tmp_path: Pat
     proc = subprocess.run([sys.executable, str(driver)], capture_output=True, text=True, timeout=60,
                           check=False)
     assert (proc.returncode, proc.stderr) == (1, "the reason, in words\n")
+
+
+@pytest.mark.parametrize("fmt", ["html", "sarif", "json"])
+def test_a_reader_that_leaves_in_the_middle_of_a_large_report_gives_141(fmt: str) -> None:
+    # `vmsec … | head -c 100`: the reader takes a little, then goes. The pipe took 64 KiB of a 10 MB
+    # HTML page in one short write, which CPython's buffered writer counted as done: exit 0, a cut page.
+    proc = subprocess.Popen([VMSEC, "scan", "xml", str(CORPUS), "--no-store",
+                             "-q", "--format", fmt], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert len(proc.stdout.read(100)) == 100
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert (proc.wait(timeout=120), err) == (141, b"")

@@ -269,8 +269,19 @@ def compliance_context(compliance: ComplianceResult, checks: CheckIndex) -> dict
             "stale": f"Mapped checks missing from the catalogue: {', '.join(stale)}." if stale else ""}
 
 
+_CHUNK = 64 * 1024
+
+
+def _write(out: TextIO, page: str) -> None:
+    """Write a page of megabytes in 64 KiB pieces: CPython's buffered writer takes a pipe's short
+    write of one huge string as done, so a reader that went away (``| head``) lost the rest silently
+    and vmsec exited 0 with a cut page; piece by piece, the next write fails with EPIPE (exit 141)."""
+    for start in range(0, len(page), _CHUNK):
+        out.write(page[start:start + _CHUNK])
+
+
 def render(scan: ScanResult, checks: CheckIndex, out: TextIO) -> None:
-    out.write(environment().get_template("report.html.j2").render(context(scan, checks)))
+    _write(out, environment().get_template("report.html.j2").render(context(scan, checks)))
 
 
 def render_compliance_page(compliance: ComplianceResult, scan: ScanResult, checks: CheckIndex,
@@ -279,7 +290,7 @@ def render_compliance_page(compliance: ComplianceResult, scan: ScanResult, check
     css, _script, csp = page_assets()
     page = environment().get_template("compliance.html.j2").render(
         scan=scan, css=css, csp=csp, **compliance_context(compliance, checks))
-    out.write(page)
+    _write(out, page)
 
 
 class HtmlReporter:
