@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from vmsec.checks.api import Environment, results_of
-from vmsec.checks.daemon.tls_certificates import certificate_chain, certificate_validity
+from vmsec.checks.daemon.tls_certificates import certificate_chain, certificate_validity, key_strength
 from vmsec.facts import FileKind, FileStat, Host, Inventory, PrivateKey, TlsFile, X509Certificate
 from vmsec.findings import Severity, Status
 
@@ -114,3 +114,20 @@ def test_the_engine_gives_checks_the_scans_instant_in_utc() -> None:
     assert "now" not in Evaluation(catalog, today="2030-01-01").params  # another day, no instant
     clock = Evaluation(catalog).params
     assert abs(datetime.fromisoformat(clock["now"]) - datetime.now(UTC)) < timedelta(minutes=5)
+
+
+def test_a_key_type_vmsec_does_not_know_is_unknown_not_strong() -> None:
+    # an X25519 certificate read as "OTHER None bits" had PASSed; GnuTLS cannot handshake with it
+    files = (tls("/c.pem", "cert", certificate=cert(key_type="other", key_bits=None)),)
+    host = Host(name="h", root="/", live=False, tls_files=files)
+    [result] = results_of(key_strength, host, env("2030-01-01"))
+    assert result.status is Status.UNKNOWN
+
+
+@pytest.mark.parametrize(("curve", "status"), [("secp256r1", Status.PASS), ("secp384r1", Status.PASS),
+                                               ("secp256k1", Status.FAIL), ("brainpoolP256r1", Status.FAIL)])
+def test_ec_curves_gnutls_cannot_load_fail(curve: str, status: Status) -> None:
+    files = (tls("/c.pem", "cert", certificate=cert(key_type="ec", key_bits=256, key_curve=curve)),)
+    host = Host(name="h", root="/", live=False, tls_files=files)
+    [result] = results_of(key_strength, host, env("2030-01-01"))
+    assert result.status is status

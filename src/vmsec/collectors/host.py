@@ -913,8 +913,15 @@ def _read_tls(c: _Collection, tls: TlsFile) -> TlsFile:
     if not tls.stat.exists or tls.stat.kind != FileKind.FILE:
         return tls
     try:
-        data = c.reader.read_bytes(tls.stat.path, x509.MAX_PEM_BYTES)
+        # libvirt and QEMU read the file as a C string: nothing after a NUL byte is there for them
+        data = c.reader.read_bytes(tls.stat.path, x509.MAX_PEM_BYTES).split(b"\0", 1)[0]
         kind = x509.pem_kind(data)
+        # The configured role decides which block GnuTLS takes, not the first marker: a certificate
+        # file that starts with a key still has its certificate read (and judged).
+        if tls.purpose in ("cert", "ca", "client-cert") and b"-----BEGIN CERTIFICATE-----" in data:
+            kind = "certificate"
+        elif tls.purpose in ("key", "client-key") and any(m in data for m in x509.KEY_MARKERS):
+            kind = "key"
         if kind == "certificate":
             cert = x509.parse_certificate(data, tls.stat.path)
             return evolve(tls, certificate=cert, not_after=cert.not_after,
@@ -939,9 +946,11 @@ def _verify_against_ca(c: _Collection, files: list[TlsFile]) -> list[TlsFile]:
             out.append(tls)
             continue
         try:
-            cert_pem = c.reader.read_bytes(tls.stat.path, x509.MAX_PEM_BYTES)
-            ca_pem = c.reader.read_bytes(ca.stat.path, x509.MAX_PEM_BYTES)
-            verified = x509.signed_by(cert_pem, ca_pem, tls.stat.path)
+            cert_pem = c.reader.read_bytes(tls.stat.path, x509.MAX_PEM_BYTES).split(b"\0", 1)[0]
+            ca_pem = c.reader.read_bytes(ca.stat.path, x509.MAX_PEM_BYTES).split(b"\0", 1)[0]
+            # libvirt loads up to 16 CA certificates from the file: any of them may be the issuer
+            verified = any(x509.signed_by(cert_pem, block, tls.stat.path)
+                           for block in x509.certificate_blocks(ca_pem)[:16])
         except ReadError as exc:  # not read, or a signature that cannot be checked: unknown, not "no"
             out.append(evolve(tls, certificate=evolve(tls.certificate, verify_error=exc.reason)))
             continue

@@ -120,6 +120,7 @@ class X509Certificate(Struct, frozen=True, kw_only=True, gc=False):
     # Why the signature could not be checked against that CA (an algorithm ``cryptography`` does not
     # support): then neither verified_by nor "not issued by it" is known.
     verify_error: str | None = None
+    key_curve: str | None = None  # an EC key's curve as cryptography names it (secp256r1, brainpoolP256r1)
 
 
 class PrivateKey(Struct, frozen=True, kw_only=True, gc=False):
@@ -129,6 +130,7 @@ class PrivateKey(Struct, frozen=True, kw_only=True, gc=False):
     key_bits: int | None
     public_key_id: str | None  # None when the key is encrypted (no passphrase is ever tried)
     encrypted: bool = False
+    key_curve: str | None = None  # an EC key's curve, as on X509Certificate
 
 
 class TlsFile(Struct, frozen=True, kw_only=True, gc=False):

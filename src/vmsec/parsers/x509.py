@@ -10,6 +10,7 @@ raises :class:`~vmsec.errors.ParseError` naming the file.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC
 from typing import Any
 
@@ -17,7 +18,7 @@ from vmsec.errors import ErrorKind, ParseError, ReadError
 from vmsec.facts.host import PrivateKey, X509Certificate
 
 MAX_PEM_BYTES = 1024 * 1024
-_KEY_MARKERS = (b"-----BEGIN PRIVATE KEY-----", b"-----BEGIN RSA PRIVATE KEY-----",
+KEY_MARKERS = (b"-----BEGIN PRIVATE KEY-----", b"-----BEGIN RSA PRIVATE KEY-----",
                 b"-----BEGIN EC PRIVATE KEY-----", b"-----BEGIN ENCRYPTED PRIVATE KEY-----",
                 b"-----BEGIN DSA PRIVATE KEY-----")
 
@@ -25,9 +26,23 @@ _KEY_MARKERS = (b"-----BEGIN PRIVATE KEY-----", b"-----BEGIN RSA PRIVATE KEY----
 def pem_kind(data: bytes) -> str:
     """certificate | key | dh | crl | other, from the first PEM marker in ``data``."""
     markers = {b"-----BEGIN CERTIFICATE-----": "certificate", b"-----BEGIN DH PARAMETERS-----": "dh",
-               b"-----BEGIN X509 CRL-----": "crl", **dict.fromkeys(_KEY_MARKERS, "key")}
+               b"-----BEGIN X509 CRL-----": "crl", **dict.fromkeys(KEY_MARKERS, "key")}
     found = [(data.find(m), kind) for m, kind in markers.items() if m in data]
     return min(found)[1] if found else "other"
+
+
+def _curve(key: Any) -> str | None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return key.curve.name if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) else None
+
+
+_CERT_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.DOTALL)
+
+
+def certificate_blocks(data: bytes) -> list[bytes]:
+    """Each PEM certificate of a file (a CA file may hold several), in file order."""
+    return [m.group() for m in _CERT_BLOCK.finditer(data)]
 
 
 def _key_facts(key: Any) -> tuple[str, int | None]:
@@ -119,7 +134,8 @@ def _parse_certificate(data: bytes, origin: str) -> X509Certificate:
         subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(),
         not_before=cert.not_valid_before_utc.astimezone(UTC).isoformat(timespec="seconds"),
         not_after=cert.not_valid_after_utc.astimezone(UTC).isoformat(timespec="seconds"),
-        key_type=key_type, key_bits=bits, signature_hash=digest.name if digest is not None else None,
+        key_type=key_type, key_bits=bits, key_curve=_curve(public),
+        signature_hash=digest.name if digest is not None else None,
         is_ca=is_ca, self_signed=self_signed, public_key_id=public_key_id(public))
 
 
@@ -137,8 +153,9 @@ def parse_private_key(data: bytes, origin: str) -> PrivateKey:
         raise ReadError(origin, f"unsupported private key: {type(exc).__name__}",
                         ErrorKind.UNSUPPORTED) from exc
     key_type, bits = _key_facts(key)
-    return PrivateKey(key_type=key_type, key_bits=bits, public_key_id=public_key_id(key.public_key()))
+    return PrivateKey(key_type=key_type, key_bits=bits, key_curve=_curve(key),
+                      public_key_id=public_key_id(key.public_key()))
 
 
-__all__ = ["MAX_PEM_BYTES", "parse_certificate", "parse_private_key", "pem_kind", "public_key_id",
-           "signed_by"]
+__all__ = ["KEY_MARKERS", "MAX_PEM_BYTES", "certificate_blocks", "parse_certificate", "parse_private_key",
+           "pem_kind", "public_key_id", "signed_by"]

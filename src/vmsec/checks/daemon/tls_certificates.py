@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
-from vmsec.facts import Host, TlsFile
+from vmsec.facts import Host, PrivateKey, TlsFile, X509Certificate
 from vmsec.times import as_utc
 
 TLSCERTS_DOC = "https://libvirt.org/kbase/tlscerts.html"
@@ -105,6 +105,11 @@ def _scan_instant(env: Environment) -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# The NIST curves GnuTLS 3.7 takes in X.509 keys (secp256k1 and the brainpool curves it does not:
+# libvirtd then fails with "ASN1 parser: Element was not found"); the weak ones are judged by size.
+GNUTLS_CURVES = frozenset({"secp192r1", "secp224r1", "secp256r1", "secp384r1", "secp521r1"})
+
+
 @check("VMS-DMN-021", title="TLS keys and certificate signatures of libvirt and QEMU are strong",
        severity=Severity.MEDIUM, tags=(Tag.ENCRYPTION, "tls", "certificates"),
        references=(TLSCERTS_DOC, "https://www.keylength.com/en/4/"))
@@ -112,7 +117,9 @@ def key_strength(host: Host, env: Environment) -> Iterator[Result]:
     """An RSA or DSA key under 2048 bits (an elliptic-curve key under 256) can be broken by a
     well-funded attacker, who then impersonates the hypervisor's management API or reads migration
     streams; a certificate signed with SHA-1 or MD5 can be forged by collision. DSA is refused by
-    current TLS libraries. A root CA's signature on itself is not relied upon and is not judged.
+    current TLS libraries, and an EC key on a curve GnuTLS does not implement (secp256k1, brainpool)
+    cannot be loaded at all. A root CA's signature on itself is not relied upon and is not judged; a
+    key of a type vmsec does not know is UNKNOWN.
 
     Remediation: Issue new keys (RSA 3072 or ECDSA P-256 and up) and certificates signed with SHA-256
     or better, from a CA that uses a strong key itself.
@@ -121,15 +128,21 @@ def key_strength(host: Host, env: Environment) -> Iterator[Result]:
         if (problem := _unreadable(tls)) is not None:
             yield problem
             continue
-        key_type, bits = None, None
-        if tls.certificate is not None:
-            key_type, bits = tls.certificate.key_type, tls.certificate.key_bits
-        elif tls.private_key is not None and not tls.private_key.encrypted:
-            key_type, bits = tls.private_key.key_type, tls.private_key.key_bits
-        if key_type is None:
+        key: X509Certificate | PrivateKey | None = tls.certificate
+        if key is None and tls.private_key is not None and not tls.private_key.encrypted:
+            key = tls.private_key
+        if key is None:
+            continue
+        key_type, bits, curve = key.key_type, key.key_bits, key.key_curve
+        if key_type == "other":  # X25519, SM2 …: neither judged strong nor known to load
+            yield unknown(_subject(tls), f"{tls.stat.path} holds a key of a type vmsec does not know",
+                          ev(tls.stat.path, "key", "other"))
             continue
         problems: list[str] = []
         minimum = MIN_BITS.get(key_type)
+        if curve is not None and curve not in GNUTLS_CURVES:
+            problems.append(f"an EC key on {curve}, a curve GnuTLS (libvirt, QEMU) cannot use: the TLS "
+                            "listener fails")
         if key_type == "dsa":
             problems.append(f"a {bits}-bit DSA key (DSA is obsolete for TLS)")
         elif minimum is not None and bits is not None and bits < minimum:
