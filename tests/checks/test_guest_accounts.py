@@ -15,6 +15,7 @@ from vmsec.facts import (
     Group,
     Guest,
     Inventory,
+    OsRelease,
     PamLine,
     PamStack,
     ShadowEntry,
@@ -220,3 +221,15 @@ def test_a_uid_min_in_other_digits_is_no_number_and_the_default_stands() -> None
                                             ("1_000", 1000), ("", 1000), ("99999999999", 1000)])
 def test_login_defs_numbers_as_getdef_num_reads_them(raw: str, value: int) -> None:
     assert accounts._getdef_num(raw, 1000) == value  # strtol base 0 (useradd -R allocated 5000 for 0x1388)
+
+
+@pytest.mark.parametrize(("method", "os_id", "status"), [
+    ("SHA512", "debian", "PASS"), ("YESCRYPT", "debian", "PASS"),
+    ("sha512", "debian", "FAIL"),  # chgpasswd: "Invalid ENCRYPT_METHOD value: 'sha512'. Defaulting to DES."
+    ("BCRYPT", "debian", "FAIL"), ("GOST_YESCRYPT", "ubuntu", "FAIL"),  # not built in: DES
+    ("BCRYPT", "opensuse-leap", "UNKNOWN"), ("SHA256", "debian", "FAIL"), ("MD5", "debian", "FAIL"),
+])
+def test_encrypt_method_as_shadow_utils_reads_it(method: str, os_id: str, status: str) -> None:
+    guest = Guest(name="g", origin="/", login_defs={"ENCRYPT_METHOD": method}, os=OsRelease(id=os_id))
+    assert [r.status.value for r in accounts.encrypt_method(guest, Environment(inventory=Inventory(),
+                                                                             host=None))] == [status]

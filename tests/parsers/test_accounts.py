@@ -141,3 +141,10 @@ def test_huge_sparse_passwd_is_refused_unread(tmp_path: Path) -> None:
         f.truncate(10 * 1024**3)
     with pytest.raises(ReadError, match="limit"):
         read_passwd(RootReader(str(tmp_path)))
+
+
+def test_login_defs_lines_longer_than_fgets_reads_are_pieces() -> None:
+    # getdef.c: fgets(buf, 1024): the tail of a 1,100-byte comment is a line of its own (chgpasswd -R
+    # then hashed with DES, a review found)
+    text = "ENCRYPT_METHOD SHA512\n#" + "x" * 1022 + "ENCRYPT_METHOD DES\n"
+    assert parse_login_defs(text)["ENCRYPT_METHOD"] == "DES"

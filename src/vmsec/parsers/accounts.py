@@ -213,13 +213,30 @@ def parse_group(text: str, origin: str = "/etc/group") -> tuple[Group, ...]:
     return tuple(groups)
 
 
+_FGETS_CHUNK = 1023  # getdef.c reads with fgets(buf, 1024, fp): a longer line comes in pieces
+
+
+def _getdef_lines(lines: list[str]) -> list[str]:
+    """The lines as getdef.c's fgets loop sees them: a line longer than 1,023 bytes (its newline
+    counted) is read as several, each parsed on its own — a 1,100-byte comment can end in a setting."""
+    out: list[str] = []
+    for line in lines:
+        raw = (line + "\n").encode("utf-8", "surrogateescape")
+        if len(raw) <= _FGETS_CHUNK:
+            out.append(line)
+            continue
+        for start in range(0, len(raw), _FGETS_CHUNK):
+            out.append(raw[start:start + _FGETS_CHUNK].decode("utf-8", "replace").removesuffix("\n"))
+    return out
+
+
 def parse_login_defs(text: str, origin: str = "/etc/login.defs") -> dict[str, str]:
     """``KEY value`` settings of login.defs(5) as shadow-utils' getdef.c reads them: trailing white space
     trimmed, the name after leading blanks (space, tab) up to the next blank, the value after blanks and
     double quotes up to the next double quote; a line with one field is ignored; a later setting of the
     same key wins. (Not Python's split(): it also splits at \\v, U+0085, U+2028 …, which login keeps.)"""
     settings: dict[str, str] = {}
-    for line in _lines(text, origin):
+    for line in _getdef_lines(_lines(text, origin)):
         line = line.rstrip(C_SPACE).lstrip(" \t")
         if not line or line.startswith("#"):
             continue

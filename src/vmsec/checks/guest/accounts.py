@@ -26,6 +26,9 @@ LOGIN_DEFS_DOC = "https://man7.org/linux/man-pages/man5/login.defs.5.html"
 _GID0_EXEMPT = frozenset({"root", "sync", "shutdown", "halt", "operator"})
 
 
+_DEBIAN_LIKE = frozenset({"debian", "ubuntu"})  # shadow built without bcrypt and gost-yescrypt
+
+
 def _getdef_num(raw: str | None, default: int) -> int:
     """A login.defs number as shadow-utils' getdef_num reads it: strtol with base 0 (``0x1388`` is
     5000, ``010`` is 8), the whole value, fitting an int; otherwise the default."""
@@ -325,8 +328,18 @@ def encrypt_method(guest: Guest, env: Environment) -> Iterator[Result]:
         md5 = (defs.get("MD5_CRYPT_ENAB") or "").lower() == "yes"
         yield fail("login.defs ENCRYPT_METHOD", "ENCRYPT_METHOD is not set: new passwords set by "
                    f"shadow tools are hashed with {'MD5' if md5 else 'DES'}", where)
-    elif method.upper() in ("SHA512", "YESCRYPT", "BCRYPT", "GOST_YESCRYPT"):
+    elif method in ("SHA512", "YESCRYPT"):
         yield ok("login.defs ENCRYPT_METHOD", f"ENCRYPT_METHOD {method}", where)
+    elif method in ("BCRYPT", "GOST_YESCRYPT") and (guest.os is None or guest.os.id not in _DEBIAN_LIKE):
+        yield unknown("login.defs ENCRYPT_METHOD", f"ENCRYPT_METHOD {method}: strong if this build of "
+                      "shadow-utils supports it, DES if it does not (Debian's does not)", where)
+    elif method in ("BCRYPT", "GOST_YESCRYPT"):
+        yield fail("login.defs ENCRYPT_METHOD", f"ENCRYPT_METHOD {method} is not built into this "
+                   "distribution's shadow-utils: new passwords are hashed with DES", where)
+    elif method not in ("MD5", "SHA256", "DES"):
+        # salt.c compares with strcmp: "sha512" is no method, and shadow falls back to DES
+        yield fail("login.defs ENCRYPT_METHOD", f"ENCRYPT_METHOD {method} is not a method shadow-utils "
+                   "knows (they are case-sensitive): new passwords are hashed with DES", where)
     else:
         yield fail("login.defs ENCRYPT_METHOD", f"ENCRYPT_METHOD {method}: new passwords get a weak "
                    "hash", where, severity=Severity.LOW if method.upper() == "SHA256" else None)
