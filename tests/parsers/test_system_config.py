@@ -335,12 +335,19 @@ def test_apk_without_keys_is_unsigned(tmp_path: Path) -> None:
 # --- automatic updates --------------------------------------------------------------------------
 
 
+# What starts apt.systemd.daily on Debian: the apt package's timer, enabled by a wants link.
+TIMER = {"lib/systemd/system/apt-daily-upgrade.timer": "[Timer]\nOnCalendar=*-*-* 6:00\n",
+         "etc/systemd/system/timers.target.wants/apt-daily-upgrade.timer":
+             "[Timer]\nOnCalendar=*-*-* 6:00\n"}
+
+
 def test_unattended_upgrades_debian_defaults(tmp_path: Path) -> None:
     reader = tree(
         tmp_path,
         {
             "etc/apt/apt.conf.d/20auto-upgrades": sample("debian12", "20auto-upgrades"),
             "etc/apt/apt.conf.d/50unattended-upgrades": sample("debian12", "50unattended-upgrades"),
+            **TIMER,
         },
     )
     auto = read_auto_updates(reader, pkgs("apt", "unattended-upgrades"))
@@ -356,6 +363,7 @@ def test_unattended_upgrades_security_only_and_off_switches(tmp_path: Path) -> N
             "etc/apt/apt.conf.d/20auto-upgrades": sample("debian12", "20auto-upgrades"),
             "etc/apt/apt.conf.d/50unattended-upgrades": 'Unattended-Upgrade::Origins-Pattern { '
                 '"origin=Debian,label=Debian-Security"; };\n',
+            **TIMER,
         },
     )
     auto = read_auto_updates(reader, pkgs("unattended-upgrades"))
@@ -363,10 +371,37 @@ def test_unattended_upgrades_security_only_and_off_switches(tmp_path: Path) -> N
     (tmp_path / "etc/apt/apt.conf.d/99off").write_text('APT::Periodic::Unattended-Upgrade "0";\n')
     assert read_auto_updates(reader, pkgs("unattended-upgrades")).enabled is False
     (tmp_path / "etc/apt/apt.conf.d/99off").unlink()
-    os.makedirs(tmp_path / "etc/systemd/system")
     os.symlink("/dev/null", tmp_path / "etc/systemd/system/apt-daily-upgrade.timer")
     masked = read_auto_updates(reader, pkgs("unattended-upgrades"))
-    assert masked.enabled is False and "apt-daily-upgrade.timer -> /dev/null" in masked.origin
+    assert masked.enabled is False and "is not enabled (or is masked)" in masked.origin
+
+
+# Debian 12's apt.systemd.daily with stubbed apt-get/unattended-upgrade, and systemctl --root (a
+# review, 2026-12-06): does unattended-upgrade run?
+@pytest.mark.parametrize(("extra", "runs"), [
+    ({}, True),
+    ({"etc/apt/apt.conf.d/99x": 'APT::Periodic::Enable "0";\n'}, False),
+    ({"etc/apt/apt.conf.d/99x": '"APT::Periodic::Enable" "0";\n'}, False),  # a quoted tag
+    ({"etc/apt/apt.conf.d/99x": "#clear APT::Periodic;\n"}, False),  # the whole tree
+    ({"etc/apt/apt.conf.d/99x": 'APT::Periodic::Unattended-Upgrade # off\n"0";\n'}, False),
+    ({"etc/apt/apt.conf.d/99lo:cal": 'APT::Periodic::Enable "0";\n'}, False),  # ':' is a name apt reads
+    ({"etc/apt/apt.conf.d/99x": 'APT::Periodic::Unattended-Upgrade "00";\n'}, True),
+    ({"etc/apt/apt.conf.d/99x": 'APT::Periodic::Unattended-Upgrade "true";\n'}, True),
+    ({"etc/systemd/system/apt-daily-upgrade.timer": ""}, False),  # an empty unit masks it
+])
+def test_unattended_upgrades_as_apt_systemd_daily_runs_it(tmp_path: Path, extra: dict[str, str],
+                                                         runs: bool) -> None:
+    reader = tree(tmp_path, {"etc/apt/apt.conf.d/20auto-upgrades": sample("debian12", "20auto-upgrades"),
+                             **TIMER, **extra})
+    assert read_auto_updates(reader, pkgs("unattended-upgrades")).enabled is runs
+
+
+def test_settings_only_in_a_dotfile_are_not_read(tmp_path: Path) -> None:
+    conf = sample("debian12", "20auto-upgrades")
+    named = tree(tmp_path / "a", {"etc/apt/apt.conf.d/20auto-upgrades.conf": conf, **TIMER})
+    assert read_auto_updates(named, pkgs("unattended-upgrades")).enabled is True
+    hidden = tree(tmp_path / "h", {"etc/apt/apt.conf.d/.20auto-upgrades.conf": conf, **TIMER})
+    assert read_auto_updates(hidden, pkgs("unattended-upgrades")).enabled is False
 
 
 def test_auto_updates_unknown_versus_absent(tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ fact: what an unread file holds is unknown, never "not configured".
 
 from __future__ import annotations
 
+import posixpath
+
 from vmsec.errors import ErrorKind, Problems, ReadError
 from vmsec.facts import FileKind
 from vmsec.parsers.lines import split_lines, strip_c
@@ -117,8 +119,13 @@ def link_target(reader: Reader, path: str) -> str | None:
 
 
 def masked(reader: Reader, path: str) -> bool:
-    """True when ``path`` is a symlink to /dev/null (systemd's mask)."""
-    return link_target(reader, path) == "/dev/null"
+    """True when ``path`` masks a unit as systemd sees it: a symlink to /dev/null (``../../dev/null``
+    too, resolved beside the link) or an empty regular file."""
+    target = link_target(reader, path)
+    if target is not None:
+        return posixpath.normpath(posixpath.join(posixpath.dirname(path), target)) == "/dev/null"
+    info = reader.stat(path, follow=False)
+    return bool(info.exists) and info.kind == FileKind.FILE and info.size == 0
 
 
 def lines(text: str, errors: Errors | None = None, path: str = "") -> list[tuple[int, str]]:

@@ -1,26 +1,38 @@
-"""APT's configuration syntax (apt.conf(5)), enough to read settings and lists.
+"""APT's configuration syntax (apt.conf(5)) as apt 2.6's ``ReadConfigFile`` reads it.
 
-``A::B "v";`` and ``A { B "v"; };`` are the same setting; ``A { "x"; "y"; };`` is a list. Comments are
-``//`` to the end of the line, ``/* … */`` and lines starting with ``#`` (``#clear`` empties a
-setting; ``#include`` is not followed). Keys compare case-insensitively. APT reads the files of
-/etc/apt/apt.conf.d in name order (only names of letters, digits, ``_-.`` with no extension or
-``.conf``), then /etc/apt/apt.conf; a later value wins and list items accumulate.
+Lines are stripped (tabs are eight blanks); ``//`` and ``#`` start a comment outside quotes (``#clear``
+and ``#include`` are directives), ``/* … */`` too and may span lines. What remains is split at ``{``,
+``;`` and ``}`` outside quotes — a statement may span lines (``Key # note`` then ``"true";``) and a
+``}`` ends the statement before it. A statement is a tag and a value: the tag as ``ParseQuoteWord``
+reads it (quotes removed, ``%52`` decoded: ``"Acquire::X"`` and ``Acquire::%58`` are ``Acquire::X``),
+the value as ``ParseCWord`` (quoted strings) or ``ParseQuoteWord`` reads it; a value alone is a list
+item of the enclosing scope. ``#clear X`` empties the whole tree under X; ``#include`` reads a file
+(or a directory, ending in ``/``) of the guest. A syntax error makes apt refuse the file from there
+on (and apt itself stops with it): what was read before stays, the rest is recorded as unread.
+Keys compare case-insensitively; ``Binary::NAME::KEY`` is also read as ``KEY`` (apt applies it when
+that program runs). APT reads the files of /etc/apt/apt.conf.d with the names ``GetListOfFilesInDir``
+accepts (see :func:`apt_part_names`), in name order, then /etc/apt/apt.conf; a later value wins and
+list items accumulate.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from msgspec import Struct, field
 
 from vmsec.errors import ErrorKind, ReadError
-from vmsec.parsers.system._common import Errors, list_dir, note, read_optional, unreadable
+from vmsec.parsers.system._common import Errors, list_dir, read_optional, unreadable
 from vmsec.reading import Reader
 
-MAX_TOKENS = 200_000
-MAX_DEPTH = 32
-_PART_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-_TOKEN = re.compile(r'"[^"]*"?|//.*|[{};]|[^\s{};"]+')
+MAX_LINES = 200_000
+MAX_INCLUDE_DEPTH = 10  # apt: "Too many nested includes" past 10
+MAX_FILES = 256
+_BLANKS = " \t\n\v\f\r"
+_DIRECTIVES = ("clear", "include", "x-apt-configure-index")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_BINARY = re.compile(r"^binary::[^:]+::(.+)$")
 
 
 class AptConfig(Struct):
@@ -34,98 +46,234 @@ class AptConfig(Struct):
     def items(self, key: str) -> list[tuple[str, str]]:
         return self.lists.get(key.lower(), [])
 
+    def set(self, item: str, value: str, origin: str) -> None:
+        for key in _keys(item):
+            if key.endswith("::"):  # a value without a tag: an item of the enclosing list
+                self.lists.setdefault(key[:-2], []).append((value, origin))
+            else:
+                self.values[key] = (value, origin)
+                self.lists.setdefault(key, []).append((value, origin))
 
-def _without_block_comments(text: str) -> str:
-    """``text`` with each ``/* … */`` replaced by its line breaks (line numbers stay right); a comment
-    that is never closed runs to the end, as in apt. One pass: the regular expression this replaces
-    (``/\\*.*?\\*/``) rescanned to the end from every unclosed ``/*`` — 24.6 s for 120 KB."""
-    parts: list[str] = []
-    pos = 0
-    while (start := text.find("/*", pos)) >= 0:
-        end = text.find("*/", start + 2)
-        stop = len(text) if end < 0 else end + 2
-        parts += (text[pos:start], "\n" * text.count("\n", start, stop))
-        pos = stop
-    parts.append(text[pos:])
-    return "".join(parts)
+    def clear(self, tree: str) -> None:
+        """``#clear tree``: the setting and everything under it."""
+        for name in _keys(tree):
+            for table in (self.values, self.lists):
+                for key in [k for k in table if k == name or k.startswith(name + "::")]:
+                    del table[key]
 
 
-def _tokens(text: str) -> list[tuple[str, int]]:
-    """(token, line) pairs; comments dropped, ``#clear a b`` kept as one token ``#clear a b``."""
-    text = _without_block_comments(text)
-    out: list[tuple[str, int]] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            if stripped.startswith("#clear"):
-                out.append((stripped.rstrip(";"), number))
+def _keys(item: str) -> list[str]:
+    key = item.lower()
+    binary = _BINARY.match(key)
+    return [key, binary.group(1)] if binary else [key]
+
+
+def apt_part_names(names: Iterable[str], extension: str) -> list[str]:
+    """The names of a directory that apt's ``GetListOfFilesInDir`` reads, sorted: no leading dot,
+    only ASCII letters, digits, ``_ - : .``, not ending in a dot, and with no extension or
+    ``extension`` (``conf``, ``list``, ``sources``) — ``debian security.list``, ``x~.list`` and
+    ``.20auto-upgrades.conf`` are ignored, ``99x:y`` is read."""
+    out = []
+    for name in names:
+        if name.startswith(".") or name.endswith(".") or not re.fullmatch(r"[A-Za-z0-9_:.-]+", name):
             continue
-        for match in _TOKEN.finditer(line):
-            token = match.group(0)
-            if token.startswith("//"):
-                break
-            out.append((token, number))
-            if len(out) > MAX_TOKENS:
-                return out
-    return out
+        if "." in name and name.rsplit(".", 1)[1] != extension:
+            continue
+        out.append(name)
+    return sorted(out)
 
 
-def parse_apt_conf(text: str, path: str, into: AptConfig, errors: Errors | None) -> None:
-    """Add one file's settings to ``into``."""
-    tokens = _tokens(text)
-    if len(tokens) > MAX_TOKENS:
-        unreadable(errors, ReadError(path, f"more than {MAX_TOKENS} tokens; the rest is ignored",
-                                     ErrorKind.TOO_LARGE))
-        tokens = tokens[:MAX_TOKENS]
+def _quote_word(text: str) -> tuple[str, str] | None:
+    """apt's ``ParseQuoteWord``: (word, rest) — the word runs to white space outside ``"…"`` and
+    ``[…]``, its quotes removed and ``%XX`` decoded; None when there is none (or a quote is open)."""
+    i = len(text) - len(text.lstrip(" "))
+    if i == len(text):
+        return None
+    while i < len(text) and text[i] not in _BLANKS:
+        if text[i] in '"[':
+            close = text.find('"' if text[i] == '"' else "]", i + 1)
+            if close < 0:
+                return None
+            i = close
+        i += 1
+    word = _PERCENT.sub(lambda m: chr(int(m.group(1), 16)), text[:i]).replace('"', "")
+    return word, text[i:].lstrip(_BLANKS)
+
+
+def _c_word(text: str) -> tuple[str, str] | None:
+    """apt's ``ParseCWord``: a value made only of quoted strings and blanks (``"a" "b"`` is ``a b``);
+    None when anything stands outside quotes."""
+    stripped = text.lstrip(" ")
+    if not stripped or len(text) >= 1024:
+        return None
+    out: list[str] = []
+    i = 0
+    while i < len(stripped):
+        c = stripped[i]
+        if c == '"':
+            close = stripped.find('"', i + 1)
+            if close < 0:
+                return None
+            out.append(stripped[i + 1:close])
+            i = close + 1
+            continue
+        if c not in _BLANKS:
+            return None
+        if not (i > 0 and stripped[i - 1] in _BLANKS):
+            out.append(" ")
+        i += 1
+    return "".join(out), ""
+
+
+def _strip_comments(line: str, in_comment: bool) -> tuple[str, bool]:
+    """The line without its comments, and whether a ``/*`` comment is still open after it."""
+    if in_comment:
+        end = line.find("*/")
+        if end < 0:
+            return "", True
+        line = line[end + 2:]
+    start = 0
+    while (start := line.find("//", start)) >= 0:
+        if line.count('"', 0, start) % 2:
+            start += 1
+            continue
+        line = line[:start]
+        break
+    start = 0
+    while (start := line.find("#", start)) >= 0:
+        if line.count('"', 0, start) % 2 or line.startswith(_DIRECTIVES, start + 1):
+            start += 1
+            continue
+        line = line[:start]
+        break
+    fragment: list[str] = []
+    start = 0
+    while (start := line.find("/*", start)) >= 0:
+        if line.count('"', 0, start) % 2:
+            start += 2
+            continue
+        fragment.append(line[:start])
+        end = line.find("*/", start + 2)
+        if end < 0:
+            return "".join(fragment), True
+        line = line[end + 2:]
+        start = 0
+    fragment.append(line)
+    return "".join(fragment), False
+
+
+def parse_apt_conf(text: str, path: str, into: AptConfig, errors: Errors | None,
+                   reader: Reader | None = None, depth: int = 0, budget: list[int] | None = None) -> None:
+    """Add one file's settings to ``into``, as apt reads them (see the module docstring)."""
+    budget = budget if budget is not None else [MAX_FILES]
     stack: list[str] = []
-    pending: list[tuple[str, bool, str]] = []  # (token, quoted, origin) of the statement so far
-    for token, number in tokens:
-        origin = f"{path}:{number}"
-        if token.startswith("#clear"):
-            for name in token.split()[1:]:
-                into.values.pop(name.lower(), None)
-                into.lists.pop(name.lower(), None)
-        elif token == "{":
-            if len(stack) >= MAX_DEPTH:
-                note(errors, origin, "configuration nested too deeply; the rest is ignored")
-                return
-            stack.append(pending[-1][0] if pending and not pending[-1][1] else "")
-            pending.clear()
-        elif token == "}":
-            if stack:
-                stack.pop()
-            pending.clear()
-        elif token == ";":
-            _statement(pending, stack, into)
-            pending.clear()
-        else:
-            quoted = token.startswith('"')
-            value = token[1:-1] if quoted and len(token) > 1 and token.endswith('"') else token.lstrip('"')
-            pending.append((value, quoted, origin))
-            if len(pending) > 2:
-                note(errors, origin, "not an APT configuration statement")
-                pending.clear()
+    parent = ""
+    buffer = ""
+    in_comment = False
+    number = 0
+
+    def refuse(reason: str) -> None:
+        unreadable(errors, ReadError(f"{path}:{number}", f"apt refuses the file here ({reason}); the rest "
+                                     "was not read", ErrorKind.INVALID))
+
+    lines = text.split("\n")
+    if len(lines) > MAX_LINES:
+        unreadable(errors, ReadError(path, f"more than {MAX_LINES} lines; the rest was not read",
+                                     ErrorKind.TOO_LARGE))
+    for number, raw in enumerate(lines[:MAX_LINES], start=1):
+        fragment, in_comment = _strip_comments(raw.replace("\t", " " * 8).strip(_BLANKS), in_comment)
+        if not fragment:
+            continue
+        in_quote = False
+        start = 0
+        for i, c in enumerate(fragment):
+            if c == '"':
+                in_quote = not in_quote
+            if in_quote or c not in "{;}":
+                continue
+            piece = fragment[start:i].strip(_BLANKS)
+            buffer += (" " if buffer and piece else "") + piece
+            start = i + 1
+            if c == "{" and not buffer:
+                return refuse("a block starts with no name")
+            if not buffer:
+                if c == "}" and stack:
+                    parent = stack.pop()
+                continue
+            tag_rest = _quote_word(buffer)
+            if tag_rest is None:
+                return refuse("malformed tag")
+            tag, rest = tag_rest
+            word_rest = _c_word(rest) or _quote_word(rest)
+            no_word = False
+            if word_rest is None:
+                word, rest = "", rest
+                if c != "{":
+                    word, tag = tag, ""
+                else:
+                    no_word = True
+            else:
+                word, rest = word_rest
+            if rest:
+                return refuse("extra junk after value")
+            if c == "{":
+                stack.append(parent)
+                parent = f"{parent}::{tag}" if parent else tag
+                tag = ""
+            item = tag if not parent else (f"{parent}::{tag}" if c != "{" or tag else parent)
+            origin = f"{path}:{number}"
+            if tag.startswith("#"):
+                if parent:
+                    return refuse("a directive inside a block")
+                if tag == "#clear":
+                    into.clear(word)
+                elif tag == "#include":
+                    _include(word, path, number, into, errors, reader, depth, budget)
+            elif not no_word:
+                into.set(item, word, origin)
+            buffer = ""
+            if c == "}" and stack:
+                parent = stack.pop()
+        remaining = fragment[start:].strip(_BLANKS)
+        buffer += (" " if buffer and remaining else "") + remaining
+    if buffer:
+        refuse("extra junk at end of file")
 
 
-def _statement(pending: list[tuple[str, bool, str]], stack: list[str], into: AptConfig) -> None:
-    prefix = "::".join(s for s in stack if s)
-    if len(pending) == 1 and pending[0][1]:  # a list item: "value";
-        into.lists.setdefault(prefix.lower(), []).append((pending[0][0], pending[0][2]))
-    elif len(pending) == 2 and not pending[0][1]:
-        key = f"{prefix}::{pending[0][0]}" if prefix else pending[0][0]
-        value = (pending[1][0], pending[1][2])
-        into.values[key.lower()] = value
-        into.lists.setdefault(key.lower(), []).append(value)
+def _include(target: str, path: str, number: int, into: AptConfig, errors: Errors | None,
+             reader: Reader | None, depth: int, budget: list[int]) -> None:
+    """``#include FILE;`` or ``#include DIR/;`` — read from the guest, at most ten levels deep."""
+    where = f"{path}:{number}"
+    if reader is None or depth >= MAX_INCLUDE_DEPTH or budget[0] <= 0:
+        unreadable(errors, ReadError(where, f"#include {target} was not read", ErrorKind.TOO_LARGE))
+        return
+    if target.endswith("/"):
+        names = apt_part_names(list_dir(reader, target.rstrip("/"), errors), "conf")
+        files = [f"{target.rstrip('/')}/{n}" for n in names]
+    else:
+        files = [target]
+    for included in files:
+        budget[0] -= 1
+        if budget[0] < 0:
+            unreadable(errors, ReadError(where, f"more than {MAX_FILES} configuration files; the rest was "
+                                         "not read", ErrorKind.TOO_LARGE))
+            return
+        text = read_optional(reader, included, errors)
+        if text is None:  # apt fails on a missing include: what it names is unknown to the scan
+            unreadable(errors, ReadError(included, "an included apt configuration file that was not read"))
+            continue
+        into.files.append(included)
+        parse_apt_conf(text, included, into, errors, reader, depth + 1, budget)
 
 
 def read_apt_config(reader: Reader, errors: Errors | None) -> AptConfig:
-    """/etc/apt/apt.conf.d/* in name order, then /etc/apt/apt.conf."""
+    """/etc/apt/apt.conf.d/* (the names apt reads, in order), then /etc/apt/apt.conf."""
     config = AptConfig()
-    paths = [f"/etc/apt/apt.conf.d/{name}" for name in list_dir(reader, "/etc/apt/apt.conf.d", errors)
-             if _PART_NAME.fullmatch(name) and ("." not in name or name.endswith(".conf"))]
-    for path in [*paths, "/etc/apt/apt.conf"]:
+    budget = [MAX_FILES]
+    names = apt_part_names(list_dir(reader, "/etc/apt/apt.conf.d", errors), "conf")
+    for path in [*(f"/etc/apt/apt.conf.d/{n}" for n in names), "/etc/apt/apt.conf"]:
         text = read_optional(reader, path, errors)
         if text is not None:
             config.files.append(path)
-            parse_apt_conf(text, path, config, errors)
+            parse_apt_conf(text, path, config, errors, reader, 0, budget)
     return config

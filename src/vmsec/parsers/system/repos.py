@@ -20,13 +20,15 @@ from __future__ import annotations
 import configparser
 import re
 
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import PackageRepo
 from vmsec.parsers.lines import split_lines
-from vmsec.parsers.system._common import Errors, lines, list_dir, note, read_optional, truthy
-from vmsec.parsers.system.aptconf import AptConfig, read_apt_config
+from vmsec.parsers.system._common import Errors, lines, list_dir, note, read_optional, truthy, unreadable
+from vmsec.parsers.system.aptconf import AptConfig, apt_part_names, read_apt_config
 from vmsec.reading import Reader
 
 MAX_REPOS = 5_000
+MAX_DEB822_LINES = 50_000
 # apt reads the options up to the first ']' (a '#' inside them is no comment) and needs no blank after it.
 _ONE_LINE = re.compile(r"^(deb|deb-src)\s+(?:\[([^\]]*)\]\s*)?(\S+)\s*(.*)$")
 _URL_SPLIT = re.compile(r"[\s,]+")
@@ -59,11 +61,14 @@ def _apt_repo(uri: str, suite: str | None, components: tuple[str, ...], origin: 
 
 
 def apt_bool(value: str) -> bool | None:
-    """A boolean as apt's StringToBool reads it: a number (non-zero is true), yes/true/with/on/enable,
-    no/false/without/off/disable, in any case; anything else None (apt then keeps its default)."""
+    """A boolean as apt's StringToBool reads it: a number as strtol with base 0 reads it (``0x1`` is
+    true; non-zero is true), yes/true/with/on/enable, no/false/without/off/disable, in any case;
+    anything else None (apt then keeps its default)."""
     v = value.strip().lower()
-    if v.lstrip("+-").isascii() and v.lstrip("+-").isdigit():
-        return int(v) != 0
+    number = re.fullmatch(r"[+-]?(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)", v)
+    if number is not None:
+        digits = number.group(1)
+        return int(digits, 16 if digits.startswith("0x") else 8 if digits.startswith("0") else 10) != 0
     if v in ("yes", "true", "with", "on", "enable"):
         return True
     if v in ("no", "false", "without", "off", "disable"):
@@ -118,10 +123,10 @@ def _deb822_stanzas(text: str) -> list[tuple[int, dict[str, str]]]:
     fields: dict[str, str] = {}
     start = 0
     last: str | None = None
-    for number, raw in enumerate(split_lines(text)[:50_000], start=1):
+    for number, raw in enumerate(split_lines(text)[:MAX_DEB822_LINES], start=1):
         if raw.startswith("#"):
             continue
-        if not raw.strip():
+        if not raw:  # apt ends a stanza at an empty line only: one of blanks continues it
             if fields:
                 stanzas.append((start, fields))
             fields, last = {}, None
@@ -143,6 +148,9 @@ def _deb822_stanzas(text: str) -> list[tuple[int, dict[str, str]]]:
 
 def _deb822(path: str, text: str, switch: tuple[str, str] | None, errors: Errors | None) -> list[PackageRepo]:
     out: list[PackageRepo] = []
+    if text.count("\n") >= MAX_DEB822_LINES:
+        unreadable(errors, ReadError(path, f"more than {MAX_DEB822_LINES} lines; the rest was not read",
+                                     ErrorKind.TOO_LARGE))
     for number, fields in _deb822_stanzas(text):
         origin = f"{path}:{number}"
         if "deb" not in fields.get("types", "").split():
@@ -152,6 +160,10 @@ def _deb822(path: str, text: str, switch: tuple[str, str] | None, errors: Errors
         if not uris or not suites:
             note(errors, origin, "deb822 source without URIs or Suites")
             continue
+        if len(out) + len(uris) * len(suites) > MAX_REPOS:  # URIs × Suites: bounded before it is built
+            unreadable(errors, ReadError(origin, f"more than {MAX_REPOS} sources (URIs × Suites); the rest "
+                                         "was not read", ErrorKind.TOO_LARGE))
+            break
         for uri in uris:
             for suite in suites:
                 out.append(_apt_repo(uri, suite, tuple(fields.get("components", "").split()), origin,
@@ -163,14 +175,31 @@ def _deb822(path: str, text: str, switch: tuple[str, str] | None, errors: Errors
     return out
 
 
+def _apt_path(config: AptConfig, key: str, default: str) -> str:
+    """Dir::Etc::SourceList / SourceParts as apt resolves them: relative to Dir::Etc (etc/apt/),
+    itself relative to Dir (/)."""
+    value = (config.get(key) or (default, ""))[0]
+    if value.startswith("/"):
+        return value.rstrip("/") or "/"
+    etc = (config.get("Dir::Etc") or ("etc/apt/", ""))[0]
+    root = (config.get("Dir") or ("/", ""))[0]
+    etc = etc if etc.startswith("/") else f"/{root.strip('/')}/{etc}".replace("//", "/")
+    return f"{etc.rstrip('/')}/{value}".rstrip("/")
+
+
 def _apt(reader: Reader, errors: Errors | None) -> list[PackageRepo]:
-    switch = _global_switch(read_apt_config(reader, errors))
+    config = read_apt_config(reader, errors)
+    switch = _global_switch(config)
     out: list[PackageRepo] = []
-    text = read_optional(reader, "/etc/apt/sources.list", errors)
+    source_list = _apt_path(config, "Dir::Etc::SourceList", "sources.list")
+    text = read_optional(reader, source_list, errors)
     if text is not None:
-        out += _one_line("/etc/apt/sources.list", text, switch, errors)
-    for name in list_dir(reader, "/etc/apt/sources.list.d", errors):
-        path = f"/etc/apt/sources.list.d/{name}"
+        out += _one_line(source_list, text, switch, errors)
+    parts = _apt_path(config, "Dir::Etc::SourceParts", "sources.list.d")
+    names = list_dir(reader, parts, errors)
+    # apt reads the names GetListOfFilesInDir accepts: "debian security.list" or ".x.list" are ignored
+    for name in sorted({*apt_part_names(names, "list"), *apt_part_names(names, "sources")}):
+        path = f"{parts}/{name}"
         if name.endswith(".list"):
             text = read_optional(reader, path, errors)
             out += _one_line(path, text, switch, errors) if text is not None else []
@@ -306,4 +335,7 @@ def read_repos(reader: Reader, *, errors: Errors | None = None) -> tuple[Package
     ``errors`` and skipped; the other sources are still read.
     """
     repos = [*_apt(reader, errors), *_yum(reader, errors), *_zypper(reader, errors), *_apk(reader, errors)]
+    if len(repos) > MAX_REPOS:  # what is cut may be the one trusted=yes source: unread, not absent
+        unreadable(errors, ReadError("/etc/apt/sources.list.d", f"more than {MAX_REPOS} sources; the rest "
+                                     "was not read", ErrorKind.TOO_LARGE))
     return tuple(repos[:MAX_REPOS])

@@ -19,7 +19,7 @@ import re
 
 from vmsec.facts import AutoUpdates, InstalledPackage
 from vmsec.parsers.system._common import Errors, lines, list_dir, masked, note, read_optional, truthy
-from vmsec.parsers.system.aptconf import read_apt_config
+from vmsec.parsers.system.aptconf import AptConfig, read_apt_config
 from vmsec.reading import Reader
 
 _WANTS_DIRS = ("/etc/systemd/system/timers.target.wants", "/etc/systemd/system/multi-user.target.wants",
@@ -46,15 +46,17 @@ def _wanted(reader: Reader, unit: str) -> str | None:
 
 
 def _interval_on(value: tuple[str, str] | None) -> bool:
-    """An APT::Periodic interval is on when it is "always" or a positive number (of days, or with
-    an s/m/h/d unit)."""
-    if value is None:
-        return False
-    text = value[0].strip().lower()
-    if text == "always":
-        return True
-    number = text.rstrip("smhd")
-    return number.isdigit() and int(number) > 0
+    """Whether apt.systemd.daily runs the step of an APT::Periodic interval: its check_stamp skips it
+    only for the exact text ``0`` (or when unset); any other value — ``always``, ``1``, ``00``, ``0x1``,
+    ``true`` (0 days in shell arithmetic) — runs it."""
+    return value is not None and value[0] not in ("0", "")
+
+
+def _periodic_enabled(config: AptConfig) -> bool:
+    """``APT::Periodic::Enable`` (default 1): apt.systemd.daily exits at once when it is 0
+    (``[ $AutoAptEnable -eq 0 ]``)."""
+    value = config.get("APT::Periodic::Enable")
+    return value is None or re.fullmatch(r"\s*[+-]?0+\s*", value[0]) is None
 
 
 def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
@@ -67,14 +69,28 @@ def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
     config = read_apt_config(reader, errors)
     lists = config.get("APT::Periodic::Update-Package-Lists")
     upgrade = config.get("APT::Periodic::Unattended-Upgrade")
-    timer_masked = masked(reader, "/etc/systemd/system/apt-daily-upgrade.timer")
-    enabled = _interval_on(lists) and _interval_on(upgrade) and not timer_masked
+    origin = upgrade[1] if upgrade else (lists[1] if lists else "/etc/apt/apt.conf.d")
+    # What starts apt.systemd.daily: under systemd the apt-daily-upgrade timer, enabled (a wants link)
+    # and not masked — an empty unit file or a relative link to /dev/null mask it too; without systemd,
+    # cron's apt-compat script.
+    timer = "apt-daily-upgrade.timer"
+    if any(reader.exists(p) for p in ("/lib/systemd/systemd", "/usr/lib/systemd/systemd",
+                                      f"/lib/systemd/system/{timer}", f"/usr/lib/systemd/system/{timer}")):
+        started = _wanted(reader, timer) is not None and not any(
+            masked(reader, f"{d}/{u}") for d in ("/etc/systemd/system", "/run/systemd/system")
+            for u in (timer, "apt-daily-upgrade.service"))
+        if not started:
+            origin += f"; {timer} is not enabled (or is masked)"
+    else:
+        started = reader.exists("/etc/cron.daily/apt-compat")
+        if not started:
+            origin += "; no /etc/cron.daily/apt-compat runs it"
+    if not _periodic_enabled(config):
+        origin += "; APT::Periodic::Enable is 0"
+    enabled = (_interval_on(lists) and _interval_on(upgrade) and started and _periodic_enabled(config))
     patterns = [*config.items("Unattended-Upgrade::Origins-Pattern"),
                 *config.items("Unattended-Upgrade::Allowed-Origins")]
     security_only = all(_SECURITY.search(p) for p, _o in patterns) if patterns else None
-    origin = upgrade[1] if upgrade else (lists[1] if lists else "/etc/apt/apt.conf.d")
-    if timer_masked:
-        origin += "; /etc/systemd/system/apt-daily-upgrade.timer -> /dev/null"
     return AutoUpdates(mechanism="unattended-upgrades", enabled=enabled, security_only=security_only,
                        origin=origin)
 
