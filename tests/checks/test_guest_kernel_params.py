@@ -40,7 +40,7 @@ CASES = [
     (k.accept_redirects, {}, [F, F, F, F]),
     (k.accept_redirects, {"net.ipv4.conf.all.accept_redirects": "0",
                           "net.ipv4.conf.default.accept_redirects": "0",
-                          "net/ipv6/conf/all/accept_redirects": "0",
+                          "net.ipv6.conf.all.accept_redirects": "0",  # facts: keys normalised by the parser
                           "net.ipv6.conf.default.accept_redirects": "1"}, [P, P, P, F]),
     (k.accept_redirects, {"net.ipv4.ip_forward": "1"}, [P, P, F, F]),  # router default off (v4 only)
     (k.send_redirects, {"net.ipv4.conf.all.send_redirects": "0",
@@ -58,6 +58,9 @@ CASES = [
     (k.randomize_va_space, {"kernel.randomize_va_space": "two"}, [U]),
     (k.kptr_restrict, {}, [F]),
     (k.kptr_restrict, {"kernel.kptr_restrict": "2"}, [P]),
+    (k.kptr_restrict, {"kernel.kptr_restrict": "3"}, [U]),  # the kernel refuses 3 (0..2): EINVAL
+    (k.kptr_restrict, {"kernel.kptr_restrict": "+1"}, [U]),  # proc_dointvec takes no '+'
+    (k.kptr_restrict, {"kernel.kptr_restrict": "1 # on"}, [P]),  # a blank ends the number
     (k.dmesg_restrict, {}, [U]),
     (k.dmesg_restrict, {"kernel.dmesg_restrict": "1"}, [P]),
     (k.dmesg_restrict, {"kernel.dmesg_restrict": "0"}, [F]),

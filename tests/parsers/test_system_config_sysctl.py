@@ -155,8 +155,9 @@ def test_bad_lines_are_recorded() -> None:
     parse_sysctl(
         "kernel.x = 1\njust words\n= 3\nbad key = 1\n\x00\x01 = 2\n", "/etc/sysctl.d/a.conf", values, errors
     )
-    assert list(values) == ["kernel.x"]
-    assert [e.source for e in errors] == [f"/etc/sysctl.d/a.conf:{n}" for n in (2, 3, 4, 5)]
+    # "bad key" is a key to systemd (it writes /proc/sys/bad key and fails); a NUL ends a line
+    assert list(values) == ["kernel.x", "bad key"]
+    assert [e.source for e in errors] == [f"/etc/sysctl.d/a.conf:{n}" for n in (2, 3, 6)]
 
 
 def debian12_root(root: Path) -> RootReader:
@@ -267,3 +268,46 @@ exec {binary} --cat-config --no-pager
     assert {k: v.value for k, v in systemd_values.items()} == {
         k: v.value for k, v in read_sysctl(reader).items()
     }
+
+
+# Debian 12's systemd-sysctl 252 run on each planted root in a private user and network namespace
+# (a review, 2026-12-06): the value the kernel ends up with.
+@pytest.mark.parametrize(("lines", "key", "value"), [
+    (["net.ipv4.conf.*.send_redirects = 0", "-net.ipv4.conf.all.send_redirects"],
+     "net.ipv4.conf.all.send_redirects", None),  # a negative match: globs leave it alone
+    (["net.*.rp_filter = 1"], "net.ipv4.conf.all.rp_filter", None),  # '*' never crosses a dot
+    (["net.ipv4.ip_forwar? = 1"], "net.ipv4.ip_forward", "1"),  # '?' is a glob too
+    (["net.ipv4.conf.[a]ll.forwarding = 1"], "net.ipv4.ip_forward", "1"),  # the same knob
+    (["net.ipv4..ip_forward = 1"], "net.ipv4.ip_forward", "1"),  # path_simplify
+    (["/net.ipv4.conf.all.rp_filter = 1"], "net.ipv4.conf.all.rp_filter", None),  # a path with dots
+    (["--net.ipv4.tcp_syncookies = 0"], "net.ipv4.tcp_syncookies", None),  # one '-' is the flag
+    (["*.send_redirects = 0", "al*.send_redirects = 0", "*.send_redirects = 1"],
+     "net.ipv4.conf.all.send_redirects", None),  # needs three components: matches nothing here
+    (["net.ipv4.conf.*.send_redirects = 0", "net.ipv4.conf.a*.send_redirects = 0",
+      "net.ipv4.conf.*.send_redirects = 1"], "net.ipv4.conf.all.send_redirects", "1"),  # moved last
+    (["# note\rnet.ipv4.ip_forward = 1"], "net.ipv4.ip_forward", "1"),  # '\r' ends a line
+])
+def test_values_as_systemd_sysctl_applies_them(lines: list[str], key: str, value: str | None) -> None:
+    from vmsec.checks.guest.kernel_params import _lookup
+
+    values: dict[str, SysctlValue] = {}
+    parse_sysctl("\n".join(lines) + "\n", "/etc/sysctl.d/60-t.conf", values, [])
+    found = _lookup(values, key)
+    assert (found.value if found is not None else None) == value
+
+
+def test_many_glob_keys_cost_a_bounded_time(tmp_path: Path) -> None:
+    import time
+
+    (tmp_path / "etc/sysctl.d").mkdir(parents=True)
+    (tmp_path / "etc/sysctl.d/60-g.conf").write_text(
+        "".join(f"net.ipv4.conf.x{n}*.send_redirects = 0\n" for n in range(6_000)))
+    errors: list[ReadError] = []
+    values = read_sysctl(RootReader(str(tmp_path)), errors=errors)
+    from vmsec.checks.guest.kernel_params import _lookup
+
+    started = time.process_time()
+    for key in ("net.ipv4.conf.all.send_redirects", "net.ipv4.conf.default.send_redirects"):
+        _lookup(values, key)
+    assert time.process_time() - started < 5  # 76 s per scan before (fnmatch's cache thrashed)
+    assert any("glob keys" in e.reason for e in errors)

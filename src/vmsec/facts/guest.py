@@ -300,6 +300,9 @@ class SysctlValue(Struct, frozen=True, kw_only=True, gc=False):
     # next boot when that differs (None: the same, or not configured).
     configured: SysctlValue | None = None
     runtime: bool = False
+    # A negative match ("-key" without "="): systemd-sysctl's globs leave the key alone, so the kernel
+    # keeps its own value. ``value`` is then empty.
+    excluded: bool = False
 
 
 class AuditSetup(Struct, frozen=True, kw_only=True, gc=False):

@@ -16,6 +16,7 @@ it: offline, only a bad value that is set is a finding; a good value or an unset
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable, Iterator, Mapping
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
@@ -34,8 +35,8 @@ def _normalised(guest: Guest) -> Mapping[str, SysctlValue] | None:
     runtime = guest.runtime.sysctl if guest.runtime is not None else None
     if guest.sysctl is None and runtime is None:
         return None
-    # "-key" (ignore errors) and "/" separators are both valid sysctl.d spellings.
-    configured = {_key(k): v for k, v in (guest.sysctl or {}).items()}
+    # keys come normalised by the parser (vmsec.parsers.system.sysctl.normalize_key), in systemd's order
+    configured = dict(guest.sysctl or {})
     if runtime is None:
         return configured
     merged = dict(configured)
@@ -60,32 +61,64 @@ def _at_boot(setting: SysctlValue) -> tuple[str, tuple[Evidence, ...]]:
             (ev(boot.origin, "configured", boot.value),))
 
 
-def _key(key: str) -> str:
-    """systemd's normalisation: when the first separator is '/', '/' and '.' swap."""
-    key = key.strip().lstrip("-")
-    for char in key:
-        if char == ".":
-            return key
-        if char == "/":
-            return key.strip("/").translate(str.maketrans("./", "/."))
-    return key
+# Two names of one knob: writing net.ipv4.conf.all.forwarding sets net.ipv4.ip_forward (the kernel's
+# devinet_sysctl_forward), so whichever of them systemd writes last decides.
+_ALIASES = {"net.ipv4.ip_forward": ("net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding")}
+# The range the kernel's proc_dointvec_minmax accepts: a value outside it is refused (EINVAL) and the
+# kernel keeps what it had.
+_RANGES = {"kernel.kptr_restrict": (0, 2), "net.core.bpf_jit_harden": (0, 2),
+           "kernel.yama.ptrace_scope": (0, 3), "kernel.dmesg_restrict": (0, 1),
+           "fs.protected_symlinks": (0, 1), "fs.protected_hardlinks": (0, 1), "fs.suid_dumpable": (0, 2),
+           "kernel.unprivileged_bpf_disabled": (0, 2)}
+_GLOB_CHARS = frozenset("*?[")
 
 
-def _lookup(values: Mapping[str, SysctlValue], key: str) -> SysctlValue | None:
-    found = values.get(key)
-    if found is not None:
-        return found
-    for pattern, value in values.items():  # systemd's glob keys: net.ipv4.conf.*.rp_filter
-        if "*" in pattern and fnmatch.fnmatchcase(key, pattern):
-            found = value
+def _glob_match(pattern: str, key: str, compiled: dict[str, re.Pattern[str]]) -> bool:
+    """glob(3) over /proc/sys, one path component at a time: ``*`` never crosses a dot."""
+    parts, names = pattern.split("."), key.split(".")
+    if len(parts) != len(names):
+        return False
+    for part, name in zip(parts, names, strict=True):
+        if not _GLOB_CHARS.intersection(part):
+            if part != name:
+                return False
+            continue
+        rx = compiled.get(part)
+        if rx is None:
+            rx = compiled[part] = re.compile(fnmatch.translate(part))
+        if rx.match(name) is None:
+            return False
+    return True
+
+
+def _find(values: Mapping[str, SysctlValue], key: str) -> tuple[int, SysctlValue] | None:
+    """(position, setting) systemd-sysctl leaves ``key`` with: an explicit assignment (a negative match:
+    none — globs skip the key and the kernel keeps its value), else the last glob in apply order that
+    matches it."""
+    explicit = values.get(key)
+    if explicit is not None:
+        return None if explicit.excluded else (list(values).index(key), explicit)
+    found = None
+    compiled: dict[str, re.Pattern[str]] = {}
+    for position, (pattern, value) in enumerate(values.items()):
+        if not value.excluded and _GLOB_CHARS.intersection(pattern) and _glob_match(pattern, key, compiled):
+            found = (position, value)
     return found
 
 
+def _lookup(values: Mapping[str, SysctlValue], key: str) -> SysctlValue | None:
+    hits = [hit for name in _ALIASES.get(key, (key,)) if (hit := _find(values, name)) is not None]
+    return max(hits, key=lambda hit: hit[0])[1] if hits else None
+
+
+_KERNEL_INT = re.compile(r"(-?[0-9]+)(?:[ \t\n].*)?", re.DOTALL)
+
+
 def _int(text: str) -> int | None:
-    try:
-        return int(text.strip().split()[0])
-    except (ValueError, IndexError):
-        return None
+    """The number the kernel's proc_dointvec takes from the written value: ASCII digits with an
+    optional minus, then the end or a blank — ``+1``, ``0_0``, ``0\\v`` or ``١`` are refused (EINVAL)."""
+    match = _KERNEL_INT.fullmatch(text)
+    return int(match.group(1)) if match else None
 
 
 def _judge(guest: Guest, keys: tuple[str, ...], good: Callable[[int], bool], *,
@@ -120,8 +153,12 @@ def _judge(guest: Guest, keys: tuple[str, ...], good: Callable[[int], bool], *,
         note, boot = _at_boot(setting)
         now = " in the running kernel" if setting.runtime else ""
         number = _int(setting.value)
+        low, high = _RANGES.get(key, (None, None))
         if number is None:
-            yield unknown(key, f"{key} = {setting.value!r} is not a number", where)
+            yield unknown(key, f"{key} = {setting.value!r} is not a number the kernel takes", where)
+        elif low is not None and high is not None and not low <= number <= high:
+            yield unknown(key, f"{key} = {number} is outside what the kernel takes ({low} to {high}): the "
+                          "write is refused and the value stays what it was", where)
         elif good(number):
             yield ok_unless(unread, key, f"{key} = {number}{now}{note}", where, *boot)
         else:
