@@ -361,3 +361,14 @@ def test_ufw_as_ufw_init_reads_it(tmp_path: Path, ufw_conf: str, default: str, e
     from vmsec.parsers.system.firewall import _ufw
 
     assert _ufw(RootReader(str(tmp_path)), None)[:2] == (enabled, policy)  # type: ignore[index]
+
+
+def test_a_trusted_zone_bound_to_every_address_accepts_everything(tmp_path: Path) -> None:
+    # firewalld in a private network namespace: connections from a peer came in over IPv4 and IPv6
+    (tmp_path / "etc/firewalld/zones").mkdir(parents=True)
+    (tmp_path / "etc/firewalld/firewalld.conf").write_text("DefaultZone=public\n")
+    (tmp_path / "etc/firewalld/zones/public.xml").write_text('<zone><short>Public</short></zone>\n')
+    assert read_firewall(RootReader(str(tmp_path)), ()).default_input_policy == "reject"
+    (tmp_path / "etc/firewalld/zones/trusted.xml").write_text(
+        '<zone target="ACCEPT"><source address="0.0.0.0/0"/><source address="::/0"/></zone>\n')
+    assert read_firewall(RootReader(str(tmp_path)), ()).default_input_policy == "accept"

@@ -25,7 +25,7 @@ from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FirewallSetup, Service
 from vmsec.parsers.lines import split_lines
 from vmsec.parsers.safexml import parse_xml
-from vmsec.parsers.system._common import Errors, lines, note, read_lines, read_optional, unreadable
+from vmsec.parsers.system._common import Errors, lines, list_dir, note, read_lines, read_optional, unreadable
 from vmsec.reading import Reader
 
 MAX_INCLUDES = 64
@@ -260,8 +260,37 @@ def _firewalld_policy(reader: Reader, errors: Errors | None) -> tuple[str | None
             return None, path
         target = (root.get("target") or "default").upper()
         policy = {"ACCEPT": "accept", "DROP": "drop"}.get(target, "reject")
+        bound = _accepting_bound_zone(reader, errors)
+        if policy != "accept" and bound is not None:
+            # Traffic from a source or interface bound to an accepting zone never reaches the default
+            # zone: a trusted zone holding 0.0.0.0/0 takes everything.
+            return "accept", f"{origin}; {path}; {bound}"
         return policy, f"{origin}; {path}"
     return ("accept" if zone == "trusted" else None), origin
+
+
+def _accepting_bound_zone(reader: Reader, errors: Errors | None) -> str | None:
+    """The first zone file of /etc/firewalld/zones that accepts everything (target ACCEPT, or the
+    trusted zone) and has sources or interfaces bound to it — None when there is none."""
+    for name in list_dir(reader, "/etc/firewalld/zones", errors)[:MAX_INCLUDES]:
+        if not name.endswith(".xml"):
+            continue
+        path = f"/etc/firewalld/zones/{name}"
+        text = read_optional(reader, path, errors)
+        if text is None:
+            continue
+        try:
+            root = parse_xml(text, path, max_bytes=1024 * 1024)
+        except ReadError as exc:
+            if errors is not None:
+                errors.append(exc)
+            continue
+        target = (root.get("target") or ("ACCEPT" if name == "trusted.xml" else "default")).upper()
+        bound = [e.get("address") or e.get("ipset") or e.get("mac") or e.get("name") or "?"
+                 for e in root if e.tag in ("source", "interface")]
+        if target == "ACCEPT" and bound:
+            return f"{path} accepts everything from {', '.join(bound[:4])}"
+    return None
 
 
 def read_firewall(reader: Reader, services: Sequence[Service] | None, *,
