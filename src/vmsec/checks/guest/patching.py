@@ -295,11 +295,23 @@ def security_repo(guest: Guest) -> Iterator[Result]:
                       f"{guest.os.origin}: the security suite's name is unknown")
         return
     apt = [r for r in repos if r.manager == _APT]
+    wrong: list[PackageRepo] = []
     for repo in apt:
         if repo.suite in suites:
+            # Debian serves the security suite from its own archive (…/debian-security): the same suite
+            # under …/debian has no Release file (apt-get update: 404), so no fix ever arrives from it
+            if guest.os.id == "debian" and "debian-security" not in repo.uri and "security" not in repo.uri:
+                wrong.append(repo)
+                continue
             yield ok("security repository", f"{repo.suite} is configured", ev(repo.origin, "suite",
                                                                                 repo.suite))
             return
+    if wrong:
+        repo = wrong[0]
+        yield fail("security repository", f"{repo.suite} is configured from {repo.uri}, which is not a "
+                   "Debian security archive (…/debian-security): apt finds no Release file there",
+                   ev(repo.origin, "uri", repo.uri))
+        return
     where = ev(guest.os.origin, "VERSION_CODENAME", guest.os.version_codename)
     unread = _unread_repos(guest, "apt")
     if unread:  # the suite may be in a source that was not read
