@@ -20,6 +20,7 @@ import bisect
 import re
 import shlex
 from collections.abc import Sequence
+from typing import Any
 
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FirewallSetup, Service
@@ -249,14 +250,10 @@ def _firewalld_policy(reader: Reader, errors: Errors | None) -> tuple[str | None
         return None, origin
     for directory in ("/etc/firewalld/zones", "/usr/lib/firewalld/zones"):
         path = f"{directory}/{zone}.xml"
-        text = read_optional(reader, path, errors)
-        if text is None:
+        root = _zone(reader, path, errors)
+        if root is None:
             continue
-        try:
-            root = parse_xml(text, path, max_bytes=1024 * 1024)
-        except ReadError as exc:
-            if errors is not None:
-                errors.append(exc)
+        if root is False:
             return None, path
         target = (root.get("target") or "default").upper()
         policy = {"ACCEPT": "accept", "DROP": "drop"}.get(target, "reject")
@@ -269,6 +266,20 @@ def _firewalld_policy(reader: Reader, errors: Errors | None) -> tuple[str | None
     return ("accept" if zone == "trusted" else None), origin
 
 
+def _zone(reader: Reader, path: str, errors: Errors | None) -> Any:
+    """A zone file's root element; None when there is no such file, False when it is not XML
+    (recorded)."""
+    text = read_optional(reader, path, errors)
+    if text is None:
+        return None
+    try:
+        return parse_xml(text, path, max_bytes=1024 * 1024)
+    except ReadError as exc:
+        if errors is not None:
+            errors.append(exc)
+        return False
+
+
 def _accepting_bound_zone(reader: Reader, errors: Errors | None) -> str | None:
     """The first zone file of /etc/firewalld/zones that accepts everything (target ACCEPT, or the
     trusted zone) and has sources or interfaces bound to it — None when there is none."""
@@ -276,14 +287,8 @@ def _accepting_bound_zone(reader: Reader, errors: Errors | None) -> str | None:
         if not name.endswith(".xml"):
             continue
         path = f"/etc/firewalld/zones/{name}"
-        text = read_optional(reader, path, errors)
-        if text is None:
-            continue
-        try:
-            root = parse_xml(text, path, max_bytes=1024 * 1024)
-        except ReadError as exc:
-            if errors is not None:
-                errors.append(exc)
+        root = _zone(reader, path, errors)
+        if root is None or root is False:
             continue
         target = (root.get("target") or ("ACCEPT" if name == "trusted.xml" else "default")).upper()
         bound = [e.get("address") or e.get("ipset") or e.get("mac") or e.get("name") or "?"
