@@ -183,6 +183,28 @@ def qcow2_sparse_exabyte_chain(root: Path, depth: int = 16) -> Path:
     return previous
 
 
+def deb822_uris_times_suites(root: Path, uris: int = 3_000, suites: int = 3_000) -> Path:
+    """One 80 KB deb822 stanza of ``uris`` URIs and ``suites`` suites: every pair was built as a
+    source before the cap (9 million: 7.8 s and 1.4 GB)."""
+    _base(root)
+    (root / "etc/apt/sources.list.d").mkdir(parents=True, exist_ok=True)
+    (root / "etc/apt/sources.list.d/x.sources").write_text(
+        "Types: deb\nURIs: " + " ".join(f"http://m{n}.example/d" for n in range(uris))
+        + "\nSuites: " + " ".join(f"s{n}" for n in range(suites)) + "\nComponents: main\n")
+    return root
+
+
+def sysctl_many_glob_keys(root: Path, files: int = 3, keys: int = 20_000) -> Path:
+    """``files`` sysctl.d files of ``keys`` distinct glob keys (≈ 700 KB each): every lookup ran
+    fnmatch over every glob with its cache thrashed (76 s a scan)."""
+    _base(root)
+    (root / "etc/sysctl.d").mkdir(parents=True, exist_ok=True)
+    for f in range(files):
+        (root / f"etc/sysctl.d/{60 + f}-g.conf").write_text(
+            "".join(f"net.ipv4.conf.g{f}x{n}*.send_redirects = 0\n" for n in range(keys)))
+    return root
+
+
 CASES: dict[str, Callable[[Path], Path]] = {
     "sudoers-repeated-includedir": sudoers_repeated_includedir,
     "sudoers-self-including-dir": sudoers_self_including_dir,
@@ -196,4 +218,6 @@ CASES: dict[str, Callable[[Path], Path]] = {
     "nft-repeated-input-hooks": nft_repeated_input_hooks,
     "rsyslog-many-actions": rsyslog_many_actions,
     "qcow2-sparse-exabyte-chain": qcow2_sparse_exabyte_chain,
+    "deb822-uris-times-suites": deb822_uris_times_suites,
+    "sysctl-many-glob-keys": sysctl_many_glob_keys,
 }
