@@ -372,3 +372,22 @@ def test_a_trusted_zone_bound_to_every_address_accepts_everything(tmp_path: Path
     (tmp_path / "etc/firewalld/zones/trusted.xml").write_text(
         '<zone target="ACCEPT"><source address="0.0.0.0/0"/><source address="::/0"/></zone>\n')
     assert read_firewall(RootReader(str(tmp_path)), ()).default_input_policy == "accept"
+
+
+def test_nftables_loads_the_file_its_unit_names(tmp_path: Path) -> None:
+    from vmsec.facts import Service
+
+    (tmp_path / "etc/nftables").mkdir(parents=True)
+    (tmp_path / "etc/nftables.conf").write_text("table inet f { " + INPUT % "" + " }\n")
+    (tmp_path / "etc/nftables/main.nft").write_text(
+        "table inet f { chain input { type filter hook input priority 0; policy accept; } }\n")
+    reader = RootReader(str(tmp_path))
+    default = Service(name="nftables.service", manager="systemd", enabled=True,
+                      exec_start="/usr/sbin/nft -f /etc/nftables.conf")
+    assert read_firewall(reader, (default,)).default_input_policy == "drop"
+    # a drop-in's ExecStart= (reset, then another file): the unit loads main.nft, which accepts
+    override = Service(name="nftables.service", manager="systemd", enabled=True,
+                       exec_start="/usr/sbin/nft -f /etc/nftables/main.nft")
+    assert read_firewall(reader, (override,)).default_input_policy == "accept"
+    script = Service(name="nftables.service", manager="systemd", enabled=True, exec_start="/usr/local/bin/fw")
+    assert read_firewall(reader, (script,)).default_input_policy is None

@@ -266,6 +266,30 @@ def _firewalld_policy(reader: Reader, errors: Errors | None) -> tuple[str | None
     return ("accept" if zone == "trusted" else None), origin
 
 
+def _nft_unit_files(services: Sequence[Service] | None) -> list[str] | None:
+    """The files nftables.service loads (``nft -f FILE`` in its effective ExecStart=, drop-ins
+    applied); None when there is no such unit (the distribution's default file is read)."""
+    unit = next((s for s in services or () if s.name == "nftables.service" and s.exec_start), None)
+    if unit is None or unit.exec_start is None:
+        return None
+    files: list[str] = []
+    for command in unit.exec_start.split("; "):
+        try:
+            words = shlex.split(command.lstrip("-@:+!"))
+        except ValueError:
+            return []
+        if not words or not words[0].endswith("/nft"):
+            continue
+        for i, word in enumerate(words[1:], start=1):
+            if word in ("-f", "--file") and i + 1 < len(words):
+                files.append(words[i + 1])
+            elif word.startswith("--file="):
+                files.append(word.split("=", 1)[1])
+            elif word.startswith("-f") and len(word) > 2:
+                files.append(word[2:])
+    return files
+
+
 def _zone(reader: Reader, path: str, errors: Errors | None) -> Any:
     """A zone file's root element; None when there is no such file, False when it is not XML
     (recorded)."""
@@ -315,19 +339,28 @@ def read_firewall(reader: Reader, services: Sequence[Service] | None, *,
         mechanisms["ufw"] = False if service is False or ufw[0] is False else ufw[0] and service
         policies["ufw"] = (ufw[1], ufw[2])
 
-    for path in _NFT_CONFIGS:
-        if reader.exists(path):
-            mechanisms["nftables"] = _enabled(services, ("nftables.service", "nftables"))
-            missing: list[str] = []
-            ruleset = _nft_text(reader, path, errors, [MAX_INCLUDES], missing)
-            if missing:  # nft -f fails on it: nothing of the file is loaded at boot
-                policies["nftables"] = ("accept", path)
-                notes["nftables"] = (f"nft refuses {path}: the included {missing[0]} does not exist, so no "
-                                     "rule is loaded")
-            else:
-                nft_policy, notes["nftables"] = _nft_policy(ruleset, path, errors)
-                policies["nftables"] = (nft_policy, path)
-            break
+    nft_files = _nft_unit_files(services)
+    if nft_files is not None and not nft_files:  # the unit runs something else than nft -f FILE
+        mechanisms["nftables"] = _enabled(services, ("nftables.service", "nftables"))
+        policies["nftables"] = (None, "nftables.service")
+        notes["nftables"] = "nftables.service does not load a file with nft -f: what it loads is not known"
+    elif nft_files or any(reader.exists(p) for p in _NFT_CONFIGS):
+        # the files the unit (drop-ins applied) loads; without a unit, the distribution's default file
+        paths = nft_files or [next(p for p in _NFT_CONFIGS if reader.exists(p))]
+        mechanisms["nftables"] = _enabled(services, ("nftables.service", "nftables"))
+        missing: list[str] = []
+        rulesets = []
+        for path in paths:
+            if not reader.exists(path):
+                missing.append(path)
+            rulesets.append(_nft_text(reader, path, errors, [MAX_INCLUDES], missing))
+        where = ", ".join(paths)
+        if missing:  # nft -f fails on it: nothing of the file is loaded at boot
+            policies["nftables"] = ("accept", where)
+            notes["nftables"] = f"nft refuses {where}: {missing[0]} does not exist, so no rule is loaded"
+        else:
+            nft_policy, notes["nftables"] = _nft_policy("\n".join(rulesets), where, errors)
+            policies["nftables"] = (nft_policy, where)
 
     for path in _IPT_FILES:
         text = read_optional(reader, path, errors)
