@@ -63,10 +63,25 @@ def _endpoint_order(endpoint: Endpoint) -> tuple[int, int, str, int]:
 
 
 def ambiguous_domain_names(inventory: Inventory) -> frozenset[str]:
+    """The domain names that need their origin to tell targets apart: a name several domains share,
+    and — until no two targets are the same — a name that equals another's ``name (origin)`` (a
+    domain really named ``web (a.xml)`` beside two ``web``: their findings and fingerprints had merged)."""
     seen: set[str] = set()
     repeated: set[str] = set()
     for dom in inventory.domains:
         (repeated if dom.name in seen else seen).add(dom.name)
+    while repeated:
+        owners: dict[str, str] = {}  # target name -> the raw name of the first domain showing it
+        clash: set[str] = set()
+        for dom in inventory.domains:
+            shown = f"{dom.name} ({dom.origin})" if dom.name in repeated else dom.name
+            first = owners.setdefault(shown, dom.name)
+            if first != dom.name:
+                clash |= {first, dom.name}
+        clash -= repeated
+        if not clash:  # unique now (or only clashes that another origin cannot untie)
+            break
+        repeated |= clash
     return frozenset(repeated)
 
 

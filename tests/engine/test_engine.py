@@ -194,6 +194,17 @@ def test_same_named_domains_from_different_files_are_different_targets() -> None
     assert len({f.fingerprint for f in result.findings}) == 3
 
 
+def test_a_domain_named_like_another_ones_disambiguation_stays_apart() -> None:
+    # a review's case: a real "web (a.xml)" beside two "web" merged with the first of them — one
+    # target in the report, its origin lost, 30 findings sharing fingerprints
+    inv = Inventory(domains=(Domain(name="web", origin="a.xml"), Domain(name="web", origin="b.xml"),
+                             Domain(name="web (a.xml)", origin="z.xml")))
+    result = run_checks(inv, _catalog(always_ok))
+    names = sorted(f.target.name for f in result.findings)
+    assert names == ["web (a.xml)", "web (a.xml) (z.xml)", "web (b.xml)"]
+    assert len({f.fingerprint for f in result.findings}) == 3
+
+
 @check("VMS-TST-009", title="Says a lot", severity=Severity.LOW, tags=(Tag.CONFIGURATION,))
 def very_talkative(dom: Domain) -> Iterator[Result]:
     """Yields one result per subject of a hostile fact that was not bounded.
