@@ -391,3 +391,17 @@ def test_nftables_loads_the_file_its_unit_names(tmp_path: Path) -> None:
     assert read_firewall(reader, (override,)).default_input_policy == "accept"
     script = Service(name="nftables.service", manager="systemd", enabled=True, exec_start="/usr/local/bin/fw")
     assert read_firewall(reader, (script,)).default_input_policy is None
+
+
+def test_an_unconditional_accept_in_ufws_rule_files_opens_everything(tmp_path: Path) -> None:
+    from vmsec.parsers.system.firewall import _ufw
+
+    (tmp_path / "etc/ufw").mkdir(parents=True)
+    (tmp_path / "etc/default").mkdir(parents=True)
+    (tmp_path / "etc/ufw/ufw.conf").write_text("ENABLED=yes\n")
+    (tmp_path / "etc/default/ufw").write_text('DEFAULT_INPUT_POLICY="DROP"\n')
+    (tmp_path / "etc/ufw/user.rules").write_text("*filter\n-A ufw-user-input -p tcp --dport 22 -j ACCEPT\n"
+                                                "COMMIT\n")
+    assert _ufw(RootReader(str(tmp_path)), None)[1] == "drop"  # type: ignore[index]
+    (tmp_path / "etc/ufw/user.rules").write_text("*filter\n-A ufw-user-input -j ACCEPT\nCOMMIT\n")
+    assert _ufw(RootReader(str(tmp_path)), None)[1] == "accept"  # type: ignore[index]

@@ -235,6 +235,15 @@ def _ufw(reader: Reader, errors: Errors | None) -> tuple[bool | None, str | None
     if not raw:
         return enabled, None, origin
     policy = raw.lower() if raw in ("ACCEPT", "DROP", "REJECT") else "accept"
+    # ufw loads its rule files into its own input chains: an unconditional ACCEPT there lets every
+    # packet in whatever the default policy says
+    for path in ("/etc/ufw/user.rules", "/etc/ufw/user6.rules", "/etc/ufw/before.rules",
+                 "/etc/ufw/before6.rules"):
+        for number, line in read_lines(reader, path, errors):
+            words = line.split()
+            if len(words) == 4 and words[0] == "-A" and words[1].endswith("-input") and \
+                    words[2:] == ["-j", "ACCEPT"]:
+                return enabled, "accept", f"{path}:{number}"
     return enabled, policy, origin
 
 
