@@ -251,7 +251,7 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
     from vmsec.parsers.sudoers import read_sudoers
 
     passwd = c.step("user accounts", "/etc/passwd", lambda p: accounts_parser.read_passwd(reader))
-    accounts = passwd[0] if passwd is not None else None
+    accounts = accounts_parser.resolve_shells(reader, passwd[0]) if passwd is not None else None
     shadow_file = c.step("password hashes", "/etc/shadow", lambda p: accounts_parser.read_shadow(reader))
     # unshadowed password fields of /etc/passwd join the shadow entries (their origin says where)
     shadow = None if shadow_file is None else shadow_file + (passwd[1] if passwd is not None else ())

@@ -257,6 +257,38 @@ def read_passwd(reader: Reader) -> tuple[tuple[Account, ...], tuple[ShadowEntry,
     return parse_passwd(_read(reader, "/etc/passwd"), "/etc/passwd")
 
 
+MAX_SHELL_LOOKUPS = 1_000
+_HOPS = 8
+
+
+def resolve_shells(reader: Reader, accounts: tuple[Account, ...]) -> tuple[Account, ...]:
+    """Accounts whose no-login shell is a link, inside the guest, to a real shell get that shell
+    (``/usr/sbin/nologin -> /bin/bash``): login execs what the link points at. At most
+    MAX_SHELL_LOOKUPS accounts are looked at; a link that cannot be followed is left as written."""
+    import posixpath
+
+    from msgspec import structs
+
+    out: list[Account] = []
+    looked = 0
+    for account in accounts:
+        if account.can_login is not False or looked >= MAX_SHELL_LOOKUPS or not account.shell:
+            out.append(account)
+            continue
+        looked += 1
+        path = account.shell
+        for _ in range(_HOPS):
+            try:
+                target = reader.readlink(path)
+            except ReadError:
+                break  # not a link (or unreadable): this is the file login would run
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        if path != account.shell and Account(name="", uid=None, gid=None, shell=path).can_login:
+            account = structs.replace(account, shell=f"{account.shell} -> {path}")
+        out.append(account)
+    return tuple(out)
+
+
 def read_shadow(reader: Reader) -> tuple[ShadowEntry, ...]:
     """Entries of /etc/shadow. Raises :class:`ReadError`: no shadow file is unknown, not "no hashes"."""
     return parse_shadow(_read(reader, "/etc/shadow"), "/etc/shadow")
