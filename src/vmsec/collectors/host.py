@@ -903,6 +903,7 @@ def _collect_sensitive_paths(c: _Collection, qemu_conf: ConfigFile | None) -> tu
     return tuple(c.reader.stat(p) for p in unique)
 
 
+LIBVIRT_TLS_FILE_LIMIT = 64 * 1024
 _QEMU_TLS_PURPOSES = {"server-key.pem": "key", "server-cert.pem": "cert", "ca-cert.pem": "ca",
                       "ca-crl.pem": "crl", "client-key.pem": "client-key", "client-cert.pem": "client-cert",
                       "dh-params.pem": "dh"}
@@ -912,6 +913,14 @@ def _read_tls(c: _Collection, tls: TlsFile) -> TlsFile:
     """The file's certificate or key facts (never the key itself), or the reason they are unknown."""
     if not tls.stat.exists or tls.stat.kind != FileKind.FILE:
         return tls
+    size = tls.stat.size
+    if not tls.group.startswith("qemu") and size is not None and size > LIBVIRT_TLS_FILE_LIMIT:
+        # virNetTLSContext reads its files with virFileReadAll(…, 64 KiB): a larger one (a CA file
+        # with the whole system bundle appended) fails the TLS listener at start
+        reason = (f"{size} bytes: libvirt reads at most {LIBVIRT_TLS_FILE_LIMIT} bytes of a TLS file and "
+                  "refuses this one (the TLS listener does not start)")
+        c.fail(tls.stat.path, f"TLS file ({tls.role})", reason)
+        return evolve(tls, problem=reason)
     try:
         # libvirt and QEMU read the file as a C string: nothing after a NUL byte is there for them
         data = c.reader.read_bytes(tls.stat.path, x509.MAX_PEM_BYTES).split(b"\0", 1)[0]
