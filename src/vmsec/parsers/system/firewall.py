@@ -58,7 +58,7 @@ def _nft_text(reader: Reader, path: str, errors: Errors | None, budget: list[int
     try:
         text = reader.read_text(path)
     except ReadError as exc:
-        if exc.absent and missing is not None and budget[0] < MAX_INCLUDES:
+        if exc.absent and missing is not None:
             missing.append(path)
         elif not exc.absent:
             unreadable(errors, exc)
@@ -360,8 +360,6 @@ def read_firewall(reader: Reader, services: Sequence[Service] | None, *,
         missing: list[str] = []
         rulesets = []
         for path in paths:
-            if not reader.exists(path):
-                missing.append(path)
             rulesets.append(_nft_text(reader, path, errors, [MAX_INCLUDES], missing))
         where = ", ".join(paths)
         if missing:  # nft -f fails on it: nothing of the file is loaded at boot

@@ -84,13 +84,15 @@ def sysctl_files(reader: Reader, errors: Errors | None = None) -> list[str]:
     return files
 
 
-def parse_sysctl(text: str, path: str, into: dict[str, SysctlValue], errors: Errors | None) -> None:
-    """Apply one file's assignments to ``into``, as systemd-sysctl's parse_file does."""
+def parse_sysctl(text: str, path: str, into: dict[str, SysctlValue], errors: Errors | None,
+                 glob_count: list[int] | None = None) -> None:
+    """Apply one file's assignments to ``into``, as systemd-sysctl's parse_file does. ``glob_count``
+    carries the number of glob keys in ``into`` from file to file (counted here when not given)."""
     raw_lines = _LINE_END.split(text)
     if len(raw_lines) > MAX_LINES:
         unreadable(errors, ReadError(path, f"more than {MAX_LINES} lines; the rest was not read",
                                      ErrorKind.TOO_LARGE))
-    globs = sum(1 for k in into if _is_glob(k))
+    counter = glob_count if glob_count is not None else [sum(1 for k in into if _is_glob(k))]
     for number, raw in enumerate(raw_lines[:MAX_LINES], start=1):
         line = raw.strip(_SYSTEMD_WHITESPACE)
         if not line or line[0] in "#;":
@@ -108,7 +110,7 @@ def parse_sysctl(text: str, path: str, into: dict[str, SysctlValue], errors: Err
         if not key or any(not c.isprintable() for c in key):
             note(errors, f"{path}:{number}", "not a sysctl assignment")
             continue
-        if len(into) >= MAX_KEYS or (_is_glob(key) and globs >= MAX_GLOBS):
+        if len(into) >= MAX_KEYS or (_is_glob(key) and counter[0] >= MAX_GLOBS):
             limit = (f"more than {MAX_KEYS} keys" if len(into) >= MAX_KEYS
                      else f"more than {MAX_GLOBS} glob keys")
             unreadable(errors, ReadError(path, f"{limit}; the rest was not read", ErrorKind.TOO_LARGE))
@@ -118,9 +120,10 @@ def parse_sysctl(text: str, path: str, into: dict[str, SysctlValue], errors: Err
         existing = into.get(key)
         if existing is not None and existing.value == setting.value and existing.excluded == excluded:
             continue  # the same assignment again keeps its place
-        into.pop(key, None)  # assigned again: it moves to the end, where globs apply later
+        previous = into.pop(key, None)  # assigned again: it moves to the end, where globs apply later
         into[key] = setting
-        globs += _is_glob(key)
+        if previous is None and _is_glob(key):
+            counter[0] += 1
 
 
 def _is_glob(key: str) -> bool:
@@ -133,8 +136,9 @@ def read_sysctl(reader: Reader, *, errors: Errors | None = None) -> dict[str, Sy
     A directory over the listing cap or an unreadable file is appended to ``errors`` and skipped.
     """
     values: dict[str, SysctlValue] = {}
+    glob_count = [0]
     for path in sysctl_files(reader, errors):
         text = read_optional(reader, path, errors)
         if text is not None:
-            parse_sysctl(text, path, values, errors)
+            parse_sysctl(text, path, values, errors, glob_count)
     return values
