@@ -194,6 +194,10 @@ def os_inventory(guest: Guest) -> OsInventory:
 
 
 _STATUS_OF = attrgetter("status")
+# Every status and severity at 0, copied per count (iterating an Enum class and reading ``.value``
+# per member cost more than counting a target's findings).
+_NO_STATUS = {s.value: 0 for s in Status}
+_NO_SEVERITY = {s.value: 0 for s in Severity}
 
 
 # --- findings, batched per target -----------------------------------------------------------------
@@ -235,8 +239,8 @@ class TargetBatch:
 class ScanCounts(Struct):
     """Totals kept while findings stream past (so a report's summary needs no second pass)."""
 
-    by_status: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in Status})
-    failed_by_severity: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in Severity})
+    by_status: dict[str, int] = field(default_factory=_NO_STATUS.copy)
+    failed_by_severity: dict[str, int] = field(default_factory=_NO_SEVERITY.copy)
     findings: int = 0
 
     def add(self, findings: Sequence[Finding]) -> None:

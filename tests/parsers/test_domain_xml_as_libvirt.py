@@ -18,6 +18,7 @@ import pytest
 from scan_findings import scan_findings
 from vmsec.facts import Domain
 from vmsec.parsers.domain_xml import parse_domain
+from vmsec.parsers.libvirt_xml import parse_libvirt_document
 
 
 def domain(devices: str = "", head: str = "", ns: str = " xmlns:x='urn:x'") -> Domain:
@@ -41,6 +42,23 @@ def test_a_namespaced_attribute_is_the_attribute_to_libvirt() -> None:
                        "</qemu:commandline>",
                   ns=" xmlns:x='urn:x' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'").qemu
     assert qemu is not None and qemu.args == ("-sandbox", "off")
+
+
+@pytest.mark.parametrize(("prefix", "declared"), [
+    ("xml", ""),  # bound without a declaration
+    ("ä", " xmlns:ä='urn:x'"),  # a prefix no ASCII pattern would take for a name
+    ("x", " xmlns:x='urn:x'"),
+])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_prefixed_attribute_in_a_file_is_the_attribute(prefix: str, declared: str, encoding: str) -> None:
+    # Read from bytes as the collectors read files: only documents without a possible prefixed
+    # attribute skip the rewrite, and a document in another encoding is never judged from its bytes.
+    text = (f"<?xml version='1.0' encoding='{encoding}'?><domain type='kvm'{declared}><name>vm</name>"
+            f"<memory>1048576</memory><devices><graphics type='vnc' {prefix}:listen='0.0.0.0' "
+            "listen='127.0.0.1'/></devices></domain>")
+    parsed = parse_libvirt_document(text.encode(encoding), "vm.xml")
+    assert isinstance(parsed, Domain)
+    assert parsed.graphics[0].listen_attr == "0.0.0.0"
 
 
 def test_the_first_of_a_child_libvirt_reads_once_counts() -> None:

@@ -7,7 +7,6 @@ for every domain of every scan and the corpus has thousands of files. Attributes
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from xml.etree.ElementTree import Element
 
@@ -39,7 +38,7 @@ from vmsec.facts import (
     SimpleDevice,
     Tpm,
 )
-from vmsec.parsers.safexml import parse_xml
+from vmsec.parsers.safexml import ascii_compatible, parse_xml
 
 QEMU_NS = "{http://libvirt.org/schemas/domain/qemu/1.0}"
 LIBOSINFO_NS = "{http://libosinfo.org/xmlns/libvirt/domain/1.0}"
@@ -138,18 +137,16 @@ def _first_children(el: Element, plural: frozenset[str] = frozenset()) -> Iterat
         yield child
 
 
-# A prefixed attribute (not a namespace declaration): libxml2's xmlGetProp, which libvirt uses,
-# ignores namespaces — x:listen='0.0.0.0' is @listen to libvirt — and takes the first in document
-# order; ElementTree keeps it apart as '{urn}listen'. Only documents that have one are rewritten.
-_PREFIXED_ATTRIBUTE = re.compile(rb"\s(?!xmlns:)[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*\s*=")
-
-
+# A prefixed attribute: libxml2's xmlGetProp, which libvirt uses, ignores namespaces — x:listen='0.0.0.0'
+# is @listen to libvirt — and takes the first in document order; ElementTree keeps it apart as
+# '{urn}listen'. A prefix must be declared (xmlns:x) or be xml: — expat refuses an unbound prefix —, so
+# a UTF-8 document without either has none, and only documents that may have one are rewritten.
 def parse_as_libvirt(data: bytes | str | Element, origin: str) -> Element:
-    """A libvirt XML document's root with attributes by local name, as libvirt reads them (the
-    rewrite only where a prefixed attribute occurs: one regular expression decides)."""
+    """A libvirt XML document's root with attributes by local name, as libvirt reads them."""
     root = data if isinstance(data, Element) else parse_xml(data, origin)
-    if isinstance(data, Element) or _PREFIXED_ATTRIBUTE.search(
-            data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")):
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    if isinstance(data, Element) or not ascii_compatible(data) or b"xmlns:" in data or b"xml:" in data:
         _unqualify_attributes(root)
     return root
 
@@ -701,7 +698,12 @@ def parse_domain(data: bytes | str | Element, origin: str, *, secure: bool = Tru
     file, or ``VIR_DOMAIN_XML_SECURE``); without it an absent ``passwd`` is HIDDEN, not ABSENT.
     Raises :class:`vmsec.errors.ReadError` (or its subclass XmlError) naming ``origin``.
     """
-    root = parse_as_libvirt(data, origin)
+    return domain_from_root(parse_as_libvirt(data, origin), origin, secure=secure)
+
+
+def domain_from_root(root: Element, origin: str, *, secure: bool = True) -> Domain:
+    """:func:`parse_domain` of a root :func:`parse_as_libvirt` returned (its attributes already by
+    local name: a second pass over every element would find nothing to rewrite)."""
     if root.tag != "domain":
         raise ReadError(origin, f"not a domain document (root element <{root.tag}>)")
 

@@ -7,9 +7,8 @@ from xml.etree.ElementTree import Element
 
 from vmsec.errors import ReadError
 from vmsec.facts import Domain, Network, NwFilter, Secret, StoragePool
-from vmsec.parsers.domain_xml import parse_domain
+from vmsec.parsers.domain_xml import domain_from_root, parse_as_libvirt
 from vmsec.parsers.libvirt_objects import parse_network, parse_nwfilter, parse_pool, parse_secret
-from vmsec.parsers.safexml import parse_xml
 
 LibvirtObject = Domain | Network | NwFilter | StoragePool | Secret
 
@@ -26,10 +25,11 @@ def parse_libvirt_document(data: bytes | str | Element, origin: str, *, secure: 
 
     Raises :class:`vmsec.errors.ReadError` naming ``origin`` for anything else or anything invalid.
     """
-    root = data if isinstance(data, Element) else parse_xml(data, origin)
+    # Read as libvirt reads it once here (attributes by local name), not again by the domain parser.
+    root = parse_as_libvirt(data, origin)
     tag = root.tag
     if tag == "domain":
-        return parse_domain(root, origin, secure=secure)
+        return domain_from_root(root, origin, secure=secure)
     parser = _PARSERS.get(tag)
     if parser is None:
         raise ReadError(origin, f"not a libvirt domain, network, filter, pool or secret document "

@@ -52,7 +52,7 @@ def _size_limit_text(limit: int) -> str:
     return f"{limit // MIB} MiB" if limit % MIB == 0 else f"{limit}-byte"
 
 
-def _plain_bytes(data: bytes) -> bool:
+def ascii_compatible(data: bytes) -> bool:
     """True when the document is UTF-8 (or an ASCII superset) without a BOM for another encoding."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -153,7 +153,7 @@ def parse_xml(data: bytes | str, origin: str, *, max_bytes: int = DEFAULT_MAX_BY
         blank = not data.strip()
     else:
         size = len(data)
-        plain = b"<!DOCTYPE" not in data and _plain_bytes(data)
+        plain = b"<!DOCTYPE" not in data and ascii_compatible(data)
         many_tags = data.count(b"<") > MAX_DEPTH
         blank = not data.strip()
     if size > max_bytes:

@@ -56,6 +56,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
 # scanned machines, but a cache must not grow without limit whatever feeds it.
 _Fragments = dict[tuple[Any, ...], bytes]
 _MAX_FRAGMENTS = 4096
+_NO_ADVISORY = orjson.dumps({"vulnerability": None, "detail": None})
 
 
 def _finding_lines(target: Target, findings: list[Finding], fingerprints: list[str],
@@ -95,7 +96,9 @@ def _finding_lines(target: Target, findings: list[Finding], fingerprints: list[s
                 _remember(fragments, (tags, remediation), tail)
             own = dumps({"subject": subject, "message": message,
                          "evidence": [{"source": e[0], "locator": e[1], "value": e[2]} for e in evidence]})
-            end = dumps({"vulnerability": vulnerability, "detail": detail})
+            # Most findings carry no advisory and no detail: that piece is encoded once.
+            end = (_NO_ADVISORY if vulnerability is None and detail is None
+                   else dumps({"vulnerability": vulnerability, "detail": detail}))
             if f_target is target or f_target == target:  # the engine shares the object
                 if shared is None:
                     raise TypeError("target name not encodable")
