@@ -192,6 +192,19 @@ def _ancestors(path: str, stop: str) -> list[str]:
     return out
 
 
+def _authorized_key_files(sshd: SshdConfig | None) -> tuple[str, ...]:
+    """The AuthorizedKeysFile entries some connection uses: the global ones (or the default) and
+    those of every Match block — sshd reads a block's files for the connections it matches, so a
+    key there logs in as much as one in the global files."""
+    from vmsec.parsers.authorized_keys import DEFAULT_FILES
+    from vmsec.parsers.sshd_effective import lookup
+
+    files = list((sshd.settings.get("authorizedkeysfile") if sshd is not None else None) or DEFAULT_FILES)
+    for block in sshd.matches if sshd is not None else ():
+        files += lookup(block.settings, "authorizedkeysfile") or ()
+    return tuple(dict.fromkeys(files))
+
+
 def credential_file_stats(reader: Reader, *, sshd: SshdConfig | None, sudoers: Sudoers | None,
                           key_paths: Sequence[tuple[str, str, str]],
                           crypttab: Sequence[CryptEntry] | None = None) -> dict[str, FileStat]:
@@ -241,7 +254,6 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
     # The parsers of everything else, imported when a scan needs them.
     from vmsec.parsers import accounts as accounts_parser
     from vmsec.parsers import system_config as sc
-    from vmsec.parsers.authorized_keys import DEFAULT_FILES as DEFAULT_KEY_FILES
     from vmsec.parsers.authorized_keys import key_file_paths, read_authorized_keys
     from vmsec.parsers.cloud_init import read_cloud_init
     from vmsec.parsers.guest_agent import read_guest_agent
@@ -272,7 +284,7 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
         sshd = c.step("sshd configuration", "/etc/ssh/sshd_config",
                       lambda p: read_sshd_config(reader, version=version, distro=distro, problems=p))
 
-    key_files = (sshd.settings.get("authorizedkeysfile") if sshd is not None else None) or DEFAULT_KEY_FILES
+    key_files = _authorized_key_files(sshd)
     # accounts × AuthorizedKeysFile entries, built once (bounded) for the keys and the permissions;
     # what a bound leaves out is named on the guest, so the key checks cannot pass over it
     key_cuts = Problems()

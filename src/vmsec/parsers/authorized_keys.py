@@ -33,7 +33,7 @@ MAX_KEY_FILE_ENTRIES = 256
 # Paths built per guest, each counted by its parts (text, %h, %u): 10,000 accounts × a few entries.
 MAX_KEY_PATHS = 100_000
 PATH_MAX = 4096  # sshd cannot open a longer path
-KEY_PREFIXES = ("ssh-", "ecdsa-", "sk-", "rsa-sha2-")
+KEY_PREFIXES = ("ssh-", "ecdsa-", "sk-", "rsa-sha2-", "webauthn-sk-")
 _CURVE_BITS = {"nistp256": 256, "nistp384": 384, "nistp521": 521}
 _FIXED_BITS = {"ssh-ed25519": 256, "sk-ssh-ed25519@openssh.com": 256, "ssh-ed448": 456}
 
@@ -72,15 +72,24 @@ def key_bits(blob: bytes) -> tuple[str, int | None]:
     return name, _FIXED_BITS.get(base) or _FIXED_BITS.get(name)
 
 
-def _split_options(line: str) -> tuple[str, str]:
-    """(options text, the rest) of a line that starts with options."""
+def _split_options(line: str) -> tuple[str, str] | None:
+    """(options text, the rest) of a line that starts with options, as sshd's
+    ``sshkey_advance_past_options`` walks them (``\\"`` skips both characters); None for an
+    unterminated quote, which makes sshd refuse the line."""
     quoted = False
-    for i, ch in enumerate(line):
-        if ch == '"' and (i == 0 or line[i - 1] != "\\"):
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if not quoted and ch in " \t":
+            break
+        if ch == "\\" and line[i + 1:i + 2] == '"':
+            i += 1
+        elif ch == '"':
             quoted = not quoted
-        elif ch in " \t" and not quoted:
-            return line[:i], line[i:].strip()
-    return line, ""
+        i += 1
+    if quoted:
+        return None
+    return line[:i], line[i:].lstrip(" \t")
 
 
 def _options(text: str) -> tuple[str, ...]:
@@ -99,44 +108,95 @@ def _options(text: str) -> tuple[str, ...]:
     return tuple(o for o in out if o)
 
 
+# The options sshd knows (auth-options.c, ``sshauthopt_parse``; names in any case). Any other makes
+# it refuse the whole line ("bad key options"), as does a value option without its quotes.
+_FLAG_OPTIONS = frozenset({"restrict", "cert-authority", "port-forwarding", "agent-forwarding",
+                           "x11-forwarding", "touch-required", "verify-required", "pty", "user-rc",
+                           "no-port-forwarding", "no-agent-forwarding", "no-x11-forwarding",
+                           "no-touch-required", "no-pty", "no-user-rc"})
+_VALUE_OPTIONS = frozenset({"command", "principals", "from", "expiry-time", "environment", "permitopen",
+                            "permitlisten", "tunnel"})
+
+
+def _options_refused(options: tuple[str, ...]) -> bool:
+    for option in options:
+        name, eq, value = option.partition("=")
+        name = name.lower()
+        if eq:
+            if name not in _VALUE_OPTIONS or len(value) < 2 or value[0] != '"' or value[-1] != '"':
+                return True
+        elif name not in _FLAG_OPTIONS:
+            return True
+    return False
+
+
+# A type name sshd accepts on a key line → the key type the blob must hold (sshkey_type_from_name:
+# an RSA signature algorithm names an RSA key, a WebAuthn name its security-key ECDSA key).
+_SAME_KEY = {"rsa-sha2-256": "ssh-rsa", "rsa-sha2-512": "ssh-rsa",
+             "webauthn-sk-ecdsa-sha2-nistp256@openssh.com": "sk-ecdsa-sha2-nistp256@openssh.com"}
+# What sshd's b64_pton skips inside a blob (isspace in the C locale).
+_C_SPACE = str.maketrans("", "", " \t\n\v\f\r")
+
+
+def _key_at(text: str) -> tuple[str, int | None, str | None] | None:
+    """(type, bits, comment) of the key at the start of ``text``, as sshd's ``sshkey_read`` reads
+    it — type and blob are cut at a space or a tab only —, or None when there is none."""
+    declared, sep, rest = _cut_word(text)
+    if not sep or not declared.startswith(KEY_PREFIXES):
+        return None
+    blob_text, _sep, comment = _cut_word(rest.lstrip(" \t"))
+    if not blob_text:
+        return None
+    try:
+        inner, bits = key_bits(base64.b64decode(blob_text.translate(_C_SPACE), validate=True))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    if _SAME_KEY.get(declared, declared) != inner:
+        return None
+    return inner, bits, comment.lstrip(" \t") or None
+
+
+def _cut_word(text: str) -> tuple[str, str, str]:
+    for i, ch in enumerate(text):
+        if ch in " \t":
+            return text[:i], ch, text[i + 1:]
+    return text, "", ""
+
+
 def parse_authorized_keys(text: str, user: str, path: str) -> tuple[AuthorizedKey, ...]:
-    """Keys in one authorized_keys text. Comments and blank lines are skipped; undecodable key lines
-    are kept with ``key_type=None``. At most 10,000 keys."""
+    """Keys in one authorized_keys text, read as sshd reads them (auth2-pubkeyfile.c): lines end at
+    a newline and, being C strings, at a NUL; blanks are spaces and tabs; a line is a key, or
+    options then a key. Comments and blank lines are skipped. A line sshd cannot use (no key it can
+    decode, an option it does not know) is kept with ``key_type=None`` so a check can report it.
+    More than 10,000 keys raise :class:`ReadError`: the keys past them are unread, not absent."""
     keys: list[AuthorizedKey] = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = raw.partition("\x00")[0].lstrip(" \t")
+        if not line or line.startswith("#") or not line.strip():
             continue
         if len(keys) >= MAX_KEYS_PER_FILE:
-            break
+            raise ReadError(path, f"more than {MAX_KEYS_PER_FILE} key lines; the rest were not read",
+                            ErrorKind.TOO_LARGE)
         options: tuple[str, ...] = ()
-        if not line.startswith(KEY_PREFIXES):
-            option_text, line = _split_options(line)
-            options = _options(option_text)
-        parts = line.split(None, 2)
-        declared = parts[0] if parts else None
-        comment = parts[2] if len(parts) > 2 else None
-        key_type: str | None = None
-        bits: int | None = None
-        if len(parts) >= 2 and declared and declared.startswith(KEY_PREFIXES):
-            try:
-                blob = base64.b64decode(parts[1], validate=True)
-                inner, bits = key_bits(blob)
-                key_type = inner if inner == declared else None
-                if key_type is None:
-                    bits = None
-            except (binascii.Error, ValueError, UnicodeDecodeError):
-                key_type, bits = None, None
+        found = _key_at(line)
+        if found is None:
+            split = _split_options(line)
+            if split is not None:
+                options = _options(split[0])
+                found = _key_at(split[1])
+                if found is not None and _options_refused(options):
+                    found = None
+        key_type, bits, comment = found if found is not None else (None, None, None)
         keys.append(AuthorizedKey(user=user, path=path, key_type=key_type, bits=bits, comment=comment,
                                   options=options, line=number))
     return tuple(keys)
 
 
-_HOME, _USER = 0, 1  # the %h and %u tokens in a template
+_HOME, _USER, _UID = 0, 1, 2  # the %h, %u and %U tokens in a template
 
 
 def _template(name: str) -> tuple[str | int, ...]:
-    """An AuthorizedKeysFile entry as literal text and %h/%u tokens, made once per entry so that
+    """An AuthorizedKeysFile entry as literal text and %h/%u/%U tokens, made once per entry so that
     filling it in for each account costs the number of its parts, not of its characters."""
     parts: list[str | int] = []
     literal: list[str] = []
@@ -144,11 +204,11 @@ def _template(name: str) -> tuple[str | int, ...]:
     while i < len(name):
         if name[i] == "%" and i + 1 < len(name):
             token = name[i + 1]
-            if token in "hu":
+            if token in "huU":
                 if literal:
                     parts.append("".join(literal))
                     literal = []
-                parts.append(_HOME if token == "h" else _USER)
+                parts.append(_HOME if token == "h" else _USER if token == "u" else _UID)
             else:
                 literal.append("%" if token == "%" else "%" + token)
             i += 2
@@ -160,17 +220,30 @@ def _template(name: str) -> tuple[str | int, ...]:
     return tuple(parts)
 
 
-def _fill(parts: tuple[str | int, ...], user: str, home: str) -> str:
-    path = "".join(p if isinstance(p, str) else home if p == _HOME else user for p in parts)
+def _fill(parts: tuple[str | int, ...], user: str, home: str, uid: str = "") -> str:
+    path = "".join(p if isinstance(p, str) else home if p == _HOME else user if p == _USER else uid
+                   for p in parts)
     if path.startswith("/"):
         return path
     return f"{home}/{path}" if home != "/" else f"/{path}"
 
 
-def expand_tokens(name: str, user: str, home: str) -> str:
-    """An AuthorizedKeysFile entry for one user: ``%h`` home, ``%u`` user, ``%%`` a percent sign; a
-    relative path is relative to the home directory (sshd_config(5) TOKENS)."""
-    return _fill(_template(name), user, home)
+def expand_tokens(name: str, user: str, home: str, uid: int | None = None) -> str:
+    """An AuthorizedKeysFile entry for one user: ``%h`` home, ``%u`` user, ``%U`` its numeric id,
+    ``%%`` a percent sign; a relative path is relative to the home directory (sshd_config(5) TOKENS)."""
+    return _fill(_template(name), user, home, "" if uid is None else str(uid))
+
+
+def _tilde(name: str, homes: dict[str, str]) -> str | None:
+    """``~/…`` and ``~user/…`` as sshd expands them when it reads its configuration
+    (``tilde_expand_filename`` as uid 0: ``~`` is its home, keyed ""); None for an unknown user."""
+    if not name.startswith("~"):
+        return name
+    user, slash, rest = name[1:].partition("/")
+    home = homes.get(user)  # "" for ~ alone: the home of uid 0
+    if home is None:
+        return None
+    return home.rstrip("/") + "/" + rest if slash else home
 
 
 def key_file_paths(accounts: Iterable[Account], files: Iterable[str] = DEFAULT_FILES, *,
@@ -192,19 +265,25 @@ def key_file_paths(accounts: Iterable[Account], files: Iterable[str] = DEFAULT_F
         if unread is not None:
             unread.append(f"{where}: {reason}")
 
-    homes: dict[tuple[str, str], None] = {}
+    homes: dict[tuple[str, str], str] = {}  # (user, home) -> its uid as %U writes it
+    home_of: dict[str, str] = {}  # for ~user: the first entry of each name, as getpwnam finds it
     dropped = 0
     for account in accounts:
         if account.home and account.home.startswith("/"):
+            home_of.setdefault(account.name, account.home)
+            if account.uid == 0:
+                home_of.setdefault("", account.home)  # ~ is the home of the user sshd runs as
             if len(homes) < MAX_ACCOUNTS:
-                homes.setdefault((account.name, account.home.rstrip("/") or "/"))
+                homes.setdefault((account.name, account.home.rstrip("/") or "/"),
+                                 "" if account.uid is None else str(account.uid))
             else:
                 dropped += 1
     if dropped:
         cut("/etc/passwd", f"more than {MAX_ACCOUNTS} accounts with a home directory; the authorized_keys "
             f"files of {dropped} more were not examined")
     if not any(user == "root" for user, _ in homes):
-        homes.setdefault(("root", "/root"))
+        homes.setdefault(("root", "/root"), "0")
+    home_of.setdefault("", home_of.get("root", "/root"))
     names = tuple(dict.fromkeys(f for f in files if f.lower() != "none"))
     if len(names) > MAX_KEY_FILE_ENTRIES:
         cut(source, f"AuthorizedKeysFile names {len(names)} files; only the first {MAX_KEY_FILE_ENTRIES} "
@@ -212,9 +291,15 @@ def key_file_paths(accounts: Iterable[Account], files: Iterable[str] = DEFAULT_F
         names = names[:MAX_KEY_FILE_ENTRIES]
     templates: list[tuple[str, tuple[str | int, ...], int, int, int]] = []
     for name in names:
-        parts = _template(name)
+        expanded = _tilde(name, home_of)
+        if expanded is None:
+            if problems is not None:
+                problems.note(source, f"AuthorizedKeysFile entry {name[:80]!r} names an unknown user; sshd "
+                              "refuses to start with it")
+            continue
+        parts = _template(expanded)
         text = sum(len(p) for p in parts if isinstance(p, str))
-        n_home, n_user = parts.count(_HOME), parts.count(_USER)
+        n_home, n_user = parts.count(_HOME), parts.count(_USER) + parts.count(_UID)
         if text + n_home + n_user > PATH_MAX:  # longer than PATH_MAX for every account
             if problems is not None:
                 problems.note(source, f"AuthorizedKeysFile entry {name[:80]!r} gives paths longer than "
@@ -228,11 +313,11 @@ def key_file_paths(accounts: Iterable[Account], files: Iterable[str] = DEFAULT_F
             f"{MAX_KEY_PATHS} paths to build; the key files of {len(homes) - room} accounts were not "
             "examined")
     out: list[tuple[str, str, str]] = []
-    for user, home in list(homes)[:room]:
+    for (user, home), uid in list(homes.items())[:room]:
         for name, parts, text, n_home, n_user in templates:
             # measured before it is built: a long entry times a long home is never made
             size = text + n_home * len(home) + n_user * len(user)
-            path = _fill(parts, user, home) if size <= PATH_MAX else ""
+            path = _fill(parts, user, home, uid) if size <= PATH_MAX else ""
             if not path or len(path) > PATH_MAX:
                 if problems is not None:
                     problems.note(source, f"AuthorizedKeysFile entry {name[:80]!r} gives paths longer "

@@ -6,9 +6,10 @@ Host keys are not part of the facts yet and are not judged here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
-from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok
+from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
 from vmsec.checks.guest.ssh import SSHD_DOC
 from vmsec.checks.helpers.sshd import sshd_of
 from vmsec.checks.helpers.unread import guest_unread, not_read, ok_unless
@@ -23,6 +24,18 @@ def _keys(guest: Guest) -> tuple[AuthorizedKey, ...] | None:
     if guest.sshd_installed is False:
         return None
     return need(guest.authorized_keys, "the accounts' authorized_keys files could not be read")
+
+
+def _from_command(guest: Guest) -> Iterator[Result]:
+    """UNKNOWN when sshd also takes keys from an AuthorizedKeysCommand: its output is not on disk,
+    so the keys judged here are not all the keys that log in."""
+    cfg = guest.sshd
+    for r in reachable(cfg, "authorizedkeyscommand") if cfg is not None else ():
+        if r.value and r.value.lower() != "none":
+            yield unknown("AuthorizedKeysCommand", f"sshd also accepts the keys AuthorizedKeysCommand "
+                          f"{r.value[:80]} prints {r.where}; vmsec does not run it, so those keys are not "
+                          "judged", r.evidence("authorizedkeyscommand"))
+            return
 
 
 def _subject(key: AuthorizedKey) -> str:
@@ -61,6 +74,7 @@ def dsa_keys(guest: Guest, env: Environment) -> Iterator[Result]:
     keys = _keys(guest)
     if keys is None:
         return
+    yield from _from_command(guest)
     for path, file_keys in _by_file(keys).items():
         bad = [k for k in file_keys if (k.key_type or "").startswith("ssh-dss")]
         for k in bad:
@@ -84,6 +98,7 @@ def rsa_key_size(guest: Guest, env: Environment) -> Iterator[Result]:
     keys = _keys(guest)
     if keys is None:
         return
+    yield from _from_command(guest)
     for k in keys:
         if not (k.key_type or "").startswith(("ssh-rsa", "rsa-sha2")):
             continue
@@ -114,17 +129,18 @@ def root_keys(guest: Guest, env: Environment) -> Iterator[Result]:
     cfg = sshd_of(guest)
     if keys is None or cfg is None:
         return
+    yield from _from_command(guest)
     values = [r for r in reachable(cfg, "permitrootlogin", "root", guest) if r.value is not None]
     for k in keys:
         if "root" not in k.users or k.key_type is None:
             continue
-        allowed = [r for r in values if r.value != "no" and not (
-            r.value == "forced-commands-only" and any(o.lower().startswith("command=") for o in k.options))]
+        forced = forced_command(k)
+        allowed = [r for r in values
+                   if r.value != "no" and not (r.value == "forced-commands-only" and forced)]
         where = ev(k.path, f"line {k.line}", k.key_type)
-        forced = [o for o in k.options if o.lower().startswith("command=")]
         if forced:
             yield ok(_subject(k), f"{_describe(k)} in {_where(k)} is limited to a forced command "
-                     f"({forced[0][:80]})", where)
+                     f"({forced[:80]})", where)
         elif not values:
             yield fail(_subject(k), f"{_describe(k)} in {_where(k)}; whether root may log in is unknown "
                        "(PermitRootLogin unset and OpenSSH version unknown)", where, severity=Severity.LOW)
@@ -141,27 +157,64 @@ def root_keys(guest: Guest, env: Environment) -> Iterator[Result]:
                             "in over SSH (PermitRootLogin no)", where)
 
 
-_RESTRICTING = ("from=", "restrict", "command=", "permitopen=", "permitlisten=")
+# A forced command that runs whatever the client asked for restricts nothing.
+_PASS_THROUGH = re.compile(r"(?:(?:exec|eval)\s+|(?:\S*/)?(?:ba|da|k|z)?sh\s+-c\s+)?"
+                           r"\$\{?SSH_ORIGINAL_COMMAND\}?")
+
+
+def _option_value(option: str) -> str:
+    value = option.partition("=")[2]
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+
+
+def forced_command(key: AuthorizedKey) -> str | None:
+    """The key's forced command (``command=``, the first as sshd takes it), None when it has none or
+    when the command runs the client's own (``$SSH_ORIGINAL_COMMAND``, ``sh -c "$SSH_…"``)."""
+    option = next((o for o in key.options if o.lower().startswith("command=")), None)
+    if option is None:
+        return None
+    plain = " ".join(_option_value(option).replace('\\"', "").replace('"', "").replace("'", "").split())
+    return None if _PASS_THROUGH.fullmatch(plain) else option
+
+
+def _any_source(option: str) -> bool:
+    """Whether a ``from=`` pattern list admits every address: an entry that is only wildcards (``*``,
+    ``?*``) or a /0 network; negated entries take out single addresses, not the rest of the world."""
+    for entry in _option_value(option).split(","):
+        entry = entry.strip()
+        if entry.startswith("!"):
+            continue
+        if entry and set(entry) <= {"*", "?"} and "*" in entry:
+            return True
+        if entry.endswith("/0"):
+            return True
+    return False
 
 
 @check("VMS-GST-033", title="SSH keys are restricted by source address or command",
        severity=Severity.INFO, tags=(Tag.ACCESS_CONTROL, "ssh", "keys"), references=(KEYS_DOC,))
 def unrestricted_keys(guest: Guest, env: Environment) -> Iterator[Result]:
     """A stolen private key works from anywhere. `from="10.0.0.0/8"` limits where a key may be used;
-    `restrict` and `command=` limit what it may do — worthwhile for automation and root keys.
+    `command=` limits what it may do — worthwhile for automation and root keys. `restrict`,
+    `permitopen=` and `permitlisten=` limit forwarding only: the key still runs any command from any
+    address, as does a forced command that runs `$SSH_ORIGINAL_COMMAND`, and a `from=` list with `*`.
 
     Remediation: Prefix keys with `from="<admin network>"` and, for automation, `restrict,command="…"`.
     """
     keys = _keys(guest)
     if keys is None:
         return
+    yield from _from_command(guest)
     for k in keys:
         if k.key_type is None:
             continue
         where = ev(k.path, f"line {k.line}", ",".join(k.options) or "(no options)")
-        opts = [o for o in k.options if o.lower().startswith(_RESTRICTING)]
-        if any(o.lower().replace(" ", "") in ('from="*"', "from=*") for o in opts):
-            yield fail(_subject(k), f"{_describe(k)} in {_where(k)} has from=\"*\": any source", where)
+        sources = [o for o in k.options if o.lower().startswith("from=")]
+        command = forced_command(k)
+        opts = [o for o in sources if not _any_source(o)] + ([command] if command else [])
+        if sources and not opts:
+            yield fail(_subject(k), f"{_describe(k)} in {_where(k)} has {sources[0][:80]}: any source",
+                       where)
         elif opts:
             yield ok(_subject(k), f"{_describe(k)} in {_where(k)} is restricted: {', '.join(opts)}", where)
         else:
