@@ -30,6 +30,7 @@ def crypt(name: str, keyfile: str | None, device: str = "UUID=abcd") -> CryptEnt
 PLAIN_ROOT = (mount("/dev/vda1", "/"),)
 CRYPT_ROOT = (mount("/dev/mapper/root_crypt", "/"),)
 LVM_ROOT = (mount("/dev/mapper/vg-root", "/"),)
+BOOT = (mount("UUID=1111-boot", "/boot"),)
 
 
 @pytest.mark.parametrize(("disk", "expected"), [
@@ -68,8 +69,22 @@ def test_disk_encrypted_from_fstab(fstab: Any, crypttab: Any, host_os: bool, exp
     (PLAIN_ROOT, (crypt("data", "/dev/disk/by-label/KEYUSB"),), [P]),
     (PLAIN_ROOT, (crypt("cswap", "/dev/urandom"),), [P]),
     (CRYPT_ROOT, (crypt("root_crypt", "none"), crypt("home", "/etc/keys/home.key")), [P, P]),
-    (CRYPT_ROOT, (crypt("root_crypt", "none"), crypt("home", "/boot/home.key")), [P, F]),
+    # /boot without its own fstab line is part of the encrypted root (GRUB unlocks it)
+    (CRYPT_ROOT, (crypt("root_crypt", "none"), crypt("home", "/boot/home.key")), [P, P]),
+    (CRYPT_ROOT + BOOT, (crypt("root_crypt", "none"), crypt("home", "/boot/home.key")), [P, F]),
     (LVM_ROOT, (crypt("home", "/etc/keys/home.key"),), [U]),
+    # found by a review against systemd-cryptsetup-generator, systemd-fstab-generator and
+    # cryptsetup-initramfs: the key lies on whatever file system fstab mounts over its path
+    ((*CRYPT_ROOT, mount("/dev/vdb1", "/srv")),
+     (crypt("root_crypt", "none"), crypt("data", "/srv/keys/d.key")), [P, F]),
+    ((*CRYPT_ROOT, mount("/dev/mapper/srv_crypt", "/srv")),
+     (crypt("root_crypt", "none"), crypt("srv_crypt", "none"), crypt("data", "/srv/keys/d.key")), [P, P, P]),
+    # the root's own key cannot come from the root: the initramfs on /boot carries a copy
+    (CRYPT_ROOT + BOOT, (crypt("root_crypt", "/etc/keys/root.key"),), [F]),
+    (CRYPT_ROOT, (crypt("root_crypt", "/etc/keys/root.key"),), [P]),
+    # a root named by UUID= may be inside a crypttab volume (Fedora): not "unencrypted"
+    ((mount("UUID=0b6e", "/"),), (crypt("luks-aaaa", "none"), crypt("data", "/etc/keys/d.key")), [P, U]),
+    ((mount("UUID=0b6e", "/"),), (crypt("data", "/etc/keys/d.key"),), [U]),
 ])
 def test_crypttab_keyfiles(fstab: Any, entries: Any, expected: list[Status]) -> None:
     assert [r.status for r in enc.crypttab_keyfiles(g(fstab=fstab, crypttab=entries))] == expected
@@ -82,6 +97,11 @@ def test_crypttab_keyfiles(fstab: Any, entries: Any, expected: list[Status]) -> 
     ((*PLAIN_ROOT, mount("/dev/vda2", "none", "swap")), None, [U]),
     ((*PLAIN_ROOT, mount("/dev/mapper/cswap", "none", "swap")), (crypt("cswap", "/dev/urandom"),), [P]),
     ((*LVM_ROOT, mount("/dev/mapper/vg-swap_1", "none", "swap")), (crypt("sda5_crypt", "none"),), [U]),
+    ((*CRYPT_ROOT, mount("/swapfile", "none", "swap")), (crypt("root_crypt", "none"),), [P]),  # on the root
+    ((*PLAIN_ROOT, mount("/swapfile", "none", "swap")), (), [F]),
+    ((*PLAIN_ROOT, mount("/dev/zram0", "none", "swap")), (), [P]),  # memory, never the disk
+    ((*PLAIN_ROOT, MountEntry(device="/dev/vdb2", mountpoint="none", fstype="swap", options=("noauto",))), (),
+     [P]),  # systemd-fstab-generator links no noauto swap into swap.target
 ])
 def test_swap_encrypted(fstab: Any, entries: Any, expected: list[Status]) -> None:
     assert [r.status for r in enc.swap_encrypted(g(fstab=fstab, crypttab=entries))] == expected

@@ -143,3 +143,49 @@ def test_mime_nested_deeper_than_email_walks_is_an_error_naming_the_user_data(tm
     assert setup.ssh_pwauth is False
     assert [(p.source, p.reason) for p in problems] == [
         ("/var/lib/cloud/instance/user-data.txt", "MIME multipart nested too deeply to read")]
+
+
+# --- as cloud-init 22.4.2 (Debian 12) applies it: a review ran its own merging and modules ---------
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("1", True), ("'on'", True), ("0", False), ("unchanged", None), ("null", None), ("y", None)])
+def test_ssh_pwauth_is_read_as_cc_set_passwords_reads_it(tmp_path: Path, value: str,
+                                                          expected: bool | None) -> None:
+    setup = read_cloud_init(ci_root(tmp_path, {"/etc/cloud/cloud.cfg": f"ssh_pwauth: {value}\n"}))
+    assert setup.ssh_pwauth is expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("", False), ("0", False), ("2", False), ("n", False), ("unchanged", False), ("'yes'", True),
+    ("1", True), ("true", True)])
+def test_disable_root_is_read_as_cc_ssh_reads_it(tmp_path: Path, value: str, expected: bool) -> None:
+    # translate_bool: anything set that is not a true value turns root logins with the keys on
+    setup = read_cloud_init(ci_root(tmp_path, {"/etc/cloud/cloud.cfg.d/90-x.cfg": f"disable_root: {value}\n",
+                                               "/etc/cloud/cloud.cfg": "{}\n"}))
+    assert setup.disable_root is expected
+
+
+def test_the_current_instance_user_data_outranks_vendor_data_and_old_instances(tmp_path: Path) -> None:
+    root = tmp_path / "guest"
+    new = "/var/lib/cloud/instances/i-new"
+    reader = ci_root(root, {
+        "/etc/cloud/cloud.cfg": "ssh_pwauth: false\n",
+        f"{new}/user-data.txt": "#cloud-config\nssh_pwauth: true\ndisable_root: false\n",
+        f"{new}/vendor-data.txt": "#cloud-config\nssh_pwauth: false\ndisable_root: true\n",
+        "/var/lib/cloud/instances/i-old/user-data.txt": "#cloud-config\nssh_pwauth: false\n"})
+    (root / "var/lib/cloud/instance").symlink_to("/var/lib/cloud/instances/i-new")
+    setup = read_cloud_init(reader)
+    assert (setup.ssh_pwauth, setup.disable_root) == (True, False)
+
+
+def test_the_applied_cloud_config_is_read(tmp_path: Path) -> None:
+    # cloud-config.txt is what cloud-init made of the user data (a template, gzip, an archive) and
+    # applies; the remediation "remove user-data.txt" leaves it behind
+    root = tmp_path / "guest"
+    reader = ci_root(root, {"/etc/cloud/cloud.cfg": "{}\n",
+                            "/var/lib/cloud/instances/i-1/cloud-config.txt":
+                                "#cloud-config\nssh_pwauth: true\npassword: hunter2\n"})
+    (root / "var/lib/cloud/instance").symlink_to("instances/i-1")
+    setup = read_cloud_init(reader)
+    assert setup.ssh_pwauth is True
+    assert setup.plaintext_passwords == ("/var/lib/cloud/instance/cloud-config.txt: password (default user)",)

@@ -103,6 +103,7 @@ def test_an_odd_byte_in_crypttab_does_not_hide_the_key_file(tmp_path: Path) -> N
     root = tmp_path / "guest"
     (root / "etc").mkdir(parents=True)
     (root / "etc" / "crypttab").write_bytes(b"cr /dev/sda2 /boot/key\xff luks\n")
+    (root / "etc" / "fstab").write_bytes(b"/dev/sda1 / ext4 defaults 0 1\nUUID=b /boot ext4 defaults 0 2\n")
     assert [f["status"] for f in _scan(root, "VMS-GST-123").values()] == ["FAIL"]
 
 

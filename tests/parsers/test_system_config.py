@@ -503,6 +503,20 @@ def test_fstab_and_crypttab(tmp_path: Path) -> None:
     ]
 
 
+def test_crypttab_lines_as_systemd_cryptsetup_generator_reads_them(tmp_path: Path) -> None:
+    # systemd 252's generator on the same file: units for root_crypt, data (after a lone CR), cswap
+    # (after a comment ended by CR) and vol (after a NUL); the second "data" line is refused (the
+    # unit exists already)
+    reader = tree(tmp_path, {"etc/crypttab": "root_crypt /dev/vda2 none luks\rdata /dev/vdb1 /boot/data.key "
+                                             "luks\n# x\rcswap /dev/vda3 /dev/urandom swap\n"
+                                             "data /dev/vdc1 none luks\nvol /dev/vdd1\x00junk\n"})
+    crypt = read_crypttab(reader)
+    assert [(c.name, c.device, c.keyfile) for c in crypt] == [
+        ("root_crypt", "/dev/vda2", None), ("data", "/dev/vdb1", "/boot/data.key"),
+        ("cswap", "/dev/vda3", "/dev/urandom"), ("vol", "/dev/vdd1", None)]
+    assert [c.key_path for c in crypt] == [None, "/boot/data.key", None, None]
+
+
 def test_fstab_absent_is_empty_but_unreadable_raises(tmp_path: Path) -> None:
     assert read_fstab(tree(tmp_path, {"etc/hostname": "x\n"})) == ()
     os.mkfifo(tmp_path / "etc/fstab")
@@ -553,6 +567,29 @@ def test_audit_rules_remote_logging_and_journald(tmp_path: Path) -> None:
         "systemd-journal-upload.service enabled (URL=https://logs.example:19532)",
     )
     assert audit.journald_storage == "none"
+
+
+@pytest.mark.parametrize(("value", "journal_dir", "expected"), [
+    ("Persistent", False, "volatile"),  # journald: "Failed to parse storage setting, ignoring"
+    ("persistent # keep logs", False, "volatile"),
+    ('"persistent"', False, "volatile"),
+    ("Volatile", True, "persistent"),
+    ("persistent", False, "persistent"),
+])
+def test_journald_storage_names_are_exact(tmp_path: Path, value: str, journal_dir: bool,
+                                          expected: str) -> None:
+    # systemd-journald 252 in a namespace: a value it cannot parse is ignored, and auto decides
+    reader = tree(tmp_path, {"lib/systemd/systemd-journald": "binary\n",
+                             "etc/systemd/journald.conf": f"[Journal]\nStorage={value}\n"})
+    if journal_dir:
+        (tmp_path / "var/log/journal").mkdir(parents=True)
+    assert read_audit(reader, ()).journald_storage == expected
+
+
+def test_journal_upload_without_a_url_forwards_nothing(tmp_path: Path) -> None:
+    # systemd-journal-upload: "Required --url/-u option missing.", exit 1
+    reader = tree(tmp_path, {"etc/systemd/journal-upload.conf": "[Upload]\n# URL=\n"})
+    assert read_audit(reader, enabled("systemd-journal-upload.service")).remote_logging == ()
 
 
 def test_audit_absent_and_journald_auto(tmp_path: Path) -> None:

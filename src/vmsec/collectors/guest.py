@@ -219,7 +219,7 @@ def credential_file_stats(reader: Reader, *, sshd: SshdConfig | None, sudoers: S
     paths += ["/etc/sudoers", *(sudoers.files if sudoers is not None else ()),
               *(sudoers.dirs if sudoers is not None else ())]
     paths += ["/etc/crypttab",
-              *(e.keyfile for e in crypttab or () if e.keyfile and e.keyfile.startswith("/"))]
+              *(e.key_path for e in crypttab or () if e.key_path)]
     for _user, home, path in key_paths:
         if len(paths) > MAX_STAT_PATHS:
             raise ReadError("authorized_keys", f"more than {MAX_STAT_PATHS} paths to examine",

@@ -292,6 +292,15 @@ class CryptEntry(Struct, frozen=True, kw_only=True, gc=False):
     options: tuple[str, ...] = ()
     origin: str = "/etc/crypttab"
 
+    @property
+    def key_path(self) -> str | None:
+        """The key file in this file system; None for a passphrase, a random key (/dev/urandom), or
+        a key on another device (a /dev path, ``/key:UUID=…``)."""
+        key = self.keyfile
+        if not key or not key.startswith("/") or key.startswith("/dev/") or ":" in key:
+            return None
+        return key
+
 
 class SysctlValue(Struct, frozen=True, kw_only=True, gc=False):
     value: str

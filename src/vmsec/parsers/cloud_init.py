@@ -2,12 +2,13 @@
 
 Sources, in the order cloud-init applies them (later wins): /etc/cloud/cloud.cfg, then
 /etc/cloud/cloud.cfg.d/*.cfg in lexical order (merged recursively: mappings merge key by key, other
-values are replaced), then the user data stored on the instance (/var/lib/cloud/instance/user-data.txt,
-/var/lib/cloud/instances/*/user-data.txt, NoCloud seeds), whose ``#cloud-config`` parts (plain or in
-a MIME multipart message) override the files. YAML is read with PyYAML's safe loader (no tags, no
-objects), the C-accelerated ``CSafeLoader`` where libyaml is available; each file is capped at
-512 KiB and all the YAML of one system at :data:`MAX_YAML_TOTAL` bytes (the parse budget: beyond it
-the configuration is unknown, raised as TOO_LARGE), and walks over the result are bounded.
+values are replaced), then the current instance's vendor data, user data and the cloud-config.txt
+cloud-init made of them (/var/lib/cloud/instance; before the first boot, the seeds), whose
+``#cloud-config`` parts (plain or in a MIME multipart message) override the files. YAML is read
+with PyYAML's safe loader (no tags, no objects), the C-accelerated ``CSafeLoader`` where libyaml is
+available; each file is capped at 512 KiB and all the YAML of one system at :data:`MAX_YAML_TOTAL`
+bytes (the parse budget: beyond it the configuration is unknown, raised as TOO_LARGE), and walks
+over the result are bounded.
 
 Errors: a configuration file that cannot be read or parsed raises :class:`~vmsec.errors.ReadError`
 (or :class:`~vmsec.errors.ParseError`); unreadable or invalid user data is added to the caller's
@@ -30,8 +31,15 @@ if TYPE_CHECKING:
 
 CONFIG = "/etc/cloud/cloud.cfg"
 CONFIG_DIR = "/etc/cloud/cloud.cfg.d"
-USER_DATA = ("/var/lib/cloud/instance/user-data.txt", "/var/lib/cloud/instance/vendor-data.txt")
-USER_DATA_GLOBS = ("/var/lib/cloud/instances/*", "/var/lib/cloud/seed/*")
+# The current instance's data, lowest first: vendor data, then the user data that outranks it, then
+# cloud-config.txt — what cloud-init made of the user data (templates rendered, archives and gzip
+# unpacked) and applies. Old instances (instances/<id> the link no longer names) apply nothing.
+INSTANCE = "/var/lib/cloud/instance"
+INSTANCE_FILES = ("vendor-cloud-config.txt", "vendor-data.txt", "user-data.txt", "cloud-config.txt")
+# Without the link (before the first boot, or a copied tree) any stored instance and the seeds
+# are what may apply.
+OTHER_GLOBS = ("/var/lib/cloud/instances/*", "/var/lib/cloud/seed/*")
+OTHER_FILES = ("vendor-data.txt", "vendor-data", "user-data.txt", "user-data", "cloud-config.txt")
 MAX_BYTES = 512 * 1024
 MAX_FILES = 200
 MAX_MERGE_STEPS = 100_000
@@ -88,16 +96,31 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any],
     return out
 
 
+_TRUE_STRINGS = ("true", "1", "on", "yes")
+_FALSE_STRINGS = ("off", "0", "no", "false")
+
+
 def _as_bool(value: object) -> bool | None:
+    """``ssh_pwauth`` as cc_set_passwords reads it: ``util.is_true``/``is_false`` on ``str(value)``
+    (``1`` is true); None for ``unchanged`` or anything else (the setting is left alone)."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("true", "yes", "on", "1"):
-            return True
-        if lowered in ("false", "no", "off", "0"):
-            return False
-    return None  # "unchanged" or anything else: cloud-init leaves the setting alone
+    text = str(value).lower().strip()
+    if text in _TRUE_STRINGS:
+        return True
+    if text in _FALSE_STRINGS:
+        return False
+    return None
+
+
+def _translate_bool(value: object) -> bool:
+    """``disable_root`` as cc_ssh reads it (``util.translate_bool``): true only for True or a true
+    string — anything else set, empty or ``unchanged`` included, is false."""
+    if not value:
+        return False
+    if isinstance(value, bool):
+        return value
+    return str(value).lower().strip() in _TRUE_STRINGS
 
 
 def _looks_hashed(value: object) -> bool:
@@ -206,14 +229,16 @@ class _Budget:
 
 
 def _user_data_paths(reader: Reader) -> list[str]:
-    paths: list[str] = list(USER_DATA)
-    for pattern in USER_DATA_GLOBS:
+    if reader.exists(INSTANCE):
+        return [f"{INSTANCE}/{name}" for name in INSTANCE_FILES]
+    paths: list[str] = []
+    for pattern in OTHER_GLOBS:
         try:
             for directory in reader.glob(pattern, MAX_FILES)[:MAX_FILES]:
-                paths += [f"{directory}/{n}" for n in ("user-data.txt", "vendor-data.txt", "user-data")]
+                paths += [f"{directory}/{n}" for n in OTHER_FILES]
         except ReadError:
             continue
-    return list(dict.fromkeys(paths))
+    return paths
 
 
 def read_cloud_init(reader: Reader, *, problems: Problems | None = None,
@@ -274,7 +299,7 @@ def read_cloud_init(reader: Reader, *, problems: Problems | None = None,
             origins.append(where)
             places += plaintext_password_places(config, where)
     # disable_root defaults to true in cloud-init; ssh_pwauth unset leaves sshd's own setting alone.
-    disable_root = _as_bool(merged["disable_root"]) if "disable_root" in merged else True
+    disable_root = _translate_bool(merged["disable_root"]) if "disable_root" in merged else True
     return CloudInitSetup(present=True, ssh_pwauth=_as_bool(merged.get("ssh_pwauth")),
                           disable_root=disable_root, plaintext_passwords=tuple(dict.fromkeys(places)),
                           origins=tuple(origins))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.helpers.unread import guest_unread, ok_unless
 from vmsec.facts import Guest
-from vmsec.facts.guest import CryptEntry
+from vmsec.facts.guest import CryptEntry, MountEntry
 
 _CRYPTTAB = "https://man7.org/linux/man-pages/man5/crypttab.5.html"
 _PASS_KEYS = frozenset({"", "-", "none"})
@@ -51,25 +51,60 @@ def _from_fstab(guest: Guest, env: Environment, detail: str) -> Result:
     where = ev(root.origin, "/", root.device)
     if _root_encrypted(guest) is True:
         return ok("disk at rest", f"/ is on the LUKS volume {root.device} (crypttab)", where)
-    if guest is env.inventory.host_os and not root.device.startswith(("/dev/mapper/", "/dev/dm-")):
+    if guest is env.inventory.host_os and _root_encrypted(guest) is False:
         return fail("disk at rest", f"the host's root file system is on {root.device}, not on an "
                     "encrypted volume (hardware encryption, if any, is not visible here)", where)
     return unknown("disk at rest", "no encrypted volume for / in fstab/crypttab; encryption below the "
                    f"OS (image format or storage) could not be determined{why}", where)
 
 
-def _root_encrypted(guest: Guest) -> bool | None:
-    """Whether / sits on a crypttab mapping (None: cannot tell from fstab)."""
+_KERNEL_NAMES = ("/dev/sd", "/dev/vd", "/dev/hd", "/dev/xvd", "/dev/nvme", "/dev/mmcblk")
+_BOOT_MOUNTS = ("/boot", "/boot/efi", "/efi")
+
+
+def device_encrypted(device: str, guest: Guest) -> bool | None:
+    """Whether an fstab device is a volume crypttab unlocks (None: cannot tell from the files).
+
+    A mapping crypttab names is; another mapping (LVM, a volume unlocked by the initramfs) may be.
+    A file system named by UUID= or LABEL= may sit inside a crypttab volume when there is one
+    (Fedora writes the root that way), and is plain when crypttab unlocks nothing; a kernel device
+    name (/dev/vda2) is the raw disk."""
     names = {c.name for c in guest.crypttab or ()}
+    for prefix in ("/dev/mapper/", "/dev/disk/by-id/dm-name-"):
+        if device.startswith(prefix):
+            return True if device.removeprefix(prefix) in names else None
+    if device.startswith(_KERNEL_NAMES):
+        return False
+    if device.startswith(("UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=", "/dev/disk/")):
+        return None if names or guest.crypttab is None else False
+    return None  # /dev/dm-N, /dev/md*, a network file system …
+
+
+def mount_holding(path: str, guest: Guest) -> MountEntry | None:
+    """The fstab file system ``path`` lies on at boot: the longest mount point above it (the first
+    line of a repeated one, as systemd takes it); swap and noauto lines mount nothing."""
+    best: MountEntry | None = None
     for m in guest.fstab or ():
-        if m.mountpoint == "/":
-            dev = m.device
-            if dev.startswith("/dev/mapper/"):
-                name = dev.removeprefix("/dev/mapper/")
-                if name in names:
-                    return True
-                return None  # LVM or another mapping: maybe on LUKS, maybe not
-            return False
+        if m.fstype == "swap" or "noauto" in m.options:
+            continue
+        point = m.mountpoint.rstrip("/") or "/"
+        if (point == "/" or path == point or path.startswith(point + "/")) and \
+                (best is None or len(point) > len(best.mountpoint.rstrip("/") or "/")):
+            best = m
+    return best
+
+
+def _on_boot_partition(m: MountEntry, guest: Guest) -> bool:
+    """A separate /boot (or EFI partition) the boot loader reads before anything is unlocked: plain
+    unless it is itself a crypttab mapping."""
+    return (m.mountpoint.rstrip("/") or "/") in _BOOT_MOUNTS and device_encrypted(m.device, guest) is not True
+
+
+def _root_encrypted(guest: Guest) -> bool | None:
+    """Whether / sits on a crypttab volume (None: cannot tell from fstab)."""
+    root = next((m for m in guest.fstab or () if m.mountpoint == "/"), None)
+    if root is not None:
+        return device_encrypted(root.device, guest)
     if guest.disk is not None and guest.disk.scheme == "luks-in-guest":
         return True
     return None
@@ -95,15 +130,14 @@ def crypttab_keyfiles(guest: Guest) -> Iterator[Result]:
     if guest.crypttab is None:
         yield unknown("crypttab", "/etc/crypttab could not be read")
         return
-    root_enc = _root_encrypted(guest)
     for entry in guest.crypttab:
-        yield _judge_key(entry, root_enc)
+        yield _judge_key(entry, guest)
     if not guest.crypttab:  # a crypttab longer than vmsec reads has lines it did not see
         yield ok_unless(guest_unread(guest, "crypttab"), "crypttab",
                         "no encrypted volumes are unlocked through /etc/crypttab")
 
 
-def _judge_key(entry: CryptEntry, root_enc: bool | None) -> Result:
+def _judge_key(entry: CryptEntry, guest: Guest) -> Result:
     subject = f"crypttab {entry.name}"
     key = (entry.keyfile or "").strip()
     where = ev(entry.origin, entry.name, key or "none")
@@ -113,16 +147,36 @@ def _judge_key(entry: CryptEntry, root_enc: bool | None) -> Result:
         return ok(subject, f"{entry.name} uses a random key at every boot (swap or tmp)", where)
     if _key_on_device(key):
         return ok(subject, f"{entry.name}'s key {key} is on another device", where)
-    if key.startswith("/boot/"):
-        return fail(subject, f"{entry.name}'s key file {key} is on /boot, which is not encrypted",
-                    where)
-    if root_enc is True:
-        return ok(subject, f"{entry.name}'s key file {key} is on the encrypted root", where)
-    if root_enc is None:
-        return unknown(subject, f"{entry.name}'s key file {key}: whether / is encrypted could not be "
-                       "determined", where)
-    return fail(subject, f"{entry.name}'s key file {key} is on the unencrypted root file system",
-                where)
+    holder = mount_holding(key, guest)
+    if holder is None:
+        return unknown(subject, f"{entry.name}'s key file {key}: the file system holding it is not in "
+                       "fstab", where)
+    point = holder.mountpoint.rstrip("/") or "/"
+    if holder.device == f"/dev/mapper/{entry.name}" and point == "/":
+        # The root's own key cannot come from the root: cryptsetup-initramfs copies it into the
+        # initramfs (KEYFILE_PATTERN), which the boot loader reads from /boot.
+        boot = mount_holding("/boot/initrd.img", guest)
+        if boot is not None and _on_boot_partition(boot, guest):
+            return fail(subject, f"{entry.name}'s key file {key} unlocks the root it lies on: to boot, it "
+                        f"is copied into the initramfs on {boot.mountpoint} ({boot.device}), which is not "
+                        "encrypted",
+                        where, ev(boot.origin, boot.mountpoint, boot.device))
+        return ok(subject, f"{entry.name}'s key file {key} and the initramfs that carries it are on the "
+                  "encrypted root", where)
+    if _on_boot_partition(holder, guest):
+        return fail(subject, f"{entry.name}'s key file {key} is on {holder.mountpoint}, which is not "
+                    "encrypted",
+                    where, ev(holder.origin, holder.mountpoint, holder.device))
+    encrypted = device_encrypted(holder.device, guest)
+    on = "the root" if point == "/" else f"{point} ({holder.device})"
+    if encrypted is True:
+        return ok(subject, f"{entry.name}'s key file {key} is on {on}, an encrypted volume", where,
+                  ev(holder.origin, holder.mountpoint, holder.device))
+    if encrypted is None:
+        return unknown(subject, f"{entry.name}'s key file {key} is on {on}; whether that is encrypted could "
+                       "not be determined", where, ev(holder.origin, holder.mountpoint, holder.device))
+    return fail(subject, f"{entry.name}'s key file {key} is on {on}, which is not encrypted", where,
+                ev(holder.origin, holder.mountpoint, holder.device))
 
 
 @check("VMS-GST-124", title="Swap is encrypted", severity=Severity.MEDIUM,
@@ -141,18 +195,31 @@ def swap_encrypted(guest: Guest) -> Iterator[Result]:
     if not swaps:
         yield ok_unless(guest_unread(guest, "fstab"), "swap", "no swap is configured in /etc/fstab")
         return
-    names = {c.name for c in guest.crypttab or ()}
     for m in swaps:
         subject = f"swap {m.device}"
         where = ev(m.origin, m.device, "swap")
-        name = m.device.removeprefix("/dev/mapper/") if m.device.startswith("/dev/mapper/") else None
-        if name is not None and name in names:
-            yield ok(subject, f"swap is on the encrypted mapping {name}", where)
-        elif name is not None:
-            yield unknown(subject, f"swap is on the device-mapper volume {name}; whether it lies on an "
-                          "encrypted volume cannot be told from fstab", where)
+        if "noauto" in m.options:
+            yield ok(subject, f"swap on {m.device} is not activated at boot (noauto)", where)
+            continue
+        if m.device.startswith("/dev/zram"):
+            yield ok(subject, f"swap on {m.device} is compressed memory: it never reaches the disk", where)
+            continue
+        device, what = m.device, "swap"
+        if m.device.startswith("/") and not m.device.startswith("/dev/"):  # a swap file
+            holder = mount_holding(m.device, guest)
+            if holder is None:
+                yield unknown(subject, f"swap file {m.device}: the file system holding it is not in fstab",
+                              where)
+                continue
+            device, what = holder.device, f"swap file on {holder.mountpoint}"
+        encrypted = device_encrypted(device, guest)
+        if encrypted is True:
+            yield ok(subject, f"{what} is on the encrypted volume {device}", where)
+        elif encrypted is None:
+            yield unknown(subject, f"{what} is on {device}; whether that lies on an encrypted volume cannot "
+                          "be told from fstab and crypttab", where)
         elif guest.crypttab is None:
-            yield unknown(subject, "swap is on a plain device, and /etc/crypttab could not be read",
-                          where)
+            yield unknown(subject, f"{what} is on the plain device {device}, and /etc/crypttab could not be "
+                          "read", where)
         else:
             yield fail(subject, f"swap on {m.device} is not encrypted", where)

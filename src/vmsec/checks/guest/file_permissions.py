@@ -315,7 +315,7 @@ def crypt_key_permissions(guest: Guest, env: Environment) -> Iterator[Result]:
     """
     stats = _stats(guest)
     entries = need(guest.crypttab, "/etc/crypttab could not be read")
-    keys = [e.keyfile for e in entries if e.keyfile and e.keyfile.startswith("/")]
+    keys = [e.key_path for e in entries if e.key_path]
     for st in _present(stats, ["/etc/crypttab", *dict.fromkeys(keys)]):
         if (missing := _unexamined(st)) is not None:
             yield missing

@@ -168,11 +168,17 @@ def _remote(reader: Reader, services: Sequence[Service] | None, errors: Errors |
         for section, key, value in parse_unit(upload):
             if section == "Upload" and key == "URL" and value:
                 url = value
-        evidence.append(f"systemd-journal-upload.service enabled (URL={url or 'unset'})")
+        # Without a URL the uploader exits at once ("Required --url/-u option missing"): the unit
+        # may carry one on its command line, which is not read here, so only a set URL counts.
+        if url:
+            evidence.append(f"systemd-journal-upload.service enabled (URL={url})")
     for number, line in read_lines(reader, "/etc/conf.d/syslog", errors):
         if line.startswith("SYSLOGD_OPTS") and _BUSYBOX_REMOTE.search(line.partition("=")[2].strip("\"'")):
             evidence.append(f"busybox syslogd /etc/conf.d/syslog:{number}: {line[:120]}")
     return evidence[:MAX_EVIDENCE]
+
+
+_STORAGE_MODES = frozenset({"volatile", "persistent", "auto", "none"})
 
 
 def _journald_storage(reader: Reader, errors: Errors | None) -> str | None:
@@ -190,8 +196,10 @@ def _journald_storage(reader: Reader, errors: Errors | None) -> str | None:
     storage = "auto"
     for path in [main, *(dropins[n] for n in sorted(dropins))]:
         for section, key, value in parse_unit(read_optional(reader, path, errors) or ""):
-            if section == "Journal" and key == "Storage" and value:
-                storage = value.strip().lower()
+            # journald takes the four names exactly (storage_from_string); anything else — another
+            # case, quotes, a trailing comment — it logs and ignores, keeping what came before.
+            if section == "Journal" and key == "Storage" and value in _STORAGE_MODES:
+                storage = value
     if storage == "auto":
         return "persistent" if reader.stat("/var/log/journal").kind == FileKind.DIRECTORY else "volatile"
     return storage

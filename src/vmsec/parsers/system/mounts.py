@@ -68,11 +68,16 @@ def read_fstab(reader: Reader, *, errors: Errors | None = None) -> tuple[MountEn
 
 
 def read_crypttab(reader: Reader, *, errors: Errors | None = None) -> tuple[CryptEntry, ...]:
-    """The entries of /etc/crypttab; () when there is none."""
-    text = read_required(reader, "/etc/crypttab")
-    return tuple(
-        CryptEntry(name=f[0], device=f[1],
-                   keyfile=f[2] if len(f) > 2 and f[2] not in ("none", "-") else None,
-                   options=tuple(o for o in (f[3] if len(f) > 3 else "").split(",") if o),
-                   origin=f"/etc/crypttab:{n}")
-        for n, f in _fields("/etc/crypttab", text or "", 2, errors))
+    """The entries of /etc/crypttab as systemd-cryptsetup-generator sets them up; () when there is
+    none. Its ``read_line`` ends a line at a newline, a carriage return (alone or before a newline)
+    or a NUL, so ``a … luks\rdata … /boot/data.key`` is two volumes; of two lines naming one volume
+    the first is set up (the second unit "already exists")."""
+    text = (read_required(reader, "/etc/crypttab") or "").replace("\r\n", "\n")
+    text = text.replace("\r", "\n").replace("\x00", "\n")
+    entries: dict[str, CryptEntry] = {}
+    for n, f in _fields("/etc/crypttab", text, 2, errors):
+        entries.setdefault(f[0], CryptEntry(
+            name=f[0], device=f[1], keyfile=f[2] if len(f) > 2 and f[2] not in ("none", "-") else None,
+            options=tuple(o for o in (f[3] if len(f) > 3 else "").split(",") if o),
+            origin=f"/etc/crypttab:{n}"))
+    return tuple(entries.values())
