@@ -125,3 +125,12 @@ def test_whole_scans_fail_what_libvirt_exposes(tmp_path: Path, graphics: str, ch
                    f"<devices>{graphics}</devices></domain>")
     statuses = [f["status"] for f in scan_findings("xml", xml, check)]
     assert "FAIL" in statuses, statuses
+
+
+@pytest.mark.parametrize("prefix", ["xml", "ä", "x"])
+def test_a_prefixed_attribute_in_text_is_the_attribute(prefix: str) -> None:
+    # XMLDesc hands the live collector text, not bytes: the same gate on the characters
+    declared = "" if prefix == "xml" else f" xmlns:{prefix}='urn:x'"
+    gfx = domain(f"<graphics type='vnc' {prefix}:listen='0.0.0.0' listen='127.0.0.1'/>",
+                 ns=declared).graphics[0]
+    assert gfx.listen_attr == "0.0.0.0"

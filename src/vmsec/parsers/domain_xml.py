@@ -143,10 +143,15 @@ def _first_children(el: Element, plural: frozenset[str] = frozenset()) -> Iterat
 # a UTF-8 document without either has none, and only documents that may have one are rewritten.
 def parse_as_libvirt(data: bytes | str | Element, origin: str) -> Element:
     """A libvirt XML document's root with attributes by local name, as libvirt reads them."""
-    root = data if isinstance(data, Element) else parse_xml(data, origin)
-    if isinstance(data, str):
-        data = data.encode("utf-8", "surrogatepass")
-    if isinstance(data, Element) or not ascii_compatible(data) or b"xmlns:" in data or b"xml:" in data:
+    if isinstance(data, Element):
+        _unqualify_attributes(data)
+        return data
+    root = parse_xml(data, origin)
+    if isinstance(data, str):  # text already: no encoding to doubt, and no need to encode it again
+        possible = "xmlns:" in data or "xml:" in data
+    else:
+        possible = not ascii_compatible(data) or b"xmlns:" in data or b"xml:" in data
+    if possible:
         _unqualify_attributes(root)
     return root
 
