@@ -92,7 +92,7 @@ def test_apk_rejects_invalid_versions() -> None:
         apk_compare("1.0-1", "1.0")
 
 
-_DEB_CHARS = st.sampled_from(list("0123456789.+~-:abzAZ"))
+_DEB_CHARS = st.sampled_from(list("0123456789.+~-:abzAZ²é"))
 
 
 @settings(max_examples=150, deadline=None)
@@ -107,6 +107,23 @@ def test_dpkg_agrees_with_dpkg_itself(a: str, b: str) -> None:
         assert proc.returncode == 2 or "error" in proc.stderr
         return
     assert (proc.returncode == 0) == (ours < 0), (a, b, proc.stderr)
+
+
+# Where a key's ends and zeros meet (the tail mark, "0" as no number, "~" after an ended part), versions
+# split at the last hyphen, and bytes that are not ASCII — which dpkg orders as bytes (a "²" is not a
+# digit to dpkg; Python's str.isdigit() says it is).
+@pytest.mark.parametrize(("a", "b"), [
+    ("0~", "0"), ("1.0", "1.00"), ("1.0~", "1.0"), ("1a", "1a~"), ("1a", "1a0"), ("1:0", "0:1"),
+    ("1.2-3-4", "1.2-3"), ("1.2-3-4", "1.2-3-3"), ("0", "00"), ("1-0", "1"), ("1-0~", "1"),
+    ("1.", "1"), ("0a", "1"), ("00~", "0"), ("1²", "12"), ("1²", "1a"), ("1é", "1z"), ("1~~", "1~~a"),
+    ("2147483647:1", "1:9"), ("1.0+dfsg-1", "1.0-1"), ("1.0~rc1-1", "1.0-1"), ("9", "10"), ("1.10", "1.9"),
+])
+def test_dpkg_orders_like_dpkg_at_the_edges(a: str, b: str) -> None:
+    for x, y in ((a, b), (b, a)):
+        lt = subprocess.run(["dpkg", "--compare-versions", x, "lt", y], capture_output=True, check=False)
+        eq = subprocess.run(["dpkg", "--compare-versions", x, "eq", y], capture_output=True, check=False)
+        expected = -1 if lt.returncode == 0 else 0 if eq.returncode == 0 else 1
+        assert dpkg_compare(x, y) == expected, (x, y)
 
 
 _RPM_CHARS = st.sampled_from(list("0123456789.~^_+abzAZ"))

@@ -87,21 +87,28 @@ class DebianVersion(Struct, frozen=True):
 
 
 def _dpkg_order(c: str) -> int:
-    if c.isdigit():
+    # lib/dpkg/version.c order(): ASCII tests only (C's isdigit/isalpha) — "²" or "é" are neither.
+    if "0" <= c <= "9":
         return 0
-    if c.isalpha():
+    if "a" <= c <= "z" or "A" <= c <= "Z":
         return ord(c)
     if c == "~":
         return -1
     return ord(c) + 256 if c else 0
 
 
+def _as_bytes(s: str) -> str:
+    """dpkg compares a version's bytes: outside ASCII, one character per UTF-8 byte (as its code)."""
+    return s if s.isascii() else s.encode("utf-8", "surrogatepass").decode("latin-1")
+
+
 def _dpkg_verrevcmp(a: str, b: str) -> int:
+    a, b = _as_bytes(a), _as_bytes(b)
     i = j = 0
     la, lb = len(a), len(b)
     while i < la or j < lb:
         first_diff = 0
-        while (i < la and not a[i].isdigit()) or (j < lb and not b[j].isdigit()):
+        while (i < la and not "0" <= a[i] <= "9") or (j < lb and not "0" <= b[j] <= "9"):
             ac = _dpkg_order(a[i]) if i < la else 0
             bc = _dpkg_order(b[j]) if j < lb else 0
             if ac != bc:
@@ -112,14 +119,14 @@ def _dpkg_verrevcmp(a: str, b: str) -> int:
             i += 1
         while j < lb and b[j] == "0":
             j += 1
-        while i < la and j < lb and a[i].isdigit() and b[j].isdigit():
+        while i < la and j < lb and "0" <= a[i] <= "9" and "0" <= b[j] <= "9":
             if not first_diff:
                 first_diff = ord(a[i]) - ord(b[j])
             i += 1
             j += 1
-        if i < la and a[i].isdigit():
+        if i < la and "0" <= a[i] <= "9":
             return 1
-        if j < lb and b[j].isdigit():
+        if j < lb and "0" <= b[j] <= "9":
             return -1
         if first_diff:
             return first_diff
