@@ -149,3 +149,19 @@ def test_guest_agent_rpc_an_allow_list_read_names_stays_a_fail_with_a_dropin_unr
     base = agent_root(tmp_path, "[general]\nallow-rpcs=guest-ping,guest-file-read\n")
     _, results = scan(DeniedReader(base, f"{DROPDIR}/50-open.conf"), base)
     assert [r.status for r in results] == [U, F]
+
+
+def test_cloud_init_passwords_as_cloud_init_reads_them_fail(tmp_path: Path) -> None:
+    # A users mapping with a numeric password, and user data whose empty "password:" cloud-init sets
+    # as the literal password "None"; a SHA-512 chpasswd entry is a hash and passes unnoticed.
+    (tmp_path / "etc/cloud").mkdir(parents=True)
+    (tmp_path / "etc/cloud/cloud.cfg").write_text("users:\n  ops:\n    plain_text_passwd: 12345678\n")
+    instance = tmp_path / "var/lib/cloud/instance"
+    instance.mkdir(parents=True)
+    (instance / "user-data.txt").write_text("#cloud-config\npassword:\nchpasswd:\n  list: |\n"
+                                            "    dan:$6$salt$hash\n")
+    guest, _ = collect_guest(RootReader(str(tmp_path)), name="vm", origin=str(tmp_path))
+    results = list(pv.cloud_init_plaintext_passwords(guest))
+    assert [(r.status, r.evidence[0].source) for r in results] == [
+        (F, "/etc/cloud/cloud.cfg"), (F, "/var/lib/cloud/instance/user-data.txt")]
+    assert "12345678" not in repr(results)

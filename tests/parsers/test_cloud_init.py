@@ -52,7 +52,32 @@ def test_merge_is_recursive_and_later_wins() -> None:
 @pytest.mark.parametrize(("config", "places"), [
     ({"password": "passw0rd"}, ["f: password (default user)"]),
     ({"password": "$6$salt$hash"}, []),
-    ({"chpasswd": {"list": "root:secret\nbob:RANDOM\ncarl:$y$j9T$a$b\n"}}, ["f: chpasswd.list (root)"]),
+    ({"chpasswd": {"list": "root:secret\nbob:RANDOM\ndan:$6$s$h\n"}}, ["f: chpasswd.list (root)"]),
+    # cc_set_passwords hands only $1$, $2a$, $2y$, $5$ and $6$ to chpasswd -e: a yescrypt hash, or one
+    # with a ":" in it, becomes the password itself, readable in the user data.
+    ({"chpasswd": {"list": ["carl:$y$j9T$a$b", "ed:$6$s$h:x"]}},
+     ["f: chpasswd.list (carl; a hash cloud-init does not recognise, set as the password itself)",
+      "f: chpasswd.list (ed; a hash cloud-init does not recognise, set as the password itself)"]),
+    ({"password": "$y$j9T$a$b"},
+     ["f: password (default user; a hash cloud-init does not recognise, set as the password itself)"]),
+    # YAML scalars of every type are passwords to cloud-init (get_cfg_option_str, "%s:%s").
+    ({"password": 12345678}, ["f: password (default user)"]),
+    ({"password": 1234.5}, ["f: password (default user)"]),
+    ({"password": True}, ["f: password (default user)"]),
+    ({"password": ""}, []),
+    ({"password": None}, ["f: password (default user; empty: cloud-init sets the password 'None')"]),
+    ({"password": ["a"]}, ["f: password (default user; not text: cloud-init sets its text form)"]),
+    # Every form ug_util.normalize_users_groups takes: a mapping of names, the "user" override, the
+    # distribution's default user, hyphenated keys; only a true plain_text_passwd is set.
+    ({"users": {"alice": {"plain_text_passwd": "pw"}, "bob": True}},
+     ["f: users[].plain_text_passwd (alice)"]),
+    ({"user": {"name": "ops", "plain_text_passwd": 4321}}, ["f: users[].plain_text_passwd (ops)"]),
+    ({"system_info": {"default_user": {"name": "debian", "plain_text_passwd": "pw"}}},
+     ["f: users[].plain_text_passwd (debian)"]),
+    ({"users": [{"name": "h", "plain-text-passwd": "pw"}]}, ["f: users[].plain_text_passwd (h)"]),
+    # ...but the default user's settings are merged after that step: a hyphen there is never read.
+    ({"system_info": {"default_user": {"name": "debian", "plain-text-passwd": "pw"}}}, []),
+    ({"users": [{"name": "z", "plain_text_passwd": False}, {"name": "y", "plain_text_passwd": ""}]}, []),
     ({"chpasswd": {"list": ["eve:pw"]}}, ["f: chpasswd.list (eve)"]),
     ({"chpasswd": {"users": [{"name": "a", "password": "x", "type": "text"},
                              {"name": "b", "password": "$6$s$h"},

@@ -47,6 +47,9 @@ MAX_MERGE_DEPTH = 64  # far deeper than any real cloud-config; aliases can make 
 MAX_MIME_PARTS = 100
 MAX_YAML_TOTAL = 8 * 1024 * 1024  # all cloud-config YAML of one system (real ones: a few KB)
 _HASH = re.compile(r"^\$[0-9a-z]+\$")
+# cc_set_passwords' own test for a hashed ``password:`` or ``chpasswd.list`` entry (cloud-init 22.4 to
+# today); with a ":" in it, a value is never a hash.
+_CLOUD_INIT_HASH = re.compile(r"\$(1|2a|2y|5|6)(\$.+){2}")
 
 
 def yaml_loader() -> Any:
@@ -137,11 +140,65 @@ def _label(value: object) -> str:
     return value if len(value) <= 100 else value[:99] + "…"
 
 
+def _scalar_password(value: object) -> str | None:
+    """A password value as cloud-init turns it into text (``util.get_cfg_option_str``, or the
+    ``"%s:%s"`` it hands to chpasswd): YAML's ``1234`` or ``true`` are passwords too."""
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return value if isinstance(value, str) else None
+
+
+def _set_as_hash(password: str) -> bool:
+    """Whether cc_set_passwords hands a ``password:`` or ``chpasswd.list`` value to ``chpasswd -e``:
+    only MD5, bcrypt and SHA-256/512 crypt are recognised; anything else (a yescrypt ``$y$`` too) is
+    set as the password itself."""
+    return _CLOUD_INIT_HASH.match(password) is not None and ":" not in password
+
+
+def _user_entries(config: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, settings) of every user cloud-init may create from ``config``, in the forms
+    ug_util.normalize_users_groups accepts: a ``users`` list or (deprecated) mapping of name to
+    settings — whose keys it normalises ("plain-text-passwd" is "plain_text_passwd") — and the ``user``
+    override and ``system_info.default_user``, merged into the default user after that step, so a
+    hyphenated key there never reaches create_user (cloud-init 22.4.2, checked by running it)."""
+
+    def normalised(item: dict[Any, Any]) -> dict[str, Any]:
+        return {str(k).replace("-", "_").strip(): v for k, v in list(item.items())[:1000]}
+
+    entries: list[tuple[str, dict[str, Any]]] = []
+    users = config.get("users")
+    if isinstance(users, list):
+        entries += [(_label(item.get("name", "default")), normalised(item))
+                    for item in users[:1000] if isinstance(item, dict)]
+    elif isinstance(users, dict):
+        entries += [(_label(name), normalised(item))
+                    for name, item in list(users.items())[:1000] if isinstance(item, dict)]
+    user = config.get("user")
+    if isinstance(user, dict):
+        entries.append((_label(user.get("name", "default")), user))
+    system_info = config.get("system_info")
+    default_user = system_info.get("default_user") if isinstance(system_info, dict) else None
+    if isinstance(default_user, dict):
+        entries.append((_label(default_user.get("name", "default")), default_user))
+    return entries
+
+
 def plaintext_password_places(config: Mapping[str, Any], origin: str) -> list[str]:
-    """Where ``config`` holds a plaintext password: ``origin: key (user)`` strings, never the value."""
+    """Where ``config`` holds a plaintext password: ``origin: key (user)`` strings, never the value.
+
+    Read as cloud-init 22.4 reads it (cc_set_passwords, ug_util, Distro.create_user): scalars of any
+    YAML type are passwords; ``password:`` and ``chpasswd.list`` take only MD5/bcrypt/SHA crypt as
+    hashes; user settings may be spelled with hyphens (``plain-text-passwd``)."""
     places: list[str] = []
-    if isinstance(config.get("password"), (str, int)) and not _looks_hashed(config.get("password")):
-        places.append(f"{origin}: password (default user)")
+    if "password" in config:  # get_cfg_option_str: str() of whatever is there, an empty value too
+        raw = config["password"]
+        password = "None" if raw is None else _scalar_password(raw)
+        if password is None:  # a list or mapping: its text form (never built here: aliases) is set
+            places.append(f"{origin}: password (default user; not text: cloud-init sets its text form)")
+        elif password and not _set_as_hash(password):
+            note = ("; empty: cloud-init sets the password 'None'" if raw is None
+                    else _not_a_hash_note(password))
+            places.append(f"{origin}: password (default user{note})")
     chpasswd = config.get("chpasswd")
     if isinstance(chpasswd, dict):
         listed = chpasswd.get("list")
@@ -152,9 +209,8 @@ def plaintext_password_places(config: Mapping[str, Any], origin: str) -> list[st
             entries = [e for e in listed if isinstance(e, str)]
         for entry in entries[:1000]:
             user, sep, password = entry.partition(":")
-            password = password.strip()
-            if sep and password and password not in ("R", "RANDOM") and not _looks_hashed(password):
-                places.append(f"{origin}: chpasswd.list ({user.strip()})")
+            if sep and password and password not in ("R", "RANDOM") and not _set_as_hash(password):
+                places.append(f"{origin}: chpasswd.list ({user.strip()}{_not_a_hash_note(password)})")
         users = chpasswd.get("users")
         for item in users[:1000] if isinstance(users, list) else ():
             if not isinstance(item, dict) or "password" not in item:
@@ -162,16 +218,20 @@ def plaintext_password_places(config: Mapping[str, Any], origin: str) -> list[st
             kind = _label(item.get("type", "hash")).lower()
             if kind == "text" or (kind == "hash" and not _looks_hashed(item.get("password"))):
                 places.append(f"{origin}: chpasswd.users ({_label(item.get('name', '?'))})")
-    users = config.get("users")
-    for item in users[:1000] if isinstance(users, list) else ():
-        if not isinstance(item, dict):
-            continue
-        name = _label(item.get("name", "?"))
-        if item.get("plain_text_passwd") not in (None, ""):
+    for name, settings in _user_entries(config):
+        plain = settings.get("plain_text_passwd")
+        if plain and _scalar_password(plain) is not None:  # create_user: any true value goes to chpasswd
             places.append(f"{origin}: users[].plain_text_passwd ({name})")
-        if item.get("passwd") not in (None, "") and not _looks_hashed(item.get("passwd")):
+        passwd = settings.get("passwd")  # useradd --password takes it as the hash, when it is a string
+        if passwd and isinstance(passwd, str) and not _looks_hashed(passwd):
             places.append(f"{origin}: users[].passwd is not a crypt hash ({name})")
     return places
+
+
+def _not_a_hash_note(password: str) -> str:
+    if _looks_hashed(password):
+        return "; a hash cloud-init does not recognise, set as the password itself"
+    return ""
 
 
 def cloud_config_parts(text: str) -> list[str]:

@@ -69,9 +69,13 @@ def cloud_init_plaintext_passwords(guest: Guest) -> Iterator[Result]:
     """`plain_text_passwd:`, `chpasswd` lists with `type: text`, or a plain `password:` leave the
     password in /etc/cloud and /var/lib/cloud/instances/*/user-data.txt for as long as the disk
     exists — readable by anyone who gets a copy of the image, and valid wherever it was reused.
+    cloud-init's own reading decides: a number or `true` is a password too, an empty `password:`
+    sets the password "None", and in `password:` or `chpasswd.list` only MD5, bcrypt and SHA-256/512
+    crypt count as hashes — a yescrypt `$y$` string there becomes the password itself.
 
-    Remediation: Use `hashed_passwd` / `passwd` (yescrypt or SHA-512 crypt) or SSH keys only; purge
-    /var/lib/cloud/instances/*/user-data.txt before imaging and change the exposed passwords.
+    Remediation: Use `hashed_passwd` / `passwd` (yescrypt or SHA-512 crypt), `chpasswd.users` with
+    `type: hash`, or SSH keys only; purge /var/lib/cloud/instances/*/user-data.txt before imaging
+    and change the exposed passwords.
     """
     ci = _cloud(guest, "cloud-init passwords")
     if not isinstance(ci, CloudInitSetup):
