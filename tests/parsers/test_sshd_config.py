@@ -377,3 +377,14 @@ def test_a_number_sshd_refuses_is_an_error_on_its_line_not_a_crash(tmp_path: Pat
     assert parsed.config is not None and parsed.config.value("permitrootlogin") == "no"
     lines = sorted(e.split(": ", 1)[0] for e in parsed.errors)
     assert lines == [f"/{MAIN}:2", f"/{MAIN}:3", f"/{MAIN}:4"], parsed.errors
+
+
+def test_include_dirs_are_the_directories_wildcards_list_even_when_nothing_matches(tmp_path: Path) -> None:
+    (tmp_path / "etc/ssh/sshd_config.d").mkdir(parents=True)
+    (tmp_path / "srv/ssh/a").mkdir(parents=True)
+    cfg = read(tmp_path, {MAIN: "Include /etc/ssh/sshd_config.d/*.conf\nInclude /srv/ssh/*/x.conf\n"
+                                "Include extra.conf\n",
+                          "etc/ssh/extra.conf": "UsePAM yes\n"})
+    assert cfg.include_dirs == ("/etc/ssh/sshd_config.d", "/srv/ssh")
+    assert cfg.config_paths() == ("/etc/ssh/sshd_config", "/etc/ssh/extra.conf", "/etc/ssh",
+                                  "/etc/ssh/sshd_config.d", "/srv/ssh")

@@ -211,7 +211,7 @@ def credential_file_stats(reader: Reader, *, sshd: SshdConfig | None, sudoers: S
     """Owner and mode of the files that hold or guard credentials (see ``Guest.file_stats``);
     ``key_paths`` are the authorized_keys paths (``key_file_paths``, built once per guest)."""
     paths: list[str] = list(CREDENTIAL_FILES)
-    paths += ["/etc/ssh", *(sshd.files if sshd is not None else ("/etc/ssh/sshd_config",))]
+    paths += ["/etc/ssh", *(sshd.config_paths() if sshd is not None else ("/etc/ssh/sshd_config",))]
     host_keys = reader.glob("/etc/ssh/ssh_host_*_key", 1000)
     if sshd is not None:
         host_keys += [k for k in sshd.settings.get("hostkey", ()) if k.startswith("/")]

@@ -139,6 +139,15 @@ class SshdConfig(Struct, frozen=True, kw_only=True, gc=False):
     # Included files that exist but could not be read ("path: reason"). Any of them could set a
     # keyword first or hold a Match block, so a value here (or a default) may not be sshd's.
     unread: tuple[str, ...] = ()
+    # Directories an Include pattern's wildcards are expanded in (/etc/ssh/sshd_config.d): whoever
+    # can add a file there configures sshd, even when no file matches yet.
+    include_dirs: tuple[str, ...] = ()
+
+    def config_paths(self) -> tuple[str, ...]:
+        """What decides this configuration: the files read, the directories holding them (a file
+        there can be replaced) and :attr:`include_dirs` (a file added there is read)."""
+        parents = [f.rpartition("/")[0] or "/" for f in self.files if f.startswith("/")]
+        return tuple(dict.fromkeys([*self.files, *parents, *self.include_dirs]))
 
     def value(self, keyword: str) -> str | None:
         values = self.settings.get(keyword.lower())

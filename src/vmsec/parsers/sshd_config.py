@@ -244,6 +244,7 @@ class _State(Struct):
     subsystems: set[str] = field(default_factory=set)
     glob_work: int = 0  # against MAX_GLOB_WORK
     globbed: dict[str, list[str]] = field(default_factory=dict)  # Include pattern -> the files it matched
+    listed: dict[str, None] = field(default_factory=dict)  # directories an Include pattern lists, in order
     unread: list[str] = field(default_factory=list)  # "path: reason" of inputs sshd reads and we could not
     unread_more: int = 0
 
@@ -600,6 +601,7 @@ def _glob(state: _State, pattern: str, origin: str) -> list[str]:
             if limit <= 0:
                 spent = True
                 break
+            state.listed.setdefault(base or "/")  # a file added here later is read: who may add one matters
             try:
                 names = reader.listdir(base or "/", limit=limit)
             except ReadError as exc:
@@ -887,7 +889,8 @@ def read_sshd_config(reader: Reader, *, version: str | None, distro: str | None 
         _resolve_algos(values, defaults)
         matches.append(SshdMatch(criteria=criteria, settings=values, origin=origin))
     config = SshdConfig(version=version, settings=settings, origins=origins, matches=tuple(matches),
-                        files=tuple(state.files), unread=state.unread_inputs)
+                        files=tuple(state.files), unread=state.unread_inputs,
+                        include_dirs=tuple(state.listed))
     # "Match all" blocks apply to every connection, after the global pass: fold them in.
     always = [m for m in matches if m.criteria == (("all", ""),)]
     if always:
@@ -897,5 +900,6 @@ def read_sshd_config(reader: Reader, *, version: str | None, distro: str | None 
                 origins[keyword] = next((m.origin for m in always if keyword in m.settings),
                                         origins.get(keyword, origin_default))
         config = SshdConfig(version=version, settings=effective, origins=origins,
-                            matches=tuple(matches), files=tuple(state.files), unread=state.unread_inputs)
+                            matches=tuple(matches), files=tuple(state.files), unread=state.unread_inputs,
+                            include_dirs=tuple(state.listed))
     return config

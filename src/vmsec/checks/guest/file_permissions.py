@@ -163,17 +163,18 @@ def host_key_permissions(guest: Guest, env: Environment) -> Iterator[Result]:
 def sshd_config_permissions(guest: Guest, env: Environment) -> Iterator[Result]:
     """sshd runs as root and believes its configuration: whoever can change sshd_config or a file it
     includes can allow root logins, add an AuthorizedKeysCommand that runs their code as root, or
-    turn authentication off at the next restart. Every file sshd reads, and /etc/ssh itself, must be
-    root's alone.
+    turn authentication off at the next restart. Every file sshd reads, /etc/ssh itself, the
+    directories holding those files (a file there can be replaced) and those an Include wildcard
+    lists (`sshd_config.d`: a file added there is read, even while it is empty) must be root's alone.
 
-    Remediation: `chown -R root:root /etc/ssh` and `chmod go-w` the directory, sshd_config and every
-    file in sshd_config.d (0600 for the files, as CIS asks).
+    Remediation: `chown -R root:root /etc/ssh` and `chmod go-w` the directory, sshd_config.d,
+    sshd_config and every file in sshd_config.d (0600 for the files, as CIS asks).
     """
     cfg = sshd_of(guest)
     if cfg is None:
         return
     stats = _stats(guest)
-    for st in _present(stats, ["/etc/ssh", *cfg.files]):
+    for st in _present(stats, ["/etc/ssh", *cfg.config_paths()]):
         if (missing := _unexamined(st)) is not None:
             yield missing
             continue
