@@ -30,6 +30,7 @@ from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import Account, AuthorizedKey, Guest, Inventory, SshdConfig, SshdMatch
 from vmsec.findings import Status
 from vmsec.parsers.authorized_keys import key_file_paths, parse_authorized_keys
+from vmsec.parsers.sshd_defaults import compiled_defaults
 
 P, F, U = Status.PASS, Status.FAIL, Status.UNKNOWN
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "checks"
@@ -191,3 +192,35 @@ def test_a_match_blocks_key_file_is_read(tmp_path: Path, rsa1024: str) -> None:
     (root / "etc/ssh/keys/alice").write_text(f"{rsa1024} from-the-match-block\n")
     findings = scan_findings("rootfs", root, "VMS-GST-031")
     assert [(f["status"], f["subject"]) for f in findings] == [("FAIL", "/etc/ssh/keys/alice:1")]
+
+
+# What a real sshd 9.2 said when the key tried to log in (`sshd -d`, 127.0.0.1), per case.
+_ALGOS_92 = " ".join(compiled_defaults("9.2p1", "debian")["pubkeyacceptedalgorithms"])
+
+
+@pytest.mark.parametrize(("options", "key_type", "sshd", "expected"), [
+    ('expiry-time="20200101"', "ssh-ed25519", {}, P),  # "entry expired at 2020-01-01T00:00:00"
+    ('expiry-time="202001011200Z"', "ssh-ed25519", {}, P),  # "entry expired at 2020-01-01T12:00:00"
+    ('expiry-time="20200101120000"', "ssh-ed25519", {}, P),
+    ('expiry-time="20991231"', "ssh-ed25519", {}, F),  # "expires at 2099-12-31T00:00:00", logged in
+    ('expiry-time="2020"', "ssh-ed25519", {}, P),  # "bad key options: invalid expires time"
+    ("", "ssh-dss", {"pubkeyacceptedalgorithms": _ALGOS_92}, P),  # "ssh-dss not in PubkeyAcceptedAlgorithms"
+    ("", "ssh-dss", {"pubkeyacceptedalgorithms": f"{_ALGOS_92},ssh-dss"}, F),
+    ("", "ssh-rsa", {"pubkeyacceptedalgorithms": _ALGOS_92}, F),  # signs with rsa-sha2-512
+    ("", "ssh-ed25519", {"pubkeyauthentication": "no"}, P),
+])
+def test_a_key_sshd_refuses_opens_no_login(options: str, key_type: str, sshd: dict[str, str],
+                                           expected: Status) -> None:
+    for user, func, extra in (("root", ssh_keys.root_keys, {"permitrootlogin": "prohibit-password"}),
+                              ("alice", ssh_keys.unrestricted_keys, {})):
+        k = AuthorizedKey(user=user, path=f"/{user}/.ssh/authorized_keys", key_type=key_type, bits=256,
+                          options=(options,) if options else (), line=1)
+        results = run(func, guest((k,), **extra, **sshd))
+        assert [r.status for r in results] == [expected], results
+        if expected is P:
+            assert "but" in results[0].message
+
+
+def test_a_dsa_key_still_fails_the_dsa_check_while_sshd_refuses_it() -> None:
+    k = AuthorizedKey(user="root", path="/root/.ssh/authorized_keys", key_type="ssh-dss", bits=1024, line=1)
+    assert [r.status for r in run(ssh_keys.dsa_keys, guest((k,), pubkeyacceptedalgorithms=_ALGOS_92))] == [F]

@@ -15,8 +15,8 @@ import datetime as dt
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.clock import instant, scan_instant
 from vmsec.facts import Host, PrivateKey, TlsFile, X509Certificate
-from vmsec.times import as_utc
 
 TLSCERTS_DOC = "https://libvirt.org/kbase/tlscerts.html"
 LIBVIRTD_CONF_DOC = "https://libvirt.org/remote.html"
@@ -56,7 +56,7 @@ def certificate_validity(host: Host, env: Environment) -> Iterator[Result]:
     libvirt TLS guide), install them with the same paths and modes, and restart the daemons; renew
     before the end date, e.g. from a timer.
     """
-    now = _scan_instant(env)
+    now = scan_instant(env)
     warn = int(env.param("tls_expiry_warning_days", 30))
     for tls in _present(host):
         if (problem := _unreadable(tls)) is not None:
@@ -65,7 +65,7 @@ def certificate_validity(host: Host, env: Environment) -> Iterator[Result]:
         cert = tls.certificate
         if cert is None:
             continue
-        not_after, not_before = _instant(cert.not_after), _instant(cert.not_before)
+        not_after, not_before = instant(cert.not_after), instant(cert.not_before)
         end = not_after.date()
         where = ev(tls.stat.path, "notBefore / notAfter", f"{cert.not_before} / {cert.not_after}")
         # Instants, not days (RFC 5280: valid from notBefore through notAfter): a certificate that
@@ -87,22 +87,6 @@ def certificate_validity(host: Host, env: Environment) -> Iterator[Result]:
 
 
 _DAY = dt.timedelta(days=1)
-
-
-def _instant(text: str) -> dt.datetime:
-    """A time of the facts or parameters, as an aware UTC instant (a naive one is UTC)."""
-    return as_utc(dt.datetime.fromisoformat(text))
-
-
-def _scan_instant(env: Environment) -> dt.datetime:
-    """The scan's start (parameter ``now``); a ``today`` of another day (a profile judging a date to
-    come) counts from that day's start, UTC; without either, the clock."""
-    now, today = env.params.get("now"), env.params.get("today")
-    if isinstance(now, str) and (not isinstance(today, str) or now[:10] == today):
-        return _instant(now)
-    if isinstance(today, str):
-        return _instant(today)
-    return dt.datetime.now(dt.UTC)
 
 
 # The NIST curves GnuTLS 3.7 takes in X.509 keys (secp256k1 and the brainpool curves it does not:

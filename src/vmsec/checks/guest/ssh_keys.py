@@ -6,14 +6,16 @@ Host keys are not part of the facts yet and are not judged here.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
 from vmsec.checks.guest.ssh import SSHD_DOC
+from vmsec.checks.helpers.clock import scan_instant
 from vmsec.checks.helpers.sshd import sshd_of
 from vmsec.checks.helpers.unread import guest_unread, not_read, ok_unless
-from vmsec.facts import AuthorizedKey, Guest
+from vmsec.facts import AuthorizedKey, Guest, SshdConfig
 from vmsec.parsers.sshd_effective import DEFAULT, reachable
 
 KEYS_DOC = "https://man.openbsd.org/sshd#AUTHORIZED_KEYS_FILE_FORMAT"
@@ -59,6 +61,67 @@ def _describe(key: AuthorizedKey) -> str:
     users = key.user if not key.also_for else \
         f"{', '.join(key.users[:3])}" + (f" and {len(key.users) - 3} more" if len(key.users) > 3 else "")
     return f"{key.key_type}{size} key for {users}{who}"
+
+
+# The signature algorithms that let a key of each type log in (PubkeyAcceptedAlgorithms names): an RSA
+# key signs with rsa-sha2-256/512 as well as the SHA-1 "ssh-rsa".
+_ALGORITHMS: dict[str, tuple[str, ...]] = {name: (name,) for name in (
+    "ssh-dss", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")}
+_ALGORITHMS["ssh-rsa"] = ("ssh-rsa", "rsa-sha2-256", "rsa-sha2-512")
+_ALGORITHMS["rsa-sha2-256"] = _ALGORITHMS["rsa-sha2-512"] = _ALGORITHMS["ssh-rsa"]
+# A local time of the guest's zone is at most this far from UTC (UTC-12 to UTC+14).
+_ZONE_SPAN = dt.timedelta(hours=14)
+_TIMESPEC = re.compile(r"(\d{8})(\d{4}(\d{2})?)?(z|utc)?", re.IGNORECASE)
+
+
+def _expiry(key: AuthorizedKey) -> tuple[str, dt.datetime | None] | None:
+    """The key's ``expiry-time`` (the first, as sshd takes it): its text and the latest UTC instant
+    it can mean (sshd reads a time without Z in its own zone, which vmsec does not know); None for the
+    instant when sshd cannot parse it (it then refuses the line: "invalid expires time")."""
+    option = next((o for o in key.options if o.lower().startswith("expiry-time=")), None)
+    if option is None:
+        return None
+    text = _option_value(option)
+    m = _TIMESPEC.fullmatch(text)
+    if m is None:
+        return text, None
+    digits = m.group(1) + (m.group(2) or "0000") + ("" if m.group(3) else "00")
+    try:
+        when = dt.datetime.strptime(digits, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return text, None
+    return text, when if m.group(4) else when + _ZONE_SPAN
+
+
+def refusal(key: AuthorizedKey, user: str, cfg: SshdConfig | None, guest: Guest,
+            now: dt.datetime) -> str | None:
+    """Why sshd would refuse this key for a login as ``user`` whatever the connection, or None: an
+    ``expiry-time`` that has passed (in any time zone), a key type that PubkeyAcceptedAlgorithms
+    leaves out (DSA since OpenSSH 7.0), or PubkeyAuthentication off."""
+    expiry = _expiry(key)
+    if expiry is not None:
+        text, latest = expiry
+        if latest is None:
+            return f"sshd cannot read its expiry-time {text[:40]!r} and ignores the line"
+        if latest < now:
+            return f"it expired (expiry-time {text}): sshd refuses it"
+    if cfg is None:
+        return None
+    if _all_reachable(cfg, "pubkeyauthentication", user, guest, lambda v: v.lower() == "no"):
+        return "PubkeyAuthentication is off: sshd takes no key"
+    names = _ALGORITHMS.get((key.key_type or "").lower())
+    if names is not None and _all_reachable(cfg, "pubkeyacceptedalgorithms", user, guest,
+                                            lambda v: not set(names) & set(v.replace(",", " ").split())):
+        return f"sshd does not accept {key.key_type} keys (PubkeyAcceptedAlgorithms)"
+    return None
+
+
+def _all_reachable(cfg: SshdConfig, keyword: str, user: str, guest: Guest,
+                   refuses: Callable[[str], bool]) -> bool:
+    """Whether every value of ``keyword`` a login as ``user`` can get refuses (none unread or unknown)."""
+    values = reachable(cfg, keyword, user, guest)
+    return bool(values) and not cfg.unread and all(r.value is not None and refuses(r.value) for r in values)
 
 
 @check("VMS-GST-030", title="No DSA keys authorize SSH logins", severity=Severity.HIGH,
@@ -120,7 +183,9 @@ def rsa_key_size(guest: Guest, env: Environment) -> Iterator[Result]:
 def root_keys(guest: Guest, env: Environment) -> Iterator[Result]:
     """A key in root's authorized_keys gives unattributable root access: the logs show only "root".
     With `PermitRootLogin prohibit-password` (the default) such keys work. `forced-commands-only`
-    accepts only keys restricted by `command=`.
+    accepts only keys restricted by `command=`. A key sshd refuses passes: one whose `expiry-time`
+    has passed in every time zone, or whose type PubkeyAcceptedAlgorithms leaves out (DSA since
+    OpenSSH 7.0; VMS-GST-030 still asks for its removal).
 
     Remediation: Give administrators their own accounts and keys and use sudo; set
     `PermitRootLogin no`, or restrict automation keys with `command="…",restrict`.
@@ -131,8 +196,13 @@ def root_keys(guest: Guest, env: Environment) -> Iterator[Result]:
         return
     yield from _from_command(guest)
     values = [r for r in reachable(cfg, "permitrootlogin", "root", guest) if r.value is not None]
+    now = scan_instant(env)
     for k in keys:
         if "root" not in k.users or k.key_type is None:
+            continue
+        if (refused := refusal(k, "root", cfg, guest, now)) is not None:
+            yield ok(_subject(k), f"{_describe(k)} in {_where(k)}, but {refused}",
+                     ev(k.path, f"line {k.line}", k.key_type))
             continue
         forced = forced_command(k)
         allowed = [r for r in values
@@ -198,6 +268,7 @@ def unrestricted_keys(guest: Guest, env: Environment) -> Iterator[Result]:
     `command=` limits what it may do — worthwhile for automation and root keys. `restrict`,
     `permitopen=` and `permitlisten=` limit forwarding only: the key still runs any command from any
     address, as does a forced command that runs `$SSH_ORIGINAL_COMMAND`, and a `from=` list with `*`.
+    A key sshd refuses (expired, or of a type it does not accept) passes.
 
     Remediation: Prefix keys with `from="<admin network>"` and, for automation, `restrict,command="…"`.
     """
@@ -205,10 +276,15 @@ def unrestricted_keys(guest: Guest, env: Environment) -> Iterator[Result]:
     if keys is None:
         return
     yield from _from_command(guest)
+    cfg, now = sshd_of(guest), scan_instant(env)
     for k in keys:
         if k.key_type is None:
             continue
         where = ev(k.path, f"line {k.line}", ",".join(k.options) or "(no options)")
+        refused = [refusal(k, user, cfg, guest, now) for user in k.users]
+        if all(refused):
+            yield ok(_subject(k), f"{_describe(k)} in {_where(k)}, but {refused[0]}", where)
+            continue
         sources = [o for o in k.options if o.lower().startswith("from=")]
         command = forced_command(k)
         opts = [o for o in sources if not _any_source(o)] + ([command] if command else [])
