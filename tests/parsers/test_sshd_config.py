@@ -388,3 +388,22 @@ def test_include_dirs_are_the_directories_wildcards_list_even_when_nothing_match
     assert cfg.include_dirs == ("/etc/ssh/sshd_config.d", "/srv/ssh")
     assert cfg.config_paths() == ("/etc/ssh/sshd_config", "/etc/ssh/extra.conf", "/etc/ssh",
                                   "/etc/ssh/sshd_config.d", "/srv/ssh")
+
+
+def test_sshd_config_permissions_judge_each_path_once(tmp_path: Path) -> None:
+    from vmsec.checks.api import Environment
+    from vmsec.checks.guest.file_permissions import sshd_config_permissions
+    from vmsec.collectors.guest import collect_guest
+    from vmsec.facts import Inventory
+
+    (tmp_path / "etc/ssh/sshd_config.d").mkdir(parents=True)
+    (tmp_path / "etc/ssh/sshd_config").write_text("Include /etc/ssh/sshd_config.d/*.conf\n")
+    (tmp_path / "etc/ssh/sshd_config.d/a.conf").write_text("UsePAM yes\n")
+    (tmp_path / "var/lib/dpkg").mkdir(parents=True)
+    (tmp_path / "var/lib/dpkg/status").write_text("Package: openssh-server\nStatus: install ok installed\n"
+                                                  "Version: 1:9.2p1-2+deb12u3\n")
+    guest, _ = collect_guest(RootReader(str(tmp_path)), name="vm", origin=str(tmp_path))
+    subjects = [r.subject for r in sshd_config_permissions(guest, Environment(inventory=Inventory(),
+                                                                               host=None))]
+    assert subjects == ["/etc/ssh", "/etc/ssh/sshd_config", "/etc/ssh/sshd_config.d/a.conf",
+                        "/etc/ssh/sshd_config.d"]

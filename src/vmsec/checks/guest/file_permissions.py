@@ -174,7 +174,7 @@ def sshd_config_permissions(guest: Guest, env: Environment) -> Iterator[Result]:
     if cfg is None:
         return
     stats = _stats(guest)
-    for st in _present(stats, ["/etc/ssh", *cfg.config_paths()]):
+    for st in _present(stats, list(dict.fromkeys(["/etc/ssh", *cfg.config_paths()]))):
         if (missing := _unexamined(st)) is not None:
             yield missing
             continue
