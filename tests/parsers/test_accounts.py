@@ -12,6 +12,7 @@ from vmsec.errors import ReadError
 from vmsec.parsers.accounts import (
     classify_hash,
     parse_group,
+    parse_gshadow,
     parse_login_defs,
     parse_passwd,
     parse_shadow,
@@ -148,3 +149,12 @@ def test_login_defs_lines_longer_than_fgets_reads_are_pieces() -> None:
     # then hashed with DES, a review found)
     text = "ENCRYPT_METHOD SHA512\n#" + "x" * 1022 + "ENCRYPT_METHOD DES\n"
     assert parse_login_defs(text)["ENCRYPT_METHOD"] == "DES"
+
+
+def test_gshadow_keeps_administrators_and_usable_passwords() -> None:
+    text = ("# comment\nroot:*::\ndocker:!:alice,,bob:carol\nwheel:$6$salt$hash::\nold:abcdefghijk./::\n"
+            "locked:!$6$salt$hash::\nshort:x\n")
+    got = {g.name: (g.admins, g.password, g.origin) for g in parse_gshadow(text)}
+    assert got == {"docker": (("alice", "bob"), False, "/etc/gshadow:3"),
+                   "wheel": ((), True, "/etc/gshadow:4"),
+                   "old": ((), True, "/etc/gshadow:5")}

@@ -268,6 +268,8 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
     # unshadowed password fields of /etc/passwd join the shadow entries (their origin says where)
     shadow = None if shadow_file is None else shadow_file + (passwd[1] if passwd is not None else ())
     groups = c.step("groups", "/etc/group", lambda p: accounts_parser.read_group(reader))
+    group_shadow = c.step("group administrators", "/etc/gshadow",
+                          lambda p: accounts_parser.read_gshadow(reader))
     login_defs = c.step("login.defs", "/etc/login.defs", lambda p: accounts_parser.read_login_defs(reader))
 
     pam = c.step("PAM configuration", "/etc/pam.d", lambda p: read_pam(reader, problems=p))
@@ -329,7 +331,8 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
 
     guest = Guest(
         name=name, origin=origin, domain=domain, os=os_release, packages=packages,
-        accounts=accounts, groups=groups, shadow=shadow, pam=pam, pam_module_configs=pam_configs,
+        accounts=accounts, groups=groups, group_shadow=group_shadow, shadow=shadow, pam=pam,
+        pam_module_configs=pam_configs,
         login_defs=login_defs, sudoers=sudoers, file_stats=file_stats,
         sshd=sshd, sshd_installed=sshd_installed, authorized_keys=authorized_keys, services=services,
         repos=repos, auto_updates=auto_updates, fstab=fstab, crypttab=crypttab, sysctl=sysctl, audit=audit,

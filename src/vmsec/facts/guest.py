@@ -69,6 +69,16 @@ class Group(Struct, frozen=True, kw_only=True, gc=False):
     origin: str = "/etc/group"
 
 
+class GroupShadow(Struct, frozen=True, kw_only=True, gc=False):
+    """A group's line in /etc/gshadow: who administers it (gpasswd lets them add any member, themselves
+    included) and whether it has a password ``newgrp`` accepts from a non-member."""
+
+    name: str
+    admins: tuple[str, ...] = ()
+    password: bool = False  # a crypt hash: whoever knows the password joins the group with newgrp
+    origin: str = "/etc/gshadow"
+
+
 class PamLine(Struct, frozen=True, kw_only=True, gc=False):
     type: str  # auth | account | password | session (leading '-' stripped)
     control: str  # required | requisite | sufficient | optional | include | substack | [value=action …]
@@ -392,6 +402,8 @@ class Guest(Struct, frozen=True, kw_only=True, gc=False):
     packages: tuple[InstalledPackage, ...] | None = None
     accounts: tuple[Account, ...] | None = None
     groups: tuple[Group, ...] | None = None
+    # /etc/gshadow (empty when the file does not exist; None when it could not be read).
+    group_shadow: tuple[GroupShadow, ...] | None = None
     shadow: tuple[ShadowEntry, ...] | None = None
     pam: tuple[PamStack, ...] | None = None
     # PAM modules' own configuration, by main file: /etc/security/pwquality.conf,

@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING
 
 from vmsec.errors import ErrorKind, ReadError
-from vmsec.facts import Account, Group, ShadowEntry
+from vmsec.facts import Account, Group, GroupShadow, ShadowEntry
 from vmsec.parsers.lines import C_SPACE, split_lines
 
 if TYPE_CHECKING:
@@ -213,6 +213,27 @@ def parse_group(text: str, origin: str = "/etc/group") -> tuple[Group, ...]:
     return tuple(groups)
 
 
+# A group password newgrp can match: a crypt hash ("$id$…" or traditional DES). "!", "*", "x" or an
+# empty field match nothing (and an empty one lets no non-member in).
+_CRYPT_HASH = re.compile(r"\$[^$]+\$.+|[./0-9A-Za-z]{13}")
+
+
+def parse_gshadow(text: str, origin: str = "/etc/gshadow") -> tuple[GroupShadow, ...]:
+    """gshadow(5) lines, ``name:password:administrators:members``, as shadow-utils splits them (the
+    lists at commas). Only what gives a way into the group is kept: administrators and a password."""
+    entries: list[GroupShadow] = []
+    for number, line in _records(text, origin):
+        fields = line.split(":")
+        if len(fields) < 4 or not fields[0]:
+            continue
+        admins = tuple(a for a in fields[2].split(",") if a)
+        password = bool(_CRYPT_HASH.fullmatch(fields[1]))
+        if admins or password:
+            entries.append(GroupShadow(name=fields[0], admins=admins, password=password,
+                                       origin=f"{origin}:{number}"))
+    return tuple(entries)
+
+
 _FGETS_CHUNK = 1023  # getdef.c reads with fgets(buf, 1024, fp): a longer line comes in pieces
 
 
@@ -297,6 +318,17 @@ def read_shadow(reader: Reader) -> tuple[ShadowEntry, ...]:
 def read_group(reader: Reader) -> tuple[Group, ...]:
     """Groups of /etc/group. Raises :class:`ReadError`."""
     return parse_group(_read(reader, "/etc/group"), "/etc/group")
+
+
+def read_gshadow(reader: Reader) -> tuple[GroupShadow, ...]:
+    """Group administrators and passwords of /etc/gshadow; none when it does not exist (systems without
+    shadow groups). Raises :class:`ReadError` when it exists but cannot be read."""
+    try:
+        return parse_gshadow(_read(reader, "/etc/gshadow"), "/etc/gshadow")
+    except ReadError as exc:
+        if exc.absent:
+            return ()
+        raise
 
 
 def read_login_defs(reader: Reader) -> dict[str, str]:

@@ -1,16 +1,17 @@
 """Groups that are root in all but name: membership of docker, lxd, disk or libvirt gives a user
 root on the system without sudo, without a password and without a log line saying so.
 
-Facts are /etc/group (explicit members, of every line with the group's GID) and /etc/passwd (an
-account whose primary group is the group is a member too). /etc/gshadow is not read: its group
-administrators can add themselves with gpasswd.
+Facts are /etc/group (explicit members, of every line with the group's GID), /etc/passwd (an
+account whose primary group is the group is a member too) and /etc/gshadow (a group administrator
+adds members with gpasswd, themselves included; a group password lets whoever knows it in with
+newgrp).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok
+from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
 from vmsec.facts import Group, Guest
 
 # group -> (why membership is root, severity)
@@ -24,6 +25,10 @@ ROOT_EQUIVALENT: dict[str, tuple[str, Severity]] = {
 }
 
 
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
 @check("VMS-GST-148", title="No user is in a root-equivalent group (docker, lxd, disk, libvirt, shadow)",
        severity=Severity.HIGH, tags=(Tag.ACCESS_CONTROL, "accounts", "groups"),
        references=("https://docs.docker.com/engine/security/#docker-daemon-attack-surface",
@@ -34,9 +39,12 @@ def root_equivalent_groups(guest: Guest, env: Environment) -> Iterator[Result]:
     host's root file system, a `disk` member writes the block devices under the file systems, a
     `libvirt` member defines a VM that attaches the host's disks, a `shadow` member reads every
     password hash (medium). Each is root without sudo's password prompt or its log. A member is
-    listed in /etc/group, or has the group as primary group in /etc/passwd.
+    listed in /etc/group, or has the group as primary group in /etc/passwd. A group administrator in
+    /etc/gshadow is one in waiting (`gpasswd -a` needs no other right), and so is anyone who knows a
+    group password set there (`newgrp`); with /etc/gshadow unread, a group without members is UNKNOWN.
 
-    Remediation: Remove the users from these groups (`gpasswd -d USER GROUP`); give administrators
+    Remediation: Remove the users from these groups (`gpasswd -d USER GROUP`), the administrators and
+    passwords from /etc/gshadow (`gpasswd -A "" GROUP`, `gpasswd -r GROUP`); give administrators
     sudo rules instead, and use rootless Docker or Podman for developers.
     """
     groups = need(guest.groups, "/etc/group could not be read")
@@ -55,11 +63,26 @@ def root_equivalent_groups(guest: Guest, env: Environment) -> Iterator[Result]:
         members = list(dict.fromkeys([*listed, *primary]))
         why, severity = ROOT_EQUIVALENT[name]
         where = [ev(g.origin, g.name, ",".join(g.members) or "(no members)") for g in same[:4]]
-        gid = f" (GID {group.gid})" if group.gid is not None else ""
+        # gpasswd and newgrp look the group up by name in /etc/gshadow: the first line of that name.
+        gshadow = next((e for e in guest.group_shadow or () if e.name == name), None)
+        admins = [a for a in gshadow.admins if a != "root"] if gshadow is not None else []
+        ways = []
         if members:
-            shown = ", ".join(members[:10]) + (f" and {len(members) - 10} more" if len(members) > 10 else "")
-            yield fail(f"group {name}", f"group {name}{gid} has member(s) {shown}: {why}", *where,
+            ways.append(f"member(s) {_shown(members)}")
+        if admins:
+            ways.append(f"administrator(s) {_shown(admins)}, who can add members with gpasswd")
+        if gshadow is not None and gshadow.password:
+            ways.append("a group password, with which anyone who knows it joins with newgrp")
+        if gshadow is not None:
+            where.append(ev(gshadow.origin, name, f"administrators {','.join(gshadow.admins) or '(none)'}"
+                            + ("; password set" if gshadow.password else "")))
+        gid = f" (GID {group.gid})" if group.gid is not None else ""
+        if ways:
+            yield fail(f"group {name}", f"group {name}{gid} has {'; '.join(ways)}: {why}", *where,
                        severity=severity)
+        elif guest.group_shadow is None:
+            yield unknown(f"group {name}", f"group {name}{gid} has no members, but /etc/gshadow could not "
+                          "be read: an administrator named there could add members", *where)
         else:
             yield ok(f"group {name}", f"group {name}{gid} has no members", *where)
     if not named:
