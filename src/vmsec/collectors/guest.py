@@ -257,6 +257,7 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
     from vmsec.parsers.authorized_keys import key_file_paths, read_authorized_keys
     from vmsec.parsers.cloud_init import read_cloud_init
     from vmsec.parsers.guest_agent import read_guest_agent
+    from vmsec.parsers.lvm_metadata import read_lvm_backups
     from vmsec.parsers.pam import read_pam
     from vmsec.parsers.pam_module_conf import read_pam_module_configs
     from vmsec.parsers.sshd_config import read_sshd_config
@@ -271,6 +272,7 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
     group_shadow = c.step("group administrators", "/etc/gshadow",
                           lambda p: accounts_parser.read_gshadow(reader))
     login_defs = c.step("login.defs", "/etc/login.defs", lambda p: accounts_parser.read_login_defs(reader))
+    lvm = c.step("LVM volumes", "/etc/lvm/backup", lambda p: read_lvm_backups(reader, problems=p))
 
     pam = c.step("PAM configuration", "/etc/pam.d", lambda p: read_pam(reader, problems=p))
     pam_configs = c.step("PAM module configuration", "/etc/security",
@@ -331,7 +333,7 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
 
     guest = Guest(
         name=name, origin=origin, domain=domain, os=os_release, packages=packages,
-        accounts=accounts, groups=groups, group_shadow=group_shadow, shadow=shadow, pam=pam,
+        accounts=accounts, groups=groups, group_shadow=group_shadow, lvm=lvm, shadow=shadow, pam=pam,
         pam_module_configs=pam_configs,
         login_defs=login_defs, sudoers=sudoers, file_stats=file_stats,
         sshd=sshd, sshd_installed=sshd_installed, authorized_keys=authorized_keys, services=services,

@@ -79,6 +79,17 @@ class GroupShadow(Struct, frozen=True, kw_only=True, gc=False):
     origin: str = "/etc/gshadow"
 
 
+class LogicalVolume(Struct, frozen=True, kw_only=True, gc=False):
+    """An LVM logical volume as the guest's own metadata backup (/etc/lvm/backup) describes it."""
+
+    vg: str
+    name: str
+    # The device hints of the physical volumes its extents lie on (None: one vmsec cannot name — a
+    # RAID, thin or cache segment, or a physical volume without a hint).
+    devices: tuple[str | None, ...] = ()
+    origin: str = ""
+
+
 class PamLine(Struct, frozen=True, kw_only=True, gc=False):
     type: str  # auth | account | password | session (leading '-' stripped)
     control: str  # required | requisite | sufficient | optional | include | substack | [value=action …]
@@ -404,6 +415,8 @@ class Guest(Struct, frozen=True, kw_only=True, gc=False):
     groups: tuple[Group, ...] | None = None
     # /etc/gshadow (empty when the file does not exist; None when it could not be read).
     group_shadow: tuple[GroupShadow, ...] | None = None
+    # LVM logical volumes from /etc/lvm/backup (empty: no backups; None: they could not be read).
+    lvm: tuple[LogicalVolume, ...] | None = None
     shadow: tuple[ShadowEntry, ...] | None = None
     pam: tuple[PamStack, ...] | None = None
     # PAM modules' own configuration, by main file: /etc/security/pwquality.conf,

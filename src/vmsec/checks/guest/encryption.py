@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.helpers.unread import guest_unread, ok_unless
 from vmsec.facts import Guest
-from vmsec.facts.guest import CryptEntry, MountEntry
+from vmsec.facts.guest import CryptEntry, LogicalVolume, MountEntry
+from vmsec.parsers.lvm_metadata import dm_name
 
 _CRYPTTAB = "https://man7.org/linux/man-pages/man5/crypttab.5.html"
 _PASS_KEYS = frozenset({"", "-", "none"})
@@ -49,10 +50,12 @@ def _from_fstab(guest: Guest, env: Environment, detail: str) -> Result:
     if root is None:
         return unknown("disk at rest", f"how the disk is protected at rest could not be determined{why}")
     where = ev(root.origin, "/", root.device)
+    lv = _lvm_of(root.device, guest)
+    via = f", an LVM volume on {', '.join(d or '?' for d in lv.devices)} ({lv.origin})" if lv else ""
     if _root_encrypted(guest) is True:
-        return ok("disk at rest", f"/ is on the LUKS volume {root.device} (crypttab)", where)
+        return ok("disk at rest", f"/ is on the LUKS volume {root.device}{via} (crypttab)", where)
     if guest is env.inventory.host_os and _root_encrypted(guest) is False:
-        return fail("disk at rest", f"the host's root file system is on {root.device}, not on an "
+        return fail("disk at rest", f"the host's root file system is on {root.device}{via}, not on an "
                     "encrypted volume (hardware encryption, if any, is not visible here)", where)
     return unknown("disk at rest", "no encrypted volume for / in fstab/crypttab; encryption below the "
                    f"OS (image format or storage) could not be determined{why}", where)
@@ -62,22 +65,53 @@ _KERNEL_NAMES = ("/dev/sd", "/dev/vd", "/dev/hd", "/dev/xvd", "/dev/nvme", "/dev
 _BOOT_MOUNTS = ("/boot", "/boot/efi", "/efi")
 
 
-def device_encrypted(device: str, guest: Guest) -> bool | None:
+def device_encrypted(device: str, guest: Guest, _depth: int = 0) -> bool | None:
     """Whether an fstab device is a volume crypttab unlocks (None: cannot tell from the files).
 
-    A mapping crypttab names is; another mapping (LVM, a volume unlocked by the initramfs) may be.
+    A mapping crypttab names is. An LVM logical volume (``/dev/mapper/vg-lv``, ``/dev/vg/lv``) is
+    encrypted when every physical volume its extents lie on is, as the guest's /etc/lvm/backup
+    names them (Debian's "encrypted LVM": the volume group on ``/dev/mapper/vda5_crypt``), and plain
+    when one of them is a partition; another mapping (a volume the initramfs unlocks) may be either.
     A file system named by UUID= or LABEL= may sit inside a crypttab volume when there is one
     (Fedora writes the root that way), and is plain when crypttab unlocks nothing; a kernel device
     name (/dev/vda2) is the raw disk."""
     names = {c.name for c in guest.crypttab or ()}
     for prefix in ("/dev/mapper/", "/dev/disk/by-id/dm-name-"):
         if device.startswith(prefix):
-            return True if device.removeprefix(prefix) in names else None
+            name = device.removeprefix(prefix)
+            return True if name in names else _lvm_encrypted(_volume(guest, mapper=name), guest, _depth)
     if device.startswith(_KERNEL_NAMES):
         return False
     if device.startswith(("UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=", "/dev/disk/")):
         return None if names or guest.crypttab is None else False
+    if device.count("/") == 3:  # /dev/<vg>/<lv>
+        return _lvm_encrypted(_volume(guest, path=device), guest, _depth)
     return None  # /dev/dm-N, /dev/md*, a network file system …
+
+
+def _lvm_of(device: str, guest: Guest) -> LogicalVolume | None:
+    for prefix in ("/dev/mapper/", "/dev/disk/by-id/dm-name-"):
+        if device.startswith(prefix):
+            return _volume(guest, mapper=device.removeprefix(prefix))
+    return _volume(guest, path=device) if device.count("/") == 3 else None
+
+
+def _volume(guest: Guest, *, mapper: str | None = None, path: str | None = None) -> LogicalVolume | None:
+    """The logical volume a device-mapper name or a /dev/<vg>/<lv> path names, from the guest's LVM
+    metadata (None: not a logical volume vmsec knows of)."""
+    for lv in guest.lvm or ():
+        if mapper == dm_name(lv.vg, lv.name) or path == f"/dev/{lv.vg}/{lv.name}":
+            return lv
+    return None
+
+
+def _lvm_encrypted(lv: LogicalVolume | None, guest: Guest, depth: int) -> bool | None:
+    if lv is None or depth > 4 or not lv.devices:  # LVM on LVM is bounded: the metadata is the guest's
+        return None
+    below = [device_encrypted(d, guest, depth + 1) if d is not None else None for d in lv.devices]
+    if False in below:
+        return False
+    return True if all(below) else None
 
 
 def mount_holding(path: str, guest: Guest) -> MountEntry | None:
