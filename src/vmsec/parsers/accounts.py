@@ -213,11 +213,6 @@ def parse_group(text: str, origin: str = "/etc/group") -> tuple[Group, ...]:
     return tuple(groups)
 
 
-# A group password newgrp can match: a crypt hash ("$id$…" or traditional DES). "!", "*", "x" or an
-# empty field match nothing (and an empty one lets no non-member in).
-_CRYPT_HASH = re.compile(r"\$[^$]+\$.+|[./0-9A-Za-z]{13}")
-
-
 def parse_gshadow(text: str, origin: str = "/etc/gshadow") -> tuple[GroupShadow, ...]:
     """gshadow(5) lines, ``name:password:administrators:members``, as shadow-utils splits them (the
     lists at commas). Only what gives a way into the group is kept: administrators and a password."""
@@ -227,7 +222,10 @@ def parse_gshadow(text: str, origin: str = "/etc/gshadow") -> tuple[GroupShadow,
         if len(fields) < 4 or not fields[0]:
             continue
         admins = tuple(a for a in fields[2].split(",") if a)
-        password = bool(_CRYPT_HASH.fullmatch(fields[1]))
+        # A password newgrp can match is a crypt hash that is not locked: "!", "*", "x" or an empty
+        # field match nothing (and an empty one lets no non-member in).
+        algorithm, _empty, locked = classify_hash(fields[1])
+        password = algorithm not in (None, "unknown") and not locked
         if admins or password:
             entries.append(GroupShadow(name=fields[0], admins=admins, password=password,
                                        origin=f"{origin}:{number}"))

@@ -94,25 +94,27 @@ class _Parser:
             else:
                 raise self.fail(f"'=' or '{{' was expected after {name!r}")
 
-    def value(self) -> Any:
-        kind, text = self.take()
+    def scalar(self, kind: str, text: str) -> str | None:
+        """A string (unquoted, its backslash escapes undone) or a number, as written; None for
+        anything else."""
         if kind == "string":
             return re.sub(r"\\(.)", r"\1", text[1:-1], flags=re.DOTALL)
-        if kind == "word":
-            return text
+        return text if kind == "word" else None
+
+    def value(self) -> Any:
+        kind, text = self.take()
+        if (scalar := self.scalar(kind, text)) is not None:
+            return scalar
         if text == "[":
             items: list[Any] = []
             while True:
                 if self.peek() == ("punct", "]"):
                     self.i += 1
                     return items
-                kind, item = self.take()
-                if kind == "string":
-                    items.append(re.sub(r"\\(.)", r"\1", item[1:-1], flags=re.DOTALL))
-                elif kind == "word":
-                    items.append(item)
-                else:
-                    raise self.fail(f"an array item was expected, not {item!r}")
+                item = self.scalar(*self.take())
+                if item is None:
+                    raise self.fail("an array item was expected")
+                items.append(item)
                 if self.peek() == ("punct", ","):
                     self.i += 1
         raise self.fail(f"a value was expected, not {text!r}")

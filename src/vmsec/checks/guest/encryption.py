@@ -78,29 +78,23 @@ def device_encrypted(device: str, guest: Guest, _depth: int = 0) -> bool | None:
     names = {c.name for c in guest.crypttab or ()}
     for prefix in ("/dev/mapper/", "/dev/disk/by-id/dm-name-"):
         if device.startswith(prefix):
-            name = device.removeprefix(prefix)
-            return True if name in names else _lvm_encrypted(_volume(guest, mapper=name), guest, _depth)
+            return True if device.removeprefix(prefix) in names else \
+                _lvm_encrypted(_lvm_of(device, guest), guest, _depth)
     if device.startswith(_KERNEL_NAMES):
         return False
     if device.startswith(("UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=", "/dev/disk/")):
         return None if names or guest.crypttab is None else False
     if device.count("/") == 3:  # /dev/<vg>/<lv>
-        return _lvm_encrypted(_volume(guest, path=device), guest, _depth)
+        return _lvm_encrypted(_lvm_of(device, guest), guest, _depth)
     return None  # /dev/dm-N, /dev/md*, a network file system …
 
 
 def _lvm_of(device: str, guest: Guest) -> LogicalVolume | None:
-    for prefix in ("/dev/mapper/", "/dev/disk/by-id/dm-name-"):
-        if device.startswith(prefix):
-            return _volume(guest, mapper=device.removeprefix(prefix))
-    return _volume(guest, path=device) if device.count("/") == 3 else None
-
-
-def _volume(guest: Guest, *, mapper: str | None = None, path: str | None = None) -> LogicalVolume | None:
-    """The logical volume a device-mapper name or a /dev/<vg>/<lv> path names, from the guest's LVM
-    metadata (None: not a logical volume vmsec knows of)."""
+    """The logical volume a device names (/dev/mapper/<dm name> or /dev/<vg>/<lv>), from the guest's
+    LVM metadata (None: not a logical volume vmsec knows of)."""
     for lv in guest.lvm or ():
-        if mapper == dm_name(lv.vg, lv.name) or path == f"/dev/{lv.vg}/{lv.name}":
+        name = dm_name(lv.vg, lv.name)
+        if device in (f"/dev/mapper/{name}", f"/dev/disk/by-id/dm-name-{name}", f"/dev/{lv.vg}/{lv.name}"):
             return lv
     return None
 
