@@ -224,7 +224,29 @@ def test_a_vulnerability_scan_does_not_import_what_it_does_not_use(tmp_path: Pat
     failed = [f for f in json.loads(proc.stdout)["findings"] if f["status"] == "FAIL"]
     assert len(failed) > 100  # the advisories were matched: this is the scan that is timed
     loaded = set(listing.read_text().split())
-    assert sorted(m for m in (*_NOT_OFFLINE, "tempfile", "shutil", "bz2", "lzma") if m in loaded) == []
+    # typing_extensions: msgspec would import it (and inspect's dependencies) for nothing vmsec uses
+    assert sorted(m for m in (*_NOT_OFFLINE, "tempfile", "shutil", "bz2", "lzma", "typing_extensions")
+                  if m in loaded) == []
+
+
+def test_msgspec_is_loaded_without_typing_extensions_which_stays_importable() -> None:
+    script = (
+        "import sys\n"
+        "import vmsec, msgspec\n"
+        "assert 'typing_extensions' not in sys.modules\n"
+        "import typing_extensions\n"  # whoever needs it later (the service's packages) still gets it
+        "from typing import NotRequired, TypedDict\n"
+        "class Row(TypedDict):\n"
+        "    a: int\n"
+        "    b: NotRequired[str]\n"
+        "assert msgspec.json.decode(b'{\"a\": 1}', type=Row) == {'a': 1}\n"
+        "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr
+    # Already loaded (a process that imported typing_extensions first): left as it is.
+    script = "import typing_extensions, vmsec, msgspec._utils as u\nprint(u._get_type_hints.__module__)\n"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.stdout == "typing_extensions\n", proc.stderr
 
 
 def _with_reader_gone(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
