@@ -13,8 +13,9 @@ every finding with the named verdict: a check that rates the same observation lo
 (a console reachable only on loopback) is tested on both sides.
 
 git keeps neither file modes (beyond +x) nor owners, so a host-root fixture may have a sibling
-``NAME.PASS.modes`` file: lines ``PATH MODE [UID [GID]]`` applied to a copy of the root before the
-scan (``/etc/pki/libvirt/private/serverkey.pem 0600 0 0``).
+``NAME.PASS.modes`` file: lines ``PATH MODE [UID [GID]] [acl=SPEC]`` applied to a copy of the root
+before the scan (``/etc/pki/libvirt/private/serverkey.pem 0600 0 0``). ``acl=`` gives the file a POSIX
+access ACL in setfacl's short text (``acl=user:1001:rw-``; see tests/posix_acls.py).
 
 Vulnerability checks need advisory data: a sibling ``NAME.PASS.feeds/`` directory holds feed files
 (real records) imported into a fresh database for that fixture; an optional ``imported-at`` file in
@@ -34,6 +35,7 @@ import msgspec
 import pytest
 
 import probefixtures
+from posix_acls import set_acl
 from vmsec.checks.catalog import default_catalog
 from vmsec.collectors.guest import collect_guest
 from vmsec.collectors.host import collect_host_inventory
@@ -143,10 +145,14 @@ def _with_modes(fixture: Path, tmp_path: Path) -> Path:
         if not fields or fields[0].startswith("#"):
             continue
         target = root / fields[0].lstrip("/")
+        acl = [f.removeprefix("acl=") for f in fields if f.startswith("acl=")]
+        fields = [f for f in fields if not f.startswith("acl=")]
         os.chmod(target, int(fields[1], 8), follow_symlinks=False)
         if len(fields) > 2:
             os.chown(target, int(fields[2]), int(fields[3]) if len(fields) > 3 else -1,
                      follow_symlinks=False)
+        for spec in acl:
+            set_acl(target, spec)
     return root
 
 

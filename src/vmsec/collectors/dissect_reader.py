@@ -27,6 +27,7 @@ from typing import Any
 from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, MAX_SYMLINK_HOPS, ReaderBase
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FileKind, FileStat
+from vmsec.parsers.posix_acl import XATTR_NAME
 
 _CHUNK = 65536
 
@@ -168,7 +169,7 @@ class DissectReader(ReaderBase):
 
     def stat(self, path: str, follow: bool = True) -> FileStat:
         try:
-            resolved, _entry, info = self._walk(path, follow_last=follow)
+            resolved, entry, info = self._walk(path, follow_last=follow)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 return FileStat(path=path, exists=False)
@@ -179,7 +180,21 @@ class DissectReader(ReaderBase):
                         mode=st.S_IMODE(info.st_mode), uid=uid, gid=gid,
                         owner=None if uid is None else self._lookup("/etc/passwd", uid),
                         group=None if gid is None else self._lookup("/etc/group", gid),
-                        size=int(info.st_size), mtime=float(info.st_mtime), file_id=resolved)
+                        size=int(info.st_size), mtime=float(info.st_mtime), file_id=resolved,
+                        **self._acl_fields(entry))
+
+    def _acl_fields(self, entry: Any) -> dict[str, Any]:
+        """``acl``/``acl_error`` of an entry. Only ext2/3/4 are read: XFS and btrfs store ACLs under
+        other names and layouts, and an ACL not looked for must stay unknown, not "none"."""
+        if not type(entry).__module__.endswith(".extfs"):
+            return {}
+        try:
+            attrs = entry.lattr()
+            raw = next((bytes(a.value) for a in attrs if getattr(a, "name", None) == XATTR_NAME), None)
+        except Exception as exc:  # a corrupt xattr block: this file's ACL stays unknown
+            return {"acl_error": f"its ACL could not be read: {type(exc).__name__}: {exc}"}
+        acl, error = self._acl(raw)
+        return {"acl": acl, "acl_error": error}
 
     def readlink(self, path: str) -> str:
         try:

@@ -25,7 +25,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 from vmsec.errors import ErrorKind, ReadError
-from vmsec.facts import FileKind, FileStat
+from vmsec.facts import AclEntry, FileKind, FileStat
+from vmsec.parsers.posix_acl import XATTR_NAME, parse_posix_acl
 from vmsec.reading import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, MAX_SYMLINK_HOPS, Reader
 
 __all__ = ["DEFAULT_LIST_LIMIT", "DEFAULT_READ_LIMIT", "MAX_SYMLINK_HOPS", "CachedReader", "Reader",
@@ -70,6 +71,20 @@ class ReaderBase:
                 return []
             raise
         return [f"{directory.rstrip('/')}/{n}" for n in names if fnmatch.fnmatchcase(n, name_pattern)]
+
+    # --- access ACLs -------------------------------------------------------------------------
+
+    def _acl(self, raw: bytes | None) -> tuple[tuple[AclEntry, ...] | None, str | None]:
+        """(entries, why they are unknown) of an access ACL's stored value; ``None``: the file has none."""
+        if raw is None:
+            return (), None
+        try:
+            entries = parse_posix_acl(raw)
+        except ValueError as exc:
+            return None, f"its ACL is malformed ({exc})"
+        return tuple(AclEntry(tag=e.tag, id=e.id, perms=e.perms,
+                              name=self._lookup("/etc/passwd" if e.tag == "user" else "/etc/group", e.id))
+                     if e.id is not None else e for e in entries), None
 
     # --- owner names from the target's own account database -----------------------------------
 
@@ -214,19 +229,35 @@ class RootReader(ReaderBase):
 
     def stat(self, path: str, follow: bool = True) -> FileStat:
         try:
-            parent, _name, info = self._walk(path, follow_last=follow)
-            os.close(parent)
+            parent, name, info = self._walk(path, follow_last=follow)
         except FileNotFoundError:
             return FileStat(path=path, exists=False)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 return FileStat(path=path, exists=False)
             return FileStat(path=path, exists=None, error=exc.strerror or str(exc))
+        try:
+            acl, acl_error = self._acl_at(parent, name)
+        finally:
+            os.close(parent)
         return FileStat(path=path, exists=True, kind=FileKind.from_mode(info.st_mode),
                         mode=st.S_IMODE(info.st_mode), uid=info.st_uid, gid=info.st_gid,
                         owner=self._lookup("/etc/passwd", info.st_uid),
                         group=self._lookup("/etc/group", info.st_gid),
-                        size=info.st_size, mtime=info.st_mtime, file_id=(info.st_dev, info.st_ino))
+                        size=info.st_size, mtime=info.st_mtime, file_id=(info.st_dev, info.st_ino),
+                        acl=acl, acl_error=acl_error)
+
+    def _acl_at(self, parent: int, name: str) -> tuple[tuple[AclEntry, ...] | None, str | None]:
+        """The access ACL of ``name`` in the directory ``parent``, without following a symlink there.
+        getxattr(2) takes a path, not a directory descriptor: the path goes through /proc's link to
+        the descriptor, so the directory already resolved inside the root is the one asked."""
+        try:
+            raw = os.getxattr(f"/proc/self/fd/{parent}/{name}", XATTR_NAME, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+                return (), None  # none set, or a filesystem without ACLs
+            return None, f"its ACL could not be read: {exc.strerror or exc}"
+        return self._acl(raw)
 
     def readlink(self, path: str) -> str:
         try:

@@ -8,6 +8,7 @@ domain's facts for the inventory-wide checks — the collector walking them was 
 scan. (A new fact class must keep this: never store a fact inside one of its own dicts or lists.)"""
 
 from vmsec.facts.common import (
+    AclEntry,
     CollectionRecord,
     ConfigFile,
     ConfValue,
@@ -118,6 +119,7 @@ from vmsec.facts.vulnerability import VulnMatch, VulnReport
 
 __all__ = [
     "Account",
+    "AclEntry",
     "AuditSetup",
     "AuthorizedKey",
     "AutoUpdates",

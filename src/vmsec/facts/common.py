@@ -53,6 +53,15 @@ class FileKind(StrEnum):
         return cls.OTHER
 
 
+class AclEntry(Struct, frozen=True, kw_only=True, gc=False):
+    """One entry of a file's POSIX access ACL that its mode bits do not show (vmsec.parsers.posix_acl)."""
+
+    tag: str  # "user" / "group" (named, with ``id``), "group_obj" (the owning group), "mask"
+    id: int | None = None  # uid or gid of a named entry
+    perms: int = 0  # r=4, w=2, x=1, as stored (before the mask applies)
+    name: str | None = None  # the account or group name, through the target's own /etc/passwd, /etc/group
+
+
 class FileStat(Struct, frozen=True, kw_only=True, gc=False):
     """Metadata of one path on the target, as seen from inside the target's root.
 
@@ -73,6 +82,10 @@ class FileStat(Struct, frozen=True, kw_only=True, gc=False):
     # What the path resolves to, for telling two paths to the same file apart from two files:
     # (device, inode) on a local root, the symlink-free path inside a disk image.
     file_id: tuple[int, int] | str | None = None
+    # The access ACL's entries beyond the mode bits: () when the file has none, None when the reader
+    # cannot read ACLs (over SSH, the guest agent, a non-ext filesystem in an image) or failed to.
+    acl: tuple[AclEntry, ...] | None = None
+    acl_error: str | None = None  # why an ACL the file has could not be read
 
     @property
     def world_readable(self) -> bool | None:

@@ -2,9 +2,14 @@
 backups, sshd's configuration and host keys, the sudoers policy, and every authorized_keys file with
 the directories above it.
 
-Facts are ``Guest.file_stats`` (owner, group and mode as the target's own root sees them). A file
-that does not exist gets no result; one that could not be examined is UNKNOWN. Owner names come
-from the guest's own /etc/passwd and /etc/group. The rules follow what the programs themselves
+Facts are ``Guest.file_stats`` (owner, group and mode as the target's own root sees them, and the
+POSIX access ACL where the reader can read it: a local or copied root, an ext2/3/4 filesystem in a
+disk image). A named user or group an ACL lets in counts like the mode bits' group would, under the
+ACL's mask; with an ACL the owning group's permissions are its own entry, not the mode's group bits
+(which are the mask). An ACL that could not be read leaves a file whose mode bits are fine UNKNOWN;
+over SSH and the guest agent ACLs are not read and the mode bits decide. A file that does not exist
+gets no result; one that could not be examined is UNKNOWN. Owner names come from the guest's own
+/etc/passwd and /etc/group. The rules follow what the programs themselves
 enforce where they do (sudo's and sshd's own permission checks), and the CIS benchmarks elsewhere.
 """
 
@@ -18,6 +23,7 @@ from vmsec.checks.helpers.unread import guest_unread, unread_text
 from vmsec.facts import FileStat, Guest
 from vmsec.findings import Evidence
 from vmsec.parsers.authorized_keys import DEFAULT_FILES, key_file_paths
+from vmsec.parsers.posix_acl import acl_text
 from vmsec.parsers.sshd_effective import global_value
 from vmsec.parsers.sudoers import sudo_refusal
 
@@ -37,6 +43,11 @@ def _stats(guest: Guest) -> dict[str, FileStat]:
 
 
 def _who(st: FileStat) -> str:
+    """``0640 root:shadow``; with an ACL, ``ls -l``'s ``+`` and the entries:
+    ``0660+ root:root (user:bob:rw-, …)``."""
+    if st.acl:
+        return (f"{st.mode_text}+ {st.owner or st.uid}:{st.group or st.gid} "
+                f"({', '.join(acl_text(e) for e in st.acl)})")
     return f"{st.mode_text} {st.owner or st.uid}:{st.group or st.gid}"
 
 
@@ -51,6 +62,37 @@ def _present(stats: dict[str, FileStat], paths: tuple[str, ...] | list[str]) -> 
             yield st
 
 
+def _group_bits(st: FileStat) -> int:
+    """What the owning group may do (r=4, w=2, x=1). With an ACL the mode's group bits are the mask,
+    the most any named entry may have; the owning group has its own entry, under that mask (acl(5))."""
+    assert st.mode is not None
+    if st.acl:
+        own = next((e.perms for e in st.acl if e.tag == "group_obj"), None)
+        if own is not None:
+            return own & _acl_mask(st)
+    return (st.mode >> 3) & 0o7
+
+
+def _acl_mask(st: FileStat) -> int:
+    return next((e.perms for e in st.acl or () if e.tag == "mask"), 0o7)
+
+
+def _acl_grants(st: FileStat, bit: int, groups_allowed: frozenset[str] | tuple[str, ...],
+                verb: str) -> list[str]:
+    """The named users and groups an ACL lets ``verb`` the file (``bit`` under the mask), other than
+    root and ``groups_allowed``: the mode bits alone do not show them."""
+    mask = _acl_mask(st)
+    out = []
+    for e in st.acl or ():
+        if not e.perms & mask & bit or e.id == 0:
+            continue
+        if e.tag == "user":
+            out.append(f"user {e.name or e.id} can {verb} it (ACL {acl_text(e)})")
+        elif e.tag == "group" and (e.name or "") not in groups_allowed:
+            out.append(f"group {e.name or e.id} can {verb} it (ACL {acl_text(e)})")
+    return out
+
+
 def _non_root_writers(st: FileStat, writer_groups: frozenset[str] = frozenset({"root"})) -> list[str]:
     assert st.mode is not None
     problems = []
@@ -58,9 +100,9 @@ def _non_root_writers(st: FileStat, writer_groups: frozenset[str] = frozenset({"
         problems.append(f"it is owned by {st.owner or st.uid}, not root")
     if st.mode & 0o002:
         problems.append("every local user can write it")
-    if st.mode & 0o020 and st.gid != 0 and (st.group or "") not in writer_groups:
+    if _group_bits(st) & 0o2 and st.gid != 0 and (st.group or "") not in writer_groups:
         problems.append(f"group {st.group or st.gid} can write it")
-    return problems
+    return problems + _acl_grants(st, 0o2, writer_groups, "write")
 
 
 def _secret_exposure(st: FileStat, reader_groups: frozenset[str] | tuple[str, ...],
@@ -71,14 +113,17 @@ def _secret_exposure(st: FileStat, reader_groups: frozenset[str] | tuple[str, ..
     problems = _non_root_writers(st)
     if st.mode & 0o004:
         problems.append(others)
-    elif st.mode & 0o040 and st.gid != 0 and (st.group or "") not in reader_groups:
+    elif _group_bits(st) & 0o4 and st.gid != 0 and (st.group or "") not in reader_groups:
         problems.append(f"group {st.group or st.gid} can read it")
-    return problems
+    return problems + [p for p in _acl_grants(st, 0o4, reader_groups, "read") if p not in problems]
 
 
 def _verdict(st: FileStat, problems: list[str]) -> Result:
     if problems:
         return fail(st.path, f"{st.path} is {_who(st)}: {'; '.join(problems)}", *_where(st))
+    if st.acl_error:  # the mode bits are fine, but an ACL may let others in
+        return unknown(st.path, f"{st.path} is {_who(st)}, but {st.acl_error}: who else may use it is "
+                       "unknown", *_where(st))
     return ok(st.path, f"{st.path} is {_who(st)}", *_where(st))
 
 
@@ -191,6 +236,8 @@ def sudoers_permissions(guest: Guest, env: Environment) -> Iterator[Result]:
     group other than root — the rules in it are then not applied and sudo may stop working for
     everyone. A file others can write is therefore a broken policy (and, for any sudo that would
     accept it, root for whoever writes it); a world-readable one shows everyone who may run what.
+    sudo looks at the mode bits only, so an ACL that lets a named user or group write a file it
+    accepts hands them root (high).
     Expected: files 0440 root:root, directories 0750 or 0755 root:root.
 
     Remediation: `chown -R root:root /etc/sudoers /etc/sudoers.d`, `chmod 0440` the files and
@@ -207,14 +254,21 @@ def sudoers_permissions(guest: Guest, env: Environment) -> Iterator[Result]:
         assert st.mode is not None
         refused = sudo_refusal(st)
         is_file = st.kind == "file"
+        # sudo looks at the mode bits only: an ACL that lets a named user or group write passes its
+        # test whenever the mask shows root's group writing — and whoever it names edits the policy.
+        acl_writers = _acl_grants(st, 0o2, frozenset({"root"}), "write")
         if refused is not None:
             yield fail(st.path, f"{st.path} is {_who(st)}: {refused}; sudo refuses it, so its rules are not "
                        "in force", *_where(st))
+        elif acl_writers:
+            yield fail(st.path, f"{st.path} is {_who(st)}: {'; '.join(acl_writers)}; sudo does not read "
+                       "ACLs and accepts it, so they can grant themselves root", *_where(st),
+                       severity=Severity.HIGH)
         elif is_file and st.mode & 0o004:
             yield fail(st.path, f"{st.path} is {_who(st)}: every local user can read who may run what as "
                        "root", *_where(st), severity=Severity.LOW)
         else:
-            yield ok(st.path, f"{st.path} is {_who(st)}", *_where(st))
+            yield _verdict(st, [])
 
 
 def _sshd_refuses(st: FileStat, users: tuple[str, ...]) -> str | None:

@@ -1,0 +1,78 @@
+"""A file's POSIX access ACL (``system.posix_acl_access``) → the entries that widen its mode bits.
+
+Two binary layouts carry the same list of (tag, permissions, id) entries:
+
+- the one the kernel's getxattr(2) returns (linux/posix_acl_xattr.h): a little-endian version 2,
+  then 8-byte entries ``u16 tag, u16 perm, u32 id``;
+- the one ext2/3/4 keep on disk (fs/ext4/acl.h), which a disk image's reader sees: version 1, and
+  the entries without a qualifier (owner, owning group, mask, others) are 4 bytes, ``u16 tag,
+  u16 perm``.
+
+Only the entries that the mode bits do not already say are kept: named users and groups, the owning
+group's own entry and the mask. With an ACL, the mode's group bits are the mask — the most any named
+entry or the owning group may have — not the owning group's permissions (acl(5)).
+
+The value comes from the scanned machine: it is checked entry by entry, and anything malformed
+(a short entry, an unknown tag or version, more entries than any filesystem stores) raises
+``ValueError`` rather than yield a partial list.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from vmsec.facts import AclEntry
+
+XATTR_NAME = "system.posix_acl_access"
+
+USER_OBJ, USER, GROUP_OBJ, GROUP, MASK, OTHER = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+_NAMED = {USER: "user", GROUP: "group"}
+_KEPT = {USER: "user", GROUP: "group", GROUP_OBJ: "group_obj", MASK: "mask"}
+_VFS_VERSION, _EXT4_VERSION = 2, 1
+# The kernel refuses ACLs over 32 entries on ext4 (one block) and a few thousand elsewhere (the
+# 64 KiB xattr limit, 8 bytes an entry): anything longer is not an ACL a kernel wrote.
+MAX_ENTRIES = 8192
+
+_HEAD = struct.Struct("<I")
+_SHORT = struct.Struct("<HH")
+_FULL = struct.Struct("<HHI")
+
+
+def parse_posix_acl(value: bytes) -> tuple[AclEntry, ...]:
+    """The named-user, named-group, owning-group and mask entries of an access ACL, in stored order."""
+    if len(value) < _HEAD.size:
+        raise ValueError("shorter than an ACL header")
+    (version,) = _HEAD.unpack_from(value)
+    if version not in (_VFS_VERSION, _EXT4_VERSION):
+        raise ValueError(f"unknown ACL version {version}")
+    entries: list[AclEntry] = []
+    offset, end, count = _HEAD.size, len(value), 0
+    while offset < end:
+        count += 1
+        if count > MAX_ENTRIES:
+            raise ValueError(f"more than {MAX_ENTRIES} ACL entries")
+        if end - offset < _SHORT.size:
+            raise ValueError("a truncated ACL entry")
+        tag, perm = _SHORT.unpack_from(value, offset)
+        if tag not in (USER_OBJ, USER, GROUP_OBJ, GROUP, MASK, OTHER):
+            raise ValueError(f"unknown ACL entry tag {tag:#x}")
+        ident: int | None = None
+        if version == _VFS_VERSION or tag in _NAMED:
+            if end - offset < _FULL.size:
+                raise ValueError("a truncated ACL entry")
+            _tag, _perm, raw_id = _FULL.unpack_from(value, offset)
+            ident = raw_id if tag in _NAMED else None
+            offset += _FULL.size
+        else:
+            offset += _SHORT.size
+        if tag in _KEPT:
+            entries.append(AclEntry(tag=_KEPT[tag], id=ident, perms=perm & 0o7))
+    return tuple(entries)
+
+
+def acl_text(entry: AclEntry) -> str:
+    """An entry as getfacl(1) writes it: ``user:bob:rw-``, ``group::r--``, ``mask::rw-``."""
+    bits = "".join(ch if entry.perms & bit else "-" for ch, bit in (("r", 4), ("w", 2), ("x", 1)))
+    tag = {"group_obj": "group", "user": "user", "group": "group", "mask": "mask"}[entry.tag]
+    who = entry.name or (str(entry.id) if entry.id is not None else "")
+    return f"{tag}:{who}:{bits}"
