@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.daemon.remote import AUTH_DOC, DAEMONS_DOC, LIBVIRTD_CONF_DOC, find_unit, socket_mode
 from vmsec.checks.helpers.config import conf_name, daemon_of, sev, show, unreadable, where
+from vmsec.checks.helpers.file_access import READ, WRITE, acl_grants, group_bits, mode_and_owners
 from vmsec.facts import FileKind, FileStat, Host
 
 ACL_DOC = "https://libvirt.org/acl.html"
@@ -278,9 +279,9 @@ def _write_problems(st: FileStat) -> list[str]:
         problems.append(f"owned by {st.owner or st.uid}, not root")
     if mode & 0o002:
         problems.append("writable by every local user")
-    elif mode & 0o020 and st.gid not in (0, None):
+    elif group_bits(st) & WRITE and st.gid not in (0, None):
         problems.append(f"writable by group {st.group or st.gid}")
-    return problems
+    return problems + acl_grants(st, WRITE, (), "write")
 
 
 @check("VMS-DMN-010", title="The libvirt configuration and secrets are private to root",
@@ -291,7 +292,7 @@ def config_file_permissions(host: Host) -> Iterator[Result]:
     """/etc/libvirt holds the daemon and QEMU configuration, every domain's XML (with console
     passwords in clear) and the secrets store. Readable domain XML or secrets leak credentials;
     anything there that a non-root user can write lets them reconfigure VMs or the daemon, which is
-    root.
+    root. Users and groups a POSIX ACL lets in count as well.
 
     Remediation: `chown -R root:root /etc/libvirt`; domain XML and secrets 0600, directories 0700
     (secrets) or 0755; no group- or world-writable entries.
@@ -305,15 +306,20 @@ def config_file_permissions(host: Host) -> Iterator[Result]:
         if st.exists is None or st.mode is None:
             yield unknown(subject, f"{st.path} could not be examined: {st.error or 'no mode'}")
             continue
-        where_ = ev(st.path, "mode", f"{st.mode_text} {_owner(st)}")
+        shown = mode_and_owners(st)
+        where_ = ev(st.path, "mode", shown)
         problems = _write_problems(st)
-        if _holds_secrets(st, host) and st.kind is not FileKind.DIRECTORY and st.mode & 0o004:
-            problems.append("readable by every local user, and it holds passwords or secrets")
+        if _holds_secrets(st, host) and st.kind is not FileKind.DIRECTORY:
+            if st.mode & 0o004:
+                problems.append("readable by every local user, and it holds passwords or secrets")
+            problems += [f"{p}, and it holds passwords or secrets" for p in acl_grants(st, READ, (), "read")]
         if problems:
-            yield fail(subject, f"{st.path} is mode {st.mode_text} {_owner(st)}: "
-                       f"{'; '.join(problems)}", where_)
+            yield fail(subject, f"{st.path} is mode {shown}: {'; '.join(problems)}", where_)
+        elif st.acl_error:
+            yield unknown(subject, f"{st.path} is mode {shown}, but {st.acl_error}: who else may use it "
+                          "is unknown", where_)
         else:
-            yield ok(subject, f"{st.path} is mode {st.mode_text} {_owner(st)}", where_)
+            yield ok(subject, f"{st.path} is mode {shown}", where_)
 
 
 @check("VMS-DMN-011", title="The libvirt hook scripts are root-owned and not writable by others",
@@ -334,16 +340,22 @@ def hook_permissions(host: Host) -> Iterator[Result]:
         if st.exists is None or st.mode is None:
             yield unknown(subject, f"{st.path} could not be examined: {st.error or 'no mode'}")
             continue
-        where_ = ev(st.path, "mode", f"{st.mode_text} {_owner(st)}")
+        shown = mode_and_owners(st)
+        where_ = ev(st.path, "mode", shown)
         problems = []
         if st.uid not in (0, None):
             problems.append(f"owned by {st.owner or st.uid}, not root")
-        if st.mode & 0o022:
-            problems.append("writable by " + ("every local user" if st.mode & 0o002
-                                              else f"group {st.group or st.gid}"))
+        if st.mode & 0o002:
+            problems.append("writable by every local user")
+        elif group_bits(st) & WRITE:
+            problems.append(f"writable by group {st.group or st.gid}")
+        problems += acl_grants(st, WRITE, (), "write")
         if problems:
-            yield fail(subject, f"{st.path} is mode {st.mode_text} {_owner(st)}: "
-                       f"{'; '.join(problems)}, and it runs as root", where_)
+            yield fail(subject, f"{st.path} is mode {shown}: {'; '.join(problems)}, and it runs as root",
+                       where_)
+        elif st.acl_error:
+            yield unknown(subject, f"{st.path} is mode {shown}, but {st.acl_error}: who else may change it "
+                          "is unknown", where_)
         else:
-            yield ok(subject, f"{st.path} is mode {st.mode_text} {_owner(st)}", where_)
+            yield ok(subject, f"{st.path} is mode {shown}", where_)
 

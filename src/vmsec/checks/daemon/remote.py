@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from vmsec.checks.api import Result, Severity, Tag, check, ev, fail, ok, unknown
 from vmsec.checks.helpers.config import conf_name, daemon_of, sev, show, unreadable, unreadable_reason, where
+from vmsec.checks.helpers.file_access import READ, WRITE, acl_grants, group_bits, mode_and_owners
 from vmsec.facts import ConfigFile, ConfValue, Host, SocketUnit
 from vmsec.findings import Evidence
 
@@ -270,7 +271,8 @@ _QEMU_GROUPS = frozenset({"root", "qemu", "libvirt-qemu", "kvm", "libvirt"})
 def tls_key_permissions(host: Host) -> Iterator[Result]:
     """Whoever reads a TLS server key can impersonate the daemon or decrypt recorded sessions (for
     non-forward-secret ciphers). Keys should be 0600 root (QEMU's may be 0640 root:qemu); a
-    certificate or key that others can write can be replaced.
+    certificate or key that others can write can be replaced. A user or group a POSIX ACL names
+    counts like the mode's group would.
 
     Remediation: `chown root:root` and `chmod 0600` the libvirt keys (0640 root:qemu for QEMU's
     server-key.pem); make certificates 0644 root.
@@ -283,20 +285,25 @@ def tls_key_permissions(host: Host) -> Iterator[Result]:
         if st.exists is None or st.mode is None:
             yield unknown(subject, f"{st.path} could not be examined: {st.error or 'no mode'}")
             continue
-        where_ = ev(st.path, "mode", f"{st.mode_text} {st.owner or st.uid}:{st.group or st.gid}")
+        shown = mode_and_owners(st)
+        where_ = ev(st.path, "mode", shown)
         is_key = "key" in tls.role.lower()
         problems = []
         if st.uid not in (0, None):
             problems.append(f"it is owned by {st.owner or st.uid}, not root")
-        if st.mode & 0o002 or (st.mode & 0o020 and st.gid not in (0, None)):
+        if st.mode & 0o002 or (group_bits(st) & WRITE and st.gid not in (0, None)):
             problems.append("non-root users can write it")
+        problems += acl_grants(st, WRITE, (), "write")
         if is_key and st.mode & 0o004:
             problems.append("every local user can read it")
-        elif is_key and st.mode & 0o040 and st.gid != 0 and (st.group or "") not in _QEMU_GROUPS:
+        elif is_key and group_bits(st) & READ and st.gid != 0 and (st.group or "") not in _QEMU_GROUPS:
             problems.append(f"group {st.group or st.gid} can read it")
+        if is_key:
+            problems += [p for p in acl_grants(st, READ, _QEMU_GROUPS, "read") if p not in problems]
         if problems:
-            yield fail(subject, f"{st.path} is mode {st.mode_text} {st.owner or st.uid}:"
-                       f"{st.group or st.gid}: {'; '.join(problems)}", where_)
+            yield fail(subject, f"{st.path} is mode {shown}: {'; '.join(problems)}", where_)
+        elif st.acl_error:
+            yield unknown(subject, f"{st.path} is mode {shown}, but {st.acl_error}: who else may use it "
+                          "is unknown", where_)
         else:
-            yield ok(subject, f"{st.path} is mode {st.mode_text} {st.owner or st.uid}:"
-                     f"{st.group or st.gid}", where_)
+            yield ok(subject, f"{st.path} is mode {shown}", where_)

@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
+from vmsec.checks.helpers.file_access import READ, WRITE, acl_grants, group_bits, mode_and_owners
 from vmsec.checks.helpers.sshd import is_yes, sshd_of
 from vmsec.checks.helpers.unread import guest_unread, unread_text
 from vmsec.facts import FileStat, Guest
 from vmsec.findings import Evidence
 from vmsec.parsers.authorized_keys import DEFAULT_FILES, key_file_paths
-from vmsec.parsers.posix_acl import acl_text
 from vmsec.parsers.sshd_effective import global_value
 from vmsec.parsers.sudoers import sudo_refusal
 
@@ -43,12 +43,7 @@ def _stats(guest: Guest) -> dict[str, FileStat]:
 
 
 def _who(st: FileStat) -> str:
-    """``0640 root:shadow``; with an ACL, ``ls -l``'s ``+`` and the entries:
-    ``0660+ root:root (user:bob:rw-, …)``."""
-    if st.acl:
-        return (f"{st.mode_text}+ {st.owner or st.uid}:{st.group or st.gid} "
-                f"({', '.join(acl_text(e) for e in st.acl)})")
-    return f"{st.mode_text} {st.owner or st.uid}:{st.group or st.gid}"
+    return mode_and_owners(st)
 
 
 def _where(st: FileStat) -> tuple[Evidence, ...]:
@@ -62,37 +57,6 @@ def _present(stats: dict[str, FileStat], paths: tuple[str, ...] | list[str]) -> 
             yield st
 
 
-def _group_bits(st: FileStat) -> int:
-    """What the owning group may do (r=4, w=2, x=1). With an ACL the mode's group bits are the mask,
-    the most any named entry may have; the owning group has its own entry, under that mask (acl(5))."""
-    assert st.mode is not None
-    if st.acl:
-        own = next((e.perms for e in st.acl if e.tag == "group_obj"), None)
-        if own is not None:
-            return own & _acl_mask(st)
-    return (st.mode >> 3) & 0o7
-
-
-def _acl_mask(st: FileStat) -> int:
-    return next((e.perms for e in st.acl or () if e.tag == "mask"), 0o7)
-
-
-def _acl_grants(st: FileStat, bit: int, groups_allowed: frozenset[str] | tuple[str, ...],
-                verb: str) -> list[str]:
-    """The named users and groups an ACL lets ``verb`` the file (``bit`` under the mask), other than
-    root and ``groups_allowed``: the mode bits alone do not show them."""
-    mask = _acl_mask(st)
-    out = []
-    for e in st.acl or ():
-        if not e.perms & mask & bit or e.id == 0:
-            continue
-        if e.tag == "user":
-            out.append(f"user {e.name or e.id} can {verb} it (ACL {acl_text(e)})")
-        elif e.tag == "group" and (e.name or "") not in groups_allowed:
-            out.append(f"group {e.name or e.id} can {verb} it (ACL {acl_text(e)})")
-    return out
-
-
 def _non_root_writers(st: FileStat, writer_groups: frozenset[str] = frozenset({"root"})) -> list[str]:
     assert st.mode is not None
     problems = []
@@ -100,9 +64,9 @@ def _non_root_writers(st: FileStat, writer_groups: frozenset[str] = frozenset({"
         problems.append(f"it is owned by {st.owner or st.uid}, not root")
     if st.mode & 0o002:
         problems.append("every local user can write it")
-    if _group_bits(st) & 0o2 and st.gid != 0 and (st.group or "") not in writer_groups:
+    if group_bits(st) & WRITE and st.gid != 0 and (st.group or "") not in writer_groups:
         problems.append(f"group {st.group or st.gid} can write it")
-    return problems + _acl_grants(st, 0o2, writer_groups, "write")
+    return problems + acl_grants(st, WRITE, writer_groups, "write")
 
 
 def _secret_exposure(st: FileStat, reader_groups: frozenset[str] | tuple[str, ...],
@@ -113,9 +77,9 @@ def _secret_exposure(st: FileStat, reader_groups: frozenset[str] | tuple[str, ..
     problems = _non_root_writers(st)
     if st.mode & 0o004:
         problems.append(others)
-    elif _group_bits(st) & 0o4 and st.gid != 0 and (st.group or "") not in reader_groups:
+    elif group_bits(st) & READ and st.gid != 0 and (st.group or "") not in reader_groups:
         problems.append(f"group {st.group or st.gid} can read it")
-    return problems + [p for p in _acl_grants(st, 0o4, reader_groups, "read") if p not in problems]
+    return problems + [p for p in acl_grants(st, READ, reader_groups, "read") if p not in problems]
 
 
 def _verdict(st: FileStat, problems: list[str]) -> Result:
@@ -256,7 +220,7 @@ def sudoers_permissions(guest: Guest, env: Environment) -> Iterator[Result]:
         is_file = st.kind == "file"
         # sudo looks at the mode bits only: an ACL that lets a named user or group write passes its
         # test whenever the mask shows root's group writing — and whoever it names edits the policy.
-        acl_writers = _acl_grants(st, 0o2, frozenset({"root"}), "write")
+        acl_writers = acl_grants(st, WRITE, frozenset({"root"}), "write")
         if refused is not None:
             yield fail(st.path, f"{st.path} is {_who(st)}: {refused}; sudo refuses it, so its rules are not "
                        "in force", *_where(st))
