@@ -299,7 +299,7 @@ def tls_key_permissions(host: Host) -> Iterator[Result]:
         elif is_key and group_bits(st) & READ and st.gid != 0 and (st.group or "") not in _QEMU_GROUPS:
             problems.append(f"group {st.group or st.gid} can read it")
         if is_key:
-            problems += [p for p in acl_grants(st, READ, _QEMU_GROUPS, "read") if p not in problems]
+            problems += acl_grants(st, READ, _QEMU_GROUPS, "read")
         if problems:
             yield fail(subject, f"{st.path} is mode {shown}: {'; '.join(problems)}", where_)
         elif st.acl_error:

@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
-from vmsec.checks.helpers.file_access import READ, WRITE, acl_grants, group_bits, mode_and_owners
+from vmsec.checks.helpers.file_access import READ, WRITE, acl_grants, group_bits
+from vmsec.checks.helpers.file_access import mode_and_owners as _who
 from vmsec.checks.helpers.sshd import is_yes, sshd_of
 from vmsec.checks.helpers.unread import guest_unread, unread_text
 from vmsec.facts import FileStat, Guest
@@ -40,10 +41,6 @@ HOST_KEY_GROUPS = frozenset({"root", "ssh_keys"})  # RHEL: 0640 root:ssh_keys
 
 def _stats(guest: Guest) -> dict[str, FileStat]:
     return dict(need(guest.file_stats, "the credential files could not be examined"))
-
-
-def _who(st: FileStat) -> str:
-    return mode_and_owners(st)
 
 
 def _where(st: FileStat) -> tuple[Evidence, ...]:
@@ -79,7 +76,7 @@ def _secret_exposure(st: FileStat, reader_groups: frozenset[str] | tuple[str, ..
         problems.append(others)
     elif group_bits(st) & READ and st.gid != 0 and (st.group or "") not in reader_groups:
         problems.append(f"group {st.group or st.gid} can read it")
-    return problems + [p for p in acl_grants(st, READ, reader_groups, "read") if p not in problems]
+    return problems + acl_grants(st, READ, reader_groups, "read")
 
 
 def _verdict(st: FileStat, problems: list[str]) -> Result:
