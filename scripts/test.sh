@@ -49,6 +49,14 @@ if [ ! -x .cache/qemu-ga/root/usr/sbin/qemu-ga ]; then
   (cd .cache/qemu-ga && apt-get download -q qemu-guest-agent >/dev/null 2>&1 \
      && dpkg -x qemu-guest-agent_*.deb root && rm -f qemu-guest-agent_*.deb)
 fi
+# rsyslog (with its two libraries and the RELP output): `rsyslogd -N1 -d` dumps the rulesets and actions
+# it would run, the oracle for vmsec's rsyslog reader. Unpacked into .cache, not installed: the package
+# would start a logging daemon and take over /dev/log on this machine.
+if [ ! -x .cache/rsyslog/root/usr/sbin/rsyslogd ] || [ ! -e .cache/rsyslog/root/usr/lib/x86_64-linux-gnu/rsyslog/omrelp.so ]; then
+  rm -rf .cache/rsyslog && mkdir -p .cache/rsyslog
+  (cd .cache/rsyslog && apt-get download -q rsyslog rsyslog-relp libestr0 libfastjson4 librelp0 >/dev/null 2>&1 \
+     && for deb in ./*.deb; do dpkg -x "$deb" root; done && rm -f ./*.deb)
+fi
 # libvirt's embedded QEMU driver expects its default unprivileged user to exist.
 getent passwd libvirt-qemu >/dev/null || useradd -r -U -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv

@@ -161,10 +161,19 @@ def nft_repeated_input_hooks(root: Path, hooks: int = 4_000) -> Path:
     return root
 
 
-def rsyslog_many_actions(root: Path, actions: int = 49_000) -> Path:
-    """A 1 MiB /etc/rsyslog.conf of forwarding actions; each match's line was counted from the start."""
+def rsyslog_many_actions(root: Path, actions: int = 32_000) -> Path:
+    """A 1 MiB /etc/rsyslog.conf of forwarding actions (rsyslog installed); each match's line was once
+    counted from the start."""
     _base(root)
-    (root / "etc/rsyslog.conf").write_text('action(type="omfwd")\n' * actions)
+    (root / "usr/sbin").mkdir(parents=True, exist_ok=True)
+    (root / "usr/sbin/rsyslogd").write_bytes(b"\x7fELF")
+    (root / "lib/systemd/system").mkdir(parents=True, exist_ok=True)
+    (root / "lib/systemd/system/rsyslog.service").write_text("[Service]\nExecStart=/usr/sbin/rsyslogd -n\n"
+                                                             "[Install]\nWantedBy=multi-user.target\n")
+    (root / "etc/systemd/system/multi-user.target.wants").mkdir(parents=True, exist_ok=True)
+    os.symlink("/lib/systemd/system/rsyslog.service",
+               root / "etc/systemd/system/multi-user.target.wants/rsyslog.service")
+    (root / "etc/rsyslog.conf").write_text('action(type="omfwd" target="h")\n' * actions)
     return root
 
 

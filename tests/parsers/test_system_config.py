@@ -542,7 +542,10 @@ def test_audit_rules_remote_logging_and_journald(tmp_path: Path) -> None:
                 "-D\n-b 8192\n-w /etc/passwd -p wa -k identity\n-e 2\n",
             "etc/audit/plugins.d/au-remote.conf": "active = yes\ndirection = out\n"
                 "path = /sbin/audisp-remote\n",
-            "etc/rsyslog.conf": "*.* @@logs.example:514\n#*.* @old.example\nauth.* /var/log/auth.log\n",
+            "usr/sbin/rsyslogd": "binary\n",
+            "usr/sbin/syslog-ng": "binary\n",
+            "etc/rsyslog.conf": "*.* @@logs.example:514\n#*.* @old.example\nauth.* /var/log/auth.log\n"
+                "$IncludeConfig /etc/rsyslog.d/*.conf\n",
             "etc/rsyslog.d/60-fwd.conf": (
                 '# forward\naction(\n  type="omfwd"\n  target="10.0.0.5" port="6514"\n'
                 '  protocol="tcp" StreamDriver="gtls")\n'
@@ -556,12 +559,13 @@ def test_audit_rules_remote_logging_and_journald(tmp_path: Path) -> None:
             "etc/systemd/journald.conf.d/10-vendor.conf": "[Journal]\nStorage=none\n",  # same name: /etc wins
         },
     )
-    audit = read_audit(reader, enabled("auditd.service", "systemd-journal-upload.service"))
+    audit = read_audit(reader, enabled("auditd.service", "systemd-journal-upload.service", "rsyslog.service",
+                                       "syslog-ng.service"))
     assert audit.auditd_installed is True and audit.auditd_enabled is True
     assert audit.rules == ("-D", "-b 8192", "-w /etc/passwd -p wa -k identity", "-e 2")
     assert audit.remote_logging == (
         "rsyslog /etc/rsyslog.conf:1: *.* @@logs.example:514",
-        'rsyslog /etc/rsyslog.d/60-fwd.conf:2: action(type="omfwd")',
+        'rsyslog /etc/rsyslog.d/60-fwd.conf:2: action(type="omfwd" target="10.0.0.5")',
         "syslog-ng /etc/syslog-ng/syslog-ng.conf:1: network() destination",
         "audisp-remote /etc/audit/plugins.d/au-remote.conf:1: active = yes",
         "systemd-journal-upload.service enabled (URL=https://logs.example:19532)",

@@ -12,6 +12,7 @@ import pytest
 from denied_reader import DeniedReader
 from vmsec.collectors.reader import RootReader
 from vmsec.errors import ErrorKind, ReadError
+from vmsec.facts import Service
 from vmsec.parsers.system._common import MAX_LINES, Inputs
 from vmsec.parsers.system_config import (
     read_audit,
@@ -261,15 +262,38 @@ def test_nftables_input_policies_per_chain_and_a_cap_on_hooks(tmp_path: Path) ->
 
 def test_rsyslog_and_syslog_ng_destinations_name_their_lines(tmp_path: Path) -> None:
     (tmp_path / "etc/syslog-ng").mkdir(parents=True)
-    (tmp_path / "etc/rsyslog.conf").write_text('# x\naction(type="omfwd")\n\n#action(type="omrelp")\n'
-                                               'action(type="omrelp")\n')
+    (tmp_path / "usr/sbin").mkdir(parents=True)
+    (tmp_path / "usr/sbin/rsyslogd").write_text("binary\n")
+    (tmp_path / "usr/sbin/syslog-ng").write_text("binary\n")
+    (tmp_path / "etc/rsyslog.conf").write_text(
+        '# x\naction(type="omfwd" target="a")\n\n#action(type="omrelp")\n'
+        'module(load="omrelp")\naction(\n type="omrelp"\n target="b")\n')
     (tmp_path / "etc/syslog-ng/syslog-ng.conf").write_text("destination d { tcp(\"a\"); };\n\n"
                                                           "destination e { udp(\"b\"); };\n")
     audit = read_audit(RootReader(str(tmp_path)), None, errors=[])
-    assert audit.remote_logging == ('rsyslog /etc/rsyslog.conf:2: action(type="omfwd")',
-                                    'rsyslog /etc/rsyslog.conf:5: action(type="omrelp")',
+    assert audit.remote_logging == ('rsyslog /etc/rsyslog.conf:2: action(type="omfwd" target="a")',
+                                    'rsyslog /etc/rsyslog.conf:6: action(type="omrelp" target="b")',
                                     "syslog-ng /etc/syslog-ng/syslog-ng.conf:1: tcp() destination",
                                     "syslog-ng /etc/syslog-ng/syslog-ng.conf:3: udp() destination")
+
+
+def test_forwarding_daemons_count_only_when_installed_and_not_disabled(tmp_path: Path) -> None:
+    """A syslog daemon's files without its binary (the package removed, its conffiles left), or a
+    daemon disabled at boot, forward nothing; enablement that could not be read still counts."""
+    (tmp_path / "etc/syslog-ng").mkdir(parents=True)
+    (tmp_path / "etc/rsyslog.conf").write_text("*.* @@logs.example.com\n")
+    (tmp_path / "etc/syslog-ng/syslog-ng.conf").write_text('destination d { tcp("a"); };\n')
+    reader = RootReader(str(tmp_path))
+    assert read_audit(reader, None).remote_logging == ()
+    (tmp_path / "usr/sbin").mkdir(parents=True)
+    (tmp_path / "usr/sbin/rsyslogd").write_text("binary\n")
+    (tmp_path / "usr/sbin/syslog-ng").write_text("binary\n")
+    assert len(read_audit(reader, None).remote_logging) == 2
+    off = (Service(name="rsyslog.service", manager="systemd", enabled=False),
+           Service(name="syslog-ng.service", manager="systemd", enabled=False))
+    assert read_audit(reader, off).remote_logging == ()
+    on = (Service(name="rsyslog.service", manager="systemd", enabled=True),)
+    assert read_audit(reader, on).remote_logging == ("rsyslog /etc/rsyslog.conf:1: *.* @@logs.example.com",)
 
 
 def test_fstab_entries_past_the_cap_are_unread_not_absent(tmp_path: Path) -> None:

@@ -231,6 +231,10 @@ def audit_immutable(guest: Guest) -> Iterator[Result]:
 def remote_logging(guest: Guest) -> Iterator[Result]:
     """Logs kept only on the system itself are the first thing an intruder with root edits. A copy
     on a log server keeps the evidence, and is where detection can see several systems at once.
+    A syslog daemon counts only when it is installed and not disabled at boot, and rsyslog's
+    forwarding actions only as rsyslogd loads them: the files its configuration includes, outside
+    comments, in a ruleset messages reach, with the module and template they name defined before
+    them, and not after a syntax error that ends the configuration.
 
     Remediation: Forward to a log server: rsyslog `action(type="omfwd" … StreamDriver="gtls")`,
     systemd-journal-upload, audisp-remote, or an agent (Vector, Fluent Bit, Wazuh).

@@ -2,12 +2,12 @@
 
 Rules: what auditctl loads at boot — augenrules' compilation of /etc/audit/rules.d (see
 :func:`_rules`), or /etc/audit/audit.rules where auditd.service loads that file itself. Off-host
-forwarding evidence: rsyslog (``*.* @host`` UDP, ``@@host`` TCP, ``:omfwd:``,
-``action(type="omfwd"|"omrelp" …)``), syslog-ng (a ``destination`` with ``network()``, ``tcp()``,
-``udp()`` or ``syslog()``), the audit remote plugin (``active = yes``), systemd-journal-upload
-enabled, busybox syslogd ``-R host``. journald: the last ``Storage=`` of journald.conf and its
-drop-ins; ``auto`` (the default) is reported as what it means here: ``persistent`` when
-/var/log/journal exists, else ``volatile``. None when journald is absent.
+forwarding evidence, from daemons that are installed and not disabled at boot: rsyslog's
+forwarding actions as rsyslogd loads them (:mod:`vmsec.parsers.system.rsyslog`), syslog-ng (a
+``destination`` with ``network()``, ``tcp()``, ``udp()`` or ``syslog()``), the audit remote plugin
+(``active = yes``), systemd-journal-upload enabled, busybox syslogd ``-R host``. journald: the last
+``Storage=`` of journald.conf and its drop-ins; ``auto`` (the default) is reported as what it means
+here: ``persistent`` when /var/log/journal exists, else ``volatile``. None when journald is absent.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from collections.abc import Callable, Sequence
 
 from vmsec.facts import AuditSetup, FileKind, Service
 from vmsec.parsers.lines import split_lines
-from vmsec.parsers.system._common import Errors, lines, list_dir, read_lines, read_optional
+from vmsec.parsers.system._common import Errors, list_dir, read_lines, read_optional
+from vmsec.parsers.system.rsyslog import rsyslog_forwards
 from vmsec.parsers.systemd_unit import parse_unit
 from vmsec.reading import Reader
 
 MAX_RULES = 20_000
 MAX_EVIDENCE = 100
-_RSYSLOG_LEGACY = re.compile(r"^\S+\s+(?:\(o\))?(?:@@?|:omfwd:|:omrelp:)\s*\S")
-_RSYSLOG_ACTION = re.compile(r'action\s*\((?:[^()"]|"[^"]*")*?\btype\s*=\s*"(omfwd|omrelp)"', re.DOTALL)
 _SYSLOG_NG_DEST = re.compile(r"destination\s+[\w.-]+\s*\{[^{}]*?\b(network|tcp6?|udp6?|syslog)\s*\(",
                              re.DOTALL)
 _BUSYBOX_REMOTE = re.compile(r"(?:^|\s)-R\s*\S")
@@ -133,23 +132,23 @@ def _line_counter(text: str) -> Callable[[int], int]:
     return line_of
 
 
+def _runs(reader: Reader, services: Sequence[Service] | None, binaries: tuple[str, ...],
+          units: tuple[str, ...]) -> bool:
+    """Installed (its binary exists) and not disabled at boot (unknown enablement still counts)."""
+    return any(reader.exists(b) for b in binaries) and _enabled(services, units) is not False
+
+
 def _remote(reader: Reader, services: Sequence[Service] | None, errors: Errors | None) -> list[str]:
     evidence: list[str] = []
-    dropins = list_dir(reader, "/etc/rsyslog.d", errors)
-    rsyslog = ["/etc/rsyslog.conf", *(f"/etc/rsyslog.d/{n}" for n in dropins if n.endswith(".conf"))]
-    for path in rsyslog:
-        text = read_optional(reader, path, errors) or ""
-        for number, line in lines(text, errors, path):
-            if line and not line.startswith("#") and _RSYSLOG_LEGACY.match(line):
-                evidence.append(f"rsyslog {path}:{number}: {line[:120]}")
-        uncommented = "\n".join("" if raw.lstrip().startswith("#") else raw for raw in split_lines(text))
-        line_of = _line_counter(uncommented)
-        for match in _RSYSLOG_ACTION.finditer(uncommented):
-            where = f"{path}:{line_of(match.start())}"
-            evidence.append(f'rsyslog {where}: action(type="{match.group(1)}")')
+    # A daemon that is not installed, or not enabled at boot, forwards nothing whatever its files say.
+    if _runs(reader, services, ("/usr/sbin/rsyslogd", "/sbin/rsyslogd"), ("rsyslog.service", "rsyslog")):
+        evidence += [f.evidence() for f in rsyslog_forwards(reader, errors)[:MAX_EVIDENCE]]
     syslog_ng = ["/etc/syslog-ng/syslog-ng.conf",
                  *(f"/etc/syslog-ng/conf.d/{n}" for n in list_dir(reader, "/etc/syslog-ng/conf.d", errors)
                    if n.endswith(".conf"))]
+    if not _runs(reader, services, ("/usr/sbin/syslog-ng", "/sbin/syslog-ng"),
+                 ("syslog-ng.service", "syslog-ng")):
+        syslog_ng = []
     for path in syslog_ng:
         text = read_optional(reader, path, errors) or ""
         uncommented = "\n".join(raw.split("#", 1)[0] for raw in split_lines(text))

@@ -1,0 +1,152 @@
+"""vmsec's rsyslog reader against the real rsyslogd (Debian 12's 8.2302, unpacked by scripts/test.sh into
+.cache/rsyslog): ``rsyslogd -N1 -d`` loads a configuration as the daemon would and dumps every ruleset
+with its actions and calls. For each case vmsec must find the same forwarding actions (module and, for
+the legacy forms, target) in the same rulesets, and the same calls between rulesets."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from components import missing
+from vmsec.collectors.reader import RootReader
+from vmsec.parsers.system.rsyslog import rsyslog_config
+
+RSYSLOG = Path(__file__).resolve().parents[2] / ".cache" / "rsyslog" / "root"
+RSYSLOGD = RSYSLOG / "usr/sbin/rsyslogd"
+LIBS = RSYSLOG / "usr/lib/x86_64-linux-gnu"
+
+# Each case: the files of a root, or just its /etc/rsyslog.conf ({R} is where the root is: the real path
+# for rsyslogd, "" for vmsec, which reads the same files through a reader rooted there).
+CONF = "etc/rsyslog.conf"
+CASES: dict[str, str | dict[str, str]] = {
+    "legacy-udp-tcp": "*.* @logs.example.com\nauth.* @@10.0.0.5:6514\n",
+    "legacy-options-ipv6": "*.* @@(o)logs.example.com:6514\n*.* @(o,z9)[2001:db8::1]:514\n"
+                           "*.* @@ spaced.example.com\n",
+    "legacy-template-comment": "*.* @@a.example.com # c\n*.* @@b.example.com:514;RSYSLOG_ForwardFormat\n"
+                               "*.* @@c.example.com:514 ;T\n*.* @@d.example.com:514#x\n",
+    "templates": 'action(type="omfwd" target="a.example.com" template="Nope")\n*.* @@b.example.com;Later\n'
+                 'template(name="Later" type="string" string="%msg%")\n*.* @@c.example.com;Later\n'
+                 '$template Legacy,"%msg%"\n*.* @@d.example.com; Legacy\n*.* @@e.example.com;later\n'
+                 "*.* @@f.example.com;RSYSLOG_SyslogProtocol23Format\n*.* @@g.example.com;\n",
+    "legacy-junk-after-port": "*.* @@a.example.com:514 junk\n*.* @@b.example.com junk\n",
+    "legacy-no-omfwd-selector": "*.* :omfwd:logs.example.com:514\n",
+    "commented-hash": "#*.* @@old.example.com\n  # *.* @@old2.example.com\n*.* /var/log/all\n",
+    "block-comment": "/* *.* @@a.example.com\n*.* @@b.example.com */\n*.* /var/log/x\n",
+    "block-comment-unclosed": "*.* @@before.example.com\n/* *.* @@after.example.com\n",
+    "block-comment-in-object": 'action(type="omfwd" /* target="x" */ target="y.example.com")\n',
+    "property-filter": ':programname, isequal, "sshd" @@10.0.0.9\n:msg, !contains, "x" @udp.example.com\n',
+    "if-then-legacy": "if $programname == 'sshd' then @@if.example.com\n",
+    "if-then-block-else": "if $syslogseverity <= 3 then {\n"
+                          '  action(type="omfwd" target="crit.example.com" port="514")\n'
+                          "} else {\n  *.* @@else.example.com\n}\n",
+    "filter-not-at-line-start": 'if $msg contains "a" then { *.* @@one.example.com\n}\n',
+    "ampersand": "*.* /var/log/all\n& @@amp.example.com\n",
+    "ampersand-after-block": "if $msg contains 'a' then {\n"
+                             '  action(type="omfwd" target="one.example.com")\n}\n'
+                             "& @@two.example.com\n*.* @@three.example.com\n",
+    "rainerscript-omfwd": 'action(\n  type="omfwd"\n  target="10.0.0.5" port="6514"\n'
+                          '  protocol="tcp" StreamDriver="gtls")\n',
+    "case-insensitive": 'ACTION(Type="omfwd" Target="upper.example.com")\n',
+    "omrelp-without-module": 'action(type="omrelp" target="relp.example.com")\n'
+                             "*.* :omrelp:relp2.example.com:2514\n",
+    "omrelp-module-after": 'action(type="omrelp" target="early.example.com")\nmodule(load="omrelp")\n'
+                           'action(type="omrelp" target="late.example.com")\n',
+    "omrelp-modload": "$ModLoad omrelp\n*.* :omrelp:relp.example.com:2514\n",
+    "include-dropins": {CONF: "$IncludeConfig {R}/etc/rsyslog.d/*.conf\n",
+                        "etc/rsyslog.d/50-a.conf": "*.* @@a.example.com\n",
+                        "etc/rsyslog.d/60-b.txt": "*.* @@not-included.example.com\n",
+                        "etc/rsyslog.d/.hidden.conf": "*.* @@hidden.example.com\n"},
+    "dropins-not-included": {CONF: "*.* /var/log/syslog\n",
+                             "etc/rsyslog.d/60-remote.conf": "*.* @@remote.example.com\n"},
+    "include-directory": {CONF: "$IncludeConfig {R}/etc/rsyslog.d/\n",
+                          "etc/rsyslog.d/b.conf": "*.* @@b.example.com\n",
+                          "etc/rsyslog.d/a.txt": "*.* @@a.example.com\n"},
+    "include-object": {CONF: 'include(file="{R}/etc/rsyslog.d/*.conf" mode="optional")\n'
+                             'include(file="{R}/etc/missing/*.conf")\n*.* @@after.example.com\n',
+                       "etc/rsyslog.d/x.conf": 'action(type="omfwd" target="inc.example.com")\n'},
+    "include-inside-ruleset": {CONF: 'ruleset(name="fwd") {\n$IncludeConfig {R}/etc/fwd.conf\n}\n'
+                                     "*.* call fwd\n",
+                               "etc/fwd.conf": "*.* @@in-ruleset.example.com\n"},
+    "rulesets": 'ruleset(name="remote") { action(type="omfwd" target="r.example.com") }\n'
+                'ruleset(name="unused") { action(type="omfwd" target="u.example.com") }\n*.* call remote\n',
+    "ruleset-unclosed-by-legacy-action": 'ruleset(name="x") { *.* @@u.example.com }\n*.* call remote\n',
+    "legacy-ruleset": "$RuleSet other\n*.* @@in-other.example.com\n"
+                      "$RuleSet RSYSLOG_DefaultRuleset\n*.* @@back.example.com\n",
+    "input-bound": 'module(load="imtcp")\ninput(type="imtcp" port="10514" ruleset="net")\n'
+                   'ruleset(name="net") {\n  *.* @@net.example.com\n}\n',
+    "stop-and-set": 'set $.x = "a";\nif $.x == "a" then stop\n*.* @@after-stop.example.com\n',
+    "invalid-characters-skipped": "*.* @@good.example.com\nthis is not valid (\n*.* @@after.example.com\n",
+    "stray-brace-ends-it": "*.* @@good.example.com\n}\n*.* @@after-brace.example.com\n",
+    "unclosed-object-ends-it": '*.* @@good.example.com\naction(type="omfwd" target="x.example.com"\n',
+    "one-letter-call": 'ruleset(name="r") {\n$ModLoad omrelp\n*.* :omrelp:relp.example.com:2514\n}\n'
+                       "*.* call r\n",
+    "users-and-files": "*.emerg :omusrmsg:*\nmail.* -/var/log/mail\nkern.* |/dev/xconsole\nuser1,user2 @x\n",
+}
+
+
+_HOST = re.compile(r"(?:@@?|:omrelp:)(?:\([^)]*\))?(?:\[([^\]]*)\]|([^:;#]+))")
+
+
+def _oracle(conf: Path) -> tuple[Counter[tuple[str, str]], set[str], set[tuple[str, str]]]:
+    """(forwarding actions by (ruleset, module), legacy targets, calls) as rsyslogd loaded them."""
+    proc = subprocess.run([str(RSYSLOGD), "-N1", "-d", "-f", str(conf), "-M", str(LIBS / "rsyslog")],
+                          env={**os.environ, "LD_LIBRARY_PATH": str(LIBS)}, capture_output=True, timeout=60,
+                          check=False, cwd=conf.parent)
+    dump = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+    actions: Counter[tuple[str, str]] = Counter()
+    targets: set[str] = set()
+    calls: set[tuple[str, str]] = set()
+    ruleset = None
+    for raw in dump.splitlines():
+        text = raw.split(": ", 1)[1] if ": " in raw else raw
+        if m := re.search(r"ruleset '(.+)' after optimization:", raw):
+            ruleset = m.group(1)
+        elif "ruleset optimization phase finished" in raw or "before optimization" in raw:
+            ruleset = None
+        elif ruleset is None:
+            continue
+        elif m := re.search(r"ACTION \d+ \[(?:builtin:)?(om\w+):(.*)\]$", text):
+            if m.group(1) in ("omfwd", "omrelp"):
+                actions[(ruleset, m.group(1))] += 1
+                legacy = m.group(2)
+                host = _HOST.match(legacy)
+                if host:
+                    targets.add((host.group(1) or host.group(2)).split()[0])
+        elif m := re.search(r"CALL \[([^,\]]+)", text):
+            calls.add((ruleset, m.group(1)))
+    assert "rsyslog ruleset" in dump, dump[-2000:]
+    return actions, targets, calls
+
+
+# Cases in which rsyslogd loads no forwarding action at all (the others must show one in the oracle's
+# dump, so that a broken dump cannot pass for agreement).
+NOTHING = {"commented-hash", "filter-not-at-line-start", "block-comment", "legacy-no-omfwd-selector",
+           "omrelp-without-module", "dropins-not-included", "ruleset-unclosed-by-legacy-action",
+           "users-and-files"}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_forwarding_actions_as_rsyslogd_loads_them(tmp_path: Path, case: str) -> None:
+    if not os.access(RSYSLOGD, os.X_OK):
+        missing("rsyslogd", f"{RSYSLOGD} (scripts/test.sh unpacks Debian's rsyslog there)")
+    spec = CASES[case]
+    files = spec if isinstance(spec, dict) else {CONF: spec}
+    root = tmp_path / "root"
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text.replace("{R}", str(root)))
+    actions, targets, calls = _oracle(root / CONF)
+    for rel, text in files.items():  # vmsec reads the same files from inside the root
+        (root / rel).write_text(text.replace("{R}", ""))
+    conf = rsyslog_config(RootReader(str(root)))
+    assert actions or targets or calls or case in NOTHING, "the oracle loaded nothing"
+    ours: Counter[tuple[str, str]] = Counter((f.ruleset, f.module) for f in conf.forwards)
+    assert ours == actions
+    assert {f.target.split()[0] for f in conf.forwards if not f.text.startswith("action(")} == targets
+    assert set(conf.calls) == calls
