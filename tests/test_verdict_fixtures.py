@@ -12,6 +12,10 @@ A sibling ``NAME.FAIL.severity`` file (one word: ``critical`` … ``info``) also
 every finding with the named verdict: a check that rates the same observation lower in one context
 (a console reachable only on loopback) is tested on both sides.
 
+A sibling ``NAME.PASS.errors`` file lists, one per line, the inputs the scan must report as not read
+or invalid (a file the program itself skips, such as cloud-init's invalid YAML): the verdict is still
+the named one, judged without them. Without it, only an UNKNOWN fixture may have collection errors.
+
 git keeps neither file modes (beyond +x) nor owners, so a host-root fixture may have a sibling
 ``NAME.PASS.modes`` file: lines ``PATH MODE [UID [GID]] [acl=SPEC]`` applied to a copy of the root
 before the scan (``/etc/pki/libvirt/private/serverkey.pem 0600 0 0``). ``acl=`` gives the file a POSIX
@@ -88,7 +92,10 @@ def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: 
         inventory = probefixtures.load(fixture)
     else:
         inventory = collect_xml([str(fixture)])
-    if verdict != "UNKNOWN":  # an UNKNOWN fixture may be one because a file could not be read
+    expected_errors = _expected_errors(fixture, verdict)
+    if expected_errors is not None:  # a broken input the program itself skips: reported, and judged without
+        assert sorted({e.source for e in inventory.errors}) == expected_errors, inventory.errors
+    elif verdict != "UNKNOWN":  # an UNKNOWN fixture may be one because a file could not be read
         assert not inventory.errors, [e.reason for e in inventory.errors]
     findings = run_checks(inventory, catalog).findings
     statuses = [f.status for f in findings]
@@ -103,6 +110,13 @@ def test_fixture_gives_its_named_verdict(check_id: str, fixture: Path, verdict: 
     if severity is not None:
         got = [f.severity for f in findings if f.status is Status(verdict)]
         assert set(got) == {severity}, f"{fixture.name}: expected {verdict} at {severity}, got {got}"
+
+
+def _expected_errors(fixture: Path, verdict: str) -> list[str] | None:
+    stem = fixture.name[: fixture.name.rindex(verdict) + len(verdict)]
+    path = fixture.with_name(stem + ".errors")
+    return sorted(line.strip() for line in path.read_text().splitlines() if line.strip()) \
+        if path.exists() else None
 
 
 def _severity(fixture: Path, verdict: str) -> Severity | None:

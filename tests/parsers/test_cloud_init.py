@@ -3,6 +3,7 @@ place (never by value), and hostile YAML refused."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -111,10 +112,60 @@ def test_shell_user_data_has_no_cloud_config() -> None:
     assert cloud_config_parts("#!/bin/sh\necho hi\n") == []
 
 
-def test_invalid_yaml_in_a_config_file_is_an_error(tmp_path: Path) -> None:
-    reader = ci_root(tmp_path, {"/etc/cloud/cloud.cfg": "a: [unclosed\n"})
-    with pytest.raises(ReadError, match=r"cloud\.cfg: not valid YAML"):
+def test_a_config_file_that_is_not_valid_yaml_is_skipped_as_cloud_init_skips_it(tmp_path: Path) -> None:
+    # cloud-init's util.load_yaml logs "Failed loading yaml blob" and returns its default ({}): the
+    # other files still apply. What the skipped file holds is unknown (a password?): listed apart.
+    reader = ci_root(tmp_path, {"/etc/cloud/cloud.cfg": "ssh_pwauth: true\n",
+                                "/etc/cloud/cloud.cfg.d/50-broken.cfg": "ssh_pwauth: [unclosed\n",
+                                "/etc/cloud/cloud.cfg.d/60-list.cfg": "- a\n- b\n",
+                                "/etc/cloud/cloud.cfg.d/90-root.cfg": "disable_root: false\n"})
+    problems = Problems()
+    setup = read_cloud_init(reader, problems=problems)
+    assert (setup.ssh_pwauth, setup.disable_root) == (True, False)
+    assert [u.split(": ", 1)[0] for u in setup.unparsed] == ["/etc/cloud/cloud.cfg.d/50-broken.cfg",
+                                                             "/etc/cloud/cloud.cfg.d/60-list.cfg"]
+    assert "not valid YAML" in setup.unparsed[0] and "not a mapping" in setup.unparsed[1]
+    assert len(problems) == 2
+    assert "/etc/cloud/cloud.cfg.d/50-broken.cfg" not in setup.origins
+
+
+def test_an_unreadable_config_file_is_still_an_error(tmp_path: Path) -> None:
+    reader = ci_root(tmp_path, {"/etc/cloud/cloud.cfg": "{}\n"})
+    (tmp_path / "etc/cloud/cloud.cfg.d").mkdir(parents=True)
+    os.mkfifo(tmp_path / "etc/cloud/cloud.cfg.d/fifo.cfg")
+    with pytest.raises(ReadError, match=r"fifo\.cfg"):
         read_cloud_init(reader)
+
+
+@pytest.mark.parametrize(("setting", "where", "applied"), [
+    (None, None, True),  # cloud-init's built-in default: enabled
+    ("vendor_data: {enabled: false}", "cfg", False),
+    ("vendor_data: {enabled: false}", "user", False),
+    ("vendor_data: {enabled: 'no'}", "cfg", False),
+    ("vendor_data: {enabled: 'yes'}", "cfg", True),
+    ("vendor_data: {enabled: 1}", "cfg", True),
+    ("vendor_data: {prefix: []}", "cfg", True),  # merged over the built-in {enabled: true}
+    ("vendor_data: false", "cfg", False),  # not a mapping: "invalid vendor_data setting", disabled
+    ("vendor_data: {enabled: false}", "vendor", True),  # vendor data cannot switch itself off
+])
+def test_vendor_data_applies_only_when_the_rest_enables_it(tmp_path: Path, setting: str | None,
+                                                            where: str | None, applied: bool) -> None:
+    """stages.Init._consume_vendordata (cloud-init 22.4): the configuration merged without vendor
+    data decides; util.is_true of vendor_data.enabled."""
+    root = tmp_path / "guest"
+    line = f"{setting}\n" if setting else ""
+    instance = "/var/lib/cloud/instances/i-1"
+    files = {"/etc/cloud/cloud.cfg": line if where == "cfg" else "{}\n",
+             f"{instance}/user-data.txt": "#cloud-config\n" + (line if where == "user" else ""),
+             f"{instance}/vendor-data.txt":
+                 "#cloud-config\nssh_pwauth: true\npassword: hunter2\n" + (line if where == "vendor" else "")}
+    reader = ci_root(root, files)
+    (root / "var/lib/cloud/instance").symlink_to("instances/i-1")
+    setup = read_cloud_init(reader)
+    assert setup.ssh_pwauth is (True if applied else None)
+    assert setup.vendor_data_disabled is (not applied)
+    # stored on disk whether applied or not: still a plaintext password
+    assert setup.plaintext_passwords == ("/var/lib/cloud/instance/vendor-data.txt: password (default user)",)
 
 
 def test_python_tags_are_refused() -> None:

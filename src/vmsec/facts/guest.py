@@ -368,6 +368,11 @@ class CloudInitSetup(Struct, frozen=True, kw_only=True, gc=False):
     disable_root: bool | None = None
     plaintext_passwords: tuple[str, ...] = ()  # users/places with a plaintext password (never the value)
     origins: tuple[str, ...] = ()
+    # Files or parts that are not valid cloud-config ("path: reason"): cloud-init skips them, so the
+    # settings above stand without them, but what they hold (a password?) is unknown.
+    unparsed: tuple[str, ...] = ()
+    # Vendor data that cloud-init does not apply (``vendor_data: {enabled: false}`` outside it).
+    vendor_data_disabled: bool = False
 
 
 class GuestAgentSetup(Struct, frozen=True, kw_only=True, gc=False):

@@ -10,9 +10,13 @@ available; each file is capped at 512 KiB and all the YAML of one system at :dat
 bytes (the parse budget: beyond it the configuration is unknown, raised as TOO_LARGE), and walks
 over the result are bounded.
 
-Errors: a configuration file that cannot be read or parsed raises :class:`~vmsec.errors.ReadError`
-(or :class:`~vmsec.errors.ParseError`); unreadable or invalid user data is added to the caller's
-:class:`~vmsec.errors.Problems` and skipped.
+Vendor data applies only when the configuration without it (the files and the user data) leaves
+``vendor_data.enabled`` true, cloud-init's default (``stages.Init._consume_vendordata``).
+
+Errors: a configuration file that cannot be read raises :class:`~vmsec.errors.ReadError` (its
+settings might be the ones that matter); one that is not valid YAML or not a mapping is skipped, as
+cloud-init's ``load_yaml`` skips it ("Failed loading yaml blob"), and listed in ``unparsed``, as is
+invalid user data; both are also added to the caller's :class:`~vmsec.errors.Problems`.
 
 Plaintext passwords are reported by *place* (file and key, with the user's name), never by value.
 """
@@ -304,9 +308,10 @@ def _user_data_paths(reader: Reader) -> list[str]:
 def read_cloud_init(reader: Reader, *, problems: Problems | None = None,
                     yaml_budget: int = MAX_YAML_TOTAL) -> CloudInitSetup:
     """cloud-init's effective settings in ``reader``'s root. ``present`` is False when there is no
-    /etc/cloud/cloud.cfg. A configuration file that cannot be read or parsed, or configuration over
-    the parse budget, raises :class:`ReadError` (its settings might be the ones that matter);
-    unreadable or invalid user data is added to ``problems`` and skipped, as cloud-init skips it."""
+    /etc/cloud/cloud.cfg. A configuration file that cannot be read, or configuration over the parse
+    budget, raises :class:`ReadError` (its settings might be the ones that matter); a file or user
+    data that is not valid cloud-config is added to ``problems`` and ``unparsed`` and skipped, as
+    cloud-init skips it."""
     problems = Problems() if problems is None else problems
     text = _read_optional(reader, CONFIG)
     if text is None:
@@ -322,15 +327,23 @@ def read_cloud_init(reader: Reader, *, problems: Problems | None = None,
     loader = _Budget(yaml_budget)
     origins: list[str] = []
     places: list[str] = []
+    unparsed: list[str] = []
     paths = [CONFIG] + [f"{CONFIG_DIR}/{name}" for name in names if name.endswith(".cfg")]
     for path in paths:
         body = text if path == CONFIG else _read_optional(reader, path)  # one at a time: bounded memory
         if body is None:
             continue
-        config = loader.load(body, path)
+        try:
+            config = loader.load(body, path)
+        except ParseError as exc:  # cloud-init's load_yaml logs it and goes on without the file
+            problems.append(exc)
+            unparsed.append(f"{path}: {exc.reason}")
+            continue
         merged = merge(merged, config, budget, origin=path)
         origins.append(path)
         places += plaintext_password_places(config, path)
+    vendor: list[tuple[str, dict[str, Any]]] = []  # (where, config), in order
+    user: list[tuple[str, dict[str, Any]]] = []
     seen: set[str] = set()
     for path in _user_data_paths(reader):
         try:
@@ -345,21 +358,53 @@ def read_cloud_init(reader: Reader, *, problems: Problems | None = None,
             documents = cloud_config_parts(user_data)
         except RecursionError:  # MIME parts nested deeper than the email package can walk
             problems.append(ParseError(path, "MIME multipart nested too deeply to read"))
+            unparsed.append(f"{path}: MIME multipart nested too deeply to read")
             continue
         for index, document in enumerate(documents):
             where = path if index == 0 else f"{path} (part {index + 1})"
             try:
                 config = loader.load(document, where)
-                merged = merge(merged, config, budget, origin=where)
             except ReadError as exc:
                 if loader.spent:
                     raise  # the parse budget is spent: what follows is unknown, not absent
-                problems.append(exc)  # invalid, or a tree too large to merge: cloud-init fails on it too
+                problems.append(exc)  # invalid: cloud-init fails on it too
+                unparsed.append(f"{where}: {exc.reason}")
                 continue
-            origins.append(where)
-            places += plaintext_password_places(config, where)
+            (vendor if path.rsplit("/", 1)[-1].startswith("vendor") else user).append((where, config))
+            places += plaintext_password_places(config, where)  # stored on disk, applied or not
+    # Vendor data applies only when the configuration without it leaves vendor_data.enabled true
+    # (stages.Init._consume_vendordata; cloud-init's built-in default is enabled).
+    vendor_enabled = _vendor_data_enabled(_merged(merged, user, [MAX_MERGE_STEPS], Problems(), []))
+    merged = _merged(merged, (vendor if vendor_enabled else []) + user, budget, problems, unparsed, origins)
     # disable_root defaults to true in cloud-init; ssh_pwauth unset leaves sshd's own setting alone.
     disable_root = _translate_bool(merged["disable_root"]) if "disable_root" in merged else True
     return CloudInitSetup(present=True, ssh_pwauth=_as_bool(merged.get("ssh_pwauth")),
                           disable_root=disable_root, plaintext_passwords=tuple(dict.fromkeys(places)),
-                          origins=tuple(origins))
+                          origins=tuple(origins), unparsed=tuple(unparsed),
+                          vendor_data_disabled=bool(vendor) and not vendor_enabled)
+
+
+def _merged(base: dict[str, Any], documents: list[tuple[str, dict[str, Any]]], budget: list[int],
+            problems: Problems, unparsed: list[str], origins: list[str] | None = None) -> dict[str, Any]:
+    """``base`` with ``documents`` merged over it in order; a document too large to merge is left out
+    (cloud-init fails on it too) and recorded."""
+    for where, config in documents:
+        try:
+            base = merge(base, config, budget, origin=where)
+        except ReadError as exc:
+            problems.append(exc)
+            unparsed.append(f"{where}: {exc.reason}")
+            continue
+        if origins is not None:
+            origins.append(where)
+    return base
+
+
+def _vendor_data_enabled(config: Mapping[str, Any]) -> bool:
+    """``vendor_data.enabled`` as cloud-init tests it (``util.is_true``), over its built-in
+    ``{enabled: true}`` (merged key by key, so a mapping without ``enabled`` keeps it); a
+    ``vendor_data`` that is not a mapping disables vendor data ("invalid vendor_data setting")."""
+    setting = config.get("vendor_data", {})
+    if not isinstance(setting, dict):
+        return False
+    return _as_bool(setting.get("enabled", True)) is True

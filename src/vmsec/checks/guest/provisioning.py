@@ -71,7 +71,9 @@ def cloud_init_plaintext_passwords(guest: Guest) -> Iterator[Result]:
     exists — readable by anyone who gets a copy of the image, and valid wherever it was reused.
     cloud-init's own reading decides: a number or `true` is a password too, an empty `password:`
     sets the password "None", and in `password:` or `chpasswd.list` only MD5, bcrypt and SHA-256/512
-    crypt count as hashes — a yescrypt `$y$` string there becomes the password itself.
+    crypt count as hashes — a yescrypt `$y$` string there becomes the password itself. Vendor data
+    counts even when cloud-init does not apply it (it is stored all the same); a file that is not
+    valid YAML, which cloud-init skips, leaves the verdict UNKNOWN unless another file FAILs.
 
     Remediation: Use `hashed_passwd` / `passwd` (yescrypt or SHA-512 crypt), `chpasswd.users` with
     `type: hash`, or SSH keys only; purge /var/lib/cloud/instances/*/user-data.txt before imaging
@@ -86,7 +88,12 @@ def cloud_init_plaintext_passwords(guest: Guest) -> Iterator[Result]:
         path, key = _place(place)
         yield fail(f"cloud-init password {place}", "a plaintext password is stored in cloud-init data",
                    ev(path, key, "(redacted)"))
-    if not ci.plaintext_passwords:
+    if not ci.plaintext_passwords and ci.unparsed:  # cloud-init skips them; a password may be in them
+        shown = "; ".join(ci.unparsed[:3]) + (" …" if len(ci.unparsed) > 3 else "")
+        yield unknown("cloud-init passwords", f"no plaintext password in the cloud-init data read, but "
+                      f"{len(ci.unparsed)} file(s) or part(s) are not valid cloud-config and may hold one: "
+                      f"{shown}", *_where(ci, "password", None))
+    elif not ci.plaintext_passwords:
         yield ok("cloud-init passwords", "no plaintext password in the cloud-init data read",
                  *_where(ci, "password", None))
 
