@@ -104,4 +104,19 @@ def test_crypttab_keyfiles(fstab: Any, entries: Any, expected: list[Status]) -> 
      [P]),  # systemd-fstab-generator links no noauto swap into swap.target
 ])
 def test_swap_encrypted(fstab: Any, entries: Any, expected: list[Status]) -> None:
-    assert [r.status for r in enc.swap_encrypted(g(fstab=fstab, crypttab=entries))] == expected
+    assert [r.status for r in enc.swap_encrypted(g(fstab=fstab, crypttab=entries, swap_units=()))] == expected
+
+
+UNIT_SWAP = MountEntry(device="/swapfile", mountpoint="none", fstype="swap",
+                       origin="/etc/systemd/system/swapfile.swap")
+
+
+@pytest.mark.parametrize(("fstab", "units", "entries", "expected"), [
+    (PLAIN_ROOT, None, (), [U]),  # the units could not be read: one of them may activate swap
+    (PLAIN_ROOT, (UNIT_SWAP,), (), [F]),  # a .swap unit's swap file on the plain root
+    (CRYPT_ROOT, (UNIT_SWAP,), (crypt("root_crypt", "none"),), [P]),
+    ((*PLAIN_ROOT, mount("/swapfile", "none", "swap")), (UNIT_SWAP,), (), [F]),  # the same swap, once
+])
+def test_swap_from_systemd_units(fstab: Any, units: Any, entries: Any, expected: list[Status]) -> None:
+    results = list(enc.swap_encrypted(g(fstab=fstab, crypttab=entries, swap_units=units)))
+    assert [r.status for r in results] == expected

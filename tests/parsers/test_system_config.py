@@ -19,6 +19,7 @@ from vmsec.parsers.system_config import (
     read_fstab,
     read_repos,
     read_services,
+    read_swap_units,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "system"
@@ -716,3 +717,29 @@ def test_apt_bool_is_string_to_bool() -> None:
     assert [apt_bool(v) for v in ("yes", "TRUE", "with", "On", "enable", "1", "-1", "+3")] == [True] * 8
     assert [apt_bool(v) for v in ("no", "False", "without", "OFF", "disable", "0", "00")] == [False] * 7
     assert [apt_bool(v) for v in ("", "maybe", "y", "²", "1.0")] == [None] * 5
+
+
+def test_swap_from_systemd_swap_units(tmp_path: Path) -> None:
+    """Enabled .swap units with their What= and Options= (drop-ins override, an empty Options=
+    resets); a disabled unit and one systemd refuses (no What=) are not swap."""
+    reader = tree(tmp_path, {
+        "etc/systemd/system/swapfile.swap": "[Swap]\nWhat=/swapfile\nOptions=discard,pri=5\n"
+                                            "[Install]\nWantedBy=swap.target\n",
+        "etc/systemd/system/swapfile.swap.d/10-opts.conf": "[Swap]\nOptions=\nOptions=nofail\n",
+        "lib/systemd/system/dev-vdb2.swap": "[Swap]\nWhat=/dev/vdb2\n",
+        "etc/systemd/system/spare.swap": "[Swap]\nWhat=/dev/vdc1\n",
+        "etc/systemd/system/broken.swap": "[Swap]\nOptions=sw\n",
+    })
+    wants = tmp_path / "etc/systemd/system/swap.target.wants"
+    wants.mkdir(parents=True)
+    for unit in ("swapfile.swap", "dev-vdb2.swap", "broken.swap"):
+        (wants / unit).symlink_to(f"/etc/systemd/system/{unit}")
+    services = read_services(reader)
+    errors: list[ReadError] = []
+    swaps = read_swap_units(reader, services, errors=errors)
+    assert sorted((m.device, m.options, m.origin) for m in swaps) == [
+        ("/dev/vdb2", (), "/lib/systemd/system/dev-vdb2.swap"),
+        ("/swapfile", ("nofail",), "/etc/systemd/system/swapfile.swap")]
+    assert all(m.fstype == "swap" for m in swaps)
+    assert [e.source for e in errors] == ["/etc/systemd/system/broken.swap"]
+    assert read_swap_units(reader, None) == ()

@@ -316,6 +316,9 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
     fstab = c.system("fstab", "fstab", "/etc/fstab", lambda p: sc.read_fstab(reader, errors=p), unread)
     crypttab = c.system("crypttab", "crypttab", "/etc/crypttab", lambda p: sc.read_crypttab(reader, errors=p),
                         unread)
+    swap_units = c.system("swap_units", "systemd swap units", "/etc/systemd/system",
+                          lambda p: sc.read_swap_units(reader, services, errors=p), unread) \
+        if services is not None else None
     sysctl = c.system("sysctl", "sysctl settings", "/etc/sysctl.d",
                       lambda p: sc.read_sysctl(reader, errors=p), unread)
     audit = c.system("audit", "audit and logging", "/etc/audit",
@@ -337,7 +340,8 @@ def collect_guest(reader: Reader, *, name: str, origin: str, domain: str | None 
         pam_module_configs=pam_configs,
         login_defs=login_defs, sudoers=sudoers, file_stats=file_stats,
         sshd=sshd, sshd_installed=sshd_installed, authorized_keys=authorized_keys, services=services,
-        repos=repos, auto_updates=auto_updates, fstab=fstab, crypttab=crypttab, sysctl=sysctl, audit=audit,
+        repos=repos, auto_updates=auto_updates, fstab=fstab, swap_units=swap_units, crypttab=crypttab,
+        sysctl=sysctl, audit=audit,
         firewall=firewall, cloud_init=cloud_init, guest_agent=guest_agent, unread=unread,
     )
     c.records.append(CollectionRecord(source=origin, what="guest OS facts", ok=True,

@@ -436,6 +436,8 @@ class Guest(Struct, frozen=True, kw_only=True, gc=False):
     repos: tuple[PackageRepo, ...] | None = None
     auto_updates: AutoUpdates | None = None
     fstab: tuple[MountEntry, ...] | None = None
+    # Swap that systemd's own .swap units activate at boot (origin: the unit file); None: unknown.
+    swap_units: tuple[MountEntry, ...] | None = None
     crypttab: tuple[CryptEntry, ...] | None = None
     sysctl: Mapping[str, SysctlValue] | None = None
     audit: AuditSetup | None = None
@@ -444,7 +446,7 @@ class Guest(Struct, frozen=True, kw_only=True, gc=False):
     guest_agent: GuestAgentSetup | None = None
     disk: DiskAtRest | None = None
     # Inputs that exist but could not be read (denied, too large, a FIFO …), by the name of the field
-    # they feed ("services", "repos", "auto_updates", "fstab", "crypttab", "sysctl", "audit",
+    # they feed ("services", "repos", "auto_updates", "fstab", "swap_units", "crypttab", "sysctl", "audit",
     # "firewall", "guest_agent": what decides qemu-ga's RPC filter, "authorized_keys": key files past
     # vmsec's caps on entries × accounts), each as "path: reason". Such a field holds only what the
     # other inputs gave: it is incomplete, and what it lacks is unknown, not absent. (sudoers and sshd

@@ -12,11 +12,11 @@ but cannot be read (the fact is then unknown). The implementations live in
 
 from vmsec.parsers.system.audit import read_audit
 from vmsec.parsers.system.firewall import read_firewall
-from vmsec.parsers.system.mounts import read_crypttab, read_fstab
+from vmsec.parsers.system.mounts import read_crypttab, read_fstab, read_swap_units
 from vmsec.parsers.system.repos import read_repos
 from vmsec.parsers.system.services import read_services
 from vmsec.parsers.system.sysctl import normalize_key, read_sysctl, sysctl_files
 from vmsec.parsers.system.updates import read_auto_updates
 
 __all__ = ["normalize_key", "read_audit", "read_auto_updates", "read_crypttab", "read_firewall", "read_fstab",
-           "read_repos", "read_services", "read_sysctl", "sysctl_files"]
+           "read_repos", "read_services", "read_swap_units", "read_sysctl", "sysctl_files"]

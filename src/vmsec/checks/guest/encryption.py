@@ -213,15 +213,23 @@ def swap_encrypted(guest: Guest) -> Iterator[Result]:
     """Swap receives whatever memory the kernel pages out: keys, passwords, decrypted data. On a
     plain swap device it outlives the process, and the reboot, in clear.
 
+    Swap comes from /etc/fstab and from systemd `.swap` units enabled at boot (`What=`).
+
     Remediation: Encrypt swap with a random key at each boot: crypttab `cswap /dev/vdb2
     /dev/urandom swap,cipher=aes-xts-plain64,size=512` and fstab `/dev/mapper/cswap none swap sw`.
     """
     if guest.fstab is None:
         yield unknown("swap", "/etc/fstab could not be read")
         return
+    if guest.swap_units is None:
+        yield unknown("swap", "the systemd units (which may activate swap of their own) could not be read")
+        return
     swaps = [m for m in guest.fstab if m.fstype == "swap"]
+    seen = {m.device for m in swaps}
+    swaps += [m for m in guest.swap_units if m.device not in seen]
     if not swaps:
-        yield ok_unless(guest_unread(guest, "fstab"), "swap", "no swap is configured in /etc/fstab")
+        yield ok_unless(guest_unread(guest, "fstab") or guest_unread(guest, "swap_units"), "swap",
+                        "no swap is configured (/etc/fstab, systemd .swap units)")
         return
     for m in swaps:
         subject = f"swap {m.device}"

@@ -1,4 +1,4 @@
-"""/etc/fstab and /etc/crypttab.
+"""/etc/fstab, /etc/crypttab, and the swap systemd's own ``.swap`` units activate.
 
 Fields are separated by blanks; a blank inside a field is written ``\\040`` (octal escapes are
 decoded). fstab: device, mount point, type, options (``defaults`` when missing), dump, pass.
@@ -10,11 +10,20 @@ These facts come from one file each: when it exists but cannot be read, :class:`
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from vmsec.errors import ErrorKind, ReadError
-from vmsec.facts import CryptEntry, MountEntry
+from vmsec.facts import CryptEntry, MountEntry, Service
 from vmsec.parsers.lines import split_c
-from vmsec.parsers.system._common import Errors, lines, note, read_required, unreadable
+from vmsec.parsers.system._common import (
+    Errors,
+    lines,
+    list_dir,
+    note,
+    read_optional,
+    read_required,
+    unreadable,
+)
 from vmsec.reading import Reader
 
 MAX_ENTRIES = 10_000
@@ -81,3 +90,46 @@ def read_crypttab(reader: Reader, *, errors: Errors | None = None) -> tuple[Cryp
             options=tuple(o for o in (f[3] if len(f) > 3 else "").split(",") if o),
             origin=f"/etc/crypttab:{n}"))
     return tuple(entries.values())
+
+
+def read_swap_units(reader: Reader, services: Sequence[Service] | None, *,
+                    errors: Errors | None = None) -> tuple[MountEntry, ...]:
+    """Swap that systemd activates at boot from a ``.swap`` unit of its own (not one the fstab
+    generator makes at boot: those live in /run and come from fstab): each enabled unit's ``What=``
+    and ``Options=`` (the unit file, then its drop-ins in order; an empty assignment resets), as a
+    swap entry whose origin is the unit file. ``services`` is what :func:`read_services` returned."""
+    from vmsec.parsers.system.services import UNIT_DIRS, unit_file
+    from vmsec.parsers.systemd_unit import parse_unit
+
+    out: list[MountEntry] = []
+    for service in services or ():
+        if not service.name.endswith(".swap") or service.enabled is False:
+            continue
+        path = unit_file(reader, service.name)
+        if path is None:
+            continue
+        texts = [path]
+        dropins: dict[str, str] = {}
+        for directory in reversed(UNIT_DIRS):
+            for entry in list_dir(reader, f"{directory}/{service.name}.d", errors)[:64]:
+                if entry.endswith(".conf"):
+                    dropins[entry] = f"{directory}/{service.name}.d/{entry}"
+        texts += [dropins[n] for n in sorted(dropins)]
+        what: str | None = None
+        options: list[str] = []
+        for source in texts:
+            for section, key, value in parse_unit(read_optional(reader, source, errors) or ""):
+                if section != "Swap":
+                    continue
+                if key == "What":
+                    what = value or None
+                elif key == "Options":
+                    options = [o for o in value.split(",") if o] if value else []
+        if what is None:
+            note(errors, path, "a swap unit without What=: systemd refuses it")
+            continue
+        out.append(MountEntry(device=what, mountpoint="none", fstype="swap", options=tuple(options),
+                              origin=path))
+        if len(out) >= MAX_ENTRIES:
+            break
+    return tuple(out)

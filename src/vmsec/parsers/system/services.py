@@ -45,7 +45,7 @@ _RC_START = re.compile(r"^S\d{2}(.+)$")
 _XINETD_SERVICE = re.compile(r"^(?:service\s+(\S+)|(defaults)\b)")
 
 
-def _unit_file(reader: Reader, name: str) -> str | None:
+def unit_file(reader: Reader, name: str) -> str | None:
     """The unit file systemd would load for ``name`` (template instances fall back to ``x@.service``)."""
     candidates = [name]
     prefix, at, rest = name.partition("@")
@@ -106,7 +106,7 @@ def _systemd(reader: Reader, errors: Errors | None) -> dict[str, Service]:
                 if target == "/dev/null":
                     found[unit] = Service(name=unit, manager="systemd", enabled=False, origin=link)
                     continue
-                unit_path = _unit_file(reader, unit)
+                unit_path = unit_file(reader, unit)
                 if unit_path is None and reader.stat(link).kind == FileKind.FILE:
                     unit_path = link  # a linked unit file living outside the search path
                 if unit_path is None:
