@@ -24,7 +24,8 @@ LIBS = RSYSLOG / "usr/lib/x86_64-linux-gnu"
 # Each case: the files of a root, or just its /etc/rsyslog.conf ({R} is where the root is: the real path
 # for rsyslogd, "" for vmsec, which reads the same files through a reader rooted there).
 CONF = "etc/rsyslog.conf"
-CASES: dict[str, str | dict[str, str]] = {
+BEFORE, AFTER = "*.* @@before.example.com\n", "*.* @@after.example.com\n"
+CASES: dict[str, str | dict[str, str | tuple[str, str]]] = {
     "legacy-udp-tcp": "*.* @logs.example.com\nauth.* @@10.0.0.5:6514\n",
     "legacy-options-ipv6": "*.* @@(o)logs.example.com:6514\n*.* @(o,z9)[2001:db8::1]:514\n"
                            "*.* @@ spaced.example.com\n",
@@ -87,6 +88,61 @@ CASES: dict[str, str | dict[str, str]] = {
     "one-letter-call": 'ruleset(name="r") {\n$ModLoad omrelp\n*.* :omrelp:relp.example.com:2514\n}\n'
                        "*.* call r\n",
     "users-and-files": "*.emerg :omusrmsg:*\nmail.* -/var/log/mail\nkern.* |/dev/xconsole\nuser1,user2 @x\n",
+    # From an adversarial review against rsyslogd (each once disagreed with vmsec):
+    "list-template-body": 'template(name="t" type="list") { property(name="msg") constant(value="x") }\n'
+                          "*.* @@x.example.com\n",
+    "crlf": "*.* @@logs.example.com:514\r\n",
+    "crlf-include": {CONF: "$IncludeConfig {R}/etc/rsyslog.d/*.conf\r\n",
+                     "etc/rsyslog.d/a.conf": "*.* @@inc.example.com\n"},
+    "missing-include-ends-it": BEFORE + "$IncludeConfig {R}/etc/rsyslog-remote.conf\n" + AFTER,
+    "dangling-link-ends-it": {CONF: BEFORE + "$IncludeConfig {R}/etc/rsyslog.d/*.conf\n" + AFTER,
+                              "etc/rsyslog.d/10-old.conf": ("symlink", "/nonexistent"),
+                              "etc/rsyslog.d/50-fwd.conf": "*.* @@dropin.example.com\n"},
+    "single-equals": BEFORE + "if $msg = 'a' then stop\n" + AFTER,
+    "hash-in-expression": BEFORE + "if $msg contains 'a' # c\nthen stop\n" + AFTER,
+    "bad-escape-in-expression": BEFORE + "if re_match($msg, 'a\\.b') then stop\n" + AFTER,
+    "dollar-in-double-quotes": BEFORE + 'if $msg contains "$" then stop\n' + AFTER,
+    "bad-escape-in-object": BEFORE + 'template(name="t" type="string" string="\\d")\n' + AFTER,
+    "unquoted-parameter": BEFORE + 'action(type="omfwd" target="a.example.com" port=514)\n' + AFTER,
+    "commas-in-object": BEFORE + 'action(type="omfwd", target="a.example.com")\n' + AFTER,
+    "single-quotes-in-object": BEFORE + "action(type='omfwd' target='a.example.com')\n" + AFTER,
+    "empty-if-block": BEFORE + 'if $msg contains "a" then {\n}\n' + AFTER,
+    "bsd-tag-in-block": BEFORE + 'ruleset(name="r") {\n!sshd\n*.* @@x.example.com\n}\n',
+    "ruleset-names-ignore-case": 'module(load="imtcp")\ninput(type="imtcp" port="514" ruleset="Forward")\n'
+                                 'ruleset(name="forward") { action(type="omfwd" target="f.example.com") }\n'
+                                 "$RuleSet Remote\n*.* @@a.example.com\n"
+                                 "$RuleSet remote\n*.* @@b.example.com\n",
+    "ruleset-comment": "$RuleSet remote # from network\n*.* @@central.example.com\n",
+    "include-text": 'include(text="*.* @@fromtext.example.com")\n',
+    "chained-lost-at-top-level": 'action(type="omfile" file="/var/log/all.log")\n'
+                                 '& action(type="omfwd" target="central.example.com")\n*.* /var/log/syslog\n'
+                                 "@@first.example.com\n& @@kept.example.com\n$RuleSet other\n*.* /q\n",
+    "continuation-lines": "# note \\\n*.* @@hidden.example.com\n*.* @@a.example.com:514 \\\n"
+                          "  ;RSYSLOG_SyslogProtocol23Format\n",
+    "line-over-fgets-buffer": "#" + "x" * 10238 + "*.* @@split.example.com\n",
+    "glob-in-directory": {CONF: "$IncludeConfig {R}/etc/rsyslog.d/*/*.conf\n",
+                          "etc/rsyslog.d/site/a.conf": "*.* @@site.example.com\n"},
+    "directory-recursion": {CONF: "$IncludeConfig {R}/etc/rsyslog.d/\n",
+                            "etc/rsyslog.d/sub/a.conf": "*.* @@sub.example.com\n"},
+    "self-include": {CONF: "$IncludeConfig {R}/etc/rsyslog.d/*.conf\n",
+                     "etc/rsyslog.d/00-copy.conf": "$IncludeConfig {R}/etc/rsyslog.d/*.conf\n",
+                     "etc/rsyslog.d/50-fwd.conf": "*.* @@fwd.example.com\n"},
+    "unclosed-comment-in-dropin": {CONF: BEFORE + "$IncludeConfig {R}/etc/rsyslog.d/*.conf\n"
+                                         "*.* @@main.example.com\n",
+                                   "etc/rsyslog.d/50-x.conf": "/* disabled\n"},
+    "duplicate-ruleset": BEFORE + 'ruleset(name="d") { stop }\n'
+                         'ruleset(name="d") { action(type="omfwd" target="b") }\n'
+                         'ruleset(name="RSYSLOG_DefaultRuleset") { action(type="omfwd" target="c") }\n',
+    "type-case": 'action(type="OMFWD" target="u.example.com")\naction(type="builtin:omfwd" target="b")\n',
+    "omrelp-selector-case": BEFORE + "$ModLoad omrelp\n*.* :OMRELP:r.example.com:2514\n",
+    "target-array": BEFORE + 'action(type="omfwd" target=["a.example.com"])\n',
+    "template-name-space": '$template T ,"%msg%"\n*.* @@a.example.com;T\n*.* @@b.example.com\n',
+    "forward-default-template": BEFORE + "$ActionForwardDefaultTemplate Nope\n*.* @@a.example.com\n",
+    "reload-lookup-table-else": 'if $msg contains "r" then reload_lookup_table("t", "x")\n'
+                                "else @@e.example.com\n",
+    "property-at-top-level": BEFORE + 'property(name="msg")\n' + AFTER,
+    "deep-nesting": "if 1 == 1 then {\n" * 101 + "@@deep.example.com\n" + "}\n" * 101,
+    "modload-path": "$ModLoad {M}/omrelp.so\n*.* :omrelp:r.example.com:2514\n",
 }
 
 
@@ -111,17 +167,30 @@ def _oracle(conf: Path) -> tuple[Counter[tuple[str, str]], set[str], set[tuple[s
             ruleset = None
         elif ruleset is None:
             continue
-        elif m := re.search(r"ACTION \d+ \[(?:builtin:)?(om\w+):(.*)\]$", text):
-            if m.group(1) in ("omfwd", "omrelp"):
-                actions[(ruleset, m.group(1))] += 1
+        elif m := re.search(r"ACTION \d+ \[(?:builtin:)?([^:\]]*):(.*)\]$", text):
+            module = m.group(1).rsplit("/", 1)[-1].removesuffix(".so")  # $ModLoad /path/omrelp.so
+            if module in ("omfwd", "omrelp"):
+                actions[(ruleset.lower(), module)] += 1
                 legacy = m.group(2)
                 host = _HOST.match(legacy)
                 if host:
                     targets.add((host.group(1) or host.group(2)).split()[0])
         elif m := re.search(r"CALL \[([^,\]]+)", text):
-            calls.add((ruleset, m.group(1)))
+            calls.add((ruleset.lower(), m.group(1).lower()))
     assert "rsyslog ruleset" in dump, dump[-2000:]
     return actions, targets, calls
+
+
+def _write(root: Path, files: dict[str, str | tuple[str, str]], where: str) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, tuple):
+            if not path.is_symlink():
+                path.symlink_to(text[1])
+        else:
+            module_dir = str(LIBS / "rsyslog") if where else "/usr/lib/x86_64-linux-gnu/rsyslog"
+            path.write_text(text.replace("{R}", where).replace("{M}", module_dir))
 
 
 # Cases in which rsyslogd loads no forwarding action at all (the others must show one in the oracle's
@@ -136,17 +205,14 @@ def test_forwarding_actions_as_rsyslogd_loads_them(tmp_path: Path, case: str) ->
     if not os.access(RSYSLOGD, os.X_OK):
         missing("rsyslogd", f"{RSYSLOGD} (scripts/test.sh unpacks Debian's rsyslog there)")
     spec = CASES[case]
-    files = spec if isinstance(spec, dict) else {CONF: spec}
+    files: dict[str, str | tuple[str, str]] = spec if isinstance(spec, dict) else {CONF: spec}
     root = tmp_path / "root"
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text.replace("{R}", str(root)))
+    _write(root, files, str(root))
     actions, targets, calls = _oracle(root / CONF)
-    for rel, text in files.items():  # vmsec reads the same files from inside the root
-        (root / rel).write_text(text.replace("{R}", ""))
+    _write(root, files, "")  # vmsec reads the same files from inside the root
     conf = rsyslog_config(RootReader(str(root)))
     assert actions or targets or calls or case in NOTHING, "the oracle loaded nothing"
-    ours: Counter[tuple[str, str]] = Counter((f.ruleset, f.module) for f in conf.forwards)
+    ours: Counter[tuple[str, str]] = Counter((f.ruleset.lower(), f.module) for f in conf.forwards)
     assert ours == actions
     assert {f.target.split()[0] for f in conf.forwards if not f.text.startswith("action(")} == targets
     assert set(conf.calls) == calls

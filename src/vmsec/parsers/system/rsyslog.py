@@ -1,50 +1,64 @@
 """rsyslog's configuration as rsyslogd 8 loads it, for one question: which forwarding actions run.
 
-Read the way rsyslog's own lexer and grammar read it (rsyslog ``grammar/lexer.l``, ``grammar.y``;
-rsyslogd 8.2302's debug dump of its rulesets is the test oracle):
+Read the way rsyslog's own lexer and grammar read it (rsyslog ``grammar/lexer.l``, ``grammar.y``,
+``cnfDoInclude``); rsyslogd 8.2302's debug dump of its rulesets is the test oracle
+(tests/parsers/test_rsyslog_oracle.py):
 
-- ``/etc/rsyslog.conf`` and only what it includes, in place: ``$IncludeConfig PATTERN`` and
-  ``include(file="PATTERN")``; a pattern is a glob (hidden files excluded, sorted), a directory
-  includes every file in it. A drop-in no include names is not read by rsyslog, so not here.
-- Comments: ``#`` to the end of the line, ``/* … */`` anywhere but inside a string.
-- A forwarding action is ``@host`` (UDP), ``@@host`` (TCP), ``:omfwd:``/``:omrelp:`` (legacy),
-  or ``action(type="omfwd"|"omrelp" target=…)``; omrelp only once ``module(load="omrelp")`` or
-  ``$ModLoad omrelp`` came before it (else rsyslog refuses the action). An action with no target
-  sends nowhere and does not count.
+- Lexing: flex's rules in their order, the longest match winning (ties to the earlier rule); the
+  filters (``*.*``, ``:prop, op, "v"``) only at the start of a line; a legacy action runs to the end
+  of its line; ``#`` starts a comment that ends with a newline, ``/* … */`` anywhere outside a
+  string (an unclosed one runs on, into the file that included this one); a character no rule
+  takes is skipped (rsyslog reports it and goes on). Strings take only the escapes the lexer lists.
+- Includes, in place: ``$IncludeConfig PATTERN`` (when an included path cannot be accessed, rsyslog
+  stops reading its configuration there: ``yyterminate``), ``include(file=…)`` and
+  ``include(text=…)``; a pattern is glob(3) (wildcards in any component, hidden names excluded,
+  sorted), a directory stands for its entries, recursively; a file already being read is skipped.
+- The grammar, with no error recovery: a syntax error ends the configuration, and what came before
+  it stays loaded as it does in the running daemon (a statement or ruleset is kept once complete).
+  Expressions and object parameters are parsed too, since an error in them ends the configuration.
+- A forwarding action is ``@host`` (UDP), ``@@host`` (TCP) or ``:omrelp:host`` (legacy; omfwd has
+  no ``:omfwd:`` form), or ``action(type="omfwd"|"omrelp" target="…")``; omrelp only once
+  ``module(load="omrelp")`` or ``$ModLoad omrelp`` came before it; a template it names must be
+  defined before it (``$ActionForwardDefaultTemplate`` names the legacy default); omfwd refuses
+  anything after a port but blanks, ``;template`` or ``#``. An action with no target sends nowhere
+  and does not count here (rsyslog loads it).
 - Filters (priority, property, ``if … then``) do not matter: a filtered forward still forwards.
-- Rulesets: an action in a named ruleset counts only when messages reach that ruleset — an input
-  bound to it (``input(… ruleset="x")``, ``$Input…BindRuleset x``) or a ``call x`` from a ruleset
-  that messages reach. Top-level statements go to the default ruleset, or the one the last legacy
-  ``$RuleSet`` named.
-- A syntax error the grammar cannot recover from (a ``&`` with no action list before it, an
-  unclosed object, an unbalanced brace) ends the configuration there: rsyslogd keeps running with
-  what it parsed before it, so that is what counts.
+- Rulesets (names compared without case, as rsyslog does): an action counts when messages reach its
+  ruleset — the default one, one an input is bound to (``input(… ruleset=…)``,
+  ``$…BindRuleset``, ``$DefaultRuleset``), or one a reached ruleset calls; with ``call_indirect``
+  any ruleset may be reached. A second ``ruleset()`` of a name already defined is ignored.
+- rsyslog 8.2302 quirk, kept: at the top level, the actions chained with ``&`` after the first of
+  an unfiltered action list are lost once another statement is added to the same ruleset.
 
-Bounded: at most :data:`MAX_FILES` files and :data:`MAX_BYTES` of text in all; include depth
-:data:`MAX_DEPTH`. What is left out is recorded as unread.
+Bounded: at most :data:`MAX_FILES` files and :data:`MAX_BYTES` of text in all, include depth
+:data:`MAX_DEPTH`, block and expression nesting :data:`MAX_NESTING`; what is left out is recorded
+as unread, and so is a file whose unterminated strings would make lexing it quadratic.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FileKind
-from vmsec.parsers.system._common import CONFIG_LIMIT, Errors, list_dir, read_optional, unreadable
+from vmsec.parsers.system._common import CONFIG_LIMIT, Errors, read_optional, unreadable
 from vmsec.reading import Reader
 
 MAIN_CONFIG = "/etc/rsyslog.conf"
 MAX_FILES = 256
-MAX_BYTES = 2 * CONFIG_LIMIT  # real configurations are a few KiB; this bounds a hostile one
+MAX_BYTES = CONFIG_LIMIT  # all files together: real configurations are a few KiB; this bounds a hostile one
+MAX_FORWARDS = 1000  # forwarding actions kept (the evidence shows a hundred; one decides the check)
+MAX_CALLS = 10_000
 MAX_DEPTH = 16
-MAX_NESTING = 100  # blocks within blocks (if … then { if … then { …)
+MAX_NESTING = 150  # blocks within blocks, parentheses within parentheses (each bounded: recursion)
+MAX_FAILED_STRINGS = 64  # unterminated-string retries per file before it is given up as hostile
+MAX_GLOB = 4096
 DEFAULT_RULESET = "RSYSLOG_DefaultRuleset"
 FORWARDING = frozenset({"omfwd", "omrelp"})
-_BUILTIN = frozenset({"omfwd", "omfile", "ompipe", "omshell", "omdiscard", "omusrmsg", "builtin:omfwd",
-                      "builtin:omfile"})
 
 # rsyslogd 8.2302's own templates; any other must be defined before an action names it (names are
 # case-sensitive), or rsyslog disables the action.
@@ -53,43 +67,57 @@ _BUILTIN_TEMPLATES = frozenset({
     "RSYSLOG_SyslogProtocol23Format", "RSYSLOG_SyslogRFC5424Format", "RSYSLOG_TraditionalFileFormat",
     "RSYSLOG_TraditionalForwardFormat", "RSYSLOG_omudpspoofDfltSourceTpl"})
 
-# INITIAL-state tokens of rsyslog's lexer, in its order (flex takes the longest match, ties to the
-# first rule). Case-insensitive, as the lexer is.
 _I = re.IGNORECASE
-_OBJECT = re.compile(r"(main_queue|timezone|parser|global|template|ruleset|property|constant|input|module"
-                     r"|lookup_table|dyn_stats|include|action)[ \n\t]*\(", _I)
+# INITIAL state (lexer.l), each with the token it makes.
+_KEYWORDS = {"if": "IF", "foreach": "FOREACH", "reload_lookup_table": "RELOAD", "stop": "STOP",
+             "else": "ELSE", "call": "CALL", "call_indirect": "CALL_INDIRECT", "set": "SET", "reset": "RESET",
+             "unset": "UNSET", "continue": "CONTINUE"}
+_KEYWORD = re.compile("|".join(sorted(_KEYWORDS, key=len, reverse=True)), _I)
+_OBJECTS = {"main_queue": "OBJ", "timezone": "OBJ", "parser": "OBJ", "global": "OBJ", "template": "TEMPLATE",
+            "ruleset": "RULESET", "property": "PROPERTY", "constant": "CONSTANT", "input": "OBJ",
+            "module": "OBJ", "lookup_table": "OBJ", "dyn_stats": "OBJ", "percentile_stats": "OBJ",
+            "include": "INCLUDE", "action": "ACTION_OBJ"}
+_OBJECT = re.compile(r"(" + "|".join(_OBJECTS) + r")[ \n\t]*\(", _I)
 _PROPFILT = re.compile(r'[ \t]*:\$?[a-z\-]+[ ]*,[ ]*!?[a-z]+[ ]*,[ ]*"(?:\\"|[^"])*"', _I)
 _PRIFILT = re.compile(r"[ \t]*[*a-z][*a-z]*[0-7]*[.,][,!=;.*a-z0-7]+", _I)
 _LEGACY_ACTION = re.compile(r"~|\*|-/[^*][^\n]*|/[^*][^\n]*|:[a-z0-9]+:[^\n]*|[|.\-@^?~>][^\n]+"
                             r"|[a-z0-9_][a-z0-9_\-+,;]*", _I)
 _CFSYSLINE = re.compile(r"\$[a-z]+[^\n]*", _I)
-_BSD_TAG = re.compile(r"![^ \t\n]+[ \t]*(?=\n|$)")
-_BSD_HOST = re.compile(r"[+-]\*[ \t\n]*#[^\n]*|[+-]\*[ \t\n]*(?=\n|$)", _I)
-_BSD_HOST_LINE = re.compile(r"[ \t]*[+-][a-z0-9.:-]+[ \t]*(?=\n|$)", _I)
-_KEYWORDS = frozenset({"if", "foreach", "stop", "else", "call", "call_indirect", "set", "reset", "unset",
-                       "continue", "reload_lookup_table"})
-_WORD = re.compile(r"[a-z_][a-z0-9_]*", _I)
-# INOBJ: names, punctuation, strings; EXPR: up to "then"/"do"/";".
-_OBJ_TOKEN = re.compile(r'\s+|#[^\n]*|/\*.*?(?:\*/|\Z)|\)|[a-z][a-z0-9_.]*|[,\[\]=]'
-                        r'|"(?:[^"\\]|\\.)*"|`(?:[^`\\]|\\.)*`|.', _I | re.DOTALL)
-_EXPR_TOKEN = re.compile(r"\s+|/\*.*?(?:\*/|\Z)|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`\\]|\\.)*`"
-                         r"|\$[$!./]?[@a-z_]*[!@a-z0-9\-_.\[\]]*|[a-z][a-z0-9_]*|0x[0-9a-f]+|[0-9]+|.",
-                         _I | re.DOTALL)
+_BSD_TAG = re.compile(r"![^ \t\n]+[ \t]*(?=\n|\Z)")
+_BSD_HOST = re.compile(r"[+-]\*[ \t\n]*#[^\n]*|[+-]\*[ \t\n]*(?=\n|\Z)")
+_BSD_HOST_LINE = re.compile(r"[ \t]*[+-][a-z0-9.:-]+[ \t]*(?=\n|\Z)", _I)
+_OBJ_BLANKS = re.compile(r"[ \t\n]+")
+_BLANKS = re.compile(r"\n+|[ \t]+")  # newlines apart: after one a filter may start the line
+_NEVER_A_TOKEN = re.compile(r"[()\"'=,;\[\]%\x00-\x08\x0b-\x1f\x7f]+")  # runs of invalid characters
+# INOBJ state.
+_OBJ_NAME = re.compile(r"[a-z][a-z0-9_.]*", _I)
+_OBJ_STRING = re.compile(r'"(?:[^"\\]|\\[\'"?\\abfnrtv]|\\[0-7]{1,3})*"')
+_OBJ_BACKTICK = re.compile(r"`(?:[^`\\]|\\['`?\\abfnrtv]|\\[0-7]{1,3})*`")
+# EXPR state.
+_EXPR_WORDS = {"then": "THEN", "do": "DO", "or": "OR", "and": "AND", "not": "NOT", "contains": "CMP",
+               "in": "IN", "contains_i": "CMP", "startswith": "CMP", "startswith_i": "CMP"}
+_EXPR_WORD = re.compile(r"[a-z][a-z0-9_]*", _I)
+_EXPR_NUMBER = re.compile(r"0[0-7]+|0x[0-9a-f]+|[1-9][0-9]*|0", _I)
+_EXPR_VAR = re.compile(r"\$[$!./]?[@a-z_]*[!@a-z0-9\-_.\[\]]*", _I)
+_EXPR_SQ = re.compile(r"'(?:[^'\\]|\\['\"\\$bntr]|\\x[0-9a-f][0-9a-f]|\\[0-7][0-7][0-7])*'", _I)
+_EXPR_DQ = re.compile(r'"(?:[^"\\$]|\\["\'\\$bntr]|\\x[0-9a-f][0-9a-f]|\\[0-7][0-7][0-7])*"', _I)
+_EXPR_DQ_DOLLAR = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_EXPR_BT = re.compile(r"`(?:[^`\\]|\\['`\"\\bntr]|\\x[0-9a-f][0-9a-f]|\\[0-7][0-7][0-7])*`", _I)
+_EXPR_OPS = ("==", "<=", ">=", "!=", "<>", "(", ")", ";", "=", ",", "*", "/", "%", "+", "&", "-", "[", "]",
+             "<", ">")
+_CMP_OPS = frozenset({"==", "<=", ">=", "!=", "<>", "<", ">"})
 _CALL_NAME = re.compile(r"[a-z][a-z0-9\-_.]+", _I)
-_BIND_RULESET = re.compile(r"\$\w*bindruleset\s+(\S+)", _I)
-_MODLOAD = re.compile(r"\$modload\s+(\S+)", _I)
-_LEGACY_TEMPLATE = re.compile(r"\$template\s+([^,]+),", _I)
-_NEXT_WORD = re.compile(r"[ \t\n]*([^ \t\n]+)")
-_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_INCLUDE_PATH = re.compile(r"[ \t\n]*([^ \t\n]+)")  # the INCL state: the next run of non-blanks
+_LEGACY_TEMPLATE = re.compile(r"\$template\s+([^,]*),", _I)
+_DIRECTIVE = re.compile(r"\$([a-z]+)\s*(\S*)", _I)
+_ESCAPE = re.compile(r"\\([0-7]{1,3}|.)", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class Token:
-    kind: str  # OBJ (with its parameters), PRIFILT, PROPFILT, ACTION, CFSYS, RULESET, CALL, IF, & { } …
+class Token(NamedTuple):
+    kind: str
     value: str
     path: str
     line: int
-    params: dict[str, str] = field(default_factory=dict)
     source: str = ""  # a legacy action's whole line, as written
 
 
@@ -105,250 +133,457 @@ class Forward:
     text: str  # the statement as written (legacy line, or the action's type and target)
 
     def evidence(self) -> str:
-        where = "" if self.ruleset == DEFAULT_RULESET else f" (ruleset {self.ruleset})"
+        where = "" if self.ruleset.lower() == DEFAULT_RULESET.lower() else f" (ruleset {self.ruleset})"
         return f"rsyslog {self.path}:{self.line}: {self.text[:120]}{where}"
 
 
+@dataclass
+class RsyslogConfig:
+    """What the configuration sets up: every forwarding action (in any ruleset), the calls between
+    rulesets (lower-cased names) and the rulesets inputs are bound to."""
+
+    modules: set[str] = field(default_factory=lambda: {"omfwd", "omfile", "ompipe", "omshell", "omdiscard",
+                                                       "omusrmsg"})
+    templates: set[str] = field(default_factory=lambda: set(_BUILTIN_TEMPLATES))  # defined so far
+    forward_template: str | None = None  # $ActionForwardDefaultTemplate
+    forwards: list[Forward] = field(default_factory=list)
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (caller, called ruleset), lower-cased
+    bound: set[str] = field(default_factory=set)  # lower-cased
+    rulesets: dict[str, str] = field(default_factory=lambda: {DEFAULT_RULESET.lower(): DEFAULT_RULESET})
+    indirect_call: bool = False
+    stopped: str | None = None  # why the configuration ends early, if it does
+
+
 class _Stop(Exception):
-    """A syntax error rsyslog's grammar does not recover from: the configuration ends there."""
+    """A syntax error (rsyslog's grammar has no error recovery): the configuration ends there."""
+
+
+_C_SPACE = " \t\n\v\f\r"
+FGETS_LINE = 10239  # readConfFile's fgets() buffer, less its NUL: a longer line is read in pieces
+
+
+def preprocess(text: str) -> tuple[str, list[int]]:
+    """What rsyslog's readConfFile makes of a configuration file before the lexer sees it: each line
+    (as fgets reads it, at most :data:`FGETS_LINE` characters; up to a NUL, as strlen reads it) loses
+    its trailing blanks, ``\\`` at its end joins the next line (whose leading blanks go). Returns the
+    text and, for each of its lines, the file's line number it starts on."""
+    out: list[str] = []
+    numbers: list[int] = []
+    cont = False
+    lineno = 0
+    pos, n = 0, len(text)
+    while pos < n:
+        newline = text.find("\n", pos, pos + FGETS_LINE)
+        end = newline + 1 if newline >= 0 else min(n, pos + FGETS_LINE)
+        chunk = text[pos:end]
+        pos = end
+        lineno += 1
+        nul = chunk.find("\x00")
+        if nul >= 0:
+            chunk = chunk[:nul]
+        if not cont:
+            numbers.append(lineno)
+        start = len(chunk) - len(chunk.lstrip(_C_SPACE)) if cont else 0
+        last = max(len(chunk.rstrip(_C_SPACE)) - 1, start - 1)  # C's loop stops at start - 1
+        if last >= 0:
+            if chunk[last] == "\\":
+                out.append(chunk[start:last])
+                cont = True
+            else:
+                out.append(chunk[start:last + 1])
+                cont = False
+        if not cont:
+            out.append("\n")
+    return "".join(out), numbers or [1]
+
+
+class _Frame:
+    """One buffer on the lexer's stack: a file's text (or an ``include(text=…)``)."""
+
+    __slots__ = ("bol", "failed_strings", "line", "line_pos", "n", "numbers", "path", "pos", "tag_run",
+                 "text")
+
+    def __init__(self, text: str, path: str, numbers: list[int] | None = None) -> None:
+        self.text, self.path, self.pos, self.n = text, path, 0, len(text)
+        self.numbers = numbers  # the file's line number of each line of ``text`` (see preprocess)
+        self.bol = True  # flex's ^: the last character consumed was a newline (or none yet)
+        self.line, self.line_pos = 0, 0  # lines of ``text`` before line_pos
+        self.failed_strings = 0
+        self.tag_run = (-1, -1, -1, False)  # the last "!tag" run looked at: start, end, after blanks, ok
+
+    def line_at(self, pos: int) -> int:
+        self.line += self.text.count("\n", self.line_pos, pos)
+        self.line_pos = pos
+        numbers = self.numbers
+        if numbers is None:
+            return self.line + 1
+        return numbers[min(self.line, len(numbers) - 1)]
 
 
 class _Lexer:
     """rsyslog's lexer over the main file and what it includes, in place."""
 
     def __init__(self, reader: Reader, errors: Errors | None) -> None:
-        self.reader = reader
-        self.errors = errors
+        self.reader, self.errors = reader, errors
+        self.frames: list[_Frame] = []
+        self.state = "INITIAL"
+        self.comment_return: str | None = None  # in a /* comment: the state to return to
         self.files = 0
         self.budget = MAX_BYTES
         self.exhausted = False
+        self.terminated = False
+        self._states = {"INITIAL": self._initial, "INOBJ": self._inobj, "EXPR": self._expr,
+                        "INCALL": self._incall, "PROC": self._procedure}
 
-    def tokens(self, path: str, depth: int = 0) -> Iterator[Token]:
-        text = self._read(path, depth)
-        if text is None:
-            return
-        pos, n = 0, len(text)
-        lines = _LineIndex(text)
-        at_bol = True  # only blanks since the last newline: where the filter rules (flex's ^) apply
-        while pos < n:
-            ch = text[pos]
-            if ch in " \t\r\n":
-                pos += 1
-                at_bol = at_bol or ch == "\n"
-                continue
-            line = lines.line(pos)
-            if text.startswith("/*", pos):
-                end = text.find("*/", pos + 2)
-                pos = n if end < 0 else end + 2
-                at_bol = False
-                continue
-            if ch == "#":  # a comment runs to the end of the line
-                end = text.find("\n", pos)
-                pos = n if end < 0 else end + 1
-                at_bol = True
-                continue
-            bol, at_bol = at_bol, False
-            if ch == "$":
-                m = _CFSYSLINE.match(text, pos)
-                if m:
-                    pos = m.end()
-                    directive = m.group()
-                    if directive.lower().startswith("$includeconfig"):  # the lexer compares 14 characters
-                        target = _NEXT_WORD.match(text, m.start() + 14)
-                        if target:
-                            pos = target.end()
-                            yield from self._include(target.group(1), depth)
-                        continue
-                    if re.match(r"\$ruleset[ \t]", directive, re.IGNORECASE):
-                        yield Token("RULESET", directive[9:].strip(), path, line)
-                    else:
-                        yield Token("CFSYS", directive, path, line)
-                    continue
-            m = _OBJECT.match(text, pos)
-            if m:
-                name = m.group(1).lower()
-                params, pos, closed = _object_params(text, m.end())
-                if not closed:
-                    yield Token("BROKEN", f"{name}(", path, line)
-                    return
-                if name == "include":
-                    pattern = params.get("file")
-                    if pattern:
-                        yield from self._include(pattern, depth)
-                    continue
-                yield Token("OBJ", name, path, line, params)
-                continue
-            if bol:
-                m = _PROPFILT.match(text, pos) or _PRIFILT.match(text, pos)
-                if m is not None:
-                    legacy = _LEGACY_ACTION.match(text, pos)
-                    if legacy is None or legacy.end() <= m.end():
-                        kind = "PROPFILT" if text[pos] == ":" else "PRIFILT"
-                        yield Token(kind, m.group().strip(), path, line)
-                        pos = m.end()
-                        continue
-                m = _BSD_HOST_LINE.match(text, pos)
-                if m is not None:
-                    pos = m.end()
-                    continue
-            if ch in "&{}":
-                yield Token(ch, ch, path, line)
-                pos += 1
-                continue
-            if ch == "!":
-                m = _BSD_TAG.match(text, pos)
-                if m:
-                    pos = m.end()
-                    continue
-            if ch in "+-":
-                m = _BSD_HOST.match(text, pos)
-                if m:
-                    pos = m.end()
-                    continue
-            word = _WORD.match(text, pos)
-            legacy = _LEGACY_ACTION.match(text, pos)
-            if word is not None and word.group().lower() in _KEYWORDS and (
-                    legacy is None or legacy.end() <= word.end()):
-                keyword = word.group().lower()
-                pos = word.end()
-                if keyword in ("if", "foreach", "set", "reset", "unset", "call_indirect"):
-                    stop = {"if": "then", "foreach": "do"}.get(keyword, ";")
-                    pos, ended = _skip_expression(text, pos, stop)
-                    if not ended:
-                        yield Token("BROKEN", keyword, path, line)
-                        return
-                    yield Token(keyword.upper(), keyword, path, line)
-                elif keyword == "call":
-                    name, pos = _call_name(text, pos)
-                    if name is None:
-                        yield Token("BROKEN", keyword, path, line)
-                        return
-                    yield Token("CALL", name, path, line)
-                elif keyword == "reload_lookup_table":
-                    end = text.find(")", pos)
-                    pos = n if end < 0 else end + 1
-                else:
-                    yield Token(keyword.upper(), keyword, path, line)
-                continue
-            if legacy is not None:
-                pos = legacy.end()
-                source = ""
-                if ch in "@:":  # a forwarding action's whole line, for the evidence (it runs to the
-                    # end of the line, so each line is looked at once)
-                    source = text[text.rfind("\n", 0, legacy.start()) + 1:pos].strip()[:200]
-                yield Token("ACTION", legacy.group(), path, line, source=source)
-                continue
-            pos += 1  # rsyslog: "invalid character" — reported, skipped
+    # --- buffers ---------------------------------------------------------------------------------
 
-    def _read(self, path: str, depth: int) -> str | None:
-        if self.exhausted:
-            return None
-        if depth > MAX_DEPTH or self.files >= MAX_FILES or self.budget <= 0:
+    def push_file(self, path: str) -> None:
+        if self.exhausted or any(f.path == path for f in self.frames):
+            return  # a file already being read is skipped, as rsyslog skips it
+        if len(self.frames) > MAX_DEPTH or self.files >= MAX_FILES or self.budget <= 0:
             self.exhausted = True  # said once; nothing more is included
             unreadable(self.errors, ReadError(path, "not read, nor any file rsyslog includes after it: the "
                                               f"includes go deeper or further than {MAX_DEPTH} levels, "
                                               f"{MAX_FILES} files or {MAX_BYTES} bytes", ErrorKind.TOO_LARGE))
-            return None
+            return
         text = read_optional(self.reader, path, self.errors)
         if text is None:
-            return None
+            return
         self.files += 1
         self.budget -= len(text)
-        return text
+        body, numbers = preprocess(text)
+        self.frames.append(_Frame(body, path, numbers))
 
-    def _include(self, pattern: str, depth: int) -> Iterator[Token]:
-        if self.exhausted:
+    def push_text(self, text: str, name: str) -> None:
+        if len(self.frames) <= MAX_DEPTH and self.budget > 0:
+            self.budget -= len(text)
+            self.frames.append(_Frame(text, name))
+
+    def include(self, pattern: str, legacy: bool) -> None:
+        """cnfDoInclude: glob the pattern; push files (in order), recurse into directories. For
+        ``$IncludeConfig`` a path that cannot be accessed ends the whole configuration."""
+        pattern = pattern.rstrip()
+        if not pattern or self.exhausted:
             return
-        for path in self._expand(pattern):
-            yield from self.tokens(path, depth + 1)
+        try:
+            paths, failed = self._expand(pattern if pattern.startswith("/") else "/" + pattern)
+        except (ReadError, ValueError) as exc:  # a NUL in the name, a directory that cannot be listed
+            paths, failed = [], str(exc)
+        if failed is not None and legacy:
+            self.terminated = True
+            unreadable(self.errors, ReadError(pattern, f"rsyslog stops reading its configuration here: "
+                                              f"{failed}", ErrorKind.INVALID))
+            return
+        for path in reversed(paths):  # a stack: the first is read first
+            self.push_file(path)
 
-    def _expand(self, pattern: str) -> list[str]:
-        """glob(3) with GLOB_MARK as rsyslog calls it: a directory stands for every file in it."""
-        if not pattern.startswith("/"):
-            pattern = "/" + pattern  # rsyslogd runs from /
-        if pattern.endswith("/"):
-            return [f"{pattern}{n}" for n in list_dir(self.reader, pattern.rstrip("/") or "/", self.errors)
-                    if not n.startswith(".")]
-        directory, name = posixpath.split(pattern)
-        if not any(c in name for c in "*?["):
-            info = self.reader.stat(pattern)
-            if info.exists and info.kind is FileKind.DIRECTORY:
-                return self._expand(pattern + "/")
-            return [pattern]
-        import fnmatch
+    def _expand(self, pattern: str, depth: int = 0) -> tuple[list[str], str | None]:
+        """(files, why not when one could not be accessed) for one include pattern."""
+        info = self.reader.stat(pattern) if "\x00" not in pattern else None
+        if info is not None and info.exists and info.kind is FileKind.DIRECTORY:
+            pattern = pattern.rstrip("/") + "/*"
+        elif not any(c in pattern for c in "*?["):  # GLOB_NOMAGIC: the name itself
+            if info is None or not info.exists:
+                return [], f"{pattern}: no such file"
+            return ([pattern] if info.kind is FileKind.FILE else []), None
+        files: list[str] = []
+        for path in self._glob(pattern):
+            found = self.reader.stat(path)
+            if not found.exists:
+                return files, f"{path}: cannot be accessed (a dangling link?)"
+            if found.kind is FileKind.FILE:
+                files.append(path)
+            elif found.kind is FileKind.DIRECTORY and depth < MAX_DEPTH:
+                more, failed = self._expand(path + "/*", depth + 1)
+                files += more
+                if failed is not None:
+                    return files, failed
+            if len(files) >= MAX_GLOB:
+                break
+        return files, None
 
-        names = list_dir(self.reader, directory, self.errors)
-        hidden = name.startswith(".")
-        return [posixpath.join(directory, n) for n in names
-                if fnmatch.fnmatchcase(n, name) and (hidden or not n.startswith("."))]
+    def _glob(self, pattern: str) -> list[str]:
+        """glob(3) without flags but GLOB_MARK's: wildcards in any component, a leading dot matched
+        only by a leading dot, results sorted."""
+        found = [""]
+        for part in pattern.strip("/").split("/"):
+            nxt: list[str] = []
+            for base in found:
+                if not any(c in part for c in "*?["):
+                    nxt.append(f"{base}/{part}")
+                    continue
+                try:
+                    names = self.reader.listdir(base or "/", MAX_GLOB)
+                except ReadError:
+                    continue
+                nxt += [f"{base}/{n}" for n in sorted(names) if fnmatch.fnmatchcase(n, part)
+                        and (part.startswith(".") or not n.startswith("."))]
+            found = nxt[:MAX_GLOB]
+        return found
 
+    # --- tokens ----------------------------------------------------------------------------------
 
-class _LineIndex:
-    """Line numbers of offsets, asked in increasing order (each newline counted once)."""
+    def next(self) -> Token | None:
+        while self.frames and not self.terminated:
+            fr = self.frames[-1]
+            if fr.pos >= fr.n:
+                self.frames.pop()
+                continue
+            if self.comment_return is not None:
+                end = fr.text.find("*/", fr.pos)
+                if end < 0:
+                    fr.pos = fr.n  # runs on into the including file
+                    continue
+                fr.pos, fr.bol = end + 2, False
+                self.state, self.comment_return = self.comment_return, None
+                continue
+            tok = self._states[self.state](fr)
+            if tok is not None:
+                return tok
+        return None
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.offset = 0
-        self.number = 1
+    def _token(self, fr: _Frame, kind: str, start: int, end: int, source: str = "") -> Token:
+        fr.pos, fr.bol = end, fr.text[end - 1] == "\n"
+        return Token(kind, fr.text[start:end], fr.path, fr.line_at(start), source)
 
-    def line(self, pos: int) -> int:
-        self.number += self.text.count("\n", self.offset, pos)
-        self.offset = pos
-        return self.number
+    def _initial(self, fr: _Frame) -> Token | None:
+        text, pos = fr.text, fr.pos
+        ch = text[pos]
+        # Characters only one rule can take, first (most of any file): newlines, blanks inside a
+        # line, braces and "&", and the legacy actions that run to the end of the line.
+        if ch == "\n" or (ch in " \t" and not fr.bol):
+            m = _BLANKS.match(text, pos)
+            assert m is not None
+            fr.pos, fr.bol = m.end(), ch == "\n"
+            return None
+        if ch in "&{}":
+            return self._token(fr, ch, pos, pos + 1)
+        if ch in "@|^?>":
+            end = text.find("\n", pos)
+            end = fr.n if end < 0 else end
+            if end > pos + 1:  # [|.\-@^?~>][^\n]+
+                source = text[text.rfind("\n", 0, pos) + 1:end].strip()[:200] if ch == "@" else ""
+                return self._token(fr, "ACTION", pos, end, source)
+        best, kind = 0, ""  # offered in lexer.l's order: a later rule wins only when longer
+        if m := _KEYWORD.match(text, pos):
+            best, kind = m.end() - pos, _KEYWORDS[m.group().lower()]
+        if ch in "&{}":
+            best, kind = 1, ch
+        if (m := _OBJECT.match(text, pos)) and m.end() - pos > best:
+            best, kind = m.end() - pos, "OBJ:" + m.group(1).lower()
+        if fr.bol:
+            for regex, name in ((_PROPFILT, "PROPFILT"), (_PRIFILT, "PRIFILT")):
+                if (m := regex.match(text, pos)) and m.end() - pos > best:
+                    best, kind = m.end() - pos, name
+        if (m := _LEGACY_ACTION.match(text, pos)) and m.end() - pos > best:
+            best, kind = m.end() - pos, "ACTION"
+        if text.startswith("/*", pos) and best < 2:
+            self.comment_return, self.state = "INITIAL", "INITIAL"
+            fr.pos, fr.bol = pos + 2, False
+            return None
+        if ch == "$" and (m := _CFSYSLINE.match(text, pos)) and m.end() - pos > best:
+            return self._cfsysline(fr, m.group(), m.end())
+        if ch == "!" and best == 0 and (tag := self._bsd_tag(fr, pos)) is not None:
+            return tag
+        if ch in "+-" and (m := _BSD_HOST.match(text, pos)) and m.end() - pos > best:
+            return self._token(fr, "BSD_HOST", pos, m.end())
+        if fr.bol and ch in " \t+-" and (m := _BSD_HOST_LINE.match(text, pos)) and m.end() - pos > best:
+            return self._token(fr, "BSD_HOST", pos, m.end())
+        if ch == "#" and best == 0:
+            end = text.find("\n", pos)
+            if end >= 0:  # \#.*\n: without a newline it is no comment, just an invalid character
+                fr.pos, fr.bol = end + 1, True
+                return None
+        if best == 0:  # blanks, or characters no rule takes ("invalid character", skipped): whole runs
+            if m := _BLANKS.match(text, pos):
+                fr.pos, fr.bol = m.end(), ch == "\n"
+            elif m := _NEVER_A_TOKEN.match(text, pos):
+                fr.pos, fr.bol = m.end(), False
+            elif ch in "!$:":  # a run of one of these: only its last may start a token
+                end = pos + 1
+                while end < fr.n and text[end] == ch:
+                    end += 1
+                fr.pos, fr.bol = max(end - 1, pos + 1), False
+            else:
+                fr.pos, fr.bol = pos + 1, False
+            return None
+        end = pos + best
+        if kind.startswith("OBJ:"):
+            self.state = "INOBJ"
+            name = kind[4:]
+            return self._token(fr, _OBJECTS[name], pos, end)._replace(value=name)
+        if kind in ("IF", "FOREACH", "SET", "RESET", "UNSET", "CALL_INDIRECT"):
+            self.state = "EXPR"
+        elif kind == "CALL":
+            self.state = "INCALL"
+        elif kind == "RELOAD":
+            self.state = "PROC"
+        source = ""
+        if kind == "ACTION" and ch in "@:":  # a forward's whole line, for the evidence; it runs to the
+            # end of the line, so each line is looked at once
+            source = text[text.rfind("\n", 0, pos) + 1:end].strip()[:200]
+        tok = self._token(fr, kind, pos, end, source)
+        if kind in ("PRIFILT", "PROPFILT"):
+            return tok._replace(value=tok.value.strip())
+        return tok
 
+    def _bsd_tag(self, fr: _Frame, pos: int) -> Token | None:
+        """``![^ \t\n]+[ \t]*$`` without rescanning the run at each of its characters: every position
+        in one run of non-blanks has the same answer about what follows the run."""
+        start, end, rest, ok = fr.tag_run
+        if not start <= pos < end:
+            text, n = fr.text, fr.n
+            end = pos
+            while end < n and text[end] not in " \t\n":
+                end += 1
+            rest = end
+            while rest < n and text[rest] in " \t":
+                rest += 1
+            ok = rest >= n or text[rest] == "\n"
+            fr.tag_run = (pos, end, rest, ok)
+        if ok and end > pos + 1:
+            return self._token(fr, "BSD_TAG", pos, rest)
+        return None
 
-def _object_params(text: str, pos: int) -> tuple[dict[str, str], int, bool]:
-    """An object's name="value" parameters (names lower-cased, the last value of a name wins; array
-    values joined by spaces), the offset after its ')' and whether it was closed."""
-    params: dict[str, str] = {}
-    name: str | None = None
-    pending: str | None = None
-    values: list[str] = []
-    in_array = False
-    for m in _OBJ_TOKEN.finditer(text, pos):
-        tok = m.group()
-        first = tok[0]
-        if first.isspace() or first == "#" or tok.startswith("/*"):
-            continue
-        if tok == ")" and not in_array:
-            if pending is not None and values:
-                params[pending] = " ".join(values)
-            return params, m.end(), True
-        if first in "\"`":
-            value = _ESCAPE.sub(lambda e: e.group(1), tok[1:-1]) if len(tok) > 1 else ""
-            if pending is not None:
-                values.append(value)
-                if not in_array:
-                    params[pending] = " ".join(values)
-                    pending, values = None, []
-            continue
-        if tok == "[":
-            in_array = True
-        elif tok == "]":
-            in_array = False
-            if pending is not None:
-                params[pending] = " ".join(values)
-                pending, values = None, []
-        elif tok == "=":
-            pending, values = name, []
-        elif first.isalpha():
-            name = tok.lower()
-    return params, len(text), False
+    def _cfsysline(self, fr: _Frame, line: str, end: int) -> Token | None:
+        """``$Directive …``: $IncludeConfig and $RuleSet are the lexer's, the rest run at once."""
+        if line[:14].lower() == "$includeconfig":
+            m = _INCLUDE_PATH.match(fr.text, fr.pos + 14)
+            fr.pos, fr.bol = (m.end(), False) if m else (fr.n, False)
+            if m:
+                self.include(m.group(1), legacy=True)
+            return None
+        if line[:9].lower() == "$ruleset ":
+            return self._token(fr, "LEGACY_RULESET", fr.pos, end)._replace(value=line[9:].split()[0]
+                                                                             if line[9:].split() else "")
+        return self._token(fr, "CFSYS", fr.pos, end)
 
+    def _string(self, fr: _Frame, regex: re.Pattern[str]) -> re.Match[str] | None:
+        m = regex.match(fr.text, fr.pos)
+        if m is None:
+            fr.failed_strings += 1
+            if fr.failed_strings > MAX_FAILED_STRINGS:
+                unreadable(self.errors, ReadError(fr.path, f"more than {MAX_FAILED_STRINGS} strings that do "
+                                                  "not end; the rest of the file was not read",
+                                                  ErrorKind.TOO_LARGE))
+                fr.pos = fr.n
+        return m
 
-def _call_name(text: str, pos: int) -> tuple[str | None, int]:
-    """The ruleset a ``call`` names. The lexer's INCALL state lists "any character is an error" before
-    the name rule, so a one-character name is that error (and is skipped): only two or more count."""
-    n = len(text)
-    while pos < n:
+    def _inobj(self, fr: _Frame) -> Token | None:
+        text, pos = fr.text, fr.pos
+        ch = text[pos]
+        if ch in " \t\n":
+            m = _OBJ_BLANKS.match(text, pos)
+            assert m is not None
+            fr.pos, fr.bol = m.end(), text[m.end() - 1] == "\n"
+            return None
+        if ch == ")":
+            self.state = "INITIAL"
+            return self._token(fr, "ENDOBJ", pos, pos + 1)
+        if ch in ",[]=":
+            return self._token(fr, ch, pos, pos + 1)
+        if text.startswith("/*", pos):
+            self.comment_return, self.state = "INOBJ", "INOBJ"
+            fr.pos = pos + 2
+            return None
+        if ch == "#":
+            end = text.find("\n", pos)
+            fr.pos = fr.n if end < 0 else end
+            return None
+        if ch in "\"`":
+            m = self._string(fr, _OBJ_STRING if ch == '"' else _OBJ_BACKTICK)
+            if m is not None:
+                tok = self._token(fr, "STRING" if ch == '"' else "BACKTICK", pos, m.end())
+                return tok._replace(value=_unescape(m.group()[1:-1]))
+        elif m := _OBJ_NAME.match(text, pos):
+            return self._token(fr, "NAME", pos, m.end())._replace(value=m.group().lower())
+        if fr.pos == pos:
+            fr.pos, fr.bol = pos + 1, False  # "invalid character in object definition"
+        return None
+
+    def _expr(self, fr: _Frame) -> Token | None:
+        text, pos = fr.text, fr.pos
+        ch = text[pos]
+        if ch in " \t\n":
+            m = _OBJ_BLANKS.match(text, pos)
+            assert m is not None
+            fr.pos, fr.bol = m.end(), text[m.end() - 1] == "\n"
+            return None
+        if text.startswith("/*", pos):
+            self.comment_return = "EXPR"
+            fr.pos = pos + 2
+            return None
+        if ch.isalpha() and ch.isascii():
+            m = _EXPR_WORD.match(text, pos)
+            assert m is not None
+            kind = _EXPR_WORDS.get(m.group().lower(), "FUNC")
+            if kind in ("THEN", "DO"):
+                self.state = "INITIAL"
+            return self._token(fr, kind, pos, m.end())
+        if ch.isdigit():
+            m = _EXPR_NUMBER.match(text, pos)
+            assert m is not None
+            return self._token(fr, "NUMBER", pos, m.end())
+        if ch == "$":
+            m = _EXPR_VAR.match(text, pos)
+            assert m is not None
+            return self._token(fr, "VAR", pos, m.end())
+        if ch in "'\"`":
+            m = self._string(fr, {"'": _EXPR_SQ, '"': _EXPR_DQ, "`": _EXPR_BT}[ch])
+            if m is not None:
+                return self._token(fr, "STRING", pos, m.end())
+            if ch == '"' and (bad := _EXPR_DQ_DOLLAR.match(text, pos)):
+                fr.pos = bad.end()  # "$-sign in double quotes must be escaped": no token at all
+                return None
+            if fr.pos == pos:
+                fr.pos = pos + 1
+            return None
+        for op in _EXPR_OPS:
+            if text.startswith(op, pos):
+                if op == ";":
+                    self.state = "INITIAL"
+                kind = "CMP" if op in _CMP_OPS else op
+                return self._token(fr, kind, pos, pos + len(op))
+        fr.pos, fr.bol = pos + 1, False  # "invalid character in expression"
+        return None
+
+    def _incall(self, fr: _Frame) -> Token | None:
+        """A one-character name is the "invalid character" rule's (listed first): skipped."""
+        text, pos = fr.text, fr.pos
         if text[pos] in " \t\n":
-            pos += 1
-            continue
-        m = _CALL_NAME.match(text, pos)
-        if m is not None:
-            return m.group(), m.end()
-        pos += 1
-    return None, pos
+            fr.pos, fr.bol = pos + 1, text[pos] == "\n"
+            return None
+        if m := _CALL_NAME.match(text, pos):
+            self.state = "INITIAL"
+            return self._token(fr, "NAME", pos, m.end())
+        fr.pos, fr.bol = pos + 1, False
+        return None
+
+    def _procedure(self, fr: _Frame) -> Token | None:
+        text, pos = fr.text, fr.pos
+        ch = text[pos]
+        if ch in " \t\n":
+            m = _OBJ_BLANKS.match(text, pos)
+            assert m is not None
+            fr.pos, fr.bol = m.end(), text[m.end() - 1] == "\n"
+            return None
+        if ch in "(,":
+            return self._token(fr, ch, pos, pos + 1)
+        if ch == ")":
+            self.state = "INITIAL"
+            return self._token(fr, ")", pos, pos + 1)
+        if ch in "'\"":
+            m = self._string(fr, _EXPR_SQ if ch == "'" else _EXPR_DQ)
+            if m is not None:
+                return self._token(fr, "STRING", pos, m.end())
+        if fr.pos == pos:
+            fr.pos, fr.bol = pos + 1, False
+        return None
+
+
+def _unescape(body: str) -> str:
+    return _ESCAPE.sub(lambda e: chr(int(e.group(1), 8) & 0xFF) if e.group(1)[0] in "01234567"
+                       else {"n": "\n", "t": "\t", "r": "\r"}.get(e.group(1), e.group(1)), body)
 
 
 def _legacy_target(action: str) -> tuple[str, str | None] | None:
@@ -369,182 +604,289 @@ def _legacy_target(action: str) -> tuple[str, str | None] | None:
     if p.startswith(":"):
         port = re.match(r":[^;#\s]*", p)
         p = p[port.end():] if port else p
-    p = p.lstrip(" \t")
+    p = p.lstrip()
     if p and p[0] not in ";#":
         return None
     template = None
     if p.startswith(";"):
-        name = re.match(r"[ \t]*([^#\s]*)", p[1:])
+        name = re.match(r"\s*([^#\s]*)", p[1:])
         template = (name.group(1) if name else "") or None
     host = host.strip()
     return (host, template) if host else None
 
 
-def _skip_expression(text: str, pos: int, stop: str) -> tuple[int, bool]:
-    """Past an expression up to its terminating keyword (``then``, ``do``) or ``;``."""
-    for m in _EXPR_TOKEN.finditer(text, pos):
-        tok = m.group()
-        if tok.lower() == stop:
-            return m.end(), True
-    return len(text), False
-
-
-@dataclass
-class RsyslogConfig:
-    """What the configuration sets up: every forwarding action (in any ruleset), the calls between
-    rulesets and the rulesets inputs are bound to."""
-
-    modules: set[str] = field(default_factory=lambda: set(_BUILTIN))
-    templates: set[str] = field(default_factory=lambda: set(_BUILTIN_TEMPLATES))  # defined so far
-    stopped: str | None = None  # the syntax error that ends the configuration early, if any
-    forwards: list[Forward] = field(default_factory=list)
-    calls: list[tuple[str, str]] = field(default_factory=list)  # (caller, called ruleset)
-    bound: set[str] = field(default_factory=set)
-
-
 class _Parser:
-    """rsyslog's grammar, as far as it decides which actions exist and in which ruleset."""
+    """rsyslog's grammar (grammar.y), as far as it decides which actions exist and where."""
 
-    def __init__(self, tokens: Iterator[Token]) -> None:
-        self.tokens = tokens
+    def __init__(self, lexer: _Lexer) -> None:
+        self.lexer = lexer
         self.ahead: Token | None = None
         self.conf = RsyslogConfig()
-        self.ruleset = DEFAULT_RULESET
-        self.depth = 0
+        self.ruleset = DEFAULT_RULESET.lower()
+        self.depth = 0  # blocks
+        self.expr_depth = 0  # parentheses
+        # The actions an unfiltered top-level action list chained with "&" after its first, by ruleset:
+        # lost when the next top-level statement is added to that ruleset (rsyslog 8.2302's
+        # rulesetAddScript keeps the list's head as its tail).
+        self.chained: dict[str, tuple[list[Forward], list[tuple[str, str]]]] = {}
+
+    # --- tokens ------------------------------------------------------------------------------------
 
     def peek(self) -> Token | None:
         while self.ahead is None:
-            tok = next(self.tokens, None)
+            tok = self.lexer.next()
             if tok is None or tok.kind != "CFSYS":
                 self.ahead = tok
                 break
             self._cfsysline(tok.value)  # the lexer runs these where they stand, in a block too
         return self.ahead
 
-    def take(self) -> Token:
+    def take(self, *kinds: str) -> Token:
         tok = self.peek()
         if tok is None:
             raise _Stop("unexpected end of the configuration")
+        if kinds and tok.kind not in kinds:
+            raise _Stop(f"{tok.path}:{tok.line}: syntax error on {tok.value[:40]!r}")
         self.ahead = None
         return tok
+
+    def at(self, *kinds: str) -> bool:
+        tok = self.peek()
+        return tok is not None and tok.kind in kinds
+
+    # --- the configuration -------------------------------------------------------------------------
 
     def run(self) -> RsyslogConfig:
         conf = self.conf
         while True:
-            # What a statement or ruleset adds is kept once the grammar has reduced it: a syntax error
-            # inside one discards it, with everything after it.
             kept = len(conf.forwards), len(conf.calls)
             try:
                 tok = self.peek()
                 if tok is None:
                     break
-                if tok.kind == "RULESET":
-                    self.take()
-                    self.ruleset = tok.value
-                elif tok.kind == "OBJ" and tok.value != "action":
-                    self.take()
-                    self._object(tok)
-                else:
-                    self._statement(self.ruleset)
+                self._top(tok)
             except _Stop as stop:
+                # What a statement or ruleset adds is kept once the grammar has reduced it: a syntax
+                # error inside one discards it, with everything after it.
                 del conf.forwards[kept[0]:], conf.calls[kept[1]:]
                 conf.stopped = str(stop) or "a syntax error"
                 break
+        if self.lexer.terminated and conf.stopped is None:
+            conf.stopped = "an included file could not be accessed"
         return conf
 
+    def _top(self, tok: Token) -> None:
+        kind = tok.kind
+        if kind == "LEGACY_RULESET":
+            self.take()
+            self.ruleset = self._define(tok.value)
+        elif kind in ("OBJ", "TEMPLATE", "RULESET"):
+            self.take()
+            self._object(tok)
+        elif kind in ("BSD_TAG", "BSD_HOST"):
+            self.take()
+        else:
+            ruleset = self.ruleset
+            chained = self._statement(ruleset, top=True)
+            lost = self.chained.pop(ruleset, None)
+            if lost is not None:  # the quirk: this statement's arrival drops the chained actions
+                conf = self.conf
+                conf.forwards[:] = [f for f in conf.forwards if not any(f is x for x in lost[0])]
+                for call in lost[1]:
+                    conf.calls.remove(call)
+            if chained is not None:
+                self.chained[ruleset] = (self.conf.forwards[chained[0]:], self.conf.calls[chained[1]:])
+
+    def _define(self, name: str) -> str:
+        key = name.lower()
+        self.conf.rulesets.setdefault(key, name)
+        return key
+
     def _cfsysline(self, line: str) -> None:
-        if m := _MODLOAD.match(line):
-            self.conf.modules.add(posixpath.basename(m.group(1)).removesuffix(".so").lower())
-        elif m := _BIND_RULESET.match(line):
-            self.conf.bound.add(m.group(1))
-        elif m := _LEGACY_TEMPLATE.match(line):
-            self.conf.templates.add(m.group(1).strip())
+        m = _DIRECTIVE.match(line)
+        if m is None:
+            return
+        directive, arg = m.group(1).lower(), m.group(2)
+        conf = self.conf
+        if directive == "modload" and arg:
+            conf.modules.add(posixpath.basename(arg).removesuffix(".so"))
+        elif directive.endswith("bindruleset") and arg:
+            conf.bound.add(arg.lower())
+        elif directive == "defaultruleset" and arg:
+            conf.bound.add(self._define(arg))
+        elif directive == "actionforwarddefaulttemplate":
+            conf.forward_template = arg or None
+        elif directive == "template" and (t := _LEGACY_TEMPLATE.match(line)):
+            conf.templates.add(t.group(1).lstrip())
+
+    def _params(self) -> dict[str, str | list[str]]:
+        """``nvlst ENDOBJ``: name="value" or name=["a", "b"] pairs; anything else is a syntax error."""
+        params: dict[str, str | list[str]] = {}
+        while True:
+            tok = self.take("NAME", "ENDOBJ")
+            if tok.kind == "ENDOBJ":
+                return params
+            self.take("=")
+            if self.at("["):
+                self.take()
+                values = [self.take("STRING", "BACKTICK").value]
+                while self.at(","):
+                    self.take()
+                    values.append(self.take("STRING", "BACKTICK").value)
+                self.take("]")
+                params[tok.value] = values
+            else:
+                params[tok.value] = self.take("STRING", "BACKTICK").value
 
     def _object(self, tok: Token) -> None:
-        if tok.value == "template" and "name" in tok.params:
-            self.conf.templates.add(tok.params["name"])
-        elif tok.value == "module" and "load" in tok.params:
-            self.conf.modules.add(tok.params["load"].lower())
-        elif tok.value == "input" and "ruleset" in tok.params:
-            self.conf.bound.add(tok.params["ruleset"])
-        elif tok.value == "ruleset":
-            name = tok.params.get("name", "")
-            if (brace := self.take()).kind != "{":
-                raise _Stop(f"ruleset {name} without a block ({brace.value})")
-            self._script(name)
+        params = self._params()
+        conf = self.conf
+        name = params.get("name")
+        if tok.kind == "TEMPLATE":
+            if self.at("{"):  # a list template's body: property() and constant() objects
+                self.take()
+                while not self.at("}"):
+                    self.take("PROPERTY", "CONSTANT")
+                    self._params()
+                self.take("}")
+            if isinstance(name, str):
+                conf.templates.add(name)
+        elif tok.kind == "RULESET":
+            self.take("{")
+            key = name.lower() if isinstance(name, str) else ""
+            duplicate = key in conf.rulesets
+            if not duplicate and isinstance(name, str):
+                conf.rulesets[key] = name
+            kept = len(conf.forwards), len(conf.calls)
+            if not self.at("}"):
+                self._script(key)
+            self.take("}")
+            if duplicate:  # rsyslog keeps the first definition of a name
+                del conf.forwards[kept[0]:], conf.calls[kept[1]:]
+        elif tok.value == "module":
+            load = params.get("load")
+            if isinstance(load, str):
+                conf.modules.add(load)
+        elif tok.value == "input":
+            ruleset = params.get("ruleset")
+            if isinstance(ruleset, str):
+                conf.bound.add(ruleset.lower())
+
+    def _include(self) -> None:
+        params = self._params()
+        file, text = params.get("file"), params.get("text")
+        if isinstance(file, str):
+            self.lexer.include(file, legacy=False)
+        elif isinstance(text, str):
+            self.lexer.push_text(text, "include(text)")
 
     def _script(self, ruleset: str) -> None:
-        """Statements up to the closing brace."""
-        while True:
-            tok = self.peek()
-            if tok is None:
-                raise _Stop("unclosed block")
-            if tok.kind == "}":
-                self.take()
-                return
+        """``script``: one statement or more, up to the closing brace."""
+        self._statement(ruleset)
+        while not self.at("}"):
             self._statement(ruleset)
 
-    def _statement(self, ruleset: str) -> None:
-        tok = self.take()
+    def _statement(self, ruleset: str, top: bool = False) -> tuple[int, int] | None:
+        """One ``stmt``. At the top level, an unfiltered action list chained with ``&`` returns where
+        its chained part starts (see :attr:`chained`)."""
+        tok = self.peek()
+        if tok is None:
+            raise _Stop("unexpected end of the configuration")
         kind = tok.kind
         if kind == "IF":
+            self.take()
+            self._expression()
+            self.take("THEN")
             self._block(ruleset)
-            if (nxt := self.peek()) is not None and nxt.kind == "ELSE":
+            if self.at("ELSE"):
                 self.take()
                 self._block(ruleset)
-        elif kind in ("PRIFILT", "PROPFILT", "FOREACH"):
+        elif kind == "FOREACH":
+            self.take()
+            self.take("(")
+            self.take("VAR")
+            self.take("IN")
+            self._expression()
+            self.take(")")
+            self.take("DO")
             self._block(ruleset)
-        elif kind in ("SET", "RESET", "UNSET"):
-            return
+        elif kind in ("SET", "RESET"):
+            self.take()
+            self.take("VAR")
+            self.take("=")
+            self._expression()
+            self.take(";")
+        elif kind == "UNSET":
+            self.take()
+            self.take("VAR")
+            self.take(";")
+        elif kind in ("PRIFILT", "PROPFILT"):
+            self.take()
+            self._block(ruleset)
+        elif kind == "RELOAD":
+            self.take()
+            self.take("(")
+            self.take("STRING")
+            while self.at(","):
+                self.take()
+                self.take("STRING")
+            self.take(")")
+        elif kind == "INCLUDE":
+            self.take()
+            self._include()
         else:
-            self.ahead = tok
-            self._action_list(ruleset)
+            self._action(ruleset)
+            chained = len(self.conf.forwards), len(self.conf.calls)
+            while self.at("&"):
+                self.take()
+                self._action(ruleset)
+            if top and chained != (len(self.conf.forwards), len(self.conf.calls)):
+                return chained
+        return None
 
     def _block(self, ruleset: str) -> None:
         self.depth += 1
         if self.depth > MAX_NESTING:  # bounded recursion: a hostile file nests ifs without end
-            tok = self.peek()
-            raise _Stop(f"{tok.path}:{tok.line}: blocks nested deeper than {MAX_NESTING}" if tok else "")
-        tok = self.peek()
-        if tok is not None and tok.kind == "{":
+            raise _Stop(f"blocks nested deeper than {MAX_NESTING}")
+        if self.at("{"):
             self.take()
             self._script(ruleset)
+            self.take("}")
         else:
             self._statement(ruleset)
         self.depth -= 1
 
-    def _action_list(self, ruleset: str) -> None:
-        self._action(ruleset)
-        while (tok := self.peek()) is not None and tok.kind == "&":
-            self.take()
-            self._action(ruleset)
-
     def _action(self, ruleset: str) -> None:
-        tok = self.take()
-        if tok.kind == "OBJ" and tok.value == "action":
-            module = tok.params.get("type", "").lower().removeprefix("builtin:")
-            target = tok.params.get("target", "")
-            template = tok.params.get("template")
-            if module in FORWARDING and module in self.conf.modules and target and (
-                    template is None or template in self.conf.templates):
-                self.conf.forwards.append(Forward(module, target, ruleset, tok.path, tok.line,
-                                                  f'action(type="{module}" target="{target}")'))
+        tok = self.take("ACTION_OBJ", "ACTION", "STOP", "CALL", "CALL_INDIRECT", "CONTINUE")
+        conf = self.conf
+        if tok.kind == "ACTION_OBJ":
+            params = self._params()
+            module, target, template = params.get("type"), params.get("target"), params.get("template")
+            module = module.lower() if isinstance(module, str) else None  # "OMFWD" loads; "builtin:omfwd" not
+            if module is not None and module in FORWARDING and module in conf.modules \
+                    and isinstance(target, str) and target and len(conf.forwards) < MAX_FORWARDS \
+                    and (template is None or template in conf.templates):
+                conf.forwards.append(Forward(module, target, conf.rulesets.get(ruleset, ruleset), tok.path,
+                                             tok.line, f'action(type="{module}" target="{target}")'))
         elif tok.kind == "ACTION":
             self._legacy_action(tok, ruleset)
         elif tok.kind == "CALL":
-            self.conf.calls.append((ruleset, tok.value))
-        elif tok.kind in ("STOP", "CONTINUE", "CALL_INDIRECT"):
-            return
-        else:
-            raise _Stop(f"{tok.path}:{tok.line}: syntax error on {tok.value!r}")
+            call = (ruleset, self.take("NAME").value.lower())
+            if len(conf.calls) < MAX_CALLS:
+                conf.calls.append(call)
+        elif tok.kind == "CALL_INDIRECT":
+            self._expression()
+            self.take(";")
+            conf.indirect_call = True
 
     def _legacy_action(self, tok: Token, ruleset: str) -> None:
-        """``@host`` is omfwd's selector syntax, ``:omrelp:host`` omrelp's (once loaded); omfwd has no
-        ``:omfwd:`` form — rsyslog refuses it."""
+        """``@host`` is omfwd's selector syntax, ``:omrelp:host`` omrelp's (once loaded, and in
+        lower case: the module compares it with strncmp)."""
         text = tok.value
+        conf = self.conf
         if text.startswith("@"):
             module, rest = "omfwd", text[2:] if text.startswith("@@") else text[1:]
-        elif text[:8].lower() == ":omrelp:" and "omrelp" in self.conf.modules:
+        elif text.startswith(":omrelp:") and "omrelp" in conf.modules:
             module, rest = "omrelp", text[8:]
         else:
             return
@@ -552,21 +894,72 @@ class _Parser:
         if parsed is None:
             return
         target, template = parsed
-        if template is None or template in self.conf.templates:  # else: "action disabled"
-            self.conf.forwards.append(Forward(module, target, ruleset, tok.path, tok.line,
-                                              tok.source or text))
+        if template is None and module == "omfwd":
+            template = conf.forward_template
+        if (template is None or template in conf.templates) and len(conf.forwards) < MAX_FORWARDS:
+            # (an unknown template: "action disabled")
+            conf.forwards.append(Forward(module, target, conf.rulesets.get(ruleset, ruleset), tok.path,
+                                         tok.line, tok.source or text))
+
+    def _expression(self, level: int = 0) -> None:
+        """``expr`` with bison's precedences: and/or, comparisons, + - &, * / %, then not and unary
+        minus; only whether it parses matters here."""
+        self.expr_depth += 1
+        if self.expr_depth > MAX_NESTING:
+            raise _Stop(f"an expression nested deeper than {MAX_NESTING}")
+        self._operand()
+        while True:
+            tok = self.peek()
+            if tok is None or not self._binary(tok):
+                break
+            self.take()
+            self._operand()
+        self.expr_depth -= 1
+
+    @staticmethod
+    def _binary(tok: Token) -> bool:
+        return tok.kind in ("AND", "OR", "CMP", "+", "-", "&", "*", "/", "%")
+
+    def _operand(self) -> None:
+        tok = self.take()
+        kind = tok.kind
+        if kind in ("NOT", "-"):
+            self._operand()
+        elif kind == "(":
+            self._expression()
+            self.take(")")
+        elif kind == "FUNC":
+            self.take("(")
+            if not self.at(")"):
+                self._expression()
+                while self.at(","):
+                    self.take()
+                    self._expression()
+            self.take(")")
+        elif kind == "[":
+            self.take("STRING")
+            while self.at(","):
+                self.take()
+                self.take("STRING")
+            self.take("]")
+        elif kind not in ("NUMBER", "STRING", "VAR"):
+            raise _Stop(f"{tok.path}:{tok.line}: syntax error on {tok.value[:40]!r}")
 
 
 def rsyslog_config(reader: Reader, errors: Errors | None = None) -> RsyslogConfig:
     """The configuration rsyslogd loads from ``reader``'s /etc/rsyslog.conf (empty without one)."""
-    return _Parser(_Lexer(reader, errors).tokens(MAIN_CONFIG)).run()
+    lexer = _Lexer(reader, errors)
+    lexer.push_file(MAIN_CONFIG)
+    return _Parser(lexer).run()
 
 
 def rsyslog_forwards(reader: Reader, errors: Errors | None = None) -> list[Forward]:
     """The forwarding actions rsyslogd would run with the configuration under ``reader``'s root, in
     the order of the configuration: those in rulesets messages reach."""
     conf = rsyslog_config(reader, errors)
-    reached = {DEFAULT_RULESET, *conf.bound}
+    if conf.indirect_call:  # a ruleset named at run time: any may be reached
+        return list(conf.forwards)
+    reached = {DEFAULT_RULESET.lower(), *conf.bound}
     grew = True
     while grew:
         grew = False
@@ -574,4 +967,4 @@ def rsyslog_forwards(reader: Reader, errors: Errors | None = None) -> list[Forwa
             if caller in reached and callee not in reached:
                 reached.add(callee)
                 grew = True
-    return [f for f in conf.forwards if f.ruleset in reached]
+    return [f for f in conf.forwards if f.ruleset.lower() in reached]
