@@ -204,6 +204,9 @@ _ALGOS_92 = " ".join(compiled_defaults("9.2p1", "debian")["pubkeyacceptedalgorit
     ('expiry-time="20200101120000"', "ssh-ed25519", {}, P),
     ('expiry-time="20991231"', "ssh-ed25519", {}, F),  # "expires at 2099-12-31T00:00:00", logged in
     ('expiry-time="2020"', "ssh-ed25519", {}, P),  # "bad key options: invalid expires time"
+    ('principals="root"', "ssh-ed25519", {}, P),  # auth_authorise_keyopts: "principals on non-CA key"
+    ('Principals="root,ops"', "ssh-ed25519", {}, P),  # option names are matched without case
+    ('cert-authority,principals="root"', "ssh-ed25519", {}, F),  # a CA: its certificates log in
     ("", "ssh-dss", {"pubkeyacceptedalgorithms": _ALGOS_92}, P),  # "ssh-dss not in PubkeyAcceptedAlgorithms"
     ("", "ssh-dss", {"pubkeyacceptedalgorithms": f"{_ALGOS_92},ssh-dss"}, F),
     ("", "ssh-rsa", {"pubkeyacceptedalgorithms": _ALGOS_92}, F),  # signs with rsa-sha2-512

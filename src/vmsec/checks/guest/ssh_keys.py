@@ -97,8 +97,13 @@ def _expiry(key: AuthorizedKey) -> tuple[str, dt.datetime | None] | None:
 def refusal(key: AuthorizedKey, user: str, cfg: SshdConfig | None, guest: Guest,
             now: dt.datetime) -> str | None:
     """Why sshd would refuse this key for a login as ``user`` whatever the connection, or None: an
-    ``expiry-time`` that has passed (in any time zone), a key type that PubkeyAcceptedAlgorithms
-    leaves out (DSA since OpenSSH 7.0), or PubkeyAuthentication off."""
+    ``expiry-time`` that has passed (in any time zone), ``principals=`` without ``cert-authority``,
+    a key type that PubkeyAcceptedAlgorithms leaves out (DSA since OpenSSH 7.0), or
+    PubkeyAuthentication off."""
+    options = [o.lower() for o in key.options]
+    if any(o.startswith("principals=") for o in options) and "cert-authority" not in options:
+        # auth_authorise_keyopts(): the principals list only means something for a CA's certificates
+        return "it names principals= but is no cert-authority: sshd denies it (principals on non-CA key)"
     expiry = _expiry(key)
     if expiry is not None:
         text, latest = expiry
