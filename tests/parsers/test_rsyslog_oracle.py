@@ -216,3 +216,23 @@ def test_forwarding_actions_as_rsyslogd_loads_them(tmp_path: Path, case: str) ->
     assert ours == actions
     assert {f.target.split()[0] for f in conf.forwards if not f.text.startswith("action(")} == targets
     assert set(conf.calls) == calls
+
+
+@pytest.mark.parametrize("dropin", ["*.* @@logs.example.com:6514\n", "#*.* @@logs.example.com:6514\n"])
+def test_debian_12s_own_rsyslog_conf_with_a_dropin(tmp_path: Path, dropin: str) -> None:
+    """The rsyslog.conf Debian 12 ships (from the unpacked package), forwarding from a drop-in or not."""
+    if not os.access(RSYSLOGD, os.X_OK):
+        missing("rsyslogd", f"{RSYSLOGD} (scripts/test.sh unpacks Debian's rsyslog there)")
+    shipped = (RSYSLOG / "etc/rsyslog.conf").read_text()
+    assert "$IncludeConfig /etc/rsyslog.d/*.conf" in shipped
+    root = tmp_path / "root"
+    files: dict[str, str | tuple[str, str]] = {CONF: shipped.replace("/etc/rsyslog.d/", "{R}/etc/rsyslog.d/"),
+                                               "etc/rsyslog.d/60-remote.conf": dropin}
+    _write(root, files, str(root))
+    actions, targets, calls = _oracle(root / CONF)
+    _write(root, files, "")
+    conf = rsyslog_config(RootReader(str(root)))
+    assert Counter((f.ruleset.lower(), f.module) for f in conf.forwards) == actions
+    expected = {"logs.example.com"} if dropin[0] != "#" else set()
+    assert {f.target for f in conf.forwards} == targets == expected
+    assert set(conf.calls) == calls == set()
