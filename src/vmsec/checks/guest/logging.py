@@ -234,7 +234,9 @@ def remote_logging(guest: Guest) -> Iterator[Result]:
     A syslog daemon counts only when it is installed and not disabled at boot, and rsyslog's
     forwarding actions only as rsyslogd loads them: the files its configuration includes, outside
     comments, in a ruleset messages reach, with the module and template they name defined before
-    them, and not after a syntax error that ends the configuration.
+    them, and not after a syntax error that ends the configuration; syslog-ng's network destinations
+    only when a log path uses them (and none when a log path names an object defined nowhere, since
+    syslog-ng then refuses the whole configuration).
 
     Remediation: Forward to a log server: rsyslog `action(type="omfwd" … StreamDriver="gtls")`,
     systemd-journal-upload, audisp-remote, or an agent (Vector, Fluent Bit, Wazuh).

@@ -3,8 +3,8 @@
 Rules: what auditctl loads at boot — augenrules' compilation of /etc/audit/rules.d (see
 :func:`_rules`), or /etc/audit/audit.rules where auditd.service loads that file itself. Off-host
 forwarding evidence, from daemons that are installed and not disabled at boot: rsyslog's
-forwarding actions as rsyslogd loads them (:mod:`vmsec.parsers.system.rsyslog`), syslog-ng (a
-``destination`` with ``network()``, ``tcp()``, ``udp()`` or ``syslog()``), the audit remote plugin
+forwarding actions as rsyslogd loads them (:mod:`vmsec.parsers.system.rsyslog`), syslog-ng's network
+destinations that a log path uses (:mod:`vmsec.parsers.system.syslog_ng`), the audit remote plugin
 (``active = yes``), systemd-journal-upload enabled, busybox syslogd ``-R host``. journald: the last
 ``Storage=`` of journald.conf and its drop-ins; ``auto`` (the default) is reported as what it means
 here: ``persistent`` when /var/log/journal exists, else ``volatile``. None when journald is absent.
@@ -13,19 +13,18 @@ here: ``persistent`` when /var/log/journal exists, else ``volatile``. None when 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from vmsec.facts import AuditSetup, FileKind, Service
 from vmsec.parsers.lines import split_lines
 from vmsec.parsers.system._common import Errors, list_dir, read_lines, read_optional
 from vmsec.parsers.system.rsyslog import rsyslog_forwards
+from vmsec.parsers.system.syslog_ng import syslog_ng_config
 from vmsec.parsers.systemd_unit import parse_unit
 from vmsec.reading import Reader
 
 MAX_RULES = 20_000
 MAX_EVIDENCE = 100
-_SYSLOG_NG_DEST = re.compile(r"destination\s+[\w.-]+\s*\{[^{}]*?\b(network|tcp6?|udp6?|syslog)\s*\(",
-                             re.DOTALL)
 _BUSYBOX_REMOTE = re.compile(r"(?:^|\s)-R\s*\S")
 _JOURNALD_DIRS = ("/etc/systemd/journald.conf.d", "/run/systemd/journald.conf.d",
                   "/usr/local/lib/systemd/journald.conf.d", "/usr/lib/systemd/journald.conf.d")
@@ -119,19 +118,6 @@ def _rules(reader: Reader, errors: Errors | None) -> tuple[tuple[str, ...], str 
     return tuple(loaded), None
 
 
-def _line_counter(text: str) -> Callable[[int], int]:
-    """The line of each offset in ``text``, asked in increasing order: each newline is counted once
-    (counting from the start for every match had made a 1 MiB rsyslog.conf take 22 s)."""
-    where = [0, 1]  # the last offset asked, its line
-
-    def line_of(offset: int) -> int:
-        where[1] += text.count("\n", where[0], offset)
-        where[0] = offset
-        return where[1]
-
-    return line_of
-
-
 def _runs(reader: Reader, services: Sequence[Service] | None, binaries: tuple[str, ...],
           units: tuple[str, ...]) -> bool:
     """Installed (its binary exists) and not disabled at boot (unknown enablement still counts)."""
@@ -143,19 +129,9 @@ def _remote(reader: Reader, services: Sequence[Service] | None, errors: Errors |
     # A daemon that is not installed, or not enabled at boot, forwards nothing whatever its files say.
     if _runs(reader, services, ("/usr/sbin/rsyslogd", "/sbin/rsyslogd"), ("rsyslog.service", "rsyslog")):
         evidence += [f.evidence() for f in rsyslog_forwards(reader, errors)[:MAX_EVIDENCE]]
-    syslog_ng = ["/etc/syslog-ng/syslog-ng.conf",
-                 *(f"/etc/syslog-ng/conf.d/{n}" for n in list_dir(reader, "/etc/syslog-ng/conf.d", errors)
-                   if n.endswith(".conf"))]
-    if not _runs(reader, services, ("/usr/sbin/syslog-ng", "/sbin/syslog-ng"),
-                 ("syslog-ng.service", "syslog-ng")):
-        syslog_ng = []
-    for path in syslog_ng:
-        text = read_optional(reader, path, errors) or ""
-        uncommented = "\n".join(raw.split("#", 1)[0] for raw in split_lines(text))
-        line_of = _line_counter(uncommented)
-        for match in _SYSLOG_NG_DEST.finditer(uncommented):
-            where = f"{path}:{line_of(match.start())}"
-            evidence.append(f"syslog-ng {where}: {match.group(1)}() destination")
+    syslog_ng = ("/usr/sbin/syslog-ng", "/sbin/syslog-ng")
+    if _runs(reader, services, syslog_ng, ("syslog-ng.service", "syslog-ng")):
+        evidence += [d.evidence() for d in syslog_ng_config(reader, errors).forwards()[:MAX_EVIDENCE]]
     for path in ("/etc/audit/plugins.d/au-remote.conf", "/etc/audisp/plugins.d/au-remote.conf"):
         for number, line in read_lines(reader, path, errors):
             key, _sep, value = line.partition("=")

@@ -1,0 +1,131 @@
+"""vmsec's syslog-ng reader against the real syslog-ng (Debian 12's 3.38, unpacked by scripts/test.sh into
+.cache/syslog-ng): started in the foreground with a private persist file and control socket, its debug
+log names every network destination it opens ("Syslog connection established/failed; server=…").
+For each configuration vmsec must name the same destinations — those a log path uses — and none when
+syslog-ng refuses the configuration. Each destination points at its own loopback address, refused at
+once, so nothing leaves the machine."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from components import missing
+from vmsec.collectors.reader import RootReader
+from vmsec.parsers.system.syslog_ng import syslog_ng_config
+
+ROOT = Path(__file__).resolve().parents[2] / ".cache" / "syslog-ng" / "root"
+SYSLOG_NG = ROOT / "usr/sbin/syslog-ng"
+CONF = "etc/syslog-ng/syslog-ng.conf"
+HEAD = '@version: 3.38\nsource s_src { internal(); };\n'
+INLINE_UDP = 'log {{ source(s_src); destination {{ udp("{}"); }}; }};\n'
+
+# Each case: the files of a root, or just its syslog-ng.conf ({R}: where the root is, for includes).
+CASES: dict[str, str | dict[str, str]] = {
+    "used-and-unused": HEAD + 'destination d_a { tcp("127.0.0.2" port(514)); };\n'
+                              'destination d_b { tcp("127.0.0.3" port(514)); };\n'
+                              'log { source(s_src); destination(d_a); };\n',
+    "log-line-commented-out": HEAD + 'destination d_net { tcp("127.0.0.2" port(514)); };\n'
+                                     '#log { source(s_src); destination(d_net); };\n',
+    "udp-network-syslog": HEAD + 'destination d_u { udp("127.0.0.2" port(514)); };\n'
+                                 'destination d_n { network("127.0.0.3" transport("tcp") port(601)); };\n'
+                                 'destination d_s { syslog("127.0.0.4" transport("tcp") port(601)); };\n'
+                                 'log { source(s_src); destination(d_u); destination(d_n);\n'
+                                 '      destination(d_s); };\n',
+    "nested-and-inline": HEAD + 'destination d_a { tcp("127.0.0.2" port(514)); };\n'
+                                'log { source(s_src); log { destination(d_a); }; };\n'
+                                'log { source(s_src); destination { tcp("127.0.0.3" port(514)); }; };\n',
+    "if-else-and-junction": HEAD + 'destination d_a { tcp("127.0.0.2" port(514)); };\n'
+                                   'destination d_b { tcp("127.0.0.3" port(514)); };\n'
+                                   'log { source(s_src); if (message("x")) { destination(d_a); } '
+                                   'else { destination(d_b); }; };\n'
+                                   'log { source(s_src); junction { channel { destination { '
+                                   'tcp("127.0.0.4" port(514)); }; }; }; };\n',
+    "file-destinations-only": HEAD + 'destination d_f { file("/dev/null"); };\n'
+                                     'log { source(s_src); destination(d_f); };\n',
+    "hash-in-a-string": HEAD + 'destination d_a { tcp("127.0.0.2" port(514) template("#${MSG}\\n")); };\n'
+                               'log { source(s_src); destination(d_a); }; # trailing comment\n',
+    "unresolved-reference": HEAD + 'destination d_a { tcp("127.0.0.2" port(514)); };\n'
+                                   'log { source(s_src); destination(d_a); };\nlog { source(s_nope); };\n',
+    "include-glob": {CONF: HEAD + '@include "{R}/etc/syslog-ng/conf.d/*.conf"\n',
+                     "etc/syslog-ng/conf.d/50-remote.conf": 'destination d_r { tcp("127.0.0.2"); };\n'
+                                                            'log { source(s_src); destination(d_r); };\n',
+                     "etc/syslog-ng/conf.d/60-old.conf.disabled":
+                         'log { source(s_src); destination { tcp("127.0.0.3" port(514)); }; };\n'},
+    "include-directory": {CONF: HEAD + '@include "{R}/etc/syslog-ng/conf.d"\n',
+                          **{f"etc/syslog-ng/conf.d/{name}": INLINE_UDP.format(host)
+                             for name, host in (("a.conf", "127.0.0.2"), (".hidden", "127.0.0.3"),
+                                                ("b.conf~", "127.0.0.4"), ("c.txt", "127.0.0.5"))}},
+    "defined-in-main-used-in-include": {CONF: HEAD + 'destination d_net { tcp("127.0.0.2" port(514)); };\n'
+                                              '@include "{R}/etc/syslog-ng/conf.d/*.conf"\n',
+                                        "etc/syslog-ng/conf.d/remote.conf":
+                                            'log { source(s_src); destination(d_net); };\n'},
+}
+
+
+def _oracle(conf: Path, run: Path) -> set[str] | None:
+    """The hosts of the network destinations syslog-ng opens, or None when it refuses to start."""
+    log = run / "syslog-ng.out"
+    env = {**os.environ, "LD_LIBRARY_PATH": f"{ROOT}/usr/lib/x86_64-linux-gnu:{ROOT}/usr/lib/syslog-ng"}
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(SYSLOG_NG), "-F", "-d", "-e", "-f", str(conf),
+                                 f"--module-path={ROOT}/usr/lib/syslog-ng/3.38", "-R", str(run / "persist"),
+                                 "-p", str(run / "pid"), "-c", str(run / "ctl")],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 20
+            while proc.poll() is None and "starting up" not in log.read_text():
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            time.sleep(0.3)  # the connections are made right after start-up
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    text = log.read_text()
+    if "syslog-ng starting up" not in text:
+        return None
+    return {m.split(":")[0] for m in re.findall(r"server='AF_INET6?\(([^)]*)\)'", text)}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_destinations_syslog_ng_opens(tmp_path: Path, case: str) -> None:
+    if not os.access(SYSLOG_NG, os.X_OK):
+        missing("syslog-ng", f"{SYSLOG_NG} (scripts/test.sh unpacks Debian's syslog-ng-core there)")
+    spec = CASES[case]
+    files = spec if isinstance(spec, dict) else {CONF: spec}
+    root = tmp_path / "root"
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text.replace("{R}", str(root)))
+    run = tmp_path / "run"
+    run.mkdir()
+    opened = _oracle(root / CONF, run)
+    for rel, text in files.items():  # vmsec reads the same files from inside the root
+        (root / rel).write_text(text.replace("{R}", ""))
+    conf = syslog_ng_config(RootReader(str(root)))
+    ours = {d.target for d in conf.forwards()}
+    if opened is None:
+        assert conf.unresolved and ours == set(), "syslog-ng refused this configuration"
+    else:
+        assert ours == opened
+
+
+def test_relative_includes_use_the_include_path(tmp_path: Path) -> None:
+    """``@include "conf.d/*.conf"`` and ``"scl.conf"`` are found on syslog-ng's include path
+    (/etc/syslog-ng, then /usr/share/syslog-ng/include), inside the scanned root."""
+    root = tmp_path / "root"
+    files = {CONF: HEAD + '@include "scl.conf"\n@include "conf.d/*.conf"\n',
+             "usr/share/syslog-ng/include/scl.conf": 'destination d_scl { tcp("127.0.0.3"); };\n',
+             "etc/syslog-ng/conf.d/remote.conf": 'log { source(s_src); destination(d_scl); };\n'}
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    conf = syslog_ng_config(RootReader(str(root)))
+    assert [(d.name, d.target, d.path) for d in conf.forwards()] == [
+        ("d_scl", "127.0.0.3", "/usr/share/syslog-ng/include/scl.conf")]
