@@ -143,6 +143,88 @@ CASES: dict[str, str | dict[str, str | tuple[str, str]]] = {
     "property-at-top-level": BEFORE + 'property(name="msg")\n' + AFTER,
     "deep-nesting": "if 1 == 1 then {\n" * 101 + "@@deep.example.com\n" + "}\n" * 101,
     "modload-path": "$ModLoad {M}/omrelp.so\n*.* :omrelp:r.example.com:2514\n",
+    # From a second review against rsyslogd (each had disagreed with vmsec; BEFORE shows the
+    # configuration loads up to the point each is about):
+    'config-enabled-off': BEFORE + 'action(type="omfwd" target="a.example.com" config.enabled="off")\n',
+    'config-enabled-yes': BEFORE + 'action(type="omfwd" target="a.example.com" config.enabled="yes")\n',
+    'config-enabled-backtick':
+        BEFORE + 'action(type="omfwd" target="a.example.com" config.enabled=`echo $FWD_ENABLED`)\n',
+    'config-enabled-module': BEFORE + ('module(load="omrelp" config.enabled="off")\n'
+            'action(type="omrelp" target="r.example.com" port="2514")\n'),
+    'config-enabled-include': {CONF: ('*.* @@before.example.com\n'
+            'include(file="{R}/etc/fwd.conf" config.enabled="off")\n'),
+        'etc/fwd.conf': '*.* @@inc.example.com\n'},
+    'config-enabled-ruleset':
+        BEFORE + 'ruleset(name="remote" config.enabled="off") {\n'
+                 '  action(type="omfwd" target="a.example.com")\n}\n',
+    'include-dangling-link': {CONF: ('*.* @@before.example.com\n'
+            'include(file="{R}/etc/rsyslog.d/*.conf" mode="optional")\n'),
+        'etc/rsyslog.d/00-first.conf': '*.* @@first.example.com\n',
+        'etc/rsyslog.d/10-old.conf': ('symlink', '/nonexistent'),
+        'etc/rsyslog.d/50-remote.conf': '*.* @@logs.example.com\n'},
+    'legacy-dangling-in-subdir': {CONF: ('*.* @@before.example.com\n'
+            '$IncludeConfig {R}/etc/rsyslog.d/\n'
+            '*.* @@after.example.com\n'),
+        'etc/rsyslog.d/a/10-old.conf': ('symlink', '/nonexistent'),
+        'etc/rsyslog.d/b.conf': '*.* @@b.example.com\n'},
+    'continuation-in-object': BEFORE + ('action(type="omfwd" \\\n'
+            '  target="a.example.com"\n'
+            '  port="514")\n'
+            '*.* @@after.example.com\n'),
+    'continuation-in-if': BEFORE + ("if $programname == 'a' or \\\n"
+            "   $programname == 'b'\n"
+            '   then @@x.example.com\n'
+            '*.* @@after.example.com\n'),
+    'include-dir-noslash': {CONF: '*.* @@before.example.com\n$IncludeConfig {R}/etc/rsyslog.d\n',
+        'etc/rsyslog.d/a.conf': '*.* @@a.example.com\n',
+        'etc/rsyslog.d.bak/old.conf': '*.* @@old.example.com\n'},
+    'quirk-include-not-a-statement': BEFORE + '@@a.example.com\n& @@b.example.com\ninclude(text="")\n',
+    'quirk-ruleset-block-then-legacy': BEFORE + ('ruleset(name="remote") {\n'
+            ' action(type="omfile" file="/var/log/remote")\n'
+            ' action(type="omfwd" target="a.example.com")\n'
+            '}\n'
+            '$RuleSet remote\n'
+            '*.* /var/log/y\n'),
+    'ruleset-tab': BEFORE + '$RuleSet\tremote\n*.* @@r.example.com\n',
+    'defaultruleset-before-ruleset': BEFORE + ('$DefaultRuleset remote\n'
+            'ruleset(name="remote") { action(type="omfwd" target="a.example.com") }\n'),
+    'tilde-longest-match': BEFORE + '*.* ~ @@x.example.com\n',
+    'tilde-brace': BEFORE + 'if $msg contains "x" then { ~}\n*.* @@after.example.com\n',
+    'trailing-context-minus-host': BEFORE + ('if $msg contains "x" then {\n'
+            '-host\n'
+            '@@a.example.com\n'
+            '}\n'
+            '*.* @@after.example.com\n'),
+    'protocol-invalid': BEFORE + 'action(type="omfwd" target="a.example.com" protocol="tls")\n',
+    'int-invalid': BEFORE + 'action(type="omfwd" target="a.example.com" action.resumeRetryCount="forever")\n',
+    'binary-invalid': BEFORE + 'action(type="omfwd" target="a.example.com" keepalive="yes")\n',
+    'target-whitespace': BEFORE + 'action(type="omfwd" target="logs.example.com ")\n',
+    'target-cat-newline': {CONF: ('*.* @@before.example.com\n'
+            'action(type="omfwd" target=`cat {R}/etc/loghost`)\n'),
+        'etc/loghost': 'logs.example.com\n'},
+    'default-template-rainer': BEFORE + ('$ActionForwardDefaultTemplate Nope\n'
+            'action(type="omfwd" target="a.example.com")\n'),
+    'module-template': BEFORE + 'module(load="builtin:omfwd" template="Nope")\n*.* @@b.example.com\n',
+    'template-no-type': BEFORE + ('template(name="t" string="%msg%")\n'
+            'action(type="omfwd" target="a.example.com" template="t")\n'),
+    'template-list-nobody': BEFORE + ('template(name="t" type="list")\n'
+            'action(type="omfwd" target="a.example.com" template="t")\n'),
+    'legacy-template-unquoted': BEFORE + '$template t,%msg%\n*.* @@a.example.com;t\n',
+    'relp-module-dotso': BEFORE + ('module(load="omrelp.so")\n'
+            'action(type="omrelp" target="r.example.com" port="2514")\n'),
+    'relp-legacy-junk': BEFORE + '$ModLoad omrelp\n*.* :omrelp:r.example.com:2514 junk\n',
+    'include-trailing-space': {CONF: '*.* @@before.example.com\ninclude(file="{R}/etc/f.conf ")\n',
+        'etc/f.conf': '*.* @@f.example.com\n'},
+    'include-file-and-text': {CONF: ('*.* @@before.example.com\n'
+            'include(file="{R}/etc/f.conf" text="*.* @@t.example.com")\n'),
+        'etc/f.conf': '*.* @@f.example.com\n'},
+    'glob-trailing-slash': {CONF: '*.* @@before.example.com\n$IncludeConfig {R}/etc/rsyslog.d/*/\n',
+        'etc/rsyslog.d/s/a.conf': '*.* @@a.example.com\n',
+        'etc/rsyslog.d/b.conf': '*.* @@b.example.com\n'},
+    'text-directive-no-newline': BEFORE + 'include(text="$ModLoad omrelp")\n*.* :omrelp:r.example.com:2514\n',
+    'exists-string': BEFORE + 'if exists("x") then @@e.example.com\n*.* @@after.example.com\n',
+    'not-chain-recursion': BEFORE + 'if ' + 'not ' * 1000 + '1 == 1 then @@n.example.com\n',
+    'unicode-digit': BEFORE + 'if $msg == ² then stop\n*.* @@after.example.com\n',
 }
 
 
@@ -236,3 +318,14 @@ def test_debian_12s_own_rsyslog_conf_with_a_dropin(tmp_path: Path, dropin: str) 
     expected = {"logs.example.com"} if dropin[0] != "#" else set()
     assert {f.target for f in conf.forwards} == targets == expected
     assert set(conf.calls) == calls == set()
+
+
+def test_a_missing_abort_if_missing_include_makes_rsyslogd_exit(tmp_path: Path) -> None:
+    """rsyslogd exits at start ("abort-if-missing"): nothing at all runs, the forward before it
+    included (the oracle cannot dump a configuration the daemon refuses to run)."""
+    root = tmp_path / "root"
+    _write(root, {CONF: BEFORE + 'include(file="/etc/none.conf" mode="abort-if-missing")\n' + AFTER}, "")
+    conf = rsyslog_config(RootReader(str(root)))
+    assert conf.forwards == [] and conf.stopped is not None and "rsyslogd exits" in conf.stopped
+    _write(root, {CONF: BEFORE + 'include(file="/etc/none.conf" mode="optional")\n' + AFTER}, "")
+    assert len(rsyslog_config(RootReader(str(root))).forwards) == 2

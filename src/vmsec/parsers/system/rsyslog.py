@@ -40,7 +40,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from vmsec.errors import ErrorKind, ReadError
@@ -80,12 +80,13 @@ _OBJECTS = {"main_queue": "OBJ", "timezone": "OBJ", "parser": "OBJ", "global": "
 _OBJECT = re.compile(r"(" + "|".join(_OBJECTS) + r")[ \n\t]*\(", _I)
 _PROPFILT = re.compile(r'[ \t]*:\$?[a-z\-]+[ ]*,[ ]*!?[a-z]+[ ]*,[ ]*"(?:\\"|[^"])*"', _I)
 _PRIFILT = re.compile(r"[ \t]*[*a-z][*a-z]*[0-7]*[.,][,!=;.*a-z0-7]+", _I)
-_LEGACY_ACTION = re.compile(r"~|\*|-/[^*][^\n]*|/[^*][^\n]*|:[a-z0-9]+:[^\n]*|[|.\-@^?~>][^\n]+"
+# (flex takes the longest of these alternatives: the ones running to the end of the line come first)
+_LEGACY_ACTION = re.compile(r"-/[^*][^\n]*|/[^*][^\n]*|:[a-z0-9]+:[^\n]*|[|.\-@^?~>][^\n]+|~|\*"
                             r"|[a-z0-9_][a-z0-9_\-+,;]*", _I)
-_CFSYSLINE = re.compile(r"\$[a-z]+[^\n]*", _I)
+_CFSYSLINE = re.compile(r"\$[a-z]+[^\n]*(?=\n)", _I)
 _BSD_TAG = re.compile(r"![^ \t\n]+[ \t]*(?=\n|\Z)")
-_BSD_HOST = re.compile(r"[+-]\*[ \t\n]*#[^\n]*|[+-]\*[ \t\n]*(?=\n|\Z)")
-_BSD_HOST_LINE = re.compile(r"[ \t]*[+-][a-z0-9.:-]+[ \t]*(?=\n|\Z)", _I)
+_BSD_HOST = re.compile(r"[+-]\*[ \t\n]*#[^\n]*(?=\n)|[+-]\*[ \t\n]*(?=\n)")
+_BSD_HOST_LINE = re.compile(r"[ \t]*[+-][a-z0-9.:-]+[ \t]*(?=\n)", _I)
 _OBJ_BLANKS = re.compile(r"[ \t\n]+")
 _BLANKS = re.compile(r"\n+|[ \t]+")  # newlines apart: after one a filter may start the line
 _NEVER_A_TOKEN = re.compile(r"[()\"'=,;\[\]%\x00-\x08\x0b-\x1f\x7f]+")  # runs of invalid characters
@@ -95,6 +96,7 @@ _OBJ_STRING = re.compile(r'"(?:[^"\\]|\\[\'"?\\abfnrtv]|\\[0-7]{1,3})*"')
 _OBJ_BACKTICK = re.compile(r"`(?:[^`\\]|\\['`?\\abfnrtv]|\\[0-7]{1,3})*`")
 # EXPR state.
 _EXPR_WORDS = {"then": "THEN", "do": "DO", "or": "OR", "and": "AND", "not": "NOT", "contains": "CMP",
+               "exists": "EXISTS",
                "in": "IN", "contains_i": "CMP", "startswith": "CMP", "startswith_i": "CMP"}
 _EXPR_WORD = re.compile(r"[a-z][a-z0-9_]*", _I)
 _EXPR_NUMBER = re.compile(r"0[0-7]+|0x[0-9a-f]+|[1-9][0-9]*|0", _I)
@@ -108,7 +110,7 @@ _EXPR_OPS = ("==", "<=", ">=", "!=", "<>", "(", ")", ";", "=", ",", "*", "/", "%
 _CMP_OPS = frozenset({"==", "<=", ">=", "!=", "<>", "<", ">"})
 _CALL_NAME = re.compile(r"[a-z][a-z0-9\-_.]+", _I)
 _INCLUDE_PATH = re.compile(r"[ \t\n]*([^ \t\n]+)")  # the INCL state: the next run of non-blanks
-_LEGACY_TEMPLATE = re.compile(r"\$template\s+([^,]*),", _I)
+_LEGACY_TEMPLATE = re.compile(r"\$template\s+([^,]*),\s*[\"=]", _I)  # the text is quoted (or =option)
 _DIRECTIVE = re.compile(r"\$([a-z]+)\s*(\S*)", _I)
 _ESCAPE = re.compile(r"\\([0-7]{1,3}|.)", re.DOTALL)
 
@@ -165,11 +167,12 @@ FGETS_LINE = 10239  # readConfFile's fgets() buffer, less its NUL: a longer line
 def preprocess(text: str) -> tuple[str, list[int]]:
     """What rsyslog's readConfFile makes of a configuration file before the lexer sees it: each line
     (as fgets reads it, at most :data:`FGETS_LINE` characters; up to a NUL, as strlen reads it) loses
-    its trailing blanks, ``\\`` at its end joins the next line (whose leading blanks go). Returns the
-    text and, for each of its lines, the file's line number it starts on."""
+    its trailing blanks, ``\\`` at its end joins the next line (whose leading blanks go), and the line
+    after a joined one is preceded by ``PreprocFileLineNumber(N)``. Returns the text and, for each of
+    its lines, the file's line number it starts on."""
     out: list[str] = []
     numbers: list[int] = []
-    cont = False
+    cont = write_lineno = False
     lineno = 0
     pos, n = 0, len(text)
     while pos < n:
@@ -178,6 +181,10 @@ def preprocess(text: str) -> tuple[str, list[int]]:
         chunk = text[pos:end]
         pos = end
         lineno += 1
+        if write_lineno:  # after a continued line: a marker only the INITIAL state understands
+            out.append(f"PreprocFileLineNumber({lineno})\n")
+            numbers.append(lineno)
+            write_lineno = False
         nul = chunk.find("\x00")
         if nul >= 0:
             chunk = chunk[:nul]
@@ -191,7 +198,7 @@ def preprocess(text: str) -> tuple[str, list[int]]:
                 cont = True
             else:
                 out.append(chunk[start:last + 1])
-                cont = False
+                write_lineno, cont = cont, False
         if not cont:
             out.append("\n")
     return "".join(out), numbers or [1]
@@ -232,6 +239,7 @@ class _Lexer:
         self.budget = MAX_BYTES
         self.exhausted = False
         self.terminated = False
+        self.aborted = False  # rsyslogd exits: nothing runs
         self._states = {"INITIAL": self._initial, "INOBJ": self._inobj, "EXPR": self._expr,
                         "INCALL": self._incall, "PROC": self._procedure}
 
@@ -259,54 +267,68 @@ class _Lexer:
             self.budget -= len(text)
             self.frames.append(_Frame(text, name))
 
-    def include(self, pattern: str, legacy: bool) -> None:
-        """cnfDoInclude: glob the pattern; push files (in order), recurse into directories. For
-        ``$IncludeConfig`` a path that cannot be accessed ends the whole configuration."""
-        pattern = pattern.rstrip()
+    def include(self, pattern: str, legacy: bool, abort_if_missing: bool = False) -> None:
+        """cnfDoInclude: glob the pattern, walk the names from the last, push each file (so the first
+        is read first), recurse into directories (their failures ignored), and stop at a name that
+        cannot be accessed. For ``$IncludeConfig`` that failure ends the whole configuration; for
+        ``include(mode="abort-if-missing")`` a missing file makes rsyslogd exit."""
         if not pattern or self.exhausted:
             return
         try:
             paths, failed = self._expand(pattern if pattern.startswith("/") else "/" + pattern)
         except (ReadError, ValueError) as exc:  # a NUL in the name, a directory that cannot be listed
             paths, failed = [], str(exc)
-        if failed is not None and legacy:
-            self.terminated = True
-            unreadable(self.errors, ReadError(pattern, f"rsyslog stops reading its configuration here: "
-                                              f"{failed}", ErrorKind.INVALID))
-            return
         for path in reversed(paths):  # a stack: the first is read first
             self.push_file(path)
+        if failed is not None and (legacy or (abort_if_missing and not paths)):
+            self.terminated = True
+            self.aborted = not legacy
+            unreadable(self.errors, ReadError(pattern, f"rsyslog stops reading its configuration here: "
+                                              f"{failed}", ErrorKind.INVALID))
 
-    def _expand(self, pattern: str, depth: int = 0) -> tuple[list[str], str | None]:
-        """(files, why not when one could not be accessed) for one include pattern."""
-        info = self.reader.stat(pattern) if "\x00" not in pattern else None
+    def _expand(self, name: str, depth: int = 0) -> tuple[list[str], str | None]:
+        """(files in reading order, why the walk stopped early) for one include pattern."""
+        info = self.reader.stat(name) if "\x00" not in name else None
         if info is not None and info.exists and info.kind is FileKind.DIRECTORY:
-            pattern = pattern.rstrip("/") + "/*"
-        elif not any(c in pattern for c in "*?["):  # GLOB_NOMAGIC: the name itself
-            if info is None or not info.exists:
-                return [], f"{pattern}: no such file"
-            return ([pattern] if info.kind is FileKind.FILE else []), None
-        files: list[str] = []
-        for path in self._glob(pattern):
-            found = self.reader.stat(path)
-            if not found.exists:
-                return files, f"{path}: cannot be accessed (a dangling link?)"
+            name += "*"  # "dir" becomes "dir*" (a sibling dir.bak too), "dir/" becomes "dir/*"
+        # GLOB_NOMAGIC: a name without wildcards stands for itself, existing or not
+        candidates = self._glob(name) if any(c in name for c in "*?[") else [name]
+        reading: list[str] = []  # built from the last name back, as cnfDoInclude walks
+        for path in reversed(candidates):
+            found = self.reader.stat(path) if "\x00" not in path else None
+            if found is None or not found.exists:
+                reading.reverse()
+                return reading, f"{path}: cannot be accessed (missing, or a dangling link)"
             if found.kind is FileKind.FILE:
-                files.append(path)
+                reading.append(path)
             elif found.kind is FileKind.DIRECTORY and depth < MAX_DEPTH:
-                more, failed = self._expand(path + "/*", depth + 1)
-                files += more
-                if failed is not None:
-                    return files, failed
-            if len(files) >= MAX_GLOB:
+                more, _ = self._expand(path.rstrip("/") + "/", depth + 1)
+                reading.extend(reversed(more))
+            if len(reading) >= MAX_GLOB:
                 break
-        return files, None
+        reading.reverse()
+        return reading, None
+
+    def backtick(self, command: str) -> str:
+        """What rsyslog makes of a backtick value: ``cat FILE`` is the file's text (read in the scanned
+        root), ``echo …`` its words with ``$VAR`` expanded (the daemon's environment is not known here:
+        a variable is taken as unset, as it usually is), anything else the empty string."""
+        if command.startswith("cat "):
+            try:
+                return self.reader.read_text(command[4:], 64 * 1024)
+            except (ReadError, ValueError):
+                return ""
+        if command.startswith("echo "):
+            return re.sub(r"\$[^\s/]*", "", command[5:])
+        return ""
 
     def _glob(self, pattern: str) -> list[str]:
-        """glob(3) without flags but GLOB_MARK's: wildcards in any component, a leading dot matched
-        only by a leading dot, results sorted."""
+        """glob(3): wildcards in any component, a leading dot matched only by a leading dot, results
+        sorted; a trailing slash matches directories only."""
         found = [""]
-        for part in pattern.strip("/").split("/"):
+        dirs_only = pattern.endswith("/")
+        parts = pattern.strip("/").split("/")
+        for index, part in enumerate(parts):
             nxt: list[str] = []
             for base in found:
                 if not any(c in part for c in "*?["):
@@ -318,6 +340,8 @@ class _Lexer:
                     continue
                 nxt += [f"{base}/{n}" for n in sorted(names) if fnmatch.fnmatchcase(n, part)
                         and (part.startswith(".") or not n.startswith("."))]
+            if dirs_only and index == len(parts) - 1:
+                nxt = [p for p in nxt if self.reader.stat(p).kind is FileKind.DIRECTORY]
             found = nxt[:MAX_GLOB]
         return found
 
@@ -364,6 +388,10 @@ class _Lexer:
             if end > pos + 1:  # [|.\-@^?~>][^\n]+
                 source = text[text.rfind("\n", 0, pos) + 1:end].strip()[:200] if ch == "@" else ""
                 return self._token(fr, "ACTION", pos, end, source)
+        if ch in "pP" and text[pos:pos + 22].lower() == "preprocfilelinenumber(":
+            end = text.find(")", pos + 22)  # the LINENO state: everything up to ")"
+            fr.pos, fr.bol = (fr.n if end < 0 else end + 1), False
+            return None
         best, kind = 0, ""  # offered in lexer.l's order: a later rule wins only when longer
         if m := _KEYWORD.match(text, pos):
             best, kind = m.end() - pos, _KEYWORDS[m.group().lower()]
@@ -381,13 +409,14 @@ class _Lexer:
             self.comment_return, self.state = "INITIAL", "INITIAL"
             fr.pos, fr.bol = pos + 2, False
             return None
-        if ch == "$" and (m := _CFSYSLINE.match(text, pos)) and m.end() - pos > best:
+        if ch == "$" and (m := _CFSYSLINE.match(text, pos)) and m.end() + 1 - pos > best:
             return self._cfsysline(fr, m.group(), m.end())
         if ch == "!" and best == 0 and (tag := self._bsd_tag(fr, pos)) is not None:
             return tag
-        if ch in "+-" and (m := _BSD_HOST.match(text, pos)) and m.end() - pos > best:
+        # the trailing newline ($) counts in flex's match length
+        if ch in "+-" and (m := _BSD_HOST.match(text, pos)) and m.end() + 1 - pos > best:
             return self._token(fr, "BSD_HOST", pos, m.end())
-        if fr.bol and ch in " \t+-" and (m := _BSD_HOST_LINE.match(text, pos)) and m.end() - pos > best:
+        if fr.bol and ch in " \t+-" and (m := _BSD_HOST_LINE.match(text, pos)) and m.end() + 1 - pos > best:
             return self._token(fr, "BSD_HOST", pos, m.end())
         if ch == "#" and best == 0:
             end = text.find("\n", pos)
@@ -439,7 +468,7 @@ class _Lexer:
             rest = end
             while rest < n and text[rest] in " \t":
                 rest += 1
-            ok = rest >= n or text[rest] == "\n"
+            ok = rest < n and text[rest] == "\n"
             fr.tag_run = (pos, end, rest, ok)
         if ok and end > pos + 1:
             return self._token(fr, "BSD_TAG", pos, rest)
@@ -513,14 +542,14 @@ class _Lexer:
             self.comment_return = "EXPR"
             fr.pos = pos + 2
             return None
-        if ch.isalpha() and ch.isascii():
+        if ch.isascii() and ch.isalpha():
             m = _EXPR_WORD.match(text, pos)
             assert m is not None
             kind = _EXPR_WORDS.get(m.group().lower(), "FUNC")
             if kind in ("THEN", "DO"):
                 self.state = "INITIAL"
             return self._token(fr, kind, pos, m.end())
-        if ch.isdigit():
+        if "0" <= ch <= "9":
             m = _EXPR_NUMBER.match(text, pos)
             assert m is not None
             return self._token(fr, "NUMBER", pos, m.end())
@@ -529,12 +558,13 @@ class _Lexer:
             assert m is not None
             return self._token(fr, "VAR", pos, m.end())
         if ch in "'\"`":
+            if ch == '"' and (m := _EXPR_DQ.match(text, pos)) is None \
+                    and (bad := _EXPR_DQ_DOLLAR.match(text, pos)) and "$" in bad.group():
+                fr.pos = bad.end()  # "$-sign in double quotes must be escaped": no token at all
+                return None
             m = self._string(fr, {"'": _EXPR_SQ, '"': _EXPR_DQ, "`": _EXPR_BT}[ch])
             if m is not None:
                 return self._token(fr, "STRING", pos, m.end())
-            if ch == '"' and (bad := _EXPR_DQ_DOLLAR.match(text, pos)):
-                fr.pos = bad.end()  # "$-sign in double quotes must be escaped": no token at all
-                return None
             if fr.pos == pos:
                 fr.pos = pos + 1
             return None
@@ -586,7 +616,7 @@ def _unescape(body: str) -> str:
                        else {"n": "\n", "t": "\t", "r": "\r"}.get(e.group(1), e.group(1)), body)
 
 
-def _legacy_target(action: str) -> tuple[str, str | None] | None:
+def _legacy_target(action: str, strict: bool = True) -> tuple[str, str | None] | None:
     """(host, template or None) of a legacy forwarding action (after ``@``, ``@@`` or ``:omrelp:``),
     as omfwd's and omrelp's selector parsers read it; None when they refuse the action: after a port
     only blanks and then a ``;template`` or a ``#`` comment may follow."""
@@ -606,13 +636,35 @@ def _legacy_target(action: str) -> tuple[str, str | None] | None:
         p = p[port.end():] if port else p
     p = p.lstrip()
     if p and p[0] not in ";#":
-        return None
+        if strict:  # omfwd refuses it; omrelp only complains and skips to a ";"
+            return None
+        p = p[p.find(";"):] if ";" in p else ""
     template = None
     if p.startswith(";"):
         name = re.match(r"\s*([^#\s]*)", p[1:])
         template = (name.group(1) if name else "") or None
     host = host.strip()
     return (host, template) if host else None
+
+
+_INTEGER_PARAMS = frozenset({"action.resumeretrycount", "action.resumeinterval", "rebindinterval",
+                             "action.execonlyeverynthtime", "action.execonlyeverynthtimetimeout",
+                             "tcp_framedelimiter"})
+_BINARY_PARAMS = frozenset({"keepalive", "udp.sendtoall", "action.reportsuspension", "action.copymsg",
+                            "action.writeallmarkmessages", "action.execonlywhenpreviousissuspended"})
+_TEMPLATE_TYPES = {"string": "string", "subtree": "subtree", "plugin": "plugin", "list": None}
+
+
+def _enabled(params: dict[str, str | list[str]]) -> bool:
+    """``config.enabled``: only the exact value ``on`` keeps an object (``yes``, ``ON``, anything else
+    disables it)."""
+    value = params.get("config.enabled")
+    return value is None or value == "on"
+
+
+def _module_name(load: str) -> str:
+    """``omrelp``, ``omrelp.so`` and ``/usr/lib/…/omrelp.so`` all load omrelp."""
+    return posixpath.basename(load).removesuffix(".so")
 
 
 class _Parser:
@@ -624,10 +676,10 @@ class _Parser:
         self.conf = RsyslogConfig()
         self.ruleset = DEFAULT_RULESET.lower()
         self.depth = 0  # blocks
-        self.expr_depth = 0  # parentheses
-        # The actions an unfiltered top-level action list chained with "&" after its first, by ruleset:
-        # lost when the next top-level statement is added to that ruleset (rsyslog 8.2302's
-        # rulesetAddScript keeps the list's head as its tail).
+        self.expr_depth = 0  # parentheses and unary operators
+        # rsyslog 8.2302's rulesetAddScript keeps the head of the script it last added to a ruleset as
+        # that ruleset's tail: the next top-level statement added to the ruleset replaces what came
+        # after that head. Per ruleset, the forwards and calls that would then be lost.
         self.chained: dict[str, tuple[list[Forward], list[tuple[str, str]]]] = {}
 
     # --- tokens ------------------------------------------------------------------------------------
@@ -673,10 +725,15 @@ class _Parser:
                 break
         if self.lexer.terminated and conf.stopped is None:
             conf.stopped = "an included file could not be accessed"
+        if self.lexer.aborted:  # rsyslogd exits: nothing at all runs
+            conf.forwards.clear()
+            conf.calls.clear()
+            conf.stopped = "an include(mode=\"abort-if-missing\") file is missing: rsyslogd exits"
         return conf
 
     def _top(self, tok: Token) -> None:
         kind = tok.kind
+        conf = self.conf
         if kind == "LEGACY_RULESET":
             self.take()
             self.ruleset = self._define(tok.value)
@@ -685,17 +742,39 @@ class _Parser:
             self._object(tok)
         elif kind in ("BSD_TAG", "BSD_HOST"):
             self.take()
+        elif kind == "INCLUDE":  # a statement to the grammar, but nothing is added to the ruleset
+            self.take()
+            self._include()
         else:
+            start = len(conf.forwards), len(conf.calls)
+            chained = self._statement(self.ruleset, top=True)
+            # The statement goes to the ruleset current when it is reduced: a "$RuleSet<tab>x" line the
+            # lexer ran while reading the lookahead has already switched it.
             ruleset = self.ruleset
-            chained = self._statement(ruleset, top=True)
-            lost = self.chained.pop(ruleset, None)
-            if lost is not None:  # the quirk: this statement's arrival drops the chained actions
-                conf = self.conf
-                conf.forwards[:] = [f for f in conf.forwards if not any(f is x for x in lost[0])]
-                for call in lost[1]:
-                    conf.calls.remove(call)
+            self._move(start, ruleset)
+            self._drop_lost(ruleset)
             if chained is not None:
-                self.chained[ruleset] = (self.conf.forwards[chained[0]:], self.conf.calls[chained[1]:])
+                self.chained[ruleset] = (conf.forwards[chained[0]:], conf.calls[chained[1]:])
+
+    def _move(self, start: tuple[int, int], ruleset: str) -> None:
+        conf = self.conf
+        name = conf.rulesets.get(ruleset, ruleset)
+        for k in range(start[0], len(conf.forwards)):
+            if conf.forwards[k].ruleset != name:
+                conf.forwards[k] = replace(conf.forwards[k], ruleset=name)
+        for k in range(start[1], len(conf.calls)):
+            conf.calls[k] = (ruleset, conf.calls[k][1])
+
+    def _drop_lost(self, ruleset: str) -> None:
+        lost = self.chained.pop(ruleset, None)
+        if lost is None:
+            return
+        conf = self.conf
+        gone = {id(f) for f in lost[0]}
+        conf.forwards[:] = [f for f in conf.forwards if id(f) not in gone]
+        for call in lost[1]:
+            if call in conf.calls:
+                conf.calls.remove(call)
 
     def _define(self, name: str) -> str:
         key = name.lower()
@@ -709,11 +788,11 @@ class _Parser:
         directive, arg = m.group(1).lower(), m.group(2)
         conf = self.conf
         if directive == "modload" and arg:
-            conf.modules.add(posixpath.basename(arg).removesuffix(".so"))
-        elif directive.endswith("bindruleset") and arg:
+            conf.modules.add(_module_name(arg))
+        elif directive == "ruleset" and arg:  # "$RuleSet<tab>x": run by the lexer, at once
+            self.ruleset = self._define(arg)
+        elif (directive.endswith("bindruleset") and arg) or (directive == "defaultruleset" and arg):
             conf.bound.add(arg.lower())
-        elif directive == "defaultruleset" and arg:
-            conf.bound.add(self._define(arg))
         elif directive == "actionforwarddefaulttemplate":
             conf.forward_template = arg or None
         elif directive == "template" and (t := _LEGACY_TEMPLATE.match(line)):
@@ -732,41 +811,61 @@ class _Parser:
                 values = [self.take("STRING", "BACKTICK").value]
                 while self.at(","):
                     self.take()
-                    values.append(self.take("STRING", "BACKTICK").value)
+                    values.append(self.take("STRING", "BACKTICK").value)  # (a backtick here: as written)
                 self.take("]")
                 params[tok.value] = values
             else:
-                params[tok.value] = self.take("STRING", "BACKTICK").value
+                value = self.take("STRING", "BACKTICK")
+                text = value.value
+                params[tok.value] = text if value.kind == "STRING" else self.lexer.backtick(text)
 
     def _object(self, tok: Token) -> None:
         params = self._params()
         conf = self.conf
         name = params.get("name")
+        enabled = _enabled(params)
         if tok.kind == "TEMPLATE":
+            body = False
             if self.at("{"):  # a list template's body: property() and constant() objects
                 self.take()
+                body = True
                 while not self.at("}"):
                     self.take("PROPERTY", "CONSTANT")
                     self._params()
                 self.take("}")
-            if isinstance(name, str):
+            kind = params.get("type")
+            valid = isinstance(kind, str) and kind in _TEMPLATE_TYPES and (
+                body if kind == "list" else _TEMPLATE_TYPES[kind] in params)
+            if isinstance(name, str) and enabled and valid:
                 conf.templates.add(name)
         elif tok.kind == "RULESET":
             self.take("{")
             key = name.lower() if isinstance(name, str) else ""
-            duplicate = key in conf.rulesets
+            duplicate = key in conf.rulesets or not enabled
             if not duplicate and isinstance(name, str):
                 conf.rulesets[key] = name
             kept = len(conf.forwards), len(conf.calls)
+            heads: tuple[int, int] | None = None
             if not self.at("}"):
-                self._script(key)
+                self._statement(key)
+                heads = len(conf.forwards), len(conf.calls)  # after the script's first statement
+                while not self.at("}"):
+                    self._statement(key)
             self.take("}")
-            if duplicate:  # rsyslog keeps the first definition of a name
+            if duplicate:  # rsyslog keeps the first definition of a name; a disabled one is none
                 del conf.forwards[kept[0]:], conf.calls[kept[1]:]
+            elif heads is not None:
+                self._drop_lost(key)
+                self.chained[key] = (conf.forwards[heads[0]:], conf.calls[heads[1]:])
+        elif not enabled:
+            return
         elif tok.value == "module":
             load = params.get("load")
             if isinstance(load, str):
-                conf.modules.add(load)
+                conf.modules.add(_module_name(load))
+                template = params.get("template")
+                if _module_name(load) in ("omfwd", "builtin:omfwd") and isinstance(template, str):
+                    conf.forward_template = template
         elif tok.value == "input":
             ruleset = params.get("ruleset")
             if isinstance(ruleset, str):
@@ -775,8 +874,10 @@ class _Parser:
     def _include(self) -> None:
         params = self._params()
         file, text = params.get("file"), params.get("text")
+        if not _enabled(params) or (file is not None and text is not None):
+            return  # "either 'file' or 'text', but not both": nothing is included
         if isinstance(file, str):
-            self.lexer.include(file, legacy=False)
+            self.lexer.include(file, legacy=False, abort_if_missing=params.get("mode") == "abort-if-missing")
         elif isinstance(text, str):
             self.lexer.push_text(text, "include(text)")
 
@@ -861,11 +962,12 @@ class _Parser:
         conf = self.conf
         if tok.kind == "ACTION_OBJ":
             params = self._params()
-            module, target, template = params.get("type"), params.get("target"), params.get("template")
+            module = params.get("type")
             module = module.lower() if isinstance(module, str) else None  # "OMFWD" loads; "builtin:omfwd" not
-            if module is not None and module in FORWARDING and module in conf.modules \
-                    and isinstance(target, str) and target and len(conf.forwards) < MAX_FORWARDS \
-                    and (template is None or template in conf.templates):
+            target = params.get("target")
+            if module in FORWARDING and module in conf.modules and isinstance(target, str) \
+                    and _enabled(params) and self._accepts(module, target, params) \
+                    and len(conf.forwards) < MAX_FORWARDS:
                 conf.forwards.append(Forward(module, target, conf.rulesets.get(ruleset, ruleset), tok.path,
                                              tok.line, f'action(type="{module}" target="{target}")'))
         elif tok.kind == "ACTION":
@@ -879,6 +981,29 @@ class _Parser:
             self.take(";")
             conf.indirect_call = True
 
+    def _accepts(self, module: str, target: str, params: dict[str, str | list[str]]) -> bool:
+        """Whether the module takes these parameters (else rsyslog refuses the action): a target
+        without blanks (a backtick command's output is unknown: taken), a defined template, omfwd's
+        protocol udp or tcp, integers and on/off where the module wants them."""
+        if not target or any(c.isspace() for c in target):
+            return False
+        template = params.get("template")
+        if template is None and module == "omfwd":
+            template = self.conf.forward_template
+        if template is not None and template not in self.conf.templates:
+            return False
+        protocol = params.get("protocol")
+        if module == "omfwd" and protocol is not None and protocol not in ("udp", "tcp"):
+            return False
+        for key, value in params.items():
+            if not isinstance(value, str):
+                continue
+            if key in _INTEGER_PARAMS and not re.fullmatch(r"-?[0-9]+", value):
+                return False
+            if key in _BINARY_PARAMS and value.lower() not in ("on", "off"):
+                return False
+        return True
+
     def _legacy_action(self, tok: Token, ruleset: str) -> None:
         """``@host`` is omfwd's selector syntax, ``:omrelp:host`` omrelp's (once loaded, and in
         lower case: the module compares it with strncmp)."""
@@ -890,7 +1015,7 @@ class _Parser:
             module, rest = "omrelp", text[8:]
         else:
             return
-        parsed = _legacy_target(rest)
+        parsed = _legacy_target(rest, strict=module == "omfwd")
         if parsed is None:
             return
         target, template = parsed
@@ -901,12 +1026,9 @@ class _Parser:
             conf.forwards.append(Forward(module, target, conf.rulesets.get(ruleset, ruleset), tok.path,
                                          tok.line, tok.source or text))
 
-    def _expression(self, level: int = 0) -> None:
+    def _expression(self) -> None:
         """``expr`` with bison's precedences: and/or, comparisons, + - &, * / %, then not and unary
         minus; only whether it parses matters here."""
-        self.expr_depth += 1
-        if self.expr_depth > MAX_NESTING:
-            raise _Stop(f"an expression nested deeper than {MAX_NESTING}")
         self._operand()
         while True:
             tok = self.peek()
@@ -914,21 +1036,29 @@ class _Parser:
                 break
             self.take()
             self._operand()
-        self.expr_depth -= 1
 
     @staticmethod
     def _binary(tok: Token) -> bool:
         return tok.kind in ("AND", "OR", "CMP", "+", "-", "&", "*", "/", "%")
 
     def _operand(self) -> None:
+        self.expr_depth += 1
+        if self.expr_depth > MAX_NESTING:  # bounded recursion: parentheses or "not not not …"
+            raise _Stop(f"an expression nested deeper than {MAX_NESTING}")
         tok = self.take()
+        while tok.kind in ("NOT", "-"):  # unary operators: a loop, not a recursion
+            tok = self.take()
         kind = tok.kind
-        if kind in ("NOT", "-"):
-            self._operand()
-        elif kind == "(":
+        if kind == "(":
             self._expression()
             self.take(")")
+        elif kind == "EXISTS":
+            self.take("(")
+            self.take("VAR")
+            self.take(")")
         elif kind == "FUNC":
+            if tok.value.lower() == "preprocfilelinenumber":  # a continuation marker inside an expression
+                raise _Stop(f"{tok.path}:{tok.line}: function 'PreprocFileLineNumber' not found")
             self.take("(")
             if not self.at(")"):
                 self._expression()
@@ -944,6 +1074,7 @@ class _Parser:
             self.take("]")
         elif kind not in ("NUMBER", "STRING", "VAR"):
             raise _Stop(f"{tok.path}:{tok.line}: syntax error on {tok.value[:40]!r}")
+        self.expr_depth -= 1
 
 
 def rsyslog_config(reader: Reader, errors: Errors | None = None) -> RsyslogConfig:
