@@ -498,23 +498,27 @@ class _Lexer:
                 fr.pos = fr.n
         return m
 
+    def _blank_or_comment(self, fr: _Frame, state: str) -> bool:
+        """Past blanks, or into a ``/*`` comment that returns to ``state``: True when either was."""
+        if fr.text[fr.pos] in " \t\n":
+            _skip_blanks(fr)
+            return True
+        if fr.text.startswith("/*", fr.pos):
+            self.comment_return, self.state = state, state
+            fr.pos += 2
+            return True
+        return False
+
     def _inobj(self, fr: _Frame) -> Token | None:
+        if self._blank_or_comment(fr, "INOBJ"):
+            return None
         text, pos = fr.text, fr.pos
         ch = text[pos]
-        if ch in " \t\n":
-            m = _OBJ_BLANKS.match(text, pos)
-            assert m is not None
-            fr.pos, fr.bol = m.end(), text[m.end() - 1] == "\n"
-            return None
         if ch == ")":
             self.state = "INITIAL"
             return self._token(fr, "ENDOBJ", pos, pos + 1)
         if ch in ",[]=":
             return self._token(fr, ch, pos, pos + 1)
-        if text.startswith("/*", pos):
-            self.comment_return, self.state = "INOBJ", "INOBJ"
-            fr.pos = pos + 2
-            return None
         if ch == "#":
             end = text.find("\n", pos)
             fr.pos = fr.n if end < 0 else end
@@ -531,17 +535,10 @@ class _Lexer:
         return None
 
     def _expr(self, fr: _Frame) -> Token | None:
+        if self._blank_or_comment(fr, "EXPR"):
+            return None
         text, pos = fr.text, fr.pos
         ch = text[pos]
-        if ch in " \t\n":
-            m = _OBJ_BLANKS.match(text, pos)
-            assert m is not None
-            fr.pos, fr.bol = m.end(), text[m.end() - 1] == "\n"
-            return None
-        if text.startswith("/*", pos):
-            self.comment_return = "EXPR"
-            fr.pos = pos + 2
-            return None
         if ch.isascii() and ch.isalpha():
             m = _EXPR_WORD.match(text, pos)
             assert m is not None
@@ -593,9 +590,7 @@ class _Lexer:
         text, pos = fr.text, fr.pos
         ch = text[pos]
         if ch in " \t\n":
-            m = _OBJ_BLANKS.match(text, pos)
-            assert m is not None
-            fr.pos, fr.bol = m.end(), text[m.end() - 1] == "\n"
+            _skip_blanks(fr)
             return None
         if ch in "(,":
             return self._token(fr, ch, pos, pos + 1)
@@ -609,6 +604,13 @@ class _Lexer:
         if fr.pos == pos:
             fr.pos, fr.bol = pos + 1, False
         return None
+
+
+def _skip_blanks(fr: _Frame) -> None:
+    """Past a run of blanks and newlines (outside the INITIAL state, where they all mean nothing)."""
+    m = _OBJ_BLANKS.match(fr.text, fr.pos)
+    assert m is not None
+    fr.pos, fr.bol = m.end(), fr.text[m.end() - 1] == "\n"
 
 
 def _unescape(body: str) -> str:

@@ -177,12 +177,15 @@ class _Parser:
 
     def _skip_block(self) -> None:
         """Past the ``}`` that closes the block whose ``{`` was just taken."""
+        self._skip_balanced("{", "}")
+
+    def _skip_balanced(self, opening: str, closing: str) -> None:
         depth = 1
         toks, n = self.toks, len(self.toks)
         while self.i < n and depth:
             t = toks[self.i].text
-            depth += t == "{"
-            depth -= t == "}"
+            depth += t == opening
+            depth -= t == closing
             self.i += 1
 
     def _drivers(self, start: int, end: int, name: str) -> list[NetworkDestination]:
@@ -237,13 +240,7 @@ class _Parser:
                 self.i += 1
 
     def _skip_parens(self) -> None:
-        depth = 1
-        toks, n = self.toks, len(self.toks)
-        while self.i < n and depth:
-            t = toks[self.i].text
-            depth += t == "("
-            depth -= t == ")"
-            self.i += 1
+        self._skip_balanced("(", ")")
 
 
 def syslog_ng_config(reader: Reader, errors: Errors | None = None) -> SyslogNgConfig:
