@@ -57,12 +57,12 @@ if [ ! -x .cache/rsyslog/root/usr/sbin/rsyslogd ] || [ ! -e .cache/rsyslog/root/
   (cd .cache/rsyslog && apt-get download -q rsyslog rsyslog-relp libestr0 libfastjson4 librelp0 >/dev/null 2>&1 \
      && for deb in ./*.deb; do dpkg -x "$deb" root; done && rm -f ./*.deb)
 fi
-# syslog-ng (core, and the two libraries it and its socket module need): started in the foreground
+# syslog-ng (core, its SCL, and the two libraries it and its socket module need): started in the foreground
 # with a private persist file and control socket, its debug log says which destinations a
 # configuration opens — the oracle for vmsec's syslog-ng reader. Unpacked into .cache, not installed.
-if [ ! -x .cache/syslog-ng/root/usr/sbin/syslog-ng ] || [ ! -e .cache/syslog-ng/root/usr/lib/x86_64-linux-gnu/libnet.so.1 ]; then
+if [ ! -x .cache/syslog-ng/root/usr/sbin/syslog-ng ] || [ ! -e .cache/syslog-ng/root/usr/share/syslog-ng/include/scl/graylog2/plugin.conf ]; then
   rm -rf .cache/syslog-ng && mkdir -p .cache/syslog-ng
-  (cd .cache/syslog-ng && apt-get download -q syslog-ng-core libivykis0 libnet1 >/dev/null 2>&1 \
+  (cd .cache/syslog-ng && apt-get download -q syslog-ng-core syslog-ng-scl libivykis0 libnet1 >/dev/null 2>&1 \
      && for deb in ./*.deb; do dpkg -x "$deb" root; done && rm -f ./*.deb)
 fi
 # libvirt's embedded QEMU driver expects its default unprivileged user to exist.

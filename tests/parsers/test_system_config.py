@@ -551,7 +551,7 @@ def test_audit_rules_remote_logging_and_journald(tmp_path: Path) -> None:
                 '# forward\naction(\n  type="omfwd"\n  target="10.0.0.5" port="6514"\n'
                 '  protocol="tcp" StreamDriver="gtls")\n'
             ),
-            "etc/syslog-ng/syslog-ng.conf": 'source s { internal(); };\n'
+            "etc/syslog-ng/syslog-ng.conf": '@version: 3.38\nsource s { internal(); };\n'
             'destination d_net { network("10.0.0.9" transport("tcp")); };\n'
             '# destination d_old { udp("1.2.3.4"); };\nlog { source(s); destination(d_net); };\n',
             "etc/systemd/journal-upload.conf": "[Upload]\nURL=https://logs.example:19532\n",
@@ -568,7 +568,7 @@ def test_audit_rules_remote_logging_and_journald(tmp_path: Path) -> None:
     assert audit.remote_logging == (
         "rsyslog /etc/rsyslog.conf:1: *.* @@logs.example:514",
         'rsyslog /etc/rsyslog.d/60-fwd.conf:2: action(type="omfwd" target="10.0.0.5")',
-        "syslog-ng /etc/syslog-ng/syslog-ng.conf:2: network() destination d_net to 10.0.0.9",
+        "syslog-ng /etc/syslog-ng/syslog-ng.conf:3: network() destination d_net to 10.0.0.9",
         "audisp-remote /etc/audit/plugins.d/au-remote.conf:1: active = yes",
         "systemd-journal-upload.service enabled (URL=https://logs.example:19532)",
     )

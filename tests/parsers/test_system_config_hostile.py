@@ -268,13 +268,13 @@ def test_rsyslog_and_syslog_ng_destinations_name_their_lines(tmp_path: Path) -> 
     (tmp_path / "etc/rsyslog.conf").write_text(
         '# x\naction(type="omfwd" target="a")\n\n#action(type="omrelp")\n'
         'module(load="omrelp")\naction(\n type="omrelp"\n target="b")\n')
-    (tmp_path / "etc/syslog-ng/syslog-ng.conf").write_text("destination d { tcp(\"a\"); };\n\n"
+    (tmp_path / "etc/syslog-ng/syslog-ng.conf").write_text("@version: 3.38\ndestination d { tcp(\"a\"); };\n"
                                                           "destination e { udp(\"b\"); };\n"
                                                           "log { destination(d); destination(e); };\n")
     audit = read_audit(RootReader(str(tmp_path)), None, errors=[])
     assert audit.remote_logging == ('rsyslog /etc/rsyslog.conf:2: action(type="omfwd" target="a")',
                                     'rsyslog /etc/rsyslog.conf:6: action(type="omrelp" target="b")',
-                                    "syslog-ng /etc/syslog-ng/syslog-ng.conf:1: tcp() destination d to a",
+                                    "syslog-ng /etc/syslog-ng/syslog-ng.conf:2: tcp() destination d to a",
                                     "syslog-ng /etc/syslog-ng/syslog-ng.conf:3: udp() destination e to b")
 
 
@@ -283,7 +283,7 @@ def test_forwarding_daemons_count_only_when_installed_and_not_disabled(tmp_path:
     daemon disabled at boot, forward nothing; enablement that could not be read still counts."""
     (tmp_path / "etc/syslog-ng").mkdir(parents=True)
     (tmp_path / "etc/rsyslog.conf").write_text("*.* @@logs.example.com\n")
-    (tmp_path / "etc/syslog-ng/syslog-ng.conf").write_text('destination d { tcp("a"); };\n'
+    (tmp_path / "etc/syslog-ng/syslog-ng.conf").write_text('@version: 3.38\ndestination d { tcp("a"); };\n'
                                                           'log { destination(d); };\n')
     reader = RootReader(str(tmp_path))
     assert read_audit(reader, None).remote_logging == ()
