@@ -11,6 +11,7 @@ fact: what an unread file holds is unknown, never "not configured".
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 
 from vmsec.errors import ErrorKind, Problems, ReadError
@@ -151,3 +152,28 @@ def truthy(value: str) -> bool | None:
     if v in ("0", "no", "false", "off", "n"):
         return False
     return None
+
+
+def glob_paths(reader: Reader, pattern: str, limit: int = DIR_LIMIT) -> list[str]:
+    """glob(3) as the daemons call it: wildcards in any component, a hidden name matched only by a
+    component that starts with a dot, results sorted; a trailing slash matches directories only. A
+    directory that cannot be listed contributes nothing (as glob's GLOB_ERR-less walk)."""
+    found = [""]
+    dirs_only = pattern.endswith("/")
+    parts = pattern.strip("/").split("/")
+    for index, part in enumerate(parts):
+        nxt: list[str] = []
+        for base in found:
+            if not any(c in part for c in "*?["):
+                nxt.append(f"{base}/{part}")
+                continue
+            try:
+                names = reader.listdir(base or "/", limit)
+            except (ReadError, ValueError):
+                continue
+            nxt += [f"{base}/{n}" for n in sorted(names) if fnmatch.fnmatchcase(n, part)
+                    and (part.startswith(".") or not n.startswith("."))]
+        if dirs_only and index == len(parts) - 1:
+            nxt = [p for p in nxt if reader.stat(p).kind is FileKind.DIRECTORY]
+        found = nxt[:limit]
+    return found

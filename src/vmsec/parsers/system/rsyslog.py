@@ -37,7 +37,6 @@ as unread, and so is a file whose unterminated strings would make lexing it quad
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import re
 from dataclasses import dataclass, field, replace
@@ -45,7 +44,7 @@ from typing import NamedTuple
 
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FileKind
-from vmsec.parsers.system._common import CONFIG_LIMIT, Errors, read_optional, unreadable
+from vmsec.parsers.system._common import CONFIG_LIMIT, Errors, glob_paths, read_optional, unreadable
 from vmsec.reading import Reader
 
 MAIN_CONFIG = "/etc/rsyslog.conf"
@@ -323,27 +322,7 @@ class _Lexer:
         return ""
 
     def _glob(self, pattern: str) -> list[str]:
-        """glob(3): wildcards in any component, a leading dot matched only by a leading dot, results
-        sorted; a trailing slash matches directories only."""
-        found = [""]
-        dirs_only = pattern.endswith("/")
-        parts = pattern.strip("/").split("/")
-        for index, part in enumerate(parts):
-            nxt: list[str] = []
-            for base in found:
-                if not any(c in part for c in "*?["):
-                    nxt.append(f"{base}/{part}")
-                    continue
-                try:
-                    names = self.reader.listdir(base or "/", MAX_GLOB)
-                except ReadError:
-                    continue
-                nxt += [f"{base}/{n}" for n in sorted(names) if fnmatch.fnmatchcase(n, part)
-                        and (part.startswith(".") or not n.startswith("."))]
-            if dirs_only and index == len(parts) - 1:
-                nxt = [p for p in nxt if self.reader.stat(p).kind is FileKind.DIRECTORY]
-            found = nxt[:MAX_GLOB]
-        return found
+        return glob_paths(self.reader, pattern, MAX_GLOB)
 
     # --- tokens ----------------------------------------------------------------------------------
 

@@ -32,14 +32,13 @@ nesting and block expansion :data:`MAX_NESTING`.
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import re
 from dataclasses import dataclass, field
 
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FileKind
-from vmsec.parsers.system._common import CONFIG_LIMIT, Errors, unreadable
+from vmsec.parsers.system._common import CONFIG_LIMIT, Errors, glob_paths, unreadable
 from vmsec.reading import Reader
 
 MAIN_CONFIG = "/etc/syslog-ng/syslog-ng.conf"
@@ -257,22 +256,7 @@ class _Reader:
         return found
 
     def _glob(self, pattern: str) -> list[str]:
-        """glob(3): wildcards in any component; hidden names only for a pattern that starts with a dot."""
-        found = [""]
-        for part in pattern.strip("/").split("/"):
-            nxt: list[str] = []
-            for base in found:
-                if not any(c in part for c in "*?["):
-                    nxt.append(f"{base}/{part}")
-                    continue
-                try:
-                    names = self.reader.listdir(base or "/", MAX_FILES)
-                except (ReadError, ValueError):
-                    continue
-                nxt += [f"{base}/{n}" for n in sorted(names) if fnmatch.fnmatchcase(n, part)
-                        and (part.startswith(".") or not n.startswith("."))]
-            found = nxt[:MAX_FILES]
-        return found
+        return glob_paths(self.reader, pattern, MAX_FILES)
 
 
 @dataclass
