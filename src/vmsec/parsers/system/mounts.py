@@ -18,9 +18,7 @@ from vmsec.parsers.lines import split_c
 from vmsec.parsers.system._common import (
     Errors,
     lines,
-    list_dir,
     note,
-    read_optional,
     read_required,
     unreadable,
 )
@@ -98,7 +96,7 @@ def read_swap_units(reader: Reader, services: Sequence[Service] | None, *,
     generator makes at boot: those live in /run and come from fstab): each enabled unit's ``What=``
     and ``Options=`` (the unit file, then its drop-ins in order; an empty assignment resets), as a
     swap entry whose origin is the unit file. ``services`` is what :func:`read_services` returned."""
-    from vmsec.parsers.system.services import UNIT_DIRS, unit_file
+    from vmsec.parsers.system.services import unit_file, unit_texts
     from vmsec.parsers.systemd_unit import parse_unit
 
     out: list[MountEntry] = []
@@ -108,17 +106,10 @@ def read_swap_units(reader: Reader, services: Sequence[Service] | None, *,
         path = unit_file(reader, service.name)
         if path is None:
             continue
-        texts = [path]
-        dropins: dict[str, str] = {}
-        for directory in reversed(UNIT_DIRS):
-            for entry in list_dir(reader, f"{directory}/{service.name}.d", errors)[:64]:
-                if entry.endswith(".conf"):
-                    dropins[entry] = f"{directory}/{service.name}.d/{entry}"
-        texts += [dropins[n] for n in sorted(dropins)]
         what: str | None = None
         options: list[str] = []
-        for source in texts:
-            for section, key, value in parse_unit(read_optional(reader, source, errors) or ""):
+        for _source, text in unit_texts(reader, service.name, path, errors):
+            for section, key, value in parse_unit(text):
                 if section != "Swap":
                     continue
                 if key == "What":

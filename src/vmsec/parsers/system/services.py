@@ -59,13 +59,15 @@ def unit_file(reader: Reader, name: str) -> str | None:
     return None
 
 
-def _exec_start(reader: Reader, name: str, unit_path: str, errors: Errors | None) -> str | None:
+def unit_texts(reader: Reader, name: str, unit_path: str, errors: Errors | None) -> list[tuple[str, str]]:
+    """(path, text) of a unit file and then its drop-ins, in the order systemd applies them (a drop-in
+    in an earlier directory overrides a same-named one in a later directory)."""
     texts: list[tuple[str, str]] = []
     text = read_optional(reader, unit_path, errors)
     if text is not None:
         texts.append((unit_path, text))
     dropins: dict[str, str] = {}
-    for directory in reversed(UNIT_DIRS):  # earlier directories override same-named drop-ins
+    for directory in reversed(UNIT_DIRS):
         dropdir = f"{directory}/{name}.d"
         for entry in list_dir(reader, dropdir, errors, limit=MAX_DROPINS)[:MAX_DROPINS]:
             if entry.endswith(".conf"):
@@ -74,6 +76,11 @@ def _exec_start(reader: Reader, name: str, unit_path: str, errors: Errors | None
         dropin_text = read_optional(reader, dropins[entry], errors)
         if dropin_text is not None:
             texts.append((dropins[entry], dropin_text))
+    return texts
+
+
+def _exec_start(reader: Reader, name: str, unit_path: str, errors: Errors | None) -> str | None:
+    texts = unit_texts(reader, name, unit_path, errors)
     commands: list[str] = []
     for _path, body in texts:
         for section, key, value in parse_unit(body):
