@@ -178,3 +178,16 @@ def test_debian_12s_own_syslog_ng_conf_with_its_scl(tmp_path: Path) -> None:
         'destination d_gl { graylog2(host("10.0.0.7")); };\nlog { source(s_src); destination(d_gl); };\n')
     assert ("d_gl", "network", "10.0.0.7") in [(d.name, d.driver, d.target)
                                                for d in syslog_ng_config(RootReader(str(root))).forwards()]
+
+
+def test_block_calls_cannot_multiply_the_work(tmp_path: Path) -> None:
+    """A block called thousands of times is expanded only as far as the input's own size: the rest is
+    left out and the configuration recorded as not read (so the verdict is UNKNOWN, not "no forward")."""
+    root = tmp_path / "root"
+    (root / "etc/syslog-ng").mkdir(parents=True)
+    (root / CONF).write_text(HEAD + "block destination b() { " + 'file("/x"); ' * 5000 + "};\n"
+                             "destination d { " + "b(); " * 5000 + "};\n"
+                             "log { source(s_src); destination(d); };\n")
+    errors: list[ReadError] = []
+    syslog_ng_config(RootReader(str(root)), errors)
+    assert [(e.source, "not expanded" in e.reason) for e in errors] == [(f"/{CONF}", True)]

@@ -27,7 +27,8 @@ or no-break space. Other syntax errors are not detected.
 
 Network drivers: ``network()``, ``syslog()``, ``tcp()``, ``tcp6()``, ``udp()``, ``udp6()``.
 Bounded: :data:`MAX_FILES` files, :data:`MAX_BYTES` in all, include depth :data:`MAX_DEPTH`,
-nesting and block expansion :data:`MAX_NESTING`.
+nesting :data:`MAX_NESTING`, and block expansion by a token budget the size of the input (at least
+:data:`EXPANSION_MIN`); blocks past it are left unexpanded and the input is recorded as not read.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ MAX_BYTES = CONFIG_LIMIT
 MAX_DEPTH = 16
 MAX_NESTING = 64
 MAX_INCLUDES = 1024  # @include lines followed in all
+EXPANSION_MIN = 100_000  # tokens block expansion may always add, however small the input
 NETWORK_DRIVERS = frozenset({"network", "syslog", "tcp", "tcp6", "udp", "udp6"})
 OBJECT_KINDS = frozenset({"source", "destination", "filter", "parser", "rewrite"})
 _TOKEN = re.compile(r"""[ \t\r\n]+|#[^\n]*|"(?:[^"\\]|\\.)*"?|'[^']*'?|[{}();,]|[^ \t\r\n{}();,"'#]+""",
@@ -97,16 +99,12 @@ class SyslogNgConfig:
         """The network destinations syslog-ng would open; none when it refuses the configuration."""
         if self.unresolved or self.refused:
             return []
+        return self.opened()
+
+    def opened(self) -> list[NetworkDestination]:
+        """The network destinations log paths use (each once), whether syslog-ng starts or not."""
         names = dict.fromkeys(name for kind, name, _, _ in self.referenced if kind == "destination")
-        found = list(dict.fromkeys([*self.used, *(d for name in names for d in self.network.get(name, ()))]))
-        keys = [d.persist_key() for d in found]
-        if len(set(keys)) != len(keys):
-            reason = ("two used network destinations share transport, host and port (\"Automatic "
-                      "assignment of persist names failed\")")
-            if reason not in self.refused:
-                self.refused.append(reason)
-            return []
-        return found
+        return list(dict.fromkeys([*self.used, *(d for name in names for d in self.network.get(name, ()))]))
 
 
 class _Tok:
@@ -271,7 +269,10 @@ class _Parser:
         self.toks, self.i = toks, 0
         self.conf = SyslogNgConfig()
         self.blocks: dict[str, _Block] = {}
-        self.expansions = 0
+        # Blocks are expanded from a budget as large as the input (at least EXPANSION_MIN tokens): a
+        # block called many times must not multiply the work by its size.
+        self.expansion_budget = max(len(toks), EXPANSION_MIN)
+        self.truncated: str | None = None  # why blocks were left unexpanded (the result is incomplete)
         self.allow_dups = defines.get("allow-config-dups", "0") not in ("0", "")
 
     def run(self) -> SyslogNgConfig:
@@ -327,9 +328,18 @@ class _Parser:
         """A ``block root`` called at the top level: its body stands there."""
         self.i += 2
         self._skip_balanced("(", ")")
-        self.expansions += 1
-        if self.expansions <= MAX_NESTING:
+        if self._spend(len(self.blocks[name].body)):
             self.toks[self.i:self.i] = self.blocks[name].body
+
+    def _spend(self, tokens: int) -> bool:
+        """Take ``tokens`` from the expansion budget; False (and the result marked incomplete) when
+        it does not hold them."""
+        if tokens > self.expansion_budget:
+            self.truncated = ("blocks are called more often than the input's size allows expanding: "
+                              "the rest were not expanded")
+            return False
+        self.expansion_budget -= tokens
+        return True
 
     def _skip_block(self) -> None:
         """Past the ``}`` that closes the block whose ``{`` was just taken."""
@@ -368,6 +378,8 @@ class _Parser:
         """The network drivers a destination block call brings, its `` `param` `` values taken from the
         call (``host("x")``, or the first value given) or the block's defaults."""
         definition = self.blocks[block]
+        if not self._spend(len(definition.body)):
+            return []
         close, depth = k + 1, 0
         while close < end:  # the call's own closing parenthesis
             depth += toks[close].text == "("
@@ -478,7 +490,14 @@ def syslog_ng_config(reader: Reader, errors: Errors | None = None) -> SyslogNgCo
     """What ``reader``'s /etc/syslog-ng/syslog-ng.conf sets up (empty without one)."""
     source = _Reader(reader, errors)
     toks = source.tokens(MAIN_CONFIG)
-    conf = _Parser(toks, source.defines).run()
+    parser = _Parser(toks, source.defines)
+    conf = parser.run()
+    if parser.truncated:
+        unreadable(errors, ReadError(MAIN_CONFIG, parser.truncated, ErrorKind.TOO_LARGE))
+    keys = [d.persist_key() for d in conf.opened()]
+    if len(set(keys)) != len(keys):
+        conf.refused.append("two used network destinations share transport, host and port (\"Automatic "
+                            "assignment of persist names failed\")")
     if source.files:
         conf.refused += source.refused
         version = _VERSION.match(source.version or "")
