@@ -313,10 +313,14 @@ class _Lexer:
         root), ``echo …`` its words with ``$VAR`` expanded (the daemon's environment is not known here:
         a variable is taken as unset, as it usually is), anything else the empty string."""
         if command.startswith("cat "):
+            if self.budget <= 0:  # each read counts against the configuration's byte budget
+                return ""
             try:
-                return self.reader.read_text(command[4:], 64 * 1024)
+                text = self.reader.read_text(command[4:], min(64 * 1024, self.budget))
             except (ReadError, ValueError):
                 return ""
+            self.budget -= max(len(text), 1)
+            return text
         if command.startswith("echo "):
             return re.sub(r"\$[^\s/]*", "", command[5:])
         return ""
