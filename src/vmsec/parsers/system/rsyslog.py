@@ -314,6 +314,11 @@ class _Lexer:
         a variable is taken as unset, as it usually is), anything else the empty string."""
         if command.startswith("cat "):
             if self.budget <= 0:  # each read counts against the configuration's byte budget
+                if not self.exhausted:
+                    self.exhausted = True
+                    unreadable(self.errors, ReadError(command[4:], "not read for a backtick `cat`: the "
+                                                      f"configuration's {MAX_BYTES} bytes are spent",
+                                                      ErrorKind.TOO_LARGE))
                 return ""
             try:
                 text = self.reader.read_text(command[4:], min(64 * 1024, self.budget))
