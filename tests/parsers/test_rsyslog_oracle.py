@@ -15,6 +15,7 @@ import pytest
 
 from components import missing
 from vmsec.collectors.reader import RootReader
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.parsers.system.rsyslog import rsyslog_config
 
 RSYSLOG = Path(__file__).resolve().parents[2] / ".cache" / "rsyslog" / "root"
@@ -329,3 +330,14 @@ def test_a_missing_abort_if_missing_include_makes_rsyslogd_exit(tmp_path: Path) 
     assert conf.forwards == [] and conf.stopped is not None and "rsyslogd exits" in conf.stopped
     _write(root, {CONF: BEFORE + 'include(file="/etc/none.conf" mode="optional")\n' + AFTER}, "")
     assert len(rsyslog_config(RootReader(str(root))).forwards) == 2
+
+
+def test_backtick_reads_count_against_the_byte_budget(tmp_path: Path) -> None:
+    """Thousands of ``cat FILE`` backticks read the guest file only while the configuration's byte
+    budget lasts; past it the file is recorded once as not read (vmsec had read 1.2 GB for this)."""
+    root = tmp_path / "root"
+    _write(root, {"etc/big": "x" * 60_000,
+                  CONF: 'action(type="omfwd" target=`cat /etc/big`)\n' * 20_000}, "")
+    errors: list[ReadError] = []
+    rsyslog_config(RootReader(str(root)), errors)
+    assert [(e.source, e.kind) for e in errors] == [("/etc/big", ErrorKind.TOO_LARGE)]

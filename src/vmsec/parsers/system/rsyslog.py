@@ -313,16 +313,21 @@ class _Lexer:
         root), ``echo …`` its words with ``$VAR`` expanded (the daemon's environment is not known here:
         a variable is taken as unset, as it usually is), anything else the empty string."""
         if command.startswith("cat "):
-            if self.budget <= 0:  # each read counts against the configuration's byte budget
-                if not self.exhausted:
-                    self.exhausted = True
-                    unreadable(self.errors, ReadError(command[4:], "not read for a backtick `cat`: the "
-                                                      f"configuration's {MAX_BYTES} bytes are spent",
-                                                      ErrorKind.TOO_LARGE))
-                return ""
+            path = command[4:]
             try:
-                text = self.reader.read_text(command[4:], min(64 * 1024, self.budget))
-            except (ReadError, ValueError):
+                if self.budget <= 0:  # each read counts against the configuration's byte budget
+                    raise ReadError(path, "", ErrorKind.TOO_LARGE)
+                text = self.reader.read_text(path, min(64 * 1024, self.budget))
+            except ValueError:
+                return ""
+            except ReadError as exc:
+                if exc.kind is ErrorKind.TOO_LARGE:  # the budget is spent: said once, not read again
+                    self.budget = 0
+                    if not self.exhausted:
+                        self.exhausted = True
+                        unreadable(self.errors, ReadError(path, "not read for a backtick `cat`: the "
+                                                          f"configuration's {MAX_BYTES} bytes are spent",
+                                                          ErrorKind.TOO_LARGE))
                 return ""
             self.budget -= max(len(text), 1)
             return text
