@@ -127,6 +127,7 @@ class _Reader:
         self.refused: list[str] = []
         self.includes = 0
         self.reading: list[str] = []  # the include stack
+        self.modules: dict[str, bool] = {}  # @requires answers
 
     def tokens(self, path: str, depth: int = 0) -> list[_Tok]:
         if self.exhausted:
@@ -215,6 +216,13 @@ class _Reader:
         return True
 
     def _module_installed(self, module: str) -> bool:
+        """Whether the guest has the module's library (each SCL file asks again: looked up once)."""
+        known = self.modules.get(module)
+        if known is None:
+            known = self.modules[module] = self._find_module(module)
+        return known
+
+    def _find_module(self, module: str) -> bool:
         for base in MODULE_DIRS:
             for candidate in [*self._glob(f"{base}/*/lib{module}.so"), f"{base}/lib{module}.so"]:
                 if self.reader.exists(candidate):
