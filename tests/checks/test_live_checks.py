@@ -178,6 +178,18 @@ def test_restart_needed_none_stale_is_unknown_when_the_process_table_is_incomple
         assert processes_unread in results[0].message
 
 
+def test_restart_needed_names_the_processes_whose_maps_were_refused() -> None:
+    """As root too a map can be refused (PID 1 of a container's outer namespace): the UNKNOWN names
+    the processes instead of guessing that the scan lacked root."""
+    processes = (ProcessInfo(pid=1, comm="init", exe=None, exe_deleted=None, stale_files=None),
+                 ProcessInfo(pid=700, comm="bash", exe="/usr/bin/bash", exe_deleted=False, stale_files=()))
+    guest = Guest(name="g", origin="/", runtime=RuntimeState(source="/", processes=processes))
+    results = results_of(restart_needed, guest)
+    assert [r.status for r in results] == [U]
+    assert "of 1 could not be read (pid 1 init)" in results[0].message
+    assert "root" not in results[0].message
+
+
 @pytest.mark.parametrize(("listeners", "processes_unread", "expected"), [
     ((_tcp("0.0.0.0", 5900),), HIDDEN, [U]),  # a hidden QEMU's VNC console looks just like this
     ((_tcp("0.0.0.0", 5900),), None, []),  # every process seen, none a QEMU: nothing to judge

@@ -136,7 +136,7 @@ def restart_needed(guest: Guest) -> Iterator[Result]:
         yield unknown("processes", runtime.reason("processes"))
         return
     stale = []
-    unreadable = 0
+    unreadable: list[str] = []
     for proc in runtime.processes:
         name = proc.exe.rsplit("/", 1)[-1] if proc.exe else proc.comm
         if _is_qemu(name):
@@ -147,7 +147,7 @@ def restart_needed(guest: Guest) -> Iterator[Result]:
         if files:
             stale.append((proc, name, files))
         elif proc.stale_files is None:
-            unreadable += 1
+            unreadable.append(f"pid {proc.pid} {name}")
     for proc, name, files in stale[:MAX_REPORTED]:
         shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
         yield fail(f"pid {proc.pid} {name}", f"{name} (pid {proc.pid}) still runs replaced code: {shown}",
@@ -157,8 +157,13 @@ def restart_needed(guest: Guest) -> Iterator[Result]:
                    ev("/proc/*/maps", "(deleted)", len(stale)))
     if not stale:
         if unreadable:
-            yield unknown("processes", f"no examined process runs replaced code, but {unreadable} processes' "
-                          "memory maps could not be read (not root?)")
+            # Named rather than guessed at: as root too a map can be refused (a process of another
+            # user namespace, Yama's ptrace_scope 3, a hardened kernel).
+            more = f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
+            shown = ", ".join(unreadable[:5]) + more
+            yield unknown("processes", f"no examined process runs replaced code, but the memory maps of "
+                          f"{len(unreadable)} could not be read ({shown})",
+                          ev("/proc/*/maps", "unreadable", len(unreadable)))
         elif runtime.processes_unread:  # the processes it lacks may run replaced code
             yield unknown("processes", f"none of {len(runtime.processes)} processes seen runs replaced code, "
                           f"but {runtime.processes_unread}", ev("/proc", "processes", "incomplete"))
