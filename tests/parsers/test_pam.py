@@ -10,7 +10,7 @@ import pytest
 
 from vmsec.collectors.reader import RootReader
 from vmsec.errors import ErrorKind, Problems, ReadError
-from vmsec.parsers.pam import MAX_DEPTH, parse_pam_file, read_pam, read_pam_stack
+from vmsec.parsers.pam import MAX_DEPTH, MUST_FAIL, parse_pam_file, read_pam, read_pam_stack
 
 GUESTS = Path(__file__).resolve().parents[1] / "data" / "guests"
 
@@ -129,7 +129,11 @@ def test_include_loop_is_noted_and_bounded(tmp_path: Path) -> None:
     notes = Problems()
     stacks = {s.service: s for s in read_pam(reader, problems=notes)}
     modules = [line.module for line in stacks["sshd"].lines]
-    assert modules == ["common-auth", "pam_unix.so", "sshd", "pam_unix.so"]
+    # The loop stands as a line that fails for every type (libpam 1.5.2 follows the loop and crashes).
+    assert modules == ["common-auth", "pam_unix.so", "sshd", *[MUST_FAIL] * 4, "pam_unix.so"]
+    failing = [line for line in stacks["sshd"].lines if line.module == MUST_FAIL]
+    assert sorted(line.type for line in failing) == ["account", "auth", "password", "session"]
+    assert {line.control for line in failing} == {"[default=bad]"}
     assert any("include loop" in n.reason and n.kind is ErrorKind.LOOP for n in notes)
 
 
@@ -145,7 +149,9 @@ def test_include_depth_is_bounded(tmp_path: Path) -> None:
 def test_missing_include_is_noted(tmp_path: Path) -> None:
     notes = Problems()
     stacks = read_pam(pam_root(tmp_path, {"login": "auth include nowhere\n"}), problems=notes)
-    assert [line.module for line in stacks[0].lines] == ["nowhere"]
+    # libpam puts a handler that always fails where the include could not be loaded.
+    assert [(line.type, line.control, line.module) for line in stacks[0].lines] == [
+        ("auth", "include", "nowhere"), ("auth", "[default=bad]", MUST_FAIL)]
     assert [(n.source, n.reason, n.kind) for n in notes] == [
         ("/etc/pam.d/login:1", "included file 'nowhere' does not exist", ErrorKind.ABSENT)]
 

@@ -172,8 +172,9 @@ def _raw_line(tokens: list[tuple[str, bool]], start: int, path: str, problems: l
     if kind not in TYPES:
         problems.append(ParseError(path, f"unknown type {words[0]!r}", start))
         return None
+    # _pam_StrTok() takes the brackets off before the keywords are compared: "[required]" is required.
     control = words[1].lower() if words[1].lower() in _CONTROL_WORDS else words[1]
-    if tokens[1][1]:
+    if tokens[1][1] and control not in _CONTROL_WORDS:
         control = f"[{words[1]}]"  # a value=action list (its brackets were taken off)
     return RawPamLine(type=kind, control=control, module=words[2], args=tuple(words[3:]), line=start)
 
@@ -265,12 +266,15 @@ class _Expansion(Struct):
             if not include:
                 continue
             target = self.resolve(raw.module)
-            if target is None:
+            if target is None or self.load(target) is None:
                 self.problems.note(origin, f"included file {raw.module!r} does not exist", ErrorKind.ABSENT)
+                out.extend(_must_fail(raw, only, origin, level))
                 continue
             if target in chain or target == path:
+                # libpam follows the loop to its include limit, then fails there.
                 self.problems.note(origin, f"include loop through {target}; not expanded again",
                                    ErrorKind.LOOP)
+                out.extend(_must_fail(raw, only, origin, level))
                 continue
             if len(chain) + 1 >= MAX_DEPTH:
                 self.problems.note(origin, f"includes nested deeper than {MAX_DEPTH}; {target} not expanded",
@@ -279,6 +283,20 @@ class _Expansion(Struct):
             # A substack's lines run one level down (done/die end the substack, not the stack).
             self.expand(target, only if raw.type == "@include" else raw.type, (*chain, path), out,
                         level + (raw.control == "substack"))
+
+
+MUST_FAIL = "(include failed)"  # the module name of the line that stands for an include that failed
+
+
+def _must_fail(raw: RawPamLine, only: str | None, origin: str, level: int) -> list[PamLine]:
+    """pam_handlers.c: an include or substack whose file cannot be loaded leaves a PAM_HT_MUST_FAIL
+    handler at the caller's level, every return of which is ``bad`` — the stack can no longer succeed
+    on its own (a ``done`` before it still ends it). A service file's own ``@include`` of a missing
+    file makes pam_start() itself fail (PAM_ABORT, checked with libpam 1.5.2): every type fails.
+    (An include loop crashes that libpam; it cannot succeed either.)"""
+    types = sorted(TYPES) if raw.type == "@include" and only is None else [only or raw.type]
+    return [PamLine(type=t, control="[default=bad]", module=MUST_FAIL, origin=origin, level=level)
+            for t in types]
 
 
 def read_pam_stack(reader: Reader, service: str, *, problems: Problems | None = None) -> PamStack | None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, need, ok, unknown
 from vmsec.checks.helpers.pam import unix_nullok
-from vmsec.checks.helpers.pam_flow import succeeds
+from vmsec.checks.helpers.pam_flow import action_on, succeeds
 from vmsec.checks.helpers.sshd import sshd_of
 from vmsec.checks.helpers.unread import not_read, ok_unless
 from vmsec.facts import Guest, ModuleConfig, PamLine, PamStack
@@ -390,8 +390,10 @@ def auth_bypass(guest: Guest, env: Environment) -> Iterator[Result]:
     if not stacks:
         return
     lines = _unique(stacks, "auth")
-    bad = [ln for ln in lines if _module(ln) == "pam_permit.so"
-           and (ln.control == "sufficient" or "success=done" in ln.control)]
+    # A pam_permit whose success ends the stack (`sufficient`, `[success=done]`, `default=done` …, the
+    # control parsed as libpam parses it).
+    bad = [ln for ln in lines
+           if _module(ln) == "pam_permit.so" and action_on(ln.control, "success") == "done"]
     for ln in bad:
         yield fail(f"pam {ln.origin}", f"auth {ln.control} pam_permit.so at {ln.origin}: authentication "
                    "succeeds without a credential", ev(_source(ln), ln.origin, ln.control))

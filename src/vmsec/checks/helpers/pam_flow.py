@@ -5,7 +5,12 @@ result positive unless it is already negative, ``done`` ends the stack, ``bad`` 
 ``die`` also ends it, ``reset`` forgets, a number skips that many modules of the same level (a
 substack counts as one). ``include`` runs the included lines at the caller's level — their ``done``
 ends the whole stack and their jumps count the caller's lines — while ``substack`` runs them one
-level down. The stack succeeds when the result is positive and the last deciding status a success.
+level down, behind a handler of its own at the caller's level that dispatch skips but that a jump
+counts and that separates two substacks (a ``done`` or ``reset`` in one stays in it). Controls are
+parsed as ``_pam_parse_control`` parses them, brackets or not: case-sensitive prefixes, no zero
+jump, the first ``default`` wins, and any error makes every return ``bad``. The stack succeeds when
+the result is positive and the last deciding status a success. Checked against libpam 1.5.2 itself
+(tests/checks/test_pam_flow_as_libpam.py).
 
 The question asked is whether a login can succeed for someone without a credential (a backdoor),
 or with the password but without the second factor. Modules are given the returns that someone
@@ -18,12 +23,12 @@ vmsec does not know fails. Every combination is tried, up to :data:`MAX_COMBINAT
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from vmsec.facts import PamLine
 
-__all__ = ["CREDENTIAL_MODULES", "MAX_COMBINATIONS", "succeeds"]
+__all__ = ["CREDENTIAL_MODULES", "MAX_COMBINATIONS", "action_on", "succeeds"]
 
 SUCCESS, FAILURE, IGNORE = "success", "auth_err", "ignore"
 MAX_COMBINATIONS = 4096
@@ -34,8 +39,6 @@ _KEYWORDS = {
     "sufficient": {"success": "done", "new_authtok_reqd": "done", "default": "ignore"},
     "optional": {"success": "ok", "new_authtok_reqd": "ok", "default": "ignore"},
 }
-_PAIR = re.compile(r"([A-Za-z_]+)\s*=\s*([A-Za-z_0-9]+)")
-_ACTIONS = frozenset({"ignore", "bad", "die", "ok", "done", "reset"})
 
 CREDENTIAL_MODULES = frozenset({
     "pam_unix.so", "pam_unix2.so", "pam_sss.so", "pam_ldap.so", "pam_krb5.so", "pam_winbind.so",
@@ -52,17 +55,79 @@ _NEUTRAL = {"pam_env.so": IGNORE, "pam_faildelay.so": IGNORE, "pam_cap.so": IGNO
             "pam_warn.so": IGNORE, "pam_echo.so": IGNORE, "pam_lastlog.so": IGNORE}
 
 
+_RETURN_NAMES = (  # pam_tokens.h _pam_token_returns, in order (strncmp: a prefix match, first wins)
+    "success", "open_err", "symbol_err", "service_err", "system_err", "buf_err", "perm_denied", "auth_err",
+    "cred_insufficient", "authinfo_unavail", "user_unknown", "maxtries", "new_authtok_reqd", "acct_expired",
+    "session_err", "cred_unavail", "cred_expired", "cred_err", "no_module_data", "conv_err", "authtok_err",
+    "authtok_recover_err", "authtok_lock_busy", "authtok_disable_aging", "try_again", "ignore", "abort",
+    "authtok_expired", "module_unknown", "bad_item", "conv_again", "incomplete")
+_ACTION_NAMES = ("ignore", "ok", "done", "bad", "die", "reset")  # _pam_token_actions, in order
+_SPACE = " \t\n\v\f\r"
+_FAR = 10**9  # a jump no bounded stack reaches the end of
+
+
+def _parse_control(text: str) -> dict[str, str]:
+    """pam_misc.c _pam_parse_control() then _pam_set_default_control(BAD): names and actions are
+    case-sensitive prefixes, ``default`` fills only the values not set yet, a jump is a non-zero
+    number, and any error makes every value ``bad``."""
+    table: dict[str, str] = {}
+    pos, n = 0, len(text)
+    while pos < n:
+        while pos < n and text[pos] in _SPACE:
+            pos += 1
+        if pos >= n:
+            break
+        name = next((v for v in (*_RETURN_NAMES, "default") if text.startswith(v, pos)), None)
+        if name is None or pos + len(name) >= n:
+            return {"default": "bad"}
+        pos += len(name)
+        while pos < n and text[pos] in _SPACE:
+            pos += 1
+        if pos >= n or text[pos] != "=":
+            return {"default": "bad"}
+        pos += 1
+        while pos < n and text[pos] in _SPACE:
+            pos += 1
+        if pos >= n:
+            return {"default": "bad"}
+        action = next((a for a in _ACTION_NAMES if text.startswith(a, pos)), None)
+        if action is not None:
+            pos += len(action)
+        else:
+            end = pos
+            while end < n and "0" <= text[end] <= "9":
+                end += 1
+            digits = text[pos:end].lstrip("0")
+            if not digits:  # none, or zero: "expecting non-zero"
+                return {"default": "bad"}
+            # A jump longer than any stack (a hostile line of thousands of digits is never turned
+            # into an int): past the end either way.
+            action, pos = (digits if len(digits) <= 9 else str(_FAR)), end
+        if name == "default":
+            for value in _RETURN_NAMES:
+                table.setdefault(value, action)
+        else:
+            table[name] = action
+    table.setdefault("default", "bad")
+    return table
+
+
+@lru_cache(maxsize=1024)  # a stack is run once per combination of returns: each control parsed once
 def _actions(control: str) -> dict[str, str] | None:
     """The control's action per return; None for include/substack markers."""
     if control in ("include", "substack"):
         return None
     if control in _KEYWORDS:
         return _KEYWORDS[control]
-    table = {"default": "bad"}  # _pam_set_default_control(actions, _PAM_ACTION_BAD)
-    if control.startswith("[") and control.endswith("]"):
-        for value, action in _PAIR.findall(control[1:-1]):
-            table[value.lower()] = action.lower() if action.lower() in _ACTIONS or action.isdigit() else "bad"
-    return table
+    # anything else goes to _pam_parse_control(), bracketed or not (the parser keeps the brackets)
+    return _parse_control(control[1:-1] if control.startswith("[") and control.endswith("]") else control)
+
+
+def action_on(control: str, returned: str) -> str | None:
+    """What libpam does when a module under ``control`` returns ``returned`` (``ok``, ``done``, ``bad``,
+    ``die``, ``ignore``, ``reset`` or a jump); None for an include or substack line."""
+    actions = _actions(control)
+    return None if actions is None else actions.get(returned, actions.get("default", "bad"))
 
 
 def _module(line: PamLine) -> str:
@@ -89,7 +154,7 @@ def _returns(line: PamLine, password: bool, factor: bool, factors: frozenset[str
 
 
 def _run(lines: Sequence[PamLine], returns: Sequence[str]) -> bool:
-    """One run of the stack (modules only, markers removed) with these returns."""
+    """One run of the stack (modules and substack markers, include markers removed) with these returns."""
     impression, status = "undef", FAILURE
     saved: dict[int, tuple[str, str]] = {}
     i, previous = 0, 0
@@ -98,6 +163,11 @@ def _run(lines: Sequence[PamLine], returns: Sequence[str]) -> bool:
         if level > previous:
             saved[level] = (impression, status)
         previous = level
+        if line.control == "substack":  # the PAM_HT_SUBSTACK handler: skipped, but counted by jumps
+            i += 1
+            continue
+        if returns[i] == "incomplete":
+            return False  # PAM_INCOMPLETE: libpam stops and returns it
         actions = _actions(line.control) or {}
         returned = returns[i]
         action = actions.get(returned, actions.get("default", "bad"))
@@ -139,12 +209,19 @@ def _end_of_level(lines: Sequence[PamLine], i: int, level: int) -> int:
     return j
 
 
+def _stack_lines(lines: Sequence[PamLine]) -> list[PamLine]:
+    """The auth handlers libpam links: modules, and the substack markers (PAM_HT_SUBSTACK) that
+    dispatch skips but that a jump counts and that separate two substacks of the same level."""
+    return [ln for ln in lines if ln.type == "auth" and ln.control != "include"]
+
+
 def succeeds(lines: Sequence[PamLine], *, password: bool, factor: bool,
              factors: frozenset[str] = frozenset()) -> bool | None:
     """Whether the auth stack can succeed for someone who has (or lacks) the password and the second
     factor (``factors``: the second-factor modules); None when there are too many combinations."""
-    modules = [ln for ln in lines if ln.type == "auth" and _actions(ln.control) is not None]
-    choices = [_returns(ln, password, factor, factors) for ln in modules]
+    modules = _stack_lines(lines)
+    choices = [(IGNORE,) if ln.control == "substack" else _returns(ln, password, factor, factors)
+               for ln in modules]
     count = 1
     for options in choices:
         count *= len(options)
