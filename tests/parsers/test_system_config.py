@@ -107,6 +107,23 @@ def test_systemd_wants_links_masks_and_exec_start(tmp_path: Path) -> None:
     assert all(s.manager == "systemd" for s in services.values())
 
 
+def test_an_empty_unit_file_masks_the_unit(tmp_path: Path) -> None:
+    """systemd.unit(5): an empty unit file is masked like a link to /dev/null — `systemctl --root DIR
+    is-enabled nftables.service` says "masked" for this tree — so the wants link starts nothing."""
+    reader = tree(tmp_path, {
+        "lib/systemd/system/nftables.service": "[Service]\nExecStart=/usr/sbin/nft -f /etc/nftables.conf\n",
+        "etc/systemd/system/sysinit.target.wants/nftables.service": Link(
+            "/lib/systemd/system/nftables.service"),
+        "etc/systemd/system/nftables.service": "",
+        "lib/systemd/system/ssh.service": SSH_UNIT,
+        "etc/systemd/system/multi-user.target.wants/ssh.service": Link("/lib/systemd/system/ssh.service"),
+    })
+    services = {s.name: s for s in read_services(reader)}
+    assert services["nftables.service"].enabled is False
+    assert services["nftables.service"].origin == "/etc/systemd/system/nftables.service is empty (masked)"
+    assert services["ssh.service"].enabled is True
+
+
 def test_inetd_xinetd_sysv_openrc(tmp_path: Path) -> None:
     reader = tree(
         tmp_path,

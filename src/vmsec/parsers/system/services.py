@@ -3,10 +3,12 @@
 systemd: a unit is enabled when a ``*.wants/`` or ``*.requires/`` directory links it, in
 /etc/systemd/system (the administrator's ``systemctl enable``) or in the vendor unit directories
 (static wants shipped by packages). A unit file in /etc/systemd/system that is a symlink to /dev/null
-is masked: never started, whatever links it. Presets are not state and are not read. The unit's
-``ExecStart`` comes from the first unit file found in systemd's search order and its drop-ins
-(``<unit>.d/*.conf``; an empty ``ExecStart=`` resets the list). A wants/ link whose unit file exists
-nowhere is reported with ``enabled=None``: the link is there but nothing can be started from it.
+is masked: never started, whatever links it; so is a unit whose file (the first in systemd's search
+order) is empty (``systemctl --root DIR is-enabled`` says "masked"). Presets are not state and are
+not read. The unit's ``ExecStart`` comes from the first unit file found in systemd's search order
+and its drop-ins (``<unit>.d/*.conf``; an empty ``ExecStart=`` resets the list). A wants/ link
+whose unit file exists nowhere is reported with ``enabled=None``: the link is there but nothing can
+be started from it.
 
 A unit that no link names is not listed: absence from the result means "not enabled".
 
@@ -120,6 +122,10 @@ def _systemd(reader: Reader, errors: Errors | None) -> dict[str, Service]:
                     found[unit] = Service(name=unit, manager="systemd", enabled=None,
                                           origin=f"{link} -> {target} (unit file not found)")
                     continue
+                if _empty(reader, unit_path):  # systemd.unit(5): an empty unit file is masked
+                    found[unit] = Service(name=unit, manager="systemd", enabled=False,
+                                          origin=f"{unit_path} is empty (masked)")
+                    continue
                 found[unit] = Service(name=unit, manager="systemd", enabled=True, origin=link,
                                       exec_start=_exec_start(reader, unit, unit_path, errors))
     for entry in list_dir(reader, ETC_UNITS, errors):
@@ -130,6 +136,11 @@ def _systemd(reader: Reader, errors: Errors | None) -> dict[str, Service]:
             found[entry] = Service(name=entry, manager="systemd", enabled=False,
                                    origin=f"{path} -> /dev/null")
     return found
+
+
+def _empty(reader: Reader, path: str) -> bool:
+    info = reader.stat(path)
+    return info.kind == FileKind.FILE and info.size == 0
 
 
 def _inetd(reader: Reader, errors: Errors | None) -> list[Service]:
