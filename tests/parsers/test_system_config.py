@@ -124,6 +124,53 @@ def test_an_empty_unit_file_masks_the_unit(tmp_path: Path) -> None:
     assert services["ssh.service"].enabled is True
 
 
+FOO = "[Service]\nExecStart=/usr/bin/foo\n"
+WANTED = {"lib/systemd/system/foo.service": FOO,
+          "etc/systemd/system/multi-user.target.wants/foo.service": Link("/lib/systemd/system/foo.service")}
+
+
+# Each tree was put to systemd 252 in a review (2026-12-06): `systemctl --root DIR is-enabled` and
+# `systemd-analyze verify --root DIR default.target`, whose transaction says whether boot starts foo.
+@pytest.mark.parametrize(("spec", "enabled"), [
+    (WANTED, True),
+    ({**WANTED, "etc/systemd/system/foo.service": Link("../../../dev/null")}, False),  # a relative mask
+    # the first entry in search order decides: a mask in /usr/local hides the vendor file
+    ({**WANTED, "usr/local/lib/systemd/system/foo.service": Link("/dev/null")}, False),
+    # a mask in /run is gone at the next boot
+    ({**WANTED, "run/systemd/system/foo.service": Link("/dev/null")}, True),
+    ({**WANTED, "run/systemd/system/foo.service": ""}, True),
+    # a masked template masks its instances
+    ({"lib/systemd/system/foo@.service": FOO, "etc/systemd/system/foo@.service": Link("/dev/null"),
+      "etc/systemd/system/multi-user.target.wants/foo@a.service": Link("/lib/systemd/system/foo@.service")},
+     False),
+    # /etc's /dev/null link in sysinit.target.wants cancels the vendor link there, and only there
+    ({"lib/systemd/system/foo.service": FOO,
+      "lib/systemd/system/sysinit.target.wants/foo.service": Link("../foo.service"),
+      "etc/systemd/system/sysinit.target.wants/foo.service": Link("/dev/null")}, None),
+    ({"lib/systemd/system/foo.service": FOO,
+      "lib/systemd/system/sysinit.target.wants/foo.service": Link("../foo.service"),
+      "etc/systemd/system/basic.target.wants/foo.service": Link("/dev/null")}, True),
+    # systemd looks the link's name up in the unit path; where it points does not matter
+    ({"opt/foo.service": FOO,
+      "etc/systemd/system/multi-user.target.wants/foo.service": Link("/opt/foo.service")}, None),
+    # an entry that is no symlink is ignored ("is not a symlink, ignoring"), as is a bare template
+    ({"lib/systemd/system/foo.service": FOO, "etc/systemd/system/multi-user.target.wants/foo.service": FOO},
+     None),
+    ({"lib/systemd/system/foo@.service": FOO,
+      "etc/systemd/system/multi-user.target.wants/foo@.service": Link("/lib/systemd/system/foo@.service")},
+     None),
+], ids=["enabled", "relative-mask", "usr-local-mask", "run-mask", "run-empty", "template-mask",
+        "wants-entry-cancelled", "other-target-cancelled", "outside-unit-path", "not-a-symlink",
+        "bare-template"])
+def test_systemd_enablement_as_systemd_decides(tmp_path: Path, spec: dict[str, str | Link],
+                                               enabled: bool | None) -> None:
+    """``None``: foo is not listed, or listed with an unknown state (nothing starts it either way)."""
+    services = {s.name: s for s in read_services(tree(tmp_path, spec))}
+    foo = services.get("foo.service") or services.get("foo@a.service") or services.get("foo@.service")
+    state = None if foo is None else foo.enabled
+    assert state is enabled
+
+
 def test_inetd_xinetd_sysv_openrc(tmp_path: Path) -> None:
     reader = tree(
         tmp_path,

@@ -28,6 +28,7 @@ from vmsec.parsers.system._common import (
     lines,
     link_target,
     list_dir,
+    masked,
     read_optional,
     unreadable,
 )
@@ -38,6 +39,8 @@ ETC_UNITS = "/etc/systemd/system"
 UNIT_DIRS = (ETC_UNITS, "/run/systemd/system", "/usr/local/lib/systemd/system",
              "/usr/lib/systemd/system", "/lib/systemd/system")
 VENDOR_UNIT_DIRS = ("/usr/lib/systemd/system", "/lib/systemd/system")
+# What the next boot loads: /run is an empty tmpfs then, so a runtime mask or unit there does not count.
+BOOT_UNIT_DIRS = tuple(d for d in UNIT_DIRS if not d.startswith("/run/"))
 UNIT_SUFFIXES = (".service", ".socket", ".timer", ".path", ".target", ".mount", ".automount",
                  ".swap", ".slice", ".scope", ".device")
 MAX_DROPINS = 64
@@ -94,8 +97,34 @@ def _exec_start(reader: Reader, name: str, unit_path: str, errors: Errors | None
     return "; ".join(commands) if commands else None
 
 
+def unit_state(reader: Reader, name: str) -> tuple[str | None, bool]:
+    """(the unit file systemd would load for ``name`` at the next boot, whether the unit is masked then;
+    /run is not read). The first entry in systemd's search order decides: a mask there (a link to
+    /dev/null, relative too, or an empty file) masks the unit whatever comes later; a dangling link
+    is passed over. An instance without an entry of its own is its template's (``getty@.service``
+    masked masks ``getty@tty1.service``)."""
+    candidates = [name]
+    prefix, at, rest = name.partition("@")
+    if at and not rest.startswith("."):
+        candidates.append(f"{prefix}@{rest[rest.rfind('.'):]}")
+    for candidate in candidates:
+        for directory in BOOT_UNIT_DIRS:
+            path = f"{directory}/{candidate}"
+            if not reader.stat(path, follow=False).exists:
+                continue
+            if masked(reader, path):
+                return path, True
+            if reader.stat(path).kind == FileKind.FILE:
+                return path, False
+    return None, False
+
+
 def _systemd(reader: Reader, errors: Errors | None) -> dict[str, Service]:
     found: dict[str, Service] = {}
+    # A link in /etc's foo.target.wants/ replaces the vendor directory's link of the same name in the
+    # same foo.target.wants/ (the first directory wins, as for drop-ins): to /dev/null, it cancels that
+    # one dependency — not the unit, which other targets may still pull in.
+    cancelled: set[tuple[str, str]] = set()
     for directory in (ETC_UNITS, *VENDOR_UNIT_DIRS):
         for entry in list_dir(reader, directory, errors):
             if not entry.endswith((".wants", ".requires")):
@@ -104,27 +133,29 @@ def _systemd(reader: Reader, errors: Errors | None) -> dict[str, Service]:
             if reader.stat(wants).kind != FileKind.DIRECTORY:
                 continue
             for unit in list_dir(reader, wants, errors):
-                if unit in found or not unit.endswith(UNIT_SUFFIXES):
+                if unit in found or not unit.endswith(UNIT_SUFFIXES) or (entry, unit) in cancelled:
+                    continue
+                if "@." in unit:  # a template without an instance: nothing to start
                     continue
                 if len(found) >= MAX_SERVICES:
                     unreadable(errors, ReadError(wants, f"more than {MAX_SERVICES} units; the rest was "
                                                  "not read", ErrorKind.TOO_LARGE))
                     break
                 link = f"{wants}/{unit}"
-                target = link_target(reader, link)
-                if target == "/dev/null":
-                    found[unit] = Service(name=unit, manager="systemd", enabled=False, origin=link)
+                cancelled.add((entry, unit))
+                # systemd takes the dependency from the link's name, not from where it points, and
+                # ignores an entry that is no symlink ("is not a symlink, ignoring").
+                if not is_symlink(reader, link) or masked(reader, link):
                     continue
-                unit_path = unit_file(reader, unit)
-                if unit_path is None and reader.stat(link).kind == FileKind.FILE:
-                    unit_path = link  # a linked unit file living outside the search path
+                unit_path, is_masked = unit_state(reader, unit)
+                if is_masked:  # systemd.unit(5): a unit linked to /dev/null or empty is masked
+                    found[unit] = Service(name=unit, manager="systemd", enabled=False,
+                                          origin=_mask_origin(reader, unit_path or unit))
+                    continue
                 if unit_path is None:
+                    target = link_target(reader, link)
                     found[unit] = Service(name=unit, manager="systemd", enabled=None,
                                           origin=f"{link} -> {target} (unit file not found)")
-                    continue
-                if _empty(reader, unit_path):  # systemd.unit(5): an empty unit file is masked
-                    found[unit] = Service(name=unit, manager="systemd", enabled=False,
-                                          origin=f"{unit_path} is empty (masked)")
                     continue
                 found[unit] = Service(name=unit, manager="systemd", enabled=True, origin=link,
                                       exec_start=_exec_start(reader, unit, unit_path, errors))
@@ -132,15 +163,15 @@ def _systemd(reader: Reader, errors: Errors | None) -> dict[str, Service]:
         if not entry.endswith(UNIT_SUFFIXES):
             continue
         path = f"{ETC_UNITS}/{entry}"
-        if is_symlink(reader, path) and link_target(reader, path) == "/dev/null":
+        if masked(reader, path):
             found[entry] = Service(name=entry, manager="systemd", enabled=False,
-                                   origin=f"{path} -> /dev/null")
+                                   origin=_mask_origin(reader, path))
     return found
 
 
-def _empty(reader: Reader, path: str) -> bool:
-    info = reader.stat(path)
-    return info.kind == FileKind.FILE and info.size == 0
+def _mask_origin(reader: Reader, path: str) -> str:
+    target = link_target(reader, path)
+    return f"{path} -> {target} (masked)" if target is not None else f"{path} is empty (masked)"
 
 
 def _inetd(reader: Reader, errors: Errors | None) -> list[Service]:
