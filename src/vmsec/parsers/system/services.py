@@ -51,17 +51,10 @@ _XINETD_SERVICE = re.compile(r"^(?:service\s+(\S+)|(defaults)\b)")
 
 
 def unit_file(reader: Reader, name: str) -> str | None:
-    """The unit file systemd would load for ``name`` (template instances fall back to ``x@.service``)."""
-    candidates = [name]
-    prefix, at, rest = name.partition("@")
-    if at and not rest.startswith("."):
-        candidates.append(f"{prefix}@{rest[rest.rfind('.'):]}")
-    for candidate in candidates:
-        for directory in UNIT_DIRS:
-            path = f"{directory}/{candidate}"
-            if reader.stat(path).kind == FileKind.FILE:
-                return path
-    return None
+    """The unit file systemd would load for ``name`` at the next boot; None when there is none, or
+    when the unit is masked (:func:`unit_state`)."""
+    path, is_masked = unit_state(reader, name)
+    return None if is_masked else path
 
 
 def unit_texts(reader: Reader, name: str, unit_path: str, errors: Errors | None) -> list[tuple[str, str]]:
