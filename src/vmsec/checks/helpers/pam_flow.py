@@ -23,6 +23,7 @@ vmsec does not know fails. Every combination is tried, up to :data:`MAX_COMBINAT
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -62,8 +63,16 @@ _RETURN_NAMES = (  # pam_tokens.h _pam_token_returns, in order (strncmp: a prefi
     "authtok_recover_err", "authtok_lock_busy", "authtok_disable_aging", "try_again", "ignore", "abort",
     "authtok_expired", "module_unknown", "bad_item", "conv_again", "incomplete")
 _ACTION_NAMES = ("ignore", "ok", "done", "bad", "die", "reset")  # _pam_token_actions, in order
-_SPACE = " \t\n\v\f\r"
+_SPACES = re.compile(r"[ \t\n\v\f\r]*")  # C's isspace()
+_DIGITS = re.compile(r"[0-9]*")
 _FAR = 10**9  # a jump no bounded stack reaches the end of
+_ALL_BAD = {"default": "bad"}  # any parse error (shared: the tables are only read)
+
+
+def _end(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    """Where a run of ``pattern`` (which may be empty) starting at ``pos`` ends."""
+    match = pattern.match(text, pos)
+    return match.end() if match else pos
 
 
 def _parse_control(text: str) -> dict[str, str]:
@@ -71,35 +80,24 @@ def _parse_control(text: str) -> dict[str, str]:
     case-sensitive prefixes, ``default`` fills only the values not set yet, a jump is a non-zero
     number, and any error makes every value ``bad``."""
     table: dict[str, str] = {}
-    pos, n = 0, len(text)
+    n = len(text)
+    pos = _end(_SPACES, text, 0)
     while pos < n:
-        while pos < n and text[pos] in _SPACE:
-            pos += 1
-        if pos >= n:
-            break
         name = next((v for v in (*_RETURN_NAMES, "default") if text.startswith(v, pos)), None)
         if name is None or pos + len(name) >= n:
-            return {"default": "bad"}
-        pos += len(name)
-        while pos < n and text[pos] in _SPACE:
-            pos += 1
-        if pos >= n or text[pos] != "=":
-            return {"default": "bad"}
-        pos += 1
-        while pos < n and text[pos] in _SPACE:
-            pos += 1
-        if pos >= n:
-            return {"default": "bad"}
+            return _ALL_BAD
+        pos = _end(_SPACES, text, pos + len(name))
+        if text[pos:pos + 1] != "=":
+            return _ALL_BAD
+        pos = _end(_SPACES, text, pos + 1)
         action = next((a for a in _ACTION_NAMES if text.startswith(a, pos)), None)
         if action is not None:
             pos += len(action)
         else:
-            end = pos
-            while end < n and "0" <= text[end] <= "9":
-                end += 1
+            end = _end(_DIGITS, text, pos)
             digits = text[pos:end].lstrip("0")
-            if not digits:  # none, or zero: "expecting non-zero"
-                return {"default": "bad"}
+            if not digits:  # none (the end of the text too), or zero: "expecting non-zero"
+                return _ALL_BAD
             # A jump longer than any stack (a hostile line of thousands of digits is never turned
             # into an int): past the end either way.
             action, pos = (digits if len(digits) <= 9 else str(_FAR)), end
@@ -108,6 +106,7 @@ def _parse_control(text: str) -> dict[str, str]:
                 table.setdefault(value, action)
         else:
             table[name] = action
+        pos = _end(_SPACES, text, pos)
     table.setdefault("default", "bad")
     return table
 
