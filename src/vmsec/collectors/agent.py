@@ -222,7 +222,8 @@ class AgentReader(ReaderBase):
         stats, listings and links are answered from it instead of a command each."""
         if not self._exec:
             return
-        from vmsec.collectors.ssh import PREFETCH_DIRS_LIST, PREFETCH_DIRS_READ, PREFETCH_FILES, UNIT_DIRS
+        from vmsec.collectors.ssh import PREFETCH_DIRS_LIST, PREFETCH_DIRS_READ, PREFETCH_FILES
+        from vmsec.parsers.system.services import UNIT_DIRS
 
         shallow = [*PREFETCH_DIRS_LIST, *PREFETCH_DIRS_READ, *(p for p in PREFETCH_FILES if not p.startswith(
             ("/proc/", "/sys/")))]

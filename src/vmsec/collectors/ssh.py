@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,8 @@ from vmsec.collectors.remote import LARGE_FILES, PREFETCH_LIMIT
 from vmsec.collectors.runtime import SYSCTL_KEYS, sysctl_path
 from vmsec.errors import ErrorKind, ReadError, SourceUnavailable
 from vmsec.facts import CollectionRecord, FileKind, FileStat, Inventory, evolve
+from vmsec.parsers.system.services import MAX_DROPINS, PULLING_DIRS, PULLING_KEYS, UNIT_DIRS
+from vmsec.parsers.systemd_unit import parse_unit
 
 if TYPE_CHECKING:
     from vmsec.collectors import CollectContext
@@ -87,8 +89,6 @@ PREFETCH_DIRS_LIST = (
 AUTHORIZED_KEYS = (".ssh/authorized_keys", ".ssh/authorized_keys2")
 ENCRYPTION_ALGS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
                    "aes128-ctr", "aes192-ctr", "aes256-ctr")
-UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system",
-             "/usr/lib/systemd/system", "/lib/systemd/system")
 
 
 def _import() -> Any:
@@ -251,13 +251,8 @@ def _configured_sysctl_keys(remote: RemoteFS) -> list[str]:
     return [k for k in keys if k not in SYSCTL_KEYS]
 
 
-def _wanted_units(remote: RemoteFS) -> list[str]:
-    """Unit files behind enablement links (*.wants/, *.requires/), where systemd finds them first."""
-    names: dict[str, None] = {}
-    for unit_dir in UNIT_DIRS:
-        for entry in remote.complete.get(unit_dir, ()):
-            if entry.endswith((".wants", ".requires")):
-                names.update(dict.fromkeys(remote.complete.get(f"{unit_dir}/{entry}", ())))
+def _unit_path(remote: RemoteFS, names: Iterable[str]) -> list[str]:
+    """Where systemd finds each unit name first (an instance's template when it has no file)."""
     found = []
     for name in names:
         prefix, at, rest = name.partition("@")
@@ -269,6 +264,40 @@ def _wanted_units(remote: RemoteFS) -> list[str]:
                 found.append(f"{where}/{candidate}")
                 break
     return found
+
+
+def _boot_units(remote: RemoteFS) -> list[str]:
+    """The unit files the walk of the boot reads (parsers/system/services.py), as far as the listings
+    name them: every target, every unit a dependency directory links or an alias names, every drop-in.
+    What those pull in by ``Wants=`` and the like is :func:`_units_they_pull` (one batch later)."""
+    names: dict[str, None] = {}
+    dropins: list[str] = []
+    for unit_dir in UNIT_DIRS:
+        for entry in remote.complete.get(unit_dir, ()):
+            path = f"{unit_dir}/{entry}"
+            if entry.endswith(PULLING_DIRS):
+                names.update(dict.fromkeys(remote.complete.get(path, ())))
+            elif entry.endswith(".d"):
+                dropins += [f"{path}/{c}" for c in sorted(remote.complete.get(path, ()))[:MAX_DROPINS]
+                            if c.endswith(".conf")]
+            elif entry.endswith(".target"):
+                names[entry] = None
+            link = remote.links.get(path)
+            if isinstance(link, str) and not link.endswith("/dev/null"):  # an alias: the unit it names
+                names[link.rstrip("/").rpartition("/")[2]] = None
+    return [*_unit_path(remote, names), *dropins]
+
+
+def _units_they_pull(remote: RemoteFS, read: Iterable[str]) -> list[str]:
+    """The unit files that the already read ones name in ``Wants=``, ``Requires=`` … and that were not
+    read yet (deeper chains are read on demand, one round trip each)."""
+    names: dict[str, None] = {}
+    for path in read:
+        cached = remote.reads.get(path)
+        for section, key, value in parse_unit(cached.data or b"") if cached else ():
+            if section == "Unit" and key in PULLING_KEYS:
+                names.update(dict.fromkeys(n for n in value.split() if "%" not in n))
+    return [p for p in _unit_path(remote, names) if p not in remote.reads]
 
 
 async def _prefetch_commands(remote: RemoteFS, tick: Callable[[str], None]) -> None:
@@ -291,7 +320,8 @@ async def _prefetch_commands(remote: RemoteFS, tick: Callable[[str], None]) -> N
             kind = remote.stats.get((child, False))
             if kind is not None and kind.kind in (FileKind.FILE, FileKind.SYMLINK):
                 files[child] = None
-    files.update(dict.fromkeys(_wanted_units(remote)))
+    units = _boot_units(remote)
+    files.update(dict.fromkeys(units))
     pids = [p for p in remote.complete.get("/proc", ()) if p.isdigit()][:MAX_PROCESSES]
     virtual = [p for p in PREFETCH_FILES if _virtual(p) and not remote.known_absent(p)]
     virtual += [sysctl_path(k) for k in SYSCTL_KEYS if not remote.known_absent(sysctl_path(k))]
@@ -300,11 +330,13 @@ async def _prefetch_commands(remote: RemoteFS, tick: Callable[[str], None]) -> N
     tick("files (batch 2)")
     remote.batches += 1
     await asyncio.gather(remote.archive(list(files), LARGE_FILES), remote.cat_virtual(virtual))
-    # Batch 3: what those name — every account's authorized_keys, the extra sysctl keys configured.
+    # Batch 3: what those name — every account's authorized_keys, the extra sysctl keys configured, the
+    # unit files the boot's units pull in.
     keys = [f"{home.rstrip('/')}/{name}" for home in _homes(remote) for name in AUTHORIZED_KEYS]
     keys = [k for k in keys if not remote.known_absent(k)]
     extra = [sysctl_path(k) for k in _configured_sysctl_keys(remote)]
     extra = [p for p in extra if not remote.known_absent(p)]
+    keys += _units_they_pull(remote, units)
     tick("keys (batch 3)")
     remote.batches += 1
     await asyncio.gather(remote.archive(keys, {}), remote.cat_virtual(extra))
@@ -326,8 +358,10 @@ async def _prefetch_sftp(remote: RemoteFS, tick: Callable[[str], None]) -> None:
                 ops.append(remote.readlink(child))
     for unit_dir in UNIT_DIRS:
         for entry in remote.complete.get(unit_dir, ()):
-            if entry.endswith((".wants", ".requires")):
+            if entry.endswith((*PULLING_DIRS, ".d")):
                 ops.append(remote.listdir(f"{unit_dir}/{entry}"))
+            elif (kind := remote.stats.get((f"{unit_dir}/{entry}", False))) and kind.kind is FileKind.SYMLINK:
+                ops.append(remote.readlink(f"{unit_dir}/{entry}"))  # an alias or a mask
     ops += [remote.read(sysctl_path(key), 4096) for key in SYSCTL_KEYS]
     pids = [p for p in remote.complete.get("/proc", ()) if p.isdigit()][:MAX_PROCESSES]
     for pid in pids:
@@ -340,10 +374,10 @@ async def _prefetch_sftp(remote: RemoteFS, tick: Callable[[str], None]) -> None:
     ops = [remote.stat(f"{home.rstrip('/')}/{name}") for home in _homes(remote) for name in AUTHORIZED_KEYS]
     for unit_dir in UNIT_DIRS:
         for entry in remote.complete.get(unit_dir, ()):
-            if entry.endswith((".wants", ".requires")):
+            if entry.endswith(PULLING_DIRS):
                 for name in remote.complete.get(f"{unit_dir}/{entry}", ()):
                     ops.append(remote.readlink(f"{unit_dir}/{entry}/{name}"))
-    ops += [remote.read(path) for path in _wanted_units(remote)]
+    ops += [remote.read(path) for path in _boot_units(remote)]
     for pid in pids:
         for fd in remote.complete.get(f"/proc/{pid}/fd", ()):
             ops.append(remote.readlink(f"/proc/{pid}/fd/{fd}"))

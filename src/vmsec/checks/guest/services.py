@@ -2,9 +2,11 @@
 file transfer (TFTP), legacy super-servers and RPC directories (inetd, NIS, talk), SNMP, and a
 graphical login on a server.
 
-A service counts as running when it is enabled at boot (a systemd wants/ link or socket, an inetd
-line, an xinetd entry with ``disable = no``, a SysV or OpenRC runlevel link). One that is installed
-but not enabled passes, with a note. On a running system (the live host, a guest over SSH) a
+A service counts as running when it starts at boot (a systemd unit the start transaction of
+default.target reaches — through wants/ links, ``Wants=``/``Requires=`` and aliases such as
+``display-manager.service`` —, an inetd line, an xinetd entry with ``disable = no``, a SysV or OpenRC
+runlevel link). One that is installed but not enabled, or linked only into a target the boot does
+not reach, passes, with a note. On a running system (the live host, a guest over SSH) a
 service that runs now — an active systemd unit, or a process of that name — fails too, enabled or
 not. When a service manager's configuration could not be read (``Guest.unread["services"]``: an
 inetd.conf or a wants/ directory denied, too large …), a service found enabled is still a finding,
