@@ -145,6 +145,55 @@ CASES = {
         f"{ETC}/default.target -> /lib/systemd/system/t.target": None,
         f"{ETC}/world.target -> /lib/systemd/system/t.target": None,
         f"{ETC}/world.target.wants/sshd.service -> /lib/systemd/system/sshd.service": None},
+    # Review cases (2026-12-06), each once a unit vmsec missed or invented. systemd rejects an alias of
+    # another type: default.target -> a service leaves graphical.target the default.
+    "alias-of-another-type-rejected": {
+        **DEBIAN_TARGETS, f"{LIB}/evil.service": SERVICE.format("evil"),
+        f"{LIB}/sshd.service": SERVICE.format("sshd"),
+        f"{ETC}/default.target -> /lib/systemd/system/evil.service": None,
+        f"{ETC}/multi-user.target.wants/sshd.service -> /lib/systemd/system/sshd.service": None},
+    # A link into a subdirectory of the unit path is an alias by its name all the same.
+    "alias-into-a-subdirectory": {
+        **DEBIAN_TARGETS, f"{LIB}/sub/evil.service": SERVICE.format("true"),
+        f"{LIB}/evil.service": "[Unit]\nWants=sshd.service\n" + SERVICE.format("evil"),
+        f"{LIB}/sshd.service": SERVICE.format("sshd"),
+        f"{ETC}/foo.service -> /lib/systemd/system/sub/evil.service": None,
+        f"{ETC}/multi-user.target.wants/foo.service -> /etc/systemd/system/foo.service": None},
+    # Drop-ins and .wants/ of the type (service.d) and of dash prefixes (a-.service.d, a-.service.wants).
+    "type-and-prefix-directories": {
+        **DEBIAN_TARGETS, f"{LIB}/a-b.service": SERVICE.format("ab"),
+        **{f"{LIB}/evil{i}.service": SERVICE.format("evil") for i in range(3)},
+        f"{ETC}/multi-user.target.wants/a-b.service -> /lib/systemd/system/a-b.service": None,
+        f"{ETC}/service.d/x.conf": "[Unit]\nWants=evil0.service\n",
+        f"{ETC}/a-.service.d/x.conf": "[Unit]\nWants=evil1.service\n",
+        f"{ETC}/a-.service.wants/evil2.service -> /lib/systemd/system/evil2.service": None},
+    # What systemd adds by itself: the slice a service runs in, and the sockets Sockets= names.
+    "slices-and-sockets": {
+        **DEBIAN_TARGETS, f"{LIB}/evil.service": SERVICE.format("evil"),
+        f"{LIB}/e.socket": "[Socket]\nListenStream=4444\n",
+        f"{LIB}/sshd.service": "[Service]\nSockets=e.socket\nExecStart=/x\n",
+        f"{ETC}/multi-user.target.wants/sshd.service -> /lib/systemd/system/sshd.service": None,
+        f"{ETC}/system.slice.wants/evil.service -> /lib/systemd/system/evil.service": None},
+    # A bare template as a dependency gets the unit's prefix (or instance).
+    "bare-templates": {
+        **DEBIAN_TARGETS, f"{LIB}/evil@.service": SERVICE.format("evil"),
+        f"{ETC}/multi-user.target.wants/evil@.service -> /lib/systemd/system/evil@.service": None,
+        f"{ETC}/graphical.target.d/x.conf": "[Unit]\nWants=evil@.service\n"},
+    # Specifiers systemd fills in unit names (%j %u %U), and %I, which it refuses there.
+    "specifiers": {
+        **DEBIAN_TARGETS,
+        f"{ETC}/multi-user.target.d/x.conf": "[Unit]\nWants=%j-x.service x-%u.service x-%U.service\n",
+        f"{LIB}/user-x.service": SERVICE.format("a"), f"{LIB}/x-root.service": SERVICE.format("b"),
+        f"{LIB}/x-0.service": SERVICE.format("c"),
+        f"{LIB}/web@.service": "[Unit]\nWants=log-%I.service\n" + SERVICE.format("w"),
+        f"{LIB}/log-a.service": SERVICE.format("log"),
+        f"{ETC}/multi-user.target.wants/web@a.service -> /lib/systemd/system/web@.service": None},
+    # A template's dependency on an ever longer instance of itself is dropped; one on another template
+    # with the same instance is not.
+    "recursive-template": {
+        **DEBIAN_TARGETS, f"{LIB}/u@.service": SERVICE.format("u"),
+        f"{LIB}/t@.service": "[Unit]\nWants=t@%n.service t@x%i.service u@%i.service\n" + SERVICE.format("t"),
+        f"{ETC}/multi-user.target.wants/t@ab.service -> /lib/systemd/system/t@.service": None},
     # A masked alias target and a cycle of targets.
     "cycle-and-mask": {
         **DEBIAN_TARGETS, f"{LIB}/x.target": "[Unit]\nWants=y.target\n",

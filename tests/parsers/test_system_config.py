@@ -153,12 +153,13 @@ WANTED = {"lib/systemd/system/foo.service": FOO,
     # systemd looks the link's name up in the unit path; where it points does not matter
     ({"opt/foo.service": FOO,
       "etc/systemd/system/multi-user.target.wants/foo.service": Link("/opt/foo.service")}, None),
-    # an entry that is no symlink is ignored ("is not a symlink, ignoring"), as is a bare template
+    # an entry that is no symlink is ignored ("is not a symlink, ignoring"); a bare template gets the
+    # owner's prefix as its instance (resolve_template: foo@multi-user.service)
     ({"lib/systemd/system/foo.service": FOO, "etc/systemd/system/multi-user.target.wants/foo.service": FOO},
      None),
     ({"lib/systemd/system/foo@.service": FOO,
       "etc/systemd/system/multi-user.target.wants/foo@.service": Link("/lib/systemd/system/foo@.service")},
-     None),
+     True),
 ], ids=["enabled", "relative-mask", "usr-local-mask", "run-mask", "run-empty", "template-mask",
         "wants-entry-cancelled", "other-target-cancelled", "outside-unit-path", "not-a-symlink",
         "bare-template"])
@@ -166,7 +167,8 @@ def test_systemd_enablement_as_systemd_decides(tmp_path: Path, spec: dict[str, s
                                                enabled: bool | None) -> None:
     """``None``: foo is not listed, or listed with an unknown state (nothing starts it either way)."""
     services = {s.name: s for s in read_services(tree(tmp_path, spec))}
-    foo = services.get("foo.service") or services.get("foo@a.service") or services.get("foo@.service")
+    foo = (services.get("foo.service") or services.get("foo@a.service") or services.get("foo@.service")
+           or services.get("foo@multi-user.service"))
     state = None if foo is None else foo.enabled
     assert state is enabled
 

@@ -433,3 +433,96 @@ def test_an_unconditional_accept_in_ufws_rule_files_opens_everything(tmp_path: P
     assert _ufw(RootReader(str(tmp_path)), None)[1] == "drop"  # type: ignore[index]
     (tmp_path / "etc/ufw/user.rules").write_text("*filter\n-A ufw-user-input -j ACCEPT\nCOMMIT\n")
     assert _ufw(RootReader(str(tmp_path)), None)[1] == "accept"  # type: ignore[index]
+
+
+# --- the boot walk (parsers/system/systemd_boot.py): each tree once exhausted memory, took time that
+# grew with the square of its size, or raised (a review, 2026-12-06) ------------------------------------
+
+def _systemd_root(root: Path) -> Path:
+    lib, etc = root / "lib/systemd/system", root / "etc/systemd/system"
+    (etc / "multi-user.target.wants").mkdir(parents=True)
+    lib.mkdir(parents=True)
+    (lib / "multi-user.target").write_text("[Unit]\n")
+    (lib / "default.target").symlink_to("multi-user.target")
+    return root
+
+
+def _systemd(root: Path) -> tuple[dict[str, object], list[ReadError]]:
+    errors: list[ReadError] = []
+    services = {s.name: s.enabled for s in read_services(RootReader(str(root)), errors=errors)
+                if s.manager == "systemd"}
+    return services, errors
+
+
+def test_a_template_that_names_itself_twice_over_is_refused(tmp_path: Path) -> None:
+    """``Wants=t@%i%i.service`` doubles the name at each step, ``t@%n.service`` grows it: systemd drops
+    a template's dependency on an instance of itself built from its own instance."""
+    root = _systemd_root(tmp_path)
+    (root / "lib/systemd/system/t@.service").write_text("[Unit]\nWants=t@%i%i.service t@%n.service\n")
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    (wants / "t@ab.service").symlink_to("/lib/systemd/system/t@.service")
+    services, _errors = _systemd(root)
+    assert {name for name, enabled in services.items() if enabled and not name.endswith(".slice")} == {
+        "multi-user.target", "t@ab.service"}
+
+
+def test_a_dependency_name_with_a_nul_is_refused_not_raised(tmp_path: Path) -> None:
+    """A unit directory over the listing cap is asked name by name; a NUL in a name asks nothing."""
+    root = _systemd_root(tmp_path)
+    crowded = root / "usr/local/lib/systemd/system"
+    crowded.mkdir(parents=True)
+    for i in range(4100):
+        (crowded / f"f{i}").touch()
+    (root / "etc/systemd/system/multi-user.target.d").mkdir()
+    (root / "etc/systemd/system/multi-user.target.d/x.conf").write_text("[Unit]\nWants=a\x00b.service\n")
+    services, errors = _systemd(root)
+    assert services == {"multi-user.target": True}
+    assert any("more than 4096 entries" in e.reason for e in errors)
+
+
+def test_one_big_unit_file_behind_many_names_is_read_once_and_its_dependencies_capped(tmp_path: Path) -> None:
+    """1,000 names linked to one 200 kB file whose Wants= names them all: a million dependencies,
+    cut at MAX_EDGES and said so (it once read the file for every name and ran out of memory)."""
+    root = _systemd_root(tmp_path)
+    names = " ".join(f"u{i}.service" for i in range(1000))
+    (root / "opt").mkdir()
+    (root / "opt/big.service").write_text("[Unit]\n" + f"Wants={names}\n" * 20 + "[Service]\nExecStart=/x\n")
+    for i in range(1000):
+        (root / f"etc/systemd/system/u{i}.service").symlink_to("/opt/big.service")
+    (root / "etc/systemd/system/multi-user.target.wants/u0.service").symlink_to("/opt/big.service")
+    services, errors = _systemd(root)
+    assert sum(1 for enabled in services.values() if enabled) > 100
+    assert [e.kind for e in errors] == [ErrorKind.TOO_LARGE]
+    assert "dependencies among the units started at boot" in errors[0].reason
+
+
+def test_symlinked_wants_directories_share_one_entry_budget(tmp_path: Path) -> None:
+    """30 ``.wants`` directories that are one directory of 4,000 links: 120,000 entries to list, cut
+    at MAX_LINK_ENTRIES and said once."""
+    root = _systemd_root(tmp_path)
+    shared = root / "shared"
+    shared.mkdir()
+    for i in range(4000):
+        (shared / f"s{i}.service").symlink_to(f"/lib/systemd/system/s{i}.service")
+    for i in range(30):
+        (root / f"etc/systemd/system/x{i}.target.wants").symlink_to("/shared")
+    services, errors = _systemd(root)
+    assert not any(services.get(f"s{i}.service") for i in range(4000))  # x*.target is not reached
+    assert [e.kind for e in errors] == [ErrorKind.TOO_LARGE]
+    assert "entries in dependency directories" in errors[0].reason
+
+
+def test_a_template_wants_directory_is_listed_once_for_all_its_instances(tmp_path: Path) -> None:
+    """400 instances, each wanting every other through the template's ``.wants``: the directory is read
+    once (it was read again for every instance, time growing with the square of the count)."""
+    root = _systemd_root(tmp_path)
+    lib = root / "lib/systemd/system"
+    (lib / "t@.service").write_text("[Service]\nExecStart=/x\n")
+    (lib / "t@.service.wants").mkdir()
+    for i in range(400):
+        (lib / f"t@.service.wants/t@{i}.service").symlink_to("../t@.service")
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    (wants / "t@0.service").symlink_to("/lib/systemd/system/t@.service")
+    services, errors = _systemd(root)
+    assert all(services.get(f"t@{i}.service") for i in range(400))
+    assert [e.kind for e in errors] == [ErrorKind.TOO_LARGE]  # 400 × 400 dependencies: over MAX_EDGES

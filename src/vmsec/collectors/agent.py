@@ -223,7 +223,7 @@ class AgentReader(ReaderBase):
         if not self._exec:
             return
         from vmsec.collectors.ssh import PREFETCH_DIRS_LIST, PREFETCH_DIRS_READ, PREFETCH_FILES
-        from vmsec.parsers.system.services import UNIT_DIRS
+        from vmsec.parsers.system.systemd_boot import UNIT_DIRS
 
         shallow = [*PREFETCH_DIRS_LIST, *PREFETCH_DIRS_READ, *(p for p in PREFETCH_FILES if not p.startswith(
             ("/proc/", "/sys/")))]

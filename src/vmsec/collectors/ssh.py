@@ -31,7 +31,7 @@ from vmsec.collectors.remote import LARGE_FILES, PREFETCH_LIMIT
 from vmsec.collectors.runtime import SYSCTL_KEYS, sysctl_path
 from vmsec.errors import ErrorKind, ReadError, SourceUnavailable
 from vmsec.facts import CollectionRecord, FileKind, FileStat, Inventory, evolve
-from vmsec.parsers.system.services import MAX_DROPINS, PULLING_DIRS, PULLING_KEYS, UNIT_DIRS
+from vmsec.parsers.system.systemd_boot import MAX_DROPINS, PULLING_DIRS, PULLING_KEYS, UNIT_DIRS
 from vmsec.parsers.systemd_unit import parse_unit
 
 if TYPE_CHECKING:

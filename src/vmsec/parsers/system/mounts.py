@@ -96,8 +96,7 @@ def read_swap_units(reader: Reader, services: Sequence[Service] | None, *,
     generator makes at boot: those live in /run and come from fstab): each enabled unit's ``What=``
     and ``Options=`` (the unit file, then its drop-ins in order; an empty assignment resets), as a
     swap entry whose origin is the unit file. ``services`` is what :func:`read_services` returned."""
-    from vmsec.parsers.system.services import unit_file, unit_texts
-    from vmsec.parsers.systemd_unit import parse_unit
+    from vmsec.parsers.system.systemd_boot import unit_file, unit_texts
 
     out: list[MountEntry] = []
     for service in services or ():
@@ -108,8 +107,8 @@ def read_swap_units(reader: Reader, services: Sequence[Service] | None, *,
             continue
         what: str | None = None
         options: list[str] = []
-        for _source, text in unit_texts(reader, service.name, path, errors):
-            for section, key, value in parse_unit(text):
+        for _source, assignments in unit_texts(reader, service.name, path, errors):
+            for section, key, value in assignments:
                 if section != "Swap":
                     continue
                 if key == "What":
