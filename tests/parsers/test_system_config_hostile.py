@@ -500,12 +500,12 @@ def test_symlinked_wants_directories_share_one_entry_budget(tmp_path: Path) -> N
     """30 ``.wants`` directories that are one directory of 4,000 links: 120,000 entries to list, cut
     at MAX_LINK_ENTRIES and said once."""
     root = _systemd_root(tmp_path)
-    shared = root / "shared"
-    shared.mkdir()
+    one = root / "one-dir"
+    one.mkdir()
     for i in range(4000):
-        (shared / f"s{i}.service").symlink_to(f"/lib/systemd/system/s{i}.service")
+        (one / f"s{i}.service").symlink_to(f"/lib/systemd/system/s{i}.service")
     for i in range(30):
-        (root / f"etc/systemd/system/x{i}.target.wants").symlink_to("/shared")
+        (root / f"etc/systemd/system/x{i}.target.wants").symlink_to("/one-dir")
     services, errors = _systemd(root)
     assert not any(services.get(f"s{i}.service") for i in range(4000))  # x*.target is not reached
     assert [e.kind for e in errors] == [ErrorKind.TOO_LARGE]
