@@ -194,6 +194,13 @@ CASES = {
         **DEBIAN_TARGETS, f"{LIB}/u@.service": SERVICE.format("u"),
         f"{LIB}/t@.service": "[Unit]\nWants=t@%n.service t@x%i.service u@%i.service\n" + SERVICE.format("t"),
         f"{ETC}/multi-user.target.wants/t@ab.service -> /lib/systemd/system/t@.service": None},
+    # A chain of seven alias links loads; of eight, nothing ("Too many levels of symbolic links").
+    "alias-chains": {
+        **DEBIAN_TARGETS, f"{LIB}/c7.service": SERVICE.format("c"), f"{LIB}/d8.service": SERVICE.format("d"),
+        **{f"{ETC}/c{i}.service -> /lib/systemd/system/c{i + 1}.service": None for i in range(7)},
+        **{f"{ETC}/d{i}.service -> /lib/systemd/system/d{i + 1}.service": None for i in range(8)},
+        f"{ETC}/multi-user.target.wants/c0.service -> /etc/systemd/system/c0.service": None,
+        f"{ETC}/multi-user.target.wants/d0.service -> /etc/systemd/system/d0.service": None},
     # A masked alias target and a cycle of targets.
     "cycle-and-mask": {
         **DEBIAN_TARGETS, f"{LIB}/x.target": "[Unit]\nWants=y.target\n",

@@ -434,6 +434,7 @@ class _Walk:
         self.consulted: set[str] = set()  # every dependency directory name read
         self.aliases: dict[str, list[str]] = {}
         self.own: dict[str, str] = {}  # name as a dependency gives it -> the unit's own name
+        self.hops: dict[str, int] = {}  # alias links followed to reach a unit's own name
         # unit -> (dependency name, whether it requires it: Requires=, BindsTo=, .requires/)
         self.pulls: dict[str, list[tuple[str, bool]]] = {}
         self.conflicts: dict[str, list[str]] = {}
@@ -457,6 +458,10 @@ class _Walk:
             own, path, is_masked = resolve(self.units, name)
             self.own[name] = own
             if own != name:  # an alias: the unit itself (its dependency directories count with it)
+                hops = self.hops.get(name, 0) + 1
+                if hops >= MAX_LINK_HOPS:  # systemd: "Too many levels of symbolic links", nothing loads
+                    continue
+                self.hops.setdefault(own, hops)
                 self.aliases.setdefault(own, []).append(name)
                 queue.appendleft((own, f"{why} ({name} is an alias of {own}: {path})", by_link, "", True))
                 continue
