@@ -201,6 +201,15 @@ CASES = {
         **{f"{ETC}/d{i}.service -> /lib/systemd/system/d{i + 1}.service": None for i in range(8)},
         f"{ETC}/multi-user.target.wants/c0.service -> /etc/systemd/system/c0.service": None,
         f"{ETC}/multi-user.target.wants/d0.service -> /etc/systemd/system/d0.service": None},
+    # RequiresMountsFor= requires the mount units of the path and the directories above it that exist,
+    # and with them what their .wants/ name.
+    "requires-mounts-for": {
+        **DEBIAN_TARGETS, f"{LIB}/evil@.service": SERVICE.format("evil"),
+        f"{LIB}/sshd.service": "[Unit]\nRequiresMountsFor=/srv/my-data\n" + SERVICE.format("sshd"),
+        f"{LIB}/srv.mount": "[Mount]\nWhat=/dev/sdz\nWhere=/srv\n",
+        "lib/systemd/system/srv-my\\x2ddata.mount": "[Mount]\nWhat=/dev/sdy\nWhere=/srv/my-data\n",
+        f"{ETC}/srv.mount.wants/evil@m.service -> /lib/systemd/system/evil@.service": None,
+        f"{ETC}/multi-user.target.wants/sshd.service -> /lib/systemd/system/sshd.service": None},
     # A masked alias target and a cycle of targets.
     "cycle-and-mask": {
         **DEBIAN_TARGETS, f"{LIB}/x.target": "[Unit]\nWants=y.target\n",

@@ -418,6 +418,21 @@ def _slice_of(name: str, texts: list[tuple[str, Assignments]]) -> str | None:
     return f"system-{prefix}.slice" if instance else "system.slice"
 
 
+def _path_escape(parts: list[str]) -> str:
+    """systemd's ``unit_name_path_escape`` of a path's components, joined by ``-``: ``/srv/my-data`` →
+    ``srv-my\\x2ddata`` (a leading dot and every byte outside ``[A-Za-z0-9:_.]`` as ``\\xNN``)."""
+    text = "/".join(parts)
+    out = []
+    for i, c in enumerate(text):
+        if c == "/":
+            out.append("-")
+        elif c.isascii() and (c.isalnum() or c in ":_.") and not (i == 0 and c == "."):
+            out.append(c)
+        else:
+            out.append("".join(f"\\x{b:02x}" for b in c.encode("utf-8", "surrogateescape")))
+    return "".join(out)
+
+
 def mask_origin(reader: Reader, path: str) -> str:
     target = link_target(reader, path)
     return f"{path} -> {target} (masked)" if target is not None else f"{path} is empty (masked)"
@@ -514,6 +529,10 @@ class _Walk:
                     for word in dict.fromkeys(value.split()):
                         for dep in self._named(word, name):
                             add(dep, f"{source}: Sockets={word}", False, False)
+                elif section == "Unit" and key == "RequiresMountsFor":
+                    for where in dict.fromkeys(value.split()):
+                        for dep in self._mounts_for(where):
+                            add(dep, f"{source}: RequiresMountsFor={where}", False, True)
         if default_dependencies and name.endswith(_SYSINIT_REQUIRED):
             add("sysinit.target", f"{path}: DefaultDependencies=yes", False, True)
         slice_name = _slice_of(name, texts)
@@ -558,6 +577,17 @@ class _Walk:
         if part == "%i" or not re.search(r"(?<!%)(?:%%)*%[inN]", part):
             return False
         return resolve(self.units, expanded)[1] == path
+
+    def _mounts_for(self, where: str) -> list[str]:
+        """The mount units (with a file in the unit path) of a path and of every directory above it:
+        ``RequiresMountsFor=/srv/data`` requires srv.mount and srv-data.mount where they exist."""
+        if not where.startswith("/") or "%" in where or len(where) > 4096:
+            return []
+        parts = [p for p in where.split("/") if p and p != "."]
+        if ".." in parts:
+            return []
+        names = ["-.mount", *(f"{_path_escape(parts[:n + 1])}.mount" for n in range(len(parts)))]
+        return [n for n in names if valid_name(n) and resolve(self.units, n)[1] is not None]
 
     def _own_name(self, name: str) -> str:
         for _ in range(MAX_LINK_HOPS):
