@@ -8,7 +8,8 @@ reached unit pulls in:
 - links in its ``.wants/``, ``.requires/`` and ``.upholds/`` directories;
 - sysinit.target for services, sockets, timers and paths with default dependencies, the slice it
   runs in (``Slice=``, else system.slice or, for an instance, ``system-PREFIX.slice``; a slice's
-  parent slice), and the sockets a service names in ``Sockets=``.
+  parent slice), the sockets a service names in ``Sockets=``, and the mount units (with a file) of
+  the paths ``RequiresMountsFor=`` names.
 
 The directories and drop-ins of a unit are those of every name it has — its aliases, its template,
 the dash-truncated prefixes (``a-b-.service.d`` for ``a-b-c.service``) and the type
@@ -24,8 +25,9 @@ as a dependency gets the unit's instance, or its prefix.
 
 ``Conflicts=`` is settled as the transaction settles it: of two started units, the one the anchor
 requires keeps its start. Not modelled (docs/verdicts.md): ordering cycles, ``Requires=`` of a unit
-that cannot load, conflicts where neither start matters (both stay listed), ``RequiresMountsFor=``,
-generators, udev, D-Bus and socket activation, the kernel command line.
+that cannot load, conflicts where neither start matters (both stay listed), implicit mount
+requirements (``WorkingDirectory=`` …), generators, udev, D-Bus and socket activation, the kernel
+command line.
 
 Work is bounded by the input: each directory is listed once, each file read and parsed once, and a
 walk follows at most :data:`MAX_EDGES` dependencies and lists at most :data:`MAX_LINK_ENTRIES`
