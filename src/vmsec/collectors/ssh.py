@@ -267,7 +267,7 @@ def _unit_path(remote: RemoteFS, names: Iterable[str]) -> list[str]:
 
 
 def _boot_units(remote: RemoteFS) -> list[str]:
-    """The unit files the walk of the boot reads (parsers/system/services.py), as far as the listings
+    """The unit files the walk of the boot reads (parsers/system/systemd_boot.py), as far as the listings
     name them: every target, every unit a dependency directory links or an alias names, every drop-in.
     What those pull in by ``Wants=`` and the like is :func:`_units_they_pull` (one batch later)."""
     names: dict[str, None] = {}

@@ -96,18 +96,19 @@ def read_swap_units(reader: Reader, services: Sequence[Service] | None, *,
     generator makes at boot: those live in /run and come from fstab): each enabled unit's ``What=``
     and ``Options=`` (the unit file, then its drop-ins in order; an empty assignment resets), as a
     swap entry whose origin is the unit file. ``services`` is what :func:`read_services` returned."""
-    from vmsec.parsers.system.systemd_boot import unit_file, unit_texts
+    from vmsec.parsers.system.systemd_boot import unit_settings
 
     out: list[MountEntry] = []
     for service in services or ():
         if not service.name.endswith(".swap") or service.enabled is False:
             continue
-        path = unit_file(reader, service.name)
-        if path is None:
+        settings = unit_settings(reader, service.name, errors)
+        if settings is None:
             continue
+        path, texts = settings
         what: str | None = None
         options: list[str] = []
-        for _source, assignments in unit_texts(reader, service.name, path, errors):
+        for _source, assignments in texts:
             for section, key, value in assignments:
                 if section != "Swap":
                     continue

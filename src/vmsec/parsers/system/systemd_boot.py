@@ -492,9 +492,8 @@ class _Walk:
                     self.found[name] = Service(name=name, manager="systemd", enabled=None,
                                                origin=f"{why} -> {target} (unit file not found)")
                 continue
-            names = list(dict.fromkeys([*(n for alias in [name, *self.aliases.get(name, ()),
-                                                          *self.units.aliases().get(name, ())]
-                                          for n in _names_of(alias))]))
+            every_name = (name, *self.aliases.get(name, ()), *self.units.aliases().get(name, ()))
+            names = list(dict.fromkeys(n for alias in every_name for n in _names_of(alias)))
             texts = boot_texts(self.units, names, path)
             queue.extend(self._dependencies(name, path, names, texts))
             self.found[name] = Service(name=name, manager="systemd", enabled=True, origin=why,
@@ -701,24 +700,13 @@ def _every_link(units: _UnitPath) -> dict[str, Service]:
     return found
 
 
-def unit_state(reader: Reader, name: str) -> tuple[str | None, bool]:
-    """(the unit file systemd would load for ``name`` at the next boot, whether the unit is masked then):
-    :func:`resolve`'s answer — the first entry in systemd's search order decides; a mask there (a link
-    to /dev/null, relative too, or an empty file) masks the unit whatever comes later; a dangling
-    link is passed over; an instance without an entry of its own is its template's."""
-    _own, path, is_masked = resolve(_UnitPath(reader, None), name)
-    return path, is_masked
-
-
-def unit_file(reader: Reader, name: str) -> str | None:
-    """The unit file systemd would load for ``name`` at the next boot; None when there is none, or
-    when the unit is masked (:func:`unit_state`)."""
-    path, is_masked = unit_state(reader, name)
-    return None if is_masked else path
-
-
-def unit_texts(reader: Reader, name: str, unit_path: str,
-               errors: Errors | None) -> list[tuple[str, Assignments]]:
-    """(path, assignments) of a unit file and then its drop-ins at the next boot (/run is empty then),
-    in the order systemd applies them."""
-    return boot_texts(_UnitPath(reader, errors), _names_of(name), unit_path)
+def unit_settings(reader: Reader, name: str,
+                  errors: Errors | None) -> tuple[str, list[tuple[str, Assignments]]] | None:
+    """(the unit file systemd would load for ``name`` at the next boot, then (path, assignments) of
+    that file and its drop-ins in the order systemd applies them); None when the unit is found
+    nowhere or masked (:func:`resolve` decides, with one listing of the unit path for both)."""
+    units = _UnitPath(reader, errors)
+    _own, path, is_masked = resolve(units, name)
+    if path is None or is_masked:
+        return None
+    return path, boot_texts(units, _names_of(name), path)
