@@ -403,3 +403,23 @@ def test_findings_with_and_without_advisory_data_keep_their_order_and_content(st
                                 .where(schema.findings.c.scan_id == scan_id)
                                 .order_by(schema.findings.c.id)).all()
         assert [seq for _id, seq in rows] == sorted(seq for _id, seq in rows)
+
+
+def test_a_new_sqlite_store_has_16_kib_pages_in_wal_mode_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    """New stores get 16 KiB pages (a quarter of the write-ahead log's frames to copy back after a scan:
+    docs/performance.md); a store created with SQLite's default 4 KiB keeps it — the pragma is ignored
+    once a database has pages, so opening an old store never rewrites it."""
+    import sqlite3
+
+    open_store(f"sqlite:///{tmp_path}/new.sqlite").close()
+    old = tmp_path / "old.sqlite"
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    open_store(f"sqlite:///{old}").close()
+    for path, size in ((tmp_path / "new.sqlite", 16384), (old, 4096)):
+        conn = sqlite3.connect(path)
+        try:
+            assert conn.execute("PRAGMA page_size").fetchone()[0] == size, path
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal", path
+        finally:
+            conn.close()

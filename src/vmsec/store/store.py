@@ -401,6 +401,10 @@ def _upgrade(engine: Engine, url: str, script: Any, heads: set[str]) -> None:
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
+    # A new store's pages (ignored once it exists): 16 KiB instead of 4 KiB, a quarter of the pages
+    # for findings of a few hundred bytes each, so a quarter of the write-ahead log's frames to copy
+    # back at the end of a scan (storing the corpus: 18 -> 12 ms at close; docs/performance.md).
+    cur.execute("PRAGMA page_size=16384")
     cur.execute("PRAGMA journal_mode=WAL")  # readers (history) never block the writer
     cur.execute("PRAGMA synchronous=NORMAL")  # consistent after a crash; durable enough for WAL
     cur.execute("PRAGMA wal_autocheckpoint=10000")  # fewer checkpoint fsyncs while writing a scan
