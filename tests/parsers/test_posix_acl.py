@@ -172,3 +172,35 @@ def test_an_acl_that_could_not_be_read_leaves_good_mode_bits_unknown() -> None:
     assert result.status is Status.FAIL
     [result] = account_file_permissions(*_guest_with(good))
     assert result.status is Status.PASS
+
+
+def test_an_image_opened_as_the_collector_opens_it_gives_its_acls(shared_dir: Path, tmp_path: Path) -> None:
+    """Through open_guest_image, as a scan reads an image (its filesystem inside dissect's root
+    filesystem, whose entries wrap the ext4 ones): the ACLs are the image's, and the shadow file an
+    ACL opens fails VMS-GST-140 while its mode alone would pass."""
+    from vmsec.checks.catalog import default_catalog
+    from vmsec.collectors.image import collect_images, open_guest_image
+    from vmsec.engine import run_checks
+
+    root = shared_dir / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "os-release").write_text('ID=debian\nVERSION_ID="12"\n')
+    (root / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\nshadow:x:42:\n")
+    for name in ("shadow", "gshadow"):
+        (root / "etc" / name).write_text("root:*:19000:0:99999:7:::\n")
+        os.chown(root / "etc" / name, 0, 42)
+        (root / "etc" / name).chmod(0o640)
+    set_acl(root / "etc" / "shadow", "user:1000:r--")
+    image = tmp_path / "fs.img"
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(root), str(image), "8M"], check=True,
+                   capture_output=True, timeout=60)
+    reader, _disk, _records = open_guest_image(str(image))
+    assert reader is not None
+    assert reader.stat("/etc/shadow").acl == RootReader(str(root)).stat("/etc/shadow").acl
+    assert reader.stat("/etc/gshadow").acl == ()
+    result = run_checks(collect_images([str(image)]), default_catalog())
+    verdicts = {f.subject: f for f in result.findings if f.check_id == "VMS-GST-140"}
+    assert verdicts["/etc/shadow"].status is Status.FAIL, verdicts["/etc/shadow"].message
+    assert "user bob can read it" in verdicts["/etc/shadow"].message
+    assert verdicts["/etc/gshadow"].status is Status.PASS

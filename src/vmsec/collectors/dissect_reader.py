@@ -185,9 +185,17 @@ class DissectReader(ReaderBase):
 
     def _acl_fields(self, entry: Any) -> dict[str, Any]:
         """``acl``/``acl_error`` of an entry. Only ext2/3/4 are read: XFS and btrfs store ACLs under
-        other names and layouts, and an ACL not looked for must stay unknown, not "none"."""
-        if not type(entry).__module__.endswith(".extfs"):
-            return {}
+        other names and layouts (dissect.xfs gives only the raw attribute fork), and an ACL not looked
+        for is unknown, not "none" — said so, so that a mode that is fine does not judge PASS."""
+        # A disk image's filesystem is mounted in dissect's root filesystem, whose entries wrap the
+        # layers' own: the ACL is the top layer's (reading only unwrapped ext entries had missed
+        # every ACL of every image the collector opened).
+        while getattr(entry, "entries", None):
+            entry = entry.entries[-1]
+        module = type(entry).__module__
+        if not module.endswith(".extfs"):
+            kind = module.rsplit(".", 1)[-1].upper()
+            return {"acl_error": f"its ACL was not read (ACLs on {kind} filesystems are not read)"}
         try:
             attrs = entry.lattr()
             raw = next((bytes(a.value) for a in attrs if getattr(a, "name", None) == XATTR_NAME), None)
