@@ -156,6 +156,10 @@ def test_with_guest_exec_allowed_listings_are_read_too(agent_guests: AgentGuests
     assert "over SSH" in guest.runtime.reason("processes")
     [kptr] = _findings(inventory, ["VMS-GST-102"], "vmsec-agent")
     assert kptr.status is Status.FAIL and "99-vmsec.conf" in kptr.message and "next boot" in kptr.message
+    # find gives the modes; no agent command shows an ACL: a mode that is fine is not enough to pass
+    shadow = {f.subject: f for f in _findings(inventory, ["VMS-GST-140"], "vmsec-agent")}["/etc/shadow"]
+    assert shadow.status is Status.UNKNOWN and "guest agent shows no ACLs" in shadow.message, shadow.message
+    assert "0640 root:shadow" in shadow.message  # owners by name, through the guest's own /etc/group
 
 
 def test_a_locked_down_agent_gives_what_it_allows(agent_guests: AgentGuests) -> None:
