@@ -39,3 +39,12 @@ class Reader(Protocol):
     def readlink(self, path: str) -> str: ...
 
     def glob(self, pattern: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]: ...
+
+
+def complete_acls(reader: Reader, stats: dict[str, FileStat]) -> dict[str, FileStat]:
+    """``stats`` with the access ACLs of their files filled in by a reader that learns ACLs apart from
+    ``stat`` — over SSH, one batch of commands for many paths (:meth:`vmsec.collectors.remote.SshReader.
+    complete_acls`). Other readers' stats already say what they know (a local root reads each ACL
+    with its stat) and are returned as they are."""
+    fill = getattr(reader, "complete_acls", None)
+    return stats if fill is None else dict(fill(stats))

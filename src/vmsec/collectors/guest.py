@@ -42,6 +42,7 @@ from vmsec.parsers.apk_db import read_apk_db
 from vmsec.parsers.dpkg_status import parse_dpkg_status
 from vmsec.parsers.os_release import read_os_release
 from vmsec.parsers.rpm_db import read_rpm_db
+from vmsec.reading import complete_acls
 
 if TYPE_CHECKING:
     from vmsec.parsers.system._common import Inputs
@@ -179,7 +180,7 @@ CREDENTIAL_FILES = ("/etc/passwd", "/etc/passwd-", "/etc/group", "/etc/group-", 
 MAX_STAT_PATHS = 50_000
 
 
-def _ancestors(path: str, stop: str) -> list[str]:
+def authorized_key_ancestors(path: str, stop: str) -> list[str]:
     """The directories sshd's StrictModes checks above ``path``: up to and including ``stop`` (the
     home directory) when the path is under it, else up to ``/``."""
     out: list[str] = []
@@ -225,8 +226,9 @@ def credential_file_stats(reader: Reader, *, sshd: SshdConfig | None, sudoers: S
             raise ReadError("authorized_keys", f"more than {MAX_STAT_PATHS} paths to examine",
                             ErrorKind.TOO_LARGE)
         if reader.stat(path).exists:
-            paths += [path, *_ancestors(path, home)]
-    return {path: reader.stat(path) for path in dict.fromkeys(paths)}
+            paths += [path, *authorized_key_ancestors(path, home)]
+    # Over SSH the ACLs come apart from the stats, for all these paths in one batch.
+    return complete_acls(reader, {path: reader.stat(path) for path in dict.fromkeys(paths)})
 
 
 # --- the guest ----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import AclEntry, FileKind, FileStat
 from vmsec.parsers.posix_acl import XATTR_NAME, parse_posix_acl
-from vmsec.reading import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, MAX_SYMLINK_HOPS, Reader
+from vmsec.reading import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, MAX_SYMLINK_HOPS, Reader, complete_acls
 
 __all__ = ["DEFAULT_LIST_LIMIT", "DEFAULT_READ_LIMIT", "MAX_SYMLINK_HOPS", "CachedReader", "Reader",
            "ReaderBase", "RootReader"]
@@ -354,6 +354,10 @@ class CachedReader(ReaderBase):
             if not getattr(self._inner, "_in_lookup", False):  # complete, with owner names
                 self._stats[key] = info
         return info
+
+    def complete_acls(self, stats: dict[str, FileStat]) -> dict[str, FileStat]:
+        """The inner reader's :func:`vmsec.reading.complete_acls`."""
+        return complete_acls(self._inner, stats)
 
     def _afford(self, path: str, size: int) -> None:
         if self.handed_out + size > self.budget:

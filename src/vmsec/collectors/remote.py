@@ -47,7 +47,7 @@ from msgspec import Struct
 
 from vmsec.collectors.reader import ReaderBase
 from vmsec.errors import ErrorKind, ReadError
-from vmsec.facts import FileKind, FileStat, evolve
+from vmsec.facts import AclEntry, FileKind, FileStat, evolve
 from vmsec.reading import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT
 
 CHUNK = 255 * 1024  # OpenSSH's sftp-server answers at most 256 KiB per read
@@ -156,6 +156,100 @@ def answer(path: str, cached: _Read, limit: int) -> bytes:
     return cached.data
 
 
+# --- access ACLs, read with ls(1) and getfacl(1) -------------------------------------------------------
+
+# SFTP shows no ACLs and find(1) prints none. GNU ls marks a file that has one with "+" after its mode
+# (never for the mode bits alone: SELinux labels are "."), and getfacl prints the entries by number.
+# getfacl is in package acl, which a minimal Debian lacks: a file that ls marks then has an ACL vmsec
+# cannot read (unknown); one it does not mark has none. Each xargs run frames its two outputs with a
+# NUL, an L or an A and a NUL, which neither tool writes (a name in their output is escaped).
+MAX_ACL_PATHS = 50_000
+_ACL_SCRIPT = (
+    "LC_ALL=C; export LC_ALL; g=; "
+    "if command -v getfacl >/dev/null 2>&1; then g=1; else printf '\\0N\\0'; fi; export g; "
+    "xargs -0 -r sh -c '"
+    'printf "\\0L\\0"; ls -dLn --quoting-style=c -- "$@" 2>/dev/null; '
+    'if [ -n "$g" ]; then printf "\\0A\\0"; getfacl -aEnps -- "$@" 2>/dev/null; fi; exit 0'
+    "' sh"
+)
+_LS_NAME = re.compile(rb'"((?:[^"\\]|\\.)*)"$')
+_ESCAPE = re.compile(rb"\\([0-7]{1,3}|.)", re.S)
+_C_CHARS = {b"a": b"\a", b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
+_ACL_TAGS = {"user": "user", "group": "group", "mask": "mask"}
+NO_GETFACL = ("it has an ACL (ls -l shows +) that vmsec could not read: the guest has no getfacl "
+              "(package acl)")
+
+
+def _unescape(raw: bytes) -> str:
+    """A name as ls's C quoting or getfacl writes it (\\n, \\", \\\\, \\ooo octal bytes) back to the path."""
+    def one(m: re.Match[bytes]) -> bytes:
+        code = m.group(1)
+        return bytes([int(code, 8) & 0xFF]) if code[:1] in b"01234567" else _C_CHARS.get(code, code)
+    return _dec(_ESCAPE.sub(one, raw))
+
+
+def _getfacl_entries(lines: list[str]) -> tuple[AclEntry, ...]:
+    """``getfacl -n`` lines → the entries the mode bits do not show (as parsers/posix_acl.py keeps them)."""
+    entries = []
+    for line in lines:
+        tag, _, rest = line.partition(":")
+        who, _, bits = rest.partition(":")
+        if len(bits) != 3 or bits.strip("rwx-") or tag not in ("user", "group", "mask", "other"):
+            raise ValueError(f"unexpected getfacl line {line[:80]!r}")
+        perms = sum(bit for ch, bit in zip("rwx", (4, 2, 1), strict=True) if ch in bits)
+        if not who:
+            if tag == "group":
+                entries.append(AclEntry(tag="group_obj", perms=perms))
+            elif tag == "mask":
+                entries.append(AclEntry(tag="mask", perms=perms))
+            continue
+        if tag not in ("user", "group") or not who.isdigit():
+            raise ValueError(f"unexpected getfacl line {line[:80]!r}")
+        entries.append(AclEntry(tag=_ACL_TAGS[tag], id=int(who), perms=perms))
+    return tuple(entries)
+
+
+def parse_acl_output(out: bytes) -> dict[str, tuple[tuple[AclEntry, ...] | None, str | None]]:
+    """What :data:`_ACL_SCRIPT` printed → (entries, None) or (None, why unknown) per path ls examined.
+    A path ls could not examine is not in the answer."""
+    parts = out.split(b"\0")
+    if parts[0] or len(parts) % 2 == 0:
+        raise ValueError("not the ACL script's output")
+    marked: dict[str, bool] = {}
+    read: dict[str, tuple[tuple[AclEntry, ...] | None, str | None]] = {}
+    getfacl = True
+    for marker, body in zip(parts[1::2], parts[2::2], strict=True):
+        if marker == b"N":
+            getfacl = False
+        elif marker == b"L":
+            for line in body.split(b"\n"):
+                name = _LS_NAME.search(line)
+                if name is not None and line[:1] in b"-dlcbps":
+                    marked[_unescape(name.group(1))] = line.split(b" ", 1)[0].endswith(b"+")
+        elif marker == b"A":
+            for block in body.split(b"\n\n"):
+                lines = block.decode("utf-8", "surrogateescape").split("\n")
+                if not lines or not lines[0].startswith("# file: "):
+                    continue
+                path = _unescape(lines[0][8:].encode("utf-8", "surrogateescape"))
+                entries = [x for x in lines[1:] if x and not x.startswith("#")]
+                try:
+                    read[path] = (_getfacl_entries(entries), None)
+                except ValueError as exc:
+                    read[path] = (None, f"its ACL is malformed ({exc})")
+        else:
+            raise ValueError("not the ACL script's output")
+    answer: dict[str, tuple[tuple[AclEntry, ...] | None, str | None]] = {}
+    for path, plus in marked.items():
+        if not plus:
+            answer[path] = ((), None)
+        elif path in read:
+            answer[path] = read[path]
+        else:
+            answer[path] = (None, NO_GETFACL if not getfacl else "its ACL could not be read (getfacl failed)")
+    return answer
+
+
 class FileCache:
     """What is known of a remote root's files: stats, reads, listings and links — errors included — and
     the complete directory listings that answer "does not exist" without asking again. Filled by batches
@@ -169,6 +263,9 @@ class FileCache:
         # Complete directory listings: a path whose parent (or any ancestor's parent) was listed without
         # it does not exist — answered without asking the guest again.
         self.complete: dict[str, frozenset[str]] = {}
+        # Access ACLs by path: (entries, None), or (None, why they are unknown) — see read_acls.
+        self.acls: dict[str, tuple[tuple[AclEntry, ...] | None, str | None]] = {}
+        self.runs_commands: bool | None = None  # set by the prefetch: commands, or SFTP only
 
     def _sudo_may(self, path: str) -> bool:
         """Whether a refused read is left for a privileged retry (not cached as refused)."""
@@ -658,6 +755,28 @@ class RemoteFS(FileCache):
                 self.reads.setdefault(path, _Read(None, ReadError(path, reason, kind),
                                                   limits.get(path, PREFETCH_LIMIT)))
 
+    async def read_acls(self, paths: Sequence[str]) -> None:
+        """The access ACLs of ``paths`` (following symlinks, as ``stat`` does) in one command: ls -l's
+        mark, and getfacl where the guest has it (:data:`_ACL_SCRIPT`). A path neither could examine
+        keeps an unknown ACL, with the reason; without commands (SFTP only) every ACL is unknown."""
+        wanted = [p for p in dict.fromkeys(paths) if p not in self.acls][:MAX_ACL_PATHS]
+        if not wanted:
+            return
+        why = "ACLs are not visible over SFTP (the guest runs no commands)"
+        if self.runs_commands is not False:
+            try:
+                out, _err, _status = await self.run(_ACL_SCRIPT, stdin=b"\0".join(_enc(p) for p in wanted))
+                self.acls.update(parse_acl_output(out))
+                why = "its ACL could not be read (ls could not examine it)"
+            except ValueError:
+                why = "its ACL could not be read: the guest's ls and getfacl gave no usable answer"
+            except ReadError as exc:
+                if exc.kind is ErrorKind.TIMEOUT:
+                    raise
+                why = f"its ACL could not be read: {exc.reason}"
+        for path in wanted:
+            self.acls.setdefault(path, (None, why))
+
     async def cat_virtual(self, paths: Sequence[str]) -> None:
         """Kernel files (procfs, sysfs) in one shell loop, each base64-framed: their sizes read as 0,
         so tar cannot take them. Missing or unreadable ones are marked."""
@@ -762,6 +881,31 @@ class SshReader(ReaderBase):
             found = evolve(found, owner=self._lookup("/etc/passwd", found.uid),
                            group=self._lookup("/etc/group", found.gid) if found.gid is not None else None)
         return found
+
+    def complete_acls(self, stats: dict[str, FileStat]) -> dict[str, FileStat]:
+        """``stats`` with each existing file's access ACL (see :func:`vmsec.reading.complete_acls`):
+        from the prefetch's batch where it asked, else from one more command for all the others."""
+        remote = self._remote
+        wanted = {p: _norm(p) for p, s in stats.items() if s.exists and s.acl is None and s.acl_error is None}
+        missing = [n for n in wanted.values() if n not in remote.acls]
+        if missing:
+            remote.batches += remote.runs_commands is not False  # SFTP: nothing to ask
+            future = asyncio.run_coroutine_threadsafe(remote.read_acls(missing), self._loop)
+            try:
+                future.result(self._timeout)
+            except (TimeoutError, ReadError) as exc:
+                future.cancel()
+                reason = exc.reason if isinstance(exc, ReadError) else "no answer in time"
+                for name in missing:
+                    remote.acls.setdefault(name, (None, f"its ACL could not be read: {reason}"))
+        out = dict(stats)
+        for path, name in wanted.items():
+            acl, error = remote.acls.get(name, (None, "its ACL was not read"))
+            if acl:  # names through the guest's own account files, as a local root's ACLs get them
+                acl = tuple(e if e.id is None else evolve(e, name=self._lookup(
+                    "/etc/passwd" if e.tag == "user" else "/etc/group", e.id)) for e in acl)
+            out[path] = evolve(stats[path], acl=acl, acl_error=error)
+        return out
 
     def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:
         path = _norm(path)

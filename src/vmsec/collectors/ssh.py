@@ -339,7 +339,24 @@ async def _prefetch_commands(remote: RemoteFS, tick: Callable[[str], None]) -> N
     keys += _units_they_pull(remote, units)
     tick("keys (batch 3)")
     remote.batches += 1
-    await asyncio.gather(remote.archive(keys, {}), remote.cat_virtual(extra))
+    await asyncio.gather(remote.archive(keys, {}), remote.cat_virtual(extra),
+                         remote.read_acls(_credential_paths(remote)))
+
+
+def _credential_paths(remote: RemoteFS) -> list[str]:
+    """The files whose owners, modes and ACLs the credential checks judge, as far as the listings name
+    them (collectors/guest.py's ``credential_file_stats``); the others' ACLs are read when it asks."""
+    from vmsec.collectors.guest import CREDENTIAL_FILES, authorized_key_ancestors
+
+    paths = [*CREDENTIAL_FILES, "/etc/ssh", "/etc/sudoers", "/etc/sudoers.d", "/etc/crypttab"]
+    for directory in ("/etc/ssh", "/etc/ssh/sshd_config.d", "/etc/sudoers.d"):
+        paths += [f"{directory}/{name}" for name in sorted(remote.complete.get(directory, ()))[:500]]
+    for home in _homes(remote):
+        for name in AUTHORIZED_KEYS:
+            path = f"{home.rstrip('/')}/{name}"
+            if not remote.known_absent(path):
+                paths += [path, *authorized_key_ancestors(path, home)]
+    return [p for p in dict.fromkeys(paths) if not remote.known_absent(p)]
 
 
 async def _prefetch_sftp(remote: RemoteFS, tick: Callable[[str], None]) -> None:
@@ -395,10 +412,12 @@ async def _prefetch(remote: RemoteFS, tick: Callable[[str], None]) -> str:
     """Fill the cache in a few round trips; returns how ("commands" or "SFTP")."""
     try:
         await _prefetch_commands(remote, tick)
+        remote.runs_commands = True
         return "commands"
     except ReadError as exc:
         if exc.kind is ErrorKind.TIMEOUT:
             raise
+    remote.runs_commands = False
     await _prefetch_sftp(remote, tick)
     return "SFTP"
 

@@ -1,0 +1,131 @@
+"""Access ACLs as the SSH transport reads them: the guest's own ls(1) marks a file that has one, its
+getfacl(1) prints the entries. Here the script runs on this machine's real ls and getfacl (package acl,
+installed by scripts/test.sh) over files given ACLs through the kernel, and every answer is compared
+with what the local root reader reads from the same files' xattrs (the oracle)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components import require
+from posix_acls import set_acl
+from vmsec.collectors.reader import RootReader
+from vmsec.collectors.remote import _ACL_SCRIPT, NO_GETFACL, parse_acl_output
+from vmsec.facts import AclEntry, evolve
+
+NAMES = ["plain", "named-user", "named-group", "mask-only", "a dir", "we\nird", 'q"uo\\te', "tab\there",
+         "bytes-\udcff", "link", "dangling"]
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> list[str]:
+    root = tmp_path / "t"
+    root.mkdir()
+    for name in NAMES[:-2]:
+        path = root / name
+        if name == "a dir":
+            path.mkdir()
+        else:
+            path.write_bytes(b"x")
+    set_acl(root / "named-user", "user:1001:rw-")
+    set_acl(root / "named-group", "group:42:r--,group:0:rwx")
+    set_acl(root / "mask-only", "group::rw-,mask::r--")
+    set_acl(root / "a dir", "user:0:rwx")
+    set_acl(os.fsencode(root / "we\nird"), "user:7:r--")
+    set_acl(os.fsencode(root / "bytes-\udcff"), "group:9:-w-")
+    os.symlink("named-user", root / "link")
+    os.symlink("nowhere", root / "dangling")
+    return [str(root / n) for n in NAMES]
+
+
+def _numeric(acl: tuple[AclEntry, ...] | None) -> tuple[AclEntry, ...] | None:
+    """The entries without the names the local reader looks up (the SSH reader adds them later)."""
+    return None if acl is None else tuple(evolve(e, name=None) for e in acl)
+
+
+def _run(script: str, paths: list[str]) -> bytes:
+    stdin = b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths)
+    return subprocess.run(["sh", "-c", script], input=stdin, capture_output=True, check=True).stdout
+
+
+def test_ls_and_getfacl_read_the_acls_the_kernel_holds(files: list[str]) -> None:
+    require(shutil.which("getfacl"), "getfacl", "package acl (scripts/test.sh installs it)")
+    answer = parse_acl_output(_run(_ACL_SCRIPT, files))
+    local = RootReader("/")
+    for path in files[:-1]:
+        assert answer[path] == (_numeric(local.stat(path).acl), None), path
+    assert files[-1] not in answer  # a dangling link: nothing to examine, so no answer at all
+    assert answer[files[0]] == ((), None)
+    assert answer[files[1]][0] and answer[files[1]][0][0].id == 1001
+
+
+def test_without_getfacl_a_marked_file_is_unknown_and_an_unmarked_one_has_none(files: list[str]) -> None:
+    answer = parse_acl_output(_run(_ACL_SCRIPT.replace("command -v getfacl", "command -v no-such-getfacl"),
+                                   files))
+    local = RootReader("/")
+    for path in files[:-1]:
+        if local.stat(path).acl:
+            assert answer[path] == (None, NO_GETFACL), path
+        else:
+            assert answer[path] == ((), None), path
+
+
+def test_many_paths_are_split_by_xargs_and_all_answered(tmp_path: Path) -> None:
+    """Beyond one command line: xargs runs ls and getfacl again, each run framed on its own."""
+    paths = []
+    for n in range(3000):
+        path = tmp_path / f"{'f' * 120}{n:05d}"
+        path.write_bytes(b"")
+        paths.append(str(path))
+    set_acl(paths[-1], "user:5:r--")
+    answer = parse_acl_output(_run(_ACL_SCRIPT, paths))
+    assert len(answer) == len(paths)
+    assert answer[paths[0]] == ((), None)
+    if shutil.which("getfacl"):
+        assert answer[paths[-1]][0] == _numeric(RootReader("/").stat(paths[-1]).acl)
+
+
+@pytest.mark.parametrize("out", [
+    b"",  # nothing asked, nothing answered
+    b"\0L\0",
+])
+def test_empty_answers(out: bytes) -> None:
+    assert parse_acl_output(out) == {}
+
+
+@pytest.mark.parametrize("out", [
+    b"garbage without framing",
+    b"\0X\0something",  # an unknown frame
+    b"\0L\0-rw-r--r--+ 1 0 0 3 Dec  6 13:28 \"/x\"\0A",  # cut off
+])
+def test_output_that_is_not_the_scripts_is_refused(out: bytes) -> None:
+    with pytest.raises(ValueError):
+        parse_acl_output(out)
+
+
+def test_a_malformed_getfacl_block_is_unknown_not_none() -> None:
+    out = (b"\0L\0-rw-r--r--+ 1 0 0 3 Dec  6 13:28 \"/etc/shadow\"\n"
+           b"\0A\0# file: /etc/shadow\nuser::rw-\nuser:bob:r--\ngroup::r--\nmask::r--\nother::---\n\n")
+    acl, why = parse_acl_output(out)["/etc/shadow"]
+    assert acl is None and why is not None and "malformed" in why
+
+
+def test_a_name_cannot_forge_another_files_answer() -> None:
+    """ls quotes a name and getfacl escapes its newline: a file named to look like another file's line
+    (or block) answers for itself only."""
+    forged = '/tmp/x"\n-rw-r--r--  1 0 0 3 Dec  6 13:28 "/etc/shadow'
+    out = (b'\0L\0-rw-r--r--+ 1 0 0 3 Dec  6 13:28 '
+           b'"/tmp/x\\"\\n-rw-r--r--  1 0 0 3 Dec  6 13:28 \\"/etc/shadow"\n'
+           b'-rw-r-----+ 1 0 42 3 Dec  6 13:28 "/etc/shadow"\n'
+           b"\0A\0# file: /tmp/x\"\\012-rw-r--r--  1 0 0 3 Dec  6 13:28 \"/etc/shadow\nuser::rw-\n"
+           b"user:5:r--\ngroup::r--\nmask::r--\nother::r--\n\n"
+           b"# file: /etc/shadow\nuser::rw-\nuser:1000:r--\ngroup::r--\nmask::r--\nother::---\n\n")
+    answer = parse_acl_output(out)
+    assert set(answer) == {forged, "/etc/shadow"}
+    assert [e.id for e in answer["/etc/shadow"][0] or () if e.id is not None] == [1000]
+    assert [e.id for e in answer[forged][0] or () if e.id is not None] == [5]
