@@ -82,8 +82,9 @@ class FileStat(Struct, frozen=True, kw_only=True, gc=False):
     # What the path resolves to, for telling two paths to the same file apart from two files:
     # (device, inode) on a local root, the symlink-free path inside a disk image.
     file_id: tuple[int, int] | str | None = None
-    # The access ACL's entries beyond the mode bits: () when the file has none, None when the reader
-    # cannot read ACLs (over SSH, the guest agent, a non-ext filesystem in an image) or failed to.
+    # The access ACL's entries beyond the mode bits: () when the file has none, None when unknown —
+    # and then ``acl_error`` says why (a reader that cannot read ACLs says so: SFTP, the guest agent,
+    # XFS in an image), so that a mode that is fine judges UNKNOWN, not PASS.
     acl: tuple[AclEntry, ...] | None = None
     acl_error: str | None = None  # why an ACL the file has could not be read
 
