@@ -15,7 +15,7 @@ import pytest
 from components import require
 from posix_acls import set_acl
 from vmsec.collectors.reader import RootReader
-from vmsec.collectors.remote import _ACL_SCRIPT, NO_GETFACL, parse_acl_output
+from vmsec.collectors.remote import _ACL_END, _ACL_SCRIPT, NO_GETFACL, _acl_inline, parse_acl_output
 from vmsec.facts import AclEntry, evolve
 
 NAMES = ["plain", "named-user", "named-group", "mask-only", "a dir", "we\nird", 'q"uo\\te', "tab\there",
@@ -73,6 +73,16 @@ def test_without_getfacl_a_marked_file_is_unknown_and_an_unmarked_one_has_none(f
             assert answer[path] == (None, NO_GETFACL), path
         else:
             assert answer[path] == ((), None), path
+
+
+def test_the_inline_form_answers_as_the_stdin_form_and_leaves_what_follows(files: list[str]) -> None:
+    """Quoted into another batch's command line (the archive of batch 3), ahead of that command's
+    output, which follows the end marker untouched."""
+    out = subprocess.run(["sh", "-c", _acl_inline(files) + "printf 'tar\\0bytes'"], capture_output=True,
+                         check=True).stdout
+    answer, end, rest = out.partition(_ACL_END)
+    assert end and rest == b"tar\0bytes"
+    assert parse_acl_output(answer) == parse_acl_output(_run(_ACL_SCRIPT, files))
 
 
 def test_many_paths_are_split_by_xargs_and_all_answered(tmp_path: Path) -> None:

@@ -161,17 +161,25 @@ def answer(path: str, cached: _Read, limit: int) -> bytes:
 # SFTP shows no ACLs and find(1) prints none. GNU ls marks a file that has one with "+" after its mode
 # (never for the mode bits alone: SELinux labels are "."), and getfacl prints the entries by number.
 # getfacl is in package acl, which a minimal Debian lacks: a file that ls marks then has an ACL vmsec
-# cannot read (unknown); one it does not mark has none. Each xargs run frames its two outputs with a
-# NUL, an L or an A and a NUL, which neither tool writes (a name in their output is escaped).
+# cannot read (unknown); one it does not mark has none. Each run frames its two outputs with a NUL,
+# an L or an A and a NUL, which neither tool writes (a name in their output is escaped).
 MAX_ACL_PATHS = 50_000
-_ACL_SCRIPT = (
-    "LC_ALL=C; export LC_ALL; g=; "
-    "if command -v getfacl >/dev/null 2>&1; then g=1; else printf '\\0N\\0'; fi; export g; "
-    "xargs -0 -r sh -c '"
-    'printf "\\0L\\0"; ls -dLn --quoting-style=c -- "$@" 2>/dev/null; '
-    'if [ -n "$g" ]; then printf "\\0A\\0"; getfacl -aEnps -- "$@" 2>/dev/null; fi; exit 0'
-    "' sh"
-)
+INLINE_ACL_BYTES = 64 * 1024  # paths quoted into a command line (Linux allows 128 KiB in one argument)
+_GETFACL_PRESENT = ("g=; if command -v getfacl >/dev/null 2>&1; then g=1; else printf '\\0N\\0'; fi; ")
+_LS_AND_GETFACL = ('printf "\\0L\\0"; ls -dLn --quoting-style=c -- "$@" 2>/dev/null; '
+                   'if [ -n "$g" ]; then printf "\\0A\\0"; getfacl -aEnps -- "$@" 2>/dev/null; fi; ')
+# The paths as a NUL-separated list on standard input, any number of them: xargs runs the pair again
+# for each command line's worth.
+_ACL_SCRIPT = (f"LC_ALL=C; export LC_ALL; {_GETFACL_PRESENT}export g; "
+               f"xargs -0 -r sh -c '{_LS_AND_GETFACL}exit 0' sh")
+_ACL_END = b"\0E\0"  # where the ACL answer ends when it precedes another command's output
+
+
+def _acl_inline(paths: Sequence[str]) -> str:
+    """The same two tools on ``paths`` quoted into the command itself, followed by :data:`_ACL_END`:
+    a prefix for another batch's command, which then needs no session of its own."""
+    return (f"LC_ALL=C; export LC_ALL; {_GETFACL_PRESENT}set -- {' '.join(shlex.quote(p) for p in paths)}; "
+            f"{_LS_AND_GETFACL}printf '\\0E\\0'; ")
 _LS_NAME = re.compile(rb'"((?:[^"\\]|\\.)*)"$')
 _ESCAPE = re.compile(rb"\\([0-7]{1,3}|.)", re.S)
 _C_CHARS = {b"a": b"\a", b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
@@ -711,17 +719,29 @@ class RemoteFS(FileCache):
         self.parse_find(out, err, set(shallow) | set(deep), set(deep),
                         complete=lambda p: processes and p.startswith("/proc/") and p.endswith("/fd"))
 
-    async def archive(self, paths: Sequence[str], limits: dict[str, int]) -> None:
+    async def archive(self, paths: Sequence[str], limits: dict[str, int], acl_paths: Sequence[str] = ()
+                      ) -> None:
         """One ``tar -c`` of regular files (following links), read into the cache. A file tar could
-        not read keeps tar's reason (permission denied …)."""
+        not read keeps tar's reason (permission denied …). ``acl_paths``: their ACLs too
+        (:meth:`read_acls`), asked in the same command when they fit on its command line."""
         wanted = [p for p in paths if "\n" not in p]
-        if not wanted:
+        acls = [p for p in dict.fromkeys(acl_paths) if p not in self.acls][:MAX_ACL_PATHS]
+        if not wanted or sum(len(p) + 3 for p in acls) > INLINE_ACL_BYTES:
+            await asyncio.gather(self.archive(wanted, limits) if wanted else asyncio.sleep(0),
+                                 self.read_acls(acls))
             return
         expected = sum(min(self.stats[(p, True)].size or 0, limits.get(p, PREFETCH_LIMIT))
                        if (p, True) in self.stats else 0 for p in wanted)
         cap = min(MAX_ARCHIVE, expected + 1024 * (len(wanted) + 20) + 1024 * 1024)
-        out, err, _status = await self.run("LC_ALL=C tar -c -f - --no-recursion --dereference --null -T -",
-                                           stdin=b"\0".join(_enc(p) for p in wanted), limit=cap)
+        prefix = ""
+        if acls:  # ls's line and getfacl's block for a path: a few times its escaped name, bounded
+            prefix = _acl_inline(acls)
+            cap += 1024 * 1024 + 16 * len(prefix)
+        command = prefix + "LC_ALL=C tar -c -f - --no-recursion --dereference --null -T -"
+        out, err, _status = await self.run(command, stdin=b"\0".join(_enc(p) for p in wanted), limit=cap)
+        if acls:
+            answer, end, out = out.partition(_ACL_END)
+            self._note_acls(acls, answer if end else None)
         got: set[str] = set()
         try:
             with tarfile.open(fileobj=io.BytesIO(out), mode="r|") as tar:
@@ -762,19 +782,31 @@ class RemoteFS(FileCache):
         wanted = [p for p in dict.fromkeys(paths) if p not in self.acls][:MAX_ACL_PATHS]
         if not wanted:
             return
-        why = "ACLs are not visible over SFTP (the guest runs no commands)"
-        if self.runs_commands is not False:
+        if self.runs_commands is False:
+            why = "ACLs are not visible over SFTP (the guest runs no commands)"
+            for path in wanted:
+                self.acls.setdefault(path, (None, why))
+            return
+        try:
+            out, _err, _status = await self.run(_ACL_SCRIPT, stdin=b"\0".join(_enc(p) for p in wanted))
+        except ReadError as exc:
+            if exc.kind is ErrorKind.TIMEOUT:
+                raise
+            for path in wanted:
+                self.acls.setdefault(path, (None, f"its ACL could not be read: {exc.reason}"))
+            return
+        self._note_acls(wanted, out)
+
+    def _note_acls(self, paths: Sequence[str], out: bytes | None) -> None:
+        """Cache what the ACL tools answered for ``paths`` (``None``: no answer at all)."""
+        why = "its ACL could not be read: the guest's ls and getfacl gave no usable answer"
+        if out is not None:
             try:
-                out, _err, _status = await self.run(_ACL_SCRIPT, stdin=b"\0".join(_enc(p) for p in wanted))
                 self.acls.update(parse_acl_output(out))
                 why = "its ACL could not be read (ls could not examine it)"
             except ValueError:
-                why = "its ACL could not be read: the guest's ls and getfacl gave no usable answer"
-            except ReadError as exc:
-                if exc.kind is ErrorKind.TIMEOUT:
-                    raise
-                why = f"its ACL could not be read: {exc.reason}"
-        for path in wanted:
+                pass
+        for path in paths:
             self.acls.setdefault(path, (None, why))
 
     async def cat_virtual(self, paths: Sequence[str]) -> None:

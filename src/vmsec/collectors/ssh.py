@@ -339,8 +339,9 @@ async def _prefetch_commands(remote: RemoteFS, tick: Callable[[str], None]) -> N
     keys += _units_they_pull(remote, units)
     tick("keys (batch 3)")
     remote.batches += 1
-    await asyncio.gather(remote.archive(keys, {}), remote.cat_virtual(extra),
-                         remote.read_acls(_credential_paths(remote)))
+    # the credential files' ACLs are asked by the same command as the archive (no session of their own)
+    await asyncio.gather(remote.archive(keys, {}, acl_paths=_credential_paths(remote)),
+                         remote.cat_virtual(extra))
 
 
 def _credential_paths(remote: RemoteFS) -> list[str]:
