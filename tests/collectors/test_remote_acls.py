@@ -15,7 +15,14 @@ import pytest
 from components import require
 from posix_acls import set_acl
 from vmsec.collectors.reader import RootReader
-from vmsec.collectors.remote import _ACL_END, _ACL_SCRIPT, NO_GETFACL, _acl_inline, parse_acl_output
+from vmsec.collectors.remote import (
+    _ACL_END,
+    _ACL_SCRIPT,
+    NO_GETFACL,
+    FileCache,
+    _acl_inline,
+    parse_acl_output,
+)
 from vmsec.facts import AclEntry, evolve
 
 NAMES = ["plain", "named-user", "named-group", "mask-only", "a dir", "we\nird", 'q"uo\\te', "tab\there",
@@ -139,3 +146,22 @@ def test_a_name_cannot_forge_another_files_answer() -> None:
     assert set(answer) == {forged, "/etc/shadow"}
     assert [e.id for e in answer["/etc/shadow"][0] or () if e.id is not None] == [1000]
     assert [e.id for e in answer[forged][0] or () if e.id is not None] == [5]
+
+
+def test_only_the_paths_asked_are_answered_and_no_answer_is_unknown() -> None:
+    """The guest's tools may print anything: a line for a path nobody asked about is not taken (it
+    could otherwise answer "no ACL" for a file asked later), and a garbled or missing answer leaves
+    every asked path unknown, with the reason — never "no ACL"."""
+    cache = FileCache()
+    out = (b'\0L\0-rw-r--r--  1 0 0 3 Dec  6 13:28 "/etc/shadow"\n'
+           b'-rw-r--r--  1 0 0 3 Dec  6 13:28 "/etc/gshadow"\n')
+    cache.note_acls(["/etc/shadow", "/etc/sudoers"], out)
+    assert cache.acls["/etc/shadow"] == ((), None)
+    acl, why = cache.acls["/etc/sudoers"]  # asked, but ls printed nothing for it
+    assert acl is None and why and "could not examine" in why
+    assert "/etc/gshadow" not in cache.acls
+    for garbled in (b"no framing at all", None):
+        other = FileCache()
+        other.note_acls(["/etc/shadow"], garbled)
+        acl, why = other.acls["/etc/shadow"]
+        assert acl is None and why and "no usable answer" in why

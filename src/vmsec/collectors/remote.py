@@ -279,6 +279,19 @@ class FileCache:
         """Whether a refused read is left for a privileged retry (not cached as refused)."""
         return False
 
+    def note_acls(self, paths: Sequence[str], out: bytes | None) -> None:
+        """Cache what the ACL tools answered for ``paths`` (``None``: no answer at all)."""
+        why = "its ACL could not be read: the guest's ls and getfacl gave no usable answer"
+        answer: dict[str, tuple[tuple[AclEntry, ...] | None, str | None]] = {}
+        if out is not None:
+            try:
+                answer = parse_acl_output(out)
+                why = "its ACL could not be read (ls could not examine it)"
+            except ValueError:
+                pass
+        for path in paths:  # only what was asked: an answer for another path is not taken
+            self.acls.setdefault(path, answer.get(path, (None, why)))
+
     def known_absent(self, path: str, hops: int = 0) -> bool:
         """Whether a listing or stat of an ancestor already shows that ``path`` does not exist
         (through known symlinks of ancestors: /sbin → usr/sbin)."""
@@ -741,7 +754,7 @@ class RemoteFS(FileCache):
         out, err, _status = await self.run(command, stdin=b"\0".join(_enc(p) for p in wanted), limit=cap)
         if acls:
             answer, end, out = out.partition(_ACL_END)
-            self._note_acls(acls, answer if end else None)
+            self.note_acls(acls, answer if end else None)
         got: set[str] = set()
         try:
             with tarfile.open(fileobj=io.BytesIO(out), mode="r|") as tar:
@@ -795,19 +808,7 @@ class RemoteFS(FileCache):
             for path in wanted:
                 self.acls.setdefault(path, (None, f"its ACL could not be read: {exc.reason}"))
             return
-        self._note_acls(wanted, out)
-
-    def _note_acls(self, paths: Sequence[str], out: bytes | None) -> None:
-        """Cache what the ACL tools answered for ``paths`` (``None``: no answer at all)."""
-        why = "its ACL could not be read: the guest's ls and getfacl gave no usable answer"
-        if out is not None:
-            try:
-                self.acls.update(parse_acl_output(out))
-                why = "its ACL could not be read (ls could not examine it)"
-            except ValueError:
-                pass
-        for path in paths:
-            self.acls.setdefault(path, (None, why))
+        self.note_acls(wanted, out)
 
     async def cat_virtual(self, paths: Sequence[str]) -> None:
         """Kernel files (procfs, sysfs) in one shell loop, each base64-framed: their sizes read as 0,
