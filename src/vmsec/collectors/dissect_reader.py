@@ -27,7 +27,10 @@ from typing import Any
 from vmsec.collectors.reader import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT, MAX_SYMLINK_HOPS, ReaderBase
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FileKind, FileStat
-from vmsec.parsers.posix_acl import XATTR_NAME
+from vmsec.parsers.posix_acl import XATTR_NAME, XFS_ACL_NAME, parse_xfs_acl
+from vmsec.parsers.xfs_attr import XFS_ATTR_ROOT, shortform_attribute
+
+_XFS_LOCAL, _XFS_EXTENTS = 1, 2  # an inode fork's format (xfs_dinode_fmt): in the inode, in extents
 
 _CHUNK = 65536
 
@@ -184,25 +187,45 @@ class DissectReader(ReaderBase):
                         **self._acl_fields(entry))
 
     def _acl_fields(self, entry: Any) -> dict[str, Any]:
-        """``acl``/``acl_error`` of an entry. Only ext2/3/4 are read: XFS and btrfs store ACLs under
-        other names and layouts (dissect.xfs gives only the raw attribute fork), and an ACL not looked
-        for is unknown, not "none" — said so, so that a mode that is fine does not judge PASS."""
+        """``acl``/``acl_error`` of an entry: read on ext2/3/4 (an xattr in ext4's layout) and on XFS
+        when the inode holds its attributes itself (the short form: an ACL and a label fit). Anywhere
+        else (btrfs, XFS attributes in blocks of their own) an ACL not looked for is unknown, not
+        "none" — said so, so that a mode that is fine does not judge PASS."""
         # A disk image's filesystem is mounted in dissect's root filesystem, whose entries wrap the
         # layers' own: the ACL is the top layer's (reading only unwrapped ext entries had missed
         # every ACL of every image the collector opened).
         while getattr(entry, "entries", None):
             entry = entry.entries[-1]
         module = type(entry).__module__
-        if not module.endswith(".extfs"):
-            kind = module.rsplit(".", 1)[-1].upper()
-            return {"acl_error": f"its ACL was not read (ACLs on {kind} filesystems are not read)"}
         try:
+            if module.endswith(".xfs"):
+                return self._xfs_acl(entry.entry)
+            if not module.endswith(".extfs"):
+                kind = module.rsplit(".", 1)[-1].upper()
+                return {"acl_error": f"its ACL was not read (ACLs on {kind} filesystems are not read)"}
             attrs = entry.lattr()
             raw = next((bytes(a.value) for a in attrs if getattr(a, "name", None) == XATTR_NAME), None)
-        except Exception as exc:  # a corrupt xattr block: this file's ACL stays unknown
+        except Exception as exc:  # a corrupt xattr block or inode: this file's ACL stays unknown
             return {"acl_error": f"its ACL could not be read: {type(exc).__name__}: {exc}"}
         acl, error = self._acl(raw)
         return {"acl": acl, "acl_error": error}
+
+    def _xfs_acl(self, inode: Any) -> dict[str, Any]:
+        """An XFS inode's access ACL (parsers/xfs_attr.py, parsers/posix_acl.py's XFS layout)."""
+        core = inode.inode
+        if not core.di_forkoff or (core.di_aformat == _XFS_EXTENTS and not inode.attr_extents):
+            return {"acl": (), "acl_error": None}  # no attribute fork, or an empty one: no ACL
+        if core.di_aformat != _XFS_LOCAL:
+            return {"acl_error": "its ACL was not read (its XFS attributes are kept in blocks of their "
+                                 "own, which vmsec does not read)"}
+        value = shortform_attribute(inode.attrfork().read(), XFS_ACL_NAME, XFS_ATTR_ROOT)
+        if value is None:
+            return {"acl": (), "acl_error": None}
+        try:
+            entries = parse_xfs_acl(value)
+        except ValueError as exc:
+            return {"acl_error": f"its ACL is malformed ({exc})"}
+        return {"acl": self._named(entries), "acl_error": None}
 
     def readlink(self, path: str) -> str:
         try:

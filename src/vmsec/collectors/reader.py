@@ -82,9 +82,13 @@ class ReaderBase:
             entries = parse_posix_acl(raw)
         except ValueError as exc:
             return None, f"its ACL is malformed ({exc})"
+        return self._named(entries), None
+
+    def _named(self, entries: tuple[AclEntry, ...]) -> tuple[AclEntry, ...]:
+        """Entries with the names of their users and groups, through the target's own account files."""
         return tuple(AclEntry(tag=e.tag, id=e.id, perms=e.perms,
                               name=self._lookup("/etc/passwd" if e.tag == "user" else "/etc/group", e.id))
-                     if e.id is not None else e for e in entries), None
+                     if e.id is not None else e for e in entries)
 
     # --- owner names from the target's own account database -----------------------------------
 

@@ -84,7 +84,7 @@ class FileStat(Struct, frozen=True, kw_only=True, gc=False):
     file_id: tuple[int, int] | str | None = None
     # The access ACL's entries beyond the mode bits: () when the file has none, None when unknown —
     # and then ``acl_error`` says why (a reader that cannot read ACLs says so: SFTP, the guest agent,
-    # XFS in an image), so that a mode that is fine judges UNKNOWN, not PASS.
+    # btrfs in an image), so that a mode that is fine judges UNKNOWN, not PASS.
     acl: tuple[AclEntry, ...] | None = None
     acl_error: str | None = None  # why an ACL the file has could not be read
 

@@ -76,3 +76,28 @@ def acl_text(entry: AclEntry) -> str:
     tag = {"group_obj": "group", "user": "user", "group": "group", "mask": "mask"}[entry.tag]
     who = entry.name or (str(entry.id) if entry.id is not None else "")
     return f"{tag}:{who}:{bits}"
+
+
+# XFS keeps a file's access ACL as the attribute "SGI_ACL_FILE" in its root namespace, in a layout
+# of its own (fs/xfs/libxfs/xfs_format.h, struct xfs_acl): a big-endian count, then 12-byte entries
+# ``be32 tag, be32 id, be16 perm, be16 pad`` with the same tags as above.
+XFS_ACL_NAME = b"SGI_ACL_FILE"
+_XFS_COUNT = struct.Struct(">I")
+_XFS_ENTRY = struct.Struct(">IIHH")
+
+
+def parse_xfs_acl(value: bytes) -> tuple[AclEntry, ...]:
+    """The entries :func:`parse_posix_acl` keeps, from XFS's own layout; ``ValueError`` when the value is
+    not one (a count that disagrees with its length, an unknown tag)."""
+    if len(value) < _XFS_COUNT.size:
+        raise ValueError("shorter than an XFS ACL header")
+    (count,) = _XFS_COUNT.unpack_from(value)
+    if count > MAX_ENTRIES or len(value) != _XFS_COUNT.size + count * _XFS_ENTRY.size:
+        raise ValueError(f"an XFS ACL of {len(value)} bytes cannot hold {count} entries")
+    entries: list[AclEntry] = []
+    for tag, ident, perm, _pad in _XFS_ENTRY.iter_unpack(value[_XFS_COUNT.size:]):
+        if tag not in (USER_OBJ, USER, GROUP_OBJ, GROUP, MASK, OTHER):
+            raise ValueError(f"unknown ACL entry tag {tag:#x}")
+        if tag in _KEPT:
+            entries.append(AclEntry(tag=_KEPT[tag], id=ident if tag in _NAMED else None, perms=perm & 0o7))
+    return tuple(entries)
