@@ -8,25 +8,28 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from components import require
-from posix_acls import set_acl
+from posix_acls import acl_xattr, set_acl
 from vmsec.collectors.reader import RootReader
 from vmsec.collectors.remote import (
     _ACL_END,
     _ACL_SCRIPT,
+    INLINE_ACL_BYTES,
+    NO_ACL_TOOL,
     NO_GETFACL,
     FileCache,
-    _acl_inline,
+    acl_inline,
     parse_acl_output,
 )
 from vmsec.facts import AclEntry, evolve
 
-NAMES = ["plain", "named-user", "named-group", "mask-only", "a dir", "we\nird", 'q"uo\\te', "tab\there",
-         "bytes-\udcff", "link", "dangling"]
+NAMES = ["plain", "named-user", "named-group", "mask-only", "a dir", "default-only", "we\nird", 'q"uo\\te',
+         "tab\there", "bytes-\udcff", "link", "dangling"]
 
 
 @pytest.fixture
@@ -35,7 +38,7 @@ def files(tmp_path: Path) -> list[str]:
     root.mkdir()
     for name in NAMES[:-2]:
         path = root / name
-        if name == "a dir":
+        if name in ("a dir", "default-only"):
             path.mkdir()
         else:
             path.write_bytes(b"x")
@@ -43,6 +46,8 @@ def files(tmp_path: Path) -> list[str]:
     set_acl(root / "named-group", "group:42:r--,group:0:rwx")
     set_acl(root / "mask-only", "group::rw-,mask::r--")
     set_acl(root / "a dir", "user:0:rwx")
+    # a default ACL only: ls marks the directory, but its access ACL is the mode bits (none)
+    os.setxattr(root / "default-only", "system.posix_acl_default", acl_xattr(0o755, "user:3:r-x"))
     set_acl(os.fsencode(root / "we\nird"), "user:7:r--")
     set_acl(os.fsencode(root / "bytes-\udcff"), "group:9:-w-")
     os.symlink("named-user", root / "link")
@@ -76,20 +81,42 @@ def test_without_getfacl_a_marked_file_is_unknown_and_an_unmarked_one_has_none(f
                                    files))
     local = RootReader("/")
     for path in files[:-1]:
-        if local.stat(path).acl:
+        if local.stat(path).acl or path.endswith("/default-only"):  # ls marks a default ACL too
             assert answer[path] == (None, NO_GETFACL), path
         else:
             assert answer[path] == ((), None), path
 
 
+def test_without_getfacl_an_ls_that_is_not_gnu_is_not_believed(files: list[str]) -> None:
+    """Only GNU coreutils' ls is taken at its word that a file has no ACL (others have shown no + for
+    a file that has one): with neither tool, every ACL is unknown, never "none"."""
+    script = _ACL_SCRIPT.replace("command -v getfacl", "command -v no-such-getfacl")
+    answer = parse_acl_output(_run(script.replace("GNU coreutils", "some other ls"), files))
+    assert answer and set(answer.values()) == {(None, NO_ACL_TOOL)}
+
+
 def test_the_inline_form_answers_as_the_stdin_form_and_leaves_what_follows(files: list[str]) -> None:
     """Quoted into another batch's command line (the archive of batch 3), ahead of that command's
     output, which follows the end marker untouched."""
-    out = subprocess.run(["sh", "-c", _acl_inline(files) + "printf 'tar\\0bytes'"], capture_output=True,
+    utf8 = [p for p in files if "\udcff" not in p]
+    prefix = acl_inline(utf8)
+    assert prefix is not None
+    out = subprocess.run(["sh", "-c", prefix + "printf 'tar\\0bytes'"], capture_output=True,
                          check=True).stdout
     answer, end, rest = out.partition(_ACL_END)
     assert end and rest == b"tar\0bytes"
-    assert parse_acl_output(answer) == parse_acl_output(_run(_ACL_SCRIPT, files))
+    assert parse_acl_output(answer) == parse_acl_output(_run(_ACL_SCRIPT, utf8))
+
+
+def test_names_a_command_line_cannot_carry_go_on_standard_input() -> None:
+    """SSH sends a command as UTF-8 text, and Linux takes 128 KiB in one argument: a name that is not
+    UTF-8, or names whose quoting grows past the budget, are not put on the command line."""
+    assert acl_inline(["/etc/sudoers.d/latin-\udce9"]) is None
+    quotes = ["/etc/" + "'" * 250] * 230  # 58 KB of names, 290 KB quoted
+    assert sum(map(len, quotes)) < INLINE_ACL_BYTES and acl_inline(quotes) is None
+    euros = ["/etc/" + "€" * 80] * 590  # 50 k characters, 143 KB of UTF-8
+    assert acl_inline(euros) is None
+    assert acl_inline(["/etc/shadow", "/root/.ssh/authorized_keys"]) is not None
 
 
 def test_many_paths_are_split_by_xargs_and_all_answered(tmp_path: Path) -> None:
@@ -153,7 +180,7 @@ def test_only_the_paths_asked_are_answered_and_no_answer_is_unknown() -> None:
     could otherwise answer "no ACL" for a file asked later), and a garbled or missing answer leaves
     every asked path unknown, with the reason — never "no ACL"."""
     cache = FileCache()
-    out = (b'\0L\0-rw-r--r--  1 0 0 3 Dec  6 13:28 "/etc/shadow"\n'
+    out = (b'\0N\0\0G\0\0L\0-rw-r--r--  1 0 0 3 Dec  6 13:28 "/etc/shadow"\n'
            b'-rw-r--r--  1 0 0 3 Dec  6 13:28 "/etc/gshadow"\n')
     cache.note_acls(["/etc/shadow", "/etc/sudoers"], out)
     assert cache.acls["/etc/shadow"] == ((), None)
@@ -165,3 +192,13 @@ def test_only_the_paths_asked_are_answered_and_no_answer_is_unknown() -> None:
         other.note_acls(["/etc/shadow"], garbled)
         acl, why = other.acls["/etc/shadow"]
         assert acl is None and why and "no usable answer" in why
+
+
+def test_an_ls_line_that_never_closes_its_quote_costs_linear_time() -> None:
+    """A hostile ls printing one line of `\\"` after an opening quote: the name's pattern was tried from
+    every position of the line (256 KB: 270 s, quadratic, on the scan's event loop); anchored at the
+    first quote it is one pass."""
+    out = b'\0N\0\0G\0\0L\0-rw-r--r--+ 1 0 0 3 Dec  6 13:28 "' + b'\\"' * 128 * 1024
+    started = time.monotonic()
+    assert parse_acl_output(out) == {}
+    assert time.monotonic() - started < 5  # a hang guard (measured: a few ms), not a benchmark

@@ -156,36 +156,48 @@ def answer(path: str, cached: _Read, limit: int) -> bytes:
     return cached.data
 
 
-# --- access ACLs, read with ls(1) and getfacl(1) -------------------------------------------------------
+# --- access ACLs, read with getfacl(1), or ls(1) where there is none -----------------------------------
 
-# SFTP shows no ACLs and find(1) prints none. GNU ls marks a file that has one with "+" after its mode
-# (never for the mode bits alone: SELinux labels are "."), and getfacl prints the entries by number.
-# getfacl is in package acl, which a minimal Debian lacks: a file that ls marks then has an ACL vmsec
-# cannot read (unknown); one it does not mark has none. Each run frames its two outputs with a NUL,
-# an L or an A and a NUL, which neither tool writes (a name in their output is escaped).
+# SFTP shows no ACLs and find(1) prints none. Where the guest has getfacl (package acl), it prints each
+# path's access ACL by number, and that decides: a block of the three base entries is no ACL.
+# Without it (a minimal Debian), GNU ls marks a file that has an ACL with "+" after its mode (never for
+# the mode bits alone: SELinux labels are "."): a marked file has an ACL vmsec cannot read (unknown),
+# an unmarked one has none. Only GNU coreutils' mark is taken: other implementations have shown none
+# for a file that has one (uutils, Ubuntu 25.10's ls), so with neither tool every ACL is unknown.
+# Each run frames its output with a NUL, a letter and a NUL, which neither tool writes (a name in
+# their output is escaped): N (no getfacl), G (ls is GNU's), A (getfacl's blocks), L (ls's lines).
 MAX_ACL_PATHS = 50_000
-INLINE_ACL_BYTES = 64 * 1024  # paths quoted into a command line (Linux allows 128 KiB in one argument)
-_GETFACL_PRESENT = ("g=; if command -v getfacl >/dev/null 2>&1; then g=1; else printf '\\0N\\0'; fi; ")
-_LS_AND_GETFACL = ('printf "\\0L\\0"; ls -dLn --quoting-style=c -- "$@" 2>/dev/null; '
-                   'if [ -n "$g" ]; then printf "\\0A\\0"; getfacl -aEnps -- "$@" 2>/dev/null; fi; ')
-# The paths as a NUL-separated list on standard input, any number of them: xargs runs the pair again
+# Paths quoted into another command's line: its bytes, within Linux's 128 KiB for one argument.
+INLINE_ACL_BYTES = 96 * 1024
+_WHICH_TOOL = ("g=; if command -v getfacl >/dev/null 2>&1; then g=1; else printf '\\0N\\0'; "
+               "case \"$(ls --version 2>/dev/null)\" in *'GNU coreutils'*) printf '\\0G\\0';; esac; fi; ")
+_ONE_RUN = ('if [ -n "$g" ]; then printf "\\0A\\0"; getfacl -aEnp -- "$@" 2>/dev/null; '
+            'else printf "\\0L\\0"; ls -dLn --quoting-style=c -- "$@" 2>/dev/null; fi; ')
+# The paths as a NUL-separated list on standard input, any number of them: xargs runs the tool again
 # for each command line's worth.
-_ACL_SCRIPT = (f"LC_ALL=C; export LC_ALL; {_GETFACL_PRESENT}export g; "
-               f"xargs -0 -r sh -c '{_LS_AND_GETFACL}exit 0' sh")
+_ACL_SCRIPT = f"LC_ALL=C; export LC_ALL; {_WHICH_TOOL}export g; xargs -0 -r sh -c '{_ONE_RUN}exit 0' sh"
 _ACL_END = b"\0E\0"  # where the ACL answer ends when it precedes another command's output
-
-
-def _acl_inline(paths: Sequence[str]) -> str:
-    """The same two tools on ``paths`` quoted into the command itself, followed by :data:`_ACL_END`:
-    a prefix for another batch's command, which then needs no session of its own."""
-    return (f"LC_ALL=C; export LC_ALL; {_GETFACL_PRESENT}set -- {' '.join(shlex.quote(p) for p in paths)}; "
-            f"{_LS_AND_GETFACL}printf '\\0E\\0'; ")
-_LS_NAME = re.compile(rb'"((?:[^"\\]|\\.)*)"$')
+_LS_NAME = re.compile(rb'[^"]*"((?:[^"\\]|\\.)*)"\Z')  # the fields before the name hold no quote
 _ESCAPE = re.compile(rb"\\([0-7]{1,3}|.)", re.S)
 _C_CHARS = {b"a": b"\a", b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
-_ACL_TAGS = {"user": "user", "group": "group", "mask": "mask"}
 NO_GETFACL = ("it has an ACL (ls -l shows +) that vmsec could not read: the guest has no getfacl "
               "(package acl)")
+NO_ACL_TOOL = ("its ACL could not be read: the guest has no getfacl (package acl), and its ls is not "
+               "GNU coreutils' (whose + mark would tell)")
+
+
+def acl_inline(paths: Sequence[str]) -> str | None:
+    """The same tools on ``paths`` quoted into a command line, followed by :data:`_ACL_END`: a prefix
+    for another batch's command, which then needs no session of its own. None when they cannot go on
+    a command line: a name that is not UTF-8 (SSH sends a command as UTF-8 text), or too many bytes."""
+    try:
+        quoted = " ".join(shlex.quote(p) for p in paths).encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    if len(quoted) > INLINE_ACL_BYTES:
+        return None
+    return (f"LC_ALL=C; export LC_ALL; {_WHICH_TOOL}set -- {quoted.decode()}; {_ONE_RUN}"
+            "printf '\\0E\\0'; ")
 
 
 def _unescape(raw: bytes) -> str:
@@ -197,7 +209,8 @@ def _unescape(raw: bytes) -> str:
 
 
 def _getfacl_entries(lines: list[str]) -> tuple[AclEntry, ...]:
-    """``getfacl -n`` lines → the entries the mode bits do not show (as parsers/posix_acl.py keeps them)."""
+    """``getfacl -n`` lines → the entries the mode bits do not show (as parsers/posix_acl.py keeps
+    them): none for the three base entries alone, which is no ACL."""
     entries = []
     for line in lines:
         tag, _, rest = line.partition(":")
@@ -206,38 +219,40 @@ def _getfacl_entries(lines: list[str]) -> tuple[AclEntry, ...]:
             raise ValueError(f"unexpected getfacl line {line[:80]!r}")
         perms = sum(bit for ch, bit in zip("rwx", (4, 2, 1), strict=True) if ch in bits)
         if not who:
-            if tag == "group":
-                entries.append(AclEntry(tag="group_obj", perms=perms))
-            elif tag == "mask":
-                entries.append(AclEntry(tag="mask", perms=perms))
+            if tag in ("group", "mask"):
+                entries.append(AclEntry(tag="group_obj" if tag == "group" else "mask", perms=perms))
             continue
         if tag not in ("user", "group") or not who.isdigit():
             raise ValueError(f"unexpected getfacl line {line[:80]!r}")
-        entries.append(AclEntry(tag=_ACL_TAGS[tag], id=int(who), perms=perms))
+        entries.append(AclEntry(tag=tag, id=int(who), perms=perms))
+    if not any(e.tag != "group_obj" for e in entries):  # user::, group::, other:: — the mode bits
+        return ()
     return tuple(entries)
 
 
 def parse_acl_output(out: bytes) -> dict[str, tuple[tuple[AclEntry, ...] | None, str | None]]:
-    """What :data:`_ACL_SCRIPT` printed → (entries, None) or (None, why unknown) per path ls examined.
-    A path ls could not examine is not in the answer."""
+    """What :data:`_ACL_SCRIPT` printed → (entries, None) or (None, why unknown) per path the tool
+    examined. A path it could not examine is not in the answer."""
     parts = out.split(b"\0")
     if parts[0] or len(parts) % 2 == 0:
         raise ValueError("not the ACL script's output")
     marked: dict[str, bool] = {}
     read: dict[str, tuple[tuple[AclEntry, ...] | None, str | None]] = {}
-    getfacl = True
+    getfacl, gnu_ls = True, False
     for marker, body in zip(parts[1::2], parts[2::2], strict=True):
         if marker == b"N":
             getfacl = False
+        elif marker == b"G":
+            gnu_ls = True
         elif marker == b"L":
             for line in body.split(b"\n"):
-                name = _LS_NAME.search(line)
+                name = _LS_NAME.match(line)
                 if name is not None and line[:1] in b"-dlcbps":
                     marked[_unescape(name.group(1))] = line.split(b" ", 1)[0].endswith(b"+")
         elif marker == b"A":
             for block in body.split(b"\n\n"):
                 lines = block.decode("utf-8", "surrogateescape").split("\n")
-                if not lines or not lines[0].startswith("# file: "):
+                if not lines[0].startswith("# file: "):
                     continue
                 path = _unescape(lines[0][8:].encode("utf-8", "surrogateescape"))
                 entries = [x for x in lines[1:] if x and not x.startswith("#")]
@@ -247,15 +262,10 @@ def parse_acl_output(out: bytes) -> dict[str, tuple[tuple[AclEntry, ...] | None,
                     read[path] = (None, f"its ACL is malformed ({exc})")
         else:
             raise ValueError("not the ACL script's output")
-    answer: dict[str, tuple[tuple[AclEntry, ...] | None, str | None]] = {}
-    for path, plus in marked.items():
-        if not plus:
-            answer[path] = ((), None)
-        elif path in read:
-            answer[path] = read[path]
-        else:
-            answer[path] = (None, NO_GETFACL if not getfacl else "its ACL could not be read (getfacl failed)")
-    return answer
+    if getfacl:
+        return read
+    return {path: ((), None) if not plus and gnu_ls else (None, NO_GETFACL if gnu_ls else NO_ACL_TOOL)
+            for path, plus in marked.items()}
 
 
 class FileCache:
@@ -739,16 +749,15 @@ class RemoteFS(FileCache):
         (:meth:`read_acls`), asked in the same command when they fit on its command line."""
         wanted = [p for p in paths if "\n" not in p]
         acls = [p for p in dict.fromkeys(acl_paths) if p not in self.acls][:MAX_ACL_PATHS]
-        if not wanted or sum(len(p) + 3 for p in acls) > INLINE_ACL_BYTES:
+        prefix = acl_inline(acls) if acls and wanted else ""
+        if prefix is None or (acls and not wanted):  # on standard input instead, with a session of its own
             await asyncio.gather(self.archive(wanted, limits) if wanted else asyncio.sleep(0),
                                  self.read_acls(acls))
             return
         expected = sum(min(self.stats[(p, True)].size or 0, limits.get(p, PREFETCH_LIMIT))
                        if (p, True) in self.stats else 0 for p in wanted)
         cap = min(MAX_ARCHIVE, expected + 1024 * (len(wanted) + 20) + 1024 * 1024)
-        prefix = ""
-        if acls:  # ls's line and getfacl's block for a path: a few times its escaped name, bounded
-            prefix = _acl_inline(acls)
+        if prefix:  # getfacl's block or ls's line for a path: a few times its escaped name, bounded
             cap += 1024 * 1024 + 16 * len(prefix)
         command = prefix + "LC_ALL=C tar -c -f - --no-recursion --dereference --null -T -"
         out, err, _status = await self.run(command, stdin=b"\0".join(_enc(p) for p in wanted), limit=cap)
