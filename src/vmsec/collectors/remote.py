@@ -186,6 +186,13 @@ NO_ACL_TOOL = ("its ACL could not be read: the guest has no getfacl (package acl
                "GNU coreutils' (whose + mark would tell)")
 
 
+def acl_output_limit(paths: int, name_bytes: int) -> int:
+    """The most the ACL tools may print for ``paths`` names of ``name_bytes`` in all: getfacl's block
+    (a 32-entry ACL, ext4's most, is ~500 bytes) or ls's line per path, each name escaped to at most
+    four times its bytes. More is not their output, and is refused before it is parsed."""
+    return 64 * 1024 + 1024 * paths + 4 * name_bytes
+
+
 def acl_inline(paths: Sequence[str]) -> str | None:
     """The same tools on ``paths`` quoted into a command line, followed by :data:`_ACL_END`: a prefix
     for another batch's command, which then needs no session of its own. None when they cannot go on
@@ -757,8 +764,8 @@ class RemoteFS(FileCache):
         expected = sum(min(self.stats[(p, True)].size or 0, limits.get(p, PREFETCH_LIMIT))
                        if (p, True) in self.stats else 0 for p in wanted)
         cap = min(MAX_ARCHIVE, expected + 1024 * (len(wanted) + 20) + 1024 * 1024)
-        if prefix:  # getfacl's block or ls's line for a path: a few times its escaped name, bounded
-            cap += 1024 * 1024 + 16 * len(prefix)
+        if prefix:  # generously: output over the cap fails the whole archive (then read on demand)
+            cap += 1024 * 1024 + acl_output_limit(len(acls), len(prefix))
         command = prefix + "LC_ALL=C tar -c -f - --no-recursion --dereference --null -T -"
         out, err, _status = await self.run(command, stdin=b"\0".join(_enc(p) for p in wanted), limit=cap)
         if acls:
@@ -810,7 +817,9 @@ class RemoteFS(FileCache):
                 self.acls.setdefault(path, (None, why))
             return
         try:
-            out, _err, _status = await self.run(_ACL_SCRIPT, stdin=b"\0".join(_enc(p) for p in wanted))
+            names = b"\0".join(_enc(p) for p in wanted)
+            out, _err, _status = await self.run(_ACL_SCRIPT, stdin=names, limit=acl_output_limit(len(wanted),
+                                                                                             len(names)))
         except ReadError as exc:
             if exc.kind is ErrorKind.TIMEOUT:
                 raise
