@@ -764,7 +764,7 @@ class RemoteFS(FileCache):
         expected = sum(min(self.stats[(p, True)].size or 0, limits.get(p, PREFETCH_LIMIT))
                        if (p, True) in self.stats else 0 for p in wanted)
         cap = min(MAX_ARCHIVE, expected + 1024 * (len(wanted) + 20) + 1024 * 1024)
-        if prefix:  # generously: output over the cap fails the whole archive (then read on demand)
+        if prefix:  # generously: output over the cap fails the batch (the guest is then read over SFTP)
             cap += 1024 * 1024 + acl_output_limit(len(acls), len(prefix))
         command = prefix + "LC_ALL=C tar -c -f - --no-recursion --dereference --null -T -"
         out, err, _status = await self.run(command, stdin=b"\0".join(_enc(p) for p in wanted), limit=cap)
