@@ -66,6 +66,14 @@ if [ ! -x .cache/syslog-ng/root/usr/sbin/syslog-ng ] || [ ! -e .cache/syslog-ng/
   (cd .cache/syslog-ng && apt-get download -q syslog-ng-core syslog-ng-scl libivykis0 libnet1 >/dev/null 2>&1 \
      && for deb in ./*.deb; do dpkg -x "$deb" root; done && rm -f ./*.deb)
 fi
+# unattended-upgrades: its own origin matcher (match_whitelist_string, get_allowed_origins_legacy, in its
+# packaged script) is the oracle for VMS-GST-076's. Unpacked into .cache, not installed: the package
+# would enable automatic upgrades of this machine.
+if [ ! -f .cache/unattended-upgrades/root/usr/bin/unattended-upgrade ]; then
+  rm -rf .cache/unattended-upgrades && mkdir -p .cache/unattended-upgrades
+  (cd .cache/unattended-upgrades && apt-get download -q unattended-upgrades >/dev/null 2>&1 \
+     && dpkg -x unattended-upgrades_*.deb root && rm -f unattended-upgrades_*.deb)
+fi
 # libvirt's embedded QEMU driver expects its default unprivileged user to exist.
 getent passwd libvirt-qemu >/dev/null || useradd -r -U -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv

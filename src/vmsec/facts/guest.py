@@ -305,6 +305,11 @@ class AutoUpdates(Struct, frozen=True, kw_only=True, gc=False):
     enabled: bool | None
     security_only: bool | None = None
     origin: str = ""
+    # unattended-upgrades: the archives it may install from, as configured (parsers/system/
+    # unattended_origins.py matches them): Unattended-Upgrade::Allowed-Origins, ::Origins-Pattern
+    allowed_origins: tuple[str, ...] = ()
+    origins_pattern: tuple[str, ...] = ()
+    origins_from: str = ""  # the files that set them
 
 
 class MountEntry(Struct, frozen=True, kw_only=True, gc=False):

@@ -25,6 +25,7 @@ from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail
 from vmsec.checks.helpers.unread import guest_unread, not_read, ok_unless
 from vmsec.facts import Guest
 from vmsec.facts.guest import OsRelease, PackageRepo
+from vmsec.parsers.system.unattended_origins import security_coverage
 
 _APT = "apt"
 _RPM_MANAGERS = frozenset({"yum", "dnf", "zypper"})
@@ -329,10 +330,15 @@ def security_repo(guest: Guest) -> Iterator[Result]:
 def automatic_updates(guest: Guest) -> Iterator[Result]:
     """When installing security fixes waits for a person, the exposure window is as long as that
     person's backlog. unattended-upgrades (Debian/Ubuntu) and dnf-automatic (RHEL family) apply
-    them daily.
+    them daily — unattended-upgrades only from the archives its `Origins-Pattern` or
+    `Allowed-Origins` allow, so one that runs without the security archive among them, or stops on
+    a pattern it cannot read, installs no security fix.
 
     Remediation: Debian/Ubuntu: install unattended-upgrades and set
-    `APT::Periodic::Unattended-Upgrade "1";` (`dpkg-reconfigure -plow unattended-upgrades`). RHEL
+    `APT::Periodic::Unattended-Upgrade "1";` (`dpkg-reconfigure -plow unattended-upgrades`), and keep
+    the security archive among its origins (Debian:
+    `"origin=Debian,codename=${distro_codename}-security,label=Debian-Security";`, Ubuntu:
+    `"${distro_id}:${distro_codename}-security";`). RHEL
     family: install dnf-automatic, set `apply_updates = yes` (`upgrade_type = security`) and enable
     `dnf-automatic.timer`.
     """
@@ -355,6 +361,20 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
                        f"{auto.mechanism} is installed but not enabled", where)
     elif not auto.enabled:
         yield fail("automatic updates", f"{auto.mechanism} is installed but not enabled", where)
+    elif auto.mechanism == "unattended-upgrades":
+        # It upgrades only from the archives its origins allow: enabled without the security
+        # archive among them, it runs every day and installs no security fix.
+        covered, why = security_coverage(auto, guest.os, guest.repos)
+        origins = ev(auto.origins_from or "(no file sets them)", "Unattended-Upgrade origins",
+                     "; ".join([*auto.allowed_origins, *auto.origins_pattern][:8]) or "(none)")
+        if covered is False:
+            yield fail("automatic updates", f"unattended-upgrades runs, but {why}: security updates wait for "
+                       "a person", where, origins)
+        elif covered is None:
+            yield unknown("automatic updates", f"unattended-upgrades runs; {why}", where, origins)
+        else:
+            yield ok_unless(guest_unread(guest, "auto_updates"), "automatic updates",
+                            f"unattended-upgrades applies updates automatically: {why}", where, origins)
     else:
         scope = " (security updates only)" if auto.security_only else ""
         yield ok_unless(guest_unread(guest, "auto_updates"), "automatic updates",

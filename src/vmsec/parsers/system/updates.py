@@ -20,6 +20,7 @@ import re
 from vmsec.facts import AutoUpdates, InstalledPackage
 from vmsec.parsers.system._common import Errors, lines, list_dir, masked, note, read_optional, truthy
 from vmsec.parsers.system.aptconf import AptConfig, read_apt_config
+from vmsec.parsers.system.unattended_origins import MAX_PATTERNS
 from vmsec.reading import Reader
 
 _WANTS_DIRS = ("/etc/systemd/system/timers.target.wants", "/etc/systemd/system/multi-user.target.wants",
@@ -88,11 +89,13 @@ def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
     if not _periodic_enabled(config):
         origin += "; APT::Periodic::Enable is 0"
     enabled = (_interval_on(lists) and _interval_on(upgrade) and started and _periodic_enabled(config))
-    patterns = [*config.items("Unattended-Upgrade::Origins-Pattern"),
-                *config.items("Unattended-Upgrade::Allowed-Origins")]
-    security_only = all(_SECURITY.search(p) for p, _o in patterns) if patterns else None
+    legacy = config.items("Unattended-Upgrade::Allowed-Origins")[:MAX_PATTERNS]
+    patterns = config.items("Unattended-Upgrade::Origins-Pattern")[:MAX_PATTERNS]
+    security_only = all(_SECURITY.search(p) for p, _o in [*patterns, *legacy]) if patterns or legacy else None
     return AutoUpdates(mechanism="unattended-upgrades", enabled=enabled, security_only=security_only,
-                       origin=origin)
+                       origin=origin, allowed_origins=tuple(v for v, _o in legacy),
+                       origins_pattern=tuple(v for v, _o in patterns),
+                       origins_from=", ".join(dict.fromkeys(o for _v, o in [*legacy, *patterns])))
 
 
 def _ini_section(reader: Reader, path: str, section: str, errors: Errors | None) -> dict[str, str] | None:
