@@ -14,6 +14,7 @@ from vmsec.collectors.reader import RootReader
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import Service
 from vmsec.parsers.system._common import MAX_LINES, Inputs
+from vmsec.parsers.system.aptconf import read_apt_config
 from vmsec.parsers.system_config import (
     read_audit,
     read_auto_updates,
@@ -526,3 +527,19 @@ def test_a_template_wants_directory_is_listed_once_for_all_its_instances(tmp_pat
     services, errors = _systemd(root)
     assert all(services.get(f"t@{i}.service") for i in range(400))
     assert [e.kind for e in errors] == [ErrorKind.TOO_LARGE]  # 400 × 400 dependencies: over MAX_EDGES
+
+
+@pytest.mark.parametrize("line", [
+    'X "' + "#" * (1024 * 1024),  # a quote left open, then a megabyte of comment starts
+    'X "' + "//" * (512 * 1024),
+    'A "b"; /**/' * 80_000,  # eighty thousand block comments on one line
+])
+def test_a_megabyte_apt_conf_line_is_read_in_one_pass(tmp_path: Path, line: str) -> None:
+    """apt.conf's comments were found by counting the quotes before every candidate again: a 1 MiB line
+    of '#' inside an open quote took 169 s (and a guest may have 256 such files)."""
+    conf = tmp_path / "etc" / "apt" / "apt.conf.d"
+    conf.mkdir(parents=True)
+    (conf / "99hostile").write_text(line)
+    started = time.monotonic()
+    read_apt_config(RootReader(str(tmp_path)), None)
+    assert time.monotonic() - started < 5  # a hang guard (measured: ≤ 0.3 s), not a benchmark
