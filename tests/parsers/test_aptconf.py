@@ -4,11 +4,15 @@ unsigned local repository telling "accepted" (W: not signed) from "refused" (E:)
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from components import require
 from vmsec.collectors.reader import RootReader
 from vmsec.errors import ReadError
 from vmsec.parsers.system.aptconf import AptConfig, apt_part_names, parse_apt_conf, read_apt_config
@@ -95,3 +99,33 @@ def test_uris_times_suites_is_bounded_before_it_is_built(tmp_path: Path) -> None
     read_repos(reader, errors=errors)
     assert time.process_time() - started < 5  # 9 million sources were built before: 7.8 s and 1.4 GB
     assert any("URIs × Suites" in e.reason for e in errors)
+
+
+LIST_CASES = [
+    'Unattended-Upgrade::Origins-Pattern "scalar";',  # the key's own value: no item
+    'Binary::apt::Unattended-Upgrade::Origins-Pattern { "bin"; };',  # not in python-apt's tree
+    'Unattended-Upgrade::Origins-Pattern { sec "a"; "b"; sec "c"; };\n'
+    'Unattended-Upgrade::Origins-Pattern::other "d";',  # named children are items, in first-set order
+    'Unattended-Upgrade::Origins-Pattern { "a"; };\n#clear Unattended-Upgrade::Origins-Pattern;\n'
+    'Unattended-Upgrade::Origins-Pattern { "b"; };',
+    'Unattended-Upgrade::Origins-Pattern::x::y "v"; Unattended-Upgrade::Origins-Pattern { "z"; };',
+    'unattended-upgrade::origins-pattern { "lower"; };\n'
+    'Unattended-Upgrade { Origins-Pattern { "nested"; }; };',
+]
+
+
+@pytest.mark.parametrize("text", LIST_CASES)
+def test_list_items_are_the_children_apt_config_dumps(tmp_path: Path, text: str) -> None:
+    """A list as python-apt's ``value_list`` reads it (unattended-upgrades' origins): the values of the
+    key's direct children in tree order. `apt-config dump` of the same text (APT_CONFIG pointing at
+    it, no other file) is the oracle."""
+    require(shutil.which("apt-config"), "apt-config", "apt (every Debian has it)")
+    (tmp_path / "parts").mkdir()
+    config_file = tmp_path / "apt.conf"
+    config_file.write_text(f'Dir::Etc::parts "{tmp_path}/parts";\nDir::Etc::main "/dev/null";\n{text}\n')
+    dump = subprocess.run(["apt-config", "dump"], env={**os.environ, "APT_CONFIG": str(config_file)},
+                          capture_output=True, text=True, check=True, timeout=30).stdout
+    prefix = "unattended-upgrade::origins-pattern::"
+    expected = [line.split(" ", 1)[1][1:-2] for line in dump.splitlines()
+                if line.lower().startswith(prefix) and "::" not in line.split(" ", 1)[0][len(prefix):]]
+    assert [v for v, _o in conf(text).items("Unattended-Upgrade::Origins-Pattern")] == expected

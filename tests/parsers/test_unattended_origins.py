@@ -12,6 +12,7 @@ import json
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,28 @@ def test_a_site_pattern_without_known_sources_is_undecided() -> None:
     assert security_coverage(auto, BOOKWORM, None)[0] is None
     assert security_archives("rhel", "9.4", "plow", None) is None
     assert security_coverage(auto, OsRelease(id="debian", version_id="12"), None)[0] is None  # no codename
+
+
+def test_more_entries_than_are_judged_is_undecided_not_a_pass() -> None:
+    """A security entry, then more than the cap of others: the one past the cap could stop
+    unattended-upgrades (an unknown key), so the answer is unknown — never the first entry's PASS."""
+    patterns = (DEBIAN_DEFAULT[2], *(f"origin=filler{n}" for n in range(1000)), "bogus=1")
+    auto = AutoUpdates(mechanism="unattended-upgrades", enabled=True, origins_pattern=patterns)
+    covered, why = security_coverage(auto, BOOKWORM, (SECURITY_SOURCE,))
+    assert covered is None and "not all judged" in why
+    assert security_coverage(AutoUpdates(mechanism="unattended-upgrades", enabled=True,
+                                         origins_pattern=(DEBIAN_DEFAULT[2], "bogus=1")),
+                             BOOKWORM, (SECURITY_SOURCE,))[0] is False  # under the cap: it stops
+
+
+def test_a_megabyte_pattern_is_bounded_work() -> None:
+    """One apt.conf.d file's worth of tokens in one pattern: each was matched against every reading of
+    the archive (48), 2.5 s a megabyte; past the token cap the answer is unknown after one parse."""
+    auto = AutoUpdates(mechanism="unattended-upgrades", enabled=True,
+                       origins_pattern=(",".join(["a=*"] * 262_000),))
+    sources = tuple(PackageRepo(manager="apt", uri=f"http://h{n}.example/debian-security", origin="x",
+                                suite="bookworm-security") for n in range(16))
+    started = time.monotonic()
+    covered, why = security_coverage(auto, BOOKWORM, sources)
+    assert covered is None and "not all judged" in why
+    assert time.monotonic() - started < 5  # a hang guard (measured: 0.2 s), not a benchmark

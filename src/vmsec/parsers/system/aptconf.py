@@ -10,9 +10,10 @@ item of the enclosing scope. ``#clear X`` empties the whole tree under X; ``#inc
 (or a directory, ending in ``/``) of the guest. A syntax error makes apt refuse the file from there
 on (and apt itself stops with it): what was read before stays, the rest is recorded as unread.
 Keys compare case-insensitively; ``Binary::NAME::KEY`` is also read as ``KEY`` (apt applies it when
-that program runs). APT reads the files of /etc/apt/apt.conf.d with the names ``GetListOfFilesInDir``
-accepts (see :func:`apt_part_names`), in name order, then /etc/apt/apt.conf; a later value wins and
-list items accumulate.
+that program runs) — but not in the tree of lists python-apt reads (:meth:`AptConfig.items`). APT
+reads the files of /etc/apt/apt.conf.d with the names ``GetListOfFilesInDir`` accepts (see
+:func:`apt_part_names`), in name order, then /etc/apt/apt.conf; a later value wins and list items
+accumulate.
 """
 
 from __future__ import annotations
@@ -37,29 +38,56 @@ _BINARY = re.compile(r"^binary::[^:]+::(.+)$")
 
 class AptConfig(Struct):
     values: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (value, "path:line")
-    lists: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    # The tree's children, in order, as ``value_list`` (python-apt) lists them: parent key -> child
+    # name -> [value, "path:line"]; an anonymous item (a value without a tag) is a child of its own.
+    children: dict[str, dict[str | int, list[str]]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
 
     def get(self, key: str) -> tuple[str, str] | None:
         return self.values.get(key.lower())
 
     def items(self, key: str) -> list[tuple[str, str]]:
-        return self.lists.get(key.lower(), [])
+        """The values of ``key``'s direct children, named or not, in the order apt created them — what
+        python-apt's ``value_list`` gives unattended-upgrades; never ``key``'s own value."""
+        return [(value, origin) for value, origin in self.children.get(key.lower(), {}).values()]
 
     def set(self, item: str, value: str, origin: str) -> None:
+        literal = item.lower()
         for key in _keys(item):
+            # The tree python-apt reads has no Binary:: scopes (apt's own programs apply them).
+            tree = key == literal
             if key.endswith("::"):  # a value without a tag: an item of the enclosing list
-                self.lists.setdefault(key[:-2], []).append((value, origin))
+                if tree:
+                    self._node(key[:-2], origin)
+                    siblings = self.children.setdefault(key[:-2], {})
+                    siblings[len(siblings)] = [value, origin]
             else:
                 self.values[key] = (value, origin)
-                self.lists.setdefault(key, []).append((value, origin))
+                if tree:
+                    self._node(key, origin)[0:2] = [value, origin]
+
+    def _node(self, key: str, origin: str) -> list[str]:
+        """The node ``key`` in its parent's children, created (with its ancestors, valueless) if new:
+        a named child keeps the place it was first given."""
+        parent, sep, name = key.rpartition("::")
+        if not sep or not name:
+            return ["", origin]  # a top-level key: no list holds it
+        self._node(parent, origin)
+        siblings = self.children.setdefault(parent, {})
+        node = siblings.get(name)
+        if node is None:
+            node = siblings[name] = ["", origin]
+        return node
 
     def clear(self, tree: str) -> None:
         """``#clear tree``: the setting and everything under it."""
         for name in _keys(tree):
-            for table in (self.values, self.lists):
+            for table in (self.values, self.children):
                 for key in [k for k in table if k == name or k.startswith(name + "::")]:
                     del table[key]
+            parent, sep, child = name.rpartition("::")
+            if sep:
+                self.children.get(parent, {}).pop(child, None)
 
 
 def _keys(item: str) -> list[str]:
@@ -147,14 +175,14 @@ def _strip_comments(line: str, in_comment: bool) -> tuple[str, bool]:
             break
     fragment: list[str] = []
     kept, position, in_quote = 0, 0, False  # line[kept:] is not yet in the fragment
-    while (match := _BLOCK_COMMENT.search(line, position)) is not None:
-        position = match.end()
-        if match.group() == '"':
+    while (block := _BLOCK_COMMENT.search(line, position)) is not None:
+        position = block.end()
+        if block.group() == '"':
             in_quote = not in_quote
             continue
         if in_quote:
             continue
-        fragment.append(line[kept:match.start()])
+        fragment.append(line[kept:block.start()])
         end = line.find("*/", position)
         if end < 0:
             return "".join(fragment), True

@@ -30,7 +30,8 @@ from urllib.parse import urlsplit
 
 from vmsec.facts import AutoUpdates, OsRelease, PackageRepo
 
-MAX_PATTERNS = 1_000  # a configuration's entries judged (hostile input: bounded work)
+MAX_PATTERNS = 1_000  # a configuration's entries judged (hostile input: bounded work) …
+MAX_TOKENS = 10_000  # … and their key=value tokens, each matched against ≤ 48 readings of the archive
 
 _KEYS = {"o": "origin", "origin": "origin", "l": "label", "label": "label", "a": "archive",
          "suite": "archive", "archive": "archive", "c": "component", "component": "component",
@@ -64,18 +65,16 @@ def allowed_patterns(allowed_origins: Iterable[str], origins_pattern: Iterable[s
         archive = re.sub(r"([^\\]),", r"\1\\,", archive)
         patterns.append(f"o={_substitute(distro_id, variables)},a={_substitute(archive, variables)}")
     patterns += [_substitute(p, variables) for p in origins_pattern]
-    return patterns[:MAX_PATTERNS]
+    return patterns
 
 
-def pattern_matches(pattern: str, archive: Mapping[str, str | None], variables: Mapping[str, str]
-                    ) -> bool | None:
-    """Whether ``pattern`` allows ``archive`` (its Release fields: origin, label, archive, component,
-    site, codename) — unattended-upgrades' ``match_whitelist_string``. A field that is ``None`` is
-    not known here: a token that needs it leaves the answer unknown (None) unless another fails."""
+def parse_pattern(pattern: str, variables: Mapping[str, str]) -> list[tuple[str, str]] | None:
+    """A pattern's (field, value) tokens, as ``match_whitelist_string`` reads them; None for an empty
+    pattern (it matches nothing). ``PatternError`` where unattended-upgrades would stop."""
     pattern = pattern.strip()
     if not pattern:
-        return False
-    results: list[bool | None] = []
+        return None
+    tokens = []
     for token in pattern.replace("\\,", "%2C").split(","):
         parts = [part.strip().replace("%2C", ",") for part in token.split("=")]
         if len(parts) != 2:
@@ -84,10 +83,30 @@ def pattern_matches(pattern: str, archive: Mapping[str, str | None], variables: 
         field = _KEYS.get(key)
         if field is None:
             raise PatternError(f"origin pattern {pattern!r}: unknown key {key!r}")
-        value = _substitute(value, variables)
+        tokens.append((field, _substitute(value, variables)))
+    return tokens
+
+
+def tokens_match(tokens: list[tuple[str, str]] | None, archive: Mapping[str, str | None]) -> bool | None:
+    """Whether parsed tokens allow ``archive``: False at the first that fails; None when one needs a
+    field that is not known here (``None``) and none fails."""
+    if tokens is None:
+        return False
+    result: bool | None = True
+    for field, value in tokens:
         known = archive.get(field)
-        results.append(None if known is None else fnmatch.fnmatchcase(known, value))
-    return False if False in results else None if None in results else True
+        if known is None:
+            result = None
+        elif not fnmatch.fnmatchcase(known, value):
+            return False
+    return result
+
+
+def pattern_matches(pattern: str, archive: Mapping[str, str | None], variables: Mapping[str, str]
+                    ) -> bool | None:
+    """Whether ``pattern`` allows ``archive`` (its Release fields: origin, label, archive, component,
+    site, codename) — unattended-upgrades' ``match_whitelist_string``, errors included."""
+    return tokens_match(parse_pattern(pattern, variables), archive)
 
 
 def security_archives(os_id: str | None, version_id: str | None, codename: str | None,
@@ -134,11 +153,17 @@ def security_coverage(auto: AutoUpdates, os: OsRelease | None, repos: Iterable[P
     if archives is None:
         return None, f"which archive carries the security updates of {os.id or 'this system'} is not known"
     variables = {"distro_id": (os.name or os.id or "").split(" ")[0], "distro_codename": codename}
+    if len(auto.allowed_origins) + len(auto.origins_pattern) > MAX_PATTERNS:
+        return None, f"more than {MAX_PATTERNS} origin entries: they were not all judged"
     try:
         patterns = allowed_patterns(auto.allowed_origins, auto.origins_pattern, variables)
-        verdicts = [(p, {pattern_matches(p, a, variables) for a in archives}) for p in patterns]
+        parsed = [parse_pattern(p, variables) for p in patterns]  # every one: a bad one stops it
     except PatternError as exc:
         return False, f"unattended-upgrades stops on its configuration ({exc}) and installs nothing"
+    if sum(len(tokens or ()) for tokens in parsed) > MAX_TOKENS:
+        return None, f"more than {MAX_TOKENS} origin tokens: they were not all judged"
+    verdicts = [(p, {tokens_match(tokens, a) for a in archives}) for p, tokens in zip(patterns, parsed,
+                                                                                     strict=True)]
     first = archives[0]
     security = f"origin={first['origin']}, label={first['label']}, codename={first['codename']}"
     if not patterns:

@@ -89,8 +89,9 @@ def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
     if not _periodic_enabled(config):
         origin += "; APT::Periodic::Enable is 0"
     enabled = (_interval_on(lists) and _interval_on(upgrade) and started and _periodic_enabled(config))
-    legacy = config.items("Unattended-Upgrade::Allowed-Origins")[:MAX_PATTERNS]
-    patterns = config.items("Unattended-Upgrade::Origins-Pattern")[:MAX_PATTERNS]
+    # one more than the cap: more than it are judged UNKNOWN, never cut short to a PASS
+    legacy = config.items("Unattended-Upgrade::Allowed-Origins")[:MAX_PATTERNS + 1]
+    patterns = config.items("Unattended-Upgrade::Origins-Pattern")[:MAX_PATTERNS + 1]
     security_only = all(_SECURITY.search(p) for p, _o in [*patterns, *legacy]) if patterns or legacy else None
     return AutoUpdates(mechanism="unattended-upgrades", enabled=enabled, security_only=security_only,
                        origin=origin, allowed_origins=tuple(v for v, _o in legacy),
