@@ -116,7 +116,13 @@ def _fork(*entries: tuple[bytes, bytes, int], total: int | None = None) -> bytes
     return struct.pack(">HBx", size, len(entries)) + body + b"\0" * 16
 
 
-ACL = struct.pack(">I", 2) + struct.pack(">IIHH", 0x02, 1000, 4, 0) + struct.pack(">IIHH", 0x10, 0, 4, 0)
+def _xfs(*entries: tuple[int, int, int]) -> bytes:
+    return struct.pack(">I", len(entries)) + b"".join(struct.pack(">IIHH", t, i, p, 0) for t, i, p in entries)
+
+
+NOID = 2**32 - 1
+# user::rw-, user:1000:r--, group::---, mask::r--, other::--- — a 0640 file whose ACL lets uid 1000 read
+ACL = _xfs((0x01, NOID, 6), (0x02, 1000, 4), (0x04, NOID, 0), (0x10, NOID, 4), (0x20, NOID, 0))
 
 
 def test_the_short_form_finds_the_attribute_in_its_namespace_only() -> None:
@@ -125,10 +131,12 @@ def test_the_short_form_finds_the_attribute_in_its_namespace_only() -> None:
     assert shortform_attribute(fork, b"SGI_ACL_FILE", XFS_ATTR_ROOT) == ACL
     assert shortform_attribute(fork, b"selinux", XFS_ATTR_SECURE) == b"system_u:object_r:shadow_t:s0"
     assert shortform_attribute(fork, b"SGI_ACL_DEFAULT", XFS_ATTR_ROOT) is None
-    # an attribute a crash left half-set is no value
-    assert shortform_attribute(_fork((b"SGI_ACL_FILE", ACL, XFS_ATTR_ROOT | XFS_ATTR_INCOMPLETE)),
-                               b"SGI_ACL_FILE", XFS_ATTR_ROOT) is None
-    assert [(e.tag, e.id, e.perms) for e in parse_xfs_acl(ACL)] == [("user", 1000, 4), ("mask", None, 4)]
+    # the incomplete flag is never valid in the short form: the kernel calls the fork corrupt
+    with pytest.raises(ValueError, match="corrupt"):
+        shortform_attribute(_fork((b"SGI_ACL_FILE", ACL, XFS_ATTR_ROOT | XFS_ATTR_INCOMPLETE)),
+                            b"SGI_ACL_FILE", XFS_ATTR_ROOT)
+    assert [(e.tag, e.id, e.perms) for e in parse_xfs_acl(ACL, 0o100640)] == [
+        ("user", 1000, 4), ("group_obj", None, 0), ("mask", None, 4)]
 
 
 @pytest.mark.parametrize(("fork", "error"), [
@@ -136,6 +144,9 @@ def test_the_short_form_finds_the_attribute_in_its_namespace_only() -> None:
     (struct.pack(">HBx", 400, 1) + b"\0" * 20, "bytes in"),  # a total beyond the fork
     (struct.pack(">HBx", 4, 3), "truncated"),  # entries the total has no room for
     (struct.pack(">HBx", 10, 1) + bytes([12, 64, 2]) + b"SGI", "runs past"),
+    (struct.pack(">HBx", 11, 1) + bytes([1, 1, 2]) + b"ab" + b"\0" * 8, "not at the fork's total"),
+    (struct.pack(">HBx", 9, 1) + bytes([0, 2, 2]) + b"ab", "corrupt"),  # an entry without a name
+    (struct.pack(">HBx", 9, 1) + bytes([1, 1, 6]) + b"ab", "corrupt"),  # two namespaces at once
 ])
 def test_a_malformed_fork_is_refused(fork: bytes, error: str) -> None:
     with pytest.raises(ValueError, match=error):
@@ -143,11 +154,19 @@ def test_a_malformed_fork_is_refused(fork: bytes, error: str) -> None:
 
 
 @pytest.mark.parametrize(("value", "error"), [
+    # Shapes an image can carry and the kernel reads as they say (a review's exploits): read as the mode
+    # bits plus named entries, each had looked like "no ACL" or a narrower one.
+    (_xfs(*[(0x01, NOID, 6)] * 4, (0x20, NOID, 6)), "out of the order"),  # owner ×4, others rw-
+    (_xfs((0x01, NOID, 6), (0x10, NOID, 4), (0x02, 4242, 6), (0x04, NOID, 4), (0x20, NOID, 0)),
+     "out of the order"),  # the mask before the named user: the kernel does not apply it
+    (_xfs((0x01, NOID, 6), (0x02, 4242, 6), (0x04, NOID, 4), (0x20, NOID, 0)), "out of the order"),  # no mask
+    (_xfs((0x01, NOID, 6), (0x04, NOID, 4), (0x20, NOID, 6)), "disagrees with the mode"),  # others rw-
+    (_xfs((0x01, NOID, 6), (0x04, NOID, 4), (0x20, NOID, 0o10)), "beyond rwx"),
     (b"\0\0", "shorter than"),
-    (struct.pack(">I", 3) + ACL[4:], "cannot hold"),  # a count its length disagrees with
+    (struct.pack(">I", 6) + ACL[4:], "cannot hold"),  # a count its length disagrees with
     (struct.pack(">I", 1) + struct.pack(">IIHH", 0x40, 0, 7, 0), "unknown ACL entry tag"),
     (struct.pack(">I", 10**9), "cannot hold"),  # a count no fork could hold: refused before any loop
 ])
 def test_a_malformed_xfs_acl_is_refused(value: bytes, error: str) -> None:
     with pytest.raises(ValueError, match=error):
-        parse_xfs_acl(value)
+        parse_xfs_acl(value, 0o100640)

@@ -184,9 +184,9 @@ class DissectReader(ReaderBase):
                         owner=None if uid is None else self._lookup("/etc/passwd", uid),
                         group=None if gid is None else self._lookup("/etc/group", gid),
                         size=int(info.st_size), mtime=float(info.st_mtime), file_id=resolved,
-                        **self._acl_fields(entry))
+                        **self._acl_fields(entry, int(info.st_mode)))
 
-    def _acl_fields(self, entry: Any) -> dict[str, Any]:
+    def _acl_fields(self, entry: Any, mode: int) -> dict[str, Any]:
         """``acl``/``acl_error`` of an entry: read on ext2/3/4 (an xattr in ext4's layout) and on XFS
         when the inode holds its attributes itself (the short form: an ACL and a label fit). Anywhere
         else (btrfs, XFS attributes in blocks of their own) an ACL not looked for is unknown, not
@@ -199,7 +199,7 @@ class DissectReader(ReaderBase):
         module = type(entry).__module__
         try:
             if module.endswith(".xfs"):
-                return self._xfs_acl(entry.entry)
+                return self._xfs_acl(entry.entry, mode)
             if not module.endswith(".extfs"):
                 kind = module.rsplit(".", 1)[-1].upper()
                 return {"acl_error": f"its ACL was not read (ACLs on {kind} filesystems are not read)"}
@@ -207,10 +207,10 @@ class DissectReader(ReaderBase):
             raw = next((bytes(a.value) for a in attrs if getattr(a, "name", None) == XATTR_NAME), None)
         except Exception as exc:  # a corrupt xattr block or inode: this file's ACL stays unknown
             return {"acl_error": f"its ACL could not be read: {type(exc).__name__}: {exc}"}
-        acl, error = self._acl(raw)
+        acl, error = self._acl(raw, mode)
         return {"acl": acl, "acl_error": error}
 
-    def _xfs_acl(self, inode: Any) -> dict[str, Any]:
+    def _xfs_acl(self, inode: Any, mode: int) -> dict[str, Any]:
         """An XFS inode's access ACL (parsers/xfs_attr.py, parsers/posix_acl.py's XFS layout)."""
         core = inode.inode
         if not core.di_forkoff or (core.di_aformat == _XFS_EXTENTS and not inode.attr_extents):
@@ -222,7 +222,7 @@ class DissectReader(ReaderBase):
         if value is None:
             return {"acl": (), "acl_error": None}
         try:
-            entries = parse_xfs_acl(value)
+            entries = parse_xfs_acl(value, mode)
         except ValueError as exc:
             return {"acl_error": f"its ACL is malformed ({exc})"}
         return {"acl": self._named(entries), "acl_error": None}

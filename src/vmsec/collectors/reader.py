@@ -74,12 +74,14 @@ class ReaderBase:
 
     # --- access ACLs -------------------------------------------------------------------------
 
-    def _acl(self, raw: bytes | None) -> tuple[tuple[AclEntry, ...] | None, str | None]:
-        """(entries, why they are unknown) of an access ACL's stored value; ``None``: the file has none."""
+    def _acl(self, raw: bytes | None, mode: int | None = None
+             ) -> tuple[tuple[AclEntry, ...] | None, str | None]:
+        """(entries, why they are unknown) of an access ACL's stored value; ``None``: the file has none.
+        ``mode``: the file's, which an ACL must agree with (:func:`vmsec.parsers.posix_acl.check_acl`)."""
         if raw is None:
             return (), None
         try:
-            entries = parse_posix_acl(raw)
+            entries = parse_posix_acl(raw, mode)
         except ValueError as exc:
             return None, f"its ACL is malformed ({exc})"
         return self._named(entries), None
@@ -241,7 +243,7 @@ class RootReader(ReaderBase):
                 return FileStat(path=path, exists=False)
             return FileStat(path=path, exists=None, error=exc.strerror or str(exc))
         try:
-            acl, acl_error = self._acl_at(parent, name)
+            acl, acl_error = self._acl_at(parent, name, info.st_mode)
         finally:
             os.close(parent)
         return FileStat(path=path, exists=True, kind=FileKind.from_mode(info.st_mode),
@@ -251,7 +253,7 @@ class RootReader(ReaderBase):
                         size=info.st_size, mtime=info.st_mtime, file_id=(info.st_dev, info.st_ino),
                         acl=acl, acl_error=acl_error)
 
-    def _acl_at(self, parent: int, name: str) -> tuple[tuple[AclEntry, ...] | None, str | None]:
+    def _acl_at(self, parent: int, name: str, mode: int) -> tuple[tuple[AclEntry, ...] | None, str | None]:
         """The access ACL of ``name`` in the directory ``parent``, without following a symlink there.
         getxattr(2) takes a path, not a directory descriptor: the path goes through /proc's link to
         the descriptor, so the directory already resolved inside the root is the one asked."""
@@ -261,7 +263,7 @@ class RootReader(ReaderBase):
             if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
                 return (), None  # none set, or a filesystem without ACLs
             return None, f"its ACL could not be read: {exc.strerror or exc}"
-        return self._acl(raw)
+        return self._acl(raw, mode)
 
     def readlink(self, path: str) -> str:
         try:

@@ -38,14 +38,16 @@ _SHORT = struct.Struct("<HH")
 _FULL = struct.Struct("<HHI")
 
 
-def parse_posix_acl(value: bytes) -> tuple[AclEntry, ...]:
-    """The named-user, named-group, owning-group and mask entries of an access ACL, in stored order."""
+def parse_posix_acl(value: bytes, mode: int | None = None) -> tuple[AclEntry, ...]:
+    """The named-user, named-group, owning-group and mask entries of an access ACL, in stored order —
+    once the whole ACL is one the kernel would accept and agrees with the file's ``mode`` (when
+    given): see :func:`check_acl`."""
     if len(value) < _HEAD.size:
         raise ValueError("shorter than an ACL header")
     (version,) = _HEAD.unpack_from(value)
     if version not in (_VFS_VERSION, _EXT4_VERSION):
         raise ValueError(f"unknown ACL version {version}")
-    entries: list[AclEntry] = []
+    raw: list[tuple[int, int | None, int]] = []
     offset, end, count = _HEAD.size, len(value), 0
     while offset < end:
         count += 1
@@ -65,9 +67,43 @@ def parse_posix_acl(value: bytes) -> tuple[AclEntry, ...]:
             offset += _FULL.size
         else:
             offset += _SHORT.size
-        if tag in _KEPT:
-            entries.append(AclEntry(tag=_KEPT[tag], id=ident, perms=perm & 0o7))
-    return tuple(entries)
+        raw.append((tag, ident, perm))
+    return check_acl(raw, mode)
+
+
+def check_acl(raw: list[tuple[int, int | None, int]], mode: int | None) -> tuple[AclEntry, ...]:
+    """The kept entries of an ACL read from a disk or a kernel that did not check it: ``ValueError``
+    unless it is one the kernel accepts (``posix_acl_valid``: the owner, then named users, the owning
+    group, named groups, a mask — required with named entries — and others, once each, permissions
+    within rwx) and, with ``mode``, one the kernel keeps in step with the mode bits (owner and others
+    the mode's, the mask — or the owning group without one — its group bits). An ACL edited on disk
+    can say otherwise, and the kernel then decides from the ACL's own owner, others and order: read
+    as the mode bits plus named entries, it would be misread — so it is refused, and unknown."""
+    state, needs_mask, done = USER_OBJ, False, 0  # the kernel's walk (fs/posix_acl.c)
+    perms: dict[int, int] = {}
+    for tag, _ident, perm in raw:
+        if perm & ~0o7:
+            raise ValueError(f"ACL permissions {perm:#o} beyond rwx")
+        if tag == USER_OBJ and state == USER_OBJ:
+            state = USER
+        elif (tag == USER and state == USER) or (tag == GROUP and state == GROUP):
+            needs_mask = True
+        elif tag == GROUP_OBJ and state == USER:
+            state = GROUP
+        elif tag == MASK and state == GROUP:
+            state = OTHER
+        elif tag == OTHER and (state == OTHER or (state == GROUP and not needs_mask)):
+            state = done
+        else:
+            raise ValueError("ACL entries out of the order or number the kernel accepts")
+        perms.setdefault(tag, perm)
+    if state != done:
+        raise ValueError("an ACL without its owner, owning group, others or (with named entries) mask")
+    if mode is not None and (perms[USER_OBJ] != (mode >> 6) & 7 or perms[OTHER] != mode & 7
+                             or perms.get(MASK, perms[GROUP_OBJ]) != (mode >> 3) & 7):
+        raise ValueError(f"an ACL that disagrees with the mode bits {mode & 0o777:04o}")
+    return tuple(AclEntry(tag=_KEPT[tag], id=ident if tag in _NAMED else None, perms=perm)
+                 for tag, ident, perm in raw if tag in _KEPT)
 
 
 def acl_text(entry: AclEntry) -> str:
@@ -86,18 +122,17 @@ _XFS_COUNT = struct.Struct(">I")
 _XFS_ENTRY = struct.Struct(">IIHH")
 
 
-def parse_xfs_acl(value: bytes) -> tuple[AclEntry, ...]:
+def parse_xfs_acl(value: bytes, mode: int | None = None) -> tuple[AclEntry, ...]:
     """The entries :func:`parse_posix_acl` keeps, from XFS's own layout; ``ValueError`` when the value is
-    not one (a count that disagrees with its length, an unknown tag)."""
+    not one (a count that disagrees with its length, an unknown tag, an ACL :func:`check_acl` refuses)."""
     if len(value) < _XFS_COUNT.size:
         raise ValueError("shorter than an XFS ACL header")
     (count,) = _XFS_COUNT.unpack_from(value)
     if count > MAX_ENTRIES or len(value) != _XFS_COUNT.size + count * _XFS_ENTRY.size:
         raise ValueError(f"an XFS ACL of {len(value)} bytes cannot hold {count} entries")
-    entries: list[AclEntry] = []
+    raw: list[tuple[int, int | None, int]] = []
     for tag, ident, perm, _pad in _XFS_ENTRY.iter_unpack(value[_XFS_COUNT.size:]):
         if tag not in (USER_OBJ, USER, GROUP_OBJ, GROUP, MASK, OTHER):
             raise ValueError(f"unknown ACL entry tag {tag:#x}")
-        if tag in _KEPT:
-            entries.append(AclEntry(tag=_KEPT[tag], id=ident if tag in _NAMED else None, perms=perm & 0o7))
-    return tuple(entries)
+        raw.append((tag, ident if tag in _NAMED else None, perm))
+    return check_acl(raw, mode)

@@ -17,7 +17,7 @@ import struct
 
 XFS_ATTR_ROOT = 0x02
 XFS_ATTR_SECURE = 0x04
-XFS_ATTR_INCOMPLETE = 0x80  # an attribute being set when the system stopped: not a value
+XFS_ATTR_INCOMPLETE = 0x80  # never valid in the short form (the kernel calls such a fork corrupt)
 _NAMESPACES = XFS_ATTR_ROOT | XFS_ATTR_SECURE
 _HEADER = struct.Struct(">HBx")
 
@@ -30,7 +30,10 @@ def shortform_attribute(fork: bytes, name: bytes, namespace: int) -> bytes | Non
     total, count = _HEADER.unpack_from(fork)
     if not _HEADER.size <= total <= len(fork):
         raise ValueError(f"an XFS attribute fork of {total} bytes in {len(fork)}")
-    offset = _HEADER.size
+    # Checked as the kernel checks a short form before it uses one (xfs_attr_shortform_verify): every
+    # entry whole and named, in one namespace at most, nothing half-set, the entries ending exactly
+    # at the total. A fork it would call corrupt must not read as "no such attribute".
+    offset, found = _HEADER.size, None
     for _ in range(count):
         if offset + 3 > total:
             raise ValueError("a truncated XFS attribute entry")
@@ -39,8 +42,11 @@ def shortform_attribute(fork: bytes, name: bytes, namespace: int) -> bytes | Non
         end = start + name_length + value_length
         if end > total:
             raise ValueError("an XFS attribute entry runs past the fork")
-        if (flags & _NAMESPACES == namespace and not flags & XFS_ATTR_INCOMPLETE
-                and fork[start:start + name_length] == name):
-            return fork[start + name_length:end]
+        if not name_length or flags & ~_NAMESPACES or flags == _NAMESPACES:
+            raise ValueError(f"an XFS attribute entry the kernel calls corrupt (flags {flags:#x})")
+        if found is None and flags == namespace and fork[start:start + name_length] == name:
+            found = fork[start + name_length:end]
         offset = end
-    return None
+    if offset != total:
+        raise ValueError(f"XFS attribute entries end at {offset}, not at the fork's total {total}")
+    return found
