@@ -48,6 +48,7 @@ from msgspec import Struct
 from vmsec.collectors.reader import ReaderBase
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import AclEntry, FileKind, FileStat, evolve
+from vmsec.parsers.posix_acl import GROUP, GROUP_OBJ, MASK, OTHER, USER, USER_OBJ, check_acl
 from vmsec.reading import DEFAULT_LIST_LIMIT, DEFAULT_READ_LIMIT
 
 CHUNK = 255 * 1024  # OpenSSH's sftp-server answers at most 256 KiB per read
@@ -215,26 +216,25 @@ def _unescape(raw: bytes) -> str:
     return _dec(_ESCAPE.sub(one, raw))
 
 
+_GETFACL_TAGS = {("user", False): USER_OBJ, ("user", True): USER, ("group", False): GROUP_OBJ,
+                 ("group", True): GROUP, ("mask", False): MASK, ("other", False): OTHER}
+
+
 def _getfacl_entries(lines: list[str]) -> tuple[AclEntry, ...]:
-    """``getfacl -n`` lines → the entries the mode bits do not show (as parsers/posix_acl.py keeps
-    them): none for the three base entries alone, which is no ACL."""
-    entries = []
+    """``getfacl -n`` lines → the entries the mode bits do not show, checked as every reader checks an
+    ACL (:func:`vmsec.parsers.posix_acl.check_acl`): none for the three base entries alone, which is
+    no ACL."""
+    raw: list[tuple[int, int | None, int]] = []
     for line in lines:
         tag, _, rest = line.partition(":")
         who, _, bits = rest.partition(":")
-        if len(bits) != 3 or bits.strip("rwx-") or tag not in ("user", "group", "mask", "other"):
+        code = _GETFACL_TAGS.get((tag, bool(who)))
+        if code is None or len(bits) != 3 or bits.strip("rwx-") or (who and not who.isdigit()):
             raise ValueError(f"unexpected getfacl line {line[:80]!r}")
-        perms = sum(bit for ch, bit in zip("rwx", (4, 2, 1), strict=True) if ch in bits)
-        if not who:
-            if tag in ("group", "mask"):
-                entries.append(AclEntry(tag="group_obj" if tag == "group" else "mask", perms=perms))
-            continue
-        if tag not in ("user", "group") or not who.isdigit():
-            raise ValueError(f"unexpected getfacl line {line[:80]!r}")
-        entries.append(AclEntry(tag=tag, id=int(who), perms=perms))
-    if not any(e.tag != "group_obj" for e in entries):  # user::, group::, other:: — the mode bits
-        return ()
-    return tuple(entries)
+        raw.append((code, int(who) if who else None, sum(b for c, b in zip("rwx", (4, 2, 1), strict=True)
+                                                          if c in bits)))
+    entries = check_acl(raw, None)
+    return () if len(raw) == 3 else entries
 
 
 def parse_acl_output(out: bytes) -> dict[str, tuple[tuple[AclEntry, ...] | None, str | None]]:
@@ -952,10 +952,7 @@ class SshReader(ReaderBase):
         out = dict(stats)
         for path, name in wanted.items():
             acl, error = remote.acls.get(name, (None, "its ACL was not read"))
-            if acl:  # names through the guest's own account files, as a local root's ACLs get them
-                acl = tuple(e if e.id is None else evolve(e, name=self._lookup(
-                    "/etc/passwd" if e.tag == "user" else "/etc/group", e.id)) for e in acl)
-            out[path] = evolve(stats[path], acl=acl, acl_error=error)
+            out[path] = evolve(stats[path], acl=None if acl is None else self._named(acl), acl_error=error)
         return out
 
     def listdir(self, path: str, limit: int = DEFAULT_LIST_LIMIT) -> list[str]:

@@ -109,6 +109,13 @@ def pattern_matches(pattern: str, archive: Mapping[str, str | None], variables: 
     return tokens_match(parse_pattern(pattern, variables), archive)
 
 
+def _before_bullseye(version_id: str | None) -> bool:
+    """Debian 10 and older: the security suite is "buster/updates", its codename the release's own
+    (since 11: "bookworm-security")."""
+    major = (version_id or "").partition(".")[0]
+    return major.isdigit() and int(major) <= 10
+
+
 def security_archives(os_id: str | None, version_id: str | None, codename: str | None,
                       sites: Iterable[str] | None) -> list[dict[str, str | None]] | None:
     """The Release fields of the archive that carries a Debian or Ubuntu release's security updates,
@@ -123,8 +130,7 @@ def security_archives(os_id: str | None, version_id: str | None, codename: str |
                                         "component": "main"}
         suites = [f"{codename}-security"]
     else:
-        major = (version_id or "").partition(".")[0]
-        modern = not major.isdigit() or int(major) >= 11  # since bullseye: "bookworm-security"
+        modern = not _before_bullseye(version_id)
         fixed = {"origin": "Debian", "label": "Debian-Security", "component": "main",
                  "codename": f"{codename}-security" if modern else codename}
         places = ("stable", "oldstable", "oldoldstable")
@@ -143,8 +149,7 @@ def security_coverage(auto: AutoUpdates, os: OsRelease | None, repos: Iterable[P
     if os is None or not os.version_codename:
         return None, "the release and its codename are unknown"
     codename = os.version_codename
-    major = (os.version_id or "").partition(".")[0]
-    old_debian = os.id == "debian" and major.isdigit() and int(major) <= 10  # "buster/updates"
+    old_debian = os.id == "debian" and _before_bullseye(os.version_id)
     suite = f"{codename}/updates" if old_debian else f"{codename}-security"
     sites = None if repos is None else [
         host for r in repos if r.manager == "apt" and r.enabled and r.suite == suite
