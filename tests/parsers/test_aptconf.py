@@ -129,3 +129,55 @@ def test_list_items_are_the_children_apt_config_dumps(tmp_path: Path, text: str)
     expected = [line.split(" ", 1)[1][1:-2] for line in dump.splitlines()
                 if line.lower().startswith(prefix) and "::" not in line.split(" ", 1)[0][len(prefix):]]
     assert [v for v, _o in conf(text).items("Unattended-Upgrade::Origins-Pattern")] == expected
+
+
+def _chain(n: int) -> dict[str, str]:
+    """``00`` includes f1, each fK includes fK+1, up to fN, and fN+1 holds a setting."""
+    files = {"parts/00": '#include "{d}/f1";'}
+    files |= {f"f{k}": f'#include "{{d}}/f{k + 1}";' for k in range(1, n + 1)}
+    return files | {f"f{n + 1}": 'Z "1";'}
+
+
+REFUSAL_CASES = {
+    "plain settings": {"parts/10a": 'A "1";\nB { C "2"; };'},
+    "a statement that lost its semicolon": {"parts/10a": 'A "1"\nB "2";'},
+    "extra junk at the end of the file": {"parts/10a": 'A "1";\nB "2"'},
+    "a block with no name": {"parts/10a": '{ A "1"; };'},
+    "a directive inside a block": {"parts/10a": 'A { #clear B; };'},
+    "an include of a file that does not exist": {"parts/10a": '#include "{d}/none";'},
+    "an include of a directory that does not exist": {"parts/10a": '#include "{d}/nodir/";'},
+    "an include of a directory": {"parts/10a": '#include "{d}/inc/";', "inc/x.conf": 'X "1";'},
+    "a syntax error in an included file": {"parts/10a": '#include "{d}/bad";', "bad": 'A "1" x;'},
+    "includes ten deep": _chain(10),
+    "includes eleven deep": _chain(11),
+    "a file that includes itself": {"parts/10a": '#include "{d}/self";', "self": '#include "{d}/self";'},
+    "an error in a later file": {"parts/10a": 'A "1";', "parts/20b": 'B "2" junk;'},
+}
+
+
+@pytest.mark.parametrize("files", REFUSAL_CASES.values(), ids=REFUSAL_CASES.keys())
+def test_apt_refuses_its_configuration_where_apt_config_does(tmp_path: Path, files: dict[str, str]) -> None:
+    """Where apt refuses its configuration, no apt program runs (apt.systemd.daily then runs nothing:
+    VMS-GST-076 fails). `apt-config dump` exiting with an error is the oracle; the include paths are the
+    real ones, read through a reader of the machine's own root."""
+    require(shutil.which("apt-config"), "apt-config", "apt (every Debian has it)")
+    (tmp_path / "parts").mkdir()
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text.replace("{d}", str(tmp_path)) + "\n")
+    config_file = tmp_path / "apt.conf"
+    config_file.write_text(f'Dir::Etc::parts "{tmp_path}/parts";\nDir::Etc::main "/dev/null";\n')
+    apt = subprocess.run(["apt-config", "dump"], env={**os.environ, "APT_CONFIG": str(config_file)},
+                         capture_output=True, text=True, check=False, timeout=30)
+    config, errors = AptConfig(), []
+    budget = [256]
+    for name in apt_part_names(os.listdir(tmp_path / "parts"), "conf"):
+        path = f"{tmp_path}/parts/{name}"
+        text = (tmp_path / "parts" / name).read_text()
+        parse_apt_conf(text, path, config, errors, RootReader("/"), 0, budget)
+        if config.refused:
+            break
+    assert bool(config.refused) == (apt.returncode != 0), (config.refused, apt.stderr)
+    if config.refused:  # the same place as apt's first error ("Syntax error FILE:LINE: …")
+        where = config.refused.split(": ", 1)[0]
+        assert errors[0].source == where and f"Syntax error {where}: " in apt.stderr

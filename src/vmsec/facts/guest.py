@@ -310,6 +310,9 @@ class AutoUpdates(Struct, frozen=True, kw_only=True, gc=False):
     allowed_origins: tuple[str, ...] = ()
     origins_pattern: tuple[str, ...] = ()
     origins_from: str = ""  # the files that set them
+    # Debian/Ubuntu: "path:line: reason" where apt refuses its configuration (a syntax error, a missing
+    # #include): every apt program then fails, and apt.systemd.daily reads each interval as 0
+    apt_refused: str = ""
 
 
 class MountEntry(Struct, frozen=True, kw_only=True, gc=False):

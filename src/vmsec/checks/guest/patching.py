@@ -332,7 +332,8 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
     person's backlog. unattended-upgrades (Debian/Ubuntu) and dnf-automatic (RHEL family) apply
     them daily — unattended-upgrades only from the archives its `Origins-Pattern` or
     `Allowed-Origins` allow, so one that runs without the security archive among them, or stops on
-    a pattern it cannot read, installs no security fix.
+    a pattern it cannot read, installs no security fix; nor does any apt program run while apt
+    refuses its configuration (a syntax error or a missing `#include` in apt.conf.d).
 
     Remediation: Debian/Ubuntu: install unattended-upgrades and set
     `APT::Periodic::Unattended-Upgrade "1";` (`dpkg-reconfigure -plow unattended-upgrades`), and keep
@@ -353,6 +354,10 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
     elif auto.mechanism is None:
         yield fail("automatic updates", "no automatic-update mechanism (unattended-upgrades, "
                    "dnf-automatic, yum-cron) is installed", where)
+    elif auto.apt_refused:  # decided whatever else is unread: no apt program runs
+        yield fail("automatic updates", f"{auto.mechanism} is installed, but apt refuses its configuration "
+                   f"({auto.apt_refused}): apt.systemd.daily reads every APT::Periodic interval as 0 and "
+                   "installs nothing", where, ev(auto.apt_refused, "apt refuses its configuration"))
     elif auto.enabled is None:
         yield unknown("automatic updates", f"{auto.mechanism} is installed; whether it is enabled "
                       "could not be determined", where)

@@ -7,8 +7,11 @@ and ``#include`` are directives), ``/* … */`` too and may span lines. What rem
 reads it (quotes removed, ``%52`` decoded: ``"Acquire::X"`` and ``Acquire::%58`` are ``Acquire::X``),
 the value as ``ParseCWord`` (quoted strings) or ``ParseQuoteWord`` reads it; a value alone is a list
 item of the enclosing scope. ``#clear X`` empties the whole tree under X; ``#include`` reads a file
-(or a directory, ending in ``/``) of the guest. A syntax error makes apt refuse the file from there
-on (and apt itself stops with it): what was read before stays, the rest is recorded as unread.
+(or a directory, ending in ``/``) of the guest. A syntax error, an ``#include`` of a file or directory
+that does not exist, or includes nested more than ten deep make apt refuse its whole configuration:
+every apt program (``apt-config``, ``apt-get``, python-apt's ``init_config``) then exits with an
+error. The first such place is kept (:attr:`AptConfig.refused`), what was read before it stays, and
+the rest is recorded as unread.
 Keys compare case-insensitively; ``Binary::NAME::KEY`` is also read as ``KEY`` (apt applies it when
 that program runs) — but not in the tree of lists python-apt reads (:meth:`AptConfig.items`). APT
 reads the files of /etc/apt/apt.conf.d with the names ``GetListOfFilesInDir`` accepts (see
@@ -24,11 +27,11 @@ from collections.abc import Iterable
 from msgspec import Struct, field
 
 from vmsec.errors import ErrorKind, ReadError
-from vmsec.parsers.system._common import Errors, list_dir, read_optional, unreadable
+from vmsec.parsers.system._common import CONFIG_LIMIT, DIR_LIMIT, Errors, list_dir, read_optional, unreadable
 from vmsec.reading import Reader
 
 MAX_LINES = 200_000
-MAX_INCLUDE_DEPTH = 10  # apt: "Too many nested includes" past 10
+MAX_INCLUDE_DEPTH = 10  # apt: "Too many nested includes" for an #include in a file nested deeper
 MAX_FILES = 256
 _BLANKS = " \t\n\v\f\r"
 _DIRECTIVES = ("clear", "include", "x-apt-configure-index")
@@ -42,6 +45,9 @@ class AptConfig(Struct):
     # name -> [value, "path:line"]; an anonymous item (a value without a tag) is a child of its own.
     children: dict[str, dict[str | int, list[str]]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    # "path:line: reason" of the first place apt refuses (see the module docstring); apt reads no
+    # further, and no apt program runs until it is fixed.
+    refused: str = ""
 
     def get(self, key: str) -> tuple[str, str] | None:
         return self.values.get(key.lower())
@@ -202,8 +208,7 @@ def parse_apt_conf(text: str, path: str, into: AptConfig, errors: Errors | None,
     number = 0
 
     def refuse(reason: str) -> None:
-        unreadable(errors, ReadError(f"{path}:{number}", f"apt refuses the file here ({reason}); the rest "
-                                     "was not read", ErrorKind.INVALID))
+        _refuse(into, errors, f"{path}:{number}", reason)
 
     lines = text.split("\n")
     if len(lines) > MAX_LINES:
@@ -258,6 +263,8 @@ def parse_apt_conf(text: str, path: str, into: AptConfig, errors: Errors | None,
                     into.clear(word)
                 elif tag == "#include":
                     _include(word, path, number, into, errors, reader, depth, budget)
+                    if into.refused:  # apt stops at the first refusal, in an included file too
+                        return None
             elif not no_word:
                 into.set(item, word, origin)
             buffer = ""
@@ -273,12 +280,22 @@ def _include(target: str, path: str, number: int, into: AptConfig, errors: Error
              reader: Reader | None, depth: int, budget: list[int]) -> None:
     """``#include FILE;`` or ``#include DIR/;`` — read from the guest, at most ten levels deep."""
     where = f"{path}:{number}"
-    if reader is None or depth >= MAX_INCLUDE_DEPTH or budget[0] <= 0:
+    if depth >= MAX_INCLUDE_DEPTH + 1:  # apt 2.6 reads an include from depth 10, refuses one from 11
+        _refuse(into, errors, where, "too many nested includes")
+        return
+    if reader is None or budget[0] <= 0:
         unreadable(errors, ReadError(where, f"#include {target} was not read", ErrorKind.TOO_LARGE))
         return
     if target.endswith("/"):
-        names = apt_part_names(list_dir(reader, target.rstrip("/"), errors), "conf")
-        files = [f"{target.rstrip('/')}/{n}" for n in names]
+        try:
+            listed = reader.listdir(target.rstrip("/"), DIR_LIMIT)
+        except ReadError as exc:
+            if exc.absent:  # apt: "List of files can't be created as '…' is not a directory"
+                _refuse(into, errors, where, f"the included directory {target} does not exist")
+            else:
+                unreadable(errors, exc)
+            return
+        files = [f"{target.rstrip('/')}/{n}" for n in apt_part_names(listed, "conf")]
     else:
         files = [target]
     for included in files:
@@ -287,12 +304,27 @@ def _include(target: str, path: str, number: int, into: AptConfig, errors: Error
             unreadable(errors, ReadError(where, f"more than {MAX_FILES} configuration files; the rest was "
                                          "not read", ErrorKind.TOO_LARGE))
             return
-        text = read_optional(reader, included, errors)
-        if text is None:  # apt fails on a missing include: what it names is unknown to the scan
-            unreadable(errors, ReadError(included, "an included apt configuration file that was not read"))
+        try:
+            text = reader.read_text(included, CONFIG_LIMIT)
+        except ReadError as exc:
+            if exc.absent:  # apt: "Opening configuration file … No such file or directory"
+                _refuse(into, errors, where, f"the included file {included} does not exist")
+                return
+            # what it holds is unknown to the scan
+            unreadable(errors, ReadError(included, f"an included apt configuration file that was not read "
+                                         f"({exc.reason})", exc.kind))
             continue
         into.files.append(included)
         parse_apt_conf(text, included, into, errors, reader, depth + 1, budget)
+        if into.refused:
+            return
+
+
+def _refuse(into: AptConfig, errors: Errors | None, where: str, reason: str) -> None:
+    if not into.refused:
+        into.refused = f"{where}: {reason}"
+    unreadable(errors, ReadError(where, f"apt refuses its configuration here ({reason}); the rest was not "
+                                 "read", ErrorKind.INVALID))
 
 
 def read_apt_config(reader: Reader, errors: Errors | None) -> AptConfig:
@@ -305,4 +337,6 @@ def read_apt_config(reader: Reader, errors: Errors | None) -> AptConfig:
         if text is not None:
             config.files.append(path)
             parse_apt_conf(text, path, config, errors, reader, 0, budget)
+            if config.refused:  # apt reads no further file
+                break
     return config

@@ -88,7 +88,10 @@ def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
             origin += "; no /etc/cron.daily/apt-compat runs it"
     if not _periodic_enabled(config):
         origin += "; APT::Periodic::Enable is 0"
-    enabled = (_interval_on(lists) and _interval_on(upgrade) and started and _periodic_enabled(config))
+    # apt refusing its configuration fails every `apt-config shell` of apt.systemd.daily: each interval
+    # keeps the script's default, 0, and nothing runs
+    enabled = (_interval_on(lists) and _interval_on(upgrade) and started and _periodic_enabled(config)
+               and not config.refused)
     # one more than the cap: more than it are judged UNKNOWN, never cut short to a PASS
     legacy = config.items("Unattended-Upgrade::Allowed-Origins")[:MAX_PATTERNS + 1]
     patterns = config.items("Unattended-Upgrade::Origins-Pattern")[:MAX_PATTERNS + 1]
@@ -96,7 +99,8 @@ def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
     return AutoUpdates(mechanism="unattended-upgrades", enabled=enabled, security_only=security_only,
                        origin=origin, allowed_origins=tuple(v for v, _o in legacy),
                        origins_pattern=tuple(v for v, _o in patterns),
-                       origins_from=", ".join(dict.fromkeys(o for _v, o in [*legacy, *patterns])))
+                       origins_from=", ".join(dict.fromkeys(o for _v, o in [*legacy, *patterns])),
+                       apt_refused=config.refused)
 
 
 def _ini_section(reader: Reader, path: str, section: str, errors: Errors | None) -> dict[str, str] | None:
