@@ -13,11 +13,11 @@ import random
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from components import require
+from unattended_script import LOAD, SCRIPT
 from vmsec.facts import AutoUpdates, OsRelease, PackageRepo
 from vmsec.parsers.system.unattended_origins import (
     PatternError,
@@ -27,31 +27,7 @@ from vmsec.parsers.system.unattended_origins import (
     security_coverage,
 )
 
-SCRIPT = Path(__file__).resolve().parents[2] / ".cache" / "unattended-upgrades" / "root" / "usr" / "bin" / \
-    "unattended-upgrade"
-
-ORACLE = r"""
-import importlib.machinery, json, subprocess, sys, types
-
-class Anything(type):  # any attribute of apt & co.: a class (the script subclasses some), never used here
-    def __getattr__(cls, name):
-        return Anything(name, (), {})
-
-class Stub(types.ModuleType):
-    def __getattr__(self, name):
-        return Anything(name, (), {})
-
-for name in ("apt", "apt_inst", "apt_pkg", "distro_info"):
-    sys.modules[name] = Stub(name)
-real = subprocess.check_output
-answers = {"-c": "bookworm", "-d": "Debian GNU/Linux 12 (bookworm)", "-i": "Debian"}
-def check_output(args, **kw):
-    return answers[args[1]] if args[0] == "lsb_release" else real(args, **kw)
-subprocess.check_output = check_output
-module = types.ModuleType("uu")
-module.__file__ = sys.argv[1]
-importlib.machinery.SourceFileLoader("uu", sys.argv[1]).exec_module(module)
-
+ORACLE = LOAD + r"""
 class Config:
     def __init__(self, lists):
         self.lists = lists

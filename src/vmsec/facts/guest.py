@@ -313,6 +313,18 @@ class AutoUpdates(Struct, frozen=True, kw_only=True, gc=False):
     # Debian/Ubuntu: "path:line: reason" where apt refuses its configuration (a syntax error, a missing
     # #include): every apt program then fails, and apt.systemd.daily reads each interval as 0
     apt_refused: str = ""
+    # unattended-upgrades: Update-Days as written (the first 20) and the weekdays it lets the program
+    # run on (0 = Sunday), and the installed packages its Package-Blacklist/-Whitelist keep from
+    # upgrade (parsers/system/unattended_filters.py): at most 50 named, all counted; an entry that
+    # stops the program; why they could not be judged
+    update_days: tuple[str, ...] = ()
+    run_weekdays: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+    held_back: tuple[str, ...] = ()
+    held_back_count: int = 0
+    filters_error: str = ""
+    filters_unknown: str = ""
+    filters_from: str = ""  # the files that set the lists
+    whitelist: bool = False  # a strict Package-Whitelist limits upgrades to what it names
 
 
 class MountEntry(Struct, frozen=True, kw_only=True, gc=False):

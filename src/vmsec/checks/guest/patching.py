@@ -22,9 +22,12 @@ from msgspec import Struct
 
 from vmsec import DATA_DIR
 from vmsec.checks.api import Environment, Result, Severity, Tag, check, ev, fail, ok, unknown
+from vmsec.checks.helpers.text import other_names
 from vmsec.checks.helpers.unread import guest_unread, not_read, ok_unless
 from vmsec.facts import Guest
-from vmsec.facts.guest import OsRelease, PackageRepo
+from vmsec.facts.guest import AutoUpdates, OsRelease, PackageRepo
+from vmsec.findings import Evidence
+from vmsec.parsers.system.unattended_filters import DAY_NAMES
 from vmsec.parsers.system.unattended_origins import security_coverage
 
 _APT = "apt"
@@ -333,7 +336,10 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
     them daily — unattended-upgrades only from the archives its `Origins-Pattern` or
     `Allowed-Origins` allow, so one that runs without the security archive among them, or stops on
     a pattern it cannot read, installs no security fix; nor does any apt program run while apt
-    refuses its configuration (a syntax error or a missing `#include` in apt.conf.d).
+    refuses its configuration (a syntax error or a missing `#include` in apt.conf.d). Installed
+    packages its `Package-Blacklist` matches, or a strict `Package-Whitelist` does not, are
+    never upgraded; an entry that is not a regular expression stops it, and `Update-Days` that name no
+    day keep it from running.
 
     Remediation: Debian/Ubuntu: install unattended-upgrades and set
     `APT::Periodic::Unattended-Upgrade "1";` (`dpkg-reconfigure -plow unattended-upgrades`), and keep
@@ -367,23 +373,53 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
     elif not auto.enabled:
         yield fail("automatic updates", f"{auto.mechanism} is installed but not enabled", where)
     elif auto.mechanism == "unattended-upgrades":
-        # It upgrades only from the archives its origins allow: enabled without the security
-        # archive among them, it runs every day and installs no security fix.
-        covered, why = security_coverage(auto, guest.os, guest.repos)
-        origins = ev(auto.origins_from or "(no file sets them)", "Unattended-Upgrade origins",
-                     "; ".join([*auto.allowed_origins, *auto.origins_pattern][:8]) or "(none)")
-        if covered is False:
-            yield fail("automatic updates", f"unattended-upgrades runs, but {why}: security updates wait for "
-                       "a person", where, origins)
-        elif covered is None:
-            yield unknown("automatic updates", f"unattended-upgrades runs; {why}", where, origins)
-        else:
-            yield ok_unless(guest_unread(guest, "auto_updates"), "automatic updates",
-                            f"unattended-upgrades applies updates automatically: {why}", where, origins)
+        yield from _unattended_upgrades(guest, auto, where)
     else:
         scope = " (security updates only)" if auto.security_only else ""
         yield ok_unless(guest_unread(guest, "auto_updates"), "automatic updates",
                         f"{auto.mechanism} applies updates automatically{scope}", where)
+
+
+def _unattended_upgrades(guest: Guest, auto: AutoUpdates, where: Evidence) -> Iterator[Result]:
+    """An enabled unattended-upgrades: the archives it may install from, the packages it leaves alone,
+    the days it runs — a definite FAIL before any UNKNOWN."""
+    # It upgrades only from the archives its origins allow: enabled without the security archive
+    # among them, it runs every day and installs no security fix.
+    covered, why = security_coverage(auto, guest.os, guest.repos)
+    origins = ev(auto.origins_from or "(no file sets them)", "Unattended-Upgrade origins",
+                 "; ".join([*auto.allowed_origins, *auto.origins_pattern][:8]) or "(none)")
+    filters = ev(auto.filters_from or "(no file sets them)", "Unattended-Upgrade package filters",
+                 f"{auto.held_back_count} installed packages held back" if auto.held_back_count else None)
+    days = [DAY_NAMES[d] for d in auto.run_weekdays]
+    if covered is False:
+        yield fail("automatic updates", f"unattended-upgrades runs, but {why}: security updates wait for "
+                   "a person", where, origins)
+    elif auto.filters_error:
+        yield fail("automatic updates", f"unattended-upgrades runs, but {auto.filters_error}: the "
+                   "program stops before it upgrades anything", where, filters)
+    elif not days:
+        yield fail("automatic updates", "unattended-upgrades is enabled, but its Update-Days ("
+                   f"{', '.join(auto.update_days)}) name no day it recognises (Mon … Sun, Monday … Sunday, "
+                   "0 … 6): it never runs", where, filters)
+    elif auto.held_back_count:
+        count = auto.held_back_count
+        many, them, their = ("s", "them", "their") if count > 1 else ("", "it", "its")
+        names = other_names(auto.held_back, count)
+        rule = ("its strict Package-Whitelist upgrades only the packages it names" if auto.whitelist
+                else f"its Package-Blacklist excludes {them}")
+        yield fail("automatic updates", f"unattended-upgrades runs, but never upgrades {count} installed "
+                   f"package{many} ({names}): {rule}; {their} security updates wait for a person",
+                   where, filters)
+    elif covered is None:
+        yield unknown("automatic updates", f"unattended-upgrades runs; {why}", where, origins)
+    elif auto.filters_unknown:
+        yield unknown("automatic updates", "unattended-upgrades runs; which installed packages its "
+                      f"Package-Blacklist/-Whitelist hold back is unknown: {auto.filters_unknown}", where,
+                      filters)
+    else:
+        when = "" if len(days) == 7 else f" on {', '.join(days)} only (Update-Days)"
+        yield ok_unless(guest_unread(guest, "auto_updates"), "automatic updates",
+                        f"unattended-upgrades applies updates automatically{when}: {why}", where, origins)
 
 
 # --- end of life -------------------------------------------------------------------------------

@@ -102,6 +102,22 @@ def _keys(item: str) -> list[str]:
     return [key, binary.group(1)] if binary else [key]
 
 
+def apt_bool(value: str) -> bool | None:
+    """A boolean as apt's StringToBool reads it: a number as strtol with base 0 reads it (``0x1`` is
+    true; non-zero is true), yes/true/with/on/enable, no/false/without/off/disable, in any case;
+    anything else None (apt then keeps its default)."""
+    v = value.strip().lower()
+    number = re.fullmatch(r"[+-]?(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)", v)
+    if number is not None:
+        digits = number.group(1)
+        return int(digits, 16 if digits.startswith("0x") else 8 if digits.startswith("0") else 10) != 0
+    if v in ("yes", "true", "with", "on", "enable"):
+        return True
+    if v in ("no", "false", "without", "off", "disable"):
+        return False
+    return None
+
+
 def apt_part_names(names: Iterable[str], extension: str) -> list[str]:
     """The names of a directory that apt's ``GetListOfFilesInDir`` reads, sorted: no leading dot,
     only ASCII letters, digits, ``_ - : .``, not ending in a dot, and with no extension or

@@ -24,7 +24,7 @@ from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import PackageRepo
 from vmsec.parsers.lines import split_lines
 from vmsec.parsers.system._common import Errors, lines, list_dir, note, read_optional, truthy, unreadable
-from vmsec.parsers.system.aptconf import AptConfig, apt_part_names, read_apt_config
+from vmsec.parsers.system.aptconf import AptConfig, apt_bool, apt_part_names, read_apt_config
 from vmsec.reading import Reader
 
 MAX_REPOS = 5_000
@@ -58,22 +58,6 @@ def _apt_repo(uri: str, suite: str | None, components: tuple[str, ...], origin: 
         trusted = trusted or global_switch[0].lower() == "apt::get::allowunauthenticated"
     return PackageRepo(manager="apt", uri=uri, origin=origin, suite=suite, components=components,
                        enabled=enabled, signed=signed, trusted=trusted)
-
-
-def apt_bool(value: str) -> bool | None:
-    """A boolean as apt's StringToBool reads it: a number as strtol with base 0 reads it (``0x1`` is
-    true; non-zero is true), yes/true/with/on/enable, no/false/without/off/disable, in any case;
-    anything else None (apt then keeps its default)."""
-    v = value.strip().lower()
-    number = re.fullmatch(r"[+-]?(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)", v)
-    if number is not None:
-        digits = number.group(1)
-        return int(digits, 16 if digits.startswith("0x") else 8 if digits.startswith("0") else 10) != 0
-    if v in ("yes", "true", "with", "on", "enable"):
-        return True
-    if v in ("no", "false", "without", "off", "disable"):
-        return False
-    return None
 
 
 def _without_comment(line: str) -> str:

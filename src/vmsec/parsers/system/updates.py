@@ -19,7 +19,8 @@ import re
 
 from vmsec.facts import AutoUpdates, InstalledPackage
 from vmsec.parsers.system._common import Errors, lines, list_dir, masked, note, read_optional, truthy
-from vmsec.parsers.system.aptconf import AptConfig, read_apt_config
+from vmsec.parsers.system.aptconf import AptConfig, apt_bool, read_apt_config
+from vmsec.parsers.system.unattended_filters import HeldBack, held_back, update_weekdays
 from vmsec.parsers.system.unattended_origins import MAX_PATTERNS
 from vmsec.reading import Reader
 
@@ -96,11 +97,23 @@ def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
     legacy = config.items("Unattended-Upgrade::Allowed-Origins")[:MAX_PATTERNS + 1]
     patterns = config.items("Unattended-Upgrade::Origins-Pattern")[:MAX_PATTERNS + 1]
     security_only = all(_SECURITY.search(p) for p, _o in [*patterns, *legacy]) if patterns or legacy else None
+    days = config.items("Unattended-Upgrade::Update-Days")
+    blacklist = config.items("Unattended-Upgrade::Package-Blacklist")
+    whitelist = config.items("Unattended-Upgrade::Package-Whitelist")
+    strict = config.get("Unattended-Upgrade::Package-Whitelist-Strict")
+    strict_whitelist = strict is not None and apt_bool(strict[0]) is True
+    filters = held_back([v for v, _o in blacklist], [v for v, _o in whitelist], strict_whitelist, packages) \
+        if enabled else HeldBack()  # nothing runs: matching would only cost time
     return AutoUpdates(mechanism="unattended-upgrades", enabled=enabled, security_only=security_only,
                        origin=origin, allowed_origins=tuple(v for v, _o in legacy),
                        origins_pattern=tuple(v for v, _o in patterns),
                        origins_from=", ".join(dict.fromkeys(o for _v, o in [*legacy, *patterns])),
-                       apt_refused=config.refused)
+                       apt_refused=config.refused, update_days=tuple(v for v, _o in days[:20]),
+                       run_weekdays=tuple(sorted(update_weekdays(v for v, _o in days))),
+                       held_back=filters.held, held_back_count=filters.held_count,
+                       filters_error=filters.error, filters_unknown=filters.unknown,
+                       filters_from=", ".join(dict.fromkeys(o for _v, o in [*blacklist, *whitelist, *days])),
+                       whitelist=bool(whitelist) and strict_whitelist)
 
 
 def _ini_section(reader: Reader, path: str, section: str, errors: Errors | None) -> dict[str, str] | None:
