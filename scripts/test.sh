@@ -35,13 +35,16 @@ fi
 # run in a private mount and PID namespace (unshare, setpriv: util-linux) with a private system bus.
 # acl (getfacl): the SSH transport's ACL reader is compared with the kernel's xattrs through it.
 # debsecan: Debian's own scanner as an oracle for the matcher; openscap-*/ssg-*: the peer comparison test.
+# rpm (rpmbuild) and python3-dnf: RPMs built in the tests, and dnf 4 itself deciding which of them its
+# excludes hide, the oracle for what dnf-automatic never upgrades (nothing is installed through dnf).
 apt-get install -y -q --no-install-recommends \
   python3 python3-venv python3-dev gcc pkg-config libvirt-dev \
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils \
   openssh-server sudo debootstrap fdisk e2fsprogs xfsprogs cryptsetup-bin lvm2 postgresql chromium \
   ca-certificates tar coreutils python3-rpm dpkg systemd dbus util-linux procps debsecan \
   openscap-scanner openscap-utils ssg-debian ssg-debderived nmap nftables iproute2 sasl2-bin \
-  libsasl2-modules libsasl2-modules-gssapi-mit openssl redis-server polkitd dbus-daemon acl >/dev/null
+  libsasl2-modules libsasl2-modules-gssapi-mit openssl redis-server polkitd dbus-daemon acl rpm \
+  python3-dnf >/dev/null
 if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 # qemu-guest-agent: `qemu-ga -D` (the configuration it would run with) is the oracle for the guest agent's
 # RPC filter. Unpacked into .cache, not installed: the package would add a unit to this machine.

@@ -32,9 +32,9 @@ MAX_HEADER_BYTES = 64 * 1024 * 1024
 MAX_PACKAGES = 200_000
 QUERY_SECONDS = 30.0
 
-TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_SOURCERPM = 1000, 1001, 1002, 1003, 1044
+TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_ARCH, TAG_SOURCERPM = 1000, 1001, 1002, 1003, 1022, 1044
 TYPE_INT32, TYPE_STRING, TYPE_I18NSTRING = 4, 6, 9
-_WANTED = {TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_SOURCERPM}
+_WANTED = {TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_ARCH, TAG_SOURCERPM}
 
 
 def parse_header(blob: bytes, origin: str = "rpm header") -> dict[int, str | int]:
@@ -83,7 +83,9 @@ def package_from_header(tags: dict[int, str | int]) -> InstalledPackage | None:
         evr = f"{epoch}:{evr}"
     srpm = tags.get(TAG_SOURCERPM)
     source = _source_name(srpm) if isinstance(srpm, str) else None
-    return InstalledPackage(name=name, version=evr, source=source, manager="rpm")
+    arch = tags.get(TAG_ARCH)
+    return InstalledPackage(name=name, version=evr, source=source, manager="rpm",
+                            arch=arch if isinstance(arch, str) and arch else None)
 
 
 def parse_rpmdb_sqlite(path: str, origin: str, *,

@@ -339,7 +339,8 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
     refuses its configuration (a syntax error or a missing `#include` in apt.conf.d). Installed
     packages its `Package-Blacklist` matches, or a strict `Package-Whitelist` does not, are
     never upgraded; an entry that is not a regular expression stops it, and `Update-Days` that name no
-    day keep it from running.
+    day keep it from running. dnf-automatic never upgrades what dnf's `excludepkgs` (or a main
+    `includepkgs` that leaves it out) hide.
 
     Remediation: Debian/Ubuntu: install unattended-upgrades and set
     `APT::Periodic::Unattended-Upgrade "1";` (`dpkg-reconfigure -plow unattended-upgrades`), and keep
@@ -376,8 +377,31 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
         yield from _unattended_upgrades(guest, auto, where)
     else:
         scope = " (security updates only)" if auto.security_only else ""
-        yield ok_unless(guest_unread(guest, "auto_updates"), "automatic updates",
-                        f"{auto.mechanism} applies updates automatically{scope}", where)
+        filters = _filters_evidence(auto)
+        if auto.held_back_count:
+            rule = f"dnf's excludes in {auto.filters_from} hide {{them}}"
+            yield fail("automatic updates", f"{auto.mechanism} applies updates automatically{scope}, but "
+                       f"{_never_upgraded(auto, rule)}", where, filters)
+        elif auto.filters_unknown:
+            yield unknown("automatic updates", f"{auto.mechanism} applies updates automatically{scope}; "
+                          f"{auto.filters_unknown}", where, filters)
+        else:
+            yield ok_unless(guest_unread(guest, "auto_updates"), "automatic updates",
+                            f"{auto.mechanism} applies updates automatically{scope}", where)
+
+
+def _filters_evidence(auto: AutoUpdates) -> Evidence:
+    return ev(auto.filters_from or "(no file sets them)", "package filters",
+              f"{auto.held_back_count} installed packages held back" if auto.held_back_count else None)
+
+
+def _never_upgraded(auto: AutoUpdates, rule: str) -> str:
+    """"never upgrades 2 installed packages (a, b): RULE; their security updates wait for a person", with
+    ``{them}`` in RULE replaced (not str.format: RULE may quote guest paths with braces)."""
+    count = auto.held_back_count
+    many, them, their = ("s", "them", "their") if count > 1 else ("", "it", "its")
+    return (f"never upgrades {count} installed package{many} ({other_names(auto.held_back, count)}): "
+            f"{rule.replace('{them}', them)}; {their} security updates wait for a person")
 
 
 def _unattended_upgrades(guest: Guest, auto: AutoUpdates, where: Evidence) -> Iterator[Result]:
@@ -388,8 +412,7 @@ def _unattended_upgrades(guest: Guest, auto: AutoUpdates, where: Evidence) -> It
     covered, why = security_coverage(auto, guest.os, guest.repos)
     origins = ev(auto.origins_from or "(no file sets them)", "Unattended-Upgrade origins",
                  "; ".join([*auto.allowed_origins, *auto.origins_pattern][:8]) or "(none)")
-    filters = ev(auto.filters_from or "(no file sets them)", "Unattended-Upgrade package filters",
-                 f"{auto.held_back_count} installed packages held back" if auto.held_back_count else None)
+    filters = _filters_evidence(auto)
     days = [DAY_NAMES[d] for d in auto.run_weekdays]
     if covered is False:
         yield fail("automatic updates", f"unattended-upgrades runs, but {why}: security updates wait for "
@@ -402,14 +425,10 @@ def _unattended_upgrades(guest: Guest, auto: AutoUpdates, where: Evidence) -> It
                    f"{', '.join(auto.update_days)}) name no day it recognises (Mon … Sun, Monday … Sunday, "
                    "0 … 6): it never runs", where, filters)
     elif auto.held_back_count:
-        count = auto.held_back_count
-        many, them, their = ("s", "them", "their") if count > 1 else ("", "it", "its")
-        names = other_names(auto.held_back, count)
         rule = ("its strict Package-Whitelist upgrades only the packages it names" if auto.whitelist
-                else f"its Package-Blacklist excludes {them}")
-        yield fail("automatic updates", f"unattended-upgrades runs, but never upgrades {count} installed "
-                   f"package{many} ({names}): {rule}; {their} security updates wait for a person",
-                   where, filters)
+                else "its Package-Blacklist excludes {them}")
+        yield fail("automatic updates", f"unattended-upgrades runs, but {_never_upgraded(auto, rule)}", where,
+                   filters)
     elif covered is None:
         yield unknown("automatic updates", f"unattended-upgrades runs; {why}", where, origins)
     elif auto.filters_unknown:

@@ -20,6 +20,7 @@ import re
 from vmsec.facts import AutoUpdates, InstalledPackage
 from vmsec.parsers.system._common import Errors, lines, list_dir, masked, note, read_optional, truthy
 from vmsec.parsers.system.aptconf import AptConfig, apt_bool, read_apt_config
+from vmsec.parsers.system.dnf_excludes import DNF_FILTER_KEYS, Filters, dnf_held_back, ini_sections
 from vmsec.parsers.system.unattended_filters import HeldBack, held_back, update_weekdays
 from vmsec.parsers.system.unattended_origins import MAX_PATTERNS
 from vmsec.reading import Reader
@@ -144,8 +145,48 @@ def _dnf_automatic(reader: Reader, packages: tuple[InstalledPackage, ...] | None
     timer = _wanted(reader, "dnf-automatic.timer")
     enabled = bool(install_timer) or (bool(timer) and apply)
     origin = install_timer or timer or conf_path
+    filters, where = _dnf_filters(reader, conf_path, packages, errors) if enabled else (HeldBack(), "")
     return AutoUpdates(mechanism="dnf-automatic", enabled=enabled,
-                       security_only=upgrade_type == "security", origin=origin)
+                       security_only=upgrade_type == "security", origin=origin, held_back=filters.held,
+                       held_back_count=filters.held_count, filters_unknown=filters.unknown,
+                       filters_from=where)
+
+
+def _dnf_ini(reader: Reader, path: str, errors: Errors | None) -> list[tuple[str, list[tuple[str, str]]]]:
+    text = read_optional(reader, path, errors)
+    sections = ini_sections(text, path) if text is not None else []
+    if sections is None:
+        note(errors, path, "not an INI file as dnf reads one")
+    return sections or []
+
+
+def _dnf_filters(reader: Reader, automatic_conf: str, packages: tuple[InstalledPackage, ...] | None,
+                 errors: Errors | None) -> tuple[HeldBack, str]:
+    """What dnf's excludes hold back (parsers/system/dnf_excludes.py): /etc/dnf/dnf.conf [main], then
+    dnf-automatic's [base], and the enabled repositories' own; with the files that set them."""
+    main = Filters()
+    used: list[str] = []
+    reposdir = ["/etc/yum.repos.d", "/etc/yum/repos.d", "/etc/distro.repos.d"]  # dnf.conf(5)
+    for path, wanted in (("/etc/dnf/dnf.conf", "main"), (automatic_conf, "base")):
+        for name, items in _dnf_ini(reader, path, errors):
+            if name == wanted:
+                main.add_section(items)
+                used += [f"{path} [{name}]"] if any(k in DNF_FILTER_KEYS for k, _v in items) else []
+                dirs = dict(items).get("reposdir")
+                if dirs is not None and wanted == "main":
+                    reposdir = [d.rstrip("/") for d in dirs.replace(",", " ").split() if d[:1] == "/"][:8]
+    repos: dict[str, Filters] = {}
+    for directory in reposdir:
+        for file in list_dir(reader, directory, errors):
+            path = f"{directory}/{file}"
+            for repo_id, items in _dnf_ini(reader, path, errors) if file.endswith(".repo") else ():
+                if repo_id == "main" or truthy(dict(items).get("enabled", "1")) is False:
+                    continue
+                repo = repos.setdefault(repo_id, Filters())
+                repo.add_section(items)
+                used += [f"{path} [{repo_id}]"] if any(k in DNF_FILTER_KEYS for k, _v in items) else []
+    where = ", ".join(dict.fromkeys(used))
+    return dnf_held_back(main, repos, packages, where or "dnf's configuration"), where
 
 
 def _yum_cron(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
