@@ -15,7 +15,7 @@ import pytest
 from components import require
 from vmsec.collectors.reader import RootReader
 from vmsec.errors import ReadError
-from vmsec.parsers.system.aptconf import AptConfig, apt_part_names, parse_apt_conf, read_apt_config
+from vmsec.parsers.system.aptconf import MAX_LINES, AptConfig, apt_part_names, parse_apt_conf, read_apt_config
 from vmsec.parsers.system.repos import read_repos
 
 SWITCH = "acquire::allowinsecurerepositories"
@@ -152,6 +152,22 @@ REFUSAL_CASES = {
     "includes eleven deep": _chain(11),
     "a file that includes itself": {"parts/10a": '#include "{d}/self";', "self": '#include "{d}/self";'},
     "an error in a later file": {"parts/10a": 'A "1";', "parts/20b": 'B "2" junk;'},
+    # from a review (2026-12-06), each once a disagreement
+    "a NUL byte ends its line": {"parts/10a": 'A "1";\0junk junk\nB "2";'},
+    "a zero-filled file": {"parts/10a": "\0" * 4096},
+    "a NUL inside a quoted value": {"parts/10a": 'A "1\0x";'},
+    "adjacent quoted strings of over 1,024 characters": {"parts/10a": 'A "' + "a" * 1020 + '" "b";'},
+    "a dangling link in an included directory": {"parts/10a": '#include "{d}/inc/";',
+                                                 "inc/x.conf": "-> nowhere", "inc/y.conf": 'Y "1";'},
+    "a directory in an included directory": {"parts/10a": '#include "{d}/inc/";', "inc/sub.conf/z": 'Z "1";'},
+    "a decoded quote before #include": {"parts/10a": '%22#include "/missing";'},
+    "#clear without a tree": {"parts/10a": "#clear;"},
+    "a quoted #clear without a tree": {"parts/10a": '"#clear";'},
+    "an unknown directive": {"parts/10a": '#includes "x";'},
+    "a quoted unknown directive": {"parts/10a": '"#foo" "x";'},
+    "an include of a file with a slash": {"parts/10a": '#include "{d}/afile/";', "afile": 'A "1";'},
+    "an include of nothing": {"parts/10a": '#include "";'},
+    "an include of a link loop": {"parts/10a": '#include "{d}/loop";', "loop": "-> loop"},
 }
 
 
@@ -164,7 +180,10 @@ def test_apt_refuses_its_configuration_where_apt_config_does(tmp_path: Path, fil
     (tmp_path / "parts").mkdir()
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text.replace("{d}", str(tmp_path)) + "\n")
+        if text.startswith("-> "):
+            (tmp_path / name).symlink_to(text[3:])
+        else:
+            (tmp_path / name).write_text(text.replace("{d}", str(tmp_path)) + "\n")
     config_file = tmp_path / "apt.conf"
     config_file.write_text(f'Dir::Etc::parts "{tmp_path}/parts";\nDir::Etc::main "/dev/null";\n')
     apt = subprocess.run(["apt-config", "dump"], env={**os.environ, "APT_CONFIG": str(config_file)},
@@ -181,3 +200,33 @@ def test_apt_refuses_its_configuration_where_apt_config_does(tmp_path: Path, fil
     if config.refused:  # the same place as apt's first error ("Syntax error FILE:LINE: …")
         where = config.refused.split(": ", 1)[0]
         assert errors[0].source == where and f"Syntax error {where}: " in apt.stderr
+
+
+def test_a_directory_included_as_a_file_is_refused(tmp_path: Path) -> None:
+    """``#include "DIR";`` without the slash: apt-config never returns (a review killed it after 20 s),
+    so nothing of apt runs — not an oracle case, since it would hang the test."""
+    (tmp_path / "etc/apt/apt.conf.d").mkdir(parents=True)
+    (tmp_path / "etc/apt/apt.conf.d/10a").write_text('#include "/etc/apt/apt.conf.d";\n')
+    config = read_apt_config(RootReader(str(tmp_path)), [])
+    assert config.refused.startswith("/etc/apt/apt.conf.d/10a:1: ")
+
+
+def test_the_parts_may_move_the_main_file(tmp_path: Path) -> None:
+    """apt finds /etc/apt/apt.conf after reading apt.conf.d: ``Dir::Etc::main "/dev/null"`` there means a
+    broken apt.conf is never read."""
+    (tmp_path / "etc/apt/apt.conf.d").mkdir(parents=True)
+    (tmp_path / "etc/apt/apt.conf").write_text('A "1" junk;\n')
+    assert read_apt_config(RootReader(str(tmp_path)), []).refused.startswith("/etc/apt/apt.conf:1")
+    (tmp_path / "etc/apt/apt.conf.d/00main").write_text('Dir::Etc::main "/dev/null";\n')
+    assert read_apt_config(RootReader(str(tmp_path)), []).refused == ""
+    (tmp_path / "etc/apt/apt.conf.d/00main").write_text('Dir::Etc::main "other.conf";\n')
+    (tmp_path / "etc/apt/other.conf").write_text('B "2";\n')
+    config = read_apt_config(RootReader(str(tmp_path)), [])
+    assert config.refused == "" and config.get("B") == ("2", "/etc/apt/other.conf:1")
+
+
+def test_a_statement_the_line_cap_cuts_is_unread_not_refused() -> None:
+    errors: list[ReadError] = []
+    config = AptConfig()
+    parse_apt_conf("\n" * (MAX_LINES - 1) + 'A\n"1";\n', "/etc/apt/apt.conf.d/99x", config, errors)
+    assert config.refused == "" and errors and "lines" in errors[0].reason

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 
+from components import require
 from datapaths import VULN_INSTALLED as INSTALLED
 from vmsec.errors import ReadError
 from vmsec.parsers.dpkg_status import MAX_STANZAS, parse_dpkg_status
@@ -71,3 +76,21 @@ def test_stanza_bound() -> None:
         parse_dpkg_status(too_many, "/var/lib/dpkg/status")
     assert info.value.source == "/var/lib/dpkg/status"
     assert parse_dpkg_status("Package: x\n\n" * MAX_STANZAS, "status") == ()
+
+
+def test_a_package_on_hold_as_dpkg_writes_it(tmp_path: Path) -> None:
+    """`dpkg --set-selections` (what `apt-mark hold` runs) writes the hold into the status file; the
+    reader keeps it, since apt and unattended-upgrades then never upgrade the package."""
+    require(shutil.which("dpkg"), "dpkg", "dpkg (every Debian has it)")
+    admin = tmp_path / "dpkg"
+    (admin / "updates").mkdir(parents=True)
+    (admin / "available").write_text("")
+    stanza = "Package: {0}\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0-1\n" \
+             "Maintainer: t <t@example.org>\nDescription: t\n"
+    (admin / "status").write_text("\n".join(stanza.format(n) for n in ("linux-image-amd64", "vim")))
+    subprocess.run(["dpkg", f"--admindir={admin}", "--set-selections"], input="linux-image-amd64 hold\n",
+                   text=True, check=True, capture_output=True, timeout=60)
+    text = (admin / "status").read_text()
+    assert "Status: hold ok installed" in text  # dpkg's own spelling
+    held = {p.name: p.held for p in parse_dpkg_status(text, "status")}
+    assert held == {"linux-image-amd64": True, "vim": False}

@@ -4,10 +4,13 @@ updates, mounts, audit/logging and firewall (sysctl and hostile inputs have thei
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from components import require
 from vmsec.collectors.reader import RootReader
 from vmsec.errors import ReadError
 from vmsec.facts import InstalledPackage, Service
@@ -764,7 +767,7 @@ def test_no_firewall(tmp_path: Path) -> None:
     "deb [arch=amd64#x trusted=yes] http://deb.example/debian bookworm main",  # '#' inside [] is no comment
     "deb [trusted=enable] http://deb.example/debian bookworm main",  # apt's StringToBool true-words
     "deb [trusted=with] http://deb.example/debian bookworm main",
-    "deb [trusted=2] http://deb.example/debian bookworm main",
+    "deb [trusted=0x1] http://deb.example/debian bookworm main",  # strtol, base 0
     "deb [ trusted=YES ] http://deb.example/debian bookworm main # a comment",
 ])
 def test_apt_trusts_what_apt_trusts(tmp_path: Path, line: str) -> None:
@@ -778,12 +781,37 @@ def test_apt_trusts_what_apt_trusts(tmp_path: Path, line: str) -> None:
     assert repos["http://b.example/"].trusted is True
 
 
-def test_apt_bool_is_string_to_bool() -> None:
-    from vmsec.parsers.system.repos import apt_bool
+@pytest.mark.parametrize("value", ["2", "-1", "10", "maybe"])
+def test_apt_does_not_trust_what_string_to_bool_refuses(tmp_path: Path, value: str) -> None:
+    """StringToBool takes a number only when it is 0 or 1: `apt-get update` of an unsigned file:
+    repository said "is not signed" for [trusted=2] and [trusted=-1] (checked 2026-12-06), where vmsec
+    had read them as trusted."""
+    line = f"deb [trusted={value}] http://deb.example/debian x main\n"
+    reader = tree(tmp_path, {"etc/apt/sources.list": line})
+    assert [r.trusted for r in read_repos(reader, errors=[])] == [False]
 
-    assert [apt_bool(v) for v in ("yes", "TRUE", "with", "On", "enable", "1", "-1", "+3")] == [True] * 8
-    assert [apt_bool(v) for v in ("no", "False", "without", "OFF", "disable", "0", "00")] == [False] * 7
-    assert [apt_bool(v) for v in ("", "maybe", "y", "²", "1.0")] == [None] * 5
+
+BOOL_VALUES = ["yes", "TRUE", "with", "On", "enable", "1", "+1", "01", "0x1", " 1", "-0", "no", "False",
+               "without", "OFF", "disable", "0", "00", "0x0", "", "maybe", "y", "²", "1.0", "-1", "+3", "2",
+               "10", "0x2", "1 ", "yes ", " yes", "truex"]
+
+
+def test_apt_bool_is_find_b(tmp_path: Path) -> None:
+    """apt's own answer is the oracle: `apt-config shell X KEY/b` prints FindB's value (default false)
+    for each value written in a configuration of its own."""
+    require(shutil.which("apt-config"), "apt-config", "apt (every Debian has it)")
+    from vmsec.parsers.system.aptconf import apt_bool
+
+    (tmp_path / "parts").mkdir()
+    lines = "".join(f'Test::V{i} "{v}";\n' for i, v in enumerate(BOOL_VALUES))
+    (tmp_path / "apt.conf").write_text(f'Dir::Etc::parts "{tmp_path}/parts";\nDir::Etc::main "/dev/null";\n'
+                                       f"{lines}")
+    args = [a for i in range(len(BOOL_VALUES)) for a in (f"V{i}", f"Test::V{i}/b")]
+    env = {**os.environ, "APT_CONFIG": str(tmp_path / "apt.conf")}
+    out = subprocess.run(["apt-config", "shell", *args], env=env, capture_output=True, text=True, check=True,
+                         timeout=30).stdout
+    apt = {line.split("=", 1)[0]: line.split("=", 1)[1].strip("'") == "true" for line in out.splitlines()}
+    assert {f"V{i}": apt_bool(v) is True for i, v in enumerate(BOOL_VALUES)} == apt
 
 
 def test_swap_from_systemd_swap_units(tmp_path: Path) -> None:

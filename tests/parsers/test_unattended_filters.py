@@ -78,6 +78,8 @@ FILTERS: list[tuple[list[str], list[str], bool]] = [
     (["vim"], ["apt$"], True),
     (["vim"], ["vim"], False),  # the blacklist first
     ([], ["["], False),
+    ([], ["+apt", "apt++++"], False),  # not strict: only apt pins, whose regcomp failure is a warning
+    ([], ["+apt"], True),  # strict: is_pkgname_in_whitelist raises
 ]
 DAYS: list[list[str]] = [
     [], ["Mon"], ["Monday", "Fri"], ["0"], ["6", "Sat"], ["7"], ["mon"], ["never"], ["00"], [" Mon"],
@@ -139,3 +141,34 @@ def test_unknown_packages_or_too_many_entries_are_unknown() -> None:
     assert held_back(["vim"], [], False, None).unknown == "the installed packages are unknown"
     assert held_back(["x"] * 1001, [], False, _installed(["x"])).unknown
     assert held_back([], [], False, None) == unattended_filters.HeldBack()  # no filter: nothing to know
+
+
+def test_packages_on_hold_are_held_back_with_or_without_lists() -> None:
+    """unattended-upgrades never changes a package whose dpkg selection is hold (its own
+    ``kept_package_excuse``: "marked to be held back")."""
+    packages = (InstalledPackage(name="dpkg", version="1", arch="amd64"),
+                InstalledPackage(name="linux-image-amd64", version="1", arch="amd64", held=True),
+                InstalledPackage(name="vim", version="1", arch="amd64"))
+    alone = held_back([], [], False, packages)
+    assert alone.held == ("linux-image-amd64",) and "on hold" in alone.why
+    both = held_back(["vim"], [], False, packages)
+    assert both.held == ("linux-image-amd64", "vim") and both.held_count == 2
+    assert "Package-Blacklist" in both.why and "on hold" in both.why
+
+
+def test_a_strict_whitelist_without_entries_upgrades_nothing() -> None:
+    """``pinning_from_config`` pins every allowed archive to -1 under Package-Whitelist-Strict and
+    raises only whitelisted packages to 900 (read in the script: its pins are not run by the stubbed
+    oracle): with no entry, no package has a candidate."""
+    packages = _installed(["apt", "vim"])
+    got = held_back([], [], True, packages)
+    assert got.held == ("apt", "dpkg", "vim") and "pinned below 0" in got.why
+
+
+def test_a_hostile_package_name_never_reaches_a_pattern() -> None:
+    """A status file's name that dpkg would refuse (here a megabyte) is not matched: with it, one
+    backtracking pattern made the child allocate gigabytes before its deadline."""
+    packages = (*_installed(["vim"]), InstalledPackage(name="a" * 1_000_000, version="1", arch="amd64"))
+    started = time.monotonic()
+    got = held_back(["((a)|b)*c"], [], False, packages)
+    assert time.monotonic() - started < 5 and not got.unknown and not got.held

@@ -147,6 +147,8 @@ class RootReader(ReaderBase):
 
         The caller owns the returned fd. For the root itself the name is "." and the fd the root.
         """
+        if "\0" in path:  # no file has such a name (os.stat would raise ValueError, not OSError)
+            raise OSError(errno.ENOENT, "a NUL byte in the path")
         parts = deque(_split(path))
         root_fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         stack = [root_fd]

@@ -324,7 +324,7 @@ class AutoUpdates(Struct, frozen=True, kw_only=True, gc=False):
     filters_error: str = ""
     filters_unknown: str = ""
     filters_from: str = ""  # the files that set the lists
-    whitelist: bool = False  # a strict Package-Whitelist limits upgrades to what it names
+    held_back_why: str = ""  # what holds them back ("its Package-Blacklist matches them; …")
 
 
 class MountEntry(Struct, frozen=True, kw_only=True, gc=False):

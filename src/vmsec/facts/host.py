@@ -99,6 +99,8 @@ class InstalledPackage(Struct, frozen=True, kw_only=True, gc=False):
     # binNMUs, epochs only on the binary); None means "same as version".
     source_version: str | None = None
     arch: str | None = None
+    # dpkg: the selection is "hold" (apt-mark hold): apt and unattended-upgrades never upgrade it
+    held: bool = False
 
 
 class X509Certificate(Struct, frozen=True, kw_only=True, gc=False):

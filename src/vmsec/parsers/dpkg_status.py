@@ -3,7 +3,8 @@
 A stanza is a block of ``Field: value`` lines (continuation lines start with a space or tab), and
 stanzas are separated by blank lines. A package is installed when the third word of ``Status:`` is
 ``installed`` — whatever the selection is (``install``, ``hold``, or ``deinstall`` for a package
-marked for removal that is still on disk). ``Source:`` may be ``name`` or ``name (version)``; both
+marked for removal that is still on disk); a ``hold`` selection (``apt-mark hold``) is kept, since
+apt then never upgrades the package. ``Source:`` may be ``name`` or ``name (version)``; both
 are kept: advisories are filed against the source package and its version (binNMUs and binary-only
 epochs make the binary version differ).
 """
@@ -39,7 +40,8 @@ def _package(fields: dict[str, str], origin: str) -> InstalledPackage | None:
     if "(" in source_field and source_field.endswith(")"):
         source_version = source_field[source_field.index("(") + 1:-1].strip() or None
     return InstalledPackage(name=name, version=version, source=source, manager="dpkg",
-                            source_version=source_version, arch=fields.get("architecture") or None)
+                            source_version=source_version, arch=fields.get("architecture") or None,
+                            held=status[0] == "hold")
 
 
 def parse_dpkg_status(text: str, origin: str) -> tuple[InstalledPackage, ...]:

@@ -337,10 +337,10 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
     `Allowed-Origins` allow, so one that runs without the security archive among them, or stops on
     a pattern it cannot read, installs no security fix; nor does any apt program run while apt
     refuses its configuration (a syntax error or a missing `#include` in apt.conf.d). Installed
-    packages its `Package-Blacklist` matches, or a strict `Package-Whitelist` does not, are
-    never upgraded; an entry that is not a regular expression stops it, and `Update-Days` that name no
-    day keep it from running. dnf-automatic never upgrades what dnf's `excludepkgs` (or a main
-    `includepkgs` that leaves it out) hide.
+    packages its `Package-Blacklist` matches, a strict `Package-Whitelist` does not, or that are
+    on hold (`apt-mark hold`) are never upgraded; an entry that is not a regular expression stops
+    it, and `Update-Days` that name no day keep it from running. dnf-automatic never upgrades what
+    dnf's `excludepkgs` (or a main `includepkgs` that leaves it out) hide.
 
     Remediation: Debian/Ubuntu: install unattended-upgrades and set
     `APT::Periodic::Unattended-Upgrade "1";` (`dpkg-reconfigure -plow unattended-upgrades`), and keep
@@ -379,9 +379,8 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
         scope = " (security updates only)" if auto.security_only else ""
         filters = _filters_evidence(auto)
         if auto.held_back_count:
-            rule = f"dnf's excludes in {auto.filters_from} hide {{them}}"
             yield fail("automatic updates", f"{auto.mechanism} applies updates automatically{scope}, but "
-                       f"{_never_upgraded(auto, rule)}", where, filters)
+                       f"{_never_upgraded(auto)}", where, filters)
         elif auto.filters_unknown:
             yield unknown("automatic updates", f"{auto.mechanism} applies updates automatically{scope}; "
                           f"{auto.filters_unknown}", where, filters)
@@ -395,13 +394,12 @@ def _filters_evidence(auto: AutoUpdates) -> Evidence:
               f"{auto.held_back_count} installed packages held back" if auto.held_back_count else None)
 
 
-def _never_upgraded(auto: AutoUpdates, rule: str) -> str:
-    """"never upgrades 2 installed packages (a, b): RULE; their security updates wait for a person", with
-    ``{them}`` in RULE replaced (not str.format: RULE may quote guest paths with braces)."""
+def _never_upgraded(auto: AutoUpdates) -> str:
+    """"never upgrades 2 installed packages (a, b): WHY; their security updates wait for a person"."""
     count = auto.held_back_count
-    many, them, their = ("s", "them", "their") if count > 1 else ("", "it", "its")
+    many, their = ("s", "their") if count > 1 else ("", "its")
     return (f"never upgrades {count} installed package{many} ({other_names(auto.held_back, count)}): "
-            f"{rule.replace('{them}', them)}; {their} security updates wait for a person")
+            f"{auto.held_back_why}; {their} security updates wait for a person")
 
 
 def _unattended_upgrades(guest: Guest, auto: AutoUpdates, where: Evidence) -> Iterator[Result]:
@@ -425,9 +423,7 @@ def _unattended_upgrades(guest: Guest, auto: AutoUpdates, where: Evidence) -> It
                    f"{', '.join(auto.update_days)}) name no day it recognises (Mon … Sun, Monday … Sunday, "
                    "0 … 6): it never runs", where, filters)
     elif auto.held_back_count:
-        rule = ("its strict Package-Whitelist upgrades only the packages it names" if auto.whitelist
-                else "its Package-Blacklist excludes {them}")
-        yield fail("automatic updates", f"unattended-upgrades runs, but {_never_upgraded(auto, rule)}", where,
+        yield fail("automatic updates", f"unattended-upgrades runs, but {_never_upgraded(auto)}", where,
                    filters)
     elif covered is None:
         yield unknown("automatic updates", f"unattended-upgrades runs; {why}", where, origins)

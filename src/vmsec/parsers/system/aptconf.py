@@ -35,7 +35,8 @@ MAX_INCLUDE_DEPTH = 10  # apt: "Too many nested includes" for an #include in a f
 MAX_FILES = 256
 _BLANKS = " \t\n\v\f\r"
 _DIRECTIVES = ("clear", "include", "x-apt-configure-index")
-_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_QUOTE_OR_PERCENT = re.compile(r'%([0-9A-Fa-f]{2})|"')
+_STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 _BINARY = re.compile(r"^binary::[^:]+::(.+)$")
 
 
@@ -45,12 +46,18 @@ class AptConfig(Struct):
     # name -> [value, "path:line"]; an anonymous item (a value without a tag) is a child of its own.
     children: dict[str, dict[str | int, list[str]]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    tree: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> value, Binary:: scopes apart
     # "path:line: reason" of the first place apt refuses (see the module docstring); apt reads no
     # further, and no apt program runs until it is fixed.
     refused: str = ""
 
     def get(self, key: str) -> tuple[str, str] | None:
+        """The value apt's own programs see (``Binary::PROGRAM::KEY`` included)."""
         return self.values.get(key.lower())
+
+    def tree_get(self, key: str) -> tuple[str, str] | None:
+        """The value of the tree itself, as python-apt and apt's start-up read it: no Binary:: scope."""
+        return self.tree.get(key.lower())
 
     def items(self, key: str) -> list[tuple[str, str]]:
         """The values of ``key``'s direct children, named or not, in the order apt created them — what
@@ -70,6 +77,7 @@ class AptConfig(Struct):
             else:
                 self.values[key] = (value, origin)
                 if tree:
+                    self.tree[key] = (value, origin)
                     self._node(key, origin)[0:2] = [value, origin]
 
     def _node(self, key: str, origin: str) -> list[str]:
@@ -88,7 +96,7 @@ class AptConfig(Struct):
     def clear(self, tree: str) -> None:
         """``#clear tree``: the setting and everything under it."""
         for name in _keys(tree):
-            for table in (self.values, self.children):
+            for table in (self.values, self.tree, self.children):
                 for key in [k for k in table if k == name or k.startswith(name + "::")]:
                     del table[key]
             parent, sep, child = name.rpartition("::")
@@ -103,19 +111,38 @@ def _keys(item: str) -> list[str]:
 
 
 def apt_bool(value: str) -> bool | None:
-    """A boolean as apt's StringToBool reads it: a number as strtol with base 0 reads it (``0x1`` is
-    true; non-zero is true), yes/true/with/on/enable, no/false/without/off/disable, in any case;
-    anything else None (apt then keeps its default)."""
-    v = value.strip().lower()
-    number = re.fullmatch(r"[+-]?(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)", v)
+    """A boolean as apt's ``FindB`` reads a setting: an empty value is unset (None: apt keeps its
+    default); then ``StringToBool`` — the whole text a number ``strtol`` (base 0, leading blanks
+    skipped) reads as 0 or 1, else exactly one of no/false/without/off/disable or
+    yes/true/with/on/enable in any case; anything else (``2``, ``-1``, ``yes ``) is None."""
+    if not value:
+        return None
+    number = _STRTOL.fullmatch(value)
     if number is not None:
-        digits = number.group(1)
-        return int(digits, 16 if digits.startswith("0x") else 8 if digits.startswith("0") else 10) != 0
-    if v in ("yes", "true", "with", "on", "enable"):
-        return True
-    if v in ("no", "false", "without", "off", "disable"):
+        digits = number.group(2)
+        base = 16 if digits[:2].lower() == "0x" else 8 if digits.startswith("0") else 10
+        parsed = int(digits, base) * (-1 if number.group(1) == "-" else 1)
+        if parsed in (0, 1):
+            return parsed == 1
+    word = value.lower()
+    if word in ("no", "false", "without", "off", "disable"):
         return False
+    if word in ("yes", "true", "with", "on", "enable"):
+        return True
     return None
+
+
+def apt_path(config: AptConfig, key: str, default: str) -> str:
+    """A file setting under Dir::Etc (Dir::Etc::main, ::SourceList, ::SourceParts) as apt resolves
+    it: relative to Dir::Etc (etc/apt/), itself relative to Dir (/); from the tree, as apt's
+    start-up reads it (RootDir is not followed)."""
+    value = (config.tree_get(key) or (default, ""))[0]
+    if value.startswith("/"):
+        return value.rstrip("/") or "/"
+    etc = (config.tree_get("Dir::Etc") or ("etc/apt/", ""))[0]
+    root = (config.tree_get("Dir") or ("/", ""))[0]
+    etc = etc if etc.startswith("/") else f"/{root.strip('/')}/{etc}".replace("//", "/")
+    return f"{etc.rstrip('/')}/{value}".rstrip("/")
 
 
 def apt_part_names(names: Iterable[str], extension: str) -> list[str]:
@@ -146,15 +173,17 @@ def _quote_word(text: str) -> tuple[str, str] | None:
                 return None
             i = close
         i += 1
-    word = _PERCENT.sub(lambda m: chr(int(m.group(1), 16)), text[:i]).replace('"', "")
-    return word, text[i:].lstrip(_BLANKS)
+    # one pass, as apt builds the word: a raw quote is dropped, a decoded one (%22) kept; a decoded
+    # NUL (%00) ends the C string
+    word = _QUOTE_OR_PERCENT.sub(lambda m: chr(int(m.group(1), 16)) if m.group(1) else "", text[:i])
+    return word.split("\0", 1)[0], text[i:].lstrip(_BLANKS)
 
 
 def _c_word(text: str) -> tuple[str, str] | None:
     """apt's ``ParseCWord``: a value made only of quoted strings and blanks (``"a" "b"`` is ``a b``);
     None when anything stands outside quotes."""
     stripped = text.lstrip(" ")
-    if not stripped or len(text) >= 1024:
+    if not stripped:
         return None
     out: list[str] = []
     i = 0
@@ -227,10 +256,12 @@ def parse_apt_conf(text: str, path: str, into: AptConfig, errors: Errors | None,
         _refuse(into, errors, f"{path}:{number}", reason)
 
     lines = text.split("\n")
-    if len(lines) > MAX_LINES:
+    cut = len(lines) > MAX_LINES
+    if cut:
         unreadable(errors, ReadError(path, f"more than {MAX_LINES} lines; the rest was not read",
                                      ErrorKind.TOO_LARGE))
     for number, raw in enumerate(lines[:MAX_LINES], start=1):
+        raw = raw.split("\0", 1)[0]  # apt's ReadLine: a line ends at its first NUL (a zero-filled file)
         fragment, in_comment = _strip_comments(raw.replace("\t", " " * 8).strip(_BLANKS), in_comment)
         if not fragment:
             continue
@@ -275,12 +306,16 @@ def parse_apt_conf(text: str, path: str, into: AptConfig, errors: Errors | None,
             if tag.startswith("#"):
                 if parent:
                     return refuse("a directive inside a block")
+                if tag[1:] not in _DIRECTIVES:
+                    return refuse(f"unsupported directive {tag}")
                 if tag == "#clear":
                     into.clear(word)
                 elif tag == "#include":
                     _include(word, path, number, into, errors, reader, depth, budget)
                     if into.refused:  # apt stops at the first refusal, in an included file too
                         return None
+            elif not tag and not no_word and word == "#clear":
+                return refuse("#clear needs an option tree")
             elif not no_word:
                 into.set(item, word, origin)
             buffer = ""
@@ -288,7 +323,7 @@ def parse_apt_conf(text: str, path: str, into: AptConfig, errors: Errors | None,
                 parent = stack.pop()
         remaining = fragment[start:].strip(_BLANKS)
         buffer += (" " if buffer and remaining else "") + remaining
-    if buffer:
+    if buffer and not cut:  # a statement the cap cut short is unread, not apt's error
         refuse("extra junk at end of file")
 
 
@@ -299,15 +334,20 @@ def _include(target: str, path: str, number: int, into: AptConfig, errors: Error
     if depth >= MAX_INCLUDE_DEPTH + 1:  # apt 2.6 reads an include from depth 10, refuses one from 11
         _refuse(into, errors, where, "too many nested includes")
         return
+    if not target:
+        _refuse(into, errors, where, "#include names no file")
+        return
     if reader is None or budget[0] <= 0:
         unreadable(errors, ReadError(where, f"#include {target} was not read", ErrorKind.TOO_LARGE))
         return
-    if target.endswith("/"):
+    in_directory = target.endswith("/")
+    if in_directory:
         try:
             listed = reader.listdir(target.rstrip("/"), DIR_LIMIT)
         except ReadError as exc:
-            if exc.absent:  # apt: "List of files can't be created as '…' is not a directory"
-                _refuse(into, errors, where, f"the included directory {target} does not exist")
+            if exc.absent or exc.kind in (ErrorKind.NOT_REGULAR, ErrorKind.LOOP):
+                # apt: "List of files can't be created as '…' is not a directory"
+                _refuse(into, errors, where, f"the included directory {target} is not a directory")
             else:
                 unreadable(errors, exc)
             return
@@ -323,8 +363,13 @@ def _include(target: str, path: str, number: int, into: AptConfig, errors: Error
         try:
             text = reader.read_text(included, CONFIG_LIMIT)
         except ReadError as exc:
-            if exc.absent:  # apt: "Opening configuration file … No such file or directory"
-                _refuse(into, errors, where, f"the included file {included} does not exist")
+            if in_directory and (exc.absent or exc.kind is ErrorKind.NOT_REGULAR):
+                continue  # GetListOfFilesInDir skips what is not a regular file (a dangling link)
+            if exc.absent or exc.kind is ErrorKind.LOOP:  # apt: "Opening configuration file … (2: …)"
+                _refuse(into, errors, where, f"the included file {included} cannot be opened ({exc.reason})")
+                return
+            if exc.kind is ErrorKind.NOT_REGULAR:  # a directory without its slash: apt-config never returns
+                _refuse(into, errors, where, f"the included {included} is not a regular file")
                 return
             # what it holds is unknown to the scan
             unreadable(errors, ReadError(included, f"an included apt configuration file that was not read "
@@ -348,7 +393,11 @@ def read_apt_config(reader: Reader, errors: Errors | None) -> AptConfig:
     config = AptConfig()
     budget = [MAX_FILES]
     names = apt_part_names(list_dir(reader, "/etc/apt/apt.conf.d", errors), "conf")
-    for path in [*(f"/etc/apt/apt.conf.d/{n}" for n in names), "/etc/apt/apt.conf"]:
+    for path in [*(f"/etc/apt/apt.conf.d/{n}" for n in names), None]:
+        # apt finds its main file after reading the parts: they may move it (Dir::Etc::main "/dev/null")
+        path = path or apt_path(config, "Dir::Etc::main", "apt.conf")
+        if path == "/dev/null":
+            break
         text = read_optional(reader, path, errors)
         if text is not None:
             config.files.append(path)

@@ -123,7 +123,8 @@ def dnf_held_back(main: Filters, repos: Mapping[str, Filters], packages: tuple[I
         elif any(repo_hides) or _hides([e for f in scopes for e in f.exclude], versioned):
             uncertain.append(p.name)
     if held:
-        return HeldBack(held=tuple(held[:MAX_NAMED]), held_count=len(held))
+        return HeldBack(held=tuple(held[:MAX_NAMED]), held_count=len(held),
+                        why=f"dnf's excludes in {where} hide {'it' if len(held) == 1 else 'them'}")
     if uncertain:
         shown = ", ".join(uncertain[:8]) + (f" and {len(uncertain) - 8} more" if len(uncertain) > 8 else "")
         return HeldBack(unknown=f"whether dnf's excludes in {where} hold back the updates of {shown} depends "

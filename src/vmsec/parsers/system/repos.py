@@ -24,7 +24,7 @@ from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import PackageRepo
 from vmsec.parsers.lines import split_lines
 from vmsec.parsers.system._common import Errors, lines, list_dir, note, read_optional, truthy, unreadable
-from vmsec.parsers.system.aptconf import AptConfig, apt_bool, apt_part_names, read_apt_config
+from vmsec.parsers.system.aptconf import AptConfig, apt_bool, apt_part_names, apt_path, read_apt_config
 from vmsec.reading import Reader
 
 MAX_REPOS = 5_000
@@ -159,27 +159,15 @@ def _deb822(path: str, text: str, switch: tuple[str, str] | None, errors: Errors
     return out
 
 
-def _apt_path(config: AptConfig, key: str, default: str) -> str:
-    """Dir::Etc::SourceList / SourceParts as apt resolves them: relative to Dir::Etc (etc/apt/),
-    itself relative to Dir (/)."""
-    value = (config.get(key) or (default, ""))[0]
-    if value.startswith("/"):
-        return value.rstrip("/") or "/"
-    etc = (config.get("Dir::Etc") or ("etc/apt/", ""))[0]
-    root = (config.get("Dir") or ("/", ""))[0]
-    etc = etc if etc.startswith("/") else f"/{root.strip('/')}/{etc}".replace("//", "/")
-    return f"{etc.rstrip('/')}/{value}".rstrip("/")
-
-
 def _apt(reader: Reader, errors: Errors | None) -> list[PackageRepo]:
     config = read_apt_config(reader, errors)
     switch = _global_switch(config)
     out: list[PackageRepo] = []
-    source_list = _apt_path(config, "Dir::Etc::SourceList", "sources.list")
+    source_list = apt_path(config, "Dir::Etc::SourceList", "sources.list")
     text = read_optional(reader, source_list, errors)
     if text is not None:
         out += _one_line(source_list, text, switch, errors)
-    parts = _apt_path(config, "Dir::Etc::SourceParts", "sources.list.d")
+    parts = apt_path(config, "Dir::Etc::SourceParts", "sources.list.d")
     names = list_dir(reader, parts, errors)
     # apt reads the names GetListOfFilesInDir accepts: "debian security.list" or ".x.list" are ignored
     for name in sorted({*apt_part_names(names, "list"), *apt_part_names(names, "sources")}):

@@ -101,7 +101,7 @@ def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
     days = config.items("Unattended-Upgrade::Update-Days")
     blacklist = config.items("Unattended-Upgrade::Package-Blacklist")
     whitelist = config.items("Unattended-Upgrade::Package-Whitelist")
-    strict = config.get("Unattended-Upgrade::Package-Whitelist-Strict")
+    strict = config.tree_get("Unattended-Upgrade::Package-Whitelist-Strict")  # python-apt: no Binary::
     strict_whitelist = strict is not None and apt_bool(strict[0]) is True
     filters = held_back([v for v, _o in blacklist], [v for v, _o in whitelist], strict_whitelist, packages) \
         if enabled else HeldBack()  # nothing runs: matching would only cost time
@@ -114,7 +114,7 @@ def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
                        held_back=filters.held, held_back_count=filters.held_count,
                        filters_error=filters.error, filters_unknown=filters.unknown,
                        filters_from=", ".join(dict.fromkeys(o for _v, o in [*blacklist, *whitelist, *days])),
-                       whitelist=bool(whitelist) and strict_whitelist)
+                       held_back_why=filters.why)
 
 
 def _ini_section(reader: Reader, path: str, section: str, errors: Errors | None) -> dict[str, str] | None:
@@ -149,7 +149,7 @@ def _dnf_automatic(reader: Reader, packages: tuple[InstalledPackage, ...] | None
     return AutoUpdates(mechanism="dnf-automatic", enabled=enabled,
                        security_only=upgrade_type == "security", origin=origin, held_back=filters.held,
                        held_back_count=filters.held_count, filters_unknown=filters.unknown,
-                       filters_from=where)
+                       filters_from=where, held_back_why=filters.why)
 
 
 def _dnf_ini(reader: Reader, path: str, errors: Errors | None) -> list[tuple[str, list[tuple[str, str]]]]:
