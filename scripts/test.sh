@@ -77,6 +77,13 @@ if [ ! -f .cache/unattended-upgrades/root/usr/bin/unattended-upgrade ]; then
   (cd .cache/unattended-upgrades && apt-get download -q unattended-upgrades >/dev/null 2>&1 \
      && dpkg -x unattended-upgrades_*.deb root && rm -f unattended-upgrades_*.deb)
 fi
+# dnf-plugins-core: its versionlock plugin, run on a dnf sack as the oracle for what dnf-automatic's version
+# locks hold back. Unpacked into .cache, not installed.
+if [ ! -f .cache/dnf-plugins-core/root/usr/lib/python3/dist-packages/dnf-plugins/versionlock.py ]; then
+  rm -rf .cache/dnf-plugins-core && mkdir -p .cache/dnf-plugins-core
+  (cd .cache/dnf-plugins-core && apt-get download -q dnf-plugins-core >/dev/null 2>&1 \
+     && dpkg -x dnf-plugins-core_*.deb root && rm -f dnf-plugins-core_*.deb)
+fi
 # libvirt's embedded QEMU driver expects its default unprivileged user to exist.
 getent passwd libvirt-qemu >/dev/null || useradd -r -U -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv

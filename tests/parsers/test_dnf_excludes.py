@@ -159,3 +159,97 @@ def test_repository_excludes() -> None:
     disabled = Filters()
     disabled.add_section([("disable_excludes", "baseos")])
     assert not dnf_held_back(disabled, {"baseos": repo("excludepkgs=kernel*")}, packages, "repos").held
+
+
+PLUGINS_CORE = Path(__file__).resolve().parents[2] / ".cache/dnf-plugins-core/root/usr/lib/python3" \
+    / "dist-packages"
+VERSIONLOCK = PLUGINS_CORE / "dnf-plugins/versionlock.py"
+# (name, epoch, installed version-release, the update's version-release)
+LOCKED_PACKAGES = [
+    ("kernel-core", None, ("5.14.0", "427.13.1.el9_4"), ("5.14.0", "503.11.1.el9_5")),
+    ("kernel-modules", None, ("5.14.0", "427.13.1.el9_4"), ("5.14.0", "503.11.1.el9_5")),
+    ("openssh-server", None, ("8.7p1", "38.el9"), ("8.7p1", "43.el9")),
+    ("vim-enhanced", 2, ("8.2.2637", "20.el9"), ("8.2.2637", "21.el9")),
+]
+# versionlock.list lines: (line, what vmsec must say of each package: held, uncertain, or None)
+LOCK_CASES: list[tuple[str, dict[str, str | None]]] = [
+    ("kernel-core-0:5.14.0-427.13.1.el9_4.*", {"kernel-core": "held"}),  # `dnf versionlock add`'s form
+    ("kernel-core-5.14.0-427.13.1.el9_4", {"kernel-core": "held"}),
+    ("kernel-core", {}),  # a bare name: every version is locked, none excluded
+    ("!kernel-core", {"kernel-core": "held"}),  # every version excluded
+    ("!kernel-core-0:5.14.0-503.11.1.el9_5.*", {"kernel-core": "uncertain"}),  # one (the next) version
+    ("kernel-core-0:5.14.0-503.11.1.el9_5.*", {"kernel-core": "uncertain"}),  # locked at another version
+    ("vim-enhanced-2:8.2.2637-20.el9.*", {"vim-enhanced": "held"}),
+    ("kernel*-0:5.14.0-427.13.1.el9_4.*", {"kernel-core": "held", "kernel-modules": "held"}),
+    ("openssh-server-8.7p1-*", {"openssh-server": "uncertain"}),  # every release of 8.7p1: 43 too
+    ("openssh-server-8.7p1", {"openssh-server": "uncertain"}),
+    ("# kernel-core-0:5.14.0-427.13.1.el9_4.*", {}),
+]
+
+LOCK_ORACLE = r"""
+import importlib.util, json, sys, dnf, dnf.sack
+job = json.load(sys.stdin)
+sys.path.insert(0, job["plugins_core"])  # dnfpluginscore, beside the plugin
+spec = importlib.util.spec_from_file_location("versionlock", job["plugin"])
+versionlock = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(versionlock)
+versionlock.locklist_fn = job["locklist"]
+base = dnf.Base()
+base.conf.installroot = job["root"]
+base._sack = dnf.sack._build_sack(base)
+updates = [base.sack.add_cmdline_package(p) for p in job["updates"]]
+versionlock.VersionLock(base, None).sack()  # not from a command line: locking is on, as in dnf-automatic
+shown = {str(p) for p in base.sack.query().available()}
+json.dump(sorted(p.name for p in updates if str(p) not in shown), sys.stdout)
+"""
+
+
+def _build(top: Path, name: str, epoch: int | None, version: str, release: str) -> Path:
+    spec = top / f"{name}-{version}-{release}.spec"
+    spec.write_text(f"Name: {name}\n{f'Epoch: {epoch}' if epoch else ''}\nVersion: {version}\n"
+                    f"Release: {release}\nSummary: t\nLicense: MIT\nBuildArch: x86_64\n%description\nt\n"
+                    "%files\n")
+    subprocess.run(["rpmbuild", "--quiet", "-bb", "--define", f"_topdir {top}", "--define",
+                    "_build_id_links none", str(spec)], check=True, capture_output=True, timeout=120)
+    return next(top.glob(f"RPMS/*/{name}-{version}-{release}.*.rpm"))
+
+
+@pytest.mark.parametrize(("line", "expected"), LOCK_CASES)
+def test_version_locks_as_the_versionlock_plugin_applies_them(tmp_path: Path, line: str,
+                                                               expected: dict[str, str | None]) -> None:
+    """The updates (one newer release of each package) the plugin's sack hook hides: each package vmsec
+    holds back must have its update hidden, and an update hidden must be held back or uncertain."""
+    require(shutil.which("rpmbuild"), "rpmbuild", "rpm (apt)")
+    require(VERSIONLOCK.exists(), "dnf's versionlock plugin (unpacked)", f"{VERSIONLOCK} (scripts/test.sh)")
+    updates = [_build(tmp_path, n, e, *new) for n, e, _old, new in LOCKED_PACKAGES]
+    (tmp_path / "versionlock.list").write_text(line + "\n")
+    (tmp_path / "root").mkdir()
+    job = {"plugin": str(VERSIONLOCK), "plugins_core": str(PLUGINS_CORE),
+           "locklist": str(tmp_path / "versionlock.list"), "root": str(tmp_path / "root"),
+           "updates": [str(p) for p in updates]}
+    done = subprocess.run([SYSTEM_PYTHON, "-c", LOCK_ORACLE], input=json.dumps(job), capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    hidden = set(json.loads(done.stdout))
+    entries = [e.strip() for e in [line] if e.strip() and not e.startswith("#")]
+    for name, epoch, (version, release), _new in LOCKED_PACKAGES:
+        installed = InstalledPackage(name=name, version=f"{f'{epoch}:' if epoch else ''}{version}-{release}",
+                                     arch="x86_64", manager="rpm")
+        got = dnf_held_back(Filters(), {}, (installed,), "dnf.conf", entries, "versionlock.list")
+        state = "held" if got.held else "uncertain" if got.unknown else None
+        assert state == expected.get(name), (name, got)
+        assert (state == "held") <= (name in hidden), (name, hidden)
+        assert (name in hidden) <= (state is not None), (name, hidden)
+
+
+def test_a_missing_lock_list_stops_the_plugin(tmp_path: Path) -> None:
+    """The plugin's sack hook raises dnf.exceptions.Error when its list cannot be read, and
+    dnf-automatic's main returns 1 on that error before it upgrades anything (dnf/automatic/main.py):
+    VMS-GST-076's fixture dnf-versionlock-without-its-list.FAIL is that configuration."""
+    require(VERSIONLOCK.exists(), "dnf's versionlock plugin (unpacked)", f"{VERSIONLOCK} (scripts/test.sh)")
+    (tmp_path / "root").mkdir()
+    job = {"plugin": str(VERSIONLOCK), "plugins_core": str(PLUGINS_CORE), "locklist": str(tmp_path / "none"),
+           "root": str(tmp_path / "root"), "updates": []}
+    done = subprocess.run([SYSTEM_PYTHON, "-c", LOCK_ORACLE], input=json.dumps(job), capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode != 0 and "dnf.exceptions.Error" in done.stderr, done.stderr[-2000:]

@@ -340,7 +340,8 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
     packages its `Package-Blacklist` matches, a strict `Package-Whitelist` does not, or that are
     on hold (`apt-mark hold`) are never upgraded; an entry that is not a regular expression stops
     it, and `Update-Days` that name no day keep it from running. dnf-automatic never upgrades what
-    dnf's `excludepkgs` (or a main `includepkgs` that leaves it out) hide.
+    dnf's `excludepkgs` (or a main `includepkgs` that leaves it out) hide, nor what the versionlock
+    plugin locks; that plugin without its list stops it.
 
     Remediation: Debian/Ubuntu: install unattended-upgrades and set
     `APT::Periodic::Unattended-Upgrade "1";` (`dpkg-reconfigure -plow unattended-upgrades`), and keep
@@ -378,7 +379,10 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
     else:
         scope = " (security updates only)" if auto.security_only else ""
         filters = _filters_evidence(auto)
-        if auto.held_back_count:
+        if auto.filters_error:
+            yield fail("automatic updates", f"{auto.mechanism} is enabled, but {auto.filters_error}: it "
+                       "stops before it upgrades anything", where, filters)
+        elif auto.held_back_count:
             yield fail("automatic updates", f"{auto.mechanism} applies updates automatically{scope}, but "
                        f"{_never_upgraded(auto)}", where, filters)
         elif auto.filters_unknown:

@@ -18,8 +18,17 @@ enabled repository excludes is held back; one only some exclude is unknown (whic
 carries its updates is not known offline). A repository's ``includepkgs`` only narrows what that
 repository offers, which is what vendors' repositories set; it holds nothing back.
 
-The oracle is dnf 4.14 itself (Debian's python3-dnf): tests/parsers/test_dnf_excludes.py builds RPMs
-with rpmbuild and asks dnf which of them its configuration hides.
+The versionlock plugin (python3-dnf-plugin-versionlock, enabled unless its configuration says
+``enabled=0`` or dnf.conf ``plugins=0``), which dnf-automatic runs: each line of its ``locklist`` that
+matches an installed package's version locks the package there — every other version is excluded,
+updates included; a ``!`` line hides what it matches (all versions, for a bare name); a line naming
+another version of the package is unknown. A bare name locks nothing (every version matches it).
+With no ``locklist`` set, or the file missing, the plugin raises and dnf-automatic stops: nothing is
+upgraded.
+
+The oracle is dnf 4.14 itself (Debian's python3-dnf, and the versionlock plugin of Debian's
+dnf-plugins-core, unpacked): tests/parsers/test_dnf_excludes.py builds RPMs with rpmbuild and asks
+dnf which of them its configuration hides.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 
 from vmsec.facts import InstalledPackage
-from vmsec.parsers.system.unattended_filters import MAX_NAMED, HeldBack
+from vmsec.parsers.system.unattended_filters import MAX_NAMED, HeldBack, them
 
 MAX_ENTRIES = 1_000  # exclude/include entries judged; more are unknown
 _SPLIT = re.compile(r"[ ,\n]+")
@@ -80,37 +89,80 @@ def ini_sections(text: str, path: str) -> list[tuple[str, list[tuple[str, str]]]
     return [(name, list(parser[name].items())) for name in parser.sections()]
 
 
+def _versioned(name: str, epoch: str, version: str, release: str, arch: str) -> list[str]:
+    """The versioned forms dnf matches an entry against: name-version[-release[.arch]], with and
+    without the epoch."""
+    evr = f"{epoch or 0}:{version}"
+    forms = [f"{name}-{version}", f"{name}-{evr}"]
+    if release:
+        dot_arch = f".{arch}" if arch else ""
+        forms += [f"{name}-{v}-{release}{a}" for v in (version, evr) for a in ("", dot_arch)]
+    return forms
+
+
+def _parts(p: InstalledPackage) -> tuple[str, str, str, str, str]:
+    epoch, _, vr = p.version.rpartition(":")
+    version, _, release = vr.partition("-")
+    return p.name, epoch, version, release, p.arch or ""
+
+
 def _forms(p: InstalledPackage) -> tuple[list[str], list[str]]:
     """The name forms (name, name.arch) and the versioned forms dnf matches an entry against."""
     names = [p.name, *([f"{p.name}.{p.arch}"] if p.arch else [])]
-    epoch, _, vr = p.version.rpartition(":")
-    version, _, release = vr.partition("-")
-    arch = f".{p.arch}" if p.arch else ""
-    evr = f"{epoch or 0}:{version}"
-    versioned = [f"{p.name}-{version}", f"{p.name}-{evr}"]
-    if release:
-        versioned += [f"{p.name}-{v}-{release}{a}" for v in (version, evr) for a in ("", arch)]
-    return names, versioned
+    return names, _versioned(*_parts(p))
 
 
 def _hides(entries: list[str], names: list[str]) -> bool:
     return any(fnmatchcase(n, e) for e in entries for n in names)
 
 
+def _names_in(entry: str) -> list[str]:
+    """The package names a ``name-[epoch:]version[-release[.arch]]`` entry may mean, as hawkey's
+    NEVRA forms split it: before the last dash, or before the one ahead of it."""
+    return [part for part in (entry.rsplit("-", 1)[0], entry.rsplit("-", 2)[0]) if part != entry]
+
+
+def _lock_state(locks: list[str], p: InstalledPackage) -> str | None:
+    """What the versionlock plugin's list does to a package's updates: "held" (locked at exactly the
+    installed version-release — every other version is excluded — or all its versions excluded by a
+    ``!`` entry), "uncertain" (an entry names some of its versions: the update's is not known), or
+    None. A lock is exact when it matches the installed version but neither the same version with
+    another release nor another version."""
+    names, versioned = _forms(p)
+    name, epoch, version, release, arch = _parts(p)
+    # another release before this one's text (a ".*" architecture glob would take a suffix), another version
+    others = [*_versioned(name, epoch, version, f"0vmsec~other.{release}", arch),
+              *_versioned(name, epoch, f"{version}.vmsec~other", release, arch)]
+    state = None
+    for entry in locks:
+        exclude = entry.startswith("!")
+        pattern = entry[1:] if exclude else entry
+        if exclude and _hides([pattern], names):
+            return "held"
+        if not exclude and _hides([pattern], versioned) and not _hides([pattern], others):
+            return "held"
+        if _hides([pattern], versioned) or any(fnmatchcase(name, n) for n in _names_in(pattern)):
+            state = "uncertain"
+    return state
+
+
 def dnf_held_back(main: Filters, repos: Mapping[str, Filters], packages: tuple[InstalledPackage, ...] | None,
-                  where: str) -> HeldBack:
+                  where: str, locks: list[str] | None = None, locks_from: str = "") -> HeldBack:
     """The installed rpm packages dnf's excludes keep from upgrade (see the module docstring); ``repos``
-    are the enabled repositories by id, ``where`` names the files for the messages."""
+    are the enabled repositories by id, ``where`` names the files for the messages; ``locks`` the
+    versionlock plugin's entries when it is active (from ``locks_from``)."""
     main_on = not ({"main", "all"} & main.disabled)
     repo_on = {rid: f for rid, f in repos.items() if not ({rid, "all"} & main.disabled)}
     scopes = [main, *repo_on.values()] if main_on else [*repo_on.values()]
-    if not any(f.exclude or f.include for f in scopes):
+    locks = locks or []
+    if not any(f.exclude or f.include for f in scopes) and not locks:
         return HeldBack()
-    if sum(len(f.exclude) + len(f.include) for f in scopes) > MAX_ENTRIES:
-        return HeldBack(unknown=f"more than {MAX_ENTRIES} exclude/include entries in {where}")
+    if sum(len(f.exclude) + len(f.include) for f in scopes) + len(locks) > MAX_ENTRIES:
+        return HeldBack(unknown=f"more than {MAX_ENTRIES} exclude/include/versionlock entries in {where}")
     if packages is None:
         return HeldBack(unknown="the installed packages are unknown")
     held: list[str] = []
+    locked: list[str] = []
     uncertain: list[str] = []
     for p in sorted({p.name: p for p in packages if p.manager == "rpm"}.values(), key=lambda p: p.name):
         names, versioned = _forms(p)
@@ -118,15 +170,22 @@ def dnf_held_back(main: Filters, repos: Mapping[str, Filters], packages: tuple[I
             held.append(p.name)
             continue
         repo_hides = [_hides(f.exclude, names) for f in repo_on.values()]
+        lock = _lock_state(locks, p)
         if repo_hides and all(repo_hides):
             held.append(p.name)
-        elif any(repo_hides) or _hides([e for f in scopes for e in f.exclude], versioned):
+        elif lock == "held":
+            locked.append(p.name)
+        elif any(repo_hides) or lock or _hides([e for f in scopes for e in f.exclude], versioned):
             uncertain.append(p.name)
-    if held:
-        return HeldBack(held=tuple(held[:MAX_NAMED]), held_count=len(held),
-                        why=f"dnf's excludes in {where} hide {'it' if len(held) == 1 else 'them'}")
+    if held or locked:
+        every = sorted(held + locked)
+        why = [f"dnf's excludes in {where} hide {them(len(held))}" if held else "",
+               f"the versionlock plugin ({locks_from}) locks {them(len(locked))}" if locked else ""]
+        return HeldBack(held=tuple(every[:MAX_NAMED]), held_count=len(every),
+                        why="; ".join(w for w in why if w))
     if uncertain:
         shown = ", ".join(uncertain[:8]) + (f" and {len(uncertain) - 8} more" if len(uncertain) > 8 else "")
-        return HeldBack(unknown=f"whether dnf's excludes in {where} hold back the updates of {shown} depends "
-                        "on the repository or the version that carries them")
+        return HeldBack(unknown=f"whether dnf's excludes or version locks ({where}) hold back the updates of "
+                        f"{shown} depends on the repository or the version that carries them")
     return HeldBack()
+

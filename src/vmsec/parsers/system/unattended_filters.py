@@ -126,7 +126,7 @@ def held_back(blacklist: list[str], whitelist: list[str], strict: bool,
     from upgrading, and those on hold in dpkg (see the module docstring); a bad entry of either list
     stops the program."""
     holds = sorted(apt_names(p for p in packages or () if p.manager == "dpkg" and p.held))
-    on_hold = f"{_them(len(holds))} {'is' if len(holds) == 1 else 'are'} on hold in dpkg (apt-mark hold)" \
+    on_hold = f"{them(len(holds))} {'is' if len(holds) == 1 else 'are'} on hold in dpkg (apt-mark hold)" \
         if holds else ""
     if strict and not whitelist and packages is not None:
         # pinning_from_config pins every allowed archive to -1 under a strict whitelist and raises only
@@ -169,11 +169,12 @@ def held_back(blacklist: list[str], whitelist: list[str], strict: bool,
     black = set(answer["black"])
     left_out = set(range(len(names))) - set(answer["white"]) if whitelist and strict else set()
     ordered = sorted({names[i] for i in black | left_out} | set(holds))
-    why = [f"its Package-Blacklist matches {_them(len(black))}" if black else "",
-           f"its strict Package-Whitelist leaves {_them(len(left_out))} out" if left_out else "", on_hold]
+    why = [f"its Package-Blacklist matches {them(len(black))}" if black else "",
+           f"its strict Package-Whitelist leaves {them(len(left_out))} out" if left_out else "", on_hold]
     return HeldBack(held=tuple(ordered[:MAX_NAMED]), held_count=len(ordered),
                     why="; ".join(w for w in why if w))
 
 
-def _them(count: int) -> str:
+def them(count: int) -> str:
+    """"it" or "N of them", for a message about some of the packages it names."""
     return "it" if count == 1 else f"{count} of them"

@@ -17,8 +17,19 @@ from __future__ import annotations
 import configparser
 import re
 
+from vmsec.errors import ReadError
 from vmsec.facts import AutoUpdates, InstalledPackage
-from vmsec.parsers.system._common import Errors, lines, list_dir, masked, note, read_optional, truthy
+from vmsec.parsers.system._common import (
+    CONFIG_LIMIT,
+    Errors,
+    lines,
+    list_dir,
+    masked,
+    note,
+    read_optional,
+    truthy,
+    unreadable,
+)
 from vmsec.parsers.system.aptconf import AptConfig, apt_bool, read_apt_config
 from vmsec.parsers.system.dnf_excludes import DNF_FILTER_KEYS, Filters, dnf_held_back, ini_sections
 from vmsec.parsers.system.unattended_filters import HeldBack, held_back, update_weekdays
@@ -149,7 +160,7 @@ def _dnf_automatic(reader: Reader, packages: tuple[InstalledPackage, ...] | None
     return AutoUpdates(mechanism="dnf-automatic", enabled=enabled,
                        security_only=upgrade_type == "security", origin=origin, held_back=filters.held,
                        held_back_count=filters.held_count, filters_unknown=filters.unknown,
-                       filters_from=where, held_back_why=filters.why)
+                       filters_error=filters.error, filters_from=where, held_back_why=filters.why)
 
 
 def _dnf_ini(reader: Reader, path: str, errors: Errors | None) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -167,10 +178,12 @@ def _dnf_filters(reader: Reader, automatic_conf: str, packages: tuple[InstalledP
     main = Filters()
     used: list[str] = []
     reposdir = ["/etc/yum.repos.d", "/etc/yum/repos.d", "/etc/distro.repos.d"]  # dnf.conf(5)
+    plugins = True
     for path, wanted in (("/etc/dnf/dnf.conf", "main"), (automatic_conf, "base")):
         for name, items in _dnf_ini(reader, path, errors):
             if name == wanted:
                 main.add_section(items)
+                plugins = truthy(dict(items).get("plugins", "1")) is not False and plugins
                 used += [f"{path} [{name}]"] if any(k in DNF_FILTER_KEYS for k, _v in items) else []
                 dirs = dict(items).get("reposdir")
                 if dirs is not None and wanted == "main":
@@ -185,8 +198,45 @@ def _dnf_filters(reader: Reader, automatic_conf: str, packages: tuple[InstalledP
                 repo = repos.setdefault(repo_id, Filters())
                 repo.add_section(items)
                 used += [f"{path} [{repo_id}]"] if any(k in DNF_FILTER_KEYS for k, _v in items) else []
-    where = ", ".join(dict.fromkeys(used))
-    return dnf_held_back(main, repos, packages, where or "dnf's configuration"), where
+    locks, locks_from, stops, unread = (_versionlock(reader, packages, errors) if plugins
+                                        else (None, "", "", ""))
+    if stops:
+        return HeldBack(error=stops), locks_from
+    where = ", ".join(dict.fromkeys([*used, *([locks_from] if locks else [])]))
+    held = dnf_held_back(main, repos, packages, where or "dnf's configuration", locks, locks_from)
+    if unread and not held.held_count:  # what the unread list locks is unknown, never "nothing"
+        return HeldBack(unknown=unread), where
+    return held, where
+
+
+_VERSIONLOCK_CONF = "/etc/dnf/plugins/versionlock.conf"
+
+
+def _versionlock(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
+                 errors: Errors | None) -> tuple[list[str] | None, str, str, str]:
+    """The versionlock plugin's entries when dnf-automatic runs it (parsers/system/dnf_excludes.py):
+    (the entries, or None when it is not active; the list's path; why it stops dnf-automatic; why
+    its entries are unknown)."""
+    installed = _installed(packages, ("python3-dnf-plugin-versionlock", "python2-dnf-plugin-versionlock"))
+    if installed is False or (installed is None and not reader.exists(_VERSIONLOCK_CONF)):
+        return None, "", "", ""
+    section = dict(next((items for name, items in _dnf_ini(reader, _VERSIONLOCK_CONF, errors)
+                         if name == "main"), []))
+    if truthy(section.get("enabled", "1")) is False:
+        return None, "", "", ""
+    locklist = section.get("locklist", "").strip()
+    if not locklist:  # the plugin raises "locklist not set" in its sack hook; dnf-automatic exits
+        why = f"the versionlock plugin is enabled but {_VERSIONLOCK_CONF} sets no locklist"
+        return None, _VERSIONLOCK_CONF, why, ""
+    try:
+        text = reader.read_text(locklist, CONFIG_LIMIT)
+    except ReadError as exc:
+        if exc.absent:  # "Unable to read version lock configuration": dnf-automatic exits
+            return None, locklist, f"the versionlock plugin's list {locklist} does not exist", ""
+        unreadable(errors, exc)
+        return None, locklist, "", f"the versionlock plugin's list {locklist} was not read ({exc.reason})"
+    entries = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return entries, locklist, "", ""
 
 
 def _yum_cron(reader: Reader, packages: tuple[InstalledPackage, ...] | None,

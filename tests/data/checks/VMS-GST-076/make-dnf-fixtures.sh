@@ -23,11 +23,22 @@ SPEC
 mkpkg dnf-automatic 4.14.0 9.el9
 mkpkg kernel-core 5.14.0 427.13.1.el9_4
 mkpkg openssh-server 8.7p1 38.el9_4.4
-for fixture in dnf-automatic-installs-updates.PASS dnf-excludes-the-kernel.FAIL dnf-exclude-names-a-version.UNKNOWN; do
-  db="$here/$fixture/var/lib/rpm"
+mkdir -p "$work/plugin/RPMS/x86_64"
+mv "$work/top/RPMS/x86_64"/*.rpm "$work/plugin/RPMS/x86_64/" 2>/dev/null || true
+base="$work/plugin/RPMS/x86_64"
+mkpkg python3-dnf-plugin-versionlock 4.3.0 13.el9
+lock="$work/top/RPMS/x86_64/python3-dnf-plugin-versionlock-4.3.0-13.el9.x86_64.rpm"
+install_db() { # fixture rpm...
+  db="$here/$1/var/lib/rpm"; shift
   rm -rf "$db"; mkdir -p "$db"
   rpm --dbpath "$db" --initdb
-  rpm --dbpath "$db" -i --justdb --nodeps --noscripts --ignorearch --ignoreos "$work"/top/RPMS/x86_64/*.rpm
+  rpm --dbpath "$db" -i --justdb --nodeps --noscripts --ignorearch --ignoreos "$@"
   sqlite3 "$db/rpmdb.sqlite" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null 2>&1 || true
   rm -f "$db/rpmdb.sqlite-wal" "$db/rpmdb.sqlite-shm" "$db/.rpm.lock"
+}
+for fixture in dnf-automatic-installs-updates.PASS dnf-excludes-the-kernel.FAIL dnf-exclude-names-a-version.UNKNOWN; do
+  install_db "$fixture" "$base"/*.rpm
+done
+for fixture in dnf-versionlock-holds-the-kernel.FAIL dnf-versionlock-without-its-list.FAIL; do
+  install_db "$fixture" "$base"/*.rpm "$lock"
 done
