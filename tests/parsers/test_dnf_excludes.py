@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from components import require
 from vmsec.facts import InstalledPackage
 from vmsec.parsers.rpm_db import package_from_header, parse_header
-from vmsec.parsers.system.dnf_excludes import Filters, dnf_held_back, ini_sections
+from vmsec.parsers.system.dnf_excludes import Filters, dnf_held_back, glibc_glob, ini_sections
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 # (name, epoch, version, release, arch)
@@ -44,7 +45,7 @@ shown = {p.name for p in base.sack.query().available()}
 json.dump(sorted(p.name for p in packages if p.name not in shown), sys.stdout)
 """
 
-# (dnf.conf, automatic.conf, whether vmsec must call it unknown: an entry naming a version)
+# (dnf.conf, automatic.conf, whether vmsec must call it unknown: an entry naming another version)
 CASES: list[tuple[str, str, bool]] = [
     ("[main]\nexcludepkgs=kernel*\n", "", False),
     ("[main]\nexclude=kernel*\nexcludepkgs=vim*\n", "", False),  # one option, both keys add to it
@@ -67,10 +68,28 @@ CASES: list[tuple[str, str, bool]] = [
     ("[main]\nexcludepkgs=openssh-server # not now\n", "", False),  # an inline note is entries too
     ("[main]\n#excludepkgs=kernel*\n;exclude=vim*\n", "", False),
     ("[main]\nexcludepkgs=kernel-5*\n", "", False),  # no package is named kernel
-    ("[main]\nexcludepkgs=openssh-server-8.7p1\n", "", True),  # a version: the update is another
-    ("[main]\nexcludepkgs=*-5.14.0*\n", "", True),
-    ("[main]\nexcludepkgs=vim-enhanced-2:8.2.2637-20.el9.x86_64\n", "", True),
-    ("[main]\nexcludepkgs=openssh-server-9.9*\n", "", False),  # no installed version: holds none back
+    # an entry matching the installed version hides the installed package: it is never upgraded
+    ("[main]\nexcludepkgs=openssh-server-8.7p1\n", "", False),
+    ("[main]\nexcludepkgs=*-5.14.0*\n", "", False),
+    ("[main]\nexcludepkgs=vim-enhanced-2:8.2.2637-20.el9.x86_64\n", "", False),
+    ("[main]\nexcludepkgs=vim-enhanced-2:*\n", "", False),
+    ("[main]\nexcludepkgs=kernel-core-*\n", "", False),  # every version of kernel-core
+    # an entry naming another version may hide the update: unknown
+    ("[main]\nexcludepkgs=openssh-server-9.9*\n", "", True),
+    ("[main]\nexcludepkgs=*el9_5*\n", "", True),
+    # from a review (2026-12-06), each once a disagreement
+    ('[main]\nexcludepkgs="kernel*"\n', "", False),  # one pair of outer quotes is dropped
+    ("[main]\nexclude='kernel* vim*'\n", "", False),
+    ("\ufeff[main]\nexclude=kernel*\n", "", False),  # a byte-order mark
+    ("[main]\nexclude=foo-none\n  # kernel*\n", "", False),  # an indented '#' continues the value
+    ("[main]\nexclude=openssh-[^c]*\n", "", False),  # glibc's fnmatch: '^' negates
+    ("[main]\nexclude=kernel-[^c]*\n", "", False),
+    ("[main]\nexclude=kernel-[[:alpha:]]*\n", "", False),
+    ("[main]\nexclude=kern\\el*\n", "", False),  # a backslash escapes
+    ("[main]\nexclude=kernel*\ndisable_excludes=main\n", "[base]\ndisable_excludes=r1\n", False),
+    ("[main]\nexclude=vim*\nexcludepkgs=\n  kernel*\n", "", False),  # a first item empty: cleared
+    ("[main]\nexclude=kernel*\n", "[base]\nexcludepkgs=None\n", False),
+    ("[main]\nexclude=kernel*\n", "[base]\nexcludepkgs=,vim*\n", False),
 ]
 
 
@@ -121,12 +140,12 @@ def test_held_back_as_dnf_hides_them(tmp_path: Path, rpms: list[Path], dnf_conf:
 
     main = Filters()
     for text, wanted in ((dnf_conf, "main"), (automatic_conf, "base")):
-        for name, items in ini_sections(text, "x") or []:
+        for name, items in ini_sections(text)[0]:
             if name == wanted:
                 main.add_section(items)
     got = dnf_held_back(main, {}, _installed(rpms), "dnf.conf")
-    if versioned:
-        assert got.unknown and not got.held and hidden, (got, hidden)
+    if versioned:  # the installed versions are not hidden; the entry may hide an update
+        assert got.unknown and not got.held and not hidden, (got, hidden)
     else:
         assert not got.unknown, got
         assert list(got.held) == hidden and got.held_count == len(hidden), (got, hidden)
@@ -144,7 +163,7 @@ def test_repository_excludes() -> None:
 
     def repo(text: str) -> Filters:
         f = Filters()
-        f.add_section(ini_sections(f"[r]\n{text}\n", "x")[0][1])  # type: ignore[index]
+        f.add_section(ini_sections(f"[r]\n{text}\n")[0][0][1])
         return f
 
     every = dnf_held_back(Filters(), {"baseos": repo("excludepkgs=kernel*"),
@@ -159,6 +178,54 @@ def test_repository_excludes() -> None:
     disabled = Filters()
     disabled.add_section([("disable_excludes", "baseos")])
     assert not dnf_held_back(disabled, {"baseos": repo("excludepkgs=kernel*")}, packages, "repos").held
+    # from a review against dnf-automatic's own run (2026-12-06): the only repository's includepkgs
+    # leaving packages out holds them back; a repository whose excludes are disabled still offers them
+    only = dnf_held_back(Filters(), {"r1": repo("includepkgs=foo*")}, packages, "repos")
+    assert only.held == ("kernel-core", "vim-enhanced")
+    r1_off = Filters()
+    r1_off.add_section([("disable_excludes", "r1")])
+    both = {"r1": repo("excludepkgs=kernel*"), "r2": repo("excludepkgs=kernel*")}
+    assert not dnf_held_back(r1_off, both, packages, "repos").held
+
+
+def test_repositories_as_dnf_reads_them(tmp_path: Path) -> None:
+    """dnf.conf's own repository sections count; a repeated id keeps its first definition; a .repo file
+    whose name starts with a dot is not read; ``enabled=n`` is not a boolean libdnf takes (the
+    repository stays enabled); a refused dnf.conf stops dnf-automatic."""
+    from vmsec.collectors.reader import RootReader
+    from vmsec.parsers.system.updates import read_auto_updates
+
+    def root(files: dict[str, str]) -> RootReader:
+        base = {"etc/dnf/automatic.conf": "[commands]\napply_updates = yes\n",
+                "usr/lib/systemd/system/dnf-automatic.timer": "[Timer]\nOnCalendar=daily\n",
+                "usr/lib/systemd/systemd": ""}
+        for name, text in {**base, **files}.items():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text(text)
+        link = tmp_path / "etc/systemd/system/timers.target.wants/dnf-automatic.timer"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to("/usr/lib/systemd/system/dnf-automatic.timer")
+        return RootReader(str(tmp_path))
+
+    packages = (InstalledPackage(name="dnf-automatic", version="4.14.0-9.el9", arch="noarch", manager="rpm"),
+                InstalledPackage(name="kernel-core", version="5.14.0-1.el9", arch="x86_64", manager="rpm"))
+    kernel_excluded = "[r1]\nbaseurl=http://r1/\nexcludepkgs=kernel*\n"
+    reader = root({"etc/dnf/dnf.conf": "[main]\ngpgcheck=1\n[extra]\nbaseurl=http://x/\n",
+                   "etc/yum.repos.d/r1.repo": kernel_excluded})
+    assert read_auto_updates(reader, packages).held_back == ()  # [extra] offers the kernel
+    reader = root({"etc/dnf/dnf.conf": "[main]\ngpgcheck=1\n",
+                   "etc/yum.repos.d/a.repo": "[r1]\nbaseurl=http://r1/\n",
+                   "etc/yum.repos.d/b.repo": kernel_excluded.replace("[r1]", "[r1]\n# again")})
+    assert read_auto_updates(reader, packages).held_back == ()  # b.repo's [r1] is ignored
+    (tmp_path / "etc/yum.repos.d/a.repo").unlink()
+    (tmp_path / "etc/yum.repos.d/b.repo").unlink()
+    reader = root({"etc/yum.repos.d/r1.repo": kernel_excluded,
+                   "etc/yum.repos.d/.old.repo": "[r2]\nbaseurl=http://r2/\n",
+                   "etc/yum.repos.d/r3.repo": "[r3]\nbaseurl=http://r3/\nenabled=n\nexcludepkgs=kernel*\n"})
+    assert read_auto_updates(reader, packages).held_back == ("kernel-core",)
+    reader = root({"etc/dnf/dnf.conf": "[main]\ninstallonly_limit: 3\n"})
+    assert "refuses /etc/dnf/dnf.conf" in read_auto_updates(reader, packages).filters_error
 
 
 PLUGINS_CORE = Path(__file__).resolve().parents[2] / ".cache/dnf-plugins-core/root/usr/lib/python3" \
@@ -253,3 +320,97 @@ def test_a_missing_lock_list_stops_the_plugin(tmp_path: Path) -> None:
     done = subprocess.run([SYSTEM_PYTHON, "-c", LOCK_ORACLE], input=json.dumps(job), capture_output=True,
                           text=True, timeout=120, check=False)
     assert done.returncode != 0 and "dnf.exceptions.Error" in done.stderr, done.stderr[-2000:]
+
+
+INI_TEXTS = [
+    "[main]\nexcludepkgs=kernel*\n",
+    '[main]\nexcludepkgs="kernel*"\nb=\'x y\'\nc="unbalanced\n',
+    "\ufeff[main]\na=1\n",
+    "[main]\na=1\n  # more\n\tb\nc = 2 \n",
+    "[main]\na=1\na=2\nb=3\n[main]\nc=4\n[r1]\nname=x\n",
+    "[main]\ninstallonly_limit: 3\n",  # no '='
+    "[main]\n  gpgcheck=0\nexclude=kernel*\n",  # a continuation with nothing above
+    "[main]\na=1\n\n  b\n",  # … after an empty line
+    "[main]\n# c\n  b\n",  # … after a comment
+    "[main\na=1\n",
+    "[main] trailing\na=1\n", "[main] x\na=1\n", "[main] # note\na=1\n", "[]\na=1\n", "[ main ]\na=1\n",
+    "a=1\n[main]\n",  # before any section
+    "[main]\r\na=1\r\n",
+    "[main]\n;x=1\n#y=2\n  \nz=3\n",
+]
+
+
+def test_ini_files_as_libdnf_reads_them(tmp_path: Path) -> None:
+    """libdnf's own ConfigParser (what dnf and dnf-automatic read their files with) is the oracle:
+    whether it refuses a file, and else each section's keys and values in order."""
+    require(subprocess.run([SYSTEM_PYTHON, "-c", "import libdnf"], capture_output=True).returncode == 0,
+            "libdnf's Python API", "python3-dnf (apt)")
+    paths = []
+    for i, text in enumerate(INI_TEXTS):
+        (tmp_path / f"{i}.conf").write_text(text, encoding="utf-8")
+        paths.append(str(tmp_path / f"{i}.conf"))
+    oracle = r"""
+import json, sys, libdnf
+out = []
+for path in json.load(sys.stdin):
+    parser = libdnf.conf.ConfigParser()
+    try:
+        parser.read(path)
+    except RuntimeError:
+        out.append(None)
+        continue
+    data = parser.getData()
+    # comment and blank lines are kept as "#N" pseudo-keys (to write the file back): not settings
+    out.append([[name, [[k, data[name][k]] for k in data[name] if not k.startswith("#")]] for name in data])
+json.dump(out, sys.stdout)
+"""
+    done = subprocess.run([SYSTEM_PYTHON, "-c", oracle], input=json.dumps(paths), capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for text, expected in zip(INI_TEXTS, json.loads(done.stdout), strict=True):
+        sections, refused = ini_sections(text)
+        if expected is None:
+            assert refused and not sections, (text, sections)
+        else:
+            assert not refused, (text, refused)
+            assert [[n, [list(kv) for kv in items]] for n, items in sections] == expected, text
+
+
+@pytest.mark.parametrize(("pattern", "name", "matches"), [
+    ("openssh-[^c]*", "openssh-server", True), ("openssh-[^s]*", "openssh-server", False),
+    ("kernel-[[:alpha:]]*", "kernel-core", True), ("kernel-[[:digit:]]*", "kernel-core", False),
+    ("kern\\el*", "kernel-core", True), ("a\\*", "a*", True), ("a\\*", "ab", False), ("[", "[", True),
+])
+def test_glibc_globs_in_python(pattern: str, name: str, matches: bool) -> None:
+    from fnmatch import fnmatchcase
+
+    translated = glibc_glob(pattern)
+    assert translated is not None and fnmatchcase(name, translated) is matches
+
+
+def test_a_glob_vmsec_cannot_spell_is_unknown() -> None:
+    main = Filters()
+    main.add_section([("exclude", "kernel-[[:punct:]]*")])
+    package = InstalledPackage(name="kernel-core", version="5.14.0-1.el9", arch="x86_64", manager="rpm")
+    assert dnf_held_back(main, {}, (package,), "dnf.conf").unknown
+
+
+def test_every_architecture_of_a_name_is_judged() -> None:
+    """glibc.x86_64 and glibc.i686 installed, ``exclude=glibc.x86_64``: dnf upgrades neither (the
+    review's oracle); each architecture is judged on its own."""
+    main = Filters()
+    main.add_section([("exclude", "glibc.x86_64")])
+    packages = tuple(InstalledPackage(name="glibc", version="2.34-100.el9", arch=a, manager="rpm")
+                     for a in ("x86_64", "i686"))
+    got = dnf_held_back(main, {}, packages, "dnf.conf")
+    assert got.held == ("glibc.x86_64",)
+
+
+def test_hostile_entries_and_names_are_bounded() -> None:
+    main = Filters()
+    main.add_section([("exclude", " ".join("*" + "a?" * 100 + f"[b{n}]" for n in range(200)))])
+    packages = tuple(InstalledPackage(name="a" * 250 + f"{n:03}", version="1-1", arch="x86_64", manager="rpm")
+                     for n in range(1000))
+    started = time.process_time()
+    got = dnf_held_back(main, {}, packages, "dnf.conf")
+    assert time.process_time() - started < 5 and got.unknown and "too many" in got.unknown

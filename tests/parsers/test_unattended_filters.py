@@ -172,3 +172,10 @@ def test_a_hostile_package_name_never_reaches_a_pattern() -> None:
     started = time.monotonic()
     got = held_back(["((a)|b)*c"], [], False, packages)
     assert time.monotonic() - started < 5 and not got.unknown and not got.held
+
+
+def test_holds_survive_what_is_unknown_and_keep_their_architecture() -> None:
+    packages = (InstalledPackage(name="dpkg", version="1", arch="amd64"),
+                InstalledPackage(name="libc6", version="1", arch="i386", held=True))
+    assert held_back([], [], False, packages).held == ("libc6:i386",)
+    assert held_back(["x"] * 1001, [], False, packages).held == ("libc6:i386",)  # the lists: too many

@@ -1,39 +1,43 @@
 """Which installed packages dnf-automatic never upgrades: dnf's package excludes, as dnf 4 applies them.
 
 dnf-automatic reads /etc/dnf/dnf.conf ``[main]``, then its own /etc/dnf/automatic.conf ``[base]``
-over it. The ``excludepkgs`` option (``exclude`` is the same option) and ``includepkgs`` are lists
-that each key of each layer adds to — in file order; an empty value empties the list — and
-``disable_excludes`` holding ``main`` or ``all`` turns the main ones off (``*`` does not). Keys are
-case-sensitive. A list value splits at spaces, commas and line breaks, never at tabs; an inline
-``# note`` is two more entries.
+over it, with libdnf's INI reader (:func:`ini_sections`): a file it refuses (a line without ``=``, a
+continuation line with no value above it, ``[main`` …) stops dnf-automatic. The ``excludepkgs``
+option (``exclude`` is the same option) and ``includepkgs`` are lists each key of each layer adds
+to, in file order, a value whose first item is empty (``""``, ``None``, ``,x``) emptying it first;
+``disable_excludes`` is replaced by each layer, and ``main`` or ``all`` in it turns the main lists off
+(``*`` does not). Keys are case-sensitive; a value loses one pair of outer quotes; it splits at
+spaces, commas and line breaks, never at tabs, and an inline ``# note`` is two more entries.
 
-An entry hides every package it matches, installed versions and updates alike: a glob (fnmatch,
-case-sensitive) on the name or ``name.arch`` holds back every update of that package. An entry
-that matches only a versioned form (``name-version[-release][.arch]``, with or without the epoch)
-hides the versions it names, so whether it holds back the next update depends on that update's
-version: unknown. With ``includepkgs`` set, every package it does not match is hidden.
+An entry is a glibc ``fnmatch`` glob (``[^…]``, ``[[:alpha:]]``, ``\\x``: :func:`glibc_glob`). A main
+entry hides what it matches, installed packages included: matching the name, ``name.arch`` or the
+installed version in any NEVRA form (``openssh-server-8.7p1*``, ``vim-enhanced-2:*``) holds the
+package back for good. An entry that names another version of a package (``openssh-server-9*``), or
+starts with a glob and matches no name (``*el9_5*``), may hide its next update: unknown. With
+``includepkgs`` set, every package it does not match is hidden.
 
-A repository's own ``excludepkgs`` hide packages from that repository only: a package every
-enabled repository excludes is held back; one only some exclude is unknown (which repository
-carries its updates is not known offline). A repository's ``includepkgs`` only narrows what that
-repository offers, which is what vendors' repositories set; it holds nothing back.
+A repository's own lists hide packages from that repository only (never the installed ones): a
+package every enabled repository excludes, or leaves out of its ``includepkgs``, is held back; one
+only some exclude is unknown; a repository's ``includepkgs`` alone (what vendors' repositories set)
+holds nothing back. Repositories are dnf.conf's other sections and the ``*.repo`` files of
+``reposdir`` (not those starting with a dot), a repeated id keeping its first definition.
 
 The versionlock plugin (python3-dnf-plugin-versionlock, enabled unless its configuration says
 ``enabled=0`` or dnf.conf ``plugins=0``), which dnf-automatic runs: each line of its ``locklist`` that
-matches an installed package's version locks the package there — every other version is excluded,
-updates included; a ``!`` line hides what it matches (all versions, for a bare name); a line naming
-another version of the package is unknown. A bare name locks nothing (every version matches it).
-With no ``locklist`` set, or the file missing, the plugin raises and dnf-automatic stops: nothing is
-upgraded.
+matches exactly the installed version-release locks the package there — every other version is
+excluded, updates included; a ``!`` line hides what it matches (all versions, for a bare name); a
+line that also matches other releases, or names another version, is unknown. A bare name locks
+nothing (every version matches it). With no ``locklist`` set, or the file missing, the plugin raises
+and dnf-automatic stops: nothing is upgraded.
 
-The oracle is dnf 4.14 itself (Debian's python3-dnf, and the versionlock plugin of Debian's
-dnf-plugins-core, unpacked): tests/parsers/test_dnf_excludes.py builds RPMs with rpmbuild and asks
-dnf which of them its configuration hides.
+The oracles are dnf 4.14 itself (Debian's python3-dnf: libdnf's ConfigParser, dnf's exclude code on
+RPMs built with rpmbuild) and the versionlock plugin of Debian's dnf-plugins-core, unpacked:
+tests/parsers/test_dnf_excludes.py. A review ran dnf-automatic's own flow against repositories made
+by hand (2026-12-06); its cases are in the tests.
 """
 
 from __future__ import annotations
 
-import configparser
 import re
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
@@ -41,15 +45,25 @@ from fnmatch import fnmatchcase
 from vmsec.facts import InstalledPackage
 from vmsec.parsers.system.unattended_filters import MAX_NAMED, HeldBack, them
 
-MAX_ENTRIES = 1_000  # exclude/include entries judged; more are unknown
+MAX_ENTRIES = 1_000  # exclude/include/lock entries judged; more are unknown
+MAX_ENTRY_CHARS = 256
+MAX_NAME_CHARS = 256  # an rpm "name" longer than this is a hostile database's, not a package's
+MAX_WORK = 50_000_000  # characters of entries × characters of names matched; more are unknown
 _SPLIT = re.compile(r"[ ,\n]+")
 _KEYS = {"exclude": "exclude", "excludepkgs": "exclude", "includepkgs": "include",
          "disable_excludes": "disable"}
 DNF_FILTER_KEYS = frozenset(_KEYS)
+_POSIX_CLASSES = {"alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
+                  "xdigit": "0-9A-Fa-f", "space": " \t\n\r\f\v", "blank": " \t"}
+
+Section = tuple[str, list[tuple[str, str]]]
 
 
 class Filters:
-    """One scope's lists (main, or one repository), built layer by layer."""
+    """One scope's lists (main, or one repository), built layer by layer as libdnf's options: the
+    exclude and include lists append (``optionTListAppend``: a value whose first item is empty —
+    ``""``, ``None``, ``,x``, a value starting on its next line — empties the list first), and
+    ``disable_excludes`` is replaced by each layer that sets it."""
 
     def __init__(self) -> None:
         self.lists: dict[str, list[str]] = {"exclude": [], "include": [], "disable": []}
@@ -59,10 +73,13 @@ class Filters:
             option = _KEYS.get(key)
             if option is None:
                 continue
-            if not value.strip():
+            items = _SPLIT.split("" if value == "None" else value)
+            if option == "disable":
+                self.lists[option] = [i for i in items if i]
+                continue
+            if not items[0]:
                 self.lists[option] = []
-            else:
-                self.lists[option] += [t for t in _SPLIT.split(value.strip()) if t]
+            self.lists[option] += [i for i in items if i]
 
     @property
     def exclude(self) -> list[str]:
@@ -77,16 +94,87 @@ class Filters:
         return set(self.lists["disable"])
 
 
-def ini_sections(text: str, path: str) -> list[tuple[str, list[tuple[str, str]]]] | None:
-    """The sections of a dnf INI file as dnf reads them (case-sensitive keys, a repeated key's last
-    value, continuation lines); None when it is not INI."""
-    parser = configparser.RawConfigParser(strict=False, interpolation=None, default_section="\0none")
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # dnf's keys are case-sensitive
-    try:
-        parser.read_string(text, source=path)
-    except configparser.Error:
-        return None
-    return [(name, list(parser[name].items())) for name in parser.sections()]
+def ini_sections(text: str) -> tuple[list[Section], str]:
+    """A dnf INI file as libdnf's ``IniParser`` reads it: (sections in order, each with its keys in
+    order; the error that makes libdnf refuse the file, or ""). A UTF-8 BOM is dropped; a comment is a
+    line starting with ``#`` or ``;`` in its first column (an indented one continues the value above);
+    a line starting with a blank continues the value above — right after a section header, a comment
+    or an empty line it is an error — and so is a line without ``=``; a value loses one pair of
+    matching outer quotes. Keys are case-sensitive; a repeated key keeps its last value, a repeated
+    section merges."""
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    key: str | None = None  # the key a continuation line would extend
+    for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
+        line = line.removesuffix("\r")
+        if not line.strip() or line[0] in "#;":
+            key = None
+        elif line[0] in " \t":
+            if current is None or key is None:
+                return [], f"line {number}: a continuation line with no value above it"
+            current[key] += "\n" + line.strip()
+        elif line[0] == "[":
+            close = line.find("]")
+            if close < 0:
+                return [], f"line {number}: a section header without ']'"
+            if close == 1:
+                return [], f"line {number}: an empty section name"
+            after = close + 1 + len(line[close + 1:]) - len(line[close + 1:].lstrip(" \t"))
+            if after < len(line) - 1 and line[after] not in "#;":  # libdnf lets one last character by
+                return [], f"line {number}: text after the section header"
+            current = sections.setdefault(line[1:close], {})
+            key = None
+        else:
+            name, equals, value = line.partition("=")
+            if not equals:
+                return [], f"line {number}: no '='"
+            if current is None:
+                return [], f"line {number}: a setting before any section"
+            key = name.strip()
+            current[key] = value.strip()  # a repeated key: its last value, in its first place
+    return [(name, [(k, _unquote(v)) for k, v in items.items()]) for name, items in sections.items()], ""
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def glibc_glob(pattern: str) -> str | None:
+    """A glibc ``fnmatch(3)`` pattern (what libdnf matches with) as Python's fnmatch dialect: ``\\x`` is
+    a literal x, ``[^…]`` negates like ``[!…]``, ``[[:alpha:]]`` and its kin are classes. None for a
+    class vmsec does not spell (``[:punct:]``, ``[:cntrl:]`` …)."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            out.append(f"[{nxt}]" if nxt in "*?[" else nxt)
+            i += 2
+            continue
+        if c == "[":
+            close = pattern.find("]", i + 2 if pattern[i + 1:i + 2] in ("!", "^") else i + 1)
+            while close > 0 and pattern[close - 1] == ":" and "[:" in pattern[i + 1:close]:
+                close = pattern.find("]", close + 1)  # "]" of a [:class:] is not the set's end
+            if close < 0:
+                out.append("[[]")
+                i += 1
+                continue
+            body = pattern[i + 1:close]
+            if body.startswith("^"):
+                body = "!" + body[1:]
+            for name in re.findall(r"\[:([a-z]+):\]", body):
+                if name not in _POSIX_CLASSES:
+                    return None
+                body = body.replace(f"[:{name}:]", _POSIX_CLASSES[name])
+            out.append(f"[{body}]")
+            i = close + 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def _versioned(name: str, epoch: str, version: str, release: str, arch: str) -> list[str]:
@@ -122,6 +210,12 @@ def _names_in(entry: str) -> list[str]:
     return [part for part in (entry.rsplit("-", 1)[0], entry.rsplit("-", 2)[0]) if part != entry]
 
 
+def _mentions(entry: str, p: InstalledPackage) -> bool:
+    """Whether an entry that does not match the installed package could match one of its other
+    versions: its name part is the package's, or it starts with a glob (``*el9_5*``)."""
+    return entry[:1] in "*?[" or any(fnmatchcase(p.name, n) for n in _names_in(entry))
+
+
 def _lock_state(locks: list[str], p: InstalledPackage) -> str | None:
     """What the versionlock plugin's list does to a package's updates: "held" (locked at exactly the
     installed version-release — every other version is excluded — or all its versions excluded by a
@@ -141,51 +235,92 @@ def _lock_state(locks: list[str], p: InstalledPackage) -> str | None:
             return "held"
         if not exclude and _hides([pattern], versioned) and not _hides([pattern], others):
             return "held"
-        if _hides([pattern], versioned) or any(fnmatchcase(name, n) for n in _names_in(pattern)):
+        if _hides([pattern], versioned) or _mentions(pattern, p):
             state = "uncertain"
     return state
+
+
+def _scope_state(f: Filters, p: InstalledPackage, names: list[str], versioned: list[str], *,
+                 main: bool) -> str | None:
+    """What one scope's lists do to a package's updates: "held", "excluded" (a repository's excludes
+    hide its updates from that repository), "left out" (its includepkgs do), "uncertain" (an entry
+    names some of its versions), or None. Main excludes apply to the installed package too: matching
+    its installed version in any form holds it back for good (an excluded installed package is
+    never upgraded)."""
+    if _hides(f.exclude, names + versioned if main else names):
+        return "held" if main else "excluded"
+    if f.include and not _hides(f.include, names + versioned):
+        return "held" if main else "left out"
+    if any(_mentions(e, p) or _hides([e], versioned) for e in f.exclude):
+        return "uncertain"
+    return None
 
 
 def dnf_held_back(main: Filters, repos: Mapping[str, Filters], packages: tuple[InstalledPackage, ...] | None,
                   where: str, locks: list[str] | None = None, locks_from: str = "") -> HeldBack:
     """The installed rpm packages dnf's excludes keep from upgrade (see the module docstring); ``repos``
-    are the enabled repositories by id, ``where`` names the files for the messages; ``locks`` the
-    versionlock plugin's entries when it is active (from ``locks_from``)."""
+    are the enabled repositories by id (their ``disable_excludes`` already applied), ``where`` names the
+    files for the messages; ``locks`` the versionlock plugin's entries when it is active (from
+    ``locks_from``)."""
     main_on = not ({"main", "all"} & main.disabled)
-    repo_on = {rid: f for rid, f in repos.items() if not ({rid, "all"} & main.disabled)}
-    scopes = [main, *repo_on.values()] if main_on else [*repo_on.values()]
+    repo_filters = {rid: f if not ({rid, "all"} & main.disabled) else Filters() for rid, f in repos.items()}
+    scopes = [main, *repo_filters.values()] if main_on else [*repo_filters.values()]
     locks = locks or []
-    if not any(f.exclude or f.include for f in scopes) and not locks:
+    entries = [e for f in scopes for e in (*f.exclude, *f.include)] + locks
+    if not entries:
         return HeldBack()
-    if sum(len(f.exclude) + len(f.include) for f in scopes) + len(locks) > MAX_ENTRIES:
-        return HeldBack(unknown=f"more than {MAX_ENTRIES} exclude/include/versionlock entries in {where}")
+    if len(entries) > MAX_ENTRIES or any(len(e) > MAX_ENTRY_CHARS for e in entries):
+        return HeldBack(unknown=f"more than {MAX_ENTRIES} exclude/include/versionlock entries, or one of "
+                        f"more than {MAX_ENTRY_CHARS} characters, in {where}")
+    translated = {e: glibc_glob(e.removeprefix("!")) for e in entries}
+    if any(t is None for t in translated.values()):
+        return HeldBack(unknown=f"an exclude or lock entry in {where} uses a character class vmsec does not "
+                        "read")
     if packages is None:
         return HeldBack(unknown="the installed packages are unknown")
-    held: list[str] = []
-    locked: list[str] = []
-    uncertain: list[str] = []
-    for p in sorted({p.name: p for p in packages if p.manager == "rpm"}.values(), key=lambda p: p.name):
+    rpms = [p for p in packages if p.manager == "rpm" and len(p.name) <= MAX_NAME_CHARS]
+    if sum(map(len, entries)) * sum(len(p.name) + len(p.version) + 16 for p in rpms) > MAX_WORK:
+        return HeldBack(unknown=f"too many exclude/include/versionlock entries in {where} for the installed "
+                        "packages to be judged")
+    main = _translated(main, translated)
+    repo_filters = {rid: _translated(f, translated) for rid, f in repo_filters.items()}
+    locks = [("!" if e.startswith("!") else "") + (translated[e] or "") for e in locks]
+    arches: dict[str, set[str]] = {}
+    for p in rpms:
+        arches.setdefault(p.name, set()).add(p.arch or "")
+    held: set[str] = set()
+    locked: set[str] = set()
+    uncertain: set[str] = set()
+    for p in rpms:
+        label = p.name if len(arches[p.name]) == 1 or not p.arch else f"{p.name}.{p.arch}"
         names, versioned = _forms(p)
-        if main_on and (_hides(main.exclude, names) or (main.include and not _hides(main.include, names))):
-            held.append(p.name)
-            continue
-        repo_hides = [_hides(f.exclude, names) for f in repo_on.values()]
+        state = _scope_state(main, p, names, versioned, main=True) if main_on else None
+        per_repo = [_scope_state(f, p, names, versioned, main=False) for f in repo_filters.values()]
         lock = _lock_state(locks, p)
-        if repo_hides and all(repo_hides):
-            held.append(p.name)
+        if state == "held" or (per_repo and all(s in ("excluded", "left out") for s in per_repo)):
+            held.add(label)
         elif lock == "held":
-            locked.append(p.name)
-        elif any(repo_hides) or lock or _hides([e for f in scopes for e in f.exclude], versioned):
-            uncertain.append(p.name)
+            locked.add(label)
+        # a repository's includepkgs leaving a package out is what vendors' repositories set: its
+        # updates come from the others
+        elif state or lock or any(s in ("excluded", "uncertain") for s in per_repo):
+            uncertain.add(label)
     if held or locked:
-        every = sorted(held + locked)
+        every = sorted(held | locked)
         why = [f"dnf's excludes in {where} hide {them(len(held))}" if held else "",
                f"the versionlock plugin ({locks_from}) locks {them(len(locked))}" if locked else ""]
         return HeldBack(held=tuple(every[:MAX_NAMED]), held_count=len(every),
                         why="; ".join(w for w in why if w))
     if uncertain:
-        shown = ", ".join(uncertain[:8]) + (f" and {len(uncertain) - 8} more" if len(uncertain) > 8 else "")
+        ordered = sorted(uncertain)
+        shown = ", ".join(ordered[:8]) + (f" and {len(ordered) - 8} more" if len(ordered) > 8 else "")
         return HeldBack(unknown=f"whether dnf's excludes or version locks ({where}) hold back the updates of "
                         f"{shown} depends on the repository or the version that carries them")
     return HeldBack()
 
+
+def _translated(f: Filters, translated: Mapping[str, str | None]) -> Filters:
+    out = Filters()
+    out.lists = {"exclude": [translated[e] or "" for e in f.exclude],
+                 "include": [translated[e] or "" for e in f.include], "disable": f.lists["disable"]}
+    return out

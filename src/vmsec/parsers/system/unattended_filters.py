@@ -111,23 +111,41 @@ class HeldBack(Struct, frozen=True, kw_only=True):
     unknown: str = ""  # why the filters could not be judged
 
 
-def apt_names(packages: Iterable[InstalledPackage]) -> list[str]:
+def apt_names(packages: Iterable[InstalledPackage], *, each: bool = False) -> list[str]:
     """The installed dpkg packages as python-apt names them: ``name:arch`` for another architecture
-    than dpkg's own (the native one), ``name`` otherwise."""
+    than dpkg's own (the native one), ``name`` otherwise — sorted and unique, or with ``each`` one per
+    package in the given order."""
     packages = list(packages)
     native = next((p.arch for p in packages if p.name == "dpkg" and p.arch), None)
-    return sorted({p.name if native is None or not p.arch or p.arch in ("all", native)
-                   else f"{p.name}:{p.arch}" for p in packages})
+    names = [p.name if native is None or not p.arch or p.arch in ("all", native) else f"{p.name}:{p.arch}"
+             for p in packages]
+    return names if each else sorted(set(names))
 
 
 def held_back(blacklist: list[str], whitelist: list[str], strict: bool,
               packages: tuple[InstalledPackage, ...] | None) -> HeldBack:
     """The installed packages Package-Blacklist and a strict Package-Whitelist keep unattended-upgrades
     from upgrading, and those on hold in dpkg (see the module docstring); a bad entry of either list
-    stops the program."""
-    holds = sorted(apt_names(p for p in packages or () if p.manager == "dpkg" and p.held))
-    on_hold = f"{them(len(holds))} {'is' if len(holds) == 1 else 'are'} on hold in dpkg (apt-mark hold)" \
+    stops the program. Packages on hold are held back whatever the lists leave unknown."""
+    found = _held_back(blacklist, whitelist, strict, packages)
+    holds, on_hold = _holds(packages)
+    if found.unknown and holds:
+        return HeldBack(held=tuple(holds[:MAX_NAMED]), held_count=len(holds), why=on_hold)
+    return found
+
+
+def _holds(packages: tuple[InstalledPackage, ...] | None) -> tuple[list[str], str]:
+    """The dpkg packages on hold, as python-apt names them (the native architecture taken from every
+    package), and a phrase saying so."""
+    dpkg = [p for p in packages or () if p.manager == "dpkg"]
+    holds = sorted(n for p, n in zip(dpkg, apt_names(dpkg, each=True), strict=True) if p.held)
+    return holds, f"{them(len(holds))} {'is' if len(holds) == 1 else 'are'} on hold in dpkg (apt-mark hold)" \
         if holds else ""
+
+
+def _held_back(blacklist: list[str], whitelist: list[str], strict: bool,
+               packages: tuple[InstalledPackage, ...] | None) -> HeldBack:
+    holds, on_hold = _holds(packages)
     if strict and not whitelist and packages is not None:
         # pinning_from_config pins every allowed archive to -1 under a strict whitelist and raises only
         # whitelisted packages to 900: with none, no package has a candidate

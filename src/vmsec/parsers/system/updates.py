@@ -31,7 +31,7 @@ from vmsec.parsers.system._common import (
     unreadable,
 )
 from vmsec.parsers.system.aptconf import AptConfig, apt_bool, read_apt_config
-from vmsec.parsers.system.dnf_excludes import DNF_FILTER_KEYS, Filters, dnf_held_back, ini_sections
+from vmsec.parsers.system.dnf_excludes import DNF_FILTER_KEYS, Filters, Section, dnf_held_back, ini_sections
 from vmsec.parsers.system.unattended_filters import HeldBack, held_back, update_weekdays
 from vmsec.parsers.system.unattended_origins import MAX_PATTERNS
 from vmsec.reading import Reader
@@ -149,60 +149,93 @@ def _dnf_automatic(reader: Reader, packages: tuple[InstalledPackage, ...] | None
         conf_path = "/etc/dnf/dnf5-plugins/automatic.conf"
     if installed is False or (installed is None and not reader.exists(conf_path)):
         return None
-    commands = _ini_section(reader, conf_path, "commands", errors) or {}
-    apply = truthy(commands.get("apply_updates", "no")) is True
+    automatic, refused = _dnf_ini(reader, conf_path, errors)
+    commands = dict(next((items for name, items in automatic if name == "commands"), []))
+    apply = _dnf_bool(commands.get("apply_updates", ""), False)
     upgrade_type = commands.get("upgrade_type", "default").strip().lower()
     install_timer = _wanted(reader, "dnf-automatic-install.timer") or _wanted(reader, "dnf5-automatic.timer")
     timer = _wanted(reader, "dnf-automatic.timer")
     enabled = bool(install_timer) or (bool(timer) and apply)
     origin = install_timer or timer or conf_path
-    filters, where = _dnf_filters(reader, conf_path, packages, errors) if enabled else (HeldBack(), "")
+    if (install_timer or timer) and refused:  # dnf-automatic exits on a file libdnf refuses
+        enabled, filters, where = True, HeldBack(error=f"libdnf refuses {conf_path} ({refused})"), conf_path
+    elif enabled:
+        filters, where = _dnf_filters(reader, automatic, packages, errors)
+    else:
+        filters, where = HeldBack(), ""
     return AutoUpdates(mechanism="dnf-automatic", enabled=enabled,
                        security_only=upgrade_type == "security", origin=origin, held_back=filters.held,
                        held_back_count=filters.held_count, filters_unknown=filters.unknown,
                        filters_error=filters.error, filters_from=where, held_back_why=filters.why)
 
 
-def _dnf_ini(reader: Reader, path: str, errors: Errors | None) -> list[tuple[str, list[tuple[str, str]]]]:
+def _dnf_bool(value: str, default: bool) -> bool:
+    """libdnf's OptionBool: 1/yes/true/on and 0/no/false/off in any case; anything else is refused
+    with a logged error, and the option keeps its value."""
+    word = value.strip().lower()
+    return True if word in ("1", "yes", "true", "on") else False if word in ("0", "no", "false", "off") \
+        else default
+
+
+def _dnf_ini(reader: Reader, path: str, errors: Errors | None) -> tuple[list[Section], str]:
+    """A dnf INI file's sections as libdnf reads them, and why libdnf refuses it ("" when it does not)."""
     text = read_optional(reader, path, errors)
-    sections = ini_sections(text, path) if text is not None else []
-    if sections is None:
-        note(errors, path, "not an INI file as dnf reads one")
-    return sections or []
+    if text is None:
+        return [], ""
+    sections, refused = ini_sections(text)
+    if refused:
+        note(errors, path, f"libdnf refuses it: {refused}")
+    return sections, refused
 
 
-def _dnf_filters(reader: Reader, automatic_conf: str, packages: tuple[InstalledPackage, ...] | None,
+def _dnf_filters(reader: Reader, automatic: list[Section], packages: tuple[InstalledPackage, ...] | None,
                  errors: Errors | None) -> tuple[HeldBack, str]:
     """What dnf's excludes hold back (parsers/system/dnf_excludes.py): /etc/dnf/dnf.conf [main], then
     dnf-automatic's [base], and the enabled repositories' own; with the files that set them."""
+    dnf_conf, refused = _dnf_ini(reader, "/etc/dnf/dnf.conf", errors)
+    if refused:  # dnf's Base cannot read its configuration: dnf-automatic exits
+        return HeldBack(error=f"libdnf refuses /etc/dnf/dnf.conf ({refused})"), "/etc/dnf/dnf.conf"
     main = Filters()
     used: list[str] = []
     reposdir = ["/etc/yum.repos.d", "/etc/yum/repos.d", "/etc/distro.repos.d"]  # dnf.conf(5)
     plugins = True
-    for path, wanted in (("/etc/dnf/dnf.conf", "main"), (automatic_conf, "base")):
-        for name, items in _dnf_ini(reader, path, errors):
+    layers = [("/etc/dnf/dnf.conf", "main", dnf_conf), ("/etc/dnf/automatic.conf", "base", automatic)]
+    for path, wanted, sections in layers:
+        for name, items in sections:
             if name == wanted:
                 main.add_section(items)
-                plugins = truthy(dict(items).get("plugins", "1")) is not False and plugins
+                settings = dict(items)
+                plugins = _dnf_bool(settings.get("plugins", ""), plugins)
                 used += [f"{path} [{name}]"] if any(k in DNF_FILTER_KEYS for k, _v in items) else []
-                dirs = dict(items).get("reposdir")
-                if dirs is not None and wanted == "main":
-                    reposdir = [d.rstrip("/") for d in dirs.replace(",", " ").split() if d[:1] == "/"][:8]
+                if "reposdir" in settings:
+                    dirs = settings["reposdir"].replace(",", " ").split()
+                    reposdir = [d.rstrip("/") for d in dirs if d[:1] == "/"][:8]
     repos: dict[str, Filters] = {}
+    seen: set[str] = set()
+    # dnf.conf's other sections are repositories too; then the .repo files in path order, a repeated
+    # id keeping its first definition, names starting with a dot skipped (dnf's glob of "*.repo")
+    sources = [("/etc/dnf/dnf.conf", [s for s in dnf_conf if s[0] != "main"])]
     for directory in reposdir:
         for file in list_dir(reader, directory, errors):
-            path = f"{directory}/{file}"
-            for repo_id, items in _dnf_ini(reader, path, errors) if file.endswith(".repo") else ():
-                if repo_id == "main" or truthy(dict(items).get("enabled", "1")) is False:
-                    continue
-                repo = repos.setdefault(repo_id, Filters())
-                repo.add_section(items)
+            if file.endswith(".repo") and not file.startswith("."):
+                path = f"{directory}/{file}"
+                sections, refused = _dnf_ini(reader, path, errors)
+                sources.append((path, [] if refused else sections))  # a refused file is skipped
+    for path, sections in sources:
+        for repo_id, items in sections:
+            if repo_id in seen:
+                continue
+            seen.add(repo_id)
+            if _dnf_bool(dict(items).get("enabled", ""), True):
+                repos[repo_id] = Filters()
+                repos[repo_id].add_section(items)
                 used += [f"{path} [{repo_id}]"] if any(k in DNF_FILTER_KEYS for k, _v in items) else []
     locks, locks_from, stops, unread = (_versionlock(reader, packages, errors) if plugins
                                         else (None, "", "", ""))
     if stops:
         return HeldBack(error=stops), locks_from
-    where = ", ".join(dict.fromkeys([*used, *([locks_from] if locks else [])]))
+    named = list(dict.fromkeys([*used, *([locks_from] if locks else [])]))
+    where = ", ".join(named[:8]) + (f" and {len(named) - 8} more" if len(named) > 8 else "")
     held = dnf_held_back(main, repos, packages, where or "dnf's configuration", locks, locks_from)
     if unread and not held.held_count:  # what the unread list locks is unknown, never "nothing"
         return HeldBack(unknown=unread), where
@@ -220,9 +253,9 @@ def _versionlock(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
     installed = _installed(packages, ("python3-dnf-plugin-versionlock", "python2-dnf-plugin-versionlock"))
     if installed is False or (installed is None and not reader.exists(_VERSIONLOCK_CONF)):
         return None, "", "", ""
-    section = dict(next((items for name, items in _dnf_ini(reader, _VERSIONLOCK_CONF, errors)
+    section = dict(next((items for name, items in _dnf_ini(reader, _VERSIONLOCK_CONF, errors)[0]
                          if name == "main"), []))
-    if truthy(section.get("enabled", "1")) is False:
+    if not _dnf_bool(section.get("enabled", ""), True):
         return None, "", "", ""
     locklist = section.get("locklist", "").strip()
     if not locklist:  # the plugin raises "locklist not set" in its sack hook; dnf-automatic exits

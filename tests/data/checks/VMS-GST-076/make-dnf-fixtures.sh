@@ -36,7 +36,8 @@ install_db() { # fixture rpm...
   sqlite3 "$db/rpmdb.sqlite" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null 2>&1 || true
   rm -f "$db/rpmdb.sqlite-wal" "$db/rpmdb.sqlite-shm" "$db/.rpm.lock"
 }
-for fixture in dnf-automatic-installs-updates.PASS dnf-excludes-the-kernel.FAIL dnf-exclude-names-a-version.UNKNOWN; do
+for fixture in dnf-automatic-installs-updates.PASS dnf-excludes-the-kernel.FAIL dnf-exclude-names-a-version.UNKNOWN \
+    dnf-exclude-of-the-installed-version.FAIL dnf-conf-libdnf-refuses.FAIL; do
   install_db "$fixture" "$base"/*.rpm
 done
 for fixture in dnf-versionlock-holds-the-kernel.FAIL dnf-versionlock-without-its-list.FAIL; do
