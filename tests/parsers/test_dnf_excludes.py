@@ -397,13 +397,13 @@ def test_a_glob_vmsec_cannot_spell_is_unknown() -> None:
 
 def test_every_architecture_of_a_name_is_judged() -> None:
     """glibc.x86_64 and glibc.i686 installed, ``exclude=glibc.x86_64``: dnf upgrades neither (the
-    review's oracle); each architecture is judged on its own."""
+    review's run of dnf-automatic: the architectures of one name move in lockstep)."""
     main = Filters()
     main.add_section([("exclude", "glibc.x86_64")])
     packages = tuple(InstalledPackage(name="glibc", version="2.34-100.el9", arch=a, manager="rpm")
                      for a in ("x86_64", "i686"))
     got = dnf_held_back(main, {}, packages, "dnf.conf")
-    assert got.held == ("glibc.x86_64",)
+    assert got.held == ("glibc.i686", "glibc.x86_64")
 
 
 def test_hostile_entries_and_names_are_bounded() -> None:
@@ -414,3 +414,18 @@ def test_hostile_entries_and_names_are_bounded() -> None:
     started = time.process_time()
     got = dnf_held_back(main, {}, packages, "dnf.conf")
     assert time.process_time() - started < 5 and got.unknown and "too many" in got.unknown
+
+
+def test_a_name_arch_reading_that_may_name_an_uninstalled_package_is_unknown() -> None:
+    """``exclude=python3.*``: dnf reads it as name ``python3``, any architecture, when such a package
+    exists — installed or only in a repository — and hides only that; vmsec cannot see the
+    repository, so python3.11 is unknown, never "held". An unsubstituted variable matches nothing."""
+    packages = tuple(InstalledPackage(name=n, version="3.11.7-1.el9", arch="x86_64", manager="rpm")
+                     for n in ("python3.11", "python3.11-libs"))
+    main = Filters()
+    main.add_section([("exclude", "python3.*")])
+    got = dnf_held_back(main, {}, packages, "dnf.conf")
+    assert not got.held and "python3.11" in got.unknown
+    main = Filters()
+    main.add_section([("exclude", "*el$releasever")])
+    assert dnf_held_back(main, {}, packages, "dnf.conf") == dnf_held_back(Filters(), {}, packages, "dnf.conf")

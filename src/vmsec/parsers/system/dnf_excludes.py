@@ -212,7 +212,10 @@ def _names_in(entry: str) -> list[str]:
 
 def _mentions(entry: str, p: InstalledPackage) -> bool:
     """Whether an entry that does not match the installed package could match one of its other
-    versions: its name part is the package's, or it starts with a glob (``*el9_5*``)."""
+    versions: its name part is the package's, or it starts with a glob (``*el9_5*``). An entry with
+    a ``$`` (a variable dnf does not substitute here: ``*el$releasever``) matches no package."""
+    if "$" in entry:
+        return False
     return entry[:1] in "*?[" or any(fnmatchcase(p.name, n) for n in _names_in(entry))
 
 
@@ -238,6 +241,80 @@ def _lock_state(locks: list[str], p: InstalledPackage) -> str | None:
         if _hides([pattern], versioned) or _mentions(pattern, p):
             state = "uncertain"
     return state
+
+
+def _split_outside_brackets(pattern: str, sep: str) -> list[int]:
+    """The positions of ``sep`` in a glob, outside its ``[…]`` sets."""
+    out, depth = [], False
+    for i, c in enumerate(pattern):
+        if c == "[" and not depth:
+            depth = True
+        elif c == "]" and depth:
+            depth = False
+        elif c == sep and not depth:
+            out.append(i)
+    return out
+
+
+def _selects(pattern: str, p: InstalledPackage, form: str) -> bool:
+    """Whether ``pattern`` read in one of hawkey's forms selects the installed package ``p``."""
+    name, epoch, version, release, arch = _parts(p)
+    dashes, dots = _split_outside_brackets(pattern, "-"), _split_outside_brackets(pattern, ".")
+
+    def ev_matches(ev: str) -> bool:
+        e, colon, v = ev.partition(":")
+        return fnmatchcase(epoch or "0", e) and fnmatchcase(version, v) if colon else fnmatchcase(version, ev)
+
+    if form == "NA":
+        dot = dots[-1] if dots else -1
+        return dot > 0 and fnmatchcase(name, pattern[:dot]) and fnmatchcase(arch, pattern[dot + 1:])
+    if form == "NAME":
+        return fnmatchcase(name, pattern)
+    if form == "NEV":
+        dash = dashes[-1] if dashes else -1
+        return dash > 0 and fnmatchcase(name, pattern[:dash]) and ev_matches(pattern[dash + 1:])
+    if len(dashes) < 2:
+        return False
+    n, ev, rest = pattern[:dashes[-2]], pattern[dashes[-2] + 1:dashes[-1]], pattern[dashes[-1] + 1:]
+    if form == "NEVR":
+        return fnmatchcase(name, n) and ev_matches(ev) and fnmatchcase(release, rest)
+    last_dot = rest.rfind(".") if "[" not in rest else -1  # NEVRA: the release, then the architecture
+    return last_dot > 0 and fnmatchcase(name, n) and ev_matches(ev) and \
+        fnmatchcase(release, rest[:last_dot]) and fnmatchcase(arch, rest[last_dot + 1:])
+
+
+_FORMS = ("NEVRA", "NA", "NAME", "NEVR", "NEV")
+_ARCHES = ("x86_64", "i686", "noarch", "aarch64", "ppc64le", "s390x", "src")
+
+
+def _selection(pattern: str, rpms: list[InstalledPackage]) -> tuple[set[int], bool]:
+    """The installed packages a main exclude or include entry selects, as dnf's ``Subject`` does:
+    the first of its forms (NEVRA, NA, NAME, NEVR, NEV) that selects any package wins, then the
+    whole NEVRA string as one glob. dnf decides the form on every package it knows, updates and
+    packages not installed too; vmsec knows the installed ones — so the answer is certain (the
+    second value) unless a ``name.arch`` reading that could name an uninstalled package
+    (``python3.*``: a ``python3`` in a repository) came before the form that selected."""
+    dots = _split_outside_brackets(pattern, ".")
+    na_open = bool(dots) and any(fnmatchcase(a, pattern[dots[-1] + 1:]) for a in _ARCHES)
+    for form in _FORMS:
+        hit = {i for i, p in enumerate(rpms) if _selects(pattern, p, form)}
+        if hit:
+            return hit, form in ("NEVRA", "NA") or not na_open
+    return {i for i, p in enumerate(rpms) if _hides([pattern], _forms(p)[1][-2:])}, True
+
+
+def _main_state(main: Filters, p: InstalledPackage, excluded: bool, included: bool,
+                versioned: list[str]) -> str | None:
+    """What the main lists do to an installed package: "held" when an exclude selects it (dnf hides
+    the installed package too: it is never upgraded) or includepkgs selects nothing of it;
+    "uncertain" when an entry that selected nothing installed names another version of it."""
+    if excluded:
+        return "held"
+    if main.include and not included:
+        return "uncertain" if any(_mentions(e, p) for e in main.include) else "held"
+    if any(_mentions(e, p) or _hides([e], versioned) for e in main.exclude):
+        return "uncertain"
+    return None
 
 
 def _scope_state(f: Filters, p: InstalledPackage, names: list[str], versioned: list[str], *,
@@ -291,10 +368,20 @@ def dnf_held_back(main: Filters, repos: Mapping[str, Filters], packages: tuple[I
     held: set[str] = set()
     locked: set[str] = set()
     uncertain: set[str] = set()
-    for p in rpms:
+    excluded: set[int] = set()
+    doubtful: set[int] = set()  # selected only if no uninstalled package answers an earlier form
+    included: set[int] = set()
+    if main_on:
+        for entry in main.exclude:
+            hit, certain = _selection(entry, rpms)
+            (excluded if certain else doubtful).update(hit)
+        for entry in main.include:
+            included |= _selection(entry, rpms)[0]
+    for i, p in enumerate(rpms):
         label = p.name if len(arches[p.name]) == 1 or not p.arch else f"{p.name}.{p.arch}"
         names, versioned = _forms(p)
-        state = _scope_state(main, p, names, versioned, main=True) if main_on else None
+        state = _main_state(main, p, i in excluded, i in included, versioned) if main_on else None
+        state = "uncertain" if state is None and i in doubtful else state
         per_repo = [_scope_state(f, p, names, versioned, main=False) for f in repo_filters.values()]
         lock = _lock_state(locks, p)
         if state == "held" or (per_repo and all(s in ("excluded", "left out") for s in per_repo)):
@@ -305,6 +392,10 @@ def dnf_held_back(main: Filters, repos: Mapping[str, Filters], packages: tuple[I
         # updates come from the others
         elif state or lock or any(s in ("excluded", "uncertain") for s in per_repo):
             uncertain.add(label)
+    # the architectures of one name move in lockstep (multilib): one held holds the others
+    for name, kinds in arches.items():
+        if len(kinds) > 1 and any(f"{name}.{a}" in held | locked for a in kinds):
+            held |= {f"{name}.{a}" for a in kinds} - locked
     if held or locked:
         every = sorted(held | locked)
         why = [f"dnf's excludes in {where} hide {them(len(held))}" if held else "",
