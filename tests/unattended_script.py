@@ -1,6 +1,7 @@
 """unattended-upgrades 2.9's packaged script (Debian 12), loaded as an oracle. scripts/test.sh unpacks the
 .deb into .cache (nothing is installed); ``LOAD`` is the start of a child program that imports it with
-its apt bindings replaced by empty stand-ins (a test then sets the ``apt_pkg.config`` it asks) and
+its apt bindings replaced by empty stand-ins (a test then sets ``apt_pkg.config`` to a ``Config`` of its
+lists) and
 ``lsb_release`` answering for Debian 12. The script's path is the child's first argument."""
 
 from __future__ import annotations
@@ -31,4 +32,10 @@ module = types.ModuleType("uu")
 module.__file__ = sys.argv[1]
 importlib.machinery.SourceFileLoader("uu", sys.argv[1]).exec_module(module)
 
+
+class Config:  # apt_pkg.config's stand-in: a test gives it the case's lists
+    def __init__(self, lists):
+        self.lists = lists
+    def value_list(self, key):
+        return self.lists.get(key, [])
 """

@@ -21,11 +21,6 @@ from vmsec.parsers.system.unattended_filters import apt_names, held_back, update
 ORACLE = LOAD + r"""
 import datetime, re
 
-class Config:
-    def __init__(self, lists):
-        self.lists = lists
-    def value_list(self, key):
-        return self.lists.get(key, [])
 
 better = types.SimpleNamespace(origins=[types.SimpleNamespace(trusted=True)])
 out = []

@@ -28,11 +28,6 @@ from vmsec.parsers.system.unattended_origins import (
 )
 
 ORACLE = LOAD + r"""
-class Config:
-    def __init__(self, lists):
-        self.lists = lists
-    def value_list(self, key):
-        return self.lists.get(key, [])
 
 class Origin:
     def __init__(self, fields):
