@@ -1,8 +1,7 @@
 """unattended-upgrades 2.9's packaged script (Debian 12), loaded as an oracle. scripts/test.sh unpacks the
 .deb into .cache (nothing is installed); ``LOAD`` is the start of a child program that imports it with
 its apt bindings replaced by empty stand-ins (a test then sets ``apt_pkg.config`` to a ``Config`` of its
-lists) and
-``lsb_release`` answering for Debian 12. The script's path is the child's first argument."""
+lists) and ``lsb_release`` answering for Debian 12. The script's path is the child's first argument."""
 
 from __future__ import annotations
 
