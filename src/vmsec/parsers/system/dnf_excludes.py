@@ -317,17 +317,14 @@ def _main_state(main: Filters, p: InstalledPackage, excluded: bool, included: bo
     return None
 
 
-def _scope_state(f: Filters, p: InstalledPackage, names: list[str], versioned: list[str], *,
-                 main: bool) -> str | None:
-    """What one scope's lists do to a package's updates: "held", "excluded" (a repository's excludes
-    hide its updates from that repository), "left out" (its includepkgs do), "uncertain" (an entry
-    names some of its versions), or None. Main excludes apply to the installed package too: matching
-    its installed version in any form holds it back for good (an excluded installed package is
-    never upgraded)."""
-    if _hides(f.exclude, names + versioned if main else names):
-        return "held" if main else "excluded"
+def _repo_state(f: Filters, p: InstalledPackage, names: list[str], versioned: list[str]) -> str | None:
+    """What one repository's lists do to a package's updates (never to the installed package):
+    "excluded" (its excludes hide them from that repository), "left out" (its includepkgs do),
+    "uncertain" (an entry names some of its versions), or None."""
+    if _hides(f.exclude, names):
+        return "excluded"
     if f.include and not _hides(f.include, names + versioned):
-        return "held" if main else "left out"
+        return "left out"
     if any(_mentions(e, p) or _hides([e], versioned) for e in f.exclude):
         return "uncertain"
     return None
@@ -382,7 +379,7 @@ def dnf_held_back(main: Filters, repos: Mapping[str, Filters], packages: tuple[I
         names, versioned = _forms(p)
         state = _main_state(main, p, i in excluded, i in included, versioned) if main_on else None
         state = "uncertain" if state is None and i in doubtful else state
-        per_repo = [_scope_state(f, p, names, versioned, main=False) for f in repo_filters.values()]
+        per_repo = [_repo_state(f, p, names, versioned) for f in repo_filters.values()]
         lock = _lock_state(locks, p)
         if state == "held" or (per_repo and all(s in ("excluded", "left out") for s in per_repo)):
             held.add(label)

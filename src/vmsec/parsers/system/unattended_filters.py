@@ -127,8 +127,8 @@ def held_back(blacklist: list[str], whitelist: list[str], strict: bool,
     """The installed packages Package-Blacklist and a strict Package-Whitelist keep unattended-upgrades
     from upgrading, and those on hold in dpkg (see the module docstring); a bad entry of either list
     stops the program. Packages on hold are held back whatever the lists leave unknown."""
-    found = _held_back(blacklist, whitelist, strict, packages)
     holds, on_hold = _holds(packages)
+    found = _held_back(blacklist, whitelist, strict, packages, holds, on_hold)
     if found.unknown and holds:
         return HeldBack(held=tuple(holds[:MAX_NAMED]), held_count=len(holds), why=on_hold)
     return found
@@ -144,8 +144,7 @@ def _holds(packages: tuple[InstalledPackage, ...] | None) -> tuple[list[str], st
 
 
 def _held_back(blacklist: list[str], whitelist: list[str], strict: bool,
-               packages: tuple[InstalledPackage, ...] | None) -> HeldBack:
-    holds, on_hold = _holds(packages)
+               packages: tuple[InstalledPackage, ...] | None, holds: list[str], on_hold: str) -> HeldBack:
     if strict and not whitelist and packages is not None:
         # pinning_from_config pins every allowed archive to -1 under a strict whitelist and raises only
         # whitelisted packages to 900: with none, no package has a candidate

@@ -160,7 +160,7 @@ def _dnf_automatic(reader: Reader, packages: tuple[InstalledPackage, ...] | None
     if (install_timer or timer) and refused:  # dnf-automatic exits on a file libdnf refuses
         enabled, filters, where = True, HeldBack(error=f"libdnf refuses {conf_path} ({refused})"), conf_path
     elif enabled:
-        filters, where = _dnf_filters(reader, automatic, packages, errors)
+        filters, where = _dnf_filters(reader, (conf_path, automatic), packages, errors)
     else:
         filters, where = HeldBack(), ""
     return AutoUpdates(mechanism="dnf-automatic", enabled=enabled,
@@ -188,10 +188,12 @@ def _dnf_ini(reader: Reader, path: str, errors: Errors | None) -> tuple[list[Sec
     return sections, refused
 
 
-def _dnf_filters(reader: Reader, automatic: list[Section], packages: tuple[InstalledPackage, ...] | None,
+def _dnf_filters(reader: Reader, automatic: tuple[str, list[Section]],
+                 packages: tuple[InstalledPackage, ...] | None,
                  errors: Errors | None) -> tuple[HeldBack, str]:
     """What dnf's excludes hold back (parsers/system/dnf_excludes.py): /etc/dnf/dnf.conf [main], then
-    dnf-automatic's [base], and the enabled repositories' own; with the files that set them."""
+    dnf-automatic's [base] (``automatic``: its path and sections), and the enabled repositories' own;
+    with the files that set them."""
     dnf_conf, refused = _dnf_ini(reader, "/etc/dnf/dnf.conf", errors)
     if refused:  # dnf's Base cannot read its configuration: dnf-automatic exits
         return HeldBack(error=f"libdnf refuses /etc/dnf/dnf.conf ({refused})"), "/etc/dnf/dnf.conf"
@@ -199,7 +201,7 @@ def _dnf_filters(reader: Reader, automatic: list[Section], packages: tuple[Insta
     used: list[str] = []
     reposdir = ["/etc/yum.repos.d", "/etc/yum/repos.d", "/etc/distro.repos.d"]  # dnf.conf(5)
     plugins = True
-    layers = [("/etc/dnf/dnf.conf", "main", dnf_conf), ("/etc/dnf/automatic.conf", "base", automatic)]
+    layers = [("/etc/dnf/dnf.conf", "main", dnf_conf), (automatic[0], "base", automatic[1])]
     for path, wanted, sections in layers:
         for name, items in sections:
             if name == wanted:
