@@ -432,8 +432,8 @@ def _unattended_upgrades(guest: Guest, auto: AutoUpdates, where: Evidence) -> It
     elif covered is None:
         yield unknown("automatic updates", f"unattended-upgrades runs; {why}", where, origins)
     elif auto.filters_unknown:
-        yield unknown("automatic updates", "unattended-upgrades runs; which installed packages its "
-                      f"Package-Blacklist/-Whitelist hold back is unknown: {auto.filters_unknown}", where,
+        yield unknown("automatic updates", "unattended-upgrades runs; which installed packages it "
+                      f"holds back is unknown: {auto.filters_unknown}", where,
                       filters)
     else:
         when = "" if len(days) == 7 else f" on {', '.join(days)} only (Update-Days)"

@@ -123,11 +123,17 @@ def apt_names(packages: Iterable[InstalledPackage], *, each: bool = False) -> li
 
 
 def held_back(blacklist: list[str], whitelist: list[str], strict: bool,
-              packages: tuple[InstalledPackage, ...] | None) -> HeldBack:
+              packages: tuple[InstalledPackage, ...] | None,
+              pinned: tuple[tuple[str, ...], str] = ((), "")) -> HeldBack:
     """The installed packages Package-Blacklist and a strict Package-Whitelist keep unattended-upgrades
     from upgrading, and those on hold in dpkg (see the module docstring); a bad entry of either list
-    stops the program. Packages on hold are held back whatever the lists leave unknown."""
+    stops the program. Packages on hold are held back whatever the lists leave unknown, and so are
+    ``pinned``: the packages apt's pins keep from their security updates (names as :func:`apt_names`
+    spells them) and why (:func:`vmsec.parsers.system.aptprefs.security_pin_holds`)."""
     holds, on_hold = _holds(packages)
+    if pinned[0]:
+        holds = sorted(set(holds) | set(pinned[0]))
+        on_hold = "; ".join(w for w in (on_hold, pinned[1]) if w)
     found = _held_back(blacklist, whitelist, strict, packages, holds, on_hold)
     if found.unknown and holds:
         return HeldBack(held=tuple(holds[:MAX_NAMED]), held_count=len(holds), why=on_hold)

@@ -31,6 +31,13 @@ from vmsec.parsers.system._common import (
     unreadable,
 )
 from vmsec.parsers.system.aptconf import AptConfig, apt_bool, read_apt_config
+from vmsec.parsers.system.aptprefs import (
+    PinHold,
+    Preferences,
+    read_apt_preferences,
+    read_releases,
+    security_pin_holds,
+)
 from vmsec.parsers.system.dnf_excludes import DNF_FILTER_KEYS, Filters, Section, dnf_held_back, ini_sections
 from vmsec.parsers.system.unattended_filters import HeldBack, held_back, update_weekdays
 from vmsec.parsers.system.unattended_origins import MAX_PATTERNS
@@ -114,8 +121,16 @@ def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
     whitelist = config.items("Unattended-Upgrade::Package-Whitelist")
     strict = config.tree_get("Unattended-Upgrade::Package-Whitelist-Strict")  # python-apt: no Binary::
     strict_whitelist = strict is not None and apt_bool(strict[0]) is True
-    filters = held_back([v for v, _o in blacklist], [v for v, _o in whitelist], strict_whitelist, packages) \
-        if enabled else HeldBack()  # nothing runs: matching would only cost time
+    # nothing runs: matching would only cost time
+    prefs = read_apt_preferences(reader, config, errors) if enabled else Preferences()
+    pins = _security_pins(reader, config, prefs, packages, errors)
+    filters = held_back([v for v, _o in blacklist], [v for v, _o in whitelist], strict_whitelist, packages,
+                        (pins.held, pins.why)) if enabled else HeldBack()
+    if prefs.refused:  # every program that opens apt's cache exits: unattended-upgrades too
+        filters = HeldBack(error=f"apt refuses its preferences ({prefs.refused})")
+    elif not filters.unknown and (pins.unknown or prefs.unknown):
+        filters = HeldBack(held=filters.held, held_count=filters.held_count, why=filters.why,
+                           error=filters.error, unknown=pins.unknown or prefs.unknown)
     return AutoUpdates(mechanism="unattended-upgrades", enabled=enabled, security_only=security_only,
                        origin=origin, allowed_origins=tuple(v for v, _o in legacy),
                        origins_pattern=tuple(v for v, _o in patterns),
@@ -124,8 +139,20 @@ def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
                        run_weekdays=tuple(sorted(update_weekdays(v for v, _o in days))),
                        held_back=filters.held, held_back_count=filters.held_count,
                        filters_error=filters.error, filters_unknown=filters.unknown,
-                       filters_from=", ".join(dict.fromkeys(o for _v, o in [*blacklist, *whitelist, *days])),
+                       filters_from=", ".join(dict.fromkeys(
+                           [*(o for _v, o in [*blacklist, *whitelist, *days]), *prefs.sources])),
                        held_back_why=filters.why)
+
+
+def _security_pins(reader: Reader, config: AptConfig, prefs: Preferences,
+                   packages: tuple[InstalledPackage, ...] | None, errors: Errors | None) -> PinHold:
+    """What apt's pins and APT::Default-Release do to the security archive's updates (nothing to read
+    when neither is set: the common case costs one directory listing)."""
+    default = config.tree_get("APT::Default-Release")
+    if prefs.refused or not (prefs.pins or default):
+        return PinHold()
+    releases = read_releases(reader, config, errors)
+    return security_pin_holds(prefs, releases, packages, default[0] if default else None)
 
 
 def _ini_section(reader: Reader, path: str, section: str, errors: Errors | None) -> dict[str, str] | None:

@@ -1,0 +1,516 @@
+"""APT's preferences (apt_preferences(5)) as apt 2.6 reads them, and which installed packages their
+pins keep from the security archive.
+
+apt reads ``Dir::Etc::Preferences`` (/etc/apt/preferences), then the files of
+``Dir::Etc::PreferencesParts`` (/etc/apt/preferences.d: no extension or ``.pref``). Each record is a
+deb822 stanza (``#`` lines are comments) with ``Package``, ``Pin`` and ``Pin-Priority``. apt refuses
+the whole configuration — every program that opens its cache exits, unattended-upgrades too — on a
+record without ``Package``, a priority that is missing, zero or out of range, or ``never`` on a named
+package. The real program is the oracle: tests/parsers/test_aptprefs.py runs ``apt-cache policy`` on
+planted roots.
+
+What a pin does (apt-pkg/policy.cc): a ``Package: *`` pin sets the priority of the archives it
+matches (the first such pin wins; ``never`` wins always); a pin naming packages sets the priority of
+their versions it matches (the first wins). The candidate is the highest-priority version, a newer
+one winning a tie; a version whose priority is ≤ 0 is never chosen, and one below the installed
+version's priority never replaces it. The installed version's priority is the highest of the files
+that list it: the dpkg status file (100) and any archive that still carries it.
+
+Only the release files apt downloaded (/var/lib/apt/lists/*Release) say how the security archive is
+labelled; without them, a pin that may match it is unknown. Whether an installed version is still in
+another archive is not read (the package lists are tens of megabytes): where that decides, the answer
+is unknown, and says so.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+
+from msgspec import Struct
+
+from vmsec.facts import FileKind, InstalledPackage
+from vmsec.parsers.system._common import Errors, list_dir, read_optional
+from vmsec.parsers.system.aptconf import AptConfig, apt_part_names, apt_path
+from vmsec.parsers.system.dnf_excludes import glibc_glob
+from vmsec.parsers.system.unattended_filters import apt_names
+from vmsec.reading import Reader
+
+NEVER = -32768  # apt's NEVER_PIN: "Pin-Priority: never"
+MAX_PINS = 2_000  # a file of more is judged unknown, never cut short to "no pin"
+MAX_FILES = 256
+_WS = " \t\n\r\v\f"
+_STRTOL = re.compile(r"[ \t\n\r\v\f]*([+-]?[0-9]+)")
+
+
+class Pin(Struct, frozen=True, kw_only=True):
+    packages: tuple[str, ...]  # () for "Package: *", a pin on archives
+    kind: str  # version | release | origin
+    data: str
+    priority: int
+    where: str  # file:line of the record
+
+
+class Release(Struct, frozen=True, kw_only=True):
+    """An archive as apt labels it: its Release file's fields and the host it comes from."""
+
+    path: str
+    site: str
+    origin: str = ""
+    label: str = ""
+    suite: str = ""  # apt's "archive" (a=)
+    codename: str = ""
+    version: str = ""
+    not_automatic: bool = False
+    but_automatic_upgrades: bool = False
+
+    @property
+    def security(self) -> bool:
+        return any(v.lower().endswith("-security") for v in (self.suite, self.codename)) \
+            or "security" in self.label.lower()
+
+
+class Preferences(Struct, frozen=True, kw_only=True):
+    pins: tuple[Pin, ...] = ()
+    refused: str = ""  # why apt refuses them ("FILE: no Package header"); nothing then installs
+    unknown: str = ""  # why some were not read
+    sources: tuple[str, ...] = ()  # the files read
+
+
+class PinHold(Struct, frozen=True, kw_only=True):
+    """What the pins do to the installed packages' security updates."""
+
+    held: tuple[str, ...] = ()  # every installed package the pins keep from the security archive
+    why: str = ""
+    unknown: str = ""  # why some packages could not be judged
+    undecided: tuple[str, ...] = ()  # those packages (every one when nothing could be judged)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+def _records(text: str) -> list[tuple[int, dict[str, str]]]:
+    """deb822 records as apt's pkgTagFile reads a preferences file: ``#`` lines dropped, a record ends
+    at an empty line, a field starts on a line that does not begin with a blank and runs to its ``:``
+    (which may be on a later line: apt looks for the colon, not the line's end), a later field of the
+    same name wins. Field names are folded to lower case. Each record with its first line number."""
+    kept = [(n, line) for n, line in enumerate(text.split("\n"), 1) if not line.startswith("#")]
+    out: list[tuple[int, dict[str, str]]] = []
+    fields: dict[str, str] = {}
+    start = 0
+    key: str | None = None
+    value: list[str] = []
+    pending: list[str] = []  # a field name still looking for its colon
+    for n, line in kept:
+        if line.strip("\r") == "" and not pending:  # the record's end
+            if key is not None:
+                fields[key] = "\n".join(value).rstrip(_WS)
+            if fields:
+                out.append((start, fields))
+            fields, key, value = {}, None, []
+            continue
+        if pending or (line[:1] not in _WS and line):
+            if not pending and key is not None:
+                fields[key] = "\n".join(value).rstrip(_WS)
+                key, value = None, []
+            if not fields and not pending:
+                start = n
+            head, colon, rest = line.partition(":")
+            if not colon:
+                pending.append(line)
+                continue
+            key = "\n".join([*pending, head]).rstrip(_WS).lower()
+            pending = []
+            value = [rest.lstrip(_WS)]
+        elif key is not None:
+            value.append(line)
+    if key is not None:
+        fields[key] = "\n".join(value).rstrip(_WS)
+    if fields:
+        out.append((start, fields))
+    return out
+
+
+def _priority(text: str | None, generic: bool) -> tuple[int | None, str]:
+    """The Pin-Priority as apt reads it (``strtol``, base 10, a prefix), or None and why apt refuses."""
+    if text == "never":
+        return (NEVER, "") if generic else (None, "the special 'Pin-Priority: never' can only be used for "
+                                            "'Package: *' records")
+    m = _STRTOL.match(text or "") if text is not None and len(text) < 300 else None
+    value = int(m.group(1)) if m else 0
+    if not -32768 <= value <= 32767:
+        return None, f"value {text} is outside the range of valid pin priorities (-32768 to 32767)"
+    if value == 0:
+        return None, "no priority (or zero) specified for pin"
+    return (NEVER + 1 if value == NEVER else value), ""
+
+
+def parse_preferences(text: str, path: str) -> tuple[list[Pin], str]:
+    """The pins of one preferences file in apt's order, and why apt refuses the file ("" when it does
+    not). Records apt skips (no Pin, a pin type it does not know) are skipped."""
+    pins: list[Pin] = []
+    for number, fields in _records(text):
+        name = fields.get("package", "")
+        if not name:
+            return pins, f"{path}: invalid record (line {number}), no Package header"
+        generic = name == "*"
+        pin = fields.get("pin")
+        if pin is None:
+            continue
+        word_end = next((i for i, c in enumerate(pin) if c in _WS), len(pin))
+        kind, data = pin[:word_end].lower(), pin[word_end:].lstrip(_WS)
+        if kind not in ("release", "origin") and not (kind == "version" and not generic):
+            continue  # apt: "Did not understand pin type", a warning
+        priority, why = _priority(fields.get("pin-priority"), generic)
+        if priority is None:
+            return pins, f"{path} (line {number}): {why}"
+        pins.append(Pin(packages=() if generic else tuple(name.split()), kind=kind, data=data,
+                        priority=priority, where=f"{path}:{number}"))
+    return pins, ""
+
+
+def read_apt_preferences(reader: Reader, config: AptConfig, errors: Errors | None) -> Preferences:
+    """The pins of the preferences file and directory apt reads, in its order."""
+    main = apt_path(config, "Dir::Etc::Preferences", "preferences")
+    parts = apt_path(config, "Dir::Etc::PreferencesParts", "preferences.d")
+    paths = [main, *(f"{parts}/{n}" for n in apt_part_names(list_dir(reader, parts, errors), "pref"))]
+    pins: list[Pin] = []
+    read: list[str] = []
+    for path in paths[:MAX_FILES + 1]:
+        if reader.stat(path).kind != FileKind.FILE:  # apt reads only regular files (RealFileExists)
+            continue
+        text = read_optional(reader, path, errors)
+        if text is None:
+            return Preferences(pins=tuple(pins), unknown=f"{path} could not be read", sources=tuple(read))
+        read.append(path)
+        found, refused = parse_preferences(text, path)
+        pins += found
+        if refused:
+            return Preferences(pins=tuple(pins), refused=refused, sources=tuple(read))
+    if len(paths) > MAX_FILES or len(pins) > MAX_PINS:
+        return Preferences(unknown=f"more than {MAX_FILES} preference files or {MAX_PINS} pins",
+                           sources=tuple(read))
+    return Preferences(pins=tuple(pins), sources=tuple(read))
+
+
+def _release_fields(text: str) -> dict[str, str]:
+    if text.startswith("-----BEGIN PGP SIGNED MESSAGE-----"):
+        text = text.partition("\n\n")[2].partition("\n-----BEGIN PGP SIGNATURE-----")[0]
+    fields: dict[str, str] = {}
+    for line in text.split("\n"):
+        if not line.strip():
+            break
+        if line[:1] in _WS:
+            continue
+        key, colon, value = line.partition(":")
+        if colon:
+            fields[key.strip().lower()] = value.strip()
+    return fields
+
+
+def read_releases(reader: Reader, config: AptConfig, errors: Errors | None) -> tuple[Release, ...]:
+    """The archives apt has downloaded the Release file of (Dir::State::lists), labelled as apt sees
+    them. The host is the list file's name up to its first ``_`` (apt's URItoFileName)."""
+    state = (config.tree_get("Dir::State") or ("var/lib/apt/", ""))[0]
+    lists = (config.tree_get("Dir::State::lists") or ("lists/", ""))[0]
+    root = (config.tree_get("Dir") or ("/", ""))[0]
+    state = state if state.startswith("/") else f"/{root.strip('/')}/{state}"
+    where = lists if lists.startswith("/") else f"{state.rstrip('/')}/{lists}"
+    where = re.sub("/+", "/", where).rstrip("/")
+    out: list[Release] = []
+    names = [n for n in list_dir(reader, where, errors) if n.endswith(("_InRelease", "_Release"))]
+    for name in names[:MAX_FILES]:
+        if name.endswith("_Release") and f"{name[:-len('_Release')]}_InRelease" in names:
+            continue  # apt prefers InRelease
+        text = read_optional(reader, f"{where}/{name}", errors, limit=1 << 20)
+        if text is None:
+            continue
+        f = _release_fields(text)
+        site = name.partition("_")[0].rpartition("@")[2]
+        out.append(Release(path=f"{where}/{name}", site=site, origin=f.get("origin", ""),
+                           label=f.get("label", ""), suite=f.get("suite", ""),
+                           codename=f.get("codename", ""), version=f.get("version", ""),
+                           not_automatic=f.get("notautomatic", "").lower() == "yes",
+                           but_automatic_upgrades=f.get("butautomaticupgrades", "").lower() == "yes"))
+    return tuple(out)
+
+
+# --- matching (apt-pkg/versionmatch.cc) ------------------------------------------------------------
+
+def _expression(pattern: str, value: str) -> bool | None:
+    """apt's ExpressionMatches: ``/regex/`` (POSIX, not modelled: None) or fnmatch with case folding."""
+    if len(pattern) > 1 and pattern.startswith("/") and pattern.endswith("/"):
+        return None
+    glob = glibc_glob(pattern.lower())
+    return None if glob is None else fnmatch.fnmatchcase(value.lower(), glob)
+
+
+def _prefix_or_expression(pattern: str, prefix: bool, value: str) -> bool | None:
+    """apt's MatchVer (equal, or a prefix when the pin ends in ``*``; case-folded), else ExpressionMatches."""
+    if value.lower() == pattern.lower() or (prefix and value.lower().startswith(pattern.lower())):
+        return True
+    return _expression(pattern, value)
+
+
+def _all(*answers: bool | None) -> bool | None:
+    """True when every answer is True, False when one is False, else None."""
+    return False if False in answers else None if None in answers else True
+
+
+def release_matches(data: str, release: Release | None) -> bool | None:
+    """Whether a ``Pin: release DATA`` matches the archive (None: the dpkg status file), or None
+    when apt's answer cannot be told here (a regex; ``c=``/``b=``, which depend on the package file)."""
+    if not data:
+        return False
+    if data == "*":
+        return True
+    spec: dict[str, str] = {}
+    if "=" not in data:
+        spec["v" if data[0].isdigit() else "release"] = data
+    else:
+        fragments = _tok_split(data[:299])  # apt copies the data into 300 bytes first
+        if fragments is None:
+            return False  # more than 19 fragments: apt drops the pin's type, and it matches nothing
+        for frag in fragments:
+            if len(frag) >= 3 and frag[1] == "=" and frag[0].lower() in "voanlcb":
+                spec[frag[0].lower()] = frag[2:]
+    if not spec:
+        return False
+    version = spec.get("v")
+    prefix = version is not None and version.endswith("*")
+    if prefix and version is not None:
+        version = version[:-1]
+    if release is None:  # the status file: only its archive, "now", can match
+        if any(k in spec for k in "volnv") or version is not None:
+            return False
+        return _all(*(_expression(spec[k], "now") for k in ("a", "release") if k in spec),
+                    *(None for k in "cb" if k in spec))
+    return _all(
+        *([_prefix_or_expression(version, prefix, release.version)] if version is not None else []),
+        *([_expression(spec["o"], release.origin)] if "o" in spec else []),
+        *([_expression(spec["a"], release.suite)] if "a" in spec else []),
+        *([_expression(spec["n"], release.codename)] if "n" in spec else []),
+        *([_any(_expression(spec["release"], release.suite), _expression(spec["release"], release.codename))]
+          if "release" in spec else []),
+        *([_expression(spec["l"], release.label)] if "l" in spec else []),
+        *(None for k in "cb" if k in spec))
+
+
+def _tok_split(text: str) -> list[str] | None:
+    """apt's TokSplitString on ``,``: fragments with their blanks trimmed, empty ones skipped; None
+    past 19 of them."""
+    out: list[str] = []
+    start = pos = len(text) - len(text.lstrip(_WS))
+    while pos != len(text):
+        while pos != len(text) and text[pos] != ",":
+            pos += 1
+        end = pos
+        while end > start and (text[end - 1] == "," or text[end - 1] in _WS):
+            end -= 1
+        out.append(text[start:end])
+        if len(out) >= 20:
+            return None
+        while pos != len(text) and (text[pos] == "," or text[pos] in _WS or text[pos] == "\0"):
+            pos += 1
+        start = pos
+    return out
+
+
+def _any(*answers: bool | None) -> bool | None:
+    return True if True in answers else None if None in answers else False
+
+
+def origin_matches(data: str, release: Release | None) -> bool | None:
+    site = data[1:-1] if len(data) >= 2 and data[0] == data[-1] == '"' else data
+    if release is None:
+        return False  # the status file has no site
+    return _expression(site, release.site) if site else False
+
+
+def file_matches(pin: Pin, release: Release | None) -> bool | None:
+    if pin.kind == "release":
+        return release_matches(pin.data, release)
+    if pin.kind == "origin":
+        return origin_matches(pin.data, release)
+    return False
+
+
+def version_matches(data: str, version: str) -> bool | None:
+    prefix = data.endswith("*")
+    return _prefix_or_expression(data[:-1] if prefix else data, prefix, version)
+
+
+def names_match(pin: Pin, package: InstalledPackage, native: str | None) -> bool | None:
+    """Whether a pin's Package field names the installed package: an exact name, ``src:NAME``, a
+    ``name:arch`` (no architecture: the native one, which ``all`` packages count as), a glob
+    (``*[?``) or a ``/regex/`` (None: not modelled)."""
+    answers: list[bool | None] = []
+    own_arch = native if package.arch in (None, "all") else package.arch
+    for word in pin.packages:
+        source = word.startswith("src:")
+        name = word[4:] if source else word
+        name, colon, arch = name.rpartition(":") if ":" in name else (name, "", "")
+        if colon and any(c in arch for c in "*?[-"):
+            answers.append(None)  # an architecture wildcard (linux-any …)
+            continue
+        wanted = arch if colon else native
+        if wanted is None or own_arch is None:
+            plain = not colon and package.arch in (None, "all")  # the native architecture either way
+            answers.append(_named(name, source, package) if plain else None)
+            continue
+        if wanted != own_arch:
+            answers.append(False)
+            continue
+        answers.append(_named(name, source, package))
+    return _any(*answers)
+
+
+def _named(name: str, source: bool, package: InstalledPackage) -> bool | None:
+    subject = (package.source or package.name) if source else package.name
+    if (len(name) > 1 and name.startswith("/") and name.endswith("/")) or any(c in name for c in "*[?"):
+        return _expression(name, subject) if name != subject else False
+    return name == subject
+
+
+def _update_matches_version_pin(data: str, installed: str) -> bool | None:
+    """Whether a ``Pin: version DATA`` matches a newer version whose text is not known: ``*`` matches
+    every version; an exact pin on the installed version cannot match another; anything else may."""
+    if data == "*":
+        return True
+    exact = not data.endswith("*") and not any(c in data for c in "*?[") and not data.startswith("/")
+    return False if exact and data.lower() == installed.lower() else None
+
+
+# --- what the pins do ------------------------------------------------------------------------------
+
+def file_priority(pins: Iterable[Pin], release: Release | None,
+                  default_release: str | None) -> int | None:
+    """The priority apt gives an archive (None: the dpkg status file): 500, 100 or 1 by its flags,
+    then the first ``Package: *`` pin that matches it (APT::Default-Release first, at 990), a
+    ``never`` pin always. None when a pin that may match cannot be told."""
+    base = 100 if release is None or release.but_automatic_upgrades else 1 if release.not_automatic else 500
+    generic = [p for p in pins if not p.packages]
+    if default_release:
+        generic.insert(0, Pin(packages=(), kind="release", data=default_release, priority=990,
+                              where="APT::Default-Release"))
+    fixed: int | None = None
+    for pin in generic:
+        if fixed is not None and pin.priority != NEVER:
+            continue
+        match = file_matches(pin, release)
+        if match is None:
+            return None
+        if match:
+            if fixed == NEVER:
+                continue
+            fixed = pin.priority
+    return base if fixed is None else fixed
+
+
+def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
+                       packages: tuple[InstalledPackage, ...] | None,
+                       default_release: str | None) -> PinHold:
+    """The installed dpkg packages whose security updates apt's pins keep from ever being the
+    candidate (see the module docstring), and why; unknown where the answer depends on what is not
+    read. Nothing when there is no pin."""
+    if not prefs.pins and not default_release:
+        return PinHold()
+    if packages is None:
+        return PinHold(unknown="APT pins are set, and the installed packages are unknown")
+    dpkg = [p for p in packages if p.manager == "dpkg"]
+    names = apt_names(dpkg, each=True)
+    security = [r for r in releases if r.security]
+    others = [r for r in releases if not r.security]
+    if not security:
+        return PinHold(unknown="APT pins are set, and no Release file of the security archive is in "
+                       "/var/lib/apt/lists to match them against", undecided=tuple(sorted(names)))
+    prios = {r.path: file_priority(prefs.pins, r, default_release) for r in security}
+    if None in prios.values() or len(set(prios.values())) > 1:
+        return PinHold(unknown="a pin on the security archive cannot be evaluated (a regular expression, "
+                       "or a component or architecture)", undecided=tuple(sorted(names)))
+    sec_release, sec_prio = security[0], next(iter(prios.values()))
+    status_prio = file_priority(prefs.pins, None, default_release)
+    other_prios = [file_priority(prefs.pins, r, default_release) for r in others]
+    native = next((p.arch for p in dpkg if p.name == "dpkg"), None)
+    held: list[str] = []
+    unknown: list[str] = []
+    reasons: set[str] = set()
+    specific = [p for p in prefs.pins if p.packages]
+    for package, name in zip(dpkg, names, strict=True):
+        verdict, reason = _held(package, native, specific, sec_release, others, sec_prio, status_prio,
+                                 other_prios)
+        if verdict is True:
+            held.append(name)
+            reasons.add(reason)
+        elif verdict is None:
+            unknown.append(name)
+            reasons.add(reason)
+    why = "; ".join(sorted(reasons))
+    if held:
+        return PinHold(held=tuple(sorted(held)), why=f"APT pins keep their security updates from being "
+                       f"candidates ({why})",
+                       unknown=f"{len(unknown)} more may be held back" if unknown else "",
+                       undecided=tuple(sorted(unknown)))
+    if unknown:
+        return PinHold(unknown=f"APT pins may keep {len(unknown)} installed packages "
+                       f"({', '.join(sorted(unknown)[:5])}{', …' if len(unknown) > 5 else ''}) from their "
+                       f"security updates: {why}", undecided=tuple(sorted(unknown)))
+    return PinHold()
+
+
+def _held(package: InstalledPackage, native: str | None, specific: list[Pin], security: Release,
+          others: list[Release], sec_prio: int | None, status_prio: int | None,
+          other_prios: list[int | None]) -> tuple[bool | None, str]:
+    """Whether apt keeps the installed version over any newer version from the security archive."""
+    pins = []
+    for pin in specific:
+        named = names_match(pin, package, native)
+        if named is None:
+            return None, f"{pin.where} names packages with a regular expression"
+        if named:
+            pins.append(pin)
+    # the security version's priority: the first pin naming the package that matches it, else its archive's
+    p_new: int | None = None
+    for pin in pins:
+        match = _update_matches_version_pin(pin.data, package.version) if pin.kind == "version" \
+            else file_matches(pin, security)
+        if match is None:
+            return None, f"{pin.where} pins versions of the package that may be the security update"
+        if match:
+            p_new = pin.priority
+            break
+    if sec_prio == NEVER or p_new is None:
+        p_new = sec_prio
+        where_new = "the security archive's priority"
+    else:
+        where_new = next(p.where for p in pins if p.priority == p_new)
+    if p_new is None or status_prio is None:
+        return None, "a pin on the archives cannot be evaluated"
+    if p_new <= 0:
+        return True, f"{where_new} is {_shown(p_new)}"
+    # the installed version's priority: the first pin naming the package that matches it, else the
+    # highest of the files that list it — the status file, and any archive still carrying it
+    for pin in pins:
+        if pin.kind == "version":
+            match = version_matches(pin.data, package.version)
+        else:  # its files: the status file, perhaps other archives (not read)
+            match = _any(file_matches(pin, None), *(None if file_matches(pin, r) is not False else False
+                                                    for r in others))
+        if match is None:
+            return None, f"{pin.where} may or may not apply to the installed version"
+        if match:
+            return (True, f"{pin.where} ranks the installed version ({pin.priority}) above the security "
+                    f"update ({p_new})") if pin.priority > p_new else (False, "")
+    low, high = status_prio, max([status_prio, *(p for p in other_prios if p is not None)])
+    if None in other_prios:
+        return None, "a pin on the archives cannot be evaluated"
+    if p_new < low:
+        return True, f"the security archive's priority ({p_new}) is below the installed version's ({low})"
+    if p_new >= high:
+        return False, ""
+    return None, (f"another archive ranks above the security archive ({high} > {p_new}): an installed "
+                  f"version still in it is never upgraded from security")
+
+
+def _shown(priority: int) -> str:
+    return "never" if priority == NEVER else str(priority)
