@@ -214,6 +214,31 @@ def sysctl_many_glob_keys(root: Path, files: int = 3, keys: int = 20_000) -> Pat
     return root
 
 
+def apt_pins_times_packages(root: Path, packages: int = 3_000, pins: int = 2_000) -> Path:
+    """An unattended-upgrades guest of ``packages`` installed packages with ``pins`` glob pins naming
+    packages (``Package: a*b*c*…``, 120 KB) and the archives' Release files: each pin would be
+    matched against each package."""
+    _base(root)
+    apt = root / "etc/apt"
+    (apt / "apt.conf.d").mkdir(parents=True, exist_ok=True)
+    (apt / "apt.conf.d/20auto-upgrades").write_text('APT::Periodic::Update-Package-Lists "1";\n'
+                                                    'APT::Periodic::Unattended-Upgrade "1";\n')
+    (root / "etc/cron.daily").mkdir()
+    (root / "etc/cron.daily/apt-compat").write_text("#!/bin/sh\n")  # what starts it without systemd
+    (apt / "preferences.d").mkdir()
+    (apt / "preferences.d/hostile").write_text("".join(
+        f"Package: {'*'.join('abcdefgh')}{n}*\nPin: origin security.debian.org\nPin-Priority: -1\n\n"
+        for n in range(pins)))
+    (root / "var/lib/dpkg/status").write_text("".join(
+        f"Package: {name}\nStatus: install ok installed\nVersion: 1.0-1\nArchitecture: amd64\n\n"
+        for name in ["dpkg", "unattended-upgrades", *(f"pkg{n:05d}" for n in range(packages))]))
+    lists = root / "var/lib/apt/lists"
+    lists.mkdir(parents=True)
+    (lists / "security.debian.org_debian-security_dists_bookworm-security_Release").write_text(
+        "Origin: Debian\nLabel: Debian-Security\nSuite: stable-security\nCodename: bookworm-security\n")
+    return root
+
+
 CASES: dict[str, Callable[[Path], Path]] = {
     "sudoers-repeated-includedir": sudoers_repeated_includedir,
     "sudoers-self-including-dir": sudoers_self_including_dir,
@@ -229,4 +254,5 @@ CASES: dict[str, Callable[[Path], Path]] = {
     "qcow2-sparse-exabyte-chain": qcow2_sparse_exabyte_chain,
     "deb822-uris-times-suites": deb822_uris_times_suites,
     "sysctl-many-glob-keys": sysctl_many_glob_keys,
+    "apt-pins-times-packages": apt_pins_times_packages,
 }

@@ -19,6 +19,7 @@ import yaml
 from components import require
 from hostile_guests import (
     QEMU_MAX_L1_BYTES,
+    apt_pins_times_packages,
     cloud_init_dropins,
     qcow2_inflated_l1,
     shared_home_authorized_keys,
@@ -145,3 +146,13 @@ def test_qcow2_l1_table_at_qemus_limit_is_still_opened_by_the_header_code(tmp_pa
     finally:
         os.close(fd)
     assert header.l1_size == QEMU_MAX_L1_BYTES // 8
+
+
+def test_apt_pins_times_packages_is_bounded_and_unknown(tmp_path: Path) -> None:
+    """Pins naming packages are matched against every installed package: past MAX_WORK pairs the
+    answer is unknown (and says why) instead of minutes of glob matching."""
+    root = apt_pins_times_packages(tmp_path / "guest", packages=500, pins=1_000)
+    guest, _records = collect_guest(RootReader(str(root)), name="hostile", origin=str(root))
+    auto = guest.auto_updates
+    assert auto is not None and auto.mechanism == "unattended-upgrades" and auto.enabled
+    assert auto.held_back_count == 0 and "pins name packages" in auto.filters_unknown

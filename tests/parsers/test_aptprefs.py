@@ -250,6 +250,20 @@ def test_apt_refuses_the_preferences_where_apt_does(tmp_path: Path, apt_cache: s
     assert refused.startswith(f"/{P}")
 
 
+@pytest.mark.parametrize(("value", "refused"), [
+    ("bookwrom", True), ("bookworm", False), ("stable-security", False), ("book*", False), ("12*", False),
+    ("now", False), ("a=nothing", False), ("Bookworm", False), ("/^book/", False), ("13", True)])
+def test_apt_refuses_a_default_release_it_does_not_have(tmp_path: Path, apt_cache: str, value: str,
+                                                        refused: bool) -> None:
+    plant(tmp_path, {})
+    rc, _held, stderr = apt_policy(tmp_path, value)
+    assert (rc != 0) == refused, stderr
+    reader = RootReader(str(tmp_path))
+    hold = security_pin_holds(read_apt_preferences(reader, AptConfig(), []),
+                              read_releases(reader, AptConfig(), []), installed(), value)
+    assert bool(hold.refused) == refused
+
+
 def test_the_never_pin_is_apt_s_own_value() -> None:
     pins, refused = parse_preferences("Package: *\nPin: release a=x\nPin-Priority: never\n\n"
                                       "Package: *\nPin: release a=y\nPin-Priority: -32768\n", "/p")

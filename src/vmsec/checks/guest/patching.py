@@ -339,7 +339,13 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
     refuses its configuration (a syntax error or a missing `#include` in apt.conf.d). Installed
     packages its `Package-Blacklist` matches, a strict `Package-Whitelist` does not, or that are
     on hold (`apt-mark hold`) are never upgraded; an entry that is not a regular expression stops
-    it, and `Update-Days` that name no day keep it from running. dnf-automatic never upgrades what
+    it, and `Update-Days` that name no day keep it from running. Nor does apt take an update that its
+    pins (/etc/apt/preferences.d) rank below the installed version — the security archive pinned
+    below 100 or to `never`, a package pinned to its installed version — and it refuses to start on
+    a preferences record it cannot read or an `APT::Default-Release` no archive has. An
+    `APT::Default-Release` or a pin that ranks another archive above the security one holds back
+    every installed version still in that archive (unknown here: the package lists are not read).
+    dnf-automatic never upgrades what
     dnf's `excludepkgs` (or a main `includepkgs` that leaves it out) hide, nor what the versionlock
     plugin locks; that plugin without its list stops it.
 
@@ -347,7 +353,8 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
     `APT::Periodic::Unattended-Upgrade "1";` (`dpkg-reconfigure -plow unattended-upgrades`), and keep
     the security archive among its origins (Debian:
     `"origin=Debian,codename=${distro_codename}-security,label=Debian-Security";`, Ubuntu:
-    `"${distro_id}:${distro_codename}-security";`). RHEL
+    `"${distro_id}:${distro_codename}-security";`); pin nothing below the security archive (or give
+    it the priority of the archive `APT::Default-Release` names). RHEL
     family: install dnf-automatic, set `apply_updates = yes` (`upgrade_type = security`) and enable
     `dnf-automatic.timer`.
     """

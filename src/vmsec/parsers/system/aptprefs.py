@@ -40,6 +40,7 @@ from vmsec.reading import Reader
 NEVER = -32768  # apt's NEVER_PIN: "Pin-Priority: never"
 MAX_PINS = 2_000  # a file of more is judged unknown, never cut short to "no pin"
 MAX_FILES = 256
+MAX_WORK = 400_000  # installed packages × pins naming packages: more is judged unknown (≈ 1 s of matching)
 _WS = " \t\n\r\v\f"
 _STRTOL = re.compile(r"[ \t\n\r\v\f]*([+-]?[0-9]+)")
 
@@ -85,6 +86,7 @@ class PinHold(Struct, frozen=True, kw_only=True):
     why: str = ""
     unknown: str = ""  # why some packages could not be judged
     undecided: tuple[str, ...] = ()  # those packages (every one when nothing could be judged)
+    refused: str = ""  # why apt refuses to start (APT::Default-Release names no archive it has)
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -384,27 +386,40 @@ def _update_matches_version_pin(data: str, installed: str) -> bool | None:
 # --- what the pins do ------------------------------------------------------------------------------
 
 def file_priority(pins: Iterable[Pin], release: Release | None,
-                  default_release: str | None) -> int | None:
-    """The priority apt gives an archive (None: the dpkg status file): 500, 100 or 1 by its flags,
-    then the first ``Package: *`` pin that matches it (APT::Default-Release first, at 990), a
-    ``never`` pin always. None when a pin that may match cannot be told."""
-    base = 100 if release is None or release.but_automatic_upgrades else 1 if release.not_automatic else 500
+                  default_release: str | None) -> tuple[int | None, str]:
+    """The priority apt gives an archive (None: the dpkg status file) and what set it: 500, 100 or 1
+    by its flags, then the first ``Package: *`` pin that matches it (APT::Default-Release first, at
+    990), a ``never`` pin always. None when a pin that may match cannot be told."""
+    if release is None or release.but_automatic_upgrades:
+        fixed, where = 100, "the status file" if release is None else f"{release.path} (ButAutomaticUpgrades)"
+    elif release.not_automatic:
+        fixed, where = 1, f"{release.path} (NotAutomatic)"
+    else:
+        fixed, where = 500, "apt's default"
     generic = [p for p in pins if not p.packages]
     if default_release:
         generic.insert(0, Pin(packages=(), kind="release", data=default_release, priority=990,
                               where="APT::Default-Release"))
-    fixed: int | None = None
+    pinned = False
     for pin in generic:
-        if fixed is not None and pin.priority != NEVER:
+        if pinned and pin.priority != NEVER:
             continue
         match = file_matches(pin, release)
         if match is None:
-            return None
-        if match:
-            if fixed == NEVER:
-                continue
-            fixed = pin.priority
-    return base if fixed is None else fixed
+            return None, pin.where
+        if match and fixed != NEVER:
+            fixed, where, pinned = pin.priority, pin.where, True
+    return fixed, where
+
+
+def default_release_refused(default_release: str, releases: tuple[Release, ...]) -> bool | None:
+    """Whether apt refuses APT::Default-Release: it names no archive apt has (by suite, codename or
+    version, as a glob), is not a ``x=`` form and not ``now``. None when a regex decides."""
+    if len(default_release) > 2 and default_release[1] == "=":
+        return False
+    answers = [_expression(default_release, v) for r in releases for v in (r.suite, r.codename, r.version)]
+    found = _any(*answers, _expression(default_release, "now"))
+    return None if found is None else not found
 
 
 def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
@@ -415,6 +430,9 @@ def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
     read. Nothing when there is no pin."""
     if not prefs.pins and not default_release:
         return PinHold()
+    if default_release and releases and default_release_refused(default_release, releases):
+        return PinHold(refused=f"APT::Default-Release {default_release!r} names no release among the "
+                       "archives apt has downloaded")
     if packages is None:
         return PinHold(unknown="APT pins are set, and the installed packages are unknown")
     dpkg = [p for p in packages if p.manager == "dpkg"]
@@ -425,20 +443,31 @@ def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
         return PinHold(unknown="APT pins are set, and no Release file of the security archive is in "
                        "/var/lib/apt/lists to match them against", undecided=tuple(sorted(names)))
     prios = {r.path: file_priority(prefs.pins, r, default_release) for r in security}
-    if None in prios.values() or len(set(prios.values())) > 1:
+    if any(p is None for p, _w in prios.values()) or len({p for p, _w in prios.values()}) > 1:
         return PinHold(unknown="a pin on the security archive cannot be evaluated (a regular expression, "
                        "or a component or architecture)", undecided=tuple(sorted(names)))
-    sec_release, sec_prio = security[0], next(iter(prios.values()))
-    status_prio = file_priority(prefs.pins, None, default_release)
-    other_prios = [file_priority(prefs.pins, r, default_release) for r in others]
-    native = next((p.arch for p in dpkg if p.name == "dpkg"), None)
+    sec_release, (sec_prio, _where) = security[0], next(iter(prios.values()))
+    status_prio = file_priority(prefs.pins, None, default_release)[0]
+    ranked = [(file_priority(prefs.pins, r, default_release), r) for r in others]
+    other_prios = [p for (p, _w), _r in ranked]
+    top = max(((p, w, r) for (p, w), r in ranked if p is not None), key=lambda t: t[0], default=None)
+    above = f"{top[2].suite or top[2].codename or top[2].path} ({top[0]}, from {top[1]})" if top else ""
+    # the native architecture: dpkg's own, else the only one the packages have
+    archs = {p.arch for p in dpkg if p.arch and p.arch != "all"}
+    native = next((p.arch for p in dpkg if p.name == "dpkg"), archs.pop() if len(archs) == 1 else None)
     held: list[str] = []
     unknown: list[str] = []
     reasons: set[str] = set()
-    specific = [p for p in prefs.pins if p.packages]
+    # A pin of plain names applies only to the packages it names (a set lookup); a glob, regex or
+    # src: pin is matched against every installed package, which is what MAX_WORK bounds.
+    specific = [(p, _plain_names(p)) for p in prefs.pins if p.packages]
+    matched = sum(1 for _p, plain in specific if plain is None)
+    if len(dpkg) * matched > MAX_WORK:
+        return PinHold(unknown=f"{matched} pins name packages by pattern: more than vmsec matches against "
+                       f"{len(dpkg)} installed packages", undecided=tuple(sorted(names)))
     for package, name in zip(dpkg, names, strict=True):
         verdict, reason = _held(package, native, specific, sec_release, others, sec_prio, status_prio,
-                                 other_prios)
+                                 other_prios, above)
         if verdict is True:
             held.append(name)
             reasons.add(reason)
@@ -458,15 +487,30 @@ def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
     return PinHold()
 
 
-def _held(package: InstalledPackage, native: str | None, specific: list[Pin], security: Release,
+def _plain_names(pin: Pin) -> frozenset[str] | None:
+    """The package names of a pin that names packages only by name (``name`` or ``name:arch``), or
+    None when one of its words is a pattern or a source package."""
+    out = set()
+    for word in pin.packages:
+        name = word.partition(":")[0]
+        if word.startswith(("src:", "/")) or any(c in name for c in "*[?"):
+            return None
+        out.add(name)
+    return frozenset(out)
+
+
+def _held(package: InstalledPackage, native: str | None, specific: list[tuple[Pin, frozenset[str] | None]],
+          security: Release,
           others: list[Release], sec_prio: int | None, status_prio: int | None,
-          other_prios: list[int | None]) -> tuple[bool | None, str]:
+          other_prios: list[int | None], above: str) -> tuple[bool | None, str]:
     """Whether apt keeps the installed version over any newer version from the security archive."""
     pins = []
-    for pin in specific:
+    for pin, plain in specific:
+        if plain is not None and package.name not in plain:
+            continue
         named = names_match(pin, package, native)
         if named is None:
-            return None, f"{pin.where} names packages with a regular expression"
+            return None, f"{pin.where} names packages by a regular expression or an architecture"
         if named:
             pins.append(pin)
     # the security version's priority: the first pin naming the package that matches it, else its archive's
@@ -508,8 +552,8 @@ def _held(package: InstalledPackage, native: str | None, specific: list[Pin], se
         return True, f"the security archive's priority ({p_new}) is below the installed version's ({low})"
     if p_new >= high:
         return False, ""
-    return None, (f"another archive ranks above the security archive ({high} > {p_new}): an installed "
-                  f"version still in it is never upgraded from security")
+    return None, (f"{above} ranks above the security archive ({p_new}): an installed version still in "
+                  "it is never upgraded from security (the archives' package lists are not read)")
 
 
 def _shown(priority: int) -> str:

@@ -126,8 +126,9 @@ def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
     pins = _security_pins(reader, config, prefs, packages, errors)
     filters = held_back([v for v, _o in blacklist], [v for v, _o in whitelist], strict_whitelist, packages,
                         (pins.held, pins.why)) if enabled else HeldBack()
-    if prefs.refused:  # every program that opens apt's cache exits: unattended-upgrades too
-        filters = HeldBack(error=f"apt refuses its preferences ({prefs.refused})")
+    if prefs.refused or pins.refused:  # every program that opens apt's cache exits: unattended-upgrades too
+        filters = HeldBack(error=f"apt refuses its preferences ({prefs.refused})" if prefs.refused
+                           else f"apt refuses to start: {pins.refused}")
     elif not filters.unknown and (pins.unknown or prefs.unknown):
         filters = HeldBack(held=filters.held, held_count=filters.held_count, why=filters.why,
                            error=filters.error, unknown=pins.unknown or prefs.unknown)
