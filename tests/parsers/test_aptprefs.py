@@ -23,11 +23,13 @@ import pytest
 from components import require
 from vmsec.collectors.reader import RootReader
 from vmsec.facts import InstalledPackage
+from vmsec.parsers.system import aptprefs
 from vmsec.parsers.system.aptconf import AptConfig
 from vmsec.parsers.system.aptprefs import (
     NEVER,
     parse_preferences,
     read_apt_preferences,
+    read_carried,
     read_releases,
     security_pin_holds,
 )
@@ -119,7 +121,8 @@ def vmsec_holds(root: Path, default_release: str | None = None) -> tuple[str, se
     prefs = read_apt_preferences(reader, config, [])
     if prefs.refused:
         return prefs.refused, set(), set()
-    hold = security_pin_holds(prefs, read_releases(reader, config, []), installed(), default_release)
+    hold = security_pin_holds(prefs, read_releases(reader, config, []), installed(), default_release,
+                              lambda others: read_carried(reader, others, installed(), []))
     assert bool(hold.unknown) == bool(hold.undecided)
     return "", set(hold.held), set(hold.undecided)
 
@@ -135,12 +138,12 @@ CASES: dict[str, tuple[dict[str, str], str | None, bool]] = {
     "security archive 50 (below the status file)": (
         {P: "Package: *\nPin: origin security.debian.org\nPin-Priority: 50\n"}, None, True),
     "security archive 100": ({P: "Package: *\nPin: origin security.debian.org\nPin-Priority: 100\n"},
-                             None, False),
+                             None, True),
     "security archive 600": ({P: "Package: *\nPin: release a=stable-security\nPin-Priority: 600\n"},
                              None, True),
     "main archive 900 (a=stable does not match stable-security)": (
-        {P: "Package: *\nPin: release a=stable\nPin-Priority: 900\n"}, None, False),
-    "Default-Release bookworm": ({}, "bookworm", False),
+        {P: "Package: *\nPin: release a=stable\nPin-Priority: 900\n"}, None, True),
+    "Default-Release bookworm": ({}, "bookworm", True),
     "Default-Release bookworm-security": ({}, "bookworm-security", True),
     "a pin on another site": ({P: "Package: *\nPin: origin deb.example.org\nPin-Priority: -1\n"}, None, True),
     "a release glob": ({P: "Package: *\nPin: release n=*-security\nPin-Priority: -1\n"}, None, True),
@@ -182,7 +185,7 @@ CASES: dict[str, tuple[dict[str, str], str | None, bool]] = {
     "one package 50 on the security archive": (
         {P: "Package: foo bar\nPin: release n=bookworm-security\nPin-Priority: 50\n"}, None, True),
     "one package 50 on every Debian archive": (
-        {P: "Package: foo bar\nPin: release o=Debian\nPin-Priority: 50\n"}, None, False),
+        {P: "Package: foo bar\nPin: release o=Debian\nPin-Priority: 50\n"}, None, True),
     "a comment line and CRLF": ({P: "# hold\r\nPackage: *\r\n# the pocket\r\nPin: origin security.debian.org"
                                  "\r\nPin-Priority: -1\r\n"}, None, True),
     "a record with no Pin is skipped": ({P: "Package: *\nPin-Priority: -1\n"}, None, True),
@@ -262,6 +265,53 @@ def test_apt_refuses_a_default_release_it_does_not_have(tmp_path: Path, apt_cach
     hold = security_pin_holds(read_apt_preferences(reader, AptConfig(), []),
                               read_releases(reader, AptConfig(), []), installed(), value)
     assert bool(hold.refused) == refused
+
+
+@pytest.mark.parametrize("compression", ["gz", "xz", "lz4", "zst"])
+def test_compressed_package_lists(tmp_path: Path, apt_cache: str, compression: str) -> None:
+    """apt keeps its lists compressed under Acquire::GzipIndexes (lz4 on Debian's cloud images): gzip,
+    xz and lz4 lists are read (apt reads them too, with the same answer); zstd is not, and the answer
+    is unknown."""
+    import gzip
+    import lzma
+
+    import lz4.frame
+
+    plant(tmp_path, {})
+    for path in (tmp_path / "var/lib/apt/lists").glob("*_Packages"):
+        data = path.read_bytes()
+        packed = {"gz": gzip.compress, "xz": lzma.compress, "lz4": lz4.frame.compress}.get(
+            compression, lambda b: b)(data)
+        path.with_name(f"{path.name}.{compression}").write_bytes(packed)
+        path.unlink()
+    _refused, held, unknown = vmsec_holds(tmp_path, "bookworm")
+    if compression == "zst":
+        assert not held and unknown
+        return
+    _rc, apt_held, _stderr = apt_policy(tmp_path, "bookworm")
+    assert held & set(apt_held) == {n for n, h in apt_held.items() if h} == {"foo", "baz", "lib32:i386"}
+    assert not unknown & set(apt_held)
+
+
+@pytest.mark.parametrize("compression", ["gz", "lz4"])
+def test_a_list_that_decompresses_past_the_cap_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          compression: str) -> None:
+    """A compression bomb: decompression stops at the cap (made 1 MiB here; 256 MiB in a scan) and the
+    list counts as unread — unknown, never "not carried"."""
+    import gzip
+
+    import lz4.frame
+
+    monkeypatch.setattr(aptprefs, "MAX_LIST_BYTES", 1 << 20)
+    plant(tmp_path, {})
+    lists = tmp_path / "var/lib/apt/lists"
+    plain = lists / "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"
+    data = plain.read_bytes() + b"\n" * (2 << 20)
+    plain.unlink()
+    packed = gzip.compress(data) if compression == "gz" else lz4.frame.compress(data)
+    plain.with_name(f"{plain.name}.{compression}").write_bytes(packed)
+    _refused, held, unknown = vmsec_holds(tmp_path, "bookworm")
+    assert not held and {"foo", "baz"} <= unknown
 
 
 def test_the_never_pin_is_apt_s_own_value() -> None:

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from msgspec import Struct
 
+from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FileKind, InstalledPackage
-from vmsec.parsers.system._common import Errors, list_dir, read_optional
+from vmsec.parsers.system._common import Errors, list_dir, note, read_optional, unreadable
 from vmsec.parsers.system.aptconf import AptConfig, apt_part_names, apt_path
 from vmsec.parsers.system.dnf_excludes import glibc_glob
 from vmsec.parsers.system.unattended_filters import apt_names
@@ -43,6 +45,9 @@ MAX_FILES = 256
 MAX_WORK = 400_000  # installed packages × pins naming packages: more is judged unknown (≈ 1 s of matching)
 _WS = " \t\n\r\v\f"
 _STRTOL = re.compile(r"[ \t\n\r\v\f]*([+-]?[0-9]+)")
+_PACKAGES_LIST = re.compile(r"_Packages(\.gz|\.xz|\.lz4)?$")  # apt's .zst lists are not read
+MAX_LIST_BYTES = 256 * 1024 * 1024  # a package list, decompressed (Debian's main is ≈ 50 MB)
+_STANZA_NAME = re.compile(rb"^Package: *([^\s]+)", re.MULTILINE)
 
 
 class Pin(Struct, frozen=True, kw_only=True):
@@ -65,6 +70,7 @@ class Release(Struct, frozen=True, kw_only=True):
     version: str = ""
     not_automatic: bool = False
     but_automatic_upgrades: bool = False
+    package_lists: tuple[str, ...] = ()  # its binary Packages lists beside it (paths)
 
     @property
     def security(self) -> bool:
@@ -220,7 +226,13 @@ def read_releases(reader: Reader, config: AptConfig, errors: Errors | None) -> t
     where = lists if lists.startswith("/") else f"{state.rstrip('/')}/{lists}"
     where = re.sub("/+", "/", where).rstrip("/")
     out: list[Release] = []
-    names = [n for n in list_dir(reader, where, errors) if n.endswith(("_InRelease", "_Release"))]
+    listed = list_dir(reader, where, errors)
+    names = [n for n in listed if n.endswith(("_InRelease", "_Release"))]
+    # each package list belongs to the release whose file-name prefix is its longest ("dists_x_" and
+    # "dists_x_updates_" are two releases)
+    prefixes = sorted({n.rpartition("_")[0] + "_" for n in names}, key=len, reverse=True)
+    owner = {n: next((p for p in prefixes if n.startswith(p)), "") for n in listed
+             if "_binary-" in n and _PACKAGES_LIST.search(n)}
     for name in names[:MAX_FILES]:
         if name.endswith("_Release") and f"{name[:-len('_Release')]}_InRelease" in names:
             continue  # apt prefers InRelease
@@ -229,12 +241,82 @@ def read_releases(reader: Reader, config: AptConfig, errors: Errors | None) -> t
             continue
         f = _release_fields(text)
         site = name.partition("_")[0].rpartition("@")[2]
-        out.append(Release(path=f"{where}/{name}", site=site, origin=f.get("origin", ""),
+        prefix = name.rpartition("_")[0] + "_"
+        lists_of = tuple(f"{where}/{n}" for n in listed if owner.get(n) == prefix)
+        out.append(Release(path=f"{where}/{name}", site=site, package_lists=lists_of,
+                           origin=f.get("origin", ""),
                            label=f.get("label", ""), suite=f.get("suite", ""),
                            codename=f.get("codename", ""), version=f.get("version", ""),
                            not_automatic=f.get("notautomatic", "").lower() == "yes",
                            but_automatic_upgrades=f.get("butautomaticupgrades", "").lower() == "yes"))
     return tuple(out)
+
+
+Carried = dict[str, frozenset[tuple[str, str, str]]]  # release path: (name, arch, version) of its lists
+
+
+def read_carried(reader: Reader, releases: Iterable[Release], packages: Iterable[InstalledPackage],
+                 errors: Errors | None) -> Carried | str:
+    """For each archive, which installed (name, architecture, version) its package lists carry — what
+    decides the installed version's priority. Only stanzas of installed names are looked at. A list
+    that cannot be read makes the answer unknown (the reason, as a string)."""
+    wanted = {p.name.encode() for p in packages}
+    out: Carried = {}
+    for release in releases:
+        if not release.package_lists:
+            return f"{release.path} has no package list vmsec reads (zstd lists are not)"
+        found: set[tuple[str, str, str]] = set()
+        for path in release.package_lists:
+            data = _list_bytes(reader, path, errors)
+            if data is None:
+                return f"{path} could not be read"
+            found |= _stanzas_of(data, wanted)
+        out[release.path] = frozenset(found)
+    return out
+
+
+def _list_bytes(reader: Reader, path: str, errors: Errors | None) -> bytes | None:
+    try:
+        raw = reader.read_bytes(path, MAX_LIST_BYTES)
+    except ReadError as exc:
+        unreadable(errors, exc)
+        return None
+    if not path.endswith((".gz", ".xz", ".lz4")):
+        return raw
+    # Imported here: only a guest whose pins need its lists pays for them.
+    import lzma
+    import zlib
+
+    import lz4.frame
+
+    # bounded: a list that decompresses past MAX_LIST_BYTES is not read (a compression bomb)
+    engine: Any = (zlib.decompressobj(16 + zlib.MAX_WBITS) if path.endswith(".gz")
+                   else lzma.LZMADecompressor() if path.endswith(".xz") else lz4.frame.LZ4FrameDecompressor())
+    try:
+        data: bytes = engine.decompress(raw, MAX_LIST_BYTES + 1)
+    except (zlib.error, lzma.LZMAError, EOFError, RuntimeError) as exc:
+        note(errors, path, f"not a valid compressed package list ({exc})")
+        return None
+    if len(data) > MAX_LIST_BYTES:
+        note(errors, path, "decompresses past 256 MiB", ErrorKind.TOO_LARGE)
+        return None
+    return data
+
+
+def _stanzas_of(data: bytes, wanted: set[bytes]) -> set[tuple[str, str, str]]:
+    """(name, architecture, version) of the stanzas of a Packages list whose name is ``wanted``."""
+    out: set[tuple[str, str, str]] = set()
+    for m in _STANZA_NAME.finditer(data):
+        if m.group(1) not in wanted:
+            continue
+        end = data.find(b"\n\n", m.end())
+        stanza = data[m.end():end if end >= 0 else len(data)]
+        version = re.search(rb"^Version: *([^\s]+)", stanza, re.MULTILINE)
+        arch = re.search(rb"^Architecture: *([^\s]+)", stanza, re.MULTILINE)
+        if version and arch:
+            out.add((m.group(1).decode("ascii", "replace"), arch.group(1).decode("ascii", "replace"),
+                     version.group(1).decode("utf-8", "replace")))
+    return out
 
 
 # --- matching (apt-pkg/versionmatch.cc) ------------------------------------------------------------
@@ -424,10 +506,12 @@ def default_release_refused(default_release: str, releases: tuple[Release, ...])
 
 def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
                        packages: tuple[InstalledPackage, ...] | None,
-                       default_release: str | None) -> PinHold:
+                       default_release: str | None,
+                       carried: Callable[[list[Release]], Carried | str] | None = None) -> PinHold:
     """The installed dpkg packages whose security updates apt's pins keep from ever being the
     candidate (see the module docstring), and why; unknown where the answer depends on what is not
-    read. Nothing when there is no pin."""
+    read. Nothing when there is no pin. ``carried`` reads which installed versions the other
+    archives' package lists carry (:func:`read_carried`); it is called only when that decides."""
     if not prefs.pins and not default_release:
         return PinHold()
     if default_release and releases and default_release_refused(default_release, releases):
@@ -465,19 +549,32 @@ def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
     if len(dpkg) * matched > MAX_WORK:
         return PinHold(unknown=f"{matched} pins name packages by pattern: more than vmsec matches against "
                        f"{len(dpkg)} installed packages", undecided=tuple(sorted(names)))
+    lists: list[Carried | str] = []  # read once, when a package first needs them
+
+    def carriers(package: InstalledPackage) -> list[Release] | str:
+        if carried is None:
+            return "the archives' package lists are not read"
+        if not lists:
+            lists.append(carried(others))
+        found = lists[0]
+        if isinstance(found, str):
+            return found
+        key = (package.name, package.arch or "", package.version)
+        return [r for r in others if key in found.get(r.path, ())]
+
     for package, name in zip(dpkg, names, strict=True):
         verdict, reason = _held(package, native, specific, sec_release, others, sec_prio, status_prio,
-                                 other_prios, above)
+                                 other_prios, above, {r.path: w for (_p, w), r in ranked}, carriers)
         if verdict is True:
             held.append(name)
             reasons.add(reason)
         elif verdict is None:
             unknown.append(name)
             reasons.add(reason)
-    why = "; ".join(sorted(reasons))
+    why = "; ".join(sorted(reasons)[:3]) + ("; …" if len(reasons) > 3 else "")
     if held:
-        return PinHold(held=tuple(sorted(held)), why=f"APT pins keep their security updates from being "
-                       f"candidates ({why})",
+        return PinHold(held=tuple(sorted(held)), why=f"apt's priorities keep their security updates from "
+                       f"being candidates ({why})",
                        unknown=f"{len(unknown)} more may be held back" if unknown else "",
                        undecided=tuple(sorted(unknown)))
     if unknown:
@@ -502,7 +599,8 @@ def _plain_names(pin: Pin) -> frozenset[str] | None:
 def _held(package: InstalledPackage, native: str | None, specific: list[tuple[Pin, frozenset[str] | None]],
           security: Release,
           others: list[Release], sec_prio: int | None, status_prio: int | None,
-          other_prios: list[int | None], above: str) -> tuple[bool | None, str]:
+          other_prios: list[int | None], above: str, set_by: dict[str, str],
+          carriers: Callable[[InstalledPackage], list[Release] | str]) -> tuple[bool | None, str]:
     """Whether apt keeps the installed version over any newer version from the security archive."""
     pins = []
     for pin, plain in specific:
@@ -537,9 +635,11 @@ def _held(package: InstalledPackage, native: str | None, specific: list[tuple[Pi
     for pin in pins:
         if pin.kind == "version":
             match = version_matches(pin.data, package.version)
-        else:  # its files: the status file, perhaps other archives (not read)
-            match = _any(file_matches(pin, None), *(None if file_matches(pin, r) is not False else False
-                                                    for r in others))
+        else:  # its files: the status file, and the archives whose lists still carry it
+            match = file_matches(pin, None)
+            if match is False and any(file_matches(pin, r) is not False for r in others):
+                files = carriers(package)
+                match = None if isinstance(files, str) else _any(*(file_matches(pin, r) for r in files))
         if match is None:
             return None, f"{pin.where} may or may not apply to the installed version"
         if match:
@@ -552,8 +652,18 @@ def _held(package: InstalledPackage, native: str | None, specific: list[tuple[Pi
         return True, f"the security archive's priority ({p_new}) is below the installed version's ({low})"
     if p_new >= high:
         return False, ""
-    return None, (f"{above} ranks above the security archive ({p_new}): an installed version still in "
-                  "it is never upgraded from security (the archives' package lists are not read)")
+    files = carriers(package)
+    if isinstance(files, str):
+        return None, (f"{above} ranks above the security archive ({p_new}): an installed version still "
+                      f"in it is never upgraded from security ({files})")
+    ranks = [(p, r) for p, r in zip(other_prios, others, strict=True)
+             if r in files and p is not None and p > p_new]
+    if not ranks:
+        return False, ""
+    p_top, r_top = max(ranks, key=lambda t: t[0])
+    return True, (f"{r_top.suite or r_top.codename or r_top.path} still carries the installed version, "
+                  f"and {set_by.get(r_top.path, 'a pin')} ranks it ({p_top}) above the security archive "
+                  f"({p_new})")
 
 
 def _shown(priority: int) -> str:

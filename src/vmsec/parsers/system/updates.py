@@ -35,6 +35,7 @@ from vmsec.parsers.system.aptprefs import (
     PinHold,
     Preferences,
     read_apt_preferences,
+    read_carried,
     read_releases,
     security_pin_holds,
 )
@@ -153,7 +154,8 @@ def _security_pins(reader: Reader, config: AptConfig, prefs: Preferences,
     if prefs.refused or not (prefs.pins or default):
         return PinHold()
     releases = read_releases(reader, config, errors)
-    return security_pin_holds(prefs, releases, packages, default[0] if default else None)
+    return security_pin_holds(prefs, releases, packages, default[0] if default else None,
+                              lambda others: read_carried(reader, others, packages or (), errors))
 
 
 def _ini_section(reader: Reader, path: str, section: str, errors: Errors | None) -> dict[str, str] | None:
