@@ -74,8 +74,9 @@ class Release(Struct, frozen=True, kw_only=True):
 
     @property
     def security(self) -> bool:
+        """Debian's (label Debian-Security, suite stable-security) or Ubuntu's (jammy-security)."""
         return any(v.lower().endswith("-security") for v in (self.suite, self.codename)) \
-            or "security" in self.label.lower()
+            or self.label == "Debian-Security"
 
 
 class Preferences(Struct, frozen=True, kw_only=True):
@@ -526,11 +527,13 @@ def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
     if not security:
         return PinHold(unknown="APT pins are set, and no Release file of the security archive is in "
                        "/var/lib/apt/lists to match them against", undecided=tuple(sorted(names)))
-    prios = {r.path: file_priority(prefs.pins, r, default_release) for r in security}
-    if any(p is None for p, _w in prios.values()) or len({p for p, _w in prios.values()}) > 1:
+    prios = [file_priority(prefs.pins, r, default_release)[0] for r in security]
+    if None in prios:
         return PinHold(unknown="a pin on the security archive cannot be evaluated (a regular expression, "
                        "or a component or architecture)", undecided=tuple(sorted(names)))
-    sec_release, (sec_prio, _where) = security[0], next(iter(prios.values()))
+    # an update is in every security archive apt has (Ubuntu's comes from two sites): its priority is
+    # the highest of theirs, as apt takes the highest of a version's files
+    sec_prio = max(p for p in prios if p is not None)
     status_prio = file_priority(prefs.pins, None, default_release)[0]
     ranked = [(file_priority(prefs.pins, r, default_release), r) for r in others]
     other_prios = [p for (p, _w), _r in ranked]
@@ -563,7 +566,7 @@ def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
         return [r for r in others if key in found.get(r.path, ())]
 
     for package, name in zip(dpkg, names, strict=True):
-        verdict, reason = _held(package, native, specific, sec_release, others, sec_prio, status_prio,
+        verdict, reason = _held(package, native, specific, security, others, sec_prio, status_prio,
                                  other_prios, above, {r.path: w for (_p, w), r in ranked}, carriers)
         if verdict is True:
             held.append(name)
@@ -597,7 +600,7 @@ def _plain_names(pin: Pin) -> frozenset[str] | None:
 
 
 def _held(package: InstalledPackage, native: str | None, specific: list[tuple[Pin, frozenset[str] | None]],
-          security: Release,
+          security: list[Release],
           others: list[Release], sec_prio: int | None, status_prio: int | None,
           other_prios: list[int | None], above: str, set_by: dict[str, str],
           carriers: Callable[[InstalledPackage], list[Release] | str]) -> tuple[bool | None, str]:
@@ -615,7 +618,7 @@ def _held(package: InstalledPackage, native: str | None, specific: list[tuple[Pi
     p_new: int | None = None
     for pin in pins:
         match = _update_matches_version_pin(pin.data, package.version) if pin.kind == "version" \
-            else file_matches(pin, security)
+            else _any(*(file_matches(pin, r) for r in security))
         if match is None:
             return None, f"{pin.where} pins versions of the package that may be the security update"
         if match:
