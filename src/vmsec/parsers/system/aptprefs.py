@@ -24,6 +24,7 @@ is unknown, and says so.
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import re
 from collections.abc import Callable, Iterable
@@ -47,6 +48,7 @@ _WS = " \t\n\r\v\f"
 _STRTOL = re.compile(r"[ \t\n\r\v\f]*([+-]?[0-9]+)")
 _PACKAGES_LIST = re.compile(r"_Packages(\.gz|\.xz|\.lz4)?$")  # apt's .zst lists are not read
 MAX_LIST_BYTES = 256 * 1024 * 1024  # a package list, decompressed (Debian's main is ≈ 50 MB)
+_BASE_GNU_LINUX = ("amd64", "i386", "arm64", "ppc64el", "s390x", "riscv64")  # dpkg's tuples base-gnu-linux-*
 _STANZA_NAME = re.compile(rb"^Package: *([^\s]+)", re.MULTILINE)
 
 
@@ -98,46 +100,112 @@ class PinHold(Struct, frozen=True, kw_only=True):
 
 # --- reading -------------------------------------------------------------------------------------
 
-def _records(text: str) -> list[tuple[int, dict[str, str]]]:
-    """deb822 records as apt's pkgTagFile reads a preferences file: ``#`` lines dropped, a record ends
-    at an empty line, a field starts on a line that does not begin with a blank and runs to its ``:``
-    (which may be on a later line: apt looks for the colon, not the line's end), a later field of the
-    same name wins. Field names are folded to lower case. Each record with its first line number."""
-    kept = [(n, line) for n, line in enumerate(text.split("\n"), 1) if not line.startswith("#")]
-    out: list[tuple[int, dict[str, str]]] = []
-    fields: dict[str, str] = {}
-    start = 0
-    key: str | None = None
-    value: list[str] = []
-    pending: list[str] = []  # a field name still looking for its colon
-    for n, line in kept:
-        if line.strip("\r") == "" and not pending:  # the record's end
-            if key is not None:
-                fields[key] = "\n".join(value).rstrip(_WS)
-            if fields:
-                out.append((start, fields))
-            fields, key, value = {}, None, []
+def _strip_comments(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """pkgTagFile's comment removal: a line starting with ``#`` goes, with its newline. Also the
+    (offset in the result, line number in the file) of each kept line, to name records by line."""
+    out: list[str] = []
+    starts: list[tuple[int, int]] = []
+    size = 0
+    parts = text.split("\n")  # lines end at "\n" only: apt does not split at "\r"
+    lines = [f"{p}\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+    for number, line in enumerate(lines, 1):
+        if line.startswith("#"):
             continue
-        if pending or (line[:1] not in _WS and line):
-            if not pending and key is not None:
-                fields[key] = "\n".join(value).rstrip(_WS)
-                key, value = None, []
-            if not fields and not pending:
-                start = n
-            head, colon, rest = line.partition(":")
-            if not colon:
-                pending.append(line)
-                continue
-            key = "\n".join([*pending, head]).rstrip(_WS).lower()
-            pending = []
-            value = [rest.lstrip(_WS)]
-        elif key is not None:
-            value.append(line)
-    if key is not None:
-        fields[key] = "\n".join(value).rstrip(_WS)
-    if fields:
-        out.append((start, fields))
-    return out
+        starts.append((size, number))
+        out.append(line)
+        size += len(line)
+    return "".join(out), starts
+
+
+def _scan(buf: str, section: int, pushed: list[tuple[str, int, int]] | None
+          ) -> tuple[bool, list[tuple[str, int, int]], int, int]:
+    """apt's pkgTagSection::Scan of the record at ``section``: whether it is complete, its fields
+    (name, name offset, value offset), where the last value ends and where the next record starts.
+    ``pushed``: the fields a failed scan kept (apt's retry with Restart=false resumes after them).
+    A field starts on a line that does not begin with a blank and runs to the next ``:`` (even on a
+    later line); its value may start on the next line when that begins with a space; a ``\\r`` after
+    a newline is skipped; a newline followed by a newline ends the record."""
+    n = len(buf)
+    tags = list(pushed or [])
+    if tags:
+        nl = buf.find("\n", tags[-1][1])
+        if nl < 0:
+            return False, tags, 0, 0
+        stop = nl + 1
+    else:
+        stop = section
+    last: tuple[str, int, int] | None = None
+    while stop < n:
+        if buf[stop] not in _WS:
+            if last:
+                tags.append(last)
+            last = None
+            colon = buf.find(":", stop)
+            if colon < 0:
+                return False, tags, 0, 0
+            end_tag = colon - 1
+            while end_tag > stop and buf[end_tag] in _WS:
+                end_tag -= 1
+            value = colon + 1
+            while value < n and buf[value] in _WS:
+                if buf[value] == "\n" and (value + 1 >= n or buf[value + 1] != " "):
+                    break
+                value += 1
+            if value >= n:
+                return False, tags, 0, 0
+            last = (buf[stop:end_tag + 1], stop, value)
+            stop = value
+        nl = buf.find("\n", stop)
+        if nl < 0:
+            return False, tags, 0, 0
+        stop = nl
+        while stop + 1 < n and buf[stop + 1] == "\r":
+            stop += 1
+        if stop + 1 < n and buf[stop + 1] == "\n":
+            if last:
+                tags.append(last)
+            end = stop
+            stop += 1
+            while stop < n and buf[stop] in "\r\n":
+                stop += 1
+            return True, tags, end, stop
+        stop += 1
+    return False, tags, 0, 0
+
+
+def _records(text: str) -> tuple[list[tuple[int, dict[str, str]]], str]:
+    """The records of a preferences file as apt's pkgTagFile reads them: each with the line it starts
+    on and its fields (names folded to lower case, a later field of a name winning), and why apt
+    refuses the file ("" when it does not). A record whose scan fails is scanned once more from after
+    the fields it found (apt's Restart=false); failing again, apt reports "Unable to parse package
+    file"."""
+    buf, starts = _strip_comments(text)
+    if not buf:
+        return [], ""
+    trailing = len(buf) - len(buf.rstrip("\r\n"))
+    buf += "\n" * max(0, 2 - buf[len(buf) - trailing:].count("\n"))  # apt ensures the last record's end
+    offsets = [o for o, _n in starts]
+    records: list[tuple[int, dict[str, str]]] = []
+    pos = 0
+    while pos < len(buf):
+        ok, tags, end, following = _scan(buf, pos, None)
+        if not ok:
+            ok, tags, end, following = _scan(buf, pos, tags)
+            if not ok:
+                where = _line(offsets, starts, pos)
+                return records, f"line {where}: unable to parse the record (a field with no ':')"
+        fields: dict[str, str] = {}
+        ends = [t[1] for t in tags[1:]] + [end]
+        for (key, _start, value), value_end in zip(tags, ends, strict=True):
+            fields[key.lower()] = buf[value:value_end].rstrip(_WS)
+        if fields:
+            records.append((_line(offsets, starts, tags[0][1]), fields))
+        pos = following
+    return records, ""
+
+
+def _line(offsets: list[int], starts: list[tuple[int, int]], offset: int) -> int:
+    return starts[max(0, bisect.bisect_right(offsets, offset) - 1)][1] if starts else 1
 
 
 def _priority(text: str | None, generic: bool) -> tuple[int | None, str]:
@@ -158,7 +226,8 @@ def parse_preferences(text: str, path: str) -> tuple[list[Pin], str]:
     """The pins of one preferences file in apt's order, and why apt refuses the file ("" when it does
     not). Records apt skips (no Pin, a pin type it does not know) are skipped."""
     pins: list[Pin] = []
-    for number, fields in _records(text):
+    records, unparsed = _records(text)
+    for number, fields in records:
         name = fields.get("package", "")
         if not name:
             return pins, f"{path}: invalid record (line {number}), no Package header"
@@ -175,7 +244,7 @@ def parse_preferences(text: str, path: str) -> tuple[list[Pin], str]:
             return pins, f"{path} (line {number}): {why}"
         pins.append(Pin(packages=() if generic else tuple(name.split()), kind=kind, data=data,
                         priority=priority, where=f"{path}:{number}"))
-    return pins, ""
+    return pins, f"{path} ({unparsed})" if unparsed else ""
 
 
 def read_apt_preferences(reader: Reader, config: AptConfig, errors: Errors | None) -> Preferences:
@@ -324,8 +393,10 @@ def _stanzas_of(data: bytes, wanted: set[bytes]) -> set[tuple[str, str, str]]:
 
 def _expression(pattern: str, value: str) -> bool | None:
     """apt's ExpressionMatches: ``/regex/`` (POSIX, not modelled: None) or fnmatch with case folding."""
-    if len(pattern) > 1 and pattern.startswith("/") and pattern.endswith("/"):
-        return None
+    if pattern.startswith("/") and pattern.endswith("/"):
+        # apt tests only the first and last character: "/" and "//" are the empty expression, which
+        # matches everything; any other is POSIX, not modelled
+        return True if pattern in ("/", "//") else None
     glob = glibc_glob(pattern.lower())
     return None if glob is None else fnmatch.fnmatchcase(value.lower(), glob)
 
@@ -343,33 +414,34 @@ def _all(*answers: bool | None) -> bool | None:
 
 
 def release_matches(data: str, release: Release | None) -> bool | None:
-    """Whether a ``Pin: release DATA`` matches the archive (None: the dpkg status file), or None
-    when apt's answer cannot be told here (a regex; ``c=``/``b=``, which depend on the package file)."""
-    if not data:
-        return False
+    """Whether a ``Pin: release DATA`` matches the archive (None: the dpkg status file), as apt's
+    pkgVersionMatch does, or None when its answer cannot be told here (a regex; ``c=``/``b=`` on an
+    archive, which depend on the package file). The status file has no Release file: only ``a=``,
+    a bare name and ``c=`` are compared, with its archive ``now``, and a pin with none of the fields
+    apt knows matches it (and no archive)."""
     if data == "*":
         return True
     spec: dict[str, str] = {}
-    if "=" not in data:
+    if data and "=" not in data:
         spec["v" if data[0].isdigit() else "release"] = data
-    else:
+    elif data:
         fragments = _tok_split(data[:299])  # apt copies the data into 300 bytes first
         if fragments is None:
             return False  # more than 19 fragments: apt drops the pin's type, and it matches nothing
         for frag in fragments:
             if len(frag) >= 3 and frag[1] == "=" and frag[0].lower() in "voanlcb":
                 spec[frag[0].lower()] = frag[2:]
-    if not spec:
-        return False
-    version = spec.get("v")
+    version = spec.pop("v", None)
     prefix = version is not None and version.endswith("*")
     if prefix and version is not None:
-        version = version[:-1]
-    if release is None:  # the status file: only its archive, "now", can match
-        if any(k in spec for k in "volnv") or version is not None:
+        version = version[:-1] or None  # "v=*": apt strips the star and sees no version at all
+    if release is None:
+        if version is not None or any(k in spec for k in "onl"):
             return False
-        return _all(*(_expression(spec[k], "now") for k in ("a", "release") if k in spec),
-                    *(None for k in "cb" if k in spec))
+        return _all(*(_expression(spec[k], "now") for k in ("a", "release", "c") if k in spec),
+                    *(False for k in "b" if k in spec))
+    if version is None and not spec:
+        return False
     return _all(
         *([_prefix_or_expression(version, prefix, release.version)] if version is not None else []),
         *([_expression(spec["o"], release.origin)] if "o" in spec else []),
@@ -378,7 +450,23 @@ def release_matches(data: str, release: Release | None) -> bool | None:
         *([_any(_expression(spec["release"], release.suite), _expression(spec["release"], release.codename))]
           if "release" in spec else []),
         *([_expression(spec["l"], release.label)] if "l" in spec else []),
-        *(None for k in "cb" if k in spec))
+        *([_component_or_arch(spec.get("c"), spec.get("b"), release)] if "c" in spec or "b" in spec else []))
+
+
+def _component_or_arch(component: str | None, arch: str | None, release: Release) -> bool | None:
+    """``c=``/``b=`` are matched against each package list of the archive (its component and
+    architecture, from the list's file name): True when every list matches, False when none does,
+    None when some do (which one carries a package is not read) or no list is known."""
+    answers = []
+    for path in release.package_lists:
+        middle = path.rpartition("/")[2][len(release.path.rpartition("/")[2].rpartition("_")[0]) + 1:]
+        comp, _, rest = middle.partition("_binary-")
+        comp, file_arch = comp.replace("_", "/"), rest.partition("_")[0]
+        answers.append(_all(*([_expression(component, comp)] if component is not None else []),
+                            *([_expression(arch, file_arch)] if arch is not None else [])))
+    if not answers or None in answers:
+        return None
+    return True if all(answers) else False if not any(answers) else None
 
 
 def _tok_split(text: str) -> list[str] | None:
@@ -427,32 +515,49 @@ def version_matches(data: str, version: str) -> bool | None:
 
 def names_match(pin: Pin, package: InstalledPackage, native: str | None) -> bool | None:
     """Whether a pin's Package field names the installed package: an exact name, ``src:NAME``, a
-    ``name:arch`` (no architecture: the native one, which ``all`` packages count as), a glob
-    (``*[?``) or a ``/regex/`` (None: not modelled)."""
+    ``name:arch`` (no architecture, or an empty one: the native, which ``all`` packages count as;
+    ``any`` and ``linux-any`` as apt's architecture patterns), a glob (``*[?``) or a ``/regex/``
+    (None: not modelled)."""
     answers: list[bool | None] = []
     own_arch = native if package.arch in (None, "all") else package.arch
     for word in pin.packages:
         source = word.startswith("src:")
         name = word[4:] if source else word
         name, colon, arch = name.rpartition(":") if ":" in name else (name, "", "")
-        if colon and any(c in arch for c in "*?[-"):
-            answers.append(None)  # an architecture wildcard (linux-any …)
-            continue
-        wanted = arch if colon else native
+        wanted = arch if colon and arch else native
         if wanted is None or own_arch is None:
-            plain = not colon and package.arch in (None, "all")  # the native architecture either way
+            plain = not arch and package.arch in (None, "all")  # the native architecture either way
             answers.append(_named(name, source, package) if plain else None)
             continue
-        if wanted != own_arch:
-            answers.append(False)
-            continue
-        answers.append(_named(name, source, package))
+        arch_ok = _arch_matches(wanted, own_arch)
+        named = _named(name, source, package) if arch_ok is not False else False
+        answers.append(named if arch_ok else (None if named is not False else False))
     return _any(*answers)
+
+
+def _arch_matches(spec: str, arch: str) -> bool | None:
+    """apt's PackageArchitectureMatchesSpecification (cachefilter.cc) of a pin's architecture: the
+    same name, or its tuple pattern (``any`` → ``*-*-*-*``, ``linux-any`` → ``*-*-linux-*``) against
+    the package architecture's tuple. None for an architecture whose tuple is not modelled here."""
+    if spec == arch:
+        return True
+    if spec.startswith("-") or spec.endswith("-"):
+        return False  # apt: an invalid tuple, matching nothing
+    parts = spec.split("-")
+    if "any" in parts or "*" in spec:
+        pattern = "-".join("*" if p == "any" else p for p in ["any"] * (4 - len(parts)) + parts)
+    elif spec in _BASE_GNU_LINUX:
+        pattern = f"base-gnu-linux-{spec}"
+    else:
+        return None
+    if arch not in _BASE_GNU_LINUX:
+        return None
+    return fnmatch.fnmatchcase(f"base-gnu-linux-{arch}", pattern)
 
 
 def _named(name: str, source: bool, package: InstalledPackage) -> bool | None:
     subject = (package.source or package.name) if source else package.name
-    if (len(name) > 1 and name.startswith("/") and name.endswith("/")) or any(c in name for c in "*[?"):
+    if (name.startswith("/") and name.endswith("/")) or any(c in name for c in "*[?"):
         return _expression(name, subject) if name != subject else False
     return name == subject
 
@@ -462,6 +567,8 @@ def _update_matches_version_pin(data: str, installed: str) -> bool | None:
     every version; an exact pin on the installed version cannot match another; anything else may."""
     if data == "*":
         return True
+    if not data:
+        return False  # an empty version matches no version
     exact = not data.endswith("*") and not any(c in data for c in "*?[") and not data.startswith("/")
     return False if exact and data.lower() == installed.lower() else None
 
@@ -645,6 +752,13 @@ def _held(package: InstalledPackage, native: str | None, specific: list[tuple[Pi
                 match = None if isinstance(files, str) else _any(*(file_matches(pin, r) for r in files))
         if match is None:
             return None, f"{pin.where} may or may not apply to the installed version"
+        if match and status_prio == NEVER:  # apt ignores a pin on a version whose every file is `never`
+            files = carriers(package)
+            if isinstance(files, str):
+                return None, f"{pin.where} applies only if an archive still carries the installed version"
+            by_path = {r.path: p for p, r in zip(other_prios, others, strict=True)}
+            if all(by_path.get(r.path) == NEVER for r in files):
+                return False, ""
         if match:
             return (True, f"{pin.where} ranks the installed version ({pin.priority}) above the security "
                     f"update ({p_new})") if pin.priority > p_new else (False, "")
