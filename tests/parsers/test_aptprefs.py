@@ -241,6 +241,8 @@ CASES: dict[str, tuple[dict[str, str], str | None, bool]] = {
         {P: "Package: foo:linux-any\nPin: origin security.debian.org\nPin-Priority: -1\n"}, None, True),
     "a glob of every name for one architecture": (
         {P: "Package: *:i386\nPin: origin security.debian.org\nPin-Priority: -1\n"}, None, True),
+    "blank lines before the first record": (
+        {P: "\n\n \n\nPackage: *\nPin: origin security.debian.org\nPin-Priority: -1\n"}, None, True),
     "an empty version pin matches nothing": ({P: "Package: foo\nPin: version\nPin-Priority: 1\n"},
                                              None, True),
     "a regular expression on the archive (not modelled)": (

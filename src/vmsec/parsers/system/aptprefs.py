@@ -195,7 +195,7 @@ def _records(text: str) -> tuple[list[tuple[int, dict[str, str]]], str]:
                 where = _line(offsets, starts, pos)
                 return records, f"line {where}: unable to parse the record (a field with no ':')"
         fields: dict[str, str] = {}
-        ends = [t[1] for t in tags[1:]] + [end]
+        ends = [t[1] for t in tags[1:]] + [end] if tags else []
         for (key, _start, value), value_end in zip(tags, ends, strict=True):
             fields[key.lower()] = buf[value:value_end].rstrip(_WS)
         if fields:
