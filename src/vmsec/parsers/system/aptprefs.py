@@ -43,6 +43,7 @@ from vmsec.reading import Reader
 NEVER = -32768  # apt's NEVER_PIN: "Pin-Priority: never"
 MAX_PINS = 2_000  # a file of more is judged unknown, never cut short to "no pin"
 MAX_FILES = 256
+MAX_OUTCOMES = 256  # the ways undecidable pins on one package may combine: past it, unknown
 MAX_WORK = 400_000  # installed packages × pins naming packages: more is judged unknown (≈ 1 s of matching)
 _WS = " \t\n\r\v\f"
 _STRTOL = re.compile(r"[ \t\n\r\v\f]*([+-]?[0-9]+)")
@@ -711,57 +712,91 @@ def _held(package: InstalledPackage, native: str | None, specific: list[tuple[Pi
           others: list[Release], sec_prio: int | None, status_prio: int | None,
           other_prios: list[int | None], above: str, set_by: dict[str, str],
           carriers: Callable[[InstalledPackage], list[Release] | str]) -> tuple[bool | None, str]:
-    """Whether apt keeps the installed version over any newer version from the security archive."""
-    pins = []
+    """Whether apt keeps the installed version over any newer version from the security archive.
+
+    A pin whose reach cannot be told here (a regular expression, a version pin that may or may not
+    match the update) leaves two possibilities: each is followed, and the answer is decided when they
+    all agree."""
+    candidates: list[tuple[Pin, bool | None]] = []  # the pins that may name the package
     for pin, plain in specific:
         if plain is not None and package.name not in plain:
             continue
         named = names_match(pin, package, native)
-        if named is None:
-            return None, f"{pin.where} names packages by a regular expression or an architecture"
-        if named:
-            pins.append(pin)
+        if named is not False:
+            candidates.append((pin, named))
     # the security version's priority: the first pin naming the package that matches it, else its archive's
-    p_new: int | None = None
-    for pin in pins:
-        match = _update_matches_version_pin(pin.data, package.version) if pin.kind == "version" \
+    news: list[tuple[int | None, str]] = []
+    for pin, named in candidates:
+        on_update = _update_matches_version_pin(pin.data, package.version) if pin.kind == "version" \
             else _any(*(file_matches(pin, r) for r in security))
-        if match is None:
-            return None, f"{pin.where} pins versions of the package that may be the security update"
+        match = _all(named, on_update)
+        if match is not False:
+            news.append((pin.priority, pin.where))
         if match:
-            p_new = pin.priority
             break
-    if sec_prio == NEVER or p_new is None:
-        p_new = sec_prio
-        where_new = "the security archive's priority"
     else:
-        where_new = next(p.where for p in pins if p.priority == p_new)
+        news.append((sec_prio, "the security archive's priority"))
+    if sec_prio == NEVER:  # a version whose every file is `never` ignores its pin
+        news = [(NEVER, "the security archive's priority")]
+    # the installed version's priority: the first pin naming the package that matches it, else the
+    # highest of the files that list it — the status file, and any archive still carrying it
+    olds: list[Pin | None] = []
+    for pin, named in candidates:
+        match = _all(named, _installed_matches(pin, package, others, other_prios, status_prio, carriers))
+        if match is not False:
+            olds.append(pin)
+        if match:
+            break
+    else:
+        olds.append(None)
+    if len(news) * len(olds) > MAX_OUTCOMES:
+        return None, f"more than {MAX_OUTCOMES} ways the pins naming {package.name} may apply"
+    answers = [_verdict(p_new, where_new, old, package, status_prio, others, other_prios, above, set_by,
+                        carriers) for p_new, where_new in news for old in olds]
+    verdicts = {v for v, _r in answers}
+    if len(verdicts) == 1 and None not in verdicts:
+        return answers[0]
+    undecided = next((r for v, r in answers if v is None), "")
+    return None, undecided or ("pins whose reach cannot be told here decide it: "
+                               + ", ".join(dict.fromkeys(p.where for p, n in candidates)))
+
+
+def _installed_matches(pin: Pin, package: InstalledPackage, others: list[Release],
+                       other_prios: list[int | None], status_prio: int | None,
+                       carriers: Callable[[InstalledPackage], list[Release] | str]) -> bool | None:
+    """Whether a pin matches the installed version: its version, or one of its files — the status
+    file, and the archives whose lists still carry it. apt ignores a pin on a version whose every file
+    is `never` (False then)."""
+    if pin.kind == "version":
+        match = version_matches(pin.data, package.version)
+    else:
+        match = file_matches(pin, None)
+        if match is False and any(file_matches(pin, r) is not False for r in others):
+            files = carriers(package)
+            match = None if isinstance(files, str) else _any(*(file_matches(pin, r) for r in files))
+    if match is not False and status_prio == NEVER:
+        files = carriers(package)
+        if isinstance(files, str):
+            return None
+        by_path = {r.path: p for p, r in zip(other_prios, others, strict=True)}
+        if all(by_path.get(r.path) == NEVER for r in files):
+            return False
+    return match
+
+
+def _verdict(p_new: int | None, where_new: str, old: Pin | None, package: InstalledPackage,
+             status_prio: int | None, others: list[Release], other_prios: list[int | None], above: str,
+             set_by: dict[str, str], carriers: Callable[[InstalledPackage], list[Release] | str]
+             ) -> tuple[bool | None, str]:
+    """Held back or not, given the update's priority and the pin on the installed version (None: its
+    priority comes from its files)."""
     if p_new is None or status_prio is None:
         return None, "a pin on the archives cannot be evaluated"
     if p_new <= 0:
         return True, f"{where_new} is {_shown(p_new)}"
-    # the installed version's priority: the first pin naming the package that matches it, else the
-    # highest of the files that list it — the status file, and any archive still carrying it
-    for pin in pins:
-        if pin.kind == "version":
-            match = version_matches(pin.data, package.version)
-        else:  # its files: the status file, and the archives whose lists still carry it
-            match = file_matches(pin, None)
-            if match is False and any(file_matches(pin, r) is not False for r in others):
-                files = carriers(package)
-                match = None if isinstance(files, str) else _any(*(file_matches(pin, r) for r in files))
-        if match is None:
-            return None, f"{pin.where} may or may not apply to the installed version"
-        if match and status_prio == NEVER:  # apt ignores a pin on a version whose every file is `never`
-            files = carriers(package)
-            if isinstance(files, str):
-                return None, f"{pin.where} applies only if an archive still carries the installed version"
-            by_path = {r.path: p for p, r in zip(other_prios, others, strict=True)}
-            if all(by_path.get(r.path) == NEVER for r in files):
-                return False, ""
-        if match:
-            return (True, f"{pin.where} ranks the installed version ({pin.priority}) above the security "
-                    f"update ({p_new})") if pin.priority > p_new else (False, "")
+    if old is not None:
+        return (True, f"{old.where} ranks the installed version ({old.priority}) above the security "
+                f"update ({p_new})") if old.priority > p_new else (False, "")
     low, high = status_prio, max([status_prio, *(p for p in other_prios if p is not None)])
     if None in other_prios:
         return None, "a pin on the archives cannot be evaluated"
