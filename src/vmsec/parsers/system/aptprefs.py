@@ -335,7 +335,7 @@ def read_carried(reader: Reader, releases: Iterable[Release], packages: Iterable
     out: Carried = {}
     for release in releases:
         if not release.package_lists:
-            return f"{release.path} has no package list vmsec reads (zstd lists are not)"
+            return f"no package list of {release.path} is there to read (plain, gzip, xz or lz4)"
         found: set[tuple[str, str, str]] = set()
         for path in release.package_lists:
             data = _list_bytes(reader, path, errors)
@@ -627,14 +627,14 @@ def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
         return PinHold(refused=f"APT::Default-Release {default_release!r} names no release among the "
                        "archives apt has downloaded")
     if packages is None:
-        return PinHold(unknown="APT pins are set, and the installed packages are unknown")
+        return PinHold(unknown=f"{_what(prefs, default_release)} set, and the installed packages are unknown")
     dpkg = [p for p in packages if p.manager == "dpkg"]
     names = apt_names(dpkg, each=True)
     security = [r for r in releases if r.security]
     others = [r for r in releases if not r.security]
     if not security:
-        return PinHold(unknown="APT pins are set, and no Release file of the security archive is in "
-                       "/var/lib/apt/lists to match them against", undecided=tuple(sorted(names)))
+        return PinHold(unknown=f"{_what(prefs, default_release)} set, and no Release file of the security "
+                       "archive is in /var/lib/apt/lists to match against", undecided=tuple(sorted(names)))
     prios = [file_priority(prefs.pins, r, default_release)[0] for r in security]
     if None in prios:
         return PinHold(unknown="a pin on the security archive cannot be evaluated (a regular expression, "
@@ -689,10 +689,17 @@ def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
                        unknown=f"{len(unknown)} more may be held back" if unknown else "",
                        undecided=tuple(sorted(unknown)))
     if unknown:
-        return PinHold(unknown=f"APT pins may keep {len(unknown)} installed packages "
+        return PinHold(unknown=f"apt's priorities may keep {len(unknown)} installed packages "
                        f"({', '.join(sorted(unknown)[:5])}{', …' if len(unknown) > 5 else ''}) from their "
                        f"security updates: {why}", undecided=tuple(sorted(unknown)))
     return PinHold()
+
+
+def _what(prefs: Preferences, default_release: str | None) -> str:
+    """What sets apt's priorities here, for a message: "APT pins are", "APT::Default-Release is"."""
+    if prefs.pins and default_release:
+        return "APT pins and APT::Default-Release are"
+    return "APT pins are" if prefs.pins else "APT::Default-Release is"
 
 
 def _plain_names(pin: Pin) -> frozenset[str] | None:
