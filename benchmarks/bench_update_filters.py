@@ -80,7 +80,7 @@ def _this_machine() -> None:
     reader = RootReader("/")
     packages = tuple(parse_dpkg_status(status.read_text(), str(status)))
     started = time.process_time()
-    releases = read_releases(reader, AptConfig(), [])
+    releases, _unread = read_releases(reader, AptConfig(), [])
     hold = security_pin_holds(Preferences(), releases, packages, codename,
                               lambda others: read_carried(reader, others, packages, []))
     cpu = time.process_time() - started

@@ -239,6 +239,24 @@ def apt_pins_times_packages(root: Path, packages: int = 3_000, pins: int = 2_000
     return root
 
 
+def apt_list_without_blank_lines(root: Path, stanzas: int = 60_000) -> Path:
+    """A Debian guest whose APT::Default-Release makes vmsec read the main archive's package list, and
+    that list an xz of ``stanzas`` `dpkg` stanzas with no blank line between them (2.7 MB
+    decompressed from ≈ 600 bytes): each stanza was searched to the end of the list for its end."""
+    import lzma
+
+    apt_pins_times_packages(root, packages=10, pins=0)
+    (root / "etc/apt/preferences.d/hostile").unlink()
+    (root / "etc/apt/apt.conf.d/01release").write_text('APT::Default-Release "bookworm";\n')
+    lists = root / "var/lib/apt/lists"
+    (lists / "deb.debian.org_debian_dists_bookworm_Release").write_text(
+        "Origin: Debian\nLabel: Debian\nSuite: stable\nCodename: bookworm\n")
+    body = b"".join(b"Package: dpkg\nVersion: 1.%d\nArchitecture: amd64\n" % n for n in range(stanzas))
+    (lists / "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.xz").write_bytes(
+        lzma.compress(body))
+    return root
+
+
 CASES: dict[str, Callable[[Path], Path]] = {
     "sudoers-repeated-includedir": sudoers_repeated_includedir,
     "sudoers-self-including-dir": sudoers_self_including_dir,
@@ -255,4 +273,5 @@ CASES: dict[str, Callable[[Path], Path]] = {
     "deb822-uris-times-suites": deb822_uris_times_suites,
     "sysctl-many-glob-keys": sysctl_many_glob_keys,
     "apt-pins-times-packages": apt_pins_times_packages,
+    "apt-list-without-blank-lines": apt_list_without_blank_lines,
 }

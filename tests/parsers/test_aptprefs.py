@@ -90,8 +90,8 @@ def plant(root: Path, preferences: dict[str, str]) -> None:
 
 
 def apt_policy(root: Path, default_release: str | None = None) -> tuple[int, dict[str, bool], str]:
-    """apt's exit status, whether each installed package is held back (its candidate is the installed
-    version), and its messages."""
+    """apt's exit status, whether each installed package is held back (its candidate is not the
+    security archive's version), and its messages."""
     names = [f"{n}:{a}" if a == "i386" else n for n, a, *_ in PACKAGES if n != "dpkg"]
     options = ["-o", f"Dir={root}", "-o", f"Dir::State::status={root}/var/lib/dpkg/status",
                "-o", "APT::Architecture=amd64", "-o", "APT::Architectures::=amd64",
@@ -99,16 +99,14 @@ def apt_policy(root: Path, default_release: str | None = None) -> tuple[int, dic
                *(["-o", f"APT::Default-Release={default_release}"] if default_release else [])]
     done = subprocess.run(["apt-cache", *options, "policy", *names], capture_output=True, text=True,
                           check=False, timeout=60, env={**os.environ, "LC_ALL": "C"})
+    security = {n: sv for n, _a, _s, _v, _m, sv in PACKAGES}
     held: dict[str, bool] = {}
     current = ""
-    installed = ""
     for line in done.stdout.splitlines():
         if not line.startswith(" "):
             current = line.rstrip(":")
-        elif line.strip().startswith("Installed:"):
-            installed = line.split(":", 1)[1].strip()
         elif line.strip().startswith("Candidate:"):
-            held[current] = line.split(":", 1)[1].strip() in (installed, "(none)")
+            held[current] = line.split(":", 1)[1].strip() != security[current.partition(":")[0]]
     return done.returncode, held, done.stderr
 
 
@@ -123,8 +121,9 @@ def vmsec_holds(root: Path, default_release: str | None = None) -> tuple[str, se
     prefs = read_apt_preferences(reader, config, [])
     if prefs.refused:
         return prefs.refused, set(), set()
-    hold = security_pin_holds(prefs, read_releases(reader, config, []), installed(), default_release,
-                              lambda others: read_carried(reader, others, installed(), []))
+    releases, unread = read_releases(reader, config, [])
+    hold = security_pin_holds(prefs, releases, installed(), default_release,
+                              lambda others: read_carried(reader, others, installed(), []), unread)
     if hold.refused:
         return hold.refused, set(), set()
     assert bool(hold.unknown) == bool(hold.undecided)
@@ -267,6 +266,8 @@ REFUSALS: dict[str, str] = {
     "a line with no colon after it at the end": "Package: *\nPin: origin security.debian.org\n"
                                                  "Pin-Priority: -1\n\ngarbage\n",
     "a line with no colon after it in a record": "Package: *\nPin: origin x\nPin-Priority: 5\ngarbage\n",
+    "a priority past apt's 300-byte buffer": "Package: *\nPin: origin x\nPin-Priority: 900 "
+                                              + "é" * 150 + "\n",
     "a bad record after a good one": "Package: *\nPin: origin x\nPin-Priority: 5\n\ngarbage\nPackage: *\n"
                                      "Pin: origin x\nPin-Priority: 5\n",
 }
@@ -319,7 +320,7 @@ def test_apt_refuses_a_default_release_it_does_not_have(tmp_path: Path, apt_cach
     assert (rc != 0) == refused, stderr
     reader = RootReader(str(tmp_path))
     hold = security_pin_holds(read_apt_preferences(reader, AptConfig(), []),
-                              read_releases(reader, AptConfig(), []), installed(), value)
+                              read_releases(reader, AptConfig(), [])[0], installed(), value)
     assert bool(hold.refused) == refused
 
 
@@ -399,3 +400,127 @@ def test_generated_preferences_agree_with_apt(tmp_path: Path, apt_cache: str, ch
         truly_held = {n for n, h in apt_held.items() if h}
         assert held <= truly_held, (label, held - truly_held)
         assert truly_held <= held | unknown, (label, truly_held - held - unknown)
+
+
+# --- from the pre-stop review: inputs that must not become a PASS, a false FAIL, or minutes of work ---
+
+MAIN_AMD64 = "var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"
+
+
+def test_a_list_cut_short_is_unread_not_shorter(tmp_path: Path) -> None:
+    """A truncated xz list decompresses to part of the list without an error: read as it is, foo and
+    baz would look absent from the main archive (a PASS). apt refuses it; vmsec says unknown."""
+    import lzma
+
+    plant(tmp_path, {})
+    plain = tmp_path / MAIN_AMD64
+    packed = lzma.compress(b"Package: pad\nVersion: 1\nArchitecture: all\n\n" * 2000 + plain.read_bytes())
+    plain.unlink()
+    plain.with_name(plain.name + ".xz").write_bytes(packed[:len(packed) // 2])
+    _refused, held, unknown = vmsec_holds(tmp_path, "bookworm")
+    assert {"foo", "baz"} <= unknown and not {"foo", "baz"} & held
+
+
+def test_every_member_of_a_gzip_list_is_read(tmp_path: Path, apt_cache: str) -> None:
+    import gzip
+
+    plant(tmp_path, {})
+    plain = tmp_path / MAIN_AMD64
+    data = plain.read_bytes()
+    half = data.index(b"\n\nPackage: baz") + 2
+    plain.unlink()
+    plain.with_name(plain.name + ".gz").write_bytes(gzip.compress(data[:half]) + gzip.compress(data[half:]))
+    _rc, apt_held, _stderr = apt_policy(tmp_path, "bookworm")
+    _refused, held, unknown = vmsec_holds(tmp_path, "bookworm")
+    assert held & set(apt_held) == {n for n, h in apt_held.items() if h} and not unknown & set(apt_held)
+
+
+def test_a_list_compressed_another_way_is_unread(tmp_path: Path) -> None:
+    """bz2 (or zstd) lists are not read: unknown, even where the archive's other lists are read."""
+    import bz2
+
+    plant(tmp_path, {})
+    plain = tmp_path / MAIN_AMD64
+    plain.with_name(plain.name + ".bz2").write_bytes(bz2.compress(plain.read_bytes()))
+    plain.unlink()
+    _refused, _held, unknown = vmsec_holds(tmp_path, "bookworm")
+    assert {"foo", "baz"} <= unknown
+
+
+def test_an_unread_release_file_is_unknown_not_a_refusal(tmp_path: Path) -> None:
+    """The main archive's Release file unreadable (a directory here): apt would find bookworm in it;
+    vmsec cannot tell, so it neither refuses APT::Default-Release nor judges the pins."""
+    plant(tmp_path, {})
+    release = tmp_path / "var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_Release"
+    release.unlink()
+    release.mkdir()
+    refused, held, unknown = vmsec_holds(tmp_path, "bookworm")
+    assert not refused and not held and unknown
+
+
+def test_an_unread_preferences_file_leaves_everything_unknown(tmp_path: Path) -> None:
+    """A preferences file too large to read may hold the pin that lifts the security archive: with
+    APT::Default-Release alone, vmsec would FAIL where apt holds nothing."""
+    plant(tmp_path, {P: "Package: *\nPin: release a=stable-security\nPin-Priority: 995\n"
+                        + "Explanation: x\n" * 80_000})
+    refused, held, unknown = vmsec_holds(tmp_path, "bookworm")
+    assert not refused and not held and unknown
+
+
+def test_too_many_release_files_is_unknown(tmp_path: Path) -> None:
+    plant(tmp_path, {})
+    lists = tmp_path / "var/lib/apt/lists"
+    for n in range(aptprefs.MAX_FILES + 1):
+        (lists / f"t{n:03d}_dists_t_InRelease").write_text("Origin: x\nSuite: t\n")
+    _refused, held, unknown = vmsec_holds(tmp_path, "bookworm")
+    assert not held and unknown
+
+
+def test_a_site_with_a_port_is_its_host(tmp_path: Path, apt_cache: str) -> None:
+    """apt's Site is the URI's host: `origin security.debian.org` matches a source on port 8080."""
+    plant(tmp_path, {P: "Package: *\nPin: origin security.debian.org\nPin-Priority: -1\n"})
+    sources = tmp_path / "etc/apt/sources.list"
+    sources.write_text(sources.read_text().replace("security.debian.org/", "security.debian.org:8080/"))
+    lists = tmp_path / "var/lib/apt/lists"
+    for path in lists.glob("security.debian.org_*"):
+        path.rename(lists / path.name.replace("security.debian.org_", "security.debian.org:8080_"))
+    _rc, apt_held, _stderr = apt_policy(tmp_path)
+    _refused, held, _unknown = vmsec_holds(tmp_path)
+    assert held & set(apt_held) == {n for n, h in apt_held.items() if h} == set(apt_held)
+
+
+def test_a_newer_version_in_a_higher_archive_holds_back_too(tmp_path: Path, apt_cache: str) -> None:
+    """With APT::Default-Release, bookworm carrying a version of foo newer than the installed one but
+    older than the security fix makes that version the candidate: the fix never is."""
+    plant(tmp_path, {})
+    plain = tmp_path / MAIN_AMD64
+    plain.write_text(plain.read_text().replace("Version: 1.0-1\n", "Version: 1.0-1+b1\n"))
+    _rc, apt_held, _stderr = apt_policy(tmp_path, "bookworm")
+    _refused, held, _unknown = vmsec_holds(tmp_path, "bookworm")
+    assert apt_held["foo"] and "foo" in held
+    assert held & set(apt_held) == {n for n, h in apt_held.items() if h}
+
+
+def test_a_list_without_blank_lines_is_read_in_one_pass(tmp_path: Path) -> None:
+    """Each stanza ends at the next `Package:` line when no blank line comes: a list of 100,000
+    stanzas with no blank line (every one `dpkg`, which every guest has installed) is read once, not
+    once per stanza — and each version is its own stanza's."""
+    data = b"".join(b"Package: dpkg\nVersion: %d\nArchitecture: amd64\n" % n for n in range(100_000))
+    found = aptprefs._stanzas_of(data, {b"dpkg"})
+    assert len(found) == 100_000 and found[7] == ("dpkg", "amd64", "7")
+
+
+def test_pins_times_archives_is_bounded(tmp_path: Path) -> None:
+    """Pins naming packages are compared with every archive: packages × pins × archives past the bound
+    is unknown, not minutes of matching."""
+    pins = "".join(f"Package: ?*\nPin: release c=zz{n}\nPin-Priority: 600\n\n" for n in range(20))
+    plant(tmp_path, {P: pins})
+    lists = tmp_path / "var/lib/apt/lists"
+    for n in range(40):
+        (lists / f"r{n}.example_dists_r_InRelease").write_text(f"Origin: r{n}\nSuite: r\n")
+    reader = RootReader(str(tmp_path))
+    releases, _unread = read_releases(reader, AptConfig(), [])
+    many = tuple(InstalledPackage(name=f"p{n}", version="1", arch="amd64") for n in range(2_000))
+    hold = security_pin_holds(read_apt_preferences(reader, AptConfig(), []), releases, many, None,
+                              lambda others: read_carried(reader, others, many, []))
+    assert not hold.held and "pins name packages" in hold.unknown

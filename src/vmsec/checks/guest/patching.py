@@ -344,7 +344,8 @@ def automatic_updates(guest: Guest) -> Iterator[Result]:
     below 100 or to `never`, a package pinned to its installed version — and it refuses to start on
     a preferences record it cannot read or an `APT::Default-Release` no archive has. An
     `APT::Default-Release` or a pin that ranks another archive above the security one holds back
-    every installed version still in that archive (unknown here: the package lists are not read).
+    every installed version still in that archive, or older than a version there (read from apt's
+    package lists; without them, unknown).
     dnf-automatic never upgrades what
     dnf's `excludepkgs` (or a main `includepkgs` that leaves it out) hide, nor what the versionlock
     plugin locks; that plugin without its list stops it.

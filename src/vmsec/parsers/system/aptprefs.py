@@ -17,9 +17,11 @@ version's priority never replaces it. The installed version's priority is the hi
 that list it: the dpkg status file (100) and any archive that still carries it.
 
 Only the release files apt downloaded (/var/lib/apt/lists/*Release) say how the security archive is
-labelled; without them, a pin that may match it is unknown. Whether an installed version is still in
-another archive is not read (the package lists are tens of megabytes): where that decides, the answer
-is unknown, and says so.
+labelled; without them, a pin that may match it is unknown. Whether an installed version (or a newer
+one) is still in another archive is read from that archive's package lists — only when it decides,
+only the stanzas of installed names, decompressed within a budget; a list that cannot be read makes
+the answer unknown, and says so. Anything not read (a preference or Release file, a list) is never
+taken as absent: the answer is then unknown, never "nothing held".
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import bisect
 import fnmatch
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -35,22 +38,30 @@ from msgspec import Struct
 from vmsec.errors import ErrorKind, ReadError
 from vmsec.facts import FileKind, InstalledPackage
 from vmsec.parsers.system._common import Errors, list_dir, note, read_optional, unreadable
-from vmsec.parsers.system.aptconf import AptConfig, apt_part_names, apt_path
+from vmsec.parsers.system.aptconf import AptConfig, apt_bool, apt_part_names, apt_path
 from vmsec.parsers.system.dnf_excludes import glibc_glob
 from vmsec.parsers.system.unattended_filters import apt_names
 from vmsec.reading import Reader
+from vmsec.vulns.versions import dpkg_compare
 
 NEVER = -32768  # apt's NEVER_PIN: "Pin-Priority: never"
 MAX_PINS = 2_000  # a file of more is judged unknown, never cut short to "no pin"
 MAX_FILES = 256
 MAX_OUTCOMES = 256  # the ways undecidable pins on one package may combine: past it, unknown
-MAX_WORK = 400_000  # installed packages × pins naming packages: more is judged unknown (≈ 1 s of matching)
+# installed packages × pattern pins (a glob each), and that × archives (cached lookups): past these,
+# unknown — each about a second of matching
+MAX_WORK = 400_000
 _WS = " \t\n\r\v\f"
 _STRTOL = re.compile(r"[ \t\n\r\v\f]*([+-]?[0-9]+)")
-_PACKAGES_LIST = re.compile(r"_Packages(\.gz|\.xz|\.lz4)?$")  # apt's .zst lists are not read
+_PACKAGES_LIST = re.compile(r"_Packages(\.[A-Za-z0-9]+)?$")  # every list apt may have written
+_READ_SUFFIXES = ("_Packages", ".gz", ".xz", ".lz4")  # bz2, lzma and zstd lists are not read: unknown
 MAX_LIST_BYTES = 256 * 1024 * 1024  # a package list, decompressed (Debian's main is ≈ 50 MB)
 _BASE_GNU_LINUX = ("amd64", "i386", "arm64", "ppc64el", "s390x", "riscv64")  # dpkg's tuples base-gnu-linux-*
 _STANZA_NAME = re.compile(rb"^Package: *([^\s]+)", re.MULTILINE)
+_STANZA_VERSION = re.compile(rb"^Version: *([^\s]+)", re.MULTILINE)
+_STANZA_ARCH = re.compile(rb"^Architecture: *([^\s]+)", re.MULTILINE)
+MAX_LISTS_TOTAL = 512 * 1024 * 1024  # all package lists of one guest, decompressed
+MAX_RELEASE_BYTES = 16 * 1024 * 1024  # a Release file (Debian's InRelease is ≈ 150 KB)
 
 
 class Pin(Struct, frozen=True, kw_only=True):
@@ -214,7 +225,8 @@ def _priority(text: str | None, generic: bool) -> tuple[int | None, str]:
     if text == "never":
         return (NEVER, "") if generic else (None, "the special 'Pin-Priority: never' can only be used for "
                                             "'Package: *' records")
-    m = _STRTOL.match(text or "") if text is not None and len(text) < 300 else None
+    short = text is not None and len(text.encode(errors="replace")) < 300  # apt's buffer: 300 bytes
+    m = _STRTOL.match(text or "") if short else None
     value = int(m.group(1)) if m else 0
     if not -32768 <= value <= 32767:
         return None, f"value {text} is outside the range of valid pin priorities (-32768 to 32767)"
@@ -253,9 +265,11 @@ def read_apt_preferences(reader: Reader, config: AptConfig, errors: Errors | Non
     main = apt_path(config, "Dir::Etc::Preferences", "preferences")
     parts = apt_path(config, "Dir::Etc::PreferencesParts", "preferences.d")
     paths = [main, *(f"{parts}/{n}" for n in apt_part_names(list_dir(reader, parts, errors), "pref"))]
+    if len(paths) > MAX_FILES:  # judged before anything is read
+        return Preferences(unknown=f"more than {MAX_FILES} preference files")
     pins: list[Pin] = []
     read: list[str] = []
-    for path in paths[:MAX_FILES + 1]:
+    for path in paths:
         if reader.stat(path).kind != FileKind.FILE:  # apt reads only regular files (RealFileExists)
             continue
         text = read_optional(reader, path, errors)
@@ -266,9 +280,8 @@ def read_apt_preferences(reader: Reader, config: AptConfig, errors: Errors | Non
         pins += found
         if refused:
             return Preferences(pins=tuple(pins), refused=refused, sources=tuple(read))
-    if len(paths) > MAX_FILES or len(pins) > MAX_PINS:
-        return Preferences(unknown=f"more than {MAX_FILES} preference files or {MAX_PINS} pins",
-                           sources=tuple(read))
+        if len(pins) > MAX_PINS:
+            return Preferences(unknown=f"more than {MAX_PINS} pins", sources=tuple(read))
     return Preferences(pins=tuple(pins), sources=tuple(read))
 
 
@@ -287,9 +300,11 @@ def _release_fields(text: str) -> dict[str, str]:
     return fields
 
 
-def read_releases(reader: Reader, config: AptConfig, errors: Errors | None) -> tuple[Release, ...]:
+def read_releases(reader: Reader, config: AptConfig,
+                  errors: Errors | None) -> tuple[tuple[Release, ...], str]:
     """The archives apt has downloaded the Release file of (Dir::State::lists), labelled as apt sees
-    them. The host is the list file's name up to its first ``_`` (apt's URItoFileName)."""
+    them, and why some were not read ("" when all were). The site is the host of the list file's
+    name (apt's URItoFileName: up to the first ``_``, without user, port or %-escapes)."""
     state = (config.tree_get("Dir::State") or ("var/lib/apt/", ""))[0]
     lists = (config.tree_get("Dir::State::lists") or ("lists/", ""))[0]
     root = (config.tree_get("Dir") or ("/", ""))[0]
@@ -299,60 +314,72 @@ def read_releases(reader: Reader, config: AptConfig, errors: Errors | None) -> t
     out: list[Release] = []
     listed = list_dir(reader, where, errors)
     names = [n for n in listed if n.endswith(("_InRelease", "_Release"))]
+    if len(names) > MAX_FILES:
+        return (), f"more than {MAX_FILES} Release files in {where}"
     # each package list belongs to the release whose file-name prefix is its longest ("dists_x_" and
     # "dists_x_updates_" are two releases)
     prefixes = sorted({n.rpartition("_")[0] + "_" for n in names}, key=len, reverse=True)
     owner = {n: next((p for p in prefixes if n.startswith(p)), "") for n in listed
              if "_binary-" in n and _PACKAGES_LIST.search(n)}
-    for name in names[:MAX_FILES]:
+    for name in names:
         if name.endswith("_Release") and f"{name[:-len('_Release')]}_InRelease" in names:
             continue  # apt prefers InRelease
-        text = read_optional(reader, f"{where}/{name}", errors, limit=1 << 20)
+        text = read_optional(reader, f"{where}/{name}", errors, limit=MAX_RELEASE_BYTES)
         if text is None:
-            continue
+            return tuple(out), f"{where}/{name} could not be read"
         f = _release_fields(text)
-        site = name.partition("_")[0].rpartition("@")[2]
+        host = urllib.parse.unquote(name.partition("_")[0]).rpartition("@")[2]
+        site = host.rpartition(":")[0] if re.search(r":[0-9]*$", host) and not host.endswith("]") else host
         prefix = name.rpartition("_")[0] + "_"
         lists_of = tuple(f"{where}/{n}" for n in listed if owner.get(n) == prefix)
         out.append(Release(path=f"{where}/{name}", site=site, package_lists=lists_of,
                            origin=f.get("origin", ""),
                            label=f.get("label", ""), suite=f.get("suite", ""),
                            codename=f.get("codename", ""), version=f.get("version", ""),
-                           not_automatic=f.get("notautomatic", "").lower() == "yes",
-                           but_automatic_upgrades=f.get("butautomaticupgrades", "").lower() == "yes"))
-    return tuple(out)
+                           not_automatic=apt_bool(f.get("notautomatic", "")) is True,
+                           but_automatic_upgrades=apt_bool(f.get("butautomaticupgrades", "")) is True))
+    return tuple(out), ""
 
 
-Carried = dict[str, frozenset[tuple[str, str, str]]]  # release path: (name, arch, version) of its lists
+Carried = dict[str, dict[tuple[str, str], tuple[str, ...]]]  # release: (name, arch): versions its lists carry
 
 
 def read_carried(reader: Reader, releases: Iterable[Release], packages: Iterable[InstalledPackage],
-                 errors: Errors | None) -> Carried | str:
-    """For each archive, which installed (name, architecture, version) its package lists carry — what
-    decides the installed version's priority. Only stanzas of installed names are looked at. A list
-    that cannot be read makes the answer unknown (the reason, as a string)."""
+                 errors: Errors | None, budget: list[int] | None = None) -> Carried | str:
+    """For each archive, the versions its package lists carry of the installed names — what decides
+    the installed version's priority. Only stanzas of installed names are looked at, and all lists
+    together decompress to at most MAX_LISTS_TOTAL. A list that cannot be read, or is compressed in
+    a way not read here, makes the answer unknown (the reason, as a string)."""
     wanted = {p.name.encode() for p in packages}
     out: Carried = {}
+    budget = [MAX_LISTS_TOTAL] if budget is None else budget  # shared by the calls for one guest
     for release in releases:
         if not release.package_lists:
-            return f"no package list of {release.path} is there to read (plain, gzip, xz or lz4)"
-        found: set[tuple[str, str, str]] = set()
+            return f"no package list of {release.path} is there to read"
+        found: dict[tuple[str, str], list[str]] = {}
         for path in release.package_lists:
-            data = _list_bytes(reader, path, errors)
+            if not path.endswith(_READ_SUFFIXES):
+                return f"{path} is compressed in a way vmsec does not read"
+            data = _list_bytes(reader, path, errors, budget)
             if data is None:
                 return f"{path} could not be read"
-            found |= _stanzas_of(data, wanted)
-        out[release.path] = frozenset(found)
+            for name, arch, version in _stanzas_of(data, wanted):
+                found.setdefault((name, arch), []).append(version)
+        out[release.path] = {k: tuple(v) for k, v in found.items()}
     return out
 
 
-def _list_bytes(reader: Reader, path: str, errors: Errors | None) -> bytes | None:
+def _list_bytes(reader: Reader, path: str, errors: Errors | None, budget: list[int]) -> bytes | None:
+    """A package list's bytes, decompressed: the whole stream (every gzip member), or None when it is
+    truncated, corrupt or larger than what is left of ``budget``."""
+    limit = min(MAX_LIST_BYTES, budget[0])
     try:
-        raw = reader.read_bytes(path, MAX_LIST_BYTES)
+        raw = reader.read_bytes(path, limit)
     except ReadError as exc:
         unreadable(errors, exc)
         return None
     if not path.endswith((".gz", ".xz", ".lz4")):
+        budget[0] -= len(raw)
         return raw
     # Imported here: only a guest whose pins need its lists pays for them.
     import lzma
@@ -360,33 +387,49 @@ def _list_bytes(reader: Reader, path: str, errors: Errors | None) -> bytes | Non
 
     import lz4.frame
 
-    # bounded: a list that decompresses past MAX_LIST_BYTES is not read (a compression bomb)
-    engine: Any = (zlib.decompressobj(16 + zlib.MAX_WBITS) if path.endswith(".gz")
-                   else lzma.LZMADecompressor() if path.endswith(".xz") else lz4.frame.LZ4FrameDecompressor())
+    chunks: list[bytes] = []
+    size = 0
+    rest = raw
     try:
-        data: bytes = engine.decompress(raw, MAX_LIST_BYTES + 1)
+        while True:  # bounded: past the limit the list is not read (a compression bomb)
+            engine: Any = (zlib.decompressobj(16 + zlib.MAX_WBITS) if path.endswith(".gz")
+                           else lzma.LZMADecompressor() if path.endswith(".xz")
+                           else lz4.frame.LZ4FrameDecompressor())
+            chunk: bytes = engine.decompress(rest, limit - size + 1)
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                note(errors, path, "decompresses past what vmsec reads of package lists", ErrorKind.TOO_LARGE)
+                return None
+            if not engine.eof:  # a stream cut short reads as a shorter list; apt refuses it
+                note(errors, path, "a compressed package list cut short")
+                return None
+            rest = engine.unused_data
+            if not rest or not path.endswith(".gz"):  # gzip lists may hold several members
+                break
     except (zlib.error, lzma.LZMAError, EOFError, RuntimeError) as exc:
         note(errors, path, f"not a valid compressed package list ({exc})")
         return None
-    if len(data) > MAX_LIST_BYTES:
-        note(errors, path, "decompresses past 256 MiB", ErrorKind.TOO_LARGE)
-        return None
-    return data
+    budget[0] -= size
+    return b"".join(chunks)
 
 
-def _stanzas_of(data: bytes, wanted: set[bytes]) -> set[tuple[str, str, str]]:
-    """(name, architecture, version) of the stanzas of a Packages list whose name is ``wanted``."""
-    out: set[tuple[str, str, str]] = set()
-    for m in _STANZA_NAME.finditer(data):
+def _stanzas_of(data: bytes, wanted: set[bytes]) -> list[tuple[str, str, str]]:
+    """(name, architecture, version) of the stanzas of a Packages list whose name is ``wanted``. A
+    stanza ends at the next blank line or the next ``Package:`` line, whichever is first: one pass."""
+    out: list[tuple[str, str, str]] = []
+    starts = list(_STANZA_NAME.finditer(data))
+    for i, m in enumerate(starts):
         if m.group(1) not in wanted:
             continue
-        end = data.find(b"\n\n", m.end())
-        stanza = data[m.end():end if end >= 0 else len(data)]
-        version = re.search(rb"^Version: *([^\s]+)", stanza, re.MULTILINE)
-        arch = re.search(rb"^Architecture: *([^\s]+)", stanza, re.MULTILINE)
+        end = starts[i + 1].start() if i + 1 < len(starts) else len(data)
+        blank = data.find(b"\n\n", m.end(), end)
+        end = blank if blank >= 0 else end
+        version = _STANZA_VERSION.search(data, m.end(), end)
+        arch = _STANZA_ARCH.search(data, m.end(), end)
         if version and arch:
-            out.add((m.group(1).decode("ascii", "replace"), arch.group(1).decode("ascii", "replace"),
-                     version.group(1).decode("utf-8", "replace")))
+            out.append((m.group(1).decode("ascii", "replace"), arch.group(1).decode("ascii", "replace"),
+                        version.group(1).decode("utf-8", "replace")))
     return out
 
 
@@ -416,17 +459,18 @@ def _all(*answers: bool | None) -> bool | None:
 
 def release_matches(data: str, release: Release | None) -> bool | None:
     """Whether a ``Pin: release DATA`` matches the archive (None: the dpkg status file), as apt's
-    pkgVersionMatch does, or None when its answer cannot be told here (a regex; ``c=``/``b=`` on an
-    archive, which depend on the package file). The status file has no Release file: only ``a=``,
-    a bare name and ``c=`` are compared, with its archive ``now``, and a pin with none of the fields
-    apt knows matches it (and no archive)."""
+    pkgVersionMatch does, or None when its answer cannot be told here (a regex; ``c=``/``b=`` that
+    match some of the archive's package lists and not others). The status file has no Release
+    file: only ``a=``, a bare name and ``c=`` are compared, with its archive ``now``, and a pin with
+    none of the fields apt knows matches it (and no archive)."""
     if data == "*":
         return True
     spec: dict[str, str] = {}
     if data and "=" not in data:
         spec["v" if data[0].isdigit() else "release"] = data
     elif data:
-        fragments = _tok_split(data[:299])  # apt copies the data into 300 bytes first
+        # apt copies the data into 300 bytes first
+        fragments = _tok_split(data.encode(errors="replace")[:299].decode("utf-8", "ignore"))
         if fragments is None:
             return False  # more than 19 fragments: apt drops the pin's type, and it matches nothing
         for frag in fragments:
@@ -613,88 +657,6 @@ def default_release_refused(default_release: str, releases: tuple[Release, ...])
     return None if found is None else not found
 
 
-def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
-                       packages: tuple[InstalledPackage, ...] | None,
-                       default_release: str | None,
-                       carried: Callable[[list[Release]], Carried | str] | None = None) -> PinHold:
-    """The installed dpkg packages whose security updates apt's pins keep from ever being the
-    candidate (see the module docstring), and why; unknown where the answer depends on what is not
-    read. Nothing when there is no pin. ``carried`` reads which installed versions the other
-    archives' package lists carry (:func:`read_carried`); it is called only when that decides."""
-    if not prefs.pins and not default_release:
-        return PinHold()
-    if default_release and releases and default_release_refused(default_release, releases):
-        return PinHold(refused=f"APT::Default-Release {default_release!r} names no release among the "
-                       "archives apt has downloaded")
-    if packages is None:
-        return PinHold(unknown=f"{_what(prefs, default_release)} set, and the installed packages are unknown")
-    dpkg = [p for p in packages if p.manager == "dpkg"]
-    names = apt_names(dpkg, each=True)
-    security = [r for r in releases if r.security]
-    others = [r for r in releases if not r.security]
-    if not security:
-        return PinHold(unknown=f"{_what(prefs, default_release)} set, and no Release file of the security "
-                       "archive is in /var/lib/apt/lists to match against", undecided=tuple(sorted(names)))
-    prios = [file_priority(prefs.pins, r, default_release)[0] for r in security]
-    if None in prios:
-        return PinHold(unknown="a pin on the security archive cannot be evaluated (a regular expression, "
-                       "or a component or architecture)", undecided=tuple(sorted(names)))
-    # an update is in every security archive apt has (Ubuntu's comes from two sites): its priority is
-    # the highest of theirs, as apt takes the highest of a version's files
-    sec_prio = max(p for p in prios if p is not None)
-    status_prio = file_priority(prefs.pins, None, default_release)[0]
-    ranked = [(file_priority(prefs.pins, r, default_release), r) for r in others]
-    other_prios = [p for (p, _w), _r in ranked]
-    top = max(((p, w, r) for (p, w), r in ranked if p is not None), key=lambda t: t[0], default=None)
-    above = f"{top[2].suite or top[2].codename or top[2].path} ({top[0]}, from {top[1]})" if top else ""
-    # the native architecture: dpkg's own, else the only one the packages have
-    archs = {p.arch for p in dpkg if p.arch and p.arch != "all"}
-    native = next((p.arch for p in dpkg if p.name == "dpkg"), archs.pop() if len(archs) == 1 else None)
-    held: list[str] = []
-    unknown: list[str] = []
-    reasons: set[str] = set()
-    # A pin of plain names applies only to the packages it names (a set lookup); a glob, regex or
-    # src: pin is matched against every installed package, which is what MAX_WORK bounds.
-    specific = [(p, _plain_names(p)) for p in prefs.pins if p.packages]
-    matched = sum(1 for _p, plain in specific if plain is None)
-    if len(dpkg) * matched > MAX_WORK:
-        return PinHold(unknown=f"{matched} pins name packages by pattern: more than vmsec matches against "
-                       f"{len(dpkg)} installed packages", undecided=tuple(sorted(names)))
-    lists: list[Carried | str] = []  # read once, when a package first needs them
-
-    def carriers(package: InstalledPackage) -> list[Release] | str:
-        if carried is None:
-            return "the archives' package lists are not read"
-        if not lists:
-            lists.append(carried(others))
-        found = lists[0]
-        if isinstance(found, str):
-            return found
-        key = (package.name, package.arch or "", package.version)
-        return [r for r in others if key in found.get(r.path, ())]
-
-    for package, name in zip(dpkg, names, strict=True):
-        verdict, reason = _held(package, native, specific, security, others, sec_prio, status_prio,
-                                 other_prios, above, {r.path: w for (_p, w), r in ranked}, carriers)
-        if verdict is True:
-            held.append(name)
-            reasons.add(reason)
-        elif verdict is None:
-            unknown.append(name)
-            reasons.add(reason)
-    why = "; ".join(sorted(reasons)[:3]) + ("; …" if len(reasons) > 3 else "")
-    if held:
-        return PinHold(held=tuple(sorted(held)), why=f"apt's priorities keep their security updates from "
-                       f"being candidates ({why})",
-                       unknown=f"{len(unknown)} more may be held back" if unknown else "",
-                       undecided=tuple(sorted(unknown)))
-    if unknown:
-        return PinHold(unknown=f"apt's priorities may keep {len(unknown)} installed packages "
-                       f"({', '.join(sorted(unknown)[:5])}{', …' if len(unknown) > 5 else ''}) from their "
-                       f"security updates: {why}", undecided=tuple(sorted(unknown)))
-    return PinHold()
-
-
 def _what(prefs: Preferences, default_release: str | None) -> str:
     """What sets apt's priorities here, for a message: "APT pins are", "APT::Default-Release is"."""
     if prefs.pins and default_release:
@@ -714,12 +676,120 @@ def _plain_names(pin: Pin) -> frozenset[str] | None:
     return frozenset(out)
 
 
+def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
+                       packages: tuple[InstalledPackage, ...] | None,
+                       default_release: str | None,
+                       carried: Callable[[list[Release]], Carried | str] | None = None,
+                       unread: str = "") -> PinHold:
+    """The installed dpkg packages whose security updates apt's pins keep from ever being the
+    candidate (see the module docstring), and why; unknown where the answer depends on what is not
+    read. Nothing when there is no pin. ``carried`` reads which versions of the installed names an
+    archive's package lists carry (:func:`read_carried`); it is called only for the archives that
+    decide. ``unread``: why some preference or Release files were not read (then nothing is decided:
+    a pin or an archive not read may change every answer)."""
+    if not prefs.pins and not default_release:
+        return PinHold()
+    if packages is None:
+        return PinHold(unknown=f"{_what(prefs, default_release)} set, and the installed packages are unknown")
+    dpkg = [p for p in packages if p.manager == "dpkg"]
+    names = apt_names(dpkg, each=True)
+    everything = tuple(sorted(names))
+    if unread or prefs.unknown:
+        return PinHold(unknown=f"{_what(prefs, default_release)} set, and {unread or prefs.unknown}",
+                       undecided=everything)
+    if default_release and releases and default_release_refused(default_release, releases):
+        return PinHold(refused=f"APT::Default-Release {default_release!r} names no release among the "
+                       "archives apt has downloaded")
+    archives = _Archives(prefs, releases, default_release, carried)
+    if not archives.security:
+        return PinHold(unknown=f"{_what(prefs, default_release)} set, and no Release file of the security "
+                       "archive is in /var/lib/apt/lists to match against", undecided=everything)
+    if archives.sec_prio is None:
+        return PinHold(unknown="a pin on the security archive cannot be evaluated (a regular expression, "
+                       "or a component or architecture)", undecided=everything)
+    # the native architecture: dpkg's own, else the only one the packages have
+    archs = sorted({p.arch for p in dpkg if p.arch and p.arch != "all"})
+    native = next((p.arch for p in dpkg if p.name == "dpkg"), archs[0] if len(archs) == 1 else None)
+    # A pin of plain names applies only to the packages it names (a set lookup); a glob, regex or
+    # src: pin is matched against every installed package. Both bounds keep the work ≈ 1 s.
+    specific = [(p, _plain_names(p)) for p in prefs.pins if p.packages]
+    patterns = sum(1 for _p, plain in specific if plain is None)
+    if len(dpkg) * patterns > MAX_WORK or len(dpkg) * patterns * (1 + len(releases)) > 4 * MAX_WORK:
+        return PinHold(unknown=f"{len(specific)} pins name packages ({patterns} by pattern) across "
+                       f"{len(releases)} archives: more than vmsec matches against {len(dpkg)} installed "
+                       "packages", undecided=everything)
+    held: list[str] = []
+    unknown: list[str] = []
+    reasons: set[str] = set()
+    for package, name in zip(dpkg, names, strict=True):
+        verdict, reason = _held(package, native, specific, archives)
+        if verdict is True:
+            held.append(name)
+            reasons.add(reason)
+        elif verdict is None:
+            unknown.append(name)
+            reasons.add(reason)
+    why = "; ".join(sorted(reasons)[:3]) + ("; …" if len(reasons) > 3 else "")
+    if held:
+        return PinHold(held=tuple(sorted(held)), why=f"apt's priorities keep their security updates from "
+                       f"being candidates ({why})",
+                       unknown=f"{len(unknown)} more may be held back" if unknown else "",
+                       undecided=tuple(sorted(unknown)))
+    if unknown:
+        return PinHold(unknown=f"apt's priorities may keep {len(unknown)} installed packages "
+                       f"({', '.join(sorted(unknown)[:5])}{', …' if len(unknown) > 5 else ''}) from their "
+                       f"security updates: {why}", undecided=tuple(sorted(unknown)))
+    return PinHold()
+
+
+class _Archives:
+    """The archives of one guest as apt ranks them: the security ones (an update is in each, and takes
+    the highest of their priorities, as apt takes the highest of a version's files), the others with
+    their priorities and what set them, the status file's; pin-to-archive matches computed once; and
+    the package lists, read per archive when a package first needs them."""
+
+    def __init__(self, prefs: Preferences, releases: tuple[Release, ...], default_release: str | None,
+                 carried: Callable[[list[Release]], Carried | str] | None) -> None:
+        self.security = [r for r in releases if r.security]
+        self.others = [r for r in releases if not r.security]
+        prios = [file_priority(prefs.pins, r, default_release)[0] for r in self.security]
+        self.sec_prio = None if None in prios or not prios else max(p for p in prios if p is not None)
+        self.status_prio = file_priority(prefs.pins, None, default_release)[0]
+        ranked = [file_priority(prefs.pins, r, default_release) for r in self.others]
+        self.prio = {r.path: p for (p, _w), r in zip(ranked, self.others, strict=True)}
+        self.set_by = {r.path: w for (_p, w), r in zip(ranked, self.others, strict=True)}
+        self._carried = carried
+        self._lists: dict[str, dict[tuple[str, str], tuple[str, ...]] | str] = {}
+        self._matches: dict[tuple[Pin, str], bool | None] = {}
+
+    def matches(self, pin: Pin, release: Release) -> bool | None:
+        key = (pin, release.path)
+        if key not in self._matches:
+            self._matches[key] = file_matches(pin, release)
+        return self._matches[key]
+
+    def carrying(self, package: InstalledPackage, among: Iterable[Release], *,
+                 at_least: bool = False) -> list[Release] | str:
+        """The archives of ``among`` whose lists carry the installed version (``at_least``: it or a
+        newer one), or why that is unknown."""
+        out = []
+        for release in among:
+            if release.path not in self._lists:
+                got = self._carried([release]) if self._carried else "the package lists are not read"
+                self._lists[release.path] = got if isinstance(got, str) else got.get(release.path, {})
+            versions = self._lists[release.path]
+            if isinstance(versions, str):
+                return versions
+            have = versions.get((package.name, package.arch or ""), ())
+            newer = at_least and any(dpkg_compare(v, package.version) > 0 for v in have)
+            if package.version in have or newer:
+                out.append(release)
+        return out
+
+
 def _held(package: InstalledPackage, native: str | None, specific: list[tuple[Pin, frozenset[str] | None]],
-          security: list[Release],
-          others: list[Release], sec_prio: int | None, status_prio: int | None,
-          other_prios: list[int | None], above: str, set_by: dict[str, str],
-          carriers: Callable[[InstalledPackage], list[Release] | str]) -> tuple[bool | None, str]:
-    """Whether apt keeps the installed version over any newer version from the security archive.
+          archives: _Archives) -> tuple[bool | None, str]:
+    """Whether apt keeps any newer version from the security archive from being the candidate.
 
     A pin whose reach cannot be told here (a regular expression, a version pin that may or may not
     match the update) leaves two possibilities: each is followed, and the answer is decided when they
@@ -735,21 +805,21 @@ def _held(package: InstalledPackage, native: str | None, specific: list[tuple[Pi
     news: list[tuple[int | None, str]] = []
     for pin, named in candidates:
         on_update = _update_matches_version_pin(pin.data, package.version) if pin.kind == "version" \
-            else _any(*(file_matches(pin, r) for r in security))
+            else _any(*(archives.matches(pin, r) for r in archives.security))
         match = _all(named, on_update)
         if match is not False:
             news.append((pin.priority, pin.where))
         if match:
             break
     else:
-        news.append((sec_prio, "the security archive's priority"))
-    if sec_prio == NEVER:  # a version whose every file is `never` ignores its pin
+        news.append((archives.sec_prio, "the security archive's priority"))
+    if archives.sec_prio == NEVER:  # a version whose every file is `never` ignores its pin
         news = [(NEVER, "the security archive's priority")]
     # the installed version's priority: the first pin naming the package that matches it, else the
     # highest of the files that list it — the status file, and any archive still carrying it
     olds: list[Pin | None] = []
     for pin, named in candidates:
-        match = _all(named, _installed_matches(pin, package, others, other_prios, status_prio, carriers))
+        match = _all(named, _installed_matches(pin, package, archives))
         if match is not False:
             olds.append(pin)
         if match:
@@ -758,8 +828,8 @@ def _held(package: InstalledPackage, native: str | None, specific: list[tuple[Pi
         olds.append(None)
     if len(news) * len(olds) > MAX_OUTCOMES:
         return None, f"more than {MAX_OUTCOMES} ways the pins naming {package.name} may apply"
-    answers = [_verdict(p_new, where_new, old, package, status_prio, others, other_prios, above, set_by,
-                        carriers) for p_new, where_new in news for old in olds]
+    answers = [_verdict(p_new, where_new, old, package, archives)
+               for p_new, where_new in news for old in olds]
     verdicts = {v for v, _r in answers}
     if len(verdicts) == 1 and None not in verdicts:
         return answers[0]
@@ -768,9 +838,7 @@ def _held(package: InstalledPackage, native: str | None, specific: list[tuple[Pi
                                + ", ".join(dict.fromkeys(p.where for p, n in candidates)))
 
 
-def _installed_matches(pin: Pin, package: InstalledPackage, others: list[Release],
-                       other_prios: list[int | None], status_prio: int | None,
-                       carriers: Callable[[InstalledPackage], list[Release] | str]) -> bool | None:
+def _installed_matches(pin: Pin, package: InstalledPackage, archives: _Archives) -> bool | None:
     """Whether a pin matches the installed version: its version, or one of its files — the status
     file, and the archives whose lists still carry it. apt ignores a pin on a version whose every file
     is `never` (False then)."""
@@ -778,51 +846,56 @@ def _installed_matches(pin: Pin, package: InstalledPackage, others: list[Release
         match = version_matches(pin.data, package.version)
     else:
         match = file_matches(pin, None)
-        if match is False and any(file_matches(pin, r) is not False for r in others):
-            files = carriers(package)
-            match = None if isinstance(files, str) else _any(*(file_matches(pin, r) for r in files))
-    if match is not False and status_prio == NEVER:
-        files = carriers(package)
+        maybe = [r for r in archives.others if archives.matches(pin, r) is not False]
+        if match is False and maybe:
+            files = archives.carrying(package, maybe)
+            match = None if isinstance(files, str) else _any(*(archives.matches(pin, r) for r in files))
+    if match is not False and archives.status_prio == NEVER:
+        files = archives.carrying(package, [r for r in archives.others if archives.prio[r.path] != NEVER])
         if isinstance(files, str):
             return None
-        by_path = {r.path: p for p, r in zip(other_prios, others, strict=True)}
-        if all(by_path.get(r.path) == NEVER for r in files):
+        if not files:
             return False
     return match
 
 
 def _verdict(p_new: int | None, where_new: str, old: Pin | None, package: InstalledPackage,
-             status_prio: int | None, others: list[Release], other_prios: list[int | None], above: str,
-             set_by: dict[str, str], carriers: Callable[[InstalledPackage], list[Release] | str]
-             ) -> tuple[bool | None, str]:
+             archives: _Archives) -> tuple[bool | None, str]:
     """Held back or not, given the update's priority and the pin on the installed version (None: its
-    priority comes from its files)."""
-    if p_new is None or status_prio is None:
+    priority comes from its files). An archive ranked above the update that carries the installed
+    version, or a newer one, holds it back: its version is the candidate, not the security fix."""
+    if p_new is None or archives.status_prio is None:
         return None, "a pin on the archives cannot be evaluated"
     if p_new <= 0:
         return True, f"{where_new} is {_shown(p_new)}"
     if old is not None:
         return (True, f"{old.where} ranks the installed version ({old.priority}) above the security "
                 f"update ({p_new})") if old.priority > p_new else (False, "")
-    low, high = status_prio, max([status_prio, *(p for p in other_prios if p is not None)])
-    if None in other_prios:
+    if None in archives.prio.values():
         return None, "a pin on the archives cannot be evaluated"
-    if p_new < low:
-        return True, f"the security archive's priority ({p_new}) is below the installed version's ({low})"
-    if p_new >= high:
+    if p_new < archives.status_prio:
+        return True, (f"the security archive's priority ({p_new}) is below the installed version's "
+                      f"({archives.status_prio})")
+    above = sorted((r for r in archives.others if (archives.prio[r.path] or 0) > p_new),
+                   key=lambda r: -(archives.prio[r.path] or 0))
+    if not above:
         return False, ""
-    files = carriers(package)
+    files = archives.carrying(package, above, at_least=True)
     if isinstance(files, str):
-        return None, (f"{above} ranks above the security archive ({p_new}): an installed version still "
-                      f"in it is never upgraded from security ({files})")
-    ranks = [(p, r) for p, r in zip(other_prios, others, strict=True)
-             if r in files and p is not None and p > p_new]
-    if not ranks:
+        top = above[0]
+        return None, (f"{_label(top)} ({archives.prio[top.path]}, from {archives.set_by[top.path]}) ranks "
+                      f"above the security archive ({p_new}): an installed version still in it, or a newer "
+                      f"one, is never upgraded from security ({files})")
+    if not files:
         return False, ""
-    p_top, r_top = max(ranks, key=lambda t: t[0])
-    return True, (f"{r_top.suite or r_top.codename or r_top.path} still carries the installed version, "
-                  f"and {set_by.get(r_top.path, 'a pin')} ranks it ({p_top}) above the security archive "
-                  f"({p_new})")
+    top = files[0]
+    return True, (f"{_label(top)} carries the installed version or a newer one, and "
+                  f"{archives.set_by[top.path]} ranks it ({archives.prio[top.path]}) above the security "
+                  f"archive ({p_new})")
+
+
+def _label(release: Release) -> str:
+    return release.suite or release.codename or release.path
 
 
 def _shown(priority: int) -> str:

@@ -32,6 +32,7 @@ from vmsec.parsers.system._common import (
 )
 from vmsec.parsers.system.aptconf import AptConfig, apt_bool, read_apt_config
 from vmsec.parsers.system.aptprefs import (
+    MAX_LISTS_TOTAL,
     PinHold,
     Preferences,
     read_apt_preferences,
@@ -122,9 +123,9 @@ def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
     whitelist = config.items("Unattended-Upgrade::Package-Whitelist")
     strict = config.tree_get("Unattended-Upgrade::Package-Whitelist-Strict")  # python-apt: no Binary::
     strict_whitelist = strict is not None and apt_bool(strict[0]) is True
-    # nothing runs: matching would only cost time
+    # nothing runs: matching (and reading apt's preferences and lists) would only cost time
     prefs = read_apt_preferences(reader, config, errors) if enabled else Preferences()
-    pins = _security_pins(reader, config, prefs, packages, errors)
+    pins = _security_pins(reader, config, prefs, packages, errors) if enabled else PinHold()
     filters = held_back([v for v, _o in blacklist], [v for v, _o in whitelist], strict_whitelist, packages,
                         (pins.held, pins.why)) if enabled else HeldBack()
     if prefs.refused or pins.refused:  # every program that opens apt's cache exits: unattended-upgrades too
@@ -153,9 +154,11 @@ def _security_pins(reader: Reader, config: AptConfig, prefs: Preferences,
     default = config.tree_get("APT::Default-Release")
     if prefs.refused or not (prefs.pins or default):
         return PinHold()
-    releases = read_releases(reader, config, errors)
+    releases, unread = read_releases(reader, config, errors)
+    budget = [MAX_LISTS_TOTAL]  # every list of the guest together
     return security_pin_holds(prefs, releases, packages, default[0] if default else None,
-                              lambda others: read_carried(reader, others, packages or (), errors))
+                              lambda archives: read_carried(reader, archives, packages or (), errors, budget),
+                              unread)
 
 
 def _ini_section(reader: Reader, path: str, section: str, errors: Errors | None) -> dict[str, str] | None:
