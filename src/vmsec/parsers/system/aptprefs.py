@@ -107,7 +107,7 @@ class PinHold(Struct, frozen=True, kw_only=True):
     why: str = ""
     unknown: str = ""  # why some packages could not be judged
     undecided: tuple[str, ...] = ()  # those packages (every one when nothing could be judged)
-    refused: str = ""  # why apt refuses to start (APT::Default-Release names no archive it has)
+    refused: str = ""  # why apt refuses its preferences or to start: nothing then installs
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -286,18 +286,12 @@ def read_apt_preferences(reader: Reader, config: AptConfig, errors: Errors | Non
 
 
 def _release_fields(text: str) -> dict[str, str]:
+    """The fields of a Release file (InRelease without its signature armour), read as apt reads every
+    tag file (:func:`_records`)."""
     if text.startswith("-----BEGIN PGP SIGNED MESSAGE-----"):
         text = text.partition("\n\n")[2].partition("\n-----BEGIN PGP SIGNATURE-----")[0]
-    fields: dict[str, str] = {}
-    for line in text.split("\n"):
-        if not line.strip():
-            break
-        if line[:1] in _WS:
-            continue
-        key, colon, value = line.partition(":")
-        if colon:
-            fields[key.strip().lower()] = value.strip()
-    return fields
+    records, _unparsed = _records(text)
+    return records[0][1] if records else {}
 
 
 def read_releases(reader: Reader, config: AptConfig,
@@ -661,7 +655,8 @@ def _what(prefs: Preferences, default_release: str | None) -> str:
     """What sets apt's priorities here, for a message: "APT pins are", "APT::Default-Release is"."""
     if prefs.pins and default_release:
         return "APT pins and APT::Default-Release are"
-    return "APT pins are" if prefs.pins else "APT::Default-Release is"
+    return "APT pins are" if prefs.pins else "APT::Default-Release is" if default_release \
+        else "APT preferences are"
 
 
 def _plain_names(pin: Pin) -> frozenset[str] | None:
@@ -687,7 +682,9 @@ def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
     archive's package lists carry (:func:`read_carried`); it is called only for the archives that
     decide. ``unread``: why some preference or Release files were not read (then nothing is decided:
     a pin or an archive not read may change every answer)."""
-    if not prefs.pins and not default_release:
+    if prefs.refused:
+        return PinHold(refused=f"apt refuses its preferences ({prefs.refused})")
+    if not prefs.pins and not default_release and not prefs.unknown:
         return PinHold()
     if packages is None:
         return PinHold(unknown=f"{_what(prefs, default_release)} set, and the installed packages are unknown")
@@ -698,8 +695,8 @@ def security_pin_holds(prefs: Preferences, releases: tuple[Release, ...],
         return PinHold(unknown=f"{_what(prefs, default_release)} set, and {unread or prefs.unknown}",
                        undecided=everything)
     if default_release and releases and default_release_refused(default_release, releases):
-        return PinHold(refused=f"APT::Default-Release {default_release!r} names no release among the "
-                       "archives apt has downloaded")
+        return PinHold(refused=f"apt refuses to start: APT::Default-Release {default_release!r} names no "
+                       "release among the archives apt has downloaded")
     archives = _Archives(prefs, releases, default_release, carried)
     if not archives.security:
         return PinHold(unknown=f"{_what(prefs, default_release)} set, and no Release file of the security "

@@ -17,6 +17,8 @@ from __future__ import annotations
 import configparser
 import re
 
+import msgspec
+
 from vmsec.errors import ReadError
 from vmsec.facts import AutoUpdates, InstalledPackage
 from vmsec.parsers.system._common import (
@@ -124,16 +126,13 @@ def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
     strict = config.tree_get("Unattended-Upgrade::Package-Whitelist-Strict")  # python-apt: no Binary::
     strict_whitelist = strict is not None and apt_bool(strict[0]) is True
     # nothing runs: matching (and reading apt's preferences and lists) would only cost time
-    prefs = read_apt_preferences(reader, config, errors) if enabled else Preferences()
-    pins = _security_pins(reader, config, prefs, packages, errors) if enabled else PinHold()
+    prefs, pins = _security_pins(reader, config, packages, errors) if enabled else (Preferences(), PinHold())
     filters = held_back([v for v, _o in blacklist], [v for v, _o in whitelist], strict_whitelist, packages,
                         (pins.held, pins.why)) if enabled else HeldBack()
-    if prefs.refused or pins.refused:  # every program that opens apt's cache exits: unattended-upgrades too
-        filters = HeldBack(error=f"apt refuses its preferences ({prefs.refused})" if prefs.refused
-                           else f"apt refuses to start: {pins.refused}")
-    elif not filters.unknown and (pins.unknown or prefs.unknown):
-        filters = HeldBack(held=filters.held, held_count=filters.held_count, why=filters.why,
-                           error=filters.error, unknown=pins.unknown or prefs.unknown)
+    if pins.refused:  # every program that opens apt's cache exits: unattended-upgrades too
+        filters = HeldBack(error=pins.refused)
+    elif pins.unknown and not filters.unknown:
+        filters = msgspec.structs.replace(filters, unknown=pins.unknown)
     return AutoUpdates(mechanism="unattended-upgrades", enabled=enabled, security_only=security_only,
                        origin=origin, allowed_origins=tuple(v for v, _o in legacy),
                        origins_pattern=tuple(v for v, _o in patterns),
@@ -147,18 +146,19 @@ def _unattended(reader: Reader, packages: tuple[InstalledPackage, ...] | None,
                        held_back_why=filters.why)
 
 
-def _security_pins(reader: Reader, config: AptConfig, prefs: Preferences,
-                   packages: tuple[InstalledPackage, ...] | None, errors: Errors | None) -> PinHold:
-    """What apt's pins and APT::Default-Release do to the security archive's updates (nothing to read
-    when neither is set: the common case costs one directory listing)."""
+def _security_pins(reader: Reader, config: AptConfig, packages: tuple[InstalledPackage, ...] | None,
+                   errors: Errors | None) -> tuple[Preferences, PinHold]:
+    """apt's preferences, and what they and APT::Default-Release do to the security archive's updates
+    (the lists are read only when one is set: the common case costs one directory listing)."""
+    prefs = read_apt_preferences(reader, config, errors)
     default = config.tree_get("APT::Default-Release")
-    if prefs.refused or not (prefs.pins or default):
-        return PinHold()
+    if prefs.refused or prefs.unknown or not (prefs.pins or default):
+        return prefs, security_pin_holds(prefs, (), packages, default[0] if default else None)
     releases, unread = read_releases(reader, config, errors)
     budget = [MAX_LISTS_TOTAL]  # every list of the guest together
-    return security_pin_holds(prefs, releases, packages, default[0] if default else None,
-                              lambda archives: read_carried(reader, archives, packages or (), errors, budget),
-                              unread)
+    return prefs, security_pin_holds(prefs, releases, packages, default[0] if default else None,
+                                     lambda archives: read_carried(reader, archives, packages or (), errors,
+                                                                   budget), unread)
 
 
 def _ini_section(reader: Reader, path: str, section: str, errors: Errors | None) -> dict[str, str] | None:
